@@ -1,0 +1,603 @@
+//! `Db`: the handle applications hold, and every operation of the engine contract.
+//!
+//! A `Db` is cheap to clone and safe to share between threads; every clone is the same
+//! database. Single-key writes are one commit each; `write`, `clear_prefix` and transactions
+//! commit many keys under one version. Reads never block and never wait for writers.
+//!
+//! This build provides `Durability::InMemory`. Opening with `Buffered` or `Strict` returns
+//! `Error::Unsupported` until the write-ahead log is wired in.
+
+use std::ops::RangeBounds;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::batch::{BatchWrite, WriteBatch};
+use crate::engine::{Mutation, Shared};
+use crate::error::{Error, KeyDisplay, Result};
+use crate::limits;
+use crate::maintenance::{self, MaintenanceReport};
+use crate::mvcc::chain::NO_DEADLINE;
+use crate::options::{Durability, Isolation, Options};
+use crate::scan::{as_slice_bound, bounds_are_empty, owned_bounds, prefix_bounds, Scan};
+use crate::snapshot::Snapshot;
+use crate::transaction::Transaction;
+use crate::types::{Key, Value, Version};
+use crate::watch::Watcher;
+
+/// What `compare_and_swap` expects to find.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Expected<'a> {
+    /// The key holds no live value.
+    Absent,
+    /// The key holds exactly these bytes.
+    Value(&'a [u8]),
+    /// The key's live value was written by exactly this version.
+    Version(Version),
+}
+
+/// The result of `compare_and_swap`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CasOutcome {
+    /// The expectation held; the new state was committed at this version.
+    Swapped(Version),
+    /// The expectation did not hold; nothing was written. `current` is what was found.
+    Mismatch {
+        /// The live value and its version, or `None` when the key was absent.
+        current: Option<(Value, Version)>,
+    },
+}
+
+impl CasOutcome {
+    /// True when the swap happened.
+    pub fn is_swapped(&self) -> bool {
+        matches!(self, CasOutcome::Swapped(_))
+    }
+}
+
+/// A key's time to live.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ttl {
+    /// The key holds no live value.
+    Absent,
+    /// The key never expires.
+    Persistent,
+    /// The key expires after this long (rounded to milliseconds).
+    Expires(Duration),
+}
+
+/// Counters describing the database's state.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Keys held in the index, including deleted or expired keys not yet reclaimed.
+    pub keys_indexed: usize,
+    /// Versions held by all keys together (one per key when no history is needed).
+    pub versions_retained: u64,
+    /// The newest visible commit.
+    pub visible_version: Version,
+    /// Commits applied since open.
+    pub commits: u64,
+    /// Keys with a pending deadline.
+    pub keys_with_ttl: usize,
+    /// Expired keys whose memory the reaper reclaimed.
+    pub expired_reclaimed: u64,
+    /// Old versions dropped by pruning.
+    pub versions_pruned: u64,
+    /// Keys whose history waits for pruning.
+    pub prune_queue: usize,
+    /// Open snapshots, transactions and scans.
+    pub readers_open: usize,
+    /// Live watchers.
+    pub watchers: usize,
+}
+
+/// An open Cairn database. Clone it to share it.
+#[derive(Clone, Debug)]
+pub struct Db {
+    shared: Arc<Shared>,
+}
+
+impl Db {
+    /// Opens a database with `options`.
+    pub fn open(options: Options) -> Result<Db> {
+        options.validate()?;
+        if options.durability != Durability::InMemory || options.path.is_some() {
+            return Err(Error::Unsupported(format!(
+                "durability {:?} needs the write-ahead log, which this build does not have yet; \
+                 use Options::in_memory()",
+                options.durability
+            )));
+        }
+        let interval = options.maintenance_interval;
+        let shared = Arc::new(Shared::new(options));
+        if !interval.is_zero() {
+            let handle = maintenance::spawn(
+                Arc::downgrade(&shared),
+                Arc::clone(&shared.maintainer_stop),
+                interval,
+            )
+            .map_err(|error| {
+                Error::Unsupported(format!("could not start the maintenance thread: {error}"))
+            })?;
+            *shared.maintainer.lock() = Some(handle);
+        }
+        Ok(Db { shared })
+    }
+
+    /// A database with no files. If the maintenance thread cannot be started, the database
+    /// still works and `run_maintenance` reclaims memory when called.
+    pub fn in_memory() -> Db {
+        Db::open(Options::in_memory()).unwrap_or_else(|_| Db {
+            shared: Arc::new(Shared::new(Options::in_memory())),
+        })
+    }
+
+    // ----- point reads -------------------------------------------------------------------------
+
+    /// The live value of `key`, if any.
+    pub fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<Value>> {
+        let key = key.as_ref();
+        Shared::check_key(key)?;
+        Ok(self.shared.read_latest(key).map(|(value, _)| value))
+    }
+
+    /// The live value of `key` and the version that wrote it.
+    pub fn get_versioned(&self, key: impl AsRef<[u8]>) -> Result<Option<(Value, Version)>> {
+        let key = key.as_ref();
+        Shared::check_key(key)?;
+        Ok(self
+            .shared
+            .read_latest(key)
+            .map(|(value, version)| (value, Version(version))))
+    }
+
+    /// True when `key` holds a live value.
+    pub fn exists(&self, key: impl AsRef<[u8]>) -> Result<bool> {
+        let key = key.as_ref();
+        Shared::check_key(key)?;
+        Ok(self.shared.read_latest(key).is_some())
+    }
+
+    /// The values of `keys`, in order, all read at one version.
+    pub fn multi_get<K: AsRef<[u8]>>(&self, keys: &[K]) -> Result<Vec<Option<Value>>> {
+        for key in keys {
+            Shared::check_key(key.as_ref())?;
+        }
+        let guard = self.shared.register_reader();
+        Ok(keys
+            .iter()
+            .map(|key| {
+                self.shared
+                    .read_at(key.as_ref(), guard.version())
+                    .map(|(value, _)| value)
+            })
+            .collect())
+    }
+
+    // ----- single-key writes -------------------------------------------------------------------
+
+    /// Sets `key` to `value`, removing any TTL.
+    pub fn put(&self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) -> Result<Version> {
+        self.put_with_deadline(key.as_ref(), value.as_ref(), NO_DEADLINE)
+    }
+
+    /// Sets `key` to `value`, expiring `ttl` from now (at least 1 ms; rounded up to whole ms).
+    pub fn put_with_ttl(
+        &self,
+        key: impl AsRef<[u8]>,
+        value: impl AsRef<[u8]>,
+        ttl: Duration,
+    ) -> Result<Version> {
+        let deadline = self.shared.deadline_after(ttl)?;
+        self.put_with_deadline(key.as_ref(), value.as_ref(), deadline)
+    }
+
+    fn put_with_deadline(&self, key: &[u8], value: &[u8], deadline_millis: u64) -> Result<Version> {
+        Shared::check_key(key)?;
+        self.shared.check_value(value)?;
+        self.shared.check_open()?;
+        let mutation = Mutation::Put {
+            value: Value::from_slice(value),
+            deadline_millis,
+        };
+        let mut state = self.shared.lock_commit();
+        let version = Shared::next_version(&mut state);
+        let mut watermark = self.shared.watermark();
+        self.shared
+            .apply_locked(&mut state, &mut watermark, version, key, &mutation);
+        self.shared.publish_locked(version);
+        Ok(Version(version))
+    }
+
+    /// Deletes `key`. Returns true when it held a live value; deleting an absent key is not
+    /// an error and commits nothing.
+    pub fn delete(&self, key: impl AsRef<[u8]>) -> Result<bool> {
+        let key = key.as_ref();
+        Shared::check_key(key)?;
+        self.shared.check_open()?;
+        let mut state = self.shared.lock_commit();
+        if self.live_head_locked(key).is_none() && self.shared.head_locked(key).is_none() {
+            return Ok(false);
+        }
+        let version = Shared::next_version(&mut state);
+        let mut watermark = self.shared.watermark();
+        let was_live =
+            self.shared
+                .apply_locked(&mut state, &mut watermark, version, key, &Mutation::Delete);
+        self.shared.publish_locked(version);
+        Ok(was_live)
+    }
+
+    /// The live value and version of `key` as the sequencer sees it. Caller holds the lock.
+    fn live_head_locked(&self, key: &[u8]) -> Option<(Value, u64, u64)> {
+        let head = self.shared.head_locked(key)?;
+        let value = head.live_value(|| self.shared.now_millis())?.clone();
+        Some((value, head.version, head.deadline_millis))
+    }
+
+    // ----- TTL ---------------------------------------------------------------------------------
+
+    /// The time to live of `key`.
+    pub fn ttl(&self, key: impl AsRef<[u8]>) -> Result<Ttl> {
+        let key = key.as_ref();
+        Shared::check_key(key)?;
+        let Some(entry) = self.shared.index.get(key) else {
+            return Ok(Ttl::Absent);
+        };
+        let chain = entry.value().load();
+        let visible = self.shared.visible.load(Ordering::Acquire);
+        let Some(found) = chain.entry_at(visible) else {
+            return Ok(Ttl::Absent);
+        };
+        let now = self.shared.now_millis();
+        if found.is_dead_at(now) {
+            return Ok(Ttl::Absent);
+        }
+        if found.deadline_millis == NO_DEADLINE {
+            return Ok(Ttl::Persistent);
+        }
+        Ok(Ttl::Expires(Duration::from_millis(
+            found.deadline_millis - now,
+        )))
+    }
+
+    /// Sets a new TTL on a live key, keeping its value. Returns false when the key is absent.
+    pub fn expire(&self, key: impl AsRef<[u8]>, ttl: Duration) -> Result<bool> {
+        let deadline = self.shared.deadline_after(ttl)?;
+        self.rewrite_deadline(key.as_ref(), deadline)
+    }
+
+    /// Removes the TTL of a live key. Returns false when the key is absent.
+    pub fn persist(&self, key: impl AsRef<[u8]>) -> Result<bool> {
+        self.rewrite_deadline(key.as_ref(), NO_DEADLINE)
+    }
+
+    fn rewrite_deadline(&self, key: &[u8], deadline_millis: u64) -> Result<bool> {
+        Shared::check_key(key)?;
+        self.shared.check_open()?;
+        let mut state = self.shared.lock_commit();
+        let Some((value, _, _)) = self.live_head_locked(key) else {
+            return Ok(false);
+        };
+        let version = Shared::next_version(&mut state);
+        let mut watermark = self.shared.watermark();
+        let mutation = Mutation::Put {
+            value,
+            deadline_millis,
+        };
+        self.shared
+            .apply_locked(&mut state, &mut watermark, version, key, &mutation);
+        self.shared.publish_locked(version);
+        Ok(true)
+    }
+
+    // ----- read-modify-write -------------------------------------------------------------------
+
+    /// Writes `new` (or deletes, for `None`) only if `key` matches `expected`; atomic with
+    /// respect to every other commit. An expired key counts as absent.
+    pub fn compare_and_swap(
+        &self,
+        key: impl AsRef<[u8]>,
+        expected: Expected<'_>,
+        new: Option<&[u8]>,
+    ) -> Result<CasOutcome> {
+        let key = key.as_ref();
+        Shared::check_key(key)?;
+        if let Some(value) = new {
+            self.shared.check_value(value)?;
+        }
+        self.shared.check_open()?;
+        let mut state = self.shared.lock_commit();
+        let current = self.live_head_locked(key);
+        let matches = match (&expected, &current) {
+            (Expected::Absent, None) => true,
+            (Expected::Value(bytes), Some((value, _, _))) => value.as_bytes() == *bytes,
+            (Expected::Version(version), Some((_, found, _))) => version.0 == *found,
+            _ => false,
+        };
+        if !matches {
+            return Ok(CasOutcome::Mismatch {
+                current: current.map(|(value, version, _)| (value, Version(version))),
+            });
+        }
+        let mutation = match new {
+            Some(bytes) => Mutation::Put {
+                value: Value::from_slice(bytes),
+                deadline_millis: NO_DEADLINE,
+            },
+            None => Mutation::Delete,
+        };
+        let version = Shared::next_version(&mut state);
+        let mut watermark = self.shared.watermark();
+        self.shared
+            .apply_locked(&mut state, &mut watermark, version, key, &mutation);
+        self.shared.publish_locked(version);
+        Ok(CasOutcome::Swapped(Version(version)))
+    }
+
+    /// Adds `delta` to the decimal i64 stored at `key` (absent counts as 0) and returns the
+    /// new value. The key's TTL, if any, is kept. Overflow is `Error::Overflow`, a value that
+    /// is not a decimal i64 is `Error::NotAnInteger`; neither writes anything.
+    pub fn increment(&self, key: impl AsRef<[u8]>, delta: i64) -> Result<i64> {
+        let key = key.as_ref();
+        Shared::check_key(key)?;
+        self.shared.check_open()?;
+        let mut state = self.shared.lock_commit();
+        let (current, deadline_millis) = match self.live_head_locked(key) {
+            None => (0, NO_DEADLINE),
+            Some((value, _, deadline)) => (parse_integer(key, &value)?, deadline),
+        };
+        let next = current.checked_add(delta).ok_or_else(|| Error::Overflow {
+            key: KeyDisplay::new(key),
+            delta,
+        })?;
+        let mutation = Mutation::Put {
+            value: Value::from(next.to_string().into_bytes()),
+            deadline_millis,
+        };
+        let version = Shared::next_version(&mut state);
+        let mut watermark = self.shared.watermark();
+        self.shared
+            .apply_locked(&mut state, &mut watermark, version, key, &mutation);
+        self.shared.publish_locked(version);
+        Ok(next)
+    }
+
+    // ----- batches -----------------------------------------------------------------------------
+
+    /// Applies every write in `batch` as one atomic commit. Every key and value is checked
+    /// first: a refused batch writes nothing. An empty batch commits nothing and returns the
+    /// visible version.
+    pub fn write(&self, batch: &WriteBatch) -> Result<Version> {
+        if batch.writes.len() > limits::COMMIT_MUTATIONS_MAX {
+            return Err(Error::InvalidArgument(format!(
+                "batch holds {} writes; the limit is {}",
+                batch.writes.len(),
+                limits::COMMIT_MUTATIONS_MAX
+            )));
+        }
+        let mut mutations = Vec::with_capacity(batch.writes.len());
+        for (key, write) in &batch.writes {
+            Shared::check_key(key)?;
+            let mutation = match write {
+                BatchWrite::Put { value, ttl } => {
+                    self.shared.check_value(value)?;
+                    let deadline_millis = match ttl {
+                        Some(ttl) => self.shared.deadline_after(*ttl)?,
+                        None => NO_DEADLINE,
+                    };
+                    Mutation::Put {
+                        value: value.clone(),
+                        deadline_millis,
+                    }
+                }
+                BatchWrite::Delete => Mutation::Delete,
+            };
+            mutations.push((key, mutation));
+        }
+        // Last write to a key wins: keep the final occurrence, in key order.
+        mutations.reverse();
+        mutations.sort_by(|left, right| left.0.cmp(right.0));
+        mutations.dedup_by(|later, earlier| later.0 == earlier.0);
+        self.shared.check_open()?;
+        if mutations.is_empty() {
+            return Ok(self.version());
+        }
+        let mut state = self.shared.lock_commit();
+        let version = Shared::next_version(&mut state);
+        let mut watermark = self.shared.watermark();
+        for (key, mutation) in &mutations {
+            self.shared
+                .apply_locked(&mut state, &mut watermark, version, key, mutation);
+        }
+        self.shared.publish_locked(version);
+        Ok(Version(version))
+    }
+
+    // ----- scans -------------------------------------------------------------------------------
+
+    /// Live keys starting with `prefix`, in key order, read at one version. `.rev()` walks
+    /// backwards.
+    pub fn scan_prefix(&self, prefix: impl AsRef<[u8]>) -> Scan {
+        Scan::new(
+            Arc::clone(&self.shared),
+            self.shared.register_reader(),
+            prefix_bounds(prefix.as_ref()),
+        )
+    }
+
+    /// Live keys in `range`, in key order, read at one version. A reversed range is an error.
+    pub fn range<K: AsRef<[u8]>>(&self, range: impl RangeBounds<K>) -> Result<Scan> {
+        let bounds = owned_bounds(&range)?;
+        Ok(Scan::new(
+            Arc::clone(&self.shared),
+            self.shared.register_reader(),
+            bounds,
+        ))
+    }
+
+    /// How many live keys start with `prefix`.
+    pub fn count_prefix(&self, prefix: impl AsRef<[u8]>) -> Result<usize> {
+        Ok(self.scan_prefix(prefix).count())
+    }
+
+    /// Deletes every live key starting with `prefix` as one atomic commit; returns how many.
+    pub fn clear_prefix(&self, prefix: impl AsRef<[u8]>) -> Result<usize> {
+        self.shared.check_open()?;
+        let (lower, upper) = prefix_bounds(prefix.as_ref());
+        let (lower, upper) = (as_slice_bound(&lower), as_slice_bound(&upper));
+        if bounds_are_empty(lower, upper) {
+            return Ok(0);
+        }
+        let mut state = self.shared.lock_commit();
+        let now = self.shared.now_millis();
+        let doomed: Vec<Key> = self
+            .shared
+            .index
+            .range::<[u8], _>((lower, upper))
+            .filter(|entry| {
+                entry
+                    .value()
+                    .load()
+                    .head()
+                    .is_some_and(|head| !head.is_dead_at(now))
+            })
+            .map(|entry| entry.key().clone())
+            .collect();
+        if doomed.is_empty() {
+            return Ok(0);
+        }
+        let version = Shared::next_version(&mut state);
+        let mut watermark = self.shared.watermark();
+        for key in &doomed {
+            self.shared
+                .apply_locked(&mut state, &mut watermark, version, key, &Mutation::Delete);
+        }
+        self.shared.publish_locked(version);
+        Ok(doomed.len())
+    }
+
+    // ----- transactions and snapshots ----------------------------------------------------------
+
+    /// Begins a `Snapshot`-isolated transaction.
+    pub fn begin(&self) -> Transaction {
+        self.begin_with(Isolation::Snapshot)
+    }
+
+    /// Begins a transaction at `isolation`.
+    pub fn begin_with(&self, isolation: Isolation) -> Transaction {
+        Transaction::new(Arc::clone(&self.shared), isolation)
+    }
+
+    /// Runs `body` in a `Snapshot` transaction and commits it, retrying on conflict.
+    pub fn transaction<T>(&self, body: impl FnMut(&mut Transaction) -> Result<T>) -> Result<T> {
+        self.transaction_with(Isolation::Snapshot, body)
+    }
+
+    /// Runs `body` in a transaction at `isolation` and commits it. On `Conflict` (from the body
+    /// or from commit) it backs off and tries again, at most `TRANSACTION_ATTEMPTS_MAX` times;
+    /// any other error is returned at once.
+    pub fn transaction_with<T>(
+        &self,
+        isolation: Isolation,
+        mut body: impl FnMut(&mut Transaction) -> Result<T>,
+    ) -> Result<T> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let mut transaction = self.begin_with(isolation);
+            let outcome = body(&mut transaction).and_then(|out| {
+                transaction.commit()?;
+                Ok(out)
+            });
+            match outcome {
+                Err(error)
+                    if error.is_retryable() && attempt < limits::TRANSACTION_ATTEMPTS_MAX =>
+                {
+                    backoff(attempt);
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// A read-only view at the current version.
+    pub fn snapshot(&self) -> Snapshot {
+        Snapshot {
+            shared: Arc::clone(&self.shared),
+            guard: self.shared.register_reader(),
+        }
+    }
+
+    // ----- watch -------------------------------------------------------------------------------
+
+    /// Subscribes to every commit that writes a key starting with `prefix`.
+    pub fn watch_prefix(&self, prefix: impl AsRef<[u8]>) -> Watcher {
+        self.shared
+            .watch
+            .subscribe(prefix.as_ref(), self.shared.options.watch_queue_events)
+    }
+
+    // ----- housekeeping ------------------------------------------------------------------------
+
+    /// The newest visible version.
+    pub fn version(&self) -> Version {
+        Version(self.shared.visible.load(Ordering::Acquire))
+    }
+
+    /// Counters describing the database.
+    pub fn stats(&self) -> Stats {
+        let state = self.shared.lock_commit();
+        Stats {
+            keys_indexed: self.shared.index.len(),
+            versions_retained: state.versions_retained,
+            visible_version: self.version(),
+            commits: state.commits,
+            keys_with_ttl: state.deadlines.len(),
+            expired_reclaimed: state.expired_reclaimed,
+            versions_pruned: state.versions_pruned,
+            prune_queue: state.prune_queue.len(),
+            readers_open: self.shared.readers.count(),
+            watchers: self.shared.watch.count(),
+        }
+    }
+
+    /// Runs one maintenance pass now, on this thread: reaps expired keys and prunes history.
+    pub fn run_maintenance(&self) -> MaintenanceReport {
+        self.shared.run_maintenance()
+    }
+
+    /// Makes every acknowledged commit durable. With `InMemory` there is nothing to do.
+    pub fn sync(&self) -> Result<()> {
+        self.shared.check_open()
+    }
+
+    /// Closes the database: stops the maintainer and refuses further operations on every
+    /// handle. Watchers drain what is queued and then end.
+    pub fn close(&self) -> Result<()> {
+        self.shared.closed.store(true, Ordering::Release);
+        self.shared.maintainer_stop.stop();
+        if let Some(handle) = self.shared.maintainer.lock().take() {
+            // A panicked maintainer has nothing left to clean up; closing still succeeds.
+            let _ = handle.join();
+        }
+        self.shared.watch.close_all();
+        Ok(())
+    }
+}
+
+fn parse_integer(key: &[u8], value: &[u8]) -> Result<i64> {
+    std::str::from_utf8(value)
+        .ok()
+        .and_then(|text| text.parse::<i64>().ok())
+        .ok_or_else(|| Error::NotAnInteger {
+            key: KeyDisplay::new(key),
+        })
+}
+
+/// Sleeps a little longer after each failed attempt: 10 µs doubling, capped at 5 ms.
+fn backoff(attempt: u32) {
+    let micros = 10u64 << attempt.min(9);
+    std::thread::sleep(Duration::from_micros(micros.min(5_000)));
+}

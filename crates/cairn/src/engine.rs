@@ -1,0 +1,339 @@
+//! The shared core behind every `Db` handle: the ordered index, the commit path and reads.
+//!
+//! - **Index**: a lock-free ordered skip list from key to an atomically swappable version
+//!   chain. Point reads and scans take no lock; they load a chain and pick a version.
+//! - **Commit path**: one mutex (the sequencer) orders commits. A commit validates, takes the
+//!   next version, publishes new chains, and only then advances the *visible* version, so a
+//!   multi-key commit appears to readers all at once. Watch events are queued before the lock
+//!   is released, so watchers see commits in order.
+//! - **Reads**: a snapshot reader uses its registered version; a point read loads the chain,
+//!   then the visible version, and takes the newest entry at or below it (see `mvcc::readers`
+//!   for why that order is safe against pruning).
+//!
+//! Everything that only decides (what a reader sees, what may be pruned) lives in
+//! `mvcc::chain` as pure functions; this module is the thin layer that applies them.
+
+use std::collections::BTreeSet;
+use std::ops::Bound;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use crossbeam_skiplist::SkipMap;
+use parking_lot::{Mutex, MutexGuard};
+
+use crate::error::{Error, KeyDisplay, Result};
+use crate::limits;
+use crate::mvcc::chain::{Chain, VersionEntry, NO_DEADLINE};
+use crate::mvcc::readers::{ReadGuard, ReaderRegistry};
+use crate::options::Options;
+use crate::types::{Key, Value};
+use crate::watch::WatchHub;
+
+/// One write inside a commit.
+#[derive(Clone, Debug)]
+pub(crate) enum Mutation {
+    /// Set the value, with an absolute deadline (`NO_DEADLINE` for none).
+    Put { value: Value, deadline_millis: u64 },
+    /// Remove the key.
+    Delete,
+}
+
+/// State owned by whoever holds the commit lock.
+#[derive(Debug, Default)]
+pub(crate) struct CommitState {
+    /// The newest version handed out.
+    pub(crate) last_version: u64,
+    /// `(deadline, key)` for every key whose newest entry has a deadline.
+    pub(crate) deadlines: BTreeSet<(u64, Key)>,
+    /// Keys whose chain holds more than one entry, waiting for the maintainer to prune.
+    pub(crate) prune_queue: Vec<Key>,
+    /// Entries held by all chains together.
+    pub(crate) versions_retained: u64,
+    /// Commits applied.
+    pub(crate) commits: u64,
+    /// Keys removed by the reaper because their deadline passed.
+    pub(crate) expired_reclaimed: u64,
+    /// Old entries dropped by pruning.
+    pub(crate) versions_pruned: u64,
+}
+
+/// The database's shared state. `Db` is a handle to it.
+pub(crate) struct Shared {
+    pub(crate) index: SkipMap<Key, ArcSwap<Chain>>,
+    pub(crate) commit: Mutex<CommitState>,
+    /// The newest version readers may see.
+    pub(crate) visible: AtomicU64,
+    pub(crate) readers: Arc<ReaderRegistry>,
+    pub(crate) watch: Arc<WatchHub>,
+    pub(crate) options: Options,
+    pub(crate) closed: AtomicBool,
+    pub(crate) maintainer_stop: Arc<crate::maintenance::StopSignal>,
+    pub(crate) maintainer: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared")
+            .field("keys", &self.index.len())
+            .field("visible", &self.visible.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+/// Per-commit cache of the pruning watermark: computed at most once, and only when a chain
+/// with history is rewritten.
+pub(crate) struct Watermark<'a> {
+    shared: &'a Shared,
+    cached: Option<u64>,
+}
+
+impl Watermark<'_> {
+    fn get(&mut self) -> u64 {
+        *self
+            .cached
+            .get_or_insert_with(|| self.shared.readers.watermark(&self.shared.visible))
+    }
+}
+
+impl Shared {
+    pub(crate) fn new(options: Options) -> Self {
+        Shared {
+            index: SkipMap::new(),
+            commit: Mutex::new(CommitState::default()),
+            visible: AtomicU64::new(0),
+            readers: Arc::new(ReaderRegistry::default()),
+            watch: Arc::new(WatchHub::default()),
+            options,
+            closed: AtomicBool::new(false),
+            maintainer_stop: Arc::default(),
+            maintainer: Mutex::new(None),
+        }
+    }
+
+    pub(crate) fn now_millis(&self) -> u64 {
+        self.options.clock.now_millis()
+    }
+
+    pub(crate) fn check_open(&self) -> Result<()> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(Error::Closed);
+        }
+        Ok(())
+    }
+
+    pub(crate) fn check_key(key: &[u8]) -> Result<()> {
+        if key.len() < limits::KEY_BYTES_MIN {
+            return Err(Error::KeyEmpty);
+        }
+        if key.len() > limits::KEY_BYTES_MAX {
+            return Err(Error::KeyTooLarge {
+                len: key.len(),
+                max: limits::KEY_BYTES_MAX,
+            });
+        }
+        Ok(())
+    }
+
+    pub(crate) fn check_value(&self, value: &[u8]) -> Result<()> {
+        if value.len() > self.options.max_value_bytes {
+            return Err(Error::ValueTooLarge {
+                len: value.len(),
+                max: self.options.max_value_bytes,
+            });
+        }
+        Ok(())
+    }
+
+    /// The absolute deadline `ttl` from now, rounded up to whole milliseconds.
+    pub(crate) fn deadline_after(&self, ttl: std::time::Duration) -> Result<u64> {
+        if ttl.is_zero() {
+            return Err(Error::InvalidArgument(
+                "ttl is zero; a TTL must be at least 1 ms (use delete to remove a key)".into(),
+            ));
+        }
+        let ttl_millis = ttl.as_nanos().div_ceil(1_000_000);
+        u64::try_from(ttl_millis)
+            .ok()
+            .and_then(|millis| self.now_millis().checked_add(millis))
+            .filter(|&deadline| deadline != NO_DEADLINE)
+            .ok_or_else(|| {
+                Error::InvalidArgument(format!("ttl of {ttl:?} overflows the clock's range"))
+            })
+    }
+
+    // ----- reads -----------------------------------------------------------------------------
+
+    /// The newest visible entry's value and version, for a point read that registers nothing.
+    pub(crate) fn read_latest(&self, key: &[u8]) -> Option<(Value, u64)> {
+        let entry = self.index.get(key)?;
+        let chain = entry.value().load();
+        // Chain first, visible version second: see `mvcc::readers`.
+        let visible = self.visible.load(Ordering::Acquire);
+        let found = chain.entry_at(visible)?;
+        let value = found.live_value(|| self.now_millis())?;
+        Some((value.clone(), found.version))
+    }
+
+    /// The value and version a reader registered at `read_version` sees.
+    pub(crate) fn read_at(&self, key: &[u8], read_version: u64) -> Option<(Value, u64)> {
+        let entry = self.index.get(key)?;
+        let chain = entry.value().load();
+        let found = chain.entry_at(read_version)?;
+        let value = found.live_value(|| self.now_millis())?;
+        Some((value.clone(), found.version))
+    }
+
+    pub(crate) fn register_reader(&self) -> ReadGuard {
+        self.readers.register(&self.visible)
+    }
+
+    // ----- the commit path ---------------------------------------------------------------------
+
+    pub(crate) fn lock_commit(&self) -> MutexGuard<'_, CommitState> {
+        self.commit.lock()
+    }
+
+    pub(crate) fn watermark(&self) -> Watermark<'_> {
+        Watermark {
+            shared: self,
+            cached: None,
+        }
+    }
+
+    /// The newest entry of `key` as the sequencer sees it (committed, maybe not yet visible).
+    pub(crate) fn head_locked(&self, key: &[u8]) -> Option<VersionEntry> {
+        let entry = self.index.get(key)?;
+        let chain = entry.value().load();
+        chain.head().cloned()
+    }
+
+    /// The version of the newest entry of `key`, 0 when the index has none.
+    pub(crate) fn head_version_locked(&self, key: &[u8]) -> u64 {
+        self.index
+            .get(key)
+            .map_or(0, |entry| entry.value().load().head_version())
+    }
+
+    /// Publishes one mutation at `version`. Caller holds the commit lock. Returns whether the
+    /// key held a live value just before.
+    pub(crate) fn apply_locked(
+        &self,
+        state: &mut CommitState,
+        watermark: &mut Watermark<'_>,
+        version: u64,
+        key: &[u8],
+        mutation: &Mutation,
+    ) -> bool {
+        let new_entry = match mutation {
+            Mutation::Put {
+                value,
+                deadline_millis,
+            } => VersionEntry {
+                version,
+                deadline_millis: *deadline_millis,
+                value: Some(value.clone()),
+            },
+            Mutation::Delete => VersionEntry {
+                version,
+                deadline_millis: NO_DEADLINE,
+                value: None,
+            },
+        };
+        let new_deadline = new_entry.deadline_millis;
+        let was_live;
+        if let Some(existing) = self.index.get(key) {
+            let slot = existing.value();
+            let old = slot.load_full();
+            let old_head_deadline = old.head().map_or(NO_DEADLINE, |head| head.deadline_millis);
+            was_live = old
+                .head()
+                .is_some_and(|head| head.live_value(|| self.now_millis()).is_some());
+            let watermark_value = if old.len() >= 2 {
+                watermark.get()
+            } else {
+                // With one old entry the watermark cannot change the outcome.
+                u64::MAX
+            };
+            let successor = old.successor(new_entry, watermark_value);
+            state.versions_retained =
+                state.versions_retained + successor.len() as u64 - old.len() as u64;
+            if old.len() == 1 && successor.len() > 1 {
+                state.prune_queue.push(existing.key().clone());
+            }
+            if old_head_deadline != NO_DEADLINE {
+                state
+                    .deadlines
+                    .remove(&(old_head_deadline, existing.key().clone()));
+            }
+            if new_deadline != NO_DEADLINE {
+                state
+                    .deadlines
+                    .insert((new_deadline, existing.key().clone()));
+            }
+            slot.store(Arc::new(successor));
+        } else {
+            was_live = false;
+            if new_entry.value.is_none() {
+                // Deleting a key the index does not hold changes nothing a reader can see.
+                return false;
+            }
+            let owned = Key::from_slice(key);
+            if new_deadline != NO_DEADLINE {
+                state.deadlines.insert((new_deadline, owned.clone()));
+            }
+            self.index
+                .insert(owned, ArcSwap::from_pointee(Chain::single(new_entry)));
+            state.versions_retained += 1;
+        }
+        if !self.watch.is_idle() {
+            let value = match mutation {
+                Mutation::Put { value, .. } => Some(value),
+                Mutation::Delete => None,
+            };
+            self.watch.publish(&Key::from_slice(key), value, version);
+        }
+        was_live
+    }
+
+    /// Hands out the next version. Caller holds the commit lock.
+    pub(crate) fn next_version(state: &mut CommitState) -> u64 {
+        state.last_version += 1;
+        state.commits += 1;
+        state.last_version
+    }
+
+    /// Makes everything up to `version` visible to readers. Caller holds the commit lock.
+    pub(crate) fn publish_locked(&self, version: u64) {
+        self.visible.store(version, Ordering::Release);
+    }
+
+    /// Fails with `Conflict` if any entry in the range changed after `read_version`.
+    /// Caller holds the commit lock.
+    pub(crate) fn check_range_unchanged_locked(
+        &self,
+        lower: Bound<&[u8]>,
+        upper: Bound<&[u8]>,
+        read_version: u64,
+    ) -> Result<()> {
+        if crate::scan::bounds_are_empty(lower, upper) {
+            return Ok(());
+        }
+        for entry in self.index.range::<[u8], _>((lower, upper)) {
+            if entry.value().load().head_version() > read_version {
+                return Err(Error::Conflict {
+                    key: KeyDisplay::new(entry.key()),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        // Never join here: the last reference may be dropped on the maintainer thread itself.
+        self.maintainer_stop.stop();
+        self.watch.close_all();
+    }
+}

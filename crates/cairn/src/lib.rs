@@ -1,0 +1,54 @@
+//! # Cairn
+//!
+//! An embedded, transactional, multi-version key-value engine. Keys and values are bytes;
+//! keys are kept in order, so prefix and range scans are range reads on the index, never a
+//! filter over everything.
+//!
+//! ```
+//! use cairn::{Db, Expected};
+//!
+//! # fn main() -> cairn::Result<()> {
+//! let db = Db::in_memory();
+//! db.put("user:1", "ada")?;
+//! assert_eq!(db.get("user:1")?.as_deref(), Some(&b"ada"[..]));
+//!
+//! let mut tx = db.begin();
+//! tx.put("user:2", "grace")?;
+//! tx.commit()?;
+//! assert_eq!(db.scan_prefix("user:").count(), 2);
+//!
+//! let swapped = db.compare_and_swap("user:1", Expected::Value(b"ada"), Some(b"lovelace"))?;
+//! assert!(swapped.is_swapped());
+//! # Ok(()) }
+//! ```
+//!
+//! Module map: [`engine`](self) holds the index and commit path; `mvcc` decides what each reader
+//! sees and what may be pruned; `scan`, `transaction`, `snapshot`, `watch` and `maintenance`
+//! build on them; `limits` lists every bound.
+
+mod batch;
+mod clock;
+mod db;
+mod engine;
+mod error;
+pub mod limits;
+mod maintenance;
+mod mvcc;
+mod options;
+mod scan;
+mod snapshot;
+mod transaction;
+mod types;
+mod watch;
+
+pub use batch::WriteBatch;
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use db::{CasOutcome, Db, Expected, Stats, Ttl};
+pub use error::{Error, KeyDisplay, Result};
+pub use maintenance::MaintenanceReport;
+pub use options::{Durability, Isolation, Options};
+pub use scan::Scan;
+pub use snapshot::Snapshot;
+pub use transaction::{Transaction, TransactionScan};
+pub use types::{Key, Value, Version};
+pub use watch::{WatchEvent, Watcher};

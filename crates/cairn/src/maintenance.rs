@@ -1,0 +1,166 @@
+//! Background maintenance: reaping expired keys and pruning old versions.
+//!
+//! Expired keys are invisible the moment their deadline passes (reads check the clock); this
+//! module reclaims their memory. It also prunes version chains that grew history a reader once
+//! needed. Work is done in slices of `MAINTENANCE_SLICE_KEYS` keys, each under the commit lock
+//! and each short, so writers are never stalled for long. `Db::run_maintenance` runs one full
+//! pass on the caller's thread (tests with a manual clock use it); a background thread runs the
+//! same pass every `Options::maintenance_interval`.
+
+use std::sync::{Arc, Weak};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use parking_lot::{Condvar, Mutex};
+
+use crate::engine::Shared;
+use crate::limits::MAINTENANCE_SLICE_KEYS;
+
+/// What one maintenance pass did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct MaintenanceReport {
+    /// Expired keys removed from the index.
+    pub expired_reclaimed: u64,
+    /// Old versions dropped from chains.
+    pub versions_pruned: u64,
+    /// Keys removed because nothing visible was left in them.
+    pub keys_removed: u64,
+}
+
+impl Shared {
+    /// One full maintenance pass: reap what has expired, then prune queued chains.
+    pub(crate) fn run_maintenance(&self) -> MaintenanceReport {
+        let mut report = MaintenanceReport::default();
+        while self.reap_slice(&mut report) {}
+        self.prune_queued(&mut report);
+        report
+    }
+
+    /// Reaps up to one slice of expired keys; returns true when more may be due.
+    fn reap_slice(&self, report: &mut MaintenanceReport) -> bool {
+        let mut state = self.lock_commit();
+        let now = self.now_millis();
+        let watermark = self.readers.watermark(&self.visible);
+        for _ in 0..MAINTENANCE_SLICE_KEYS {
+            let due = state
+                .deadlines
+                .first()
+                .is_some_and(|(deadline, _)| *deadline <= now);
+            if !due {
+                return false;
+            }
+            let Some((deadline, key)) = state.deadlines.pop_first() else {
+                return false;
+            };
+            let Some(entry) = self.index.get(key.as_bytes()) else {
+                continue;
+            };
+            let chain = entry.value().load_full();
+            let Some(head) = chain.head() else { continue };
+            if head.deadline_millis != deadline || !head.is_dead_at(now) {
+                continue;
+            }
+            let pruned = chain.pruned(watermark);
+            let remaining = pruned.as_ref().unwrap_or(&chain);
+            if remaining.len() <= 1 {
+                // Only the expired entry (or nothing) is left: no reader can see anything.
+                state.versions_retained -= chain.len() as u64;
+                state.expired_reclaimed += 1;
+                report.expired_reclaimed += 1;
+                entry.remove();
+            } else {
+                // A snapshot still sees older history; pruning finishes the job later.
+                state.prune_queue.push(key);
+            }
+        }
+        true
+    }
+
+    /// Prunes every chain queued before this pass began, one slice per lock hold.
+    fn prune_queued(&self, report: &mut MaintenanceReport) {
+        let queued = std::mem::take(&mut self.lock_commit().prune_queue);
+        let mut still_queued = Vec::new();
+        for slice in queued.chunks(MAINTENANCE_SLICE_KEYS) {
+            let mut state = self.lock_commit();
+            let now = self.now_millis();
+            let watermark = self.readers.watermark(&self.visible);
+            for key in slice {
+                let Some(entry) = self.index.get(key.as_bytes()) else {
+                    continue;
+                };
+                let chain = entry.value().load_full();
+                let Some(pruned) = chain.pruned(watermark) else {
+                    if chain.len() > 1 {
+                        still_queued.push(key.clone());
+                    }
+                    continue;
+                };
+                let dropped = (chain.len() - pruned.len()) as u64;
+                state.versions_pruned += dropped;
+                report.versions_pruned += dropped;
+                let dead = pruned.len() == 0
+                    || (pruned.len() == 1
+                        && pruned.head().is_some_and(|head| head.is_dead_at(now)));
+                if dead {
+                    state.versions_retained -= chain.len() as u64;
+                    report.keys_removed += 1;
+                    if let Some(head) = chain.head() {
+                        state.deadlines.remove(&(head.deadline_millis, key.clone()));
+                    }
+                    entry.remove();
+                } else {
+                    state.versions_retained -= dropped;
+                    if pruned.len() > 1 {
+                        still_queued.push(key.clone());
+                    }
+                    entry.value().store(Arc::new(pruned));
+                }
+            }
+        }
+        if !still_queued.is_empty() {
+            self.lock_commit().prune_queue.extend(still_queued);
+        }
+    }
+}
+
+/// Tells the maintenance thread to stop.
+#[derive(Debug, Default)]
+pub(crate) struct StopSignal {
+    stopped: Mutex<bool>,
+    wake: Condvar,
+}
+
+impl StopSignal {
+    pub(crate) fn stop(&self) {
+        *self.stopped.lock() = true;
+        self.wake.notify_all();
+    }
+
+    /// Waits up to `interval`; returns true once stop was requested.
+    fn wait(&self, interval: Duration) -> bool {
+        let mut stopped = self.stopped.lock();
+        if !*stopped {
+            self.wake.wait_for(&mut stopped, interval);
+        }
+        *stopped
+    }
+}
+
+/// Starts the background maintainer. It holds only a weak reference, so it never keeps a
+/// database alive, and exits once the database is gone or `stop` is signalled.
+pub(crate) fn spawn(
+    shared: Weak<Shared>,
+    stop: Arc<StopSignal>,
+    interval: Duration,
+) -> std::io::Result<JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name("cairn-maintainer".into())
+        .spawn(move || {
+            while !stop.wait(interval) {
+                let Some(shared) = shared.upgrade() else {
+                    return;
+                };
+                shared.run_maintenance();
+            }
+        })
+}

@@ -1,0 +1,10 @@
+//! Multi-version concurrency control: what each reader sees, and what may be forgotten.
+//!
+//! Every key in the index owns a [`chain::Chain`]: its versions, newest first. Writers (one at
+//! a time, under the commit lock) publish a new chain; readers load the current chain without
+//! any lock and pick the newest version at or below their read version. [`readers`] tracks the
+//! read versions of live snapshots and transactions, which sets the *watermark* below which
+//! history may be pruned.
+
+pub(crate) mod chain;
+pub(crate) mod readers;

@@ -1,0 +1,146 @@
+//! How a database is opened: [`Options`], [`Durability`] and [`Isolation`].
+//!
+//! `Options::new(path)` describes a durable database (Strict by default); `Options::in_memory()`
+//! one with no files at all. Every knob has a documented default and a checked range; `Db::open`
+//! refuses out-of-range settings with `Error::InvalidArgument` rather than clamping them.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::clock::{Clock, SystemClock};
+use crate::error::{Error, Result};
+use crate::limits;
+
+/// What a returned `Ok` from a commit promises.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Durability {
+    /// No files. Everything is lost when the process ends.
+    InMemory,
+    /// Acknowledged once in the WAL buffer; written and fdatasync'ed in the background every
+    /// `flush_interval`, or sooner once `buffer_bytes_max` is buffered. A crash loses at most
+    /// the last interval, and what survives is always a prefix of the commit order.
+    Buffered {
+        /// How often the background writer syncs (default 10 ms).
+        flush_interval: Duration,
+        /// Buffered bytes that trigger an early flush; writers wait (backpressure) at twice this.
+        buffer_bytes_max: usize,
+    },
+    /// Acknowledged only after the commit's WAL record is fdatasync'ed. Nothing acknowledged is
+    /// ever lost, and a commit is not visible to other readers before it is durable.
+    Strict,
+}
+
+impl Durability {
+    /// `Buffered` with the default interval (10 ms) and buffer bound (4 MiB).
+    pub fn buffered() -> Self {
+        Durability::Buffered {
+            flush_interval: Duration::from_millis(10),
+            buffer_bytes_max: 4 * 1024 * 1024,
+        }
+    }
+}
+
+/// How a transaction is isolated from concurrent commits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Isolation {
+    /// Reads come from one version. Commit fails with `Conflict` if another commit wrote a key
+    /// in this transaction's write set after it began (first committer wins). Write skew is
+    /// possible.
+    #[default]
+    Snapshot,
+    /// `Snapshot`, and commit also fails if any key read or any range scanned changed after the
+    /// transaction began: no write skew, no phantoms.
+    Serializable,
+}
+
+/// Settings for `Db::open`.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub(crate) path: Option<PathBuf>,
+    pub(crate) durability: Durability,
+    pub(crate) max_value_bytes: usize,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) maintenance_interval: Duration,
+    pub(crate) watch_queue_events: usize,
+}
+
+impl Options {
+    /// A durable database in directory `path`, `Durability::Strict`.
+    pub fn new(path: impl AsRef<Path>) -> Self {
+        Options {
+            path: Some(path.as_ref().to_path_buf()),
+            durability: Durability::Strict,
+            ..Options::in_memory()
+        }
+    }
+
+    /// A database with no files, `Durability::InMemory`.
+    pub fn in_memory() -> Self {
+        Options {
+            path: None,
+            durability: Durability::InMemory,
+            max_value_bytes: limits::VALUE_BYTES_MAX_DEFAULT,
+            clock: Arc::new(SystemClock),
+            maintenance_interval: Duration::from_millis(100),
+            watch_queue_events: limits::WATCH_QUEUE_EVENTS_DEFAULT,
+        }
+    }
+
+    /// Sets the durability mode.
+    #[must_use]
+    pub fn durability(mut self, durability: Durability) -> Self {
+        self.durability = durability;
+        self
+    }
+
+    /// Sets the largest accepted value, in bytes (1 ..= 1 GiB; default 64 MiB).
+    #[must_use]
+    pub fn max_value_bytes(mut self, max_value_bytes: usize) -> Self {
+        self.max_value_bytes = max_value_bytes;
+        self
+    }
+
+    /// Sets the clock TTL deadlines are read from (default: the system clock).
+    #[must_use]
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Sets how often the background maintainer reaps expired keys and prunes old versions
+    /// (default 100 ms; `Duration::ZERO` disables the thread, leaving `Db::run_maintenance`).
+    #[must_use]
+    pub fn maintenance_interval(mut self, interval: Duration) -> Self {
+        self.maintenance_interval = interval;
+        self
+    }
+
+    /// Sets each watcher's queue capacity, in events (1 ..= 1,048,576; default 4,096).
+    #[must_use]
+    pub fn watch_queue_events(mut self, events: usize) -> Self {
+        self.watch_queue_events = events;
+        self
+    }
+
+    /// Checks every setting against its documented range.
+    pub(crate) fn validate(&self) -> Result<()> {
+        if self.max_value_bytes == 0 || self.max_value_bytes > limits::VALUE_BYTES_MAX_CEILING {
+            return Err(Error::InvalidArgument(format!(
+                "max_value_bytes is {}; it must be 1 to {}",
+                self.max_value_bytes,
+                limits::VALUE_BYTES_MAX_CEILING
+            )));
+        }
+        if self.watch_queue_events == 0 || self.watch_queue_events > 1 << 20 {
+            return Err(Error::InvalidArgument(format!(
+                "watch_queue_events is {}; it must be 1 to {}",
+                self.watch_queue_events,
+                1 << 20
+            )));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,263 @@
+//! Transactions: reads at one version, writes applied in one atomic commit.
+//!
+//! A transaction reads the database as of its begin version, plus its own writes (in point reads
+//! and in scans). Its writes are buffered in key order and applied at commit under one new
+//! version. Commit validates first, under the commit lock:
+//! - every key in the write set must be unchanged since begin (both isolation levels: first
+//!   committer wins, so there are no lost updates);
+//! - under `Serializable`, every key read and every range scanned must be unchanged too, so
+//!   write skew and phantoms are refused as well.
+//!
+//! A failed validation returns `Error::Conflict` and writes nothing. Dropping a transaction
+//! without committing rolls it back. Range validation re-reads each scanned range at commit:
+//! cost O(log n + k) per range, paid by serializable transactions that scan.
+
+use std::collections::BTreeMap;
+use std::ops::{Bound, RangeBounds};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::engine::{Mutation, Shared};
+use crate::error::{Error, KeyDisplay, Result};
+use crate::limits;
+use crate::mvcc::chain::NO_DEADLINE;
+use crate::mvcc::readers::ReadGuard;
+use crate::options::Isolation;
+use crate::scan::{as_slice_bound, bounds_are_empty, owned_bounds, prefix_bounds, Scan};
+use crate::types::{Key, Value, Version};
+
+/// An open transaction. Commit with [`Transaction::commit`]; drop to roll back.
+#[derive(Debug)]
+pub struct Transaction {
+    shared: Arc<Shared>,
+    guard: ReadGuard,
+    isolation: Isolation,
+    writes: BTreeMap<Key, Mutation>,
+    reads: Vec<Key>,
+    ranges: Vec<(Bound<Key>, Bound<Key>)>,
+}
+
+impl Transaction {
+    pub(crate) fn new(shared: Arc<Shared>, isolation: Isolation) -> Self {
+        let guard = shared.register_reader();
+        Transaction {
+            shared,
+            guard,
+            isolation,
+            writes: BTreeMap::new(),
+            reads: Vec::new(),
+            ranges: Vec::new(),
+        }
+    }
+
+    /// The version this transaction reads at.
+    pub fn read_version(&self) -> Version {
+        Version(self.guard.version())
+    }
+
+    /// The isolation level it commits under.
+    pub fn isolation(&self) -> Isolation {
+        self.isolation
+    }
+
+    /// The value of `key`: this transaction's own write if it made one, else the value at its
+    /// read version.
+    pub fn get(&mut self, key: impl AsRef<[u8]>) -> Result<Option<Value>> {
+        let key = key.as_ref();
+        Shared::check_key(key)?;
+        if let Some(mutation) = self.writes.get(key) {
+            return Ok(self.own_value(mutation));
+        }
+        if self.isolation == Isolation::Serializable {
+            self.reads.push(Key::from_slice(key));
+        }
+        Ok(self
+            .shared
+            .read_at(key, self.guard.version())
+            .map(|(value, _)| value))
+    }
+
+    /// True when `key` holds a live value (as `get` sees it).
+    pub fn exists(&mut self, key: impl AsRef<[u8]>) -> Result<bool> {
+        Ok(self.get(key)?.is_some())
+    }
+
+    /// Buffers a put.
+    pub fn put(&mut self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) -> Result<()> {
+        self.buffer_put(key.as_ref(), value.as_ref(), NO_DEADLINE)
+    }
+
+    /// Buffers a put that expires `ttl` from now.
+    pub fn put_with_ttl(
+        &mut self,
+        key: impl AsRef<[u8]>,
+        value: impl AsRef<[u8]>,
+        ttl: Duration,
+    ) -> Result<()> {
+        let deadline = self.shared.deadline_after(ttl)?;
+        self.buffer_put(key.as_ref(), value.as_ref(), deadline)
+    }
+
+    /// Buffers a delete.
+    pub fn delete(&mut self, key: impl AsRef<[u8]>) -> Result<()> {
+        let key = key.as_ref();
+        Shared::check_key(key)?;
+        self.check_room(key)?;
+        self.writes.insert(Key::from_slice(key), Mutation::Delete);
+        Ok(())
+    }
+
+    fn buffer_put(&mut self, key: &[u8], value: &[u8], deadline_millis: u64) -> Result<()> {
+        Shared::check_key(key)?;
+        self.shared.check_value(value)?;
+        self.check_room(key)?;
+        self.writes.insert(
+            Key::from_slice(key),
+            Mutation::Put {
+                value: Value::from_slice(value),
+                deadline_millis,
+            },
+        );
+        Ok(())
+    }
+
+    fn check_room(&self, key: &[u8]) -> Result<()> {
+        if self.writes.len() >= limits::COMMIT_MUTATIONS_MAX && !self.writes.contains_key(key) {
+            return Err(Error::InvalidArgument(format!(
+                "a transaction may write at most {} keys",
+                limits::COMMIT_MUTATIONS_MAX
+            )));
+        }
+        Ok(())
+    }
+
+    fn own_value(&self, mutation: &Mutation) -> Option<Value> {
+        match mutation {
+            Mutation::Put {
+                value,
+                deadline_millis,
+            } => (*deadline_millis == NO_DEADLINE || *deadline_millis > self.shared.now_millis())
+                .then(|| value.clone()),
+            Mutation::Delete => None,
+        }
+    }
+
+    /// Keys starting with `prefix`, in order, as this transaction sees them.
+    pub fn scan_prefix(&mut self, prefix: impl AsRef<[u8]>) -> TransactionScan<'_> {
+        self.scan_bounds(prefix_bounds(prefix.as_ref()))
+    }
+
+    /// Keys in `range`, in order, as this transaction sees them. A reversed range is an error.
+    pub fn range<K: AsRef<[u8]>>(
+        &mut self,
+        range: impl RangeBounds<K>,
+    ) -> Result<TransactionScan<'_>> {
+        Ok(self.scan_bounds(owned_bounds(&range)?))
+    }
+
+    fn scan_bounds(&mut self, bounds: (Bound<Key>, Bound<Key>)) -> TransactionScan<'_> {
+        if self.isolation == Isolation::Serializable {
+            self.ranges.push(bounds.clone());
+        }
+        let (lower, upper) = (as_slice_bound(&bounds.0), as_slice_bound(&bounds.1));
+        let own: Vec<(Key, Option<Value>)> = if bounds_are_empty(lower, upper) {
+            Vec::new()
+        } else {
+            self.writes
+                .range::<[u8], _>((lower, upper))
+                .map(|(key, mutation)| (key.clone(), self.own_value(mutation)))
+                .collect()
+        };
+        let base = Scan::new(
+            Arc::clone(&self.shared),
+            self.shared.readers.register_at(self.guard.version()),
+            bounds,
+        );
+        TransactionScan {
+            base: base.peekable(),
+            own: own.into_iter().peekable(),
+            _transaction: std::marker::PhantomData,
+        }
+    }
+
+    /// Validates and applies every buffered write under one new version. A transaction that
+    /// wrote nothing commits trivially and returns its read version.
+    pub fn commit(self) -> Result<Version> {
+        self.shared.check_open()?;
+        if self.writes.is_empty() {
+            return Ok(self.read_version());
+        }
+        let read_version = self.guard.version();
+        let mut state = self.shared.lock_commit();
+        for key in self.writes.keys() {
+            self.check_unchanged(key, read_version)?;
+        }
+        if self.isolation == Isolation::Serializable {
+            for key in &self.reads {
+                self.check_unchanged(key, read_version)?;
+            }
+            for (lower, upper) in &self.ranges {
+                self.shared.check_range_unchanged_locked(
+                    as_slice_bound(lower),
+                    as_slice_bound(upper),
+                    read_version,
+                )?;
+            }
+        }
+        let version = Shared::next_version(&mut state);
+        let mut watermark = self.shared.watermark();
+        for (key, mutation) in &self.writes {
+            self.shared
+                .apply_locked(&mut state, &mut watermark, version, key, mutation);
+        }
+        self.shared.publish_locked(version);
+        Ok(Version(version))
+    }
+
+    fn check_unchanged(&self, key: &[u8], read_version: u64) -> Result<()> {
+        if self.shared.head_version_locked(key) > read_version {
+            return Err(Error::Conflict {
+                key: KeyDisplay::new(key),
+            });
+        }
+        Ok(())
+    }
+
+    /// Discards every buffered write.
+    pub fn rollback(self) {}
+}
+
+/// A transaction's scan: the snapshot's entries merged with the transaction's own writes.
+#[derive(Debug)]
+pub struct TransactionScan<'tx> {
+    base: std::iter::Peekable<Scan>,
+    own: std::iter::Peekable<std::vec::IntoIter<(Key, Option<Value>)>>,
+    _transaction: std::marker::PhantomData<&'tx mut Transaction>,
+}
+
+impl Iterator for TransactionScan<'_> {
+    type Item = (Key, Value);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        use std::cmp::Ordering;
+        loop {
+            let own_first = match (self.base.peek(), self.own.peek()) {
+                (None, None) => return None,
+                (Some(_), None) => Ordering::Greater,
+                (None, Some(_)) => Ordering::Less,
+                (Some((base_key, _)), Some((own_key, _))) => own_key.cmp(base_key),
+            };
+            if own_first == Ordering::Greater {
+                return self.base.next();
+            }
+            if own_first == Ordering::Equal {
+                // The transaction's own write shadows the snapshot's entry.
+                self.base.next();
+            }
+            if let Some((key, Some(value))) = self.own.next() {
+                return Some((key, value));
+            }
+            // An own delete (or an own put already expired) hides the key.
+        }
+    }
+}

@@ -1,0 +1,176 @@
+//! The engine's vocabulary types: [`Key`], [`Value`], [`Version`].
+//!
+//! `Key` keeps keys of up to 24 bytes inline, so the ordered index compares short keys without
+//! chasing a pointer. `Value` is a reference-counted byte slice: cloning it out of the index
+//! costs one atomic increment, never a copy. `Version` is a commit's sequence number, strictly
+//! increasing for the life of the database.
+
+use std::borrow::Borrow;
+use std::fmt;
+use std::ops::Deref;
+use std::sync::Arc;
+
+use smallvec::SmallVec;
+
+/// How many key bytes are stored inline, without a heap allocation.
+const KEY_INLINE_BYTES: usize = 24;
+
+/// A key: an ordered byte string. Derefs to `[u8]`; orders like `[u8]`.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Key(SmallVec<[u8; KEY_INLINE_BYTES]>);
+
+impl Key {
+    /// Copies `bytes` into a new key. Length limits are checked by the calls that take keys,
+    /// not here.
+    pub fn from_slice(bytes: &[u8]) -> Self {
+        Key(SmallVec::from_slice(bytes))
+    }
+
+    /// The key's bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// The key's bytes, as an owned vector.
+    pub fn to_vec(&self) -> Vec<u8> {
+        self.0.to_vec()
+    }
+}
+
+impl Deref for Key {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl AsRef<[u8]> for Key {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl Borrow<[u8]> for Key {
+    fn borrow(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl From<&[u8]> for Key {
+    fn from(bytes: &[u8]) -> Self {
+        Key::from_slice(bytes)
+    }
+}
+
+impl From<&str> for Key {
+    fn from(text: &str) -> Self {
+        Key::from_slice(text.as_bytes())
+    }
+}
+
+impl fmt::Debug for Key {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&crate::error::KeyDisplay::new(&self.0), f)
+    }
+}
+
+/// A value: an immutable, reference-counted byte string. Cloning is cheap; derefs to `[u8]`.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Value(Arc<[u8]>);
+
+impl Value {
+    /// Copies `bytes` into a new value.
+    pub fn from_slice(bytes: &[u8]) -> Self {
+        Value(Arc::from(bytes))
+    }
+
+    /// The value's bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// The value's bytes, as an owned vector.
+    pub fn to_vec(&self) -> Vec<u8> {
+        self.0.to_vec()
+    }
+}
+
+impl Deref for Value {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl AsRef<[u8]> for Value {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl From<&[u8]> for Value {
+    fn from(bytes: &[u8]) -> Self {
+        Value::from_slice(bytes)
+    }
+}
+
+impl From<Vec<u8>> for Value {
+    fn from(bytes: Vec<u8>) -> Self {
+        Value(Arc::from(bytes))
+    }
+}
+
+impl From<&str> for Value {
+    fn from(text: &str) -> Self {
+        Value::from_slice(text.as_bytes())
+    }
+}
+
+impl PartialEq<[u8]> for Value {
+    fn eq(&self, other: &[u8]) -> bool {
+        *self.0 == *other
+    }
+}
+
+impl PartialEq<&[u8]> for Value {
+    fn eq(&self, other: &&[u8]) -> bool {
+        *self.0 == **other
+    }
+}
+
+impl<const N: usize> PartialEq<&[u8; N]> for Value {
+    fn eq(&self, other: &&[u8; N]) -> bool {
+        *self.0 == other[..]
+    }
+}
+
+impl fmt::Debug for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&crate::error::KeyDisplay::new(&self.0), f)
+    }
+}
+
+/// A commit's version: strictly increasing, one per commit.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Default)]
+pub struct Version(pub(crate) u64);
+
+impl Version {
+    /// The version before the first commit.
+    pub const ZERO: Version = Version(0);
+
+    /// Builds a version from its number (for example, one stored by the caller).
+    pub fn new(number: u64) -> Self {
+        Version(number)
+    }
+
+    /// The version's number.
+    pub fn get(self) -> u64 {
+        self.0
+    }
+}
+
+impl fmt::Display for Version {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "v{}", self.0)
+    }
+}

@@ -1,0 +1,244 @@
+//! Change feeds: `Db::watch_prefix`.
+//!
+//! Each watcher owns a bounded queue. A commit pushes one event per written key whose bytes
+//! start with the watcher's prefix, while it still holds the commit lock, so every watcher sees
+//! commits in version order. A push never waits: when a queue is full its newest event is folded
+//! into a [`WatchEvent::Lagged`] marker that counts what was lost, so a slow watcher costs a
+//! writer one short lock and never a wait. Expiry is not an event: a key whose deadline passes
+//! simply reads as absent.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
+
+use parking_lot::{Condvar, Mutex, RwLock};
+
+use crate::types::{Key, Value, Version};
+
+/// One change seen by a watcher.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum WatchEvent {
+    /// `key` was set to `value` by commit `version`.
+    Put {
+        /// The key written.
+        key: Key,
+        /// Its new value.
+        value: Value,
+        /// The commit that wrote it.
+        version: Version,
+    },
+    /// `key` was deleted by commit `version`.
+    Delete {
+        /// The key deleted.
+        key: Key,
+        /// The commit that deleted it.
+        version: Version,
+    },
+    /// The watcher fell behind and this many events were dropped here.
+    Lagged(u64),
+}
+
+#[derive(Debug)]
+struct Subscriber {
+    prefix: Vec<u8>,
+    capacity: usize,
+    queue: Mutex<VecDeque<WatchEvent>>,
+    ready: Condvar,
+    closed: AtomicBool,
+}
+
+impl Subscriber {
+    fn push(&self, event: WatchEvent) {
+        let mut queue = self.queue.lock();
+        if queue.len() < self.capacity {
+            queue.push_back(event);
+        } else {
+            if let Some(WatchEvent::Lagged(lost)) = queue.back_mut() {
+                *lost += 1;
+            } else {
+                // Fold the newest queued event and this one into a marker.
+                queue.pop_back();
+                queue.push_back(WatchEvent::Lagged(2));
+            }
+        }
+        drop(queue);
+        self.ready.notify_one();
+    }
+
+    fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+        let _queue = self.queue.lock();
+        self.ready.notify_all();
+    }
+}
+
+/// All watchers of one database.
+#[derive(Debug, Default)]
+pub(crate) struct WatchHub {
+    subscribers: RwLock<Vec<Arc<Subscriber>>>,
+    count: AtomicUsize,
+}
+
+impl WatchHub {
+    pub(crate) fn subscribe(self: &Arc<Self>, prefix: &[u8], capacity: usize) -> Watcher {
+        let subscriber = Arc::new(Subscriber {
+            prefix: prefix.to_vec(),
+            capacity,
+            queue: Mutex::new(VecDeque::new()),
+            ready: Condvar::new(),
+            closed: AtomicBool::new(false),
+        });
+        let mut subscribers = self.subscribers.write();
+        subscribers.push(Arc::clone(&subscriber));
+        self.count.store(subscribers.len(), Ordering::Release);
+        Watcher {
+            hub: Arc::downgrade(self),
+            subscriber,
+        }
+    }
+
+    /// True when nobody watches: the commit path skips building events.
+    pub(crate) fn is_idle(&self) -> bool {
+        self.count.load(Ordering::Acquire) == 0
+    }
+
+    pub(crate) fn count(&self) -> usize {
+        self.count.load(Ordering::Acquire)
+    }
+
+    /// Delivers a change to every watcher whose prefix matches `key`.
+    pub(crate) fn publish(&self, key: &Key, value: Option<&Value>, version: u64) {
+        let subscribers = self.subscribers.read();
+        for subscriber in subscribers.iter() {
+            if key.starts_with(&subscriber.prefix) {
+                let version = Version(version);
+                let event = match value {
+                    Some(value) => WatchEvent::Put {
+                        key: key.clone(),
+                        value: value.clone(),
+                        version,
+                    },
+                    None => WatchEvent::Delete {
+                        key: key.clone(),
+                        version,
+                    },
+                };
+                subscriber.push(event);
+            }
+        }
+    }
+
+    /// Wakes every watcher for good: the database is gone.
+    pub(crate) fn close_all(&self) {
+        for subscriber in self.subscribers.read().iter() {
+            subscriber.close();
+        }
+    }
+
+    fn unsubscribe(&self, target: &Arc<Subscriber>) {
+        let mut subscribers = self.subscribers.write();
+        subscribers.retain(|subscriber| !Arc::ptr_eq(subscriber, target));
+        self.count.store(subscribers.len(), Ordering::Release);
+    }
+}
+
+/// A subscription to changes under one prefix. Dropping it unsubscribes.
+#[derive(Debug)]
+pub struct Watcher {
+    hub: Weak<WatchHub>,
+    subscriber: Arc<Subscriber>,
+}
+
+impl Watcher {
+    /// The next event, waiting for one; `None` once the database is closed and the queue empty.
+    pub fn recv(&self) -> Option<WatchEvent> {
+        let mut queue = self.subscriber.queue.lock();
+        loop {
+            if let Some(event) = queue.pop_front() {
+                return Some(event);
+            }
+            if self.subscriber.closed.load(Ordering::Acquire) {
+                return None;
+            }
+            self.subscriber.ready.wait(&mut queue);
+        }
+    }
+
+    /// The next event, waiting at most `timeout`; `None` on timeout or once closed and empty.
+    pub fn recv_timeout(&self, timeout: Duration) -> Option<WatchEvent> {
+        let deadline = Instant::now() + timeout;
+        let mut queue = self.subscriber.queue.lock();
+        loop {
+            if let Some(event) = queue.pop_front() {
+                return Some(event);
+            }
+            if self.subscriber.closed.load(Ordering::Acquire) {
+                return None;
+            }
+            if self
+                .subscriber
+                .ready
+                .wait_until(&mut queue, deadline)
+                .timed_out()
+            {
+                return queue.pop_front();
+            }
+        }
+    }
+
+    /// The next event if one is queued.
+    pub fn try_recv(&self) -> Option<WatchEvent> {
+        self.subscriber.queue.lock().pop_front()
+    }
+
+    /// Events queued now.
+    pub fn pending(&self) -> usize {
+        self.subscriber.queue.lock().len()
+    }
+}
+
+impl Drop for Watcher {
+    fn drop(&mut self) {
+        if let Some(hub) = self.hub.upgrade() {
+            hub.unsubscribe(&self.subscriber);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn full_queue_folds_events_into_a_lag_marker() {
+        let hub = Arc::new(WatchHub::default());
+        let watcher = hub.subscribe(b"k", 3);
+        let value = Value::from("v");
+        for version in 1..=10 {
+            hub.publish(&Key::from("k1"), Some(&value), version);
+        }
+        hub.publish(&Key::from("other"), Some(&value), 11);
+        assert_eq!(watcher.pending(), 3);
+        let first = watcher.try_recv();
+        assert!(matches!(
+            first,
+            Some(WatchEvent::Put {
+                version: Version(1),
+                ..
+            })
+        ));
+        assert!(matches!(
+            watcher.try_recv(),
+            Some(WatchEvent::Put {
+                version: Version(2),
+                ..
+            })
+        ));
+        assert_eq!(watcher.try_recv(), Some(WatchEvent::Lagged(8)));
+        assert_eq!(watcher.try_recv(), None);
+        drop(watcher);
+        assert!(hub.is_idle());
+    }
+}
