@@ -82,7 +82,7 @@ pub struct Stats {
     pub keys_with_ttl: usize,
     /// Expired keys whose memory the reaper reclaimed.
     pub expired_reclaimed: u64,
-    /// Old versions dropped by pruning.
+    /// Old versions dropped by pruning, on the commit path or by the maintainer.
     pub versions_pruned: u64,
     /// Keys whose history waits for pruning.
     pub prune_queue: usize,
@@ -139,6 +139,7 @@ impl Db {
     pub fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<Value>> {
         let key = key.as_ref();
         Shared::check_key(key)?;
+        self.shared.check_open()?;
         Ok(self.shared.read_latest(key).map(|(value, _)| value))
     }
 
@@ -146,6 +147,7 @@ impl Db {
     pub fn get_versioned(&self, key: impl AsRef<[u8]>) -> Result<Option<(Value, Version)>> {
         let key = key.as_ref();
         Shared::check_key(key)?;
+        self.shared.check_open()?;
         Ok(self
             .shared
             .read_latest(key)
@@ -156,6 +158,7 @@ impl Db {
     pub fn exists(&self, key: impl AsRef<[u8]>) -> Result<bool> {
         let key = key.as_ref();
         Shared::check_key(key)?;
+        self.shared.check_open()?;
         Ok(self.shared.read_latest(key).is_some())
     }
 
@@ -164,6 +167,7 @@ impl Db {
         for key in keys {
             Shared::check_key(key.as_ref())?;
         }
+        self.shared.check_open()?;
         let guard = self.shared.register_reader();
         Ok(keys
             .iter()
@@ -202,11 +206,7 @@ impl Db {
             deadline_millis,
         };
         let mut state = self.shared.lock_commit();
-        let version = Shared::next_version(&mut state);
-        let mut watermark = self.shared.watermark();
-        self.shared
-            .apply_locked(&mut state, &mut watermark, version, key, &mutation);
-        self.shared.publish_locked(version);
+        let version = self.shared.commit_locked(&mut state, [(key, &mutation)]);
         Ok(Version(version))
     }
 
@@ -217,16 +217,13 @@ impl Db {
         Shared::check_key(key)?;
         self.shared.check_open()?;
         let mut state = self.shared.lock_commit();
-        if self.live_head_locked(key).is_none() && self.shared.head_locked(key).is_none() {
+        if self.live_head_locked(key).is_none() {
+            // Absent, deleted or expired: nothing a reader can see would change.
             return Ok(false);
         }
-        let version = Shared::next_version(&mut state);
-        let mut watermark = self.shared.watermark();
-        let was_live =
-            self.shared
-                .apply_locked(&mut state, &mut watermark, version, key, &Mutation::Delete);
-        self.shared.publish_locked(version);
-        Ok(was_live)
+        self.shared
+            .commit_locked(&mut state, [(key, &Mutation::Delete)]);
+        Ok(true)
     }
 
     /// The live value and version of `key` as the sequencer sees it. Caller holds the lock.
@@ -242,6 +239,7 @@ impl Db {
     pub fn ttl(&self, key: impl AsRef<[u8]>) -> Result<Ttl> {
         let key = key.as_ref();
         Shared::check_key(key)?;
+        self.shared.check_open()?;
         let Some(entry) = self.shared.index.get(key) else {
             return Ok(Ttl::Absent);
         };
@@ -280,15 +278,11 @@ impl Db {
         let Some((value, _, _)) = self.live_head_locked(key) else {
             return Ok(false);
         };
-        let version = Shared::next_version(&mut state);
-        let mut watermark = self.shared.watermark();
         let mutation = Mutation::Put {
             value,
             deadline_millis,
         };
-        self.shared
-            .apply_locked(&mut state, &mut watermark, version, key, &mutation);
-        self.shared.publish_locked(version);
+        self.shared.commit_locked(&mut state, [(key, &mutation)]);
         Ok(true)
     }
 
@@ -328,11 +322,7 @@ impl Db {
             },
             None => Mutation::Delete,
         };
-        let version = Shared::next_version(&mut state);
-        let mut watermark = self.shared.watermark();
-        self.shared
-            .apply_locked(&mut state, &mut watermark, version, key, &mutation);
-        self.shared.publish_locked(version);
+        let version = self.shared.commit_locked(&mut state, [(key, &mutation)]);
         Ok(CasOutcome::Swapped(Version(version)))
     }
 
@@ -356,11 +346,7 @@ impl Db {
             value: Value::from(next.to_string().into_bytes()),
             deadline_millis,
         };
-        let version = Shared::next_version(&mut state);
-        let mut watermark = self.shared.watermark();
-        self.shared
-            .apply_locked(&mut state, &mut watermark, version, key, &mutation);
-        self.shared.publish_locked(version);
+        self.shared.commit_locked(&mut state, [(key, &mutation)]);
         Ok(next)
     }
 
@@ -405,13 +391,12 @@ impl Db {
             return Ok(self.version());
         }
         let mut state = self.shared.lock_commit();
-        let version = Shared::next_version(&mut state);
-        let mut watermark = self.shared.watermark();
-        for (key, mutation) in &mutations {
-            self.shared
-                .apply_locked(&mut state, &mut watermark, version, key, mutation);
-        }
-        self.shared.publish_locked(version);
+        let version = self.shared.commit_locked(
+            &mut state,
+            mutations
+                .iter()
+                .map(|(key, mutation)| (key.as_bytes(), mutation)),
+        );
         Ok(Version(version))
     }
 
@@ -430,6 +415,7 @@ impl Db {
     /// Live keys in `range`, in key order, read at one version. A reversed range is an error.
     pub fn range<K: AsRef<[u8]>>(&self, range: impl RangeBounds<K>) -> Result<Scan> {
         let bounds = owned_bounds(&range)?;
+        self.shared.check_open()?;
         Ok(Scan::new(
             Arc::clone(&self.shared),
             self.shared.register_reader(),
@@ -439,10 +425,13 @@ impl Db {
 
     /// How many live keys start with `prefix`.
     pub fn count_prefix(&self, prefix: impl AsRef<[u8]>) -> Result<usize> {
+        self.shared.check_open()?;
         Ok(self.scan_prefix(prefix).count())
     }
 
     /// Deletes every live key starting with `prefix` as one atomic commit; returns how many.
+    /// More than `COMMIT_MUTATIONS_MAX` keys is refused with `InvalidArgument`, deleting
+    /// nothing.
     pub fn clear_prefix(&self, prefix: impl AsRef<[u8]>) -> Result<usize> {
         self.shared.check_open()?;
         let (lower, upper) = prefix_bounds(prefix.as_ref());
@@ -464,17 +453,22 @@ impl Db {
                     .is_some_and(|head| !head.is_dead_at(now))
             })
             .map(|entry| entry.key().clone())
+            .take(limits::COMMIT_MUTATIONS_MAX + 1)
             .collect();
+        if doomed.len() > limits::COMMIT_MUTATIONS_MAX {
+            return Err(Error::InvalidArgument(format!(
+                "clear_prefix would delete more than {} keys in one commit; \
+                 clear longer prefixes one at a time",
+                limits::COMMIT_MUTATIONS_MAX
+            )));
+        }
         if doomed.is_empty() {
             return Ok(0);
         }
-        let version = Shared::next_version(&mut state);
-        let mut watermark = self.shared.watermark();
-        for key in &doomed {
-            self.shared
-                .apply_locked(&mut state, &mut watermark, version, key, &Mutation::Delete);
-        }
-        self.shared.publish_locked(version);
+        self.shared.commit_locked(
+            &mut state,
+            doomed.iter().map(|key| (key.as_bytes(), &Mutation::Delete)),
+        );
         Ok(doomed.len())
     }
 

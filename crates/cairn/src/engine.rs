@@ -25,7 +25,7 @@ use parking_lot::{Mutex, MutexGuard};
 use crate::error::{Error, KeyDisplay, Result};
 use crate::limits;
 use crate::mvcc::chain::{Chain, VersionEntry, NO_DEADLINE};
-use crate::mvcc::readers::{ReadGuard, ReaderRegistry};
+use crate::mvcc::readers::{Horizon, ReadGuard, ReaderRegistry};
 use crate::options::Options;
 use crate::types::{Key, Value};
 use crate::watch::WatchHub;
@@ -81,18 +81,18 @@ impl std::fmt::Debug for Shared {
     }
 }
 
-/// Per-commit cache of the pruning watermark: computed at most once, and only when a chain
-/// with history is rewritten.
-pub(crate) struct Watermark<'a> {
+/// Per-commit cache of the read horizon: computed at most once per commit, and only when a
+/// chain with history is rewritten.
+pub(crate) struct HorizonCache<'a> {
     shared: &'a Shared,
-    cached: Option<u64>,
+    cached: Option<Horizon>,
 }
 
-impl Watermark<'_> {
-    fn get(&mut self) -> u64 {
-        *self
-            .cached
-            .get_or_insert_with(|| self.shared.readers.watermark(&self.shared.visible))
+impl HorizonCache<'_> {
+    fn get(&mut self) -> Horizon {
+        self.cached
+            .get_or_insert_with(|| self.shared.readers.horizon(&self.shared.visible))
+            .clone()
     }
 }
 
@@ -194,11 +194,25 @@ impl Shared {
         self.commit.lock()
     }
 
-    pub(crate) fn watermark(&self) -> Watermark<'_> {
-        Watermark {
+    /// Commits `mutations` under one new version and makes it visible; returns the version.
+    /// Caller holds the commit lock and has validated everything.
+    pub(crate) fn commit_locked<'k>(
+        &self,
+        state: &mut CommitState,
+        mutations: impl IntoIterator<Item = (&'k [u8], &'k Mutation)>,
+    ) -> u64 {
+        state.last_version += 1;
+        state.commits += 1;
+        let version = state.last_version;
+        let mut horizon = HorizonCache {
             shared: self,
             cached: None,
+        };
+        for (key, mutation) in mutations {
+            self.apply_locked(state, &mut horizon, version, key, mutation);
         }
+        self.visible.store(version, Ordering::Release);
+        version
     }
 
     /// The newest entry of `key` as the sequencer sees it (committed, maybe not yet visible).
@@ -215,16 +229,15 @@ impl Shared {
             .map_or(0, |entry| entry.value().load().head_version())
     }
 
-    /// Publishes one mutation at `version`. Caller holds the commit lock. Returns whether the
-    /// key held a live value just before.
-    pub(crate) fn apply_locked(
+    /// Publishes one mutation at `version`. Caller holds the commit lock.
+    fn apply_locked(
         &self,
         state: &mut CommitState,
-        watermark: &mut Watermark<'_>,
+        horizon: &mut HorizonCache<'_>,
         version: u64,
         key: &[u8],
         mutation: &Mutation,
-    ) -> bool {
+    ) {
         let new_entry = match mutation {
             Mutation::Put {
                 value,
@@ -241,23 +254,15 @@ impl Shared {
             },
         };
         let new_deadline = new_entry.deadline_millis;
-        let was_live;
         if let Some(existing) = self.index.get(key) {
             let slot = existing.value();
             let old = slot.load_full();
             let old_head_deadline = old.head().map_or(NO_DEADLINE, |head| head.deadline_millis);
-            was_live = old
-                .head()
-                .is_some_and(|head| head.live_value(|| self.now_millis()).is_some());
-            let watermark_value = if old.len() >= 2 {
-                watermark.get()
-            } else {
-                // With one old entry the watermark cannot change the outcome.
-                u64::MAX
-            };
-            let successor = old.successor(new_entry, watermark_value);
-            state.versions_retained =
-                state.versions_retained + successor.len() as u64 - old.len() as u64;
+            let successor = old.successor(new_entry, || horizon.get());
+            // The successor holds the new entry plus what it kept of the old chain.
+            let kept = successor.len() as u64;
+            state.versions_pruned += old.len() as u64 + 1 - kept;
+            state.versions_retained = state.versions_retained + kept - old.len() as u64;
             if old.len() == 1 && successor.len() > 1 {
                 state.prune_queue.push(existing.key().clone());
             }
@@ -271,12 +276,18 @@ impl Shared {
                     .deadlines
                     .insert((new_deadline, existing.key().clone()));
             }
-            slot.store(Arc::new(successor));
+            if successor.len() == 0 {
+                // A tombstone on a chain that pruned down to tombstones only: every reader sees
+                // the key as absent, so it leaves the index. Storing the empty chain would keep
+                // an entry no maintenance pass ever removes.
+                existing.remove();
+            } else {
+                slot.store(Arc::new(successor));
+            }
         } else {
-            was_live = false;
             if new_entry.value.is_none() {
                 // Deleting a key the index does not hold changes nothing a reader can see.
-                return false;
+                return;
             }
             let owned = Key::from_slice(key);
             if new_deadline != NO_DEADLINE {
@@ -293,19 +304,6 @@ impl Shared {
             };
             self.watch.publish(&Key::from_slice(key), value, version);
         }
-        was_live
-    }
-
-    /// Hands out the next version. Caller holds the commit lock.
-    pub(crate) fn next_version(state: &mut CommitState) -> u64 {
-        state.last_version += 1;
-        state.commits += 1;
-        state.last_version
-    }
-
-    /// Makes everything up to `version` visible to readers. Caller holds the commit lock.
-    pub(crate) fn publish_locked(&self, version: u64) {
-        self.visible.store(version, Ordering::Release);
     }
 
     /// Fails with `Conflict` if any entry in the range changed after `read_version`.

@@ -40,7 +40,7 @@ impl Shared {
     fn reap_slice(&self, report: &mut MaintenanceReport) -> bool {
         let mut state = self.lock_commit();
         let now = self.now_millis();
-        let watermark = self.readers.watermark(&self.visible);
+        let horizon = self.readers.horizon(&self.visible);
         for _ in 0..MAINTENANCE_SLICE_KEYS {
             let due = state
                 .deadlines
@@ -60,7 +60,7 @@ impl Shared {
             if head.deadline_millis != deadline || !head.is_dead_at(now) {
                 continue;
             }
-            let pruned = chain.pruned(watermark);
+            let pruned = chain.pruned(&horizon);
             let remaining = pruned.as_ref().unwrap_or(&chain);
             if remaining.len() <= 1 {
                 // Only the expired entry (or nothing) is left: no reader can see anything.
@@ -83,13 +83,13 @@ impl Shared {
         for slice in queued.chunks(MAINTENANCE_SLICE_KEYS) {
             let mut state = self.lock_commit();
             let now = self.now_millis();
-            let watermark = self.readers.watermark(&self.visible);
+            let horizon = self.readers.horizon(&self.visible);
             for key in slice {
                 let Some(entry) = self.index.get(key.as_bytes()) else {
                     continue;
                 };
                 let chain = entry.value().load_full();
-                let Some(pruned) = chain.pruned(watermark) else {
+                let Some(pruned) = chain.pruned(&horizon) else {
                     if chain.len() > 1 {
                         still_queued.push(key.clone());
                     }

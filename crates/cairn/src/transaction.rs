@@ -204,13 +204,12 @@ impl Transaction {
                 )?;
             }
         }
-        let version = Shared::next_version(&mut state);
-        let mut watermark = self.shared.watermark();
-        for (key, mutation) in &self.writes {
-            self.shared
-                .apply_locked(&mut state, &mut watermark, version, key, mutation);
-        }
-        self.shared.publish_locked(version);
+        let version = self.shared.commit_locked(
+            &mut state,
+            self.writes
+                .iter()
+                .map(|(key, mutation)| (key.as_bytes(), mutation)),
+        );
         Ok(Version(version))
     }
 

@@ -54,14 +54,12 @@ impl Subscriber {
         let mut queue = self.queue.lock();
         if queue.len() < self.capacity {
             queue.push_back(event);
+        } else if let Some(WatchEvent::Lagged(lost)) = queue.back_mut() {
+            *lost += 1;
         } else {
-            if let Some(WatchEvent::Lagged(lost)) = queue.back_mut() {
-                *lost += 1;
-            } else {
-                // Fold the newest queued event and this one into a marker.
-                queue.pop_back();
-                queue.push_back(WatchEvent::Lagged(2));
-            }
+            // Full: fold the newest queued event and this one into a marker.
+            queue.pop_back();
+            queue.push_back(WatchEvent::Lagged(2));
         }
         drop(queue);
         self.ready.notify_one();

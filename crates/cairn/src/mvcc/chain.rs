@@ -5,16 +5,18 @@
 //! - **read**: a reader at version `r` sees the newest entry with `version <= r`; if that entry
 //!   is a tombstone or its deadline has passed, the key is absent. It never falls through to
 //!   an older entry.
-//! - **prune** (given a watermark `w` at or below every live reader's version): keep every entry
-//!   newer than `w`, plus the newest entry at or below `w`; then drop tombstones at the bottom,
-//!   since "a tombstone" and "nothing" read the same. A chain that prunes to nothing can leave
-//!   the index.
+//! - **prune** (given the [`Horizon`]: every live read version plus the visible version): keep
+//!   every entry newer than the visible version, and each entry that is the newest at or below
+//!   some horizon version; drop the rest. Then drop tombstones at the bottom, since "a
+//!   tombstone" and "nothing" read the same. A chain that prunes to nothing leaves the index.
 //!
-//! So a key overwritten a million times with no snapshot open holds at most two entries (the
-//! newest, and the one before it until the maintainer prunes it), whatever its history.
+//! So a chain holds at most (live readers + 2) entries whatever its history: a key overwritten
+//! a million times with no snapshot open holds at most two (the newest, and the one before it
+//! until the maintainer prunes it), and one long-lived snapshot adds one more, not a million.
 
 use smallvec::SmallVec;
 
+use crate::mvcc::readers::Horizon;
 use crate::types::Value;
 
 /// Deadline meaning "never expires".
@@ -79,34 +81,51 @@ impl Chain {
             .find(|entry| entry.version <= read_version)
     }
 
-    /// The chain after `newest` is committed on top of this one, pruned at `watermark`.
-    pub(crate) fn successor(&self, newest: VersionEntry, watermark: u64) -> Chain {
+    /// The chain after `newest` is committed on top of this one, pruned to `horizon`. With one
+    /// old entry no horizon can change the outcome, so `horizon` is only asked for when the old
+    /// chain has history.
+    pub(crate) fn successor(
+        &self,
+        newest: VersionEntry,
+        horizon: impl FnOnce() -> Horizon,
+    ) -> Chain {
         let mut entries: SmallVec<[VersionEntry; 2]> = SmallVec::new();
         entries.push(newest);
-        for entry in &self.entries {
-            let keep_going = entry.version > watermark;
-            entries.push(entry.clone());
-            if !keep_going {
-                break;
-            }
+        if self.entries.len() <= 1 {
+            entries.extend(self.entries.iter().cloned());
+        } else {
+            let horizon = horizon();
+            entries.extend(Self::retained(&self.entries, &horizon).cloned());
         }
         let mut chain = Chain { entries };
         chain.drop_bottom_tombstones();
         chain
     }
 
-    /// This chain pruned at `watermark`, or `None` when pruning changes nothing.
-    pub(crate) fn pruned(&self, watermark: u64) -> Option<Chain> {
-        let keep = self
-            .entries
-            .iter()
-            .position(|entry| entry.version <= watermark)
-            .map_or(self.entries.len(), |index| index + 1);
+    /// This chain pruned to `horizon`, or `None` when pruning changes nothing.
+    pub(crate) fn pruned(&self, horizon: &Horizon) -> Option<Chain> {
         let mut chain = Chain {
-            entries: self.entries[..keep].iter().cloned().collect(),
+            entries: Self::retained(&self.entries, horizon).cloned().collect(),
         };
         chain.drop_bottom_tombstones();
         (chain.entries.len() != self.entries.len()).then_some(chain)
+    }
+
+    /// The entries (newest first) some reader in `horizon` can still see.
+    fn retained<'a>(
+        entries: &'a [VersionEntry],
+        horizon: &'a Horizon,
+    ) -> impl Iterator<Item = &'a VersionEntry> + 'a {
+        let visible = horizon.visible();
+        // An entry is seen by readers in [its version, the next newer entry's version).
+        let newer_versions = std::iter::once(u64::MAX).chain(entries.iter().map(|e| e.version));
+        entries
+            .iter()
+            .zip(newer_versions)
+            .filter(move |(entry, newer)| {
+                entry.version > visible || horizon.any_in(entry.version, *newer)
+            })
+            .map(|(entry, _)| entry)
     }
 
     /// A tombstone with nothing below it reads exactly like no entry at all.
@@ -150,11 +169,15 @@ mod tests {
         chain.entries.iter().map(|entry| entry.version).collect()
     }
 
+    fn horizon(versions: &[u64]) -> Horizon {
+        Horizon::from_versions(versions)
+    }
+
     #[test]
     fn reader_sees_newest_entry_at_or_below_its_version() {
         let chain = Chain::single(put(3, "a"))
-            .successor(put(5, "b"), 0)
-            .successor(put(9, "c"), 0);
+            .successor(put(5, "b"), || horizon(&[3]))
+            .successor(put(9, "c"), || horizon(&[3, 5]));
         assert_eq!(versions(&chain), vec![9, 5, 3]);
         assert!(chain.entry_at(2).is_none());
         assert_eq!(chain.entry_at(4).map(|entry| entry.version), Some(3));
@@ -163,35 +186,55 @@ mod tests {
     }
 
     #[test]
-    fn successor_keeps_one_entry_at_or_below_the_watermark() {
+    fn successor_keeps_only_the_newest_and_the_visible_entry() {
         let mut chain = Chain::single(put(1, "a"));
         for version in 2..1_000 {
-            chain = chain.successor(put(version, "x"), version - 1);
+            chain = chain.successor(put(version, "x"), || horizon(&[version - 1]));
             assert!(chain.len() <= 2, "chain grew to {}", chain.len());
         }
         assert_eq!(versions(&chain), vec![999, 998]);
     }
 
     #[test]
-    fn successor_keeps_history_a_reader_still_needs() {
+    fn successor_keeps_what_a_long_lived_reader_sees_and_nothing_more() {
         let mut chain = Chain::single(put(1, "a"));
-        for version in 2..10 {
-            chain = chain.successor(put(version, "x"), 1);
+        for version in 2..1_000 {
+            chain = chain.successor(put(version, "x"), || horizon(&[1, version - 1]));
+            assert!(chain.len() <= 3, "chain grew to {}", chain.len());
         }
-        assert_eq!(chain.len(), 9);
+        assert_eq!(versions(&chain), vec![999, 998, 1]);
         assert_eq!(chain.entry_at(1).map(|entry| entry.version), Some(1));
+        assert_eq!(chain.entry_at(998).map(|entry| entry.version), Some(998));
+    }
+
+    #[test]
+    fn entries_newer_than_the_visible_version_are_never_pruned() {
+        let chain = Chain {
+            entries: [put(7, "c"), put(6, "b"), put(5, "a"), put(2, "z")]
+                .into_iter()
+                .collect(),
+        };
+        let pruned = chain.pruned(&horizon(&[5])).expect("v2 is unreachable");
+        assert_eq!(versions(&pruned), vec![7, 6, 5]);
     }
 
     #[test]
     fn pruning_at_the_head_drops_history_and_tombstones() {
-        let chain = Chain::single(put(1, "a")).successor(tombstone(2), 0);
+        let chain = Chain::single(put(1, "a")).successor(tombstone(2), || horizon(&[1]));
         assert_eq!(versions(&chain), vec![2, 1]);
-        let pruned = chain.pruned(2).expect("pruning changes the chain");
+        let pruned = chain
+            .pruned(&horizon(&[2]))
+            .expect("pruning changes the chain");
         assert!(pruned.entries.is_empty(), "a lone tombstone prunes away");
-        let chain = Chain::single(put(1, "a")).successor(put(2, "b"), 0);
-        let pruned = chain.pruned(2).expect("pruning changes the chain");
+        let chain = Chain::single(put(1, "a")).successor(put(2, "b"), || horizon(&[1]));
+        let pruned = chain
+            .pruned(&horizon(&[2]))
+            .expect("pruning changes the chain");
         assert_eq!(versions(&pruned), vec![2]);
-        assert!(pruned.pruned(2).is_none(), "pruning is idempotent");
+        assert!(
+            pruned.pruned(&horizon(&[2])).is_none(),
+            "pruning is idempotent"
+        );
     }
 
     #[test]
@@ -201,7 +244,7 @@ mod tests {
             deadline_millis: 50,
             value: Some(Value::from("new")),
         };
-        let chain = Chain::single(put(1, "old")).successor(expiring, 0);
+        let chain = Chain::single(put(1, "old")).successor(expiring, || horizon(&[1]));
         let seen = chain.entry_at(10).expect("entry at v2");
         assert!(seen.live_value(|| 49).is_some());
         assert!(seen.live_value(|| 50).is_none());

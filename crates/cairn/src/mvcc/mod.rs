@@ -3,7 +3,7 @@
 //! Every key in the index owns a [`chain::Chain`]: its versions, newest first. Writers (one at
 //! a time, under the commit lock) publish a new chain; readers load the current chain without
 //! any lock and pick the newest version at or below their read version. [`readers`] tracks the
-//! read versions of live snapshots and transactions, which sets the *watermark* below which
+//! read versions of live snapshots and transactions: the *horizon*, which decides what
 //! history may be pruned.
 
 pub(crate) mod chain;

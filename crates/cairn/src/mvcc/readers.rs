@@ -1,21 +1,52 @@
-//! The registry of live read versions, and the watermark it implies.
+//! The registry of live read versions, and the read horizon it implies.
 //!
 //! A snapshot, transaction or scan registers its read version here for as long as it lives
-//! (a [`ReadGuard`]). The *watermark* is the oldest registered version, or the newest visible
-//! version when nobody is registered: history at or below it, except the newest entry at or
-//! below it, can never be read again.
+//! (a [`ReadGuard`]). The [`Horizon`] is the set of versions someone may still read at: every
+//! registered version plus the visible one. A chain entry that is the newest at or below no
+//! horizon version (and is not newer than the visible version) can never be read again.
 //!
 //! Registration reads the visible version while holding the registry lock, and writers take
-//! the same lock to compute the watermark; so a writer either sees a new reader or the reader
-//! registers a version no older than the one the writer pruned at. Point reads do not register:
-//! they load a key's chain first and the visible version second, and the prune rule always
-//! keeps the newest entry at or below the visible version of the moment it ran.
+//! the same lock to compute the horizon; so a writer either sees a new reader or the reader
+//! registers a version no older than the visible version the writer pruned against. Point reads
+//! do not register: they load a key's chain first and the visible version second, and pruning
+//! always keeps the newest entry at or below the visible version of the moment it ran, and
+//! everything newer.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
+use smallvec::SmallVec;
+
+/// The read versions alive at one moment, ascending; the last is the visible version.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Horizon {
+    versions: SmallVec<[u64; 4]>,
+}
+
+impl Horizon {
+    /// A horizon of exactly these versions (ascending; the last taken as the visible version).
+    #[cfg(test)]
+    pub(crate) fn from_versions(versions: &[u64]) -> Self {
+        let mut versions: SmallVec<[u64; 4]> = versions.iter().copied().collect();
+        versions.sort_unstable();
+        versions.dedup();
+        Horizon { versions }
+    }
+
+    /// The visible version: entries newer than it are not yet visible and always kept.
+    pub(crate) fn visible(&self) -> u64 {
+        self.versions.last().copied().unwrap_or(0)
+    }
+
+    /// True when some reader reads at a version in `[lowest, below)`.
+    pub(crate) fn any_in(&self, lowest: u64, below: u64) -> bool {
+        self.versions
+            .iter()
+            .any(|&version| lowest <= version && version < below)
+    }
+}
 
 /// Live read versions, each with the number of readers at it.
 #[derive(Debug, Default)]
@@ -45,13 +76,18 @@ impl ReaderRegistry {
         }
     }
 
-    /// The oldest version any reader may still read.
-    pub(crate) fn watermark(&self, visible: &AtomicU64) -> u64 {
+    /// The versions some reader may still read at: every registered version, and the visible
+    /// version (for point reads, which do not register).
+    pub(crate) fn horizon(&self, visible: &AtomicU64) -> Horizon {
         let live = self.live.lock();
         let visible_now = visible.load(Ordering::Acquire);
-        live.keys()
-            .next()
-            .map_or(visible_now, |&oldest| oldest.min(visible_now))
+        let mut versions: SmallVec<[u64; 4]> = live
+            .keys()
+            .copied()
+            .filter(|&version| version < visible_now)
+            .collect();
+        versions.push(visible_now);
+        Horizon { versions }
     }
 
     /// How many readers are registered.
@@ -95,21 +131,25 @@ mod tests {
     use super::*;
 
     #[test]
-    fn watermark_follows_the_oldest_live_reader() {
+    fn horizon_lists_live_readers_and_the_visible_version() {
         let registry = Arc::new(ReaderRegistry::default());
         let visible = AtomicU64::new(5);
-        assert_eq!(registry.watermark(&visible), 5);
+        assert_eq!(registry.horizon(&visible), Horizon::from_versions(&[5]));
         let first = registry.register(&visible);
         visible.store(9, Ordering::Release);
         let second = registry.register(&visible);
+        let third = registry.register_at(first.version());
         assert_eq!((first.version(), second.version()), (5, 9));
-        assert_eq!(registry.watermark(&visible), 5);
-        assert_eq!(registry.count(), 2);
+        assert_eq!(registry.horizon(&visible), Horizon::from_versions(&[5, 9]));
+        assert_eq!(registry.count(), 3);
         drop(first);
-        assert_eq!(registry.watermark(&visible), 9);
+        assert_eq!(registry.horizon(&visible), Horizon::from_versions(&[5, 9]));
+        drop(third);
+        assert_eq!(registry.horizon(&visible), Horizon::from_versions(&[9]));
         drop(second);
         visible.store(12, Ordering::Release);
-        assert_eq!(registry.watermark(&visible), 12);
+        assert_eq!(registry.horizon(&visible), Horizon::from_versions(&[12]));
+        assert_eq!(registry.horizon(&visible).visible(), 12);
         assert_eq!(registry.count(), 0);
     }
 }

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# The one gate: formatting, lints with warnings denied, every test, and the docs.
+# CI (.ci/run) runs exactly this script; run it before every submission.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+
+for component in rustfmt clippy; do
+  if ! cargo "${component/rustfmt/fmt}" --version >/dev/null 2>&1; then
+    echo "error: cargo ${component} is missing; install it with: rustup component add ${component}" >&2
+    exit 1
+  fi
+done
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy (warnings denied)"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "cargo test"
+cargo test --workspace --lib --bins --tests --examples --locked
+cargo test --workspace --doc --locked
+
+step "cargo doc (warnings denied)"
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked --quiet
+
+step "all checks passed"
