@@ -78,8 +78,11 @@ pub struct Stats {
     pub visible_version: Version,
     /// Commits applied since open.
     pub commits: u64,
-    /// Keys with a pending deadline.
+    /// Keys whose newest version has a deadline.
     pub keys_with_ttl: usize,
+    /// Deadlines the reaper tracks, including stale ones for keys rewritten since; compaction
+    /// keeps this within about twice the live count.
+    pub deadlines_tracked: usize,
     /// Expired keys whose memory the reaper reclaimed.
     pub expired_reclaimed: u64,
     /// Old versions dropped by pruning, on the commit path or by the maintainer.
@@ -240,10 +243,9 @@ impl Db {
         let key = key.as_ref();
         Shared::check_key(key)?;
         self.shared.check_open()?;
-        let Some(entry) = self.shared.index.get(key) else {
+        let Some(chain) = self.shared.chain_of(key) else {
             return Ok(Ttl::Absent);
         };
-        let chain = entry.value().load();
         let visible = self.shared.visible.load(Ordering::Acquire);
         let Some(found) = chain.entry_at(visible) else {
             return Ok(Ttl::Absent);
@@ -441,10 +443,11 @@ impl Db {
         }
         let mut state = self.shared.lock_commit();
         let now = self.shared.now_millis();
+        let guard = crossbeam_epoch::pin();
         let doomed: Vec<Key> = self
             .shared
             .index
-            .range::<[u8], _>((lower, upper))
+            .range::<[u8], _>((lower, upper), &guard)
             .filter(|entry| {
                 entry
                     .value()
@@ -548,7 +551,8 @@ impl Db {
             versions_retained: state.versions_retained,
             visible_version: self.version(),
             commits: state.commits,
-            keys_with_ttl: state.deadlines.len(),
+            keys_with_ttl: state.keys_with_ttl,
+            deadlines_tracked: state.deadlines.len(),
             expired_reclaimed: state.expired_reclaimed,
             versions_pruned: state.versions_pruned,
             prune_queue: state.prune_queue.len(),

@@ -1,7 +1,10 @@
 //! The shared core behind every `Db` handle: the ordered index, the commit path and reads.
 //!
-//! - **Index**: a lock-free ordered skip list from key to an atomically swappable version
-//!   chain. Point reads and scans take no lock; they load a chain and pick a version.
+//! - **Indexes**: every key has one *slot*, an atomically swappable pointer to its version
+//!   chain. Two indexes lead to the same slots: a lock-free hash index for point reads (a few
+//!   cache misses whatever the size) and a lock-free ordered skip list for scans. Both change
+//!   only when a key is created or reclaimed, under the commit lock; an overwrite only swaps the
+//!   slot's chain. Reads take no lock.
 //! - **Commit path**: one mutex (the sequencer) orders commits. A commit validates, takes the
 //!   next version, publishes new chains, and only then advances the *visible* version, so a
 //!   multi-key commit appears to readers all at once. Watch events are queued before the lock
@@ -13,14 +16,16 @@
 //! Everything that only decides (what a reader sees, what may be pruned) lives in
 //! `mvcc::chain` as pure functions; this module is the thin layer that applies them.
 
-use std::collections::BTreeSet;
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 use std::ops::Bound;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
-use crossbeam_skiplist::SkipMap;
+use crossbeam_skiplist::base::SkipList;
 use parking_lot::{Mutex, MutexGuard};
+use scc::HashIndex;
 
 use crate::error::{Error, KeyDisplay, Result};
 use crate::limits;
@@ -39,13 +44,23 @@ pub(crate) enum Mutation {
     Delete,
 }
 
+/// A key's one slot: the pointer to its current chain, shared by both indexes.
+pub(crate) type Slot = ArcSwap<Chain>;
+
 /// State owned by whoever holds the commit lock.
 #[derive(Debug, Default)]
 pub(crate) struct CommitState {
     /// The newest version handed out.
     pub(crate) last_version: u64,
-    /// `(deadline, key)` for every key whose newest entry has a deadline.
-    pub(crate) deadlines: BTreeSet<(u64, Key)>,
+    /// `(deadline, key)` pushed whenever a key's newest entry gets a new deadline; a min-heap.
+    /// A pair goes stale when the key is rewritten: the reaper skips stale pairs, and the
+    /// maintainer's compaction drops them once the heap has doubled, which keeps it within
+    /// about twice the number of live deadlines.
+    pub(crate) deadlines: BinaryHeap<Reverse<(u64, Key)>>,
+    /// Heap size right after the last compaction: the live count, as of then.
+    pub(crate) deadlines_after_compaction: usize,
+    /// Keys in the index whose newest entry has a deadline (exact).
+    pub(crate) keys_with_ttl: usize,
     /// Keys whose chain holds more than one entry, waiting for the maintainer to prune.
     pub(crate) prune_queue: Vec<Key>,
     /// Entries held by all chains together.
@@ -58,9 +73,20 @@ pub(crate) struct CommitState {
     pub(crate) versions_pruned: u64,
 }
 
+impl CommitState {
+    /// True when the deadline heap has more than doubled since it was last compacted, so at
+    /// least half of it may be stale: compaction then costs O(1) amortized per push.
+    pub(crate) fn deadlines_need_compaction(&self) -> bool {
+        self.deadlines.len() > 2 * self.deadlines_after_compaction + 1_024
+    }
+}
+
 /// The database's shared state. `Db` is a handle to it.
 pub(crate) struct Shared {
-    pub(crate) index: SkipMap<Key, ArcSwap<Chain>>,
+    /// Ordered: key -> slot, for scans.
+    pub(crate) index: SkipList<Key, Arc<Slot>>,
+    /// Hashed: key -> the same slot, for point reads.
+    pub(crate) points: HashIndex<Key, Arc<Slot>, foldhash::fast::RandomState>,
     pub(crate) commit: Mutex<CommitState>,
     /// The newest version readers may see.
     pub(crate) visible: AtomicU64,
@@ -99,7 +125,8 @@ impl HorizonCache<'_> {
 impl Shared {
     pub(crate) fn new(options: Options) -> Self {
         Shared {
-            index: SkipMap::new(),
+            index: SkipList::new(crossbeam_epoch::default_collector().clone()),
+            points: HashIndex::with_hasher(foldhash::fast::RandomState::default()),
             commit: Mutex::new(CommitState::default()),
             visible: AtomicU64::new(0),
             readers: Arc::new(ReaderRegistry::default()),
@@ -164,24 +191,32 @@ impl Shared {
 
     // ----- reads -----------------------------------------------------------------------------
 
+    /// Runs `read` on the current chain of `key`, found through the hash index.
+    pub(crate) fn with_chain<R>(&self, key: &[u8], read: impl FnOnce(&Chain) -> R) -> Option<R> {
+        let guard = scc::ebr::Guard::new();
+        let slot = self.points.peek(key, &guard)?;
+        let chain = slot.load();
+        Some(read(&chain))
+    }
+
     /// The newest visible entry's value and version, for a point read that registers nothing.
     pub(crate) fn read_latest(&self, key: &[u8]) -> Option<(Value, u64)> {
-        let entry = self.index.get(key)?;
-        let chain = entry.value().load();
-        // Chain first, visible version second: see `mvcc::readers`.
-        let visible = self.visible.load(Ordering::Acquire);
-        let found = chain.entry_at(visible)?;
-        let value = found.live_value(|| self.now_millis())?;
-        Some((value.clone(), found.version))
+        self.with_chain(key, |chain| {
+            // Chain first, visible version second: see `mvcc::readers`.
+            let visible = self.visible.load(Ordering::Acquire);
+            let found = chain.entry_at(visible)?;
+            let value = found.live_value(|| self.now_millis())?;
+            Some((value.clone(), found.version))
+        })?
     }
 
     /// The value and version a reader registered at `read_version` sees.
     pub(crate) fn read_at(&self, key: &[u8], read_version: u64) -> Option<(Value, u64)> {
-        let entry = self.index.get(key)?;
-        let chain = entry.value().load();
-        let found = chain.entry_at(read_version)?;
-        let value = found.live_value(|| self.now_millis())?;
-        Some((value.clone(), found.version))
+        self.with_chain(key, |chain| {
+            let found = chain.entry_at(read_version)?;
+            let value = found.live_value(|| self.now_millis())?;
+            Some((value.clone(), found.version))
+        })?
     }
 
     pub(crate) fn register_reader(&self) -> ReadGuard {
@@ -217,16 +252,27 @@ impl Shared {
 
     /// The newest entry of `key` as the sequencer sees it (committed, maybe not yet visible).
     pub(crate) fn head_locked(&self, key: &[u8]) -> Option<VersionEntry> {
-        let entry = self.index.get(key)?;
-        let chain = entry.value().load();
-        chain.head().cloned()
+        self.with_chain(key, |chain| chain.head().cloned())?
     }
 
     /// The version of the newest entry of `key`, 0 when the index has none.
     pub(crate) fn head_version_locked(&self, key: &[u8]) -> u64 {
-        self.index
-            .get(key)
-            .map_or(0, |entry| entry.value().load().head_version())
+        self.with_chain(key, Chain::head_version).unwrap_or(0)
+    }
+
+    /// The current chain of `key`, owned.
+    pub(crate) fn chain_of(&self, key: &[u8]) -> Option<Arc<Chain>> {
+        let guard = scc::ebr::Guard::new();
+        self.points.peek(key, &guard).map(|slot| slot.load_full())
+    }
+
+    /// Removes `key` from both indexes. Caller holds the commit lock.
+    pub(crate) fn remove_key_locked(&self, key: &[u8]) {
+        self.points.remove(key);
+        let guard = crossbeam_epoch::pin();
+        if let Some(removed) = self.index.remove(key, &guard) {
+            removed.release(&guard);
+        }
     }
 
     /// Publishes one mutation at `version`. Caller holds the commit lock.
@@ -254,8 +300,8 @@ impl Shared {
             },
         };
         let new_deadline = new_entry.deadline_millis;
-        if let Some(existing) = self.index.get(key) {
-            let slot = existing.value();
+        let guard = scc::ebr::Guard::new();
+        if let Some(slot) = self.points.peek(key, &guard) {
             let old = slot.load_full();
             let old_head_deadline = old.head().map_or(NO_DEADLINE, |head| head.deadline_millis);
             let successor = old.successor(new_entry, || horizon.get());
@@ -264,23 +310,27 @@ impl Shared {
             state.versions_pruned += old.len() as u64 + 1 - kept;
             state.versions_retained = state.versions_retained + kept - old.len() as u64;
             if old.len() == 1 && successor.len() > 1 {
-                state.prune_queue.push(existing.key().clone());
+                state.prune_queue.push(Key::from_slice(key));
             }
-            if old_head_deadline != NO_DEADLINE {
+            match (
+                old_head_deadline != NO_DEADLINE,
+                new_deadline != NO_DEADLINE,
+            ) {
+                (false, true) => state.keys_with_ttl += 1,
+                (true, false) => state.keys_with_ttl -= 1,
+                _ => {}
+            }
+            if new_deadline != NO_DEADLINE && new_deadline != old_head_deadline {
+                // The old pair, if any, goes stale: the reaper skips it, compaction drops it.
                 state
                     .deadlines
-                    .remove(&(old_head_deadline, existing.key().clone()));
-            }
-            if new_deadline != NO_DEADLINE {
-                state
-                    .deadlines
-                    .insert((new_deadline, existing.key().clone()));
+                    .push(Reverse((new_deadline, Key::from_slice(key))));
             }
             if successor.len() == 0 {
                 // A tombstone on a chain that pruned down to tombstones only: every reader sees
-                // the key as absent, so it leaves the index. Storing the empty chain would keep
-                // an entry no maintenance pass ever removes.
-                existing.remove();
+                // the key as absent, so it leaves the indexes. Storing the empty chain would
+                // keep an entry no maintenance pass ever removes.
+                self.remove_key_locked(key);
             } else {
                 slot.store(Arc::new(successor));
             }
@@ -291,10 +341,20 @@ impl Shared {
             }
             let owned = Key::from_slice(key);
             if new_deadline != NO_DEADLINE {
-                state.deadlines.insert((new_deadline, owned.clone()));
+                state.keys_with_ttl += 1;
+                state.deadlines.push(Reverse((new_deadline, owned.clone())));
             }
+            let slot = Arc::new(ArcSwap::from_pointee(Chain::single(new_entry)));
+            // Ordered index first: a key visible to point reads is always visible to scans.
+            let guard = crossbeam_epoch::pin();
             self.index
-                .insert(owned, ArcSwap::from_pointee(Chain::single(new_entry)));
+                .insert(owned.clone(), Arc::clone(&slot), &guard)
+                .release(&guard);
+            if let Err((owned, slot)) = self.points.insert(owned, slot) {
+                // Unreachable while the commit lock is held; keep the indexes agreeing anyway.
+                self.points.remove(owned.as_bytes());
+                let _ = self.points.insert(owned, slot);
+            }
             state.versions_retained += 1;
         }
         if !self.watch.is_idle() {
@@ -317,7 +377,8 @@ impl Shared {
         if crate::scan::bounds_are_empty(lower, upper) {
             return Ok(());
         }
-        for entry in self.index.range::<[u8], _>((lower, upper)) {
+        let guard = crossbeam_epoch::pin();
+        for entry in self.index.range::<[u8], _>((lower, upper), &guard) {
             if entry.value().load().head_version() > read_version {
                 return Err(Error::Conflict {
                     key: KeyDisplay::new(entry.key()),

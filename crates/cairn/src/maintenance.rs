@@ -7,6 +7,8 @@
 //! pass on the caller's thread (tests with a manual clock use it); a background thread runs the
 //! same pass every `Options::maintenance_interval`.
 
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 use std::sync::{Arc, Weak};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -15,6 +17,8 @@ use parking_lot::{Condvar, Mutex};
 
 use crate::engine::Shared;
 use crate::limits::MAINTENANCE_SLICE_KEYS;
+use crate::mvcc::chain::NO_DEADLINE;
+use crate::types::Key;
 
 /// What one maintenance pass did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -28,12 +32,46 @@ pub struct MaintenanceReport {
 }
 
 impl Shared {
-    /// One full maintenance pass: reap what has expired, then prune queued chains.
+    /// One full maintenance pass: compact the deadline heap if it has doubled, reap what has
+    /// expired, then prune queued chains.
     pub(crate) fn run_maintenance(&self) -> MaintenanceReport {
         let mut report = MaintenanceReport::default();
+        self.compact_deadlines();
         while self.reap_slice(&mut report) {}
         self.prune_queued(&mut report);
         report
+    }
+
+    /// Drops stale `(deadline, key)` pairs. The heap is taken out under the lock, filtered
+    /// without it (chains are read lock-free; a pair kept by mistake is harmless, and a key
+    /// that gets a deadline meanwhile pushes a fresh pair), and merged back under the lock.
+    fn compact_deadlines(&self) {
+        let taken = {
+            let mut state = self.lock_commit();
+            if !state.deadlines_need_compaction() {
+                return;
+            }
+            std::mem::take(&mut state.deadlines)
+        };
+        let mut live: Vec<Reverse<(u64, Key)>> = taken
+            .into_vec()
+            .into_iter()
+            .filter(|Reverse((deadline, key))| {
+                self.with_chain(key, |chain| {
+                    chain
+                        .head()
+                        .is_some_and(|head| head.deadline_millis == *deadline)
+                })
+                .unwrap_or(false)
+            })
+            .collect();
+        live.sort_unstable();
+        live.dedup();
+        let mut merged = BinaryHeap::from(live);
+        let mut state = self.lock_commit();
+        merged.append(&mut state.deadlines);
+        state.deadlines_after_compaction = merged.len();
+        state.deadlines = merged;
     }
 
     /// Reaps up to one slice of expired keys; returns true when more may be due.
@@ -44,20 +82,20 @@ impl Shared {
         for _ in 0..MAINTENANCE_SLICE_KEYS {
             let due = state
                 .deadlines
-                .first()
-                .is_some_and(|(deadline, _)| *deadline <= now);
+                .peek()
+                .is_some_and(|Reverse((deadline, _))| *deadline <= now);
             if !due {
                 return false;
             }
-            let Some((deadline, key)) = state.deadlines.pop_first() else {
+            let Some(Reverse((deadline, key))) = state.deadlines.pop() else {
                 return false;
             };
-            let Some(entry) = self.index.get(key.as_bytes()) else {
+            let Some(chain) = self.chain_of(&key) else {
                 continue;
             };
-            let chain = entry.value().load_full();
             let Some(head) = chain.head() else { continue };
             if head.deadline_millis != deadline || !head.is_dead_at(now) {
+                // Stale: the key was rewritten after this deadline was set.
                 continue;
             }
             let pruned = chain.pruned(&horizon);
@@ -65,9 +103,10 @@ impl Shared {
             if remaining.len() <= 1 {
                 // Only the expired entry (or nothing) is left: no reader can see anything.
                 state.versions_retained -= chain.len() as u64;
+                state.keys_with_ttl -= 1;
                 state.expired_reclaimed += 1;
                 report.expired_reclaimed += 1;
-                entry.remove();
+                self.remove_key_locked(&key);
             } else {
                 // A snapshot still sees older history; pruning finishes the job later.
                 state.prune_queue.push(key);
@@ -85,10 +124,9 @@ impl Shared {
             let now = self.now_millis();
             let horizon = self.readers.horizon(&self.visible);
             for key in slice {
-                let Some(entry) = self.index.get(key.as_bytes()) else {
+                let Some(chain) = self.chain_of(key) else {
                     continue;
                 };
-                let chain = entry.value().load_full();
                 let Some(pruned) = chain.pruned(&horizon) else {
                     if chain.len() > 1 {
                         still_queued.push(key.clone());
@@ -103,17 +141,22 @@ impl Shared {
                         && pruned.head().is_some_and(|head| head.is_dead_at(now)));
                 if dead {
                     state.versions_retained -= chain.len() as u64;
-                    report.keys_removed += 1;
-                    if let Some(head) = chain.head() {
-                        state.deadlines.remove(&(head.deadline_millis, key.clone()));
+                    if chain
+                        .head()
+                        .is_some_and(|head| head.deadline_millis != NO_DEADLINE)
+                    {
+                        state.keys_with_ttl -= 1;
                     }
-                    entry.remove();
+                    report.keys_removed += 1;
+                    self.remove_key_locked(key);
                 } else {
                     state.versions_retained -= dropped;
                     if pruned.len() > 1 {
                         still_queued.push(key.clone());
                     }
-                    entry.value().store(Arc::new(pruned));
+                    if let Some(slot) = self.points.peek(key.as_bytes(), &scc::ebr::Guard::new()) {
+                        slot.store(Arc::new(pruned));
+                    }
                 }
             }
         }

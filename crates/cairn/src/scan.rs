@@ -122,62 +122,57 @@ impl Scan {
         crate::Version(self.guard.version())
     }
 
+    /// Reads one chunk from the index into the front (forward) or back buffer, under one
+    /// epoch guard, and moves that side's bound past the last entry examined.
     fn fill(&mut self, forward: bool) {
         let read_version = self.guard.version();
         let mut now_millis = None;
         let mut examined = 0;
-        let mut last_key = None;
         let mut reached_end = true;
-        {
-            let range = self
-                .shared
-                .index
-                .range::<[u8], _>((as_slice_bound(&self.lower), as_slice_bound(&self.upper)));
-            let mut visit = |entry: crossbeam_skiplist::map::Entry<'_, Key, _>| -> bool {
-                examined += 1;
-                let chain: &arc_swap::ArcSwap<crate::mvcc::chain::Chain> = entry.value();
-                let chain = chain.load();
-                if let Some(found) = chain.entry_at(read_version) {
-                    let live = found
-                        .live_value(|| *now_millis.get_or_insert_with(|| self.shared.now_millis()));
-                    if let Some(value) = live {
-                        let item = (entry.key().clone(), value.clone());
-                        if forward {
-                            self.front.push_back(item);
-                        } else {
-                            self.back.push_front(item);
-                        }
-                    }
-                }
-                last_key = Some(entry.key().clone());
-                let buffered = if forward {
-                    self.front.len()
-                } else {
-                    self.back.len()
-                };
-                buffered < SCAN_CHUNK_ENTRIES && examined < SCAN_CHUNK_EXAMINED_MAX
-            };
-            if forward {
-                for entry in range {
-                    if !visit(entry) {
-                        reached_end = false;
-                        break;
-                    }
-                }
+        let guard = crossbeam_epoch::pin();
+        let mut range = self.shared.index.range::<[u8], _>(
+            (as_slice_bound(&self.lower), as_slice_bound(&self.upper)),
+            &guard,
+        );
+        let mut last_key = None;
+        loop {
+            let next = if forward {
+                range.next()
             } else {
-                for entry in range.rev() {
-                    if !visit(entry) {
-                        reached_end = false;
-                        break;
+                range.next_back()
+            };
+            let Some(entry) = next else { break };
+            examined += 1;
+            let chain = entry.value().load();
+            if let Some(found) = chain.entry_at(read_version) {
+                let live = found
+                    .live_value(|| *now_millis.get_or_insert_with(|| self.shared.now_millis()));
+                if let Some(value) = live {
+                    let item = (entry.key().clone(), value.clone());
+                    if forward {
+                        self.front.push_back(item);
+                    } else {
+                        self.back.push_front(item);
                     }
                 }
             }
+            let buffered = if forward {
+                self.front.len()
+            } else {
+                self.back.len()
+            };
+            if buffered >= SCAN_CHUNK_ENTRIES || examined >= SCAN_CHUNK_EXAMINED_MAX {
+                last_key = Some(entry.key());
+                reached_end = false;
+                break;
+            }
         }
         if let Some(key) = last_key {
+            let bound = Bound::Excluded(key.clone());
             if forward {
-                self.lower = Bound::Excluded(key);
+                self.lower = bound;
             } else {
-                self.upper = Bound::Excluded(key);
+                self.upper = bound;
             }
         }
         if reached_end || bounds_are_empty(as_slice_bound(&self.lower), as_slice_bound(&self.upper))

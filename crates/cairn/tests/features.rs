@@ -1002,3 +1002,39 @@ fn scan_reads_one_version_while_commits_land_between_chunks() {
     // The current state did change.
     assert_ne!(pairs(db.scan_prefix("k")), expected);
 }
+
+#[test]
+fn rewriting_deadlines_keeps_the_reaper_heap_bounded() {
+    let (db, clock) = manual_db();
+    for round in 0..10_000u64 {
+        db.put_with_ttl("hot", "v", Duration::from_millis(60_000 + round))
+            .expect("put with ttl");
+    }
+    db.put_with_ttl("other", "v", Duration::from_millis(10))
+        .expect("put with ttl");
+    let before = db.stats();
+    assert_eq!(before.keys_with_ttl, 2);
+    assert_eq!(
+        before.deadlines_tracked, 10_001,
+        "one pair per new deadline"
+    );
+
+    db.run_maintenance();
+    let after = db.stats();
+    assert_eq!(after.keys_with_ttl, 2);
+    assert_eq!(after.deadlines_tracked, 2, "stale pairs are dropped");
+
+    // The live pairs still expire their keys.
+    clock.advance_millis(70_000);
+    let report = db.run_maintenance();
+    assert_eq!(report.expired_reclaimed, 2);
+    let last = db.stats();
+    assert_eq!(
+        (
+            last.keys_indexed,
+            last.keys_with_ttl,
+            last.deadlines_tracked
+        ),
+        (0, 0, 0)
+    );
+}

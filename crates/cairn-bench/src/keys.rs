@@ -1,0 +1,223 @@
+//! Keys, values and the random choices the workloads make.
+//!
+//! Keys are `key:` followed by a fixed-width, zero-padded decimal index (`key:000000001234`), so
+//! byte order is numeric order and every key is 16 bytes (short enough for the engine to keep
+//! inline). Fixed width has a second use: dropping the last `d` digits gives a prefix that
+//! matches exactly `10^d` consecutive keys, so one sequentially filled database also serves the
+//! prefix-scan workloads.
+//!
+//! Keys are formatted once, before timing, into a [`KeySet`] (one flat buffer); a timed
+//! operation only slices it. Random choices come from [`SplitMix64`], which is deterministic
+//! for a seed, costs a few nanoseconds, and needs no dependency.
+
+/// Every key starts with this.
+pub const KEY_PREFIX: &str = "key:";
+
+/// Decimal digits after [`KEY_PREFIX`].
+pub const KEY_DIGITS: usize = 12;
+
+/// Bytes in every key: prefix plus digits.
+pub const KEY_BYTES: usize = KEY_PREFIX.len() + KEY_DIGITS;
+
+/// The key at `index`, e.g. `key:000000000042`.
+pub fn key_at(index: u64) -> String {
+    format!("{KEY_PREFIX}{index:0KEY_DIGITS$}")
+}
+
+/// The `SplitMix64` generator: a 64-bit state stepped by a constant and scrambled. Statistically
+/// good enough to pick keys, deterministic for a seed, and a handful of instructions per draw.
+#[derive(Clone, Debug)]
+pub struct SplitMix64 {
+    state: u64,
+}
+
+impl SplitMix64 {
+    /// A generator starting at `seed`.
+    pub fn new(seed: u64) -> Self {
+        SplitMix64 { state: seed }
+    }
+
+    /// The next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// A uniform index in `0..bound` (`bound` > 0), by Lemire's multiply-and-shift: no
+    /// division and no modulo bias worth measuring at these sizes.
+    #[expect(
+        clippy::cast_possible_truncation,
+        reason = "the high half of a 64x64-bit product is below `bound`, so it fits a usize"
+    )]
+    pub fn below(&mut self, bound: usize) -> usize {
+        let wide = u128::from(self.next_u64()) * bound as u128;
+        (wide >> 64) as usize
+    }
+
+    /// A random permutation of `0..count` (Fisher-Yates).
+    pub fn permutation(&mut self, count: usize) -> Vec<usize> {
+        let mut order: Vec<usize> = (0..count).collect();
+        for last in (1..count).rev() {
+            let pick = self.below(last + 1);
+            order.swap(last, pick);
+        }
+        order
+    }
+}
+
+/// Fixed-width byte strings formatted ahead of time, stored back to back in one buffer.
+#[derive(Clone, Debug)]
+pub struct KeySet {
+    width: usize,
+    bytes: Vec<u8>,
+}
+
+impl KeySet {
+    /// The keys `key_at(0) .. key_at(count - 1)`, in order.
+    pub fn sequential(count: usize) -> Self {
+        Self::from_strings(KEY_BYTES, (0..count as u64).map(key_at))
+    }
+
+    /// The keys `key_at(first) .. key_at(first + count - 1)` with `KEY_PREFIX` replaced by
+    /// `prefix` (which must be 4 bytes): a key space disjoint from the sequential keys.
+    pub fn sequential_with_prefix(prefix: &str, first: u64, count: usize) -> Self {
+        debug_assert_eq!(
+            prefix.len(),
+            KEY_PREFIX.len(),
+            "keys keep their fixed width"
+        );
+        Self::from_strings(
+            prefix.len() + KEY_DIGITS,
+            (first..first + count as u64).map(|index| format!("{prefix}{index:0KEY_DIGITS$}")),
+        )
+    }
+
+    /// One prefix per group of `keys_per_prefix` consecutive keys among `key_count` sequential
+    /// keys. `keys_per_prefix` must be a power of ten (10, 100, ...) dividing `key_count`; the
+    /// prefix of group `g` matches exactly the keys `g * keys_per_prefix ..` of that group.
+    /// Returns `None` when the arguments do not describe such groups.
+    pub fn group_prefixes(key_count: usize, keys_per_prefix: usize) -> Option<Self> {
+        let dropped_digits = decimal_exponent(keys_per_prefix)?;
+        if dropped_digits == 0 || dropped_digits >= KEY_DIGITS || key_count % keys_per_prefix != 0 {
+            return None;
+        }
+        let kept_digits = KEY_DIGITS - dropped_digits;
+        let groups = (key_count / keys_per_prefix) as u64;
+        Some(Self::from_strings(
+            KEY_PREFIX.len() + kept_digits,
+            (0..groups).map(|group| format!("{KEY_PREFIX}{group:0kept_digits$}")),
+        ))
+    }
+
+    fn from_strings(width: usize, strings: impl Iterator<Item = String>) -> Self {
+        let mut bytes = Vec::new();
+        for string in strings {
+            debug_assert_eq!(string.len(), width, "every entry has the set's width");
+            bytes.extend_from_slice(string.as_bytes());
+        }
+        KeySet { width, bytes }
+    }
+
+    /// How many keys the set holds.
+    pub fn len(&self) -> usize {
+        self.bytes.len() / self.width
+    }
+
+    /// True when the set holds no keys.
+    pub fn is_empty(&self) -> bool {
+        self.bytes.is_empty()
+    }
+
+    /// The key at `index` (which must be below `len()`).
+    pub fn get(&self, index: usize) -> &[u8] {
+        let start = index * self.width;
+        &self.bytes[start..start + self.width]
+    }
+
+    /// Every key, in order.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = &[u8]> + '_ {
+        self.bytes.chunks_exact(self.width)
+    }
+}
+
+/// `d` when `number == 10^d`.
+fn decimal_exponent(number: usize) -> Option<usize> {
+    let mut rest = number;
+    let mut exponent = 0;
+    while rest > 1 && rest % 10 == 0 {
+        rest /= 10;
+        exponent += 1;
+    }
+    (rest == 1).then_some(exponent)
+}
+
+/// `length` deterministic pseudo-random bytes: a value for the workloads to write.
+pub fn value_of_length(length: usize) -> Vec<u8> {
+    let mut random = SplitMix64::new(length as u64);
+    let mut value = Vec::with_capacity(length + 8);
+    while value.len() < length {
+        value.extend_from_slice(&random.next_u64().to_le_bytes());
+    }
+    value.truncate(length);
+    value
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_fixed_width_and_ordered_like_their_index() {
+        let keys = KeySet::sequential(1_001);
+        assert_eq!(keys.len(), 1_001);
+        assert_eq!(keys.get(42), b"key:000000000042");
+        assert!(keys.iter().all(|key| key.len() == KEY_BYTES));
+        assert!(keys.iter().zip(keys.iter().skip(1)).all(|(a, b)| a < b));
+    }
+
+    #[test]
+    fn a_group_prefix_matches_exactly_its_group() {
+        let keys = KeySet::sequential(10_000);
+        let prefixes = KeySet::group_prefixes(10_000, 100).expect("100 divides 10,000");
+        assert_eq!(prefixes.len(), 100);
+        for group in [0, 7, 99] {
+            let prefix = prefixes.get(group);
+            let matching: Vec<usize> = (0..keys.len())
+                .filter(|&index| keys.get(index).starts_with(prefix))
+                .collect();
+            assert_eq!(
+                matching,
+                (group * 100..group * 100 + 100).collect::<Vec<_>>()
+            );
+        }
+        assert!(KeySet::group_prefixes(10_000, 30).is_none());
+        assert!(KeySet::group_prefixes(10_050, 100).is_none());
+        assert!(KeySet::group_prefixes(10_000, 1).is_none());
+    }
+
+    #[test]
+    fn the_generator_is_deterministic_and_covers_its_range() {
+        let mut first = SplitMix64::new(7);
+        let mut second = SplitMix64::new(7);
+        let mut seen = [false; 10];
+        for _ in 0..1_000 {
+            let pick = first.below(10);
+            assert_eq!(pick, second.below(10));
+            seen[pick] = true;
+        }
+        assert!(seen.iter().all(|&hit| hit));
+        let mut order = SplitMix64::new(1).permutation(100);
+        order.sort_unstable();
+        assert_eq!(order, (0..100).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn values_have_the_requested_length() {
+        assert_eq!(value_of_length(100).len(), 100);
+        assert_eq!(value_of_length(10_240).len(), 10_240);
+        assert_eq!(value_of_length(3), value_of_length(3));
+    }
+}

@@ -1,0 +1,319 @@
+//! Drivers that time workloads: batches for criterion, histograms and throughputs for
+//! `cairn bench`.
+//!
+//! - [`time_runs`] times `n` operations and returns only the time spent in them: `prepare` runs
+//!   between timed chunks, off the clock. Criterion's `iter_custom` calls it.
+//! - [`measure_latency`] records per-operation latency in an HDR histogram (3 significant
+//!   digits) and reports p50/p95/p99/p99.9. A sample is one group of `ops_per_sample`
+//!   consecutive operations timed together, recorded as the group's mean: for operations of a
+//!   few hundred nanoseconds, one `Instant::now()` pair per operation (see
+//!   [`timer_overhead_ns`]) would be a visible part of what is measured. Grouping averages
+//!   the tail inside a group, so a grouped p99 understates the single-operation p99.
+//! - [`measure_throughput`] and [`measure_parallel`] run a workload until a budget is spent and
+//!   report engine operations per second of measured time.
+//!
+//! Every driver first warms the workload up (caches, allocator, branch predictors) for the
+//! plan's warm-up time, then measures.
+
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+
+use crate::workloads::{ParallelWorkload, Result, Workload, WorkloadError};
+
+/// The most operations a driver asks `prepare` to make ready at once (and so the largest
+/// untimed gap inside a timed batch). Workloads that consume state size their pools by it.
+pub const PREPARE_RUNS_MAX: usize = 1_024;
+
+/// Largest latency the histogram holds (one hour, in ns); longer samples are clamped to it.
+const LATENCY_NS_MAX: u64 = 3_600 * 1_000_000_000;
+
+/// When a measurement stops.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Budget {
+    /// After this much wall time (at least one sample or run is always taken).
+    Time(Duration),
+    /// After exactly this many runs of the operation (for a latency measurement, rounded up
+    /// to whole samples).
+    Runs(u64),
+}
+
+/// How long to warm up, then how much to measure.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Plan {
+    /// Untimed, unrecorded work before measuring.
+    pub warm_up: Duration,
+    /// What to measure.
+    pub budget: Budget,
+}
+
+impl Budget {
+    fn spent(self, elapsed: Duration, runs: u64) -> bool {
+        match self {
+            Budget::Time(limit) => runs > 0 && elapsed >= limit,
+            Budget::Runs(limit) => runs >= limit,
+        }
+    }
+}
+
+/// Per-operation latency percentiles, in nanoseconds.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Latency {
+    /// Samples recorded.
+    pub samples: u64,
+    /// Operations timed together in each sample.
+    pub ops_per_sample: u32,
+    /// Median.
+    pub p50_ns: u64,
+    /// 95th percentile.
+    pub p95_ns: u64,
+    /// 99th percentile.
+    pub p99_ns: u64,
+    /// 99.9th percentile.
+    pub p999_ns: u64,
+    /// Largest sample.
+    pub max_ns: u64,
+    /// Mean of the samples.
+    pub mean_ns: f64,
+}
+
+/// Engine operations per second over the measured time.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Throughput {
+    /// Runs of the workload's operation (or of the parallel workload) measured.
+    pub runs: u64,
+    /// Engine operations those runs made.
+    pub engine_ops: u64,
+    /// Time spent inside the runs.
+    pub measured: Duration,
+    /// `engine_ops / measured`.
+    pub ops_per_sec: f64,
+}
+
+/// Runs `runs` operations and returns the time spent inside them; `prepare` runs off the
+/// clock before every chunk of at most [`PREPARE_RUNS_MAX`] operations.
+pub fn time_runs<W: Workload + ?Sized>(workload: &mut W, runs: u64) -> Result<Duration> {
+    let mut left = runs;
+    let mut measured = Duration::ZERO;
+    while left > 0 {
+        let chunk = usize::try_from(left).map_or(PREPARE_RUNS_MAX, |n| n.min(PREPARE_RUNS_MAX));
+        workload.prepare(chunk)?;
+        let start = Instant::now();
+        for _ in 0..chunk {
+            workload.run_op()?;
+        }
+        measured += start.elapsed();
+        left -= chunk as u64;
+    }
+    Ok(measured)
+}
+
+/// Records the latency of `workload`'s operation, `ops_per_sample` operations per sample
+/// (clamped to 1 ..= [`PREPARE_RUNS_MAX`]).
+pub fn measure_latency<W: Workload + ?Sized>(
+    workload: &mut W,
+    plan: Plan,
+    ops_per_sample: u32,
+) -> Result<Latency> {
+    let group = usize::try_from(ops_per_sample)
+        .unwrap_or(PREPARE_RUNS_MAX)
+        .clamp(1, PREPARE_RUNS_MAX);
+    let group_ops = group as u64;
+    warm_up(plan.warm_up, || time_runs(workload, group_ops).map(drop))?;
+    let mut histogram =
+        Histogram::<u64>::new_with_bounds(1, LATENCY_NS_MAX, 3).map_err(|error| {
+            WorkloadError::unexpected("measure", format!("cannot create a histogram: {error}"))
+        })?;
+    let started = Instant::now();
+    let mut runs = 0_u64;
+    while !plan.budget.spent(started.elapsed(), runs) {
+        workload.prepare(group)?;
+        let start = Instant::now();
+        for _ in 0..group {
+            workload.run_op()?;
+        }
+        let per_op = nanos(start.elapsed()) / group_ops;
+        histogram.saturating_record(per_op.max(1));
+        runs += group_ops;
+    }
+    Ok(Latency {
+        samples: histogram.len(),
+        ops_per_sample: u32::try_from(group).unwrap_or(u32::MAX),
+        p50_ns: histogram.value_at_quantile(0.50),
+        p95_ns: histogram.value_at_quantile(0.95),
+        p99_ns: histogram.value_at_quantile(0.99),
+        p999_ns: histogram.value_at_quantile(0.999),
+        max_ns: histogram.max(),
+        mean_ns: histogram.mean(),
+    })
+}
+
+/// Measures how many engine operations per second `workload` sustains on one thread.
+pub fn measure_throughput<W: Workload + ?Sized>(
+    workload: &mut W,
+    plan: Plan,
+) -> Result<Throughput> {
+    // Chunks of runs long enough (about a millisecond) that reading the clock is negligible.
+    let chunk = runs_per_millisecond(workload)?;
+    warm_up(plan.warm_up, || time_runs(workload, chunk).map(drop))?;
+    let started = Instant::now();
+    let mut runs = 0_u64;
+    let mut measured = Duration::ZERO;
+    while !plan.budget.spent(started.elapsed(), runs) {
+        let this_chunk = match plan.budget {
+            Budget::Runs(limit) => chunk.min(limit - runs),
+            Budget::Time(_) => chunk,
+        };
+        measured += time_runs(workload, this_chunk)?;
+        runs += this_chunk;
+    }
+    Ok(throughput(
+        runs,
+        runs * workload.engine_ops_per_run(),
+        measured,
+    ))
+}
+
+/// Measures the throughput of a parallel workload: total engine operations over the summed
+/// wall time of its runs.
+pub fn measure_parallel<P: ParallelWorkload + ?Sized>(
+    workload: &mut P,
+    plan: Plan,
+) -> Result<Throughput> {
+    warm_up(plan.warm_up, || workload.run().map(drop))?;
+    let started = Instant::now();
+    let mut runs = 0_u64;
+    let mut measured = Duration::ZERO;
+    while !plan.budget.spent(started.elapsed(), runs) {
+        measured += workload.run()?;
+        runs += 1;
+    }
+    Ok(throughput(
+        runs,
+        runs * workload.engine_ops_per_run(),
+        measured,
+    ))
+}
+
+/// The median cost of one `Instant::now()` call on this machine, in nanoseconds.
+pub fn timer_overhead_ns() -> u64 {
+    const CALLS: usize = 101;
+    let mut costs: Vec<u64> = (0..CALLS)
+        .map(|_| {
+            let start = Instant::now();
+            let end = Instant::now();
+            nanos(end.duration_since(start))
+        })
+        .collect();
+    costs.sort_unstable();
+    costs[CALLS / 2]
+}
+
+/// Converts a count to `f64` for rates and ratios (exact below 2^53, ample for op counts).
+#[expect(
+    clippy::cast_precision_loss,
+    reason = "operation counts stay far below 2^53, where f64 is exact"
+)]
+pub fn count_as_f64(count: u64) -> f64 {
+    count as f64
+}
+
+fn throughput(runs: u64, engine_ops: u64, measured: Duration) -> Throughput {
+    let seconds = measured.as_secs_f64();
+    Throughput {
+        runs,
+        engine_ops,
+        measured,
+        ops_per_sec: if seconds > 0.0 {
+            count_as_f64(engine_ops) / seconds
+        } else {
+            0.0
+        },
+    }
+}
+
+/// Runs `step` until `duration` has passed (not at all for a zero duration).
+fn warm_up(duration: Duration, mut step: impl FnMut() -> Result<()>) -> Result<()> {
+    let started = Instant::now();
+    while started.elapsed() < duration {
+        step()?;
+    }
+    Ok(())
+}
+
+/// How many runs take about a millisecond (at least one), found by doubling.
+fn runs_per_millisecond<W: Workload + ?Sized>(workload: &mut W) -> Result<u64> {
+    let mut runs = 1_u64;
+    loop {
+        let took = time_runs(workload, runs)?;
+        if took >= Duration::from_millis(1) || runs >= 1 << 20 {
+            return Ok(runs);
+        }
+        runs *= 2;
+    }
+}
+
+fn nanos(duration: Duration) -> u64 {
+    u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::workloads::point::Get;
+    use crate::workloads::Fixture;
+
+    /// Counts its operations; every `prepare` must come before the operations it covers.
+    struct Counting {
+        prepared: usize,
+        ran: u64,
+    }
+
+    impl Workload for Counting {
+        fn prepare(&mut self, runs: usize) -> Result<()> {
+            assert!(runs <= PREPARE_RUNS_MAX);
+            self.prepared += runs;
+            Ok(())
+        }
+
+        fn run_op(&mut self) -> Result<()> {
+            assert!(self.prepared > 0, "an operation ran without prepare");
+            self.prepared -= 1;
+            self.ran += 1;
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn time_runs_prepares_every_operation_it_runs() {
+        let mut counting = Counting {
+            prepared: 0,
+            ran: 0,
+        };
+        time_runs(&mut counting, 5_000).expect("counting cannot fail");
+        assert_eq!(counting.ran, 5_000);
+        let plan = Plan {
+            warm_up: Duration::ZERO,
+            budget: Budget::Runs(100),
+        };
+        let latency = measure_latency(&mut counting, plan, 16).expect("counting cannot fail");
+        assert_eq!(latency.samples, 7, "100 runs round up to 7 samples of 16");
+        assert_eq!(counting.ran, 5_000 + 7 * 16);
+    }
+
+    #[test]
+    fn drivers_report_sane_figures_for_a_real_workload() {
+        let fixture = Fixture::build(1_000, 100).expect("in-memory fixture");
+        let mut get = Get::new(&fixture).expect("fixture has keys");
+        let plan = Plan {
+            warm_up: Duration::from_millis(5),
+            budget: Budget::Runs(10_000),
+        };
+        let latency = measure_latency(&mut get, plan, 16).expect("gets find their keys");
+        assert!(latency.p50_ns > 0 && latency.p50_ns <= latency.p99_ns);
+        assert!(latency.p99_ns <= latency.max_ns);
+        let throughput = measure_throughput(&mut get, plan).expect("gets find their keys");
+        assert_eq!(throughput.engine_ops, 10_000);
+        assert!(throughput.ops_per_sec > 0.0);
+    }
+}

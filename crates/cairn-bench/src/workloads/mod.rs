@@ -1,0 +1,249 @@
+//! The workloads: each one a setup and one operation, defined once.
+//!
+//! A [`Workload`] is built (untimed: fill a database, format keys), then driven by whoever
+//! measures it: criterion times batches of [`Workload::run_op`], `cairn bench` times small
+//! groups into a latency histogram or a long loop into a throughput. Neither driver adds
+//! anything to the operation, so both measure the same code.
+//!
+//! Some operations consume state: a delete needs a live key, a CAS that creates a key needs a
+//! fresh one, a conflicting commit needs a transaction that a later write has overtaken. Such
+//! workloads rebuild that state in [`Workload::prepare`], which drivers call, untimed, before
+//! every timed group; state the operation itself tracks (a CAS's expected version, the next
+//! fresh key) lives in the workload, never in the driver, so it stays right however many
+//! warm-up and measurement phases a driver runs.
+//!
+//! Multi-threaded workloads do not fit "one operation": a [`ParallelWorkload`] runs a fixed
+//! amount of work on several threads and reports the wall time.
+//!
+//! Every operation checks its result (a get finds its key, a CAS swaps, a conflicting commit
+//! fails); a wrong result is an error, not a fast number.
+
+pub mod batch;
+pub mod cas;
+pub mod concurrent;
+pub mod point;
+pub mod scan;
+pub mod snapshots;
+pub mod transactions;
+pub mod versions;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use cairn::Db;
+
+use crate::keys::{value_of_length, KeySet};
+
+/// What went wrong while running a workload.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkloadError {
+    /// The engine refused an operation.
+    #[error("engine error: {0}")]
+    Engine(#[from] cairn::Error),
+    /// An operation returned something the workload's setup rules out: the measurement would
+    /// not be of the operation it claims to be.
+    #[error("{workload}: {detail}")]
+    Unexpected {
+        /// The workload that noticed.
+        workload: &'static str,
+        /// What it expected and what it got.
+        detail: String,
+    },
+}
+
+impl WorkloadError {
+    pub(crate) fn unexpected(workload: &'static str, detail: impl Into<String>) -> Self {
+        WorkloadError::Unexpected {
+            workload,
+            detail: detail.into(),
+        }
+    }
+}
+
+/// The result type of every workload call.
+pub type Result<T, E = WorkloadError> = std::result::Result<T, E>;
+
+/// A single-threaded workload: a prepared state and one repeatable operation.
+pub trait Workload {
+    /// Untimed: makes the next `runs` calls of `run_op` valid. Drivers call it before every
+    /// timed group, with `runs` at most [`crate::measure::PREPARE_RUNS_MAX`]. The default does
+    /// nothing.
+    fn prepare(&mut self, runs: usize) -> Result<()> {
+        let _ = runs;
+        Ok(())
+    }
+
+    /// Timed: one operation.
+    fn run_op(&mut self) -> Result<()>;
+
+    /// How many engine operations one `run_op` makes (1000 for a bulk workload).
+    fn engine_ops_per_run(&self) -> u64 {
+        1
+    }
+}
+
+/// A multi-threaded workload: a fixed amount of work spread over threads.
+pub trait ParallelWorkload {
+    /// Runs the work once, starting and joining the threads; returns the wall time.
+    fn run(&mut self) -> Result<Duration>;
+
+    /// How many engine operations one `run` makes, over all threads.
+    fn engine_ops_per_run(&self) -> u64;
+}
+
+/// A database filled with `key_at(0) .. key_at(key_count - 1)`, each holding the same value.
+/// Cloning shares the database. Workloads that only read may share a fixture; workloads that
+/// write change it, so give each of them its own.
+#[derive(Clone, Debug)]
+pub struct Fixture {
+    /// The filled database.
+    pub db: Db,
+    /// Its keys, in order.
+    pub keys: Arc<KeySet>,
+    /// The length of every stored value.
+    pub value_bytes: usize,
+}
+
+impl Fixture {
+    /// Builds a fresh in-memory database holding `key_count` keys of `value_bytes` each.
+    pub fn build(key_count: usize, value_bytes: usize) -> Result<Fixture> {
+        let db = Db::in_memory();
+        let keys = KeySet::sequential(key_count);
+        let value = value_of_length(value_bytes);
+        for key in keys.iter() {
+            db.put(key, &value)?;
+        }
+        Ok(Fixture {
+            db,
+            keys: Arc::new(keys),
+            value_bytes,
+        })
+    }
+
+    /// How many keys the fixture was filled with.
+    pub fn key_count(&self) -> usize {
+        self.keys.len()
+    }
+}
+
+/// Refuses a fixture with fewer than `minimum` keys (random picks need at least one).
+pub(crate) fn require_keys(
+    workload: &'static str,
+    fixture: &Fixture,
+    minimum: usize,
+) -> Result<()> {
+    if fixture.key_count() < minimum {
+        return Err(WorkloadError::unexpected(
+            workload,
+            format!(
+                "needs a fixture of at least {minimum} keys, got {}",
+                fixture.key_count()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Ok when a read found a value (kept from the optimiser), an error naming `key` when not.
+pub(crate) fn expect_value(
+    workload: &'static str,
+    key: &[u8],
+    value: Option<cairn::Value>,
+) -> Result<()> {
+    match value {
+        Some(value) => {
+            std::hint::black_box(value);
+            Ok(())
+        }
+        None => Err(WorkloadError::unexpected(
+            workload,
+            format!("key {} is missing", String::from_utf8_lossy(key)),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Every workload runs long enough to wrap its pools and refill them, across several
+    //! driver calls (as criterion's warm-up and samples are), and checks its own results.
+
+    use super::*;
+    use crate::measure::{time_runs, PREPARE_RUNS_MAX};
+
+    const KEYS: usize = 2 * PREPARE_RUNS_MAX;
+
+    fn run_in_phases(workload: &mut dyn Workload) {
+        run_phases(workload, &[1, 700, 3_000]);
+    }
+
+    fn run_phases(workload: &mut dyn Workload, phases: &[u64]) {
+        for &runs in phases {
+            time_runs(workload, runs).expect("the workload's own checks hold");
+        }
+    }
+
+    fn fixture() -> Fixture {
+        Fixture::build(KEYS, 100).expect("in-memory fixture")
+    }
+
+    #[test]
+    fn single_key_workloads_keep_their_invariants() {
+        run_in_phases(&mut point::Put::new(&fixture(), 100).expect("keys"));
+        run_in_phases(&mut point::PutWithTtl::new(&fixture()).expect("keys"));
+        run_in_phases(&mut point::Get::new(&fixture()).expect("keys"));
+        run_in_phases(&mut point::Exists::new(&fixture()).expect("keys"));
+        run_in_phases(&mut point::Delete::new(&fixture()).expect("keys"));
+        // A bulk run is 1000 operations already.
+        run_phases(&mut batch::BulkPut::new(&fixture()).expect("keys"), &[1, 3]);
+        run_phases(&mut batch::BulkGet::new(&fixture()).expect("keys"), &[1, 3]);
+    }
+
+    #[test]
+    fn cas_workloads_stay_right_across_phases() {
+        let mut success = cas::SequentialSuccess::new(100).expect("setup put");
+        run_in_phases(&mut success);
+        run_in_phases(&mut cas::FailureWrongVersion::new(100).expect("setup puts"));
+        let mut create = cas::CreateNewKey::new(100);
+        run_in_phases(&mut create);
+        assert!(create.keys_formatted() >= 3_701);
+    }
+
+    #[test]
+    fn transaction_and_snapshot_workloads_keep_their_invariants() {
+        for keys in [1, 3, 10] {
+            run_in_phases(&mut transactions::MultiKeyPut::new(&fixture(), keys).expect("keys"));
+        }
+        run_in_phases(&mut transactions::ReadModifyWrite::new(&fixture()).expect("keys"));
+        run_in_phases(&mut transactions::ConflictingCommit::new(&fixture()).expect("keys"));
+        run_in_phases(&mut snapshots::SnapshotGet::new(&fixture()).expect("keys"));
+        run_in_phases(&mut snapshots::OpenSnapshotAndGet::new(&fixture()).expect("keys"));
+    }
+
+    #[test]
+    fn scans_see_exactly_their_group_across_chunk_boundaries() {
+        let fixture = Fixture::build(10_000, 8).expect("in-memory fixture");
+        for keys_per_prefix in [10, 100, 1_000] {
+            let mut scan = scan::PrefixScan::new(&fixture, keys_per_prefix).expect("groups");
+            time_runs(&mut scan, 50).expect("every prefix matches its group");
+        }
+        assert!(scan::PrefixScan::new(&fixture, 30).is_err());
+    }
+
+    #[test]
+    fn hot_key_history_stays_bounded() {
+        let mut hot = versions::HotKeyPut::new(100);
+        run_in_phases(&mut hot);
+        assert_eq!(hot.puts(), 3_701);
+        assert!(hot.versions_retained() <= 2);
+    }
+
+    #[test]
+    fn parallel_workloads_run_and_count_their_operations() {
+        let fixture = fixture();
+        let mut reads = concurrent::ConcurrentReads::new(&fixture, 2, 1_000).expect("keys");
+        assert_eq!(reads.engine_ops_per_run(), 2_000);
+        reads.run().expect("reads find their keys");
+        let mut mixed = concurrent::MixedReadWrite::new(&fixture, 2, 1_000).expect("keys");
+        mixed.run().expect("reads find their keys");
+    }
+}

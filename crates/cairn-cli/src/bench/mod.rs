@@ -1,0 +1,274 @@
+//! `cairn bench`: run the engine-core workloads in this process and check their targets.
+//!
+//! The run prints the machine and date, shows a progress bar on stderr (one step per
+//! workload; plain lines instead when stderr is not a terminal), then prints a table of every
+//! row with its seed target and `DESIGN.md` goal, and the line `N passed, M missed`. A MISS is
+//! a result, not an error: the exit code stays 0 (a `validate` mode that fails on a miss is
+//! separate work). A workload that goes wrong (an engine error, a get that finds nothing) is
+//! an error: the other workloads still run and report, then the command exits 1.
+//!
+//! `--json FILE` writes the same rows with every percentile; the file is created before
+//! anything is measured, so a bad path fails at once instead of after the run.
+
+mod report;
+mod suite;
+mod targets;
+
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{bail, Context as _, Result};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::Serialize;
+
+use crate::machine::{utc_now, Machine};
+use report::Row;
+use suite::{Context, Derived, Step};
+
+/// What `cairn bench` was asked to do.
+#[derive(Debug)]
+pub struct Settings {
+    /// Short measurements.
+    pub quick: bool,
+    /// Where to write the JSON results, if anywhere.
+    pub json: Option<PathBuf>,
+    /// Only workloads whose name contains this.
+    pub filter: Option<String>,
+}
+
+/// A workload that failed, and why.
+#[derive(Debug, Serialize)]
+struct Failure {
+    name: String,
+    error: String,
+}
+
+/// The JSON document `--json` writes.
+#[derive(Serialize)]
+struct JsonReport<'a> {
+    tool: &'static str,
+    version: &'static str,
+    mode: &'static str,
+    build: &'static str,
+    date: &'a str,
+    machine: &'a Machine,
+    filter: Option<&'a str>,
+    notes: &'a [String],
+    elapsed_seconds: f64,
+    passed: usize,
+    missed: usize,
+    failed: &'a [Failure],
+    results: &'a [Row],
+}
+
+/// Runs the benchmark as `settings` say.
+pub fn run(settings: &Settings) -> Result<()> {
+    let started = Instant::now();
+    let (steps, derived) = select(settings.filter.as_deref())?;
+    let json_file = match &settings.json {
+        Some(path) => Some(
+            File::create(path)
+                .with_context(|| format!("cannot create the JSON file {}", path.display()))?,
+        ),
+        None => None,
+    };
+    let machine = Machine::detect();
+    let date = utc_now();
+    let mode = if settings.quick { "quick" } else { "full" };
+    let build = if cfg!(debug_assertions) {
+        "debug"
+    } else {
+        "release"
+    };
+    let notes = notes(settings.quick, cairn_bench::measure::timer_overhead_ns());
+
+    let mut out = io::stdout().lock();
+    writeln!(
+        out,
+        "cairn bench: {mode} mode, {build} build, cairn {}",
+        env!("CARGO_PKG_VERSION")
+    )?;
+    writeln!(
+        out,
+        "machine: {} CPUs, {} ({})",
+        machine.cpus, machine.cpu_model, machine.platform
+    )?;
+    writeln!(out, "date:    {date}")?;
+    for note in &notes {
+        writeln!(out, "note:    {note}")?;
+    }
+    writeln!(out)?;
+    out.flush()?;
+
+    let (rows, failures) = run_steps(&steps, &derived, settings.quick)?;
+
+    write_table_with_failures(&mut out, &rows, &failures)?;
+    let (passed, missed) = report::tally(&rows);
+    let informational = rows.iter().filter(|row| row.pass.is_none()).count();
+    let elapsed = started.elapsed();
+    writeln!(
+        out,
+        "({} rows: {informational} informational; ran in {:.1} s)",
+        rows.len(),
+        elapsed.as_secs_f64()
+    )?;
+    writeln!(out, "{passed} passed, {missed} missed")?;
+    out.flush()?;
+
+    if let (Some(file), Some(path)) = (json_file, &settings.json) {
+        let document = JsonReport {
+            tool: "cairn bench",
+            version: env!("CARGO_PKG_VERSION"),
+            mode,
+            build,
+            date: &date,
+            machine: &machine,
+            filter: settings.filter.as_deref(),
+            notes: &notes,
+            elapsed_seconds: elapsed.as_secs_f64(),
+            passed,
+            missed,
+            failed: &failures,
+            results: &rows,
+        };
+        let mut writer = BufWriter::new(file);
+        serde_json::to_writer_pretty(&mut writer, &document)
+            .map_err(io::Error::from)
+            .and_then(|()| writeln!(writer))
+            .and_then(|()| writer.flush())
+            .with_context(|| format!("cannot write the JSON file {}", path.display()))?;
+    }
+    if !failures.is_empty() {
+        bail!(
+            "{} workload(s) failed: {}",
+            failures.len(),
+            failures
+                .iter()
+                .map(|failure| failure.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    Ok(())
+}
+
+/// The steps whose name contains `filter`, plus the inputs of the derived rows it names;
+/// and the derived rows whose inputs are all among them.
+fn select(filter: Option<&str>) -> Result<(Vec<Step>, Vec<Derived>)> {
+    let all = suite::steps();
+    let Some(filter) = filter else {
+        return Ok((all, suite::derived()));
+    };
+    let mut wanted: Vec<&str> = Vec::new();
+    for derived in suite::derived() {
+        if derived.name.contains(filter) {
+            wanted.extend([derived.numerator, derived.denominator]);
+        }
+    }
+    let names: Vec<String> = all.iter().map(|step| step.name.clone()).collect();
+    let steps: Vec<Step> = all
+        .into_iter()
+        .filter(|step| step.name.contains(filter) || wanted.contains(&step.name.as_str()))
+        .collect();
+    if steps.is_empty() {
+        bail!(
+            "no workload name contains {filter:?}; the workloads are:\n  {}",
+            names.join("\n  ")
+        );
+    }
+    let selected = |name: &str| steps.iter().any(|step| step.name == name);
+    let derived = suite::derived()
+        .into_iter()
+        .filter(|derived| selected(derived.numerator) && selected(derived.denominator))
+        .collect();
+    Ok((steps, derived))
+}
+
+/// Runs every step in order with a progress bar; a derived row is added as soon as its
+/// inputs are measured.
+fn run_steps(steps: &[Step], derived: &[Derived], quick: bool) -> Result<(Vec<Row>, Vec<Failure>)> {
+    let progress = ProgressBar::new(steps.len() as u64);
+    progress.set_style(
+        ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} {wide_msg}")
+            .context("progress bar template")?
+            .progress_chars("=> "),
+    );
+    let status_bar = progress.clone();
+    let mut context = Context::new(
+        quick,
+        Box::new(move |status: &str| status_bar.set_message(status.to_owned())),
+    );
+    let mut rows: Vec<Row> = Vec::new();
+    let mut failures = Vec::new();
+    let mut emitted = vec![false; derived.len()];
+    for (index, step) in steps.iter().enumerate() {
+        progress.set_message(step.name.clone());
+        if progress.is_hidden() {
+            let _ = writeln!(
+                io::stderr(),
+                "[{}/{}] {}",
+                index + 1,
+                steps.len(),
+                step.name
+            );
+        }
+        match step.run(&mut context) {
+            Ok(new_rows) => rows.extend(new_rows),
+            Err(error) => failures.push(Failure {
+                name: step.name.clone(),
+                error: format!("{error:#}"),
+            }),
+        }
+        for (done, row) in emitted.iter_mut().zip(derived) {
+            if !*done {
+                if let Some(row) = row.compute(&rows) {
+                    rows.push(row);
+                    *done = true;
+                }
+            }
+        }
+        progress.inc(1);
+    }
+    progress.finish_and_clear();
+    Ok((rows, failures))
+}
+
+fn write_table_with_failures(
+    out: &mut impl Write,
+    rows: &[Row],
+    failures: &[Failure],
+) -> io::Result<()> {
+    report::write_table(out, rows)?;
+    for failure in failures {
+        writeln!(out, "FAILED {}: {}", failure.name, failure.error)?;
+    }
+    writeln!(out)
+}
+
+fn notes(quick: bool, timer_overhead_ns: u64) -> Vec<String> {
+    let mut notes = vec![
+        format!(
+            "latency rows show p50 / p99 per operation (p95, p99.9 in --json). Point operations \
+             are timed in groups of {group} consecutive ops, each sample being the group's mean \
+             (one Instant::now() costs ~{timer_overhead_ns} ns here), so their p99 understates \
+             a single op's p99; transactions, scans and conflicting commits are timed one op \
+             per sample.",
+            group = suite::POINT_OPS_PER_SAMPLE
+        ),
+        "throughput rows: engine ops per second of measured time; concurrent rows time whole \
+         runs on fresh threads (std::thread::scope), start-up included."
+            .to_owned(),
+        "PASS/MISS compares with the seed target; a check mark after a goal means the \
+         DESIGN.md goal is met too. Rows without a target are informational."
+            .to_owned(),
+    ];
+    if quick {
+        notes.push("quick mode: 0.2 s per row; omit --quick for 2 s per row.".to_owned());
+    }
+    if cfg!(debug_assertions) {
+        notes.push("DEBUG BUILD: these figures mean nothing; run with --release.".to_owned());
+    }
+    notes
+}

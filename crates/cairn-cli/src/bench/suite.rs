@@ -1,0 +1,526 @@
+//! The suite `cairn bench` runs: which workload each row measures, how, and what it is
+//! checked against.
+//!
+//! A [`Step`] builds one workload from `cairn_bench::workloads`, measures it with a driver of
+//! `cairn_bench::measure`, and turns the figures into rows with their targets. Steps are named
+//! as the criterion benches are, so a row and a bench of the same name measure the same code.
+//! A [`Derived`] row divides two measured rows (1M-key get over 1K-key get, 2-thread reads
+//! over 1-thread reads); it appears once both inputs have been measured in this run, so the
+//! peers share one process and one machine state.
+//!
+//! Read-only workloads share fixtures by key count (the 1M-key database is built once and
+//! reused by the scans and the 1M-key get); workloads that write get a fixture of their own.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use anyhow::{Context as _, Result};
+use cairn_bench::workloads::batch::{BulkGet, BulkPut, BULK_OPS};
+use cairn_bench::workloads::cas::{CreateNewKey, FailureWrongVersion, SequentialSuccess};
+use cairn_bench::workloads::concurrent::{ConcurrentReads, MixedReadWrite};
+use cairn_bench::workloads::point::{Delete, Exists, Get, Put, PutWithTtl};
+use cairn_bench::workloads::scan::PrefixScan;
+use cairn_bench::workloads::snapshots::{OpenSnapshotAndGet, SnapshotGet};
+use cairn_bench::workloads::transactions::{ConflictingCommit, MultiKeyPut, ReadModifyWrite};
+use cairn_bench::workloads::versions::HotKeyPut;
+use cairn_bench::{measure, Budget, Fixture, ParallelWorkload, Plan, Workload};
+
+use super::report::{self, Row};
+use super::targets;
+
+/// Value length of most workloads, in bytes.
+const VALUE_BYTES: usize = 100;
+/// Value length of the large-value variants, in bytes.
+const LARGE_VALUE_BYTES: usize = 10 * 1024;
+/// Keys in the fixture of the single-key, transaction and snapshot workloads.
+const FIXTURE_KEYS: usize = 10_000;
+/// Keys in the fixture of the concurrent workloads.
+const CONCURRENT_FIXTURE_KEYS: usize = 100_000;
+/// Keys in the largest database (scans and the largest get).
+const LARGEST_KEYS: usize = 1_000_000;
+/// Overwrites of one key before its retained versions are counted.
+const HOT_KEY_PUTS: u64 = 1_000_000;
+/// Operations timed together per latency sample, for operations of about a microsecond or less.
+pub const POINT_OPS_PER_SAMPLE: u32 = 16;
+/// Operations per latency sample for longer operations (transactions, scans).
+const ONE_OP_PER_SAMPLE: u32 = 1;
+
+/// State shared by the steps of one run.
+pub struct Context {
+    quick: bool,
+    shared: BTreeMap<usize, Fixture>,
+    status: Box<dyn FnMut(&str)>,
+    /// The step running now, for status messages.
+    step: String,
+}
+
+impl Context {
+    /// A run in quick or full mode; `status` is told what a long setup is doing.
+    pub fn new(quick: bool, status: Box<dyn FnMut(&str)>) -> Self {
+        Context {
+            quick,
+            shared: BTreeMap::new(),
+            status,
+            step: String::new(),
+        }
+    }
+
+    fn latency_plan(&self) -> Plan {
+        if self.quick {
+            plan(Duration::from_millis(50), Duration::from_millis(200))
+        } else {
+            plan(Duration::from_millis(300), Duration::from_secs(2))
+        }
+    }
+
+    fn throughput_plan(&self) -> Plan {
+        self.latency_plan()
+    }
+
+    fn parallel_plan(&self) -> Plan {
+        if self.quick {
+            plan(Duration::from_millis(20), Duration::from_millis(300))
+        } else {
+            plan(Duration::from_millis(200), Duration::from_secs(2))
+        }
+    }
+
+    fn ops_per_thread(&self) -> u64 {
+        if self.quick {
+            50_000
+        } else {
+            200_000
+        }
+    }
+
+    /// A read-only fixture of `keys` keys with 100-byte values, built on first request.
+    fn shared_fixture(&mut self, keys: usize) -> Result<Fixture> {
+        if let Some(fixture) = self.shared.get(&keys) {
+            return Ok(fixture.clone());
+        }
+        (self.status)(&format!("{}: building a {keys}-key database", self.step));
+        let fixture = Fixture::build(keys, VALUE_BYTES)
+            .with_context(|| format!("building a {keys}-key database"))?;
+        (self.status)(&self.step);
+        self.shared.insert(keys, fixture.clone());
+        Ok(fixture)
+    }
+
+    fn latency<W: Workload + ?Sized>(
+        &self,
+        workload: &mut W,
+        ops_per_sample: u32,
+    ) -> Result<cairn_bench::Latency> {
+        Ok(measure::measure_latency(
+            workload,
+            self.latency_plan(),
+            ops_per_sample,
+        )?)
+    }
+}
+
+/// A fixture for one workload that writes.
+fn own_fixture(keys: usize, value_bytes: usize) -> Result<Fixture> {
+    Fixture::build(keys, value_bytes)
+        .with_context(|| format!("building a {keys}-key database of {value_bytes}-byte values"))
+}
+
+fn plan(warm_up: Duration, measure_for: Duration) -> Plan {
+    Plan {
+        warm_up,
+        budget: Budget::Time(measure_for),
+    }
+}
+
+type StepFn = dyn Fn(&mut Context, &str) -> Result<Vec<Row>>;
+
+/// One measured workload, producing one or more rows.
+pub struct Step {
+    /// The workload's name (its criterion id), also the first row's name.
+    pub name: String,
+    run: Box<StepFn>,
+}
+
+impl Step {
+    fn new(
+        name: impl Into<String>,
+        run: impl Fn(&mut Context, &str) -> Result<Vec<Row>> + 'static,
+    ) -> Self {
+        Step {
+            name: name.into(),
+            run: Box::new(run),
+        }
+    }
+
+    /// Runs the step: builds its workload, measures it, returns its rows.
+    pub fn run(&self, context: &mut Context) -> Result<Vec<Row>> {
+        context.step.clone_from(&self.name);
+        (self.run)(context, &self.name).with_context(|| format!("workload {}", self.name))
+    }
+}
+
+/// A step that measures the latency of one workload and checks its p50 with `check`.
+fn latency_step<W: Workload + 'static>(
+    name: impl Into<String>,
+    ops_per_sample: u32,
+    build: impl Fn(&mut Context) -> Result<W> + 'static,
+    check: impl Fn(Row) -> Row + 'static,
+) -> Step {
+    Step::new(name, move |context, name| {
+        let mut workload = build(context)?;
+        let latency = context.latency(&mut workload, ops_per_sample)?;
+        Ok(vec![check(latency_row(name, &latency))])
+    })
+}
+
+/// A step that measures the throughput of one single-threaded workload.
+fn throughput_step<W: Workload + 'static>(
+    name: impl Into<String>,
+    build: impl Fn(&mut Context) -> Result<W> + 'static,
+    check: impl Fn(Row) -> Row + 'static,
+) -> Step {
+    Step::new(name, move |context, name| {
+        let mut workload = build(context)?;
+        let throughput = measure::measure_throughput(&mut workload, context.throughput_plan())?;
+        Ok(vec![check(Row::throughput(name, &throughput))])
+    })
+}
+
+/// A step that measures the throughput of one multi-threaded workload.
+fn parallel_step<P: ParallelWorkload + 'static>(
+    name: impl Into<String>,
+    build: impl Fn(&mut Context) -> Result<P> + 'static,
+    check: impl Fn(Row) -> Row + 'static,
+) -> Step {
+    Step::new(name, move |context, name| {
+        let mut workload = build(context)?;
+        let throughput = measure::measure_parallel(&mut workload, context.parallel_plan())?;
+        let row = Row::throughput(name, &throughput)
+            .note("wall time of whole runs, thread start-up included");
+        Ok(vec![check(row)])
+    })
+}
+
+fn latency_row(name: &str, latency: &cairn_bench::Latency) -> Row {
+    let row = Row::latency(name, latency);
+    if latency.ops_per_sample > 1 {
+        let note = format!(
+            "each sample is the mean of {} consecutive ops",
+            latency.ops_per_sample
+        );
+        row.note(&note)
+    } else {
+        row
+    }
+}
+
+fn informational(row: Row) -> Row {
+    row
+}
+
+/// Every step, in the order of the criterion groups.
+#[expect(
+    clippy::too_many_lines,
+    reason = "one flat list of the suite's steps reads better than the same list split up"
+)]
+pub fn steps() -> Vec<Step> {
+    let mut steps = Vec::new();
+
+    // single_operations
+    for value_bytes in [VALUE_BYTES, LARGE_VALUE_BYTES] {
+        let is_small = value_bytes == VALUE_BYTES;
+        steps.push(latency_step(
+            format!("single_operations/single_put/{value_bytes}"),
+            POINT_OPS_PER_SAMPLE,
+            move |_| {
+                let fixture = own_fixture(FIXTURE_KEYS, value_bytes)?;
+                Ok(Put::new(&fixture, value_bytes)?)
+            },
+            move |row| {
+                if is_small {
+                    row.target(&targets::POINT_OP).goal(&targets::PUT_GOAL)
+                } else {
+                    row
+                }
+            },
+        ));
+        steps.push(latency_step(
+            format!("single_operations/single_get/{value_bytes}"),
+            POINT_OPS_PER_SAMPLE,
+            move |_| {
+                let fixture = own_fixture(FIXTURE_KEYS, value_bytes)?;
+                Ok(Get::new(&fixture)?)
+            },
+            informational,
+        ));
+    }
+    steps.push(latency_step(
+        "single_operations/single_delete",
+        POINT_OPS_PER_SAMPLE,
+        |_| Ok(Delete::new(&own_fixture(FIXTURE_KEYS, VALUE_BYTES)?)?),
+        |row| row.target(&targets::POINT_OP),
+    ));
+    steps.push(latency_step(
+        "single_operations/single_exists",
+        POINT_OPS_PER_SAMPLE,
+        |context| Ok(Exists::new(&context.shared_fixture(FIXTURE_KEYS)?)?),
+        |row| row.target(&targets::POINT_OP),
+    ));
+
+    // batch_operations
+    steps.push(throughput_step(
+        format!("batch_operations/bulk_put/{BULK_OPS}"),
+        |_| Ok(BulkPut::new(&own_fixture(FIXTURE_KEYS, VALUE_BYTES)?)?),
+        |row| row.target(&targets::BULK).goal(&targets::BULK_GOAL),
+    ));
+    steps.push(throughput_step(
+        format!("batch_operations/bulk_get/{BULK_OPS}"),
+        |context| Ok(BulkGet::new(&context.shared_fixture(FIXTURE_KEYS)?)?),
+        |row| row.target(&targets::BULK).goal(&targets::BULK_GOAL),
+    ));
+
+    // concurrent_access
+    for threads in [1, 2, 4, 8] {
+        steps.push(parallel_step(
+            format!("concurrent_access/concurrent_reads/{threads}"),
+            move |context| {
+                let fixture = context.shared_fixture(CONCURRENT_FIXTURE_KEYS)?;
+                Ok(ConcurrentReads::new(
+                    &fixture,
+                    threads,
+                    context.ops_per_thread(),
+                )?)
+            },
+            informational,
+        ));
+    }
+    steps.push(parallel_step(
+        "concurrent_access/mixed_workload/2",
+        |context| {
+            let fixture = own_fixture(CONCURRENT_FIXTURE_KEYS, VALUE_BYTES)?;
+            Ok(MixedReadWrite::new(&fixture, 2, context.ops_per_thread())?)
+        },
+        |row| row.target(&targets::MIXED).goal(&targets::MIXED_GOAL),
+    ));
+
+    // key_patterns
+    for keys_per_prefix in [10, 100, 1_000] {
+        steps.push(latency_step(
+            format!("key_patterns/prefix_scan/{keys_per_prefix}"),
+            ONE_OP_PER_SAMPLE,
+            move |context| {
+                let fixture = context.shared_fixture(LARGEST_KEYS)?;
+                Ok(PrefixScan::new(&fixture, keys_per_prefix)?)
+            },
+            move |row| {
+                if keys_per_prefix == 1_000 {
+                    row.target(&targets::PREFIX_SCAN_1000)
+                        .goal(&targets::PREFIX_SCAN_1000_GOAL)
+                } else {
+                    row
+                }
+            },
+        ));
+    }
+
+    // ttl_operations: measured next to its peer, a plain put, for the goal's ratio.
+    steps.push(Step::new("ttl_operations/put_with_ttl", |context, name| {
+        let mut put = Put::new(&own_fixture(FIXTURE_KEYS, VALUE_BYTES)?, VALUE_BYTES)?;
+        let put = context.latency(&mut put, POINT_OPS_PER_SAMPLE)?;
+        let mut ttl = PutWithTtl::new(&own_fixture(FIXTURE_KEYS, VALUE_BYTES)?)?;
+        let ttl = context.latency(&mut ttl, POINT_OPS_PER_SAMPLE)?;
+        let ratio = measure::count_as_f64(ttl.p50_ns) / measure::count_as_f64(put.p50_ns.max(1));
+        let row = latency_row(name, &ttl)
+            .target(&targets::PUT_WITH_TTL)
+            .goal_on(&targets::PUT_WITH_TTL_GOAL, ratio)
+            .annotate(&format!(
+                "{ratio:.2}x put at {}",
+                report::format_nanos(put.p50_ns)
+            ));
+        Ok(vec![row])
+    }));
+
+    // transaction_commit
+    steps.push(latency_step(
+        "transaction_commit/single_key_put",
+        ONE_OP_PER_SAMPLE,
+        |_| {
+            Ok(MultiKeyPut::new(
+                &own_fixture(FIXTURE_KEYS, VALUE_BYTES)?,
+                1,
+            )?)
+        },
+        informational,
+    ));
+    for keys in [3, 5, 10] {
+        steps.push(latency_step(
+            format!("transaction_commit/multi_key_put/{keys}"),
+            ONE_OP_PER_SAMPLE,
+            move |_| {
+                let fixture = own_fixture(FIXTURE_KEYS, VALUE_BYTES)?;
+                Ok(MultiKeyPut::new(&fixture, keys)?)
+            },
+            informational,
+        ));
+    }
+    steps.push(latency_step(
+        "transaction_commit/read_modify_write",
+        ONE_OP_PER_SAMPLE,
+        |_| {
+            Ok(ReadModifyWrite::new(&own_fixture(
+                FIXTURE_KEYS,
+                VALUE_BYTES,
+            )?)?)
+        },
+        informational,
+    ));
+
+    // cas
+    let cas = |row: Row| row.target(&targets::CAS).goal(&targets::CAS_GOAL);
+    steps.push(latency_step(
+        "cas/sequential_success",
+        POINT_OPS_PER_SAMPLE,
+        |_| Ok(SequentialSuccess::new(VALUE_BYTES)?),
+        cas,
+    ));
+    steps.push(latency_step(
+        "cas/failure_wrong_version",
+        POINT_OPS_PER_SAMPLE,
+        |_| Ok(FailureWrongVersion::new(VALUE_BYTES)?),
+        cas,
+    ));
+    steps.push(latency_step(
+        "cas/create_new_key",
+        POINT_OPS_PER_SAMPLE,
+        |_| Ok(CreateNewKey::new(VALUE_BYTES)),
+        cas,
+    ));
+
+    // snapshot_read
+    steps.push(latency_step(
+        "snapshot_read/get",
+        POINT_OPS_PER_SAMPLE,
+        |context| Ok(SnapshotGet::new(&context.shared_fixture(FIXTURE_KEYS)?)?),
+        informational,
+    ));
+    steps.push(latency_step(
+        "snapshot_read/open_and_get",
+        POINT_OPS_PER_SAMPLE,
+        |context| {
+            Ok(OpenSnapshotAndGet::new(
+                &context.shared_fixture(FIXTURE_KEYS)?,
+            )?)
+        },
+        informational,
+    ));
+
+    // conflict_detection
+    steps.push(latency_step(
+        "conflict_detection/write_write_conflict",
+        ONE_OP_PER_SAMPLE,
+        |_| {
+            Ok(ConflictingCommit::new(&own_fixture(
+                FIXTURE_KEYS,
+                VALUE_BYTES,
+            )?)?)
+        },
+        informational,
+    ));
+
+    // version_growth: exactly HOT_KEY_PUTS overwrites, then count what the key retains.
+    steps.push(Step::new("version_growth/hot_key_put", |_, name| {
+        let mut hot = HotKeyPut::new(VALUE_BYTES);
+        let plan = Plan {
+            warm_up: Duration::ZERO,
+            budget: Budget::Runs(HOT_KEY_PUTS),
+        };
+        let latency = measure::measure_latency(&mut hot, plan, POINT_OPS_PER_SAMPLE)?;
+        let explained = format!(
+            "stats().versions_retained after {} puts to one key",
+            hot.puts()
+        );
+        Ok(vec![
+            latency_row(name, &latency),
+            Row::versions(
+                "version_growth/versions_retained",
+                hot.versions_retained(),
+                &explained,
+            )
+            .target(&targets::VERSIONS_RETAINED)
+            .goal(&targets::VERSIONS_RETAINED)
+            .annotate(&format!("after {} puts", hot.puts())),
+        ])
+    }));
+
+    // get_at_scale
+    for keys in [1_000, 10_000, 100_000, LARGEST_KEYS] {
+        steps.push(latency_step(
+            format!("get_at_scale/uniform_get/{keys}"),
+            POINT_OPS_PER_SAMPLE,
+            move |context| Ok(Get::new(&context.shared_fixture(keys)?)?),
+            move |row| {
+                if keys == LARGEST_KEYS {
+                    row.target(&targets::GET_LARGEST)
+                        .goal(&targets::GET_LARGEST_GOAL)
+                } else {
+                    row
+                }
+            },
+        ));
+    }
+
+    steps
+}
+
+/// A row computed from two measured rows: `numerator.value / denominator.value`.
+pub struct Derived {
+    /// The row's name.
+    pub name: &'static str,
+    /// The row whose value is divided.
+    pub numerator: &'static str,
+    /// The row it is divided by.
+    pub denominator: &'static str,
+    explained: &'static str,
+    target: targets::Limit,
+    goal: targets::Limit,
+}
+
+impl Derived {
+    /// The derived row, once both inputs are among `rows`.
+    pub fn compute(&self, rows: &[Row]) -> Option<Row> {
+        let find = |name: &str| rows.iter().find(|row| row.name == name);
+        let (numerator, denominator) = (find(self.numerator)?, find(self.denominator)?);
+        Some(
+            Row::ratio(
+                self.name,
+                numerator.value,
+                denominator.value,
+                self.explained,
+            )
+            .target(&self.target)
+            .goal(&self.goal),
+        )
+    }
+}
+
+/// Every derived row.
+pub fn derived() -> Vec<Derived> {
+    vec![
+        Derived {
+            name: "concurrent_access/concurrent_reads/2 vs 1",
+            numerator: "concurrent_access/concurrent_reads/2",
+            denominator: "concurrent_access/concurrent_reads/1",
+            explained: "read throughput on 2 threads over 1 thread",
+            target: targets::READ_SCALING,
+            goal: targets::READ_SCALING_GOAL,
+        },
+        Derived {
+            name: "get_at_scale/uniform_get/1000000 vs 1000",
+            numerator: "get_at_scale/uniform_get/1000000",
+            denominator: "get_at_scale/uniform_get/1000",
+            explained: "get p50 at 1M keys over get p50 at 1K keys",
+            target: targets::GET_SCALING,
+            goal: targets::GET_SCALING_GOAL,
+        },
+    ]
+}
