@@ -18,7 +18,7 @@ use anyhow::{Context as _, Result};
 use cairn_bench::workloads::batch::{BulkGet, BulkPut, BULK_OPS};
 use cairn_bench::workloads::cas::{CreateNewKey, FailureWrongVersion, SequentialSuccess};
 use cairn_bench::workloads::concurrent::{ConcurrentReads, MixedReadWrite};
-use cairn_bench::workloads::point::{Delete, Exists, Get, Put, PutWithTtl};
+use cairn_bench::workloads::point::{Delete, Exists, Get, Put, PutWithTtl, StdHashMapGet};
 use cairn_bench::workloads::scan::PrefixScan;
 use cairn_bench::workloads::snapshots::{OpenSnapshotAndGet, SnapshotGet};
 use cairn_bench::workloads::transactions::{ConflictingCommit, MultiKeyPut, ReadModifyWrite};
@@ -468,6 +468,15 @@ pub fn steps() -> Vec<Step> {
             },
         ));
     }
+    // The floor: what a plain single-threaded HashMap costs on this machine at both ends.
+    for keys in [1_000, LARGEST_KEYS] {
+        steps.push(latency_step(
+            format!("get_at_scale/std_hashmap_reference/{keys}"),
+            POINT_OPS_PER_SAMPLE,
+            move |context| Ok(StdHashMapGet::new(&context.shared_fixture(keys)?)?),
+            |row| row,
+        ));
+    }
 
     steps
 }
@@ -481,8 +490,8 @@ pub struct Derived {
     /// The row it is divided by.
     pub denominator: &'static str,
     explained: &'static str,
-    target: targets::Limit,
-    goal: targets::Limit,
+    target: Option<targets::Limit>,
+    goal: Option<targets::Limit>,
 }
 
 impl Derived {
@@ -490,16 +499,19 @@ impl Derived {
     pub fn compute(&self, rows: &[Row]) -> Option<Row> {
         let find = |name: &str| rows.iter().find(|row| row.name == name);
         let (numerator, denominator) = (find(self.numerator)?, find(self.denominator)?);
-        Some(
-            Row::ratio(
-                self.name,
-                numerator.value,
-                denominator.value,
-                self.explained,
-            )
-            .target(&self.target)
-            .goal(&self.goal),
-        )
+        let mut row = Row::ratio(
+            self.name,
+            numerator.value,
+            denominator.value,
+            self.explained,
+        );
+        if let Some(target) = &self.target {
+            row = row.target(target);
+        }
+        if let Some(goal) = &self.goal {
+            row = row.goal(goal);
+        }
+        Some(row)
     }
 }
 
@@ -511,16 +523,32 @@ pub fn derived() -> Vec<Derived> {
             numerator: "concurrent_access/concurrent_reads/2",
             denominator: "concurrent_access/concurrent_reads/1",
             explained: "read throughput on 2 threads over 1 thread",
-            target: targets::READ_SCALING,
-            goal: targets::READ_SCALING_GOAL,
+            target: Some(targets::READ_SCALING),
+            goal: Some(targets::READ_SCALING_GOAL),
         },
         Derived {
             name: "get_at_scale/uniform_get/1000000 vs 1000",
             numerator: "get_at_scale/uniform_get/1000000",
             denominator: "get_at_scale/uniform_get/1000",
             explained: "get p50 at 1M keys over get p50 at 1K keys",
-            target: targets::GET_SCALING,
-            goal: targets::GET_SCALING_GOAL,
+            target: Some(targets::GET_SCALING),
+            goal: Some(targets::GET_SCALING_GOAL),
+        },
+        Derived {
+            name: "get_at_scale/std_hashmap_reference/1000000 vs 1000",
+            numerator: "get_at_scale/std_hashmap_reference/1000000",
+            denominator: "get_at_scale/std_hashmap_reference/1000",
+            explained: "the same ratio for a plain HashMap: what caches and TLB alone cost",
+            target: None,
+            goal: None,
+        },
+        Derived {
+            name: "get_at_scale/uniform_get/1000000 vs std_hashmap_reference",
+            numerator: "get_at_scale/uniform_get/1000000",
+            denominator: "get_at_scale/std_hashmap_reference/1000000",
+            explained: "Cairn get p50 over plain HashMap get p50, both at 1M keys",
+            target: None,
+            goal: None,
         },
     ]
 }
