@@ -25,7 +25,6 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 use crossbeam_skiplist::base::SkipList;
 use parking_lot::{Mutex, MutexGuard};
-use scc::HashIndex;
 
 use crate::error::{Error, KeyDisplay, Result};
 use crate::limits;
@@ -86,7 +85,7 @@ pub(crate) struct Shared {
     /// Ordered: key -> slot, for scans.
     pub(crate) index: SkipList<Key, Arc<Slot>>,
     /// Hashed: key -> the same slot, for point reads.
-    pub(crate) points: HashIndex<Key, Arc<Slot>, foldhash::fast::RandomState>,
+    pub(crate) points: papaya::HashMap<Key, Arc<Slot>, foldhash::fast::RandomState>,
     pub(crate) commit: Mutex<CommitState>,
     /// The newest version readers may see.
     pub(crate) visible: AtomicU64,
@@ -126,7 +125,10 @@ impl Shared {
     pub(crate) fn new(options: Options) -> Self {
         Shared {
             index: SkipList::new(crossbeam_epoch::default_collector().clone()),
-            points: HashIndex::with_hasher(foldhash::fast::RandomState::default()),
+            points: papaya::HashMap::builder()
+                .hasher(foldhash::fast::RandomState::default())
+                .resize_mode(papaya::ResizeMode::Incremental(64))
+                .build(),
             commit: Mutex::new(CommitState::default()),
             visible: AtomicU64::new(0),
             readers: Arc::new(ReaderRegistry::default()),
@@ -193,8 +195,8 @@ impl Shared {
 
     /// Runs `read` on the current chain of `key`, found through the hash index.
     pub(crate) fn with_chain<R>(&self, key: &[u8], read: impl FnOnce(&Chain) -> R) -> Option<R> {
-        let guard = scc::ebr::Guard::new();
-        let slot = self.points.peek(key, &guard)?;
+        let guard = self.points.guard();
+        let slot = self.points.get(key, &guard)?;
         let chain = slot.load();
         Some(read(&chain))
     }
@@ -262,13 +264,13 @@ impl Shared {
 
     /// The current chain of `key`, owned.
     pub(crate) fn chain_of(&self, key: &[u8]) -> Option<Arc<Chain>> {
-        let guard = scc::ebr::Guard::new();
-        self.points.peek(key, &guard).map(|slot| slot.load_full())
+        let guard = self.points.guard();
+        self.points.get(key, &guard).map(|slot| slot.load_full())
     }
 
     /// Removes `key` from both indexes. Caller holds the commit lock.
     pub(crate) fn remove_key_locked(&self, key: &[u8]) {
-        self.points.remove(key);
+        self.points.remove(key, &self.points.guard());
         let guard = crossbeam_epoch::pin();
         if let Some(removed) = self.index.remove(key, &guard) {
             removed.release(&guard);
@@ -300,8 +302,8 @@ impl Shared {
             },
         };
         let new_deadline = new_entry.deadline_millis;
-        let guard = scc::ebr::Guard::new();
-        if let Some(slot) = self.points.peek(key, &guard) {
+        let guard = self.points.guard();
+        if let Some(slot) = self.points.get(key, &guard) {
             let old = slot.load_full();
             let old_head_deadline = old.head().map_or(NO_DEADLINE, |head| head.deadline_millis);
             let successor = old.successor(new_entry, || horizon.get());
@@ -350,11 +352,7 @@ impl Shared {
             self.index
                 .insert(owned.clone(), Arc::clone(&slot), &guard)
                 .release(&guard);
-            if let Err((owned, slot)) = self.points.insert(owned, slot) {
-                // Unreachable while the commit lock is held; keep the indexes agreeing anyway.
-                self.points.remove(owned.as_bytes());
-                let _ = self.points.insert(owned, slot);
-            }
+            self.points.insert(owned, slot, &self.points.guard());
             state.versions_retained += 1;
         }
         if !self.watch.is_idle() {

@@ -154,7 +154,7 @@ impl Shared {
                     if pruned.len() > 1 {
                         still_queued.push(key.clone());
                     }
-                    if let Some(slot) = self.points.peek(key.as_bytes(), &scc::ebr::Guard::new()) {
+                    if let Some(slot) = self.points.get(key.as_bytes(), &self.points.guard()) {
                         slot.store(Arc::new(pruned));
                     }
                 }
