@@ -555,7 +555,7 @@ impl Db {
             deadlines_tracked: state.deadlines.len(),
             expired_reclaimed: state.expired_reclaimed,
             versions_pruned: state.versions_pruned,
-            prune_queue: state.prune_queue.len(),
+            prune_queue: state.prune_queue.len() + state.prune_deferred.len(),
             readers_open: self.shared.readers.count(),
             watchers: self.shared.watch.count(),
         }

@@ -62,6 +62,12 @@ pub(crate) struct CommitState {
     pub(crate) keys_with_ttl: usize,
     /// Keys whose chain holds more than one entry, waiting for the maintainer to prune.
     pub(crate) prune_queue: Vec<Key>,
+    /// Keys already pruned as far as the registered readers allow. Only a reader's release
+    /// can free more of their history, so they wait here until `ReaderRegistry::releases`
+    /// moves past `prune_deferred_at`, instead of being re-read every pass.
+    pub(crate) prune_deferred: Vec<Key>,
+    /// The release count when `prune_deferred` was last filled.
+    pub(crate) prune_deferred_at: u64,
     /// Entries held by all chains together.
     pub(crate) versions_retained: u64,
     /// Commits applied.

@@ -29,6 +29,8 @@ pub struct MaintenanceReport {
     pub versions_pruned: u64,
     /// Keys removed because nothing visible was left in them.
     pub keys_removed: u64,
+    /// Chains the prune step read (queued keys; deferred ones only after a reader's release).
+    pub chains_examined: u64,
 }
 
 impl Shared {
@@ -117,13 +119,22 @@ impl Shared {
 
     /// Prunes every chain queued before this pass began, one slice per lock hold.
     fn prune_queued(&self, report: &mut MaintenanceReport) {
-        let queued = std::mem::take(&mut self.lock_commit().prune_queue);
+        let releases_at_start = self.readers.releases();
+        let queued = {
+            let mut state = self.lock_commit();
+            let mut queued = std::mem::take(&mut state.prune_queue);
+            if state.prune_deferred_at != releases_at_start {
+                queued.append(&mut state.prune_deferred);
+            }
+            queued
+        };
         let mut still_queued = Vec::new();
         for slice in queued.chunks(MAINTENANCE_SLICE_KEYS) {
             let mut state = self.lock_commit();
             let now = self.now_millis();
             let horizon = self.readers.horizon(&self.visible);
             for key in slice {
+                report.chains_examined += 1;
                 let Some(chain) = self.chain_of(key) else {
                     continue;
                 };
@@ -160,9 +171,9 @@ impl Shared {
                 }
             }
         }
-        if !still_queued.is_empty() {
-            self.lock_commit().prune_queue.extend(still_queued);
-        }
+        let mut state = self.lock_commit();
+        state.prune_deferred.extend(still_queued);
+        state.prune_deferred_at = releases_at_start;
     }
 }
 

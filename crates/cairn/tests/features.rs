@@ -1038,3 +1038,42 @@ fn rewriting_deadlines_keeps_the_reaper_heap_bounded() {
         (0, 0, 0)
     );
 }
+
+#[test]
+fn history_held_by_a_snapshot_is_not_reread_until_a_reader_is_released() {
+    let (db, _clock) = manual_db();
+    let keys: Vec<String> = (0..1_000).map(|index| format!("k{index:04}")).collect();
+    for key in &keys {
+        db.put(key, "old").expect("put");
+    }
+    let snapshot = db.snapshot();
+    for key in &keys {
+        db.put(key, "new").expect("put");
+    }
+    let first = db.run_maintenance();
+    assert_eq!(first.chains_examined, 1_000);
+    assert_eq!(
+        first.versions_pruned, 0,
+        "the snapshot needs every old value"
+    );
+    assert_eq!(db.stats().prune_queue, 1_000);
+
+    // Nothing was released: the deferred chains cannot have become prunable.
+    let second = db.run_maintenance();
+    assert_eq!(second.chains_examined, 0);
+
+    // Another reader's release is enough to look again, even if nothing can go yet.
+    drop(db.snapshot());
+    let third = db.run_maintenance();
+    assert_eq!((third.chains_examined, third.versions_pruned), (1_000, 0));
+
+    assert_eq!(snapshot.get("k0999").as_deref(), Some(&b"old"[..]));
+    drop(snapshot);
+    let fourth = db.run_maintenance();
+    assert_eq!(
+        (fourth.chains_examined, fourth.versions_pruned),
+        (1_000, 1_000)
+    );
+    let stats = db.stats();
+    assert_eq!((stats.versions_retained, stats.prune_queue), (1_000, 0));
+}

@@ -52,6 +52,9 @@ impl Horizon {
 #[derive(Debug, Default)]
 pub(crate) struct ReaderRegistry {
     live: Mutex<BTreeMap<u64, usize>>,
+    /// Readers released so far. History kept for a reader can only become prunable after a
+    /// release, so the maintainer skips work when this has not moved.
+    releases: AtomicU64,
 }
 
 impl ReaderRegistry {
@@ -90,6 +93,11 @@ impl ReaderRegistry {
         Horizon { versions }
     }
 
+    /// How many readers have been released since the registry was made.
+    pub(crate) fn releases(&self) -> u64 {
+        self.releases.load(Ordering::Acquire)
+    }
+
     /// How many readers are registered.
     pub(crate) fn count(&self) -> usize {
         self.live.lock().values().sum()
@@ -97,6 +105,7 @@ impl ReaderRegistry {
 
     fn release(&self, version: u64) {
         let mut live = self.live.lock();
+        self.releases.fetch_add(1, Ordering::AcqRel);
         if let Some(count) = live.get_mut(&version) {
             *count -= 1;
             if *count == 0 {
