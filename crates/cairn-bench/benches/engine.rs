@@ -15,6 +15,9 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use cairn_bench::measure::time_runs;
+use cairn_bench::sizes::{
+    CONCURRENT_FIXTURE_KEYS, FIXTURE_KEYS, LARGEST_KEYS, LARGE_VALUE_BYTES, VALUE_BYTES,
+};
 use cairn_bench::workloads::batch::{BulkGet, BulkPut, BULK_OPS};
 use cairn_bench::workloads::cas::{CreateNewKey, FailureWrongVersion, SequentialSuccess};
 use cairn_bench::workloads::concurrent::{ConcurrentReads, MixedReadWrite};
@@ -26,18 +29,8 @@ use cairn_bench::workloads::versions::HotKeyPut;
 use cairn_bench::{Fixture, ParallelWorkload, Workload, WorkloadError};
 use criterion::{Bencher, BenchmarkId, Criterion, Throughput};
 
-/// Value length of most workloads, in bytes.
-const VALUE_BYTES: usize = 100;
-/// Value length of the large-value variants, in bytes.
-const LARGE_VALUE_BYTES: usize = 10 * 1024;
-/// Keys in the fixture of the single-key, transaction and snapshot workloads.
-const FIXTURE_KEYS: usize = 10_000;
-/// Keys in the fixture of the concurrent workloads.
-const CONCURRENT_FIXTURE_KEYS: usize = 100_000;
 /// Operations each thread makes in one run of a concurrent workload.
 const OPS_PER_THREAD: u64 = 20_000;
-/// Keys in the largest database, shared by `key_patterns` and `get_at_scale`.
-const LARGEST_KEYS: usize = 1_000_000;
 
 fn main() {
     let mut criterion = Criterion::default()

@@ -342,6 +342,31 @@ impl Harness {
     }
 
     /// Takes the next version for a commit and checks the engine returned it.
+    /// Applies committed writes to the reference, in order (`None` deletes).
+    fn apply_writes(
+        &mut self,
+        writes: impl IntoIterator<Item = (Vec<u8>, BufferedWrite)>,
+        version: u64,
+    ) {
+        for (key, write) in writes {
+            match write {
+                Some((value, deadline)) => {
+                    self.model.insert(
+                        key,
+                        Entry {
+                            value,
+                            deadline,
+                            version,
+                        },
+                    );
+                }
+                None => {
+                    self.model.remove(&key);
+                }
+            }
+        }
+    }
+
     fn committed(&mut self, what: &str, returned: Version) -> u64 {
         self.version += 1;
         self.check(what, returned.get(), self.version);
@@ -568,23 +593,7 @@ impl Harness {
         }
         let version = self.committed("batch version", returned);
         // Applying in order is "last write to a key wins".
-        for (key, write) in writes {
-            match write {
-                Some((value, deadline)) => {
-                    self.model.insert(
-                        key,
-                        Entry {
-                            value,
-                            deadline,
-                            version,
-                        },
-                    );
-                }
-                None => {
-                    self.model.remove(&key);
-                }
-            }
-        }
+        self.apply_writes(writes, version);
     }
 
     fn compare_and_swap(&mut self) {
@@ -1172,23 +1181,7 @@ impl Harness {
         }
         let returned = self.ok("commit", result);
         let version = self.committed("commit version", returned);
-        for (key, write) in model.own {
-            match write {
-                Some((value, deadline)) => {
-                    self.model.insert(
-                        key,
-                        Entry {
-                            value,
-                            deadline,
-                            version,
-                        },
-                    );
-                }
-                None => {
-                    self.model.remove(&key);
-                }
-            }
-        }
+        self.apply_writes(model.own, version);
     }
 }
 

@@ -15,6 +15,9 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result};
+use cairn_bench::sizes::{
+    CONCURRENT_FIXTURE_KEYS, FIXTURE_KEYS, LARGEST_KEYS, LARGE_VALUE_BYTES, VALUE_BYTES,
+};
 use cairn_bench::workloads::batch::{BulkGet, BulkPut, BULK_OPS};
 use cairn_bench::workloads::cas::{CreateNewKey, FailureWrongVersion, SequentialSuccess};
 use cairn_bench::workloads::concurrent::{ConcurrentReads, MixedReadWrite};
@@ -28,16 +31,6 @@ use cairn_bench::{measure, Budget, Fixture, ParallelWorkload, Plan, Workload};
 use super::report::{self, Row};
 use super::targets;
 
-/// Value length of most workloads, in bytes.
-const VALUE_BYTES: usize = 100;
-/// Value length of the large-value variants, in bytes.
-const LARGE_VALUE_BYTES: usize = 10 * 1024;
-/// Keys in the fixture of the single-key, transaction and snapshot workloads.
-const FIXTURE_KEYS: usize = 10_000;
-/// Keys in the fixture of the concurrent workloads.
-const CONCURRENT_FIXTURE_KEYS: usize = 100_000;
-/// Keys in the largest database (scans and the largest get).
-const LARGEST_KEYS: usize = 1_000_000;
 /// Overwrites of one key before its retained versions are counted.
 const HOT_KEY_PUTS: u64 = 1_000_000;
 /// Operations timed together per latency sample, for operations of about a microsecond or less.
