@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use cairn::{Db, Error, Isolation, Options, Transaction, Value, WriteBatch};
+use cairn_testkit::SplitMix64;
 
 const ACCOUNTS: usize = 16;
 const INITIAL_BALANCE: i64 = 1_000;
@@ -37,27 +38,13 @@ fn balance(tx: &mut Transaction, index: usize) -> cairn::Result<i64> {
     Ok(parse(&tx.get(account(index))?.expect("account exists")))
 }
 
-/// splitmix64, one per thread.
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, bound: usize) -> usize {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^= z >> 31;
-        usize::try_from(z % bound as u64).expect("fits usize")
-    }
-}
-
 /// A transfer that committed: `(from, to, amount)`.
 type Transfer = (usize, usize, i64);
 
 /// Makes its transfers; returns those that committed and how many attempts were made in all
 /// (each retry after a conflict is one more attempt).
 fn transfer_thread(db: &Db, level: Isolation, seed: u64) -> (Vec<Transfer>, u64) {
-    let mut rng = Rng(seed);
+    let mut rng = SplitMix64::new(seed);
     let mut committed = Vec::new();
     let mut attempts = 0u64;
     for _ in 0..TRANSFERS_PER_THREAD {

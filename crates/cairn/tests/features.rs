@@ -17,6 +17,7 @@ use std::time::Duration;
 use cairn::{
     Db, Isolation, Key, ManualClock, Options, Scan, Ttl, Value, Version, WatchEvent, WriteBatch,
 };
+use cairn_testkit::SplitMix64;
 
 // ----- helpers ---------------------------------------------------------------------------------
 
@@ -67,23 +68,6 @@ fn delete_event(key: &str, version: Version) -> WatchEvent {
 
 fn drain(watcher: &cairn::Watcher) -> Vec<WatchEvent> {
     std::iter::from_fn(|| watcher.try_recv()).collect()
-}
-
-/// splitmix64: a tiny deterministic generator for scan patterns.
-struct Rng(u64);
-
-impl Rng {
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, bound: usize) -> usize {
-        usize::try_from(self.next_u64() % bound as u64).expect("below fits usize")
-    }
 }
 
 // ----- TTL -------------------------------------------------------------------------------------
@@ -813,7 +797,7 @@ fn reverse_scans_mirror_forward_scans() {
 
 /// Drains `scan` taking runs from the front and the back in a seeded pattern, checks that both
 /// ends stay finished once they meet, and returns the items in key order.
-fn drain_both_ends(mut scan: Scan, rng: &mut Rng, max_run: usize) -> Pairs {
+fn drain_both_ends(mut scan: Scan, rng: &mut SplitMix64, max_run: usize) -> Pairs {
     let mut front = Vec::new();
     let mut back = Vec::new();
     'outer: loop {
@@ -847,7 +831,7 @@ fn chunk_key(index: usize) -> Vec<u8> {
 
 /// A database holding 3,000 keys of which exactly `live` are live; the rest are tombstones or
 /// expired, including an unbroken run of 1,200 dead keys (more than one chunk examines).
-fn sparse_db(live: usize, rng: &mut Rng) -> (Db, ManualClock, Pairs) {
+fn sparse_db(live: usize, rng: &mut SplitMix64) -> (Db, ManualClock, Pairs) {
     const TOTAL: usize = 3_000;
     let (db, clock) = manual_db();
     let mut batch = WriteBatch::new();
@@ -891,7 +875,7 @@ fn sparse_db(live: usize, rng: &mut Rng) -> (Db, ManualClock, Pairs) {
 
 #[test]
 fn scans_over_tombstones_cross_chunk_boundaries_without_loss_or_duplicates() {
-    let mut rng = Rng(0x5ca1_ab1e);
+    let mut rng = SplitMix64::new(0x5ca1_ab1e);
     for live in [0, 1, 2, 127, 128, 129, 255, 256, 257, 300, 1_000, 1_800] {
         let (db, _clock, expected) = sparse_db(live, &mut rng);
         assert_eq!(
@@ -953,7 +937,7 @@ fn scan_reads_one_version_while_commits_land_between_chunks() {
         db.put(chunk_key(index), &value).expect("put");
         expected.push((chunk_key(index), value.into_bytes()));
     }
-    let mut rng = Rng(7);
+    let mut rng = SplitMix64::new(7);
     let mut scan = db.scan_prefix("k");
     let mut seen_front = Vec::new();
     let mut seen_back = Vec::new();

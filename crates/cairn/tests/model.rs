@@ -35,6 +35,7 @@ use cairn::{
     CasOutcome, Clock, Db, Error, Expected, Isolation, Key, KeyDisplay, MaintenanceReport,
     ManualClock, Options, Snapshot, Transaction, Ttl, Value, Version, WriteBatch,
 };
+use cairn_testkit::SplitMix64;
 
 const DEFAULT_SEQUENCES: u64 = 10_000;
 const ALPHABET: [u8; 4] = [b'a', b'b', b'c', 0xff];
@@ -43,16 +44,12 @@ const RECENT_OPS_SHOWN: usize = 30;
 
 // ----- the generator ---------------------------------------------------------------------------
 
-/// splitmix64: deterministic, seedable, good enough to pick operations.
-struct Rng(u64);
+/// The shared generator, with the draws the model needs (modulo, so a seed replays as before).
+struct Rng(SplitMix64);
 
 impl Rng {
     fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
+        self.0.next_u64()
     }
 
     fn below(&mut self, bound: u64) -> u64 {
@@ -289,7 +286,7 @@ impl Harness {
             seed,
             op_index: 0,
             recent: VecDeque::new(),
-            rng: Rng(seed),
+            rng: Rng(SplitMix64::new(seed)),
             clock,
             db,
             model: State::new(),
@@ -856,7 +853,7 @@ impl Harness {
         let bounds = (self.bound(), self.bound());
         let keys = self.keys(4);
         let how = self.rng.below(5);
-        let mut rng = Rng(self.rng.next_u64());
+        let mut rng = Rng(SplitMix64::new(self.rng.next_u64()));
         let (snapshot, state) = &self.snapshots[index];
         let description = format!(
             "snapshot at {} read #{how}: key {} prefix {} bounds {}",
