@@ -196,7 +196,9 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("cairn-fs-lock-{}", std::process::id()));
         StdFileSystem.create_dir_all(&dir).expect("create dir");
         let first = StdFileSystem.lock_dir(&dir).expect("first lock");
-        let second = StdFileSystem.lock_dir(&dir).expect_err("second lock must fail");
+        let second = StdFileSystem
+            .lock_dir(&dir)
+            .expect_err("second lock must fail");
         assert_eq!(second.kind(), io::ErrorKind::WouldBlock);
         drop(first);
         let third = StdFileSystem.lock_dir(&dir).expect("lock after release");
@@ -210,7 +212,9 @@ mod tests {
         StdFileSystem.create_dir_all(&dir).expect("create dir");
         let path = dir.join("file");
         let _ = std::fs::remove_file(&path);
-        let file = StdFileSystem.open(&path, OpenMode::CreateNew).expect("create");
+        let file = StdFileSystem
+            .open(&path, OpenMode::CreateNew)
+            .expect("create");
         file.write_all_at(b"hello", 3).expect("write");
         file.sync_data().expect("sync");
         assert_eq!(file.len().expect("len"), 8);

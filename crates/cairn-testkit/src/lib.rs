@@ -1,7 +1,22 @@
-//! `cairn-testkit`: what the tests and benchmarks share. Today that is seeded randomness
-//! ([`SplitMix64`]); the reference model, the fault-injecting file system and the crash harness
-//! join it with the durability work.
+//! `cairn-testkit`: what the tests and benchmarks share.
+//!
+//! - [`SplitMix64`]: seeded randomness, so a printed seed reproduces a run exactly.
+//! - [`FaultFs`]: an in-memory implementation of the log's file-I/O trait that models what
+//!   survives a power cut (unsynced writes lost, kept or torn; unsynced renames lost) and
+//!   fails any call on demand (`EIO`, `ENOSPC`, a freeze at a chosen I/O point).
+//! - [`ChildRun`]: a kill -9 harness that runs a child process, collects its progress lines
+//!   and kills it with `SIGKILL` at a chosen moment.
+//!
+//! The crate depends on `cairn-log` only (for the file-I/O trait), so any crate's tests can
+//! use it without a dependency cycle.
 
+pub mod crash;
+pub mod fault_fs;
 pub mod rng;
 
+pub use crash::{self_exe_child, ChildRun, KilledChild};
+pub use fault_fs::{
+    CrashMode, FaultError, FaultFs, FaultRule, Op, OpRecord, Persistence, UnsyncedDirOps,
+    UnsyncedWrites,
+};
 pub use rng::SplitMix64;

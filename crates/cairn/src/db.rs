@@ -4,8 +4,9 @@
 //! database. Single-key writes are one commit each; `write`, `clear_prefix` and transactions
 //! commit many keys under one version. Reads never block and never wait for writers.
 //!
-//! This build provides `Durability::InMemory`. Opening with `Buffered` or `Strict` returns
-//! `Error::Unsupported` until the write-ahead log is wired in.
+//! `Db::open` with `Options::new(dir)` opens (or creates) a durable database and recovers it;
+//! `Db::in_memory` keeps no files. What a returned `Ok` promises is the `Durability` mode's
+//! contract (see `options`).
 
 use std::ops::RangeBounds;
 use std::sync::atomic::Ordering;
@@ -13,6 +14,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::batch::{BatchWrite, WriteBatch};
+use crate::durable::checkpoint::CheckpointReport;
+use crate::durable::RecoveryReport;
 use crate::engine::{Mutation, Shared};
 use crate::error::{Error, KeyDisplay, Result};
 use crate::limits;
@@ -76,7 +79,7 @@ pub struct Stats {
     pub versions_retained: u64,
     /// The newest visible commit.
     pub visible_version: Version,
-    /// Commits applied since open.
+    /// Commits in the database's history: every version ever committed, restored by recovery.
     pub commits: u64,
     /// Keys whose newest version has a deadline.
     pub keys_with_ttl: usize,
@@ -93,6 +96,18 @@ pub struct Stats {
     pub readers_open: usize,
     /// Live watchers.
     pub watchers: usize,
+    /// True once a WAL write or fsync failed: every later write fails until reopen.
+    pub wal_poisoned: bool,
+    /// WAL frames (commits) appended since open.
+    pub wal_frames: u64,
+    /// WAL bytes appended since open.
+    pub wal_bytes: u64,
+    /// WAL write groups: each is one write and one fdatasync for every commit queued in it.
+    pub wal_syncs: u64,
+    /// Checkpoints completed since open.
+    pub checkpoints: u64,
+    /// Automatic checkpoints that failed since open (the WAL keeps everything; nothing lost).
+    pub checkpoint_failures: u64,
 }
 
 /// An open Cairn database. Clone it to share it.
@@ -105,15 +120,12 @@ impl Db {
     /// Opens a database with `options`.
     pub fn open(options: Options) -> Result<Db> {
         options.validate()?;
-        if options.durability != Durability::InMemory || options.path.is_some() {
-            return Err(Error::Unsupported(format!(
-                "durability {:?} needs the write-ahead log, which this build does not have yet; \
-                 use Options::in_memory()",
-                options.durability
-            )));
-        }
         let interval = options.maintenance_interval;
-        let shared = Arc::new(Shared::new(options));
+        let shared = Arc::new(if options.durability == Durability::InMemory {
+            Shared::new(options)
+        } else {
+            crate::durable::recovery::open_durable(options)?
+        });
         if !interval.is_zero() {
             let handle = maintenance::spawn(
                 Arc::downgrade(&shared),
@@ -208,8 +220,8 @@ impl Db {
             value: Value::from_slice(value),
             deadline_millis,
         };
-        let mut state = self.shared.lock_commit();
-        let version = self.shared.commit_locked(&mut state, [(key, &mutation)]);
+        let state = self.shared.lock_commit();
+        let version = self.shared.commit(state, [(key, &mutation)])?;
         Ok(Version(version))
     }
 
@@ -219,13 +231,12 @@ impl Db {
         let key = key.as_ref();
         Shared::check_key(key)?;
         self.shared.check_open()?;
-        let mut state = self.shared.lock_commit();
+        let state = self.shared.lock_commit();
         if self.live_head_locked(key).is_none() {
             // Absent, deleted or expired: nothing a reader can see would change.
             return Ok(false);
         }
-        self.shared
-            .commit_locked(&mut state, [(key, &Mutation::Delete)]);
+        self.shared.commit(state, [(key, &Mutation::Delete)])?;
         Ok(true)
     }
 
@@ -276,7 +287,7 @@ impl Db {
     fn rewrite_deadline(&self, key: &[u8], deadline_millis: u64) -> Result<bool> {
         Shared::check_key(key)?;
         self.shared.check_open()?;
-        let mut state = self.shared.lock_commit();
+        let state = self.shared.lock_commit();
         let Some((value, _, _)) = self.live_head_locked(key) else {
             return Ok(false);
         };
@@ -284,7 +295,7 @@ impl Db {
             value,
             deadline_millis,
         };
-        self.shared.commit_locked(&mut state, [(key, &mutation)]);
+        self.shared.commit(state, [(key, &mutation)])?;
         Ok(true)
     }
 
@@ -304,7 +315,7 @@ impl Db {
             self.shared.check_value(value)?;
         }
         self.shared.check_open()?;
-        let mut state = self.shared.lock_commit();
+        let state = self.shared.lock_commit();
         let current = self.live_head_locked(key);
         let matches = match (&expected, &current) {
             (Expected::Absent, None) => true,
@@ -324,7 +335,7 @@ impl Db {
             },
             None => Mutation::Delete,
         };
-        let version = self.shared.commit_locked(&mut state, [(key, &mutation)]);
+        let version = self.shared.commit(state, [(key, &mutation)])?;
         Ok(CasOutcome::Swapped(Version(version)))
     }
 
@@ -335,7 +346,7 @@ impl Db {
         let key = key.as_ref();
         Shared::check_key(key)?;
         self.shared.check_open()?;
-        let mut state = self.shared.lock_commit();
+        let state = self.shared.lock_commit();
         let (current, deadline_millis) = match self.live_head_locked(key) {
             None => (0, NO_DEADLINE),
             Some((value, _, deadline)) => (parse_integer(key, &value)?, deadline),
@@ -348,7 +359,7 @@ impl Db {
             value: Value::from(next.to_string().into_bytes()),
             deadline_millis,
         };
-        self.shared.commit_locked(&mut state, [(key, &mutation)]);
+        self.shared.commit(state, [(key, &mutation)])?;
         Ok(next)
     }
 
@@ -392,13 +403,13 @@ impl Db {
         if mutations.is_empty() {
             return Ok(self.version());
         }
-        let mut state = self.shared.lock_commit();
-        let version = self.shared.commit_locked(
-            &mut state,
+        let state = self.shared.lock_commit();
+        let version = self.shared.commit(
+            state,
             mutations
                 .iter()
                 .map(|(key, mutation)| (key.as_bytes(), mutation)),
-        );
+        )?;
         Ok(Version(version))
     }
 
@@ -441,7 +452,7 @@ impl Db {
         if bounds_are_empty(lower, upper) {
             return Ok(0);
         }
-        let mut state = self.shared.lock_commit();
+        let state = self.shared.lock_commit();
         let now = self.shared.now_millis();
         let guard = crossbeam_epoch::pin();
         let doomed: Vec<Key> = self
@@ -468,10 +479,11 @@ impl Db {
         if doomed.is_empty() {
             return Ok(0);
         }
-        self.shared.commit_locked(
-            &mut state,
+        drop(guard);
+        self.shared.commit(
+            state,
             doomed.iter().map(|key| (key.as_bytes(), &Mutation::Delete)),
-        );
+        )?;
         Ok(doomed.len())
     }
 
@@ -545,6 +557,8 @@ impl Db {
 
     /// Counters describing the database.
     pub fn stats(&self) -> Stats {
+        // Read first: a running checkpoint must never make `stats` hold the commit lock long.
+        let durable = self.durable_stats();
         let state = self.shared.lock_commit();
         Stats {
             keys_indexed: self.shared.index.len(),
@@ -558,6 +572,23 @@ impl Db {
             prune_queue: state.prune_queue.len() + state.prune_deferred.len(),
             readers_open: self.shared.readers.count(),
             watchers: self.shared.watch.count(),
+            ..durable
+        }
+    }
+
+    fn durable_stats(&self) -> Stats {
+        let Some(durable) = &self.shared.durable else {
+            return Stats::default();
+        };
+        let log = durable.log.stats();
+        Stats {
+            wal_poisoned: durable.log.is_poisoned(),
+            wal_frames: log.frames_appended,
+            wal_bytes: log.bytes_appended,
+            wal_syncs: log.syncs,
+            checkpoints: durable.checkpoints_completed.load(Ordering::Relaxed),
+            checkpoint_failures: durable.checkpoint_failures.load(Ordering::Relaxed),
+            ..Stats::default()
         }
     }
 
@@ -566,14 +597,42 @@ impl Db {
         self.shared.run_maintenance()
     }
 
-    /// Makes every acknowledged commit durable. With `InMemory` there is nothing to do.
+    /// Makes every acknowledged commit durable: with `Buffered`, writes and fdatasyncs the WAL
+    /// buffer now. With `Strict` every acknowledged commit already is; with `InMemory` there is
+    /// nothing to do.
     pub fn sync(&self) -> Result<()> {
-        self.shared.check_open()
+        self.shared.check_open()?;
+        if let Some(durable) = &self.shared.durable {
+            durable.log.sync()?;
+        }
+        Ok(())
     }
 
-    /// Closes the database: stops the maintainer and refuses further operations on every
-    /// handle. Watchers drain what is queued and then end.
+    /// Writes a snapshot of the database at the visible version and deletes the WAL it made
+    /// redundant; see `durable::checkpoint`. Writers are not blocked. `InMemory` databases
+    /// return `Error::Unsupported`.
+    pub fn checkpoint(&self) -> Result<CheckpointReport> {
+        self.shared.checkpoint()
+    }
+
+    /// What opening this database recovered; an empty report for `InMemory`.
+    pub fn recovery_report(&self) -> RecoveryReport {
+        self.shared
+            .durable
+            .as_ref()
+            .map(|durable| durable.report.clone())
+            .unwrap_or_default()
+    }
+
+    /// Closes the database: stops the maintainer, makes every acknowledged commit durable
+    /// (`Buffered`), and refuses further operations on every handle. Watchers drain what is
+    /// queued and then end. The directory lock is released, so the directory can be opened
+    /// again at once.
     pub fn close(&self) -> Result<()> {
+        let flushed = match &self.shared.durable {
+            Some(durable) if !self.shared.closed.load(Ordering::Acquire) => durable.log.close(),
+            _ => Ok(()),
+        };
         self.shared.closed.store(true, Ordering::Release);
         self.shared.maintainer_stop.stop();
         if let Some(handle) = self.shared.maintainer.lock().take() {
@@ -581,7 +640,10 @@ impl Db {
             let _ = handle.join();
         }
         self.shared.watch.close_all();
-        Ok(())
+        if let Some(durable) = &self.shared.durable {
+            durable.lock.lock().take();
+        }
+        Ok(flushed?)
     }
 }
 

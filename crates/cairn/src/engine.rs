@@ -101,6 +101,8 @@ pub(crate) struct Shared {
     pub(crate) closed: AtomicBool,
     pub(crate) maintainer_stop: Arc<crate::maintenance::StopSignal>,
     pub(crate) maintainer: Mutex<Option<std::thread::JoinHandle<()>>>,
+    /// The WAL, checkpoints and directory lock; `None` for `Durability::InMemory`.
+    pub(crate) durable: Option<crate::durable::Durable>,
 }
 
 impl std::fmt::Debug for Shared {
@@ -119,7 +121,14 @@ pub(crate) struct HorizonCache<'a> {
     cached: Option<Horizon>,
 }
 
-impl HorizonCache<'_> {
+impl<'a> HorizonCache<'a> {
+    pub(crate) fn new(shared: &'a Shared) -> Self {
+        HorizonCache {
+            shared,
+            cached: None,
+        }
+    }
+
     fn get(&mut self) -> Horizon {
         self.cached
             .get_or_insert_with(|| self.shared.readers.horizon(&self.shared.visible))
@@ -143,6 +152,7 @@ impl Shared {
             closed: AtomicBool::new(false),
             maintainer_stop: Arc::default(),
             maintainer: Mutex::new(None),
+            durable: None,
         }
     }
 
@@ -237,25 +247,60 @@ impl Shared {
         self.commit.lock()
     }
 
-    /// Commits `mutations` under one new version and makes it visible; returns the version.
-    /// Caller holds the commit lock and has validated everything.
-    pub(crate) fn commit_locked<'k>(
+    /// Commits `mutations` under one new version, makes it durable as the durability mode
+    /// requires, and makes it visible; returns the version. Takes the commit lock's guard and
+    /// releases it before waiting for an fsync, so other commits can join the same group.
+    /// Caller has validated everything.
+    ///
+    /// Order matters: the chains are published first and the WAL frame appended second, so a
+    /// group-commit leader that makes a frame durable may advance `visible` past it at once.
+    pub(crate) fn commit<'k, I>(&self, mut state: MutexGuard<'_, CommitState>, mutations: I) -> Result<u64>
+    where
+        I: IntoIterator<Item = (&'k [u8], &'k Mutation)> + Clone,
+    {
+        let version = state.last_version + 1;
+        let Some(durable) = &self.durable else {
+            self.apply_commit_locked(&mut state, version, mutations);
+            self.visible.store(version, Ordering::Release);
+            return Ok(version);
+        };
+        if durable.log.is_poisoned() {
+            // Checked before anything is applied; a poisoning that races with this commit is
+            // caught by `append` below, and then the commit never becomes visible.
+            return Err(Error::Poisoned {
+                cause: "an earlier write or fsync of the WAL failed".into(),
+            });
+        }
+        let mut body = Vec::with_capacity(64);
+        crate::durable::record::encode_commit(&mut body, mutations.clone())
+            .map_err(Error::InvalidArgument)?;
+        self.apply_commit_locked(&mut state, version, mutations);
+        durable
+            .log
+            .append(crate::durable::record::RECORD_TYPE_COMMIT, version, version, &body)?;
+        if durable.strict {
+            drop(state);
+            durable.log.wait_durable(version)?;
+            self.visible.fetch_max(durable.log.durable_lsn().max(version), Ordering::AcqRel);
+        } else {
+            self.visible.store(version, Ordering::Release);
+        }
+        Ok(version)
+    }
+
+    /// Applies `mutations` at `version` without publishing it. Caller holds the commit lock.
+    fn apply_commit_locked<'k>(
         &self,
         state: &mut CommitState,
+        version: u64,
         mutations: impl IntoIterator<Item = (&'k [u8], &'k Mutation)>,
-    ) -> u64 {
-        state.last_version += 1;
+    ) {
+        state.last_version = version;
         state.commits += 1;
-        let version = state.last_version;
-        let mut horizon = HorizonCache {
-            shared: self,
-            cached: None,
-        };
+        let mut horizon = HorizonCache::new(self);
         for (key, mutation) in mutations {
             self.apply_locked(state, &mut horizon, version, key, mutation);
         }
-        self.visible.store(version, Ordering::Release);
-        version
     }
 
     /// The newest entry of `key` as the sequencer sees it (committed, maybe not yet visible).
@@ -284,7 +329,7 @@ impl Shared {
     }
 
     /// Publishes one mutation at `version`. Caller holds the commit lock.
-    fn apply_locked(
+    pub(crate) fn apply_locked(
         &self,
         state: &mut CommitState,
         horizon: &mut HorizonCache<'_>,
@@ -398,5 +443,10 @@ impl Drop for Shared {
         // Never join here: the last reference may be dropped on the maintainer thread itself.
         self.maintainer_stop.stop();
         self.watch.close_all();
+        if let Some(durable) = &self.durable {
+            // Best effort for a `Buffered` handle dropped without `close`: its contract allows
+            // losing the last interval, but there is no reason to.
+            let _ = durable.log.close();
+        }
     }
 }

@@ -2,10 +2,12 @@
 //!
 //! Variants are grouped by what the caller can do about them: retry (`Conflict`), fix the
 //! input (`KeyEmpty`, `KeyTooLarge`, `ValueTooLarge`, `InvalidArgument`, `NotAnInteger`,
-//! `Overflow`), or stop using the handle (`Closed`, `Poisoned`, `Unsupported`). Every message
-//! names the limit or the reason, so a log line alone tells what went wrong.
+//! `Overflow`), reopen (`Poisoned`), look at the files (`Corrupted`, `Io`, `Locked`), or stop
+//! using the handle (`Closed`, `Unsupported`). Every message names the limit, the file or the
+//! reason, so a log line alone tells what went wrong.
 
 use std::fmt;
+use std::path::PathBuf;
 
 /// The result type of every fallible engine call.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -71,6 +73,117 @@ pub enum Error {
     /// The requested feature is not available in this build or mode.
     #[error("unsupported: {0}")]
     Unsupported(String),
+
+    /// An earlier write or fsync of the write-ahead log failed, so what reached the disk is
+    /// unknown. Every later write fails with this error until the database is reopened, which
+    /// recovers exactly what was made durable. Reads keep working.
+    #[error("the database is poisoned by an earlier I/O failure ({cause}); reopen it")]
+    Poisoned {
+        /// What failed first.
+        cause: String,
+    },
+
+    /// A file of the database is damaged in a way recovery must not guess about. Opening with
+    /// `RecoveryMode::Salvage` keeps the longest valid prefix and reports what it dropped.
+    #[error("corrupted data in {file} at byte offset {offset}: {reason}")]
+    Corrupted {
+        /// The damaged file.
+        file: PathBuf,
+        /// Byte offset of the damage within the file.
+        offset: u64,
+        /// What check failed.
+        reason: String,
+    },
+
+    /// Another handle (in this or another process) has the data directory open.
+    #[error("the data directory {path} is locked by another open database")]
+    Locked {
+        /// The data directory.
+        path: PathBuf,
+    },
+
+    /// A file-system call failed.
+    #[error("I/O error during {operation} on {path}: {source}")]
+    Io {
+        /// What was being done.
+        operation: String,
+        /// The file or directory involved.
+        path: PathBuf,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl Error {
+    pub(crate) fn io(operation: impl Into<String>, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            operation: operation.into(),
+            path: path.into(),
+            source,
+        }
+    }
+}
+
+impl Error {
+    /// An error of the snapshot file at `file`.
+    pub(crate) fn from_snapshot(
+        error: crate::durable::snapshot_file::SnapshotError,
+        file: PathBuf,
+    ) -> Self {
+        use crate::durable::snapshot_file::SnapshotError;
+        match error {
+            SnapshotError::Io { operation, source } => Error::Io {
+                operation: operation.to_owned(),
+                path: file,
+                source,
+            },
+            SnapshotError::Corrupted { offset, reason } => Error::Corrupted {
+                file,
+                offset,
+                reason,
+            },
+            SnapshotError::Rejected(reason) => Error::Corrupted {
+                file,
+                offset: 0,
+                reason: format!("a snapshot entry passed its checksum but was refused: {reason}"),
+            },
+        }
+    }
+}
+
+impl From<cairn_log::LogError> for Error {
+    fn from(error: cairn_log::LogError) -> Self {
+        use cairn_log::LogError;
+        match error {
+            LogError::Io {
+                operation,
+                path,
+                source,
+            } => Error::Io {
+                operation: operation.to_owned(),
+                path,
+                source,
+            },
+            LogError::Corrupted {
+                file,
+                offset,
+                reason,
+            } => Error::Corrupted {
+                file,
+                offset,
+                reason,
+            },
+            LogError::Poisoned { cause } => Error::Poisoned { cause },
+            LogError::FrameTooLarge { bytes, max } => Error::InvalidArgument(format!(
+                "the commit encodes to {bytes} bytes; one WAL record holds at most {max} bytes"
+            )),
+            LogError::Closed => Error::Closed,
+            other => Error::Poisoned {
+                cause: other.to_string(),
+            },
+        }
+    }
 }
 
 impl Error {

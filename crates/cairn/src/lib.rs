@@ -29,6 +29,7 @@
 mod batch;
 mod clock;
 mod db;
+pub mod durable;
 mod engine;
 mod error;
 pub mod limits;
@@ -43,7 +44,10 @@ mod watch;
 
 pub use batch::WriteBatch;
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use cairn_log::{FileSystem, RecoveryMode, StdFileSystem};
 pub use db::{CasOutcome, Db, Expected, Stats, Ttl};
+pub use durable::checkpoint::CheckpointReport;
+pub use durable::{RecoveryReport, SnapshotLoaded};
 pub use error::{Error, KeyDisplay, Result};
 pub use maintenance::MaintenanceReport;
 pub use options::{Durability, Isolation, Options};

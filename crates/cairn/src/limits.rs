@@ -34,3 +34,22 @@ pub const SCAN_CHUNK_ENTRIES: usize = 128;
 
 /// How many attempts `Db::transaction` makes before it returns the last `Conflict`.
 pub const TRANSACTION_ATTEMPTS_MAX: u32 = 16;
+
+/// Default WAL bytes written between automatic checkpoints (64 MiB).
+pub const CHECKPOINT_WAL_BYTES_DEFAULT: u64 = 64 * 1024 * 1024;
+
+/// Smallest accepted `Options::checkpoint_wal_bytes` (1 MiB).
+pub const CHECKPOINT_WAL_BYTES_MIN: u64 = 1024 * 1024;
+
+/// Largest accepted `Options::checkpoint_wal_bytes` (64 GiB).
+pub const CHECKPOINT_WAL_BYTES_MAX: u64 = 64 * 1024 * 1024 * 1024;
+
+/// Default preallocated size of one WAL segment file (64 MiB).
+pub const WAL_SEGMENT_BYTES_DEFAULT: u64 = 64 * 1024 * 1024;
+
+/// Smallest accepted `Options::wal_segment_bytes` (4 KiB; tests use small segments to
+/// exercise rotation).
+pub const WAL_SEGMENT_BYTES_MIN: u64 = 4 * 1024;
+
+/// Largest accepted `Options::wal_segment_bytes` (1 GiB).
+pub const WAL_SEGMENT_BYTES_MAX: u64 = 1024 * 1024 * 1024;

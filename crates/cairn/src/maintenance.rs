@@ -5,7 +5,8 @@
 //! needed. Work is done in slices of `MAINTENANCE_SLICE_KEYS` keys, each under the commit lock
 //! and each short, so writers are never stalled for long. `Db::run_maintenance` runs one full
 //! pass on the caller's thread (tests with a manual clock use it); a background thread runs the
-//! same pass every `Options::maintenance_interval`.
+//! same pass every `Options::maintenance_interval`, followed by an automatic checkpoint when
+//! enough WAL has been written since the last one.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -98,6 +99,12 @@ impl Shared {
             let Some(head) = chain.head() else { continue };
             if head.deadline_millis != deadline || !head.is_dead_at(now) {
                 // Stale: the key was rewritten after this deadline was set.
+                continue;
+            }
+            if head.version > self.visible.load(std::sync::atomic::Ordering::Acquire) {
+                // A Strict commit still waiting for its fsync: readers see the older entry.
+                // Pruning takes over once the commit is visible.
+                state.prune_queue.push(key);
                 continue;
             }
             let pruned = chain.pruned(&horizon);
@@ -215,6 +222,7 @@ pub(crate) fn spawn(
                     return;
                 };
                 shared.run_maintenance();
+                shared.checkpoint_if_due();
             }
         })
 }

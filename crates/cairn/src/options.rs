@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use cairn_log::{FileSystem, RecoveryMode, StdFileSystem};
+
 use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, Result};
 use crate::limits;
@@ -65,6 +67,12 @@ pub struct Options {
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) maintenance_interval: Duration,
     pub(crate) watch_queue_events: usize,
+    pub(crate) file_system: Arc<dyn FileSystem>,
+    pub(crate) recovery_mode: RecoveryMode,
+    pub(crate) checkpoint_wal_bytes: u64,
+    pub(crate) wal_segment_bytes: u64,
+    #[cfg(feature = "sabotage")]
+    pub(crate) sabotage: cairn_log::Sabotage,
 }
 
 impl Options {
@@ -86,6 +94,12 @@ impl Options {
             clock: Arc::new(SystemClock),
             maintenance_interval: Duration::from_millis(100),
             watch_queue_events: limits::WATCH_QUEUE_EVENTS_DEFAULT,
+            file_system: Arc::new(StdFileSystem),
+            recovery_mode: RecoveryMode::Strict,
+            checkpoint_wal_bytes: limits::CHECKPOINT_WAL_BYTES_DEFAULT,
+            wal_segment_bytes: limits::WAL_SEGMENT_BYTES_DEFAULT,
+            #[cfg(feature = "sabotage")]
+            sabotage: cairn_log::Sabotage::None,
         }
     }
 
@@ -125,6 +139,47 @@ impl Options {
         self
     }
 
+    /// Sets the file system every file access goes through (default: `std::fs`). Tests pass a
+    /// fault-injecting one.
+    #[must_use]
+    pub fn file_system(mut self, file_system: Arc<dyn FileSystem>) -> Self {
+        self.file_system = file_system;
+        self
+    }
+
+    /// Sets what recovery does with damage it cannot call a torn tail (default
+    /// `RecoveryMode::Strict`: refuse to open with `Error::Corrupted`). `Salvage` opens with
+    /// the longest valid prefix of the log and reports what it dropped.
+    #[must_use]
+    pub fn recovery_mode(mut self, mode: RecoveryMode) -> Self {
+        self.recovery_mode = mode;
+        self
+    }
+
+    /// Sets how many bytes of WAL written since the last checkpoint trigger the next automatic
+    /// one (1 MiB ..= 64 GiB; default 64 MiB). Automatic checkpoints run on the maintenance
+    /// thread, so `maintenance_interval(Duration::ZERO)` turns them off.
+    #[must_use]
+    pub fn checkpoint_wal_bytes(mut self, bytes: u64) -> Self {
+        self.checkpoint_wal_bytes = bytes;
+        self
+    }
+
+    /// Sets the preallocated size of each WAL segment file (4 KiB ..= 1 GiB; default 64 MiB).
+    #[must_use]
+    pub fn wal_segment_bytes(mut self, bytes: u64) -> Self {
+        self.wal_segment_bytes = bytes;
+        self
+    }
+
+    /// Test-only: switches on one deliberately broken build, which the crash matrix must catch.
+    #[cfg(feature = "sabotage")]
+    #[must_use]
+    pub fn sabotage(mut self, sabotage: cairn_log::Sabotage) -> Self {
+        self.sabotage = sabotage;
+        self
+    }
+
     /// Checks every setting against its documented range.
     pub(crate) fn validate(&self) -> Result<()> {
         if self.max_value_bytes == 0 || self.max_value_bytes > limits::VALUE_BYTES_MAX_CEILING {
@@ -141,6 +196,55 @@ impl Options {
                 1 << 20
             )));
         }
-        Ok(())
+        if !(limits::CHECKPOINT_WAL_BYTES_MIN..=limits::CHECKPOINT_WAL_BYTES_MAX)
+            .contains(&self.checkpoint_wal_bytes)
+        {
+            return Err(Error::InvalidArgument(format!(
+                "checkpoint_wal_bytes is {}; it must be {} to {}",
+                self.checkpoint_wal_bytes,
+                limits::CHECKPOINT_WAL_BYTES_MIN,
+                limits::CHECKPOINT_WAL_BYTES_MAX
+            )));
+        }
+        if !(limits::WAL_SEGMENT_BYTES_MIN..=limits::WAL_SEGMENT_BYTES_MAX)
+            .contains(&self.wal_segment_bytes)
+        {
+            return Err(Error::InvalidArgument(format!(
+                "wal_segment_bytes is {}; it must be {} to {}",
+                self.wal_segment_bytes,
+                limits::WAL_SEGMENT_BYTES_MIN,
+                limits::WAL_SEGMENT_BYTES_MAX
+            )));
+        }
+        if let Durability::Buffered {
+            flush_interval,
+            buffer_bytes_max,
+        } = self.durability
+        {
+            if flush_interval.is_zero() || flush_interval > Duration::from_secs(60) {
+                return Err(Error::InvalidArgument(format!(
+                    "Buffered flush_interval is {flush_interval:?}; it must be 1 µs to 60 s"
+                )));
+            }
+            if !(4_096..=1 << 30).contains(&buffer_bytes_max) {
+                return Err(Error::InvalidArgument(format!(
+                    "Buffered buffer_bytes_max is {buffer_bytes_max}; it must be 4 KiB to 1 GiB"
+                )));
+            }
+        }
+        match (&self.path, self.durability) {
+            (Some(path), Durability::InMemory) => Err(Error::InvalidArgument(format!(
+                "durability InMemory keeps no files, but a directory ({}) was given; \
+                 use Options::in_memory()",
+                path.display()
+            ))),
+            (None, Durability::Buffered { .. } | Durability::Strict) => {
+                Err(Error::InvalidArgument(
+                    "Buffered and Strict durability need a directory: use Options::new(path)"
+                        .into(),
+                ))
+            }
+            _ => Ok(()),
+        }
     }
 }

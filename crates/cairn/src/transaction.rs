@@ -188,7 +188,7 @@ impl Transaction {
             return Ok(self.read_version());
         }
         let read_version = self.guard.version();
-        let mut state = self.shared.lock_commit();
+        let state = self.shared.lock_commit();
         for key in self.writes.keys() {
             self.check_unchanged(key, read_version)?;
         }
@@ -204,12 +204,12 @@ impl Transaction {
                 )?;
             }
         }
-        let version = self.shared.commit_locked(
-            &mut state,
+        let version = self.shared.commit(
+            state,
             self.writes
                 .iter()
                 .map(|(key, mutation)| (key.as_bytes(), mutation)),
-        );
+        )?;
         Ok(Version(version))
     }
 

@@ -1,0 +1,240 @@
+//! How a [`crate::Log`] is configured: sync policy, segment size, frame limit, recovery mode,
+//! and (test builds only) the deliberately broken behaviours the crash matrix must catch.
+//!
+//! Every limit is a named constant; [`LogOptions::new`] fills in the defaults and
+//! `Log::open` refuses values outside the documented ranges with
+//! [`crate::LogError::InvalidOptions`] instead of clamping them silently.
+
+use std::time::Duration;
+
+use crate::error::LogError;
+use crate::format::{FRAME_PAYLOAD_BYTES_MAX, RECORD_PREFIX_BYTES};
+
+/// Default preallocated size of a segment: 64 MiB, large enough that rotation (two syncs and
+/// a file creation) is rare, small enough that removing a covered segment frees space soon.
+pub const SEGMENT_BYTES_DEFAULT: u64 = 64 << 20;
+/// Smallest accepted segment size: 4 KiB (one page; tests use it to rotate often).
+pub const SEGMENT_BYTES_MIN: u64 = 4 << 10;
+/// Largest accepted configured segment size: 1 TiB (a frame larger than the configured size
+/// still gets a segment that fits it).
+pub const SEGMENT_BYTES_MAX: u64 = 1 << 40;
+/// Default interval of the background flush in [`SyncPolicy::Buffered`]: 10 ms, the most a
+/// crash may lose.
+pub const FLUSH_INTERVAL_DEFAULT: Duration = Duration::from_millis(10);
+/// Default buffered bytes that wake the background flush early in [`SyncPolicy::Buffered`]:
+/// 4 MiB. Appends block (backpressure) while more than twice this is buffered.
+pub const BUFFER_BYTES_MAX_DEFAULT: usize = 4 << 20;
+/// Appends in [`SyncPolicy::Buffered`] block while more than this many times
+/// `buffer_bytes_max` is buffered, so memory stays bounded when the disk falls behind.
+pub const BACKPRESSURE_FACTOR: usize = 2;
+
+/// When appended frames become durable.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SyncPolicy {
+    /// Frames become durable when someone waits for them: the first waiter writes and syncs
+    /// everything buffered for all waiters (leader/follower group commit).
+    Strict,
+    /// A background thread ("cairn-wal-flush") writes and syncs every `flush_interval`, and
+    /// sooner once `buffer_bytes_max` is buffered. Waiting still works (it flushes itself).
+    Buffered {
+        /// The most time an appended frame stays only in memory (give or take one flush).
+        flush_interval: Duration,
+        /// Buffered bytes that wake the flush early; appends block above twice this.
+        buffer_bytes_max: usize,
+    },
+}
+
+impl SyncPolicy {
+    /// [`SyncPolicy::Buffered`] with the default interval and buffer size.
+    pub fn buffered() -> Self {
+        SyncPolicy::Buffered {
+            flush_interval: FLUSH_INTERVAL_DEFAULT,
+            buffer_bytes_max: BUFFER_BYTES_MAX_DEFAULT,
+        }
+    }
+}
+
+/// What `Log::open` does with a damaged log (never with a torn tail, which is always cut).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum RecoveryMode {
+    /// Fail with [`LogError::Corrupted`] naming the file and offset.
+    #[default]
+    Strict,
+    /// Keep the longest valid prefix of the log, set the rest aside and report it in
+    /// `ReplayReport::salvaged`.
+    Salvage,
+}
+
+/// Deliberately broken builds for the crash matrix: each must be caught by it.
+#[cfg(feature = "sabotage")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Sabotage {
+    /// Correct behaviour.
+    #[default]
+    None,
+    /// Never call `sync_data` on segment files, yet report frames durable.
+    AckBeforeFsync,
+    /// Skip every directory sync.
+    NoDirSync,
+    /// Used by the engine only: drop WAL segments before the snapshot covering them is durable.
+    WalDeletedBeforeSnapshotDurable,
+    /// Treat any invalid frame, in any segment, as the clean end of the log: no forward scan,
+    /// never `Corrupted`.
+    CrcFailureIsTornTail,
+}
+
+/// Configuration of a [`crate::Log`].
+#[derive(Clone, Debug)]
+pub struct LogOptions {
+    /// Preallocated size of each segment, header included:
+    /// [`SEGMENT_BYTES_MIN`]..=[`SEGMENT_BYTES_MAX`], default [`SEGMENT_BYTES_DEFAULT`].
+    pub segment_bytes: u64,
+    /// When frames become durable.
+    pub sync: SyncPolicy,
+    /// Largest accepted frame payload (16-byte record prefix plus body), for appends and for
+    /// recovery: 16..=[`FRAME_PAYLOAD_BYTES_MAX`], default [`FRAME_PAYLOAD_BYTES_MAX`]. Lowering
+    /// it below frames already written makes recovery reject them.
+    pub frame_payload_bytes_max: usize,
+    /// What open does with a damaged log.
+    pub recovery: RecoveryMode,
+    /// The deliberately broken behaviour of this build, if any.
+    #[cfg(feature = "sabotage")]
+    pub sabotage: Sabotage,
+}
+
+impl LogOptions {
+    /// The defaults, with `sync` as given.
+    pub fn new(sync: SyncPolicy) -> Self {
+        LogOptions {
+            segment_bytes: SEGMENT_BYTES_DEFAULT,
+            sync,
+            frame_payload_bytes_max: FRAME_PAYLOAD_BYTES_MAX,
+            recovery: RecoveryMode::Strict,
+            #[cfg(feature = "sabotage")]
+            sabotage: Sabotage::None,
+        }
+    }
+
+    /// Checks every field against its documented range.
+    pub fn validate(&self) -> Result<(), LogError> {
+        let invalid = |reason: String| Err(LogError::InvalidOptions { reason });
+        if !(SEGMENT_BYTES_MIN..=SEGMENT_BYTES_MAX).contains(&self.segment_bytes) {
+            return invalid(format!(
+                "segment_bytes {} is outside {SEGMENT_BYTES_MIN}..={SEGMENT_BYTES_MAX}",
+                self.segment_bytes
+            ));
+        }
+        if !(RECORD_PREFIX_BYTES..=FRAME_PAYLOAD_BYTES_MAX).contains(&self.frame_payload_bytes_max)
+        {
+            return invalid(format!(
+                "frame_payload_bytes_max {} is outside {RECORD_PREFIX_BYTES}..={FRAME_PAYLOAD_BYTES_MAX}",
+                self.frame_payload_bytes_max
+            ));
+        }
+        if let SyncPolicy::Buffered {
+            flush_interval,
+            buffer_bytes_max,
+        } = self.sync
+        {
+            if flush_interval.is_zero() {
+                return invalid("flush_interval must be above zero".to_owned());
+            }
+            if buffer_bytes_max == 0 {
+                return invalid("buffer_bytes_max must be above zero".to_owned());
+            }
+        }
+        Ok(())
+    }
+
+    /// True when this build must skip `sync_data` on segments.
+    #[cfg_attr(
+        not(feature = "sabotage"),
+        expect(
+            clippy::unused_self,
+            reason = "reads the sabotage field in sabotage builds"
+        )
+    )]
+    pub(crate) fn skips_segment_sync(&self) -> bool {
+        #[cfg(feature = "sabotage")]
+        {
+            self.sabotage == Sabotage::AckBeforeFsync
+        }
+        #[cfg(not(feature = "sabotage"))]
+        {
+            false
+        }
+    }
+
+    /// True when this build must skip every directory sync.
+    #[cfg_attr(
+        not(feature = "sabotage"),
+        expect(
+            clippy::unused_self,
+            reason = "reads the sabotage field in sabotage builds"
+        )
+    )]
+    pub(crate) fn skips_dir_sync(&self) -> bool {
+        #[cfg(feature = "sabotage")]
+        {
+            self.sabotage == Sabotage::NoDirSync
+        }
+        #[cfg(not(feature = "sabotage"))]
+        {
+            false
+        }
+    }
+
+    /// True when this build treats any invalid frame as the clean end of the log.
+    #[cfg_attr(
+        not(feature = "sabotage"),
+        expect(
+            clippy::unused_self,
+            reason = "reads the sabotage field in sabotage builds"
+        )
+    )]
+    pub(crate) fn crc_failure_is_torn_tail(&self) -> bool {
+        #[cfg(feature = "sabotage")]
+        {
+            self.sabotage == Sabotage::CrcFailureIsTornTail
+        }
+        #[cfg(not(feature = "sabotage"))]
+        {
+            false
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_documented_values() {
+        let options = LogOptions::new(SyncPolicy::Strict);
+        assert_eq!(options.segment_bytes, 64 << 20);
+        assert_eq!(options.frame_payload_bytes_max, FRAME_PAYLOAD_BYTES_MAX);
+        assert_eq!(options.recovery, RecoveryMode::Strict);
+        options.validate().expect("defaults are valid");
+        LogOptions::new(SyncPolicy::buffered())
+            .validate()
+            .expect("buffered defaults are valid");
+    }
+
+    #[test]
+    fn out_of_range_values_are_refused() {
+        let mut options = LogOptions::new(SyncPolicy::Strict);
+        options.segment_bytes = SEGMENT_BYTES_MIN - 1;
+        assert!(matches!(
+            options.validate(),
+            Err(LogError::InvalidOptions { .. })
+        ));
+        let mut options = LogOptions::new(SyncPolicy::Strict);
+        options.frame_payload_bytes_max = 15;
+        assert!(options.validate().is_err());
+        let options = LogOptions::new(SyncPolicy::Buffered {
+            flush_interval: Duration::ZERO,
+            buffer_bytes_max: 1,
+        });
+        assert!(options.validate().is_err());
+    }
+}
