@@ -59,7 +59,10 @@ impl KeySet {
     /// Returns `None` when the arguments do not describe such groups.
     pub fn group_prefixes(key_count: usize, keys_per_prefix: usize) -> Option<Self> {
         let dropped_digits = decimal_exponent(keys_per_prefix)?;
-        if dropped_digits == 0 || dropped_digits >= KEY_DIGITS || key_count % keys_per_prefix != 0 {
+        if dropped_digits == 0
+            || dropped_digits >= KEY_DIGITS
+            || !key_count.is_multiple_of(keys_per_prefix)
+        {
             return None;
         }
         let kept_digits = KEY_DIGITS - dropped_digits;
@@ -105,7 +108,7 @@ impl KeySet {
 fn decimal_exponent(number: usize) -> Option<usize> {
     let mut rest = number;
     let mut exponent = 0;
-    while rest > 1 && rest % 10 == 0 {
+    while rest > 1 && rest.is_multiple_of(10) {
         rest /= 10;
         exponent += 1;
     }

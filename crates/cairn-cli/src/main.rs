@@ -1,11 +1,14 @@
 //! `cairn`: the command-line tool of the Cairn storage engine.
 //!
-//! Today it has one command, `cairn bench`, which runs the engine-core workloads of
-//! `cairn-bench` in this process and checks them against the targets of `DESIGN.md`. Errors
-//! are reported as one `error:` line (with its causes) and exit code 1; bad arguments get
-//! clap's usage message and exit code 2. Nothing here panics on any input.
+//! Commands: `cairn bench` runs the engine-core workloads of `cairn-bench` in this process
+//! and checks them against the targets of `DESIGN.md`; `cairn inspect`, `cairn verify` and
+//! `cairn dump` read a data directory offline (they never modify it). Errors are reported as
+//! one `error:` line (with its causes); `bench` then exits 1, the offline commands exit 2
+//! ("could not run", since their exit code 1 means "damage found"). Bad arguments get clap's
+//! usage message and exit code 2. Nothing here panics on any input.
 
 mod bench;
+mod inspect;
 mod machine;
 
 use std::io::Write;
@@ -26,6 +29,57 @@ struct Cli {
 enum Command {
     /// Runs the engine benchmarks in this process and checks them against DESIGN.md's targets.
     Bench(BenchArgs),
+    /// Shows what a data directory holds: snapshots, WAL segments, leftovers, totals (fast:
+    /// headers and a frame scan, no record decoding).
+    Inspect(InspectArgs),
+    /// Checks a data directory end to end without modifying it. Exit code 0: intact (a torn
+    /// WAL tail included); 1: damage found; 2: could not run.
+    Verify(VerifyArgs),
+    /// Prints the newest valid snapshot's entries, then every WAL record after it, one per
+    /// line. Exit code 1 if it met damage (reported on stderr), 2 if it could not run.
+    Dump(DumpArgs),
+}
+
+/// Options of `cairn inspect`.
+#[derive(Debug, Args)]
+struct InspectArgs {
+    /// The data directory.
+    dir: PathBuf,
+    /// Print one JSON document instead of tables.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Options of `cairn verify`.
+#[derive(Debug, Args)]
+struct VerifyArgs {
+    /// The data directory.
+    dir: PathBuf,
+    /// Print one JSON document instead of the summary.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Options of `cairn dump`.
+#[derive(Debug, Args)]
+struct DumpArgs {
+    /// The data directory.
+    dir: PathBuf,
+    /// Line format: tab-separated text, or one JSON object per line.
+    #[arg(long, value_enum, default_value_t = inspect::Format::Text)]
+    format: inspect::Format,
+    /// Print WAL records from LSN N on (default: after the snapshot; with --wal-only, all).
+    #[arg(long, value_name = "N")]
+    from_lsn: Option<u64>,
+    /// Print only the snapshot's entries.
+    #[arg(long, conflicts_with = "wal_only")]
+    snapshot_only: bool,
+    /// Print only WAL records.
+    #[arg(long)]
+    wal_only: bool,
+    /// Stop after N lines.
+    #[arg(long, value_name = "N")]
+    limit: Option<u64>,
 }
 
 /// Options of `cairn bench`.
@@ -44,19 +98,52 @@ struct BenchArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let outcome = match cli.command {
-        Command::Bench(args) => bench::run(&bench::Settings {
+    match cli.command {
+        Command::Bench(args) => match bench::run(&bench::Settings {
             quick: args.quick,
             json: args.json,
             filter: args.filter,
-        }),
-    };
-    match outcome {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            // If stderr itself is gone there is nobody left to tell.
-            let _ = writeln!(std::io::stderr(), "error: {error:#}");
-            ExitCode::FAILURE
+        }) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) => {
+                report_error(&error);
+                ExitCode::FAILURE
+            }
+        },
+        Command::Inspect(args) => offline_exit(inspect::inspect(&args.dir, args.json)),
+        Command::Verify(args) => offline_exit(inspect::verify(&args.dir, args.json)),
+        Command::Dump(args) => {
+            let part = if args.snapshot_only {
+                inspect::Part::SnapshotOnly
+            } else if args.wal_only {
+                inspect::Part::WalOnly
+            } else {
+                inspect::Part::All
+            };
+            let settings = inspect::DumpSettings {
+                format: args.format,
+                from_lsn: args.from_lsn,
+                part,
+                limit: args.limit,
+            };
+            offline_exit(inspect::dump(&args.dir, &settings))
         }
     }
+}
+
+/// The exit code of an offline command: its outcome's, or "could not run" after an error.
+fn offline_exit(outcome: anyhow::Result<inspect::Outcome>) -> ExitCode {
+    match outcome {
+        Ok(outcome) => ExitCode::from(outcome.exit_code()),
+        Err(error) => {
+            report_error(&error);
+            ExitCode::from(inspect::EXIT_COULD_NOT_RUN)
+        }
+    }
+}
+
+/// Prints `error` and its causes as one line on stderr.
+fn report_error(error: &anyhow::Error) {
+    // If stderr itself is gone there is nobody left to tell.
+    let _ = writeln!(std::io::stderr(), "error: {error:#}");
 }

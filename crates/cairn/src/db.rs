@@ -124,7 +124,7 @@ impl Db {
         let shared = Arc::new(if options.durability == Durability::InMemory {
             Shared::new(options)
         } else {
-            crate::durable::recovery::open_durable(options)?
+            crate::durable::recovery::open_durable(&options)?
         });
         if !interval.is_zero() {
             let handle = maintenance::spawn(

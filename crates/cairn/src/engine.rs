@@ -254,7 +254,11 @@ impl Shared {
     ///
     /// Order matters: the chains are published first and the WAL frame appended second, so a
     /// group-commit leader that makes a frame durable may advance `visible` past it at once.
-    pub(crate) fn commit<'k, I>(&self, mut state: MutexGuard<'_, CommitState>, mutations: I) -> Result<u64>
+    pub(crate) fn commit<'k, I>(
+        &self,
+        mut state: MutexGuard<'_, CommitState>,
+        mutations: I,
+    ) -> Result<u64>
     where
         I: IntoIterator<Item = (&'k [u8], &'k Mutation)> + Clone,
     {
@@ -275,13 +279,17 @@ impl Shared {
         crate::durable::record::encode_commit(&mut body, mutations.clone())
             .map_err(Error::InvalidArgument)?;
         self.apply_commit_locked(&mut state, version, mutations);
-        durable
-            .log
-            .append(crate::durable::record::RECORD_TYPE_COMMIT, version, version, &body)?;
+        durable.log.append(
+            crate::durable::record::RECORD_TYPE_COMMIT,
+            version,
+            version,
+            &body,
+        )?;
         if durable.strict {
             drop(state);
             durable.log.wait_durable(version)?;
-            self.visible.fetch_max(durable.log.durable_lsn().max(version), Ordering::AcqRel);
+            self.visible
+                .fetch_max(durable.log.durable_lsn().max(version), Ordering::AcqRel);
         } else {
             self.visible.store(version, Ordering::Release);
         }

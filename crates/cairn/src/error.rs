@@ -116,7 +116,11 @@ pub enum Error {
 }
 
 impl Error {
-    pub(crate) fn io(operation: impl Into<String>, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+    pub(crate) fn io(
+        operation: impl Into<String>,
+        path: impl Into<PathBuf>,
+        source: std::io::Error,
+    ) -> Self {
         Error::Io {
             operation: operation.into(),
             path: path.into(),

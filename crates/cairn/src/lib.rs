@@ -43,8 +43,8 @@ mod types;
 mod watch;
 
 pub use batch::WriteBatch;
-pub use clock::{Clock, ManualClock, SystemClock};
 pub use cairn_log::{FileSystem, RecoveryMode, StdFileSystem};
+pub use clock::{Clock, ManualClock, SystemClock};
 pub use db::{CasOutcome, Db, Expected, Stats, Ttl};
 pub use durable::checkpoint::CheckpointReport;
 pub use durable::{RecoveryReport, SnapshotLoaded};

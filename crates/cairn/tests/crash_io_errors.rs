@@ -19,9 +19,8 @@ fn check_fault(rule: FaultRule, label: &str) {
     let plan = workload(21, 160);
     let fs = Arc::new(FaultFs::new());
     fs.fail(rule);
-    let db = match Db::open(fault_options(&fs, Durability::Strict)) {
-        Ok(db) => db,
-        Err(_) => return, // the fault hit while creating the database: nothing to acknowledge
+    let Ok(db) = Db::open(fault_options(&fs, Durability::Strict)) else {
+        return; // the fault hit while creating the database: nothing to acknowledge
     };
     let outcome = run(&db, &plan);
     if let Some(error) = &outcome.error {
@@ -49,7 +48,14 @@ fn check_fault(rule: FaultRule, label: &str) {
 #[test]
 fn eio_once_and_forever_on_every_kind_of_call_never_loses_an_acknowledged_commit() {
     let mut cases = 0;
-    for op in [Op::Write, Op::SyncData, Op::SyncDir, Op::Rename, Op::SetLen, Op::Remove] {
+    for op in [
+        Op::Write,
+        Op::SyncData,
+        Op::SyncDir,
+        Op::Rename,
+        Op::SetLen,
+        Op::Remove,
+    ] {
         for skip in [0_u64, 1, 2, 3, 5, 8, 13, 21, 34, 55, 89] {
             for forever in [false, true] {
                 let rule = if forever {
@@ -58,7 +64,10 @@ fn eio_once_and_forever_on_every_kind_of_call_never_loses_an_acknowledged_commit
                     FaultRule::once(op, FaultError::Eio)
                 }
                 .with_skip(skip);
-                check_fault(rule, &format!("EIO on {op:?} after {skip} (forever: {forever})"));
+                check_fault(
+                    rule,
+                    &format!("EIO on {op:?} after {skip} (forever: {forever})"),
+                );
                 cases += 1;
             }
         }
@@ -99,16 +108,27 @@ fn a_failed_fsync_poisons_the_handle_and_is_never_acknowledged() {
     db.put("kept", "1").expect("put before the fault");
     fs.fail(FaultRule::once(Op::SyncData, FaultError::Eio));
     let failed = db.put("lost", "2");
-    assert!(failed.is_err(), "a commit whose fsync failed was acknowledged");
-    assert_eq!(db.get("lost").expect("get"), None, "a failed Strict commit became visible");
+    assert!(
+        failed.is_err(),
+        "a commit whose fsync failed was acknowledged"
+    );
+    assert_eq!(
+        db.get("lost").expect("get"),
+        None,
+        "a failed Strict commit became visible"
+    );
     // The fault was a one-off, but the handle stays poisoned: never retry an fsync.
     assert!(matches!(db.put("later", "3"), Err(Error::Poisoned { .. })));
     assert!(matches!(db.delete("kept"), Err(Error::Poisoned { .. })));
-    assert_eq!(db.get("kept").expect("reads still work").as_deref(), Some(&b"1"[..]));
+    assert_eq!(
+        db.get("kept").expect("reads still work").as_deref(),
+        Some(&b"1"[..])
+    );
     drop(db);
     let image = fs.crash(CrashMode::POWER_LOSS);
     let db = Db::open(fault_options(&image, Durability::Strict)).expect("reopen");
     assert_eq!(db.get("kept").expect("get").as_deref(), Some(&b"1"[..]));
     assert_eq!(db.get("lost").expect("get"), None);
-    db.put("later", "3").expect("a reopened database accepts writes");
+    db.put("later", "3")
+        .expect("a reopened database accepts writes");
 }

@@ -49,7 +49,12 @@ fn small_database(steps: usize, checkpoint: bool) -> (Arc<FaultFs>, Outcome) {
 
 /// Recovers `image` and checks the result: a prefix with at least `lowest` commits, or a
 /// `Corrupted` error when `corruption_allowed`.
-fn recover(image: &Arc<FaultFs>, outcome: &Outcome, lowest: u64, corruption_allowed: bool) -> Result<u64, String> {
+fn recover(
+    image: &Arc<FaultFs>,
+    outcome: &Outcome,
+    lowest: u64,
+    corruption_allowed: bool,
+) -> Result<u64, String> {
     match Db::open(fault_options(image, Durability::Strict)) {
         Ok(db) => check_recovered(&db, outcome, lowest),
         Err(Error::Corrupted { file, .. }) if corruption_allowed => {
@@ -69,7 +74,10 @@ fn wal_truncated_at_every_byte_of_its_last_records_recovers_the_earlier_commits(
     let last: &Path = segments.last().expect("a segment");
     let bytes = fs.read_file(last).expect("segment bytes");
     // The written part ends where the zero padding starts.
-    let written = bytes.iter().rposition(|&byte| byte != 0).map_or(0, |at| at + 1) as u64;
+    let written = bytes
+        .iter()
+        .rposition(|&byte| byte != 0)
+        .map_or(0, |at| at + 1) as u64;
     let committed = outcome.states.len() as u64 - 1;
     let mut cuts = 0;
     // The segment header is written and synced before the file gets its name, so a crash
@@ -82,14 +90,21 @@ fn wal_truncated_at_every_byte_of_its_last_records_recovers_the_earlier_commits(
             .unwrap_or_else(|error| panic!("cut at byte {cut} of {}: {error}", last.display()));
         assert!(version <= committed);
         if cut == written {
-            assert_eq!(version, committed, "an untouched WAL must recover everything");
+            assert_eq!(
+                version, committed,
+                "an untouched WAL must recover everything"
+            );
         }
         // The torn tail is gone for good: a later commit survives another reopen.
         let db = Db::open(fault_options(&image, Durability::Strict)).expect("reopen");
         db.put("after", "cut").expect("put after recovery");
         db.close().expect("close");
         let db = Db::open(fault_options(&image, Durability::Strict)).expect("reopen again");
-        assert_eq!(db.get("after").expect("get").as_deref(), Some(&b"cut"[..]), "cut at {cut}");
+        assert_eq!(
+            db.get("after").expect("get").as_deref(),
+            Some(&b"cut"[..]),
+            "cut at {cut}"
+        );
         cuts += 1;
     }
     assert!(cuts > 1_000, "only {cuts} cuts");
@@ -97,10 +112,14 @@ fn wal_truncated_at_every_byte_of_its_last_records_recovers_the_earlier_commits(
 
 #[test]
 fn every_bit_flip_in_a_small_wal_loses_at_most_the_last_commit_or_reports_corruption() {
-    let counts = common::wal_bit_flip_matrix(&|fs: &Arc<FaultFs>| fault_options(fs, Durability::Strict))
-        .unwrap_or_else(|error| panic!("{error}"));
+    let counts =
+        common::wal_bit_flip_matrix(&|fs: &Arc<FaultFs>| fault_options(fs, Durability::Strict))
+            .unwrap_or_else(|error| panic!("{error}"));
     assert!(counts.flips > 10_000, "only {counts:?}");
-    assert!(counts.corrupted > 1_000, "too few flips reported as corruption: {counts:?}");
+    assert!(
+        counts.corrupted > 1_000,
+        "too few flips reported as corruption: {counts:?}"
+    );
 }
 
 #[test]
@@ -121,6 +140,10 @@ fn every_bit_flip_in_a_small_snapshot_falls_back_or_reports_corruption() {
         let version = check_recovered(&db, &outcome, committed)
             .unwrap_or_else(|error| panic!("bit {bit}: {error}"));
         assert_eq!(version, committed);
-        assert_eq!(db.recovery_report().snapshots_rejected.len(), 1, "bit {bit}");
+        assert_eq!(
+            db.recovery_report().snapshots_rejected.len(),
+            1,
+            "bit {bit}"
+        );
     }
 }

@@ -72,10 +72,13 @@ fn strict_commits_survive_a_reopen_with_their_versions() {
 fn buffered_commits_are_durable_after_sync_and_after_close() {
     let dir = TempDir::new("buffered");
     {
-        let db = Db::open(quiet(Options::new(&dir.0).durability(Durability::buffered())))
-            .expect("open");
+        let db = Db::open(quiet(
+            Options::new(&dir.0).durability(Durability::buffered()),
+        ))
+        .expect("open");
         for index in 0..1_000 {
-            db.put(format!("k{index:04}"), format!("v{index}")).expect("put");
+            db.put(format!("k{index:04}"), format!("v{index}"))
+                .expect("put");
         }
         db.sync().expect("sync");
         assert!(db.stats().wal_syncs >= 1);
@@ -93,13 +96,15 @@ fn checkpoint_then_more_writes_recover_from_snapshot_plus_wal() {
     {
         let db = Db::open(quiet(Options::new(&dir.0).wal_segment_bytes(4_096))).expect("open");
         for index in 0..500 {
-            db.put(format!("k{index:04}"), vec![b'x'; 100]).expect("put");
+            db.put(format!("k{index:04}"), vec![b'x'; 100])
+                .expect("put");
         }
         let report = db.checkpoint().expect("checkpoint");
         assert_eq!(report.entries, 500);
         assert_eq!(report.version.get(), 500);
         for index in 500..600 {
-            db.put(format!("k{index:04}"), vec![b'y'; 100]).expect("put");
+            db.put(format!("k{index:04}"), vec![b'y'; 100])
+                .expect("put");
         }
         db.delete("k0000").expect("delete");
         let second = db.checkpoint().expect("second checkpoint");
@@ -156,17 +161,22 @@ fn ttl_deadlines_survive_a_restart_and_expired_keys_never_come_back() {
     let options = || quiet(Options::new(&dir.0).clock(Arc::new(clock.clone())));
     {
         let db = Db::open(options()).expect("open");
-        db.put_with_ttl("short", "s", Duration::from_millis(50)).expect("put");
-        db.put_with_ttl("long", "l", Duration::from_secs(3_600)).expect("put");
+        db.put_with_ttl("short", "s", Duration::from_millis(50))
+            .expect("put");
+        db.put_with_ttl("long", "l", Duration::from_secs(3_600))
+            .expect("put");
         db.checkpoint().expect("checkpoint");
-        db.put_with_ttl("after", "a", Duration::from_millis(50)).expect("put");
+        db.put_with_ttl("after", "a", Duration::from_millis(50))
+            .expect("put");
         db.close().expect("close");
     }
     clock.advance_millis(100);
     let db = Db::open(options()).expect("reopen");
     assert_eq!(db.get("short").expect("get"), None, "from the snapshot");
     assert_eq!(db.get("after").expect("get"), None, "from the WAL");
-    assert!(matches!(db.ttl("long").expect("ttl"), Ttl::Expires(left) if left > Duration::from_secs(3_000)));
+    assert!(
+        matches!(db.ttl("long").expect("ttl"), Ttl::Expires(left) if left > Duration::from_secs(3_000))
+    );
     let report = db.run_maintenance();
     assert_eq!(report.expired_reclaimed, 2);
 }
@@ -191,7 +201,8 @@ fn strict_is_invisible_before_durable_and_group_commits_many_writers() {
             let db = db.clone();
             std::thread::spawn(move || {
                 for index in 0..50 {
-                    db.put(format!("w{writer:02}-{index:03}"), "v").expect("put");
+                    db.put(format!("w{writer:02}-{index:03}"), "v")
+                        .expect("put");
                 }
             })
         })
@@ -201,7 +212,11 @@ fn strict_is_invisible_before_durable_and_group_commits_many_writers() {
     }
     let stats = db.stats();
     assert_eq!(stats.wal_frames, 800);
-    assert!(stats.wal_syncs < 800, "no group commit: {} syncs for 800 commits", stats.wal_syncs);
+    assert!(
+        stats.wal_syncs < 800,
+        "no group commit: {} syncs for 800 commits",
+        stats.wal_syncs
+    );
     assert_eq!(db.count_prefix("w").expect("count"), 800);
 }
 

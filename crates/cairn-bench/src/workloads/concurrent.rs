@@ -103,7 +103,7 @@ impl ParallelWorkload for MixedReadWrite {
             let mut random = SplitMix64::new(seed_for(0x6D69_7865, run, thread));
             let mut missing = 0_u64;
             for _ in 0..ops {
-                let write = random.next_u64() % MIXED_WRITE_ONE_IN == 0;
+                let write = random.next_u64().is_multiple_of(MIXED_WRITE_ONE_IN);
                 let key = keys.get(random.below(keys.len()));
                 if write {
                     db.put(key, value)?;

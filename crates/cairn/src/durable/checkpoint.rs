@@ -160,15 +160,26 @@ impl Shared {
     }
 
     /// Streams every key visible at `version` into a new snapshot file at `path`, synced.
-    fn write_snapshot(&self, durable: &Durable, path: &std::path::Path, version: u64) -> Result<u64> {
+    fn write_snapshot(
+        &self,
+        durable: &Durable,
+        path: &std::path::Path,
+        version: u64,
+    ) -> Result<u64> {
         let created_unix_millis = SystemTime::now()
             .duration_since(UNIX_EPOCH)
-            .map_or(0, |elapsed| u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX));
-        let snapshot_error =
-            |error| Error::from_snapshot(error, path.to_path_buf());
-        let mut writer =
-            SnapshotWriter::create(durable.fs.as_ref(), path, version, version, created_unix_millis)
-                .map_err(snapshot_error)?;
+            .map_or(0, |elapsed| {
+                u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX)
+            });
+        let snapshot_error = |error| Error::from_snapshot(error, path.to_path_buf());
+        let mut writer = SnapshotWriter::create(
+            durable.fs.as_ref(),
+            path,
+            version,
+            version,
+            created_unix_millis,
+        )
+        .map_err(snapshot_error)?;
         let now = self.now_millis();
         let mut after: Option<Key> = None;
         let mut chunk: Vec<(Key, VersionEntry)> = Vec::with_capacity(CHECKPOINT_CHUNK_ENTRIES);

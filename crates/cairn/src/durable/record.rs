@@ -48,8 +48,9 @@ pub(crate) fn encode_commit<'k>(
                 value,
                 deadline_millis,
             } => {
-                let value_bytes = u32::try_from(value.len())
-                    .map_err(|_| format!("a {}-byte value does not fit a WAL record", value.len()))?;
+                let value_bytes = u32::try_from(value.len()).map_err(|_| {
+                    format!("a {}-byte value does not fit a WAL record", value.len())
+                })?;
                 out.push(MUTATION_KIND_PUT);
                 out.extend_from_slice(&key_bytes.to_le_bytes());
                 out.extend_from_slice(key);
@@ -210,7 +211,9 @@ mod tests {
         let mut out = Vec::new();
         encode_commit(
             &mut out,
-            mutations.iter().map(|(key, mutation)| (key.as_bytes(), mutation)),
+            mutations
+                .iter()
+                .map(|(key, mutation)| (key.as_bytes(), mutation)),
         )
         .expect("encodes");
         out

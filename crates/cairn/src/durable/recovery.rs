@@ -8,8 +8,8 @@
 //! itself. What it did is kept as a [`RecoveryReport`].
 
 use std::path::PathBuf;
-use std::sync::atomic::Ordering;
 use std::sync::atomic::AtomicU64;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -64,7 +64,7 @@ pub struct RecoveryReport {
 }
 
 /// Opens (or creates) the durable database described by `options`.
-pub(crate) fn open_durable(options: Options) -> Result<Shared> {
+pub(crate) fn open_durable(options: &Options) -> Result<Shared> {
     let started = Instant::now();
     let dir = options
         .path
@@ -82,60 +82,11 @@ pub(crate) fn open_durable(options: Options) -> Result<Shared> {
     })?;
     let mut report = RecoveryReport::default();
 
-    let names = fs
-        .list_dir(&dir)
-        .map_err(|error| Error::io("list data directory", &dir, error))?;
-    let mut snapshot_versions = Vec::new();
-    for name in &names {
-        if name.ends_with(".snap.tmp") {
-            let path = dir.join(name);
-            fs.remove_file(&path)
-                .map_err(|error| Error::io("remove snapshot temp file", &path, error))?;
-            report.temp_files_removed += 1;
-        } else if let Some(version) = parse_snapshot_file_name(name) {
-            snapshot_versions.push(version);
-        }
-    }
-    snapshot_versions.sort_unstable_by(|left, right| right.cmp(left));
-
-    let mut loaded = None;
-    let mut shared = None;
-    for &version in &snapshot_versions {
-        let candidate = Shared::new(options.clone());
-        let path = dir.join(snapshot_file_name(version));
-        match candidate.load_snapshot(&path) {
-            Ok(entries) => {
-                loaded = Some(SnapshotLoaded {
-                    file: path,
-                    version: Version(version),
-                    entries,
-                });
-                shared = Some(candidate);
-                break;
-            }
-            Err(error) => report.snapshots_rejected.push((path, error.to_string())),
-        }
-    }
-    let mut shared = shared.unwrap_or_else(|| Shared::new(options.clone()));
+    let snapshot_versions = remove_temp_files_and_list_snapshots(fs.as_ref(), &dir, &mut report)?;
+    let (mut shared, loaded) =
+        load_newest_valid_snapshot(options, &dir, &snapshot_versions, &mut report);
     let after_lsn = loaded.as_ref().map_or(0, |snapshot| snapshot.version.0);
-
-    let sync = match options.durability {
-        Durability::Buffered {
-            flush_interval,
-            buffer_bytes_max,
-        } => SyncPolicy::Buffered {
-            flush_interval,
-            buffer_bytes_max,
-        },
-        _ => SyncPolicy::Strict,
-    };
-    let mut log_options = LogOptions::new(sync);
-    log_options.segment_bytes = options.wal_segment_bytes;
-    log_options.recovery = options.recovery_mode;
-    #[cfg(feature = "sabotage")]
-    {
-        log_options.sabotage = options.sabotage;
-    }
+    let log_options = log_options(options);
     let mut apply = |frame: &FrameRef<'_>| shared.replay_frame(frame);
     let (log, replay) = Log::open(Arc::clone(&fs), &dir, log_options, after_lsn, &mut apply)
         .map_err(|error| match error {
@@ -178,7 +129,6 @@ pub(crate) fn open_durable(options: Options) -> Result<Shared> {
         checkpoints: Mutex::new(CheckpointState {
             kept,
             wal_bytes_at_last: log.stats().bytes_appended,
-            ..CheckpointState::default()
         }),
         checkpoints_completed: AtomicU64::new(0),
         checkpoint_failures: AtomicU64::new(0),
@@ -194,10 +144,84 @@ pub(crate) fn open_durable(options: Options) -> Result<Shared> {
     Ok(shared)
 }
 
+/// Removes what interrupted checkpoints left behind and returns the snapshot versions on
+/// disk, newest first.
+fn remove_temp_files_and_list_snapshots(
+    fs: &dyn cairn_log::FileSystem,
+    dir: &std::path::Path,
+    report: &mut RecoveryReport,
+) -> Result<Vec<u64>> {
+    let names = fs
+        .list_dir(dir)
+        .map_err(|error| Error::io("list data directory", dir, error))?;
+    let mut snapshot_versions = Vec::new();
+    for name in &names {
+        if name.ends_with(".snap.tmp") {
+            let path = dir.join(name);
+            fs.remove_file(&path)
+                .map_err(|error| Error::io("remove snapshot temp file", &path, error))?;
+            report.temp_files_removed += 1;
+        } else if let Some(version) = parse_snapshot_file_name(name) {
+            snapshot_versions.push(version);
+        }
+    }
+    snapshot_versions.sort_unstable_by(|left, right| right.cmp(left));
+    Ok(snapshot_versions)
+}
+
+/// Loads the newest snapshot that verifies end to end into a fresh database; a damaged one
+/// is recorded in the report and the next older one tried. Without any, the database starts
+/// empty and the WAL must hold everything.
+fn load_newest_valid_snapshot(
+    options: &Options,
+    dir: &std::path::Path,
+    snapshot_versions: &[u64],
+    report: &mut RecoveryReport,
+) -> (Shared, Option<SnapshotLoaded>) {
+    for &version in snapshot_versions {
+        let candidate = Shared::new(options.clone());
+        let path = dir.join(snapshot_file_name(version));
+        match candidate.load_snapshot(&path, version) {
+            Ok(entries) => {
+                let loaded = SnapshotLoaded {
+                    file: path,
+                    version: Version(version),
+                    entries,
+                };
+                return (candidate, Some(loaded));
+            }
+            Err(error) => report.snapshots_rejected.push((path, error.to_string())),
+        }
+    }
+    (Shared::new(options.clone()), None)
+}
+
+/// The log's settings for a database opened with `options`.
+fn log_options(options: &Options) -> LogOptions {
+    let sync = match options.durability {
+        Durability::Buffered {
+            flush_interval,
+            buffer_bytes_max,
+        } => SyncPolicy::Buffered {
+            flush_interval,
+            buffer_bytes_max,
+        },
+        _ => SyncPolicy::Strict,
+    };
+    let mut log_options = LogOptions::new(sync);
+    log_options.segment_bytes = options.wal_segment_bytes;
+    log_options.recovery = options.recovery_mode;
+    #[cfg(feature = "sabotage")]
+    {
+        log_options.sabotage = options.sabotage;
+    }
+    log_options
+}
+
 impl Shared {
     /// Loads a snapshot file into this (empty) database: keys arrive sorted, so both indexes
     /// are built by appending. Returns the number of keys.
-    fn load_snapshot(&self, path: &std::path::Path) -> Result<u64> {
+    fn load_snapshot(&self, path: &std::path::Path, named_version: u64) -> Result<u64> {
         let fs = Arc::clone(&self.options.file_system);
         let mut state = self.commit.lock();
         let mut visit = |entry: SnapshotEntry<'_>| {
@@ -217,7 +241,9 @@ impl Shared {
                     .push(std::cmp::Reverse((entry.deadline_millis, key.clone())));
             }
             state.versions_retained += 1;
-            let slot = Arc::new(arc_swap::ArcSwap::from_pointee(Chain::single(version_entry)));
+            let slot = Arc::new(arc_swap::ArcSwap::from_pointee(Chain::single(
+                version_entry,
+            )));
             let guard = crossbeam_epoch::pin();
             self.index
                 .insert(key.clone(), Arc::clone(&slot), &guard)
@@ -227,10 +253,22 @@ impl Shared {
         };
         let header = read_snapshot(fs.as_ref(), path, &mut visit)
             .map_err(|error| Error::from_snapshot(error, path.to_path_buf()))?;
+        if header.snapshot_version != named_version || header.wal_lsn != named_version {
+            return Err(Error::Corrupted {
+                file: path.to_path_buf(),
+                offset: 0,
+                reason: format!(
+                    "the file is named for version {named_version} but its header says version {} \
+                     and WAL LSN {}",
+                    header.snapshot_version, header.wal_lsn
+                ),
+            });
+        }
         state.deadlines_after_compaction = state.deadlines.len();
         state.last_version = header.snapshot_version;
         state.commits = header.snapshot_version;
-        self.visible.store(header.snapshot_version, Ordering::Release);
+        self.visible
+            .store(header.snapshot_version, Ordering::Release);
         Ok(header.entry_count)
     }
 

@@ -43,7 +43,7 @@ pub fn workload(seed: u64, steps: usize) -> Vec<Step> {
     let value = |rng: &mut SplitMix64, step: usize| {
         let len = [0, 8, 40, 300, 1_200][rng.below(5)];
         let mut bytes = format!("v{step}:").into_bytes();
-        bytes.resize(bytes.len() + len, b'x' + (step % 3) as u8);
+        bytes.resize(bytes.len() + len, [b'x', b'y', b'z'][step % 3]);
         bytes
     };
     (0..steps)
@@ -51,7 +51,7 @@ pub fn workload(seed: u64, steps: usize) -> Vec<Step> {
             0..=9 => Step::Put(key(&mut rng), value(&mut rng, step)),
             10..=12 => Step::Delete(key(&mut rng)),
             13..=16 => {
-                let writes = (0..1 + rng.below(5))
+                let writes = (0..=rng.below(5))
                     .map(|_| {
                         let k = key(&mut rng);
                         if rng.below(4) == 0 {
@@ -115,15 +115,12 @@ pub fn run(db: &Db, steps: &[Step]) -> Outcome {
             Step::Batch(writes) => {
                 let mut batch = WriteBatch::new();
                 for (key, value) in writes {
-                    match value {
-                        Some(value) => {
-                            batch.put(key, value);
-                            next.insert(key.clone(), value.clone());
-                        }
-                        None => {
-                            batch.delete(key);
-                            next.remove(key);
-                        }
+                    if let Some(value) = value {
+                        batch.put(key, value);
+                        next.insert(key.clone(), value.clone());
+                    } else {
+                        batch.delete(key);
+                        next.remove(key);
                     }
                 }
                 outcome.states.push(next.clone());
@@ -166,7 +163,9 @@ pub fn run(db: &Db, steps: &[Step]) -> Outcome {
 /// Every live key and value, in order.
 pub fn contents(db: &Db) -> Result<State, String> {
     let scan = db.range::<&[u8]>(..).map_err(|error| error.to_string())?;
-    Ok(scan.map(|(key, value)| (key.to_vec(), value.to_vec())).collect())
+    Ok(scan
+        .map(|(key, value)| (key.to_vec(), value.to_vec()))
+        .collect())
 }
 
 /// Checks that `db` holds exactly `states[v]` for its version `v`, and that `v` lies between
@@ -277,7 +276,12 @@ pub fn power_loss_matrix(
             },
         };
         let image = fs.crash(crash_mode(point));
-        let context = |what: &str| format!("crash at I/O point {point} of {points} ({:?}): {what}", crash_mode(point));
+        let context = |what: &str| {
+            format!(
+                "crash at I/O point {point} of {points} ({:?}): {what}",
+                crash_mode(point)
+            )
+        };
         let db = Db::open(make_options(&image))
             .map_err(|error| context(&format!("recovery failed: {error}")))?;
         check_recovered(&db, &outcome, outcome.acknowledged).map_err(|error| context(&error))?;
@@ -305,7 +309,9 @@ pub fn power_loss_matrix(
                     ))
                 })?;
                 check_recovered(&db, &outcome, outcome.acknowledged).map_err(|error| {
-                    context(&format!("after a crash at recovery I/O point {recovery_point}: {error}"))
+                    context(&format!(
+                        "after a crash at recovery I/O point {recovery_point}: {error}"
+                    ))
                 })?;
                 counts.recovery_crash_points += 1;
             }
@@ -328,7 +334,9 @@ pub struct FlipCounts {
 /// or bring back everything except at most the last commit (a flip in the final frame looks
 /// exactly like a torn write). Anything shorter is a CRC failure silently taken for the end
 /// of the log: acknowledged commits lost.
-pub fn wal_bit_flip_matrix(make_options: &dyn Fn(&Arc<FaultFs>) -> Options) -> Result<FlipCounts, String> {
+pub fn wal_bit_flip_matrix(
+    make_options: &dyn Fn(&Arc<FaultFs>) -> Options,
+) -> Result<FlipCounts, String> {
     let fs = Arc::new(FaultFs::new());
     let db = Db::open(make_options(&fs)).map_err(|error| format!("open: {error}"))?;
     let plan: Vec<Step> = workload(5, 24)
@@ -354,7 +362,10 @@ pub fn wal_bit_flip_matrix(make_options: &dyn Fn(&Arc<FaultFs>) -> Options) -> R
     segments.sort();
     for segment in &segments {
         let bytes = fs.read_file(segment).ok_or("segment vanished")?;
-        let written = bytes.iter().rposition(|&byte| byte != 0).map_or(0, |at| at + 1) as u64;
+        let written = bytes
+            .iter()
+            .rposition(|&byte| byte != 0)
+            .map_or(0, |at| at + 1) as u64;
         for bit in 0..written * 8 {
             let image = fs.crash(keep);
             image
