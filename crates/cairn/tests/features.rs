@@ -944,7 +944,7 @@ fn scan_reads_one_version_while_commits_land_between_chunks() {
     let mut step = 0usize;
     loop {
         // Between every few steps, rewrite, delete and insert keys all over the range.
-        if step % 5 == 0 {
+        if step.is_multiple_of(5) {
             let target = rng.below(1_000);
             match rng.below(3) {
                 0 => {
@@ -957,7 +957,7 @@ fn scan_reads_one_version_while_commits_land_between_chunks() {
                     db.put(format!("k{target:05}x"), "inserted").expect("put");
                 }
             }
-            if step % 200 == 0 {
+            if step.is_multiple_of(200) {
                 db.run_maintenance();
             }
         }
