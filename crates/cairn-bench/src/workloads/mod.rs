@@ -21,7 +21,9 @@
 pub mod batch;
 pub mod cas;
 pub mod concurrent;
+pub mod durability;
 pub mod point;
+pub mod recovery;
 pub mod scan;
 pub mod snapshots;
 pub mod transactions;
@@ -49,6 +51,18 @@ pub enum WorkloadError {
         /// What it expected and what it got.
         detail: String,
     },
+    /// A file operation of the workload itself (not the engine's) failed: creating its data
+    /// directory, preparing a file, tearing a WAL frame.
+    #[error("{workload}: {action}: {source}")]
+    Io {
+        /// The workload that did it.
+        workload: &'static str,
+        /// What it was doing.
+        action: String,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 impl WorkloadError {
@@ -56,6 +70,20 @@ impl WorkloadError {
         WorkloadError::Unexpected {
             workload,
             detail: detail.into(),
+        }
+    }
+}
+
+impl WorkloadError {
+    pub(crate) fn io(
+        workload: &'static str,
+        action: impl Into<String>,
+        source: std::io::Error,
+    ) -> Self {
+        WorkloadError::Io {
+            workload,
+            action: action.into(),
+            source,
         }
     }
 }

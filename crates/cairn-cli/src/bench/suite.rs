@@ -10,23 +10,40 @@
 //!
 //! Read-only workloads share fixtures by key count (the 1M-key database is built once and
 //! reused by the scans and the 1M-key get); workloads that write get a fixture of their own.
+//!
+//! The `durability` and `recovery` steps work on files: each builds its database in a fresh
+//! temp directory that is removed when the step ends. A recovery row times whole opens (or
+//! checkpoints), one per sample, a few per row; its step name has no size, its row name does
+//! (`recovery/wal_replay/1000000`), because quick mode runs the recovery workloads at a tenth
+//! of the size, where the 1M targets are not checked.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result};
+use cairn::Durability;
 use cairn_bench::sizes::{
-    CONCURRENT_FIXTURE_KEYS, FIXTURE_KEYS, LARGEST_KEYS, LARGE_VALUE_BYTES, VALUE_BYTES,
+    CONCURRENT_FIXTURE_KEYS, FIXTURE_KEYS, GROUP_COMMITS_PER_WRITER,
+    GROUP_COMMITS_PER_WRITER_QUICK, GROUP_COMMIT_WRITERS, LARGEST_KEYS, LARGE_VALUE_BYTES,
+    RECOVERY_ENTRIES, RECOVERY_ENTRIES_QUICK, RECOVERY_WAL_RECORDS, RECOVERY_WAL_RECORDS_QUICK,
+    TORN_TAIL_ENTRIES, VALUE_BYTES,
 };
 use cairn_bench::workloads::batch::{BulkGet, BulkPut, BULK_OPS};
 use cairn_bench::workloads::cas::{CreateNewKey, FailureWrongVersion, SequentialSuccess};
 use cairn_bench::workloads::concurrent::{ConcurrentReads, MixedReadWrite};
+use cairn_bench::workloads::durability::{
+    measure_alternating, ModePut, RawFdatasync, StrictGroupCommit,
+};
 use cairn_bench::workloads::point::{Delete, Exists, Get, Put, PutWithTtl, StdHashMapGet};
+use cairn_bench::workloads::recovery::{
+    self, RecoveryFigures, SnapshotCreation, SnapshotLoad, SnapshotWalRecovery, TornTailRepair,
+    WalReplay,
+};
 use cairn_bench::workloads::scan::PrefixScan;
 use cairn_bench::workloads::snapshots::{OpenSnapshotAndGet, SnapshotGet};
 use cairn_bench::workloads::transactions::{ConflictingCommit, MultiKeyPut, ReadModifyWrite};
 use cairn_bench::workloads::versions::HotKeyPut;
-use cairn_bench::{measure, Budget, Fixture, ParallelWorkload, Plan, Workload};
+use cairn_bench::{measure, Budget, Fixture, ParallelWorkload, Plan, Throughput, Workload};
 
 use super::report::{self, Row};
 use super::targets;
@@ -37,6 +54,11 @@ const HOT_KEY_PUTS: u64 = 1_000_000;
 pub const POINT_OPS_PER_SAMPLE: u32 = 16;
 /// Operations per latency sample for longer operations (transactions, scans).
 const ONE_OP_PER_SAMPLE: u32 = 1;
+/// Timed opens (or checkpoints) per recovery row: each is a large fraction of a second at 1M
+/// entries, and the row reports their median.
+const RECOVERY_RUNS: u64 = 5;
+/// [`RECOVERY_RUNS`] in quick mode.
+const RECOVERY_RUNS_QUICK: u64 = 3;
 
 /// State shared by the steps of one run.
 pub struct Context {
@@ -84,6 +106,50 @@ impl Context {
         } else {
             200_000
         }
+    }
+
+    /// Entries of the recovery databases: 1M, or 100K in quick mode.
+    fn recovery_entries(&self) -> usize {
+        if self.quick {
+            RECOVERY_ENTRIES_QUICK
+        } else {
+            RECOVERY_ENTRIES
+        }
+    }
+
+    /// WAL records after the snapshot in snapshot + WAL recovery.
+    fn recovery_wal_records(&self) -> usize {
+        if self.quick {
+            RECOVERY_WAL_RECORDS_QUICK
+        } else {
+            RECOVERY_WAL_RECORDS
+        }
+    }
+
+    /// How many opens (or checkpoints) a recovery row times.
+    fn recovery_plan(&self) -> Plan {
+        Plan {
+            warm_up: Duration::ZERO,
+            budget: Budget::Runs(if self.quick {
+                RECOVERY_RUNS_QUICK
+            } else {
+                RECOVERY_RUNS
+            }),
+        }
+    }
+
+    /// Strict puts per writer in one run of the group-commit workload.
+    fn group_commits_per_writer(&self) -> u64 {
+        if self.quick {
+            GROUP_COMMITS_PER_WRITER_QUICK
+        } else {
+            GROUP_COMMITS_PER_WRITER
+        }
+    }
+
+    /// Tells the status line that the current step is building something large.
+    fn building(&mut self, what: &str) {
+        (self.status)(&format!("{}: building {what}", self.step));
     }
 
     /// A read-only fixture of `keys` keys with 100-byte values, built on first request.
@@ -471,7 +537,270 @@ pub fn steps() -> Vec<Step> {
         ));
     }
 
+    steps.extend(durability_steps());
+    steps.extend(recovery_steps());
     steps
+}
+
+/// Seed 002's `durability` group: one put per mode (the Strict put in alternation with the raw
+/// fdatasync floor it is compared with), then Strict group commit from 1 to 64 writers.
+fn durability_steps() -> Vec<Step> {
+    let mut steps = vec![
+        mode_put_step(
+            "durability/inmemory_put",
+            Durability::InMemory,
+            informational,
+            informational,
+        ),
+        mode_put_step(
+            "durability/buffered_put",
+            Durability::buffered(),
+            |row| {
+                row.target(&targets::BUFFERED_PUT)
+                    .goal(&targets::BUFFERED_PUT_GOAL)
+            },
+            |row| {
+                row.target(&targets::BUFFERED_PUT_RATE)
+                    .goal(&targets::BUFFERED_PUT_RATE_GOAL)
+            },
+        ),
+        strict_put_step(),
+    ];
+    for writers in GROUP_COMMIT_WRITERS {
+        steps.push(Step::new(
+            format!("durability/strict_group_commit/{writers}"),
+            move |context, name| {
+                let mut workload = StrictGroupCommit::new(
+                    writers,
+                    context.group_commits_per_writer(),
+                    FIXTURE_KEYS,
+                    VALUE_BYTES,
+                )?;
+                let throughput = measure::measure_parallel(&mut workload, context.parallel_plan())?;
+                let counts = workload.sync_counts();
+                let row = Row::throughput(name, &throughput)
+                    .annotate(&format!("{:.1} commits/fsync", counts.commits_per_sync()))
+                    .note(&format!(
+                        "Strict puts from {writers} writer threads released together (start-up \
+                         not timed); commits per fsync = WAL frames / WAL syncs from db.stats() \
+                         over all runs = {} / {}",
+                        counts.frames, counts.syncs
+                    ));
+                Ok(vec![if writers == 16 {
+                    row.target(&targets::GROUP_COMMIT_16)
+                        .goal(&targets::GROUP_COMMIT_16)
+                } else {
+                    row
+                }])
+            },
+        ));
+    }
+    steps
+}
+
+/// The Strict put and the raw fdatasync, measured in alternation so that both see the same
+/// disk (see `measure_alternating`), and their ratio. Throughput is derived from the mean put
+/// latency of the same measurement, for the same reason.
+fn strict_put_step() -> Step {
+    Step::new("durability/strict_put", |context, name| {
+        let mut raw = RawFdatasync::new()?;
+        let mut put = ModePut::new(Durability::Strict, FIXTURE_KEYS, VALUE_BYTES)?;
+        let (raw, put) = measure_alternating(&mut raw, &mut put, context.latency_plan())?;
+        let seconds = put.mean_ns * measure::count_as_f64(put.samples) / 1e9;
+        let throughput = Throughput {
+            runs: put.samples,
+            engine_ops: put.samples,
+            measured: Duration::from_secs_f64(seconds.max(0.0)),
+            ops_per_sec: if put.mean_ns > 0.0 {
+                1e9 / put.mean_ns
+            } else {
+                0.0
+            },
+        };
+        Ok(vec![
+            latency_row("durability/raw_fdatasync", &raw).note(
+                "128-byte pwrite at the next offset of a 64 MiB file preallocated with set_len \
+                 (as WAL segments are), then fdatasync: the floor of a Strict commit; timed in \
+                 alternation with durability/strict_put",
+            ),
+            latency_row(name, &put).annotate("seed ~2 ms"),
+            Row::throughput(&format!("{name}/throughput"), &throughput)
+                .note("1 / mean latency of the Strict puts timed for durability/strict_put"),
+            Row::ratio(
+                "durability/strict_put vs raw_fdatasync",
+                measure::count_as_f64(put.p50_ns),
+                measure::count_as_f64(raw.p50_ns),
+                "Strict put p50 over raw fdatasync p50, timed in alternation (one of each in \
+                 turn), so both see the same disk",
+            )
+            .target(&targets::STRICT_OVER_FDATASYNC)
+            .goal(&targets::STRICT_OVER_FDATASYNC_GOAL),
+        ])
+    })
+}
+
+/// A step measuring a put in a mode without fsync on the commit path twice: its latency
+/// (row `name`, 16 puts per sample as for the other point operations) and its single-thread
+/// throughput (row `name/throughput`).
+fn mode_put_step(
+    name: &str,
+    durability: Durability,
+    check_latency: impl Fn(Row) -> Row + 'static,
+    check_throughput: impl Fn(Row) -> Row + 'static,
+) -> Step {
+    Step::new(name, move |context, name| {
+        let mut workload = ModePut::new(durability, FIXTURE_KEYS, VALUE_BYTES)?;
+        let latency = context.latency(&mut workload, POINT_OPS_PER_SAMPLE)?;
+        let throughput = measure::measure_throughput(&mut workload, context.throughput_plan())?;
+        Ok(vec![
+            check_latency(latency_row(name, &latency)),
+            check_throughput(Row::throughput(&format!("{name}/throughput"), &throughput)),
+        ])
+    })
+}
+
+/// What a recovery row is checked against at full size.
+#[derive(Clone)]
+struct RecoveryLimits {
+    target: targets::Limit,
+    goal: targets::Limit,
+}
+
+/// A step timing one-shot recovery operations of one workload, one per sample. `build`
+/// returns the workload and the row's size parameter; `figures` reads back what the engine
+/// reported about each operation.
+fn recovery_step<W: Workload + 'static>(
+    name: &str,
+    explained: &'static str,
+    build: impl Fn(&mut Context) -> Result<(W, String)> + 'static,
+    figures: fn(&W) -> &[RecoveryFigures],
+    limits: RecoveryLimits,
+) -> Step {
+    Step::new(name, move |context, name| {
+        let (mut workload, size) = build(context)?;
+        (context.status)(&context.step);
+        let latency =
+            measure::measure_latency(&mut workload, context.recovery_plan(), ONE_OP_PER_SAMPLE)?;
+        let row = recovery_row(&format!("{name}/{size}"), &latency, figures(&workload));
+        Ok(vec![if context.quick {
+            row.note(&format!(
+                "{explained}. Quick mode: a tenth of the 1M entries the targets are for; not \
+                 checked"
+            ))
+        } else {
+            row.target(&limits.target)
+                .goal(&limits.goal)
+                .note(explained)
+        }])
+    })
+}
+
+/// A latency row of whole opens or checkpoints: p50 / max of the wall times, annotated with the
+/// number of runs and the median of the engine's own reported durations.
+fn recovery_row(name: &str, latency: &cairn_bench::Latency, figures: &[RecoveryFigures]) -> Row {
+    let reported = recovery::median(figures.iter().map(|figures| figures.reported));
+    Row::latency(name, latency).annotate(&format!(
+        "{} runs; engine report p50 {}",
+        latency.samples,
+        report::format_nanos(u64::try_from(reported.as_nanos()).unwrap_or(u64::MAX))
+    ))
+}
+
+/// Seed 002's `recovery` group.
+fn recovery_steps() -> Vec<Step> {
+    vec![
+        recovery_step(
+            "recovery/wal_replay",
+            "Db::open of a WAL of N single-put commits (16-byte keys, 100-byte values), no \
+             snapshot, warm page cache",
+            |context| {
+                let entries = context.recovery_entries();
+                context.building(&format!("a WAL of {entries} commits"));
+                Ok((WalReplay::new(entries)?, entries.to_string()))
+            },
+            WalReplay::figures,
+            RecoveryLimits {
+                target: targets::WAL_REPLAY,
+                goal: targets::WAL_REPLAY,
+            },
+        ),
+        recovery_step(
+            "recovery/snapshot_creation",
+            "db.checkpoint() of N keys: write, fsync, rename, fsync dir, drop what it made \
+             redundant",
+            |context| {
+                let entries = context.recovery_entries();
+                context.building(&format!("a database of {entries} keys"));
+                Ok((SnapshotCreation::new(entries)?, entries.to_string()))
+            },
+            SnapshotCreation::figures,
+            RecoveryLimits {
+                target: targets::SNAPSHOT_WRITE,
+                goal: targets::SNAPSHOT_WRITE_GOAL,
+            },
+        ),
+        recovery_step(
+            "recovery/snapshot_load",
+            "Db::open of a snapshot of N keys with no WAL record after it, warm page cache",
+            |context| {
+                let entries = context.recovery_entries();
+                context.building(&format!("a snapshot of {entries} keys"));
+                Ok((SnapshotLoad::new(entries)?, entries.to_string()))
+            },
+            SnapshotLoad::figures,
+            RecoveryLimits {
+                target: targets::SNAPSHOT_LOAD,
+                goal: targets::SNAPSHOT_LOAD_GOAL,
+            },
+        ),
+        recovery_step(
+            "recovery/snapshot_wal_recovery",
+            "Db::open of a snapshot of N keys plus M overwrites in the WAL after it, warm page \
+             cache",
+            |context| {
+                let (entries, records) =
+                    (context.recovery_entries(), context.recovery_wal_records());
+                context.building(&format!(
+                    "a snapshot of {entries} keys and {records} WAL records"
+                ));
+                Ok((
+                    SnapshotWalRecovery::new(entries, records)?,
+                    format!("{entries}+{records}"),
+                ))
+            },
+            SnapshotWalRecovery::figures,
+            RecoveryLimits {
+                target: targets::SNAPSHOT_WAL_RECOVERY,
+                goal: targets::SNAPSHOT_WAL_RECOVERY_GOAL,
+            },
+        ),
+        // The same size in both modes, so always checked; measured next to an intact open of
+        // the same WAL, so the repair's own cost shows.
+        Step::new("recovery/wal_truncation", |context, name| {
+            let plan = context.recovery_plan();
+            let mut intact = WalReplay::new(TORN_TAIL_ENTRIES)?;
+            let intact = measure::measure_latency(&mut intact, plan, ONE_OP_PER_SAMPLE)?;
+            let mut torn = TornTailRepair::new(TORN_TAIL_ENTRIES)?;
+            let latency = measure::measure_latency(&mut torn, plan, ONE_OP_PER_SAMPLE)?;
+            let row = recovery_row(
+                &format!("{name}/{TORN_TAIL_ENTRIES}"),
+                &latency,
+                TornTailRepair::figures(&torn),
+            )
+            .annotate(&format!(
+                "intact open p50 {}",
+                report::format_nanos(intact.p50_ns)
+            ))
+            .target(&targets::WAL_TRUNCATION)
+            .goal(&targets::WAL_TRUNCATION_GOAL)
+            .note(
+                "Db::open of a WAL of N commits whose last frame was cut in half: the report's \
+                 torn_tail is checked, the segment cut back and synced; intact = the same WAL \
+                 without the torn frame",
+            );
+            Ok(vec![row])
+        }),
+    ]
 }
 
 /// A row computed from two measured rows: `numerator.value / denominator.value`.

@@ -4,6 +4,11 @@
 //! earlier systems reached; a row passes when it meets it) and a *goal* (what Cairn is built
 //! for; reported, never failed on). A [`Limit`] is one such bound with the text the table
 //! shows; the numbers live here, in one place, next to their text.
+//!
+//! Where seed 002 gives a target and a looser "acceptable" bound (snapshot write and load,
+//! snapshot + WAL recovery, WAL truncation), the row passes on the acceptable bound, which its
+//! text names after the target ("< 100 ms (500 ms ok)"), and the goal column holds the target
+//! itself, since `DESIGN.md`'s goal for these rows is "meet the seed".
 
 /// Which side of a bound passes.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -84,6 +89,45 @@ pub const CAS_GOAL: Limit = limit(Bound::AtMost(1_000.0), "<= 1 µs");
 /// Versions one key retains after a million overwrites with no snapshot open: target and goal.
 pub const VERSIONS_RETAINED: Limit = limit(Bound::AtMost(2.0), "<= 2");
 
+// Durability (seed 002's `durability` group). Latencies are p50, in nanoseconds.
+
+/// Buffered put p50, seed target.
+pub const BUFFERED_PUT: Limit = limit(Bound::Below(30_000.0), "< 30 µs");
+/// Buffered put p50, goal.
+pub const BUFFERED_PUT_GOAL: Limit = limit(Bound::AtMost(2_000.0), "<= 2 µs");
+/// Buffered puts per second on one thread, seed target ("50K+ ops/s").
+pub const BUFFERED_PUT_RATE: Limit = limit(Bound::AtLeast(50_000.0), ">= 50K ops/s");
+/// Buffered puts per second on one thread, goal.
+pub const BUFFERED_PUT_RATE_GOAL: Limit = limit(Bound::AtLeast(400_000.0), ">= 400K ops/s");
+/// Strict put p50 over raw fdatasync p50 (both measured in the same run), seed target.
+pub const STRICT_OVER_FDATASYNC: Limit = limit(Bound::AtMost(1.5), "<= 1.5x");
+/// Strict put p50 over raw fdatasync p50, goal.
+pub const STRICT_OVER_FDATASYNC_GOAL: Limit = limit(Bound::AtMost(1.2), "<= 1.2x");
+/// Strict commits per second with 16 writers (group commit): target and goal.
+pub const GROUP_COMMIT_16: Limit = limit(Bound::AtLeast(10_000.0), ">= 10K commits/s");
+
+// Recovery (seed 002's `recovery` group), at 1M entries. Values are p50 wall times, in ns.
+
+/// WAL replay of 1M entries: target and goal.
+pub const WAL_REPLAY: Limit = limit(Bound::Below(300e6), "< 300 ms");
+/// Snapshot write of 1M keys: passes on the seed's acceptable bound.
+pub const SNAPSHOT_WRITE: Limit = limit(Bound::Below(500e6), "< 100 ms (500 ms ok)");
+/// Snapshot write of 1M keys: the seed's target proper.
+pub const SNAPSHOT_WRITE_GOAL: Limit = limit(Bound::Below(100e6), "< 100 ms");
+/// Snapshot load of 1M keys: passes on the seed's acceptable bound.
+pub const SNAPSHOT_LOAD: Limit = limit(Bound::Below(1e9), "< 200 ms (1 s ok)");
+/// Snapshot load of 1M keys: the seed's target proper.
+pub const SNAPSHOT_LOAD_GOAL: Limit = limit(Bound::Below(200e6), "< 200 ms");
+/// Snapshot + WAL recovery: passes on the seed's acceptable bound.
+pub const SNAPSHOT_WAL_RECOVERY: Limit = limit(Bound::Below(2e9), "< 500 ms (2 s ok)");
+/// Snapshot + WAL recovery: the seed's target proper.
+pub const SNAPSHOT_WAL_RECOVERY_GOAL: Limit = limit(Bound::Below(500e6), "< 500 ms");
+/// Opening a WAL with a torn tail (the seed's "WAL truncation"): passes on the acceptable
+/// bound.
+pub const WAL_TRUNCATION: Limit = limit(Bound::Below(100e6), "< 10 ms (100 ms ok)");
+/// Opening a WAL with a torn tail: the seed's target proper.
+pub const WAL_TRUNCATION_GOAL: Limit = limit(Bound::Below(10e6), "< 10 ms");
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -97,5 +141,20 @@ mod tests {
         assert!(READ_SCALING.is_met_by(1.7));
         assert!(!READ_SCALING.is_met_by(1.69));
         assert!(!VERSIONS_RETAINED.is_met_by(3.0));
+    }
+
+    #[test]
+    fn acceptable_bounds_pass_between_target_and_acceptable() {
+        // 300 ms: over the snapshot write target, within its acceptable bound.
+        assert!(SNAPSHOT_WRITE.is_met_by(300e6));
+        assert!(!SNAPSHOT_WRITE_GOAL.is_met_by(300e6));
+        assert!(!SNAPSHOT_WRITE.is_met_by(500e6));
+        assert!(SNAPSHOT_LOAD.is_met_by(999e6) && !SNAPSHOT_LOAD.is_met_by(1e9));
+        assert!(SNAPSHOT_WAL_RECOVERY_GOAL.is_met_by(499e6));
+        assert!(WAL_TRUNCATION.is_met_by(50e6) && !WAL_TRUNCATION_GOAL.is_met_by(50e6));
+        assert!(!WAL_REPLAY.is_met_by(300e6));
+        assert!(STRICT_OVER_FDATASYNC.is_met_by(1.5) && !STRICT_OVER_FDATASYNC_GOAL.is_met_by(1.3));
+        assert!(GROUP_COMMIT_16.is_met_by(10_000.0) && !GROUP_COMMIT_16.is_met_by(9_999.0));
+        assert!(BUFFERED_PUT_RATE.is_met_by(50_000.0) && !BUFFERED_PUT.is_met_by(30_000.0));
     }
 }

@@ -1,0 +1,800 @@
+//! Recovery workloads: how long opening a database takes, for each shape recovery has to
+//! handle, and how long writing a snapshot takes (seed 002's `recovery` group).
+//!
+//! - [`WalReplay`]: a WAL of `entries` single-put commits and no snapshot; the open replays
+//!   every record.
+//! - [`SnapshotCreation`]: `db.checkpoint()` of a database holding `entries` keys.
+//! - [`SnapshotLoad`]: a snapshot of `entries` keys and nothing after it in the WAL.
+//! - [`SnapshotWalRecovery`]: the same snapshot plus `wal_records` overwrites after it.
+//! - [`TornTailRepair`]: a WAL whose last frame was cut in the middle, as a crash during its
+//!   write leaves it; the open must cut it off (and sync) before anything new is appended.
+//!
+//! Each is a [`Workload`] whose operation is the one thing timed: an open (`Db::open`, so
+//! the figure is the wall time a caller waits) or a checkpoint. Everything else happens in
+//! [`Workload::prepare`], untimed: closing the database the previous operation opened, putting
+//! the directory back as it was built, tearing the next frame, or committing the write a new
+//! checkpoint needs. A prepared workload allows exactly one operation, so drivers must time
+//! them one per group (`measure_latency` with one op per sample, or `time_runs(w, 1)`);
+//! anything else is an error rather than a figure that includes a close.
+//!
+//! Putting the directory back: every open appends into a new WAL segment (a file recovery
+//! read is never written again), so after each measured open the workload deletes the segment
+//! files that did not exist when the fixture was built. Without that, every open would find one
+//! more (empty) segment than the one before, and the runs would not measure the same thing.
+//!
+//! Fixtures are written with `Buffered` durability and a large buffer (the write path is not
+//! what is measured). A WAL that is replayed holds single puts, one commit per key, in a random
+//! key order, and so does the database `snapshot_creation` checkpoints: their index is built
+//! in no particular order, as commits arrive. (A checkpoint walks the index, and one built in
+//! key order is walked several times faster: the flattering case, not measured here.) The
+//! snapshots that are loaded are filled in key order, [`FILL_BATCH_KEYS`] keys per commit: a
+//! snapshot file is sorted whatever order its keys arrived in, and this builds it, and the
+//! replay that moves its commits into a new segment, several times faster. Measured opens use
+//! `Strict`, whose open does no background work. All files stay in the page cache (the
+//! fixtures were just written): the figures are warm-cache recovery, the CPU and fsync cost,
+//! not the cost of reading a cold disk.
+//!
+//! Every open checks its [`cairn::RecoveryReport`] (records replayed, snapshot loaded, torn
+//! tail found), so a recovery that silently did less is an error, not a fast number.
+
+use std::collections::BTreeSet;
+use std::ffi::OsString;
+use std::fs::OpenOptions;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use cairn::{Db, Durability, RecoveryReport, WriteBatch};
+use cairn_log::{encoded_frame_bytes, list_segments, SegmentReader, StdFileSystem};
+
+use super::durability::{bench_options, DataDir, FILL_BATCH_KEYS};
+use super::{Result, Workload, WorkloadError};
+use crate::keys::{value_of_length, KeySet, SplitMix64};
+use crate::sizes::VALUE_BYTES;
+
+/// How often the fixture writer's background thread flushes.
+pub const FIXTURE_FLUSH_INTERVAL: Duration = Duration::from_millis(100);
+
+/// Buffered bytes that make the fixture writer flush early (64 MiB): large, so that writing a
+/// million puts is bounded by the engine, not by waiting for the disk.
+pub const FIXTURE_BUFFER_BYTES: usize = 64 * 1024 * 1024;
+
+/// The key of the extra commits the workloads make between checkpoints and before tearing the
+/// WAL. It sorts after every `key:` key, so it never collides with one.
+pub const MARKER_KEY: &[u8] = b"marker:bench";
+
+/// Suffix of a WAL segment file.
+const SEGMENT_SUFFIX: &str = ".wal";
+
+/// The Buffered mode fixtures are written with: a large buffer, flushed every 100 ms.
+pub fn fixture_durability() -> Durability {
+    Durability::Buffered {
+        flush_interval: FIXTURE_FLUSH_INTERVAL,
+        buffer_bytes_max: FIXTURE_BUFFER_BYTES,
+    }
+}
+
+/// What one measured open or checkpoint reported about itself.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RecoveryFigures {
+    /// Wall time of the operation, as the caller saw it.
+    pub wall: Duration,
+    /// The duration the engine's own report gives (`RecoveryReport::duration` or
+    /// `CheckpointReport::duration`).
+    pub reported: Duration,
+    /// WAL records the open replayed (0 for a checkpoint).
+    pub records_replayed: u64,
+    /// Keys in the snapshot loaded or written (0 when none).
+    pub snapshot_entries: u64,
+}
+
+/// A data directory holding a built fixture, and the WAL segment files it held when built.
+#[derive(Debug)]
+struct FixtureDir {
+    dir: DataDir,
+    segments_built: BTreeSet<OsString>,
+}
+
+impl FixtureDir {
+    /// Records the segment files `dir` holds now, the state [`FixtureDir::restore`] returns to.
+    fn seal(dir: DataDir) -> Result<Self> {
+        let segments_built = segment_files(dir.path())?;
+        Ok(FixtureDir {
+            dir,
+            segments_built,
+        })
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Deletes every segment file created since the fixture was built. The database must be
+    /// closed.
+    fn restore(&self) -> Result<()> {
+        for name in segment_files(self.path())?.difference(&self.segments_built) {
+            let path = self.path().join(name);
+            std::fs::remove_file(&path).map_err(|error| {
+                WorkloadError::io(
+                    "recovery",
+                    format!("remove the new segment {}", path.display()),
+                    error,
+                )
+            })?;
+        }
+        Ok(())
+    }
+}
+
+/// The names of the WAL segment files in `dir`.
+fn segment_files(dir: &Path) -> Result<BTreeSet<OsString>> {
+    let listing = |error| WorkloadError::io("recovery", format!("list {}", dir.display()), error);
+    let mut names = BTreeSet::new();
+    for entry in std::fs::read_dir(dir).map_err(listing)? {
+        let name = entry.map_err(listing)?.file_name();
+        if name.to_string_lossy().ends_with(SEGMENT_SUFFIX) {
+            names.insert(name);
+        }
+    }
+    Ok(names)
+}
+
+/// Opens `dir` with the fixture writer's durability.
+fn open_for_writing(dir: &Path) -> Result<Db> {
+    Ok(Db::open(bench_options(fixture_durability(), Some(dir)))?)
+}
+
+/// Opens `dir` as the measured opens do: Strict, no maintenance thread.
+fn open_for_recovery(dir: &Path) -> Result<Db> {
+    Ok(Db::open(bench_options(Durability::Strict, Some(dir)))?)
+}
+
+/// Puts every key of `keys` once, one commit each, in a random order.
+fn put_all_shuffled(db: &Db, keys: &KeySet, value: &[u8], seed: u64) -> Result<()> {
+    for index in SplitMix64::new(seed).permutation(keys.len()) {
+        db.put(keys.get(index), value)?;
+    }
+    Ok(())
+}
+
+/// Puts `key_at(0) .. key_at(entries - 1)` in key order, [`FILL_BATCH_KEYS`] per commit.
+fn put_all_batched(db: &Db, entries: usize) -> Result<()> {
+    let keys = KeySet::sequential(entries);
+    let value = value_of_length(VALUE_BYTES);
+    let mut batch = WriteBatch::new();
+    for chunk in keys.iter().collect::<Vec<_>>().chunks(FILL_BATCH_KEYS) {
+        batch.clear();
+        for key in chunk {
+            batch.put(key, &value);
+        }
+        db.write(&batch)?;
+    }
+    Ok(())
+}
+
+/// Writes a WAL of `entries` single-put commits (keys `key_at(0..entries)`, shuffled) into a
+/// fresh directory and closes the database: no snapshot.
+fn build_wal(label: &str, entries: usize) -> Result<FixtureDir> {
+    let dir = DataDir::create(label)?;
+    let db = open_for_writing(dir.path())?;
+    put_all_shuffled(
+        &db,
+        &KeySet::sequential(entries),
+        &value_of_length(VALUE_BYTES),
+        0x7761_6C00,
+    )?;
+    db.close()?;
+    drop(db);
+    FixtureDir::seal(dir)
+}
+
+/// Writes `entries` keys in batches, then leaves a snapshot of them (plus [`MARKER_KEY`]) and a WAL with
+/// nothing after it: write, close, reopen (so that new commits go to a new segment),
+/// checkpoint, commit the marker, checkpoint again (which deletes every segment the first
+/// snapshot covers). Returns the database, still open.
+fn build_snapshot(dir: &DataDir, entries: usize) -> Result<Db> {
+    let db = open_for_writing(dir.path())?;
+    put_all_batched(&db, entries)?;
+    db.close()?;
+    drop(db);
+    let db = open_for_writing(dir.path())?;
+    db.checkpoint()?;
+    db.put(MARKER_KEY, b"0")?;
+    db.sync()?;
+    let report = db.checkpoint()?;
+    let expected = entries as u64 + 1;
+    if report.entries != expected || report.file.is_none() {
+        return Err(WorkloadError::unexpected(
+            "recovery",
+            format!(
+                "the fixture's snapshot holds {} keys (written: {}), expected {expected}",
+                report.entries,
+                report.file.is_some()
+            ),
+        ));
+    }
+    Ok(db)
+}
+
+/// Checks an open's report against what the fixture holds.
+fn check_report(
+    workload: &'static str,
+    report: &RecoveryReport,
+    records_replayed: u64,
+    snapshot_entries: Option<u64>,
+) -> Result<()> {
+    let loaded = report.snapshot.as_ref().map(|snapshot| snapshot.entries);
+    if report.wal_records_replayed != records_replayed || loaded != snapshot_entries {
+        return Err(WorkloadError::unexpected(
+            workload,
+            format!(
+                "recovery replayed {} WAL records and loaded a snapshot of {loaded:?} keys; \
+                 expected {records_replayed} records and {snapshot_entries:?}",
+                report.wal_records_replayed
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// One workload's measured opens: the database the last one opened, and what each reported.
+#[derive(Debug, Default)]
+struct Opens {
+    /// Open until the next `prepare` closes it.
+    db: Option<Db>,
+    figures: Vec<RecoveryFigures>,
+    /// True once `prepare` made the next open valid.
+    prepared: bool,
+}
+
+impl Opens {
+    /// Closes the database the last open left, if any; refuses groups of more than one op.
+    fn close_last(&mut self, workload: &'static str, runs: usize) -> Result<()> {
+        if runs > 1 {
+            return Err(WorkloadError::unexpected(
+                workload,
+                format!("one open per timed group, asked for {runs} (time it one op per sample)"),
+            ));
+        }
+        if let Some(db) = self.db.take() {
+            db.close()?;
+        }
+        Ok(())
+    }
+
+    /// Opens `dir`, timed by the caller's driver; checks and records the report.
+    fn open(
+        &mut self,
+        workload: &'static str,
+        dir: &Path,
+        check: impl FnOnce(&RecoveryReport) -> Result<()>,
+    ) -> Result<()> {
+        if !std::mem::take(&mut self.prepared) || self.db.is_some() {
+            return Err(WorkloadError::unexpected(
+                workload,
+                "an open ran without prepare (one open per timed group)",
+            ));
+        }
+        let started = Instant::now();
+        let db = open_for_recovery(dir)?;
+        let wall = started.elapsed();
+        let report = db.recovery_report();
+        self.db = Some(db);
+        check(&report)?;
+        self.figures.push(RecoveryFigures {
+            wall,
+            reported: report.duration,
+            records_replayed: report.wal_records_replayed,
+            snapshot_entries: report
+                .snapshot
+                .as_ref()
+                .map_or(0, |snapshot| snapshot.entries),
+        });
+        Ok(())
+    }
+}
+
+impl Drop for Opens {
+    fn drop(&mut self) {
+        if let Some(db) = self.db.take() {
+            let _ = db.close();
+        }
+    }
+}
+
+/// `Db::open` of a WAL of `entries` single-put commits, no snapshot.
+#[derive(Debug)]
+pub struct WalReplay {
+    opens: Opens,
+    entries: u64,
+    /// Declared last: removed after the database is closed.
+    fixture: FixtureDir,
+}
+
+impl WalReplay {
+    /// Writes the WAL (untimed; about 2 µs per entry).
+    pub fn new(entries: usize) -> Result<Self> {
+        Ok(WalReplay {
+            opens: Opens::default(),
+            entries: entries as u64,
+            fixture: build_wal("wal-replay", entries)?,
+        })
+    }
+
+    /// What every measured open reported, in order.
+    pub fn figures(&self) -> &[RecoveryFigures] {
+        &self.opens.figures
+    }
+}
+
+impl Workload for WalReplay {
+    fn prepare(&mut self, runs: usize) -> Result<()> {
+        self.opens.close_last("wal_replay", runs)?;
+        self.fixture.restore()?;
+        self.opens.prepared = true;
+        Ok(())
+    }
+
+    fn run_op(&mut self) -> Result<()> {
+        let entries = self.entries;
+        self.opens
+            .open("wal_replay", self.fixture.path(), |report| {
+                check_report("wal_replay", report, entries, None)
+            })
+    }
+}
+
+/// `db.checkpoint()` of an open database holding `entries` keys.
+///
+/// A checkpoint at a version that already has a snapshot writes nothing, so `prepare` commits
+/// one overwrite of [`MARKER_KEY`] (and syncs it) before each. Every checkpoint after the
+/// first also deletes what the new snapshot made redundant (the WAL below the older kept
+/// snapshot, the oldest snapshot file): that is part of what a checkpoint costs.
+#[derive(Debug)]
+pub struct SnapshotCreation {
+    db: Db,
+    entries: u64,
+    marker_writes: u64,
+    prepared: bool,
+    figures: Vec<RecoveryFigures>,
+    /// Declared last: removed after the database is closed.
+    dir: DataDir,
+}
+
+impl SnapshotCreation {
+    /// Opens a fresh database and writes `entries` keys into it, one put each, in a random
+    /// order (untimed).
+    pub fn new(entries: usize) -> Result<Self> {
+        let dir = DataDir::create("snapshot-creation")?;
+        let db = open_for_writing(dir.path())?;
+        put_all_shuffled(
+            &db,
+            &KeySet::sequential(entries),
+            &value_of_length(VALUE_BYTES),
+            0x6372_6561,
+        )?;
+        db.sync()?;
+        Ok(SnapshotCreation {
+            db,
+            entries: entries as u64,
+            marker_writes: 0,
+            prepared: false,
+            figures: Vec::new(),
+            dir,
+        })
+    }
+
+    /// What every measured checkpoint reported, in order.
+    pub fn figures(&self) -> &[RecoveryFigures] {
+        &self.figures
+    }
+
+    /// The database's directory.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+impl Workload for SnapshotCreation {
+    fn prepare(&mut self, runs: usize) -> Result<()> {
+        if runs > 1 {
+            return Err(WorkloadError::unexpected(
+                "snapshot_creation",
+                format!("one checkpoint per timed group, asked for {runs}"),
+            ));
+        }
+        if !self.prepared {
+            self.marker_writes += 1;
+            self.db
+                .put(MARKER_KEY, self.marker_writes.to_string().as_bytes())?;
+            self.db.sync()?;
+            self.prepared = true;
+        }
+        Ok(())
+    }
+
+    fn run_op(&mut self) -> Result<()> {
+        if !std::mem::take(&mut self.prepared) {
+            return Err(WorkloadError::unexpected(
+                "snapshot_creation",
+                "a checkpoint ran without prepare: it would find nothing new to write",
+            ));
+        }
+        let started = Instant::now();
+        let report = self.db.checkpoint()?;
+        let wall = started.elapsed();
+        let expected = self.entries + 1;
+        if report.file.is_none() || report.entries != expected {
+            return Err(WorkloadError::unexpected(
+                "snapshot_creation",
+                format!(
+                    "the checkpoint wrote {} keys (file written: {}), expected {expected}",
+                    report.entries,
+                    report.file.is_some()
+                ),
+            ));
+        }
+        self.figures.push(RecoveryFigures {
+            wall,
+            reported: report.duration,
+            records_replayed: 0,
+            snapshot_entries: report.entries,
+        });
+        Ok(())
+    }
+}
+
+impl Drop for SnapshotCreation {
+    fn drop(&mut self) {
+        let _ = self.db.close();
+    }
+}
+
+/// `Db::open` of a snapshot of `entries` keys (plus the marker) with no WAL record after it.
+#[derive(Debug)]
+pub struct SnapshotLoad {
+    opens: Opens,
+    entries: u64,
+    /// Declared last: removed after the database is closed.
+    fixture: FixtureDir,
+}
+
+impl SnapshotLoad {
+    /// Builds the snapshot (untimed: a write of every key, a replay, two checkpoints).
+    pub fn new(entries: usize) -> Result<Self> {
+        let dir = DataDir::create("snapshot-load")?;
+        build_snapshot(&dir, entries)?.close()?;
+        Ok(SnapshotLoad {
+            opens: Opens::default(),
+            entries: entries as u64,
+            fixture: FixtureDir::seal(dir)?,
+        })
+    }
+
+    /// What every measured open reported, in order.
+    pub fn figures(&self) -> &[RecoveryFigures] {
+        &self.opens.figures
+    }
+}
+
+impl Workload for SnapshotLoad {
+    fn prepare(&mut self, runs: usize) -> Result<()> {
+        self.opens.close_last("snapshot_load", runs)?;
+        self.fixture.restore()?;
+        self.opens.prepared = true;
+        Ok(())
+    }
+
+    fn run_op(&mut self) -> Result<()> {
+        let keys = self.entries + 1;
+        self.opens
+            .open("snapshot_load", self.fixture.path(), |report| {
+                check_report("snapshot_load", report, 0, Some(keys))
+            })
+    }
+}
+
+/// `Db::open` of a snapshot of `entries` keys followed by `wal_records` single-put commits
+/// (overwrites of random keys of the snapshot) in the WAL.
+#[derive(Debug)]
+pub struct SnapshotWalRecovery {
+    opens: Opens,
+    entries: u64,
+    wal_records: u64,
+    /// Declared last: removed after the database is closed.
+    fixture: FixtureDir,
+}
+
+impl SnapshotWalRecovery {
+    /// Builds the snapshot and the WAL after it (untimed).
+    pub fn new(entries: usize, wal_records: usize) -> Result<Self> {
+        if entries == 0 {
+            return Err(WorkloadError::unexpected(
+                "snapshot_wal_recovery",
+                "needs at least one key in the snapshot",
+            ));
+        }
+        let dir = DataDir::create("snapshot-wal")?;
+        let db = build_snapshot(&dir, entries)?;
+        let keys = KeySet::sequential(entries);
+        let value = value_of_length(VALUE_BYTES);
+        let mut random = SplitMix64::new(0x7461_696C);
+        for _ in 0..wal_records {
+            db.put(keys.get(random.below(keys.len())), &value)?;
+        }
+        db.close()?;
+        drop(db);
+        Ok(SnapshotWalRecovery {
+            opens: Opens::default(),
+            entries: entries as u64,
+            wal_records: wal_records as u64,
+            fixture: FixtureDir::seal(dir)?,
+        })
+    }
+
+    /// What every measured open reported, in order.
+    pub fn figures(&self) -> &[RecoveryFigures] {
+        &self.opens.figures
+    }
+}
+
+impl Workload for SnapshotWalRecovery {
+    fn prepare(&mut self, runs: usize) -> Result<()> {
+        self.opens.close_last("snapshot_wal_recovery", runs)?;
+        self.fixture.restore()?;
+        self.opens.prepared = true;
+        Ok(())
+    }
+
+    fn run_op(&mut self) -> Result<()> {
+        let (keys, records) = (self.entries + 1, self.wal_records);
+        self.opens
+            .open("snapshot_wal_recovery", self.fixture.path(), |report| {
+                check_report("snapshot_wal_recovery", report, records, Some(keys))
+            })
+    }
+}
+
+/// Where a torn frame was cut.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Tear {
+    /// Offset of the torn frame: the length recovery must cut the segment back to.
+    frame_offset: u64,
+    /// The LSN of the torn frame, which recovery must drop.
+    lsn: u64,
+}
+
+/// `Db::open` of a WAL of `entries` commits whose last frame was cut in the middle.
+///
+/// `prepare` (untimed) opens the fixture, commits one more put (of [`MARKER_KEY`]), closes,
+/// and truncates the segment holding that commit halfway through its frame, as a crash during
+/// the write would leave it. The measured open must replay the `entries` commits, report the
+/// torn tail at exactly that frame, and come back at the version before it.
+#[derive(Debug)]
+pub struct TornTailRepair {
+    opens: Opens,
+    entries: u64,
+    tear: Option<Tear>,
+    /// Declared last: removed after the database is closed.
+    fixture: FixtureDir,
+}
+
+impl TornTailRepair {
+    /// Writes the WAL of `entries` commits (untimed).
+    pub fn new(entries: usize) -> Result<Self> {
+        Ok(TornTailRepair {
+            opens: Opens::default(),
+            entries: entries as u64,
+            tear: None,
+            fixture: build_wal("torn-tail", entries)?,
+        })
+    }
+
+    /// What every measured open reported, in order.
+    pub fn figures(&self) -> &[RecoveryFigures] {
+        &self.opens.figures
+    }
+
+    /// Commits the marker, closes, and cuts its frame in half.
+    fn tear_next_frame(&self) -> Result<Tear> {
+        let db = open_for_recovery(self.fixture.path())?;
+        let version = db.put(MARKER_KEY, b"torn")?;
+        db.close()?;
+        drop(db);
+        let fs = StdFileSystem;
+        let segments = list_segments(&fs, self.fixture.path()).map_err(|error| {
+            WorkloadError::unexpected("wal_truncation", format!("cannot list segments: {error}"))
+        })?;
+        let last = segments
+            .last()
+            .ok_or_else(|| WorkloadError::unexpected("wal_truncation", "the WAL has no segment"))?;
+        let mut reader = SegmentReader::open(&fs, last, usize::MAX).map_err(|error| {
+            WorkloadError::unexpected("wal_truncation", format!("cannot read a segment: {error}"))
+        })?;
+        let mut last_frame = None;
+        while let Some((offset, frame)) = reader.next().map_err(|error| {
+            WorkloadError::unexpected("wal_truncation", format!("cannot read a frame: {error}"))
+        })? {
+            last_frame = Some((
+                offset,
+                encoded_frame_bytes(frame.body.len()) as u64,
+                frame.lsn,
+            ));
+        }
+        let Some((frame_offset, frame_bytes, lsn)) = last_frame else {
+            return Err(WorkloadError::unexpected(
+                "wal_truncation",
+                format!("{} holds no frame", last.path.display()),
+            ));
+        };
+        if lsn != version.get() {
+            return Err(WorkloadError::unexpected(
+                "wal_truncation",
+                format!(
+                    "the last frame has LSN {lsn}, the marker commit was {}",
+                    version.get()
+                ),
+            ));
+        }
+        OpenOptions::new()
+            .write(true)
+            .open(&last.path)
+            .and_then(|file| file.set_len(frame_offset + frame_bytes / 2))
+            .map_err(|error| WorkloadError::io("wal_truncation", "cut the last frame", error))?;
+        Ok(Tear { frame_offset, lsn })
+    }
+}
+
+impl Workload for TornTailRepair {
+    fn prepare(&mut self, runs: usize) -> Result<()> {
+        self.opens.close_last("wal_truncation", runs)?;
+        if self.tear.is_none() {
+            self.fixture.restore()?;
+            self.tear = Some(self.tear_next_frame()?);
+        }
+        self.opens.prepared = true;
+        Ok(())
+    }
+
+    fn run_op(&mut self) -> Result<()> {
+        let tear = self.tear.take().ok_or_else(|| {
+            WorkloadError::unexpected("wal_truncation", "an open ran without a torn frame")
+        })?;
+        let entries = self.entries;
+        self.opens
+            .open("wal_truncation", self.fixture.path(), |report| {
+                check_report("wal_truncation", report, entries, None)?;
+                match &report.torn_tail {
+                    Some(torn)
+                        if torn.offset == tear.frame_offset
+                            && report.last_version.get() + 1 == tear.lsn =>
+                    {
+                        Ok(())
+                    }
+                    other => Err(WorkloadError::unexpected(
+                        "wal_truncation",
+                        format!(
+                            "expected a torn tail at offset {} and version {}; the report says \
+                         {other:?} and version {}",
+                            tear.frame_offset,
+                            tear.lsn - 1,
+                            report.last_version.get()
+                        ),
+                    )),
+                }
+            })
+    }
+}
+
+/// The median of `durations` (the lower middle for an even count), or zero when empty.
+pub fn median(durations: impl IntoIterator<Item = Duration>) -> Duration {
+    let mut sorted: Vec<Duration> = durations.into_iter().collect();
+    sorted.sort_unstable();
+    sorted
+        .get(sorted.len().saturating_sub(1) / 2)
+        .copied()
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::measure::time_runs;
+
+    const ENTRIES: usize = 500;
+
+    fn leaves_nothing_behind(path: &Path, workload: impl Workload) {
+        let path = path.to_path_buf();
+        drop(workload);
+        assert!(!path.exists(), "{} was left behind", path.display());
+    }
+
+    #[test]
+    fn wal_replay_replays_every_record_on_every_open() {
+        let mut replay = WalReplay::new(ENTRIES).expect("fixture");
+        for _ in 0..3 {
+            time_runs(&mut replay, 1).expect("the open replays everything");
+        }
+        assert_eq!(replay.figures().len(), 3);
+        assert!(replay.figures().iter().all(|figures| {
+            figures.records_replayed == ENTRIES as u64 && figures.snapshot_entries == 0
+        }));
+        // The segment files are what was built, however many opens ran.
+        replay.prepare(1).expect("close and restore");
+        let files = segment_files(replay.fixture.path()).expect("listing");
+        assert_eq!(files, replay.fixture.segments_built);
+        let path = replay.fixture.path().to_path_buf();
+        leaves_nothing_behind(&path, replay);
+    }
+
+    #[test]
+    fn an_open_without_prepare_or_in_a_group_is_refused() {
+        let mut replay = WalReplay::new(10).expect("fixture");
+        assert!(replay.run_op().is_err(), "no prepare");
+        assert!(replay.prepare(2).is_err(), "groups of two");
+        assert!(time_runs(&mut replay, 2).is_err());
+    }
+
+    #[test]
+    fn checkpoints_write_every_key_each_time() {
+        let mut creation = SnapshotCreation::new(ENTRIES).expect("fixture");
+        for _ in 0..3 {
+            time_runs(&mut creation, 1).expect("each checkpoint writes a snapshot");
+        }
+        assert!(creation
+            .figures()
+            .iter()
+            .all(|figures| figures.snapshot_entries == ENTRIES as u64 + 1));
+        assert!(
+            creation.run_op().is_err(),
+            "a checkpoint needs a new commit first"
+        );
+        let snapshots = std::fs::read_dir(creation.dir())
+            .expect("listing")
+            .filter(|entry| {
+                entry
+                    .as_ref()
+                    .is_ok_and(|entry| entry.file_name().to_string_lossy().ends_with(".snap"))
+            })
+            .count();
+        assert_eq!(snapshots, 2, "the newest two snapshots are kept");
+        let path = creation.dir().to_path_buf();
+        leaves_nothing_behind(&path, creation);
+    }
+
+    #[test]
+    fn snapshot_opens_load_the_snapshot_and_replay_only_the_tail() {
+        let mut load = SnapshotLoad::new(ENTRIES).expect("fixture");
+        time_runs(&mut load, 1).expect("loads the snapshot");
+        time_runs(&mut load, 1).expect("loads it again");
+        assert_eq!(load.figures()[1].snapshot_entries, ENTRIES as u64 + 1);
+        assert_eq!(load.figures()[1].records_replayed, 0);
+
+        let mut recovery = SnapshotWalRecovery::new(ENTRIES, 200).expect("fixture");
+        time_runs(&mut recovery, 1).expect("snapshot plus tail");
+        time_runs(&mut recovery, 1).expect("again");
+        assert_eq!(recovery.figures()[1].records_replayed, 200);
+        assert_eq!(recovery.figures()[1].snapshot_entries, ENTRIES as u64 + 1);
+    }
+
+    #[test]
+    fn every_torn_open_finds_and_cuts_the_torn_frame() {
+        let mut torn = TornTailRepair::new(ENTRIES).expect("fixture");
+        for _ in 0..3 {
+            time_runs(&mut torn, 1).expect("recovery reports the torn tail");
+        }
+        assert!(torn
+            .figures()
+            .iter()
+            .all(|figures| figures.records_replayed == ENTRIES as u64));
+        let path = torn.fixture.path().to_path_buf();
+        leaves_nothing_behind(&path, torn);
+    }
+
+    #[test]
+    fn median_picks_the_middle() {
+        let ms = Duration::from_millis;
+        assert_eq!(median([ms(5), ms(1), ms(3)]), ms(3));
+        assert_eq!(median([ms(4), ms(1), ms(3), ms(2)]), ms(2));
+        assert_eq!(median([]), Duration::ZERO);
+    }
+}
