@@ -138,11 +138,18 @@ impl<'a> HorizonCache<'a> {
 
 impl Shared {
     pub(crate) fn new(options: Options) -> Self {
+        Shared::with_capacity(options, 0)
+    }
+
+    /// An empty database whose point index is sized for `keys` keys up front (recovery knows
+    /// the count from the snapshot header, and growing step by step costs more).
+    pub(crate) fn with_capacity(options: Options, keys: usize) -> Self {
         Shared {
             index: SkipList::new(crossbeam_epoch::default_collector().clone()),
             points: papaya::HashMap::builder()
                 .hasher(foldhash::fast::RandomState::default())
                 .resize_mode(papaya::ResizeMode::Incremental(64))
+                .capacity(keys)
                 .build(),
             commit: Mutex::new(CommitState::default()),
             visible: AtomicU64::new(0),

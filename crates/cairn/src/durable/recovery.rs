@@ -18,9 +18,9 @@ use parking_lot::Mutex;
 
 use crate::durable::checkpoint::CheckpointState;
 use crate::durable::record::{decode_commit, RECORD_TYPE_COMMIT};
-use crate::durable::snapshot_file::{read_snapshot, SnapshotEntry};
+use crate::durable::snapshot_file::{read_header, read_snapshot, SnapshotEntry};
 use crate::durable::{parse_snapshot_file_name, snapshot_file_name, Durable};
-use crate::engine::{HorizonCache, Shared};
+use crate::engine::{HorizonCache, Mutation, Shared};
 use crate::error::{Error, Result};
 use crate::mvcc::chain::{Chain, VersionEntry, NO_DEADLINE};
 use crate::options::{Durability, Options};
@@ -87,16 +87,18 @@ pub(crate) fn open_durable(options: &Options) -> Result<Shared> {
         load_newest_valid_snapshot(options, &dir, &snapshot_versions, &mut report);
     let after_lsn = loaded.as_ref().map_or(0, |snapshot| snapshot.version.0);
     let log_options = log_options(options);
-    let mut apply = |frame: &FrameRef<'_>| shared.replay_frame(frame);
-    let (log, replay) = Log::open(Arc::clone(&fs), &dir, log_options, after_lsn, &mut apply)
-        .map_err(|error| match error {
-            LogError::Replay(reason) => Error::Corrupted {
-                file: dir.clone(),
-                offset: 0,
-                reason: format!("a WAL record passed its checksum but cannot be applied: {reason}"),
-            },
-            other => Error::from(other),
-        })?;
+    let mut replayed = ReplayedWrites::default();
+    let mut apply = |frame: &FrameRef<'_>| replayed.add(frame);
+    let opened = Log::open(Arc::clone(&fs), &dir, log_options, after_lsn, &mut apply);
+    shared.apply_replayed(replayed);
+    let (log, replay) = opened.map_err(|error| match error {
+        LogError::Replay(reason) => Error::Corrupted {
+            file: dir.clone(),
+            offset: 0,
+            reason: format!("a WAL record passed its checksum but cannot be applied: {reason}"),
+        },
+        other => Error::from(other),
+    })?;
     let last_version = shared.commit.get_mut().last_version;
     if log.last_appended_lsn() != last_version {
         return Err(Error::Corrupted {
@@ -179,8 +181,14 @@ fn load_newest_valid_snapshot(
     report: &mut RecoveryReport,
 ) -> (Shared, Option<SnapshotLoaded>) {
     for &version in snapshot_versions {
-        let candidate = Shared::new(options.clone());
         let path = dir.join(snapshot_file_name(version));
+        // The header's count is checked against the file's size, so it cannot make this
+        // allocate more than the file could hold.
+        let keys = read_header(options.file_system.as_ref(), &path)
+            .ok()
+            .and_then(|header| usize::try_from(header.entry_count).ok())
+            .unwrap_or(0);
+        let candidate = Shared::with_capacity(options.clone(), keys);
         match candidate.load_snapshot(&path, version) {
             Ok(entries) => {
                 let loaded = SnapshotLoaded {
@@ -272,8 +280,39 @@ impl Shared {
         Ok(header.entry_count)
     }
 
-    /// Applies one replayed WAL frame as the commit it records.
-    fn replay_frame(&self, frame: &FrameRef<'_>) -> std::result::Result<(), String> {
+    /// Applies what the WAL replay collected: each key's last write, in key order, so that
+    /// both indexes are built by nearly sequential inserts instead of random ones.
+    fn apply_replayed(&self, replayed: ReplayedWrites) {
+        let Some(last_version) = replayed.last_version else {
+            return;
+        };
+        let mut writes: Vec<(Key, (u64, Mutation))> = replayed.last_write.into_iter().collect();
+        writes.sort_unstable_by(|left, right| left.0.cmp(&right.0));
+        let mut state = self.commit.lock();
+        // Every replayed commit is visible at once, so pruning keeps only the newest entry.
+        self.visible.store(last_version, Ordering::Release);
+        let mut horizon = HorizonCache::new(self);
+        for (key, (version, mutation)) in &writes {
+            self.apply_locked(&mut state, &mut horizon, *version, key, mutation);
+        }
+        state.last_version = last_version;
+        state.commits += replayed.commits;
+    }
+}
+
+/// The WAL's commits, folded to the last write of each key as they are read. Replaying a
+/// commit log is idempotent per key (each write replaces the key's whole state, TTL deadline
+/// included), so the final state is each key's last write at that write's version.
+#[derive(Default)]
+struct ReplayedWrites {
+    last_write: std::collections::HashMap<Key, (u64, Mutation), foldhash::fast::RandomState>,
+    last_version: Option<u64>,
+    commits: u64,
+}
+
+impl ReplayedWrites {
+    /// Folds one frame in; refuses one that is not a well-formed commit after the last.
+    fn add(&mut self, frame: &FrameRef<'_>) -> std::result::Result<(), String> {
         if frame.record_type != RECORD_TYPE_COMMIT {
             return Err(format!("unknown record type {}", frame.record_type));
         }
@@ -283,21 +322,17 @@ impl Shared {
                 frame.lsn, frame.version
             ));
         }
-        let mutations = decode_commit(frame.body)?;
-        let mut state = self.commit.lock();
-        if frame.version <= state.last_version {
+        if self.last_version.is_some_and(|last| frame.version <= last) {
             return Err(format!(
-                "record version {} is not after version {}",
-                frame.version, state.last_version
+                "record version {} is not after version {:?}",
+                frame.version, self.last_version
             ));
         }
-        state.last_version = frame.version;
-        state.commits += 1;
-        let mut horizon = HorizonCache::new(self);
-        for (key, mutation) in &mutations {
-            self.apply_locked(&mut state, &mut horizon, frame.version, key, mutation);
+        for (key, mutation) in decode_commit(frame.body)? {
+            self.last_write.insert(key, (frame.version, mutation));
         }
-        self.visible.store(frame.version, Ordering::Release);
+        self.last_version = Some(frame.version);
+        self.commits += 1;
         Ok(())
     }
 }
