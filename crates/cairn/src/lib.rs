@@ -24,7 +24,8 @@
 //!
 //! Module map: [`engine`](self) holds the index and commit path; `mvcc` decides what each reader
 //! sees and what may be pruned; `scan`, `transaction`, `snapshot`, `watch` and `maintenance`
-//! build on them; `limits` lists every bound.
+//! build on them; [`durable`] holds the WAL commit records, checkpoints and recovery for the
+//! `Buffered` and `Strict` modes; `limits` lists every bound.
 
 mod batch;
 mod clock;
