@@ -68,12 +68,14 @@ impl Shared {
         // The snapshot must never claim a commit the WAL could still lose (Buffered).
         durable.log.wait_durable(version)?;
         if state.kept.last().is_some_and(|&newest| newest >= version) {
+            // Nothing new to write; still finish what an interrupted checkpoint left undone.
+            let (wal_segments_removed, snapshots_removed) = drop_redundant(durable, &mut state)?;
             return Ok(CheckpointReport {
                 version: Version(version),
                 file: None,
                 entries: 0,
-                wal_segments_removed: 0,
-                snapshots_removed: 0,
+                wal_segments_removed,
+                snapshots_removed,
                 duration: started.elapsed(),
             });
         }
@@ -103,27 +105,8 @@ impl Shared {
                 .map_err(|error| Error::io("sync directory", &durable.dir, error))?;
         }
         state.kept.push(version);
-        // The WAL the older kept snapshot covers is now redundant twice over.
-        if state.kept.len() >= 2 {
-            let older = state.kept[state.kept.len() - 2];
-            wal_segments_removed += durable.log.remove_segments_through(older)?;
-        }
-        let mut snapshots_removed = 0;
-        while state.kept.len() > 2 {
-            let oldest = state.kept.remove(0);
-            let path = durable.dir.join(snapshot_file_name(oldest));
-            match durable.fs.remove_file(&path) {
-                Ok(()) => snapshots_removed += 1,
-                Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
-                Err(error) => return Err(Error::io("remove old snapshot", &path, error)),
-            }
-        }
-        if snapshots_removed > 0 && !durable.skips_dir_sync() {
-            durable
-                .fs
-                .sync_dir(&durable.dir)
-                .map_err(|error| Error::io("sync directory", &durable.dir, error))?;
-        }
+        let (removed, snapshots_removed) = drop_redundant(durable, &mut state)?;
+        wal_segments_removed += removed;
         durable
             .checkpoints_completed
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -227,4 +210,33 @@ impl Shared {
         let header = writer.finish().map_err(snapshot_error)?;
         Ok(header.entry_count)
     }
+}
+
+/// Deletes what the kept snapshots make redundant: WAL segments wholly covered by the older
+/// of the newest two snapshots, then every snapshot but the newest two. Returns how many
+/// segments and snapshots were deleted.
+fn drop_redundant(durable: &Durable, state: &mut CheckpointState) -> Result<(usize, usize)> {
+    let mut wal_segments_removed = 0;
+    // The WAL the older kept snapshot covers is redundant twice over.
+    if state.kept.len() >= 2 {
+        let older = state.kept[state.kept.len() - 2];
+        wal_segments_removed += durable.log.remove_segments_through(older)?;
+    }
+    let mut snapshots_removed = 0;
+    while state.kept.len() > 2 {
+        let oldest = state.kept.remove(0);
+        let path = durable.dir.join(snapshot_file_name(oldest));
+        match durable.fs.remove_file(&path) {
+            Ok(()) => snapshots_removed += 1,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+            Err(error) => return Err(Error::io("remove old snapshot", &path, error)),
+        }
+    }
+    if snapshots_removed > 0 && !durable.skips_dir_sync() {
+        durable
+            .fs
+            .sync_dir(&durable.dir)
+            .map_err(|error| Error::io("sync directory", &durable.dir, error))?;
+    }
+    Ok((wal_segments_removed, snapshots_removed))
 }

@@ -119,11 +119,14 @@ pub(crate) fn open_durable(options: &Options) -> Result<Shared> {
     report.snapshot = loaded;
     report.duration = started.elapsed();
 
+    // Every snapshot at or below the loaded one, oldest first: a crash between installing a
+    // snapshot and deleting the oldest can leave more than two, and the next checkpoint
+    // deletes all but the newest two. (A rejected newer one stays, for inspection, and is
+    // listed in the report.)
     let mut kept: Vec<u64> = snapshot_versions
         .iter()
         .copied()
         .filter(|&version| version <= after_lsn)
-        .take(2)
         .collect();
     kept.reverse();
     shared.durable = Some(Durable {
