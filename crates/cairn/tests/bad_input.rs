@@ -447,10 +447,13 @@ fn options_out_of_range_are_refused() {
         Db::open(Options::in_memory().watch_queue_events((1 << 20) + 1)),
         "watch_queue_events",
     );
-    match Db::open(Options::new(std::env::temp_dir().join("cairn-bad-input"))) {
-        Err(Error::Unsupported(message)) => assert!(message.contains("in_memory"), "{message}"),
-        other => panic!("expected Unsupported for a durable database, got {other:?}"),
-    }
+    // A directory with InMemory durability is a contradiction, refused before any file is made.
+    let dir = std::env::temp_dir().join(format!("cairn-bad-input-{}", std::process::id()));
+    assert_invalid_argument(
+        Db::open(Options::new(&dir).durability(cairn::Durability::InMemory)),
+        "InMemory keeps no files",
+    );
+    assert!(!dir.exists(), "a refused open created its directory");
     // The bounds themselves are accepted.
     Db::open(
         Options::in_memory()
