@@ -4,7 +4,7 @@
 //! The escaping is lossless and unambiguous: printable ASCII (space through `~`) stays as is,
 //! a backslash becomes `\\`, every other byte becomes `\xNN` (two lowercase hex digits). So
 //! the output never holds a tab or a newline of its own, which lets `dump` separate fields with
-//! tabs and records with newlines, and [`unescape_bytes`] gives back the exact bytes.
+//! tabs and records with newlines, and `unescape_bytes` (test-only) gives back the exact bytes.
 
 use std::fmt::Write as _;
 
