@@ -38,10 +38,18 @@ fn cpu_model() -> Option<String> {
 
 /// The current time as `YYYY-MM-DD HH:MM:SS UTC`.
 pub fn utc_now() -> String {
-    let seconds = SystemTime::now()
+    let millis = SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map_or(0, |since| since.as_secs());
-    let days = i64::try_from(seconds / 86_400).unwrap_or(0);
+        .map_or(0, |since| {
+            u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
+        });
+    format_unix_millis(millis)
+}
+
+/// Milliseconds since the Unix epoch as `YYYY-MM-DD HH:MM:SS UTC`.
+pub fn format_unix_millis(unix_millis: u64) -> String {
+    let seconds = unix_millis / 1_000;
+    let days = i64::try_from(seconds / 86_400).unwrap_or(i64::MAX);
     let of_day = seconds % 86_400;
     let (year, month, day) = civil_from_days(days);
     format!(
@@ -52,9 +60,10 @@ pub fn utc_now() -> String {
     )
 }
 
-/// The proleptic Gregorian date `days` after 1970-01-01 (Howard Hinnant's `civil_from_days`).
+/// The proleptic Gregorian date `days` after 1970-01-01 (Howard Hinnant's `civil_from_days`);
+/// saturates instead of overflowing on absurd inputs.
 fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let shifted = days + 719_468;
+    let shifted = days.saturating_add(719_468);
     let era = shifted.div_euclid(146_097);
     let day_of_era = shifted.rem_euclid(146_097);
     let year_of_era =
