@@ -6,6 +6,7 @@
 //!   fails any call on demand (`EIO`, `ENOSPC`, a freeze at a chosen I/O point).
 //! - [`ChildRun`]: a kill -9 harness that runs a child process, collects its progress lines
 //!   and kills it with `SIGKILL` at a chosen moment.
+//! - [`TempDir`]: a unique scratch path removed on drop.
 //!
 //! The crate depends on `cairn-log` only (for the file-I/O trait), so any crate's tests can
 //! use it without a dependency cycle.
@@ -13,6 +14,7 @@
 pub mod crash;
 pub mod fault_fs;
 pub mod rng;
+pub mod temp_dir;
 
 pub use crash::{self_exe_child, ChildRun, KilledChild};
 pub use fault_fs::{
@@ -20,3 +22,4 @@ pub use fault_fs::{
     UnsyncedWrites,
 };
 pub use rng::SplitMix64;
+pub use temp_dir::TempDir;

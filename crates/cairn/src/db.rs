@@ -26,7 +26,7 @@ use crate::scan::{as_slice_bound, bounds_are_empty, owned_bounds, prefix_bounds,
 use crate::snapshot::Snapshot;
 use crate::transaction::Transaction;
 use crate::types::{Key, Value, Version};
-use crate::watch::Watcher;
+use crate::watch::{WakeupHook, Watcher};
 
 /// What `compare_and_swap` expects to find.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -543,12 +543,31 @@ impl Db {
 
     /// Subscribes to every commit that writes a key starting with `prefix`.
     pub fn watch_prefix(&self, prefix: impl AsRef<[u8]>) -> Watcher {
-        self.shared
-            .watch
-            .subscribe(prefix.as_ref(), self.shared.options.watch_queue_events)
+        self.shared.watch.subscribe(
+            prefix.as_ref(),
+            self.shared.options.watch_queue_events,
+            None,
+        )
+    }
+
+    /// Like [`Db::watch_prefix`], and calls `wakeup` after each event is queued and when the
+    /// database closes. For async adapters: the hook wakes a task, which then drains the
+    /// watcher with [`Watcher::try_recv`]. The hook runs on the committing thread while it
+    /// holds the commit lock, so it must be short and must never block.
+    pub fn watch_prefix_with_wakeup(&self, prefix: impl AsRef<[u8]>, wakeup: WakeupHook) -> Watcher {
+        self.shared.watch.subscribe(
+            prefix.as_ref(),
+            self.shared.options.watch_queue_events,
+            Some(wakeup),
+        )
     }
 
     // ----- housekeeping ------------------------------------------------------------------------
+
+    /// The durability mode the database was opened with.
+    pub fn durability(&self) -> Durability {
+        self.shared.options.durability
+    }
 
     /// The newest visible version.
     pub fn version(&self) -> Version {

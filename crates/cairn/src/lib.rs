@@ -56,7 +56,7 @@ pub use scan::Scan;
 pub use snapshot::Snapshot;
 pub use transaction::{Transaction, TransactionScan};
 pub use types::{Key, Value, Version};
-pub use watch::{WatchEvent, Watcher};
+pub use watch::{WakeupHook, WatchEvent, Watcher};
 
 /// The README's examples, compiled and run as doc tests so that they cannot drift from the code.
 #[doc = include_str!("../../../README.md")]

@@ -40,13 +40,30 @@ pub enum WatchEvent {
     Lagged(u64),
 }
 
-#[derive(Debug)]
+/// Called after every event pushed to a watcher's queue and when the watcher closes, so an
+/// async adapter can wake its task instead of parking a thread in `recv`. It runs on the
+/// committing thread under the commit lock: it must be short and must never block.
+pub type WakeupHook = Arc<dyn Fn() + Send + Sync>;
+
 struct Subscriber {
     prefix: Vec<u8>,
     capacity: usize,
     queue: Mutex<VecDeque<WatchEvent>>,
     ready: Condvar,
     closed: AtomicBool,
+    wakeup: Option<WakeupHook>,
+}
+
+impl std::fmt::Debug for Subscriber {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("Subscriber")
+            .field("prefix", &self.prefix)
+            .field("capacity", &self.capacity)
+            .field("closed", &self.closed)
+            .field("wakeup", &self.wakeup.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Subscriber {
@@ -63,12 +80,21 @@ impl Subscriber {
         }
         drop(queue);
         self.ready.notify_one();
+        self.wake();
     }
 
     fn close(&self) {
         self.closed.store(true, Ordering::Release);
-        let _queue = self.queue.lock();
+        let queue = self.queue.lock();
         self.ready.notify_all();
+        drop(queue);
+        self.wake();
+    }
+
+    fn wake(&self) {
+        if let Some(wakeup) = &self.wakeup {
+            wakeup();
+        }
     }
 }
 
@@ -80,13 +106,19 @@ pub(crate) struct WatchHub {
 }
 
 impl WatchHub {
-    pub(crate) fn subscribe(self: &Arc<Self>, prefix: &[u8], capacity: usize) -> Watcher {
+    pub(crate) fn subscribe(
+        self: &Arc<Self>,
+        prefix: &[u8],
+        capacity: usize,
+        wakeup: Option<WakeupHook>,
+    ) -> Watcher {
         let subscriber = Arc::new(Subscriber {
             prefix: prefix.to_vec(),
             capacity,
             queue: Mutex::new(VecDeque::new()),
             ready: Condvar::new(),
             closed: AtomicBool::new(false),
+            wakeup,
         });
         let mut subscribers = self.subscribers.write();
         subscribers.push(Arc::clone(&subscriber));
@@ -195,6 +227,11 @@ impl Watcher {
     pub fn pending(&self) -> usize {
         self.subscriber.queue.lock().len()
     }
+
+    /// True once the database is closed: no event will arrive after those already queued.
+    pub fn is_closed(&self) -> bool {
+        self.subscriber.closed.load(Ordering::Acquire)
+    }
 }
 
 impl Drop for Watcher {
@@ -212,7 +249,7 @@ mod tests {
     #[test]
     fn full_queue_folds_events_into_a_lag_marker() {
         let hub = Arc::new(WatchHub::default());
-        let watcher = hub.subscribe(b"k", 3);
+        let watcher = hub.subscribe(b"k", 3, None);
         let value = Value::from("v");
         for version in 1..=10 {
             hub.publish(&Key::from("k1"), Some(&value), version);

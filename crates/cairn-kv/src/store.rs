@@ -1,0 +1,265 @@
+//! The `KeyValueStore` trait: one async API in front of every backend.
+//!
+//! Semantics every backend keeps (the conformance suite in `tests/conformance` checks each):
+//! - Every call works inside one [`Scope`]; nothing one scope does is visible from another.
+//! - Keys are 1 to [`KEY_BYTES_MAX`] bytes, values up to [`VALUE_BYTES_MAX`] bytes, both any
+//!   bytes. Bad input is refused with a typed error before anything is written.
+//! - `put` replaces the value and clears any TTL; `increment` and `decrement` keep the TTL;
+//!   `cas` writes like `put`.
+//! - `multi_put` and `clear_prefix` are atomic: another caller sees all of it or none of it.
+//! - An expired key is absent to every call at once, and the backend reclaims it later.
+//! - `list` returns keys in byte order. `delete` of an absent key is not an error.
+//! - Watchers see the writes made through the store, in commit order per scope, with a
+//!   bounded buffer: one that falls behind receives [`KvEvent::Lagged`]. A watcher never
+//!   slows a writer. Expiry is not an event.
+//!
+//! The futures are `Send`, so a store can be used from any tokio task. The trait uses
+//! `async fn`-style methods without boxing; code that must choose a backend at run time uses
+//! [`AnyStore`](crate::AnyStore), which [`open`](crate::open) returns for a URL.
+
+use std::future::Future;
+use std::time::Duration;
+
+use crate::error::{KvError, KvResult};
+use crate::limits::{
+    KEY_BYTES_MAX, MULTI_ENTRIES_MAX, TTL_MILLIS_MAX, TTL_MILLIS_MIN, VALUE_BYTES_MAX,
+};
+use crate::scope::Scope;
+use crate::watch::KvWatcher;
+
+/// A key's time to live, as `get_ttl` reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KvTtl {
+    /// The key holds no live value.
+    Absent,
+    /// The key never expires.
+    Persistent,
+    /// The key expires after this long (millisecond resolution).
+    Expires(Duration),
+}
+
+/// What a backend reports about itself.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct StoreStats {
+    /// The backend's name: `cairn`, `sqlite` or `redis`.
+    pub backend: &'static str,
+    /// Keys the backend holds across all scopes. It may count expired keys not yet
+    /// reclaimed; for Redis it counts every key in the database.
+    pub keys: u64,
+    /// Backend-specific figures, by name (WAL syncs, purged rows, cluster nodes, ...).
+    pub details: Vec<(String, u64)>,
+}
+
+/// The async key-value API every backend implements. See the module docs for the semantics.
+pub trait KeyValueStore: Send + Sync {
+    /// The value of `key`, or `None`.
+    fn get(&self, scope: &Scope, key: &[u8])
+        -> impl Future<Output = KvResult<Option<Vec<u8>>>> + Send;
+
+    /// Sets `key` to `value`, clearing any TTL.
+    fn put(&self, scope: &Scope, key: &[u8], value: &[u8])
+        -> impl Future<Output = KvResult<()>> + Send;
+
+    /// Deletes `key`; true when it held a live value. Deleting an absent key is not an error.
+    fn delete(&self, scope: &Scope, key: &[u8]) -> impl Future<Output = KvResult<bool>> + Send;
+
+    /// True when `key` holds a live value.
+    fn exists(&self, scope: &Scope, key: &[u8]) -> impl Future<Output = KvResult<bool>> + Send;
+
+    /// Every live key starting with `prefix` (empty: the whole scope), in byte order.
+    fn list(&self, scope: &Scope, prefix: &[u8])
+        -> impl Future<Output = KvResult<Vec<Vec<u8>>>> + Send;
+
+    /// The values of `keys`, in the same order; at most [`MULTI_ENTRIES_MAX`] keys.
+    fn multi_get(
+        &self,
+        scope: &Scope,
+        keys: &[&[u8]],
+    ) -> impl Future<Output = KvResult<Vec<Option<Vec<u8>>>>> + Send;
+
+    /// Sets every `(key, value)` pair atomically, clearing their TTLs; at most
+    /// [`MULTI_ENTRIES_MAX`] entries. A later entry for the same key wins.
+    fn multi_put(
+        &self,
+        scope: &Scope,
+        entries: &[(&[u8], &[u8])],
+    ) -> impl Future<Output = KvResult<()>> + Send;
+
+    /// Sets `key` to `value`, expiring after `ttl` (at least 1 ms; rounded up to whole ms).
+    fn put_with_ttl(
+        &self,
+        scope: &Scope,
+        key: &[u8],
+        value: &[u8],
+        ttl: Duration,
+    ) -> impl Future<Output = KvResult<()>> + Send;
+
+    /// Makes a live `key` expire `ttl` from now; false when the key is absent.
+    fn refresh_ttl(
+        &self,
+        scope: &Scope,
+        key: &[u8],
+        ttl: Duration,
+    ) -> impl Future<Output = KvResult<bool>> + Send;
+
+    /// The time `key` has left.
+    fn get_ttl(&self, scope: &Scope, key: &[u8]) -> impl Future<Output = KvResult<KvTtl>> + Send;
+
+    /// Sets `key` to `new` only if it holds `expected` (`None`: only if it is absent).
+    /// True when it swapped. Atomic with respect to every other write.
+    fn cas(
+        &self,
+        scope: &Scope,
+        key: &[u8],
+        expected: Option<&[u8]>,
+        new: &[u8],
+    ) -> impl Future<Output = KvResult<bool>> + Send;
+
+    /// Adds `delta` to the decimal i64 at `key` (absent counts as 0) and returns the result.
+    /// Overflow is [`KvError::Overflow`]; a value that is not a decimal i64 is
+    /// [`KvError::NotAnInteger`]; neither writes anything. The TTL is kept.
+    fn increment(
+        &self,
+        scope: &Scope,
+        key: &[u8],
+        delta: i64,
+    ) -> impl Future<Output = KvResult<i64>> + Send;
+
+    /// Subtracts `delta`, like [`increment`](KeyValueStore::increment) with `-delta`.
+    fn decrement(
+        &self,
+        scope: &Scope,
+        key: &[u8],
+        delta: i64,
+    ) -> impl Future<Output = KvResult<i64>> + Send {
+        async move {
+            let negated = delta.checked_neg().ok_or_else(|| KvError::Overflow {
+                key: crate::error::KeyText::new(key),
+                delta: -i128::from(delta),
+            })?;
+            self.increment(scope, key, negated).await
+        }
+    }
+
+    /// Watches one key.
+    fn watch(&self, scope: &Scope, key: &[u8]) -> impl Future<Output = KvResult<KvWatcher>> + Send;
+
+    /// Watches every key starting with `prefix` in `scope`.
+    fn watch_prefix(
+        &self,
+        scope: &Scope,
+        prefix: &[u8],
+    ) -> impl Future<Output = KvResult<KvWatcher>> + Send;
+
+    /// Deletes every live key starting with `prefix` atomically; returns how many. More than
+    /// [`CLEAR_PREFIX_KEYS_MAX`](crate::limits::CLEAR_PREFIX_KEYS_MAX) is refused.
+    fn clear_prefix(&self, scope: &Scope, prefix: &[u8])
+        -> impl Future<Output = KvResult<u64>> + Send;
+
+    /// How many live keys start with `prefix`.
+    fn count_prefix(&self, scope: &Scope, prefix: &[u8])
+        -> impl Future<Output = KvResult<u64>> + Send;
+
+    /// What the backend reports about itself.
+    fn stats(&self) -> impl Future<Output = KvResult<StoreStats>> + Send;
+}
+
+// ----- input checks every backend runs first ---------------------------------------------------
+
+/// Refuses an empty or too long key.
+pub fn check_key(key: &[u8]) -> KvResult<()> {
+    if key.is_empty() {
+        return Err(KvError::KeyEmpty);
+    }
+    if key.len() > KEY_BYTES_MAX {
+        return Err(KvError::KeyTooLarge {
+            len: key.len(),
+            max: KEY_BYTES_MAX,
+        });
+    }
+    Ok(())
+}
+
+/// Refuses a prefix longer than a key can be (an empty prefix is the whole scope).
+pub fn check_prefix(prefix: &[u8]) -> KvResult<()> {
+    if prefix.len() > KEY_BYTES_MAX {
+        return Err(KvError::KeyTooLarge {
+            len: prefix.len(),
+            max: KEY_BYTES_MAX,
+        });
+    }
+    Ok(())
+}
+
+/// Refuses a too large value.
+pub fn check_value(value: &[u8]) -> KvResult<()> {
+    if value.len() > VALUE_BYTES_MAX {
+        return Err(KvError::ValueTooLarge {
+            len: value.len(),
+            max: VALUE_BYTES_MAX,
+        });
+    }
+    Ok(())
+}
+
+/// Checks a key and its value.
+pub fn check_entry(key: &[u8], value: &[u8]) -> KvResult<()> {
+    check_key(key)?;
+    check_value(value)
+}
+
+/// Refuses more than [`MULTI_ENTRIES_MAX`] keys or entries in one call.
+pub fn check_multi_len(len: usize) -> KvResult<()> {
+    if len > MULTI_ENTRIES_MAX {
+        return Err(KvError::InvalidArgument(format!(
+            "{len} entries in one call; the limit is {MULTI_ENTRIES_MAX}"
+        )));
+    }
+    Ok(())
+}
+
+/// The TTL in whole milliseconds, rounded up; refuses zero and anything over the limit.
+pub fn ttl_millis(ttl: Duration) -> KvResult<u64> {
+    if ttl.is_zero() {
+        return Err(KvError::InvalidArgument(
+            "a TTL must be at least 1 ms; delete the key instead".to_owned(),
+        ));
+    }
+    let millis = ttl.as_nanos().div_ceil(1_000_000);
+    match u64::try_from(millis) {
+        Ok(millis) if millis <= TTL_MILLIS_MAX => Ok(millis.max(TTL_MILLIS_MIN)),
+        _ => Err(KvError::InvalidArgument(format!(
+            "a TTL of {ttl:?} is over the limit of {TTL_MILLIS_MAX} ms"
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ttl_is_rounded_up_to_whole_milliseconds() -> KvResult<()> {
+        assert_eq!(ttl_millis(Duration::from_nanos(1))?, 1);
+        assert_eq!(ttl_millis(Duration::from_micros(1_500))?, 2);
+        assert_eq!(ttl_millis(Duration::from_secs(3))?, 3_000);
+        assert!(ttl_millis(Duration::ZERO).is_err());
+        assert!(ttl_millis(Duration::from_millis(TTL_MILLIS_MAX + 1)).is_err());
+        assert!(ttl_millis(Duration::MAX).is_err());
+        Ok(())
+    }
+
+    #[test]
+    fn input_checks_name_the_limit() {
+        assert!(matches!(check_key(b""), Err(KvError::KeyEmpty)));
+        assert!(matches!(
+            check_key(&vec![0; KEY_BYTES_MAX + 1]),
+            Err(KvError::KeyTooLarge { max: KEY_BYTES_MAX, .. })
+        ));
+        assert!(check_key(&vec![0; KEY_BYTES_MAX]).is_ok());
+        assert!(check_prefix(b"").is_ok());
+        assert!(check_multi_len(MULTI_ENTRIES_MAX).is_ok());
+        assert!(check_multi_len(MULTI_ENTRIES_MAX + 1).is_err());
+    }
+}
