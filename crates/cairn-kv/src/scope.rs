@@ -84,7 +84,7 @@ impl fmt::Debug for Scope {
             .debug_struct("Scope")
             .field("tenant", &self.tenant)
             .field("namespace", &self.namespace)
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 

@@ -552,9 +552,13 @@ impl Db {
 
     /// Like [`Db::watch_prefix`], and calls `wakeup` after each event is queued and when the
     /// database closes. For async adapters: the hook wakes a task, which then drains the
-    /// watcher with [`Watcher::try_recv`]. The hook runs on the committing thread while it
-    /// holds the commit lock, so it must be short and must never block.
-    pub fn watch_prefix_with_wakeup(&self, prefix: impl AsRef<[u8]>, wakeup: WakeupHook) -> Watcher {
+    /// watcher with [`Watcher::try_recv`]. The hook runs on a committing thread, which may
+    /// hold the commit lock, so it must be short and must never block.
+    pub fn watch_prefix_with_wakeup(
+        &self,
+        prefix: impl AsRef<[u8]>,
+        wakeup: WakeupHook,
+    ) -> Watcher {
         self.shared.watch.subscribe(
             prefix.as_ref(),
             self.shared.options.watch_queue_events,

@@ -295,8 +295,9 @@ impl Shared {
         if durable.strict {
             drop(state);
             durable.log.wait_durable(version)?;
-            self.visible
-                .fetch_max(durable.log.durable_lsn().max(version), Ordering::AcqRel);
+            let visible = durable.log.durable_lsn().max(version);
+            self.visible.fetch_max(visible, Ordering::AcqRel);
+            self.watch.release_through(visible);
         } else {
             self.visible.store(version, Ordering::Release);
         }
@@ -426,7 +427,12 @@ impl Shared {
                 Mutation::Put { value, .. } => Some(value),
                 Mutation::Delete => None,
             };
-            self.watch.publish(&Key::from_slice(key), value, version);
+            if self.durable.as_ref().is_some_and(|durable| durable.strict) {
+                // Not durable yet: delivered when it becomes visible (see `commit`).
+                self.watch.hold(&Key::from_slice(key), value, version);
+            } else {
+                self.watch.publish(&Key::from_slice(key), value, version);
+            }
         }
     }
 

@@ -2,7 +2,10 @@
 //!
 //! Each watcher owns a bounded queue. A commit pushes one event per written key whose bytes
 //! start with the watcher's prefix, while it still holds the commit lock, so every watcher sees
-//! commits in version order. A push never waits: when a queue is full its newest event is folded
+//! commits in version order. In `Strict` mode a commit is not visible until it is durable, and
+//! neither are its events: they are held in version order and delivered once the commit
+//! becomes visible, so a watcher never learns of a commit a reader cannot see yet, nor of one
+//! whose fsync failed. A push never waits: when a queue is full its newest event is folded
 //! into a [`WatchEvent::Lagged`] marker that counts what was lost, so a slow watcher costs a
 //! writer one short lock and never a wait. Expiry is not an event: a key whose deadline passes
 //! simply reads as absent.
@@ -41,8 +44,8 @@ pub enum WatchEvent {
 }
 
 /// Called after every event pushed to a watcher's queue and when the watcher closes, so an
-/// async adapter can wake its task instead of parking a thread in `recv`. It runs on the
-/// committing thread under the commit lock: it must be short and must never block.
+/// async adapter can wake its task instead of parking a thread in `recv`. It runs on a
+/// committing thread, which may hold the commit lock: it must be short and must never block.
 pub type WakeupHook = Arc<dyn Fn() + Send + Sync>;
 
 struct Subscriber {
@@ -103,6 +106,18 @@ impl Subscriber {
 pub(crate) struct WatchHub {
     subscribers: RwLock<Vec<Arc<Subscriber>>>,
     count: AtomicUsize,
+    /// `Strict` mode: events of commits not yet durable, in version order. They are
+    /// delivered by `release_through` once the commit is visible, so a watcher never sees a
+    /// commit before a reader could, nor one whose fsync failed.
+    held: Mutex<VecDeque<HeldEvent>>,
+    held_count: AtomicUsize,
+}
+
+#[derive(Debug)]
+struct HeldEvent {
+    key: Key,
+    value: Option<Value>,
+    version: u64,
 }
 
 impl WatchHub {
@@ -158,6 +173,33 @@ impl WatchHub {
                 subscriber.push(event);
             }
         }
+    }
+
+    /// Holds a change until `release_through` reaches its version. Caller holds the commit
+    /// lock, so held events are in version order.
+    pub(crate) fn hold(&self, key: &Key, value: Option<&Value>, version: u64) {
+        let mut held = self.held.lock();
+        held.push_back(HeldEvent {
+            key: key.clone(),
+            value: value.cloned(),
+            version,
+        });
+        self.held_count.store(held.len(), Ordering::Release);
+    }
+
+    /// Delivers every held change of a version up to `visible`, oldest first.
+    pub(crate) fn release_through(&self, visible: u64) {
+        if self.held_count.load(Ordering::Acquire) == 0 {
+            return;
+        }
+        // Delivering under the `held` lock keeps two releasing threads from interleaving.
+        let mut held = self.held.lock();
+        while held.front().is_some_and(|event| event.version <= visible) {
+            if let Some(event) = held.pop_front() {
+                self.publish(&event.key, event.value.as_ref(), event.version);
+            }
+        }
+        self.held_count.store(held.len(), Ordering::Release);
     }
 
     /// Wakes every watcher for good: the database is gone.

@@ -105,12 +105,21 @@ fn enospc_on_writes_and_a_full_device_never_lose_an_acknowledged_commit() {
 fn a_failed_fsync_poisons_the_handle_and_is_never_acknowledged() {
     let fs = Arc::new(FaultFs::new());
     let db = Db::open(fault_options(&fs, Durability::Strict)).expect("open");
+    let watcher = db.watch_prefix("");
     db.put("kept", "1").expect("put before the fault");
     fs.fail(FaultRule::once(Op::SyncData, FaultError::Eio));
     let failed = db.put("lost", "2");
     assert!(
         failed.is_err(),
         "a commit whose fsync failed was acknowledged"
+    );
+    assert!(
+        matches!(watcher.try_recv(), Some(cairn::WatchEvent::Put { ref key, .. }) if key.as_bytes() == b"kept")
+    );
+    assert_eq!(
+        watcher.try_recv(),
+        None,
+        "a watcher saw a Strict commit whose fsync failed"
     );
     assert_eq!(
         db.get("lost").expect("get"),
