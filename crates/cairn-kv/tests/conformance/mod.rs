@@ -169,14 +169,28 @@ pub async fn any_bytes_are_keys_and_values<S: KeyValueStore>(store: Arc<S>) {
     assert_eq!(get(&*store, &scope, b"large").await, Some(large));
     let longest_key = vec![b'k'; KEY_BYTES_MAX];
     put(&*store, &scope, &longest_key, b"v").await;
-    assert_eq!(get(&*store, &scope, &longest_key).await, Some(b"v".to_vec()));
+    assert_eq!(
+        get(&*store, &scope, &longest_key).await,
+        Some(b"v".to_vec())
+    );
 }
 
 pub async fn list_is_ordered_and_exact_about_prefixes<S: KeyValueStore>(store: Arc<S>) {
     let scope = scope("list");
     let stored: [&[u8]; 13] = [
-        b"a", b"a*", b"a?", b"ab", b"a[b]", b"a%", b"a_", b"a\\", b"b", b"a\xff", b"a\xff\xff",
-        b"\xff", b"\x00",
+        b"a",
+        b"a*",
+        b"a?",
+        b"ab",
+        b"a[b]",
+        b"a%",
+        b"a_",
+        b"a\\",
+        b"b",
+        b"a\xff",
+        b"a\xff\xff",
+        b"\xff",
+        b"\x00",
     ];
     // Written out of order, so order must come from the backend.
     for key in stored.iter().rev() {
@@ -204,7 +218,11 @@ pub async fn list_is_ordered_and_exact_about_prefixes<S: KeyValueStore>(store: A
                 .collect(),
         ),
     ] {
-        assert_eq!(list(&*store, &scope, prefix).await, expected, "prefix {prefix:?}");
+        assert_eq!(
+            list(&*store, &scope, prefix).await,
+            expected,
+            "prefix {prefix:?}"
+        );
         assert_eq!(
             store.count_prefix(&scope, prefix).await.expect("count"),
             expected.len() as u64,
@@ -234,16 +252,30 @@ pub async fn multi_get_and_multi_put<S: KeyValueStore>(store: Arc<S>) {
         "values in request order; the later entry for a key wins"
     );
     store.multi_put(&scope, &[]).await.expect("empty multi_put");
-    assert_eq!(store.multi_get(&scope, &[]).await.expect("empty"), Vec::<Option<Vec<u8>>>::new());
+    assert_eq!(
+        store.multi_get(&scope, &[]).await.expect("empty"),
+        Vec::<Option<Vec<u8>>>::new()
+    );
     let many: Vec<(Vec<u8>, Vec<u8>)> = (0..1_000)
-        .map(|index| (format!("k{index:04}").into_bytes(), index.to_string().into_bytes()))
+        .map(|index| {
+            (
+                format!("k{index:04}").into_bytes(),
+                index.to_string().into_bytes(),
+            )
+        })
         .collect();
     let entries: Vec<(&[u8], &[u8])> = many
         .iter()
         .map(|(key, value)| (key.as_slice(), value.as_slice()))
         .collect();
-    store.multi_put(&scope, &entries).await.expect("1,000 entries");
-    assert_eq!(store.count_prefix(&scope, b"k").await.expect("count"), 1_000);
+    store
+        .multi_put(&scope, &entries)
+        .await
+        .expect("1,000 entries");
+    assert_eq!(
+        store.count_prefix(&scope, b"k").await.expect("count"),
+        1_000
+    );
     let wanted: Vec<&[u8]> = many.iter().map(|(key, _)| key.as_slice()).collect();
     let values = store.multi_get(&scope, &wanted).await.expect("multi_get");
     for ((_, value), found) in many.iter().zip(values) {
@@ -255,7 +287,9 @@ pub async fn multi_put_is_atomic_to_readers<S: KeyValueStore + 'static>(store: A
     const KEYS: usize = 8;
     const GENERATIONS: u32 = 150;
     let scope = scope("atomic-put");
-    let names: Vec<Vec<u8>> = (0..KEYS).map(|index| format!("k{index}").into_bytes()).collect();
+    let names: Vec<Vec<u8>> = (0..KEYS)
+        .map(|index| format!("k{index}").into_bytes())
+        .collect();
     let (started, reader_started) = tokio::sync::oneshot::channel();
     let reader = {
         let (store, scope, names) = (Arc::clone(&store), scope.clone(), names.clone());
@@ -266,7 +300,11 @@ pub async fn multi_put_is_atomic_to_readers<S: KeyValueStore + 'static>(store: A
             loop {
                 let values = store.multi_get(&scope, &wanted).await.expect("multi_get");
                 let distinct: BTreeSet<_> = values.iter().collect();
-                assert_eq!(distinct.len(), 1, "a reader saw a partial multi_put: {values:?}");
+                assert_eq!(
+                    distinct.len(),
+                    1,
+                    "a reader saw a partial multi_put: {values:?}"
+                );
                 observations += 1;
                 if let Some(started) = started.take() {
                     let _ = started.send(());
@@ -301,12 +339,18 @@ pub async fn clear_prefix_is_atomic_and_counts<S: KeyValueStore + 'static>(store
     let neighbour = scope_named(&scope, "atomic-clear-2");
     put(&*store, &scope, b"q:keep", b"v").await;
     put(&*store, &neighbour, b"p:0", b"other scope").await;
-    let names: Vec<Vec<u8>> = (0..KEYS).map(|index| format!("p:{index}").into_bytes()).collect();
+    let names: Vec<Vec<u8>> = (0..KEYS)
+        .map(|index| format!("p:{index}").into_bytes())
+        .collect();
     let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let (started, reader_started) = tokio::sync::oneshot::channel();
     let reader = {
-        let (store, scope, names, done) =
-            (Arc::clone(&store), scope.clone(), names.clone(), Arc::clone(&done));
+        let (store, scope, names, done) = (
+            Arc::clone(&store),
+            scope.clone(),
+            names.clone(),
+            Arc::clone(&done),
+        );
         tokio::spawn(async move {
             let wanted: Vec<&[u8]> = names.iter().map(Vec::as_slice).collect();
             let (mut saw_all, mut saw_none) = (0_u32, 0_u32);
@@ -335,11 +379,16 @@ pub async fn clear_prefix_is_atomic_and_counts<S: KeyValueStore + 'static>(store
     // the writer waits for the reader's first look and yields between rounds.
     reader_started.await.expect("the reader started");
     for _ in 0..ROUNDS {
-        let entries: Vec<(&[u8], &[u8])> =
-            names.iter().map(|name| (name.as_slice(), &b"v"[..])).collect();
+        let entries: Vec<(&[u8], &[u8])> = names
+            .iter()
+            .map(|name| (name.as_slice(), &b"v"[..]))
+            .collect();
         store.multi_put(&scope, &entries).await.expect("multi_put");
         tokio::task::yield_now().await;
-        let cleared = store.clear_prefix(&scope, b"p:").await.expect("clear_prefix");
+        let cleared = store
+            .clear_prefix(&scope, b"p:")
+            .await
+            .expect("clear_prefix");
         assert_eq!(cleared, KEYS as u64);
         tokio::task::yield_now().await;
     }
@@ -365,11 +414,20 @@ pub async fn count_prefix_counts_live_keys<S: KeyValueStore>(store: Arc<S>) {
         put(&*store, &scope, format!("item:{index:05}").as_bytes(), b"v").await;
     }
     put(&*store, &scope, b"itemx", b"v").await;
-    assert_eq!(store.count_prefix(&scope, b"item:").await.expect("count"), 2_500);
-    assert_eq!(store.count_prefix(&scope, b"item").await.expect("count"), 2_501);
+    assert_eq!(
+        store.count_prefix(&scope, b"item:").await.expect("count"),
+        2_500
+    );
+    assert_eq!(
+        store.count_prefix(&scope, b"item").await.expect("count"),
+        2_501
+    );
     assert_eq!(list(&*store, &scope, b"item:").await.len(), 2_500);
     store.delete(&scope, b"item:00007").await.expect("delete");
-    assert_eq!(store.count_prefix(&scope, b"item:").await.expect("count"), 2_499);
+    assert_eq!(
+        store.count_prefix(&scope, b"item:").await.expect("count"),
+        2_499
+    );
     assert_eq!(store.count_prefix(&scope, b"none").await.expect("count"), 0);
 }
 
@@ -390,13 +448,26 @@ pub async fn ttl_expires_keys_everywhere<S: KeyValueStore>(store: Arc<S>) {
         KvTtl::Expires(left) => assert!(left > Duration::ZERO && left <= ttl, "{left:?}"),
         other => panic!("expected a deadline, got {other:?}"),
     }
-    assert_eq!(store.get_ttl(&scope, b"stays").await.expect("ttl"), KvTtl::Persistent);
-    assert_eq!(store.get_ttl(&scope, b"none").await.expect("ttl"), KvTtl::Absent);
+    assert_eq!(
+        store.get_ttl(&scope, b"stays").await.expect("ttl"),
+        KvTtl::Persistent
+    );
+    assert_eq!(
+        store.get_ttl(&scope, b"none").await.expect("ttl"),
+        KvTtl::Absent
+    );
     tokio::time::sleep(ttl + Duration::from_millis(300)).await;
     for key in [&b"short"[..], b"tiny"] {
-        assert_eq!(get(&*store, &scope, key).await, None, "{key:?} outlived its TTL");
+        assert_eq!(
+            get(&*store, &scope, key).await,
+            None,
+            "{key:?} outlived its TTL"
+        );
         assert!(!store.exists(&scope, key).await.expect("exists"));
-        assert_eq!(store.get_ttl(&scope, key).await.expect("ttl"), KvTtl::Absent);
+        assert_eq!(
+            store.get_ttl(&scope, key).await.expect("ttl"),
+            KvTtl::Absent
+        );
         assert!(
             !store
                 .refresh_ttl(&scope, key, Duration::from_secs(60))
@@ -416,37 +487,71 @@ pub async fn ttl_expires_keys_everywhere<S: KeyValueStore>(store: Arc<S>) {
         vec![None, Some(b"v".to_vec())]
     );
     assert!(
-        store.cas(&scope, b"short", None, b"new").await.expect("cas"),
+        store
+            .cas(&scope, b"short", None, b"new")
+            .await
+            .expect("cas"),
         "an expired key counts as absent"
     );
-    assert_eq!(store.increment(&scope, b"tiny", 4).await.expect("increment"), 4);
+    assert_eq!(
+        store
+            .increment(&scope, b"tiny", 4)
+            .await
+            .expect("increment"),
+        4
+    );
 }
 
-pub async fn ttl_is_cleared_by_put_and_cas_and_kept_by_increment<S: KeyValueStore>(
-    store: Arc<S>,
-) {
+pub async fn ttl_is_cleared_by_put_and_cas_and_kept_by_increment<S: KeyValueStore>(store: Arc<S>) {
     let scope = scope("ttl-kinds");
     let hour = Duration::from_secs(3_600);
     let expires = |ttl: KvTtl| matches!(ttl, KvTtl::Expires(left) if left > Duration::from_secs(3_500) && left <= hour);
-    store.put_with_ttl(&scope, b"put", b"v", hour).await.expect("ttl");
+    store
+        .put_with_ttl(&scope, b"put", b"v", hour)
+        .await
+        .expect("ttl");
     put(&*store, &scope, b"put", b"v2").await;
-    assert_eq!(store.get_ttl(&scope, b"put").await.expect("ttl"), KvTtl::Persistent);
+    assert_eq!(
+        store.get_ttl(&scope, b"put").await.expect("ttl"),
+        KvTtl::Persistent
+    );
 
-    store.put_with_ttl(&scope, b"cas", b"v", hour).await.expect("ttl");
-    assert!(store.cas(&scope, b"cas", Some(b"v"), b"w").await.expect("cas"));
-    assert_eq!(store.get_ttl(&scope, b"cas").await.expect("ttl"), KvTtl::Persistent);
+    store
+        .put_with_ttl(&scope, b"cas", b"v", hour)
+        .await
+        .expect("ttl");
+    assert!(store
+        .cas(&scope, b"cas", Some(b"v"), b"w")
+        .await
+        .expect("cas"));
+    assert_eq!(
+        store.get_ttl(&scope, b"cas").await.expect("ttl"),
+        KvTtl::Persistent
+    );
 
-    store.put_with_ttl(&scope, b"n", b"5", hour).await.expect("ttl");
-    assert_eq!(store.increment(&scope, b"n", 2).await.expect("increment"), 7);
+    store
+        .put_with_ttl(&scope, b"n", b"5", hour)
+        .await
+        .expect("ttl");
+    assert_eq!(
+        store.increment(&scope, b"n", 2).await.expect("increment"),
+        7
+    );
     assert!(expires(store.get_ttl(&scope, b"n").await.expect("ttl")));
-    assert_eq!(store.decrement(&scope, b"n", 3).await.expect("decrement"), 4);
+    assert_eq!(
+        store.decrement(&scope, b"n", 3).await.expect("decrement"),
+        4
+    );
     assert!(expires(store.get_ttl(&scope, b"n").await.expect("ttl")));
 
     store
         .multi_put(&scope, &[(b"n", b"9")])
         .await
         .expect("multi_put");
-    assert_eq!(store.get_ttl(&scope, b"n").await.expect("ttl"), KvTtl::Persistent);
+    assert_eq!(
+        store.get_ttl(&scope, b"n").await.expect("ttl"),
+        KvTtl::Persistent
+    );
 }
 
 pub async fn refresh_ttl_sets_a_new_deadline<S: KeyValueStore>(store: Arc<S>) {
@@ -455,7 +560,11 @@ pub async fn refresh_ttl_sets_a_new_deadline<S: KeyValueStore>(store: Arc<S>) {
         .refresh_ttl(&scope, b"absent", Duration::from_secs(1))
         .await
         .expect("refresh absent"));
-    assert_eq!(get(&*store, &scope, b"absent").await, None, "refresh must not create");
+    assert_eq!(
+        get(&*store, &scope, b"absent").await,
+        None,
+        "refresh must not create"
+    );
     put(&*store, &scope, b"k", b"v").await;
     assert!(store
         .refresh_ttl(&scope, b"k", Duration::from_millis(300))
@@ -485,20 +594,47 @@ pub async fn refresh_ttl_sets_a_new_deadline<S: KeyValueStore>(store: Arc<S>) {
 
 pub async fn cas_swaps_only_on_the_expected_state<S: KeyValueStore>(store: Arc<S>) {
     let scope = scope("cas");
-    assert!(!store.cas(&scope, b"k", Some(b"x"), b"v").await.expect("cas"));
+    assert!(!store
+        .cas(&scope, b"k", Some(b"x"), b"v")
+        .await
+        .expect("cas"));
     assert_eq!(get(&*store, &scope, b"k").await, None, "a failed cas wrote");
-    assert!(store.cas(&scope, b"k", None, b"v1").await.expect("cas absent"));
-    assert!(!store.cas(&scope, b"k", None, b"v2").await.expect("cas absent again"));
-    assert!(!store.cas(&scope, b"k", Some(b"v"), b"v2").await.expect("prefix of value"));
-    assert!(!store.cas(&scope, b"k", Some(b"v1x"), b"v2").await.expect("longer"));
+    assert!(store
+        .cas(&scope, b"k", None, b"v1")
+        .await
+        .expect("cas absent"));
+    assert!(!store
+        .cas(&scope, b"k", None, b"v2")
+        .await
+        .expect("cas absent again"));
+    assert!(!store
+        .cas(&scope, b"k", Some(b"v"), b"v2")
+        .await
+        .expect("prefix of value"));
+    assert!(!store
+        .cas(&scope, b"k", Some(b"v1x"), b"v2")
+        .await
+        .expect("longer"));
     assert_eq!(get(&*store, &scope, b"k").await, Some(b"v1".to_vec()));
-    assert!(store.cas(&scope, b"k", Some(b"v1"), b"v2").await.expect("cas"));
+    assert!(store
+        .cas(&scope, b"k", Some(b"v1"), b"v2")
+        .await
+        .expect("cas"));
     assert_eq!(get(&*store, &scope, b"k").await, Some(b"v2".to_vec()));
     put(&*store, &scope, b"empty", b"").await;
-    assert!(!store.cas(&scope, b"empty", None, b"x").await.expect("empty is present"));
-    assert!(store.cas(&scope, b"empty", Some(b""), b"x").await.expect("cas empty"));
+    assert!(!store
+        .cas(&scope, b"empty", None, b"x")
+        .await
+        .expect("empty is present"));
+    assert!(store
+        .cas(&scope, b"empty", Some(b""), b"x")
+        .await
+        .expect("cas empty"));
     store.delete(&scope, b"k").await.expect("delete");
-    assert!(store.cas(&scope, b"k", None, b"v3").await.expect("absent after delete"));
+    assert!(store
+        .cas(&scope, b"k", None, b"v3")
+        .await
+        .expect("absent after delete"));
 }
 
 pub async fn cas_races_lose_no_update<S: KeyValueStore + 'static>(store: Arc<S>) {
@@ -548,18 +684,33 @@ pub async fn cas_races_lose_no_update<S: KeyValueStore + 'static>(store: Arc<S>)
 
 pub async fn increment_and_decrement<S: KeyValueStore>(store: Arc<S>) {
     let scope = scope("increment");
-    assert_eq!(store.increment(&scope, b"n", 5).await.expect("from absent"), 5);
-    assert_eq!(store.increment(&scope, b"n", -7).await.expect("negative"), -2);
-    assert_eq!(store.decrement(&scope, b"n", 3).await.expect("decrement"), -5);
+    assert_eq!(
+        store.increment(&scope, b"n", 5).await.expect("from absent"),
+        5
+    );
+    assert_eq!(
+        store.increment(&scope, b"n", -7).await.expect("negative"),
+        -2
+    );
+    assert_eq!(
+        store.decrement(&scope, b"n", 3).await.expect("decrement"),
+        -5
+    );
     assert_eq!(get(&*store, &scope, b"n").await, Some(b"-5".to_vec()));
-    assert_eq!(store.decrement(&scope, b"fresh", 4).await.expect("absent"), -4);
+    assert_eq!(
+        store.decrement(&scope, b"fresh", 4).await.expect("absent"),
+        -4
+    );
 
     put(&*store, &scope, b"max", i64::MAX.to_string().as_bytes()).await;
     assert!(matches!(
         store.increment(&scope, b"max", 1).await,
         Err(KvError::Overflow { .. })
     ));
-    assert_eq!(get(&*store, &scope, b"max").await, Some(i64::MAX.to_string().into_bytes()));
+    assert_eq!(
+        get(&*store, &scope, b"max").await,
+        Some(i64::MAX.to_string().into_bytes())
+    );
     put(&*store, &scope, b"min", i64::MIN.to_string().as_bytes()).await;
     assert!(matches!(
         store.decrement(&scope, b"min", 1).await,
@@ -569,7 +720,11 @@ pub async fn increment_and_decrement<S: KeyValueStore>(store: Arc<S>) {
         store.decrement(&scope, b"zero", i64::MIN).await,
         Err(KvError::Overflow { .. })
     ));
-    assert_eq!(get(&*store, &scope, b"zero").await, None, "a refused decrement wrote");
+    assert_eq!(
+        get(&*store, &scope, b"zero").await,
+        None,
+        "a refused decrement wrote"
+    );
 
     for not_a_number in [&b"abc"[..], b"1.5", b"", b"99999999999999999999", b"\xff"] {
         put(&*store, &scope, b"text", not_a_number).await;
@@ -580,7 +735,10 @@ pub async fn increment_and_decrement<S: KeyValueStore>(store: Arc<S>) {
             ),
             "{not_a_number:?} was taken for a number"
         );
-        assert_eq!(get(&*store, &scope, b"text").await, Some(not_a_number.to_vec()));
+        assert_eq!(
+            get(&*store, &scope, b"text").await,
+            Some(not_a_number.to_vec())
+        );
     }
 }
 
@@ -633,7 +791,10 @@ pub async fn watch_never_crosses_scopes<S: KeyValueStore>(store: Arc<S>) {
         store.clear_prefix(other, b"").await.expect("clear");
     }
     put(&*store, &watched, b"marker", b"mine").await;
-    assert_eq!(next_event(&mut watcher).await, put_event(b"marker", b"mine"));
+    assert_eq!(
+        next_event(&mut watcher).await,
+        put_event(b"marker", b"mine")
+    );
     assert_quiet(&mut watcher).await;
 }
 
@@ -660,9 +821,18 @@ pub async fn watch_prefix_sees_every_kind_of_write<S: KeyValueStore>(store: Arc<
         .put_with_ttl(&scope, b"p:2", b"b", Duration::from_secs(60))
         .await
         .expect("put_with_ttl");
-    assert!(store.cas(&scope, b"p:1", Some(b"a"), b"c").await.expect("cas"));
-    assert!(!store.cas(&scope, b"p:1", Some(b"a"), b"d").await.expect("failed cas"));
-    assert_eq!(store.increment(&scope, b"p:n", 3).await.expect("increment"), 3);
+    assert!(store
+        .cas(&scope, b"p:1", Some(b"a"), b"c")
+        .await
+        .expect("cas"));
+    assert!(!store
+        .cas(&scope, b"p:1", Some(b"a"), b"d")
+        .await
+        .expect("failed cas"));
+    assert_eq!(
+        store.increment(&scope, b"p:n", 3).await.expect("increment"),
+        3
+    );
     store.delete(&scope, b"p:2").await.expect("delete");
     assert_eq!(next_event(&mut watcher).await, put_event(b"p:1", b"a"));
     assert_eq!(next_event(&mut watcher).await, put_event(b"p:2", b"b"));
@@ -674,10 +844,13 @@ pub async fn watch_prefix_sees_every_kind_of_write<S: KeyValueStore>(store: Arc<
         .multi_put(&scope, &[(b"p:x", b"1"), (b"q:x", b"2"), (b"p:y", b"3")])
         .await
         .expect("multi_put");
-    let batch: BTreeSet<_> = [next_event(&mut watcher).await, next_event(&mut watcher).await]
-        .into_iter()
-        .map(|event| format!("{event:?}"))
-        .collect();
+    let batch: BTreeSet<_> = [
+        next_event(&mut watcher).await,
+        next_event(&mut watcher).await,
+    ]
+    .into_iter()
+    .map(|event| format!("{event:?}"))
+    .collect();
     let expected: BTreeSet<_> = [put_event(b"p:x", b"1"), put_event(b"p:y", b"3")]
         .into_iter()
         .map(|event| format!("{event:?}"))
@@ -694,7 +867,12 @@ pub async fn watch_prefix_sees_every_kind_of_write<S: KeyValueStore>(store: Arc<
             other => panic!("expected a delete from clear_prefix, got {other:?}"),
         }
     }
-    assert_eq!(cleared, keys(&[b"p:1", b"p:n", b"p:x", b"p:y"]).into_iter().collect());
+    assert_eq!(
+        cleared,
+        keys(&[b"p:1", b"p:n", b"p:x", b"p:y"])
+            .into_iter()
+            .collect()
+    );
     assert_quiet(&mut watcher).await;
     drop(watcher);
     // A dropped watcher costs the writer nothing and breaks nothing.
@@ -741,28 +919,68 @@ pub async fn bad_input_is_refused_with_typed_errors<S: KeyValueStore>(store: Arc
             store.multi_put(&scope, &[(key, b"v")]).await,
         ];
         for (index, result) in results.iter().enumerate() {
-            assert!(check(result), "call {index} with key of {} bytes gave {result:?}", key.len());
+            assert!(
+                check(result),
+                "call {index} with key of {} bytes gave {result:?}",
+                key.len()
+            );
         }
     }
     refused!(store.list(&scope, &long_key), KvError::KeyTooLarge { .. });
-    refused!(store.count_prefix(&scope, &long_key), KvError::KeyTooLarge { .. });
-    refused!(store.clear_prefix(&scope, &long_key), KvError::KeyTooLarge { .. });
-    refused!(store.watch_prefix(&scope, &long_key), KvError::KeyTooLarge { .. });
+    refused!(
+        store.count_prefix(&scope, &long_key),
+        KvError::KeyTooLarge { .. }
+    );
+    refused!(
+        store.clear_prefix(&scope, &long_key),
+        KvError::KeyTooLarge { .. }
+    );
+    refused!(
+        store.watch_prefix(&scope, &long_key),
+        KvError::KeyTooLarge { .. }
+    );
 
     let huge = vec![0_u8; VALUE_BYTES_MAX + 1];
-    refused!(store.put(&scope, b"k", &huge), KvError::ValueTooLarge { .. });
-    refused!(store.put_with_ttl(&scope, b"k", &huge, ttl), KvError::ValueTooLarge { .. });
-    refused!(store.cas(&scope, b"k", None, &huge), KvError::ValueTooLarge { .. });
-    refused!(store.multi_put(&scope, &[(b"k", &huge)]), KvError::ValueTooLarge { .. });
+    refused!(
+        store.put(&scope, b"k", &huge),
+        KvError::ValueTooLarge { .. }
+    );
+    refused!(
+        store.put_with_ttl(&scope, b"k", &huge, ttl),
+        KvError::ValueTooLarge { .. }
+    );
+    refused!(
+        store.cas(&scope, b"k", None, &huge),
+        KvError::ValueTooLarge { .. }
+    );
+    refused!(
+        store.multi_put(&scope, &[(b"k", &huge)]),
+        KvError::ValueTooLarge { .. }
+    );
     drop(huge);
 
-    refused!(store.put_with_ttl(&scope, b"k", b"v", Duration::ZERO), KvError::InvalidArgument(_));
-    refused!(store.refresh_ttl(&scope, b"k", Duration::ZERO), KvError::InvalidArgument(_));
-    refused!(store.put_with_ttl(&scope, b"k", b"v", Duration::MAX), KvError::InvalidArgument(_));
+    refused!(
+        store.put_with_ttl(&scope, b"k", b"v", Duration::ZERO),
+        KvError::InvalidArgument(_)
+    );
+    refused!(
+        store.refresh_ttl(&scope, b"k", Duration::ZERO),
+        KvError::InvalidArgument(_)
+    );
+    refused!(
+        store.put_with_ttl(&scope, b"k", b"v", Duration::MAX),
+        KvError::InvalidArgument(_)
+    );
     let too_many: Vec<&[u8]> = vec![b"k"; MULTI_ENTRIES_MAX + 1];
-    refused!(store.multi_get(&scope, &too_many), KvError::InvalidArgument(_));
+    refused!(
+        store.multi_get(&scope, &too_many),
+        KvError::InvalidArgument(_)
+    );
     let too_many: Vec<(&[u8], &[u8])> = vec![(b"k", b"v"); MULTI_ENTRIES_MAX + 1];
-    refused!(store.multi_put(&scope, &too_many), KvError::InvalidArgument(_));
+    refused!(
+        store.multi_put(&scope, &too_many),
+        KvError::InvalidArgument(_)
+    );
 
     assert_eq!(
         list(&*store, &scope, b"").await,
