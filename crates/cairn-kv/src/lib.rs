@@ -46,3 +46,10 @@ pub use store::{
 };
 pub use url::{open, CairnDurability, SqliteSynchronous, StoreUrl};
 pub use watch::{EventSource, KvEvent, KvWatcher, RecvFuture};
+
+/// The README's examples, compiled and run as doc tests so that they cannot drift from the
+/// code. They live here, not in `cairn`, because this crate sees both the engine and the
+/// trait.
+#[doc = include_str!("../../../README.md")]
+#[cfg(all(doctest, feature = "cairn"))]
+pub struct ReadmeDoctests;

@@ -57,8 +57,3 @@ pub use snapshot::Snapshot;
 pub use transaction::{Transaction, TransactionScan};
 pub use types::{Key, Value, Version};
 pub use watch::{WakeupHook, WatchEvent, Watcher};
-
-/// The README's examples, compiled and run as doc tests so that they cannot drift from the code.
-#[doc = include_str!("../../../README.md")]
-#[cfg(doctest)]
-pub struct ReadmeDoctests;
