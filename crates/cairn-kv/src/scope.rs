@@ -111,7 +111,11 @@ fn escape_into(name: &[u8], out: &mut Vec<u8>) {
         if byte.is_ascii_alphanumeric() || matches!(byte, b'_' | b'.' | b'-') {
             out.push(byte);
         } else {
-            out.extend_from_slice(&[b'%', HEX[usize::from(byte >> 4)], HEX[usize::from(byte & 15)]]);
+            out.extend_from_slice(&[
+                b'%',
+                HEX[usize::from(byte >> 4)],
+                HEX[usize::from(byte & 15)],
+            ]);
         }
     }
 }
@@ -135,7 +139,9 @@ mod tests {
 
     #[test]
     fn names_that_differ_never_share_a_prefix() {
-        let names = ["a", "b", "a:b", "b:", ":", "a}", "{", "%", "%3A", "ab", "a.b", "a b"];
+        let names = [
+            "a", "b", "a:b", "b:", ":", "a}", "{", "%", "%3A", "ab", "a.b", "a b",
+        ];
         let mut prefixes = Vec::new();
         for tenant in names {
             for namespace in names {
@@ -156,10 +162,19 @@ mod tests {
 
     #[test]
     fn bad_names_are_refused() {
-        assert!(matches!(Scope::new("", "n"), Err(KvError::InvalidScope { .. })));
-        assert!(matches!(Scope::new("t", ""), Err(KvError::InvalidScope { .. })));
+        assert!(matches!(
+            Scope::new("", "n"),
+            Err(KvError::InvalidScope { .. })
+        ));
+        assert!(matches!(
+            Scope::new("t", ""),
+            Err(KvError::InvalidScope { .. })
+        ));
         let long = "x".repeat(SCOPE_NAME_BYTES_MAX + 1);
-        assert!(matches!(Scope::new(&long, "n"), Err(KvError::InvalidScope { .. })));
+        assert!(matches!(
+            Scope::new(&long, "n"),
+            Err(KvError::InvalidScope { .. })
+        ));
         assert!(Scope::new(&"x".repeat(SCOPE_NAME_BYTES_MAX), "n").is_ok());
     }
 

@@ -54,12 +54,19 @@ pub struct StoreStats {
 /// The async key-value API every backend implements. See the module docs for the semantics.
 pub trait KeyValueStore: Send + Sync {
     /// The value of `key`, or `None`.
-    fn get(&self, scope: &Scope, key: &[u8])
-        -> impl Future<Output = KvResult<Option<Vec<u8>>>> + Send;
+    fn get(
+        &self,
+        scope: &Scope,
+        key: &[u8],
+    ) -> impl Future<Output = KvResult<Option<Vec<u8>>>> + Send;
 
     /// Sets `key` to `value`, clearing any TTL.
-    fn put(&self, scope: &Scope, key: &[u8], value: &[u8])
-        -> impl Future<Output = KvResult<()>> + Send;
+    fn put(
+        &self,
+        scope: &Scope,
+        key: &[u8],
+        value: &[u8],
+    ) -> impl Future<Output = KvResult<()>> + Send;
 
     /// Deletes `key`; true when it held a live value. Deleting an absent key is not an error.
     fn delete(&self, scope: &Scope, key: &[u8]) -> impl Future<Output = KvResult<bool>> + Send;
@@ -68,8 +75,11 @@ pub trait KeyValueStore: Send + Sync {
     fn exists(&self, scope: &Scope, key: &[u8]) -> impl Future<Output = KvResult<bool>> + Send;
 
     /// Every live key starting with `prefix` (empty: the whole scope), in byte order.
-    fn list(&self, scope: &Scope, prefix: &[u8])
-        -> impl Future<Output = KvResult<Vec<Vec<u8>>>> + Send;
+    fn list(
+        &self,
+        scope: &Scope,
+        prefix: &[u8],
+    ) -> impl Future<Output = KvResult<Vec<Vec<u8>>>> + Send;
 
     /// The values of `keys`, in the same order; at most [`MULTI_ENTRIES_MAX`] keys.
     fn multi_get(
@@ -154,12 +164,18 @@ pub trait KeyValueStore: Send + Sync {
 
     /// Deletes every live key starting with `prefix` atomically; returns how many. More than
     /// [`CLEAR_PREFIX_KEYS_MAX`](crate::limits::CLEAR_PREFIX_KEYS_MAX) is refused.
-    fn clear_prefix(&self, scope: &Scope, prefix: &[u8])
-        -> impl Future<Output = KvResult<u64>> + Send;
+    fn clear_prefix(
+        &self,
+        scope: &Scope,
+        prefix: &[u8],
+    ) -> impl Future<Output = KvResult<u64>> + Send;
 
     /// How many live keys start with `prefix`.
-    fn count_prefix(&self, scope: &Scope, prefix: &[u8])
-        -> impl Future<Output = KvResult<u64>> + Send;
+    fn count_prefix(
+        &self,
+        scope: &Scope,
+        prefix: &[u8],
+    ) -> impl Future<Output = KvResult<u64>> + Send;
 
     /// What the backend reports about itself.
     fn stats(&self) -> impl Future<Output = KvResult<StoreStats>> + Send;
@@ -255,7 +271,10 @@ mod tests {
         assert!(matches!(check_key(b""), Err(KvError::KeyEmpty)));
         assert!(matches!(
             check_key(&vec![0; KEY_BYTES_MAX + 1]),
-            Err(KvError::KeyTooLarge { max: KEY_BYTES_MAX, .. })
+            Err(KvError::KeyTooLarge {
+                max: KEY_BYTES_MAX,
+                ..
+            })
         ));
         assert!(check_key(&vec![0; KEY_BYTES_MAX]).is_ok());
         assert!(check_prefix(b"").is_ok());

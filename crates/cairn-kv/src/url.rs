@@ -77,9 +77,9 @@ impl StoreUrl {
             url: url.to_owned(),
             reason: reason.to_owned(),
         };
-        let (scheme, rest) = url
-            .split_once(':')
-            .ok_or_else(|| invalid("no scheme; expected cairn:, sqlite:, redis: or redis+cluster:"))?;
+        let (scheme, rest) = url.split_once(':').ok_or_else(|| {
+            invalid("no scheme; expected cairn:, sqlite:, redis: or redis+cluster:")
+        })?;
         match scheme {
             "cairn" => {
                 let (location, query) = split_query(rest);

@@ -99,6 +99,7 @@ impl WatchTarget {
     }
 
     /// The stored prefix to subscribe to (the stored key itself for one key).
+    #[cfg_attr(not(feature = "cairn"), allow(dead_code))]
     pub(crate) fn stored_prefix(&self) -> &[u8] {
         &self.stored
     }
@@ -126,17 +127,22 @@ impl WatchTarget {
 
 /// In-process fan-out: a store publishes each committed write, every matching watcher gets
 /// it in its own bounded queue. Used by backends whose server has no change feed of its own.
+#[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
 #[derive(Default)]
 pub(crate) struct LocalHub {
     subscribers: Mutex<Vec<Arc<LocalSubscriber>>>,
 }
 
+#[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
 struct LocalSubscriber {
     target: WatchTarget,
     queue: Mutex<VecDeque<KvEvent>>,
     ready: Notify,
+    /// Set when the store closes or drops the hub: `recv` drains the queue, then ends.
+    closed: std::sync::atomic::AtomicBool,
 }
 
+#[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
 impl LocalSubscriber {
     fn push(&self, event: KvEvent) {
         let mut queue = self.queue.lock();
@@ -153,6 +159,7 @@ impl LocalSubscriber {
     }
 }
 
+#[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
 impl LocalHub {
     /// True when nobody watches, so a writer can skip building events.
     pub(crate) fn is_idle(&self) -> bool {
@@ -173,6 +180,7 @@ impl LocalHub {
             target,
             queue: Mutex::new(VecDeque::new()),
             ready: Notify::new(),
+            closed: std::sync::atomic::AtomicBool::new(false),
         });
         self.subscribers.lock().push(Arc::clone(&subscriber));
         KvWatcher::new(LocalWatch {
@@ -184,8 +192,32 @@ impl LocalHub {
     pub(crate) fn watchers(&self) -> usize {
         self.subscribers.lock().len()
     }
+
+    /// Ends every watcher: each drains what it has queued, then `recv` returns `None`.
+    pub(crate) fn close(&self) {
+        for subscriber in self.subscribers.lock().iter() {
+            subscriber.close();
+        }
+    }
 }
 
+impl LocalSubscriber {
+    fn close(&self) {
+        self.closed
+            .store(true, std::sync::atomic::Ordering::Release);
+        self.ready.notify_one();
+    }
+}
+
+impl Drop for LocalHub {
+    fn drop(&mut self) {
+        for subscriber in self.subscribers.get_mut().iter() {
+            subscriber.close();
+        }
+    }
+}
+
+#[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
 struct LocalWatch {
     hub: std::sync::Weak<LocalHub>,
     subscriber: Arc<LocalSubscriber>,
@@ -198,7 +230,11 @@ impl EventSource for LocalWatch {
                 if let Some(event) = self.subscriber.queue.lock().pop_front() {
                     return Some(event);
                 }
-                if self.hub.strong_count() == 0 {
+                if self
+                    .subscriber
+                    .closed
+                    .load(std::sync::atomic::Ordering::Acquire)
+                {
                     return None;
                 }
                 // `notify_one` stores a permit when nobody waits, so a push between the
@@ -244,11 +280,15 @@ mod tests {
         );
         assert_eq!(
             watcher.recv().await,
-            Some(KvEvent::Delete { key: b"ab".to_vec() })
+            Some(KvEvent::Delete {
+                key: b"ab".to_vec()
+            })
         );
         assert_eq!(
             exact.recv().await,
-            Some(KvEvent::Delete { key: b"ab".to_vec() })
+            Some(KvEvent::Delete {
+                key: b"ab".to_vec()
+            })
         );
         for _ in 0..WATCH_QUEUE_EVENTS + 10 {
             hub.publish(&scope.stored_key(b"a"), None);
@@ -268,6 +308,16 @@ mod tests {
         drop(watcher);
         drop(exact);
         assert!(hub.is_idle());
+
+        // A watcher waiting when the hub closes, or is dropped, wakes and ends.
+        let mut waiting = hub.subscribe(WatchTarget::prefix(&scope, b""));
+        let waiter = tokio::spawn(async move { waiting.recv().await });
+        tokio::task::yield_now().await;
+        hub.close();
+        assert_eq!(waiter.await.ok(), Some(None));
+        let mut orphan = hub.subscribe(WatchTarget::prefix(&scope, b""));
+        drop(hub);
+        assert_eq!(orphan.recv().await, None);
         Ok(())
     }
 }

@@ -276,7 +276,9 @@ impl KeyValueStore for CairnStore {
     async fn clear_prefix(&self, scope: &Scope, prefix: &[u8]) -> KvResult<u64> {
         check_prefix(prefix)?;
         let stored = stored(scope, prefix);
-        let cleared = self.write(prefix, move |db| db.clear_prefix(stored)).await?;
+        let cleared = self
+            .write(prefix, move |db| db.clear_prefix(stored))
+            .await?;
         debug_assert!(cleared <= CLEAR_PREFIX_KEYS_MAX);
         Ok(cleared as u64)
     }

@@ -48,6 +48,7 @@ macro_rules! suite {
             watch_never_crosses_scopes,
             watch_key_sees_only_that_key,
             watch_prefix_sees_every_kind_of_write,
+            bad_keys_are_refused_by_every_call,
             bad_input_is_refused_with_typed_errors,
             refused_multi_put_writes_nothing,
             stats_name_the_backend,
@@ -773,14 +774,14 @@ pub async fn scopes_are_isolated<S: KeyValueStore>(store: Arc<S>) {
 }
 
 pub async fn watch_never_crosses_scopes<S: KeyValueStore>(store: Arc<S>) {
-    let watched = scope("watch-iso");
-    let tenant = watched.tenant().to_owned();
+    let own_scope = scope("watch-iso");
+    let tenant = own_scope.tenant().to_owned();
     let others = [
         Scope::new(&tenant, "watch-iso2").expect("scope"),
         Scope::new(&format!("{tenant}:watch-iso"), "x").expect("scope"),
         Scope::new("other", "watch-iso").expect("scope"),
     ];
-    let mut watcher = store.watch_prefix(&watched, b"").await.expect("watch");
+    let mut watcher = store.watch_prefix(&own_scope, b"").await.expect("watch");
     for other in &others {
         put(&*store, other, b"k", b"leak").await;
         store.delete(other, b"k").await.expect("delete");
@@ -790,7 +791,7 @@ pub async fn watch_never_crosses_scopes<S: KeyValueStore>(store: Arc<S>) {
             .expect("multi_put");
         store.clear_prefix(other, b"").await.expect("clear");
     }
-    put(&*store, &watched, b"marker", b"mine").await;
+    put(&*store, &own_scope, b"marker", b"mine").await;
     assert_eq!(
         next_event(&mut watcher).await,
         put_event(b"marker", b"mine")
@@ -879,22 +880,11 @@ pub async fn watch_prefix_sees_every_kind_of_write<S: KeyValueStore>(store: Arc<
     put(&*store, &scope, b"p:after", b"v").await;
 }
 
-pub async fn bad_input_is_refused_with_typed_errors<S: KeyValueStore>(store: Arc<S>) {
+pub async fn bad_keys_are_refused_by_every_call<S: KeyValueStore>(store: Arc<S>) {
     let scope = scope("bad-input");
     let long_key = vec![b'k'; KEY_BYTES_MAX + 1];
     let empty: &[u8] = b"";
     let ttl = Duration::from_secs(1);
-    macro_rules! refused {
-        ($call:expr, $pattern:pat) => {
-            let result = $call.await;
-            assert!(
-                matches!(result, Err($pattern)),
-                "{} gave {:?}",
-                stringify!($call),
-                result.map(|_| ())
-            );
-        };
-    }
     for (key, is_empty) in [(empty, true), (long_key.as_slice(), false)] {
         let check = |result: &Result<(), KvError>| {
             if is_empty {
@@ -925,6 +915,28 @@ pub async fn bad_input_is_refused_with_typed_errors<S: KeyValueStore>(store: Arc
                 key.len()
             );
         }
+    }
+    assert_eq!(
+        list(&*store, &scope, b"").await,
+        Vec::<Vec<u8>>::new(),
+        "refused calls wrote something"
+    );
+}
+
+pub async fn bad_input_is_refused_with_typed_errors<S: KeyValueStore>(store: Arc<S>) {
+    let scope = scope("bad-input");
+    let long_key = vec![b'k'; KEY_BYTES_MAX + 1];
+    let ttl = Duration::from_secs(1);
+    macro_rules! refused {
+        ($call:expr, $pattern:pat) => {
+            let result = $call.await;
+            assert!(
+                matches!(result, Err($pattern)),
+                "{} gave {:?}",
+                stringify!($call),
+                result.map(|_| ())
+            );
+        };
     }
     refused!(store.list(&scope, &long_key), KvError::KeyTooLarge { .. });
     refused!(
