@@ -7,12 +7,15 @@
 //! - [`ChildRun`]: a kill -9 harness that runs a child process, collects its progress lines
 //!   and kills it with `SIGKILL` at a chosen moment.
 //! - [`TempDir`]: a unique scratch path removed on drop.
+//! - [`redis_server`]: a `redis-server` or a 3-node Redis Cluster on free loopback ports,
+//!   killed with the test process however it ends.
 //!
 //! The crate depends on `cairn-log` only (for the file-I/O trait), so any crate's tests can
 //! use it without a dependency cycle.
 
 pub mod crash;
 pub mod fault_fs;
+pub mod redis_server;
 pub mod rng;
 pub mod temp_dir;
 

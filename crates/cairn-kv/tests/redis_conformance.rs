@@ -1,0 +1,19 @@
+//! Layer 5: the conformance suite against one Redis server.
+//!
+//! The server is started by the test kit on a free loopback port and shared by every case of
+//! this binary (cases use their own scopes); it dies with the test process. `redis-server`
+//! must be installed: `scripts/test.sh` installs it, and a missing binary fails every case
+//! with the install command.
+
+mod conformance;
+
+use cairn_testkit::redis_server::RedisServer;
+
+async fn make_store() -> cairn_kv::RedisStore {
+    let server = RedisServer::shared().expect("a Redis server for the conformance suite");
+    cairn_kv::RedisStore::connect(&server.url())
+        .await
+        .expect("connect to the test server")
+}
+
+conformance::suite!(make_store);
