@@ -10,8 +10,11 @@
 //! - An expired key is absent to every call at once, and the backend reclaims it later.
 //! - `list` returns keys in byte order. `delete` of an absent key is not an error.
 //! - Watchers see the writes made through the store, in commit order per scope, with a
-//!   bounded buffer: one that falls behind receives [`KvEvent::Lagged`]. A watcher never
-//!   slows a writer. Expiry is not an event.
+//!   bounded buffer: one that falls behind receives [`KvEvent::Lagged`] with the number of
+//!   events it lost (Redis, after a lost subscription is re-established, sends `Lagged(1)`
+//!   meaning "some may have been lost"). A watcher never slows a writer. Expiry is not an
+//!   event. `refresh_ttl` is reported as a `Put` of the unchanged value by Cairn and
+//!   `SQLite`, and not at all by Redis (`PEXPIRE` is not a write there).
 //!
 //! The futures are `Send`, so a store can be used from any tokio task. The trait uses
 //! `async fn`-style methods without boxing; code that must choose a backend at run time uses
