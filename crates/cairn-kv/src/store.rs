@@ -228,6 +228,12 @@ pub fn check_entry(key: &[u8], value: &[u8]) -> KvResult<()> {
     check_value(value)
 }
 
+/// Checks a `cas` call: the key, the new value, and the expected value if any.
+pub fn check_cas(key: &[u8], expected: Option<&[u8]>, new: &[u8]) -> KvResult<()> {
+    check_entry(key, new)?;
+    expected.map_or(Ok(()), check_value)
+}
+
 /// Refuses more than [`MULTI_ENTRIES_MAX`] keys or entries in one call.
 pub fn check_multi_len(len: usize) -> KvResult<()> {
     if len > MULTI_ENTRIES_MAX {

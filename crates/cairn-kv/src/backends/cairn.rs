@@ -21,8 +21,8 @@ use crate::error::{KeyText, KvError, KvResult};
 use crate::limits::CLEAR_PREFIX_KEYS_MAX;
 use crate::scope::Scope;
 use crate::store::{
-    check_entry, check_key, check_multi_len, check_prefix, ttl_millis, KeyValueStore, KvTtl,
-    StoreStats,
+    check_cas, check_entry, check_key, check_multi_len, check_prefix, ttl_millis, KeyValueStore,
+    KvTtl, StoreStats,
 };
 use crate::watch::{EventSource, KvEvent, KvWatcher, RecvFuture, WatchTarget};
 
@@ -238,10 +238,7 @@ impl KeyValueStore for CairnStore {
         expected: Option<&[u8]>,
         new: &[u8],
     ) -> KvResult<bool> {
-        check_entry(key, new)?;
-        if let Some(expected) = expected {
-            crate::store::check_value(expected)?;
-        }
+        check_cas(key, expected, new)?;
         let stored = stored(scope, key);
         let swap = move |db: &Db, expected: Option<&[u8]>, new: &[u8]| {
             let expected = expected.map_or(Expected::Absent, Expected::Value);

@@ -69,7 +69,7 @@ use crate::error::{KeyText, KvError, KvResult};
 use crate::limits::CLEAR_PREFIX_KEYS_MAX;
 use crate::scope::Scope;
 use crate::store::{
-    check_entry, check_key, check_multi_len, check_prefix, check_value, ttl_millis, KeyValueStore,
+    check_cas, check_entry, check_key, check_multi_len, check_prefix, ttl_millis, KeyValueStore,
     KvTtl, StoreStats,
 };
 use crate::watch::{KvWatcher, WatchTarget};
@@ -450,10 +450,7 @@ impl KeyValueStore for RedisStore {
         expected: Option<&[u8]>,
         new: &[u8],
     ) -> KvResult<bool> {
-        check_entry(key, new)?;
-        if let Some(expected) = expected {
-            check_value(expected)?;
-        }
+        check_cas(key, expected, new)?;
         let script = &SCRIPTS.cas;
         let mut command = script.evalsha(1);
         command

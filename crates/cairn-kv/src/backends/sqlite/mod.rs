@@ -93,7 +93,7 @@ use crate::error::{KeyText, KvError, KvResult};
 use crate::limits::CLEAR_PREFIX_KEYS_MAX;
 use crate::scope::Scope;
 use crate::store::{
-    check_entry, check_key, check_multi_len, check_prefix, check_value, ttl_millis, KeyValueStore,
+    check_cas, check_entry, check_key, check_multi_len, check_prefix, ttl_millis, KeyValueStore,
     KvTtl, StoreStats,
 };
 use crate::url::SqliteSynchronous;
@@ -741,10 +741,7 @@ impl KeyValueStore for SqliteStore {
         expected: Option<&[u8]>,
         new: &[u8],
     ) -> KvResult<bool> {
-        check_entry(key, new)?;
-        if let Some(expected) = expected {
-            check_value(expected)?;
-        }
+        check_cas(key, expected, new)?;
         let stored = scope.stored_key(key);
         let (expected, new) = (expected.map(<[u8]>::to_vec), new.to_vec());
         self.write(move |connection, hub| {
