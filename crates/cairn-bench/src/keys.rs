@@ -73,6 +73,19 @@ impl KeySet {
         ))
     }
 
+    /// The same keys, each with `prefix` in front: what a store that keeps a scope prefix
+    /// beside every key holds, formatted ahead of time for a client that writes it directly.
+    #[must_use]
+    pub fn prefixed(&self, prefix: &[u8]) -> Self {
+        let width = prefix.len() + self.width;
+        let mut bytes = Vec::with_capacity(self.len() * width);
+        for key in self.iter() {
+            bytes.extend_from_slice(prefix);
+            bytes.extend_from_slice(key);
+        }
+        KeySet { width, bytes }
+    }
+
     fn from_strings(width: usize, strings: impl Iterator<Item = String>) -> Self {
         let mut bytes = Vec::new();
         for string in strings {

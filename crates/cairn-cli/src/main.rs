@@ -91,9 +91,16 @@ struct BenchArgs {
     /// Also write every result as JSON to FILE.
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
-    /// Run only the workloads whose name contains SUBSTR (e.g. `cas`, `get_at_scale`).
+    /// Run only the workloads whose name contains SUBSTR (e.g. `cas`, `get_at_scale`; `kv`
+    /// selects every `KeyValueStore` backend row).
     #[arg(long, value_name = "SUBSTR")]
     filter: Option<String>,
+    /// The Redis server the `KeyValueStore` rows measure, if one answers there.
+    #[arg(long, value_name = "URL", default_value = bench::REDIS_URL_DEFAULT)]
+    redis: String,
+    /// Start a throwaway redis-server (from PATH) for the Redis rows instead of using --redis.
+    #[arg(long)]
+    start_redis: bool,
 }
 
 fn main() -> ExitCode {
@@ -103,6 +110,8 @@ fn main() -> ExitCode {
             quick: args.quick,
             json: args.json,
             filter: args.filter,
+            redis_url: args.redis,
+            start_redis: args.start_redis,
         }) {
             Ok(()) => ExitCode::SUCCESS,
             Err(error) => {

@@ -123,11 +123,11 @@ impl ParallelWorkload for MixedReadWrite {
 }
 
 /// A distinct seed for each (workload, run, thread).
-fn seed_for(salt: u64, run: u64, thread: usize) -> u64 {
+pub(crate) fn seed_for(salt: u64, run: u64, thread: usize) -> u64 {
     salt ^ run.wrapping_mul(0x1_0000_0001) ^ ((thread as u64) << 48)
 }
 
-fn expect_none_missing(workload: &'static str, missing: u64) -> Result<()> {
+pub(crate) fn expect_none_missing(workload: &'static str, missing: u64) -> Result<()> {
     if missing == 0 {
         Ok(())
     } else {

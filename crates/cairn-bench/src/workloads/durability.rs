@@ -483,7 +483,7 @@ where
 fn time_one<W: Workload + ?Sized>(workload: &mut W) -> Result<u64> {
     workload.prepare(1)?;
     let start = Instant::now();
-    workload.run_op()?;
+    workload.run_ops(1)?;
     Ok(u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX))
 }
 

@@ -1,9 +1,11 @@
 //! The workloads: each one a setup and one operation, defined once.
 //!
 //! A [`Workload`] is built (untimed: fill a database, format keys), then driven by whoever
-//! measures it: criterion times batches of [`Workload::run_op`], `cairn bench` times small
-//! groups into a latency histogram or a long loop into a throughput. Neither driver adds
-//! anything to the operation, so both measure the same code.
+//! measures it: criterion times batches of operations, `cairn bench` times small groups into
+//! a latency histogram or a long loop into a throughput. Both time a group through
+//! [`Workload::run_ops`] and add nothing to the operation, so both measure the same code.
+//! The `kv` workloads, whose operations are async calls, override `run_ops` to run a whole
+//! group inside one `block_on`.
 //!
 //! Some operations consume state: a delete needs a live key, a CAS that creates a key needs a
 //! fresh one, a conflicting commit needs a transaction that a later write has overtaken. Such
@@ -22,6 +24,7 @@ pub mod batch;
 pub mod cas;
 pub mod concurrent;
 pub mod durability;
+pub mod kv;
 pub mod point;
 pub mod recovery;
 pub mod scan;
@@ -51,6 +54,18 @@ pub enum WorkloadError {
         /// What it expected and what it got.
         detail: String,
     },
+    /// A `KeyValueStore` call failed.
+    #[error("key-value store error: {0}")]
+    Kv(#[from] cairn_kv::KvError),
+    /// A client used directly (rusqlite, redis-rs) or the async runtime failed.
+    #[error("{client}: {source}")]
+    Client {
+        /// The client, e.g. `rusqlite`.
+        client: &'static str,
+        /// Its error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// A file operation of the workload itself (not the engine's) failed: creating its data
     /// directory, preparing a file, tearing a WAL frame.
     #[error("{workload}: {action}: {source}")]
@@ -75,6 +90,16 @@ impl WorkloadError {
 }
 
 impl WorkloadError {
+    pub(crate) fn client(
+        client: &'static str,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
+        WorkloadError::Client {
+            client,
+            source: source.into(),
+        }
+    }
+
     pub(crate) fn io(
         workload: &'static str,
         action: impl Into<String>,
@@ -103,6 +128,19 @@ pub trait Workload {
 
     /// Timed: one operation.
     fn run_op(&mut self) -> Result<()>;
+
+    /// Timed: `runs` operations in a row, as one timed group (`runs` is at most
+    /// [`crate::measure::PREPARE_RUNS_MAX`], and `prepare(runs)` came first). Drivers time
+    /// groups through this, never through a loop of their own. The default calls `run_op`
+    /// `runs` times; a workload whose operation is an async call overrides it to run the whole
+    /// group inside one `block_on`, so the figure is the store's, not the runtime's entry and
+    /// exit around every operation.
+    fn run_ops(&mut self, runs: usize) -> Result<()> {
+        for _ in 0..runs {
+            self.run_op()?;
+        }
+        Ok(())
+    }
 
     /// How many engine operations one `run_op` makes (1000 for a bulk workload).
     fn engine_ops_per_run(&self) -> u64 {

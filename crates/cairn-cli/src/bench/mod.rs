@@ -9,7 +9,12 @@
 //!
 //! `--json FILE` writes the same rows with every percentile; the file is created before
 //! anything is measured, so a bad path fails at once instead of after the run.
+//!
+//! The key-value rows (see `kv`) measure every `KeyValueStore` backend next to its raw client.
+//! Redis is measured when a server answers at `--redis URL` or `--start-redis` starts one;
+//! otherwise one note says the Redis rows were skipped and why, and the run goes on.
 
+mod kv;
 mod report;
 mod suite;
 mod targets;
@@ -24,6 +29,9 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
 use crate::machine::{utc_now, Machine};
+use cairn_bench::workloads::kv::Backend;
+use kv::RedisChoice;
+pub use kv::REDIS_URL_DEFAULT;
 use report::Row;
 use suite::{Context, Derived, Step};
 
@@ -34,8 +42,12 @@ pub struct Settings {
     pub quick: bool,
     /// Where to write the JSON results, if anywhere.
     pub json: Option<PathBuf>,
-    /// Only workloads whose name contains this.
+    /// Only workloads whose name contains this (or whose section it names).
     pub filter: Option<String>,
+    /// The Redis server to measure, if one answers there.
+    pub redis_url: String,
+    /// Start a throwaway Redis server instead of using `redis_url`.
+    pub start_redis: bool,
 }
 
 /// A workload that failed, and why.
@@ -66,7 +78,18 @@ struct JsonReport<'a> {
 /// Runs the benchmark as `settings` say.
 pub fn run(settings: &Settings) -> Result<()> {
     let started = Instant::now();
-    let (steps, derived) = select(settings.filter.as_deref())?;
+    // Declared before the steps run and dropped after them: a server started here outlives
+    // every store that uses it.
+    let redis = if wants_key_value_rows(settings.filter.as_deref()) {
+        RedisChoice::resolve(&settings.redis_url, settings.start_redis)
+    } else {
+        RedisChoice::resolve_not_needed()
+    };
+    let (steps, derived) = select(
+        settings.filter.as_deref(),
+        &kv::backends(&redis),
+        settings.quick,
+    )?;
     let json_file = match &settings.json {
         Some(path) => Some(
             File::create(path)
@@ -82,7 +105,12 @@ pub fn run(settings: &Settings) -> Result<()> {
     } else {
         "release"
     };
-    let notes = notes(settings.quick, cairn_bench::measure::timer_overhead_ns());
+    let mut notes = notes(settings.quick, cairn_bench::measure::timer_overhead_ns());
+    if steps.iter().any(|step| step.section == Some(kv::SECTION)) {
+        notes.push(kv_note());
+        notes.extend(redis.described());
+        notes.extend(redis.skipped.clone());
+    }
 
     let mut out = io::stdout().lock();
     writeln!(
@@ -154,10 +182,25 @@ pub fn run(settings: &Settings) -> Result<()> {
     Ok(())
 }
 
-/// The steps whose name contains `filter`, plus the inputs of the derived rows it names;
-/// and the derived rows whose inputs are all among them.
-fn select(filter: Option<&str>) -> Result<(Vec<Step>, Vec<Derived>)> {
-    let all = suite::steps();
+/// True when a run with `filter` may include key-value rows (so Redis is worth looking for).
+fn wants_key_value_rows(filter: Option<&str>) -> bool {
+    let Some(filter) = filter else {
+        return true;
+    };
+    let every_backend = kv::backends_for_filter();
+    suite::steps(&every_backend, false)
+        .iter()
+        .any(|step| step.section == Some(kv::SECTION) && step.matches(filter))
+}
+
+/// The steps whose name contains `filter` (or whose section it is), plus the inputs of the
+/// derived rows it names; and the derived rows whose inputs are all among them.
+fn select(
+    filter: Option<&str>,
+    kv_backends: &[Backend],
+    quick: bool,
+) -> Result<(Vec<Step>, Vec<Derived>)> {
+    let all = suite::steps(kv_backends, quick);
     let Some(filter) = filter else {
         return Ok((all, suite::derived()));
     };
@@ -170,7 +213,7 @@ fn select(filter: Option<&str>) -> Result<(Vec<Step>, Vec<Derived>)> {
     let names: Vec<String> = all.iter().map(|step| step.name.clone()).collect();
     let steps: Vec<Step> = all
         .into_iter()
-        .filter(|step| step.name.contains(filter) || wanted.contains(&step.name.as_str()))
+        .filter(|step| step.matches(filter) || wanted.contains(&step.name.as_str()))
         .collect();
     if steps.is_empty() {
         bail!(
@@ -247,6 +290,15 @@ fn write_table_with_failures(
     writeln!(out)
 }
 
+fn kv_note() -> String {
+    "kv rows (group/op/backend/param): each KeyValueStore backend through the trait, then \
+     its raw client (-raw: the engine's Db, rusqlite, redis-rs) on the same workload; get and \
+     put are timed in alternation (turns of ~25 ms each), and `X vs X-raw` is the ratio \
+     of their p50s. Each workload drives its calls inside one block_on of a current-thread \
+     tokio runtime it owns."
+        .to_owned()
+}
+
 fn notes(quick: bool, timer_overhead_ns: u64) -> Vec<String> {
     let mut notes = vec![
         format!(
@@ -265,7 +317,11 @@ fn notes(quick: bool, timer_overhead_ns: u64) -> Vec<String> {
             .to_owned(),
     ];
     if quick {
-        notes.push("quick mode: 0.2 s per row; omit --quick for 2 s per row.".to_owned());
+        notes.push(
+            "quick mode: 0.2 s per row (cairn-strict bulk_put, 1000 fsyncs per run, is left \
+             out); omit --quick for 2 s per row."
+                .to_owned(),
+        );
     }
     if cfg!(debug_assertions) {
         notes.push("DEBUG BUILD: these figures mean nothing; run with --release.".to_owned());

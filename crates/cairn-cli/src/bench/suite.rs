@@ -34,6 +34,7 @@ use cairn_bench::workloads::concurrent::{ConcurrentReads, MixedReadWrite};
 use cairn_bench::workloads::durability::{
     measure_alternating, ModePut, RawFdatasync, StrictGroupCommit,
 };
+use cairn_bench::workloads::kv::{Backend, KvFixture};
 use cairn_bench::workloads::point::{Delete, Exists, Get, Put, PutWithTtl, StdHashMapGet};
 use cairn_bench::workloads::recovery::{
     self, RecoveryFigures, SnapshotCreation, SnapshotLoad, SnapshotWalRecovery, TornTailRepair,
@@ -64,6 +65,8 @@ const RECOVERY_RUNS_QUICK: u64 = 3;
 pub struct Context {
     quick: bool,
     shared: BTreeMap<usize, Fixture>,
+    /// Key-value stores by subject name (see `kv`), filled once per run.
+    pub(super) kv_fixtures: BTreeMap<String, KvFixture>,
     status: Box<dyn FnMut(&str)>,
     /// The step running now, for status messages.
     step: String,
@@ -75,12 +78,13 @@ impl Context {
         Context {
             quick,
             shared: BTreeMap::new(),
+            kv_fixtures: BTreeMap::new(),
             status,
             step: String::new(),
         }
     }
 
-    fn latency_plan(&self) -> Plan {
+    pub(super) fn latency_plan(&self) -> Plan {
         if self.quick {
             plan(Duration::from_millis(50), Duration::from_millis(200))
         } else {
@@ -88,7 +92,7 @@ impl Context {
         }
     }
 
-    fn throughput_plan(&self) -> Plan {
+    pub(super) fn throughput_plan(&self) -> Plan {
         self.latency_plan()
     }
 
@@ -148,8 +152,13 @@ impl Context {
     }
 
     /// Tells the status line that the current step is building something large.
-    fn building(&mut self, what: &str) {
+    pub(super) fn building(&mut self, what: &str) {
         (self.status)(&format!("{}: building {what}", self.step));
+    }
+
+    /// Tells the status line that the current step is measuring again.
+    pub(super) fn building_done(&mut self) {
+        (self.status)(&self.step);
     }
 
     /// A read-only fixture of `keys` keys with 100-byte values, built on first request.
@@ -197,18 +206,32 @@ type StepFn = dyn Fn(&mut Context, &str) -> Result<Vec<Row>>;
 pub struct Step {
     /// The workload's name (its criterion id), also the first row's name.
     pub name: String,
+    /// A name shared by a family of steps (`kv`), which `--filter` also matches.
+    pub section: Option<&'static str>,
     run: Box<StepFn>,
 }
 
 impl Step {
-    fn new(
+    pub(super) fn new(
         name: impl Into<String>,
         run: impl Fn(&mut Context, &str) -> Result<Vec<Row>> + 'static,
     ) -> Self {
         Step {
             name: name.into(),
+            section: None,
             run: Box::new(run),
         }
+    }
+
+    /// Puts the step in `section`.
+    pub(super) fn in_section(mut self, section: &'static str) -> Self {
+        self.section = Some(section);
+        self
+    }
+
+    /// True when `filter` is part of the step's name or is its section.
+    pub fn matches(&self, filter: &str) -> bool {
+        self.name.contains(filter) || self.section == Some(filter)
     }
 
     /// Runs the step: builds its workload, measures it, returns its rows.
@@ -260,7 +283,7 @@ fn parallel_step<P: ParallelWorkload + 'static>(
     })
 }
 
-fn latency_row(name: &str, latency: &cairn_bench::Latency) -> Row {
+pub(super) fn latency_row(name: &str, latency: &cairn_bench::Latency) -> Row {
     let row = Row::latency(name, latency);
     if latency.ops_per_sample > 1 {
         let note = format!(
@@ -277,12 +300,13 @@ fn informational(row: Row) -> Row {
     row
 }
 
-/// Every step, in the order of the criterion groups.
+/// Every step, in the order of the criterion groups, then the key-value steps for
+/// `kv_backends` (see `kv`).
 #[expect(
     clippy::too_many_lines,
     reason = "one flat list of the suite's steps reads better than the same list split up"
 )]
-pub fn steps() -> Vec<Step> {
+pub fn steps(kv_backends: &[Backend], quick: bool) -> Vec<Step> {
     let mut steps = Vec::new();
 
     // single_operations
@@ -539,6 +563,7 @@ pub fn steps() -> Vec<Step> {
 
     steps.extend(durability_steps());
     steps.extend(recovery_steps());
+    steps.extend(super::kv::steps(kv_backends, quick));
     steps
 }
 

@@ -128,6 +128,22 @@ pub const WAL_TRUNCATION: Limit = limit(Bound::Below(100e6), "< 10 ms (100 ms ok
 /// Opening a WAL with a torn tail: the seed's target proper.
 pub const WAL_TRUNCATION_GOAL: Limit = limit(Bound::Below(10e6), "< 10 ms");
 
+// KeyValueStore backends (seed 000), through the trait. Latencies are p50, in nanoseconds;
+// ratios are p50 through the trait over p50 of the backend's own client, in the same run.
+
+/// Cairn `InMemory` get / put through the trait, seed target.
+pub const KV_CAIRN_POINT: Limit = limit(Bound::Below(1_000.0), "< 1 µs");
+/// `SQLite` get / put through the trait, seed target.
+pub const KV_SQLITE_POINT: Limit = limit(Bound::Below(100_000.0), "< 100 µs");
+/// `SQLite` bulk operations through the trait, seed target.
+pub const KV_SQLITE_BULK: Limit = limit(Bound::Above(10_000.0), "> 10K ops/s");
+/// `SQLite` through the trait over raw rusqlite, goal.
+pub const KV_SQLITE_OVER_RAW_GOAL: Limit = limit(Bound::AtMost(1.2), "<= 1.2x raw");
+/// Redis get / put through the trait, seed target.
+pub const KV_REDIS_POINT: Limit = limit(Bound::Below(1_000_000.0), "< 1 ms");
+/// Redis through the trait over raw redis-rs, goal.
+pub const KV_REDIS_OVER_RAW_GOAL: Limit = limit(Bound::AtMost(1.1), "<= 1.1x raw");
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -156,5 +172,15 @@ mod tests {
         assert!(STRICT_OVER_FDATASYNC.is_met_by(1.5) && !STRICT_OVER_FDATASYNC_GOAL.is_met_by(1.3));
         assert!(GROUP_COMMIT_16.is_met_by(10_000.0) && !GROUP_COMMIT_16.is_met_by(9_999.0));
         assert!(BUFFERED_PUT_RATE.is_met_by(50_000.0) && !BUFFERED_PUT.is_met_by(30_000.0));
+    }
+
+    #[test]
+    fn key_value_targets_match_the_seed_and_design() {
+        assert!(KV_CAIRN_POINT.is_met_by(999.0) && !KV_CAIRN_POINT.is_met_by(1_000.0));
+        assert!(KV_SQLITE_POINT.is_met_by(99_999.0) && !KV_SQLITE_POINT.is_met_by(100_000.0));
+        assert!(KV_SQLITE_BULK.is_met_by(10_001.0) && !KV_SQLITE_BULK.is_met_by(10_000.0));
+        assert!(KV_SQLITE_OVER_RAW_GOAL.is_met_by(1.2) && !KV_SQLITE_OVER_RAW_GOAL.is_met_by(1.21));
+        assert!(KV_REDIS_POINT.is_met_by(999_999.0) && !KV_REDIS_POINT.is_met_by(1e6));
+        assert!(KV_REDIS_OVER_RAW_GOAL.is_met_by(1.1) && !KV_REDIS_OVER_RAW_GOAL.is_met_by(1.11));
     }
 }
