@@ -9,12 +9,15 @@
 //! - [`keys`]: fixed-width keys, values, and the deterministic generator that picks keys.
 //! - [`workloads`]: the workloads, grouped as the criterion groups are (single-key
 //!   operations, bulk, concurrent, scans, transactions, CAS, snapshots, version growth).
+//! - [`peers`]: Cairn and its peers (redb, fjall, SQLite, Redis) behind one small interface,
+//!   so a workload runs unchanged against each of them.
 //! - [`sizes`]: value lengths and fixture sizes, shared by both drivers.
 //! - [`measure`]: the drivers that time a workload into a duration, a latency histogram or
 //!   a throughput.
 
 pub mod keys;
 pub mod measure;
+pub mod peers;
 pub mod sizes;
 pub mod workloads;
 

@@ -1,0 +1,27 @@
+//! fjall as a peer (being written).
+
+use super::{Label, Mode, Peer, Session};
+use crate::workloads::{Result, WorkloadError};
+
+/// fjall.
+pub struct FjallPeer;
+
+impl FjallPeer {
+    /// Opens a fresh store in `mode`.
+    pub fn open(mode: Mode) -> Result<Self> {
+        let _ = mode;
+        Err(WorkloadError::unexpected("fjall", "not written yet"))
+    }
+}
+
+impl Peer for FjallPeer {
+    fn label(&self) -> Label {
+        unreachable!()
+    }
+    fn session(&self) -> Result<Box<dyn Session>> {
+        unreachable!()
+    }
+    fn disk_bytes(&self) -> Option<u64> {
+        None
+    }
+}

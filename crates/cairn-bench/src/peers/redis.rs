@@ -1,0 +1,246 @@
+//! Redis as a peer: redis-rs's blocking client on a connection per session, against a server
+//! on this machine (loopback).
+//!
+//! Every key the peer writes carries a namespace of its own (`cairn-bench:{pid}:{n}:`) in
+//! front, so peers sharing a server (in this run or another) never share keys, and nothing
+//! else on the server is touched; the peer deletes its keys when dropped. The namespace adds
+//! 24 bytes or so to each key, which costs Redis a few nanoseconds of hashing: nothing next to
+//! a loopback round trip.
+//!
+//! A get is `GET`, a put `SET`, a batch `MULTI`/`SET`.../`EXEC` in one pipeline (atomic), a
+//! TTL put `SET ... PX`. A CAS and a read-write transaction are Lua scripts, which Redis runs
+//! atomically: the idiomatic way to read and then write in one step. Redis keeps no key order,
+//! so it takes no part in the scan workloads. Durability is the server's: the server
+//! `cairn bench` starts keeps no files; a server given by URL is measured as configured.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use cairn_kv::backends::redis::redis;
+
+use super::{touched, Engine, Feature, Label, Mode, Peer, Session};
+use crate::workloads::{Result, WorkloadError};
+
+/// How long connecting may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Keys one `SCAN` call looks at while the peer deletes its keys.
+const CLEANUP_PAGE_KEYS: usize = 1_000;
+
+const CAS_SCRIPT: &str = "if redis.call('GET', KEYS[1]) == ARGV[1] then \
+     redis.call('SET', KEYS[1], ARGV[2]) return 1 else return 0 end";
+
+const TRANSACTION_SCRIPT: &str = "local found = redis.call('GET', KEYS[1]) \
+     if not found then return 0 end \
+     for i = 2, #KEYS do redis.call('SET', KEYS[i], ARGV[1]) end \
+     return 1";
+
+/// A namespace on a Redis server.
+pub struct RedisPeer {
+    client: redis::Client,
+    namespace: Vec<u8>,
+}
+
+impl RedisPeer {
+    /// Connects to `url` and claims a fresh key namespace.
+    pub fn open(url: &str) -> Result<Self> {
+        static PEERS_OPENED: AtomicU64 = AtomicU64::new(0);
+        let client = redis::Client::open(url).map_err(redis_error)?;
+        let mut probe = client
+            .get_connection_with_timeout(CONNECT_TIMEOUT)
+            .map_err(redis_error)?;
+        redis::cmd("PING")
+            .query::<String>(&mut probe)
+            .map_err(redis_error)?;
+        let namespace = format!(
+            "cairn-bench:{}:{}:",
+            std::process::id(),
+            PEERS_OPENED.fetch_add(1, Ordering::Relaxed)
+        );
+        Ok(RedisPeer {
+            client,
+            namespace: namespace.into_bytes(),
+        })
+    }
+
+    /// Bytes the server's dataset takes now (`INFO memory`'s `used_memory`).
+    pub fn used_memory(&self) -> Result<u64> {
+        let mut connection = self.connect()?;
+        let info: String = redis::cmd("INFO")
+            .arg("memory")
+            .query(&mut connection)
+            .map_err(redis_error)?;
+        info.lines()
+            .find_map(|line| line.strip_prefix("used_memory:"))
+            .and_then(|value| value.trim().parse().ok())
+            .ok_or_else(|| WorkloadError::unexpected("redis", "INFO memory has no used_memory"))
+    }
+
+    fn connect(&self) -> Result<redis::Connection> {
+        self.client
+            .get_connection_with_timeout(CONNECT_TIMEOUT)
+            .map_err(redis_error)
+    }
+
+    /// Deletes every key of the namespace, a page at a time.
+    fn delete_keys(&self) -> Result<()> {
+        let mut connection = self.connect()?;
+        let pattern = [&self.namespace[..], b"*"].concat();
+        let mut cursor = 0_u64;
+        loop {
+            let (next, keys): (u64, Vec<Vec<u8>>) = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(&pattern)
+                .arg("COUNT")
+                .arg(CLEANUP_PAGE_KEYS)
+                .query(&mut connection)
+                .map_err(redis_error)?;
+            if !keys.is_empty() {
+                redis::cmd("UNLINK")
+                    .arg(keys)
+                    .query::<u64>(&mut connection)
+                    .map_err(redis_error)?;
+            }
+            if next == 0 {
+                return Ok(());
+            }
+            cursor = next;
+        }
+    }
+}
+
+impl Drop for RedisPeer {
+    fn drop(&mut self) {
+        // Best effort: leftover keys are namespaced and harm nothing.
+        let _ = self.delete_keys();
+    }
+}
+
+impl Peer for RedisPeer {
+    fn label(&self) -> Label {
+        Label::new(Engine::Redis, Mode::Buffered)
+    }
+
+    fn session(&self) -> Result<Box<dyn Session>> {
+        Ok(Box::new(RedisSession {
+            connection: self.connect()?,
+            namespace: self.namespace.clone(),
+            key: Vec::new(),
+            cas: redis::Script::new(CAS_SCRIPT),
+            transaction: redis::Script::new(TRANSACTION_SCRIPT),
+        }))
+    }
+
+    fn supports(&self, feature: Feature) -> bool {
+        match feature {
+            Feature::Ttl => true,
+            Feature::OrderedScan => false,
+        }
+    }
+
+    fn disk_bytes(&self) -> Option<u64> {
+        None
+    }
+}
+
+struct RedisSession {
+    connection: redis::Connection,
+    namespace: Vec<u8>,
+    /// The last key built, reused so a call allocates nothing for it.
+    key: Vec<u8>,
+    cas: redis::Script,
+    transaction: redis::Script,
+}
+
+impl RedisSession {
+    fn stored_key(&mut self, key: &[u8]) -> &[u8] {
+        self.key.clear();
+        self.key.extend_from_slice(&self.namespace);
+        self.key.extend_from_slice(key);
+        &self.key
+    }
+
+    fn stored(&self, key: &[u8]) -> Vec<u8> {
+        [&self.namespace[..], key].concat()
+    }
+}
+
+impl Session for RedisSession {
+    fn get(&mut self, key: &[u8]) -> Result<Option<usize>> {
+        let command = redis::Cmd::get(self.stored_key(key));
+        let value: Option<Vec<u8>> = command
+            .query(&mut self.connection)
+            .map_err(redis_error)?;
+        Ok(value.as_deref().map(touched))
+    }
+
+    fn put(&mut self, key: &[u8], value: &[u8]) -> Result<()> {
+        let command = redis::Cmd::set(self.stored_key(key), value);
+        command.query::<()>(&mut self.connection).map_err(redis_error)
+    }
+
+    fn put_batch(&mut self, entries: &[(&[u8], &[u8])]) -> Result<()> {
+        let mut pipeline = redis::pipe();
+        pipeline.atomic();
+        for (key, value) in entries {
+            pipeline.set(self.stored(key), *value).ignore();
+        }
+        pipeline
+            .query::<()>(&mut self.connection)
+            .map_err(redis_error)
+    }
+
+    fn scan_range(&mut self, _start: &[u8], _end: &[u8]) -> Result<usize> {
+        Err(WorkloadError::unexpected(
+            "redis",
+            "Redis keeps no key order; scan workloads skip it",
+        ))
+    }
+
+    fn compare_and_swap(&mut self, key: &[u8], expected: &[u8], new: &[u8]) -> Result<bool> {
+        let stored = self.stored(key);
+        let swapped: i64 = self
+            .cas
+            .key(stored)
+            .arg(expected)
+            .arg(new)
+            .invoke(&mut self.connection)
+            .map_err(redis_error)?;
+        Ok(swapped == 1)
+    }
+
+    fn transaction(&mut self, read_key: &[u8], write_keys: &[&[u8]], value: &[u8]) -> Result<()> {
+        let mut invocation = self.transaction.key(self.stored(read_key));
+        for key in write_keys {
+            invocation.key(self.stored(key));
+        }
+        let found: i64 = invocation
+            .arg(value)
+            .invoke(&mut self.connection)
+            .map_err(redis_error)?;
+        if found == 1 {
+            Ok(())
+        } else {
+            Err(WorkloadError::unexpected(
+                "transaction",
+                "the key the transaction reads is missing",
+            ))
+        }
+    }
+
+    fn put_with_ttl(&mut self, key: &[u8], value: &[u8], ttl: Duration) -> Result<()> {
+        let millis = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
+        let command = redis::cmd("SET")
+            .arg(self.stored_key(key))
+            .arg(value)
+            .arg("PX")
+            .arg(millis)
+            .clone();
+        command.query::<()>(&mut self.connection).map_err(redis_error)
+    }
+}
+
+fn redis_error(error: redis::RedisError) -> WorkloadError {
+    WorkloadError::client("redis-rs", error)
+}
