@@ -60,6 +60,12 @@ pub struct Row {
     pub goal_met: Option<bool>,
     /// How the figure was obtained, when that is not obvious.
     pub note: Option<String>,
+    /// The side-by-side workload the row belongs to (`point_read/uniform`), for rows that
+    /// measure one store among its peers; `None` for Cairn-only rows.
+    pub workload: Option<String>,
+    /// The store and mode measured (`cairn-buffered`, `redb-strict`, `redis`); for a ratio
+    /// row, the peer Cairn is compared with.
+    pub subject: Option<String>,
     /// The "measured" column.
     #[serde(skip)]
     pub figure: String,
@@ -81,6 +87,8 @@ impl Row {
             pass: None,
             goal_met: None,
             note: None,
+            workload: None,
+            subject: None,
             figure,
         }
     }
@@ -162,6 +170,13 @@ impl Row {
     /// Adds to the measured column, e.g. a ratio to a peer.
     pub fn annotate(mut self, text: &str) -> Self {
         self.figure = format!("{} ({text})", self.figure);
+        self
+    }
+
+    /// Marks the row as `subject`'s figure on the side-by-side `workload`.
+    pub fn side_by_side(mut self, workload: &str, subject: &str) -> Self {
+        self.workload = Some(workload.to_owned());
+        self.subject = Some(subject.to_owned());
         self
     }
 
