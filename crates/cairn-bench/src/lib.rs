@@ -11,6 +11,9 @@
 //!   operations, bulk, concurrent, scans, transactions, CAS, snapshots, version growth).
 //! - [`peers`]: Cairn and its peers (redb, fjall, SQLite, Redis) behind one small interface,
 //!   so a workload runs unchanged against each of them.
+//! - [`side_by_side`]: the workloads run against Cairn and every peer: fills, point reads,
+//!   scans, durable commits and batches, group commit, mixed 80/20, TTL puts, CAS,
+//!   transactions, and the memory tier.
 //! - [`sizes`]: value lengths and fixture sizes, shared by both drivers.
 //! - [`measure`]: the drivers that time a workload into a duration, a latency histogram or
 //!   a throughput.
@@ -18,6 +21,7 @@
 pub mod keys;
 pub mod measure;
 pub mod peers;
+pub mod side_by_side;
 pub mod sizes;
 pub mod workloads;
 

@@ -134,14 +134,9 @@ pub fn measure_latency<W: Workload + ?Sized>(
 }
 
 /// Records the latency of two workloads in alternation: a turn of `first`, then a turn of
-/// `second`, and so on, each turn at least [`ALTERNATION_TURN`] of groups of
-/// `ops_per_sample` operations, each group prepared (untimed) and timed on its own, until
-/// `plan`'s budget is spent (a time budget covers both; `Budget::Runs(n)` is `n` runs of each,
-/// rounded up to whole groups). The warm-up alternates too. Two peers measured this way see
-/// the same machine state, second by second, so their ratio holds on a noisy machine even
-/// when their absolute figures drift; turns of several milliseconds (rather than one group
-/// each) let each workload's data come back into the caches at the start of its turn and stay
-/// there, as it would when measured alone.
+/// `second`, and so on (see [`measure_latency_round_robin`], of which this is the case of
+/// two). Two peers measured this way see the same machine state, second by second, so their
+/// ratio holds on a noisy machine even when their absolute figures drift.
 pub fn measure_latency_alternating<A, B>(
     first: &mut A,
     second: &mut B,
@@ -149,19 +144,55 @@ pub fn measure_latency_alternating<A, B>(
     ops_per_sample: u32,
 ) -> Result<(Latency, Latency)>
 where
-    A: Workload + ?Sized,
-    B: Workload + ?Sized,
+    A: Workload,
+    B: Workload,
 {
+    let mut latencies = measure_latency_round_robin(
+        &mut [first as &mut dyn Workload, second],
+        plan,
+        ops_per_sample,
+    )?
+    .into_iter();
+    match (latencies.next(), latencies.next()) {
+        (Some(first), Some(second)) => Ok((first, second)),
+        _ => Err(WorkloadError::unexpected(
+            "measure",
+            "round robin of two returned fewer than two latencies",
+        )),
+    }
+}
+
+/// Records the latency of several workloads in turns: a turn of the first, then of the
+/// second, ..., then the first again, each turn at least [`ALTERNATION_TURN`] of groups of
+/// `ops_per_sample` operations, each group prepared (untimed) and timed on its own. A time
+/// budget is per workload: the measurement runs until `workloads.len()` times the budget has
+/// passed; `Budget::Runs(n)` is `n` runs of each, rounded up to whole groups. The warm-up
+/// takes turns too. Workloads measured this way see the same machine state, second by
+/// second, so their ratios hold on a noisy machine even when absolute figures drift; turns of
+/// several milliseconds (rather than one group each) let each workload's data come back into
+/// the caches at the start of its turn and stay there, as it would when measured alone.
+pub fn measure_latency_round_robin(
+    workloads: &mut [&mut dyn Workload],
+    plan: Plan,
+    ops_per_sample: u32,
+) -> Result<Vec<Latency>> {
     let group = usize::try_from(ops_per_sample)
         .unwrap_or(PREPARE_RUNS_MAX)
         .clamp(1, PREPARE_RUNS_MAX);
-    let group_ops = group as u64;
-    warm_up(plan.warm_up, || {
-        take_turn(first, group, u64::MAX, None)?;
-        take_turn(second, group, u64::MAX, None).map(drop)
+    if workloads.is_empty() {
+        return Ok(Vec::new());
+    }
+    warm_up(plan.warm_up * count_u32(workloads.len()), || {
+        for workload in workloads.iter_mut() {
+            take_turn(&mut **workload, group, u64::MAX, None)?;
+        }
+        Ok(())
     })?;
-    let mut histograms = [latency_histogram()?, latency_histogram()?];
-    let (mut first_runs, mut second_runs) = (0_u64, 0_u64);
+    let mut histograms = workloads
+        .iter()
+        .map(|_| latency_histogram())
+        .collect::<Result<Vec<_>>>()?;
+    let mut runs = vec![0_u64; workloads.len()];
     let runs_max = match plan.budget {
         Budget::Runs(limit) => limit,
         Budget::Time(_) => u64::MAX,
@@ -169,31 +200,97 @@ where
     let started = Instant::now();
     loop {
         let spent = match plan.budget {
-            Budget::Time(limit) => first_runs > 0 && started.elapsed() >= limit,
-            Budget::Runs(limit) => first_runs >= limit && second_runs >= limit,
+            Budget::Time(limit) => {
+                runs[0] > 0 && started.elapsed() >= limit * count_u32(workloads.len())
+            }
+            Budget::Runs(limit) => runs.iter().all(|&done| done >= limit),
         };
         if spent {
             break;
         }
-        let [first_histogram, second_histogram] = &mut histograms;
-        first_runs += take_turn(
-            first,
-            group,
-            runs_max.saturating_sub(first_runs),
-            Some(first_histogram),
-        )?;
-        second_runs += take_turn(
-            second,
-            group,
-            runs_max.saturating_sub(second_runs),
-            Some(second_histogram),
-        )?;
-        debug_assert!(first_runs % group_ops == 0 && second_runs % group_ops == 0);
+        for ((workload, histogram), done) in workloads
+            .iter_mut()
+            .zip(histograms.iter_mut())
+            .zip(runs.iter_mut())
+        {
+            *done += take_turn(
+                &mut **workload,
+                group,
+                runs_max.saturating_sub(*done),
+                Some(histogram),
+            )?;
+        }
     }
-    Ok((
-        latency_of(&histograms[0], group),
-        latency_of(&histograms[1], group),
-    ))
+    Ok(histograms
+        .iter()
+        .map(|histogram| latency_of(histogram, group))
+        .collect())
+}
+
+/// Measures the single-thread throughput of several workloads in turns, as
+/// [`measure_latency_round_robin`] does for latency: turns of at least [`ALTERNATION_TURN`],
+/// each made of chunks of about a millisecond of runs, until every workload has had `plan`'s
+/// budget (a time budget is per workload).
+pub fn measure_throughput_round_robin(
+    workloads: &mut [&mut dyn Workload],
+    plan: Plan,
+) -> Result<Vec<Throughput>> {
+    let chunks = workloads
+        .iter_mut()
+        .map(|workload| runs_per_millisecond(&mut **workload))
+        .collect::<Result<Vec<u64>>>()?;
+    if workloads.is_empty() {
+        return Ok(Vec::new());
+    }
+    warm_up(plan.warm_up * count_u32(workloads.len()), || {
+        for (workload, &chunk) in workloads.iter_mut().zip(&chunks) {
+            time_runs(&mut **workload, chunk)?;
+        }
+        Ok(())
+    })?;
+    let mut runs = vec![0_u64; workloads.len()];
+    let mut measured = vec![Duration::ZERO; workloads.len()];
+    let started = Instant::now();
+    loop {
+        let spent = match plan.budget {
+            Budget::Time(limit) => {
+                runs[0] > 0 && started.elapsed() >= limit * count_u32(workloads.len())
+            }
+            Budget::Runs(limit) => runs.iter().all(|&done| done >= limit),
+        };
+        if spent {
+            break;
+        }
+        for (index, workload) in workloads.iter_mut().enumerate() {
+            let turn = Instant::now();
+            loop {
+                let chunk = match plan.budget {
+                    Budget::Runs(limit) => chunks[index].min(limit.saturating_sub(runs[index])),
+                    Budget::Time(_) => chunks[index],
+                };
+                if chunk == 0 {
+                    break;
+                }
+                measured[index] += time_runs(&mut **workload, chunk)?;
+                runs[index] += chunk;
+                if turn.elapsed() >= ALTERNATION_TURN {
+                    break;
+                }
+            }
+        }
+    }
+    Ok(workloads
+        .iter()
+        .zip(runs.iter().zip(&measured))
+        .map(|(workload, (&runs, &measured))| {
+            throughput(runs, runs * workload.engine_ops_per_run(), measured)
+        })
+        .collect())
+}
+
+/// `count` as a `u32` multiplier of a duration (saturating; counts here are small).
+fn count_u32(count: usize) -> u32 {
+    u32::try_from(count).unwrap_or(u32::MAX)
 }
 
 /// How long one workload runs before the other's turn in [`measure_latency_alternating`]:

@@ -101,6 +101,33 @@ struct BenchArgs {
     /// Start a throwaway redis-server (from PATH) for the Redis rows instead of using --redis.
     #[arg(long)]
     start_redis: bool,
+    /// Measure every timed row for S seconds (e.g. 0.05 for a smoke run, 10 for a stress run)
+    /// instead of the mode's 0.2 s (quick) or 2 s.
+    #[arg(long, value_name = "S", value_parser = parse_seconds)]
+    seconds: Option<std::time::Duration>,
+    /// Run only the latency or only the throughput workloads (steps measuring both, and the
+    /// memory tier, run under either).
+    #[arg(long, value_enum)]
+    kind: Option<bench::KindArg>,
+    /// Internal: fill one side-by-side store (e.g. `redb-buffered`) with --keys keys in this
+    /// process and print its memory figures; `cairn bench` runs itself this way for the memory
+    /// tier.
+    #[arg(long, value_name = "STORE", hide = true)]
+    memory_probe: Option<String>,
+    /// Keys for --memory-probe.
+    #[arg(long, value_name = "N", hide = true, default_value_t = 1_000_000)]
+    keys: usize,
+}
+
+/// A positive, finite number of seconds.
+fn parse_seconds(text: &str) -> Result<std::time::Duration, String> {
+    let seconds: f64 = text
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number of seconds"))?;
+    if !(seconds.is_finite() && seconds > 0.0 && seconds <= 3_600.0) {
+        return Err(format!("{text} s is not between 0 and 3600 seconds"));
+    }
+    Ok(std::time::Duration::from_secs_f64(seconds))
 }
 
 fn main() -> ExitCode {
@@ -112,6 +139,9 @@ fn main() -> ExitCode {
             filter: args.filter,
             redis_url: args.redis,
             start_redis: args.start_redis,
+            seconds: args.seconds,
+            kind: args.kind,
+            memory_probe: args.memory_probe.map(|store| (store, args.keys)),
         }) {
             Ok(()) => ExitCode::SUCCESS,
             Err(error) => {

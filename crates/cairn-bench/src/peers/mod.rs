@@ -132,6 +132,33 @@ impl fmt::Display for Label {
     }
 }
 
+impl std::str::FromStr for Label {
+    type Err = WorkloadError;
+
+    /// Reads back what `Display` writes: `cairn-inmemory`, `redb-strict`, `redis`.
+    fn from_str(text: &str) -> Result<Self> {
+        let unknown =
+            |what: &str| WorkloadError::unexpected("label", format!("unknown {what} in {text:?}"));
+        let (engine, mode) = match text.split_once('-') {
+            Some((engine, mode)) => (engine, Some(mode)),
+            None => (text, None),
+        };
+        let engine = Engine::ALL
+            .into_iter()
+            .find(|candidate| candidate.name() == engine)
+            .ok_or_else(|| unknown("store"))?;
+        let mode = match (engine, mode) {
+            (Engine::Redis, None) => Mode::Buffered,
+            (_, Some(mode)) => [Mode::InMemory, Mode::Buffered, Mode::Strict]
+                .into_iter()
+                .find(|candidate| candidate.name() == mode)
+                .ok_or_else(|| unknown("mode"))?,
+            (_, None) => return Err(unknown("mode (none given)")),
+        };
+        Ok(Label::new(engine, mode))
+    }
+}
+
 /// An operation some stores do not have.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Feature {
@@ -156,6 +183,12 @@ pub trait Peer: Send + Sync {
 
     /// Bytes the store's files take on disk now (`None` for a store without files).
     fn disk_bytes(&self) -> Option<u64>;
+
+    /// Bytes a server's dataset takes (Redis's `used_memory`); `None` for an embedded store,
+    /// whose memory is the process's own.
+    fn server_memory_bytes(&self) -> Result<Option<u64>> {
+        Ok(None)
+    }
 
     /// Commits per fdatasync since the store was opened, where the store reports it (Cairn's
     /// WAL frames over WAL syncs); `None` elsewhere.
@@ -315,7 +348,9 @@ pub fn labels_for(mode: Mode, redis: bool) -> Vec<Label> {
     labels
 }
 
-/// Total bytes of the regular files under `dir`, recursively (0 for a missing directory).
+/// Disk space the regular files under `dir` take, recursively (0 for a missing directory):
+/// allocated blocks, as `du` counts them, so a preallocated but unwritten (sparse) WAL
+/// segment counts for what it holds, not for its length. Off Unix, file lengths.
 pub fn directory_bytes(dir: &Path) -> u64 {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return 0;
@@ -328,7 +363,7 @@ pub fn directory_bytes(dir: &Path) -> u64 {
         if metadata.is_dir() {
             total += directory_bytes(&entry.path());
         } else if metadata.is_file() {
-            total += metadata.len();
+            total += allocated_bytes(&metadata);
         }
     }
     total
@@ -338,4 +373,16 @@ pub fn directory_bytes(dir: &Path) -> u64 {
 pub(crate) fn touched(value: &[u8]) -> usize {
     std::hint::black_box(value);
     value.len()
+}
+
+#[cfg(unix)]
+fn allocated_bytes(metadata: &std::fs::Metadata) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    // st_blocks counts 512-byte units whatever the file system's block size.
+    metadata.blocks() * 512
+}
+
+#[cfg(not(unix))]
+fn allocated_bytes(metadata: &std::fs::Metadata) -> u64 {
+    metadata.len()
 }

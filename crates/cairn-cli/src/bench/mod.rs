@@ -15,6 +15,7 @@
 //! otherwise one note says the Redis rows were skipped and why, and the run goes on.
 
 mod kv;
+mod peers;
 mod report;
 mod suite;
 mod targets;
@@ -29,11 +30,13 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
 use crate::machine::{utc_now, Machine};
+use cairn_bench::peers::Places;
 use cairn_bench::workloads::kv::Backend;
 use kv::RedisChoice;
 pub use kv::REDIS_URL_DEFAULT;
 use report::Row;
-use suite::{Context, Derived, Step};
+use std::time::Duration;
+use suite::{Context, Derived, Kind, Step};
 
 /// What `cairn bench` was asked to do.
 #[derive(Debug)]
@@ -48,6 +51,30 @@ pub struct Settings {
     pub redis_url: String,
     /// Start a throwaway Redis server instead of using `redis_url`.
     pub start_redis: bool,
+    /// Measurement time of every timed row, overriding the mode's.
+    pub seconds: Option<Duration>,
+    /// Only latency or only throughput steps.
+    pub kind: Option<KindArg>,
+    /// Instead of a run: the memory probe of one store with this many keys (see `peers`).
+    pub memory_probe: Option<(String, usize)>,
+}
+
+/// `--kind`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum KindArg {
+    /// Latency rows.
+    Latency,
+    /// Throughput rows.
+    Throughput,
+}
+
+impl KindArg {
+    fn kind(self) -> Kind {
+        match self {
+            KindArg::Latency => Kind::Latency,
+            KindArg::Throughput => Kind::Throughput,
+        }
+    }
 }
 
 /// A workload that failed, and why.
@@ -77,6 +104,9 @@ struct JsonReport<'a> {
 
 /// Runs the benchmark as `settings` say.
 pub fn run(settings: &Settings) -> Result<()> {
+    if let Some((store, keys)) = &settings.memory_probe {
+        return peers::memory_probe(store, *keys, &settings.redis_url);
+    }
     let started = Instant::now();
     // Declared before the steps run and dropped after them: a server started here outlives
     // every store that uses it.
@@ -85,11 +115,23 @@ pub fn run(settings: &Settings) -> Result<()> {
     } else {
         RedisChoice::resolve_not_needed()
     };
-    let (steps, derived) = select(
+    let (mut steps, derived) = select(
         settings.filter.as_deref(),
         &kv::backends(&redis),
         settings.quick,
     )?;
+    if let Some(kind) = settings.kind {
+        steps.retain(|step| step.kind.selected_by(kind.kind()));
+        if steps.is_empty() {
+            bail!("no workload of kind {kind:?} matches the filter");
+        }
+    }
+    let places = Places {
+        redis_url: match &redis.backend {
+            Some(Backend::Redis { url }) => Some(url.clone()),
+            _ => None,
+        },
+    };
     let json_file = match &settings.json {
         Some(path) => Some(
             File::create(path)
@@ -106,8 +148,19 @@ pub fn run(settings: &Settings) -> Result<()> {
         "release"
     };
     let mut notes = notes(settings.quick, cairn_bench::measure::timer_overhead_ns());
+    if steps
+        .iter()
+        .any(|step| step.section == Some(peers::SECTION))
+    {
+        notes.push(peers_note());
+    }
     if steps.iter().any(|step| step.section == Some(kv::SECTION)) {
         notes.push(kv_note());
+    }
+    if steps
+        .iter()
+        .any(|step| matches!(step.section, Some(kv::SECTION | peers::SECTION)))
+    {
         notes.extend(redis.described());
         notes.extend(redis.skipped.clone());
     }
@@ -130,7 +183,8 @@ pub fn run(settings: &Settings) -> Result<()> {
     writeln!(out)?;
     out.flush()?;
 
-    let (rows, failures) = run_steps(&steps, &derived, settings.quick)?;
+    let context = |status| Context::new(settings.quick, settings.seconds, places.clone(), status);
+    let (rows, failures) = run_steps(&steps, &derived, context)?;
 
     write_table_with_failures(&mut out, &rows, &failures)?;
     let (passed, missed) = report::tally(&rows);
@@ -188,9 +242,9 @@ fn wants_key_value_rows(filter: Option<&str>) -> bool {
         return true;
     };
     let every_backend = kv::backends_for_filter();
-    suite::steps(&every_backend, false)
-        .iter()
-        .any(|step| step.section == Some(kv::SECTION) && step.matches(filter))
+    suite::steps(&every_backend, false).iter().any(|step| {
+        matches!(step.section, Some(kv::SECTION | peers::SECTION)) && step.matches(filter)
+    })
 }
 
 /// The steps whose name contains `filter` (or whose section it is), plus the inputs of the
@@ -231,7 +285,11 @@ fn select(
 
 /// Runs every step in order with a progress bar; a derived row is added as soon as its
 /// inputs are measured.
-fn run_steps(steps: &[Step], derived: &[Derived], quick: bool) -> Result<(Vec<Row>, Vec<Failure>)> {
+fn run_steps(
+    steps: &[Step],
+    derived: &[Derived],
+    context: impl FnOnce(Box<dyn FnMut(&str)>) -> Context,
+) -> Result<(Vec<Row>, Vec<Failure>)> {
     let progress = ProgressBar::new(steps.len() as u64);
     progress.set_style(
         ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} {wide_msg}")
@@ -239,10 +297,9 @@ fn run_steps(steps: &[Step], derived: &[Derived], quick: bool) -> Result<(Vec<Ro
             .progress_chars("=> "),
     );
     let status_bar = progress.clone();
-    let mut context = Context::new(
-        quick,
-        Box::new(move |status: &str| status_bar.set_message(status.to_owned())),
-    );
+    let mut context = context(Box::new(move |status: &str| {
+        status_bar.set_message(status.to_owned());
+    }));
     let mut rows: Vec<Row> = Vec::new();
     let mut failures = Vec::new();
     let mut emitted = vec![false; derived.len()];
@@ -288,6 +345,15 @@ fn write_table_with_failures(
         writeln!(out, "FAILED {}: {}", failure.name, failure.error)?;
     }
     writeln!(out)
+}
+
+fn peers_note() -> String {
+    "peers rows (peers/<workload>/<store>): Cairn and redb, fjall, SQLite (rusqlite, WAL) and \
+     Redis on the same workload in this run; `cairn vs X` is Cairn's speed over X's (above \
+     1.00x Cairn is ahead). Strict = Cairn Strict, redb Durability::Immediate, fjall \
+     PersistMode::SyncData per commit, SQLite synchronous=FULL; buffered = each store's own \
+     buffered mode. Single-thread rows are timed in turns of ~25 ms per store."
+        .to_owned()
 }
 
 fn kv_note() -> String {

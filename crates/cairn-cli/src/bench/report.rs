@@ -29,6 +29,9 @@ pub enum Unit {
     /// Versions held by the database.
     #[serde(rename = "versions")]
     Versions,
+    /// Bytes (memory or disk).
+    #[serde(rename = "bytes")]
+    Bytes,
 }
 
 /// One line of the report.
@@ -135,6 +138,11 @@ impl Row {
         Row::new(name, Unit::Ratio, ratio, format!("{ratio:.2}x")).note(explained)
     }
 
+    /// A size in bytes (fractional for a per-key figure).
+    pub fn bytes(name: &str, bytes: f64, explained: &str) -> Self {
+        Row::new(name, Unit::Bytes, bytes, format_bytes(bytes)).note(explained)
+    }
+
     /// A count of retained versions.
     pub fn versions(name: &str, versions: u64, explained: &str) -> Self {
         Row::new(
@@ -196,6 +204,18 @@ pub fn format_nanos(nanos: u64) -> String {
         10_000..=999_999 => format!("{:.1} µs", value / 1e3),
         1_000_000..=999_999_999 => format!("{:.2} ms", value / 1e6),
         _ => format!("{:.2} s", value / 1e9),
+    }
+}
+
+/// `118 B`, `1.2 KiB`, `35.0 MiB`.
+pub fn format_bytes(bytes: f64) -> String {
+    const KIB: f64 = 1_024.0;
+    if bytes >= KIB * KIB {
+        format!("{:.1} MiB", bytes / (KIB * KIB))
+    } else if bytes >= KIB {
+        format!("{:.1} KiB", bytes / KIB)
+    } else {
+        format!("{bytes:.0} B")
     }
 }
 

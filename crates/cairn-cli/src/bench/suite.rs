@@ -22,6 +22,7 @@ use std::time::Duration;
 
 use anyhow::{Context as _, Result};
 use cairn::Durability;
+use cairn_bench::peers::Places;
 use cairn_bench::sizes::{
     CONCURRENT_FIXTURE_KEYS, FIXTURE_KEYS, GROUP_COMMITS_PER_WRITER,
     GROUP_COMMITS_PER_WRITER_QUICK, GROUP_COMMIT_WRITERS, LARGEST_KEYS, LARGE_VALUE_BYTES,
@@ -67,41 +68,64 @@ pub struct Context {
     shared: BTreeMap<usize, Fixture>,
     /// Key-value stores by subject name (see `kv`), filled once per run.
     pub(super) kv_fixtures: BTreeMap<String, KvFixture>,
+    /// Side-by-side stores (see `peers`), filled once per run.
+    pub(super) peer_fixtures: super::peers::PeerFixtures,
+    /// Where the side-by-side peers are reached (the Redis server, if any).
+    pub(super) places: Places,
+    /// Measurement time per row, when `--seconds` overrides the mode's.
+    seconds: Option<Duration>,
     status: Box<dyn FnMut(&str)>,
     /// The step running now, for status messages.
     step: String,
 }
 
 impl Context {
-    /// A run in quick or full mode; `status` is told what a long setup is doing.
-    pub fn new(quick: bool, status: Box<dyn FnMut(&str)>) -> Self {
+    /// A run in quick or full mode; `status` is told what a long setup is doing. `seconds`
+    /// overrides the measurement time of every timed row; `places` says where the
+    /// side-by-side peers are.
+    pub fn new(
+        quick: bool,
+        seconds: Option<Duration>,
+        places: Places,
+        status: Box<dyn FnMut(&str)>,
+    ) -> Self {
         Context {
             quick,
             shared: BTreeMap::new(),
             kv_fixtures: BTreeMap::new(),
+            peer_fixtures: super::peers::PeerFixtures::default(),
+            places,
+            seconds,
             status,
             step: String::new(),
         }
     }
 
+    /// True in quick mode.
+    pub(super) fn quick(&self) -> bool {
+        self.quick
+    }
+
     pub(super) fn latency_plan(&self) -> Plan {
-        if self.quick {
-            plan(Duration::from_millis(50), Duration::from_millis(200))
+        let (warm_up, measure_for) = if self.quick {
+            (Duration::from_millis(50), Duration::from_millis(200))
         } else {
-            plan(Duration::from_millis(300), Duration::from_secs(2))
-        }
+            (Duration::from_millis(300), Duration::from_secs(2))
+        };
+        plan(warm_up, self.seconds.unwrap_or(measure_for))
     }
 
     pub(super) fn throughput_plan(&self) -> Plan {
         self.latency_plan()
     }
 
-    fn parallel_plan(&self) -> Plan {
-        if self.quick {
-            plan(Duration::from_millis(20), Duration::from_millis(300))
+    pub(super) fn parallel_plan(&self) -> Plan {
+        let (warm_up, measure_for) = if self.quick {
+            (Duration::from_millis(20), Duration::from_millis(300))
         } else {
-            plan(Duration::from_millis(200), Duration::from_secs(2))
-        }
+            (Duration::from_millis(200), Duration::from_secs(2))
+        };
+        plan(warm_up, self.seconds.unwrap_or(measure_for))
     }
 
     fn ops_per_thread(&self) -> u64 {
@@ -202,12 +226,33 @@ fn plan(warm_up: Duration, measure_for: Duration) -> Plan {
 
 type StepFn = dyn Fn(&mut Context, &str) -> Result<Vec<Row>>;
 
+/// What a step measures, for `--kind`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// Latency rows only.
+    Latency,
+    /// Throughput rows only.
+    Throughput,
+    /// Both, or neither (ratios, counts, memory): run by `--kind latency` and
+    /// `--kind throughput` alike.
+    Other,
+}
+
+impl Kind {
+    /// True when a step of this kind runs under `--kind wanted`.
+    pub fn selected_by(self, wanted: Kind) -> bool {
+        self == wanted || self == Kind::Other || wanted == Kind::Other
+    }
+}
+
 /// One measured workload, producing one or more rows.
 pub struct Step {
     /// The workload's name (its criterion id), also the first row's name.
     pub name: String,
     /// A name shared by a family of steps (`kv`), which `--filter` also matches.
     pub section: Option<&'static str>,
+    /// What the step measures.
+    pub kind: Kind,
     run: Box<StepFn>,
 }
 
@@ -219,8 +264,15 @@ impl Step {
         Step {
             name: name.into(),
             section: None,
+            kind: Kind::Other,
             run: Box::new(run),
         }
+    }
+
+    /// Says what the step measures.
+    pub(super) fn with_kind(mut self, kind: Kind) -> Self {
+        self.kind = kind;
+        self
     }
 
     /// Puts the step in `section`.
@@ -253,6 +305,7 @@ fn latency_step<W: Workload + 'static>(
         let latency = context.latency(&mut workload, ops_per_sample)?;
         Ok(vec![check(latency_row(name, &latency))])
     })
+    .with_kind(Kind::Latency)
 }
 
 /// A step that measures the throughput of one single-threaded workload.
@@ -266,6 +319,7 @@ fn throughput_step<W: Workload + 'static>(
         let throughput = measure::measure_throughput(&mut workload, context.throughput_plan())?;
         Ok(vec![check(Row::throughput(name, &throughput))])
     })
+    .with_kind(Kind::Throughput)
 }
 
 /// A step that measures the throughput of one multi-threaded workload.
@@ -281,6 +335,7 @@ fn parallel_step<P: ParallelWorkload + 'static>(
             .note("wall time of whole runs, thread start-up included");
         Ok(vec![check(row)])
     })
+    .with_kind(Kind::Throughput)
 }
 
 pub(super) fn latency_row(name: &str, latency: &cairn_bench::Latency) -> Row {
@@ -564,6 +619,7 @@ pub fn steps(kv_backends: &[Backend], quick: bool) -> Vec<Step> {
     steps.extend(durability_steps());
     steps.extend(recovery_steps());
     steps.extend(super::kv::steps(kv_backends, quick));
+    steps.extend(super::peers::steps(quick));
     steps
 }
 

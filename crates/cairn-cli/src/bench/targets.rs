@@ -144,6 +144,9 @@ pub const KV_REDIS_POINT: Limit = limit(Bound::Below(1_000_000.0), "< 1 ms");
 /// Redis through the trait over raw redis-rs, goal.
 pub const KV_REDIS_OVER_RAW_GOAL: Limit = limit(Bound::AtMost(1.1), "<= 1.1x raw");
 
+/// Goal of a side-by-side ratio row: Cairn faster than the peer.
+pub const CAIRN_AHEAD: Limit = limit(Bound::Above(1.0), "> 1.00x (Cairn ahead)");
+
 #[cfg(test)]
 mod tests {
     use super::*;

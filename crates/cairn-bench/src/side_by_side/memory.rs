@@ -1,0 +1,203 @@
+//! The memory tier (seed 002, tier 5): what a store of N keys costs in memory and on disk.
+//!
+//! Resident memory is a property of a whole process, so each store is measured in a process
+//! of its own: [`probe`] runs in a child that `cairn bench` starts for one store, reads the
+//! process's resident set (`VmRSS` in `/proc/self/status`) before the store is opened, fills
+//! it with N keys of 100-byte values in commits of 1,000, settles it, and reads the resident
+//! set and its high-water mark (`VmHWM`) again. The child prints one line
+//! ([`MemoryFigures::to_line`]); the parent parses it back ([`MemoryFigures::parse_line`]).
+//!
+//! - bytes per key = (RSS after − RSS before) / N: the store's memory per key, allocator
+//!   slack and caches included, as a program would see it.
+//! - peak RSS = `VmHWM`: the most the process ever held, fill included.
+//! - disk bytes per key = the store's files / N (none in memory).
+//! - For Redis the dataset lives in the server, so the figure is the server's `used_memory`
+//!   delta over N instead, and the child's own RSS is not the store's.
+//!
+//! Only Linux has `/proc/self/status`; elsewhere the probe says so and reports nothing.
+
+use std::fmt::Write as _;
+
+use crate::keys::KeySet;
+use crate::peers::{self, Label, Places, ValuePool};
+use crate::workloads::{Result, WorkloadError};
+
+use super::{fill, FillOrder, SIDE_BY_SIDE_VALUE_BYTES};
+
+/// What one probe measured.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MemoryFigures {
+    /// Keys stored.
+    pub keys: u64,
+    /// Resident bytes before the store was opened.
+    pub rss_before: u64,
+    /// Resident bytes after the fill, once the store settled.
+    pub rss_after: u64,
+    /// The process's resident high-water mark.
+    pub peak_rss: u64,
+    /// The store's files, if it has any.
+    pub disk_bytes: Option<u64>,
+    /// The server's `used_memory` growth over the fill, for a store in a server.
+    pub server_bytes: Option<u64>,
+}
+
+impl MemoryFigures {
+    /// Memory per key: the server's growth for a server, the process's otherwise.
+    pub fn bytes_per_key(&self) -> f64 {
+        let grown = self
+            .server_bytes
+            .unwrap_or_else(|| self.rss_after.saturating_sub(self.rss_before));
+        crate::measure::count_as_f64(grown) / crate::measure::count_as_f64(self.keys.max(1))
+    }
+
+    /// Disk bytes per key, for a store with files.
+    pub fn disk_bytes_per_key(&self) -> Option<f64> {
+        self.disk_bytes.map(|bytes| {
+            crate::measure::count_as_f64(bytes) / crate::measure::count_as_f64(self.keys.max(1))
+        })
+    }
+
+    /// One line, `memory keys=N rss_before=B rss_after=B peak_rss=B disk=B|- server=B|-`.
+    pub fn to_line(&self) -> String {
+        let optional = |value: Option<u64>| value.map_or_else(|| "-".to_owned(), |v| v.to_string());
+        let mut line = String::from("memory");
+        let _ = write!(
+            line,
+            " keys={} rss_before={} rss_after={} peak_rss={} disk={} server={}",
+            self.keys,
+            self.rss_before,
+            self.rss_after,
+            self.peak_rss,
+            optional(self.disk_bytes),
+            optional(self.server_bytes)
+        );
+        line
+    }
+
+    /// Reads back a line written by [`MemoryFigures::to_line`].
+    pub fn parse_line(line: &str) -> Result<Self> {
+        let bad = |why: &str| {
+            WorkloadError::unexpected("memory", format!("unreadable probe line {line:?}: {why}"))
+        };
+        let mut fields = line.split_whitespace();
+        if fields.next() != Some("memory") {
+            return Err(bad("it does not start with `memory`"));
+        }
+        let mut values = std::collections::BTreeMap::new();
+        for field in fields {
+            let (name, value) = field
+                .split_once('=')
+                .ok_or_else(|| bad("a field has no `=`"))?;
+            values.insert(name, value);
+        }
+        let number = |name: &str| -> Result<u64> {
+            values
+                .get(name)
+                .ok_or_else(|| bad(&format!("no {name}")))?
+                .parse()
+                .map_err(|_| bad(&format!("{name} is not a number")))
+        };
+        let optional = |name: &str| -> Result<Option<u64>> {
+            match values.get(name) {
+                Some(&"-") => Ok(None),
+                Some(_) => number(name).map(Some),
+                None => Err(bad(&format!("no {name}"))),
+            }
+        };
+        Ok(MemoryFigures {
+            keys: number("keys")?,
+            rss_before: number("rss_before")?,
+            rss_after: number("rss_after")?,
+            peak_rss: number("peak_rss")?,
+            disk_bytes: optional("disk")?,
+            server_bytes: optional("server")?,
+        })
+    }
+}
+
+/// Opens `label`'s store, fills it with `key_count` keys, and measures this process. Meant to
+/// run in a process of its own (see the module docs).
+pub fn probe(label: Label, places: &Places, key_count: usize) -> Result<MemoryFigures> {
+    // Formatted before the first reading, so neither is part of the store's figure.
+    let keys = KeySet::sequential(key_count);
+    let values = ValuePool::new(SIDE_BY_SIDE_VALUE_BYTES);
+    let rss_before = process_memory("VmRSS")?;
+    let peer = peers::open(label, places)?;
+    let server_before = peer.server_memory_bytes()?;
+    fill(peer.as_ref(), &keys, &values, FillOrder::Sequential)?;
+    peer.settle()?;
+    let server_after = peer.server_memory_bytes()?;
+    let rss_after = process_memory("VmRSS")?;
+    let peak_rss = process_memory("VmHWM")?;
+    let disk_bytes = peer.disk_bytes();
+    drop(peer);
+    Ok(MemoryFigures {
+        keys: key_count as u64,
+        rss_before,
+        rss_after,
+        peak_rss,
+        disk_bytes,
+        server_bytes: server_before
+            .zip(server_after)
+            .map(|(before, after)| after.saturating_sub(before)),
+    })
+}
+
+/// A `kB` line of `/proc/self/status` (`VmRSS`, `VmHWM`), in bytes.
+fn process_memory(field: &str) -> Result<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").map_err(|error| {
+        WorkloadError::io("memory", "reading /proc/self/status (Linux only)", error)
+    })?;
+    status
+        .lines()
+        .find_map(|line| {
+            let rest = line.strip_prefix(field)?.strip_prefix(':')?;
+            let kilobytes: u64 = rest.trim().strip_suffix("kB")?.trim().parse().ok()?;
+            Some(kilobytes * 1_024)
+        })
+        .ok_or_else(|| {
+            WorkloadError::unexpected("memory", format!("/proc/self/status has no {field} line"))
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::peers::{Engine, Mode};
+
+    #[test]
+    fn figures_survive_their_line() {
+        let figures = MemoryFigures {
+            keys: 1_000,
+            rss_before: 10,
+            rss_after: 20_010,
+            peak_rss: 30_000,
+            disk_bytes: Some(4_096),
+            server_bytes: None,
+        };
+        let line = figures.to_line();
+        assert_eq!(
+            MemoryFigures::parse_line(&line).expect("its own line"),
+            figures
+        );
+        assert!((figures.bytes_per_key() - 20.0).abs() < 1e-9);
+        assert!(MemoryFigures::parse_line("memory keys=1").is_err());
+        assert!(MemoryFigures::parse_line("rss keys=1").is_err());
+        assert!(MemoryFigures::parse_line(&line.replace("disk=4096", "disk=x")).is_err());
+    }
+
+    #[test]
+    fn a_probe_of_an_in_memory_store_sees_it_grow() {
+        let places = Places { redis_url: None };
+        let figures = probe(Label::new(Engine::Cairn, Mode::InMemory), &places, 20_000)
+            .expect("an in-memory probe");
+        assert_eq!(figures.keys, 20_000);
+        assert!(figures.peak_rss >= figures.rss_after);
+        // 20,000 keys of 100-byte values cannot fit in less than 2 MB.
+        assert!(
+            figures.rss_after >= figures.rss_before + 2_000_000,
+            "{figures:?}"
+        );
+        assert_eq!(figures.disk_bytes, None);
+    }
+}

@@ -1,0 +1,172 @@
+//! The side-by-side workloads: each defined once over [`Session`], so the same code measures
+//! Cairn and every peer (see [`crate::peers`]).
+//!
+//! Every store gets the same keys (16-byte `key:000000001234`, see [`crate::keys`]), the same
+//! 100-byte values (distinct and incompressible, from a [`ValuePool`]), and the same random
+//! choices (one seed per workload). A [`PeerFixture`] is a store filled with
+//! `key_at(0) .. key_at(n - 1)` in commits of [`FILL_BATCH_KEYS`] keys, then settled (synced,
+//! WAL checkpointed) so that reads start from the store's steady state; the time the fill
+//! took is kept as the `fill/sequential` figure.
+//!
+//! - [`reads`]: point reads (uniform and hot), prefix and range scans.
+//! - [`writes`]: single puts (one commit each), durable batches, TTL puts, CAS, transactions.
+//! - [`parallel`]: fills, Strict group commit from several writer threads, mixed 80/20.
+//! - [`memory`]: bytes per key and peak RSS of a store filled in a process of its own.
+//!
+//! Every operation checks its result (a read finds its key, a scan returns exactly its
+//! entries, a CAS swaps): a store that returned less would not get a faster figure, it would
+//! fail the workload.
+
+pub mod memory;
+pub mod parallel;
+pub mod reads;
+pub mod writes;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::keys::{KeySet, SplitMix64};
+use crate::peers::{self, Label, Peer, Places, Session, ValuePool};
+use crate::workloads::{Result, WorkloadError};
+
+/// Keys per commit when a fixture is filled (and in the `fill` workloads).
+pub const FILL_BATCH_KEYS: usize = 1_000;
+
+/// Length of every value the side-by-side workloads write.
+pub const SIDE_BY_SIDE_VALUE_BYTES: usize = 100;
+
+/// The order a fill writes its keys in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FillOrder {
+    /// `key_at(0)`, `key_at(1)`, ...: appends at the end of the key space.
+    Sequential,
+    /// A fixed random permutation of the same keys: inserts all over the key space.
+    Random,
+}
+
+impl FillOrder {
+    /// `sequential`, `random`.
+    pub fn name(self) -> &'static str {
+        match self {
+            FillOrder::Sequential => "sequential",
+            FillOrder::Random => "random",
+        }
+    }
+}
+
+/// A store filled with `key_at(0) .. key_at(key_count - 1)`, shared by the workloads that
+/// read it (and by those that overwrite its keys: the key count never changes).
+pub struct PeerFixture {
+    peer: Arc<dyn Peer>,
+    keys: Arc<KeySet>,
+    values: Arc<ValuePool>,
+    fill_time: Duration,
+}
+
+impl PeerFixture {
+    /// Opens `label`'s store and fills it with `key_count` keys in sequential order.
+    pub fn build(label: Label, places: &Places, key_count: usize) -> Result<Self> {
+        let peer: Arc<dyn Peer> = Arc::from(peers::open(label, places)?);
+        let keys = Arc::new(KeySet::sequential(key_count));
+        let values = Arc::new(ValuePool::new(SIDE_BY_SIDE_VALUE_BYTES));
+        let fill_time = fill(peer.as_ref(), &keys, &values, FillOrder::Sequential)?;
+        peer.settle()?;
+        Ok(PeerFixture {
+            peer,
+            keys,
+            values,
+            fill_time,
+        })
+    }
+
+    /// The store.
+    pub fn peer(&self) -> &Arc<dyn Peer> {
+        &self.peer
+    }
+
+    /// Which store, in which mode.
+    pub fn label(&self) -> Label {
+        self.peer.label()
+    }
+
+    /// Its keys, in order.
+    pub fn keys(&self) -> &Arc<KeySet> {
+        &self.keys
+    }
+
+    /// The values it was filled with.
+    pub fn values(&self) -> &Arc<ValuePool> {
+        &self.values
+    }
+
+    /// How many keys it holds.
+    pub fn key_count(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// How long the sequential fill took (settling not included).
+    pub fn fill_time(&self) -> Duration {
+        self.fill_time
+    }
+
+    /// A new session on the store.
+    pub fn session(&self) -> Result<Box<dyn Session>> {
+        self.peer.session()
+    }
+}
+
+/// Writes every key of `keys` (in `order`) with a value from `values`, [`FILL_BATCH_KEYS`]
+/// per commit, on one session; returns the time the commits took.
+pub fn fill(
+    peer: &dyn Peer,
+    keys: &KeySet,
+    values: &ValuePool,
+    order: FillOrder,
+) -> Result<Duration> {
+    let mut session = peer.session()?;
+    let indices: Vec<usize> = match order {
+        FillOrder::Sequential => (0..keys.len()).collect(),
+        FillOrder::Random => SplitMix64::new(0x0066_696c_6c).permutation(keys.len()),
+    };
+    let mut batch: Vec<(&[u8], &[u8])> = Vec::with_capacity(FILL_BATCH_KEYS);
+    let started = Instant::now();
+    for chunk in indices.chunks(FILL_BATCH_KEYS) {
+        batch.clear();
+        batch.extend(
+            chunk
+                .iter()
+                .map(|&index| (keys.get(index), values.get(index as u64))),
+        );
+        session.put_batch(&batch)?;
+    }
+    Ok(started.elapsed())
+}
+
+/// Ok when a read found a value, an error naming the key and the store when not.
+pub(crate) fn expect_found(workload: &'static str, key: &[u8], found: Option<usize>) -> Result<()> {
+    match found {
+        Some(_) => Ok(()),
+        None => Err(WorkloadError::unexpected(
+            workload,
+            format!("key {} is missing", String::from_utf8_lossy(key)),
+        )),
+    }
+}
+
+/// Refuses a fixture with fewer than `minimum` keys.
+pub(crate) fn require_fixture_keys(
+    workload: &'static str,
+    fixture: &PeerFixture,
+    minimum: usize,
+) -> Result<()> {
+    if fixture.key_count() < minimum {
+        return Err(WorkloadError::unexpected(
+            workload,
+            format!(
+                "needs a fixture of at least {minimum} keys, got {}",
+                fixture.key_count()
+            ),
+        ));
+    }
+    Ok(())
+}
