@@ -11,6 +11,10 @@
 //! `cargo bench -p cairn-bench` runs everything (a few minutes); `-- --test` runs each bench
 //! once; `-- GROUP` filters.
 
+mod support;
+
+use support::{expect_ok, timed, timed_parallel};
+
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -26,8 +30,8 @@ use cairn_bench::workloads::scan::PrefixScan;
 use cairn_bench::workloads::snapshots::{OpenSnapshotAndGet, SnapshotGet};
 use cairn_bench::workloads::transactions::{ConflictingCommit, MultiKeyPut, ReadModifyWrite};
 use cairn_bench::workloads::versions::HotKeyPut;
-use cairn_bench::{Fixture, ParallelWorkload, Workload, WorkloadError};
-use criterion::{Bencher, BenchmarkId, Criterion, Throughput};
+use cairn_bench::{Fixture, WorkloadError};
+use criterion::{BenchmarkId, Criterion, Throughput};
 
 /// Operations each thread makes in one run of a concurrent workload.
 const OPS_PER_THREAD: u64 = 20_000;
@@ -228,59 +232,6 @@ fn get_at_scale(criterion: &mut Criterion) {
         );
     }
     group.finish();
-}
-
-/// Setup errors: the workloads' own, or a bench parameter that does not fit.
-type SetupResult<T> = Result<T, Box<dyn std::error::Error>>;
-
-/// A criterion routine that builds the workload on first call and times its operation through
-/// `time_runs` on every call after, keeping the same workload for all of them.
-fn timed<W, E>(build: impl FnOnce() -> Result<W, E>) -> impl FnMut(&mut Bencher<'_>)
-where
-    W: Workload,
-    E: Into<Box<dyn std::error::Error>>,
-{
-    let mut build = Some(build);
-    let mut workload: Option<W> = None;
-    move |bencher| {
-        let workload = built(&mut workload, &mut build);
-        bencher.iter_custom(|runs| expect_ok(time_runs(workload, runs)));
-    }
-}
-
-/// Like [`timed`], for a parallel workload: one criterion iteration is one run of it.
-fn timed_parallel<P: ParallelWorkload>(
-    build: impl FnOnce() -> SetupResult<P>,
-) -> impl FnMut(&mut Bencher<'_>) {
-    let mut build = Some(build);
-    let mut workload: Option<P> = None;
-    move |bencher| {
-        let workload = built(&mut workload, &mut build);
-        bencher.iter_custom(|runs| {
-            (0..runs)
-                .map(|_| expect_ok(workload.run()))
-                .sum::<Duration>()
-        });
-    }
-}
-
-fn built<'slot, W, E>(
-    slot: &'slot mut Option<W>,
-    build: &mut Option<impl FnOnce() -> Result<W, E>>,
-) -> &'slot mut W
-where
-    E: Into<Box<dyn std::error::Error>>,
-{
-    slot.get_or_insert_with(|| {
-        let build = build.take().expect("a workload is built only once");
-        build()
-            .map_err(Into::into)
-            .unwrap_or_else(|error| panic!("workload setup failed: {error}"))
-    })
-}
-
-fn expect_ok<T>(result: Result<T, WorkloadError>) -> T {
-    result.unwrap_or_else(|error| panic!("workload failed: {error}"))
 }
 
 fn fixture(keys: usize, value_bytes: usize) -> Result<Fixture, WorkloadError> {

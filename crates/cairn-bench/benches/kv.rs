@@ -19,10 +19,13 @@
 //! `cargo bench -p cairn-bench --bench kv` runs everything (tens of minutes); `-- --test`
 //! runs each bench once; `-- single_operations/single_get` filters.
 
+mod support;
+
+use support::{timed, timed_parallel};
+
 use std::cell::OnceCell;
 use std::time::Duration;
 
-use cairn_bench::measure::time_runs;
 use cairn_bench::sizes::{FIXTURE_KEYS, LARGE_VALUE_BYTES, VALUE_BYTES};
 use cairn_bench::workloads::batch::BULK_OPS;
 use cairn_bench::workloads::kv::batch::{KvBulkGet, KvBulkPut, KvMultiGet, KvMultiPut};
@@ -30,9 +33,9 @@ use cairn_bench::workloads::kv::concurrent::{ops_per_task, KvConcurrentReads, Kv
 use cairn_bench::workloads::kv::point::{KvDelete, KvExists, KvGet, KvPut, KvPutWithTtl};
 use cairn_bench::workloads::kv::scan::KvPrefixScan;
 use cairn_bench::workloads::kv::{Backend, KvFixture, Subject};
-use cairn_bench::{ParallelWorkload, Workload, WorkloadError};
+use cairn_bench::WorkloadError;
 use cairn_testkit::redis_server::RedisServer;
-use criterion::{Bencher, BenchmarkId, Criterion, SamplingMode, Throughput};
+use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput};
 
 /// The variable naming a Redis server to measure instead of starting one.
 const REDIS_URL_VARIABLE: &str = "CAIRN_BENCH_REDIS_URL";
@@ -211,9 +214,6 @@ fn fixture(subject: &Subject, value_bytes: usize) -> Result<KvFixture, WorkloadE
     KvFixture::build(subject, FIXTURE_KEYS, value_bytes)
 }
 
-/// Setup errors: the workloads' own, or a bench parameter that does not fit.
-type SetupResult<T> = Result<T, Box<dyn std::error::Error>>;
-
 /// The fixture in `cell`, built by `build` on first use.
 fn once(
     cell: &OnceCell<KvFixture>,
@@ -224,54 +224,4 @@ fn once(
     }
     let fixture = build()?;
     Ok(cell.get_or_init(|| fixture))
-}
-
-/// A criterion routine that builds the workload on first call and times its operations through
-/// `time_runs` on every call after, keeping the same workload for all of them.
-fn timed<W, E>(build: impl FnOnce() -> Result<W, E>) -> impl FnMut(&mut Bencher<'_>)
-where
-    W: Workload,
-    E: Into<Box<dyn std::error::Error>>,
-{
-    let mut build = Some(build);
-    let mut workload: Option<W> = None;
-    move |bencher| {
-        let workload = built(&mut workload, &mut build);
-        bencher.iter_custom(|runs| expect_ok(time_runs(workload, runs)));
-    }
-}
-
-/// Like [`timed`], for a parallel workload: one criterion iteration is one run of it.
-fn timed_parallel<P: ParallelWorkload>(
-    build: impl FnOnce() -> SetupResult<P>,
-) -> impl FnMut(&mut Bencher<'_>) {
-    let mut build = Some(build);
-    let mut workload: Option<P> = None;
-    move |bencher| {
-        let workload = built(&mut workload, &mut build);
-        bencher.iter_custom(|runs| {
-            (0..runs)
-                .map(|_| expect_ok(workload.run()))
-                .sum::<Duration>()
-        });
-    }
-}
-
-fn built<'slot, W, E>(
-    slot: &'slot mut Option<W>,
-    build: &mut Option<impl FnOnce() -> Result<W, E>>,
-) -> &'slot mut W
-where
-    E: Into<Box<dyn std::error::Error>>,
-{
-    slot.get_or_insert_with(|| {
-        let build = build.take().expect("a workload is built only once");
-        build()
-            .map_err(Into::into)
-            .unwrap_or_else(|error| panic!("workload setup failed: {error}"))
-    })
-}
-
-fn expect_ok<T>(result: Result<T, WorkloadError>) -> T {
-    result.unwrap_or_else(|error| panic!("workload failed: {error}"))
 }
