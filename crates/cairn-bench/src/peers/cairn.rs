@@ -134,8 +134,11 @@ impl Session for CairnSession {
             let found = transaction
                 .get(read_key)?
                 .map(|value| touched(value.as_bytes()));
-            for key in write_keys {
-                transaction.put(key, value)?;
+            // Without its read key the transaction fails below, so it writes nothing.
+            if found.is_some() {
+                for key in write_keys {
+                    transaction.put(key, value)?;
+                }
             }
             Ok(found)
         })?;
