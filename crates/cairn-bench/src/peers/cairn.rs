@@ -109,16 +109,20 @@ impl Session for CairnSession {
         Ok(self
             .db
             .range(start..end)?
-            .map(|(_, value)| touched(value.as_bytes()))
-            .count())
+            .fold(0, |count, (_, value)| {
+                touched(value.as_bytes());
+                count + 1
+            }))
     }
 
     fn scan_prefix(&mut self, prefix: &[u8]) -> Result<usize> {
         Ok(self
             .db
             .scan_prefix(prefix)
-            .map(|(_, value)| touched(value.as_bytes()))
-            .count())
+            .fold(0, |count, (_, value)| {
+                touched(value.as_bytes());
+                count + 1
+            }))
     }
 
     fn compare_and_swap(&mut self, key: &[u8], expected: &[u8], new: &[u8]) -> Result<bool> {

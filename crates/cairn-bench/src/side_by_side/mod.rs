@@ -126,7 +126,7 @@ pub fn fill(
     let mut session = peer.session()?;
     let indices: Vec<usize> = match order {
         FillOrder::Sequential => (0..keys.len()).collect(),
-        FillOrder::Random => SplitMix64::new(0x0066_696c_6c).permutation(keys.len()),
+        FillOrder::Random => SplitMix64::new(0x6669_6c6c).permutation(keys.len()),
     };
     let mut batch: Vec<(&[u8], &[u8])> = Vec::with_capacity(FILL_BATCH_KEYS);
     let started = Instant::now();

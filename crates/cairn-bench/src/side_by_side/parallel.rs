@@ -180,7 +180,7 @@ impl ParallelWorkload for Mixed {
                         barrier.wait();
                         for op in 0..ops {
                             let key = keys.get(random.below(keys.len()));
-                            if random.next_u64() % MIXED_WRITE_ONE_IN == 0 {
+                            if random.next_u64().is_multiple_of(MIXED_WRITE_ONE_IN) {
                                 session.put(key, values.get(op))?;
                             } else {
                                 expect_found("mixed", key, session.get(key)?)?;
