@@ -1,11 +1,13 @@
 //! `cairn`: the command-line tool of the Cairn storage engine.
 //!
 //! Commands: `cairn bench` runs the engine-core workloads of `cairn-bench` in this process
-//! and checks them against the targets of `DESIGN.md`; `cairn inspect`, `cairn verify` and
+//! and checks them against the targets of `DESIGN.md` (or loads a saved run), then can
+//! compare, chart and write the results as Markdown; `cairn inspect`, `cairn verify` and
 //! `cairn dump` read a data directory offline (they never modify it). Errors are reported as
 //! one `error:` line (with its causes); `bench` then exits 1, the offline commands exit 2
 //! ("could not run", since their exit code 1 means "damage found"). Bad arguments get clap's
-//! usage message and exit code 2. Nothing here panics on any input.
+//! usage message and exit code 2; `bench --validate` exits 3 when a row missed its seed target.
+//! Nothing here panics on any input.
 
 mod bench;
 mod inspect;
@@ -84,22 +86,28 @@ struct DumpArgs {
 
 /// Options of `cairn bench`.
 #[derive(Debug, Args)]
+#[command(
+    after_help = "Exit codes: 0 done (a MISS is a result, not an error); 1 a workload \
+failed, or a file could not be read or written; 2 bad arguments; 3 --validate found rows that \
+missed their seed target (listed after the table)."
+)]
 struct BenchArgs {
     /// Shorter measurements (well under a minute); the 1M-key database is still used.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "from_json")]
     quick: bool,
-    /// Also write every result as JSON to FILE.
+    /// Also write every result as JSON to FILE (read back by --from-json and --compare).
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
     /// Run only the workloads whose name contains SUBSTR (e.g. `cas`, `get_at_scale`; `kv`
-    /// selects every `KeyValueStore` backend row).
+    /// selects every `KeyValueStore` backend row). With --from-json: keep only the loaded rows
+    /// whose name contains SUBSTR.
     #[arg(long, value_name = "SUBSTR")]
     filter: Option<String>,
     /// The Redis server the `KeyValueStore` rows measure, if one answers there.
     #[arg(long, value_name = "URL", default_value = bench::REDIS_URL_DEFAULT)]
     redis: String,
     /// Start a throwaway redis-server (from PATH) for the Redis rows instead of using --redis.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "from_json")]
     start_redis: bool,
     /// Measure every timed row for S seconds (e.g. 0.05 for a smoke run, 10 for a stress run)
     /// instead of the mode's 0.2 s (quick) or 2 s.
@@ -117,6 +125,35 @@ struct BenchArgs {
     /// Keys for --memory-probe.
     #[arg(long, value_name = "N", hide = true, default_value_t = 1_000_000)]
     keys: usize,
+    /// Measure nothing: load the rows of a --json FILE and print, compare, plot and write them
+    /// as if they had just been measured.
+    #[arg(long, value_name = "FILE")]
+    from_json: Option<PathBuf>,
+    /// After the table, compare every row with the saved run of a --json FILE (matched by
+    /// name; change as a speed ratio, > 1 is better).
+    #[arg(long, value_name = "FILE")]
+    compare: Option<PathBuf>,
+    /// Mark compared rows whose change exceeds PCT percent either way.
+    #[arg(
+        long,
+        value_name = "PCT",
+        default_value_t = bench::THRESHOLD_PCT_DEFAULT,
+        value_parser = parse_percent,
+        requires = "compare"
+    )]
+    compare_threshold: f64,
+    /// Write SVG charts of the side-by-side rows into DIR (created if missing): one per
+    /// workload group, and ratios.svg with Cairn's speed over each peer's.
+    #[arg(long, value_name = "DIR")]
+    plot: Option<PathBuf>,
+    /// Write a Markdown report to FILE: header, side-by-side tables, Cairn-vs-peer ratios
+    /// (with the --plot charts linked), then the other rows.
+    #[arg(long, value_name = "FILE")]
+    markdown: Option<PathBuf>,
+    /// Exit with code 3 when any row misses its seed target, after listing the misses (a
+    /// failed workload still exits 1).
+    #[arg(long)]
+    validate: bool,
 }
 
 /// A positive, finite number of seconds.
@@ -128,6 +165,16 @@ fn parse_seconds(text: &str) -> Result<std::time::Duration, String> {
         return Err(format!("{text} s is not between 0 and 3600 seconds"));
     }
     Ok(std::time::Duration::from_secs_f64(seconds))
+}
+
+/// A percentage: a finite number, 0 or more.
+fn parse_percent(text: &str) -> Result<f64, String> {
+    match text.trim_end_matches('%').trim().parse::<f64>() {
+        Ok(percent) if percent.is_finite() && percent >= 0.0 => Ok(percent),
+        _ => Err(format!(
+            "{text:?} is not a percentage (a number, 0 or more)"
+        )),
+    }
 }
 
 fn main() -> ExitCode {
@@ -142,8 +189,15 @@ fn main() -> ExitCode {
             seconds: args.seconds,
             kind: args.kind,
             memory_probe: args.memory_probe.map(|store| (store, args.keys)),
+            from_json: args.from_json,
+            compare: args.compare,
+            compare_threshold_pct: args.compare_threshold,
+            plot: args.plot,
+            markdown: args.markdown,
+            validate: args.validate,
         }) {
-            Ok(()) => ExitCode::SUCCESS,
+            Ok(bench::Outcome::Done) => ExitCode::SUCCESS,
+            Ok(bench::Outcome::TargetsMissed) => ExitCode::from(bench::EXIT_TARGETS_MISSED),
             Err(error) => {
                 report_error(&error);
                 ExitCode::FAILURE

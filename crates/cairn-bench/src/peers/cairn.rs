@@ -106,23 +106,17 @@ impl Session for CairnSession {
     }
 
     fn scan_range(&mut self, start: &[u8], end: &[u8]) -> Result<usize> {
-        Ok(self
-            .db
-            .range(start..end)?
-            .fold(0, |count, (_, value)| {
-                touched(value.as_bytes());
-                count + 1
-            }))
+        Ok(self.db.range(start..end)?.fold(0, |count, (_, value)| {
+            touched(value.as_bytes());
+            count + 1
+        }))
     }
 
     fn scan_prefix(&mut self, prefix: &[u8]) -> Result<usize> {
-        Ok(self
-            .db
-            .scan_prefix(prefix)
-            .fold(0, |count, (_, value)| {
-                touched(value.as_bytes());
-                count + 1
-            }))
+        Ok(self.db.scan_prefix(prefix).fold(0, |count, (_, value)| {
+            touched(value.as_bytes());
+            count + 1
+        }))
     }
 
     fn compare_and_swap(&mut self, key: &[u8], expected: &[u8], new: &[u8]) -> Result<bool> {

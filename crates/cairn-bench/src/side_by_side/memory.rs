@@ -42,19 +42,18 @@ pub struct MemoryFigures {
 }
 
 impl MemoryFigures {
-    /// Memory per key: the server's growth for a server, the process's otherwise.
-    pub fn bytes_per_key(&self) -> f64 {
+    /// Memory per key (rounded down): the server's growth for a server, the process's
+    /// otherwise.
+    pub fn bytes_per_key(&self) -> u64 {
         let grown = self
             .server_bytes
             .unwrap_or_else(|| self.rss_after.saturating_sub(self.rss_before));
-        crate::measure::count_as_f64(grown) / crate::measure::count_as_f64(self.keys.max(1))
+        grown / self.keys.max(1)
     }
 
-    /// Disk bytes per key, for a store with files.
-    pub fn disk_bytes_per_key(&self) -> Option<f64> {
-        self.disk_bytes.map(|bytes| {
-            crate::measure::count_as_f64(bytes) / crate::measure::count_as_f64(self.keys.max(1))
-        })
+    /// Disk bytes per key (rounded down), for a store with files.
+    pub fn disk_bytes_per_key(&self) -> Option<u64> {
+        self.disk_bytes.map(|bytes| bytes / self.keys.max(1))
     }
 
     /// One line, `memory keys=N rss_before=B rss_after=B peak_rss=B disk=B|- server=B|-`.
@@ -180,7 +179,7 @@ mod tests {
             MemoryFigures::parse_line(&line).expect("its own line"),
             figures
         );
-        assert!((figures.bytes_per_key() - 20.0).abs() < 1e-9);
+        assert_eq!(figures.bytes_per_key(), 20);
         assert!(MemoryFigures::parse_line("memory keys=1").is_err());
         assert!(MemoryFigures::parse_line("rss keys=1").is_err());
         assert!(MemoryFigures::parse_line(&line.replace("disk=4096", "disk=x")).is_err());

@@ -3,40 +3,61 @@
 //! The run prints the machine and date, shows a progress bar on stderr (one step per
 //! workload; plain lines instead when stderr is not a terminal), then prints a table of every
 //! row with its seed target and `DESIGN.md` goal, and the line `N passed, M missed`. A MISS is
-//! a result, not an error: the exit code stays 0 (a `validate` mode that fails on a miss is
-//! separate work). A workload that goes wrong (an engine error, a get that finds nothing) is
-//! an error: the other workloads still run and report, then the command exits 1.
+//! a result, not an error: the exit code stays 0 unless `--validate` asks to fail on one, with
+//! exit code 3 ([`EXIT_TARGETS_MISSED`]) after listing the misses. A workload that goes wrong
+//! (an engine error, a get that finds nothing) is an error: the other workloads still run and
+//! report, then the command exits 1 (with or without `--validate`).
 //!
-//! `--json FILE` writes the same rows with every percentile; the file is created before
-//! anything is measured, so a bad path fails at once instead of after the run.
+//! Outputs of a run (see `saved`, `compare`, `plot` and `markdown`):
+//! - `--json FILE` writes the same rows with every percentile, plus the header, as one
+//!   document (`saved::SavedRun`).
+//! - `--from-json FILE` measures nothing: it loads a saved run and does everything else as if
+//!   its rows had just been measured (header, table, and the outputs below); `--filter` then
+//!   keeps the rows whose name contains it.
+//! - `--compare FILE` prints, after the table, each row's change against a saved run as a
+//!   speed ratio, marking changes beyond `--compare-threshold` (default 10 %).
+//! - `--plot DIR` writes an SVG chart per side-by-side workload group and `ratios.svg`.
+//! - `--markdown FILE` writes the report the docs include.
+//!
+//! Every output file is opened (and every saved run read) before anything is measured, so a
+//! bad path fails at once instead of after the run; output files are only emptied when their
+//! new content is written.
 //!
 //! The key-value rows (see `kv`) measure every `KeyValueStore` backend next to its raw client.
 //! Redis is measured when a server answers at `--redis URL` or `--start-redis` starts one;
 //! otherwise one note says the Redis rows were skipped and why, and the run goes on.
 
+mod compare;
 mod kv;
+mod markdown;
 mod peers;
+mod plot;
 mod report;
+mod saved;
+mod side_by_side;
 mod suite;
 mod targets;
 
-use std::fs::File;
-use std::io::{self, BufWriter, Write};
+use std::io::{self, Write};
 use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{bail, Context as _, Result};
 use indicatif::{ProgressBar, ProgressStyle};
-use serde::Serialize;
 
 use crate::machine::{utc_now, Machine};
 use cairn_bench::peers::Places;
 use cairn_bench::workloads::kv::Backend;
+pub use compare::THRESHOLD_PCT_DEFAULT;
 use kv::RedisChoice;
 pub use kv::REDIS_URL_DEFAULT;
 use report::Row;
+use saved::{Failure, OutputFile, SavedRun};
 use std::time::Duration;
 use suite::{Context, Derived, Kind, Step};
+
+/// The exit code of `cairn bench --validate` when a row missed its seed target.
+pub const EXIT_TARGETS_MISSED: u8 = 3;
 
 /// What `cairn bench` was asked to do.
 #[derive(Debug)]
@@ -57,6 +78,18 @@ pub struct Settings {
     pub kind: Option<KindArg>,
     /// Instead of a run: the memory probe of one store with this many keys (see `peers`).
     pub memory_probe: Option<(String, usize)>,
+    /// Load these saved rows instead of measuring.
+    pub from_json: Option<PathBuf>,
+    /// Compare the rows with this saved run.
+    pub compare: Option<PathBuf>,
+    /// The change, in percent, beyond which a comparison marks a row.
+    pub compare_threshold_pct: f64,
+    /// Write SVG charts into this directory.
+    pub plot: Option<PathBuf>,
+    /// Write a Markdown report to this file.
+    pub markdown: Option<PathBuf>,
+    /// Fail (with [`EXIT_TARGETS_MISSED`]) when a row misses its seed target.
+    pub validate: bool,
 }
 
 /// `--kind`.
@@ -77,36 +110,178 @@ impl KindArg {
     }
 }
 
-/// A workload that failed, and why.
-#[derive(Debug, Serialize)]
-struct Failure {
-    name: String,
-    error: String,
+/// How a run that did not fail ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Everything asked for was done.
+    Done,
+    /// `--validate` found rows that missed their seed target (listed on stdout).
+    TargetsMissed,
 }
 
-/// The JSON document `--json` writes.
-#[derive(Serialize)]
-struct JsonReport<'a> {
-    tool: &'static str,
-    version: &'static str,
-    mode: &'static str,
-    build: &'static str,
-    date: &'a str,
-    machine: &'a Machine,
-    filter: Option<&'a str>,
-    notes: &'a [String],
-    elapsed_seconds: f64,
-    passed: usize,
-    missed: usize,
-    failed: &'a [Failure],
-    results: &'a [Row],
+/// The output files and the saved run to compare with, all opened before the run.
+struct Outputs {
+    json: Option<OutputFile>,
+    markdown: Option<OutputFile>,
+    baseline: Option<(SavedRun, PathBuf)>,
 }
 
-/// Runs the benchmark as `settings` say.
-pub fn run(settings: &Settings) -> Result<()> {
-    if let Some((store, keys)) = &settings.memory_probe {
-        return peers::memory_probe(store, *keys, &settings.redis_url);
+impl Outputs {
+    fn open(settings: &Settings) -> Result<Self> {
+        let baseline = match &settings.compare {
+            Some(path) => Some((SavedRun::load(path)?, path.clone())),
+            None => None,
+        };
+        if let Some(dir) = &settings.plot {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create the chart directory {}", dir.display()))?;
+        }
+        let open = |path: &Option<PathBuf>, what: &str| {
+            path.as_deref()
+                .map(|path| OutputFile::open(path, what))
+                .transpose()
+        };
+        Ok(Outputs {
+            json: open(&settings.json, "JSON")?,
+            markdown: open(&settings.markdown, "Markdown")?,
+            baseline,
+        })
     }
+}
+
+/// Runs the benchmark (or loads a saved run) and writes every output `settings` ask for.
+pub fn run(settings: &Settings) -> Result<Outcome> {
+    if let Some((store, keys)) = &settings.memory_probe {
+        peers::memory_probe(store, *keys, &settings.redis_url)?;
+        return Ok(Outcome::Done);
+    }
+    // Read before the outputs are opened: `--from-json F --json F` rewrites F.
+    let loaded = match &settings.from_json {
+        Some(path) => {
+            let mut run = SavedRun::load(path)?;
+            if let Some(filter) = &settings.filter {
+                run.retain_matching(filter)
+                    .with_context(|| format!("in {}", path.display()))?;
+            }
+            Some((run, path))
+        }
+        None => None,
+    };
+    let outputs = Outputs::open(settings)?;
+    let document = match loaded {
+        Some((run, path)) => {
+            let mut out = io::stdout().lock();
+            run.write_header(&mut out, Some(path))?;
+            out.flush()?;
+            run
+        }
+        None => measure(settings)?,
+    };
+    finish(settings, outputs, &document)
+}
+
+/// Prints the table and the tally, then writes the outputs; fails on failed workloads, then
+/// (with `--validate`) reports missed targets.
+fn finish(settings: &Settings, outputs: Outputs, document: &SavedRun) -> Result<Outcome> {
+    let mut out = io::stdout().lock();
+    let rows = &document.results;
+    write_table_with_failures(&mut out, rows, &document.failed)?;
+    let informational = rows.iter().filter(|row| row.pass.is_none()).count();
+    writeln!(
+        out,
+        "({} rows: {informational} informational; ran in {:.1} s)",
+        rows.len(),
+        document.elapsed_seconds
+    )?;
+    writeln!(
+        out,
+        "{} passed, {} missed",
+        document.passed, document.missed
+    )?;
+    out.flush()?;
+
+    if let Some(file) = outputs.json {
+        file.replace_with("JSON", |writer| document.save(writer))?;
+    }
+    if let Some((baseline, path)) = &outputs.baseline {
+        writeln!(out)?;
+        compare::write_comparison(
+            &mut out,
+            path,
+            baseline,
+            document,
+            settings.compare_threshold_pct,
+        )?;
+    }
+    let charts = match &settings.plot {
+        Some(dir) => {
+            let charts = plot::write_charts(dir, rows)?;
+            let written = charts.groups.len() + usize::from(charts.ratios.is_some());
+            if written == 0 {
+                writeln!(out, "plot: no side-by-side rows, no chart written")?;
+            } else {
+                writeln!(out, "plot: {written} chart(s) written to {}", dir.display())?;
+            }
+            Some(charts)
+        }
+        None => None,
+    };
+    if let Some(file) = outputs.markdown {
+        let path = file.path().to_owned();
+        let report_dir = match path.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => parent.to_owned(),
+            _ => PathBuf::from("."),
+        };
+        file.replace_with("Markdown", |writer| {
+            markdown::write_report(
+                writer,
+                document,
+                charts.as_ref().map(|charts| (charts, report_dir.as_path())),
+            )
+        })?;
+        writeln!(out, "markdown: report written to {}", path.display())?;
+    }
+    out.flush()?;
+
+    let failures = &document.failed;
+    if !failures.is_empty() {
+        bail!(
+            "{} workload(s) failed: {}",
+            failures.len(),
+            failures
+                .iter()
+                .map(|failure| failure.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    if settings.validate {
+        let misses: Vec<&Row> = rows.iter().filter(|row| row.pass == Some(false)).collect();
+        if !misses.is_empty() {
+            writeln!(
+                out,
+                "validate: {} row(s) missed their seed target:",
+                misses.len()
+            )?;
+            for row in misses {
+                writeln!(
+                    out,
+                    "  MISS {}: {} (seed target {})",
+                    row.name,
+                    row.figure,
+                    row.target.as_deref().unwrap_or("-")
+                )?;
+            }
+            out.flush()?;
+            return Ok(Outcome::TargetsMissed);
+        }
+        writeln!(out, "validate: every row with a seed target met it")?;
+    }
+    Ok(Outcome::Done)
+}
+
+/// Measures the selected workloads, printing the header first and the progress meanwhile.
+fn measure(settings: &Settings) -> Result<SavedRun> {
     let started = Instant::now();
     // Declared before the steps run and dropped after them: a server started here outlives
     // every store that uses it.
@@ -131,13 +306,6 @@ pub fn run(settings: &Settings) -> Result<()> {
             Some(Backend::Redis { url }) => Some(url.clone()),
             _ => None,
         },
-    };
-    let json_file = match &settings.json {
-        Some(path) => Some(
-            File::create(path)
-                .with_context(|| format!("cannot create the JSON file {}", path.display()))?,
-        ),
-        None => None,
     };
     let machine = Machine::detect();
     let date = utc_now();
@@ -165,75 +333,35 @@ pub fn run(settings: &Settings) -> Result<()> {
         notes.extend(redis.skipped.clone());
     }
 
+    let mut document = SavedRun {
+        tool: saved::TOOL.to_owned(),
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        mode: mode.to_owned(),
+        build: build.to_owned(),
+        command: Some(saved::command_line()),
+        date,
+        machine,
+        filter: settings.filter.clone(),
+        notes,
+        elapsed_seconds: 0.0,
+        passed: 0,
+        missed: 0,
+        failed: Vec::new(),
+        results: Vec::new(),
+    };
     let mut out = io::stdout().lock();
-    writeln!(
-        out,
-        "cairn bench: {mode} mode, {build} build, cairn {}",
-        env!("CARGO_PKG_VERSION")
-    )?;
-    writeln!(
-        out,
-        "machine: {} CPUs, {} ({})",
-        machine.cpus, machine.cpu_model, machine.platform
-    )?;
-    writeln!(out, "date:    {date}")?;
-    for note in &notes {
-        writeln!(out, "note:    {note}")?;
-    }
-    writeln!(out)?;
+    document.write_header(&mut out, None)?;
     out.flush()?;
+    drop(out);
 
     let context = |status| Context::new(settings.quick, settings.seconds, places.clone(), status);
     let (rows, failures) = run_steps(&steps, &derived, context)?;
 
-    write_table_with_failures(&mut out, &rows, &failures)?;
-    let (passed, missed) = report::tally(&rows);
-    let informational = rows.iter().filter(|row| row.pass.is_none()).count();
-    let elapsed = started.elapsed();
-    writeln!(
-        out,
-        "({} rows: {informational} informational; ran in {:.1} s)",
-        rows.len(),
-        elapsed.as_secs_f64()
-    )?;
-    writeln!(out, "{passed} passed, {missed} missed")?;
-    out.flush()?;
-
-    if let (Some(file), Some(path)) = (json_file, &settings.json) {
-        let document = JsonReport {
-            tool: "cairn bench",
-            version: env!("CARGO_PKG_VERSION"),
-            mode,
-            build,
-            date: &date,
-            machine: &machine,
-            filter: settings.filter.as_deref(),
-            notes: &notes,
-            elapsed_seconds: elapsed.as_secs_f64(),
-            passed,
-            missed,
-            failed: &failures,
-            results: &rows,
-        };
-        let mut writer = BufWriter::new(file);
-        serde_json::to_writer_pretty(&mut writer, &document)
-            .map_err(io::Error::from)
-            .and_then(|()| writeln!(writer))
-            .and_then(|()| writer.flush())
-            .with_context(|| format!("cannot write the JSON file {}", path.display()))?;
-    }
-    if !failures.is_empty() {
-        bail!(
-            "{} workload(s) failed: {}",
-            failures.len(),
-            failures
-                .iter()
-                .map(|failure| failure.name.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
-    }
-    Ok(())
+    (document.passed, document.missed) = report::tally(&rows);
+    document.results = rows;
+    document.failed = failures;
+    document.elapsed_seconds = started.elapsed().as_secs_f64();
+    Ok(document)
 }
 
 /// True when a run with `filter` may include key-value rows (so Redis is worth looking for).

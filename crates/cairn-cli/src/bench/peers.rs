@@ -566,7 +566,7 @@ fn memory_step() -> Step {
                 rows.push(
                     Row::bytes(
                         &row_name("memory/peak_rss", label),
-                        count_as_f64(figures.peak_rss),
+                        figures.peak_rss,
                         &format!("VmHWM of a process that filled {keys} keys"),
                     )
                     .side_by_side("memory/peak_rss", &subject),

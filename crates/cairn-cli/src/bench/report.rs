@@ -1,21 +1,26 @@
 //! Result rows, the table `cairn bench` prints, and the JSON it writes.
 //!
 //! A [`Row`] is one measured (or derived) figure: a latency (p50/p99 shown, all percentiles
-//! kept), a throughput, a ratio between two rows, or a count. Its `value` is the number the
-//! target and goal are checked against: p50 for latency rows, ops/s for throughput rows.
-//! Rows without a target are informational: they show what the targets leave out (other
-//! value sizes, thread counts, transaction shapes) and count neither as passed nor missed.
+//! kept), a throughput, a ratio between two rows, a count, or a size in bytes. Its `value` is
+//! the number the target and goal are checked against: p50 for latency rows, ops/s for
+//! throughput rows. Rows without a target are informational: they show what the targets leave
+//! out (other value sizes, thread counts, transaction shapes) and count neither as passed nor
+//! missed.
+//!
+//! Rows serialize to JSON and load back: the "measured" column ([`Row::figure`]) is not saved
+//! but recomputed by [`Row::refresh_figure`], the one function the constructors use too, so a
+//! loaded table prints exactly as the live one did.
 
 use std::io::{self, Write};
 
 use cairn_bench::measure::count_as_f64;
 use cairn_bench::{Latency, Throughput};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::targets::Limit;
 
 /// What a row's `value` counts.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Unit {
     /// Nanoseconds per operation (p50).
     #[serde(rename = "ns")]
@@ -29,13 +34,22 @@ pub enum Unit {
     /// Versions held by the database.
     #[serde(rename = "versions")]
     Versions,
-    /// Bytes (memory or disk).
+    /// A size: memory or disk held by a store.
     #[serde(rename = "bytes")]
     Bytes,
 }
 
+/// Which way a row's value improves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Better {
+    /// Smaller is better (latencies, sizes, overheads).
+    Lower,
+    /// Larger is better (throughputs, speed-ups).
+    Higher,
+}
+
 /// One line of the report.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Row {
     /// The workload, named as its criterion bench is (`group/function/parameter`).
     pub name: String,
@@ -54,9 +68,9 @@ pub struct Row {
     /// The figure checked against the target and goal.
     pub value: f64,
     /// The seed target, if the row has one.
-    pub target: Option<&'static str>,
+    pub target: Option<String>,
     /// The goal from `DESIGN.md`, if the row has one.
-    pub goal: Option<&'static str>,
+    pub goal: Option<String>,
     /// Whether the seed target was met; `None` for rows without one.
     pub pass: Option<bool>,
     /// Whether the goal was met; `None` for rows without one.
@@ -69,13 +83,17 @@ pub struct Row {
     /// The store and mode measured (`cairn-buffered`, `redb-strict`, `redis`); for a ratio
     /// row, the peer Cairn is compared with.
     pub subject: Option<String>,
-    /// The "measured" column.
+    /// Remarks shown in parentheses after the figure (`12 runs`, `3.1 commits/fsync`).
+    #[serde(default)]
+    pub annotations: Vec<String>,
+    /// The "measured" column: derived from the fields above by [`Row::refresh_figure`], not
+    /// saved.
     #[serde(skip)]
     pub figure: String,
 }
 
 impl Row {
-    fn new(name: &str, unit: Unit, value: f64, figure: String) -> Self {
+    fn new(name: &str, unit: Unit, value: f64) -> Self {
         Row {
             name: name.to_owned(),
             unit,
@@ -92,40 +110,26 @@ impl Row {
             note: None,
             workload: None,
             subject: None,
-            figure,
+            annotations: Vec::new(),
+            figure: String::new(),
         }
     }
 
     /// A latency row; its value is the p50.
     pub fn latency(name: &str, latency: &Latency) -> Self {
-        let figure = format!(
-            "p50 {} / p99 {}",
-            format_nanos(latency.p50_ns),
-            format_nanos(latency.p99_ns)
-        );
-        let mut row = Row::new(
-            name,
-            Unit::Nanoseconds,
-            count_as_f64(latency.p50_ns),
-            figure,
-        );
+        let mut row = Row::new(name, Unit::Nanoseconds, count_as_f64(latency.p50_ns));
         row.p50 = Some(latency.p50_ns);
         row.p95 = Some(latency.p95_ns);
         row.p99 = Some(latency.p99_ns);
         row.p999 = Some(latency.p999_ns);
-        row
+        row.refreshed()
     }
 
     /// A throughput row; its value is ops/s.
     pub fn throughput(name: &str, throughput: &Throughput) -> Self {
-        let mut row = Row::new(
-            name,
-            Unit::OpsPerSecond,
-            throughput.ops_per_sec,
-            format_rate(throughput.ops_per_sec),
-        );
+        let mut row = Row::new(name, Unit::OpsPerSecond, throughput.ops_per_sec);
         row.ops_per_sec = Some(throughput.ops_per_sec);
-        row
+        row.refreshed()
     }
 
     /// A ratio row, `numerator / denominator` (0 when the denominator is 0).
@@ -135,28 +139,85 @@ impl Row {
         } else {
             0.0
         };
-        Row::new(name, Unit::Ratio, ratio, format!("{ratio:.2}x")).note(explained)
-    }
-
-    /// A size in bytes (fractional for a per-key figure).
-    pub fn bytes(name: &str, bytes: f64, explained: &str) -> Self {
-        Row::new(name, Unit::Bytes, bytes, format_bytes(bytes)).note(explained)
+        Row::new(name, Unit::Ratio, ratio)
+            .refreshed()
+            .note(explained)
     }
 
     /// A count of retained versions.
     pub fn versions(name: &str, versions: u64, explained: &str) -> Self {
-        Row::new(
-            name,
-            Unit::Versions,
-            count_as_f64(versions),
-            format!("{versions} versions"),
-        )
-        .note(explained)
+        Row::new(name, Unit::Versions, count_as_f64(versions))
+            .refreshed()
+            .note(explained)
+    }
+
+    /// A size in bytes (memory or disk a store holds).
+    #[allow(
+        dead_code,
+        reason = "the side-by-side memory rows of the peers section construct it"
+    )]
+    pub fn bytes(name: &str, bytes: u64, explained: &str) -> Self {
+        Row::new(name, Unit::Bytes, count_as_f64(bytes))
+            .refreshed()
+            .note(explained)
+    }
+
+    /// Recomputes the "measured" column from the unit, the figures and the annotations: the
+    /// constructors call it, and so does loading a saved run.
+    pub fn refresh_figure(&mut self) {
+        let mut figure = match (self.unit, self.p50, self.p99) {
+            (Unit::Nanoseconds, Some(p50), Some(p99)) => {
+                format!("p50 {} / p99 {}", format_nanos(p50), format_nanos(p99))
+            }
+            (Unit::OpsPerSecond, _, _) => format_rate(self.ops_per_sec.unwrap_or(self.value)),
+            _ => format_value(self.unit, self.value),
+        };
+        for annotation in &self.annotations {
+            figure = format!("{figure} ({annotation})");
+        }
+        self.figure = figure;
+    }
+
+    fn refreshed(mut self) -> Self {
+        self.refresh_figure();
+        self
+    }
+
+    /// The value alone, in its unit (`412 ns`, `3.21M ops/s`, `1.25x`): what comparisons,
+    /// charts and side-by-side tables show.
+    pub fn headline(&self) -> String {
+        format_value(self.unit, self.value)
+    }
+
+    /// Which way the value improves. A row's own bound says it best (`< 1 µs`: lower, `>=
+    /// 1.7x`: higher); without one the unit decides: latencies, sizes and version counts are
+    /// better lower, throughputs higher; a side-by-side ratio (a row with a subject) is
+    /// Cairn's speed over a peer's, better higher, while the suite's other ratios divide one
+    /// latency by another (an overhead), better lower.
+    pub fn better(&self) -> Better {
+        let bounds = [self.target.as_deref(), self.goal.as_deref()];
+        for text in bounds.into_iter().flatten() {
+            match text.chars().find(|c| matches!(c, '<' | '>')) {
+                Some('<') => return Better::Lower,
+                Some(_) => return Better::Higher,
+                None => {}
+            }
+        }
+        let higher = match self.unit {
+            Unit::OpsPerSecond => true,
+            Unit::Ratio => self.subject.is_some(),
+            Unit::Nanoseconds | Unit::Bytes | Unit::Versions => false,
+        };
+        if higher {
+            Better::Higher
+        } else {
+            Better::Lower
+        }
     }
 
     /// Checks the row's value against a seed target.
     pub fn target(mut self, limit: &Limit) -> Self {
-        self.target = Some(limit.text);
+        self.target = Some(limit.text.to_owned());
         self.pass = Some(limit.is_met_by(self.value));
         self
     }
@@ -170,18 +231,22 @@ impl Row {
     /// Checks `value` (some figure other than the row's own, such as a ratio to a peer)
     /// against a goal.
     pub fn goal_on(mut self, limit: &Limit, value: f64) -> Self {
-        self.goal = Some(limit.text);
+        self.goal = Some(limit.text.to_owned());
         self.goal_met = Some(limit.is_met_by(value));
         self
     }
 
     /// Adds to the measured column, e.g. a ratio to a peer.
     pub fn annotate(mut self, text: &str) -> Self {
-        self.figure = format!("{} ({text})", self.figure);
-        self
+        self.annotations.push(text.to_owned());
+        self.refreshed()
     }
 
     /// Marks the row as `subject`'s figure on the side-by-side `workload`.
+    #[allow(
+        dead_code,
+        reason = "the side-by-side rows of the peers section call it"
+    )]
     pub fn side_by_side(mut self, workload: &str, subject: &str) -> Self {
         self.workload = Some(workload.to_owned());
         self.subject = Some(subject.to_owned());
@@ -207,18 +272,6 @@ pub fn format_nanos(nanos: u64) -> String {
     }
 }
 
-/// `118 B`, `1.2 KiB`, `35.0 MiB`.
-pub fn format_bytes(bytes: f64) -> String {
-    const KIB: f64 = 1_024.0;
-    if bytes >= KIB * KIB {
-        format!("{:.1} MiB", bytes / (KIB * KIB))
-    } else if bytes >= KIB {
-        format!("{:.1} KiB", bytes / KIB)
-    } else {
-        format!("{bytes:.0} B")
-    }
-}
-
 /// `512K ops/s`, `3.21M ops/s`.
 pub fn format_rate(ops_per_sec: f64) -> String {
     if ops_per_sec >= 1e6 {
@@ -230,6 +283,41 @@ pub fn format_rate(ops_per_sec: f64) -> String {
     }
 }
 
+/// `118 B`, `1.2 KiB`, `35.0 MiB`, `2.5 GiB`.
+pub fn format_bytes(bytes: u64) -> String {
+    const KIB: u64 = 1 << 10;
+    const MIB: u64 = 1 << 20;
+    const GIB: u64 = 1 << 30;
+    let value = count_as_f64(bytes);
+    match bytes {
+        0..KIB => format!("{bytes} B"),
+        KIB..MIB => format!("{:.1} KiB", value / count_as_f64(KIB)),
+        MIB..GIB => format!("{:.1} MiB", value / count_as_f64(MIB)),
+        _ => format!("{:.1} GiB", value / count_as_f64(GIB)),
+    }
+}
+
+/// `value` written in `unit`: `412 ns`, `512K ops/s`, `1.25x`, `2 versions`, `1.2 KiB`.
+pub fn format_value(unit: Unit, value: f64) -> String {
+    match unit {
+        Unit::Nanoseconds => format_nanos(nearest_count(value)),
+        Unit::OpsPerSecond => format_rate(value),
+        Unit::Ratio => format!("{value:.2}x"),
+        Unit::Versions => format!("{value:.0} versions"),
+        Unit::Bytes => format_bytes(nearest_count(value)),
+    }
+}
+
+/// The count nearest `value`: 0 for negatives and NaN, `u64::MAX` past it.
+#[expect(
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    reason = "Rust's float-to-int `as` saturates (NaN gives 0), which is the clamp wanted"
+)]
+pub fn nearest_count(value: f64) -> u64 {
+    value.round() as u64
+}
+
 /// How many rows met their target and how many missed it.
 pub fn tally(rows: &[Row]) -> (usize, usize) {
     let passed = rows.iter().filter(|row| row.pass == Some(true)).count();
@@ -237,44 +325,46 @@ pub fn tally(rows: &[Row]) -> (usize, usize) {
     (passed, missed)
 }
 
+/// The columns of the table.
+pub const TABLE_HEADERS: [&str; 5] = [
+    "workload",
+    "measured",
+    "seed target",
+    "DESIGN.md goal",
+    "result",
+];
+
+/// One row's cells under [`TABLE_HEADERS`].
+pub fn table_cells(row: &Row) -> [String; 5] {
+    let result = match row.pass {
+        Some(true) => "PASS",
+        Some(false) => "MISS",
+        None => "-",
+    };
+    let goal = match (row.goal.as_deref(), row.goal_met) {
+        (Some(text), Some(true)) => format!("{text} ✓"),
+        (Some(text), _) => text.to_owned(),
+        (None, _) => "-".to_owned(),
+    };
+    [
+        row.name.clone(),
+        row.figure.clone(),
+        row.target.as_deref().unwrap_or("-").to_owned(),
+        goal,
+        result.to_owned(),
+    ]
+}
+
 /// Writes the table: workload, measured, seed target, goal, result.
 pub fn write_table(out: &mut impl Write, rows: &[Row]) -> io::Result<()> {
-    const HEADERS: [&str; 5] = [
-        "workload",
-        "measured",
-        "seed target",
-        "DESIGN.md goal",
-        "result",
-    ];
-    let cells: Vec<[String; 5]> = rows
-        .iter()
-        .map(|row| {
-            let result = match row.pass {
-                Some(true) => "PASS",
-                Some(false) => "MISS",
-                None => "-",
-            };
-            let goal = match (row.goal, row.goal_met) {
-                (Some(text), Some(true)) => format!("{text} ✓"),
-                (Some(text), _) => text.to_owned(),
-                (None, _) => "-".to_owned(),
-            };
-            [
-                row.name.clone(),
-                row.figure.clone(),
-                row.target.unwrap_or("-").to_owned(),
-                goal,
-                result.to_owned(),
-            ]
-        })
-        .collect();
-    let mut widths = HEADERS.map(|header| header.chars().count());
+    let cells: Vec<[String; 5]> = rows.iter().map(table_cells).collect();
+    let mut widths = TABLE_HEADERS.map(|header| header.chars().count());
     for line in &cells {
         for (width, cell) in widths.iter_mut().zip(line) {
             *width = (*width).max(cell.chars().count());
         }
     }
-    let header = HEADERS.map(str::to_owned);
+    let header = TABLE_HEADERS.map(str::to_owned);
     write_line(out, &header, &widths)?;
     write_line(out, &widths.map(|width| "-".repeat(width)), &widths)?;
     for line in &cells {
@@ -306,6 +396,105 @@ mod tests {
         assert_eq!(format_nanos(1_200_000), "1.20 ms");
         assert_eq!(format_rate(512_300.0), "512K ops/s");
         assert_eq!(format_rate(3_210_000.0), "3.21M ops/s");
+        assert_eq!(format_bytes(118), "118 B");
+        assert_eq!(format_bytes(1_023), "1023 B");
+        assert_eq!(format_bytes(1_229), "1.2 KiB");
+        assert_eq!(format_bytes(35 * 1024 * 1024), "35.0 MiB");
+        assert_eq!(format_bytes(5 << 29), "2.5 GiB");
+        assert_eq!(format_value(Unit::Nanoseconds, 411.6), "412 ns");
+        assert_eq!(format_value(Unit::Ratio, 1.254), "1.25x");
+        assert_eq!(format_value(Unit::Versions, 2.0), "2 versions");
+        assert_eq!(nearest_count(-3.0), 0);
+        assert_eq!(nearest_count(f64::NAN), 0);
+        assert_eq!(nearest_count(1e30), u64::MAX);
+        let bytes = Row::bytes("peers/memory/uniform/redis", 1_229, "resident");
+        assert_eq!(bytes.figure, "1.2 KiB");
+        assert_eq!(bytes.unit, Unit::Bytes);
+    }
+
+    fn sample_latency() -> Latency {
+        Latency {
+            samples: 100,
+            ops_per_sample: 16,
+            p50_ns: 412,
+            p95_ns: 900,
+            p99_ns: 1_250,
+            p999_ns: 4_000,
+            max_ns: 9_000,
+            mean_ns: 500.0,
+        }
+    }
+
+    #[test]
+    fn a_saved_row_loads_back_with_the_same_figure() {
+        let live = Row::latency("recovery/wal_replay/1000", &sample_latency())
+            .annotate("12 runs")
+            .annotate("intact open p50 300 ns")
+            .target(&targets::POINT_OP)
+            .side_by_side("point_read/uniform", "cairn-buffered");
+        assert_eq!(
+            live.figure,
+            "p50 412 ns / p99 1.25 µs (12 runs) (intact open p50 300 ns)"
+        );
+        let json = serde_json::to_string(&live).expect("a row serializes");
+        assert!(
+            !json.contains("\"figure\""),
+            "the figure is not saved: {json}"
+        );
+        let mut loaded: Row = serde_json::from_str(&json).expect("a saved row loads");
+        assert!(
+            loaded.figure.is_empty(),
+            "loading alone leaves the figure empty"
+        );
+        loaded.refresh_figure();
+        assert_eq!(loaded.figure, live.figure);
+        assert_eq!(loaded.target.as_deref(), Some("< 1 µs"));
+        assert_eq!(loaded.pass, Some(true));
+        assert_eq!(loaded.subject.as_deref(), Some("cairn-buffered"));
+        assert_eq!(loaded.p999, Some(4_000));
+    }
+
+    #[test]
+    fn rows_saved_before_annotations_and_subjects_existed_still_load() {
+        let json = r#"{"name":"a","unit":"ops/s","p50":null,"p95":null,"p99":null,
+            "p999":null,"ops_per_sec":512300.0,"value":512300.0,"target":"> 1M ops/s",
+            "goal":null,"pass":false,"goal_met":null,"note":null}"#;
+        let mut row: Row = serde_json::from_str(json).expect("an older row loads");
+        row.refresh_figure();
+        assert_eq!(row.figure, "512K ops/s");
+        assert!(row.workload.is_none() && row.annotations.is_empty());
+        let unknown_unit = json.replace("ops/s", "furlongs");
+        assert!(serde_json::from_str::<Row>(&unknown_unit).is_err());
+    }
+
+    #[test]
+    fn the_better_direction_follows_the_bound_then_the_unit() {
+        let latency = Row::latency("a", &sample_latency());
+        assert_eq!(latency.better(), Better::Lower);
+        let rate = Row::throughput(
+            "b",
+            &Throughput {
+                runs: 1,
+                engine_ops: 10,
+                measured: std::time::Duration::from_secs(1),
+                ops_per_sec: 10.0,
+            },
+        );
+        assert_eq!(rate.better(), Better::Higher);
+        let overhead = Row::ratio("x vs x-raw", 2.0, 1.0, "test");
+        assert_eq!(overhead.better(), Better::Lower);
+        let scaling = Row::ratio("reads/2 vs 1", 2.0, 1.0, "test").target(&targets::READ_SCALING);
+        assert_eq!(scaling.better(), Better::Higher);
+        let speedup = Row::ratio("peers/w/cairn vs redb-strict", 2.0, 1.0, "test")
+            .side_by_side("w", "redb-strict");
+        assert_eq!(speedup.better(), Better::Higher);
+        let capped = Row::ratio("scaling", 1.0, 1.0, "test").goal(&targets::GET_SCALING_GOAL);
+        assert_eq!(
+            capped.better(),
+            Better::Lower,
+            "`flat (<= 1.2x)` is a bound below"
+        );
+        assert_eq!(Row::bytes("m", 1, "test").better(), Better::Lower);
     }
 
     #[test]

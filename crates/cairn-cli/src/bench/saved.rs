@@ -1,0 +1,281 @@
+//! Saved runs: the JSON document `cairn bench --json` writes, read back by `--from-json` and
+//! `--compare`.
+//!
+//! A [`SavedRun`] holds everything a run printed: the tool and version, the mode (quick or
+//! full), the build (release or debug), the command line, the date and machine, the notes, the
+//! failed workloads and every row with all its percentiles. Loading checks that the file is
+//! such a document (its `tool` is `cairn bench`) and recomputes each row's "measured" column,
+//! so a loaded run prints exactly like the live one. A file that is missing, not JSON, or JSON
+//! of another shape is an error naming the file; nothing here panics on any input.
+//!
+//! Output files are opened before anything is measured (a bad path fails at once) but only
+//! emptied when their new content is written ([`OutputFile`]), so a run that stops early
+//! leaves the previous report in place, and `--from-json F --json F` rewrites F safely.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, BufWriter, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context as _, Result};
+use serde::{Deserialize, Serialize};
+
+use super::report::{self, Row};
+use crate::machine::Machine;
+
+/// The `tool` field of every saved run.
+pub const TOOL: &str = "cairn bench";
+
+/// A workload that failed, and why.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Failure {
+    /// The workload's name.
+    pub name: String,
+    /// The error, with its causes.
+    pub error: String,
+}
+
+/// The JSON document `--json` writes and `--from-json` and `--compare` read.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SavedRun {
+    /// Always [`TOOL`].
+    pub tool: String,
+    /// The version of `cairn` that measured.
+    pub version: String,
+    /// `quick` or `full`.
+    pub mode: String,
+    /// `release` or `debug`.
+    pub build: String,
+    /// The command line that measured (absent in files written before it was recorded).
+    #[serde(default)]
+    pub command: Option<String>,
+    /// When the run started, `YYYY-MM-DD HH:MM:SS UTC`.
+    pub date: String,
+    /// What the run measured on.
+    pub machine: Machine,
+    /// The `--filter` of the run, if any.
+    #[serde(default)]
+    pub filter: Option<String>,
+    /// The notes printed under the header.
+    #[serde(default)]
+    pub notes: Vec<String>,
+    /// How long the run took.
+    #[serde(default)]
+    pub elapsed_seconds: f64,
+    /// Rows that met their seed target.
+    #[serde(default)]
+    pub passed: usize,
+    /// Rows that missed their seed target.
+    #[serde(default)]
+    pub missed: usize,
+    /// Workloads that went wrong.
+    #[serde(default)]
+    pub failed: Vec<Failure>,
+    /// Every row, in the order measured.
+    pub results: Vec<Row>,
+}
+
+impl SavedRun {
+    /// Reads the saved run at `path`.
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the saved run {}", path.display()))?;
+        Self::parse(&text).with_context(|| {
+            format!(
+                "{} is not a JSON file written by `cairn bench --json`",
+                path.display()
+            )
+        })
+    }
+
+    /// Parses a saved run and recomputes its rows' "measured" column.
+    pub fn parse(text: &str) -> Result<Self> {
+        let mut run: SavedRun = serde_json::from_str(text)?;
+        if run.tool != TOOL {
+            bail!("its tool is {:?}, not {TOOL:?}", run.tool);
+        }
+        for row in &mut run.results {
+            row.refresh_figure();
+        }
+        Ok(run)
+    }
+
+    /// Keeps only the rows whose name contains `filter`; an error when none does.
+    pub fn retain_matching(&mut self, filter: &str) -> Result<()> {
+        let names: Vec<String> = self.results.iter().map(|row| row.name.clone()).collect();
+        self.results.retain(|row| row.name.contains(filter));
+        self.failed.retain(|failure| failure.name.contains(filter));
+        if self.results.is_empty() && self.failed.is_empty() {
+            bail!(
+                "no row name contains {filter:?}; the rows are:\n  {}",
+                names.join("\n  ")
+            );
+        }
+        self.filter = Some(match self.filter.take() {
+            Some(earlier) => format!("{earlier}, then {filter}"),
+            None => filter.to_owned(),
+        });
+        let (passed, missed) = report::tally(&self.results);
+        self.passed = passed;
+        self.missed = missed;
+        Ok(())
+    }
+
+    /// Writes the run as pretty JSON, with a final newline.
+    pub fn save(&self, writer: &mut impl Write) -> io::Result<()> {
+        serde_json::to_writer_pretty(&mut *writer, self).map_err(io::Error::from)?;
+        writeln!(writer)
+    }
+
+    /// Prints what measured and when: mode, build, version, machine, date and the notes;
+    /// `loaded_from` names the file of a loaded run.
+    pub fn write_header(&self, out: &mut impl Write, loaded_from: Option<&Path>) -> io::Result<()> {
+        write!(
+            out,
+            "cairn bench: {} mode, {} build, cairn {}",
+            self.mode, self.build, self.version
+        )?;
+        match loaded_from {
+            Some(path) => writeln!(out, " (loaded from {})", path.display())?,
+            None => writeln!(out)?,
+        }
+        writeln!(out, "machine: {}", describe_machine(&self.machine))?;
+        writeln!(out, "date:    {}", self.date)?;
+        for note in &self.notes {
+            writeln!(out, "note:    {note}")?;
+        }
+        writeln!(out)
+    }
+}
+
+/// `2 CPUs, AMD EPYC (linux-x86_64)`.
+pub fn describe_machine(machine: &Machine) -> String {
+    format!(
+        "{} CPUs, {} ({})",
+        machine.cpus, machine.cpu_model, machine.platform
+    )
+}
+
+/// This process's command line as `cairn bench ...`, arguments with spaces quoted.
+pub fn command_line() -> String {
+    let arguments = std::env::args_os().skip(1).map(|argument| {
+        let argument = argument.to_string_lossy().into_owned();
+        if argument.is_empty() || argument.contains(char::is_whitespace) {
+            format!("'{}'", argument.replace('\'', r"'\''"))
+        } else {
+            argument
+        }
+    });
+    std::iter::once("cairn".to_owned())
+        .chain(arguments)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// A file opened (created if missing, never emptied) before the run, and replaced in full
+/// once its content is ready.
+pub struct OutputFile {
+    file: File,
+    path: PathBuf,
+}
+
+impl OutputFile {
+    /// Opens `path` for writing; `what` names the file in errors (`JSON`, `Markdown`).
+    pub fn open(path: &Path, what: &str) -> Result<Self> {
+        let file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)
+            .with_context(|| format!("cannot create the {what} file {}", path.display()))?;
+        Ok(OutputFile {
+            file,
+            path: path.to_owned(),
+        })
+    }
+
+    /// Where the file is.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Empties the file and writes `content` into it.
+    pub fn replace_with(
+        self,
+        what: &str,
+        content: impl FnOnce(&mut BufWriter<File>) -> io::Result<()>,
+    ) -> Result<()> {
+        let OutputFile { mut file, path } = self;
+        file.set_len(0)
+            .and_then(|()| file.seek(SeekFrom::Start(0)))
+            .map(drop)
+            .and_then(|()| {
+                let mut writer = BufWriter::new(file);
+                content(&mut writer)?;
+                writer.flush()
+            })
+            .with_context(|| format!("cannot write the {what} file {}", path.display()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SAVED: &str = r#"{
+        "tool": "cairn bench", "version": "0.1.0", "mode": "quick", "build": "release",
+        "date": "2026-01-02 03:04:05 UTC",
+        "machine": {"cpus": 2, "cpu_model": "Test CPU", "platform": "linux-x86_64"},
+        "filter": null, "notes": ["a note"], "elapsed_seconds": 1.5,
+        "passed": 1, "missed": 1, "failed": [],
+        "results": [
+            {"name": "single/get", "unit": "ns", "p50": 412, "p95": 500, "p99": 1250,
+             "p999": 2000, "ops_per_sec": null, "value": 412.0, "target": "< 1 µs",
+             "goal": null, "pass": true, "goal_met": null, "note": null,
+             "workload": null, "subject": null},
+            {"name": "bulk/put", "unit": "ops/s", "p50": null, "p95": null, "p99": null,
+             "p999": null, "ops_per_sec": 512300.0, "value": 512300.0,
+             "target": "> 1M ops/s", "goal": null, "pass": false, "goal_met": null,
+             "note": null, "workload": null, "subject": null, "annotations": ["4 threads"]}
+        ]
+    }"#;
+
+    #[test]
+    fn a_saved_run_parses_and_its_figures_are_recomputed() {
+        let run = SavedRun::parse(SAVED).expect("the sample is a saved run");
+        assert_eq!(run.results.len(), 2);
+        assert_eq!(run.results[0].figure, "p50 412 ns / p99 1.25 µs");
+        assert_eq!(run.results[1].figure, "512K ops/s (4 threads)");
+        assert!(run.command.is_none(), "older files have no command line");
+        let mut saved = Vec::new();
+        run.save(&mut saved).expect("writing to a Vec cannot fail");
+        let again = SavedRun::parse(std::str::from_utf8(&saved).expect("JSON is UTF-8"))
+            .expect("a saved run loads back");
+        assert_eq!(again.results[1].figure, run.results[1].figure);
+        assert_eq!(again.machine, run.machine);
+    }
+
+    #[test]
+    fn other_json_is_refused_with_the_reason() {
+        let other_tool = SAVED.replace("\"cairn bench\"", "\"criterion\"");
+        let error = SavedRun::parse(&other_tool).expect_err("another tool's file is refused");
+        assert!(format!("{error:#}").contains("criterion"), "{error:#}");
+        let error = SavedRun::parse(r#"{"name": "x"}"#).expect_err("a different shape");
+        assert!(format!("{error:#}").contains("missing field"), "{error:#}");
+        assert!(SavedRun::parse("[1, 2").is_err(), "truncated JSON");
+        assert!(SavedRun::parse("").is_err(), "an empty file");
+    }
+
+    #[test]
+    fn the_filter_keeps_matching_rows_and_recounts() {
+        let mut run = SavedRun::parse(SAVED).expect("the sample is a saved run");
+        run.retain_matching("bulk").expect("one row matches");
+        assert_eq!(run.results.len(), 1);
+        assert_eq!((run.passed, run.missed), (0, 1));
+        assert_eq!(run.filter.as_deref(), Some("bulk"));
+        let error = run.retain_matching("nothing").expect_err("no row matches");
+        assert!(
+            format!("{error}").contains("bulk/put"),
+            "lists the rows: {error}"
+        );
+    }
+}
