@@ -199,13 +199,7 @@ pub fn measure_latency_round_robin(
     };
     let started = Instant::now();
     loop {
-        let spent = match plan.budget {
-            Budget::Time(limit) => {
-                runs[0] > 0 && started.elapsed() >= limit * count_u32(workloads.len())
-            }
-            Budget::Runs(limit) => runs.iter().all(|&done| done >= limit),
-        };
-        if spent {
+        if round_robin_spent(plan.budget, started, &runs) {
             break;
         }
         for ((workload, histogram), done) in workloads
@@ -252,13 +246,7 @@ pub fn measure_throughput_round_robin(
     let mut measured = vec![Duration::ZERO; workloads.len()];
     let started = Instant::now();
     loop {
-        let spent = match plan.budget {
-            Budget::Time(limit) => {
-                runs[0] > 0 && started.elapsed() >= limit * count_u32(workloads.len())
-            }
-            Budget::Runs(limit) => runs.iter().all(|&done| done >= limit),
-        };
-        if spent {
+        if round_robin_spent(plan.budget, started, &runs) {
             break;
         }
         for (index, workload) in workloads.iter_mut().enumerate() {
@@ -286,6 +274,18 @@ pub fn measure_throughput_round_robin(
             throughput(runs, runs * workload.engine_ops_per_run(), measured)
         })
         .collect())
+}
+
+/// True when a round robin over `runs.len()` workloads has spent `budget`: a time budget is
+/// per workload, a run budget is that many runs of each.
+fn round_robin_spent(budget: Budget, started: Instant, runs: &[u64]) -> bool {
+    match budget {
+        Budget::Time(limit) => {
+            runs.first().is_some_and(|&first| first > 0)
+                && started.elapsed() >= limit * count_u32(runs.len())
+        }
+        Budget::Runs(limit) => runs.iter().all(|&done| done >= limit),
+    }
 }
 
 /// `count` as a `u32` multiplier of a duration (saturating; counts here are small).

@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 
 use crate::keys::{KeySet, SplitMix64};
 use crate::peers::{self, Label, Peer, Places, Session, ValuePool};
-use crate::workloads::{Result, WorkloadError};
+use crate::workloads::{KeyCount, Result, WorkloadError};
 
 /// Keys per commit when a fixture is filled (and in the `fill` workloads).
 pub const FILL_BATCH_KEYS: usize = 1_000;
@@ -99,19 +99,25 @@ impl PeerFixture {
         &self.values
     }
 
-    /// How many keys it holds.
-    pub fn key_count(&self) -> usize {
-        self.keys.len()
-    }
-
     /// How long the sequential fill took (settling not included).
     pub fn fill_time(&self) -> Duration {
         self.fill_time
     }
 
+    /// How many keys it holds.
+    pub fn key_count(&self) -> usize {
+        self.keys.len()
+    }
+
     /// A new session on the store.
     pub fn session(&self) -> Result<Box<dyn Session>> {
         self.peer.session()
+    }
+}
+
+impl KeyCount for PeerFixture {
+    fn key_count(&self) -> usize {
+        PeerFixture::key_count(self)
     }
 }
 
@@ -151,22 +157,4 @@ pub(crate) fn expect_found(workload: &'static str, key: &[u8], found: Option<usi
             format!("key {} is missing", String::from_utf8_lossy(key)),
         )),
     }
-}
-
-/// Refuses a fixture with fewer than `minimum` keys.
-pub(crate) fn require_fixture_keys(
-    workload: &'static str,
-    fixture: &PeerFixture,
-    minimum: usize,
-) -> Result<()> {
-    if fixture.key_count() < minimum {
-        return Err(WorkloadError::unexpected(
-            workload,
-            format!(
-                "needs a fixture of at least {minimum} keys, got {}",
-                fixture.key_count()
-            ),
-        ));
-    }
-    Ok(())
 }

@@ -10,11 +10,9 @@ use std::time::{Duration, Instant};
 
 use crate::keys::{KeySet, SplitMix64};
 use crate::peers::{self, Label, Peer, Places, Session, ValuePool};
-use crate::workloads::{ParallelWorkload, Result, WorkloadError};
+use crate::workloads::{require_keys, ParallelWorkload, Result, WorkloadError};
 
-use super::{
-    expect_found, fill, require_fixture_keys, FillOrder, PeerFixture, SIDE_BY_SIDE_VALUE_BYTES,
-};
+use super::{expect_found, fill, FillOrder, PeerFixture, SIDE_BY_SIDE_VALUE_BYTES};
 
 /// One in this many operations of [`Mixed`] is a put (80/20).
 pub const MIXED_WRITE_ONE_IN: u64 = 5;
@@ -69,7 +67,7 @@ impl GroupCommit {
     /// `writers` writers overwriting `fixture`'s keys, `commits_per_run / writers` each (at
     /// least one).
     pub fn new(fixture: &PeerFixture, writers: usize, commits_per_run: u64) -> Result<Self> {
-        require_fixture_keys("group_commit", fixture, writers.max(1))?;
+        require_keys("group_commit", fixture, writers.max(1))?;
         let writers = writers.max(1);
         Ok(GroupCommit {
             peer: Arc::clone(fixture.peer()),
@@ -149,7 +147,7 @@ pub struct Mixed {
 impl Mixed {
     /// `threads` threads on `fixture`'s store.
     pub fn new(fixture: &PeerFixture, threads: usize, ops_per_thread: u64) -> Result<Self> {
-        require_fixture_keys("mixed", fixture, 1)?;
+        require_keys("mixed", fixture, 1)?;
         Ok(Mixed {
             peer: Arc::clone(fixture.peer()),
             keys: Arc::clone(fixture.keys()),

@@ -9,9 +9,9 @@
 
 use crate::keys::{KeySet, SplitMix64};
 use crate::peers::Session;
-use crate::workloads::{Result, Workload, WorkloadError};
+use crate::workloads::{require_keys, Result, Workload, WorkloadError};
 
-use super::{expect_found, require_fixture_keys, PeerFixture};
+use super::{expect_found, PeerFixture};
 
 /// Keys in the hot set of [`ReadPattern::Hot`].
 pub const HOT_KEYS: usize = 1_000;
@@ -47,7 +47,7 @@ pub struct PointRead {
 impl PointRead {
     /// Reads `fixture`'s keys with `pattern`.
     pub fn new(fixture: &PeerFixture, pattern: ReadPattern) -> Result<Self> {
-        require_fixture_keys("point_read", fixture, 1)?;
+        require_keys("point_read", fixture, 1)?;
         let candidates = match pattern {
             ReadPattern::Uniform => None,
             ReadPattern::Hot => {
@@ -131,7 +131,7 @@ pub struct RangeScan {
 impl RangeScan {
     /// Scans ranges of `length` consecutive keys of `fixture`.
     pub fn new(fixture: &PeerFixture, length: usize) -> Result<Self> {
-        require_fixture_keys("range_scan", fixture, length + 1)?;
+        require_keys("range_scan", fixture, length + 1)?;
         Ok(RangeScan {
             session: fixture.session()?,
             keys: std::sync::Arc::clone(fixture.keys()),

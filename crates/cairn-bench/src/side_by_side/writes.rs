@@ -13,9 +13,9 @@ use std::time::Duration;
 
 use crate::keys::{KeySet, SplitMix64};
 use crate::peers::{Session, ValuePool};
-use crate::workloads::{Result, Workload, WorkloadError};
+use crate::workloads::{require_keys, Result, Workload, WorkloadError};
 
-use super::{require_fixture_keys, PeerFixture};
+use super::PeerFixture;
 
 /// Keys one [`BatchPut`] commit writes.
 pub const BATCH_KEYS: usize = 1_000;
@@ -41,7 +41,7 @@ pub struct Put {
 impl Put {
     /// Overwrites random keys of `fixture`.
     pub fn new(fixture: &PeerFixture) -> Result<Self> {
-        require_fixture_keys("put", fixture, 1)?;
+        require_keys("put", fixture, 1)?;
         Ok(Put {
             session: fixture.session()?,
             keys: Arc::clone(fixture.keys()),
@@ -72,7 +72,7 @@ pub struct TtlPut {
 impl TtlPut {
     /// Overwrites random keys of `fixture`, each expiring [`PUT_TTL`] from now.
     pub fn new(fixture: &PeerFixture) -> Result<Self> {
-        require_fixture_keys("ttl_put", fixture, 1)?;
+        require_keys("ttl_put", fixture, 1)?;
         Ok(TtlPut {
             session: fixture.session()?,
             keys: Arc::clone(fixture.keys()),
@@ -104,7 +104,7 @@ pub struct BatchPut {
 impl BatchPut {
     /// Overwrites aligned runs of [`BATCH_KEYS`] keys of `fixture`.
     pub fn new(fixture: &PeerFixture) -> Result<Self> {
-        require_fixture_keys("batch_put", fixture, BATCH_KEYS)?;
+        require_keys("batch_put", fixture, BATCH_KEYS)?;
         Ok(BatchPut {
             session: fixture.session()?,
             keys: Arc::clone(fixture.keys()),
@@ -198,7 +198,7 @@ pub struct Transaction {
 impl Transaction {
     /// Reads and writes random keys of `fixture`.
     pub fn new(fixture: &PeerFixture) -> Result<Self> {
-        require_fixture_keys("transaction", fixture, 1)?;
+        require_keys("transaction", fixture, 1)?;
         Ok(Transaction {
             session: fixture.session()?,
             keys: Arc::clone(fixture.keys()),

@@ -171,6 +171,11 @@ pub struct Fixture {
 }
 
 impl Fixture {
+    /// How many keys the fixture was filled with.
+    pub fn key_count(&self) -> usize {
+        self.keys.len()
+    }
+
     /// Builds a fresh in-memory database holding `key_count` keys of `value_bytes` each.
     pub fn build(key_count: usize, value_bytes: usize) -> Result<Fixture> {
         let db = Db::in_memory();
@@ -185,17 +190,24 @@ impl Fixture {
             value_bytes,
         })
     }
+}
 
-    /// How many keys the fixture was filled with.
-    pub fn key_count(&self) -> usize {
-        self.keys.len()
+/// A filled store whose keys workloads pick from.
+pub trait KeyCount {
+    /// How many keys it holds.
+    fn key_count(&self) -> usize;
+}
+
+impl KeyCount for Fixture {
+    fn key_count(&self) -> usize {
+        Fixture::key_count(self)
     }
 }
 
 /// Refuses a fixture with fewer than `minimum` keys (random picks need at least one).
 pub(crate) fn require_keys(
     workload: &'static str,
-    fixture: &Fixture,
+    fixture: &impl KeyCount,
     minimum: usize,
 ) -> Result<()> {
     if fixture.key_count() < minimum {

@@ -446,6 +446,17 @@ fn fill_random_step() -> Step {
     .with_kind(Kind::Throughput)
 }
 
+/// The write fixture of each of `labels`.
+fn write_fixtures(
+    context: &mut Context,
+    labels: &[Label],
+) -> Result<BTreeMap<Label, Arc<PeerFixture>>> {
+    labels
+        .iter()
+        .map(|&label| Ok((label, context.peer_fixture(label, FIXTURE_KEYS)?)))
+        .collect()
+}
+
 /// Strict puts from `writers` threads on each Strict store.
 fn group_commit_step(writers: usize) -> Step {
     let workload = format!("group_commit/{writers}");
@@ -456,10 +467,7 @@ fn group_commit_step(writers: usize) -> Step {
         } else {
             GROUP_COMMITS_PER_RUN
         };
-        let mut fixtures = BTreeMap::new();
-        for &label in &labels {
-            fixtures.insert(label, context.peer_fixture(label, FIXTURE_KEYS)?);
-        }
+        let fixtures = write_fixtures(context, &labels)?;
         let plan = context.parallel_plan();
         let rows = parallel_rows(
             context,
@@ -506,10 +514,7 @@ fn mixed_step() -> Step {
     let workload = format!("mixed_80_20/{MIXED_THREADS}");
     Step::new(format!("{SECTION}/{workload}"), move |context, _| {
         let labels = context.labels(Mode::Buffered);
-        let mut fixtures = BTreeMap::new();
-        for &label in &labels {
-            fixtures.insert(label, context.peer_fixture(label, FIXTURE_KEYS)?);
-        }
+        let fixtures = write_fixtures(context, &labels)?;
         let ops = if context.quick() {
             MIXED_OPS_PER_THREAD / 4
         } else {

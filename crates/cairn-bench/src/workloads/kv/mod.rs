@@ -46,7 +46,8 @@ use cairn_kv::{CairnStore, KeyValueStore, Scope};
 use tokio::runtime::Runtime;
 
 use super::durability::{bench_options, DataDir};
-use super::{Result, WorkloadError};
+pub(crate) use super::require_keys;
+use super::{KeyCount, Result, WorkloadError};
 use crate::keys::{value_of_length, KeySet};
 
 /// Entries per `multi_put` while filling a fixture (untimed), and per refill of a delete
@@ -232,7 +233,6 @@ impl KvFixture {
     pub fn subject(&self) -> &Subject {
         &self.subject
     }
-
     /// How many keys the fixture was filled with.
     pub fn key_count(&self) -> usize {
         self.keys.len()
@@ -257,6 +257,12 @@ impl KvFixture {
             }
             Ok(())
         })
+    }
+}
+
+impl KeyCount for KvFixture {
+    fn key_count(&self) -> usize {
+        KvFixture::key_count(self)
     }
 }
 
@@ -564,24 +570,6 @@ pub(crate) fn expect_value(
             format!("key {index} is missing"),
         )),
     }
-}
-
-/// Refuses a fixture with fewer than `minimum` keys.
-pub(crate) fn require_keys(
-    workload: &'static str,
-    fixture: &KvFixture,
-    minimum: usize,
-) -> Result<()> {
-    if fixture.key_count() < minimum {
-        return Err(WorkloadError::unexpected(
-            workload,
-            format!(
-                "needs a fixture of at least {minimum} keys, got {}",
-                fixture.key_count()
-            ),
-        ));
-    }
-    Ok(())
 }
 
 #[cfg(test)]
