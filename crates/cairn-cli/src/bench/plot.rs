@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result};
 
-use super::report::{format_value, nearest_count, Row};
+use super::report::{format_value, nearest_count, Row, Unit};
 use super::side_by_side::{self, describe_measure, engine, Group, Workload};
 
 /// The summary chart's file name.
@@ -203,7 +203,11 @@ fn bar_panel(
         .map(|row| row.value)
         .filter(|value| value.is_finite())
         .fold(0.0, f64::max);
-    let (axis_max, step) = linear_axis(largest);
+    let (axis_max, step) = if workload.unit == Unit::Bytes {
+        binary_axis(largest)
+    } else {
+        linear_axis(largest)
+    };
     let x_of = |value: f64| plot_left + (value / axis_max).clamp(0.0, 1.0) * plot_width;
 
     let ticks = nearest_count(axis_max / step);
@@ -279,7 +283,8 @@ pub fn ratio_chart(workloads: &[Workload<'_>]) -> String {
         .iter()
         .flat_map(|workload| &workload.rows)
         .map(|row| row.value);
-    let scale = LogScale::around(values, left, WIDTH - left - MARGIN);
+    // Room on the right for the half of the last decade's label that passes the axis end.
+    let scale = LogScale::around(values, left, WIDTH - left - MARGIN - 24.0);
 
     let bars: usize = workloads.iter().map(|workload| workload.rows.len()).sum();
     let plot_top = HEADER_HEIGHT + 20.0;
@@ -465,6 +470,16 @@ fn linear_axis(largest: f64) -> (f64, f64) {
     ((largest / step).ceil() * step, step)
 }
 
+/// Like [`linear_axis`], but round in KiB, MiB or GiB, so that byte ticks read well.
+fn binary_axis(largest: f64) -> (f64, f64) {
+    let mut scale = 1.0;
+    while largest / scale >= 1024.0 && scale < 1024.0 * 1024.0 * 1024.0 {
+        scale *= 1024.0;
+    }
+    let (axis_max, step) = linear_axis(largest / scale);
+    (axis_max * scale, step * scale)
+}
+
 fn count_f64(count: usize) -> f64 {
     count_f64_u64(u64::try_from(count).unwrap_or(u64::MAX))
 }
@@ -606,7 +621,6 @@ impl Svg {
 
 #[cfg(test)]
 mod tests {
-    use super::super::report::Unit;
     use super::super::side_by_side::{measured_groups, ratio_workloads};
     use super::*;
 
@@ -773,6 +787,9 @@ mod tests {
         assert_eq!(linear_axis(7.0), (8.0, 2.0));
         assert_eq!(linear_axis(0.0), (1.0, 0.25));
         assert_eq!(linear_axis(f64::NAN), (1.0, 0.25));
+        let mib = 1024.0 * 1024.0;
+        assert_eq!(binary_axis(88.0 * mib), (100.0 * mib, 20.0 * mib));
+        assert_eq!(binary_axis(700.0), (800.0, 200.0));
         assert_eq!(Num(12.5).to_string(), "12.5");
         assert_eq!(Num(3.0).to_string(), "3");
         assert_eq!(Num(0.1).to_string(), "0.1");
