@@ -169,15 +169,15 @@ impl RedisSession {
 impl Session for RedisSession {
     fn get(&mut self, key: &[u8]) -> Result<Option<usize>> {
         let command = redis::Cmd::get(self.stored_key(key));
-        let value: Option<Vec<u8>> = command.query(&mut self.connection).map_err(redis_error)?;
+        let value: Option<Vec<u8>> = command
+            .query(&mut self.connection)
+            .map_err(redis_error)?;
         Ok(value.as_deref().map(touched))
     }
 
     fn put(&mut self, key: &[u8], value: &[u8]) -> Result<()> {
         let command = redis::Cmd::set(self.stored_key(key), value);
-        command
-            .query::<()>(&mut self.connection)
-            .map_err(redis_error)
+        command.query::<()>(&mut self.connection).map_err(redis_error)
     }
 
     fn put_batch(&mut self, entries: &[(&[u8], &[u8])]) -> Result<()> {
@@ -237,9 +237,7 @@ impl Session for RedisSession {
             .arg("PX")
             .arg(millis)
             .clone();
-        command
-            .query::<()>(&mut self.connection)
-            .map_err(redis_error)
+        command.query::<()>(&mut self.connection).map_err(redis_error)
     }
 }
 

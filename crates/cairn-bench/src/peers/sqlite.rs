@@ -68,9 +68,7 @@ impl SqlitePeer {
 /// A connection to `path` in WAL mode with `mode`'s synchronous setting.
 fn connect(path: &Path, mode: Mode) -> Result<Connection> {
     let connection = Connection::open(path).map_err(sqlite_error)?;
-    connection
-        .busy_timeout(BUSY_TIMEOUT)
-        .map_err(sqlite_error)?;
+    connection.busy_timeout(BUSY_TIMEOUT).map_err(sqlite_error)?;
     let journal: String = connection
         .query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))
         .map_err(sqlite_error)?;
@@ -80,11 +78,7 @@ fn connect(path: &Path, mode: Mode) -> Result<Connection> {
             format!("journal_mode is {journal}, not wal"),
         ));
     }
-    let synchronous = if mode == Mode::Strict {
-        "FULL"
-    } else {
-        "NORMAL"
-    };
+    let synchronous = if mode == Mode::Strict { "FULL" } else { "NORMAL" };
     connection
         .execute_batch(&format!("PRAGMA synchronous = {synchronous}"))
         .map_err(sqlite_error)?;
@@ -133,9 +127,7 @@ impl Session for SqliteSession {
     fn put(&mut self, key: &[u8], value: &[u8]) -> Result<()> {
         let writer = self.writer.lock();
         let mut statement = writer.prepare_cached(PUT).map_err(sqlite_error)?;
-        statement
-            .execute(params![key, value])
-            .map_err(sqlite_error)?;
+        statement.execute(params![key, value]).map_err(sqlite_error)?;
         Ok(())
     }
 
@@ -147,9 +139,7 @@ impl Session for SqliteSession {
         {
             let mut statement = transaction.prepare_cached(PUT).map_err(sqlite_error)?;
             for (key, value) in entries {
-                statement
-                    .execute(params![key, value])
-                    .map_err(sqlite_error)?;
+                statement.execute(params![key, value]).map_err(sqlite_error)?;
             }
         }
         transaction.commit().map_err(sqlite_error)
@@ -187,9 +177,7 @@ impl Session for SqliteSession {
         let found = {
             let mut get = transaction.prepare_cached(GET).map_err(sqlite_error)?;
             let found = get
-                .query_row(params![read_key], |row| {
-                    Ok(touched(row.get_ref(0)?.as_blob()?))
-                })
+                .query_row(params![read_key], |row| Ok(touched(row.get_ref(0)?.as_blob()?)))
                 .optional()
                 .map_err(sqlite_error)?;
             let mut put = transaction.prepare_cached(PUT).map_err(sqlite_error)?;
