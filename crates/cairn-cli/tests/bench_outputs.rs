@@ -69,7 +69,7 @@ fn targeted(name: &str, p50: u64, pass: bool) -> Json {
     row
 }
 
-fn saved_run(cpu: &str, results: Vec<Json>) -> Json {
+fn saved_run(cpu: &str, results: &[Json]) -> Json {
     let passed = results
         .iter()
         .filter(|row| row["pass"] == json!(true))
@@ -92,7 +92,7 @@ fn saved_run(cpu: &str, results: Vec<Json>) -> Json {
 fn after_run() -> Json {
     saved_run(
         "Test CPU",
-        vec![
+        &[
             targeted("single_operations/single_get/100", 400, true),
             peer("point_read/uniform", "redb-buffered", 1_500),
             peer("point_read/uniform", "cairn-buffered", 300),
@@ -111,7 +111,7 @@ fn after_run() -> Json {
 fn before_run() -> Json {
     saved_run(
         "Other CPU",
-        vec![
+        &[
             targeted("single_operations/single_get/100", 300, true),
             peer("point_read/uniform", "redb-buffered", 1_500),
             peer("point_read/uniform", "cairn-buffered", 300),
@@ -347,7 +347,7 @@ fn validate_exits_3_on_a_miss_and_1_on_a_failed_workload() {
         &missed,
         &saved_run(
             "Test CPU",
-            vec![
+            &[
                 targeted("fast/enough", 400, true),
                 targeted("too/slow", 4_000, false),
             ],
@@ -374,13 +374,13 @@ fn validate_exits_3_on_a_miss_and_1_on_a_failed_workload() {
     let passing = dir.join("passing.json");
     write_json(
         &passing,
-        &saved_run("Test CPU", vec![targeted("fast/enough", 400, true)]),
+        &saved_run("Test CPU", &[targeted("fast/enough", 400, true)]),
     );
     let output = cairn(&["bench", "--from-json", arg(&passing), "--validate"]);
     assert_eq!(output.status.code(), Some(0));
     assert!(text(&output.stdout).contains("validate: every row with a seed target met it"));
 
-    let mut failed = saved_run("Test CPU", vec![targeted("too/slow", 4_000, false)]);
+    let mut failed = saved_run("Test CPU", &[targeted("too/slow", 4_000, false)]);
     failed["failed"] = json!([{"name": "broken/workload", "error": "get found nothing"}]);
     let failed_path = dir.join("failed.json");
     write_json(&failed_path, &failed);

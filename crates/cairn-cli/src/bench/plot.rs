@@ -672,6 +672,17 @@ mod tests {
             !svg.contains("NaN") && !svg.contains("inf"),
             "numbers are finite"
         );
+        // A bar holds only its tooltip: the element after it closes it.
+        let lines: Vec<&str> = svg.lines().collect();
+        for (index, line) in lines.iter().enumerate() {
+            if line.contains("class=\"bar\"") {
+                assert!(
+                    lines[index + 1].trim_start().starts_with("<title>"),
+                    "{line}"
+                );
+                assert_eq!(lines[index + 2].trim(), "</rect>", "after {line}");
+            }
+        }
     }
 
     /// The widths of the bars, in document order.
