@@ -111,11 +111,11 @@ struct BenchArgs {
     start_redis: bool,
     /// Measure every timed row for S seconds (e.g. 0.05 for a smoke run, 10 for a stress run)
     /// instead of the mode's 0.2 s (quick) or 2 s.
-    #[arg(long, value_name = "S", value_parser = parse_seconds)]
+    #[arg(long, value_name = "S", value_parser = parse_seconds, conflicts_with = "from_json")]
     seconds: Option<std::time::Duration>,
     /// Run only the latency or only the throughput workloads (steps measuring both, and the
     /// memory tier, run under either).
-    #[arg(long, value_enum)]
+    #[arg(long, value_enum, conflicts_with = "from_json")]
     kind: Option<bench::KindArg>,
     /// Internal: fill one side-by-side store (e.g. `redb-buffered`) with --keys keys in this
     /// process and print its memory figures; `cairn bench` runs itself this way for the memory
