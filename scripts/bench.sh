@@ -10,7 +10,8 @@
 #   validate          run and exit 3 if any row misses its seed target (e.g. `validate --quick`)
 #   latency           only the latency rows
 #   throughput        only the throughput rows
-#   stress            concurrent access (mixed workload included) and group commit, 10 s a row
+#   stress            concurrent access, group commit (Cairn and its peers) and the peers'
+#                     mixed 80/20 workload, 10 s a row
 #   baseline NAME     run (full; QUICK=1 for --quick) and save target/bench/baselines/NAME.json
 #   compare NAME      run (full; QUICK=1 for --quick) and compare with baseline NAME
 #   report            redo docs/bench from target/bench/latest.json without measuring
@@ -121,7 +122,10 @@ case "$mode" in
     ;;
   stress)
     bench --filter concurrent_access --seconds 10 --json "$bench_dir/stress-concurrent.json" "$@"
-    bench --filter group_commit --seconds 10 --json "$bench_dir/stress-group-commit.json" "$@"
+    bench --filter group_commit --seconds 10 --json "$bench_dir/stress-group-commit.json" \
+      "${redis_args[@]}" "$@"
+    bench --filter peers/mixed --seconds 10 --json "$bench_dir/stress-peers-mixed.json" \
+      "${redis_args[@]}" "$@"
     ;;
   baseline)
     file="$(baseline_file "${1:-}")"
