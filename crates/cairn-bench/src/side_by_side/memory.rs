@@ -188,13 +188,14 @@ mod tests {
     #[test]
     fn a_probe_of_an_in_memory_store_sees_it_grow() {
         let places = Places { redis_url: None };
-        let figures = probe(Label::new(Engine::Cairn, Mode::InMemory), &places, 20_000)
+        let figures = probe(Label::new(Engine::Cairn, Mode::InMemory), &places, 50_000)
             .expect("an in-memory probe");
-        assert_eq!(figures.keys, 20_000);
+        assert_eq!(figures.keys, 50_000);
         assert!(figures.peak_rss >= figures.rss_after);
-        // 20,000 keys of 100-byte values cannot fit in less than 2 MB.
+        // 50,000 keys of 100-byte values hold at least 5.8 MB. Other tests of this binary run
+        // in parallel and may hand memory back meanwhile, so the bound leaves a wide margin.
         assert!(
-            figures.rss_after >= figures.rss_before + 2_000_000,
+            figures.rss_after >= figures.rss_before + 4_000_000,
             "{figures:?}"
         );
         assert_eq!(figures.disk_bytes, None);
