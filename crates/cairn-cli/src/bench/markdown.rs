@@ -345,23 +345,14 @@ mod tests {
         }
     }
 
+    use super::super::side_by_side::test_rows;
+
     fn measured(workload: &str, subject: &str, value: f64) -> Row {
-        let mut row = Row::ratio(&format!("peers/{workload}/{subject}"), 1.0, 1.0, "test")
-            .side_by_side(workload, subject);
-        row.unit = Unit::Nanoseconds;
-        row.value = value;
-        row.refresh_figure();
-        row
+        test_rows::measured(workload, subject, Unit::Nanoseconds, value)
     }
 
     fn ratio(workload: &str, subject: &str, value: f64) -> Row {
-        Row::ratio(
-            &format!("peers/{workload}/cairn vs {subject}"),
-            value,
-            1.0,
-            "test",
-        )
-        .side_by_side(workload, subject)
+        test_rows::ratio(workload, subject, value)
     }
 
     fn report(run: &SavedRun, charts: Option<(&Charts, &Path)>) -> String {

@@ -624,24 +624,7 @@ mod tests {
     use super::super::side_by_side::{measured_groups, ratio_workloads};
     use super::*;
 
-    fn measured(workload: &str, subject: &str, unit: Unit, value: f64) -> Row {
-        let mut row = Row::bytes(&format!("peers/{workload}/{subject}"), 1, "test")
-            .side_by_side(workload, subject);
-        row.unit = unit;
-        row.value = value;
-        row.refresh_figure();
-        row
-    }
-
-    fn ratio(workload: &str, subject: &str, value: f64) -> Row {
-        Row::ratio(
-            &format!("peers/{workload}/cairn vs {subject}"),
-            value,
-            1.0,
-            "test",
-        )
-        .side_by_side(workload, subject)
-    }
+    use super::super::side_by_side::test_rows::{measured, ratio};
 
     /// Every element opened is closed: `<tag ...>` (not `/>`) and `</tag>` counts match.
     fn assert_balanced(svg: &str) {

@@ -168,6 +168,33 @@ pub fn subjects<'a>(rows: impl IntoIterator<Item = &'a Row>) -> Vec<&'a str> {
     seen
 }
 
+/// Rows made by hand for the tests of the modules that read side-by-side rows.
+#[cfg(test)]
+pub(super) mod test_rows {
+    use super::super::report::{Row, Unit};
+
+    /// A measured row of `subject` on `workload`, in `unit`.
+    pub fn measured(workload: &str, subject: &str, unit: Unit, value: f64) -> Row {
+        let mut row = Row::ratio(&format!("peers/{workload}/{subject}"), 1.0, 1.0, "test")
+            .side_by_side(workload, subject);
+        row.unit = unit;
+        row.value = value;
+        row.refresh_figure();
+        row
+    }
+
+    /// The ratio row of Cairn against `subject` on `workload`.
+    pub fn ratio(workload: &str, subject: &str, value: f64) -> Row {
+        Row::ratio(
+            &format!("peers/{workload}/cairn vs {subject}"),
+            value,
+            1.0,
+            "test",
+        )
+        .side_by_side(workload, subject)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
