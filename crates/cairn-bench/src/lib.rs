@@ -1,28 +1,31 @@
 //! # cairn-bench
 //!
-//! Cairn's benchmark workloads, each defined once and run by two drivers: the criterion
-//! benches in `benches/engine.rs` (statistics, regression tracking) and the `cairn bench`
-//! command (latency percentiles and throughputs checked against the targets of
-//! `DESIGN.md` section 5). Both call the same setup and the same operation, so a figure from
-//! one can be checked with the other.
+//! Cairn's benchmark workloads, each defined once, in one registry that two drivers iterate:
+//! the criterion bench `benches/registry.rs` (statistics, regression tracking) and the
+//! `cairn bench` command (latency percentiles and throughputs checked against targets). Both
+//! build the same workload and time the same operation, so a figure from one can be checked
+//! with the other.
 //!
-//! - [`keys`]: fixed-width keys, values, and the deterministic generator that picks keys.
-//! - [`workloads`]: the workloads, grouped as the criterion groups are (single-key
-//!   operations, bulk, concurrent, scans, transactions, CAS, snapshots, version growth).
-//! - [`peers`]: Cairn and its peers (redb, fjall, SQLite, Redis) behind one small interface,
-//!   so a workload runs unchanged against each of them.
-//! - [`side_by_side`]: the workloads run against Cairn and every peer: fills, point reads,
-//!   scans, durable commits and batches, group commit, mixed 80/20, TTL puts, CAS,
-//!   transactions, and the memory tier.
-//! - [`sizes`]: value lengths and fixture sizes, shared by both drivers.
-//! - [`measure`]: the drivers that time a workload into a duration, a latency histogram or
-//!   a throughput.
+//! - [`registry`]: every workload with its name, sizes, target and goal; what runs it.
+//! - [`peers`]: the stores measured, behind one interface: Cairn in each durability mode,
+//!   redb, fjall, SQLite, Redis, and each `KeyValueStore` backend through the trait.
+//! - [`side_by_side`]: the workloads every store runs (reads, writes, scans, group commit,
+//!   mixed load, TTL, CAS, transactions, memory).
+//! - [`workloads`]: the engine-only workloads (durability floor, recovery, version growth,
+//!   snapshots, conflicts) and the `Workload` traits.
+//! - [`measure`]: the drivers that time a workload into a latency histogram or a throughput.
+//! - [`report`] and [`targets`]: the rows a run produces and the bounds they are checked
+//!   against, with where each bound comes from.
+//! - [`keys`] and [`sizes`]: keys, values and fixture sizes shared by every driver.
 
 pub mod keys;
 pub mod measure;
 pub mod peers;
+pub mod registry;
+pub mod report;
 pub mod side_by_side;
 pub mod sizes;
+pub mod targets;
 pub mod workloads;
 
 pub use measure::{Budget, Latency, Plan, Throughput};

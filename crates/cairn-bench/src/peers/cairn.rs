@@ -96,6 +96,14 @@ impl Session for CairnSession {
         Ok(())
     }
 
+    fn delete(&mut self, key: &[u8]) -> Result<bool> {
+        Ok(self.db.delete(key)?)
+    }
+
+    fn exists(&mut self, key: &[u8]) -> Result<bool> {
+        Ok(self.db.exists(key)?)
+    }
+
     fn put_batch(&mut self, entries: &[(&[u8], &[u8])]) -> Result<()> {
         let mut batch = WriteBatch::new();
         for (key, value) in entries {

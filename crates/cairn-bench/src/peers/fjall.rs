@@ -178,6 +178,18 @@ impl Session for FjallSession {
         self.store.commit(std::iter::once((key, value)))
     }
 
+    fn delete(&mut self, key: &[u8]) -> Result<bool> {
+        let _writer = self.store.writer.lock();
+        let existed = self.store.keyspace.contains_key(key).map_err(fjall_error)?;
+        let mut batch = self.store.database.batch();
+        if self.store.mode == Mode::Strict {
+            batch = batch.durability(Some(PersistMode::SyncData));
+        }
+        batch.remove(&self.store.keyspace, key);
+        batch.commit().map_err(fjall_error)?;
+        Ok(existed)
+    }
+
     fn put_batch(&mut self, entries: &[(&[u8], &[u8])]) -> Result<()> {
         let _writer = self.store.writer.lock();
         self.store.commit(entries.iter().copied())

@@ -26,6 +26,7 @@
 
 pub mod cairn;
 pub mod fjall;
+pub mod kv;
 pub mod redb;
 pub mod redis;
 pub mod sqlite;
@@ -81,6 +82,12 @@ pub enum Engine {
     Sqlite,
     /// Redis through redis-rs (a server on this machine).
     Redis,
+    /// Cairn through the `KeyValueStore` trait (`cairn-kv`'s `CairnStore`).
+    KvCairn,
+    /// SQLite through the `KeyValueStore` trait (`SqliteStore`).
+    KvSqlite,
+    /// Redis through the `KeyValueStore` trait (`RedisStore`).
+    KvRedis,
 }
 
 impl Engine {
@@ -92,16 +99,27 @@ impl Engine {
             Engine::Fjall => "fjall",
             Engine::Sqlite => "sqlite",
             Engine::Redis => "redis",
+            Engine::KvCairn => "kv:cairn",
+            Engine::KvSqlite => "kv:sqlite",
+            Engine::KvRedis => "kv:redis",
         }
     }
 
+    /// True for a server whose configuration (not the benchmark) decides its durability.
+    pub fn is_server(self) -> bool {
+        matches!(self, Engine::Redis | Engine::KvRedis)
+    }
+
     /// Every engine, Cairn first.
-    pub const ALL: [Engine; 5] = [
+    pub const ALL: [Engine; 8] = [
         Engine::Cairn,
         Engine::Redb,
         Engine::Fjall,
         Engine::Sqlite,
         Engine::Redis,
+        Engine::KvCairn,
+        Engine::KvSqlite,
+        Engine::KvRedis,
     ];
 }
 
@@ -116,14 +134,14 @@ pub struct Label {
 
 impl Label {
     /// A label.
-    pub fn new(engine: Engine, mode: Mode) -> Self {
+    pub const fn new(engine: Engine, mode: Mode) -> Self {
         Label { engine, mode }
     }
 }
 
 impl fmt::Display for Label {
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.engine == Engine::Redis {
+        if self.engine.is_server() {
             // One server, configured outside the benchmark: the mode is not ours to name.
             formatter.write_str(self.engine.name())
         } else {
@@ -148,7 +166,7 @@ impl std::str::FromStr for Label {
             .find(|candidate| candidate.name() == engine)
             .ok_or_else(|| unknown("store"))?;
         let mode = match (engine, mode) {
-            (Engine::Redis, None) => Mode::Buffered,
+            (engine, None) if engine.is_server() => Mode::Buffered,
             (_, Some(mode)) => [Mode::InMemory, Mode::Buffered, Mode::Strict]
                 .into_iter()
                 .find(|candidate| candidate.name() == mode)
@@ -211,6 +229,14 @@ pub trait Session: Send {
 
     /// Sets `key` to `value` in one commit.
     fn put(&mut self, key: &[u8], value: &[u8]) -> Result<()>;
+
+    /// Removes `key` in one commit; returns whether it held a value.
+    fn delete(&mut self, key: &[u8]) -> Result<bool>;
+
+    /// True when `key` holds a value. The default reads it.
+    fn exists(&mut self, key: &[u8]) -> Result<bool> {
+        Ok(self.get(key)?.is_some())
+    }
 
     /// Sets every `(key, value)` in one atomic commit.
     fn put_batch(&mut self, entries: &[(&[u8], &[u8])]) -> Result<()>;
@@ -328,24 +354,62 @@ pub fn open(label: Label, places: &Places) -> Result<Box<dyn Peer>> {
                 "no Redis server to measure",
             )),
         },
+        Engine::KvCairn | Engine::KvSqlite | Engine::KvRedis => Ok(Box::new(kv::KvPeer::open(
+            label,
+            places.redis_url.as_deref(),
+        )?)),
     }
 }
 
-/// The labels measured for a workload of commit class `mode`: Cairn in that mode (and, for
-/// buffered work, also in memory), then each embedded peer in that mode, then Redis for
-/// buffered work when a server answers.
-pub fn labels_for(mode: Mode, redis: bool) -> Vec<Label> {
-    let mut labels = Vec::new();
-    if mode == Mode::Buffered {
-        labels.push(Label::new(Engine::Cairn, Mode::InMemory));
+/// Which stores a workload runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stores {
+    /// Every store of the commit class: Cairn in that mode (for buffered work, also in memory),
+    /// each embedded peer in that mode, and Redis for buffered work when a server answers.
+    Class(Mode),
+    /// [`Stores::Class`], then every `KeyValueStore` backend of the class through the trait.
+    ClassAndTrait(Mode),
+}
+
+impl Stores {
+    /// The labels, in table order.
+    pub fn labels(self, redis: bool) -> Vec<Label> {
+        let (Stores::Class(mode) | Stores::ClassAndTrait(mode)) = self;
+        let mut labels = Vec::new();
+        if mode == Mode::Buffered {
+            labels.push(Label::new(Engine::Cairn, Mode::InMemory));
+        }
+        for engine in [Engine::Cairn, Engine::Redb, Engine::Fjall, Engine::Sqlite] {
+            labels.push(Label::new(engine, mode));
+        }
+        if mode == Mode::Buffered && redis {
+            labels.push(Label::new(Engine::Redis, Mode::Buffered));
+        }
+        if let Stores::ClassAndTrait(_) = self {
+            if mode == Mode::Buffered {
+                labels.push(Label::new(Engine::KvCairn, Mode::InMemory));
+            }
+            labels.push(Label::new(Engine::KvCairn, mode));
+            if mode == Mode::Buffered {
+                labels.push(Label::new(Engine::KvSqlite, Mode::Buffered));
+                if redis {
+                    labels.push(Label::new(Engine::KvRedis, Mode::Buffered));
+                }
+            }
+        }
+        labels
     }
-    for engine in [Engine::Cairn, Engine::Redb, Engine::Fjall, Engine::Sqlite] {
-        labels.push(Label::new(engine, mode));
-    }
-    if mode == Mode::Buffered && redis {
-        labels.push(Label::new(Engine::Redis, Mode::Buffered));
-    }
-    labels
+}
+
+/// The direct client a `KeyValueStore` backend wraps, whose row its own is compared with.
+pub fn raw_client(label: Label) -> Option<Label> {
+    let engine = match label.engine {
+        Engine::KvCairn => Engine::Cairn,
+        Engine::KvSqlite => Engine::Sqlite,
+        Engine::KvRedis => Engine::Redis,
+        _ => return None,
+    };
+    Some(Label::new(engine, label.mode))
 }
 
 /// Disk space the regular files under `dir` take, recursively (0 for a missing directory):

@@ -137,6 +137,17 @@ impl Session for RedbSession {
         transaction.commit().map_err(redb_error)
     }
 
+    fn delete(&mut self, key: &[u8]) -> Result<bool> {
+        let transaction = self.begin_write()?;
+        let removed = {
+            let mut table = transaction.open_table(TABLE).map_err(redb_error)?;
+            let removed = table.remove(key).map_err(redb_error)?.is_some();
+            removed
+        };
+        transaction.commit().map_err(redb_error)?;
+        Ok(removed)
+    }
+
     fn put_batch(&mut self, entries: &[(&[u8], &[u8])]) -> Result<()> {
         let transaction = self.begin_write()?;
         {

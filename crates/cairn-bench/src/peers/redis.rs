@@ -184,6 +184,12 @@ impl Session for RedisSession {
             .map_err(redis_error)
     }
 
+    fn delete(&mut self, key: &[u8]) -> Result<bool> {
+        let command = redis::Cmd::del(self.stored_key(key));
+        let removed: i64 = command.query(&mut self.connection).map_err(redis_error)?;
+        Ok(removed > 0)
+    }
+
     fn put_batch(&mut self, entries: &[(&[u8], &[u8])]) -> Result<()> {
         let mut pipeline = redis::pipe();
         pipeline.atomic();

@@ -29,6 +29,7 @@ const SCHEMA: &str =
      WITHOUT ROWID";
 const GET: &str = "SELECT value FROM kv WHERE key = ?1";
 const PUT: &str = "INSERT OR REPLACE INTO kv (key, value) VALUES (?1, ?2)";
+const DELETE: &str = "DELETE FROM kv WHERE key = ?1";
 const RANGE: &str = "SELECT key, value FROM kv WHERE key >= ?1 AND key < ?2 ORDER BY key";
 const CAS: &str = "UPDATE kv SET value = ?3 WHERE key = ?1 AND value = ?2";
 
@@ -137,6 +138,12 @@ impl Session for SqliteSession {
             .execute(params![key, value])
             .map_err(sqlite_error)?;
         Ok(())
+    }
+
+    fn delete(&mut self, key: &[u8]) -> Result<bool> {
+        let writer = self.writer.lock();
+        let mut statement = writer.prepare_cached(DELETE).map_err(sqlite_error)?;
+        Ok(statement.execute(params![key]).map_err(sqlite_error)? > 0)
     }
 
     fn put_batch(&mut self, entries: &[(&[u8], &[u8])]) -> Result<()> {

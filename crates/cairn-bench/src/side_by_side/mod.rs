@@ -64,11 +64,12 @@ pub struct PeerFixture {
 }
 
 impl PeerFixture {
-    /// Opens `label`'s store and fills it with `key_count` keys in sequential order.
-    pub fn build(label: Label, places: &Places, key_count: usize) -> Result<Self> {
+    /// Opens `label`'s store and fills it with `key_count` keys of `value_bytes` each, in
+    /// sequential order.
+    pub fn build(label: Label, places: &Places, key_count: usize, value_bytes: usize) -> Result<Self> {
         let peer: Arc<dyn Peer> = Arc::from(peers::open(label, places)?);
         let keys = Arc::new(KeySet::sequential(key_count));
-        let values = Arc::new(ValuePool::new(SIDE_BY_SIDE_VALUE_BYTES));
+        let values = Arc::new(ValuePool::new(value_bytes));
         let fill_time = fill(peer.as_ref(), &keys, &values, FillOrder::Sequential)?;
         peer.settle()?;
         Ok(PeerFixture {

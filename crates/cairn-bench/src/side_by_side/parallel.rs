@@ -141,12 +141,27 @@ pub struct Mixed {
     values: Arc<ValuePool>,
     threads: usize,
     ops_per_thread: u64,
+    write_one_in: Option<u64>,
     runs: u64,
 }
 
 impl Mixed {
     /// `threads` threads on `fixture`'s store.
     pub fn new(fixture: &PeerFixture, threads: usize, ops_per_thread: u64) -> Result<Self> {
+        Self::with_writes(fixture, threads, ops_per_thread, Some(MIXED_WRITE_ONE_IN))
+    }
+
+    /// `threads` threads reading random keys only: how reads scale with threads.
+    pub fn reads_only(fixture: &PeerFixture, threads: usize, ops_per_thread: u64) -> Result<Self> {
+        Self::with_writes(fixture, threads, ops_per_thread, None)
+    }
+
+    fn with_writes(
+        fixture: &PeerFixture,
+        threads: usize,
+        ops_per_thread: u64,
+        write_one_in: Option<u64>,
+    ) -> Result<Self> {
         require_keys("mixed", fixture, 1)?;
         Ok(Mixed {
             peer: Arc::clone(fixture.peer()),
@@ -154,6 +169,7 @@ impl Mixed {
             values: Arc::clone(fixture.values()),
             threads: threads.max(1),
             ops_per_thread,
+            write_one_in,
             runs: 0,
         })
     }
@@ -167,6 +183,7 @@ impl ParallelWorkload for Mixed {
             .collect::<Result<_>>()?;
         let barrier = Barrier::new(self.threads + 1);
         let (keys, values, ops, run) = (&self.keys, &self.values, self.ops_per_thread, self.runs);
+        let write_one_in = self.write_one_in;
         std::thread::scope(|scope| {
             let handles: Vec<_> = sessions
                 .into_iter()
@@ -178,7 +195,8 @@ impl ParallelWorkload for Mixed {
                         barrier.wait();
                         for op in 0..ops {
                             let key = keys.get(random.below(keys.len()));
-                            if random.next_u64().is_multiple_of(MIXED_WRITE_ONE_IN) {
+                            let draw = random.next_u64();
+                            if write_one_in.is_some_and(|one_in| draw.is_multiple_of(one_in)) {
                                 session.put(key, values.get(op))?;
                             } else {
                                 expect_found("mixed", key, session.get(key)?)?;

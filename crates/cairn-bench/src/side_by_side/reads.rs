@@ -161,3 +161,66 @@ fn expect_count(workload: &'static str, seen: usize, expected: usize) -> Result<
         ))
     }
 }
+
+/// `exists` of a random key that holds a value.
+pub struct Exists {
+    read: PointRead,
+}
+
+impl Exists {
+    /// Asks about uniformly random keys of `fixture`.
+    pub fn new(fixture: &PeerFixture) -> Result<Self> {
+        Ok(Exists {
+            read: PointRead::new(fixture, ReadPattern::Uniform)?,
+        })
+    }
+}
+
+impl Workload for Exists {
+    fn run_op(&mut self) -> Result<()> {
+        let read = &mut self.read;
+        let key = read.keys.get(read.random.below(read.keys.len()));
+        if read.session.exists(key)? {
+            Ok(())
+        } else {
+            Err(WorkloadError::unexpected(
+                "exists",
+                format!("key {} is missing", String::from_utf8_lossy(key)),
+            ))
+        }
+    }
+}
+
+/// 1,000 single gets of consecutive keys, timed as one run, as a throughput.
+pub struct BulkGet {
+    read: PointRead,
+}
+
+/// Gets per run of [`BulkGet`].
+pub const BULK_GETS: usize = 1_000;
+
+impl BulkGet {
+    /// Reads `fixture`'s keys [`BULK_GETS`] at a time.
+    pub fn new(fixture: &PeerFixture) -> Result<Self> {
+        require_keys("bulk_get", fixture, BULK_GETS + 1)?;
+        Ok(BulkGet {
+            read: PointRead::new(fixture, ReadPattern::Uniform)?,
+        })
+    }
+}
+
+impl Workload for BulkGet {
+    fn run_op(&mut self) -> Result<()> {
+        let read = &mut self.read;
+        let first = read.random.below(read.keys.len() - BULK_GETS);
+        for index in first..first + BULK_GETS {
+            let key = read.keys.get(index);
+            expect_found("bulk_get", key, read.session.get(key)?)?;
+        }
+        Ok(())
+    }
+
+    fn engine_ops_per_run(&self) -> u64 {
+        BULK_GETS as u64
+    }
+}

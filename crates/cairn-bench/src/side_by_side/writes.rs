@@ -222,3 +222,87 @@ impl Workload for Transaction {
             .transaction(read_key, &write_keys, self.values.get(self.commits))
     }
 }
+
+/// `delete` of a key that holds a value: each timed group deletes the next keys of a fixed
+/// random order, which `prepare` (untimed) wrote back first, so every delete removes a live
+/// key and the store keeps its size.
+pub struct Delete {
+    session: Box<dyn Session>,
+    keys: Arc<KeySet>,
+    values: Arc<ValuePool>,
+    order: Vec<usize>,
+    next: usize,
+}
+
+impl Delete {
+    /// Deletes keys of `fixture` (which must be a store of its own, or shared only with
+    /// workloads that tolerate the brief absence of a key).
+    pub fn new(fixture: &PeerFixture) -> Result<Self> {
+        require_keys("delete", fixture, crate::measure::PREPARE_RUNS_MAX)?;
+        Ok(Delete {
+            session: fixture.session()?,
+            keys: Arc::clone(fixture.keys()),
+            values: Arc::clone(fixture.values()),
+            order: SplitMix64::new(0x0064_656c).permutation(fixture.key_count()),
+            next: 0,
+        })
+    }
+}
+
+impl Workload for Delete {
+    fn prepare(&mut self, runs: usize) -> Result<()> {
+        let (keys, values, order, next) = (&self.keys, &self.values, &self.order, self.next);
+        let entries: Vec<(&[u8], &[u8])> = (0..runs)
+            .map(|offset| {
+                let key = keys.get(order[(next + offset) % order.len()]);
+                (key, values.get(offset as u64))
+            })
+            .collect();
+        self.session.put_batch(&entries)
+    }
+
+    fn run_op(&mut self) -> Result<()> {
+        let key = self.keys.get(self.order[self.next % self.order.len()]);
+        if !self.session.delete(key)? {
+            return Err(WorkloadError::unexpected(
+                "delete",
+                "deleting a key that holds a value removed nothing",
+            ));
+        }
+        self.next += 1;
+        Ok(())
+    }
+}
+
+/// 1,000 single puts (one commit each) to consecutive keys, timed as one run: a bulk load
+/// through the single-put call, as a throughput.
+pub struct BulkPut {
+    put: Put,
+}
+
+impl BulkPut {
+    /// Overwrites `fixture`'s keys [`BATCH_KEYS`] at a time.
+    pub fn new(fixture: &PeerFixture) -> Result<Self> {
+        require_keys("bulk_put", fixture, BATCH_KEYS)?;
+        Ok(BulkPut {
+            put: Put::new(fixture)?,
+        })
+    }
+}
+
+impl Workload for BulkPut {
+    fn run_op(&mut self) -> Result<()> {
+        let put = &mut self.put;
+        let first = put.random.below(put.keys.len() - BATCH_KEYS);
+        for index in first..first + BATCH_KEYS {
+            put.puts += 1;
+            put.session
+                .put(put.keys.get(index), put.values.get(put.puts))?;
+        }
+        Ok(())
+    }
+
+    fn engine_ops_per_run(&self) -> u64 {
+        BATCH_KEYS as u64
+    }
+}

@@ -1,14 +1,9 @@
-//! Durability workloads: what each durability mode costs one put, how Strict commits share
-//! fsyncs under concurrency, and the physical floor both are measured against.
+//! Durability workloads: what a Strict put costs against the physical floor of this disk.
+//! (How Strict commits share fsyncs under concurrency is the side-by-side `group_commit`.)
 //!
 //! - [`ModePut`]: `put` of a random existing key in an `InMemory`, `Buffered` or `Strict`
-//!   database (seed 002's `inmemory_put`, `buffered_put`, `strict_put`). A Strict put is
-//!   acknowledged only after its WAL frame is fdatasync'ed, so its latency is bounded below by
-//!   one fdatasync of this disk.
-//! - [`StrictGroupCommit`]: several writer threads doing Strict puts at once. Group commit
-//!   lets one fdatasync acknowledge every commit queued behind it; the workload counts WAL
-//!   frames and fdatasyncs from `Db::stats` around its runs, so a report can show commits per
-//!   fsync next to commits per second.
+//!   database. A Strict put is acknowledged only after its WAL frame is fdatasync'ed, so its
+//!   latency is bounded below by one fdatasync of this disk.
 //! - [`RawFdatasync`]: the floor, with no engine at all: a 128-byte `pwrite` at the next
 //!   offset of a file preallocated with `set_len` (sparse, as WAL segments are), then
 //!   `sync_data`. A Strict put that costs about one of these is as cheap as durability gets on
@@ -31,13 +26,13 @@ use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Barrier};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use cairn::{Db, Durability, Options, WriteBatch};
 use hdrhistogram::Histogram;
 
-use super::{ParallelWorkload, Result, Workload, WorkloadError};
+use super::{Result, Workload, WorkloadError};
 use crate::keys::{value_of_length, KeySet, SplitMix64};
 use crate::measure::{Budget, Latency, Plan};
 
@@ -244,142 +239,6 @@ impl Workload for ModePut {
         self.fixture.db.put(key, &self.value)?;
         Ok(())
     }
-}
-
-/// WAL frames and fdatasyncs counted over a workload's runs.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct SyncCounts {
-    /// WAL frames appended (one per commit).
-    pub frames: u64,
-    /// WAL write groups, each ending with one fdatasync.
-    pub syncs: u64,
-}
-
-impl SyncCounts {
-    /// Commits acknowledged per fdatasync: `frames / syncs` (0 when nothing was synced).
-    pub fn commits_per_sync(&self) -> f64 {
-        if self.syncs == 0 {
-            0.0
-        } else {
-            crate::measure::count_as_f64(self.frames) / crate::measure::count_as_f64(self.syncs)
-        }
-    }
-}
-
-/// `writers` threads, each making `commits_per_writer` Strict puts to random existing keys.
-///
-/// A run spawns the threads, releases them together from a barrier, and reports the wall
-/// time from that release to the last join, so thread start-up is not counted.
-#[derive(Debug)]
-pub struct StrictGroupCommit {
-    fixture: DurableFixture,
-    value: Vec<u8>,
-    writers: usize,
-    commits_per_writer: u64,
-    runs: u64,
-    counts: SyncCounts,
-}
-
-impl StrictGroupCommit {
-    /// A fresh Strict database holding `key_count` keys of `value_bytes`, written by
-    /// `writers` threads (at least one).
-    pub fn new(
-        writers: usize,
-        commits_per_writer: u64,
-        key_count: usize,
-        value_bytes: usize,
-    ) -> Result<Self> {
-        if key_count == 0 {
-            return Err(WorkloadError::unexpected(
-                "strict_group_commit",
-                "needs at least one key",
-            ));
-        }
-        let fixture = DurableFixture::build(Durability::Strict, key_count, value_bytes)?;
-        Ok(StrictGroupCommit {
-            value: value_of_length(value_bytes),
-            fixture,
-            writers: writers.max(1),
-            commits_per_writer,
-            runs: 0,
-            counts: SyncCounts::default(),
-        })
-    }
-
-    /// Writer threads per run.
-    pub fn writers(&self) -> usize {
-        self.writers
-    }
-
-    /// Frames and fdatasyncs of every run so far (warm-up runs included: they group the same
-    /// way).
-    pub fn sync_counts(&self) -> SyncCounts {
-        self.counts
-    }
-}
-
-impl ParallelWorkload for StrictGroupCommit {
-    fn run(&mut self) -> Result<Duration> {
-        self.runs += 1;
-        let db = &self.fixture.db;
-        let keys = &*self.fixture.keys;
-        let value = &self.value[..];
-        let (commits, run) = (self.commits_per_writer, self.runs);
-        let before = db.stats();
-        let elapsed = run_writers("strict_group_commit", self.writers, |writer| {
-            let mut random = SplitMix64::new(
-                0x6772_6F75 ^ run.wrapping_mul(0x1_0000_0001) ^ ((writer as u64) << 48),
-            );
-            for _ in 0..commits {
-                db.put(keys.get(random.below(keys.len())), value)?;
-            }
-            Ok(())
-        })?;
-        let after = db.stats();
-        self.counts.frames += after.wal_frames.saturating_sub(before.wal_frames);
-        self.counts.syncs += after.wal_syncs.saturating_sub(before.wal_syncs);
-        Ok(elapsed)
-    }
-
-    fn engine_ops_per_run(&self) -> u64 {
-        self.writers as u64 * self.commits_per_writer
-    }
-}
-
-/// Runs `body(writer_index)` on `writers` scoped threads released together by a barrier;
-/// returns the wall time from the release to the last join, or the first error a thread
-/// returned.
-fn run_writers<F>(workload: &'static str, writers: usize, body: F) -> Result<Duration>
-where
-    F: Fn(usize) -> Result<()> + Sync,
-{
-    let body = &body;
-    let start_line = Barrier::new(writers + 1);
-    let start_line = &start_line;
-    let (outcomes, elapsed) = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..writers)
-            .map(|writer| {
-                scope.spawn(move || {
-                    start_line.wait();
-                    body(writer)
-                })
-            })
-            .collect();
-        start_line.wait();
-        let start = Instant::now();
-        let outcomes: Vec<_> = handles
-            .into_iter()
-            .map(std::thread::ScopedJoinHandle::join)
-            .collect();
-        (outcomes, start.elapsed())
-    });
-    for outcome in outcomes {
-        match outcome {
-            Ok(result) => result?,
-            Err(_) => return Err(WorkloadError::unexpected(workload, "a thread panicked")),
-        }
-    }
-    Ok(elapsed)
 }
 
 /// The physical floor of a Strict commit: a [`RAW_SYNC_WRITE_BYTES`] positional write at the

@@ -1,11 +1,10 @@
-//! The workloads: each one a setup and one operation, defined once.
+//! The engine-only workloads (see `registry::engine` for why each has no peer), and the
+//! traits every workload, engine-only or side-by-side, implements.
 //!
 //! A [`Workload`] is built (untimed: fill a database, format keys), then driven by whoever
 //! measures it: criterion times batches of operations, `cairn bench` times small groups into
 //! a latency histogram or a long loop into a throughput. Both time a group through
 //! [`Workload::run_ops`] and add nothing to the operation, so both measure the same code.
-//! The `kv` workloads, whose operations are async calls, override `run_ops` to run a whole
-//! group inside one `block_on`.
 //!
 //! Some operations consume state: a delete needs a live key, a CAS that creates a key needs a
 //! fresh one, a conflicting commit needs a transaction that a later write has overtaken. Such
@@ -20,14 +19,10 @@
 //! Every operation checks its result (a get finds its key, a CAS swaps, a conflicting commit
 //! fails); a wrong result is an error, not a fast number.
 
-pub mod batch;
 pub mod cas;
-pub mod concurrent;
 pub mod durability;
-pub mod kv;
 pub mod point;
 pub mod recovery;
-pub mod scan;
 pub mod snapshots;
 pub mod transactions;
 pub mod versions;
@@ -265,18 +260,6 @@ mod tests {
     }
 
     #[test]
-    fn single_key_workloads_keep_their_invariants() {
-        run_in_phases(&mut point::Put::new(&fixture(), 100).expect("keys"));
-        run_in_phases(&mut point::PutWithTtl::new(&fixture()).expect("keys"));
-        run_in_phases(&mut point::Get::new(&fixture()).expect("keys"));
-        run_in_phases(&mut point::Exists::new(&fixture()).expect("keys"));
-        run_in_phases(&mut point::Delete::new(&fixture()).expect("keys"));
-        // A bulk run is 1000 operations already.
-        run_phases(&mut batch::BulkPut::new(&fixture()).expect("keys"), &[1, 3]);
-        run_phases(&mut batch::BulkGet::new(&fixture()).expect("keys"), &[1, 3]);
-    }
-
-    #[test]
     fn cas_workloads_stay_right_across_phases() {
         let mut success = cas::SequentialSuccess::new(100).expect("setup put");
         run_in_phases(&mut success);
@@ -298,30 +281,10 @@ mod tests {
     }
 
     #[test]
-    fn scans_see_exactly_their_group_across_chunk_boundaries() {
-        let fixture = Fixture::build(10_000, 8).expect("in-memory fixture");
-        for keys_per_prefix in [10, 100, 1_000] {
-            let mut scan = scan::PrefixScan::new(&fixture, keys_per_prefix).expect("groups");
-            time_runs(&mut scan, 50).expect("every prefix matches its group");
-        }
-        assert!(scan::PrefixScan::new(&fixture, 30).is_err());
-    }
-
-    #[test]
     fn hot_key_history_stays_bounded() {
         let mut hot = versions::HotKeyPut::new(100);
         run_in_phases(&mut hot);
         assert_eq!(hot.puts(), 3_701);
         assert!(hot.versions_retained() <= 2);
-    }
-
-    #[test]
-    fn parallel_workloads_run_and_count_their_operations() {
-        let fixture = fixture();
-        let mut reads = concurrent::ConcurrentReads::new(&fixture, 2, 1_000).expect("keys");
-        assert_eq!(reads.engine_ops_per_run(), 2_000);
-        reads.run().expect("reads find their keys");
-        let mut mixed = concurrent::MixedReadWrite::new(&fixture, 2, 1_000).expect("keys");
-        mixed.run().expect("reads find their keys");
     }
 }

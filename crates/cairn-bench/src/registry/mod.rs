@@ -1,0 +1,352 @@
+//! The registry: every workload Cairn is benchmarked on, in one list, with its name, sizes,
+//! target and goal. Criterion (`benches/registry.rs`) and `cairn bench` both iterate it; the
+//! command only selects, drives and prints.
+//!
+//! An [`Entry`] is one named workload. [`Entry::run`] measures it the way `cairn bench` does
+//! (stores timed in turns, percentiles, targets checked) and returns its [`Row`]s;
+//! [`Entry::timed`] hands criterion the same workloads, one per store, to time as it likes.
+//! A [`Derived`] row divides two measured rows (1M-key get over 1K-key get) once both exist.
+//!
+//! - [`side_by_side`]: Cairn in each mode, redb, fjall, SQLite, Redis and the
+//!   `KeyValueStore` backends on the same workload. Most of the list.
+//! - [`engine`]: what no peer can run: the fdatasync floor, recovery, version growth,
+//!   snapshots, conflicting commits, Cairn's version-CAS and transaction shapes, and the
+//!   `std::HashMap` reference.
+//!
+//! Adding a workload is one definition (a `Workload` in `side_by_side` or `workloads`) and
+//! one entry in one of these two lists.
+
+pub mod engine;
+pub mod side_by_side;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::measure::{Budget, Plan};
+use crate::peers::{Label, Places};
+use crate::report::Row;
+use crate::side_by_side::PeerFixture;
+use crate::targets::Limit;
+use crate::workloads::{Fixture, ParallelWorkload, Result, Workload, WorkloadError};
+
+/// What an entry measures, for `--kind`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// Latency rows only.
+    Latency,
+    /// Throughput rows only.
+    Throughput,
+    /// Ratios, counts, sizes: run under either `--kind`.
+    Other,
+}
+
+impl Kind {
+    /// True when an entry of this kind runs under `--kind wanted`.
+    pub fn selected_by(self, wanted: Kind) -> bool {
+        self == wanted || self == Kind::Other || wanted == Kind::Other
+    }
+}
+
+/// One workload instance criterion can time.
+pub enum Timed {
+    /// One operation at a time ([`crate::measure::time_runs`]).
+    Single(Box<dyn Workload>),
+    /// Whole multi-threaded runs.
+    Parallel(Box<dyn ParallelWorkload>),
+}
+
+type RunFn = dyn Fn(&mut Context, &str) -> Result<Vec<Row>>;
+type TimedFn = dyn Fn(&mut Context) -> Result<Vec<(String, Timed)>>;
+
+/// One named workload of the registry.
+pub struct Entry {
+    /// Its name: the first part of every row it produces, and criterion's group.
+    pub name: String,
+    /// What it measures.
+    pub kind: Kind,
+    run: Arc<RunFn>,
+    timed: Option<Arc<TimedFn>>,
+}
+
+impl Entry {
+    pub(crate) fn new(
+        name: impl Into<String>,
+        kind: Kind,
+        run: impl Fn(&mut Context, &str) -> Result<Vec<Row>> + 'static,
+    ) -> Self {
+        Entry {
+            name: name.into(),
+            kind,
+            run: Arc::new(run),
+            timed: None,
+        }
+    }
+
+    pub(crate) fn timed_by(
+        mut self,
+        timed: impl Fn(&mut Context) -> Result<Vec<(String, Timed)>> + 'static,
+    ) -> Self {
+        self.timed = Some(Arc::new(timed));
+        self
+    }
+
+    /// True when `filter` is part of the name.
+    pub fn matches(&self, filter: &str) -> bool {
+        self.name.contains(filter)
+    }
+
+    /// Measures the workload as `cairn bench` does; returns its rows.
+    pub fn run(&self, context: &mut Context) -> Result<Vec<Row>> {
+        context.step.clone_from(&self.name);
+        (self.run)(context, &self.name)
+    }
+
+    /// The workloads criterion times, named `store` or `parameter`; `None` for an entry
+    /// only `cairn bench` runs (fills, memory probes: one-shot by nature).
+    pub fn timed(&self, context: &mut Context) -> Option<Result<Vec<(String, Timed)>>> {
+        let timed = self.timed.as_ref()?;
+        context.step.clone_from(&self.name);
+        Some(timed(context))
+    }
+}
+
+/// A row computed from two measured rows: `numerator.value / denominator.value`.
+pub struct Derived {
+    /// The row's name.
+    pub name: String,
+    /// The row whose value is divided.
+    pub numerator: String,
+    /// The row it is divided by.
+    pub denominator: String,
+    explained: &'static str,
+    target: Option<Limit>,
+    goal: Option<Limit>,
+}
+
+impl Derived {
+    pub(crate) fn new(
+        name: impl Into<String>,
+        numerator: impl Into<String>,
+        denominator: impl Into<String>,
+        explained: &'static str,
+    ) -> Self {
+        Derived {
+            name: name.into(),
+            numerator: numerator.into(),
+            denominator: denominator.into(),
+            explained,
+            target: None,
+            goal: None,
+        }
+    }
+
+    pub(crate) fn target(mut self, target: Limit, goal: Option<Limit>) -> Self {
+        self.target = Some(target);
+        self.goal = goal;
+        self
+    }
+
+    pub(crate) fn goal(mut self, goal: Limit) -> Self {
+        self.goal = Some(goal);
+        self
+    }
+
+    /// The derived row, once both inputs are among `rows`.
+    pub fn compute(&self, rows: &[Row]) -> Option<Row> {
+        let find = |name: &str| rows.iter().find(|row| row.name == name);
+        let (numerator, denominator) = (find(&self.numerator)?, find(&self.denominator)?);
+        let mut row = Row::ratio(&self.name, numerator.value, denominator.value, self.explained);
+        if let Some(target) = &self.target {
+            row = row.target(target);
+        }
+        if let Some(goal) = &self.goal {
+            row = row.goal(goal);
+        }
+        Some(row)
+    }
+}
+
+/// Every entry, in the order a run measures them.
+pub fn entries(quick: bool) -> Vec<Entry> {
+    let mut entries = side_by_side::entries(quick);
+    entries.extend(engine::entries(quick));
+    entries
+}
+
+/// Every derived row.
+pub fn derived(quick: bool) -> Vec<Derived> {
+    let mut derived = side_by_side::derived(quick);
+    derived.extend(engine::derived(quick));
+    derived
+}
+
+/// The CI performance gate: rows (often derived ratios) checked against generous bounds.
+pub fn gates(quick: bool) -> Vec<(String, Limit)> {
+    let mut gates = side_by_side::gates(quick);
+    gates.extend(engine::gates(quick));
+    gates
+}
+
+/// Keys of the read fixtures: 1M, or 100K in quick mode.
+pub const READ_KEYS: usize = 1_000_000;
+/// [`READ_KEYS`] in quick mode.
+pub const READ_KEYS_QUICK: usize = 100_000;
+
+/// State shared by the entries of one run: fixtures built once, the plans, the status line.
+pub struct Context {
+    quick: bool,
+    seconds: Option<Duration>,
+    places: Places,
+    peer_fixtures: BTreeMap<(Label, usize, usize, &'static str), Arc<PeerFixture>>,
+    engine_fixtures: BTreeMap<usize, Fixture>,
+    status: Box<dyn FnMut(&str)>,
+    step: String,
+}
+
+impl Context {
+    /// A run in quick or full mode; `seconds` overrides every timed row's measurement time;
+    /// `places` says where the servers are; `status` is told what a long setup is doing.
+    pub fn new(
+        quick: bool,
+        seconds: Option<Duration>,
+        places: Places,
+        status: Box<dyn FnMut(&str)>,
+    ) -> Self {
+        Context {
+            quick,
+            seconds,
+            places,
+            peer_fixtures: BTreeMap::new(),
+            engine_fixtures: BTreeMap::new(),
+            status,
+            step: String::new(),
+        }
+    }
+
+    /// True in quick mode.
+    pub fn quick(&self) -> bool {
+        self.quick
+    }
+
+    /// Where the servers are.
+    pub fn places(&self) -> &Places {
+        &self.places
+    }
+
+    /// True when a Redis server answers.
+    pub fn has_redis(&self) -> bool {
+        self.places.redis_url.is_some()
+    }
+
+    /// Keys of the read fixtures in this mode.
+    pub fn read_keys(&self) -> usize {
+        if self.quick {
+            READ_KEYS_QUICK
+        } else {
+            READ_KEYS
+        }
+    }
+
+    /// `full` in full mode, divided by `divisor` in quick mode.
+    pub(crate) fn scaled(&self, full: u64, divisor: u64) -> u64 {
+        if self.quick {
+            (full / divisor).max(1)
+        } else {
+            full
+        }
+    }
+
+    /// Latency and single-thread throughput rows: 0.2 s (quick) or 2 s per row.
+    pub fn latency_plan(&self) -> Plan {
+        let (warm_up, measure_for) = if self.quick {
+            (Duration::from_millis(50), Duration::from_millis(200))
+        } else {
+            (Duration::from_millis(300), Duration::from_secs(2))
+        };
+        time_plan(warm_up, self.seconds.unwrap_or(measure_for))
+    }
+
+    /// Multi-threaded rows.
+    pub fn parallel_plan(&self) -> Plan {
+        let (warm_up, measure_for) = if self.quick {
+            (Duration::from_millis(20), Duration::from_millis(300))
+        } else {
+            (Duration::from_millis(200), Duration::from_secs(2))
+        };
+        time_plan(warm_up, self.seconds.unwrap_or(measure_for))
+    }
+
+    /// One-shot operations (opens, checkpoints): a few whole runs, their median reported.
+    pub fn runs_plan(&self, full: u64, quick: u64) -> Plan {
+        Plan {
+            warm_up: Duration::ZERO,
+            budget: Budget::Runs(if self.quick { quick } else { full }),
+        }
+    }
+
+    /// Tells the status line that the current entry is building something large.
+    pub fn building(&mut self, what: &str) {
+        (self.status)(&format!("{}: building {what}", self.step));
+    }
+
+    /// Tells the status line that the current entry is measuring again.
+    pub fn building_done(&mut self) {
+        (self.status)(&self.step);
+    }
+
+    /// `label`'s store holding `keys` keys of `value_bytes`, filled on first request and
+    /// shared by every entry asking for the same `tag` (a workload that deletes gets a tag of
+    /// its own).
+    pub fn peer_fixture(
+        &mut self,
+        label: Label,
+        keys: usize,
+        value_bytes: usize,
+        tag: &'static str,
+    ) -> Result<Arc<PeerFixture>> {
+        if let Some(fixture) = self.peer_fixtures.get(&(label, keys, value_bytes, tag)) {
+            return Ok(Arc::clone(fixture));
+        }
+        self.building(&format!("a {keys}-key {label} store"));
+        let fixture = Arc::new(PeerFixture::build(label, &self.places, keys, value_bytes)?);
+        self.building_done();
+        self.peer_fixtures
+            .insert((label, keys, value_bytes, tag), Arc::clone(&fixture));
+        Ok(fixture)
+    }
+
+    /// Every peer fixture built so far (for the fill rows, which report how long each took).
+    pub(crate) fn built_fixture(&self, label: Label, keys: usize) -> Option<Arc<PeerFixture>> {
+        self.peer_fixtures
+            .iter()
+            .find(|((built, built_keys, _, tag), _)| {
+                *built == label && *built_keys == keys && *tag == side_by_side::SHARED
+            })
+            .map(|(_, fixture)| Arc::clone(fixture))
+    }
+
+    /// A read-only in-memory `Db` of `keys` keys with 100-byte values, built on first request.
+    pub fn engine_fixture(&mut self, keys: usize) -> Result<Fixture> {
+        if let Some(fixture) = self.engine_fixtures.get(&keys) {
+            return Ok(fixture.clone());
+        }
+        self.building(&format!("a {keys}-key database"));
+        let fixture = Fixture::build(keys, crate::sizes::VALUE_BYTES)?;
+        self.building_done();
+        self.engine_fixtures.insert(keys, fixture.clone());
+        Ok(fixture)
+    }
+}
+
+fn time_plan(warm_up: Duration, measure_for: Duration) -> Plan {
+    Plan {
+        warm_up,
+        budget: Budget::Time(measure_for),
+    }
+}
+
+/// An error for an entry that found nothing to measure.
+pub(crate) fn nothing_to_measure(workload: &'static str) -> WorkloadError {
+    WorkloadError::unexpected(workload, "no store of this class to measure")
+}

@@ -1,0 +1,315 @@
+//! Result rows: what every registry entry produces, what `cairn bench` prints and saves.
+//!
+//! A [`Row`] is one measured (or derived) figure: a latency (p50/p99 shown, all percentiles
+//! kept), a throughput, a ratio between two rows, a count, or a size in bytes. Its `value` is
+//! the number the target and goal are checked against: p50 for latency rows, ops/s for
+//! throughput rows. Rows without a target are informational: they show what the targets leave
+//! out (other value sizes, thread counts, transaction shapes) and count neither as passed nor
+//! missed.
+//!
+//! Rows serialize to JSON and load back: the "measured" column ([`Row::figure`]) is not saved
+//! but recomputed by [`Row::refresh_figure`], the one function the constructors use too, so a
+//! loaded table prints exactly as the live one did.
+
+use serde::{Deserialize, Serialize};
+
+use crate::measure::{count_as_f64, Latency, Throughput};
+use crate::targets::Limit;
+
+/// What a row's `value` counts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Unit {
+    /// Nanoseconds per operation (p50).
+    #[serde(rename = "ns")]
+    Nanoseconds,
+    /// Engine operations per second.
+    #[serde(rename = "ops/s")]
+    OpsPerSecond,
+    /// One figure divided by another.
+    #[serde(rename = "x")]
+    Ratio,
+    /// Versions held by the database.
+    #[serde(rename = "versions")]
+    Versions,
+    /// A size: memory or disk held by a store.
+    #[serde(rename = "bytes")]
+    Bytes,
+}
+
+/// Which way a row's value improves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Better {
+    /// Smaller is better (latencies, sizes, overheads).
+    Lower,
+    /// Larger is better (throughputs, speed-ups).
+    Higher,
+}
+
+/// One line of the report.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Row {
+    /// The workload, named as its criterion bench is (`group/function/parameter`).
+    pub name: String,
+    /// What `value` counts.
+    pub unit: Unit,
+    /// p50 latency, ns (latency rows).
+    pub p50: Option<u64>,
+    /// p95 latency, ns (latency rows).
+    pub p95: Option<u64>,
+    /// p99 latency, ns (latency rows).
+    pub p99: Option<u64>,
+    /// p99.9 latency, ns (latency rows).
+    pub p999: Option<u64>,
+    /// Throughput (throughput rows).
+    pub ops_per_sec: Option<f64>,
+    /// The figure checked against the target and goal.
+    pub value: f64,
+    /// The target, if the row has one.
+    pub target: Option<String>,
+    /// The project's goal, if the row has one.
+    pub goal: Option<String>,
+    /// Whether the target was met; `None` for rows without one.
+    pub pass: Option<bool>,
+    /// Whether the goal was met; `None` for rows without one.
+    pub goal_met: Option<bool>,
+    /// How the figure was obtained, when that is not obvious.
+    pub note: Option<String>,
+    /// The side-by-side workload the row belongs to (`point_read/uniform`), for rows that
+    /// measure one store among its peers; `None` for Cairn-only rows.
+    pub workload: Option<String>,
+    /// The store and mode measured (`cairn-buffered`, `redb-strict`, `redis`); for a ratio
+    /// row, the peer Cairn is compared with.
+    pub subject: Option<String>,
+    /// Remarks shown in parentheses after the figure (`12 runs`, `3.1 commits/fsync`).
+    #[serde(default)]
+    pub annotations: Vec<String>,
+    /// The "measured" column: derived from the fields above by [`Row::refresh_figure`], not
+    /// saved.
+    #[serde(skip)]
+    pub figure: String,
+}
+
+impl Row {
+    fn new(name: &str, unit: Unit, value: f64) -> Self {
+        Row {
+            name: name.to_owned(),
+            unit,
+            p50: None,
+            p95: None,
+            p99: None,
+            p999: None,
+            ops_per_sec: None,
+            value,
+            target: None,
+            goal: None,
+            pass: None,
+            goal_met: None,
+            note: None,
+            workload: None,
+            subject: None,
+            annotations: Vec::new(),
+            figure: String::new(),
+        }
+    }
+
+    /// A latency row; its value is the p50.
+    pub fn latency(name: &str, latency: &Latency) -> Self {
+        let mut row = Row::new(name, Unit::Nanoseconds, count_as_f64(latency.p50_ns));
+        row.p50 = Some(latency.p50_ns);
+        row.p95 = Some(latency.p95_ns);
+        row.p99 = Some(latency.p99_ns);
+        row.p999 = Some(latency.p999_ns);
+        row.refreshed()
+    }
+
+    /// A throughput row; its value is ops/s.
+    pub fn throughput(name: &str, throughput: &Throughput) -> Self {
+        let mut row = Row::new(name, Unit::OpsPerSecond, throughput.ops_per_sec);
+        row.ops_per_sec = Some(throughput.ops_per_sec);
+        row.refreshed()
+    }
+
+    /// A ratio row, `numerator / denominator` (0 when the denominator is 0).
+    pub fn ratio(name: &str, numerator: f64, denominator: f64, explained: &str) -> Self {
+        let ratio = if denominator > 0.0 {
+            numerator / denominator
+        } else {
+            0.0
+        };
+        Row::new(name, Unit::Ratio, ratio)
+            .refreshed()
+            .note(explained)
+    }
+
+    /// A count of retained versions.
+    pub fn versions(name: &str, versions: u64, explained: &str) -> Self {
+        Row::new(name, Unit::Versions, count_as_f64(versions))
+            .refreshed()
+            .note(explained)
+    }
+
+    /// A size in bytes (memory or disk a store holds).
+    pub fn bytes(name: &str, bytes: u64, explained: &str) -> Self {
+        Row::new(name, Unit::Bytes, count_as_f64(bytes))
+            .refreshed()
+            .note(explained)
+    }
+
+    /// Recomputes the "measured" column from the unit, the figures and the annotations: the
+    /// constructors call it, and so does loading a saved run.
+    pub fn refresh_figure(&mut self) {
+        let mut figure = match (self.unit, self.p50, self.p99) {
+            (Unit::Nanoseconds, Some(p50), Some(p99)) => {
+                format!("p50 {} / p99 {}", format_nanos(p50), format_nanos(p99))
+            }
+            (Unit::OpsPerSecond, _, _) => format_rate(self.ops_per_sec.unwrap_or(self.value)),
+            _ => format_value(self.unit, self.value),
+        };
+        for annotation in &self.annotations {
+            figure = format!("{figure} ({annotation})");
+        }
+        self.figure = figure;
+    }
+
+    fn refreshed(mut self) -> Self {
+        self.refresh_figure();
+        self
+    }
+
+    /// The value alone, in its unit (`412 ns`, `3.21M ops/s`, `1.25x`): what comparisons,
+    /// charts and side-by-side tables show.
+    pub fn headline(&self) -> String {
+        format_value(self.unit, self.value)
+    }
+
+    /// Which way the value improves. A row's own bound says it best (`< 1 µs`: lower, `>=
+    /// 1.7x`: higher); without one the unit decides: latencies, sizes and version counts are
+    /// better lower, throughputs higher; a side-by-side ratio (a row with a subject) is
+    /// Cairn's speed over a peer's, better higher, while the suite's other ratios divide one
+    /// latency by another (an overhead), better lower.
+    pub fn better(&self) -> Better {
+        let bounds = [self.target.as_deref(), self.goal.as_deref()];
+        for text in bounds.into_iter().flatten() {
+            match text.chars().find(|c| matches!(c, '<' | '>')) {
+                Some('<') => return Better::Lower,
+                Some(_) => return Better::Higher,
+                None => {}
+            }
+        }
+        let higher = match self.unit {
+            Unit::OpsPerSecond => true,
+            Unit::Ratio => self.subject.is_some(),
+            Unit::Nanoseconds | Unit::Bytes | Unit::Versions => false,
+        };
+        if higher {
+            Better::Higher
+        } else {
+            Better::Lower
+        }
+    }
+
+    /// Checks the row's value against a target.
+    pub fn target(mut self, limit: &Limit) -> Self {
+        self.target = Some(limit.text.to_owned());
+        self.pass = Some(limit.is_met_by(self.value));
+        self
+    }
+
+    /// Checks the row's value against a goal.
+    pub fn goal(self, limit: &Limit) -> Self {
+        let value = self.value;
+        self.goal_on(limit, value)
+    }
+
+    /// Checks `value` (some figure other than the row's own, such as a ratio to a peer)
+    /// against a goal.
+    pub fn goal_on(mut self, limit: &Limit, value: f64) -> Self {
+        self.goal = Some(limit.text.to_owned());
+        self.goal_met = Some(limit.is_met_by(value));
+        self
+    }
+
+    /// Adds to the measured column, e.g. a ratio to a peer.
+    pub fn annotate(mut self, text: &str) -> Self {
+        self.annotations.push(text.to_owned());
+        self.refreshed()
+    }
+
+    /// Marks the row as `subject`'s figure on the side-by-side `workload`.
+    pub fn side_by_side(mut self, workload: &str, subject: &str) -> Self {
+        self.workload = Some(workload.to_owned());
+        self.subject = Some(subject.to_owned());
+        self
+    }
+
+    /// Explains how the figure was obtained.
+    pub fn note(mut self, note: &str) -> Self {
+        self.note = Some(note.to_owned());
+        self
+    }
+}
+
+/// `412 ns`, `1.25 µs`, `35.2 µs`, `1.20 ms`.
+pub fn format_nanos(nanos: u64) -> String {
+    let value = count_as_f64(nanos);
+    match nanos {
+        0..=999 => format!("{nanos} ns"),
+        1_000..=9_999 => format!("{:.2} µs", value / 1e3),
+        10_000..=999_999 => format!("{:.1} µs", value / 1e3),
+        1_000_000..=999_999_999 => format!("{:.2} ms", value / 1e6),
+        _ => format!("{:.2} s", value / 1e9),
+    }
+}
+
+/// `512K ops/s`, `3.21M ops/s`.
+pub fn format_rate(ops_per_sec: f64) -> String {
+    if ops_per_sec >= 1e6 {
+        format!("{:.2}M ops/s", ops_per_sec / 1e6)
+    } else if ops_per_sec >= 1e3 {
+        format!("{:.0}K ops/s", ops_per_sec / 1e3)
+    } else {
+        format!("{ops_per_sec:.0} ops/s")
+    }
+}
+
+/// `118 B`, `1.2 KiB`, `35.0 MiB`, `2.5 GiB`.
+pub fn format_bytes(bytes: u64) -> String {
+    const KIB: u64 = 1 << 10;
+    const MIB: u64 = 1 << 20;
+    const GIB: u64 = 1 << 30;
+    let value = count_as_f64(bytes);
+    match bytes {
+        0..KIB => format!("{bytes} B"),
+        KIB..MIB => format!("{:.1} KiB", value / count_as_f64(KIB)),
+        MIB..GIB => format!("{:.1} MiB", value / count_as_f64(MIB)),
+        _ => format!("{:.1} GiB", value / count_as_f64(GIB)),
+    }
+}
+
+/// `value` written in `unit`: `412 ns`, `512K ops/s`, `1.25x`, `2 versions`, `1.2 KiB`.
+pub fn format_value(unit: Unit, value: f64) -> String {
+    match unit {
+        Unit::Nanoseconds => format_nanos(nearest_count(value)),
+        Unit::OpsPerSecond => format_rate(value),
+        Unit::Ratio => format!("{value:.2}x"),
+        Unit::Versions => format!("{value:.0} versions"),
+        Unit::Bytes => format_bytes(nearest_count(value)),
+    }
+}
+
+/// The count nearest `value`: 0 for negatives and NaN, `u64::MAX` past it.
+#[expect(
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    reason = "Rust's float-to-int `as` saturates (NaN gives 0), which is the clamp wanted"
+)]
+pub fn nearest_count(value: f64) -> u64 {
+    value.round() as u64
+}
+
+/// How many rows met their target and how many missed it.
+pub fn tally(rows: &[Row]) -> (usize, usize) {
+    let passed = rows.iter().filter(|row| row.pass == Some(true)).count();
+    let missed = rows.iter().filter(|row| row.pass == Some(false)).count();
+    (passed, missed)
+}
