@@ -28,7 +28,9 @@ fn registry(c: &mut Criterion) {
             Err(error) => panic!("{}: {error}", entry.name),
         };
         let mut group = c.benchmark_group(&entry.name);
-        group.sample_size(10).measurement_time(Duration::from_secs(2));
+        group
+            .sample_size(10)
+            .measurement_time(Duration::from_secs(2));
         for (id, workload) in timed {
             match workload {
                 Timed::Single(mut workload) => group.bench_function(id, |b| {

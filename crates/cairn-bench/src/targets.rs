@@ -190,13 +190,19 @@ pub const WAL_TRUNCATION_GOAL: Limit = goal(Bound::Below(10e6), "< 10 ms");
 /// Cairn `InMemory` get / put through the trait, target.
 pub const KV_CAIRN_POINT: Limit = from(Source::KeyValueLibrary, Bound::Below(1_000.0), "< 1 µs");
 /// `SQLite` get / put through the trait, target.
-pub const KV_SQLITE_POINT: Limit = from(Source::KeyValueLibrary, Bound::Below(100_000.0), "< 100 µs");
+pub const KV_SQLITE_POINT: Limit =
+    from(Source::KeyValueLibrary, Bound::Below(100_000.0), "< 100 µs");
 /// `SQLite` bulk operations through the trait, target.
-pub const KV_SQLITE_BULK: Limit = from(Source::KeyValueLibrary, Bound::Above(10_000.0), "> 10K ops/s");
+pub const KV_SQLITE_BULK: Limit = from(
+    Source::KeyValueLibrary,
+    Bound::Above(10_000.0),
+    "> 10K ops/s",
+);
 /// `SQLite` through the trait over raw rusqlite, goal.
 pub const KV_SQLITE_OVER_RAW_GOAL: Limit = goal(Bound::AtMost(1.2), "<= 1.2x raw");
 /// Redis get / put through the trait, target.
-pub const KV_REDIS_POINT: Limit = from(Source::KeyValueLibrary, Bound::Below(1_000_000.0), "< 1 ms");
+pub const KV_REDIS_POINT: Limit =
+    from(Source::KeyValueLibrary, Bound::Below(1_000_000.0), "< 1 ms");
 /// Redis through the trait over raw redis-rs, goal.
 pub const KV_REDIS_OVER_RAW_GOAL: Limit = goal(Bound::AtMost(1.1), "<= 1.1x raw");
 

@@ -235,7 +235,12 @@ impl Session for KvSession {
     }
 
     fn compare_and_swap(&mut self, key: &[u8], expected: &[u8], new: &[u8]) -> Result<bool> {
-        on_store!(self, |store, scope| store.cas(scope, key, Some(expected), new))
+        on_store!(self, |store, scope| store.cas(
+            scope,
+            key,
+            Some(expected),
+            new
+        ))
     }
 
     fn transaction(&mut self, _read: &[u8], _writes: &[&[u8]], _value: &[u8]) -> Result<()> {
@@ -246,6 +251,7 @@ impl Session for KvSession {
     }
 
     fn put_with_ttl(&mut self, key: &[u8], value: &[u8], ttl: Duration) -> Result<()> {
-        on_store!(self, |store, scope| store.put_with_ttl(scope, key, value, ttl))
+        on_store!(self, |store, scope| store
+            .put_with_ttl(scope, key, value, ttl))
     }
 }

@@ -50,10 +50,16 @@ fn latency(
     let timed_build = std::sync::Arc::clone(&build);
     Entry::new(name, Kind::Latency, move |context, name| {
         let mut workload = build(context)?;
-        let latency = measure::measure_latency(&mut *workload, context.latency_plan(), ops_per_sample)?;
+        let latency =
+            measure::measure_latency(&mut *workload, context.latency_plan(), ops_per_sample)?;
         Ok(vec![check(latency_row(name, &latency))])
     })
-    .timed_by(move |context| Ok(vec![("cairn".to_owned(), Timed::Single(timed_build(context)?))]))
+    .timed_by(move |context| {
+        Ok(vec![(
+            "cairn".to_owned(),
+            Timed::Single(timed_build(context)?),
+        )])
+    })
 }
 
 fn boxed<W: Workload + 'static>(workload: Result<W>) -> Result<Box<dyn Workload>> {
@@ -73,10 +79,30 @@ fn own_fixture() -> Result<Fixture> {
 pub fn entries(quick: bool) -> Vec<Entry> {
     let cas = |row: Row| row.target(&targets::CAS).goal(&targets::CAS_GOAL);
     let mut entries = vec![
-        latency("cas/sequential_success", POINT_OPS_PER_SAMPLE, |_| boxed(SequentialSuccess::new(VALUE_BYTES)), cas),
-        latency("cas/failure_wrong_version", POINT_OPS_PER_SAMPLE, |_| boxed(FailureWrongVersion::new(VALUE_BYTES)), cas),
-        latency("cas/create_new_key", POINT_OPS_PER_SAMPLE, |_| boxed(Ok(CreateNewKey::new(VALUE_BYTES))), cas),
-        latency("transaction_commit/single_key_put", 1, |_| boxed(MultiKeyPut::new(&own_fixture()?, 1)), |row| row),
+        latency(
+            "cas/sequential_success",
+            POINT_OPS_PER_SAMPLE,
+            |_| boxed(SequentialSuccess::new(VALUE_BYTES)),
+            cas,
+        ),
+        latency(
+            "cas/failure_wrong_version",
+            POINT_OPS_PER_SAMPLE,
+            |_| boxed(FailureWrongVersion::new(VALUE_BYTES)),
+            cas,
+        ),
+        latency(
+            "cas/create_new_key",
+            POINT_OPS_PER_SAMPLE,
+            |_| boxed(Ok(CreateNewKey::new(VALUE_BYTES))),
+            cas,
+        ),
+        latency(
+            "transaction_commit/single_key_put",
+            1,
+            |_| boxed(MultiKeyPut::new(&own_fixture()?, 1)),
+            |row| row,
+        ),
     ];
     for keys in [3, 5, 10] {
         entries.push(latency(
@@ -87,10 +113,34 @@ pub fn entries(quick: bool) -> Vec<Entry> {
         ));
     }
     entries.extend([
-        latency("transaction_commit/read_modify_write", 1, |_| boxed(ReadModifyWrite::new(&own_fixture()?)), |row| row),
-        latency("snapshot_read/get", POINT_OPS_PER_SAMPLE, |context| boxed(SnapshotGet::new(&context.engine_fixture(FIXTURE_KEYS)?)), |row| row),
-        latency("snapshot_read/open_and_get", POINT_OPS_PER_SAMPLE, |context| boxed(OpenSnapshotAndGet::new(&context.engine_fixture(FIXTURE_KEYS)?)), |row| row),
-        latency("conflict_detection/write_write_conflict", 1, |_| boxed(ConflictingCommit::new(&own_fixture()?)), |row| row),
+        latency(
+            "transaction_commit/read_modify_write",
+            1,
+            |_| boxed(ReadModifyWrite::new(&own_fixture()?)),
+            |row| row,
+        ),
+        latency(
+            "snapshot_read/get",
+            POINT_OPS_PER_SAMPLE,
+            |context| boxed(SnapshotGet::new(&context.engine_fixture(FIXTURE_KEYS)?)),
+            |row| row,
+        ),
+        latency(
+            "snapshot_read/open_and_get",
+            POINT_OPS_PER_SAMPLE,
+            |context| {
+                boxed(OpenSnapshotAndGet::new(
+                    &context.engine_fixture(FIXTURE_KEYS)?,
+                ))
+            },
+            |row| row,
+        ),
+        latency(
+            "conflict_detection/write_write_conflict",
+            1,
+            |_| boxed(ConflictingCommit::new(&own_fixture()?)),
+            |row| row,
+        ),
         version_growth(),
     ]);
     // The floor of `peers/get_at_scale`: what a plain single-threaded HashMap costs here.
@@ -112,7 +162,11 @@ pub fn entries(quick: bool) -> Vec<Entry> {
 
 /// Ratios of engine rows, and of side-by-side rows over the `std::HashMap` reference.
 pub fn derived(quick: bool) -> Vec<Derived> {
-    let largest = if quick { super::READ_KEYS_QUICK } else { super::READ_KEYS };
+    let largest = if quick {
+        super::READ_KEYS_QUICK
+    } else {
+        super::READ_KEYS
+    };
     let reference = |keys: usize| format!("get_at_scale/std_hashmap_reference/{keys}");
     let cairn = |keys: usize| format!("peers/get_at_scale/{keys}/cairn-inmemory");
     vec![
@@ -134,8 +188,16 @@ pub fn derived(quick: bool) -> Vec<Derived> {
 /// The CI gate (generous, same-run ratios): a point read against the `std::HashMap`
 /// reference, a Strict put against raw fdatasync, and a 100K-entry recovery against its bound.
 pub fn gates(quick: bool) -> Vec<(String, Limit)> {
-    let largest = if quick { super::READ_KEYS_QUICK } else { super::READ_KEYS };
-    let entries = if quick { RECOVERY_ENTRIES_QUICK } else { RECOVERY_ENTRIES };
+    let largest = if quick {
+        super::READ_KEYS_QUICK
+    } else {
+        super::READ_KEYS
+    };
+    let entries = if quick {
+        RECOVERY_ENTRIES_QUICK
+    } else {
+        RECOVERY_ENTRIES
+    };
     vec![
         (
             format!("get_at_scale/{largest} cairn vs std_hashmap_reference"),
@@ -178,16 +240,28 @@ fn version_growth() -> Entry {
             budget: measure::Budget::Runs(HOT_KEY_PUTS),
         };
         let latency = measure::measure_latency(&mut hot, plan, POINT_OPS_PER_SAMPLE)?;
-        let explained = format!("stats().versions_retained after {} puts to one key", hot.puts());
+        let explained = format!(
+            "stats().versions_retained after {} puts to one key",
+            hot.puts()
+        );
         Ok(vec![
             latency_row(name, &latency),
-            Row::versions("version_growth/versions_retained", hot.versions_retained(), &explained)
-                .target(&targets::VERSIONS_RETAINED)
-                .goal(&targets::VERSIONS_RETAINED)
-                .annotate(&format!("after {} puts", hot.puts())),
+            Row::versions(
+                "version_growth/versions_retained",
+                hot.versions_retained(),
+                &explained,
+            )
+            .target(&targets::VERSIONS_RETAINED)
+            .goal(&targets::VERSIONS_RETAINED)
+            .annotate(&format!("after {} puts", hot.puts())),
         ])
     })
-    .timed_by(|_| Ok(vec![("cairn".to_owned(), Timed::Single(Box::new(HotKeyPut::new(VALUE_BYTES))))]))
+    .timed_by(|_| {
+        Ok(vec![(
+            "cairn".to_owned(),
+            Timed::Single(Box::new(HotKeyPut::new(VALUE_BYTES))),
+        )])
+    })
 }
 
 /// The Strict put and the raw fdatasync, measured in alternation so that both see the same
@@ -197,11 +271,17 @@ fn strict_put() -> Entry {
         let mut raw = RawFdatasync::new()?;
         let mut put = ModePut::new(Durability::Strict, FIXTURE_KEYS, VALUE_BYTES)?;
         let (raw, put) = measure_alternating(&mut raw, &mut put, context.latency_plan())?;
-        let ops_per_sec = if put.mean_ns > 0.0 { 1e9 / put.mean_ns } else { 0.0 };
+        let ops_per_sec = if put.mean_ns > 0.0 {
+            1e9 / put.mean_ns
+        } else {
+            0.0
+        };
         let throughput = Throughput {
             runs: put.samples,
             engine_ops: put.samples,
-            measured: Duration::from_secs_f64((put.mean_ns * count_as_f64(put.samples) / 1e9).max(0.0)),
+            measured: Duration::from_secs_f64(
+                (put.mean_ns * count_as_f64(put.samples) / 1e9).max(0.0),
+            ),
             ops_per_sec,
         };
         Ok(vec![
@@ -224,10 +304,17 @@ fn strict_put() -> Entry {
     })
     .timed_by(|_| {
         Ok(vec![
-            ("raw_fdatasync".to_owned(), Timed::Single(Box::new(RawFdatasync::new()?))),
+            (
+                "raw_fdatasync".to_owned(),
+                Timed::Single(Box::new(RawFdatasync::new()?)),
+            ),
             (
                 "strict_put".to_owned(),
-                Timed::Single(Box::new(ModePut::new(Durability::Strict, FIXTURE_KEYS, VALUE_BYTES)?)),
+                Timed::Single(Box::new(ModePut::new(
+                    Durability::Strict,
+                    FIXTURE_KEYS,
+                    VALUE_BYTES,
+                )?)),
             ),
         ])
     })
@@ -261,12 +348,19 @@ fn recovery_entry<W: Workload + 'static>(
         let latency = measure::measure_latency(&mut workload, plan, 1)?;
         let row = recovery_row(&format!("{name}/{size}"), &latency, figures(&workload));
         Ok(vec![if context.quick() {
-            row.note(&format!("{explained}. Quick mode: a tenth of the 1M entries; not checked"))
+            row.note(&format!(
+                "{explained}. Quick mode: a tenth of the 1M entries; not checked"
+            ))
         } else {
             row.target(&target).goal(&goal).note(explained)
         }])
     })
-    .timed_by(move |context| Ok(vec![("cairn".to_owned(), Timed::Single(Box::new(build(context)?.0)))]))
+    .timed_by(move |context| {
+        Ok(vec![(
+            "cairn".to_owned(),
+            Timed::Single(Box::new(build(context)?.0)),
+        )])
+    })
 }
 
 fn recovery_sizes(context: &Context) -> (usize, usize) {
@@ -340,14 +434,18 @@ fn wal_truncation() -> Entry {
         let intact = measure::measure_latency(&mut intact, plan, 1)?;
         let mut torn = TornTailRepair::new(TORN_TAIL_ENTRIES)?;
         let latency = measure::measure_latency(&mut torn, plan, 1)?;
-        let row = recovery_row(&format!("{name}/{TORN_TAIL_ENTRIES}"), &latency, torn.figures())
-            .annotate(&format!("intact open p50 {}", format_nanos(intact.p50_ns)))
-            .target(&targets::WAL_TRUNCATION)
-            .goal(&targets::WAL_TRUNCATION_GOAL)
-            .note(
-                "Db::open of a WAL of N commits whose last frame was cut in half: torn_tail \
+        let row = recovery_row(
+            &format!("{name}/{TORN_TAIL_ENTRIES}"),
+            &latency,
+            torn.figures(),
+        )
+        .annotate(&format!("intact open p50 {}", format_nanos(intact.p50_ns)))
+        .target(&targets::WAL_TRUNCATION)
+        .goal(&targets::WAL_TRUNCATION_GOAL)
+        .note(
+            "Db::open of a WAL of N commits whose last frame was cut in half: torn_tail \
                  checked, the segment cut back and synced",
-            );
+        );
         Ok(vec![row])
     })
     .timed_by(|_| {

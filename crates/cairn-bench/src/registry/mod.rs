@@ -156,7 +156,12 @@ impl Derived {
     pub fn compute(&self, rows: &[Row]) -> Option<Row> {
         let find = |name: &str| rows.iter().find(|row| row.name == name);
         let (numerator, denominator) = (find(&self.numerator)?, find(&self.denominator)?);
-        let mut row = Row::ratio(&self.name, numerator.value, denominator.value, self.explained);
+        let mut row = Row::ratio(
+            &self.name,
+            numerator.value,
+            denominator.value,
+            self.explained,
+        );
         if let Some(target) = &self.target {
             row = row.target(target);
         }

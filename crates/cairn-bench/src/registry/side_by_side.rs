@@ -283,16 +283,18 @@ fn single(
             dyns.push(workload.as_mut());
         }
         let measured = match timing {
-            Timing::Latency(ops_per_sample) => {
-                measure::measure_latency_round_robin(&mut dyns, context.latency_plan(), ops_per_sample)?
-                    .into_iter()
-                    .zip(&fixtures)
-                    .map(|(latency, (label, _))| {
-                        let row = latency_row(&run_spec.row_name(*label), &latency);
-                        (*label, row, latency_speed(&latency))
-                    })
-                    .collect()
-            }
+            Timing::Latency(ops_per_sample) => measure::measure_latency_round_robin(
+                &mut dyns,
+                context.latency_plan(),
+                ops_per_sample,
+            )?
+            .into_iter()
+            .zip(&fixtures)
+            .map(|(latency, (label, _))| {
+                let row = latency_row(&run_spec.row_name(*label), &latency);
+                (*label, row, latency_speed(&latency))
+            })
+            .collect(),
             Timing::Throughput => {
                 measure::measure_throughput_round_robin(&mut dyns, context.latency_plan())?
                     .into_iter()
@@ -371,34 +373,58 @@ pub fn entries(quick: bool) -> Vec<Entry> {
     let point = Timing::Latency(POINT_OPS_PER_SAMPLE);
     let mut entries = vec![fill_sequential(), fill_random()];
     for pattern in [ReadPattern::Uniform, ReadPattern::Hot] {
-        let spec = Spec::new(format!("point_read/{}", pattern.name()), BUFFERED_CLASS, Keys::Read)
-            .ahead();
+        let spec = Spec::new(
+            format!("point_read/{}", pattern.name()),
+            BUFFERED_CLASS,
+            Keys::Read,
+        )
+        .ahead();
         entries.push(single(spec, point, move |fixture| {
             boxed(PointRead::new(fixture, pattern))
         }));
     }
-    let largest = if quick { super::READ_KEYS_QUICK } else { super::READ_KEYS };
+    let largest = if quick {
+        super::READ_KEYS_QUICK
+    } else {
+        super::READ_KEYS
+    };
     for keys in [1_000, 10_000, 100_000, 1_000_000] {
         if keys > largest {
             continue;
         }
-        let mut spec = Spec::new(format!("get_at_scale/{keys}"), BUFFERED_CLASS, Keys::Exactly(keys))
-            .ahead()
-            .explained("a get of a random key of an N-key store");
+        let mut spec = Spec::new(
+            format!("get_at_scale/{keys}"),
+            BUFFERED_CLASS,
+            Keys::Exactly(keys),
+        )
+        .ahead()
+        .explained("a get of a random key of an N-key store");
         if keys == super::READ_KEYS {
-            spec = spec.check(IN_MEMORY, targets::GET_LARGEST, Some(targets::GET_LARGEST_GOAL));
+            spec = spec.check(
+                IN_MEMORY,
+                targets::GET_LARGEST,
+                Some(targets::GET_LARGEST_GOAL),
+            );
         }
         entries.push(single(spec, point, |fixture| {
             boxed(PointRead::new(fixture, ReadPattern::Uniform))
         }));
     }
     for value_bytes in [VALUE_BYTES, LARGE_VALUE_BYTES] {
-        let mut spec = Spec::new(format!("get/{value_bytes}"), Stores::ClassAndTrait(Mode::Buffered), WRITES)
-            .values(value_bytes)
-            .ahead();
+        let mut spec = Spec::new(
+            format!("get/{value_bytes}"),
+            Stores::ClassAndTrait(Mode::Buffered),
+            WRITES,
+        )
+        .values(value_bytes)
+        .ahead();
         if value_bytes == VALUE_BYTES {
             spec = spec
-                .check(KV_IN_MEMORY, targets::KV_CAIRN_POINT, Some(targets::GET_LARGEST_GOAL))
+                .check(
+                    KV_IN_MEMORY,
+                    targets::KV_CAIRN_POINT,
+                    Some(targets::GET_LARGEST_GOAL),
+                )
                 .check(KV_SQLITE, targets::KV_SQLITE_POINT, None)
                 .check(KV_REDIS, targets::KV_REDIS_POINT, None);
         }
@@ -412,9 +438,13 @@ pub fn entries(quick: bool) -> Vec<Entry> {
         |fixture| boxed(Exists::new(fixture)),
     ));
     for keys_per_prefix in [10, 100, 1_000] {
-        let mut spec = Spec::new(format!("scan/prefix_{keys_per_prefix}"), BUFFERED_CLASS, Keys::Read)
-            .needs(Feature::OrderedScan)
-            .ahead();
+        let mut spec = Spec::new(
+            format!("scan/prefix_{keys_per_prefix}"),
+            BUFFERED_CLASS,
+            Keys::Read,
+        )
+        .needs(Feature::OrderedScan)
+        .ahead();
         if keys_per_prefix == 1_000 {
             spec = spec.check(
                 IN_MEMORY,
@@ -434,19 +464,35 @@ pub fn entries(quick: bool) -> Vec<Entry> {
         |fixture| boxed(RangeScan::new(fixture, 100)),
     ));
     entries.push(single(
-        Spec::new("put/buffered", Stores::ClassAndTrait(Mode::Buffered), WRITES)
-            .ahead()
-            .check(IN_MEMORY, targets::POINT_OP, Some(targets::PUT_GOAL))
-            .check(BUFFERED, targets::BUFFERED_PUT, Some(targets::BUFFERED_PUT_GOAL))
-            .check(KV_IN_MEMORY, targets::KV_CAIRN_POINT, Some(targets::PUT_GOAL))
-            .check(KV_SQLITE, targets::KV_SQLITE_POINT, None)
-            .check(KV_REDIS, targets::KV_REDIS_POINT, None),
+        Spec::new(
+            "put/buffered",
+            Stores::ClassAndTrait(Mode::Buffered),
+            WRITES,
+        )
+        .ahead()
+        .check(IN_MEMORY, targets::POINT_OP, Some(targets::PUT_GOAL))
+        .check(
+            BUFFERED,
+            targets::BUFFERED_PUT,
+            Some(targets::BUFFERED_PUT_GOAL),
+        )
+        .check(
+            KV_IN_MEMORY,
+            targets::KV_CAIRN_POINT,
+            Some(targets::PUT_GOAL),
+        )
+        .check(KV_SQLITE, targets::KV_SQLITE_POINT, None)
+        .check(KV_REDIS, targets::KV_REDIS_POINT, None),
         point,
         |fixture| boxed(Put::new(fixture)),
     ));
     entries.push(single(
-        Spec::new(format!("put/buffered_{LARGE_VALUE_BYTES}"), BUFFERED_CLASS, WRITES)
-            .values(LARGE_VALUE_BYTES),
+        Spec::new(
+            format!("put/buffered_{LARGE_VALUE_BYTES}"),
+            BUFFERED_CLASS,
+            WRITES,
+        )
+        .values(LARGE_VALUE_BYTES),
         point,
         |fixture| boxed(Put::new(fixture)),
     ));
@@ -472,22 +518,30 @@ pub fn entries(quick: bool) -> Vec<Entry> {
         |fixture| boxed(Delete::new(fixture)),
     ));
     entries.push(single(
-        Spec::new("bulk_put/1000", Stores::ClassAndTrait(Mode::Buffered), WRITES)
-            .ahead()
-            .check(IN_MEMORY, targets::BULK, Some(targets::BULK_GOAL))
-            .check(KV_IN_MEMORY, targets::BULK, None)
-            .check(KV_SQLITE, targets::KV_SQLITE_BULK, None)
-            .explained("1,000 single puts (a commit each) per run"),
+        Spec::new(
+            "bulk_put/1000",
+            Stores::ClassAndTrait(Mode::Buffered),
+            WRITES,
+        )
+        .ahead()
+        .check(IN_MEMORY, targets::BULK, Some(targets::BULK_GOAL))
+        .check(KV_IN_MEMORY, targets::BULK, None)
+        .check(KV_SQLITE, targets::KV_SQLITE_BULK, None)
+        .explained("1,000 single puts (a commit each) per run"),
         Timing::Throughput,
         |fixture| boxed(BulkPut::new(fixture)),
     ));
     entries.push(single(
-        Spec::new("bulk_get/1000", Stores::ClassAndTrait(Mode::Buffered), WRITES)
-            .ahead()
-            .check(IN_MEMORY, targets::BULK, Some(targets::BULK_GOAL))
-            .check(KV_IN_MEMORY, targets::BULK, None)
-            .check(KV_SQLITE, targets::KV_SQLITE_BULK, None)
-            .explained("1,000 single gets per run"),
+        Spec::new(
+            "bulk_get/1000",
+            Stores::ClassAndTrait(Mode::Buffered),
+            WRITES,
+        )
+        .ahead()
+        .check(IN_MEMORY, targets::BULK, Some(targets::BULK_GOAL))
+        .check(KV_IN_MEMORY, targets::BULK, None)
+        .check(KV_SQLITE, targets::KV_SQLITE_BULK, None)
+        .explained("1,000 single gets per run"),
         Timing::Throughput,
         |fixture| boxed(BulkGet::new(fixture)),
     ));
@@ -498,13 +552,21 @@ pub fn entries(quick: bool) -> Vec<Entry> {
         |fixture| boxed(BatchPut::new(fixture)),
     ));
     for writers in GROUP_COMMIT_WRITERS {
-        let mut spec = Spec::new(format!("group_commit/{writers}"), Stores::Class(Mode::Strict), WRITES)
-            .explained("Strict puts from N writer threads released together");
+        let mut spec = Spec::new(
+            format!("group_commit/{writers}"),
+            Stores::Class(Mode::Strict),
+            WRITES,
+        )
+        .explained("Strict puts from N writer threads released together");
         if writers > 1 {
             spec = spec.ahead();
         }
         if writers == 16 {
-            spec = spec.check(STRICT, targets::GROUP_COMMIT_16, Some(targets::GROUP_COMMIT_16));
+            spec = spec.check(
+                STRICT,
+                targets::GROUP_COMMIT_16,
+                Some(targets::GROUP_COMMIT_16),
+            );
         }
         entries.push(parallel(spec, move |fixture, context| {
             let commits = context.scaled(GROUP_COMMITS_PER_RUN, 4);
@@ -512,10 +574,14 @@ pub fn entries(quick: bool) -> Vec<Entry> {
         }));
     }
     entries.push(parallel(
-        Spec::new(format!("mixed_80_20/{MIXED_THREADS}"), BUFFERED_CLASS, WRITES)
-            .ahead()
-            .check(IN_MEMORY, targets::MIXED, Some(targets::MIXED_GOAL))
-            .explained("2 threads, 1 put in 5, random keys of a 10,000-key store"),
+        Spec::new(
+            format!("mixed_80_20/{MIXED_THREADS}"),
+            BUFFERED_CLASS,
+            WRITES,
+        )
+        .ahead()
+        .check(IN_MEMORY, targets::MIXED, Some(targets::MIXED_GOAL))
+        .explained("2 threads, 1 put in 5, random keys of a 10,000-key store"),
         |fixture, context| {
             let ops = context.scaled(PARALLEL_OPS_PER_THREAD, 4);
             boxed_parallel(Mixed::new(fixture, MIXED_THREADS, ops))
@@ -523,8 +589,12 @@ pub fn entries(quick: bool) -> Vec<Entry> {
     ));
     for threads in [1, 2, 4, 8] {
         entries.push(parallel(
-            Spec::new(format!("concurrent_reads/{threads}"), BUFFERED_CLASS, Keys::Read)
-                .explained("N threads reading random keys; wall time of whole runs"),
+            Spec::new(
+                format!("concurrent_reads/{threads}"),
+                BUFFERED_CLASS,
+                Keys::Read,
+            )
+            .explained("N threads reading random keys; wall time of whole runs"),
             move |fixture, context| {
                 let ops = context.scaled(PARALLEL_OPS_PER_THREAD, 4);
                 boxed_parallel(Mixed::reads_only(fixture, threads, ops))
@@ -539,7 +609,11 @@ pub fn entries(quick: bool) -> Vec<Entry> {
         |fixture| boxed(TtlPut::new(fixture)),
     ));
     entries.push(single(
-        Spec::new("cas", BUFFERED_CLASS, WRITES).check(IN_MEMORY, targets::CAS, Some(targets::CAS_GOAL)),
+        Spec::new("cas", BUFFERED_CLASS, WRITES).check(
+            IN_MEMORY,
+            targets::CAS,
+            Some(targets::CAS_GOAL),
+        ),
         point,
         |fixture| boxed(Cas::new(fixture)),
     ));
@@ -606,7 +680,8 @@ fn fill_sequential() -> Entry {
                 runs: 1,
                 engine_ops: keys as u64,
                 measured: fixture.fill_time(),
-                ops_per_sec: count_as_f64(keys as u64) / fixture.fill_time().as_secs_f64().max(1e-9),
+                ops_per_sec: count_as_f64(keys as u64)
+                    / fixture.fill_time().as_secs_f64().max(1e-9),
             };
             let row = Row::throughput(&spec.row_name(label), &throughput);
             measured.push((label, row, throughput.ops_per_sec));
@@ -690,7 +765,9 @@ fn run_memory_probe(label: Label, context: &Context, keys: usize) -> Result<Memo
     if let Some(url) = &context.places().redis_url {
         command.args(["--redis", url]);
     }
-    let output = command.output().map_err(|error| failed(error.to_string()))?;
+    let output = command
+        .output()
+        .map_err(|error| failed(error.to_string()))?;
     if !output.status.success() {
         return Err(failed(format!(
             "the probe failed ({}): {}",

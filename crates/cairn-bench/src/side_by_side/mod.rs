@@ -66,7 +66,12 @@ pub struct PeerFixture {
 impl PeerFixture {
     /// Opens `label`'s store and fills it with `key_count` keys of `value_bytes` each, in
     /// sequential order.
-    pub fn build(label: Label, places: &Places, key_count: usize, value_bytes: usize) -> Result<Self> {
+    pub fn build(
+        label: Label,
+        places: &Places,
+        key_count: usize,
+        value_bytes: usize,
+    ) -> Result<Self> {
         let peer: Arc<dyn Peer> = Arc::from(peers::open(label, places)?);
         let keys = Arc::new(KeySet::sequential(key_count));
         let values = Arc::new(ValuePool::new(value_bytes));

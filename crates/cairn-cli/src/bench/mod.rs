@@ -1,8 +1,10 @@
-//! `cairn bench`: run the engine-core workloads in this process and check their targets.
+//! `cairn bench`: run the registry's workloads (`cairn_bench::registry`) in this process and
+//! check their targets. This module selects, drives and prints; what runs lives in the
+//! registry.
 //!
 //! The run prints the machine and date, shows a progress bar on stderr (one step per
 //! workload; plain lines instead when stderr is not a terminal), then prints a table of every
-//! row with its seed target and `DESIGN.md` goal, and the line `N passed, M missed`. A MISS is
+//! row with its target and goal, and the line `N passed, M missed`. A MISS is
 //! a result, not an error: the exit code stays 0 unless `--validate` asks to fail on one, with
 //! exit code 3 ([`EXIT_TARGETS_MISSED`]) after listing the misses. A workload that goes wrong
 //! (an engine error, a get that finds nothing) is an error: the other workloads still run and
@@ -23,41 +25,40 @@
 //! bad path fails at once instead of after the run; output files are only emptied when their
 //! new content is written.
 //!
-//! The key-value rows (see `kv`) measure every `KeyValueStore` backend next to its raw client.
+//! `--gate` checks the CI performance gate (`cairn_bench::registry::gates`: same-run ratios
+//! with generous margins) and exits with [`EXIT_GATE_FAILED`] when one fails.
+//!
 //! Redis is measured when a server answers at `--redis URL` or `--start-redis` starts one;
 //! otherwise one note says the Redis rows were skipped and why, and the run goes on.
 
 mod compare;
-mod kv;
 mod markdown;
-mod peers;
 mod plot;
+mod redis;
 mod report;
 mod saved;
 mod side_by_side;
-mod suite;
-mod targets;
 
 use std::io::{self, Write};
 use std::path::PathBuf;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _, Result};
+use cairn_bench::peers::Places;
+use cairn_bench::registry::{self, Context, Derived, Entry, Kind};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::machine::{utc_now, Machine};
-use cairn_bench::peers::Places;
-use cairn_bench::workloads::kv::Backend;
 pub use compare::THRESHOLD_PCT_DEFAULT;
-use kv::RedisChoice;
-pub use kv::REDIS_URL_DEFAULT;
+use redis::RedisChoice;
+pub use redis::REDIS_URL_DEFAULT;
 use report::Row;
 use saved::{Failure, OutputFile, SavedRun};
-use std::time::Duration;
-use suite::{Context, Derived, Kind, Step};
 
-/// The exit code of `cairn bench --validate` when a row missed its seed target.
+/// The exit code of `cairn bench --validate` when a row missed its target.
 pub const EXIT_TARGETS_MISSED: u8 = 3;
+/// The exit code of `cairn bench --gate` when a gate row failed or is missing.
+pub const EXIT_GATE_FAILED: u8 = 4;
 
 /// What `cairn bench` was asked to do.
 #[derive(Debug)]
@@ -88,8 +89,10 @@ pub struct Settings {
     pub plot: Option<PathBuf>,
     /// Write a Markdown report to this file.
     pub markdown: Option<PathBuf>,
-    /// Fail (with [`EXIT_TARGETS_MISSED`]) when a row misses its seed target.
+    /// Fail (with [`EXIT_TARGETS_MISSED`]) when a row misses its target.
     pub validate: bool,
+    /// Fail (with [`EXIT_GATE_FAILED`]) when a CI gate row fails or is missing.
+    pub gate: bool,
 }
 
 /// `--kind`.
@@ -115,8 +118,10 @@ impl KindArg {
 pub enum Outcome {
     /// Everything asked for was done.
     Done,
-    /// `--validate` found rows that missed their seed target (listed on stdout).
+    /// `--validate` found rows that missed their target (listed on stdout).
     TargetsMissed,
+    /// `--gate` found a gate row that failed or is missing (listed on stdout).
+    GateFailed,
 }
 
 /// The output files and the saved run to compare with, all opened before the run.
@@ -152,7 +157,10 @@ impl Outputs {
 /// Runs the benchmark (or loads a saved run) and writes every output `settings` ask for.
 pub fn run(settings: &Settings) -> Result<Outcome> {
     if let Some((store, keys)) = &settings.memory_probe {
-        peers::memory_probe(store, *keys, &settings.redis_url)?;
+        println!(
+            "{}",
+            registry::side_by_side::memory_probe(store, *keys, &settings.redis_url)?
+        );
         return Ok(Outcome::Done);
     }
     // Read before the outputs are opened: `--from-json F --json F` rewrites F.
@@ -260,13 +268,13 @@ fn finish(settings: &Settings, outputs: Outputs, document: &SavedRun) -> Result<
         if !misses.is_empty() {
             writeln!(
                 out,
-                "validate: {} row(s) missed their seed target:",
+                "validate: {} row(s) missed their target:",
                 misses.len()
             )?;
             for row in misses {
                 writeln!(
                     out,
-                    "  MISS {}: {} (seed target {})",
+                    "  MISS {}: {} (target {})",
                     row.name,
                     row.figure,
                     row.target.as_deref().unwrap_or("-")
@@ -275,72 +283,73 @@ fn finish(settings: &Settings, outputs: Outputs, document: &SavedRun) -> Result<
             out.flush()?;
             return Ok(Outcome::TargetsMissed);
         }
-        writeln!(out, "validate: every row with a seed target met it")?;
+        writeln!(out, "validate: every row with a target met it")?;
+    }
+    if settings.gate {
+        return check_gates(&mut out, document);
     }
     Ok(Outcome::Done)
+}
+
+/// `--gate`: every gate row of the run's mode must exist and meet its bound.
+fn check_gates(out: &mut impl Write, document: &SavedRun) -> Result<Outcome> {
+    let quick = document.mode == "quick";
+    let mut failed = 0;
+    for (name, limit) in registry::gates(quick) {
+        let row = document.results.iter().find(|row| row.name == name);
+        let verdict = match row {
+            Some(row) if limit.is_met_by(row.value) => "ok  ",
+            _ => {
+                failed += 1;
+                "FAIL"
+            }
+        };
+        let figure = row.map_or("missing from this run", |row| row.figure.as_str());
+        writeln!(out, "gate {verdict} {name}: {figure} (gate {})", limit.text)?;
+    }
+    out.flush()?;
+    Ok(if failed == 0 {
+        Outcome::Done
+    } else {
+        Outcome::GateFailed
+    })
 }
 
 /// Measures the selected workloads, printing the header first and the progress meanwhile.
 fn measure(settings: &Settings) -> Result<SavedRun> {
     let started = Instant::now();
-    // Declared before the steps run and dropped after them: a server started here outlives
-    // every store that uses it.
-    let redis = if wants_key_value_rows(settings.filter.as_deref()) {
-        RedisChoice::resolve(&settings.redis_url, settings.start_redis)
-    } else {
-        RedisChoice::resolve_not_needed()
-    };
-    let (mut steps, derived) = select(
-        settings.filter.as_deref(),
-        &kv::backends(&redis),
-        settings.quick,
-    )?;
+    let (mut entries, derived) = select(settings.filter.as_deref(), settings.quick)?;
     if let Some(kind) = settings.kind {
-        steps.retain(|step| step.kind.selected_by(kind.kind()));
-        if steps.is_empty() {
+        entries.retain(|entry| entry.kind.selected_by(kind.kind()));
+        if entries.is_empty() {
             bail!("no workload of kind {kind:?} matches the filter");
         }
     }
-    let places = Places {
-        redis_url: match &redis.backend {
-            Some(Backend::Redis { url }) => Some(url.clone()),
-            _ => None,
-        },
-    };
-    let machine = Machine::detect();
-    let date = utc_now();
-    let mode = if settings.quick { "quick" } else { "full" };
-    let build = if cfg!(debug_assertions) {
-        "debug"
+    // Declared before the entries run and dropped after them: a server started here outlives
+    // every store that uses it.
+    let redis = if entries.iter().any(|entry| entry.name.starts_with("peers/")) {
+        RedisChoice::resolve(&settings.redis_url, settings.start_redis)
     } else {
-        "release"
+        RedisChoice::not_needed()
+    };
+    let places = Places {
+        redis_url: redis.url.clone(),
     };
     let mut notes = notes(settings.quick, cairn_bench::measure::timer_overhead_ns());
-    if steps
-        .iter()
-        .any(|step| step.section == Some(peers::SECTION))
-    {
-        notes.push(peers_note());
-    }
-    if steps.iter().any(|step| step.section == Some(kv::SECTION)) {
-        notes.push(kv_note());
-    }
-    if steps
-        .iter()
-        .any(|step| matches!(step.section, Some(kv::SECTION | peers::SECTION)))
-    {
-        notes.extend(redis.described());
-        notes.extend(redis.skipped.clone());
-    }
-
+    notes.extend(redis.described());
     let mut document = SavedRun {
         tool: saved::TOOL.to_owned(),
         version: env!("CARGO_PKG_VERSION").to_owned(),
-        mode: mode.to_owned(),
-        build: build.to_owned(),
+        mode: if settings.quick { "quick" } else { "full" }.to_owned(),
+        build: if cfg!(debug_assertions) {
+            "debug"
+        } else {
+            "release"
+        }
+        .to_owned(),
         command: Some(saved::command_line()),
-        date,
-        machine,
+        date: utc_now(),
+        machine: Machine::detect(),
         filter: settings.filter.clone(),
         notes,
         elapsed_seconds: 0.0,
@@ -354,9 +363,8 @@ fn measure(settings: &Settings) -> Result<SavedRun> {
     out.flush()?;
     drop(out);
 
-    let context = |status| Context::new(settings.quick, settings.seconds, places.clone(), status);
-    let (rows, failures) = run_steps(&steps, &derived, context)?;
-
+    let context = |status| Context::new(settings.quick, settings.seconds, places, status);
+    let (rows, failures) = run_entries(&entries, &derived, context)?;
     (document.passed, document.missed) = report::tally(&rows);
     document.results = rows;
     document.failed = failures;
@@ -364,61 +372,45 @@ fn measure(settings: &Settings) -> Result<SavedRun> {
     Ok(document)
 }
 
-/// True when a run with `filter` may include key-value rows (so Redis is worth looking for).
-fn wants_key_value_rows(filter: Option<&str>) -> bool {
+/// The entries whose name contains `filter`, plus the inputs of the derived rows it names;
+/// and the derived rows whose inputs are all among them.
+fn select(filter: Option<&str>, quick: bool) -> Result<(Vec<Entry>, Vec<Derived>)> {
+    let all = registry::entries(quick);
     let Some(filter) = filter else {
-        return true;
+        return Ok((all, registry::derived(quick)));
     };
-    let every_backend = kv::backends_for_filter();
-    suite::steps(&every_backend, false).iter().any(|step| {
-        matches!(step.section, Some(kv::SECTION | peers::SECTION)) && step.matches(filter)
-    })
-}
-
-/// The steps whose name contains `filter` (or whose section it is), plus the inputs of the
-/// derived rows it names; and the derived rows whose inputs are all among them.
-fn select(
-    filter: Option<&str>,
-    kv_backends: &[Backend],
-    quick: bool,
-) -> Result<(Vec<Step>, Vec<Derived>)> {
-    let all = suite::steps(kv_backends, quick);
-    let Some(filter) = filter else {
-        return Ok((all, suite::derived()));
-    };
-    let mut wanted: Vec<&str> = Vec::new();
-    for derived in suite::derived() {
+    let mut wanted: Vec<String> = Vec::new();
+    for derived in registry::derived(quick) {
         if derived.name.contains(filter) {
             wanted.extend([derived.numerator, derived.denominator]);
         }
     }
-    let names: Vec<String> = all.iter().map(|step| step.name.clone()).collect();
-    let steps: Vec<Step> = all
+    // A row name belongs to the entry whose name is its longest prefix.
+    let owns = |entry: &Entry, row: &str| {
+        row.starts_with(&format!("{}/", entry.name)) || row == entry.name
+    };
+    let names: Vec<String> = all.iter().map(|entry| entry.name.clone()).collect();
+    let entries: Vec<Entry> = all
         .into_iter()
-        .filter(|step| step.matches(filter) || wanted.contains(&step.name.as_str()))
+        .filter(|entry| entry.matches(filter) || wanted.iter().any(|row| owns(entry, row)))
         .collect();
-    if steps.is_empty() {
+    if entries.is_empty() {
         bail!(
             "no workload name contains {filter:?}; the workloads are:\n  {}",
             names.join("\n  ")
         );
     }
-    let selected = |name: &str| steps.iter().any(|step| step.name == name);
-    let derived = suite::derived()
-        .into_iter()
-        .filter(|derived| selected(derived.numerator) && selected(derived.denominator))
-        .collect();
-    Ok((steps, derived))
+    Ok((entries, registry::derived(quick)))
 }
 
-/// Runs every step in order with a progress bar; a derived row is added as soon as its
+/// Runs every entry in order with a progress bar; a derived row is added as soon as its
 /// inputs are measured.
-fn run_steps(
-    steps: &[Step],
+fn run_entries(
+    entries: &[Entry],
     derived: &[Derived],
     context: impl FnOnce(Box<dyn FnMut(&str)>) -> Context,
 ) -> Result<(Vec<Row>, Vec<Failure>)> {
-    let progress = ProgressBar::new(steps.len() as u64);
+    let progress = ProgressBar::new(entries.len() as u64);
     progress.set_style(
         ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} {wide_msg}")
             .context("progress bar template")?
@@ -431,22 +423,22 @@ fn run_steps(
     let mut rows: Vec<Row> = Vec::new();
     let mut failures = Vec::new();
     let mut emitted = vec![false; derived.len()];
-    for (index, step) in steps.iter().enumerate() {
-        progress.set_message(step.name.clone());
+    for (index, entry) in entries.iter().enumerate() {
+        progress.set_message(entry.name.clone());
         if progress.is_hidden() {
             let _ = writeln!(
                 io::stderr(),
                 "[{}/{}] {}",
                 index + 1,
-                steps.len(),
-                step.name
+                entries.len(),
+                entry.name
             );
         }
-        match step.run(&mut context) {
+        match entry.run(&mut context) {
             Ok(new_rows) => rows.extend(new_rows),
             Err(error) => failures.push(Failure {
-                name: step.name.clone(),
-                error: format!("{error:#}"),
+                name: entry.name.clone(),
+                error: format!("{:#}", anyhow::Error::from(error)),
             }),
         }
         for (done, row) in emitted.iter_mut().zip(derived) {
@@ -475,47 +467,24 @@ fn write_table_with_failures(
     writeln!(out)
 }
 
-fn peers_note() -> String {
-    "peers rows (peers/<workload>/<store>): Cairn and redb, fjall, SQLite (rusqlite, WAL) and \
-     Redis on the same workload in this run; `cairn vs X` is Cairn's speed over X's (above \
-     1.00x Cairn is ahead). Strict = Cairn Strict, redb Durability::Immediate, fjall \
-     PersistMode::SyncData per commit, SQLite synchronous=FULL; buffered = each store's own \
-     buffered mode. Single-thread rows are timed in turns of ~25 ms per store."
-        .to_owned()
-}
-
-fn kv_note() -> String {
-    "kv rows (group/op/backend/param): each KeyValueStore backend through the trait, then \
-     its raw client (-raw: the engine's Db, rusqlite, redis-rs) on the same workload; get and \
-     put are timed in alternation (turns of ~25 ms each), and `X vs X-raw` is the ratio \
-     of their p50s. Each workload drives its calls inside one block_on of a current-thread \
-     tokio runtime it owns."
-        .to_owned()
-}
-
 fn notes(quick: bool, timer_overhead_ns: u64) -> Vec<String> {
     let mut notes = vec![
         format!(
-            "latency rows show p50 / p99 per operation (p95, p99.9 in --json). Point operations \
-             are timed in groups of {group} consecutive ops, each sample being the group's mean \
-             (one Instant::now() costs ~{timer_overhead_ns} ns here), so their p99 understates \
-             a single op's p99; transactions, scans and conflicting commits are timed one op \
-             per sample.",
-            group = suite::POINT_OPS_PER_SAMPLE
+            "latency: p50 / p99 per op; point ops are timed {} at a time (a clock read costs \
+             ~{timer_overhead_ns} ns), so their p99 understates one op's",
+            registry::side_by_side::POINT_OPS_PER_SAMPLE
         ),
-        "throughput rows: engine ops per second of measured time; concurrent rows time whole \
-         runs on fresh threads (std::thread::scope), start-up included."
+        "peers/<workload>/<store>: every store on the same workload in this run, timed in \
+         turns; `cairn vs X` is Cairn's speed over X's (> 1.00x: Cairn ahead); `kv:X vs X` is \
+         the KeyValueStore trait's speed over the client it wraps"
             .to_owned(),
-        "PASS/MISS compares with the seed target; a check mark after a goal means the \
-         DESIGN.md goal is met too. Rows without a target are informational."
+        "strict = fdatasync per commit (Cairn Strict, redb Immediate, fjall SyncData, SQLite \
+         FULL); buffered = each store's own buffered mode"
             .to_owned(),
+        "PASS/MISS: the row's target; a check mark: its goal is met too".to_owned(),
     ];
     if quick {
-        notes.push(
-            "quick mode: 0.2 s per row (cairn-strict bulk_put, 1000 fsyncs per run, is left \
-             out); omit --quick for 2 s per row."
-                .to_owned(),
-        );
+        notes.push("quick mode: 0.2 s per row, 100K-key read fixtures".to_owned());
     }
     if cfg!(debug_assertions) {
         notes.push("DEBUG BUILD: these figures mean nothing; run with --release.".to_owned());
