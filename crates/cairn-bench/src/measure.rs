@@ -463,7 +463,7 @@ fn nanos(duration: Duration) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::workloads::point::Get;
+    use crate::workloads::point::StdHashMapGet as Get;
     use crate::workloads::Fixture;
 
     /// Counts its operations; every `prepare` must come before the operations it covers.

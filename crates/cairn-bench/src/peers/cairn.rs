@@ -58,7 +58,7 @@ impl Peer for CairnPeer {
 
     fn supports(&self, feature: Feature) -> bool {
         match feature {
-            Feature::Ttl | Feature::OrderedScan => true,
+            Feature::Ttl | Feature::OrderedScan | Feature::Transactions => true,
         }
     }
 

@@ -184,6 +184,8 @@ pub enum Feature {
     Ttl,
     /// Keys kept in byte order, so that prefix and range scans read only what they return.
     OrderedScan,
+    /// Read-write transactions (`Session::transaction`).
+    Transactions,
 }
 
 /// An open store, shared by the threads of a workload.
@@ -194,9 +196,10 @@ pub trait Peer: Send + Sync {
     /// A handle for one thread.
     fn session(&self) -> Result<Box<dyn Session>>;
 
-    /// True when the store has `feature`. The default: ordered scans, no TTL.
+    /// True when the store has `feature`. The default: ordered scans and transactions, no
+    /// TTL.
     fn supports(&self, feature: Feature) -> bool {
-        feature == Feature::OrderedScan
+        matches!(feature, Feature::OrderedScan | Feature::Transactions)
     }
 
     /// Bytes the store's files take on disk now (`None` for a store without files).

@@ -134,7 +134,7 @@ impl Peer for RedisPeer {
 
     fn supports(&self, feature: Feature) -> bool {
         match feature {
-            Feature::Ttl => true,
+            Feature::Ttl | Feature::Transactions => true,
             Feature::OrderedScan => false,
         }
     }

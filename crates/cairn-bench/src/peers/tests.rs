@@ -1,5 +1,6 @@
 //! The behaviour every peer must have, checked the same way against each: Cairn in memory,
-//! buffered and strict; redb, fjall and `SQLite` buffered and strict; and Redis when
+//! buffered and strict; redb, fjall and `SQLite` buffered and strict; the `KeyValueStore`
+//! backends through the trait (`kv:cairn-*`, `kv:sqlite-buffered`); and both Redis peers when
 //! `redis-server` is installed (a server of the test kit's, shared by this test binary; the
 //! Redis checks are skipped, with a message, only when the binary is not on `PATH`).
 //!
@@ -25,8 +26,13 @@ fn every_label(redis: bool) -> Vec<Label> {
         labels.push(Label::new(engine, Mode::Buffered));
         labels.push(Label::new(engine, Mode::Strict));
     }
+    for mode in [Mode::InMemory, Mode::Buffered, Mode::Strict] {
+        labels.push(Label::new(Engine::KvCairn, mode));
+    }
+    labels.push(Label::new(Engine::KvSqlite, Mode::Buffered));
     if redis {
         labels.push(Label::new(Engine::Redis, Mode::Buffered));
+        labels.push(Label::new(Engine::KvRedis, Mode::Buffered));
     }
     labels
 }
@@ -107,6 +113,42 @@ fn batch_entries() -> Vec<(Vec<u8>, Vec<u8>)> {
             (key, value(10 + usize::from(index % 7), index))
         })
         .collect()
+}
+
+#[test]
+fn a_delete_removes_exactly_its_key_and_says_whether_it_did() {
+    for_each_peer(|peer| {
+        let label = peer.label();
+        let mut session = session(peer);
+        ok(session.put(b"del/key", &value(8, 1)), label, "put");
+        ok(session.put(b"del/kez", &value(9, 2)), label, "put");
+        assert!(
+            ok(session.exists(b"del/key"), label, "exists"),
+            "{label}: exists after put"
+        );
+        assert!(
+            ok(session.delete(b"del/key"), label, "delete"),
+            "{label}: delete of a live key"
+        );
+        assert_eq!(
+            ok(session.get(b"del/key"), label, "get"),
+            None,
+            "{label}: get after delete"
+        );
+        assert!(
+            !ok(session.exists(b"del/key"), label, "exists"),
+            "{label}: exists after delete"
+        );
+        assert!(
+            !ok(session.delete(b"del/key"), label, "delete"),
+            "{label}: a second delete reports a removal"
+        );
+        assert_eq!(
+            ok(session.get(b"del/kez"), label, "get"),
+            Some(9),
+            "{label}: the neighbour"
+        );
+    });
 }
 
 #[test]
@@ -234,6 +276,9 @@ fn compare_and_swap_writes_only_when_the_value_matches() {
 fn a_transaction_writes_every_key_and_fails_without_its_read_key() {
     for_each_peer(|peer| {
         let label = peer.label();
+        if !peer.supports(Feature::Transactions) {
+            return;
+        }
         let mut session = session(peer);
         ok(session.put(b"tx/read", &value(4, 0)), label, "put");
         let keys: [&[u8]; 3] = [b"tx/a", b"tx/b", b"tx/c"];
@@ -347,7 +392,7 @@ fn disk_bytes_are_reported_exactly_for_stores_with_files() {
         }
         ok(peer.settle(), label, "settle");
         let bytes = peer.disk_bytes();
-        let has_files = label.mode != Mode::InMemory && label.engine != Engine::Redis;
+        let has_files = label.mode != Mode::InMemory && !label.engine.is_server();
         if has_files {
             assert!(
                 bytes.is_some_and(|bytes| bytes > 0),

@@ -619,6 +619,7 @@ pub fn entries(quick: bool) -> Vec<Entry> {
     ));
     entries.push(single(
         Spec::new("transaction", BUFFERED_CLASS, WRITES)
+            .needs(Feature::Transactions)
             .explained("read 1 key, write 3, commit atomically"),
         point,
         |fixture| boxed(Transaction::new(fixture)),

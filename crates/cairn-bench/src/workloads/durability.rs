@@ -409,19 +409,6 @@ mod tests {
     }
 
     #[test]
-    fn group_commit_counts_every_commit_and_groups_them() {
-        let mut group = StrictGroupCommit::new(4, 25, 100, 100).expect("fresh database");
-        assert_eq!(group.engine_ops_per_run(), 100);
-        group.run().expect("writers succeed");
-        group.run().expect("writers succeed");
-        let counts = group.sync_counts();
-        assert_eq!(counts.frames, 200);
-        assert!(counts.syncs >= 1 && counts.syncs <= 200, "{counts:?}");
-        assert!(counts.commits_per_sync() >= 1.0);
-        assert_eq!(group.fixture.db.stats().keys_indexed, 100);
-    }
-
-    #[test]
     fn raw_fdatasync_advances_and_wraps_inside_its_file() {
         let mut raw = RawFdatasync::new().expect("temp dir is writable");
         time_runs(&mut raw, 3).expect("write and sync succeed");
@@ -453,15 +440,5 @@ mod tests {
         assert_eq!(raw.next_offset(), 20 * RAW_SYNC_WRITE_BYTES as u64);
         // One frame for the fill, one per put.
         assert_eq!(put.fixture().db().stats().wal_frames, 21);
-    }
-
-    #[test]
-    fn sync_counts_divide_safely() {
-        assert!(SyncCounts::default().commits_per_sync().abs() < f64::EPSILON);
-        let counts = SyncCounts {
-            frames: 300,
-            syncs: 20,
-        };
-        assert!((counts.commits_per_sync() - 15.0).abs() < 1e-9);
     }
 }
