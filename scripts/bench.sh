@@ -16,7 +16,9 @@
 #   compare NAME      run (full; QUICK=1 for --quick) and compare with baseline NAME
 #   report            redo docs/bench from target/bench/latest.json without measuring
 #   info              the machine, toolchain and peer versions (nothing is built or run)
-#   ci                smoke run for CI (--quick, 0.05 s a row); fails on workload errors only
+#   ci                the CI job: every workload briefly (--quick, 0.05 s a row), then the
+#                     performance gate (same-run ratios with generous bounds); exits 1 when a
+#                     workload fails, 4 when a gate fails
 #   criterion [FILTER] the criterion benches of cairn-bench (cargo bench), FILTER passed on
 #
 # Every mode that runs `cairn` builds it first (cargo build --release -p cairn-cli) and runs
@@ -156,7 +158,7 @@ case "$mode" in
     info
     ;;
   ci)
-    bench --quick --seconds 0.05 --json "$bench_dir/ci.json" "${redis_args[@]}" "$@"
+    bench --quick --seconds 0.05 --gate --json "$bench_dir/ci.json" "${redis_args[@]}" "$@"
     ;;
   criterion)
     cargo bench -p cairn-bench -- "$@"

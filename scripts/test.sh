@@ -50,6 +50,11 @@ trap 'rm -f "$test_log"' EXIT
 cargo test --workspace --lib --bins --tests --examples --locked --all-features 2>&1 | tee "$test_log"
 cargo test --workspace --doc --locked --all-features 2>&1 | tee -a "$test_log"
 
+# The main job, briefly, and the CI performance gate: a broken workload or a 2x regression of
+# a headline ratio fails the gate (docs/benchmarks.md, "The CI gate").
+step "scripts/bench.sh ci (every workload briefly, then the performance gate)"
+bash scripts/bench.sh ci
+
 step "cargo doc (warnings denied)"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked --quiet --all-features
 

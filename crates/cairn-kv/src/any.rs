@@ -26,6 +26,13 @@ pub enum AnyStore {
     Redis(crate::backends::redis::RedisStore),
 }
 
+/// Opens the store `url` names (`cairn:memory`, `cairn:///path?durability=strict`,
+/// `sqlite:///path`, `redis://host:port`, `redis+cluster://host:port,host:port`; see
+/// [`StoreUrl::parse`]).
+pub async fn open(url: &str) -> KvResult<AnyStore> {
+    AnyStore::open(&StoreUrl::parse(url)?).await
+}
+
 impl AnyStore {
     /// Builds the store `url` describes; `Unsupported` when this build lacks its feature.
     pub async fn open(url: &StoreUrl) -> KvResult<AnyStore> {

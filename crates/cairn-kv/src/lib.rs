@@ -31,7 +31,7 @@ mod store;
 mod url;
 mod watch;
 
-pub use any::AnyStore;
+pub use any::{open, AnyStore};
 #[cfg(feature = "cairn")]
 pub use backends::cairn::CairnStore;
 #[cfg(feature = "redis")]
@@ -44,7 +44,7 @@ pub use store::{
     check_cas, check_entry, check_key, check_multi_len, check_prefix, check_value, ttl_millis,
     KeyValueStore, KvTtl, StoreStats,
 };
-pub use url::{open, CairnDurability, SqliteSynchronous, StoreUrl};
+pub use url::{CairnDurability, SqliteSynchronous, StoreUrl};
 pub use watch::{EventSource, KvEvent, KvWatcher, RecvFuture};
 
 /// The README's examples, compiled and run as doc tests so that they cannot drift from the

@@ -1,4 +1,4 @@
-//! Opening a store from a URL.
+//! Store URLs: which backend, where, in which mode. A leaf module: parsing only.
 //!
 //! | URL | store |
 //! |---|---|
@@ -10,13 +10,12 @@
 //! | `redis+cluster://host:port,host:port,...` | a Redis Cluster, from any of its nodes |
 //!
 //! Parsing is a pure function ([`StoreUrl::parse`]) so it is tested without any backend;
-//! [`open`] then builds the store, or fails with `Unsupported` when this build lacks the
+//! `crate::open` then builds the store, or fails with `Unsupported` when this build lacks the
 //! backend's cargo feature. Paths are taken literally (no percent-decoding); a relative
 //! path is written `cairn:data/dir`.
 
 use std::path::PathBuf;
 
-use crate::any::AnyStore;
 use crate::error::{KvError, KvResult};
 
 /// The Cairn engine's durability, as a URL names it.
@@ -157,11 +156,6 @@ impl StoreUrl {
             )),
         }
     }
-}
-
-/// Opens the store `url` names. See the module docs for the forms.
-pub async fn open(url: &str) -> KvResult<AnyStore> {
-    AnyStore::open(&StoreUrl::parse(url)?).await
 }
 
 fn split_query(rest: &str) -> (&str, &str) {
