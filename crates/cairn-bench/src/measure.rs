@@ -12,10 +12,12 @@
 //!   few hundred nanoseconds, one `Instant::now()` pair per operation (see
 //!   [`timer_overhead_ns`]) would be a visible part of what is measured. Grouping averages
 //!   the tail inside a group, so a grouped p99 understates the single-operation p99.
-//! - [`measure_latency_alternating`] does the same for two workloads in turns of a few
-//!   milliseconds each, so that a backend and its raw client see the same machine state.
-//! - [`measure_throughput`] and [`measure_parallel`] run a workload until a budget is spent and
-//!   report engine operations per second of measured time.
+//! - [`measure_latency_round_robin`] and [`measure_throughput_round_robin`] do the same for
+//!   several workloads in turns of [`ALTERNATION_TURN`] each, so that every store sees the
+//!   same machine state; [`measure_latency`] and [`measure_throughput`] are a round robin of
+//!   one.
+//! - [`measure_parallel`] runs a multi-threaded workload until a budget is spent and reports
+//!   engine operations per second of measured time.
 //!
 //! Every driver first warms the workload up (caches, allocator, branch predictors) for the
 //! plan's warm-up time, then measures.
@@ -112,54 +114,16 @@ pub fn time_runs<W: Workload + ?Sized>(workload: &mut W, runs: u64) -> Result<Du
 }
 
 /// Records the latency of `workload`'s operation, `ops_per_sample` operations per sample
-/// (clamped to 1 ..= [`PREPARE_RUNS_MAX`]).
-pub fn measure_latency<W: Workload + ?Sized>(
-    workload: &mut W,
+/// (clamped to 1 ..= [`PREPARE_RUNS_MAX`]): a round robin of one.
+pub fn measure_latency(
+    workload: &mut dyn Workload,
     plan: Plan,
     ops_per_sample: u32,
 ) -> Result<Latency> {
-    let group = usize::try_from(ops_per_sample)
-        .unwrap_or(PREPARE_RUNS_MAX)
-        .clamp(1, PREPARE_RUNS_MAX);
-    let group_ops = group as u64;
-    warm_up(plan.warm_up, || time_runs(workload, group_ops).map(drop))?;
-    let mut histogram = latency_histogram()?;
-    let started = Instant::now();
-    let mut runs = 0_u64;
-    while !plan.budget.spent(started.elapsed(), runs) {
-        histogram.saturating_record(time_group(workload, group)?);
-        runs += group_ops;
-    }
-    Ok(latency_of(&histogram, group))
-}
-
-/// Records the latency of two workloads in alternation: a turn of `first`, then a turn of
-/// `second`, and so on (see [`measure_latency_round_robin`], of which this is the case of
-/// two). Two peers measured this way see the same machine state, second by second, so their
-/// ratio holds on a noisy machine even when their absolute figures drift.
-pub fn measure_latency_alternating<A, B>(
-    first: &mut A,
-    second: &mut B,
-    plan: Plan,
-    ops_per_sample: u32,
-) -> Result<(Latency, Latency)>
-where
-    A: Workload,
-    B: Workload,
-{
-    let mut latencies = measure_latency_round_robin(
-        &mut [first as &mut dyn Workload, second],
-        plan,
-        ops_per_sample,
-    )?
-    .into_iter();
-    match (latencies.next(), latencies.next()) {
-        (Some(first), Some(second)) => Ok((first, second)),
-        _ => Err(WorkloadError::unexpected(
-            "measure",
-            "round robin of two returned fewer than two latencies",
-        )),
-    }
+    let mut latencies = measure_latency_round_robin(&mut [workload], plan, ops_per_sample)?;
+    latencies.pop().ok_or_else(|| {
+        WorkloadError::unexpected("measure", "a round robin of one measured nothing")
+    })
 }
 
 /// Records the latency of several workloads in turns: a turn of the first, then of the
@@ -293,7 +257,7 @@ fn count_u32(count: usize) -> u32 {
     u32::try_from(count).unwrap_or(u32::MAX)
 }
 
-/// How long one workload runs before the other's turn in [`measure_latency_alternating`]:
+/// How long one workload runs before the next one's turn in a round robin:
 /// long enough that a workload's data is back in cache for most of its turn. With 5 ms turns,
 /// gets of two 10,000-key in-memory stores measured about 3x slower each than measured alone;
 /// with 25 ms turns, as fast as alone.
@@ -351,30 +315,13 @@ fn latency_of(histogram: &Histogram<u64>, group: usize) -> Latency {
     }
 }
 
-/// Measures how many engine operations per second `workload` sustains on one thread.
-pub fn measure_throughput<W: Workload + ?Sized>(
-    workload: &mut W,
-    plan: Plan,
-) -> Result<Throughput> {
-    // Chunks of runs long enough (about a millisecond) that reading the clock is negligible.
-    let chunk = runs_per_millisecond(workload)?;
-    warm_up(plan.warm_up, || time_runs(workload, chunk).map(drop))?;
-    let started = Instant::now();
-    let mut runs = 0_u64;
-    let mut measured = Duration::ZERO;
-    while !plan.budget.spent(started.elapsed(), runs) {
-        let this_chunk = match plan.budget {
-            Budget::Runs(limit) => chunk.min(limit - runs),
-            Budget::Time(_) => chunk,
-        };
-        measured += time_runs(workload, this_chunk)?;
-        runs += this_chunk;
-    }
-    Ok(throughput(
-        runs,
-        runs * workload.engine_ops_per_run(),
-        measured,
-    ))
+/// Measures how many engine operations per second `workload` sustains on one thread: a
+/// round robin of one.
+pub fn measure_throughput(workload: &mut dyn Workload, plan: Plan) -> Result<Throughput> {
+    let mut throughputs = measure_throughput_round_robin(&mut [workload], plan)?;
+    throughputs.pop().ok_or_else(|| {
+        WorkloadError::unexpected("measure", "a round robin of one measured nothing")
+    })
 }
 
 /// Measures the throughput of a parallel workload: total engine operations over the summed
@@ -518,8 +465,9 @@ mod tests {
             warm_up: Duration::ZERO,
             budget: Budget::Runs(100),
         };
-        let (one, two) = measure_latency_alternating(&mut first, &mut second, plan, 16)
+        let latencies = measure_latency_round_robin(&mut [&mut first, &mut second], plan, 16)
             .expect("counting cannot fail");
+        let (one, two) = (&latencies[0], &latencies[1]);
         assert_eq!((one.samples, two.samples), (7, 7));
         assert_eq!((first.ran, second.ran), (7 * 16, 7 * 16));
         assert_eq!(one.ops_per_sample, 16);
