@@ -7,7 +7,7 @@
 #   quick             short run; JSON to target/bench/quick.json
 #   all               full run: JSON to target/bench/latest.json, the side-by-side table and
 #                     charts to docs/bench (report.md and the SVGs)
-#   validate          run and exit 3 if any row misses its seed target (e.g. `validate --quick`)
+#   validate          run and exit 3 if any row misses its target (e.g. `validate --quick`)
 #   latency           only the latency rows
 #   throughput        only the throughput rows
 #   stress            concurrent access, group commit (Cairn and its peers) and the peers'

@@ -96,6 +96,13 @@ impl Entry {
         self.name.contains(filter)
     }
 
+    /// True when the entry makes the row `row`: its own name, or its name followed by `/`
+    /// (a store, a size) or a space (`durability/strict_put vs raw_fdatasync`).
+    pub fn makes(&self, row: &str) -> bool {
+        row.strip_prefix(self.name.as_str())
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with(['/', ' ']))
+    }
+
     /// Measures the workload as `cairn bench` does; returns its rows.
     pub fn run(&self, context: &mut Context) -> Result<Vec<Row>> {
         context.step.clone_from(&self.name);
@@ -354,4 +361,59 @@ fn time_plan(warm_up: Duration, measure_for: Duration) -> Plan {
 /// An error for an entry that found nothing to measure.
 pub(crate) fn nothing_to_measure(workload: &'static str) -> WorkloadError {
     WorkloadError::unexpected(workload, "no store of this class to measure")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn owner<'a>(entries: &'a [Entry], row: &str) -> Option<&'a Entry> {
+        entries.iter().find(|entry| entry.makes(row))
+    }
+
+    #[test]
+    fn names_are_unique_and_every_derived_and_gate_row_has_its_inputs() {
+        for quick in [true, false] {
+            let entries = entries(quick);
+            let mut names: Vec<&str> = entries.iter().map(|entry| entry.name.as_str()).collect();
+            names.sort_unstable();
+            let before = names.len();
+            names.dedup();
+            assert_eq!(names.len(), before, "duplicate entry names (quick {quick})");
+            let derived = derived(quick);
+            for row in &derived {
+                for input in [&row.numerator, &row.denominator] {
+                    assert!(
+                        owner(&entries, input).is_some(),
+                        "{}: no entry makes {input}",
+                        row.name
+                    );
+                }
+            }
+            for (gate, _) in gates(quick) {
+                let made =
+                    owner(&entries, &gate).is_some() || derived.iter().any(|row| row.name == gate);
+                assert!(
+                    made,
+                    "gate row {gate} is made by no entry and no derived row"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_derived_row_divides_its_inputs_and_checks_its_bounds() {
+        let rows = vec![
+            Row::ratio("a", 3.0, 1.0, "a"),
+            Row::ratio("b", 2.0, 1.0, "b"),
+        ];
+        let derived =
+            Derived::new("a vs b", "a", "b", "test").target(crate::targets::READ_SCALING, None);
+        let row = derived.compute(&rows).expect("both inputs are there");
+        assert!((row.value - 1.5).abs() < 1e-9);
+        assert_eq!(row.pass, Some(false), "1.5x misses >= 1.7x");
+        assert!(Derived::new("x", "a", "missing", "test")
+            .compute(&rows)
+            .is_none());
+    }
 }

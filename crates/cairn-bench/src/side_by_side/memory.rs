@@ -1,4 +1,4 @@
-//! The memory tier (seed 002, tier 5): what a store of N keys costs in memory and on disk.
+//! The memory tier: what a store of N keys costs in memory and on disk.
 //!
 //! Resident memory is a property of a whole process, so each store is measured in a process
 //! of its own: [`probe`] runs in a child that `cairn bench` starts for one store, reads the

@@ -1,5 +1,5 @@
 //! Recovery workloads: how long opening a database takes, for each shape recovery has to
-//! handle, and how long writing a snapshot takes (seed 002's `recovery` group).
+//! handle, and how long writing a snapshot takes.
 //!
 //! - [`WalReplay`]: a WAL of `entries` single-put commits and no snapshot; the open replays
 //!   every record.

@@ -392,7 +392,7 @@ fn select(filter: Option<&str>, quick: bool) -> Result<(Vec<Entry>, Vec<Derived>
     let names: Vec<String> = all.iter().map(|entry| entry.name.clone()).collect();
     let entries: Vec<Entry> = all
         .into_iter()
-        .filter(|entry| entry.matches(filter) || wanted.iter().any(|row| owns(entry, row)))
+        .filter(|entry| entry.matches(filter) || wanted.iter().any(|row| entry.makes(row)))
         .collect();
     if entries.is_empty() {
         bail!(
