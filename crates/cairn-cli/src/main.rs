@@ -154,6 +154,10 @@ struct BenchArgs {
     /// failed workload still exits 1).
     #[arg(long)]
     validate: bool,
+    /// Print every row in full (figures with p99, targets, goals, notes) instead of one line
+    /// per workload.
+    #[arg(long)]
+    wide: bool,
 }
 
 /// A positive, finite number of seconds.
@@ -195,6 +199,7 @@ fn main() -> ExitCode {
             plot: args.plot,
             markdown: args.markdown,
             validate: args.validate,
+            wide: args.wide,
         }) {
             Ok(bench::Outcome::Done) => ExitCode::SUCCESS,
             Ok(bench::Outcome::TargetsMissed) => ExitCode::from(bench::EXIT_TARGETS_MISSED),

@@ -13,7 +13,9 @@
 use std::io::{self, Write};
 use std::path::Path;
 
-use super::report::{Better, Row};
+use comfy_table::CellAlignment;
+
+use super::report::{self, Better, Row};
 use super::saved::{describe_machine, SavedRun};
 
 /// The default `--compare-threshold`, in percent.
@@ -153,7 +155,6 @@ pub fn write_comparison(
     after: &SavedRun,
     threshold_pct: f64,
 ) -> io::Result<()> {
-    const HEADERS: [&str; 5] = ["workload", "before", "after", "change", ""];
     writeln!(
         out,
         "comparison with {} (change: speed ratio after/before in each row's better direction, \
@@ -177,26 +178,14 @@ pub fn write_comparison(
     writeln!(out)?;
 
     let changes = changes(&before.results, &after.results, threshold_pct);
-    let cells: Vec<[String; 5]> = changes.iter().map(cells).collect();
-    let mut widths = HEADERS.map(str::len);
-    for line in &cells {
-        for (width, cell) in widths.iter_mut().zip(line) {
-            *width = (*width).max(cell.chars().count());
+    let mut table = report::terminal_table(["workload", "before", "after", "change", ""]);
+    table.add_rows(changes.iter().map(cells));
+    for column in 1..=3 {
+        if let Some(column) = table.column_mut(column) {
+            column.set_cell_alignment(CellAlignment::Right);
         }
     }
-    let [name_width, before_width, after_width, change_width, _] = widths;
-    let header = HEADERS.map(str::to_owned);
-    let rule = widths.map(|width| "-".repeat(width));
-    for [name, earlier, later, change, mark] in std::iter::once(&header)
-        .chain(std::iter::once(&rule))
-        .chain(&cells)
-    {
-        let line = format!(
-            "{name:<name_width$}  {earlier:>before_width$}  {later:>after_width$}  \
-             {change:>change_width$}  {mark}"
-        );
-        writeln!(out, "{}", line.trim_end())?;
-    }
+    writeln!(out, "{}", table.trim_fmt())?;
     let count = |wanted: Verdict| {
         changes
             .iter()

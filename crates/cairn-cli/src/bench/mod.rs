@@ -90,6 +90,8 @@ pub struct Settings {
     pub markdown: Option<PathBuf>,
     /// Fail (with [`EXIT_TARGETS_MISSED`]) when a row misses its seed target.
     pub validate: bool,
+    /// Print every row in full (the default table has a line per workload).
+    pub wide: bool,
 }
 
 /// `--kind`.
@@ -185,7 +187,7 @@ pub fn run(settings: &Settings) -> Result<Outcome> {
 fn finish(settings: &Settings, outputs: Outputs, document: &SavedRun) -> Result<Outcome> {
     let mut out = io::stdout().lock();
     let rows = &document.results;
-    write_table_with_failures(&mut out, rows, &document.failed)?;
+    report::write_table(&mut out, document, settings.wide)?;
     let informational = rows.iter().filter(|row| row.pass.is_none()).count();
     writeln!(
         out,
@@ -461,18 +463,6 @@ fn run_steps(
     }
     progress.finish_and_clear();
     Ok((rows, failures))
-}
-
-fn write_table_with_failures(
-    out: &mut impl Write,
-    rows: &[Row],
-    failures: &[Failure],
-) -> io::Result<()> {
-    report::write_table(out, rows)?;
-    for failure in failures {
-        writeln!(out, "FAILED {}: {}", failure.name, failure.error)?;
-    }
-    writeln!(out)
 }
 
 fn peers_note() -> String {

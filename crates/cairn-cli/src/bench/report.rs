@@ -3,20 +3,24 @@
 //! A [`Row`] is one measured (or derived) figure: a latency (p50/p99 shown, all percentiles
 //! kept), a throughput, a ratio between two rows, a count, or a size in bytes. Its `value` is
 //! the number the target and goal are checked against: p50 for latency rows, ops/s for
-//! throughput rows. Rows without a target are informational: they show what the targets leave
-//! out (other value sizes, thread counts, transaction shapes) and count neither as passed nor
-//! missed.
+//! throughput rows. Rows without a target are informational. Rows serialize to JSON and load
+//! back; the "measured" column ([`Row::figure`]) is not saved but recomputed by
+//! [`Row::refresh_figure`], so a loaded run prints exactly as the live one did.
 //!
-//! Rows serialize to JSON and load back: the "measured" column ([`Row::figure`]) is not saved
-//! but recomputed by [`Row::refresh_figure`], the one function the constructors use too, so a
-//! loaded table prints exactly as the live one did.
+//! The default table fits [`MAX_WIDTH`] columns: a side-by-side workload (Cairn and its peers)
+//! is one line with Cairn's figure, the best peer and Cairn's speed over it; every other row
+//! is one line with its figure and PASS/MISS. `--wide` prints every row in full instead.
 
 use std::io::{self, Write};
 
 use cairn_bench::measure::count_as_f64;
 use cairn_bench::{Latency, Throughput};
+use comfy_table::{CellAlignment, ContentArrangement, LineStyle, Table, TableStyle};
 use serde::{Deserialize, Serialize};
 
+use super::compare::speed_ratio;
+use super::saved::SavedRun;
+use super::side_by_side::{self, Workload};
 use super::targets::Limit;
 
 /// What a row's `value` counts.
@@ -67,11 +71,11 @@ pub struct Row {
     pub ops_per_sec: Option<f64>,
     /// The figure checked against the target and goal.
     pub value: f64,
-    /// The seed target, if the row has one.
+    /// The target, if the row has one.
     pub target: Option<String>,
-    /// The goal from `DESIGN.md`, if the row has one.
+    /// The project's goal, if the row has one.
     pub goal: Option<String>,
-    /// Whether the seed target was met; `None` for rows without one.
+    /// Whether the target was met; `None` for rows without one.
     pub pass: Option<bool>,
     /// Whether the goal was met; `None` for rows without one.
     pub goal_met: Option<bool>,
@@ -215,7 +219,7 @@ impl Row {
         }
     }
 
-    /// Checks the row's value against a seed target.
+    /// Checks the row's value against a target.
     pub fn target(mut self, limit: &Limit) -> Self {
         self.target = Some(limit.text.to_owned());
         self.pass = Some(limit.is_met_by(self.value));
@@ -325,26 +329,23 @@ pub fn tally(rows: &[Row]) -> (usize, usize) {
     (passed, missed)
 }
 
-/// The columns of the table.
-pub const TABLE_HEADERS: [&str; 5] = [
-    "workload",
-    "measured",
-    "seed target",
-    "DESIGN.md goal",
-    "result",
-];
+/// The widest line the default table prints.
+pub const MAX_WIDTH: usize = 120;
 
-/// One row's cells under [`TABLE_HEADERS`].
-pub fn table_cells(row: &Row) -> [String; 5] {
-    let result = match row.pass {
-        Some(true) => "PASS",
-        Some(false) => "MISS",
-        None => "-",
-    };
+/// The columns of the full (`--wide`) table and the Markdown report's other rows.
+pub const WIDE_HEADERS: [&str; 5] = ["workload", "measured", "target", "goal", "result"];
+
+/// One row's cells under [`WIDE_HEADERS`]: the full figure, and a check mark after a goal met.
+pub fn wide_cells(row: &Row) -> [String; 5] {
     let goal = match (row.goal.as_deref(), row.goal_met) {
         (Some(text), Some(true)) => format!("{text} ✓"),
         (Some(text), _) => text.to_owned(),
         (None, _) => "-".to_owned(),
+    };
+    let result = match row.pass {
+        Some(true) => "PASS",
+        Some(false) => "MISS",
+        None => "-",
     };
     [
         row.name.clone(),
@@ -355,32 +356,215 @@ pub fn table_cells(row: &Row) -> [String; 5] {
     ]
 }
 
-/// Writes the table: workload, measured, seed target, goal, result.
-pub fn write_table(out: &mut impl Write, rows: &[Row]) -> io::Result<()> {
-    let cells: Vec<[String; 5]> = rows.iter().map(table_cells).collect();
-    let mut widths = TABLE_HEADERS.map(|header| header.chars().count());
-    for line in &cells {
-        for (width, cell) in widths.iter_mut().zip(line) {
-            *width = (*width).max(cell.chars().count());
+const LEGEND: [&str; 3] = [
+    "cairn: p50 or rate (side by side: the Cairn mode peers are compared with); best peer: the \
+     fastest other store;",
+    "vs best: Cairn's speed over it (above 1x: Cairn ahead); result: PASS/MISS against the \
+     target; goal: ✓ met, ✗ not.",
+    "Every row, percentile, target and note: --wide or --json.",
+];
+
+/// Prints the run's table, its failed workloads, then a short legend; with `wide`, every row
+/// as measured (figure, target, goal) and the run's notes instead.
+pub fn write_table(out: &mut impl Write, run: &SavedRun, wide: bool) -> io::Result<()> {
+    let mut table;
+    if wide {
+        table = terminal_table(WIDE_HEADERS);
+        table.add_rows(run.results.iter().map(wide_cells));
+    } else {
+        table = terminal_table([
+            "workload",
+            "cairn",
+            "best peer",
+            "vs best",
+            "result",
+            "goal",
+        ]);
+        table.add_rows(summary(&run.results));
+        for column in [1, 3] {
+            if let Some(column) = table.column_mut(column) {
+                column.set_cell_alignment(CellAlignment::Right);
+            }
+        }
+        table
+            .set_width(u16::try_from(MAX_WIDTH).unwrap_or(u16::MAX))
+            .set_content_arrangement(ContentArrangement::Dynamic)
+            .set_truncation_indicator("…");
+        for row in table.row_iter_mut() {
+            row.max_height(1);
         }
     }
-    let header = TABLE_HEADERS.map(str::to_owned);
-    write_line(out, &header, &widths)?;
-    write_line(out, &widths.map(|width| "-".repeat(width)), &widths)?;
-    for line in &cells {
-        write_line(out, line, &widths)?;
+    writeln!(out, "{}", table.trim_fmt())?;
+    for failure in &run.failed {
+        let line = format!("FAILED {}: {}", failure.name, failure.error);
+        writeln!(
+            out,
+            "{}",
+            if wide {
+                line
+            } else {
+                shorten(&line, MAX_WIDTH)
+            }
+        )?;
+    }
+    writeln!(out)?;
+    if wide {
+        for note in &run.notes {
+            writeln!(out, "note: {note}")?;
+        }
+    } else {
+        for line in LEGEND {
+            writeln!(out, "{line}")?;
+        }
     }
     Ok(())
 }
 
-fn write_line(out: &mut impl Write, cells: &[String; 5], widths: &[usize; 5]) -> io::Result<()> {
-    let [name, figure, target, goal, result] = cells;
-    let [name_width, figure_width, target_width, goal_width, _] = *widths;
-    writeln!(
-        out,
-        "{name:<name_width$}  {figure:<figure_width$}  {target:<target_width$}  \
-         {goal:<goal_width$}  {result}"
-    )
+/// A table for the terminal with these `headers`: no borders, a rule under the header, two
+/// spaces between columns.
+pub fn terminal_table<const N: usize>(headers: [&str; N]) -> Table {
+    let mut table = Table::new();
+    table
+        .load_style(TableStyle::new().header_separator(LineStyle::none().fill('-')))
+        .set_header(headers);
+    for column in table.column_iter_mut() {
+        column.set_padding((0, 2));
+    }
+    table
+}
+
+/// The default table's lines: one per side-by-side workload (Cairn's figure, the best peer and
+/// Cairn's speed over it), one per other row; in the order the rows were measured.
+fn summary(rows: &[Row]) -> Vec<[String; 6]> {
+    let groups = side_by_side::measured_groups(rows);
+    let measured: Vec<&Workload<'_>> = groups.iter().flat_map(|group| &group.workloads).collect();
+    let ratios = side_by_side::ratio_workloads(rows);
+    let mut shown: Vec<&str> = Vec::new();
+    let mut lines = Vec::new();
+    for row in rows {
+        let Some(workload) = row
+            .workload
+            .as_deref()
+            .filter(|_| side_by_side::is_side_by_side(row))
+        else {
+            let figure = row.headline();
+            lines.push([
+                shorten(&row.name, 48),
+                figure,
+                String::new(),
+                String::new(),
+                result(&[row]),
+                goal(&[row]),
+            ]);
+            continue;
+        };
+        if shown.contains(&workload) {
+            continue;
+        }
+        shown.push(workload);
+        let ratio_rows: &[&Row] = ratios
+            .iter()
+            .find(|ratios| ratios.name == workload)
+            .map_or(&[], |ratios| &ratios.rows);
+        let mut parts: Vec<&[&Row]> = measured
+            .iter()
+            .filter(|measured| measured.name == workload)
+            .map(|measured| measured.rows.as_slice())
+            .collect();
+        if parts.is_empty() {
+            parts.push(&[]);
+        }
+        for rows in parts {
+            lines.push(side_by_side_line(workload, rows, ratio_rows));
+        }
+    }
+    lines
+}
+
+/// One workload's line: Cairn's figure (the mode peers are compared with: any but in-memory
+/// when there is one), the peer Cairn is least ahead of, and Cairn's speed over it (the ratio
+/// row's, or computed from the two figures).
+fn side_by_side_line(workload: &str, rows: &[&Row], ratios: &[&Row]) -> [String; 6] {
+    let subject = |row: &&Row| row.subject.as_deref().unwrap_or_default().to_owned();
+    let cairn = rows
+        .iter()
+        .filter(|row| side_by_side::engine(&subject(row)) == "cairn")
+        .min_by_key(|row| subject(row).ends_with("-inmemory"))
+        .copied();
+    let mut peers: Vec<(String, Option<&Row>, Option<f64>)> = Vec::new();
+    for row in rows.iter().chain(ratios) {
+        let name = subject(row);
+        if side_by_side::engine(&name) == "cairn" || peers.iter().any(|(seen, ..)| *seen == name) {
+            continue;
+        }
+        let measured = rows.iter().find(|row| subject(row) == name).copied();
+        let ratio = ratios
+            .iter()
+            .find(|ratio| subject(ratio) == name)
+            .map(|ratio| ratio.value)
+            .or_else(|| speed_ratio(measured?, cairn?));
+        peers.push((name, measured, ratio));
+    }
+    let best = peers
+        .iter()
+        .filter(|(.., ratio)| ratio.is_some_and(f64::is_finite))
+        .min_by(|a, b| a.2.partial_cmp(&b.2).unwrap_or(std::cmp::Ordering::Equal));
+    let (peer, ratio) = best.map_or_else(Default::default, |(name, row, ratio)| {
+        let figure = row
+            .map(|row| format!(" {}", row.headline()))
+            .unwrap_or_default();
+        (
+            format!("{name}{figure}"),
+            ratio
+                .map(|ratio| format!("{ratio:.2}x"))
+                .unwrap_or_default(),
+        )
+    });
+    let all: Vec<&Row> = rows.iter().chain(ratios).copied().collect();
+    [
+        shorten(workload, 48),
+        cairn.map(Row::headline).unwrap_or_default(),
+        peer,
+        ratio,
+        result(&all),
+        goal(&all),
+    ]
+}
+
+/// `MISS` when a row missed its target, else `PASS` when one met it, else nothing.
+fn result(rows: &[&Row]) -> String {
+    let passes: Vec<bool> = rows.iter().filter_map(|row| row.pass).collect();
+    match (passes.contains(&false), passes.is_empty()) {
+        (true, _) => "MISS",
+        (false, false) => "PASS",
+        (false, true) => "",
+    }
+    .to_owned()
+}
+
+/// `✗` when a row missed its goal, else `✓` when one met it, else nothing.
+fn goal(rows: &[&Row]) -> String {
+    let met: Vec<bool> = rows.iter().filter_map(|row| row.goal_met).collect();
+    match (met.contains(&false), met.is_empty()) {
+        (true, _) => "✗",
+        (false, false) => "✓",
+        (false, true) => "",
+    }
+    .to_owned()
+}
+
+/// `text` cut to `width` characters by an ellipsis in the middle (the ends of a name tell
+/// rows apart: the group and the parameter).
+pub fn shorten(text: &str, width: usize) -> String {
+    let count = text.chars().count();
+    if count <= width {
+        return text.to_owned();
+    }
+    let head = (width - 1) * 2 / 5;
+    let tail = width - 1 - head;
+    let start: String = text.chars().take(head).collect();
+    let end: String = text.chars().skip(count - tail).collect();
+    format!("{start}…{end}")
 }
 
 #[cfg(test)]
@@ -498,27 +682,36 @@ mod tests {
     }
 
     #[test]
-    fn rows_check_targets_and_the_table_lines_up() {
-        let pass = Row::ratio("a/b", 3.0, 2.0, "test").target(&targets::GET_SCALING);
-        let miss = Row::ratio("a/longer_name", 5.0, 2.0, "test").target(&targets::GET_SCALING);
-        let info = Row::ratio("c", 1.0, 0.0, "test");
-        assert_eq!(pass.pass, Some(true));
-        assert_eq!(miss.pass, Some(false));
-        assert!(
-            info.value.abs() < f64::EPSILON,
-            "a zero denominator gives 0"
+    fn side_by_side_rows_collapse_to_one_line_per_workload() {
+        use super::super::side_by_side::test_rows::{measured, ratio};
+        let rows = vec![
+            measured("point_read/hot", "cairn-inmemory", Unit::Nanoseconds, 100.0),
+            measured("point_read/hot", "cairn-buffered", Unit::Nanoseconds, 200.0),
+            measured("point_read/hot", "redb-buffered", Unit::Nanoseconds, 900.0),
+            measured("point_read/hot", "fjall-buffered", Unit::Nanoseconds, 500.0),
+            ratio("point_read/hot", "redb-buffered", 4.5).goal(&targets::CAIRN_AHEAD),
+            ratio("point_read/hot", "fjall-buffered", 2.5).goal(&targets::CAIRN_AHEAD),
+            measured("memory/rss", "cairn-buffered", Unit::Bytes, 4096.0),
+            measured("memory/rss", "redis", Unit::Bytes, 2048.0),
+            Row::ratio("a/b", 3.0, 2.0, "test").target(&targets::GET_SCALING),
+        ];
+        assert_eq!(
+            summary(&rows),
+            [
+                [
+                    "point_read/hot",
+                    "200 ns",
+                    "fjall-buffered 500 ns",
+                    "2.50x",
+                    "",
+                    "✓"
+                ],
+                ["memory/rss", "4.0 KiB", "redis 2.0 KiB", "0.50x", "", ""],
+                ["a/b", "1.50x", "", "", "PASS", ""],
+            ]
+            .map(|line| line.map(str::to_owned))
         );
-        let rows = [pass, miss, info];
-        assert_eq!(tally(&rows), (1, 1));
-        let mut table = Vec::new();
-        write_table(&mut table, &rows).expect("writing to a Vec cannot fail");
-        let table = String::from_utf8(table).expect("the table is UTF-8");
-        let lines: Vec<&str> = table.lines().collect();
-        assert_eq!(lines.len(), 5);
-        let column = lines[0].find("measured").expect("header has the column");
-        assert!(lines[2..]
-            .iter()
-            .all(|line| line.chars().nth(column) != Some(' ')));
-        assert!(lines[3].ends_with("MISS"));
+        assert_eq!(shorten("abcdefghij", 6), "ab…hij");
+        assert_eq!(shorten("abc", 6), "abc");
     }
 }

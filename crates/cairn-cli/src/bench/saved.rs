@@ -55,16 +55,16 @@ pub struct SavedRun {
     /// The `--filter` of the run, if any.
     #[serde(default)]
     pub filter: Option<String>,
-    /// The notes printed under the header.
+    /// How the rows were measured: printed after the `--wide` table and in the report.
     #[serde(default)]
     pub notes: Vec<String>,
     /// How long the run took.
     #[serde(default)]
     pub elapsed_seconds: f64,
-    /// Rows that met their seed target.
+    /// Rows that met their target.
     #[serde(default)]
     pub passed: usize,
-    /// Rows that missed their seed target.
+    /// Rows that missed their target.
     #[serde(default)]
     pub missed: usize,
     /// Workloads that went wrong.
@@ -126,8 +126,8 @@ impl SavedRun {
         writeln!(writer)
     }
 
-    /// Prints what measured and when: mode, build, version, machine, date and the notes;
-    /// `loaded_from` names the file of a loaded run.
+    /// Prints what measured and when: mode, build, version, machine and date (the notes
+    /// follow the table); `loaded_from` names the file of a loaded run.
     pub fn write_header(&self, out: &mut impl Write, loaded_from: Option<&Path>) -> io::Result<()> {
         write!(
             out,
@@ -140,9 +140,6 @@ impl SavedRun {
         }
         writeln!(out, "machine: {}", describe_machine(&self.machine))?;
         writeln!(out, "date:    {}", self.date)?;
-        for note in &self.notes {
-            writeln!(out, "note:    {note}")?;
-        }
         writeln!(out)
     }
 }
