@@ -86,6 +86,10 @@ struct DumpArgs {
 
 /// Options of `cairn bench`.
 #[derive(Debug, Args)]
+#[expect(
+    clippy::struct_excessive_bools,
+    reason = "independent command-line flags"
+)]
 #[command(
     after_help = "Exit codes: 0 done (a MISS is a result, not an error); 1 a workload \
 failed, or a file could not be read or written; 2 bad arguments; 3 --validate found rows that \

@@ -3,7 +3,8 @@
 //! one, `--compare` marks changes beyond the threshold and lists added and removed rows,
 //! `--plot` writes an SVG per side-by-side group and `ratios.svg`, `--markdown` writes tables
 //! that link those charts relative to the report; a file that is not a saved run is an error
-//! naming it (exit 1, no panic); `--validate` exits 3 on a MISS and 1 on a failed workload.
+//! naming it (exit 1, no panic); `--validate` exits 3 on a MISS and 1 on a failed workload;
+//! the default table fits 120 columns and `--wide` shows every row.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -171,18 +172,19 @@ fn a_saved_run_is_printed_compared_plotted_and_written_as_markdown() {
     );
     assert!(!stderr.contains("panicked"), "{stderr}");
 
-    // The header and table of the saved run.
+    // The header, then a line per workload: Cairn, the best peer, Cairn's speed over it.
     assert!(stdout.contains("(loaded from "), "{stdout}");
     assert!(stdout.contains("machine: 2 CPUs, Test CPU (linux-x86_64)"));
     assert!(stdout.contains("date:    2026-01-02 03:04:05 UTC"));
-    let table_line = stdout
+    let uniform = stdout
         .lines()
-        .find(|line| line.starts_with("peers/point_read/uniform/redb-buffered "))
-        .expect("the table lists the peer row");
-    assert!(
-        table_line.contains("p50 1.50 µs / p99 4.50 µs"),
-        "{table_line}"
-    );
+        .find(|line| line.starts_with("point_read/uniform "))
+        .expect("one line for the workload");
+    for cell in ["300 ns", "redb-buffered 1.50 µs", "5.00x"] {
+        assert!(uniform.contains(cell), "{cell} in {uniform}");
+    }
+    let table = stdout.split("comparison with").next().unwrap_or_default();
+    assert!(!table.contains("peers/point_read"), "{table}");
     assert!(stdout.contains("1 passed, 0 missed"));
 
     // The comparison: 300 ns before, 400 ns after is 0.75x, beyond 10 %: WORSE.
@@ -212,7 +214,7 @@ fn a_saved_run_is_printed_compared_plotted_and_written_as_markdown() {
     for subject in ["cairn-buffered", "redb-buffered", "sqlite-strict"] {
         assert!(group_chart.contains(subject), "{subject} in the chart");
     }
-    assert!(group_chart.starts_with("<?xml") && group_chart.trim_end().ends_with("</svg>"));
+    assert!(group_chart.starts_with("<svg") && group_chart.trim_end().ends_with("</svg>"));
     let ratio_chart =
         std::fs::read_to_string(charts.join("ratios.svg")).expect("the ratio chart exists");
     assert!(ratio_chart.contains("vs sqlite-strict") && ratio_chart.contains("12.00x"));
@@ -223,25 +225,36 @@ fn a_saved_run_is_printed_compared_plotted_and_written_as_markdown() {
         report.contains("- command: `cairn bench --json latest.json`"),
         "{report}"
     );
-    assert!(report.contains(
-        "| workload | cairn-buffered | redb-buffered | sqlite-strict |\n| --- | ---: | ---: | ---: |\n\
-         | point_read/uniform | p50 300 ns / p99 900 ns | p50 1.50 µs / p99 4.50 µs | p50 3.60 µs / p99 10.8 µs |\n\
-         | point_read/hot | p50 200 ns / p99 600 ns | p50 900 ns / p99 2.70 µs | – |\n"
-    ), "{report}");
-    assert!(
-        report.contains("| point_read/uniform | 5.00x | 12.00x |"),
-        "{report}"
-    );
+    // Table cells are padded: compare lines with runs of spaces collapsed.
+    let flat: Vec<String> = (report.lines())
+        .map(|line| line.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect();
+    for line in [
+        "| workload | cairn-buffered | redb-buffered | sqlite-strict |",
+        "| point_read/uniform | p50 300 ns / p99 900 ns | p50 1.50 µs / p99 4.50 µs | p50 3.60 µs / p99 10.8 µs |",
+        "| point_read/hot | p50 200 ns / p99 600 ns | p50 900 ns / p99 2.70 µs | – |",
+        "| point_read/uniform | 5.00x | 12.00x |",
+        "| single_operations/single_get/100 | p50 400 ns / p99 1.20 µs | < 1 µs | - | PASS |",
+    ] {
+        assert!(flat.iter().any(|flat| flat == line), "{line} in:\n{report}");
+    }
+    assert!(report.contains("-:|"), "figures are right-aligned");
     assert!(report.contains("](charts/point_read.svg)"), "{report}");
     assert!(report.contains("](charts/ratios.svg)"), "{report}");
-    assert!(report.contains(
-        "| single_operations/single_get/100 | p50 400 ns / p99 1.20 µs | < 1 µs | - | PASS |"
-    ));
 
-    // The rows were written back as a saved run that loads again.
-    let again = cairn(&["bench", "--from-json", arg(&resaved)]);
+    // The rows were written back as a saved run that loads again; --wide shows every row.
+    let again = cairn(&["bench", "--from-json", arg(&resaved), "--wide"]);
     assert_eq!(again.status.code(), Some(0), "{}", text(&again.stderr));
-    assert!(text(&again.stdout).contains(table_line.trim_end()));
+    let again = text(&again.stdout);
+    let peer_line = again
+        .lines()
+        .find(|line| line.starts_with("peers/point_read/uniform/redb-buffered "))
+        .expect("the full table lists the peer row");
+    assert!(
+        peer_line.contains("p50 1.50 µs / p99 4.50 µs"),
+        "{peer_line}"
+    );
+    assert!(again.contains("note: hand-made rows"), "{again}");
 }
 
 #[test]
@@ -392,4 +405,85 @@ fn validate_exits_3_on_a_miss_and_1_on_a_failed_workload() {
     );
     assert!(text(&output.stdout).contains("FAILED broken/workload: get found nothing"));
     assert!(text(&output.stderr).contains("1 workload(s) failed: broken/workload"));
+}
+
+#[test]
+fn the_default_table_fits_120_columns_and_wide_shows_everything() {
+    let long_name = format!("key_patterns/{}/1000", "very_long_workload_name_".repeat(6));
+    let mut recovery = targeted(
+        "recovery/snapshot_wal_recovery/1000000+100000",
+        737_150_000,
+        false,
+    );
+    recovery["target"] = json!("< 500 ms (2 s ok)");
+    recovery["goal"] = json!("< 500 ms");
+    recovery["goal_met"] = json!(false);
+    recovery["annotations"] = json!([
+        "5 runs; engine report p50 737.03 ms",
+        "intact open p50 1.61 ms"
+    ]);
+    let mut rows = vec![
+        recovery,
+        targeted(&long_name, 82_600, true),
+        latency(
+            "single_operations/single_get/cairn-inmemory/100 vs cairn-inmemory-raw",
+            2,
+        ),
+        latency(
+            "get_at_scale/uniform_get/1000000 vs std_hashmap_reference",
+            2,
+        ),
+    ];
+    let stores = [
+        "cairn-inmemory",
+        "cairn-buffered",
+        "redb-buffered",
+        "fjall-buffered",
+        "sqlite-buffered",
+        "redis",
+    ];
+    for (index, store) in (1_u64..).zip(stores) {
+        rows.push(peer(
+            "put/buffered_with_a_longer_workload_name",
+            store,
+            2_370 * index,
+        ));
+        rows.push(peer("get_at_scale/1000000", store, 686_000 * index));
+    }
+    for store in &stores[2..] {
+        let mut ratio = ratio("put/buffered_with_a_longer_workload_name", store, 1435.41);
+        ratio["goal"] = json!("> 1.00x (Cairn ahead)");
+        ratio["goal_met"] = json!(true);
+        rows.push(ratio);
+    }
+    let mut run = saved_run("AMD EPYC 7B13 64-Core Processor", &rows);
+    run["failed"] = json!([{"name": long_name, "error": "x".repeat(300)}]);
+    run["notes"] = json!(["a note of several sentences ".repeat(20)]);
+    let dir = TempDir::new("width");
+    let path = dir.join("run.json");
+    write_json(&path, &run);
+
+    let output = cairn(&["bench", "--from-json", arg(&path)]);
+    assert_eq!(output.status.code(), Some(1), "the failed workload");
+    let stdout = text(&output.stdout);
+    for line in stdout.lines() {
+        assert!(
+            line.chars().count() <= 120,
+            "{} columns:\n{line}",
+            line.chars().count()
+        );
+    }
+    assert!(stdout.contains("key_patterns/very_…"), "{stdout}");
+    let put = stdout
+        .lines()
+        .find(|line| line.starts_with("put/buffered_with_a_longer_workload_name "))
+        .expect("one line for the side-by-side workload");
+    for cell in ["4.74 µs", "redb-buffered 7.11 µs", "1435.41x", "✓"] {
+        assert!(put.contains(cell), "{cell} in {put}");
+    }
+    assert!(stdout.contains("MISS") && !stdout.contains("a note of several"));
+
+    let wide = text(&cairn(&["bench", "--from-json", arg(&path), "--wide"]).stdout);
+    assert!(wide.contains(&long_name) && wide.contains("a note of several"));
+    assert!(wide.contains("p50 737.15 ms / p99 2.21 s (5 runs; engine report p50 737.03 ms)"));
 }

@@ -155,11 +155,11 @@ pub fn write_comparison(
     after: &SavedRun,
     threshold_pct: f64,
 ) -> io::Result<()> {
+    writeln!(out, "comparison with {}", path.display())?;
     writeln!(
         out,
-        "comparison with {} (change: speed ratio after/before in each row's better direction, \
-         > 1 is better; marked beyond {threshold_pct} %)",
-        path.display()
+        "  change: speed ratio after/before in each row's better direction (> 1: better), \
+         marked beyond {threshold_pct} %"
     )?;
     for (label, run) in [("before", before), ("after ", after)] {
         writeln!(
@@ -218,7 +218,7 @@ fn cells(change: &Change<'_>) -> [String; 5] {
         Verdict::Removed => "removed",
     };
     [
-        change.name.to_owned(),
+        report::shorten(change.name, 60),
         figure(change.before),
         figure(change.after),
         change

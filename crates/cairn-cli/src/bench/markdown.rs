@@ -17,7 +17,7 @@ use comfy_table::{presets, CellAlignment, Table};
 use super::plot::Charts;
 use super::report::{self, Row, Unit};
 use super::saved::{describe_machine, SavedRun};
-use super::side_by_side::{self, describe_measure, Workload};
+use super::side_by_side::{self, describe_measure, Group, Workload};
 
 /// Where the charts of `--plot` are: the charts, and the directory the report is written to
 /// (their links are relative to it).
@@ -51,44 +51,8 @@ pub fn write_report(
         };
         Some(relative_link(report_dir, path))
     };
-
     let groups = side_by_side::measured_groups(&run.results);
-    if !groups.is_empty() {
-        writeln!(
-            out,
-            "\n## Side by side\n\nCairn and its peers on the same workloads, one column per \
-             store and durability mode (`-inmemory`: no disk; `-buffered`: commits reach the \
-             OS, synced in the background; `-strict`: every commit synced before it returns)."
-        )?;
-    }
-    for group in &groups {
-        let mut measures: Vec<&str> = Vec::new();
-        for workload in &group.workloads {
-            let measure = match workload.unit {
-                Unit::Nanoseconds => "latency cells: p50 / p99 per operation, lower is better",
-                unit => describe_measure(unit),
-            };
-            if !measures.contains(&measure) {
-                measures.push(measure);
-            }
-        }
-        let measures = measures.join("; ");
-        let mut chars = measures.chars();
-        let first = chars.next().map(|c| c.to_uppercase().to_string());
-        writeln!(out, "\n### {}\n", text(group.name))?;
-        writeln!(out, "{}{}.\n", first.unwrap_or_default(), chars.as_str())?;
-        let subjects = group.subjects();
-        write_matrix(out, &group.workloads, &subjects, &subjects, |row| {
-            row.figure.clone()
-        })?;
-        if let Some(link) = chart(group.name) {
-            writeln!(
-                out,
-                "\n![{}: Cairn and its peers]({link})",
-                text(group.name)
-            )?;
-        }
-    }
+    write_groups(out, &groups, &chart)?;
 
     let ratios = side_by_side::ratio_workloads(&run.results);
     if !ratios.is_empty() {
@@ -136,6 +100,51 @@ pub fn write_report(
         writeln!(out, "\n## Notes\n")?;
         for note in &run.notes {
             writeln!(out, "- {}", text(note))?;
+        }
+    }
+    Ok(())
+}
+
+/// A table per group of measured side-by-side rows, each with its chart.
+fn write_groups(
+    out: &mut impl Write,
+    groups: &[Group<'_>],
+    chart: &dyn Fn(&str) -> Option<String>,
+) -> io::Result<()> {
+    if !groups.is_empty() {
+        writeln!(
+            out,
+            "\n## Side by side\n\nCairn and its peers on the same workloads, one column per \
+             store and durability mode (`-inmemory`: no disk; `-buffered`: commits reach the \
+             OS, synced in the background; `-strict`: every commit synced before it returns)."
+        )?;
+    }
+    for group in groups {
+        let mut measures: Vec<&str> = Vec::new();
+        for workload in &group.workloads {
+            let measure = match workload.unit {
+                Unit::Nanoseconds => "latency cells: p50 / p99 per operation, lower is better",
+                unit => describe_measure(unit),
+            };
+            if !measures.contains(&measure) {
+                measures.push(measure);
+            }
+        }
+        let measures = measures.join("; ");
+        let mut rest = measures.chars();
+        let first = rest.next().map(|c| c.to_uppercase().to_string());
+        writeln!(out, "\n### {}\n", text(group.name))?;
+        writeln!(out, "{}{}.\n", first.unwrap_or_default(), rest.as_str())?;
+        let subjects = group.subjects();
+        write_matrix(out, &group.workloads, &subjects, &subjects, |row| {
+            row.figure.clone()
+        })?;
+        if let Some(link) = chart(group.name) {
+            writeln!(
+                out,
+                "\n![{}: Cairn and its peers]({link})",
+                text(group.name)
+            )?;
         }
     }
     Ok(())

@@ -61,6 +61,10 @@ pub const EXIT_TARGETS_MISSED: u8 = 3;
 
 /// What `cairn bench` was asked to do.
 #[derive(Debug)]
+#[expect(
+    clippy::struct_excessive_bools,
+    reason = "independent command-line flags"
+)]
 pub struct Settings {
     /// Short measurements.
     pub quick: bool,
