@@ -87,168 +87,184 @@ fn subject(row: &Row) -> &str {
     row.subject.as_deref().unwrap_or("?")
 }
 
-/// Pixels for a label of `chars` characters at the label font.
-fn label_width(chars: usize) -> u32 {
-    u32::try_from(chars).unwrap_or(100).saturating_mul(8) + 12
+/// One panel of horizontal bars from 0, top to bottom: the label on the axis, the subject
+/// that colours the bar, its length, and the text at its end.
+struct Panel {
+    caption: Option<String>,
+    bars: Vec<(String, String, f64, String)>,
+    x_range: (f64, f64),
+    x_label: Box<dyn Fn(f64) -> String>,
 }
 
-/// Draws on a white `height` px tall SVG titled `title`; returns the document.
-fn svg(
-    title: &str,
-    height: u32,
-    draw: impl FnOnce(&DrawingArea<SVGBackend<'_>, Shift>) -> Result<()>,
-) -> Result<String> {
+impl Panel {
+    fn height(&self) -> u32 {
+        70 + BAR * u32::try_from(self.bars.len()).unwrap_or(0)
+    }
+}
+
+/// An SVG titled `title` with the `panels` one under the other, their labels `label_chars`
+/// characters wide at most.
+fn chart(title: &str, panels: &[Panel], label_chars: usize) -> Result<String> {
+    let heights: Vec<u32> = panels.iter().map(Panel::height).collect();
+    let label_area = u32::try_from(label_chars).unwrap_or(40).saturating_mul(8) + 12;
     let mut svg = String::new();
     {
-        let root = SVGBackend::with_string(&mut svg, (WIDTH, height)).into_drawing_area();
+        let size = (WIDTH, 40 + heights.iter().sum::<u32>());
+        let root = SVGBackend::with_string(&mut svg, size).into_drawing_area();
         root.fill(&WHITE)?;
-        draw(&root.titled(title, (FONT, 24))?)?;
+        let breaks: Vec<u32> = (heights.iter())
+            .scan(0, |top, height| {
+                Some(std::mem::replace(top, *top + height) + height)
+            })
+            .collect();
+        let areas = root.titled(title, (FONT, 24))?;
+        for (area, panel) in areas
+            .split_by_breakpoints([0; 0], breaks)
+            .iter()
+            .zip(panels)
+        {
+            draw_panel(area, panel, label_area)?;
+        }
         root.present()?;
     }
     Ok(svg)
 }
 
-/// A group's chart: one panel of bars per workload, each bar a store.
-fn group_chart(title: &str, workloads: &[Workload<'_>]) -> Result<String> {
-    let heights: Vec<u32> = workloads
-        .iter()
-        .map(|workload| 70 + BAR * u32::try_from(workload.rows.len()).unwrap_or(0))
-        .collect();
-    let labels = workloads.iter().flat_map(|workload| &workload.rows);
-    let y_label_area = label_width(labels.map(|row| subject(row).len()).max().unwrap_or(0));
-    svg(title, 40 + heights.iter().sum::<u32>(), |area| {
-        let breaks: Vec<u32> = heights
-            .iter()
-            .scan(0, |top, height| {
-                *top += height;
-                Some(*top)
-            })
-            .collect();
-        let panels = area.split_by_breakpoints::<u32, u32, _, _>([], &breaks);
-        for (panel, workload) in panels.iter().zip(workloads) {
-            let rows = &workload.rows;
-            let largest = rows.iter().map(|row| row.value).fold(0.0, f64::max);
-            let x_max = if largest.is_finite() && largest > 0.0 {
-                largest * 1.2
-            } else {
-                1.0
-            };
-            let caption = format!("{} — {}", workload.name, describe_measure(workload.unit));
-            let mut chart = ChartBuilder::on(panel)
-                .caption(caption, (FONT, 18))
-                .margin(6)
-                .margin_right(30)
-                .x_label_area_size(24)
-                .y_label_area_size(y_label_area)
-                .build_cartesian_2d(0.0..x_max, (0..rows.len()).into_segmented())?;
-            // Segments count from the bottom: the first row is drawn at the top.
-            let at = |index: usize| rows.len() - 1 - index;
-            chart
-                .configure_mesh()
-                .disable_y_mesh()
-                .y_labels(rows.len())
-                .y_label_formatter(&|segment| match segment {
-                    SegmentValue::CenterOf(index) if *index < rows.len() => {
-                        subject(rows[at(*index)]).to_owned()
-                    }
-                    _ => String::new(),
-                })
-                .x_labels(6)
-                .x_label_formatter(&|value| format_value(workload.unit, *value))
-                .label_style((FONT, 16))
-                .draw()?;
-            chart.draw_series(rows.iter().enumerate().map(|(index, row)| {
-                let ends = [
-                    (0.0, SegmentValue::Exact(at(index))),
-                    (row.value, SegmentValue::Exact(at(index) + 1)),
-                ];
-                let mut bar = Rectangle::new(ends, colour(subject(row)).filled());
-                bar.set_margin(4, 4, 0, 0);
-                bar
-            }))?;
-            let label = (FONT, 16).into_font().color(&BLACK);
-            let label = label.pos(Pos::new(HPos::Left, VPos::Center));
-            chart.draw_series(rows.iter().enumerate().map(|(index, row)| {
-                let text = format!(" {}", row.headline());
-                Text::new(text, (row.value, SegmentValue::CenterOf(at(index))), &label)
-            }))?;
-        }
-        Ok(())
-    })
+fn draw_panel(
+    area: &DrawingArea<SVGBackend<'_>, Shift>,
+    panel: &Panel,
+    label_area: u32,
+) -> Result<()> {
+    let count = panel.bars.len();
+    let mut builder = ChartBuilder::on(area);
+    if let Some(caption) = &panel.caption {
+        builder.caption(caption, (FONT, 18));
+    }
+    let (low, high) = panel.x_range;
+    let mut chart = (builder.margin(6).margin_right(40))
+        .x_label_area_size(24)
+        .y_label_area_size(label_area)
+        .build_cartesian_2d(low..high, (0..count).into_segmented())?;
+    // Segments count from the bottom: the first bar is drawn at the top.
+    let at = |index: usize| count - 1 - index;
+    let label_of = |segment: &SegmentValue<usize>| match segment {
+        SegmentValue::CenterOf(index) if *index < count => panel.bars[at(*index)].0.clone(),
+        _ => String::new(),
+    };
+    (chart.configure_mesh().disable_y_mesh().y_labels(count))
+        .y_label_formatter(&label_of)
+        .x_labels(8)
+        .x_label_formatter(&|value| (panel.x_label)(*value))
+        .label_style((FONT, 16))
+        .draw()?;
+    let bars = panel.bars.iter().enumerate();
+    let bars = bars.filter(|(_, (.., length, _))| length.is_finite());
+    chart.draw_series(bars.clone().map(|(index, (_, subject, length, _))| {
+        let ends = [
+            (0.0, SegmentValue::Exact(at(index))),
+            (*length, SegmentValue::Exact(at(index) + 1)),
+        ];
+        let mut bar = Rectangle::new(ends, colour(subject).filled());
+        bar.set_margin(4, 4, 0, 0);
+        bar
+    }))?;
+    let font = (FONT, 16).into_font().color(&BLACK);
+    chart.draw_series(bars.map(|(index, (.., length, text))| {
+        let side = if *length < 0.0 {
+            HPos::Right
+        } else {
+            HPos::Left
+        };
+        let style = font.pos(Pos::new(side, VPos::Center));
+        Text::new(
+            format!(" {text} "),
+            (*length, SegmentValue::CenterOf(at(index))),
+            style,
+        )
+    }))?;
+    let zero = [
+        (0.0, SegmentValue::Exact(0)),
+        (0.0, SegmentValue::Exact(count)),
+    ];
+    chart.draw_series([PathElement::new(zero, BLACK.stroke_width(2))])?;
+    Ok(())
 }
 
-/// The summary chart: Cairn's speed over each peer's, a bar per workload and peer, log scale.
-fn ratio_chart(workloads: &[Workload<'_>]) -> Result<String> {
-    let bars: Vec<(String, &Row)> = workloads
-        .iter()
-        .flat_map(|workload| {
-            let name = workload.name;
-            let rows = workload.rows.iter();
-            rows.map(move |row| (format!("{name} vs {}", subject(row)), *row))
+/// A group's chart: a panel per workload, a bar per store from 0.
+fn group_chart(title: &str, workloads: &[Workload<'_>]) -> Result<String> {
+    let panels: Vec<Panel> = (workloads.iter())
+        .map(|workload| {
+            let largest = workload
+                .rows
+                .iter()
+                .map(|row| row.value)
+                .fold(0.0, f64::max);
+            let unit = workload.unit;
+            Panel {
+                caption: Some(format!("{} — {}", workload.name, describe_measure(unit))),
+                bars: (workload.rows.iter())
+                    .map(|row| {
+                        (
+                            subject(row).to_owned(),
+                            subject(row).to_owned(),
+                            row.value,
+                            row.headline(),
+                        )
+                    })
+                    .collect(),
+                x_range: (0.0, if largest > 0.0 { largest * 1.25 } else { 1.0 }),
+                x_label: Box::new(move |value| format_value(unit, value)),
+            }
         })
         .collect();
-    let count = bars.len();
-    let (low, high) = bars
-        .iter()
-        .map(|(_, row)| row.value)
-        .filter(|value| value.is_finite() && *value > 0.0)
-        .fold((1.0_f64, 1.0_f64), |(low, high), value| {
-            (low.min(value), high.max(value))
-        });
-    let low = 10_f64.powf((low / 2.0).log10().floor());
-    let high = 10_f64.powf((high * 3.0).log10().ceil());
-    let y_label_area = label_width(bars.iter().map(|(label, _)| label.len()).max().unwrap_or(0));
-    let height = 110 + BAR * u32::try_from(count).unwrap_or(0);
-    let title = "Cairn's speed relative to each peer (log scale; right of 1x: Cairn ahead)";
-    svg(title, height, |area| {
-        let mut chart = ChartBuilder::on(area)
-            .margin(10)
-            .margin_right(40)
-            .x_label_area_size(30)
-            .y_label_area_size(y_label_area)
-            .build_cartesian_2d((low..high).log_scale(), (0..count).into_segmented())?;
-        let at = |index: usize| count - 1 - index;
-        chart
-            .configure_mesh()
-            .disable_y_mesh()
-            .y_labels(count)
-            .y_label_formatter(&|segment| match segment {
-                SegmentValue::CenterOf(index) if *index < count => bars[at(*index)].0.clone(),
-                _ => String::new(),
-            })
-            .x_label_formatter(&|value| format!("{value}x"))
-            .label_style((FONT, 16))
-            .draw()?;
-        let shown = bars
-            .iter()
-            .enumerate()
-            .filter(|(_, (_, row))| row.value.is_finite() && row.value > 0.0);
-        chart.draw_series(shown.clone().map(|(index, (_, row))| {
-            let ends = [
-                (1.0, SegmentValue::Exact(at(index))),
-                (row.value, SegmentValue::Exact(at(index) + 1)),
-            ];
-            let mut bar = Rectangle::new(ends, colour(subject(row)).filled());
-            bar.set_margin(4, 4, 0, 0);
-            bar
-        }))?;
-        let font = (FONT, 16).into_font().color(&BLACK);
-        chart.draw_series(shown.map(|(index, (_, row))| {
-            let (text, side) = if row.value >= 1.0 {
-                (format!(" {}", row.headline()), HPos::Left)
+    let labels = workloads.iter().flat_map(|workload| &workload.rows);
+    chart(
+        title,
+        &panels,
+        labels.map(|row| subject(row).len()).max().unwrap_or(0),
+    )
+}
+
+/// The summary chart: Cairn's speed over each peer's, a bar per workload and peer from 1x, on
+/// a log scale (bars are log10 of the ratio; the axis is labelled in ratios).
+fn ratio_chart(workloads: &[Workload<'_>]) -> Result<String> {
+    let bars: Vec<(String, String, f64, String)> = (workloads.iter())
+        .flat_map(|workload| workload.rows.iter().map(move |row| (workload.name, *row)))
+        .map(|(name, row)| {
+            let length = if row.value > 0.0 {
+                row.value.log10()
             } else {
-                (format!("{} ", row.headline()), HPos::Right)
+                f64::NAN
             };
-            let style = font.pos(Pos::new(side, VPos::Center));
-            Text::new(text, (row.value, SegmentValue::CenterOf(at(index))), style)
-        }))?;
-        let parity = [
-            (1.0, SegmentValue::Exact(0)),
-            (1.0, SegmentValue::Exact(count)),
-        ];
-        chart.draw_series([PathElement::new(parity, BLACK.stroke_width(2))])?;
-        Ok(())
-    })
+            let text = if length.is_finite() {
+                row.headline()
+            } else {
+                "n/a".to_owned()
+            };
+            (
+                format!("{name} vs {}", subject(row)),
+                subject(row).to_owned(),
+                length,
+                text,
+            )
+        })
+        .collect();
+    let lengths = bars
+        .iter()
+        .map(|bar| bar.2)
+        .filter(|length| length.is_finite());
+    let (low, high) = lengths.fold((0.0_f64, 0.0_f64), |(low, high), length| {
+        (low.min(length), high.max(length))
+    });
+    let label_chars = bars.iter().map(|bar| bar.0.len()).max().unwrap_or(0);
+    let panel = Panel {
+        caption: None,
+        bars,
+        x_range: ((low - 0.4).floor(), (high + 0.5).ceil()),
+        x_label: Box::new(|exponent| format!("{}x", 10_f64.powf(exponent))),
+    };
+    let title = "Cairn's speed relative to each peer (log scale; right of 1x: Cairn ahead)";
+    chart(title, &[panel], label_chars)
 }
 
 #[cfg(test)]
