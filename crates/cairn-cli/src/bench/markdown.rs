@@ -29,16 +29,14 @@ pub fn write_report(
     run: &SavedRun,
     charts: ChartLinks<'_>,
 ) -> io::Result<()> {
-    writeln!(out, "# `cairn bench` results\n")?;
-    writeln!(out, "- date: {}", run.date)?;
-    writeln!(out, "- machine: {}", describe_machine(&run.machine))?;
-    writeln!(
+    let (date, mode, build, version) = (&run.date, &run.mode, &run.build, &run.version);
+    let machine = describe_machine(&run.machine);
+    let command = code(run.command.as_deref().unwrap_or("not recorded"));
+    write!(
         out,
-        "- mode: {}, {} build, cairn {}",
-        run.mode, run.build, run.version
+        "# `cairn bench` results\n\n- date: {date}\n- machine: {machine}\n- mode: {mode}, \
+         {build} build, cairn {version}\n- command: {command}\n"
     )?;
-    let command = run.command.as_deref().unwrap_or("not recorded");
-    writeln!(out, "- command: {}", code(command))?;
     if let Some(filter) = &run.filter {
         writeln!(out, "- filter: {}", code(filter))?;
     }
@@ -215,19 +213,14 @@ fn write_table(
 /// stays as it is).
 fn text(text: &str) -> String {
     let flat = text.replace(['\n', '\r'], " ");
-    let mut escaped = String::with_capacity(flat.len());
-    let mut chars = flat.chars().peekable();
-    while let Some(c) = chars.next() {
-        let opens_tag = chars
-            .peek()
-            .is_some_and(|next| next.is_ascii_alphabetic() || matches!(next, '/' | '!' | '?'));
-        if c == '<' && opens_tag {
-            escaped.push_str("&lt;");
-        } else {
-            escaped.push(c);
-        }
-    }
-    escaped
+    let mut parts = flat.split('<');
+    let first = parts.next().unwrap_or_default().to_owned();
+    parts.fold(first, |mut escaped, part| {
+        let tag = part.starts_with(|c: char| c.is_ascii_alphabetic() || "/!?".contains(c));
+        escaped.push_str(if tag { "&lt;" } else { "<" });
+        escaped.push_str(part);
+        escaped
+    })
 }
 
 /// Inline code, with a fence longer than any backtick run inside.
