@@ -106,15 +106,14 @@ impl Row {
             value,
             ..Row::default()
         }
+        .refreshed()
     }
 
     /// A latency row; its value is the p50.
     pub fn latency(name: &str, latency: &Latency) -> Self {
         let mut row = Row::new(name, Unit::Nanoseconds, count_as_f64(latency.p50_ns));
-        row.p50 = Some(latency.p50_ns);
-        row.p95 = Some(latency.p95_ns);
-        row.p99 = Some(latency.p99_ns);
-        row.p999 = Some(latency.p999_ns);
+        (row.p50, row.p95) = (Some(latency.p50_ns), Some(latency.p95_ns));
+        (row.p99, row.p999) = (Some(latency.p99_ns), Some(latency.p999_ns));
         row.refreshed()
     }
 
@@ -132,16 +131,12 @@ impl Row {
         } else {
             0.0
         };
-        Row::new(name, Unit::Ratio, ratio)
-            .refreshed()
-            .note(explained)
+        Row::new(name, Unit::Ratio, ratio).note(explained)
     }
 
     /// A count of retained versions.
     pub fn versions(name: &str, versions: u64, explained: &str) -> Self {
-        Row::new(name, Unit::Versions, count_as_f64(versions))
-            .refreshed()
-            .note(explained)
+        Row::new(name, Unit::Versions, count_as_f64(versions)).note(explained)
     }
 
     /// A size in bytes (memory or disk a store holds).
@@ -150,9 +145,7 @@ impl Row {
         reason = "the side-by-side memory rows of the peers section construct it"
     )]
     pub fn bytes(name: &str, bytes: u64, explained: &str) -> Self {
-        Row::new(name, Unit::Bytes, count_as_f64(bytes))
-            .refreshed()
-            .note(explained)
+        Row::new(name, Unit::Bytes, count_as_f64(bytes)).note(explained)
     }
 
     /// Recomputes the "measured" column from the unit, the figures and the annotations: the
@@ -196,15 +189,10 @@ impl Row {
                 None => {}
             }
         }
-        let higher = match self.unit {
-            Unit::OpsPerSecond => true,
-            Unit::Ratio => self.subject.is_some(),
-            Unit::Nanoseconds | Unit::Bytes | Unit::Versions => false,
-        };
-        if higher {
-            Better::Higher
-        } else {
-            Better::Lower
+        match self.unit {
+            Unit::OpsPerSecond => Better::Higher,
+            Unit::Ratio if self.subject.is_some() => Better::Higher,
+            Unit::Ratio | Unit::Nanoseconds | Unit::Bytes | Unit::Versions => Better::Lower,
         }
     }
 
