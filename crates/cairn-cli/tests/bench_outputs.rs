@@ -10,10 +10,10 @@ use std::process::Command;
 
 use serde_json::{json, Value as Json};
 
-/// Runs `cairn ARGS`: its exit code, stdout and stderr.
-fn cairn(args: &[&str]) -> (Option<i32>, String, String) {
+/// Runs `cairn ARGS` (split at spaces): its exit code, stdout and stderr.
+fn cairn(args: &str) -> (Option<i32>, String, String) {
     let output = Command::new(env!("CARGO_BIN_EXE_cairn"))
-        .args(args)
+        .args(args.split_whitespace())
         .output()
         .expect("the cairn binary runs");
     let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
@@ -132,19 +132,10 @@ fn a_saved_run_is_printed_compared_plotted_and_written_as_markdown() {
         dir.path("r/bench.md"),
         dir.path("c.json"),
     );
-    let (code, stdout, stderr) = cairn(&[
-        "bench",
-        "--from-json",
-        &after,
-        "--compare",
-        &before,
-        "--plot",
-        &charts,
-        "--markdown",
-        &markdown,
-        "--json",
-        &resaved,
-    ]);
+    let (code, stdout, stderr) = cairn(&format!(
+        "bench --from-json {after} --compare {before} --plot {charts} --markdown {markdown} \
+         --json {resaved}"
+    ));
     assert_eq!(code, Some(0), "stdout:\n{stdout}\nstderr:\n{stderr}");
 
     // The header, then a line per workload: Cairn, the best peer, Cairn's speed over it.
@@ -202,7 +193,7 @@ fn a_saved_run_is_printed_compared_plotted_and_written_as_markdown() {
     assert!(report.contains("-:|"), "figures are right-aligned");
 
     // The rows were written back as a saved run that loads again; --wide shows every row.
-    let (code, again, _) = cairn(&["bench", "--from-json", &resaved, "--wide"]);
+    let (code, again, _) = cairn(&format!("bench --from-json {resaved} --wide"));
     assert_eq!(code, Some(0));
     let peer_line = line_of(&again, "peers/point_read/uniform/redb-buffered ");
     assert!(
@@ -219,29 +210,21 @@ fn the_threshold_and_the_filter_change_what_is_shown() {
         dir.json("a.json", &after_run()),
         dir.json("b.json", &before_run()),
     );
-    let (code, stdout, _) = cairn(&[
-        "bench",
-        "--from-json",
-        &after,
-        "--filter",
-        "single_get",
-        "--compare",
-        &before,
-        "--compare-threshold",
-        "50",
-    ]);
+    let (code, stdout, _) = cairn(&format!(
+        "bench --from-json {after} --filter single_get --compare {before} --compare-threshold 50"
+    ));
     assert_eq!(code, Some(0));
     assert!(!stdout.contains("WORSE"), "0.75x is within 50 %: {stdout}");
     assert!(
         !stdout.contains("peers/point_read/hot"),
         "filtered out: {stdout}"
     );
-    let (code, _, stderr) = cairn(&["bench", "--from-json", &after, "--filter", "nothing"]);
+    let (code, _, stderr) = cairn(&format!("bench --from-json {after} --filter nothing"));
     assert_eq!(code, Some(1));
     assert!(stderr.contains("no row name contains \"nothing\""));
-    let negative = cairn(&["bench", "--compare", &before, "--compare-threshold", "-5"]);
+    let negative = cairn(&format!("bench --compare {before} --compare-threshold -5"));
     assert_eq!(negative.0, Some(2), "a negative threshold is a usage error");
-    let quick = cairn(&["bench", "--from-json", &after, "--quick"]);
+    let quick = cairn(&format!("bench --from-json {after} --quick"));
     assert_eq!(quick.0, Some(2), "--quick measures; --from-json does not");
 }
 
@@ -254,7 +237,7 @@ fn a_file_that_is_not_a_saved_run_is_a_clear_error() {
     ] {
         let path = dir.json("run.json", &content);
         for flag in ["--from-json", "--compare"] {
-            let (code, stdout, stderr) = cairn(&["bench", flag, &path, "--filter", "x"]);
+            let (code, stdout, stderr) = cairn(&format!("bench {flag} {path} --filter x"));
             assert_eq!(code, Some(1), "{flag} {content}: {stderr}");
             assert!(
                 stderr.starts_with("error: ") && stderr.contains(&path),
@@ -265,12 +248,12 @@ fn a_file_that_is_not_a_saved_run_is_a_clear_error() {
         }
     }
     std::fs::write(dir.path("binary.json"), "\u{0}\u{1}[").expect("written");
-    let (code, _, stderr) = cairn(&["bench", "--from-json", &dir.path("binary.json")]);
+    let (code, _, stderr) = cairn(&format!("bench --from-json {}", dir.path("binary.json")));
     assert!(
         code == Some(1) && stderr.contains("not a JSON file"),
         "{stderr}"
     );
-    let (code, _, stderr) = cairn(&["bench", "--from-json", &dir.path("absent.json")]);
+    let (code, _, stderr) = cairn(&format!("bench --from-json {}", dir.path("absent.json")));
     assert!(code == Some(1) && stderr.contains("cannot read the saved run"));
 }
 
@@ -285,26 +268,26 @@ fn validate_exits_3_on_a_miss_and_1_on_a_failed_workload() {
         "missed.json",
         &saved_run("CPU", &[fast.clone(), slow.clone()]),
     );
-    let (code, stdout, _) = cairn(&["bench", "--from-json", &missed, "--validate"]);
+    let (code, stdout, _) = cairn(&format!("bench --from-json {missed} --validate"));
     assert_eq!(code, Some(3), "{stdout}");
     assert!(stdout.contains("validate: 1 row(s) missed their seed target:"));
     assert!(stdout.contains("  MISS too/slow: p50 4.00 µs / p99 12.0 µs (seed target < 1 µs)"));
     assert!(!stdout.contains("MISS fast/enough"));
     assert_eq!(
-        cairn(&["bench", "--from-json", &missed]).0,
+        cairn(&format!("bench --from-json {missed}")).0,
         Some(0),
         "a MISS is a result"
     );
 
     let passing = dir.json("passing.json", &saved_run("CPU", &[fast]));
-    let (code, stdout, _) = cairn(&["bench", "--from-json", &passing, "--validate"]);
+    let (code, stdout, _) = cairn(&format!("bench --from-json {passing} --validate"));
     assert_eq!(code, Some(0));
     assert!(stdout.contains("validate: every row with a seed target met it"));
 
     let mut failed = saved_run("CPU", &[slow]);
     failed["failed"] = json!([{"name": "broken/workload", "error": "get found nothing"}]);
     let failed = dir.json("failed.json", &failed);
-    let (code, stdout, stderr) = cairn(&["bench", "--from-json", &failed, "--validate"]);
+    let (code, stdout, stderr) = cairn(&format!("bench --from-json {failed} --validate"));
     assert_eq!(code, Some(1), "a workload error stays exit 1");
     assert!(stdout.contains("FAILED broken/workload: get found nothing"));
     assert!(stderr.contains("1 workload(s) failed: broken/workload"));
@@ -351,7 +334,7 @@ fn the_default_table_fits_120_columns_and_wide_shows_everything() {
     let dir = Dir::new();
     let path = dir.json("run.json", &run);
 
-    let (code, stdout, _) = cairn(&["bench", "--from-json", &path]);
+    let (code, stdout, _) = cairn(&format!("bench --from-json {path}"));
     assert_eq!(code, Some(1), "the failed workload");
     for line in stdout.lines() {
         assert!(
@@ -374,7 +357,7 @@ fn the_default_table_fits_120_columns_and_wide_shows_everything() {
         "notes are behind --wide"
     );
 
-    let (_, wide, _) = cairn(&["bench", "--from-json", &path, "--wide"]);
+    let (_, wide, _) = cairn(&format!("bench --from-json {path} --wide"));
     assert!(wide.contains(&long_name) && wide.contains("a note of several"));
     assert!(wide.contains("p50 737.15 ms / p99 2.21 s (5 runs; engine report p50 737.03 ms)"));
 }
