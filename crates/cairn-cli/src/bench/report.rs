@@ -312,6 +312,16 @@ pub const MAX_WIDTH: usize = 120;
 /// The columns of the full (`--wide`) table and the Markdown report's other rows.
 pub const WIDE_HEADERS: [&str; 5] = ["workload", "measured", "target", "goal", "result"];
 
+/// The columns of the default table.
+const SUMMARY_HEADERS: [&str; 6] = [
+    "workload",
+    "cairn",
+    "best peer",
+    "vs best",
+    "result",
+    "goal",
+];
+
 /// One row's cells under [`WIDE_HEADERS`]: the full figure, and a check mark after a goal met.
 pub fn wide_cells(row: &Row) -> [String; 5] {
     let goal = match (&row.goal, row.goal_met) {
@@ -346,15 +356,7 @@ pub fn write_table(out: &mut impl Write, run: &SavedRun, wide: bool) -> io::Resu
         table = terminal_table(WIDE_HEADERS);
         table.add_rows(run.results.iter().map(wide_cells));
     } else {
-        let headers = [
-            "workload",
-            "cairn",
-            "best peer",
-            "vs best",
-            "result",
-            "goal",
-        ];
-        table = terminal_table(headers);
+        table = terminal_table(SUMMARY_HEADERS);
         table.add_rows(summary(&run.results));
         right_align(&mut table, &[1, 3]);
         table
