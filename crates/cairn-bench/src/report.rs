@@ -3,13 +3,9 @@
 //! A [`Row`] is one measured (or derived) figure: a latency (p50/p99 shown, all percentiles
 //! kept), a throughput, a ratio between two rows, a count, or a size in bytes. Its `value` is
 //! the number the target and goal are checked against: p50 for latency rows, ops/s for
-//! throughput rows. Rows without a target are informational: they show what the targets leave
-//! out (other value sizes, thread counts, transaction shapes) and count neither as passed nor
-//! missed.
-//!
-//! Rows serialize to JSON and load back: the "measured" column ([`Row::figure`]) is not saved
-//! but recomputed by [`Row::refresh_figure`], the one function the constructors use too, so a
-//! loaded table prints exactly as the live one did.
+//! throughput rows. Rows without a target are informational. Rows serialize to JSON and load
+//! back; the "measured" column ([`Row::figure`]) is not saved but recomputed by
+//! [`Row::refresh_figure`], so a loaded run prints exactly as the live one did.
 
 use serde::{Deserialize, Serialize};
 
@@ -17,9 +13,10 @@ use crate::measure::{count_as_f64, Latency, Throughput};
 use crate::targets::Limit;
 
 /// What a row's `value` counts.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Unit {
     /// Nanoseconds per operation (p50).
+    #[default]
     #[serde(rename = "ns")]
     Nanoseconds,
     /// Engine operations per second.
@@ -46,7 +43,7 @@ pub enum Better {
 }
 
 /// One line of the report.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Row {
     /// The workload, named as its criterion bench is (`group/function/parameter`).
     pub name: String,
@@ -91,34 +88,21 @@ pub struct Row {
 
 impl Row {
     fn new(name: &str, unit: Unit, value: f64) -> Self {
+        let name = name.to_owned();
         Row {
-            name: name.to_owned(),
+            name,
             unit,
-            p50: None,
-            p95: None,
-            p99: None,
-            p999: None,
-            ops_per_sec: None,
             value,
-            target: None,
-            goal: None,
-            pass: None,
-            goal_met: None,
-            note: None,
-            workload: None,
-            subject: None,
-            annotations: Vec::new(),
-            figure: String::new(),
+            ..Row::default()
         }
+        .refreshed()
     }
 
     /// A latency row; its value is the p50.
     pub fn latency(name: &str, latency: &Latency) -> Self {
         let mut row = Row::new(name, Unit::Nanoseconds, count_as_f64(latency.p50_ns));
-        row.p50 = Some(latency.p50_ns);
-        row.p95 = Some(latency.p95_ns);
-        row.p99 = Some(latency.p99_ns);
-        row.p999 = Some(latency.p999_ns);
+        (row.p50, row.p95) = (Some(latency.p50_ns), Some(latency.p95_ns));
+        (row.p99, row.p999) = (Some(latency.p99_ns), Some(latency.p999_ns));
         row.refreshed()
     }
 
@@ -136,23 +120,17 @@ impl Row {
         } else {
             0.0
         };
-        Row::new(name, Unit::Ratio, ratio)
-            .refreshed()
-            .note(explained)
+        Row::new(name, Unit::Ratio, ratio).note(explained)
     }
 
     /// A count of retained versions.
     pub fn versions(name: &str, versions: u64, explained: &str) -> Self {
-        Row::new(name, Unit::Versions, count_as_f64(versions))
-            .refreshed()
-            .note(explained)
+        Row::new(name, Unit::Versions, count_as_f64(versions)).note(explained)
     }
 
     /// A size in bytes (memory or disk a store holds).
     pub fn bytes(name: &str, bytes: u64, explained: &str) -> Self {
-        Row::new(name, Unit::Bytes, count_as_f64(bytes))
-            .refreshed()
-            .note(explained)
+        Row::new(name, Unit::Bytes, count_as_f64(bytes)).note(explained)
     }
 
     /// Recomputes the "measured" column from the unit, the figures and the annotations: the
@@ -196,15 +174,10 @@ impl Row {
                 None => {}
             }
         }
-        let higher = match self.unit {
-            Unit::OpsPerSecond => true,
-            Unit::Ratio => self.subject.is_some(),
-            Unit::Nanoseconds | Unit::Bytes | Unit::Versions => false,
-        };
-        if higher {
-            Better::Higher
-        } else {
-            Better::Lower
+        match self.unit {
+            Unit::OpsPerSecond => Better::Higher,
+            Unit::Ratio if self.subject.is_some() => Better::Higher,
+            Unit::Ratio | Unit::Nanoseconds | Unit::Bytes | Unit::Versions => Better::Lower,
         }
     }
 

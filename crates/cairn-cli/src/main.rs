@@ -86,6 +86,10 @@ struct DumpArgs {
 
 /// Options of `cairn bench`.
 #[derive(Debug, Args)]
+#[expect(
+    clippy::struct_excessive_bools,
+    reason = "independent command-line flags"
+)]
 #[command(
     after_help = "Exit codes: 0 done (a MISS is a result, not an error); 1 a workload \
 failed, or a file could not be read or written; 2 bad arguments; 3 --validate found rows that \
@@ -158,6 +162,10 @@ struct BenchArgs {
     /// bound) fails or is missing, after listing every gate.
     #[arg(long)]
     gate: bool,
+    /// Print every row in full (figures with p99, targets, goals, notes) instead of one line
+    /// per workload.
+    #[arg(long)]
+    wide: bool,
 }
 
 /// A positive, finite number of seconds.
@@ -200,6 +208,7 @@ fn main() -> ExitCode {
             markdown: args.markdown,
             validate: args.validate,
             gate: args.gate,
+            wide: args.wide,
         }) {
             Ok(bench::Outcome::Done) => ExitCode::SUCCESS,
             Ok(bench::Outcome::TargetsMissed) => ExitCode::from(bench::EXIT_TARGETS_MISSED),

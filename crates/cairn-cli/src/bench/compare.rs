@@ -13,52 +13,20 @@
 use std::io::{self, Write};
 use std::path::Path;
 
-use super::report::{Better, Row};
+use super::report::{self, Better, Row};
 use super::saved::{describe_machine, SavedRun};
 
 /// The default `--compare-threshold`, in percent.
 pub const THRESHOLD_PCT_DEFAULT: f64 = 10.0;
 
-/// How one row moved between the runs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Verdict {
-    /// Better by more than the threshold.
-    Better,
-    /// Worse by more than the threshold.
-    Worse,
-    /// Within the threshold.
-    Within,
-    /// Not comparable (different units, or a zero figure).
-    NotComparable,
-    /// Only in this run.
-    Added,
-    /// Only in the saved run.
-    Removed,
-}
-
-/// One line of the comparison.
-#[derive(Debug)]
-pub struct Change<'a> {
-    /// The row's name.
-    pub name: &'a str,
-    /// The saved run's row.
-    pub before: Option<&'a Row>,
-    /// This run's row.
-    pub after: Option<&'a Row>,
-    /// The speed ratio, when both rows exist and compare.
-    pub ratio: Option<f64>,
-    /// What the ratio means against the threshold.
-    pub verdict: Verdict,
-}
+/// The marks of a change, in the order the summary line counts them.
+const MARKS: [&str; 6] = ["better", "WORSE", "", "n/a", "added", "removed"];
 
 /// The speed ratio of `after` over `before` in their better direction (above 1: `after` is
 /// better); `None` when the units differ or a value is zero, negative or not finite.
 pub fn speed_ratio(before: &Row, after: &Row) -> Option<f64> {
-    if before.unit != after.unit {
-        return None;
-    }
     let usable = |value: f64| value.is_finite() && value > 0.0;
-    if !usable(before.value) || !usable(after.value) {
+    if before.unit != after.unit || !usable(before.value) || !usable(after.value) {
         return None;
     }
     let ratio = match after.better() {
@@ -68,78 +36,67 @@ pub fn speed_ratio(before: &Row, after: &Row) -> Option<f64> {
     ratio.is_finite().then_some(ratio)
 }
 
-/// Whether a speed ratio is beyond `threshold_pct` either way.
-pub fn verdict(ratio: f64, threshold_pct: f64) -> Verdict {
+/// `better` or `WORSE` when a speed ratio is beyond `threshold_pct` either way, else empty.
+fn verdict(ratio: f64, threshold_pct: f64) -> &'static str {
     let limit = 1.0 + threshold_pct / 100.0;
-    if ratio > limit {
-        Verdict::Better
-    } else if ratio * limit < 1.0 {
-        Verdict::Worse
-    } else {
-        Verdict::Within
+    match ratio {
+        _ if ratio > limit => MARKS[0],
+        _ if ratio * limit < 1.0 => MARKS[1],
+        _ => MARKS[2],
     }
 }
 
-/// Every row of either run: this run's rows in order, then those only in the saved run.
-pub fn changes<'a>(before: &'a [Row], after: &'a [Row], threshold_pct: f64) -> Vec<Change<'a>> {
-    let find = |rows: &'a [Row], name: &str| rows.iter().find(|row| row.name == name);
-    let mut changes: Vec<Change<'a>> = Vec::new();
-    for row in after {
-        if changes.iter().any(|change| change.name == row.name) {
-            continue;
+/// Every row of either run (this run's in order, then those only in the saved run) as its
+/// cells: name, figure before, figure after, speed ratio, mark.
+fn changes(before: &[Row], after: &[Row], threshold_pct: f64) -> Vec<[String; 5]> {
+    let mut names: Vec<&str> = Vec::new();
+    for row in after.iter().chain(before) {
+        if !names.contains(&row.name.as_str()) {
+            names.push(&row.name);
         }
-        let earlier = find(before, &row.name);
-        let ratio = earlier.and_then(|earlier| speed_ratio(earlier, row));
-        let verdict = match (earlier, ratio) {
-            (None, _) => Verdict::Added,
-            (Some(_), None) => Verdict::NotComparable,
-            (Some(_), Some(ratio)) => verdict(ratio, threshold_pct),
+    }
+    let find = |rows: &'_ [Row], name: &str| rows.iter().find(|row| row.name == name).cloned();
+    let figure = |row: &Option<Row>| row.as_ref().map_or_else(|| "-".into(), Row::headline);
+    let lines = names.into_iter().map(|name| {
+        let (earlier, later) = (find(before, name), find(after, name));
+        let ratio = earlier.as_ref().zip(later.as_ref());
+        let ratio = ratio.and_then(|(earlier, later)| speed_ratio(earlier, later));
+        let mark = match (&earlier, &later, ratio) {
+            (None, ..) => MARKS[4],
+            (_, None, _) => MARKS[5],
+            (.., None) => MARKS[3],
+            (.., Some(ratio)) => verdict(ratio, threshold_pct),
         };
-        changes.push(Change {
-            name: &row.name,
-            before: earlier,
-            after: Some(row),
-            ratio,
-            verdict,
-        });
-    }
-    for row in before {
-        if find(after, &row.name).is_none() && !changes.iter().any(|c| c.name == row.name) {
-            changes.push(Change {
-                name: &row.name,
-                before: Some(row),
-                after: None,
-                ratio: None,
-                verdict: Verdict::Removed,
-            });
-        }
-    }
-    changes
+        let ratio = ratio.map_or_else(|| "-".into(), |ratio| format!("{ratio:.2}x"));
+        let name = report::shorten(name, 60);
+        [name, figure(&earlier), figure(&later), ratio, mark.into()]
+    });
+    lines.collect()
 }
 
 /// Warnings about runs whose figures do not compare well.
-pub fn warnings(before: &SavedRun, after: &SavedRun) -> Vec<String> {
+fn warnings(before: &SavedRun, after: &SavedRun) -> Vec<String> {
     let mut warnings = Vec::new();
     if before.machine != after.machine {
+        let [before, after] = [before, after].map(|run| describe_machine(&run.machine));
         warnings.push(format!(
-            "the runs are from different machines ({} before, {} after): changes may come \
-             from the machine, not the code",
-            describe_machine(&before.machine),
-            describe_machine(&after.machine)
+            "the runs are from different machines ({before} before, {after} after): changes \
+             may come from the machine, not the code"
         ));
     }
     for (which, run) in [("saved", before), ("current", after)] {
         if run.build != "release" {
+            let build = &run.build;
             warnings.push(format!(
-                "the {which} run is a {} build: its figures mean nothing",
-                run.build
+                "the {which} run is a {build} build: its figures mean nothing"
             ));
         }
     }
     if before.mode != after.mode {
+        let (before, after) = (&before.mode, &after.mode);
         warnings.push(format!(
-            "the runs are in different modes ({} before, {} after): quick figures are noisier",
-            before.mode, after.mode
+            "the runs are in different modes ({before} before, {after} after): quick figures \
+             are noisier"
         ));
     }
     warnings
@@ -153,189 +110,88 @@ pub fn write_comparison(
     after: &SavedRun,
     threshold_pct: f64,
 ) -> io::Result<()> {
-    const HEADERS: [&str; 5] = ["workload", "before", "after", "change", ""];
+    writeln!(out, "comparison with {}", path.display())?;
     writeln!(
         out,
-        "comparison with {} (change: speed ratio after/before in each row's better direction, \
-         > 1 is better; marked beyond {threshold_pct} %)",
-        path.display()
+        "  change: speed ratio after/before in each row's better direction (> 1: better), \
+         marked beyond {threshold_pct} %"
     )?;
     for (label, run) in [("before", before), ("after ", after)] {
+        let machine = describe_machine(&run.machine);
+        let (date, mode, build, version) = (&run.date, &run.mode, &run.build, &run.version);
         writeln!(
             out,
-            "  {label}: {}, {}, {} mode, {} build, cairn {}",
-            run.date,
-            describe_machine(&run.machine),
-            run.mode,
-            run.build,
-            run.version
+            "  {label}: {date}, {machine}, {mode} mode, {build} build, cairn {version}"
         )?;
     }
     for warning in warnings(before, after) {
         writeln!(out, "warning: {warning}")?;
     }
-    writeln!(out)?;
-
     let changes = changes(&before.results, &after.results, threshold_pct);
-    let cells: Vec<[String; 5]> = changes.iter().map(cells).collect();
-    let mut widths = HEADERS.map(str::len);
-    for line in &cells {
-        for (width, cell) in widths.iter_mut().zip(line) {
-            *width = (*width).max(cell.chars().count());
-        }
-    }
-    let [name_width, before_width, after_width, change_width, _] = widths;
-    let header = HEADERS.map(str::to_owned);
-    let rule = widths.map(|width| "-".repeat(width));
-    for [name, earlier, later, change, mark] in std::iter::once(&header)
-        .chain(std::iter::once(&rule))
-        .chain(&cells)
-    {
-        let line = format!(
-            "{name:<name_width$}  {earlier:>before_width$}  {later:>after_width$}  \
-             {change:>change_width$}  {mark}"
-        );
-        writeln!(out, "{}", line.trim_end())?;
-    }
-    let count = |wanted: Verdict| {
-        changes
-            .iter()
-            .filter(|change| change.verdict == wanted)
-            .count()
-    };
+    let count = MARKS.map(|mark| changes.iter().filter(|line| line[4] == mark).count());
+    let mut table = report::terminal_table(["workload", "before", "after", "change", ""]);
+    table.add_rows(changes);
+    report::right_align(&mut table, &[1, 2, 3]);
+    writeln!(out, "\n{}", table.trim_fmt())?;
+    let [better, worse, within, not_comparable, added, removed] = count;
+    let compared = better + worse + within + not_comparable;
     writeln!(
         out,
-        "{} rows compared: {} better, {} worse beyond {threshold_pct} %, {} within; {} not \
-         comparable; {} added, {} removed",
-        changes.len() - count(Verdict::Added) - count(Verdict::Removed),
-        count(Verdict::Better),
-        count(Verdict::Worse),
-        count(Verdict::Within),
-        count(Verdict::NotComparable),
-        count(Verdict::Added),
-        count(Verdict::Removed)
-    )?;
-    writeln!(out)
-}
-
-fn cells(change: &Change<'_>) -> [String; 5] {
-    let figure = |row: Option<&Row>| row.map_or_else(|| "-".to_owned(), Row::headline);
-    let mark = match change.verdict {
-        Verdict::Better => "better",
-        Verdict::Worse => "WORSE",
-        Verdict::Within => "",
-        Verdict::NotComparable => "n/a",
-        Verdict::Added => "added",
-        Verdict::Removed => "removed",
-    };
-    [
-        change.name.to_owned(),
-        figure(change.before),
-        figure(change.after),
-        change
-            .ratio
-            .map_or_else(|| "-".to_owned(), |ratio| format!("{ratio:.2}x")),
-        mark.to_owned(),
-    ]
+        "{compared} rows compared: {better} better, {worse} worse beyond {threshold_pct} %, \
+         {within} within; {not_comparable} not comparable; {added} added, {removed} removed\n"
+    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::super::report::Unit;
-    use super::super::targets;
+    use super::super::side_by_side::test_rows;
     use super::*;
+    use cairn_bench::targets;
 
-    fn row(name: &str, unit: Unit, value: f64) -> Row {
-        let mut row = Row::ratio(name, value, 1.0, "test");
-        row.unit = unit;
-        row.value = value;
-        row.refresh_figure();
-        row
+    fn row(unit: Unit, value: f64) -> Row {
+        test_rows::measured("w", "s", unit, value)
     }
 
     #[test]
-    fn the_speed_ratio_follows_each_units_direction() {
-        let ratio = |unit, before, after| {
-            speed_ratio(&row("a", unit, before), &row("a", unit, after))
-                .expect("positive figures compare")
-        };
-        // Latency halved: twice as fast.
-        assert!((ratio(Unit::Nanoseconds, 200.0, 100.0) - 2.0).abs() < 1e-9);
-        // Throughput halved: half as fast.
-        assert!((ratio(Unit::OpsPerSecond, 200.0, 100.0) - 0.5).abs() < 1e-9);
-        // Memory grew 4x: a quarter as good.
-        assert!((ratio(Unit::Bytes, 100.0, 400.0) - 0.25).abs() < 1e-9);
-        // A side-by-side speed-up grew: better.
-        let mut before = row("peers/w/cairn vs redis", Unit::Ratio, 2.0).side_by_side("w", "redis");
-        let mut after = before.clone();
-        after.value = 3.0;
-        let speedup = speed_ratio(&before, &after).expect("comparable");
-        assert!((speedup - 1.5).abs() < 1e-9);
-        // An overhead ratio with a `<=` target grew: worse.
-        before = row("x vs x-raw", Unit::Ratio, 1.0).target(&targets::GET_SCALING);
-        after = before.clone();
-        after.value = 2.0;
-        let overhead = speed_ratio(&before, &after).expect("comparable");
-        assert!((overhead - 0.5).abs() < 1e-9);
-        // Nothing to compare.
-        assert!(speed_ratio(
-            &row("a", Unit::Nanoseconds, 0.0),
-            &row("a", Unit::Nanoseconds, 1.0)
-        )
-        .is_none());
-        assert!(speed_ratio(
-            &row("a", Unit::Nanoseconds, 1.0),
-            &row("a", Unit::Bytes, 1.0)
-        )
-        .is_none());
-        assert!(speed_ratio(
-            &row("a", Unit::Nanoseconds, f64::NAN),
-            &row("a", Unit::Nanoseconds, 1.0)
-        )
-        .is_none());
+    fn the_speed_ratio_follows_each_rows_direction() {
+        let ratio = |before: Row, after: Row| speed_ratio(&before, &after).expect("comparable");
+        let latency = ratio(row(Unit::Nanoseconds, 200.0), row(Unit::Nanoseconds, 100.0));
+        let rate = ratio(
+            row(Unit::OpsPerSecond, 200.0),
+            row(Unit::OpsPerSecond, 100.0),
+        );
+        let memory = ratio(row(Unit::Bytes, 100.0), row(Unit::Bytes, 400.0));
+        let speedup = ratio(
+            test_rows::ratio("w", "s", 2.0),
+            test_rows::ratio("w", "s", 3.0),
+        );
+        let overhead = |value| row(Unit::Ratio, value).target(&targets::GET_SCALING);
+        let overhead = ratio(overhead(1.0), overhead(2.0));
+        let ratios = [latency, rate, memory, speedup, overhead].map(|ratio| format!("{ratio:.2}"));
+        assert_eq!(ratios, ["2.00", "0.50", "0.25", "1.50", "0.50"]);
+        let (zero, nan) = (
+            row(Unit::Nanoseconds, 0.0),
+            row(Unit::Nanoseconds, f64::NAN),
+        );
+        assert_eq!(speed_ratio(&zero, &row(Unit::Nanoseconds, 1.0)), None);
+        assert_eq!(speed_ratio(&nan, &row(Unit::Nanoseconds, 1.0)), None);
+        assert_eq!(
+            speed_ratio(&row(Unit::Bytes, 1.0), &row(Unit::Nanoseconds, 1.0)),
+            None
+        );
     }
 
     #[test]
     fn the_threshold_is_symmetric_and_exclusive() {
-        assert_eq!(verdict(1.10, 10.0), Verdict::Within);
-        assert_eq!(verdict(1.11, 10.0), Verdict::Better);
-        assert_eq!(verdict(1.0 / 1.10, 10.0), Verdict::Within);
-        assert_eq!(verdict(1.0 / 1.11, 10.0), Verdict::Worse);
-        assert_eq!(verdict(0.95, 10.0), Verdict::Within);
-        assert_eq!(verdict(0.95, 1.0), Verdict::Worse);
-        assert_eq!(verdict(1.0, 0.0), Verdict::Within);
-    }
-
-    #[test]
-    fn rows_match_by_name_and_the_rest_are_added_or_removed() {
-        let before = [
-            row("get", Unit::Nanoseconds, 100.0),
-            row("put", Unit::Nanoseconds, 100.0),
-            row("gone", Unit::OpsPerSecond, 1.0),
+        let verdicts = [
+            (1.10, 10.0),
+            (1.11, 10.0),
+            (1.0 / 1.10, 10.0),
+            (1.0 / 1.11, 10.0),
         ];
-        let after = [
-            row("new", Unit::Nanoseconds, 5.0),
-            row("put", Unit::Nanoseconds, 300.0),
-            row("get", Unit::Nanoseconds, 95.0),
-        ];
-        let changes = changes(&before, &after, 10.0);
-        let verdicts: Vec<(&str, Verdict)> = changes
-            .iter()
-            .map(|change| (change.name, change.verdict))
-            .collect();
-        assert_eq!(
-            verdicts,
-            [
-                ("new", Verdict::Added),
-                ("put", Verdict::Worse),
-                ("get", Verdict::Within),
-                ("gone", Verdict::Removed)
-            ]
-        );
-        let line = cells(&changes[1]);
-        assert_eq!(line[1], "100 ns");
-        assert_eq!(line[2], "300 ns");
-        assert_eq!(line[3], "0.33x");
-        assert_eq!(line[4], "WORSE");
+        let verdicts = verdicts.map(|(ratio, threshold)| verdict(ratio, threshold));
+        assert_eq!(verdicts, ["", "better", "", "WORSE"]);
+        assert_eq!([verdict(0.95, 1.0), verdict(1.0, 0.0)], ["WORSE", ""]);
     }
 }

@@ -3,15 +3,16 @@
 //! In order: a header (date, machine, mode, build, version, the command that measured); for
 //! the side-by-side rows, one table per workload group (a line per workload, a column per
 //! subject, each cell the subject's figure), with the group's chart linked under it when
-//! `--plot` wrote one; the headline table of Cairn's speed over each peer's (a line per
-//! workload, a column per peer) with `ratios.svg` linked; then every other row as the terminal
-//! table shows it (workload, measured, seed target, goal, result), the pass/miss count, any
-//! failed workload, and the run's notes. Chart links are relative to FILE's directory, so the
-//! report and the charts can move together. Cell text is escaped so that a `|` cannot break a
-//! table.
+//! `--plot` wrote one; the table of Cairn's speed over each peer's (a line per workload, a
+//! column per peer) with `ratios.svg` linked; then every other row as `--wide` shows it, the
+//! pass/miss count, any failed workload, and the run's notes. Tables are `comfy-table`'s
+//! Markdown style, figures right-aligned; cell text is escaped so that a `|` cannot break a
+//! table. Chart links are relative to FILE's directory, so report and charts move together.
 
 use std::io::{self, Write};
 use std::path::{Component, Path, PathBuf};
+
+use comfy_table::{presets, CellAlignment, Table};
 
 use super::plot::Charts;
 use super::report::{self, Row, Unit};
@@ -28,49 +29,73 @@ pub fn write_report(
     run: &SavedRun,
     charts: ChartLinks<'_>,
 ) -> io::Result<()> {
-    write_header(out, run)?;
-    let groups = side_by_side::measured_groups(&run.results);
-    if !groups.is_empty() {
-        write_groups(out, &groups, charts)?;
+    let (date, mode, build, version) = (&run.date, &run.mode, &run.build, &run.version);
+    let machine = describe_machine(&run.machine);
+    let command = code(run.command.as_deref().unwrap_or("not recorded"));
+    write!(
+        out,
+        "# `cairn bench` results\n\n- date: {date}\n- machine: {machine}\n- mode: {mode}, \
+         {build} build, cairn {version}\n- command: {command}\n"
+    )?;
+    if let Some(filter) = &run.filter {
+        writeln!(out, "- filter: {}", code(filter))?;
     }
+    let chart = |name: &str| {
+        let (charts, report_dir) = charts?;
+        let path = if name.is_empty() {
+            charts.ratios.as_ref()?
+        } else {
+            &charts.groups.iter().find(|(group, _)| group == name)?.1
+        };
+        Some(relative_link(report_dir, path))
+    };
+    let groups = side_by_side::measured_groups(&run.results);
+    write_groups(out, &groups, &chart)?;
+
     let ratios = side_by_side::ratio_workloads(&run.results);
     if !ratios.is_empty() {
-        write_ratios(out, &ratios, charts)?;
+        writeln!(
+            out,
+            "\n## Cairn against its peers\n\nCairn's speed over each peer's on the same \
+             workload: above 1x Cairn is ahead (peer p50 over Cairn's p50 for latencies, \
+             Cairn's rate over the peer's for throughputs).\n"
+        )?;
+        let rows = ratios
+            .iter()
+            .flat_map(|workload| workload.rows.iter().copied());
+        let peers = side_by_side::subjects(rows);
+        let headers: Vec<String> = peers.iter().map(|peer| format!("vs {peer}")).collect();
+        let headers: Vec<&str> = headers.iter().map(String::as_str).collect();
+        write_matrix(out, &ratios, &peers, &headers, Row::headline)?;
+        if let Some(link) = chart("") {
+            writeln!(out, "\n![Cairn's speed relative to each peer]({link})")?;
+        }
     }
+
     let others: Vec<&Row> = run
         .results
         .iter()
         .filter(|row| !side_by_side::is_side_by_side(row))
         .collect();
     if !others.is_empty() {
-        let only_table = groups.is_empty() && ratios.is_empty();
+        let only = groups.is_empty() && ratios.is_empty();
         writeln!(
             out,
-            "## {}",
-            if only_table { "Results" } else { "Other rows" }
+            "\n## {}\n",
+            if only { "Results" } else { "Other rows" }
         )?;
-        writeln!(out)?;
-        write_table_row(out, report::TABLE_HEADERS.iter().copied())?;
-        write_table_row(out, report::TABLE_HEADERS.iter().map(|_| "---"))?;
-        for row in others {
-            let cells = report::table_cells(row);
-            write_table_row(out, cells.iter().map(String::as_str))?;
-        }
-        writeln!(out)?;
+        let cells = others.iter().map(|row| report::wide_cells(row).to_vec());
+        write_table(out, report::WIDE_HEADERS.to_vec(), cells, false)?;
     }
-    writeln!(out, "{} passed, {} missed.", run.passed, run.missed)?;
+    writeln!(out, "\n{} passed, {} missed.", run.passed, run.missed)?;
     if !run.failed.is_empty() {
-        writeln!(out)?;
-        writeln!(out, "## Failed workloads")?;
-        writeln!(out)?;
+        writeln!(out, "\n## Failed workloads\n")?;
         for failure in &run.failed {
             writeln!(out, "- {}: {}", code(&failure.name), text(&failure.error))?;
         }
     }
     if !run.notes.is_empty() {
-        writeln!(out)?;
-        writeln!(out, "## Notes")?;
-        writeln!(out)?;
+        writeln!(out, "\n## Notes\n")?;
         for note in &run.notes {
             writeln!(out, "- {}", text(note))?;
         }
@@ -78,117 +103,49 @@ pub fn write_report(
     Ok(())
 }
 
-/// The title and what measured: date, machine, mode, build, version, command, filter.
-fn write_header(out: &mut impl Write, run: &SavedRun) -> io::Result<()> {
-    writeln!(out, "# `cairn bench` results")?;
-    writeln!(out)?;
-    writeln!(out, "- date: {}", run.date)?;
-    writeln!(out, "- machine: {}", describe_machine(&run.machine))?;
-    writeln!(
-        out,
-        "- mode: {}, {} build, cairn {}",
-        run.mode, run.build, run.version
-    )?;
-    writeln!(
-        out,
-        "- command: {}",
-        code(run.command.as_deref().unwrap_or("not recorded"))
-    )?;
-    if let Some(filter) = &run.filter {
-        writeln!(out, "- filter: {}", code(filter))?;
-    }
-    writeln!(out)
-}
-
 /// A table per group of measured side-by-side rows, each with its chart.
 fn write_groups(
     out: &mut impl Write,
     groups: &[Group<'_>],
-    charts: ChartLinks<'_>,
+    chart: &dyn Fn(&str) -> Option<String>,
 ) -> io::Result<()> {
-    writeln!(out, "## Side by side")?;
-    writeln!(out)?;
-    writeln!(
-        out,
-        "Cairn and its peers on the same workloads, one column per store and durability \
-         mode (`-inmemory`: no disk; `-buffered`: commits reach the OS, synced in the \
-         background; `-strict`: every commit synced before it returns)."
-    )?;
+    if !groups.is_empty() {
+        writeln!(
+            out,
+            "\n## Side by side\n\nCairn and its peers on the same workloads, one column per \
+             store and durability mode (`-inmemory`: no disk; `-buffered`: commits reach the \
+             OS, synced in the background; `-strict`: every commit synced before it returns)."
+        )?;
+    }
     for group in groups {
-        writeln!(out)?;
-        writeln!(out, "### {}", text(group.name))?;
-        writeln!(out)?;
-        let mut units: Vec<Unit> = Vec::new();
+        let mut measures: Vec<&str> = Vec::new();
         for workload in &group.workloads {
-            if !units.contains(&workload.unit) {
-                units.push(workload.unit);
+            let measure = match workload.unit {
+                Unit::Nanoseconds => "latency cells: p50 / p99 per operation, lower is better",
+                unit => describe_measure(unit),
+            };
+            if !measures.contains(&measure) {
+                measures.push(measure);
             }
         }
-        let measures: Vec<&str> = units.iter().map(|unit| measure_text(*unit)).collect();
-        writeln!(out, "{}.", capitalized(&measures.join("; ")))?;
-        writeln!(out)?;
+        let measures = measures.join("; ");
+        let mut rest = measures.chars();
+        let first = rest.next().map(|c| c.to_uppercase().to_string());
+        writeln!(out, "\n### {}\n", text(group.name))?;
+        writeln!(out, "{}{}.\n", first.unwrap_or_default(), rest.as_str())?;
         let subjects = group.subjects();
         write_matrix(out, &group.workloads, &subjects, &subjects, |row| {
             row.figure.clone()
         })?;
-        let chart = charts.and_then(|(charts, report_dir)| {
-            let (_, path) = charts.groups.iter().find(|(name, _)| name == group.name)?;
-            Some(relative_link(report_dir, path))
-        });
-        if let Some(link) = chart {
-            writeln!(out)?;
-            writeln!(out, "![{}: Cairn and its peers]({link})", text(group.name))?;
+        if let Some(link) = chart(group.name) {
+            writeln!(
+                out,
+                "\n![{}: Cairn and its peers]({link})",
+                text(group.name)
+            )?;
         }
     }
-    writeln!(out)
-}
-
-/// The headline: Cairn's speed over each peer's, per workload, with the ratio chart.
-fn write_ratios(
-    out: &mut impl Write,
-    ratios: &[Workload<'_>],
-    charts: ChartLinks<'_>,
-) -> io::Result<()> {
-    writeln!(out, "## Cairn against its peers")?;
-    writeln!(out)?;
-    writeln!(
-        out,
-        "Cairn's speed over each peer's on the same workload: above 1x Cairn is ahead \
-         (peer p50 over Cairn's p50 for latencies, Cairn's rate over the peer's for \
-         throughputs)."
-    )?;
-    writeln!(out)?;
-    let peers = side_by_side::subjects(
-        ratios
-            .iter()
-            .flat_map(|workload| workload.rows.iter().copied()),
-    );
-    let headers: Vec<String> = peers.iter().map(|peer| format!("vs {peer}")).collect();
-    let headers: Vec<&str> = headers.iter().map(String::as_str).collect();
-    write_matrix(out, ratios, &peers, &headers, Row::headline)?;
-    let chart = charts
-        .and_then(|(charts, report_dir)| Some(relative_link(report_dir, charts.ratios.as_ref()?)));
-    if let Some(link) = chart {
-        writeln!(out)?;
-        writeln!(out, "![Cairn's speed relative to each peer]({link})")?;
-    }
-    writeln!(out)
-}
-
-/// What a cell of `unit` shows.
-fn measure_text(unit: Unit) -> &'static str {
-    match unit {
-        Unit::Nanoseconds => "latency cells: p50 / p99 per operation, lower is better",
-        unit => describe_measure(unit),
-    }
-}
-
-fn capitalized(text: &str) -> String {
-    let mut chars = text.chars();
-    match chars.next() {
-        Some(first) => first.to_uppercase().chain(chars).collect(),
-        None => String::new(),
-    }
+    Ok(())
 }
 
 /// A table: a line per workload, a column per subject (headed `headers`), each cell
@@ -200,61 +157,70 @@ fn write_matrix(
     headers: &[&str],
     cell: impl Fn(&Row) -> String,
 ) -> io::Result<()> {
-    write_table_row(
-        out,
-        std::iter::once("workload").chain(headers.iter().copied()),
-    )?;
-    write_table_row(
-        out,
-        std::iter::once("---").chain(headers.iter().map(|_| "---:")),
-    )?;
-    for workload in workloads {
-        let cells: Vec<String> = subjects
-            .iter()
-            .map(|subject| {
-                workload
-                    .row_of(subject)
-                    .map_or_else(|| "–".to_owned(), &cell)
-            })
-            .collect();
-        write_table_row(
-            out,
-            std::iter::once(workload.name).chain(cells.iter().map(String::as_str)),
-        )?;
+    let lines = workloads.iter().map(|workload| {
+        let cells = subjects.iter().map(|subject| {
+            workload
+                .row_of(subject)
+                .map_or_else(|| "–".to_owned(), &cell)
+        });
+        std::iter::once(workload.name.to_owned())
+            .chain(cells)
+            .collect()
+    });
+    let headers = std::iter::once("workload").chain(headers.iter().copied());
+    write_table(out, headers.collect(), lines, true)
+}
+
+/// A Markdown table of escaped cells; with `figures`, every column after the first is
+/// right-aligned (`---:`).
+fn write_table(
+    out: &mut impl Write,
+    headers: Vec<&str>,
+    lines: impl Iterator<Item = Vec<String>>,
+    figures: bool,
+) -> io::Result<()> {
+    let escape = |cell: &str| text(cell).replace('|', "\\|");
+    let mut table = Table::new();
+    table
+        .load_style(presets::ASCII_MARKDOWN)
+        .set_header(headers.into_iter().map(escape).collect::<Vec<_>>())
+        .add_rows(lines.map(|line| line.iter().map(|cell| escape(cell)).collect::<Vec<_>>()));
+    if figures {
+        for column in table.column_iter_mut().skip(1) {
+            column.set_cell_alignment(CellAlignment::Right);
+        }
+    }
+    for (index, line) in table.lines().enumerate() {
+        if index == 1 && figures {
+            // The rule under the header: `|------|-----:|-----:|`.
+            let parts: Vec<&str> = line.split('|').collect();
+            let last = parts.len().saturating_sub(1);
+            let rule: Vec<String> = (parts.iter().enumerate())
+                .map(|(at, part)| match part.strip_suffix('-') {
+                    Some(dashes) if at > 1 && at < last => format!("{dashes}:"),
+                    _ => (*part).to_owned(),
+                })
+                .collect();
+            writeln!(out, "{}", rule.join("|"))?;
+        } else {
+            writeln!(out, "{line}")?;
+        }
     }
     Ok(())
-}
-
-fn write_table_row<'a>(
-    out: &mut impl Write,
-    cells: impl IntoIterator<Item = &'a str>,
-) -> io::Result<()> {
-    let cells: Vec<String> = cells.into_iter().map(table_cell).collect();
-    writeln!(out, "| {} |", cells.join(" | "))
-}
-
-/// A table cell: `|` escaped, line breaks flattened.
-fn table_cell(cell: &str) -> String {
-    text(cell).replace('|', "\\|")
 }
 
 /// Prose: line breaks flattened, and a `<` that could open an HTML tag escaped (`<= 2x`
 /// stays as it is).
 fn text(text: &str) -> String {
     let flat = text.replace(['\n', '\r'], " ");
-    let mut escaped = String::with_capacity(flat.len());
-    let mut chars = flat.chars().peekable();
-    while let Some(c) = chars.next() {
-        let opens_tag = chars
-            .peek()
-            .is_some_and(|next| next.is_ascii_alphabetic() || matches!(next, '/' | '!' | '?'));
-        if c == '<' && opens_tag {
-            escaped.push_str("&lt;");
-        } else {
-            escaped.push(c);
-        }
-    }
-    escaped
+    let mut parts = flat.split('<');
+    let first = parts.next().unwrap_or_default().to_owned();
+    parts.fold(first, |mut escaped, part| {
+        let tag = part.starts_with(|c: char| c.is_ascii_alphabetic() || "/!?".contains(c));
+        escaped.push_str(if tag { "&lt;" } else { "<" });
+        escaped.push_str(part);
+        escaped
+    })
 }
 
 /// Inline code, with a fence longer than any backtick run inside.
@@ -266,17 +232,14 @@ fn code(text: &str) -> String {
     } else {
         ""
     };
-    format!(
-        "{fence}{pad}{}{pad}{fence}",
-        text.replace(['\n', '\r'], " ")
-    )
+    let flat = text.replace(['\n', '\r'], " ");
+    format!("{fence}{pad}{flat}{pad}{fence}")
 }
 
 /// The path of `target` relative to the directory `from`, with `/` separators; in `<...>`
 /// when it holds a space, so that Markdown keeps it whole.
 pub fn relative_link(from: &Path, target: &Path) -> String {
-    let from = normalized(from);
-    let target = normalized(target);
+    let (from, target) = (normalized(from), normalized(target));
     let from_parts: Vec<Component<'_>> = from.components().collect();
     let target_parts: Vec<Component<'_>> = target.components().collect();
     let common = from_parts
@@ -316,119 +279,20 @@ fn normalized(path: &Path) -> PathBuf {
 
 #[cfg(test)]
 mod tests {
-    use super::super::saved::SavedRun;
-    use super::super::targets;
     use super::*;
-    use crate::machine::Machine;
 
-    fn run(results: Vec<Row>) -> SavedRun {
-        let (passed, missed) = report::tally(&results);
-        SavedRun {
-            tool: "cairn bench".to_owned(),
-            version: "0.1.0".to_owned(),
-            mode: "full".to_owned(),
-            build: "release".to_owned(),
-            command: Some("cairn bench --markdown a|b.md".to_owned()),
-            date: "2026-01-02 03:04:05 UTC".to_owned(),
-            machine: Machine {
-                cpus: 2,
-                cpu_model: "Test CPU".to_owned(),
-                platform: "linux-x86_64".to_owned(),
-            },
-            filter: None,
-            notes: vec!["a note".to_owned()],
-            elapsed_seconds: 1.0,
-            passed,
-            missed,
-            failed: Vec::new(),
-            results,
-        }
-    }
-
-    use super::super::side_by_side::test_rows;
-
-    fn measured(workload: &str, subject: &str, value: f64) -> Row {
-        test_rows::measured(workload, subject, Unit::Nanoseconds, value)
-    }
-
-    fn ratio(workload: &str, subject: &str, value: f64) -> Row {
-        test_rows::ratio(workload, subject, value)
-    }
-
-    fn report(run: &SavedRun, charts: Option<(&Charts, &Path)>) -> String {
+    #[test]
+    fn cells_are_escaped_and_figures_right_aligned() {
         let mut out = Vec::new();
-        write_report(&mut out, run, charts).expect("writing to a Vec cannot fail");
-        String::from_utf8(out).expect("the report is UTF-8")
-    }
-
-    /// The lines of the table that starts with `header`.
-    fn table<'a>(report: &'a str, header: &str) -> Vec<&'a str> {
-        report
-            .lines()
-            .skip_while(|line| !line.starts_with(header))
-            .take_while(|line| line.starts_with('|'))
-            .collect()
-    }
-
-    #[test]
-    fn side_by_side_rows_make_a_table_per_group_and_a_ratio_table() {
-        let results = vec![
-            measured("point_read/uniform", "redb-strict", 900.0),
-            measured("point_read/uniform", "cairn-buffered", 300.0),
-            measured("point_read/hot", "cairn-buffered", 200.0),
-            measured("scan/short", "cairn-buffered", 5_000.0),
-            ratio("point_read/uniform", "redb-strict", 3.0),
-            ratio("scan/short", "fjall-buffered", 0.5),
-            Row::ratio("get_at_scale/x vs y", 1.0, 2.0, "test").target(&targets::GET_SCALING),
-        ];
-        let charts = Charts {
-            groups: vec![(
-                "point_read".to_owned(),
-                PathBuf::from("/r/docs/bench/point_read.svg"),
-            )],
-            ratios: Some(PathBuf::from("/r/docs/bench/ratios.svg")),
-        };
-        let text = report(&run(results), Some((&charts, Path::new("/r/docs"))));
-
-        assert!(text.starts_with("# `cairn bench` results\n"));
-        assert!(text.contains("- machine: 2 CPUs, Test CPU (linux-x86_64)"));
-        assert!(text.contains("- command: `cairn bench --markdown a|b.md`"));
-        let point_read = table(&text, "| workload | cairn-buffered | redb-strict |");
-        assert_eq!(point_read.len(), 4, "header, rule, two workloads:\n{text}");
-        assert_eq!(point_read[1], "| --- | ---: | ---: |");
-        assert_eq!(point_read[2], "| point_read/uniform | 300 ns | 900 ns |");
-        assert_eq!(point_read[3], "| point_read/hot | 200 ns | – |");
-        assert!(text.contains("### scan\n"));
-        assert!(text.contains("![point_read: Cairn and its peers](bench/point_read.svg)"));
-        assert!(!text.contains("scan.svg"), "no link to a chart not written");
-
-        let ratios = table(&text, "| workload | vs redb-strict | vs fjall-buffered |");
-        assert_eq!(ratios.len(), 4, "{text}");
-        assert_eq!(ratios[2], "| point_read/uniform | 3.00x | – |");
-        assert_eq!(ratios[3], "| scan/short | – | 0.50x |");
-        assert!(text.contains("](bench/ratios.svg)"));
-
-        let others = table(&text, "| workload | measured |");
-        assert_eq!(others.len(), 3, "only the Cairn-only row: {text}");
+        let lines = [vec!["a|b <c>".to_owned(), "<= 2x".to_owned()]].into_iter();
+        write_table(&mut out, vec!["workload", "x"], lines, true).expect("a Vec takes it");
+        let table = String::from_utf8(out).expect("UTF-8");
         assert_eq!(
-            others[2],
-            "| get_at_scale/x vs y | 0.50x | <= 2x | - | PASS |"
+            table,
+            "| workload    |     x |\n|-------------|------:|\n| a\\|b &lt;c> | <= 2x |\n"
         );
-        assert!(text.contains("1 passed, 0 missed."));
-        assert!(text.contains("## Notes\n\n- a note"));
-    }
-
-    #[test]
-    fn a_run_without_peers_is_one_escaped_table() {
-        let mut row = Row::ratio("a|b <c>", 1.0, 1.0, "test");
-        row.note = None;
-        let text = report(&run(vec![row]), None);
-        assert!(!text.contains("## Side by side") && !text.contains("against its peers"));
-        assert!(text.contains("## Results"));
-        assert!(
-            text.contains("| a\\|b &lt;c> | 1.00x | - | - | - |"),
-            "{text}"
-        );
+        assert_eq!(code("a `b` c"), "``a `b` c``");
+        assert_eq!(code("`x"), "`` `x ``");
     }
 
     #[test]
@@ -445,7 +309,5 @@ mod tests {
             "../charts/a.svg",
             "relative paths are taken from the current directory"
         );
-        assert_eq!(code("a `b` c"), "``a `b` c``");
-        assert_eq!(code("`x"), "`` `x ``");
     }
 }

@@ -62,6 +62,10 @@ pub const EXIT_GATE_FAILED: u8 = 4;
 
 /// What `cairn bench` was asked to do.
 #[derive(Debug)]
+#[expect(
+    clippy::struct_excessive_bools,
+    reason = "independent command-line flags"
+)]
 pub struct Settings {
     /// Short measurements.
     pub quick: bool,
@@ -93,6 +97,8 @@ pub struct Settings {
     pub validate: bool,
     /// Fail (with [`EXIT_GATE_FAILED`]) when a CI gate row fails or is missing.
     pub gate: bool,
+    /// Print every row in full (the default table has a line per workload).
+    pub wide: bool,
 }
 
 /// `--kind`.
@@ -193,7 +199,7 @@ pub fn run(settings: &Settings) -> Result<Outcome> {
 fn finish(settings: &Settings, outputs: Outputs, document: &SavedRun) -> Result<Outcome> {
     let mut out = io::stdout().lock();
     let rows = &document.results;
-    write_table_with_failures(&mut out, rows, &document.failed)?;
+    report::write_table(&mut out, document, settings.wide)?;
     let informational = rows.iter().filter(|row| row.pass.is_none()).count();
     writeln!(
         out,
@@ -385,10 +391,6 @@ fn select(filter: Option<&str>, quick: bool) -> Result<(Vec<Entry>, Vec<Derived>
             wanted.extend([derived.numerator, derived.denominator]);
         }
     }
-    // A row name belongs to the entry whose name is its longest prefix.
-    let owns = |entry: &Entry, row: &str| {
-        row.starts_with(&format!("{}/", entry.name)) || row == entry.name
-    };
     let names: Vec<String> = all.iter().map(|entry| entry.name.clone()).collect();
     let entries: Vec<Entry> = all
         .into_iter()
@@ -453,18 +455,6 @@ fn run_entries(
     }
     progress.finish_and_clear();
     Ok((rows, failures))
-}
-
-fn write_table_with_failures(
-    out: &mut impl Write,
-    rows: &[Row],
-    failures: &[Failure],
-) -> io::Result<()> {
-    report::write_table(out, rows)?;
-    for failure in failures {
-        writeln!(out, "FAILED {}: {}", failure.name, failure.error)?;
-    }
-    writeln!(out)
 }
 
 fn notes(quick: bool, timer_overhead_ns: u64) -> Vec<String> {

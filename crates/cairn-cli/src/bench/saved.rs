@@ -55,16 +55,16 @@ pub struct SavedRun {
     /// The `--filter` of the run, if any.
     #[serde(default)]
     pub filter: Option<String>,
-    /// The notes printed under the header.
+    /// How the rows were measured: printed after the `--wide` table and in the report.
     #[serde(default)]
     pub notes: Vec<String>,
     /// How long the run took.
     #[serde(default)]
     pub elapsed_seconds: f64,
-    /// Rows that met their seed target.
+    /// Rows that met their target.
     #[serde(default)]
     pub passed: usize,
-    /// Rows that missed their seed target.
+    /// Rows that missed their target.
     #[serde(default)]
     pub missed: usize,
     /// Workloads that went wrong.
@@ -114,9 +114,7 @@ impl SavedRun {
             Some(earlier) => format!("{earlier}, then {filter}"),
             None => filter.to_owned(),
         });
-        let (passed, missed) = report::tally(&self.results);
-        self.passed = passed;
-        self.missed = missed;
+        (self.passed, self.missed) = report::tally(&self.results);
         Ok(())
     }
 
@@ -126,24 +124,19 @@ impl SavedRun {
         writeln!(writer)
     }
 
-    /// Prints what measured and when: mode, build, version, machine, date and the notes;
-    /// `loaded_from` names the file of a loaded run.
+    /// Prints what measured and when: mode, build, version, machine and date (the notes
+    /// follow the table); `loaded_from` names the file of a loaded run.
     pub fn write_header(&self, out: &mut impl Write, loaded_from: Option<&Path>) -> io::Result<()> {
+        let (mode, build, version) = (&self.mode, &self.build, &self.version);
         write!(
             out,
-            "cairn bench: {} mode, {} build, cairn {}",
-            self.mode, self.build, self.version
+            "cairn bench: {mode} mode, {build} build, cairn {version}"
         )?;
-        match loaded_from {
-            Some(path) => writeln!(out, " (loaded from {})", path.display())?,
-            None => writeln!(out)?,
+        if let Some(path) = loaded_from {
+            write!(out, " (loaded from {})", path.display())?;
         }
-        writeln!(out, "machine: {}", describe_machine(&self.machine))?;
-        writeln!(out, "date:    {}", self.date)?;
-        for note in &self.notes {
-            writeln!(out, "note:    {note}")?;
-        }
-        writeln!(out)
+        let machine = describe_machine(&self.machine);
+        writeln!(out, "\nmachine: {machine}\ndate:    {}\n", self.date)
     }
 }
 
@@ -155,20 +148,14 @@ pub fn describe_machine(machine: &Machine) -> String {
     )
 }
 
-/// This process's command line as `cairn bench ...`, arguments with spaces quoted.
+/// This process's command line as `cairn bench ...`, quoted as a shell would need it.
 pub fn command_line() -> String {
-    let arguments = std::env::args_os().skip(1).map(|argument| {
-        let argument = argument.to_string_lossy().into_owned();
-        if argument.is_empty() || argument.contains(char::is_whitespace) {
-            format!("'{}'", argument.replace('\'', r"'\''"))
-        } else {
-            argument
-        }
-    });
-    std::iter::once("cairn".to_owned())
-        .chain(arguments)
-        .collect::<Vec<_>>()
-        .join(" ")
+    let arguments: Vec<String> = std::env::args_os()
+        .skip(1)
+        .map(|argument| argument.to_string_lossy().into_owned())
+        .collect();
+    let quoted = shlex::try_join(arguments.iter().map(String::as_str));
+    format!("cairn {}", quoted.unwrap_or_else(|_| arguments.join(" ")))
 }
 
 /// A file opened (created if missing, never emptied) before the run, and replaced in full
@@ -214,68 +201,5 @@ impl OutputFile {
                 writer.flush()
             })
             .with_context(|| format!("cannot write the {what} file {}", path.display()))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    const SAVED: &str = r#"{
-        "tool": "cairn bench", "version": "0.1.0", "mode": "quick", "build": "release",
-        "date": "2026-01-02 03:04:05 UTC",
-        "machine": {"cpus": 2, "cpu_model": "Test CPU", "platform": "linux-x86_64"},
-        "filter": null, "notes": ["a note"], "elapsed_seconds": 1.5,
-        "passed": 1, "missed": 1, "failed": [],
-        "results": [
-            {"name": "single/get", "unit": "ns", "p50": 412, "p95": 500, "p99": 1250,
-             "p999": 2000, "ops_per_sec": null, "value": 412.0, "target": "< 1 µs",
-             "goal": null, "pass": true, "goal_met": null, "note": null,
-             "workload": null, "subject": null},
-            {"name": "bulk/put", "unit": "ops/s", "p50": null, "p95": null, "p99": null,
-             "p999": null, "ops_per_sec": 512300.0, "value": 512300.0,
-             "target": "> 1M ops/s", "goal": null, "pass": false, "goal_met": null,
-             "note": null, "workload": null, "subject": null, "annotations": ["4 threads"]}
-        ]
-    }"#;
-
-    #[test]
-    fn a_saved_run_parses_and_its_figures_are_recomputed() {
-        let run = SavedRun::parse(SAVED).expect("the sample is a saved run");
-        assert_eq!(run.results.len(), 2);
-        assert_eq!(run.results[0].figure, "p50 412 ns / p99 1.25 µs");
-        assert_eq!(run.results[1].figure, "512K ops/s (4 threads)");
-        assert!(run.command.is_none(), "older files have no command line");
-        let mut saved = Vec::new();
-        run.save(&mut saved).expect("writing to a Vec cannot fail");
-        let again = SavedRun::parse(std::str::from_utf8(&saved).expect("JSON is UTF-8"))
-            .expect("a saved run loads back");
-        assert_eq!(again.results[1].figure, run.results[1].figure);
-        assert_eq!(again.machine, run.machine);
-    }
-
-    #[test]
-    fn other_json_is_refused_with_the_reason() {
-        let other_tool = SAVED.replace("\"cairn bench\"", "\"criterion\"");
-        let error = SavedRun::parse(&other_tool).expect_err("another tool's file is refused");
-        assert!(format!("{error:#}").contains("criterion"), "{error:#}");
-        let error = SavedRun::parse(r#"{"name": "x"}"#).expect_err("a different shape");
-        assert!(format!("{error:#}").contains("missing field"), "{error:#}");
-        assert!(SavedRun::parse("[1, 2").is_err(), "truncated JSON");
-        assert!(SavedRun::parse("").is_err(), "an empty file");
-    }
-
-    #[test]
-    fn the_filter_keeps_matching_rows_and_recounts() {
-        let mut run = SavedRun::parse(SAVED).expect("the sample is a saved run");
-        run.retain_matching("bulk").expect("one row matches");
-        assert_eq!(run.results.len(), 1);
-        assert_eq!((run.passed, run.missed), (0, 1));
-        assert_eq!(run.filter.as_deref(), Some("bulk"));
-        let error = run.retain_matching("nothing").expect_err("no row matches");
-        assert!(
-            format!("{error}").contains("bulk/put"),
-            "lists the rows: {error}"
-        );
     }
 }
