@@ -151,8 +151,10 @@ fn summary(rows: &[Row]) -> Vec<[String; 6]> {
 /// ratio row's, or from the two figures).
 fn side_by_side_line(workload: &Workload<'_>, ratios: &[&Row]) -> [String; 6] {
     let subject = |row: &Row| row.subject.clone().unwrap_or_default();
-    let (cairns, peers): (Vec<&Row>, Vec<&Row>) =
-        (workload.rows.iter()).partition(|row| side_by_side::engine(&subject(row)) == "cairn");
+    // The KeyValueStore backends (`kv:*`) are Cairn's own trait over stores, not peers.
+    let (cairns, peers): (Vec<&Row>, Vec<&Row>) = (workload.rows.iter())
+        .filter(|row| !subject(row).starts_with("kv:"))
+        .partition(|row| side_by_side::engine(&subject(row)) == "cairn");
     let cairn = (cairns.into_iter()).min_by_key(|row| subject(row).ends_with("-inmemory"));
     let best = (peers.into_iter())
         .filter_map(|peer| {
