@@ -207,15 +207,18 @@ pub fn gates(quick: bool) -> Vec<(String, Limit)> {
             "durability/strict_put vs raw_fdatasync".to_owned(),
             GATE_STRICT_OVER_FDATASYNC,
         ),
-        (format!("recovery/wal_replay/{entries}"), GATE_WAL_REPLAY),
+        (
+            format!("recovery/wal_replay/{entries}"),
+            if quick { GATE_WAL_REPLAY } else { targets::WAL_REPLAY },
+        ),
     ]
 }
 
-/// Gate: Cairn's get over a plain HashMap's at the same size; today about 4-6x, so twice that
-/// (a 2x latency regression) fails.
+/// Gate: Cairn's get over a plain HashMap's at the same size. Measured 1.2x (1M keys) to
+/// 1.6x (100K keys, a loaded machine) in December 2026; a 2x latency regression fails.
 pub const GATE_GET_OVER_HASHMAP: Limit = Limit {
-    bound: Bound::AtMost(12.0),
-    text: "<= 12x",
+    bound: Bound::AtMost(3.0),
+    text: "<= 3x",
     source: Source::Gate,
 };
 /// Gate: a Strict put over a raw fdatasync; the target is 1.5x, twice it fails.
@@ -224,10 +227,12 @@ pub const GATE_STRICT_OVER_FDATASYNC: Limit = Limit {
     text: "<= 3x",
     source: Source::Gate,
 };
-/// Gate: WAL replay of the run's recovery size; the 1M target (300 ms) bounds a tenth of it.
+/// Gate: WAL replay of 100K single-put commits (quick mode's size). Measured 155 ms on an
+/// idle machine in December 2026 (the 1M target, 300 ms, is not met yet); twice that fails.
+/// In full mode the row is the 1M replay, which the target itself bounds.
 pub const GATE_WAL_REPLAY: Limit = Limit {
-    bound: Bound::Below(300e6),
-    text: "< 300 ms",
+    bound: Bound::Below(320e6),
+    text: "< 320 ms",
     source: Source::Gate,
 };
 
