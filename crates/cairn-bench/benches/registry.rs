@@ -6,12 +6,12 @@
 //! when `CAIRN_BENCH_REDIS` names a server (`redis://127.0.0.1:6379`). Quick-mode sizes (the
 //! 100K-key read fixture) unless `CAIRN_BENCH_FULL=1`.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use cairn_bench::measure::time_runs;
 use cairn_bench::peers::Places;
 use cairn_bench::registry::{self, Context, Timed};
-use criterion::{criterion_group, criterion_main, Criterion};
+use criterion::Criterion;
 
 fn registry(c: &mut Criterion) {
     let quick = std::env::var_os("CAIRN_BENCH_FULL").is_none();
@@ -40,13 +40,9 @@ fn registry(c: &mut Criterion) {
                 }),
                 Timed::Parallel(mut workload) => group.bench_function(id, |b| {
                     b.iter_custom(|iters| {
-                        let started = Instant::now();
-                        let mut measured = Duration::ZERO;
-                        for _ in 0..iters {
-                            measured += workload.run().unwrap_or_else(|error| panic!("{error}"));
-                        }
-                        let _ = started;
-                        measured
+                        (0..iters)
+                            .map(|_| workload.run().unwrap_or_else(|error| panic!("{error}")))
+                            .sum::<Duration>()
                     });
                 }),
             };
@@ -55,5 +51,8 @@ fn registry(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, registry);
-criterion_main!(benches);
+fn main() {
+    let mut criterion = Criterion::default().configure_from_args();
+    registry(&mut criterion);
+    criterion.final_summary();
+}

@@ -182,6 +182,7 @@ impl Row {
     }
 
     /// Checks the row's value against a target.
+    #[must_use]
     pub fn target(mut self, limit: &Limit) -> Self {
         self.target = Some(limit.text.to_owned());
         self.pass = Some(limit.is_met_by(self.value));
@@ -189,6 +190,7 @@ impl Row {
     }
 
     /// Checks the row's value against a goal.
+    #[must_use]
     pub fn goal(self, limit: &Limit) -> Self {
         let value = self.value;
         self.goal_on(limit, value)
@@ -196,6 +198,7 @@ impl Row {
 
     /// Checks `value` (some figure other than the row's own, such as a ratio to a peer)
     /// against a goal.
+    #[must_use]
     pub fn goal_on(mut self, limit: &Limit, value: f64) -> Self {
         self.goal = Some(limit.text.to_owned());
         self.goal_met = Some(limit.is_met_by(value));
@@ -203,12 +206,14 @@ impl Row {
     }
 
     /// Adds to the measured column, e.g. a ratio to a peer.
+    #[must_use]
     pub fn annotate(mut self, text: &str) -> Self {
         self.annotations.push(text.to_owned());
         self.refreshed()
     }
 
     /// Marks the row as `subject`'s figure on the side-by-side `workload`.
+    #[must_use]
     pub fn side_by_side(mut self, workload: &str, subject: &str) -> Self {
         self.workload = Some(workload.to_owned());
         self.subject = Some(subject.to_owned());
@@ -216,6 +221,7 @@ impl Row {
     }
 
     /// Explains how the figure was obtained.
+    #[must_use]
     pub fn note(mut self, note: &str) -> Self {
         self.note = Some(note.to_owned());
         self

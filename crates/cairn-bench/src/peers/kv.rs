@@ -46,6 +46,7 @@ pub struct KvPeer {
 impl KvPeer {
     /// Opens `label`'s backend (an engine of `Engine::KvCairn`, `KvSqlite` or `KvRedis`).
     pub fn open(label: Label, redis_url: Option<&str>) -> Result<Self> {
+        static REDIS_PEERS: AtomicU64 = AtomicU64::new(0);
         let place = match label.engine {
             Engine::KvCairn => match label.mode {
                 Mode::InMemory => Place::Cairn {
@@ -78,7 +79,6 @@ impl KvPeer {
             _ => return Err(WorkloadError::unexpected("kv", "not a KeyValueStore label")),
         };
         // A fresh namespace per Redis peer: peers sharing a server never share keys.
-        static REDIS_PEERS: AtomicU64 = AtomicU64::new(0);
         let namespace = match place {
             Place::Redis { .. } => format!(
                 "sessions-{}-{}",

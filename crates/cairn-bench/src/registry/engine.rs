@@ -72,10 +72,6 @@ fn own_fixture() -> Result<Fixture> {
 }
 
 /// Every engine-only entry.
-#[expect(
-    clippy::too_many_lines,
-    reason = "one flat list of the workloads reads better than the same list split up"
-)]
 pub fn entries(quick: bool) -> Vec<Entry> {
     let cas = |row: Row| row.target(&targets::CAS).goal(&targets::CAS_GOAL);
     let mut entries = vec![
@@ -218,7 +214,7 @@ pub fn gates(quick: bool) -> Vec<(String, Limit)> {
     ]
 }
 
-/// Gate: Cairn's get over a plain HashMap's at the same size. Measured 1.2x (1M keys) to
+/// Gate: Cairn's get over a plain `HashMap`'s at the same size. Measured 1.2x (1M keys) to
 /// 1.6x (100K keys, a loaded machine) in December 2026; a 2x latency regression fails.
 pub const GATE_GET_OVER_HASHMAP: Limit = Limit {
     bound: Bound::AtMost(3.0),

@@ -154,7 +154,7 @@ impl Spec {
     }
 
     /// The rows of one workload: one per store (targets checked), then the ratio rows.
-    fn rows(&self, measured: Vec<(Label, Row, f64)>) -> Vec<Row> {
+    fn rows(&self, measured: &[(Label, Row, f64)]) -> Vec<Row> {
         let class = match self.stores {
             Stores::Class(mode) | Stores::ClassAndTrait(mode) => mode,
         };
@@ -167,7 +167,7 @@ impl Spec {
         };
         let mut rows = Vec::new();
         let mut ratios = Vec::new();
-        for (label, row, speed) in &measured {
+        for (label, row, speed) in measured {
             let mut row = row.clone();
             for (checked, target, goal) in &self.checks {
                 if checked == label {
@@ -283,7 +283,7 @@ fn single(
         for workload in &mut workloads {
             dyns.push(workload.as_mut());
         }
-        let measured = match timing {
+        let measured: Vec<(Label, Row, f64)> = match timing {
             Timing::Latency(ops_per_sample) => measure::measure_latency_round_robin(
                 &mut dyns,
                 context.latency_plan(),
@@ -307,7 +307,7 @@ fn single(
                     .collect()
             }
         };
-        Ok(run_spec.rows(measured))
+        Ok(run_spec.rows(&measured))
     })
     .timed_by(move |context| {
         spec.fixtures(context)?
@@ -336,7 +336,7 @@ fn parallel(
             }
             measured.push((label, row, throughput.ops_per_sec));
         }
-        Ok(run_spec.rows(measured))
+        Ok(run_spec.rows(&measured))
     })
     .timed_by(move |context| {
         let fixtures = spec.fixtures(context)?;
@@ -688,7 +688,7 @@ fn fill_sequential() -> Entry {
             let row = Row::throughput(&spec.row_name(label), &throughput);
             measured.push((label, row, throughput.ops_per_sec));
         }
-        Ok(spec.rows(measured))
+        Ok(spec.rows(&measured))
     })
 }
 
@@ -706,7 +706,7 @@ fn fill_random() -> Entry {
             let row = Row::throughput(&spec.row_name(label), &throughput);
             measured.push((label, row, throughput.ops_per_sec));
         }
-        Ok(spec.rows(measured))
+        Ok(spec.rows(&measured))
     })
 }
 
