@@ -5,8 +5,10 @@
 #
 # Modes:
 #   quick             short run; JSON to target/bench/quick.json
-#   all               full run: JSON to target/bench/latest.json, the side-by-side table and
-#                     charts to docs/bench (report.md and the SVGs)
+#   all               scripts/test.sh first (exits 1 before measuring if it fails; SKIP_TESTS=1
+#                     skips it, for iterating on the report only), then the full run: JSON to
+#                     target/bench/latest.json, the side-by-side table and charts to docs/bench
+#                     (report.md and the SVGs)
 #   validate          run and exit 3 if any row misses its target (e.g. `validate --quick`)
 #   latency           only the latency rows
 #   throughput        only the throughput rows
@@ -20,11 +22,19 @@
 #                     performance gate (same-run ratios with generous bounds); exits 1 when a
 #                     workload fails, 4 when a gate fails
 #   criterion [FILTER] the criterion benches of cairn-bench (cargo bench), FILTER passed on
+#   profile WORKLOAD  a CPU profile of `cairn bench --quick --filter WORKLOAD` (e.g.
+#                     peers/point_read) with perf, as a flame graph (inferno) in
+#                     target/bench/profile/NAME.svg (NAME: WORKLOAD with `/` and the like as
+#                     `_`), beside NAME.perf.data and the folded stacks NAME.folded; prints the
+#                     top 15 functions by self time. Installs perf (apt-get install linux-perf,
+#                     as root) and inferno (cargo install --locked inferno) when missing.
+#                     PROFILE_FREQ sets the sampling rate (default 999 Hz)
 #
 # Every mode that runs `cairn` builds it first (cargo build --release -p cairn-cli) and runs
 # the release binary. Modes that may measure Redis pass --start-redis (a throwaway server)
 # when redis-server is on PATH. Exit codes: those of `cairn bench` (1 a workload failed, 3 a
-# target missed under validate), 2 for a usage error here.
+# target missed under validate), 2 for a usage error here, 1 when `all` finds the tests
+# failing or `profile` cannot get or run its tools.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -103,6 +113,113 @@ info() {
   fi
 }
 
+# Installs the Debian package $1 (for the command $2) with apt-get, as root or through sudo,
+# as scripts/test.sh does for redis-server; exits 1 with $3 as the reason when that fails.
+apt_install() {
+  local package="$1" command="$2" why="$3"
+  echo "$command is missing; installing the Debian package $package"
+  if [ "$(id -u)" -eq 0 ]; then
+    apt-get update || true
+    DEBIAN_FRONTEND=noninteractive apt-get install -y "$package" || true
+  elif command -v sudo >/dev/null 2>&1; then
+    sudo apt-get update || true
+    sudo DEBIAN_FRONTEND=noninteractive apt-get install -y "$package" || true
+  fi
+  if ! command -v "$command" >/dev/null 2>&1; then
+    echo "error: $command is needed $why and could not be installed (apt-get needs root or" >&2
+    echo "sudo); install it with: apt-get install $package" >&2
+    exit 1
+  fi
+}
+
+# perf (Debian's linux-perf) and inferno's inferno-collapse-perf and inferno-flamegraph,
+# installed when missing; inferno goes to cargo's default bin directory.
+profile_tools() {
+  if ! command -v perf >/dev/null 2>&1 || ! perf --version >/dev/null 2>&1; then
+    apt_install linux-perf perf "to record a profile"
+  fi
+  local cargo_bin="${CARGO_HOME:-$HOME/.cargo}/bin"
+  case ":$PATH:" in
+    *":$cargo_bin:"*) ;;
+    *) PATH="$cargo_bin:$PATH" ;;
+  esac
+  if ! command -v inferno-collapse-perf >/dev/null 2>&1 \
+    || ! command -v inferno-flamegraph >/dev/null 2>&1; then
+    echo "inferno is missing; installing it: cargo install --locked inferno"
+    if ! cargo install --locked inferno; then
+      echo "error: inferno (inferno-collapse-perf, inferno-flamegraph) could not be installed;" >&2
+      echo "install it with: cargo install --locked inferno" >&2
+      exit 1
+    fi
+  fi
+}
+
+# Checks that perf may record here; when it may not (perf_event_paranoid too high, e.g. in a
+# container) and this runs as root, lowers perf_event_paranoid to -1 and tries again.
+perf_check() {
+  local probe="$1" paranoid=/proc/sys/kernel/perf_event_paranoid
+  if perf record -q -o "$probe" -- true >/dev/null 2>&1; then
+    return
+  fi
+  if [ "$(id -u)" -eq 0 ] && [ -w "$paranoid" ]; then
+    echo "perf cannot record with perf_event_paranoid $(cat "$paranoid"); setting it to -1"
+    echo -1 >"$paranoid" || true
+    if perf record -q -o "$probe" -- true >/dev/null 2>&1; then
+      return
+    fi
+  fi
+  local level
+  level="$(cat "$paranoid" 2>/dev/null || echo unknown)"
+  echo "error: perf cannot record here (kernel.perf_event_paranoid is $level). As root, run:" >&2
+  echo "sysctl kernel.perf_event_paranoid=-1; a container also needs the perf_event_open system" >&2
+  echo "call (e.g. docker run --cap-add PERFMON, or --privileged). perf's own message:" >&2
+  perf record -q -o "$probe" -- true >&2 || true
+  exit 1
+}
+
+# Profiles `cairn bench --quick --filter $1` (further arguments passed on) and writes the flame
+# graph, then prints the functions with the most self time.
+profile() {
+  local workload="$1"
+  shift
+  local name="${workload//[^A-Za-z0-9._-]/_}"
+  local dir="$bench_dir/profile"
+  local data="$dir/$name.perf.data" folded="$dir/$name.folded" svg="$dir/$name.svg"
+  profile_tools
+  build
+  mkdir -p "$dir"
+  perf_check "$dir/.probe.perf.data"
+  rm -f "$dir/.probe.perf.data"
+  rm -f "$data" "$data.old"
+  echo "recording: $cairn bench --quick --filter $workload $*"
+  if ! perf record -F "${PROFILE_FREQ:-999}" -g --call-graph dwarf,16384 -o "$data" -- \
+    "$cairn" bench --quick --filter "$workload" "$@"; then
+    echo "error: perf record or the benchmark failed; no flame graph written" >&2
+    exit 1
+  fi
+  echo "folding the stacks (perf script | inferno-collapse-perf)"
+  if ! perf script -i "$data" | inferno-collapse-perf >"$folded"; then
+    echo "error: perf script or inferno-collapse-perf failed on $data" >&2
+    exit 1
+  fi
+  if [ ! -s "$folded" ]; then
+    echo "error: no samples in $data (does --filter $workload select any workload?)" >&2
+    exit 1
+  fi
+  inferno-flamegraph --title "cairn bench --quick --filter $workload" <"$folded" >"$svg"
+  echo
+  echo "flame graph: $svg"
+  echo "top 15 functions by self time (share of the sampled CPU time):"
+  # The last frame of each folded stack is the function the sample was taken in; the count
+  # after it is the samples' weight (their period).
+  awk '{
+      n = $NF; sub(/ [0-9]+$/, ""); frames = split($0, frame, ";")
+      self[frame[frames]] += n; total += n
+    }
+    END { for (f in self) printf "%6.2f%%  %s\n", 100 * self[f] / total, f }' "$folded" |
+    sort -rn | head -15
+}
+
 mode="${1:-}"
 if [ $# -gt 0 ]; then
   shift
@@ -113,6 +230,19 @@ case "$mode" in
     bench --quick --json "$bench_dir/quick.json" "${redis_args[@]}" "$@"
     ;;
   all)
+    if [ "${SKIP_TESTS:-0}" = "1" ]; then
+      echo "########################################################################" >&2
+      echo "## SKIP_TESTS=1: scripts/test.sh was NOT run; this build is untested." >&2
+      echo "## Use these figures to iterate on the report; never publish them." >&2
+      echo "########################################################################" >&2
+    else
+      echo "==> scripts/test.sh (figures are published only from a build that passes it)"
+      if ! bash scripts/test.sh; then
+        echo "error: scripts/test.sh failed; nothing measured. Fix the build, or set SKIP_TESTS=1" >&2
+        echo "to iterate on the report (its figures must not be published)." >&2
+        exit 1
+      fi
+    fi
     bench --json "$bench_dir/latest.json" --plot "$docs_dir" --markdown "$docs_dir/report.md" \
       "${redis_args[@]}" "$@"
     ;;
@@ -162,6 +292,13 @@ case "$mode" in
     ;;
   criterion)
     cargo bench -p cairn-bench -- "$@"
+    ;;
+  profile)
+    if [ -z "${1:-}" ]; then
+      echo "error: profile needs a WORKLOAD filter, e.g.: scripts/bench.sh profile peers/point_read" >&2
+      exit 2
+    fi
+    profile "$@"
     ;;
   *)
     if [ -n "$mode" ]; then
