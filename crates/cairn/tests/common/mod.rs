@@ -15,7 +15,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use cairn::{Db, Durability, Options, WriteBatch};
+use cairn::{Db, Durability, Expected, Options, WriteBatch};
 use cairn_testkit::fault_fs::{CrashMode, FaultFs, UnsyncedDirOps, UnsyncedWrites};
 use cairn_testkit::SplitMix64;
 
@@ -26,11 +26,31 @@ pub type State = BTreeMap<Vec<u8>, Vec<u8>>;
 #[derive(Clone, Debug)]
 pub enum Step {
     Put(Vec<u8>, Vec<u8>),
+    /// A put with a TTL long enough that the key outlives the test.
+    PutTtl(Vec<u8>, Vec<u8>),
     Delete(Vec<u8>),
     Batch(Vec<(Vec<u8>, Option<Vec<u8>>)>),
     ClearPrefix(Vec<u8>),
+    /// Compare-and-swap expecting the key's current value (or absence); with `stale`, a
+    /// value it does not hold, so the swap fails and commits nothing.
+    Cas {
+        key: Vec<u8>,
+        new: Vec<u8>,
+        stale: bool,
+    },
+    /// `increment` of a counter key (`n/NN`, decimal text).
+    Increment(Vec<u8>, i64),
+    /// A transaction that reads `read` and then writes every entry (one commit).
+    Transaction {
+        read: Vec<u8>,
+        writes: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+    },
     Checkpoint,
 }
+
+/// The TTL of `Step::PutTtl`: far beyond any test, so the key stays live and its deadline
+/// must survive recovery with it.
+pub const LONG_TTL: Duration = Duration::from_secs(24 * 3_600);
 
 /// A deterministic workload over a small key space, with values big enough to rotate 4 KiB
 /// segments often, and a checkpoint every so often.
@@ -47,9 +67,32 @@ pub fn workload(seed: u64, steps: usize) -> Vec<Step> {
         bytes
     };
     (0..steps)
-        .map(|step| match rng.below(20) {
-            0..=9 => Step::Put(key(&mut rng), value(&mut rng, step)),
-            10..=12 => Step::Delete(key(&mut rng)),
+        .map(|step| match rng.below(28) {
+            0..=7 => Step::Put(key(&mut rng), value(&mut rng, step)),
+            20..=21 => Step::PutTtl(key(&mut rng), value(&mut rng, step)),
+            22..=23 => Step::Cas {
+                key: key(&mut rng),
+                new: value(&mut rng, step),
+                stale: rng.below(4) == 0,
+            },
+            24..=25 => Step::Increment(
+                format!("n/{:02}", rng.below(4)).into_bytes(),
+                i64::try_from(rng.below(1_000)).unwrap_or(1) - 500,
+            ),
+            26..=27 => Step::Transaction {
+                read: key(&mut rng),
+                writes: (0..=rng.below(3))
+                    .map(|index| {
+                        let written = key(&mut rng);
+                        if index > 0 && rng.below(3) == 0 {
+                            (written, None)
+                        } else {
+                            (written, Some(value(&mut rng, step)))
+                        }
+                    })
+                    .collect(),
+            },
+            8..=12 => Step::Delete(key(&mut rng)),
             13..=16 => {
                 let writes = (0..=rng.below(5))
                     .map(|_| {
@@ -105,6 +148,63 @@ pub fn run(db: &Db, steps: &[Step]) -> Outcome {
                 next.insert(key.clone(), value.clone());
                 outcome.states.push(next.clone());
                 db.put(key, value).map(|_| true)
+            }
+            Step::PutTtl(key, value) => {
+                next.insert(key.clone(), value.clone());
+                outcome.states.push(next.clone());
+                db.put_with_ttl(key, value, LONG_TTL).map(|_| true)
+            }
+            Step::Cas { key, new, stale } => {
+                let held = current.get(key).cloned();
+                let wrong = held.clone().map_or_else(
+                    || b"absent".to_vec(),
+                    |mut held| {
+                        held.push(b'!');
+                        held
+                    },
+                );
+                let expected = match (&held, stale) {
+                    (_, true) => Expected::Value(&wrong),
+                    (Some(value), false) => Expected::Value(value),
+                    (None, false) => Expected::Absent,
+                };
+                if !stale {
+                    next.insert(key.clone(), new.clone());
+                    outcome.states.push(next.clone());
+                }
+                db.compare_and_swap(key, expected, Some(new))
+                    .map(|swapped| swapped.is_swapped())
+            }
+            Step::Increment(key, delta) => {
+                let held = current.get(key).map_or(0, |value| {
+                    std::str::from_utf8(value)
+                        .ok()
+                        .and_then(|text| text.parse::<i64>().ok())
+                        .unwrap_or(0)
+                });
+                next.insert(key.clone(), (held + delta).to_string().into_bytes());
+                outcome.states.push(next.clone());
+                db.increment(key, *delta).map(|_| true)
+            }
+            Step::Transaction { read, writes } => {
+                for (key, value) in writes {
+                    match value {
+                        Some(value) => next.insert(key.clone(), value.clone()),
+                        None => next.remove(key),
+                    };
+                }
+                outcome.states.push(next.clone());
+                db.transaction(|tx| {
+                    tx.get(read)?;
+                    for (key, value) in writes {
+                        match value {
+                            Some(value) => tx.put(key, value)?,
+                            None => tx.delete(key)?,
+                        }
+                    }
+                    Ok(())
+                })
+                .map(|()| true)
             }
             Step::Delete(key) => {
                 if next.remove(key).is_some() {
