@@ -289,20 +289,20 @@ fn take_turn<W: Workload + ?Sized>(
 
 /// Prepares `group` operations (untimed), runs them as one timed group, and returns the
 /// group's mean per operation in nanoseconds (at least 1).
-fn time_group<W: Workload + ?Sized>(workload: &mut W, group: usize) -> Result<u64> {
+pub(crate) fn time_group<W: Workload + ?Sized>(workload: &mut W, group: usize) -> Result<u64> {
     workload.prepare(group)?;
     let start = Instant::now();
     workload.run_ops(group)?;
     Ok((nanos(start.elapsed()) / group as u64).max(1))
 }
 
-fn latency_histogram() -> Result<Histogram<u64>> {
+pub(crate) fn latency_histogram() -> Result<Histogram<u64>> {
     Histogram::<u64>::new_with_bounds(1, LATENCY_NS_MAX, 3).map_err(|error| {
         WorkloadError::unexpected("measure", format!("cannot create a histogram: {error}"))
     })
 }
 
-fn latency_of(histogram: &Histogram<u64>, group: usize) -> Latency {
+pub(crate) fn latency_of(histogram: &Histogram<u64>, group: usize) -> Latency {
     Latency {
         samples: histogram.len(),
         ops_per_sample: u32::try_from(group).unwrap_or(u32::MAX),
@@ -414,6 +414,7 @@ mod tests {
     use crate::workloads::Fixture;
 
     /// Counts its operations; every `prepare` must come before the operations it covers.
+    #[derive(Default)]
     struct Counting {
         prepared: usize,
         ran: u64,
@@ -436,10 +437,7 @@ mod tests {
 
     #[test]
     fn time_runs_prepares_every_operation_it_runs() {
-        let mut counting = Counting {
-            prepared: 0,
-            ran: 0,
-        };
+        let mut counting = Counting::default();
         time_runs(&mut counting, 5_000).expect("counting cannot fail");
         assert_eq!(counting.ran, 5_000);
         let plan = Plan {
@@ -453,14 +451,8 @@ mod tests {
 
     #[test]
     fn alternating_latency_runs_both_workloads_in_equal_groups() {
-        let mut first = Counting {
-            prepared: 0,
-            ran: 0,
-        };
-        let mut second = Counting {
-            prepared: 0,
-            ran: 0,
-        };
+        let mut first = Counting::default();
+        let mut second = Counting::default();
         let plan = Plan {
             warm_up: Duration::ZERO,
             budget: Budget::Runs(100),

@@ -67,7 +67,7 @@ impl GroupCommit {
     /// `writers` writers overwriting `fixture`'s keys, `commits_per_run / writers` each (at
     /// least one).
     pub fn new(fixture: &PeerFixture, writers: usize, commits_per_run: u64) -> Result<Self> {
-        require_keys("group_commit", fixture, writers.max(1))?;
+        require_keys("group_commit", fixture.key_count(), writers.max(1))?;
         let writers = writers.max(1);
         Ok(GroupCommit {
             peer: Arc::clone(fixture.peer()),
@@ -162,7 +162,7 @@ impl Mixed {
         ops_per_thread: u64,
         write_one_in: Option<u64>,
     ) -> Result<Self> {
-        require_keys("mixed", fixture, 1)?;
+        require_keys("mixed", fixture.key_count(), 1)?;
         Ok(Mixed {
             peer: Arc::clone(fixture.peer()),
             keys: Arc::clone(fixture.keys()),
