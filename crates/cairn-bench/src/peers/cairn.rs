@@ -9,9 +9,11 @@ use std::time::Duration;
 
 use cairn::{CasOutcome, Db, Durability, Expected, WriteBatch};
 
-use super::{directory_bytes, touched, Engine, Feature, Label, Mode, Peer, Session};
+use super::{
+    directory_bytes, missing_read_key, touched, Engine, Feature, Label, Mode, Peer, Session,
+};
 use crate::workloads::durability::{bench_options, DataDir};
-use crate::workloads::{Result, WorkloadError};
+use crate::workloads::Result;
 
 /// A Cairn database and the directory it lives in (none in memory).
 pub struct CairnPeer {
@@ -150,10 +152,7 @@ impl Session for CairnSession {
         })?;
         match found {
             Some(_) => Ok(()),
-            None => Err(WorkloadError::unexpected(
-                "transaction",
-                "the key the transaction reads is missing",
-            )),
+            None => Err(missing_read_key()),
         }
     }
 

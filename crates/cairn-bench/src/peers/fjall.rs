@@ -44,7 +44,10 @@ use std::time::{Duration, Instant};
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode, Readable};
 use parking_lot::Mutex;
 
-use super::{directory_bytes, touched, Engine, Label, Mode, Peer, Session};
+use super::{
+    directory_bytes, missing_read_key, refuse_in_memory, touched, Engine, Label, Mode, Peer,
+    Session,
+};
 use crate::workloads::durability::DataDir;
 use crate::workloads::{Result, WorkloadError};
 
@@ -77,12 +80,7 @@ struct FjallStore {
 impl FjallPeer {
     /// Creates a fresh database in `mode` (`Buffered` or `Strict`).
     pub fn open(mode: Mode) -> Result<Self> {
-        if mode == Mode::InMemory {
-            return Err(WorkloadError::unexpected(
-                "fjall",
-                "the fjall peer runs on files (Buffered or Strict)",
-            ));
-        }
+        refuse_in_memory("fjall", mode)?;
         let dir = DataDir::create("peer-fjall")?;
         let database = Database::builder(dir.path()).open().map_err(fjall_error)?;
         let keyspace = database
@@ -229,10 +227,7 @@ impl Session for FjallSession {
         let _writer = self.store.writer.lock();
         let found = self.store.keyspace.get(read_key).map_err(fjall_error)?;
         if found.as_deref().map(touched).is_none() {
-            return Err(WorkloadError::unexpected(
-                "transaction",
-                "the key the transaction reads is missing",
-            ));
+            return Err(missing_read_key());
         }
         self.store
             .commit(write_keys.iter().map(|key| (*key, value)))

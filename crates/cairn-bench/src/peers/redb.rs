@@ -31,7 +31,10 @@ use redb::{
     Database, Durability, ReadableDatabase, ReadableTable, Table, TableDefinition, WriteTransaction,
 };
 
-use super::{directory_bytes, touched, Engine, Label, Mode, Peer, Session};
+use super::{
+    directory_bytes, missing_read_key, refuse_in_memory, touched, Engine, Label, Mode, Peer,
+    Session,
+};
 use crate::workloads::durability::DataDir;
 use crate::workloads::{Result, WorkloadError};
 
@@ -49,12 +52,7 @@ pub struct RedbPeer {
 impl RedbPeer {
     /// Creates a fresh database in `mode` (`Buffered` or `Strict`).
     pub fn open(mode: Mode) -> Result<Self> {
-        if mode == Mode::InMemory {
-            return Err(WorkloadError::unexpected(
-                "redb",
-                "the redb peer runs on a file (Buffered or Strict)",
-            ));
-        }
+        refuse_in_memory("redb", mode)?;
         let dir = DataDir::create("peer-redb")?;
         let database = Database::create(dir.path().join("peer.redb")).map_err(redb_error)?;
         // Create the table once, durably, so read transactions find it from the start.
@@ -201,10 +199,7 @@ impl Session for RedbSession {
         if found {
             Ok(())
         } else {
-            Err(WorkloadError::unexpected(
-                "transaction",
-                "the key the transaction reads is missing",
-            ))
+            Err(missing_read_key())
         }
     }
 }

@@ -20,7 +20,10 @@ use cairn_kv::backends::sqlite::rusqlite;
 use parking_lot::Mutex;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
-use super::{directory_bytes, touched, Engine, Label, Mode, Peer, Session};
+use super::{
+    directory_bytes, missing_read_key, refuse_in_memory, touched, Engine, Label, Mode, Peer,
+    Session,
+};
 use crate::workloads::durability::DataDir;
 use crate::workloads::{Result, WorkloadError};
 
@@ -47,12 +50,7 @@ pub struct SqlitePeer {
 impl SqlitePeer {
     /// Creates a fresh database in `mode` (`Buffered` or `Strict`).
     pub fn open(mode: Mode) -> Result<Self> {
-        if mode == Mode::InMemory {
-            return Err(WorkloadError::unexpected(
-                "sqlite",
-                "the SQLite peer runs on a file (Buffered or Strict)",
-            ));
-        }
+        refuse_in_memory("sqlite", mode)?;
         let dir = DataDir::create("peer-sqlite")?;
         let path = dir.path().join("peer.sqlite");
         let writer = connect(&path, mode)?;
@@ -206,10 +204,7 @@ impl Session for SqliteSession {
             found
         };
         if found.is_none() {
-            return Err(WorkloadError::unexpected(
-                "transaction",
-                "the key the transaction reads is missing",
-            ));
+            return Err(missing_read_key());
         }
         transaction.commit().map_err(sqlite_error)
     }

@@ -93,6 +93,11 @@ impl Checked {
         ok(self.raw.get(key), self.label, "get")
     }
 
+    /// Asserts that `key` reads as `expected` (a value's length, or absent).
+    fn assert_get(&mut self, key: &[u8], expected: Option<usize>, what: &str) {
+        assert_eq!(self.get(key), expected, "{}: {what}", self.label);
+    }
+
     fn put(&mut self, key: &[u8], value: &[u8]) {
         ok(self.raw.put(key, value), self.label, "put");
     }
@@ -127,22 +132,13 @@ fn value(count: usize, byte: u8) -> Vec<u8> {
 #[test]
 fn a_get_reads_what_the_last_put_wrote() {
     for_each_peer(|peer| {
-        let label = peer.label();
         let mut session = session(peer);
-        assert_eq!(session.get(b"point/absent"), None, "{label}: never written");
+        session.assert_get(b"point/absent", None, "a key never written");
         session.put(b"point/key", &value(10, 1));
-        assert_eq!(
-            session.get(b"point/key"),
-            Some(10),
-            "{label}: get after put"
-        );
+        session.assert_get(b"point/key", Some(10), "get after put");
         session.put(b"point/key", &value(23, 2));
-        assert_eq!(
-            session.get(b"point/key"),
-            Some(23),
-            "{label}: after an overwrite"
-        );
-        assert_eq!(session.get(b"point/kez"), None, "{label}: the neighbour");
+        session.assert_get(b"point/key", Some(23), "get after an overwrite");
+        session.assert_get(b"point/kez", None, "a neighbouring key");
     });
 }
 
@@ -217,41 +213,27 @@ fn a_batch_is_visible_whole_and_scans_count_exactly_their_range() {
 fn compare_and_swap_writes_only_when_the_value_matches() {
     for_each_peer(|peer| {
         let label = peer.label();
+        let check = |holds: bool, what: &str| assert!(holds, "{label}: {what}");
         let mut session = session(peer);
         let (old, new, wrong) = (value(9, b'o'), value(3, b'n'), value(9, b'w'));
         session.put(b"cas/key", &old);
-        assert!(
+        check(
             !session.cas(b"cas/key", &wrong, &new),
-            "{label}: wrong expected"
+            "wrong expected swaps",
         );
-        assert_eq!(
-            session.get(b"cas/key"),
-            Some(9),
-            "{label}: after a failed CAS"
-        );
+        session.assert_get(b"cas/key", Some(9), "a failed CAS changed the value");
         // Succeeds only if the stored bytes are exactly `old`, not just as long.
-        assert!(
-            session.cas(b"cas/key", &old, &new),
-            "{label}: right expected"
-        );
-        assert_eq!(
-            session.get(b"cas/key"),
-            Some(3),
-            "{label}: the swapped value"
-        );
-        assert!(
+        check(session.cas(b"cas/key", &old, &new), "right expected fails");
+        session.assert_get(b"cas/key", Some(3), "the swapped value");
+        check(
             !session.cas(b"cas/key", &old, &wrong),
-            "{label}: replaced value"
+            "replaced value swaps",
         );
-        assert!(
+        check(
             !session.cas(b"cas/absent", &old, &new),
-            "{label}: missing key"
+            "a missing key swaps",
         );
-        assert_eq!(
-            session.get(b"cas/absent"),
-            None,
-            "{label}: a failed CAS created it"
-        );
+        session.assert_get(b"cas/absent", None, "a failed CAS created its key");
     });
 }
 
@@ -284,39 +266,20 @@ fn a_put_with_ttl_expires_where_supported_and_is_refused_elsewhere() {
     for_each_peer(|peer| {
         let label = peer.label();
         let mut session = session(peer);
-        let mut put_with_ttl =
+        let (minute, short) = (Duration::from_secs(60), Duration::from_millis(50));
+        let mut put =
             |key: &[u8], length, ttl| session.raw.put_with_ttl(key, &value(length, 0), ttl);
         if !peer.supports(Feature::Ttl) {
-            let refused = put_with_ttl(b"ttl/key", 4, Duration::from_secs(60));
-            assert!(refused.is_err(), "{label}: has no TTL but accepts one");
+            let refused = put(b"ttl/key", 4, minute).is_err();
+            assert!(refused, "{label}: has no TTL but accepts one");
             return;
         }
-        ok(
-            put_with_ttl(b"ttl/long", 6, Duration::from_secs(60)),
-            label,
-            "ttl",
-        );
-        ok(
-            put_with_ttl(b"ttl/short", 8, Duration::from_millis(50)),
-            label,
-            "ttl",
-        );
-        assert_eq!(
-            session.get(b"ttl/short"),
-            Some(8),
-            "{label}: right after its put"
-        );
+        ok(put(b"ttl/long", 6, minute), label, "put_with_ttl");
+        ok(put(b"ttl/short", 8, short), label, "put_with_ttl");
+        session.assert_get(b"ttl/short", Some(8), "a TTL key right after its put");
         std::thread::sleep(Duration::from_millis(150));
-        assert_eq!(
-            session.get(b"ttl/short"),
-            None,
-            "{label}: 50 ms after 150 ms"
-        );
-        assert_eq!(
-            session.get(b"ttl/long"),
-            Some(6),
-            "{label}: 60 s after 150 ms"
-        );
+        session.assert_get(b"ttl/short", None, "a 50 ms key after 150 ms");
+        session.assert_get(b"ttl/long", Some(6), "a 60 s key after 150 ms");
     });
 }
 
@@ -344,15 +307,11 @@ fn sessions_on_two_threads_see_each_others_writes() {
             });
             let seen_by_first = first.join().expect("the first thread finishes");
             let seen_by_second = second.join().expect("the second thread finishes");
+            let seen = (seen_by_first, seen_by_second);
             assert_eq!(
-                seen_by_second,
-                Some(11),
-                "{label}: second sees the first's put"
-            );
-            assert_eq!(
-                seen_by_first,
-                Some(13),
-                "{label}: first sees the second's put"
+                seen,
+                (Some(13), Some(11)),
+                "{label}: each sees the other's put"
             );
         });
     });
@@ -370,15 +329,12 @@ fn disk_bytes_are_reported_exactly_for_stores_with_files() {
         let bytes = peer.disk_bytes();
         if label.mode != Mode::InMemory && !label.engine.is_server() {
             let reported = bytes.is_some_and(|bytes| bytes > 0);
-            assert!(
-                reported,
-                "{label}: a store on files reports {bytes:?} bytes"
-            );
+            assert!(reported, "{label}: a store on files: {bytes:?} bytes");
         } else {
             assert_eq!(bytes, None, "{label}: a store without files reports bytes");
         }
         // Settling leaves the store usable.
-        assert_eq!(session.get(&[b'd', 7]), Some(100), "{label}: after settle");
+        session.assert_get(&[b'd', 7], Some(100), "a key written before settle");
     });
 }
 
@@ -427,11 +383,7 @@ fn compare_and_swap_is_atomic_across_threads() {
                 .map(|thread| thread.join().expect("a swapping thread finishes"))
                 .sum()
         });
-        let counter = session(peer).get(b"counter");
-        assert_eq!(
-            counter,
-            Some(swaps),
-            "{label}: after {swaps} successful swaps"
-        );
+        let what = format!("the counter after {swaps} successful swaps");
+        session(peer).assert_get(b"counter", Some(swaps), &what);
     });
 }
