@@ -25,12 +25,7 @@ pub struct CairnPeer {
 impl CairnPeer {
     /// Opens a fresh database in `mode`.
     pub fn open(mode: Mode) -> Result<Self> {
-        let (durability, dir) = match mode {
-            Mode::InMemory => (Durability::InMemory, None),
-            Mode::Buffered => (Durability::buffered(), Some(DataDir::create("peer-cairn")?)),
-            Mode::Strict => (Durability::Strict, Some(DataDir::create("peer-cairn")?)),
-        };
-        let db = Db::open(bench_options(durability, dir.as_ref().map(DataDir::path)))?;
+        let (db, dir) = open_db(mode, "peer-cairn")?;
         Ok(CairnPeer { mode, db, dir })
     }
 
@@ -38,6 +33,17 @@ impl CairnPeer {
     pub fn db(&self) -> &Db {
         &self.db
     }
+}
+
+/// A fresh database in `mode`, in a new directory named after `label` unless in memory.
+pub(crate) fn open_db(mode: Mode, label: &str) -> Result<(Db, Option<DataDir>)> {
+    let (durability, dir) = match mode {
+        Mode::InMemory => (Durability::InMemory, None),
+        Mode::Buffered => (Durability::buffered(), Some(DataDir::create(label)?)),
+        Mode::Strict => (Durability::Strict, Some(DataDir::create(label)?)),
+    };
+    let db = Db::open(bench_options(durability, dir.as_ref().map(DataDir::path)))?;
+    Ok((db, dir))
 }
 
 impl Drop for CairnPeer {

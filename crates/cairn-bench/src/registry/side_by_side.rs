@@ -344,15 +344,13 @@ fn parallel(
     })
     .timed_by(move |context| {
         let fixtures = spec.fixtures(context)?;
-        fixtures
-            .into_iter()
-            .map(|(label, fixture)| {
-                Ok((
-                    label.to_string(),
-                    Timed::Parallel(build(&fixture, context)?),
-                ))
-            })
-            .collect()
+        let timed = |(label, fixture): (Label, Arc<PeerFixture>)| {
+            Ok((
+                label.to_string(),
+                Timed::Parallel(build(&fixture, context)?),
+            ))
+        };
+        fixtures.into_iter().map(timed).collect()
     })
 }
 
