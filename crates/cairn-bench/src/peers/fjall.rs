@@ -41,7 +41,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode, Readable};
+use fjall::{
+    Database, Iter, Keyspace, KeyspaceCreateOptions, OwnedWriteBatch, PersistMode, Readable,
+};
 use parking_lot::Mutex;
 
 use super::{
@@ -138,6 +140,16 @@ struct FjallSession {
 }
 
 impl FjallStore {
+    /// An empty batch that commits with the mode's durability.
+    fn batch(&self) -> OwnedWriteBatch {
+        let batch = self.database.batch();
+        if self.mode == Mode::Strict {
+            batch.durability(Some(PersistMode::SyncData))
+        } else {
+            batch
+        }
+    }
+
     /// Writes `entries` in one atomic commit, with the mode's durability. The caller holds
     /// the writer mutex.
     fn commit<K, V>(&self, entries: impl ExactSizeIterator<Item = (K, V)>) -> Result<()>
@@ -154,10 +166,7 @@ impl FjallStore {
                     .map_err(fjall_error);
             }
         }
-        let mut batch = self.database.batch();
-        if self.mode == Mode::Strict {
-            batch = batch.durability(Some(PersistMode::SyncData));
-        }
+        let mut batch = self.batch();
         for (key, value) in entries {
             batch.insert(&self.keyspace, key.as_ref(), value.as_ref());
         }
@@ -179,10 +188,7 @@ impl Session for FjallSession {
     fn delete(&mut self, key: &[u8]) -> Result<bool> {
         let _writer = self.store.writer.lock();
         let existed = self.store.keyspace.contains_key(key).map_err(fjall_error)?;
-        let mut batch = self.store.database.batch();
-        if self.store.mode == Mode::Strict {
-            batch = batch.durability(Some(PersistMode::SyncData));
-        }
+        let mut batch = self.store.batch();
         batch.remove(&self.store.keyspace, key);
         batch.commit().map_err(fjall_error)?;
         Ok(existed)
@@ -195,22 +201,12 @@ impl Session for FjallSession {
 
     fn scan_range(&mut self, start: &[u8], end: &[u8]) -> Result<usize> {
         let snapshot = self.store.database.snapshot();
-        let mut count = 0;
-        for entry in snapshot.range(&self.store.keyspace, start..end) {
-            touched(&entry.value().map_err(fjall_error)?);
-            count += 1;
-        }
-        Ok(count)
+        count_values(snapshot.range(&self.store.keyspace, start..end))
     }
 
     fn scan_prefix(&mut self, prefix: &[u8]) -> Result<usize> {
         let snapshot = self.store.database.snapshot();
-        let mut count = 0;
-        for entry in snapshot.prefix(&self.store.keyspace, prefix) {
-            touched(&entry.value().map_err(fjall_error)?);
-            count += 1;
-        }
-        Ok(count)
+        count_values(snapshot.prefix(&self.store.keyspace, prefix))
     }
 
     fn compare_and_swap(&mut self, key: &[u8], expected: &[u8], new: &[u8]) -> Result<bool> {
@@ -232,6 +228,16 @@ impl Session for FjallSession {
         self.store
             .commit(write_keys.iter().map(|key| (*key, value)))
     }
+}
+
+/// Reads every value of a scan; returns how many there were.
+fn count_values(entries: Iter) -> Result<usize> {
+    let mut count = 0;
+    for entry in entries {
+        touched(&entry.value().map_err(fjall_error)?);
+        count += 1;
+    }
+    Ok(count)
 }
 
 fn fjall_error(error: fjall::Error) -> WorkloadError {
