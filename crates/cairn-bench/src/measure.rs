@@ -120,10 +120,11 @@ pub fn measure_latency(
     plan: Plan,
     ops_per_sample: u32,
 ) -> Result<Latency> {
-    let mut latencies = measure_latency_round_robin(&mut [workload], plan, ops_per_sample)?;
-    latencies.pop().ok_or_else(|| {
-        WorkloadError::unexpected("measure", "a round robin of one measured nothing")
-    })
+    only(measure_latency_round_robin(
+        &mut [workload],
+        plan,
+        ops_per_sample,
+    )?)
 }
 
 /// Records the latency of several workloads in turns: a turn of the first, then of the
@@ -318,10 +319,7 @@ pub(crate) fn latency_of(histogram: &Histogram<u64>, group: usize) -> Latency {
 /// Measures how many engine operations per second `workload` sustains on one thread: a
 /// round robin of one.
 pub fn measure_throughput(workload: &mut dyn Workload, plan: Plan) -> Result<Throughput> {
-    let mut throughputs = measure_throughput_round_robin(&mut [workload], plan)?;
-    throughputs.pop().ok_or_else(|| {
-        WorkloadError::unexpected("measure", "a round robin of one measured nothing")
-    })
+    only(measure_throughput_round_robin(&mut [workload], plan)?)
 }
 
 /// Measures the throughput of a parallel workload: total engine operations over the summed
@@ -343,6 +341,13 @@ pub fn measure_parallel<P: ParallelWorkload + ?Sized>(
         runs * workload.engine_ops_per_run(),
         measured,
     ))
+}
+
+/// The one figure of a round robin of one.
+fn only<T>(mut figures: Vec<T>) -> Result<T> {
+    figures.pop().ok_or_else(|| {
+        WorkloadError::unexpected("measure", "a round robin of one measured nothing")
+    })
 }
 
 /// The median cost of one `Instant::now()` call on this machine, in nanoseconds.

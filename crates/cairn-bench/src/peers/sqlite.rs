@@ -120,6 +120,19 @@ struct SqliteSession {
     writer: Arc<Mutex<Connection>>,
 }
 
+impl SqliteSession {
+    /// One `BEGIN IMMEDIATE` transaction on the writer: committed when `body` succeeds,
+    /// rolled back (dropped) when it fails.
+    fn write(&self, body: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<()>) -> Result<()> {
+        let mut writer = self.writer.lock();
+        let transaction = writer
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(sqlite_error)?;
+        body(&transaction)?;
+        transaction.commit().map_err(sqlite_error)
+    }
+}
+
 impl Session for SqliteSession {
     fn get(&mut self, key: &[u8]) -> Result<Option<usize>> {
         let mut statement = self.reader.prepare_cached(GET).map_err(sqlite_error)?;
@@ -145,19 +158,15 @@ impl Session for SqliteSession {
     }
 
     fn put_batch(&mut self, entries: &[(&[u8], &[u8])]) -> Result<()> {
-        let mut writer = self.writer.lock();
-        let transaction = writer
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(sqlite_error)?;
-        {
+        self.write(|transaction| {
             let mut statement = transaction.prepare_cached(PUT).map_err(sqlite_error)?;
             for (key, value) in entries {
                 statement
                     .execute(params![key, value])
                     .map_err(sqlite_error)?;
             }
-        }
-        transaction.commit().map_err(sqlite_error)
+            Ok(())
+        })
     }
 
     fn scan_range(&mut self, start: &[u8], end: &[u8]) -> Result<usize> {
@@ -185,11 +194,7 @@ impl Session for SqliteSession {
     }
 
     fn transaction(&mut self, read_key: &[u8], write_keys: &[&[u8]], value: &[u8]) -> Result<()> {
-        let mut writer = self.writer.lock();
-        let transaction = writer
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(sqlite_error)?;
-        let found = {
+        self.write(|transaction| {
             let mut get = transaction.prepare_cached(GET).map_err(sqlite_error)?;
             let found = get
                 .query_row(params![read_key], |row| {
@@ -201,12 +206,9 @@ impl Session for SqliteSession {
             for key in write_keys {
                 put.execute(params![key, value]).map_err(sqlite_error)?;
             }
-            found
-        };
-        if found.is_none() {
-            return Err(missing_read_key());
-        }
-        transaction.commit().map_err(sqlite_error)
+            // Without its read key the transaction is dropped, rolled back, uncommitted.
+            found.map(drop).ok_or_else(missing_read_key)
+        })
     }
 }
 

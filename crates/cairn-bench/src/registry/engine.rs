@@ -319,14 +319,14 @@ fn recovery_row(name: &str, latency: &Latency, figures: &[RecoveryFigures]) -> R
 fn recovery_entry<W: Workload + 'static>(
     name: &'static str,
     explained: &'static str,
-    build: fn(&Context) -> Result<(W, String)>,
+    build: fn(usize, usize) -> Result<(W, String)>,
     figures: fn(&W) -> &[RecoveryFigures],
     target: Limit,
     goal: Limit,
 ) -> Entry {
     Entry::new(name, Kind::Latency, move |context, name| {
         context.building("its files");
-        let (mut workload, size) = build(context)?;
+        let (mut workload, size) = build_sized(context, build)?;
         context.building_done();
         let plan = context.runs_plan(RECOVERY_RUNS.0, RECOVERY_RUNS.1);
         let latency = measure::measure_latency(&mut workload, plan, 1)?;
@@ -339,14 +339,15 @@ fn recovery_entry<W: Workload + 'static>(
             row.target(&target).goal(&goal).note(explained)
         }])
     })
-    .timed_by(move |context| Ok(cairn_only(Box::new(build(context)?.0))))
+    .timed_by(move |context| Ok(cairn_only(Box::new(build_sized(context, build)?.0))))
 }
 
-fn recovery_sizes(context: &Context) -> (usize, usize) {
+/// `build` called with the run's recovery sizes: entries, and WAL records after a snapshot.
+fn build_sized<W>(context: &Context, build: fn(usize, usize) -> Result<W>) -> Result<W> {
     if context.quick() {
-        (RECOVERY_ENTRIES_QUICK, RECOVERY_WAL_RECORDS_QUICK)
+        build(RECOVERY_ENTRIES_QUICK, RECOVERY_WAL_RECORDS_QUICK)
     } else {
-        (RECOVERY_ENTRIES, RECOVERY_WAL_RECORDS)
+        build(RECOVERY_ENTRIES, RECOVERY_WAL_RECORDS)
     }
 }
 
@@ -355,10 +356,7 @@ fn recovery_entries() -> Vec<Entry> {
         recovery_entry(
             "recovery/wal_replay",
             "Db::open of a WAL of N single-put commits, no snapshot, warm page cache",
-            |context| {
-                let (entries, _) = recovery_sizes(context);
-                Ok((Reopen::wal_replay(entries)?, entries.to_string()))
-            },
+            |entries, _| Ok((Reopen::wal_replay(entries)?, entries.to_string())),
             Reopen::figures,
             targets::WAL_REPLAY,
             targets::WAL_REPLAY,
@@ -367,10 +365,7 @@ fn recovery_entries() -> Vec<Entry> {
             "recovery/snapshot_creation",
             "db.checkpoint() of N keys: write, fsync, rename, fsync dir, drop what it made \
              redundant",
-            |context| {
-                let (entries, _) = recovery_sizes(context);
-                Ok((SnapshotCreation::new(entries)?, entries.to_string()))
-            },
+            |entries, _| Ok((SnapshotCreation::new(entries)?, entries.to_string())),
             SnapshotCreation::figures,
             targets::SNAPSHOT_WRITE,
             targets::SNAPSHOT_WRITE_GOAL,
@@ -378,10 +373,7 @@ fn recovery_entries() -> Vec<Entry> {
         recovery_entry(
             "recovery/snapshot_load",
             "Db::open of a snapshot of N keys with no WAL record after it, warm page cache",
-            |context| {
-                let (entries, _) = recovery_sizes(context);
-                Ok((Reopen::snapshot_load(entries)?, entries.to_string()))
-            },
+            |entries, _| Ok((Reopen::snapshot_load(entries)?, entries.to_string())),
             Reopen::figures,
             targets::SNAPSHOT_LOAD,
             targets::SNAPSHOT_LOAD_GOAL,
@@ -389,12 +381,9 @@ fn recovery_entries() -> Vec<Entry> {
         recovery_entry(
             "recovery/snapshot_wal_recovery",
             "Db::open of a snapshot of N keys plus M overwrites in the WAL after it",
-            |context| {
-                let (entries, records) = recovery_sizes(context);
-                Ok((
-                    Reopen::snapshot_wal(entries, records)?,
-                    format!("{entries}+{records}"),
-                ))
+            |entries, records| {
+                let size = format!("{entries}+{records}");
+                Ok((Reopen::snapshot_wal(entries, records)?, size))
             },
             Reopen::figures,
             targets::SNAPSHOT_WAL_RECOVERY,
