@@ -203,6 +203,17 @@ fn build_snapshot(dir: &DataDir, entries: usize) -> Result<Db> {
     Ok(db)
 }
 
+/// Refuses a timed group of more than one `operation` (see the module docs).
+fn one_per_group(workload: &'static str, operation: &str, runs: usize) -> Result<()> {
+    if runs > 1 {
+        let detail = format!(
+            "one {operation} per timed group, asked for {runs} (time it one op per sample)"
+        );
+        return Err(WorkloadError::unexpected(workload, detail));
+    }
+    Ok(())
+}
+
 /// Checks an open's report against what the fixture holds.
 fn check_report(
     workload: &'static str,
@@ -400,12 +411,7 @@ impl Workload for Reopen {
     /// Closes the database the last open left and puts the directory back (tearing a new
     /// frame for the torn shape); refuses groups of more than one op.
     fn prepare(&mut self, runs: usize) -> Result<()> {
-        if runs > 1 {
-            return Err(WorkloadError::unexpected(
-                self.workload,
-                format!("one open per timed group, asked for {runs} (time it one op per sample)"),
-            ));
-        }
+        one_per_group(self.workload, "open", runs)?;
         if let Some(db) = self.db.take() {
             db.close()?;
         }
@@ -525,12 +531,7 @@ impl SnapshotCreation {
 
 impl Workload for SnapshotCreation {
     fn prepare(&mut self, runs: usize) -> Result<()> {
-        if runs > 1 {
-            return Err(WorkloadError::unexpected(
-                "snapshot_creation",
-                format!("one checkpoint per timed group, asked for {runs}"),
-            ));
-        }
+        one_per_group("snapshot_creation", "checkpoint", runs)?;
         if !self.prepared {
             self.marker_writes += 1;
             self.db
