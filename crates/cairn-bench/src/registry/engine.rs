@@ -195,30 +195,15 @@ pub fn gates(quick: bool) -> Vec<(String, Limit)> {
 
 /// Gate: Cairn's get over a plain `HashMap`'s at the same size. Measured 1.2x (1M keys) to
 /// 1.6x (100K keys, a loaded machine) in December 2026; a 2x latency regression fails.
-pub const GATE_GET_OVER_HASHMAP: Limit = Limit {
-    bound: Bound::AtMost(3.0),
-    text: "<= 3x",
-    source: Source::Gate,
-};
+pub const GATE_GET_OVER_HASHMAP: Limit = targets::from(Source::Gate, Bound::AtMost(3.0), "<= 3x");
 /// Gate: a Strict put over a raw fdatasync; the target is 1.5x, twice it fails.
-pub const GATE_STRICT_OVER_FDATASYNC: Limit = Limit {
-    bound: Bound::AtMost(3.0),
-    text: "<= 3x",
-    source: Source::Gate,
-};
+pub const GATE_STRICT_OVER_FDATASYNC: Limit =
+    targets::from(Source::Gate, Bound::AtMost(3.0), "<= 3x");
 /// Gate: WAL replay of 100K single-put commits (quick mode's size). Measured 155 ms on an
 /// idle machine in December 2026 (the 1M target, 300 ms, is not met yet); twice that fails.
-pub const GATE_WAL_REPLAY: Limit = Limit {
-    bound: Bound::Below(320e6),
-    text: "< 320 ms",
-    source: Source::Gate,
-};
+pub const GATE_WAL_REPLAY: Limit = targets::from(Source::Gate, Bound::Below(320e6), "< 320 ms");
 /// Gate: WAL replay of 1M commits (full mode): measured 1.44 s in November 2026.
-pub const GATE_WAL_REPLAY_FULL: Limit = Limit {
-    bound: Bound::Below(3.2e9),
-    text: "< 3.2 s",
-    source: Source::Gate,
-};
+pub const GATE_WAL_REPLAY_FULL: Limit = targets::from(Source::Gate, Bound::Below(3.2e9), "< 3.2 s");
 
 /// Exactly [`HOT_KEY_PUTS`] overwrites of one key, then the versions it retains.
 fn version_growth() -> Entry {
