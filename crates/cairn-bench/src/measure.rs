@@ -120,10 +120,11 @@ pub fn measure_latency(
     plan: Plan,
     ops_per_sample: u32,
 ) -> Result<Latency> {
-    let mut latencies = measure_latency_round_robin(&mut [workload], plan, ops_per_sample)?;
-    latencies.pop().ok_or_else(|| {
-        WorkloadError::unexpected("measure", "a round robin of one measured nothing")
-    })
+    only(measure_latency_round_robin(
+        &mut [workload],
+        plan,
+        ops_per_sample,
+    )?)
 }
 
 /// Records the latency of several workloads in turns: a turn of the first, then of the
@@ -289,20 +290,20 @@ fn take_turn<W: Workload + ?Sized>(
 
 /// Prepares `group` operations (untimed), runs them as one timed group, and returns the
 /// group's mean per operation in nanoseconds (at least 1).
-fn time_group<W: Workload + ?Sized>(workload: &mut W, group: usize) -> Result<u64> {
+pub(crate) fn time_group<W: Workload + ?Sized>(workload: &mut W, group: usize) -> Result<u64> {
     workload.prepare(group)?;
     let start = Instant::now();
     workload.run_ops(group)?;
     Ok((nanos(start.elapsed()) / group as u64).max(1))
 }
 
-fn latency_histogram() -> Result<Histogram<u64>> {
+pub(crate) fn latency_histogram() -> Result<Histogram<u64>> {
     Histogram::<u64>::new_with_bounds(1, LATENCY_NS_MAX, 3).map_err(|error| {
         WorkloadError::unexpected("measure", format!("cannot create a histogram: {error}"))
     })
 }
 
-fn latency_of(histogram: &Histogram<u64>, group: usize) -> Latency {
+pub(crate) fn latency_of(histogram: &Histogram<u64>, group: usize) -> Latency {
     Latency {
         samples: histogram.len(),
         ops_per_sample: u32::try_from(group).unwrap_or(u32::MAX),
@@ -318,10 +319,7 @@ fn latency_of(histogram: &Histogram<u64>, group: usize) -> Latency {
 /// Measures how many engine operations per second `workload` sustains on one thread: a
 /// round robin of one.
 pub fn measure_throughput(workload: &mut dyn Workload, plan: Plan) -> Result<Throughput> {
-    let mut throughputs = measure_throughput_round_robin(&mut [workload], plan)?;
-    throughputs.pop().ok_or_else(|| {
-        WorkloadError::unexpected("measure", "a round robin of one measured nothing")
-    })
+    only(measure_throughput_round_robin(&mut [workload], plan)?)
 }
 
 /// Measures the throughput of a parallel workload: total engine operations over the summed
@@ -343,6 +341,13 @@ pub fn measure_parallel<P: ParallelWorkload + ?Sized>(
         runs * workload.engine_ops_per_run(),
         measured,
     ))
+}
+
+/// The one figure of a round robin of one.
+fn only<T>(mut figures: Vec<T>) -> Result<T> {
+    figures.pop().ok_or_else(|| {
+        WorkloadError::unexpected("measure", "a round robin of one measured nothing")
+    })
 }
 
 /// The median cost of one `Instant::now()` call on this machine, in nanoseconds.
@@ -414,6 +419,7 @@ mod tests {
     use crate::workloads::Fixture;
 
     /// Counts its operations; every `prepare` must come before the operations it covers.
+    #[derive(Default)]
     struct Counting {
         prepared: usize,
         ran: u64,
@@ -436,10 +442,7 @@ mod tests {
 
     #[test]
     fn time_runs_prepares_every_operation_it_runs() {
-        let mut counting = Counting {
-            prepared: 0,
-            ran: 0,
-        };
+        let mut counting = Counting::default();
         time_runs(&mut counting, 5_000).expect("counting cannot fail");
         assert_eq!(counting.ran, 5_000);
         let plan = Plan {
@@ -453,14 +456,8 @@ mod tests {
 
     #[test]
     fn alternating_latency_runs_both_workloads_in_equal_groups() {
-        let mut first = Counting {
-            prepared: 0,
-            ran: 0,
-        };
-        let mut second = Counting {
-            prepared: 0,
-            ran: 0,
-        };
+        let mut first = Counting::default();
+        let mut second = Counting::default();
         let plan = Plan {
             warm_up: Duration::ZERO,
             budget: Budget::Runs(100),

@@ -81,22 +81,15 @@ impl Limit {
 }
 
 const fn limit(bound: Bound, text: &'static str) -> Limit {
-    Limit {
-        bound,
-        text,
-        source: Source::EmbeddedDatabase,
-    }
+    from(Source::EmbeddedDatabase, bound, text)
 }
 
 const fn goal(bound: Bound, text: &'static str) -> Limit {
-    Limit {
-        bound,
-        text,
-        source: Source::Cairn,
-    }
+    from(Source::Cairn, bound, text)
 }
 
-const fn from(source: Source, bound: Bound, text: &'static str) -> Limit {
+/// A limit from `source`.
+pub(crate) const fn from(source: Source, bound: Bound, text: &'static str) -> Limit {
     Limit {
         bound,
         text,

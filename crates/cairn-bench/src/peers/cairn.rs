@@ -9,9 +9,11 @@ use std::time::Duration;
 
 use cairn::{CasOutcome, Db, Durability, Expected, WriteBatch};
 
-use super::{directory_bytes, touched, Engine, Feature, Label, Mode, Peer, Session};
+use super::{
+    directory_bytes, missing_read_key, touched, Engine, Feature, Label, Mode, Peer, Session,
+};
 use crate::workloads::durability::{bench_options, DataDir};
-use crate::workloads::{Result, WorkloadError};
+use crate::workloads::Result;
 
 /// A Cairn database and the directory it lives in (none in memory).
 pub struct CairnPeer {
@@ -23,12 +25,7 @@ pub struct CairnPeer {
 impl CairnPeer {
     /// Opens a fresh database in `mode`.
     pub fn open(mode: Mode) -> Result<Self> {
-        let (durability, dir) = match mode {
-            Mode::InMemory => (Durability::InMemory, None),
-            Mode::Buffered => (Durability::buffered(), Some(DataDir::create("peer-cairn")?)),
-            Mode::Strict => (Durability::Strict, Some(DataDir::create("peer-cairn")?)),
-        };
-        let db = Db::open(bench_options(durability, dir.as_ref().map(DataDir::path)))?;
+        let (db, dir) = open_db(mode, "peer-cairn")?;
         Ok(CairnPeer { mode, db, dir })
     }
 
@@ -36,6 +33,17 @@ impl CairnPeer {
     pub fn db(&self) -> &Db {
         &self.db
     }
+}
+
+/// A fresh database in `mode`, in a new directory named after `label` unless in memory.
+pub(crate) fn open_db(mode: Mode, label: &str) -> Result<(Db, Option<DataDir>)> {
+    let (durability, dir) = match mode {
+        Mode::InMemory => (Durability::InMemory, None),
+        Mode::Buffered => (Durability::buffered(), Some(DataDir::create(label)?)),
+        Mode::Strict => (Durability::Strict, Some(DataDir::create(label)?)),
+    };
+    let db = Db::open(bench_options(durability, dir.as_ref().map(DataDir::path)))?;
+    Ok((db, dir))
 }
 
 impl Drop for CairnPeer {
@@ -150,10 +158,7 @@ impl Session for CairnSession {
         })?;
         match found {
             Some(_) => Ok(()),
-            None => Err(WorkloadError::unexpected(
-                "transaction",
-                "the key the transaction reads is missing",
-            )),
+            None => Err(missing_read_key()),
         }
     }
 

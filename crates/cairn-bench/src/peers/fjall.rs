@@ -41,10 +41,15 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode, Readable};
+use fjall::{
+    Database, Iter, Keyspace, KeyspaceCreateOptions, OwnedWriteBatch, PersistMode, Readable,
+};
 use parking_lot::Mutex;
 
-use super::{directory_bytes, touched, Engine, Label, Mode, Peer, Session};
+use super::{
+    directory_bytes, missing_read_key, refuse_in_memory, touched, Engine, Label, Mode, Peer,
+    Session,
+};
 use crate::workloads::durability::DataDir;
 use crate::workloads::{Result, WorkloadError};
 
@@ -77,12 +82,7 @@ struct FjallStore {
 impl FjallPeer {
     /// Creates a fresh database in `mode` (`Buffered` or `Strict`).
     pub fn open(mode: Mode) -> Result<Self> {
-        if mode == Mode::InMemory {
-            return Err(WorkloadError::unexpected(
-                "fjall",
-                "the fjall peer runs on files (Buffered or Strict)",
-            ));
-        }
+        refuse_in_memory("fjall", mode)?;
         let dir = DataDir::create("peer-fjall")?;
         let database = Database::builder(dir.path()).open().map_err(fjall_error)?;
         let keyspace = database
@@ -140,6 +140,16 @@ struct FjallSession {
 }
 
 impl FjallStore {
+    /// An empty batch that commits with the mode's durability.
+    fn batch(&self) -> OwnedWriteBatch {
+        let batch = self.database.batch();
+        if self.mode == Mode::Strict {
+            batch.durability(Some(PersistMode::SyncData))
+        } else {
+            batch
+        }
+    }
+
     /// Writes `entries` in one atomic commit, with the mode's durability. The caller holds
     /// the writer mutex.
     fn commit<K, V>(&self, entries: impl ExactSizeIterator<Item = (K, V)>) -> Result<()>
@@ -156,10 +166,7 @@ impl FjallStore {
                     .map_err(fjall_error);
             }
         }
-        let mut batch = self.database.batch();
-        if self.mode == Mode::Strict {
-            batch = batch.durability(Some(PersistMode::SyncData));
-        }
+        let mut batch = self.batch();
         for (key, value) in entries {
             batch.insert(&self.keyspace, key.as_ref(), value.as_ref());
         }
@@ -181,10 +188,7 @@ impl Session for FjallSession {
     fn delete(&mut self, key: &[u8]) -> Result<bool> {
         let _writer = self.store.writer.lock();
         let existed = self.store.keyspace.contains_key(key).map_err(fjall_error)?;
-        let mut batch = self.store.database.batch();
-        if self.store.mode == Mode::Strict {
-            batch = batch.durability(Some(PersistMode::SyncData));
-        }
+        let mut batch = self.store.batch();
         batch.remove(&self.store.keyspace, key);
         batch.commit().map_err(fjall_error)?;
         Ok(existed)
@@ -197,22 +201,12 @@ impl Session for FjallSession {
 
     fn scan_range(&mut self, start: &[u8], end: &[u8]) -> Result<usize> {
         let snapshot = self.store.database.snapshot();
-        let mut count = 0;
-        for entry in snapshot.range(&self.store.keyspace, start..end) {
-            touched(&entry.value().map_err(fjall_error)?);
-            count += 1;
-        }
-        Ok(count)
+        count_values(snapshot.range(&self.store.keyspace, start..end))
     }
 
     fn scan_prefix(&mut self, prefix: &[u8]) -> Result<usize> {
         let snapshot = self.store.database.snapshot();
-        let mut count = 0;
-        for entry in snapshot.prefix(&self.store.keyspace, prefix) {
-            touched(&entry.value().map_err(fjall_error)?);
-            count += 1;
-        }
-        Ok(count)
+        count_values(snapshot.prefix(&self.store.keyspace, prefix))
     }
 
     fn compare_and_swap(&mut self, key: &[u8], expected: &[u8], new: &[u8]) -> Result<bool> {
@@ -229,14 +223,21 @@ impl Session for FjallSession {
         let _writer = self.store.writer.lock();
         let found = self.store.keyspace.get(read_key).map_err(fjall_error)?;
         if found.as_deref().map(touched).is_none() {
-            return Err(WorkloadError::unexpected(
-                "transaction",
-                "the key the transaction reads is missing",
-            ));
+            return Err(missing_read_key());
         }
         self.store
             .commit(write_keys.iter().map(|key| (*key, value)))
     }
+}
+
+/// Reads every value of a scan; returns how many there were.
+fn count_values(entries: Iter) -> Result<usize> {
+    let mut count = 0;
+    for entry in entries {
+        touched(&entry.value().map_err(fjall_error)?);
+        count += 1;
+    }
+    Ok(count)
 }
 
 fn fjall_error(error: fjall::Error) -> WorkloadError {

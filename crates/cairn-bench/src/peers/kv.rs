@@ -18,12 +18,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use cairn::{Db, Durability};
+use cairn::Db;
 use cairn_kv::{CairnStore, KeyValueStore, RedisStore, Scope, SqliteStore};
 use tokio::runtime::Runtime;
 
 use super::{directory_bytes, touched, Engine, Feature, Label, Mode, Peer, Session};
-use crate::workloads::durability::{bench_options, DataDir};
+use crate::workloads::durability::DataDir;
 use crate::workloads::{Result, WorkloadError};
 
 /// Where a kv peer's data lives.
@@ -48,22 +48,14 @@ impl KvPeer {
     pub fn open(label: Label, redis_url: Option<&str>) -> Result<Self> {
         static REDIS_PEERS: AtomicU64 = AtomicU64::new(0);
         let place = match label.engine {
-            Engine::KvCairn => match label.mode {
-                Mode::InMemory => Place::Cairn {
-                    db: Db::in_memory(),
-                    dir: None,
-                },
-                mode => {
-                    let dir = DataDir::create("peer-kv-cairn")?;
-                    let durability = if mode == Mode::Strict {
-                        Durability::Strict
-                    } else {
-                        Durability::buffered()
-                    };
-                    let db = Db::open(bench_options(durability, Some(dir.path())))?;
-                    Place::Cairn { db, dir: Some(dir) }
-                }
+            Engine::KvCairn if label.mode == Mode::InMemory => Place::Cairn {
+                db: Db::in_memory(),
+                dir: None,
             },
+            Engine::KvCairn => {
+                let (db, dir) = super::cairn::open_db(label.mode, "peer-kv-cairn")?;
+                Place::Cairn { db, dir }
+            }
             Engine::KvSqlite => {
                 let dir = DataDir::create("peer-kv-sqlite")?;
                 Place::Sqlite {

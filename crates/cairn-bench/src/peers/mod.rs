@@ -436,6 +436,21 @@ pub fn directory_bytes(dir: &Path) -> u64 {
     total
 }
 
+/// The error of a transaction whose read key is missing (it wrote nothing).
+pub(crate) fn missing_read_key() -> WorkloadError {
+    WorkloadError::unexpected("transaction", "the key the transaction reads is missing")
+}
+
+/// Refuses `Mode::InMemory` for an embedded peer that runs on files: Cairn is the only
+/// in-memory embedded store measured.
+pub(crate) fn refuse_in_memory(peer: &'static str, mode: Mode) -> Result<()> {
+    if mode == Mode::InMemory {
+        let detail = "this peer runs on files (Buffered or Strict)";
+        return Err(WorkloadError::unexpected(peer, detail));
+    }
+    Ok(())
+}
+
 /// Passes a read value to `black_box` and returns its length.
 pub(crate) fn touched(value: &[u8]) -> usize {
     std::hint::black_box(value);

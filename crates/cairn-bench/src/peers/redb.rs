@@ -28,10 +28,13 @@
 use std::sync::Arc;
 
 use redb::{
-    Database, Durability, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction,
+    Database, Durability, ReadableDatabase, ReadableTable, Table, TableDefinition, WriteTransaction,
 };
 
-use super::{directory_bytes, touched, Engine, Label, Mode, Peer, Session};
+use super::{
+    directory_bytes, missing_read_key, refuse_in_memory, touched, Engine, Label, Mode, Peer,
+    Session,
+};
 use crate::workloads::durability::DataDir;
 use crate::workloads::{Result, WorkloadError};
 
@@ -49,12 +52,7 @@ pub struct RedbPeer {
 impl RedbPeer {
     /// Creates a fresh database in `mode` (`Buffered` or `Strict`).
     pub fn open(mode: Mode) -> Result<Self> {
-        if mode == Mode::InMemory {
-            return Err(WorkloadError::unexpected(
-                "redb",
-                "the redb peer runs on a file (Buffered or Strict)",
-            ));
-        }
+        refuse_in_memory("redb", mode)?;
         let dir = DataDir::create("peer-redb")?;
         let database = Database::create(dir.path().join("peer.redb")).map_err(redb_error)?;
         // Create the table once, durably, so read transactions find it from the start.
@@ -115,8 +113,20 @@ struct RedbSession {
 }
 
 impl RedbSession {
-    fn begin_write(&self) -> Result<WriteTransaction> {
-        begin_write(&self.database, self.mode)
+    /// One write transaction: `change` edits the table and says whether to commit (true) or
+    /// abort (false); returns what it returned.
+    fn write<T>(
+        &self,
+        change: impl FnOnce(&mut Table<'_, &'static [u8], &'static [u8]>) -> Result<(T, bool)>,
+    ) -> Result<T> {
+        let transaction = begin_write(&self.database, self.mode)?;
+        let (result, commit) = change(&mut transaction.open_table(TABLE).map_err(redb_error)?)?;
+        if commit {
+            transaction.commit().map_err(redb_error)?;
+        } else {
+            transaction.abort().map_err(redb_error)?;
+        }
+        Ok(result)
     }
 }
 
@@ -129,34 +139,26 @@ impl Session for RedbSession {
     }
 
     fn put(&mut self, key: &[u8], value: &[u8]) -> Result<()> {
-        let transaction = self.begin_write()?;
-        {
-            let mut table = transaction.open_table(TABLE).map_err(redb_error)?;
+        self.write(|table| {
             table.insert(key, value).map_err(redb_error)?;
-        }
-        transaction.commit().map_err(redb_error)
+            Ok(((), true))
+        })
     }
 
     fn delete(&mut self, key: &[u8]) -> Result<bool> {
-        let transaction = self.begin_write()?;
-        let removed = {
-            let mut table = transaction.open_table(TABLE).map_err(redb_error)?;
+        self.write(|table| {
             let removed = table.remove(key).map_err(redb_error)?.is_some();
-            removed
-        };
-        transaction.commit().map_err(redb_error)?;
-        Ok(removed)
+            Ok((removed, true))
+        })
     }
 
     fn put_batch(&mut self, entries: &[(&[u8], &[u8])]) -> Result<()> {
-        let transaction = self.begin_write()?;
-        {
-            let mut table = transaction.open_table(TABLE).map_err(redb_error)?;
+        self.write(|table| {
             for (key, value) in entries {
                 table.insert(*key, *value).map_err(redb_error)?;
             }
-        }
-        transaction.commit().map_err(redb_error)
+            Ok(((), true))
+        })
     }
 
     fn scan_range(&mut self, start: &[u8], end: &[u8]) -> Result<usize> {
@@ -172,47 +174,33 @@ impl Session for RedbSession {
     }
 
     fn compare_and_swap(&mut self, key: &[u8], expected: &[u8], new: &[u8]) -> Result<bool> {
-        let transaction = self.begin_write()?;
-        let swapped = {
-            let mut table = transaction.open_table(TABLE).map_err(redb_error)?;
-            let matches = table
-                .get(key)
-                .map_err(redb_error)?
-                .is_some_and(|current| current.value() == expected);
+        self.write(|table| {
+            let current = table.get(key).map_err(redb_error)?;
+            let matches = current.is_some_and(|current| current.value() == expected);
             if matches {
                 table.insert(key, new).map_err(redb_error)?;
             }
-            matches
-        };
-        if swapped {
-            transaction.commit().map_err(redb_error)?;
-        } else {
-            transaction.abort().map_err(redb_error)?;
-        }
-        Ok(swapped)
+            // A CAS that does not swap aborts: it writes nothing.
+            Ok((matches, matches))
+        })
     }
 
     fn transaction(&mut self, read_key: &[u8], write_keys: &[&[u8]], value: &[u8]) -> Result<()> {
-        let transaction = self.begin_write()?;
-        {
-            let mut table = transaction.open_table(TABLE).map_err(redb_error)?;
-            let found = table
-                .get(read_key)
-                .map_err(redb_error)?
-                .map(|current| touched(current.value()));
-            if found.is_none() {
-                drop(table);
-                transaction.abort().map_err(redb_error)?;
-                return Err(WorkloadError::unexpected(
-                    "transaction",
-                    "the key the transaction reads is missing",
-                ));
+        let found = self.write(|table| {
+            let current = table.get(read_key).map_err(redb_error)?;
+            let found = current.map(|current| touched(current.value())).is_some();
+            if found {
+                for key in write_keys {
+                    table.insert(*key, value).map_err(redb_error)?;
+                }
             }
-            for key in write_keys {
-                table.insert(*key, value).map_err(redb_error)?;
-            }
+            Ok((found, found))
+        })?;
+        if found {
+            Ok(())
+        } else {
+            Err(missing_read_key())
         }
-        transaction.commit().map_err(redb_error)
     }
 }
 

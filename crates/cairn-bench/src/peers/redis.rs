@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use cairn_kv::backends::redis::redis;
 
-use super::{touched, Engine, Feature, Label, Mode, Peer, Session};
+use super::{missing_read_key, touched, Engine, Feature, Label, Mode, Peer, Session};
 use crate::workloads::{Result, WorkloadError};
 
 /// How long connecting may take.
@@ -232,10 +232,7 @@ impl Session for RedisSession {
         if found == 1 {
             Ok(())
         } else {
-            Err(WorkloadError::unexpected(
-                "transaction",
-                "the key the transaction reads is missing",
-            ))
+            Err(missing_read_key())
         }
     }
 

@@ -20,7 +20,10 @@ use cairn_kv::backends::sqlite::rusqlite;
 use parking_lot::Mutex;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
-use super::{directory_bytes, touched, Engine, Label, Mode, Peer, Session};
+use super::{
+    directory_bytes, missing_read_key, refuse_in_memory, touched, Engine, Label, Mode, Peer,
+    Session,
+};
 use crate::workloads::durability::DataDir;
 use crate::workloads::{Result, WorkloadError};
 
@@ -47,12 +50,7 @@ pub struct SqlitePeer {
 impl SqlitePeer {
     /// Creates a fresh database in `mode` (`Buffered` or `Strict`).
     pub fn open(mode: Mode) -> Result<Self> {
-        if mode == Mode::InMemory {
-            return Err(WorkloadError::unexpected(
-                "sqlite",
-                "the SQLite peer runs on a file (Buffered or Strict)",
-            ));
-        }
+        refuse_in_memory("sqlite", mode)?;
         let dir = DataDir::create("peer-sqlite")?;
         let path = dir.path().join("peer.sqlite");
         let writer = connect(&path, mode)?;
@@ -122,6 +120,19 @@ struct SqliteSession {
     writer: Arc<Mutex<Connection>>,
 }
 
+impl SqliteSession {
+    /// One `BEGIN IMMEDIATE` transaction on the writer: committed when `body` succeeds,
+    /// rolled back (dropped) when it fails.
+    fn write(&self, body: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<()>) -> Result<()> {
+        let mut writer = self.writer.lock();
+        let transaction = writer
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(sqlite_error)?;
+        body(&transaction)?;
+        transaction.commit().map_err(sqlite_error)
+    }
+}
+
 impl Session for SqliteSession {
     fn get(&mut self, key: &[u8]) -> Result<Option<usize>> {
         let mut statement = self.reader.prepare_cached(GET).map_err(sqlite_error)?;
@@ -147,19 +158,15 @@ impl Session for SqliteSession {
     }
 
     fn put_batch(&mut self, entries: &[(&[u8], &[u8])]) -> Result<()> {
-        let mut writer = self.writer.lock();
-        let transaction = writer
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(sqlite_error)?;
-        {
+        self.write(|transaction| {
             let mut statement = transaction.prepare_cached(PUT).map_err(sqlite_error)?;
             for (key, value) in entries {
                 statement
                     .execute(params![key, value])
                     .map_err(sqlite_error)?;
             }
-        }
-        transaction.commit().map_err(sqlite_error)
+            Ok(())
+        })
     }
 
     fn scan_range(&mut self, start: &[u8], end: &[u8]) -> Result<usize> {
@@ -187,11 +194,7 @@ impl Session for SqliteSession {
     }
 
     fn transaction(&mut self, read_key: &[u8], write_keys: &[&[u8]], value: &[u8]) -> Result<()> {
-        let mut writer = self.writer.lock();
-        let transaction = writer
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(sqlite_error)?;
-        let found = {
+        self.write(|transaction| {
             let mut get = transaction.prepare_cached(GET).map_err(sqlite_error)?;
             let found = get
                 .query_row(params![read_key], |row| {
@@ -203,15 +206,9 @@ impl Session for SqliteSession {
             for key in write_keys {
                 put.execute(params![key, value]).map_err(sqlite_error)?;
             }
-            found
-        };
-        if found.is_none() {
-            return Err(WorkloadError::unexpected(
-                "transaction",
-                "the key the transaction reads is missing",
-            ));
-        }
-        transaction.commit().map_err(sqlite_error)
+            // Without its read key the transaction is dropped, rolled back, uncommitted.
+            found.map(drop).ok_or_else(missing_read_key)
+        })
     }
 }
 

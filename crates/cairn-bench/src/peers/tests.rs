@@ -76,8 +76,52 @@ fn ok<T>(result: Result<T>, label: Label, call: &str) -> T {
     result.unwrap_or_else(|error| panic!("{label}: {call} failed: {error}"))
 }
 
-fn session(peer: &dyn Peer) -> Box<dyn Session> {
-    ok(peer.session(), peer.label(), "session")
+/// A session whose calls panic, naming the peer and the call, when they fail.
+struct Checked {
+    label: Label,
+    raw: Box<dyn Session>,
+}
+
+fn session(peer: &dyn Peer) -> Checked {
+    let label = peer.label();
+    let raw = ok(peer.session(), label, "session");
+    Checked { label, raw }
+}
+
+impl Checked {
+    fn get(&mut self, key: &[u8]) -> Option<usize> {
+        ok(self.raw.get(key), self.label, "get")
+    }
+
+    /// Asserts that `key` reads as `expected` (a value's length, or absent).
+    fn assert_get(&mut self, key: &[u8], expected: Option<usize>, what: &str) {
+        assert_eq!(self.get(key), expected, "{}: {what}", self.label);
+    }
+
+    fn put(&mut self, key: &[u8], value: &[u8]) {
+        ok(self.raw.put(key, value), self.label, "put");
+    }
+
+    fn delete(&mut self, key: &[u8]) -> bool {
+        ok(self.raw.delete(key), self.label, "delete")
+    }
+
+    fn exists(&mut self, key: &[u8]) -> bool {
+        ok(self.raw.exists(key), self.label, "exists")
+    }
+
+    fn scan_range(&mut self, start: &[u8], end: &[u8]) -> usize {
+        ok(self.raw.scan_range(start, end), self.label, "scan_range")
+    }
+
+    fn scan_prefix(&mut self, prefix: &[u8]) -> usize {
+        ok(self.raw.scan_prefix(prefix), self.label, "scan_prefix")
+    }
+
+    fn cas(&mut self, key: &[u8], expected: &[u8], new: &[u8]) -> bool {
+        let swapped = self.raw.compare_and_swap(key, expected, new);
+        ok(swapped, self.label, "compare_and_swap")
+    }
 }
 
 /// `count` bytes, all `byte`.
@@ -88,20 +132,13 @@ fn value(count: usize, byte: u8) -> Vec<u8> {
 #[test]
 fn a_get_reads_what_the_last_put_wrote() {
     for_each_peer(|peer| {
-        let label = peer.label();
         let mut session = session(peer);
-        let absent = ok(session.get(b"point/absent"), label, "get");
-        assert_eq!(absent, None, "{label}: a key never written is absent");
-
-        ok(session.put(b"point/key", &value(10, 1)), label, "put");
-        let first = ok(session.get(b"point/key"), label, "get");
-        assert_eq!(first, Some(10), "{label}: get after put");
-
-        ok(session.put(b"point/key", &value(23, 2)), label, "put");
-        let second = ok(session.get(b"point/key"), label, "get");
-        assert_eq!(second, Some(23), "{label}: get after an overwrite");
-        let neighbour = ok(session.get(b"point/kez"), label, "get");
-        assert_eq!(neighbour, None, "{label}: a neighbouring key stays absent");
+        session.assert_get(b"point/absent", None, "a key never written");
+        session.put(b"point/key", &value(10, 1));
+        session.assert_get(b"point/key", Some(10), "get after put");
+        session.put(b"point/key", &value(23, 2));
+        session.assert_get(b"point/key", Some(23), "get after an overwrite");
+        session.assert_get(b"point/kez", None, "a neighbouring key");
     });
 }
 
@@ -120,34 +157,14 @@ fn a_delete_removes_exactly_its_key_and_says_whether_it_did() {
     for_each_peer(|peer| {
         let label = peer.label();
         let mut session = session(peer);
-        ok(session.put(b"del/key", &value(8, 1)), label, "put");
-        ok(session.put(b"del/kez", &value(9, 2)), label, "put");
-        assert!(
-            ok(session.exists(b"del/key"), label, "exists"),
-            "{label}: exists after put"
-        );
-        assert!(
-            ok(session.delete(b"del/key"), label, "delete"),
-            "{label}: delete of a live key"
-        );
-        assert_eq!(
-            ok(session.get(b"del/key"), label, "get"),
-            None,
-            "{label}: get after delete"
-        );
-        assert!(
-            !ok(session.exists(b"del/key"), label, "exists"),
-            "{label}: exists after delete"
-        );
-        assert!(
-            !ok(session.delete(b"del/key"), label, "delete"),
-            "{label}: a second delete reports a removal"
-        );
-        assert_eq!(
-            ok(session.get(b"del/kez"), label, "get"),
-            Some(9),
-            "{label}: the neighbour"
-        );
+        session.put(b"del/key", &value(8, 1));
+        session.put(b"del/kez", &value(9, 2));
+        assert!(session.exists(b"del/key"), "{label}: exists after put");
+        assert!(session.delete(b"del/key"), "{label}: delete of a live key");
+        assert_eq!(session.get(b"del/key"), None, "{label}: get after delete");
+        assert!(!session.exists(b"del/key"), "{label}: exists after delete");
+        assert!(!session.delete(b"del/key"), "{label}: a second delete");
+        assert_eq!(session.get(b"del/kez"), Some(9), "{label}: the neighbour");
     });
 }
 
@@ -158,60 +175,37 @@ fn a_batch_is_visible_whole_and_scans_count_exactly_their_range() {
         let mut session = session(peer);
         // Keys on either side of the batch, so no scan below may stop at the store's ends.
         for key in [&b"batcg/999"[..], b"batch", b"batch.", b"batch0", b"batci"] {
-            ok(session.put(key, &value(5, 0)), label, "put");
+            session.put(key, &value(5, 0));
         }
         let entries = batch_entries();
         let borrowed: Vec<(&[u8], &[u8])> = entries
             .iter()
             .map(|(key, value)| (key.as_slice(), value.as_slice()))
             .collect();
-        ok(session.put_batch(&borrowed), label, "put_batch");
+        ok(session.raw.put_batch(&borrowed), label, "put_batch");
         for (key, value) in &entries {
-            let found = ok(session.get(key), label, "get");
-            assert_eq!(
-                found,
-                Some(value.len()),
-                "{label}: batch entry {} after the batch",
-                String::from_utf8_lossy(key)
-            );
+            let key_text = String::from_utf8_lossy(key);
+            assert_eq!(session.get(key), Some(value.len()), "{label}: {key_text}");
         }
         if !peer.supports(Feature::OrderedScan) {
             return;
         }
-        let middle = ok(
-            session.scan_range(b"batch/020", b"batch/050"),
-            label,
-            "scan_range",
-        );
-        assert_eq!(middle, 30, "{label}: scan_range [020, 050)");
-        let between = ok(
-            session.scan_range(b"batch/0195", b"batch/0505"),
-            label,
-            "scan_range",
-        );
-        assert_eq!(
-            between, 31,
-            "{label}: scan_range from between keys to between keys"
-        );
-        let everything = ok(
-            session.scan_range(b"batch/", b"batch0"),
-            label,
-            "scan_range",
-        );
-        assert_eq!(everything, 100, "{label}: scan_range over the whole batch");
-        let empty = ok(
-            session.scan_range(b"batch/050", b"batch/050"),
-            label,
-            "scan_range",
-        );
-        assert_eq!(empty, 0, "{label}: an empty range");
-
-        let tens = ok(session.scan_prefix(b"batch/03"), label, "scan_prefix");
-        assert_eq!(tens, 10, "{label}: scan_prefix batch/03");
-        let all = ok(session.scan_prefix(b"batch/"), label, "scan_prefix");
-        assert_eq!(all, 100, "{label}: scan_prefix batch/");
-        let none = ok(session.scan_prefix(b"batch/1"), label, "scan_prefix");
-        assert_eq!(none, 0, "{label}: scan_prefix with no key under it");
+        let scans: [(&[u8], &[u8], usize); 4] = [
+            (b"batch/020", b"batch/050", 30),
+            // From between keys to between keys.
+            (b"batch/0195", b"batch/0505", 31),
+            (b"batch/", b"batch0", 100),
+            (b"batch/050", b"batch/050", 0),
+        ];
+        for (start, end, count) in scans {
+            let (from, to) = (String::from_utf8_lossy(start), String::from_utf8_lossy(end));
+            let range = format!("{from}..{to}");
+            assert_eq!(session.scan_range(start, end), count, "{label}: {range}");
+        }
+        for (prefix, count) in [(&b"batch/03"[..], 10), (b"batch/", 100), (b"batch/1", 0)] {
+            let prefix_text = String::from_utf8_lossy(prefix);
+            assert_eq!(session.scan_prefix(prefix), count, "{label}: {prefix_text}");
+        }
     });
 }
 
@@ -219,56 +213,27 @@ fn a_batch_is_visible_whole_and_scans_count_exactly_their_range() {
 fn compare_and_swap_writes_only_when_the_value_matches() {
     for_each_peer(|peer| {
         let label = peer.label();
+        let check = |holds: bool, what: &str| assert!(holds, "{label}: {what}");
         let mut session = session(peer);
-        let old = value(9, b'o');
-        let new = value(3, b'n');
-        let wrong = value(9, b'w');
-        ok(session.put(b"cas/key", &old), label, "put");
-
-        let swapped = ok(
-            session.compare_and_swap(b"cas/key", &wrong, &new),
-            label,
-            "compare_and_swap",
+        let (old, new, wrong) = (value(9, b'o'), value(3, b'n'), value(9, b'w'));
+        session.put(b"cas/key", &old);
+        check(
+            !session.cas(b"cas/key", &wrong, &new),
+            "wrong expected swaps",
         );
-        assert!(
-            !swapped,
-            "{label}: a CAS with the wrong expected value swaps"
-        );
-        let after_miss = ok(session.get(b"cas/key"), label, "get");
-        assert_eq!(
-            after_miss,
-            Some(9),
-            "{label}: a failed CAS changed the value"
-        );
-
+        session.assert_get(b"cas/key", Some(9), "a failed CAS changed the value");
         // Succeeds only if the stored bytes are exactly `old`, not just as long.
-        let swapped = ok(
-            session.compare_and_swap(b"cas/key", &old, &new),
-            label,
-            "compare_and_swap",
+        check(session.cas(b"cas/key", &old, &new), "right expected fails");
+        session.assert_get(b"cas/key", Some(3), "the swapped value");
+        check(
+            !session.cas(b"cas/key", &old, &wrong),
+            "replaced value swaps",
         );
-        assert!(
-            swapped,
-            "{label}: a CAS with the right expected value does not swap"
+        check(
+            !session.cas(b"cas/absent", &old, &new),
+            "a missing key swaps",
         );
-        let after_swap = ok(session.get(b"cas/key"), label, "get");
-        assert_eq!(after_swap, Some(3), "{label}: the swapped value");
-
-        let again = ok(
-            session.compare_and_swap(b"cas/key", &old, &wrong),
-            label,
-            "compare_and_swap",
-        );
-        assert!(!again, "{label}: a CAS expecting the replaced value swaps");
-
-        let missing = ok(
-            session.compare_and_swap(b"cas/absent", &old, &new),
-            label,
-            "compare_and_swap",
-        );
-        assert!(!missing, "{label}: a CAS on a missing key swaps");
-        let still_absent = ok(session.get(b"cas/absent"), label, "get");
-        assert_eq!(still_absent, None, "{label}: a failed CAS created its key");
+        session.assert_get(b"cas/absent", None, "a failed CAS created its key");
     });
 }
 
@@ -280,33 +245,19 @@ fn a_transaction_writes_every_key_and_fails_without_its_read_key() {
             return;
         }
         let mut session = session(peer);
-        ok(session.put(b"tx/read", &value(4, 0)), label, "put");
+        session.put(b"tx/read", &value(4, 0));
         let keys: [&[u8]; 3] = [b"tx/a", b"tx/b", b"tx/c"];
-        ok(
-            session.transaction(b"tx/read", &keys, &value(7, 1)),
-            label,
-            "transaction",
-        );
+        let committed = session.raw.transaction(b"tx/read", &keys, &value(7, 1));
+        ok(committed, label, "transaction");
         for key in keys {
-            let found = ok(session.get(key), label, "get");
-            assert_eq!(
-                found,
-                Some(7),
-                "{label}: {} after the transaction",
-                String::from_utf8_lossy(key)
-            );
+            let key_text = String::from_utf8_lossy(key);
+            assert_eq!(session.get(key), Some(7), "{label}: {key_text} after it");
         }
-
-        let failed = session.transaction(b"tx/absent", &[b"tx/d"], &value(5, 2));
-        assert!(
-            failed.is_err(),
-            "{label}: a transaction whose read key is missing succeeds"
-        );
-        let unwritten = ok(session.get(b"tx/d"), label, "get");
-        assert_eq!(
-            unwritten, None,
-            "{label}: a failed transaction wrote its keys"
-        );
+        let failed = session
+            .raw
+            .transaction(b"tx/absent", &[b"tx/d"], &value(5, 2));
+        assert!(failed.is_err(), "{label}: succeeds without its read key");
+        assert_eq!(session.get(b"tx/d"), None, "{label}: a failed one wrote");
     });
 }
 
@@ -315,28 +266,20 @@ fn a_put_with_ttl_expires_where_supported_and_is_refused_elsewhere() {
     for_each_peer(|peer| {
         let label = peer.label();
         let mut session = session(peer);
+        let (minute, short) = (Duration::from_secs(60), Duration::from_millis(50));
+        let mut put =
+            |key: &[u8], length, ttl| session.raw.put_with_ttl(key, &value(length, 0), ttl);
         if !peer.supports(Feature::Ttl) {
-            let refused = session.put_with_ttl(b"ttl/key", &value(4, 0), Duration::from_secs(60));
-            assert!(refused.is_err(), "{label}: has no TTL but accepts one");
+            let refused = put(b"ttl/key", 4, minute).is_err();
+            assert!(refused, "{label}: has no TTL but accepts one");
             return;
         }
-        ok(
-            session.put_with_ttl(b"ttl/long", &value(6, 0), Duration::from_secs(60)),
-            label,
-            "put_with_ttl",
-        );
-        ok(
-            session.put_with_ttl(b"ttl/short", &value(8, 0), Duration::from_millis(50)),
-            label,
-            "put_with_ttl",
-        );
-        let short = ok(session.get(b"ttl/short"), label, "get");
-        assert_eq!(short, Some(8), "{label}: a TTL key right after its put");
+        ok(put(b"ttl/long", 6, minute), label, "put_with_ttl");
+        ok(put(b"ttl/short", 8, short), label, "put_with_ttl");
+        session.assert_get(b"ttl/short", Some(8), "a TTL key right after its put");
         std::thread::sleep(Duration::from_millis(150));
-        let expired = ok(session.get(b"ttl/short"), label, "get");
-        assert_eq!(expired, None, "{label}: a 50 ms key after 150 ms");
-        let long = ok(session.get(b"ttl/long"), label, "get");
-        assert_eq!(long, Some(6), "{label}: a 60 s key after 150 ms");
+        session.assert_get(b"ttl/short", None, "a 50 ms key after 150 ms");
+        session.assert_get(b"ttl/long", Some(6), "a 60 s key after 150 ms");
     });
 }
 
@@ -349,30 +292,26 @@ fn sessions_on_two_threads_see_each_others_writes() {
         std::thread::scope(|scope| {
             let first = scope.spawn(move || {
                 let mut session = session(peer);
-                ok(session.put(b"thread/one", &value(11, 1)), label, "put");
+                session.put(b"thread/one", &value(11, 1));
                 first_wrote.send(()).expect("the second thread waits");
                 second_done.recv().expect("the second thread writes");
-                ok(session.get(b"thread/two"), label, "get")
+                session.get(b"thread/two")
             });
             let second = scope.spawn(move || {
                 let mut session = session(peer);
                 first_done.recv().expect("the first thread writes");
-                let seen = ok(session.get(b"thread/one"), label, "get");
-                ok(session.put(b"thread/two", &value(13, 2)), label, "put");
+                let seen = session.get(b"thread/one");
+                session.put(b"thread/two", &value(13, 2));
                 second_wrote.send(()).expect("the first thread waits");
                 seen
             });
             let seen_by_first = first.join().expect("the first thread finishes");
             let seen_by_second = second.join().expect("the second thread finishes");
+            let seen = (seen_by_first, seen_by_second);
             assert_eq!(
-                seen_by_second,
-                Some(11),
-                "{label}: the second thread's session sees the first's put"
-            );
-            assert_eq!(
-                seen_by_first,
-                Some(13),
-                "{label}: the first thread's session sees the second's put"
+                seen,
+                (Some(13), Some(11)),
+                "{label}: each sees the other's put"
             );
         });
     });
@@ -384,26 +323,18 @@ fn disk_bytes_are_reported_exactly_for_stores_with_files() {
         let label = peer.label();
         let mut session = session(peer);
         for index in 0..20_u8 {
-            ok(
-                session.put(&[b'd', index], &value(100, index)),
-                label,
-                "put",
-            );
+            session.put(&[b'd', index], &value(100, index));
         }
         ok(peer.settle(), label, "settle");
         let bytes = peer.disk_bytes();
-        let has_files = label.mode != Mode::InMemory && !label.engine.is_server();
-        if has_files {
-            assert!(
-                bytes.is_some_and(|bytes| bytes > 0),
-                "{label}: a store on files reports {bytes:?} bytes"
-            );
+        if label.mode != Mode::InMemory && !label.engine.is_server() {
+            let reported = bytes.is_some_and(|bytes| bytes > 0);
+            assert!(reported, "{label}: a store on files: {bytes:?} bytes");
         } else {
             assert_eq!(bytes, None, "{label}: a store without files reports bytes");
         }
         // Settling leaves the store usable.
-        let found = ok(session.get(&[b'd', 7]), label, "get");
-        assert_eq!(found, Some(100), "{label}: a key written before settle");
+        session.assert_get(&[b'd', 7], Some(100), "a key written before settle");
     });
 }
 
@@ -412,10 +343,8 @@ fn embedded_peers_other_than_cairn_refuse_in_memory_mode() {
     let places = Places { redis_url: None };
     for engine in [Engine::Redb, Engine::Fjall, Engine::Sqlite] {
         let label = Label::new(engine, Mode::InMemory);
-        assert!(
-            open(label, &places).is_err(),
-            "{label}: opened, but only Cairn runs in memory"
-        );
+        let opened = open(label, &places).is_ok();
+        assert!(!opened, "{label}: opened, but only Cairn runs in memory");
     }
 }
 
@@ -429,7 +358,7 @@ fn compare_and_swap_is_atomic_across_threads() {
     // below the number of swaps that reported success.
     for_each_peer(|peer| {
         let label = peer.label();
-        ok(session(peer).put(b"counter", &[]), label, "put");
+        session(peer).put(b"counter", &[]);
         let swaps: usize = std::thread::scope(|scope| {
             let threads: Vec<_> = (0..2)
                 .map(|_| {
@@ -437,15 +366,11 @@ fn compare_and_swap_is_atomic_across_threads() {
                         let mut session = session(peer);
                         let mut swapped = 0;
                         while swapped < SWAPS_PER_THREAD {
-                            let current = ok(session.get(b"counter"), label, "get")
+                            let current = session
+                                .get(b"counter")
                                 .unwrap_or_else(|| panic!("{label}: the counter vanished"));
-                            let expected = value(current, b'c');
                             let next = value(current + 1, b'c');
-                            if ok(
-                                session.compare_and_swap(b"counter", &expected, &next),
-                                label,
-                                "compare_and_swap",
-                            ) {
+                            if session.cas(b"counter", &value(current, b'c'), &next) {
                                 swapped += 1;
                             }
                         }
@@ -458,11 +383,7 @@ fn compare_and_swap_is_atomic_across_threads() {
                 .map(|thread| thread.join().expect("a swapping thread finishes"))
                 .sum()
         });
-        let counter = ok(session(peer).get(b"counter"), label, "get");
-        assert_eq!(
-            counter,
-            Some(swaps),
-            "{label}: the counter after {swaps} successful swaps"
-        );
+        let what = format!("the counter after {swaps} successful swaps");
+        session(peer).assert_get(b"counter", Some(swaps), &what);
     });
 }

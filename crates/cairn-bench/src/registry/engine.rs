@@ -20,10 +20,7 @@ use crate::targets::{self, Bound, Limit, Source};
 use crate::workloads::cas::{CreateNewKey, FailureWrongVersion, SequentialSuccess};
 use crate::workloads::durability::{measure_alternating, ModePut, RawFdatasync};
 use crate::workloads::point::StdHashMapGet;
-use crate::workloads::recovery::{
-    self, RecoveryFigures, SnapshotCreation, SnapshotLoad, SnapshotWalRecovery, TornTailRepair,
-    WalReplay,
-};
+use crate::workloads::recovery::{self, RecoveryFigures, Reopen, SnapshotCreation};
 use crate::workloads::snapshots::{OpenSnapshotAndGet, SnapshotGet};
 use crate::workloads::transactions::{ConflictingCommit, MultiKeyPut, ReadModifyWrite};
 use crate::workloads::versions::HotKeyPut;
@@ -54,12 +51,7 @@ fn latency(
             measure::measure_latency(&mut *workload, context.latency_plan(), ops_per_sample)?;
         Ok(vec![check(latency_row(name, &latency))])
     })
-    .timed_by(move |context| {
-        Ok(vec![(
-            "cairn".to_owned(),
-            Timed::Single(timed_build(context)?),
-        )])
-    })
+    .timed_by(move |context| Ok(cairn_only(timed_build(context)?)))
 }
 
 fn boxed<W: Workload + 'static>(workload: Result<W>) -> Result<Box<dyn Workload>> {
@@ -71,72 +63,64 @@ fn own_fixture() -> Result<Fixture> {
     Fixture::build(FIXTURE_KEYS, VALUE_BYTES)
 }
 
+/// A latency entry with no target.
+fn plain(
+    name: impl Into<String>,
+    ops_per_sample: u32,
+    build: impl Fn(&mut Context) -> Result<Box<dyn Workload>> + 'static,
+) -> Entry {
+    latency(name, ops_per_sample, build, |row| row)
+}
+
 /// Every engine-only entry.
 pub fn entries(quick: bool) -> Vec<Entry> {
     let cas = |row: Row| row.target(&targets::CAS).goal(&targets::CAS_GOAL);
+    let point = POINT_OPS_PER_SAMPLE;
     let mut entries = vec![
         latency(
             "cas/sequential_success",
-            POINT_OPS_PER_SAMPLE,
+            point,
             |_| boxed(SequentialSuccess::new(VALUE_BYTES)),
             cas,
         ),
         latency(
             "cas/failure_wrong_version",
-            POINT_OPS_PER_SAMPLE,
+            point,
             |_| boxed(FailureWrongVersion::new(VALUE_BYTES)),
             cas,
         ),
         latency(
             "cas/create_new_key",
-            POINT_OPS_PER_SAMPLE,
+            point,
             |_| boxed(Ok(CreateNewKey::new(VALUE_BYTES))),
             cas,
         ),
-        latency(
-            "transaction_commit/single_key_put",
-            1,
-            |_| boxed(MultiKeyPut::new(&own_fixture()?, 1)),
-            |row| row,
-        ),
+        plain("transaction_commit/single_key_put", 1, |_| {
+            boxed(MultiKeyPut::new(&own_fixture()?, 1))
+        }),
     ];
     for keys in [3, 5, 10] {
-        entries.push(latency(
+        entries.push(plain(
             format!("transaction_commit/multi_key_put/{keys}"),
             1,
             move |_| boxed(MultiKeyPut::new(&own_fixture()?, keys)),
-            |row| row,
         ));
     }
     entries.extend([
-        latency(
-            "transaction_commit/read_modify_write",
-            1,
-            |_| boxed(ReadModifyWrite::new(&own_fixture()?)),
-            |row| row,
-        ),
-        latency(
-            "snapshot_read/get",
-            POINT_OPS_PER_SAMPLE,
-            |context| boxed(SnapshotGet::new(&context.engine_fixture(FIXTURE_KEYS)?)),
-            |row| row,
-        ),
-        latency(
-            "snapshot_read/open_and_get",
-            POINT_OPS_PER_SAMPLE,
-            |context| {
-                boxed(OpenSnapshotAndGet::new(
-                    &context.engine_fixture(FIXTURE_KEYS)?,
-                ))
-            },
-            |row| row,
-        ),
-        latency(
-            "conflict_detection/write_write_conflict",
-            1,
-            |_| boxed(ConflictingCommit::new(&own_fixture()?)),
-            |row| row,
-        ),
+        plain("transaction_commit/read_modify_write", 1, |_| {
+            boxed(ReadModifyWrite::new(&own_fixture()?))
+        }),
+        plain("snapshot_read/get", point, |context| {
+            boxed(SnapshotGet::new(&context.engine_fixture(FIXTURE_KEYS)?))
+        }),
+        plain("snapshot_read/open_and_get", point, |context| {
+            boxed(OpenSnapshotAndGet::new(
+                &context.engine_fixture(FIXTURE_KEYS)?,
+            ))
+        }),
+        plain("conflict_detection/write_write_conflict", 1, |_| {
+            boxed(ConflictingCommit::new(&own_fixture()?))
+        }),
         version_growth(),
     ]);
     // The floor of `peers/get_at_scale`: what a plain single-threaded HashMap costs here.
@@ -144,25 +128,24 @@ pub fn entries(quick: bool) -> Vec<Entry> {
         if quick && keys > super::READ_KEYS_QUICK {
             continue;
         }
-        entries.push(latency(
-            format!("get_at_scale/std_hashmap_reference/{keys}"),
-            POINT_OPS_PER_SAMPLE,
-            move |context| boxed(StdHashMapGet::new(&context.engine_fixture(keys)?)),
-            |row| row,
-        ));
+        let name = format!("get_at_scale/std_hashmap_reference/{keys}");
+        entries.push(plain(name, point, move |context| {
+            boxed(StdHashMapGet::new(&context.engine_fixture(keys)?))
+        }));
     }
     entries.push(strict_put());
     entries.extend(recovery_entries());
     entries
 }
 
+/// The one workload a `timed_by` of an engine entry hands out, named `cairn`.
+fn cairn_only(workload: Box<dyn Workload>) -> Vec<(String, Timed)> {
+    vec![("cairn".to_owned(), Timed::Single(workload))]
+}
+
 /// Ratios of engine rows, and of side-by-side rows over the `std::HashMap` reference.
 pub fn derived(quick: bool) -> Vec<Derived> {
-    let largest = if quick {
-        super::READ_KEYS_QUICK
-    } else {
-        super::READ_KEYS
-    };
+    let largest = super::read_keys(quick);
     let reference = |keys: usize| format!("get_at_scale/std_hashmap_reference/{keys}");
     let cairn = |keys: usize| format!("peers/get_at_scale/{keys}/cairn-inmemory");
     vec![
@@ -184,11 +167,7 @@ pub fn derived(quick: bool) -> Vec<Derived> {
 /// The CI gate (generous, same-run ratios): a point read against the `std::HashMap`
 /// reference, a Strict put against raw fdatasync, and a 100K-entry recovery against its bound.
 pub fn gates(quick: bool) -> Vec<(String, Limit)> {
-    let largest = if quick {
-        super::READ_KEYS_QUICK
-    } else {
-        super::READ_KEYS
-    };
+    let largest = super::read_keys(quick);
     let entries = if quick {
         RECOVERY_ENTRIES_QUICK
     } else {
@@ -216,30 +195,15 @@ pub fn gates(quick: bool) -> Vec<(String, Limit)> {
 
 /// Gate: Cairn's get over a plain `HashMap`'s at the same size. Measured 1.2x (1M keys) to
 /// 1.6x (100K keys, a loaded machine) in December 2026; a 2x latency regression fails.
-pub const GATE_GET_OVER_HASHMAP: Limit = Limit {
-    bound: Bound::AtMost(3.0),
-    text: "<= 3x",
-    source: Source::Gate,
-};
+pub const GATE_GET_OVER_HASHMAP: Limit = targets::from(Source::Gate, Bound::AtMost(3.0), "<= 3x");
 /// Gate: a Strict put over a raw fdatasync; the target is 1.5x, twice it fails.
-pub const GATE_STRICT_OVER_FDATASYNC: Limit = Limit {
-    bound: Bound::AtMost(3.0),
-    text: "<= 3x",
-    source: Source::Gate,
-};
+pub const GATE_STRICT_OVER_FDATASYNC: Limit =
+    targets::from(Source::Gate, Bound::AtMost(3.0), "<= 3x");
 /// Gate: WAL replay of 100K single-put commits (quick mode's size). Measured 155 ms on an
 /// idle machine in December 2026 (the 1M target, 300 ms, is not met yet); twice that fails.
-pub const GATE_WAL_REPLAY: Limit = Limit {
-    bound: Bound::Below(320e6),
-    text: "< 320 ms",
-    source: Source::Gate,
-};
+pub const GATE_WAL_REPLAY: Limit = targets::from(Source::Gate, Bound::Below(320e6), "< 320 ms");
 /// Gate: WAL replay of 1M commits (full mode): measured 1.44 s in November 2026.
-pub const GATE_WAL_REPLAY_FULL: Limit = Limit {
-    bound: Bound::Below(3.2e9),
-    text: "< 3.2 s",
-    source: Source::Gate,
-};
+pub const GATE_WAL_REPLAY_FULL: Limit = targets::from(Source::Gate, Bound::Below(3.2e9), "< 3.2 s");
 
 /// Exactly [`HOT_KEY_PUTS`] overwrites of one key, then the versions it retains.
 fn version_growth() -> Entry {
@@ -266,12 +230,7 @@ fn version_growth() -> Entry {
             .annotate(&format!("after {} puts", hot.puts())),
         ])
     })
-    .timed_by(|_| {
-        Ok(vec![(
-            "cairn".to_owned(),
-            Timed::Single(Box::new(HotKeyPut::new(VALUE_BYTES))),
-        )])
-    })
+    .timed_by(|_| Ok(cairn_only(Box::new(HotKeyPut::new(VALUE_BYTES)))))
 }
 
 /// The Strict put and the raw fdatasync, measured in alternation so that both see the same
@@ -345,14 +304,14 @@ fn recovery_row(name: &str, latency: &Latency, figures: &[RecoveryFigures]) -> R
 fn recovery_entry<W: Workload + 'static>(
     name: &'static str,
     explained: &'static str,
-    build: fn(&Context) -> Result<(W, String)>,
+    build: fn(usize, usize) -> Result<(W, String)>,
     figures: fn(&W) -> &[RecoveryFigures],
     target: Limit,
     goal: Limit,
 ) -> Entry {
     Entry::new(name, Kind::Latency, move |context, name| {
         context.building("its files");
-        let (mut workload, size) = build(context)?;
+        let (mut workload, size) = build_sized(context, build)?;
         context.building_done();
         let plan = context.runs_plan(RECOVERY_RUNS.0, RECOVERY_RUNS.1);
         let latency = measure::measure_latency(&mut workload, plan, 1)?;
@@ -365,19 +324,15 @@ fn recovery_entry<W: Workload + 'static>(
             row.target(&target).goal(&goal).note(explained)
         }])
     })
-    .timed_by(move |context| {
-        Ok(vec![(
-            "cairn".to_owned(),
-            Timed::Single(Box::new(build(context)?.0)),
-        )])
-    })
+    .timed_by(move |context| Ok(cairn_only(Box::new(build_sized(context, build)?.0))))
 }
 
-fn recovery_sizes(context: &Context) -> (usize, usize) {
+/// `build` called with the run's recovery sizes: entries, and WAL records after a snapshot.
+fn build_sized<W>(context: &Context, build: fn(usize, usize) -> Result<W>) -> Result<W> {
     if context.quick() {
-        (RECOVERY_ENTRIES_QUICK, RECOVERY_WAL_RECORDS_QUICK)
+        build(RECOVERY_ENTRIES_QUICK, RECOVERY_WAL_RECORDS_QUICK)
     } else {
-        (RECOVERY_ENTRIES, RECOVERY_WAL_RECORDS)
+        build(RECOVERY_ENTRIES, RECOVERY_WAL_RECORDS)
     }
 }
 
@@ -386,11 +341,8 @@ fn recovery_entries() -> Vec<Entry> {
         recovery_entry(
             "recovery/wal_replay",
             "Db::open of a WAL of N single-put commits, no snapshot, warm page cache",
-            |context| {
-                let (entries, _) = recovery_sizes(context);
-                Ok((WalReplay::new(entries)?, entries.to_string()))
-            },
-            WalReplay::figures,
+            |entries, _| Ok((Reopen::wal_replay(entries)?, entries.to_string())),
+            Reopen::figures,
             targets::WAL_REPLAY,
             targets::WAL_REPLAY,
         ),
@@ -398,10 +350,7 @@ fn recovery_entries() -> Vec<Entry> {
             "recovery/snapshot_creation",
             "db.checkpoint() of N keys: write, fsync, rename, fsync dir, drop what it made \
              redundant",
-            |context| {
-                let (entries, _) = recovery_sizes(context);
-                Ok((SnapshotCreation::new(entries)?, entries.to_string()))
-            },
+            |entries, _| Ok((SnapshotCreation::new(entries)?, entries.to_string())),
             SnapshotCreation::figures,
             targets::SNAPSHOT_WRITE,
             targets::SNAPSHOT_WRITE_GOAL,
@@ -409,25 +358,19 @@ fn recovery_entries() -> Vec<Entry> {
         recovery_entry(
             "recovery/snapshot_load",
             "Db::open of a snapshot of N keys with no WAL record after it, warm page cache",
-            |context| {
-                let (entries, _) = recovery_sizes(context);
-                Ok((SnapshotLoad::new(entries)?, entries.to_string()))
-            },
-            SnapshotLoad::figures,
+            |entries, _| Ok((Reopen::snapshot_load(entries)?, entries.to_string())),
+            Reopen::figures,
             targets::SNAPSHOT_LOAD,
             targets::SNAPSHOT_LOAD_GOAL,
         ),
         recovery_entry(
             "recovery/snapshot_wal_recovery",
             "Db::open of a snapshot of N keys plus M overwrites in the WAL after it",
-            |context| {
-                let (entries, records) = recovery_sizes(context);
-                Ok((
-                    SnapshotWalRecovery::new(entries, records)?,
-                    format!("{entries}+{records}"),
-                ))
+            |entries, records| {
+                let size = format!("{entries}+{records}");
+                Ok((Reopen::snapshot_wal(entries, records)?, size))
             },
-            SnapshotWalRecovery::figures,
+            Reopen::figures,
             targets::SNAPSHOT_WAL_RECOVERY,
             targets::SNAPSHOT_WAL_RECOVERY_GOAL,
         ),
@@ -440,9 +383,9 @@ fn recovery_entries() -> Vec<Entry> {
 fn wal_truncation() -> Entry {
     Entry::new("recovery/wal_truncation", Kind::Latency, |context, name| {
         let plan = context.runs_plan(RECOVERY_RUNS.0, RECOVERY_RUNS.1);
-        let mut intact = WalReplay::new(TORN_TAIL_ENTRIES)?;
+        let mut intact = Reopen::wal_replay(TORN_TAIL_ENTRIES)?;
         let intact = measure::measure_latency(&mut intact, plan, 1)?;
-        let mut torn = TornTailRepair::new(TORN_TAIL_ENTRIES)?;
+        let mut torn = Reopen::torn_tail(TORN_TAIL_ENTRIES)?;
         let latency = measure::measure_latency(&mut torn, plan, 1)?;
         let row = recovery_row(
             &format!("{name}/{TORN_TAIL_ENTRIES}"),
@@ -458,10 +401,5 @@ fn wal_truncation() -> Entry {
         );
         Ok(vec![row])
     })
-    .timed_by(|_| {
-        Ok(vec![(
-            "cairn".to_owned(),
-            Timed::Single(Box::new(TornTailRepair::new(TORN_TAIL_ENTRIES)?)),
-        )])
-    })
+    .timed_by(|_| Ok(cairn_only(Box::new(Reopen::torn_tail(TORN_TAIL_ENTRIES)?))))
 }

@@ -205,6 +205,15 @@ pub const READ_KEYS: usize = 1_000_000;
 /// [`READ_KEYS`] in quick mode.
 pub const READ_KEYS_QUICK: usize = 100_000;
 
+/// Keys of the read fixtures in quick or full mode.
+pub(crate) fn read_keys(quick: bool) -> usize {
+    if quick {
+        READ_KEYS_QUICK
+    } else {
+        READ_KEYS
+    }
+}
+
 /// State shared by the entries of one run: fixtures built once, the plans, the status line.
 pub struct Context {
     quick: bool,
@@ -253,11 +262,7 @@ impl Context {
 
     /// Keys of the read fixtures in this mode.
     pub fn read_keys(&self) -> usize {
-        if self.quick {
-            READ_KEYS_QUICK
-        } else {
-            READ_KEYS
-        }
+        read_keys(self.quick)
     }
 
     /// `full` in full mode, divided by `divisor` in quick mode.

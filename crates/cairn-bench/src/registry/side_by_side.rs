@@ -22,7 +22,7 @@ use crate::report::Row;
 use crate::side_by_side::memory::{self, MemoryFigures};
 use crate::side_by_side::parallel::{Fill, GroupCommit, Mixed};
 use crate::side_by_side::reads::{BulkGet, Exists, PointRead, PrefixScan, RangeScan, ReadPattern};
-use crate::side_by_side::writes::{BatchPut, BulkPut, Cas, Delete, Put, Transaction, TtlPut};
+use crate::side_by_side::writes::{BatchPut, BulkPut, Cas, Delete, Put, Transaction};
 use crate::side_by_side::{FillOrder, PeerFixture};
 use crate::sizes::{FIXTURE_KEYS, GROUP_COMMIT_WRITERS, LARGE_VALUE_BYTES, VALUE_BYTES};
 use crate::targets::{self, Limit};
@@ -116,6 +116,10 @@ impl Spec {
     fn check(mut self, label: Label, target: Limit, goal: Option<Limit>) -> Self {
         self.checks.push((label, target, goal));
         self
+    }
+
+    fn target(self, label: Label, target: Limit) -> Self {
+        self.check(label, target, None)
     }
 
     fn explained(mut self, explained: &'static str) -> Self {
@@ -340,15 +344,13 @@ fn parallel(
     })
     .timed_by(move |context| {
         let fixtures = spec.fixtures(context)?;
-        fixtures
-            .into_iter()
-            .map(|(label, fixture)| {
-                Ok((
-                    label.to_string(),
-                    Timed::Parallel(build(&fixture, context)?),
-                ))
-            })
-            .collect()
+        let timed = |(label, fixture): (Label, Arc<PeerFixture>)| {
+            Ok((
+                label.to_string(),
+                Timed::Parallel(build(&fixture, context)?),
+            ))
+        };
+        fixtures.into_iter().map(timed).collect()
     })
 }
 
@@ -365,6 +367,22 @@ fn boxed_parallel<P: ParallelWorkload + 'static>(
 const BUFFERED_CLASS: Stores = Stores::Class(Mode::Buffered);
 const WRITES: Keys = Keys::Exactly(FIXTURE_KEYS);
 
+/// A workload on the buffered class's stores, over the write fixture.
+fn buffered(workload: impl Into<String>) -> Spec {
+    Spec::new(workload, BUFFERED_CLASS, WRITES)
+}
+
+/// A workload on the buffered class's stores, over the read fixture.
+fn reads(workload: impl Into<String>) -> Spec {
+    Spec::new(workload, BUFFERED_CLASS, Keys::Read)
+}
+
+/// A workload on the buffered class's stores and every `KeyValueStore` backend, over the
+/// write fixture.
+fn with_trait(workload: impl Into<String>) -> Spec {
+    Spec::new(workload, Stores::ClassAndTrait(Mode::Buffered), WRITES)
+}
+
 /// Every side-by-side entry.
 #[expect(
     clippy::too_many_lines,
@@ -372,27 +390,19 @@ const WRITES: Keys = Keys::Exactly(FIXTURE_KEYS);
 )]
 pub fn entries(quick: bool) -> Vec<Entry> {
     let point = Timing::Latency(POINT_OPS_PER_SAMPLE);
+    let one = Timing::Latency(1);
     let mut entries = vec![fill_sequential(), fill_random()];
     for pattern in [ReadPattern::Uniform, ReadPattern::Hot] {
-        let spec = Spec::new(
-            format!("point_read/{}", pattern.name()),
-            BUFFERED_CLASS,
-            Keys::Read,
-        )
-        .ahead();
-        entries.push(single(spec, point, move |fixture| {
-            boxed(PointRead::new(fixture, pattern))
+        let spec = reads(format!("point_read/{}", pattern.name())).ahead();
+        entries.push(single(spec, point, move |f| {
+            boxed(PointRead::new(f, pattern))
         }));
     }
-    let largest = if quick {
-        super::READ_KEYS_QUICK
-    } else {
-        super::READ_KEYS
-    };
-    for keys in [1_000, 10_000, 100_000, 1_000_000] {
-        if keys > largest {
-            continue;
-        }
+    let largest = super::read_keys(quick);
+    for keys in [1_000, 10_000, 100_000, 1_000_000]
+        .into_iter()
+        .filter(|&k| k <= largest)
+    {
         let mut spec = Spec::new(
             format!("get_at_scale/{keys}"),
             BUFFERED_CLASS,
@@ -407,18 +417,12 @@ pub fn entries(quick: bool) -> Vec<Entry> {
                 Some(targets::GET_LARGEST_GOAL),
             );
         }
-        entries.push(single(spec, point, |fixture| {
-            boxed(PointRead::new(fixture, ReadPattern::Uniform))
-        }));
+        entries.push(single(spec, point, uniform_get));
     }
     for value_bytes in [VALUE_BYTES, LARGE_VALUE_BYTES] {
-        let mut spec = Spec::new(
-            format!("get/{value_bytes}"),
-            Stores::ClassAndTrait(Mode::Buffered),
-            WRITES,
-        )
-        .values(value_bytes)
-        .ahead();
+        let mut spec = with_trait(format!("get/{value_bytes}"))
+            .values(value_bytes)
+            .ahead();
         if value_bytes == VALUE_BYTES {
             spec = spec
                 .check(
@@ -426,50 +430,28 @@ pub fn entries(quick: bool) -> Vec<Entry> {
                     targets::KV_CAIRN_POINT,
                     Some(targets::GET_LARGEST_GOAL),
                 )
-                .check(KV_SQLITE, targets::KV_SQLITE_POINT, None)
-                .check(KV_REDIS, targets::KV_REDIS_POINT, None);
+                .target(KV_SQLITE, targets::KV_SQLITE_POINT)
+                .target(KV_REDIS, targets::KV_REDIS_POINT);
         }
-        entries.push(single(spec, point, |fixture| {
-            boxed(PointRead::new(fixture, ReadPattern::Uniform))
-        }));
+        entries.push(single(spec, point, uniform_get));
     }
-    entries.push(single(
-        Spec::new("exists", BUFFERED_CLASS, WRITES).check(IN_MEMORY, targets::POINT_OP, None),
-        point,
-        |fixture| boxed(Exists::new(fixture)),
-    ));
+    let spec = buffered("exists").target(IN_MEMORY, targets::POINT_OP);
+    entries.push(single(spec, point, |f| boxed(Exists::new(f))));
     for keys_per_prefix in [10, 100, 1_000] {
-        let mut spec = Spec::new(
-            format!("scan/prefix_{keys_per_prefix}"),
-            BUFFERED_CLASS,
-            Keys::Read,
-        )
-        .needs(Feature::OrderedScan)
-        .ahead();
+        let mut spec = reads(format!("scan/prefix_{keys_per_prefix}"))
+            .needs(Feature::OrderedScan)
+            .ahead();
         if keys_per_prefix == 1_000 {
-            spec = spec.check(
-                IN_MEMORY,
-                targets::PREFIX_SCAN_1000,
-                Some(targets::PREFIX_SCAN_1000_GOAL),
-            );
+            let goal = Some(targets::PREFIX_SCAN_1000_GOAL);
+            spec = spec.check(IN_MEMORY, targets::PREFIX_SCAN_1000, goal);
         }
-        entries.push(single(spec, Timing::Latency(1), move |fixture| {
-            boxed(PrefixScan::new(fixture, keys_per_prefix))
+        entries.push(single(spec, one, move |f| {
+            boxed(PrefixScan::new(f, keys_per_prefix))
         }));
     }
-    entries.push(single(
-        Spec::new("scan/range_100", BUFFERED_CLASS, Keys::Read)
-            .needs(Feature::OrderedScan)
-            .ahead(),
-        Timing::Latency(1),
-        |fixture| boxed(RangeScan::new(fixture, 100)),
-    ));
-    entries.push(single(
-        Spec::new(
-            "put/buffered",
-            Stores::ClassAndTrait(Mode::Buffered),
-            WRITES,
-        )
+    let spec = reads("scan/range_100").needs(Feature::OrderedScan).ahead();
+    entries.push(single(spec, one, |f| boxed(RangeScan::new(f, 100))));
+    let spec = with_trait("put/buffered")
         .ahead()
         .check(IN_MEMORY, targets::POINT_OP, Some(targets::PUT_GOAL))
         .check(
@@ -482,76 +464,27 @@ pub fn entries(quick: bool) -> Vec<Entry> {
             targets::KV_CAIRN_POINT,
             Some(targets::PUT_GOAL),
         )
-        .check(KV_SQLITE, targets::KV_SQLITE_POINT, None)
-        .check(KV_REDIS, targets::KV_REDIS_POINT, None),
-        point,
-        |fixture| boxed(Put::new(fixture)),
-    ));
-    entries.push(single(
-        Spec::new(
-            format!("put/buffered_{LARGE_VALUE_BYTES}"),
-            BUFFERED_CLASS,
-            WRITES,
-        )
-        .values(LARGE_VALUE_BYTES),
-        point,
-        |fixture| boxed(Put::new(fixture)),
-    ));
-    entries.push(single(
-        Spec::new("put_rate/buffered", BUFFERED_CLASS, WRITES).check(
-            BUFFERED,
-            targets::BUFFERED_PUT_RATE,
-            Some(targets::BUFFERED_PUT_RATE_GOAL),
-        ),
-        Timing::Throughput,
-        |fixture| boxed(Put::new(fixture)),
-    ));
-    entries.push(single(
-        Spec::new("put/strict", Stores::ClassAndTrait(Mode::Strict), WRITES),
-        Timing::Latency(1),
-        |fixture| boxed(Put::new(fixture)),
-    ));
-    entries.push(single(
-        Spec::new("delete", BUFFERED_CLASS, WRITES)
-            .own_fixture("delete")
-            .check(IN_MEMORY, targets::POINT_OP, None),
-        point,
-        |fixture| boxed(Delete::new(fixture)),
-    ));
-    entries.push(single(
-        Spec::new(
-            "bulk_put/1000",
-            Stores::ClassAndTrait(Mode::Buffered),
-            WRITES,
-        )
-        .ahead()
-        .check(IN_MEMORY, targets::BULK, Some(targets::BULK_GOAL))
-        .check(KV_IN_MEMORY, targets::BULK, None)
-        .check(KV_SQLITE, targets::KV_SQLITE_BULK, None)
-        .explained("1,000 single puts (a commit each) per run"),
-        Timing::Throughput,
-        |fixture| boxed(BulkPut::new(fixture)),
-    ));
-    entries.push(single(
-        Spec::new(
-            "bulk_get/1000",
-            Stores::ClassAndTrait(Mode::Buffered),
-            WRITES,
-        )
-        .ahead()
-        .check(IN_MEMORY, targets::BULK, Some(targets::BULK_GOAL))
-        .check(KV_IN_MEMORY, targets::BULK, None)
-        .check(KV_SQLITE, targets::KV_SQLITE_BULK, None)
-        .explained("1,000 single gets per run"),
-        Timing::Throughput,
-        |fixture| boxed(BulkGet::new(fixture)),
-    ));
-    entries.push(single(
-        Spec::new("batch_1000/strict", Stores::Class(Mode::Strict), WRITES)
-            .explained("one atomic, durable commit of 1,000 keys"),
-        Timing::Latency(1),
-        |fixture| boxed(BatchPut::new(fixture)),
-    ));
+        .target(KV_SQLITE, targets::KV_SQLITE_POINT)
+        .target(KV_REDIS, targets::KV_REDIS_POINT);
+    entries.push(single(spec, point, put));
+    let spec = buffered(format!("put/buffered_{LARGE_VALUE_BYTES}")).values(LARGE_VALUE_BYTES);
+    entries.push(single(spec, point, put));
+    let goal = Some(targets::BUFFERED_PUT_RATE_GOAL);
+    let spec = buffered("put_rate/buffered").check(BUFFERED, targets::BUFFERED_PUT_RATE, goal);
+    entries.push(single(spec, Timing::Throughput, put));
+    let spec = Spec::new("put/strict", Stores::ClassAndTrait(Mode::Strict), WRITES);
+    entries.push(single(spec, one, put));
+    let spec = buffered("delete")
+        .own_fixture("delete")
+        .target(IN_MEMORY, targets::POINT_OP);
+    entries.push(single(spec, point, |f| boxed(Delete::new(f))));
+    let spec = bulk("bulk_put/1000").explained("1,000 single puts (a commit each) per run");
+    entries.push(single(spec, Timing::Throughput, |f| boxed(BulkPut::new(f))));
+    let spec = bulk("bulk_get/1000").explained("1,000 single gets per run");
+    entries.push(single(spec, Timing::Throughput, |f| boxed(BulkGet::new(f))));
+    let spec = Spec::new("batch_1000/strict", Stores::Class(Mode::Strict), WRITES)
+        .explained("one atomic, durable commit of 1,000 keys");
+    entries.push(single(spec, one, |f| boxed(BatchPut::new(f))));
     for writers in GROUP_COMMIT_WRITERS {
         let mut spec = Spec::new(
             format!("group_commit/{writers}"),
@@ -563,70 +496,59 @@ pub fn entries(quick: bool) -> Vec<Entry> {
             spec = spec.ahead();
         }
         if writers == 16 {
-            spec = spec.check(
-                STRICT,
-                targets::GROUP_COMMIT_16,
-                Some(targets::GROUP_COMMIT_16),
-            );
+            let goal = Some(targets::GROUP_COMMIT_16);
+            spec = spec.check(STRICT, targets::GROUP_COMMIT_16, goal);
         }
         entries.push(parallel(spec, move |fixture, context| {
             let commits = context.scaled(GROUP_COMMITS_PER_RUN, 4);
             boxed_parallel(GroupCommit::new(fixture, writers, commits))
         }));
     }
-    entries.push(parallel(
-        Spec::new(
-            format!("mixed_80_20/{MIXED_THREADS}"),
-            BUFFERED_CLASS,
-            WRITES,
-        )
+    let spec = buffered(format!("mixed_80_20/{MIXED_THREADS}"))
         .ahead()
         .check(IN_MEMORY, targets::MIXED, Some(targets::MIXED_GOAL))
-        .explained("2 threads, 1 put in 5, random keys of a 10,000-key store"),
-        |fixture, context| {
-            let ops = context.scaled(PARALLEL_OPS_PER_THREAD, 4);
-            boxed_parallel(Mixed::new(fixture, MIXED_THREADS, ops))
-        },
-    ));
+        .explained("2 threads, 1 put in 5, random keys of a 10,000-key store");
+    entries.push(parallel(spec, |fixture, context| {
+        let ops = context.scaled(PARALLEL_OPS_PER_THREAD, 4);
+        boxed_parallel(Mixed::new(fixture, MIXED_THREADS, ops))
+    }));
     for threads in [1, 2, 4, 8] {
-        entries.push(parallel(
-            Spec::new(
-                format!("concurrent_reads/{threads}"),
-                BUFFERED_CLASS,
-                Keys::Read,
-            )
-            .explained("N threads reading random keys; wall time of whole runs"),
-            move |fixture, context| {
-                let ops = context.scaled(PARALLEL_OPS_PER_THREAD, 4);
-                boxed_parallel(Mixed::reads_only(fixture, threads, ops))
-            },
-        ));
+        let spec = reads(format!("concurrent_reads/{threads}"))
+            .explained("N threads reading random keys; wall time of whole runs");
+        entries.push(parallel(spec, move |fixture, context| {
+            let ops = context.scaled(PARALLEL_OPS_PER_THREAD, 4);
+            boxed_parallel(Mixed::reads_only(fixture, threads, ops))
+        }));
     }
-    entries.push(single(
-        Spec::new("ttl_put", BUFFERED_CLASS, WRITES)
-            .needs(Feature::Ttl)
-            .check(IN_MEMORY, targets::PUT_WITH_TTL, None),
-        point,
-        |fixture| boxed(TtlPut::new(fixture)),
-    ));
-    entries.push(single(
-        Spec::new("cas", BUFFERED_CLASS, WRITES).check(
-            IN_MEMORY,
-            targets::CAS,
-            Some(targets::CAS_GOAL),
-        ),
-        point,
-        |fixture| boxed(Cas::new(fixture)),
-    ));
-    entries.push(single(
-        Spec::new("transaction", BUFFERED_CLASS, WRITES)
-            .needs(Feature::Transactions)
-            .explained("read 1 key, write 3, commit atomically"),
-        point,
-        |fixture| boxed(Transaction::new(fixture)),
-    ));
+    let spec = buffered("ttl_put")
+        .needs(Feature::Ttl)
+        .target(IN_MEMORY, targets::PUT_WITH_TTL);
+    entries.push(single(spec, point, |f| boxed(Put::with_ttl(f))));
+    let spec = buffered("cas").check(IN_MEMORY, targets::CAS, Some(targets::CAS_GOAL));
+    entries.push(single(spec, point, |f| boxed(Cas::new(f))));
+    let spec = buffered("transaction")
+        .needs(Feature::Transactions)
+        .explained("read 1 key, write 3, commit atomically");
+    entries.push(single(spec, point, |f| boxed(Transaction::new(f))));
     entries.push(memory_entry());
     entries
+}
+
+/// The bulk workloads' spec: every buffered store and backend, with the bulk targets.
+fn bulk(workload: &str) -> Spec {
+    with_trait(workload)
+        .ahead()
+        .check(IN_MEMORY, targets::BULK, Some(targets::BULK_GOAL))
+        .target(KV_IN_MEMORY, targets::BULK)
+        .target(KV_SQLITE, targets::KV_SQLITE_BULK)
+}
+
+fn uniform_get(fixture: &PeerFixture) -> Result<Box<dyn Workload>> {
+    boxed(PointRead::new(fixture, ReadPattern::Uniform))
+}
+
+fn put(fixture: &PeerFixture) -> Result<Box<dyn Workload>> {
+    boxed(Put::new(fixture))
 }
 
 /// Ratios between side-by-side rows that carry a target or goal of their own.

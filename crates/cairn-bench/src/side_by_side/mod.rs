@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 
 use crate::keys::{KeySet, SplitMix64};
 use crate::peers::{self, Label, Peer, Places, Session, ValuePool};
-use crate::workloads::{KeyCount, Result, WorkloadError};
+use crate::workloads::{require_keys, Result, WorkloadError};
 
 /// Keys per commit when a fixture is filled (and in the `fill` workloads).
 pub const FILL_BATCH_KEYS: usize = 1_000;
@@ -121,12 +121,6 @@ impl PeerFixture {
     }
 }
 
-impl KeyCount for PeerFixture {
-    fn key_count(&self) -> usize {
-        PeerFixture::key_count(self)
-    }
-}
-
 /// Writes every key of `keys` (in `order`) with a value from `values`, [`FILL_BATCH_KEYS`]
 /// per commit, on one session; returns the time the commits took.
 pub fn fill(
@@ -152,6 +146,30 @@ pub fn fill(
         session.put_batch(&batch)?;
     }
     Ok(started.elapsed())
+}
+
+/// What a single-thread workload holds: a session on a fixture's store, its keys and values,
+/// a random source of its own, and a count of its operations (which picks each write's value).
+pub(crate) struct Base {
+    session: Box<dyn Session>,
+    keys: Arc<KeySet>,
+    values: Arc<ValuePool>,
+    random: SplitMix64,
+    ops: u64,
+}
+
+impl Base {
+    /// A session on `fixture`, which must hold at least `keys` keys, choosing with `seed`.
+    fn new(workload: &'static str, fixture: &PeerFixture, keys: usize, seed: u64) -> Result<Self> {
+        require_keys(workload, fixture.key_count(), keys)?;
+        Ok(Base {
+            session: fixture.session()?,
+            keys: Arc::clone(fixture.keys()),
+            values: Arc::clone(fixture.values()),
+            random: SplitMix64::new(seed),
+            ops: 0,
+        })
+    }
 }
 
 /// Ok when a read found a value, an error naming the key and the store when not.

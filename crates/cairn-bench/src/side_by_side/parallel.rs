@@ -67,7 +67,7 @@ impl GroupCommit {
     /// `writers` writers overwriting `fixture`'s keys, `commits_per_run / writers` each (at
     /// least one).
     pub fn new(fixture: &PeerFixture, writers: usize, commits_per_run: u64) -> Result<Self> {
-        require_keys("group_commit", fixture, writers.max(1))?;
+        require_keys("group_commit", fixture.key_count(), writers.max(1))?;
         let writers = writers.max(1);
         Ok(GroupCommit {
             peer: Arc::clone(fixture.peer()),
@@ -88,49 +88,68 @@ impl GroupCommit {
 impl ParallelWorkload for GroupCommit {
     fn run(&mut self) -> Result<Duration> {
         self.runs += 1;
-        let sessions = (0..self.writers)
-            .map(|_| self.peer.session())
-            .collect::<Result<Vec<_>>>()?;
-        let barrier = Barrier::new(self.writers + 1);
         let (writers, per_writer, run) = (self.writers, self.commits_per_writer, self.runs);
         let (keys, values) = (&self.keys, &self.values);
-        std::thread::scope(|scope| {
-            let handles: Vec<_> = sessions
-                .into_iter()
-                .enumerate()
-                .map(|(writer, mut session)| {
-                    let barrier = &barrier;
-                    scope.spawn(move || -> Result<()> {
-                        barrier.wait();
-                        // Writer `w` owns the keys w, w + writers, w + 2 * writers, ...
-                        let owned = keys.len().div_ceil(writers).max(1);
-                        for commit in 0..per_writer {
-                            #[expect(
-                                clippy::cast_possible_truncation,
-                                reason = "the remainder is below `owned`, a usize"
-                            )]
-                            let slot = (commit % owned as u64) as usize;
-                            let index = (writer + slot * writers) % keys.len();
-                            session.put(keys.get(index), values.get(run + commit))?;
-                        }
-                        Ok(())
-                    })
-                })
-                .collect();
-            barrier.wait();
-            let started = Instant::now();
-            for handle in handles {
-                handle.join().map_err(|_| {
-                    WorkloadError::unexpected("group_commit", "a writer panicked")
-                })??;
-            }
-            Ok(started.elapsed())
-        })
+        run_threads(
+            "group_commit",
+            self.peer.as_ref(),
+            writers,
+            |writer, session| {
+                // Writer `w` owns the keys w, w + writers, w + 2 * writers, ...
+                let owned = keys.len().div_ceil(writers).max(1);
+                for commit in 0..per_writer {
+                    #[expect(
+                        clippy::cast_possible_truncation,
+                        reason = "the remainder is below `owned`, a usize"
+                    )]
+                    let slot = (commit % owned as u64) as usize;
+                    let index = (writer + slot * writers) % keys.len();
+                    session.put(keys.get(index), values.get(run + commit))?;
+                }
+                Ok(())
+            },
+        )
     }
 
     fn engine_ops_per_run(&self) -> u64 {
         self.writers as u64 * self.commits_per_writer
     }
+}
+
+/// Runs `work(thread, session)` on `threads` threads, each with a session of its own opened
+/// before the clock starts; the threads wait on a barrier, and the clock runs from their
+/// release until the last one is done.
+fn run_threads(
+    workload: &'static str,
+    peer: &dyn Peer,
+    threads: usize,
+    work: impl Fn(usize, &mut dyn Session) -> Result<()> + Sync,
+) -> Result<Duration> {
+    let sessions = (0..threads)
+        .map(|_| peer.session())
+        .collect::<Result<Vec<_>>>()?;
+    let barrier = Barrier::new(threads + 1);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = sessions
+            .into_iter()
+            .enumerate()
+            .map(|(thread, mut session)| {
+                let (barrier, work) = (&barrier, &work);
+                scope.spawn(move || {
+                    barrier.wait();
+                    work(thread, session.as_mut())
+                })
+            })
+            .collect();
+        barrier.wait();
+        let started = Instant::now();
+        for handle in handles {
+            handle
+                .join()
+                .map_err(|_| WorkloadError::unexpected(workload, "a thread panicked"))??;
+        }
+        Ok(started.elapsed())
+    })
 }
 
 /// Two or more threads on one store, each doing `ops_per_thread` operations: a put of a
@@ -162,7 +181,7 @@ impl Mixed {
         ops_per_thread: u64,
         write_one_in: Option<u64>,
     ) -> Result<Self> {
-        require_keys("mixed", fixture, 1)?;
+        require_keys("mixed", fixture.key_count(), 1)?;
         Ok(Mixed {
             peer: Arc::clone(fixture.peer()),
             keys: Arc::clone(fixture.keys()),
@@ -178,43 +197,26 @@ impl Mixed {
 impl ParallelWorkload for Mixed {
     fn run(&mut self) -> Result<Duration> {
         self.runs += 1;
-        let sessions: Vec<Box<dyn Session>> = (0..self.threads)
-            .map(|_| self.peer.session())
-            .collect::<Result<_>>()?;
-        let barrier = Barrier::new(self.threads + 1);
         let (keys, values, ops, run) = (&self.keys, &self.values, self.ops_per_thread, self.runs);
         let write_one_in = self.write_one_in;
-        std::thread::scope(|scope| {
-            let handles: Vec<_> = sessions
-                .into_iter()
-                .enumerate()
-                .map(|(thread, mut session)| {
-                    let barrier = &barrier;
-                    scope.spawn(move || -> Result<()> {
-                        let mut random = SplitMix64::new(0x6d69_7800 ^ (run << 8) ^ thread as u64);
-                        barrier.wait();
-                        for op in 0..ops {
-                            let key = keys.get(random.below(keys.len()));
-                            let draw = random.next_u64();
-                            if write_one_in.is_some_and(|one_in| draw.is_multiple_of(one_in)) {
-                                session.put(key, values.get(op))?;
-                            } else {
-                                expect_found("mixed", key, session.get(key)?)?;
-                            }
-                        }
-                        Ok(())
-                    })
-                })
-                .collect();
-            barrier.wait();
-            let started = Instant::now();
-            for handle in handles {
-                handle
-                    .join()
-                    .map_err(|_| WorkloadError::unexpected("mixed", "a thread panicked"))??;
-            }
-            Ok(started.elapsed())
-        })
+        run_threads(
+            "mixed",
+            self.peer.as_ref(),
+            self.threads,
+            |thread, session| {
+                let mut random = SplitMix64::new(0x6d69_7800 ^ (run << 8) ^ thread as u64);
+                for op in 0..ops {
+                    let key = keys.get(random.below(keys.len()));
+                    let draw = random.next_u64();
+                    if write_one_in.is_some_and(|one_in| draw.is_multiple_of(one_in)) {
+                        session.put(key, values.get(op))?;
+                    } else {
+                        expect_found("mixed", key, session.get(key)?)?;
+                    }
+                }
+                Ok(())
+            },
+        )
     }
 
     fn engine_ops_per_run(&self) -> u64 {

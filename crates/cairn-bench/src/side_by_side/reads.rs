@@ -11,7 +11,7 @@ use crate::keys::{KeySet, SplitMix64};
 use crate::peers::Session;
 use crate::workloads::{require_keys, Result, Workload, WorkloadError};
 
-use super::{expect_found, PeerFixture};
+use super::{expect_found, Base, PeerFixture};
 
 /// Keys in the hot set of [`ReadPattern::Hot`].
 pub const HOT_KEYS: usize = 1_000;
@@ -37,47 +37,35 @@ impl ReadPattern {
 
 /// A get of a random key that holds a value.
 pub struct PointRead {
-    session: Box<dyn Session>,
-    keys: std::sync::Arc<KeySet>,
+    base: Base,
     /// The indices reads pick from: every key, or the hot set.
     candidates: Option<Vec<usize>>,
-    random: SplitMix64,
 }
 
 impl PointRead {
     /// Reads `fixture`'s keys with `pattern`.
     pub fn new(fixture: &PeerFixture, pattern: ReadPattern) -> Result<Self> {
-        require_keys("point_read", fixture, 1)?;
-        let candidates = match pattern {
-            ReadPattern::Uniform => None,
-            ReadPattern::Hot => {
-                let mut random = SplitMix64::new(0x686f_7400);
-                let hot = HOT_KEYS.min(fixture.key_count());
-                Some(
-                    (0..hot)
-                        .map(|_| random.below(fixture.key_count()))
-                        .collect(),
-                )
-            }
-        };
-        Ok(PointRead {
-            session: fixture.session()?,
-            keys: std::sync::Arc::clone(fixture.keys()),
-            candidates,
-            random: SplitMix64::new(0x0067_6574),
-        })
+        let base = Base::new("point_read", fixture, 1, 0x0067_6574)?;
+        let candidates = (pattern == ReadPattern::Hot).then(|| {
+            let mut random = SplitMix64::new(0x686f_7400);
+            let hot = HOT_KEYS.min(fixture.key_count());
+            (0..hot)
+                .map(|_| random.below(fixture.key_count()))
+                .collect()
+        });
+        Ok(PointRead { base, candidates })
     }
 }
 
 impl Workload for PointRead {
     fn run_op(&mut self) -> Result<()> {
+        let base = &mut self.base;
         let index = match &self.candidates {
-            None => self.random.below(self.keys.len()),
-            Some(hot) => hot[self.random.below(hot.len())],
+            None => base.random.below(base.keys.len()),
+            Some(hot) => hot[base.random.below(hot.len())],
         };
-        let key = self.keys.get(index);
-        let found = self.session.get(key)?;
-        expect_found("point_read", key, found)
+        let key = base.keys.get(index);
+        expect_found("point_read", key, base.session.get(key)?)
     }
 }
 
@@ -122,32 +110,24 @@ impl Workload for PrefixScan {
 
 /// A key-range scan returning exactly `length` entries.
 pub struct RangeScan {
-    session: Box<dyn Session>,
-    keys: std::sync::Arc<KeySet>,
+    base: Base,
     length: usize,
-    random: SplitMix64,
 }
 
 impl RangeScan {
     /// Scans ranges of `length` consecutive keys of `fixture`.
     pub fn new(fixture: &PeerFixture, length: usize) -> Result<Self> {
-        require_keys("range_scan", fixture, length + 1)?;
-        Ok(RangeScan {
-            session: fixture.session()?,
-            keys: std::sync::Arc::clone(fixture.keys()),
-            length,
-            random: SplitMix64::new(0x7261_6e67),
-        })
+        let base = Base::new("range_scan", fixture, length + 1, 0x7261_6e67)?;
+        Ok(RangeScan { base, length })
     }
 }
 
 impl Workload for RangeScan {
     fn run_op(&mut self) -> Result<()> {
-        let start = self.random.below(self.keys.len() - self.length);
-        let seen = self
-            .session
-            .scan_range(self.keys.get(start), self.keys.get(start + self.length))?;
-        expect_count("range_scan", seen, self.length)
+        let (base, length) = (&mut self.base, self.length);
+        let start = base.random.below(base.keys.len() - length);
+        let (first, end) = (base.keys.get(start), base.keys.get(start + length));
+        expect_count("range_scan", base.session.scan_range(first, end)?, length)
     }
 }
 
@@ -178,9 +158,9 @@ impl Exists {
 
 impl Workload for Exists {
     fn run_op(&mut self) -> Result<()> {
-        let read = &mut self.read;
-        let key = read.keys.get(read.random.below(read.keys.len()));
-        if read.session.exists(key)? {
+        let base = &mut self.read.base;
+        let key = base.keys.get(base.random.below(base.keys.len()));
+        if base.session.exists(key)? {
             Ok(())
         } else {
             Err(WorkloadError::unexpected(
@@ -202,7 +182,7 @@ pub const BULK_GETS: usize = 1_000;
 impl BulkGet {
     /// Reads `fixture`'s keys [`BULK_GETS`] at a time.
     pub fn new(fixture: &PeerFixture) -> Result<Self> {
-        require_keys("bulk_get", fixture, BULK_GETS + 1)?;
+        require_keys("bulk_get", fixture.key_count(), BULK_GETS + 1)?;
         Ok(BulkGet {
             read: PointRead::new(fixture, ReadPattern::Uniform)?,
         })
@@ -211,11 +191,11 @@ impl BulkGet {
 
 impl Workload for BulkGet {
     fn run_op(&mut self) -> Result<()> {
-        let read = &mut self.read;
-        let first = read.random.below(read.keys.len() - BULK_GETS);
+        let base = &mut self.read.base;
+        let first = base.random.below(base.keys.len() - BULK_GETS);
         for index in first..first + BULK_GETS {
-            let key = read.keys.get(index);
-            expect_found("bulk_get", key, read.session.get(key)?)?;
+            let key = base.keys.get(index);
+            expect_found("bulk_get", key, base.session.get(key)?)?;
         }
         Ok(())
     }

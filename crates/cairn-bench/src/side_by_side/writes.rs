@@ -4,7 +4,7 @@
 //! - [`Put`]: a put overwriting a random existing key (the steady state of a store; its size
 //!   stays bounded however long a driver runs).
 //! - [`BatchPut`]: [`BATCH_KEYS`] consecutive existing keys overwritten in one atomic commit.
-//! - [`TtlPut`]: a put with a TTL of [`PUT_TTL`] (only for stores with TTLs).
+//! - [`Put::with_ttl`]: a put with a TTL of [`PUT_TTL`] (only for stores with TTLs).
 //! - [`Cas`]: a compare-and-swap that succeeds, on keys of its own whose values it tracks.
 //! - [`Transaction`]: read one random key, write [`TRANSACTION_WRITES`] random keys, commit.
 
@@ -13,14 +13,14 @@ use std::time::Duration;
 
 use crate::keys::{KeySet, SplitMix64};
 use crate::peers::{Session, ValuePool};
-use crate::workloads::{require_keys, Result, Workload, WorkloadError};
+use crate::workloads::{Result, Workload, WorkloadError};
 
-use super::PeerFixture;
+use super::{Base, PeerFixture};
 
 /// Keys one [`BatchPut`] commit writes.
 pub const BATCH_KEYS: usize = 1_000;
 
-/// The TTL [`TtlPut`] writes: long enough that nothing expires during a run.
+/// The TTL [`Put::with_ttl`] writes: long enough that nothing expires during a run.
 pub const PUT_TTL: Duration = Duration::from_secs(3_600);
 
 /// Keys a [`Transaction`] writes.
@@ -29,102 +29,67 @@ pub const TRANSACTION_WRITES: usize = 3;
 /// Keys the [`Cas`] workload swaps in turn.
 pub const CAS_KEYS: usize = 1_000;
 
-/// A put of a 100-byte value to a random existing key.
+/// A put of a 100-byte value to a random existing key, with a TTL of [`PUT_TTL`] for
+/// [`Put::with_ttl`].
 pub struct Put {
-    session: Box<dyn Session>,
-    keys: Arc<KeySet>,
-    values: Arc<ValuePool>,
-    random: SplitMix64,
-    puts: u64,
+    base: Base,
+    ttl: Option<Duration>,
 }
 
 impl Put {
     /// Overwrites random keys of `fixture`.
     pub fn new(fixture: &PeerFixture) -> Result<Self> {
-        require_keys("put", fixture, 1)?;
-        Ok(Put {
-            session: fixture.session()?,
-            keys: Arc::clone(fixture.keys()),
-            values: Arc::clone(fixture.values()),
-            random: SplitMix64::new(0x0070_7574),
-            puts: 0,
-        })
+        let base = Base::new("put", fixture, 1, 0x0070_7574)?;
+        Ok(Put { base, ttl: None })
+    }
+
+    /// Overwrites random keys of `fixture`, each expiring [`PUT_TTL`] from now (`ttl_put`;
+    /// only for stores with TTLs).
+    pub fn with_ttl(fixture: &PeerFixture) -> Result<Self> {
+        let base = Base::new("ttl_put", fixture, 1, 0x0074_746c)?;
+        let ttl = Some(PUT_TTL);
+        Ok(Put { base, ttl })
     }
 }
 
 impl Workload for Put {
     fn run_op(&mut self) -> Result<()> {
-        let key = self.keys.get(self.random.below(self.keys.len()));
-        self.puts += 1;
-        self.session.put(key, self.values.get(self.puts))
-    }
-}
-
-/// A put with a TTL to a random existing key.
-pub struct TtlPut {
-    session: Box<dyn Session>,
-    keys: Arc<KeySet>,
-    values: Arc<ValuePool>,
-    random: SplitMix64,
-    puts: u64,
-}
-
-impl TtlPut {
-    /// Overwrites random keys of `fixture`, each expiring [`PUT_TTL`] from now.
-    pub fn new(fixture: &PeerFixture) -> Result<Self> {
-        require_keys("ttl_put", fixture, 1)?;
-        Ok(TtlPut {
-            session: fixture.session()?,
-            keys: Arc::clone(fixture.keys()),
-            values: Arc::clone(fixture.values()),
-            random: SplitMix64::new(0x0074_746c),
-            puts: 0,
-        })
-    }
-}
-
-impl Workload for TtlPut {
-    fn run_op(&mut self) -> Result<()> {
-        let key = self.keys.get(self.random.below(self.keys.len()));
-        self.puts += 1;
-        self.session
-            .put_with_ttl(key, self.values.get(self.puts), PUT_TTL)
+        let base = &mut self.base;
+        let key = base.keys.get(base.random.below(base.keys.len()));
+        base.ops += 1;
+        let value = base.values.get(base.ops);
+        match self.ttl {
+            None => base.session.put(key, value),
+            Some(ttl) => base.session.put_with_ttl(key, value, ttl),
+        }
     }
 }
 
 /// [`BATCH_KEYS`] consecutive keys of the fixture overwritten in one commit.
-pub struct BatchPut {
-    session: Box<dyn Session>,
-    keys: Arc<KeySet>,
-    values: Arc<ValuePool>,
-    random: SplitMix64,
-    batches: u64,
-}
+pub struct BatchPut(Base);
 
 impl BatchPut {
     /// Overwrites aligned runs of [`BATCH_KEYS`] keys of `fixture`.
     pub fn new(fixture: &PeerFixture) -> Result<Self> {
-        require_keys("batch_put", fixture, BATCH_KEYS)?;
-        Ok(BatchPut {
-            session: fixture.session()?,
-            keys: Arc::clone(fixture.keys()),
-            values: Arc::clone(fixture.values()),
-            random: SplitMix64::new(0x6261_7463),
-            batches: 0,
-        })
+        Ok(BatchPut(Base::new(
+            "batch_put",
+            fixture,
+            BATCH_KEYS,
+            0x6261_7463,
+        )?))
     }
 }
 
 impl Workload for BatchPut {
     fn run_op(&mut self) -> Result<()> {
-        let runs = self.keys.len() / BATCH_KEYS;
-        let first = self.random.below(runs) * BATCH_KEYS;
-        self.batches += 1;
-        let salt = self.batches;
+        let base = &mut self.0;
+        let first = base.random.below(base.keys.len() / BATCH_KEYS) * BATCH_KEYS;
+        base.ops += 1;
+        let (keys, values, salt) = (&base.keys, &base.values, base.ops);
         let entries: Vec<(&[u8], &[u8])> = (first..first + BATCH_KEYS)
-            .map(|index| (self.keys.get(index), self.values.get(index as u64 + salt)))
+            .map(|index| (keys.get(index), values.get(index as u64 + salt)))
             .collect();
-        self.session.put_batch(&entries)
+        base.session.put_batch(&entries)
     }
 
     fn engine_ops_per_run(&self) -> u64 {
@@ -187,39 +152,32 @@ impl Workload for Cas {
 }
 
 /// A read-write transaction: read one random key, write [`TRANSACTION_WRITES`] random keys.
-pub struct Transaction {
-    session: Box<dyn Session>,
-    keys: Arc<KeySet>,
-    values: Arc<ValuePool>,
-    random: SplitMix64,
-    commits: u64,
-}
+pub struct Transaction(Base);
 
 impl Transaction {
     /// Reads and writes random keys of `fixture`.
     pub fn new(fixture: &PeerFixture) -> Result<Self> {
-        require_keys("transaction", fixture, 1)?;
-        Ok(Transaction {
-            session: fixture.session()?,
-            keys: Arc::clone(fixture.keys()),
-            values: Arc::clone(fixture.values()),
-            random: SplitMix64::new(0x7478_6e00),
-            commits: 0,
-        })
+        Ok(Transaction(Base::new(
+            "transaction",
+            fixture,
+            1,
+            0x7478_6e00,
+        )?))
     }
 }
 
 impl Workload for Transaction {
     fn run_op(&mut self) -> Result<()> {
-        let count = self.keys.len();
-        let read_key = self.keys.get(self.random.below(count));
+        let base = &mut self.0;
+        let count = base.keys.len();
+        let read_key = base.keys.get(base.random.below(count));
         let mut write_keys: [&[u8]; TRANSACTION_WRITES] = [&[]; TRANSACTION_WRITES];
         for key in &mut write_keys {
-            *key = self.keys.get(self.random.below(count));
+            *key = base.keys.get(base.random.below(count));
         }
-        self.commits += 1;
-        self.session
-            .transaction(read_key, &write_keys, self.values.get(self.commits))
+        base.ops += 1;
+        let value = base.values.get(base.ops);
+        base.session.transaction(read_key, &write_keys, value)
     }
 }
 
@@ -227,9 +185,7 @@ impl Workload for Transaction {
 /// random order, which `prepare` (untimed) wrote back first, so every delete removes a live
 /// key and the store keeps its size.
 pub struct Delete {
-    session: Box<dyn Session>,
-    keys: Arc<KeySet>,
-    values: Arc<ValuePool>,
+    base: Base,
     order: Vec<usize>,
     next: usize,
 }
@@ -238,12 +194,11 @@ impl Delete {
     /// Deletes keys of `fixture` (which must be a store of its own, or shared only with
     /// workloads that tolerate the brief absence of a key).
     pub fn new(fixture: &PeerFixture) -> Result<Self> {
-        require_keys("delete", fixture, crate::measure::PREPARE_RUNS_MAX)?;
+        let base = Base::new("delete", fixture, crate::measure::PREPARE_RUNS_MAX, 0)?;
+        let order = SplitMix64::new(0x0064_656c).permutation(fixture.key_count());
         Ok(Delete {
-            session: fixture.session()?,
-            keys: Arc::clone(fixture.keys()),
-            values: Arc::clone(fixture.values()),
-            order: SplitMix64::new(0x0064_656c).permutation(fixture.key_count()),
+            base,
+            order,
             next: 0,
         })
     }
@@ -251,19 +206,20 @@ impl Delete {
 
 impl Workload for Delete {
     fn prepare(&mut self, runs: usize) -> Result<()> {
-        let (keys, values, order, next) = (&self.keys, &self.values, &self.order, self.next);
+        let (base, order, next) = (&mut self.base, &self.order, self.next);
         let entries: Vec<(&[u8], &[u8])> = (0..runs)
             .map(|offset| {
-                let key = keys.get(order[(next + offset) % order.len()]);
-                (key, values.get(offset as u64))
+                let key = base.keys.get(order[(next + offset) % order.len()]);
+                (key, base.values.get(offset as u64))
             })
             .collect();
-        self.session.put_batch(&entries)
+        base.session.put_batch(&entries)
     }
 
     fn run_op(&mut self) -> Result<()> {
-        let key = self.keys.get(self.order[self.next % self.order.len()]);
-        if !self.session.delete(key)? {
+        let base = &mut self.base;
+        let key = base.keys.get(self.order[self.next % self.order.len()]);
+        if !base.session.delete(key)? {
             return Err(WorkloadError::unexpected(
                 "delete",
                 "deleting a key that holds a value removed nothing",
@@ -276,28 +232,28 @@ impl Workload for Delete {
 
 /// 1,000 single puts (one commit each) to consecutive keys, timed as one run: a bulk load
 /// through the single-put call, as a throughput.
-pub struct BulkPut {
-    put: Put,
-}
+pub struct BulkPut(Base);
 
 impl BulkPut {
     /// Overwrites `fixture`'s keys [`BATCH_KEYS`] at a time.
     pub fn new(fixture: &PeerFixture) -> Result<Self> {
-        require_keys("bulk_put", fixture, BATCH_KEYS)?;
-        Ok(BulkPut {
-            put: Put::new(fixture)?,
-        })
+        Ok(BulkPut(Base::new(
+            "bulk_put",
+            fixture,
+            BATCH_KEYS,
+            0x0070_7574,
+        )?))
     }
 }
 
 impl Workload for BulkPut {
     fn run_op(&mut self) -> Result<()> {
-        let put = &mut self.put;
-        let first = put.random.below(put.keys.len() - BATCH_KEYS);
+        let base = &mut self.0;
+        let first = base.random.below(base.keys.len() - BATCH_KEYS);
         for index in first..first + BATCH_KEYS {
-            put.puts += 1;
-            put.session
-                .put(put.keys.get(index), put.values.get(put.puts))?;
+            base.ops += 1;
+            base.session
+                .put(base.keys.get(index), base.values.get(base.ops))?;
         }
         Ok(())
     }

@@ -30,11 +30,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use cairn::{Db, Durability, Options, WriteBatch};
-use hdrhistogram::Histogram;
 
 use super::{Result, Workload, WorkloadError};
 use crate::keys::{value_of_length, KeySet, SplitMix64};
-use crate::measure::{Budget, Latency, Plan};
+use crate::measure::{latency_histogram, latency_of, time_group, Budget, Latency, Plan};
 
 /// Keys written per commit while filling a database (untimed): large enough that filling a
 /// Strict database takes a handful of fsyncs, small enough to stay a modest WAL frame.
@@ -45,9 +44,6 @@ pub const RAW_SYNC_FILE_BYTES: u64 = 64 * 1024 * 1024;
 
 /// Bytes each raw fdatasync operation writes before syncing: about one Strict put's frame.
 pub const RAW_SYNC_WRITE_BYTES: usize = 128;
-
-/// Largest latency [`measure_alternating`] records (one hour, in ns); longer ones are clamped.
-const ALTERNATING_LATENCY_NS_MAX: u64 = 3_600 * 1_000_000_000;
 
 /// Attempts at finding an unused data directory name before giving up.
 const DATA_DIR_ATTEMPTS_MAX: u32 = 100;
@@ -143,15 +139,7 @@ impl DurableFixture {
         };
         let db = Db::open(bench_options(durability, dir.as_ref().map(DataDir::path)))?;
         let keys = KeySet::sequential(key_count);
-        let value = value_of_length(value_bytes);
-        let mut batch = WriteBatch::new();
-        for chunk in keys.iter().collect::<Vec<_>>().chunks(FILL_BATCH_KEYS) {
-            batch.clear();
-            for key in chunk {
-                batch.put(key, &value);
-            }
-            db.write(&batch)?;
-        }
+        fill_in_order(&db, &keys, &value_of_length(value_bytes))?;
         db.sync()?;
         Ok(DurableFixture {
             db,
@@ -188,6 +176,19 @@ impl Drop for DurableFixture {
         // Close before the directory goes: the WAL flusher must not write into a removed file.
         let _ = self.db.close();
     }
+}
+
+/// Puts every key of `keys` with `value`, in order, [`FILL_BATCH_KEYS`] keys per commit.
+pub(crate) fn fill_in_order(db: &Db, keys: &KeySet, value: &[u8]) -> Result<()> {
+    let mut batch = WriteBatch::new();
+    for chunk in keys.iter().collect::<Vec<_>>().chunks(FILL_BATCH_KEYS) {
+        batch.clear();
+        for key in chunk {
+            batch.put(key, value);
+        }
+        db.write(&batch)?;
+    }
+    Ok(())
 }
 
 /// `inmemory`, `buffered` or `strict`: the seed's name of a durability mode.
@@ -316,10 +317,10 @@ where
 {
     let warm_up_started = Instant::now();
     while warm_up_started.elapsed() < plan.warm_up {
-        time_one(first)?;
-        time_one(second)?;
+        time_group(first, 1)?;
+        time_group(second, 1)?;
     }
-    let mut histograms = [new_histogram()?, new_histogram()?];
+    let mut histograms = [latency_histogram()?, latency_histogram()?];
     let started = Instant::now();
     let mut pairs = 0_u64;
     loop {
@@ -330,39 +331,12 @@ where
         if spent {
             break;
         }
-        histograms[0].saturating_record(time_one(first)?.max(1));
-        histograms[1].saturating_record(time_one(second)?.max(1));
+        histograms[0].saturating_record(time_group(first, 1)?);
+        histograms[1].saturating_record(time_group(second, 1)?);
         pairs += 1;
     }
     let [first, second] = histograms;
-    Ok((latency_of(&first), latency_of(&second)))
-}
-
-/// Prepares one operation (untimed) and returns how long it took, in nanoseconds.
-fn time_one<W: Workload + ?Sized>(workload: &mut W) -> Result<u64> {
-    workload.prepare(1)?;
-    let start = Instant::now();
-    workload.run_ops(1)?;
-    Ok(u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX))
-}
-
-fn new_histogram() -> Result<Histogram<u64>> {
-    Histogram::new_with_bounds(1, ALTERNATING_LATENCY_NS_MAX, 3).map_err(|error| {
-        WorkloadError::unexpected("measure", format!("cannot create a histogram: {error}"))
-    })
-}
-
-fn latency_of(histogram: &Histogram<u64>) -> Latency {
-    Latency {
-        samples: histogram.len(),
-        ops_per_sample: 1,
-        p50_ns: histogram.value_at_quantile(0.50),
-        p95_ns: histogram.value_at_quantile(0.95),
-        p99_ns: histogram.value_at_quantile(0.99),
-        p999_ns: histogram.value_at_quantile(0.999),
-        max_ns: histogram.max(),
-        mean_ns: histogram.mean(),
-    }
+    Ok((latency_of(&first, 1), latency_of(&second, 1)))
 }
 
 #[cfg(test)]

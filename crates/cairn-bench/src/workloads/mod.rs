@@ -82,9 +82,7 @@ impl WorkloadError {
             detail: detail.into(),
         }
     }
-}
 
-impl WorkloadError {
     pub(crate) fn client(
         client: &'static str,
         source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -187,32 +185,11 @@ impl Fixture {
     }
 }
 
-/// A filled store whose keys workloads pick from.
-pub trait KeyCount {
-    /// How many keys it holds.
-    fn key_count(&self) -> usize;
-}
-
-impl KeyCount for Fixture {
-    fn key_count(&self) -> usize {
-        Fixture::key_count(self)
-    }
-}
-
-/// Refuses a fixture with fewer than `minimum` keys (random picks need at least one).
-pub(crate) fn require_keys(
-    workload: &'static str,
-    fixture: &impl KeyCount,
-    minimum: usize,
-) -> Result<()> {
-    if fixture.key_count() < minimum {
-        return Err(WorkloadError::unexpected(
-            workload,
-            format!(
-                "needs a fixture of at least {minimum} keys, got {}",
-                fixture.key_count()
-            ),
-        ));
+/// Refuses a fixture of `keys` keys, fewer than `minimum` (random picks need at least one).
+pub(crate) fn require_keys(workload: &'static str, keys: usize, minimum: usize) -> Result<()> {
+    if keys < minimum {
+        let detail = format!("needs a fixture of at least {minimum} keys, got {keys}");
+        return Err(WorkloadError::unexpected(workload, detail));
     }
     Ok(())
 }

@@ -19,7 +19,7 @@ pub struct StdHashMapGet {
 impl StdHashMapGet {
     /// A map with the keys and value length of `fixture`.
     pub fn new(fixture: &Fixture) -> Result<Self> {
-        require_keys("std hashmap get", fixture, 1)?;
+        require_keys("std hashmap get", fixture.key_count(), 1)?;
         let value: Arc<[u8]> = Arc::from(value_of_length(fixture.value_bytes));
         let map = fixture
             .keys

@@ -1,12 +1,12 @@
 //! Recovery workloads: how long opening a database takes, for each shape recovery has to
 //! handle, and how long writing a snapshot takes.
 //!
-//! - [`WalReplay`]: a WAL of `entries` single-put commits and no snapshot; the open replays
+//! - [`Reopen::wal_replay`]: a WAL of `entries` single-put commits and no snapshot; the open replays
 //!   every record.
 //! - [`SnapshotCreation`]: `db.checkpoint()` of a database holding `entries` keys.
-//! - [`SnapshotLoad`]: a snapshot of `entries` keys and nothing after it in the WAL.
-//! - [`SnapshotWalRecovery`]: the same snapshot plus `wal_records` overwrites after it.
-//! - [`TornTailRepair`]: a WAL whose last frame was cut in the middle, as a crash during its
+//! - [`Reopen::snapshot_load`]: a snapshot of `entries` keys and nothing after it in the WAL.
+//! - [`Reopen::snapshot_wal`]: the same snapshot plus `wal_records` overwrites after it.
+//! - [`Reopen::torn_tail`]: a WAL whose last frame was cut in the middle, as a crash during its
 //!   write leaves it; the open must cut it off (and sync) before anything new is appended.
 //!
 //! Each is a [`Workload`] whose operation is the one thing timed: an open (`Db::open`, so
@@ -36,6 +36,8 @@
 //!
 //! Every open checks its [`cairn::RecoveryReport`] (records replayed, snapshot loaded, torn
 //! tail found), so a recovery that silently did less is an error, not a fast number.
+//!
+//! [`FILL_BATCH_KEYS`]: super::durability::FILL_BATCH_KEYS
 
 use std::collections::BTreeSet;
 use std::ffi::OsString;
@@ -43,10 +45,10 @@ use std::fs::OpenOptions;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use cairn::{Db, Durability, RecoveryReport, WriteBatch};
+use cairn::{Db, Durability, RecoveryReport};
 use cairn_log::{encoded_frame_bytes, list_segments, SegmentReader, StdFileSystem};
 
-use super::durability::{bench_options, DataDir, FILL_BATCH_KEYS};
+use super::durability::{bench_options, fill_in_order, DataDir};
 use super::{Result, Workload, WorkloadError};
 use crate::keys::{value_of_length, KeySet, SplitMix64};
 use crate::sizes::VALUE_BYTES;
@@ -156,21 +158,6 @@ fn put_all_shuffled(db: &Db, keys: &KeySet, value: &[u8], seed: u64) -> Result<(
     Ok(())
 }
 
-/// Puts `key_at(0) .. key_at(entries - 1)` in key order, [`FILL_BATCH_KEYS`] per commit.
-fn put_all_batched(db: &Db, entries: usize) -> Result<()> {
-    let keys = KeySet::sequential(entries);
-    let value = value_of_length(VALUE_BYTES);
-    let mut batch = WriteBatch::new();
-    for chunk in keys.iter().collect::<Vec<_>>().chunks(FILL_BATCH_KEYS) {
-        batch.clear();
-        for key in chunk {
-            batch.put(key, &value);
-        }
-        db.write(&batch)?;
-    }
-    Ok(())
-}
-
 /// Writes a WAL of `entries` single-put commits (keys `key_at(0..entries)`, shuffled) into a
 /// fresh directory and closes the database: no snapshot.
 fn build_wal(label: &str, entries: usize) -> Result<FixtureDir> {
@@ -193,7 +180,8 @@ fn build_wal(label: &str, entries: usize) -> Result<FixtureDir> {
 /// snapshot covers). Returns the database, still open.
 fn build_snapshot(dir: &DataDir, entries: usize) -> Result<Db> {
     let db = open_for_writing(dir.path())?;
-    put_all_batched(&db, entries)?;
+    let keys = KeySet::sequential(entries);
+    fill_in_order(&db, &keys, &value_of_length(VALUE_BYTES))?;
     db.close()?;
     drop(db);
     let db = open_for_writing(dir.path())?;
@@ -213,6 +201,17 @@ fn build_snapshot(dir: &DataDir, entries: usize) -> Result<Db> {
         ));
     }
     Ok(db)
+}
+
+/// Refuses a timed group of more than one `operation` (see the module docs).
+fn one_per_group(workload: &'static str, operation: &str, runs: usize) -> Result<()> {
+    if runs > 1 {
+        let detail = format!(
+            "one {operation} per timed group, asked for {runs} (time it one op per sample)"
+        );
+        return Err(WorkloadError::unexpected(workload, detail));
+    }
+    Ok(())
 }
 
 /// Checks an open's report against what the fixture holds.
@@ -236,50 +235,219 @@ fn check_report(
     Ok(())
 }
 
-/// One workload's measured opens: the database the last one opened, and what each reported.
-#[derive(Debug, Default)]
-struct Opens {
+/// `Db::open` of a built fixture, in one of the four shapes the module docs list; each
+/// constructor says which. Every open is checked against what the fixture holds.
+#[derive(Debug)]
+pub struct Reopen {
+    workload: &'static str,
+    /// WAL records every open must replay.
+    records: u64,
+    /// Keys of the snapshot every open must load, if any.
+    snapshot: Option<u64>,
+    /// True for the torn-tail shape: each open must find and cut a torn frame.
+    torn: bool,
+    tear: Option<Tear>,
     /// Open until the next `prepare` closes it.
     db: Option<Db>,
-    figures: Vec<RecoveryFigures>,
     /// True once `prepare` made the next open valid.
     prepared: bool,
+    figures: Vec<RecoveryFigures>,
+    /// Declared last: removed after the database is closed.
+    fixture: FixtureDir,
 }
 
-impl Opens {
-    /// Closes the database the last open left, if any; refuses groups of more than one op.
-    fn close_last(&mut self, workload: &'static str, runs: usize) -> Result<()> {
-        if runs > 1 {
+impl Reopen {
+    fn new(
+        workload: &'static str,
+        fixture: FixtureDir,
+        records: u64,
+        snapshot: Option<u64>,
+    ) -> Self {
+        Reopen {
+            workload,
+            records,
+            snapshot,
+            torn: false,
+            tear: None,
+            db: None,
+            prepared: false,
+            figures: Vec::new(),
+            fixture,
+        }
+    }
+
+    /// `wal_replay`: a WAL of `entries` single-put commits, no snapshot (written untimed;
+    /// about 2 µs per entry).
+    pub fn wal_replay(entries: usize) -> Result<Self> {
+        let fixture = build_wal("wal-replay", entries)?;
+        Ok(Reopen::new("wal_replay", fixture, entries as u64, None))
+    }
+
+    /// `snapshot_load`: a snapshot of `entries` keys (plus the marker) with no WAL record after
+    /// it (built untimed: a write of every key, a replay, two checkpoints).
+    pub fn snapshot_load(entries: usize) -> Result<Self> {
+        let dir = DataDir::create("snapshot-load")?;
+        build_snapshot(&dir, entries)?.close()?;
+        let snapshot = Some(entries as u64 + 1);
+        Ok(Reopen::new(
+            "snapshot_load",
+            FixtureDir::seal(dir)?,
+            0,
+            snapshot,
+        ))
+    }
+
+    /// `snapshot_wal_recovery`: a snapshot of `entries` keys followed by `wal_records`
+    /// single-put commits (overwrites of random keys of the snapshot) in the WAL.
+    pub fn snapshot_wal(entries: usize, wal_records: usize) -> Result<Self> {
+        if entries == 0 {
             return Err(WorkloadError::unexpected(
-                workload,
-                format!("one open per timed group, asked for {runs} (time it one op per sample)"),
+                "snapshot_wal_recovery",
+                "needs at least one key in the snapshot",
             ));
         }
+        let dir = DataDir::create("snapshot-wal")?;
+        let db = build_snapshot(&dir, entries)?;
+        let keys = KeySet::sequential(entries);
+        let value = value_of_length(VALUE_BYTES);
+        let mut random = SplitMix64::new(0x7461_696C);
+        for _ in 0..wal_records {
+            db.put(keys.get(random.below(keys.len())), &value)?;
+        }
+        db.close()?;
+        drop(db);
+        let (records, snapshot) = (wal_records as u64, Some(entries as u64 + 1));
+        let fixture = FixtureDir::seal(dir)?;
+        Ok(Reopen::new(
+            "snapshot_wal_recovery",
+            fixture,
+            records,
+            snapshot,
+        ))
+    }
+
+    /// `wal_truncation`: a WAL of `entries` commits whose last frame was cut in the middle.
+    ///
+    /// `prepare` (untimed) opens the fixture, commits one more put (of [`MARKER_KEY`]),
+    /// closes, and truncates the segment holding that commit halfway through its frame, as a
+    /// crash during the write would leave it. The measured open must replay the `entries`
+    /// commits, report the torn tail at exactly that frame, and come back at the version
+    /// before it.
+    pub fn torn_tail(entries: usize) -> Result<Self> {
+        let fixture = build_wal("torn-tail", entries)?;
+        let mut reopen = Reopen::new("wal_truncation", fixture, entries as u64, None);
+        reopen.torn = true;
+        Ok(reopen)
+    }
+
+    /// What every measured open reported, in order.
+    pub fn figures(&self) -> &[RecoveryFigures] {
+        &self.figures
+    }
+
+    /// Commits the marker, closes, and cuts its frame in half.
+    fn tear_next_frame(&self) -> Result<Tear> {
+        let failed = |what: String| WorkloadError::unexpected("wal_truncation", what);
+        let db = open_for_recovery(self.fixture.path())?;
+        let version = db.put(MARKER_KEY, b"torn")?;
+        db.close()?;
+        drop(db);
+        let fs = StdFileSystem;
+        let segments = list_segments(&fs, self.fixture.path())
+            .map_err(|error| failed(format!("cannot list segments: {error}")))?;
+        let last = segments
+            .last()
+            .ok_or_else(|| failed("the WAL has no segment".to_owned()))?;
+        let mut reader = SegmentReader::open(&fs, last, usize::MAX)
+            .map_err(|error| failed(format!("cannot read a segment: {error}")))?;
+        let mut last_frame = None;
+        while let Some((offset, frame)) = reader
+            .next()
+            .map_err(|error| failed(format!("cannot read a frame: {error}")))?
+        {
+            let frame_bytes = encoded_frame_bytes(frame.body.len()) as u64;
+            last_frame = Some((offset, frame_bytes, frame.lsn));
+        }
+        let Some((frame_offset, frame_bytes, lsn)) = last_frame else {
+            return Err(failed(format!("{} holds no frame", last.path.display())));
+        };
+        if lsn != version.get() {
+            return Err(failed(format!(
+                "the last frame has LSN {lsn}, the marker commit was {}",
+                version.get()
+            )));
+        }
+        OpenOptions::new()
+            .write(true)
+            .open(&last.path)
+            .and_then(|file| file.set_len(frame_offset + frame_bytes / 2))
+            .map_err(|error| WorkloadError::io("wal_truncation", "cut the last frame", error))?;
+        Ok(Tear { frame_offset, lsn })
+    }
+}
+
+/// Checks that `report` found the torn tail exactly where `tear` cut it.
+fn check_tear(report: &RecoveryReport, tear: &Tear) -> Result<()> {
+    match &report.torn_tail {
+        Some(torn)
+            if torn.offset == tear.frame_offset && report.last_version.get() + 1 == tear.lsn =>
+        {
+            Ok(())
+        }
+        other => Err(WorkloadError::unexpected(
+            "wal_truncation",
+            format!(
+                "expected a torn tail at offset {} and version {}; the report says {other:?} \
+                 and version {}",
+                tear.frame_offset,
+                tear.lsn - 1,
+                report.last_version.get()
+            ),
+        )),
+    }
+}
+
+impl Workload for Reopen {
+    /// Closes the database the last open left and puts the directory back (tearing a new
+    /// frame for the torn shape); refuses groups of more than one op.
+    fn prepare(&mut self, runs: usize) -> Result<()> {
+        one_per_group(self.workload, "open", runs)?;
         if let Some(db) = self.db.take() {
             db.close()?;
         }
+        if !self.torn || self.tear.is_none() {
+            self.fixture.restore()?;
+        }
+        if self.torn && self.tear.is_none() {
+            self.tear = Some(self.tear_next_frame()?);
+        }
+        self.prepared = true;
         Ok(())
     }
 
-    /// Opens `dir`, timed by the caller's driver; checks and records the report.
-    fn open(
-        &mut self,
-        workload: &'static str,
-        dir: &Path,
-        check: impl FnOnce(&RecoveryReport) -> Result<()>,
-    ) -> Result<()> {
+    fn run_op(&mut self) -> Result<()> {
+        let tear = if self.torn {
+            Some(self.tear.take().ok_or_else(|| {
+                WorkloadError::unexpected("wal_truncation", "an open ran without a torn frame")
+            })?)
+        } else {
+            None
+        };
         if !std::mem::take(&mut self.prepared) || self.db.is_some() {
             return Err(WorkloadError::unexpected(
-                workload,
+                self.workload,
                 "an open ran without prepare (one open per timed group)",
             ));
         }
         let started = Instant::now();
-        let db = open_for_recovery(dir)?;
+        let db = open_for_recovery(self.fixture.path())?;
         let wall = started.elapsed();
         let report = db.recovery_report();
         self.db = Some(db);
-        check(&report)?;
+        check_report(self.workload, &report, self.records, self.snapshot)?;
+        if let Some(tear) = &tear {
+            check_tear(&report, tear)?;
+        }
         self.figures.push(RecoveryFigures {
             wall,
             reported: report.duration,
@@ -293,7 +461,7 @@ impl Opens {
     }
 }
 
-impl Drop for Opens {
+impl Drop for Reopen {
     fn drop(&mut self) {
         if let Some(db) = self.db.take() {
             let _ = db.close();
@@ -301,46 +469,13 @@ impl Drop for Opens {
     }
 }
 
-/// `Db::open` of a WAL of `entries` single-put commits, no snapshot.
-#[derive(Debug)]
-pub struct WalReplay {
-    opens: Opens,
-    entries: u64,
-    /// Declared last: removed after the database is closed.
-    fixture: FixtureDir,
-}
-
-impl WalReplay {
-    /// Writes the WAL (untimed; about 2 µs per entry).
-    pub fn new(entries: usize) -> Result<Self> {
-        Ok(WalReplay {
-            opens: Opens::default(),
-            entries: entries as u64,
-            fixture: build_wal("wal-replay", entries)?,
-        })
-    }
-
-    /// What every measured open reported, in order.
-    pub fn figures(&self) -> &[RecoveryFigures] {
-        &self.opens.figures
-    }
-}
-
-impl Workload for WalReplay {
-    fn prepare(&mut self, runs: usize) -> Result<()> {
-        self.opens.close_last("wal_replay", runs)?;
-        self.fixture.restore()?;
-        self.opens.prepared = true;
-        Ok(())
-    }
-
-    fn run_op(&mut self) -> Result<()> {
-        let entries = self.entries;
-        self.opens
-            .open("wal_replay", self.fixture.path(), |report| {
-                check_report("wal_replay", report, entries, None)
-            })
-    }
+/// Where a torn frame was cut.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Tear {
+    /// Offset of the torn frame: the length recovery must cut the segment back to.
+    frame_offset: u64,
+    /// The LSN of the torn frame, which recovery must drop.
+    lsn: u64,
 }
 
 /// `db.checkpoint()` of an open database holding `entries` keys.
@@ -396,12 +531,7 @@ impl SnapshotCreation {
 
 impl Workload for SnapshotCreation {
     fn prepare(&mut self, runs: usize) -> Result<()> {
-        if runs > 1 {
-            return Err(WorkloadError::unexpected(
-                "snapshot_creation",
-                format!("one checkpoint per timed group, asked for {runs}"),
-            ));
-        }
+        one_per_group("snapshot_creation", "checkpoint", runs)?;
         if !self.prepared {
             self.marker_writes += 1;
             self.db
@@ -449,242 +579,6 @@ impl Drop for SnapshotCreation {
     }
 }
 
-/// `Db::open` of a snapshot of `entries` keys (plus the marker) with no WAL record after it.
-#[derive(Debug)]
-pub struct SnapshotLoad {
-    opens: Opens,
-    entries: u64,
-    /// Declared last: removed after the database is closed.
-    fixture: FixtureDir,
-}
-
-impl SnapshotLoad {
-    /// Builds the snapshot (untimed: a write of every key, a replay, two checkpoints).
-    pub fn new(entries: usize) -> Result<Self> {
-        let dir = DataDir::create("snapshot-load")?;
-        build_snapshot(&dir, entries)?.close()?;
-        Ok(SnapshotLoad {
-            opens: Opens::default(),
-            entries: entries as u64,
-            fixture: FixtureDir::seal(dir)?,
-        })
-    }
-
-    /// What every measured open reported, in order.
-    pub fn figures(&self) -> &[RecoveryFigures] {
-        &self.opens.figures
-    }
-}
-
-impl Workload for SnapshotLoad {
-    fn prepare(&mut self, runs: usize) -> Result<()> {
-        self.opens.close_last("snapshot_load", runs)?;
-        self.fixture.restore()?;
-        self.opens.prepared = true;
-        Ok(())
-    }
-
-    fn run_op(&mut self) -> Result<()> {
-        let keys = self.entries + 1;
-        self.opens
-            .open("snapshot_load", self.fixture.path(), |report| {
-                check_report("snapshot_load", report, 0, Some(keys))
-            })
-    }
-}
-
-/// `Db::open` of a snapshot of `entries` keys followed by `wal_records` single-put commits
-/// (overwrites of random keys of the snapshot) in the WAL.
-#[derive(Debug)]
-pub struct SnapshotWalRecovery {
-    opens: Opens,
-    entries: u64,
-    wal_records: u64,
-    /// Declared last: removed after the database is closed.
-    fixture: FixtureDir,
-}
-
-impl SnapshotWalRecovery {
-    /// Builds the snapshot and the WAL after it (untimed).
-    pub fn new(entries: usize, wal_records: usize) -> Result<Self> {
-        if entries == 0 {
-            return Err(WorkloadError::unexpected(
-                "snapshot_wal_recovery",
-                "needs at least one key in the snapshot",
-            ));
-        }
-        let dir = DataDir::create("snapshot-wal")?;
-        let db = build_snapshot(&dir, entries)?;
-        let keys = KeySet::sequential(entries);
-        let value = value_of_length(VALUE_BYTES);
-        let mut random = SplitMix64::new(0x7461_696C);
-        for _ in 0..wal_records {
-            db.put(keys.get(random.below(keys.len())), &value)?;
-        }
-        db.close()?;
-        drop(db);
-        Ok(SnapshotWalRecovery {
-            opens: Opens::default(),
-            entries: entries as u64,
-            wal_records: wal_records as u64,
-            fixture: FixtureDir::seal(dir)?,
-        })
-    }
-
-    /// What every measured open reported, in order.
-    pub fn figures(&self) -> &[RecoveryFigures] {
-        &self.opens.figures
-    }
-}
-
-impl Workload for SnapshotWalRecovery {
-    fn prepare(&mut self, runs: usize) -> Result<()> {
-        self.opens.close_last("snapshot_wal_recovery", runs)?;
-        self.fixture.restore()?;
-        self.opens.prepared = true;
-        Ok(())
-    }
-
-    fn run_op(&mut self) -> Result<()> {
-        let (keys, records) = (self.entries + 1, self.wal_records);
-        self.opens
-            .open("snapshot_wal_recovery", self.fixture.path(), |report| {
-                check_report("snapshot_wal_recovery", report, records, Some(keys))
-            })
-    }
-}
-
-/// Where a torn frame was cut.
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct Tear {
-    /// Offset of the torn frame: the length recovery must cut the segment back to.
-    frame_offset: u64,
-    /// The LSN of the torn frame, which recovery must drop.
-    lsn: u64,
-}
-
-/// `Db::open` of a WAL of `entries` commits whose last frame was cut in the middle.
-///
-/// `prepare` (untimed) opens the fixture, commits one more put (of [`MARKER_KEY`]), closes,
-/// and truncates the segment holding that commit halfway through its frame, as a crash during
-/// the write would leave it. The measured open must replay the `entries` commits, report the
-/// torn tail at exactly that frame, and come back at the version before it.
-#[derive(Debug)]
-pub struct TornTailRepair {
-    opens: Opens,
-    entries: u64,
-    tear: Option<Tear>,
-    /// Declared last: removed after the database is closed.
-    fixture: FixtureDir,
-}
-
-impl TornTailRepair {
-    /// Writes the WAL of `entries` commits (untimed).
-    pub fn new(entries: usize) -> Result<Self> {
-        Ok(TornTailRepair {
-            opens: Opens::default(),
-            entries: entries as u64,
-            tear: None,
-            fixture: build_wal("torn-tail", entries)?,
-        })
-    }
-
-    /// What every measured open reported, in order.
-    pub fn figures(&self) -> &[RecoveryFigures] {
-        &self.opens.figures
-    }
-
-    /// Commits the marker, closes, and cuts its frame in half.
-    fn tear_next_frame(&self) -> Result<Tear> {
-        let db = open_for_recovery(self.fixture.path())?;
-        let version = db.put(MARKER_KEY, b"torn")?;
-        db.close()?;
-        drop(db);
-        let fs = StdFileSystem;
-        let segments = list_segments(&fs, self.fixture.path()).map_err(|error| {
-            WorkloadError::unexpected("wal_truncation", format!("cannot list segments: {error}"))
-        })?;
-        let last = segments
-            .last()
-            .ok_or_else(|| WorkloadError::unexpected("wal_truncation", "the WAL has no segment"))?;
-        let mut reader = SegmentReader::open(&fs, last, usize::MAX).map_err(|error| {
-            WorkloadError::unexpected("wal_truncation", format!("cannot read a segment: {error}"))
-        })?;
-        let mut last_frame = None;
-        while let Some((offset, frame)) = reader.next().map_err(|error| {
-            WorkloadError::unexpected("wal_truncation", format!("cannot read a frame: {error}"))
-        })? {
-            last_frame = Some((
-                offset,
-                encoded_frame_bytes(frame.body.len()) as u64,
-                frame.lsn,
-            ));
-        }
-        let Some((frame_offset, frame_bytes, lsn)) = last_frame else {
-            return Err(WorkloadError::unexpected(
-                "wal_truncation",
-                format!("{} holds no frame", last.path.display()),
-            ));
-        };
-        if lsn != version.get() {
-            return Err(WorkloadError::unexpected(
-                "wal_truncation",
-                format!(
-                    "the last frame has LSN {lsn}, the marker commit was {}",
-                    version.get()
-                ),
-            ));
-        }
-        OpenOptions::new()
-            .write(true)
-            .open(&last.path)
-            .and_then(|file| file.set_len(frame_offset + frame_bytes / 2))
-            .map_err(|error| WorkloadError::io("wal_truncation", "cut the last frame", error))?;
-        Ok(Tear { frame_offset, lsn })
-    }
-}
-
-impl Workload for TornTailRepair {
-    fn prepare(&mut self, runs: usize) -> Result<()> {
-        self.opens.close_last("wal_truncation", runs)?;
-        if self.tear.is_none() {
-            self.fixture.restore()?;
-            self.tear = Some(self.tear_next_frame()?);
-        }
-        self.opens.prepared = true;
-        Ok(())
-    }
-
-    fn run_op(&mut self) -> Result<()> {
-        let tear = self.tear.take().ok_or_else(|| {
-            WorkloadError::unexpected("wal_truncation", "an open ran without a torn frame")
-        })?;
-        let entries = self.entries;
-        self.opens
-            .open("wal_truncation", self.fixture.path(), |report| {
-                check_report("wal_truncation", report, entries, None)?;
-                match &report.torn_tail {
-                    Some(torn)
-                        if torn.offset == tear.frame_offset
-                            && report.last_version.get() + 1 == tear.lsn =>
-                    {
-                        Ok(())
-                    }
-                    other => Err(WorkloadError::unexpected(
-                        "wal_truncation",
-                        format!(
-                            "expected a torn tail at offset {} and version {}; the report says \
-                         {other:?} and version {}",
-                            tear.frame_offset,
-                            tear.lsn - 1,
-                            report.last_version.get()
-                        ),
-                    )),
-                }
-            })
-    }
-}
-
 /// The median of `durations` (the lower middle for an even count), or zero when empty.
 pub fn median(durations: impl IntoIterator<Item = Duration>) -> Duration {
     let mut sorted: Vec<Duration> = durations.into_iter().collect();
@@ -710,7 +604,7 @@ mod tests {
 
     #[test]
     fn wal_replay_replays_every_record_on_every_open() {
-        let mut replay = WalReplay::new(ENTRIES).expect("fixture");
+        let mut replay = Reopen::wal_replay(ENTRIES).expect("fixture");
         for _ in 0..3 {
             time_runs(&mut replay, 1).expect("the open replays everything");
         }
@@ -728,7 +622,7 @@ mod tests {
 
     #[test]
     fn an_open_without_prepare_or_in_a_group_is_refused() {
-        let mut replay = WalReplay::new(10).expect("fixture");
+        let mut replay = Reopen::wal_replay(10).expect("fixture");
         assert!(replay.run_op().is_err(), "no prepare");
         assert!(replay.prepare(2).is_err(), "groups of two");
         assert!(time_runs(&mut replay, 2).is_err());
@@ -763,13 +657,13 @@ mod tests {
 
     #[test]
     fn snapshot_opens_load_the_snapshot_and_replay_only_the_tail() {
-        let mut load = SnapshotLoad::new(ENTRIES).expect("fixture");
+        let mut load = Reopen::snapshot_load(ENTRIES).expect("fixture");
         time_runs(&mut load, 1).expect("loads the snapshot");
         time_runs(&mut load, 1).expect("loads it again");
         assert_eq!(load.figures()[1].snapshot_entries, ENTRIES as u64 + 1);
         assert_eq!(load.figures()[1].records_replayed, 0);
 
-        let mut recovery = SnapshotWalRecovery::new(ENTRIES, 200).expect("fixture");
+        let mut recovery = Reopen::snapshot_wal(ENTRIES, 200).expect("fixture");
         time_runs(&mut recovery, 1).expect("snapshot plus tail");
         time_runs(&mut recovery, 1).expect("again");
         assert_eq!(recovery.figures()[1].records_replayed, 200);
@@ -778,7 +672,7 @@ mod tests {
 
     #[test]
     fn every_torn_open_finds_and_cuts_the_torn_frame() {
-        let mut torn = TornTailRepair::new(ENTRIES).expect("fixture");
+        let mut torn = Reopen::torn_tail(ENTRIES).expect("fixture");
         for _ in 0..3 {
             time_runs(&mut torn, 1).expect("recovery reports the torn tail");
         }

@@ -24,7 +24,7 @@ impl SnapshotGet {
     /// Reads random keys of `fixture` through a snapshot taken now. Writes nothing; while it
     /// lives, its snapshot holds back pruning of keys written afterwards.
     pub fn new(fixture: &Fixture) -> Result<Self> {
-        require_keys("snapshot_read", fixture, 1)?;
+        require_keys("snapshot_read", fixture.key_count(), 1)?;
         Ok(SnapshotGet {
             snapshot: fixture.db.snapshot(),
             keys: Arc::clone(&fixture.keys),
@@ -51,7 +51,7 @@ pub struct OpenSnapshotAndGet {
 impl OpenSnapshotAndGet {
     /// Reads random keys of `fixture`, one new snapshot per read; writes nothing.
     pub fn new(fixture: &Fixture) -> Result<Self> {
-        require_keys("snapshot_read", fixture, 1)?;
+        require_keys("snapshot_read", fixture.key_count(), 1)?;
         Ok(OpenSnapshotAndGet {
             db: fixture.db.clone(),
             keys: Arc::clone(&fixture.keys),

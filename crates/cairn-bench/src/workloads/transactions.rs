@@ -32,7 +32,7 @@ impl MultiKeyPut {
     /// owns).
     pub fn new(fixture: &Fixture, keys_per_transaction: usize) -> Result<Self> {
         let keys_per_transaction = keys_per_transaction.max(1);
-        require_keys("multi_key_put", fixture, keys_per_transaction)?;
+        require_keys("multi_key_put", fixture.key_count(), keys_per_transaction)?;
         Ok(MultiKeyPut {
             db: fixture.db.clone(),
             keys: Arc::clone(&fixture.keys),
@@ -74,7 +74,7 @@ pub struct ReadModifyWrite {
 impl ReadModifyWrite {
     /// Rewrites random keys of `fixture` (which it then owns).
     pub fn new(fixture: &Fixture) -> Result<Self> {
-        require_keys("read_modify_write", fixture, 1)?;
+        require_keys("read_modify_write", fixture.key_count(), 1)?;
         Ok(ReadModifyWrite {
             db: fixture.db.clone(),
             keys: Arc::clone(&fixture.keys),
@@ -119,7 +119,7 @@ pub struct ConflictingCommit {
 impl ConflictingCommit {
     /// Makes conflicts on keys of `fixture` (which it then owns).
     pub fn new(fixture: &Fixture) -> Result<Self> {
-        require_keys("conflict_detection", fixture, 1)?;
+        require_keys("conflict_detection", fixture.key_count(), 1)?;
         Ok(ConflictingCommit {
             db: fixture.db.clone(),
             keys: Arc::clone(&fixture.keys),

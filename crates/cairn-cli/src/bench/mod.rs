@@ -163,10 +163,8 @@ impl Outputs {
 /// Runs the benchmark (or loads a saved run) and writes every output `settings` ask for.
 pub fn run(settings: &Settings) -> Result<Outcome> {
     if let Some((store, keys)) = &settings.memory_probe {
-        println!(
-            "{}",
-            registry::side_by_side::memory_probe(store, *keys, &settings.redis_url)?
-        );
+        let line = registry::side_by_side::memory_probe(store, *keys, &settings.redis_url)?;
+        println!("{line}");
         return Ok(Outcome::Done);
     }
     // Read before the outputs are opened: `--from-json F --json F` rewrites F.
@@ -207,11 +205,8 @@ fn finish(settings: &Settings, outputs: Outputs, document: &SavedRun) -> Result<
         rows.len(),
         document.elapsed_seconds
     )?;
-    writeln!(
-        out,
-        "{} passed, {} missed",
-        document.passed, document.missed
-    )?;
+    let tally = (document.passed, document.missed);
+    writeln!(out, "{} passed, {} missed", tally.0, tally.1)?;
     out.flush()?;
 
     if let Some(file) = outputs.json {
@@ -259,24 +254,17 @@ fn finish(settings: &Settings, outputs: Outputs, document: &SavedRun) -> Result<
 
     let failures = &document.failed;
     if !failures.is_empty() {
-        bail!(
-            "{} workload(s) failed: {}",
-            failures.len(),
-            failures
-                .iter()
-                .map(|failure| failure.name.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
+        let names: Vec<&str> = failures
+            .iter()
+            .map(|failure| failure.name.as_str())
+            .collect();
+        bail!("{} workload(s) failed: {}", names.len(), names.join(", "));
     }
     if settings.validate {
         let misses: Vec<&Row> = rows.iter().filter(|row| row.pass == Some(false)).collect();
         if !misses.is_empty() {
-            writeln!(
-                out,
-                "validate: {} row(s) missed their target:",
-                misses.len()
-            )?;
+            let count = misses.len();
+            writeln!(out, "validate: {count} row(s) missed their target:")?;
             for row in misses {
                 writeln!(
                     out,
@@ -428,13 +416,8 @@ fn run_entries(
     for (index, entry) in entries.iter().enumerate() {
         progress.set_message(entry.name.clone());
         if progress.is_hidden() {
-            let _ = writeln!(
-                io::stderr(),
-                "[{}/{}] {}",
-                index + 1,
-                entries.len(),
-                entry.name
-            );
+            let (step, steps) = (index + 1, entries.len());
+            let _ = writeln!(io::stderr(), "[{step}/{steps}] {}", entry.name);
         }
         match entry.run(&mut context) {
             Ok(new_rows) => rows.extend(new_rows),

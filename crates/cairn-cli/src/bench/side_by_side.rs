@@ -197,22 +197,14 @@ pub(super) mod test_rows {
 
 #[cfg(test)]
 mod tests {
+    use super::test_rows::{measured, ratio};
     use super::*;
 
     fn row(workload: &str, subject: &str, unit: Unit, value: f64) -> Row {
-        let row = match unit {
-            Unit::Ratio => Row::ratio(
-                &format!("peers/{workload}/cairn vs {subject}"),
-                value,
-                1.0,
-                "test",
-            ),
-            _ => Row::bytes(&format!("peers/{workload}/{subject}"), 1, "test"),
-        };
-        let mut row = row.side_by_side(workload, subject);
-        row.unit = unit;
-        row.value = value;
-        row
+        match unit {
+            Unit::Ratio => ratio(workload, subject, value),
+            _ => measured(workload, subject, unit, value),
+        }
     }
 
     #[test]
