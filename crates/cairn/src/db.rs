@@ -132,8 +132,9 @@ impl Db {
                 Arc::clone(&shared.maintainer_stop),
                 interval,
             )
-            .map_err(|error| {
-                Error::Unsupported(format!("could not start the maintenance thread: {error}"))
+            .map_err(|source| Error::ThreadSpawn {
+                thread: "maintenance",
+                source,
             })?;
             *shared.maintainer.lock() = Some(handle);
         }
@@ -403,6 +404,11 @@ impl Db {
         if mutations.is_empty() {
             return Ok(self.version());
         }
+        Shared::check_commit_bytes(crate::durable::record::encoded_commit_bytes(
+            mutations
+                .iter()
+                .map(|(key, mutation)| (key.as_bytes(), mutation)),
+        ))?;
         let state = self.shared.lock_commit();
         let version = self.shared.commit(
             state,
@@ -480,6 +486,11 @@ impl Db {
             return Ok(0);
         }
         drop(guard);
+        // The keys are only known under the lock; nothing is published yet, so refusing here
+        // still changes nothing.
+        Shared::check_commit_bytes(crate::durable::record::encoded_commit_bytes(
+            doomed.iter().map(|key| (key.as_bytes(), &Mutation::Delete)),
+        ))?;
         self.shared.commit(
             state,
             doomed.iter().map(|key| (key.as_bytes(), &Mutation::Delete)),

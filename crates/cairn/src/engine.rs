@@ -7,8 +7,10 @@
 //!   slot's chain. Reads take no lock.
 //! - **Commit path**: one mutex (the sequencer) orders commits. A commit validates, takes the
 //!   next version, publishes new chains, and only then advances the *visible* version, so a
-//!   multi-key commit appears to readers all at once. Watch events are queued before the lock
-//!   is released, so watchers see commits in order.
+//!   multi-key commit appears to readers all at once. Watch events are queued after the
+//!   commit is visible (in `Strict` mode: once it is durable) and, except in `Strict` mode,
+//!   before the lock is released, so watchers see commits in order and a woken watcher reads
+//!   at least the state it was told about.
 //! - **Reads**: a snapshot reader uses its registered version; a point read loads the chain,
 //!   then the visible version, and takes the newest entry at or below it (see `mvcc::readers`
 //!   for why that order is safe against pruning).
@@ -257,10 +259,17 @@ impl Shared {
     /// Commits `mutations` under one new version, makes it durable as the durability mode
     /// requires, and makes it visible; returns the version. Takes the commit lock's guard and
     /// releases it before waiting for an fsync, so other commits can join the same group.
-    /// Caller has validated everything.
+    /// Caller has validated everything, including the commit's size (`check_commit_bytes`).
     ///
-    /// Order matters: the chains are published first and the WAL frame appended second, so a
-    /// group-commit leader that makes a frame durable may advance `visible` past it at once.
+    /// Order matters:
+    /// 1. Everything that can refuse the commit (poisoned log, a body the WAL cannot hold) is
+    ///    checked before anything is published, so a refused commit changes nothing: no chain,
+    ///    no version, no event.
+    /// 2. The chains are published first and the WAL frame appended second, so a group-commit
+    ///    leader that makes a frame durable may advance `visible` past it at once.
+    /// 3. Watch events go out only once the commit is visible (`Buffered` and `InMemory`: right
+    ///    after the visible store, still under the commit lock, so in commit order; `Strict`:
+    ///    held until the frame is durable), so a woken watcher reads what it was told about.
     pub(crate) fn commit<'k, I>(
         &self,
         mut state: MutexGuard<'_, CommitState>,
@@ -271,8 +280,9 @@ impl Shared {
     {
         let version = state.last_version + 1;
         let Some(durable) = &self.durable else {
-            self.apply_commit_locked(&mut state, version, mutations);
+            let events = self.apply_commit_locked(&mut state, version, mutations);
             self.visible.store(version, Ordering::Release);
+            self.publish_events(events, version);
             return Ok(version);
         };
         if durable.log.is_poisoned() {
@@ -284,8 +294,16 @@ impl Shared {
         }
         let mut body = Vec::with_capacity(64);
         crate::durable::record::encode_commit(&mut body, mutations.clone())
-            .map_err(Error::InvalidArgument)?;
-        self.apply_commit_locked(&mut state, version, mutations);
+            .map_err(|reason| Error::Internal { reason })?;
+        // The log would refuse the frame only after the chains were published: ask first.
+        durable.log.check_frame_fits(body.len())?;
+        let mut events = self.apply_commit_locked(&mut state, version, mutations);
+        if durable.strict {
+            // Not durable yet: delivered when it becomes visible, below.
+            for (key, value) in events.drain(..) {
+                self.watch.hold(key, value, version);
+            }
+        }
         durable.log.append(
             crate::durable::record::RECORD_TYPE_COMMIT,
             version,
@@ -300,23 +318,58 @@ impl Shared {
             self.watch.release_through(visible);
         } else {
             self.visible.store(version, Ordering::Release);
+            self.publish_events(events, version);
         }
         Ok(version)
     }
 
+    /// Fails with `LimitExceeded` when a commit of `encoded_bytes` (its WAL body, see
+    /// `durable::record::encoded_commit_bytes`) is above `limits::COMMIT_BYTES_MAX`. Called
+    /// before the commit lock is taken.
+    pub(crate) fn check_commit_bytes(encoded_bytes: usize) -> Result<()> {
+        if encoded_bytes > limits::COMMIT_BYTES_MAX {
+            return Err(Error::LimitExceeded {
+                limit: "COMMIT_BYTES_MAX",
+                max: limits::COMMIT_BYTES_MAX,
+                what: format!("the commit encodes to {encoded_bytes} bytes"),
+            });
+        }
+        Ok(())
+    }
+
+    /// Sends the events of the commit at `version` to the watchers. Caller holds the commit
+    /// lock and has made `version` visible.
+    fn publish_events(&self, events: Vec<(&[u8], Option<&Value>)>, version: u64) {
+        debug_assert!(self.visible.load(Ordering::Acquire) >= version);
+        for (key, value) in events {
+            self.watch.publish(key, value, version);
+        }
+    }
+
     /// Applies `mutations` at `version` without publishing it. Caller holds the commit lock.
+    /// Returns the watch events of the commit (none when nobody watches).
     fn apply_commit_locked<'k>(
         &self,
         state: &mut CommitState,
         version: u64,
         mutations: impl IntoIterator<Item = (&'k [u8], &'k Mutation)>,
-    ) {
+    ) -> Vec<(&'k [u8], Option<&'k Value>)> {
         state.last_version = version;
         state.commits += 1;
+        let watched = !self.watch.is_idle();
+        let mut events = Vec::new();
         let mut horizon = HorizonCache::new(self);
         for (key, mutation) in mutations {
-            self.apply_locked(state, &mut horizon, version, key, mutation);
+            let changed = self.apply_locked(state, &mut horizon, version, key, mutation);
+            if watched && changed {
+                let value = match mutation {
+                    Mutation::Put { value, .. } => Some(value),
+                    Mutation::Delete => None,
+                };
+                events.push((key, value));
+            }
         }
+        events
     }
 
     /// The newest entry of `key` as the sequencer sees it (committed, maybe not yet visible).
@@ -344,7 +397,8 @@ impl Shared {
         }
     }
 
-    /// Publishes one mutation at `version`. Caller holds the commit lock.
+    /// Publishes one mutation at `version`. Caller holds the commit lock. Returns false when
+    /// it changed nothing a reader can see (a delete of a key the index does not hold).
     pub(crate) fn apply_locked(
         &self,
         state: &mut CommitState,
@@ -352,7 +406,7 @@ impl Shared {
         version: u64,
         key: &[u8],
         mutation: &Mutation,
-    ) {
+    ) -> bool {
         let new_entry = match mutation {
             Mutation::Put {
                 value,
@@ -406,7 +460,7 @@ impl Shared {
         } else {
             if new_entry.value.is_none() {
                 // Deleting a key the index does not hold changes nothing a reader can see.
-                return;
+                return false;
             }
             let owned = Key::from_slice(key);
             if new_deadline != NO_DEADLINE {
@@ -422,18 +476,7 @@ impl Shared {
             self.points.insert(owned, slot, &self.points.guard());
             state.versions_retained += 1;
         }
-        if !self.watch.is_idle() {
-            let value = match mutation {
-                Mutation::Put { value, .. } => Some(value),
-                Mutation::Delete => None,
-            };
-            if self.durable.as_ref().is_some_and(|durable| durable.strict) {
-                // Not durable yet: delivered when it becomes visible (see `commit`).
-                self.watch.hold(&Key::from_slice(key), value, version);
-            } else {
-                self.watch.publish(&Key::from_slice(key), value, version);
-            }
-        }
+        true
     }
 
     /// Fails with `Conflict` if any entry in the range changed after `read_version`.
@@ -469,5 +512,34 @@ impl Drop for Shared {
             // losing the last interval, but there is no reason to.
             let _ = durable.log.close();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commits_above_the_byte_limit_are_refused_with_the_limit_named() {
+        assert!(Shared::check_commit_bytes(limits::COMMIT_BYTES_MAX).is_ok());
+        let refused = Shared::check_commit_bytes(limits::COMMIT_BYTES_MAX + 1);
+        assert!(
+            matches!(
+                refused,
+                Err(Error::LimitExceeded {
+                    limit: "COMMIT_BYTES_MAX",
+                    ..
+                })
+            ),
+            "{refused:?}"
+        );
+        // One put of the largest key and value always fits, with its framing.
+        let largest_put = 4 + 17 + limits::KEY_BYTES_MAX + limits::VALUE_BYTES_MAX_CEILING;
+        assert!(Shared::check_commit_bytes(largest_put).is_ok());
+        // And the limit leaves room in a frame for the record prefix.
+        assert!(
+            limits::COMMIT_BYTES_MAX + cairn_log::RECORD_PREFIX_BYTES
+                <= cairn_log::FRAME_PAYLOAD_BYTES_MAX
+        );
     }
 }

@@ -188,6 +188,11 @@ impl Transaction {
             return Ok(self.read_version());
         }
         let read_version = self.guard.version();
+        Shared::check_commit_bytes(crate::durable::record::encoded_commit_bytes(
+            self.writes
+                .iter()
+                .map(|(key, mutation)| (key.as_bytes(), mutation)),
+        ))?;
         let state = self.shared.lock_commit();
         for key in self.writes.keys() {
             self.check_unchanged(key, read_version)?;
