@@ -27,6 +27,13 @@ pub const COMMIT_MUTATIONS_MAX: usize = 1_000_000;
 /// taken, and nothing is written. One put of the largest key and value always fits.
 pub const COMMIT_BYTES_MAX: usize = 1536 * 1024 * 1024;
 
+// A commit at the limit fits one WAL frame, and one put of the largest key and value fits the
+// limit (4 bytes of count, 17 of framing).
+const _: () = assert!(
+    COMMIT_BYTES_MAX + cairn_log::RECORD_PREFIX_BYTES <= cairn_log::FRAME_PAYLOAD_BYTES_MAX
+);
+const _: () = assert!(4 + 17 + KEY_BYTES_MAX + VALUE_BYTES_MAX_CEILING <= COMMIT_BYTES_MAX);
+
 /// Default capacity of one watcher's queue, in events. When it is full the oldest undelivered
 /// events are folded into one `WatchEvent::Lagged(n)` marker: a watcher never slows a writer.
 pub const WATCH_QUEUE_EVENTS_DEFAULT: usize = 4_096;

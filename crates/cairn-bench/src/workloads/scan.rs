@@ -50,7 +50,7 @@ impl Workload for PrefixScan {
     fn run_op(&mut self) -> Result<()> {
         let prefix = self.prefixes.get(self.random.below(self.prefixes.len()));
         let mut seen = 0;
-        for entry in self.db.scan_prefix(prefix) {
+        for entry in self.db.scan_prefix(prefix)? {
             std::hint::black_box(entry);
             seen += 1;
         }

@@ -1,7 +1,7 @@
 //! `CairnStore`: the trait on Cairn's own engine, in any durability mode.
 //!
 //! Reads call the engine directly on the caller's task: an engine read never blocks, so
-//! there is no thread hop (DESIGN §5). Writes do the same in `InMemory` and `Buffered` mode,
+//! there is no thread hop. Writes do the same in `InMemory` and `Buffered` mode,
 //! where a commit only appends to memory. In `Strict` mode a commit waits for an fdatasync,
 //! so writes run on tokio's blocking pool instead of stalling the runtime; the hop costs
 //! two thread wake-ups, small beside the sync it waits for.

@@ -102,7 +102,7 @@ impl RawCairn {
         let stored_prefix = [&self.scope_prefix[..], prefix].concat();
         let keys: Vec<Vec<u8>> = self
             .db
-            .scan_prefix(&stored_prefix)
+            .scan_prefix(&stored_prefix)?
             .map(|(key, _)| key[self.scope_prefix.len()..].to_vec())
             .collect();
         Ok(counted(keys))
