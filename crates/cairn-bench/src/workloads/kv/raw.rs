@@ -94,10 +94,6 @@ impl RawCairn {
         Ok(())
     }
 
-    #[expect(
-        clippy::unnecessary_wraps,
-        reason = "every client's list has one signature, for the dispatch in `Target`"
-    )]
     pub(crate) fn list(&self, prefix: &[u8]) -> Result<usize> {
         let stored_prefix = [&self.scope_prefix[..], prefix].concat();
         let keys: Vec<Vec<u8>> = self
