@@ -130,6 +130,7 @@ fn read_back(dir: &Path) -> BTreeMap<Vec<u8>, Vec<u8>> {
     let db = Db::open(Options::new(dir).wal_segment_bytes(SEGMENT_BYTES)).expect("reopen");
     let contents = db
         .scan_prefix("")
+        .expect("scan of an open database")
         .map(|(key, value)| (key.to_vec(), value.to_vec()))
         .collect();
     db.close().expect("close after reading");

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use crate::error::{KvError, KvResult};
 use crate::scope::Scope;
-use crate::store::{KeyValueStore, KvTtl, StoreStats};
+use crate::store::{KeyValueStore, KvTtl, Page, StoreStats};
 use crate::url::StoreUrl;
 use crate::watch::KvWatcher;
 
@@ -119,6 +119,16 @@ impl KeyValueStore for AnyStore {
 
     async fn list(&self, scope: &Scope, prefix: &[u8]) -> KvResult<Vec<Vec<u8>>> {
         dispatch!(self, store => store.list(scope, prefix).await)
+    }
+
+    async fn list_page(
+        &self,
+        scope: &Scope,
+        prefix: &[u8],
+        start_after: Option<&[u8]>,
+        limit: usize,
+    ) -> KvResult<Page> {
+        dispatch!(self, store => store.list_page(scope, prefix, start_after, limit).await)
     }
 
     async fn multi_get(&self, scope: &Scope, keys: &[&[u8]]) -> KvResult<Vec<Option<Vec<u8>>>> {

@@ -41,8 +41,8 @@ pub use backends::sqlite::{SqliteOptions, SqliteStore};
 pub use error::{BoxError, KeyText, KvError, KvResult};
 pub use scope::Scope;
 pub use store::{
-    check_cas, check_entry, check_key, check_multi_len, check_prefix, check_value, ttl_millis,
-    KeyValueStore, KvTtl, StoreStats,
+    check_cas, check_entry, check_key, check_list_page, check_multi_len, check_prefix, check_value,
+    ttl_millis, KeyValueStore, KvTtl, Page, StoreStats,
 };
 pub use url::{CairnDurability, SqliteSynchronous, StoreUrl};
 pub use watch::{EventSource, KvEvent, KvWatcher, RecvFuture};

@@ -17,6 +17,10 @@ pub const VALUE_BYTES_MAX: usize = 64 * 1024 * 1024;
 /// engine commit, one `SQLite` transaction or one Redis script; this keeps each bounded.
 pub const MULTI_ENTRIES_MAX: usize = 10_000;
 
+/// Most keys one `list_page` returns (its `limit` is 1 to this). A larger `limit` is refused
+/// with `InvalidArgument`: page through a large scope instead.
+pub const LIST_PAGE_KEYS_MAX: usize = 10_000;
+
 /// Most keys one `clear_prefix` deletes; more is refused and deletes nothing (the engine's
 /// per-commit limit).
 pub const CLEAR_PREFIX_KEYS_MAX: usize = 1_000_000;

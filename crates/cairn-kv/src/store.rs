@@ -8,7 +8,9 @@
 //!   `cas` writes like `put`.
 //! - `multi_put` and `clear_prefix` are atomic: another caller sees all of it or none of it.
 //! - An expired key is absent to every call at once, and the backend reclaims it later.
-//! - `list` returns keys in byte order. `delete` of an absent key is not an error.
+//! - `list` returns keys in byte order; `list_page` returns them a bounded page at a time,
+//!   resuming after the last key of the previous page. `delete` of an absent key is not an
+//!   error.
 //! - Watchers see the writes made through the store, in commit order per scope, with a
 //!   bounded buffer: one that falls behind receives [`KvEvent::Lagged`] with the number of
 //!   events it lost (Redis, after a lost subscription is re-established, sends `Lagged(1)`
@@ -25,7 +27,8 @@ use std::time::Duration;
 
 use crate::error::{KvError, KvResult};
 use crate::limits::{
-    KEY_BYTES_MAX, MULTI_ENTRIES_MAX, TTL_MILLIS_MAX, TTL_MILLIS_MIN, VALUE_BYTES_MAX,
+    KEY_BYTES_MAX, LIST_PAGE_KEYS_MAX, MULTI_ENTRIES_MAX, TTL_MILLIS_MAX, TTL_MILLIS_MIN,
+    VALUE_BYTES_MAX,
 };
 use crate::scope::Scope;
 use crate::watch::KvWatcher;
@@ -39,6 +42,28 @@ pub enum KvTtl {
     Persistent,
     /// The key expires after this long (millisecond resolution).
     Expires(Duration),
+}
+
+/// One page of [`KeyValueStore::list_page`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Page {
+    /// Live keys, in byte order, at most the `limit` asked for.
+    pub keys: Vec<Vec<u8>>,
+    /// `Some(last key of this page)` when more keys follow: pass it as `start_after` to get
+    /// the next page. `None` when this page ends the listing.
+    pub next: Option<Vec<u8>>,
+}
+
+impl Page {
+    /// The page of `keys` (sorted, each after `start_after`) when `limit` were asked for and
+    /// `keys` holds up to `limit + 1`: the extra one only tells that more follow.
+    pub fn from_sorted(mut keys: Vec<Vec<u8>>, limit: usize) -> Self {
+        debug_assert!(keys.windows(2).all(|pair| pair[0] < pair[1]));
+        let more = keys.len() > limit;
+        keys.truncate(limit);
+        let next = if more { keys.last().cloned() } else { None };
+        Page { keys, next }
+    }
 }
 
 /// What a backend reports about itself.
@@ -83,6 +108,19 @@ pub trait KeyValueStore: Send + Sync {
         scope: &Scope,
         prefix: &[u8],
     ) -> impl Future<Output = KvResult<Vec<Vec<u8>>>> + Send;
+
+    /// At most `limit` (1 to [`LIST_PAGE_KEYS_MAX`]) live keys starting with `prefix`, in
+    /// byte order, each after `start_after` when it is given. Pages are not a snapshot: a
+    /// key written between two calls appears if it sorts after the cursor. Redis has no
+    /// ordered index, so each of its pages reads every key under the prefix (see
+    /// `RedisStore`); Cairn and `SQLite` read only the page.
+    fn list_page(
+        &self,
+        scope: &Scope,
+        prefix: &[u8],
+        start_after: Option<&[u8]>,
+        limit: usize,
+    ) -> impl Future<Output = KvResult<Page>> + Send;
 
     /// The values of `keys`, in the same order; at most [`MULTI_ENTRIES_MAX`] keys.
     fn multi_get(
@@ -207,6 +245,20 @@ pub fn check_prefix(prefix: &[u8]) -> KvResult<()> {
             len: prefix.len(),
             max: KEY_BYTES_MAX,
         });
+    }
+    Ok(())
+}
+
+/// Checks a `list_page` call: the prefix, the cursor and the page size.
+pub fn check_list_page(prefix: &[u8], start_after: Option<&[u8]>, limit: usize) -> KvResult<()> {
+    check_prefix(prefix)?;
+    if let Some(after) = start_after {
+        check_prefix(after)?;
+    }
+    if limit == 0 || limit > LIST_PAGE_KEYS_MAX {
+        return Err(KvError::InvalidArgument(format!(
+            "a page of {limit} keys; list_page takes 1 to {LIST_PAGE_KEYS_MAX} (LIST_PAGE_KEYS_MAX)"
+        )));
     }
     Ok(())
 }

@@ -7,13 +7,13 @@
 //!   data is unknown and nothing more is acknowledged), [`LogError::Closed`].
 //! - The environment failed: [`LogError::Io`] names the operation and the path.
 //!
-//! The enum is `#[non_exhaustive]` so that variants can be added without breaking callers.
+//! The enum is deliberately exhaustive: callers (the engine's error conversion) match every
+//! variant, so a new variant cannot be mapped to the wrong kind of error by a catch-all.
 
 use std::path::{Path, PathBuf};
 
 /// Everything that can go wrong in the log.
 #[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
 pub enum LogError {
     /// A file-system call failed.
     #[error("I/O error: {operation} {}", path.display())]

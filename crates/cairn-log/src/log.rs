@@ -348,14 +348,7 @@ impl Log {
         if record_type == 0 {
             return Err(LogError::InvalidRecordType { record_type });
         }
-        let payload_bytes = RECORD_PREFIX_BYTES.saturating_add(body.len());
-        let max = inner.options.frame_payload_bytes_max;
-        if payload_bytes > max {
-            return Err(LogError::FrameTooLarge {
-                bytes: payload_bytes,
-                max,
-            });
-        }
+        self.check_frame_fits(body.len())?;
         let mut pending = inner.pending.lock();
         loop {
             if pending.closing {
@@ -388,6 +381,21 @@ impl Log {
             if before < threshold && after >= threshold {
                 inner.flush_wanted.notify_one();
             }
+        }
+        Ok(())
+    }
+
+    /// `Err(FrameTooLarge)` when a frame with a body of `body_bytes` is above
+    /// `LogOptions::frame_payload_bytes_max`, exactly as `append` would refuse it; so a caller
+    /// can ask before it does anything that an append failure would have to undo.
+    pub fn check_frame_fits(&self, body_bytes: usize) -> Result<(), LogError> {
+        let payload_bytes = RECORD_PREFIX_BYTES.saturating_add(body_bytes);
+        let max = self.inner.options.frame_payload_bytes_max;
+        if payload_bytes > max {
+            return Err(LogError::FrameTooLarge {
+                bytes: payload_bytes,
+                max,
+            });
         }
         Ok(())
     }
@@ -816,8 +824,23 @@ fn settle_files(
             fs.rename(&listed.path, Path::new(&aside))
                 .map_err(|error| LogError::io("set damaged segment aside", &listed.path, error))?;
         }
-    } else {
-        // Only the sabotage build ends the log before its last file: drop the rest silently.
+    } else if let Some(first_unread) = scan.listed.get(kept.len()) {
+        // Without damage the scan keeps every file, so files left over mean the scan ended
+        // early. Only the sabotage build (`Sabotage::CrcFailureIsTornTail`) does that, and it
+        // drops the rest; anywhere else deleting them would lose acknowledged frames silently.
+        if !options.crc_failure_is_torn_tail() {
+            return Err(LogError::corrupted(
+                &first_unread.path,
+                0,
+                format!(
+                    "recovery stopped before this segment ({} of {} files) without finding \
+                     damage; refusing to delete it",
+                    kept.len() + 1,
+                    scan.listed.len()
+                ),
+            ));
+        }
+        #[cfg(feature = "sabotage")]
         for listed in scan.listed.iter().skip(kept.len()) {
             fs.remove_file(&listed.path)
                 .map_err(|error| LogError::io("remove segment", &listed.path, error))?;
@@ -869,4 +892,46 @@ fn truncate_segment(
         count(&counters.syncs, 1);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fs::StdFileSystem;
+    use crate::segment::ListedSegment;
+
+    /// A scan that ends before its last listed file without reporting damage (what only the
+    /// sabotage build produces) must not delete that file.
+    #[test]
+    fn files_after_a_clean_end_are_an_error_not_deleted() {
+        let dir = std::env::temp_dir().join(format!(
+            "cairn-log-settle-{}-{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let orphan = dir.join("00000000000000000009.wal");
+        std::fs::write(&orphan, b"frames recovery never read").expect("write orphan");
+        let scan = LogScan {
+            listed: vec![ListedSegment {
+                path: orphan.clone(),
+                info: Err("not read".to_owned()),
+                file_bytes: 26,
+            }],
+            ..LogScan::default()
+        };
+        let options = LogOptions::new(SyncPolicy::Strict);
+        let calls = SyncCalls {
+            sync_data: true,
+            sync_dir: true,
+        };
+        let settled = settle_files(&StdFileSystem, &options, calls, &scan, &Counters::default());
+        assert!(
+            matches!(settled, Err(LogError::Corrupted { ref file, .. }) if *file == orphan),
+            "{settled:?}"
+        );
+        assert!(orphan.exists(), "the segment was deleted");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

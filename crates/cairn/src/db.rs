@@ -132,8 +132,9 @@ impl Db {
                 Arc::clone(&shared.maintainer_stop),
                 interval,
             )
-            .map_err(|error| {
-                Error::Unsupported(format!("could not start the maintenance thread: {error}"))
+            .map_err(|source| Error::ThreadSpawn {
+                thread: "maintenance",
+                source,
             })?;
             *shared.maintainer.lock() = Some(handle);
         }
@@ -403,6 +404,11 @@ impl Db {
         if mutations.is_empty() {
             return Ok(self.version());
         }
+        Shared::check_commit_bytes(crate::durable::record::encoded_commit_bytes(
+            mutations
+                .iter()
+                .map(|(key, mutation)| (key.as_bytes(), mutation)),
+        ))?;
         let state = self.shared.lock_commit();
         let version = self.shared.commit(
             state,
@@ -416,13 +422,16 @@ impl Db {
     // ----- scans -------------------------------------------------------------------------------
 
     /// Live keys starting with `prefix`, in key order, read at one version. `.rev()` walks
-    /// backwards.
-    pub fn scan_prefix(&self, prefix: impl AsRef<[u8]>) -> Scan {
-        Scan::new(
+    /// backwards. Fails with `Error::Closed` on a closed database, like every other read (a
+    /// scan is an iterator of plain pairs, so it cannot report the error item by item; a scan
+    /// begun before `close` keeps reading its version).
+    pub fn scan_prefix(&self, prefix: impl AsRef<[u8]>) -> Result<Scan> {
+        self.shared.check_open()?;
+        Ok(Scan::new(
             Arc::clone(&self.shared),
             self.shared.register_reader(),
             prefix_bounds(prefix.as_ref()),
-        )
+        ))
     }
 
     /// Live keys in `range`, in key order, read at one version. A reversed range is an error.
@@ -438,8 +447,7 @@ impl Db {
 
     /// How many live keys start with `prefix`.
     pub fn count_prefix(&self, prefix: impl AsRef<[u8]>) -> Result<usize> {
-        self.shared.check_open()?;
-        Ok(self.scan_prefix(prefix).count())
+        Ok(self.scan_prefix(prefix)?.count())
     }
 
     /// Deletes every live key starting with `prefix` as one atomic commit; returns how many.
@@ -462,9 +470,7 @@ impl Db {
             .filter(|entry| {
                 entry
                     .value()
-                    .load()
-                    .head()
-                    .is_some_and(|head| !head.is_dead_at(now))
+                    .read(|chain| chain.head().is_some_and(|head| !head.is_dead_at(now)))
             })
             .map(|entry| entry.key().clone())
             .take(limits::COMMIT_MUTATIONS_MAX + 1)
@@ -480,6 +486,11 @@ impl Db {
             return Ok(0);
         }
         drop(guard);
+        // The keys are only known under the lock; nothing is published yet, so refusing here
+        // still changes nothing.
+        Shared::check_commit_bytes(crate::durable::record::encoded_commit_bytes(
+            doomed.iter().map(|key| (key.as_bytes(), &Mutation::Delete)),
+        ))?;
         self.shared.commit(
             state,
             doomed.iter().map(|key| (key.as_bytes(), &Mutation::Delete)),

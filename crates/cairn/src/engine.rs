@@ -7,8 +7,10 @@
 //!   slot's chain. Reads take no lock.
 //! - **Commit path**: one mutex (the sequencer) orders commits. A commit validates, takes the
 //!   next version, publishes new chains, and only then advances the *visible* version, so a
-//!   multi-key commit appears to readers all at once. Watch events are queued before the lock
-//!   is released, so watchers see commits in order.
+//!   multi-key commit appears to readers all at once. Watch events are queued after the
+//!   commit is visible (in `Strict` mode: once it is durable) and, except in `Strict` mode,
+//!   before the lock is released, so watchers see commits in order and a woken watcher reads
+//!   at least the state it was told about.
 //! - **Reads**: a snapshot reader uses its registered version; a point read loads the chain,
 //!   then the visible version, and takes the newest entry at or below it (see `mvcc::readers`
 //!   for why that order is safe against pruning).
@@ -22,7 +24,6 @@ use std::ops::Bound;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
-use arc_swap::ArcSwap;
 use crossbeam_skiplist::base::SkipList;
 use parking_lot::{Mutex, MutexGuard};
 
@@ -43,8 +44,9 @@ pub(crate) enum Mutation {
     Delete,
 }
 
-/// A key's one slot: the pointer to its current chain, shared by both indexes.
-pub(crate) type Slot = ArcSwap<Chain>;
+/// A key's one slot: the pointer to its current chain, shared by both indexes (see
+/// `mvcc::slot`: swapped atomically, old chains freed by epoch, no per-thread cost).
+pub(crate) type Slot = crate::mvcc::slot::Slot<Chain>;
 
 /// State owned by whoever holds the commit lock.
 #[derive(Debug, Default)]
@@ -220,8 +222,7 @@ impl Shared {
     pub(crate) fn with_chain<R>(&self, key: &[u8], read: impl FnOnce(&Chain) -> R) -> Option<R> {
         let guard = self.points.guard();
         let slot = self.points.get(key, &guard)?;
-        let chain = slot.load();
-        Some(read(&chain))
+        Some(slot.read(read))
     }
 
     /// The newest visible entry's value and version, for a point read that registers nothing.
@@ -257,10 +258,17 @@ impl Shared {
     /// Commits `mutations` under one new version, makes it durable as the durability mode
     /// requires, and makes it visible; returns the version. Takes the commit lock's guard and
     /// releases it before waiting for an fsync, so other commits can join the same group.
-    /// Caller has validated everything.
+    /// Caller has validated everything, including the commit's size (`check_commit_bytes`).
     ///
-    /// Order matters: the chains are published first and the WAL frame appended second, so a
-    /// group-commit leader that makes a frame durable may advance `visible` past it at once.
+    /// Order matters:
+    /// 1. Everything that can refuse the commit (poisoned log, a body the WAL cannot hold) is
+    ///    checked before anything is published, so a refused commit changes nothing: no chain,
+    ///    no version, no event.
+    /// 2. The chains are published first and the WAL frame appended second, so a group-commit
+    ///    leader that makes a frame durable may advance `visible` past it at once.
+    /// 3. Watch events go out only once the commit is visible (`Buffered` and `InMemory`: right
+    ///    after the visible store, still under the commit lock, so in commit order; `Strict`:
+    ///    held until the frame is durable), so a woken watcher reads what it was told about.
     pub(crate) fn commit<'k, I>(
         &self,
         mut state: MutexGuard<'_, CommitState>,
@@ -271,8 +279,9 @@ impl Shared {
     {
         let version = state.last_version + 1;
         let Some(durable) = &self.durable else {
-            self.apply_commit_locked(&mut state, version, mutations);
+            let events = self.apply_commit_locked(&mut state, version, mutations);
             self.visible.store(version, Ordering::Release);
+            self.publish_events(events, version);
             return Ok(version);
         };
         if durable.log.is_poisoned() {
@@ -284,8 +293,16 @@ impl Shared {
         }
         let mut body = Vec::with_capacity(64);
         crate::durable::record::encode_commit(&mut body, mutations.clone())
-            .map_err(Error::InvalidArgument)?;
-        self.apply_commit_locked(&mut state, version, mutations);
+            .map_err(|reason| Error::Internal { reason })?;
+        // The log would refuse the frame only after the chains were published: ask first.
+        durable.log.check_frame_fits(body.len())?;
+        let mut events = self.apply_commit_locked(&mut state, version, mutations);
+        if durable.strict {
+            // Not durable yet: delivered when it becomes visible, below.
+            for (key, value) in events.drain(..) {
+                self.watch.hold(key, value, version);
+            }
+        }
         durable.log.append(
             crate::durable::record::RECORD_TYPE_COMMIT,
             version,
@@ -300,23 +317,58 @@ impl Shared {
             self.watch.release_through(visible);
         } else {
             self.visible.store(version, Ordering::Release);
+            self.publish_events(events, version);
         }
         Ok(version)
     }
 
+    /// Fails with `LimitExceeded` when a commit of `encoded_bytes` (its WAL body, see
+    /// `durable::record::encoded_commit_bytes`) is above `limits::COMMIT_BYTES_MAX`. Called
+    /// before the commit lock is taken.
+    pub(crate) fn check_commit_bytes(encoded_bytes: usize) -> Result<()> {
+        if encoded_bytes > limits::COMMIT_BYTES_MAX {
+            return Err(Error::LimitExceeded {
+                limit: "COMMIT_BYTES_MAX",
+                max: limits::COMMIT_BYTES_MAX,
+                what: format!("the commit encodes to {encoded_bytes} bytes"),
+            });
+        }
+        Ok(())
+    }
+
+    /// Sends the events of the commit at `version` to the watchers. Caller holds the commit
+    /// lock and has made `version` visible.
+    fn publish_events(&self, events: Vec<(&[u8], Option<&Value>)>, version: u64) {
+        debug_assert!(self.visible.load(Ordering::Acquire) >= version);
+        for (key, value) in events {
+            self.watch.publish(key, value, version);
+        }
+    }
+
     /// Applies `mutations` at `version` without publishing it. Caller holds the commit lock.
+    /// Returns the watch events of the commit (none when nobody watches).
     fn apply_commit_locked<'k>(
         &self,
         state: &mut CommitState,
         version: u64,
         mutations: impl IntoIterator<Item = (&'k [u8], &'k Mutation)>,
-    ) {
+    ) -> Vec<(&'k [u8], Option<&'k Value>)> {
         state.last_version = version;
         state.commits += 1;
+        let watched = !self.watch.is_idle();
+        let mut events = Vec::new();
         let mut horizon = HorizonCache::new(self);
         for (key, mutation) in mutations {
-            self.apply_locked(state, &mut horizon, version, key, mutation);
+            let changed = self.apply_locked(state, &mut horizon, version, key, mutation);
+            if watched && changed {
+                let value = match mutation {
+                    Mutation::Put { value, .. } => Some(value),
+                    Mutation::Delete => None,
+                };
+                events.push((key, value));
+            }
         }
+        events
     }
 
     /// The newest entry of `key` as the sequencer sees it (committed, maybe not yet visible).
@@ -329,10 +381,9 @@ impl Shared {
         self.with_chain(key, Chain::head_version).unwrap_or(0)
     }
 
-    /// The current chain of `key`, owned.
-    pub(crate) fn chain_of(&self, key: &[u8]) -> Option<Arc<Chain>> {
-        let guard = self.points.guard();
-        self.points.get(key, &guard).map(|slot| slot.load_full())
+    /// A copy of the current chain of `key` (its values are shared, not copied).
+    pub(crate) fn chain_of(&self, key: &[u8]) -> Option<Chain> {
+        self.with_chain(key, Chain::clone)
     }
 
     /// Removes `key` from both indexes. Caller holds the commit lock.
@@ -344,7 +395,8 @@ impl Shared {
         }
     }
 
-    /// Publishes one mutation at `version`. Caller holds the commit lock.
+    /// Publishes one mutation at `version`. Caller holds the commit lock. Returns false when
+    /// it changed nothing a reader can see (a delete of a key the index does not hold).
     pub(crate) fn apply_locked(
         &self,
         state: &mut CommitState,
@@ -352,7 +404,7 @@ impl Shared {
         version: u64,
         key: &[u8],
         mutation: &Mutation,
-    ) {
+    ) -> bool {
         let new_entry = match mutation {
             Mutation::Put {
                 value,
@@ -371,14 +423,19 @@ impl Shared {
         let new_deadline = new_entry.deadline_millis;
         let guard = self.points.guard();
         if let Some(slot) = self.points.get(key, &guard) {
-            let old = slot.load_full();
-            let old_head_deadline = old.head().map_or(NO_DEADLINE, |head| head.deadline_millis);
-            let successor = old.successor(new_entry, || horizon.get());
+            let (successor, old_len, old_head_deadline) = slot.read(|old| {
+                let old_head_deadline = old.head().map_or(NO_DEADLINE, |head| head.deadline_millis);
+                (
+                    old.successor(new_entry, || horizon.get()),
+                    old.len(),
+                    old_head_deadline,
+                )
+            });
             // The successor holds the new entry plus what it kept of the old chain.
             let kept = successor.len() as u64;
-            state.versions_pruned += old.len() as u64 + 1 - kept;
-            state.versions_retained = state.versions_retained + kept - old.len() as u64;
-            if old.len() == 1 && successor.len() > 1 {
+            state.versions_pruned += old_len as u64 + 1 - kept;
+            state.versions_retained = state.versions_retained + kept - old_len as u64;
+            if old_len == 1 && successor.len() > 1 {
                 state.prune_queue.push(Key::from_slice(key));
             }
             match (
@@ -401,19 +458,19 @@ impl Shared {
                 // keep an entry no maintenance pass ever removes.
                 self.remove_key_locked(key);
             } else {
-                slot.store(Arc::new(successor));
+                slot.replace(successor);
             }
         } else {
             if new_entry.value.is_none() {
                 // Deleting a key the index does not hold changes nothing a reader can see.
-                return;
+                return false;
             }
             let owned = Key::from_slice(key);
             if new_deadline != NO_DEADLINE {
                 state.keys_with_ttl += 1;
                 state.deadlines.push(Reverse((new_deadline, owned.clone())));
             }
-            let slot = Arc::new(ArcSwap::from_pointee(Chain::single(new_entry)));
+            let slot = Arc::new(Slot::new(Chain::single(new_entry)));
             // Ordered index first: a key visible to point reads is always visible to scans.
             let guard = crossbeam_epoch::pin();
             self.index
@@ -422,18 +479,7 @@ impl Shared {
             self.points.insert(owned, slot, &self.points.guard());
             state.versions_retained += 1;
         }
-        if !self.watch.is_idle() {
-            let value = match mutation {
-                Mutation::Put { value, .. } => Some(value),
-                Mutation::Delete => None,
-            };
-            if self.durable.as_ref().is_some_and(|durable| durable.strict) {
-                // Not durable yet: delivered when it becomes visible (see `commit`).
-                self.watch.hold(&Key::from_slice(key), value, version);
-            } else {
-                self.watch.publish(&Key::from_slice(key), value, version);
-            }
-        }
+        true
     }
 
     /// Fails with `Conflict` if any entry in the range changed after `read_version`.
@@ -449,7 +495,7 @@ impl Shared {
         }
         let guard = crossbeam_epoch::pin();
         for entry in self.index.range::<[u8], _>((lower, upper), &guard) {
-            if entry.value().load().head_version() > read_version {
+            if entry.value().read(Chain::head_version) > read_version {
                 return Err(Error::Conflict {
                     key: KeyDisplay::new(entry.key()),
                 });
@@ -469,5 +515,26 @@ impl Drop for Shared {
             // losing the last interval, but there is no reason to.
             let _ = durable.log.close();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commits_above_the_byte_limit_are_refused_with_the_limit_named() {
+        assert!(Shared::check_commit_bytes(limits::COMMIT_BYTES_MAX).is_ok());
+        let refused = Shared::check_commit_bytes(limits::COMMIT_BYTES_MAX + 1);
+        assert!(
+            matches!(
+                refused,
+                Err(Error::LimitExceeded {
+                    limit: "COMMIT_BYTES_MAX",
+                    ..
+                })
+            ),
+            "{refused:?}"
+        );
     }
 }

@@ -2,8 +2,8 @@
 //!
 //! Variants are grouped by what the caller can do about them: retry (`Conflict`), fix the
 //! input (`KeyEmpty`, `KeyTooLarge`, `ValueTooLarge`, `InvalidArgument`, `NotAnInteger`,
-//! `Overflow`), reopen (`Poisoned`), look at the files (`Corrupted`, `Io`, `Locked`), or stop
-//! using the handle (`Closed`, `Unsupported`). Every message names the limit, the file or the
+//! `Overflow`, `LimitExceeded`), reopen (`Poisoned`), look at the files (`Corrupted`, `Io`,
+//! `Locked`), stop using the handle (`Closed`, `Unsupported`), or report a bug (`Internal`). Every message names the limit, the file or the
 //! reason, so a log line alone tells what went wrong.
 
 use std::fmt;
@@ -66,6 +66,28 @@ pub enum Error {
         delta: i64,
     },
 
+    /// A bounded resource of one operation is full (a transaction's read set, a commit's size,
+    /// ...). The operation was refused and nothing was written.
+    #[error("{what}: the limit is {max} (cairn::limits::{limit})")]
+    LimitExceeded {
+        /// The name of the constant in `cairn::limits` that was reached.
+        limit: &'static str,
+        /// The limit's value.
+        max: usize,
+        /// What reached it.
+        what: String,
+    },
+
+    /// The operating system refused to start a thread the database needs.
+    #[error("could not start the {thread} thread: {source}")]
+    ThreadSpawn {
+        /// Which thread.
+        thread: &'static str,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
+
     /// The database handle was closed.
     #[error("the database is closed")]
     Closed,
@@ -81,6 +103,14 @@ pub enum Error {
     Poisoned {
         /// What failed first.
         cause: String,
+    },
+
+    /// A bug in Cairn: an internal invariant did not hold. The operation failed; the database
+    /// is not poisoned by it. Please report the message.
+    #[error("internal error (a bug in Cairn; please report it): {reason}")]
+    Internal {
+        /// Which invariant failed.
+        reason: String,
     },
 
     /// A file of the database is damaged in a way recovery must not guess about. Opening with
@@ -183,8 +213,20 @@ impl From<cairn_log::LogError> for Error {
                 "the commit encodes to {bytes} bytes; one WAL record holds at most {max} bytes"
             )),
             LogError::Closed => Error::Closed,
-            other => Error::Poisoned {
-                cause: other.to_string(),
+            LogError::InvalidOptions { reason } => {
+                Error::InvalidArgument(format!("invalid WAL options: {reason}"))
+            }
+            LogError::Replay(reason) => Error::Corrupted {
+                file: PathBuf::new(),
+                offset: 0,
+                reason: format!("a WAL record passed its checksum but cannot be applied: {reason}"),
+            },
+            // The engine hands the log the next LSN, a valid record type and only LSNs it
+            // appended: each of these is a bug in the engine, not a failed disk.
+            error @ (LogError::OutOfOrder { .. }
+            | LogError::InvalidRecordType { .. }
+            | LogError::NotAppended { .. }) => Error::Internal {
+                reason: format!("the WAL refused a call: {error}"),
             },
         }
     }
@@ -194,6 +236,38 @@ impl Error {
     /// True when the same operation may succeed if simply tried again.
     pub fn is_retryable(&self) -> bool {
         matches!(self, Error::Conflict { .. })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cairn_log::LogError;
+
+    #[test]
+    fn log_bugs_and_bad_options_are_not_called_poisoned() {
+        let bug = Error::from(LogError::OutOfOrder {
+            expected_lsn: 4,
+            got_lsn: 9,
+        });
+        assert!(matches!(bug, Error::Internal { .. }), "{bug:?}");
+        let bug = Error::from(LogError::NotAppended {
+            lsn: 9,
+            last_appended_lsn: 4,
+        });
+        assert!(matches!(bug, Error::Internal { .. }), "{bug:?}");
+        let bug = Error::from(LogError::InvalidRecordType { record_type: 0 });
+        assert!(matches!(bug, Error::Internal { .. }), "{bug:?}");
+        let options = Error::from(LogError::InvalidOptions {
+            reason: "segment_bytes 1 is outside 4096..=1099511627776".into(),
+        });
+        assert!(matches!(options, Error::InvalidArgument(_)), "{options:?}");
+        let replay = Error::from(LogError::Replay("unknown record type 7".into()));
+        assert!(matches!(replay, Error::Corrupted { .. }), "{replay:?}");
+        let poisoned = Error::from(LogError::Poisoned {
+            cause: "disk on fire".into(),
+        });
+        assert!(matches!(poisoned, Error::Poisoned { .. }), "{poisoned:?}");
     }
 }
 

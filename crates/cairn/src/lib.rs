@@ -15,7 +15,7 @@
 //! let mut tx = db.begin();
 //! tx.put("user:2", "grace")?;
 //! tx.commit()?;
-//! assert_eq!(db.scan_prefix("user:").count(), 2);
+//! assert_eq!(db.scan_prefix("user:")?.count(), 2);
 //!
 //! let swapped = db.compare_and_swap("user:1", Expected::Value(b"ada"), Some(b"lovelace"))?;
 //! assert!(swapped.is_swapped());

@@ -20,9 +20,28 @@ pub const VALUE_BYTES_MAX_CEILING: usize = 1024 * 1024 * 1024;
 /// Most mutations in one atomic commit (batch, transaction or `clear_prefix`).
 pub const COMMIT_MUTATIONS_MAX: usize = 1_000_000;
 
+/// Largest commit, in bytes of its encoded WAL body (1.5 GiB): what one WAL frame holds with
+/// room to spare (a frame's payload is at most 2 GiB). Counted as 4 bytes plus, per mutation,
+/// its key and value and 17 bytes of framing (5 for a delete). A batch, transaction or
+/// `clear_prefix` above it is refused with `Error::LimitExceeded` before the commit lock is
+/// taken, and nothing is written. One put of the largest key and value always fits.
+pub const COMMIT_BYTES_MAX: usize = 1536 * 1024 * 1024;
+
+// A commit at the limit fits one WAL frame, and one put of the largest key and value fits the
+// limit (4 bytes of count, 17 of framing).
+const _: () = assert!(
+    COMMIT_BYTES_MAX + cairn_log::RECORD_PREFIX_BYTES <= cairn_log::FRAME_PAYLOAD_BYTES_MAX
+);
+const _: () = assert!(4 + 17 + KEY_BYTES_MAX + VALUE_BYTES_MAX_CEILING <= COMMIT_BYTES_MAX);
+
 /// Default capacity of one watcher's queue, in events. When it is full the oldest undelivered
 /// events are folded into one `WatchEvent::Lagged(n)` marker: a watcher never slows a writer.
 pub const WATCH_QUEUE_EVENTS_DEFAULT: usize = 4_096;
+
+/// Most watch events held back in `Strict` mode, where a commit's events wait until its WAL
+/// frame is durable. Beyond it the newest held events are folded into one lag marker that
+/// every watcher receives as `WatchEvent::Lagged`: a commit never waits for watchers.
+pub const WATCH_HELD_EVENTS_MAX: usize = 65_536;
 
 /// How many keys one maintenance slice examines while holding the commit lock; the lock is
 /// released between slices so that a large reap never stalls writers for long.
@@ -31,6 +50,15 @@ pub const MAINTENANCE_SLICE_KEYS: usize = 1_024;
 /// How many entries a scan reads from the index per chunk. A chunk is read under one index
 /// traversal; between chunks the scan re-seeks, so no iterator pins memory for long.
 pub const SCAN_CHUNK_ENTRIES: usize = 128;
+
+/// Most keys a `Serializable` transaction may read (its read set, validated at commit). A
+/// read beyond it fails with `Error::LimitExceeded`; a transaction that needs more should
+/// read at a coarser grain (a range) or run at `Snapshot` isolation.
+pub const TRANSACTION_READ_KEYS_MAX: usize = 1_000_000;
+
+/// Most ranges (scans) a `Serializable` transaction may read (its range set, each re-read at
+/// commit). A scan beyond it fails with `Error::LimitExceeded`.
+pub const TRANSACTION_READ_RANGES_MAX: usize = 10_000;
 
 /// How many attempts `Db::transaction` makes before it returns the last `Conflict`.
 pub const TRANSACTION_ATTEMPTS_MAX: u32 = 16;

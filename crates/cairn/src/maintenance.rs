@@ -173,7 +173,7 @@ impl Shared {
                         still_queued.push(key.clone());
                     }
                     if let Some(slot) = self.points.get(key.as_bytes(), &self.points.guard()) {
-                        slot.store(Arc::new(pruned));
+                        slot.replace(pruned);
                     }
                 }
             }

@@ -71,6 +71,8 @@ pub struct Options {
     pub(crate) recovery_mode: RecoveryMode,
     pub(crate) checkpoint_wal_bytes: u64,
     pub(crate) wal_segment_bytes: u64,
+    /// `None`: the log's default (`cairn_log::FRAME_PAYLOAD_BYTES_MAX`).
+    pub(crate) wal_frame_payload_bytes_max: Option<usize>,
     #[cfg(feature = "sabotage")]
     pub(crate) sabotage: cairn_log::Sabotage,
 }
@@ -98,6 +100,7 @@ impl Options {
             recovery_mode: RecoveryMode::Strict,
             checkpoint_wal_bytes: limits::CHECKPOINT_WAL_BYTES_DEFAULT,
             wal_segment_bytes: limits::WAL_SEGMENT_BYTES_DEFAULT,
+            wal_frame_payload_bytes_max: None,
             #[cfg(feature = "sabotage")]
             sabotage: cairn_log::Sabotage::None,
         }
@@ -169,6 +172,17 @@ impl Options {
     #[must_use]
     pub fn wal_segment_bytes(mut self, bytes: u64) -> Self {
         self.wal_segment_bytes = bytes;
+        self
+    }
+
+    /// Test-only, not part of the API: lowers the largest WAL frame payload (record prefix plus
+    /// commit body) from its default of 2 GiB, so tests can reach the frame limit with small
+    /// commits. A database must always be reopened with the value it was written with: recovery
+    /// refuses larger frames. Out of range (16 ..= 2 GiB) is refused by `Db::open`.
+    #[doc(hidden)]
+    #[must_use]
+    pub fn test_wal_frame_payload_bytes_max(mut self, bytes: usize) -> Self {
+        self.wal_frame_payload_bytes_max = Some(bytes);
         self
     }
 

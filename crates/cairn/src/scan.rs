@@ -143,17 +143,18 @@ impl Scan {
             };
             let Some(entry) = next else { break };
             examined += 1;
-            let chain = entry.value().load();
-            if let Some(found) = chain.entry_at(read_version) {
-                let live = found
-                    .live_value(|| *now_millis.get_or_insert_with(|| self.shared.now_millis()));
-                if let Some(value) = live {
-                    let item = (entry.key().clone(), value.clone());
-                    if forward {
-                        self.front.push_back(item);
-                    } else {
-                        self.back.push_front(item);
-                    }
+            let live = entry.value().read(|chain| {
+                let found = chain.entry_at(read_version)?;
+                found
+                    .live_value(|| *now_millis.get_or_insert_with(|| self.shared.now_millis()))
+                    .cloned()
+            });
+            if let Some(value) = live {
+                let item = (entry.key().clone(), value);
+                if forward {
+                    self.front.push_back(item);
+                } else {
+                    self.back.push_front(item);
                 }
             }
             let buffered = if forward {

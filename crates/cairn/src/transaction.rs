@@ -8,7 +8,9 @@
 //! - under `Serializable`, every key read and every range scanned must be unchanged too, so
 //!   write skew and phantoms are refused as well.
 //!
-//! A failed validation returns `Error::Conflict` and writes nothing. Dropping a transaction
+//! A failed validation returns `Error::Conflict` and writes nothing. The read and range sets
+//! of a `Serializable` transaction are bounded (`limits::TRANSACTION_READ_KEYS_MAX`,
+//! `TRANSACTION_READ_RANGES_MAX`); past them reads fail with `Error::LimitExceeded`. Dropping a transaction
 //! without committing rolls it back. Range validation re-reads each scanned range at commit:
 //! cost O(log n + k) per range, paid by serializable transactions that scan.
 
@@ -33,8 +35,13 @@ pub struct Transaction {
     guard: ReadGuard,
     isolation: Isolation,
     writes: BTreeMap<Key, Mutation>,
+    /// `Serializable` only: keys read, at most `limits::TRANSACTION_READ_KEYS_MAX`.
     reads: Vec<Key>,
+    /// `Serializable` only: ranges scanned, at most `limits::TRANSACTION_READ_RANGES_MAX`.
     ranges: Vec<(Bound<Key>, Bound<Key>)>,
+    /// A `Serializable` scan was started past the range limit, so the read set is incomplete
+    /// and commit must refuse (`scan_prefix` cannot return the error itself).
+    ranges_overflowed: bool,
 }
 
 impl Transaction {
@@ -47,6 +54,7 @@ impl Transaction {
             writes: BTreeMap::new(),
             reads: Vec::new(),
             ranges: Vec::new(),
+            ranges_overflowed: false,
         }
     }
 
@@ -69,6 +77,13 @@ impl Transaction {
             return Ok(self.own_value(mutation));
         }
         if self.isolation == Isolation::Serializable {
+            if self.reads.len() >= limits::TRANSACTION_READ_KEYS_MAX {
+                return Err(Error::LimitExceeded {
+                    limit: "TRANSACTION_READ_KEYS_MAX",
+                    max: limits::TRANSACTION_READ_KEYS_MAX,
+                    what: "a Serializable transaction's read set is full".into(),
+                });
+            }
             self.reads.push(Key::from_slice(key));
         }
         Ok(self
@@ -142,23 +157,50 @@ impl Transaction {
         }
     }
 
-    /// Keys starting with `prefix`, in order, as this transaction sees them.
+    /// Keys starting with `prefix`, in order, as this transaction sees them. Under
+    /// `Serializable`, a scan past `TRANSACTION_READ_RANGES_MAX` still reads, but the range
+    /// cannot be validated, so `commit` then fails with `Error::LimitExceeded` (use `range`
+    /// to get that error at once).
     pub fn scan_prefix(&mut self, prefix: impl AsRef<[u8]>) -> TransactionScan<'_> {
-        self.scan_bounds(prefix_bounds(prefix.as_ref()))
+        let bounds = prefix_bounds(prefix.as_ref());
+        if self.record_range(&bounds).is_err() {
+            self.ranges_overflowed = true;
+        }
+        self.scan_bounds(bounds)
     }
 
-    /// Keys in `range`, in order, as this transaction sees them. A reversed range is an error.
+    /// Keys in `range`, in order, as this transaction sees them. A reversed range is an error,
+    /// and so (under `Serializable`) is a scan past `TRANSACTION_READ_RANGES_MAX`.
     pub fn range<K: AsRef<[u8]>>(
         &mut self,
         range: impl RangeBounds<K>,
     ) -> Result<TransactionScan<'_>> {
-        Ok(self.scan_bounds(owned_bounds(&range)?))
+        let bounds = owned_bounds(&range)?;
+        self.record_range(&bounds)?;
+        Ok(self.scan_bounds(bounds))
+    }
+
+    /// Adds a scanned range to a `Serializable` transaction's range set, if there is room.
+    fn record_range(&mut self, bounds: &(Bound<Key>, Bound<Key>)) -> Result<()> {
+        if self.isolation != Isolation::Serializable {
+            return Ok(());
+        }
+        if self.ranges.len() >= limits::TRANSACTION_READ_RANGES_MAX {
+            return Err(Self::ranges_full());
+        }
+        self.ranges.push(bounds.clone());
+        Ok(())
+    }
+
+    fn ranges_full() -> Error {
+        Error::LimitExceeded {
+            limit: "TRANSACTION_READ_RANGES_MAX",
+            max: limits::TRANSACTION_READ_RANGES_MAX,
+            what: "a Serializable transaction scanned more ranges than it can validate".into(),
+        }
     }
 
     fn scan_bounds(&mut self, bounds: (Bound<Key>, Bound<Key>)) -> TransactionScan<'_> {
-        if self.isolation == Isolation::Serializable {
-            self.ranges.push(bounds.clone());
-        }
         let (lower, upper) = (as_slice_bound(&bounds.0), as_slice_bound(&bounds.1));
         let own: Vec<(Key, Option<Value>)> = if bounds_are_empty(lower, upper) {
             Vec::new()
@@ -187,7 +229,16 @@ impl Transaction {
         if self.writes.is_empty() {
             return Ok(self.read_version());
         }
+        if self.ranges_overflowed {
+            // Writes made on reads that cannot be validated must not commit.
+            return Err(Self::ranges_full());
+        }
         let read_version = self.guard.version();
+        Shared::check_commit_bytes(crate::durable::record::encoded_commit_bytes(
+            self.writes
+                .iter()
+                .map(|(key, mutation)| (key.as_bytes(), mutation)),
+        ))?;
         let state = self.shared.lock_commit();
         for key in self.writes.keys() {
             self.check_unchanged(key, read_version)?;

@@ -1,8 +1,9 @@
 //! Change feeds: `Db::watch_prefix`.
 //!
 //! Each watcher owns a bounded queue. A commit pushes one event per written key whose bytes
-//! start with the watcher's prefix, while it still holds the commit lock, so every watcher sees
-//! commits in version order. In `Strict` mode a commit is not visible until it is durable, and
+//! start with the watcher's prefix, after the commit is visible and while it still holds the
+//! commit lock, so every watcher sees commits in version order, and a watcher woken by an
+//! event reads (at least) the value the event carries. In `Strict` mode a commit is not visible until it is durable, and
 //! neither are its events: they are held in version order and delivered once the commit
 //! becomes visible, so a watcher never learns of a commit a reader cannot see yet, nor of one
 //! whose fsync failed. A push never waits: when a queue is full its newest event is folded
@@ -113,10 +114,12 @@ pub(crate) struct WatchHub {
     held_count: AtomicUsize,
 }
 
+/// A change waiting for its commit to become visible, or (`change: None`) a marker for
+/// `lost` changes folded away when the queue was full; `version` is the newest one's.
 #[derive(Debug)]
 struct HeldEvent {
-    key: Key,
-    value: Option<Value>,
+    change: Option<(Key, Option<Value>)>,
+    lost: u64,
     version: u64,
 }
 
@@ -154,36 +157,55 @@ impl WatchHub {
     }
 
     /// Delivers a change to every watcher whose prefix matches `key`.
-    pub(crate) fn publish(&self, key: &Key, value: Option<&Value>, version: u64) {
+    pub(crate) fn publish(&self, key: &[u8], value: Option<&Value>, version: u64) {
         let subscribers = self.subscribers.read();
+        let mut owned: Option<Key> = None;
         for subscriber in subscribers.iter() {
             if key.starts_with(&subscriber.prefix) {
+                let key = owned.get_or_insert_with(|| Key::from_slice(key)).clone();
                 let version = Version(version);
                 let event = match value {
                     Some(value) => WatchEvent::Put {
-                        key: key.clone(),
+                        key,
                         value: value.clone(),
                         version,
                     },
-                    None => WatchEvent::Delete {
-                        key: key.clone(),
-                        version,
-                    },
+                    None => WatchEvent::Delete { key, version },
                 };
                 subscriber.push(event);
             }
         }
     }
 
+    /// Tells every watcher that `lost` events were dropped before they could be delivered.
+    fn publish_lagged(&self, lost: u64) {
+        for subscriber in self.subscribers.read().iter() {
+            subscriber.push(WatchEvent::Lagged(lost));
+        }
+    }
+
     /// Holds a change until `release_through` reaches its version. Caller holds the commit
-    /// lock, so held events are in version order.
-    pub(crate) fn hold(&self, key: &Key, value: Option<&Value>, version: u64) {
+    /// lock, so held events are in version order. At most `limits::WATCH_HELD_EVENTS_MAX` are
+    /// held: beyond that the newest are folded into one lag marker, delivered to every watcher
+    /// as `WatchEvent::Lagged` (it cannot tell whose they were), so a burst of commits waiting
+    /// for one fsync never grows this queue without bound and never waits.
+    pub(crate) fn hold(&self, key: &[u8], value: Option<&Value>, version: u64) {
         let mut held = self.held.lock();
-        held.push_back(HeldEvent {
-            key: key.clone(),
-            value: value.cloned(),
-            version,
-        });
+        if held.len() < crate::limits::WATCH_HELD_EVENTS_MAX {
+            held.push_back(HeldEvent {
+                change: Some((Key::from_slice(key), value.cloned())),
+                lost: 0,
+                version,
+            });
+        } else if let Some(last) = held.back_mut().filter(|last| last.change.is_none()) {
+            last.lost += 1;
+            last.version = version;
+        } else if let Some(last) = held.back_mut() {
+            // Full: fold the newest held event and this one into a marker.
+            last.change = None;
+            last.lost = 2;
+            last.version = version;
+        }
         self.held_count.store(held.len(), Ordering::Release);
     }
 
@@ -196,7 +218,10 @@ impl WatchHub {
         let mut held = self.held.lock();
         while held.front().is_some_and(|event| event.version <= visible) {
             if let Some(event) = held.pop_front() {
-                self.publish(&event.key, event.value.as_ref(), event.version);
+                match event.change {
+                    Some((key, value)) => self.publish(&key, value.as_ref(), event.version),
+                    None => self.publish_lagged(event.lost),
+                }
             }
         }
         self.held_count.store(held.len(), Ordering::Release);
@@ -294,9 +319,9 @@ mod tests {
         let watcher = hub.subscribe(b"k", 3, None);
         let value = Value::from("v");
         for version in 1..=10 {
-            hub.publish(&Key::from("k1"), Some(&value), version);
+            hub.publish(b"k1", Some(&value), version);
         }
-        hub.publish(&Key::from("other"), Some(&value), 11);
+        hub.publish(b"other", Some(&value), 11);
         assert_eq!(watcher.pending(), 3);
         let first = watcher.try_recv();
         assert!(matches!(
@@ -317,5 +342,46 @@ mod tests {
         assert_eq!(watcher.try_recv(), None);
         drop(watcher);
         assert!(hub.is_idle());
+    }
+
+    #[test]
+    fn held_events_are_bounded_and_overflow_becomes_one_lag_marker() {
+        let hub = Arc::new(WatchHub::default());
+        let watcher = hub.subscribe(b"k", 1 << 20, None);
+        let value = Value::from("v");
+        let max = crate::limits::WATCH_HELD_EVENTS_MAX;
+        let total = max as u64 + 10;
+        for version in 1..=total {
+            hub.hold(b"k1", Some(&value), version);
+        }
+        assert_eq!(
+            hub.held.lock().len(),
+            max,
+            "the held queue grew past its limit"
+        );
+        hub.release_through(total - 1);
+        assert_eq!(
+            hub.held.lock().len(),
+            1,
+            "the marker waits for its newest version"
+        );
+        hub.release_through(total);
+        assert_eq!(hub.held.lock().len(), 0);
+        assert_eq!(watcher.pending(), max);
+        let mut puts = 0;
+        let mut lost = 0;
+        while let Some(event) = watcher.try_recv() {
+            match event {
+                WatchEvent::Put { .. } => puts += 1,
+                WatchEvent::Lagged(n) => lost += n,
+                WatchEvent::Delete { .. } => unreachable!("no delete was held"),
+            }
+        }
+        assert_eq!(
+            puts + lost,
+            total,
+            "every held change is delivered or counted as lost"
+        );
+        assert_eq!(lost, 11);
     }
 }

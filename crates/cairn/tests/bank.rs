@@ -113,6 +113,7 @@ fn audit(db: &Db, level: Isolation) {
 
     let by_reverse_scan: i64 = db
         .scan_prefix("acct:")
+        .expect("scan of an open database")
         .rev()
         .map(|(_, value)| parse(&value))
         .sum();

@@ -256,9 +256,13 @@ fn kill9_child() {
         .unwrap_or_else(|error| child_failed(&mut out, "open", &error));
     emit(&mut out, format_args!("ready {}", db.version().get()));
 
-    let highest = db.scan_prefix("k").next_back().map_or(0, |(key, _)| {
-        parse_commit_key(key.as_bytes()).expect("child: every k key holds a commit number")
-    });
+    let highest = db
+        .scan_prefix("k")
+        .expect("scan of an open database")
+        .next_back()
+        .map_or(0, |(key, _)| {
+            parse_commit_key(key.as_bytes()).expect("child: every k key holds a commit number")
+        });
     let mut batch = WriteBatch::new();
     for commit in highest + 1.. {
         assert!(
@@ -562,7 +566,7 @@ fn check_acknowledged_present(db: &Db, acks: &[u64]) -> Result<(), String> {
 /// values, every batch whole, no other key) and returns `m`.
 fn check_prefix_of_commit_order(db: &Db) -> Result<u64, String> {
     let mut commits = 0_u64;
-    for (key, value) in db.scan_prefix("k") {
+    for (key, value) in db.scan_prefix("k").expect("scan of an open database") {
         let expected = commit_key(commits + 1);
         if key.as_bytes() != expected.as_bytes() {
             return Err(format!(
@@ -582,7 +586,7 @@ fn check_prefix_of_commit_order(db: &Db) -> Result<u64, String> {
 
     let mut batch_commits = (1..=commits).filter(|&commit| is_batch(commit));
     let mut batch_keys = 0_usize;
-    for (key, value) in db.scan_prefix("m") {
+    for (key, value) in db.scan_prefix("m").expect("scan of an open database") {
         let Some(commit) = batch_commits.next() else {
             return Err(format!(
                 "half a batch: {} is present but no batch commit after {commits} is \

@@ -104,7 +104,13 @@ fn expired_key_is_invisible_at_once_and_reclaimed_by_maintenance() {
         None
     );
     assert_eq!(db.count_prefix("s").expect("count"), 1);
-    assert_eq!(db.scan_prefix("").rev().count(), 1);
+    assert_eq!(
+        db.scan_prefix("")
+            .expect("scan of an open database")
+            .rev()
+            .count(),
+        1
+    );
     assert!(
         !db.delete("session").expect("delete"),
         "an expired key is absent"
@@ -588,7 +594,7 @@ fn clear_prefix_is_one_atomic_commit() {
     assert_eq!(after.scan_prefix("p:").count(), 0);
     assert_eq!(db.count_prefix("p:").expect("count"), 0);
     assert_eq!(
-        pairs(db.scan_prefix("p")),
+        pairs(db.scan_prefix("p").expect("scan of an open database")),
         vec![
             (b"p".to_vec(), b"shorter".to_vec()),
             (b"p;".to_vec(), b"just after".to_vec())
@@ -624,9 +630,19 @@ fn clear_prefix_handles_0xff_prefixes() {
         db.put(key, "v").expect("put");
     }
     assert_eq!(db.count_prefix([0xff, 0xff]).expect("count"), 2);
-    assert_eq!(db.scan_prefix([0xff]).rev().count(), 4);
+    assert_eq!(
+        db.scan_prefix([0xff])
+            .expect("scan of an open database")
+            .rev()
+            .count(),
+        4
+    );
     assert_eq!(db.clear_prefix([0xff]).expect("clear"), 4);
-    let left: Vec<Vec<u8>> = db.scan_prefix("").map(|(key, _)| key.to_vec()).collect();
+    let left: Vec<Vec<u8>> = db
+        .scan_prefix("")
+        .expect("scan of an open database")
+        .map(|(key, _)| key.to_vec())
+        .collect();
     assert_eq!(left, vec![vec![0x00], vec![0xfe, 0xff]]);
 }
 
@@ -756,8 +772,12 @@ fn reverse_scans_mirror_forward_scans() {
     }
     db.put("q", "before").expect("put");
     db.put("s", "after").expect("put");
-    let forward = pairs(db.scan_prefix("r:"));
-    let reverse = pairs(db.scan_prefix("r:").rev());
+    let forward = pairs(db.scan_prefix("r:").expect("scan of an open database"));
+    let reverse = pairs(
+        db.scan_prefix("r:")
+            .expect("scan of an open database")
+            .rev(),
+    );
     let mut expected: Vec<_> = expected.into_iter().collect();
     assert_eq!(forward, expected);
     expected.reverse();
@@ -883,14 +903,22 @@ fn scans_over_tombstones_cross_chunk_boundaries_without_loss_or_duplicates() {
             3_000,
             "the dead keys are still indexed"
         );
-        assert_eq!(pairs(db.scan_prefix("k")), expected, "forward, {live} live");
-        let mut reverse = pairs(db.scan_prefix("k").rev());
+        assert_eq!(
+            pairs(db.scan_prefix("k").expect("scan of an open database")),
+            expected,
+            "forward, {live} live"
+        );
+        let mut reverse = pairs(db.scan_prefix("k").expect("scan of an open database").rev());
         reverse.reverse();
         assert_eq!(reverse, expected, "reverse, {live} live");
         assert_eq!(db.count_prefix("k").expect("count"), live);
         for max_run in [1, 3, 127, 128, 129, 400] {
             for _ in 0..3 {
-                let mixed = drain_both_ends(db.scan_prefix("k"), &mut rng, max_run);
+                let mixed = drain_both_ends(
+                    db.scan_prefix("k").expect("scan of an open database"),
+                    &mut rng,
+                    max_run,
+                );
                 assert_eq!(
                     mixed, expected,
                     "mixed ends, {live} live, runs up to {max_run}"
@@ -923,7 +951,11 @@ fn scans_over_tombstones_cross_chunk_boundaries_without_loss_or_duplicates() {
         let stats = db.stats();
         assert_eq!(stats.keys_indexed, live);
         assert_eq!(stats.versions_retained, live as u64);
-        let mixed = drain_both_ends(db.scan_prefix("k"), &mut rng, 64);
+        let mixed = drain_both_ends(
+            db.scan_prefix("k").expect("scan of an open database"),
+            &mut rng,
+            64,
+        );
         assert_eq!(mixed, expected, "after maintenance, {live} live");
     }
 }
@@ -938,7 +970,7 @@ fn scan_reads_one_version_while_commits_land_between_chunks() {
         expected.push((chunk_key(index), value.into_bytes()));
     }
     let mut rng = SplitMix64::new(7);
-    let mut scan = db.scan_prefix("k");
+    let mut scan = db.scan_prefix("k").expect("scan of an open database");
     let mut seen_front = Vec::new();
     let mut seen_back = Vec::new();
     let mut step = 0usize;
@@ -984,7 +1016,10 @@ fn scan_reads_one_version_while_commits_land_between_chunks() {
     );
     drop(scan);
     // The current state did change.
-    assert_ne!(pairs(db.scan_prefix("k")), expected);
+    assert_ne!(
+        pairs(db.scan_prefix("k").expect("scan of an open database")),
+        expected
+    );
 }
 
 #[test]

@@ -790,7 +790,10 @@ impl Harness {
             ["fwd", "rev", "both"][usize::try_from(how).expect("small")]
         ));
         let mut expected = live_in(&self.model, self.now(), &prefix_range(&prefix));
-        let scan = self.db.scan_prefix(&prefix);
+        let scan = self
+            .db
+            .scan_prefix(&prefix)
+            .expect("scan of an open database");
         let found = match how {
             0 => collect(scan),
             1 => {
@@ -1043,7 +1046,11 @@ impl Harness {
         self.begin("full check");
         let now = self.now();
         let expected = live_in(&self.model, now, &(Bound::Unbounded, Bound::Unbounded));
-        self.check("everything", collect(self.db.scan_prefix(b"")), expected);
+        self.check(
+            "everything",
+            collect(self.db.scan_prefix(b"").expect("scan of an open database")),
+            expected,
+        );
         for first in ALPHABET {
             for key in std::iter::once(vec![first])
                 .chain(ALPHABET.iter().map(|&second| vec![first, second]))

@@ -129,7 +129,7 @@ impl Session for CairnSession {
     }
 
     fn scan_prefix(&mut self, prefix: &[u8]) -> Result<usize> {
-        Ok(self.db.scan_prefix(prefix).fold(0, |count, (_, value)| {
+        Ok(self.db.scan_prefix(prefix)?.fold(0, |count, (_, value)| {
             touched(value.as_bytes());
             count + 1
         }))

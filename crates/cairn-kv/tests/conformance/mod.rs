@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use cairn_kv::limits::{KEY_BYTES_MAX, MULTI_ENTRIES_MAX, VALUE_BYTES_MAX};
+use cairn_kv::limits::{KEY_BYTES_MAX, LIST_PAGE_KEYS_MAX, MULTI_ENTRIES_MAX, VALUE_BYTES_MAX};
 use cairn_kv::{KeyValueStore, KvError, KvEvent, KvTtl, KvWatcher, Scope};
 
 /// Expands to one test per conformance case, each on a fresh store from `$make_store`, an
@@ -34,6 +34,7 @@ macro_rules! suite {
             crud_round_trip,
             any_bytes_are_keys_and_values,
             list_is_ordered_and_exact_about_prefixes,
+            list_page_walks_a_prefix_in_order,
             multi_get_and_multi_put,
             multi_put_is_atomic_to_readers,
             clear_prefix_is_atomic_and_counts,
@@ -230,6 +231,81 @@ pub async fn list_is_ordered_and_exact_about_prefixes<S: KeyValueStore>(store: A
             "count of prefix {prefix:?}"
         );
     }
+}
+
+pub async fn list_page_walks_a_prefix_in_order<S: KeyValueStore>(store: Arc<S>) {
+    let scope = scope("list-page");
+    let mut expected: Vec<Vec<u8>> = (0..11_u8).map(|n| vec![b'p', n, 0xff]).collect();
+    expected.push(b"p".to_vec());
+    expected.push(b"p\xff\xff".to_vec());
+    for key in expected.iter().rev() {
+        put(&*store, &scope, key, b"v").await;
+    }
+    for outside in [&b"o\xff"[..], b"q", b"\x00"] {
+        put(&*store, &scope, outside, b"v").await;
+    }
+    put(&*store, &scope, b"p-deleted", b"v").await;
+    assert!(store.delete(&scope, b"p-deleted").await.expect("delete"));
+    expected.sort();
+
+    for limit in [1, 3, expected.len(), LIST_PAGE_KEYS_MAX] {
+        let mut walked = Vec::new();
+        let mut cursor: Option<Vec<u8>> = None;
+        loop {
+            let page = store
+                .list_page(&scope, b"p", cursor.as_deref(), limit)
+                .await
+                .expect("list_page");
+            assert!(
+                page.keys.len() <= limit,
+                "page of {} > {limit}",
+                page.keys.len()
+            );
+            walked.extend(page.keys.iter().cloned());
+            match page.next {
+                Some(next) => {
+                    assert_eq!(Some(&next), page.keys.last(), "next is the page's last key");
+                    cursor = Some(next);
+                }
+                None => break,
+            }
+        }
+        assert_eq!(walked, expected, "pages of {limit}");
+    }
+    assert_eq!(list(&*store, &scope, b"p").await, expected);
+
+    // A cursor below the prefix starts at its first key; one past it ends the listing.
+    let page = store
+        .list_page(&scope, b"p", Some(b"a"), 2)
+        .await
+        .expect("cursor below the prefix");
+    assert_eq!(page.keys, expected[..2].to_vec());
+    let page = store
+        .list_page(&scope, b"p", Some(b"q"), 2)
+        .await
+        .expect("cursor above the prefix");
+    assert_eq!(page, cairn_kv::Page::default());
+    // The whole scope, one key at a time, sees the keys outside the prefix too.
+    let page = store
+        .list_page(&scope, b"", None, 1)
+        .await
+        .expect("empty prefix");
+    assert_eq!(page.keys, vec![b"\x00".to_vec()]);
+
+    for limit in [0, LIST_PAGE_KEYS_MAX + 1] {
+        assert!(
+            matches!(
+                store.list_page(&scope, b"p", None, limit).await,
+                Err(KvError::InvalidArgument(_))
+            ),
+            "limit {limit}"
+        );
+    }
+    let too_long = vec![b'p'; KEY_BYTES_MAX + 1];
+    assert!(matches!(
+        store.list_page(&scope, b"p", Some(&too_long), 1).await,
+        Err(KvError::KeyTooLarge { .. })
+    ));
 }
 
 pub async fn multi_get_and_multi_put<S: KeyValueStore>(store: Arc<S>) {

@@ -179,11 +179,14 @@ impl Shared {
                     .index
                     .range::<[u8], _>((lower, Bound::Unbounded), &guard)
                 {
-                    let chain = entry.value().load();
-                    if let Some(found) = chain.entry_at(version) {
-                        if found.value.is_some() && !found.is_dead_at(now) {
-                            chunk.push((entry.key().clone(), found.clone()));
-                        }
+                    let found = entry.value().read(|chain| {
+                        chain
+                            .entry_at(version)
+                            .filter(|found| found.value.is_some() && !found.is_dead_at(now))
+                            .cloned()
+                    });
+                    if let Some(found) = found {
+                        chunk.push((entry.key().clone(), found));
                     }
                     after = Some(entry.key().clone());
                     if chunk.len() == CHECKPOINT_CHUNK_ENTRIES {

@@ -69,6 +69,24 @@ pub(crate) fn encode_commit<'k>(
     Ok(())
 }
 
+/// The exact length of the body `encode_commit` writes for `mutations` (saturating), so a
+/// commit's size can be checked before anything is encoded or locked.
+pub(crate) fn encoded_commit_bytes<'k>(
+    mutations: impl IntoIterator<Item = (&'k [u8], &'k Mutation)>,
+) -> usize {
+    mutations
+        .into_iter()
+        .fold(4_usize, |total, (key, mutation)| {
+            let bytes = match mutation {
+                Mutation::Put { value, .. } => 17_usize
+                    .saturating_add(key.len())
+                    .saturating_add(value.len()),
+                Mutation::Delete => 5_usize.saturating_add(key.len()),
+            };
+            total.saturating_add(bytes)
+        })
+}
+
 /// Decodes a commit body into its mutations, in order. Any inconsistency is an error that
 /// says what is wrong; nothing is allocated beyond what the input holds.
 pub(crate) fn decode_commit(body: &[u8]) -> Result<Vec<(Key, Mutation)>, String> {
@@ -205,6 +223,18 @@ mod tests {
                 },
             ),
         ]
+    }
+
+    #[test]
+    fn encoded_size_is_exact() {
+        let mutations = sample();
+        let pairs = || {
+            mutations
+                .iter()
+                .map(|(key, mutation)| (key.as_bytes(), mutation))
+        };
+        assert_eq!(encoded_commit_bytes(pairs()), encode(&mutations).len());
+        assert_eq!(encoded_commit_bytes(std::iter::empty()), encode(&[]).len());
     }
 
     fn encode(mutations: &[(Key, Mutation)]) -> Vec<u8> {

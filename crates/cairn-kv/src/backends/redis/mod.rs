@@ -69,8 +69,8 @@ use crate::error::{KeyText, KvError, KvResult};
 use crate::limits::CLEAR_PREFIX_KEYS_MAX;
 use crate::scope::Scope;
 use crate::store::{
-    check_cas, check_entry, check_key, check_multi_len, check_prefix, ttl_millis, KeyValueStore,
-    KvTtl, StoreStats,
+    check_cas, check_entry, check_key, check_list_page, check_multi_len, check_prefix, ttl_millis,
+    KeyValueStore, KvTtl, Page, StoreStats,
 };
 use crate::watch::{KvWatcher, WatchTarget};
 
@@ -369,6 +369,30 @@ impl KeyValueStore for RedisStore {
     async fn list(&self, scope: &Scope, prefix: &[u8]) -> KvResult<Vec<Vec<u8>>> {
         check_prefix(prefix)?;
         self.scan_prefix(scope, prefix).await
+    }
+
+    /// Redis keeps no key order: each page runs a whole `SCAN` of the prefix, sorts it and
+    /// returns the keys after the cursor, so a page costs as much as `list` of the prefix
+    /// (memory included) and paging through n keys costs O(n²/limit). It bounds what one
+    /// reply carries, not the server's work.
+    async fn list_page(
+        &self,
+        scope: &Scope,
+        prefix: &[u8],
+        start_after: Option<&[u8]>,
+        limit: usize,
+    ) -> KvResult<Page> {
+        check_list_page(prefix, start_after, limit)?;
+        let keys = self.scan_prefix(scope, prefix).await?;
+        let first = start_after.map_or(0, |after| {
+            keys.partition_point(|key| key.as_slice() <= after)
+        });
+        let page = keys
+            .into_iter()
+            .skip(first)
+            .take(limit.saturating_add(1))
+            .collect();
+        Ok(Page::from_sorted(page, limit))
     }
 
     async fn multi_get(&self, scope: &Scope, keys: &[&[u8]]) -> KvResult<Vec<Option<Vec<u8>>>> {

@@ -93,8 +93,8 @@ use crate::error::{KeyText, KvError, KvResult};
 use crate::limits::CLEAR_PREFIX_KEYS_MAX;
 use crate::scope::Scope;
 use crate::store::{
-    check_cas, check_entry, check_key, check_multi_len, check_prefix, ttl_millis, KeyValueStore,
-    KvTtl, StoreStats,
+    check_cas, check_entry, check_key, check_list_page, check_multi_len, check_prefix, ttl_millis,
+    KeyValueStore, KvTtl, Page, StoreStats,
 };
 use crate::url::SqliteSynchronous;
 use crate::watch::{KvWatcher, LocalHub, WatchTarget};
@@ -155,6 +155,12 @@ macro_rules! range_sql {
 const SQL_LIST: RangeSql = range_sql!(
     "SELECT key FROM kv WHERE",
     "AND (expires_at_millis IS NULL OR expires_at_millis > ?3) ORDER BY key"
+);
+// ?1 lower, ?2 upper, ?3 now, ?4 the cursor (NULL: none), ?5 the most rows to return.
+const SQL_LIST_PAGE: RangeSql = range_sql!(
+    "SELECT key FROM kv WHERE",
+    "AND (?4 IS NULL OR key > ?4) \
+     AND (expires_at_millis IS NULL OR expires_at_millis > ?3) ORDER BY key LIMIT ?5"
 );
 // ?1 lower, ?2 upper, ?3 now, ?4 the most rows worth counting.
 const SQL_COUNT: RangeSql = range_sql!(
@@ -607,6 +613,35 @@ impl KeyValueStore for SqliteStore {
             Ok(keys)
         })
         .await
+    }
+
+    async fn list_page(
+        &self,
+        scope: &Scope,
+        prefix: &[u8],
+        start_after: Option<&[u8]>,
+        limit: usize,
+    ) -> KvResult<Page> {
+        check_list_page(prefix, start_after, limit)?;
+        let range = PrefixRange::new(scope, prefix);
+        let after = start_after.map(|after| scope.stored_key(after));
+        let rows = i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX);
+        let scope = scope.clone();
+        let keys = self
+            .read(move |connection| {
+                let mut statement = connection.prepare_cached(range.sql(&SQL_LIST_PAGE)).sql()?;
+                let keys = statement
+                    .query_map(
+                        params![range.lower, range.upper, now_millis(), after, rows],
+                        |row| user_key(&scope, row.get_ref(0)?.as_blob()?),
+                    )
+                    .sql()?
+                    .collect::<rusqlite::Result<Vec<Vec<u8>>>>()
+                    .sql()?;
+                Ok(keys)
+            })
+            .await?;
+        Ok(Page::from_sorted(keys, limit))
     }
 
     async fn multi_get(&self, scope: &Scope, keys: &[&[u8]]) -> KvResult<Vec<Option<Vec<u8>>>> {
