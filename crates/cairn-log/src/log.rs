@@ -72,6 +72,10 @@ pub struct ReplayReport {
     pub last_lsn: u64,
     /// Commit version of the last valid frame read (applied or skipped); 0 if none.
     pub last_version: u64,
+    /// LSN of the last valid frame read (applied or skipped); `None` if the log holds none.
+    /// Unlike `last_lsn`, never raised to `after_lsn`, so a caller can tell a log that ends
+    /// below its snapshot.
+    pub last_frame_lsn: Option<u64>,
     /// The torn tail that was cut off, if any.
     pub torn_tail: Option<TornTail>,
     /// What [`RecoveryMode::Salvage`] set aside, one entry per file.
@@ -259,6 +263,7 @@ impl Log {
                 .last_frame
                 .map_or(after_lsn, |(lsn, _)| lsn.max(after_lsn)),
             last_version: scan.last_frame.map_or(0, |(_, version)| version),
+            last_frame_lsn: scan.last_frame.map(|(lsn, _)| lsn),
             torn_tail: scan.torn_tail.clone(),
             salvaged: scan.dropped.clone(),
             bytes_read: scan.bytes_read,

@@ -4,20 +4,31 @@
 //! module reclaims their memory. It also prunes version chains that grew history a reader once
 //! needed. Work is done in slices of `MAINTENANCE_SLICE_KEYS` keys, each under the commit lock
 //! and each short, so writers are never stalled for long. `Db::run_maintenance` runs one full
-//! pass on the caller's thread (tests with a manual clock use it); a background thread runs the
-//! same pass every `Options::maintenance_interval`, followed by an automatic checkpoint when
+//! pass on the caller's thread (tests with a manual clock use it); in the background, the same
+//! pass runs every `Options::maintenance_interval`, followed by an automatic checkpoint when
 //! enough WAL has been written since the last one.
+//!
+//! The background passes of every database in the process share one small service of at
+//! most [`MAINTENANCE_WORKERS_MAX`] threads, named [`MAINTENANCE_THREAD_NAME`], so a process
+//! with thousands of databases does not run thousands of maintainers. It holds only weak
+//! references: a dropped database's work stops. Dropping the last `Db` handle cancels the
+//! database's tick and waits for a running one, so the directory lock is free once the drop
+//! returns. Trade-off: a long checkpoint occupies a worker, delaying other databases' passes
+//! (never their commits: reads and writes never wait for maintenance).
+
+/// Name of the shared maintenance service's threads.
+pub const MAINTENANCE_THREAD_NAME: &str = "cairn-maintainer";
 
 use std::cmp::Reverse;
-use std::collections::BinaryHeap;
-use std::sync::{Arc, Weak};
-use std::thread::JoinHandle;
-use std::time::Duration;
+use std::collections::{BinaryHeap, HashMap};
+use std::io;
+use std::sync::{Arc, OnceLock, Weak};
+use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
 
 use crate::engine::Shared;
-use crate::limits::MAINTENANCE_SLICE_KEYS;
+use crate::limits::{MAINTENANCE_SLICE_KEYS, MAINTENANCE_WORKERS_MAX};
 use crate::mvcc::chain::NO_DEADLINE;
 use crate::types::Key;
 
@@ -184,45 +195,193 @@ impl Shared {
     }
 }
 
-/// Tells the maintenance thread to stop.
-#[derive(Debug, Default)]
-pub(crate) struct StopSignal {
-    stopped: Mutex<bool>,
+/// The process-wide maintenance service: at most [`MAINTENANCE_WORKERS_MAX`] threads, shared
+/// by every open database, run each database's periodic tick (a maintenance pass, then an
+/// automatic checkpoint when one is due). Ticks are kept in a min-heap by due time; a worker
+/// sleeps until the earliest is due. Each registration holds only a `Weak` reference, so it
+/// never keeps a database alive, and its tick stops once the database is gone.
+struct Service {
+    queue: Mutex<Queue>,
+    /// Signalled when a tick is added that may be due before the ones a worker waits for.
     wake: Condvar,
 }
 
-impl StopSignal {
-    pub(crate) fn stop(&self) {
-        *self.stopped.lock() = true;
-        self.wake.notify_all();
+/// The service's schedule.
+#[derive(Default)]
+struct Queue {
+    /// `(due, task id)`, earliest first.
+    due: BinaryHeap<Reverse<(Instant, u64)>>,
+    /// Registered tasks by id; a cancelled one is removed.
+    tasks: HashMap<u64, Arc<Task>>,
+    next_id: u64,
+    /// Worker threads started (they live as long as the process).
+    workers: usize,
+    /// Workers waiting for a tick to come due.
+    idle: usize,
+}
+
+/// One database's periodic tick.
+struct Task {
+    shared: Weak<Shared>,
+    interval: Duration,
+    /// Held while the tick runs; `true` once cancelled. Cancelling takes it, so it waits for
+    /// a running tick to finish.
+    cancelled: Mutex<bool>,
+}
+
+/// The service, started on first use.
+fn service() -> &'static Service {
+    static SERVICE: OnceLock<Service> = OnceLock::new();
+    SERVICE.get_or_init(|| Service {
+        queue: Mutex::new(Queue::default()),
+        wake: Condvar::new(),
+    })
+}
+
+impl Service {
+    /// Schedules `shared`'s tick every `interval`, starting a worker if none is idle and the
+    /// bound allows. Fails only when no worker exists and none can be started.
+    fn register(
+        &'static self,
+        shared: Weak<Shared>,
+        interval: Duration,
+    ) -> io::Result<Registration> {
+        let task = Arc::new(Task {
+            shared,
+            interval,
+            cancelled: Mutex::new(false),
+        });
+        let mut queue = self.queue.lock();
+        let id = queue.next_id;
+        queue.next_id += 1;
+        if queue.idle == 0 && queue.workers < MAINTENANCE_WORKERS_MAX {
+            let spawned = std::thread::Builder::new()
+                .name(MAINTENANCE_THREAD_NAME.into())
+                .spawn(move || self.work());
+            match spawned {
+                Ok(_) => queue.workers += 1,
+                // The workers already running serve this database too.
+                Err(error) if queue.workers == 0 => return Err(error),
+                Err(_) => {}
+            }
+        }
+        queue.tasks.insert(id, Arc::clone(&task));
+        queue.due.push(Reverse((Instant::now() + interval, id)));
+        drop(queue);
+        self.wake.notify_one();
+        Ok(Registration { id, task })
     }
 
-    /// Waits up to `interval`; returns true once stop was requested.
-    fn wait(&self, interval: Duration) -> bool {
-        let mut stopped = self.stopped.lock();
-        if !*stopped {
-            self.wake.wait_for(&mut stopped, interval);
+    /// A worker: runs due ticks, forever.
+    fn work(&self) {
+        loop {
+            let (id, task) = self.next_due();
+            let keep = {
+                let mut cancelled = task.cancelled.lock();
+                if !*cancelled {
+                    match task.shared.upgrade() {
+                        Some(shared) => {
+                            shared.run_maintenance();
+                            shared.checkpoint_if_due();
+                            // Dropped under the guard: if this was the last reference, the
+                            // database (and its directory lock) is gone before a waiting
+                            // cancel returns.
+                            drop(shared);
+                        }
+                        None => *cancelled = true,
+                    }
+                }
+                !*cancelled
+            };
+            let mut queue = self.queue.lock();
+            if keep && queue.tasks.contains_key(&id) {
+                queue
+                    .due
+                    .push(Reverse((Instant::now() + task.interval, id)));
+            } else {
+                queue.tasks.remove(&id);
+            }
         }
-        *stopped
+    }
+
+    /// Waits for the earliest tick to come due and takes it off the schedule.
+    fn next_due(&self) -> (u64, Arc<Task>) {
+        let mut queue = self.queue.lock();
+        loop {
+            let now = Instant::now();
+            match queue.due.peek().copied() {
+                Some(Reverse((due, id))) if due <= now => {
+                    queue.due.pop();
+                    if let Some(task) = queue.tasks.get(&id) {
+                        return (id, Arc::clone(task));
+                    }
+                }
+                next => {
+                    queue.idle += 1;
+                    match next {
+                        Some(Reverse((due, _))) => {
+                            self.wake.wait_until(&mut queue, due);
+                        }
+                        None => self.wake.wait(&mut queue),
+                    }
+                    queue.idle -= 1;
+                }
+            }
+        }
     }
 }
 
-/// Starts the background maintainer. It holds only a weak reference, so it never keeps a
-/// database alive, and exits once the database is gone or `stop` is signalled.
-pub(crate) fn spawn(
-    shared: Weak<Shared>,
-    stop: Arc<StopSignal>,
-    interval: Duration,
-) -> std::io::Result<JoinHandle<()>> {
-    std::thread::Builder::new()
-        .name("cairn-maintainer".into())
-        .spawn(move || {
-            while !stop.wait(interval) {
-                let Some(shared) = shared.upgrade() else {
-                    return;
-                };
-                shared.run_maintenance();
-                shared.checkpoint_if_due();
-            }
+/// A database's place in the maintenance service.
+struct Registration {
+    id: u64,
+    task: Arc<Task>,
+}
+
+impl Registration {
+    /// Stops the tick; waits for a running one to finish. Idempotent.
+    fn cancel(&self) {
+        *self.task.cancelled.lock() = true;
+        service().queue.lock().tasks.remove(&self.id);
+    }
+}
+
+/// Held by every `Db` handle (shared by its clones): when the last one goes, the database's
+/// tick is cancelled, waiting for a running one (a checkpoint, say) to end, so that the
+/// database, and with it the directory lock, is released by the time the drop returns
+/// (unless a transaction, snapshot or scan still holds it).
+#[derive(Default)]
+pub(crate) struct Handles {
+    registration: Option<Registration>,
+}
+
+impl std::fmt::Debug for Handles {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("Handles")
+            .field("maintained", &self.registration.is_some())
+            .finish()
+    }
+}
+
+impl Handles {
+    /// Schedules `shared`'s maintenance every `interval` on the shared service.
+    pub(crate) fn maintained(shared: &Arc<Shared>, interval: Duration) -> io::Result<Self> {
+        let registration = service().register(Arc::downgrade(shared), interval)?;
+        Ok(Handles {
+            registration: Some(registration),
         })
+    }
+
+    /// Stops background maintenance, waiting for a running tick to finish.
+    pub(crate) fn stop_maintenance(&self) {
+        if let Some(registration) = &self.registration {
+            registration.cancel();
+        }
+    }
+}
+
+impl Drop for Handles {
+    fn drop(&mut self) {
+        self.stop_maintenance();
+    }
 }

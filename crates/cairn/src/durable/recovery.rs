@@ -13,7 +13,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use cairn_log::{Dropped, FrameRef, Log, LogError, LogOptions, SyncPolicy, TornTail};
+use cairn_log::{Dropped, FrameRef, Log, LogError, LogOptions, RecoveryMode, SyncPolicy, TornTail};
 use parking_lot::Mutex;
 
 use crate::durable::checkpoint::CheckpointState;
@@ -100,6 +100,17 @@ pub(crate) fn open_durable(options: &Options) -> Result<Shared> {
         other => Error::from(other),
     })?;
     let last_version = shared.commit.get_mut().last_version;
+    let salvage = options.recovery_mode == RecoveryMode::Salvage;
+    let mut salvaged = replay.salvaged;
+    check_nothing_lost(
+        &dir,
+        &snapshot_versions,
+        after_lsn,
+        last_version,
+        replay.last_frame_lsn,
+        salvage,
+        &mut salvaged,
+    )?;
     if log.last_appended_lsn() != last_version {
         return Err(Error::Corrupted {
             file: dir.clone(),
@@ -110,11 +121,15 @@ pub(crate) fn open_durable(options: &Options) -> Result<Shared> {
             ),
         });
     }
+    if salvage && replay.last_frame_lsn.is_some_and(|lsn| lsn < after_lsn) {
+        // The snapshot covers these segments; keeping them would stop the next open again.
+        log.remove_segments_through(after_lsn)?;
+    }
     report.wal_segments = replay.segments;
     report.wal_records_replayed = replay.frames_replayed;
     report.wal_records_skipped = replay.frames_skipped;
     report.torn_tail = replay.torn_tail;
-    report.salvaged = replay.salvaged;
+    report.salvaged = salvaged;
     report.last_version = Version(last_version);
     report.snapshot = loaded;
     report.duration = started.elapsed();
@@ -147,6 +162,67 @@ pub(crate) fn open_durable(options: &Options) -> Result<Shared> {
         lock: Mutex::new(Some(lock)),
     });
     Ok(shared)
+}
+
+/// Refuses a recovery that would silently lose commits the directory shows were made: a
+/// rejected snapshot newer than everything recovered (the only snapshot damaged and the WAL
+/// gone), or a WAL whose last record lies below the loaded snapshot (the WAL always reaches at
+/// least the newest snapshot, which is written only once the WAL is durable through it). In
+/// `RecoveryMode::Salvage` the loss is accepted and listed in `salvaged` instead.
+fn check_nothing_lost(
+    dir: &std::path::Path,
+    snapshot_versions: &[u64],
+    after_lsn: u64,
+    last_version: u64,
+    last_frame_lsn: Option<u64>,
+    salvage: bool,
+    salvaged: &mut Vec<Dropped>,
+) -> Result<()> {
+    // Newest first: the first one above what was recovered is the largest loss.
+    if let Some(&lost) = snapshot_versions
+        .iter()
+        .find(|&&version| version > last_version)
+    {
+        let file = dir.join(snapshot_file_name(lost));
+        let reason = format!(
+            "the snapshot for version {lost} failed verification and neither an older snapshot \
+             nor the WAL reaches that version (recovery reaches version {last_version})"
+        );
+        if !salvage {
+            return Err(Error::Corrupted {
+                file,
+                offset: 0,
+                reason,
+            });
+        }
+        salvaged.push(Dropped {
+            file,
+            offset: 0,
+            reason,
+            frames_after: 0,
+        });
+    }
+    if let Some(last_lsn) = last_frame_lsn.filter(|&lsn| lsn < after_lsn) {
+        let file = dir.join(snapshot_file_name(after_lsn));
+        let reason = format!(
+            "the WAL ends at LSN {last_lsn}, below this snapshot's version {after_lsn}: WAL \
+             records the snapshot was written after are missing"
+        );
+        if !salvage {
+            return Err(Error::Corrupted {
+                file,
+                offset: 0,
+                reason,
+            });
+        }
+        salvaged.push(Dropped {
+            file,
+            offset: 0,
+            reason,
+            frames_after: 0,
+        });
+    }
+    Ok(())
 }
 
 /// Removes what interrupted checkpoints left behind and returns the snapshot versions on
@@ -185,12 +261,14 @@ fn load_newest_valid_snapshot(
 ) -> (Shared, Option<SnapshotLoaded>) {
     for &version in snapshot_versions {
         let path = dir.join(snapshot_file_name(version));
-        // The header's count is checked against the file's size, so it cannot make this
-        // allocate more than the file could hold.
+        // The header's count is unchecked until the blocks verify: it was checked against the
+        // file's length (a sparse file can be huge), and is capped here by the presizing limit,
+        // so no header can make this allocate more than that limit's worth.
         let keys = read_header(options.file_system.as_ref(), &path)
             .ok()
             .and_then(|header| usize::try_from(header.entry_count).ok())
-            .unwrap_or(0);
+            .unwrap_or(0)
+            .min(crate::limits::RECOVERY_PRESIZE_KEYS_MAX);
         let candidate = Shared::with_capacity(options.clone(), keys);
         match candidate.load_snapshot(&path, version) {
             Ok(entries) => {
