@@ -25,7 +25,8 @@
 //! [`LogError::Poisoned`], and nothing in the failed group is reported durable. A sync is
 //! never retried: after a failed `fdatasync` the state of the page cache is unknown.
 //!
-//! Open recovers first (see [`crate::reader`] for the classification): it replays every frame
+//! Open recovers first (see [`crate::reader`] for the classification): it refuses a directory
+//! holding a segment of another database ([`LogError::ForeignFile`]), replays every frame
 //! above `after_lsn`, cuts a torn tail and syncs, sets aside damage in
 //! [`RecoveryMode::Salvage`], and then always appends into a new segment, so a file that
 //! recovery read is never written again.
@@ -248,12 +249,20 @@ impl Log {
             .map_err(|error| LogError::io("create log directory", dir, error))?;
         remove_temp_segments(fs.as_ref(), dir, calls)?;
         let settings = ScanSettings {
+            database_id: Some(options.database_id),
             after_lsn,
             payload_bytes_max: options.frame_payload_bytes_max,
             crc_failure_is_torn_tail: options.crc_failure_is_torn_tail(),
             count_dropped: options.recovery == RecoveryMode::Salvage,
         };
         let scan = scan_log(fs.as_ref(), dir, &settings, apply, &mut |_, _| {})?;
+        if let Some(foreign) = scan.foreign.first() {
+            return Err(LogError::ForeignFile {
+                file: foreign.file.clone(),
+                expected: options.database_id,
+                found: foreign.database_id,
+            });
+        }
         let counters = Counters::default();
         let report = ReplayReport {
             segments: scan.kept.len(),
@@ -274,6 +283,7 @@ impl Log {
             segment_number: next_segment_number,
             first_lsn: report.last_lsn.saturating_add(1),
             segment_bytes: options.segment_bytes,
+            database_id: options.database_id,
         };
         let (path, file) = create_segment(fs.as_ref(), dir, header, calls)?;
         count(&counters.segments_created, 1);
@@ -705,6 +715,7 @@ impl Inner {
             segment_number: io.next_segment_number,
             first_lsn,
             segment_bytes: segment_bytes_for(self.options.segment_bytes, frame_bytes),
+            database_id: self.options.database_id,
         };
         let (path, file) = create_segment(self.fs.as_ref(), &self.dir, header, self.calls)?;
         count(&self.counters.segments_created, 1);

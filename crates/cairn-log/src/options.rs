@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use crate::error::LogError;
 use crate::format::{FRAME_PAYLOAD_BYTES_MAX, RECORD_PREFIX_BYTES};
+use crate::identity::DatabaseId;
 
 /// Default preallocated size of a segment: 64 MiB, large enough that rotation (two syncs and
 /// a file creation) is rare, small enough that removing a covered segment frees space soon.
@@ -97,6 +98,11 @@ pub struct LogOptions {
     pub frame_payload_bytes_max: usize,
     /// What open does with a damaged log.
     pub recovery: RecoveryMode,
+    /// The database the log belongs to: written into every segment header it creates, and
+    /// required of every segment it opens (a segment naming another id is refused with
+    /// [`crate::LogError::ForeignFile`]). Default [`DatabaseId::UNSET`], for a log that belongs
+    /// to no particular database.
+    pub database_id: DatabaseId,
     /// The deliberately broken behaviour of this build, if any.
     #[cfg(feature = "sabotage")]
     pub sabotage: Sabotage,
@@ -110,6 +116,7 @@ impl LogOptions {
             sync,
             frame_payload_bytes_max: FRAME_PAYLOAD_BYTES_MAX,
             recovery: RecoveryMode::Strict,
+            database_id: DatabaseId::UNSET,
             #[cfg(feature = "sabotage")]
             sabotage: Sabotage::None,
         }
