@@ -600,6 +600,7 @@ fn a_segment_of_another_database_is_refused_naming_it_and_verify_lists_it() {
 
     let report =
         verify_dir(&StdFileSystem, &dir.path, 0, Some(theirs), &mut |_, _| {}).expect("verify");
+    let segments = segment_files(&dir.path);
     assert_eq!(report.foreign.len(), segments.len(), "{:?}", report.foreign);
     assert!(report
         .foreign
