@@ -29,7 +29,7 @@ const PUTS_PER_PHASE: usize = 40;
 /// The name of the first segment (LSNs start at 1).
 const FIRST_SEGMENT: &str = "00000000000000000001.wal";
 /// Segment header bytes: frames start here.
-const SEGMENT_HEADER_BYTES: usize = 48;
+const SEGMENT_HEADER_BYTES: usize = 64;
 /// Frame bytes around the payload: `len u32 | type u8 | version u8` before, `crc u32` after.
 const FRAME_HEADER_BYTES: usize = 6;
 const FRAME_TRAILER_BYTES: usize = 4;

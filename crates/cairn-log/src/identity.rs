@@ -3,7 +3,7 @@
 //! snapshot), so that a file copied in from another database is recognised and refused
 //! instead of being replayed or loaded as if it were this database's.
 //!
-//! Ids are unique in practice, not secret: 128 bits from the operating system's hash seeds,
+//! Ids are unique in practice, not secret: 128 bits from the operating system's random hash keys,
 //! the clock, the process id and a counter, mixed. The all-zero id is [`DatabaseId::UNSET`],
 //! the id of a log not tied to any database; [`DatabaseId::generate`] never returns it.
 

@@ -44,7 +44,7 @@ mod types;
 mod watch;
 
 pub use batch::WriteBatch;
-pub use cairn_log::{FileSystem, RecoveryMode, StdFileSystem};
+pub use cairn_log::{DatabaseId, FileSystem, RecoveryMode, StdFileSystem};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use db::{CasOutcome, Db, Expected, Stats, Ttl};
 pub use durable::checkpoint::CheckpointReport;

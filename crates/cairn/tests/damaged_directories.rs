@@ -251,3 +251,89 @@ fn dropping_the_last_handle_during_an_automatic_checkpoint_releases_the_lock_at_
     );
     db.close().expect("close");
 }
+
+/// Builds two databases, `ours` with `our_keys` keys and `theirs` with `their_keys`, each
+/// checkpointed once at its last version, then closed.
+fn two_databases(ours: &Path, our_keys: u64, theirs: &Path, their_keys: u64) {
+    checkpointed_database(ours, our_keys);
+    let db = Db::open(quiet(theirs)).expect("open theirs");
+    for index in 0..their_keys {
+        db.put(format!("theirs-{index:04}"), "x").expect("put");
+    }
+    db.checkpoint().expect("checkpoint");
+    db.close().expect("close");
+}
+
+#[test]
+fn a_snapshot_of_another_database_is_refused_naming_it() {
+    let ours = TempDir::new("ours-snapshot");
+    let theirs = TempDir::new("theirs-snapshot");
+    // Their snapshot is newer than our WAL: before identities, our last commits vanished.
+    two_databases(&ours.0, 10, &theirs.0, 30);
+    let their_snapshot = files_ending(&theirs.0, ".snap")
+        .pop()
+        .expect("their snapshot");
+    let copied = ours.0.join(their_snapshot.file_name().expect("a name"));
+    std::fs::copy(&their_snapshot, &copied).expect("copy their snapshot in");
+    let our_id = Db::open(quiet(&theirs.0))
+        .map(|db| db.recovery_report().database_id)
+        .expect("their database still opens");
+    match Db::open(quiet(&ours.0)) {
+        Err(Error::ForeignFile {
+            file,
+            expected,
+            found,
+        }) => {
+            assert_eq!(file, copied);
+            assert_ne!(expected, found);
+            assert_eq!(found, our_id);
+        }
+        other => panic!("expected ForeignFile, got {other:?}"),
+    }
+    // Nothing was changed: without the foreign file the database opens whole.
+    std::fs::remove_file(&copied).expect("remove the foreign file");
+    let db = Db::open(quiet(&ours.0)).expect("open");
+    assert_eq!(db.recovery_report().last_version.get(), 10);
+    assert_eq!(db.scan_prefix("key-").count(), 10);
+    assert_eq!(db.scan_prefix("theirs-").count(), 0);
+    db.close().expect("close");
+}
+
+#[test]
+fn a_wal_segment_of_another_database_is_refused_naming_it() {
+    let ours = TempDir::new("ours-wal");
+    let theirs = TempDir::new("theirs-wal");
+    two_databases(&ours.0, 10, &theirs.0, 30);
+    let their_segment = files_ending(&theirs.0, ".wal")
+        .into_iter()
+        .next()
+        .expect("their segment");
+    // Their first segment over ours, under the same name: it checks, its LSNs run on from our
+    // snapshot's, so only the identity tells it apart (before, their commits were replayed).
+    let copied = ours.0.join(their_segment.file_name().expect("a name"));
+    assert!(copied.exists());
+    std::fs::copy(&their_segment, &copied).expect("copy their segment in");
+    match Db::open(quiet(&ours.0)) {
+        Err(Error::ForeignFile { file, .. }) => assert_eq!(file, copied),
+        other => panic!("expected ForeignFile, got {other:?}"),
+    }
+    assert!(
+        copied.exists(),
+        "a foreign file is never removed or renamed"
+    );
+}
+
+#[test]
+fn a_directory_with_data_files_but_no_identity_file_is_refused() {
+    let dir = TempDir::new("no-identity");
+    checkpointed_database(&dir.0, 5);
+    let identity = dir.0.join("IDENTITY");
+    std::fs::remove_file(&identity).expect("remove the identity file");
+    match Db::open(quiet(&dir.0)) {
+        Err(Error::Corrupted { file, reason, .. }) => {
+            assert_eq!(file, identity);
+            assert!(reason.contains("no identity file"), "{reason}");
+        }
+        other => panic!("expected Corrupted, got {other:?}"),
+    }
+}

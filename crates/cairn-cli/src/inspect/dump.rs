@@ -186,7 +186,7 @@ fn dump_wal(
     from_lsn: u64,
     sink: &mut Sink<impl Write>,
 ) -> Result<bool> {
-    let classified = verify_dir(&StdFileSystem, dir, after_lsn, &mut |_, _| {})
+    let classified = verify_dir(&StdFileSystem, dir, after_lsn, None, &mut |_, _| {})
         .with_context(|| format!("cannot read the WAL in {}", dir.display()))?;
     for segment in &classified.segments {
         if segment.last_lsn.is_none_or(|last| last < from_lsn) {

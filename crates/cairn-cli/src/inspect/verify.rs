@@ -229,6 +229,7 @@ fn check_wal(
         &StdFileSystem,
         dir,
         replay_after_lsn,
+        None,
         &mut |done, _total| {
             classify_bar.set_position(start.saturating_add(done));
         },

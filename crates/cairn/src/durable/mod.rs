@@ -9,6 +9,8 @@
 //!   blocking writers, installed by write temp -> fsync -> rename -> fsync directory. Only then
 //!   are WAL segments deleted, and only those the *older* of the two kept snapshots covers, so
 //!   that a damaged newest snapshot can fall back to the older one plus the WAL.
+//! - **Identity** (`identity`): a random id created with the directory; every WAL segment and
+//!   snapshot header repeats it, and a file naming another database is refused.
 //! - **Recovery** (`recovery`): lock the directory, load the newest snapshot that verifies,
 //!   replay the WAL after it, truncate a torn tail. The result is reported by
 //!   `Db::recovery_report`.
@@ -17,6 +19,7 @@
 //! every later write fails with `Error::Poisoned` until the database is reopened.
 
 pub mod checkpoint;
+pub mod identity;
 pub mod record;
 pub(crate) mod recovery;
 pub mod snapshot_file;
@@ -35,6 +38,8 @@ pub use recovery::{RecoveryReport, SnapshotLoaded};
 pub(crate) struct Durable {
     pub(crate) fs: Arc<dyn FileSystem>,
     pub(crate) dir: PathBuf,
+    /// The database's identity, written into every snapshot it checkpoints.
+    pub(crate) database_id: cairn_log::DatabaseId,
     pub(crate) log: Log,
     /// True for `Strict`: commits wait for their frame to be durable before they are visible.
     pub(crate) strict: bool,

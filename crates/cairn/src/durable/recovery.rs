@@ -1,6 +1,8 @@
 //! Opening a durable database: lock, newest valid snapshot, WAL replay, torn-tail repair.
 //!
-//! Open = lock the directory -> remove temp files a crash left -> load the newest snapshot
+//! Open = lock the directory -> remove temp files a crash left -> read the directory's
+//! identity (or create it, for a directory without data files) and refuse any snapshot or WAL
+//! segment that names another database (`Error::ForeignFile`) -> load the newest snapshot
 //! that verifies end to end (a damaged one is reported and the older one used) -> replay every
 //! WAL record after the snapshot's LSN, in LSN order, checking that LSNs run without gaps ->
 //! truncate a torn tail -> restore the version counter -> ready. Every step only reads or
@@ -13,10 +15,13 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use cairn_log::{Dropped, FrameRef, Log, LogError, LogOptions, RecoveryMode, SyncPolicy, TornTail};
+use cairn_log::{
+    DatabaseId, Dropped, FrameRef, Log, LogError, LogOptions, RecoveryMode, SyncPolicy, TornTail,
+};
 use parking_lot::Mutex;
 
 use crate::durable::checkpoint::CheckpointState;
+use crate::durable::identity;
 use crate::durable::record::{decode_commit, RECORD_TYPE_COMMIT};
 use crate::durable::snapshot_file::{read_header, read_snapshot, SnapshotEntry};
 use crate::durable::{parse_snapshot_file_name, snapshot_file_name, Durable};
@@ -40,6 +45,8 @@ pub struct SnapshotLoaded {
 /// What opening the database did. `Db::recovery_report` returns it.
 #[derive(Debug, Clone, Default)]
 pub struct RecoveryReport {
+    /// The database's identity (from its `IDENTITY` file, or created by this open).
+    pub database_id: DatabaseId,
     /// The snapshot loaded, if any.
     pub snapshot: Option<SnapshotLoaded>,
     /// Snapshot files that failed verification, newest first, with the reason; recovery fell
@@ -82,11 +89,16 @@ pub(crate) fn open_durable(options: &Options) -> Result<Shared> {
     })?;
     let mut report = RecoveryReport::default();
 
-    let snapshot_versions = remove_temp_files_and_list_snapshots(fs.as_ref(), &dir, &mut report)?;
+    let (names, snapshot_versions) =
+        remove_temp_files_and_list_snapshots(fs.as_ref(), &dir, &mut report)?;
+    let database_id = identity::load_or_create(fs.as_ref(), &dir, &names)?;
+    report.database_id = database_id;
+    refuse_foreign_snapshots(fs.as_ref(), &dir, &snapshot_versions, database_id)?;
     let (mut shared, loaded) =
         load_newest_valid_snapshot(options, &dir, &snapshot_versions, &mut report);
     let after_lsn = loaded.as_ref().map_or(0, |snapshot| snapshot.version.0);
-    let log_options = log_options(options);
+    let mut log_options = log_options(options);
+    log_options.database_id = database_id;
     let mut replayed = ReplayedWrites::default();
     let mut apply = |frame: &FrameRef<'_>| replayed.add(frame);
     let opened = Log::open(Arc::clone(&fs), &dir, log_options, after_lsn, &mut apply);
@@ -158,6 +170,7 @@ pub(crate) fn open_durable(options: &Options) -> Result<Shared> {
         sabotage: options.sabotage,
         fs,
         dir,
+        database_id,
         log,
         lock: Mutex::new(Some(lock)),
     });
@@ -225,13 +238,37 @@ fn check_nothing_lost(
     Ok(())
 }
 
-/// Removes what interrupted checkpoints left behind and returns the snapshot versions on
-/// disk, newest first.
+/// Refuses the directory when a snapshot's header (which checks) names another database.
+/// Every snapshot is looked at, not only the one recovery loads, so that a foreign one is
+/// never left for a checkpoint to delete as if it were an old snapshot of this database.
+fn refuse_foreign_snapshots(
+    fs: &dyn cairn_log::FileSystem,
+    dir: &std::path::Path,
+    snapshot_versions: &[u64],
+    database_id: DatabaseId,
+) -> Result<()> {
+    for &version in snapshot_versions {
+        let path = dir.join(snapshot_file_name(version));
+        if let Ok(header) = read_header(fs, &path) {
+            if header.database_id != database_id {
+                return Err(Error::ForeignFile {
+                    file: path,
+                    expected: database_id,
+                    found: header.database_id,
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Removes what interrupted checkpoints left behind and returns the directory's names and
+/// the snapshot versions on disk, newest first.
 fn remove_temp_files_and_list_snapshots(
     fs: &dyn cairn_log::FileSystem,
     dir: &std::path::Path,
     report: &mut RecoveryReport,
-) -> Result<Vec<u64>> {
+) -> Result<(Vec<String>, Vec<u64>)> {
     let names = fs
         .list_dir(dir)
         .map_err(|error| Error::io("list data directory", dir, error))?;
@@ -247,7 +284,7 @@ fn remove_temp_files_and_list_snapshots(
         }
     }
     snapshot_versions.sort_unstable_by(|left, right| right.cmp(left));
-    Ok(snapshot_versions)
+    Ok((names, snapshot_versions))
 }
 
 /// Loads the newest snapshot that verifies end to end into a fresh database; a damaged one
