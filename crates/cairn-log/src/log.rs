@@ -43,6 +43,7 @@ use crate::error::LogError;
 use crate::format::{to_u64, RECORD_PREFIX_BYTES, SEGMENT_DAMAGED_SUFFIX, SEGMENT_HEADER_BYTES};
 use crate::frame::{encode_frame, frame_bytes_at, FrameRef};
 use crate::fs::{FileHandle, FileSystem, OpenMode};
+use crate::identity::DatabaseId;
 use crate::options::BACKPRESSURE_FACTOR;
 pub use crate::options::{LogOptions, RecoveryMode, SyncPolicy};
 use crate::reader::{scan_log, LogScan, ScanSettings};
@@ -256,13 +257,7 @@ impl Log {
             count_dropped: options.recovery == RecoveryMode::Salvage,
         };
         let scan = scan_log(fs.as_ref(), dir, &settings, apply, &mut |_, _| {})?;
-        if let Some(foreign) = scan.foreign.first() {
-            return Err(LogError::ForeignFile {
-                file: foreign.file.clone(),
-                expected: options.database_id,
-                found: foreign.database_id,
-            });
-        }
+        refuse_foreign(&scan, options.database_id)?;
         let counters = Counters::default();
         let report = ReplayReport {
             segments: scan.kept.len(),
@@ -777,6 +772,18 @@ fn run_flusher(inner: &Inner, flush_interval: Duration) {
         }
         // An error has poisoned the log; the check at the top of the loop ends the thread.
         let _ = inner.make_durable(inner.last_appended_lsn.load(Ordering::Acquire));
+    }
+}
+
+/// Refuses a log directory holding a segment of another database, naming the first one.
+fn refuse_foreign(scan: &LogScan, database_id: DatabaseId) -> Result<(), LogError> {
+    match scan.foreign.first() {
+        Some(foreign) => Err(LogError::ForeignFile {
+            file: foreign.file.clone(),
+            expected: database_id,
+            found: foreign.database_id,
+        }),
+        None => Ok(()),
     }
 }
 

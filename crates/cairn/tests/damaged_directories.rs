@@ -56,6 +56,9 @@ fn checkpointed_database(dir: &Path, keys: u64) {
     }
     db.checkpoint().expect("checkpoint");
     db.close().expect("close");
+    let report = cairn::verify(dir).expect("verify");
+    assert!(report.is_intact(), "{:?}", report.damage);
+    assert!(report.would_open.strict);
 }
 
 /// Recomputes a snapshot header's checksum: the last 4 bytes of the header, over the bytes
@@ -134,6 +137,17 @@ fn the_only_snapshot_damaged_and_no_wal_is_refused_unless_salvage_reports_it() {
         }
         other => panic!("expected Corrupted, got {other:?}"),
     }
+    // `cairn::verify` agrees: the loss makes it Salvage-only.
+    let report = cairn::verify(&dir.0).expect("verify");
+    assert!(
+        report
+            .damage
+            .iter()
+            .any(|damage| damage.kind == cairn::DamageKind::Lost && damage.file == snapshot),
+        "{:?}",
+        report.damage
+    );
+    assert!(!report.would_open.strict && report.would_open.salvage);
     let db = Db::open(quiet(&dir.0).recovery_mode(RecoveryMode::Salvage)).expect("salvage");
     let report = db.recovery_report();
     assert_eq!(report.last_version.get(), 0);
@@ -290,6 +304,15 @@ fn a_snapshot_of_another_database_is_refused_naming_it() {
         }
         other => panic!("expected ForeignFile, got {other:?}"),
     }
+    // `cairn::verify` says the same, naming the file, and still picks our own snapshot.
+    let report = cairn::verify(&ours.0).expect("verify");
+    assert!(!report.is_intact());
+    assert_eq!(
+        report.foreign_files().collect::<Vec<_>>(),
+        vec![copied.as_path()]
+    );
+    assert!(!report.would_open.strict && !report.would_open.salvage);
+    assert_eq!(report.replay_after_lsn, 10);
     // Nothing was changed: without the foreign file the database opens whole.
     std::fs::remove_file(&copied).expect("remove the foreign file");
     let db = Db::open(quiet(&ours.0)).expect("open");

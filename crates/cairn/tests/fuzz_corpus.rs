@@ -2,7 +2,7 @@
 //! same property check as the fuzz target of that name, as an ordinary test on stable Rust.
 //!
 //! Four decoders read untrusted bytes: the WAL frame (`cairn_log::frame::decode_frame`), the
-//! snapshot file (`decode_snapshot_bytes`), the commit record body (`fuzz_decode_commit`) and
+//! snapshot file (`decode_snapshot_bytes`), the commit record body (`decode_commit_count`) and
 //! the WAL segment header (`SegmentHeader::decode`). The checks live in `fuzz_checks/mod.rs`,
 //! which the fuzz targets include too, so the replay and the fuzzer check exactly the same
 //! properties. Each check returns whether the input
@@ -30,8 +30,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use cairn::durable::record::DecodedWrite;
-use cairn::durable::snapshot_file::{SnapshotEntry, SnapshotWriter, SNAPSHOT_DEADLINE_NONE};
+use cairn::fuzzing::{DecodedWrite, SnapshotEntry, SnapshotWriter, SNAPSHOT_DEADLINE_NONE};
 use cairn::{DatabaseId, Db, ManualClock, Options, StdFileSystem, WriteBatch};
 use cairn_log::frame::{decode_frame, encode_frame, Decoded};
 use cairn_log::segment::SegmentHeader;

@@ -16,7 +16,7 @@ use std::io::{self, Write};
 use std::path::Path;
 
 use anyhow::{bail, Context as _, Result};
-use cairn::durable::snapshot_file::{read_header, SnapshotError};
+use cairn::format::{read_header, SnapshotError};
 use cairn::StdFileSystem;
 use cairn_log::format::{FRAME_PAYLOAD_BYTES_MAX, SEGMENT_HEADER_BYTES, SEGMENT_HEADER_LEN};
 use cairn_log::fs::{read_exact_at, FileSystem as _, OpenMode};

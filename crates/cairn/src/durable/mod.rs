@@ -79,12 +79,12 @@ impl Durable {
 }
 
 /// Snapshot file name for version `version`: `snapshot-{version:020}.snap`.
-pub(crate) fn snapshot_file_name(version: u64) -> String {
+pub fn snapshot_file_name(version: u64) -> String {
     format!("snapshot-{version:020}.snap")
 }
 
 /// The version in a snapshot file name, if `name` is one.
-pub(crate) fn parse_snapshot_file_name(name: &str) -> Option<u64> {
+pub fn parse_snapshot_file_name(name: &str) -> Option<u64> {
     let digits = name.strip_prefix("snapshot-")?.strip_suffix(".snap")?;
     if digits.len() != 20 || !digits.bytes().all(|byte| byte.is_ascii_digit()) {
         return None;

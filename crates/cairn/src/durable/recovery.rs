@@ -23,7 +23,7 @@ use parking_lot::Mutex;
 use crate::durable::checkpoint::CheckpointState;
 use crate::durable::identity;
 use crate::durable::record::{decode_commit, RECORD_TYPE_COMMIT};
-use crate::durable::snapshot_file::{read_header, read_snapshot, SnapshotEntry};
+use crate::durable::snapshot_file::{read_header, read_snapshot, SnapshotEntry, SnapshotHeader};
 use crate::durable::{parse_snapshot_file_name, snapshot_file_name, Durable};
 use crate::engine::{HorizonCache, Mutation, Shared};
 use crate::error::{Error, Result};
@@ -182,7 +182,7 @@ pub(crate) fn open_durable(options: &Options) -> Result<Shared> {
 /// gone), or a WAL whose last record lies below the loaded snapshot (the WAL always reaches at
 /// least the newest snapshot, which is written only once the WAL is durable through it). In
 /// `RecoveryMode::Salvage` the loss is accepted and listed in `salvaged` instead.
-fn check_nothing_lost(
+pub(crate) fn check_nothing_lost(
     dir: &std::path::Path,
     snapshot_versions: &[u64],
     after_lsn: u64,
@@ -249,14 +249,12 @@ fn refuse_foreign_snapshots(
 ) -> Result<()> {
     for &version in snapshot_versions {
         let path = dir.join(snapshot_file_name(version));
-        if let Ok(header) = read_header(fs, &path) {
-            if header.database_id != database_id {
-                return Err(Error::ForeignFile {
-                    file: path,
-                    expected: database_id,
-                    found: header.database_id,
-                });
-            }
+        if let Some(found) = foreign_snapshot(fs, &path, database_id) {
+            return Err(Error::ForeignFile {
+                file: path,
+                expected: database_id,
+                found,
+            });
         }
     }
     Ok(())
@@ -264,7 +262,7 @@ fn refuse_foreign_snapshots(
 
 /// Removes what interrupted checkpoints left behind and returns the directory's names and
 /// the snapshot versions on disk, newest first.
-fn remove_temp_files_and_list_snapshots(
+pub(crate) fn remove_temp_files_and_list_snapshots(
     fs: &dyn cairn_log::FileSystem,
     dir: &std::path::Path,
     report: &mut RecoveryReport,
@@ -379,17 +377,11 @@ impl Shared {
         };
         let header = read_snapshot(fs.as_ref(), path, &mut visit)
             .map_err(|error| Error::from_snapshot(error, path.to_path_buf()))?;
-        if header.snapshot_version != named_version || header.wal_lsn != named_version {
-            return Err(Error::Corrupted {
-                file: path.to_path_buf(),
-                offset: 0,
-                reason: format!(
-                    "the file is named for version {named_version} but its header says version {} \
-                     and WAL LSN {}",
-                    header.snapshot_version, header.wal_lsn
-                ),
-            });
-        }
+        check_snapshot_name(&header, named_version).map_err(|reason| Error::Corrupted {
+            file: path.to_path_buf(),
+            offset: 0,
+            reason,
+        })?;
         state.deadlines_after_compaction = state.deadlines.len();
         state.last_version = header.snapshot_version;
         state.commits = header.snapshot_version;
@@ -418,6 +410,56 @@ impl Shared {
     }
 }
 
+/// Checks one WAL frame the way replay does before applying it: a commit record whose version
+/// is its LSN and whose body decodes. Returns its mutations. `cairn::verify` uses the same
+/// check, so it calls a record damaged exactly when replay would refuse it.
+pub(crate) fn check_commit_frame(
+    frame: &FrameRef<'_>,
+) -> std::result::Result<Vec<(Key, Mutation)>, String> {
+    if frame.record_type != RECORD_TYPE_COMMIT {
+        return Err(format!(
+            "record type {} is not a commit (type {RECORD_TYPE_COMMIT})",
+            frame.record_type
+        ));
+    }
+    if frame.version != frame.lsn {
+        return Err(format!(
+            "record at LSN {} claims version {}; they must be equal",
+            frame.lsn, frame.version
+        ));
+    }
+    decode_commit(frame.body).map_err(|reason| format!("commit body: {reason}"))
+}
+
+/// Checks a snapshot's header against its file name, as recovery does after decoding it:
+/// the engine names a snapshot for its version and writes its WAL LSN equal to it.
+pub(crate) fn check_snapshot_name(
+    header: &SnapshotHeader,
+    named_version: u64,
+) -> std::result::Result<(), String> {
+    if header.snapshot_version != named_version || header.wal_lsn != named_version {
+        return Err(format!(
+            "the file is named for version {named_version} but its header says version {} and \
+             WAL LSN {}",
+            header.snapshot_version, header.wal_lsn
+        ));
+    }
+    Ok(())
+}
+
+/// The database a snapshot belongs to, when its header checks and names another one than
+/// `database_id`.
+pub(crate) fn foreign_snapshot(
+    fs: &dyn cairn_log::FileSystem,
+    path: &std::path::Path,
+    database_id: DatabaseId,
+) -> Option<DatabaseId> {
+    read_header(fs, path)
+        .ok()
+        .map(|header| header.database_id)
+        .filter(|&found| found != database_id)
+}
+
 /// The WAL's commits, folded to the last write of each key as they are read. Replaying a
 /// commit log is idempotent per key (each write replaces the key's whole state, TTL deadline
 /// included), so the final state is each key's last write at that write's version.
@@ -431,22 +473,14 @@ struct ReplayedWrites {
 impl ReplayedWrites {
     /// Folds one frame in; refuses one that is not a well-formed commit after the last.
     fn add(&mut self, frame: &FrameRef<'_>) -> std::result::Result<(), String> {
-        if frame.record_type != RECORD_TYPE_COMMIT {
-            return Err(format!("unknown record type {}", frame.record_type));
-        }
-        if frame.version != frame.lsn {
-            return Err(format!(
-                "record at LSN {} claims version {}; they must be equal",
-                frame.lsn, frame.version
-            ));
-        }
+        let mutations = check_commit_frame(frame)?;
         if self.last_version.is_some_and(|last| frame.version <= last) {
             return Err(format!(
                 "record version {} is not after version {:?}",
                 frame.version, self.last_version
             ));
         }
-        for (key, mutation) in decode_commit(frame.body)? {
+        for (key, mutation) in mutations {
             self.last_write.insert(key, (frame.version, mutation));
         }
         self.last_version = Some(frame.version);

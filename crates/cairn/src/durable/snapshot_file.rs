@@ -575,7 +575,9 @@ pub fn read_snapshot(
     decode(&mut source, visit)
 }
 
-/// The same verification as [`read_snapshot`], on a snapshot held in memory.
+/// The same verification as [`read_snapshot`], on a snapshot held in memory (for the fuzz
+/// targets and the tests).
+#[cfg_attr(not(any(test, feature = "fuzzing")), allow(dead_code))]
 pub fn decode_snapshot_bytes(
     bytes: &[u8],
     visit: &mut dyn FnMut(SnapshotEntry<'_>) -> Result<(), String>,
@@ -592,6 +594,7 @@ trait SnapshotSource {
     fn read(&mut self, offset: u64, length: usize) -> Result<&[u8], SnapshotError>;
 }
 
+#[cfg_attr(not(any(test, feature = "fuzzing")), allow(dead_code))]
 struct BytesSource<'a> {
     bytes: &'a [u8],
 }

@@ -7,8 +7,9 @@
 
 #![allow(dead_code)]
 
-use cairn::durable::record::{decode_commit_body, fuzz_decode_commit, DecodedWrite};
-use cairn::durable::snapshot_file::{decode_snapshot_bytes, SnapshotError};
+use cairn::fuzzing::{
+    decode_commit_body, decode_commit_count, decode_snapshot_bytes, DecodedWrite, SnapshotError,
+};
 use cairn_log::frame::{decode_frame, encode_frame, Decoded};
 use cairn_log::segment::SegmentHeader;
 
@@ -153,7 +154,7 @@ pub fn reseal_snapshot(bytes: &[u8]) -> Vec<u8> {
 
 /// Decodes `body` as a commit record and asserts the properties; returns whether it decoded.
 pub fn check_commit_record(body: &[u8]) -> bool {
-    match (fuzz_decode_commit(body), decode_commit_body(body)) {
+    match (decode_commit_count(body), decode_commit_body(body)) {
         (Ok(count), Ok(writes)) => {
             assert_eq!(
                 count,
