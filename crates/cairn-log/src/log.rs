@@ -13,7 +13,10 @@
 //!   `flush_interval`, or sooner once `buffer_bytes_max` is buffered (woken only when the
 //!   buffer crosses that size, not per append). Appends block while more than
 //!   [`crate::options::BACKPRESSURE_FACTOR`] times that is buffered. `wait_durable` and `sync`
-//!   work as in Strict mode.
+//!   work as in Strict mode. With `LogOptions::flush_waker` the log starts no thread: its
+//!   owner calls [`Log::flush_tick`] (every `flush_interval`, and when the waker is called),
+//!   so many logs can share a few threads, and an append over the backpressure limit leads
+//!   the flush itself instead of waiting.
 //!
 //! Rotation: when the next frame does not fit the current segment, the leader writes what
 //! fits, syncs the old segment, creates the next one (sized to fit a frame larger than a
@@ -381,7 +384,13 @@ impl Log {
             }
             match inner.buffered {
                 Some((_, backpressure)) if pending.buffer.len() > backpressure => {
-                    inner.space_available.wait(&mut pending);
+                    if inner.options.flush_waker.is_some() {
+                        // No thread of our own to wait for: flush what is buffered here.
+                        let buffered = pending.last_lsn;
+                        MutexGuard::unlocked(&mut pending, || inner.make_durable(buffered))?;
+                    } else {
+                        inner.space_available.wait(&mut pending);
+                    }
                 }
                 _ => break,
             }
@@ -396,7 +405,12 @@ impl Log {
         count(&inner.counters.bytes_appended, to_u64(after - before));
         if let Some((threshold, _)) = inner.buffered {
             if before < threshold && after >= threshold {
-                inner.flush_wanted.notify_one();
+                match &inner.options.flush_waker {
+                    Some(waker) => (waker.0)(),
+                    None => {
+                        inner.flush_wanted.notify_one();
+                    }
+                }
             }
         }
         Ok(())
@@ -413,6 +427,23 @@ impl Log {
             return Err(LogError::Closed);
         }
         inner.make_durable(lsn)
+    }
+
+    /// One background flush of a [`SyncPolicy::Buffered`] log run by its owner (see
+    /// `LogOptions::flush_waker`): writes and syncs what is buffered, if anything. Does nothing
+    /// once the log is closing, closed or poisoned.
+    pub fn flush_tick(&self) -> Result<(), LogError> {
+        let inner = &*self.inner;
+        {
+            let pending = inner.pending.lock();
+            if pending.closing
+                || pending.buffer.is_empty()
+                || inner.poisoned.load(Ordering::Acquire)
+            {
+                return Ok(());
+            }
+        }
+        inner.make_durable(inner.last_appended_lsn.load(Ordering::Acquire))
     }
 
     /// `wait_durable(last appended LSN)`.
@@ -802,6 +833,9 @@ fn start_flusher(inner: &Arc<Inner>) -> Result<Option<JoinHandle<()>>, LogError>
     let SyncPolicy::Buffered { flush_interval, .. } = inner.options.sync else {
         return Ok(None);
     };
+    if inner.options.flush_waker.is_some() {
+        return Ok(None); // the owner runs `flush_tick`
+    }
     let shared = Arc::clone(inner);
     std::thread::Builder::new()
         .name(FLUSH_THREAD_NAME.to_owned())

@@ -124,18 +124,21 @@ impl Db {
     pub fn open(options: Options) -> Result<Db> {
         options.validate()?;
         let interval = options.maintenance_interval;
+        // A Buffered log's background flush runs on the shared service too.
+        let flush = match options.durability {
+            Durability::Buffered { flush_interval, .. } => {
+                Some((maintenance::FlushTask::reserve(), flush_interval))
+            }
+            _ => None,
+        };
         let shared = Arc::new(if options.durability == Durability::InMemory {
             Shared::new(options)
         } else {
-            crate::durable::recovery::open_durable(&options)?
+            crate::durable::recovery::open_durable(&options, flush.map(|(task, _)| task))?
         });
-        let handles = if interval.is_zero() {
-            maintenance::Handles::default()
-        } else {
-            maintenance::Handles::maintained(&shared, interval).map_err(|error| {
-                Error::Unsupported(format!("could not start the maintenance thread: {error}"))
-            })?
-        };
+        let handles = maintenance::Handles::start(&shared, interval, flush).map_err(|error| {
+            Error::Unsupported(format!("could not start the maintenance thread: {error}"))
+        })?;
         Ok(Db {
             shared,
             handles: Arc::new(handles),

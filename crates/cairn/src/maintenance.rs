@@ -196,10 +196,13 @@ impl Shared {
 }
 
 /// The process-wide maintenance service: at most [`MAINTENANCE_WORKERS_MAX`] threads, shared
-/// by every open database, run each database's periodic tick (a maintenance pass, then an
-/// automatic checkpoint when one is due). Ticks are kept in a min-heap by due time; a worker
-/// sleeps until the earliest is due. Each registration holds only a `Weak` reference, so it
-/// never keeps a database alive, and its tick stops once the database is gone.
+/// by every open database, run each database's periodic ticks: the maintenance tick (a
+/// maintenance pass, then an automatic checkpoint when one is due) and, for `Buffered`, the
+/// WAL flush tick. Ticks are kept in a min-heap by due time; a worker sleeps until the
+/// earliest is due. A task can be woken early (`wake`): its generation moves on, so the
+/// entries already in the heap for it go stale and are skipped, and it never runs twice per
+/// due time. Each task holds only a `Weak` reference, so it never keeps a database alive, and
+/// stops once the database is gone.
 struct Service {
     queue: Mutex<Queue>,
     /// Signalled when a tick is added that may be due before the ones a worker waits for.
@@ -209,10 +212,10 @@ struct Service {
 /// The service's schedule.
 #[derive(Default)]
 struct Queue {
-    /// `(due, task id)`, earliest first.
-    due: BinaryHeap<Reverse<(Instant, u64)>>,
-    /// Registered tasks by id; a cancelled one is removed.
-    tasks: HashMap<u64, Arc<Task>>,
+    /// `(due, task id, generation)`, earliest first.
+    due: BinaryHeap<Reverse<(Instant, u64, u64)>>,
+    /// Registered tasks by id with their current generation; a cancelled one is removed.
+    tasks: HashMap<u64, (Arc<Task>, u64)>,
     next_id: u64,
     /// Worker threads started (they live as long as the process).
     workers: usize,
@@ -220,10 +223,20 @@ struct Queue {
     idle: usize,
 }
 
+/// What a task's tick does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Tick {
+    /// A maintenance pass, then an automatic checkpoint if one is due.
+    Maintenance,
+    /// One background flush of a `Buffered` WAL.
+    Flush,
+}
+
 /// One database's periodic tick.
 struct Task {
     shared: Weak<Shared>,
     interval: Duration,
+    tick: Tick,
     /// Held while the tick runs; `true` once cancelled. Cancelling takes it, so it waits for
     /// a running tick to finish.
     cancelled: Mutex<bool>,
@@ -239,21 +252,30 @@ fn service() -> &'static Service {
 }
 
 impl Service {
-    /// Schedules `shared`'s tick every `interval`, starting a worker if none is idle and the
+    /// A task id, for a task registered later (so a waker can name it before it exists).
+    fn reserve_id(&self) -> u64 {
+        let mut queue = self.queue.lock();
+        let id = queue.next_id;
+        queue.next_id += 1;
+        id
+    }
+
+    /// Schedules task `id`'s tick every `interval`, starting a worker if none is idle and the
     /// bound allows. Fails only when no worker exists and none can be started.
     fn register(
         &'static self,
+        id: u64,
         shared: Weak<Shared>,
         interval: Duration,
+        tick: Tick,
     ) -> io::Result<Registration> {
         let task = Arc::new(Task {
             shared,
             interval,
+            tick,
             cancelled: Mutex::new(false),
         });
         let mut queue = self.queue.lock();
-        let id = queue.next_id;
-        queue.next_id += 1;
         if queue.idle == 0 && queue.workers < MAINTENANCE_WORKERS_MAX {
             let spawned = std::thread::Builder::new()
                 .name(MAINTENANCE_THREAD_NAME.into())
@@ -265,24 +287,47 @@ impl Service {
                 Err(_) => {}
             }
         }
-        queue.tasks.insert(id, Arc::clone(&task));
-        queue.due.push(Reverse((Instant::now() + interval, id)));
+        queue.tasks.insert(id, (Arc::clone(&task), 0));
+        queue.due.push(Reverse((Instant::now() + interval, id, 0)));
         drop(queue);
         self.wake.notify_one();
         Ok(Registration { id, task })
     }
 
+    /// Runs task `id` as soon as a worker is free, instead of at its next due time.
+    fn wake_now(&self, id: u64) {
+        let mut queue = self.queue.lock();
+        let Some((_, generation)) = queue.tasks.get_mut(&id) else {
+            return;
+        };
+        *generation += 1;
+        let generation = *generation;
+        queue.due.push(Reverse((Instant::now(), id, generation)));
+        drop(queue);
+        self.wake.notify_one();
+    }
+
     /// A worker: runs due ticks, forever.
     fn work(&self) {
         loop {
-            let (id, task) = self.next_due();
+            let (id, task, generation) = self.next_due();
             let keep = {
                 let mut cancelled = task.cancelled.lock();
                 if !*cancelled {
                     match task.shared.upgrade() {
                         Some(shared) => {
-                            shared.run_maintenance();
-                            shared.checkpoint_if_due();
+                            match task.tick {
+                                Tick::Maintenance => {
+                                    shared.run_maintenance();
+                                    shared.checkpoint_if_due();
+                                }
+                                Tick::Flush => {
+                                    if let Some(durable) = &shared.durable {
+                                        // A failure poisons the log; commits report it.
+                                        let _ = durable.log.flush_tick();
+                                    }
+                                }
+                            }
                             // Dropped under the guard: if this was the last reference, the
                             // database (and its directory lock) is gone before a waiting
                             // cancel returns.
@@ -294,32 +339,41 @@ impl Service {
                 !*cancelled
             };
             let mut queue = self.queue.lock();
-            if keep && queue.tasks.contains_key(&id) {
-                queue
-                    .due
-                    .push(Reverse((Instant::now() + task.interval, id)));
-            } else {
-                queue.tasks.remove(&id);
+            match queue.tasks.get(&id).map(|(_, current)| *current) {
+                Some(current) if keep => {
+                    // Woken meanwhile: that entry is in the heap already.
+                    if current == generation {
+                        queue
+                            .due
+                            .push(Reverse((Instant::now() + task.interval, id, generation)));
+                    }
+                }
+                _ => {
+                    queue.tasks.remove(&id);
+                }
             }
         }
     }
 
-    /// Waits for the earliest tick to come due and takes it off the schedule.
-    fn next_due(&self) -> (u64, Arc<Task>) {
+    /// Waits for the earliest tick to come due and takes it off the schedule; stale entries
+    /// (of a cancelled task, or of a generation a wake replaced) are dropped.
+    fn next_due(&self) -> (u64, Arc<Task>, u64) {
         let mut queue = self.queue.lock();
         loop {
             let now = Instant::now();
             match queue.due.peek().copied() {
-                Some(Reverse((due, id))) if due <= now => {
+                Some(Reverse((due, id, generation))) if due <= now => {
                     queue.due.pop();
-                    if let Some(task) = queue.tasks.get(&id) {
-                        return (id, Arc::clone(task));
+                    if let Some((task, current)) = queue.tasks.get(&id) {
+                        if *current == generation {
+                            return (id, Arc::clone(task), generation);
+                        }
                     }
                 }
                 next => {
                     queue.idle += 1;
                     match next {
-                        Some(Reverse((due, _))) => {
+                        Some(Reverse((due, _, _))) => {
                             self.wake.wait_until(&mut queue, due);
                         }
                         None => self.wake.wait(&mut queue),
@@ -345,36 +399,79 @@ impl Registration {
     }
 }
 
+/// The flush task of a `Buffered` database, reserved before its log is opened so that the
+/// log's waker can name it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct FlushTask {
+    id: u64,
+}
+
+impl FlushTask {
+    /// Reserves a task id on the shared service.
+    pub(crate) fn reserve() -> Self {
+        FlushTask {
+            id: service().reserve_id(),
+        }
+    }
+
+    /// The waker the log calls when its buffer crosses `buffer_bytes_max`.
+    pub(crate) fn waker(self) -> cairn_log::FlushWaker {
+        cairn_log::FlushWaker(Arc::new(move || service().wake_now(self.id)))
+    }
+}
+
 /// Held by every `Db` handle (shared by its clones): when the last one goes, the database's
-/// tick is cancelled, waiting for a running one (a checkpoint, say) to end, so that the
+/// ticks are cancelled, waiting for a running one (a checkpoint, say) to end, so that the
 /// database, and with it the directory lock, is released by the time the drop returns
 /// (unless a transaction, snapshot or scan still holds it).
 #[derive(Default)]
 pub(crate) struct Handles {
-    registration: Option<Registration>,
+    maintenance: Option<Registration>,
+    flush: Option<Registration>,
 }
 
 impl std::fmt::Debug for Handles {
     fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         formatter
             .debug_struct("Handles")
-            .field("maintained", &self.registration.is_some())
+            .field("maintained", &self.maintenance.is_some())
+            .field("flushed", &self.flush.is_some())
             .finish()
     }
 }
 
 impl Handles {
-    /// Schedules `shared`'s maintenance every `interval` on the shared service.
-    pub(crate) fn maintained(shared: &Arc<Shared>, interval: Duration) -> io::Result<Self> {
-        let registration = service().register(Arc::downgrade(shared), interval)?;
-        Ok(Handles {
-            registration: Some(registration),
-        })
+    /// Schedules `shared`'s maintenance every `interval` (none for a zero interval) and, for
+    /// a `Buffered` database, its WAL flush every `flush_interval`, on the shared service.
+    pub(crate) fn start(
+        shared: &Arc<Shared>,
+        interval: Duration,
+        flush: Option<(FlushTask, Duration)>,
+    ) -> io::Result<Self> {
+        let mut handles = Handles::default();
+        if let Some((task, flush_interval)) = flush {
+            handles.flush = Some(service().register(
+                task.id,
+                Arc::downgrade(shared),
+                flush_interval,
+                Tick::Flush,
+            )?);
+        }
+        if !interval.is_zero() {
+            let id = service().reserve_id();
+            handles.maintenance = Some(service().register(
+                id,
+                Arc::downgrade(shared),
+                interval,
+                Tick::Maintenance,
+            )?);
+        }
+        Ok(handles)
     }
 
-    /// Stops background maintenance, waiting for a running tick to finish.
+    /// Stops the background ticks, waiting for running ones to finish.
     pub(crate) fn stop_maintenance(&self) {
-        if let Some(registration) = &self.registration {
+        for registration in [&self.maintenance, &self.flush].into_iter().flatten() {
             registration.cancel();
         }
     }

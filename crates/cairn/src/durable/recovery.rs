@@ -71,7 +71,11 @@ pub struct RecoveryReport {
 }
 
 /// Opens (or creates) the durable database described by `options`.
-pub(crate) fn open_durable(options: &Options) -> Result<Shared> {
+/// `flush` is the shared-service task that runs a `Buffered` log's background flush.
+pub(crate) fn open_durable(
+    options: &Options,
+    flush: Option<crate::maintenance::FlushTask>,
+) -> Result<Shared> {
     let started = Instant::now();
     let dir = options
         .path
@@ -99,6 +103,7 @@ pub(crate) fn open_durable(options: &Options) -> Result<Shared> {
     let after_lsn = loaded.as_ref().map_or(0, |snapshot| snapshot.version.0);
     let mut log_options = log_options(options);
     log_options.database_id = database_id;
+    log_options.flush_waker = flush.map(crate::maintenance::FlushTask::waker);
     let mut replayed = ReplayedWrites::default();
     let mut apply = |frame: &FrameRef<'_>| replayed.add(frame);
     let opened = Log::open(Arc::clone(&fs), &dir, log_options, after_lsn, &mut apply);
