@@ -40,7 +40,7 @@ impl DatabaseId {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |elapsed| elapsed.as_nanos());
         let half = |salt: u64| {
-            // Each RandomState carries keys seeded from the operating system's randomness.
+            // Each RandomState carries keys drawn from the operating system's randomness.
             let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
             hasher.write_u64(salt);
             hasher.write_u128(nanos);
