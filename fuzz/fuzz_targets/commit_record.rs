@@ -1,4 +1,4 @@
-//! Fuzzes the commit record body decoder, `cairn::durable::record::fuzz_decode_commit`.
+//! Fuzzes the commit record body decoder, `cairn::fuzzing::decode_commit_count`.
 //!
 //! Properties, beyond "never panics": the counting decoder and the tools' decoder
 //! (`decode_commit_body`) agree; every key is 1..=65,536 bytes; a count is never more than

@@ -1,7 +1,7 @@
 //! Fuzzes the WAL segment header decoder, `cairn_log::segment::SegmentHeader::decode`.
 //!
 //! Properties, beyond "never panics": a header that decodes re-encodes to exactly its first
-//! 48 bytes, and its first LSN and size are in range; a refusal names its reason. Each input is
+//! 64 bytes, and its first LSN and size are in range; a refusal names its reason. Each input is
 //! checked as given and once more with its checksum recomputed, so the fuzzer reaches the
 //! field checks behind the CRC. The check is copied in `crates/cairn/tests/fuzz_corpus.rs`,
 //! which replays the corpus as an ordinary test.

@@ -1,4 +1,4 @@
-//! Fuzzes the snapshot file decoder, `cairn::durable::snapshot_file::decode_snapshot_bytes`.
+//! Fuzzes the snapshot file decoder, `cairn::fuzzing::decode_snapshot_bytes`.
 //!
 //! Properties, beyond "never panics": a snapshot that decodes visited exactly the header's
 //! `entry_count` entries, in strictly ascending key order, each with a key of 1..=65,536

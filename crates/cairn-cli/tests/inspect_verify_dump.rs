@@ -29,7 +29,7 @@ const PUTS_PER_PHASE: usize = 40;
 /// The name of the first segment (LSNs start at 1).
 const FIRST_SEGMENT: &str = "00000000000000000001.wal";
 /// Segment header bytes: frames start here.
-const SEGMENT_HEADER_BYTES: usize = 48;
+const SEGMENT_HEADER_BYTES: usize = 64;
 /// Frame bytes around the payload: `len u32 | type u8 | version u8` before, `crc u32` after.
 const FRAME_HEADER_BYTES: usize = 6;
 const FRAME_TRAILER_BYTES: usize = 4;
@@ -679,4 +679,44 @@ fn verify_predicts_what_the_engine_does_with_each_flipped_byte() {
     // The sample must exercise every verdict: intact (flips in a zeroed tail of the last
     // segment are a torn tail), damaged but openable, and damaged needing a salvage.
     assert!(outcomes.iter().all(|&count| count > 0), "{outcomes:?}");
+}
+
+#[test]
+fn a_snapshot_of_another_database_shows_as_damaged_and_foreign_naming_it() {
+    let ours = TempDir::new("foreign-ours");
+    let theirs = TempDir::new("foreign-theirs");
+    let written = write_database(&ours.0);
+    // Their snapshot is newer than everything in our WAL.
+    let db = Db::open(Options::new(&theirs.0)).expect("open theirs");
+    for index in 0..written.final_version + 10 {
+        db.put(format!("theirs-{index}"), "x").expect("put");
+    }
+    let checkpoint = db.checkpoint().expect("checkpoint theirs");
+    db.close().expect("close theirs");
+    let name = snapshot_name(checkpoint.version.get());
+    std::fs::copy(theirs.0.join(&name), ours.0.join(&name)).expect("copy their snapshot in");
+
+    let output = cairn(&["verify", "--json"], &ours.0);
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    let report = json_of(&output);
+    assert_eq!(str_at(&report, "/damage/0/kind"), "foreign");
+    assert_eq!(str_at(&report, "/damage/0/file"), name);
+    assert_eq!(str_at(&report, "/foreign/0"), name);
+    assert_eq!(report["would_open"]["strict"], Json::Bool(false));
+    assert_eq!(report["would_open"]["salvage"], Json::Bool(false));
+    // Recovery ignores the foreign file when choosing: it would load our own snapshot.
+    assert_eq!(
+        str_at(&report, "/snapshot_used"),
+        snapshot_name(written.checkpoint_version)
+    );
+
+    let text = cairn(&["verify"], &ours.0);
+    assert_eq!(text.status.code(), Some(1), "{}", describe(&text));
+    let stdout = stdout_of(&text);
+    assert!(
+        stdout.contains(&format!("result: DAMAGED/FOREIGN: {name}")),
+        "{}",
+        describe(&text)
+    );
+    assert!(stdout.contains("Error::ForeignFile"), "{}", describe(&text));
 }

@@ -3,6 +3,7 @@
 //! - Fix the input: [`LogError::FrameTooLarge`], [`LogError::OutOfOrder`],
 //!   [`LogError::InvalidRecordType`], [`LogError::NotAppended`], [`LogError::InvalidOptions`].
 //! - The data is damaged: [`LogError::Corrupted`] names the file and byte offset.
+//! - A file belongs to another database: [`LogError::ForeignFile`] names it and both ids.
 //! - Reopen: [`LogError::Poisoned`] (an earlier write or fsync failed, so the state of unsynced
 //!   data is unknown and nothing more is acknowledged), [`LogError::Closed`].
 //! - The environment failed: [`LogError::Io`] names the operation and the path.
@@ -35,6 +36,17 @@ pub enum LogError {
         offset: u64,
         /// What is wrong.
         reason: String,
+    },
+    /// A segment file belongs to another database: its header names another database id.
+    /// It is never read or replayed; remove it (or move it back where it belongs) and reopen.
+    #[error("{} belongs to another database (its header names database {found}, this log is database {expected})", file.display())]
+    ForeignFile {
+        /// The foreign file.
+        file: PathBuf,
+        /// The id this log was opened with.
+        expected: crate::identity::DatabaseId,
+        /// The id the file's header names.
+        found: crate::identity::DatabaseId,
     },
     /// An earlier write or fsync failed; the log acknowledges nothing more until reopened.
     #[error("the log is poisoned by an earlier I/O failure ({cause}); reopen it")]

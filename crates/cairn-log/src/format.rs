@@ -1,26 +1,30 @@
 //! The on-disk format of the log: every layout constant in one place.
 //!
-//! A log is a directory of segment files. Each segment opens with a fixed 48-byte header and
+//! A log is a directory of segment files. Each segment opens with a fixed 64-byte header and
 //! then holds frames back to back; the preallocated space after the last frame is zeros. Both
 //! layouts are repeated byte by byte in the comment below, and the unit tests of `frame` and
 //! `segment` pin them with exact bytes, so a change here that is not a deliberate format change
 //! fails a test. Everything is little-endian.
 //!
-//! Trade-off: the header carries a reserved word instead of packing to 44 bytes, so that the
-//! header CRC sits at the end of a 48-byte (8-byte aligned) header and frames start aligned.
+//! Every segment header carries the identity of the database it belongs to
+//! ([`crate::DatabaseId`]), so a segment copied in from another database is recognised and
+//! refused instead of replayed. Trade-off: the header carries a reserved word instead of
+//! packing to 60 bytes, so that the header CRC sits at the end of a 64-byte (8-byte aligned)
+//! header and frames start aligned.
 
 // Segment file `{first_lsn:020}.wal`, little-endian:
 //
 //   offset  bytes  field
 //        0      8  magic            b"CAIRNWAL"
-//        8      4  format_version   u32 = SEGMENT_FORMAT_VERSION (1)
-//       12      4  header_bytes     u32 = SEGMENT_HEADER_BYTES (48)
+//        8      4  format_version   u32 = SEGMENT_FORMAT_VERSION (2)
+//       12      4  header_bytes     u32 = SEGMENT_HEADER_BYTES (64)
 //       16      8  segment_number   u64, grows by at least 1 with every segment created
 //       24      8  first_lsn        u64, LSN of the segment's first frame (also in the name)
 //       32      8  segment_bytes    u64, the size the file was preallocated to
-//       40      4  reserved         u32, always 0
-//       44      4  header_crc       u32, crc32c of bytes 0..44
-//       48      .  frames, back to back; zeros after the last frame
+//       40     16  database_id      the identity of the database the segment belongs to
+//       56      4  reserved         u32, always 0
+//       60      4  header_crc       u32, crc32c of bytes 0..60
+//       64      .  frames, back to back; zeros after the last frame
 //
 // Frame, little-endian (`len` counts the payload only):
 //
@@ -64,12 +68,13 @@ pub const FRAME_BODY_OFFSET: usize = 22;
 
 /// The first bytes of every segment file.
 pub const SEGMENT_MAGIC: [u8; 8] = *b"CAIRNWAL";
-/// The segment header format written and accepted by this build.
-pub const SEGMENT_FORMAT_VERSION: u32 = 1;
+/// The segment header format written and accepted by this build. Version 1 (48 bytes, no
+/// database identity) is refused with a message naming both versions.
+pub const SEGMENT_FORMAT_VERSION: u32 = 2;
 /// Bytes of the segment header; frames start at this offset.
-pub const SEGMENT_HEADER_BYTES: u64 = 48;
+pub const SEGMENT_HEADER_BYTES: u64 = 64;
 /// [`SEGMENT_HEADER_BYTES`] as a buffer length.
-pub const SEGMENT_HEADER_LEN: usize = 48;
+pub const SEGMENT_HEADER_LEN: usize = 64;
 /// Offset of the header's `format_version` field.
 pub const SEGMENT_FORMAT_VERSION_OFFSET: usize = 8;
 /// Offset of the header's `header_bytes` field.
@@ -80,10 +85,12 @@ pub const SEGMENT_NUMBER_OFFSET: usize = 16;
 pub const SEGMENT_FIRST_LSN_OFFSET: usize = 24;
 /// Offset of the header's `segment_bytes` field.
 pub const SEGMENT_BYTES_OFFSET: usize = 32;
+/// Offset of the header's `database_id` field (16 bytes).
+pub const SEGMENT_DATABASE_ID_OFFSET: usize = 40;
 /// Offset of the header's reserved word (always zero).
-pub const SEGMENT_RESERVED_OFFSET: usize = 40;
+pub const SEGMENT_RESERVED_OFFSET: usize = 56;
 /// Offset of the header's CRC; it covers every byte before it.
-pub const SEGMENT_HEADER_CRC_OFFSET: usize = 44;
+pub const SEGMENT_HEADER_CRC_OFFSET: usize = 60;
 
 /// Suffix of a segment file: `{first_lsn:020}.wal`.
 pub const SEGMENT_FILE_SUFFIX: &str = ".wal";

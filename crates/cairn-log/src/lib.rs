@@ -10,6 +10,7 @@
 //! panic or allocate beyond the configured frame limit.
 //!
 //! Modules: [`mod@format`] (every layout constant, byte by byte), [`frame`] (pure codec),
+//! [`identity`] (the database id every segment header carries),
 //! [`segment`] (header, naming, creation), [`reader`] (sequential reading, classification,
 //! verification), [`log`] (appends, group commit, recovery at open), [`options`], [`fs`].
 
@@ -17,6 +18,7 @@ pub mod error;
 pub mod format;
 pub mod frame;
 pub mod fs;
+pub mod identity;
 pub mod log;
 pub mod options;
 pub mod reader;
@@ -29,12 +31,13 @@ pub use format::{
 };
 pub use frame::{decode_frame, encode_frame, encoded_frame_bytes, Decoded, FrameRef};
 pub use fs::{read_exact_at, DirLock, FileHandle, FileSystem, OpenMode, StdFileSystem};
+pub use identity::DatabaseId;
 pub use log::{Log, LogStats, ReplayReport};
 #[cfg(feature = "sabotage")]
 pub use options::Sabotage;
-pub use options::{LogOptions, RecoveryMode, SyncPolicy};
+pub use options::{FlushWaker, LogOptions, RecoveryMode, SyncPolicy};
 pub use reader::{
-    verify_dir, Corruption, Dropped, FrameStop, SegmentReader, StopKind, TailScan, TornTail,
-    VerifiedSegment, VerifyReport,
+    verify_dir, Corruption, Dropped, ForeignSegment, FrameStop, SegmentReader, StopKind, TailScan,
+    TornTail, VerifiedSegment, VerifyReport,
 };
 pub use segment::{list_segments, segment_file_name, SegmentHeader, SegmentInfo};

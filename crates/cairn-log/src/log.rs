@@ -13,7 +13,10 @@
 //!   `flush_interval`, or sooner once `buffer_bytes_max` is buffered (woken only when the
 //!   buffer crosses that size, not per append). Appends block while more than
 //!   [`crate::options::BACKPRESSURE_FACTOR`] times that is buffered. `wait_durable` and `sync`
-//!   work as in Strict mode.
+//!   work as in Strict mode. With `LogOptions::flush_waker` the log starts no thread: its
+//!   owner calls [`Log::flush_tick`] (every `flush_interval`, and when the waker is called),
+//!   so many logs can share a few threads, and an append over the backpressure limit leads
+//!   the flush itself instead of waiting.
 //!
 //! Rotation: when the next frame does not fit the current segment, the leader writes what
 //! fits, syncs the old segment, creates the next one (sized to fit a frame larger than a
@@ -25,7 +28,8 @@
 //! [`LogError::Poisoned`], and nothing in the failed group is reported durable. A sync is
 //! never retried: after a failed `fdatasync` the state of the page cache is unknown.
 //!
-//! Open recovers first (see [`crate::reader`] for the classification): it replays every frame
+//! Open recovers first (see [`crate::reader`] for the classification): it refuses a directory
+//! holding a segment of another database ([`LogError::ForeignFile`]), replays every frame
 //! above `after_lsn`, cuts a torn tail and syncs, sets aside damage in
 //! [`RecoveryMode::Salvage`], and then always appends into a new segment, so a file that
 //! recovery read is never written again.
@@ -42,6 +46,7 @@ use crate::error::LogError;
 use crate::format::{to_u64, RECORD_PREFIX_BYTES, SEGMENT_DAMAGED_SUFFIX, SEGMENT_HEADER_BYTES};
 use crate::frame::{encode_frame, frame_bytes_at, FrameRef};
 use crate::fs::{FileHandle, FileSystem, OpenMode};
+use crate::identity::DatabaseId;
 use crate::options::BACKPRESSURE_FACTOR;
 pub use crate::options::{LogOptions, RecoveryMode, SyncPolicy};
 use crate::reader::{scan_log, LogScan, ScanSettings};
@@ -72,6 +77,10 @@ pub struct ReplayReport {
     pub last_lsn: u64,
     /// Commit version of the last valid frame read (applied or skipped); 0 if none.
     pub last_version: u64,
+    /// LSN of the last valid frame read (applied or skipped); `None` if the log holds none.
+    /// Unlike `last_lsn`, never raised to `after_lsn`, so a caller can tell a log that ends
+    /// below its snapshot.
+    pub last_frame_lsn: Option<u64>,
     /// The torn tail that was cut off, if any.
     pub torn_tail: Option<TornTail>,
     /// What [`RecoveryMode::Salvage`] set aside, one entry per file.
@@ -244,12 +253,14 @@ impl Log {
             .map_err(|error| LogError::io("create log directory", dir, error))?;
         remove_temp_segments(fs.as_ref(), dir, calls)?;
         let settings = ScanSettings {
+            database_id: Some(options.database_id),
             after_lsn,
             payload_bytes_max: options.frame_payload_bytes_max,
             crc_failure_is_torn_tail: options.crc_failure_is_torn_tail(),
             count_dropped: options.recovery == RecoveryMode::Salvage,
         };
         let scan = scan_log(fs.as_ref(), dir, &settings, apply, &mut |_, _| {})?;
+        refuse_foreign(&scan, options.database_id)?;
         let counters = Counters::default();
         let report = ReplayReport {
             segments: scan.kept.len(),
@@ -259,6 +270,7 @@ impl Log {
                 .last_frame
                 .map_or(after_lsn, |(lsn, _)| lsn.max(after_lsn)),
             last_version: scan.last_frame.map_or(0, |(_, version)| version),
+            last_frame_lsn: scan.last_frame.map(|(lsn, _)| lsn),
             torn_tail: scan.torn_tail.clone(),
             salvaged: scan.dropped.clone(),
             bytes_read: scan.bytes_read,
@@ -269,6 +281,7 @@ impl Log {
             segment_number: next_segment_number,
             first_lsn: report.last_lsn.saturating_add(1),
             segment_bytes: options.segment_bytes,
+            database_id: options.database_id,
         };
         let (path, file) = create_segment(fs.as_ref(), dir, header, calls)?;
         count(&counters.segments_created, 1);
@@ -364,7 +377,13 @@ impl Log {
             }
             match inner.buffered {
                 Some((_, backpressure)) if pending.buffer.len() > backpressure => {
-                    inner.space_available.wait(&mut pending);
+                    if inner.options.flush_waker.is_some() {
+                        // No thread of our own to wait for: flush what is buffered here.
+                        let buffered = pending.last_lsn;
+                        MutexGuard::unlocked(&mut pending, || inner.make_durable(buffered))?;
+                    } else {
+                        inner.space_available.wait(&mut pending);
+                    }
                 }
                 _ => break,
             }
@@ -379,7 +398,12 @@ impl Log {
         count(&inner.counters.bytes_appended, to_u64(after - before));
         if let Some((threshold, _)) = inner.buffered {
             if before < threshold && after >= threshold {
-                inner.flush_wanted.notify_one();
+                match &inner.options.flush_waker {
+                    Some(waker) => (waker.0)(),
+                    None => {
+                        inner.flush_wanted.notify_one();
+                    }
+                }
             }
         }
         Ok(())
@@ -411,6 +435,23 @@ impl Log {
             return Err(LogError::Closed);
         }
         inner.make_durable(lsn)
+    }
+
+    /// One background flush of a [`SyncPolicy::Buffered`] log run by its owner (see
+    /// `LogOptions::flush_waker`): writes and syncs what is buffered, if anything. Does nothing
+    /// once the log is closing, closed or poisoned.
+    pub fn flush_tick(&self) -> Result<(), LogError> {
+        let inner = &*self.inner;
+        {
+            let pending = inner.pending.lock();
+            if pending.closing
+                || pending.buffer.is_empty()
+                || inner.poisoned.load(Ordering::Acquire)
+            {
+                return Ok(());
+            }
+        }
+        inner.make_durable(inner.last_appended_lsn.load(Ordering::Acquire))
     }
 
     /// `wait_durable(last appended LSN)`.
@@ -708,6 +749,7 @@ impl Inner {
             segment_number: io.next_segment_number,
             first_lsn,
             segment_bytes: segment_bytes_for(self.options.segment_bytes, frame_bytes),
+            database_id: self.options.database_id,
         };
         let (path, file) = create_segment(self.fs.as_ref(), &self.dir, header, self.calls)?;
         count(&self.counters.segments_created, 1);
@@ -772,6 +814,18 @@ fn run_flusher(inner: &Inner, flush_interval: Duration) {
     }
 }
 
+/// Refuses a log directory holding a segment of another database, naming the first one.
+fn refuse_foreign(scan: &LogScan, database_id: DatabaseId) -> Result<(), LogError> {
+    match scan.foreign.first() {
+        Some(foreign) => Err(LogError::ForeignFile {
+            file: foreign.file.clone(),
+            expected: database_id,
+            found: foreign.database_id,
+        }),
+        None => Ok(()),
+    }
+}
+
 /// One more than the highest segment number found, so numbers keep growing across opens.
 fn next_segment_number(scan: &LogScan) -> u64 {
     scan.listed
@@ -787,6 +841,9 @@ fn start_flusher(inner: &Arc<Inner>) -> Result<Option<JoinHandle<()>>, LogError>
     let SyncPolicy::Buffered { flush_interval, .. } = inner.options.sync else {
         return Ok(None);
     };
+    if inner.options.flush_waker.is_some() {
+        return Ok(None); // the owner runs `flush_tick`
+    }
     let shared = Arc::clone(inner);
     std::thread::Builder::new()
         .name(FLUSH_THREAD_NAME.to_owned())

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use crate::error::LogError;
 use crate::format::{FRAME_PAYLOAD_BYTES_MAX, RECORD_PREFIX_BYTES};
+use crate::identity::DatabaseId;
 
 /// Default preallocated size of a segment: 64 MiB, large enough that rotation (two syncs and
 /// a file creation) is rare, small enough that removing a covered segment frees space soon.
@@ -65,6 +66,17 @@ pub enum RecoveryMode {
     Salvage,
 }
 
+/// Called when a [`SyncPolicy::Buffered`] log without its own flush thread wants a flush
+/// soon (see [`LogOptions::flush_waker`]). It must be quick and must not call into the log.
+#[derive(Clone)]
+pub struct FlushWaker(pub std::sync::Arc<dyn Fn() + Send + Sync>);
+
+impl std::fmt::Debug for FlushWaker {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str("FlushWaker")
+    }
+}
+
 /// Deliberately broken builds for the crash matrix: each must be caught by it.
 #[cfg(feature = "sabotage")]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -97,6 +109,18 @@ pub struct LogOptions {
     pub frame_payload_bytes_max: usize,
     /// What open does with a damaged log.
     pub recovery: RecoveryMode,
+    /// Who runs the background flush of [`SyncPolicy::Buffered`]: `None` (the default) starts
+    /// the log's own thread; `Some(waker)` starts none, and the owner instead calls
+    /// [`crate::Log::flush_tick`] every `flush_interval` and whenever `waker` is called (an
+    /// append crossed `buffer_bytes_max`), e.g. from a pool shared by many logs. An append
+    /// that finds the buffer over its backpressure limit then flushes it itself, so a busy
+    /// pool slows appends down but never stalls them.
+    pub flush_waker: Option<FlushWaker>,
+    /// The database the log belongs to: written into every segment header it creates, and
+    /// required of every segment it opens (a segment naming another id is refused with
+    /// [`crate::LogError::ForeignFile`]). Default [`DatabaseId::UNSET`], for a log that belongs
+    /// to no particular database.
+    pub database_id: DatabaseId,
     /// The deliberately broken behaviour of this build, if any.
     #[cfg(feature = "sabotage")]
     pub sabotage: Sabotage,
@@ -110,6 +134,8 @@ impl LogOptions {
             sync,
             frame_payload_bytes_max: FRAME_PAYLOAD_BYTES_MAX,
             recovery: RecoveryMode::Strict,
+            database_id: DatabaseId::UNSET,
+            flush_waker: None,
             #[cfg(feature = "sabotage")]
             sabotage: Sabotage::None,
         }

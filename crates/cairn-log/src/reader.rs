@@ -34,6 +34,7 @@ use crate::format::{
 };
 use crate::frame::{check_frame_header, decode_frame, Decoded, FrameRef};
 use crate::fs::{read_exact_at, FileHandle, FileSystem, OpenMode};
+use crate::identity::DatabaseId;
 use crate::segment::{list_segment_files, ListedSegment, SegmentInfo};
 
 pub use crate::segment::list_segments;
@@ -441,9 +442,21 @@ pub struct VerifiedSegment {
     pub frames_end: u64,
 }
 
+/// A segment whose header checks but names another database.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ForeignSegment {
+    /// The file.
+    pub file: PathBuf,
+    /// The database its header names.
+    pub database_id: DatabaseId,
+}
+
 /// What [`verify_dir`] found.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct VerifyReport {
+    /// Segments that belong to another database: left out of the scan; `Log::open` refuses
+    /// the directory while they are there.
+    pub foreign: Vec<ForeignSegment>,
     /// Segments read, in LSN order, up to the corruption if there is one.
     pub segments: Vec<VerifiedSegment>,
     /// Segment files not read because they follow the corruption.
@@ -463,15 +476,19 @@ pub struct VerifyReport {
 }
 
 /// Checks every segment of `dir` the way `Log::open` would with `after_lsn`, without modifying
-/// anything. `progress(bytes_done, bytes_total)` is called as segments are read. Damage is
-/// reported in the result; only I/O failures are errors.
+/// anything. With `database_id`, a segment naming another database is listed in
+/// [`VerifyReport::foreign`] and left out of the scan; with `None`, every id is accepted.
+/// `progress(bytes_done, bytes_total)` is called as segments are read. Damage is reported in
+/// the result; only I/O failures are errors.
 pub fn verify_dir(
     fs: &dyn FileSystem,
     dir: &Path,
     after_lsn: u64,
+    database_id: Option<DatabaseId>,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<VerifyReport, LogError> {
     let settings = ScanSettings {
+        database_id,
         after_lsn,
         payload_bytes_max: FRAME_PAYLOAD_BYTES_MAX,
         crc_failure_is_torn_tail: false,
@@ -480,6 +497,7 @@ pub fn verify_dir(
     let scan = scan_log(fs, dir, &settings, &mut |_| Ok(()), progress)?;
     let kept = scan.kept.len();
     Ok(VerifyReport {
+        foreign: scan.foreign,
         frames: scan.kept.iter().map(|segment| segment.frames).sum(),
         frames_after_lsn: scan.frames_replayed,
         last_lsn: scan.last_frame.map(|(lsn, _)| lsn),
@@ -508,6 +526,8 @@ pub fn verify_dir(
 /// How [`scan_log`] runs.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct ScanSettings {
+    /// The database every segment must belong to; `None` accepts any.
+    pub database_id: Option<DatabaseId>,
     /// Frames with an LSN at or below this are checked but not applied.
     pub after_lsn: u64,
     /// Largest accepted frame payload.
@@ -534,7 +554,9 @@ pub(crate) struct Damage {
 /// The outcome of reading a whole log directory.
 #[derive(Debug, Default)]
 pub(crate) struct LogScan {
-    /// Every segment file found, in LSN order.
+    /// Segments of another database, left out of `listed`.
+    pub foreign: Vec<ForeignSegment>,
+    /// Every segment file found, in LSN order, foreign ones excepted.
     pub listed: Vec<ListedSegment>,
     /// The segments that remain part of the log: a prefix of `listed`. The last one may end
     /// in a torn tail or (only with `damage`) be cut at the damage.
@@ -581,9 +603,21 @@ pub(crate) fn scan_log(
     apply: &mut dyn FnMut(&FrameRef<'_>) -> Result<(), String>,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<LogScan, LogError> {
-    let listed = list_segment_files(fs, dir)?;
-    let bytes_total: u64 = listed.iter().map(|segment| segment.file_bytes).sum();
     let mut scan = LogScan::default();
+    let mut listed = list_segment_files(fs, dir)?;
+    if let Some(expected) = settings.database_id {
+        listed.retain(|entry| match &entry.info {
+            Ok(info) if info.database_id != expected => {
+                scan.foreign.push(ForeignSegment {
+                    file: entry.path.clone(),
+                    database_id: info.database_id,
+                });
+                false
+            }
+            _ => true,
+        });
+    }
+    let bytes_total: u64 = listed.iter().map(|segment| segment.file_bytes).sum();
     let mut previous_last_lsn = 0_u64;
     let mut previous_number: Option<u64> = None;
     for (index, entry) in listed.iter().enumerate() {

@@ -1,8 +1,10 @@
 //! Segment files: the header codec, file naming, listing, and crash-safe creation.
 //!
 //! A segment is named `{first_lsn:020}.wal`, so a plain sort of names is LSN order. It opens
-//! with a 48-byte header (layout in [`crate::format`]) that repeats the first LSN, carries a
-//! segment number and the preallocated size, and ends with a CRC.
+//! with a 64-byte header (layout in [`crate::format`]) that repeats the first LSN, carries a
+//! segment number, the preallocated size and the id of the database it belongs to, and ends
+//! with a CRC. A segment whose header checks but names another database is listed as foreign:
+//! never read, never replayed.
 //!
 //! Guarantees: a segment is created as `{name}.tmp` (header written, preallocated with
 //! `set_len`, `sync_data`), then renamed to its final name, then the directory is synced; so a
@@ -14,13 +16,14 @@ use std::path::{Path, PathBuf};
 
 use crate::error::LogError;
 use crate::format::{
-    read_u32, read_u64, to_u64, SEGMENT_BYTES_OFFSET, SEGMENT_FILE_SUFFIX,
-    SEGMENT_FIRST_LSN_OFFSET, SEGMENT_FORMAT_VERSION, SEGMENT_FORMAT_VERSION_OFFSET,
-    SEGMENT_HEADER_BYTES, SEGMENT_HEADER_BYTES_OFFSET, SEGMENT_HEADER_CRC_OFFSET,
-    SEGMENT_HEADER_LEN, SEGMENT_MAGIC, SEGMENT_NAME_DIGITS, SEGMENT_NUMBER_OFFSET,
-    SEGMENT_RESERVED_OFFSET, SEGMENT_TEMP_SUFFIX,
+    read_u32, read_u64, to_u64, SEGMENT_BYTES_OFFSET, SEGMENT_DATABASE_ID_OFFSET,
+    SEGMENT_FILE_SUFFIX, SEGMENT_FIRST_LSN_OFFSET, SEGMENT_FORMAT_VERSION,
+    SEGMENT_FORMAT_VERSION_OFFSET, SEGMENT_HEADER_BYTES, SEGMENT_HEADER_BYTES_OFFSET,
+    SEGMENT_HEADER_CRC_OFFSET, SEGMENT_HEADER_LEN, SEGMENT_MAGIC, SEGMENT_NAME_DIGITS,
+    SEGMENT_NUMBER_OFFSET, SEGMENT_RESERVED_OFFSET, SEGMENT_TEMP_SUFFIX,
 };
 use crate::fs::{read_exact_at, FileHandle, FileSystem, OpenMode};
+use crate::identity::DatabaseId;
 
 /// The decoded header of a segment file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -32,10 +35,12 @@ pub struct SegmentHeader {
     pub first_lsn: u64,
     /// The size the file was preallocated to, header included.
     pub segment_bytes: u64,
+    /// The database the segment belongs to.
+    pub database_id: DatabaseId,
 }
 
 impl SegmentHeader {
-    /// The 48 header bytes.
+    /// The 64 header bytes.
     pub fn encode(&self) -> [u8; SEGMENT_HEADER_LEN] {
         let mut bytes = [0_u8; SEGMENT_HEADER_LEN];
         let header_bytes = u32::try_from(SEGMENT_HEADER_BYTES).unwrap_or(u32::MAX);
@@ -48,9 +53,11 @@ impl SegmentHeader {
             .copy_from_slice(&self.segment_number.to_le_bytes());
         bytes[SEGMENT_FIRST_LSN_OFFSET..SEGMENT_BYTES_OFFSET]
             .copy_from_slice(&self.first_lsn.to_le_bytes());
-        bytes[SEGMENT_BYTES_OFFSET..SEGMENT_RESERVED_OFFSET]
+        bytes[SEGMENT_BYTES_OFFSET..SEGMENT_DATABASE_ID_OFFSET]
             .copy_from_slice(&self.segment_bytes.to_le_bytes());
-        // Bytes 40..44 stay zero (reserved).
+        bytes[SEGMENT_DATABASE_ID_OFFSET..SEGMENT_RESERVED_OFFSET]
+            .copy_from_slice(&self.database_id.to_bytes());
+        // Bytes 56..60 stay zero (reserved).
         let crc = crc32c::crc32c(&bytes[..SEGMENT_HEADER_CRC_OFFSET]);
         bytes[SEGMENT_HEADER_CRC_OFFSET..].copy_from_slice(&crc.to_le_bytes());
         bytes
@@ -69,7 +76,10 @@ impl SegmentHeader {
             return Err("segment header checksum mismatch");
         }
         if read_u32(header, SEGMENT_FORMAT_VERSION_OFFSET) != Some(SEGMENT_FORMAT_VERSION) {
-            return Err("unknown segment format version");
+            return Err(
+                "unsupported segment format version: this build reads only version 2 \
+                        (version 1, before database identities, is refused)",
+            );
         }
         if read_u32(header, SEGMENT_HEADER_BYTES_OFFSET).map(u64::from)
             != Some(SEGMENT_HEADER_BYTES)
@@ -79,10 +89,13 @@ impl SegmentHeader {
         if read_u32(header, SEGMENT_RESERVED_OFFSET) != Some(0) {
             return Err("reserved segment header bytes are not zero");
         }
-        let (Some(segment_number), Some(first_lsn), Some(segment_bytes)) = (
+        let (Some(segment_number), Some(first_lsn), Some(segment_bytes), Some(database_id)) = (
             read_u64(header, SEGMENT_NUMBER_OFFSET),
             read_u64(header, SEGMENT_FIRST_LSN_OFFSET),
             read_u64(header, SEGMENT_BYTES_OFFSET),
+            header
+                .get(SEGMENT_DATABASE_ID_OFFSET..SEGMENT_RESERVED_OFFSET)
+                .and_then(|bytes| <[u8; 16]>::try_from(bytes).ok()),
         ) else {
             return Err("file shorter than a segment header");
         };
@@ -96,6 +109,7 @@ impl SegmentHeader {
             segment_number,
             first_lsn,
             segment_bytes,
+            database_id: DatabaseId::from_bytes(database_id),
         })
     }
 }
@@ -128,6 +142,8 @@ pub struct SegmentInfo {
     pub file_bytes: u64,
     /// The preallocated size from the header.
     pub segment_bytes: u64,
+    /// The database the header names.
+    pub database_id: DatabaseId,
 }
 
 /// A segment file found in a directory, checked or not.
@@ -201,6 +217,7 @@ fn read_segment_info(
             first_lsn: header.first_lsn,
             file_bytes,
             segment_bytes: header.segment_bytes,
+            database_id: header.database_id,
         }),
     };
     Ok((info, file_bytes))
@@ -329,15 +346,17 @@ mod tests {
             segment_number: 3,
             first_lsn: 0x0102_0304_0506_0708,
             segment_bytes: 4096,
+            database_id: DatabaseId::from_bytes(*b"0123456789abcdef"),
         };
         let bytes = header.encode();
         let mut expected = Vec::new();
         expected.extend_from_slice(b"CAIRNWAL");
-        expected.extend_from_slice(&[1, 0, 0, 0]); // format_version u32
-        expected.extend_from_slice(&[48, 0, 0, 0]); // header_bytes u32
+        expected.extend_from_slice(&[2, 0, 0, 0]); // format_version u32
+        expected.extend_from_slice(&[64, 0, 0, 0]); // header_bytes u32
         expected.extend_from_slice(&[3, 0, 0, 0, 0, 0, 0, 0]); // segment_number u64
         expected.extend_from_slice(&[8, 7, 6, 5, 4, 3, 2, 1]); // first_lsn u64
         expected.extend_from_slice(&[0, 0x10, 0, 0, 0, 0, 0, 0]); // segment_bytes u64 = 4096
+        expected.extend_from_slice(b"0123456789abcdef"); // database_id
         expected.extend_from_slice(&[0, 0, 0, 0]); // reserved
         let crc = crc32c::crc32c(&expected);
         expected.extend_from_slice(&crc.to_le_bytes());
@@ -351,6 +370,7 @@ mod tests {
             segment_number: 1,
             first_lsn: 1,
             segment_bytes: 1 << 20,
+            database_id: DatabaseId::generate(),
         }
         .encode();
         for bit in 0..SEGMENT_HEADER_LEN * 8 {
@@ -358,7 +378,24 @@ mod tests {
             flipped[bit / 8] ^= 1 << (bit % 8);
             assert!(SegmentHeader::decode(&flipped).is_err(), "bit {bit}");
         }
-        assert!(SegmentHeader::decode(&bytes[..47]).is_err());
+        assert!(SegmentHeader::decode(&bytes[..63]).is_err());
+    }
+
+    #[test]
+    fn a_version_1_header_is_refused_naming_the_versions() {
+        let mut bytes = SegmentHeader {
+            segment_number: 1,
+            first_lsn: 1,
+            segment_bytes: 1 << 20,
+            database_id: DatabaseId::generate(),
+        }
+        .encode();
+        bytes[SEGMENT_FORMAT_VERSION_OFFSET..SEGMENT_HEADER_BYTES_OFFSET]
+            .copy_from_slice(&1_u32.to_le_bytes());
+        let crc = crc32c::crc32c(&bytes[..SEGMENT_HEADER_CRC_OFFSET]);
+        bytes[SEGMENT_HEADER_CRC_OFFSET..].copy_from_slice(&crc.to_le_bytes());
+        let reason = SegmentHeader::decode(&bytes).expect_err("version 1");
+        assert!(reason.contains("only version 2"), "{reason}");
     }
 
     #[test]
@@ -385,7 +422,7 @@ mod tests {
     #[test]
     fn oversized_frames_get_a_segment_that_fits() {
         assert_eq!(segment_bytes_for(4096, 100), 4096);
-        assert_eq!(segment_bytes_for(4096, 4048), 4096);
-        assert_eq!(segment_bytes_for(4096, 4049), 4097);
+        assert_eq!(segment_bytes_for(4096, 4032), 4096);
+        assert_eq!(segment_bytes_for(4096, 4033), 4097);
     }
 }

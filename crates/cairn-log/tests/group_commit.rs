@@ -388,3 +388,34 @@ fn a_failed_directory_sync_while_removing_segments_poisons_the_log() {
         Err(LogError::Poisoned { .. })
     ));
 }
+
+#[test]
+fn a_buffered_log_with_an_external_flusher_wakes_it_flushes_on_tick_and_never_stalls() {
+    let dir = TempDir::new("external-flush");
+    let wakes = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let mut options = LogOptions::new(SyncPolicy::Buffered {
+        // Never, as far as this test is concerned: only the waker and ticks flush.
+        flush_interval: Duration::from_secs(3_600),
+        buffer_bytes_max: 4_096,
+    });
+    let counted = Arc::clone(&wakes);
+    options.flush_waker = Some(cairn_log::FlushWaker(Arc::new(move || {
+        counted.fetch_add(1, Ordering::Relaxed);
+    })));
+    let (log, _, _) = open_collect(&dir.path, options, 0).expect("open");
+    // One small frame: buffered, below the threshold, not durable until a tick.
+    log.append(1, 1, 1, b"first").expect("append");
+    assert_eq!(log.durable_lsn(), 0);
+    log.flush_tick().expect("tick");
+    assert_eq!(log.durable_lsn(), 1);
+    // Far past the backpressure limit, with nobody ticking: appends flush themselves.
+    let body = vec![7_u8; 1_000];
+    for lsn in 2..=100 {
+        log.append(1, lsn, lsn, &body).expect("append never stalls");
+    }
+    assert!(wakes.load(Ordering::Relaxed) >= 1, "the waker was called");
+    assert!(log.durable_lsn() > 1, "a blocked append flushed");
+    log.flush_tick().expect("tick");
+    assert_eq!(log.durable_lsn(), 100);
+    log.close().expect("close");
+}

@@ -454,7 +454,7 @@ fn verify_dir_reports_without_modifying_anything() {
     let dir = TempDir::new("verify");
     let (written, files) = three_segments(&dir.path);
     let mut calls = 0;
-    let report = verify_dir(&StdFileSystem, &dir.path, 0, &mut |done, total| {
+    let report = verify_dir(&StdFileSystem, &dir.path, 0, None, &mut |done, total| {
         calls += 1;
         assert!(done <= total);
     })
@@ -482,7 +482,7 @@ fn verify_dir_reports_without_modifying_anything() {
     file.set_len(cut).expect("cut");
     drop(file);
     assert_eq!(&last_with_frames.info.path, files.last().expect("files"));
-    let report = verify_dir(&StdFileSystem, &dir.path, 0, &mut |_, _| {}).expect("verify");
+    let report = verify_dir(&StdFileSystem, &dir.path, 0, None, &mut |_, _| {}).expect("verify");
     let torn = report.torn_tail.expect("torn tail");
     assert_eq!(torn.file, last_with_frames.info.path);
     assert_eq!(report.frames, written.len() as u64 - 1);
@@ -490,7 +490,7 @@ fn verify_dir_reports_without_modifying_anything() {
 
     // A corruption in the first segment.
     flip_byte(&files[0], SEGMENT_HEADER_BYTES + 40, 0x04);
-    let report = verify_dir(&StdFileSystem, &dir.path, 0, &mut |_, _| {}).expect("verify");
+    let report = verify_dir(&StdFileSystem, &dir.path, 0, None, &mut |_, _| {}).expect("verify");
     let corruption = report.corruption.expect("corruption");
     assert_eq!(
         (corruption.file, corruption.offset),
@@ -562,4 +562,52 @@ fn a_zeroed_region_in_an_earlier_segment_shows_as_missing_frames() {
     let (file, offset, reason) = expect_corrupted(open_collect(&dir.path, strict_options(4096), 0));
     assert_eq!((file, offset), (files[1].clone(), 0));
     assert!(reason.contains("frames missing"), "{reason}");
+}
+
+#[test]
+fn a_segment_of_another_database_is_refused_naming_it_and_verify_lists_it() {
+    let dir = TempDir::new("foreign");
+    let ours = cairn_log::DatabaseId::generate();
+    let theirs = cairn_log::DatabaseId::generate();
+    let with_id = |id| {
+        let mut options = strict_options(4096);
+        options.database_id = id;
+        options
+    };
+    let (log, _, _) = open_collect(&dir.path, with_id(ours), 0).expect("open ours");
+    append_all(&log, &records(1, 20, varied));
+    log.close().expect("close");
+    let segments = segment_files(&dir.path);
+    assert!(!segments.is_empty());
+
+    match open_collect(&dir.path, with_id(theirs), 0) {
+        Err(LogError::ForeignFile {
+            file,
+            expected,
+            found,
+        }) => {
+            assert_eq!(file, segments[0]);
+            assert_eq!((expected, found), (theirs, ours));
+        }
+        Err(other) => panic!("expected ForeignFile, got {other}"),
+        Ok(_) => panic!("a log of another database opened"),
+    }
+    // Nothing was changed: the rightful owner still opens it whole.
+    let (log, report, replayed) = open_collect(&dir.path, with_id(ours), 0).expect("reopen");
+    assert_eq!(replayed.len(), 20);
+    assert_eq!(report.last_lsn, 20);
+    log.close().expect("close");
+
+    let report =
+        verify_dir(&StdFileSystem, &dir.path, 0, Some(theirs), &mut |_, _| {}).expect("verify");
+    let segments = segment_files(&dir.path);
+    assert_eq!(report.foreign.len(), segments.len(), "{:?}", report.foreign);
+    assert!(report
+        .foreign
+        .iter()
+        .all(|segment| segment.database_id == ours));
+    let report =
+        verify_dir(&StdFileSystem, &dir.path, 0, Some(ours), &mut |_, _| {}).expect("verify");
+    assert!(report.foreign.is_empty());
+    assert_eq!(report.last_lsn, Some(20));
 }

@@ -113,7 +113,10 @@ pub struct Stats {
 /// An open Cairn database. Clone it to share it.
 #[derive(Clone, Debug)]
 pub struct Db {
+    // Declared first, so dropped before `handles`: the last handle's drop then finds only
+    // a running maintenance tick (if any) still holding the database.
     shared: Arc<Shared>,
+    handles: Arc<maintenance::Handles>,
 }
 
 impl Db {
@@ -121,24 +124,28 @@ impl Db {
     pub fn open(options: Options) -> Result<Db> {
         options.validate()?;
         let interval = options.maintenance_interval;
+        // A Buffered log's background flush runs on the shared service too.
+        let flush = match options.durability {
+            Durability::Buffered { flush_interval, .. } => {
+                Some((maintenance::FlushTask::reserve(), flush_interval))
+            }
+            _ => None,
+        };
         let shared = Arc::new(if options.durability == Durability::InMemory {
             Shared::new(options)
         } else {
-            crate::durable::recovery::open_durable(&options)?
+            crate::durable::recovery::open_durable(&options, flush.map(|(task, _)| task))?
         });
-        if !interval.is_zero() {
-            let handle = maintenance::spawn(
-                Arc::downgrade(&shared),
-                Arc::clone(&shared.maintainer_stop),
-                interval,
-            )
-            .map_err(|source| Error::ThreadSpawn {
+        let handles = maintenance::Handles::start(&shared, interval, flush).map_err(|source| {
+            Error::ThreadSpawn {
                 thread: "maintenance",
                 source,
-            })?;
-            *shared.maintainer.lock() = Some(handle);
-        }
-        Ok(Db { shared })
+            }
+        })?;
+        Ok(Db {
+            shared,
+            handles: Arc::new(handles),
+        })
     }
 
     /// A database with no files. If the maintenance thread cannot be started, the database
@@ -146,6 +153,7 @@ impl Db {
     pub fn in_memory() -> Db {
         Db::open(Options::in_memory()).unwrap_or_else(|_| Db {
             shared: Arc::new(Shared::new(Options::in_memory())),
+            handles: Arc::default(),
         })
     }
 
@@ -668,11 +676,7 @@ impl Db {
             _ => Ok(()),
         };
         self.shared.closed.store(true, Ordering::Release);
-        self.shared.maintainer_stop.stop();
-        if let Some(handle) = self.shared.maintainer.lock().take() {
-            // A panicked maintainer has nothing left to clean up; closing still succeeds.
-            let _ = handle.join();
-        }
+        self.handles.stop_maintenance();
         self.shared.watch.close_all();
         if let Some(durable) = &self.shared.durable {
             durable.lock.lock().take();

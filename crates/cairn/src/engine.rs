@@ -101,8 +101,6 @@ pub(crate) struct Shared {
     pub(crate) watch: Arc<WatchHub>,
     pub(crate) options: Options,
     pub(crate) closed: AtomicBool,
-    pub(crate) maintainer_stop: Arc<crate::maintenance::StopSignal>,
-    pub(crate) maintainer: Mutex<Option<std::thread::JoinHandle<()>>>,
     /// The WAL, checkpoints and directory lock; `None` for `Durability::InMemory`.
     pub(crate) durable: Option<crate::durable::Durable>,
 }
@@ -159,8 +157,6 @@ impl Shared {
             watch: Arc::new(WatchHub::default()),
             options,
             closed: AtomicBool::new(false),
-            maintainer_stop: Arc::default(),
-            maintainer: Mutex::new(None),
             durable: None,
         }
     }
@@ -507,8 +503,7 @@ impl Shared {
 
 impl Drop for Shared {
     fn drop(&mut self) {
-        // Never join here: the last reference may be dropped on the maintainer thread itself.
-        self.maintainer_stop.stop();
+        // Never wait here: the last reference may be dropped on a maintenance worker.
         self.watch.close_all();
         if let Some(durable) = &self.durable {
             // Best effort for a `Buffered` handle dropped without `close`: its contract allows

@@ -2,9 +2,10 @@
 //!
 //! Variants are grouped by what the caller can do about them: retry (`Conflict`), fix the
 //! input (`KeyEmpty`, `KeyTooLarge`, `ValueTooLarge`, `InvalidArgument`, `NotAnInteger`,
-//! `Overflow`, `LimitExceeded`), reopen (`Poisoned`), look at the files (`Corrupted`, `Io`,
-//! `Locked`), stop using the handle (`Closed`, `Unsupported`), or report a bug (`Internal`). Every message names the limit, the file or the
-//! reason, so a log line alone tells what went wrong.
+//! `Overflow`, `LimitExceeded`), reopen (`Poisoned`), look at the files (`Corrupted`,
+//! `ForeignFile`, `Io`, `Locked`), stop using the handle (`Closed`, `Unsupported`), or report
+//! a bug (`Internal`). Every message names the limit, the file or the reason, so a log line
+//! alone tells what went wrong.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -125,6 +126,19 @@ pub enum Error {
         reason: String,
     },
 
+    /// A file in the data directory belongs to another database: its header names another
+    /// database id than the directory's `IDENTITY` file. Nothing was read from it or changed;
+    /// remove the file (or move it back where it belongs) and open again.
+    #[error("{file} belongs to another database (its header names database {found}; this directory is database {expected})")]
+    ForeignFile {
+        /// The foreign file.
+        file: PathBuf,
+        /// The id of the database in this directory.
+        expected: cairn_log::DatabaseId,
+        /// The id the file's header names.
+        found: cairn_log::DatabaseId,
+    },
+
     /// Another handle (in this or another process) has the data directory open.
     #[error("the data directory {path} is locked by another open database")]
     Locked {
@@ -207,6 +221,15 @@ impl From<cairn_log::LogError> for Error {
                 file,
                 offset,
                 reason,
+            },
+            LogError::ForeignFile {
+                file,
+                expected,
+                found,
+            } => Error::ForeignFile {
+                file,
+                expected,
+                found,
             },
             LogError::Poisoned { cause } => Error::Poisoned { cause },
             LogError::FrameTooLarge { bytes, max } => Error::InvalidArgument(format!(

@@ -24,15 +24,23 @@
 //!
 //! Module map: [`engine`](self) holds the index and commit path; `mvcc` decides what each reader
 //! sees and what may be pruned; `scan`, `transaction`, `snapshot`, `watch` and `maintenance`
-//! build on them; [`durable`] holds the WAL commit records, checkpoints and recovery for the
-//! `Buffered` and `Strict` modes; `limits` lists every bound.
+//! build on them; `durable` holds the WAL commit records, checkpoints, the database identity
+//! and recovery for the `Buffered` and `Strict` modes; [`limits`] lists every bound.
+//!
+//! The file formats are not API: [`format`] offers what tools need to read them (`cairn
+//! inspect`, `cairn dump`), [`verify`] checks a whole directory with recovery's own rules,
+//! and the decoders' fuzz hooks live in `fuzzing`, behind the `fuzzing` cargo feature.
 
 mod batch;
 mod clock;
 mod db;
-pub mod durable;
+mod durable;
 mod engine;
 mod error;
+pub mod format;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
+mod integrity;
 pub mod limits;
 mod maintenance;
 mod mvcc;
@@ -44,12 +52,16 @@ mod types;
 mod watch;
 
 pub use batch::WriteBatch;
-pub use cairn_log::{FileSystem, RecoveryMode, StdFileSystem};
+pub use cairn_log::{DatabaseId, FileSystem, RecoveryMode, StdFileSystem};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use db::{CasOutcome, Db, Expected, Stats, Ttl};
 pub use durable::checkpoint::CheckpointReport;
 pub use durable::{RecoveryReport, SnapshotLoaded};
 pub use error::{Error, KeyDisplay, Result};
+pub use integrity::{
+    verify, verify_with_progress, Damage, DamageKind, IntegrityReport, OpenVerdict, RecordCheck,
+    SnapshotCheck, DAMAGED_RECORDS_LISTED_MAX,
+};
 pub use maintenance::MaintenanceReport;
 pub use options::{Durability, Isolation, Options};
 pub use scan::Scan;

@@ -81,3 +81,13 @@ pub const WAL_SEGMENT_BYTES_MIN: u64 = 4 * 1024;
 
 /// Largest accepted `Options::wal_segment_bytes` (1 GiB).
 pub const WAL_SEGMENT_BYTES_MAX: u64 = 1024 * 1024 * 1024;
+
+/// Most keys recovery sizes the point index for up front from a snapshot header's entry
+/// count (1,048,576). The count is not trusted before the blocks verify, so a damaged header
+/// (in a large sparse file, say) can cost at most this much presizing; a larger snapshot
+/// grows the index as it loads.
+pub const RECOVERY_PRESIZE_KEYS_MAX: usize = 1 << 20;
+
+/// Most threads of the process-wide maintenance service (4), whatever the number of open
+/// databases: they run every database's periodic maintenance pass and automatic checkpoint.
+pub const MAINTENANCE_WORKERS_MAX: usize = 4;

@@ -1,5 +1,7 @@
 //! Crash and fault matrix, damaged bytes: the WAL truncated at every byte offset of its last
-//! records, and every single-bit flip in a small WAL and in a small snapshot.
+//! records, every single-bit flip in a small WAL and in a small snapshot, and each snapshot
+//! and segment of another database swapped into the image (refused with `ForeignFile`
+//! naming it; once it is gone the database opens whole).
 //!
 //! Pass: recovery brings back exactly the earlier commits (a prefix of the commit order) or
 //! fails with a clear `Corrupted` error naming the file; never a wrong value, never a panic.
@@ -10,7 +12,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use cairn::{Db, Durability, Error};
+use cairn::{Db, Durability, Error, FileSystem as _};
 use cairn_testkit::fault_fs::{CrashMode, FaultFs, UnsyncedDirOps, UnsyncedWrites};
 use common::{check_recovered, fault_options, run, workload, Outcome, DB_DIR};
 
@@ -145,5 +147,53 @@ fn every_bit_flip_in_a_small_snapshot_falls_back_or_reports_corruption() {
             1,
             "bit {bit}"
         );
+    }
+}
+
+#[test]
+fn a_snapshot_or_segment_of_another_database_in_the_image_is_refused_and_nothing_is_replayed() {
+    let (ours, outcome) = small_database(30, true);
+    let (theirs, _) = small_database(60, true);
+    let committed = outcome.states.len() as u64 - 1;
+    let their_snapshots = files_ending(&theirs, ".snap");
+    let their_segments = files_ending(&theirs, ".wal");
+    let our_segments = files_ending(&ours, ".wal");
+    let mut foreign: Vec<(PathBuf, Vec<u8>)> = Vec::new();
+    for snapshot in &their_snapshots {
+        // Under its own name, which may be newer than everything of ours.
+        foreign.push((
+            snapshot.clone(),
+            theirs.read_file(snapshot).expect("their snapshot"),
+        ));
+    }
+    for (index, segment) in their_segments.iter().enumerate() {
+        // In place of one of ours, under our segment's name.
+        let target = our_segments
+            .get(index)
+            .cloned()
+            .unwrap_or_else(|| segment.clone());
+        foreign.push((target, theirs.read_file(segment).expect("their segment")));
+    }
+    assert!(foreign.len() >= 2);
+    for (path, bytes) in &foreign {
+        let image = ours.crash(KEEP_EVERYTHING);
+        let replaced = image.read_file(path);
+        image
+            .write_file(path, bytes)
+            .expect("copy a foreign file in");
+        match Db::open(fault_options(&image, Durability::Strict)) {
+            Err(Error::ForeignFile { file, .. }) => assert_eq!(&file, path),
+            Ok(_) => panic!("{} of another database was accepted", path.display()),
+            Err(error) => panic!("{}: expected ForeignFile, got {error}", path.display()),
+        }
+        // Put back what was there: the database opens whole, nothing of theirs in it.
+        match replaced {
+            Some(original) => image.write_file(path, &original).expect("restore"),
+            None => image.remove_file(path).expect("remove the foreign file"),
+        }
+        let db = Db::open(fault_options(&image, Durability::Strict)).expect("reopen");
+        let version = check_recovered(&db, &outcome, committed)
+            .unwrap_or_else(|error| panic!("{}: {error}", path.display()));
+        assert_eq!(version, committed);
     }
 }

@@ -2,7 +2,7 @@
 //! same property check as the fuzz target of that name, as an ordinary test on stable Rust.
 //!
 //! Four decoders read untrusted bytes: the WAL frame (`cairn_log::frame::decode_frame`), the
-//! snapshot file (`decode_snapshot_bytes`), the commit record body (`fuzz_decode_commit`) and
+//! snapshot file (`decode_snapshot_bytes`), the commit record body (`decode_commit_count`) and
 //! the WAL segment header (`SegmentHeader::decode`). The checks live in `fuzz_checks/mod.rs`,
 //! which the fuzz targets include too, so the replay and the fuzzer check exactly the same
 //! properties. Each check returns whether the input
@@ -30,9 +30,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use cairn::durable::record::DecodedWrite;
-use cairn::durable::snapshot_file::{SnapshotEntry, SnapshotWriter, SNAPSHOT_DEADLINE_NONE};
-use cairn::{Db, ManualClock, Options, StdFileSystem, WriteBatch};
+use cairn::fuzzing::{DecodedWrite, SnapshotEntry, SnapshotWriter, SNAPSHOT_DEADLINE_NONE};
+use cairn::{DatabaseId, Db, ManualClock, Options, StdFileSystem, WriteBatch};
 use cairn_log::frame::{decode_frame, encode_frame, Decoded};
 use cairn_log::segment::SegmentHeader;
 
@@ -48,6 +47,10 @@ const INVALID_SEEDS_MIN: usize = 3;
 
 /// Most files a target's corpus may hold; minimize (`cargo fuzz cmin`) past this.
 const CORPUS_FILES_MAX: usize = 200;
+
+/// The database id written into generated headers: a real database's is random, and a fixed
+/// one keeps regeneration reproducible.
+const CORPUS_DATABASE_ID: DatabaseId = DatabaseId::from_bytes(*b"fuzz-corpus-id!!");
 
 /// Largest corpus file, so the repository stays small and the replay fast.
 const CORPUS_FILE_BYTES_MAX: usize = 64 * 1024;
@@ -175,16 +178,17 @@ fn resealing_repairs_a_flipped_checksum() {
         segment_number: 2,
         first_lsn: 5,
         segment_bytes: 4096,
+        database_id: CORPUS_DATABASE_ID,
     }
     .encode();
     let mut damaged = header.to_vec();
-    damaged[44] ^= 1;
+    damaged[60] ^= 1;
     assert!(!check_segment_header(&damaged));
     assert_eq!(reseal_segment_header(&damaged), header);
 
     let snapshot = multi_block_snapshot(&scratch_dir("reseal"));
     assert!(check_snapshot(&snapshot));
-    for crc_offset in [60, snapshot.len() - 8] {
+    for crc_offset in [76, snapshot.len() - 8] {
         let mut damaged = snapshot.clone();
         damaged[crc_offset] ^= 1;
         assert!(!check_snapshot(&damaged), "flip at {crc_offset}");
@@ -307,10 +311,10 @@ fn database_files() -> DatabaseFiles {
     files
 }
 
-/// Every frame of a segment file, in order, after its 48-byte header, as (frame bytes, body).
+/// Every frame of a segment file, in order, after its 64-byte header, as (frame bytes, body).
 fn segment_frames(segment: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
     let mut frames = Vec::new();
-    let mut offset = 48;
+    let mut offset = 64;
     while let Decoded::Frame { frame, frame_bytes } = decode_frame(&segment[offset..], usize::MAX) {
         frames.push((
             segment[offset..offset + frame_bytes].to_vec(),
@@ -381,8 +385,15 @@ fn wal_frame_seeds(database: &DatabaseFiles) -> Seeds {
 fn write_snapshot(dir: &Path, name: &str, version: u64, entries: &[SnapshotEntry<'_>]) -> Vec<u8> {
     let path = dir.join(name);
     let fs_handle = StdFileSystem;
-    let mut writer = SnapshotWriter::create(&fs_handle, &path, version, version, 1_700_000_000_000)
-        .expect("create a snapshot");
+    let mut writer = SnapshotWriter::create(
+        &fs_handle,
+        &path,
+        version,
+        version,
+        1_700_000_000_000,
+        CORPUS_DATABASE_ID,
+    )
+    .expect("create a snapshot");
     for entry in entries {
         writer.push(*entry).expect("push an entry");
     }
@@ -418,8 +429,8 @@ fn multi_block_snapshot(dir: &Path) -> Vec<u8> {
             &[entry(b"d", b"4", 9), entry(b"e", b"5", 5)],
         ),
     ];
-    let block = |part: &Vec<u8>| part[64..part.len() - 32].to_vec();
-    let mut spliced = with_u64(&parts[0][..64], 32, 5);
+    let block = |part: &Vec<u8>| part[80..part.len() - 32].to_vec();
+    let mut spliced = with_u64(&parts[0][..80], 32, 5);
     spliced = with_u64(&spliced, 40, 3);
     for part in &parts {
         spliced.extend(block(part));
@@ -435,8 +446,11 @@ fn snapshot_seeds(database: &DatabaseFiles) -> Seeds {
     let dir = scratch_dir("snapshot");
     let mut seeds = Seeds::new();
     for (index, snapshot) in database.snapshots.iter().enumerate() {
-        // The creation time is the wall clock's; pinning it keeps regeneration reproducible.
-        let pinned = reseal_snapshot(&with_u64(snapshot, 48, 1_700_000_000_000));
+        // The creation time is the wall clock's and the database id random; pinning both
+        // keeps regeneration reproducible.
+        let mut pinned = with_u64(snapshot, 48, 1_700_000_000_000);
+        pinned[56..72].copy_from_slice(&CORPUS_DATABASE_ID.to_bytes());
+        let pinned = reseal_snapshot(&pinned);
         seeds.insert(format!("valid-database-checkpoint-{index}"), pinned);
     }
     let one = write_snapshot(&dir, "one", 5, &[entry(b"key", b"value", 5)]);
@@ -464,7 +478,7 @@ fn snapshot_seeds(database: &DatabaseFiles) -> Seeds {
 
     seeds.insert("invalid-empty".into(), Vec::new());
     seeds.insert("invalid-zeros".into(), vec![0; 160]);
-    for cut in [63, 64, 95, 100, one.len() - 32, one.len() - 1] {
+    for cut in [79, 80, 111, 116, one.len() - 32, one.len() - 1] {
         seeds.insert(format!("invalid-truncated-to-{cut}"), one[..cut].to_vec());
     }
     let mut longer = one.clone();
@@ -474,11 +488,11 @@ fn snapshot_seeds(database: &DatabaseFiles) -> Seeds {
         seeds.insert(format!("invalid-bit-{bit}-flipped"), flip_bit(&one, bit));
     }
     let mut unfinished = three.clone();
-    unfinished[..64].fill(0);
+    unfinished[..80].fill(0);
     seeds.insert("invalid-unfinished-header".into(), unfinished);
     seeds.insert(
         "invalid-block-bytes-u32-max".into(),
-        with_u32(&one, 64, u32::MAX),
+        with_u32(&one, 80, u32::MAX),
     );
     let resealed = |bytes: Vec<u8>| reseal_snapshot(&bytes);
     seeds.insert(
@@ -487,22 +501,22 @@ fn snapshot_seeds(database: &DatabaseFiles) -> Seeds {
     );
     seeds.insert(
         "invalid-key-bytes-u32-max".into(),
-        resealed(with_u32(&one, 72, u32::MAX)),
+        resealed(with_u32(&one, 88, u32::MAX)),
     );
     seeds.insert(
         "invalid-value-bytes-u32-max".into(),
-        resealed(with_u32(&one, 76, u32::MAX)),
+        resealed(with_u32(&one, 92, u32::MAX)),
     );
     seeds.insert(
         "invalid-entry-newer".into(),
-        resealed(with_u64(&one, 80, 6)),
+        resealed(with_u64(&one, 96, 6)),
     );
     seeds.insert(
         "invalid-block-count-short".into(),
         resealed(with_u64(&three, 40, 2)),
     );
     let mut swapped = three.clone();
-    let (first_key, second_key) = (64 + 8 + 24, 64 + 8 + 24 + 2 + 24);
+    let (first_key, second_key) = (80 + 8 + 24, 80 + 8 + 24 + 2 + 24);
     swapped.swap(first_key, second_key);
     seeds.insert("invalid-keys-out-of-order".into(), resealed(swapped));
     fs::remove_dir_all(&dir).expect("remove the snapshot scratch directory");
@@ -590,9 +604,15 @@ fn commit_record_seeds(database: &DatabaseFiles) -> Seeds {
 fn segment_header_seeds(database: &DatabaseFiles) -> Seeds {
     let mut seeds = Seeds::new();
     for (index, segment) in database.segments.iter().enumerate().take(3) {
+        // The database id is random; pinning it keeps regeneration reproducible.
+        let decoded = SegmentHeader::decode(&segment[..64]).expect("a database segment header");
+        let pinned = SegmentHeader {
+            database_id: CORPUS_DATABASE_ID,
+            ..decoded
+        };
         seeds.insert(
             format!("valid-database-segment-{index}"),
-            segment[..48].to_vec(),
+            pinned.encode().to_vec(),
         );
     }
     let header = |segment_number, first_lsn, segment_bytes| {
@@ -600,11 +620,12 @@ fn segment_header_seeds(database: &DatabaseFiles) -> Seeds {
             segment_number,
             first_lsn,
             segment_bytes,
+            database_id: CORPUS_DATABASE_ID,
         }
         .encode()
         .to_vec()
     };
-    let first = header(0, 1, 48);
+    let first = header(0, 1, 64);
     seeds.insert("valid-smallest".into(), first.clone());
     seeds.insert(
         "valid-extremes".into(),
@@ -615,31 +636,31 @@ fn segment_header_seeds(database: &DatabaseFiles) -> Seeds {
     seeds.insert("valid-followed-by-a-frame".into(), with_frames);
 
     seeds.insert("invalid-empty".into(), Vec::new());
-    seeds.insert("invalid-zeros".into(), vec![0; 48]);
-    seeds.insert("invalid-truncated-to-47".into(), first[..47].to_vec());
-    for bit in [0, 64, 100, 130, 200, 260, 330, 383] {
+    seeds.insert("invalid-zeros".into(), vec![0; 64]);
+    seeds.insert("invalid-truncated-to-63".into(), first[..63].to_vec());
+    for bit in [0, 64, 100, 130, 200, 330, 400, 511] {
         seeds.insert(format!("invalid-bit-{bit}-flipped"), flip_bit(&first, bit));
     }
     let resealed = |bytes: Vec<u8>| reseal_segment_header(&bytes);
     seeds.insert(
-        "invalid-format-version-2".into(),
-        resealed(with_u32(&first, 8, 2)),
+        "invalid-format-version-1".into(),
+        resealed(with_u32(&first, 8, 1)),
     );
     seeds.insert(
-        "invalid-header-bytes-64".into(),
-        resealed(with_u32(&first, 12, 64)),
+        "invalid-header-bytes-48".into(),
+        resealed(with_u32(&first, 12, 48)),
     );
     seeds.insert(
         "invalid-first-lsn-zero".into(),
         resealed(with_u64(&first, 24, 0)),
     );
     seeds.insert(
-        "invalid-segment-bytes-47".into(),
-        resealed(with_u64(&first, 32, 47)),
+        "invalid-segment-bytes-63".into(),
+        resealed(with_u64(&first, 32, 63)),
     );
     seeds.insert(
         "invalid-reserved-set".into(),
-        resealed(with_u32(&first, 40, 1)),
+        resealed(with_u32(&first, 56, 1)),
     );
     seeds
 }

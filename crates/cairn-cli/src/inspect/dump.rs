@@ -23,10 +23,9 @@ use std::io::{self, BufWriter, Write};
 use std::path::Path;
 
 use anyhow::{bail, Context as _, Result};
-use cairn::durable::record::{decode_commit_body, DecodedWrite};
-use cairn::durable::snapshot_file::{
-    read_header, read_snapshot, SnapshotEntry, SnapshotError, SnapshotHeader,
-    SNAPSHOT_DEADLINE_NONE,
+use cairn::format::{
+    decode_commit_body, read_header, read_snapshot, DecodedWrite, SnapshotEntry, SnapshotError,
+    SnapshotHeader, RECORD_TYPE_COMMIT as COMMIT_RECORD_TYPE, SNAPSHOT_DEADLINE_NONE,
 };
 use cairn::StdFileSystem;
 use cairn_log::format::FRAME_PAYLOAD_BYTES_MAX;
@@ -35,7 +34,7 @@ use serde::Serialize;
 
 use super::escape::escape_bytes;
 use super::layout::{DataDir, SnapshotFile};
-use super::{Outcome, COMMIT_RECORD_TYPE};
+use super::Outcome;
 
 /// How `dump` prints each line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -186,7 +185,7 @@ fn dump_wal(
     from_lsn: u64,
     sink: &mut Sink<impl Write>,
 ) -> Result<bool> {
-    let classified = verify_dir(&StdFileSystem, dir, after_lsn, &mut |_, _| {})
+    let classified = verify_dir(&StdFileSystem, dir, after_lsn, None, &mut |_, _| {})
         .with_context(|| format!("cannot read the WAL in {}", dir.display()))?;
     for segment in &classified.segments {
         if segment.last_lsn.is_none_or(|last| last < from_lsn) {

@@ -4,7 +4,7 @@
 //! Listing reads only names and sizes, never contents, so it is cheap and cannot fail on
 //! damaged data; it fails only when the directory itself cannot be read (missing, not a
 //! directory, no permission), which the commands report as "could not run". Names follow the
-//! engine: `snapshot-{version:020}.snap`, `{first_lsn:020}.wal`, `LOCK`; `*.snap.tmp` and
+//! engine: `snapshot-{version:020}.snap`, `{first_lsn:020}.wal`, `LOCK`, `IDENTITY`;
 //! `*.wal.tmp` are interrupted creations that the next open removes, `*.wal.damaged` are
 //! segments `RecoveryMode::Salvage` set aside.
 
@@ -17,6 +17,8 @@ use serde::Serialize;
 
 /// The lock file the engine holds while a database is open.
 pub const LOCK_FILE_NAME: &str = "LOCK";
+/// The identity file the engine creates with the directory.
+const IDENTITY_FILE_NAME: &str = "IDENTITY";
 /// Prefix of a snapshot file name.
 const SNAPSHOT_FILE_PREFIX: &str = "snapshot-";
 /// Suffix of a snapshot file name.
@@ -62,6 +64,8 @@ pub struct SegmentFile {
 pub enum OtherKind {
     /// The engine's lock file.
     Lock,
+    /// The database's identity file.
+    Identity,
     /// A snapshot whose writing a crash interrupted; removed at the next open.
     SnapshotTemp,
     /// A segment whose creation a crash interrupted; removed at the next open.
@@ -79,6 +83,7 @@ impl OtherKind {
     pub fn describe(self) -> &'static str {
         match self {
             OtherKind::Lock => "lock file",
+            OtherKind::Identity => "identity file (the database id every file repeats)",
             OtherKind::SnapshotTemp => "interrupted checkpoint (removed at the next open)",
             OtherKind::SegmentTemp => "interrupted segment creation (removed at the next open)",
             OtherKind::SegmentDamaged => "segment set aside by a salvage (never read again)",
@@ -253,6 +258,8 @@ fn classify_other(name: &str, is_dir: bool) -> OtherKind {
         OtherKind::Directory
     } else if name == LOCK_FILE_NAME {
         OtherKind::Lock
+    } else if name == IDENTITY_FILE_NAME {
+        OtherKind::Identity
     } else if name.ends_with(SNAPSHOT_TEMP_SUFFIX) {
         OtherKind::SnapshotTemp
     } else if name.ends_with(SEGMENT_TEMP_SUFFIX) {

@@ -3,9 +3,9 @@
 //! All three only read: no file is created, written, renamed or removed, and no lock is
 //! taken beyond a momentary shared probe of the `LOCK` file to tell whether the database is
 //! open elsewhere. They read the files through the same decoders recovery uses
-//! (`cairn_log::reader` for the WAL, `cairn::durable::snapshot_file` for snapshots,
-//! `cairn::durable::record` for commit bodies), so what they report is what `Db::open` would
-//! see, not a second opinion. Memory stays bounded: files are read a block or a frame at a
+//! (`cairn_log::reader` for the WAL, `cairn::format` for snapshots and commit bodies), and
+//! `verify` is `cairn::verify`, recovery's own rules, formatted: so what they report is what
+//! `Db::open` would see, not a second opinion. Memory stays bounded: files are read a block or a frame at a
 //! time and nothing collects the whole directory.
 //!
 //! - `inspect` is fast: headers, and a frame scan per segment (checksums, no body decoding).
@@ -53,9 +53,6 @@ impl Outcome {
         }
     }
 }
-
-/// The record type of a commit frame: the engine writes no other (`cairn::durable::record`).
-const COMMIT_RECORD_TYPE: u8 = 1;
 
 /// Writes `document` as pretty JSON and a newline to `out`.
 fn write_json(

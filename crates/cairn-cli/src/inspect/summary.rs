@@ -16,7 +16,7 @@ use std::io::{self, Write};
 use std::path::Path;
 
 use anyhow::{bail, Context as _, Result};
-use cairn::durable::snapshot_file::{read_header, SnapshotError};
+use cairn::format::{read_header, SnapshotError};
 use cairn::StdFileSystem;
 use cairn_log::format::{FRAME_PAYLOAD_BYTES_MAX, SEGMENT_HEADER_BYTES, SEGMENT_HEADER_LEN};
 use cairn_log::fs::{read_exact_at, FileSystem as _, OpenMode};
@@ -223,6 +223,7 @@ fn segment_row(file: &SegmentFile) -> SegmentRow {
         first_lsn: header.first_lsn,
         file_bytes: file.file_bytes,
         segment_bytes: header.segment_bytes,
+        database_id: header.database_id,
     };
     let scanned = scan_frames(&info, &mut row);
     if let Err(error) = scanned {
@@ -271,7 +272,7 @@ fn scan_frames(info: &SegmentInfo, row: &mut SegmentRow) -> Result<()> {
     Ok(())
 }
 
-/// Reads and checks the 48-byte header of a segment; the error says what is wrong.
+/// Reads and checks the header of a segment; the error says what is wrong.
 fn read_segment_header(file: &SegmentFile) -> Result<SegmentHeader, String> {
     if file.file_bytes < SEGMENT_HEADER_BYTES {
         return Err("file shorter than a segment header".to_owned());

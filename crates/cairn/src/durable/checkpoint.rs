@@ -161,6 +161,7 @@ impl Shared {
             version,
             version,
             created_unix_millis,
+            durable.database_id,
         )
         .map_err(snapshot_error)?;
         let now = self.now_millis();

@@ -9,6 +9,8 @@
 //!   blocking writers, installed by write temp -> fsync -> rename -> fsync directory. Only then
 //!   are WAL segments deleted, and only those the *older* of the two kept snapshots covers, so
 //!   that a damaged newest snapshot can fall back to the older one plus the WAL.
+//! - **Identity** (`identity`): a random id created with the directory; every WAL segment and
+//!   snapshot header repeats it, and a file naming another database is refused.
 //! - **Recovery** (`recovery`): lock the directory, load the newest snapshot that verifies,
 //!   replay the WAL after it, truncate a torn tail. The result is reported by
 //!   `Db::recovery_report`.
@@ -17,6 +19,7 @@
 //! every later write fails with `Error::Poisoned` until the database is reopened.
 
 pub mod checkpoint;
+pub mod identity;
 pub mod record;
 pub(crate) mod recovery;
 pub mod snapshot_file;
@@ -35,6 +38,8 @@ pub use recovery::{RecoveryReport, SnapshotLoaded};
 pub(crate) struct Durable {
     pub(crate) fs: Arc<dyn FileSystem>,
     pub(crate) dir: PathBuf,
+    /// The database's identity, written into every snapshot it checkpoints.
+    pub(crate) database_id: cairn_log::DatabaseId,
     pub(crate) log: Log,
     /// True for `Strict`: commits wait for their frame to be durable before they are visible.
     pub(crate) strict: bool,
@@ -74,12 +79,12 @@ impl Durable {
 }
 
 /// Snapshot file name for version `version`: `snapshot-{version:020}.snap`.
-pub(crate) fn snapshot_file_name(version: u64) -> String {
+pub fn snapshot_file_name(version: u64) -> String {
     format!("snapshot-{version:020}.snap")
 }
 
 /// The version in a snapshot file name, if `name` is one.
-pub(crate) fn parse_snapshot_file_name(name: &str) -> Option<u64> {
+pub fn parse_snapshot_file_name(name: &str) -> Option<u64> {
     let digits = name.strip_prefix("snapshot-")?.strip_suffix(".snap")?;
     if digits.len() != 20 || !digits.bytes().all(|byte| byte.is_ascii_digit()) {
         return None;

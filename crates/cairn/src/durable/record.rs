@@ -25,7 +25,7 @@ use crate::limits;
 use crate::types::{Key, Value};
 
 /// Record type of a commit frame (the frame's `record_type` byte).
-pub(crate) const RECORD_TYPE_COMMIT: u8 = 1;
+pub const RECORD_TYPE_COMMIT: u8 = 1;
 
 const MUTATION_KIND_PUT: u8 = 1;
 const MUTATION_KIND_DELETE: u8 = 2;
@@ -192,12 +192,6 @@ pub fn decode_commit_body(body: &[u8]) -> Result<Vec<DecodedWrite>, String> {
             (key.to_vec(), write)
         })
         .collect())
-}
-
-/// Decodes a commit body, for fuzzing: `Ok` with the mutation count, or the error text.
-#[doc(hidden)]
-pub fn fuzz_decode_commit(body: &[u8]) -> Result<usize, String> {
-    decode_commit(body).map(|mutations| mutations.len())
 }
 
 #[cfg(test)]

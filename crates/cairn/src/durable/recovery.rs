@@ -1,6 +1,8 @@
 //! Opening a durable database: lock, newest valid snapshot, WAL replay, torn-tail repair.
 //!
-//! Open = lock the directory -> remove temp files a crash left -> load the newest snapshot
+//! Open = lock the directory -> remove temp files a crash left -> read the directory's
+//! identity (or create it, for a directory without data files) and refuse any snapshot or WAL
+//! segment that names another database (`Error::ForeignFile`) -> load the newest snapshot
 //! that verifies end to end (a damaged one is reported and the older one used) -> replay every
 //! WAL record after the snapshot's LSN, in LSN order, checking that LSNs run without gaps ->
 //! truncate a torn tail -> restore the version counter -> ready. Every step only reads or
@@ -13,12 +15,15 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use cairn_log::{Dropped, FrameRef, Log, LogError, LogOptions, SyncPolicy, TornTail};
+use cairn_log::{
+    DatabaseId, Dropped, FrameRef, Log, LogError, LogOptions, RecoveryMode, SyncPolicy, TornTail,
+};
 use parking_lot::Mutex;
 
 use crate::durable::checkpoint::CheckpointState;
+use crate::durable::identity;
 use crate::durable::record::{decode_commit, RECORD_TYPE_COMMIT};
-use crate::durable::snapshot_file::{read_header, read_snapshot, SnapshotEntry};
+use crate::durable::snapshot_file::{read_header, read_snapshot, SnapshotEntry, SnapshotHeader};
 use crate::durable::{parse_snapshot_file_name, snapshot_file_name, Durable};
 use crate::engine::{HorizonCache, Mutation, Shared};
 use crate::error::{Error, Result};
@@ -40,6 +45,8 @@ pub struct SnapshotLoaded {
 /// What opening the database did. `Db::recovery_report` returns it.
 #[derive(Debug, Clone, Default)]
 pub struct RecoveryReport {
+    /// The database's identity (from its `IDENTITY` file, or created by this open).
+    pub database_id: DatabaseId,
     /// The snapshot loaded, if any.
     pub snapshot: Option<SnapshotLoaded>,
     /// Snapshot files that failed verification, newest first, with the reason; recovery fell
@@ -64,7 +71,11 @@ pub struct RecoveryReport {
 }
 
 /// Opens (or creates) the durable database described by `options`.
-pub(crate) fn open_durable(options: &Options) -> Result<Shared> {
+/// `flush` is the shared-service task that runs a `Buffered` log's background flush.
+pub(crate) fn open_durable(
+    options: &Options,
+    flush: Option<crate::maintenance::FlushTask>,
+) -> Result<Shared> {
     let started = Instant::now();
     let dir = options
         .path
@@ -82,11 +93,17 @@ pub(crate) fn open_durable(options: &Options) -> Result<Shared> {
     })?;
     let mut report = RecoveryReport::default();
 
-    let snapshot_versions = remove_temp_files_and_list_snapshots(fs.as_ref(), &dir, &mut report)?;
+    let (names, snapshot_versions) =
+        remove_temp_files_and_list_snapshots(fs.as_ref(), &dir, &mut report)?;
+    let database_id = identity::load_or_create(fs.as_ref(), &dir, &names)?;
+    report.database_id = database_id;
+    refuse_foreign_snapshots(fs.as_ref(), &dir, &snapshot_versions, database_id)?;
     let (mut shared, loaded) =
         load_newest_valid_snapshot(options, &dir, &snapshot_versions, &mut report);
     let after_lsn = loaded.as_ref().map_or(0, |snapshot| snapshot.version.0);
-    let log_options = log_options(options);
+    let mut log_options = log_options(options);
+    log_options.database_id = database_id;
+    log_options.flush_waker = flush.map(crate::maintenance::FlushTask::waker);
     let mut replayed = ReplayedWrites::default();
     let mut apply = |frame: &FrameRef<'_>| replayed.add(frame);
     let opened = Log::open(Arc::clone(&fs), &dir, log_options, after_lsn, &mut apply);
@@ -100,6 +117,17 @@ pub(crate) fn open_durable(options: &Options) -> Result<Shared> {
         other => Error::from(other),
     })?;
     let last_version = shared.commit.get_mut().last_version;
+    let salvage = options.recovery_mode == RecoveryMode::Salvage;
+    let mut salvaged = replay.salvaged;
+    check_nothing_lost(
+        &dir,
+        &snapshot_versions,
+        after_lsn,
+        last_version,
+        replay.last_frame_lsn,
+        salvage,
+        &mut salvaged,
+    )?;
     if log.last_appended_lsn() != last_version {
         return Err(Error::Corrupted {
             file: dir.clone(),
@@ -110,11 +138,15 @@ pub(crate) fn open_durable(options: &Options) -> Result<Shared> {
             ),
         });
     }
+    if salvage && replay.last_frame_lsn.is_some_and(|lsn| lsn < after_lsn) {
+        // The snapshot covers these segments; keeping them would stop the next open again.
+        log.remove_segments_through(after_lsn)?;
+    }
     report.wal_segments = replay.segments;
     report.wal_records_replayed = replay.frames_replayed;
     report.wal_records_skipped = replay.frames_skipped;
     report.torn_tail = replay.torn_tail;
-    report.salvaged = replay.salvaged;
+    report.salvaged = salvaged;
     report.last_version = Version(last_version);
     report.snapshot = loaded;
     report.duration = started.elapsed();
@@ -143,19 +175,103 @@ pub(crate) fn open_durable(options: &Options) -> Result<Shared> {
         sabotage: options.sabotage,
         fs,
         dir,
+        database_id,
         log,
         lock: Mutex::new(Some(lock)),
     });
     Ok(shared)
 }
 
-/// Removes what interrupted checkpoints left behind and returns the snapshot versions on
-/// disk, newest first.
-fn remove_temp_files_and_list_snapshots(
+/// Refuses a recovery that would silently lose commits the directory shows were made: a
+/// rejected snapshot newer than everything recovered (the only snapshot damaged and the WAL
+/// gone), or a WAL whose last record lies below the loaded snapshot (the WAL always reaches at
+/// least the newest snapshot, which is written only once the WAL is durable through it). In
+/// `RecoveryMode::Salvage` the loss is accepted and listed in `salvaged` instead.
+pub(crate) fn check_nothing_lost(
+    dir: &std::path::Path,
+    snapshot_versions: &[u64],
+    after_lsn: u64,
+    last_version: u64,
+    last_frame_lsn: Option<u64>,
+    salvage: bool,
+    salvaged: &mut Vec<Dropped>,
+) -> Result<()> {
+    // Newest first: the first one above what was recovered is the largest loss.
+    if let Some(&lost) = snapshot_versions
+        .iter()
+        .find(|&&version| version > last_version)
+    {
+        let file = dir.join(snapshot_file_name(lost));
+        let reason = format!(
+            "the snapshot for version {lost} failed verification and neither an older snapshot \
+             nor the WAL reaches that version (recovery reaches version {last_version})"
+        );
+        if !salvage {
+            return Err(Error::Corrupted {
+                file,
+                offset: 0,
+                reason,
+            });
+        }
+        salvaged.push(Dropped {
+            file,
+            offset: 0,
+            reason,
+            frames_after: 0,
+        });
+    }
+    if let Some(last_lsn) = last_frame_lsn.filter(|&lsn| lsn < after_lsn) {
+        let file = dir.join(snapshot_file_name(after_lsn));
+        let reason = format!(
+            "the WAL ends at LSN {last_lsn}, below this snapshot's version {after_lsn}: WAL \
+             records the snapshot was written after are missing"
+        );
+        if !salvage {
+            return Err(Error::Corrupted {
+                file,
+                offset: 0,
+                reason,
+            });
+        }
+        salvaged.push(Dropped {
+            file,
+            offset: 0,
+            reason,
+            frames_after: 0,
+        });
+    }
+    Ok(())
+}
+
+/// Refuses the directory when a snapshot's header (which checks) names another database.
+/// Every snapshot is looked at, not only the one recovery loads, so that a foreign one is
+/// never left for a checkpoint to delete as if it were an old snapshot of this database.
+fn refuse_foreign_snapshots(
+    fs: &dyn cairn_log::FileSystem,
+    dir: &std::path::Path,
+    snapshot_versions: &[u64],
+    database_id: DatabaseId,
+) -> Result<()> {
+    for &version in snapshot_versions {
+        let path = dir.join(snapshot_file_name(version));
+        if let Some(found) = foreign_snapshot(fs, &path, database_id) {
+            return Err(Error::ForeignFile {
+                file: path,
+                expected: database_id,
+                found,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Removes what interrupted checkpoints left behind and returns the directory's names and
+/// the snapshot versions on disk, newest first.
+pub(crate) fn remove_temp_files_and_list_snapshots(
     fs: &dyn cairn_log::FileSystem,
     dir: &std::path::Path,
     report: &mut RecoveryReport,
-) -> Result<Vec<u64>> {
+) -> Result<(Vec<String>, Vec<u64>)> {
     let names = fs
         .list_dir(dir)
         .map_err(|error| Error::io("list data directory", dir, error))?;
@@ -171,7 +287,7 @@ fn remove_temp_files_and_list_snapshots(
         }
     }
     snapshot_versions.sort_unstable_by(|left, right| right.cmp(left));
-    Ok(snapshot_versions)
+    Ok((names, snapshot_versions))
 }
 
 /// Loads the newest snapshot that verifies end to end into a fresh database; a damaged one
@@ -185,12 +301,14 @@ fn load_newest_valid_snapshot(
 ) -> (Shared, Option<SnapshotLoaded>) {
     for &version in snapshot_versions {
         let path = dir.join(snapshot_file_name(version));
-        // The header's count is checked against the file's size, so it cannot make this
-        // allocate more than the file could hold.
+        // The header's count is unchecked until the blocks verify: it was checked against the
+        // file's length (a sparse file can be huge), and is capped here by the presizing limit,
+        // so no header can make this allocate more than that limit's worth.
         let keys = read_header(options.file_system.as_ref(), &path)
             .ok()
             .and_then(|header| usize::try_from(header.entry_count).ok())
-            .unwrap_or(0);
+            .unwrap_or(0)
+            .min(crate::limits::RECOVERY_PRESIZE_KEYS_MAX);
         let candidate = Shared::with_capacity(options.clone(), keys);
         match candidate.load_snapshot(&path, version) {
             Ok(entries) => {
@@ -265,17 +383,11 @@ impl Shared {
         };
         let header = read_snapshot(fs.as_ref(), path, &mut visit)
             .map_err(|error| Error::from_snapshot(error, path.to_path_buf()))?;
-        if header.snapshot_version != named_version || header.wal_lsn != named_version {
-            return Err(Error::Corrupted {
-                file: path.to_path_buf(),
-                offset: 0,
-                reason: format!(
-                    "the file is named for version {named_version} but its header says version {} \
-                     and WAL LSN {}",
-                    header.snapshot_version, header.wal_lsn
-                ),
-            });
-        }
+        check_snapshot_name(&header, named_version).map_err(|reason| Error::Corrupted {
+            file: path.to_path_buf(),
+            offset: 0,
+            reason,
+        })?;
         state.deadlines_after_compaction = state.deadlines.len();
         state.last_version = header.snapshot_version;
         state.commits = header.snapshot_version;
@@ -308,6 +420,56 @@ impl Shared {
     }
 }
 
+/// Checks one WAL frame the way replay does before applying it: a commit record whose version
+/// is its LSN and whose body decodes. Returns its mutations. `cairn::verify` uses the same
+/// check, so it calls a record damaged exactly when replay would refuse it.
+pub(crate) fn check_commit_frame(
+    frame: &FrameRef<'_>,
+) -> std::result::Result<Vec<(Key, Mutation)>, String> {
+    if frame.record_type != RECORD_TYPE_COMMIT {
+        return Err(format!(
+            "record type {} is not a commit (type {RECORD_TYPE_COMMIT})",
+            frame.record_type
+        ));
+    }
+    if frame.version != frame.lsn {
+        return Err(format!(
+            "record at LSN {} claims version {}; they must be equal",
+            frame.lsn, frame.version
+        ));
+    }
+    decode_commit(frame.body).map_err(|reason| format!("commit body: {reason}"))
+}
+
+/// Checks a snapshot's header against its file name, as recovery does after decoding it:
+/// the engine names a snapshot for its version and writes its WAL LSN equal to it.
+pub(crate) fn check_snapshot_name(
+    header: &SnapshotHeader,
+    named_version: u64,
+) -> std::result::Result<(), String> {
+    if header.snapshot_version != named_version || header.wal_lsn != named_version {
+        return Err(format!(
+            "the file is named for version {named_version} but its header says version {} and \
+             WAL LSN {}",
+            header.snapshot_version, header.wal_lsn
+        ));
+    }
+    Ok(())
+}
+
+/// The database a snapshot belongs to, when its header checks and names another one than
+/// `database_id`.
+pub(crate) fn foreign_snapshot(
+    fs: &dyn cairn_log::FileSystem,
+    path: &std::path::Path,
+    database_id: DatabaseId,
+) -> Option<DatabaseId> {
+    read_header(fs, path)
+        .ok()
+        .map(|header| header.database_id)
+        .filter(|&found| found != database_id)
+}
+
 /// The WAL's commits, folded to the last write of each key as they are read. Replaying a
 /// commit log is idempotent per key (each write replaces the key's whole state, TTL deadline
 /// included), so the final state is each key's last write at that write's version.
@@ -321,22 +483,14 @@ struct ReplayedWrites {
 impl ReplayedWrites {
     /// Folds one frame in; refuses one that is not a well-formed commit after the last.
     fn add(&mut self, frame: &FrameRef<'_>) -> std::result::Result<(), String> {
-        if frame.record_type != RECORD_TYPE_COMMIT {
-            return Err(format!("unknown record type {}", frame.record_type));
-        }
-        if frame.version != frame.lsn {
-            return Err(format!(
-                "record at LSN {} claims version {}; they must be equal",
-                frame.lsn, frame.version
-            ));
-        }
+        let mutations = check_commit_frame(frame)?;
         if self.last_version.is_some_and(|last| frame.version <= last) {
             return Err(format!(
                 "record version {} is not after version {:?}",
                 frame.version, self.last_version
             ));
         }
-        for (key, mutation) in decode_commit(frame.body)? {
+        for (key, mutation) in mutations {
             self.last_write.insert(key, (frame.version, mutation));
         }
         self.last_version = Some(frame.version);

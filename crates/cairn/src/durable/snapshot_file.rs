@@ -3,7 +3,7 @@
 //! the snapshot's LSN.
 //!
 //! [`SnapshotWriter`] streams entries into blocks of about [`BLOCK_TARGET_BYTES`] and writes
-//! the header last: until [`SnapshotWriter::finish`] has written it, bytes 0..64 are zeros,
+//! the header last: until [`SnapshotWriter::finish`] has written it, bytes 0..80 are zeros,
 //! which never pass the header checksum, so a file cut short by a crash can never be mistaken
 //! for a complete snapshot. `finish` syncs the file's data but does not rename it; installing
 //! it (rename, directory sync) is the caller's job.
@@ -27,22 +27,24 @@ use std::io;
 use std::path::Path;
 
 use cairn_log::fs::{read_exact_at, FileHandle, FileSystem, OpenMode};
+use cairn_log::DatabaseId;
 
 // The format, little-endian throughout:
 //
-// header (64 bytes, at offset 0):
+// header (80 bytes, at offset 0):
 //   0  magic b"CAIRNSNP"          8 bytes
-//   8  format_version u32         = 1
-//  12  header_bytes u32           = 64
+//   8  format_version u32         = 2
+//  12  header_bytes u32           = 80
 //  16  snapshot_version u64       the MVCC version the snapshot shows
 //  24  wal_lsn u64                every WAL record with lsn <= this is included
 //  32  entry_count u64
 //  40  block_count u64
 //  48  created_unix_millis u64
-//  56  reserved u32               = 0
-//  60  header_crc u32             crc32c over bytes 0..60
+//  56  database_id [u8; 16]       the database the snapshot belongs to
+//  72  reserved u32               = 0
+//  76  header_crc u32             crc32c over bytes 0..76
 //
-// blocks, back to back from offset 64 (at least one entry each, none when entry_count = 0):
+// blocks, back to back from offset 80 (at least one entry each, none when entry_count = 0):
 //   0  block_bytes u32            bytes of the entries that follow
 //   4  entry_count u32
 //   8  entries                    block_bytes bytes
@@ -64,13 +66,14 @@ use cairn_log::fs::{read_exact_at, FileHandle, FileSystem, OpenMode};
 //                                 footer_crc = crc32c_append(chain, footer bytes 0..24)
 //  28  reserved u32               = 0
 //
-// The header is written last; until then bytes 0..64 are zeros, which fail the header check.
+// The header is written last; until then bytes 0..80 are zeros, which fail the header check.
+// Version 1 (a 64-byte header without the database id) is refused with a message naming both.
 
 /// The snapshot file format this code writes and reads.
-pub const SNAPSHOT_FORMAT_VERSION: u32 = 1;
+pub const SNAPSHOT_FORMAT_VERSION: u32 = 2;
 
 /// Size of the header at offset 0, in bytes.
-pub const SNAPSHOT_HEADER_BYTES: usize = 64;
+pub const SNAPSHOT_HEADER_BYTES: usize = 80;
 
 /// Size of the footer that ends the file, in bytes.
 pub const SNAPSHOT_FOOTER_BYTES: usize = 32;
@@ -99,7 +102,7 @@ pub const KEY_BYTES_MAX: usize = 65_536;
 pub const BLOCK_BYTES_MAX: usize = VALUE_BYTES_MAX + 128 * 1024;
 
 /// [`SNAPSHOT_HEADER_BYTES`] as stored in the header's `header_bytes` field.
-#[expect(clippy::cast_possible_truncation, reason = "64 fits in a u32")]
+#[expect(clippy::cast_possible_truncation, reason = "80 fits in a u32")]
 const HEADER_BYTES_FIELD: u32 = SNAPSHOT_HEADER_BYTES as u32;
 
 /// The header's first bytes.
@@ -113,8 +116,9 @@ const HEADER_FORMAT_VERSION_OFFSET: u64 = 8;
 const HEADER_HEADER_BYTES_OFFSET: u64 = 12;
 const HEADER_ENTRY_COUNT_OFFSET: u64 = 32;
 const HEADER_BLOCK_COUNT_OFFSET: u64 = 40;
-const HEADER_RESERVED_OFFSET: u64 = 56;
-const HEADER_CRC_OFFSET: usize = 60;
+const HEADER_DATABASE_ID_OFFSET: usize = 56;
+const HEADER_RESERVED_OFFSET: u64 = 72;
+const HEADER_CRC_OFFSET: usize = 76;
 
 /// Footer field offsets, relative to the footer's start.
 const FOOTER_BLOCK_COUNT_OFFSET: u64 = 8;
@@ -157,6 +161,9 @@ pub struct SnapshotHeader {
     pub block_count: u64,
     /// When the snapshot was written, in milliseconds since the Unix epoch (informational).
     pub created_unix_millis: u64,
+    /// The database the snapshot belongs to. The decoder does not judge it; recovery and
+    /// verification refuse a snapshot that names another database.
+    pub database_id: DatabaseId,
 }
 
 /// One key's newest visible version, as stored in a snapshot.
@@ -234,6 +241,7 @@ pub struct SnapshotWriter {
     snapshot_version: u64,
     wal_lsn: u64,
     created_unix_millis: u64,
+    database_id: DatabaseId,
     entry_count: u64,
     block_count: u64,
     /// Every finished block's checksum chained in order; the footer checksum extends it.
@@ -267,6 +275,7 @@ impl SnapshotWriter {
         snapshot_version: u64,
         wal_lsn: u64,
         created_unix_millis: u64,
+        database_id: DatabaseId,
     ) -> Result<Self, SnapshotError> {
         let file = fs
             .open(path, OpenMode::CreateNew)
@@ -285,6 +294,7 @@ impl SnapshotWriter {
             snapshot_version,
             wal_lsn,
             created_unix_millis,
+            database_id,
             entry_count: 0,
             block_count: 0,
             block_crc_chain: 0,
@@ -342,6 +352,7 @@ impl SnapshotWriter {
             entry_count: self.entry_count,
             block_count: self.block_count,
             created_unix_millis: self.created_unix_millis,
+            database_id: self.database_id,
         };
         let footer = encode_footer(&header, self.block_crc_chain);
         self.file
@@ -516,7 +527,9 @@ fn encode_header(header: &SnapshotHeader) -> [u8; SNAPSHOT_HEADER_BYTES] {
     encoded[32..40].copy_from_slice(&header.entry_count.to_le_bytes());
     encoded[40..48].copy_from_slice(&header.block_count.to_le_bytes());
     encoded[48..56].copy_from_slice(&header.created_unix_millis.to_le_bytes());
-    // Bytes 56..60 are the reserved field, zero.
+    encoded[HEADER_DATABASE_ID_OFFSET..HEADER_DATABASE_ID_OFFSET + DatabaseId::BYTES]
+        .copy_from_slice(&header.database_id.to_bytes());
+    // Bytes 72..76 are the reserved field, zero.
     let header_crc = crc32c::crc32c(&encoded[..HEADER_CRC_OFFSET]);
     encoded[HEADER_CRC_OFFSET..].copy_from_slice(&header_crc.to_le_bytes());
     encoded
@@ -562,7 +575,9 @@ pub fn read_snapshot(
     decode(&mut source, visit)
 }
 
-/// The same verification as [`read_snapshot`], on a snapshot held in memory.
+/// The same verification as [`read_snapshot`], on a snapshot held in memory (for the fuzz
+/// targets and the tests).
+#[cfg_attr(not(any(test, feature = "fuzzing")), allow(dead_code))]
 pub fn decode_snapshot_bytes(
     bytes: &[u8],
     visit: &mut dyn FnMut(SnapshotEntry<'_>) -> Result<(), String>,
@@ -579,6 +594,7 @@ trait SnapshotSource {
     fn read(&mut self, offset: u64, length: usize) -> Result<&[u8], SnapshotError>;
 }
 
+#[cfg_attr(not(any(test, feature = "fuzzing")), allow(dead_code))]
 struct BytesSource<'a> {
     bytes: &'a [u8],
 }
@@ -709,6 +725,9 @@ impl<'a> RawHeader<'a> {
                 entry_count: fields.u64()?,
                 block_count: fields.u64()?,
                 created_unix_millis: fields.u64()?,
+                database_id: DatabaseId::from_bytes(
+                    fields.take(DatabaseId::BYTES)?.try_into().ok()?,
+                ),
             },
             reserved: fields.u32()?,
             stored_crc: fields.u32()?,
@@ -780,7 +799,10 @@ fn decode_header(source: &mut dyn SnapshotSource) -> Result<SnapshotHeader, Snap
     if format_version != SNAPSHOT_FORMAT_VERSION {
         return Err(corrupted(
             HEADER_FORMAT_VERSION_OFFSET,
-            format!("unsupported format version {format_version} (this build reads {SNAPSHOT_FORMAT_VERSION})"),
+            format!(
+                "unsupported snapshot format version {format_version} (this build reads only \
+                 version {SNAPSHOT_FORMAT_VERSION}; version 1, before database identities, is refused)"
+            ),
         ));
     }
     if header_bytes != HEADER_BYTES_FIELD {
@@ -1238,6 +1260,7 @@ mod tests {
     const SNAPSHOT_VERSION: u64 = 1_000_000;
     const WAL_LSN: u64 = 77;
     const CREATED_UNIX_MILLIS: u64 = 1_700_000_000_123;
+    const DATABASE_ID: DatabaseId = DatabaseId::from_bytes(*b"snapshot-test-id");
 
     /// Writes `entries` into a fresh in-memory file and returns the header and the file's bytes.
     fn write_snapshot(
@@ -1246,10 +1269,16 @@ mod tests {
     ) -> (SnapshotHeader, Vec<u8>) {
         let fs = MemoryFileSystem::default();
         let path = Path::new("snapshot");
-        let mut writer =
-            SnapshotWriter::create(&fs, path, SNAPSHOT_VERSION, WAL_LSN, CREATED_UNIX_MILLIS)
-                .expect("create writer")
-                .with_block_target(block_target_bytes);
+        let mut writer = SnapshotWriter::create(
+            &fs,
+            path,
+            SNAPSHOT_VERSION,
+            WAL_LSN,
+            CREATED_UNIX_MILLIS,
+            DATABASE_ID,
+        )
+        .expect("create writer")
+        .with_block_target(block_target_bytes);
         for entry in entries {
             writer.push(entry.borrow()).expect("push entry");
         }
@@ -1332,6 +1361,7 @@ mod tests {
                 entry_count: 0,
                 block_count: 0,
                 created_unix_millis: CREATED_UNIX_MILLIS,
+                database_id: DATABASE_ID,
             }
         );
         let (decoded, entries) = decode_all(&bytes).expect("decode empty snapshot");
@@ -1353,17 +1383,18 @@ mod tests {
 
         let mut expected = Vec::new();
         expected.extend_from_slice(b"CAIRNSNP");
-        expected.extend_from_slice(&1_u32.to_le_bytes());
-        expected.extend_from_slice(&64_u32.to_le_bytes());
+        expected.extend_from_slice(&2_u32.to_le_bytes());
+        expected.extend_from_slice(&80_u32.to_le_bytes());
         expected.extend_from_slice(&SNAPSHOT_VERSION.to_le_bytes());
         expected.extend_from_slice(&WAL_LSN.to_le_bytes());
         expected.extend_from_slice(&1_u64.to_le_bytes());
         expected.extend_from_slice(&1_u64.to_le_bytes());
         expected.extend_from_slice(&CREATED_UNIX_MILLIS.to_le_bytes());
+        expected.extend_from_slice(b"snapshot-test-id");
         expected.extend_from_slice(&0_u32.to_le_bytes());
         let header_crc = crc32c::crc32c(&expected);
         expected.extend_from_slice(&header_crc.to_le_bytes());
-        assert_eq!(expected.len(), 64);
+        assert_eq!(expected.len(), 80);
 
         let block_start = expected.len();
         expected.extend_from_slice(&(24_u32 + 2 + 3).to_le_bytes());
@@ -1418,10 +1449,16 @@ mod tests {
         let path = dir.join("snapshot.tmp");
         let _ = std::fs::remove_file(&path);
         let entries = sample_entries(3_000);
-        let mut writer =
-            SnapshotWriter::create(&fs, &path, SNAPSHOT_VERSION, WAL_LSN, CREATED_UNIX_MILLIS)
-                .expect("create writer")
-                .with_block_target(4_096);
+        let mut writer = SnapshotWriter::create(
+            &fs,
+            &path,
+            SNAPSHOT_VERSION,
+            WAL_LSN,
+            CREATED_UNIX_MILLIS,
+            DATABASE_ID,
+        )
+        .expect("create writer")
+        .with_block_target(4_096);
         for entry in &entries {
             writer.push(entry.borrow()).expect("push");
         }
@@ -1454,8 +1491,8 @@ mod tests {
             .collect();
         assert_eq!(visited, expected);
 
-        let create_again =
-            SnapshotWriter::create(&fs, &path, 1, 1, 1).expect_err("the name is taken");
+        let create_again = SnapshotWriter::create(&fs, &path, 1, 1, 1, DATABASE_ID)
+            .expect_err("the name is taken");
         assert!(
             matches!(create_again, SnapshotError::Io { .. }),
             "{create_again}"
@@ -1481,6 +1518,7 @@ mod tests {
                 entry_count: 9,
                 block_count: 3,
                 created_unix_millis: CREATED_UNIX_MILLIS,
+                database_id: DATABASE_ID,
             }
         );
         assert_eq!(&bytes[..8], b"CAIRNSNP");
@@ -1525,10 +1563,16 @@ mod tests {
     fn a_zeroed_header_from_an_unfinished_writer_is_corrupted_at_offset_zero() {
         let fs = MemoryFileSystem::default();
         let path = Path::new("unfinished");
-        let mut writer =
-            SnapshotWriter::create(&fs, path, SNAPSHOT_VERSION, WAL_LSN, CREATED_UNIX_MILLIS)
-                .expect("create")
-                .with_block_target(100);
+        let mut writer = SnapshotWriter::create(
+            &fs,
+            path,
+            SNAPSHOT_VERSION,
+            WAL_LSN,
+            CREATED_UNIX_MILLIS,
+            DATABASE_ID,
+        )
+        .expect("create")
+        .with_block_target(100);
         for entry in &three_block_snapshot().0 {
             writer.push(entry.borrow()).expect("push");
         }
@@ -1554,7 +1598,7 @@ mod tests {
     fn keys_out_of_order_or_repeated_are_refused_and_nothing_is_written() {
         let fs = MemoryFileSystem::default();
         let path = Path::new("order");
-        let mut writer = SnapshotWriter::create(&fs, path, 10, 0, 0).expect("create");
+        let mut writer = SnapshotWriter::create(&fs, path, 10, 0, 0, DATABASE_ID).expect("create");
         let entry = |key: &'static [u8]| SnapshotEntry {
             key,
             value: b"v",

@@ -7,8 +7,9 @@
 
 #![allow(dead_code)]
 
-use cairn::durable::record::{decode_commit_body, fuzz_decode_commit, DecodedWrite};
-use cairn::durable::snapshot_file::{decode_snapshot_bytes, SnapshotError};
+use cairn::fuzzing::{
+    decode_commit_body, decode_commit_count, decode_snapshot_bytes, DecodedWrite, SnapshotError,
+};
 use cairn_log::frame::{decode_frame, encode_frame, Decoded};
 use cairn_log::segment::SegmentHeader;
 
@@ -122,17 +123,17 @@ pub fn reseal_snapshot(bytes: &[u8]) -> Vec<u8> {
         let field = bytes.get(at..at.checked_add(4)?)?.try_into().ok()?;
         usize::try_from(u32::from_le_bytes(field)).ok()
     };
-    if resealed.len() < 96 {
+    if resealed.len() < 112 {
         return resealed;
     }
-    let header_crc = crc32c::crc32c(&resealed[..60]);
-    resealed[60..64].copy_from_slice(&header_crc.to_le_bytes());
+    let header_crc = crc32c::crc32c(&resealed[..76]);
+    resealed[76..80].copy_from_slice(&header_crc.to_le_bytes());
     let block_count = resealed
         .get(40..48)
         .and_then(|field| field.try_into().ok())
         .map_or(0, u64::from_le_bytes);
     let footer_offset = resealed.len() - 32;
-    let (mut offset, mut chain) = (64_usize, 0_u32);
+    let (mut offset, mut chain) = (80_usize, 0_u32);
     for _ in 0..block_count {
         let Some(block_bytes) = read_u32(&resealed, offset) else {
             break;
@@ -153,7 +154,7 @@ pub fn reseal_snapshot(bytes: &[u8]) -> Vec<u8> {
 
 /// Decodes `body` as a commit record and asserts the properties; returns whether it decoded.
 pub fn check_commit_record(body: &[u8]) -> bool {
-    match (fuzz_decode_commit(body), decode_commit_body(body)) {
+    match (decode_commit_count(body), decode_commit_body(body)) {
         (Ok(count), Ok(writes)) => {
             assert_eq!(
                 count,
@@ -226,12 +227,12 @@ pub fn check_segment_header(bytes: &[u8]) -> bool {
     }
 }
 
-/// `bytes` with the header checksum (bytes 44..48, over 0..44) recomputed.
+/// `bytes` with the header checksum (bytes 60..64, over 0..60) recomputed.
 pub fn reseal_segment_header(bytes: &[u8]) -> Vec<u8> {
     let mut resealed = bytes.to_vec();
-    if resealed.len() >= 48 {
-        let crc = crc32c::crc32c(&resealed[..44]);
-        resealed[44..48].copy_from_slice(&crc.to_le_bytes());
+    if resealed.len() >= 64 {
+        let crc = crc32c::crc32c(&resealed[..60]);
+        resealed[60..64].copy_from_slice(&crc.to_le_bytes());
     }
     resealed
 }
