@@ -166,6 +166,10 @@ struct BenchArgs {
     /// per workload.
     #[arg(long)]
     wide: bool,
+    /// Measure nothing: print every target and goal, the rows each checks, and where each
+    /// comes from, as the Markdown table docs/benchmarks.md carries.
+    #[arg(long)]
+    targets: bool,
 }
 
 /// A positive, finite number of seconds.
@@ -209,6 +213,7 @@ fn main() -> ExitCode {
             validate: args.validate,
             gate: args.gate,
             wide: args.wide,
+            targets: args.targets,
         }) {
             Ok(bench::Outcome::Done) => ExitCode::SUCCESS,
             Ok(bench::Outcome::TargetsMissed) => ExitCode::from(bench::EXIT_TARGETS_MISSED),

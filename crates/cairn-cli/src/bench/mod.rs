@@ -95,6 +95,8 @@ pub struct Settings {
     pub markdown: Option<PathBuf>,
     /// Fail (with [`EXIT_TARGETS_MISSED`]) when a row misses its target.
     pub validate: bool,
+    /// Instead of a run: print every target and goal, with where each comes from.
+    pub targets: bool,
     /// Fail (with [`EXIT_GATE_FAILED`]) when a CI gate row fails or is missing.
     pub gate: bool,
     /// Print every row in full (the default table has a line per workload).
@@ -162,6 +164,10 @@ impl Outputs {
 
 /// Runs the benchmark (or loads a saved run) and writes every output `settings` ask for.
 pub fn run(settings: &Settings) -> Result<Outcome> {
+    if settings.targets {
+        print!("{}", cairn_bench::targets::markdown_table());
+        return Ok(Outcome::Done);
+    }
     if let Some((store, keys)) = &settings.memory_probe {
         let line = registry::side_by_side::memory_probe(store, *keys, &settings.redis_url)?;
         println!("{line}");
