@@ -27,6 +27,8 @@ pub enum Source {
     ScalingReport,
     /// The project's own goal.
     Cairn,
+    /// A target of the project's own: a guard against a regression it once had.
+    Guard,
     /// The CI performance gate: a regression margin, not a claim.
     Gate,
 }
@@ -39,6 +41,7 @@ impl Source {
             Source::KeyValueLibrary => "published by the key-value library Cairn replaces",
             Source::ScalingReport => "from the benchmark report whose store had O(n) lookups",
             Source::Cairn => "Cairn's own goal",
+            Source::Guard => "Cairn's own: a guard against a regression it once had",
             Source::Gate => "CI regression gate",
         }
     }
@@ -199,6 +202,10 @@ pub const KV_REDIS_POINT: Limit =
     from(Source::KeyValueLibrary, Bound::Below(1_000_000.0), "< 1 ms");
 /// Redis through the trait: its speed over the `redis` peer's, goal (within 1.1x).
 pub const KV_REDIS_OVER_RAW_GOAL: Limit = goal(Bound::AtLeast(1.0 / 1.1), ">= 0.91x raw");
+
+/// Put p50 after 256 short-lived reader threads over put p50 before them: Cairn's own
+/// target (a write path must not slow with the process's thread history).
+pub const THREAD_HISTORY: Limit = from(Source::Guard, Bound::AtMost(1.5), "<= 1.5x");
 
 /// Goal of a side-by-side ratio row: Cairn faster than the peer.
 pub const CAIRN_AHEAD: Limit = goal(Bound::Above(1.0), "> 1.00x (Cairn ahead)");

@@ -22,6 +22,7 @@ use crate::workloads::durability::{measure_alternating, ModePut, RawFdatasync};
 use crate::workloads::point::StdHashMapGet;
 use crate::workloads::recovery::{self, RecoveryFigures, Reopen, SnapshotCreation};
 use crate::workloads::snapshots::{OpenSnapshotAndGet, SnapshotGet};
+use crate::workloads::thread_history::{read_from_threads, Overwrite};
 use crate::workloads::transactions::{ConflictingCommit, MultiKeyPut, ReadModifyWrite};
 use crate::workloads::versions::HotKeyPut;
 use crate::workloads::{Fixture, Result, Workload};
@@ -133,6 +134,7 @@ pub fn entries(quick: bool) -> Vec<Entry> {
             boxed(StdHashMapGet::new(&context.engine_fixture(keys)?))
         }));
     }
+    entries.push(thread_history());
     entries.push(strict_put());
     entries.extend(recovery_entries());
     entries
@@ -190,7 +192,50 @@ pub fn gates(quick: bool) -> Vec<(String, Limit)> {
                 GATE_WAL_REPLAY_FULL
             },
         ),
+        (THREAD_HISTORY_RATIO.to_owned(), GATE_THREAD_HISTORY),
     ]
+}
+
+/// Reader threads started and ended between the two put measurements of `thread_history`.
+pub const HISTORY_THREADS: usize = 256;
+/// The ratio row of `thread_history`.
+const THREAD_HISTORY_RATIO: &str = "thread_history/put after vs before 256 threads";
+/// Gate: puts after the reader threads over puts before them; the target is 1.5x.
+pub const GATE_THREAD_HISTORY: Limit = targets::from(Source::Gate, Bound::AtMost(2.0), "<= 2x");
+
+/// Puts into a read-fixture-sized in-memory database, then [`HISTORY_THREADS`] short-lived
+/// reader threads, then the same puts again: their p50s, and the ratio.
+fn thread_history() -> Entry {
+    Entry::new("thread_history", Kind::Latency, |context, _| {
+        let fixture = context.engine_fixture(context.read_keys())?;
+        let mut put = Overwrite::new(&fixture)?;
+        let plan = context.latency_plan();
+        let before = measure::measure_latency(&mut put, plan, POINT_OPS_PER_SAMPLE)?;
+        context.building(&format!("{HISTORY_THREADS} reader threads"));
+        read_from_threads(&fixture, HISTORY_THREADS)?;
+        context.building_done();
+        let after = measure::measure_latency(&mut put, plan, POINT_OPS_PER_SAMPLE)?;
+        let keys = fixture.key_count();
+        Ok(vec![
+            latency_row(&format!("thread_history/put_before/{keys}"), &before),
+            latency_row(
+                &format!("thread_history/put_after_256_threads/{keys}"),
+                &after,
+            ),
+            Row::ratio(
+                THREAD_HISTORY_RATIO,
+                count_as_f64(after.p50_ns),
+                count_as_f64(before.p50_ns),
+                "put p50 after 256 short-lived reader threads over put p50 before them",
+            )
+            .target(&targets::THREAD_HISTORY),
+        ])
+    })
+    .timed_by(|context| {
+        let fixture = context.engine_fixture(context.read_keys())?;
+        read_from_threads(&fixture, HISTORY_THREADS)?;
+        Ok(cairn_only(Box::new(Overwrite::new(&fixture)?)))
+    })
 }
 
 /// Gate: Cairn's get over a plain `HashMap`'s at the same size. Measured 1.2x (1M keys) to

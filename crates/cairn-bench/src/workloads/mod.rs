@@ -24,6 +24,7 @@ pub mod durability;
 pub mod point;
 pub mod recovery;
 pub mod snapshots;
+pub mod thread_history;
 pub mod transactions;
 pub mod versions;
 
