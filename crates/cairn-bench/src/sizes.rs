@@ -14,7 +14,7 @@ pub const CONCURRENT_FIXTURE_KEYS: usize = 100_000;
 pub const LARGEST_KEYS: usize = 1_000_000;
 
 /// Entries in the recovery workloads' databases: the WAL of `wal_replay`, the database of
-/// `snapshot_creation`, the snapshot of `snapshot_load` and `snapshot_wal_recovery` (the seed's
+/// `snapshot_creation`, the snapshot of `snapshot_load` and `snapshot_wal_recovery` (the published
 /// "1M").
 pub const RECOVERY_ENTRIES: usize = 1_000_000;
 /// [`RECOVERY_ENTRIES`] in quick mode.

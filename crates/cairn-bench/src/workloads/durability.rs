@@ -191,7 +191,7 @@ pub(crate) fn fill_in_order(db: &Db, keys: &KeySet, value: &[u8]) -> Result<()> 
     Ok(())
 }
 
-/// `inmemory`, `buffered` or `strict`: the seed's name of a durability mode.
+/// `inmemory`, `buffered` or `strict`: the name a durability mode goes by in the rows.
 pub fn mode_name(durability: Durability) -> String {
     match durability {
         Durability::InMemory => "inmemory",
