@@ -11,7 +11,7 @@
 //! which its text names after the target ("< 100 ms (500 ms ok)"), and the goal is the target
 //! itself.
 //!
-//! [`GATES`] are the CI performance gate: a few ratios measured in the same run, with margins
+//! [`crate::registry::gates`] lists the CI performance gate: a few ratios measured in the same run, with margins
 //! generous enough for a noisy machine (no 2x regression in latency, no 50 % in throughput,
 //! recovery within its bound).
 
