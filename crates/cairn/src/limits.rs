@@ -2,7 +2,10 @@
 //!
 //! A limit is a promise: input above it is refused with a typed error that names the limit,
 //! and nothing is written. Queues and buffers are bounded by the limits here, and each one
-//! states what happens when it is full.
+//! states what happens when it is full. Limits that depend on each other are tied together by
+//! `const` assertions, so changing one without the other fails the build.
+
+use std::time::Duration;
 
 /// Smallest key, in bytes. The empty key is refused: it cannot be told apart from "no key"
 /// in several backends, and a prefix of every key would make `scan_prefix(b"")` ambiguous.
@@ -33,10 +36,56 @@ const _: () = assert!(
     COMMIT_BYTES_MAX + cairn_log::RECORD_PREFIX_BYTES <= cairn_log::FRAME_PAYLOAD_BYTES_MAX
 );
 const _: () = assert!(4 + 17 + KEY_BYTES_MAX + VALUE_BYTES_MAX_CEILING <= COMMIT_BYTES_MAX);
+const _: () = assert!(KEY_BYTES_MIN <= KEY_BYTES_MAX);
+const _: () = assert!(VALUE_BYTES_MAX_DEFAULT <= VALUE_BYTES_MAX_CEILING);
+
+/// Largest block a snapshot reader accepts, in bytes of entries (1 GiB + 128 KiB): one entry
+/// of the largest key and value plus its 24-byte header, with room to spare. The reader
+/// refuses a larger length before allocating anything for it.
+pub const SNAPSHOT_BLOCK_BYTES_MAX: usize = VALUE_BYTES_MAX_CEILING + 128 * 1024;
+
+// One entry of the largest key and value fits in one snapshot block, and a block's length fits
+// its u32 field.
+const _: () = assert!(24 + KEY_BYTES_MAX + VALUE_BYTES_MAX_CEILING <= SNAPSHOT_BLOCK_BYTES_MAX);
+const _: () = assert!(SNAPSHOT_BLOCK_BYTES_MAX <= u32::MAX as usize);
 
 /// Default capacity of one watcher's queue, in events. When it is full the oldest undelivered
 /// events are folded into one `WatchEvent::Lagged(n)` marker: a watcher never slows a writer.
 pub const WATCH_QUEUE_EVENTS_DEFAULT: usize = 4_096;
+
+/// Largest accepted `Options::watch_queue_events` (1,048,576 events).
+pub const WATCH_QUEUE_EVENTS_MAX: usize = 1 << 20;
+
+const _: () = assert!(0 < WATCH_QUEUE_EVENTS_DEFAULT);
+const _: () = assert!(WATCH_QUEUE_EVENTS_DEFAULT <= WATCH_QUEUE_EVENTS_MAX);
+
+/// Default interval of `Durability::Buffered`'s background flush (10 ms).
+pub const BUFFERED_FLUSH_INTERVAL_DEFAULT: Duration = Duration::from_millis(10);
+
+/// Longest accepted `Durability::Buffered` flush interval (60 s); the shortest is anything
+/// above zero.
+pub const BUFFERED_FLUSH_INTERVAL_MAX: Duration = Duration::from_secs(60);
+
+const _: () = assert!(!BUFFERED_FLUSH_INTERVAL_DEFAULT.is_zero());
+const _: () =
+    assert!(BUFFERED_FLUSH_INTERVAL_DEFAULT.as_nanos() <= BUFFERED_FLUSH_INTERVAL_MAX.as_nanos());
+
+/// Default bytes `Durability::Buffered` buffers before it flushes early (4 MiB); writers wait
+/// (backpressure) at twice this.
+pub const BUFFERED_BUFFER_BYTES_DEFAULT: usize = 4 * 1024 * 1024;
+
+/// Smallest accepted `Durability::Buffered` `buffer_bytes_max` (4 KiB).
+pub const BUFFERED_BUFFER_BYTES_MIN: usize = 4 * 1024;
+
+/// Largest accepted `Durability::Buffered` `buffer_bytes_max` (1 GiB).
+pub const BUFFERED_BUFFER_BYTES_MAX: usize = 1 << 30;
+
+const _: () = assert!(BUFFERED_BUFFER_BYTES_MIN <= BUFFERED_BUFFER_BYTES_DEFAULT);
+const _: () = assert!(BUFFERED_BUFFER_BYTES_DEFAULT <= BUFFERED_BUFFER_BYTES_MAX);
+
+/// Default interval of the background maintenance pass (100 ms); `Duration::ZERO` turns the
+/// pass (and automatic checkpoints) off.
+pub const MAINTENANCE_INTERVAL_DEFAULT: Duration = Duration::from_millis(100);
 
 /// Most watch events held back in `Strict` mode, where a commit's events wait until its WAL
 /// frame is durable. Beyond it the newest held events are folded into one lag marker that
@@ -72,6 +121,9 @@ pub const CHECKPOINT_WAL_BYTES_MIN: u64 = 1024 * 1024;
 /// Largest accepted `Options::checkpoint_wal_bytes` (64 GiB).
 pub const CHECKPOINT_WAL_BYTES_MAX: u64 = 64 * 1024 * 1024 * 1024;
 
+const _: () = assert!(CHECKPOINT_WAL_BYTES_MIN <= CHECKPOINT_WAL_BYTES_DEFAULT);
+const _: () = assert!(CHECKPOINT_WAL_BYTES_DEFAULT <= CHECKPOINT_WAL_BYTES_MAX);
+
 /// Default preallocated size of one WAL segment file (64 MiB).
 pub const WAL_SEGMENT_BYTES_DEFAULT: u64 = 64 * 1024 * 1024;
 
@@ -81,6 +133,9 @@ pub const WAL_SEGMENT_BYTES_MIN: u64 = 4 * 1024;
 
 /// Largest accepted `Options::wal_segment_bytes` (1 GiB).
 pub const WAL_SEGMENT_BYTES_MAX: u64 = 1024 * 1024 * 1024;
+
+const _: () = assert!(WAL_SEGMENT_BYTES_MIN <= WAL_SEGMENT_BYTES_DEFAULT);
+const _: () = assert!(WAL_SEGMENT_BYTES_DEFAULT <= WAL_SEGMENT_BYTES_MAX);
 
 /// Most keys recovery sizes the point index for up front from a snapshot header's entry
 /// count (1,048,576). The count is not trusted before the blocks verify, so a damaged header

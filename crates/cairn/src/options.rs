@@ -38,8 +38,8 @@ impl Durability {
     /// `Buffered` with the default interval (10 ms) and buffer bound (4 MiB).
     pub fn buffered() -> Self {
         Durability::Buffered {
-            flush_interval: Duration::from_millis(10),
-            buffer_bytes_max: 4 * 1024 * 1024,
+            flush_interval: limits::BUFFERED_FLUSH_INTERVAL_DEFAULT,
+            buffer_bytes_max: limits::BUFFERED_BUFFER_BYTES_DEFAULT,
         }
     }
 }
@@ -94,7 +94,7 @@ impl Options {
             durability: Durability::InMemory,
             max_value_bytes: limits::VALUE_BYTES_MAX_DEFAULT,
             clock: Arc::new(SystemClock),
-            maintenance_interval: Duration::from_millis(100),
+            maintenance_interval: limits::MAINTENANCE_INTERVAL_DEFAULT,
             watch_queue_events: limits::WATCH_QUEUE_EVENTS_DEFAULT,
             file_system: Arc::new(StdFileSystem),
             recovery_mode: RecoveryMode::Strict,
@@ -203,11 +203,12 @@ impl Options {
                 limits::VALUE_BYTES_MAX_CEILING
             )));
         }
-        if self.watch_queue_events == 0 || self.watch_queue_events > 1 << 20 {
+        if self.watch_queue_events == 0 || self.watch_queue_events > limits::WATCH_QUEUE_EVENTS_MAX
+        {
             return Err(Error::InvalidArgument(format!(
                 "watch_queue_events is {}; it must be 1 to {}",
                 self.watch_queue_events,
-                1 << 20
+                limits::WATCH_QUEUE_EVENTS_MAX
             )));
         }
         if !(limits::CHECKPOINT_WAL_BYTES_MIN..=limits::CHECKPOINT_WAL_BYTES_MAX)
@@ -235,12 +236,14 @@ impl Options {
             buffer_bytes_max,
         } = self.durability
         {
-            if flush_interval.is_zero() || flush_interval > Duration::from_secs(60) {
+            if flush_interval.is_zero() || flush_interval > limits::BUFFERED_FLUSH_INTERVAL_MAX {
                 return Err(Error::InvalidArgument(format!(
                     "Buffered flush_interval is {flush_interval:?}; it must be 1 µs to 60 s"
                 )));
             }
-            if !(4_096..=1 << 30).contains(&buffer_bytes_max) {
+            if !(limits::BUFFERED_BUFFER_BYTES_MIN..=limits::BUFFERED_BUFFER_BYTES_MAX)
+                .contains(&buffer_bytes_max)
+            {
                 return Err(Error::InvalidArgument(format!(
                     "Buffered buffer_bytes_max is {buffer_bytes_max}; it must be 4 KiB to 1 GiB"
                 )));

@@ -7,8 +7,12 @@
 //! commit order) and `v` is at least the number of acknowledged commits (Strict: nothing
 //! acknowledged is lost). Drivers return `Err(description)` instead of panicking, so the
 //! broken-build test can assert that each deliberately broken build is caught.
+//!
+//! `in_memory` holds the feature tests' helpers: in-memory databases on a manual clock.
 
 #![allow(dead_code)]
+
+pub mod in_memory;
 
 use std::collections::BTreeMap;
 use std::path::Path;
