@@ -27,7 +27,7 @@
 //! build on them; `durable` holds the WAL commit records, checkpoints, the database identity
 //! and recovery for the `Buffered` and `Strict` modes; [`limits`] lists every bound.
 //!
-//! The file formats are not API: [`format`] offers what tools need to read them (`cairn
+//! The file formats are not API: [`mod@format`] offers what tools need to read them (`cairn
 //! inspect`, `cairn dump`), [`verify`] checks a whole directory with recovery's own rules,
 //! and the decoders' fuzz hooks live in `fuzzing`, behind the `fuzzing` cargo feature.
 

@@ -18,7 +18,7 @@ use crate::limits::{KEY_BYTES_MAX, KEY_BYTES_MIN, VALUE_BYTES_MAX_CEILING};
 
 /// Streams entries, in strictly ascending key order, into a new snapshot file.
 ///
-/// Memory is one block buffer ([`BLOCK_TARGET_BYTES`] plus a few bytes) and a copy of the last
+/// Memory is one block buffer (`BLOCK_TARGET_BYTES` plus a few bytes) and a copy of the last
 /// key; an entry larger than a block is written straight from the caller's slices. After an
 /// I/O error the writer refuses further calls: the file's contents are then unknown.
 pub struct SnapshotWriter {
