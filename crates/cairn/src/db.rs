@@ -14,18 +14,19 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::batch::{BatchWrite, WriteBatch};
+use crate::bounds::{as_slice_bound, bounds_are_empty, owned_bounds, prefix_bounds};
 use crate::durable::checkpoint::CheckpointReport;
 use crate::durable::RecoveryReport;
-use crate::engine::{Mutation, Shared};
+use crate::engine::Shared;
 use crate::error::{Error, KeyDisplay, Result};
 use crate::limits;
 use crate::maintenance::{self, MaintenanceReport};
 use crate::mvcc::chain::NO_DEADLINE;
 use crate::options::{Durability, Isolation, Options};
-use crate::scan::{as_slice_bound, bounds_are_empty, owned_bounds, prefix_bounds, Scan};
+use crate::scan::Scan;
 use crate::snapshot::Snapshot;
 use crate::transaction::Transaction;
-use crate::types::{Key, Value, Version};
+use crate::types::{Key, Mutation, Value, Version};
 use crate::watch::{WakeupHook, Watcher};
 
 /// What `compare_and_swap` expects to find.

@@ -32,17 +32,8 @@ use crate::limits;
 use crate::mvcc::chain::{Chain, VersionEntry, NO_DEADLINE};
 use crate::mvcc::readers::{Horizon, ReadGuard, ReaderRegistry};
 use crate::options::Options;
-use crate::types::{Key, Value};
+use crate::types::{Key, Mutation, Value};
 use crate::watch::WatchHub;
-
-/// One write inside a commit.
-#[derive(Clone, Debug)]
-pub(crate) enum Mutation {
-    /// Set the value, with an absolute deadline (`NO_DEADLINE` for none).
-    Put { value: Value, deadline_millis: u64 },
-    /// Remove the key.
-    Delete,
-}
 
 /// A key's one slot: the pointer to its current chain, shared by both indexes (see
 /// `mvcc::slot`: swapped atomically, old chains freed by epoch, no per-thread cost).
@@ -486,7 +477,7 @@ impl Shared {
         upper: Bound<&[u8]>,
         read_version: u64,
     ) -> Result<()> {
-        if crate::scan::bounds_are_empty(lower, upper) {
+        if crate::bounds::bounds_are_empty(lower, upper) {
             return Ok(());
         }
         let guard = crossbeam_epoch::pin();

@@ -32,6 +32,7 @@
 //! and the decoders' fuzz hooks live in `fuzzing`, behind the `fuzzing` cargo feature.
 
 mod batch;
+mod bounds;
 mod clock;
 mod db;
 mod durable;

@@ -9,10 +9,11 @@
 use std::ops::RangeBounds;
 use std::sync::Arc;
 
+use crate::bounds::{owned_bounds, prefix_bounds};
 use crate::engine::Shared;
 use crate::error::Result;
 use crate::mvcc::readers::ReadGuard;
-use crate::scan::{owned_bounds, prefix_bounds, Scan};
+use crate::scan::Scan;
 use crate::types::{Value, Version};
 
 /// A consistent read-only view of the database at one version.

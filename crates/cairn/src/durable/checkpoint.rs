@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::durable::snapshot_file::{SnapshotEntry, SnapshotWriter};
-use crate::durable::{snapshot_file_name, Durable};
+use crate::durable::{snapshot_file_name, CheckpointState, Durable};
 use crate::engine::Shared;
 use crate::error::{Error, Result};
 use crate::mvcc::chain::VersionEntry;
@@ -24,15 +24,6 @@ use crate::types::{Key, Version};
 /// How many index entries the checkpoint copies per epoch pin: short pins keep memory
 /// reclamation moving while a large snapshot is written.
 const CHECKPOINT_CHUNK_ENTRIES: usize = 1_024;
-
-/// What the checkpointer remembers between checkpoints.
-#[derive(Debug, Default)]
-pub(crate) struct CheckpointState {
-    /// Versions of the snapshot files on disk, oldest first (at most two after a checkpoint).
-    pub(crate) kept: Vec<u64>,
-    /// WAL bytes appended, as counted by the log, when the last checkpoint began.
-    pub(crate) wal_bytes_at_last: u64,
-}
 
 /// What one checkpoint did.
 #[derive(Debug, Clone, PartialEq, Eq)]

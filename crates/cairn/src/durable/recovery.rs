@@ -9,66 +9,28 @@
 //! repairs what a crash can leave, so recovery is idempotent and survives being crashed
 //! itself. What it did is kept as a [`RecoveryReport`].
 
-use std::path::PathBuf;
 use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use cairn_log::{
-    DatabaseId, Dropped, FrameRef, Log, LogError, LogOptions, RecoveryMode, SyncPolicy, TornTail,
+    DatabaseId, Dropped, FrameRef, Log, LogError, LogOptions, RecoveryMode, SyncPolicy,
 };
 use parking_lot::Mutex;
 
-use crate::durable::checkpoint::CheckpointState;
 use crate::durable::identity;
 use crate::durable::record::{decode_commit, RECORD_TYPE_COMMIT};
 use crate::durable::snapshot_file::{read_header, read_snapshot, SnapshotEntry, SnapshotHeader};
-use crate::durable::{parse_snapshot_file_name, snapshot_file_name, Durable};
-use crate::engine::{HorizonCache, Mutation, Shared};
+use crate::durable::{
+    parse_snapshot_file_name, snapshot_file_name, CheckpointState, Durable, RecoveryReport,
+    SnapshotLoaded,
+};
+use crate::engine::{HorizonCache, Shared};
 use crate::error::{Error, Result};
 use crate::mvcc::chain::{Chain, VersionEntry, NO_DEADLINE};
 use crate::options::{Durability, Options};
-use crate::types::{Key, Value, Version};
-
-/// A snapshot that recovery loaded.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SnapshotLoaded {
-    /// The snapshot file.
-    pub file: PathBuf,
-    /// The version it shows.
-    pub version: Version,
-    /// Keys it held.
-    pub entries: u64,
-}
-
-/// What opening the database did. `Db::recovery_report` returns it.
-#[derive(Debug, Clone, Default)]
-pub struct RecoveryReport {
-    /// The database's identity (from its `IDENTITY` file, or created by this open).
-    pub database_id: DatabaseId,
-    /// The snapshot loaded, if any.
-    pub snapshot: Option<SnapshotLoaded>,
-    /// Snapshot files that failed verification, newest first, with the reason; recovery fell
-    /// back to an older one.
-    pub snapshots_rejected: Vec<(PathBuf, String)>,
-    /// Temp files of interrupted checkpoints or segment creations that were removed.
-    pub temp_files_removed: usize,
-    /// WAL segment files read.
-    pub wal_segments: usize,
-    /// WAL records applied.
-    pub wal_records_replayed: u64,
-    /// WAL records checked but already covered by the snapshot.
-    pub wal_records_skipped: u64,
-    /// The torn tail truncated, if the last write before a crash was incomplete.
-    pub torn_tail: Option<TornTail>,
-    /// What `RecoveryMode::Salvage` dropped (empty otherwise).
-    pub salvaged: Vec<Dropped>,
-    /// The newest version after recovery; the next commit gets the one after it.
-    pub last_version: Version,
-    /// Wall time of the whole open.
-    pub duration: Duration,
-}
+use crate::types::{Key, Mutation, Value, Version};
 
 /// Opens (or creates) the durable database described by `options`.
 /// `flush` is the shared-service task that runs a `Buffered` log's background flush.
