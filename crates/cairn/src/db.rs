@@ -267,7 +267,7 @@ impl Db {
         let Some(chain) = self.shared.chain_of(key) else {
             return Ok(Ttl::Absent);
         };
-        let visible = self.shared.visible.load(Ordering::Acquire);
+        let visible = self.shared.visible_version();
         let Some(found) = chain.entry_at(visible) else {
             return Ok(Ttl::Absent);
         };
@@ -474,8 +474,7 @@ impl Db {
         let guard = crossbeam_epoch::pin();
         let doomed: Vec<Key> = self
             .shared
-            .index
-            .range::<[u8], _>((lower, upper), &guard)
+            .index_range((lower, upper), &guard)
             .filter(|entry| {
                 entry
                     .value()
@@ -563,9 +562,9 @@ impl Db {
 
     /// Subscribes to every commit that writes a key starting with `prefix`.
     pub fn watch_prefix(&self, prefix: impl AsRef<[u8]>) -> Watcher {
-        self.shared.watch.subscribe(
+        self.shared.watch().subscribe(
             prefix.as_ref(),
-            self.shared.options.watch_queue_events,
+            self.shared.options().watch_queue_events,
             None,
         )
     }
@@ -579,9 +578,9 @@ impl Db {
         prefix: impl AsRef<[u8]>,
         wakeup: WakeupHook,
     ) -> Watcher {
-        self.shared.watch.subscribe(
+        self.shared.watch().subscribe(
             prefix.as_ref(),
-            self.shared.options.watch_queue_events,
+            self.shared.options().watch_queue_events,
             Some(wakeup),
         )
     }
@@ -590,12 +589,12 @@ impl Db {
 
     /// The durability mode the database was opened with.
     pub fn durability(&self) -> Durability {
-        self.shared.options.durability
+        self.shared.options().durability
     }
 
     /// The newest visible version.
     pub fn version(&self) -> Version {
-        Version(self.shared.visible.load(Ordering::Acquire))
+        Version(self.shared.visible_version())
     }
 
     /// Counters describing the database.
@@ -604,23 +603,23 @@ impl Db {
         let durable = self.durable_stats();
         let state = self.shared.lock_commit();
         Stats {
-            keys_indexed: self.shared.index.len(),
-            versions_retained: state.versions_retained,
+            keys_indexed: self.shared.keys_indexed(),
+            versions_retained: state.versions_retained(),
             visible_version: self.version(),
-            commits: state.commits,
-            keys_with_ttl: state.keys_with_ttl,
-            deadlines_tracked: state.deadlines.len(),
-            expired_reclaimed: state.expired_reclaimed,
-            versions_pruned: state.versions_pruned,
-            prune_queue: state.prune_queue.len() + state.prune_deferred.len(),
-            readers_open: self.shared.readers.count(),
-            watchers: self.shared.watch.count(),
+            commits: state.commits(),
+            keys_with_ttl: state.keys_with_ttl(),
+            deadlines_tracked: state.deadlines_tracked(),
+            expired_reclaimed: state.expired_reclaimed(),
+            versions_pruned: state.versions_pruned(),
+            prune_queue: state.prune_backlog(),
+            readers_open: self.shared.readers_open(),
+            watchers: self.shared.watch().count(),
             ..durable
         }
     }
 
     fn durable_stats(&self) -> Stats {
-        let Some(durable) = &self.shared.durable else {
+        let Some(durable) = self.shared.durable() else {
             return Stats::default();
         };
         let log = durable.log.stats();
@@ -645,7 +644,7 @@ impl Db {
     /// nothing to do.
     pub fn sync(&self) -> Result<()> {
         self.shared.check_open()?;
-        if let Some(durable) = &self.shared.durable {
+        if let Some(durable) = self.shared.durable() {
             durable.log.sync()?;
         }
         Ok(())
@@ -661,8 +660,7 @@ impl Db {
     /// What opening this database recovered; an empty report for `InMemory`.
     pub fn recovery_report(&self) -> RecoveryReport {
         self.shared
-            .durable
-            .as_ref()
+            .durable()
             .map(|durable| durable.report.clone())
             .unwrap_or_default()
     }
@@ -672,14 +670,14 @@ impl Db {
     /// queued and then end. The directory lock is released, so the directory can be opened
     /// again at once.
     pub fn close(&self) -> Result<()> {
-        let flushed = match &self.shared.durable {
-            Some(durable) if !self.shared.closed.load(Ordering::Acquire) => durable.log.close(),
+        let flushed = match self.shared.durable() {
+            Some(durable) if !self.shared.is_closed() => durable.log.close(),
             _ => Ok(()),
         };
-        self.shared.closed.store(true, Ordering::Release);
+        self.shared.mark_closed();
         self.handles.stop_maintenance();
-        self.shared.watch.close_all();
-        if let Some(durable) = &self.shared.durable {
+        self.shared.watch().close_all();
+        if let Some(durable) = self.shared.durable() {
             durable.lock.lock().take();
         }
         Ok(flushed?)

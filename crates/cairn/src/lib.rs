@@ -35,6 +35,7 @@ mod batch;
 mod bounds;
 mod clock;
 mod db;
+mod deadlines;
 mod durable;
 mod engine;
 mod error;

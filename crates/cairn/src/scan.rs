@@ -65,7 +65,7 @@ impl Scan {
         let mut examined = 0;
         let mut reached_end = true;
         let guard = crossbeam_epoch::pin();
-        let mut range = self.shared.index.range::<[u8], _>(
+        let mut range = self.shared.index_range(
             (as_slice_bound(&self.lower), as_slice_bound(&self.upper)),
             &guard,
         );

@@ -57,7 +57,7 @@ impl Snapshot {
     pub fn scan_prefix(&self, prefix: impl AsRef<[u8]>) -> Scan {
         Scan::new(
             Arc::clone(&self.shared),
-            self.shared.readers.register_at(self.guard.version()),
+            self.shared.register_reader_at(self.guard.version()),
             prefix_bounds(prefix.as_ref()),
         )
     }
@@ -66,7 +66,7 @@ impl Snapshot {
     pub fn range<K: AsRef<[u8]>>(&self, range: impl RangeBounds<K>) -> Result<Scan> {
         Ok(Scan::new(
             Arc::clone(&self.shared),
-            self.shared.readers.register_at(self.guard.version()),
+            self.shared.register_reader_at(self.guard.version()),
             owned_bounds(&range)?,
         ))
     }

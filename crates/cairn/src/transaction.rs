@@ -213,7 +213,7 @@ impl Transaction {
         };
         let base = Scan::new(
             Arc::clone(&self.shared),
-            self.shared.readers.register_at(self.guard.version()),
+            self.shared.register_reader_at(self.guard.version()),
             bounds,
         );
         TransactionScan {

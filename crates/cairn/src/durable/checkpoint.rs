@@ -47,7 +47,7 @@ impl Shared {
     /// Writes and installs a snapshot at the visible version, then drops what it made
     /// redundant. Writers are not blocked.
     pub(crate) fn checkpoint(&self) -> Result<CheckpointReport> {
-        let durable = self.durable.as_ref().ok_or_else(|| {
+        let durable = self.durable().ok_or_else(|| {
             Error::Unsupported("checkpoint needs a durable database (Buffered or Strict)".into())
         })?;
         self.check_open()?;
@@ -114,7 +114,9 @@ impl Shared {
     /// Runs a checkpoint when enough WAL was written since the last one (the maintainer's
     /// trigger). A failure is counted, not fatal: the WAL still holds everything.
     pub(crate) fn checkpoint_if_due(&self) {
-        let Some(durable) = &self.durable else { return };
+        let Some(durable) = self.durable() else {
+            return;
+        };
         let due = {
             let Some(state) = durable.checkpoints.try_lock() else {
                 return; // one is running
@@ -168,8 +170,7 @@ impl Shared {
                     None => Bound::Unbounded,
                 };
                 for entry in self
-                    .index
-                    .range::<[u8], _>((lower, Bound::Unbounded), &guard)
+                    .index_range::<(Bound<&[u8]>, Bound<&[u8]>)>((lower, Bound::Unbounded), &guard)
                 {
                     let found = entry.value().read(|chain| {
                         chain
