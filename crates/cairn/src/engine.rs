@@ -15,8 +15,28 @@
 //!   then the visible version, and takes the newest entry at or below it (see `mvcc::readers`
 //!   for why that order is safe against pruning).
 //!
+//! - **Bookkeeping**: `Shared`'s fields are private. A key enters the indexes only through
+//!   `insert_key_locked` and leaves only through `remove_key_locked`, which keep the counters
+//!   (`versions_retained`, `keys_with_ttl`) and the deadline heap in step; the commit path,
+//!   recovery and maintenance all use them.
+//!
 //! Everything that only decides (what a reader sees, what may be pruned) lives in
 //! `mvcc::chain` as pure functions; this module is the thin layer that applies them.
+//!
+//! Module dependency order of the crate: each module uses only modules on earlier lines
+//! (its `use crate::` lines, plus the methods other modules add to `Shared`), so no module
+//! reaches itself through its imports:
+//! 1. `limits`, `clock`, `mvcc::readers`, `mvcc::slot`, `durable::snapshot_file`
+//! 2. `error`
+//! 3. `types` (including `Mutation`)
+//! 4. `mvcc::chain`, `watch`, `bounds`, `options`, `durable::record`, `batch`
+//! 5. `deadlines`, `durable` (the layer's shared data only)
+//! 6. `engine`, `durable::identity`
+//! 7. `scan`, `durable::checkpoint`
+//! 8. `maintenance` (runs `Shared::checkpoint_if_due`), `snapshot`, `transaction`
+//! 9. `durable::recovery` (reserves the maintenance service's flush task), `format`, `fuzzing`
+//! 10. `integrity`
+//! 11. `db`
 
 use std::ops::{Bound, RangeBounds};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
