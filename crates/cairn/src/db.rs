@@ -476,9 +476,7 @@ impl Db {
             .shared
             .index_range((lower, upper), &guard)
             .filter(|entry| {
-                entry
-                    .value()
-                    .read(|chain| chain.head().is_some_and(|head| !head.is_dead_at(now)))
+                entry.read(|chain| chain.head().is_some_and(|head| !head.is_dead_at(now)))
             })
             .map(|entry| entry.key().clone())
             .take(limits::COMMIT_MUTATIONS_MAX + 1)

@@ -42,7 +42,7 @@ use std::ops::{Bound, RangeBounds};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
-use crossbeam_skiplist::base::{Range, SkipList};
+use crossbeam_skiplist::base::{Entry, Range, SkipList};
 use parking_lot::{Mutex, MutexGuard};
 
 use crate::deadlines::DeadlineHeap;
@@ -57,7 +57,7 @@ use crate::watch::WatchHub;
 
 /// A key's one slot: the pointer to its current chain, shared by both indexes (see
 /// `mvcc::slot`: swapped atomically, old chains freed by epoch, no per-thread cost).
-pub(crate) type Slot = crate::mvcc::slot::Slot<Chain>;
+type Slot = crate::mvcc::slot::Slot<Chain>;
 
 /// State owned by whoever holds the commit lock. Its counters change only through
 /// `Shared::insert_key_locked`, `Shared::remove_key_locked` and the few methods below.
@@ -243,6 +243,40 @@ impl std::fmt::Debug for Shared {
     }
 }
 
+/// Entries of the ordered index between two bounds, in key order from either end; see
+/// `Shared::index_range`. Lends the chains out read-only: only `Shared` swaps them.
+pub(crate) struct IndexRange<'a: 'g, 'g, R: RangeBounds<[u8]>>(
+    Range<'a, 'g, [u8], R, Key, Arc<Slot>>,
+);
+
+/// One entry of an `IndexRange`: a key and read access to its current chain.
+pub(crate) struct IndexEntry<'a: 'g, 'g>(Entry<'a, 'g, Key, Arc<Slot>>);
+
+impl<'a: 'g, 'g> IndexEntry<'a, 'g> {
+    pub(crate) fn key(&self) -> &'g Key {
+        self.0.key()
+    }
+
+    /// Runs `read` on the entry's current chain.
+    pub(crate) fn read<T>(&self, read: impl FnOnce(&Chain) -> T) -> T {
+        self.0.value().read(read)
+    }
+}
+
+impl<'a: 'g, 'g, R: RangeBounds<[u8]>> Iterator for IndexRange<'a, 'g, R> {
+    type Item = IndexEntry<'a, 'g>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.0.next().map(IndexEntry)
+    }
+}
+
+impl<'a: 'g, 'g, R: RangeBounds<[u8]>> DoubleEndedIterator for IndexRange<'a, 'g, R> {
+    fn next_back(&mut self) -> Option<Self::Item> {
+        self.0.next_back().map(IndexEntry)
+    }
+}
+
 /// Per-commit cache of the read horizon: computed at most once per commit, and only when a
 /// chain with history is rewritten.
 pub(crate) struct HorizonCache<'a> {
@@ -342,16 +376,16 @@ impl Shared {
         self.readers.horizon(&self.visible)
     }
 
-    /// The ordered index between `range`'s bounds, for scans. Callers only read the slots.
+    /// The ordered index between `range`'s bounds, for scans: read-only entries.
     pub(crate) fn index_range<'a: 'g, 'g, R>(
         &'a self,
         range: R,
         guard: &'g crossbeam_epoch::Guard,
-    ) -> Range<'a, 'g, [u8], R, Key, Arc<Slot>>
+    ) -> IndexRange<'a, 'g, R>
     where
         R: RangeBounds<[u8]>,
     {
-        self.index.range(range, guard)
+        IndexRange(self.index.range(range, guard))
     }
 
     /// Makes room in the point index for `additional` more keys (recovery's replay).
@@ -768,8 +802,8 @@ impl Shared {
             return Ok(());
         }
         let guard = crossbeam_epoch::pin();
-        for entry in self.index.range::<[u8], _>((lower, upper), &guard) {
-            if entry.value().read(Chain::head_version) > read_version {
+        for entry in self.index_range((lower, upper), &guard) {
+            if entry.read(Chain::head_version) > read_version {
                 return Err(Error::Conflict {
                     key: KeyDisplay::new(entry.key()),
                 });

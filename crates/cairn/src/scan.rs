@@ -78,7 +78,7 @@ impl Scan {
             };
             let Some(entry) = next else { break };
             examined += 1;
-            let live = entry.value().read(|chain| {
+            let live = entry.read(|chain| {
                 let found = chain.entry_at(read_version)?;
                 found
                     .live_value(|| *now_millis.get_or_insert_with(|| self.shared.now_millis()))

@@ -172,7 +172,7 @@ impl Shared {
                 for entry in self
                     .index_range::<(Bound<&[u8]>, Bound<&[u8]>)>((lower, Bound::Unbounded), &guard)
                 {
-                    let found = entry.value().read(|chain| {
+                    let found = entry.read(|chain| {
                         chain
                             .entry_at(version)
                             .filter(|found| found.value.is_some() && !found.is_dead_at(now))
