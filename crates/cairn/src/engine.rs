@@ -14,7 +14,6 @@
 //! - **Reads**: a snapshot reader uses its registered version; a point read loads the chain,
 //!   then the visible version, and takes the newest entry at or below it (see `mvcc::readers`
 //!   for why that order is safe against pruning).
-//!
 //! - **Bookkeeping**: `Shared`'s fields are private. A key enters the indexes only through
 //!   `insert_key_locked` and leaves only through `remove_key_locked`, which keep the counters
 //!   (`versions_retained`, `keys_with_ttl`) and the deadline heap in step; the commit path,
