@@ -14,18 +14,19 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::batch::{BatchWrite, WriteBatch};
+use crate::bounds::{as_slice_bound, bounds_are_empty, owned_bounds, prefix_bounds};
 use crate::durable::checkpoint::CheckpointReport;
 use crate::durable::RecoveryReport;
-use crate::engine::{Mutation, Shared};
+use crate::engine::Shared;
 use crate::error::{Error, KeyDisplay, Result};
 use crate::limits;
 use crate::maintenance::{self, MaintenanceReport};
 use crate::mvcc::chain::NO_DEADLINE;
 use crate::options::{Durability, Isolation, Options};
-use crate::scan::{as_slice_bound, bounds_are_empty, owned_bounds, prefix_bounds, Scan};
+use crate::scan::Scan;
 use crate::snapshot::Snapshot;
 use crate::transaction::Transaction;
-use crate::types::{Key, Value, Version};
+use crate::types::{Key, Mutation, Value, Version};
 use crate::watch::{WakeupHook, Watcher};
 
 /// What `compare_and_swap` expects to find.
@@ -266,7 +267,7 @@ impl Db {
         let Some(chain) = self.shared.chain_of(key) else {
             return Ok(Ttl::Absent);
         };
-        let visible = self.shared.visible.load(Ordering::Acquire);
+        let visible = self.shared.visible_version();
         let Some(found) = chain.entry_at(visible) else {
             return Ok(Ttl::Absent);
         };
@@ -473,12 +474,9 @@ impl Db {
         let guard = crossbeam_epoch::pin();
         let doomed: Vec<Key> = self
             .shared
-            .index
-            .range::<[u8], _>((lower, upper), &guard)
+            .index_range((lower, upper), &guard)
             .filter(|entry| {
-                entry
-                    .value()
-                    .read(|chain| chain.head().is_some_and(|head| !head.is_dead_at(now)))
+                entry.read(|chain| chain.head().is_some_and(|head| !head.is_dead_at(now)))
             })
             .map(|entry| entry.key().clone())
             .take(limits::COMMIT_MUTATIONS_MAX + 1)
@@ -562,9 +560,9 @@ impl Db {
 
     /// Subscribes to every commit that writes a key starting with `prefix`.
     pub fn watch_prefix(&self, prefix: impl AsRef<[u8]>) -> Watcher {
-        self.shared.watch.subscribe(
+        self.shared.watch().subscribe(
             prefix.as_ref(),
-            self.shared.options.watch_queue_events,
+            self.shared.options().watch_queue_events,
             None,
         )
     }
@@ -578,9 +576,9 @@ impl Db {
         prefix: impl AsRef<[u8]>,
         wakeup: WakeupHook,
     ) -> Watcher {
-        self.shared.watch.subscribe(
+        self.shared.watch().subscribe(
             prefix.as_ref(),
-            self.shared.options.watch_queue_events,
+            self.shared.options().watch_queue_events,
             Some(wakeup),
         )
     }
@@ -589,12 +587,12 @@ impl Db {
 
     /// The durability mode the database was opened with.
     pub fn durability(&self) -> Durability {
-        self.shared.options.durability
+        self.shared.options().durability
     }
 
     /// The newest visible version.
     pub fn version(&self) -> Version {
-        Version(self.shared.visible.load(Ordering::Acquire))
+        Version(self.shared.visible_version())
     }
 
     /// Counters describing the database.
@@ -603,23 +601,23 @@ impl Db {
         let durable = self.durable_stats();
         let state = self.shared.lock_commit();
         Stats {
-            keys_indexed: self.shared.index.len(),
-            versions_retained: state.versions_retained,
+            keys_indexed: self.shared.keys_indexed(),
+            versions_retained: state.versions_retained(),
             visible_version: self.version(),
-            commits: state.commits,
-            keys_with_ttl: state.keys_with_ttl,
-            deadlines_tracked: state.deadlines.len(),
-            expired_reclaimed: state.expired_reclaimed,
-            versions_pruned: state.versions_pruned,
-            prune_queue: state.prune_queue.len() + state.prune_deferred.len(),
-            readers_open: self.shared.readers.count(),
-            watchers: self.shared.watch.count(),
+            commits: state.commits(),
+            keys_with_ttl: state.keys_with_ttl(),
+            deadlines_tracked: state.deadlines_tracked(),
+            expired_reclaimed: state.expired_reclaimed(),
+            versions_pruned: state.versions_pruned(),
+            prune_queue: state.prune_backlog(),
+            readers_open: self.shared.readers_open(),
+            watchers: self.shared.watch().count(),
             ..durable
         }
     }
 
     fn durable_stats(&self) -> Stats {
-        let Some(durable) = &self.shared.durable else {
+        let Some(durable) = self.shared.durable() else {
             return Stats::default();
         };
         let log = durable.log.stats();
@@ -644,7 +642,7 @@ impl Db {
     /// nothing to do.
     pub fn sync(&self) -> Result<()> {
         self.shared.check_open()?;
-        if let Some(durable) = &self.shared.durable {
+        if let Some(durable) = self.shared.durable() {
             durable.log.sync()?;
         }
         Ok(())
@@ -660,8 +658,7 @@ impl Db {
     /// What opening this database recovered; an empty report for `InMemory`.
     pub fn recovery_report(&self) -> RecoveryReport {
         self.shared
-            .durable
-            .as_ref()
+            .durable()
             .map(|durable| durable.report.clone())
             .unwrap_or_default()
     }
@@ -671,14 +668,14 @@ impl Db {
     /// queued and then end. The directory lock is released, so the directory can be opened
     /// again at once.
     pub fn close(&self) -> Result<()> {
-        let flushed = match &self.shared.durable {
-            Some(durable) if !self.shared.closed.load(Ordering::Acquire) => durable.log.close(),
+        let flushed = match self.shared.durable() {
+            Some(durable) if !self.shared.is_closed() => durable.log.close(),
             _ => Ok(()),
         };
-        self.shared.closed.store(true, Ordering::Release);
+        self.shared.mark_closed();
         self.handles.stop_maintenance();
-        self.shared.watch.close_all();
-        if let Some(durable) = &self.shared.durable {
+        self.shared.watch().close_all();
+        if let Some(durable) = self.shared.durable() {
             durable.lock.lock().take();
         }
         Ok(flushed?)

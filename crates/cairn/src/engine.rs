@@ -14,95 +14,223 @@
 //! - **Reads**: a snapshot reader uses its registered version; a point read loads the chain,
 //!   then the visible version, and takes the newest entry at or below it (see `mvcc::readers`
 //!   for why that order is safe against pruning).
+//! - **Bookkeeping**: `Shared`'s fields are private. A key enters the indexes only through
+//!   `insert_key_locked` and leaves only through `remove_key_locked`, which keep the counters
+//!   (`versions_retained`, `keys_with_ttl`) and the deadline heap in step; the commit path,
+//!   recovery and maintenance all use them.
 //!
 //! Everything that only decides (what a reader sees, what may be pruned) lives in
 //! `mvcc::chain` as pure functions; this module is the thin layer that applies them.
+//!
+//! Module dependency order of the crate: each module uses only modules on earlier lines
+//! (its `use crate::` lines, plus the methods other modules add to `Shared`), so no module
+//! reaches itself through its imports:
+//! 1. `limits`, `clock`, `mvcc::readers`, `mvcc::slot`, `durable::snapshot_file`
+//! 2. `error`
+//! 3. `types` (including `Mutation`)
+//! 4. `mvcc::chain`, `watch`, `bounds`, `options`, `durable::record`, `batch`
+//! 5. `deadlines`, `durable` (the layer's shared data only)
+//! 6. `engine`, `durable::identity`
+//! 7. `scan`, `durable::checkpoint`
+//! 8. `maintenance` (runs `Shared::checkpoint_if_due`), `snapshot`, `transaction`
+//! 9. `durable::recovery` (reserves the maintenance service's flush task), `format`, `fuzzing`
+//! 10. `integrity`
+//! 11. `db`
 
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
-use std::ops::Bound;
+use std::ops::{Bound, RangeBounds};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
-use crossbeam_skiplist::base::SkipList;
+use crossbeam_skiplist::base::{Entry, Range, SkipList};
 use parking_lot::{Mutex, MutexGuard};
 
+use crate::deadlines::DeadlineHeap;
+use crate::durable::Durable;
 use crate::error::{Error, KeyDisplay, Result};
 use crate::limits;
 use crate::mvcc::chain::{Chain, VersionEntry, NO_DEADLINE};
 use crate::mvcc::readers::{Horizon, ReadGuard, ReaderRegistry};
 use crate::options::Options;
-use crate::types::{Key, Value};
+use crate::types::{Key, Mutation, Value};
 use crate::watch::WatchHub;
-
-/// One write inside a commit.
-#[derive(Clone, Debug)]
-pub(crate) enum Mutation {
-    /// Set the value, with an absolute deadline (`NO_DEADLINE` for none).
-    Put { value: Value, deadline_millis: u64 },
-    /// Remove the key.
-    Delete,
-}
 
 /// A key's one slot: the pointer to its current chain, shared by both indexes (see
 /// `mvcc::slot`: swapped atomically, old chains freed by epoch, no per-thread cost).
-pub(crate) type Slot = crate::mvcc::slot::Slot<Chain>;
+type Slot = crate::mvcc::slot::Slot<Chain>;
 
-/// State owned by whoever holds the commit lock.
+/// State owned by whoever holds the commit lock. Its counters change only through
+/// `Shared::insert_key_locked`, `Shared::remove_key_locked` and the few methods below.
 #[derive(Debug, Default)]
 pub(crate) struct CommitState {
     /// The newest version handed out.
-    pub(crate) last_version: u64,
-    /// `(deadline, key)` pushed whenever a key's newest entry gets a new deadline; a min-heap.
-    /// A pair goes stale when the key is rewritten: the reaper skips stale pairs, and the
-    /// maintainer's compaction drops them once the heap has doubled, which keeps it within
-    /// about twice the number of live deadlines.
-    pub(crate) deadlines: BinaryHeap<Reverse<(u64, Key)>>,
-    /// Heap size right after the last compaction: the live count, as of then.
-    pub(crate) deadlines_after_compaction: usize,
+    last_version: u64,
+    /// Deadlines of the keys whose newest entry has one, for the reaper.
+    deadlines: DeadlineHeap,
     /// Keys in the index whose newest entry has a deadline (exact).
-    pub(crate) keys_with_ttl: usize,
+    keys_with_ttl: usize,
     /// Keys whose chain holds more than one entry, waiting for the maintainer to prune.
-    pub(crate) prune_queue: Vec<Key>,
+    prune_queue: Vec<Key>,
     /// Keys already pruned as far as the registered readers allow. Only a reader's release
     /// can free more of their history, so they wait here until `ReaderRegistry::releases`
     /// moves past `prune_deferred_at`, instead of being re-read every pass.
-    pub(crate) prune_deferred: Vec<Key>,
+    prune_deferred: Vec<Key>,
     /// The release count when `prune_deferred` was last filled.
-    pub(crate) prune_deferred_at: u64,
+    prune_deferred_at: u64,
     /// Entries held by all chains together.
-    pub(crate) versions_retained: u64,
+    versions_retained: u64,
     /// Commits applied.
-    pub(crate) commits: u64,
+    commits: u64,
     /// Keys removed by the reaper because their deadline passed.
-    pub(crate) expired_reclaimed: u64,
+    expired_reclaimed: u64,
     /// Old entries dropped by pruning.
-    pub(crate) versions_pruned: u64,
+    versions_pruned: u64,
 }
 
 impl CommitState {
-    /// True when the deadline heap has more than doubled since it was last compacted, so at
-    /// least half of it may be stale: compaction then costs O(1) amortized per push.
-    pub(crate) fn deadlines_need_compaction(&self) -> bool {
-        self.deadlines.len() > 2 * self.deadlines_after_compaction + 1_024
+    /// The newest version handed out.
+    pub(crate) fn last_version(&self) -> u64 {
+        self.last_version
+    }
+
+    /// Entries held by all chains together.
+    pub(crate) fn versions_retained(&self) -> u64 {
+        self.versions_retained
+    }
+
+    /// Commits applied (a recovered database counts those before the snapshot too).
+    pub(crate) fn commits(&self) -> u64 {
+        self.commits
+    }
+
+    /// Keys in the index whose newest entry has a deadline.
+    pub(crate) fn keys_with_ttl(&self) -> usize {
+        self.keys_with_ttl
+    }
+
+    /// `(deadline, key)` pairs tracked, stale ones included.
+    pub(crate) fn deadlines_tracked(&self) -> usize {
+        self.deadlines.len()
+    }
+
+    /// Keys removed by the reaper because their deadline passed.
+    pub(crate) fn expired_reclaimed(&self) -> u64 {
+        self.expired_reclaimed
+    }
+
+    /// Old entries dropped by pruning.
+    pub(crate) fn versions_pruned(&self) -> u64 {
+        self.versions_pruned
+    }
+
+    /// Keys waiting to be pruned, queued or deferred.
+    pub(crate) fn prune_backlog(&self) -> usize {
+        self.prune_queue.len() + self.prune_deferred.len()
+    }
+
+    /// See `DeadlineHeap::take_for_compaction`.
+    pub(crate) fn take_deadlines_for_compaction(&mut self) -> Option<Vec<(u64, Key)>> {
+        self.deadlines.take_for_compaction()
+    }
+
+    /// See `DeadlineHeap::merge_compacted`.
+    pub(crate) fn merge_compacted_deadlines(&mut self, live: Vec<(u64, Key)>) {
+        self.deadlines.merge_compacted(live);
+    }
+
+    /// Removes and returns the soonest `(deadline, key)` pair due at `now`, stale or not.
+    pub(crate) fn pop_due_deadline(&mut self, now: u64) -> Option<(u64, Key)> {
+        self.deadlines.pop_due(now)
+    }
+
+    /// Queues `key` for the maintainer's next prune.
+    pub(crate) fn queue_prune(&mut self, key: Key) {
+        self.prune_queue.push(key);
+    }
+
+    /// Takes the keys to prune in a pass that began at reader release count `releases`: the
+    /// queue, plus the deferred keys when a reader was released since they were deferred.
+    pub(crate) fn take_prune_work(&mut self, releases: u64) -> Vec<Key> {
+        let mut queued = std::mem::take(&mut self.prune_queue);
+        if self.prune_deferred_at != releases {
+            queued.append(&mut self.prune_deferred);
+        }
+        queued
+    }
+
+    /// Defers `keys`, pruned as far as the readers registered at release count `releases`
+    /// allow, until a reader is released.
+    pub(crate) fn defer_prune(&mut self, keys: Vec<Key>, releases: u64) {
+        self.prune_deferred.extend(keys);
+        self.prune_deferred_at = releases;
+    }
+
+    /// Counts `entries` old entries dropped by pruning.
+    pub(crate) fn count_pruned(&mut self, entries: u64) {
+        self.versions_pruned += entries;
+    }
+
+    /// Counts one key reclaimed by the reaper.
+    pub(crate) fn count_expired(&mut self) {
+        self.expired_reclaimed += 1;
+    }
+
+    /// Declares every deadline pair held live (recovery, after loading a snapshot).
+    pub(crate) fn mark_deadlines_compacted(&mut self) {
+        self.deadlines.mark_compacted();
+    }
+
+    /// Takes `entries` off `versions_retained`.
+    fn release_versions(&mut self, entries: u64) {
+        debug_assert!(
+            self.versions_retained >= entries,
+            "versions_retained {} would go below zero (- {entries})",
+            self.versions_retained
+        );
+        self.versions_retained -= entries;
+    }
+
+    /// Takes one key off `keys_with_ttl`.
+    fn release_ttl(&mut self) {
+        debug_assert!(self.keys_with_ttl > 0, "keys_with_ttl would go below zero");
+        self.keys_with_ttl -= 1;
+    }
+}
+
+/// What a chain counts for in `CommitState`: its entries and its head's deadline.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Footprint {
+    entries: u64,
+    deadline_millis: u64,
+}
+
+impl Footprint {
+    pub(crate) fn of(chain: &Chain) -> Self {
+        Footprint {
+            entries: chain.len() as u64,
+            deadline_millis: chain
+                .head()
+                .map_or(NO_DEADLINE, |head| head.deadline_millis),
+        }
     }
 }
 
 /// The database's shared state. `Db` is a handle to it.
+/// Its fields are private: the indexes change only through `insert_key_locked`,
+/// `remove_key_locked` and `replace_pruned_locked`, which keep the counters in step.
 pub(crate) struct Shared {
     /// Ordered: key -> slot, for scans.
-    pub(crate) index: SkipList<Key, Arc<Slot>>,
+    index: SkipList<Key, Arc<Slot>>,
     /// Hashed: key -> the same slot, for point reads.
-    pub(crate) points: papaya::HashMap<Key, Arc<Slot>, foldhash::fast::RandomState>,
-    pub(crate) commit: Mutex<CommitState>,
-    /// The newest version readers may see.
-    pub(crate) visible: AtomicU64,
-    pub(crate) readers: Arc<ReaderRegistry>,
-    pub(crate) watch: Arc<WatchHub>,
-    pub(crate) options: Options,
-    pub(crate) closed: AtomicBool,
+    points: papaya::HashMap<Key, Arc<Slot>, foldhash::fast::RandomState>,
+    commit: Mutex<CommitState>,
+    /// The newest version readers may see; never above `CommitState::last_version`.
+    visible: AtomicU64,
+    readers: Arc<ReaderRegistry>,
+    watch: Arc<WatchHub>,
+    options: Options,
+    closed: AtomicBool,
     /// The WAL, checkpoints and directory lock; `None` for `Durability::InMemory`.
-    pub(crate) durable: Option<crate::durable::Durable>,
+    durable: Option<Durable>,
 }
 
 impl std::fmt::Debug for Shared {
@@ -111,6 +239,40 @@ impl std::fmt::Debug for Shared {
             .field("keys", &self.index.len())
             .field("visible", &self.visible.load(Ordering::Relaxed))
             .finish_non_exhaustive()
+    }
+}
+
+/// Entries of the ordered index between two bounds, in key order from either end; see
+/// `Shared::index_range`. Lends the chains out read-only: only `Shared` swaps them.
+pub(crate) struct IndexRange<'a: 'g, 'g, R: RangeBounds<[u8]>>(
+    Range<'a, 'g, [u8], R, Key, Arc<Slot>>,
+);
+
+/// One entry of an `IndexRange`: a key and read access to its current chain.
+pub(crate) struct IndexEntry<'a: 'g, 'g>(Entry<'a, 'g, Key, Arc<Slot>>);
+
+impl<'a: 'g, 'g> IndexEntry<'a, 'g> {
+    pub(crate) fn key(&self) -> &'g Key {
+        self.0.key()
+    }
+
+    /// Runs `read` on the entry's current chain.
+    pub(crate) fn read<T>(&self, read: impl FnOnce(&Chain) -> T) -> T {
+        self.0.value().read(read)
+    }
+}
+
+impl<'a: 'g, 'g, R: RangeBounds<[u8]>> Iterator for IndexRange<'a, 'g, R> {
+    type Item = IndexEntry<'a, 'g>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.0.next().map(IndexEntry)
+    }
+}
+
+impl<'a: 'g, 'g, R: RangeBounds<[u8]>> DoubleEndedIterator for IndexRange<'a, 'g, R> {
+    fn next_back(&mut self) -> Option<Self::Item> {
+        self.0.next_back().map(IndexEntry)
     }
 }
 
@@ -131,7 +293,7 @@ impl<'a> HorizonCache<'a> {
 
     fn get(&mut self) -> Horizon {
         self.cached
-            .get_or_insert_with(|| self.shared.readers.horizon(&self.shared.visible))
+            .get_or_insert_with(|| self.shared.horizon())
             .clone()
     }
 }
@@ -159,6 +321,75 @@ impl Shared {
             closed: AtomicBool::new(false),
             durable: None,
         }
+    }
+
+    /// Attaches the durable half of a database recovery has just built.
+    pub(crate) fn attach_durable(&mut self, durable: Durable) {
+        self.durable = Some(durable);
+    }
+
+    /// The WAL, checkpoints and directory lock; `None` for `Durability::InMemory`.
+    pub(crate) fn durable(&self) -> Option<&Durable> {
+        self.durable.as_ref()
+    }
+
+    pub(crate) fn options(&self) -> &Options {
+        &self.options
+    }
+
+    pub(crate) fn watch(&self) -> &Arc<WatchHub> {
+        &self.watch
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    /// Makes every later `check_open` fail with `Error::Closed`.
+    pub(crate) fn mark_closed(&self) {
+        self.closed.store(true, Ordering::Release);
+    }
+
+    /// The newest version readers may see.
+    pub(crate) fn visible_version(&self) -> u64 {
+        self.visible.load(Ordering::Acquire)
+    }
+
+    /// Keys in the ordered index (live or not yet reclaimed).
+    pub(crate) fn keys_indexed(&self) -> usize {
+        self.index.len()
+    }
+
+    /// Readers registered now.
+    pub(crate) fn readers_open(&self) -> usize {
+        self.readers.count()
+    }
+
+    /// How many readers have been released so far (see `ReaderRegistry::releases`).
+    pub(crate) fn reader_releases(&self) -> u64 {
+        self.readers.releases()
+    }
+
+    /// What the registered readers and the visible version still need (for pruning).
+    pub(crate) fn horizon(&self) -> Horizon {
+        self.readers.horizon(&self.visible)
+    }
+
+    /// The ordered index between `range`'s bounds, for scans: read-only entries.
+    pub(crate) fn index_range<'a: 'g, 'g, R>(
+        &'a self,
+        range: R,
+        guard: &'g crossbeam_epoch::Guard,
+    ) -> IndexRange<'a, 'g, R>
+    where
+        R: RangeBounds<[u8]>,
+    {
+        IndexRange(self.index.range(range, guard))
+    }
+
+    /// Makes room in the point index for `additional` more keys (recovery's replay).
+    pub(crate) fn reserve_point_index(&self, additional: usize) {
+        self.points.reserve(additional, &self.points.guard());
     }
 
     pub(crate) fn now_millis(&self) -> u64 {
@@ -245,6 +476,11 @@ impl Shared {
         self.readers.register(&self.visible)
     }
 
+    /// Registers a reader at `version`, which an existing registration keeps readable.
+    pub(crate) fn register_reader_at(&self, version: u64) -> ReadGuard {
+        self.readers.register_at(version)
+    }
+
     // ----- the commit path ---------------------------------------------------------------------
 
     pub(crate) fn lock_commit(&self) -> MutexGuard<'_, CommitState> {
@@ -276,7 +512,7 @@ impl Shared {
         let version = state.last_version + 1;
         let Some(durable) = &self.durable else {
             let events = self.apply_commit_locked(&mut state, version, mutations);
-            self.visible.store(version, Ordering::Release);
+            self.make_visible_locked(&state, version);
             self.publish_events(events, version);
             return Ok(version);
         };
@@ -312,7 +548,7 @@ impl Shared {
             self.visible.fetch_max(visible, Ordering::AcqRel);
             self.watch.release_through(visible);
         } else {
-            self.visible.store(version, Ordering::Release);
+            self.make_visible_locked(&state, version);
             self.publish_events(events, version);
         }
         Ok(version)
@@ -332,6 +568,38 @@ impl Shared {
         Ok(())
     }
 
+    /// Makes the commit at `version` visible. Caller holds the commit lock and has applied it.
+    fn make_visible_locked(&self, state: &CommitState, version: u64) {
+        debug_assert!(
+            version <= state.last_version,
+            "visible {version} would pass the last version {}",
+            state.last_version
+        );
+        debug_assert!(
+            self.visible.load(Ordering::Relaxed) < version,
+            "versions become visible in order"
+        );
+        self.visible.store(version, Ordering::Release);
+    }
+
+    /// Sets the version counter and the visible version of a database being recovered, before
+    /// its replayed writes are applied (so pruning during replay keeps only the newest entry).
+    /// Caller holds the commit lock; no reader is registered yet.
+    pub(crate) fn restore_version_locked(
+        &self,
+        state: &mut CommitState,
+        version: u64,
+        commits: u64,
+    ) {
+        debug_assert!(
+            version >= state.last_version,
+            "recovery moves the version forward"
+        );
+        state.last_version = version;
+        state.commits = commits;
+        self.visible.store(version, Ordering::Release);
+    }
+
     /// Sends the events of the commit at `version` to the watchers. Caller holds the commit
     /// lock and has made `version` visible.
     fn publish_events(&self, events: Vec<(&[u8], Option<&Value>)>, version: u64) {
@@ -349,6 +617,12 @@ impl Shared {
         version: u64,
         mutations: impl IntoIterator<Item = (&'k [u8], &'k Mutation)>,
     ) -> Vec<(&'k [u8], Option<&'k Value>)> {
+        debug_assert_eq!(
+            version,
+            state.last_version + 1,
+            "a commit's version is the one after the last"
+        );
+        debug_assert!(self.visible.load(Ordering::Relaxed) <= state.last_version);
         state.last_version = version;
         state.commits += 1;
         let watched = !self.watch.is_idle();
@@ -382,12 +656,59 @@ impl Shared {
         self.with_chain(key, Chain::clone)
     }
 
-    /// Removes `key` from both indexes. Caller holds the commit lock.
-    pub(crate) fn remove_key_locked(&self, key: &[u8]) {
+    /// Adds `key`, which neither index holds, with `chain`, and counts it: its entries, and
+    /// its deadline (a heap pair and a TTL key) if its head has one. Caller holds the commit
+    /// lock. The ordered index comes first, so a key visible to point reads is always
+    /// visible to scans.
+    pub(crate) fn insert_key_locked(&self, state: &mut CommitState, key: Key, chain: Chain) {
+        let footprint = Footprint::of(&chain);
+        debug_assert!(footprint.entries > 0, "an indexed chain is never empty");
+        if footprint.deadline_millis != NO_DEADLINE {
+            state.keys_with_ttl += 1;
+            state.deadlines.push(footprint.deadline_millis, key.clone());
+        }
+        state.versions_retained += footprint.entries;
+        let slot = Arc::new(Slot::new(chain));
+        let guard = crossbeam_epoch::pin();
+        self.index
+            .insert(key.clone(), Arc::clone(&slot), &guard)
+            .release(&guard);
+        self.points.insert(key, slot, &self.points.guard());
+    }
+
+    /// Removes `key` from both indexes and uncounts `removed`, the footprint of the chain it
+    /// held. Caller holds the commit lock. The point index goes first (the reverse of
+    /// `insert_key_locked`), so a key visible to point reads is always visible to scans. Its
+    /// heap pair, if any, goes stale.
+    pub(crate) fn remove_key_locked(
+        &self,
+        state: &mut CommitState,
+        key: &[u8],
+        removed: Footprint,
+    ) {
+        state.release_versions(removed.entries);
+        if removed.deadline_millis != NO_DEADLINE {
+            state.release_ttl();
+        }
         self.points.remove(key, &self.points.guard());
         let guard = crossbeam_epoch::pin();
         if let Some(removed) = self.index.remove(key, &guard) {
             removed.release(&guard);
+        }
+    }
+
+    /// Replaces `key`'s chain with `pruned`, the same chain less `dropped` old entries (its
+    /// head, so its deadline, unchanged). Caller holds the commit lock.
+    pub(crate) fn replace_pruned_locked(
+        &self,
+        state: &mut CommitState,
+        key: &[u8],
+        pruned: Chain,
+        dropped: u64,
+    ) {
+        state.release_versions(dropped);
+        if let Some(slot) = self.points.get(key, &self.points.guard()) {
+            slot.replace(pruned);
         }
     }
 
@@ -419,19 +740,30 @@ impl Shared {
         let new_deadline = new_entry.deadline_millis;
         let guard = self.points.guard();
         if let Some(slot) = self.points.get(key, &guard) {
-            let (successor, old_len, old_head_deadline) = slot.read(|old| {
-                let old_head_deadline = old.head().map_or(NO_DEADLINE, |head| head.deadline_millis);
+            let (successor, old) = slot.read(|old| {
                 (
                     old.successor(new_entry, || horizon.get()),
-                    old.len(),
-                    old_head_deadline,
+                    Footprint::of(old),
                 )
             });
             // The successor holds the new entry plus what it kept of the old chain.
             let kept = successor.len() as u64;
-            state.versions_pruned += old_len as u64 + 1 - kept;
-            state.versions_retained = state.versions_retained + kept - old_len as u64;
-            if old_len == 1 && successor.len() > 1 {
+            debug_assert!(
+                kept <= old.entries + 1,
+                "a successor adds one entry at most"
+            );
+            state.versions_pruned += old.entries + 1 - kept;
+            if kept == 0 {
+                // A tombstone on a chain that pruned down to tombstones only: every reader sees
+                // the key as absent, so it leaves the indexes. Storing the empty chain would
+                // keep an entry no maintenance pass ever removes.
+                self.remove_key_locked(state, key, old);
+                return true;
+            }
+            let old_head_deadline = old.deadline_millis;
+            debug_assert!(state.versions_retained >= old.entries);
+            state.versions_retained = state.versions_retained + kept - old.entries;
+            if old.entries == 1 && kept > 1 {
                 state.prune_queue.push(Key::from_slice(key));
             }
             match (
@@ -439,41 +771,20 @@ impl Shared {
                 new_deadline != NO_DEADLINE,
             ) {
                 (false, true) => state.keys_with_ttl += 1,
-                (true, false) => state.keys_with_ttl -= 1,
+                (true, false) => state.release_ttl(),
                 _ => {}
             }
             if new_deadline != NO_DEADLINE && new_deadline != old_head_deadline {
                 // The old pair, if any, goes stale: the reaper skips it, compaction drops it.
-                state
-                    .deadlines
-                    .push(Reverse((new_deadline, Key::from_slice(key))));
+                state.deadlines.push(new_deadline, Key::from_slice(key));
             }
-            if successor.len() == 0 {
-                // A tombstone on a chain that pruned down to tombstones only: every reader sees
-                // the key as absent, so it leaves the indexes. Storing the empty chain would
-                // keep an entry no maintenance pass ever removes.
-                self.remove_key_locked(key);
-            } else {
-                slot.replace(successor);
-            }
+            slot.replace(successor);
         } else {
             if new_entry.value.is_none() {
                 // Deleting a key the index does not hold changes nothing a reader can see.
                 return false;
             }
-            let owned = Key::from_slice(key);
-            if new_deadline != NO_DEADLINE {
-                state.keys_with_ttl += 1;
-                state.deadlines.push(Reverse((new_deadline, owned.clone())));
-            }
-            let slot = Arc::new(Slot::new(Chain::single(new_entry)));
-            // Ordered index first: a key visible to point reads is always visible to scans.
-            let guard = crossbeam_epoch::pin();
-            self.index
-                .insert(owned.clone(), Arc::clone(&slot), &guard)
-                .release(&guard);
-            self.points.insert(owned, slot, &self.points.guard());
-            state.versions_retained += 1;
+            self.insert_key_locked(state, Key::from_slice(key), Chain::single(new_entry));
         }
         true
     }
@@ -486,12 +797,12 @@ impl Shared {
         upper: Bound<&[u8]>,
         read_version: u64,
     ) -> Result<()> {
-        if crate::scan::bounds_are_empty(lower, upper) {
+        if crate::bounds::bounds_are_empty(lower, upper) {
             return Ok(());
         }
         let guard = crossbeam_epoch::pin();
-        for entry in self.index.range::<[u8], _>((lower, upper), &guard) {
-            if entry.value().read(Chain::head_version) > read_version {
+        for entry in self.index_range((lower, upper), &guard) {
+            if entry.read(Chain::head_version) > read_version {
                 return Err(Error::Conflict {
                     key: KeyDisplay::new(entry.key()),
                 });

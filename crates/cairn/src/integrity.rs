@@ -27,8 +27,8 @@ use crate::durable::recovery::{
 };
 use crate::durable::snapshot_file::{read_snapshot, SnapshotError, SnapshotHeader};
 use crate::durable::{parse_snapshot_file_name, snapshot_file_name};
-use crate::engine::Mutation;
 use crate::error::{Error, Result};
+use crate::types::Mutation;
 
 /// Damaged WAL records listed one by one; more are counted, not listed, so that a badly
 /// damaged WAL cannot make the report grow without bound.

@@ -32,8 +32,10 @@
 //! and the decoders' fuzz hooks live in `fuzzing`, behind the `fuzzing` cargo feature.
 
 mod batch;
+mod bounds;
 mod clock;
 mod db;
+mod deadlines;
 mod durable;
 mod engine;
 mod error;

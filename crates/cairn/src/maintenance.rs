@@ -27,9 +27,8 @@ use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
 
-use crate::engine::Shared;
+use crate::engine::{Footprint, Shared};
 use crate::limits::{MAINTENANCE_SLICE_KEYS, MAINTENANCE_WORKERS_MAX};
-use crate::mvcc::chain::NO_DEADLINE;
 use crate::types::Key;
 
 /// What one maintenance pass did.
@@ -60,17 +59,12 @@ impl Shared {
     /// without it (chains are read lock-free; a pair kept by mistake is harmless, and a key
     /// that gets a deadline meanwhile pushes a fresh pair), and merged back under the lock.
     fn compact_deadlines(&self) {
-        let taken = {
-            let mut state = self.lock_commit();
-            if !state.deadlines_need_compaction() {
-                return;
-            }
-            std::mem::take(&mut state.deadlines)
+        let Some(taken) = self.lock_commit().take_deadlines_for_compaction() else {
+            return;
         };
-        let mut live: Vec<Reverse<(u64, Key)>> = taken
-            .into_vec()
+        let live: Vec<(u64, Key)> = taken
             .into_iter()
-            .filter(|Reverse((deadline, key))| {
+            .filter(|(deadline, key)| {
                 self.with_chain(key, |chain| {
                     chain
                         .head()
@@ -79,29 +73,16 @@ impl Shared {
                 .unwrap_or(false)
             })
             .collect();
-        live.sort_unstable();
-        live.dedup();
-        let mut merged = BinaryHeap::from(live);
-        let mut state = self.lock_commit();
-        merged.append(&mut state.deadlines);
-        state.deadlines_after_compaction = merged.len();
-        state.deadlines = merged;
+        self.lock_commit().merge_compacted_deadlines(live);
     }
 
     /// Reaps up to one slice of expired keys; returns true when more may be due.
     fn reap_slice(&self, report: &mut MaintenanceReport) -> bool {
         let mut state = self.lock_commit();
         let now = self.now_millis();
-        let horizon = self.readers.horizon(&self.visible);
+        let horizon = self.horizon();
         for _ in 0..MAINTENANCE_SLICE_KEYS {
-            let due = state
-                .deadlines
-                .peek()
-                .is_some_and(|Reverse((deadline, _))| *deadline <= now);
-            if !due {
-                return false;
-            }
-            let Some(Reverse((deadline, key))) = state.deadlines.pop() else {
+            let Some((deadline, key)) = state.pop_due_deadline(now) else {
                 return false;
             };
             let Some(chain) = self.chain_of(&key) else {
@@ -112,24 +93,22 @@ impl Shared {
                 // Stale: the key was rewritten after this deadline was set.
                 continue;
             }
-            if head.version > self.visible.load(std::sync::atomic::Ordering::Acquire) {
+            if head.version > self.visible_version() {
                 // A Strict commit still waiting for its fsync: readers see the older entry.
                 // Pruning takes over once the commit is visible.
-                state.prune_queue.push(key);
+                state.queue_prune(key);
                 continue;
             }
             let pruned = chain.pruned(&horizon);
             let remaining = pruned.as_ref().unwrap_or(&chain);
             if remaining.len() <= 1 {
                 // Only the expired entry (or nothing) is left: no reader can see anything.
-                state.versions_retained -= chain.len() as u64;
-                state.keys_with_ttl -= 1;
-                state.expired_reclaimed += 1;
+                self.remove_key_locked(&mut state, &key, Footprint::of(&chain));
+                state.count_expired();
                 report.expired_reclaimed += 1;
-                self.remove_key_locked(&key);
             } else {
                 // A snapshot still sees older history; pruning finishes the job later.
-                state.prune_queue.push(key);
+                state.queue_prune(key);
             }
         }
         true
@@ -137,20 +116,13 @@ impl Shared {
 
     /// Prunes every chain queued before this pass began, one slice per lock hold.
     fn prune_queued(&self, report: &mut MaintenanceReport) {
-        let releases_at_start = self.readers.releases();
-        let queued = {
-            let mut state = self.lock_commit();
-            let mut queued = std::mem::take(&mut state.prune_queue);
-            if state.prune_deferred_at != releases_at_start {
-                queued.append(&mut state.prune_deferred);
-            }
-            queued
-        };
+        let releases_at_start = self.reader_releases();
+        let queued = self.lock_commit().take_prune_work(releases_at_start);
         let mut still_queued = Vec::new();
         for slice in queued.chunks(MAINTENANCE_SLICE_KEYS) {
             let mut state = self.lock_commit();
             let now = self.now_millis();
-            let horizon = self.readers.horizon(&self.visible);
+            let horizon = self.horizon();
             for key in slice {
                 report.chains_examined += 1;
                 let Some(chain) = self.chain_of(key) else {
@@ -163,35 +135,24 @@ impl Shared {
                     continue;
                 };
                 let dropped = (chain.len() - pruned.len()) as u64;
-                state.versions_pruned += dropped;
+                state.count_pruned(dropped);
                 report.versions_pruned += dropped;
                 let dead = pruned.len() == 0
                     || (pruned.len() == 1
                         && pruned.head().is_some_and(|head| head.is_dead_at(now)));
                 if dead {
-                    state.versions_retained -= chain.len() as u64;
-                    if chain
-                        .head()
-                        .is_some_and(|head| head.deadline_millis != NO_DEADLINE)
-                    {
-                        state.keys_with_ttl -= 1;
-                    }
                     report.keys_removed += 1;
-                    self.remove_key_locked(key);
+                    self.remove_key_locked(&mut state, key, Footprint::of(&chain));
                 } else {
-                    state.versions_retained -= dropped;
                     if pruned.len() > 1 {
                         still_queued.push(key.clone());
                     }
-                    if let Some(slot) = self.points.get(key.as_bytes(), &self.points.guard()) {
-                        slot.replace(pruned);
-                    }
+                    self.replace_pruned_locked(&mut state, key, pruned, dropped);
                 }
             }
         }
-        let mut state = self.lock_commit();
-        state.prune_deferred.extend(still_queued);
-        state.prune_deferred_at = releases_at_start;
+        self.lock_commit()
+            .defer_prune(still_queued, releases_at_start);
     }
 }
 
@@ -322,7 +283,7 @@ impl Service {
                                     shared.checkpoint_if_due();
                                 }
                                 Tick::Flush => {
-                                    if let Some(durable) = &shared.durable {
+                                    if let Some(durable) = shared.durable() {
                                         // A failure poisons the log; commits report it.
                                         let _ = durable.log.flush_tick();
                                     }

@@ -9,10 +9,11 @@
 use std::ops::RangeBounds;
 use std::sync::Arc;
 
+use crate::bounds::{owned_bounds, prefix_bounds};
 use crate::engine::Shared;
 use crate::error::Result;
 use crate::mvcc::readers::ReadGuard;
-use crate::scan::{owned_bounds, prefix_bounds, Scan};
+use crate::scan::Scan;
 use crate::types::{Value, Version};
 
 /// A consistent read-only view of the database at one version.
@@ -56,7 +57,7 @@ impl Snapshot {
     pub fn scan_prefix(&self, prefix: impl AsRef<[u8]>) -> Scan {
         Scan::new(
             Arc::clone(&self.shared),
-            self.shared.readers.register_at(self.guard.version()),
+            self.shared.register_reader_at(self.guard.version()),
             prefix_bounds(prefix.as_ref()),
         )
     }
@@ -65,7 +66,7 @@ impl Snapshot {
     pub fn range<K: AsRef<[u8]>>(&self, range: impl RangeBounds<K>) -> Result<Scan> {
         Ok(Scan::new(
             Arc::clone(&self.shared),
-            self.shared.readers.register_at(self.guard.version()),
+            self.shared.register_reader_at(self.guard.version()),
             owned_bounds(&range)?,
         ))
     }

@@ -19,14 +19,15 @@ use std::ops::{Bound, RangeBounds};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::engine::{Mutation, Shared};
+use crate::bounds::{as_slice_bound, bounds_are_empty, owned_bounds, prefix_bounds};
+use crate::engine::Shared;
 use crate::error::{Error, KeyDisplay, Result};
 use crate::limits;
 use crate::mvcc::chain::NO_DEADLINE;
 use crate::mvcc::readers::ReadGuard;
 use crate::options::Isolation;
-use crate::scan::{as_slice_bound, bounds_are_empty, owned_bounds, prefix_bounds, Scan};
-use crate::types::{Key, Value, Version};
+use crate::scan::Scan;
+use crate::types::{Key, Mutation, Value, Version};
 
 /// An open transaction. Commit with [`Transaction::commit`]; drop to roll back.
 #[derive(Debug)]
@@ -212,7 +213,7 @@ impl Transaction {
         };
         let base = Scan::new(
             Arc::clone(&self.shared),
-            self.shared.readers.register_at(self.guard.version()),
+            self.shared.register_reader_at(self.guard.version()),
             bounds,
         );
         TransactionScan {

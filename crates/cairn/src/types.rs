@@ -158,6 +158,17 @@ impl fmt::Debug for Value {
     }
 }
 
+/// One write inside a commit: what the commit path applies, the WAL records and replay
+/// decodes.
+#[derive(Clone, Debug)]
+pub(crate) enum Mutation {
+    /// Set the value, with an absolute deadline in milliseconds (`mvcc::chain::NO_DEADLINE`
+    /// for none).
+    Put { value: Value, deadline_millis: u64 },
+    /// Remove the key.
+    Delete,
+}
+
 /// A commit's version: strictly increasing, one per commit.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Default)]
 pub struct Version(pub(crate) u64);

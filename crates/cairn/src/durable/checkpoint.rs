@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::durable::snapshot_file::{SnapshotEntry, SnapshotWriter};
-use crate::durable::{snapshot_file_name, Durable};
+use crate::durable::{snapshot_file_name, CheckpointState, Durable};
 use crate::engine::Shared;
 use crate::error::{Error, Result};
 use crate::mvcc::chain::VersionEntry;
@@ -24,15 +24,6 @@ use crate::types::{Key, Version};
 /// How many index entries the checkpoint copies per epoch pin: short pins keep memory
 /// reclamation moving while a large snapshot is written.
 const CHECKPOINT_CHUNK_ENTRIES: usize = 1_024;
-
-/// What the checkpointer remembers between checkpoints.
-#[derive(Debug, Default)]
-pub(crate) struct CheckpointState {
-    /// Versions of the snapshot files on disk, oldest first (at most two after a checkpoint).
-    pub(crate) kept: Vec<u64>,
-    /// WAL bytes appended, as counted by the log, when the last checkpoint began.
-    pub(crate) wal_bytes_at_last: u64,
-}
 
 /// What one checkpoint did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,7 +47,7 @@ impl Shared {
     /// Writes and installs a snapshot at the visible version, then drops what it made
     /// redundant. Writers are not blocked.
     pub(crate) fn checkpoint(&self) -> Result<CheckpointReport> {
-        let durable = self.durable.as_ref().ok_or_else(|| {
+        let durable = self.durable().ok_or_else(|| {
             Error::Unsupported("checkpoint needs a durable database (Buffered or Strict)".into())
         })?;
         self.check_open()?;
@@ -123,7 +114,9 @@ impl Shared {
     /// Runs a checkpoint when enough WAL was written since the last one (the maintainer's
     /// trigger). A failure is counted, not fatal: the WAL still holds everything.
     pub(crate) fn checkpoint_if_due(&self) {
-        let Some(durable) = &self.durable else { return };
+        let Some(durable) = self.durable() else {
+            return;
+        };
         let due = {
             let Some(state) = durable.checkpoints.try_lock() else {
                 return; // one is running
@@ -177,10 +170,9 @@ impl Shared {
                     None => Bound::Unbounded,
                 };
                 for entry in self
-                    .index
-                    .range::<[u8], _>((lower, Bound::Unbounded), &guard)
+                    .index_range::<(Bound<&[u8]>, Bound<&[u8]>)>((lower, Bound::Unbounded), &guard)
                 {
-                    let found = entry.value().read(|chain| {
+                    let found = entry.read(|chain| {
                         chain
                             .entry_at(version)
                             .filter(|found| found.value.is_some() && !found.is_dead_at(now))

@@ -15,6 +15,9 @@
 //!   replay the WAL after it, truncate a torn tail. The result is reported by
 //!   `Db::recovery_report`.
 //!
+//! This file holds the layer's shared data (`Durable`, the checkpoint state, the recovery
+//! report) and imports none of its submodules, so each of them can depend on it.
+//!
 //! Any write or fsync failure poisons the log: the failed commits are not acknowledged, and
 //! every later write fails with `Error::Poisoned` until the database is reopened.
 
@@ -27,11 +30,12 @@ pub mod snapshot_file;
 use std::path::PathBuf;
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
+use std::time::Duration;
 
-use cairn_log::{DirLock, FileSystem, Log};
+use cairn_log::{DatabaseId, DirLock, Dropped, FileSystem, Log, TornTail};
 use parking_lot::Mutex;
 
-pub use recovery::{RecoveryReport, SnapshotLoaded};
+use crate::types::Version;
 
 /// The durable half of an open database: its files, its log and its lock.
 #[derive(Debug)]
@@ -39,12 +43,12 @@ pub(crate) struct Durable {
     pub(crate) fs: Arc<dyn FileSystem>,
     pub(crate) dir: PathBuf,
     /// The database's identity, written into every snapshot it checkpoints.
-    pub(crate) database_id: cairn_log::DatabaseId,
+    pub(crate) database_id: DatabaseId,
     pub(crate) log: Log,
     /// True for `Strict`: commits wait for their frame to be durable before they are visible.
     pub(crate) strict: bool,
     /// Serializes checkpoints; holds what the newest kept snapshots cover.
-    pub(crate) checkpoints: Mutex<checkpoint::CheckpointState>,
+    pub(crate) checkpoints: Mutex<CheckpointState>,
     /// Checkpoints completed since open.
     pub(crate) checkpoints_completed: AtomicU64,
     /// Automatic checkpoints that failed since open (the WAL keeps everything).
@@ -56,6 +60,54 @@ pub(crate) struct Durable {
     pub(crate) sabotage: cairn_log::Sabotage,
     /// The directory lock: held until `Db::close` or the last handle is dropped.
     pub(crate) lock: Mutex<Option<Box<dyn DirLock>>>,
+}
+
+/// What the checkpointer remembers between checkpoints.
+#[derive(Debug, Default)]
+pub(crate) struct CheckpointState {
+    /// Versions of the snapshot files on disk, oldest first (at most two after a checkpoint).
+    pub(crate) kept: Vec<u64>,
+    /// WAL bytes appended, as counted by the log, when the last checkpoint began.
+    pub(crate) wal_bytes_at_last: u64,
+}
+
+/// A snapshot that recovery loaded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SnapshotLoaded {
+    /// The snapshot file.
+    pub file: PathBuf,
+    /// The version it shows.
+    pub version: Version,
+    /// Keys it held.
+    pub entries: u64,
+}
+
+/// What opening the database did. `Db::recovery_report` returns it.
+#[derive(Debug, Clone, Default)]
+pub struct RecoveryReport {
+    /// The database's identity (from its `IDENTITY` file, or created by this open).
+    pub database_id: DatabaseId,
+    /// The snapshot loaded, if any.
+    pub snapshot: Option<SnapshotLoaded>,
+    /// Snapshot files that failed verification, newest first, with the reason; recovery fell
+    /// back to an older one.
+    pub snapshots_rejected: Vec<(PathBuf, String)>,
+    /// Temp files of interrupted checkpoints or segment creations that were removed.
+    pub temp_files_removed: usize,
+    /// WAL segment files read.
+    pub wal_segments: usize,
+    /// WAL records applied.
+    pub wal_records_replayed: u64,
+    /// WAL records checked but already covered by the snapshot.
+    pub wal_records_skipped: u64,
+    /// The torn tail truncated, if the last write before a crash was incomplete.
+    pub torn_tail: Option<TornTail>,
+    /// What `RecoveryMode::Salvage` dropped (empty otherwise).
+    pub salvaged: Vec<Dropped>,
+    /// The newest version after recovery; the next commit gets the one after it.
+    pub last_version: Version,
+    /// Wall time of the whole open.
+    pub duration: Duration,
 }
 
 // Without the `sabotage` feature these always answer false and do not read `self`.

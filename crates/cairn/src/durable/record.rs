@@ -20,9 +20,8 @@
 //! and never comes back. Decoding checks every length against the bytes left and the key
 //! limit, and never panics on any input (it is fuzzed).
 
-use crate::engine::Mutation;
 use crate::limits;
-use crate::types::{Key, Value};
+use crate::types::{Key, Mutation, Value};
 
 /// Record type of a commit frame (the frame's `record_type` byte).
 pub const RECORD_TYPE_COMMIT: u8 = 1;

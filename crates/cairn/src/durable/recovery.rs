@@ -9,66 +9,27 @@
 //! repairs what a crash can leave, so recovery is idempotent and survives being crashed
 //! itself. What it did is kept as a [`RecoveryReport`].
 
-use std::path::PathBuf;
 use std::sync::atomic::AtomicU64;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use cairn_log::{
-    DatabaseId, Dropped, FrameRef, Log, LogError, LogOptions, RecoveryMode, SyncPolicy, TornTail,
+    DatabaseId, Dropped, FrameRef, Log, LogError, LogOptions, RecoveryMode, SyncPolicy,
 };
 use parking_lot::Mutex;
 
-use crate::durable::checkpoint::CheckpointState;
 use crate::durable::identity;
 use crate::durable::record::{decode_commit, RECORD_TYPE_COMMIT};
 use crate::durable::snapshot_file::{read_header, read_snapshot, SnapshotEntry, SnapshotHeader};
-use crate::durable::{parse_snapshot_file_name, snapshot_file_name, Durable};
-use crate::engine::{HorizonCache, Mutation, Shared};
+use crate::durable::{
+    parse_snapshot_file_name, snapshot_file_name, CheckpointState, Durable, RecoveryReport,
+    SnapshotLoaded,
+};
+use crate::engine::{HorizonCache, Shared};
 use crate::error::{Error, Result};
-use crate::mvcc::chain::{Chain, VersionEntry, NO_DEADLINE};
+use crate::mvcc::chain::{Chain, VersionEntry};
 use crate::options::{Durability, Options};
-use crate::types::{Key, Value, Version};
-
-/// A snapshot that recovery loaded.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SnapshotLoaded {
-    /// The snapshot file.
-    pub file: PathBuf,
-    /// The version it shows.
-    pub version: Version,
-    /// Keys it held.
-    pub entries: u64,
-}
-
-/// What opening the database did. `Db::recovery_report` returns it.
-#[derive(Debug, Clone, Default)]
-pub struct RecoveryReport {
-    /// The database's identity (from its `IDENTITY` file, or created by this open).
-    pub database_id: DatabaseId,
-    /// The snapshot loaded, if any.
-    pub snapshot: Option<SnapshotLoaded>,
-    /// Snapshot files that failed verification, newest first, with the reason; recovery fell
-    /// back to an older one.
-    pub snapshots_rejected: Vec<(PathBuf, String)>,
-    /// Temp files of interrupted checkpoints or segment creations that were removed.
-    pub temp_files_removed: usize,
-    /// WAL segment files read.
-    pub wal_segments: usize,
-    /// WAL records applied.
-    pub wal_records_replayed: u64,
-    /// WAL records checked but already covered by the snapshot.
-    pub wal_records_skipped: u64,
-    /// The torn tail truncated, if the last write before a crash was incomplete.
-    pub torn_tail: Option<TornTail>,
-    /// What `RecoveryMode::Salvage` dropped (empty otherwise).
-    pub salvaged: Vec<Dropped>,
-    /// The newest version after recovery; the next commit gets the one after it.
-    pub last_version: Version,
-    /// Wall time of the whole open.
-    pub duration: Duration,
-}
+use crate::types::{Key, Mutation, Value, Version};
 
 /// Opens (or creates) the durable database described by `options`.
 /// `flush` is the shared-service task that runs a `Buffered` log's background flush.
@@ -116,7 +77,7 @@ pub(crate) fn open_durable(
         },
         other => Error::from(other),
     })?;
-    let last_version = shared.commit.get_mut().last_version;
+    let last_version = shared.lock_commit().last_version();
     let salvage = options.recovery_mode == RecoveryMode::Salvage;
     let mut salvaged = replay.salvaged;
     check_nothing_lost(
@@ -161,7 +122,7 @@ pub(crate) fn open_durable(
         .filter(|&version| version <= after_lsn)
         .collect();
     kept.reverse();
-    shared.durable = Some(Durable {
+    shared.attach_durable(Durable {
         strict: options.durability == Durability::Strict,
         checkpoints: Mutex::new(CheckpointState {
             kept,
@@ -354,8 +315,8 @@ impl Shared {
     /// Loads a snapshot file into this (empty) database: keys arrive sorted, so both indexes
     /// are built by appending. Returns the number of keys.
     fn load_snapshot(&self, path: &std::path::Path, named_version: u64) -> Result<u64> {
-        let fs = Arc::clone(&self.options.file_system);
-        let mut state = self.commit.lock();
+        let fs = Arc::clone(&self.options().file_system);
+        let mut state = self.lock_commit();
         let mut visit = |entry: SnapshotEntry<'_>| {
             if entry.key.is_empty() || entry.key.len() > crate::limits::KEY_BYTES_MAX {
                 return Err(format!("key of {} bytes is out of range", entry.key.len()));
@@ -365,20 +326,11 @@ impl Shared {
                 deadline_millis: entry.deadline_millis,
                 value: Some(Value::from_slice(entry.value)),
             };
-            let key = Key::from_slice(entry.key);
-            if entry.deadline_millis != NO_DEADLINE {
-                state.keys_with_ttl += 1;
-                state
-                    .deadlines
-                    .push(std::cmp::Reverse((entry.deadline_millis, key.clone())));
-            }
-            state.versions_retained += 1;
-            let slot = Arc::new(crate::engine::Slot::new(Chain::single(version_entry)));
-            let guard = crossbeam_epoch::pin();
-            self.index
-                .insert(key.clone(), Arc::clone(&slot), &guard)
-                .release(&guard);
-            self.points.insert(key, slot, &self.points.guard());
+            self.insert_key_locked(
+                &mut state,
+                Key::from_slice(entry.key),
+                Chain::single(version_entry),
+            );
             Ok(())
         };
         let header = read_snapshot(fs.as_ref(), path, &mut visit)
@@ -388,11 +340,8 @@ impl Shared {
             offset: 0,
             reason,
         })?;
-        state.deadlines_after_compaction = state.deadlines.len();
-        state.last_version = header.snapshot_version;
-        state.commits = header.snapshot_version;
-        self.visible
-            .store(header.snapshot_version, Ordering::Release);
+        state.mark_deadlines_compacted();
+        self.restore_version_locked(&mut state, header.snapshot_version, header.snapshot_version);
         Ok(header.entry_count)
     }
 
@@ -407,16 +356,15 @@ impl Shared {
         // Size the point index once for every key the replay may add: growing it step by step
         // was about a quarter of the replay's time. (Keys already in the snapshot over-reserve;
         // a deleted key reserves a place it does not take.)
-        self.points.reserve(writes.len(), &self.points.guard());
-        let mut state = self.commit.lock();
+        self.reserve_point_index(writes.len());
+        let mut state = self.lock_commit();
         // Every replayed commit is visible at once, so pruning keeps only the newest entry.
-        self.visible.store(last_version, Ordering::Release);
+        let commits = state.commits() + replayed.commits;
+        self.restore_version_locked(&mut state, last_version, commits);
         let mut horizon = HorizonCache::new(self);
         for (key, (version, mutation)) in &writes {
             self.apply_locked(&mut state, &mut horizon, *version, key, mutation);
         }
-        state.last_version = last_version;
-        state.commits += replayed.commits;
     }
 }
 
