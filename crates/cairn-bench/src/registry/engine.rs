@@ -211,7 +211,7 @@ fn thread_history() -> Entry {
         let mut put = Overwrite::new(&fixture)?;
         // One second each, whatever the mode or `--seconds`: the row is about the steady
         // state after the threads are gone. Right after they exit a long-running process
-        // pays a transient (epoch and slot cleanup of hundreds of exited threads) that a
+        // pays a transient (not yet profiled; likely the cleanup of exited threads) that a
         // 50 ms measurement would report instead: over 100x for the first tens of ms in a
         // CI run, flat after (docs/benchmarks.md).
         let plan = measure::Plan {
