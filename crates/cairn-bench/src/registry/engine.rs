@@ -246,9 +246,10 @@ fn thread_history() -> Entry {
     })
 }
 
-/// Gate: Cairn's get over a plain `HashMap`'s at the same size. Measured 1.2x (1M keys) to
-/// 1.6x (100K keys, a loaded machine) in December 2026; a 2x latency regression fails.
-pub const GATE_GET_OVER_HASHMAP: Limit = targets::from(Source::Gate, Bound::AtMost(3.0), "<= 3x");
+/// Gate: Cairn's get over a plain `HashMap`'s at the same size. Measured 1.2x (1M keys) and
+/// 1.6x to 2.65x (100K keys, 0.05 s rows, in CI-mode runs) in December 2026; a build whose
+/// get was 1 µs slower measured 4.47x and fails.
+pub const GATE_GET_OVER_HASHMAP: Limit = targets::from(Source::Gate, Bound::AtMost(4.0), "<= 4x");
 /// Gate: a Strict put over a raw fdatasync; the target is 1.5x, twice it fails.
 pub const GATE_STRICT_OVER_FDATASYNC: Limit =
     targets::from(Source::Gate, Bound::AtMost(3.0), "<= 3x");
