@@ -167,19 +167,7 @@ pub(crate) fn check_nothing_lost(
             "the snapshot for version {lost} failed verification and neither an older snapshot \
              nor the WAL reaches that version (recovery reaches version {last_version})"
         );
-        if !salvage {
-            return Err(Error::Corrupted {
-                file,
-                offset: 0,
-                reason,
-            });
-        }
-        salvaged.push(Dropped {
-            file,
-            offset: 0,
-            reason,
-            frames_after: 0,
-        });
+        refuse_or_salvage(salvage, salvaged, file, reason)?;
     }
     if let Some(last_lsn) = last_frame_lsn.filter(|&lsn| lsn < after_lsn) {
         let file = dir.join(snapshot_file_name(after_lsn));
@@ -187,19 +175,7 @@ pub(crate) fn check_nothing_lost(
             "the WAL ends at LSN {last_lsn}, below this snapshot's version {after_lsn}: WAL \
              records the snapshot was written after are missing"
         );
-        if !salvage {
-            return Err(Error::Corrupted {
-                file,
-                offset: 0,
-                reason,
-            });
-        }
-        salvaged.push(Dropped {
-            file,
-            offset: 0,
-            reason,
-            frames_after: 0,
-        });
+        refuse_or_salvage(salvage, salvaged, file, reason)?;
     }
     Ok(())
 }
@@ -445,4 +421,28 @@ impl ReplayedWrites {
         self.commits += 1;
         Ok(())
     }
+}
+
+/// A loss recovery cannot repair: `Corrupted` naming `file`, unless the caller chose Salvage,
+/// which records it in `salvaged` and goes on.
+fn refuse_or_salvage(
+    salvage: bool,
+    salvaged: &mut Vec<Dropped>,
+    file: std::path::PathBuf,
+    reason: String,
+) -> Result<()> {
+    if !salvage {
+        return Err(Error::Corrupted {
+            file,
+            offset: 0,
+            reason,
+        });
+    }
+    salvaged.push(Dropped {
+        file,
+        offset: 0,
+        reason,
+        frames_after: 0,
+    });
+    Ok(())
 }
