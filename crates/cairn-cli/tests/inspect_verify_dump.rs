@@ -12,6 +12,12 @@
 //! it), a missing directory (exit 2). Last, for a sample of flipped bytes in every file,
 //! `verify`'s verdict on each recovery mode must match what `Db::open` really does.
 
+#![allow(
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    reason = "a test panics on a broken expectation"
+)]
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -138,13 +138,13 @@ impl KeyText {
 
     /// Keeps the first bytes of `key` for display.
     pub fn new(key: &[u8]) -> Self {
-        KeyText(key[..key.len().min(Self::SHOWN_BYTES_MAX + 1)].to_vec())
+        KeyText(key.get(..=Self::SHOWN_BYTES_MAX).unwrap_or(key).to_vec())
     }
 }
 
 impl fmt::Display for KeyText {
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let shown = &self.0[..self.0.len().min(Self::SHOWN_BYTES_MAX)];
+        let shown = self.0.get(..Self::SHOWN_BYTES_MAX).unwrap_or(&self.0);
         write!(formatter, "\"{}\"", shown.escape_ascii())?;
         if self.0.len() > Self::SHOWN_BYTES_MAX {
             formatter.write_str("...")?;

@@ -111,6 +111,7 @@ fn escape_into(name: &[u8], out: &mut Vec<u8>) {
         if byte.is_ascii_alphanumeric() || matches!(byte, b'_' | b'.' | b'-') {
             out.push(byte);
         } else {
+            #[expect(clippy::indexing_slicing, reason = "a nibble indexes 16 digits")]
             out.extend_from_slice(&[
                 b'%',
                 HEX[usize::from(byte >> 4)],

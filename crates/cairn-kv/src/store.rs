@@ -58,7 +58,7 @@ impl Page {
     /// The page of `keys` (sorted, each after `start_after`) when `limit` were asked for and
     /// `keys` holds up to `limit + 1`: the extra one only tells that more follow.
     pub fn from_sorted(mut keys: Vec<Vec<u8>>, limit: usize) -> Self {
-        debug_assert!(keys.windows(2).all(|pair| pair[0] < pair[1]));
+        debug_assert!(keys.is_sorted_by(|a, b| a < b));
         let more = keys.len() > limit;
         keys.truncate(limit);
         let next = if more { keys.last().cloned() } else { None };

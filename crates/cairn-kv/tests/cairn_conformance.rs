@@ -3,6 +3,12 @@
 //! `InMemory` runs with no files; `Buffered` and `Strict` each open a fresh directory per
 //! case, and in `Strict` every write waits for its fdatasync. The suite is the same.
 
+#![allow(
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    reason = "a test panics on a broken expectation"
+)]
+
 mod conformance;
 
 use cairn_testkit::TempDir;

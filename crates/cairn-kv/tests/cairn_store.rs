@@ -1,6 +1,12 @@
 //! `CairnStore` specifics the shared conformance suite cannot see: which writes leave the
 //! async worker.
 
+#![allow(
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    reason = "a test panics on a broken expectation"
+)]
+
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 

@@ -6,6 +6,12 @@
 //! Servers come from the test kit (free loopback ports, killed with the test process);
 //! `redis-server` must be installed (`scripts/test.sh` installs it).
 
+#![allow(
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    reason = "a test panics on a broken expectation"
+)]
+
 use std::time::{Duration, Instant};
 
 use cairn_kv::backends::redis::redis;

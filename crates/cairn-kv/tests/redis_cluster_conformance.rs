@@ -5,6 +5,12 @@
 //! on free loopback ports, shared by every case of this binary, and dies with the test
 //! process. `redis-server` and `redis-cli` must be installed (`scripts/test.sh` does it).
 
+#![allow(
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    reason = "a test panics on a broken expectation"
+)]
+
 mod conformance;
 
 use cairn_testkit::redis_server::RedisCluster;

@@ -5,6 +5,12 @@
 //! must be installed: `scripts/test.sh` installs it, and a missing binary fails every case
 //! with the install command.
 
+#![allow(
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    reason = "a test panics on a broken expectation"
+)]
+
 mod conformance;
 
 use cairn_testkit::redis_server::RedisServer;

@@ -4,6 +4,12 @@
 //! its own temp dir per case, in WAL mode with a writer and read-only reader connections, so
 //! the cases that read while another task writes also cross connections. The suite is the
 //! same for both.
+
+#![allow(
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    reason = "a test panics on a broken expectation"
+)]
 #![cfg(feature = "sqlite")]
 
 mod conformance;

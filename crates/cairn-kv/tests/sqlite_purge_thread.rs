@@ -1,6 +1,12 @@
 //! Layer 1 (focused): dropping or closing a `SqliteStore` stops its purge thread at once,
 //! however long the purge interval. Alone in its test binary, because it counts the
 //! process's threads by name (Linux only).
+
+#![allow(
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    reason = "a test panics on a broken expectation"
+)]
 #![cfg(all(feature = "sqlite", target_os = "linux"))]
 
 use std::time::{Duration, Instant};

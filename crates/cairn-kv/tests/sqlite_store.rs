@@ -2,6 +2,12 @@
 //! purge really deletes expired rows, a file keeps its data across a reopen, the pragmas are
 //! applied, prefix ranges stay exact around `0xFF` bytes, `clear_prefix` refuses too many
 //! keys, a foreign file is left alone, and a closed store says so.
+
+#![allow(
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    reason = "a test panics on a broken expectation"
+)]
 #![cfg(feature = "sqlite")]
 
 use std::time::{Duration, Instant};

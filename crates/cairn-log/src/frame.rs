@@ -91,6 +91,10 @@ pub fn encode_frame(out: &mut Vec<u8>, record_type: u8, lsn: u64, version: u64, 
     out.extend_from_slice(&lsn.to_le_bytes());
     out.extend_from_slice(&version.to_le_bytes());
     out.extend_from_slice(body);
+    #[expect(
+        clippy::indexing_slicing,
+        reason = "`start` was `out.len()` before the pushes"
+    )]
     let crc = crc32c::crc32c(&out[start..]);
     out.extend_from_slice(&crc.to_le_bytes());
 }

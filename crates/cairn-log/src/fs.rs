@@ -81,7 +81,13 @@ pub fn read_exact_at(file: &dyn FileHandle, mut buf: &mut [u8], mut offset: u64)
                 ))
             }
             Ok(read) => {
-                buf = &mut buf[read..];
+                // A handle that claims more bytes than asked for is broken; say so, don't panic.
+                buf = std::mem::take(&mut buf).get_mut(read..).ok_or_else(|| {
+                    io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!("read_at returned {read} bytes, more than it was asked for"),
+                    )
+                })?;
                 offset += read as u64;
             }
             Err(error) if error.kind() == io::ErrorKind::Interrupted => {}

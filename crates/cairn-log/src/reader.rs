@@ -298,8 +298,10 @@ impl SegmentReader {
                     break;
                 };
                 // Prefilter: a frame has a non-zero type and the current format version.
-                if header[FRAME_RECORD_TYPE_OFFSET] == 0
-                    || header[FRAME_FORMAT_VERSION_OFFSET] != FRAME_FORMAT_VERSION
+                if header
+                    .get(FRAME_RECORD_TYPE_OFFSET)
+                    .is_none_or(|&kind| kind == 0)
+                    || header.get(FRAME_FORMAT_VERSION_OFFSET) != Some(&FRAME_FORMAT_VERSION)
                 {
                     continue;
                 }
@@ -378,6 +380,10 @@ impl SegmentReader {
         let have = self.window.len();
         if target > have {
             self.window.resize(target, 0);
+            #[expect(
+                clippy::indexing_slicing,
+                reason = "the window was just resized past `have`"
+            )]
             let read = read_exact_at(
                 self.file.as_ref(),
                 &mut self.window[have..],

@@ -2,6 +2,12 @@
 //! batching under concurrent writers, Buffered background flushing and close, the closed
 //! state, and poisoning by failed writes, syncs, segment creation and directory syncs.
 
+#![allow(
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    reason = "a test panics on a broken expectation"
+)]
+
 mod common;
 
 use std::sync::atomic::Ordering;

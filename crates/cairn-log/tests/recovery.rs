@@ -2,6 +2,12 @@
 //! round trips across reopen and rotation, torn tails cut at every byte offset, corruption in
 //! the last and in earlier segments, missing segments, salvage, and read-only verification.
 
+#![allow(
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    reason = "a test panics on a broken expectation"
+)]
+
 mod common;
 
 use std::path::Path;

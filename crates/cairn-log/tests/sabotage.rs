@@ -2,6 +2,11 @@
 //! matrix expects: no segment sync, no directory sync, every invalid frame taken as the end.
 //! Run with `cargo test -p cairn-log --features sabotage`.
 
+#![allow(
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    reason = "a test panics on a broken expectation"
+)]
 #![cfg(feature = "sabotage")]
 
 mod common;

@@ -305,9 +305,8 @@ const KEY_DISPLAY_BYTES_MAX: usize = 64;
 impl KeyDisplay {
     /// Captures (a prefix of) `key` for display.
     pub fn new(key: &[u8]) -> Self {
-        let shown = key.len().min(KEY_DISPLAY_BYTES_MAX);
-        let mut bytes = key[..shown].to_vec();
-        if key.len() > shown {
+        let mut bytes = key.get(..KEY_DISPLAY_BYTES_MAX).unwrap_or(key).to_vec();
+        if key.len() > bytes.len() {
             bytes.extend_from_slice(b"...");
         }
         KeyDisplay(bytes)

@@ -6,6 +6,12 @@
 //! error variant and its fields, that its message names the limit, and that the database's
 //! version, commit count and contents are exactly what they were before the call.
 
+#![allow(
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    reason = "a test panics on a broken expectation"
+)]
+
 use std::time::Duration;
 
 use cairn::{Db, Error, Expected, Isolation, ManualClock, Options, Stats, Version, WriteBatch};

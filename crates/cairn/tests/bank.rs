@@ -10,6 +10,12 @@
 //! writes both accounts it reads, write-write conflicts alone make `Snapshot` safe here too.
 //! The background maintainer is left on, so pruning runs while snapshots come and go.
 
+#![allow(
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    reason = "a test panics on a broken expectation"
+)]
+
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 

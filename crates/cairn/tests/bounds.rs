@@ -1,6 +1,12 @@
 //! Bounded resources and closed handles: every read set has a limit with a typed error naming
 //! it, and a closed database refuses scans the way it refuses every other read.
 
+#![allow(
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    reason = "a test panics on a broken expectation"
+)]
+
 use std::time::Duration;
 
 use cairn::{limits, Db, Error, Isolation, Options};

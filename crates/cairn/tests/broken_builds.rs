@@ -10,6 +10,12 @@
 //! | WAL deleted before the snapshot is durable | power loss at every I/O point |
 //! | every CRC failure taken for a torn tail | every bit flip in the WAL |
 
+#![allow(
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    reason = "a test panics on a broken expectation"
+)]
+
 mod common;
 
 use std::sync::Arc;

@@ -1,6 +1,12 @@
 //! `clear_prefix`: one atomic commit (one version, one watch batch), correct for prefixes of
 //! 0xff bytes, and seen all or nothing by concurrent readers.
 
+#![allow(
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    reason = "a test panics on a broken expectation"
+)]
+
 mod common;
 
 use std::sync::Arc;

@@ -7,6 +7,12 @@
 //! - A watcher woken by an event reads the value the event carries (`InMemory`, `Buffered`
 //!   and `Strict`): events are published after the commit is visible.
 
+#![allow(
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    reason = "a test panics on a broken expectation"
+)]
+
 use std::sync::Arc;
 use std::time::Duration;
 

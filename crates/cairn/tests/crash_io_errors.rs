@@ -6,6 +6,12 @@
 //! absent or whole after reopening; and every acknowledged commit survives a power cut right
 //! after the failure.
 
+#![allow(
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    reason = "a test panics on a broken expectation"
+)]
+
 mod common;
 
 use std::sync::Arc;

@@ -23,6 +23,12 @@
 //! seed) but not in the exact instruction each kill lands on; the phase counts show whether
 //! the interesting moments were hit.
 
+#![allow(
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    reason = "a test panics on a broken expectation"
+)]
+
 use std::fmt;
 use std::io::Write;
 use std::path::{Path, PathBuf};

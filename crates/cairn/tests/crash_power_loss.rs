@@ -8,6 +8,12 @@
 //! order, and keeps every acknowledged Strict commit. Buffered recovers a prefix.
 //! `CAIRN_SOAK=1` runs more seeds.
 
+#![allow(
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    reason = "a test panics on a broken expectation"
+)]
+
 mod common;
 
 use std::sync::Arc;

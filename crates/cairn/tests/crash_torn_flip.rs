@@ -7,6 +7,12 @@
 //! fails with a clear `Corrupted` error naming the file; never a wrong value, never a panic.
 //! A truncation inside the last records is a torn tail and must always recover.
 
+#![allow(
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    reason = "a test panics on a broken expectation"
+)]
+
 mod common;
 
 use std::path::{Path, PathBuf};

@@ -3,6 +3,12 @@
 //! snapshot damaged with no WAL to fall back on, a WAL that ends below the snapshot, and a
 //! directory lock that must be free as soon as the last handle is dropped.
 
+#![allow(
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    reason = "a test panics on a broken expectation"
+)]
+
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 

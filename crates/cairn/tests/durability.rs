@@ -3,6 +3,12 @@
 //! version counter surviving restarts, and option validation. The crash and fault matrix is
 //! in the `crash_*` files; this file covers the ordinary paths.
 
+#![allow(
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    reason = "a test panics on a broken expectation"
+)]
+
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;

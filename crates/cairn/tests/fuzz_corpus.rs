@@ -23,6 +23,12 @@
 //! shows up as a diff of the corpus. Trade-off: the seeds pin the current formats; after a
 //! format change the fuzzer's finds may need pruning too.
 
+#![allow(
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    reason = "a test panics on a broken expectation"
+)]
+
 use std::collections::BTreeMap;
 use std::fs;
 use std::panic::{catch_unwind, AssertUnwindSafe};

@@ -13,6 +13,12 @@
 //! Each test also checks the converse where it matters (a non-conflicting commit is not
 //! refused), so an engine that refused everything would fail too.
 
+#![allow(
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    reason = "a test panics on a broken expectation"
+)]
+
 use cairn::{Db, Error, Isolation, KeyDisplay, Transaction, Value};
 
 const LEVELS: [Isolation; 2] = [Isolation::Snapshot, Isolation::Serializable];

@@ -30,6 +30,12 @@
 //! with the seed, the operation index and the recent operations; `CAIRN_MODEL_SEED=n` reruns
 //! that one sequence alone.
 
+#![allow(
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    reason = "a test panics on a broken expectation"
+)]
+
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt::Debug;
 use std::ops::Bound;
@@ -510,7 +516,7 @@ impl Harness {
             0..=4 => i64::try_from(self.rng.below(7)).expect("small") - 3,
             5 => i64::MAX,
             6 => i64::MIN,
-            _ => i64::from_ne_bytes(self.rng.next_u64().to_ne_bytes()),
+            _ => self.rng.next_u64().cast_signed(),
         }
     }
 

@@ -4,6 +4,12 @@
 //! commits land between chunks. Every expected result is computed independently (by counting,
 //! or from a `BTreeMap`).
 
+#![allow(
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    reason = "a test panics on a broken expectation"
+)]
+
 mod common;
 
 use std::collections::BTreeMap;

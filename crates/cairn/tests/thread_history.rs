@@ -6,6 +6,12 @@
 //! before and after 256 reader threads (each doing one read while all are alive, then exiting),
 //! with a bound loose enough for a busy two-core machine.
 
+#![allow(
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    reason = "a test panics on a broken expectation"
+)]
+
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 

@@ -1,6 +1,12 @@
 //! Many databases in one process share one bounded maintenance and flush service: opening
 //! hundreds of in-memory and `Buffered` databases must not start a thread or two per handle.
 
+#![allow(
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    reason = "a test panics on a broken expectation"
+)]
+
 use std::path::PathBuf;
 use std::time::Duration;
 

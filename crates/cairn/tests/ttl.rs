@@ -4,6 +4,12 @@
 //! deadline keeps the reaper's heap bounded. Every test runs on a `ManualClock`, so nothing
 //! here depends on timing.
 
+#![allow(
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    reason = "a test panics on a broken expectation"
+)]
+
 mod common;
 
 use std::time::Duration;

@@ -2,6 +2,12 @@
 //! history it needs and releases it when dropped; deleting a deleted key leaves nothing; history
 //! held by a snapshot is not re-read by maintenance until some reader is released.
 
+#![allow(
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    reason = "a test panics on a broken expectation"
+)]
+
 mod common;
 
 use cairn::WriteBatch;

@@ -3,6 +3,12 @@
 //! blocks the writer; a watcher on another thread sees every commit in order and ends on
 //! close; expiry is not a watch event.
 
+#![allow(
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    reason = "a test panics on a broken expectation"
+)]
+
 mod common;
 
 use std::time::Duration;

@@ -123,8 +123,8 @@ impl CairnStore {
 /// The smallest key above every key that starts with `prefix`; `None` when there is none.
 fn prefix_successor(prefix: &[u8]) -> Option<Vec<u8>> {
     let last_kept = prefix.iter().rposition(|&byte| byte != u8::MAX)?;
-    let mut upper = prefix[..=last_kept].to_vec();
-    upper[last_kept] += 1;
+    let mut upper = prefix.get(..=last_kept)?.to_vec();
+    *upper.last_mut()? += 1;
     Some(upper)
 }
 
@@ -195,7 +195,8 @@ impl KeyValueStore for CairnStore {
             .db
             .scan_prefix(stored(scope, prefix))
             .map_err(|error| engine_error(error, prefix))?
-            .map(|(key, _)| key[prefix_bytes..].to_vec())
+            // Every key of the scan starts with the scope's prefix.
+            .filter_map(|(key, _)| key.get(prefix_bytes..).map(<[u8]>::to_vec))
             .collect())
     }
 
@@ -219,7 +220,8 @@ impl KeyValueStore for CairnStore {
             .range((lower, upper))
             .map_err(|error| engine_error(error, prefix))?
             .take(limit.saturating_add(1))
-            .map(|(key, _)| key[prefix_bytes..].to_vec())
+            // Every key of the scan starts with the scope's prefix.
+            .filter_map(|(key, _)| key.get(prefix_bytes..).map(<[u8]>::to_vec))
             .collect();
         Ok(Page::from_sorted(keys, limit))
     }

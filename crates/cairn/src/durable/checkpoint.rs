@@ -214,8 +214,12 @@ impl Shared {
 fn drop_redundant(durable: &Durable, state: &mut CheckpointState) -> Result<(usize, usize)> {
     let mut wal_segments_removed = 0;
     // The WAL the older kept snapshot covers is redundant twice over.
-    if state.kept.len() >= 2 {
-        let older = state.kept[state.kept.len() - 2];
+    if let Some(&older) = state
+        .kept
+        .len()
+        .checked_sub(2)
+        .and_then(|at| state.kept.get(at))
+    {
         wal_segments_removed += durable.log.remove_segments_through(older)?;
     }
     let mut snapshots_removed = 0;

@@ -64,6 +64,10 @@ pub(crate) fn encode_commit<'k>(
             }
         }
     }
+    #[expect(
+        clippy::indexing_slicing,
+        reason = "the count's 4 bytes were pushed at `count_at`"
+    )]
     out[count_at..count_at + 4].copy_from_slice(&count.to_le_bytes());
     Ok(())
 }
@@ -138,10 +142,10 @@ struct ByteReader<'a> {
 
 impl<'a> ByteReader<'a> {
     fn bytes(&mut self, len: usize) -> Result<&'a [u8], String> {
-        let end = self
+        let (end, slice) = self
             .at
             .checked_add(len)
-            .filter(|&end| end <= self.bytes.len())
+            .and_then(|end| Some((end, self.bytes.get(self.at..end)?)))
             .ok_or_else(|| {
                 format!(
                     "record ends after {} bytes; {len} more were expected at offset {}",
@@ -149,25 +153,27 @@ impl<'a> ByteReader<'a> {
                     self.at
                 )
             })?;
-        let slice = &self.bytes[self.at..end];
         self.at = end;
         Ok(slice)
     }
 
     fn u8(&mut self) -> Result<u8, String> {
-        Ok(self.bytes(1)?[0])
+        let [byte] = self.array::<1>()?;
+        Ok(byte)
+    }
+
+    fn array<const N: usize>(&mut self) -> Result<[u8; N], String> {
+        let mut raw = [0_u8; N];
+        raw.copy_from_slice(self.bytes(N)?);
+        Ok(raw)
     }
 
     fn u32(&mut self) -> Result<u32, String> {
-        let mut raw = [0_u8; 4];
-        raw.copy_from_slice(self.bytes(4)?);
-        Ok(u32::from_le_bytes(raw))
+        Ok(u32::from_le_bytes(self.array()?))
     }
 
     fn u64(&mut self) -> Result<u64, String> {
-        let mut raw = [0_u8; 8];
-        raw.copy_from_slice(self.bytes(8)?);
-        Ok(u64::from_le_bytes(raw))
+        Ok(u64::from_le_bytes(self.array()?))
     }
 }
 

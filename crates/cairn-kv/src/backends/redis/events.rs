@@ -112,12 +112,12 @@ fn decode_one(payload: &[u8]) -> Option<(Change<'_>, &[u8])> {
 /// `<decimal length> ":" <that many bytes>`, and what follows.
 fn length_prefixed(input: &[u8]) -> Option<(&[u8], &[u8])> {
     let colon = input.iter().take(11).position(|&byte| byte == b':')?;
-    let digits = &input[..colon];
+    let (digits, rest) = input.split_at_checked(colon)?;
     if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
         return None;
     }
     let len: usize = std::str::from_utf8(digits).ok()?.parse().ok()?;
-    let body = &input[colon + 1..];
+    let body = rest.get(1..)?;
     (len <= body.len()).then(|| body.split_at(len))
 }
 

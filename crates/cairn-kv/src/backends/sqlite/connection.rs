@@ -101,7 +101,11 @@ impl Connections {
         let start = self.next_reader.fetch_add(1, Ordering::Relaxed) % count;
         let free = (0..count)
             .map(|offset| (start + offset) % count)
-            .find_map(|index| self.readers[index].try_lock());
+            .find_map(|index| self.readers.get(index)?.try_lock());
+        #[expect(
+            clippy::indexing_slicing,
+            reason = "`start` is below `count`, the readers' length"
+        )]
         let mut reader = match free {
             Some(free) => free,
             None => self.readers[start].lock(),

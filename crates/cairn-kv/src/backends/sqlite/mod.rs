@@ -456,8 +456,8 @@ fn deadline_after(ttl: Duration) -> KvResult<i64> {
 /// there is none (`prefix` is empty or all `0xFF`).
 fn prefix_successor(prefix: &[u8]) -> Option<Vec<u8>> {
     let last_kept = prefix.iter().rposition(|&byte| byte != u8::MAX)?;
-    let mut upper = prefix[..=last_kept].to_vec();
-    upper[last_kept] += 1;
+    let mut upper = prefix.get(..=last_kept)?.to_vec();
+    *upper.last_mut()? += 1;
     Some(upper)
 }
 
