@@ -28,6 +28,7 @@ mod error;
 pub mod limits;
 mod scope;
 mod store;
+pub mod stream;
 mod url;
 mod watch;
 
