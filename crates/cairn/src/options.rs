@@ -238,14 +238,18 @@ impl Options {
         {
             if flush_interval.is_zero() || flush_interval > limits::BUFFERED_FLUSH_INTERVAL_MAX {
                 return Err(Error::InvalidArgument(format!(
-                    "Buffered flush_interval is {flush_interval:?}; it must be 1 µs to 60 s"
+                    "Buffered flush_interval is {flush_interval:?}; it must be above zero and at \
+                     most {:?}",
+                    limits::BUFFERED_FLUSH_INTERVAL_MAX
                 )));
             }
             if !(limits::BUFFERED_BUFFER_BYTES_MIN..=limits::BUFFERED_BUFFER_BYTES_MAX)
                 .contains(&buffer_bytes_max)
             {
                 return Err(Error::InvalidArgument(format!(
-                    "Buffered buffer_bytes_max is {buffer_bytes_max}; it must be 4 KiB to 1 GiB"
+                    "Buffered buffer_bytes_max is {buffer_bytes_max}; it must be {} to {}",
+                    limits::BUFFERED_BUFFER_BYTES_MIN,
+                    limits::BUFFERED_BUFFER_BYTES_MAX
                 )));
             }
         }
