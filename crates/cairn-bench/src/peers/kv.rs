@@ -9,7 +9,8 @@
 //! call that completes without suspending (every in-memory and buffered operation) then costs
 //! no runtime entry at all, as it would not in an async program already running on a
 //! runtime. A call that suspends (I/O, a Strict commit on the blocking pool) is finished with
-//! `block_on`. Keys live in one scope, `{acme:sessions}`, as a real tenant's would.
+//! `block_on`. Keys live in one scope, `{acme:sessions}`, as a real tenant's would. The trait
+//! has no entry scan and no transactions, so those workloads skip these peers.
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -22,7 +23,7 @@ use cairn::Db;
 use cairn_kv::{CairnStore, KeyValueStore, RedisStore, Scope, SqliteStore};
 use tokio::runtime::Runtime;
 
-use super::{directory_bytes, touched, Engine, Feature, Label, Mode, Peer, Session};
+use super::{data_dir, directory_bytes, touched, Engine, Feature, Label, Peer, Session, Store};
 use crate::workloads::durability::DataDir;
 use crate::workloads::{Result, WorkloadError};
 
@@ -48,26 +49,26 @@ impl KvPeer {
     pub fn open(label: Label, redis_url: Option<&str>) -> Result<Self> {
         static REDIS_PEERS: AtomicU64 = AtomicU64::new(0);
         let place = match label.engine {
-            Engine::KvCairn if label.mode == Mode::InMemory => Place::Cairn {
-                db: Db::in_memory(),
-                dir: None,
-            },
             Engine::KvCairn => {
-                let (db, dir) = super::cairn::open_db(label.mode, "peer-kv-cairn")?;
+                let dir = data_dir(label)?;
+                let db = match &dir {
+                    None => Db::in_memory(),
+                    Some(dir) => Store::open(label.mode, Some(dir.path()))?,
+                };
                 Place::Cairn { db, dir }
             }
             Engine::KvSqlite => {
                 let dir = DataDir::create("peer-kv-sqlite")?;
-                Place::Sqlite {
-                    path: dir.path().join("store.sqlite3"),
-                    dir,
+                let path = dir.path().join("store.sqlite3");
+                Place::Sqlite { path, dir }
+            }
+            Engine::KvRedis => {
+                let url =
+                    redis_url.ok_or_else(|| WorkloadError::unexpected("kv:redis", "no Redis"))?;
+                Place::Redis {
+                    url: url.to_owned(),
                 }
             }
-            Engine::KvRedis => Place::Redis {
-                url: redis_url
-                    .ok_or_else(|| WorkloadError::unexpected("kv:redis", "no Redis server"))?
-                    .to_owned(),
-            },
             _ => return Err(WorkloadError::unexpected("kv", "not a KeyValueStore label")),
         };
         // A fresh namespace per Redis peer: peers sharing a server never share keys.
@@ -86,8 +87,30 @@ impl KvPeer {
             place,
         };
         // Create the SQLite schema (or load the Redis scripts) once, before sessions race.
-        drop(peer.session()?);
+        drop(peer.kv_session()?);
         Ok(peer)
+    }
+
+    fn kv_session(&self) -> Result<KvSession> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|error| WorkloadError::io("kv", "building a tokio runtime", error))?;
+        let store = match &self.place {
+            Place::Cairn { db, .. } => Handle::Cairn(CairnStore::new(db.clone())),
+            Place::Sqlite { path, .. } => {
+                let synchronous = cairn_kv::SqliteSynchronous::Normal;
+                Handle::Sqlite(
+                    runtime.block_on(SqliteStore::open(Some(path.clone()), synchronous))?,
+                )
+            }
+            Place::Redis { url } => Handle::Redis(runtime.block_on(RedisStore::connect(url))?),
+        };
+        Ok(KvSession {
+            store,
+            scope: self.scope.clone(),
+            runtime,
+        })
     }
 }
 
@@ -129,28 +152,6 @@ impl Drop for KvPeer {
             }
             Place::Sqlite { .. } => {}
         }
-    }
-}
-
-impl KvPeer {
-    fn kv_session(&self) -> Result<KvSession> {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|error| WorkloadError::io("kv", "building a tokio runtime", error))?;
-        let store = match &self.place {
-            Place::Cairn { db, .. } => Handle::Cairn(CairnStore::new(db.clone())),
-            Place::Sqlite { path, .. } => Handle::Sqlite(runtime.block_on(SqliteStore::open(
-                Some(path.clone()),
-                cairn_kv::SqliteSynchronous::Normal,
-            ))?),
-            Place::Redis { url } => Handle::Redis(runtime.block_on(RedisStore::connect(url))?),
-        };
-        Ok(KvSession {
-            store,
-            scope: self.scope.clone(),
-            runtime,
-        })
     }
 }
 
@@ -219,26 +220,12 @@ impl Session for KvSession {
         on_store!(self, |store, scope| store.multi_put(scope, entries))
     }
 
-    fn scan_range(&mut self, _start: &[u8], _end: &[u8]) -> Result<usize> {
-        Err(WorkloadError::unexpected(
-            "kv",
-            "the KeyValueStore trait has no entry scan; scan workloads skip it",
-        ))
-    }
-
     fn compare_and_swap(&mut self, key: &[u8], expected: &[u8], new: &[u8]) -> Result<bool> {
         on_store!(self, |store, scope| store.cas(
             scope,
             key,
             Some(expected),
             new
-        ))
-    }
-
-    fn transaction(&mut self, _read: &[u8], _writes: &[&[u8]], _value: &[u8]) -> Result<()> {
-        Err(WorkloadError::unexpected(
-            "kv",
-            "the KeyValueStore trait has no transactions; the workload skips it",
         ))
     }
 

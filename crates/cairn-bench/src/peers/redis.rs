@@ -1,24 +1,20 @@
 //! Redis as a peer: redis-rs's blocking client on a connection per session, against a server
-//! on this machine (loopback).
+//! on this machine (loopback). Every key the peer writes carries a namespace of its own
+//! (`cairn-bench:{pid}:{n}:`) in front, so peers sharing a server never share keys and nothing
+//! else on the server is touched; the peer deletes its keys when dropped. The namespace costs
+//! Redis a few nanoseconds of hashing: nothing next to a loopback round trip.
 //!
-//! Every key the peer writes carries a namespace of its own (`cairn-bench:{pid}:{n}:`) in
-//! front, so peers sharing a server (in this run or another) never share keys, and nothing
-//! else on the server is touched; the peer deletes its keys when dropped. The namespace adds
-//! 24 bytes or so to each key, which costs Redis a few nanoseconds of hashing: nothing next to
-//! a loopback round trip.
-//!
-//! A get is `GET`, a put `SET`, a batch `MULTI`/`SET`.../`EXEC` in one pipeline (atomic), a
-//! TTL put `SET ... PX`. A CAS and a read-write transaction are Lua scripts, which Redis runs
-//! atomically: the idiomatic way to read and then write in one step. Redis keeps no key order,
-//! so it takes no part in the scan workloads. Durability is the server's: the server
-//! `cairn bench` starts keeps no files; a server given by URL is measured as configured.
+//! A get is `GET`, a put `SET`, a batch `MULTI`/`SET`.../`EXEC` in one pipeline (atomic), a TTL
+//! put `SET ... PX`. A CAS and a read-write transaction are Lua scripts, which Redis runs
+//! atomically. Redis keeps no key order, so it takes no part in the scan workloads. Durability
+//! is the server's: the server `cairn bench` starts keeps no files.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use cairn_kv::backends::redis::redis;
 
-use super::{missing_read_key, touched, Engine, Feature, Label, Mode, Peer, Session};
+use super::{read_key_found, touched, Engine, Feature, Label, Mode, OrClient, Peer, Session};
 use crate::workloads::{Result, WorkloadError};
 
 /// How long connecting may take.
@@ -42,44 +38,26 @@ pub struct RedisPeer {
 }
 
 impl RedisPeer {
-    /// Connects to `url` and claims a fresh key namespace.
+    /// Connects to `url`, checks that the server answers `PING`, and claims a fresh key
+    /// namespace.
     pub fn open(url: &str) -> Result<Self> {
         static PEERS_OPENED: AtomicU64 = AtomicU64::new(0);
-        let client = redis::Client::open(url).map_err(redis_error)?;
+        let client = redis::Client::open(url).or_client("redis-rs")?;
         let mut probe = client
             .get_connection_with_timeout(CONNECT_TIMEOUT)
-            .map_err(redis_error)?;
+            .or_client("redis-rs")?;
         redis::cmd("PING")
             .query::<String>(&mut probe)
-            .map_err(redis_error)?;
-        let namespace = format!(
-            "cairn-bench:{}:{}:",
-            std::process::id(),
-            PEERS_OPENED.fetch_add(1, Ordering::Relaxed)
-        );
-        Ok(RedisPeer {
-            client,
-            namespace: namespace.into_bytes(),
-        })
-    }
-
-    /// Bytes the server's dataset takes now (`INFO memory`'s `used_memory`).
-    pub fn used_memory(&self) -> Result<u64> {
-        let mut connection = self.connect()?;
-        let info: String = redis::cmd("INFO")
-            .arg("memory")
-            .query(&mut connection)
-            .map_err(redis_error)?;
-        info.lines()
-            .find_map(|line| line.strip_prefix("used_memory:"))
-            .and_then(|value| value.trim().parse().ok())
-            .ok_or_else(|| WorkloadError::unexpected("redis", "INFO memory has no used_memory"))
+            .or_client("redis-rs")?;
+        let opened = PEERS_OPENED.fetch_add(1, Ordering::Relaxed);
+        let namespace = format!("cairn-bench:{}:{opened}:", std::process::id()).into_bytes();
+        Ok(RedisPeer { client, namespace })
     }
 
     fn connect(&self) -> Result<redis::Connection> {
         self.client
             .get_connection_with_timeout(CONNECT_TIMEOUT)
-            .map_err(redis_error)
+            .or_client("redis-rs")
     }
 
     /// Deletes every key of the namespace, a page at a time.
@@ -88,19 +66,19 @@ impl RedisPeer {
         let pattern = [&self.namespace[..], b"*"].concat();
         let mut cursor = 0_u64;
         loop {
-            let (next, keys): (u64, Vec<Vec<u8>>) = redis::cmd("SCAN")
-                .arg(cursor)
+            let mut scan = redis::cmd("SCAN");
+            scan.arg(cursor)
                 .arg("MATCH")
                 .arg(&pattern)
                 .arg("COUNT")
-                .arg(CLEANUP_PAGE_KEYS)
-                .query(&mut connection)
-                .map_err(redis_error)?;
+                .arg(CLEANUP_PAGE_KEYS);
+            let (next, keys): (u64, Vec<Vec<u8>>) =
+                scan.query(&mut connection).or_client("redis-rs")?;
             if !keys.is_empty() {
                 redis::cmd("UNLINK")
                     .arg(keys)
                     .query::<u64>(&mut connection)
-                    .map_err(redis_error)?;
+                    .or_client("redis-rs")?;
             }
             if next == 0 {
                 return Ok(());
@@ -133,18 +111,25 @@ impl Peer for RedisPeer {
     }
 
     fn supports(&self, feature: Feature) -> bool {
-        match feature {
-            Feature::Ttl | Feature::Transactions => true,
-            Feature::OrderedScan => false,
-        }
+        feature != Feature::OrderedScan
     }
 
     fn disk_bytes(&self) -> Option<u64> {
         None
     }
 
+    /// The server's dataset now (`INFO memory`'s `used_memory`).
     fn server_memory_bytes(&self) -> Result<Option<u64>> {
-        self.used_memory().map(Some)
+        let info: String = redis::cmd("INFO")
+            .arg("memory")
+            .query(&mut self.connect()?)
+            .or_client("redis-rs")?;
+        let used = info
+            .lines()
+            .find_map(|line| line.strip_prefix("used_memory:"));
+        let used = used.and_then(|value| value.trim().parse().ok());
+        used.map(Some)
+            .ok_or_else(|| WorkloadError::unexpected("redis", "INFO has no used_memory"))
     }
 }
 
@@ -158,6 +143,7 @@ struct RedisSession {
 }
 
 impl RedisSession {
+    /// `key` in the namespace, built in the reused buffer.
     fn stored_key(&mut self, key: &[u8]) -> &[u8] {
         self.key.clear();
         self.key.extend_from_slice(&self.namespace);
@@ -165,29 +151,31 @@ impl RedisSession {
         &self.key
     }
 
+    /// `key` in the namespace, in a buffer of its own (for commands taking several keys).
     fn stored(&self, key: &[u8]) -> Vec<u8> {
         [&self.namespace[..], key].concat()
+    }
+
+    fn run<T: redis::FromRedisValue>(&mut self, command: &redis::Cmd) -> Result<T> {
+        command.query(&mut self.connection).or_client("redis-rs")
     }
 }
 
 impl Session for RedisSession {
     fn get(&mut self, key: &[u8]) -> Result<Option<usize>> {
         let command = redis::Cmd::get(self.stored_key(key));
-        let value: Option<Vec<u8>> = command.query(&mut self.connection).map_err(redis_error)?;
+        let value: Option<Vec<u8>> = self.run(&command)?;
         Ok(value.as_deref().map(touched))
     }
 
     fn put(&mut self, key: &[u8], value: &[u8]) -> Result<()> {
         let command = redis::Cmd::set(self.stored_key(key), value);
-        command
-            .query::<()>(&mut self.connection)
-            .map_err(redis_error)
+        self.run(&command)
     }
 
     fn delete(&mut self, key: &[u8]) -> Result<bool> {
         let command = redis::Cmd::del(self.stored_key(key));
-        let removed: i64 = command.query(&mut self.connection).map_err(redis_error)?;
-        Ok(removed > 0)
+        Ok(self.run::<i64>(&command)? > 0)
     }
 
     fn put_batch(&mut self, entries: &[(&[u8], &[u8])]) -> Result<()> {
@@ -196,28 +184,16 @@ impl Session for RedisSession {
         for (key, value) in entries {
             pipeline.set(self.stored(key), *value).ignore();
         }
-        pipeline
-            .query::<()>(&mut self.connection)
-            .map_err(redis_error)
-    }
-
-    fn scan_range(&mut self, _start: &[u8], _end: &[u8]) -> Result<usize> {
-        Err(WorkloadError::unexpected(
-            "redis",
-            "Redis keeps no key order; scan workloads skip it",
-        ))
+        pipeline.query(&mut self.connection).or_client("redis-rs")
     }
 
     fn compare_and_swap(&mut self, key: &[u8], expected: &[u8], new: &[u8]) -> Result<bool> {
-        let stored = self.stored(key);
-        let swapped: i64 = self
-            .cas
-            .key(stored)
-            .arg(expected)
-            .arg(new)
-            .invoke(&mut self.connection)
-            .map_err(redis_error)?;
-        Ok(swapped == 1)
+        let mut invocation = self.cas.key(self.stored(key));
+        invocation.arg(expected).arg(new);
+        Ok(invocation
+            .invoke::<i64>(&mut self.connection)
+            .or_client("redis-rs")?
+            == 1)
     }
 
     fn transaction(&mut self, read_key: &[u8], write_keys: &[&[u8]], value: &[u8]) -> Result<()> {
@@ -228,28 +204,18 @@ impl Session for RedisSession {
         let found: i64 = invocation
             .arg(value)
             .invoke(&mut self.connection)
-            .map_err(redis_error)?;
-        if found == 1 {
-            Ok(())
-        } else {
-            Err(missing_read_key())
-        }
+            .or_client("redis-rs")?;
+        read_key_found(found == 1)
     }
 
     fn put_with_ttl(&mut self, key: &[u8], value: &[u8], ttl: Duration) -> Result<()> {
         let millis = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
-        let command = redis::cmd("SET")
+        let mut command = redis::cmd("SET");
+        command
             .arg(self.stored_key(key))
             .arg(value)
             .arg("PX")
-            .arg(millis)
-            .clone();
-        command
-            .query::<()>(&mut self.connection)
-            .map_err(redis_error)
+            .arg(millis);
+        self.run(&command)
     }
-}
-
-fn redis_error(error: redis::RedisError) -> WorkloadError {
-    WorkloadError::client("redis-rs", error)
 }
