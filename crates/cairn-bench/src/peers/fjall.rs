@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, OwnedWriteBatch, PersistMode, Readable};
 use parking_lot::Mutex;
 
-use super::{on_files, read_key_found, touch_all, touched, Mode, OrClient, Session, Store};
-use crate::workloads::Result;
+use super::{on_files, read_key_found, touch_all, touched, Mode, Session, Store};
+use crate::workloads::{Result, WorkloadError};
 
 /// What every session shares: the handles, the mode, and the one writer mutex.
 #[derive(Clone)]
@@ -30,11 +30,9 @@ pub(super) struct Fjall {
 
 impl Store for Fjall {
     fn open(mode: Mode, dir: Option<&Path>) -> Result<Self> {
-        let database = Database::builder(on_files(dir)?)
-            .open()
-            .or_client("fjall")?;
+        let database = Database::builder(on_files(dir)?).open()?;
         let keyspace = database.keyspace("kv", KeyspaceCreateOptions::default);
-        let keyspace = keyspace.or_client("fjall")?;
+        let keyspace = keyspace?;
         let writer = Arc::new(Mutex::new(()));
         Ok(Fjall {
             mode,
@@ -53,7 +51,7 @@ impl Store for Fjall {
     /// in a row: a compaction may start right after a flush ends. No compaction is forced.
     fn settle(&self, _: Mode) -> Result<()> {
         let database = &self.database;
-        database.persist(PersistMode::SyncData).or_client("fjall")?;
+        database.persist(PersistMode::SyncData)?;
         let deadline = Instant::now() + Duration::from_secs(30);
         let mut quiet_polls = 0;
         while quiet_polls < 2 && Instant::now() < deadline {
@@ -83,25 +81,20 @@ impl Fjall {
         let mut entries = entries;
         if self.mode == Mode::Buffered && entries.len() == 1 {
             if let Some((key, value)) = entries.next() {
-                return self.keyspace.insert(key, value).or_client("fjall");
+                return Ok(self.keyspace.insert(key, value)?);
             }
         }
         let mut batch = self.batch();
         for (key, value) in entries {
             batch.insert(&self.keyspace, key, value);
         }
-        batch.commit().or_client("fjall")
+        Ok(batch.commit()?)
     }
 }
 
 impl Session for Fjall {
     fn get(&mut self, key: &[u8]) -> Result<Option<usize>> {
-        Ok(self
-            .keyspace
-            .get(key)
-            .or_client("fjall")?
-            .as_deref()
-            .map(touched))
+        Ok(self.keyspace.get(key)?.as_deref().map(touched))
     }
 
     fn put(&mut self, key: &[u8], value: &[u8]) -> Result<()> {
@@ -111,10 +104,10 @@ impl Session for Fjall {
 
     fn delete(&mut self, key: &[u8]) -> Result<bool> {
         let _writer = self.writer.lock();
-        let existed = self.keyspace.contains_key(key).or_client("fjall")?;
+        let existed = self.keyspace.contains_key(key)?;
         let mut batch = self.batch();
         batch.remove(&self.keyspace, key);
-        batch.commit().or_client("fjall")?;
+        batch.commit()?;
         Ok(existed)
     }
 
@@ -126,18 +119,18 @@ impl Session for Fjall {
     fn scan_range(&mut self, start: &[u8], end: &[u8]) -> Result<usize> {
         let snapshot = self.database.snapshot();
         let entries = snapshot.range(&self.keyspace, start..end);
-        touch_all(entries.map(|entry| entry.value().or_client("fjall")))
+        touch_all(entries.map(|entry| entry.value().map_err(WorkloadError::from)))
     }
 
     fn scan_prefix(&mut self, prefix: &[u8]) -> Result<usize> {
         let snapshot = self.database.snapshot();
         let entries = snapshot.prefix(&self.keyspace, prefix);
-        touch_all(entries.map(|entry| entry.value().or_client("fjall")))
+        touch_all(entries.map(|entry| entry.value().map_err(WorkloadError::from)))
     }
 
     fn compare_and_swap(&mut self, key: &[u8], expected: &[u8], new: &[u8]) -> Result<bool> {
         let _writer = self.writer.lock();
-        let current = self.keyspace.get(key).or_client("fjall")?;
+        let current = self.keyspace.get(key)?;
         let swaps = current.as_deref() == Some(expected);
         if swaps {
             self.commit(std::iter::once((key, new)))?;
@@ -147,7 +140,7 @@ impl Session for Fjall {
 
     fn transaction(&mut self, read_key: &[u8], write_keys: &[&[u8]], value: &[u8]) -> Result<()> {
         let _writer = self.writer.lock();
-        let found = self.keyspace.get(read_key).or_client("fjall")?;
+        let found = self.keyspace.get(read_key)?;
         read_key_found(found.as_deref().map(touched).is_some())?;
         self.commit(write_keys.iter().map(|key| (*key, value)))
     }

@@ -2,7 +2,6 @@
 //! `kv:redis` run every workload through the async trait, so "what the trait costs over the
 //! client it wraps" is the ratio between two rows of the same workload (`kv:sqlite-buffered`
 //! against `sqlite-buffered`), not a harness of its own.
-//!
 //! Each session owns a current-thread tokio runtime and opens its own handle inside it (a
 //! Redis connection's I/O task must live on the runtime that awaits it; Cairn sessions share
 //! the peer's one `Db`). A call is first polled once inside the runtime's context: a Cairn
@@ -29,55 +28,44 @@ use crate::workloads::{Result, WorkloadError};
 
 /// Where a kv peer's data lives.
 enum Place {
-    /// An engine shared by every session (declared before its directory, so it closes first).
-    Cairn { db: Db, dir: Option<DataDir> },
+    /// An engine shared by every session.
+    Cairn(Db),
     /// A SQLite file; every session opens its own store on it.
-    Sqlite { path: PathBuf, dir: DataDir },
+    Sqlite(PathBuf),
     /// A Redis server; every session connects.
-    Redis { url: String },
+    Redis(String),
 }
 
 /// A `KeyValueStore` backend, measured through the trait.
-pub struct KvPeer {
+pub(super) struct KvPeer {
     label: Label,
     scope: Scope,
+    /// Declared before `dir`: the store closes before its directory is removed.
     place: Place,
+    dir: Option<DataDir>,
 }
 
 impl KvPeer {
     /// Opens `label`'s backend (an engine of `Engine::KvCairn`, `KvSqlite` or `KvRedis`).
-    pub fn open(label: Label, redis_url: Option<&str>) -> Result<Self> {
+    pub(super) fn open(label: Label, redis_url: Option<&str>) -> Result<Self> {
         static REDIS_PEERS: AtomicU64 = AtomicU64::new(0);
-        let place = match label.engine {
-            Engine::KvCairn => {
-                let dir = data_dir(label)?;
-                let db = match &dir {
-                    None => Db::in_memory(),
-                    Some(dir) => Store::open(label.mode, Some(dir.path()))?,
-                };
-                Place::Cairn { db, dir }
-            }
-            Engine::KvSqlite => {
-                let dir = DataDir::create("peer-kv-sqlite")?;
-                let path = dir.path().join("store.sqlite3");
-                Place::Sqlite { path, dir }
-            }
-            Engine::KvRedis => {
-                let url =
-                    redis_url.ok_or_else(|| WorkloadError::unexpected("kv:redis", "no Redis"))?;
-                Place::Redis {
-                    url: url.to_owned(),
-                }
-            }
+        let dir = data_dir(label)?;
+        let place = match (label.engine, dir.as_ref().map(DataDir::path)) {
+            (Engine::KvCairn, None) => Place::Cairn(Db::in_memory()),
+            (Engine::KvCairn, path) => Place::Cairn(Store::open(label.mode, path)?),
+            (Engine::KvSqlite, Some(path)) => Place::Sqlite(path.join("store.sqlite3")),
+            (Engine::KvRedis, _) => match redis_url {
+                Some(url) => Place::Redis(url.to_owned()),
+                None => return Err(WorkloadError::unexpected("kv:redis", "no Redis server")),
+            },
             _ => return Err(WorkloadError::unexpected("kv", "not a KeyValueStore label")),
         };
         // A fresh namespace per Redis peer: peers sharing a server never share keys.
         let namespace = match place {
-            Place::Redis { .. } => format!(
-                "sessions-{}-{}",
-                std::process::id(),
-                REDIS_PEERS.fetch_add(1, Ordering::Relaxed)
-            ),
+            Place::Redis(_) => {
+                let opened = REDIS_PEERS.fetch_add(1, Ordering::Relaxed);
+                format!("sessions-{}-{opened}", std::process::id())
+            }
             _ => "sessions".to_owned(),
         };
         let scope = Scope::new("acme", &namespace)?;
@@ -85,6 +73,7 @@ impl KvPeer {
             label,
             scope,
             place,
+            dir,
         };
         // Create the SQLite schema (or load the Redis scripts) once, before sessions race.
         drop(peer.kv_session()?);
@@ -94,17 +83,17 @@ impl KvPeer {
     fn kv_session(&self) -> Result<KvSession> {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
-            .build()
-            .map_err(|error| WorkloadError::io("kv", "building a tokio runtime", error))?;
+            .build();
+        let runtime =
+            runtime.map_err(|error| WorkloadError::io("kv", "building a runtime", error))?;
         let store = match &self.place {
-            Place::Cairn { db, .. } => Handle::Cairn(CairnStore::new(db.clone())),
-            Place::Sqlite { path, .. } => {
-                let synchronous = cairn_kv::SqliteSynchronous::Normal;
-                Handle::Sqlite(
-                    runtime.block_on(SqliteStore::open(Some(path.clone()), synchronous))?,
-                )
+            Place::Cairn(db) => Handle::Cairn(CairnStore::new(db.clone())),
+            Place::Sqlite(path) => {
+                let open =
+                    SqliteStore::open(Some(path.clone()), cairn_kv::SqliteSynchronous::Normal);
+                Handle::Sqlite(runtime.block_on(open)?)
             }
-            Place::Redis { url } => Handle::Redis(runtime.block_on(RedisStore::connect(url))?),
+            Place::Redis(url) => Handle::Redis(runtime.block_on(RedisStore::connect(url))?),
         };
         Ok(KvSession {
             store,
@@ -119,8 +108,10 @@ impl KvPeer {
 fn drive<T>(runtime: &Runtime, call: impl Future<Output = cairn_kv::KvResult<T>>) -> Result<T> {
     let _entered = runtime.enter();
     let mut future = pin!(call);
-    let mut context = Context::from_waker(Waker::noop());
-    match future.as_mut().poll(&mut context) {
+    match future
+        .as_mut()
+        .poll(&mut Context::from_waker(Waker::noop()))
+    {
         Poll::Ready(result) => Ok(result?),
         Poll::Pending => Ok(runtime.block_on(future)?),
     }
@@ -128,7 +119,7 @@ fn drive<T>(runtime: &Runtime, call: impl Future<Output = cairn_kv::KvResult<T>>
 
 /// Makes the same trait call on whichever backend the session holds, with no boxing.
 macro_rules! on_store {
-    ($session:expr, |$store:ident, $scope:ident| $body:expr) => {{
+    ($session:expr, $store:ident, $scope:ident => $body:expr) => {{
         let $scope = &$session.scope;
         match &$session.store {
             Handle::Cairn($store) => drive(&$session.runtime, $body),
@@ -141,16 +132,14 @@ macro_rules! on_store {
 impl Drop for KvPeer {
     fn drop(&mut self) {
         match &self.place {
-            Place::Cairn { db, .. } => {
-                let _ = db.close();
+            Place::Cairn(db) => drop(db.close()),
+            // Best effort: leave the shared server as it was found.
+            Place::Redis(_) => {
+                drop(self.kv_session().map(
+                    |session| on_store!(session, store, scope => store.clear_prefix(scope, b"")),
+                ))
             }
-            Place::Redis { .. } => {
-                // Best effort: leave the shared server as it was found.
-                if let Ok(session) = self.kv_session() {
-                    let _ = on_store!(session, |store, scope| store.clear_prefix(scope, b""));
-                }
-            }
-            Place::Sqlite { .. } => {}
+            Place::Sqlite(_) => {}
         }
     }
 }
@@ -170,15 +159,11 @@ impl Peer for KvPeer {
     }
 
     fn disk_bytes(&self) -> Option<u64> {
-        match &self.place {
-            Place::Cairn { dir, .. } => dir.as_ref().map(|dir| directory_bytes(dir.path())),
-            Place::Sqlite { dir, .. } => Some(directory_bytes(dir.path())),
-            Place::Redis { .. } => None,
-        }
+        self.dir.as_ref().map(|dir| directory_bytes(dir.path()))
     }
 
     fn settle(&self) -> Result<()> {
-        if let Place::Cairn { db, dir: Some(_) } = &self.place {
+        if let (Place::Cairn(db), Some(_)) = (&self.place, &self.dir) {
             db.sync()?;
         }
         Ok(())
@@ -200,37 +185,31 @@ struct KvSession {
 
 impl Session for KvSession {
     fn get(&mut self, key: &[u8]) -> Result<Option<usize>> {
-        let value = on_store!(self, |store, scope| store.get(scope, key))?;
+        let value = on_store!(self, store, scope => store.get(scope, key))?;
         Ok(value.map(|value| touched(&value)))
     }
 
     fn put(&mut self, key: &[u8], value: &[u8]) -> Result<()> {
-        on_store!(self, |store, scope| store.put(scope, key, value))
+        on_store!(self, store, scope => store.put(scope, key, value))
     }
 
     fn delete(&mut self, key: &[u8]) -> Result<bool> {
-        on_store!(self, |store, scope| store.delete(scope, key))
+        on_store!(self, store, scope => store.delete(scope, key))
     }
 
     fn exists(&mut self, key: &[u8]) -> Result<bool> {
-        on_store!(self, |store, scope| store.exists(scope, key))
+        on_store!(self, store, scope => store.exists(scope, key))
     }
 
     fn put_batch(&mut self, entries: &[(&[u8], &[u8])]) -> Result<()> {
-        on_store!(self, |store, scope| store.multi_put(scope, entries))
+        on_store!(self, store, scope => store.multi_put(scope, entries))
     }
 
     fn compare_and_swap(&mut self, key: &[u8], expected: &[u8], new: &[u8]) -> Result<bool> {
-        on_store!(self, |store, scope| store.cas(
-            scope,
-            key,
-            Some(expected),
-            new
-        ))
+        on_store!(self, store, scope => store.cas(scope, key, Some(expected), new))
     }
 
     fn put_with_ttl(&mut self, key: &[u8], value: &[u8], ttl: Duration) -> Result<()> {
-        on_store!(self, |store, scope| store
-            .put_with_ttl(scope, key, value, ttl))
+        on_store!(self, store, scope => store.put_with_ttl(scope, key, value, ttl))
     }
 }

@@ -1,19 +1,12 @@
-//! The stores measured side by side: Cairn in each durability mode, its peers (redb, fjall,
-//! SQLite through rusqlite, Redis through redis-rs) and the `KeyValueStore` backends, each
-//! behind the same two small traits so that one workload runs unchanged against all of them.
-//! A [`Peer`] is an open store that hands out [`Session`]s, one per thread. Every call is the
-//! cheapest *complete* way to do that thing with the store's public API, as a program using it
-//! directly would write it: a point read is a consistent read on its own, a write is one
-//! commit, a batch one atomic commit, a CAS and a transaction are atomic. Nothing is cached on
-//! the workload's side that a user could not cache too.
-//!
-//! Durability is matched by [`Mode`]: `Strict` is Cairn Strict, redb `Durability::Immediate`,
-//! fjall `PersistMode::SyncData` after every commit, SQLite `synchronous=FULL` (WAL mode);
-//! `Buffered` is each store's own buffered mode: Cairn Buffered, redb `Durability::None`,
-//! fjall without a persist call, SQLite `synchronous=NORMAL` (WAL mode). Redis is measured as
-//! the server is configured (the test server keeps no files), and counts as buffered. Only
-//! Cairn has an `InMemory` mode. Dispatch is dynamic (`Box<dyn Session>`): one indirect call
-//! per operation, about a nanosecond, the same for every store.
+//! The stores measured side by side (Cairn in each durability mode, redb, fjall, SQLite, Redis,
+//! and the `KeyValueStore` backends), each behind two small traits so that one workload runs
+//! unchanged against all of them: a [`Peer`] is an open store, a [`Session`] one thread's handle
+//! on it. Every call is the cheapest *complete* way to do that thing with the store's public
+//! API: a read is a consistent read on its own, a write one commit, a batch one atomic commit,
+//! a CAS and a transaction are atomic, and nothing is cached that a user could not cache too.
+//! Durability is matched by [`Mode`]: `Strict` syncs every commit (Cairn Strict, redb
+//! `Immediate`, fjall `SyncData`, SQLite `synchronous=FULL`), `Buffered` is each store's own
+//! buffered mode; Redis is measured as the server is configured and counts as buffered.
 
 mod cairn;
 mod fjall;
@@ -131,25 +124,16 @@ impl std::str::FromStr for Label {
 
     /// Reads back what `Display` writes: `cairn-inmemory`, `redb-strict`, `redis`.
     fn from_str(text: &str) -> Result<Self> {
-        let unknown =
-            |what: &str| WorkloadError::unexpected("label", format!("unknown {what} in {text:?}"));
-        let (engine, mode) = match text.split_once('-') {
-            Some((engine, mode)) => (engine, Some(mode)),
-            None => (text, None),
-        };
-        let engine = *Engine::ALL
-            .iter()
-            .find(|candidate| candidate.name() == engine)
-            .ok_or_else(|| unknown("store"))?;
-        let mode = match mode {
-            None if engine.is_server() => Mode::Buffered,
-            None => return Err(unknown("mode (none given)")),
-            Some(mode) => *Mode::ALL
-                .iter()
-                .find(|candidate| candidate.name() == mode)
-                .ok_or_else(|| unknown("mode"))?,
-        };
-        Ok(Label::new(engine, mode))
+        let engines = Engine::ALL.iter();
+        let labels =
+            engines.flat_map(|&engine| Mode::ALL.iter().map(move |&mode| Label::new(engine, mode)));
+        // A server's label names no mode: it reads back as buffered.
+        let mut readable =
+            labels.filter(|label| !label.engine.is_server() || label.mode == Mode::Buffered);
+        let unknown = || WorkloadError::unexpected("label", format!("unknown store {text:?}"));
+        readable
+            .find(|label| label.to_string() == text)
+            .ok_or_else(unknown)
     }
 }
 
@@ -228,11 +212,15 @@ pub trait Session: Send {
     }
 
     /// Reads every entry whose key starts with `prefix`, as [`Session::scan_range`] does. The
-    /// default scans the range `[prefix, successor(prefix))`.
+    /// default scans from `prefix` to its successor (the prefix without its trailing 0xFF
+    /// bytes, last byte plus one).
     fn scan_prefix(&mut self, prefix: &[u8]) -> Result<usize> {
-        let end = prefix_successor(prefix).ok_or_else(|| {
-            WorkloadError::unexpected("scan_prefix", "0xFF bytes have no successor")
-        })?;
+        let mut end = prefix.to_vec();
+        while end.pop_if(|last| *last == u8::MAX).is_some() {}
+        let last = end
+            .last_mut()
+            .ok_or_else(|| lacks("successor for an all-0xFF prefix"))?;
+        *last += 1;
         self.scan_range(prefix, &end)
     }
 
@@ -257,19 +245,6 @@ pub trait Session: Send {
 /// The error of an operation the store lacks.
 fn lacks(what: &str) -> WorkloadError {
     WorkloadError::unexpected("session", format!("this store has no {what}"))
-}
-
-/// The smallest byte string greater than every string starting with `prefix`, or `None` when
-/// `prefix` is all `0xFF` (or empty).
-pub fn prefix_successor(prefix: &[u8]) -> Option<Vec<u8>> {
-    let mut end = prefix.to_vec();
-    while let Some(last) = end.pop() {
-        if last < u8::MAX {
-            end.push(last + 1);
-            return Some(end);
-        }
-    }
-    None
 }
 
 /// How many distinct values a [`ValuePool`] holds.
@@ -329,12 +304,11 @@ pub fn open(label: Label, places: &Places) -> Result<Box<dyn Peer>> {
     })
 }
 
-/// A fresh directory for `label`'s files, or none in memory.
+/// A fresh directory for `label`'s files, or none for a store in memory or in a server.
 fn data_dir(label: Label) -> Result<Option<DataDir>> {
     let name = format!("peer-{}", label.engine.name().replace(':', "-"));
-    (label.mode != Mode::InMemory)
-        .then(|| DataDir::create(&name))
-        .transpose()
+    let on_files = label.mode != Mode::InMemory && !label.engine.is_server();
+    on_files.then(|| DataDir::create(&name)).transpose()
 }
 
 /// An embedded store: what [`Embedded`] needs beyond its label and directory.
@@ -513,14 +487,21 @@ fn touch_all<V: AsRef<[u8]>>(values: impl Iterator<Item = Result<V>>) -> Result<
     Ok(count)
 }
 
-/// A client library's error as a [`WorkloadError`] naming the client.
-trait OrClient<T> {
-    /// The value, or the error attributed to `client` (`"redb"`, `"rusqlite"`, ...).
-    fn or_client(self, client: &'static str) -> Result<T>;
+/// The errors of the clients used directly, each attributed to its client by `?`.
+macro_rules! client_errors {
+    ($($client:literal: $($error:ty),+;)+) => {$($(
+        impl From<$error> for WorkloadError {
+            fn from(error: $error) -> Self {
+                WorkloadError::client($client, error)
+            }
+        }
+    )+)+};
 }
 
-impl<T, E: Into<Box<dyn std::error::Error + Send + Sync>>> OrClient<T> for Result<T, E> {
-    fn or_client(self, client: &'static str) -> Result<T> {
-        self.map_err(|error| WorkloadError::client(client, error))
-    }
+client_errors! {
+    "redb": ::redb::DatabaseError, ::redb::TransactionError, ::redb::TableError,
+        ::redb::StorageError, ::redb::CommitError, ::redb::SetDurabilityError;
+    "fjall": ::fjall::Error;
+    "rusqlite": cairn_kv::backends::sqlite::rusqlite::Error;
+    "redis-rs": cairn_kv::backends::redis::redis::RedisError;
 }

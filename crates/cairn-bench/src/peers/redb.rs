@@ -13,7 +13,7 @@ use std::sync::Arc;
 use redb::{Database, Durability, ReadOnlyTable, ReadableDatabase, ReadableTable, Table};
 use redb::{TableDefinition, WriteTransaction};
 
-use super::{on_files, read_key_found, touched, Mode, OrClient, Session, Store};
+use super::{on_files, read_key_found, touched, Mode, Session, Store};
 use crate::workloads::Result;
 
 const TABLE: TableDefinition<&[u8], &[u8]> = TableDefinition::new("kv");
@@ -29,15 +29,15 @@ pub(super) struct Redb {
 
 impl Store for Redb {
     fn open(mode: Mode, dir: Option<&Path>) -> Result<Self> {
-        let database = Database::create(on_files(dir)?.join("peer.redb")).or_client("redb")?;
+        let database = Database::create(on_files(dir)?.join("peer.redb"))?;
         let redb = Redb {
             mode,
             database: Arc::new(database),
         };
         // Create the table once, durably, so read transactions find it from the start.
         let transaction = redb.begin_write(Mode::Strict)?;
-        drop(transaction.open_table(TABLE).or_client("redb")?);
-        transaction.commit().or_client("redb")?;
+        drop(transaction.open_table(TABLE)?);
+        transaction.commit()?;
         Ok(redb)
     }
 
@@ -48,7 +48,7 @@ impl Store for Redb {
     fn settle(&self, mode: Mode) -> Result<()> {
         // Strict commits are durable already.
         if mode != Mode::Strict {
-            self.begin_write(Mode::Strict)?.commit().or_client("redb")?;
+            self.begin_write(Mode::Strict)?.commit()?;
         }
         Ok(())
     }
@@ -57,12 +57,12 @@ impl Store for Redb {
 impl Redb {
     /// A write transaction committing with `mode`'s durability.
     fn begin_write(&self, mode: Mode) -> Result<WriteTransaction> {
-        let mut transaction = self.database.begin_write().or_client("redb")?;
+        let mut transaction = self.database.begin_write()?;
         let durability = match mode {
             Mode::Strict => Durability::Immediate,
             _ => Durability::None,
         };
-        transaction.set_durability(durability).or_client("redb")?;
+        transaction.set_durability(durability)?;
         Ok(transaction)
     }
 
@@ -70,19 +70,19 @@ impl Redb {
     /// or abort (false); the call returns the same.
     fn write(&self, change: impl FnOnce(&mut KvTable<'_>) -> Result<bool>) -> Result<bool> {
         let transaction = self.begin_write(self.mode)?;
-        let commit = change(&mut transaction.open_table(TABLE).or_client("redb")?)?;
+        let commit = change(&mut transaction.open_table(TABLE)?)?;
         if commit {
-            transaction.commit().or_client("redb")?;
+            transaction.commit()?;
         } else {
-            transaction.abort().or_client("redb")?;
+            transaction.abort()?;
         }
         Ok(commit)
     }
 
     /// The table, in a read transaction of its own.
     fn read(&self) -> Result<ReadOnlyTable<&'static [u8], &'static [u8]>> {
-        let transaction = self.database.begin_read().or_client("redb")?;
-        transaction.open_table(TABLE).or_client("redb")
+        let transaction = self.database.begin_read()?;
+        Ok(transaction.open_table(TABLE)?)
     }
 }
 
@@ -92,14 +92,14 @@ fn insert<'a>(
     entries: impl IntoIterator<Item = (&'a [u8], &'a [u8])>,
 ) -> Result<bool> {
     for (key, value) in entries {
-        table.insert(key, value).or_client("redb")?;
+        table.insert(key, value)?;
     }
     Ok(true)
 }
 
 impl Session for Redb {
     fn get(&mut self, key: &[u8]) -> Result<Option<usize>> {
-        let value = self.read()?.get(key).or_client("redb")?;
+        let value = self.read()?.get(key)?;
         Ok(value.map(|value| touched(value.value())))
     }
 
@@ -110,7 +110,7 @@ impl Session for Redb {
     fn delete(&mut self, key: &[u8]) -> Result<bool> {
         let mut removed = false;
         self.write(|table| {
-            removed = table.remove(key).or_client("redb")?.is_some();
+            removed = table.remove(key)?.is_some();
             Ok(true)
         })?;
         Ok(removed)
@@ -123,8 +123,8 @@ impl Session for Redb {
 
     fn scan_range(&mut self, start: &[u8], end: &[u8]) -> Result<usize> {
         let mut count = 0;
-        for entry in self.read()?.range(start..end).or_client("redb")? {
-            touched(entry.or_client("redb")?.1.value());
+        for entry in self.read()?.range(start..end)? {
+            touched(entry?.1.value());
             count += 1;
         }
         Ok(count)
@@ -132,7 +132,7 @@ impl Session for Redb {
 
     fn compare_and_swap(&mut self, key: &[u8], expected: &[u8], new: &[u8]) -> Result<bool> {
         self.write(|table| {
-            let current = table.get(key).or_client("redb")?;
+            let current = table.get(key)?;
             let swaps = current.is_some_and(|current| current.value() == expected);
             Ok(swaps && insert(table, [(key, new)])?)
         })
@@ -140,7 +140,7 @@ impl Session for Redb {
 
     fn transaction(&mut self, read_key: &[u8], write_keys: &[&[u8]], value: &[u8]) -> Result<()> {
         let found = self.write(|table| {
-            let current = table.get(read_key).or_client("redb")?;
+            let current = table.get(read_key)?;
             let found = current.map(|current| touched(current.value())).is_some();
             Ok(found && insert(table, write_keys.iter().map(|key| (*key, value)))?)
         })?;

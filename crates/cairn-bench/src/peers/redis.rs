@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use cairn_kv::backends::redis::redis;
 
-use super::{read_key_found, touched, Engine, Feature, Label, Mode, OrClient, Peer, Session};
+use super::{read_key_found, touched, Engine, Feature, Label, Mode, Peer, Session};
 use crate::workloads::{Result, WorkloadError};
 
 /// How long connecting may take.
@@ -34,7 +34,7 @@ const TRANSACTION_SCRIPT: &str = "local found = redis.call('GET', KEYS[1]) \
 /// A namespace on a Redis server.
 pub struct RedisPeer {
     client: redis::Client,
-    namespace: Vec<u8>,
+    namespace: String,
 }
 
 impl RedisPeer {
@@ -42,49 +42,33 @@ impl RedisPeer {
     /// namespace.
     pub fn open(url: &str) -> Result<Self> {
         static PEERS_OPENED: AtomicU64 = AtomicU64::new(0);
-        let client = redis::Client::open(url).or_client("redis-rs")?;
-        let mut probe = client
-            .get_connection_with_timeout(CONNECT_TIMEOUT)
-            .or_client("redis-rs")?;
-        redis::cmd("PING")
-            .query::<String>(&mut probe)
-            .or_client("redis-rs")?;
+        let client = redis::Client::open(url)?;
+        let mut probe = client.get_connection_with_timeout(CONNECT_TIMEOUT)?;
+        redis::cmd("PING").query::<String>(&mut probe)?;
         let opened = PEERS_OPENED.fetch_add(1, Ordering::Relaxed);
-        let namespace = format!("cairn-bench:{}:{opened}:", std::process::id()).into_bytes();
+        let namespace = format!("cairn-bench:{}:{opened}:", std::process::id());
         Ok(RedisPeer { client, namespace })
     }
 
     fn connect(&self) -> Result<redis::Connection> {
-        self.client
-            .get_connection_with_timeout(CONNECT_TIMEOUT)
-            .or_client("redis-rs")
+        Ok(self.client.get_connection_with_timeout(CONNECT_TIMEOUT)?)
     }
 
     /// Deletes every key of the namespace, a page at a time.
     fn delete_keys(&self) -> Result<()> {
         let mut connection = self.connect()?;
-        let pattern = [&self.namespace[..], b"*"].concat();
-        let mut cursor = 0_u64;
-        loop {
-            let mut scan = redis::cmd("SCAN");
-            scan.arg(cursor)
-                .arg("MATCH")
-                .arg(&pattern)
-                .arg("COUNT")
-                .arg(CLEANUP_PAGE_KEYS);
-            let (next, keys): (u64, Vec<Vec<u8>>) =
-                scan.query(&mut connection).or_client("redis-rs")?;
-            if !keys.is_empty() {
-                redis::cmd("UNLINK")
-                    .arg(keys)
-                    .query::<u64>(&mut connection)
-                    .or_client("redis-rs")?;
-            }
-            if next == 0 {
-                return Ok(());
-            }
-            cursor = next;
+        let pattern = format!("{}*", self.namespace);
+        let options = redis::ScanOptions::default()
+            .with_pattern(pattern)
+            .with_count(CLEANUP_PAGE_KEYS);
+        let keys = redis::Commands::scan_options(&mut connection, options)?;
+        let keys: Vec<Vec<u8>> = keys.collect::<redis::RedisResult<_>>()?;
+        for page in keys.chunks(CLEANUP_PAGE_KEYS) {
+            redis::cmd("UNLINK")
+                .arg(page)
+                .query::<u64>(&mut connection)?;
         }
+        Ok(())
     }
 }
 
@@ -103,7 +87,7 @@ impl Peer for RedisPeer {
     fn session(&self) -> Result<Box<dyn Session>> {
         Ok(Box::new(RedisSession {
             connection: self.connect()?,
-            namespace: self.namespace.clone(),
+            namespace: self.namespace.clone().into_bytes(),
             key: Vec::new(),
             cas: redis::Script::new(CAS_SCRIPT),
             transaction: redis::Script::new(TRANSACTION_SCRIPT),
@@ -122,8 +106,7 @@ impl Peer for RedisPeer {
     fn server_memory_bytes(&self) -> Result<Option<u64>> {
         let info: String = redis::cmd("INFO")
             .arg("memory")
-            .query(&mut self.connect()?)
-            .or_client("redis-rs")?;
+            .query(&mut self.connect()?)?;
         let used = info
             .lines()
             .find_map(|line| line.strip_prefix("used_memory:"));
@@ -157,7 +140,7 @@ impl RedisSession {
     }
 
     fn run<T: redis::FromRedisValue>(&mut self, command: &redis::Cmd) -> Result<T> {
-        command.query(&mut self.connection).or_client("redis-rs")
+        Ok(command.query(&mut self.connection)?)
     }
 }
 
@@ -184,16 +167,13 @@ impl Session for RedisSession {
         for (key, value) in entries {
             pipeline.set(self.stored(key), *value).ignore();
         }
-        pipeline.query(&mut self.connection).or_client("redis-rs")
+        Ok(pipeline.query(&mut self.connection)?)
     }
 
     fn compare_and_swap(&mut self, key: &[u8], expected: &[u8], new: &[u8]) -> Result<bool> {
         let mut invocation = self.cas.key(self.stored(key));
         invocation.arg(expected).arg(new);
-        Ok(invocation
-            .invoke::<i64>(&mut self.connection)
-            .or_client("redis-rs")?
-            == 1)
+        Ok(invocation.invoke::<i64>(&mut self.connection)? == 1)
     }
 
     fn transaction(&mut self, read_key: &[u8], write_keys: &[&[u8]], value: &[u8]) -> Result<()> {
@@ -201,10 +181,7 @@ impl Session for RedisSession {
         for key in write_keys {
             invocation.key(self.stored(key));
         }
-        let found: i64 = invocation
-            .arg(value)
-            .invoke(&mut self.connection)
-            .or_client("redis-rs")?;
+        let found: i64 = invocation.arg(value).invoke(&mut self.connection)?;
         read_key_found(found == 1)
     }
 

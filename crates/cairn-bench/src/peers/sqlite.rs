@@ -15,7 +15,7 @@ use cairn_kv::backends::sqlite::rusqlite;
 use parking_lot::Mutex;
 use rusqlite::{params, Connection, OptionalExtension, Params, TransactionBehavior};
 
-use super::{on_files, read_key_found, touched, Mode, OrClient, Session, Store};
+use super::{on_files, read_key_found, touched, Mode, Session, Store};
 use crate::workloads::{Result, WorkloadError};
 
 const SCHEMA: &str =
@@ -38,7 +38,7 @@ impl Store for Sqlite {
     fn open(mode: Mode, dir: Option<&Path>) -> Result<Self> {
         let path = on_files(dir)?.join("peer.sqlite");
         let writer = connect(&path, mode)?;
-        writer.execute_batch(SCHEMA).or_client("rusqlite")?;
+        writer.execute_batch(SCHEMA)?;
         let writer = Arc::new(Mutex::new(writer));
         Ok(Sqlite { mode, path, writer })
     }
@@ -54,23 +54,19 @@ impl Store for Sqlite {
     fn settle(&self, _: Mode) -> Result<()> {
         // Move the WAL into the database file, as SQLite's automatic checkpoint would.
         let writer = self.writer.lock();
-        writer
-            .execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")
-            .or_client("rusqlite")
+        Ok(writer.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")?)
     }
 }
 
 /// A connection to `path` in WAL mode with `mode`'s synchronous setting, waiting up to 30 s
 /// for a lock another connection holds.
 fn connect(path: &Path, mode: Mode) -> Result<Connection> {
-    let connection = Connection::open(path).or_client("rusqlite")?;
-    connection
-        .busy_timeout(Duration::from_secs(30))
-        .or_client("rusqlite")?;
+    let connection = Connection::open(path)?;
+    connection.busy_timeout(Duration::from_secs(30))?;
     let journal = connection.query_row("PRAGMA journal_mode = WAL", [], |row| {
         row.get::<_, String>(0)
     });
-    let journal = journal.or_client("rusqlite")?;
+    let journal = journal?;
     if !journal.eq_ignore_ascii_case("wal") {
         let detail = format!("journal_mode is {journal}, not wal");
         return Err(WorkloadError::unexpected("sqlite", detail));
@@ -81,7 +77,7 @@ fn connect(path: &Path, mode: Mode) -> Result<Connection> {
         "NORMAL"
     };
     let pragma = format!("PRAGMA synchronous = {synchronous}");
-    connection.execute_batch(&pragma).or_client("rusqlite")?;
+    connection.execute_batch(&pragma)?;
     Ok(connection)
 }
 
@@ -93,15 +89,15 @@ struct SqliteSession {
 
 /// Runs the cached statement `sql` with `params` on `connection`; returns the rows changed.
 fn execute(connection: &Connection, sql: &str, params: impl Params) -> Result<usize> {
-    let mut statement = connection.prepare_cached(sql).or_client("rusqlite")?;
-    statement.execute(params).or_client("rusqlite")
+    let mut statement = connection.prepare_cached(sql)?;
+    Ok(statement.execute(params)?)
 }
 
 /// Reads (touches) the value of `key` with the cached `GET`; returns its length.
 fn get(connection: &Connection, key: &[u8]) -> Result<Option<usize>> {
-    let mut statement = connection.prepare_cached(GET).or_client("rusqlite")?;
+    let mut statement = connection.prepare_cached(GET)?;
     let value = statement.query_row(params![key], |row| Ok(touched(row.get_ref(0)?.as_blob()?)));
-    value.optional().or_client("rusqlite")
+    Ok(value.optional()?)
 }
 
 impl SqliteSession {
@@ -110,11 +106,9 @@ impl SqliteSession {
     fn write(&self, body: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<()>) -> Result<()> {
         let mut writer = self.writer.lock();
         let behavior = TransactionBehavior::Immediate;
-        let transaction = writer
-            .transaction_with_behavior(behavior)
-            .or_client("rusqlite")?;
+        let transaction = writer.transaction_with_behavior(behavior)?;
         body(&transaction)?;
-        transaction.commit().or_client("rusqlite")
+        Ok(transaction.commit()?)
     }
 }
 
@@ -133,26 +127,20 @@ impl Session for SqliteSession {
 
     fn put_batch(&mut self, entries: &[(&[u8], &[u8])]) -> Result<()> {
         self.write(|transaction| {
-            let mut statement = transaction.prepare_cached(PUT).or_client("rusqlite")?;
+            let mut statement = transaction.prepare_cached(PUT)?;
             for (key, value) in entries {
-                statement
-                    .execute(params![key, value])
-                    .or_client("rusqlite")?;
+                statement.execute(params![key, value])?;
             }
             Ok(())
         })
     }
 
     fn scan_range(&mut self, start: &[u8], end: &[u8]) -> Result<usize> {
-        let mut statement = self.reader.prepare_cached(RANGE).or_client("rusqlite")?;
-        let mut rows = statement.query(params![start, end]).or_client("rusqlite")?;
+        let mut statement = self.reader.prepare_cached(RANGE)?;
+        let mut rows = statement.query(params![start, end])?;
         let mut count = 0;
-        while let Some(row) = rows.next().or_client("rusqlite")? {
-            touched(
-                row.get_ref(1)
-                    .and_then(|value| Ok(value.as_blob()?))
-                    .or_client("rusqlite")?,
-            );
+        while let Some(row) = rows.next()? {
+            touched(row.get_ref(1).and_then(|value| Ok(value.as_blob()?))?);
             count += 1;
         }
         Ok(count)
@@ -165,9 +153,9 @@ impl Session for SqliteSession {
     fn transaction(&mut self, read_key: &[u8], write_keys: &[&[u8]], value: &[u8]) -> Result<()> {
         self.write(|transaction| {
             let found = get(transaction, read_key)?;
-            let mut put = transaction.prepare_cached(PUT).or_client("rusqlite")?;
+            let mut put = transaction.prepare_cached(PUT)?;
             for key in write_keys {
-                put.execute(params![key, value]).or_client("rusqlite")?;
+                put.execute(params![key, value])?;
             }
             // Without its read key the transaction is dropped, rolled back, uncommitted.
             read_key_found(found.is_some())
