@@ -79,12 +79,6 @@ named! {
     }
 }
 
-impl fmt::Display for Mode {
-    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        formatter.write_str(self.name())
-    }
-}
-
 impl Engine {
     /// True for a server whose configuration (not the benchmark) decides its durability.
     pub fn is_server(self) -> bool {
@@ -156,7 +150,7 @@ pub trait Peer: Send + Sync {
     /// A handle for one thread.
     fn session(&self) -> Result<Box<dyn Session>>;
 
-    /// True when the store has `feature`. The default: ordered scans and transactions, no TTL.
+    /// True when the store has `feature` (by default: ordered scans and transactions).
     fn supports(&self, feature: Feature) -> bool {
         matches!(feature, Feature::OrderedScan | Feature::Transactions)
     }
@@ -164,20 +158,17 @@ pub trait Peer: Send + Sync {
     /// Bytes the store's files take on disk now (`None` for a store without files).
     fn disk_bytes(&self) -> Option<u64>;
 
-    /// Bytes a server's dataset takes (Redis's `used_memory`); `None` for an embedded store,
-    /// whose memory is the process's own.
+    /// Bytes a server's dataset takes (Redis's `used_memory`); `None` for an embedded store.
     fn server_memory_bytes(&self) -> Result<Option<u64>> {
         Ok(None)
     }
 
-    /// Commits per fdatasync since the store was opened, where the store reports it (Cairn's
-    /// WAL frames over WAL syncs); `None` elsewhere.
+    /// Commits per fdatasync since the store opened, where the store reports it (Cairn).
     fn commits_per_sync(&self) -> Option<f64> {
         None
     }
 
-    /// Makes everything written so far durable, and waits for background work the store
-    /// starts after a bulk load (so the next measurement starts from a settled store).
+    /// Makes everything written durable and waits for the background work a bulk load starts.
     fn settle(&self) -> Result<()> {
         Ok(())
     }
@@ -311,18 +302,14 @@ fn data_dir(label: Label) -> Result<Option<DataDir>> {
     on_files.then(|| DataDir::create(&name)).transpose()
 }
 
-/// An embedded store: what [`Embedded`] needs beyond its label and directory.
+/// What an [`Embedded`] peer needs of its store; methods are as [`Peer`]'s, given the mode.
 trait Store: Send + Sync + Sized + 'static {
-    /// Opens a fresh store committing in `mode`, in `dir` (`None` in memory).
     fn open(mode: Mode, dir: Option<&Path>) -> Result<Self>;
 
-    /// A handle for one thread.
     fn session(&self) -> Result<Box<dyn Session>>;
 
-    /// As [`Peer::settle`], for a store opened in `mode`.
     fn settle(&self, mode: Mode) -> Result<()>;
 
-    /// As [`Peer::commits_per_sync`], for a store opened in `mode`.
     fn commits_per_sync(&self, _mode: Mode) -> Option<f64> {
         None
     }

@@ -1,26 +1,21 @@
-//! Redis as a peer: redis-rs's blocking client on a connection per session, against a server
-//! on this machine (loopback). Every key the peer writes carries a namespace of its own
-//! (`cairn-bench:{pid}:{n}:`) in front, so peers sharing a server never share keys and nothing
-//! else on the server is touched; the peer deletes its keys when dropped. The namespace costs
-//! Redis a few nanoseconds of hashing: nothing next to a loopback round trip.
-//!
-//! A get is `GET`, a put `SET`, a batch `MULTI`/`SET`.../`EXEC` in one pipeline (atomic), a TTL
-//! put `SET ... PX`. A CAS and a read-write transaction are Lua scripts, which Redis runs
-//! atomically. Redis keeps no key order, so it takes no part in the scan workloads. Durability
-//! is the server's: the server `cairn bench` starts keeps no files.
+//! Redis as a peer: redis-rs's blocking client, a connection per session, against a server on
+//! this machine. Every key carries the peer's own namespace (`cairn-bench:{pid}:{n}:`), so
+//! peers sharing a server never share keys (a few nanoseconds of hashing, nothing next to a
+//! loopback round trip); the peer deletes its keys when dropped. A batch is one atomic
+//! `MULTI`/`EXEC` pipeline, a TTL put `SET ... PX`, a CAS and a transaction are Lua scripts
+//! (which Redis runs atomically). Redis keeps no key order, so it takes no part in scans.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use cairn_kv::backends::redis::redis;
+use cairn_kv::backends::redis::redis::{self, Commands};
 
 use super::{read_key_found, touched, Engine, Feature, Label, Mode, Peer, Session};
 use crate::workloads::{Result, WorkloadError};
 
-/// How long connecting may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// Keys one `SCAN` call looks at while the peer deletes its keys.
+/// Keys one `SCAN` (or `UNLINK`) takes while the peer deletes its keys.
 const CLEANUP_PAGE_KEYS: usize = 1_000;
 
 const CAS_SCRIPT: &str = "if redis.call('GET', KEYS[1]) == ARGV[1] then \
@@ -58,15 +53,11 @@ impl RedisPeer {
     fn delete_keys(&self) -> Result<()> {
         let mut connection = self.connect()?;
         let pattern = format!("{}*", self.namespace);
-        let options = redis::ScanOptions::default()
-            .with_pattern(pattern)
-            .with_count(CLEANUP_PAGE_KEYS);
-        let keys = redis::Commands::scan_options(&mut connection, options)?;
+        let options = redis::ScanOptions::default().with_pattern(pattern);
+        let keys = connection.scan_options(options.with_count(CLEANUP_PAGE_KEYS))?;
         let keys: Vec<Vec<u8>> = keys.collect::<redis::RedisResult<_>>()?;
         for page in keys.chunks(CLEANUP_PAGE_KEYS) {
-            redis::cmd("UNLINK")
-                .arg(page)
-                .query::<u64>(&mut connection)?;
+            redis::cmd("UNLINK").arg(page).exec(&mut connection)?;
         }
         Ok(())
     }
@@ -104,13 +95,9 @@ impl Peer for RedisPeer {
 
     /// The server's dataset now (`INFO memory`'s `used_memory`).
     fn server_memory_bytes(&self) -> Result<Option<u64>> {
-        let info: String = redis::cmd("INFO")
-            .arg("memory")
-            .query(&mut self.connect()?)?;
-        let used = info
-            .lines()
-            .find_map(|line| line.strip_prefix("used_memory:"));
-        let used = used.and_then(|value| value.trim().parse().ok());
+        let mut command = redis::cmd("INFO");
+        let info: redis::InfoDict = command.arg("memory").query(&mut self.connect()?)?;
+        let used = info.get("used_memory");
         used.map(Some)
             .ok_or_else(|| WorkloadError::unexpected("redis", "INFO has no used_memory"))
     }
@@ -147,8 +134,10 @@ impl RedisSession {
 impl Session for RedisSession {
     fn get(&mut self, key: &[u8]) -> Result<Option<usize>> {
         let command = redis::Cmd::get(self.stored_key(key));
-        let value: Option<Vec<u8>> = self.run(&command)?;
-        Ok(value.as_deref().map(touched))
+        Ok(self
+            .run::<Option<Vec<u8>>>(&command)?
+            .as_deref()
+            .map(touched))
     }
 
     fn put(&mut self, key: &[u8], value: &[u8]) -> Result<()> {
@@ -167,7 +156,7 @@ impl Session for RedisSession {
         for (key, value) in entries {
             pipeline.set(self.stored(key), *value).ignore();
         }
-        Ok(pipeline.query(&mut self.connection)?)
+        Ok(pipeline.exec(&mut self.connection)?)
     }
 
     fn compare_and_swap(&mut self, key: &[u8], expected: &[u8], new: &[u8]) -> Result<bool> {

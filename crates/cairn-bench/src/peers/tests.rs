@@ -39,10 +39,13 @@ use Step::{
     Sleep, Transaction, TwoThreads,
 };
 
-/// Each check: what it is, whether it needs a feature present (or absent), and its steps.
-const CHECKS: [(&str, Option<(Feature, bool)>, &[Step]); 10] = [
+/// A check: what it is, the feature it needs present (or absent), and its steps. Keys are
+/// disjoint across the steps of one check.
+type Check = (&'static str, Option<(Feature, bool)>, &'static [Step]);
+
+const CHECKS: [Check; 5] = [
     (
-        "point",
+        "every store",
         None,
         &[
             Get(b"point/absent", None),
@@ -51,12 +54,6 @@ const CHECKS: [(&str, Option<(Feature, bool)>, &[Step]); 10] = [
             Put(b"point/key", (23, 2)),
             Get(b"point/key", Some(23)),
             Get(b"point/kez", None),
-        ],
-    ),
-    (
-        "delete",
-        None,
-        &[
             Put(b"del/key", (8, 1)),
             Put(b"del/kez", (9, 2)),
             Exists(b"del/key", true),
@@ -65,13 +62,8 @@ const CHECKS: [(&str, Option<(Feature, bool)>, &[Step]); 10] = [
             Exists(b"del/key", false),
             Delete(b"del/key", false),
             Get(b"del/kez", Some(9)),
-        ],
-    ),
-    // The swap from `(9, b'o')` succeeds only on exactly those bytes: `(9, b'w')` is as long.
-    (
-        "compare-and-swap",
-        None,
-        &[
+            // The swap from `(9, b'o')` succeeds only on those exact bytes: `(9, b'w')` is as
+            // long.
             Put(b"cas/key", (9, b'o')),
             Cas(b"cas/key", (9, b'w'), (3, b'n'), false),
             Get(b"cas/key", Some(9)),
@@ -80,9 +72,13 @@ const CHECKS: [(&str, Option<(Feature, bool)>, &[Step]); 10] = [
             Cas(b"cas/key", (9, b'o'), (9, b'w'), false),
             Cas(b"cas/absent", (9, b'o'), (3, b'n'), false),
             Get(b"cas/absent", None),
+            Batch,
+            Settle,
+            Get(b"batch/007", Some(10)),
+            TwoThreads,
+            CasRace,
         ],
     ),
-    ("batch", None, &[Batch]),
     (
         "scans",
         Some((Feature::OrderedScan, true)),
@@ -104,7 +100,7 @@ const CHECKS: [(&str, Option<(Feature, bool)>, &[Step]); 10] = [
         ],
     ),
     (
-        "transaction",
+        "transactions",
         Some((Feature::Transactions, true)),
         &[
             Put(b"tx/read", (4, 0)),
@@ -133,17 +129,6 @@ const CHECKS: [(&str, Option<(Feature, bool)>, &[Step]); 10] = [
         Some((Feature::Ttl, false)),
         &[PutWithTtl(b"ttl/key", (4, 0), 60_000, false)],
     ),
-    (
-        "settle and disk bytes",
-        None,
-        &[
-            Put(b"d/1", (100, 1)),
-            Put(b"d/2", (100, 2)),
-            Settle,
-            Get(b"d/1", Some(100)),
-        ],
-    ),
-    ("threads", None, &[TwoThreads, CasRace]),
 ];
 
 #[test]
