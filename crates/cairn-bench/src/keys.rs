@@ -2,13 +2,11 @@
 //!
 //! Keys are `key:` followed by a fixed-width, zero-padded decimal index (`key:000000001234`), so
 //! byte order is numeric order and every key is 16 bytes (short enough for the engine to keep
-//! inline). Fixed width has a second use: dropping the last `d` digits gives a prefix that
-//! matches exactly `10^d` consecutive keys, so one sequentially filled database also serves the
-//! prefix-scan workloads.
-//!
-//! Keys are formatted once, before timing, into a [`KeySet`] (one flat buffer); a timed
-//! operation only slices it. Random choices come from [`SplitMix64`], which is deterministic
-//! for a seed, costs a few nanoseconds, and needs no dependency.
+//! inline). Dropping the last `d` digits gives a prefix that matches exactly `10^d` consecutive
+//! keys, so one sequentially filled database also serves the prefix-scan workloads. Keys are
+//! formatted once, before timing, into a [`KeySet`] (one flat buffer); a timed operation only
+//! slices it. Random choices come from [`SplitMix64`], deterministic for a seed and a few
+//! nanoseconds a draw.
 
 /// Every key starts with this.
 pub const KEY_PREFIX: &str = "key:";
@@ -36,7 +34,7 @@ pub struct KeySet {
 impl KeySet {
     /// The keys `key_at(0) .. key_at(count - 1)`, in order.
     pub fn sequential(count: usize) -> Self {
-        Self::from_strings(KEY_BYTES, (0..count as u64).map(key_at))
+        Self::sequential_with_prefix(KEY_PREFIX, 0, count)
     }
 
     /// The keys `key_at(first) .. key_at(first + count - 1)` with `KEY_PREFIX` replaced by
@@ -47,10 +45,9 @@ impl KeySet {
             KEY_PREFIX.len(),
             "keys keep their fixed width"
         );
-        Self::from_strings(
-            prefix.len() + KEY_DIGITS,
-            (first..first + count as u64).map(|index| format!("{prefix}{index:0KEY_DIGITS$}")),
-        )
+        let keys =
+            (first..first + count as u64).map(|index| format!("{prefix}{index:0KEY_DIGITS$}"));
+        Self::from_strings(prefix.len() + KEY_DIGITS, keys)
     }
 
     /// One prefix per group of `keys_per_prefix` consecutive keys among `key_count` sequential
@@ -65,25 +62,10 @@ impl KeySet {
         {
             return None;
         }
-        let kept_digits = KEY_DIGITS - dropped_digits;
+        let kept = KEY_DIGITS - dropped_digits;
         let groups = (key_count / keys_per_prefix) as u64;
-        Some(Self::from_strings(
-            KEY_PREFIX.len() + kept_digits,
-            (0..groups).map(|group| format!("{KEY_PREFIX}{group:0kept_digits$}")),
-        ))
-    }
-
-    /// The same keys, each with `prefix` in front: what a store that keeps a scope prefix
-    /// beside every key holds, formatted ahead of time for a client that writes it directly.
-    #[must_use]
-    pub fn prefixed(&self, prefix: &[u8]) -> Self {
-        let width = prefix.len() + self.width;
-        let mut bytes = Vec::with_capacity(self.len() * width);
-        for key in self.iter() {
-            bytes.extend_from_slice(prefix);
-            bytes.extend_from_slice(key);
-        }
-        KeySet { width, bytes }
+        let prefixes = (0..groups).map(|group| format!("{KEY_PREFIX}{group:0kept$}"));
+        Some(Self::from_strings(KEY_PREFIX.len() + kept, prefixes))
     }
 
     fn from_strings(width: usize, strings: impl Iterator<Item = String>) -> Self {
@@ -105,7 +87,11 @@ impl KeySet {
         self.bytes.is_empty()
     }
 
-    /// The key at `index` (which must be below `len()`).
+    /// The key at `index`, which must be below `len()` (a caller's bug otherwise: it panics).
+    #[expect(
+        clippy::indexing_slicing,
+        reason = "the caller keeps `index` below `len()`"
+    )]
     pub fn get(&self, index: usize) -> &[u8] {
         let start = index * self.width;
         &self.bytes[start..start + self.width]
@@ -130,13 +116,18 @@ fn decimal_exponent(number: usize) -> Option<usize> {
 
 /// `length` deterministic pseudo-random bytes: a value for the workloads to write.
 pub fn value_of_length(length: usize) -> Vec<u8> {
-    let mut random = SplitMix64::new(length as u64);
-    let mut value = Vec::with_capacity(length + 8);
-    while value.len() < length {
-        value.extend_from_slice(&random.next_u64().to_le_bytes());
+    random_bytes(length as u64, length)
+}
+
+/// `length` bytes of [`SplitMix64`] output from `seed`, eight little-endian bytes per draw.
+pub(crate) fn random_bytes(seed: u64, length: usize) -> Vec<u8> {
+    let mut random = SplitMix64::new(seed);
+    let mut bytes = Vec::with_capacity(length + 8);
+    while bytes.len() < length {
+        bytes.extend_from_slice(&random.next_u64().to_le_bytes());
     }
-    value.truncate(length);
-    value
+    bytes.truncate(length);
+    bytes
 }
 
 #[cfg(test)]
@@ -150,6 +141,10 @@ mod tests {
         assert_eq!(keys.get(42), b"key:000000000042");
         assert!(keys.iter().all(|key| key.len() == KEY_BYTES));
         assert!(keys.iter().zip(keys.iter().skip(1)).all(|(a, b)| a < b));
+        assert_eq!(
+            KeySet::sequential_with_prefix("new:", 7, 1).get(0),
+            b"new:000000000007"
+        );
     }
 
     #[test]
@@ -158,14 +153,9 @@ mod tests {
         let prefixes = KeySet::group_prefixes(10_000, 100).expect("100 divides 10,000");
         assert_eq!(prefixes.len(), 100);
         for group in [0, 7, 99] {
-            let prefix = prefixes.get(group);
-            let matching: Vec<usize> = (0..keys.len())
-                .filter(|&index| keys.get(index).starts_with(prefix))
-                .collect();
-            assert_eq!(
-                matching,
-                (group * 100..group * 100 + 100).collect::<Vec<_>>()
-            );
+            let matching =
+                (0..keys.len()).filter(|&index| keys.get(index).starts_with(prefixes.get(group)));
+            assert!(matching.eq(group * 100..group * 100 + 100));
         }
         assert!(KeySet::group_prefixes(10_000, 30).is_none());
         assert!(KeySet::group_prefixes(10_050, 100).is_none());
@@ -174,8 +164,7 @@ mod tests {
 
     #[test]
     fn the_generator_is_deterministic_and_covers_its_range() {
-        let mut first = SplitMix64::new(7);
-        let mut second = SplitMix64::new(7);
+        let (mut first, mut second) = (SplitMix64::new(7), SplitMix64::new(7));
         let mut seen = [false; 10];
         for _ in 0..1_000 {
             let pick = first.below(10);
@@ -189,9 +178,12 @@ mod tests {
     }
 
     #[test]
-    fn values_have_the_requested_length() {
+    fn values_have_the_requested_length_and_bytes() {
         assert_eq!(value_of_length(100).len(), 100);
         assert_eq!(value_of_length(10_240).len(), 10_240);
         assert_eq!(value_of_length(3), value_of_length(3));
+        // The first draw of seed 3, little-endian: rows depend on these exact bytes.
+        let first = SplitMix64::new(3).next_u64().to_le_bytes();
+        assert_eq!(value_of_length(3), first[..3]);
     }
 }

@@ -1,115 +1,66 @@
-//! Cairn's engine as a peer: `cairn::Db` in any durability mode, used directly.
-//!
-//! A session is a clone of the `Db` (one `Arc`). Reads are `get` and `scan_prefix`/`range`,
-//! writes `put` and one `WriteBatch`, a CAS is `compare_and_swap` on the value, a transaction
-//! is `Db::transaction` (snapshot isolation, retried on conflict). The maintenance thread is
-//! off, as in every other Cairn workload, so no checkpoint lands inside a measurement.
+//! Cairn's engine as a peer: `cairn::Db` in any durability mode, used directly. A session is a
+//! clone of the `Db` (one `Arc`); a CAS is `compare_and_swap` on the value, a transaction is
+//! `Db::transaction` (snapshot isolation, retried on conflict). The maintenance thread is off,
+//! as in every other Cairn workload, so no checkpoint lands inside a measurement.
 
+use std::path::Path;
 use std::time::Duration;
 
 use cairn::{CasOutcome, Db, Durability, Expected, WriteBatch};
 
-use super::{
-    directory_bytes, missing_read_key, touched, Engine, Feature, Label, Mode, Peer, Session,
-};
-use crate::workloads::durability::{bench_options, DataDir};
+use super::{read_key_found, touch_all, touched, Mode, Session, Store};
+use crate::measure::count_as_f64;
+use crate::workloads::durability::bench_options;
 use crate::workloads::Result;
 
-/// A Cairn database and the directory it lives in (none in memory).
-pub struct CairnPeer {
-    mode: Mode,
-    db: Db,
-    dir: Option<DataDir>,
-}
-
-impl CairnPeer {
-    /// Opens a fresh database in `mode`.
-    pub fn open(mode: Mode) -> Result<Self> {
-        let (db, dir) = open_db(mode, "peer-cairn")?;
-        Ok(CairnPeer { mode, db, dir })
-    }
-
-    /// The database.
-    pub fn db(&self) -> &Db {
-        &self.db
-    }
-}
-
-/// A fresh database in `mode`, in a new directory named after `label` unless in memory.
-pub(crate) fn open_db(mode: Mode, label: &str) -> Result<(Db, Option<DataDir>)> {
-    let (durability, dir) = match mode {
-        Mode::InMemory => (Durability::InMemory, None),
-        Mode::Buffered => (Durability::buffered(), Some(DataDir::create(label)?)),
-        Mode::Strict => (Durability::Strict, Some(DataDir::create(label)?)),
-    };
-    let db = Db::open(bench_options(durability, dir.as_ref().map(DataDir::path)))?;
-    Ok((db, dir))
-}
-
-impl Drop for CairnPeer {
-    fn drop(&mut self) {
-        // Close before the directory goes; a failure here has nothing left to lose.
-        let _ = self.db.close();
-    }
-}
-
-impl Peer for CairnPeer {
-    fn label(&self) -> Label {
-        Label::new(Engine::Cairn, self.mode)
+impl Store for Db {
+    fn open(mode: Mode, dir: Option<&Path>) -> Result<Self> {
+        let durability = match mode {
+            Mode::InMemory => Durability::InMemory,
+            Mode::Buffered => Durability::buffered(),
+            Mode::Strict => Durability::Strict,
+        };
+        Ok(Db::open(bench_options(durability, dir))?)
     }
 
     fn session(&self) -> Result<Box<dyn Session>> {
-        Ok(Box::new(CairnSession {
-            db: self.db.clone(),
-        }))
+        Ok(Box::new(self.clone()))
     }
 
-    fn supports(&self, feature: Feature) -> bool {
-        match feature {
-            Feature::Ttl | Feature::OrderedScan | Feature::Transactions => true,
-        }
-    }
-
-    fn disk_bytes(&self) -> Option<u64> {
-        self.dir.as_ref().map(|dir| directory_bytes(dir.path()))
-    }
-
-    fn commits_per_sync(&self) -> Option<f64> {
-        let stats = self.db.stats();
-        (self.mode == Mode::Strict && stats.wal_syncs > 0).then(|| {
-            crate::measure::count_as_f64(stats.wal_frames)
-                / crate::measure::count_as_f64(stats.wal_syncs)
-        })
-    }
-
-    fn settle(&self) -> Result<()> {
-        if self.mode != Mode::InMemory {
-            self.db.sync()?;
+    fn settle(&self, mode: Mode) -> Result<()> {
+        if mode != Mode::InMemory {
+            self.sync()?;
         }
         Ok(())
     }
+
+    fn commits_per_sync(&self, mode: Mode) -> Option<f64> {
+        let stats = self.stats();
+        (mode == Mode::Strict && stats.wal_syncs > 0)
+            .then(|| count_as_f64(stats.wal_frames) / count_as_f64(stats.wal_syncs))
+    }
+
+    fn close(&self) {
+        // A failure here has nothing left to lose.
+        let _ = Db::close(self);
+    }
 }
 
-struct CairnSession {
-    db: Db,
-}
-
-impl Session for CairnSession {
+impl Session for Db {
     fn get(&mut self, key: &[u8]) -> Result<Option<usize>> {
-        Ok(self.db.get(key)?.map(|value| touched(value.as_bytes())))
+        Ok(Db::get(self, key)?.map(|value| touched(value.as_bytes())))
     }
 
     fn put(&mut self, key: &[u8], value: &[u8]) -> Result<()> {
-        self.db.put(key, value)?;
-        Ok(())
+        Ok(Db::put(self, key, value).map(drop)?)
     }
 
     fn delete(&mut self, key: &[u8]) -> Result<bool> {
-        Ok(self.db.delete(key)?)
+        Ok(Db::delete(self, key)?)
     }
 
     fn exists(&mut self, key: &[u8]) -> Result<bool> {
-        Ok(self.db.exists(key)?)
+        Ok(Db::exists(self, key)?)
     }
 
     fn put_batch(&mut self, entries: &[(&[u8], &[u8])]) -> Result<()> {
@@ -117,34 +68,24 @@ impl Session for CairnSession {
         for (key, value) in entries {
             batch.put(key, value);
         }
-        self.db.write(&batch)?;
-        Ok(())
+        Ok(self.write(&batch).map(drop)?)
     }
 
     fn scan_range(&mut self, start: &[u8], end: &[u8]) -> Result<usize> {
-        Ok(self.db.range(start..end)?.fold(0, |count, (_, value)| {
-            touched(value.as_bytes());
-            count + 1
-        }))
+        touch_all(self.range(start..end)?.map(|(_, value)| Ok(value)))
     }
 
     fn scan_prefix(&mut self, prefix: &[u8]) -> Result<usize> {
-        Ok(self.db.scan_prefix(prefix)?.fold(0, |count, (_, value)| {
-            touched(value.as_bytes());
-            count + 1
-        }))
+        touch_all(Db::scan_prefix(self, prefix)?.map(|(_, value)| Ok(value)))
     }
 
     fn compare_and_swap(&mut self, key: &[u8], expected: &[u8], new: &[u8]) -> Result<bool> {
-        Ok(matches!(
-            self.db
-                .compare_and_swap(key, Expected::Value(expected), Some(new))?,
-            CasOutcome::Swapped(_)
-        ))
+        let outcome = Db::compare_and_swap(self, key, Expected::Value(expected), Some(new))?;
+        Ok(matches!(outcome, CasOutcome::Swapped(_)))
     }
 
     fn transaction(&mut self, read_key: &[u8], write_keys: &[&[u8]], value: &[u8]) -> Result<()> {
-        let found = self.db.transaction(|transaction| {
+        let found = Db::transaction(self, |transaction| {
             let found = transaction
                 .get(read_key)?
                 .map(|value| touched(value.as_bytes()));
@@ -154,16 +95,12 @@ impl Session for CairnSession {
                     transaction.put(key, value)?;
                 }
             }
-            Ok(found)
+            Ok(found.is_some())
         })?;
-        match found {
-            Some(_) => Ok(()),
-            None => Err(missing_read_key()),
-        }
+        read_key_found(found)
     }
 
     fn put_with_ttl(&mut self, key: &[u8], value: &[u8], ttl: Duration) -> Result<()> {
-        self.db.put_with_ttl(key, value, ttl)?;
-        Ok(())
+        Ok(Db::put_with_ttl(self, key, value, ttl).map(drop)?)
     }
 }

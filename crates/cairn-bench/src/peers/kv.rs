@@ -1,15 +1,11 @@
-//! The `KeyValueStore` backends as peers: `kv:cairn-<mode>`, `kv:sqlite-buffered` and
-//! `kv:redis` run every workload through the async trait, so "what the trait costs over the
-//! client it wraps" is the ratio between two rows of the same workload (`kv:sqlite-buffered`
-//! against `sqlite-buffered`), not a harness of its own.
-//!
-//! Each session owns a current-thread tokio runtime and opens its own handle inside it (a
-//! Redis connection's I/O task must live on the runtime that awaits it; Cairn sessions share
-//! the peer's one `Db`). A call is first polled once inside the runtime's context: a Cairn
-//! call that completes without suspending (every in-memory and buffered operation) then costs
-//! no runtime entry at all, as it would not in an async program already running on a
-//! runtime. A call that suspends (I/O, a Strict commit on the blocking pool) is finished with
-//! `block_on`. Keys live in one scope, `{acme:sessions}`, as a real tenant's would.
+//! The `KeyValueStore` backends as peers (`kv:cairn-<mode>`, `kv:sqlite-buffered`, `kv:redis`),
+//! so that what the trait costs over the client it wraps is the ratio between two rows of one
+//! workload. Each session owns a current-thread tokio runtime and opens its own handle in it (a
+//! Redis connection's I/O task must live on the runtime that awaits it; Cairn sessions share the
+//! peer's one `Db`). A call is first polled once in the runtime's context: a call that completes
+//! without suspending (every in-memory and buffered Cairn operation) then costs no runtime entry,
+//! as in an async program already on a runtime; one that suspends is finished with `block_on`.
+//! Keys live in one scope, `{acme:sessions}`. The trait has no entry scan and no transactions.
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -19,138 +15,90 @@ use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use cairn::Db;
-use cairn_kv::{CairnStore, KeyValueStore, RedisStore, Scope, SqliteStore};
+use cairn_kv::{CairnStore, KeyValueStore, KvResult, RedisStore, Scope, SqliteStore};
 use tokio::runtime::Runtime;
 
-use super::{directory_bytes, touched, Engine, Feature, Label, Mode, Peer, Session};
+use super::{data_dir, directory_bytes, touched, Engine, Feature, Label, Peer, Session, Store};
 use crate::workloads::durability::DataDir;
 use crate::workloads::{Result, WorkloadError};
 
 /// Where a kv peer's data lives.
 enum Place {
-    /// An engine shared by every session (declared before its directory, so it closes first).
-    Cairn { db: Db, dir: Option<DataDir> },
+    /// An engine shared by every session.
+    Cairn(Db),
     /// A SQLite file; every session opens its own store on it.
-    Sqlite { path: PathBuf, dir: DataDir },
+    Sqlite(PathBuf),
     /// A Redis server; every session connects.
-    Redis { url: String },
+    Redis(String),
 }
 
 /// A `KeyValueStore` backend, measured through the trait.
-pub struct KvPeer {
+pub(super) struct KvPeer {
     label: Label,
     scope: Scope,
+    /// Declared before `dir`: the store closes before its directory is removed.
     place: Place,
+    dir: Option<DataDir>,
 }
 
 impl KvPeer {
     /// Opens `label`'s backend (an engine of `Engine::KvCairn`, `KvSqlite` or `KvRedis`).
-    pub fn open(label: Label, redis_url: Option<&str>) -> Result<Self> {
+    pub(super) fn open(label: Label, redis_url: Option<&str>) -> Result<Self> {
         static REDIS_PEERS: AtomicU64 = AtomicU64::new(0);
-        let place = match label.engine {
-            Engine::KvCairn if label.mode == Mode::InMemory => Place::Cairn {
-                db: Db::in_memory(),
-                dir: None,
-            },
-            Engine::KvCairn => {
-                let (db, dir) = super::cairn::open_db(label.mode, "peer-kv-cairn")?;
-                Place::Cairn { db, dir }
+        let dir = data_dir(label)?;
+        let (place, namespace) = match (label.engine, dir.as_ref().map(DataDir::path)) {
+            (Engine::KvCairn, None) => (Place::Cairn(Db::in_memory()), None),
+            (Engine::KvCairn, path) => (Place::Cairn(Store::open(label.mode, path)?), None),
+            (Engine::KvSqlite, Some(path)) => (Place::Sqlite(path.join("store.sqlite3")), None),
+            // A fresh namespace per Redis peer: peers sharing a server never share keys.
+            (Engine::KvRedis, _) => {
+                let url = redis_url.ok_or_else(|| WorkloadError::unexpected("kv", "no Redis"))?;
+                let opened = REDIS_PEERS.fetch_add(1, Ordering::Relaxed);
+                let namespace = format!("sessions-{}-{opened}", std::process::id());
+                (Place::Redis(url.to_owned()), Some(namespace))
             }
-            Engine::KvSqlite => {
-                let dir = DataDir::create("peer-kv-sqlite")?;
-                Place::Sqlite {
-                    path: dir.path().join("store.sqlite3"),
-                    dir,
-                }
-            }
-            Engine::KvRedis => Place::Redis {
-                url: redis_url
-                    .ok_or_else(|| WorkloadError::unexpected("kv:redis", "no Redis server"))?
-                    .to_owned(),
-            },
             _ => return Err(WorkloadError::unexpected("kv", "not a KeyValueStore label")),
         };
-        // A fresh namespace per Redis peer: peers sharing a server never share keys.
-        let namespace = match place {
-            Place::Redis { .. } => format!(
-                "sessions-{}-{}",
-                std::process::id(),
-                REDIS_PEERS.fetch_add(1, Ordering::Relaxed)
-            ),
-            _ => "sessions".to_owned(),
-        };
-        let scope = Scope::new("acme", &namespace)?;
+        let scope = Scope::new("acme", namespace.as_deref().unwrap_or("sessions"))?;
         let peer = KvPeer {
             label,
             scope,
             place,
+            dir,
         };
         // Create the SQLite schema (or load the Redis scripts) once, before sessions race.
         drop(peer.session()?);
         Ok(peer)
     }
-}
 
-/// Runs one trait call: polled once in the runtime's context, finished with `block_on` only
-/// if it suspends (see the module docs).
-fn drive<T>(runtime: &Runtime, call: impl Future<Output = cairn_kv::KvResult<T>>) -> Result<T> {
-    let _entered = runtime.enter();
-    let mut future = pin!(call);
-    let mut context = Context::from_waker(Waker::noop());
-    match future.as_mut().poll(&mut context) {
-        Poll::Ready(result) => Ok(result?),
-        Poll::Pending => Ok(runtime.block_on(future)?),
-    }
-}
-
-/// Makes the same trait call on whichever backend the session holds, with no boxing.
-macro_rules! on_store {
-    ($session:expr, |$store:ident, $scope:ident| $body:expr) => {{
-        let $scope = &$session.scope;
-        match &$session.store {
-            Handle::Cairn($store) => drive(&$session.runtime, $body),
-            Handle::Sqlite($store) => drive(&$session.runtime, $body),
-            Handle::Redis($store) => drive(&$session.runtime, $body),
-        }
-    }};
-}
-
-impl Drop for KvPeer {
-    fn drop(&mut self) {
-        match &self.place {
-            Place::Cairn { db, .. } => {
-                let _ = db.close();
-            }
-            Place::Redis { .. } => {
-                // Best effort: leave the shared server as it was found.
-                if let Ok(session) = self.kv_session() {
-                    let _ = on_store!(session, |store, scope| store.clear_prefix(scope, b""));
-                }
-            }
-            Place::Sqlite { .. } => {}
-        }
-    }
-}
-
-impl KvPeer {
-    fn kv_session(&self) -> Result<KvSession> {
+    /// A session on `store`, opened by `open` in the session's own runtime.
+    fn open_session<S, F>(&self, open: impl FnOnce() -> F) -> Result<KvSession<S>>
+    where
+        F: Future<Output = KvResult<S>>,
+    {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
-            .build()
-            .map_err(|error| WorkloadError::io("kv", "building a tokio runtime", error))?;
-        let store = match &self.place {
-            Place::Cairn { db, .. } => Handle::Cairn(CairnStore::new(db.clone())),
-            Place::Sqlite { path, .. } => Handle::Sqlite(runtime.block_on(SqliteStore::open(
-                Some(path.clone()),
-                cairn_kv::SqliteSynchronous::Normal,
-            ))?),
-            Place::Redis { url } => Handle::Redis(runtime.block_on(RedisStore::connect(url))?),
-        };
+            .build();
+        let runtime = runtime.map_err(|error| WorkloadError::io("kv", "a runtime", error))?;
+        let store = runtime.block_on(open())?;
         Ok(KvSession {
             store,
             scope: self.scope.clone(),
             runtime,
         })
+    }
+}
+
+impl Drop for KvPeer {
+    fn drop(&mut self) {
+        match &self.place {
+            Place::Cairn(db) => drop(db.close()),
+            // Best effort: leave the shared server as it was found.
+            Place::Redis(url) => drop(self.open_session(|| RedisStore::connect(url)).and_then(
+                |session| session.drive(session.store.clear_prefix(&session.scope, b"")),
+            )),
+            Place::Sqlite(_) => {}
+        }
     }
 }
 
@@ -160,7 +108,15 @@ impl Peer for KvPeer {
     }
 
     fn session(&self) -> Result<Box<dyn Session>> {
-        Ok(Box::new(self.kv_session()?))
+        Ok(match &self.place {
+            Place::Cairn(db) => {
+                Box::new(self.open_session(|| async { Ok(CairnStore::new(db.clone())) })?)
+            }
+            Place::Sqlite(path) => Box::new(self.open_session(|| {
+                SqliteStore::open(Some(path.clone()), cairn_kv::SqliteSynchronous::Normal)
+            })?),
+            Place::Redis(url) => Box::new(self.open_session(|| RedisStore::connect(url))?),
+        })
     }
 
     fn supports(&self, feature: Feature) -> bool {
@@ -169,81 +125,63 @@ impl Peer for KvPeer {
     }
 
     fn disk_bytes(&self) -> Option<u64> {
-        match &self.place {
-            Place::Cairn { dir, .. } => dir.as_ref().map(|dir| directory_bytes(dir.path())),
-            Place::Sqlite { dir, .. } => Some(directory_bytes(dir.path())),
-            Place::Redis { .. } => None,
-        }
+        self.dir.as_ref().map(|dir| directory_bytes(dir.path()))
     }
 
     fn settle(&self) -> Result<()> {
-        if let Place::Cairn { db, dir: Some(_) } = &self.place {
+        if let (Place::Cairn(db), Some(_)) = (&self.place, &self.dir) {
             db.sync()?;
         }
         Ok(())
     }
 }
 
-/// One backend's handle (the trait is not object-safe: its methods return `impl Future`).
-enum Handle {
-    Cairn(CairnStore),
-    Sqlite(SqliteStore),
-    Redis(RedisStore),
-}
-
-struct KvSession {
-    store: Handle,
+struct KvSession<S> {
+    store: S,
     scope: Scope,
     runtime: Runtime,
 }
 
-impl Session for KvSession {
+impl<S> KvSession<S> {
+    /// Runs one trait call: polled once in the runtime's context, finished with `block_on`
+    /// only if it suspends (see the module docs).
+    fn drive<T>(&self, call: impl Future<Output = KvResult<T>>) -> Result<T> {
+        let _entered = self.runtime.enter();
+        let mut call = pin!(call);
+        match call.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+            Poll::Ready(result) => Ok(result?),
+            Poll::Pending => Ok(self.runtime.block_on(call)?),
+        }
+    }
+}
+
+impl<S: KeyValueStore + 'static> Session for KvSession<S> {
     fn get(&mut self, key: &[u8]) -> Result<Option<usize>> {
-        let value = on_store!(self, |store, scope| store.get(scope, key))?;
+        let value = self.drive(self.store.get(&self.scope, key))?;
         Ok(value.map(|value| touched(&value)))
     }
 
     fn put(&mut self, key: &[u8], value: &[u8]) -> Result<()> {
-        on_store!(self, |store, scope| store.put(scope, key, value))
+        self.drive(self.store.put(&self.scope, key, value))
     }
 
     fn delete(&mut self, key: &[u8]) -> Result<bool> {
-        on_store!(self, |store, scope| store.delete(scope, key))
+        self.drive(self.store.delete(&self.scope, key))
     }
 
     fn exists(&mut self, key: &[u8]) -> Result<bool> {
-        on_store!(self, |store, scope| store.exists(scope, key))
+        self.drive(self.store.exists(&self.scope, key))
     }
 
     fn put_batch(&mut self, entries: &[(&[u8], &[u8])]) -> Result<()> {
-        on_store!(self, |store, scope| store.multi_put(scope, entries))
-    }
-
-    fn scan_range(&mut self, _start: &[u8], _end: &[u8]) -> Result<usize> {
-        Err(WorkloadError::unexpected(
-            "kv",
-            "the KeyValueStore trait has no entry scan; scan workloads skip it",
-        ))
+        self.drive(self.store.multi_put(&self.scope, entries))
     }
 
     fn compare_and_swap(&mut self, key: &[u8], expected: &[u8], new: &[u8]) -> Result<bool> {
-        on_store!(self, |store, scope| store.cas(
-            scope,
-            key,
-            Some(expected),
-            new
-        ))
-    }
-
-    fn transaction(&mut self, _read: &[u8], _writes: &[&[u8]], _value: &[u8]) -> Result<()> {
-        Err(WorkloadError::unexpected(
-            "kv",
-            "the KeyValueStore trait has no transactions; the workload skips it",
-        ))
+        self.drive(self.store.cas(&self.scope, key, Some(expected), new))
     }
 
     fn put_with_ttl(&mut self, key: &[u8], value: &[u8], ttl: Duration) -> Result<()> {
-        on_store!(self, |store, scope| store
-            .put_with_ttl(scope, key, value, ttl))
+        self.drive(self.store.put_with_ttl(&self.scope, key, value, ttl))
     }
 }

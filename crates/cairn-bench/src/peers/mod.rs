@@ -1,35 +1,19 @@
-//! The stores measured side by side: Cairn in each durability mode, and its peers (redb,
-//! fjall, SQLite through rusqlite, Redis through redis-rs), each behind the same two small
-//! traits so that one workload runs unchanged against all of them.
-//!
-//! - A [`Peer`] is an open store: a directory (or a server) and its configuration. It hands
-//!   out [`Session`]s and reports what it supports and how much disk it uses.
-//! - A [`Session`] is what one thread uses: Cairn, redb and fjall hand out a clone of the
-//!   shared handle; SQLite opens a connection of the session's own (a rusqlite connection is
-//!   not `Sync`); Redis opens a connection.
-//!
-//! Every call is the cheapest *complete* way to do that thing with the store's public API, as
-//! a program using it directly would write it: a point read is a consistent read on its own
-//! (redb opens a read transaction for it, SQLite runs a prepared `SELECT`), a write is one
-//! commit, a batch is one atomic commit, a CAS and a transaction are atomic. Nothing is
-//! cached on the workload's side that a user could not cache too.
-//!
-//! Durability is matched by [`Mode`]: `Strict` is Cairn Strict, redb `Durability::Immediate`,
-//! fjall `PersistMode::SyncData` after every commit, SQLite `synchronous=FULL` (WAL mode);
-//! `Buffered` is each store's own buffered mode: Cairn Buffered, redb `Durability::None`,
-//! fjall without a persist call, SQLite `synchronous=NORMAL` (WAL mode). Redis is measured
-//! as the server is configured (the test server keeps no files), and counts as buffered.
-//! Only Cairn has an `InMemory` mode among the embedded stores.
-//!
-//! Dispatch is dynamic (`Box<dyn Session>`): one indirect call per operation, about a
-//! nanosecond, the same for every store.
+//! The stores measured side by side (Cairn in each durability mode, redb, fjall, SQLite, Redis,
+//! and the `KeyValueStore` backends), each behind two small traits so that one workload runs
+//! unchanged against all of them: a [`Peer`] is an open store, a [`Session`] one thread's handle
+//! on it. Every call is the cheapest *complete* way to do that thing with the store's public
+//! API: a read is a consistent read on its own, a write one commit, a batch one atomic commit,
+//! a CAS and a transaction are atomic, and nothing is cached that a user could not cache too.
+//! Durability is matched by [`Mode`]: `Strict` syncs every commit (Cairn Strict, redb
+//! `Immediate`, fjall `SyncData`, SQLite `synchronous=FULL`), `Buffered` is each store's own
+//! buffered mode; Redis is measured as the server is configured and counts as buffered.
 
-pub mod cairn;
-pub mod fjall;
-pub mod kv;
-pub mod redb;
+mod cairn;
+mod fjall;
+mod kv;
+mod redb;
 pub mod redis;
-pub mod sqlite;
+mod sqlite;
 
 #[cfg(test)]
 mod tests;
@@ -38,89 +22,68 @@ use std::fmt;
 use std::path::Path;
 use std::time::Duration;
 
-use crate::keys::SplitMix64;
+use crate::keys::random_bytes;
+use crate::workloads::durability::DataDir;
 use crate::workloads::{Result, WorkloadError};
 
-/// How a store commits: matched across stores as the module docs say.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Mode {
-    /// No files at all (Cairn only).
-    InMemory,
-    /// Commits reach the OS (or the server) and are synced later.
-    Buffered,
-    /// Every commit is on disk (fdatasync) before it returns.
-    Strict,
-}
+/// An enum whose variants have a name in rows and labels, with `ALL` and `name()`.
+macro_rules! named {
+    ($(#[$meta:meta])* $name:ident { $($(#[$doc:meta])* $variant:ident = $text:literal,)* }) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub enum $name { $($(#[$doc])* $variant,)* }
 
-impl Mode {
-    /// `inmemory`, `buffered`, `strict`.
-    pub fn name(self) -> &'static str {
-        match self {
-            Mode::InMemory => "inmemory",
-            Mode::Buffered => "buffered",
-            Mode::Strict => "strict",
+        impl $name {
+            /// Every value, in declaration order.
+            pub const ALL: &[$name] = &[$($name::$variant),*];
+
+            /// The name rows and labels use.
+            pub fn name(self) -> &'static str {
+                match self { $($name::$variant => $text,)* }
+            }
         }
+    };
+}
+
+named! {
+    /// How a store commits: matched across stores as the module docs say.
+    Mode {
+        /// No files at all (Cairn only).
+        InMemory = "inmemory",
+        /// Commits reach the OS (or the server) and are synced later.
+        Buffered = "buffered",
+        /// Every commit is on disk (fdatasync) before it returns.
+        Strict = "strict",
     }
 }
 
-impl fmt::Display for Mode {
-    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        formatter.write_str(self.name())
+named! {
+    /// The store behind a [`Peer`].
+    Engine {
+        /// Cairn's own engine, used directly (`cairn::Db`).
+        Cairn = "cairn",
+        /// redb.
+        Redb = "redb",
+        /// fjall.
+        Fjall = "fjall",
+        /// SQLite through rusqlite.
+        Sqlite = "sqlite",
+        /// Redis through redis-rs (a server on this machine).
+        Redis = "redis",
+        /// Cairn through the `KeyValueStore` trait (`cairn-kv`'s `CairnStore`).
+        KvCairn = "kv:cairn",
+        /// SQLite through the `KeyValueStore` trait (`SqliteStore`).
+        KvSqlite = "kv:sqlite",
+        /// Redis through the `KeyValueStore` trait (`RedisStore`).
+        KvRedis = "kv:redis",
     }
-}
-
-/// The store behind a [`Peer`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Engine {
-    /// Cairn's own engine, used directly (`cairn::Db`).
-    Cairn,
-    /// redb.
-    Redb,
-    /// fjall.
-    Fjall,
-    /// SQLite through rusqlite.
-    Sqlite,
-    /// Redis through redis-rs (a server on this machine).
-    Redis,
-    /// Cairn through the `KeyValueStore` trait (`cairn-kv`'s `CairnStore`).
-    KvCairn,
-    /// SQLite through the `KeyValueStore` trait (`SqliteStore`).
-    KvSqlite,
-    /// Redis through the `KeyValueStore` trait (`RedisStore`).
-    KvRedis,
 }
 
 impl Engine {
-    /// `cairn`, `redb`, `fjall`, `sqlite`, `redis`.
-    pub fn name(self) -> &'static str {
-        match self {
-            Engine::Cairn => "cairn",
-            Engine::Redb => "redb",
-            Engine::Fjall => "fjall",
-            Engine::Sqlite => "sqlite",
-            Engine::Redis => "redis",
-            Engine::KvCairn => "kv:cairn",
-            Engine::KvSqlite => "kv:sqlite",
-            Engine::KvRedis => "kv:redis",
-        }
-    }
-
     /// True for a server whose configuration (not the benchmark) decides its durability.
     pub fn is_server(self) -> bool {
         matches!(self, Engine::Redis | Engine::KvRedis)
     }
-
-    /// Every engine, Cairn first.
-    pub const ALL: [Engine; 8] = [
-        Engine::Cairn,
-        Engine::Redb,
-        Engine::Fjall,
-        Engine::Sqlite,
-        Engine::Redis,
-        Engine::KvCairn,
-        Engine::KvSqlite,
-        Engine::KvRedis,
-    ];
 }
 
 /// Which store in which mode: `cairn-strict`, `redb-buffered`, `redis`.
@@ -155,25 +118,16 @@ impl std::str::FromStr for Label {
 
     /// Reads back what `Display` writes: `cairn-inmemory`, `redb-strict`, `redis`.
     fn from_str(text: &str) -> Result<Self> {
-        let unknown =
-            |what: &str| WorkloadError::unexpected("label", format!("unknown {what} in {text:?}"));
-        let (engine, mode) = match text.split_once('-') {
-            Some((engine, mode)) => (engine, Some(mode)),
-            None => (text, None),
-        };
-        let engine = Engine::ALL
-            .into_iter()
-            .find(|candidate| candidate.name() == engine)
-            .ok_or_else(|| unknown("store"))?;
-        let mode = match (engine, mode) {
-            (engine, None) if engine.is_server() => Mode::Buffered,
-            (_, Some(mode)) => [Mode::InMemory, Mode::Buffered, Mode::Strict]
-                .into_iter()
-                .find(|candidate| candidate.name() == mode)
-                .ok_or_else(|| unknown("mode"))?,
-            (_, None) => return Err(unknown("mode (none given)")),
-        };
-        Ok(Label::new(engine, mode))
+        let engines = Engine::ALL.iter();
+        let labels =
+            engines.flat_map(|&engine| Mode::ALL.iter().map(move |&mode| Label::new(engine, mode)));
+        // A server's label names no mode: it reads back as buffered.
+        let mut readable =
+            labels.filter(|label| !label.engine.is_server() || label.mode == Mode::Buffered);
+        let unknown = || WorkloadError::unexpected("label", format!("unknown store {text:?}"));
+        readable
+            .find(|label| label.to_string() == text)
+            .ok_or_else(unknown)
     }
 }
 
@@ -196,8 +150,7 @@ pub trait Peer: Send + Sync {
     /// A handle for one thread.
     fn session(&self) -> Result<Box<dyn Session>>;
 
-    /// True when the store has `feature`. The default: ordered scans and transactions, no
-    /// TTL.
+    /// True when the store has `feature` (by default: ordered scans and transactions).
     fn supports(&self, feature: Feature) -> bool {
         matches!(feature, Feature::OrderedScan | Feature::Transactions)
     }
@@ -205,26 +158,24 @@ pub trait Peer: Send + Sync {
     /// Bytes the store's files take on disk now (`None` for a store without files).
     fn disk_bytes(&self) -> Option<u64>;
 
-    /// Bytes a server's dataset takes (Redis's `used_memory`); `None` for an embedded store,
-    /// whose memory is the process's own.
+    /// Bytes a server's dataset takes (Redis's `used_memory`); `None` for an embedded store.
     fn server_memory_bytes(&self) -> Result<Option<u64>> {
         Ok(None)
     }
 
-    /// Commits per fdatasync since the store was opened, where the store reports it (Cairn's
-    /// WAL frames over WAL syncs); `None` elsewhere.
+    /// Commits per fdatasync since the store opened, where the store reports it (Cairn).
     fn commits_per_sync(&self) -> Option<f64> {
         None
     }
 
-    /// Makes everything written so far durable, and waits for background work the store
-    /// starts after a bulk load (so the next measurement starts from a settled store).
+    /// Makes everything written durable and waits for the background work a bulk load starts.
     fn settle(&self) -> Result<()> {
         Ok(())
     }
 }
 
-/// One thread's handle on a [`Peer`]. Every method is one complete operation.
+/// One thread's handle on a [`Peer`]. Every method is one complete operation; the defaults
+/// of the operations a [`Feature`] names refuse (a workload asks only peers that support it).
 pub trait Session: Send {
     /// Reads `key`; returns the value's length, or `None` when absent. The value's bytes are
     /// read (passed to `black_box`), not just located.
@@ -244,21 +195,24 @@ pub trait Session: Send {
     /// Sets every `(key, value)` in one atomic commit.
     fn put_batch(&mut self, entries: &[(&[u8], &[u8])]) -> Result<()>;
 
-    /// Reads every entry with `start <= key < end`, in key order, from one consistent view;
-    /// returns how many there were. Values are read too.
-    fn scan_range(&mut self, start: &[u8], end: &[u8]) -> Result<usize>;
+    /// Reads every entry with `start <= key < end`, values too, in key order, from one
+    /// consistent view; returns how many there were.
+    fn scan_range(&mut self, start: &[u8], end: &[u8]) -> Result<usize> {
+        let _ = (start, end);
+        Err(lacks("an ordered scan"))
+    }
 
-    /// Reads every entry whose key starts with `prefix`, in key order, from one consistent
-    /// view. The default is the key range `[prefix, successor(prefix))`; a store with a prefix
-    /// call of its own uses it.
+    /// Reads every entry whose key starts with `prefix`, as [`Session::scan_range`] does. The
+    /// default scans from `prefix` to its successor (the prefix without its trailing 0xFF
+    /// bytes, last byte plus one).
     fn scan_prefix(&mut self, prefix: &[u8]) -> Result<usize> {
-        match prefix_successor(prefix) {
-            Some(end) => self.scan_range(prefix, &end),
-            None => Err(WorkloadError::unexpected(
-                "scan_prefix",
-                "a prefix of 0xFF bytes has no successor",
-            )),
-        }
+        let mut end = prefix.to_vec();
+        while end.pop_if(|last| *last == u8::MAX).is_some() {}
+        let last = end
+            .last_mut()
+            .ok_or_else(|| lacks("successor for an all-0xFF prefix"))?;
+        *last += 1;
+        self.scan_range(prefix, &end)
     }
 
     /// Atomically: if `key` holds `expected`, sets it to `new` and returns true; otherwise
@@ -267,30 +221,21 @@ pub trait Session: Send {
 
     /// One read-write transaction: reads `read_key` (which must exist), then sets each of
     /// `write_keys` to `value`, and commits atomically.
-    fn transaction(&mut self, read_key: &[u8], write_keys: &[&[u8]], value: &[u8]) -> Result<()>;
+    fn transaction(&mut self, read_key: &[u8], write_keys: &[&[u8]], value: &[u8]) -> Result<()> {
+        let _ = (read_key, write_keys, value);
+        Err(lacks("transactions"))
+    }
 
-    /// Sets `key` to `value`, expiring after `ttl`, in one commit. Only called when the peer
-    /// supports [`Feature::Ttl`].
+    /// Sets `key` to `value`, expiring after `ttl`, in one commit.
     fn put_with_ttl(&mut self, key: &[u8], value: &[u8], ttl: Duration) -> Result<()> {
         let _ = (key, value, ttl);
-        Err(WorkloadError::unexpected(
-            "put_with_ttl",
-            "this store has no TTL; the workload should have skipped it",
-        ))
+        Err(lacks("a TTL"))
     }
 }
 
-/// The smallest byte string greater than every string starting with `prefix`, or `None` when
-/// `prefix` is all `0xFF` (or empty).
-pub fn prefix_successor(prefix: &[u8]) -> Option<Vec<u8>> {
-    let mut end = prefix.to_vec();
-    while let Some(last) = end.pop() {
-        if last < u8::MAX {
-            end.push(last + 1);
-            return Some(end);
-        }
-    }
-    None
+/// The error of an operation the store lacks.
+fn lacks(what: &str) -> WorkloadError {
+    WorkloadError::unexpected("session", format!("this store has no {what}"))
 }
 
 /// How many distinct values a [`ValuePool`] holds.
@@ -309,29 +254,19 @@ pub struct ValuePool {
 impl ValuePool {
     /// [`VALUE_POOL_SIZE`] values of `length` bytes.
     pub fn new(length: usize) -> Self {
-        let mut random = SplitMix64::new(0x5eed_0000 ^ length as u64);
-        let total = length * VALUE_POOL_SIZE;
-        let mut bytes = Vec::with_capacity(total + 8);
-        while bytes.len() < total {
-            bytes.extend_from_slice(&random.next_u64().to_le_bytes());
-        }
-        bytes.truncate(total);
+        let bytes = random_bytes(0x5eed_0000 ^ length as u64, length * VALUE_POOL_SIZE);
         ValuePool { length, bytes }
     }
 
     /// The value for operation (or key) number `index`.
+    #[expect(
+        clippy::indexing_slicing,
+        clippy::cast_possible_truncation,
+        reason = "the slot is below VALUE_POOL_SIZE, and the pool holds that many values"
+    )]
     pub fn get(&self, index: u64) -> &[u8] {
-        #[expect(
-            clippy::cast_possible_truncation,
-            reason = "the remainder is below VALUE_POOL_SIZE"
-        )]
         let slot = (index % VALUE_POOL_SIZE as u64) as usize;
         &self.bytes[slot * self.length..(slot + 1) * self.length]
-    }
-
-    /// The length of every value.
-    pub fn value_len(&self) -> usize {
-        self.length
     }
 }
 
@@ -345,23 +280,97 @@ pub struct Places {
 /// Opens `label`'s store: embedded stores in a fresh directory of their own (removed when the
 /// peer drops), Redis at `places.redis_url` (a fresh key namespace per peer).
 pub fn open(label: Label, places: &Places) -> Result<Box<dyn Peer>> {
-    match label.engine {
-        Engine::Cairn => Ok(Box::new(cairn::CairnPeer::open(label.mode)?)),
-        Engine::Redb => Ok(Box::new(redb::RedbPeer::open(label.mode)?)),
-        Engine::Fjall => Ok(Box::new(fjall::FjallPeer::open(label.mode)?)),
-        Engine::Sqlite => Ok(Box::new(sqlite::SqlitePeer::open(label.mode)?)),
-        Engine::Redis => match &places.redis_url {
-            Some(url) => Ok(Box::new(redis::RedisPeer::open(url)?)),
-            None => Err(WorkloadError::unexpected(
-                "redis",
-                "no Redis server to measure",
-            )),
-        },
-        Engine::KvCairn | Engine::KvSqlite | Engine::KvRedis => Ok(Box::new(kv::KvPeer::open(
-            label,
-            places.redis_url.as_deref(),
-        )?)),
+    let redis_url = || {
+        let url = places.redis_url.as_deref();
+        url.ok_or_else(|| WorkloadError::unexpected("redis", "no Redis server to measure"))
+    };
+    Ok(match label.engine {
+        Engine::Cairn => Embedded::<::cairn::Db>::open(label)?,
+        Engine::Redb => Embedded::<redb::Redb>::open(label)?,
+        Engine::Fjall => Embedded::<fjall::Fjall>::open(label)?,
+        Engine::Sqlite => Embedded::<sqlite::Sqlite>::open(label)?,
+        Engine::Redis => Box::new(redis::RedisPeer::open(redis_url()?)?),
+        Engine::KvRedis => Box::new(kv::KvPeer::open(label, Some(redis_url()?))?),
+        Engine::KvCairn | Engine::KvSqlite => Box::new(kv::KvPeer::open(label, None)?),
+    })
+}
+
+/// A fresh directory for `label`'s files, or none for a store in memory or in a server.
+fn data_dir(label: Label) -> Result<Option<DataDir>> {
+    let name = format!("peer-{}", label.engine.name().replace(':', "-"));
+    let on_files = label.mode != Mode::InMemory && !label.engine.is_server();
+    on_files.then(|| DataDir::create(&name)).transpose()
+}
+
+/// What an [`Embedded`] peer needs of its store; methods are as [`Peer`]'s, given the mode.
+trait Store: Send + Sync + Sized + 'static {
+    fn open(mode: Mode, dir: Option<&Path>) -> Result<Self>;
+
+    fn session(&self) -> Result<Box<dyn Session>>;
+
+    fn settle(&self, mode: Mode) -> Result<()>;
+
+    fn commits_per_sync(&self, _mode: Mode) -> Option<f64> {
+        None
     }
+
+    /// Runs before the store's directory is removed.
+    fn close(&self) {}
+}
+
+/// An embedded store and the directory it lives in (none in memory).
+struct Embedded<S: Store> {
+    label: Label,
+    /// Declared before `dir`: the store closes before its directory is removed.
+    store: S,
+    dir: Option<DataDir>,
+}
+
+impl<S: Store> Embedded<S> {
+    fn open(label: Label) -> Result<Box<dyn Peer>> {
+        let dir = data_dir(label)?;
+        let store = S::open(label.mode, dir.as_ref().map(DataDir::path))?;
+        Ok(Box::new(Embedded { label, store, dir }))
+    }
+}
+
+impl<S: Store> Drop for Embedded<S> {
+    fn drop(&mut self) {
+        self.store.close();
+    }
+}
+
+impl<S: Store> Peer for Embedded<S> {
+    fn label(&self) -> Label {
+        self.label
+    }
+
+    fn session(&self) -> Result<Box<dyn Session>> {
+        self.store.session()
+    }
+
+    fn supports(&self, feature: Feature) -> bool {
+        // Cairn has every feature; the other embedded stores have no TTL.
+        self.label.engine == Engine::Cairn || feature != Feature::Ttl
+    }
+
+    fn disk_bytes(&self) -> Option<u64> {
+        self.dir.as_ref().map(|dir| directory_bytes(dir.path()))
+    }
+
+    fn commits_per_sync(&self) -> Option<f64> {
+        self.store.commits_per_sync(self.label.mode)
+    }
+
+    fn settle(&self) -> Result<()> {
+        self.store.settle(self.label.mode)
+    }
+}
+
+/// The directory of a store that runs on files; refuses `Mode::InMemory` (no directory):
+/// Cairn is the only in-memory embedded store measured.
+fn on_files(dir: Option<&Path>) -> Result<&Path> {
+    dir.ok_or_else(|| WorkloadError::unexpected("open", "only Cairn runs in memory"))
 }
 
 /// Which stores a workload runs on.
@@ -377,30 +386,26 @@ pub enum Stores {
 impl Stores {
     /// The labels, in table order.
     pub fn labels(self, redis: bool) -> Vec<Label> {
+        use Engine::{Cairn, Fjall, KvCairn, KvRedis, KvSqlite, Redb, Redis, Sqlite};
         let (Stores::Class(mode) | Stores::ClassAndTrait(mode)) = self;
-        let mut labels = Vec::new();
-        if mode == Mode::Buffered {
-            labels.push(Label::new(Engine::Cairn, Mode::InMemory));
-        }
-        for engine in [Engine::Cairn, Engine::Redb, Engine::Fjall, Engine::Sqlite] {
-            labels.push(Label::new(engine, mode));
-        }
-        if mode == Mode::Buffered && redis {
-            labels.push(Label::new(Engine::Redis, Mode::Buffered));
-        }
-        if let Stores::ClassAndTrait(_) = self {
-            if mode == Mode::Buffered {
-                labels.push(Label::new(Engine::KvCairn, Mode::InMemory));
-            }
-            labels.push(Label::new(Engine::KvCairn, mode));
-            if mode == Mode::Buffered {
-                labels.push(Label::new(Engine::KvSqlite, Mode::Buffered));
-                if redis {
-                    labels.push(Label::new(Engine::KvRedis, Mode::Buffered));
-                }
-            }
-        }
-        labels
+        let buffered = mode == Mode::Buffered;
+        let trait_too = matches!(self, Stores::ClassAndTrait(_));
+        let candidates = [
+            (Cairn, Mode::InMemory, buffered),
+            (Cairn, mode, true),
+            (Redb, mode, true),
+            (Fjall, mode, true),
+            (Sqlite, mode, true),
+            (Redis, mode, buffered && redis),
+            (KvCairn, Mode::InMemory, trait_too && buffered),
+            (KvCairn, mode, trait_too),
+            (KvSqlite, mode, trait_too && buffered),
+            (KvRedis, mode, trait_too && buffered && redis),
+        ];
+        let chosen = candidates.into_iter().filter(|(_, _, wanted)| *wanted);
+        chosen
+            .map(|(engine, mode, _)| Label::new(engine, mode))
+            .collect()
     }
 }
 
@@ -418,43 +423,19 @@ pub fn raw_client(label: Label) -> Option<Label> {
 /// Disk space the regular files under `dir` take, recursively (0 for a missing directory):
 /// allocated blocks, as `du` counts them, so a preallocated but unwritten (sparse) WAL
 /// segment counts for what it holds, not for its length. Off Unix, file lengths.
-pub fn directory_bytes(dir: &Path) -> u64 {
+fn directory_bytes(dir: &Path) -> u64 {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return 0;
     };
-    let mut total = 0;
-    for entry in entries.flatten() {
-        let Ok(metadata) = entry.metadata() else {
-            continue;
-        };
+    let sizes = entries.flatten().filter_map(|entry| {
+        let metadata = entry.metadata().ok()?;
         if metadata.is_dir() {
-            total += directory_bytes(&entry.path());
-        } else if metadata.is_file() {
-            total += allocated_bytes(&metadata);
+            Some(directory_bytes(&entry.path()))
+        } else {
+            metadata.is_file().then(|| allocated_bytes(&metadata))
         }
-    }
-    total
-}
-
-/// The error of a transaction whose read key is missing (it wrote nothing).
-pub(crate) fn missing_read_key() -> WorkloadError {
-    WorkloadError::unexpected("transaction", "the key the transaction reads is missing")
-}
-
-/// Refuses `Mode::InMemory` for an embedded peer that runs on files: Cairn is the only
-/// in-memory embedded store measured.
-pub(crate) fn refuse_in_memory(peer: &'static str, mode: Mode) -> Result<()> {
-    if mode == Mode::InMemory {
-        let detail = "this peer runs on files (Buffered or Strict)";
-        return Err(WorkloadError::unexpected(peer, detail));
-    }
-    Ok(())
-}
-
-/// Passes a read value to `black_box` and returns its length.
-pub(crate) fn touched(value: &[u8]) -> usize {
-    std::hint::black_box(value);
-    value.len()
+    });
+    sizes.sum()
 }
 
 #[cfg(unix)]
@@ -467,4 +448,47 @@ fn allocated_bytes(metadata: &std::fs::Metadata) -> u64 {
 #[cfg(not(unix))]
 fn allocated_bytes(metadata: &std::fs::Metadata) -> u64 {
     metadata.len()
+}
+
+/// `Ok` when a transaction found its read key; the error of one that did not (and so wrote
+/// nothing) otherwise.
+fn read_key_found(found: bool) -> Result<()> {
+    found.then_some(()).ok_or_else(|| {
+        WorkloadError::unexpected("transaction", "the key the transaction reads is missing")
+    })
+}
+
+/// Passes a read value to `black_box` and returns its length.
+fn touched(value: &[u8]) -> usize {
+    std::hint::black_box(value);
+    value.len()
+}
+
+/// Reads (touches) every value of a scan; returns how many there were.
+fn touch_all<V: AsRef<[u8]>>(values: impl Iterator<Item = Result<V>>) -> Result<usize> {
+    let mut count = 0;
+    for value in values {
+        touched(value?.as_ref());
+        count += 1;
+    }
+    Ok(count)
+}
+
+/// The errors of the clients used directly, each attributed to its client by `?`.
+macro_rules! client_errors {
+    ($($client:literal: $($error:ty),+;)+) => {$($(
+        impl From<$error> for WorkloadError {
+            fn from(error: $error) -> Self {
+                WorkloadError::client($client, error)
+            }
+        }
+    )+)+};
+}
+
+client_errors! {
+    "redb": ::redb::DatabaseError, ::redb::TransactionError, ::redb::TableError,
+        ::redb::StorageError, ::redb::CommitError, ::redb::SetDurabilityError;
+    "fjall": ::fjall::Error;
+    "rusqlite": cairn_kv::backends::sqlite::rusqlite::Error;
+    "redis-rs": cairn_kv::backends::redis::redis::RedisError;
 }

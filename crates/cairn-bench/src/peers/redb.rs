@@ -1,173 +1,130 @@
-//! redb as a peer: one database file in a fresh directory, one table
-//! `kv: TableDefinition<&[u8], &[u8]>`, used through redb's own transactions.
-//!
-//! A session is an `Arc` of the shared `Database` (redb's handle is `Sync`; its readers run
-//! in parallel with each other and with the one writer redb admits at a time). Every call is
-//! one redb transaction, as a program using redb directly would write it:
-//! - a point read is `begin_read` + `open_table` + `get`, and the value's bytes are read;
-//! - a put and a batch are one write transaction each, committed once;
-//! - a range scan is one read transaction walking `table.range(start..end)`, reading values;
-//! - a CAS is one write transaction that reads the key, compares, and then either writes and
-//!   commits or aborts (redb admits one write transaction at a time, so the read and the write
-//!   are atomic against every other writer);
-//! - a read-write transaction is one write transaction: the read, the writes, one commit.
-//!
-//! Durability: `Mode::Strict` commits with `Durability::Immediate` (redb's default: the commit
-//! is on disk when `commit` returns); `Mode::Buffered` commits with `Durability::None`, redb's
-//! non-durable commit (crash-consistent, rolled back to the last durable commit on a crash).
-//! redb 4 needs no periodic durable commit to keep the file from growing: a non-durable commit
-//! frees the pages written by earlier non-durable commits itself. [`Peer::settle`] makes the
-//! buffered commits durable with one empty `Durability::Immediate` commit, which is also what
-//! lets redb reuse the pages the last durable commit held. `Mode::InMemory` is refused: Cairn
-//! is the only in-memory embedded store measured.
-//!
-//! Configuration: redb's defaults throughout (`Database::create`: a 1 GiB page cache, 4 KiB
-//! pages, one writer process). The benchmark tunes no peer beyond its documented defaults,
-//! except the durability mode.
+//! redb as a peer: one database file, one table `kv: TableDefinition<&[u8], &[u8]>`, redb's
+//! defaults otherwise (a 1 GiB page cache, 4 KiB pages). Every call is one redb transaction: a
+//! read or a scan one read transaction, every write one write transaction committed once (a CAS
+//! that does not swap aborts); redb admits one writer at a time, so a CAS is atomic. `Strict`
+//! commits with `Durability::Immediate`, `Buffered` with `Durability::None` (crash-consistent,
+//! and redb 4 frees earlier non-durable commits' pages itself, so no periodic durable commit is
+//! needed); settling is one empty `Immediate` commit, which makes the buffered commits durable
+//! and lets redb reuse the pages the last durable commit held.
 
+use std::path::Path;
 use std::sync::Arc;
 
-use redb::{
-    Database, Durability, ReadableDatabase, ReadableTable, Table, TableDefinition, WriteTransaction,
-};
+use redb::{Database, Durability, ReadOnlyTable, ReadableDatabase, ReadableTable, Table};
+use redb::{TableDefinition, WriteTransaction};
 
-use super::{
-    directory_bytes, missing_read_key, refuse_in_memory, touched, Engine, Label, Mode, Peer,
-    Session,
-};
-use crate::workloads::durability::DataDir;
-use crate::workloads::{Result, WorkloadError};
+use super::{on_files, read_key_found, touched, Mode, Session, Store};
+use crate::workloads::Result;
 
-/// The one table every peer call uses.
 const TABLE: TableDefinition<&[u8], &[u8]> = TableDefinition::new("kv");
 
-/// A redb database file and the directory it lives in.
-pub struct RedbPeer {
+type KvTable<'txn> = Table<'txn, &'static [u8], &'static [u8]>;
+
+/// The shared database and the mode its commits use.
+#[derive(Clone)]
+pub(super) struct Redb {
     mode: Mode,
-    /// Declared before `dir`: the database closes before its directory is removed.
     database: Arc<Database>,
-    dir: DataDir,
 }
 
-impl RedbPeer {
-    /// Creates a fresh database in `mode` (`Buffered` or `Strict`).
-    pub fn open(mode: Mode) -> Result<Self> {
-        refuse_in_memory("redb", mode)?;
-        let dir = DataDir::create("peer-redb")?;
-        let database = Database::create(dir.path().join("peer.redb")).map_err(redb_error)?;
-        // Create the table once, durably, so read transactions find it from the start.
-        let transaction = begin_write(&database, Mode::Strict)?;
-        drop(transaction.open_table(TABLE).map_err(redb_error)?);
-        transaction.commit().map_err(redb_error)?;
-        Ok(RedbPeer {
+impl Store for Redb {
+    fn open(mode: Mode, dir: Option<&Path>) -> Result<Self> {
+        let database = Database::create(on_files(dir)?.join("peer.redb"))?;
+        let redb = Redb {
             mode,
             database: Arc::new(database),
-            dir,
-        })
-    }
-}
-
-/// A write transaction committing with `mode`'s durability.
-fn begin_write(database: &Database, mode: Mode) -> Result<WriteTransaction> {
-    let mut transaction = database.begin_write().map_err(redb_error)?;
-    let durability = if mode == Mode::Strict {
-        Durability::Immediate
-    } else {
-        Durability::None
-    };
-    transaction.set_durability(durability).map_err(redb_error)?;
-    Ok(transaction)
-}
-
-impl Peer for RedbPeer {
-    fn label(&self) -> Label {
-        Label::new(Engine::Redb, self.mode)
+        };
+        // Create the table once, durably, so read transactions find it from the start.
+        let transaction = redb.begin_write(Mode::Strict)?;
+        drop(transaction.open_table(TABLE)?);
+        transaction.commit()?;
+        Ok(redb)
     }
 
     fn session(&self) -> Result<Box<dyn Session>> {
-        Ok(Box::new(RedbSession {
-            mode: self.mode,
-            database: Arc::clone(&self.database),
-        }))
+        Ok(Box::new(self.clone()))
     }
 
-    fn disk_bytes(&self) -> Option<u64> {
-        Some(directory_bytes(self.dir.path()))
-    }
-
-    fn settle(&self) -> Result<()> {
-        if self.mode == Mode::Strict {
-            // Every commit is already durable.
-            return Ok(());
+    fn settle(&self, mode: Mode) -> Result<()> {
+        // Strict commits are durable already.
+        if mode != Mode::Strict {
+            self.begin_write(Mode::Strict)?.commit()?;
         }
-        // An empty durable commit makes every earlier non-durable commit durable.
-        begin_write(&self.database, Mode::Strict)?
-            .commit()
-            .map_err(redb_error)
+        Ok(())
     }
 }
 
-struct RedbSession {
-    mode: Mode,
-    database: Arc<Database>,
-}
+impl Redb {
+    /// A write transaction committing with `mode`'s durability.
+    fn begin_write(&self, mode: Mode) -> Result<WriteTransaction> {
+        let mut transaction = self.database.begin_write()?;
+        let durability = match mode {
+            Mode::Strict => Durability::Immediate,
+            _ => Durability::None,
+        };
+        transaction.set_durability(durability)?;
+        Ok(transaction)
+    }
 
-impl RedbSession {
-    /// One write transaction: `change` edits the table and says whether to commit (true) or
-    /// abort (false); returns what it returned.
-    fn write<T>(
-        &self,
-        change: impl FnOnce(&mut Table<'_, &'static [u8], &'static [u8]>) -> Result<(T, bool)>,
-    ) -> Result<T> {
-        let transaction = begin_write(&self.database, self.mode)?;
-        let (result, commit) = change(&mut transaction.open_table(TABLE).map_err(redb_error)?)?;
+    /// One write transaction: `change` edits the table and returns whether to commit (true)
+    /// or abort (false); the call returns the same.
+    fn write(&self, change: impl FnOnce(&mut KvTable<'_>) -> Result<bool>) -> Result<bool> {
+        let transaction = self.begin_write(self.mode)?;
+        let commit = change(&mut transaction.open_table(TABLE)?)?;
         if commit {
-            transaction.commit().map_err(redb_error)?;
+            transaction.commit()?;
         } else {
-            transaction.abort().map_err(redb_error)?;
+            transaction.abort()?;
         }
-        Ok(result)
+        Ok(commit)
+    }
+
+    /// The table, in a read transaction of its own.
+    fn read(&self) -> Result<ReadOnlyTable<&'static [u8], &'static [u8]>> {
+        let transaction = self.database.begin_read()?;
+        Ok(transaction.open_table(TABLE)?)
     }
 }
 
-impl Session for RedbSession {
+/// Inserts every entry; true (commit).
+fn insert<'a>(
+    table: &mut KvTable<'_>,
+    entries: impl IntoIterator<Item = (&'a [u8], &'a [u8])>,
+) -> Result<bool> {
+    for (key, value) in entries {
+        table.insert(key, value)?;
+    }
+    Ok(true)
+}
+
+impl Session for Redb {
     fn get(&mut self, key: &[u8]) -> Result<Option<usize>> {
-        let transaction = self.database.begin_read().map_err(redb_error)?;
-        let table = transaction.open_table(TABLE).map_err(redb_error)?;
-        let value = table.get(key).map_err(redb_error)?;
+        let value = self.read()?.get(key)?;
         Ok(value.map(|value| touched(value.value())))
     }
 
     fn put(&mut self, key: &[u8], value: &[u8]) -> Result<()> {
-        self.write(|table| {
-            table.insert(key, value).map_err(redb_error)?;
-            Ok(((), true))
-        })
+        self.write(|table| insert(table, [(key, value)])).map(drop)
     }
 
     fn delete(&mut self, key: &[u8]) -> Result<bool> {
+        let mut removed = false;
         self.write(|table| {
-            let removed = table.remove(key).map_err(redb_error)?.is_some();
-            Ok((removed, true))
-        })
+            removed = table.remove(key)?.is_some();
+            Ok(true)
+        })?;
+        Ok(removed)
     }
 
     fn put_batch(&mut self, entries: &[(&[u8], &[u8])]) -> Result<()> {
-        self.write(|table| {
-            for (key, value) in entries {
-                table.insert(*key, *value).map_err(redb_error)?;
-            }
-            Ok(((), true))
-        })
+        self.write(|table| insert(table, entries.iter().copied()))
+            .map(drop)
     }
 
     fn scan_range(&mut self, start: &[u8], end: &[u8]) -> Result<usize> {
-        let transaction = self.database.begin_read().map_err(redb_error)?;
-        let table = transaction.open_table(TABLE).map_err(redb_error)?;
         let mut count = 0;
-        for entry in table.range(start..end).map_err(redb_error)? {
-            let (_, value) = entry.map_err(redb_error)?;
-            touched(value.value());
+        for entry in self.read()?.range(start..end)? {
+            touched(entry?.1.value());
             count += 1;
         }
         Ok(count)
@@ -175,36 +132,18 @@ impl Session for RedbSession {
 
     fn compare_and_swap(&mut self, key: &[u8], expected: &[u8], new: &[u8]) -> Result<bool> {
         self.write(|table| {
-            let current = table.get(key).map_err(redb_error)?;
-            let matches = current.is_some_and(|current| current.value() == expected);
-            if matches {
-                table.insert(key, new).map_err(redb_error)?;
-            }
-            // A CAS that does not swap aborts: it writes nothing.
-            Ok((matches, matches))
+            let current = table.get(key)?;
+            let swaps = current.is_some_and(|current| current.value() == expected);
+            Ok(swaps && insert(table, [(key, new)])?)
         })
     }
 
     fn transaction(&mut self, read_key: &[u8], write_keys: &[&[u8]], value: &[u8]) -> Result<()> {
         let found = self.write(|table| {
-            let current = table.get(read_key).map_err(redb_error)?;
+            let current = table.get(read_key)?;
             let found = current.map(|current| touched(current.value())).is_some();
-            if found {
-                for key in write_keys {
-                    table.insert(*key, value).map_err(redb_error)?;
-                }
-            }
-            Ok((found, found))
+            Ok(found && insert(table, write_keys.iter().map(|key| (*key, value)))?)
         })?;
-        if found {
-            Ok(())
-        } else {
-            Err(missing_read_key())
-        }
+        read_key_found(found)
     }
-}
-
-/// A redb error of any kind (redb has one per call family).
-fn redb_error(error: impl Into<redb::Error>) -> WorkloadError {
-    WorkloadError::client("redb", error.into())
 }

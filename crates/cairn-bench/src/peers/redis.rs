@@ -1,30 +1,21 @@
-//! Redis as a peer: redis-rs's blocking client on a connection per session, against a server
-//! on this machine (loopback).
-//!
-//! Every key the peer writes carries a namespace of its own (`cairn-bench:{pid}:{n}:`) in
-//! front, so peers sharing a server (in this run or another) never share keys, and nothing
-//! else on the server is touched; the peer deletes its keys when dropped. The namespace adds
-//! 24 bytes or so to each key, which costs Redis a few nanoseconds of hashing: nothing next to
-//! a loopback round trip.
-//!
-//! A get is `GET`, a put `SET`, a batch `MULTI`/`SET`.../`EXEC` in one pipeline (atomic), a
-//! TTL put `SET ... PX`. A CAS and a read-write transaction are Lua scripts, which Redis runs
-//! atomically: the idiomatic way to read and then write in one step. Redis keeps no key order,
-//! so it takes no part in the scan workloads. Durability is the server's: the server
-//! `cairn bench` starts keeps no files; a server given by URL is measured as configured.
+//! Redis as a peer: redis-rs's blocking client, a connection per session, against a server on
+//! this machine. Every key carries the peer's own namespace (`cairn-bench:{pid}:{n}:`), so
+//! peers sharing a server never share keys (a few nanoseconds of hashing, nothing next to a
+//! loopback round trip); the peer deletes its keys when dropped. A batch is one atomic
+//! `MULTI`/`EXEC` pipeline, a TTL put `SET ... PX`, a CAS and a transaction are Lua scripts
+//! (which Redis runs atomically). Redis keeps no key order, so it takes no part in scans.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use cairn_kv::backends::redis::redis;
+use cairn_kv::backends::redis::redis::{self, Commands};
 
-use super::{missing_read_key, touched, Engine, Feature, Label, Mode, Peer, Session};
+use super::{read_key_found, touched, Engine, Feature, Label, Mode, Peer, Session};
 use crate::workloads::{Result, WorkloadError};
 
-/// How long connecting may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// Keys one `SCAN` call looks at while the peer deletes its keys.
+/// Keys one `SCAN` (or `UNLINK`) takes while the peer deletes its keys.
 const CLEANUP_PAGE_KEYS: usize = 1_000;
 
 const CAS_SCRIPT: &str = "if redis.call('GET', KEYS[1]) == ARGV[1] then \
@@ -38,75 +29,37 @@ const TRANSACTION_SCRIPT: &str = "local found = redis.call('GET', KEYS[1]) \
 /// A namespace on a Redis server.
 pub struct RedisPeer {
     client: redis::Client,
-    namespace: Vec<u8>,
+    namespace: String,
 }
 
 impl RedisPeer {
-    /// Connects to `url` and claims a fresh key namespace.
+    /// Connects to `url`, checks that the server answers `PING`, and claims a fresh key
+    /// namespace.
     pub fn open(url: &str) -> Result<Self> {
         static PEERS_OPENED: AtomicU64 = AtomicU64::new(0);
-        let client = redis::Client::open(url).map_err(redis_error)?;
-        let mut probe = client
-            .get_connection_with_timeout(CONNECT_TIMEOUT)
-            .map_err(redis_error)?;
-        redis::cmd("PING")
-            .query::<String>(&mut probe)
-            .map_err(redis_error)?;
-        let namespace = format!(
-            "cairn-bench:{}:{}:",
-            std::process::id(),
-            PEERS_OPENED.fetch_add(1, Ordering::Relaxed)
-        );
-        Ok(RedisPeer {
-            client,
-            namespace: namespace.into_bytes(),
-        })
-    }
-
-    /// Bytes the server's dataset takes now (`INFO memory`'s `used_memory`).
-    pub fn used_memory(&self) -> Result<u64> {
-        let mut connection = self.connect()?;
-        let info: String = redis::cmd("INFO")
-            .arg("memory")
-            .query(&mut connection)
-            .map_err(redis_error)?;
-        info.lines()
-            .find_map(|line| line.strip_prefix("used_memory:"))
-            .and_then(|value| value.trim().parse().ok())
-            .ok_or_else(|| WorkloadError::unexpected("redis", "INFO memory has no used_memory"))
+        let client = redis::Client::open(url)?;
+        let mut probe = client.get_connection_with_timeout(CONNECT_TIMEOUT)?;
+        redis::cmd("PING").query::<String>(&mut probe)?;
+        let opened = PEERS_OPENED.fetch_add(1, Ordering::Relaxed);
+        let namespace = format!("cairn-bench:{}:{opened}:", std::process::id());
+        Ok(RedisPeer { client, namespace })
     }
 
     fn connect(&self) -> Result<redis::Connection> {
-        self.client
-            .get_connection_with_timeout(CONNECT_TIMEOUT)
-            .map_err(redis_error)
+        Ok(self.client.get_connection_with_timeout(CONNECT_TIMEOUT)?)
     }
 
     /// Deletes every key of the namespace, a page at a time.
     fn delete_keys(&self) -> Result<()> {
         let mut connection = self.connect()?;
-        let pattern = [&self.namespace[..], b"*"].concat();
-        let mut cursor = 0_u64;
-        loop {
-            let (next, keys): (u64, Vec<Vec<u8>>) = redis::cmd("SCAN")
-                .arg(cursor)
-                .arg("MATCH")
-                .arg(&pattern)
-                .arg("COUNT")
-                .arg(CLEANUP_PAGE_KEYS)
-                .query(&mut connection)
-                .map_err(redis_error)?;
-            if !keys.is_empty() {
-                redis::cmd("UNLINK")
-                    .arg(keys)
-                    .query::<u64>(&mut connection)
-                    .map_err(redis_error)?;
-            }
-            if next == 0 {
-                return Ok(());
-            }
-            cursor = next;
+        let pattern = format!("{}*", self.namespace);
+        let options = redis::ScanOptions::default().with_pattern(pattern);
+        let keys = connection.scan_options(options.with_count(CLEANUP_PAGE_KEYS))?;
+        let keys: Vec<Vec<u8>> = keys.collect::<redis::RedisResult<_>>()?;
+        for page in keys.chunks(CLEANUP_PAGE_KEYS) {
+            redis::cmd("UNLINK").arg(page).exec(&mut connection)?;
         }
+        Ok(())
     }
 }
 
@@ -125,7 +78,7 @@ impl Peer for RedisPeer {
     fn session(&self) -> Result<Box<dyn Session>> {
         Ok(Box::new(RedisSession {
             connection: self.connect()?,
-            namespace: self.namespace.clone(),
+            namespace: self.namespace.clone().into_bytes(),
             key: Vec::new(),
             cas: redis::Script::new(CAS_SCRIPT),
             transaction: redis::Script::new(TRANSACTION_SCRIPT),
@@ -133,18 +86,20 @@ impl Peer for RedisPeer {
     }
 
     fn supports(&self, feature: Feature) -> bool {
-        match feature {
-            Feature::Ttl | Feature::Transactions => true,
-            Feature::OrderedScan => false,
-        }
+        feature != Feature::OrderedScan
     }
 
     fn disk_bytes(&self) -> Option<u64> {
         None
     }
 
+    /// The server's dataset now (`INFO memory`'s `used_memory`).
     fn server_memory_bytes(&self) -> Result<Option<u64>> {
-        self.used_memory().map(Some)
+        let mut command = redis::cmd("INFO");
+        let info: redis::InfoDict = command.arg("memory").query(&mut self.connect()?)?;
+        let used = info.get("used_memory");
+        used.map(Some)
+            .ok_or_else(|| WorkloadError::unexpected("redis", "INFO has no used_memory"))
     }
 }
 
@@ -158,6 +113,7 @@ struct RedisSession {
 }
 
 impl RedisSession {
+    /// `key` in the namespace, built in the reused buffer.
     fn stored_key(&mut self, key: &[u8]) -> &[u8] {
         self.key.clear();
         self.key.extend_from_slice(&self.namespace);
@@ -165,29 +121,33 @@ impl RedisSession {
         &self.key
     }
 
+    /// `key` in the namespace, in a buffer of its own (for commands taking several keys).
     fn stored(&self, key: &[u8]) -> Vec<u8> {
         [&self.namespace[..], key].concat()
+    }
+
+    fn run<T: redis::FromRedisValue>(&mut self, command: &redis::Cmd) -> Result<T> {
+        Ok(command.query(&mut self.connection)?)
     }
 }
 
 impl Session for RedisSession {
     fn get(&mut self, key: &[u8]) -> Result<Option<usize>> {
         let command = redis::Cmd::get(self.stored_key(key));
-        let value: Option<Vec<u8>> = command.query(&mut self.connection).map_err(redis_error)?;
-        Ok(value.as_deref().map(touched))
+        Ok(self
+            .run::<Option<Vec<u8>>>(&command)?
+            .as_deref()
+            .map(touched))
     }
 
     fn put(&mut self, key: &[u8], value: &[u8]) -> Result<()> {
         let command = redis::Cmd::set(self.stored_key(key), value);
-        command
-            .query::<()>(&mut self.connection)
-            .map_err(redis_error)
+        self.run(&command)
     }
 
     fn delete(&mut self, key: &[u8]) -> Result<bool> {
         let command = redis::Cmd::del(self.stored_key(key));
-        let removed: i64 = command.query(&mut self.connection).map_err(redis_error)?;
-        Ok(removed > 0)
+        Ok(self.run::<i64>(&command)? > 0)
     }
 
     fn put_batch(&mut self, entries: &[(&[u8], &[u8])]) -> Result<()> {
@@ -196,28 +156,13 @@ impl Session for RedisSession {
         for (key, value) in entries {
             pipeline.set(self.stored(key), *value).ignore();
         }
-        pipeline
-            .query::<()>(&mut self.connection)
-            .map_err(redis_error)
-    }
-
-    fn scan_range(&mut self, _start: &[u8], _end: &[u8]) -> Result<usize> {
-        Err(WorkloadError::unexpected(
-            "redis",
-            "Redis keeps no key order; scan workloads skip it",
-        ))
+        Ok(pipeline.exec(&mut self.connection)?)
     }
 
     fn compare_and_swap(&mut self, key: &[u8], expected: &[u8], new: &[u8]) -> Result<bool> {
-        let stored = self.stored(key);
-        let swapped: i64 = self
-            .cas
-            .key(stored)
-            .arg(expected)
-            .arg(new)
-            .invoke(&mut self.connection)
-            .map_err(redis_error)?;
-        Ok(swapped == 1)
+        let mut invocation = self.cas.key(self.stored(key));
+        invocation.arg(expected).arg(new);
+        Ok(invocation.invoke::<i64>(&mut self.connection)? == 1)
     }
 
     fn transaction(&mut self, read_key: &[u8], write_keys: &[&[u8]], value: &[u8]) -> Result<()> {
@@ -225,31 +170,18 @@ impl Session for RedisSession {
         for key in write_keys {
             invocation.key(self.stored(key));
         }
-        let found: i64 = invocation
-            .arg(value)
-            .invoke(&mut self.connection)
-            .map_err(redis_error)?;
-        if found == 1 {
-            Ok(())
-        } else {
-            Err(missing_read_key())
-        }
+        let found: i64 = invocation.arg(value).invoke(&mut self.connection)?;
+        read_key_found(found == 1)
     }
 
     fn put_with_ttl(&mut self, key: &[u8], value: &[u8], ttl: Duration) -> Result<()> {
         let millis = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
-        let command = redis::cmd("SET")
+        let mut command = redis::cmd("SET");
+        command
             .arg(self.stored_key(key))
             .arg(value)
             .arg("PX")
-            .arg(millis)
-            .clone();
-        command
-            .query::<()>(&mut self.connection)
-            .map_err(redis_error)
+            .arg(millis);
+        self.run(&command)
     }
-}
-
-fn redis_error(error: redis::RedisError) -> WorkloadError {
-    WorkloadError::client("redis-rs", error)
 }
