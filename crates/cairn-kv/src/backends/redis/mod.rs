@@ -1,5 +1,5 @@
-//! `RedisStore`: the trait on one Redis server or a Redis Cluster (Redis 6.0 or later, for
-//! `SET ... KEEPTTL`; tested on 7.0).
+//! `RedisStore`: the traits on one Redis server or a Redis Cluster (Redis 6.0 or later for
+//! `SET ... KEEPTTL`, 7.0 or later for streams; tested on 7.0).
 //!
 //! **Keys.** A key is stored as `scope.stored_key(key)`: the scope's `{tenant:namespace}`
 //! prefix, then the caller's bytes. The braces are a Redis Cluster hash tag, so every key of
@@ -38,8 +38,12 @@
 //! cluster bus to every node, watched or not; sharded pub/sub (`SPUBLISH`) would keep it in
 //! the slot's shard but would tie each watcher to the slot's current master.
 //!
+//! **Streams** (see `streams`): the `StreamStore` trait on Redis Streams, one Redis stream
+//! per Cairn stream, in the scope's slot.
+//!
 //! **Connections** (see `connection`): one multiplexed connection per store for commands,
-//! plus one pub/sub connection per watcher. Clones of a `RedisStore` share all of it.
+//! plus one pub/sub connection per watcher, plus one connection per blocking stream read
+//! while it waits (see `blocking`). Clones of a `RedisStore` share all of it.
 //!
 //! **Errors.** Input is checked first, with the same checks as every backend. A server out
 //! of reach is `Unavailable`; any other server error is `Backend`.
@@ -47,9 +51,11 @@
 //! The raw client is re-exported as [`redis`] for benchmarks that compare the
 //! store with redis-rs used directly.
 
+mod blocking;
 mod connection;
 mod events;
 mod scripts;
+mod streams;
 
 use std::fmt;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -58,10 +64,13 @@ use std::time::Duration;
 
 pub use redis;
 
+pub use self::blocking::BLOCKING_IDLE_PER_NODE;
 pub use self::connection::{CLUSTER_RETRIES, CONNECT_TIMEOUT, RESPONSE_TIMEOUT};
 pub use self::events::RESUBSCRIBE_ATTEMPTS;
 pub use self::scripts::EVENT_BATCH_BYTES;
+pub use self::streams::STREAM_BATCH_BYTES_MAX;
 
+use self::blocking::BlockingConnections;
 use self::connection::{redis_error, Connection, BACKEND};
 use self::events::SubscribeNodes;
 use self::scripts::{LuaScript, NOT_AN_INTEGER_CODE, OVERFLOW_CODE, SCRIPTS, TOO_MANY_KEYS_CODE};
@@ -77,8 +86,8 @@ use crate::watch::{KvWatcher, WatchTarget};
 /// Keys one `SCAN` call is asked to look at (its `COUNT` hint).
 pub const SCAN_PAGE_KEYS: usize = 1_000;
 
-/// The `KeyValueStore` trait on Redis: one server or a Cluster. Cheap to clone; clones
-/// share connections.
+/// The `KeyValueStore` and `StreamStore` traits on Redis: one server or a Cluster. Cheap to
+/// clone; clones share connections.
 #[derive(Clone)]
 pub struct RedisStore {
     shared: Arc<Shared>,
@@ -86,6 +95,8 @@ pub struct RedisStore {
 
 struct Shared {
     connection: Connection,
+    /// Connections for blocking stream reads, apart from `connection`.
+    blocking: BlockingConnections,
     /// Where watchers subscribe.
     subscribe_nodes: SubscribeNodes,
     /// The database number.
@@ -156,9 +167,11 @@ impl RedisStore {
         db: i64,
         nodes: Vec<String>,
     ) -> KvResult<RedisStore> {
+        let blocking = BlockingConnections::new(&clients, connection.is_cluster());
         let store = RedisStore {
             shared: Arc::new(Shared {
                 connection,
+                blocking,
                 subscribe_nodes: SubscribeNodes(clients.into()),
                 db,
                 channel_prefix: events::channel_prefix(db),

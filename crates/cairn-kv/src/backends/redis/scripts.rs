@@ -28,8 +28,15 @@
 //! (a restart, a new cluster node) answers `NOSCRIPT`; the script is then loaded and the
 //! call repeated once. No script uses a `#!lua` shebang, so they also run on Redis 6.
 //!
-//! Lists are walked with numeric `for` loops, never `unpack`: Lua's C stack holds only a few
-//! thousand values, and a `multi_put` carries up to 10,000.
+//! Lists are walked with numeric `for` loops, never `unpack` over a list the caller sizes:
+//! Lua's C stack holds only a few thousand values, and a `multi_put` carries up to 10,000.
+//! The one `unpack` is in `stream_append`, which spreads one stream entry's fields into an
+//! `XADD`: at most 137 values, since a message has at most `STREAM_HEADERS_MAX` (64) headers.
+//!
+//! The stream scripts (`stream_*`, used by `streams`) publish no events: streams are read,
+//! not watched. Their ids are `0-<sequence>` (see `streams`); sequences are compared as
+//! decimal text (shorter is smaller), because Lua numbers are doubles and would round
+//! sequences above 2^53.
 
 use std::sync::LazyLock;
 
@@ -73,11 +80,15 @@ pub(super) struct Scripts {
     pub(super) cas: LuaScript,
     pub(super) increment: LuaScript,
     pub(super) clear_prefix: LuaScript,
+    pub(super) stream_append: LuaScript,
+    pub(super) stream_info: LuaScript,
+    pub(super) stream_trim: LuaScript,
+    pub(super) stream_commit: LuaScript,
 }
 
 impl Scripts {
     /// Every script, for loading them all at connect time.
-    pub(super) fn all(&self) -> [&LuaScript; 6] {
+    pub(super) fn all(&self) -> [&LuaScript; 10] {
         [
             &self.put,
             &self.delete,
@@ -85,6 +96,10 @@ impl Scripts {
             &self.cas,
             &self.increment,
             &self.clear_prefix,
+            &self.stream_append,
+            &self.stream_info,
+            &self.stream_trim,
+            &self.stream_commit,
         ]
     }
 }
@@ -97,6 +112,10 @@ pub(super) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
     cas: LuaScript::new(CAS),
     increment: LuaScript::new(INCREMENT),
     clear_prefix: LuaScript::new(CLEAR_PREFIX),
+    stream_append: LuaScript::new(STREAM_APPEND),
+    stream_info: LuaScript::new(STREAM_INFO),
+    stream_trim: LuaScript::new(STREAM_TRIM),
+    stream_commit: LuaScript::new(STREAM_COMMIT),
 });
 
 /// The error code `increment` answers for a value that is not a decimal i64.
@@ -105,6 +124,9 @@ pub(super) const NOT_AN_INTEGER_CODE: &str = "CAIRN_NOT_AN_INTEGER";
 pub(super) const OVERFLOW_CODE: &str = "CAIRN_OVERFLOW";
 /// The error code `clear_prefix` answers when more keys match than it may delete.
 pub(super) const TOO_MANY_KEYS_CODE: &str = "CAIRN_TOO_MANY_KEYS";
+
+/// The error code `stream_trim` answers when asked to trim above the next offset.
+pub(super) const BEYOND_NEXT_CODE: &str = "CAIRN_BEYOND_NEXT";
 
 /// Most bytes of keys and values one event message carries before it is published; a
 /// single larger event goes alone.
@@ -319,6 +341,185 @@ return deleted
 "
 );
 
+/// What the stream scripts share: sequences of `0-<sequence>` ids, compared as decimal text.
+macro_rules! with_stream_helpers {
+    ($body:expr) => {
+        concat!(
+            "local function sequence(id)\n",
+            "  local digits = string.match(id, '^0%-(%d+)$')\n",
+            "  if not digits then\n",
+            "    return redis.error_reply('CAIRN_FOREIGN_ID the stream holds the entry id ' ..\n",
+            "      id .. ', which no Cairn append makes')\n",
+            "  end\n",
+            "  return digits\n",
+            "end\n",
+            "local function decimal_le(left, right)\n",
+            "  if #left ~= #right then\n",
+            "    return #left < #right\n",
+            "  end\n",
+            "  return left <= right\n",
+            "end\n",
+            "local function field(list, name)\n",
+            "  for i = 1, #list, 2 do\n",
+            "    if list[i] == name then\n",
+            "      return list[i + 1]\n",
+            "    end\n",
+            "  end\n",
+            "  return false\n",
+            "end\n",
+            $body
+        )
+    };
+}
+
+/// `append` and `append_batch`: every message's `XADD` with the id `0-*`, in one atomic
+/// step, all stamped with one server time (`TIME`, in milliseconds). An entry's fields are
+/// `t` (the time), `k` (the key, when there is one), `h<name>` per header, `v` (the value).
+/// `KEYS[1]` the stream; `ARGV[1]` the message count; then per message: `1` or `0` (has a
+/// key), the key (empty without one), the header count, each header's field name and value,
+/// the value. Returns the first and the last entry id.
+const STREAM_APPEND: &str = r"
+local stream = KEYS[1]
+local time = redis.call('TIME')
+local millis = time[1] .. string.format('%03d', math.floor(tonumber(time[2]) / 1000))
+local count = tonumber(ARGV[1])
+local at = 2
+local first = false
+local last = false
+for m = 1, count do
+  local fields = {'XADD', stream, '0-*', 't', millis}
+  local used = 5
+  if ARGV[at] == '1' then
+    fields[used + 1] = 'k'
+    fields[used + 2] = ARGV[at + 1]
+    used = used + 2
+  end
+  local headers = tonumber(ARGV[at + 2])
+  if headers > 64 then
+    return redis.error_reply('ERR a message has at most 64 headers')
+  end
+  at = at + 3
+  for h = 1, headers do
+    fields[used + 1] = ARGV[at]
+    fields[used + 2] = ARGV[at + 1]
+    used = used + 2
+    at = at + 2
+  end
+  fields[used + 1] = 'v'
+  fields[used + 2] = ARGV[at]
+  used = used + 2
+  at = at + 1
+  last = redis.call(unpack(fields, 1, used))
+  if m == 1 then
+    first = last
+  end
+end
+return {first, last}
+";
+
+/// `info`, in one atomic step so that offsets, groups and pending counts agree.
+/// `KEYS[1]` the stream. Returns false when it does not exist; else the last generated id,
+/// the first entry's id (empty when there is none), then per group: its name, its last
+/// delivered id, its pending count, its lowest pending id (empty when none is pending).
+const STREAM_INFO: &str = with_stream_helpers!(
+    r"
+local stream = KEYS[1]
+if redis.call('EXISTS', stream) == 0 then
+  return false
+end
+local info = redis.call('XINFO', 'STREAM', stream)
+local first = field(info, 'first-entry')
+local reply = {field(info, 'last-generated-id'), ''}
+if first then
+  reply[2] = first[1]
+end
+local used = 2
+local groups = redis.call('XINFO', 'GROUPS', stream)
+for g = 1, #groups do
+  local group = groups[g]
+  local name = field(group, 'name')
+  local pending = field(group, 'pending')
+  local lowest = ''
+  if pending > 0 then
+    local oldest = redis.call('XPENDING', stream, name, '-', '+', 1)
+    if oldest[1] then
+      lowest = oldest[1][1]
+    end
+  end
+  reply[used + 1] = name
+  reply[used + 2] = field(group, 'last-delivered-id')
+  reply[used + 3] = pending
+  reply[used + 4] = lowest
+  used = used + 4
+end
+return reply
+"
+);
+
+/// `trim`: refuses `before` above the next offset, then `XTRIM ... MINID` (exact).
+/// `KEYS[1]` the stream; `ARGV[1]` `before` in decimal; `ARGV[2]` the id of offset
+/// `before`. Returns how many entries were removed.
+const STREAM_TRIM: &str = with_stream_helpers!(
+    r"
+local stream = KEYS[1]
+local next_sequence = '0'
+if redis.call('EXISTS', stream) == 1 then
+  next_sequence = sequence(field(redis.call('XINFO', 'STREAM', stream), 'last-generated-id'))
+  if type(next_sequence) == 'table' then
+    return next_sequence
+  end
+end
+if not decimal_le(ARGV[1], next_sequence) then
+  return redis.error_reply('CAIRN_BEYOND_NEXT cannot trim below offset ' .. ARGV[1] ..
+    ': the next offset is ' .. next_sequence)
+end
+return redis.call('XTRIM', stream, 'MINID', ARGV[2])
+"
+);
+
+/// `commit`: acknowledges every pending id at or below `0-<offset>` (the offsets below
+/// `offset`), a page of `XPENDING` at a time, then moves the group's last delivered id up
+/// to `0-<offset>` if it is below.
+/// `KEYS[1]` the stream; `ARGV[1]` the group; `ARGV[2]` the offset in decimal; `ARGV[3]`
+/// `0-<offset>`; `ARGV[4]` the `XPENDING` page size. Returns how many were acknowledged.
+const STREAM_COMMIT: &str = with_stream_helpers!(
+    r"
+local stream = KEYS[1]
+local group = ARGV[1]
+if redis.call('EXISTS', stream) == 0 then
+  return redis.error_reply('NOGROUP the stream does not exist')
+end
+local delivered = false
+local groups = redis.call('XINFO', 'GROUPS', stream)
+for g = 1, #groups do
+  if field(groups[g], 'name') == group then
+    delivered = field(groups[g], 'last-delivered-id')
+  end
+end
+if not delivered then
+  return redis.error_reply('NOGROUP no such consumer group')
+end
+local delivered_sequence = sequence(delivered)
+if type(delivered_sequence) == 'table' then
+  return delivered_sequence
+end
+local page_size = tonumber(ARGV[4])
+local acked = 0
+if ARGV[2] ~= '0' then
+  repeat
+    local page = redis.call('XPENDING', stream, group, '-', ARGV[3], page_size)
+    for i = 1, #page do
+      acked = acked + redis.call('XACK', stream, group, page[i][1])
+    end
+  until #page < page_size
+end
+if not decimal_le(ARGV[2], delivered_sequence) then
+  redis.call('XGROUP', 'SETID', stream, group, ARGV[3])
+end
+return acked
+"
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -341,9 +542,14 @@ mod tests {
         assert!(INCREMENT.contains(NOT_AN_INTEGER_CODE));
         assert!(INCREMENT.contains(OVERFLOW_CODE));
         assert!(CLEAR_PREFIX.contains(TOO_MANY_KEYS_CODE));
+        assert!(STREAM_TRIM.contains(BEYOND_NEXT_CODE));
+        // An id no Cairn append makes is a `Backend` error (`redis_error` of this code).
+        assert!(STREAM_COMMIT.contains("CAIRN_FOREIGN_ID"));
+        // The one bounded `unpack` (see the module docs) is the append's.
         assert!(SCRIPTS
             .all()
             .iter()
-            .all(|script| !script.source.contains("unpack")));
+            .filter(|script| script.source.contains("unpack"))
+            .all(|script| script.hash == SCRIPTS.stream_append.hash));
     }
 }
