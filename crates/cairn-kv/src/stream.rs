@@ -13,12 +13,15 @@
 //! - Every message carries the time it was appended (milliseconds since the Unix epoch, from
 //!   the backend's clock), an optional key, headers and a value.
 //! - `trim(before)` makes every offset below `before` unreadable; the first readable offset
-//!   moves up, the next offset does not change.
+//!   moves up, the next offset does not change. A stream that does not exist has next offset
+//!   0: trimming it at 0 does nothing, and above 0 is `InvalidArgument`.
 //! - Consumer groups deliver each message once to one member (`read_group`); a delivered
 //!   message stays pending for that member until it is acknowledged (`ack`) or committed
 //!   (`commit`, which acknowledges everything below an offset). A pending message idle for
 //!   longer than `min_idle` can be taken over by another member (`claim`). A group's
-//!   `committed` offset is the lowest offset it has not acknowledged.
+//!   `committed` offset is the lowest offset it has not acknowledged. `read_group`, `commit`
+//!   and `claim` on a group that does not exist are `InvalidArgument`; `ack` there
+//!   acknowledges nothing and returns 0.
 //!
 //! Offsets and Redis entry ids: the Redis backend appends with the id `0-*`, so offset `n` is
 //! the entry id `0-(n+1)` and Redis's own sequence keeps offsets dense. The append time is a
@@ -37,6 +40,9 @@ pub const STREAM_NAME_BYTES_MAX: usize = 128;
 pub const STREAM_BATCH_MESSAGES_MAX: usize = 10_000;
 /// Largest message (key, headers and value together), in bytes.
 pub const STREAM_MESSAGE_BYTES_MAX: usize = 16 * 1024 * 1024;
+/// Most payload bytes (keys, headers and values) in one `append_batch`: one batch is one
+/// frame on Cairn and one command on Redis, so it stays far below Redis's 1 GiB query buffer.
+pub const STREAM_BATCH_BYTES_MAX: usize = 64 * 1024 * 1024;
 /// Most headers on one message.
 pub const STREAM_HEADERS_MAX: usize = 64;
 /// Longest blocking wait a read may ask for.
@@ -259,6 +265,7 @@ pub fn check_messages(messages: &[NewMessage]) -> KvResult<()> {
             messages.len()
         )));
     }
+    let mut total = 0_usize;
     for message in messages {
         if message.headers.len() > STREAM_HEADERS_MAX {
             return Err(KvError::InvalidArgument(format!(
@@ -273,6 +280,13 @@ pub fn check_messages(messages: &[NewMessage]) -> KvResult<()> {
                 max: STREAM_MESSAGE_BYTES_MAX,
             });
         }
+        total = total.saturating_add(len);
+    }
+    if total > STREAM_BATCH_BYTES_MAX {
+        return Err(KvError::ValueTooLarge {
+            len: total,
+            max: STREAM_BATCH_BYTES_MAX,
+        });
     }
     Ok(())
 }
@@ -320,6 +334,15 @@ mod tests {
             check_messages(&[big]),
             Err(KvError::ValueTooLarge { .. })
         ));
+        let batch = vec![NewMessage::value(vec![0; STREAM_MESSAGE_BYTES_MAX]); 5];
+        assert!(matches!(
+            check_messages(&batch),
+            Err(KvError::ValueTooLarge {
+                max: STREAM_BATCH_BYTES_MAX,
+                ..
+            })
+        ));
+        assert!(check_messages(&batch[..4]).is_ok());
         assert!(check_read(0, Duration::ZERO).is_err());
         assert!(check_read(1, STREAM_BLOCK_MAX + Duration::from_millis(1)).is_err());
         assert!(check_read(STREAM_BATCH_MESSAGES_MAX, STREAM_BLOCK_MAX).is_ok());

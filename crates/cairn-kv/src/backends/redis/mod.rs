@@ -68,7 +68,6 @@ pub use self::blocking::BLOCKING_IDLE_PER_NODE;
 pub use self::connection::{CLUSTER_RETRIES, CONNECT_TIMEOUT, RESPONSE_TIMEOUT};
 pub use self::events::RESUBSCRIBE_ATTEMPTS;
 pub use self::scripts::EVENT_BATCH_BYTES;
-pub use self::streams::STREAM_BATCH_BYTES_MAX;
 
 use self::blocking::BlockingConnections;
 use self::connection::{redis_error, Connection, BACKEND};

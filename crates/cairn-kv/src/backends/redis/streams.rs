@@ -25,14 +25,12 @@
 //! - **Timestamps** come from the clock of the server that owns the slot, one reading per
 //!   append call (every message of a batch has the same one). They follow that clock, so
 //!   they are not guaranteed to rise with offsets if it is set back, or after a failover.
-//! - **Batch size.** Each message is at most `STREAM_MESSAGE_BYTES_MAX`, as everywhere, but
-//!   a batch is one command, and Redis closes a connection whose command passes its
-//!   `client-query-buffer-limit` (1 GiB by default), failing every other call in flight on
-//!   the store's shared connection. So a batch whose payloads add up to more than
-//!   [`STREAM_BATCH_BYTES_MAX`] is refused with `ValueTooLarge` before anything is sent,
-//!   although the trait's limits alone would allow up to 10,000 × 16 MiB. A batch runs as one
-//!   script: a large one holds the server meanwhile (and is held in its memory three times
-//!   over while it runs: the command, the script's arguments, the entries).
+//! - **Batch size.** A batch is one command, and Redis closes a connection whose command
+//!   passes its `client-query-buffer-limit` (1 GiB by default), failing every other call in
+//!   flight on the store's shared connection; the trait's `STREAM_BATCH_BYTES_MAX` (64 MiB)
+//!   keeps every batch far below it. A batch runs as one script: a large one holds the server
+//!   meanwhile (and is held in its memory three times over while it runs: the command, the
+//!   script's arguments, the entries).
 //! - **`max_bytes`** is applied by the client: `XRANGE` returns up to `max_messages`
 //!   entries whatever their size, and the reply is cut afterwards.
 //! - **Blocking reads** (`read_blocking`, and `read_group` with a timeout) first try without
@@ -75,10 +73,6 @@ use crate::stream::{
     check_messages, check_read, check_stream_name, GroupInfo, NewMessage, StreamInfo,
     StreamMessage, StreamStore,
 };
-
-/// Most payload bytes (keys, headers and values) one `append_batch` may carry on Redis: half
-/// of Redis's default `client-query-buffer-limit`, leaving room for the protocol's framing.
-pub const STREAM_BATCH_BYTES_MAX: usize = 512 * 1024 * 1024;
 
 /// What every stream's Redis key starts with, before its scope.
 const STREAM_KEY_PREFIX: &[u8] = b"stream:";
@@ -137,16 +131,6 @@ fn foreign_id(id: &[u8]) -> KvError {
 }
 
 /// Refuses a batch whose payloads add up to more than `max` bytes.
-fn check_batch_bytes(messages: &[NewMessage], max: usize) -> KvResult<()> {
-    let len = messages.iter().fold(0_usize, |total, message| {
-        total.saturating_add(message.payload_bytes())
-    });
-    if len > max {
-        return Err(KvError::ValueTooLarge { len, max });
-    }
-    Ok(())
-}
-
 /// Milliseconds, rounded up.
 fn millis_up(duration: Duration) -> u64 {
     u64::try_from(duration.as_nanos().div_ceil(1_000_000)).unwrap_or(u64::MAX)
@@ -373,7 +357,6 @@ impl StreamStore for RedisStore {
     ) -> KvResult<Range<u64>> {
         check_stream_name("stream", stream)?;
         check_messages(messages)?;
-        check_batch_bytes(messages, STREAM_BATCH_BYTES_MAX)?;
         let script = &SCRIPTS.stream_append;
         let mut command = script.evalsha(1);
         command.arg(stream_key(scope, stream)).arg(messages.len());
@@ -800,16 +783,6 @@ mod tests {
         ]);
         assert!(decode_entry(foreign).is_err());
         Ok(())
-    }
-
-    #[test]
-    fn batches_are_limited_in_total() {
-        let batch = vec![NewMessage::value(vec![0; 10]); 3];
-        assert!(check_batch_bytes(&batch, 30).is_ok());
-        assert!(matches!(
-            check_batch_bytes(&batch, 29),
-            Err(KvError::ValueTooLarge { len: 30, max: 29 })
-        ));
     }
 
     #[test]
