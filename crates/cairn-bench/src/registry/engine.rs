@@ -90,44 +90,30 @@ fn cairn_only(workload: Box<dyn Workload>) -> Vec<(String, Timed)> {
     vec![("cairn".to_owned(), Timed::Single(workload))]
 }
 
-/// Every engine-only entry.
+/// Every engine-only entry: one flat table of the workloads.
+#[rustfmt::skip]
 pub fn entries(quick: bool) -> Vec<Entry> {
     let point = POINT_OPS_PER_SAMPLE;
+    let commits = |commit| move |_: &mut Context| boxed(Commits::new(&own_fixture()?, commit));
     let mut entries = vec![
-        latency("cas/sequential_success", point, true, |_| {
-            boxed(VersionCas::success(VALUE_BYTES))
-        }),
+        latency("cas/sequential_success", point, true, |_| boxed(VersionCas::success(VALUE_BYTES))),
         latency("cas/failure_wrong_version", point, true, |_| {
             boxed(VersionCas::wrong_version(VALUE_BYTES))
         }),
-        latency("cas/create_new_key", point, true, |_| {
-            boxed(Ok(CreateNewKey::new(VALUE_BYTES)))
-        }),
+        latency("cas/create_new_key", point, true, |_| boxed(Ok(CreateNewKey::new(VALUE_BYTES)))),
+        latency("transaction_commit/single_key_put", 1, false, commits(Commit::Transaction(1))),
     ];
-    for (name, keys) in [
-        ("single_key_put", 1),
-        ("multi_key_put/3", 3),
-        ("multi_key_put/5", 5),
-        ("multi_key_put/10", 10),
-    ] {
-        entries.push(latency(
-            format!("transaction_commit/{name}"),
-            1,
-            false,
-            move |_| boxed(Commits::new(&own_fixture()?, Commit::Transaction(keys))),
-        ));
+    for keys in [3, 5, 10] {
+        let name = format!("transaction_commit/multi_key_put/{keys}");
+        entries.push(latency(name, 1, false, commits(Commit::Transaction(keys))));
     }
     entries.extend([
-        latency("transaction_commit/read_modify_write", 1, false, |_| {
-            boxed(Commits::new(&own_fixture()?, Commit::ReadModifyWrite))
-        }),
+        latency("transaction_commit/read_modify_write", 1, false, commits(Commit::ReadModifyWrite)),
         latency("snapshot_read/get", point, false, |context| {
             boxed(SnapshotGet::new(&context.engine_fixture(FIXTURE_KEYS)?))
         }),
         latency("snapshot_read/open_and_get", point, false, |context| {
-            boxed(SnapshotGet::open_each(
-                &context.engine_fixture(FIXTURE_KEYS)?,
-            ))
+            boxed(SnapshotGet::open_each(&context.engine_fixture(FIXTURE_KEYS)?))
         }),
         latency("conflict_detection/write_write_conflict", 1, false, |_| {
             boxed(ConflictingCommit::new(&own_fixture()?))
@@ -145,31 +131,17 @@ pub fn entries(quick: bool) -> Vec<Entry> {
     }
     entries.extend([thread_history(), strict_put()]);
     for (name, explained, target, goal) in [
-        (
-            "wal_replay",
-            "Db::open of a WAL of N single-put commits, no snapshot, warm page cache",
-            t::WAL_REPLAY,
-            t::WAL_REPLAY,
-        ),
-        (
-            "snapshot_creation",
-            "db.checkpoint() of N keys: write, fsync, rename, fsync dir, drop what it made \
-             redundant",
-            t::SNAPSHOT_WRITE,
-            t::SNAPSHOT_WRITE_GOAL,
-        ),
-        (
-            "snapshot_load",
+        ("wal_replay", "Db::open of a WAL of N single-put commits, no snapshot, warm page cache",
+            t::WAL_REPLAY, t::WAL_REPLAY),
+        ("snapshot_creation", "db.checkpoint() of N keys: write, fsync, rename, fsync dir, drop \
+            what it made redundant",
+            t::SNAPSHOT_WRITE, t::SNAPSHOT_WRITE_GOAL),
+        ("snapshot_load",
             "Db::open of a snapshot of N keys with no WAL record after it, warm page cache",
-            t::SNAPSHOT_LOAD,
-            t::SNAPSHOT_LOAD_GOAL,
-        ),
-        (
-            "snapshot_wal_recovery",
+            t::SNAPSHOT_LOAD, t::SNAPSHOT_LOAD_GOAL),
+        ("snapshot_wal_recovery",
             "Db::open of a snapshot of N keys plus M overwrites in the WAL after it",
-            t::SNAPSHOT_WAL_RECOVERY,
-            t::SNAPSHOT_WAL_RECOVERY_GOAL,
-        ),
+            t::SNAPSHOT_WAL_RECOVERY, t::SNAPSHOT_WAL_RECOVERY_GOAL),
     ] {
         entries.push(recovery_entry(name, explained, target, goal));
     }
@@ -178,49 +150,34 @@ pub fn entries(quick: bool) -> Vec<Entry> {
 }
 
 /// Ratios of engine rows, and of side-by-side rows over the `std::HashMap` reference.
+#[rustfmt::skip]
 pub fn derived(quick: bool) -> Vec<Derived> {
     let largest = super::read_keys(quick);
     let reference = |keys: usize| format!("get_at_scale/std_hashmap_reference/{keys}");
     vec![
-        Derived::new(
-            format!("{} vs 1000", reference(largest)),
+        Derived::new(format!("{} vs 1000", reference(largest)),
             [reference(largest), reference(1_000)],
-            "the same ratio for a plain HashMap: what caches and TLB alone cost",
-            None,
-            None,
-        ),
-        Derived::new(
-            format!("get_at_scale/{largest} cairn vs std_hashmap_reference"),
-            [
-                format!("peers/get_at_scale/{largest}/cairn-inmemory"),
-                reference(largest),
-            ],
-            "Cairn get p50 over plain HashMap get p50, same key count",
-            None,
-            None,
-        ),
+            "the same ratio for a plain HashMap: what caches and TLB alone cost", None, None),
+        Derived::new(format!("get_at_scale/{largest} cairn vs std_hashmap_reference"),
+            [format!("peers/get_at_scale/{largest}/cairn-inmemory"), reference(largest)],
+            "Cairn get p50 over plain HashMap get p50, same key count", None, None),
     ]
 }
 
 /// The CI gate (generous, same-run ratios): a point read against the `std::HashMap`
 /// reference, a Strict put against raw fdatasync, a recovery against its bound, and the puts
 /// after many threads against the puts before them.
+#[rustfmt::skip]
 pub fn gates(quick: bool) -> Vec<(String, Limit)> {
+    let largest = super::read_keys(quick);
     let (entries, replay) = if quick {
         (RECOVERY_ENTRIES_QUICK, GATE_WAL_REPLAY)
     } else {
         (RECOVERY_ENTRIES, GATE_WAL_REPLAY_FULL)
     };
-    let largest = super::read_keys(quick);
     vec![
-        (
-            format!("get_at_scale/{largest} cairn vs std_hashmap_reference"),
-            GATE_GET_OVER_HASHMAP,
-        ),
-        (
-            "durability/strict_put vs raw_fdatasync".to_owned(),
-            GATE_STRICT_OVER_FDATASYNC,
-        ),
+        (format!("get_at_scale/{largest} cairn vs std_hashmap_reference"), GATE_GET_OVER_HASHMAP),
+        ("durability/strict_put vs raw_fdatasync".to_owned(), GATE_STRICT_OVER_FDATASYNC),
         (format!("recovery/wal_replay/{entries}"), replay),
         (THREAD_HISTORY_RATIO.to_owned(), GATE_THREAD_HISTORY),
     ]

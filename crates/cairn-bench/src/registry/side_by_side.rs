@@ -96,6 +96,26 @@ impl Spec {
         }
     }
 
+    /// Ratios against Cairn carry the goal "Cairn ahead"; `explained` (if any) notes rows.
+    fn ahead(self, explained: &'static str) -> Self {
+        Spec {
+            ahead: true,
+            explained,
+            ..self
+        }
+    }
+
+    fn explained(self, explained: &'static str) -> Self {
+        Spec { explained, ..self }
+    }
+
+    fn needs(self, feature: Feature) -> Self {
+        Spec {
+            feature: Some(feature),
+            ..self
+        }
+    }
+
     fn check(mut self, label: Label, target: Limit, goal: Option<Limit>) -> Self {
         self.checks.push((label, target, goal));
         self
@@ -304,57 +324,35 @@ fn with_trait(workload: impl Into<String>) -> Spec {
 }
 
 /// A workload on the Strict class's stores, over the write fixture.
-fn strict(workload: impl Into<String>, explained: &'static str) -> Spec {
-    Spec {
-        explained,
-        ..Spec::new(workload, Stores::Class(Mode::Strict), Some(FIXTURE_KEYS))
-    }
+fn strict(workload: impl Into<String>) -> Spec {
+    Spec::new(workload, Stores::Class(Mode::Strict), Some(FIXTURE_KEYS))
 }
 
-/// Every side-by-side entry.
-#[expect(
-    clippy::too_many_lines,
-    reason = "one flat list of the workloads reads better than the same list split up"
-)]
+/// Every side-by-side entry: one flat table of the workloads.
+#[rustfmt::skip]
 pub fn entries(quick: bool) -> Vec<Entry> {
     let point = |build| How::Latency(POINT_OPS_PER_SAMPLE, build);
     let one = |build| How::Latency(1, build);
     let read = |kind| single(move |fixture| PointRead::new(fixture, kind));
     let write = |kind| single(move |fixture| Writes::new(fixture, kind));
+    let scaled = |context: &Context, full| context.scaled(full, 4);
     let mut entries = vec![fill_sequential(), fill_random()];
-    for (name, pattern) in [("uniform", Read::Uniform), ("hot", Read::Hot)] {
-        let spec = Spec {
-            ahead: true,
-            ..reads(format!("point_read/{name}"))
-        };
-        entries.push(spec.entry(point(read(pattern))));
+    for (name, kind) in [("uniform", Read::Uniform), ("hot", Read::Hot)] {
+        entries.push(reads(format!("point_read/{name}")).ahead("").entry(point(read(kind))));
     }
-    let largest = super::read_keys(quick);
-    for keys in [1_000, 10_000, 100_000, 1_000_000]
-        .into_iter()
-        .filter(|&keys| keys <= largest)
-    {
-        let explained = "a get of a random key of an N-key store";
-        let spec = Spec::new(format!("get_at_scale/{keys}"), BUFFERED_CLASS, Some(keys));
-        let mut spec = Spec {
-            ahead: true,
-            explained,
-            ..spec
-        };
+    let sizes = [1_000, 10_000, 100_000, 1_000_000].into_iter();
+    for keys in sizes.filter(|&keys| keys <= super::read_keys(quick)) {
+        let mut spec = Spec::new(format!("get_at_scale/{keys}"), BUFFERED_CLASS, Some(keys))
+            .ahead("a get of a random key of an N-key store");
         if keys == super::READ_KEYS {
             spec = spec.check(IN_MEMORY, t::GET_LARGEST, Some(t::GET_LARGEST_GOAL));
         }
         entries.push(spec.entry(point(read(Read::Uniform))));
     }
     for value_bytes in [VALUE_BYTES, LARGE_VALUE_BYTES] {
-        let mut spec = Spec {
-            value_bytes,
-            ahead: true,
-            ..with_trait(format!("get/{value_bytes}"))
-        };
+        let mut spec = Spec { value_bytes, ..with_trait(format!("get/{value_bytes}")).ahead("") };
         if value_bytes == VALUE_BYTES {
-            spec = spec
-                .check(KV_IN_MEMORY, t::KV_CAIRN_POINT, Some(t::GET_LARGEST_GOAL))
+            spec = spec.check(KV_IN_MEMORY, t::KV_CAIRN_POINT, Some(t::GET_LARGEST_GOAL))
                 .check(KV_SQLITE, t::KV_SQLITE_POINT, None)
                 .check(KV_REDIS, t::KV_REDIS_POINT, None);
         }
@@ -363,173 +361,95 @@ pub fn entries(quick: bool) -> Vec<Entry> {
     let spec = buffered("exists").check(IN_MEMORY, t::POINT_OP, None);
     entries.push(spec.entry(point(read(Read::Exists))));
     for length in [10, 100, 1_000] {
-        let spec = reads(format!("scan/prefix_{length}"));
-        let mut spec = Spec {
-            feature: Some(Feature::OrderedScan),
-            ahead: true,
-            ..spec
-        };
+        let mut spec = reads(format!("scan/prefix_{length}")).needs(Feature::OrderedScan).ahead("");
         if length == 1_000 {
-            spec = spec.check(
-                IN_MEMORY,
-                t::PREFIX_SCAN_1000,
-                Some(t::PREFIX_SCAN_1000_GOAL),
-            );
+            spec = spec.check(IN_MEMORY, t::PREFIX_SCAN_1000, Some(t::PREFIX_SCAN_1000_GOAL));
         }
         entries.push(spec.entry(one(single(move |fixture| Scan::prefix(fixture, length)))));
     }
-    let spec = Spec {
-        feature: Some(Feature::OrderedScan),
-        ahead: true,
-        ..reads("scan/range_100")
-    };
+    let spec = reads("scan/range_100").needs(Feature::OrderedScan).ahead("");
     entries.push(spec.entry(one(single(|fixture| Scan::range(fixture, 100)))));
-    let spec = Spec {
-        ahead: true,
-        ..with_trait("put/buffered")
-    }
-    .check(IN_MEMORY, t::POINT_OP, Some(t::PUT_GOAL))
-    .check(BUFFERED, t::BUFFERED_PUT, Some(t::BUFFERED_PUT_GOAL))
-    .check(KV_IN_MEMORY, t::KV_CAIRN_POINT, Some(t::PUT_GOAL))
-    .check(KV_SQLITE, t::KV_SQLITE_POINT, None)
-    .check(KV_REDIS, t::KV_REDIS_POINT, None);
+    let spec = with_trait("put/buffered").ahead("")
+        .check(IN_MEMORY, t::POINT_OP, Some(t::PUT_GOAL))
+        .check(BUFFERED, t::BUFFERED_PUT, Some(t::BUFFERED_PUT_GOAL))
+        .check(KV_IN_MEMORY, t::KV_CAIRN_POINT, Some(t::PUT_GOAL))
+        .check(KV_SQLITE, t::KV_SQLITE_POINT, None)
+        .check(KV_REDIS, t::KV_REDIS_POINT, None);
     entries.push(spec.entry(point(write(Write::Put))));
-    let large = format!("put/buffered_{LARGE_VALUE_BYTES}");
-    let spec = Spec {
-        value_bytes: LARGE_VALUE_BYTES,
-        ..buffered(large)
-    };
-    entries.push(spec.entry(point(write(Write::Put))));
-    let spec = buffered("put_rate/buffered").check(
-        BUFFERED,
-        t::BUFFERED_PUT_RATE,
-        Some(t::BUFFERED_PUT_RATE_GOAL),
-    );
+    let spec = buffered(format!("put/buffered_{LARGE_VALUE_BYTES}"));
+    entries.push(Spec { value_bytes: LARGE_VALUE_BYTES, ..spec }.entry(point(write(Write::Put))));
+    let spec = buffered("put_rate/buffered")
+        .check(BUFFERED, t::BUFFERED_PUT_RATE, Some(t::BUFFERED_PUT_RATE_GOAL));
     entries.push(spec.entry(How::Throughput(write(Write::Put))));
-    let spec = Spec::new(
-        "put/strict",
-        Stores::ClassAndTrait(Mode::Strict),
-        Some(FIXTURE_KEYS),
-    );
+    let spec = Spec::new("put/strict", Stores::ClassAndTrait(Mode::Strict), Some(FIXTURE_KEYS));
     entries.push(spec.entry(one(write(Write::Put))));
-    let spec = Spec {
-        tag: "delete",
-        ..buffered("delete")
-    }
-    .check(IN_MEMORY, t::POINT_OP, None);
+    let spec = Spec { tag: "delete", ..buffered("delete") }.check(IN_MEMORY, t::POINT_OP, None);
     entries.push(spec.entry(point(single(Delete::new))));
-    for (name, explained, how) in [
-        (
-            "bulk_put/1000",
-            "1,000 single puts (a commit each) per run",
-            write(Write::Bulk),
-        ),
-        (
-            "bulk_get/1000",
-            "1,000 single gets per run",
-            read(Read::Bulk),
-        ),
+    for (name, explained, build) in [
+        ("bulk_put/1000", "1,000 single puts (a commit each) per run", write(Write::Bulk)),
+        ("bulk_get/1000", "1,000 single gets per run", read(Read::Bulk)),
     ] {
-        let spec = Spec {
-            ahead: true,
-            explained,
-            ..with_trait(name)
-        }
-        .check(IN_MEMORY, t::BULK, Some(t::BULK_GOAL))
-        .check(KV_IN_MEMORY, t::BULK, None)
-        .check(KV_SQLITE, t::KV_SQLITE_BULK, None);
-        entries.push(spec.entry(How::Throughput(how)));
+        let spec = with_trait(name).ahead(explained)
+            .check(IN_MEMORY, t::BULK, Some(t::BULK_GOAL))
+            .check(KV_IN_MEMORY, t::BULK, None)
+            .check(KV_SQLITE, t::KV_SQLITE_BULK, None);
+        entries.push(spec.entry(How::Throughput(build)));
     }
-    let spec = strict(
-        "batch_1000/strict",
-        "one atomic, durable commit of 1,000 keys",
-    );
+    let spec = strict("batch_1000/strict").explained("one atomic, durable commit of 1,000 keys");
     entries.push(spec.entry(one(write(Write::Batch))));
     for writers in GROUP_COMMIT_WRITERS {
         let explained = "Strict puts from N writer threads released together";
-        let mut spec = Spec {
-            ahead: writers > 1,
-            ..strict(format!("group_commit/{writers}"), explained)
-        };
+        let mut spec = strict(format!("group_commit/{writers}")).explained(explained);
+        spec.ahead = writers > 1;
         if writers == 16 {
             spec = spec.check(STRICT, t::GROUP_COMMIT_16, Some(t::GROUP_COMMIT_16));
         }
         entries.push(spec.entry(parallel(move |fixture, context| {
-            Concurrent::group_commit(fixture, writers, context.scaled(GROUP_COMMITS_PER_RUN, 4))
+            Concurrent::group_commit(fixture, writers, scaled(context, GROUP_COMMITS_PER_RUN))
         })));
     }
-    let explained = "2 threads, 1 put in 5, random keys of a 10,000-key store";
-    let spec = Spec {
-        ahead: true,
-        explained,
-        ..buffered(format!("mixed_80_20/{MIXED_THREADS}"))
-    }
-    .check(IN_MEMORY, t::MIXED, Some(t::MIXED_GOAL));
-    entries.push(spec.entry(parallel(|fixture, context| {
-        let ops = context.scaled(PARALLEL_OPS_PER_THREAD, 4);
+    let spec = buffered(format!("mixed_80_20/{MIXED_THREADS}"))
+        .ahead("2 threads, 1 put in 5, random keys of a 10,000-key store")
+        .check(IN_MEMORY, t::MIXED, Some(t::MIXED_GOAL));
+    entries.push(spec.entry(parallel(move |fixture, context| {
+        let ops = scaled(context, PARALLEL_OPS_PER_THREAD);
         Concurrent::new(fixture, Load::Mixed, MIXED_THREADS, ops)
     })));
     for threads in [1, 2, 4, 8] {
-        let explained = "N threads reading random keys; wall time of whole runs";
-        let spec = Spec {
-            explained,
-            ..reads(format!("concurrent_reads/{threads}"))
-        };
+        let spec = reads(format!("concurrent_reads/{threads}"))
+            .explained("N threads reading random keys; wall time of whole runs");
         entries.push(spec.entry(parallel(move |fixture, context| {
-            Concurrent::new(
-                fixture,
-                Load::Reads,
-                threads,
-                context.scaled(PARALLEL_OPS_PER_THREAD, 4),
-            )
+            Concurrent::new(fixture, Load::Reads, threads, scaled(context, PARALLEL_OPS_PER_THREAD))
         })));
     }
-    let spec = Spec {
-        feature: Some(Feature::Ttl),
-        ..buffered("ttl_put")
-    }
-    .check(IN_MEMORY, t::PUT_WITH_TTL, None);
+    let spec = buffered("ttl_put").needs(Feature::Ttl).check(IN_MEMORY, t::PUT_WITH_TTL, None);
     entries.push(spec.entry(point(write(Write::TtlPut))));
     let spec = buffered("cas").check(IN_MEMORY, t::CAS, Some(t::CAS_GOAL));
     entries.push(spec.entry(point(single(Cas::new))));
-    let explained = "read 1 key, write 3, commit atomically";
-    let spec = Spec {
-        feature: Some(Feature::Transactions),
-        explained,
-        ..buffered("transaction")
-    };
+    let spec = buffered("transaction").needs(Feature::Transactions);
+    let spec = spec.explained("read 1 key, write 3, commit atomically");
     entries.push(spec.entry(point(write(Write::Transaction))));
     entries.push(memory_entry());
     entries
 }
 
 /// Ratios between side-by-side rows that carry a target or goal of their own.
+#[rustfmt::skip]
 pub fn derived(quick: bool) -> Vec<Derived> {
     let cairn = |workload: &str| format!("peers/{workload}/{IN_MEMORY}");
     let mut derived = vec![
-        Derived::new(
-            "peers/concurrent_reads/2 vs 1",
+        Derived::new("peers/concurrent_reads/2 vs 1",
             [cairn("concurrent_reads/2"), cairn("concurrent_reads/1")],
             "cairn-inmemory read throughput on 2 threads over 1 thread",
-            Some(t::READ_SCALING),
-            Some(t::READ_SCALING_GOAL),
-        ),
-        Derived::new(
-            "peers/ttl_put vs put/buffered",
-            [cairn("ttl_put"), cairn("put/buffered")],
-            "cairn-inmemory put_with_ttl p50 over put p50",
-            None,
-            Some(t::PUT_WITH_TTL_GOAL),
-        ),
+            Some(t::READ_SCALING), Some(t::READ_SCALING_GOAL)),
+        Derived::new("peers/ttl_put vs put/buffered", [cairn("ttl_put"), cairn("put/buffered")],
+            "cairn-inmemory put_with_ttl p50 over put p50", None, Some(t::PUT_WITH_TTL_GOAL)),
     ];
     if !quick {
-        derived.push(Derived::new(
-            "peers/get_at_scale/1000000 vs 1000",
+        derived.push(Derived::new("peers/get_at_scale/1000000 vs 1000",
             [cairn("get_at_scale/1000000"), cairn("get_at_scale/1000")],
             "cairn-inmemory get p50 at 1M keys over get p50 at 1K keys",
-            Some(t::GET_SCALING),
-            Some(t::GET_SCALING_GOAL),
-        ));
+            Some(t::GET_SCALING), Some(t::GET_SCALING_GOAL)));
     }
     derived
 }
