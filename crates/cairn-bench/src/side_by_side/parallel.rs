@@ -13,7 +13,7 @@ use crate::workloads::{require_keys, ParallelWorkload, Result, WorkloadError};
 
 use super::{expect_found, fill, pick, FillOrder, PeerFixture};
 
-/// One in this many operations of [`Mixed`] is a put (80/20).
+/// One in this many operations of [`Load::Mixed`] is a put (80/20).
 pub const MIXED_WRITE_ONE_IN: u64 = 5;
 
 /// Fills a fresh store with `key_count` keys, [`super::FILL_BATCH_KEYS`] per commit. Each run

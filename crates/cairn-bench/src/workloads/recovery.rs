@@ -112,7 +112,7 @@ impl Recovery {
     }
 
     /// `wal_truncation`: a WAL of `entries` commits whose last frame `prepare` cuts in the
-    /// middle (after committing one more put of [`MARKER_KEY`]), as a crash during its write
+    /// middle (after committing one more put of `marker:bench`), as a crash during its write
     /// would leave it. The open must replay the `entries` commits, report the torn tail at
     /// exactly that frame, and come back at the version before it.
     pub fn torn_tail(entries: usize) -> Result<Self> {
@@ -152,7 +152,7 @@ impl Recovery {
 
     /// `snapshot_creation`: `db.checkpoint()` of a database holding `entries` keys, each put
     /// once in a random order. A checkpoint at a version that already has a snapshot writes
-    /// nothing, so `prepare` commits one overwrite of [`MARKER_KEY`] before each. Every
+    /// nothing, so `prepare` commits one overwrite of `marker:bench` before each. Every
     /// checkpoint after the first also deletes what the new snapshot made redundant: that is
     /// part of what a checkpoint costs.
     pub fn checkpoint(entries: usize) -> Result<Self> {
@@ -365,7 +365,7 @@ fn shuffled(label: &str, entries: usize, seed: u64) -> Result<(DataDir, Db)> {
     Ok((dir, db))
 }
 
-/// Writes `entries` keys in batches, then leaves a snapshot of them (plus [`MARKER_KEY`]) and
+/// Writes `entries` keys in batches, then leaves a snapshot of them (plus `marker:bench`) and
 /// a WAL with nothing after it: write, close, reopen (so that new commits go to a new
 /// segment), checkpoint, commit the marker, checkpoint again (which deletes every segment the
 /// first snapshot covers). Returns the database, still open.
