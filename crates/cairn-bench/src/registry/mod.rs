@@ -134,29 +134,20 @@ pub struct Derived {
 impl Derived {
     pub(crate) fn new(
         name: impl Into<String>,
-        numerator: impl Into<String>,
-        denominator: impl Into<String>,
+        [numerator, denominator]: [String; 2],
         explained: &'static str,
+        target: Option<Limit>,
+        goal: Option<Limit>,
     ) -> Self {
+        let name = name.into();
         Derived {
-            name: name.into(),
-            numerator: numerator.into(),
-            denominator: denominator.into(),
+            name,
+            numerator,
+            denominator,
             explained,
-            target: None,
-            goal: None,
+            target,
+            goal,
         }
-    }
-
-    pub(crate) fn target(mut self, target: Limit, goal: Option<Limit>) -> Self {
-        self.target = Some(target);
-        self.goal = goal;
-        self
-    }
-
-    pub(crate) fn goal(mut self, goal: Limit) -> Self {
-        self.goal = Some(goal);
-        self
     }
 
     /// The derived row, once both inputs are among `rows`.
@@ -195,9 +186,7 @@ pub fn derived(quick: bool) -> Vec<Derived> {
 
 /// The CI performance gate: rows (often derived ratios) checked against generous bounds.
 pub fn gates(quick: bool) -> Vec<(String, Limit)> {
-    let mut gates = side_by_side::gates(quick);
-    gates.extend(engine::gates(quick));
-    gates
+    engine::gates(quick)
 }
 
 /// Keys of the read fixtures: 1M, or 100K in quick mode.
@@ -276,22 +265,22 @@ impl Context {
 
     /// Latency and single-thread throughput rows: 0.2 s (quick) or 2 s per row.
     pub fn latency_plan(&self) -> Plan {
-        let (warm_up, measure_for) = if self.quick {
-            (Duration::from_millis(50), Duration::from_millis(200))
-        } else {
-            (Duration::from_millis(300), Duration::from_secs(2))
-        };
-        time_plan(warm_up, self.seconds.unwrap_or(measure_for))
+        self.time_plan((50, 200), (300, 2_000))
     }
 
     /// Multi-threaded rows.
     pub fn parallel_plan(&self) -> Plan {
-        let (warm_up, measure_for) = if self.quick {
-            (Duration::from_millis(20), Duration::from_millis(300))
-        } else {
-            (Duration::from_millis(200), Duration::from_secs(2))
-        };
-        time_plan(warm_up, self.seconds.unwrap_or(measure_for))
+        self.time_plan((20, 300), (200, 2_000))
+    }
+
+    /// Warm-up and measurement, in ms, of quick or full mode; `--seconds` overrides the latter.
+    fn time_plan(&self, quick: (u64, u64), full: (u64, u64)) -> Plan {
+        let (warm_up, measure_for) = if self.quick { quick } else { full };
+        let measure_for = self.seconds.unwrap_or(Duration::from_millis(measure_for));
+        Plan {
+            warm_up: Duration::from_millis(warm_up),
+            budget: Budget::Time(measure_for),
+        }
     }
 
     /// One-shot operations (opens, checkpoints): a few whole runs, their median reported.
@@ -333,16 +322,6 @@ impl Context {
         Ok(fixture)
     }
 
-    /// Every peer fixture built so far (for the fill rows, which report how long each took).
-    pub(crate) fn built_fixture(&self, label: Label, keys: usize) -> Option<Arc<PeerFixture>> {
-        self.peer_fixtures
-            .iter()
-            .find(|((built, built_keys, _, tag), _)| {
-                *built == label && *built_keys == keys && *tag == side_by_side::SHARED
-            })
-            .map(|(_, fixture)| Arc::clone(fixture))
-    }
-
     /// A read-only in-memory `Db` of `keys` keys with 100-byte values, built on first request.
     pub fn engine_fixture(&mut self, keys: usize) -> Result<Fixture> {
         if let Some(fixture) = self.engine_fixtures.get(&keys) {
@@ -353,13 +332,6 @@ impl Context {
         self.building_done();
         self.engine_fixtures.insert(keys, fixture.clone());
         Ok(fixture)
-    }
-}
-
-fn time_plan(warm_up: Duration, measure_for: Duration) -> Plan {
-    Plan {
-        warm_up,
-        budget: Budget::Time(measure_for),
     }
 }
 
@@ -412,12 +384,18 @@ mod tests {
             Row::ratio("a", 3.0, 1.0, "a"),
             Row::ratio("b", 2.0, 1.0, "b"),
         ];
-        let derived =
-            Derived::new("a vs b", "a", "b", "test").target(crate::targets::READ_SCALING, None);
+        let inputs = |b: &str| ["a".to_owned(), b.to_owned()];
+        let derived = Derived::new(
+            "a vs b",
+            inputs("b"),
+            "test",
+            Some(crate::targets::READ_SCALING),
+            None,
+        );
         let row = derived.compute(&rows).expect("both inputs are there");
         assert!((row.value - 1.5).abs() < 1e-9);
         assert_eq!(row.pass, Some(false), "1.5x misses >= 1.7x");
-        assert!(Derived::new("x", "a", "missing", "test")
+        assert!(Derived::new("x", inputs("missing"), "test", None, None)
             .compute(&rows)
             .is_none());
     }

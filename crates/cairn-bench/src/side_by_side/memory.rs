@@ -16,13 +16,12 @@
 //!
 //! Only Linux has `/proc/self/status`; elsewhere the probe says so and reports nothing.
 
-use std::fmt::Write as _;
-
 use crate::keys::KeySet;
 use crate::peers::{self, Label, Places, ValuePool};
 use crate::workloads::{Result, WorkloadError};
 
-use super::{fill, FillOrder, SIDE_BY_SIDE_VALUE_BYTES};
+use super::{fill, FillOrder};
+use crate::sizes::VALUE_BYTES;
 
 /// What one probe measured.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -47,7 +46,7 @@ impl MemoryFigures {
     pub fn bytes_per_key(&self) -> u64 {
         let grown = self
             .server_bytes
-            .unwrap_or_else(|| self.rss_after.saturating_sub(self.rss_before));
+            .unwrap_or(self.rss_after.saturating_sub(self.rss_before));
         grown / self.keys.max(1)
     }
 
@@ -59,57 +58,54 @@ impl MemoryFigures {
     /// One line, `memory keys=N rss_before=B rss_after=B peak_rss=B disk=B|- server=B|-`.
     pub fn to_line(&self) -> String {
         let optional = |value: Option<u64>| value.map_or_else(|| "-".to_owned(), |v| v.to_string());
-        let mut line = String::from("memory");
-        let _ = write!(
-            line,
-            " keys={} rss_before={} rss_after={} peak_rss={} disk={} server={}",
+        format!(
+            "memory keys={} rss_before={} rss_after={} peak_rss={} disk={} server={}",
             self.keys,
             self.rss_before,
             self.rss_after,
             self.peak_rss,
             optional(self.disk_bytes),
             optional(self.server_bytes)
-        );
-        line
+        )
     }
 
-    /// Reads back a line written by [`MemoryFigures::to_line`].
+    /// Reads back a line written by [`MemoryFigures::to_line`]: its six fields, in order.
     pub fn parse_line(line: &str) -> Result<Self> {
-        let bad = |why: &str| {
-            WorkloadError::unexpected("memory", format!("unreadable probe line {line:?}: {why}"))
-        };
-        let mut fields = line.split_whitespace();
-        if fields.next() != Some("memory") {
-            return Err(bad("it does not start with `memory`"));
+        let bad = || WorkloadError::unexpected("memory", format!("unreadable probe line {line:?}"));
+        let mut fields = line
+            .strip_prefix("memory ")
+            .ok_or_else(bad)?
+            .split_whitespace();
+        let names = [
+            "keys",
+            "rss_before",
+            "rss_after",
+            "peak_rss",
+            "disk",
+            "server",
+        ];
+        let mut values = [None; 6];
+        for (value, name) in values.iter_mut().zip(names) {
+            let text = fields
+                .next()
+                .and_then(|field| field.strip_prefix(name)?.strip_prefix('='));
+            *value = match text.ok_or_else(bad)? {
+                "-" => None,
+                number => Some(number.parse::<u64>().map_err(|_| bad())?),
+            };
         }
-        let mut values = std::collections::BTreeMap::new();
-        for field in fields {
-            let (name, value) = field
-                .split_once('=')
-                .ok_or_else(|| bad("a field has no `=`"))?;
-            values.insert(name, value);
-        }
-        let number = |name: &str| -> Result<u64> {
+        let [Some(keys), Some(rss_before), Some(rss_after), Some(peak_rss), disk_bytes, server_bytes] =
             values
-                .get(name)
-                .ok_or_else(|| bad(&format!("no {name}")))?
-                .parse()
-                .map_err(|_| bad(&format!("{name} is not a number")))
-        };
-        let optional = |name: &str| -> Result<Option<u64>> {
-            match values.get(name) {
-                Some(&"-") => Ok(None),
-                Some(_) => number(name).map(Some),
-                None => Err(bad(&format!("no {name}"))),
-            }
+        else {
+            return Err(bad());
         };
         Ok(MemoryFigures {
-            keys: number("keys")?,
-            rss_before: number("rss_before")?,
-            rss_after: number("rss_after")?,
-            peak_rss: number("peak_rss")?,
-            disk_bytes: optional("disk")?,
-            server_bytes: optional("server")?,
+            keys,
+            rss_before,
+            rss_after,
+            peak_rss,
+            disk_bytes,
+            server_bytes,
         })
     }
 }
@@ -119,7 +115,7 @@ impl MemoryFigures {
 pub fn probe(label: Label, places: &Places, key_count: usize) -> Result<MemoryFigures> {
     // Formatted before the first reading, so neither is part of the store's figure.
     let keys = KeySet::sequential(key_count);
-    let values = ValuePool::new(SIDE_BY_SIDE_VALUE_BYTES);
+    let values = ValuePool::new(VALUE_BYTES);
     let rss_before = process_memory("VmRSS")?;
     let peer = peers::open(label, places)?;
     let server_before = peer.server_memory_bytes()?;

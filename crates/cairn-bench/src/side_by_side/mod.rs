@@ -5,17 +5,15 @@
 //! 100-byte values (distinct and incompressible, from a [`ValuePool`]), and the same random
 //! choices (one seed per workload). A [`PeerFixture`] is a store filled with
 //! `key_at(0) .. key_at(n - 1)` in commits of [`FILL_BATCH_KEYS`] keys, then settled (synced,
-//! WAL checkpointed) so that reads start from the store's steady state; the time the fill
-//! took is kept as the `fill/sequential` figure.
+//! WAL checkpointed) so that reads start from the store's steady state. Every operation checks
+//! its result (a read finds its key, a scan returns exactly its entries, a CAS swaps): a store
+//! that returned less would not get a faster figure, it would fail the workload.
 //!
-//! - [`reads`]: point reads (uniform and hot), prefix and range scans.
-//! - [`writes`]: single puts (one commit each), durable batches, TTL puts, CAS, transactions.
+//! - [`reads`]: point reads (uniform, hot, `exists`, bulk), prefix and range scans.
+//! - [`writes`]: puts (one commit each, with a TTL, in bulk), batches, transactions, CAS,
+//!   deletes.
 //! - [`parallel`]: fills, Strict group commit from several writer threads, mixed 80/20.
 //! - [`memory`]: bytes per key and peak RSS of a store filled in a process of its own.
-//!
-//! Every operation checks its result (a read finds its key, a scan returns exactly its
-//! entries, a CAS swaps): a store that returned less would not get a faster figure, it would
-//! fail the workload.
 
 pub mod memory;
 pub mod parallel;
@@ -27,13 +25,8 @@ use std::time::{Duration, Instant};
 
 use crate::keys::{KeySet, SplitMix64};
 use crate::peers::{self, Label, Peer, Places, Session, ValuePool};
-use crate::workloads::{require_keys, Result, WorkloadError};
-
-/// Keys per commit when a fixture is filled (and in the `fill` workloads).
-pub const FILL_BATCH_KEYS: usize = 1_000;
-
-/// Length of every value the side-by-side workloads write.
-pub const SIDE_BY_SIDE_VALUE_BYTES: usize = 100;
+use crate::workloads::durability::FILL_BATCH_KEYS;
+use crate::workloads::{missing, require_keys, Result};
 
 /// The order a fill writes its keys in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -44,23 +37,14 @@ pub enum FillOrder {
     Random,
 }
 
-impl FillOrder {
-    /// `sequential`, `random`.
-    pub fn name(self) -> &'static str {
-        match self {
-            FillOrder::Sequential => "sequential",
-            FillOrder::Random => "random",
-        }
-    }
-}
-
 /// A store filled with `key_at(0) .. key_at(key_count - 1)`, shared by the workloads that
 /// read it (and by those that overwrite its keys: the key count never changes).
 pub struct PeerFixture {
-    peer: Arc<dyn Peer>,
-    keys: Arc<KeySet>,
-    values: Arc<ValuePool>,
-    fill_time: Duration,
+    pub(crate) peer: Arc<dyn Peer>,
+    pub(crate) keys: Arc<KeySet>,
+    pub(crate) values: Arc<ValuePool>,
+    /// How long the sequential fill took (settling not included): `fill/sequential`.
+    pub(crate) fill_time: Duration,
 }
 
 impl PeerFixture {
@@ -90,34 +74,9 @@ impl PeerFixture {
         &self.peer
     }
 
-    /// Which store, in which mode.
-    pub fn label(&self) -> Label {
-        self.peer.label()
-    }
-
-    /// Its keys, in order.
-    pub fn keys(&self) -> &Arc<KeySet> {
-        &self.keys
-    }
-
-    /// The values it was filled with.
-    pub fn values(&self) -> &Arc<ValuePool> {
-        &self.values
-    }
-
-    /// How long the sequential fill took (settling not included).
-    pub fn fill_time(&self) -> Duration {
-        self.fill_time
-    }
-
     /// How many keys it holds.
     pub fn key_count(&self) -> usize {
         self.keys.len()
-    }
-
-    /// A new session on the store.
-    pub fn session(&self) -> Result<Box<dyn Session>> {
-        self.peer.session()
     }
 }
 
@@ -163,22 +122,21 @@ impl Base {
     fn new(workload: &'static str, fixture: &PeerFixture, keys: usize, seed: u64) -> Result<Self> {
         require_keys(workload, fixture.key_count(), keys)?;
         Ok(Base {
-            session: fixture.session()?,
-            keys: Arc::clone(fixture.keys()),
-            values: Arc::clone(fixture.values()),
+            session: fixture.peer.session()?,
+            keys: Arc::clone(&fixture.keys),
+            values: Arc::clone(&fixture.values),
             random: SplitMix64::new(seed),
             ops: 0,
         })
     }
 }
 
-/// Ok when a read found a value, an error naming the key and the store when not.
+/// A uniformly random key of `keys`.
+fn pick<'k>(keys: &'k KeySet, random: &mut SplitMix64) -> &'k [u8] {
+    keys.get(random.below(keys.len()))
+}
+
+/// Ok when a read found a value, an error naming the key when not.
 pub(crate) fn expect_found(workload: &'static str, key: &[u8], found: Option<usize>) -> Result<()> {
-    match found {
-        Some(_) => Ok(()),
-        None => Err(WorkloadError::unexpected(
-            workload,
-            format!("key {} is missing", String::from_utf8_lossy(key)),
-        )),
-    }
+    found.map(drop).ok_or_else(|| missing(workload, key))
 }

@@ -1,183 +1,167 @@
 //! Writes, one session each, one commit per operation: the store's mode decides whether that
-//! commit waits for an fdatasync.
-//!
-//! - [`Put`]: a put overwriting a random existing key (the steady state of a store; its size
-//!   stays bounded however long a driver runs).
-//! - [`BatchPut`]: [`BATCH_KEYS`] consecutive existing keys overwritten in one atomic commit.
-//! - [`Put::with_ttl`]: a put with a TTL of [`PUT_TTL`] (only for stores with TTLs).
-//! - [`Cas`]: a compare-and-swap that succeeds, on keys of its own whose values it tracks.
-//! - [`Transaction`]: read one random key, write [`TRANSACTION_WRITES`] random keys, commit.
+//! commit waits for an fdatasync. Writes overwrite existing keys (the steady state of a
+//! store, whose size stays bounded however long a driver runs), except [`Delete`]'s.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use crate::keys::{KeySet, SplitMix64};
-use crate::peers::{Session, ValuePool};
 use crate::workloads::{Result, Workload, WorkloadError};
 
-use super::{Base, PeerFixture};
+use super::{pick, Base, PeerFixture};
 
-/// Keys one [`BatchPut`] commit writes.
+/// Keys one [`Write::Batch`] commit (or one [`Write::Bulk`] run) writes.
 pub const BATCH_KEYS: usize = 1_000;
 
-/// The TTL [`Put::with_ttl`] writes: long enough that nothing expires during a run.
+/// The TTL [`Write::TtlPut`] writes: long enough that nothing expires during a run.
 pub const PUT_TTL: Duration = Duration::from_secs(3_600);
 
-/// Keys a [`Transaction`] writes.
+/// Keys a [`Write::Transaction`] writes.
 pub const TRANSACTION_WRITES: usize = 3;
 
 /// Keys the [`Cas`] workload swaps in turn.
 pub const CAS_KEYS: usize = 1_000;
 
-/// A put of a 100-byte value to a random existing key, with a TTL of [`PUT_TTL`] for
-/// [`Put::with_ttl`].
-pub struct Put {
+/// What a [`Writes`] workload does per operation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Write {
+    /// A put of a random key.
+    Put,
+    /// A put of a random key with a TTL of [`PUT_TTL`] (only for stores with TTLs).
+    TtlPut,
+    /// [`BATCH_KEYS`] consecutive keys, aligned, overwritten in one atomic commit.
+    Batch,
+    /// [`BATCH_KEYS`] single puts (a commit each) to consecutive keys, timed as one run: a
+    /// bulk load through the single-put call, as a throughput.
+    Bulk,
+    /// A read-write transaction: read one random key, write [`TRANSACTION_WRITES`] random
+    /// keys, commit.
+    Transaction,
+}
+
+/// Overwrites of `fixture`'s keys, as a [`Write`] says.
+pub struct Writes {
     base: Base,
-    ttl: Option<Duration>,
+    write: Write,
 }
 
-impl Put {
-    /// Overwrites random keys of `fixture`.
-    pub fn new(fixture: &PeerFixture) -> Result<Self> {
-        let base = Base::new("put", fixture, 1, 0x0070_7574)?;
-        Ok(Put { base, ttl: None })
-    }
-
-    /// Overwrites random keys of `fixture`, each expiring [`PUT_TTL`] from now (`ttl_put`;
-    /// only for stores with TTLs).
-    pub fn with_ttl(fixture: &PeerFixture) -> Result<Self> {
-        let base = Base::new("ttl_put", fixture, 1, 0x0074_746c)?;
-        let ttl = Some(PUT_TTL);
-        Ok(Put { base, ttl })
+impl Writes {
+    /// Writes to `fixture`'s keys.
+    pub fn new(fixture: &PeerFixture, write: Write) -> Result<Self> {
+        let (workload, keys, seed) = match write {
+            Write::Put => ("put", 1, 0x0070_7574),
+            Write::TtlPut => ("ttl_put", 1, 0x0074_746c),
+            Write::Batch => ("batch_put", BATCH_KEYS, 0x6261_7463),
+            Write::Bulk => ("bulk_put", BATCH_KEYS, 0x0070_7574),
+            Write::Transaction => ("transaction", 1, 0x7478_6e00),
+        };
+        let base = Base::new(workload, fixture, keys, seed)?;
+        Ok(Writes { base, write })
     }
 }
 
-impl Workload for Put {
+impl Workload for Writes {
     fn run_op(&mut self) -> Result<()> {
-        let base = &mut self.base;
-        let key = base.keys.get(base.random.below(base.keys.len()));
-        base.ops += 1;
-        let value = base.values.get(base.ops);
-        match self.ttl {
-            None => base.session.put(key, value),
-            Some(ttl) => base.session.put_with_ttl(key, value, ttl),
+        let Base {
+            session,
+            keys,
+            values,
+            random,
+            ops,
+        } = &mut self.base;
+        if self.write != Write::Bulk {
+            *ops += 1;
         }
-    }
-}
-
-/// [`BATCH_KEYS`] consecutive keys of the fixture overwritten in one commit.
-pub struct BatchPut(Base);
-
-impl BatchPut {
-    /// Overwrites aligned runs of [`BATCH_KEYS`] keys of `fixture`.
-    pub fn new(fixture: &PeerFixture) -> Result<Self> {
-        Ok(BatchPut(Base::new(
-            "batch_put",
-            fixture,
-            BATCH_KEYS,
-            0x6261_7463,
-        )?))
-    }
-}
-
-impl Workload for BatchPut {
-    fn run_op(&mut self) -> Result<()> {
-        let base = &mut self.0;
-        let first = base.random.below(base.keys.len() / BATCH_KEYS) * BATCH_KEYS;
-        base.ops += 1;
-        let (keys, values, salt) = (&base.keys, &base.values, base.ops);
-        let entries: Vec<(&[u8], &[u8])> = (first..first + BATCH_KEYS)
-            .map(|index| (keys.get(index), values.get(index as u64 + salt)))
-            .collect();
-        base.session.put_batch(&entries)
+        match self.write {
+            Write::Put => session.put(pick(keys, random), values.get(*ops)),
+            Write::TtlPut => session.put_with_ttl(pick(keys, random), values.get(*ops), PUT_TTL),
+            Write::Batch => {
+                let first = random.below(keys.len() / BATCH_KEYS) * BATCH_KEYS;
+                let entries: Vec<(&[u8], &[u8])> = (first..first + BATCH_KEYS)
+                    .map(|index| (keys.get(index), values.get(index as u64 + *ops)))
+                    .collect();
+                session.put_batch(&entries)
+            }
+            Write::Bulk => {
+                let first = random.below(keys.len() - BATCH_KEYS);
+                for index in first..first + BATCH_KEYS {
+                    *ops += 1;
+                    session.put(keys.get(index), values.get(*ops))?;
+                }
+                Ok(())
+            }
+            Write::Transaction => {
+                let read_key = pick(keys, random);
+                let mut write_keys: [&[u8]; TRANSACTION_WRITES] = [&[]; TRANSACTION_WRITES];
+                for key in &mut write_keys {
+                    *key = pick(keys, random);
+                }
+                session.transaction(read_key, &write_keys, values.get(*ops))
+            }
+        }
     }
 
     fn engine_ops_per_run(&self) -> u64 {
-        BATCH_KEYS as u64
+        match self.write {
+            Write::Batch | Write::Bulk => BATCH_KEYS as u64,
+            _ => 1,
+        }
     }
 }
 
 /// A compare-and-swap that succeeds: each of [`CAS_KEYS`] keys of its own (`cas:...`, written
 /// when the workload is built) moves from the value it holds to the next one of the pool.
 pub struct Cas {
-    session: Box<dyn Session>,
+    base: Base,
     keys: KeySet,
-    values: Arc<ValuePool>,
     /// The pool index of the value each key holds.
     current: Vec<u64>,
-    random: SplitMix64,
 }
 
 impl Cas {
     /// Writes the workload's keys into `fixture`'s store (untimed).
     pub fn new(fixture: &PeerFixture) -> Result<Self> {
-        let mut session = fixture.session()?;
+        let mut base = Base::new("cas", fixture, 0, 0x0063_6173)?;
         let keys = KeySet::sequential_with_prefix("cas:", 0, CAS_KEYS);
-        let values = Arc::clone(fixture.values());
         let current: Vec<u64> = (0..CAS_KEYS as u64).collect();
         let entries: Vec<(&[u8], &[u8])> = keys
             .iter()
             .zip(&current)
-            .map(|(key, &slot)| (key, values.get(slot)))
+            .map(|(key, &slot)| (key, base.values.get(slot)))
             .collect();
-        session.put_batch(&entries)?;
+        base.session.put_batch(&entries)?;
         Ok(Cas {
-            session,
+            base,
             keys,
-            values,
             current,
-            random: SplitMix64::new(0x0063_6173),
         })
     }
 }
 
 impl Workload for Cas {
     fn run_op(&mut self) -> Result<()> {
-        let index = self.random.below(CAS_KEYS);
-        let slot = self.current[index];
-        let swapped = self.session.compare_and_swap(
+        let Base {
+            session,
+            values,
+            random,
+            ..
+        } = &mut self.base;
+        let index = random.below(CAS_KEYS);
+        let slot = self
+            .current
+            .get_mut(index)
+            .ok_or_else(|| WorkloadError::unexpected("cas", "no such key"))?;
+        if !session.compare_and_swap(
             self.keys.get(index),
-            self.values.get(slot),
-            self.values.get(slot + 1),
-        )?;
-        if !swapped {
+            values.get(*slot),
+            values.get(*slot + 1),
+        )? {
             return Err(WorkloadError::unexpected(
                 "cas",
                 "a CAS with the value the key holds did not swap",
             ));
         }
-        self.current[index] = slot + 1;
+        *slot += 1;
         Ok(())
-    }
-}
-
-/// A read-write transaction: read one random key, write [`TRANSACTION_WRITES`] random keys.
-pub struct Transaction(Base);
-
-impl Transaction {
-    /// Reads and writes random keys of `fixture`.
-    pub fn new(fixture: &PeerFixture) -> Result<Self> {
-        Ok(Transaction(Base::new(
-            "transaction",
-            fixture,
-            1,
-            0x7478_6e00,
-        )?))
-    }
-}
-
-impl Workload for Transaction {
-    fn run_op(&mut self) -> Result<()> {
-        let base = &mut self.0;
-        let count = base.keys.len();
-        let read_key = base.keys.get(base.random.below(count));
-        let mut write_keys: [&[u8]; TRANSACTION_WRITES] = [&[]; TRANSACTION_WRITES];
-        for key in &mut write_keys {
-            *key = base.keys.get(base.random.below(count));
-        }
-        base.ops += 1;
-        let value = base.values.get(base.ops);
-        base.session.transaction(read_key, &write_keys, value)
     }
 }
 
@@ -204,61 +188,39 @@ impl Delete {
     }
 }
 
+/// The key at `position` (wrapping) of `order`.
+fn nth<'k>(keys: &'k KeySet, order: &[usize], position: usize) -> &'k [u8] {
+    keys.get(order.get(position % order.len()).copied().unwrap_or(0))
+}
+
 impl Workload for Delete {
     fn prepare(&mut self, runs: usize) -> Result<()> {
-        let (base, order, next) = (&mut self.base, &self.order, self.next);
+        let Base {
+            session,
+            keys,
+            values,
+            ..
+        } = &mut self.base;
         let entries: Vec<(&[u8], &[u8])> = (0..runs)
             .map(|offset| {
-                let key = base.keys.get(order[(next + offset) % order.len()]);
-                (key, base.values.get(offset as u64))
+                (
+                    nth(keys, &self.order, self.next + offset),
+                    values.get(offset as u64),
+                )
             })
             .collect();
-        base.session.put_batch(&entries)
+        session.put_batch(&entries)
     }
 
     fn run_op(&mut self) -> Result<()> {
-        let base = &mut self.base;
-        let key = base.keys.get(self.order[self.next % self.order.len()]);
-        if !base.session.delete(key)? {
+        let key = nth(&self.base.keys, &self.order, self.next);
+        if !self.base.session.delete(key)? {
             return Err(WorkloadError::unexpected(
                 "delete",
-                "deleting a key that holds a value removed nothing",
+                "deleting a live key removed nothing",
             ));
         }
         self.next += 1;
         Ok(())
-    }
-}
-
-/// 1,000 single puts (one commit each) to consecutive keys, timed as one run: a bulk load
-/// through the single-put call, as a throughput.
-pub struct BulkPut(Base);
-
-impl BulkPut {
-    /// Overwrites `fixture`'s keys [`BATCH_KEYS`] at a time.
-    pub fn new(fixture: &PeerFixture) -> Result<Self> {
-        Ok(BulkPut(Base::new(
-            "bulk_put",
-            fixture,
-            BATCH_KEYS,
-            0x0070_7574,
-        )?))
-    }
-}
-
-impl Workload for BulkPut {
-    fn run_op(&mut self) -> Result<()> {
-        let base = &mut self.0;
-        let first = base.random.below(base.keys.len() - BATCH_KEYS);
-        for index in first..first + BATCH_KEYS {
-            base.ops += 1;
-            base.session
-                .put(base.keys.get(index), base.values.get(base.ops))?;
-        }
-        Ok(())
-    }
-
-    fn engine_ops_per_run(&self) -> u64 {
-        BATCH_KEYS as u64
     }
 }

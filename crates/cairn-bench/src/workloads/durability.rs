@@ -1,39 +1,25 @@
-//! Durability workloads: what a Strict put costs against the physical floor of this disk.
-//! (How Strict commits share fsyncs under concurrency is the side-by-side `group_commit`.)
+//! Durability: the Strict put's physical floor, and the data directories every durable
+//! store lives in.
 //!
-//! - [`ModePut`]: `put` of a random existing key in an `InMemory`, `Buffered` or `Strict`
-//!   database. A Strict put is acknowledged only after its WAL frame is fdatasync'ed, so its
-//!   latency is bounded below by one fdatasync of this disk.
-//! - [`RawFdatasync`]: the floor, with no engine at all: a 128-byte `pwrite` at the next
-//!   offset of a file preallocated with `set_len` (sparse, as WAL segments are), then
-//!   `sync_data`. A Strict put that costs about one of these is as cheap as durability gets on
-//!   this disk.
-//! - [`measure_alternating`]: times two workloads one operation of each in turn. fdatasync
-//!   latency on a virtual disk can change by an order of magnitude from one second to the next
-//!   (a host's I/O throttling, a neighbour's writeback); measured in alternation, a Strict put
-//!   and a raw fdatasync see the same disk, so their ratio means something even then.
-//!
-//! Every database lives in a fresh [`DataDir`] under the system temp directory, removed with
-//! its files when the workload is dropped. Durable databases are opened with the maintenance
-//! thread off, so no automatic checkpoint runs in the middle of a measurement; the WAL then
-//! grows for as long as a workload runs (about 160 bytes per put), which a few seconds of
-//! measurement keep to a few hundred MB.
-//!
-//! Trade-off: all of this measures the page cache and the disk of the machine it runs on;
-//! the ratio to [`RawFdatasync`] is the figure that means something elsewhere.
+//! [`RawFdatasync`] is the floor of a Strict commit with no engine at all: a 128-byte
+//! `pwrite` at the next offset of a file preallocated with `set_len` (sparse, as WAL segments
+//! are), then `sync_data`. fdatasync latency on a virtual disk can change by an order of
+//! magnitude from one second to the next, so the Strict put is timed in alternation with it
+//! (one operation each, same disk) and their ratio is the figure that means something
+//! elsewhere. Every database lives in a fresh [`DataDir`], removed with its files on drop,
+//! and is opened with the maintenance thread off, so no automatic checkpoint runs in the middle
+//! of a measurement (the WAL grows by about 160 bytes per put meanwhile).
 
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use cairn::{Db, Durability, Options, WriteBatch};
 
 use super::{Result, Workload, WorkloadError};
-use crate::keys::{value_of_length, KeySet, SplitMix64};
-use crate::measure::{latency_histogram, latency_of, time_group, Budget, Latency, Plan};
+use crate::keys::{value_of_length, KeySet};
 
 /// Keys written per commit while filling a database (untimed): large enough that filling a
 /// Strict database takes a handful of fsyncs, small enough to stay a modest WAL frame.
@@ -117,67 +103,6 @@ pub fn bench_options(durability: Durability, dir: Option<&Path>) -> Options {
     options.maintenance_interval(Duration::ZERO)
 }
 
-/// A database of one durability mode filled with `key_at(0) .. key_at(key_count - 1)`, and
-/// the directory it lives in. Dropping it closes the database, then removes the directory.
-#[derive(Debug)]
-pub struct DurableFixture {
-    db: Db,
-    keys: Arc<KeySet>,
-    value_bytes: usize,
-    durability: Durability,
-    /// Declared last: removed after the database is closed and dropped.
-    dir: Option<DataDir>,
-}
-
-impl DurableFixture {
-    /// Opens a fresh database of `durability` (in a new [`DataDir`] unless `InMemory`) and
-    /// fills it, [`FILL_BATCH_KEYS`] keys per commit, untimed.
-    pub fn build(durability: Durability, key_count: usize, value_bytes: usize) -> Result<Self> {
-        let dir = match durability {
-            Durability::InMemory => None,
-            _ => Some(DataDir::create(&mode_name(durability))?),
-        };
-        let db = Db::open(bench_options(durability, dir.as_ref().map(DataDir::path)))?;
-        let keys = KeySet::sequential(key_count);
-        fill_in_order(&db, &keys, &value_of_length(value_bytes))?;
-        db.sync()?;
-        Ok(DurableFixture {
-            db,
-            keys: Arc::new(keys),
-            value_bytes,
-            durability,
-            dir,
-        })
-    }
-
-    /// The database.
-    pub fn db(&self) -> &Db {
-        &self.db
-    }
-
-    /// Its keys, in order.
-    pub fn keys(&self) -> &Arc<KeySet> {
-        &self.keys
-    }
-
-    /// Its durability mode.
-    pub fn durability(&self) -> Durability {
-        self.durability
-    }
-
-    /// Its directory (`None` for `InMemory`).
-    pub fn dir(&self) -> Option<&Path> {
-        self.dir.as_ref().map(DataDir::path)
-    }
-}
-
-impl Drop for DurableFixture {
-    fn drop(&mut self) {
-        // Close before the directory goes: the WAL flusher must not write into a removed file.
-        let _ = self.db.close();
-    }
-}
-
 /// Puts every key of `keys` with `value`, in order, [`FILL_BATCH_KEYS`] keys per commit.
 pub(crate) fn fill_in_order(db: &Db, keys: &KeySet, value: &[u8]) -> Result<()> {
     let mut batch = WriteBatch::new();
@@ -191,57 +116,6 @@ pub(crate) fn fill_in_order(db: &Db, keys: &KeySet, value: &[u8]) -> Result<()> 
     Ok(())
 }
 
-/// `inmemory`, `buffered` or `strict`: the name a durability mode goes by in the rows.
-pub fn mode_name(durability: Durability) -> String {
-    match durability {
-        Durability::InMemory => "inmemory",
-        Durability::Buffered { .. } => "buffered",
-        _ => "strict",
-    }
-    .to_owned()
-}
-
-/// `put` of a value to a random existing key of a database of one durability mode.
-#[derive(Debug)]
-pub struct ModePut {
-    fixture: DurableFixture,
-    value: Vec<u8>,
-    random: SplitMix64,
-}
-
-impl ModePut {
-    /// A fresh database of `durability` holding `key_count` keys of `value_bytes`, whose keys
-    /// the workload then overwrites.
-    pub fn new(durability: Durability, key_count: usize, value_bytes: usize) -> Result<Self> {
-        if key_count == 0 {
-            return Err(WorkloadError::unexpected(
-                "durability put",
-                "needs at least one key",
-            ));
-        }
-        let fixture = DurableFixture::build(durability, key_count, value_bytes)?;
-        Ok(ModePut {
-            value: value_of_length(fixture.value_bytes),
-            fixture,
-            random: SplitMix64::new(0x6475_7261),
-        })
-    }
-
-    /// The database the puts go to.
-    pub fn fixture(&self) -> &DurableFixture {
-        &self.fixture
-    }
-}
-
-impl Workload for ModePut {
-    fn run_op(&mut self) -> Result<()> {
-        let keys = &self.fixture.keys;
-        let key = keys.get(self.random.below(keys.len()));
-        self.fixture.db.put(key, &self.value)?;
-        Ok(())
-    }
-}
-
 /// The physical floor of a Strict commit: a [`RAW_SYNC_WRITE_BYTES`] positional write at the
 /// next offset of a preallocated file, then `sync_data` (fdatasync). No engine involved.
 #[derive(Debug)]
@@ -250,6 +124,10 @@ pub struct RawFdatasync {
     payload: Vec<u8>,
     next_offset: u64,
     /// Declared last: removed after the file is closed.
+    #[allow(
+        dead_code,
+        reason = "held so that it is removed on drop, after the file"
+    )]
     dir: DataDir,
 }
 
@@ -275,16 +153,6 @@ impl RawFdatasync {
             dir,
         })
     }
-
-    /// Bytes written so far (wrapping at the end of the file).
-    pub fn next_offset(&self) -> u64 {
-        self.next_offset
-    }
-
-    /// The directory the file lives in.
-    pub fn dir(&self) -> &Path {
-        self.dir.path()
-    }
 }
 
 impl Workload for RawFdatasync {
@@ -301,42 +169,6 @@ impl Workload for RawFdatasync {
         self.next_offset += length;
         Ok(())
     }
-}
-
-/// Measures the latency of `first` and `second` in alternation: one operation of `first`,
-/// then one of `second`, each prepared (untimed) and timed on its own, until `plan`'s budget
-/// is spent (for `Budget::Runs(n)`, `n` operations of each). The warm-up alternates too.
-pub fn measure_alternating<A, B>(
-    first: &mut A,
-    second: &mut B,
-    plan: Plan,
-) -> Result<(Latency, Latency)>
-where
-    A: Workload + ?Sized,
-    B: Workload + ?Sized,
-{
-    let warm_up_started = Instant::now();
-    while warm_up_started.elapsed() < plan.warm_up {
-        time_group(first, 1)?;
-        time_group(second, 1)?;
-    }
-    let mut histograms = [latency_histogram()?, latency_histogram()?];
-    let started = Instant::now();
-    let mut pairs = 0_u64;
-    loop {
-        let spent = match plan.budget {
-            Budget::Time(limit) => pairs > 0 && started.elapsed() >= limit,
-            Budget::Runs(limit) => pairs >= limit,
-        };
-        if spent {
-            break;
-        }
-        histograms[0].saturating_record(time_group(first, 1)?);
-        histograms[1].saturating_record(time_group(second, 1)?);
-        pairs += 1;
-    }
-    let [first, second] = histograms;
-    Ok((latency_of(&first, 1), latency_of(&second, 1)))
 }
 
 #[cfg(test)]
@@ -357,62 +189,18 @@ mod tests {
     }
 
     #[test]
-    fn mode_puts_persist_and_leave_nothing_behind() {
-        for durability in [
-            Durability::InMemory,
-            Durability::buffered(),
-            Durability::Strict,
-        ] {
-            let mut put = ModePut::new(durability, 100, 100).expect("fresh database");
-            time_runs(&mut put, 50).expect("puts succeed");
-            let dir = put.fixture().dir().map(Path::to_path_buf);
-            let stats = put.fixture().db().stats();
-            assert_eq!(stats.keys_indexed, 100, "puts overwrite existing keys");
-            if durability == Durability::InMemory {
-                assert!(dir.is_none());
-                assert_eq!(stats.wal_frames, 0);
-            } else {
-                // One frame per fill batch (100 keys fit one) and one per put.
-                assert_eq!(stats.wal_frames, 51, "{durability:?}");
-            }
-            drop(put);
-            if let Some(dir) = dir {
-                assert!(!dir.exists(), "{} was left behind", dir.display());
-            }
-        }
-    }
-
-    #[test]
     fn raw_fdatasync_advances_and_wraps_inside_its_file() {
         let mut raw = RawFdatasync::new().expect("temp dir is writable");
         time_runs(&mut raw, 3).expect("write and sync succeed");
-        assert_eq!(raw.next_offset(), 3 * RAW_SYNC_WRITE_BYTES as u64);
+        assert_eq!(raw.next_offset, 3 * RAW_SYNC_WRITE_BYTES as u64);
         raw.next_offset = RAW_SYNC_FILE_BYTES - 1;
         time_runs(&mut raw, 1).expect("write and sync succeed");
         assert_eq!(
-            raw.next_offset(),
-            RAW_SYNC_WRITE_BYTES as u64,
+            raw.next_offset, RAW_SYNC_WRITE_BYTES as u64,
             "wrapped to the start"
         );
-        let dir = raw.dir().to_path_buf();
+        let dir = raw.dir.path().to_path_buf();
         drop(raw);
         assert!(!dir.exists());
-    }
-
-    #[test]
-    fn alternating_measurement_takes_the_same_count_of_each() {
-        let mut raw = RawFdatasync::new().expect("temp dir is writable");
-        let mut put = ModePut::new(Durability::Strict, 10, 100).expect("fresh database");
-        let plan = Plan {
-            warm_up: Duration::ZERO,
-            budget: Budget::Runs(20),
-        };
-        let (raw_latency, put_latency) =
-            measure_alternating(&mut raw, &mut put, plan).expect("both succeed");
-        assert_eq!((raw_latency.samples, put_latency.samples), (20, 20));
-        assert!(raw_latency.p50_ns > 0 && raw_latency.p50_ns <= raw_latency.max_ns);
-        assert_eq!(raw.next_offset(), 20 * RAW_SYNC_WRITE_BYTES as u64);
-        // One frame for the fill, one per put.
-        assert_eq!(put.fixture().db().stats().wal_frames, 21);
     }
 }

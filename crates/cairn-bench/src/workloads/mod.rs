@@ -1,32 +1,19 @@
-//! The engine-only workloads (see `registry::engine` for why each has no peer), and the
-//! traits every workload, engine-only or side-by-side, implements.
+//! The workload traits every workload implements, and the engine-only workloads (see
+//! `registry::engine` for why each has no peer).
 //!
 //! A [`Workload`] is built (untimed: fill a database, format keys), then driven by whoever
 //! measures it: criterion times batches of operations, `cairn bench` times small groups into
-//! a latency histogram or a long loop into a throughput. Both time a group through
-//! [`Workload::run_ops`] and add nothing to the operation, so both measure the same code.
-//!
-//! Some operations consume state: a delete needs a live key, a CAS that creates a key needs a
-//! fresh one, a conflicting commit needs a transaction that a later write has overtaken. Such
-//! workloads rebuild that state in [`Workload::prepare`], which drivers call, untimed, before
-//! every timed group; state the operation itself tracks (a CAS's expected version, the next
-//! fresh key) lives in the workload, never in the driver, so it stays right however many
-//! warm-up and measurement phases a driver runs.
-//!
-//! Multi-threaded workloads do not fit "one operation": a [`ParallelWorkload`] runs a fixed
-//! amount of work on several threads and reports the wall time.
-//!
-//! Every operation checks its result (a get finds its key, a CAS swaps, a conflicting commit
-//! fails); a wrong result is an error, not a fast number.
+//! a latency histogram or a throughput; both time a group through [`Workload::run_ops`] and
+//! add nothing to the operation, so both measure the same code. An operation that consumes
+//! state (a delete needs a live key, a conflicting commit an overtaken transaction) gets it
+//! back from [`Workload::prepare`], which drivers call untimed before every timed group. A
+//! [`ParallelWorkload`] runs a fixed amount of work on several threads and reports the wall
+//! time. Every operation checks its result (a get finds its key, a CAS swaps, a conflicting
+//! commit fails): a wrong result is an error, not a fast number.
 
-pub mod cas;
 pub mod durability;
-pub mod point;
+pub mod engine;
 pub mod recovery;
-pub mod snapshots;
-pub mod thread_history;
-pub mod transactions;
-pub mod versions;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -195,22 +182,17 @@ pub(crate) fn require_keys(workload: &'static str, keys: usize, minimum: usize) 
     Ok(())
 }
 
+/// The error of a read that found no value under `key`.
+pub(crate) fn missing(workload: &'static str, key: &[u8]) -> WorkloadError {
+    let detail = format!("key {} is missing", String::from_utf8_lossy(key));
+    WorkloadError::unexpected(workload, detail)
+}
+
 /// Ok when a read found a value (kept from the optimiser), an error naming `key` when not.
-pub(crate) fn expect_value(
-    workload: &'static str,
-    key: &[u8],
-    value: Option<cairn::Value>,
-) -> Result<()> {
-    match value {
-        Some(value) => {
-            std::hint::black_box(value);
-            Ok(())
-        }
-        None => Err(WorkloadError::unexpected(
-            workload,
-            format!("key {} is missing", String::from_utf8_lossy(key)),
-        )),
-    }
+pub(crate) fn expect_value<T>(workload: &'static str, key: &[u8], value: Option<T>) -> Result<()> {
+    let value = value.ok_or_else(|| missing(workload, key))?;
+    std::hint::black_box(value);
+    Ok(())
 }
 
 #[cfg(test)]
@@ -221,48 +203,46 @@ mod tests {
     use super::*;
     use crate::measure::{time_runs, PREPARE_RUNS_MAX};
 
-    const KEYS: usize = 2 * PREPARE_RUNS_MAX;
-
     fn run_in_phases(workload: &mut dyn Workload) {
-        run_phases(workload, &[1, 700, 3_000]);
-    }
-
-    fn run_phases(workload: &mut dyn Workload, phases: &[u64]) {
-        for &runs in phases {
+        for runs in [1, 700, 3_000] {
             time_runs(workload, runs).expect("the workload's own checks hold");
         }
     }
 
-    fn fixture() -> Fixture {
-        Fixture::build(KEYS, 100).expect("in-memory fixture")
-    }
-
     #[test]
-    fn cas_workloads_stay_right_across_phases() {
-        let mut success = cas::SequentialSuccess::new(100).expect("setup put");
-        run_in_phases(&mut success);
-        run_in_phases(&mut cas::FailureWrongVersion::new(100).expect("setup puts"));
-        let mut create = cas::CreateNewKey::new(100);
-        run_in_phases(&mut create);
-        assert!(create.keys_formatted() >= 3_701);
-    }
-
-    #[test]
-    fn transaction_and_snapshot_workloads_keep_their_invariants() {
-        for keys in [1, 3, 10] {
-            run_in_phases(&mut transactions::MultiKeyPut::new(&fixture(), keys).expect("keys"));
+    fn engine_workloads_stay_right_across_phases() {
+        let fixture = || Fixture::build(2 * PREPARE_RUNS_MAX, 100).expect("in-memory fixture");
+        let mut workloads: Vec<Box<dyn Workload>> = vec![
+            Box::new(engine::VersionCas::success(100).expect("setup put")),
+            Box::new(engine::VersionCas::wrong_version(100).expect("setup puts")),
+            Box::new(engine::CreateNewKey::new(100)),
+            Box::new(engine::ConflictingCommit::new(&fixture()).expect("keys")),
+            Box::new(engine::SnapshotGet::new(&fixture()).expect("keys")),
+            Box::new(engine::SnapshotGet::open_each(&fixture()).expect("keys")),
+            Box::new(engine::StdHashMapGet::new(&fixture()).expect("keys")),
+        ];
+        for commit in [1, 3, 10].map(engine::Commit::Transaction) {
+            let commits = engine::Commits::new(&fixture(), commit).expect("keys");
+            workloads.push(Box::new(commits));
         }
-        run_in_phases(&mut transactions::ReadModifyWrite::new(&fixture()).expect("keys"));
-        run_in_phases(&mut transactions::ConflictingCommit::new(&fixture()).expect("keys"));
-        run_in_phases(&mut snapshots::SnapshotGet::new(&fixture()).expect("keys"));
-        run_in_phases(&mut snapshots::OpenSnapshotAndGet::new(&fixture()).expect("keys"));
+        for commit in [engine::Commit::Put, engine::Commit::ReadModifyWrite] {
+            workloads.push(Box::new(
+                engine::Commits::new(&fixture(), commit).expect("keys"),
+            ));
+        }
+        for workload in &mut workloads {
+            run_in_phases(workload.as_mut());
+        }
+        // One key overwritten again and again keeps a bounded history.
+        let hot_key = Fixture::build(1, 100).expect("in-memory fixture");
+        let mut hot = engine::Commits::new(&hot_key, engine::Commit::Put).expect("a key");
+        run_in_phases(&mut hot);
+        assert!(hot.versions_retained() <= 2);
     }
 
     #[test]
-    fn hot_key_history_stays_bounded() {
-        let mut hot = versions::HotKeyPut::new(100);
-        run_in_phases(&mut hot);
-        assert_eq!(hot.puts(), 3_701);
-        assert!(hot.versions_retained() <= 2);
+    fn reader_threads_find_their_keys() {
+        let fixture = Fixture::build(10, 100).expect("in-memory fixture");
+        engine::read_from_threads(&fixture, 32).expect("every reader finds its key");
     }
 }
