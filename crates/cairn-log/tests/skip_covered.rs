@@ -15,7 +15,9 @@ use common::{append_all, flip_byte, open_collect, records, strict_options, TempD
 #[test]
 fn covered_segments_are_not_read_and_appends_continue() {
     let dir = TempDir::new("skip-covered");
-    let written = records(1, 300, |lsn| usize::try_from(lsn * 37 % 300).expect("small"));
+    let written = records(1, 300, |lsn| {
+        usize::try_from(lsn * 37 % 300).expect("small")
+    });
     {
         let (log, _, _) = open_collect(&dir.path, strict_options(4096), 0).expect("open");
         append_all(&log, &written);
@@ -29,7 +31,10 @@ fn covered_segments_are_not_read_and_appends_continue() {
     options.skip_covered_segments = true;
     let (log, report, replayed) =
         open_collect(&dir.path, options.clone(), tail.first_lsn - 1).expect("reopen");
-    assert_eq!(replayed, written[usize::try_from(tail.first_lsn - 1).expect("small")..]);
+    assert_eq!(
+        replayed,
+        written[usize::try_from(tail.first_lsn - 1).expect("small")..]
+    );
     assert_eq!(report.last_lsn, 300);
     assert_eq!(report.frames_skipped, tail.first_lsn - 1);
     // Only the tail segment (and the empty last one's first header) were read.
