@@ -286,7 +286,8 @@ impl Stream {
         Ok(range)
     }
 
-    /// Drops durable batches from the front of the tail while it is above its size.
+    /// Drops durable batches from the front of the tail while it is above its size (at every
+    /// append and read, so the tail shrinks once the flush made its batches durable).
     fn evict(&self, state: &mut State) {
         let durable = self.log.durable_lsn();
         while state.tail_bytes > self.tail_bytes_max {
@@ -341,6 +342,7 @@ impl Stream {
         let max_messages = max_messages.min(BATCH_MESSAGES_MAX);
         let mut guard = self.state.lock();
         let state = &mut *guard;
+        self.evict(state);
         let from = from.max(state.meta.first_offset);
         let (tail_start, end) = self.visible(state);
         let mut out = Vec::new();
@@ -421,6 +423,7 @@ impl Stream {
     pub fn seek_time(&self, timestamp_ms: u64) -> Result<Option<u64>, StreamError> {
         let mut guard = self.state.lock();
         let state = &mut *guard;
+        self.evict(state);
         let first_offset = state.meta.first_offset;
         let (tail_start, end) = self.visible(state);
         if first_offset >= end {
