@@ -68,6 +68,15 @@ pub trait FileSystem: Send + Sync + Debug {
     /// Takes an exclusive lock on directory `path` (through a lock file inside it). Fails with
     /// `io::ErrorKind::WouldBlock` when another holder has it.
     fn lock_dir(&self, path: &Path) -> io::Result<Box<dyn DirLock>>;
+    /// Removes the empty directory `path`; durable after `sync_dir` on its parent. The default
+    /// fails with `io::ErrorKind::Unsupported`, for file systems that keep directories (the
+    /// stream store then leaves an empty directory behind, which it ignores).
+    fn remove_dir(&self, path: &Path) -> io::Result<()> {
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            format!("cannot remove directory {}", path.display()),
+        ))
+    }
 }
 
 /// Reads exactly `buf.len()` bytes at `offset`, or fails with `UnexpectedEof`.
@@ -173,6 +182,10 @@ impl FileSystem for StdFileSystem {
 
     fn sync_dir(&self, path: &Path) -> io::Result<()> {
         File::open(path)?.sync_all()
+    }
+
+    fn remove_dir(&self, path: &Path) -> io::Result<()> {
+        std::fs::remove_dir(path)
     }
 
     fn lock_dir(&self, path: &Path) -> io::Result<Box<dyn DirLock>> {

@@ -12,7 +12,8 @@
 //! Modules: [`mod@format`] (every layout constant, byte by byte), [`frame`] (pure codec),
 //! [`identity`] (the database id every segment header carries),
 //! [`segment`] (header, naming, creation), [`reader`] (sequential reading, classification,
-//! verification), [`log`] (appends, group commit, recovery at open), [`options`], [`fs`].
+//! verification), [`log`] (appends, group commit, recovery at open), [`options`], [`fs`], and
+//! [`stream`] (durable message streams on top of the log).
 
 pub mod error;
 pub mod format;
@@ -23,6 +24,7 @@ pub mod log;
 pub mod options;
 pub mod reader;
 pub mod segment;
+pub mod stream;
 
 pub use error::LogError;
 pub use format::{
@@ -41,3 +43,4 @@ pub use reader::{
     TornTail, VerifiedSegment, VerifyReport,
 };
 pub use segment::{list_segments, segment_file_name, SegmentHeader, SegmentInfo};
+pub use stream::{Clock, Message, StoredMessage, StreamError, StreamInfo, StreamOptions, Streams};

@@ -75,7 +75,8 @@ pub struct ReplayReport {
     /// The highest LSN known: the last valid frame's, or `after_lsn` if that is higher (no
     /// frame, or the log ended below the caller's snapshot). The next append takes the next LSN.
     pub last_lsn: u64,
-    /// Commit version of the last valid frame read (applied or skipped); 0 if none.
+    /// Commit version of the last valid frame read (applied or skipped); 0 if none. Segments
+    /// that `LogOptions::skip_covered_segments` left unread contribute nothing here.
     pub last_version: u64,
     /// LSN of the last valid frame read (applied or skipped); `None` if the log holds none.
     /// Unlike `last_lsn`, never raised to `after_lsn`, so a caller can tell a log that ends
@@ -252,13 +253,7 @@ impl Log {
         fs.create_dir_all(dir)
             .map_err(|error| LogError::io("create log directory", dir, error))?;
         remove_temp_segments(fs.as_ref(), dir, calls)?;
-        let settings = ScanSettings {
-            database_id: Some(options.database_id),
-            after_lsn,
-            payload_bytes_max: options.frame_payload_bytes_max,
-            crc_failure_is_torn_tail: options.crc_failure_is_torn_tail(),
-            count_dropped: options.recovery == RecoveryMode::Salvage,
-        };
+        let settings = scan_settings(&options, after_lsn);
         let scan = scan_log(fs.as_ref(), dir, &settings, apply, &mut |_, _| {})?;
         refuse_foreign(&scan, options.database_id)?;
         let counters = Counters::default();
@@ -811,6 +806,18 @@ fn run_flusher(inner: &Inner, flush_interval: Duration) {
         }
         // An error has poisoned the log; the check at the top of the loop ends the thread.
         let _ = inner.make_durable(inner.last_appended_lsn.load(Ordering::Acquire));
+    }
+}
+
+/// How `Log::open` scans with `options` above `after_lsn`.
+fn scan_settings(options: &LogOptions, after_lsn: u64) -> ScanSettings {
+    ScanSettings {
+        database_id: Some(options.database_id),
+        after_lsn,
+        payload_bytes_max: options.frame_payload_bytes_max,
+        crc_failure_is_torn_tail: options.crc_failure_is_torn_tail(),
+        count_dropped: options.recovery == RecoveryMode::Salvage,
+        skip_covered_segments: options.skip_covered_segments,
     }
 }
 

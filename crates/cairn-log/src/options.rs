@@ -121,6 +121,13 @@ pub struct LogOptions {
     /// [`crate::LogError::ForeignFile`]). Default [`DatabaseId::UNSET`], for a log that belongs
     /// to no particular database.
     pub database_id: DatabaseId,
+    /// Tail-only recovery: when true, `Log::open` does not read a segment whose frames all lie
+    /// at or below `after_lsn`, i.e. one followed by a segment whose first LSN is at or below
+    /// `after_lsn + 1`. Only its 64-byte header is read (to check its identity and order); its
+    /// frames are counted as skipped, unverified. This is sound because a segment is synced
+    /// whole before the next one is created, so only the last segments can hold a torn tail.
+    /// Default `false`: every segment is read and checked, as before.
+    pub skip_covered_segments: bool,
     /// The deliberately broken behaviour of this build, if any.
     #[cfg(feature = "sabotage")]
     pub sabotage: Sabotage,
@@ -136,6 +143,7 @@ impl LogOptions {
             recovery: RecoveryMode::Strict,
             database_id: DatabaseId::UNSET,
             flush_waker: None,
+            skip_covered_segments: false,
             #[cfg(feature = "sabotage")]
             sabotage: Sabotage::None,
         }

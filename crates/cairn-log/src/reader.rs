@@ -499,6 +499,7 @@ pub fn verify_dir(
         payload_bytes_max: FRAME_PAYLOAD_BYTES_MAX,
         crc_failure_is_torn_tail: false,
         count_dropped: false,
+        skip_covered_segments: false,
     };
     let scan = scan_log(fs, dir, &settings, &mut |_| Ok(()), progress)?;
     let kept = scan.kept.len();
@@ -542,6 +543,9 @@ pub(crate) struct ScanSettings {
     pub crc_failure_is_torn_tail: bool,
     /// Count what a salvage would drop (reads the damaged part and every later segment).
     pub count_dropped: bool,
+    /// Leave unread every segment wholly at or below `after_lsn` (see
+    /// `LogOptions::skip_covered_segments`).
+    pub skip_covered_segments: bool,
 }
 
 /// Where the log goes wrong.
@@ -649,6 +653,13 @@ pub(crate) fn scan_log(
             scan.damage = Some(damage(0, reason));
             break;
         }
+        if let Some(skipped) = skip_covered(settings, &info, listed.get(index + 1), entry) {
+            scan.frames_skipped += skipped.frames;
+            previous_number = Some(info.segment_number);
+            previous_last_lsn = skipped.last_lsn.unwrap_or(info.first_lsn - 1);
+            scan.kept.push(skipped);
+            continue;
+        }
         let is_last = index + 1 == listed.len();
         let (segment, end) = scan_segment(fs, info, is_last, settings, apply, &mut scan)?;
         progress(scan.bytes_read.min(bytes_total), bytes_total);
@@ -688,6 +699,32 @@ pub(crate) fn scan_log(
     progress(bytes_total, bytes_total);
     scan.listed = listed;
     Ok(scan)
+}
+
+/// The segment `info` as tail-only recovery leaves it, unread, when the segment after it
+/// (`next`) starts at or below `after_lsn + 1`: it then holds exactly the frames
+/// `info.first_lsn..next.first_lsn`, all covered. `None` when it must be read.
+fn skip_covered(
+    settings: &ScanSettings,
+    info: &SegmentInfo,
+    next: Option<&ListedSegment>,
+    entry: &ListedSegment,
+) -> Option<VerifiedSegment> {
+    if !settings.skip_covered_segments {
+        return None;
+    }
+    let next_first_lsn = next?.info.as_ref().ok()?.first_lsn;
+    if next_first_lsn <= info.first_lsn || next_first_lsn > settings.after_lsn.saturating_add(1) {
+        return None;
+    }
+    let frames = next_first_lsn - info.first_lsn;
+    Some(VerifiedSegment {
+        info: info.clone(),
+        last_lsn: Some(next_first_lsn - 1),
+        frames,
+        // Unread: the file's length stands in for the end of its frames.
+        frames_end: entry.file_bytes.max(SEGMENT_HEADER_BYTES),
+    })
 }
 
 /// Checks where a segment sits in the log; `Some(reason)` if it cannot follow what was read.

@@ -1,0 +1,551 @@
+//! Finding messages on disk: the segments of one stream's log, a sparse in-memory index per
+//! segment, and frame-by-frame positional reads.
+//!
+//! What it keeps per segment: the offset and timestamp of its first batch (from one small
+//! read of the first frame's prefix, taken when the segment is first seen, so an open never
+//! reads a whole older segment), and a sparse list of `(file position, LSN, first offset,
+//! timestamp)` entries, one per `index_interval_bytes` of frames. The list grows lazily: any
+//! read that walks frames past the indexed end of a segment extends it, so a segment is read
+//! in full at most once for indexing, and only when a read needs it.
+//!
+//! Guarantees: only frames at or below the LSN limit the caller passes (the log's durable
+//! LSN) are read, so a frame a leader may still be writing is never looked at; every frame
+//! read is decoded with its CRC checked, must carry the next LSN and the next offset, and its
+//! batch must decode, else the read fails with `Corrupted` naming the file and position.
+//! Lengths are checked against the frame limit before the frame buffer is sized. Reads are
+//! positional (`read_exact_at`); memory maps are a later step.
+
+use std::path::{Path, PathBuf};
+
+use crate::format::{read_u64, to_u64, FRAME_BODY_OFFSET, SEGMENT_HEADER_BYTES};
+use crate::frame::{check_frame_header, decode_frame, Decoded};
+use crate::fs::{read_exact_at, FileHandle, FileSystem, OpenMode};
+use crate::segment::list_segments;
+
+use super::codec::{decode_batch, DecodedBatch};
+use super::error::StreamError;
+
+/// The record type of a stream batch frame.
+pub const STREAM_BATCH_RECORD_TYPE: u8 = 1;
+
+/// Bytes of a first-frame probe: frame header (6), LSN (8), first offset (8), timestamp (8).
+const PROBE_BYTES: usize = FRAME_BODY_OFFSET + 8;
+
+/// Where the first batch of a segment starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct FirstBatch {
+    /// Its first offset.
+    pub offset: u64,
+    /// Its timestamp.
+    pub timestamp_ms: u64,
+}
+
+/// One sparse index entry: a frame's position and what it starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Entry {
+    position: u64,
+    lsn: u64,
+    first_offset: u64,
+    timestamp_ms: u64,
+}
+
+/// A frame to read next: where it is and what it must carry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct At {
+    segment: usize,
+    position: u64,
+    lsn: u64,
+    /// The offset the frame there must start; `None` at a segment start not yet probed.
+    offset: Option<u64>,
+}
+
+/// One segment file of a stream.
+#[derive(Debug)]
+struct DiskSegment {
+    path: PathBuf,
+    first_lsn: u64,
+    file: Option<Box<dyn FileHandle>>,
+    /// `None` while the segment holds no durable frame.
+    first: Option<FirstBatch>,
+    /// Sparse entries in position order; the first is the first frame once indexed.
+    entries: Vec<Entry>,
+    /// The next frame not yet indexed: `(position, lsn, offset)`.
+    indexed_to: (u64, u64, Option<u64>),
+}
+
+impl DiskSegment {
+    fn new(path: PathBuf, first_lsn: u64) -> Self {
+        DiskSegment {
+            path,
+            first_lsn,
+            file: None,
+            first: None,
+            entries: Vec::new(),
+            indexed_to: (SEGMENT_HEADER_BYTES, first_lsn, None),
+        }
+    }
+
+    fn file(&mut self, fs: &dyn FileSystem) -> Result<&dyn FileHandle, StreamError> {
+        if self.file.is_none() {
+            let file = fs
+                .open(&self.path, OpenMode::Read)
+                .map_err(|error| StreamError::io("open stream segment", &self.path, error))?;
+            self.file = Some(file);
+        }
+        self.file
+            .as_deref()
+            .ok_or_else(|| StreamError::corrupted(&self.path, 0, "segment handle missing"))
+    }
+}
+
+/// Reads the prefix of the first frame of the segment at `path` (first LSN `first_lsn`):
+/// `Ok(None)` when the segment holds no frame (zeros or the end of the file right after the
+/// header). Reads [`PROBE_BYTES`] bytes, never the rest of the segment. The CRC is not
+/// checked here (that would need the whole frame); the first read of the frame checks it.
+pub(crate) fn probe_first_batch(
+    file: &dyn FileHandle,
+    path: &Path,
+    first_lsn: u64,
+) -> Result<Option<FirstBatch>, StreamError> {
+    let mut prefix = [0_u8; PROBE_BYTES];
+    let read = file
+        .read_at(&mut prefix, SEGMENT_HEADER_BYTES)
+        .map_err(|error| StreamError::io("read stream segment", path, error))?;
+    let header = prefix.get(..read.min(6)).unwrap_or(&[]);
+    if header.len() < 6 || header.iter().all(|&byte| byte == 0) {
+        return Ok(None);
+    }
+    let bad = |reason: &str| {
+        Err(StreamError::corrupted(
+            path,
+            SEGMENT_HEADER_BYTES,
+            format!("first frame of the segment: {reason}"),
+        ))
+    };
+    if read < PROBE_BYTES {
+        return bad("shorter than a stream batch frame");
+    }
+    match check_frame_header(&prefix, usize::MAX) {
+        Some(Ok(frame_bytes)) if frame_bytes >= PROBE_BYTES + 8 => {}
+        Some(Err(reason)) => return bad(reason),
+        _ => return bad("shorter than a stream batch frame"),
+    }
+    if prefix.get(4) != Some(&STREAM_BATCH_RECORD_TYPE) {
+        return bad("not a stream batch frame");
+    }
+    let (Some(lsn), Some(offset), Some(timestamp_ms)) = (
+        read_u64(&prefix, 6),
+        read_u64(&prefix, 14),
+        read_u64(&prefix, FRAME_BODY_OFFSET),
+    ) else {
+        return bad("shorter than a stream batch frame");
+    };
+    if lsn != first_lsn {
+        return bad("its LSN is not the segment's first LSN");
+    }
+    Ok(Some(FirstBatch {
+        offset,
+        timestamp_ms,
+    }))
+}
+
+/// One frame read from disk, with its decoded batch.
+#[derive(Debug)]
+pub(crate) struct ReadBatch {
+    /// Its first offset.
+    pub first_offset: u64,
+    /// The batch.
+    pub batch: DecodedBatch,
+}
+
+/// The segments of one stream and their sparse indexes.
+#[derive(Debug)]
+pub(crate) struct DiskIndex {
+    dir: PathBuf,
+    segments: Vec<DiskSegment>,
+    interval_bytes: u64,
+    payload_bytes_max: usize,
+    /// Reused frame buffer.
+    buffer: Vec<u8>,
+}
+
+/// What reading one frame found.
+enum FrameAt {
+    /// No frame there: zeros or the end of the file.
+    End,
+    /// A frame of `frame_bytes` with this LSN and version; its body is in the buffer.
+    Frame {
+        frame_bytes: u64,
+        lsn: u64,
+        version: u64,
+    },
+}
+
+impl DiskIndex {
+    /// An index of the segments of `dir` as they are now (headers only, plus one probe of each
+    /// segment whose first LSN is at or below `lsn_limit`).
+    pub fn open(
+        fs: &dyn FileSystem,
+        dir: &Path,
+        interval_bytes: u64,
+        payload_bytes_max: usize,
+        lsn_limit: u64,
+    ) -> Result<Self, StreamError> {
+        let mut index = DiskIndex {
+            dir: dir.to_path_buf(),
+            segments: Vec::new(),
+            interval_bytes: interval_bytes.max(1),
+            payload_bytes_max,
+            buffer: Vec::new(),
+        };
+        index.refresh(fs, lsn_limit)?;
+        Ok(index)
+    }
+
+    /// Re-lists the segments: keeps what is known about those still there, adds new ones,
+    /// drops removed ones, and probes every segment without a known first batch whose first
+    /// LSN is at or below `lsn_limit`.
+    pub fn refresh(&mut self, fs: &dyn FileSystem, lsn_limit: u64) -> Result<(), StreamError> {
+        let listed = list_segments(fs, &self.dir)?;
+        let mut old = std::mem::take(&mut self.segments).into_iter().peekable();
+        for info in listed {
+            while old
+                .next_if(|segment| segment.first_lsn < info.first_lsn)
+                .is_some()
+            {}
+            let segment = match old.next_if(|segment| segment.first_lsn == info.first_lsn) {
+                Some(segment) => segment,
+                None => DiskSegment::new(info.path, info.first_lsn),
+            };
+            self.segments.push(segment);
+        }
+        for segment in &mut self.segments {
+            if segment.first.is_none() && segment.first_lsn <= lsn_limit {
+                let (path, first_lsn) = (segment.path.clone(), segment.first_lsn);
+                segment.first = probe_first_batch(segment.file(fs)?, &path, first_lsn)?;
+                if let Some(first) = segment.first {
+                    segment.indexed_to.2 = Some(first.offset);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The LSN just below the first segment whose batches start at or above `offset`, i.e.
+    /// the last LSN of the segments wholly below `offset` (0 if none). The last segment never
+    /// counts (the log appends to it).
+    pub fn last_lsn_wholly_below(&self, offset: u64) -> u64 {
+        let mut last = 0;
+        for pair in self.segments.windows(2) {
+            if let [_, next] = pair {
+                match next.first {
+                    Some(first) if first.offset <= offset => last = next.first_lsn - 1,
+                    _ => break,
+                }
+            }
+        }
+        last
+    }
+
+    /// Reads the frame at `position` of segment `segment` into the buffer.
+    fn frame_at(
+        &mut self,
+        fs: &dyn FileSystem,
+        segment: usize,
+        position: u64,
+    ) -> Result<FrameAt, StreamError> {
+        let payload_bytes_max = self.payload_bytes_max;
+        let Some(disk) = self.segments.get_mut(segment) else {
+            return Ok(FrameAt::End);
+        };
+        let path = disk.path.clone();
+        let file = disk.file(fs)?;
+        let mut header = [0_u8; 6];
+        let read = file
+            .read_at(&mut header, position)
+            .map_err(|error| StreamError::io("read stream segment", &path, error))?;
+        if read < header.len() || header.iter().all(|&byte| byte == 0) {
+            return Ok(FrameAt::End);
+        }
+        let frame_bytes = match check_frame_header(&header, payload_bytes_max) {
+            Some(Ok(frame_bytes)) => frame_bytes,
+            Some(Err(reason)) => return Err(StreamError::corrupted(&path, position, reason)),
+            None => return Ok(FrameAt::End),
+        };
+        // The length passed the payload limit, so this allocation is bounded by it.
+        self.buffer.clear();
+        self.buffer.resize(frame_bytes, 0);
+        read_exact_at(file, &mut self.buffer, position)
+            .map_err(|error| StreamError::corrupted(&path, position, error.to_string()))?;
+        match decode_frame(&self.buffer, payload_bytes_max) {
+            Decoded::Frame { frame, .. } if frame.record_type == STREAM_BATCH_RECORD_TYPE => {
+                Ok(FrameAt::Frame {
+                    frame_bytes: to_u64(frame_bytes),
+                    lsn: frame.lsn,
+                    version: frame.version,
+                })
+            }
+            Decoded::Frame { .. } => Err(StreamError::corrupted(
+                &path,
+                position,
+                "frame is not a stream batch",
+            )),
+            Decoded::Invalid { reason } => Err(StreamError::corrupted(&path, position, reason)),
+            Decoded::Incomplete => Err(StreamError::corrupted(
+                &path,
+                position,
+                "frame cut short by the end of the file",
+            )),
+        }
+    }
+
+    /// The body of the frame last read by `frame_at`.
+    fn body(&self) -> &[u8] {
+        let end = self.buffer.len().saturating_sub(4);
+        self.buffer.get(FRAME_BODY_OFFSET..end).unwrap_or(&[])
+    }
+
+    /// Walks frames from `start`, in order across segments, calling `visit` with each batch
+    /// until it returns false or no frame at or below `lsn_limit` is left. Extends the sparse
+    /// index of every segment it walks past the indexed end of. Refreshes the segment list
+    /// once when it runs off the last known segment below the limit.
+    fn walk(
+        &mut self,
+        fs: &dyn FileSystem,
+        mut at: At,
+        lsn_limit: u64,
+        visit: &mut dyn FnMut(&ReadBatch) -> bool,
+    ) -> Result<(), StreamError> {
+        let mut refreshed = false;
+        loop {
+            if at.lsn > lsn_limit {
+                return Ok(());
+            }
+            let Some(disk) = self.segments.get(at.segment) else {
+                return Ok(());
+            };
+            let path = disk.path.clone();
+            let next_first_lsn = self.segments.get(at.segment + 1).map(|next| next.first_lsn);
+            if next_first_lsn == Some(at.lsn) {
+                let next_offset = self
+                    .segments
+                    .get(at.segment + 1)
+                    .and_then(|next| next.first)
+                    .map(|first| first.offset);
+                if at.offset.is_some() && next_offset.is_some() && next_offset != at.offset {
+                    return Err(StreamError::corrupted(
+                        &path,
+                        at.position,
+                        "the next segment does not start at the offset this one ends at",
+                    ));
+                }
+                at = At {
+                    segment: at.segment + 1,
+                    position: SEGMENT_HEADER_BYTES,
+                    lsn: at.lsn,
+                    offset: at.offset.or(next_offset),
+                };
+                continue;
+            }
+            let (frame_bytes, lsn, version) = match self.frame_at(fs, at.segment, at.position)? {
+                FrameAt::Frame {
+                    frame_bytes,
+                    lsn,
+                    version,
+                } => (frame_bytes, lsn, version),
+                FrameAt::End if next_first_lsn.is_none() && !refreshed => {
+                    refreshed = true;
+                    self.refresh(fs, lsn_limit)?;
+                    continue;
+                }
+                FrameAt::End => {
+                    return Err(StreamError::corrupted(
+                        &path,
+                        at.position,
+                        format!("durable frame with LSN {} is missing", at.lsn),
+                    ))
+                }
+            };
+            let wrong = if lsn != at.lsn {
+                Some(format!(
+                    "frame carries LSN {lsn} where {} was expected",
+                    at.lsn
+                ))
+            } else if at.offset.is_some_and(|offset| offset != version) {
+                Some(format!(
+                    "batch starts at offset {version} where {:?} was expected",
+                    at.offset
+                ))
+            } else {
+                None
+            };
+            if let Some(reason) = wrong {
+                return Err(StreamError::corrupted(&path, at.position, reason));
+            }
+            let batch = decode_batch(self.body())
+                .map_err(|reason| StreamError::corrupted(&path, at.position, reason))?;
+            let count = to_u64(batch.messages.len());
+            let read = ReadBatch {
+                first_offset: version,
+                batch,
+            };
+            self.note(at, &read);
+            let next = At {
+                segment: at.segment,
+                position: at.position + frame_bytes,
+                lsn: at.lsn + 1,
+                offset: Some(version.saturating_add(count)),
+            };
+            if let Some(disk) = self.segments.get_mut(at.segment) {
+                if disk.indexed_to.0 == at.position {
+                    disk.indexed_to = (next.position, next.lsn, next.offset);
+                }
+            }
+            if !visit(&read) {
+                return Ok(());
+            }
+            at = next;
+        }
+    }
+
+    /// Adds an index entry for the frame at `at` if it extends the segment's index and is far
+    /// enough from the previous entry.
+    fn note(&mut self, at: At, read: &ReadBatch) {
+        let interval = self.interval_bytes;
+        let Some(disk) = self.segments.get_mut(at.segment) else {
+            return;
+        };
+        if disk.indexed_to.0 != at.position {
+            return;
+        }
+        if disk.first.is_none() {
+            disk.first = Some(FirstBatch {
+                offset: read.first_offset,
+                timestamp_ms: read.batch.timestamp_ms,
+            });
+        }
+        let due = disk
+            .entries
+            .last()
+            .is_none_or(|last| at.position >= last.position.saturating_add(interval));
+        if due {
+            disk.entries.push(Entry {
+                position: at.position,
+                lsn: at.lsn,
+                first_offset: read.first_offset,
+                timestamp_ms: read.batch.timestamp_ms,
+            });
+        }
+    }
+
+    /// Where to start walking: the last index entry for which `key` holds, in the last
+    /// segment whose first batch satisfies `first_key` (both predicates are monotone: true
+    /// then false along the stream).
+    fn start_for(
+        &self,
+        key: impl Fn(&Entry) -> bool,
+        first_key: impl Fn(&FirstBatch) -> bool,
+    ) -> Option<At> {
+        let segment = self
+            .segments
+            .partition_point(|segment| segment.first.as_ref().is_some_and(&first_key))
+            .checked_sub(1)?;
+        let disk = self.segments.get(segment)?;
+        let entry = disk.entries.partition_point(&key).checked_sub(1);
+        let at = match entry.and_then(|index| disk.entries.get(index)) {
+            Some(entry) => At {
+                segment,
+                position: entry.position,
+                lsn: entry.lsn,
+                offset: Some(entry.first_offset),
+            },
+            None => At {
+                segment,
+                position: SEGMENT_HEADER_BYTES,
+                lsn: disk.first_lsn,
+                offset: disk.first.map(|first| first.offset),
+            },
+        };
+        Some(at)
+    }
+
+    /// Calls `visit` with every batch, from the one holding `offset` on, at or below
+    /// `lsn_limit`, until it returns false.
+    pub fn read_from(
+        &mut self,
+        fs: &dyn FileSystem,
+        offset: u64,
+        lsn_limit: u64,
+        visit: &mut dyn FnMut(&ReadBatch) -> bool,
+    ) -> Result<(), StreamError> {
+        self.refresh_if_unprobed(fs, lsn_limit)?;
+        let start = self.start_for(
+            |entry| entry.first_offset <= offset,
+            |first| first.offset <= offset,
+        );
+        let Some(start) = start.or_else(|| self.first_position()) else {
+            return Ok(());
+        };
+        self.walk(fs, start, lsn_limit, visit)
+    }
+
+    /// Calls `visit` with every batch from the last one stamped before `timestamp_ms` on (the
+    /// first batch at or after it is then among the visited), until it returns false.
+    pub fn read_from_time(
+        &mut self,
+        fs: &dyn FileSystem,
+        timestamp_ms: u64,
+        lsn_limit: u64,
+        visit: &mut dyn FnMut(&ReadBatch) -> bool,
+    ) -> Result<(), StreamError> {
+        self.refresh_if_unprobed(fs, lsn_limit)?;
+        let start = self.start_for(
+            |entry| entry.timestamp_ms < timestamp_ms,
+            |first| first.timestamp_ms < timestamp_ms,
+        );
+        let Some(start) = start.or_else(|| self.first_position()) else {
+            return Ok(());
+        };
+        self.walk(fs, start, lsn_limit, visit)
+    }
+
+    /// Refreshes when a segment holds durable frames but was listed before it had any.
+    fn refresh_if_unprobed(
+        &mut self,
+        fs: &dyn FileSystem,
+        lsn_limit: u64,
+    ) -> Result<(), StreamError> {
+        let unprobed = self
+            .segments
+            .iter()
+            .any(|segment| segment.first.is_none() && segment.first_lsn <= lsn_limit);
+        if unprobed || self.segments.is_empty() {
+            self.refresh(fs, lsn_limit)?;
+        }
+        Ok(())
+    }
+
+    /// The first frame of the first segment.
+    fn first_position(&self) -> Option<At> {
+        let first = self.segments.first()?;
+        Some(At {
+            segment: 0,
+            position: SEGMENT_HEADER_BYTES,
+            lsn: first.first_lsn,
+            offset: first.first.map(|batch| batch.offset),
+        })
+    }
+
+    /// Segments known.
+    pub fn segment_count(&self) -> usize {
+        self.segments.len()
+    }
+
+    /// Sparse index entries held, over all segments.
+    pub fn entry_count(&self) -> usize {
+        self.segments
+            .iter()
+            .map(|segment| segment.entries.len())
+            .sum()
+    }
+}

@@ -1,0 +1,507 @@
+//! Durable message streams on the log: [`Streams`], a store of named, append-only streams in
+//! one directory, each a [`crate::Log`] of its own with one frame per batch.
+//!
+//! What it guarantees:
+//! - Offsets are dense per stream: the first message is offset 0, each append takes the next
+//!   ones, and no offset is ever reused, not even after a truncation (a deleted and re-created
+//!   stream starts again at 0). A batch is one frame, so after a crash it is there whole or
+//!   not at all.
+//! - Durability is chosen per store: in [`SyncPolicy::Strict`] an append returns after its
+//!   frame is synced (concurrent appenders to a stream share one `fdatasync`: the log's
+//!   leader/follower group commit); in [`SyncPolicy::Buffered`] it returns once buffered,
+//!   and one flush thread for the whole store syncs every stream's log every
+//!   `flush_interval`. After a crash a Strict stream has every acknowledged message and a
+//!   Buffered stream a prefix of what was acknowledged.
+//! - A reader never sees a message that was not acknowledged, and sees every acknowledged one
+//!   (Buffered included, through the in-memory tail of recent batches).
+//! - Every message carries the time its batch was appended (milliseconds since the Unix
+//!   epoch, from [`Clock`]); timestamps never decrease within a stream.
+//! - Open reads only the tail of each stream's log (plus one small probe per older segment);
+//!   a torn tail is cut, and damage a crash cannot explain is [`crate::LogError::Corrupted`]
+//!   naming file and offset unless [`RecoveryMode::Salvage`]. No file content makes it panic,
+//!   and lengths are checked before anything is allocated for them.
+//! - Stream names are 1 to 128 bytes of `[A-Za-z0-9._-]`; on disk a stream's directory is
+//!   named by a numeric id, never by the name's bytes.
+//!
+//! The layout, byte by byte, and the reasons for each choice are in `docs/streams.md`.
+//! Modules: [`codec`] (batch, metadata and identity formats), `index` (segments and the
+//! sparse index), `single` (one stream), `files` (small files, crash-safe delete),
+//! [`options`], [`error`].
+
+pub mod codec;
+pub mod error;
+mod files;
+mod index;
+pub mod options;
+mod single;
+
+use std::collections::BTreeMap;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use parking_lot::{Condvar, Mutex};
+
+use crate::fs::{DirLock, FileSystem};
+use crate::identity::DatabaseId;
+#[cfg(doc)]
+use crate::options::RecoveryMode;
+use crate::options::{FlushWaker, LogOptions, SyncPolicy};
+
+pub use codec::{
+    decode_batch, encode_batch, DecodedBatch, Message, StreamMeta, BATCH_MESSAGES_MAX,
+    MESSAGE_BYTES_MAX, MESSAGE_HEADERS_MAX, STREAM_NAME_BYTES_MAX,
+};
+pub use error::StreamError;
+pub use options::{Clock, StreamOptions};
+pub use single::{StoredMessage, StreamInfo};
+
+use codec::{decode_identity, encode_identity, is_valid_name, IDENTITY_FILE_BYTES};
+use files::{
+    doom_stream_dir, parse_stream_dir_name, read_small_file, remove_if_present, remove_stream_dir,
+    stream_dir_name, sync_dir, write_atomically, DOOMED_META_FILE, IDENTITY_FILE, META_FILE,
+    TEMP_SUFFIX,
+};
+use single::Stream;
+
+/// Name of the store's flush thread in Buffered mode.
+pub const STREAM_FLUSH_THREAD_NAME: &str = "cairn-stream-flush";
+
+/// Largest metadata file: fixed part, longest name, CRC.
+const META_FILE_BYTES_MAX: usize =
+    codec::META_FIXED_BYTES + STREAM_NAME_BYTES_MAX + codec::META_TRAILER_BYTES;
+
+/// The streams by name, and the next id to give.
+#[derive(Debug, Default)]
+struct Catalog {
+    by_name: BTreeMap<String, Arc<Stream>>,
+    next_id: u64,
+}
+
+/// Wakes and stops the flush thread.
+#[derive(Debug, Default)]
+struct FlushSignal {
+    state: Mutex<(bool, bool)>,
+    wanted: Condvar,
+}
+
+impl FlushSignal {
+    /// Asks for a flush soon.
+    fn wake(&self) {
+        self.state.lock().0 = true;
+        self.wanted.notify_one();
+    }
+}
+
+/// State shared by the store handle and its flush thread.
+#[derive(Debug)]
+struct Shared {
+    fs: Arc<dyn FileSystem>,
+    dir: PathBuf,
+    options: StreamOptions,
+    database_id: DatabaseId,
+    catalog: Mutex<Catalog>,
+    signal: Arc<FlushSignal>,
+    _lock: Box<dyn DirLock>,
+}
+
+/// A store of durable message streams in one directory. See the module documentation.
+#[derive(Debug)]
+pub struct Streams {
+    shared: Arc<Shared>,
+    flusher: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Streams {
+    /// Opens (creating if needed) the store in `dir`: locks the directory, loads or creates
+    /// its identity, finishes deletions a crash interrupted, and recovers every stream.
+    pub fn open(
+        fs: Arc<dyn FileSystem>,
+        dir: &Path,
+        options: StreamOptions,
+    ) -> Result<Streams, StreamError> {
+        options.validate()?;
+        fs.create_dir_all(dir)
+            .map_err(|error| StreamError::io("create store directory", dir, error))?;
+        let lock = fs.lock_dir(dir).map_err(|error| {
+            if error.kind() == std::io::ErrorKind::WouldBlock {
+                StreamError::Locked {
+                    dir: dir.to_path_buf(),
+                }
+            } else {
+                StreamError::io("lock store directory", dir, error)
+            }
+        })?;
+        let names = fs
+            .list_dir(dir)
+            .map_err(|error| StreamError::io("list store directory", dir, error))?;
+        remove_if_present(
+            fs.as_ref(),
+            &dir.join(format!("{IDENTITY_FILE}{TEMP_SUFFIX}")),
+        )?;
+        let mut ids: Vec<u64> = names
+            .iter()
+            .filter_map(|name| parse_stream_dir_name(name))
+            .collect();
+        ids.sort_unstable();
+        let database_id = load_or_create_identity(fs.as_ref(), dir, &names, !ids.is_empty())?;
+        let signal = Arc::new(FlushSignal::default());
+        let log_options = log_options(&options, database_id, &signal);
+        let mut catalog = Catalog {
+            by_name: BTreeMap::new(),
+            next_id: ids.last().map_or(1, |last| last.saturating_add(1)),
+        };
+        for id in ids {
+            let stream_dir = dir.join(stream_dir_name(id));
+            let Some(meta) = recover_meta(fs.as_ref(), dir, &stream_dir, id, database_id)? else {
+                continue;
+            };
+            if catalog.by_name.contains_key(&meta.name) {
+                return Err(StreamError::corrupted(
+                    &stream_dir.join(META_FILE),
+                    codec::META_FIXED_BYTES as u64,
+                    format!("a second stream named {:?}", meta.name),
+                ));
+            }
+            let name = meta.name.clone();
+            let stream = Stream::open(&fs, &stream_dir, meta, &options, log_options.clone())?;
+            catalog.by_name.insert(name, Arc::new(stream));
+        }
+        let shared = Arc::new(Shared {
+            fs,
+            dir: dir.to_path_buf(),
+            options,
+            database_id,
+            catalog: Mutex::new(catalog),
+            signal,
+            _lock: lock,
+        });
+        let flusher = start_flusher(&shared)?;
+        Ok(Streams {
+            shared,
+            flusher: Mutex::new(flusher),
+        })
+    }
+
+    /// The store's identity, written into every segment and metadata file it creates.
+    pub fn database_id(&self) -> DatabaseId {
+        self.shared.database_id
+    }
+
+    /// The store's directory.
+    pub fn dir(&self) -> &Path {
+        &self.shared.dir
+    }
+
+    /// Creates an empty stream; `AlreadyExists` if the name is taken.
+    pub fn create(&self, name: &str) -> Result<(), StreamError> {
+        check_name(name)?;
+        let shared = &*self.shared;
+        let mut catalog = shared.catalog.lock();
+        if catalog.by_name.contains_key(name) {
+            return Err(StreamError::AlreadyExists {
+                name: name.to_owned(),
+            });
+        }
+        let id = catalog.next_id;
+        catalog.next_id = id.saturating_add(1);
+        let stream_dir = shared.dir.join(stream_dir_name(id));
+        let fs = shared.fs.as_ref();
+        fs.create_dir_all(&stream_dir)
+            .map_err(|error| StreamError::io("create stream directory", &stream_dir, error))?;
+        sync_dir(fs, &shared.dir)?;
+        let meta = StreamMeta {
+            database_id: shared.database_id,
+            stream_id: id,
+            first_offset: 0,
+            name: name.to_owned(),
+        };
+        write_atomically(fs, &stream_dir, META_FILE, &meta.encode())?;
+        let log_options = log_options(&shared.options, shared.database_id, &shared.signal);
+        let stream = Stream::open(&shared.fs, &stream_dir, meta, &shared.options, log_options)?;
+        catalog.by_name.insert(name.to_owned(), Arc::new(stream));
+        Ok(())
+    }
+
+    /// The names of every stream, sorted.
+    pub fn list(&self) -> Vec<String> {
+        self.shared.catalog.lock().by_name.keys().cloned().collect()
+    }
+
+    /// Deletes a stream and its files; true when it existed. Crash-safe: once the doomed
+    /// rename is durable the stream is gone, and an interrupted removal is finished at open.
+    pub fn delete(&self, name: &str) -> Result<bool, StreamError> {
+        check_name(name)?;
+        let shared = &*self.shared;
+        let mut catalog = shared.catalog.lock();
+        let Some(stream) = catalog.by_name.get(name).cloned() else {
+            return Ok(false);
+        };
+        stream.mark_deleted();
+        doom_stream_dir(shared.fs.as_ref(), stream.dir())?;
+        catalog.by_name.remove(name);
+        drop(catalog);
+        // The stream is deleted; what its log still buffers goes with it.
+        let _ = stream.close();
+        remove_stream_dir(shared.fs.as_ref(), &shared.dir, stream.dir())?;
+        Ok(true)
+    }
+
+    /// Appends one message; returns its offset once acknowledged.
+    pub fn append(&self, name: &str, message: &Message) -> Result<u64, StreamError> {
+        let range = self
+            .stream(name)?
+            .append_batch(std::slice::from_ref(message))?;
+        Ok(range.start)
+    }
+
+    /// Appends 1 to [`BATCH_MESSAGES_MAX`] messages atomically (one frame); returns their
+    /// consecutive offsets once acknowledged.
+    pub fn append_batch(
+        &self,
+        name: &str,
+        messages: &[Message],
+    ) -> Result<Range<u64>, StreamError> {
+        self.stream(name)?.append_batch(messages)
+    }
+
+    /// The message at `offset`: `None` at or past the end, [`StreamError::Truncated`] below
+    /// the first readable offset.
+    pub fn read(&self, name: &str, offset: u64) -> Result<Option<StoredMessage>, StreamError> {
+        self.stream(name)?.read(offset)
+    }
+
+    /// Up to `max_messages` (at most [`BATCH_MESSAGES_MAX`]) messages from the first readable
+    /// offset at or after `from`, in offset order, stopping before the message that would
+    /// take the total payload past `max_bytes` (the first message is returned whatever its
+    /// size). Offsets below the first readable one are skipped, not an error. Empty at the
+    /// end.
+    pub fn read_range(
+        &self,
+        name: &str,
+        from: u64,
+        max_messages: usize,
+        max_bytes: usize,
+    ) -> Result<Vec<StoredMessage>, StreamError> {
+        self.stream(name)?.read_range(from, max_messages, max_bytes)
+    }
+
+    /// The first readable offset whose timestamp is at or after `timestamp_ms`; `None` when
+    /// every readable message is older (or there is none).
+    pub fn seek_time(&self, name: &str, timestamp_ms: u64) -> Result<Option<u64>, StreamError> {
+        self.stream(name)?.seek_time(timestamp_ms)
+    }
+
+    /// The stream's first readable and next offsets.
+    pub fn info(&self, name: &str) -> Result<StreamInfo, StreamError> {
+        Ok(self.stream(name)?.info())
+    }
+
+    /// Makes every offset below `offset` unreadable, durably (the log is synced and the new
+    /// first offset written before this returns), and deletes the segments wholly below it.
+    /// Nothing happens at or below the first readable offset; above the next offset it is
+    /// `InvalidArgument`.
+    pub fn truncate_before(&self, name: &str, offset: u64) -> Result<(), StreamError> {
+        self.stream(name)?.truncate_before(offset)
+    }
+
+    /// Makes everything appended to every stream durable.
+    pub fn sync(&self) -> Result<(), StreamError> {
+        for stream in self.streams() {
+            stream.log().sync()?;
+        }
+        Ok(())
+    }
+
+    /// Stops the flush thread and closes every stream's log, syncing what is buffered.
+    /// Returns the first error; later calls fail with `Closed`.
+    pub fn close(&self) -> Result<(), StreamError> {
+        self.stop_flusher();
+        let mut first_error = None;
+        for stream in self.streams() {
+            if let Err(error) = stream.close() {
+                first_error.get_or_insert(error);
+            }
+        }
+        first_error.map_or(Ok(()), |error| Err(error.into()))
+    }
+
+    /// `(segments, sparse index entries)` the stream's reader knows about, for tests.
+    #[doc(hidden)]
+    pub fn index_counts(&self, name: &str) -> Result<(usize, usize), StreamError> {
+        Ok(self.stream(name)?.index_counts())
+    }
+
+    fn stream(&self, name: &str) -> Result<Arc<Stream>, StreamError> {
+        check_name(name)?;
+        self.shared
+            .catalog
+            .lock()
+            .by_name
+            .get(name)
+            .cloned()
+            .ok_or_else(|| StreamError::NotFound {
+                name: name.to_owned(),
+            })
+    }
+
+    fn streams(&self) -> Vec<Arc<Stream>> {
+        self.shared
+            .catalog
+            .lock()
+            .by_name
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    fn stop_flusher(&self) {
+        {
+            let mut state = self.shared.signal.state.lock();
+            state.1 = true;
+        }
+        self.shared.signal.wanted.notify_all();
+        if let Some(handle) = self.flusher.lock().take() {
+            // The thread never panics; a panic would already have been reported.
+            let _ = handle.join();
+        }
+    }
+}
+
+impl Drop for Streams {
+    fn drop(&mut self) {
+        // Best effort, like a buffered writer: callers who need the outcome call close.
+        let _ = self.close();
+    }
+}
+
+/// `InvalidName` unless `name` is 1 to 128 bytes of `[A-Za-z0-9._-]`.
+fn check_name(name: &str) -> Result<(), StreamError> {
+    if is_valid_name(name.as_bytes()) {
+        Ok(())
+    } else {
+        Err(StreamError::InvalidName {
+            name: name.to_owned(),
+        })
+    }
+}
+
+/// The log options of every stream of a store.
+fn log_options(
+    options: &StreamOptions,
+    database_id: DatabaseId,
+    signal: &Arc<FlushSignal>,
+) -> LogOptions {
+    let mut log_options = LogOptions::new(options.sync.clone());
+    log_options.segment_bytes = options.segment_bytes;
+    log_options.recovery = options.recovery;
+    log_options.database_id = database_id;
+    if matches!(options.sync, SyncPolicy::Buffered { .. }) {
+        let signal = Arc::clone(signal);
+        log_options.flush_waker = Some(FlushWaker(Arc::new(move || signal.wake())));
+    }
+    log_options
+}
+
+/// Reads the store's identity file, or creates it in a store without streams.
+fn load_or_create_identity(
+    fs: &dyn FileSystem,
+    dir: &Path,
+    names: &[String],
+    has_streams: bool,
+) -> Result<DatabaseId, StreamError> {
+    let path = dir.join(IDENTITY_FILE);
+    if names.iter().any(|name| name == IDENTITY_FILE) {
+        let bytes = read_small_file(fs, &path, IDENTITY_FILE_BYTES)?;
+        return decode_identity(&bytes)
+            .map_err(|(offset, reason)| StreamError::corrupted(&path, offset, reason));
+    }
+    if has_streams {
+        return Err(StreamError::corrupted(
+            &path,
+            0,
+            "the store identity file is missing but streams exist",
+        ));
+    }
+    let id = DatabaseId::generate();
+    write_atomically(fs, dir, IDENTITY_FILE, &encode_identity(id))?;
+    Ok(id)
+}
+
+/// The metadata of the stream directory `stream_dir` (id `id`), after finishing what a crash
+/// interrupted: `None` for a deleted or never completed stream, whose files are removed.
+fn recover_meta(
+    fs: &dyn FileSystem,
+    root: &Path,
+    stream_dir: &Path,
+    id: u64,
+    database_id: DatabaseId,
+) -> Result<Option<StreamMeta>, StreamError> {
+    let names = fs
+        .list_dir(stream_dir)
+        .map_err(|error| StreamError::io("list stream directory", stream_dir, error))?;
+    let has = |wanted: &str| names.iter().any(|name| name == wanted);
+    if has(DOOMED_META_FILE) || !has(META_FILE) {
+        if !names.is_empty() {
+            remove_stream_dir(fs, root, stream_dir)?;
+        }
+        return Ok(None);
+    }
+    remove_if_present(fs, &stream_dir.join(format!("{META_FILE}{TEMP_SUFFIX}")))?;
+    let path = stream_dir.join(META_FILE);
+    let bytes = read_small_file(fs, &path, META_FILE_BYTES_MAX)?;
+    let meta = StreamMeta::decode(&bytes)
+        .map_err(|(offset, reason)| StreamError::corrupted(&path, offset, reason))?;
+    if meta.stream_id != id {
+        return Err(StreamError::corrupted(
+            &path,
+            32,
+            format!("names stream id {} in directory {id}", meta.stream_id),
+        ));
+    }
+    if meta.database_id != database_id {
+        return Err(StreamError::Log(crate::error::LogError::ForeignFile {
+            file: path,
+            expected: database_id,
+            found: meta.database_id,
+        }));
+    }
+    Ok(Some(meta))
+}
+
+/// Starts the Buffered-mode flush thread; `None` in Strict mode.
+fn start_flusher(shared: &Arc<Shared>) -> Result<Option<JoinHandle<()>>, StreamError> {
+    let Some(interval) = shared.options.flush_interval() else {
+        return Ok(None);
+    };
+    let thread_shared = Arc::clone(shared);
+    std::thread::Builder::new()
+        .name(STREAM_FLUSH_THREAD_NAME.to_owned())
+        .spawn(move || run_flusher(&thread_shared, interval))
+        .map(Some)
+        .map_err(|error| StreamError::io("start flush thread", &shared.dir, error))
+}
+
+/// Flushes every stream's log every `interval`, or sooner when a log's buffer crossed its
+/// threshold; ends when the store closes. A flush failure poisons that log only.
+fn run_flusher(shared: &Shared, interval: std::time::Duration) {
+    let signal = &*shared.signal;
+    loop {
+        {
+            let mut state = signal.state.lock();
+            if !state.0 && !state.1 {
+                let _ = signal.wanted.wait_for(&mut state, interval);
+            }
+            if state.1 {
+                return;
+            }
+            state.0 = false;
+        }
+        let streams: Vec<Arc<Stream>> = shared.catalog.lock().by_name.values().cloned().collect();
+        for stream in streams {
+            // An error poisons that stream's log, whose appends and waits then report it.
+            let _ = stream.log().flush_tick();
+        }
+    }
+}

@@ -1,0 +1,521 @@
+//! One stream: its [`Log`] (one frame per batch), its in-memory tail of recent batches, its
+//! on-disk index, and the operations on it.
+//!
+//! Guarantees: offsets are dense from 0 and never reused; a batch is one frame, so it is
+//! recovered whole or not at all; a reader sees only acknowledged messages (in Strict mode
+//! only batches whose frame is durable, in Buffered mode every batch `append` returned for);
+//! every batch not yet durable stays in the in-memory tail, so disk reads only ever look at
+//! durable frames. Timestamps never decrease within a stream: a clock that steps back is
+//! clamped to the stream's last timestamp, which is what lets `seek_time` search.
+//!
+//! Locking: one mutex per stream guards its offsets, tail and index. An append holds it only
+//! to encode and buffer its frame (Strict waits for durability after releasing it, so
+//! concurrent appenders share a group commit); a read holds it for its whole duration,
+//! including disk reads, which serialises reads of one stream with its appends (a later step
+//! can read outside the lock).
+
+use std::collections::VecDeque;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+
+use crate::error::LogError;
+use crate::format::{to_u64, SEGMENT_HEADER_BYTES};
+use crate::frame::FrameRef;
+use crate::fs::{FileSystem, OpenMode};
+use crate::log::Log;
+use crate::options::{LogOptions, RecoveryMode};
+use crate::segment::{list_segment_files, parse_segment_file_name};
+
+use super::codec::{
+    check_batch, decode_batch, encode_batch, Message, StreamMeta, BATCH_MESSAGES_MAX,
+};
+use super::error::StreamError;
+use super::files::{write_atomically, META_FILE};
+use super::index::{DiskIndex, ReadBatch, STREAM_BATCH_RECORD_TYPE};
+use super::options::StreamOptions;
+
+/// A message read from a stream.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredMessage {
+    /// Its offset in the stream.
+    pub offset: u64,
+    /// When its batch was appended, in milliseconds since the Unix epoch.
+    pub timestamp_ms: u64,
+    /// What was appended.
+    pub message: Message,
+}
+
+/// A stream's offsets, as `info` reports them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StreamInfo {
+    /// The lowest readable offset (equal to `next_offset` when nothing is readable).
+    pub first_offset: u64,
+    /// One past the last acknowledged offset: the offset the next append gets once every
+    /// append in flight is acknowledged.
+    pub next_offset: u64,
+}
+
+/// A recent batch kept in memory.
+#[derive(Debug)]
+struct TailBatch {
+    lsn: u64,
+    first_offset: u64,
+    timestamp_ms: u64,
+    messages: Vec<Message>,
+    bytes: usize,
+}
+
+impl TailBatch {
+    fn end_offset(&self) -> u64 {
+        self.first_offset
+            .saturating_add(to_u64(self.messages.len()))
+    }
+}
+
+/// What the stream's lock guards.
+#[derive(Debug)]
+struct State {
+    meta: StreamMeta,
+    next_offset: u64,
+    last_timestamp_ms: u64,
+    tail: VecDeque<TailBatch>,
+    tail_bytes: usize,
+    disk: DiskIndex,
+    deleted: bool,
+}
+
+/// One open stream.
+#[derive(Debug)]
+pub(crate) struct Stream {
+    fs: Arc<dyn FileSystem>,
+    dir: PathBuf,
+    log: Log,
+    strict: bool,
+    tail_bytes_max: usize,
+    options: StreamOptions,
+    state: Mutex<State>,
+}
+
+/// The last batch recovery saw: `(first offset, count, timestamp)`.
+type LastBatch = (u64, u64, u64);
+
+/// The `after_lsn` and skip setting that make `Log::open` read only the tail of the log in
+/// `dir`: everything from the last segment that holds a frame (so only it, and the empty one
+/// after it, are read). With `read_all` (Salvage) every segment is read; `after_lsn` then only
+/// covers the LSNs below the first segment, which truncation removed.
+fn tail_hint(fs: &dyn FileSystem, dir: &Path, read_all: bool) -> Result<(u64, bool), StreamError> {
+    let listed = list_segment_files(fs, dir)?;
+    let name_lsn = |path: &Path| {
+        path.file_name()
+            .and_then(|name| name.to_str())
+            .and_then(parse_segment_file_name)
+    };
+    let Some(first) = listed.first().and_then(|entry| name_lsn(&entry.path)) else {
+        return Ok((0, false));
+    };
+    if read_all {
+        return Ok((first.saturating_sub(1), false));
+    }
+    let mut tail = first;
+    for entry in listed.iter().rev() {
+        let Some(lsn) = name_lsn(&entry.path) else {
+            continue;
+        };
+        tail = lsn;
+        if entry.info.is_err() || !segment_looks_empty(fs, &entry.path)? {
+            break;
+        }
+    }
+    Ok((tail.saturating_sub(1), true))
+}
+
+/// True when the bytes right after the segment header are zeros or missing: no frame was ever
+/// written there (a non-zero start, even a torn one, is for recovery to classify).
+fn segment_looks_empty(fs: &dyn FileSystem, path: &Path) -> Result<bool, StreamError> {
+    let file = fs
+        .open(path, OpenMode::Read)
+        .map_err(|error| StreamError::io("open stream segment", path, error))?;
+    let mut header = [0_u8; 6];
+    let read = file
+        .read_at(&mut header, SEGMENT_HEADER_BYTES)
+        .map_err(|error| StreamError::io("read stream segment", path, error))?;
+    Ok(header
+        .get(..read)
+        .unwrap_or(&[])
+        .iter()
+        .all(|&byte| byte == 0))
+}
+
+impl Stream {
+    /// Opens (recovering) the stream in `dir` described by `meta`.
+    pub fn open(
+        fs: &Arc<dyn FileSystem>,
+        dir: &Path,
+        meta: StreamMeta,
+        options: &StreamOptions,
+        mut log_options: LogOptions,
+    ) -> Result<Stream, StreamError> {
+        let read_all = options.recovery == RecoveryMode::Salvage;
+        let (after_lsn, skip) = tail_hint(fs.as_ref(), dir, read_all)?;
+        log_options.skip_covered_segments = skip;
+        let mut last: Option<LastBatch> = None;
+        let mut apply = |frame: &FrameRef<'_>| -> Result<(), String> {
+            if frame.record_type != STREAM_BATCH_RECORD_TYPE {
+                return Err(format!("frame LSN {} is not a stream batch", frame.lsn));
+            }
+            let batch = decode_batch(frame.body)
+                .map_err(|reason| format!("frame LSN {}: {reason}", frame.lsn))?;
+            if let Some((first, count, _)) = last {
+                if first.saturating_add(count) != frame.version {
+                    return Err(format!(
+                        "frame LSN {} starts at offset {} where {} was expected",
+                        frame.lsn,
+                        frame.version,
+                        first.saturating_add(count)
+                    ));
+                }
+            }
+            last = Some((
+                frame.version,
+                to_u64(batch.messages.len()),
+                batch.timestamp_ms,
+            ));
+            Ok(())
+        };
+        let (log, report) = Log::open(Arc::clone(fs), dir, log_options, after_lsn, &mut apply)?;
+        let mut disk = DiskIndex::open(
+            fs.as_ref(),
+            dir,
+            options.index_interval_bytes,
+            crate::format::FRAME_PAYLOAD_BYTES_MAX,
+            report.last_lsn,
+        )?;
+        if last.is_none() {
+            // The tail held no frame (a torn first frame was cut): the last batch is in an
+            // earlier segment, synced whole before the next one was created.
+            disk.read_from(
+                fs.as_ref(),
+                u64::MAX,
+                report.last_lsn,
+                &mut |read: &ReadBatch| {
+                    last = Some((
+                        read.first_offset,
+                        to_u64(read.batch.messages.len()),
+                        read.batch.timestamp_ms,
+                    ));
+                    true
+                },
+            )?;
+        }
+        let (next_offset, last_timestamp_ms) = last.map_or((0, 0), |(first, count, at)| {
+            (first.saturating_add(count), at)
+        });
+        let state = State {
+            next_offset: next_offset.max(meta.first_offset),
+            meta,
+            last_timestamp_ms,
+            tail: VecDeque::new(),
+            tail_bytes: 0,
+            disk,
+            deleted: false,
+        };
+        Ok(Stream {
+            fs: Arc::clone(fs),
+            dir: dir.to_path_buf(),
+            log,
+            strict: options.flush_interval().is_none(),
+            tail_bytes_max: options.tail_bytes_max,
+            options: options.clone(),
+            state: Mutex::new(state),
+        })
+    }
+
+    /// The stream's directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The stream's log.
+    pub fn log(&self) -> &Log {
+        &self.log
+    }
+
+    /// Appends `messages` as one batch (one frame); returns their offsets once acknowledged.
+    pub fn append_batch(&self, messages: &[Message]) -> Result<Range<u64>, StreamError> {
+        check_batch(messages).map_err(|reason| StreamError::InvalidArgument { reason })?;
+        let count = to_u64(messages.len());
+        let (range, lsn) = {
+            let mut state = self.state.lock();
+            if state.deleted {
+                return Err(StreamError::NotFound {
+                    name: state.meta.name.clone(),
+                });
+            }
+            let first = state.next_offset;
+            let end = first
+                .checked_add(count)
+                .ok_or_else(|| StreamError::InvalidArgument {
+                    reason: "the stream's offsets are exhausted".to_owned(),
+                })?;
+            let timestamp_ms = self.options.clock.now_ms().max(state.last_timestamp_ms);
+            let mut body = Vec::new();
+            encode_batch(&mut body, timestamp_ms, messages);
+            let lsn = self.log.last_appended_lsn().saturating_add(1);
+            self.log
+                .append(STREAM_BATCH_RECORD_TYPE, lsn, first, &body)?;
+            state.next_offset = end;
+            state.last_timestamp_ms = timestamp_ms;
+            let bytes = body.len();
+            state.tail.push_back(TailBatch {
+                lsn,
+                first_offset: first,
+                timestamp_ms,
+                messages: messages.to_vec(),
+                bytes,
+            });
+            state.tail_bytes = state.tail_bytes.saturating_add(bytes);
+            self.evict(&mut state);
+            (first..end, lsn)
+        };
+        if self.strict {
+            self.log.wait_durable(lsn)?;
+        }
+        Ok(range)
+    }
+
+    /// Drops durable batches from the front of the tail while it is above its size (at every
+    /// append and read, so the tail shrinks once the flush made its batches durable).
+    fn evict(&self, state: &mut State) {
+        let durable = self.log.durable_lsn();
+        while state.tail_bytes > self.tail_bytes_max {
+            match state.tail.front() {
+                Some(front) if front.lsn <= durable => {
+                    state.tail_bytes = state.tail_bytes.saturating_sub(front.bytes);
+                    state.tail.pop_front();
+                }
+                _ => break,
+            }
+        }
+    }
+
+    /// `(first offset in the tail, end of what readers may see)`.
+    fn visible(&self, state: &State) -> (u64, u64) {
+        let tail_start = state
+            .tail
+            .front()
+            .map_or(state.next_offset, |batch| batch.first_offset);
+        if !self.strict {
+            return (tail_start, state.next_offset);
+        }
+        let durable = self.log.durable_lsn();
+        let end = state
+            .tail
+            .iter()
+            .take_while(|batch| batch.lsn <= durable)
+            .last()
+            .map_or(tail_start, TailBatch::end_offset);
+        (tail_start, end)
+    }
+
+    /// The stream's offsets.
+    pub fn info(&self) -> StreamInfo {
+        let state = self.state.lock();
+        let (_, end) = self.visible(&state);
+        StreamInfo {
+            first_offset: state.meta.first_offset.min(end),
+            next_offset: end,
+        }
+    }
+
+    /// Up to `max_messages` messages from the first readable offset at or after `from`,
+    /// stopping before the message that would take the payload past `max_bytes` (the first
+    /// message is returned whatever its size).
+    pub fn read_range(
+        &self,
+        from: u64,
+        max_messages: usize,
+        max_bytes: usize,
+    ) -> Result<Vec<StoredMessage>, StreamError> {
+        let max_messages = max_messages.min(BATCH_MESSAGES_MAX);
+        let mut guard = self.state.lock();
+        let state = &mut *guard;
+        self.evict(state);
+        let from = from.max(state.meta.first_offset);
+        let (tail_start, end) = self.visible(state);
+        let mut out = Vec::new();
+        let mut bytes = 0_usize;
+        let mut full = false;
+        let mut take = |offset: u64, timestamp_ms: u64, message: &Message| -> bool {
+            if out.len() >= max_messages {
+                return false;
+            }
+            let size = message.payload_bytes();
+            if !out.is_empty() && bytes.saturating_add(size) > max_bytes {
+                return false;
+            }
+            bytes = bytes.saturating_add(size);
+            out.push(StoredMessage {
+                offset,
+                timestamp_ms,
+                message: message.clone(),
+            });
+            true
+        };
+        if max_messages == 0 || from >= end {
+            return Ok(Vec::new());
+        }
+        if from < tail_start {
+            let limit = self.log.durable_lsn();
+            state
+                .disk
+                .read_from(self.fs.as_ref(), from, limit, &mut |read| {
+                    let mut offset = read.first_offset;
+                    for message in &read.batch.messages {
+                        if offset >= tail_start {
+                            return false;
+                        }
+                        if offset >= from && !take(offset, read.batch.timestamp_ms, message) {
+                            full = true;
+                            return false;
+                        }
+                        offset += 1;
+                    }
+                    offset < tail_start
+                })?;
+        }
+        if !full {
+            'batches: for batch in &state.tail {
+                if batch.end_offset() <= from {
+                    continue;
+                }
+                for (offset, message) in (batch.first_offset..).zip(&batch.messages) {
+                    if offset >= end {
+                        break 'batches;
+                    }
+                    if offset >= from && !take(offset, batch.timestamp_ms, message) {
+                        break 'batches;
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The message at `offset`; `None` at or past the end, `Truncated` below the first
+    /// readable offset.
+    pub fn read(&self, offset: u64) -> Result<Option<StoredMessage>, StreamError> {
+        let first_offset = self.state.lock().meta.first_offset;
+        if offset < first_offset {
+            return Err(StreamError::Truncated {
+                offset,
+                first_offset,
+            });
+        }
+        let mut found = self.read_range(offset, 1, usize::MAX)?;
+        Ok(found.pop().filter(|message| message.offset == offset))
+    }
+
+    /// The first readable offset whose timestamp is at or after `timestamp_ms`; `None` when
+    /// every readable message is older.
+    pub fn seek_time(&self, timestamp_ms: u64) -> Result<Option<u64>, StreamError> {
+        let mut guard = self.state.lock();
+        let state = &mut *guard;
+        self.evict(state);
+        let first_offset = state.meta.first_offset;
+        let (tail_start, end) = self.visible(state);
+        if first_offset >= end {
+            return Ok(None);
+        }
+        let mut found = None;
+        if first_offset < tail_start {
+            let limit = self.log.durable_lsn();
+            state
+                .disk
+                .read_from_time(self.fs.as_ref(), timestamp_ms, limit, &mut |read| {
+                    if read.first_offset >= tail_start {
+                        return false;
+                    }
+                    if read.batch.timestamp_ms >= timestamp_ms {
+                        found = Some(read.first_offset);
+                        return false;
+                    }
+                    true
+                })?;
+        }
+        if found.is_none() {
+            found = state
+                .tail
+                .iter()
+                .take_while(|batch| batch.first_offset < end)
+                .find(|batch| batch.timestamp_ms >= timestamp_ms)
+                .map(|batch| batch.first_offset);
+        }
+        // Timestamps never decrease, so a batch below the first readable offset that is new
+        // enough means the first readable message is too.
+        Ok(found
+            .map(|offset| offset.max(first_offset))
+            .filter(|&offset| offset < end))
+    }
+
+    /// Makes every offset below `offset` unreadable (durably) and deletes the segments wholly
+    /// below it. Does nothing at or below the first readable offset; `InvalidArgument` above
+    /// the next offset.
+    pub fn truncate_before(&self, offset: u64) -> Result<(), StreamError> {
+        let mut guard = self.state.lock();
+        let state = &mut *guard;
+        if offset > state.next_offset {
+            return Err(StreamError::InvalidArgument {
+                reason: format!(
+                    "cannot truncate before {offset}: the next offset is {}",
+                    state.next_offset
+                ),
+            });
+        }
+        if offset <= state.meta.first_offset {
+            return Ok(());
+        }
+        // Everything below the new first offset must be durable before the metadata says
+        // so, or a crash could leave the first offset above the recovered end.
+        self.log.sync()?;
+        let mut meta = state.meta.clone();
+        meta.first_offset = offset;
+        write_atomically(self.fs.as_ref(), &self.dir, META_FILE, &meta.encode())?;
+        state.meta = meta;
+        while state
+            .tail
+            .front()
+            .is_some_and(|batch| batch.end_offset() <= offset)
+        {
+            if let Some(batch) = state.tail.pop_front() {
+                state.tail_bytes = state.tail_bytes.saturating_sub(batch.bytes);
+            }
+        }
+        let durable = self.log.durable_lsn();
+        state.disk.refresh(self.fs.as_ref(), durable)?;
+        let through = state.disk.last_lsn_wholly_below(offset);
+        if through > 0 {
+            self.log.remove_segments_through(through)?;
+            state.disk.refresh(self.fs.as_ref(), durable)?;
+        }
+        Ok(())
+    }
+
+    /// Marks the stream deleted: later appends fail with `NotFound`.
+    pub fn mark_deleted(&self) {
+        self.state.lock().deleted = true;
+    }
+
+    /// Closes the log (flushing what is buffered).
+    pub fn close(&self) -> Result<(), LogError> {
+        self.log.close()
+    }
+
+    /// Segments and sparse index entries known, for tests and statistics.
+    pub fn index_counts(&self) -> (usize, usize) {
+        let state = self.state.lock();
+        (state.disk.segment_count(), state.disk.entry_count())
+    }
+}
