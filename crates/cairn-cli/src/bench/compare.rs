@@ -40,69 +40,15 @@ pub fn speed_ratio(before: &Row, after: &Row) -> Option<f64> {
 fn verdict(ratio: f64, threshold_pct: f64) -> &'static str {
     let limit = 1.0 + threshold_pct / 100.0;
     match ratio {
-        _ if ratio > limit => MARKS[0],
-        _ if ratio * limit < 1.0 => MARKS[1],
-        _ => MARKS[2],
+        _ if ratio > limit => "better",
+        _ if ratio * limit < 1.0 => "WORSE",
+        _ => "",
     }
 }
 
-/// Every row of either run (this run's in order, then those only in the saved run) as its
-/// cells: name, figure before, figure after, speed ratio, mark.
-fn changes(before: &[Row], after: &[Row], threshold_pct: f64) -> Vec<[String; 5]> {
-    let mut names: Vec<&str> = Vec::new();
-    for row in after.iter().chain(before) {
-        if !names.contains(&row.name.as_str()) {
-            names.push(&row.name);
-        }
-    }
-    let find = |rows: &'_ [Row], name: &str| rows.iter().find(|row| row.name == name).cloned();
-    let figure = |row: &Option<Row>| row.as_ref().map_or_else(|| "-".into(), Row::headline);
-    let lines = names.into_iter().map(|name| {
-        let (earlier, later) = (find(before, name), find(after, name));
-        let ratio = earlier.as_ref().zip(later.as_ref());
-        let ratio = ratio.and_then(|(earlier, later)| speed_ratio(earlier, later));
-        let mark = match (&earlier, &later, ratio) {
-            (None, ..) => MARKS[4],
-            (_, None, _) => MARKS[5],
-            (.., None) => MARKS[3],
-            (.., Some(ratio)) => verdict(ratio, threshold_pct),
-        };
-        let ratio = ratio.map_or_else(|| "-".into(), |ratio| format!("{ratio:.2}x"));
-        let name = report::shorten(name, 60);
-        [name, figure(&earlier), figure(&later), ratio, mark.into()]
-    });
-    lines.collect()
-}
-
-/// Warnings about runs whose figures do not compare well.
-fn warnings(before: &SavedRun, after: &SavedRun) -> Vec<String> {
-    let mut warnings = Vec::new();
-    if before.machine != after.machine {
-        let [before, after] = [before, after].map(|run| describe_machine(&run.machine));
-        warnings.push(format!(
-            "the runs are from different machines ({before} before, {after} after): changes \
-             may come from the machine, not the code"
-        ));
-    }
-    for (which, run) in [("saved", before), ("current", after)] {
-        if run.build != "release" {
-            let build = &run.build;
-            warnings.push(format!(
-                "the {which} run is a {build} build: its figures mean nothing"
-            ));
-        }
-    }
-    if before.mode != after.mode {
-        let (before, after) = (&before.mode, &after.mode);
-        warnings.push(format!(
-            "the runs are in different modes ({before} before, {after} after): quick figures \
-             are noisier"
-        ));
-    }
-    warnings
-}
-
-/// Prints the comparison of `after` (this run) with `before` (the saved run at `path`).
+/// Prints the comparison of `after` (this run) with `before` (the saved run at `path`): every
+/// row of either run (this run's in order, then those only in the saved run) with both
+/// figures, the speed ratio and its mark.
 pub fn write_comparison(
     out: &mut impl Write,
     path: &Path,
@@ -124,14 +70,61 @@ pub fn write_comparison(
             "  {label}: {date}, {machine}, {mode} mode, {build} build, cairn {version}"
         )?;
     }
-    for warning in warnings(before, after) {
-        writeln!(out, "warning: {warning}")?;
+    if before.machine != after.machine {
+        let [before, after] = [before, after].map(|run| describe_machine(&run.machine));
+        writeln!(
+            out,
+            "warning: the runs are from different machines ({before} before, {after} after): \
+             changes may come from the machine, not the code"
+        )?;
     }
-    let changes = changes(&before.results, &after.results, threshold_pct);
-    let count = MARKS.map(|mark| changes.iter().filter(|line| line[4] == mark).count());
-    let mut table = report::terminal_table(["workload", "before", "after", "change", ""]);
-    table.add_rows(changes);
-    report::right_align(&mut table, &[1, 2, 3]);
+    for (which, run) in [("saved", before), ("current", after)] {
+        if run.build != "release" {
+            let build = &run.build;
+            writeln!(
+                out,
+                "warning: the {which} run is a {build} build: its figures mean nothing"
+            )?;
+        }
+    }
+    if before.mode != after.mode {
+        let (before, after) = (&before.mode, &after.mode);
+        writeln!(
+            out,
+            "warning: the runs are in different modes ({before} before, {after} after): quick \
+             figures are noisier"
+        )?;
+    }
+
+    let mut names: Vec<&str> = Vec::new();
+    for row in after.results.iter().chain(&before.results) {
+        if !names.contains(&row.name.as_str()) {
+            names.push(&row.name);
+        }
+    }
+    let figure = |row: Option<&Row>| row.map_or_else(|| "-".into(), Row::headline);
+    let mut count = [0; MARKS.len()];
+    let lines = names.into_iter().map(|name| {
+        let [earlier, later] =
+            [before, after].map(|run| run.results.iter().find(|row| row.name == name));
+        let ratio = earlier
+            .zip(later)
+            .and_then(|(earlier, later)| speed_ratio(earlier, later));
+        let mark = match (earlier, later, ratio) {
+            (None, ..) => "added",
+            (_, None, _) => "removed",
+            (.., None) => "n/a",
+            (.., Some(ratio)) => verdict(ratio, threshold_pct),
+        };
+        if let Some(counted) = MARKS.iter().zip(&mut count).find(|(it, _)| **it == mark) {
+            *counted.1 += 1;
+        }
+        let ratio = ratio.map_or_else(|| "-".into(), |ratio| format!("{ratio:.2}x"));
+        let name = report::shorten(name, 60);
+        [name, figure(earlier), figure(later), ratio, mark.into()]
+    });
+    let headers = ["workload", "before", "after", "change", ""];
+    let table = report::terminal_table(&headers, lines.collect::<Vec<_>>(), &[1, 2, 3]);
     writeln!(out, "\n{}", table.trim_fmt())?;
     let [better, worse, within, not_comparable, added, removed] = count;
     let compared = better + worse + within + not_comparable;
@@ -144,53 +137,55 @@ pub fn write_comparison(
 
 #[cfg(test)]
 mod tests {
-    use super::super::report::Unit;
-    use super::super::side_by_side::test_rows;
+    use super::super::report::{test_rows::row, Unit};
     use super::*;
     use cairn_bench::targets;
 
-    fn row(unit: Unit, value: f64) -> Row {
-        test_rows::measured("w", "s", unit, value)
-    }
-
     #[test]
-    fn the_speed_ratio_follows_each_rows_direction() {
-        let ratio = |before: Row, after: Row| speed_ratio(&before, &after).expect("comparable");
-        let latency = ratio(row(Unit::Nanoseconds, 200.0), row(Unit::Nanoseconds, 100.0));
-        let rate = ratio(
-            row(Unit::OpsPerSecond, 200.0),
-            row(Unit::OpsPerSecond, 100.0),
-        );
-        let memory = ratio(row(Unit::Bytes, 100.0), row(Unit::Bytes, 400.0));
-        let speedup = ratio(
-            test_rows::ratio("w", "s", 2.0),
-            test_rows::ratio("w", "s", 3.0),
-        );
-        let overhead = |value| row(Unit::Ratio, value).target(&targets::GET_SCALING);
-        let overhead = ratio(overhead(1.0), overhead(2.0));
-        let ratios = [latency, rate, memory, speedup, overhead].map(|ratio| format!("{ratio:.2}"));
-        assert_eq!(ratios, ["2.00", "0.50", "0.25", "1.50", "0.50"]);
-        let (zero, nan) = (
-            row(Unit::Nanoseconds, 0.0),
-            row(Unit::Nanoseconds, f64::NAN),
-        );
-        assert_eq!(speed_ratio(&zero, &row(Unit::Nanoseconds, 1.0)), None);
-        assert_eq!(speed_ratio(&nan, &row(Unit::Nanoseconds, 1.0)), None);
-        assert_eq!(
-            speed_ratio(&row(Unit::Bytes, 1.0), &row(Unit::Nanoseconds, 1.0)),
-            None
-        );
+    fn the_speed_ratio_follows_each_rows_better_direction() {
+        let at = |unit, value| row("w", "s", unit, value);
+        let other = |value| Row::ratio("x vs x-raw", value, 1.0, "an overhead");
+        let (ns, ratio) = (Unit::Nanoseconds, Unit::Ratio);
+        let pairs = [
+            (at(ns, 200.0), at(ns, 100.0), Some(2.0)),
+            (
+                at(Unit::OpsPerSecond, 200.0),
+                at(Unit::OpsPerSecond, 100.0),
+                Some(0.5),
+            ),
+            (at(Unit::Bytes, 100.0), at(Unit::Bytes, 400.0), Some(0.25)),
+            // Cairn's speed over a peer's, then an overhead: better higher, then lower.
+            (at(ratio, 2.0), at(ratio, 3.0), Some(1.5)),
+            (other(1.0), other(2.0), Some(0.5)),
+            // A bound says it first (`flat (<= 1.2x)` is a bound below).
+            (
+                other(1.0),
+                other(2.0).target(&targets::READ_SCALING),
+                Some(2.0),
+            ),
+            (
+                other(1.0),
+                at(ratio, 2.0).goal(&targets::GET_SCALING_GOAL),
+                Some(0.5),
+            ),
+            (at(ns, 0.0), at(ns, 1.0), None),
+            (at(ns, f64::NAN), at(ns, 1.0), None),
+            (at(Unit::Bytes, 1.0), at(ns, 1.0), None),
+        ];
+        for (before, after, ratio) in pairs {
+            assert_eq!(speed_ratio(&before, &after), ratio, "{after:?}");
+        }
     }
 
     #[test]
     fn the_threshold_is_symmetric_and_exclusive() {
-        let verdicts = [
+        let cases = [
             (1.10, 10.0),
             (1.11, 10.0),
             (1.0 / 1.10, 10.0),
             (1.0 / 1.11, 10.0),
         ];
-        let verdicts = verdicts.map(|(ratio, threshold)| verdict(ratio, threshold));
+        let verdicts = cases.map(|(ratio, threshold)| verdict(ratio, threshold));
         assert_eq!(verdicts, ["", "better", "", "WORSE"]);
         assert_eq!([verdict(0.95, 1.0), verdict(1.0, 0.0)], ["WORSE", ""]);
     }

@@ -3,30 +3,19 @@
 //! registry.
 //!
 //! The run prints the machine and date, shows a progress bar on stderr (one step per
-//! workload; plain lines instead when stderr is not a terminal), then prints a table of every
-//! row with its target and goal, and the line `N passed, M missed`. A MISS is
-//! a result, not an error: the exit code stays 0 unless `--validate` asks to fail on one, with
-//! exit code 3 ([`EXIT_TARGETS_MISSED`]) after listing the misses. A workload that goes wrong
-//! (an engine error, a get that finds nothing) is an error: the other workloads still run and
-//! report, then the command exits 1 (with or without `--validate`).
+//! workload; plain lines instead when stderr is not a terminal), then a table of the rows and
+//! the line `N passed, M missed`. A MISS is a result, not an error: the exit code stays 0
+//! unless `--validate` asks to fail on one ([`EXIT_TARGETS_MISSED`], after listing the
+//! misses) or `--gate` finds a CI gate (`registry::gates`: same-run ratios with generous
+//! margins) failed or missing ([`EXIT_GATE_FAILED`]). A workload that goes wrong (an engine
+//! error, a get that finds nothing) is an error: the other workloads still run and report,
+//! then the command exits 1.
 //!
-//! Outputs of a run (see `saved`, `compare`, `plot` and `markdown`):
-//! - `--json FILE` writes the same rows with every percentile, plus the header, as one
-//!   document (`saved::SavedRun`).
-//! - `--from-json FILE` measures nothing: it loads a saved run and does everything else as if
-//!   its rows had just been measured (header, table, and the outputs below); `--filter` then
-//!   keeps the rows whose name contains it.
-//! - `--compare FILE` prints, after the table, each row's change against a saved run as a
-//!   speed ratio, marking changes beyond `--compare-threshold` (default 10 %).
-//! - `--plot DIR` writes an SVG chart per side-by-side workload group and `ratios.svg`.
-//! - `--markdown FILE` writes the report the docs include.
-//!
-//! Every output file is opened (and every saved run read) before anything is measured, so a
-//! bad path fails at once instead of after the run; output files are only emptied when their
-//! new content is written.
-//!
-//! `--gate` checks the CI performance gate (`cairn_bench::registry::gates`: same-run ratios
-//! with generous margins) and exits with [`EXIT_GATE_FAILED`] when one fails.
+//! `--json` saves the run, `--from-json` loads one instead of measuring (then `--filter`
+//! keeps the rows whose name contains it), `--compare` prints each row's change against a
+//! saved run, `--plot` writes SVG charts and `--markdown` the report the docs include. Every
+//! output file is opened (and every saved run read) before anything is measured, so a bad
+//! path fails at once instead of after the run.
 //!
 //! Redis is measured when a server answers at `--redis URL` or `--start-redis` starts one;
 //! otherwise one note says the Redis rows were skipped and why, and the run goes on.
@@ -34,72 +23,55 @@
 mod compare;
 mod markdown;
 mod plot;
-mod redis;
 mod report;
 mod saved;
-mod side_by_side;
 
 use std::io::{self, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _, Result};
-use cairn_bench::peers::Places;
+use cairn_bench::peers::{redis::RedisPeer, Places};
 use cairn_bench::registry::{self, Context, Derived, Entry, Kind};
+use cairn_testkit::redis_server::RedisServer;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::machine::{utc_now, Machine};
 pub use compare::THRESHOLD_PCT_DEFAULT;
-use redis::RedisChoice;
-pub use redis::REDIS_URL_DEFAULT;
 use report::Row;
 use saved::{Failure, OutputFile, SavedRun};
 
+/// The Redis server `cairn bench` measures unless told otherwise.
+pub const REDIS_URL_DEFAULT: &str = "redis://127.0.0.1:6379";
 /// The exit code of `cairn bench --validate` when a row missed its target.
 pub const EXIT_TARGETS_MISSED: u8 = 3;
 /// The exit code of `cairn bench --gate` when a gate row failed or is missing.
 pub const EXIT_GATE_FAILED: u8 = 4;
 
-/// What `cairn bench` was asked to do.
+/// What `cairn bench` was asked to do: its flags (see their help).
 #[derive(Debug)]
 #[expect(
     clippy::struct_excessive_bools,
     reason = "independent command-line flags"
 )]
 pub struct Settings {
-    /// Short measurements.
     pub quick: bool,
-    /// Where to write the JSON results, if anywhere.
     pub json: Option<PathBuf>,
-    /// Only workloads whose name contains this (or whose section it names).
     pub filter: Option<String>,
-    /// The Redis server to measure, if one answers there.
     pub redis_url: String,
-    /// Start a throwaway Redis server instead of using `redis_url`.
     pub start_redis: bool,
-    /// Measurement time of every timed row, overriding the mode's.
     pub seconds: Option<Duration>,
-    /// Only latency or only throughput steps.
     pub kind: Option<KindArg>,
-    /// Instead of a run: the memory probe of one store with this many keys (see `peers`).
+    /// Instead of a run: the memory probe of one store with this many keys.
     pub memory_probe: Option<(String, usize)>,
-    /// Load these saved rows instead of measuring.
     pub from_json: Option<PathBuf>,
-    /// Compare the rows with this saved run.
     pub compare: Option<PathBuf>,
-    /// The change, in percent, beyond which a comparison marks a row.
     pub compare_threshold_pct: f64,
-    /// Write SVG charts into this directory.
     pub plot: Option<PathBuf>,
-    /// Write a Markdown report to this file.
     pub markdown: Option<PathBuf>,
-    /// Fail (with [`EXIT_TARGETS_MISSED`]) when a row misses its target.
     pub validate: bool,
-    /// Instead of a run: print every target and goal, with where each comes from.
     pub targets: bool,
-    /// Fail (with [`EXIT_GATE_FAILED`]) when a CI gate row fails or is missing.
     pub gate: bool,
-    /// Print every row in full (the default table has a line per workload).
     pub wide: bool,
 }
 
@@ -112,15 +84,6 @@ pub enum KindArg {
     Throughput,
 }
 
-impl KindArg {
-    fn kind(self) -> Kind {
-        match self {
-            KindArg::Latency => Kind::Latency,
-            KindArg::Throughput => Kind::Throughput,
-        }
-    }
-}
-
 /// How a run that did not fail ended.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Outcome {
@@ -130,36 +93,6 @@ pub enum Outcome {
     TargetsMissed,
     /// `--gate` found a gate row that failed or is missing (listed on stdout).
     GateFailed,
-}
-
-/// The output files and the saved run to compare with, all opened before the run.
-struct Outputs {
-    json: Option<OutputFile>,
-    markdown: Option<OutputFile>,
-    baseline: Option<(SavedRun, PathBuf)>,
-}
-
-impl Outputs {
-    fn open(settings: &Settings) -> Result<Self> {
-        let baseline = match &settings.compare {
-            Some(path) => Some((SavedRun::load(path)?, path.clone())),
-            None => None,
-        };
-        if let Some(dir) = &settings.plot {
-            std::fs::create_dir_all(dir)
-                .with_context(|| format!("cannot create the chart directory {}", dir.display()))?;
-        }
-        let open = |path: &Option<PathBuf>, what: &str| {
-            path.as_deref()
-                .map(|path| OutputFile::open(path, what))
-                .transpose()
-        };
-        Ok(Outputs {
-            json: open(&settings.json, "JSON")?,
-            markdown: open(&settings.markdown, "Markdown")?,
-            baseline,
-        })
-    }
 }
 
 /// Runs the benchmark (or loads a saved run) and writes every output `settings` ask for.
@@ -174,93 +107,78 @@ pub fn run(settings: &Settings) -> Result<Outcome> {
         return Ok(Outcome::Done);
     }
     // Read before the outputs are opened: `--from-json F --json F` rewrites F.
-    let loaded = match &settings.from_json {
-        Some(path) => {
+    let loaded = (settings.from_json.as_deref())
+        .map(|path| {
             let mut run = SavedRun::load(path)?;
             if let Some(filter) = &settings.filter {
-                run.retain_matching(filter)
-                    .with_context(|| format!("in {}", path.display()))?;
+                let in_file = || format!("in {}", path.display());
+                run.retain_matching(filter).with_context(in_file)?;
             }
-            Some((run, path))
-        }
-        None => None,
-    };
-    let outputs = Outputs::open(settings)?;
-    let document = match loaded {
+            anyhow::Ok((run, path))
+        })
+        .transpose()?;
+    let baseline = settings
+        .compare
+        .as_deref()
+        .map(SavedRun::load)
+        .transpose()?;
+    if let Some(dir) = &settings.plot {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create the chart directory {}", dir.display()))?;
+    }
+    let json = OutputFile::open(settings.json.as_ref(), "JSON")?;
+    let markdown = OutputFile::open(settings.markdown.as_ref(), "Markdown")?;
+    let run = match loaded {
         Some((run, path)) => {
-            let mut out = io::stdout().lock();
-            run.write_header(&mut out, Some(path))?;
-            out.flush()?;
+            run.write_header(&mut io::stdout().lock(), Some(path))?;
             run
         }
         None => measure(settings)?,
     };
-    finish(settings, outputs, &document)
-}
 
-/// Prints the table and the tally, then writes the outputs; fails on failed workloads, then
-/// (with `--validate`) reports missed targets.
-fn finish(settings: &Settings, outputs: Outputs, document: &SavedRun) -> Result<Outcome> {
     let mut out = io::stdout().lock();
-    let rows = &document.results;
-    report::write_table(&mut out, document, settings.wide)?;
+    let rows = &run.results;
+    report::write_table(&mut out, &run, settings.wide)?;
     let informational = rows.iter().filter(|row| row.pass.is_none()).count();
+    let (count, elapsed) = (rows.len(), run.elapsed_seconds);
     writeln!(
         out,
-        "({} rows: {informational} informational; ran in {:.1} s)",
-        rows.len(),
-        document.elapsed_seconds
+        "({count} rows: {informational} informational; ran in {elapsed:.1} s)"
     )?;
-    let tally = (document.passed, document.missed);
-    writeln!(out, "{} passed, {} missed", tally.0, tally.1)?;
+    writeln!(out, "{} passed, {} missed", run.passed, run.missed)?;
     out.flush()?;
-
-    if let Some(file) = outputs.json {
-        file.replace_with("JSON", |writer| document.save(writer))?;
-    }
-    if let Some((baseline, path)) = &outputs.baseline {
-        writeln!(out)?;
-        compare::write_comparison(
-            &mut out,
-            path,
-            baseline,
-            document,
-            settings.compare_threshold_pct,
-        )?;
-    }
-    let charts = match &settings.plot {
-        Some(dir) => {
-            let charts = plot::write_charts(dir, rows)?;
-            let written = charts.groups.len() + usize::from(charts.ratios.is_some());
-            if written == 0 {
-                writeln!(out, "plot: no side-by-side rows, no chart written")?;
-            } else {
-                writeln!(out, "plot: {written} chart(s) written to {}", dir.display())?;
-            }
-            Some(charts)
-        }
-        None => None,
-    };
-    if let Some(file) = outputs.markdown {
-        let path = file.path().to_owned();
-        let report_dir = match path.parent() {
-            Some(parent) if !parent.as_os_str().is_empty() => parent.to_owned(),
-            _ => PathBuf::from("."),
-        };
-        file.replace_with("Markdown", |writer| {
-            markdown::write_report(
-                writer,
-                document,
-                charts.as_ref().map(|charts| (charts, report_dir.as_path())),
-            )
+    if let Some(file) = json {
+        file.replace_with(|writer| {
+            serde_json::to_writer_pretty(&mut *writer, &run)?;
+            writeln!(writer)
         })?;
+    }
+    if let (Some(before), Some(path)) = (&baseline, &settings.compare) {
+        let threshold = settings.compare_threshold_pct;
+        writeln!(out)?;
+        compare::write_comparison(&mut out, path, before, &run, threshold)?;
+    }
+    if let Some(dir) = &settings.plot {
+        match plot::write_charts(dir, rows)? {
+            0 => writeln!(out, "plot: no side-by-side rows, no chart written")?,
+            n => writeln!(out, "plot: {n} chart(s) written to {}", dir.display())?,
+        }
+    }
+    if let Some(file) = markdown {
+        let path = file.path.clone();
+        let report_dir = match path.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => parent,
+            _ => Path::new("."),
+        };
+        let charts = settings.plot.as_deref();
+        file.replace_with(|writer| markdown::write_report(writer, &run, charts, report_dir))?;
         writeln!(out, "markdown: report written to {}", path.display())?;
     }
     out.flush()?;
 
-    let failures = &document.failed;
-    if !failures.is_empty() {
-        let names: Vec<&str> = failures
+    if !run.failed.is_empty() {
+        let names: Vec<&str> = run
+            .failed
             .iter()
             .map(|failure| failure.name.as_str())
             .collect();
@@ -268,79 +186,70 @@ fn finish(settings: &Settings, outputs: Outputs, document: &SavedRun) -> Result<
     }
     if settings.validate {
         let misses: Vec<&Row> = rows.iter().filter(|row| row.pass == Some(false)).collect();
-        if !misses.is_empty() {
-            let count = misses.len();
-            writeln!(out, "validate: {count} row(s) missed their target:")?;
+        if misses.is_empty() {
+            writeln!(out, "validate: every row with a target met it")?;
+        } else {
+            writeln!(
+                out,
+                "validate: {} row(s) missed their target:",
+                misses.len()
+            )?;
             for row in misses {
-                writeln!(
-                    out,
-                    "  MISS {}: {} (target {})",
-                    row.name,
-                    row.figure,
-                    row.target.as_deref().unwrap_or("-")
-                )?;
+                let target = row.target.as_deref().unwrap_or("-");
+                writeln!(out, "  MISS {}: {} (target {target})", row.name, row.figure)?;
             }
             out.flush()?;
             return Ok(Outcome::TargetsMissed);
         }
-        writeln!(out, "validate: every row with a target met it")?;
     }
-    if settings.gate {
-        return check_gates(&mut out, document);
+    if !settings.gate {
+        return Ok(Outcome::Done);
     }
-    Ok(Outcome::Done)
-}
-
-/// `--gate`: every gate row of the run's mode must exist and meet its bound.
-fn check_gates(out: &mut impl Write, document: &SavedRun) -> Result<Outcome> {
-    let quick = document.mode == "quick";
-    let mut failed = 0;
-    for (name, limit) in registry::gates(quick) {
-        let row = document.results.iter().find(|row| row.name == name);
-        let verdict = match row {
-            Some(row) if limit.is_met_by(row.value) => "ok  ",
-            _ => {
-                failed += 1;
-                "FAIL"
-            }
-        };
+    // Every gate row of the run's mode must exist and meet its bound.
+    let mut outcome = Outcome::Done;
+    for (name, limit) in registry::gates(run.mode == "quick") {
+        let row = rows.iter().find(|row| row.name == name);
+        let met = row.is_some_and(|row| limit.is_met_by(row.value));
+        if !met {
+            outcome = Outcome::GateFailed;
+        }
+        let verdict = if met { "ok  " } else { "FAIL" };
         let figure = row.map_or("missing from this run", |row| row.figure.as_str());
         writeln!(out, "gate {verdict} {name}: {figure} (gate {})", limit.text)?;
     }
     out.flush()?;
-    Ok(if failed == 0 {
-        Outcome::Done
-    } else {
-        Outcome::GateFailed
-    })
+    Ok(outcome)
 }
 
 /// Measures the selected workloads, printing the header first and the progress meanwhile.
 fn measure(settings: &Settings) -> Result<SavedRun> {
     let started = Instant::now();
-    let (mut entries, derived) = select(settings.filter.as_deref(), settings.quick)?;
+    let quick = settings.quick;
+    let (mut entries, derived) = select(settings.filter.as_deref(), quick)?;
     if let Some(kind) = settings.kind {
-        entries.retain(|entry| entry.kind.selected_by(kind.kind()));
+        let wanted = match kind {
+            KindArg::Latency => Kind::Latency,
+            KindArg::Throughput => Kind::Throughput,
+        };
+        entries.retain(|entry| entry.kind.selected_by(wanted));
         if entries.is_empty() {
             bail!("no workload of kind {kind:?} matches the filter");
         }
     }
+    let mut notes = notes(quick, cairn_bench::measure::timer_overhead_ns());
     // Declared before the entries run and dropped after them: a server started here outlives
     // every store that uses it.
-    let redis = if entries.iter().any(|entry| entry.name.starts_with("peers/")) {
-        RedisChoice::resolve(&settings.redis_url, settings.start_redis)
+    let (redis_url, _server) = if entries.iter().any(|entry| entry.name.starts_with("peers/")) {
+        let (url, note, server) = redis(&settings.redis_url, settings.start_redis);
+        notes.push(note);
+        (url, server)
     } else {
-        RedisChoice::not_needed()
+        (None, None)
     };
-    let places = Places {
-        redis_url: redis.url.clone(),
-    };
-    let mut notes = notes(settings.quick, cairn_bench::measure::timer_overhead_ns());
-    notes.extend(redis.described());
-    let mut document = SavedRun {
+    let mut run = SavedRun {
         tool: saved::TOOL.to_owned(),
         version: env!("CARGO_PKG_VERSION").to_owned(),
-        mode: if settings.quick { "quick" } else { "full" }.to_owned(),
+        mode: if quick { "quick" } else { "full" }.to_owned(),
         build: if cfg!(debug_assertions) {
             "debug"
         } else {
@@ -358,45 +267,68 @@ fn measure(settings: &Settings) -> Result<SavedRun> {
         failed: Vec::new(),
         results: Vec::new(),
     };
-    let mut out = io::stdout().lock();
-    document.write_header(&mut out, None)?;
-    out.flush()?;
-    drop(out);
+    run.write_header(&mut io::stdout().lock(), None)?;
 
-    let context = |status| Context::new(settings.quick, settings.seconds, places, status);
-    let (rows, failures) = run_entries(&entries, &derived, context)?;
-    (document.passed, document.missed) = report::tally(&rows);
-    document.results = rows;
-    document.failed = failures;
-    document.elapsed_seconds = started.elapsed().as_secs_f64();
-    Ok(document)
+    let places = Places { redis_url };
+    let context = |status| Context::new(quick, settings.seconds, places, status);
+    (run.results, run.failed) = run_entries(&entries, &derived, context)?;
+    (run.passed, run.missed) = cairn_bench::report::tally(&run.results);
+    run.elapsed_seconds = started.elapsed().as_secs_f64();
+    Ok(run)
+}
+
+/// The Redis server to measure: a throwaway one started for the run (returned, stopped when
+/// dropped) or the one at `url` if it answers; and the note saying which, or why none.
+fn redis(url: &str, start: bool) -> (Option<String>, String, Option<RedisServer>) {
+    if start {
+        return match RedisServer::start() {
+            Ok(server) => {
+                let note = format!(
+                    "Redis: a redis-server started for this run at {}",
+                    server.url()
+                );
+                (Some(server.url()), note, Some(server))
+            }
+            Err(error) => {
+                let why = format!("--start-redis could not start redis-server: {error}");
+                (None, format!("Redis rows skipped: {why}"), None)
+            }
+        };
+    }
+    match RedisPeer::open(url) {
+        Ok(_) => (
+            Some(url.to_owned()),
+            format!("Redis: the server at {url}"),
+            None,
+        ),
+        Err(error) => {
+            let why = format!("no server answered at {url} ({error})");
+            let note = format!("Redis rows skipped: {why}; pass --redis URL or --start-redis");
+            (None, note, None)
+        }
+    }
 }
 
 /// The entries whose name contains `filter`, plus the inputs of the derived rows it names;
-/// and the derived rows whose inputs are all among them.
+/// and the derived rows (each is added once all its inputs are measured).
 fn select(filter: Option<&str>, quick: bool) -> Result<(Vec<Entry>, Vec<Derived>)> {
-    let all = registry::entries(quick);
+    let (all, derived) = (registry::entries(quick), registry::derived(quick));
     let Some(filter) = filter else {
-        return Ok((all, registry::derived(quick)));
+        return Ok((all, derived));
     };
-    let mut wanted: Vec<String> = Vec::new();
-    for derived in registry::derived(quick) {
-        if derived.name.contains(filter) {
-            wanted.extend([derived.numerator, derived.denominator]);
-        }
-    }
+    let wanted: Vec<&String> = (derived.iter())
+        .filter(|derived| derived.name.contains(filter))
+        .flat_map(|derived| [&derived.numerator, &derived.denominator])
+        .collect();
     let names: Vec<String> = all.iter().map(|entry| entry.name.clone()).collect();
-    let entries: Vec<Entry> = all
-        .into_iter()
+    let entries: Vec<Entry> = (all.into_iter())
         .filter(|entry| entry.matches(filter) || wanted.iter().any(|row| entry.makes(row)))
         .collect();
     if entries.is_empty() {
-        bail!(
-            "no workload name contains {filter:?}; the workloads are:\n  {}",
-            names.join("\n  ")
-        );
+        let names = names.join("\n  ");
+        bail!("no workload name contains {filter:?}; the workloads are:\n  {names}");
     }
-    Ok((entries, registry::derived(quick)))
+    Ok((entries, derived))
 }
 
 /// Runs every entry in order with a progress bar; a derived row is added as soon as its
@@ -407,8 +339,9 @@ fn run_entries(
     context: impl FnOnce(Box<dyn FnMut(&str)>) -> Context,
 ) -> Result<(Vec<Row>, Vec<Failure>)> {
     let progress = ProgressBar::new(entries.len() as u64);
+    let style = ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} {wide_msg}");
     progress.set_style(
-        ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} {wide_msg}")
+        style
             .context("progress bar template")?
             .progress_chars("=> "),
     );
@@ -416,30 +349,30 @@ fn run_entries(
     let mut context = context(Box::new(move |status: &str| {
         status_bar.set_message(status.to_owned());
     }));
-    let mut rows: Vec<Row> = Vec::new();
-    let mut failures = Vec::new();
-    let mut emitted = vec![false; derived.len()];
-    for (index, entry) in entries.iter().enumerate() {
+    let (mut rows, mut failures) = (Vec::new(), Vec::new());
+    let mut pending: Vec<&Derived> = derived.iter().collect();
+    for (step, entry) in (1..).zip(entries) {
         progress.set_message(entry.name.clone());
         if progress.is_hidden() {
-            let (step, steps) = (index + 1, entries.len());
-            let _ = writeln!(io::stderr(), "[{step}/{steps}] {}", entry.name);
+            let _ = writeln!(io::stderr(), "[{step}/{}] {}", entries.len(), entry.name);
         }
         match entry.run(&mut context) {
             Ok(new_rows) => rows.extend(new_rows),
-            Err(error) => failures.push(Failure {
-                name: entry.name.clone(),
-                error: format!("{:#}", anyhow::Error::from(error)),
-            }),
-        }
-        for (done, row) in emitted.iter_mut().zip(derived) {
-            if !*done {
-                if let Some(row) = row.compute(&rows) {
-                    rows.push(row);
-                    *done = true;
-                }
+            Err(error) => {
+                let error = format!("{:#}", anyhow::Error::from(error));
+                failures.push(Failure {
+                    name: entry.name.clone(),
+                    error,
+                });
             }
         }
+        pending.retain(|derived| match derived.compute(&rows) {
+            Some(row) => {
+                rows.push(row);
+                false
+            }
+            None => true,
+        });
         progress.inc(1);
     }
     progress.finish_and_clear();

@@ -1,12 +1,12 @@
 //! Saved runs: the JSON document `cairn bench --json` writes, read back by `--from-json` and
 //! `--compare`.
 //!
-//! A [`SavedRun`] holds everything a run printed: the tool and version, the mode (quick or
-//! full), the build (release or debug), the command line, the date and machine, the notes, the
-//! failed workloads and every row with all its percentiles. Loading checks that the file is
-//! such a document (its `tool` is `cairn bench`) and recomputes each row's "measured" column,
-//! so a loaded run prints exactly like the live one. A file that is missing, not JSON, or JSON
-//! of another shape is an error naming the file; nothing here panics on any input.
+//! A [`SavedRun`] holds everything a run printed: tool and version, mode, build, command line,
+//! date, machine, notes, failed workloads and every row with all its percentiles. Loading
+//! checks that the file is such a document (its `tool` is `cairn bench`) and recomputes each
+//! row's "measured" column, so a loaded run prints exactly like the live one; fields added
+//! since the first format default when absent. A file that is missing, not JSON, or JSON of
+//! another shape is an error naming the file; nothing here panics on any input.
 //!
 //! Output files are opened before anything is measured (a bad path fails at once) but only
 //! emptied when their new content is written ([`OutputFile`]), so a run that stops early
@@ -19,18 +19,16 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context as _, Result};
 use serde::{Deserialize, Serialize};
 
-use super::report::{self, Row};
+use super::report::Row;
 use crate::machine::Machine;
 
 /// The `tool` field of every saved run.
 pub const TOOL: &str = "cairn bench";
 
-/// A workload that failed, and why.
+/// A workload that failed, and why (the error with its causes).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Failure {
-    /// The workload's name.
     pub name: String,
-    /// The error, with its causes.
     pub error: String,
 }
 
@@ -45,20 +43,16 @@ pub struct SavedRun {
     pub mode: String,
     /// `release` or `debug`.
     pub build: String,
-    /// The command line that measured (absent in files written before it was recorded).
-    #[serde(default)]
+    /// The command line that measured.
     pub command: Option<String>,
     /// When the run started, `YYYY-MM-DD HH:MM:SS UTC`.
     pub date: String,
-    /// What the run measured on.
     pub machine: Machine,
-    /// The `--filter` of the run, if any.
-    #[serde(default)]
+    /// The `--filter` of the run (`A, then B` after `--from-json --filter B`).
     pub filter: Option<String>,
     /// How the rows were measured: printed after the `--wide` table and in the report.
     #[serde(default)]
     pub notes: Vec<String>,
-    /// How long the run took.
     #[serde(default)]
     pub elapsed_seconds: f64,
     /// Rows that met their target.
@@ -67,7 +61,6 @@ pub struct SavedRun {
     /// Rows that missed their target.
     #[serde(default)]
     pub missed: usize,
-    /// Workloads that went wrong.
     #[serde(default)]
     pub failed: Vec<Failure>,
     /// Every row, in the order measured.
@@ -79,23 +72,16 @@ impl SavedRun {
     pub fn load(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read the saved run {}", path.display()))?;
-        Self::parse(&text).with_context(|| {
-            format!(
-                "{} is not a JSON file written by `cairn bench --json`",
-                path.display()
-            )
-        })
-    }
-
-    /// Parses a saved run and recomputes its rows' "measured" column.
-    pub fn parse(text: &str) -> Result<Self> {
-        let mut run: SavedRun = serde_json::from_str(text)?;
+        let context = || {
+            let path = path.display();
+            format!("{path} is not a JSON file written by `cairn bench --json`")
+        };
+        let mut run: SavedRun = serde_json::from_str(&text).with_context(context)?;
         if run.tool != TOOL {
-            bail!("its tool is {:?}, not {TOOL:?}", run.tool);
+            return Err(anyhow::anyhow!("its tool is {:?}, not {TOOL:?}", run.tool))
+                .with_context(context);
         }
-        for row in &mut run.results {
-            row.refresh_figure();
-        }
+        run.results.iter_mut().for_each(Row::refresh_figure);
         Ok(run)
     }
 
@@ -105,23 +91,15 @@ impl SavedRun {
         self.results.retain(|row| row.name.contains(filter));
         self.failed.retain(|failure| failure.name.contains(filter));
         if self.results.is_empty() && self.failed.is_empty() {
-            bail!(
-                "no row name contains {filter:?}; the rows are:\n  {}",
-                names.join("\n  ")
-            );
+            let names = names.join("\n  ");
+            bail!("no row name contains {filter:?}; the rows are:\n  {names}");
         }
         self.filter = Some(match self.filter.take() {
             Some(earlier) => format!("{earlier}, then {filter}"),
             None => filter.to_owned(),
         });
-        (self.passed, self.missed) = report::tally(&self.results);
+        (self.passed, self.missed) = cairn_bench::report::tally(&self.results);
         Ok(())
-    }
-
-    /// Writes the run as pretty JSON, with a final newline.
-    pub fn save(&self, writer: &mut impl Write) -> io::Result<()> {
-        serde_json::to_writer_pretty(&mut *writer, self).map_err(io::Error::from)?;
-        writeln!(writer)
     }
 
     /// Prints what measured and when: mode, build, version, machine and date (the notes
@@ -136,7 +114,8 @@ impl SavedRun {
             write!(out, " (loaded from {})", path.display())?;
         }
         let machine = describe_machine(&self.machine);
-        writeln!(out, "\nmachine: {machine}\ndate:    {}\n", self.date)
+        writeln!(out, "\nmachine: {machine}\ndate:    {}\n", self.date)?;
+        out.flush()
     }
 }
 
@@ -150,8 +129,7 @@ pub fn describe_machine(machine: &Machine) -> String {
 
 /// This process's command line as `cairn bench ...`, quoted as a shell would need it.
 pub fn command_line() -> String {
-    let arguments: Vec<String> = std::env::args_os()
-        .skip(1)
+    let arguments: Vec<String> = (std::env::args_os().skip(1))
         .map(|argument| argument.to_string_lossy().into_owned())
         .collect();
     let quoted = shlex::try_join(arguments.iter().map(String::as_str));
@@ -159,43 +137,44 @@ pub fn command_line() -> String {
 }
 
 /// A file opened (created if missing, never emptied) before the run, and replaced in full
-/// once its content is ready.
+/// once its content is ready; `what` names it in errors (`JSON`, `Markdown`).
 pub struct OutputFile {
     file: File,
-    path: PathBuf,
+    pub path: PathBuf,
+    what: &'static str,
 }
 
 impl OutputFile {
-    /// Opens `path` for writing; `what` names the file in errors (`JSON`, `Markdown`).
-    pub fn open(path: &Path, what: &str) -> Result<Self> {
+    /// Opens `path`, if any, for writing.
+    pub fn open(path: Option<&PathBuf>, what: &'static str) -> Result<Option<Self>> {
+        let Some(path) = path else { return Ok(None) };
         let file = OpenOptions::new()
             .write(true)
             .create(true)
             .truncate(false)
-            .open(path)
-            .with_context(|| format!("cannot create the {what} file {}", path.display()))?;
-        Ok(OutputFile {
+            .open(path);
+        let file =
+            file.with_context(|| format!("cannot create the {what} file {}", path.display()))?;
+        Ok(Some(OutputFile {
             file,
-            path: path.to_owned(),
-        })
-    }
-
-    /// Where the file is.
-    pub fn path(&self) -> &Path {
-        &self.path
+            path: path.clone(),
+            what,
+        }))
     }
 
     /// Empties the file and writes `content` into it.
     pub fn replace_with(
         self,
-        what: &str,
         content: impl FnOnce(&mut BufWriter<File>) -> io::Result<()>,
     ) -> Result<()> {
-        let OutputFile { mut file, path } = self;
+        let OutputFile {
+            mut file,
+            path,
+            what,
+        } = self;
         file.set_len(0)
             .and_then(|()| file.seek(SeekFrom::Start(0)))
-            .map(drop)
-            .and_then(|()| {
+            .and_then(|_| {
                 let mut writer = BufWriter::new(file);
                 content(&mut writer)?;
                 writer.flush()
