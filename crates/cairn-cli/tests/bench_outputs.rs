@@ -6,26 +6,43 @@
 //! relative to the report; a file that is not a saved run is an error naming it (exit 1, no
 //! panic); `--validate` exits 3 on a MISS and 1 on a failed workload.
 
-use std::process::Command;
-
 use serde_json::{json, Value as Json};
+use tempfile::TempDir;
 
-/// Runs `cairn ARGS` (split at spaces): its exit code, stdout and stderr.
-fn cairn(args: &str) -> (Option<i32>, String, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_cairn"))
-        .args(args.split_whitespace())
+/// Runs `cairn bench ARGS` (split at spaces), checks its exit code, and returns
+/// `stdout: <its stdout>stderr: <its stderr>`.
+fn bench(args: &str, code: i32) -> String {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_cairn"))
+        .args(["bench"].into_iter().chain(args.split_whitespace()))
         .output()
         .expect("the cairn binary runs");
     let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
-    (
-        output.status.code(),
+    let output_text = format!(
+        "stdout: {}stderr: {}",
         text(&output.stdout),
-        text(&output.stderr),
-    )
+        text(&output.stderr)
+    );
+    assert_eq!(output.status.code(), Some(code), "{args}:\n{output_text}");
+    output_text
+}
+
+/// Asserts that `text`, with each line's runs of white space made one space, holds each of
+/// `wanted` (and none of those that start with `NOT `).
+fn check(text: &str, wanted: &[&str]) {
+    let lines = text
+        .lines()
+        .map(|line| line.split_whitespace().collect::<Vec<_>>().join(" "));
+    let flat = lines.collect::<Vec<_>>().join("\n") + "\n";
+    for want in wanted {
+        match want.strip_prefix("NOT ") {
+            Some(unwanted) => assert!(!flat.contains(unwanted), "{unwanted:?} in:\n{flat}"),
+            None => assert!(flat.contains(want), "{want:?} not in:\n{flat}"),
+        }
+    }
 }
 
 /// Writes `value` as the file `name` in `dir`; returns its path.
-fn write(dir: &tempfile::TempDir, name: &str, value: &Json) -> String {
+fn write(dir: &TempDir, name: &str, value: &Json) -> String {
     let path = dir.path().join(name).to_string_lossy().into_owned();
     std::fs::write(&path, value.to_string()).expect("the fixture is written");
     path
@@ -66,9 +83,9 @@ fn saved_run(cpu: &str, results: &[Json]) -> Json {
 }
 
 /// The runs "after" (Cairn and two peers on two read workloads, ratios, one Cairn-only row)
-/// and "before" (the Cairn-only row 30 % faster, one row that is gone since, no hot rows, on
+/// and "before" (the Cairn-only row 25 % faster, one row that is gone since, no hot rows, on
 /// another machine), written into `dir`.
-fn after_and_before(dir: &tempfile::TempDir) -> (String, String) {
+fn after_and_before(dir: &TempDir) -> (String, String) {
     let uniform = [
         peer("point_read/uniform", "redb-buffered", 1_500),
         peer("point_read/uniform", "cairn-buffered", 300),
@@ -90,175 +107,93 @@ fn after_and_before(dir: &tempfile::TempDir) -> (String, String) {
         &uniform[..],
         &[latency("retired/row", 50)],
     ];
+    let write_run = |name, cpu, rows: &[&[Json]]| write(dir, name, &saved_run(cpu, &rows.concat()));
     (
-        write(dir, "a.json", &saved_run("Test CPU", &after.concat())),
-        write(dir, "b.json", &saved_run("Other CPU", &before.concat())),
+        write_run("a.json", "Test CPU", &after),
+        write_run("b.json", "Other CPU", &before),
     )
-}
-
-/// The last line of `text` that starts with `start`, asserting that it holds every `cell`.
-fn line_has<'a>(text: &'a str, start: &str, cells: &[&str]) -> &'a str {
-    let line = text.lines().rev().find(|line| line.starts_with(start));
-    let line = line.unwrap_or_else(|| panic!("no line for {start} in:\n{text}"));
-    for cell in cells {
-        assert!(line.contains(cell), "{cell} in {line}");
-    }
-    line
 }
 
 #[test]
 fn a_saved_run_is_printed_compared_plotted_and_written_as_markdown() {
-    let dir = tempfile::tempdir().expect("a temp dir");
+    let dir = TempDir::new().expect("a temp dir");
     let (after, before) = after_and_before(&dir);
     let path = |name: &str| dir.path().join(name).to_string_lossy().into_owned();
     let (charts, markdown, resaved) = (path("r/charts"), path("r/bench.md"), path("c.json"));
-    let (code, stdout, stderr) = cairn(&format!(
-        "bench --from-json {after} --compare {before} --plot {charts} --markdown {markdown} \
-         --json {resaved}"
-    ));
-    assert_eq!(code, Some(0), "stdout:\n{stdout}\nstderr:\n{stderr}");
-    for text in [
-        "(loaded from ",
-        "date:    2026-01-02 03:04:05 UTC",
-        "machine: 2 CPUs, Test CPU (linux-x86_64)",
-        "1 passed, 0 missed",
-        "warning: the runs are from different machines",
-        "0 better, 1 worse beyond 10 %",
-    ] {
-        assert!(stdout.contains(text), "{text} in:\n{stdout}");
-    }
-    // A line per workload: Cairn, the best peer, Cairn's speed over it; no peer row.
-    line_has(
-        &stdout,
-        "point_read/uniform ",
-        &["300 ns", "redb-buffered 1.50 µs", "5.00x"],
+    let stdout = bench(
+        &format!(
+            "--from-json {after} --compare {before} --plot {charts} --markdown {markdown} \
+             --json {resaved}"
+        ),
+        0,
     );
-    let table = stdout.split("comparison with").next().unwrap_or_default();
-    assert!(!table.contains("peers/point_read"), "{table}");
-    // The comparison: 300 ns before, 400 ns after is 0.75x, beyond 10 %: WORSE.
-    for (start, end) in [
-        ("single_operations/single_get/100 ", "0.75x  WORSE"),
-        ("peers/point_read/uniform/cairn-buffered ", "1.00x"),
-        ("peers/point_read/hot/cairn-buffered ", "added"),
-        ("retired/row ", "removed"),
-    ] {
-        assert!(
-            line_has(&stdout, start, &[]).ends_with(end),
-            "{start}: {end}"
-        );
-    }
-
-    // Charts: one per group and the ratio summary, every subject named.
+    let (table, comparison) = stdout.split_once("comparison with").expect("a comparison");
+    check(
+        table,
+        &[
+            "(loaded from ",
+            "date: 2026-01-02 03:04:05 UTC",
+            "machine: 2 CPUs, Test CPU (linux-x86_64)",
+            // A line per workload: Cairn, the best peer, Cairn's speed over it; no peer row.
+            "\npoint_read/uniform 300 ns redb-buffered 1.50 µs 5.00x\n",
+            "NOT peers/point_read",
+            "1 passed, 0 missed",
+        ],
+    );
+    check(
+        comparison,
+        &[
+            "warning: the runs are from different machines",
+            // 300 ns before, 400 ns after is 0.75x, beyond 10 %: WORSE.
+            "\nsingle_operations/single_get/100 300 ns 400 ns 0.75x WORSE\n",
+            "\npeers/point_read/uniform/cairn-buffered 300 ns 300 ns 1.00x\n",
+            "\npeers/point_read/hot/cairn-buffered - 200 ns - added\n",
+            "\nretired/row 50 ns - - removed\n",
+            "0 better, 1 worse beyond 10 %",
+        ],
+    );
     let read = |path: &str| std::fs::read_to_string(path).expect("the file exists");
-    let group_chart = read(&format!("{charts}/point_read.svg"));
-    assert!(group_chart.starts_with("<svg") && group_chart.trim_end().ends_with("</svg>"));
-    let ratio_chart = read(&format!("{charts}/ratios.svg"));
-    for (chart, text) in [
-        (&group_chart, "cairn-buffered"),
-        (&group_chart, "redb-buffered"),
-        (&group_chart, "sqlite-strict"),
-        (&ratio_chart, "vs sqlite-strict"),
-        (&ratio_chart, "12.00x"),
-        (&ratio_chart, "\n1x\n"),
-    ] {
-        assert!(chart.contains(text), "{text} in {chart}");
-    }
-
-    // The Markdown report; table cells are padded, so lines compare with spaces collapsed.
-    let report = read(&markdown);
-    let flat: Vec<String> = (report.lines())
-        .map(|line| line.split_whitespace().collect::<Vec<_>>().join(" "))
-        .collect();
-    for line in [
-        "- command: `cairn bench --json latest.json`",
-        "| workload | cairn-buffered | redb-buffered | sqlite-strict |",
-        "| point_read/uniform | p50 300 ns / p99 900 ns | p50 1.50 µs / p99 4.50 µs | p50 3.60 µs / p99 10.8 µs |",
-        "| point_read/hot | p50 200 ns / p99 600 ns | p50 900 ns / p99 2.70 µs | – |",
-        "![point_read: Cairn and its peers](charts/point_read.svg)",
-        "| point_read/uniform | 5.00x | 12.00x |",
-        "![Cairn's speed relative to each peer](charts/ratios.svg)",
-        "| single_operations/single_get/100 | p50 400 ns / p99 1.20 µs | < 1 µs | - | PASS |",
-    ] {
-        assert!(flat.iter().any(|flat| flat == line), "{line} in:\n{report}");
-    }
-    assert!(report.contains("-:|"), "figures are right-aligned");
-
-    // The rows were written back (without their computed figure) as a saved run that loads
-    // again; --wide shows every row.
-    assert!(!read(&resaved).contains("\"figure\""));
-    let (code, again, _) = cairn(&format!("bench --from-json {resaved} --wide"));
-    assert_eq!(code, Some(0));
-    line_has(
-        &again,
-        "peers/point_read/uniform/redb-buffered ",
-        &["p50 1.50 µs / p99 4.50 µs"],
-    );
-    assert!(again.contains("note: hand-made rows"), "{again}");
-}
-
-#[test]
-fn the_threshold_and_the_filter_change_what_is_shown() {
-    let dir = tempfile::tempdir().expect("a temp dir");
-    let (after, before) = after_and_before(&dir);
-    let (code, stdout, _) = cairn(&format!(
-        "bench --from-json {after} --filter single_get --compare {before} --compare-threshold 50"
-    ));
-    assert_eq!(code, Some(0));
-    assert!(!stdout.contains("WORSE"), "0.75x is within 50 %: {stdout}");
-    assert!(
-        !stdout.contains("peers/point_read/hot"),
-        "filtered out: {stdout}"
-    );
-    let (code, _, stderr) = cairn(&format!("bench --from-json {after} --filter nothing"));
-    assert_eq!(code, Some(1));
-    assert!(stderr.contains("no row name contains \"nothing\""));
-    let negative = cairn(&format!("bench --compare {before} --compare-threshold -5"));
-    assert_eq!(negative.0, Some(2), "a negative threshold is a usage error");
-    let quick = cairn(&format!("bench --from-json {after} --quick"));
-    assert_eq!(quick.0, Some(2), "--quick measures; --from-json does not");
-}
-
-#[test]
-fn a_file_that_is_not_a_saved_run_is_a_clear_error() {
-    let dir = tempfile::tempdir().expect("a temp dir");
-    let furlongs = saved_run(
-        "CPU",
-        &[json!({"name": "a", "unit": "furlongs", "value": 1})],
-    );
-    let not_saved = [
-        json!({"tool": "cairn bench", "results": 3}),
-        json!({"name": "other"}),
-        furlongs,
+    let point_read = [
+        "<svg",
+        "cairn-buffered",
+        "redb-buffered",
+        "sqlite-strict",
+        "</svg>\n",
     ];
-    let mut cases: Vec<(String, &str)> = (not_saved.iter().enumerate())
-        .map(|(at, value)| {
-            (
-                write(&dir, &format!("{at}.json"), value),
-                "not a JSON file written by `cairn bench --json`",
-            )
-        })
-        .collect();
-    let path = |name: &str| dir.path().join(name).display().to_string();
-    std::fs::write(path("binary.json"), "\u{0}\u{1}[").expect("written");
-    cases.push((path("binary.json"), "not a JSON file"));
-    cases.push((path("absent.json"), "cannot read the saved run"));
-    for (path, error) in cases {
-        for flag in ["--from-json", "--compare"] {
-            let (code, stdout, stderr) = cairn(&format!("bench {flag} {path} --filter x"));
-            assert_eq!(code, Some(1), "{flag} {path}: {stderr}");
-            assert!(
-                stderr.starts_with("error: ") && stderr.contains(&path),
-                "{stderr}"
-            );
-            assert!(stderr.contains(error), "{stderr}");
-            assert!(stdout.is_empty(), "nothing runs: {stdout}");
-        }
-    }
+    check(&read(&format!("{charts}/point_read.svg")), &point_read);
+    check(
+        &read(&format!("{charts}/ratios.svg")),
+        &["vs sqlite-strict", "12.00x", "\n1x\n"],
+    );
+    check(
+        &read(&markdown),
+        &[
+            "- command: `cairn bench --json latest.json`",
+            "| workload | cairn-buffered | redb-buffered | sqlite-strict |",
+            "| point_read/uniform | p50 300 ns / p99 900 ns | p50 1.50 µs / p99 4.50 µs | p50 3.60 µs / p99 10.8 µs |",
+            "| point_read/hot | p50 200 ns / p99 600 ns | p50 900 ns / p99 2.70 µs | – |",
+            "![point_read: Cairn and its peers](charts/point_read.svg)",
+            "| point_read/uniform | 5.00x | 12.00x |",
+            "![Cairn's speed relative to each peer](charts/ratios.svg)",
+            "| single_operations/single_get/100 | p50 400 ns / p99 1.20 µs | < 1 µs | - | PASS |",
+            // Figures are right-aligned.
+            "-:|",
+        ],
+    );
+    // The rows were written back, without the figures, as a saved run that loads again;
+    // --wide shows every row.
+    check(&read(&resaved), &["NOT \"figure\""]);
+    let wide = [
+        "peers/point_read/uniform/redb-buffered p50 1.50 µs / p99 4.50 µs",
+        "note: hand",
+    ];
+    check(&bench(&format!("--from-json {resaved} --wide"), 0), &wide);
 }
 
 #[test]
-fn validate_exits_3_on_a_miss_and_1_on_a_failed_workload() {
-    let dir = tempfile::tempdir().expect("a temp dir");
+fn exit_codes_and_messages() {
+    let dir = TempDir::new().expect("a temp dir");
+    let (after, before) = after_and_before(&dir);
     let (fast, slow) = (
         targeted("fast/enough", 400, true),
         targeted("too/slow", 4_000, false),
@@ -272,52 +207,95 @@ fn validate_exits_3_on_a_miss_and_1_on_a_failed_workload() {
     );
     let passing = write(&dir, "passing.json", &saved_run("CPU", &[fast]));
     let failed = write(&dir, "failed.json", &failed);
-    let miss_line = "  MISS too/slow: p50 4.00 µs / p99 12.0 µs (target < 1 µs)";
-    for (path, flags, code, stdout_has, stderr_has) in [
+    let mut cases = vec![
         (
-            &missed,
-            "--validate",
+            format!("--from-json {missed} --validate"),
             3,
-            "validate: 1 row(s) missed their target:",
-            "",
+            vec![
+                "validate: 1 row(s) missed their target:",
+                "\nMISS too/slow: p50 4.00 µs / p99 12.0 µs (target < 1 µs)\n",
+                "NOT MISS fast/enough",
+            ],
         ),
-        (&missed, "--validate", 3, miss_line, ""),
         // A MISS is a result.
-        (&missed, "", 0, "1 passed, 1 missed", ""),
         (
-            &passing,
-            "--validate",
+            format!("--from-json {missed}"),
             0,
-            "validate: every row with a target met it",
-            "",
+            vec!["1 passed, 1 missed"],
+        ),
+        (
+            format!("--from-json {passing} --validate"),
+            0,
+            vec!["validate: every row with a target met it"],
         ),
         // A workload error stays exit 1.
         (
-            &failed,
-            "--validate",
+            format!("--from-json {failed} --validate"),
             1,
-            "FAILED broken/workload: get found nothing",
-            "1 workload(s) failed: broken/workload",
+            vec![
+                "FAILED broken/workload: get found nothing",
+                "stderr: error: 1 workload(s) failed: broken/workload",
+            ],
         ),
-    ] {
-        let (status, stdout, stderr) = cairn(&format!("bench --from-json {path} {flags}"));
-        assert_eq!(status, Some(code), "{path} {flags}: {stdout}");
-        assert!(
-            stdout.contains(stdout_has) && stderr.contains(stderr_has),
-            "{stdout}{stderr}"
-        );
-        assert!(!stdout.contains("MISS fast/enough"));
+        // 0.75x is within 50 %.
+        (
+            format!(
+                "--from-json {after} --filter single_get --compare {before} --compare-threshold 50"
+            ),
+            0,
+            vec![
+                "\nsingle_operations/single_get/100 300 ns 400 ns 0.75x\n",
+                "NOT peers/point_read/hot",
+            ],
+        ),
+        (
+            format!("--from-json {after} --filter nothing"),
+            1,
+            vec!["no row name contains \"nothing\""],
+        ),
+        // A negative threshold and --quick with --from-json (which measures nothing) are
+        // usage errors.
+        (
+            format!("--compare {before} --compare-threshold -5"),
+            2,
+            vec![],
+        ),
+        (format!("--from-json {after} --quick"), 2, vec![]),
+    ];
+    let not_saved = "not a JSON file written by `cairn bench --json`";
+    let furlongs = saved_run(
+        "CPU",
+        &[json!({"name": "a", "unit": "furlongs", "value": 1})],
+    );
+    let files = [
+        json!({"tool": "cairn bench", "results": 3}),
+        json!({"name": "other"}),
+        furlongs,
+    ];
+    let mut files: Vec<(String, &str)> = (files.iter().enumerate())
+        .map(|(at, value)| (write(&dir, &format!("{at}.json"), value), not_saved))
+        .collect();
+    let path = |name: &str| dir.path().join(name).to_string_lossy().into_owned();
+    std::fs::write(path("binary.json"), "\u{0}\u{1}[").expect("written");
+    files.push((path("binary.json"), "not a JSON file"));
+    files.push((path("absent.json"), "cannot read the saved run"));
+    for (file, error) in &files {
+        for flag in ["--from-json", "--compare"] {
+            // Nothing runs: stdout stays empty.
+            let wanted = vec!["stdout: stderr: error: ", file.as_str(), error];
+            cases.push((format!("{flag} {file} --filter x"), 1, wanted));
+        }
+    }
+    for (args, code, wanted) in cases {
+        check(&bench(&args, code), &wanted);
     }
 }
 
 #[test]
 fn the_default_table_fits_120_columns_and_wide_shows_everything() {
     let long_name = format!("key_patterns/{}/1000", "very_long_workload_name_".repeat(6));
-    let mut recovery = targeted(
-        "recovery/snapshot_wal_recovery/1000000+100000",
-        737_150_000,
-        false,
-    );
+    let recovery = "recovery/snapshot_wal_recovery/1000000+100000";
+    let mut recovery = targeted(recovery, 737_150_000, false);
     recovery["target"] = json!("< 500 ms (2 s ok)");
     recovery["annotations"] = json!(["5 runs; engine report p50 737.03 ms", "intact open 1 ms"]);
     let overhead = "single_operations/single_get/cairn-inmemory/100 vs cairn-inmemory-raw";
@@ -326,19 +304,26 @@ fn the_default_table_fits_120_columns_and_wide_shows_everything() {
         targeted(&long_name, 82_600, true),
         latency(overhead, 2),
     ];
+    // Figures in every unit, rounded to their unit.
+    for (name, unit, value) in [
+        ("a", "ops/s", 3.21e6),
+        ("b", "bytes", 1229.0),
+        ("c", "versions", 2.0),
+    ] {
+        rows.push(json!({"name": format!("units/{name}"), "unit": unit, "value": value}));
+    }
     let stores = [
         "cairn-inmemory",
         "cairn-buffered",
         "redb-buffered",
         "sqlite-buffered",
-        "redis",
     ];
     let workload = "put/buffered_with_a_longer_workload_name";
-    for (index, store) in (1_u64..).zip(stores) {
+    for (index, store) in (1_u64..).zip(stores.into_iter().chain(["redis"])) {
         rows.push(peer(workload, store, 2_370 * index));
         rows.push(peer("get_at_scale/1000000", store, 686_000 * index));
     }
-    for store in &stores[2..] {
+    for store in ["redb-buffered", "sqlite-buffered", "redis"] {
         let mut ratio = ratio(workload, store, 1435.41);
         (ratio["goal"], ratio["goal_met"]) = (json!("> 1.00x (Cairn ahead)"), json!(true));
         rows.push(ratio);
@@ -346,40 +331,35 @@ fn the_default_table_fits_120_columns_and_wide_shows_everything() {
     let mut run = saved_run("AMD EPYC 7B13 64-Core Processor", &rows);
     run["failed"] = json!([{"name": long_name, "error": "x".repeat(300)}]);
     run["notes"] = json!(["a note of several sentences ".repeat(20)]);
-    let dir = tempfile::tempdir().expect("a temp dir");
+    let dir = TempDir::new().expect("a temp dir");
     let path = write(&dir, "run.json", &run);
 
-    let (code, stdout, _) = cairn(&format!("bench --from-json {path}"));
-    assert_eq!(code, Some(1), "the failed workload");
+    // Exit 1: the failed workload.
+    let output = bench(&format!("--from-json {path}"), 1);
+    let stdout = output
+        .split_once("stderr: ")
+        .map_or("", |(stdout, _)| stdout);
     for line in stdout.lines() {
-        assert!(
-            line.chars().count() <= 120,
-            "{} columns:\n{line}",
-            line.chars().count()
-        );
+        let columns = line.chars().count();
+        assert!(columns <= 120, "{columns} columns:\n{line}");
     }
-    assert!(
-        stdout.contains("key_patterns/very_…") && stdout.contains("MISS"),
-        "{stdout}"
+    check(
+        stdout,
+        &[
+            "key_patterns/very_…",
+            "MISS",
+            // Cairn's buffered figure, the peer it is least ahead of, the ratio row's figure.
+            &format!("\n{workload} 4.74 µs redb-buffered 7.11 µs 1435.41x ✓\n"),
+            // Without a ratio row, the ratio comes from the two figures.
+            "\nget_at_scale/1000000 1.37 ms redb-buffered 2.06 ms 1.50x\n",
+            "\nunits/a 3.21M ops/s\n",
+            "\nunits/b 1.2 KiB\n",
+            "\nunits/c 2 versions\n",
+            // Notes are behind --wide.
+            "NOT a note of several",
+        ],
     );
-    // Cairn's buffered figure, the peer it is least ahead of, the ratio row's figure.
-    line_has(
-        &stdout,
-        &format!("{workload} "),
-        &["4.74 µs", "redb-buffered 7.11 µs", "1435.41x", "✓"],
-    );
-    // Without a ratio row, the ratio comes from the two figures.
-    line_has(
-        &stdout,
-        "get_at_scale/1000000 ",
-        &["1.37 ms", "redb-buffered 2.06 ms", "1.50x"],
-    );
-    assert!(
-        !stdout.contains("a note of several"),
-        "notes are behind --wide"
-    );
-
-    let (_, wide, _) = cairn(&format!("bench --from-json {path} --wide"));
-    assert!(wide.contains(&long_name) && wide.contains("a note of several"));
-    assert!(wide.contains("p50 737.15 ms / p99 2.21 s (5 runs; engine report p50 737.03 ms)"));
+    let wide = bench(&format!("--from-json {path} --wide"), 1);
+    let figure = "p50 737.15 ms / p99 2.21 s (5 runs; engine report p50 737.03 ms)";
+    check(&wide, &[&long_name, "a note of several", figure]);
 }

@@ -1,24 +1,11 @@
-//! `cairn bench`: run the registry's workloads (`cairn_bench::registry`) in this process and
-//! check their targets. This module selects, drives and prints; what runs lives in the
-//! registry.
-//!
-//! The run prints the machine and date, shows a progress bar on stderr (one step per
-//! workload; plain lines instead when stderr is not a terminal), then a table of the rows and
-//! the line `N passed, M missed`. A MISS is a result, not an error: the exit code stays 0
-//! unless `--validate` asks to fail on one ([`EXIT_TARGETS_MISSED`], after listing the
-//! misses) or `--gate` finds a CI gate (`registry::gates`: same-run ratios with generous
-//! margins) failed or missing ([`EXIT_GATE_FAILED`]). A workload that goes wrong (an engine
-//! error, a get that finds nothing) is an error: the other workloads still run and report,
-//! then the command exits 1.
-//!
-//! `--json` saves the run, `--from-json` loads one instead of measuring (then `--filter`
-//! keeps the rows whose name contains it), `--compare` prints each row's change against a
-//! saved run, `--plot` writes SVG charts and `--markdown` the report the docs include. Every
-//! output file is opened (and every saved run read) before anything is measured, so a bad
-//! path fails at once instead of after the run.
-//!
-//! Redis is measured when a server answers at `--redis URL` or `--start-redis` starts one;
-//! otherwise one note says the Redis rows were skipped and why, and the run goes on.
+//! `cairn bench`: runs the registry's workloads (`cairn_bench::registry`) in this process, or
+//! loads a saved run, then prints the table and writes the outputs asked for; what runs lives
+//! in the registry. A MISS is a result: the exit code stays 0 unless `--validate`
+//! ([`EXIT_TARGETS_MISSED`]) or `--gate` ([`EXIT_GATE_FAILED`]) asks. A workload that goes
+//! wrong is an error: the others still run and report, then the command exits 1. Every output
+//! file is opened and every saved run read before anything is measured, so a bad path fails
+//! at once. Without a Redis server (at `--redis`, or started by `--start-redis`) one note
+//! says the Redis rows were skipped and why.
 
 mod compare;
 mod markdown;
@@ -107,35 +94,37 @@ pub fn run(settings: &Settings) -> Result<Outcome> {
         return Ok(Outcome::Done);
     }
     // Read before the outputs are opened: `--from-json F --json F` rewrites F.
-    let loaded = (settings.from_json.as_deref())
-        .map(|path| {
-            let mut run = SavedRun::load(path)?;
-            if let Some(filter) = &settings.filter {
-                let in_file = || format!("in {}", path.display());
-                run.retain_matching(filter).with_context(in_file)?;
-            }
-            anyhow::Ok((run, path))
-        })
+    let loaded = settings
+        .from_json
+        .as_deref()
+        .map(SavedRun::load)
         .transpose()?;
+    let loaded = match (loaded, &settings.filter, &settings.from_json) {
+        (Some(mut run), Some(filter), Some(path)) => {
+            let in_file = || format!("in {}", path.display());
+            run.retain_matching(filter).with_context(in_file)?;
+            Some(run)
+        }
+        (loaded, ..) => loaded,
+    };
     let baseline = settings
         .compare
         .as_deref()
         .map(SavedRun::load)
         .transpose()?;
     if let Some(dir) = &settings.plot {
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("cannot create the chart directory {}", dir.display()))?;
+        let error = || format!("cannot create the chart directory {}", dir.display());
+        std::fs::create_dir_all(dir).with_context(error)?;
     }
     let json = OutputFile::open(settings.json.as_ref(), "JSON")?;
     let markdown = OutputFile::open(settings.markdown.as_ref(), "Markdown")?;
     let run = match loaded {
-        Some((run, path)) => {
-            run.write_header(&mut io::stdout().lock(), Some(path))?;
-            run
-        }
+        Some(run) => run,
         None => measure(settings)?,
     };
-
+    if settings.from_json.is_some() {
+        run.write_header(&mut io::stdout().lock(), settings.from_json.as_deref())?;
+    }
     let mut out = io::stdout().lock();
     let rows = &run.results;
     report::write_table(&mut out, &run, settings.wide)?;
@@ -175,40 +164,45 @@ pub fn run(settings: &Settings) -> Result<Outcome> {
         writeln!(out, "markdown: report written to {}", path.display())?;
     }
     out.flush()?;
+    check(&mut out, settings, &run)
+}
 
+/// Fails on failed workloads; then with `--validate`, lists the rows that missed their
+/// target; with `--gate`, checks that every gate row of the run's mode exists and meets its
+/// bound.
+fn check(out: &mut impl Write, settings: &Settings, run: &SavedRun) -> Result<Outcome> {
     if !run.failed.is_empty() {
-        let names: Vec<&str> = run
-            .failed
-            .iter()
-            .map(|failure| failure.name.as_str())
-            .collect();
+        let names: Vec<&str> = run.failed.iter().map(|it| it.name.as_str()).collect();
         bail!("{} workload(s) failed: {}", names.len(), names.join(", "));
     }
-    if settings.validate {
-        let misses: Vec<&Row> = rows.iter().filter(|row| row.pass == Some(false)).collect();
-        if misses.is_empty() {
-            writeln!(out, "validate: every row with a target met it")?;
-        } else {
-            writeln!(
-                out,
-                "validate: {} row(s) missed their target:",
-                misses.len()
-            )?;
-            for row in misses {
-                let target = row.target.as_deref().unwrap_or("-");
-                writeln!(out, "  MISS {}: {} (target {target})", row.name, row.figure)?;
-            }
-            out.flush()?;
-            return Ok(Outcome::TargetsMissed);
+    let misses: Vec<&Row> = run
+        .results
+        .iter()
+        .filter(|row| row.pass == Some(false))
+        .collect();
+    if settings.validate && misses.is_empty() {
+        writeln!(out, "validate: every row with a target met it")?;
+    } else if settings.validate {
+        writeln!(
+            out,
+            "validate: {} row(s) missed their target:",
+            misses.len()
+        )?;
+        for row in misses {
+            let target = row.target.as_deref().unwrap_or("-");
+            writeln!(out, "  MISS {}: {} (target {target})", row.name, row.figure)?;
         }
+        out.flush()?;
+        return Ok(Outcome::TargetsMissed);
     }
-    if !settings.gate {
-        return Ok(Outcome::Done);
-    }
-    // Every gate row of the run's mode must exist and meet its bound.
     let mut outcome = Outcome::Done;
-    for (name, limit) in registry::gates(run.mode == "quick") {
-        let row = rows.iter().find(|row| row.name == name);
+    let gates = if settings.gate {
+        registry::gates(run.mode == "quick")
+    } else {
+        Vec::new()
+    };
+    for (name, limit) in gates {
+        let row = run.results.iter().find(|row| row.name == name);
         let met = row.is_some_and(|row| limit.is_met_by(row.value));
         if !met {
             outcome = Outcome::GateFailed;
@@ -223,8 +217,7 @@ pub fn run(settings: &Settings) -> Result<Outcome> {
 
 /// Measures the selected workloads, printing the header first and the progress meanwhile.
 fn measure(settings: &Settings) -> Result<SavedRun> {
-    let started = Instant::now();
-    let quick = settings.quick;
+    let (started, quick) = (Instant::now(), settings.quick);
     let (mut entries, derived) = select(settings.filter.as_deref(), quick)?;
     if let Some(kind) = settings.kind {
         let wanted = match kind {
@@ -239,23 +232,40 @@ fn measure(settings: &Settings) -> Result<SavedRun> {
     let mut notes = notes(quick, cairn_bench::measure::timer_overhead_ns());
     // Declared before the entries run and dropped after them: a server started here outlives
     // every store that uses it.
-    let (redis_url, _server) = if entries.iter().any(|entry| entry.name.starts_with("peers/")) {
-        let (url, note, server) = redis(&settings.redis_url, settings.start_redis);
-        notes.push(note);
-        (url, server)
+    let (mut server, mut redis_url) = (None, None);
+    if entries.iter().any(|entry| entry.name.starts_with("peers/")) {
+        let (url, start) = (&settings.redis_url, settings.start_redis);
+        let answered = if start {
+            let started = RedisServer::start().map_err(|error| error.to_string());
+            started.map(|started| server.insert(started).url())
+        } else {
+            RedisPeer::open(url)
+                .map(|_| url.clone())
+                .map_err(|error| error.to_string())
+        };
+        notes.push(match (&answered, start) {
+            (Ok(url), true) => format!("Redis: a redis-server started for this run at {url}"),
+            (Ok(url), false) => format!("Redis: the server at {url}"),
+            (Err(error), true) => {
+                format!("Redis rows skipped: --start-redis could not start redis-server: {error}")
+            }
+            (Err(error), false) => format!(
+                "Redis rows skipped: no server answered at {url} ({error}); pass --redis URL or \
+                 --start-redis"
+            ),
+        });
+        redis_url = answered.ok();
+    }
+    let build = if cfg!(debug_assertions) {
+        "debug"
     } else {
-        (None, None)
+        "release"
     };
     let mut run = SavedRun {
         tool: saved::TOOL.to_owned(),
         version: env!("CARGO_PKG_VERSION").to_owned(),
         mode: if quick { "quick" } else { "full" }.to_owned(),
-        build: if cfg!(debug_assertions) {
-            "debug"
-        } else {
-            "release"
-        }
-        .to_owned(),
+        build: build.to_owned(),
         command: Some(saved::command_line()),
         date: utc_now(),
         machine: Machine::detect(),
@@ -268,45 +278,12 @@ fn measure(settings: &Settings) -> Result<SavedRun> {
         results: Vec::new(),
     };
     run.write_header(&mut io::stdout().lock(), None)?;
-
     let places = Places { redis_url };
     let context = |status| Context::new(quick, settings.seconds, places, status);
     (run.results, run.failed) = run_entries(&entries, &derived, context)?;
     (run.passed, run.missed) = cairn_bench::report::tally(&run.results);
     run.elapsed_seconds = started.elapsed().as_secs_f64();
     Ok(run)
-}
-
-/// The Redis server to measure: a throwaway one started for the run (returned, stopped when
-/// dropped) or the one at `url` if it answers; and the note saying which, or why none.
-fn redis(url: &str, start: bool) -> (Option<String>, String, Option<RedisServer>) {
-    if start {
-        return match RedisServer::start() {
-            Ok(server) => {
-                let note = format!(
-                    "Redis: a redis-server started for this run at {}",
-                    server.url()
-                );
-                (Some(server.url()), note, Some(server))
-            }
-            Err(error) => {
-                let why = format!("--start-redis could not start redis-server: {error}");
-                (None, format!("Redis rows skipped: {why}"), None)
-            }
-        };
-    }
-    match RedisPeer::open(url) {
-        Ok(_) => (
-            Some(url.to_owned()),
-            format!("Redis: the server at {url}"),
-            None,
-        ),
-        Err(error) => {
-            let why = format!("no server answered at {url} ({error})");
-            let note = format!("Redis rows skipped: {why}; pass --redis URL or --start-redis");
-            (None, note, None)
-        }
-    }
 }
 
 /// The entries whose name contains `filter`, plus the inputs of the derived rows it names;

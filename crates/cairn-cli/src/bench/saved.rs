@@ -1,16 +1,9 @@
-//! Saved runs: the JSON document `cairn bench --json` writes, read back by `--from-json` and
-//! `--compare`.
-//!
-//! A [`SavedRun`] holds everything a run printed: tool and version, mode, build, command line,
-//! date, machine, notes, failed workloads and every row with all its percentiles. Loading
-//! checks that the file is such a document (its `tool` is `cairn bench`) and recomputes each
-//! row's "measured" column, so a loaded run prints exactly like the live one; fields added
-//! since the first format default when absent. A file that is missing, not JSON, or JSON of
-//! another shape is an error naming the file; nothing here panics on any input.
-//!
-//! Output files are opened before anything is measured (a bad path fails at once) but only
-//! emptied when their new content is written ([`OutputFile`]), so a run that stops early
-//! leaves the previous report in place, and `--from-json F --json F` rewrites F safely.
+//! Saved runs: the JSON document `--json` writes and `--from-json` and `--compare` read.
+//! Loading checks that the file is one (its `tool` is `cairn bench`; fields added since the
+//! first format may be absent) and recomputes each row's figure, so a loaded run prints like
+//! the live one; any other file is an error naming it, never a panic. Output files are opened
+//! before the run but emptied only when their new content is written ([`OutputFile`]), so a
+//! run that stops early leaves the previous file, and `--from-json F --json F` is safe.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufWriter, Seek, SeekFrom, Write};
@@ -32,38 +25,29 @@ pub struct Failure {
     pub error: String,
 }
 
-/// The JSON document `--json` writes and `--from-json` and `--compare` read.
+/// A run: how, when and where it measured (`mode`: quick or full; `build`: release or
+/// debug), the rows that met and missed their target, the failed workloads, and every row in
+/// the order measured.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct SavedRun {
-    /// Always [`TOOL`].
     pub tool: String,
-    /// The version of `cairn` that measured.
     pub version: String,
-    /// `quick` or `full`.
     pub mode: String,
-    /// `release` or `debug`.
     pub build: String,
-    /// The command line that measured.
     pub command: Option<String>,
-    /// When the run started, `YYYY-MM-DD HH:MM:SS UTC`.
     pub date: String,
     pub machine: Machine,
-    /// The `--filter` of the run (`A, then B` after `--from-json --filter B`).
     pub filter: Option<String>,
-    /// How the rows were measured: printed after the `--wide` table and in the report.
     #[serde(default)]
     pub notes: Vec<String>,
     #[serde(default)]
     pub elapsed_seconds: f64,
-    /// Rows that met their target.
     #[serde(default)]
     pub passed: usize,
-    /// Rows that missed their target.
     #[serde(default)]
     pub missed: usize,
     #[serde(default)]
     pub failed: Vec<Failure>,
-    /// Every row, in the order measured.
     pub results: Vec<Row>,
 }
 
