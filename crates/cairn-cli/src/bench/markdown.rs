@@ -51,7 +51,7 @@ pub fn write_report(
         let mut measures: Vec<&str> = Vec::new();
         for measure in members.iter().map(|workload| match workload.unit {
             Unit::Nanoseconds => "latency cells: p50 / p99 per operation, lower is better",
-            unit => plot::describe_measure(unit),
+            unit => report::describe_measure(unit),
         }) {
             if !measures.contains(&measure) {
                 measures.push(measure);

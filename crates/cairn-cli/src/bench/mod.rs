@@ -7,12 +7,12 @@
 //! at once. Without a Redis server (at `--redis`, or started by `--start-redis`) one note
 //! says the Redis rows were skipped and why.
 
-mod compare;
 mod markdown;
 mod plot;
 mod report;
 mod saved;
 
+use std::fs::OpenOptions;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -24,9 +24,9 @@ use cairn_testkit::redis_server::RedisServer;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::machine::{utc_now, Machine};
-pub use compare::THRESHOLD_PCT_DEFAULT;
 use report::Row;
-use saved::{Failure, OutputFile, SavedRun};
+pub use saved::THRESHOLD_PCT_DEFAULT;
+use saved::{Failure, SavedRun};
 
 /// The Redis server `cairn bench` measures unless told otherwise.
 pub const REDIS_URL_DEFAULT: &str = "redis://127.0.0.1:6379";
@@ -116,8 +116,20 @@ pub fn run(settings: &Settings) -> Result<Outcome> {
         let error = || format!("cannot create the chart directory {}", dir.display());
         std::fs::create_dir_all(dir).with_context(error)?;
     }
-    let json = OutputFile::open(settings.json.as_ref(), "JSON")?;
-    let markdown = OutputFile::open(settings.markdown.as_ref(), "Markdown")?;
+    // Opened (never emptied) before the run so that a bad path fails at once, and replaced
+    // only once the new content is ready: a run that stops early leaves the previous file.
+    let outputs = [(&settings.json, "JSON"), (&settings.markdown, "Markdown")];
+    for (path, what) in outputs
+        .iter()
+        .filter_map(|(path, what)| Some((path.as_ref()?, what)))
+    {
+        let file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path);
+        file.with_context(|| format!("cannot create the {what} file {}", path.display()))?;
+    }
     let run = match loaded {
         Some(run) => run,
         None => measure(settings)?,
@@ -136,16 +148,14 @@ pub fn run(settings: &Settings) -> Result<Outcome> {
     )?;
     writeln!(out, "{} passed, {} missed", run.passed, run.missed)?;
     out.flush()?;
-    if let Some(file) = json {
-        file.replace_with(|writer| {
-            serde_json::to_writer_pretty(&mut *writer, &run)?;
-            writeln!(writer)
-        })?;
+    if let Some(path) = &settings.json {
+        let json = serde_json::to_string_pretty(&run)? + "\n";
+        replace(path, "JSON", json.as_bytes())?;
     }
     if let (Some(before), Some(path)) = (&baseline, &settings.compare) {
         let threshold = settings.compare_threshold_pct;
         writeln!(out)?;
-        compare::write_comparison(&mut out, path, before, &run, threshold)?;
+        saved::write_comparison(&mut out, path, before, &run, threshold)?;
     }
     if let Some(dir) = &settings.plot {
         match plot::write_charts(dir, rows)? {
@@ -153,18 +163,22 @@ pub fn run(settings: &Settings) -> Result<Outcome> {
             n => writeln!(out, "plot: {n} chart(s) written to {}", dir.display())?,
         }
     }
-    if let Some(file) = markdown {
-        let path = file.path.clone();
-        let report_dir = match path.parent() {
-            Some(parent) if !parent.as_os_str().is_empty() => parent,
-            _ => Path::new("."),
-        };
-        let charts = settings.plot.as_deref();
-        file.replace_with(|writer| markdown::write_report(writer, &run, charts, report_dir))?;
+    if let Some(path) = &settings.markdown {
+        let mut report = Vec::new();
+        let report_dir = Path::new(".").join(path);
+        let report_dir = report_dir.parent().unwrap_or(Path::new("."));
+        markdown::write_report(&mut report, &run, settings.plot.as_deref(), report_dir)?;
+        replace(path, "Markdown", &report)?;
         writeln!(out, "markdown: report written to {}", path.display())?;
     }
     out.flush()?;
     check(&mut out, settings, &run)
+}
+
+/// Writes `content` over the file at `path`, a `what` file.
+fn replace(path: &Path, what: &str, content: &[u8]) -> Result<()> {
+    let error = || format!("cannot write the {what} file {}", path.display());
+    std::fs::write(path, content).with_context(error)
 }
 
 /// Fails on failed workloads; then with `--validate`, lists the rows that missed their

@@ -1,18 +1,15 @@
-//! `--plot DIR`: SVG charts of the side-by-side rows, drawn with `plotters`' SVG backend.
-//!
-//! One chart per workload group (`point_read.svg` holds `point_read/uniform` and
-//! `point_read/hot`): a panel per workload, a horizontal bar per store (Cairn's in orange, each
-//! peer engine in its own colour) with its value at the end, the axis from 0, and a caption
-//! naming the workload and what a bar is. Then `ratios.svg`: Cairn's speed over each peer's
-//! per workload, on a log scale with a line at 1x (bars to the right: Cairn ahead). The SVG
-//! names its fonts and leaves drawing the text to the viewer, so nothing here needs a font.
-//! DIR is created if missing; file names keep the letters, digits, `-` and `_` of a group.
+//! `--plot DIR`: SVG charts of the side-by-side rows, drawn with `plotters`' SVG backend: a
+//! chart per workload group (a panel per workload, a horizontal bar from 0 per store, Cairn in
+//! orange and each peer engine in its own colour, its figure at the end), and `ratios.svg`
+//! (Cairn's speed over each peer's, on a log scale: right of 1x, Cairn is ahead). The SVG
+//! names its fonts and leaves drawing text to the viewer, so nothing here needs a font.
 
 use std::fs;
 use std::path::Path;
 
 use anyhow::{Context as _, Result};
 use plotters::coord::Shift;
+use plotters::prelude::SegmentValue::{CenterOf, Exact};
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
@@ -25,18 +22,7 @@ const WIDTH: u32 = 900;
 const BAR: u32 = 26;
 const FONT: &str = "sans-serif";
 
-/// What a measured row's bar or cell shows, and which way is better.
-pub fn describe_measure(unit: Unit) -> &'static str {
-    match unit {
-        Unit::Nanoseconds => "p50 latency per operation, lower is better",
-        Unit::OpsPerSecond => "throughput, higher is better",
-        Unit::Bytes => "bytes held, lower is better",
-        Unit::Versions => "versions retained, lower is better",
-        Unit::Ratio => "ratio",
-    }
-}
-
-/// The file name of a group's chart.
+/// The file name of a group's chart: the group's letters, digits, `-` and `_`.
 pub fn file_name(group: &str) -> String {
     let keep = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
     let mut stem: String = group
@@ -49,10 +35,8 @@ pub fn file_name(group: &str) -> String {
     format!("{stem}.svg")
 }
 
-/// Writes every chart of `rows` into `dir` (created if missing); returns how many.
+/// Writes every chart of `rows` into `dir`; returns how many.
 pub fn write_charts(dir: &Path, rows: &[Row]) -> Result<usize> {
-    fs::create_dir_all(dir)
-        .with_context(|| format!("cannot create the chart directory {}", dir.display()))?;
     let workloads = report::workloads(rows);
     let mut charts = Vec::new();
     for (group, members) in report::groups(&workloads) {
@@ -61,41 +45,29 @@ pub fn write_charts(dir: &Path, rows: &[Row]) -> Result<usize> {
         charts.push((file_name(group), chart(&title, &panels)?));
     }
     let ratios = workloads.iter().filter(|it| it.unit == Unit::Ratio);
-    let bars: Vec<Bar> = ratios
-        .flat_map(|it| {
-            it.rows
-                .iter()
-                .map(|row| bar(row, it.name, row.value.log10()))
-        })
-        .collect();
-    if !bars.is_empty() {
-        let lengths = bars
+    let bars = ratios.flat_map(|it| {
+        it.rows
             .iter()
-            .map(|bar| bar.2)
-            .filter(|length| length.is_finite());
-        let (low, high) = lengths.fold((0.0_f64, 0.0_f64), |(low, high), length| {
-            (low.min(length), high.max(length))
-        });
-        let x_range = (low - 0.4).floor()..(high + 0.5).ceil();
-        let panel = Panel {
-            caption: None,
-            bars,
-            x_range,
-            unit: None,
-        };
+            .map(|row| bar(row, it.name, row.value.log10()))
+    });
+    let panel = Panel {
+        caption: None,
+        bars: bars.collect(),
+        unit: None,
+    };
+    if !panel.bars.is_empty() {
         let title = "Cairn's speed relative to each peer (log scale; right of 1x: Cairn ahead)";
         charts.push((RATIOS_FILE.to_owned(), chart(title, &[panel])?));
     }
     for (name, svg) in &charts {
         let path = dir.join(name);
-        fs::write(&path, svg)
-            .with_context(|| format!("cannot write the chart {}", path.display()))?;
+        let error = || format!("cannot write the chart {}", path.display());
+        fs::write(&path, svg).with_context(error)?;
     }
     Ok(charts.len())
 }
 
-/// A bar: its label on the axis, its colour, its length (not drawn unless finite) and the
-/// text at its end.
+/// A bar: its label, colour, length (drawn when finite) and the text at its end.
 type Bar = (String, RGBColor, f64, String);
 
 /// A subject's bar of `length` for `row`: labelled by the subject, or for a ratio row
@@ -116,35 +88,25 @@ fn bar(row: &Row, workload: &str, length: f64) -> Bar {
     (label, colour, length, row.headline())
 }
 
-/// One panel of horizontal bars from 0, top to bottom; the axis labelled in `unit`, or in
-/// ratios of a log10 length without one.
+/// One panel of horizontal bars, top to bottom: from 0 with an axis in `unit`, or without a
+/// unit, bars of log10 ratios with an axis in ratios.
 struct Panel {
     caption: Option<String>,
     bars: Vec<Bar>,
-    x_range: std::ops::Range<f64>,
     unit: Option<Unit>,
 }
 
-/// A workload's panel: a bar per store from 0.
+/// A workload's panel: a bar per store.
 fn group_panel(workload: &Workload<'_>) -> Panel {
-    let largest = workload
-        .rows
-        .iter()
-        .map(|row| row.value)
-        .fold(0.0, f64::max);
+    let (name, unit) = (workload.name, workload.unit);
     Panel {
-        caption: Some(format!(
-            "{} — {}",
-            workload.name,
-            describe_measure(workload.unit)
-        )),
+        caption: Some(format!("{name} — {}", report::describe_measure(unit))),
         bars: workload
             .rows
             .iter()
-            .map(|row| bar(row, workload.name, row.value))
+            .map(|row| bar(row, name, row.value))
             .collect(),
-        x_range: 0.0..if largest > 0.0 { largest * 1.25 } else { 1.0 },
-        unit: Some(workload.unit),
+        unit: Some(unit),
     }
 }
 
@@ -161,15 +123,13 @@ fn chart(title: &str, panels: &[Panel]) -> Result<String> {
         let size = (WIDTH, 40 + heights.iter().sum::<u32>());
         let root = SVGBackend::with_string(&mut svg, size).into_drawing_area();
         root.fill(&WHITE)?;
-        let breaks: Vec<u32> = (heights.iter())
-            .scan(0, |top, height| {
-                *top += height;
-                Some(*top)
-            })
-            .collect();
-        let areas = root
-            .titled(title, (FONT, 24))?
-            .split_by_breakpoints([0; 0], breaks);
+        let mut top = 0;
+        let breaks = heights.iter().map(|height| {
+            top += height;
+            top
+        });
+        let areas = root.titled(title, (FONT, 24))?;
+        let areas = areas.split_by_breakpoints([0; 0], breaks.collect::<Vec<_>>());
         for (area, panel) in areas.iter().zip(panels) {
             draw_panel(area, panel, label_area)?;
         }
@@ -179,23 +139,31 @@ fn chart(title: &str, panels: &[Panel]) -> Result<String> {
 }
 
 fn draw_panel(area: &DrawingArea<SVGBackend<'_>, Shift>, panel: &Panel, label: u32) -> Result<()> {
-    let count = panel.bars.len();
+    let lengths = panel
+        .bars
+        .iter()
+        .map(|bar| bar.2)
+        .filter(|length| length.is_finite());
+    let (low, high) = lengths.fold((0.0, 0.0), |(low, high): (f64, f64), length| {
+        (low.min(length), high.max(length))
+    });
+    let x_range = match panel.unit {
+        Some(_) => 0.0..if high > 0.0 { high * 1.25 } else { 1.0 },
+        None => (low - 0.4).floor()..(high + 0.5).ceil(),
+    };
     let mut builder = ChartBuilder::on(area);
     if let Some(caption) = &panel.caption {
         builder.caption(caption, (FONT, 18));
     }
+    let count = panel.bars.len();
     let mut chart = (builder.margin(6).margin_right(40))
         .x_label_area_size(24)
         .y_label_area_size(label)
-        .build_cartesian_2d(panel.x_range.clone(), (0..count).into_segmented())?;
+        .build_cartesian_2d(x_range, (0..count).into_segmented())?;
     // Segments count from the bottom: the first bar is drawn at the top.
-    let at = |index: usize| count - 1 - index;
+    let bars: Vec<&Bar> = panel.bars.iter().rev().collect();
     let label_of = |segment: &SegmentValue<usize>| match segment {
-        SegmentValue::CenterOf(index) if *index < count => panel
-            .bars
-            .get(at(*index))
-            .map(|bar| bar.0.clone())
-            .unwrap_or_default(),
+        CenterOf(at) => bars.get(*at).map(|bar| bar.0.clone()).unwrap_or_default(),
         _ => String::new(),
     };
     let x_label = |value: &f64| match panel.unit {
@@ -208,32 +176,29 @@ fn draw_panel(area: &DrawingArea<SVGBackend<'_>, Shift>, panel: &Panel, label: u
         .x_label_formatter(&x_label)
         .label_style((FONT, 16))
         .draw()?;
-    let bars = panel.bars.iter().enumerate();
-    let bars = bars.filter(|(_, (.., length, _))| length.is_finite());
-    chart.draw_series(bars.clone().map(|(index, (_, colour, length, _))| {
-        let (low, high) = (
-            SegmentValue::Exact(at(index)),
-            SegmentValue::Exact(at(index) + 1),
+    let bars = bars
+        .into_iter()
+        .enumerate()
+        .filter(|(_, bar)| bar.2.is_finite());
+    chart.draw_series(bars.clone().map(|(at, (_, colour, length, _))| {
+        let mut bar = Rectangle::new(
+            [(0.0, Exact(at)), (*length, Exact(at + 1))],
+            colour.filled(),
         );
-        let mut bar = Rectangle::new([(0.0, low), (*length, high)], colour.filled());
         bar.set_margin(4, 4, 0, 0);
         bar
     }))?;
     let font = (FONT, 16).into_font().color(&BLACK);
-    chart.draw_series(bars.map(|(index, (.., length, text))| {
+    chart.draw_series(bars.map(|(at, (.., length, text))| {
         let side = if *length < 0.0 {
             HPos::Right
         } else {
             HPos::Left
         };
-        let at = (*length, SegmentValue::CenterOf(at(index)));
-        Text::new(
-            format!(" {text} "),
-            at,
-            font.pos(Pos::new(side, VPos::Center)),
-        )
+        let (text, style) = (format!(" {text} "), font.pos(Pos::new(side, VPos::Center)));
+        Text::new(text, (*length, CenterOf(at)), style)
     }))?;
-    let zero = [0, count].map(|end| (0.0, SegmentValue::Exact(end)));
+    let zero = [0, count].map(|end| (0.0, Exact(end)));
     chart.draw_series([PathElement::new(zero, BLACK.stroke_width(2))])?;
     Ok(())
 }

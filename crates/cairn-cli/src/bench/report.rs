@@ -1,21 +1,16 @@
-//! The terminal table, and the grouping of side-by-side rows the table, the Markdown report
-//! and the charts share.
-//!
-//! A side-by-side row has a `workload` (`point_read/uniform`) and a `subject`
-//! (`redb-buffered`): a measured row is that store's figure, a ratio row (unit `x`) Cairn's
-//! speed over that peer's (above 1: Cairn ahead). A workload's *group* is its part before the
-//! first `/`, a subject's *engine* its part before the first `-`. Subjects are listed in
-//! [`SUBJECT_ORDER`], unknown ones after in the order they appear; groups and workloads keep
-//! the order measured. The default table fits [`MAX_WIDTH`] columns: a line per side-by-side
-//! workload (Cairn's figure, the best peer, Cairn's speed over it) and per other row;
-//! `--wide` prints every row in full.
+//! The terminal table, and the grouping of side-by-side rows (a `workload` measured for each
+//! `subject`, a store and mode; a ratio row is Cairn's speed over that subject's) that it, the
+//! Markdown report and the charts share. Subjects are listed in [`SUBJECT_ORDER`], unknown
+//! ones after in the order they appear; groups (a workload's part before the first `/`) and
+//! workloads keep the order measured. The default table fits [`MAX_WIDTH`] columns: a line
+//! per side-by-side workload (Cairn, the best peer, Cairn's speed over it) and per other row.
 
 use std::io::{self, Write};
 
 pub use cairn_bench::report::{format_value, Better, Row, Unit};
 use comfy_table::{CellAlignment, ContentArrangement, LineStyle, Table, TableStyle};
 
-use super::compare::speed_ratio;
+use super::saved::speed_ratio;
 use super::saved::SavedRun;
 
 /// The widest line the default table prints.
@@ -43,7 +38,7 @@ cairn: p50 or rate (side by side: the Cairn mode peers are compared with); best 
 vs best: Cairn's speed over it (above 1x: Cairn ahead); result: PASS/MISS against the target; goal: ✓ met, ✗ not.
 Every row, percentile, target and note: --wide or --json.";
 
-/// The subject of a side-by-side row (`?` for another row).
+/// The subject of a side-by-side row.
 pub fn subject(row: &Row) -> &str {
     row.subject.as_deref().unwrap_or("?")
 }
@@ -53,29 +48,32 @@ pub fn engine(subject: &str) -> &str {
     subject.split('-').next().unwrap_or(subject)
 }
 
-/// One side-by-side workload's rows of one unit, sorted by subject.
+/// What a measured row's bar or cell shows, and which way is better.
+pub fn describe_measure(unit: Unit) -> &'static str {
+    match unit {
+        Unit::Nanoseconds => "p50 latency per operation, lower is better",
+        Unit::OpsPerSecond => "throughput, higher is better",
+        Unit::Bytes => "bytes held, lower is better",
+        Unit::Versions => "versions retained, lower is better",
+        Unit::Ratio => "ratio",
+    }
+}
+
+/// One side-by-side workload's rows of one unit, sorted by subject; `first` is the index of
+/// its first row in the run.
 #[derive(Debug)]
 pub struct Workload<'a> {
-    /// The workload (`point_read/uniform`).
     pub name: &'a str,
-    /// The unit of every row here.
     pub unit: Unit,
-    /// The index of its first row in the run.
     first: usize,
-    /// One row per subject, in subject order.
     pub rows: Vec<&'a Row>,
 }
 
 impl<'r> Workload<'r> {
-    /// The row of `subject`, if it was measured.
-    pub fn row_of(&self, subject: &str) -> Option<&Row> {
-        self.rows
-            .iter()
-            .copied()
-            .find(|row| row.subject.as_deref() == Some(subject))
+    pub fn row_of(&self, wanted: &str) -> Option<&Row> {
+        self.rows.iter().copied().find(|row| subject(row) == wanted)
     }
 
-    /// Its group: the name's part before the first `/` (`point_read`).
     pub fn group(&self) -> &'r str {
         self.name.split('/').next().unwrap_or(self.name)
     }
@@ -88,14 +86,15 @@ pub fn workloads(rows: &[Row]) -> Vec<Workload<'_>> {
         let (Some(name), Some(_)) = (row.workload.as_deref(), &row.subject) else {
             continue;
         };
+        let unit = row.unit;
         match found
             .iter_mut()
-            .find(|it| it.name == name && it.unit == row.unit)
+            .find(|it| it.name == name && it.unit == unit)
         {
             Some(workload) => workload.rows.push(row),
             None => found.push(Workload {
                 name,
-                unit: row.unit,
+                unit,
                 first,
                 rows: vec![row],
             }),
@@ -107,12 +106,10 @@ pub fn workloads(rows: &[Row]) -> Vec<Workload<'_>> {
     found
 }
 
-/// A subject's place in [`SUBJECT_ORDER`], after it when unknown: sorted by it (stable),
-/// unknown subjects keep the order they appeared in.
+/// A row's subject's place in [`SUBJECT_ORDER`], after it when unknown (a stable sort by it
+/// keeps unknown subjects in the order they appeared).
 fn rank(row: &Row) -> usize {
-    let known = SUBJECT_ORDER
-        .iter()
-        .position(|known| *known == subject(row));
+    let known = SUBJECT_ORDER.iter().position(|it| *it == subject(row));
     known.unwrap_or(SUBJECT_ORDER.len())
 }
 
@@ -131,10 +128,7 @@ pub fn groups<'a, 'r>(workloads: &'a [Workload<'r>]) -> Vec<(&'r str, Vec<&'a Wo
 
 /// The distinct subjects of `workloads`, in subject order.
 pub fn subjects<'r>(workloads: &[&Workload<'r>]) -> Vec<&'r str> {
-    let mut rows: Vec<&Row> = workloads
-        .iter()
-        .flat_map(|it| it.rows.iter().copied())
-        .collect();
+    let mut rows: Vec<&Row> = workloads.iter().flat_map(|it| it.rows.clone()).collect();
     rows.sort_by_key(|row| rank(row));
     let mut seen: Vec<&'r str> = Vec::new();
     for row in rows {
@@ -156,14 +150,10 @@ pub fn wide_cells(row: &Row) -> Vec<String> {
         Some(false) => "MISS",
         None => "-",
     };
-    let target = row.target.clone().unwrap_or_else(|| "-".into());
-    vec![
-        row.name.clone(),
-        row.figure.clone(),
-        target,
-        goal,
-        result.into(),
-    ]
+    let target = row.target.as_deref().unwrap_or("-");
+    [&row.name, &row.figure, target, &goal, result]
+        .map(str::to_owned)
+        .into()
 }
 
 /// Prints the run's table, its failed workloads, then a short legend; with `wide`, every row
@@ -171,17 +161,10 @@ pub fn wide_cells(row: &Row) -> Vec<String> {
 pub fn write_table(out: &mut impl Write, run: &SavedRun, wide: bool) -> io::Result<()> {
     let width = if wide { usize::MAX } else { MAX_WIDTH };
     let table = if wide {
-        terminal_table(&WIDE_HEADERS, run.results.iter().map(wide_cells), &[])
+        terminal_table(WIDE_HEADERS, run.results.iter().map(wide_cells), &[])
     } else {
-        let headers = [
-            "workload",
-            "cairn",
-            "best peer",
-            "vs best",
-            "result",
-            "goal",
-        ];
-        let mut table = terminal_table(&headers, summary(&run.results), &[1, 3]);
+        let headers = "workload,cairn,best peer,vs best,result,goal".split(',');
+        let mut table = terminal_table(headers, summary(&run.results), &[1, 3]);
         table
             .set_width(u16::try_from(MAX_WIDTH).unwrap_or(u16::MAX))
             .set_content_arrangement(ContentArrangement::Dynamic)
@@ -207,14 +190,17 @@ pub fn write_table(out: &mut impl Write, run: &SavedRun, wide: bool) -> io::Resu
 
 /// A table for the terminal: no borders, a rule under the header, two spaces between columns,
 /// the columns `right` right-aligned.
-pub fn terminal_table<L: Into<comfy_table::Row>>(
-    headers: &[&str],
+pub fn terminal_table<'h, L: Into<comfy_table::Row>>(
+    headers: impl IntoIterator<Item = &'h str>,
     lines: impl IntoIterator<Item = L>,
     right: &[usize],
 ) -> Table {
     let mut table = Table::new();
     let style = TableStyle::new().header_separator(LineStyle::none().fill('-'));
-    table.load_style(style).set_header(headers).add_rows(lines);
+    table
+        .load_style(style)
+        .set_header(headers.into_iter().collect::<Vec<_>>());
+    table.add_rows(lines);
     for column in table.column_iter_mut() {
         column.set_padding((0, 2));
         if right.contains(&column.index) {
@@ -231,23 +217,15 @@ fn summary(rows: &[Row]) -> Vec<[String; 6]> {
     let lines = rows.iter().enumerate().filter_map(|(index, row)| {
         if row.workload.is_none() || row.subject.is_none() {
             let [result, goal] = marks(&[row]);
-            let blank = String::new;
-            return Some([
-                shorten(&row.name, 48),
-                row.headline(),
-                blank(),
-                blank(),
-                result,
-                goal,
-            ]);
+            let (name, figure) = (shorten(&row.name, 48), row.headline());
+            return Some([name, figure, String::new(), String::new(), result, goal]);
         }
-        let workload = (workloads.iter()).find(|it| it.first == index && it.unit != Unit::Ratio)?;
-        let ratios =
-            (workloads.iter()).find(|it| it.name == workload.name && it.unit == Unit::Ratio);
-        Some(side_by_side_line(
-            workload,
-            ratios.map_or(&[], |ratios| &ratios.rows),
-        ))
+        let workload = workloads
+            .iter()
+            .find(|it| it.first == index && it.unit != Unit::Ratio)?;
+        let ratios = |it: &&Workload<'_>| it.name == workload.name && it.unit == Unit::Ratio;
+        let ratios = workloads.iter().find(ratios).map_or(&[][..], |it| &it.rows);
+        Some(side_by_side_line(workload, ratios))
     });
     lines.collect()
 }

@@ -1,22 +1,25 @@
-//! Saved runs: the JSON document `--json` writes and `--from-json` and `--compare` read.
-//! Loading checks that the file is one (its `tool` is `cairn bench`; fields added since the
-//! first format may be absent) and recomputes each row's figure, so a loaded run prints like
-//! the live one; any other file is an error naming it, never a panic. Output files are opened
-//! before the run but emptied only when their new content is written ([`OutputFile`]), so a
-//! run that stops early leaves the previous file, and `--from-json F --json F` is safe.
+//! Saved runs: the JSON document `--json` writes and `--from-json` and `--compare` read, and
+//! the comparison of two runs. Loading checks that the file is one (its `tool` is `cairn
+//! bench`; fields added since the first format may be absent) and recomputes each row's
+//! figure, so a loaded run prints like the live one; any other file is an error naming it,
+//! never a panic. A compared row's change is a speed ratio in the row's better direction, so
+//! above 1 always means this run is better; a change beyond the threshold either way (`1 +
+//! PCT/100`, or its inverse, so 2x better and 2x worse count the same) is marked.
 
-use std::fs::{File, OpenOptions};
-use std::io::{self, BufWriter, Seek, SeekFrom, Write};
-use std::path::{Path, PathBuf};
+use std::io::{self, Write};
+use std::path::Path;
 
 use anyhow::{bail, Context as _, Result};
 use serde::{Deserialize, Serialize};
 
-use super::report::Row;
+use super::report::{self, Better, Row};
 use crate::machine::Machine;
 
 /// The `tool` field of every saved run.
 pub const TOOL: &str = "cairn bench";
+
+/// The default `--compare-threshold`, in percent.
+pub const THRESHOLD_PCT_DEFAULT: f64 = 10.0;
 
 /// A workload that failed, and why (the error with its causes).
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -62,8 +65,8 @@ impl SavedRun {
         };
         let mut run: SavedRun = serde_json::from_str(&text).with_context(context)?;
         if run.tool != TOOL {
-            return Err(anyhow::anyhow!("its tool is {:?}, not {TOOL:?}", run.tool))
-                .with_context(context);
+            let error = anyhow::anyhow!("its tool is {:?}, not {TOOL:?}", run.tool);
+            return Err(error.context(context()));
         }
         run.results.iter_mut().for_each(Row::refresh_figure);
         Ok(run)
@@ -86,8 +89,7 @@ impl SavedRun {
         Ok(())
     }
 
-    /// Prints what measured and when: mode, build, version, machine and date (the notes
-    /// follow the table); `loaded_from` names the file of a loaded run.
+    /// Prints mode, build, version, machine and date; `loaded_from` names a loaded run's file.
     pub fn write_header(&self, out: &mut impl Write, loaded_from: Option<&Path>) -> io::Result<()> {
         let (mode, build, version) = (&self.mode, &self.build, &self.version);
         write!(
@@ -100,6 +102,13 @@ impl SavedRun {
         let machine = describe_machine(&self.machine);
         writeln!(out, "\nmachine: {machine}\ndate:    {}\n", self.date)?;
         out.flush()
+    }
+
+    /// `date, machine, mode, build, version`.
+    fn describe(&self) -> String {
+        let (date, mode, build, version) = (&self.date, &self.mode, &self.build, &self.version);
+        let machine = describe_machine(&self.machine);
+        format!("{date}, {machine}, {mode} mode, {build} build, cairn {version}")
     }
 }
 
@@ -120,49 +129,168 @@ pub fn command_line() -> String {
     format!("cairn {}", quoted.unwrap_or_else(|_| arguments.join(" ")))
 }
 
-/// A file opened (created if missing, never emptied) before the run, and replaced in full
-/// once its content is ready; `what` names it in errors (`JSON`, `Markdown`).
-pub struct OutputFile {
-    file: File,
-    pub path: PathBuf,
-    what: &'static str,
+/// The speed ratio of `after` over `before` in their better direction (above 1: `after` is
+/// better); `None` when the units differ or a value is zero, negative or not finite.
+pub fn speed_ratio(before: &Row, after: &Row) -> Option<f64> {
+    let usable = |value: f64| value.is_finite() && value > 0.0;
+    if before.unit != after.unit || !usable(before.value) || !usable(after.value) {
+        return None;
+    }
+    let ratio = match after.better() {
+        Better::Lower => before.value / after.value,
+        Better::Higher => after.value / before.value,
+    };
+    ratio.is_finite().then_some(ratio)
 }
 
-impl OutputFile {
-    /// Opens `path`, if any, for writing.
-    pub fn open(path: Option<&PathBuf>, what: &'static str) -> Result<Option<Self>> {
-        let Some(path) = path else { return Ok(None) };
-        let file = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(path);
-        let file =
-            file.with_context(|| format!("cannot create the {what} file {}", path.display()))?;
-        Ok(Some(OutputFile {
-            file,
-            path: path.clone(),
-            what,
-        }))
+/// `better` or `WORSE` when a speed ratio is beyond `threshold_pct` either way, else empty.
+fn verdict(ratio: f64, threshold_pct: f64) -> &'static str {
+    let limit = 1.0 + threshold_pct / 100.0;
+    match ratio {
+        _ if ratio > limit => "better",
+        _ if ratio * limit < 1.0 => "WORSE",
+        _ => "",
     }
+}
 
-    /// Empties the file and writes `content` into it.
-    pub fn replace_with(
-        self,
-        content: impl FnOnce(&mut BufWriter<File>) -> io::Result<()>,
-    ) -> Result<()> {
-        let OutputFile {
-            mut file,
-            path,
-            what,
-        } = self;
-        file.set_len(0)
-            .and_then(|()| file.seek(SeekFrom::Start(0)))
-            .and_then(|_| {
-                let mut writer = BufWriter::new(file);
-                content(&mut writer)?;
-                writer.flush()
-            })
-            .with_context(|| format!("cannot write the {what} file {}", path.display()))
+/// Prints the comparison of `after` (this run) with `before` (the saved run at `path`): both
+/// runs, warnings when their figures do not compare well, then every row of either run (this
+/// run's in order, then those only in the saved run) with both figures, the change and its
+/// mark (`n/a` for rows of different units or with a zero or non-finite value).
+pub fn write_comparison(
+    out: &mut impl Write,
+    path: &Path,
+    before: &SavedRun,
+    after: &SavedRun,
+    threshold_pct: f64,
+) -> io::Result<()> {
+    let (old, new) = (before.describe(), after.describe());
+    writeln!(
+        out,
+        "comparison with {}\n  change: speed ratio after/before in each row's better \
+         direction (> 1: better), marked beyond {threshold_pct} %\n  before: {old}\n  after : \
+         {new}",
+        path.display()
+    )?;
+    if before.machine != after.machine {
+        let [before, after] = [before, after].map(|run| describe_machine(&run.machine));
+        writeln!(
+            out,
+            "warning: the runs are from different machines ({before} before, {after} after): \
+             changes may come from the machine, not the code"
+        )?;
+    }
+    for (which, run) in [("saved", before), ("current", after)] {
+        if run.build != "release" {
+            let build = &run.build;
+            writeln!(
+                out,
+                "warning: the {which} run is a {build} build: its figures mean nothing"
+            )?;
+        }
+    }
+    if before.mode != after.mode {
+        let (before, after) = (&before.mode, &after.mode);
+        writeln!(
+            out,
+            "warning: the runs are in different modes ({before} before, {after} after): quick \
+             figures are noisier"
+        )?;
+    }
+    let mut names: Vec<&str> = Vec::new();
+    for row in after.results.iter().chain(&before.results) {
+        if !names.contains(&row.name.as_str()) {
+            names.push(&row.name);
+        }
+    }
+    let figure = |row: Option<&Row>| row.map_or_else(|| "-".into(), Row::headline);
+    // The marks, in the order the summary line counts them.
+    let marks = ["better", "WORSE", "", "n/a", "added", "removed"];
+    let mut count = [0; 6];
+    let lines = names.into_iter().map(|name| {
+        let [earlier, later] =
+            [before, after].map(|run| run.results.iter().find(|it| it.name == name));
+        let ratio = earlier
+            .zip(later)
+            .and_then(|(earlier, later)| speed_ratio(earlier, later));
+        let mark = match (earlier, later, ratio) {
+            (None, ..) => "added",
+            (_, None, _) => "removed",
+            (.., None) => "n/a",
+            (.., Some(ratio)) => verdict(ratio, threshold_pct),
+        };
+        for (counted, _) in count.iter_mut().zip(marks).filter(|(_, it)| *it == mark) {
+            *counted += 1;
+        }
+        let ratio = ratio.map_or_else(|| "-".into(), |ratio| format!("{ratio:.2}x"));
+        let name = report::shorten(name, 60);
+        [name, figure(earlier), figure(later), ratio, mark.into()]
+    });
+    let lines: Vec<[String; 5]> = lines.collect();
+    let headers = ["workload", "before", "after", "change", ""];
+    let table = report::terminal_table(headers, lines, &[1, 2, 3]);
+    writeln!(out, "\n{}", table.trim_fmt())?;
+    let [better, worse, within, not_comparable, added, removed] = count;
+    let compared = better + worse + within + not_comparable;
+    writeln!(
+        out,
+        "{compared} rows compared: {better} better, {worse} worse beyond {threshold_pct} %, \
+         {within} within; {not_comparable} not comparable; {added} added, {removed} removed\n"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::report::{test_rows::row, Unit};
+    use super::*;
+    use cairn_bench::targets;
+
+    #[test]
+    fn the_speed_ratio_follows_each_rows_better_direction() {
+        let at = |unit, value| row("w", "s", unit, value);
+        let other = |value| Row::ratio("x vs x-raw", value, 1.0, "an overhead");
+        let (ns, ratio) = (Unit::Nanoseconds, Unit::Ratio);
+        let pairs = [
+            (at(ns, 200.0), at(ns, 100.0), Some(2.0)),
+            (
+                at(Unit::OpsPerSecond, 200.0),
+                at(Unit::OpsPerSecond, 100.0),
+                Some(0.5),
+            ),
+            (at(Unit::Bytes, 100.0), at(Unit::Bytes, 400.0), Some(0.25)),
+            // Cairn's speed over a peer's, then an overhead: better higher, then lower.
+            (at(ratio, 2.0), at(ratio, 3.0), Some(1.5)),
+            (other(1.0), other(2.0), Some(0.5)),
+            // A bound says it first (`flat (<= 1.2x)` is a bound below).
+            (
+                other(1.0),
+                other(2.0).target(&targets::READ_SCALING),
+                Some(2.0),
+            ),
+            (
+                other(1.0),
+                at(ratio, 2.0).goal(&targets::GET_SCALING_GOAL),
+                Some(0.5),
+            ),
+            (at(ns, 0.0), at(ns, 1.0), None),
+            (at(ns, f64::NAN), at(ns, 1.0), None),
+            (at(Unit::Bytes, 1.0), at(ns, 1.0), None),
+        ];
+        for (before, after, ratio) in pairs {
+            assert_eq!(speed_ratio(&before, &after), ratio, "{after:?}");
+        }
+        let cases = [
+            (1.10, 10.0),
+            (1.11, 10.0),
+            (1.0 / 1.10, 10.0),
+            (1.0 / 1.11, 10.0),
+        ];
+        let verdicts = cases.map(|(ratio, threshold)| verdict(ratio, threshold));
+        assert_eq!(
+            verdicts,
+            ["", "better", "", "WORSE"],
+            "the threshold is exclusive"
+        );
+        assert_eq!([verdict(0.95, 1.0), verdict(1.0, 0.0)], ["WORSE", ""]);
     }
 }
