@@ -1,12 +1,8 @@
-//! `--markdown FILE`: the run as a Markdown report, the page the benchmark docs include.
-//!
-//! In order: a header (date, machine, mode, build, version, the command that measured); a
-//! table per side-by-side group (a line per workload, a column per subject) with the group's
-//! chart linked under it when `--plot` wrote one; the table of Cairn's speed over each peer's
-//! with `ratios.svg` linked; then every other row as `--wide` shows it, the pass/miss count,
-//! any failed workload, and the run's notes. Tables are `comfy-table`'s Markdown style, figures
-//! right-aligned; cell text is escaped so that a `|` cannot break a table. Chart links are
-//! relative to FILE's directory, so report and charts move together.
+//! `--markdown FILE`: the run as the Markdown report the benchmark docs include: a header, a
+//! table per side-by-side group (a column per subject) with its `--plot` chart linked, the
+//! table of Cairn's speed over each peer's with `ratios.svg` linked, then the other rows as
+//! `--wide` shows them, the tally, failed workloads and notes. Cell text is escaped so that
+//! no `|` breaks a table; chart links are relative to FILE's directory.
 
 use std::io::{self, Write};
 use std::path::{Component, Path, PathBuf};
@@ -49,26 +45,22 @@ pub fn write_report(
     }
     for (group, members) in &groups {
         let mut measures: Vec<&str> = Vec::new();
-        for measure in members.iter().map(|workload| match workload.unit {
-            Unit::Nanoseconds => "latency cells: p50 / p99 per operation, lower is better",
-            unit => report::describe_measure(unit),
-        }) {
+        for workload in members {
+            let measure = match workload.unit {
+                Unit::Nanoseconds => "latency cells: p50 / p99 per operation, lower is better",
+                unit => report::describe_measure(unit),
+            };
             if !measures.contains(&measure) {
                 measures.push(measure);
             }
         }
         let measures = measures.join("; ");
         let (first, rest) = measures.split_at(measures.chars().next().map_or(0, char::len_utf8));
-        writeln!(
-            out,
-            "\n### {}\n\n{}{rest}.\n",
-            text(group),
-            first.to_uppercase()
-        )?;
-        let subjects = report::subjects(members);
-        write_matrix(out, members, &subjects, &subjects, |row| row.figure.clone())?;
+        let (title, first) = (text(group), first.to_uppercase());
+        writeln!(out, "\n### {title}\n\n{first}{rest}.\n")?;
+        write_matrix(out, members, "", |row| row.figure.clone())?;
         if let Some(link) = link(&plot::file_name(group)) {
-            writeln!(out, "\n![{}: Cairn and its peers]({link})", text(group))?;
+            writeln!(out, "\n![{title}: Cairn and its peers]({link})")?;
         }
     }
 
@@ -83,10 +75,7 @@ pub fn write_report(
              workload: above 1x Cairn is ahead (peer p50 over Cairn's p50 for latencies, \
              Cairn's rate over the peer's for throughputs).\n"
         )?;
-        let peers = report::subjects(&ratios);
-        let headers: Vec<String> = peers.iter().map(|peer| format!("vs {peer}")).collect();
-        let headers: Vec<&str> = headers.iter().map(String::as_str).collect();
-        write_matrix(out, &ratios, &peers, &headers, Row::headline)?;
+        write_matrix(out, &ratios, "vs ", Row::headline)?;
         if let Some(link) = link(plot::RATIOS_FILE) {
             writeln!(out, "\n![Cairn's speed relative to each peer]({link})")?;
         }
@@ -99,12 +88,14 @@ pub fn write_report(
     let others: Vec<Vec<String>> = others.map(report::wide_cells).collect();
     if !others.is_empty() {
         let only = groups.is_empty() && ratios.is_empty();
-        writeln!(
+        let title = if only { "Results" } else { "Other rows" };
+        writeln!(out, "\n## {title}\n")?;
+        write_table(
             out,
-            "\n## {}\n",
-            if only { "Results" } else { "Other rows" }
+            report::WIDE_HEADERS.map(str::to_owned).into(),
+            &others,
+            false,
         )?;
-        write_table(out, &report::WIDE_HEADERS, others, false)?;
     }
     writeln!(out, "\n{} passed, {} missed.", run.passed, run.missed)?;
     if !run.failed.is_empty() {
@@ -115,60 +106,62 @@ pub fn write_report(
     }
     if !run.notes.is_empty() {
         writeln!(out, "\n## Notes\n")?;
-        run.notes
-            .iter()
-            .try_for_each(|note| writeln!(out, "- {}", text(note)))?;
+        for note in &run.notes {
+            writeln!(out, "- {}", text(note))?;
+        }
     }
     Ok(())
 }
 
-/// A table: a line per workload, a column per subject (headed `headers`), each cell
-/// `cell(row)` (`–` where the subject was not measured).
+/// A table: a line per workload, a column per subject (headed by `prefix` and the subject),
+/// each cell `cell(row)` (`–` where the subject was not measured).
 fn write_matrix(
     out: &mut impl Write,
     workloads: &[&Workload<'_>],
-    subjects: &[&str],
-    headers: &[&str],
+    prefix: &str,
     cell: impl Fn(&Row) -> String,
 ) -> io::Result<()> {
-    let lines = workloads.iter().map(|workload| {
-        let cells = subjects.iter().map(|subject| {
-            workload
-                .row_of(subject)
-                .map_or_else(|| "–".to_owned(), &cell)
-        });
-        std::iter::once(workload.name.to_owned())
-            .chain(cells)
-            .collect()
-    });
-    let headers: Vec<&str> = std::iter::once("workload")
-        .chain(headers.iter().copied())
+    let subjects = report::subjects(workloads);
+    let headers = subjects.iter().map(|subject| format!("{prefix}{subject}"));
+    let lines: Vec<Vec<String>> = (workloads.iter())
+        .map(|workload| {
+            let cells = subjects
+                .iter()
+                .map(|it| workload.row_of(it).map_or("–".into(), &cell));
+            std::iter::once(workload.name.to_owned())
+                .chain(cells)
+                .collect()
+        })
         .collect();
-    write_table(out, &headers, lines.collect(), true)
+    write_table(
+        out,
+        std::iter::once("workload".into()).chain(headers).collect(),
+        &lines,
+        true,
+    )
 }
 
 /// A Markdown table of escaped cells; with `figures`, every column after the first is
 /// right-aligned (`---:`).
 fn write_table(
     out: &mut impl Write,
-    headers: &[&str],
-    lines: Vec<Vec<String>>,
+    headers: Vec<String>,
+    lines: &[Vec<String>],
     figures: bool,
 ) -> io::Result<()> {
-    let escape = |cell: &str| text(cell).replace('|', "\\|");
+    let escape = |cells: &[String]| {
+        cells
+            .iter()
+            .map(|it| text(it).replace('|', "\\|"))
+            .collect::<Vec<_>>()
+    };
     let mut table = Table::new();
     table
         .load_style(presets::ASCII_MARKDOWN)
-        .set_header(headers.iter().map(|cell| escape(cell)))
-        .add_rows(
-            lines
-                .iter()
-                .map(|line| line.iter().map(|cell| escape(cell))),
-        );
-    if figures {
-        for column in table.column_iter_mut().skip(1) {
-            column.set_cell_alignment(CellAlignment::Right);
-        }
+        .set_header(escape(&headers));
+    table.add_rows(lines.iter().map(|line| escape(line)));
+    for column in table.column_iter_mut().skip(1).filter(|_| figures) {
+        column.set_cell_alignment(CellAlignment::Right);
     }
     for (index, line) in table.lines().enumerate() {
         if index != 1 || !figures {
@@ -176,15 +169,14 @@ fn write_table(
             continue;
         }
         // The rule under the header: `|------|-----:|-----:|`.
-        let parts: Vec<&str> = line.split('|').collect();
-        let last = parts.len().saturating_sub(1);
-        let rule: Vec<String> = (parts.iter().enumerate())
+        let rule = line
+            .split('|')
+            .enumerate()
             .map(|(at, part)| match part.strip_suffix('-') {
-                Some(dashes) if at > 1 && at < last => format!("{dashes}:"),
-                _ => (*part).to_owned(),
-            })
-            .collect();
-        writeln!(out, "{}", rule.join("|"))?;
+                Some(dashes) if at > 1 => format!("{dashes}:"),
+                _ => part.to_owned(),
+            });
+        writeln!(out, "{}", rule.collect::<Vec<_>>().join("|"))?;
     }
     Ok(())
 }
@@ -207,11 +199,7 @@ fn text(text: &str) -> String {
 fn code(text: &str) -> String {
     let longest_run = text.split(|c| c != '`').map(str::len).max().unwrap_or(0);
     let fence = "`".repeat(longest_run + 1);
-    let pad = if text.starts_with('`') || text.ends_with('`') {
-        " "
-    } else {
-        ""
-    };
+    let pad = " ".repeat(usize::from(text.starts_with('`') || text.ends_with('`')));
     let flat = text.replace(['\n', '\r'], " ");
     format!("{fence}{pad}{flat}{pad}{fence}")
 }
