@@ -30,6 +30,10 @@ use saved::{Failure, SavedRun};
 
 /// The Redis server `cairn bench` measures unless told otherwise.
 pub const REDIS_URL_DEFAULT: &str = "redis://127.0.0.1:6379";
+#[cfg(debug_assertions)]
+const BUILD: &str = "debug";
+#[cfg(not(debug_assertions))]
+const BUILD: &str = "release";
 /// The exit code of `cairn bench --validate` when a row missed its target.
 pub const EXIT_TARGETS_MISSED: u8 = 3;
 /// The exit code of `cairn bench --gate` when a gate row failed or is missing.
@@ -94,35 +98,21 @@ pub fn run(settings: &Settings) -> Result<Outcome> {
         return Ok(Outcome::Done);
     }
     // Read before the outputs are opened: `--from-json F --json F` rewrites F.
-    let loaded = settings
-        .from_json
-        .as_deref()
-        .map(SavedRun::load)
-        .transpose()?;
-    let loaded = match (loaded, &settings.filter, &settings.from_json) {
-        (Some(mut run), Some(filter), Some(path)) => {
-            let in_file = || format!("in {}", path.display());
-            run.retain_matching(filter).with_context(in_file)?;
-            Some(run)
-        }
-        (loaded, ..) => loaded,
-    };
-    let baseline = settings
-        .compare
-        .as_deref()
-        .map(SavedRun::load)
-        .transpose()?;
+    let load = |path: &Option<PathBuf>| path.as_deref().map(SavedRun::load).transpose();
+    let (mut loaded, from_json) = (load(&settings.from_json)?, settings.from_json.as_deref());
+    if let (Some(run), Some(filter), Some(path)) = (&mut loaded, &settings.filter, from_json) {
+        let in_file = || format!("in {}", path.display());
+        run.retain_matching(filter).with_context(in_file)?;
+    }
+    let baseline = load(&settings.compare)?;
     if let Some(dir) = &settings.plot {
         let error = || format!("cannot create the chart directory {}", dir.display());
         std::fs::create_dir_all(dir).with_context(error)?;
     }
     // Opened (never emptied) before the run so that a bad path fails at once, and replaced
     // only once the new content is ready: a run that stops early leaves the previous file.
-    let outputs = [(&settings.json, "JSON"), (&settings.markdown, "Markdown")];
-    for (path, what) in outputs
-        .iter()
-        .filter_map(|(path, what)| Some((path.as_ref()?, what)))
-    {
+    for (path, what) in [(&settings.json, "JSON"), (&settings.markdown, "Markdown")] {
+        let Some(path) = path else { continue };
         let file = OpenOptions::new()
             .write(true)
             .create(true)
@@ -131,15 +121,15 @@ pub fn run(settings: &Settings) -> Result<Outcome> {
         file.with_context(|| format!("cannot create the {what} file {}", path.display()))?;
     }
     let run = match loaded {
-        Some(run) => run,
+        Some(run) => {
+            run.write_header(&mut io::stdout().lock(), from_json)?;
+            run
+        }
         None => measure(settings)?,
     };
-    if settings.from_json.is_some() {
-        run.write_header(&mut io::stdout().lock(), settings.from_json.as_deref())?;
-    }
     let mut out = io::stdout().lock();
-    let rows = &run.results;
     report::write_table(&mut out, &run, settings.wide)?;
+    let rows = &run.results;
     let informational = rows.iter().filter(|row| row.pass.is_none()).count();
     let (count, elapsed) = (rows.len(), run.elapsed_seconds);
     writeln!(
@@ -149,8 +139,7 @@ pub fn run(settings: &Settings) -> Result<Outcome> {
     writeln!(out, "{} passed, {} missed", run.passed, run.missed)?;
     out.flush()?;
     if let Some(path) = &settings.json {
-        let json = serde_json::to_string_pretty(&run)? + "\n";
-        replace(path, "JSON", json.as_bytes())?;
+        replace(path, "JSON", serde_json::to_string_pretty(&run)? + "\n")?;
     }
     if let (Some(before), Some(path)) = (&baseline, &settings.compare) {
         let threshold = settings.compare_threshold_pct;
@@ -168,15 +157,14 @@ pub fn run(settings: &Settings) -> Result<Outcome> {
         let report_dir = Path::new(".").join(path);
         let report_dir = report_dir.parent().unwrap_or(Path::new("."));
         markdown::write_report(&mut report, &run, settings.plot.as_deref(), report_dir)?;
-        replace(path, "Markdown", &report)?;
+        replace(path, "Markdown", report)?;
         writeln!(out, "markdown: report written to {}", path.display())?;
     }
-    out.flush()?;
     check(&mut out, settings, &run)
 }
 
-/// Writes `content` over the file at `path`, a `what` file.
-fn replace(path: &Path, what: &str, content: &[u8]) -> Result<()> {
+/// Writes `content` over the `what` file at `path`.
+fn replace(path: &Path, what: &str, content: impl AsRef<[u8]>) -> Result<()> {
     let error = || format!("cannot write the {what} file {}", path.display());
     std::fs::write(path, content).with_context(error)
 }
@@ -185,15 +173,13 @@ fn replace(path: &Path, what: &str, content: &[u8]) -> Result<()> {
 /// target; with `--gate`, checks that every gate row of the run's mode exists and meets its
 /// bound.
 fn check(out: &mut impl Write, settings: &Settings, run: &SavedRun) -> Result<Outcome> {
+    out.flush()?;
     if !run.failed.is_empty() {
         let names: Vec<&str> = run.failed.iter().map(|it| it.name.as_str()).collect();
         bail!("{} workload(s) failed: {}", names.len(), names.join(", "));
     }
-    let misses: Vec<&Row> = run
-        .results
-        .iter()
-        .filter(|row| row.pass == Some(false))
-        .collect();
+    let missed = |row: &&Row| row.pass == Some(false);
+    let misses: Vec<&Row> = run.results.iter().filter(missed).collect();
     if settings.validate && misses.is_empty() {
         writeln!(out, "validate: every row with a target met it")?;
     } else if settings.validate {
@@ -210,12 +196,8 @@ fn check(out: &mut impl Write, settings: &Settings, run: &SavedRun) -> Result<Ou
         return Ok(Outcome::TargetsMissed);
     }
     let mut outcome = Outcome::Done;
-    let gates = if settings.gate {
-        registry::gates(run.mode == "quick")
-    } else {
-        Vec::new()
-    };
-    for (name, limit) in gates {
+    let gates = registry::gates(run.mode == "quick");
+    for (name, limit) in gates.into_iter().filter(|_| settings.gate) {
         let row = run.results.iter().find(|row| row.name == name);
         let met = row.is_some_and(|row| limit.is_met_by(row.value));
         if !met {
@@ -250,12 +232,13 @@ fn measure(settings: &Settings) -> Result<SavedRun> {
     if entries.iter().any(|entry| entry.name.starts_with("peers/")) {
         let (url, start) = (&settings.redis_url, settings.start_redis);
         let answered = if start {
-            let started = RedisServer::start().map_err(|error| error.to_string());
-            started.map(|started| server.insert(started).url())
+            RedisServer::start()
+                .map(|it| server.insert(it).url())
+                .map_err(|e| e.to_string())
         } else {
             RedisPeer::open(url)
                 .map(|_| url.clone())
-                .map_err(|error| error.to_string())
+                .map_err(|e| e.to_string())
         };
         notes.push(match (&answered, start) {
             (Ok(url), true) => format!("Redis: a redis-server started for this run at {url}"),
@@ -270,16 +253,11 @@ fn measure(settings: &Settings) -> Result<SavedRun> {
         });
         redis_url = answered.ok();
     }
-    let build = if cfg!(debug_assertions) {
-        "debug"
-    } else {
-        "release"
-    };
     let mut run = SavedRun {
         tool: saved::TOOL.to_owned(),
         version: env!("CARGO_PKG_VERSION").to_owned(),
         mode: if quick { "quick" } else { "full" }.to_owned(),
-        build: build.to_owned(),
+        build: BUILD.to_owned(),
         command: Some(saved::command_line()),
         date: utc_now(),
         machine: Machine::detect(),
@@ -292,8 +270,7 @@ fn measure(settings: &Settings) -> Result<SavedRun> {
         results: Vec::new(),
     };
     run.write_header(&mut io::stdout().lock(), None)?;
-    let places = Places { redis_url };
-    let context = |status| Context::new(quick, settings.seconds, places, status);
+    let context = |status| Context::new(quick, settings.seconds, Places { redis_url }, status);
     (run.results, run.failed) = run_entries(&entries, &derived, context)?;
     (run.passed, run.missed) = cairn_bench::report::tally(&run.results);
     run.elapsed_seconds = started.elapsed().as_secs_f64();
