@@ -12,18 +12,17 @@ use tempfile::TempDir;
 /// Runs `cairn bench ARGS` (split at spaces), checks its exit code, and returns
 /// `stdout: <its stdout>stderr: <its stderr>`.
 fn bench(args: &str, code: i32) -> String {
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_cairn"))
-        .args(["bench"].into_iter().chain(args.split_whitespace()))
-        .output()
-        .expect("the cairn binary runs");
-    let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
-    let output_text = format!(
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_cairn"));
+    command.arg("bench").args(args.split_whitespace());
+    let output = command.output().expect("the cairn binary runs");
+    let [stdout, stderr] = [output.stdout, output.stderr].map(String::from_utf8);
+    let text = format!(
         "stdout: {}stderr: {}",
-        text(&output.stdout),
-        text(&output.stderr)
+        stdout.expect("UTF-8"),
+        stderr.expect("UTF-8")
     );
-    assert_eq!(output.status.code(), Some(code), "{args}:\n{output_text}");
-    output_text
+    assert_eq!(output.status.code(), Some(code), "{args}:\n{text}");
+    text
 }
 
 /// Asserts that `text`, with each line's runs of white space made one space, holds each of
@@ -31,8 +30,8 @@ fn bench(args: &str, code: i32) -> String {
 fn check(text: &str, wanted: &[&str]) {
     let lines = text
         .lines()
-        .map(|line| line.split_whitespace().collect::<Vec<_>>().join(" "));
-    let flat = lines.collect::<Vec<_>>().join("\n") + "\n";
+        .map(|line| line.split_whitespace().collect::<Vec<_>>());
+    let flat: String = lines.map(|words| words.join(" ") + "\n").collect();
     for want in wanted {
         match want.strip_prefix("NOT ") {
             Some(unwanted) => assert!(!flat.contains(unwanted), "{unwanted:?} in:\n{flat}"),
@@ -54,15 +53,16 @@ fn latency(name: &str, p50: u64) -> Json {
            "value": p50})
 }
 
-fn peer(workload: &str, subject: &str, p50: u64) -> Json {
+/// A subject's row on a side-by-side workload: its latency, or with `ratio`, Cairn's speed
+/// over it.
+fn peer(workload: &str, subject: &str, p50: u64, ratio: Option<f64>) -> Json {
     let mut row = latency(&format!("peers/{workload}/{subject}"), p50);
+    if let Some(ratio) = ratio {
+        row = json!({"name": format!("peers/{workload}/cairn vs {subject}"), "unit": "x",
+                     "value": ratio});
+    }
     (row["workload"], row["subject"]) = (json!(workload), json!(subject));
     row
-}
-
-fn ratio(workload: &str, subject: &str, value: f64) -> Json {
-    let name = format!("peers/{workload}/cairn vs {subject}");
-    json!({"name": name, "unit": "x", "value": value, "workload": workload, "subject": subject})
 }
 
 fn targeted(name: &str, p50: u64, pass: bool) -> Json {
@@ -82,36 +82,41 @@ fn saved_run(cpu: &str, results: &[Json]) -> Json {
     })
 }
 
-/// The runs "after" (Cairn and two peers on two read workloads, ratios, one Cairn-only row)
-/// and "before" (the Cairn-only row 25 % faster, one row that is gone since, no hot rows, on
+/// The runs "after" (Cairn and its peers on three workloads, ratios, Cairn-only rows) and
+/// "before" (the Cairn-only row 25 % faster, one row that is gone since, no hot rows, on
 /// another machine), written into `dir`.
 fn after_and_before(dir: &TempDir) -> (String, String) {
-    let uniform = [
-        peer("point_read/uniform", "redb-buffered", 1_500),
-        peer("point_read/uniform", "cairn-buffered", 300),
-        peer("point_read/uniform", "sqlite-strict", 3_600),
+    let (uniform, hot, sorted) = ("point_read/uniform", "point_read/hot", "bulk_load/sorted");
+    let measured = [
+        peer(uniform, "redb-buffered", 1_500, None),
+        peer(uniform, "cairn-buffered", 300, None),
+        peer(uniform, "sqlite-strict", 3_600, None),
     ];
-    let after = [
-        &[targeted("single_operations/single_get/100", 400, true)],
-        &uniform[..],
-        &[
-            peer("point_read/hot", "cairn-buffered", 200),
-            peer("point_read/hot", "redb-buffered", 900),
-            ratio("point_read/uniform", "redb-buffered", 5.0),
-            ratio("point_read/uniform", "sqlite-strict", 12.0),
-            ratio("point_read/hot", "redb-buffered", 4.5),
-        ],
-    ];
-    let before = [
-        &[targeted("single_operations/single_get/100", 300, true)],
-        &uniform[..],
-        &[latency("retired/row", 50)],
-    ];
-    let write_run = |name, cpu, rows: &[&[Json]]| write(dir, name, &saved_run(cpu, &rows.concat()));
-    (
-        write_run("a.json", "Test CPU", &after),
-        write_run("b.json", "Other CPU", &before),
-    )
+    let mut after = vec![targeted("single_operations/single_get/100", 400, true)];
+    after.extend(measured.clone());
+    after.extend([
+        peer(hot, "cairn-buffered", 200, None),
+        peer(hot, "redb-buffered", 900, None),
+        peer(uniform, "redb-buffered", 0, Some(5.0)),
+        peer(uniform, "sqlite-strict", 0, Some(12.0)),
+        peer(hot, "redb-buffered", 0, Some(4.5)),
+        // Cairn ahead of nothing: its bar is not drawn.
+        peer(hot, "sqlite-strict", 0, Some(0.0)),
+        // Known subjects first, then the others as they come.
+        peer(sorted, "zeta-store", 800, None),
+        peer(sorted, "cairn-strict", 100, None),
+        peer(sorted, "alpha-store", 900, None),
+        latency("odd|name <b>", 5),
+        // A group whose chart cannot be called ratios.svg.
+        peer("ratios", "redis", 2, None),
+    ]);
+    let mut after = saved_run("Test CPU", &after);
+    (after["command"], after["filter"]) = (json!("cairn bench `x`"), json!("`y"));
+    let mut before = vec![targeted("single_operations/single_get/100", 300, true)];
+    before.extend(measured);
+    before.push(latency("retired/row", 50));
+    let before = saved_run("Other CPU", &before);
+    (write(dir, "a.json", &after), write(dir, "b.json", &before))
 }
 
 #[test]
@@ -119,14 +124,11 @@ fn a_saved_run_is_printed_compared_plotted_and_written_as_markdown() {
     let dir = TempDir::new().expect("a temp dir");
     let (after, before) = after_and_before(&dir);
     let path = |name: &str| dir.path().join(name).to_string_lossy().into_owned();
-    let (charts, markdown, resaved) = (path("r/charts"), path("r/bench.md"), path("c.json"));
-    let stdout = bench(
-        &format!(
-            "--from-json {after} --compare {before} --plot {charts} --markdown {markdown} \
-             --json {resaved}"
-        ),
-        0,
-    );
+    let (charts, markdown, resaved) = (path("(charts)"), path("r/./r/../bench.md"), path("c"));
+    std::fs::create_dir_all(path("r/r")).expect("the report's directory");
+    let (a, b) = (&after, &before);
+    let args = format!("--from-json {a} --compare {b} --plot {charts} --markdown {markdown}");
+    let stdout = bench(&format!("{args} --json {resaved}"), 0);
     let (table, comparison) = stdout.split_once("comparison with").expect("a comparison");
     check(
         table,
@@ -150,32 +152,40 @@ fn a_saved_run_is_printed_compared_plotted_and_written_as_markdown() {
             "\npeers/point_read/hot/cairn-buffered - 200 ns - added\n",
             "\nretired/row 50 ns - - removed\n",
             "0 better, 1 worse beyond 10 %",
+            "plot: 4 chart(s) written to ",
         ],
     );
     let read = |path: &str| std::fs::read_to_string(path).expect("the file exists");
     let point_read = [
         "<svg",
-        "cairn-buffered",
-        "redb-buffered",
-        "sqlite-strict",
+        "cairn-buffered\n",
+        "redb-buffered\n",
+        "sqlite-strict\n",
         "</svg>\n",
     ];
     check(&read(&format!("{charts}/point_read.svg")), &point_read);
-    check(
-        &read(&format!("{charts}/ratios.svg")),
-        &["vs sqlite-strict", "12.00x", "\n1x\n"],
-    );
+    let ratios = [
+        "vs sqlite-strict",
+        "12.00x",
+        "point_read/hot vs sqlite-strict",
+        "\n0.1x\n",
+    ];
+    check(&read(&format!("{charts}/ratios.svg")), &ratios);
+    check(&read(&format!("{charts}/ratios-group.svg")), &["2 ns"]);
     check(
         &read(&markdown),
         &[
-            "- command: `cairn bench --json latest.json`",
+            "- command: `` cairn bench `x` ``",
+            "- filter: `` `y ``",
             "| workload | cairn-buffered | redb-buffered | sqlite-strict |",
             "| point_read/uniform | p50 300 ns / p99 900 ns | p50 1.50 µs / p99 4.50 µs | p50 3.60 µs / p99 10.8 µs |",
             "| point_read/hot | p50 200 ns / p99 600 ns | p50 900 ns / p99 2.70 µs | – |",
-            "![point_read: Cairn and its peers](charts/point_read.svg)",
+            "| workload | cairn-strict | zeta-store | alpha-store |",
+            "![point_read: Cairn and its peers](<../(charts)/point_read.svg>)",
             "| point_read/uniform | 5.00x | 12.00x |",
-            "![Cairn's speed relative to each peer](charts/ratios.svg)",
+            "![Cairn's speed relative to each peer](<../(charts)/ratios.svg>)",
             "| single_operations/single_get/100 | p50 400 ns / p99 1.20 µs | < 1 µs | - | PASS |",
+            "| odd\\|name &lt;b> | p50 5 ns / p99 15 ns | - | - | - |",
             // Figures are right-aligned.
             "-:|",
         ],
@@ -207,30 +217,26 @@ fn exit_codes_and_messages() {
     );
     let passing = write(&dir, "passing.json", &saved_run("CPU", &[fast]));
     let failed = write(&dir, "failed.json", &failed);
+    let miss = "\nMISS too/slow: p50 4.00 µs / p99 12.0 µs (target < 1 µs)\n";
     let mut cases = vec![
         (
-            format!("--from-json {missed} --validate"),
+            format!("{missed} --validate"),
             3,
             vec![
                 "validate: 1 row(s) missed their target:",
-                "\nMISS too/slow: p50 4.00 µs / p99 12.0 µs (target < 1 µs)\n",
+                miss,
                 "NOT MISS fast/enough",
             ],
         ),
-        // A MISS is a result.
+        // A MISS is a result; a workload error stays exit 1.
+        (missed, 0, vec!["1 passed, 1 missed"]),
         (
-            format!("--from-json {missed}"),
-            0,
-            vec!["1 passed, 1 missed"],
-        ),
-        (
-            format!("--from-json {passing} --validate"),
+            format!("{passing} --validate"),
             0,
             vec!["validate: every row with a target met it"],
         ),
-        // A workload error stays exit 1.
         (
-            format!("--from-json {failed} --validate"),
+            format!("{failed} --validate"),
             1,
             vec![
                 "FAILED broken/workload: get found nothing",
@@ -239,9 +245,7 @@ fn exit_codes_and_messages() {
         ),
         // 0.75x is within 50 %.
         (
-            format!(
-                "--from-json {after} --filter single_get --compare {before} --compare-threshold 50"
-            ),
+            format!("{after} --filter single_get --compare {before} --compare-threshold 50"),
             0,
             vec![
                 "\nsingle_operations/single_get/100 300 ns 400 ns 0.75x\n",
@@ -249,18 +253,17 @@ fn exit_codes_and_messages() {
             ],
         ),
         (
-            format!("--from-json {after} --filter nothing"),
+            format!("{after} --filter nothing"),
             1,
             vec!["no row name contains \"nothing\""],
         ),
-        // A negative threshold and --quick with --from-json (which measures nothing) are
-        // usage errors.
+        // Usage errors: a negative threshold, and --quick, which measures.
         (
-            format!("--compare {before} --compare-threshold -5"),
+            format!("{after} --compare {before} --compare-threshold -5"),
             2,
             vec![],
         ),
-        (format!("--from-json {after} --quick"), 2, vec![]),
+        (format!("{after} --quick"), 2, vec![]),
     ];
     let not_saved = "not a JSON file written by `cairn bench --json`";
     let furlongs = saved_run(
@@ -269,7 +272,7 @@ fn exit_codes_and_messages() {
     );
     let files = [
         json!({"tool": "cairn bench", "results": 3}),
-        json!({"name": "other"}),
+        json!({"name": "x"}),
         furlongs,
     ];
     let mut files: Vec<(String, &str)> = (files.iter().enumerate())
@@ -280,14 +283,13 @@ fn exit_codes_and_messages() {
     files.push((path("binary.json"), "not a JSON file"));
     files.push((path("absent.json"), "cannot read the saved run"));
     for (file, error) in &files {
-        for flag in ["--from-json", "--compare"] {
-            // Nothing runs: stdout stays empty.
-            let wanted = vec!["stdout: stderr: error: ", file.as_str(), error];
-            cases.push((format!("{flag} {file} --filter x"), 1, wanted));
-        }
+        // Nothing runs: stdout stays empty.
+        let wanted = vec!["stdout: stderr: error: ", file.as_str(), error];
+        cases.push((format!("{file} --filter x"), 1, wanted.clone()));
+        cases.push((format!("{passing} --compare {file}"), 1, wanted));
     }
     for (args, code, wanted) in cases {
-        check(&bench(&args, code), &wanted);
+        check(&bench(&format!("--from-json {args}"), code), &wanted);
     }
 }
 
@@ -305,12 +307,14 @@ fn the_default_table_fits_120_columns_and_wide_shows_everything() {
         latency(overhead, 2),
     ];
     // Figures in every unit, rounded to their unit.
-    for (name, unit, value) in [
-        ("a", "ops/s", 3.21e6),
-        ("b", "bytes", 1229.0),
-        ("c", "versions", 2.0),
-    ] {
-        rows.push(json!({"name": format!("units/{name}"), "unit": unit, "value": value}));
+    let units = [
+        ("ops/s", 3.21e6),
+        ("bytes", 1229.0),
+        ("versions", 2.0),
+        ("bytes", -3.0),
+    ];
+    for (at, (unit, value)) in units.into_iter().chain([("ns", 1e30)]).enumerate() {
+        rows.push(json!({"name": format!("units/{at}"), "unit": unit, "value": value}));
     }
     let stores = [
         "cairn-inmemory",
@@ -320,13 +324,13 @@ fn the_default_table_fits_120_columns_and_wide_shows_everything() {
     ];
     let workload = "put/buffered_with_a_longer_workload_name";
     for (index, store) in (1_u64..).zip(stores.into_iter().chain(["redis"])) {
-        rows.push(peer(workload, store, 2_370 * index));
-        rows.push(peer("get_at_scale/1000000", store, 686_000 * index));
-    }
-    for store in ["redb-buffered", "sqlite-buffered", "redis"] {
-        let mut ratio = ratio(workload, store, 1435.41);
-        (ratio["goal"], ratio["goal_met"]) = (json!("> 1.00x (Cairn ahead)"), json!(true));
-        rows.push(ratio);
+        rows.push(peer(workload, store, 2_370 * index, None));
+        rows.push(peer("get_at_scale/1000000", store, 686_000 * index, None));
+        if index > 2 {
+            let mut ratio = peer(workload, store, 0, Some(1435.41));
+            (ratio["goal"], ratio["goal_met"]) = (json!("> 1.00x (Cairn ahead)"), json!(true));
+            rows.push(ratio);
+        }
     }
     let mut run = saved_run("AMD EPYC 7B13 64-Core Processor", &rows);
     run["failed"] = json!([{"name": long_name, "error": "x".repeat(300)}]);
@@ -352,9 +356,8 @@ fn the_default_table_fits_120_columns_and_wide_shows_everything() {
             &format!("\n{workload} 4.74 µs redb-buffered 7.11 µs 1435.41x ✓\n"),
             // Without a ratio row, the ratio comes from the two figures.
             "\nget_at_scale/1000000 1.37 ms redb-buffered 2.06 ms 1.50x\n",
-            "\nunits/a 3.21M ops/s\n",
-            "\nunits/b 1.2 KiB\n",
-            "\nunits/c 2 versions\n",
+            "\nunits/0 3.21M ops/s\nunits/1 1.2 KiB\nunits/2 2 versions\nunits/3 0 B\n",
+            "\nunits/4 18446744073.71 s\n",
             // Notes are behind --wide.
             "NOT a note of several",
         ],

@@ -236,36 +236,3 @@ fn normalized(path: &Path) -> PathBuf {
     }
     normal
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cells_are_escaped_and_figures_right_aligned() {
-        let mut out = Vec::new();
-        let lines = vec![vec!["a|b <c>".to_owned(), "<= 2x".to_owned()]];
-        write_table(&mut out, &["workload", "x"], lines, true).expect("a Vec takes it");
-        let table = String::from_utf8(out).expect("UTF-8");
-        let want = "| workload    |     x |\n|-------------|------:|\n| a\\|b &lt;c> | <= 2x |\n";
-        assert_eq!(table, want);
-        assert_eq!([code("a `b` c"), code("`x")], ["``a `b` c``", "`` `x ``"]);
-    }
-
-    #[test]
-    fn links_are_relative_to_the_report() {
-        let here = std::env::current_dir().expect("a current directory");
-        let here = here.join("docs").to_string_lossy().into_owned();
-        for (from, to, link) in [
-            ("/r/docs/bench", "/r/docs/bench/a.svg", "a.svg"),
-            ("/r/docs", "/r/docs/bench/a.svg", "bench/a.svg"),
-            ("/r/docs/x", "/r/charts/a.svg", "../../charts/a.svg"),
-            ("/r/./docs/../docs", "/r/docs/a.svg", "a.svg"),
-            ("/r", "/r/my charts/a.svg", "<my charts/a.svg>"),
-            // Relative paths are taken from the current directory.
-            (&here, "charts/a.svg", "../charts/a.svg"),
-        ] {
-            assert_eq!(relative_link(Path::new(from), Path::new(to)), link);
-        }
-    }
-}

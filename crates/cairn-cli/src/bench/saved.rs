@@ -241,13 +241,19 @@ pub fn write_comparison(
 
 #[cfg(test)]
 mod tests {
-    use super::super::report::{test_rows::row, Unit};
+    use super::super::report::Unit;
     use super::*;
     use cairn_bench::targets;
 
     #[test]
     fn the_speed_ratio_follows_each_rows_better_direction() {
-        let at = |unit, value| row("w", "s", unit, value);
+        let subject = Some("cairn-strict".to_owned());
+        let at = |unit, value| Row {
+            unit,
+            value,
+            subject: subject.clone(),
+            ..Row::default()
+        };
         let other = |value| Row::ratio("x vs x-raw", value, 1.0, "an overhead");
         let (ns, ratio) = (Unit::Nanoseconds, Unit::Ratio);
         let pairs = [
