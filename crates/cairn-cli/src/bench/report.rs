@@ -10,8 +10,7 @@ use std::io::{self, Write};
 pub use cairn_bench::report::{format_value, Better, Row, Unit};
 use comfy_table::{CellAlignment, ContentArrangement, LineStyle, Table, TableStyle};
 
-use super::saved::speed_ratio;
-use super::saved::SavedRun;
+use super::saved::{speed_ratio, SavedRun};
 
 /// The widest line the default table prints.
 pub const MAX_WIDTH: usize = 120;
@@ -20,18 +19,9 @@ pub const MAX_WIDTH: usize = 120;
 pub const WIDE_HEADERS: [&str; 5] = ["workload", "measured", "target", "goal", "result"];
 
 /// The known subjects, in the order tables and charts list them.
-const SUBJECT_ORDER: [&str; 10] = [
-    "cairn-inmemory",
-    "cairn-buffered",
-    "cairn-strict",
-    "redb-buffered",
-    "redb-strict",
-    "fjall-buffered",
-    "fjall-strict",
-    "sqlite-buffered",
-    "sqlite-strict",
-    "redis",
-];
+const SUBJECT_ORDER: &str = "cairn-inmemory cairn-buffered cairn-strict redb-buffered \
+                             redb-strict fjall-buffered fjall-strict sqlite-buffered \
+                             sqlite-strict redis";
 
 const LEGEND: &str = "\
 cairn: p50 or rate (side by side: the Cairn mode peers are compared with); best peer: the fastest other store;
@@ -109,8 +99,10 @@ pub fn workloads(rows: &[Row]) -> Vec<Workload<'_>> {
 /// A row's subject's place in [`SUBJECT_ORDER`], after it when unknown (a stable sort by it
 /// keeps unknown subjects in the order they appeared).
 fn rank(row: &Row) -> usize {
-    let known = SUBJECT_ORDER.iter().position(|it| *it == subject(row));
-    known.unwrap_or(SUBJECT_ORDER.len())
+    let mut known = SUBJECT_ORDER.split(' ');
+    known
+        .position(|it| it == subject(row))
+        .unwrap_or(usize::MAX)
 }
 
 /// The measured (not ratio) workloads by group, in the order measured.
@@ -151,9 +143,8 @@ pub fn wide_cells(row: &Row) -> Vec<String> {
         None => "-",
     };
     let target = row.target.as_deref().unwrap_or("-");
-    [&row.name, &row.figure, target, &goal, result]
-        .map(str::to_owned)
-        .into()
+    let cells = [&row.name, &row.figure, target, &goal, result];
+    cells.map(str::to_owned).into()
 }
 
 /// Prints the run's table, its failed workloads, then a short legend; with `wide`, every row
@@ -165,10 +156,9 @@ pub fn write_table(out: &mut impl Write, run: &SavedRun, wide: bool) -> io::Resu
     } else {
         let headers = "workload,cairn,best peer,vs best,result,goal".split(',');
         let mut table = terminal_table(headers, summary(&run.results), &[1, 3]);
-        table
-            .set_width(u16::try_from(MAX_WIDTH).unwrap_or(u16::MAX))
-            .set_content_arrangement(ContentArrangement::Dynamic)
-            .set_truncation_indicator("…");
+        let width = u16::try_from(MAX_WIDTH).unwrap_or(u16::MAX);
+        table.set_width(width).set_truncation_indicator("…");
+        table.set_content_arrangement(ContentArrangement::Dynamic);
         for row in table.row_iter_mut() {
             row.max_height(1);
         }
@@ -183,9 +173,8 @@ pub fn write_table(out: &mut impl Write, run: &SavedRun, wide: bool) -> io::Resu
         return writeln!(out, "\n{LEGEND}");
     }
     writeln!(out)?;
-    run.notes
-        .iter()
-        .try_for_each(|note| writeln!(out, "note: {note}"))
+    let mut notes = run.notes.iter();
+    notes.try_for_each(|note| writeln!(out, "note: {note}"))
 }
 
 /// A table for the terminal: no borders, a rule under the header, two spaces between columns,
@@ -197,10 +186,8 @@ pub fn terminal_table<'h, L: Into<comfy_table::Row>>(
 ) -> Table {
     let mut table = Table::new();
     let style = TableStyle::new().header_separator(LineStyle::none().fill('-'));
-    table
-        .load_style(style)
-        .set_header(headers.into_iter().collect::<Vec<_>>());
-    table.add_rows(lines);
+    let headers: Vec<&str> = headers.into_iter().collect();
+    table.load_style(style).set_header(headers).add_rows(lines);
     for column in table.column_iter_mut() {
         column.set_padding((0, 2));
         if right.contains(&column.index) {
@@ -220,9 +207,8 @@ fn summary(rows: &[Row]) -> Vec<[String; 6]> {
             let (name, figure) = (shorten(&row.name, 48), row.headline());
             return Some([name, figure, String::new(), String::new(), result, goal]);
         }
-        let workload = workloads
-            .iter()
-            .find(|it| it.first == index && it.unit != Unit::Ratio)?;
+        let first = |it: &&Workload<'_>| it.first == index && it.unit != Unit::Ratio;
+        let workload = workloads.iter().find(first)?;
         let ratios = |it: &&Workload<'_>| it.name == workload.name && it.unit == Unit::Ratio;
         let ratios = workloads.iter().find(ratios).map_or(&[][..], |it| &it.rows);
         Some(side_by_side_line(workload, ratios))
@@ -233,35 +219,30 @@ fn summary(rows: &[Row]) -> Vec<[String; 6]> {
 /// One workload's line: Cairn's figure (in the mode peers are compared with: not in-memory,
 /// when there is another), the peer Cairn is least ahead of, and Cairn's speed over it (the
 /// ratio row's, or from the two figures).
-fn side_by_side_line(workload: &Workload<'_>, ratios: &[&Row]) -> [String; 6] {
+fn side_by_side_line<'r>(workload: &Workload<'r>, ratios: &[&Row]) -> [String; 6] {
     // The KeyValueStore backends (`kv:*`) are Cairn's own trait over stores, not peers.
     let (cairns, peers): (Vec<&Row>, Vec<&Row>) = (workload.rows.iter())
         .filter(|row| !subject(row).starts_with("kv:"))
         .partition(|row| engine(subject(row)) == "cairn");
-    let cairn = cairns
-        .into_iter()
-        .min_by_key(|row| subject(row).ends_with("-inmemory"));
-    let best = (peers.into_iter())
-        .filter_map(|peer| {
-            let ratio = ratios.iter().find(|ratio| ratio.subject == peer.subject);
-            let ratio = ratio
-                .map(|ratio| ratio.value)
-                .or_else(|| speed_ratio(peer, cairn?))?;
-            ratio.is_finite().then_some((peer, ratio))
-        })
-        .min_by(|a, b| a.1.total_cmp(&b.1));
+    let cairns = cairns.into_iter();
+    let cairn = cairns.min_by_key(|row| subject(row).ends_with("-inmemory"));
+    let ratio_to = |peer: &'r Row| {
+        let ratio = ratios.iter().find(|ratio| ratio.subject == peer.subject);
+        let ratio = ratio
+            .map(|ratio| ratio.value)
+            .or_else(|| speed_ratio(peer, cairn?))?;
+        ratio.is_finite().then_some((peer, ratio))
+    };
+    let best = peers.into_iter().filter_map(ratio_to);
+    let best = best.min_by(|a, b| a.1.total_cmp(&b.1));
+    let best_peer = best.map(|(peer, _)| format!("{} {}", subject(peer), peer.headline()));
+    let best_ratio = best.map(|(_, ratio)| format!("{ratio:.2}x"));
     let all: Vec<&Row> = workload.rows.iter().chain(ratios).copied().collect();
     let [result, goal] = marks(&all);
-    [
-        shorten(workload.name, 48),
-        cairn.map(Row::headline).unwrap_or_default(),
-        best.map(|(peer, _)| format!("{} {}", subject(peer), peer.headline()))
-            .unwrap_or_default(),
-        best.map(|(_, ratio)| format!("{ratio:.2}x"))
-            .unwrap_or_default(),
-        result,
-        goal,
-    ]
+    let (name, cairn) = (shorten(workload.name, 48), cairn.map(Row::headline));
+    let [cairn, best_peer, best_ratio] =
+        [cairn, best_peer, best_ratio].map(Option::unwrap_or_default);
+    [name, cairn, best_peer, best_ratio, result, goal]
 }
 
 /// `MISS` when a row missed its target, else `PASS` when one met it; `✗` when a row missed
