@@ -308,11 +308,8 @@ fn run_entries(
 ) -> Result<(Vec<Row>, Vec<Failure>)> {
     let progress = ProgressBar::new(entries.len() as u64);
     let style = ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} {wide_msg}");
-    progress.set_style(
-        style
-            .context("progress bar template")?
-            .progress_chars("=> "),
-    );
+    let style = style.context("progress bar template")?;
+    progress.set_style(style.progress_chars("=> "));
     let status_bar = progress.clone();
     let mut context = context(Box::new(move |status: &str| {
         status_bar.set_message(status.to_owned());
@@ -347,27 +344,27 @@ fn run_entries(
     Ok((rows, failures))
 }
 
+/// How the rows were measured: printed after the `--wide` table and in the report.
 fn notes(quick: bool, timer_overhead_ns: u64) -> Vec<String> {
-    let mut notes = vec![
-        format!(
-            "latency: p50 / p99 per op; point ops are timed {} at a time (a clock read costs \
-             ~{timer_overhead_ns} ns), so their p99 understates one op's",
-            registry::side_by_side::POINT_OPS_PER_SAMPLE
-        ),
+    let per_sample = registry::side_by_side::POINT_OPS_PER_SAMPLE;
+    let mut notes = vec![format!(
+        "latency: p50 / p99 per op; point ops are timed {per_sample} at a time (a clock read \
+         costs ~{timer_overhead_ns} ns), so their p99 understates one op's"
+    )];
+    let quick_note = "quick mode: 0.2 s per row, 100K-key read fixtures";
+    let debug_note = "DEBUG BUILD: these figures mean nothing; run with --release.";
+    let always = [
         "peers/<workload>/<store>: every store on the same workload in this run, timed in \
          turns; `cairn vs X` is Cairn's speed over X's (> 1.00x: Cairn ahead); `kv:X vs X` is \
-         the KeyValueStore trait's speed over the client it wraps"
-            .to_owned(),
+         the KeyValueStore trait's speed over the client it wraps",
         "strict = fdatasync per commit (Cairn Strict, redb Immediate, fjall SyncData, SQLite \
-         FULL); buffered = each store's own buffered mode"
-            .to_owned(),
-        "PASS/MISS: the row's target; a check mark: its goal is met too".to_owned(),
+         FULL); buffered = each store's own buffered mode",
+        "PASS/MISS: the row's target; a check mark: its goal is met too",
     ];
-    if quick {
-        notes.push("quick mode: 0.2 s per row, 100K-key read fixtures".to_owned());
-    }
-    if cfg!(debug_assertions) {
-        notes.push("DEBUG BUILD: these figures mean nothing; run with --release.".to_owned());
-    }
+    let optional = [(quick, quick_note), (cfg!(debug_assertions), debug_note)];
+    let optional = optional
+        .into_iter()
+        .filter_map(|(wanted, note)| wanted.then_some(note));
+    notes.extend(always.into_iter().chain(optional).map(str::to_owned));
     notes
 }
