@@ -208,7 +208,7 @@ fn exit_codes_and_messages() {
         targeted("fast/enough", 400, true),
         targeted("too/slow", 4_000, false),
     );
-    let mut failed = saved_run("CPU", &[slow.clone()]);
+    let mut failed = saved_run("CPU", std::slice::from_ref(&slow));
     failed["failed"] = json!([{"name": "broken/workload", "error": "get found nothing"}]);
     let missed = write(
         &dir,

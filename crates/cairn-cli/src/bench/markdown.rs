@@ -92,7 +92,7 @@ pub fn write_report(
         writeln!(out, "\n## {title}\n")?;
         write_table(
             out,
-            report::WIDE_HEADERS.map(str::to_owned).into(),
+            &report::WIDE_HEADERS.map(str::to_owned),
             &others,
             false,
         )?;
@@ -133,19 +133,15 @@ fn write_matrix(
                 .collect()
         })
         .collect();
-    write_table(
-        out,
-        std::iter::once("workload".into()).chain(headers).collect(),
-        &lines,
-        true,
-    )
+    let headers: Vec<String> = std::iter::once("workload".into()).chain(headers).collect();
+    write_table(out, &headers, &lines, true)
 }
 
 /// A Markdown table of escaped cells; with `figures`, every column after the first is
 /// right-aligned (`---:`).
 fn write_table(
     out: &mut impl Write,
-    headers: Vec<String>,
+    headers: &[String],
     lines: &[Vec<String>],
     figures: bool,
 ) -> io::Result<()> {
@@ -158,7 +154,7 @@ fn write_table(
     let mut table = Table::new();
     table
         .load_style(presets::ASCII_MARKDOWN)
-        .set_header(escape(&headers));
+        .set_header(escape(headers));
     table.add_rows(lines.iter().map(|line| escape(line)));
     for column in table.column_iter_mut().skip(1).filter(|_| figures) {
         column.set_cell_alignment(CellAlignment::Right);
@@ -211,7 +207,8 @@ fn relative_link(from: &Path, target: &Path) -> String {
     let mut from_parts = from.components().peekable();
     let mut target_parts = target.components().peekable();
     while from_parts.peek().is_some() && from_parts.peek() == target_parts.peek() {
-        (from_parts.next(), target_parts.next());
+        from_parts.next();
+        target_parts.next();
     }
     let up = from_parts.map(|_| "..".to_owned());
     let down = target_parts.map(|part| part.as_os_str().to_string_lossy().into_owned());

@@ -178,8 +178,8 @@ fn check(out: &mut impl Write, settings: &Settings, run: &SavedRun) -> Result<Ou
         let names: Vec<&str> = run.failed.iter().map(|it| it.name.as_str()).collect();
         bail!("{} workload(s) failed: {}", names.len(), names.join(", "));
     }
-    let missed = |row: &&Row| row.pass == Some(false);
-    let misses: Vec<&Row> = run.results.iter().filter(missed).collect();
+    let miss = |row: &&Row| row.pass == Some(false);
+    let misses: Vec<&Row> = run.results.iter().filter(miss).collect();
     if settings.validate && misses.is_empty() {
         writeln!(out, "validate: every row with a target met it")?;
     } else if settings.validate {
