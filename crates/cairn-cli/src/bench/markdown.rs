@@ -1,33 +1,25 @@
-//! `--markdown FILE`: the run as a Markdown report, the page the benchmark docs include.
-//!
-//! In order: a header (date, machine, mode, build, version, the command that measured); for
-//! the side-by-side rows, one table per workload group (a line per workload, a column per
-//! subject, each cell the subject's figure), with the group's chart linked under it when
-//! `--plot` wrote one; the table of Cairn's speed over each peer's (a line per workload, a
-//! column per peer) with `ratios.svg` linked; then every other row as `--wide` shows it, the
-//! pass/miss count, any failed workload, and the run's notes. Tables are `comfy-table`'s
-//! Markdown style, figures right-aligned; cell text is escaped so that a `|` cannot break a
-//! table. Chart links are relative to FILE's directory, so report and charts move together.
+//! `--markdown FILE`: the run as the Markdown report the benchmark docs include: a header, a
+//! table per side-by-side group (a column per subject) with its `--plot` chart linked, the
+//! table of Cairn's speed over each peer's with `ratios.svg` linked, then the other rows as
+//! `--wide` shows them, the tally, failed workloads and notes. Cell text is escaped so that
+//! no `|` breaks a table; chart links are relative to FILE's directory.
 
 use std::io::{self, Write};
 use std::path::{Component, Path, PathBuf};
 
 use comfy_table::{presets, CellAlignment, Table};
 
-use super::plot::Charts;
-use super::report::{self, Row, Unit};
+use super::plot;
+use super::report::{self, Row, Unit, Workload};
 use super::saved::{describe_machine, SavedRun};
-use super::side_by_side::{self, describe_measure, Group, Workload};
 
-/// Where the charts of `--plot` are: the charts, and the directory the report is written to
-/// (their links are relative to it).
-pub type ChartLinks<'a> = Option<(&'a Charts, &'a Path)>;
-
-/// Writes the report of `run`, linking the `charts`.
+/// Writes the report of `run`; `charts` is the directory `--plot` wrote to, if any, and
+/// `report_dir` the directory the report is written to (chart links are relative to it).
 pub fn write_report(
     out: &mut impl Write,
     run: &SavedRun,
-    charts: ChartLinks<'_>,
+    charts: Option<&Path>,
+    report_dir: &Path,
 ) -> io::Result<()> {
     let (date, mode, build, version) = (&run.date, &run.mode, &run.build, &run.version);
     let machine = describe_machine(&run.machine);
@@ -40,19 +32,42 @@ pub fn write_report(
     if let Some(filter) = &run.filter {
         writeln!(out, "- filter: {}", code(filter))?;
     }
-    let chart = |name: &str| {
-        let (charts, report_dir) = charts?;
-        let path = if name.is_empty() {
-            charts.ratios.as_ref()?
-        } else {
-            &charts.groups.iter().find(|(group, _)| group == name)?.1
-        };
-        Some(relative_link(report_dir, path))
-    };
-    let groups = side_by_side::measured_groups(&run.results);
-    write_groups(out, &groups, &chart)?;
+    let link = |file: &str| charts.map(|dir| relative_link(report_dir, &dir.join(file)));
+    let workloads = report::workloads(&run.results);
+    let groups = report::groups(&workloads);
+    if !groups.is_empty() {
+        writeln!(
+            out,
+            "\n## Side by side\n\nCairn and its peers on the same workloads, one column per \
+             store and durability mode (`-inmemory`: no disk; `-buffered`: commits reach the \
+             OS, synced in the background; `-strict`: every commit synced before it returns)."
+        )?;
+    }
+    for (group, members) in &groups {
+        let mut measures: Vec<&str> = Vec::new();
+        for workload in members {
+            let measure = match workload.unit {
+                Unit::Nanoseconds => "latency cells: p50 / p99 per operation, lower is better",
+                unit => report::describe_measure(unit),
+            };
+            if !measures.contains(&measure) {
+                measures.push(measure);
+            }
+        }
+        let measures = measures.join("; ");
+        let (first, rest) = measures.split_at(measures.chars().next().map_or(0, char::len_utf8));
+        let (title, first) = (text(group), first.to_uppercase());
+        writeln!(out, "\n### {title}\n\n{first}{rest}.\n")?;
+        write_matrix(out, members, "", |row| row.figure.clone())?;
+        if let Some(link) = link(&plot::file_name(group)) {
+            writeln!(out, "\n![{title}: Cairn and its peers]({link})")?;
+        }
+    }
 
-    let ratios = side_by_side::ratio_workloads(&run.results);
+    let ratios: Vec<&Workload<'_>> = workloads
+        .iter()
+        .filter(|it| it.unit == Unit::Ratio)
+        .collect();
     if !ratios.is_empty() {
         writeln!(
             out,
@@ -60,32 +75,27 @@ pub fn write_report(
              workload: above 1x Cairn is ahead (peer p50 over Cairn's p50 for latencies, \
              Cairn's rate over the peer's for throughputs).\n"
         )?;
-        let rows = ratios
-            .iter()
-            .flat_map(|workload| workload.rows.iter().copied());
-        let peers = side_by_side::subjects(rows);
-        let headers: Vec<String> = peers.iter().map(|peer| format!("vs {peer}")).collect();
-        let headers: Vec<&str> = headers.iter().map(String::as_str).collect();
-        write_matrix(out, &ratios, &peers, &headers, Row::headline)?;
-        if let Some(link) = chart("") {
+        write_matrix(out, &ratios, "vs ", Row::headline)?;
+        if let Some(link) = link(plot::RATIOS_FILE) {
             writeln!(out, "\n![Cairn's speed relative to each peer]({link})")?;
         }
     }
 
-    let others: Vec<&Row> = run
+    let others = run
         .results
         .iter()
-        .filter(|row| !side_by_side::is_side_by_side(row))
-        .collect();
+        .filter(|row| row.workload.is_none() || row.subject.is_none());
+    let others: Vec<Vec<String>> = others.map(report::wide_cells).collect();
     if !others.is_empty() {
         let only = groups.is_empty() && ratios.is_empty();
-        writeln!(
+        let title = if only { "Results" } else { "Other rows" };
+        writeln!(out, "\n## {title}\n")?;
+        write_table(
             out,
-            "\n## {}\n",
-            if only { "Results" } else { "Other rows" }
+            &report::WIDE_HEADERS.map(str::to_owned),
+            &others,
+            false,
         )?;
-        let cells = others.iter().map(|row| report::wide_cells(row).to_vec());
-        write_table(out, report::WIDE_HEADERS.to_vec(), cells, false)?;
     }
     writeln!(out, "\n{} passed, {} missed.", run.passed, run.missed)?;
     if !run.failed.is_empty() {
@@ -103,108 +113,66 @@ pub fn write_report(
     Ok(())
 }
 
-/// A table per group of measured side-by-side rows, each with its chart.
-fn write_groups(
-    out: &mut impl Write,
-    groups: &[Group<'_>],
-    chart: &dyn Fn(&str) -> Option<String>,
-) -> io::Result<()> {
-    if !groups.is_empty() {
-        writeln!(
-            out,
-            "\n## Side by side\n\nCairn and its peers on the same workloads, one column per \
-             store and durability mode (`-inmemory`: no disk; `-buffered`: commits reach the \
-             OS, synced in the background; `-strict`: every commit synced before it returns)."
-        )?;
-    }
-    for group in groups {
-        let mut measures: Vec<&str> = Vec::new();
-        for workload in &group.workloads {
-            let measure = match workload.unit {
-                Unit::Nanoseconds => "latency cells: p50 / p99 per operation, lower is better",
-                unit => describe_measure(unit),
-            };
-            if !measures.contains(&measure) {
-                measures.push(measure);
-            }
-        }
-        let measures = measures.join("; ");
-        let mut rest = measures.chars();
-        let first = rest.next().map(|c| c.to_uppercase().to_string());
-        writeln!(out, "\n### {}\n", text(group.name))?;
-        writeln!(out, "{}{}.\n", first.unwrap_or_default(), rest.as_str())?;
-        let subjects = group.subjects();
-        write_matrix(out, &group.workloads, &subjects, &subjects, |row| {
-            row.figure.clone()
-        })?;
-        if let Some(link) = chart(group.name) {
-            writeln!(
-                out,
-                "\n![{}: Cairn and its peers]({link})",
-                text(group.name)
-            )?;
-        }
-    }
-    Ok(())
-}
-
-/// A table: a line per workload, a column per subject (headed `headers`), each cell
-/// `cell(row)` (`–` where the subject was not measured).
+/// A table: a line per workload, a column per subject (headed by `prefix` and the subject),
+/// each cell `cell(row)` (`–` where the subject was not measured).
 fn write_matrix(
     out: &mut impl Write,
-    workloads: &[Workload<'_>],
-    subjects: &[&str],
-    headers: &[&str],
+    workloads: &[&Workload<'_>],
+    prefix: &str,
     cell: impl Fn(&Row) -> String,
 ) -> io::Result<()> {
-    let lines = workloads.iter().map(|workload| {
-        let cells = subjects.iter().map(|subject| {
-            workload
-                .row_of(subject)
-                .map_or_else(|| "–".to_owned(), &cell)
-        });
-        std::iter::once(workload.name.to_owned())
-            .chain(cells)
-            .collect()
-    });
-    let headers = std::iter::once("workload").chain(headers.iter().copied());
-    write_table(out, headers.collect(), lines, true)
+    let subjects = report::subjects(workloads);
+    let headers = subjects.iter().map(|subject| format!("{prefix}{subject}"));
+    let lines: Vec<Vec<String>> = (workloads.iter())
+        .map(|workload| {
+            let cells = subjects
+                .iter()
+                .map(|it| workload.row_of(it).map_or("–".into(), &cell));
+            std::iter::once(workload.name.to_owned())
+                .chain(cells)
+                .collect()
+        })
+        .collect();
+    let headers: Vec<String> = std::iter::once("workload".into()).chain(headers).collect();
+    write_table(out, &headers, &lines, true)
 }
 
 /// A Markdown table of escaped cells; with `figures`, every column after the first is
 /// right-aligned (`---:`).
 fn write_table(
     out: &mut impl Write,
-    headers: Vec<&str>,
-    lines: impl Iterator<Item = Vec<String>>,
+    headers: &[String],
+    lines: &[Vec<String>],
     figures: bool,
 ) -> io::Result<()> {
-    let escape = |cell: &str| text(cell).replace('|', "\\|");
+    let escape = |cells: &[String]| {
+        cells
+            .iter()
+            .map(|it| text(it).replace('|', "\\|"))
+            .collect::<Vec<_>>()
+    };
     let mut table = Table::new();
     table
         .load_style(presets::ASCII_MARKDOWN)
-        .set_header(headers.into_iter().map(escape).collect::<Vec<_>>())
-        .add_rows(lines.map(|line| line.iter().map(|cell| escape(cell)).collect::<Vec<_>>()));
-    if figures {
-        for column in table.column_iter_mut().skip(1) {
-            column.set_cell_alignment(CellAlignment::Right);
-        }
+        .set_header(escape(headers));
+    table.add_rows(lines.iter().map(|line| escape(line)));
+    for column in table.column_iter_mut().skip(1).filter(|_| figures) {
+        column.set_cell_alignment(CellAlignment::Right);
     }
     for (index, line) in table.lines().enumerate() {
-        if index == 1 && figures {
-            // The rule under the header: `|------|-----:|-----:|`.
-            let parts: Vec<&str> = line.split('|').collect();
-            let last = parts.len().saturating_sub(1);
-            let rule: Vec<String> = (parts.iter().enumerate())
-                .map(|(at, part)| match part.strip_suffix('-') {
-                    Some(dashes) if at > 1 && at < last => format!("{dashes}:"),
-                    _ => (*part).to_owned(),
-                })
-                .collect();
-            writeln!(out, "{}", rule.join("|"))?;
-        } else {
+        if index != 1 || !figures {
             writeln!(out, "{line}")?;
+            continue;
         }
+        // The rule under the header: `|------|-----:|-----:|`.
+        let rule = line
+            .split('|')
+            .enumerate()
+            .map(|(at, part)| match part.strip_suffix('-') {
+                Some(dashes) if at > 1 => format!("{dashes}:"),
+                _ => part.to_owned(),
+            });
+        writeln!(out, "{}", rule.collect::<Vec<_>>().join("|"))?;
     }
     Ok(())
 }
@@ -227,33 +195,24 @@ fn text(text: &str) -> String {
 fn code(text: &str) -> String {
     let longest_run = text.split(|c| c != '`').map(str::len).max().unwrap_or(0);
     let fence = "`".repeat(longest_run + 1);
-    let pad = if text.starts_with('`') || text.ends_with('`') {
-        " "
-    } else {
-        ""
-    };
+    let pad = " ".repeat(usize::from(text.starts_with('`') || text.ends_with('`')));
     let flat = text.replace(['\n', '\r'], " ");
     format!("{fence}{pad}{flat}{pad}{fence}")
 }
 
 /// The path of `target` relative to the directory `from`, with `/` separators; in `<...>`
 /// when it holds a space, so that Markdown keeps it whole.
-pub fn relative_link(from: &Path, target: &Path) -> String {
+fn relative_link(from: &Path, target: &Path) -> String {
     let (from, target) = (normalized(from), normalized(target));
-    let from_parts: Vec<Component<'_>> = from.components().collect();
-    let target_parts: Vec<Component<'_>> = target.components().collect();
-    let common = from_parts
-        .iter()
-        .zip(&target_parts)
-        .take_while(|(a, b)| a == b)
-        .count();
-    let mut parts: Vec<String> = vec!["..".to_owned(); from_parts.len() - common];
-    parts.extend(
-        target_parts[common..]
-            .iter()
-            .map(|part| part.as_os_str().to_string_lossy().into_owned()),
-    );
-    let link = parts.join("/");
+    let mut from_parts = from.components().peekable();
+    let mut target_parts = target.components().peekable();
+    while from_parts.peek().is_some() && from_parts.peek() == target_parts.peek() {
+        from_parts.next();
+        target_parts.next();
+    }
+    let up = from_parts.map(|_| "..".to_owned());
+    let down = target_parts.map(|part| part.as_os_str().to_string_lossy().into_owned());
+    let link = up.chain(down).collect::<Vec<_>>().join("/");
     if link.contains(char::is_whitespace) || link.contains(['(', ')', '<', '>']) {
         format!("<{}>", link.replace('<', "%3C").replace('>', "%3E"))
     } else {
@@ -268,46 +227,9 @@ fn normalized(path: &Path) -> PathBuf {
     for component in absolute.components() {
         match component {
             Component::CurDir => {}
-            Component::ParentDir => {
-                normal.pop();
-            }
+            Component::ParentDir => drop(normal.pop()),
             other => normal.push(other),
         }
     }
     normal
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cells_are_escaped_and_figures_right_aligned() {
-        let mut out = Vec::new();
-        let lines = [vec!["a|b <c>".to_owned(), "<= 2x".to_owned()]].into_iter();
-        write_table(&mut out, vec!["workload", "x"], lines, true).expect("a Vec takes it");
-        let table = String::from_utf8(out).expect("UTF-8");
-        assert_eq!(
-            table,
-            "| workload    |     x |\n|-------------|------:|\n| a\\|b &lt;c> | <= 2x |\n"
-        );
-        assert_eq!(code("a `b` c"), "``a `b` c``");
-        assert_eq!(code("`x"), "`` `x ``");
-    }
-
-    #[test]
-    fn links_are_relative_to_the_report() {
-        let link = |from: &str, to: &str| relative_link(Path::new(from), Path::new(to));
-        assert_eq!(link("/r/docs/bench", "/r/docs/bench/a.svg"), "a.svg");
-        assert_eq!(link("/r/docs", "/r/docs/bench/a.svg"), "bench/a.svg");
-        assert_eq!(link("/r/docs/x", "/r/charts/a.svg"), "../../charts/a.svg");
-        assert_eq!(link("/r/./docs/../docs", "/r/docs/a.svg"), "a.svg");
-        assert_eq!(link("/r", "/r/my charts/a.svg"), "<my charts/a.svg>");
-        let here = std::env::current_dir().expect("a current directory");
-        assert_eq!(
-            relative_link(&here.join("docs"), Path::new("charts/a.svg")),
-            "../charts/a.svg",
-            "relative paths are taken from the current directory"
-        );
-    }
 }

@@ -1,105 +1,120 @@
-//! `--plot DIR`: SVG charts of the side-by-side rows, drawn with `plotters`' SVG backend.
-//!
-//! One chart per workload group (`point_read.svg` holds `point_read/uniform` and
-//! `point_read/hot`): a panel per workload, a horizontal bar per store (Cairn's in orange, each
-//! peer engine in its own colour) with its value at the end, the axis from 0, and a caption
-//! naming the workload and what a bar is. Then `ratios.svg`: Cairn's speed over each peer's
-//! per workload, on a log scale with a line at 1x (bars to the right: Cairn ahead). The SVG
-//! names its fonts and leaves drawing the text to the viewer, so nothing here needs a font.
-//! DIR is created if missing; file names keep the letters, digits, `-` and `_` of a group.
+//! `--plot DIR`: SVG charts of the side-by-side rows, drawn with `plotters`' SVG backend: a
+//! chart per workload group (a panel per workload, a horizontal bar from 0 per store, Cairn in
+//! orange and each peer engine in its own colour, its figure at the end), and `ratios.svg`
+//! (Cairn's speed over each peer's, on a log scale: right of 1x, Cairn is ahead). The SVG
+//! names its fonts and leaves drawing text to the viewer, so nothing here needs a font.
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{Context as _, Result};
 use plotters::coord::Shift;
+use plotters::prelude::SegmentValue::{CenterOf, Exact};
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use super::report::{format_value, Row};
-use super::side_by_side::{self, describe_measure, engine, Workload};
+use super::report::{self, engine, format_value, subject, Row, Unit, Workload};
 
 /// The summary chart's file name.
 pub const RATIOS_FILE: &str = "ratios.svg";
-
-/// The charts written.
-#[derive(Debug, Default)]
-pub struct Charts {
-    /// One chart per group: the group's name and the chart's path.
-    pub groups: Vec<(String, PathBuf)>,
-    /// The ratio summary, if the run had ratio rows.
-    pub ratios: Option<PathBuf>,
-}
-
-/// Writes every chart of `rows` into `dir` (created if missing).
-pub fn write_charts(dir: &Path, rows: &[Row]) -> Result<Charts> {
-    fs::create_dir_all(dir)
-        .with_context(|| format!("cannot create the chart directory {}", dir.display()))?;
-    let write = |name: &str, svg: String| -> Result<PathBuf> {
-        let path = dir.join(name);
-        fs::write(&path, svg)
-            .with_context(|| format!("cannot write the chart {}", path.display()))?;
-        Ok(path)
-    };
-    let mut charts = Charts::default();
-    for group in side_by_side::measured_groups(rows) {
-        let mut stem: String = group
-            .name
-            .chars()
-            .map(|c| match c {
-                'a'..='z' | 'A'..='Z' | '0'..='9' | '-' | '_' => c,
-                _ => '_',
-            })
-            .collect();
-        if stem.is_empty() || format!("{stem}.svg") == RATIOS_FILE {
-            stem.push_str("-group");
-        }
-        let title = format!("{}: Cairn and its peers", group.name);
-        let svg = group_chart(&title, &group.workloads)?;
-        charts
-            .groups
-            .push((group.name.to_owned(), write(&format!("{stem}.svg"), svg)?));
-    }
-    let ratios = side_by_side::ratio_workloads(rows);
-    if !ratios.is_empty() {
-        charts.ratios = Some(write(RATIOS_FILE, ratio_chart(&ratios)?)?);
-    }
-    Ok(charts)
-}
 
 const WIDTH: u32 = 900;
 const BAR: u32 = 26;
 const FONT: &str = "sans-serif";
 
-/// The colour of a subject's bars: Cairn's, a known peer's, or grey.
-fn colour(subject: &str) -> RGBColor {
-    match engine(subject) {
+/// The file name of a group's chart: the group's letters, digits, `-` and `_`.
+pub fn file_name(group: &str) -> String {
+    let keep = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
+    let mut stem: String = group
+        .chars()
+        .map(|c| if keep(c) { c } else { '_' })
+        .collect();
+    if stem.is_empty() || format!("{stem}.svg") == RATIOS_FILE {
+        stem.push_str("-group");
+    }
+    format!("{stem}.svg")
+}
+
+/// Writes every chart of `rows` into `dir`; returns how many.
+pub fn write_charts(dir: &Path, rows: &[Row]) -> Result<usize> {
+    let workloads = report::workloads(rows);
+    let mut charts = Vec::new();
+    for (group, members) in report::groups(&workloads) {
+        let panels: Vec<Panel> = members.into_iter().map(group_panel).collect();
+        let title = format!("{group}: Cairn and its peers");
+        charts.push((file_name(group), chart(&title, &panels)?));
+    }
+    let ratios = workloads.iter().filter(|it| it.unit == Unit::Ratio);
+    let bars = ratios.flat_map(|it| {
+        it.rows
+            .iter()
+            .map(|row| bar(row, it.name, row.value.log10()))
+    });
+    let panel = Panel {
+        caption: None,
+        bars: bars.collect(),
+        unit: None,
+    };
+    if !panel.bars.is_empty() {
+        let title = "Cairn's speed relative to each peer (log scale; right of 1x: Cairn ahead)";
+        charts.push((RATIOS_FILE.to_owned(), chart(title, &[panel])?));
+    }
+    for (name, svg) in &charts {
+        let path = dir.join(name);
+        let error = || format!("cannot write the chart {}", path.display());
+        fs::write(&path, svg).with_context(error)?;
+    }
+    Ok(charts.len())
+}
+
+/// A bar: its label, colour, length (drawn when finite) and the text at its end.
+type Bar = (String, RGBColor, f64, String);
+
+/// A subject's bar of `length` for `row`: labelled by the subject, or for a ratio row
+/// `<workload> vs <subject>`; coloured Cairn's, a known peer's, or grey.
+fn bar(row: &Row, workload: &str, length: f64) -> Bar {
+    let colour = match engine(subject(row)) {
         "cairn" => RGBColor(0xe8, 0x59, 0x0c),
         "redb" => RGBColor(0x1c, 0x7e, 0xd6),
         "fjall" => RGBColor(0x2f, 0x9e, 0x44),
         "sqlite" => RGBColor(0x70, 0x48, 0xe8),
         "redis" => RGBColor(0xc2, 0x25, 0x5c),
         _ => RGBColor(0x86, 0x8e, 0x96),
-    }
+    };
+    let label = match row.unit {
+        Unit::Ratio => format!("{workload} vs {}", subject(row)),
+        _ => subject(row).to_owned(),
+    };
+    (label, colour, length, row.headline())
 }
 
-fn subject(row: &Row) -> &str {
-    row.subject.as_deref().unwrap_or("?")
-}
-
-/// One panel of horizontal bars from 0, top to bottom, each with its label on the axis, its
-/// colour, its length (not drawn unless finite) and the text at its end.
+/// One panel of horizontal bars, top to bottom: from 0 with an axis in `unit`, or without a
+/// unit, bars of log10 ratios with an axis in ratios.
 struct Panel {
     caption: Option<String>,
-    bars: Vec<(String, RGBColor, f64, String)>,
-    x_range: std::ops::Range<f64>,
-    x_label: Box<dyn Fn(f64) -> String>,
+    bars: Vec<Bar>,
+    unit: Option<Unit>,
+}
+
+/// A workload's panel: a bar per store.
+fn group_panel(workload: &Workload<'_>) -> Panel {
+    let (name, unit) = (workload.name, workload.unit);
+    Panel {
+        caption: Some(format!("{name} — {}", report::describe_measure(unit))),
+        bars: workload
+            .rows
+            .iter()
+            .map(|row| bar(row, name, row.value))
+            .collect(),
+        unit: Some(unit),
+    }
 }
 
 /// An SVG titled `title` with the `panels` one under the other.
 fn chart(title: &str, panels: &[Panel]) -> Result<String> {
-    let height = |panel: &Panel| 70 + BAR * u32::try_from(panel.bars.len()).unwrap_or(0);
-    let heights: Vec<u32> = panels.iter().map(height).collect();
+    let heights: Vec<u32> = (panels.iter())
+        .map(|panel| 70 + BAR * u32::try_from(panel.bars.len()).unwrap_or(0))
+        .collect();
     let labels = panels.iter().flat_map(|panel| &panel.bars);
     let label_chars = labels.map(|bar| bar.0.chars().count()).max().unwrap_or(0);
     let label_area = u32::try_from(label_chars).unwrap_or(40).saturating_mul(8) + 12;
@@ -124,174 +139,66 @@ fn chart(title: &str, panels: &[Panel]) -> Result<String> {
 }
 
 fn draw_panel(area: &DrawingArea<SVGBackend<'_>, Shift>, panel: &Panel, label: u32) -> Result<()> {
-    let count = panel.bars.len();
-    let mut builder = ChartBuilder::on(area);
-    if let Some(caption) = &panel.caption {
-        builder.caption(caption, (FONT, 18));
-    }
-    let mut chart = (builder.margin(6).margin_right(40))
-        .x_label_area_size(24)
-        .y_label_area_size(label)
-        .build_cartesian_2d(panel.x_range.clone(), (0..count).into_segmented())?;
-    // Segments count from the bottom: the first bar is drawn at the top.
-    let at = |index: usize| count - 1 - index;
-    let label_of = |segment: &SegmentValue<usize>| match segment {
-        SegmentValue::CenterOf(index) if *index < count => panel.bars[at(*index)].0.clone(),
-        _ => String::new(),
-    };
-    (chart.configure_mesh().disable_y_mesh().y_labels(count))
-        .y_label_formatter(&label_of)
-        .x_labels(8)
-        .x_label_formatter(&|value| (panel.x_label)(*value))
-        .label_style((FONT, 16))
-        .draw()?;
-    let bars = panel.bars.iter().enumerate();
-    let bars = bars.filter(|(_, (.., length, _))| length.is_finite());
-    chart.draw_series(bars.clone().map(|(index, (_, colour, length, _))| {
-        let (low, high) = (
-            SegmentValue::Exact(at(index)),
-            SegmentValue::Exact(at(index) + 1),
-        );
-        let mut bar = Rectangle::new([(0.0, low), (*length, high)], colour.filled());
-        bar.set_margin(4, 4, 0, 0);
-        bar
-    }))?;
-    let font = (FONT, 16).into_font().color(&BLACK);
-    chart.draw_series(bars.map(|(index, (.., length, text))| {
-        let side = if *length < 0.0 {
-            HPos::Right
-        } else {
-            HPos::Left
-        };
-        let at = (*length, SegmentValue::CenterOf(at(index)));
-        Text::new(
-            format!(" {text} "),
-            at,
-            font.pos(Pos::new(side, VPos::Center)),
-        )
-    }))?;
-    let zero = [0, count].map(|end| (0.0, SegmentValue::Exact(end)));
-    chart.draw_series([PathElement::new(zero, BLACK.stroke_width(2))])?;
-    Ok(())
-}
-
-/// A group's chart: a panel per workload, a bar per store from 0.
-fn group_chart(title: &str, workloads: &[Workload<'_>]) -> Result<String> {
-    let panel = |workload: &Workload<'_>| {
-        let unit = workload.unit;
-        let largest = workload
-            .rows
-            .iter()
-            .map(|row| row.value)
-            .fold(0.0, f64::max);
-        let bar = |row: &&Row| {
-            (
-                subject(row).into(),
-                colour(subject(row)),
-                row.value,
-                row.headline(),
-            )
-        };
-        Panel {
-            caption: Some(format!("{} — {}", workload.name, describe_measure(unit))),
-            bars: workload.rows.iter().map(bar).collect(),
-            x_range: 0.0..if largest > 0.0 { largest * 1.25 } else { 1.0 },
-            x_label: Box::new(move |value| format_value(unit, value)),
-        }
-    };
-    chart(title, &workloads.iter().map(panel).collect::<Vec<_>>())
-}
-
-/// The summary chart: Cairn's speed over each peer's, a bar per workload and peer from 1x, on
-/// a log scale (a bar is log10 of the ratio; the axis is labelled in ratios).
-fn ratio_chart(workloads: &[Workload<'_>]) -> Result<String> {
-    let rows = workloads
-        .iter()
-        .flat_map(|workload| workload.rows.iter().map(move |row| (workload.name, row)));
-    let bars: Vec<_> = rows
-        .map(|(name, row)| {
-            let label = format!("{name} vs {}", subject(row));
-            (
-                label,
-                colour(subject(row)),
-                row.value.log10(),
-                row.headline(),
-            )
-        })
-        .collect();
-    let lengths = bars
+    let lengths = panel
+        .bars
         .iter()
         .map(|bar| bar.2)
         .filter(|length| length.is_finite());
     let (low, high) = lengths.fold((0.0, 0.0), |(low, high): (f64, f64), length| {
         (low.min(length), high.max(length))
     });
-    let panel = Panel {
-        caption: None,
-        bars,
-        x_range: (low - 0.4).floor()..(high + 0.5).ceil(),
-        x_label: Box::new(|exponent| format!("{}x", 10_f64.powf(exponent))),
+    let x_range = match panel.unit {
+        Some(_) => 0.0..if high > 0.0 { high * 1.25 } else { 1.0 },
+        None => (low - 0.4).floor()..(high + 0.5).ceil(),
     };
-    chart(
-        "Cairn's speed relative to each peer (log scale; right of 1x: Cairn ahead)",
-        &[panel],
-    )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::super::report::Unit;
-    use super::super::side_by_side::test_rows::{measured, ratio};
-    use super::*;
-
-    #[test]
-    fn charts_name_every_store_and_their_figures() {
-        let dir = tempfile::tempdir().expect("a temp dir");
-        let latency =
-            |workload, subject, value| measured(workload, subject, Unit::Nanoseconds, value);
-        let rows = vec![
-            latency("point_read/uniform", "cairn-buffered", 400.0),
-            latency("point_read/uniform", "<odd & store>", 800.0),
-            latency("point_read/hot", "sqlite-strict", 30_000.0),
-            measured("ratios", "cairn-inmemory", Unit::OpsPerSecond, 1e6),
-            measured("memory/uniform", "redis", Unit::Bytes, 2e6),
-            ratio("point_read/uniform", "redb-buffered", 10.0),
-            ratio("point_read/uniform", "fjall-buffered", 0.1),
-            ratio("point_read/uniform", "sqlite-strict", 0.0),
-        ];
-        let charts = write_charts(&dir.path().join("charts"), &rows).expect("charts written");
-        let read = |path: &Path| fs::read_to_string(path).expect("the chart is readable");
-        let files = charts.groups.iter().map(|(_, path)| path.file_name());
-        let files: Vec<_> = files
-            .map(|name| name.map(|name| name.to_string_lossy()))
-            .collect();
-        assert_eq!(
-            files,
-            ["point_read.svg", "ratios-group.svg", "memory.svg"].map(|f| Some(f.into()))
-        );
-        let point_read = read(&charts.groups[0].1);
-        assert!(point_read.starts_with("<svg") && point_read.trim_end().ends_with("</svg>"));
-        for text in [
-            "cairn-buffered\n",
-            "sqlite-strict\n",
-            "&lt;odd &amp; store&gt;\n",
-            "30.0 µs",
-        ] {
-            assert!(point_read.contains(text), "{text} in {point_read}");
-        }
-        assert!(
-            read(&charts.groups[2].1).contains("1.9 MiB"),
-            "bytes in binary units"
-        );
-        let ratios = read(charts.ratios.as_deref().expect("a ratio chart"));
-        for text in [
-            "vs redb-buffered",
-            "vs fjall-buffered",
-            "10.00x",
-            "0.10x",
-            "1x",
-        ] {
-            assert!(ratios.contains(text), "{text} in {ratios}");
-        }
+    let mut builder = ChartBuilder::on(area);
+    if let Some(caption) = &panel.caption {
+        builder.caption(caption, (FONT, 18));
     }
+    let count = panel.bars.len();
+    let mut chart = (builder.margin(6).margin_right(40))
+        .x_label_area_size(24)
+        .y_label_area_size(label)
+        .build_cartesian_2d(x_range, (0..count).into_segmented())?;
+    // Segments count from the bottom: the first bar is drawn at the top.
+    let bars: Vec<&Bar> = panel.bars.iter().rev().collect();
+    let label_of = |segment: &SegmentValue<usize>| match segment {
+        CenterOf(at) => bars.get(*at).map(|bar| bar.0.clone()).unwrap_or_default(),
+        _ => String::new(),
+    };
+    let x_label = |value: &f64| match panel.unit {
+        Some(unit) => format_value(unit, *value),
+        None => format!("{}x", 10_f64.powf(*value)),
+    };
+    (chart.configure_mesh().disable_y_mesh().y_labels(count))
+        .y_label_formatter(&label_of)
+        .x_labels(8)
+        .x_label_formatter(&x_label)
+        .label_style((FONT, 16))
+        .draw()?;
+    let bars = bars
+        .into_iter()
+        .enumerate()
+        .filter(|(_, bar)| bar.2.is_finite());
+    chart.draw_series(bars.clone().map(|(at, (_, colour, length, _))| {
+        let mut bar = Rectangle::new(
+            [(0.0, Exact(at)), (*length, Exact(at + 1))],
+            colour.filled(),
+        );
+        bar.set_margin(4, 4, 0, 0);
+        bar
+    }))?;
+    let font = (FONT, 16).into_font().color(&BLACK);
+    chart.draw_series(bars.map(|(at, (.., length, text))| {
+        let side = if *length < 0.0 {
+            HPos::Right
+        } else {
+            HPos::Left
+        };
+        let (text, style) = (format!(" {text} "), font.pos(Pos::new(side, VPos::Center)));
+        Text::new(text, (*length, CenterOf(at)), style)
+    }))?;
+    let zero = [0, count].map(|end| (0.0, Exact(end)));
+    chart.draw_series([PathElement::new(zero, BLACK.stroke_width(2))])?;
+    Ok(())
 }

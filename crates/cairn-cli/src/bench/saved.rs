@@ -1,76 +1,56 @@
-//! Saved runs: the JSON document `cairn bench --json` writes, read back by `--from-json` and
-//! `--compare`.
-//!
-//! A [`SavedRun`] holds everything a run printed: the tool and version, the mode (quick or
-//! full), the build (release or debug), the command line, the date and machine, the notes, the
-//! failed workloads and every row with all its percentiles. Loading checks that the file is
-//! such a document (its `tool` is `cairn bench`) and recomputes each row's "measured" column,
-//! so a loaded run prints exactly like the live one. A file that is missing, not JSON, or JSON
-//! of another shape is an error naming the file; nothing here panics on any input.
-//!
-//! Output files are opened before anything is measured (a bad path fails at once) but only
-//! emptied when their new content is written ([`OutputFile`]), so a run that stops early
-//! leaves the previous report in place, and `--from-json F --json F` rewrites F safely.
+//! Saved runs: the JSON document `--json` writes and `--from-json` and `--compare` read, and
+//! the comparison of two runs. Loading checks that the file is one (its `tool` is `cairn
+//! bench`; fields added since the first format may be absent) and recomputes each row's
+//! figure, so a loaded run prints like the live one; any other file is an error naming it,
+//! never a panic. A compared row's change is a speed ratio in the row's better direction, so
+//! above 1 always means this run is better; a change beyond the threshold either way (`1 +
+//! PCT/100`, or its inverse, so 2x better and 2x worse count the same) is marked.
 
-use std::fs::{File, OpenOptions};
-use std::io::{self, BufWriter, Seek, SeekFrom, Write};
-use std::path::{Path, PathBuf};
+use std::io::{self, Write};
+use std::path::Path;
 
 use anyhow::{bail, Context as _, Result};
 use serde::{Deserialize, Serialize};
 
-use super::report::{self, Row};
+use super::report::{self, Better, Row};
 use crate::machine::Machine;
 
 /// The `tool` field of every saved run.
 pub const TOOL: &str = "cairn bench";
 
-/// A workload that failed, and why.
+/// The default `--compare-threshold`, in percent.
+pub const THRESHOLD_PCT_DEFAULT: f64 = 10.0;
+
+/// A workload that failed, and why (the error with its causes).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Failure {
-    /// The workload's name.
     pub name: String,
-    /// The error, with its causes.
     pub error: String,
 }
 
-/// The JSON document `--json` writes and `--from-json` and `--compare` read.
+/// A run: how, when and where it measured (`mode`: quick or full; `build`: release or
+/// debug), the rows that met and missed their target, the failed workloads, and every row in
+/// the order measured.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct SavedRun {
-    /// Always [`TOOL`].
     pub tool: String,
-    /// The version of `cairn` that measured.
     pub version: String,
-    /// `quick` or `full`.
     pub mode: String,
-    /// `release` or `debug`.
     pub build: String,
-    /// The command line that measured (absent in files written before it was recorded).
-    #[serde(default)]
     pub command: Option<String>,
-    /// When the run started, `YYYY-MM-DD HH:MM:SS UTC`.
     pub date: String,
-    /// What the run measured on.
     pub machine: Machine,
-    /// The `--filter` of the run, if any.
-    #[serde(default)]
     pub filter: Option<String>,
-    /// How the rows were measured: printed after the `--wide` table and in the report.
     #[serde(default)]
     pub notes: Vec<String>,
-    /// How long the run took.
     #[serde(default)]
     pub elapsed_seconds: f64,
-    /// Rows that met their target.
     #[serde(default)]
     pub passed: usize,
-    /// Rows that missed their target.
     #[serde(default)]
     pub missed: usize,
-    /// Workloads that went wrong.
     #[serde(default)]
     pub failed: Vec<Failure>,
-    /// Every row, in the order measured.
     pub results: Vec<Row>,
 }
 
@@ -79,23 +59,16 @@ impl SavedRun {
     pub fn load(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read the saved run {}", path.display()))?;
-        Self::parse(&text).with_context(|| {
-            format!(
-                "{} is not a JSON file written by `cairn bench --json`",
-                path.display()
-            )
-        })
-    }
-
-    /// Parses a saved run and recomputes its rows' "measured" column.
-    pub fn parse(text: &str) -> Result<Self> {
-        let mut run: SavedRun = serde_json::from_str(text)?;
+        let context = || {
+            let path = path.display();
+            format!("{path} is not a JSON file written by `cairn bench --json`")
+        };
+        let mut run: SavedRun = serde_json::from_str(&text).with_context(context)?;
         if run.tool != TOOL {
-            bail!("its tool is {:?}, not {TOOL:?}", run.tool);
+            let error = anyhow::anyhow!("its tool is {:?}, not {TOOL:?}", run.tool);
+            return Err(error.context(context()));
         }
-        for row in &mut run.results {
-            row.refresh_figure();
-        }
+        run.results.iter_mut().for_each(Row::refresh_figure);
         Ok(run)
     }
 
@@ -105,27 +78,18 @@ impl SavedRun {
         self.results.retain(|row| row.name.contains(filter));
         self.failed.retain(|failure| failure.name.contains(filter));
         if self.results.is_empty() && self.failed.is_empty() {
-            bail!(
-                "no row name contains {filter:?}; the rows are:\n  {}",
-                names.join("\n  ")
-            );
+            let names = names.join("\n  ");
+            bail!("no row name contains {filter:?}; the rows are:\n  {names}");
         }
         self.filter = Some(match self.filter.take() {
             Some(earlier) => format!("{earlier}, then {filter}"),
             None => filter.to_owned(),
         });
-        (self.passed, self.missed) = report::tally(&self.results);
+        (self.passed, self.missed) = cairn_bench::report::tally(&self.results);
         Ok(())
     }
 
-    /// Writes the run as pretty JSON, with a final newline.
-    pub fn save(&self, writer: &mut impl Write) -> io::Result<()> {
-        serde_json::to_writer_pretty(&mut *writer, self).map_err(io::Error::from)?;
-        writeln!(writer)
-    }
-
-    /// Prints what measured and when: mode, build, version, machine and date (the notes
-    /// follow the table); `loaded_from` names the file of a loaded run.
+    /// Prints mode, build, version, machine and date; `loaded_from` names a loaded run's file.
     pub fn write_header(&self, out: &mut impl Write, loaded_from: Option<&Path>) -> io::Result<()> {
         let (mode, build, version) = (&self.mode, &self.build, &self.version);
         write!(
@@ -136,7 +100,15 @@ impl SavedRun {
             write!(out, " (loaded from {})", path.display())?;
         }
         let machine = describe_machine(&self.machine);
-        writeln!(out, "\nmachine: {machine}\ndate:    {}\n", self.date)
+        writeln!(out, "\nmachine: {machine}\ndate:    {}\n", self.date)?;
+        out.flush()
+    }
+
+    /// `date, machine, mode, build, version`.
+    fn describe(&self) -> String {
+        let (date, mode, build, version) = (&self.date, &self.mode, &self.build, &self.version);
+        let machine = describe_machine(&self.machine);
+        format!("{date}, {machine}, {mode} mode, {build} build, cairn {version}")
     }
 }
 
@@ -150,56 +122,181 @@ pub fn describe_machine(machine: &Machine) -> String {
 
 /// This process's command line as `cairn bench ...`, quoted as a shell would need it.
 pub fn command_line() -> String {
-    let arguments: Vec<String> = std::env::args_os()
-        .skip(1)
+    let arguments: Vec<String> = (std::env::args_os().skip(1))
         .map(|argument| argument.to_string_lossy().into_owned())
         .collect();
     let quoted = shlex::try_join(arguments.iter().map(String::as_str));
     format!("cairn {}", quoted.unwrap_or_else(|_| arguments.join(" ")))
 }
 
-/// A file opened (created if missing, never emptied) before the run, and replaced in full
-/// once its content is ready.
-pub struct OutputFile {
-    file: File,
-    path: PathBuf,
+/// The speed ratio of `after` over `before` in their better direction (above 1: `after` is
+/// better); `None` when the units differ or a value is zero, negative or not finite.
+pub fn speed_ratio(before: &Row, after: &Row) -> Option<f64> {
+    let usable = |value: f64| value.is_finite() && value > 0.0;
+    if before.unit != after.unit || !usable(before.value) || !usable(after.value) {
+        return None;
+    }
+    let ratio = match after.better() {
+        Better::Lower => before.value / after.value,
+        Better::Higher => after.value / before.value,
+    };
+    ratio.is_finite().then_some(ratio)
 }
 
-impl OutputFile {
-    /// Opens `path` for writing; `what` names the file in errors (`JSON`, `Markdown`).
-    pub fn open(path: &Path, what: &str) -> Result<Self> {
-        let file = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(path)
-            .with_context(|| format!("cannot create the {what} file {}", path.display()))?;
-        Ok(OutputFile {
-            file,
-            path: path.to_owned(),
-        })
+/// `better` or `WORSE` when a speed ratio is beyond `threshold_pct` either way, else empty.
+fn verdict(ratio: f64, threshold_pct: f64) -> &'static str {
+    let limit = 1.0 + threshold_pct / 100.0;
+    match ratio {
+        _ if ratio > limit => "better",
+        _ if ratio * limit < 1.0 => "WORSE",
+        _ => "",
     }
+}
 
-    /// Where the file is.
-    pub fn path(&self) -> &Path {
-        &self.path
+/// Prints the comparison of `after` (this run) with `before` (the saved run at `path`): both
+/// runs, warnings when their figures do not compare well, then every row of either run (this
+/// run's in order, then those only in the saved run) with both figures, the change and its
+/// mark (`n/a` for rows of different units or with a zero or non-finite value).
+pub fn write_comparison(
+    out: &mut impl Write,
+    path: &Path,
+    before: &SavedRun,
+    after: &SavedRun,
+    threshold_pct: f64,
+) -> io::Result<()> {
+    let (old, new) = (before.describe(), after.describe());
+    writeln!(
+        out,
+        "comparison with {}\n  change: speed ratio after/before in each row's better \
+         direction (> 1: better), marked beyond {threshold_pct} %\n  before: {old}\n  after : \
+         {new}",
+        path.display()
+    )?;
+    if before.machine != after.machine {
+        let [before, after] = [before, after].map(|run| describe_machine(&run.machine));
+        writeln!(
+            out,
+            "warning: the runs are from different machines ({before} before, {after} after): \
+             changes may come from the machine, not the code"
+        )?;
     }
+    for (which, run) in [("saved", before), ("current", after)] {
+        if run.build != "release" {
+            let build = &run.build;
+            writeln!(
+                out,
+                "warning: the {which} run is a {build} build: its figures mean nothing"
+            )?;
+        }
+    }
+    if before.mode != after.mode {
+        let (before, after) = (&before.mode, &after.mode);
+        writeln!(
+            out,
+            "warning: the runs are in different modes ({before} before, {after} after): quick \
+             figures are noisier"
+        )?;
+    }
+    let mut names: Vec<&str> = Vec::new();
+    for row in after.results.iter().chain(&before.results) {
+        if !names.contains(&row.name.as_str()) {
+            names.push(&row.name);
+        }
+    }
+    let figure = |row: Option<&Row>| row.map_or_else(|| "-".into(), Row::headline);
+    // The marks, in the order the summary line counts them.
+    let marks = ["better", "WORSE", "", "n/a", "added", "removed"];
+    let mut count = [0; 6];
+    let lines = names.into_iter().map(|name| {
+        let [earlier, later] =
+            [before, after].map(|run| run.results.iter().find(|it| it.name == name));
+        let ratio = earlier
+            .zip(later)
+            .and_then(|(earlier, later)| speed_ratio(earlier, later));
+        let mark = match (earlier, later, ratio) {
+            (None, ..) => "added",
+            (_, None, _) => "removed",
+            (.., None) => "n/a",
+            (.., Some(ratio)) => verdict(ratio, threshold_pct),
+        };
+        for (counted, _) in count.iter_mut().zip(marks).filter(|(_, it)| *it == mark) {
+            *counted += 1;
+        }
+        let ratio = ratio.map_or_else(|| "-".into(), |ratio| format!("{ratio:.2}x"));
+        let name = report::shorten(name, 60);
+        [name, figure(earlier), figure(later), ratio, mark.into()]
+    });
+    let lines: Vec<[String; 5]> = lines.collect();
+    let headers = ["workload", "before", "after", "change", ""];
+    let table = report::terminal_table(headers, lines, &[1, 2, 3]);
+    writeln!(out, "\n{}", table.trim_fmt())?;
+    let [better, worse, within, not_comparable, added, removed] = count;
+    let compared = better + worse + within + not_comparable;
+    writeln!(
+        out,
+        "{compared} rows compared: {better} better, {worse} worse beyond {threshold_pct} %, \
+         {within} within; {not_comparable} not comparable; {added} added, {removed} removed\n"
+    )
+}
 
-    /// Empties the file and writes `content` into it.
-    pub fn replace_with(
-        self,
-        what: &str,
-        content: impl FnOnce(&mut BufWriter<File>) -> io::Result<()>,
-    ) -> Result<()> {
-        let OutputFile { mut file, path } = self;
-        file.set_len(0)
-            .and_then(|()| file.seek(SeekFrom::Start(0)))
-            .map(drop)
-            .and_then(|()| {
-                let mut writer = BufWriter::new(file);
-                content(&mut writer)?;
-                writer.flush()
-            })
-            .with_context(|| format!("cannot write the {what} file {}", path.display()))
+#[cfg(test)]
+mod tests {
+    use super::super::report::Unit;
+    use super::*;
+    use cairn_bench::targets;
+
+    #[test]
+    fn the_speed_ratio_follows_each_rows_better_direction() {
+        let subject = Some("cairn-strict".to_owned());
+        let at = |unit, value| Row {
+            unit,
+            value,
+            subject: subject.clone(),
+            ..Row::default()
+        };
+        let other = |value| Row::ratio("x vs x-raw", value, 1.0, "an overhead");
+        let (ns, ratio) = (Unit::Nanoseconds, Unit::Ratio);
+        let pairs = [
+            (at(ns, 200.0), at(ns, 100.0), Some(2.0)),
+            (
+                at(Unit::OpsPerSecond, 200.0),
+                at(Unit::OpsPerSecond, 100.0),
+                Some(0.5),
+            ),
+            (at(Unit::Bytes, 100.0), at(Unit::Bytes, 400.0), Some(0.25)),
+            // Cairn's speed over a peer's, then an overhead: better higher, then lower.
+            (at(ratio, 2.0), at(ratio, 3.0), Some(1.5)),
+            (other(1.0), other(2.0), Some(0.5)),
+            // A bound says it first (`flat (<= 1.2x)` is a bound below).
+            (
+                other(1.0),
+                other(2.0).target(&targets::READ_SCALING),
+                Some(2.0),
+            ),
+            (
+                other(1.0),
+                at(ratio, 2.0).goal(&targets::GET_SCALING_GOAL),
+                Some(0.5),
+            ),
+            (at(ns, 0.0), at(ns, 1.0), None),
+            (at(ns, f64::NAN), at(ns, 1.0), None),
+            (at(Unit::Bytes, 1.0), at(ns, 1.0), None),
+        ];
+        for (before, after, ratio) in pairs {
+            assert_eq!(speed_ratio(&before, &after), ratio, "{after:?}");
+        }
+        let cases = [
+            (1.10, 10.0),
+            (1.11, 10.0),
+            (1.0 / 1.10, 10.0),
+            (1.0 / 1.11, 10.0),
+        ];
+        let verdicts = cases.map(|(ratio, threshold)| verdict(ratio, threshold));
+        assert_eq!(
+            verdicts,
+            ["", "better", "", "WORSE"],
+            "the threshold is exclusive"
+        );
+        assert_eq!([verdict(0.95, 1.0), verdict(1.0, 0.0)], ["WORSE", ""]);
     }
 }
