@@ -6,6 +6,12 @@
 //! relative to the report; a file that is not a saved run is an error naming it (exit 1, no
 //! panic); `--validate` exits 3 on a MISS and 1 on a failed workload.
 
+#![allow(
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    reason = "a test panics on a broken expectation"
+)]
+
 use serde_json::{json, Value as Json};
 use tempfile::TempDir;
 
