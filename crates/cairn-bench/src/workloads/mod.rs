@@ -11,8 +11,8 @@ pub mod durability;
 pub mod engine;
 pub mod recovery;
 
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Barrier};
+use std::time::{Duration, Instant};
 
 use cairn::Db;
 
@@ -131,6 +131,33 @@ impl Fixture {
             value_bytes,
         })
     }
+}
+
+/// Runs `work(thread, state)` for each of `states` on a thread of its own, all released
+/// together; returns the wall time from their release until the last one is done.
+pub(crate) fn run_threads<S: Send>(
+    states: Vec<S>,
+    work: impl Fn(usize, S) -> Result<()> + Sync,
+) -> Result<Duration> {
+    let barrier = Barrier::new(states.len() + 1);
+    std::thread::scope(|scope| {
+        let (work, barrier) = (&work, &barrier);
+        let threads: Vec<_> = (states.into_iter().enumerate())
+            .map(|(thread, state)| {
+                scope.spawn(move || {
+                    barrier.wait();
+                    work(thread, state)
+                })
+            })
+            .collect();
+        barrier.wait();
+        let started = Instant::now();
+        for thread in threads {
+            let panicked = |_| WorkloadError::unexpected("threads", "a thread panicked");
+            thread.join().map_err(panicked)??;
+        }
+        Ok(started.elapsed())
+    })
 }
 
 /// Refuses a fixture of `keys` keys, fewer than `minimum`.
