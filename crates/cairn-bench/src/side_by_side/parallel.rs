@@ -1,7 +1,6 @@
-//! Workloads that report a wall time for a fixed amount of work ([`ParallelWorkload`]):
-//! fills of a fresh store, Strict group commit from several writer threads, and a mixed
-//! 80/20 read/write load. Threads and sessions are set up before the clock starts; the threads
-//! wait on a barrier and the clock runs from their release until the last one is done.
+//! Workloads that report a wall time for a fixed amount of work ([`ParallelWorkload`]): fills
+//! of a fresh store, Strict group commit from several writers, and a mixed 80/20 load. Threads
+//! and sessions are set up before the clock, which runs from their release until the last ends.
 
 use std::sync::Arc;
 use std::time::Duration;
