@@ -1,14 +1,8 @@
-//! Targets and goals: the bounds a measured figure is checked against, and where each
-//! comes from.
-//!
-//! A row may carry a *target* (it passes when it meets it) and a *goal* (reported, never
-//! failed on). Most targets are figures that earlier systems Cairn replaces published for the
-//! same workload ([`Source`] names which); goals are the project's own. Where an earlier
-//! system published a target and a looser "acceptable" bound (snapshot write and load,
-//! snapshot + WAL recovery, WAL truncation), the row passes on the acceptable bound, which its
-//! text names after the target ("< 100 ms (500 ms ok)"), and the goal is the target itself.
-//! Latency bounds apply to p50, in nanoseconds. [`crate::registry::gates`] lists the CI
-//! performance gate: same-run ratios with generous margins.
+//! Targets and goals: the bounds a figure is checked against, and where each comes from. A row
+//! passes when it meets its *target* (mostly figures published by the systems Cairn replaces,
+//! see [`Source`]); its *goal* (the project's own) is reported, never failed on. Where a target
+//! came with a looser "acceptable" bound, the row passes on that ("< 100 ms (500 ms ok)") and
+//! the goal is the target itself. Latency bounds apply to p50, in nanoseconds.
 
 /// Where a bound comes from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -41,16 +35,13 @@ impl Source {
     }
 }
 
-/// Which side of a bound passes.
+/// Which side of a bound passes: `<`, `<=`, `>`, `>=`.
 #[derive(Clone, Copy, Debug, PartialEq)]
+#[allow(missing_docs, reason = "the names say it")]
 pub enum Bound {
-    /// Strictly below.
     Below(f64),
-    /// Below or equal.
     AtMost(f64),
-    /// Strictly above.
     Above(f64),
-    /// Above or equal.
     AtLeast(f64),
 }
 

@@ -77,7 +77,7 @@ impl KvPeer {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build();
-        let runtime = runtime.map_err(|error| WorkloadError::io("kv", "a runtime", error))?;
+        let runtime = runtime.map_err(|error| WorkloadError::io("kv", "a runtime", &error))?;
         let store = runtime.block_on(open())?;
         Ok(KvSession {
             store,

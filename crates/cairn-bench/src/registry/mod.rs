@@ -186,13 +186,16 @@ pub(crate) fn read_keys(quick: bool) -> usize {
     }
 }
 
+/// A peer fixture's label, value length and tag (`None` for an engine fixture), and its keys.
+type FixtureKey = (Option<(Label, usize, &'static str)>, usize);
+
 /// State shared by the entries of one run: fixtures built once, the plans, the status line.
 pub struct Context {
     quick: bool,
     seconds: Option<Duration>,
     places: Places,
     /// Fixtures by store (label, value length, tag; none for an engine fixture) and keys.
-    fixtures: BTreeMap<(Option<(Label, usize, &'static str)>, usize), Box<dyn Any>>,
+    fixtures: BTreeMap<FixtureKey, Box<dyn Any>>,
     status: Box<dyn FnMut(&str)>,
     step: String,
 }

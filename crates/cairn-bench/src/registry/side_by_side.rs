@@ -272,7 +272,6 @@ pub fn entries(quick: bool) -> Vec<Entry> {
     let (point, one) = (Some(POINT_OPS_PER_SAMPLE), Some(1));
     let read = |kind| single(move |fixture| PointRead::new(fixture, kind));
     let write = |kind| single(move |fixture| Writes::new(fixture, kind));
-    let scaled = |context: &Context, full| context.scaled(full, 4);
     let mut entries = vec![fill(FillOrder::Sequential), fill(FillOrder::Random)];
     for (name, kind) in [("uniform", Read::Uniform), ("hot", Read::Hot)] {
         let spec = Spec::new(format!("point_read/{name}"), BUFFERED_CLASS, READ).ahead("");
@@ -338,6 +337,23 @@ pub fn entries(quick: bool) -> Vec<Entry> {
     let spec = Spec::new("batch_1000/strict", STRICT_CLASS, WRITE);
     let spec = spec.explained("one atomic, durable commit of 1,000 keys");
     entries.push(spec.entry(one, write(Write::Batch)));
+    entries.extend(threaded());
+    let spec = Spec::new("ttl_put", BUFFERED_CLASS, WRITE).needs(Feature::Ttl);
+    entries.push(spec.check(IN_MEMORY, t::PUT_WITH_TTL, None).entry(point, write(Write::TtlPut)));
+    let spec = Spec::new("cas", BUFFERED_CLASS, WRITE).check(IN_MEMORY, t::CAS, Some(t::CAS_GOAL));
+    entries.push(spec.entry(point, single(Cas::new)));
+    let spec = Spec::new("transaction", BUFFERED_CLASS, WRITE).needs(Feature::Transactions);
+    let spec = spec.explained("read 1 key, write 3, commit atomically");
+    entries.push(spec.entry(point, write(Write::Transaction)));
+    entries.push(memory_entry());
+    entries
+}
+
+/// The multi-threaded entries: group commit, mixed load, concurrent reads.
+#[rustfmt::skip]
+fn threaded() -> Vec<Entry> {
+    let scaled = |context: &Context, full| context.scaled(full, 4);
+    let mut entries = Vec::new();
     for writers in GROUP_COMMIT_WRITERS {
         let spec = Spec::new(format!("group_commit/{writers}"), STRICT_CLASS, WRITE);
         let mut spec = spec.explained("Strict puts from N writer threads released together");
@@ -363,14 +379,6 @@ pub fn entries(quick: bool) -> Vec<Entry> {
             Concurrent::new(fixture, Load::Reads, threads, scaled(context, PARALLEL_OPS_PER_THREAD))
         })));
     }
-    let spec = Spec::new("ttl_put", BUFFERED_CLASS, WRITE).needs(Feature::Ttl);
-    entries.push(spec.check(IN_MEMORY, t::PUT_WITH_TTL, None).entry(point, write(Write::TtlPut)));
-    let spec = Spec::new("cas", BUFFERED_CLASS, WRITE).check(IN_MEMORY, t::CAS, Some(t::CAS_GOAL));
-    entries.push(spec.entry(point, single(Cas::new)));
-    let spec = Spec::new("transaction", BUFFERED_CLASS, WRITE).needs(Feature::Transactions);
-    let spec = spec.explained("read 1 key, write 3, commit atomically");
-    entries.push(spec.entry(point, write(Write::Transaction)));
-    entries.push(memory_entry());
     entries
 }
 

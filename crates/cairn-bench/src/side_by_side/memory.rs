@@ -128,7 +128,7 @@ pub fn probe(label: Label, places: &Places, key_count: usize) -> Result<MemoryFi
 /// A `kB` line of `/proc/self/status` (`VmRSS`, `VmHWM`), in bytes.
 fn process_memory(field: &str) -> Result<u64> {
     let status = std::fs::read_to_string("/proc/self/status").map_err(|error| {
-        WorkloadError::io("memory", "reading /proc/self/status (Linux only)", error)
+        WorkloadError::io("memory", "reading /proc/self/status (Linux only)", &error)
     })?;
     status
         .lines()

@@ -59,7 +59,7 @@ impl DataDir {
                 }
                 Err(error) => {
                     let action = format!("create {}", path.display());
-                    return Err(WorkloadError::io("data directory", action, error));
+                    return Err(WorkloadError::io("data directory", action, &error));
                 }
             }
         }
@@ -125,7 +125,7 @@ impl RawFdatasync {
             file.sync_all()?;
             Ok(file)
         });
-        let file = file.map_err(|error| WorkloadError::io("raw_fdatasync", "create", error))?;
+        let file = file.map_err(|error| WorkloadError::io("raw_fdatasync", "create", &error))?;
         Ok(RawFdatasync {
             file,
             payload: value_of_length(RAW_SYNC_WRITE_BYTES),
@@ -145,7 +145,7 @@ impl Workload for RawFdatasync {
         self.file
             .write_all_at(&self.payload, self.next_offset)
             .and_then(|()| self.file.sync_data())
-            .map_err(|error| WorkloadError::io("raw_fdatasync", "write and sync", error))?;
+            .map_err(|error| WorkloadError::io("raw_fdatasync", "write and sync", &error))?;
         self.next_offset += length;
         Ok(())
     }

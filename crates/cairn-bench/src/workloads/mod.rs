@@ -54,7 +54,7 @@ impl WorkloadError {
     pub(crate) fn io(
         workload: &'static str,
         action: impl Into<String>,
-        error: std::io::Error,
+        error: &std::io::Error,
     ) -> Self {
         WorkloadError::Unexpected(workload, format!("{}: {error}", action.into()))
     }
@@ -160,6 +160,13 @@ pub(crate) fn run_threads<S: Send>(
     })
 }
 
+/// Ok when `holds`, the unexpected-result error `detail` of `workload` otherwise.
+pub(crate) fn ensure(holds: bool, workload: &'static str, detail: &str) -> Result<()> {
+    holds
+        .then_some(())
+        .ok_or_else(|| WorkloadError::unexpected(workload, detail))
+}
+
 /// Refuses a fixture of `keys` keys, fewer than `minimum`.
 pub(crate) fn require_keys(workload: &'static str, keys: usize, minimum: usize) -> Result<()> {
     if keys < minimum {
@@ -198,8 +205,8 @@ mod tests {
 
     #[test]
     fn engine_workloads_stay_right_across_phases() {
-        let fixture = || Fixture::build(2 * PREPARE_RUNS_MAX, 100).expect("in-memory fixture");
         use engine::Commit;
+        let fixture = || Fixture::build(2 * PREPARE_RUNS_MAX, 100).expect("in-memory fixture");
         let mut workloads: Vec<Box<dyn Workload>> = vec![
             Box::new(engine::VersionCas::success(100).expect("setup put")),
             Box::new(engine::VersionCas::wrong_version(100).expect("setup puts")),

@@ -178,7 +178,7 @@ impl Recovery {
             .write(true)
             .open(&last.path)
             .and_then(|file| file.set_len(offset + frame_bytes / 2))
-            .map_err(|error| WorkloadError::io(self.workload, "cut the last frame", error))?;
+            .map_err(|error| WorkloadError::io(self.workload, "cut the last frame", &error))?;
         Ok((offset, lsn))
     }
 }
@@ -206,7 +206,11 @@ impl Workload for Recovery {
                     let dir = self.dir.path();
                     for name in segment_files(dir)?.difference(&self.segments_built) {
                         std::fs::remove_file(dir.join(name)).map_err(|error| {
-                            WorkloadError::io("recovery", format!("remove {name:?}"), error)
+                            WorkloadError::io(
+                                "recovery",
+                                format!("remove {}", dir.join(name).display()),
+                                &error,
+                            )
                         })?;
                     }
                     if shape == Shape::TornOpen {
@@ -293,7 +297,7 @@ const FIXTURE_DURABILITY: Durability = Durability::Buffered {
 
 /// The names of the WAL segment files in `dir`.
 fn segment_files(dir: &Path) -> Result<BTreeSet<OsString>> {
-    let listing = |error| WorkloadError::io("recovery", format!("list {}", dir.display()), error);
+    let listing = |error| WorkloadError::io("recovery", format!("list {}", dir.display()), &error);
     let mut names = BTreeSet::new();
     for entry in std::fs::read_dir(dir).map_err(listing)? {
         let name = entry.map_err(listing)?.file_name();
