@@ -1,12 +1,7 @@
-//! Keys, values and the random choices the workloads make.
-//!
-//! Keys are `key:` followed by a fixed-width, zero-padded decimal index (`key:000000001234`), so
-//! byte order is numeric order and every key is 16 bytes (short enough for the engine to keep
-//! inline). Dropping the last `d` digits gives a prefix that matches exactly `10^d` consecutive
-//! keys, so one sequentially filled database also serves the prefix-scan workloads. Keys are
-//! formatted once, before timing, into a [`KeySet`] (one flat buffer); a timed operation only
-//! slices it. Random choices come from [`SplitMix64`], deterministic for a seed and a few
-//! nanoseconds a draw.
+//! Keys, values and random choices. Keys are `key:` and a zero-padded 12-digit index
+//! (`key:000000001234`): byte order is numeric order, every key is 16 bytes, and dropping `d`
+//! digits gives a prefix matching exactly `10^d` consecutive keys. Keys are formatted before
+//! timing into a [`KeySet`] (one flat buffer), which a timed operation only slices.
 
 /// Every key starts with this.
 pub const KEY_PREFIX: &str = "key:";
@@ -16,11 +11,6 @@ pub const KEY_DIGITS: usize = 12;
 
 /// Bytes in every key: prefix plus digits.
 pub const KEY_BYTES: usize = KEY_PREFIX.len() + KEY_DIGITS;
-
-/// The key at `index`, e.g. `key:000000000042`.
-pub fn key_at(index: u64) -> String {
-    format!("{KEY_PREFIX}{index:0KEY_DIGITS$}")
-}
 
 pub use cairn_testkit::SplitMix64;
 
@@ -32,13 +22,12 @@ pub struct KeySet {
 }
 
 impl KeySet {
-    /// The keys `key_at(0) .. key_at(count - 1)`, in order.
+    /// The first `count` keys, in order.
     pub fn sequential(count: usize) -> Self {
         Self::sequential_with_prefix(KEY_PREFIX, 0, count)
     }
 
-    /// The keys `key_at(first) .. key_at(first + count - 1)` with `KEY_PREFIX` replaced by
-    /// `prefix` (which must be 4 bytes): a key space disjoint from the sequential keys.
+    /// Keys `first ..` with `prefix` (4 bytes) for `key:`: a disjoint key space.
     pub fn sequential_with_prefix(prefix: &str, first: u64, count: usize) -> Self {
         debug_assert_eq!(
             prefix.len(),
@@ -50,10 +39,8 @@ impl KeySet {
         Self::from_strings(prefix.len() + KEY_DIGITS, keys)
     }
 
-    /// One prefix per group of `keys_per_prefix` consecutive keys among `key_count` sequential
-    /// keys. `keys_per_prefix` must be a power of ten (10, 100, ...) dividing `key_count`; the
-    /// prefix of group `g` matches exactly the keys `g * keys_per_prefix ..` of that group.
-    /// Returns `None` when the arguments do not describe such groups.
+    /// One prefix per group of `keys_per_prefix` (a power of ten dividing `key_count`)
+    /// consecutive keys, matching exactly that group; `None` for other arguments.
     pub fn group_prefixes(key_count: usize, keys_per_prefix: usize) -> Option<Self> {
         let dropped_digits = decimal_exponent(keys_per_prefix)?;
         if dropped_digits == 0
@@ -87,7 +74,7 @@ impl KeySet {
         self.bytes.is_empty()
     }
 
-    /// The key at `index`, which must be below `len()` (a caller's bug otherwise: it panics).
+    /// The key at `index`, which must be below `len()`.
     #[expect(
         clippy::indexing_slicing,
         reason = "the caller keeps `index` below `len()`"

@@ -1,11 +1,7 @@
-//! Result rows: what every registry entry produces, what `cairn bench` prints and saves.
-//!
-//! A [`Row`] is one measured (or derived) figure: a latency (p50/p99 shown, all percentiles
-//! kept), a throughput, a ratio between two rows, a count, or a size in bytes. Its `value` is
-//! the number the target and goal are checked against: p50 for latency rows, ops/s for
-//! throughput rows. Rows without a target are informational. Rows serialize to JSON and load
-//! back; the "measured" column ([`Row::figure`]) is not saved but recomputed by
-//! [`Row::refresh_figure`], so a loaded run prints exactly as the live one did.
+//! Result rows: what every registry entry produces, what `cairn bench` prints and saves. A
+//! [`Row`]'s `value` is what its target and goal are checked against (p50 for latency rows,
+//! ops/s for throughput rows). Rows serialize to JSON; the "measured" column ([`Row::figure`])
+//! is not saved but recomputed by [`Row::refresh_figure`], so a loaded run prints as it ran.
 
 use serde::{Deserialize, Serialize};
 
@@ -181,28 +177,30 @@ impl Row {
         }
     }
 
+    /// Checks the row's value against a target and a goal, where given.
+    #[must_use]
+    pub fn check(mut self, target: Option<&Limit>, goal: Option<&Limit>) -> Self {
+        if let Some(target) = target {
+            self.target = Some(target.text.to_owned());
+            self.pass = Some(target.is_met_by(self.value));
+        }
+        if let Some(goal) = goal {
+            self.goal = Some(goal.text.to_owned());
+            self.goal_met = Some(goal.is_met_by(self.value));
+        }
+        self
+    }
+
     /// Checks the row's value against a target.
     #[must_use]
-    pub fn target(mut self, limit: &Limit) -> Self {
-        self.target = Some(limit.text.to_owned());
-        self.pass = Some(limit.is_met_by(self.value));
-        self
+    pub fn target(self, limit: &Limit) -> Self {
+        self.check(Some(limit), None)
     }
 
     /// Checks the row's value against a goal.
     #[must_use]
     pub fn goal(self, limit: &Limit) -> Self {
-        let value = self.value;
-        self.goal_on(limit, value)
-    }
-
-    /// Checks `value` (some figure other than the row's own, such as a ratio to a peer)
-    /// against a goal.
-    #[must_use]
-    pub fn goal_on(mut self, limit: &Limit, value: f64) -> Self {
-        self.goal = Some(limit.text.to_owned());
-        self.goal_met = Some(limit.is_met_by(value));
-        self
+        self.check(None, Some(limit))
     }
 
     /// Adds to the measured column, e.g. a ratio to a peer.

@@ -1,7 +1,5 @@
-//! Cairn's engine as a peer: `cairn::Db` in any durability mode, used directly. A session is a
-//! clone of the `Db` (one `Arc`); a CAS is `compare_and_swap` on the value, a transaction is
-//! `Db::transaction` (snapshot isolation, retried on conflict). The maintenance thread is off,
-//! as in every other Cairn workload, so no checkpoint lands inside a measurement.
+//! Cairn's engine as a peer: `cairn::Db` in any durability mode, a session a clone of it. A CAS
+//! is `compare_and_swap` on the value, a transaction `Db::transaction` (snapshot isolation).
 
 use std::path::Path;
 use std::time::Duration;

@@ -1,12 +1,8 @@
-//! fjall as a peer: a plain (non-transactional) `Database` with one keyspace, fjall's defaults
-//! otherwise. Scans walk a `Snapshot` (the keyspace's own iterators could see part of a batch
-//! being applied). A plain keyspace has no read-modify-write, so one writer mutex per peer is
-//! taken by *every* write, and a CAS or a transaction reads and writes under it: atomic, since
-//! every writer goes through this peer and fjall publishes a write before it returns. fjall
-//! already serializes writers on its journal, so the mutex costs nothing measurable on puts,
-//! and it measured cheaper than fjall's `SingleWriterTxDatabase` for puts and CAS alike.
-//! `Strict` commits every write as a batch with `durability(SyncData)`; `Buffered` is fjall's
-//! default, with a single write a plain `insert`.
+//! fjall as a peer: a plain `Database` with one keyspace, fjall's defaults otherwise; scans walk
+//! a `Snapshot`. A plain keyspace has no read-modify-write, so every write takes one writer
+//! mutex per peer, under which a CAS or a transaction reads and writes atomically (fjall
+//! serializes writers on its journal anyway; this measured cheaper than its transactional
+//! database). `Strict` commits batches with `SyncData`; `Buffered` is fjall's default.
 
 use std::path::Path;
 use std::sync::Arc;

@@ -1,11 +1,9 @@
-//! The `KeyValueStore` backends as peers (`kv:cairn-<mode>`, `kv:sqlite-buffered`, `kv:redis`),
-//! so that what the trait costs over the client it wraps is the ratio between two rows of one
-//! workload. Each session owns a current-thread tokio runtime and opens its own handle in it (a
-//! Redis connection's I/O task must live on the runtime that awaits it; Cairn sessions share the
-//! peer's one `Db`). A call is first polled once in the runtime's context: a call that completes
-//! without suspending (every in-memory and buffered Cairn operation) then costs no runtime entry,
-//! as in an async program already on a runtime; one that suspends is finished with `block_on`.
-//! Keys live in one scope, `{acme:sessions}`. The trait has no entry scan and no transactions.
+//! The `KeyValueStore` backends as peers, so that what the trait costs over the client it wraps
+//! is the ratio between two rows. Each session owns a current-thread tokio runtime and opens
+//! its own handle in it (a Redis connection's I/O task must live on the runtime that awaits
+//! it). A call is first polled once: one that completes without suspending (every in-memory or
+//! buffered Cairn call) costs no runtime entry, as in an async program already on a runtime;
+//! one that suspends is finished with `block_on`. The trait has no entry scan or transactions.
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -79,7 +77,7 @@ impl KvPeer {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build();
-        let runtime = runtime.map_err(|error| WorkloadError::io("kv", "a runtime", error))?;
+        let runtime = runtime.map_err(|error| WorkloadError::io("kv", "a runtime", &error))?;
         let store = runtime.block_on(open())?;
         Ok(KvSession {
             store,

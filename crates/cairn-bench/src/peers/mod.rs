@@ -1,12 +1,10 @@
-//! The stores measured side by side (Cairn in each durability mode, redb, fjall, SQLite, Redis,
-//! and the `KeyValueStore` backends), each behind two small traits so that one workload runs
-//! unchanged against all of them: a [`Peer`] is an open store, a [`Session`] one thread's handle
-//! on it. Every call is the cheapest *complete* way to do that thing with the store's public
-//! API: a read is a consistent read on its own, a write one commit, a batch one atomic commit,
-//! a CAS and a transaction are atomic, and nothing is cached that a user could not cache too.
-//! Durability is matched by [`Mode`]: `Strict` syncs every commit (Cairn Strict, redb
-//! `Immediate`, fjall `SyncData`, SQLite `synchronous=FULL`), `Buffered` is each store's own
-//! buffered mode; Redis is measured as the server is configured and counts as buffered.
+//! The stores measured side by side, behind two small traits so that one workload runs
+//! unchanged against all of them: a [`Peer`] is an open store, a [`Session`] one thread's
+//! handle on it. Every call is the cheapest *complete* way to do that thing with the store's
+//! public API (a read is consistent, a write one commit, a batch, CAS or transaction atomic),
+//! and nothing is cached that a user could not cache too. Durability is matched by [`Mode`]:
+//! `Strict` syncs every commit (Cairn Strict, redb `Immediate`, fjall `SyncData`, SQLite
+//! `synchronous=FULL`); `Buffered` is each store's own buffered mode (Redis as configured).
 
 mod cairn;
 mod fjall;
@@ -19,6 +17,7 @@ mod sqlite;
 mod tests;
 
 use std::fmt;
+use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::time::Duration;
 
@@ -28,10 +27,10 @@ use crate::workloads::{Result, WorkloadError};
 
 /// An enum whose variants have a name in rows and labels, with `ALL` and `name()`.
 macro_rules! named {
-    ($(#[$meta:meta])* $name:ident { $($(#[$doc:meta])* $variant:ident = $text:literal,)* }) => {
+    ($(#[$meta:meta])* $name:ident { $($variant:ident = $text:literal,)* }) => {
         $(#[$meta])*
         #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-        pub enum $name { $($(#[$doc])* $variant,)* }
+        pub enum $name { $(#[doc = concat!("`", $text, "`")] $variant,)* }
 
         impl $name {
             /// Every value, in declaration order.
@@ -46,35 +45,20 @@ macro_rules! named {
 }
 
 named! {
-    /// How a store commits: matched across stores as the module docs say.
-    Mode {
-        /// No files at all (Cairn only).
-        InMemory = "inmemory",
-        /// Commits reach the OS (or the server) and are synced later.
-        Buffered = "buffered",
-        /// Every commit is on disk (fdatasync) before it returns.
-        Strict = "strict",
-    }
+    /// How a store commits: in memory (Cairn only), buffered, or synced before returning.
+    Mode { InMemory = "inmemory", Buffered = "buffered", Strict = "strict", }
 }
 
 named! {
-    /// The store behind a [`Peer`].
+    /// The store behind a [`Peer`]; `kv:` names a `KeyValueStore` backend through the trait.
     Engine {
-        /// Cairn's own engine, used directly (`cairn::Db`).
         Cairn = "cairn",
-        /// redb.
         Redb = "redb",
-        /// fjall.
         Fjall = "fjall",
-        /// SQLite through rusqlite.
         Sqlite = "sqlite",
-        /// Redis through redis-rs (a server on this machine).
         Redis = "redis",
-        /// Cairn through the `KeyValueStore` trait (`cairn-kv`'s `CairnStore`).
         KvCairn = "kv:cairn",
-        /// SQLite through the `KeyValueStore` trait (`SqliteStore`).
         KvSqlite = "kv:sqlite",
-        /// Redis through the `KeyValueStore` trait (`RedisStore`).
         KvRedis = "kv:redis",
     }
 }
@@ -150,10 +134,8 @@ pub trait Peer: Send + Sync {
     /// A handle for one thread.
     fn session(&self) -> Result<Box<dyn Session>>;
 
-    /// True when the store has `feature` (by default: ordered scans and transactions).
-    fn supports(&self, feature: Feature) -> bool {
-        matches!(feature, Feature::OrderedScan | Feature::Transactions)
-    }
+    /// True when the store has `feature`.
+    fn supports(&self, feature: Feature) -> bool;
 
     /// Bytes the store's files take on disk now (`None` for a store without files).
     fn disk_bytes(&self) -> Option<u64>;
@@ -421,8 +403,8 @@ pub fn raw_client(label: Label) -> Option<Label> {
 }
 
 /// Disk space the regular files under `dir` take, recursively (0 for a missing directory):
-/// allocated blocks, as `du` counts them, so a preallocated but unwritten (sparse) WAL
-/// segment counts for what it holds, not for its length. Off Unix, file lengths.
+/// allocated blocks (`st_blocks`, 512-byte units) as `du` counts them, so a preallocated but
+/// unwritten (sparse) WAL segment counts for what it holds, not for its length.
 fn directory_bytes(dir: &Path) -> u64 {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return 0;
@@ -432,22 +414,10 @@ fn directory_bytes(dir: &Path) -> u64 {
         if metadata.is_dir() {
             Some(directory_bytes(&entry.path()))
         } else {
-            metadata.is_file().then(|| allocated_bytes(&metadata))
+            metadata.is_file().then(|| metadata.blocks() * 512)
         }
     });
     sizes.sum()
-}
-
-#[cfg(unix)]
-fn allocated_bytes(metadata: &std::fs::Metadata) -> u64 {
-    use std::os::unix::fs::MetadataExt;
-    // st_blocks counts 512-byte units whatever the file system's block size.
-    metadata.blocks() * 512
-}
-
-#[cfg(not(unix))]
-fn allocated_bytes(metadata: &std::fs::Metadata) -> u64 {
-    metadata.len()
 }
 
 /// `Ok` when a transaction found its read key; the error of one that did not (and so wrote

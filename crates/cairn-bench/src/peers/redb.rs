@@ -1,11 +1,8 @@
-//! redb as a peer: one database file, one table `kv: TableDefinition<&[u8], &[u8]>`, redb's
-//! defaults otherwise (a 1 GiB page cache, 4 KiB pages). Every call is one redb transaction: a
-//! read or a scan one read transaction, every write one write transaction committed once (a CAS
-//! that does not swap aborts); redb admits one writer at a time, so a CAS is atomic. `Strict`
-//! commits with `Durability::Immediate`, `Buffered` with `Durability::None` (crash-consistent,
-//! and redb 4 frees earlier non-durable commits' pages itself, so no periodic durable commit is
-//! needed); settling is one empty `Immediate` commit, which makes the buffered commits durable
-//! and lets redb reuse the pages the last durable commit held.
+//! redb as a peer: one file, one table `kv`, redb's defaults otherwise. Every call is one redb
+//! transaction (a CAS that does not swap aborts); redb admits one writer at a time, so a CAS is
+//! atomic. `Strict` commits with `Durability::Immediate`, `Buffered` with `Durability::None`
+//! (crash-consistent; redb 4 frees earlier non-durable commits' pages itself); settling is one
+//! empty `Immediate` commit.
 
 use std::path::Path;
 use std::sync::Arc;

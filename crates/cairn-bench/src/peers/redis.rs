@@ -1,9 +1,7 @@
-//! Redis as a peer: redis-rs's blocking client, a connection per session, against a server on
-//! this machine. Every key carries the peer's own namespace (`cairn-bench:{pid}:{n}:`), so
-//! peers sharing a server never share keys (a few nanoseconds of hashing, nothing next to a
-//! loopback round trip); the peer deletes its keys when dropped. A batch is one atomic
-//! `MULTI`/`EXEC` pipeline, a TTL put `SET ... PX`, a CAS and a transaction are Lua scripts
-//! (which Redis runs atomically). Redis keeps no key order, so it takes no part in scans.
+//! Redis as a peer: redis-rs's blocking client, a connection per session. Every key carries the
+//! peer's own namespace, so peers sharing a server never share keys; the peer deletes its keys
+//! when dropped. A batch is one `MULTI`/`EXEC` pipeline, a TTL put `SET ... PX`, a CAS and a
+//! transaction Lua scripts (atomic in Redis). Redis keeps no key order, so it runs no scans.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;

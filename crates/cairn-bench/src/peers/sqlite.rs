@@ -1,11 +1,8 @@
-//! SQLite as a peer: rusqlite (bundled SQLite) on a file in WAL mode, one table
-//! `kv(key BLOB PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID`, in the layout SQLite's own
-//! advice gives for a multi-threaded program: one writer connection behind a mutex (SQLite
-//! admits one writer anyway, and a mutex hands the turn over faster than the busy handler's
-//! sleeps) and a reader connection per session. Statements are prepared once per connection;
-//! reads borrow the value's bytes from the row. `Strict` is `synchronous=FULL`, `Buffered`
-//! `synchronous=NORMAL`. A CAS is one `UPDATE ... WHERE key = ? AND value = ?`; a batch and a
-//! transaction are `BEGIN IMMEDIATE`, the statements, `COMMIT`.
+//! SQLite as a peer: rusqlite (bundled) on a file in WAL mode, one `WITHOUT ROWID` table, laid
+//! out as SQLite advises for a multi-threaded program: one writer connection behind a mutex
+//! (faster than the busy handler's sleeps) and a reader connection per session, statements
+//! prepared once. `Strict` is `synchronous=FULL`, `Buffered` `NORMAL`. A CAS is one conditional
+//! `UPDATE`; a batch and a transaction are `BEGIN IMMEDIATE`, the statements, `COMMIT`.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -1,10 +1,7 @@
-//! The engine-only entries: workloads no peer can run, because they measure something only
-//! Cairn has (its fdatasync floor, recovery, version pruning, snapshots, conflict detection,
-//! version-CAS and transaction shapes) or a reference that is not a store (`std::HashMap`).
-//!
-//! The `recovery` entries time whole opens (or checkpoints), one per sample, a few per row;
-//! their row names carry the size (`recovery/wal_replay/1000000`) because quick mode runs them
-//! at a tenth of it, where the 1M targets are not checked.
+//! The engine-only entries: what only Cairn has (its fdatasync floor, recovery, version
+//! pruning, snapshots, conflicts, version-CAS) and the `std::HashMap` reference. Recovery rows
+//! time whole opens, a few per row, and carry their size in the name (quick mode runs a tenth
+//! of it, where the 1M targets are not checked).
 
 use std::time::Duration;
 
@@ -63,15 +60,10 @@ fn latency(
     let build: std::sync::Arc<Build> = std::sync::Arc::new(build);
     let timed_build = std::sync::Arc::clone(&build);
     Entry::new(name, Kind::Latency, move |context, name| {
-        let mut workload = build(context)?;
-        let latency =
-            measure::measure_latency(&mut *workload, context.latency_plan(), ops_per_sample)?;
-        let row = latency_row(name, &latency);
-        Ok(vec![if cas {
-            row.target(&t::CAS).goal(&t::CAS_GOAL)
-        } else {
-            row
-        }])
+        let plan = context.latency_plan();
+        let latency = measure::measure_latency(&mut *build(context)?, plan, ops_per_sample)?;
+        let (target, goal) = (cas.then_some(&t::CAS), cas.then_some(&t::CAS_GOAL));
+        Ok(vec![latency_row(name, &latency).check(target, goal)])
     })
     .timed_by(move |context| Ok(cairn_only(timed_build(context)?)))
 }
@@ -243,8 +235,7 @@ fn version_growth() -> Entry {
                 hot.versions_retained(),
                 &explained,
             )
-            .target(&t::VERSIONS_RETAINED)
-            .goal(&t::VERSIONS_RETAINED)
+            .check(Some(&t::VERSIONS_RETAINED), Some(&t::VERSIONS_RETAINED))
             .annotate(&format!("after {puts} puts")),
         ])
     })
@@ -282,17 +273,9 @@ fn strict_put() -> Entry {
         let [raw, put]: [Latency; 2] = latencies
             .try_into()
             .map_err(|_| super::nothing_to_measure("strict_put"))?;
-        let ops_per_sec = if put.mean_ns > 0.0 {
-            1e9 / put.mean_ns
-        } else {
-            0.0
-        };
         let measured =
             Duration::from_secs_f64((put.mean_ns * count_as_f64(put.samples) / 1e9).max(0.0));
-        let throughput = Throughput {
-            ops_per_sec,
-            ..Throughput::new(put.samples, put.samples, measured)
-        };
+        let throughput = Throughput::new(put.samples, put.samples, measured);
         let ratio = "Strict put p50 over raw fdatasync p50, timed in alternation";
         Ok(vec![
             latency_row("durability/raw_fdatasync", &raw).note(
@@ -308,20 +291,18 @@ fn strict_put() -> Entry {
                 count_as_f64(raw.p50_ns),
                 ratio,
             )
-            .target(&t::STRICT_OVER_FDATASYNC)
-            .goal(&t::STRICT_OVER_FDATASYNC_GOAL),
+            .check(
+                Some(&t::STRICT_OVER_FDATASYNC),
+                Some(&t::STRICT_OVER_FDATASYNC_GOAL),
+            ),
         ])
     })
     .timed_by(|_| {
+        let raw = Timed::Single(Box::new(RawFdatasync::new()?));
+        let put = Timed::Single(Box::new(strict_put_workload()?));
         Ok(vec![
-            (
-                "raw_fdatasync".to_owned(),
-                Timed::Single(Box::new(RawFdatasync::new()?)),
-            ),
-            (
-                "strict_put".to_owned(),
-                Timed::Single(Box::new(strict_put_workload()?)),
-            ),
+            ("raw_fdatasync".to_owned(), raw),
+            ("strict_put".to_owned(), put),
         ])
     })
 }
@@ -376,7 +357,7 @@ fn recovery_entry(
                     "{explained}. Quick mode: a tenth of the 1M entries; not checked"
                 ))
             } else {
-                row.target(&target).goal(&goal).note(explained)
+                row.check(Some(&target), Some(&goal)).note(explained)
             }])
         },
     )
@@ -394,8 +375,7 @@ fn wal_truncation() -> Entry {
         let row = measure_recovery(context, &format!("{name}/{TORN_TAIL_ENTRIES}"), &mut torn)?;
         Ok(vec![row
             .annotate(&format!("intact open p50 {}", format_nanos(intact.p50_ns)))
-            .target(&t::WAL_TRUNCATION)
-            .goal(&t::WAL_TRUNCATION_GOAL)
+            .check(Some(&t::WAL_TRUNCATION), Some(&t::WAL_TRUNCATION_GOAL))
             .note(
                 "Db::open of a WAL of N commits whose last frame was cut in half: torn_tail \
                  checked, the segment cut back and synced",

@@ -1,24 +1,14 @@
 //! The registry: every workload Cairn is benchmarked on, in one list, with its name, sizes,
-//! target and goal. Criterion (`benches/registry.rs`) and `cairn bench` both iterate it; the
-//! command only selects, drives and prints.
-//!
-//! An [`Entry`] is one named workload. [`Entry::run`] measures it the way `cairn bench` does
-//! (stores timed in turns, percentiles, targets checked) and returns its [`Row`]s;
-//! [`Entry::timed`] hands criterion the same workloads, one per store, to time as it likes.
-//! A [`Derived`] row divides two measured rows (1M-key get over 1K-key get) once both exist.
-//!
-//! - [`side_by_side`]: Cairn in each mode, redb, fjall, SQLite, Redis and the
-//!   `KeyValueStore` backends on the same workload. Most of the list.
-//! - [`engine`]: what no peer can run: the fdatasync floor, recovery, version growth,
-//!   snapshots, conflicting commits, Cairn's version-CAS and transaction shapes, and the
-//!   `std::HashMap` reference.
-//!
-//! Adding a workload is one definition (a `Workload` in `side_by_side` or `workloads`) and
-//! one entry in one of these two lists.
+//! target and goal. Criterion (`benches/registry.rs`) and `cairn bench` both iterate it: an
+//! [`Entry`] is measured by [`Entry::run`] as `cairn bench` does it (stores timed in turns,
+//! percentiles, targets checked) and handed to criterion by [`Entry::timed`]. A [`Derived`]
+//! row divides two measured rows once both exist. [`side_by_side`] holds the workloads every
+//! store runs, [`engine`] those only Cairn can (recovery, version growth, snapshots, ...).
 
 pub mod engine;
 pub mod side_by_side;
 
+use std::any::Any;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -152,21 +142,14 @@ impl Derived {
 
     /// The derived row, once both inputs are among `rows`.
     pub fn compute(&self, rows: &[Row]) -> Option<Row> {
-        let find = |name: &str| rows.iter().find(|row| row.name == name);
+        let find = |name: &str| {
+            rows.iter()
+                .find(|row| row.name == name)
+                .map(|row| row.value)
+        };
         let (numerator, denominator) = (find(&self.numerator)?, find(&self.denominator)?);
-        let mut row = Row::ratio(
-            &self.name,
-            numerator.value,
-            denominator.value,
-            self.explained,
-        );
-        if let Some(target) = &self.target {
-            row = row.target(target);
-        }
-        if let Some(goal) = &self.goal {
-            row = row.goal(goal);
-        }
-        Some(row)
+        let row = Row::ratio(&self.name, numerator, denominator, self.explained);
+        Some(row.check(self.target.as_ref(), self.goal.as_ref()))
     }
 }
 
@@ -203,13 +186,16 @@ pub(crate) fn read_keys(quick: bool) -> usize {
     }
 }
 
+/// A peer fixture's label, value length and tag (`None` for an engine fixture), and its keys.
+type FixtureKey = (Option<(Label, usize, &'static str)>, usize);
+
 /// State shared by the entries of one run: fixtures built once, the plans, the status line.
 pub struct Context {
     quick: bool,
     seconds: Option<Duration>,
     places: Places,
-    peer_fixtures: BTreeMap<(Label, usize, usize, &'static str), Arc<PeerFixture>>,
-    engine_fixtures: BTreeMap<usize, Fixture>,
+    /// Fixtures by store (label, value length, tag; none for an engine fixture) and keys.
+    fixtures: BTreeMap<FixtureKey, Box<dyn Any>>,
     status: Box<dyn FnMut(&str)>,
     step: String,
 }
@@ -227,8 +213,7 @@ impl Context {
             quick,
             seconds,
             places,
-            peer_fixtures: BTreeMap::new(),
-            engine_fixtures: BTreeMap::new(),
+            fixtures: BTreeMap::new(),
             status,
             step: String::new(),
         }
@@ -311,26 +296,43 @@ impl Context {
         value_bytes: usize,
         tag: &'static str,
     ) -> Result<Arc<PeerFixture>> {
-        if let Some(fixture) = self.peer_fixtures.get(&(label, keys, value_bytes, tag)) {
-            return Ok(Arc::clone(fixture));
-        }
-        self.building(&format!("a {keys}-key {label} store"));
-        let fixture = Arc::new(PeerFixture::build(label, &self.places, keys, value_bytes)?);
-        self.building_done();
-        self.peer_fixtures
-            .insert((label, keys, value_bytes, tag), Arc::clone(&fixture));
-        Ok(fixture)
+        let what = format!("a {keys}-key {label} store");
+        self.fixture(Some((label, value_bytes, tag)), keys, &what, |places| {
+            Ok(Arc::new(PeerFixture::build(
+                label,
+                places,
+                keys,
+                value_bytes,
+            )?))
+        })
     }
 
     /// A read-only in-memory `Db` of `keys` keys with 100-byte values, built on first request.
     pub fn engine_fixture(&mut self, keys: usize) -> Result<Fixture> {
-        if let Some(fixture) = self.engine_fixtures.get(&keys) {
+        let what = format!("a {keys}-key database");
+        self.fixture(None, keys, &what, |_| {
+            Fixture::build(keys, crate::sizes::VALUE_BYTES)
+        })
+    }
+
+    /// The fixture cached for `peer` (`None` for an engine fixture) and `keys`, or one `build`
+    /// makes now.
+    fn fixture<F: Any + Clone>(
+        &mut self,
+        peer: Option<(Label, usize, &'static str)>,
+        keys: usize,
+        what: &str,
+        build: impl FnOnce(&Places) -> Result<F>,
+    ) -> Result<F> {
+        let cached = self.fixtures.get(&(peer, keys));
+        if let Some(fixture) = cached.and_then(|fixture| fixture.downcast_ref::<F>()) {
             return Ok(fixture.clone());
         }
-        self.building(&format!("a {keys}-key database"));
-        let fixture = Fixture::build(keys, crate::sizes::VALUE_BYTES)?;
+        self.building(what);
+        let fixture = build(&self.places)?;
         self.building_done();
-        self.engine_fixtures.insert(keys, fixture.clone());
+        self.fixtures
+            .insert((peer, keys), Box::new(fixture.clone()));
         Ok(fixture)
     }
 }

@@ -1,20 +1,9 @@
-//! The memory tier: what a store of N keys costs in memory and on disk.
-//!
-//! Resident memory is a property of a whole process, so each store is measured in a process
-//! of its own: [`probe`] runs in a child that `cairn bench` starts for one store, reads the
-//! process's resident set (`VmRSS` in `/proc/self/status`) before the store is opened, fills
-//! it with N keys of 100-byte values in commits of 1,000, settles it, and reads the resident
-//! set and its high-water mark (`VmHWM`) again. The child prints one line
-//! ([`MemoryFigures::to_line`]); the parent parses it back ([`MemoryFigures::parse_line`]).
-//!
-//! - bytes per key = (RSS after − RSS before) / N: the store's memory per key, allocator
-//!   slack and caches included, as a program would see it.
-//! - peak RSS = `VmHWM`: the most the process ever held, fill included.
-//! - disk bytes per key = the store's files / N (none in memory).
-//! - For Redis the dataset lives in the server, so the figure is the server's `used_memory`
-//!   delta over N instead, and the child's own RSS is not the store's.
-//!
-//! Only Linux has `/proc/self/status`; elsewhere the probe says so and reports nothing.
+//! The memory tier: what a store of N keys costs in memory and on disk. Resident memory
+//! belongs to a whole process, so [`probe`] runs in a child that `cairn bench` starts for one
+//! store: it reads `VmRSS` (Linux's `/proc/self/status`) before the store is opened, fills it
+//! with N keys of 100-byte values, settles it, and reads `VmRSS` and `VmHWM` (the peak) again;
+//! it prints one line ([`MemoryFigures::to_line`]) that the parent parses back. Bytes per key
+//! are the RSS growth over N (for Redis, the server's `used_memory` growth instead).
 
 use crate::keys::KeySet;
 use crate::peers::{self, Label, Places, ValuePool};
@@ -41,8 +30,7 @@ pub struct MemoryFigures {
 }
 
 impl MemoryFigures {
-    /// Memory per key (rounded down): the server's growth for a server, the process's
-    /// otherwise.
+    /// Memory per key: the server's growth for a server, the process's otherwise.
     pub fn bytes_per_key(&self) -> u64 {
         let grown = self
             .server_bytes
@@ -50,7 +38,7 @@ impl MemoryFigures {
         grown / self.keys.max(1)
     }
 
-    /// Disk bytes per key (rounded down), for a store with files.
+    /// Disk bytes per key, for a store with files.
     pub fn disk_bytes_per_key(&self) -> Option<u64> {
         self.disk_bytes.map(|bytes| bytes / self.keys.max(1))
     }
@@ -58,44 +46,34 @@ impl MemoryFigures {
     /// One line, `memory keys=N rss_before=B rss_after=B peak_rss=B disk=B|- server=B|-`.
     pub fn to_line(&self) -> String {
         let optional = |value: Option<u64>| value.map_or_else(|| "-".to_owned(), |v| v.to_string());
-        format!(
-            "memory keys={} rss_before={} rss_after={} peak_rss={} disk={} server={}",
-            self.keys,
-            self.rss_before,
-            self.rss_after,
-            self.peak_rss,
-            optional(self.disk_bytes),
-            optional(self.server_bytes)
-        )
+        let values = [self.keys, self.rss_before, self.rss_after, self.peak_rss].map(Some);
+        let values = values
+            .into_iter()
+            .chain([self.disk_bytes, self.server_bytes]);
+        let fields = FIELDS.iter().zip(values);
+        let fields = fields.map(|(name, value)| format!(" {name}={}", optional(value)));
+        fields.fold("memory".to_owned(), |line, field| line + &field)
     }
 
     /// Reads back a line written by [`MemoryFigures::to_line`]: its six fields, in order.
     pub fn parse_line(line: &str) -> Result<Self> {
         let bad = || WorkloadError::unexpected("memory", format!("unreadable probe line {line:?}"));
-        let mut fields = line
+        let fields = line
             .strip_prefix("memory ")
             .ok_or_else(bad)?
             .split_whitespace();
-        let names = [
-            "keys",
-            "rss_before",
-            "rss_after",
-            "peak_rss",
-            "disk",
-            "server",
-        ];
-        let mut values = [None; 6];
-        for (value, name) in values.iter_mut().zip(names) {
-            let text = fields
-                .next()
-                .and_then(|field| field.strip_prefix(name)?.strip_prefix('='));
-            *value = match text.ok_or_else(bad)? {
+        let mut values = Vec::new();
+        for (field, name) in fields.zip(FIELDS) {
+            let value = field
+                .strip_prefix(name)
+                .and_then(|rest| rest.strip_prefix('='));
+            values.push(match value.ok_or_else(bad)? {
                 "-" => None,
                 number => Some(number.parse::<u64>().map_err(|_| bad())?),
-            };
+            });
         }
         let [Some(keys), Some(rss_before), Some(rss_after), Some(peak_rss), disk_bytes, server_bytes] =
-            values
+            values[..]
         else {
             return Err(bad());
         };
@@ -110,8 +88,17 @@ impl MemoryFigures {
     }
 }
 
-/// Opens `label`'s store, fills it with `key_count` keys, and measures this process. Meant to
-/// run in a process of its own (see the module docs).
+/// The fields of a probe's line, in order.
+const FIELDS: [&str; 6] = [
+    "keys",
+    "rss_before",
+    "rss_after",
+    "peak_rss",
+    "disk",
+    "server",
+];
+
+/// Opens `label`'s store, fills it with `key_count` keys, and measures this process.
 pub fn probe(label: Label, places: &Places, key_count: usize) -> Result<MemoryFigures> {
     // Formatted before the first reading, so neither is part of the store's figure.
     let keys = KeySet::sequential(key_count);
@@ -141,7 +128,7 @@ pub fn probe(label: Label, places: &Places, key_count: usize) -> Result<MemoryFi
 /// A `kB` line of `/proc/self/status` (`VmRSS`, `VmHWM`), in bytes.
 fn process_memory(field: &str) -> Result<u64> {
     let status = std::fs::read_to_string("/proc/self/status").map_err(|error| {
-        WorkloadError::io("memory", "reading /proc/self/status (Linux only)", error)
+        WorkloadError::io("memory", "reading /proc/self/status (Linux only)", &error)
     })?;
     status
         .lines()

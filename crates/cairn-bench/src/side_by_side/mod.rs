@@ -1,19 +1,9 @@
-//! The side-by-side workloads: each defined once over [`Session`], so the same code measures
-//! Cairn and every peer (see [`crate::peers`]).
-//!
-//! Every store gets the same keys (16-byte `key:000000001234`, see [`crate::keys`]), the same
-//! 100-byte values (distinct and incompressible, from a [`ValuePool`]), and the same random
-//! choices (one seed per workload). A [`PeerFixture`] is a store filled with
-//! `key_at(0) .. key_at(n - 1)` in commits of [`FILL_BATCH_KEYS`] keys, then settled (synced,
-//! WAL checkpointed) so that reads start from the store's steady state. Every operation checks
-//! its result (a read finds its key, a scan returns exactly its entries, a CAS swaps): a store
-//! that returned less would not get a faster figure, it would fail the workload.
-//!
-//! - [`reads`]: point reads (uniform, hot, `exists`, bulk), prefix and range scans.
-//! - [`writes`]: puts (one commit each, with a TTL, in bulk), batches, transactions, CAS,
-//!   deletes.
-//! - [`parallel`]: fills, Strict group commit from several writer threads, mixed 80/20.
-//! - [`memory`]: bytes per key and peak RSS of a store filled in a process of its own.
+//! The side-by-side workloads ([`reads`], [`writes`], [`parallel`], [`memory`]): each defined
+//! once over [`Session`], so the same code measures Cairn and every peer. Every store gets the
+//! same keys, the same incompressible values (a [`ValuePool`]) and the same random choices. A
+//! [`PeerFixture`] is a store filled in commits of [`FILL_BATCH_KEYS`] keys, then settled, so
+//! reads start from the store's steady state. Every operation checks its result: a store that
+//! returned less would not get a faster figure, it would fail the workload.
 
 pub mod memory;
 pub mod parallel;
@@ -31,14 +21,14 @@ use crate::workloads::{missing, require_keys, Result};
 /// The order a fill writes its keys in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FillOrder {
-    /// `key_at(0)`, `key_at(1)`, ...: appends at the end of the key space.
+    /// Key 0, 1, ...: appends at the end of the key space.
     Sequential,
     /// A fixed random permutation of the same keys: inserts all over the key space.
     Random,
 }
 
-/// A store filled with `key_at(0) .. key_at(key_count - 1)`, shared by the workloads that
-/// read it (and by those that overwrite its keys: the key count never changes).
+/// A store filled with the first `key_count` keys, shared by the workloads that read it or
+/// overwrite its keys.
 pub struct PeerFixture {
     pub(crate) peer: Arc<dyn Peer>,
     pub(crate) keys: Arc<KeySet>,
@@ -67,11 +57,6 @@ impl PeerFixture {
             values,
             fill_time,
         })
-    }
-
-    /// The store.
-    pub fn peer(&self) -> &Arc<dyn Peer> {
-        &self.peer
     }
 
     /// How many keys it holds.
@@ -107,8 +92,8 @@ pub fn fill(
     Ok(started.elapsed())
 }
 
-/// What a single-thread workload holds: a session on a fixture's store, its keys and values,
-/// a random source of its own, and a count of its operations (which picks each write's value).
+/// A session on a fixture's store, its keys and values, a random source, and a count of
+/// operations (which picks each write's value).
 pub(crate) struct Base {
     session: Box<dyn Session>,
     keys: Arc<KeySet>,

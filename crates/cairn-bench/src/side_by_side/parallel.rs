@@ -1,15 +1,14 @@
-//! Workloads that report a wall time for a fixed amount of work ([`ParallelWorkload`]):
-//! fills of a fresh store, Strict group commit from several writer threads, and a mixed
-//! 80/20 read/write load. Threads and sessions are set up before the clock starts; the threads
-//! wait on a barrier and the clock runs from their release until the last one is done.
+//! Workloads that report a wall time for a fixed amount of work ([`ParallelWorkload`]): fills
+//! of a fresh store, Strict group commit from several writers, and a mixed 80/20 load. Threads
+//! and sessions are set up before the clock, which runs from their release until the last ends.
 
-use std::sync::{Arc, Barrier};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use crate::keys::{KeySet, SplitMix64};
 use crate::peers::{self, Label, Peer, Places, Session, ValuePool};
 use crate::sizes::VALUE_BYTES;
-use crate::workloads::{require_keys, ParallelWorkload, Result, WorkloadError};
+use crate::workloads::{require_keys, run_threads, ParallelWorkload, Result};
 
 use super::{expect_found, fill, pick, FillOrder, PeerFixture};
 
@@ -145,31 +144,10 @@ impl Concurrent {
 impl ParallelWorkload for Concurrent {
     fn run(&mut self) -> Result<Duration> {
         self.runs += 1;
-        let sessions = (0..self.threads)
-            .map(|_| self.peer.session())
-            .collect::<Result<Vec<_>>>()?;
-        let barrier = Barrier::new(self.threads + 1);
-        let this = &*self;
-        std::thread::scope(|scope| {
-            let handles: Vec<_> = sessions
-                .into_iter()
-                .enumerate()
-                .map(|(thread, mut session)| {
-                    let barrier = &barrier;
-                    scope.spawn(move || {
-                        barrier.wait();
-                        this.work(thread, session.as_mut())
-                    })
-                })
-                .collect();
-            barrier.wait();
-            let started = Instant::now();
-            for handle in handles {
-                handle
-                    .join()
-                    .map_err(|_| WorkloadError::unexpected("threads", "a thread panicked"))??;
-            }
-            Ok(started.elapsed())
+        let sessions = (0..self.threads).map(|_| self.peer.session());
+        let sessions = sessions.collect::<Result<Vec<_>>>()?;
+        run_threads(sessions, |thread, mut session| {
+            self.work(thread, session.as_mut())
         })
     }
 

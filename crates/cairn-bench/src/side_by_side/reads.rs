@@ -1,8 +1,7 @@
-//! Reads of a filled store, one session each: point reads ([`PointRead`]) and scans
-//! ([`Scan`]).
+//! Reads of a filled store: point reads ([`PointRead`]) and scans ([`Scan`]).
 
 use crate::keys::{KeySet, SplitMix64};
-use crate::workloads::{missing, Result, Workload, WorkloadError};
+use crate::workloads::{Result, Workload, WorkloadError};
 
 use super::{expect_found, pick, Base, PeerFixture};
 
@@ -74,10 +73,8 @@ impl Workload for PointRead {
             }
             Read::Exists => {
                 let key = pick(keys, random);
-                session
-                    .exists(key)?
-                    .then_some(())
-                    .ok_or_else(|| missing("exists", key))
+                let found = session.exists(key)?.then_some(1);
+                expect_found("exists", key, found)
             }
             Read::Bulk => {
                 let first = random.below(keys.len() - BULK_GETS);
@@ -150,10 +147,10 @@ impl Workload for Scan {
             let start = random.below(keys.len() - self.length);
             session.scan_range(keys.get(start), keys.get(start + self.length))?
         };
-        if seen != self.length {
-            let detail = format!("read {seen} entries, expected {}", self.length);
-            return Err(WorkloadError::unexpected("scan", detail));
+        if seen == self.length {
+            return Ok(());
         }
-        Ok(())
+        let detail = format!("read {seen} entries, expected {}", self.length);
+        Err(WorkloadError::unexpected("scan", detail))
     }
 }

@@ -1,11 +1,11 @@
-//! Writes, one session each, one commit per operation: the store's mode decides whether that
-//! commit waits for an fdatasync. Writes overwrite existing keys (the steady state of a
-//! store, whose size stays bounded however long a driver runs), except [`Delete`]'s.
+//! Writes, one commit per operation (the store's mode decides whether it waits for an
+//! fdatasync). Writes overwrite existing keys, so a store's size stays bounded however long a
+//! driver runs; [`Delete`] writes its keys back untimed.
 
 use std::time::Duration;
 
 use crate::keys::{KeySet, SplitMix64};
-use crate::workloads::{Result, Workload, WorkloadError};
+use crate::workloads::{ensure, Result, Workload, WorkloadError};
 
 use super::{pick, Base, PeerFixture};
 
@@ -108,8 +108,8 @@ impl Workload for Writes {
     }
 }
 
-/// A compare-and-swap that succeeds: each of [`CAS_KEYS`] keys of its own (`cas:...`, written
-/// when the workload is built) moves from the value it holds to the next one of the pool.
+/// A compare-and-swap that succeeds: each of [`CAS_KEYS`] keys of its own (`cas:...`) moves
+/// from the value it holds to the next one of the pool.
 pub struct Cas {
     base: Base,
     keys: KeySet,
@@ -146,28 +146,21 @@ impl Workload for Cas {
             ..
         } = &mut self.base;
         let index = random.below(CAS_KEYS);
-        let slot = self
-            .current
-            .get_mut(index)
-            .ok_or_else(|| WorkloadError::unexpected("cas", "no such key"))?;
-        if !session.compare_and_swap(
-            self.keys.get(index),
-            values.get(*slot),
-            values.get(*slot + 1),
-        )? {
-            return Err(WorkloadError::unexpected(
-                "cas",
-                "a CAS with the value the key holds did not swap",
-            ));
-        }
+        let slot = self.current.get_mut(index);
+        let slot = slot.ok_or_else(|| WorkloadError::unexpected("cas", "no such key"))?;
+        let (current, next) = (values.get(*slot), values.get(*slot + 1));
+        let swapped = session.compare_and_swap(self.keys.get(index), current, next)?;
         *slot += 1;
-        Ok(())
+        ensure(
+            swapped,
+            "cas",
+            "a CAS with the value the key holds did not swap",
+        )
     }
 }
 
-/// `delete` of a key that holds a value: each timed group deletes the next keys of a fixed
-/// random order, which `prepare` (untimed) wrote back first, so every delete removes a live
-/// key and the store keeps its size.
+/// `delete` of a live key: each group deletes the next keys of a fixed random order, which
+/// `prepare` wrote back first.
 pub struct Delete {
     base: Base,
     order: Vec<usize>,
@@ -175,8 +168,7 @@ pub struct Delete {
 }
 
 impl Delete {
-    /// Deletes keys of `fixture` (which must be a store of its own, or shared only with
-    /// workloads that tolerate the brief absence of a key).
+    /// Deletes keys of `fixture` (a store of its own).
     pub fn new(fixture: &PeerFixture) -> Result<Self> {
         let base = Base::new("delete", fixture, crate::measure::PREPARE_RUNS_MAX, 0)?;
         let order = SplitMix64::new(0x0064_656c).permutation(fixture.key_count());
@@ -201,26 +193,20 @@ impl Workload for Delete {
             values,
             ..
         } = &mut self.base;
-        let entries: Vec<(&[u8], &[u8])> = (0..runs)
-            .map(|offset| {
-                (
-                    nth(keys, &self.order, self.next + offset),
-                    values.get(offset as u64),
-                )
-            })
-            .collect();
+        let entry = |offset| {
+            (
+                nth(keys, &self.order, self.next + offset),
+                values.get(offset as u64),
+            )
+        };
+        let entries: Vec<(&[u8], &[u8])> = (0..runs).map(entry).collect();
         session.put_batch(&entries)
     }
 
     fn run_op(&mut self) -> Result<()> {
         let key = nth(&self.base.keys, &self.order, self.next);
-        if !self.base.session.delete(key)? {
-            return Err(WorkloadError::unexpected(
-                "delete",
-                "deleting a live key removed nothing",
-            ));
-        }
         self.next += 1;
-        Ok(())
+        let removed = self.base.session.delete(key)?;
+        ensure(removed, "delete", "deleting a live key removed nothing")
     }
 }

@@ -1,14 +1,11 @@
-//! Durability: the Strict put's physical floor, and the data directories every durable
-//! store lives in.
+//! The Strict put's physical floor, and the data directories every durable store lives in.
 //!
-//! [`RawFdatasync`] is the floor of a Strict commit with no engine at all: a 128-byte
-//! `pwrite` at the next offset of a file preallocated with `set_len` (sparse, as WAL segments
-//! are), then `sync_data`. fdatasync latency on a virtual disk can change by an order of
-//! magnitude from one second to the next, so the Strict put is timed in alternation with it
-//! (one operation each, same disk) and their ratio is the figure that means something
-//! elsewhere. Every database lives in a fresh [`DataDir`], removed with its files on drop,
-//! and is opened with the maintenance thread off, so no automatic checkpoint runs in the middle
-//! of a measurement (the WAL grows by about 160 bytes per put meanwhile).
+//! [`RawFdatasync`] is a Strict commit with no engine: a 128-byte `pwrite` at the next offset
+//! of a preallocated (sparse, as WAL segments are) file, then `sync_data`. fdatasync latency on
+//! a virtual disk can change tenfold from one second to the next, so the Strict put is timed in
+//! alternation with it and their ratio is the figure that means something elsewhere. Every
+//! database lives in a fresh [`DataDir`], removed on drop, with the maintenance thread off so
+//! that no automatic checkpoint runs in the middle of a measurement.
 
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
@@ -31,12 +28,6 @@ pub const RAW_SYNC_FILE_BYTES: u64 = 64 * 1024 * 1024;
 /// Bytes each raw fdatasync operation writes before syncing: about one Strict put's frame.
 pub const RAW_SYNC_WRITE_BYTES: usize = 128;
 
-/// Attempts at finding an unused data directory name before giving up.
-const DATA_DIR_ATTEMPTS_MAX: u32 = 100;
-
-/// Distinguishes the data directories one process creates.
-static DATA_DIRS_CREATED: AtomicU64 = AtomicU64::new(0);
-
 /// A fresh, empty directory under `std::env::temp_dir()`, removed with everything in it when
 /// dropped. Names carry the process id, a per-process counter and the clock, so concurrent
 /// runs never share one.
@@ -46,38 +37,32 @@ pub struct DataDir {
 }
 
 impl DataDir {
-    /// Creates `cairn-bench-{label}-...` under the system temp directory.
+    /// Creates `cairn-bench-{label}-...` under the system temp directory (up to 100 names
+    /// tried).
     pub fn create(label: &str) -> Result<Self> {
-        let base = std::env::temp_dir();
-        let mut last_error = None;
-        for _ in 0..DATA_DIR_ATTEMPTS_MAX {
-            let sequence = DATA_DIRS_CREATED.fetch_add(1, Ordering::Relaxed);
+        static CREATED: AtomicU64 = AtomicU64::new(0);
+        let mut tries = 0;
+        loop {
+            let sequence = CREATED.fetch_add(1, Ordering::Relaxed);
             let nanos = SystemTime::now()
                 .duration_since(UNIX_EPOCH)
-                .map_or(0, |since| since.subsec_nanos());
-            let path = base.join(format!(
+                .map_or(0, |d| d.subsec_nanos());
+            let name = format!(
                 "cairn-bench-{label}-{}-{sequence}-{nanos}",
                 std::process::id()
-            ));
+            );
+            let path = std::env::temp_dir().join(name);
             match std::fs::create_dir(&path) {
                 Ok(()) => return Ok(DataDir { path }),
-                Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {
-                    last_error = Some(error);
+                Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists && tries < 100 => {
+                    tries += 1;
                 }
                 Err(error) => {
-                    return Err(WorkloadError::io(
-                        "data directory",
-                        format!("cannot create {}", path.display()),
-                        error,
-                    ))
+                    let action = format!("create {}", path.display());
+                    return Err(WorkloadError::io("data directory", action, &error));
                 }
             }
         }
-        Err(WorkloadError::io(
-            "data directory",
-            format!("no unused name under {}", base.display()),
-            last_error.unwrap_or_else(|| std::io::Error::other("no attempt made")),
-        ))
     }
 
     /// The directory.
@@ -124,10 +109,7 @@ pub struct RawFdatasync {
     payload: Vec<u8>,
     next_offset: u64,
     /// Declared last: removed after the file is closed.
-    #[allow(
-        dead_code,
-        reason = "held so that it is removed on drop, after the file"
-    )]
+    #[allow(dead_code, reason = "held so that it is removed on drop")]
     dir: DataDir,
 }
 
@@ -136,16 +118,14 @@ impl RawFdatasync {
     /// it and its length once, untimed.
     pub fn new() -> Result<Self> {
         let dir = DataDir::create("fdatasync")?;
-        let path = dir.path().join("raw.sync");
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .open(&path)
-            .map_err(|error| WorkloadError::io("raw_fdatasync", "create the file", error))?;
-        file.set_len(RAW_SYNC_FILE_BYTES)
-            .and_then(|()| file.sync_all())
-            .map_err(|error| WorkloadError::io("raw_fdatasync", "preallocate the file", error))?;
+        let mut options = OpenOptions::new();
+        let file = options.read(true).write(true).create_new(true);
+        let file = file.open(dir.path().join("raw.sync")).and_then(|file| {
+            file.set_len(RAW_SYNC_FILE_BYTES)?;
+            file.sync_all()?;
+            Ok(file)
+        });
+        let file = file.map_err(|error| WorkloadError::io("raw_fdatasync", "create", &error))?;
         Ok(RawFdatasync {
             file,
             payload: value_of_length(RAW_SYNC_WRITE_BYTES),
@@ -165,7 +145,7 @@ impl Workload for RawFdatasync {
         self.file
             .write_all_at(&self.payload, self.next_offset)
             .and_then(|()| self.file.sync_data())
-            .map_err(|error| WorkloadError::io("raw_fdatasync", "write and sync", error))?;
+            .map_err(|error| WorkloadError::io("raw_fdatasync", "write and sync", &error))?;
         self.next_offset += length;
         Ok(())
     }
@@ -195,10 +175,7 @@ mod tests {
         assert_eq!(raw.next_offset, 3 * RAW_SYNC_WRITE_BYTES as u64);
         raw.next_offset = RAW_SYNC_FILE_BYTES - 1;
         time_runs(&mut raw, 1).expect("write and sync succeed");
-        assert_eq!(
-            raw.next_offset, RAW_SYNC_WRITE_BYTES as u64,
-            "wrapped to the start"
-        );
+        assert_eq!(raw.next_offset, RAW_SYNC_WRITE_BYTES as u64, "wrapped");
         let dir = raw.dir.path().to_path_buf();
         drop(raw);
         assert!(!dir.exists());

@@ -1,12 +1,9 @@
 //! The engine-only single-operation workloads: version-CAS, transactions, snapshot reads,
-//! version growth, overwrites, and the `std::HashMap` reference.
-//!
-//! State an operation tracks (a CAS's expected version, the next fresh key, transactions a
-//! later write has overtaken) lives in the workload and is rebuilt by `prepare`, so it stays
-//! right across every warm-up and measurement phase: a CAS that starts failing after the first
-//! phase is an error, never a silently measured failure path (an earlier project's benchmark
-//! measured exactly that). Committing workloads run on random keys of a filled database with
-//! no other writer, so every commit succeeds and the figure is the transaction machinery's.
+//! version growth, overwrites, and the `std::HashMap` reference. State an operation tracks (a
+//! CAS's expected version, the next fresh key, overtaken transactions) lives in the workload,
+//! so it stays right across every warm-up and measurement phase: a CAS that starts failing
+//! after the first phase is an error, never a silently measured failure path. Committing
+//! workloads run on random keys with no other writer, so every commit succeeds.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Barrier};
@@ -51,8 +48,7 @@ pub struct VersionCas {
 }
 
 impl VersionCas {
-    /// `cas/sequential_success`: a fresh database with one key, swapped with values of
-    /// `value_bytes`.
+    /// `cas/sequential_success`: a fresh database with one key of `value_bytes`.
     pub fn success(value_bytes: usize) -> Result<Self> {
         let (db, value) = (Db::in_memory(), value_of_length(value_bytes));
         let expected = db.put(CAS_KEY, &value)?;
@@ -76,11 +72,10 @@ impl VersionCas {
 impl Workload for VersionCas {
     fn run_op(&mut self) -> Result<()> {
         let expected = Expected::Version(self.expected);
-        match (
-            self.db
-                .compare_and_swap(CAS_KEY, expected, Some(&self.value))?,
-            self.stale,
-        ) {
+        let outcome = self
+            .db
+            .compare_and_swap(CAS_KEY, expected, Some(&self.value))?;
+        match (outcome, self.stale) {
             (CasOutcome::Swapped(version), false) => {
                 self.expected = version;
                 Ok(())
@@ -100,9 +95,8 @@ impl Workload for VersionCas {
     }
 }
 
-/// `compare_and_swap(fresh_key, Expected::Absent, Some(value))`: creates a key every time,
-/// from a counter that only ever grows; `prepare` formats the keys ahead. The database grows
-/// by one key per operation, as it would in a real create-heavy load.
+/// `compare_and_swap(fresh_key, Expected::Absent, Some(value))`: creates a key every time, from
+/// a counter that only grows (`prepare` formats the keys ahead), as a create-heavy load does.
 #[derive(Debug)]
 pub struct CreateNewKey {
     db: Db,
@@ -139,9 +133,9 @@ impl Workload for CreateNewKey {
     }
 
     fn run_op(&mut self) -> Result<()> {
-        let failed = |detail: String| Err(WorkloadError::unexpected("cas/create_new_key", detail));
+        let failed = |detail: &str| Err(WorkloadError::unexpected("cas/create_new_key", detail));
         if self.cursor >= self.fresh.len() {
-            return failed("no fresh key left (prepare was not called?)".to_owned());
+            return failed("no fresh key left (prepare was not called?)");
         }
         let key = self.fresh.get(self.cursor);
         self.cursor += 1;
@@ -150,10 +144,7 @@ impl Workload for CreateNewKey {
             .compare_and_swap(key, Expected::Absent, Some(&self.value))?
         {
             CasOutcome::Swapped(_) => Ok(()),
-            CasOutcome::Mismatch { .. } => failed(format!(
-                "key {} already existed",
-                String::from_utf8_lossy(key)
-            )),
+            CasOutcome::Mismatch { .. } => failed("a fresh key already existed"),
         }
     }
 }
@@ -378,10 +369,9 @@ impl Drop for Commits {
     }
 }
 
-/// The floor for `get_at_scale`: a plain `std::collections::HashMap` holding the same keys
-/// and values, read the same way (random key, value cloned out as an `Arc`). No concurrency,
-/// versions or TTL, so a floor, not a peer: the ratio between its 1K and 1M figures is what
-/// this machine's caches and TLB alone cost.
+/// The floor for `get_at_scale`: a plain `HashMap` holding the same keys and values, read the
+/// same way (random key, value cloned out as an `Arc`). A floor, not a peer: the ratio between
+/// its 1K and 1M figures is what this machine's caches and TLB alone cost.
 #[derive(Debug)]
 pub struct StdHashMapGet {
     map: HashMap<Box<[u8]>, Arc<[u8]>>,
@@ -410,38 +400,21 @@ impl Workload for StdHashMapGet {
     }
 }
 
-/// Starts `threads` threads that each read one key of `fixture`, waits until all of them have
-/// read (so all are alive at once, as a blocking pool's threads are), then lets them exit and
-/// joins them.
+/// Starts `threads` threads that each read one key of `fixture` and wait until all have read
+/// (so all are alive at once, as a blocking pool's threads are), then exit.
 pub fn read_from_threads(fixture: &Fixture, threads: usize) -> Result<()> {
-    let barrier = Barrier::new(threads + 1);
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..threads)
-            .map(|thread| {
-                let (db, keys, barrier) = (&fixture.db, &fixture.keys, &barrier);
-                scope.spawn(move || {
-                    let found = db
-                        .get(keys.get(thread % keys.len()))
-                        .map(|value| value.is_some());
-                    barrier.wait();
-                    found
-                })
-            })
-            .collect();
-        barrier.wait();
-        for handle in handles {
-            let found = handle
-                .join()
-                .map_err(|_| WorkloadError::unexpected("thread_history", "a reader panicked"))??;
-            if !found {
-                return Err(WorkloadError::unexpected(
-                    "thread_history",
-                    "a reader missed its key",
-                ));
-            }
-        }
-        Ok(())
+    let all_read = Barrier::new(threads);
+    let (db, keys) = (&fixture.db, &fixture.keys);
+    super::run_threads(vec![(); threads], |thread, ()| {
+        let found = db.get(keys.get(thread % keys.len()))?.is_some();
+        all_read.wait();
+        expect_value(
+            "thread_history",
+            keys.get(thread % keys.len()),
+            found.then_some(()),
+        )
     })
+    .map(drop)
 }
 
 #[cfg(test)]

@@ -1,22 +1,18 @@
-//! The workload traits every workload implements, and the engine-only workloads (see
-//! `registry::engine` for why each has no peer).
+//! The workload traits every workload implements, and the engine-only workloads.
 //!
-//! A [`Workload`] is built (untimed: fill a database, format keys), then driven by whoever
-//! measures it: criterion times batches of operations, `cairn bench` times small groups into
-//! a latency histogram or a throughput; both time a group through [`Workload::run_ops`] and
-//! add nothing to the operation, so both measure the same code. An operation that consumes
-//! state (a delete needs a live key, a conflicting commit an overtaken transaction) gets it
-//! back from [`Workload::prepare`], which drivers call untimed before every timed group. A
+//! A [`Workload`] is built untimed (fill a database, format keys), then driven by criterion or
+//! `cairn bench`, which both time groups of operations through [`Workload::run_ops`] and add
+//! nothing to the operation. State an operation consumes (a live key to delete, an overtaken
+//! transaction) comes back from [`Workload::prepare`], called untimed before every group. A
 //! [`ParallelWorkload`] runs a fixed amount of work on several threads and reports the wall
-//! time. Every operation checks its result (a get finds its key, a CAS swaps, a conflicting
-//! commit fails): a wrong result is an error, not a fast number.
+//! time. Every operation checks its result: a wrong result is an error, not a fast number.
 
 pub mod durability;
 pub mod engine;
 pub mod recovery;
 
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Barrier};
+use std::time::{Duration, Instant};
 
 use cairn::Db;
 
@@ -28,69 +24,39 @@ pub enum WorkloadError {
     /// The engine refused an operation.
     #[error("engine error: {0}")]
     Engine(#[from] cairn::Error),
-    /// An operation returned something the workload's setup rules out: the measurement would
-    /// not be of the operation it claims to be.
-    #[error("{workload}: {detail}")]
-    Unexpected {
-        /// The workload that noticed.
-        workload: &'static str,
-        /// What it expected and what it got.
-        detail: String,
-    },
     /// A `KeyValueStore` call failed.
     #[error("key-value store error: {0}")]
     Kv(#[from] cairn_kv::KvError),
-    /// A client used directly (rusqlite, redis-rs) or the async runtime failed.
-    #[error("{client}: {source}")]
-    Client {
-        /// The client, e.g. `rusqlite`.
-        client: &'static str,
-        /// Its error.
-        #[source]
-        source: Box<dyn std::error::Error + Send + Sync>,
-    },
-    /// A file operation of the workload itself (not the engine's) failed: creating its data
-    /// directory, preparing a file, tearing a WAL frame.
-    #[error("{workload}: {action}: {source}")]
-    Io {
-        /// The workload that did it.
-        workload: &'static str,
-        /// What it was doing.
-        action: String,
-        /// The error.
-        #[source]
-        source: std::io::Error,
-    },
+    /// A client used directly (rusqlite, redis-rs, ...) failed.
+    #[error("{0}: {1}")]
+    Client(
+        &'static str,
+        #[source] Box<dyn std::error::Error + Send + Sync>,
+    ),
+    /// An operation returned what the workload's setup rules out, or the workload's own file
+    /// operation failed: `(workload, what happened)`.
+    #[error("{0}: {1}")]
+    Unexpected(&'static str, String),
 }
 
 impl WorkloadError {
     pub(crate) fn unexpected(workload: &'static str, detail: impl Into<String>) -> Self {
-        WorkloadError::Unexpected {
-            workload,
-            detail: detail.into(),
-        }
+        WorkloadError::Unexpected(workload, detail.into())
     }
 
     pub(crate) fn client(
         client: &'static str,
         source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
     ) -> Self {
-        WorkloadError::Client {
-            client,
-            source: source.into(),
-        }
+        WorkloadError::Client(client, source.into())
     }
 
     pub(crate) fn io(
         workload: &'static str,
         action: impl Into<String>,
-        source: std::io::Error,
+        error: &std::io::Error,
     ) -> Self {
-        WorkloadError::Io {
-            workload,
-            action: action.into(),
-            source,
-        }
+        WorkloadError::Unexpected(workload, format!("{}: {error}", action.into()))
     }
 }
 
@@ -99,9 +65,8 @@ pub type Result<T, E = WorkloadError> = std::result::Result<T, E>;
 
 /// A single-threaded workload: a prepared state and one repeatable operation.
 pub trait Workload {
-    /// Untimed: makes the next `runs` calls of `run_op` valid. Drivers call it before every
-    /// timed group, with `runs` at most [`crate::measure::PREPARE_RUNS_MAX`]. The default does
-    /// nothing.
+    /// Untimed: makes the next `runs` (at most [`crate::measure::PREPARE_RUNS_MAX`]) calls of
+    /// `run_op` valid.
     fn prepare(&mut self, runs: usize) -> Result<()> {
         let _ = runs;
         Ok(())
@@ -110,12 +75,8 @@ pub trait Workload {
     /// Timed: one operation.
     fn run_op(&mut self) -> Result<()>;
 
-    /// Timed: `runs` operations in a row, as one timed group (`runs` is at most
-    /// [`crate::measure::PREPARE_RUNS_MAX`], and `prepare(runs)` came first). Drivers time
-    /// groups through this, never through a loop of their own. The default calls `run_op`
-    /// `runs` times; a workload whose operation is an async call overrides it to run the whole
-    /// group inside one `block_on`, so the figure is the store's, not the runtime's entry and
-    /// exit around every operation.
+    /// Timed: `runs` operations in a row, after `prepare(runs)`. Drivers time groups through
+    /// this, never through a loop of their own, so a workload may run a group at once.
     fn run_ops(&mut self, runs: usize) -> Result<()> {
         for _ in 0..runs {
             self.run_op()?;
@@ -139,8 +100,7 @@ pub trait ParallelWorkload {
 }
 
 /// A database filled with `key_at(0) .. key_at(key_count - 1)`, each holding the same value.
-/// Cloning shares the database. Workloads that only read may share a fixture; workloads that
-/// write change it, so give each of them its own.
+/// Cloning shares the database: give each workload that writes a fixture of its own.
 #[derive(Clone, Debug)]
 pub struct Fixture {
     /// The filled database.
@@ -173,7 +133,41 @@ impl Fixture {
     }
 }
 
-/// Refuses a fixture of `keys` keys, fewer than `minimum` (random picks need at least one).
+/// Runs `work(thread, state)` for each of `states` on a thread of its own, all released
+/// together; returns the wall time from their release until the last one is done.
+pub(crate) fn run_threads<S: Send>(
+    states: Vec<S>,
+    work: impl Fn(usize, S) -> Result<()> + Sync,
+) -> Result<Duration> {
+    let barrier = Barrier::new(states.len() + 1);
+    std::thread::scope(|scope| {
+        let (work, barrier) = (&work, &barrier);
+        let threads: Vec<_> = (states.into_iter().enumerate())
+            .map(|(thread, state)| {
+                scope.spawn(move || {
+                    barrier.wait();
+                    work(thread, state)
+                })
+            })
+            .collect();
+        barrier.wait();
+        let started = Instant::now();
+        for thread in threads {
+            let panicked = |_| WorkloadError::unexpected("threads", "a thread panicked");
+            thread.join().map_err(panicked)??;
+        }
+        Ok(started.elapsed())
+    })
+}
+
+/// Ok when `holds`, the unexpected-result error `detail` of `workload` otherwise.
+pub(crate) fn ensure(holds: bool, workload: &'static str, detail: &str) -> Result<()> {
+    holds
+        .then_some(())
+        .ok_or_else(|| WorkloadError::unexpected(workload, detail))
+}
+
+/// Refuses a fixture of `keys` keys, fewer than `minimum`.
 pub(crate) fn require_keys(workload: &'static str, keys: usize, minimum: usize) -> Result<()> {
     if keys < minimum {
         let detail = format!("needs a fixture of at least {minimum} keys, got {keys}");
@@ -198,7 +192,7 @@ pub(crate) fn expect_value<T>(workload: &'static str, key: &[u8], value: Option<
 #[cfg(test)]
 mod tests {
     //! Every workload runs long enough to wrap its pools and refill them, across several
-    //! driver calls (as criterion's warm-up and samples are), and checks its own results.
+    //! driver calls, and checks its own results.
 
     use super::*;
     use crate::measure::{time_runs, PREPARE_RUNS_MAX};
@@ -211,6 +205,7 @@ mod tests {
 
     #[test]
     fn engine_workloads_stay_right_across_phases() {
+        use engine::Commit;
         let fixture = || Fixture::build(2 * PREPARE_RUNS_MAX, 100).expect("in-memory fixture");
         let mut workloads: Vec<Box<dyn Workload>> = vec![
             Box::new(engine::VersionCas::success(100).expect("setup put")),
@@ -221,11 +216,11 @@ mod tests {
             Box::new(engine::SnapshotGet::open_each(&fixture()).expect("keys")),
             Box::new(engine::StdHashMapGet::new(&fixture()).expect("keys")),
         ];
-        for commit in [1, 3, 10].map(engine::Commit::Transaction) {
-            let commits = engine::Commits::new(&fixture(), commit).expect("keys");
-            workloads.push(Box::new(commits));
-        }
-        for commit in [engine::Commit::Put, engine::Commit::ReadModifyWrite] {
+        let commits = [1, 3, 10].map(Commit::Transaction);
+        for commit in commits
+            .into_iter()
+            .chain([Commit::Put, Commit::ReadModifyWrite])
+        {
             workloads.push(Box::new(
                 engine::Commits::new(&fixture(), commit).expect("keys"),
             ));

@@ -1,24 +1,16 @@
-//! Recovery workloads: how long opening a database takes, for each shape recovery has to
-//! handle, and how long writing a snapshot takes.
+//! Recovery workloads: how long opening a database takes for each shape recovery handles, and
+//! how long writing a snapshot takes.
 //!
-//! A [`Recovery`]'s operation is the one thing timed: an open (`Db::open`, the wall time a
-//! caller waits) or a checkpoint. Everything else happens in [`Workload::prepare`], untimed:
-//! closing the database the previous open left, putting the directory back as it was built,
+//! A [`Recovery`] times one thing, an open (`Db::open`) or a checkpoint. Everything else is
+//! done untimed in [`Workload::prepare`]: closing the database the previous open left, deleting
+//! the WAL segments created since the fixture was built (every open appends into a new one),
 //! tearing the next frame, or committing the write a new checkpoint needs. A prepared workload
-//! allows exactly one operation, so drivers must time it one per group; anything else is an
-//! error rather than a figure that includes a close. Putting the directory back means deleting
-//! the WAL segments created since the fixture was built: every open appends into a new segment,
-//! so without that every open would find one more (empty) segment than the one before.
-//!
-//! Fixtures are written `Buffered` with a large buffer (the write path is not measured). A WAL
-//! that is replayed holds single puts in a random key order, and so does the database
-//! `snapshot_creation` checkpoints: an index built in key order is walked several times faster
-//! by a checkpoint, the flattering case, not measured here. Snapshots that are loaded are
-//! filled in key order, 1,000 keys per commit: a snapshot file is sorted whatever order its keys
-//! arrived in, and this builds it several times faster. Measured opens use `Strict`, whose open
-//! does no background work; all files stay in the page cache, so the figures are warm-cache
-//! recovery. Every open checks its [`cairn::RecoveryReport`] (records replayed, snapshot
-//! loaded, torn tail found), so a recovery that silently did less is an error.
+//! allows exactly one operation, so drivers must time it one per group. Replayed WALs (and the
+//! database `snapshot_creation` checkpoints) hold single puts in a random key order: an index
+//! built in key order is the flattering case. Loaded snapshots are filled in key order, since a
+//! snapshot file is sorted anyway. Measured opens use `Strict`, which does no background work,
+//! with warm page caches, and every open checks its [`cairn::RecoveryReport`] (records
+//! replayed, snapshot loaded, torn tail found), so a recovery that did less is an error.
 
 use std::collections::BTreeSet;
 use std::ffi::OsString;
@@ -26,7 +18,7 @@ use std::fs::OpenOptions;
 use std::path::Path;
 use std::time::Duration;
 
-use cairn::{Db, Durability, RecoveryReport};
+use cairn::{Db, Durability};
 use cairn_log::{encoded_frame_bytes, list_segments, SegmentReader, StdFileSystem};
 
 use super::durability::{bench_options, fill_in_order, DataDir};
@@ -43,7 +35,7 @@ const MARKER_KEY: &[u8] = b"marker:bench";
 enum Shape {
     /// `Db::open` of the fixture as built.
     Open,
-    /// `Db::open` of the fixture with a torn last frame, which it must cut off (and sync).
+    /// `Db::open` of the fixture with a torn last frame, which it must cut off.
     TornOpen,
     /// `db.checkpoint()` of an open database.
     Checkpoint,
@@ -58,75 +50,62 @@ pub struct Recovery {
     records: u64,
     /// Keys of the snapshot every open must load (or every checkpoint write), if any.
     snapshot: Option<u64>,
-    /// Where `prepare` tore the last frame, for the torn shape.
-    tear: Option<Tear>,
+    /// Where `prepare` tore the last frame: the offset recovery must cut back to, and the LSN
+    /// it must drop.
+    tear: Option<(u64, u64)>,
     /// Open until the next `prepare` closes it (always open for a checkpoint).
     db: Option<Db>,
-    /// True once `prepare` made the next operation valid.
     prepared: bool,
     marker_writes: u64,
     reported: Vec<Duration>,
-    /// Declared last: removed after the database is closed.
+    /// Declared after `db`: removed after the database is closed.
     dir: DataDir,
     /// The segment files `dir` held when built, which `prepare` returns to.
     segments_built: BTreeSet<OsString>,
-}
-
-/// Where a torn frame was cut: the length recovery must cut the segment back to, and the LSN
-/// it must drop.
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct Tear {
-    frame_offset: u64,
-    lsn: u64,
 }
 
 impl Recovery {
     fn new(
         workload: &'static str,
         shape: Shape,
-        dir: DataDir,
+        (dir, db): (DataDir, Option<Db>),
         records: usize,
         snapshot: Option<usize>,
     ) -> Result<Self> {
-        let segments_built = segment_files(dir.path())?;
         Ok(Recovery {
             workload,
             shape,
             records: records as u64,
-            snapshot: snapshot.map(|entries| entries as u64),
+            snapshot: snapshot.map(|entries| entries as u64 + 1),
             tear: None,
-            db: None,
+            db,
             prepared: false,
             marker_writes: 0,
             reported: Vec::new(),
+            segments_built: segment_files(dir.path())?,
             dir,
-            segments_built,
         })
     }
 
     /// `wal_replay`: a WAL of `entries` single-put commits, no snapshot.
     pub fn wal_replay(entries: usize) -> Result<Self> {
-        let (dir, db) = shuffled("wal-replay", entries, 0x7761_6C00)?;
-        db.close()?;
-        Recovery::new("wal_replay", Shape::Open, dir, entries, None)
+        let fixture = shuffled("wal-replay", entries, 0x7761_6C00, false)?;
+        Recovery::new("wal_replay", Shape::Open, fixture, entries, None)
     }
 
     /// `wal_truncation`: a WAL of `entries` commits whose last frame `prepare` cuts in the
-    /// middle (after committing one more put of `marker:bench`), as a crash during its write
-    /// would leave it. The open must replay the `entries` commits, report the torn tail at
-    /// exactly that frame, and come back at the version before it.
+    /// middle (after committing one more put of the marker), as a crash during its write would
+    /// leave it. The open must replay the `entries` commits and report the torn tail there.
     pub fn torn_tail(entries: usize) -> Result<Self> {
-        let (dir, db) = shuffled("torn-tail", entries, 0x7761_6C00)?;
-        db.close()?;
-        Recovery::new("wal_truncation", Shape::TornOpen, dir, entries, None)
+        let fixture = shuffled("torn-tail", entries, 0x7761_6C00, false)?;
+        Recovery::new("wal_truncation", Shape::TornOpen, fixture, entries, None)
     }
 
-    /// `snapshot_load`: a snapshot of `entries` keys (plus the marker) with no WAL record
-    /// after it.
+    /// `snapshot_load`: a snapshot of `entries` keys (plus the marker), no WAL record after it.
     pub fn snapshot_load(entries: usize) -> Result<Self> {
         let dir = DataDir::create("snapshot-load")?;
         build_snapshot(&dir, entries)?.close()?;
-        Recovery::new("snapshot_load", Shape::Open, dir, 0, Some(entries + 1))
+        Recovery::new("snapshot_load", Shape::Open, (dir, None), 0, Some(entries))
     }
 
     /// `snapshot_wal_recovery`: a snapshot of `entries` keys followed by `wal_records`
@@ -147,26 +126,23 @@ impl Recovery {
             db.put(keys.get(random.below(keys.len())), &value)?;
         }
         db.close()?;
-        Recovery::new(workload, Shape::Open, dir, wal_records, Some(entries + 1))
+        Recovery::new(
+            workload,
+            Shape::Open,
+            (dir, None),
+            wal_records,
+            Some(entries),
+        )
     }
 
     /// `snapshot_creation`: `db.checkpoint()` of a database holding `entries` keys, each put
     /// once in a random order. A checkpoint at a version that already has a snapshot writes
-    /// nothing, so `prepare` commits one overwrite of `marker:bench` before each. Every
-    /// checkpoint after the first also deletes what the new snapshot made redundant: that is
-    /// part of what a checkpoint costs.
+    /// nothing, so `prepare` commits one overwrite of the marker before each. Every checkpoint
+    /// after the first also deletes what the new snapshot made redundant: part of its cost.
     pub fn checkpoint(entries: usize) -> Result<Self> {
-        let (dir, db) = shuffled("snapshot-creation", entries, 0x6372_6561)?;
-        db.sync()?;
-        let mut recovery = Recovery::new(
-            "snapshot_creation",
-            Shape::Checkpoint,
-            dir,
-            0,
-            Some(entries + 1),
-        )?;
-        recovery.db = Some(db);
-        Ok(recovery)
+        let fixture = shuffled("snapshot-creation", entries, 0x6372_6561, true)?;
+        let workload = "snapshot_creation";
+        Recovery::new(workload, Shape::Checkpoint, fixture, 0, Some(entries))
     }
 
     /// The durations the engine's own reports gave, one per measured operation.
@@ -178,64 +154,32 @@ impl Recovery {
         WorkloadError::unexpected(self.workload, detail)
     }
 
-    /// Commits the marker, closes, and cuts its frame in half.
-    fn tear_next_frame(&self) -> Result<Tear> {
+    /// Commits the marker, closes, and cuts its frame in half; returns where.
+    fn tear_next_frame(&self) -> Result<(u64, u64)> {
         let db = open(self.dir.path(), Durability::Strict)?;
-        let version = db.put(MARKER_KEY, b"torn")?;
+        let version = db.put(MARKER_KEY, b"torn")?.get();
         db.close()?;
-        let fs = StdFileSystem;
-        let failed =
-            |what: &str, error: cairn_log::LogError| self.failed(format!("{what}: {error}"));
-        let segments = list_segments(&fs, self.dir.path()).map_err(|e| failed("list", e))?;
+        let failed = |error: cairn_log::LogError| self.failed(format!("read the WAL: {error}"));
+        let segments = list_segments(&StdFileSystem, self.dir.path()).map_err(failed)?;
         let last = segments
             .last()
             .ok_or_else(|| self.failed("no segment".to_owned()))?;
-        let mut reader =
-            SegmentReader::open(&fs, last, usize::MAX).map_err(|e| failed("read", e))?;
+        let mut reader = SegmentReader::open(&StdFileSystem, last, usize::MAX).map_err(failed)?;
         let mut last_frame = None;
-        while let Some((offset, frame)) = reader.next().map_err(|e| failed("read a frame", e))? {
+        while let Some((offset, frame)) = reader.next().map_err(failed)? {
             let frame_bytes = encoded_frame_bytes(frame.body.len()) as u64;
             last_frame = Some((offset, frame_bytes, frame.lsn));
         }
-        match last_frame {
-            Some((frame_offset, frame_bytes, lsn)) if lsn == version.get() => {
-                OpenOptions::new()
-                    .write(true)
-                    .open(&last.path)
-                    .and_then(|file| file.set_len(frame_offset + frame_bytes / 2))
-                    .map_err(|error| {
-                        WorkloadError::io(self.workload, "cut the last frame", error)
-                    })?;
-                Ok(Tear { frame_offset, lsn })
-            }
-            other => Err(self.failed(format!(
-                "the marker commit {version} is not the last frame: {other:?}"
-            ))),
-        }
-    }
-
-    /// Checks an open's report against what the fixture holds (and where it was torn).
-    fn check(&self, report: &RecoveryReport, tear: Option<&Tear>) -> Result<()> {
-        let loaded = report.snapshot.as_ref().map(|snapshot| snapshot.entries);
-        if report.wal_records_replayed != self.records || loaded != self.snapshot {
-            return Err(self.failed(format!(
-                "recovery replayed {} WAL records and loaded a snapshot of {loaded:?} keys; \
-                 expected {} records and {:?}",
-                report.wal_records_replayed, self.records, self.snapshot
-            )));
-        }
-        let torn = report
-            .torn_tail
-            .as_ref()
-            .map(|torn| (torn.offset, report.last_version.get() + 1));
-        if torn != tear.map(|tear| (tear.frame_offset, tear.lsn)) {
-            return Err(self.failed(format!(
-                "expected a torn tail at {tear:?}; the report says {:?} at version {}",
-                report.torn_tail,
-                report.last_version.get()
-            )));
-        }
-        Ok(())
+        let Some((offset, frame_bytes, lsn)) = last_frame.filter(|frame| frame.2 == version) else {
+            let detail = format!("the marker commit {version} is not the last frame");
+            return Err(self.failed(format!("{detail}: {last_frame:?}")));
+        };
+        OpenOptions::new()
+            .write(true)
+            .open(&last.path)
+            .and_then(|file| file.set_len(offset + frame_bytes / 2))
+            .map_err(|error| WorkloadError::io(self.workload, "cut the last frame", &error))?;
+        Ok((offset, lsn))
     }
 }
 
@@ -259,7 +203,16 @@ impl Workload for Recovery {
                     db.close()?;
                 }
                 if self.tear.is_none() {
-                    self.restore()?;
+                    let dir = self.dir.path();
+                    for name in segment_files(dir)?.difference(&self.segments_built) {
+                        std::fs::remove_file(dir.join(name)).map_err(|error| {
+                            WorkloadError::io(
+                                "recovery",
+                                format!("remove {}", dir.join(name).display()),
+                                &error,
+                            )
+                        })?;
+                    }
                     if shape == Shape::TornOpen {
                         self.tear = Some(self.tear_next_frame()?);
                     }
@@ -298,22 +251,26 @@ impl Workload for Recovery {
         let db = open(self.dir.path(), Durability::Strict)?;
         let report = db.recovery_report();
         self.db = Some(db);
-        self.check(&report, tear.as_ref())?;
-        self.reported.push(report.duration);
-        Ok(())
-    }
-}
-
-impl Recovery {
-    /// Deletes every segment file created since the fixture was built (the database must be
-    /// closed).
-    fn restore(&self) -> Result<()> {
-        for name in segment_files(self.dir.path())?.difference(&self.segments_built) {
-            let path = self.dir.path().join(name);
-            std::fs::remove_file(&path).map_err(|error| {
-                WorkloadError::io("recovery", format!("remove {}", path.display()), error)
-            })?;
+        let loaded = report.snapshot.as_ref().map(|snapshot| snapshot.entries);
+        if report.wal_records_replayed != self.records || loaded != self.snapshot {
+            return Err(self.failed(format!(
+                "recovery replayed {} WAL records and loaded a snapshot of {loaded:?} keys; \
+                 expected {} records and {:?}",
+                report.wal_records_replayed, self.records, self.snapshot
+            )));
         }
+        let last_version = report.last_version.get();
+        let torn = report
+            .torn_tail
+            .as_ref()
+            .map(|torn| (torn.offset, last_version + 1));
+        if torn != tear {
+            return Err(self.failed(format!(
+                "expected a torn tail at {tear:?}; the report says {:?} at version {last_version}",
+                report.torn_tail
+            )));
+        }
+        self.reported.push(report.duration);
         Ok(())
     }
 }
@@ -326,23 +283,21 @@ impl Drop for Recovery {
     }
 }
 
-/// The Buffered mode fixtures are written with: a 64 MiB buffer, flushed every 100 ms, so that
-/// writing a million puts is bounded by the engine, not by waiting for the disk.
-fn fixture_durability() -> Durability {
-    Durability::Buffered {
-        flush_interval: Duration::from_millis(100),
-        buffer_bytes_max: 64 * 1024 * 1024,
-    }
-}
-
-/// Opens `dir` with `durability` and no maintenance thread (measured opens are Strict).
+/// Opens `dir` with `durability` and no maintenance thread. Fixtures are written `Buffered`
+/// with a 64 MiB buffer flushed every 100 ms, so that writing a million puts is bounded by the
+/// engine, not by the disk.
 fn open(dir: &Path, durability: Durability) -> Result<Db> {
     Ok(Db::open(bench_options(durability, Some(dir)))?)
 }
 
+const FIXTURE_DURABILITY: Durability = Durability::Buffered {
+    flush_interval: Duration::from_millis(100),
+    buffer_bytes_max: 64 * 1024 * 1024,
+};
+
 /// The names of the WAL segment files in `dir`.
 fn segment_files(dir: &Path) -> Result<BTreeSet<OsString>> {
-    let listing = |error| WorkloadError::io("recovery", format!("list {}", dir.display()), error);
+    let listing = |error| WorkloadError::io("recovery", format!("list {}", dir.display()), &error);
     let mut names = BTreeSet::new();
     for entry in std::fs::read_dir(dir).map_err(listing)? {
         let name = entry.map_err(listing)?.file_name();
@@ -353,31 +308,38 @@ fn segment_files(dir: &Path) -> Result<BTreeSet<OsString>> {
     Ok(names)
 }
 
-/// A fresh directory and the open database in it, into which every key of
-/// `key_at(0..entries)` was put once, one commit each, in a random order.
-fn shuffled(label: &str, entries: usize, seed: u64) -> Result<(DataDir, Db)> {
+/// A fresh directory into which every key of `key_at(0..entries)` was put once, one commit
+/// each, in a random order; the database is left open (and synced) if `keep_open`.
+fn shuffled(
+    label: &str,
+    entries: usize,
+    seed: u64,
+    keep_open: bool,
+) -> Result<(DataDir, Option<Db>)> {
     let dir = DataDir::create(label)?;
-    let db = open(dir.path(), fixture_durability())?;
+    let db = open(dir.path(), FIXTURE_DURABILITY)?;
     let (keys, value) = (KeySet::sequential(entries), value_of_length(VALUE_BYTES));
     for index in SplitMix64::new(seed).permutation(entries) {
         db.put(keys.get(index), &value)?;
     }
-    Ok((dir, db))
+    if keep_open {
+        db.sync()?;
+        return Ok((dir, Some(db)));
+    }
+    db.close()?;
+    Ok((dir, None))
 }
 
-/// Writes `entries` keys in batches, then leaves a snapshot of them (plus `marker:bench`) and
-/// a WAL with nothing after it: write, close, reopen (so that new commits go to a new
-/// segment), checkpoint, commit the marker, checkpoint again (which deletes every segment the
-/// first snapshot covers). Returns the database, still open.
+/// Writes `entries` keys in batches, then leaves a snapshot of them (plus the marker) and a
+/// WAL with nothing after it: write, close, reopen (so that new commits go to a new segment),
+/// checkpoint, commit the marker, checkpoint again (which deletes every segment the first
+/// snapshot covers). Returns the database, still open.
 fn build_snapshot(dir: &DataDir, entries: usize) -> Result<Db> {
-    let db = open(dir.path(), fixture_durability())?;
-    fill_in_order(
-        &db,
-        &KeySet::sequential(entries),
-        &value_of_length(VALUE_BYTES),
-    )?;
+    let db = open(dir.path(), FIXTURE_DURABILITY)?;
+    let (keys, value) = (KeySet::sequential(entries), value_of_length(VALUE_BYTES));
+    fill_in_order(&db, &keys, &value)?;
     db.close()?;
-    let db = open(dir.path(), fixture_durability())?;
+    let db = open(dir.path(), FIXTURE_DURABILITY)?;
     db.checkpoint()?;
     db.put(MARKER_KEY, b"0")?;
     db.sync()?;
@@ -418,32 +380,27 @@ mod tests {
                 recovery.workload
             );
             assert!(time_runs(&mut recovery, 2).is_err(), "groups of two");
-            if recovery.shape == Shape::Open {
+            let snapshots = |recovery: &Recovery| {
+                let names = std::fs::read_dir(recovery.dir.path()).expect("listing");
+                let names = names.map(|entry| entry.expect("entry").file_name());
+                names
+                    .filter(|name| name.to_string_lossy().ends_with(".snap"))
+                    .count()
+            };
+            match recovery.shape {
                 // The segment files are what was built, however many opens ran.
-                recovery.prepare(1).expect("close and restore");
-                let files = segment_files(recovery.dir.path()).expect("listing");
-                assert_eq!(files, recovery.segments_built);
+                Shape::Open => {
+                    recovery.prepare(1).expect("close and restore");
+                    let files = segment_files(recovery.dir.path()).expect("listing");
+                    assert_eq!(files, recovery.segments_built);
+                }
+                // Checkpoints keep the newest two snapshots.
+                Shape::Checkpoint => assert_eq!(snapshots(&recovery), 2),
+                Shape::TornOpen => {}
             }
             let path = recovery.dir.path().to_path_buf();
             drop(recovery);
             assert!(!path.exists(), "{} was left behind", path.display());
         }
-    }
-
-    #[test]
-    fn checkpoints_keep_the_newest_two_snapshots() {
-        let mut creation = Recovery::checkpoint(500).expect("fixture");
-        for _ in 0..3 {
-            time_runs(&mut creation, 1).expect("each checkpoint writes a snapshot");
-        }
-        let snapshots = std::fs::read_dir(creation.dir.path())
-            .expect("listing")
-            .filter(|entry| {
-                entry
-                    .as_ref()
-                    .is_ok_and(|e| e.file_name().to_string_lossy().ends_with(".snap"))
-            })
-            .count();
-        assert_eq!(snapshots, 2);
     }
 }
