@@ -366,22 +366,19 @@ impl GroupSet {
     }
 
     /// Takes over up to `max` messages pending for at least `min_idle`, lowest first, for
-    /// `consumer` from `now`; returns their offsets. Pending messages below `first_offset`
-    /// (truncated away) are dropped instead, as acknowledged.
+    /// `consumer` from `now`; returns their offsets (`None` when the group does not exist).
+    /// Pending messages below `first_offset` (truncated away) are dropped instead, as
+    /// acknowledged.
     pub fn claim(
         &mut self,
-        stream: &str,
         group: &str,
         consumer: &str,
         min_idle: Duration,
         max: usize,
         first_offset: u64,
         now: Instant,
-    ) -> Result<Vec<u64>, StreamError> {
-        let state = self
-            .groups
-            .get_mut(group)
-            .ok_or_else(|| missing(stream, group))?;
+    ) -> Option<Vec<u64>> {
+        let state = self.groups.get_mut(group)?;
         state.pending = state.pending.split_off(&first_offset);
         let consumer: Arc<str> = Arc::from(consumer);
         let mut taken = Vec::new();
@@ -396,7 +393,7 @@ impl GroupSet {
                 taken.push(offset);
             }
         }
-        Ok(taken)
+        Some(taken)
     }
 
     /// Drops a pending message that can no longer be read (truncated meanwhile).
@@ -643,7 +640,7 @@ mod tests {
         let later = start + Duration::from_secs(10);
         set.delivered("g", "new", &[3], later);
         let taken = set
-            .claim("s", "g", "heir", Duration::from_secs(5), 2, 1, later)
+            .claim("g", "heir", Duration::from_secs(5), 2, 1, later)
             .expect("claim");
         assert_eq!(taken, [1, 2]);
         let pending = set.pending("s", "g", 0, 10, later).expect("pending");
@@ -655,11 +652,11 @@ mod tests {
             [(1, "heir", 2), (2, "heir", 2), (3, "new", 1)]
         );
         let none = set
-            .claim("s", "g", "other", Duration::from_secs(5), 10, 1, later)
+            .claim("g", "other", Duration::from_secs(5), 10, 1, later)
             .expect("claim");
         assert!(none.is_empty());
         let all = set
-            .claim("s", "g", "other", Duration::ZERO, 10, 0, later)
+            .claim("g", "other", Duration::ZERO, 10, 0, later)
             .expect("claim");
         assert_eq!(all, [1, 2, 3]);
     }

@@ -701,15 +701,19 @@ impl Stream {
             return Err(self.not_found());
         }
         let first_offset = self.info().first_offset;
-        let offsets = set.claim(
-            &self.name,
-            group,
-            consumer,
-            min_idle,
-            max.min(BATCH_MESSAGES_MAX),
-            first_offset,
-            Instant::now(),
-        )?;
+        let offsets = set
+            .claim(
+                group,
+                consumer,
+                min_idle,
+                max.min(BATCH_MESSAGES_MAX),
+                first_offset,
+                Instant::now(),
+            )
+            .ok_or_else(|| StreamError::GroupNotFound {
+                stream: self.name.clone(),
+                group: group.to_owned(),
+            })?;
         let mut claimed = Vec::with_capacity(offsets.len());
         for offset in offsets {
             match self.read(offset) {
