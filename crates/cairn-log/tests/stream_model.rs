@@ -5,7 +5,7 @@
 //! acknowledged; Buffered must have kept, per stream, a prefix of what was acknowledged
 //! (whole batches), with names and truncations (both synced before they return) intact.
 //!
-//! Consumer groups are modelled too: create, read_group, ack and commit are checked against a
+//! Consumer groups are modelled too: `create_group`, `read_group`, `ack` and `commit` are checked against a
 //! model group (delivery position and pending set), and after a reopen every group must
 //! deliver again from its committed offset with nothing pending. A clean reopen keeps every
 //! committed offset exactly; after a crash, Strict keeps them exactly (they are durable when
