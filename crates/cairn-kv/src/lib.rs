@@ -35,6 +35,8 @@ mod watch;
 pub use any::{open, AnyStore};
 #[cfg(feature = "cairn")]
 pub use backends::cairn::CairnStore;
+#[cfg(feature = "cairn")]
+pub use backends::cairn_streams::CairnStreams;
 #[cfg(feature = "redis")]
 pub use backends::redis::RedisStore;
 #[cfg(feature = "sqlite")]

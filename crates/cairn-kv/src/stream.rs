@@ -23,6 +23,9 @@
 //!   and `claim` on a group that does not exist are `InvalidArgument`; `ack` there
 //!   acknowledges nothing and returns 0.
 //!
+//! Backends: `CairnStreams` (Cairn's own durable streams, feature `cairn`; see
+//! `backends::cairn_streams`) and `RedisStore` (Redis Streams, feature `redis`).
+//!
 //! Offsets and Redis entry ids: the Redis backend appends with the id `0-*`, so offset `n` is
 //! the entry id `0-(n+1)` and Redis's own sequence keeps offsets dense. The append time is a
 //! field of the entry, not its id.

@@ -5,6 +5,13 @@
 //! acknowledged; Buffered must have kept, per stream, a prefix of what was acknowledged
 //! (whole batches), with names and truncations (both synced before they return) intact.
 //!
+//! Consumer groups are modelled too: `create_group`, `read_group`, `ack` and `commit` are checked against a
+//! model group (delivery position and pending set), and after a reopen every group must
+//! deliver again from its committed offset with nothing pending. A clean reopen keeps every
+//! committed offset exactly; after a crash, Strict keeps them exactly (they are durable when
+//! `ack`/`commit` return), Buffered keeps a value between the last durable point (creation,
+//! clean close) and the current one, never above the recovered end of the stream.
+//!
 //! The seed of a failing run is printed; rerun it alone with `CAIRN_STREAM_SEED=<seed>`.
 
 #![allow(
@@ -18,7 +25,7 @@
     reason = "test offsets index small vectors; a scenario reads best as one function"
 )]
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -30,6 +37,32 @@ use cairn_log::{Clock, Message, StoredMessage, StreamOptions, Streams, SyncPolic
 use cairn_testkit::{CrashMode, FaultFs, SplitMix64, UnsyncedDirOps, UnsyncedWrites};
 
 const NAMES: [&str; 3] = ["a", "b.c", "d-e_f"];
+const GROUPS: [&str; 2] = ["g1", "g-2"];
+
+/// One consumer group of the model.
+#[derive(Clone, Debug, Default)]
+struct ModelGroup {
+    delivered: u64,
+    pending: BTreeSet<u64>,
+    /// The committed offset at the last point it was certainly durable (Buffered crashes
+    /// may recover anything from here up to the current committed offset).
+    floor: u64,
+}
+
+impl ModelGroup {
+    fn committed(&self) -> u64 {
+        self.pending.first().copied().unwrap_or(self.delivered)
+    }
+
+    /// The state after a reopen that recovered `committed`.
+    fn reopened(committed: u64) -> Self {
+        ModelGroup {
+            delivered: committed,
+            pending: BTreeSet::new(),
+            floor: committed,
+        }
+    }
+}
 const STEPS: usize = 250;
 
 /// One stream of the model.
@@ -40,6 +73,188 @@ struct ModelStream {
     messages: Vec<(u64, Message)>,
     /// Offsets at which a batch ends (a crash keeps whole batches).
     batch_ends: Vec<u64>,
+    groups: BTreeMap<String, ModelGroup>,
+}
+
+fn check_groups(streams: &Streams, name: &str, model: &ModelStream) {
+    let info = streams.group_info(name).expect("group_info");
+    let got: Vec<(String, u64, u64, u64)> = info
+        .into_iter()
+        .map(|group| {
+            (
+                group.name,
+                group.delivered_up_to,
+                group.committed,
+                group.pending,
+            )
+        })
+        .collect();
+    let want: Vec<(String, u64, u64, u64)> = model
+        .groups
+        .iter()
+        .map(|(group, state)| {
+            (
+                group.clone(),
+                state.delivered,
+                state.committed(),
+                state.pending.len() as u64,
+            )
+        })
+        .collect();
+    assert_eq!(got, want, "{name} groups");
+}
+
+/// One random group operation on stream `name`.
+fn group_step(
+    streams: &Streams,
+    name: &str,
+    model: &mut ModelStream,
+    rng: &mut SplitMix64,
+    strict: bool,
+) {
+    let group = GROUPS[rng.below(GROUPS.len())];
+    let next = model.messages.len() as u64;
+    match rng.below(10) {
+        0 => {
+            let start = rng.below(next as usize + 1) as u64;
+            let created = streams
+                .create_group(name, group, start)
+                .expect("create_group");
+            assert_eq!(created, !model.groups.contains_key(group), "{name}/{group}");
+            model.groups.entry(group.to_owned()).or_insert(ModelGroup {
+                delivered: start,
+                pending: BTreeSet::new(),
+                floor: start,
+            });
+        }
+        1..=4 => {
+            let max = rng.below(5) + 1;
+            let consumer = ["c1", "c2"][rng.below(2)];
+            match streams.read_group(name, group, consumer, max) {
+                Ok(read) => {
+                    let state = model.groups.get_mut(group).expect("read a missing group");
+                    let from = state.delivered.max(model.first);
+                    let want: Vec<u64> = (from..next).take(max).collect();
+                    let got: Vec<u64> = read.iter().map(|message| message.offset).collect();
+                    assert_eq!(got, want, "{name}/{group} read_group");
+                    for message in &read {
+                        assert_eq!(message.message, model.messages[message.offset as usize].1);
+                    }
+                    if let Some(&last) = want.last() {
+                        state.pending.extend(want.iter().copied());
+                        state.delivered = last + 1;
+                    }
+                }
+                Err(StreamError::GroupNotFound { .. }) => {
+                    assert!(!model.groups.contains_key(group));
+                }
+                Err(error) => panic!("read_group: {error}"),
+            }
+        }
+        5..=7 => {
+            let Some(state) = model.groups.get_mut(group) else {
+                assert_eq!(streams.ack(name, group, &[0, 1]).expect("ack"), 0);
+                return;
+            };
+            let mut offsets: Vec<u64> = state
+                .pending
+                .iter()
+                .copied()
+                .filter(|_| rng.below(2) == 0)
+                .collect();
+            offsets.push(rng.below(next as usize + 2) as u64);
+            let want = offsets
+                .iter()
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .filter(|offset| state.pending.contains(offset))
+                .count() as u64;
+            assert_eq!(streams.ack(name, group, &offsets).expect("ack"), want);
+            for offset in &offsets {
+                state.pending.remove(offset);
+            }
+            if strict {
+                state.floor = state.committed();
+            }
+        }
+        _ => {
+            let offset = rng.below(next as usize + 1) as u64;
+            match streams.commit(name, group, offset) {
+                Ok(()) => {
+                    let state = model
+                        .groups
+                        .get_mut(group)
+                        .expect("committed a missing group");
+                    state.pending.retain(|&pending| pending >= offset);
+                    state.delivered = state.delivered.max(offset);
+                    if strict {
+                        state.floor = state.committed();
+                    }
+                }
+                Err(StreamError::GroupNotFound { .. }) => {
+                    assert!(!model.groups.contains_key(group));
+                }
+                Err(error) => panic!("commit: {error}"),
+            }
+        }
+    }
+    check_groups(streams, name, model);
+}
+
+/// After a reopen: every group delivers from a committed offset that is exactly the model's
+/// (`exact`) or between its floor and its current value, never past `next`; the model takes
+/// the recovered value.
+fn check_reopened_groups(
+    streams: &Streams,
+    name: &str,
+    model: &mut ModelStream,
+    exact: bool,
+    step: usize,
+) {
+    let recovered = streams.group_info(name).expect("group_info");
+    assert_eq!(
+        recovered
+            .iter()
+            .map(|group| group.name.as_str())
+            .collect::<Vec<_>>(),
+        model.groups.keys().map(String::as_str).collect::<Vec<_>>(),
+        "step {step}: {name} groups"
+    );
+    let next = model.messages.len() as u64;
+    for group in recovered {
+        let state = &model.groups[&group.name];
+        assert_eq!(group.pending, 0, "step {step}: {name}/{}", group.name);
+        assert_eq!(group.delivered_up_to, group.committed);
+        // A committed offset below the first readable one delivers from there: the same.
+        let effective = |offset: u64| offset.max(model.first);
+        if exact {
+            assert_eq!(
+                effective(group.committed),
+                effective(state.committed()),
+                "step {step}: {name}/{} committed",
+                group.name
+            );
+        } else {
+            assert!(
+                effective(state.floor) <= effective(group.committed)
+                    && group.committed <= state.committed(),
+                "step {step}: {name}/{} recovered committed {} outside {}..={}",
+                group.name,
+                group.committed,
+                state.floor,
+                state.committed()
+            );
+        }
+        assert!(
+            group.committed <= next.max(state.floor),
+            "step {step}: {name}/{} committed {} past the end {next}",
+            group.name,
+            group.committed
+        );
+        model
+            .groups
+            .insert(group.name.clone(), ModelGroup::reopened(group.committed));
+    }
 }
 
 fn random_message(rng: &mut SplitMix64) -> Message {
@@ -172,9 +387,14 @@ fn run(seed: u64, sync: &SyncPolicy) {
                     Err(error) => panic!("step {step}: append: {error}"),
                 }
             }
-            50..=79 => {
+            50..=64 => {
                 if let Some(stream) = model.get(name) {
                     check_stream(&streams, name, stream, &mut rng);
+                }
+            }
+            65..=79 => {
+                if let Some(stream) = model.get_mut(name) {
+                    group_step(&streams, name, stream, &mut rng, strict);
                 }
             }
             80..=87 => {
@@ -191,6 +411,9 @@ fn run(seed: u64, sync: &SyncPolicy) {
                 drop(streams);
                 streams = Streams::open(fs.clone(), dir, options(sync, &clock, &mut rng))
                     .expect("reopen");
+                for (name, stream) in &mut model {
+                    check_reopened_groups(&streams, name, stream, true, step);
+                }
             }
             _ => {
                 let mode = match rng.below(3) {
@@ -235,12 +458,14 @@ fn run(seed: u64, sync: &SyncPolicy) {
                             stream.batch_ends.retain(|&end| end <= next);
                         }
                     }
+                    check_reopened_groups(&streams, name, stream, strict, step);
                 }
             }
         }
     }
     for (name, stream) in &model {
         check_stream(&streams, name, stream, &mut rng);
+        check_groups(&streams, name, stream);
     }
 }
 

@@ -2,6 +2,8 @@
 
 #[cfg(feature = "cairn")]
 pub mod cairn;
+#[cfg(feature = "cairn")]
+pub mod cairn_streams;
 #[cfg(feature = "redis")]
 pub mod redis;
 #[cfg(feature = "sqlite")]

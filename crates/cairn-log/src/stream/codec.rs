@@ -13,8 +13,9 @@
 use crate::format::{read_u32, read_u64};
 use crate::identity::DatabaseId;
 
-/// Longest stream name, in bytes.
-pub const STREAM_NAME_BYTES_MAX: usize = 128;
+/// Longest stream name, in bytes. 512 leaves room for a name that encodes a scope and a
+/// stream of `cairn-kv` (hex of a 64-byte tenant and namespace, then a 128-byte name).
+pub const STREAM_NAME_BYTES_MAX: usize = 512;
 /// Most messages in one batch (and in one read).
 pub const BATCH_MESSAGES_MAX: usize = 10_000;
 /// Largest message: key, header names and values, and value together, in bytes.
@@ -345,7 +346,7 @@ impl StreamMeta {
         };
         let name_len = usize::try_from(name_len).unwrap_or(usize::MAX);
         if name_len == 0 || name_len > STREAM_NAME_BYTES_MAX {
-            return Err((12, "stream name length outside 1..=128"));
+            return Err((12, "stream name length outside 1..=512"));
         }
         let total = META_FIXED_BYTES + name_len + META_TRAILER_BYTES;
         if bytes.len() != total {
@@ -549,11 +550,11 @@ mod tests {
             b"a/b",
             b"..\0",
             "ü".as_bytes(),
-            &[b'x'; 129],
+            &[b'x'; STREAM_NAME_BYTES_MAX + 1],
         ] {
             assert!(!is_valid_name(bad), "{bad:?}");
         }
-        assert!(is_valid_name(&[b'x'; 128]));
+        assert!(is_valid_name(&[b'x'; STREAM_NAME_BYTES_MAX]));
     }
 
     fn meta() -> StreamMeta {

@@ -1,7 +1,8 @@
 //! The error type of durable streams, grouped by what the caller can do about it.
 //!
 //! - Fix the input: [`StreamError::InvalidName`], [`StreamError::InvalidArgument`],
-//!   [`StreamError::NotFound`], [`StreamError::AlreadyExists`], [`StreamError::Truncated`].
+//!   [`StreamError::NotFound`], [`StreamError::GroupNotFound`], [`StreamError::AlreadyExists`],
+//!   [`StreamError::Truncated`].
 //! - Everything the log underneath reports, including damaged files
 //!   ([`LogError::Corrupted`] naming file and offset), I/O failures, poisoning and closing,
 //!   arrives unchanged as [`StreamError::Log`], so one match covers both layers.
@@ -14,8 +15,8 @@ use crate::error::LogError;
 /// Everything that can go wrong in a stream store.
 #[derive(Debug, thiserror::Error)]
 pub enum StreamError {
-    /// A stream name outside 1 to 128 bytes of `[A-Za-z0-9._-]`; nothing was written.
-    #[error("stream name {name:?} must be 1 to 128 bytes of [A-Za-z0-9._-]")]
+    /// A stream name outside 1 to 512 bytes of `[A-Za-z0-9._-]`; nothing was written.
+    #[error("stream name {name:?} must be 1 to 512 bytes of [A-Za-z0-9._-]")]
     InvalidName {
         /// The refused name (lossily decoded).
         name: String,
@@ -31,6 +32,14 @@ pub enum StreamError {
     NotFound {
         /// The name asked for.
         name: String,
+    },
+    /// A consumer group operation on a group the stream does not have.
+    #[error("stream {stream:?} has no group {group:?}")]
+    GroupNotFound {
+        /// The stream's name.
+        stream: String,
+        /// The group asked for.
+        group: String,
     },
     /// `create` of a name that exists.
     #[error("stream {name:?} already exists")]

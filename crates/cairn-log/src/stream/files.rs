@@ -20,6 +20,8 @@ use super::error::StreamError;
 pub const IDENTITY_FILE: &str = "STREAMS";
 /// The metadata file in a stream directory.
 pub const META_FILE: &str = "STREAM";
+/// The consumer groups file in a stream directory (each group's committed offset).
+pub const GROUPS_FILE: &str = "GROUPS";
 /// The metadata file of a stream being deleted.
 pub const DOOMED_META_FILE: &str = "STREAM.deleted";
 /// Suffix of a file being written before its rename into place.

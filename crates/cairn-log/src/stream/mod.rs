@@ -20,26 +20,42 @@
 //!   a torn tail is cut, and damage a crash cannot explain is [`crate::LogError::Corrupted`]
 //!   naming file and offset unless [`RecoveryMode::Salvage`]. No file content makes it panic,
 //!   and lengths are checked before anything is allocated for them.
-//! - Stream names are 1 to 128 bytes of `[A-Za-z0-9._-]`; on disk a stream's directory is
+//! - Stream names are 1 to 512 bytes of `[A-Za-z0-9._-]`; on disk a stream's directory is
 //!   named by a numeric id, never by the name's bytes.
+//! - Consumer groups ([`Streams::create_group`], [`Streams::read_group`], [`Streams::ack`],
+//!   [`Streams::commit`], [`Streams::claim`]) deliver each message once to one member and keep
+//!   it pending until acknowledged. Only each group's committed offset (the lowest offset it
+//!   has not acknowledged) is durable, in a small CRC'd `GROUPS` file per stream replaced
+//!   atomically: when `create_group`/`delete_group` return, and when `ack`/`commit`/`claim`
+//!   return in Strict mode (Buffered: within `flush_interval`, by the flush thread). After a
+//!   reopen every group delivers again from its committed offset with nothing pending: at
+//!   least once, never lost. Loading groups reads one file of at most ~140 KiB per stream.
+//! - Blocking reads ([`Streams::read_blocking`], [`Streams::read_group_blocking`]) sleep on a
+//!   per-stream condition variable with a deadline; an append signals it only when a reader
+//!   is registered (one atomic load otherwise), and messages never pass between threads.
 //!
 //! The layout, byte by byte, and the reasons for each choice are in `docs/streams.md`.
-//! Modules: [`codec`] (batch, metadata and identity formats), `index` (segments and the
-//! sparse index), `single` (one stream), `files` (small files, crash-safe delete),
-//! [`options`], [`error`].
+//! Modules: [`codec`] (batch, metadata and identity formats), [`groups`] (the `GROUPS` file
+//! and group state), `index` (segments and the sparse index), `single` (one stream), `files`
+//! (small files, crash-safe delete), `notify` (wake-ups of blocking reads), [`options`],
+//! [`error`].
 
 pub mod codec;
 pub mod error;
 mod files;
+pub mod groups;
 mod index;
+mod notify;
 pub mod options;
 mod single;
 
 use std::collections::BTreeMap;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
 
@@ -54,6 +70,9 @@ pub use codec::{
     MESSAGE_BYTES_MAX, MESSAGE_HEADERS_MAX, STREAM_NAME_BYTES_MAX,
 };
 pub use error::StreamError;
+pub use groups::{
+    GroupInfo, GroupsFile, PendingEntry, GROUPS_PER_STREAM_MAX, GROUP_NAME_BYTES_MAX,
+};
 pub use options::{Clock, StreamOptions};
 pub use single::{StoredMessage, StreamInfo};
 
@@ -63,6 +82,8 @@ use files::{
     stream_dir_name, sync_dir, write_atomically, DOOMED_META_FILE, IDENTITY_FILE, META_FILE,
     TEMP_SUFFIX,
 };
+use groups::check_group_name;
+use notify::Notifier;
 use single::Stream;
 
 /// Name of the store's flush thread in Buffered mode.
@@ -103,6 +124,10 @@ struct Shared {
     database_id: DatabaseId,
     catalog: Mutex<Catalog>,
     signal: Arc<FlushSignal>,
+    /// Set by `close`: blocked readers return `Closed`.
+    closed: AtomicBool,
+    /// Signalled when a stream is created (readers blocked on a name that does not exist).
+    created: Notifier,
     _lock: Box<dyn DirLock>,
 }
 
@@ -175,6 +200,8 @@ impl Streams {
             database_id,
             catalog: Mutex::new(catalog),
             signal,
+            closed: AtomicBool::new(false),
+            created: Notifier::default(),
             _lock: lock,
         });
         let flusher = start_flusher(&shared)?;
@@ -221,6 +248,8 @@ impl Streams {
         let log_options = log_options(&shared.options, shared.database_id, &shared.signal);
         let stream = Stream::open(&shared.fs, &stream_dir, meta, &shared.options, log_options)?;
         catalog.by_name.insert(name.to_owned(), Arc::new(stream));
+        drop(catalog);
+        shared.created.notify();
         Ok(())
     }
 
@@ -306,6 +335,152 @@ impl Streams {
         self.stream(name)?.truncate_before(offset)
     }
 
+    /// As [`Streams::read_range`], but when nothing is readable at or after `from` it waits
+    /// up to `timeout` for an append (or for the stream to be created, when it does not
+    /// exist, or re-created, when it is deleted meanwhile), and returns empty if none comes.
+    /// The waiting thread sleeps on a condition variable; appenders signal it only while a
+    /// reader waits. `LogError::Closed` (in `StreamError::Log`) when the store closes
+    /// meanwhile.
+    pub fn read_blocking(
+        &self,
+        name: &str,
+        from: u64,
+        max_messages: usize,
+        max_bytes: usize,
+        timeout: Duration,
+    ) -> Result<Vec<StoredMessage>, StreamError> {
+        check_name(name)?;
+        let deadline = deadline(timeout)?;
+        let shared = &*self.shared;
+        loop {
+            if shared.closed.load(Ordering::SeqCst) {
+                return Err(crate::error::LogError::Closed.into());
+            }
+            let found = shared.catalog.lock().by_name.get(name).cloned();
+            let ready = if let Some(stream) = found {
+                let read = stream.read_range(from, max_messages, max_bytes)?;
+                if !read.is_empty() || max_messages == 0 {
+                    return Ok(read);
+                }
+                stream.wait_readable(from, deadline, &shared.closed)
+            } else {
+                shared.created.wait_until(deadline, || {
+                    shared.closed.load(Ordering::SeqCst)
+                        || shared.catalog.lock().by_name.contains_key(name)
+                })
+            };
+            if !ready {
+                return Ok(Vec::new());
+            }
+        }
+    }
+
+    /// Creates consumer group `group` on stream `name`, delivering from offset `start` (which
+    /// may lie ahead of the stream's end); false, changing nothing, when it exists. Durable
+    /// when it returns (in both sync modes). At most [`GROUPS_PER_STREAM_MAX`] groups per
+    /// stream; group names are 1 to [`GROUP_NAME_BYTES_MAX`] bytes of `[A-Za-z0-9._-]`.
+    pub fn create_group(&self, name: &str, group: &str, start: u64) -> Result<bool, StreamError> {
+        check_group_name("group", group)?;
+        self.stream(name)?.create_group(group, start)
+    }
+
+    /// Deletes a consumer group with its pending messages, durably; false when it did not
+    /// exist.
+    pub fn delete_group(&self, name: &str, group: &str) -> Result<bool, StreamError> {
+        check_group_name("group", group)?;
+        self.stream(name)?.delete_group(group)
+    }
+
+    /// Delivers up to `max_messages` (at most [`BATCH_MESSAGES_MAX`]) messages the group has
+    /// not delivered yet, in offset order, to `consumer`, each pending for it from now. A
+    /// group behind the first readable offset delivers from the first readable offset.
+    /// `GroupNotFound` when the stream has no such group.
+    pub fn read_group(
+        &self,
+        name: &str,
+        group: &str,
+        consumer: &str,
+        max_messages: usize,
+    ) -> Result<Vec<StoredMessage>, StreamError> {
+        check_group_name("group", group)?;
+        check_group_name("consumer", consumer)?;
+        self.stream(name)?.read_group(group, consumer, max_messages)
+    }
+
+    /// As [`Streams::read_group`], but when there is nothing to deliver it waits up to
+    /// `timeout` for an append (as [`Streams::read_blocking`] does, without the wait for a
+    /// missing stream: a group needs its stream). `NotFound` when the stream is deleted
+    /// meanwhile, `LogError::Closed` when the store closes.
+    pub fn read_group_blocking(
+        &self,
+        name: &str,
+        group: &str,
+        consumer: &str,
+        max_messages: usize,
+        timeout: Duration,
+    ) -> Result<Vec<StoredMessage>, StreamError> {
+        check_group_name("group", group)?;
+        check_group_name("consumer", consumer)?;
+        let deadline = deadline(timeout)?;
+        self.stream(name)?.read_group_blocking(
+            group,
+            consumer,
+            max_messages,
+            deadline,
+            &self.shared.closed,
+        )
+    }
+
+    /// Acknowledges the pending `offsets`; returns how many were pending (0 in a group that
+    /// does not exist). Strict mode: durable when it returns if it moved the committed
+    /// offset; Buffered: by the flush thread within `flush_interval`.
+    pub fn ack(&self, name: &str, group: &str, offsets: &[u64]) -> Result<u64, StreamError> {
+        check_group_name("group", group)?;
+        self.stream(name)?.ack(group, offsets)
+    }
+
+    /// Acknowledges every offset below `offset` and moves delivery up to it if it is behind
+    /// (durability as for [`Streams::ack`]).
+    pub fn commit(&self, name: &str, group: &str, offset: u64) -> Result<(), StreamError> {
+        check_group_name("group", group)?;
+        self.stream(name)?.commit(group, offset)
+    }
+
+    /// Takes over up to `max_messages` messages pending for at least `min_idle` for any
+    /// member, lowest offsets first, making them pending for `consumer` from now (their
+    /// delivery count goes up by one). Pending messages truncated away are dropped from the
+    /// pending list and not returned (Redis's `XAUTOCLAIM` does the same).
+    pub fn claim(
+        &self,
+        name: &str,
+        group: &str,
+        consumer: &str,
+        min_idle: Duration,
+        max_messages: usize,
+    ) -> Result<Vec<StoredMessage>, StreamError> {
+        check_group_name("group", group)?;
+        check_group_name("consumer", consumer)?;
+        self.stream(name)?
+            .claim(group, consumer, min_idle, max_messages)
+    }
+
+    /// The stream's consumer groups, by name.
+    pub fn group_info(&self, name: &str) -> Result<Vec<GroupInfo>, StreamError> {
+        Ok(self.stream(name)?.group_info())
+    }
+
+    /// Up to `max` pending messages of `group`, from offset `from`, in offset order.
+    pub fn pending(
+        &self,
+        name: &str,
+        group: &str,
+        from: u64,
+        max: usize,
+    ) -> Result<Vec<PendingEntry>, StreamError> {
+        check_group_name("group", group)?;
+        self.stream(name)?.pending(group, from, max)
+    }
+
     /// Makes everything appended to every stream durable.
     pub fn sync(&self) -> Result<(), StreamError> {
         for stream in self.streams() {
@@ -318,13 +493,23 @@ impl Streams {
     /// Returns the first error; later calls fail with `Closed`.
     pub fn close(&self) -> Result<(), StreamError> {
         self.stop_flusher();
-        let mut first_error = None;
+        let shared = &*self.shared;
+        shared.closed.store(true, Ordering::SeqCst);
+        shared.created.notify();
+        let mut first_error: Option<StreamError> = None;
         for stream in self.streams() {
+            stream.wake_waiters();
+            if let Err(error) = stream.persist_groups_if_needed() {
+                // A closed log (a second close) has nothing left to write.
+                if !matches!(error, StreamError::Log(crate::error::LogError::Closed)) {
+                    first_error.get_or_insert(error);
+                }
+            }
             if let Err(error) = stream.close() {
-                first_error.get_or_insert(error);
+                first_error.get_or_insert(error.into());
             }
         }
-        first_error.map_or(Ok(()), |error| Err(error.into()))
+        first_error.map_or(Ok(()), Err)
     }
 
     /// `(segments, sparse index entries)` the stream's reader knows about, for tests.
@@ -376,7 +561,16 @@ impl Drop for Streams {
     }
 }
 
-/// `InvalidName` unless `name` is 1 to 128 bytes of `[A-Za-z0-9._-]`.
+/// The instant `timeout` from now; `InvalidArgument` when it is not representable.
+fn deadline(timeout: Duration) -> Result<Instant, StreamError> {
+    Instant::now()
+        .checked_add(timeout)
+        .ok_or_else(|| StreamError::InvalidArgument {
+            reason: format!("a wait of {timeout:?} is too long"),
+        })
+}
+
+/// `InvalidName` unless `name` is 1 to 512 bytes of `[A-Za-z0-9._-]`.
 fn check_name(name: &str) -> Result<(), StreamError> {
     if is_valid_name(name.as_bytes()) {
         Ok(())
@@ -502,6 +696,8 @@ fn run_flusher(shared: &Shared, interval: std::time::Duration) {
         for stream in streams {
             // An error poisons that stream's log, whose appends and waits then report it.
             let _ = stream.log().flush_tick();
+            // Committed offsets moved by acknowledgements; a failure is retried next tick.
+            let _ = stream.persist_groups_if_needed();
         }
     }
 }

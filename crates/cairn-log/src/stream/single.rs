@@ -17,7 +17,9 @@
 use std::collections::VecDeque;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
@@ -33,8 +35,12 @@ use super::codec::{
     check_batch, decode_batch, encode_batch, Message, StreamMeta, BATCH_MESSAGES_MAX,
 };
 use super::error::StreamError;
-use super::files::{write_atomically, META_FILE};
+use super::files::{
+    read_small_file, remove_if_present, write_atomically, GROUPS_FILE, META_FILE, TEMP_SUFFIX,
+};
+use super::groups::{GroupInfo, GroupSet, GroupsFile, PendingEntry, GROUPS_FILE_BYTES_MAX};
 use super::index::{DiskIndex, ReadBatch, STREAM_BATCH_RECORD_TYPE};
+use super::notify::Notifier;
 use super::options::StreamOptions;
 
 /// A message read from a stream.
@@ -96,7 +102,12 @@ pub(crate) struct Stream {
     strict: bool,
     tail_bytes_max: usize,
     options: StreamOptions,
+    name: String,
     state: Mutex<State>,
+    /// The consumer groups. Lock order: `groups`, then `state`.
+    groups: Mutex<GroupSet>,
+    /// Signalled when appended messages become visible, and at deletion.
+    notifier: Notifier,
 }
 
 /// The last batch recovery saw: `(first offset, count, timestamp)`.
@@ -213,6 +224,8 @@ impl Stream {
         let (next_offset, last_timestamp_ms) = last.map_or((0, 0), |(first, count, at)| {
             (first.saturating_add(count), at)
         });
+        let groups = load_groups(fs.as_ref(), dir, &meta)?;
+        let name = meta.name.clone();
         let state = State {
             next_offset: next_offset.max(meta.first_offset),
             meta,
@@ -229,7 +242,10 @@ impl Stream {
             strict: options.flush_interval().is_none(),
             tail_bytes_max: options.tail_bytes_max,
             options: options.clone(),
+            name,
             state: Mutex::new(state),
+            groups: Mutex::new(groups),
+            notifier: Notifier::default(),
         })
     }
 
@@ -283,6 +299,8 @@ impl Stream {
         if self.strict {
             self.log.wait_durable(lsn)?;
         }
+        // The batch is visible now: wake blocked readers, if any (one atomic load if none).
+        self.notifier.notify();
         Ok(range)
     }
 
@@ -503,9 +521,228 @@ impl Stream {
         Ok(())
     }
 
-    /// Marks the stream deleted: later appends fail with `NotFound`.
+    /// Marks the stream deleted: later appends and group operations fail with `NotFound`,
+    /// the groups file is not written again, and blocked readers wake.
     pub fn mark_deleted(&self) {
         self.state.lock().deleted = true;
+        self.groups.lock().deleted = true;
+        self.notifier.notify();
+    }
+
+    /// True once the stream was deleted.
+    pub fn is_deleted(&self) -> bool {
+        self.state.lock().deleted
+    }
+
+    /// Wakes blocked readers (at close).
+    pub fn wake_waiters(&self) {
+        self.notifier.notify();
+    }
+
+    /// Waits until a message at or after `from` is readable, the stream is deleted, `closed`
+    /// is set, or `deadline` passes; false only in the last case.
+    pub fn wait_readable(&self, from: u64, deadline: Instant, closed: &AtomicBool) -> bool {
+        self.notifier.wait_until(deadline, || {
+            if closed.load(Ordering::SeqCst) || self.is_deleted() {
+                return true;
+            }
+            let info = self.info();
+            info.next_offset > from.max(info.first_offset)
+        })
+    }
+
+    fn not_found(&self) -> StreamError {
+        StreamError::NotFound {
+            name: self.name.clone(),
+        }
+    }
+
+    /// Writes the `GROUPS` file if it differs from memory. Every committed offset must name
+    /// durable messages only (a crash must not leave a group committed past the recovered
+    /// end, where re-used offsets would be skipped), so the log is synced first when it holds
+    /// anything not durable.
+    fn persist_groups(&self, set: &mut GroupSet) -> Result<(), StreamError> {
+        if !set.needs_persist() {
+            return Ok(());
+        }
+        if self.log.durable_lsn() < self.log.last_appended_lsn() {
+            self.log.sync()?;
+        }
+        let (database_id, stream_id) = {
+            let state = self.state.lock();
+            (state.meta.database_id, state.meta.stream_id)
+        };
+        let file = set.file(database_id, stream_id);
+        write_atomically(self.fs.as_ref(), &self.dir, GROUPS_FILE, &file.encode())?;
+        set.persisted(&file);
+        Ok(())
+    }
+
+    /// Writes the `GROUPS` file if acknowledgements moved a committed offset (Buffered mode's
+    /// flush thread, and close).
+    pub fn persist_groups_if_needed(&self) -> Result<(), StreamError> {
+        self.persist_groups(&mut self.groups.lock())
+    }
+
+    /// Creates group `group` delivering from `start`, durably; false when it exists.
+    pub fn create_group(&self, group: &str, start: u64) -> Result<bool, StreamError> {
+        let mut set = self.groups.lock();
+        if set.deleted {
+            return Err(self.not_found());
+        }
+        if !set.create(group, start)? {
+            return Ok(false);
+        }
+        if let Err(error) = self.persist_groups(&mut set) {
+            set.remove(group);
+            return Err(error);
+        }
+        Ok(true)
+    }
+
+    /// Deletes group `group` and its pending messages, durably; false when it did not exist.
+    pub fn delete_group(&self, group: &str) -> Result<bool, StreamError> {
+        let mut set = self.groups.lock();
+        if set.deleted {
+            return Err(self.not_found());
+        }
+        if !set.remove(group) {
+            return Ok(false);
+        }
+        self.persist_groups(&mut set)?;
+        Ok(true)
+    }
+
+    /// Delivers up to `max` messages the group has not delivered, pending for `consumer`.
+    pub fn read_group(
+        &self,
+        group: &str,
+        consumer: &str,
+        max: usize,
+    ) -> Result<Vec<StoredMessage>, StreamError> {
+        let mut set = self.groups.lock();
+        if set.deleted {
+            return Err(self.not_found());
+        }
+        let first_offset = self.info().first_offset;
+        let from = set.position(&self.name, group, first_offset)?;
+        let messages = self.read_range(from, max, usize::MAX)?;
+        let offsets: Vec<u64> = messages.iter().map(|message| message.offset).collect();
+        set.delivered(group, consumer, &offsets, Instant::now());
+        Ok(messages)
+    }
+
+    /// As `read_group`, waiting until `deadline` for messages to deliver. `Closed` when the
+    /// store closes meanwhile, `NotFound` when the stream is deleted.
+    pub fn read_group_blocking(
+        &self,
+        group: &str,
+        consumer: &str,
+        max: usize,
+        deadline: Instant,
+        closed: &AtomicBool,
+    ) -> Result<Vec<StoredMessage>, StreamError> {
+        loop {
+            let delivered = self.read_group(group, consumer, max)?;
+            if !delivered.is_empty() || max == 0 {
+                return Ok(delivered);
+            }
+            let position = {
+                let set = self.groups.lock();
+                let first_offset = self.info().first_offset;
+                set.position(&self.name, group, first_offset)?
+            };
+            let ready = self.wait_readable(position, deadline, closed);
+            if closed.load(Ordering::SeqCst) {
+                return Err(LogError::Closed.into());
+            }
+            if !ready {
+                return Ok(Vec::new());
+            }
+        }
+    }
+
+    /// Acknowledges the pending `offsets`; returns how many were pending. Strict: durable
+    /// when it returns if it moved the committed offset.
+    pub fn ack(&self, group: &str, offsets: &[u64]) -> Result<u64, StreamError> {
+        let mut set = self.groups.lock();
+        let count = set.ack(group, offsets);
+        if self.strict && count > 0 {
+            self.persist_groups(&mut set)?;
+        }
+        Ok(count)
+    }
+
+    /// Acknowledges everything below `offset` and moves delivery up to it. Strict: durable
+    /// when it returns.
+    pub fn commit(&self, group: &str, offset: u64) -> Result<(), StreamError> {
+        let mut set = self.groups.lock();
+        if set.deleted {
+            return Err(self.not_found());
+        }
+        set.commit(&self.name, group, offset)?;
+        if self.strict {
+            self.persist_groups(&mut set)?;
+        }
+        Ok(())
+    }
+
+    /// Takes over up to `max` messages pending for at least `min_idle`, lowest first, for
+    /// `consumer`. Pending messages truncated away are dropped, not returned.
+    pub fn claim(
+        &self,
+        group: &str,
+        consumer: &str,
+        min_idle: Duration,
+        max: usize,
+    ) -> Result<Vec<StoredMessage>, StreamError> {
+        let mut set = self.groups.lock();
+        if set.deleted {
+            return Err(self.not_found());
+        }
+        let first_offset = self.info().first_offset;
+        let offsets = set
+            .claim(
+                group,
+                consumer,
+                min_idle,
+                max.min(BATCH_MESSAGES_MAX),
+                first_offset,
+                Instant::now(),
+            )
+            .ok_or_else(|| StreamError::GroupNotFound {
+                stream: self.name.clone(),
+                group: group.to_owned(),
+            })?;
+        let mut claimed = Vec::with_capacity(offsets.len());
+        for offset in offsets {
+            match self.read(offset) {
+                Ok(Some(message)) => claimed.push(message),
+                Ok(None) | Err(StreamError::Truncated { .. }) => set.drop_pending(group, offset),
+                Err(error) => return Err(error),
+            }
+        }
+        if self.strict {
+            self.persist_groups(&mut set)?;
+        }
+        Ok(claimed)
+    }
+
+    /// Every group's summary, by name.
+    pub fn group_info(&self) -> Vec<GroupInfo> {
+        self.groups.lock().info()
+    }
+
+    /// Up to `max` pending messages of `group` from offset `from`.
+    pub fn pending(
+        &self,
+        group: &str,
+        from: u64,
+        max: usize,
+    ) -> Result<Vec<PendingEntry>, StreamError> {
+        self.groups
+            .lock()
+            .pending(&self.name, group, from, max, Instant::now())
     }
 
     /// Closes the log (flushing what is buffered).
@@ -518,4 +755,42 @@ impl Stream {
         let state = self.state.lock();
         (state.disk.segment_count(), state.disk.entry_count())
     }
+}
+
+/// The stream's groups as its `GROUPS` file says (none without one), after removing a temp
+/// file a crash left behind.
+fn load_groups(
+    fs: &dyn FileSystem,
+    dir: &Path,
+    meta: &StreamMeta,
+) -> Result<GroupSet, StreamError> {
+    remove_if_present(fs, &dir.join(format!("{GROUPS_FILE}{TEMP_SUFFIX}")))?;
+    let names = fs
+        .list_dir(dir)
+        .map_err(|error| StreamError::io("list stream directory", dir, error))?;
+    if !names.iter().any(|name| name == GROUPS_FILE) {
+        return Ok(GroupSet::default());
+    }
+    let path = dir.join(GROUPS_FILE);
+    let bytes = read_small_file(fs, &path, GROUPS_FILE_BYTES_MAX)?;
+    let file = GroupsFile::decode(&bytes)
+        .map_err(|(offset, reason)| StreamError::corrupted(&path, offset, reason))?;
+    if file.database_id != meta.database_id {
+        return Err(StreamError::Log(LogError::ForeignFile {
+            file: path,
+            expected: meta.database_id,
+            found: file.database_id,
+        }));
+    }
+    if file.stream_id != meta.stream_id {
+        return Err(StreamError::corrupted(
+            &path,
+            32,
+            format!(
+                "names stream id {} in the directory of stream {}",
+                file.stream_id, meta.stream_id
+            ),
+        ));
+    }
+    Ok(GroupSet::from_file(&file))
 }
