@@ -81,35 +81,6 @@ fn check_poisoning(plan: &[Step], outcome: &Outcome, label: &str) -> Vec<usize> 
     (0..NAMES.len()).filter(|&s| poisoned[s]).collect()
 }
 
-/// True when a `create` failed after it may have written the stream's metadata and a later
-/// `create` of the same name succeeded or also got that far: the known bug of
-/// `a_retried_create_after_a_failed_one_leaves_a_store_that_opens` (two directories with one
-/// name, refused at open as `Corrupted`).
-fn recreated_after_failed_create(plan: &[Step], outcome: &Outcome) -> bool {
-    let mut failed_create = [false; NAMES.len()];
-    for (step, result) in plan.iter().zip(&outcome.results) {
-        if let Step::Create(stream) = step {
-            match result {
-                StepResult::Failed {
-                    maybe_applied: true,
-                    ..
-                }
-                | StepResult::Acknowledged
-                    if failed_create[*stream] =>
-                {
-                    return true;
-                }
-                StepResult::Failed {
-                    maybe_applied: true,
-                    ..
-                } => failed_create[*stream] = true,
-                _ => {}
-            }
-        }
-    }
-    false
-}
-
 /// Injects `rule`, runs the workload, then checks poisoning and recovery from every image.
 fn check_fault(rule: &FaultRule, label: &str) {
     check_faulted_fs(label, &|fs| fs.fail(rule.clone()));
@@ -174,16 +145,11 @@ fn check_faulted_fs(label: &str, arm: &dyn Fn(&FaultFs)) {
         })
         .take(4)
         .collect();
-    let known_bug = recreated_after_failed_create(&plan, &outcome);
     for mode in IMAGES {
         let image = fs.crash(mode);
         image.set_space_limit_bytes(None);
         let streams = match open(image, SyncPolicy::Strict) {
             Ok(streams) => streams,
-            Err(error) if known_bug && error.to_string().contains("a second stream named") => {
-                eprintln!("{label}, {mode:?}: known bug (see the ignored test): {error}");
-                continue;
-            }
             Err(error) => {
                 panic!("{label}, {mode:?}: recovery failed: {error}; first failures: {failures:#?}")
             }
@@ -370,14 +336,11 @@ fn a_failed_background_flush_poisons_a_buffered_stream() {
     assert_eq!(a[0].message, Message::value("kept"));
 }
 
-/// Found by this matrix: `Streams::create` writes the stream's metadata file (its commit
-/// point) and only then opens the stream's log, which creates the first segment. When that
-/// fails (EIO, ENOSPC), `create` returns the error but the stream is on disk and not in the
-/// catalog, so a retried `create` of the name succeeds with a second directory, and every
-/// later open refuses the store as `Corrupted` ("a second stream named").
+/// Found by this matrix: `Streams::create` once wrote the stream's metadata file (its commit
+/// point) before the stream's first segment, so a failure there left a durable stream the
+/// catalog did not know; a retried `create` then made a second directory of the same name,
+/// and every later open refused the store as `Corrupted` ("a second stream named").
 #[test]
-#[ignore = "bug in Streams::create (stream/mod.rs): a failed create leaves a durable stream the \
-            catalog does not know, and a retry makes a store that no longer opens"]
 fn a_retried_create_after_a_failed_one_leaves_a_store_that_opens() {
     let fs = Arc::new(FaultFs::new());
     let streams = open(fs.clone(), SyncPolicy::Strict).expect("open");

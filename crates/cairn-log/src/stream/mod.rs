@@ -49,7 +49,7 @@ mod notify;
 pub mod options;
 mod single;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -97,6 +97,10 @@ const META_FILE_BYTES_MAX: usize =
 #[derive(Debug, Default)]
 struct Catalog {
     by_name: BTreeMap<String, Arc<Stream>>,
+    /// Names whose `create` failed in a way it could not undo: their metadata file may be
+    /// durable, so a second `create` could make two streams of one name. Refused until the
+    /// store is reopened, which settles them either way.
+    unsettled: BTreeSet<String>,
     next_id: u64,
 }
 
@@ -175,6 +179,7 @@ impl Streams {
         let log_options = log_options(&options, database_id, &signal);
         let mut catalog = Catalog {
             by_name: BTreeMap::new(),
+            unsettled: BTreeSet::new(),
             next_id: ids.last().map_or(1, |last| last.saturating_add(1)),
         };
         for id in ids {
@@ -226,7 +231,7 @@ impl Streams {
         check_name(name)?;
         let shared = &*self.shared;
         let mut catalog = shared.catalog.lock();
-        if catalog.by_name.contains_key(name) {
+        if catalog.by_name.contains_key(name) || catalog.unsettled.contains(name) {
             return Err(StreamError::AlreadyExists {
                 name: name.to_owned(),
             });
@@ -244,9 +249,20 @@ impl Streams {
             first_offset: 0,
             name: name.to_owned(),
         };
-        write_atomically(fs, &stream_dir, META_FILE, &meta.encode())?;
+        // The metadata file comes last: until it is durable the directory holds no stream,
+        // and open removes it, so a failure or crash before this point needs no cleanup.
+        let encoded = meta.encode();
         let log_options = log_options(&shared.options, shared.database_id, &shared.signal);
         let stream = Stream::open(&shared.fs, &stream_dir, meta, &shared.options, log_options)?;
+        if let Err(error) = write_atomically(fs, &stream_dir, META_FILE, &encoded) {
+            drop(stream);
+            let undone = remove_if_present(fs, &stream_dir.join(META_FILE))
+                .and_then(|()| sync_dir(fs, &stream_dir));
+            if undone.is_err() {
+                catalog.unsettled.insert(name.to_owned());
+            }
+            return Err(error);
+        }
         catalog.by_name.insert(name.to_owned(), Arc::new(stream));
         drop(catalog);
         shared.created.notify();
