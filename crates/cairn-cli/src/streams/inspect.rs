@@ -19,9 +19,11 @@ use std::path::Path;
 use anyhow::{Context as _, Result};
 use serde::Serialize;
 
+use cairn_log::stream::codec::StreamMeta;
+
 use super::store::{
-    list_segment_files, read_groups, read_meta, scan_segment, DirState, OtherEntry, StoreDir,
-    StreamDir,
+    list_segment_files, read_groups, read_meta, scan_segment, DirState, OtherEntry, SegmentFile,
+    StoreDir, StreamDir,
 };
 use super::table;
 use crate::inspect::escape::format_unix_millis;
@@ -173,48 +175,8 @@ fn stream_row(
     };
     let mut end_offset = None;
     for segment in list_segment_files(stream)? {
-        let mut segment_row = SegmentRow {
-            file: segment.name.clone(),
-            first_lsn: None,
-            last_lsn: None,
-            frames: 0,
-            messages: 0,
-            first_offset: None,
-            end_offset: None,
-            first_timestamp_ms: None,
-            last_timestamp_ms: None,
-            bytes_used: 0,
-            file_bytes: segment.file_bytes,
-            note: None,
-        };
-        match &segment.info {
-            Err(reason) => segment_row.note = Some(format!("bad header: {reason}")),
-            Ok(info) => {
-                segment_row.first_lsn = Some(info.first_lsn);
-                let scan = scan_segment(info)?;
-                segment_row.last_lsn = scan.last_lsn;
-                segment_row.frames = scan.frames;
-                segment_row.messages = scan.messages;
-                segment_row.first_offset = scan.first_offset;
-                segment_row.end_offset = scan.end_offset;
-                segment_row.first_timestamp_ms = scan.first_timestamp_ms;
-                segment_row.last_timestamp_ms = scan.last_timestamp_ms;
-                segment_row.bytes_used = scan.bytes_used;
-                segment_row.note = scan
-                    .stopped
-                    .map(|(offset, reason)| format!("scan stopped at offset {offset}: {reason}"));
-                if let Some(meta) = meta
-                    .as_ref()
-                    .filter(|meta| meta.database_id != info.database_id)
-                {
-                    segment_row.note = Some(format!(
-                        "belongs to database {}, not the stream's {}",
-                        info.database_id, meta.database_id
-                    ));
-                }
-                end_offset = scan.end_offset.or(end_offset);
-            }
-        }
+        let segment_row = segment_row(&segment, meta.as_ref())?;
+        end_offset = segment_row.end_offset.or(end_offset);
         row.segments.push(segment_row);
     }
     if let Some(meta) = &meta {
@@ -222,7 +184,7 @@ fn stream_row(
         row.name = Some(meta.name.clone());
         row.first_offset = Some(meta.first_offset);
         row.next_offset = Some(next);
-        row.messages = Some(next - meta.first_offset);
+        row.messages = Some(next.saturating_sub(meta.first_offset));
         match read_groups(stream, meta)? {
             Ok(None) => {}
             Ok(Some(file)) => {
@@ -239,6 +201,52 @@ fn stream_row(
             Err(problem) => row.errors.push(problem_text(&problem)),
         }
     }
+    Ok(row)
+}
+
+/// A segment's header and frame scan.
+fn segment_row(segment: &SegmentFile, meta: Option<&StreamMeta>) -> Result<SegmentRow> {
+    let mut row = SegmentRow {
+        file: segment.name.clone(),
+        first_lsn: None,
+        last_lsn: None,
+        frames: 0,
+        messages: 0,
+        first_offset: None,
+        end_offset: None,
+        first_timestamp_ms: None,
+        last_timestamp_ms: None,
+        bytes_used: 0,
+        file_bytes: segment.file_bytes,
+        note: None,
+    };
+    let info = match &segment.info {
+        Err(reason) => {
+            row.note = Some(format!("bad header: {reason}"));
+            return Ok(row);
+        }
+        Ok(info) => info,
+    };
+    row.first_lsn = Some(info.first_lsn);
+    if let Some(meta) = meta.filter(|meta| meta.database_id != info.database_id) {
+        row.note = Some(format!(
+            "belongs to database {}, not the stream's {}",
+            info.database_id, meta.database_id
+        ));
+        return Ok(row);
+    }
+    let scan = scan_segment(info)?;
+    row.last_lsn = scan.last_lsn;
+    row.frames = scan.frames;
+    row.messages = scan.messages;
+    row.first_offset = scan.first_offset;
+    row.end_offset = scan.end_offset;
+    row.first_timestamp_ms = scan.first_timestamp_ms;
+    row.last_timestamp_ms = scan.last_timestamp_ms;
+    row.bytes_used = scan.bytes_used;
+    row.note = scan
+        .stopped
+        .map(|(offset, reason)| format!("scan stopped at offset {offset}: {reason}"));
     Ok(row)
 }
 
@@ -299,51 +307,7 @@ fn write_text(out: &mut impl Write, report: &InspectReport) -> io::Result<()> {
     }
     for stream in &report.streams {
         writeln!(out)?;
-        let name = stream.name.as_deref().unwrap_or("?");
-        writeln!(out, "stream {name} (directory {}):", stream.dir)?;
-        for error in &stream.errors {
-            writeln!(out, "  error: {error}")?;
-        }
-        if stream.segments.is_empty() {
-            writeln!(out, "  no segments")?;
-        } else {
-            let rows = stream.segments.iter().map(|segment| {
-                vec![
-                    segment.file.clone(),
-                    range(segment.first_lsn, segment.last_lsn.map(|lsn| lsn + 1)),
-                    range(segment.first_offset, segment.end_offset),
-                    segment.frames.to_string(),
-                    segment.messages.to_string(),
-                    segment
-                        .first_timestamp_ms
-                        .map_or_else(|| "-".to_owned(), format_unix_millis),
-                    format!("{} / {}", segment.bytes_used, segment.file_bytes),
-                    segment.note.clone().unwrap_or_default(),
-                ]
-            });
-            let headers = [
-                "segment",
-                "lsns",
-                "offsets",
-                "frames",
-                "messages",
-                "first batch at",
-                "used / file bytes",
-                "note",
-            ];
-            writeln!(out, "{}", render(&table(headers, rows, &[3, 4, 6]), "  "))?;
-        }
-        if !stream.groups.is_empty() {
-            let rows = stream.groups.iter().map(|group| {
-                vec![
-                    group.name.clone(),
-                    group.committed.to_string(),
-                    group.behind.to_string(),
-                ]
-            });
-            let headers = ["group", "committed", "behind"];
-            writeln!(out, "{}", render(&table(headers, rows, &[1, 2]), "  "))?;
-        }
+        write_stream(out, stream)?;
     }
     if !report.other_files.is_empty() {
         writeln!(out)?;
@@ -364,6 +328,59 @@ fn write_text(out: &mut impl Write, report: &InspectReport) -> io::Result<()> {
         report.bytes
     )?;
     out.flush()
+}
+
+/// One stream's segments and groups.
+fn write_stream(out: &mut impl Write, stream: &StreamRow) -> io::Result<()> {
+    let name = stream.name.as_deref().unwrap_or("?");
+    writeln!(out, "stream {name} (directory {}):", stream.dir)?;
+    for error in &stream.errors {
+        writeln!(out, "  error: {error}")?;
+    }
+    if stream.segments.is_empty() {
+        writeln!(out, "  no segments")?;
+    } else {
+        let rows = stream.segments.iter().map(|segment| {
+            vec![
+                segment.file.clone(),
+                range(
+                    segment.first_lsn,
+                    segment.last_lsn.map(|lsn| lsn.saturating_add(1)),
+                ),
+                range(segment.first_offset, segment.end_offset),
+                segment.frames.to_string(),
+                segment.messages.to_string(),
+                segment
+                    .first_timestamp_ms
+                    .map_or_else(|| "-".to_owned(), format_unix_millis),
+                format!("{} / {}", segment.bytes_used, segment.file_bytes),
+                segment.note.clone().unwrap_or_default(),
+            ]
+        });
+        let headers = [
+            "segment",
+            "lsns",
+            "offsets",
+            "frames",
+            "messages",
+            "first batch at",
+            "used / file bytes",
+            "note",
+        ];
+        writeln!(out, "{}", render(&table(headers, rows, &[3, 4, 6]), "  "))?;
+    }
+    if !stream.groups.is_empty() {
+        let rows = stream.groups.iter().map(|group| {
+            vec![
+                group.name.clone(),
+                group.committed.to_string(),
+                group.behind.to_string(),
+            ]
+        });
+        let headers = ["group", "committed", "behind"];
+        writeln!(out, "{}", render(&table(headers, rows, &[1, 2]), "  "))?;
+    }
+    Ok(())
 }
 
 /// The lines of `table`, each after `indent` and without trailing spaces.

@@ -55,7 +55,8 @@ pub struct Problem {
 }
 
 impl Problem {
-    fn new(file: &Path, offset: u64, reason: impl Into<String>) -> Self {
+    /// A problem in `file` at byte `offset`.
+    pub fn new(file: &Path, offset: u64, reason: impl Into<String>) -> Self {
         Problem {
             file: file.to_path_buf(),
             offset,

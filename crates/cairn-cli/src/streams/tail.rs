@@ -190,6 +190,10 @@ struct Cursor {
     expected_lsn: u64,
     /// Offset the next batch must start at (unknown until the first frame read).
     next_offset: Option<u64>,
+    /// Set when the segment is read again after a later segment appeared: a writer may have
+    /// finished its frames and rotated between our read and our listing, so what ends a
+    /// segment that is not the last is judged only on a read made after the listing.
+    reread: bool,
 }
 
 impl Cursor {
@@ -209,6 +213,7 @@ impl Cursor {
             position: SEGMENT_HEADER_BYTES,
             expected_lsn: 0,
             next_offset: None,
+            reread: false,
         };
         let segments = cursor.segments()?;
         let mut chosen = None;
@@ -263,6 +268,7 @@ impl Cursor {
     }
 
     fn enter(&mut self, info: SegmentInfo) {
+        self.reread = false;
         self.position = SEGMENT_HEADER_BYTES;
         self.expected_lsn = info.first_lsn;
         self.segment = Some(info);
@@ -272,7 +278,7 @@ impl Cursor {
     fn read_available<W: Write>(&mut self, printer: &mut Printer<W>, follow: bool) -> Result<Step> {
         loop {
             let Some(info) = self.segment.clone() else {
-                // No segment yet: a new stream's first one may appear.
+                // No segment yet (or it was removed): go on from the first one there is.
                 match self.segments()?.into_iter().next() {
                     Some(first) => self.enter(first),
                     None => return Ok(Step::CaughtUp { torn: None }),
@@ -282,12 +288,12 @@ impl Cursor {
             let file_bytes = match std::fs::metadata(&info.path) {
                 Ok(metadata) => metadata.len(),
                 Err(error) if error.kind() == io::ErrorKind::NotFound => {
-                    // Removed under us by a truncation: go on from the first segment left.
-                    self.segment = None;
-                    self.next_offset = None;
+                    // Removed under us by a truncation (or a deletion).
                     if !self.refresh() {
                         return Ok(Step::CaughtUp { torn: None });
                     }
+                    self.segment = None;
+                    self.next_offset = None;
                     // A race with a deletion is an error like any other read: ignore it here.
                     if let Ok(Ok(meta)) = read_meta(&self.stream, Some(self.meta.database_id)) {
                         self.from = self.from.max(meta.first_offset);
@@ -303,120 +309,137 @@ impl Cursor {
             let mut reader = SegmentReader::open(&StdFileSystem, &info, FRAME_PAYLOAD_BYTES_MAX)
                 .with_context(|| format!("cannot open {}", info.path.display()))?;
             reader.seek(self.position);
-            loop {
-                let next = reader
-                    .next()
-                    .with_context(|| format!("cannot read {}", info.path.display()))?;
-                let Some((offset, frame)) = next else { break };
-                let damage = |reason: String| Problem {
-                    file: info.path.clone(),
-                    offset,
-                    reason,
-                };
-                if frame.lsn != self.expected_lsn {
-                    return Ok(Step::Damage(damage(format!(
-                        "frame carries LSN {} where LSN {} was expected",
-                        frame.lsn, self.expected_lsn
-                    ))));
-                }
-                if frame.record_type != STREAM_BATCH_RECORD_TYPE {
-                    return Ok(Step::Damage(damage(format!(
-                        "frame LSN {} has record type {}, not a stream batch",
-                        frame.lsn, frame.record_type
-                    ))));
-                }
-                if let Some(expected) = self.next_offset.filter(|&next| next != frame.version) {
-                    return Ok(Step::Damage(damage(format!(
-                        "frame LSN {} starts at offset {} where {expected} was expected",
-                        frame.lsn, frame.version
-                    ))));
-                }
-                let batch = match decode_batch(frame.body) {
-                    Ok(batch) => batch,
-                    Err(reason) => {
-                        return Ok(Step::Damage(damage(format!(
-                            "frame LSN {}: {reason}",
-                            frame.lsn
-                        ))))
-                    }
-                };
-                let first = frame.version;
-                let count = u64::try_from(batch.messages.len()).unwrap_or(u64::MAX);
-                self.position = reader.position();
-                self.expected_lsn = self.expected_lsn.saturating_add(1);
-                self.next_offset = Some(first.saturating_add(count));
-                if self
-                    .since_ms
-                    .is_some_and(|since| batch.timestamp_ms < since)
-                {
-                    continue;
-                }
-                for (offset, message) in (first..).zip(&batch.messages) {
-                    if offset < self.from {
-                        continue;
-                    }
-                    if !printer.print(offset, batch.timestamp_ms, message) {
-                        return Ok(Step::Done);
-                    }
-                }
+            if let Some(step) = self.read_frames(&mut reader, printer)? {
+                return Ok(step);
             }
-            let stop = reader.stop();
-            let later: Vec<SegmentInfo> = self
-                .segments()?
-                .into_iter()
-                .filter(|segment| segment.first_lsn > info.first_lsn)
-                .collect();
-            let stopped_at = |reason: String| Problem {
-                file: info.path.clone(),
-                offset: self.position,
-                reason,
+            if let Some(step) = self.at_stop(&mut reader, &info, follow)? {
+                return Ok(step);
+            }
+        }
+    }
+
+    /// Prints the frames `reader` holds from the cursor on; `Some` when that ends the round
+    /// (`--max`, damage), `None` at the reader's stop.
+    fn read_frames<W: Write>(
+        &mut self,
+        reader: &mut SegmentReader,
+        printer: &mut Printer<W>,
+    ) -> Result<Option<Step>> {
+        loop {
+            let path = reader.path().to_path_buf();
+            let next = reader
+                .next()
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            let Some((offset, frame)) = next else {
+                return Ok(None);
             };
-            let reason = match stop.map(|stop| stop.kind) {
-                None | Some(StopKind::EndOfFile | StopKind::Zeros) => None,
-                Some(StopKind::Incomplete) => {
-                    Some("the file ends inside the frame its header announces".to_owned())
-                }
-                Some(StopKind::Invalid { reason }) => Some(reason.to_owned()),
+            let damage = |reason: String| Some(Step::Damage(Problem::new(&path, offset, reason)));
+            if frame.lsn != self.expected_lsn {
+                return Ok(damage(format!(
+                    "frame carries LSN {} where LSN {} was expected",
+                    frame.lsn, self.expected_lsn
+                )));
+            }
+            if frame.record_type != STREAM_BATCH_RECORD_TYPE {
+                return Ok(damage(format!(
+                    "frame LSN {} has record type {}, not a stream batch",
+                    frame.lsn, frame.record_type
+                )));
+            }
+            if let Some(expected) = self.next_offset.filter(|&next| next != frame.version) {
+                return Ok(damage(format!(
+                    "frame LSN {} starts at offset {} where {expected} was expected",
+                    frame.lsn, frame.version
+                )));
+            }
+            let batch = match decode_batch(frame.body) {
+                Ok(batch) => batch,
+                Err(reason) => return Ok(damage(format!("frame LSN {}: {reason}", frame.lsn))),
             };
-            match (later.first(), reason) {
-                (None, None) => return Ok(Step::CaughtUp { torn: None }),
-                (None, Some(reason)) => {
-                    if !follow {
-                        let scan = reader
-                            .scan_tail(self.expected_lsn.saturating_sub(1))
-                            .with_context(|| format!("cannot read {}", info.path.display()))?;
-                        if let Some((next_offset, next_lsn)) = scan.next_frame {
-                            return Ok(Step::Damage(stopped_at(format!(
-                                "{reason}, yet a valid frame (LSN {next_lsn}) follows at \
-                                 offset {next_offset}"
-                            ))));
-                        }
-                    }
-                    return Ok(Step::CaughtUp {
-                        torn: Some(stopped_at(reason)),
-                    });
-                }
-                (Some(_), Some(reason)) => {
-                    return Ok(Step::Damage(stopped_at(format!(
-                        "{reason} in a segment that is not the last"
-                    ))))
-                }
-                (Some(next), None) if next.first_lsn == self.expected_lsn => {
-                    let next = next.clone();
-                    self.enter(next);
-                }
-                (Some(next), None) => {
-                    return Ok(Step::Damage(Problem {
-                        file: next.path.clone(),
-                        offset: 0,
-                        reason: format!(
-                            "segment starts at LSN {} but the one before it ends before LSN {}",
-                            next.first_lsn, self.expected_lsn
-                        ),
-                    }))
+            let first = frame.version;
+            let count = u64::try_from(batch.messages.len()).unwrap_or(u64::MAX);
+            self.position = reader.position();
+            self.reread = false;
+            self.expected_lsn = self.expected_lsn.saturating_add(1);
+            self.next_offset = Some(first.saturating_add(count));
+            if self
+                .since_ms
+                .is_some_and(|since| batch.timestamp_ms < since)
+            {
+                continue;
+            }
+            for (offset, message) in (first..).zip(&batch.messages) {
+                if offset >= self.from && !printer.print(offset, batch.timestamp_ms, message) {
+                    return Ok(Some(Step::Done));
                 }
             }
         }
+    }
+
+    /// Decides what the reader's stop means: the end of what is on disk (`Some(CaughtUp)`),
+    /// damage, or the clean end of a segment followed by the next one (entered; `None`).
+    fn at_stop(
+        &mut self,
+        reader: &mut SegmentReader,
+        info: &SegmentInfo,
+        follow: bool,
+    ) -> Result<Option<Step>> {
+        let later: Vec<SegmentInfo> = self
+            .segments()?
+            .into_iter()
+            .filter(|segment| segment.first_lsn > info.first_lsn)
+            .collect();
+        let stopped_at = |reason: String| Problem::new(&info.path, self.position, reason);
+        let reason = match reader.stop().map(|stop| stop.kind) {
+            None | Some(StopKind::EndOfFile | StopKind::Zeros) => None,
+            Some(StopKind::Incomplete) => {
+                Some("the file ends inside the frame its header announces".to_owned())
+            }
+            Some(StopKind::Invalid { reason }) => Some(reason.to_owned()),
+        };
+        let conclusive = later
+            .first()
+            .is_some_and(|next| reason.is_none() && next.first_lsn == self.expected_lsn);
+        if !later.is_empty() && !conclusive && !self.reread {
+            self.reread = true;
+            return Ok(None);
+        }
+        let step = match (later.first(), reason) {
+            (None, None) => Step::CaughtUp { torn: None },
+            (None, Some(reason)) => {
+                if !follow {
+                    let scan = reader
+                        .scan_tail(self.expected_lsn.saturating_sub(1))
+                        .with_context(|| format!("cannot read {}", info.path.display()))?;
+                    if let Some((next_offset, next_lsn)) = scan.next_frame {
+                        return Ok(Some(Step::Damage(stopped_at(format!(
+                            "{reason}, yet a valid frame (LSN {next_lsn}) follows at offset \
+                             {next_offset}"
+                        )))));
+                    }
+                }
+                Step::CaughtUp {
+                    torn: Some(stopped_at(reason)),
+                }
+            }
+            (Some(_), Some(reason)) => Step::Damage(stopped_at(format!(
+                "{reason} in a segment that is not the last"
+            ))),
+            (Some(next), None) if next.first_lsn == self.expected_lsn => {
+                let next = next.clone();
+                self.enter(next);
+                return Ok(None);
+            }
+            (Some(next), None) => Step::Damage(Problem::new(
+                &next.path,
+                0,
+                format!(
+                    "segment starts at LSN {} but the one before it ends before LSN {}",
+                    next.first_lsn, self.expected_lsn
+                ),
+            )),
+        };
+        Ok(Some(step))
     }
 
     /// False once the stream is gone (its metadata file removed or renamed by a deletion).

@@ -34,7 +34,7 @@ use anyhow::{Context as _, Result};
 use cairn_log::format::FRAME_PAYLOAD_BYTES_MAX;
 use cairn_log::fs::StdFileSystem;
 use cairn_log::reader::{verify_dir, SegmentReader, VerifiedSegment};
-use cairn_log::stream::codec::decode_batch;
+use cairn_log::stream::codec::{decode_batch, StreamMeta};
 use serde::Serialize;
 
 use super::store::{
@@ -232,32 +232,17 @@ fn check_stream(
     if stream.state != DirState::Live {
         return Ok(check);
     }
-    for entry in &stream.entries {
-        let what = if entry.ends_with(".wal.tmp") {
-            "interrupted segment creation (removed at the next open)"
-        } else if entry.ends_with(".wal.damaged") {
-            "segment set aside by a salvage (never read again)"
-        } else if entry == &format!("{META_FILE}{TEMP_SUFFIX}")
-            || entry == &format!("{GROUPS_FILE}{TEMP_SUFFIX}")
-        {
-            "interrupted rewrite (removed at the next open)"
-        } else {
-            continue;
+    collect_leftovers(store, stream, leftovers);
+    let mut push =
+        |kind: &'static str, file: &Path, offset: u64, lsn: Option<u64>, reason: String| {
+            damage.push(Damage {
+                kind,
+                file: store.relative(file),
+                offset,
+                lsn,
+                reason,
+            });
         };
-        leftovers.push(Leftover {
-            file: store.relative(&stream.path.join(entry)),
-            what,
-        });
-    }
-    let mut push = |kind: &'static str, file: &Path, offset: u64, lsn, reason: String| {
-        damage.push(Damage {
-            kind,
-            file: store.relative(file),
-            offset,
-            lsn,
-            reason,
-        });
-    };
     let meta = match read_meta(stream, None)? {
         Ok(meta) => meta,
         Err(problem) => {
@@ -300,10 +285,46 @@ fn check_stream(
             problem.reason,
         ),
     }
+    check_segments(store, stream, &meta, &mut check, &mut push)?;
+    Ok(check)
+}
+
+/// The left-over files of interrupted writes in a stream directory.
+fn collect_leftovers(store: &StoreDir, stream: &StreamDir, leftovers: &mut Vec<Leftover>) {
+    for entry in &stream.entries {
+        let what = if entry.ends_with(".wal.tmp") {
+            "interrupted segment creation (removed at the next open)"
+        } else if entry.ends_with(".wal.damaged") {
+            "segment set aside by a salvage (never read again)"
+        } else if entry == &format!("{META_FILE}{TEMP_SUFFIX}")
+            || entry == &format!("{GROUPS_FILE}{TEMP_SUFFIX}")
+        {
+            "interrupted rewrite (removed at the next open)"
+        } else {
+            continue;
+        };
+        leftovers.push(Leftover {
+            file: store.relative(&stream.path.join(entry)),
+            what,
+        });
+    }
+}
+
+/// Records damage: kind, file, byte offset, frame LSN, reason.
+type PushDamage<'a> = dyn FnMut(&'static str, &Path, u64, Option<u64>, String) + 'a;
+
+/// Checks a stream's segments: the log classification, then every batch it kept.
+fn check_segments(
+    store: &StoreDir,
+    stream: &StreamDir,
+    meta: &StreamMeta,
+    check: &mut StreamCheck,
+    push: &mut PushDamage<'_>,
+) -> Result<()> {
     let segments = list_segment_files(stream)?;
     let Some(first) = segments.first() else {
         check.next_offset = Some(meta.first_offset);
-        return Ok(check);
+        return Ok(());
     };
     // Truncation removes whole segments from the front: LSNs below the first one are gone.
     let after_lsn = first.name_lsn.saturating_sub(1);
@@ -365,7 +386,7 @@ fn check_stream(
             .end_offset
             .map_or(meta.first_offset, |end| end.max(meta.first_offset)),
     );
-    Ok(check)
+    Ok(())
 }
 
 /// Damage found by [`check_batches`], with its file as a full path.
