@@ -36,8 +36,8 @@ enum Command {
     /// Shows what a data directory holds: snapshots, WAL segments, leftovers, totals (fast:
     /// headers and a frame scan, no record decoding).
     Inspect(InspectArgs),
-    /// Checks a data directory end to end without modifying it. Exit code 0: intact (a torn
-    /// WAL tail included); 1: damage found; 2: could not run.
+    /// Checks a data directory, or a stream store, end to end without modifying it. Exit code
+    /// 0: intact (a torn WAL tail included); 1: damage found; 2: could not run.
     Verify(VerifyArgs),
     /// Prints the newest valid snapshot's entries, then every WAL record after it, one per
     /// line. Exit code 1 if it met damage (reported on stderr), 2 if it could not run.
@@ -113,7 +113,7 @@ struct InspectArgs {
 /// Options of `cairn verify`.
 #[derive(Debug, Args)]
 struct VerifyArgs {
-    /// The data directory.
+    /// The data directory, or a stream store directory.
     dir: PathBuf,
     /// Print one JSON document instead of the summary.
     #[arg(long)]

@@ -555,42 +555,50 @@ fn hex(bytes: &[u8]) -> String {
     out
 }
 
-/// The fixed fields of a JSON line, in order.
+/// A JSON line, fields in this order; each byte field is a one-entry map flattened in place
+/// (`"value": "text"` or `"value_hex": "00ff"`).
 #[derive(Serialize)]
-struct JsonHead {
+struct JsonLine {
     offset: u64,
     timestamp_ms: u64,
     time: String,
+    #[serde(flatten)]
+    key: serde_json::Map<String, serde_json::Value>,
+    headers: Vec<serde_json::Map<String, serde_json::Value>>,
+    #[serde(flatten)]
+    value: serde_json::Map<String, serde_json::Value>,
 }
 
 fn json_line(offset: u64, timestamp_ms: u64, message: &Message) -> String {
-    let mut object = match serde_json::to_value(JsonHead {
-        offset,
-        timestamp_ms,
-        time: rfc3339_millis(timestamp_ms),
-    }) {
-        Ok(serde_json::Value::Object(object)) => object,
-        _ => serde_json::Map::new(),
-    };
+    let mut key = serde_json::Map::new();
     match &message.key {
-        Some(key) => put_bytes(&mut object, "key", key),
+        Some(bytes) => put_bytes(&mut key, "key", bytes),
         None => {
-            object.insert("key".to_owned(), serde_json::Value::Null);
+            key.insert("key".to_owned(), serde_json::Value::Null);
         }
     }
-    let headers: Vec<serde_json::Value> = message
+    let headers = message
         .headers
         .iter()
         .map(|(name, value)| {
             let mut header = serde_json::Map::new();
             put_bytes(&mut header, "name", name);
             put_bytes(&mut header, "value", value);
-            serde_json::Value::Object(header)
+            header
         })
         .collect();
-    object.insert("headers".to_owned(), headers.into());
-    put_bytes(&mut object, "value", &message.value);
-    serde_json::Value::Object(object).to_string()
+    let mut value = serde_json::Map::new();
+    put_bytes(&mut value, "value", &message.value);
+    let line = JsonLine {
+        offset,
+        timestamp_ms,
+        time: rfc3339_millis(timestamp_ms),
+        key,
+        headers,
+        value,
+    };
+    // Maps with string keys, strings and numbers always serialize.
+    serde_json::to_string(&line).unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -633,6 +641,7 @@ mod tests {
         assert_eq!(line["key"], serde_json::Value::Null);
         assert_eq!(line["value_hex"], "00ff");
         assert!(line.get("value").is_none());
+        assert!(json_line(3, 5, &message).starts_with("{\"offset\":3,\"timestamp_ms\":5,"));
         assert_eq!(line["headers"][0]["name"], "h");
         assert_eq!(line["headers"][0]["value"], "é");
     }

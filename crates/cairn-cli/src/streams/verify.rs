@@ -515,8 +515,8 @@ fn write_text(out: &mut impl Write, report: &VerifyReport) -> io::Result<()> {
         };
         writeln!(
             out,
-            "  {name} ({}): {}: {offsets}, {} segment(s), {} batches{lsns}, {} messages, {} \
-             group(s); {} bytes read",
+            "  {name} ({}): {}: {offsets}, {} segment(s), {} batches{lsns} holding {} messages, \
+             {} group(s); {} bytes read",
             stream.dir,
             if stream.intact { "ok" } else { "DAMAGED" },
             stream.segments,
