@@ -3,7 +3,8 @@
 //! Commands: `cairn bench` runs the engine-core workloads of `cairn-bench` in this process
 //! and checks them against their targets (or loads a saved run), then can
 //! compare, chart and write the results as Markdown; `cairn inspect`, `cairn verify` and
-//! `cairn dump` read a data directory offline (they never modify it). Errors are reported as
+//! `cairn dump` read a data directory offline (they never modify it); `cairn streams inspect` and
+//! `cairn streams tail` read a stream store the same way, and `cairn verify` checks one too. Errors are reported as
 //! one `error:` line (with its causes); `bench` then exits 1, the offline commands exit 2
 //! ("could not run", since their exit code 1 means "damage found"). Bad arguments get clap's
 //! usage message and exit code 2; `bench --validate` exits 3 when a row missed its target.
@@ -12,6 +13,7 @@
 mod bench;
 mod inspect;
 mod machine;
+mod streams;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -34,12 +36,68 @@ enum Command {
     /// Shows what a data directory holds: snapshots, WAL segments, leftovers, totals (fast:
     /// headers and a frame scan, no record decoding).
     Inspect(InspectArgs),
-    /// Checks a data directory end to end without modifying it. Exit code 0: intact (a torn
-    /// WAL tail included); 1: damage found; 2: could not run.
+    /// Checks a data directory, or a stream store, end to end without modifying it. Exit code
+    /// 0: intact (a torn WAL tail included); 1: damage found; 2: could not run.
     Verify(VerifyArgs),
     /// Prints the newest valid snapshot's entries, then every WAL record after it, one per
     /// line. Exit code 1 if it met damage (reported on stderr), 2 if it could not run.
     Dump(DumpArgs),
+    /// Reads a stream store (`cairn_log::stream`) offline: `inspect`, `tail`.
+    #[command(subcommand)]
+    Streams(StreamsCommand),
+}
+
+/// The `cairn streams` commands.
+#[derive(Debug, Subcommand)]
+enum StreamsCommand {
+    /// Shows each stream of a store: offsets, segments, bytes, consumer groups (read-only;
+    /// never takes the store's lock).
+    Inspect(StreamsInspectArgs),
+    /// Prints a stream's messages, one per line (read-only). Exit code 1 if it met damage
+    /// (reported on stderr), 2 if it could not run.
+    Tail(TailArgs),
+}
+
+/// Options of `cairn streams inspect`.
+#[derive(Debug, Args)]
+struct StreamsInspectArgs {
+    /// The stream store directory.
+    dir: PathBuf,
+    /// Print one JSON document instead of tables.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Options of `cairn streams tail`.
+#[derive(Debug, Args)]
+struct TailArgs {
+    /// The stream store directory.
+    dir: PathBuf,
+    /// The stream's name.
+    stream: String,
+    /// Start at this offset (default: the first readable one).
+    #[arg(long, value_name = "OFFSET", conflicts_with = "since_ms")]
+    from: Option<u64>,
+    /// Start at the first message appended at or after TS (milliseconds since the Unix epoch).
+    #[arg(long, value_name = "TS")]
+    since_ms: Option<u64>,
+    /// Keep polling the files for new messages until interrupted.
+    #[arg(long)]
+    follow: bool,
+    /// One JSON object per line (byte fields that are not UTF-8 as `<field>_hex`).
+    #[arg(long)]
+    json: bool,
+    /// Stop after N messages.
+    #[arg(long, value_name = "N")]
+    max: Option<u64>,
+    /// With --follow: milliseconds between polls.
+    #[arg(
+        long,
+        value_name = "MS",
+        default_value_t = streams::tail::POLL_MS_DEFAULT,
+        value_parser = streams::tail::parse_poll_ms
+    )]
+    poll_ms: u64,
 }
 
 /// Options of `cairn inspect`.
@@ -55,7 +113,7 @@ struct InspectArgs {
 /// Options of `cairn verify`.
 #[derive(Debug, Args)]
 struct VerifyArgs {
-    /// The data directory.
+    /// The data directory, or a stream store directory.
     dir: PathBuf,
     /// Print one JSON document instead of the summary.
     #[arg(long)]
@@ -240,6 +298,21 @@ fn main() -> ExitCode {
                 limit: args.limit,
             };
             offline_exit(inspect::dump(&args.dir, &settings))
+        }
+        Command::Streams(StreamsCommand::Inspect(args)) => {
+            offline_exit(streams::inspect::run(&args.dir, args.json))
+        }
+        Command::Streams(StreamsCommand::Tail(args)) => {
+            let settings = streams::tail::TailSettings {
+                stream: args.stream,
+                from: args.from,
+                since_ms: args.since_ms,
+                follow: args.follow,
+                json: args.json,
+                max: args.max,
+                poll: std::time::Duration::from_millis(args.poll_ms),
+            };
+            offline_exit(streams::tail::run(&args.dir, &settings))
         }
     }
 }

@@ -274,7 +274,7 @@ fn classify_other(name: &str, is_dir: bool) -> OtherKind {
 /// Tells whether another process holds the lock, by taking a shared lock on a read-only
 /// handle and releasing it at once: nothing is written, and the engine's exclusive lock makes
 /// the probe fail while the database is open.
-fn probe_lock(path: &Path) -> LockState {
+pub fn probe_lock(path: &Path) -> LockState {
     let Ok(file) = File::open(path) else {
         return LockState::Unknown;
     };

@@ -19,8 +19,8 @@
 //! recovery at the cost of a second sequential read.
 
 mod dump;
-mod escape;
-mod layout;
+pub mod escape;
+pub mod layout;
 mod summary;
 mod verify;
 
@@ -55,7 +55,7 @@ impl Outcome {
 }
 
 /// Writes `document` as pretty JSON and a newline to `out`.
-fn write_json(
+pub fn write_json(
     out: &mut impl std::io::Write,
     document: &impl serde::Serialize,
 ) -> std::io::Result<()> {
@@ -65,7 +65,7 @@ fn write_json(
 }
 
 /// Treats a closed stdout as success: `cairn verify DIR | head` has told its reader enough.
-fn ignore_closed_stdout(result: std::io::Result<()>) -> std::io::Result<()> {
+pub fn ignore_closed_stdout(result: std::io::Result<()>) -> std::io::Result<()> {
     match result {
         Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
         other => other,

@@ -13,6 +13,9 @@
 //! shown as FOREIGN, or a record that passes its checksum but cannot be applied). 2 when the
 //! check could not run (missing directory, no permission, an I/O error); that is an `Err` here.
 //!
+//! A directory holding a stream store (a `STREAMS` file, or a stream directory with a `STREAM`
+//! file) is verified as one instead: see [`crate::streams::verify`].
+//!
 //! A progress bar over the bytes to read is drawn on stderr, only when stderr is a terminal
 //! and the directory holds at least [`PROGRESS_BAR_BYTES_MIN`].
 
@@ -125,6 +128,9 @@ struct VerifyReport {
 
 /// Runs `cairn verify` on `dir`, printing a summary (or JSON) to stdout.
 pub fn run(dir: &Path, json: bool) -> Result<Outcome> {
+    if crate::streams::is_stream_store(dir) {
+        return crate::streams::verify::run(dir, json);
+    }
     let listing = DataDir::list(dir)?;
     if listing.is_foreign() {
         bail!(
