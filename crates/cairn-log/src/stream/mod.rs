@@ -47,6 +47,7 @@ pub mod groups;
 mod index;
 mod notify;
 pub mod options;
+pub mod retention;
 mod single;
 
 use std::collections::BTreeMap;
@@ -73,7 +74,8 @@ pub use error::StreamError;
 pub use groups::{
     GroupInfo, GroupsFile, PendingEntry, GROUPS_PER_STREAM_MAX, GROUP_NAME_BYTES_MAX,
 };
-pub use options::{Clock, StreamOptions};
+pub use options::{Clock, Retention, StreamOptions};
+pub use retention::RetentionReport;
 pub use single::{StoredMessage, StreamInfo};
 
 use codec::{decode_identity, encode_identity, is_valid_name, IDENTITY_FILE_BYTES};
@@ -190,7 +192,15 @@ impl Streams {
                 ));
             }
             let name = meta.name.clone();
-            let stream = Stream::open(&fs, &stream_dir, meta, &options, log_options.clone())?;
+            let retention = options.retention_of(&name);
+            let stream = Stream::open(
+                &fs,
+                &stream_dir,
+                meta,
+                &options,
+                log_options.clone(),
+                retention,
+            )?;
             catalog.by_name.insert(name, Arc::new(stream));
         }
         let shared = Arc::new(Shared {
@@ -246,7 +256,15 @@ impl Streams {
         };
         write_atomically(fs, &stream_dir, META_FILE, &meta.encode())?;
         let log_options = log_options(&shared.options, shared.database_id, &shared.signal);
-        let stream = Stream::open(&shared.fs, &stream_dir, meta, &shared.options, log_options)?;
+        let retention = shared.options.retention_of(name);
+        let stream = Stream::open(
+            &shared.fs,
+            &stream_dir,
+            meta,
+            &shared.options,
+            log_options,
+            retention,
+        )?;
         catalog.by_name.insert(name.to_owned(), Arc::new(stream));
         drop(catalog);
         shared.created.notify();
@@ -481,6 +499,28 @@ impl Streams {
         self.stream(name)?.pending(group, from, max)
     }
 
+    /// The retention stream `name` applies now.
+    pub fn retention(&self, name: &str) -> Result<Retention, StreamError> {
+        Ok(self.stream(name)?.retention())
+    }
+
+    /// Replaces the retention of stream `name` until the store closes (not persisted: the
+    /// next open takes it from [`StreamOptions`] again). Applied by the next pass.
+    pub fn set_retention(&self, name: &str, retention: Retention) -> Result<(), StreamError> {
+        self.stream(name)?.set_retention(retention);
+        Ok(())
+    }
+
+    /// One retention pass over every stream: each deletes at most
+    /// `retention_segments_per_pass` of its oldest segments that its [`Retention`] lets go
+    /// and moves its first offset durably (as `truncate_before` does) to the first offset of
+    /// the oldest segment kept. `streams_with_more` in the report counts the streams the
+    /// bound stopped; call again to continue. Every stream is tried; the first error is
+    /// returned.
+    pub fn apply_retention(&self) -> Result<RetentionReport, StreamError> {
+        apply_retention(&self.shared)
+    }
+
     /// Makes everything appended to every stream durable.
     pub fn sync(&self) -> Result<(), StreamError> {
         for stream in self.streams() {
@@ -664,9 +704,35 @@ fn recover_meta(
     Ok(Some(meta))
 }
 
-/// Starts the Buffered-mode flush thread; `None` in Strict mode.
+/// One retention pass over every stream of the store; the first error after trying all.
+fn apply_retention(shared: &Shared) -> Result<RetentionReport, StreamError> {
+    let budget = shared.options.retention_segments_per_pass;
+    let streams: Vec<Arc<Stream>> = shared.catalog.lock().by_name.values().cloned().collect();
+    let mut report = RetentionReport::default();
+    let mut first_error = None;
+    for stream in streams {
+        match stream.apply_retention(budget) {
+            Ok(pass) => {
+                report.segments_removed += pass.segments_removed;
+                report.messages_removed += pass.messages_removed;
+                report.streams_with_more += pass.streams_with_more;
+            }
+            // A stream deleted or a store closed meanwhile has nothing left to retain.
+            Err(StreamError::Log(crate::error::LogError::Closed)) => {}
+            Err(error) => {
+                first_error.get_or_insert(error);
+            }
+        }
+    }
+    first_error.map_or(Ok(report), Err)
+}
+
+/// Starts the store's maintenance thread when it has work: flushing in Buffered mode,
+/// retention when `retention_interval` is set; `None` otherwise.
 fn start_flusher(shared: &Arc<Shared>) -> Result<Option<JoinHandle<()>>, StreamError> {
-    let Some(interval) = shared.options.flush_interval() else {
+    let flush = shared.options.flush_interval();
+    let retention = shared.options.retention_interval;
+    let Some(interval) = [flush, retention].into_iter().flatten().min() else {
         return Ok(None);
     };
     let thread_shared = Arc::clone(shared);
@@ -677,10 +743,17 @@ fn start_flusher(shared: &Arc<Shared>) -> Result<Option<JoinHandle<()>>, StreamE
         .map_err(|error| StreamError::io("start flush thread", &shared.dir, error))
 }
 
-/// Flushes every stream's log every `interval`, or sooner when a log's buffer crossed its
-/// threshold; ends when the store closes. A flush failure poisons that log only.
-fn run_flusher(shared: &Shared, interval: std::time::Duration) {
+/// The maintenance loop. Buffered mode: flushes every stream's log every `flush_interval`,
+/// or sooner when a log's buffer crossed its threshold (a flush failure poisons that log
+/// only). With `retention_interval`: one retention pass per interval. Ends when the store
+/// closes.
+fn run_flusher(shared: &Shared, interval: Duration) {
     let signal = &*shared.signal;
+    let flushing = shared.options.flush_interval().is_some();
+    let mut next_retention = shared
+        .options
+        .retention_interval
+        .and_then(|every| Instant::now().checked_add(every));
     loop {
         {
             let mut state = signal.state.lock();
@@ -692,12 +765,24 @@ fn run_flusher(shared: &Shared, interval: std::time::Duration) {
             }
             state.0 = false;
         }
-        let streams: Vec<Arc<Stream>> = shared.catalog.lock().by_name.values().cloned().collect();
-        for stream in streams {
-            // An error poisons that stream's log, whose appends and waits then report it.
-            let _ = stream.log().flush_tick();
-            // Committed offsets moved by acknowledgements; a failure is retried next tick.
-            let _ = stream.persist_groups_if_needed();
+        if flushing {
+            let streams: Vec<Arc<Stream>> =
+                shared.catalog.lock().by_name.values().cloned().collect();
+            for stream in streams {
+                // An error poisons that stream's log, whose appends and waits then report it.
+                let _ = stream.log().flush_tick();
+                // Committed offsets moved by acknowledgements; a failure is retried next tick.
+                let _ = stream.persist_groups_if_needed();
+            }
+        }
+        if let (Some(due), Some(every)) = (next_retention, shared.options.retention_interval) {
+            let now = Instant::now();
+            if now >= due {
+                // A failure (I/O, a poisoned log) is retried at the next interval; the
+                // stream's own operations report it.
+                let _ = apply_retention(shared);
+                next_retention = now.checked_add(every);
+            }
         }
     }
 }
