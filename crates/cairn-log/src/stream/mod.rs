@@ -41,6 +41,7 @@
 //! [`error`].
 
 pub mod codec;
+pub mod cursor;
 pub mod error;
 mod files;
 pub mod groups;
@@ -70,6 +71,7 @@ pub use codec::{
     decode_batch, encode_batch, DecodedBatch, Message, StreamMeta, BATCH_MESSAGES_MAX,
     MESSAGE_BYTES_MAX, MESSAGE_HEADERS_MAX, STREAM_NAME_BYTES_MAX,
 };
+pub use cursor::{Cursor, Start, Truncation};
 pub use error::StreamError;
 pub use groups::{
     GroupInfo, GroupsFile, PendingEntry, GROUPS_PER_STREAM_MAX, GROUP_NAME_BYTES_MAX,
@@ -131,6 +133,13 @@ struct Shared {
     /// Signalled when a stream is created (readers blocked on a name that does not exist).
     created: Notifier,
     _lock: Box<dyn DirLock>,
+}
+
+impl Shared {
+    /// The open stream named `name`, if any.
+    fn find(&self, name: &str) -> Option<Arc<Stream>> {
+        self.catalog.lock().by_name.get(name).cloned()
+    }
 }
 
 /// A store of durable message streams in one directory. See the module documentation.
@@ -391,6 +400,14 @@ impl Streams {
                 return Ok(Vec::new());
             }
         }
+    }
+
+    /// A replay cursor on stream `name` from `start`: it yields every message from there to
+    /// the head in bounded batches, then follows the tail ([`Cursor::next_blocking`]). See
+    /// [`cursor`] for what it does when messages are truncated under it.
+    pub fn cursor(&self, name: &str, start: Start) -> Result<Cursor, StreamError> {
+        let stream = self.stream(name)?;
+        Cursor::new(Arc::clone(&self.shared), &stream, name, start)
     }
 
     /// Creates consumer group `group` on stream `name`, delivering from offset `start` (which

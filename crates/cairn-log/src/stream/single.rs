@@ -105,6 +105,7 @@ pub(crate) struct Stream {
     tail_bytes_max: usize,
     options: StreamOptions,
     name: String,
+    id: u64,
     state: Mutex<State>,
     /// The consumer groups. Lock order: `groups`, then `state`.
     groups: Mutex<GroupSet>,
@@ -229,6 +230,7 @@ impl Stream {
         });
         let groups = load_groups(fs.as_ref(), dir, &meta)?;
         let name = meta.name.clone();
+        let id = meta.stream_id;
         let state = State {
             next_offset: next_offset.max(meta.first_offset),
             meta,
@@ -247,10 +249,16 @@ impl Stream {
             tail_bytes_max: options.tail_bytes_max,
             options: options.clone(),
             name,
+            id,
             state: Mutex::new(state),
             groups: Mutex::new(groups),
             notifier: Notifier::default(),
         })
+    }
+
+    /// The stream's numeric id (its directory's name); a re-created stream gets a new one.
+    pub fn id(&self) -> u64 {
+        self.id
     }
 
     /// The stream's directory.
