@@ -177,7 +177,11 @@ impl Cursor {
         let not_found = || StreamError::NotFound {
             name: self.name.clone(),
         };
-        let stream = self.shared.find(&self.name).ok_or_else(not_found)?;
+        let stream = match self.shared.get(&self.name) {
+            Ok(stream) => stream,
+            Err(StreamError::NotFound { .. }) => return Err(not_found()),
+            Err(error) => return Err(error),
+        };
         if stream.id() != self.stream_id || stream.is_deleted() {
             return Err(not_found());
         }

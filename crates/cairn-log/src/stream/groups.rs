@@ -418,6 +418,11 @@ impl GroupSet {
             .min()
     }
 
+    /// True when some group has a delivered, unacknowledged message.
+    pub fn has_pending(&self) -> bool {
+        self.groups.values().any(|state| !state.pending.is_empty())
+    }
+
     /// Every group's summary, by name.
     pub fn info(&self) -> Vec<GroupInfo> {
         self.groups

@@ -134,6 +134,20 @@ pub struct StreamOptions {
     /// Most segments one retention pass deletes from one stream, `1..`, default
     /// [`RETENTION_SEGMENTS_PER_PASS_DEFAULT`]; the rest waits for the next pass.
     pub retention_segments_per_pass: usize,
+    /// Open only each stream's metadata at store open, and its log at its first use
+    /// (default false: open recovers every stream's log, so that damage is reported by
+    /// open). With it, open time no longer grows with the streams' logs: it reads one
+    /// directory listing and one metadata file per stream.
+    pub lazy_open: bool,
+    /// Release a stream unused for this long (its log, file handles, in-memory tail and
+    /// sparse index; a small descriptor stays), checked by the maintenance thread (started
+    /// for it in Strict mode); it reopens at its next use. `None` (the default) never
+    /// releases.
+    pub idle_release_after: Option<Duration>,
+    /// Most streams open at once, `1..`; `None` (the default) for no limit. Opening one more
+    /// releases the least recently used stream that can be released; if none can, the
+    /// operation fails at once with `StreamError::TooManyOpenStreams`.
+    pub open_streams_max: Option<usize>,
 }
 
 impl StreamOptions {
@@ -150,6 +164,9 @@ impl StreamOptions {
             retention_overrides: BTreeMap::new(),
             retention_interval: None,
             retention_segments_per_pass: RETENTION_SEGMENTS_PER_PASS_DEFAULT,
+            lazy_open: false,
+            idle_release_after: None,
+            open_streams_max: None,
         }
     }
 
@@ -192,6 +209,12 @@ impl StreamOptions {
             .is_some_and(|interval| interval.is_zero())
         {
             return invalid("retention_interval must be above zero".into());
+        }
+        if self.idle_release_after.is_some_and(|idle| idle.is_zero()) {
+            return invalid("idle_release_after must be above zero".into());
+        }
+        if self.open_streams_max == Some(0) {
+            return invalid("open_streams_max must be above zero".into());
         }
         if let SyncPolicy::Buffered {
             flush_interval,

@@ -261,11 +261,6 @@ impl Stream {
         self.id
     }
 
-    /// The stream's directory.
-    pub fn dir(&self) -> &Path {
-        &self.dir
-    }
-
     /// The stream's log.
     pub fn log(&self) -> &Log {
         &self.log
@@ -592,6 +587,53 @@ impl Stream {
             messages_removed: state.meta.first_offset.saturating_sub(before),
             streams_with_more: u64::from(chosen.more),
         })
+    }
+
+    /// What a released stream keeps: `(first offset, next offset, last timestamp)`.
+    pub fn descriptor(&self) -> (u64, u64, u64) {
+        let state = self.state.lock();
+        (
+            state.meta.first_offset,
+            state.next_offset,
+            state.last_timestamp_ms,
+        )
+    }
+
+    /// When age retention can next delete a segment (milliseconds by the store's clock):
+    /// `u64::MAX` without an age limit or with fewer than two segments holding batches.
+    pub fn retention_due_ms(&self) -> u64 {
+        let state = self.state.lock();
+        let Some(max_age_ms) = state.retention.max_age_ms else {
+            return u64::MAX;
+        };
+        state
+            .disk
+            .summaries()
+            .get(1)
+            .and_then(|second| second.first)
+            .map_or(u64::MAX, |(_, timestamp_ms)| {
+                timestamp_ms.saturating_add(max_age_ms).saturating_add(1)
+            })
+    }
+
+    /// Makes everything appended durable and writes moved committed offsets, so that a
+    /// release closes the log without I/O.
+    pub fn settle(&self) -> Result<(), StreamError> {
+        if self.log.durable_lsn() < self.log.last_appended_lsn() {
+            self.log.sync()?;
+        }
+        self.persist_groups_if_needed()
+    }
+
+    /// True when the stream can be released without losing anything: every append is
+    /// durable, the `GROUPS` file is current and no group has a pending message (pending
+    /// lists live in memory only). The caller checks that nobody else holds the stream.
+    pub fn releasable(&self) -> bool {
+        let groups = self.groups.lock();
+        !groups.has_pending()
+            && !groups.needs_persist()
+            && self.log.durable_lsn() >= self.log.last_appended_lsn()
+            && !self.log.is_poisoned()
     }
 
     /// Marks the stream deleted: later appends and group operations fail with `NotFound`,
