@@ -16,7 +16,8 @@
 //!   (Buffered included, through the in-memory tail of recent batches).
 //! - Every message carries the time its batch was appended (milliseconds since the Unix
 //!   epoch, from [`Clock`]); timestamps never decrease within a stream.
-//! - Open reads only the tail of each stream's log (plus one small probe per older segment);
+//! - Open reads only the tail of each stream's log (plus one small probe per older segment),
+//!   or with `lazy_open` no log at all until the stream's first use;
 //!   a torn tail is cut, and damage a crash cannot explain is [`crate::LogError::Corrupted`]
 //!   naming file and offset unless [`RecoveryMode::Salvage`]. No file content makes it panic,
 //!   and lengths are checked before anything is allocated for them.
@@ -34,11 +35,28 @@
 //!   per-stream condition variable with a deadline; an append signals it only when a reader
 //!   is registered (one atomic load otherwise), and messages never pass between threads.
 //!
+//! - Retention ([`Retention`], in [`StreamOptions`] with per-stream overrides, or
+//!   [`Streams::set_retention`]) deletes a stream's oldest whole segments by size on disk,
+//!   age (batch timestamps) or message count, never the active one, and moves the first
+//!   offset durably as `truncate_before` does; optionally never past the lowest committed
+//!   offset of the stream's groups. It runs on the maintenance thread every
+//!   `retention_interval` or on demand ([`Streams::apply_retention`]), at most
+//!   `retention_segments_per_pass` segments per stream per pass.
+//! - Replay cursors ([`Streams::cursor`]) read from an offset or a time to the head in
+//!   bounded batches and then follow the tail on the blocking-read notifier; messages
+//!   truncated under a cursor are a typed error or skipped ([`Truncation`]).
+//! - Many streams: a stream unused for `idle_release_after` releases its log, file handles,
+//!   tail and index and keeps a descriptor of about 180 bytes; it reopens on its next use.
+//!   At most `open_streams_max` streams are open: the least recently used releasable one is
+//!   released first, else [`StreamError::TooManyOpenStreams`]. With `lazy_open`, opening the
+//!   store reads one directory listing and one metadata file per stream, and no log.
+//!
 //! The layout, byte by byte, and the reasons for each choice are in `docs/streams.md`.
 //! Modules: [`codec`] (batch, metadata and identity formats), [`groups`] (the `GROUPS` file
-//! and group state), `index` (segments and the sparse index), `single` (one stream), `files`
-//! (small files, crash-safe delete), `notify` (wake-ups of blocking reads), [`options`],
-//! [`error`].
+//! and group state), [`retention`] (which segments a retention deletes), [`cursor`] (replay
+//! cursors), `catalog` (open and released streams), `index` (segments and the sparse index),
+//! `single` (one stream), `files` (small files, crash-safe delete), `notify` (wake-ups of
+//! blocking reads), [`options`], [`error`].
 
 mod catalog;
 pub mod codec;

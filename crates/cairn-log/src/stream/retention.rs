@@ -1,7 +1,7 @@
 //! Retention: which of a stream's oldest segments a [`Retention`] deletes, as a pure
 //! function of what the stream knows about its segments, and what a pass did.
 //!
-//! Guarantees of [`plan`]: only a prefix of the segments is chosen, never the last one (the
+//! Guarantees of `plan`: only a prefix of the segments is chosen, never the last one (the
 //! log appends to it), never more than the pass's budget, and only segments whose successor's
 //! first batch is known (durable): the new first offset is that batch's first offset, so
 //! everything below it is durable and the first offset never passes the recovered end. With
