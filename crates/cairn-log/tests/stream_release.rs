@@ -200,6 +200,13 @@ fn the_open_bound_releases_the_least_recently_used_or_fails() {
     append(&streams, "c", 1);
     check(&streams, "c", 24);
     streams.close().expect("close");
+    // Open or released, no stream takes an append after close.
+    for name in ["a", "b", "c", "d"] {
+        assert!(matches!(
+            streams.append(name, &Message::value("late")),
+            Err(StreamError::Log(cairn_log::LogError::Closed))
+        ));
+    }
     drop(streams);
     // Eager open with a bound: every stream is recovered, at most two stay open.
     let streams = open(&fs, options);

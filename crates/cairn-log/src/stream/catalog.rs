@@ -129,6 +129,10 @@ impl Shared {
 
     /// Opens the released stream `name` (after making room under `open_streams_max`).
     fn load(&self, catalog: &mut Catalog, name: &str) -> Result<Arc<Stream>, StreamError> {
+        // After close, a released stream stays closed like the others.
+        if self.closed.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(crate::error::LogError::Closed.into());
+        }
         self.make_room(catalog)?;
         let Some(slot) = catalog.by_name.get_mut(name) else {
             return Err(StreamError::NotFound {
