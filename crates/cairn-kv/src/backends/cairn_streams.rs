@@ -246,7 +246,8 @@ fn group_info(group: CoreGroupInfo) -> GroupInfo {
 }
 
 /// The typed `KvError` of a core error: what the caller must fix is `InvalidArgument` (a
-/// missing group or stream where one is needed included), a closed store `Closed`, the rest
+/// missing group or stream where one is needed included), a closed store `Closed`, too many
+/// streams in use at once (`open_streams_max`) `Unavailable` (retry later), the rest
 /// `Backend` with the core error as its source.
 fn stream_error(error: StreamError) -> KvError {
     match error {
@@ -257,6 +258,7 @@ fn stream_error(error: StreamError) -> KvError {
         | StreamError::AlreadyExists { .. }
         | StreamError::Truncated { .. } => KvError::InvalidArgument(error.to_string()),
         StreamError::Log(LogError::Closed) => KvError::Closed,
+        StreamError::TooManyOpenStreams { .. } => KvError::unavailable(BACKEND, error),
         StreamError::Locked { .. } | StreamError::Log(_) => KvError::backend(BACKEND, error),
     }
 }

@@ -7,6 +7,7 @@
 //!   ([`LogError::Corrupted`] naming file and offset), I/O failures, poisoning and closing,
 //!   arrives unchanged as [`StreamError::Log`], so one match covers both layers.
 //! - Another process holds the store: [`StreamError::Locked`].
+//! - Too many streams in use at once: [`StreamError::TooManyOpenStreams`] (retry later).
 
 use std::path::PathBuf;
 
@@ -54,6 +55,14 @@ pub enum StreamError {
         offset: u64,
         /// The lowest readable offset.
         first_offset: u64,
+    },
+    /// `open_streams_max` streams are open and none can be released (each is in use, has a
+    /// pending group message or a blocked reader); nothing was done. Retry later, or raise
+    /// the limit.
+    #[error("{limit} streams are open and none can be released")]
+    TooManyOpenStreams {
+        /// The store's `open_streams_max`.
+        limit: usize,
     },
     /// Another holder has the store's directory locked.
     #[error("{} is locked by another process", dir.display())]

@@ -403,6 +403,26 @@ impl GroupSet {
         }
     }
 
+    /// The lowest committed offset over every group, counting for each group the lower of
+    /// its committed offset in memory and the one its `GROUPS` file holds (so that a crash
+    /// cannot bring a group back below what retention kept); `None` without groups.
+    pub fn min_committed(&self) -> Option<u64> {
+        self.groups
+            .values()
+            .map(|state| {
+                let committed = state.committed();
+                state
+                    .persisted
+                    .map_or(committed, |persisted| persisted.min(committed))
+            })
+            .min()
+    }
+
+    /// True when some group has a delivered, unacknowledged message.
+    pub fn has_pending(&self) -> bool {
+        self.groups.values().any(|state| !state.pending.is_empty())
+    }
+
     /// Every group's summary, by name.
     pub fn info(&self) -> Vec<GroupInfo> {
         self.groups

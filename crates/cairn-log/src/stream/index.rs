@@ -24,6 +24,7 @@ use crate::segment::list_segments;
 
 use super::codec::{decode_batch, DecodedBatch};
 use super::error::StreamError;
+use super::retention::SegmentSummary;
 
 /// The record type of a stream batch frame.
 pub const STREAM_BATCH_RECORD_TYPE: u8 = 1;
@@ -64,6 +65,8 @@ struct At {
 struct DiskSegment {
     path: PathBuf,
     first_lsn: u64,
+    /// The file's length when last listed.
+    file_bytes: u64,
     file: Option<Box<dyn FileHandle>>,
     /// `None` while the segment holds no durable frame.
     first: Option<FirstBatch>,
@@ -74,10 +77,11 @@ struct DiskSegment {
 }
 
 impl DiskSegment {
-    fn new(path: PathBuf, first_lsn: u64) -> Self {
+    fn new(path: PathBuf, first_lsn: u64, file_bytes: u64) -> Self {
         DiskSegment {
             path,
             first_lsn,
+            file_bytes,
             file: None,
             first: None,
             entries: Vec::new(),
@@ -214,8 +218,11 @@ impl DiskIndex {
                 .is_some()
             {}
             let segment = match old.next_if(|segment| segment.first_lsn == info.first_lsn) {
-                Some(segment) => segment,
-                None => DiskSegment::new(info.path, info.first_lsn),
+                Some(mut segment) => {
+                    segment.file_bytes = info.file_bytes;
+                    segment
+                }
+                None => DiskSegment::new(info.path, info.first_lsn, info.file_bytes),
             };
             self.segments.push(segment);
         }
@@ -534,6 +541,19 @@ impl DiskIndex {
             lsn: first.first_lsn,
             offset: first.first.map(|batch| batch.offset),
         })
+    }
+
+    /// What retention needs of every segment, oldest first.
+    pub fn summaries(&self) -> Vec<SegmentSummary> {
+        self.segments
+            .iter()
+            .map(|segment| SegmentSummary {
+                first: segment
+                    .first
+                    .map(|first| (first.offset, first.timestamp_ms)),
+                file_bytes: segment.file_bytes,
+            })
+            .collect()
     }
 
     /// Segments known.

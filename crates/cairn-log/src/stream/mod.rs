@@ -16,7 +16,8 @@
 //!   (Buffered included, through the in-memory tail of recent batches).
 //! - Every message carries the time its batch was appended (milliseconds since the Unix
 //!   epoch, from [`Clock`]); timestamps never decrease within a stream.
-//! - Open reads only the tail of each stream's log (plus one small probe per older segment);
+//! - Open reads only the tail of each stream's log (plus one small probe per older segment),
+//!   or with `lazy_open` no log at all until the stream's first use;
 //!   a torn tail is cut, and damage a crash cannot explain is [`crate::LogError::Corrupted`]
 //!   naming file and offset unless [`RecoveryMode::Salvage`]. No file content makes it panic,
 //!   and lengths are checked before anything is allocated for them.
@@ -34,22 +35,41 @@
 //!   per-stream condition variable with a deadline; an append signals it only when a reader
 //!   is registered (one atomic load otherwise), and messages never pass between threads.
 //!
+//! - Retention ([`Retention`], in [`StreamOptions`] with per-stream overrides, or
+//!   [`Streams::set_retention`]) deletes a stream's oldest whole segments by size on disk,
+//!   age (batch timestamps) or message count, never the active one, and moves the first
+//!   offset durably as `truncate_before` does; optionally never past the lowest committed
+//!   offset of the stream's groups. It runs on the maintenance thread every
+//!   `retention_interval` or on demand ([`Streams::apply_retention`]), at most
+//!   `retention_segments_per_pass` segments per stream per pass.
+//! - Replay cursors ([`Streams::cursor`]) read from an offset or a time to the head in
+//!   bounded batches and then follow the tail on the blocking-read notifier; messages
+//!   truncated under a cursor are a typed error or skipped ([`Truncation`]).
+//! - Many streams: a stream unused for `idle_release_after` releases its log, file handles,
+//!   tail and index and keeps a descriptor of about 180 bytes; it reopens on its next use.
+//!   At most `open_streams_max` streams are open: the least recently used releasable one is
+//!   released first, else [`StreamError::TooManyOpenStreams`]. With `lazy_open`, opening the
+//!   store reads one directory listing and one metadata file per stream, and no log.
+//!
 //! The layout, byte by byte, and the reasons for each choice are in `docs/streams.md`.
 //! Modules: [`codec`] (batch, metadata and identity formats), [`groups`] (the `GROUPS` file
-//! and group state), `index` (segments and the sparse index), `single` (one stream), `files`
-//! (small files, crash-safe delete), `notify` (wake-ups of blocking reads), [`options`],
-//! [`error`].
+//! and group state), [`retention`] (which segments a retention deletes), [`cursor`] (replay
+//! cursors), `catalog` (open and released streams), `index` (segments and the sparse index),
+//! `single` (one stream), `files` (small files, crash-safe delete), `notify` (wake-ups of
+//! blocking reads), [`options`], [`error`].
 
+mod catalog;
 pub mod codec;
+pub mod cursor;
 pub mod error;
 mod files;
 pub mod groups;
 mod index;
 mod notify;
 pub mod options;
+pub mod retention;
 mod single;
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -69,13 +89,16 @@ pub use codec::{
     decode_batch, encode_batch, DecodedBatch, Message, StreamMeta, BATCH_MESSAGES_MAX,
     MESSAGE_BYTES_MAX, MESSAGE_HEADERS_MAX, STREAM_NAME_BYTES_MAX,
 };
+pub use cursor::{Cursor, Start, Truncation};
 pub use error::StreamError;
 pub use groups::{
     GroupInfo, GroupsFile, PendingEntry, GROUPS_PER_STREAM_MAX, GROUP_NAME_BYTES_MAX,
 };
-pub use options::{Clock, StreamOptions};
+pub use options::{Clock, Retention, StreamOptions};
+pub use retention::RetentionReport;
 pub use single::{StoredMessage, StreamInfo};
 
+use catalog::{Catalog, Slot};
 use codec::{decode_identity, encode_identity, is_valid_name, IDENTITY_FILE_BYTES};
 use files::{
     doom_stream_dir, parse_stream_dir_name, read_small_file, remove_if_present, remove_stream_dir,
@@ -92,17 +115,6 @@ pub const STREAM_FLUSH_THREAD_NAME: &str = "cairn-stream-flush";
 /// Largest metadata file: fixed part, longest name, CRC.
 const META_FILE_BYTES_MAX: usize =
     codec::META_FIXED_BYTES + STREAM_NAME_BYTES_MAX + codec::META_TRAILER_BYTES;
-
-/// The streams by name, and the next id to give.
-#[derive(Debug, Default)]
-struct Catalog {
-    by_name: BTreeMap<String, Arc<Stream>>,
-    /// Names whose `create` failed in a way it could not undo: their metadata file may be
-    /// durable, so a second `create` could make two streams of one name. Refused until the
-    /// store is reopened, which settles them either way.
-    unsettled: BTreeSet<String>,
-    next_id: u64,
-}
 
 /// Wakes and stops the flush thread.
 #[derive(Debug, Default)]
@@ -132,6 +144,8 @@ struct Shared {
     closed: AtomicBool,
     /// Signalled when a stream is created (readers blocked on a name that does not exist).
     created: Notifier,
+    /// When the store opened (idleness is measured from it).
+    started: Instant,
     _lock: Box<dyn DirLock>,
 }
 
@@ -176,28 +190,28 @@ impl Streams {
         ids.sort_unstable();
         let database_id = load_or_create_identity(fs.as_ref(), dir, &names, !ids.is_empty())?;
         let signal = Arc::new(FlushSignal::default());
-        let log_options = log_options(&options, database_id, &signal);
         let mut catalog = Catalog {
-            by_name: BTreeMap::new(),
-            unsettled: BTreeSet::new(),
             next_id: ids.last().map_or(1, |last| last.saturating_add(1)),
+            ..Catalog::default()
         };
         for id in ids {
             let stream_dir = dir.join(stream_dir_name(id));
             let Some(meta) = recover_meta(fs.as_ref(), dir, &stream_dir, id, database_id)? else {
                 continue;
             };
-            if catalog.by_name.contains_key(&meta.name) {
+            if catalog.by_name.contains_key(meta.name.as_str()) {
                 return Err(StreamError::corrupted(
                     &stream_dir.join(META_FILE),
                     codec::META_FIXED_BYTES as u64,
                     format!("a second stream named {:?}", meta.name),
                 ));
             }
-            let name = meta.name.clone();
-            let stream = Stream::open(&fs, &stream_dir, meta, &options, log_options.clone())?;
-            catalog.by_name.insert(name, Arc::new(stream));
+            catalog.by_name.insert(
+                meta.name.into_boxed_str(),
+                Slot::unopened(id, meta.first_offset),
+            );
         }
+        let lazy = options.lazy_open;
         let shared = Arc::new(Shared {
             fs,
             dir: dir.to_path_buf(),
@@ -207,8 +221,18 @@ impl Streams {
             signal,
             closed: AtomicBool::new(false),
             created: Notifier::default(),
+            started: Instant::now(),
             _lock: lock,
         });
+        if !lazy {
+            // Recover every stream now, so that damage is reported by open; beyond
+            // `open_streams_max` the least recently opened are released again.
+            let mut catalog = shared.catalog.lock();
+            let names: Vec<Box<str>> = catalog.by_name.keys().cloned().collect();
+            for name in names {
+                shared.get_locked(&mut catalog, &name)?;
+            }
+        }
         let flusher = start_flusher(&shared)?;
         Ok(Streams {
             shared,
@@ -236,6 +260,7 @@ impl Streams {
                 name: name.to_owned(),
             });
         }
+        shared.make_room(&mut catalog)?;
         let id = catalog.next_id;
         catalog.next_id = id.saturating_add(1);
         let stream_dir = shared.dir.join(stream_dir_name(id));
@@ -253,17 +278,30 @@ impl Streams {
         // and open removes it, so a failure or crash before this point needs no cleanup.
         let encoded = meta.encode();
         let log_options = log_options(&shared.options, shared.database_id, &shared.signal);
-        let stream = Stream::open(&shared.fs, &stream_dir, meta, &shared.options, log_options)?;
+        let retention = shared.options.retention_of(name);
+        let stream = Stream::open(
+            &shared.fs,
+            &stream_dir,
+            meta,
+            &shared.options,
+            log_options,
+            retention,
+        )?;
         if let Err(error) = write_atomically(fs, &stream_dir, META_FILE, &encoded) {
             drop(stream);
             let undone = remove_if_present(fs, &stream_dir.join(META_FILE))
                 .and_then(|()| sync_dir(fs, &stream_dir));
             if undone.is_err() {
-                catalog.unsettled.insert(name.to_owned());
+                catalog.unsettled.insert(name.into());
             }
             return Err(error);
         }
-        catalog.by_name.insert(name.to_owned(), Arc::new(stream));
+        let mut slot = Slot::unopened(id, 0);
+        slot.open = Some(Arc::new(stream));
+        slot.desc.known = true;
+        slot.desc.last_used_ms = shared.uptime_ms();
+        catalog.by_name.insert(name.into(), slot);
+        catalog.open_names.insert(name.into());
         drop(catalog);
         shared.created.notify();
         Ok(())
@@ -271,7 +309,13 @@ impl Streams {
 
     /// The names of every stream, sorted.
     pub fn list(&self) -> Vec<String> {
-        self.shared.catalog.lock().by_name.keys().cloned().collect()
+        self.shared
+            .catalog
+            .lock()
+            .by_name
+            .keys()
+            .map(ToString::to_string)
+            .collect()
     }
 
     /// Deletes a stream and its files; true when it existed. Crash-safe: once the doomed
@@ -280,16 +324,23 @@ impl Streams {
         check_name(name)?;
         let shared = &*self.shared;
         let mut catalog = shared.catalog.lock();
-        let Some(stream) = catalog.by_name.get(name).cloned() else {
+        let Some(slot) = catalog.by_name.get(name) else {
             return Ok(false);
         };
-        stream.mark_deleted();
-        doom_stream_dir(shared.fs.as_ref(), stream.dir())?;
+        let stream_dir = shared.dir.join(stream_dir_name(slot.id));
+        let stream = slot.open.clone();
+        if let Some(stream) = &stream {
+            stream.mark_deleted();
+        }
+        doom_stream_dir(shared.fs.as_ref(), &stream_dir)?;
         catalog.by_name.remove(name);
+        catalog.open_names.remove(name);
         drop(catalog);
-        // The stream is deleted; what its log still buffers goes with it.
-        let _ = stream.close();
-        remove_stream_dir(shared.fs.as_ref(), &shared.dir, stream.dir())?;
+        if let Some(stream) = stream {
+            // The stream is deleted; what its log still buffers goes with it.
+            let _ = stream.close();
+        }
+        remove_stream_dir(shared.fs.as_ref(), &shared.dir, &stream_dir)?;
         Ok(true)
     }
 
@@ -340,7 +391,8 @@ impl Streams {
 
     /// The stream's first readable and next offsets.
     pub fn info(&self, name: &str) -> Result<StreamInfo, StreamError> {
-        Ok(self.stream(name)?.info())
+        check_name(name)?;
+        self.shared.info(name)
     }
 
     /// Makes every offset below `offset` unreadable, durably (the log is synced and the new
@@ -372,7 +424,11 @@ impl Streams {
             if shared.closed.load(Ordering::SeqCst) {
                 return Err(crate::error::LogError::Closed.into());
             }
-            let found = shared.catalog.lock().by_name.get(name).cloned();
+            let found = match shared.get(name) {
+                Ok(stream) => Some(stream),
+                Err(StreamError::NotFound { .. }) => None,
+                Err(error) => return Err(error),
+            };
             let ready = if let Some(stream) = found {
                 let read = stream.read_range(from, max_messages, max_bytes)?;
                 if !read.is_empty() || max_messages == 0 {
@@ -389,6 +445,14 @@ impl Streams {
                 return Ok(Vec::new());
             }
         }
+    }
+
+    /// A replay cursor on stream `name` from `start`: it yields every message from there to
+    /// the head in bounded batches, then follows the tail ([`Cursor::next_blocking`]). See
+    /// [`cursor`] for what it does when messages are truncated under it.
+    pub fn cursor(&self, name: &str, start: Start) -> Result<Cursor, StreamError> {
+        let stream = self.stream(name)?;
+        Cursor::new(Arc::clone(&self.shared), &stream, name, start)
     }
 
     /// Creates consumer group `group` on stream `name`, delivering from offset `start` (which
@@ -497,6 +561,81 @@ impl Streams {
         self.stream(name)?.pending(group, from, max)
     }
 
+    /// The retention stream `name` applies now.
+    pub fn retention(&self, name: &str) -> Result<Retention, StreamError> {
+        check_name(name)?;
+        let catalog = self.shared.catalog.lock();
+        let slot = catalog
+            .by_name
+            .get(name)
+            .ok_or_else(|| StreamError::NotFound {
+                name: name.to_owned(),
+            })?;
+        Ok(match (&slot.open, &slot.retention) {
+            (Some(stream), _) => stream.retention(),
+            (None, Some(retention)) => **retention,
+            (None, None) => self.shared.options.retention_of(name),
+        })
+    }
+
+    /// Replaces the retention of stream `name` until the store closes (not persisted: the
+    /// next open takes it from [`StreamOptions`] again; a release keeps it). Applied by the
+    /// next pass.
+    pub fn set_retention(&self, name: &str, retention: Retention) -> Result<(), StreamError> {
+        check_name(name)?;
+        let mut catalog = self.shared.catalog.lock();
+        let slot = catalog
+            .by_name
+            .get_mut(name)
+            .ok_or_else(|| StreamError::NotFound {
+                name: name.to_owned(),
+            })?;
+        slot.retention = Some(Box::new(retention));
+        // A due time computed under the old retention no longer holds.
+        slot.desc.retention_due_ms = if retention.max_age_ms.is_some() {
+            0
+        } else {
+            u64::MAX
+        };
+        if let Some(stream) = &slot.open {
+            stream.set_retention(retention);
+        }
+        Ok(())
+    }
+
+    /// Releases every stream unused for at least `idle` now (what the maintenance thread
+    /// does with `idle_release_after`): its log, file handles, tail and index are dropped
+    /// and only a small descriptor is kept; the next use reopens it. A stream with a
+    /// pending group message, a blocked reader or an operation in flight is not released.
+    /// Returns how many were released.
+    pub fn release_idle(&self, idle: Duration) -> Result<u64, StreamError> {
+        let idle_ms = u64::try_from(idle.as_millis()).unwrap_or(u64::MAX);
+        self.shared.release_idle(idle_ms)
+    }
+
+    /// Releases stream `name` now if it can be (see [`Streams::release_idle`]); true when it
+    /// was open and is released.
+    pub fn release(&self, name: &str) -> Result<bool, StreamError> {
+        check_name(name)?;
+        self.shared.release_now(name)
+    }
+
+    /// `(streams, open streams)`: how many streams the store holds and how many of them
+    /// have their log open.
+    pub fn open_counts(&self) -> (u64, u64) {
+        self.shared.counts()
+    }
+
+    /// One retention pass over every stream: each deletes at most
+    /// `retention_segments_per_pass` of its oldest segments that its [`Retention`] lets go
+    /// and moves its first offset durably (as `truncate_before` does) to the first offset of
+    /// the oldest segment kept. `streams_with_more` in the report counts the streams the
+    /// bound stopped; call again to continue. Every stream is tried; the first error is
+    /// returned.
+    pub fn apply_retention(&self) -> Result<RetentionReport, StreamError> {
+        apply_retention(&self.shared)
+    }
+
     /// Makes everything appended to every stream durable.
     pub fn sync(&self) -> Result<(), StreamError> {
         for stream in self.streams() {
@@ -536,25 +675,11 @@ impl Streams {
 
     fn stream(&self, name: &str) -> Result<Arc<Stream>, StreamError> {
         check_name(name)?;
-        self.shared
-            .catalog
-            .lock()
-            .by_name
-            .get(name)
-            .cloned()
-            .ok_or_else(|| StreamError::NotFound {
-                name: name.to_owned(),
-            })
+        self.shared.get(name)
     }
 
     fn streams(&self) -> Vec<Arc<Stream>> {
-        self.shared
-            .catalog
-            .lock()
-            .by_name
-            .values()
-            .cloned()
-            .collect()
+        self.shared.open_streams()
     }
 
     fn stop_flusher(&self) {
@@ -680,9 +805,46 @@ fn recover_meta(
     Ok(Some(meta))
 }
 
-/// Starts the Buffered-mode flush thread; `None` in Strict mode.
+/// One retention pass over every stream of the store; the first error after trying all.
+fn apply_retention(shared: &Shared) -> Result<RetentionReport, StreamError> {
+    let budget = shared.options.retention_segments_per_pass;
+    let mut streams = shared.open_streams();
+    // A released stream is reopened only when its age limit may have expired something
+    // (count and size limits were applied before its release and nothing was appended).
+    for name in shared.released_due(shared.options.clock.now_ms()) {
+        match shared.get(&name) {
+            Ok(stream) => streams.push(stream),
+            // Deleted meanwhile, or no room under open_streams_max: the next pass retries.
+            Err(StreamError::NotFound { .. } | StreamError::TooManyOpenStreams { .. }) => {}
+            Err(error) => return Err(error),
+        }
+    }
+    let mut report = RetentionReport::default();
+    let mut first_error = None;
+    for stream in streams {
+        match stream.apply_retention(budget) {
+            Ok(pass) => {
+                report.segments_removed += pass.segments_removed;
+                report.messages_removed += pass.messages_removed;
+                report.streams_with_more += pass.streams_with_more;
+            }
+            // A stream deleted or a store closed meanwhile has nothing left to retain.
+            Err(StreamError::Log(crate::error::LogError::Closed)) => {}
+            Err(error) => {
+                first_error.get_or_insert(error);
+            }
+        }
+    }
+    first_error.map_or(Ok(report), Err)
+}
+
+/// Starts the store's maintenance thread when it has work: flushing in Buffered mode,
+/// retention when `retention_interval` is set; `None` otherwise.
 fn start_flusher(shared: &Arc<Shared>) -> Result<Option<JoinHandle<()>>, StreamError> {
-    let Some(interval) = shared.options.flush_interval() else {
+    let flush = shared.options.flush_interval();
+    let retention = shared.options.retention_interval;
+    let idle = shared.options.idle_release_after;
+    let Some(interval) = [flush, retention, idle].into_iter().flatten().min() else {
         return Ok(None);
     };
     let thread_shared = Arc::clone(shared);
@@ -693,10 +855,18 @@ fn start_flusher(shared: &Arc<Shared>) -> Result<Option<JoinHandle<()>>, StreamE
         .map_err(|error| StreamError::io("start flush thread", &shared.dir, error))
 }
 
-/// Flushes every stream's log every `interval`, or sooner when a log's buffer crossed its
-/// threshold; ends when the store closes. A flush failure poisons that log only.
-fn run_flusher(shared: &Shared, interval: std::time::Duration) {
+/// The maintenance loop. Buffered mode: flushes every open stream's log every
+/// `flush_interval`, or sooner when a log's buffer crossed its threshold (a flush failure
+/// poisons that log only). With `retention_interval`: one retention pass per interval. With
+/// `idle_release_after`: releases the streams idle that long, checked at every wake-up.
+/// Ends when the store closes.
+fn run_flusher(shared: &Shared, interval: Duration) {
     let signal = &*shared.signal;
+    let flushing = shared.options.flush_interval().is_some();
+    let mut next_retention = shared
+        .options
+        .retention_interval
+        .and_then(|every| Instant::now().checked_add(every));
     loop {
         {
             let mut state = signal.state.lock();
@@ -708,12 +878,27 @@ fn run_flusher(shared: &Shared, interval: std::time::Duration) {
             }
             state.0 = false;
         }
-        let streams: Vec<Arc<Stream>> = shared.catalog.lock().by_name.values().cloned().collect();
-        for stream in streams {
-            // An error poisons that stream's log, whose appends and waits then report it.
-            let _ = stream.log().flush_tick();
-            // Committed offsets moved by acknowledgements; a failure is retried next tick.
-            let _ = stream.persist_groups_if_needed();
+        if flushing {
+            for stream in shared.open_streams() {
+                // An error poisons that stream's log, whose appends and waits then report it.
+                let _ = stream.log().flush_tick();
+                // Committed offsets moved by acknowledgements; a failure is retried next tick.
+                let _ = stream.persist_groups_if_needed();
+            }
+        }
+        if let (Some(due), Some(every)) = (next_retention, shared.options.retention_interval) {
+            let now = Instant::now();
+            if now >= due {
+                // A failure (I/O, a poisoned log) is retried at the next interval; the
+                // stream's own operations report it.
+                let _ = apply_retention(shared);
+                next_retention = now.checked_add(every);
+            }
+        }
+        if let Some(idle) = shared.options.idle_release_after {
+            // A stream that cannot be settled (a failed sync poisons its log) stays open and
+            // reports the failure to its own callers.
+            let _ = shared.release_idle(u64::try_from(idle.as_millis()).unwrap_or(u64::MAX));
         }
     }
 }

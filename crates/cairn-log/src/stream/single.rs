@@ -41,7 +41,8 @@ use super::files::{
 use super::groups::{GroupInfo, GroupSet, GroupsFile, PendingEntry, GROUPS_FILE_BYTES_MAX};
 use super::index::{DiskIndex, ReadBatch, STREAM_BATCH_RECORD_TYPE};
 use super::notify::Notifier;
-use super::options::StreamOptions;
+use super::options::{Retention, StreamOptions};
+use super::retention::{plan, PlanInput, RetentionReport};
 
 /// A message read from a stream.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -91,6 +92,7 @@ struct State {
     tail_bytes: usize,
     disk: DiskIndex,
     deleted: bool,
+    retention: Retention,
 }
 
 /// One open stream.
@@ -103,6 +105,7 @@ pub(crate) struct Stream {
     tail_bytes_max: usize,
     options: StreamOptions,
     name: String,
+    id: u64,
     state: Mutex<State>,
     /// The consumer groups. Lock order: `groups`, then `state`.
     groups: Mutex<GroupSet>,
@@ -168,6 +171,7 @@ impl Stream {
         meta: StreamMeta,
         options: &StreamOptions,
         mut log_options: LogOptions,
+        retention: Retention,
     ) -> Result<Stream, StreamError> {
         let read_all = options.recovery == RecoveryMode::Salvage;
         let (after_lsn, skip) = tail_hint(fs.as_ref(), dir, read_all)?;
@@ -226,6 +230,7 @@ impl Stream {
         });
         let groups = load_groups(fs.as_ref(), dir, &meta)?;
         let name = meta.name.clone();
+        let id = meta.stream_id;
         let state = State {
             next_offset: next_offset.max(meta.first_offset),
             meta,
@@ -234,6 +239,7 @@ impl Stream {
             tail_bytes: 0,
             disk,
             deleted: false,
+            retention,
         };
         Ok(Stream {
             fs: Arc::clone(fs),
@@ -243,15 +249,16 @@ impl Stream {
             tail_bytes_max: options.tail_bytes_max,
             options: options.clone(),
             name,
+            id,
             state: Mutex::new(state),
             groups: Mutex::new(groups),
             notifier: Notifier::default(),
         })
     }
 
-    /// The stream's directory.
-    pub fn dir(&self) -> &Path {
-        &self.dir
+    /// The stream's numeric id (its directory's name); a re-created stream gets a new one.
+    pub fn id(&self) -> u64 {
+        self.id
     }
 
     /// The stream's log.
@@ -498,10 +505,20 @@ impl Stream {
         // Everything below the new first offset must be durable before the metadata says
         // so, or a crash could leave the first offset above the recovered end.
         self.log.sync()?;
-        let mut meta = state.meta.clone();
-        meta.first_offset = offset;
-        write_atomically(self.fs.as_ref(), &self.dir, META_FILE, &meta.encode())?;
-        state.meta = meta;
+        self.move_first_offset(state, offset)?;
+        Ok(())
+    }
+
+    /// Writes `offset` as the first readable offset (durably), drops the tail batches below
+    /// it and deletes the segments wholly below it; returns how many were deleted. Every
+    /// offset below `offset` must be durable.
+    fn move_first_offset(&self, state: &mut State, offset: u64) -> Result<usize, StreamError> {
+        if offset > state.meta.first_offset {
+            let mut meta = state.meta.clone();
+            meta.first_offset = offset;
+            write_atomically(self.fs.as_ref(), &self.dir, META_FILE, &meta.encode())?;
+            state.meta = meta;
+        }
         while state
             .tail
             .front()
@@ -514,11 +531,109 @@ impl Stream {
         let durable = self.log.durable_lsn();
         state.disk.refresh(self.fs.as_ref(), durable)?;
         let through = state.disk.last_lsn_wholly_below(offset);
+        let mut removed = 0;
         if through > 0 {
-            self.log.remove_segments_through(through)?;
+            removed = self.log.remove_segments_through(through)?;
             state.disk.refresh(self.fs.as_ref(), durable)?;
         }
-        Ok(())
+        Ok(removed)
+    }
+
+    /// The stream's retention.
+    pub fn retention(&self) -> Retention {
+        self.state.lock().retention
+    }
+
+    /// Replaces the stream's retention (in memory; the next pass applies it).
+    pub fn set_retention(&self, retention: Retention) {
+        self.state.lock().retention = retention;
+    }
+
+    /// One retention pass: deletes at most `budget` of the oldest segments the stream's
+    /// retention lets go (see [`Retention`]) and moves the first offset, durably, to the first
+    /// offset of the oldest segment kept. Holds the groups lock throughout when groups are
+    /// respected, so no group commits or is created under it meanwhile.
+    pub fn apply_retention(&self, budget: usize) -> Result<RetentionReport, StreamError> {
+        let groups = self.groups.lock();
+        let mut guard = self.state.lock();
+        let state = &mut *guard;
+        let retention = state.retention;
+        if state.deleted || !retention.is_limited() {
+            return Ok(RetentionReport::default());
+        }
+        let durable = self.log.durable_lsn();
+        state.disk.refresh(self.fs.as_ref(), durable)?;
+        let (_, end_offset) = self.visible(state);
+        let input = PlanInput {
+            first_offset: state.meta.first_offset,
+            end_offset,
+            now_ms: self.options.clock.now_ms(),
+            groups_floor: if retention.respect_groups {
+                groups.min_committed()
+            } else {
+                None
+            },
+            budget,
+        };
+        let Some(chosen) = plan(&retention, &state.disk.summaries(), &input) else {
+            return Ok(RetentionReport::default());
+        };
+        let before = state.meta.first_offset;
+        // The new first offset starts a segment whose first batch is durable (the index
+        // probes only durable segments), so everything below it is durable: no sync needed.
+        let removed = self.move_first_offset(state, chosen.first_offset)?;
+        Ok(RetentionReport {
+            segments_removed: to_u64(removed),
+            messages_removed: state.meta.first_offset.saturating_sub(before),
+            streams_with_more: u64::from(chosen.more),
+        })
+    }
+
+    /// What a released stream keeps: `(first offset, next offset, last timestamp)`.
+    pub fn descriptor(&self) -> (u64, u64, u64) {
+        let state = self.state.lock();
+        (
+            state.meta.first_offset,
+            state.next_offset,
+            state.last_timestamp_ms,
+        )
+    }
+
+    /// When age retention can next delete a segment (milliseconds by the store's clock):
+    /// `u64::MAX` without an age limit or with fewer than two segments holding batches.
+    pub fn retention_due_ms(&self) -> u64 {
+        let state = self.state.lock();
+        let Some(max_age_ms) = state.retention.max_age_ms else {
+            return u64::MAX;
+        };
+        state
+            .disk
+            .summaries()
+            .get(1)
+            .and_then(|second| second.first)
+            .map_or(u64::MAX, |(_, timestamp_ms)| {
+                timestamp_ms.saturating_add(max_age_ms).saturating_add(1)
+            })
+    }
+
+    /// Makes everything appended durable and writes moved committed offsets, so that a
+    /// release closes the log without I/O.
+    pub fn settle(&self) -> Result<(), StreamError> {
+        if self.log.durable_lsn() < self.log.last_appended_lsn() {
+            self.log.sync()?;
+        }
+        self.persist_groups_if_needed()
+    }
+
+    /// True when the stream can be released without losing anything: every append is
+    /// durable, the `GROUPS` file is current and no group has a pending message (pending
+    /// lists live in memory only). The caller checks that nobody else holds the stream.
+    pub fn releasable(&self) -> bool {
+        let groups = self.groups.lock();
+        !groups.has_pending()
+            && !groups.needs_persist()
+            && self.log.durable_lsn() >= self.log.last_appended_lsn()
+            && !self.log.is_poisoned()
     }
 
     /// Marks the stream deleted: later appends and group operations fail with `NotFound`,
