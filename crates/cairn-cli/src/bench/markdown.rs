@@ -11,7 +11,7 @@ use comfy_table::{presets, CellAlignment, Table};
 
 use super::plot;
 use super::report::{self, Row, Unit, Workload};
-use super::saved::{describe_machine, SavedRun};
+use super::saved::SavedRun;
 
 /// Writes the report of `run`; `charts` is the directory `--plot` wrote to, if any, and
 /// `report_dir` the directory the report is written to (chart links are relative to it).
@@ -21,13 +21,12 @@ pub fn write_report(
     charts: Option<&Path>,
     report_dir: &Path,
 ) -> io::Result<()> {
-    let (date, mode, build, version) = (&run.date, &run.mode, &run.build, &run.version);
-    let machine = describe_machine(&run.machine);
+    let (date, machine, mode, build) = (&run.date, run.machine_text(), &run.mode, run.build_text());
     let command = code(run.command.as_deref().unwrap_or("not recorded"));
     write!(
         out,
         "# `cairn bench` results\n\n- date: {date}\n- machine: {machine}\n- mode: {mode}, \
-         {build} build, cairn {version}\n- command: {command}\n"
+         {build}\n- command: {command}\n"
     )?;
     if let Some(filter) = &run.filter {
         writeln!(out, "- filter: {}", code(filter))?;

@@ -23,17 +23,12 @@ use cairn_bench::registry::{self, Context, Derived, Entry, Kind};
 use cairn_testkit::redis_server::RedisServer;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::machine::{utc_now, Machine};
 use report::Row;
 pub use saved::THRESHOLD_PCT_DEFAULT;
 use saved::{Failure, SavedRun};
 
 /// The Redis server `cairn bench` measures unless told otherwise.
 pub const REDIS_URL_DEFAULT: &str = "redis://127.0.0.1:6379";
-#[cfg(debug_assertions)]
-const BUILD: &str = "debug";
-#[cfg(not(debug_assertions))]
-const BUILD: &str = "release";
 /// The exit code of `cairn bench --validate` when a row missed its target.
 pub const EXIT_TARGETS_MISSED: u8 = 3;
 /// The exit code of `cairn bench --gate` when a gate row failed or is missing.
@@ -253,22 +248,7 @@ fn measure(settings: &Settings) -> Result<SavedRun> {
         });
         redis_url = answered.ok();
     }
-    let mut run = SavedRun {
-        tool: saved::TOOL.to_owned(),
-        version: env!("CARGO_PKG_VERSION").to_owned(),
-        mode: if quick { "quick" } else { "full" }.to_owned(),
-        build: BUILD.to_owned(),
-        command: Some(saved::command_line()),
-        date: utc_now(),
-        machine: Machine::detect(),
-        filter: settings.filter.clone(),
-        notes,
-        elapsed_seconds: 0.0,
-        passed: 0,
-        missed: 0,
-        failed: Vec::new(),
-        results: Vec::new(),
-    };
+    let mut run = SavedRun::new(quick, settings.filter.clone(), notes);
     run.write_header(&mut io::stdout().lock(), None)?;
     let context = |status| Context::new(quick, settings.seconds, Places { redis_url }, status);
     (run.results, run.failed) = run_entries(&entries, &derived, context)?;
