@@ -13,13 +13,13 @@ use super::plot;
 use super::report::{self, Row, Unit, Workload};
 use super::saved::SavedRun;
 
-/// Writes the report of `run`; `charts` is the directory `--plot` wrote to, if any, and
-/// `report_dir` the directory the report is written to (chart links are relative to it).
+/// Writes the report of `run` that goes to the file `path`; `charts` is the directory
+/// `--plot` wrote to, if any.
 pub fn write_report(
     out: &mut impl Write,
     run: &SavedRun,
     charts: Option<&Path>,
-    report_dir: &Path,
+    path: &Path,
 ) -> io::Result<()> {
     let (date, machine, mode, build) = (&run.date, run.machine_text(), &run.mode, run.build_text());
     let command = code(run.command.as_deref().unwrap_or("not recorded"));
@@ -31,7 +31,11 @@ pub fn write_report(
     if let Some(filter) = &run.filter {
         writeln!(out, "- filter: {}", code(filter))?;
     }
-    let link = |file: &str| charts.map(|dir| relative_link(report_dir, &dir.join(file)));
+    let report_dir = normalized(path)
+        .parent()
+        .map(Path::to_owned)
+        .unwrap_or_default();
+    let link = |file: &str| charts.map(|dir| relative_link(&report_dir, &dir.join(file)));
     let workloads = report::workloads(&run.results);
     let groups = report::groups(&workloads);
     if !groups.is_empty() {
@@ -43,16 +47,10 @@ pub fn write_report(
         )?;
     }
     for (group, members) in &groups {
-        let mut measures: Vec<&str> = Vec::new();
-        for workload in members {
-            let measure = match workload.unit {
-                Unit::Nanoseconds => "latency cells: p50 / p99 per operation, lower is better",
-                unit => report::describe_measure(unit),
-            };
-            if !measures.contains(&measure) {
-                measures.push(measure);
-            }
-        }
+        let measures = report::unique(members.iter().map(|workload| match workload.unit {
+            Unit::Nanoseconds => "latency cells: p50 / p99 per operation, lower is better",
+            unit => report::describe_measure(unit),
+        }));
         let measures = measures.join("; ");
         let (first, rest) = measures.split_at(measures.chars().next().map_or(0, char::len_utf8));
         let (title, first) = (text(group), first.to_uppercase());
@@ -62,9 +60,7 @@ pub fn write_report(
             writeln!(out, "\n![{title}: Cairn and its peers]({link})")?;
         }
     }
-
-    let ratios: Vec<&Workload<'_>> = workloads
-        .iter()
+    let ratios: Vec<&Workload<'_>> = (workloads.iter())
         .filter(|it| it.unit == Unit::Ratio)
         .collect();
     if !ratios.is_empty() {
@@ -79,22 +75,19 @@ pub fn write_report(
             writeln!(out, "\n![Cairn's speed relative to each peer]({link})")?;
         }
     }
-
-    let others = run
-        .results
-        .iter()
-        .filter(|row| row.workload.is_none() || row.subject.is_none());
-    let others: Vec<Vec<String>> = others.map(report::wide_cells).collect();
+    let others = (run.results.iter())
+        .filter(|row| row.workload.is_none() || row.subject.is_none())
+        .map(report::wide_cells);
+    let mut others: Vec<Vec<String>> = others.collect();
     if !others.is_empty() {
         let only = groups.is_empty() && ratios.is_empty();
-        let title = if only { "Results" } else { "Other rows" };
-        writeln!(out, "\n## {title}\n")?;
-        write_table(
+        writeln!(
             out,
-            &report::WIDE_HEADERS.map(str::to_owned),
-            &others,
-            false,
+            "\n## {}\n",
+            if only { "Results" } else { "Other rows" }
         )?;
+        others.insert(0, report::WIDE_HEADERS.map(str::to_owned).into());
+        write_table(out, others, false)?;
     }
     writeln!(out, "\n{} passed, {} missed.", run.passed, run.missed)?;
     if !run.failed.is_empty() {
@@ -122,58 +115,40 @@ fn write_matrix(
 ) -> io::Result<()> {
     let subjects = report::subjects(workloads);
     let headers = subjects.iter().map(|subject| format!("{prefix}{subject}"));
-    let lines: Vec<Vec<String>> = (workloads.iter())
-        .map(|workload| {
-            let cells = subjects
-                .iter()
-                .map(|it| workload.row_of(it).map_or("–".into(), &cell));
+    let mut lines = vec![std::iter::once("workload".into()).chain(headers).collect()];
+    for workload in workloads {
+        let cells = (subjects.iter()).map(|it| workload.row_of(it).map_or("–".into(), &cell));
+        lines.push(
             std::iter::once(workload.name.to_owned())
                 .chain(cells)
-                .collect()
-        })
-        .collect();
-    let headers: Vec<String> = std::iter::once("workload".into()).chain(headers).collect();
-    write_table(out, &headers, &lines, true)
+                .collect(),
+        );
+    }
+    write_table(out, lines, true)
 }
 
-/// A Markdown table of escaped cells; with `figures`, every column after the first is
-/// right-aligned (`---:`).
-fn write_table(
-    out: &mut impl Write,
-    headers: &[String],
-    lines: &[Vec<String>],
-    figures: bool,
-) -> io::Result<()> {
-    let escape = |cells: &[String]| {
-        cells
-            .iter()
-            .map(|it| text(it).replace('|', "\\|"))
-            .collect::<Vec<_>>()
-    };
+/// A Markdown table of escaped cells, headers first; with `figures`, every column after the
+/// first is right-aligned (`---:`).
+fn write_table(out: &mut impl Write, mut lines: Vec<Vec<String>>, figures: bool) -> io::Result<()> {
+    for cell in lines.iter_mut().flatten() {
+        *cell = text(cell).replace('|', "\\|");
+    }
+    let mut lines = lines.into_iter();
     let mut table = Table::new();
+    let headers = lines.next().unwrap_or_default();
     table
         .load_style(presets::ASCII_MARKDOWN)
-        .set_header(escape(headers));
-    table.add_rows(lines.iter().map(|line| escape(line)));
+        .set_header(headers)
+        .add_rows(lines);
     for column in table.column_iter_mut().skip(1).filter(|_| figures) {
         column.set_cell_alignment(CellAlignment::Right);
     }
-    for (index, line) in table.lines().enumerate() {
-        if index != 1 || !figures {
-            writeln!(out, "{line}")?;
-            continue;
-        }
-        // The rule under the header: `|------|-----:|-----:|`.
-        let rule = line
-            .split('|')
-            .enumerate()
-            .map(|(at, part)| match part.strip_suffix('-') {
-                Some(dashes) if at > 1 => format!("{dashes}:"),
-                _ => part.to_owned(),
-            });
-        writeln!(out, "{}", rule.collect::<Vec<_>>().join("|"))?;
+    let mut lines: Vec<String> = table.lines().collect();
+    // The rule under the header: `|------|-----:|-----:|`.
+    if let Some(rule) = lines.get_mut(1).filter(|_| figures) {
+        *rule = rule.replace("-|", ":|").replacen(":|", "-|", 1);
     }
-    Ok(())
+    writeln!(out, "{}", lines.join("\n"))
 }
 
 /// Prose: line breaks flattened, and a `<` that could open an HTML tag escaped (`<= 2x`

@@ -15,7 +15,8 @@ mod saved;
 use std::fs::OpenOptions;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::process::ExitCode;
+use std::time::Instant;
 
 use anyhow::{bail, Context as _, Result};
 use cairn_bench::peers::{redis::RedisPeer, Places};
@@ -23,74 +24,23 @@ use cairn_bench::registry::{self, Context, Derived, Entry, Kind};
 use cairn_testkit::redis_server::RedisServer;
 use indicatif::{ProgressBar, ProgressStyle};
 
+use crate::{BenchArgs, KindArg};
 use report::Row;
-pub use saved::THRESHOLD_PCT_DEFAULT;
 use saved::{Failure, SavedRun};
 
-/// The Redis server `cairn bench` measures unless told otherwise.
-pub const REDIS_URL_DEFAULT: &str = "redis://127.0.0.1:6379";
-/// The exit code of `cairn bench --validate` when a row missed its target.
-pub const EXIT_TARGETS_MISSED: u8 = 3;
-/// The exit code of `cairn bench --gate` when a gate row failed or is missing.
-pub const EXIT_GATE_FAILED: u8 = 4;
-
-/// What `cairn bench` was asked to do: its flags (see their help).
-#[derive(Debug)]
-#[expect(
-    clippy::struct_excessive_bools,
-    reason = "independent command-line flags"
-)]
-pub struct Settings {
-    pub quick: bool,
-    pub json: Option<PathBuf>,
-    pub filter: Option<String>,
-    pub redis_url: String,
-    pub start_redis: bool,
-    pub seconds: Option<Duration>,
-    pub kind: Option<KindArg>,
-    /// Instead of a run: the memory probe of one store with this many keys.
-    pub memory_probe: Option<(String, usize)>,
-    pub from_json: Option<PathBuf>,
-    pub compare: Option<PathBuf>,
-    pub compare_threshold_pct: f64,
-    pub plot: Option<PathBuf>,
-    pub markdown: Option<PathBuf>,
-    pub validate: bool,
-    pub targets: bool,
-    pub gate: bool,
-    pub wide: bool,
-}
-
-/// `--kind`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum KindArg {
-    /// Latency rows.
-    Latency,
-    /// Throughput rows.
-    Throughput,
-}
-
-/// How a run that did not fail ended.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Outcome {
-    /// Everything asked for was done.
-    Done,
-    /// `--validate` found rows that missed their target (listed on stdout).
-    TargetsMissed,
-    /// `--gate` found a gate row that failed or is missing (listed on stdout).
-    GateFailed,
-}
+const EXIT_TARGETS_MISSED: u8 = 3;
+const EXIT_GATE_FAILED: u8 = 4;
 
 /// Runs the benchmark (or loads a saved run) and writes every output `settings` ask for.
-pub fn run(settings: &Settings) -> Result<Outcome> {
+pub fn run(settings: &BenchArgs) -> Result<ExitCode> {
     if settings.targets {
         print!("{}", cairn_bench::targets::markdown_table());
-        return Ok(Outcome::Done);
+        return Ok(ExitCode::SUCCESS);
     }
-    if let Some((store, keys)) = &settings.memory_probe {
-        let line = registry::side_by_side::memory_probe(store, *keys, &settings.redis_url)?;
+    if let Some(store) = &settings.memory_probe {
+        let line = registry::side_by_side::memory_probe(store, settings.keys, &settings.redis)?;
         println!("{line}");
-        return Ok(Outcome::Done);
+        return Ok(ExitCode::SUCCESS);
     }
     // Read before the outputs are opened: `--from-json F --json F` rewrites F.
     let load = |path: &Option<PathBuf>| path.as_deref().map(SavedRun::load).transpose();
@@ -124,41 +74,29 @@ pub fn run(settings: &Settings) -> Result<Outcome> {
     };
     let mut out = io::stdout().lock();
     report::write_table(&mut out, &run, settings.wide)?;
-    let rows = &run.results;
-    let informational = rows.iter().filter(|row| row.pass.is_none()).count();
-    let (count, elapsed) = (rows.len(), run.elapsed_seconds);
-    writeln!(
-        out,
-        "({count} rows: {informational} informational; ran in {elapsed:.1} s)"
-    )?;
-    writeln!(out, "{} passed, {} missed", run.passed, run.missed)?;
-    out.flush()?;
     if let Some(path) = &settings.json {
         replace(path, "JSON", serde_json::to_string_pretty(&run)? + "\n")?;
     }
     if let (Some(before), Some(path)) = (&baseline, &settings.compare) {
-        let threshold = settings.compare_threshold_pct;
+        let threshold = settings.compare_threshold;
         writeln!(out)?;
         saved::write_comparison(&mut out, path, before, &run, threshold)?;
     }
     if let Some(dir) = &settings.plot {
-        match plot::write_charts(dir, rows)? {
+        match plot::write_charts(dir, &run.results)? {
             0 => writeln!(out, "plot: no side-by-side rows, no chart written")?,
             n => writeln!(out, "plot: {n} chart(s) written to {}", dir.display())?,
         }
     }
     if let Some(path) = &settings.markdown {
         let mut report = Vec::new();
-        let report_dir = Path::new(".").join(path);
-        let report_dir = report_dir.parent().unwrap_or(Path::new("."));
-        markdown::write_report(&mut report, &run, settings.plot.as_deref(), report_dir)?;
+        markdown::write_report(&mut report, &run, settings.plot.as_deref(), path)?;
         replace(path, "Markdown", report)?;
         writeln!(out, "markdown: report written to {}", path.display())?;
     }
     check(&mut out, settings, &run)
 }
 
-/// Writes `content` over the `what` file at `path`.
 fn replace(path: &Path, what: &str, content: impl AsRef<[u8]>) -> Result<()> {
     let error = || format!("cannot write the {what} file {}", path.display());
     std::fs::write(path, content).with_context(error)
@@ -167,47 +105,45 @@ fn replace(path: &Path, what: &str, content: impl AsRef<[u8]>) -> Result<()> {
 /// Fails on failed workloads; then with `--validate`, lists the rows that missed their
 /// target; with `--gate`, checks that every gate row of the run's mode exists and meets its
 /// bound.
-fn check(out: &mut impl Write, settings: &Settings, run: &SavedRun) -> Result<Outcome> {
+fn check(out: &mut impl Write, settings: &BenchArgs, run: &SavedRun) -> Result<ExitCode> {
     out.flush()?;
     if !run.failed.is_empty() {
         let names: Vec<&str> = run.failed.iter().map(|it| it.name.as_str()).collect();
         bail!("{} workload(s) failed: {}", names.len(), names.join(", "));
     }
-    let miss = |row: &&Row| row.pass == Some(false);
-    let misses: Vec<&Row> = run.results.iter().filter(miss).collect();
+    let misses: Vec<&Row> = (run.results.iter())
+        .filter(|row| row.pass == Some(false))
+        .collect();
     if settings.validate && misses.is_empty() {
         writeln!(out, "validate: every row with a target met it")?;
     } else if settings.validate {
-        writeln!(
-            out,
-            "validate: {} row(s) missed their target:",
-            misses.len()
-        )?;
+        let count = misses.len();
+        writeln!(out, "validate: {count} row(s) missed their target:")?;
         for row in misses {
             let target = row.target.as_deref().unwrap_or("-");
             writeln!(out, "  MISS {}: {} (target {target})", row.name, row.figure)?;
         }
         out.flush()?;
-        return Ok(Outcome::TargetsMissed);
+        return Ok(ExitCode::from(EXIT_TARGETS_MISSED));
     }
-    let mut outcome = Outcome::Done;
+    let mut exit = ExitCode::SUCCESS;
     let gates = registry::gates(run.mode == "quick");
     for (name, limit) in gates.into_iter().filter(|_| settings.gate) {
         let row = run.results.iter().find(|row| row.name == name);
         let met = row.is_some_and(|row| limit.is_met_by(row.value));
         if !met {
-            outcome = Outcome::GateFailed;
+            exit = ExitCode::from(EXIT_GATE_FAILED);
         }
         let verdict = if met { "ok  " } else { "FAIL" };
         let figure = row.map_or("missing from this run", |row| row.figure.as_str());
         writeln!(out, "gate {verdict} {name}: {figure} (gate {})", limit.text)?;
     }
     out.flush()?;
-    Ok(outcome)
+    Ok(exit)
 }
 
 /// Measures the selected workloads, printing the header first and the progress meanwhile.
-fn measure(settings: &Settings) -> Result<SavedRun> {
+fn measure(settings: &BenchArgs) -> Result<SavedRun> {
     let (started, quick) = (Instant::now(), settings.quick);
     let (mut entries, derived) = select(settings.filter.as_deref(), quick)?;
     if let Some(kind) = settings.kind {
@@ -220,31 +156,27 @@ fn measure(settings: &Settings) -> Result<SavedRun> {
             bail!("no workload of kind {kind:?} matches the filter");
         }
     }
-    let mut notes = notes(quick, cairn_bench::measure::timer_overhead_ns());
+    let mut notes = notes(quick);
     // Declared before the entries run and dropped after them: a server started here outlives
     // every store that uses it.
     let (mut server, mut redis_url) = (None, None);
     if entries.iter().any(|entry| entry.name.starts_with("peers/")) {
-        let (url, start) = (&settings.redis_url, settings.start_redis);
-        let answered = if start {
-            RedisServer::start()
-                .map(|it| server.insert(it).url())
-                .map_err(|e| e.to_string())
+        let url = &settings.redis;
+        let answered = if settings.start_redis {
+            let started = RedisServer::start().map(|it| server.insert(it).url());
+            started.map_err(|e| format!("--start-redis could not start redis-server: {e}"))
         } else {
-            RedisPeer::open(url)
-                .map(|_| url.clone())
-                .map_err(|e| e.to_string())
+            let opened = RedisPeer::open(url).map(|_| url.clone());
+            opened.map_err(|e| {
+                format!("no server answered at {url} ({e}); pass --redis URL or --start-redis")
+            })
         };
-        notes.push(match (&answered, start) {
-            (Ok(url), true) => format!("Redis: a redis-server started for this run at {url}"),
-            (Ok(url), false) => format!("Redis: the server at {url}"),
-            (Err(error), true) => {
-                format!("Redis rows skipped: --start-redis could not start redis-server: {error}")
+        notes.push(match &answered {
+            Ok(url) if settings.start_redis => {
+                format!("Redis: a redis-server started for this run at {url}")
             }
-            (Err(error), false) => format!(
-                "Redis rows skipped: no server answered at {url} ({error}); pass --redis URL or \
-                 --start-redis"
-            ),
+            Ok(url) => format!("Redis: the server at {url}"),
+            Err(why) => format!("Redis rows skipped: {why}"),
         });
         redis_url = answered.ok();
     }
@@ -311,13 +243,7 @@ fn run_entries(
                 });
             }
         }
-        pending.retain(|derived| match derived.compute(&rows) {
-            Some(row) => {
-                rows.push(row);
-                false
-            }
-            None => true,
-        });
+        pending.retain(|derived| derived.compute(&rows).map(|row| rows.push(row)).is_none());
         progress.inc(1);
     }
     progress.finish_and_clear();
@@ -325,26 +251,32 @@ fn run_entries(
 }
 
 /// How the rows were measured: printed after the `--wide` table and in the report.
-fn notes(quick: bool, timer_overhead_ns: u64) -> Vec<String> {
+fn notes(quick: bool) -> Vec<String> {
     let per_sample = registry::side_by_side::POINT_OPS_PER_SAMPLE;
-    let mut notes = vec![format!(
-        "latency: p50 / p99 per op; point ops are timed {per_sample} at a time (a clock read \
-         costs ~{timer_overhead_ns} ns), so their p99 understates one op's"
-    )];
-    let quick_note = "quick mode: 0.2 s per row, 100K-key read fixtures";
-    let debug_note = "DEBUG BUILD: these figures mean nothing; run with --release.";
-    let always = [
+    let timer_overhead_ns = cairn_bench::measure::timer_overhead_ns();
+    let mut notes = vec![
+        format!(
+            "latency: p50 / p99 per op; point ops are timed {per_sample} at a time (a clock \
+             read costs ~{timer_overhead_ns} ns), so their p99 understates one op's"
+        ),
         "peers/<workload>/<store>: every store on the same workload in this run, timed in \
          turns; `cairn vs X` is Cairn's speed over X's (> 1.00x: Cairn ahead); `kv:X vs X` is \
-         the KeyValueStore trait's speed over the client it wraps",
+         the KeyValueStore trait's speed over the client it wraps"
+            .to_owned(),
         "strict = fdatasync per commit (Cairn Strict, redb Immediate, fjall SyncData, SQLite \
-         FULL); buffered = each store's own buffered mode",
-        "PASS/MISS: the row's target; a check mark: its goal is met too",
+         FULL); buffered = each store's own buffered mode"
+            .to_owned(),
+        "PASS/MISS: the row's target; a check mark: its goal is met too".to_owned(),
     ];
-    let optional = [(quick, quick_note), (cfg!(debug_assertions), debug_note)];
-    let optional = optional
-        .into_iter()
-        .filter_map(|(wanted, note)| wanted.then_some(note));
-    notes.extend(always.into_iter().chain(optional).map(str::to_owned));
+    let optional = [
+        (quick, "quick mode: 0.2 s per row, 100K-key read fixtures"),
+        (
+            cfg!(debug_assertions),
+            "DEBUG BUILD: these figures mean nothing; run with --release.",
+        ),
+    ];
+    for (_, note) in optional.into_iter().filter(|(wanted, _)| *wanted) {
+        notes.push(note.to_owned());
+    }
     notes
 }

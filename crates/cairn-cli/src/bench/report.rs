@@ -122,10 +122,15 @@ pub fn groups<'a, 'r>(workloads: &'a [Workload<'r>]) -> Vec<(&'r str, Vec<&'a Wo
 pub fn subjects<'r>(workloads: &[&Workload<'r>]) -> Vec<&'r str> {
     let mut rows: Vec<&Row> = workloads.iter().flat_map(|it| it.rows.clone()).collect();
     rows.sort_by_key(|row| rank(row));
-    let mut seen: Vec<&'r str> = Vec::new();
-    for row in rows {
-        if !seen.contains(&subject(row)) {
-            seen.push(subject(row));
+    unique(rows.into_iter().map(subject))
+}
+
+/// `items` without repeats, in the order they first come.
+pub fn unique<T: PartialEq>(items: impl IntoIterator<Item = T>) -> Vec<T> {
+    let mut seen = Vec::new();
+    for item in items {
+        if !seen.contains(&item) {
+            seen.push(item);
         }
     }
     seen
@@ -169,12 +174,21 @@ pub fn write_table(out: &mut impl Write, run: &SavedRun, wide: bool) -> io::Resu
         let line = format!("FAILED {}: {}", failure.name, failure.error);
         writeln!(out, "{}", shorten(&line, width))?;
     }
-    if !wide {
-        return writeln!(out, "\n{LEGEND}");
+    if wide {
+        writeln!(out)?;
+        for note in &run.notes {
+            writeln!(out, "note: {note}")?;
+        }
+    } else {
+        writeln!(out, "\n{LEGEND}")?;
     }
-    writeln!(out)?;
-    let mut notes = run.notes.iter();
-    notes.try_for_each(|note| writeln!(out, "note: {note}"))
+    let informational = run.results.iter().filter(|row| row.pass.is_none()).count();
+    let (count, elapsed) = (run.results.len(), run.elapsed_seconds);
+    writeln!(
+        out,
+        "({count} rows: {informational} informational; ran in {elapsed:.1} s)"
+    )?;
+    writeln!(out, "{} passed, {} missed", run.passed, run.missed)
 }
 
 /// A table for the terminal: no borders, a rule under the header, two spaces between columns,

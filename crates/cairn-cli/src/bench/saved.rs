@@ -21,9 +21,6 @@ const BUILD: &str = "debug";
 #[cfg(not(debug_assertions))]
 const BUILD: &str = "release";
 
-/// The default `--compare-threshold`, in percent.
-pub const THRESHOLD_PCT_DEFAULT: f64 = 10.0;
-
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Failure {
     pub name: String,
@@ -220,12 +217,8 @@ pub fn write_comparison(
     for warning in warnings.into_iter().flatten() {
         writeln!(out, "warning: {warning}")?;
     }
-    let mut names: Vec<&str> = Vec::new();
-    for row in after.results.iter().chain(&before.results) {
-        if !names.contains(&row.name.as_str()) {
-            names.push(&row.name);
-        }
-    }
+    let rows = after.results.iter().chain(&before.results);
+    let names = report::unique(rows.map(|row| row.name.as_str()));
     let figure = |row: Option<&Row>| row.map_or_else(|| "-".into(), Row::headline);
     // The marks, in the order the summary line counts them.
     let marks = ["better", "WORSE", "", "n/a", "added", "removed"];
