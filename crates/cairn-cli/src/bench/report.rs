@@ -59,41 +59,31 @@ pub struct Workload<'a> {
     pub rows: Vec<&'a Row>,
 }
 
-impl<'r> Workload<'r> {
+impl Workload<'_> {
     pub fn row_of(&self, wanted: &str) -> Option<&Row> {
         self.rows.iter().copied().find(|row| subject(row) == wanted)
-    }
-
-    pub fn group(&self) -> &'r str {
-        self.name.split('/').next().unwrap_or(self.name)
     }
 }
 
 /// Every side-by-side workload of `rows`, one per (workload, unit), in the order measured.
 pub fn workloads(rows: &[Row]) -> Vec<Workload<'_>> {
-    let mut found: Vec<Workload<'_>> = Vec::new();
-    for (first, row) in rows.iter().enumerate() {
-        let (Some(name), Some(_)) = (row.workload.as_deref(), &row.subject) else {
-            continue;
-        };
-        let unit = row.unit;
-        match found
-            .iter_mut()
-            .find(|it| it.name == name && it.unit == unit)
-        {
-            Some(workload) => workload.rows.push(row),
-            None => found.push(Workload {
-                name,
-                unit,
-                first,
-                rows: vec![row],
-            }),
-        }
-    }
-    for workload in &mut found {
-        workload.rows.sort_by_key(|row| rank(row));
-    }
-    found
+    let side_by_side = rows
+        .iter()
+        .enumerate()
+        .filter(|(_, row)| row.subject.is_some());
+    let found = group_by(side_by_side, |(_, row)| (row.workload.as_deref(), row.unit));
+    let found = found.into_iter().filter_map(|((name, unit), rows)| {
+        let first = rows.first()?.0;
+        let mut rows: Vec<&Row> = rows.into_iter().map(|(_, row)| row).collect();
+        rows.sort_by_key(|row| rank(row));
+        Some(Workload {
+            name: name?,
+            unit,
+            first,
+            rows,
+        })
+    });
+    found.collect()
 }
 
 /// A row's subject's place in [`SUBJECT_ORDER`], after it when unknown (a stable sort by it
@@ -105,17 +95,11 @@ fn rank(row: &Row) -> usize {
         .unwrap_or(usize::MAX)
 }
 
-/// The measured (not ratio) workloads by group, in the order measured.
+/// The measured (not ratio) workloads by group (a name's part before the first `/`), in the
+/// order measured.
 pub fn groups<'a, 'r>(workloads: &'a [Workload<'r>]) -> Vec<(&'r str, Vec<&'a Workload<'r>>)> {
-    let mut groups: Vec<(&str, Vec<&Workload<'_>>)> = Vec::new();
-    for workload in workloads.iter().filter(|it| it.unit != Unit::Ratio) {
-        let name = workload.group();
-        match groups.iter_mut().find(|(group, _)| *group == name) {
-            Some((_, members)) => members.push(workload),
-            None => groups.push((name, vec![workload])),
-        }
-    }
-    groups
+    let measured = workloads.iter().filter(|it| it.unit != Unit::Ratio);
+    group_by(measured, |it| it.name.split('/').next().unwrap_or(it.name))
 }
 
 /// The distinct subjects of `workloads`, in subject order.
@@ -125,15 +109,28 @@ pub fn subjects<'r>(workloads: &[&Workload<'r>]) -> Vec<&'r str> {
     unique(rows.into_iter().map(subject))
 }
 
-/// `items` without repeats, in the order they first come.
-pub fn unique<T: PartialEq>(items: impl IntoIterator<Item = T>) -> Vec<T> {
-    let mut seen = Vec::new();
+/// `items` by `key`, keys and items in the order they first come.
+fn group_by<K: PartialEq, T>(
+    items: impl IntoIterator<Item = T>,
+    key: impl Fn(&T) -> K,
+) -> Vec<(K, Vec<T>)> {
+    let mut groups: Vec<(K, Vec<T>)> = Vec::new();
     for item in items {
-        if !seen.contains(&item) {
-            seen.push(item);
+        let key = key(&item);
+        match groups.iter_mut().find(|(known, _)| *known == key) {
+            Some((_, members)) => members.push(item),
+            None => groups.push((key, vec![item])),
         }
     }
-    seen
+    groups
+}
+
+/// `items` without repeats, in the order they first come.
+pub fn unique<T: PartialEq + Copy>(items: impl IntoIterator<Item = T>) -> Vec<T> {
+    group_by(items, |item| *item)
+        .into_iter()
+        .map(|(item, _)| item)
+        .collect()
 }
 
 /// One row's cells under [`WIDE_HEADERS`]: the full figure, and a check mark after a goal met.
