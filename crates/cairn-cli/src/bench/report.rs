@@ -13,7 +13,7 @@ use comfy_table::{CellAlignment, ContentArrangement, LineStyle, Table, TableStyl
 use super::saved::{speed_ratio, SavedRun};
 
 /// The widest line the default table prints.
-pub const MAX_WIDTH: usize = 120;
+const MAX_WIDTH: usize = 120;
 
 /// The columns of the `--wide` table and of the Markdown report's other rows.
 pub const WIDE_HEADERS: [&str; 5] = ["workload", "measured", "target", "goal", "result"];
@@ -28,7 +28,6 @@ cairn: p50 or rate (side by side: the Cairn mode peers are compared with); best 
 vs best: Cairn's speed over it (above 1x: Cairn ahead); result: PASS/MISS against the target; goal: ✓ met, ✗ not.
 Every row, percentile, target and note: --wide or --json.";
 
-/// The subject of a side-by-side row.
 pub fn subject(row: &Row) -> &str {
     row.subject.as_deref().unwrap_or("?")
 }
@@ -38,7 +37,6 @@ pub fn engine(subject: &str) -> &str {
     subject.split('-').next().unwrap_or(subject)
 }
 
-/// What a measured row's bar or cell shows, and which way is better.
 pub fn describe_measure(unit: Unit) -> &'static str {
     match unit {
         Unit::Nanoseconds => "p50 latency per operation, lower is better",
@@ -60,6 +58,7 @@ pub struct Workload<'a> {
 }
 
 impl Workload<'_> {
+    /// The row of the subject `wanted`.
     pub fn row_of(&self, wanted: &str) -> Option<&Row> {
         self.rows.iter().copied().find(|row| subject(row) == wanted)
     }
@@ -139,14 +138,9 @@ pub fn wide_cells(row: &Row) -> Vec<String> {
         (Some(goal), Some(true)) => format!("{goal} ✓"),
         (goal, _) => goal.clone().unwrap_or_else(|| "-".into()),
     };
-    let result = match row.pass {
-        Some(true) => "PASS",
-        Some(false) => "MISS",
-        None => "-",
-    };
-    let target = row.target.as_deref().unwrap_or("-");
-    let cells = [&row.name, &row.figure, target, &goal, result];
-    cells.map(str::to_owned).into()
+    let [result, _] = marks(&[row], "-");
+    let target = row.target.clone().unwrap_or_else(|| "-".into());
+    vec![row.name.clone(), row.figure.clone(), target, goal, result]
 }
 
 /// Prints the run's table, its failed workloads, then a short legend; with `wide`, every row
@@ -214,7 +208,7 @@ fn summary(rows: &[Row]) -> Vec<[String; 6]> {
     let workloads = workloads(rows);
     let lines = rows.iter().enumerate().filter_map(|(index, row)| {
         if row.workload.is_none() || row.subject.is_none() {
-            let [result, goal] = marks(&[row]);
+            let [result, goal] = marks(&[row], "");
             let (name, figure) = (shorten(&row.name, 48), row.headline());
             return Some([name, figure, String::new(), String::new(), result, goal]);
         }
@@ -249,7 +243,7 @@ fn side_by_side_line<'r>(workload: &Workload<'r>, ratios: &[&Row]) -> [String; 6
     let best_peer = best.map(|(peer, _)| format!("{} {}", subject(peer), peer.headline()));
     let best_ratio = best.map(|(_, ratio)| format!("{ratio:.2}x"));
     let all: Vec<&Row> = workload.rows.iter().chain(ratios).copied().collect();
-    let [result, goal] = marks(&all);
+    let [result, goal] = marks(&all, "");
     let (name, cairn) = (shorten(workload.name, 48), cairn.map(Row::headline));
     let [cairn, best_peer, best_ratio] =
         [cairn, best_peer, best_ratio].map(Option::unwrap_or_default);
@@ -257,12 +251,12 @@ fn side_by_side_line<'r>(workload: &Workload<'r>, ratios: &[&Row]) -> [String; 6
 }
 
 /// `MISS` when a row missed its target, else `PASS` when one met it; `✗` when a row missed
-/// its goal, else `✓` when one met it.
-fn marks(rows: &[&Row]) -> [String; 2] {
+/// its goal, else `✓` when one met it; `none` without targets or goals.
+fn marks(rows: &[&Row], none: &str) -> [String; 2] {
     let mark = |checks: Vec<bool>, [met, missed]: [&str; 2]| match checks.first() {
         _ if checks.contains(&false) => missed.to_owned(),
         Some(_) => met.to_owned(),
-        None => String::new(),
+        None => none.to_owned(),
     };
     let passes = rows.iter().filter_map(|row| row.pass).collect();
     let goals = rows.iter().filter_map(|row| row.goal_met).collect();
