@@ -66,10 +66,7 @@ impl Workload<'_> {
 
 /// Every side-by-side workload of `rows`, one per (workload, unit), in the order measured.
 pub fn workloads(rows: &[Row]) -> Vec<Workload<'_>> {
-    let side_by_side = rows
-        .iter()
-        .enumerate()
-        .filter(|(_, row)| row.subject.is_some());
+    let side_by_side = (rows.iter().enumerate()).filter(|(_, row)| row.subject.is_some());
     let found = group_by(side_by_side, |(_, row)| (row.workload.as_deref(), row.unit));
     let found = found.into_iter().filter_map(|((name, unit), rows)| {
         let first = rows.first()?.0;
@@ -88,10 +85,8 @@ pub fn workloads(rows: &[Row]) -> Vec<Workload<'_>> {
 /// A row's subject's place in [`SUBJECT_ORDER`], after it when unknown (a stable sort by it
 /// keeps unknown subjects in the order they appeared).
 fn rank(row: &Row) -> usize {
-    let mut known = SUBJECT_ORDER.split(' ');
-    known
-        .position(|it| it == subject(row))
-        .unwrap_or(usize::MAX)
+    let position = SUBJECT_ORDER.split(' ').position(|it| it == subject(row));
+    position.unwrap_or(usize::MAX)
 }
 
 /// The measured (not ratio) workloads by group (a name's part before the first `/`), in the
@@ -126,10 +121,8 @@ fn group_by<K: PartialEq, T>(
 
 /// `items` without repeats, in the order they first come.
 pub fn unique<T: PartialEq + Copy>(items: impl IntoIterator<Item = T>) -> Vec<T> {
-    group_by(items, |item| *item)
-        .into_iter()
-        .map(|(item, _)| item)
-        .collect()
+    let groups = group_by(items, |item| *item);
+    groups.into_iter().map(|(item, _)| item).collect()
 }
 
 /// One row's cells under [`WIDE_HEADERS`]: the full figure, and a check mark after a goal met.
