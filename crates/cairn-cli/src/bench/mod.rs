@@ -58,20 +58,13 @@ pub fn run(settings: &BenchArgs) -> Result<ExitCode> {
     // only once the new content is ready: a run that stops early leaves the previous file.
     for (path, what) in [(&settings.json, "JSON"), (&settings.markdown, "Markdown")] {
         let Some(path) = path else { continue };
-        let file = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(path);
+        let file = OpenOptions::new().append(true).create(true).open(path);
         file.with_context(|| format!("cannot create the {what} file {}", path.display()))?;
     }
-    let run = match loaded {
-        Some(run) => {
-            run.write_header(&mut io::stdout().lock(), from_json)?;
-            run
-        }
-        None => measure(settings)?,
-    };
+    if let Some(run) = &loaded {
+        run.write_header(&mut io::stdout().lock(), from_json)?;
+    }
+    let run = loaded.map_or_else(|| measure(settings), Ok)?;
     let mut out = io::stdout().lock();
     report::write_table(&mut out, &run, settings.wide)?;
     if let Some(path) = &settings.json {
@@ -111,9 +104,8 @@ fn check(out: &mut impl Write, settings: &BenchArgs, run: &SavedRun) -> Result<E
         let names: Vec<&str> = run.failed.iter().map(|it| it.name.as_str()).collect();
         bail!("{} workload(s) failed: {}", names.len(), names.join(", "));
     }
-    let misses: Vec<&Row> = (run.results.iter())
-        .filter(|row| row.pass == Some(false))
-        .collect();
+    let miss = |row: &&Row| row.pass == Some(false);
+    let misses: Vec<&Row> = run.results.iter().filter(miss).collect();
     if settings.validate && misses.is_empty() {
         writeln!(out, "validate: every row with a target met it")?;
     } else if settings.validate {
@@ -268,15 +260,11 @@ fn notes(quick: bool) -> Vec<String> {
             .to_owned(),
         "PASS/MISS: the row's target; a check mark: its goal is met too".to_owned(),
     ];
-    let optional = [
-        (quick, "quick mode: 0.2 s per row, 100K-key read fixtures"),
-        (
-            cfg!(debug_assertions),
-            "DEBUG BUILD: these figures mean nothing; run with --release.",
-        ),
-    ];
-    for (_, note) in optional.into_iter().filter(|(wanted, _)| *wanted) {
-        notes.push(note.to_owned());
+    if quick {
+        notes.push("quick mode: 0.2 s per row, 100K-key read fixtures".to_owned());
+    }
+    if cfg!(debug_assertions) {
+        notes.push("DEBUG BUILD: these figures mean nothing; run with --release.".to_owned());
     }
     notes
 }

@@ -116,12 +116,8 @@ impl SavedRun {
 
     /// Prints the header; `loaded_from` names a loaded run's file.
     pub fn write_header(&self, out: &mut impl Write, loaded_from: Option<&Path>) -> io::Result<()> {
-        write!(
-            out,
-            "cairn bench: {} mode, {}",
-            self.mode,
-            self.build_text()
-        )?;
+        let (mode, build) = (&self.mode, self.build_text());
+        write!(out, "cairn bench: {mode} mode, {build}")?;
         if let Some(path) = loaded_from {
             write!(out, " (loaded from {})", path.display())?;
         }
@@ -132,12 +128,9 @@ impl SavedRun {
 
     /// `2 CPUs, AMD EPYC (linux-x86_64)`.
     pub fn machine_text(&self) -> String {
-        let Machine {
-            cpus,
-            cpu_model,
-            platform,
-        } = &self.machine;
-        format!("{cpus} CPUs, {cpu_model} ({platform})")
+        let machine = &self.machine;
+        let (cpus, model, platform) = (machine.cpus, &machine.cpu_model, &machine.platform);
+        format!("{cpus} CPUs, {model} ({platform})")
     }
 
     /// `release build, cairn 0.1.0`.
