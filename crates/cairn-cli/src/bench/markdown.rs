@@ -31,10 +31,8 @@ pub fn write_report(
     if let Some(filter) = &run.filter {
         writeln!(out, "- filter: {}", code(filter))?;
     }
-    let report_dir = normalized(path)
-        .parent()
-        .map(Path::to_owned)
-        .unwrap_or_default();
+    let mut report_dir = normalized(path);
+    report_dir.pop();
     let link = |file: &str| charts.map(|dir| relative_link(&report_dir, &dir.join(file)));
     let workloads = report::workloads(&run.results);
     let groups = report::groups(&workloads);
@@ -60,9 +58,8 @@ pub fn write_report(
             writeln!(out, "\n![{title}: Cairn and its peers]({link})")?;
         }
     }
-    let ratios: Vec<&Workload<'_>> = (workloads.iter())
-        .filter(|it| it.unit == Unit::Ratio)
-        .collect();
+    let ratio = |it: &&Workload<'_>| it.unit == Unit::Ratio;
+    let ratios: Vec<&Workload<'_>> = workloads.iter().filter(ratio).collect();
     if !ratios.is_empty() {
         writeln!(
             out,
@@ -75,9 +72,8 @@ pub fn write_report(
             writeln!(out, "\n![Cairn's speed relative to each peer]({link})")?;
         }
     }
-    let others = (run.results.iter())
-        .filter(|row| row.workload.is_none() || row.subject.is_none())
-        .map(report::wide_cells);
+    let other = |row: &&Row| row.workload.is_none() || row.subject.is_none();
+    let others = run.results.iter().filter(other).map(report::wide_cells);
     let mut others: Vec<Vec<String>> = others.collect();
     if !others.is_empty() {
         let only = groups.is_empty() && ratios.is_empty();
@@ -117,12 +113,11 @@ fn write_matrix(
     let headers = subjects.iter().map(|subject| format!("{prefix}{subject}"));
     let mut lines = vec![std::iter::once("workload".into()).chain(headers).collect()];
     for workload in workloads {
-        let cells = (subjects.iter()).map(|it| workload.row_of(it).map_or("–".into(), &cell));
-        lines.push(
-            std::iter::once(workload.name.to_owned())
-                .chain(cells)
-                .collect(),
-        );
+        let mut line = vec![workload.name.to_owned()];
+        for subject in &subjects {
+            line.push(workload.row_of(subject).map_or("–".into(), &cell));
+        }
+        lines.push(line);
     }
     write_table(out, lines, true)
 }
@@ -136,10 +131,8 @@ fn write_table(out: &mut impl Write, mut lines: Vec<Vec<String>>, figures: bool)
     let mut lines = lines.into_iter();
     let mut table = Table::new();
     let headers = lines.next().unwrap_or_default();
-    table
-        .load_style(presets::ASCII_MARKDOWN)
-        .set_header(headers)
-        .add_rows(lines);
+    table.load_style(presets::ASCII_MARKDOWN);
+    table.set_header(headers).add_rows(lines);
     for column in table.column_iter_mut().skip(1).filter(|_| figures) {
         column.set_cell_alignment(CellAlignment::Right);
     }

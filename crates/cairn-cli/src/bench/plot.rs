@@ -51,9 +51,8 @@ pub fn write_charts(dir: &Path, rows: &[Row]) -> Result<usize> {
     }
     let ratios = workloads.iter().filter(|it| it.unit == Unit::Ratio);
     let ratios = ratios.flat_map(|it| it.rows.iter().map(|row| (it.name, row)));
-    let bars: Vec<Bar> = ratios
-        .map(|(name, row)| bar(row, name, row.value.log10()))
-        .collect();
+    let bars = ratios.map(|(name, row)| bar(row, name, row.value.log10()));
+    let bars: Vec<Bar> = bars.collect();
     if !bars.is_empty() {
         let title = "Cairn's speed relative to each peer (log scale; right of 1x: Cairn ahead)";
         charts.push((RATIOS_FILE.to_owned(), chart(title, &[(None, bars, None)])?));
@@ -121,14 +120,9 @@ fn chart(title: &str, panels: &[Panel]) -> Result<String> {
 
 fn draw_panel(area: &DrawingArea<SVGBackend<'_>, Shift>, panel: &Panel, label: u32) -> Result<()> {
     let (caption, bars, unit) = panel;
-    let lengths = bars
-        .iter()
-        .map(|bar| bar.2)
-        .filter(|length| length.is_finite());
-    let (low, high) = (
-        lengths.clone().fold(0.0, f64::min),
-        lengths.fold(0.0, f64::max),
-    );
+    let lengths = bars.iter().map(|bar| bar.2).filter(|it| it.is_finite());
+    let low = lengths.clone().fold(0.0, f64::min);
+    let high = lengths.fold(0.0, f64::max);
     let x_range = match unit {
         Some(_) => 0.0..if high > 0.0 { high * 1.25 } else { 1.0 },
         None => (low - 0.4).floor()..(high + 0.5).ceil(),
@@ -158,10 +152,7 @@ fn draw_panel(area: &DrawingArea<SVGBackend<'_>, Shift>, panel: &Panel, label: u
         .x_label_formatter(&x_label)
         .label_style((FONT, 16))
         .draw()?;
-    let drawn = bars
-        .into_iter()
-        .enumerate()
-        .filter(|(_, bar)| bar.2.is_finite());
+    let drawn = (bars.into_iter().enumerate()).filter(|(_, bar)| bar.2.is_finite());
     chart.draw_series(drawn.clone().map(|(at, (_, colour, length, _))| {
         let corners = [(0.0, Exact(at)), (*length, Exact(at + 1))];
         let mut bar = Rectangle::new(corners, colour.filled());
