@@ -13,8 +13,7 @@ use super::plot;
 use super::report::{self, Row, Unit, Workload};
 use super::saved::SavedRun;
 
-/// Writes the report of `run` that goes to the file `path`; `charts` is the directory
-/// `--plot` wrote to, if any.
+/// Writes the report of `run` bound for `path`; `charts`: the `--plot` directory, if any.
 pub fn write_report(
     out: &mut impl Write,
     run: &SavedRun,

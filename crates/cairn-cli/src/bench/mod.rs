@@ -31,7 +31,6 @@ use saved::{Failure, SavedRun};
 const EXIT_TARGETS_MISSED: u8 = 3;
 const EXIT_GATE_FAILED: u8 = 4;
 
-/// Runs the benchmark (or loads a saved run) and writes every output `settings` ask for.
 pub fn run(settings: &BenchArgs) -> Result<ExitCode> {
     if settings.targets {
         print!("{}", cairn_bench::targets::markdown_table());
@@ -95,9 +94,8 @@ fn replace(path: &Path, what: &str, content: impl AsRef<[u8]>) -> Result<()> {
     std::fs::write(path, content).with_context(error)
 }
 
-/// Fails on failed workloads; then with `--validate`, lists the rows that missed their
-/// target; with `--gate`, checks that every gate row of the run's mode exists and meets its
-/// bound.
+/// Fails on failed workloads; then lists the rows that missed their target (`--validate`)
+/// and checks that every gate row of the run's mode exists and meets its bound (`--gate`).
 fn check(out: &mut impl Write, settings: &BenchArgs, run: &SavedRun) -> Result<ExitCode> {
     out.flush()?;
     if !run.failed.is_empty() {
@@ -203,8 +201,7 @@ fn select(filter: Option<&str>, quick: bool) -> Result<(Vec<Entry>, Vec<Derived>
     Ok((entries, derived))
 }
 
-/// Runs every entry in order with a progress bar; a derived row is added as soon as its
-/// inputs are measured.
+/// Runs every entry in order; a derived row is added as soon as its inputs are measured.
 fn run_entries(
     entries: &[Entry],
     derived: &[Derived],

@@ -15,7 +15,6 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::report::{self, engine, format_value, subject, Row, Unit};
 
-/// The summary chart's file name.
 pub const RATIOS_FILE: &str = "ratios.svg";
 
 const WIDTH: u32 = 900;
@@ -72,8 +71,7 @@ type Bar = (String, RGBColor, f64, String);
 /// axis in that unit; without one, log10 ratios with an axis in ratios.
 type Panel = (Option<String>, Vec<Bar>, Option<Unit>);
 
-/// A subject's bar of `length` for `row`: labelled by the subject, or for a ratio row
-/// `<workload> vs <subject>`; coloured Cairn's, a known peer's, or grey.
+/// A bar for `row`, labelled by its subject (a ratio row: `<workload> vs <subject>`).
 fn bar(row: &Row, workload: &str, length: f64) -> Bar {
     let colour = match engine(subject(row)) {
         "cairn" => RGBColor(0xe8, 0x59, 0x0c),

@@ -12,13 +12,11 @@ use comfy_table::{CellAlignment, ContentArrangement, LineStyle, Table, TableStyl
 
 use super::saved::{speed_ratio, SavedRun};
 
-/// The widest line the default table prints.
 const MAX_WIDTH: usize = 120;
 
 /// The columns of the `--wide` table and of the Markdown report's other rows.
 pub const WIDE_HEADERS: [&str; 5] = ["workload", "measured", "target", "goal", "result"];
 
-/// The known subjects, in the order tables and charts list them.
 const SUBJECT_ORDER: &str = "cairn-inmemory cairn-buffered cairn-strict redb-buffered \
                              redb-strict fjall-buffered fjall-strict sqlite-buffered \
                              sqlite-strict redis";
@@ -58,7 +56,6 @@ pub struct Workload<'a> {
 }
 
 impl Workload<'_> {
-    /// The row of the subject `wanted`.
     pub fn row_of(&self, wanted: &str) -> Option<&Row> {
         self.rows.iter().copied().find(|row| subject(row) == wanted)
     }
@@ -89,8 +86,7 @@ fn rank(row: &Row) -> usize {
     position.unwrap_or(usize::MAX)
 }
 
-/// The measured (not ratio) workloads by group (a name's part before the first `/`), in the
-/// order measured.
+/// The measured (not ratio) workloads by group, in the order measured.
 pub fn groups<'a, 'r>(workloads: &'a [Workload<'r>]) -> Vec<(&'r str, Vec<&'a Workload<'r>>)> {
     let measured = workloads.iter().filter(|it| it.unit != Unit::Ratio);
     group_by(measured, |it| it.name.split('/').next().unwrap_or(it.name))

@@ -24,7 +24,6 @@ const BUILD: &str = "release";
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Failure {
     pub name: String,
-    /// The error with its causes.
     pub error: String,
 }
 
@@ -55,8 +54,7 @@ pub struct SavedRun {
 }
 
 impl SavedRun {
-    /// A run of this build on this machine, started now by this process's command line, with
-    /// nothing measured yet.
+    /// A run of this process, started now, with nothing measured yet.
     pub fn new(quick: bool, filter: Option<String>, notes: Vec<String>) -> Self {
         let arguments: Vec<String> = (std::env::args_os().skip(1))
             .map(|argument| argument.to_string_lossy().into_owned())
@@ -164,9 +162,8 @@ fn verdict(ratio: f64, threshold_pct: f64) -> &'static str {
 }
 
 /// Prints the comparison of `after` (this run) with `before` (the saved run at `path`): both
-/// runs, warnings when their figures do not compare well, then every row of either run (this
-/// run's in order, then those only in the saved run) with both figures, the change and its
-/// mark (`n/a` for rows of different units or with a zero or non-finite value).
+/// runs, warnings, then every row of either run (this run's in order first) with both figures,
+/// the change and its mark (`n/a`: different units, or a zero or non-finite value).
 pub fn write_comparison(
     out: &mut impl Write,
     path: &Path,
