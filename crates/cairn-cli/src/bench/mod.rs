@@ -152,20 +152,19 @@ fn measure(settings: &BenchArgs) -> Result<SavedRun> {
     let (mut server, mut redis_url) = (None, None);
     if entries.iter().any(|entry| entry.name.starts_with("peers/")) {
         let url = &settings.redis;
-        let answered = if settings.start_redis {
+        let (answered, found) = if settings.start_redis {
             let started = RedisServer::start().map(|it| server.insert(it).url());
-            started.map_err(|e| format!("--start-redis could not start redis-server: {e}"))
+            let why = |e| format!("--start-redis could not start redis-server: {e}");
+            let found = "a redis-server started for this run at";
+            (started.map_err(why), found)
         } else {
+            let hint = "pass --redis URL or --start-redis";
             let opened = RedisPeer::open(url).map(|_| url.clone());
-            opened.map_err(|e| {
-                format!("no server answered at {url} ({e}); pass --redis URL or --start-redis")
-            })
+            let why = |e| format!("no server answered at {url} ({e}); {hint}");
+            (opened.map_err(why), "the server at")
         };
         notes.push(match &answered {
-            Ok(url) if settings.start_redis => {
-                format!("Redis: a redis-server started for this run at {url}")
-            }
-            Ok(url) => format!("Redis: the server at {url}"),
+            Ok(url) => format!("Redis: {found} {url}"),
             Err(why) => format!("Redis rows skipped: {why}"),
         });
         redis_url = answered.ok();
@@ -225,11 +224,9 @@ fn run_entries(
         match entry.run(&mut context) {
             Ok(new_rows) => rows.extend(new_rows),
             Err(error) => {
+                let name = entry.name.clone();
                 let error = format!("{:#}", anyhow::Error::from(error));
-                failures.push(Failure {
-                    name: entry.name.clone(),
-                    error,
-                });
+                failures.push(Failure { name, error });
             }
         }
         pending.retain(|derived| derived.compute(&rows).map(|row| rows.push(row)).is_none());
