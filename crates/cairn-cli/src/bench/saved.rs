@@ -210,29 +210,24 @@ pub fn write_comparison(
     let rows = after.results.iter().chain(&before.results);
     let names = report::unique(rows.map(|row| row.name.as_str()));
     let figure = |row: Option<&Row>| row.map_or_else(|| "-".into(), Row::headline);
-    // The marks, in the order the summary line counts them.
-    let marks = ["better", "WORSE", "", "n/a", "added", "removed"];
-    let mut count = [0; 6];
     let lines = names.into_iter().map(|name| {
         let [earlier, later] =
             [before, after].map(|run| run.results.iter().find(|it| it.name == name));
-        let ratio = earlier
-            .zip(later)
-            .and_then(|(earlier, later)| speed_ratio(earlier, later));
+        let ratio = earlier.zip(later).and_then(|(a, b)| speed_ratio(a, b));
         let mark = match (earlier, later, ratio) {
             (None, ..) => "added",
             (_, None, _) => "removed",
             (.., None) => "n/a",
             (.., Some(ratio)) => verdict(ratio, threshold_pct),
         };
-        for (counted, _) in count.iter_mut().zip(marks).filter(|(_, it)| *it == mark) {
-            *counted += 1;
-        }
         let ratio = ratio.map_or_else(|| "-".into(), |ratio| format!("{ratio:.2}x"));
         let name = report::shorten(name, 60);
         [name, figure(earlier), figure(later), ratio, mark.into()]
     });
     let lines: Vec<[String; 5]> = lines.collect();
+    // The marks, in the order the summary line counts them.
+    let marks = ["better", "WORSE", "", "n/a", "added", "removed"];
+    let count = marks.map(|mark| lines.iter().filter(|[.., it]| it == mark).count());
     let headers = ["workload", "before", "after", "change", ""];
     let table = report::terminal_table(headers, lines, &[1, 2, 3]);
     writeln!(out, "\n{}", table.trim_fmt())?;
