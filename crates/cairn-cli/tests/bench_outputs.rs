@@ -1,10 +1,7 @@
-//! Integration tests of the output side of `cairn bench`, through the real binary and
-//! hand-made saved runs (nothing is measured): `--from-json` prints a saved run like a live
-//! one, a line per workload that fits 120 columns (`--wide`: every row); `--compare` marks
-//! changes beyond the threshold and lists added and removed rows; `--plot` writes an SVG per
-//! side-by-side group and `ratios.svg`; `--markdown` writes tables that link those charts
-//! relative to the report; a file that is not a saved run is an error naming it (exit 1, no
-//! panic); `--validate` exits 3 on a MISS and 1 on a failed workload.
+//! Integration tests of `cairn bench`'s outputs, through the real binary and hand-made saved
+//! runs (nothing is measured): the table (a line per workload in 120 columns; `--wide`: every
+//! row), `--compare`, `--plot`, `--markdown` (chart links relative to the report), errors for
+//! files that are not saved runs (exit 1, no panic), and the exit codes of `--validate`.
 
 #![allow(
     clippy::expect_used,

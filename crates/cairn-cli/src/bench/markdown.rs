@@ -52,7 +52,7 @@ pub fn write_report(
         let (first, rest) = measures.split_at(measures.chars().next().map_or(0, char::len_utf8));
         let (title, first) = (text(group), first.to_uppercase());
         writeln!(out, "\n### {title}\n\n{first}{rest}.\n")?;
-        write_matrix(out, members, "", |row| row.figure.clone())?;
+        write_matrix(out, members)?;
         if let Some(link) = link(&plot::file_name(group)) {
             writeln!(out, "\n![{title}: Cairn and its peers]({link})")?;
         }
@@ -66,7 +66,7 @@ pub fn write_report(
              workload: above 1x Cairn is ahead (peer p50 over Cairn's p50 for latencies, \
              Cairn's rate over the peer's for throughputs).\n"
         )?;
-        write_matrix(out, &ratios, "vs ", Row::headline)?;
+        write_matrix(out, &ratios)?;
         if let Some(link) = link(plot::RATIOS_FILE) {
             writeln!(out, "\n![Cairn's speed relative to each peer]({link})")?;
         }
@@ -76,11 +76,8 @@ pub fn write_report(
     let mut others: Vec<Vec<String>> = others.collect();
     if !others.is_empty() {
         let only = groups.is_empty() && ratios.is_empty();
-        writeln!(
-            out,
-            "\n## {}\n",
-            if only { "Results" } else { "Other rows" }
-        )?;
+        let title = if only { "Results" } else { "Other rows" };
+        writeln!(out, "\n## {title}\n")?;
         others.insert(0, report::WIDE_HEADERS.map(str::to_owned).into());
         write_table(out, others, false)?;
     }
@@ -100,14 +97,12 @@ pub fn write_report(
     Ok(())
 }
 
-/// A table: a line per workload, a column per subject (headed by `prefix` and the subject),
-/// each cell `cell(row)` (`–` where the subject was not measured).
-fn write_matrix(
-    out: &mut impl Write,
-    workloads: &[&Workload<'_>],
-    prefix: &str,
-    cell: impl Fn(&Row) -> String,
-) -> io::Result<()> {
+/// A table: a line per workload, a column per subject (`vs <subject>` for ratios), each cell
+/// the row's figure, or for ratios its value (`–` where the subject was not measured).
+fn write_matrix(out: &mut impl Write, workloads: &[&Workload<'_>]) -> io::Result<()> {
+    let vs = workloads.first().is_some_and(|it| it.unit == Unit::Ratio);
+    let prefix = if vs { "vs " } else { "" };
+    let cell = |it: &Row| if vs { it.headline() } else { it.figure.clone() };
     let subjects = report::subjects(workloads);
     let headers = subjects.iter().map(|subject| format!("{prefix}{subject}"));
     let mut lines = vec![std::iter::once("workload".into()).chain(headers).collect()];

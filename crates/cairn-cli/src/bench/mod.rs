@@ -1,11 +1,9 @@
-//! `cairn bench`: runs the registry's workloads (`cairn_bench::registry`) in this process, or
-//! loads a saved run, then prints the table and writes the outputs asked for; what runs lives
-//! in the registry. A MISS is a result: the exit code stays 0 unless `--validate`
-//! ([`EXIT_TARGETS_MISSED`]) or `--gate` ([`EXIT_GATE_FAILED`]) asks. A workload that goes
-//! wrong is an error: the others still run and report, then the command exits 1. Every output
-//! file is opened and every saved run read before anything is measured, so a bad path fails
-//! at once. Without a Redis server (at `--redis`, or started by `--start-redis`) one note
-//! says the Redis rows were skipped and why.
+//! `cairn bench`: runs the registry's workloads in this process, or loads a saved run, then
+//! prints the table and writes the outputs asked for. A MISS is a result: the exit code stays 0
+//! unless `--validate` ([`EXIT_TARGETS_MISSED`]) or `--gate` ([`EXIT_GATE_FAILED`]) asks. A
+//! failed workload is an error: the others still run and report, then the command exits 1.
+//! Every output file is opened and every saved run read before anything is measured, so a bad
+//! path fails at once. Without a Redis server one note says the Redis rows were skipped and why.
 
 mod markdown;
 mod plot;

@@ -162,25 +162,24 @@ pub fn write_table(out: &mut impl Write, run: &SavedRun, wide: bool) -> io::Resu
     } else {
         writeln!(out, "\n{LEGEND}")?;
     }
-    let informational = run.results.iter().filter(|row| row.pass.is_none()).count();
-    let (count, elapsed) = (run.results.len(), run.elapsed_seconds);
+    let info = run.results.iter().filter(|row| row.pass.is_none()).count();
+    let (count, secs) = (run.results.len(), run.elapsed_seconds);
     writeln!(
         out,
-        "({count} rows: {informational} informational; ran in {elapsed:.1} s)"
+        "({count} rows: {info} informational; ran in {secs:.1} s)"
     )?;
     writeln!(out, "{} passed, {} missed", run.passed, run.missed)
 }
 
 /// A table for the terminal: no borders, a rule under the header, two spaces between columns,
 /// the columns `right` right-aligned.
-pub fn terminal_table<'h, L: Into<comfy_table::Row>>(
-    headers: impl IntoIterator<Item = &'h str>,
+pub fn terminal_table<L: Into<comfy_table::Row>>(
+    headers: impl Into<comfy_table::Row>,
     lines: impl IntoIterator<Item = L>,
     right: &[usize],
 ) -> Table {
     let mut table = Table::new();
     let style = TableStyle::new().header_separator(LineStyle::none().fill('-'));
-    let headers: Vec<&str> = headers.into_iter().collect();
     table.load_style(style).set_header(headers).add_rows(lines);
     for column in table.column_iter_mut() {
         column.set_padding((0, 2));

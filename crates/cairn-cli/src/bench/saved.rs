@@ -1,10 +1,9 @@
-//! Saved runs: the JSON document `--json` writes and `--from-json` and `--compare` read, and
-//! the comparison of two runs. Loading checks that the file is one (its `tool` is `cairn
-//! bench`; fields added since the first format may be absent) and recomputes each row's
-//! figure, so a loaded run prints like the live one; any other file is an error naming it,
-//! never a panic. A compared row's change is a speed ratio in the row's better direction, so
-//! above 1 always means this run is better; a change beyond the threshold either way (`1 +
-//! PCT/100`, or its inverse, so 2x better and 2x worse count the same) is marked.
+//! Saved runs: the JSON that `--json` writes and `--from-json` and `--compare` read, and the
+//! comparison of two runs. Loading checks the `tool` field (later fields may be absent) and
+//! recomputes each row's figure, so a loaded run prints like the live one; any other file is
+//! an error naming it, never a panic. A compared row's change is a speed ratio in the row's
+//! better direction (above 1: this run is better), marked beyond the threshold either way
+//! (`1 + PCT/100` or its inverse, so 2x better and 2x worse count the same).
 
 use std::io::{self, Write};
 use std::path::Path;
