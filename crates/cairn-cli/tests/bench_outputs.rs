@@ -222,11 +222,8 @@ fn exit_codes_and_messages() {
     from_json("a.json --quick", 2, &[]);
     // Files that are not saved runs (4.json is absent): nothing runs, stdout stays empty.
     let furlongs = [json!({"name": "a", "unit": "furlongs", "value": 1})];
-    write(
-        &dir,
-        "0.json",
-        &json!({"tool": "cairn bench", "results": 3}),
-    );
+    let not_rows = json!({"tool": "cairn bench", "results": 3});
+    write(&dir, "0.json", &not_rows);
     write(&dir, "1.json", &json!({"name": "x"}));
     write(&dir, "2.json", &saved_run("CPU", &furlongs));
     std::fs::write(dir.path().join("3.json"), "\u{0}\u{1}[").expect("written");

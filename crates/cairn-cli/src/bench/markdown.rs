@@ -11,7 +11,7 @@ use comfy_table::{presets, CellAlignment, Table};
 
 use super::plot;
 use super::report::{self, Row, Unit, Workload};
-use super::saved::SavedRun;
+use super::saved::{Failure, SavedRun};
 
 /// Writes the report of `run` bound for `path`; `charts`: the `--plot` directory, if any.
 pub fn write_report(
@@ -82,16 +82,15 @@ pub fn write_report(
         write_table(out, others, false)?;
     }
     writeln!(out, "\n{} passed, {} missed.", run.passed, run.missed)?;
-    if !run.failed.is_empty() {
-        writeln!(out, "\n## Failed workloads\n")?;
-        for failure in &run.failed {
-            writeln!(out, "- {}: {}", code(&failure.name), text(&failure.error))?;
+    let failure = |it: &Failure| format!("{}: {}", code(&it.name), text(&it.error));
+    let failed: Vec<String> = run.failed.iter().map(failure).collect();
+    let notes = run.notes.iter().map(|note| text(note)).collect();
+    for (title, items) in [("Failed workloads", failed), ("Notes", notes)] {
+        if !items.is_empty() {
+            writeln!(out, "\n## {title}\n")?;
         }
-    }
-    if !run.notes.is_empty() {
-        writeln!(out, "\n## Notes\n")?;
-        for note in &run.notes {
-            writeln!(out, "- {}", text(note))?;
+        for item in items {
+            writeln!(out, "- {item}")?;
         }
     }
     Ok(())

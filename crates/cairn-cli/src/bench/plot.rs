@@ -42,11 +42,9 @@ pub fn write_charts(dir: &Path, rows: &[Row]) -> Result<usize> {
             let bars = workload.rows.iter().map(|row| bar(row, name, row.value));
             (Some(caption), bars.collect(), Some(unit))
         });
+        let panels: Vec<Panel> = panels.collect();
         let title = format!("{group}: Cairn and its peers");
-        charts.push((
-            file_name(group),
-            chart(&title, &panels.collect::<Vec<_>>())?,
-        ));
+        charts.push((file_name(group), chart(&title, &panels)?));
     }
     let ratios = workloads.iter().filter(|it| it.unit == Unit::Ratio);
     let ratios = ratios.flat_map(|it| it.rows.iter().map(|row| (it.name, row)));

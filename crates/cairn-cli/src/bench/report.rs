@@ -163,10 +163,10 @@ pub fn write_table(out: &mut impl Write, run: &SavedRun, wide: bool) -> io::Resu
         writeln!(out, "\n{LEGEND}")?;
     }
     let info = run.results.iter().filter(|row| row.pass.is_none()).count();
-    let (count, secs) = (run.results.len(), run.elapsed_seconds);
+    let (all, secs) = (run.results.len(), run.elapsed_seconds);
     writeln!(
         out,
-        "({count} rows: {info} informational; ran in {secs:.1} s)"
+        "({all} rows: {info} informational; ran in {secs:.1} s)"
     )?;
     writeln!(out, "{} passed, {} missed", run.passed, run.missed)
 }

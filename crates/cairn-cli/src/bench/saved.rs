@@ -103,10 +103,8 @@ impl SavedRun {
             let names = names.join("\n  ");
             bail!("no row name contains {filter:?}; the rows are:\n  {names}");
         }
-        self.filter = Some(match self.filter.take() {
-            Some(earlier) => format!("{earlier}, then {filter}"),
-            None => filter.to_owned(),
-        });
+        let earlier = self.filter.take().map(|it| format!("{it}, then "));
+        self.filter = Some(earlier.unwrap_or_default() + filter);
         (self.passed, self.missed) = cairn_bench::report::tally(&self.results);
         Ok(())
     }
@@ -189,19 +187,14 @@ pub fn write_comparison(
         let text = format!("the {which} run is a {build} build: its figures mean nothing");
         (build != "release").then_some(text)
     };
+    let machines = [before, after].map(SavedRun::machine_text);
+    let modes = [before, after].map(|run| run.mode.clone());
+    let not_the_code = "changes may come from the machine, not the code";
     let warnings = [
-        differ(
-            "from different machines",
-            [before, after].map(SavedRun::machine_text),
-            "changes may come from the machine, not the code",
-        ),
+        differ("from different machines", machines, not_the_code),
         build("saved", before),
         build("current", after),
-        differ(
-            "in different modes",
-            [before, after].map(|run| run.mode.clone()),
-            "quick figures are noisier",
-        ),
+        differ("in different modes", modes, "quick figures are noisier"),
     ];
     for warning in warnings.into_iter().flatten() {
         writeln!(out, "warning: {warning}")?;
