@@ -53,8 +53,7 @@ fn latency(name: &str, p50: u64) -> Json {
            "value": p50})
 }
 
-/// A subject's row on a side-by-side workload: its latency, or with `ratio`, Cairn's speed
-/// over it.
+/// A subject's row on a side-by-side workload: its latency, or Cairn's speed over it.
 fn peer(workload: &str, subject: &str, p50: u64, ratio: Option<f64>) -> Json {
     let mut row = latency(&format!("peers/{workload}/{subject}"), p50);
     if let Some(ratio) = ratio {
@@ -82,9 +81,8 @@ fn saved_run(cpu: &str, results: &[Json]) -> Json {
     })
 }
 
-/// Writes the runs `a.json` (Cairn and its peers on three workloads, ratios, Cairn-only rows)
-/// and `b.json` (the Cairn-only row 25 % faster, one row that is gone since, no hot rows, on
-/// another machine) into `dir`.
+/// Writes `a.json` (Cairn and its peers on three workloads, ratios, Cairn-only rows) and
+/// `b.json` (the Cairn-only row 25 % faster, a row gone since, no hot rows, another machine).
 fn after_and_before(dir: &TempDir) {
     let (uniform, hot, sorted) = ("point_read/uniform", "point_read/hot", "bulk_load/sorted");
     let measured = [
@@ -272,9 +270,7 @@ fn the_default_table_fits_120_columns_and_wide_shows_everything() {
     run["notes"] = json!(["a note of several sentences ".repeat(20)]);
     let dir = TempDir::new().expect("a temp dir");
     write(&dir, "run.json", &run);
-
-    // Exit 1: the failed workload.
-    let output = bench(&dir, "--from-json run.json", 1);
+    let output = bench(&dir, "--from-json run.json", 1); // 1: the failed workload
     let (stdout, _) = output.split_once("stderr: ").expect("stderr follows");
     for line in stdout.lines() {
         let columns = line.chars().count();

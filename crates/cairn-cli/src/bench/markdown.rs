@@ -1,8 +1,7 @@
-//! `--markdown FILE`: the run as the Markdown report the benchmark docs include: a header, a
-//! table per side-by-side group (a column per subject) with its `--plot` chart linked, the
-//! table of Cairn's speed over each peer's with `ratios.svg` linked, then the other rows as
-//! `--wide` shows them, the tally, failed workloads and notes. Cell text is escaped so that
-//! no `|` breaks a table; chart links are relative to FILE's directory.
+//! `--markdown FILE`: the run as a Markdown report: a header, a table per side-by-side group
+//! (a column per subject, its `--plot` chart linked), Cairn's speed over each peer's
+//! (`ratios.svg` linked), the other rows as `--wide` shows them, the tally, failures and notes.
+//! Cells are escaped so that no `|` breaks a table; chart links are relative to FILE's folder.
 
 use std::io::{self, Write};
 use std::path::{Component, Path, PathBuf};
@@ -164,14 +163,11 @@ fn code(text: &str) -> String {
 /// when it holds a space, so that Markdown keeps it whole.
 fn relative_link(from: &Path, target: &Path) -> String {
     let (from, target) = (normalized(from), normalized(target));
-    let mut from_parts = from.components().peekable();
-    let mut target_parts = target.components().peekable();
-    while from_parts.peek().is_some() && from_parts.peek() == target_parts.peek() {
-        from_parts.next();
-        target_parts.next();
-    }
-    let up = from_parts.map(|_| "..".to_owned());
-    let down = target_parts.map(|part| part.as_os_str().to_string_lossy().into_owned());
+    let pairs = from.components().zip(target.components());
+    let common = pairs.take_while(|(a, b)| a == b).count();
+    let up = from.components().skip(common).map(|_| "..".to_owned());
+    let down = target.components().skip(common);
+    let down = down.map(|part| part.as_os_str().to_string_lossy().into_owned());
     let link = up.chain(down).collect::<Vec<_>>().join("/");
     if link.contains(char::is_whitespace) || link.contains(['(', ')', '<', '>']) {
         format!("<{}>", link.replace('<', "%3C").replace('>', "%3E"))

@@ -69,7 +69,6 @@ pub fn run(settings: &BenchArgs) -> Result<ExitCode> {
     }
     if let (Some(before), Some(path)) = (&baseline, &settings.compare) {
         let threshold = settings.compare_threshold;
-        writeln!(out)?;
         saved::write_comparison(&mut out, path, before, &run, threshold)?;
     }
     if let Some(dir) = &settings.plot {
@@ -114,20 +113,18 @@ fn check(out: &mut impl Write, settings: &BenchArgs, run: &SavedRun) -> Result<E
         out.flush()?;
         return Ok(ExitCode::from(EXIT_TARGETS_MISSED));
     }
-    let mut exit = ExitCode::SUCCESS;
+    let mut all_met = true;
     let gates = registry::gates(run.mode == "quick");
     for (name, limit) in gates.into_iter().filter(|_| settings.gate) {
         let row = run.results.iter().find(|row| row.name == name);
         let met = row.is_some_and(|row| limit.is_met_by(row.value));
-        if !met {
-            exit = ExitCode::from(EXIT_GATE_FAILED);
-        }
+        all_met &= met;
         let verdict = if met { "ok  " } else { "FAIL" };
         let figure = row.map_or("missing from this run", |row| row.figure.as_str());
         writeln!(out, "gate {verdict} {name}: {figure} (gate {})", limit.text)?;
     }
     out.flush()?;
-    Ok(exit)
+    Ok(ExitCode::from(if all_met { 0 } else { EXIT_GATE_FAILED }))
 }
 
 /// Measures the selected workloads, printing the header first and the progress meanwhile.
@@ -187,13 +184,12 @@ fn select(filter: Option<&str>, quick: bool) -> Result<(Vec<Entry>, Vec<Derived>
         .filter(|derived| derived.name.contains(filter))
         .flat_map(|derived| [&derived.numerator, &derived.denominator])
         .collect();
-    let names: Vec<String> = all.iter().map(|entry| entry.name.clone()).collect();
+    let names: String = all.iter().map(|it| format!("\n  {}", it.name)).collect();
     let entries: Vec<Entry> = (all.into_iter())
         .filter(|entry| entry.matches(filter) || wanted.iter().any(|row| entry.makes(row)))
         .collect();
     if entries.is_empty() {
-        let names = names.join("\n  ");
-        bail!("no workload name contains {filter:?}; the workloads are:\n  {names}");
+        bail!("no workload name contains {filter:?}; the workloads are:{names}");
     }
     Ok((entries, derived))
 }

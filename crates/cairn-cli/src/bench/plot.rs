@@ -1,8 +1,7 @@
-//! `--plot DIR`: SVG charts of the side-by-side rows, drawn with `plotters`' SVG backend: a
-//! chart per workload group (a panel per workload, a horizontal bar from 0 per store, Cairn in
-//! orange and each peer engine in its own colour, its figure at the end), and `ratios.svg`
-//! (Cairn's speed over each peer's, on a log scale: right of 1x, Cairn is ahead). The SVG
-//! names its fonts and leaves drawing text to the viewer, so nothing here needs a font.
+//! `--plot DIR`: SVG charts of the side-by-side rows: a chart per workload group (a panel per
+//! workload, a bar from 0 per store in its engine's colour, its figure at the end), and
+//! `ratios.svg` (Cairn's speed over each peer's on a log scale: right of 1x, Cairn is ahead).
+//! The SVG names its fonts and leaves drawing text to the viewer, so nothing needs a font.
 
 use std::fs;
 use std::path::Path;
@@ -99,10 +98,9 @@ fn chart(title: &str, panels: &[Panel]) -> Result<String> {
         let size = (WIDTH, 40 + heights.iter().sum::<u32>());
         let root = SVGBackend::with_string(&mut svg, size).into_drawing_area();
         root.fill(&WHITE)?;
-        let mut top = 0;
-        let breaks = heights.iter().map(|height| {
-            top += height;
-            top
+        let breaks = heights.iter().scan(0, |top, height| {
+            *top += height;
+            Some(*top)
         });
         let areas = root.titled(title, (FONT, 24))?;
         let areas = areas.split_by_breakpoints([0; 0], breaks.collect::<Vec<_>>());

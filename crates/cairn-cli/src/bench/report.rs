@@ -1,9 +1,8 @@
 //! The terminal table, and the grouping of side-by-side rows (a `workload` measured for each
-//! `subject`, a store and mode; a ratio row is Cairn's speed over that subject's) that it, the
-//! Markdown report and the charts share. Subjects are listed in [`SUBJECT_ORDER`], unknown
-//! ones after in the order they appear; groups (a workload's part before the first `/`) and
-//! workloads keep the order measured. The default table fits [`MAX_WIDTH`] columns: a line
-//! per side-by-side workload (Cairn, the best peer, Cairn's speed over it) and per other row.
+//! `subject`; a ratio row is Cairn's speed over that subject's) shared with the report and
+//! charts. Subjects come in [`SUBJECT_ORDER`], unknown ones after; groups and workloads keep
+//! the order measured. The default table fits [`MAX_WIDTH`] columns: a line per side-by-side
+//! workload (Cairn, the best peer, Cairn's speed over it) and per other row.
 
 use std::io::{self, Write};
 
@@ -101,11 +100,11 @@ pub fn subjects<'r>(workloads: &[&Workload<'r>]) -> Vec<&'r str> {
 
 /// `items` by `key`, keys and items in the order they first come.
 fn group_by<K: PartialEq, T>(
-    items: impl IntoIterator<Item = T>,
+    all: impl Iterator<Item = T>,
     key: impl Fn(&T) -> K,
 ) -> Vec<(K, Vec<T>)> {
     let mut groups: Vec<(K, Vec<T>)> = Vec::new();
-    for item in items {
+    for item in all {
         let key = key(&item);
         match groups.iter_mut().find(|(known, _)| *known == key) {
             Some((_, members)) => members.push(item),
@@ -116,7 +115,7 @@ fn group_by<K: PartialEq, T>(
 }
 
 /// `items` without repeats, in the order they first come.
-pub fn unique<T: PartialEq + Copy>(items: impl IntoIterator<Item = T>) -> Vec<T> {
+pub fn unique<T: PartialEq + Copy>(items: impl Iterator<Item = T>) -> Vec<T> {
     let groups = group_by(items, |item| *item);
     groups.into_iter().map(|(item, _)| item).collect()
 }
@@ -154,13 +153,14 @@ pub fn write_table(out: &mut impl Write, run: &SavedRun, wide: bool) -> io::Resu
         let line = format!("FAILED {}: {}", failure.name, failure.error);
         writeln!(out, "{}", shorten(&line, width))?;
     }
-    if wide {
-        writeln!(out)?;
-        for note in &run.notes {
-            writeln!(out, "note: {note}")?;
-        }
-    } else {
-        writeln!(out, "\n{LEGEND}")?;
+    writeln!(out)?;
+    let notes = run
+        .notes
+        .iter()
+        .filter(|_| wide)
+        .map(|note| format!("note: {note}"));
+    for line in notes.chain((!wide).then(|| LEGEND.to_owned())) {
+        writeln!(out, "{line}")?;
     }
     let info = run.results.iter().filter(|row| row.pass.is_none()).count();
     let (all, secs) = (run.results.len(), run.elapsed_seconds);
@@ -220,9 +220,9 @@ fn side_by_side_line<'r>(workload: &Workload<'r>, ratios: &[&Row]) -> [String; 6
     let cairns = cairns.into_iter();
     let cairn = cairns.min_by_key(|row| subject(row).ends_with("-inmemory"));
     let ratio_to = |peer: &'r Row| {
-        let ratio = ratios.iter().find(|ratio| ratio.subject == peer.subject);
-        let ratio = ratio
-            .map(|ratio| ratio.value)
+        let row = ratios.iter().find(|it| it.subject == peer.subject);
+        let ratio = row
+            .map(|it| it.value)
             .or_else(|| speed_ratio(peer, cairn?))?;
         ratio.is_finite().then_some((peer, ratio))
     };

@@ -26,9 +26,8 @@ pub struct Failure {
     pub error: String,
 }
 
-/// A run: how, when and where it measured (`mode`: quick or full; `build`: release or
-/// debug), the rows that met and missed their target, the failed workloads, and every row in
-/// the order measured.
+/// A run: how, when and where it measured (`mode`: quick or full; `build`: release or debug),
+/// its tally, the failed workloads, and every row in the order measured.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct SavedRun {
     pub tool: String,
@@ -128,7 +127,6 @@ impl SavedRun {
         format!("{cpus} CPUs, {model} ({platform})")
     }
 
-    /// `release build, cairn 0.1.0`.
     pub fn build_text(&self) -> String {
         format!("{} build, cairn {}", self.build, self.version)
     }
@@ -159,8 +157,7 @@ fn verdict(ratio: f64, threshold_pct: f64) -> &'static str {
 }
 
 /// Prints the comparison of `after` (this run) with `before` (the saved run at `path`): both
-/// runs, warnings, then every row of either run (this run's in order first) with both figures,
-/// the change and its mark (`n/a`: different units, or a zero or non-finite value).
+/// runs, warnings, then every row of either run (this run's first), the change and its mark.
 pub fn write_comparison(
     out: &mut impl Write,
     path: &Path,
@@ -174,7 +171,7 @@ pub fn write_comparison(
     });
     writeln!(
         out,
-        "comparison with {}\n  change: speed ratio after/before in each row's better \
+        "\ncomparison with {}\n  change: speed ratio after/before in each row's better \
          direction (> 1: better), marked beyond {threshold_pct} %\n  before: {old}\n  after : \
          {new}",
         path.display()
