@@ -184,7 +184,7 @@ fn select(filter: Option<&str>, quick: bool) -> Result<(Vec<Entry>, Vec<Derived>
         .filter(|derived| derived.name.contains(filter))
         .flat_map(|derived| [&derived.numerator, &derived.denominator])
         .collect();
-    let names: String = all.iter().map(|it| format!("\n  {}", it.name)).collect();
+    let names = (all.iter()).fold(String::new(), |names, it| names + "\n  " + &it.name);
     let entries: Vec<Entry> = (all.into_iter())
         .filter(|entry| entry.matches(filter) || wanted.iter().any(|row| entry.makes(row)))
         .collect();
