@@ -166,7 +166,7 @@ struct BenchArgs {
     #[arg(long, value_name = "SUBSTR")]
     filter: Option<String>,
     /// The Redis server the `KeyValueStore` rows measure, if one answers there.
-    #[arg(long, value_name = "URL", default_value = bench::REDIS_URL_DEFAULT)]
+    #[arg(long, value_name = "URL", default_value = "redis://127.0.0.1:6379")]
     redis: String,
     /// Start a throwaway redis-server (from PATH) for the Redis rows instead of using --redis.
     #[arg(long, conflicts_with = "from_json")]
@@ -178,7 +178,7 @@ struct BenchArgs {
     /// Run only the latency or only the throughput workloads (steps measuring both, and the
     /// memory tier, run under either).
     #[arg(long, value_enum, conflicts_with = "from_json")]
-    kind: Option<bench::KindArg>,
+    kind: Option<KindArg>,
     /// Internal: fill one side-by-side store (e.g. `redb-buffered`) with --keys keys in this
     /// process and print its memory figures; `cairn bench` runs itself this way for the memory
     /// tier.
@@ -199,7 +199,7 @@ struct BenchArgs {
     #[arg(
         long,
         value_name = "PCT",
-        default_value_t = bench::THRESHOLD_PCT_DEFAULT,
+        default_value_t = 10.0,
         value_parser = parse_percent,
         requires = "compare"
     )]
@@ -230,6 +230,15 @@ struct BenchArgs {
     targets: bool,
 }
 
+/// `cairn bench --kind`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum KindArg {
+    /// Latency rows.
+    Latency,
+    /// Throughput rows.
+    Throughput,
+}
+
 /// A positive, finite number of seconds.
 fn parse_seconds(text: &str) -> Result<std::time::Duration, String> {
     let seconds: f64 = text
@@ -254,33 +263,10 @@ fn parse_percent(text: &str) -> Result<f64, String> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Bench(args) => match bench::run(&bench::Settings {
-            quick: args.quick,
-            json: args.json,
-            filter: args.filter,
-            redis_url: args.redis,
-            start_redis: args.start_redis,
-            seconds: args.seconds,
-            kind: args.kind,
-            memory_probe: args.memory_probe.map(|store| (store, args.keys)),
-            from_json: args.from_json,
-            compare: args.compare,
-            compare_threshold_pct: args.compare_threshold,
-            plot: args.plot,
-            markdown: args.markdown,
-            validate: args.validate,
-            gate: args.gate,
-            wide: args.wide,
-            targets: args.targets,
-        }) {
-            Ok(bench::Outcome::Done) => ExitCode::SUCCESS,
-            Ok(bench::Outcome::TargetsMissed) => ExitCode::from(bench::EXIT_TARGETS_MISSED),
-            Ok(bench::Outcome::GateFailed) => ExitCode::from(bench::EXIT_GATE_FAILED),
-            Err(error) => {
-                report_error(&error);
-                ExitCode::FAILURE
-            }
-        },
+        Command::Bench(args) => bench::run(&args).unwrap_or_else(|error| {
+            report_error(&error);
+            ExitCode::FAILURE
+        }),
         Command::Inspect(args) => offline_exit(inspect::inspect(&args.dir, args.json)),
         Command::Verify(args) => offline_exit(inspect::verify(&args.dir, args.json)),
         Command::Dump(args) => {

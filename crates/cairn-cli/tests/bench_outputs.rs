@@ -1,10 +1,7 @@
-//! Integration tests of the output side of `cairn bench`, through the real binary and
-//! hand-made saved runs (nothing is measured): `--from-json` prints a saved run like a live
-//! one, a line per workload that fits 120 columns (`--wide`: every row); `--compare` marks
-//! changes beyond the threshold and lists added and removed rows; `--plot` writes an SVG per
-//! side-by-side group and `ratios.svg`; `--markdown` writes tables that link those charts
-//! relative to the report; a file that is not a saved run is an error naming it (exit 1, no
-//! panic); `--validate` exits 3 on a MISS and 1 on a failed workload.
+//! Integration tests of `cairn bench`'s outputs, through the real binary and hand-made saved
+//! runs (nothing is measured): the table (a line per workload in 120 columns; `--wide`: every
+//! row), `--compare`, `--plot`, `--markdown` (chart links relative to the report), errors for
+//! files that are not saved runs (exit 1, no panic), and the exit codes of `--validate`.
 
 #![allow(
     clippy::expect_used,
@@ -15,18 +12,16 @@
 use serde_json::{json, Value as Json};
 use tempfile::TempDir;
 
-/// Runs `cairn bench ARGS` (split at spaces), checks its exit code, and returns
+/// Runs `cairn bench ARGS` (split at spaces) in `dir`, checks its exit code, and returns
 /// `stdout: <its stdout>stderr: <its stderr>`.
-fn bench(args: &str, code: i32) -> String {
+fn bench(dir: &TempDir, args: &str, code: i32) -> String {
     let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_cairn"));
-    command.arg("bench").args(args.split_whitespace());
-    let output = command.output().expect("the cairn binary runs");
+    command.current_dir(dir.path()).arg("bench");
+    let output = command.args(args.split_whitespace()).output();
+    let output = output.expect("the cairn binary runs");
     let [stdout, stderr] = [output.stdout, output.stderr].map(String::from_utf8);
-    let text = format!(
-        "stdout: {}stderr: {}",
-        stdout.expect("UTF-8"),
-        stderr.expect("UTF-8")
-    );
+    let (stdout, stderr) = (stdout.expect("UTF-8"), stderr.expect("UTF-8"));
+    let text = format!("stdout: {stdout}stderr: {stderr}");
     assert_eq!(output.status.code(), Some(code), "{args}:\n{text}");
     text
 }
@@ -34,10 +29,8 @@ fn bench(args: &str, code: i32) -> String {
 /// Asserts that `text`, with each line's runs of white space made one space, holds each of
 /// `wanted` (and none of those that start with `NOT `).
 fn check(text: &str, wanted: &[&str]) {
-    let lines = text
-        .lines()
-        .map(|line| line.split_whitespace().collect::<Vec<_>>());
-    let flat: String = lines.map(|words| words.join(" ") + "\n").collect();
+    let words = |line: &str| line.split_whitespace().collect::<Vec<_>>().join(" ");
+    let flat: String = text.lines().map(|line| words(line) + "\n").collect();
     for want in wanted {
         match want.strip_prefix("NOT ") {
             Some(unwanted) => assert!(!flat.contains(unwanted), "{unwanted:?} in:\n{flat}"),
@@ -46,11 +39,12 @@ fn check(text: &str, wanted: &[&str]) {
     }
 }
 
-/// Writes `value` as the file `name` in `dir`; returns its path.
-fn write(dir: &TempDir, name: &str, value: &Json) -> String {
-    let path = dir.path().join(name).to_string_lossy().into_owned();
-    std::fs::write(&path, value.to_string()).expect("the fixture is written");
-    path
+fn write(dir: &TempDir, name: &str, value: &Json) {
+    std::fs::write(dir.path().join(name), value.to_string()).expect("the fixture is written");
+}
+
+fn read(dir: &TempDir, name: &str) -> String {
+    std::fs::read_to_string(dir.path().join(name)).expect("the file exists")
 }
 
 fn latency(name: &str, p50: u64) -> Json {
@@ -59,8 +53,7 @@ fn latency(name: &str, p50: u64) -> Json {
            "value": p50})
 }
 
-/// A subject's row on a side-by-side workload: its latency, or with `ratio`, Cairn's speed
-/// over it.
+/// A subject's row on a side-by-side workload: its latency, or Cairn's speed over it.
 fn peer(workload: &str, subject: &str, p50: u64, ratio: Option<f64>) -> Json {
     let mut row = latency(&format!("peers/{workload}/{subject}"), p50);
     if let Some(ratio) = ratio {
@@ -88,10 +81,9 @@ fn saved_run(cpu: &str, results: &[Json]) -> Json {
     })
 }
 
-/// The runs "after" (Cairn and its peers on three workloads, ratios, Cairn-only rows) and
-/// "before" (the Cairn-only row 25 % faster, one row that is gone since, no hot rows, on
-/// another machine), written into `dir`.
-fn after_and_before(dir: &TempDir) -> (String, String) {
+/// Writes `a.json` (Cairn and its peers on three workloads, ratios, Cairn-only rows) and
+/// `b.json` (the Cairn-only row 25 % faster, a row gone since, no hot rows, another machine).
+fn after_and_before(dir: &TempDir) {
     let (uniform, hot, sorted) = ("point_read/uniform", "point_read/hot", "bulk_load/sorted");
     let measured = [
         peer(uniform, "redb-buffered", 1_500, None),
@@ -121,25 +113,22 @@ fn after_and_before(dir: &TempDir) -> (String, String) {
     let mut before = vec![targeted("single_operations/single_get/100", 300, true)];
     before.extend(measured);
     before.push(latency("retired/row", 50));
-    let before = saved_run("Other CPU", &before);
-    (write(dir, "a.json", &after), write(dir, "b.json", &before))
+    write(dir, "a.json", &after);
+    write(dir, "b.json", &saved_run("Other CPU", &before));
 }
 
 #[test]
 fn a_saved_run_is_printed_compared_plotted_and_written_as_markdown() {
     let dir = TempDir::new().expect("a temp dir");
-    let (after, before) = after_and_before(&dir);
-    let path = |name: &str| dir.path().join(name).to_string_lossy().into_owned();
-    let (charts, markdown, resaved) = (path("(charts)"), path("r/./r/../bench.md"), path("c"));
-    std::fs::create_dir_all(path("r/r")).expect("the report's directory");
-    let (a, b) = (&after, &before);
-    let args = format!("--from-json {a} --compare {b} --plot {charts} --markdown {markdown}");
-    let stdout = bench(&format!("{args} --json {resaved}"), 0);
+    after_and_before(&dir);
+    std::fs::create_dir_all(dir.path().join("r/r")).expect("the report's directory");
+    let args = "--from-json a.json --compare b.json --plot (charts) --markdown r/./r/../bench.md";
+    let stdout = bench(&dir, &format!("{args} --json c"), 0);
     let (table, comparison) = stdout.split_once("comparison with").expect("a comparison");
     check(
         table,
         &[
-            "(loaded from ",
+            "(loaded from a.json)",
             "date: 2026-01-02 03:04:05 UTC",
             "machine: 2 CPUs, Test CPU (linux-x86_64)",
             // A line per workload: Cairn, the best peer, Cairn's speed over it; no peer row.
@@ -158,28 +147,18 @@ fn a_saved_run_is_printed_compared_plotted_and_written_as_markdown() {
             "\npeers/point_read/hot/cairn-buffered - 200 ns - added\n",
             "\nretired/row 50 ns - - removed\n",
             "0 better, 1 worse beyond 10 %",
-            "plot: 4 chart(s) written to ",
+            "plot: 4 chart(s) written to (charts)",
         ],
     );
-    let read = |path: &str| std::fs::read_to_string(path).expect("the file exists");
-    let point_read = [
-        "<svg",
-        "cairn-buffered\n",
-        "redb-buffered\n",
-        "sqlite-strict\n",
-        "</svg>\n",
-    ];
-    check(&read(&format!("{charts}/point_read.svg")), &point_read);
-    let ratios = [
-        "vs sqlite-strict",
-        "12.00x",
-        "point_read/hot vs sqlite-strict",
-        "\n0.1x\n",
-    ];
-    check(&read(&format!("{charts}/ratios.svg")), &ratios);
-    check(&read(&format!("{charts}/ratios-group.svg")), &["2 ns"]);
+    let svg = |name: &str| read(&dir, &format!("(charts)/{name}.svg"));
+    let (point_read, ratios) = (svg("point_read"), svg("ratios"));
+    check(&point_read, &["<svg", "</svg>\n", "cairn-buffered\n"]);
+    check(&point_read, &["redb-buffered\n", "sqlite-strict\n"]);
+    let hot = "point_read/hot vs sqlite-strict";
+    check(&ratios, &[hot, "12.00x", "\n0.1x\n"]);
+    check(&svg("ratios-group"), &["2 ns"]);
     check(
-        &read(&markdown),
+        &read(&dir, "r/bench.md"),
         &[
             "- command: `` cairn bench `x` ``",
             "- filter: `` `y ``",
@@ -198,104 +177,63 @@ fn a_saved_run_is_printed_compared_plotted_and_written_as_markdown() {
     );
     // The rows were written back, without the figures, as a saved run that loads again;
     // --wide shows every row.
-    check(&read(&resaved), &["NOT \"figure\""]);
-    let wide = [
-        "peers/point_read/uniform/redb-buffered p50 1.50 µs / p99 4.50 µs",
-        "note: hand",
-    ];
-    check(&bench(&format!("--from-json {resaved} --wide"), 0), &wide);
+    check(&read(&dir, "c"), &["NOT \"figure\""]);
+    let uniform = "peers/point_read/uniform/redb-buffered p50 1.50 µs / p99 4.50 µs";
+    let wide = bench(&dir, "--from-json c --wide", 0);
+    check(&wide, &[uniform, "note: hand"]);
 }
 
 #[test]
 fn exit_codes_and_messages() {
     let dir = TempDir::new().expect("a temp dir");
-    let (after, before) = after_and_before(&dir);
-    let (fast, slow) = (
-        targeted("fast/enough", 400, true),
-        targeted("too/slow", 4_000, false),
-    );
+    after_and_before(&dir);
+    let fast = targeted("fast/enough", 400, true);
+    let slow = targeted("too/slow", 4_000, false);
     let mut failed = saved_run("CPU", std::slice::from_ref(&slow));
     failed["failed"] = json!([{"name": "broken/workload", "error": "get found nothing"}]);
-    let missed = write(
-        &dir,
-        "missed.json",
-        &saved_run("CPU", &[fast.clone(), slow]),
-    );
-    let passing = write(&dir, "passing.json", &saved_run("CPU", &[fast]));
-    let failed = write(&dir, "failed.json", &failed);
+    write(&dir, "failed.json", &failed);
+    let missed = saved_run("CPU", &[fast.clone(), slow]);
+    write(&dir, "missed.json", &missed);
+    write(&dir, "passing.json", &saved_run("CPU", &[fast]));
+    let from_json = |args: &str, code, wanted: &[&str]| {
+        check(&bench(&dir, &format!("--from-json {args}"), code), wanted);
+    };
     let miss = "\nMISS too/slow: p50 4.00 µs / p99 12.0 µs (target < 1 µs)\n";
-    let mut cases = vec![
-        (
-            format!("{missed} --validate"),
-            3,
-            vec![
-                "validate: 1 row(s) missed their target:",
-                miss,
-                "NOT MISS fast/enough",
-            ],
-        ),
-        // A MISS is a result; a workload error stays exit 1.
-        (missed, 0, vec!["1 passed, 1 missed"]),
-        (
-            format!("{passing} --validate"),
-            0,
-            vec!["validate: every row with a target met it"],
-        ),
-        (
-            format!("{failed} --validate"),
-            1,
-            vec![
-                "FAILED broken/workload: get found nothing",
-                "stderr: error: 1 workload(s) failed: broken/workload",
-            ],
-        ),
-        // 0.75x is within 50 %.
-        (
-            format!("{after} --filter single_get --compare {before} --compare-threshold 50"),
-            0,
-            vec![
-                "\nsingle_operations/single_get/100 300 ns 400 ns 0.75x\n",
-                "NOT peers/point_read/hot",
-            ],
-        ),
-        (
-            format!("{after} --filter nothing"),
-            1,
-            vec!["no row name contains \"nothing\""],
-        ),
-        // Usage errors: a negative threshold, and --quick, which measures.
-        (
-            format!("{after} --compare {before} --compare-threshold -5"),
-            2,
-            vec![],
-        ),
-        (format!("{after} --quick"), 2, vec![]),
-    ];
+    let validate = "validate: 1 row(s) missed their target:";
+    let not_fast = "NOT MISS fast/enough";
+    from_json("missed.json --validate", 3, &[validate, miss, not_fast]);
+    // A MISS is a result; a workload error stays exit 1.
+    from_json("missed.json", 0, &["1 passed, 1 missed"]);
+    let met = "validate: every row with a target met it";
+    from_json("passing.json --validate", 0, &[met]);
+    let failure = "FAILED broken/workload: get found nothing";
+    let error = "stderr: error: 1 workload(s) failed: broken/workload";
+    from_json("failed.json --validate", 1, &[failure, error]);
+    // 0.75x is within 50 %.
+    let within = "\nsingle_operations/single_get/100 300 ns 400 ns 0.75x\n";
+    let args = "a.json --filter single_get --compare b.json --compare-threshold 50";
+    from_json(args, 0, &[within, "NOT peers/point_read/hot"]);
+    let no_row = "no row name contains \"nothing\"";
+    from_json("a.json --filter nothing", 1, &[no_row]);
+    // Usage errors: a negative threshold, and --quick, which measures.
+    from_json("a.json --compare b.json --compare-threshold -5", 2, &[]);
+    from_json("a.json --quick", 2, &[]);
+    // Files that are not saved runs (4.json is absent): nothing runs, stdout stays empty.
+    let furlongs = [json!({"name": "a", "unit": "furlongs", "value": 1})];
+    let not_rows = json!({"tool": "cairn bench", "results": 3});
+    write(&dir, "0.json", &not_rows);
+    write(&dir, "1.json", &json!({"name": "x"}));
+    write(&dir, "2.json", &saved_run("CPU", &furlongs));
+    std::fs::write(dir.path().join("3.json"), "\u{0}\u{1}[").expect("written");
     let not_saved = "not a JSON file written by `cairn bench --json`";
-    let furlongs = saved_run(
-        "CPU",
-        &[json!({"name": "a", "unit": "furlongs", "value": 1})],
-    );
-    let files = [
-        json!({"tool": "cairn bench", "results": 3}),
-        json!({"name": "x"}),
-        furlongs,
-    ];
-    let mut files: Vec<(String, &str)> = (files.iter().enumerate())
-        .map(|(at, value)| (write(&dir, &format!("{at}.json"), value), not_saved))
-        .collect();
-    let path = |name: &str| dir.path().join(name).to_string_lossy().into_owned();
-    std::fs::write(path("binary.json"), "\u{0}\u{1}[").expect("written");
-    files.push((path("binary.json"), "not a JSON file"));
-    files.push((path("absent.json"), "cannot read the saved run"));
-    for (file, error) in &files {
-        // Nothing runs: stdout stays empty.
-        let wanted = vec!["stdout: stderr: error: ", file.as_str(), error];
-        cases.push((format!("{file} --filter x"), 1, wanted.clone()));
-        cases.push((format!("{passing} --compare {file}"), 1, wanted));
-    }
-    for (args, code, wanted) in cases {
-        check(&bench(&format!("--from-json {args}"), code), &wanted);
+    let errors = [not_saved; 4]
+        .into_iter()
+        .chain(["cannot read the saved run"]);
+    for (at, error) in errors.enumerate() {
+        let file = format!("{at}.json");
+        let wanted = ["stdout: stderr: error: ", &file, error];
+        from_json(&format!("{file} --filter x"), 1, &wanted);
+        from_json(&format!("passing.json --compare {file}"), 1, &wanted);
     }
 }
 
@@ -307,29 +245,18 @@ fn the_default_table_fits_120_columns_and_wide_shows_everything() {
     recovery["target"] = json!("< 500 ms (2 s ok)");
     recovery["annotations"] = json!(["5 runs; engine report p50 737.03 ms", "intact open 1 ms"]);
     let overhead = "single_operations/single_get/cairn-inmemory/100 vs cairn-inmemory-raw";
-    let mut rows = vec![
-        recovery,
-        targeted(&long_name, 82_600, true),
-        latency(overhead, 2),
-    ];
+    let mut rows = vec![recovery, latency(overhead, 2)];
+    rows.push(targeted(&long_name, 82_600, true));
     // Figures in every unit, rounded to their unit.
-    let units = [
-        ("ops/s", 3.21e6),
-        ("bytes", 1229.0),
-        ("versions", 2.0),
-        ("bytes", -3.0),
-    ];
-    for (at, (unit, value)) in units.into_iter().chain([("ns", 1e30)]).enumerate() {
+    let units = [("ops/s", 3.21e6), ("bytes", 1229.0), ("versions", 2.0)];
+    let units = units.into_iter().chain([("bytes", -3.0), ("ns", 1e30)]);
+    for (at, (unit, value)) in units.enumerate() {
         rows.push(json!({"name": format!("units/{at}"), "unit": unit, "value": value}));
     }
-    let stores = [
-        "cairn-inmemory",
-        "cairn-buffered",
-        "redb-buffered",
-        "sqlite-buffered",
-    ];
+    let stores = ["cairn-inmemory", "cairn-buffered", "redb-buffered"];
+    let stores = stores.into_iter().chain(["sqlite-buffered", "redis"]);
     let workload = "put/buffered_with_a_longer_workload_name";
-    for (index, store) in (1_u64..).zip(stores.into_iter().chain(["redis"])) {
+    for (index, store) in (1_u64..).zip(stores) {
         rows.push(peer(workload, store, 2_370 * index, None));
         rows.push(peer("get_at_scale/1000000", store, 686_000 * index, None));
         if index > 2 {
@@ -342,13 +269,9 @@ fn the_default_table_fits_120_columns_and_wide_shows_everything() {
     run["failed"] = json!([{"name": long_name, "error": "x".repeat(300)}]);
     run["notes"] = json!(["a note of several sentences ".repeat(20)]);
     let dir = TempDir::new().expect("a temp dir");
-    let path = write(&dir, "run.json", &run);
-
-    // Exit 1: the failed workload.
-    let output = bench(&format!("--from-json {path}"), 1);
-    let stdout = output
-        .split_once("stderr: ")
-        .map_or("", |(stdout, _)| stdout);
+    write(&dir, "run.json", &run);
+    let output = bench(&dir, "--from-json run.json", 1); // 1: the failed workload
+    let (stdout, _) = output.split_once("stderr: ").expect("stderr follows");
     for line in stdout.lines() {
         let columns = line.chars().count();
         assert!(columns <= 120, "{columns} columns:\n{line}");
@@ -368,7 +291,7 @@ fn the_default_table_fits_120_columns_and_wide_shows_everything() {
             "NOT a note of several",
         ],
     );
-    let wide = bench(&format!("--from-json {path} --wide"), 1);
+    let wide = bench(&dir, "--from-json run.json --wide", 1);
     let figure = "p50 737.15 ms / p99 2.21 s (5 runs; engine report p50 737.03 ms)";
     check(&wide, &[&long_name, "a note of several", figure]);
 }

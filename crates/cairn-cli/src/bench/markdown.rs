@@ -1,8 +1,7 @@
-//! `--markdown FILE`: the run as the Markdown report the benchmark docs include: a header, a
-//! table per side-by-side group (a column per subject) with its `--plot` chart linked, the
-//! table of Cairn's speed over each peer's with `ratios.svg` linked, then the other rows as
-//! `--wide` shows them, the tally, failed workloads and notes. Cell text is escaped so that
-//! no `|` breaks a table; chart links are relative to FILE's directory.
+//! `--markdown FILE`: the run as a Markdown report: a header, a table per side-by-side group
+//! (a column per subject, its `--plot` chart linked), Cairn's speed over each peer's
+//! (`ratios.svg` linked), the other rows as `--wide` shows them, the tally, failures and notes.
+//! Cells are escaped so that no `|` breaks a table; chart links are relative to FILE's folder.
 
 use std::io::{self, Write};
 use std::path::{Component, Path, PathBuf};
@@ -11,28 +10,28 @@ use comfy_table::{presets, CellAlignment, Table};
 
 use super::plot;
 use super::report::{self, Row, Unit, Workload};
-use super::saved::{describe_machine, SavedRun};
+use super::saved::{Failure, SavedRun};
 
-/// Writes the report of `run`; `charts` is the directory `--plot` wrote to, if any, and
-/// `report_dir` the directory the report is written to (chart links are relative to it).
+/// Writes the report of `run` bound for `path`; `charts`: the `--plot` directory, if any.
 pub fn write_report(
     out: &mut impl Write,
     run: &SavedRun,
     charts: Option<&Path>,
-    report_dir: &Path,
+    path: &Path,
 ) -> io::Result<()> {
-    let (date, mode, build, version) = (&run.date, &run.mode, &run.build, &run.version);
-    let machine = describe_machine(&run.machine);
+    let (date, machine, mode, build) = (&run.date, run.machine_text(), &run.mode, run.build_text());
     let command = code(run.command.as_deref().unwrap_or("not recorded"));
     write!(
         out,
         "# `cairn bench` results\n\n- date: {date}\n- machine: {machine}\n- mode: {mode}, \
-         {build} build, cairn {version}\n- command: {command}\n"
+         {build}\n- command: {command}\n"
     )?;
     if let Some(filter) = &run.filter {
         writeln!(out, "- filter: {}", code(filter))?;
     }
-    let link = |file: &str| charts.map(|dir| relative_link(report_dir, &dir.join(file)));
+    let mut report_dir = normalized(path);
+    report_dir.pop();
+    let link = |file: &str| charts.map(|dir| relative_link(&report_dir, &dir.join(file)));
     let workloads = report::workloads(&run.results);
     let groups = report::groups(&workloads);
     if !groups.is_empty() {
@@ -44,30 +43,21 @@ pub fn write_report(
         )?;
     }
     for (group, members) in &groups {
-        let mut measures: Vec<&str> = Vec::new();
-        for workload in members {
-            let measure = match workload.unit {
-                Unit::Nanoseconds => "latency cells: p50 / p99 per operation, lower is better",
-                unit => report::describe_measure(unit),
-            };
-            if !measures.contains(&measure) {
-                measures.push(measure);
-            }
-        }
+        let measures = report::unique(members.iter().map(|workload| match workload.unit {
+            Unit::Nanoseconds => "latency cells: p50 / p99 per operation, lower is better",
+            unit => report::describe_measure(unit),
+        }));
         let measures = measures.join("; ");
         let (first, rest) = measures.split_at(measures.chars().next().map_or(0, char::len_utf8));
         let (title, first) = (text(group), first.to_uppercase());
         writeln!(out, "\n### {title}\n\n{first}{rest}.\n")?;
-        write_matrix(out, members, "", |row| row.figure.clone())?;
+        write_matrix(out, members)?;
         if let Some(link) = link(&plot::file_name(group)) {
             writeln!(out, "\n![{title}: Cairn and its peers]({link})")?;
         }
     }
-
-    let ratios: Vec<&Workload<'_>> = workloads
-        .iter()
-        .filter(|it| it.unit == Unit::Ratio)
-        .collect();
+    let ratio = |it: &&Workload<'_>| it.unit == Unit::Ratio;
+    let ratios: Vec<&Workload<'_>> = workloads.iter().filter(ratio).collect();
     if !ratios.is_empty() {
         writeln!(
             out,
@@ -75,106 +65,75 @@ pub fn write_report(
              workload: above 1x Cairn is ahead (peer p50 over Cairn's p50 for latencies, \
              Cairn's rate over the peer's for throughputs).\n"
         )?;
-        write_matrix(out, &ratios, "vs ", Row::headline)?;
+        write_matrix(out, &ratios)?;
         if let Some(link) = link(plot::RATIOS_FILE) {
             writeln!(out, "\n![Cairn's speed relative to each peer]({link})")?;
         }
     }
-
-    let others = run
-        .results
-        .iter()
-        .filter(|row| row.workload.is_none() || row.subject.is_none());
-    let others: Vec<Vec<String>> = others.map(report::wide_cells).collect();
+    let other = |row: &&Row| row.workload.is_none() || row.subject.is_none();
+    let others = run.results.iter().filter(other).map(report::wide_cells);
+    let mut others: Vec<Vec<String>> = others.collect();
     if !others.is_empty() {
         let only = groups.is_empty() && ratios.is_empty();
         let title = if only { "Results" } else { "Other rows" };
         writeln!(out, "\n## {title}\n")?;
-        write_table(
-            out,
-            &report::WIDE_HEADERS.map(str::to_owned),
-            &others,
-            false,
-        )?;
+        others.insert(0, report::WIDE_HEADERS.map(str::to_owned).into());
+        write_table(out, others, false)?;
     }
     writeln!(out, "\n{} passed, {} missed.", run.passed, run.missed)?;
-    if !run.failed.is_empty() {
-        writeln!(out, "\n## Failed workloads\n")?;
-        for failure in &run.failed {
-            writeln!(out, "- {}: {}", code(&failure.name), text(&failure.error))?;
+    let failure = |it: &Failure| format!("{}: {}", code(&it.name), text(&it.error));
+    let failed: Vec<String> = run.failed.iter().map(failure).collect();
+    let notes = run.notes.iter().map(|note| text(note)).collect();
+    for (title, items) in [("Failed workloads", failed), ("Notes", notes)] {
+        if !items.is_empty() {
+            writeln!(out, "\n## {title}\n")?;
         }
-    }
-    if !run.notes.is_empty() {
-        writeln!(out, "\n## Notes\n")?;
-        for note in &run.notes {
-            writeln!(out, "- {}", text(note))?;
+        for item in items {
+            writeln!(out, "- {item}")?;
         }
     }
     Ok(())
 }
 
-/// A table: a line per workload, a column per subject (headed by `prefix` and the subject),
-/// each cell `cell(row)` (`–` where the subject was not measured).
-fn write_matrix(
-    out: &mut impl Write,
-    workloads: &[&Workload<'_>],
-    prefix: &str,
-    cell: impl Fn(&Row) -> String,
-) -> io::Result<()> {
+/// A table: a line per workload, a column per subject (`vs <subject>` for ratios), each cell
+/// the row's figure, or for ratios its value (`–` where the subject was not measured).
+fn write_matrix(out: &mut impl Write, workloads: &[&Workload<'_>]) -> io::Result<()> {
+    let vs = workloads.first().is_some_and(|it| it.unit == Unit::Ratio);
+    let prefix = if vs { "vs " } else { "" };
+    let cell = |it: &Row| if vs { it.headline() } else { it.figure.clone() };
     let subjects = report::subjects(workloads);
     let headers = subjects.iter().map(|subject| format!("{prefix}{subject}"));
-    let lines: Vec<Vec<String>> = (workloads.iter())
-        .map(|workload| {
-            let cells = subjects
-                .iter()
-                .map(|it| workload.row_of(it).map_or("–".into(), &cell));
-            std::iter::once(workload.name.to_owned())
-                .chain(cells)
-                .collect()
-        })
-        .collect();
-    let headers: Vec<String> = std::iter::once("workload".into()).chain(headers).collect();
-    write_table(out, &headers, &lines, true)
+    let mut lines = vec![std::iter::once("workload".into()).chain(headers).collect()];
+    for workload in workloads {
+        let mut line = vec![workload.name.to_owned()];
+        for subject in &subjects {
+            line.push(workload.row_of(subject).map_or("–".into(), &cell));
+        }
+        lines.push(line);
+    }
+    write_table(out, lines, true)
 }
 
-/// A Markdown table of escaped cells; with `figures`, every column after the first is
-/// right-aligned (`---:`).
-fn write_table(
-    out: &mut impl Write,
-    headers: &[String],
-    lines: &[Vec<String>],
-    figures: bool,
-) -> io::Result<()> {
-    let escape = |cells: &[String]| {
-        cells
-            .iter()
-            .map(|it| text(it).replace('|', "\\|"))
-            .collect::<Vec<_>>()
-    };
+/// A Markdown table of escaped cells, headers first; with `figures`, every column after the
+/// first is right-aligned (`---:`).
+fn write_table(out: &mut impl Write, mut lines: Vec<Vec<String>>, figures: bool) -> io::Result<()> {
+    for cell in lines.iter_mut().flatten() {
+        *cell = text(cell).replace('|', "\\|");
+    }
+    let mut lines = lines.into_iter();
     let mut table = Table::new();
-    table
-        .load_style(presets::ASCII_MARKDOWN)
-        .set_header(escape(headers));
-    table.add_rows(lines.iter().map(|line| escape(line)));
+    let headers = lines.next().unwrap_or_default();
+    table.load_style(presets::ASCII_MARKDOWN);
+    table.set_header(headers).add_rows(lines);
     for column in table.column_iter_mut().skip(1).filter(|_| figures) {
         column.set_cell_alignment(CellAlignment::Right);
     }
-    for (index, line) in table.lines().enumerate() {
-        if index != 1 || !figures {
-            writeln!(out, "{line}")?;
-            continue;
-        }
-        // The rule under the header: `|------|-----:|-----:|`.
-        let rule = line
-            .split('|')
-            .enumerate()
-            .map(|(at, part)| match part.strip_suffix('-') {
-                Some(dashes) if at > 1 => format!("{dashes}:"),
-                _ => part.to_owned(),
-            });
-        writeln!(out, "{}", rule.collect::<Vec<_>>().join("|"))?;
+    let mut lines: Vec<String> = table.lines().collect();
+    // The rule under the header: `|------|-----:|-----:|`.
+    if let Some(rule) = lines.get_mut(1).filter(|_| figures) {
+        *rule = rule.replace("-|", ":|").replacen(":|", "-|", 1);
     }
-    Ok(())
+    writeln!(out, "{}", lines.join("\n"))
 }
 
 /// Prose: line breaks flattened, and a `<` that could open an HTML tag escaped (`<= 2x`
@@ -204,14 +163,11 @@ fn code(text: &str) -> String {
 /// when it holds a space, so that Markdown keeps it whole.
 fn relative_link(from: &Path, target: &Path) -> String {
     let (from, target) = (normalized(from), normalized(target));
-    let mut from_parts = from.components().peekable();
-    let mut target_parts = target.components().peekable();
-    while from_parts.peek().is_some() && from_parts.peek() == target_parts.peek() {
-        from_parts.next();
-        target_parts.next();
-    }
-    let up = from_parts.map(|_| "..".to_owned());
-    let down = target_parts.map(|part| part.as_os_str().to_string_lossy().into_owned());
+    let pairs = from.components().zip(target.components());
+    let common = pairs.take_while(|(a, b)| a == b).count();
+    let up = from.components().skip(common).map(|_| "..".to_owned());
+    let down = target.components().skip(common);
+    let down = down.map(|part| part.as_os_str().to_string_lossy().into_owned());
     let link = up.chain(down).collect::<Vec<_>>().join("/");
     if link.contains(char::is_whitespace) || link.contains(['(', ')', '<', '>']) {
         format!("<{}>", link.replace('<', "%3C").replace('>', "%3E"))

@@ -1,11 +1,9 @@
-//! `cairn bench`: runs the registry's workloads (`cairn_bench::registry`) in this process, or
-//! loads a saved run, then prints the table and writes the outputs asked for; what runs lives
-//! in the registry. A MISS is a result: the exit code stays 0 unless `--validate`
-//! ([`EXIT_TARGETS_MISSED`]) or `--gate` ([`EXIT_GATE_FAILED`]) asks. A workload that goes
-//! wrong is an error: the others still run and report, then the command exits 1. Every output
-//! file is opened and every saved run read before anything is measured, so a bad path fails
-//! at once. Without a Redis server (at `--redis`, or started by `--start-redis`) one note
-//! says the Redis rows were skipped and why.
+//! `cairn bench`: runs the registry's workloads in this process, or loads a saved run, then
+//! prints the table and writes the outputs asked for. A MISS is a result: the exit code stays 0
+//! unless `--validate` ([`EXIT_TARGETS_MISSED`]) or `--gate` ([`EXIT_GATE_FAILED`]) asks. A
+//! failed workload is an error: the others still run and report, then the command exits 1.
+//! Every output file is opened and every saved run read before anything is measured, so a bad
+//! path fails at once. Without a Redis server one note says the Redis rows were skipped and why.
 
 mod markdown;
 mod plot;
@@ -15,7 +13,8 @@ mod saved;
 use std::fs::OpenOptions;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::process::ExitCode;
+use std::time::Instant;
 
 use anyhow::{bail, Context as _, Result};
 use cairn_bench::peers::{redis::RedisPeer, Places};
@@ -23,79 +22,22 @@ use cairn_bench::registry::{self, Context, Derived, Entry, Kind};
 use cairn_testkit::redis_server::RedisServer;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::machine::{utc_now, Machine};
+use crate::{BenchArgs, KindArg};
 use report::Row;
-pub use saved::THRESHOLD_PCT_DEFAULT;
 use saved::{Failure, SavedRun};
 
-/// The Redis server `cairn bench` measures unless told otherwise.
-pub const REDIS_URL_DEFAULT: &str = "redis://127.0.0.1:6379";
-#[cfg(debug_assertions)]
-const BUILD: &str = "debug";
-#[cfg(not(debug_assertions))]
-const BUILD: &str = "release";
-/// The exit code of `cairn bench --validate` when a row missed its target.
-pub const EXIT_TARGETS_MISSED: u8 = 3;
-/// The exit code of `cairn bench --gate` when a gate row failed or is missing.
-pub const EXIT_GATE_FAILED: u8 = 4;
+const EXIT_TARGETS_MISSED: u8 = 3;
+const EXIT_GATE_FAILED: u8 = 4;
 
-/// What `cairn bench` was asked to do: its flags (see their help).
-#[derive(Debug)]
-#[expect(
-    clippy::struct_excessive_bools,
-    reason = "independent command-line flags"
-)]
-pub struct Settings {
-    pub quick: bool,
-    pub json: Option<PathBuf>,
-    pub filter: Option<String>,
-    pub redis_url: String,
-    pub start_redis: bool,
-    pub seconds: Option<Duration>,
-    pub kind: Option<KindArg>,
-    /// Instead of a run: the memory probe of one store with this many keys.
-    pub memory_probe: Option<(String, usize)>,
-    pub from_json: Option<PathBuf>,
-    pub compare: Option<PathBuf>,
-    pub compare_threshold_pct: f64,
-    pub plot: Option<PathBuf>,
-    pub markdown: Option<PathBuf>,
-    pub validate: bool,
-    pub targets: bool,
-    pub gate: bool,
-    pub wide: bool,
-}
-
-/// `--kind`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum KindArg {
-    /// Latency rows.
-    Latency,
-    /// Throughput rows.
-    Throughput,
-}
-
-/// How a run that did not fail ended.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Outcome {
-    /// Everything asked for was done.
-    Done,
-    /// `--validate` found rows that missed their target (listed on stdout).
-    TargetsMissed,
-    /// `--gate` found a gate row that failed or is missing (listed on stdout).
-    GateFailed,
-}
-
-/// Runs the benchmark (or loads a saved run) and writes every output `settings` ask for.
-pub fn run(settings: &Settings) -> Result<Outcome> {
+pub fn run(settings: &BenchArgs) -> Result<ExitCode> {
     if settings.targets {
         print!("{}", cairn_bench::targets::markdown_table());
-        return Ok(Outcome::Done);
+        return Ok(ExitCode::SUCCESS);
     }
-    if let Some((store, keys)) = &settings.memory_probe {
-        let line = registry::side_by_side::memory_probe(store, *keys, &settings.redis_url)?;
+    if let Some(store) = &settings.memory_probe {
+        let line = registry::side_by_side::memory_probe(store, settings.keys, &settings.redis)?;
         println!("{line}");
-        return Ok(Outcome::Done);
+        return Ok(ExitCode::SUCCESS);
     }
     // Read before the outputs are opened: `--from-json F --json F` rewrites F.
     let load = |path: &Option<PathBuf>| path.as_deref().map(SavedRun::load).transpose();
@@ -113,66 +55,45 @@ pub fn run(settings: &Settings) -> Result<Outcome> {
     // only once the new content is ready: a run that stops early leaves the previous file.
     for (path, what) in [(&settings.json, "JSON"), (&settings.markdown, "Markdown")] {
         let Some(path) = path else { continue };
-        let file = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(path);
+        let file = OpenOptions::new().append(true).create(true).open(path);
         file.with_context(|| format!("cannot create the {what} file {}", path.display()))?;
     }
-    let run = match loaded {
-        Some(run) => {
-            run.write_header(&mut io::stdout().lock(), from_json)?;
-            run
-        }
-        None => measure(settings)?,
-    };
+    if let Some(run) = &loaded {
+        run.write_header(&mut io::stdout().lock(), from_json)?;
+    }
+    let run = loaded.map_or_else(|| measure(settings), Ok)?;
     let mut out = io::stdout().lock();
     report::write_table(&mut out, &run, settings.wide)?;
-    let rows = &run.results;
-    let informational = rows.iter().filter(|row| row.pass.is_none()).count();
-    let (count, elapsed) = (rows.len(), run.elapsed_seconds);
-    writeln!(
-        out,
-        "({count} rows: {informational} informational; ran in {elapsed:.1} s)"
-    )?;
-    writeln!(out, "{} passed, {} missed", run.passed, run.missed)?;
-    out.flush()?;
     if let Some(path) = &settings.json {
         replace(path, "JSON", serde_json::to_string_pretty(&run)? + "\n")?;
     }
     if let (Some(before), Some(path)) = (&baseline, &settings.compare) {
-        let threshold = settings.compare_threshold_pct;
-        writeln!(out)?;
+        let threshold = settings.compare_threshold;
         saved::write_comparison(&mut out, path, before, &run, threshold)?;
     }
     if let Some(dir) = &settings.plot {
-        match plot::write_charts(dir, rows)? {
+        match plot::write_charts(dir, &run.results)? {
             0 => writeln!(out, "plot: no side-by-side rows, no chart written")?,
             n => writeln!(out, "plot: {n} chart(s) written to {}", dir.display())?,
         }
     }
     if let Some(path) = &settings.markdown {
         let mut report = Vec::new();
-        let report_dir = Path::new(".").join(path);
-        let report_dir = report_dir.parent().unwrap_or(Path::new("."));
-        markdown::write_report(&mut report, &run, settings.plot.as_deref(), report_dir)?;
+        markdown::write_report(&mut report, &run, settings.plot.as_deref(), path)?;
         replace(path, "Markdown", report)?;
         writeln!(out, "markdown: report written to {}", path.display())?;
     }
     check(&mut out, settings, &run)
 }
 
-/// Writes `content` over the `what` file at `path`.
 fn replace(path: &Path, what: &str, content: impl AsRef<[u8]>) -> Result<()> {
     let error = || format!("cannot write the {what} file {}", path.display());
     std::fs::write(path, content).with_context(error)
 }
 
-/// Fails on failed workloads; then with `--validate`, lists the rows that missed their
-/// target; with `--gate`, checks that every gate row of the run's mode exists and meets its
-/// bound.
-fn check(out: &mut impl Write, settings: &Settings, run: &SavedRun) -> Result<Outcome> {
+/// Fails on failed workloads; then lists the rows that missed their target (`--validate`)
+/// and checks that every gate row of the run's mode exists and meets its bound (`--gate`).
+fn check(out: &mut impl Write, settings: &BenchArgs, run: &SavedRun) -> Result<ExitCode> {
     out.flush()?;
     if !run.failed.is_empty() {
         let names: Vec<&str> = run.failed.iter().map(|it| it.name.as_str()).collect();
@@ -183,36 +104,31 @@ fn check(out: &mut impl Write, settings: &Settings, run: &SavedRun) -> Result<Ou
     if settings.validate && misses.is_empty() {
         writeln!(out, "validate: every row with a target met it")?;
     } else if settings.validate {
-        writeln!(
-            out,
-            "validate: {} row(s) missed their target:",
-            misses.len()
-        )?;
+        let count = misses.len();
+        writeln!(out, "validate: {count} row(s) missed their target:")?;
         for row in misses {
             let target = row.target.as_deref().unwrap_or("-");
             writeln!(out, "  MISS {}: {} (target {target})", row.name, row.figure)?;
         }
         out.flush()?;
-        return Ok(Outcome::TargetsMissed);
+        return Ok(ExitCode::from(EXIT_TARGETS_MISSED));
     }
-    let mut outcome = Outcome::Done;
+    let mut all_met = true;
     let gates = registry::gates(run.mode == "quick");
     for (name, limit) in gates.into_iter().filter(|_| settings.gate) {
         let row = run.results.iter().find(|row| row.name == name);
         let met = row.is_some_and(|row| limit.is_met_by(row.value));
-        if !met {
-            outcome = Outcome::GateFailed;
-        }
+        all_met &= met;
         let verdict = if met { "ok  " } else { "FAIL" };
         let figure = row.map_or("missing from this run", |row| row.figure.as_str());
         writeln!(out, "gate {verdict} {name}: {figure} (gate {})", limit.text)?;
     }
     out.flush()?;
-    Ok(outcome)
+    Ok(ExitCode::from(if all_met { 0 } else { EXIT_GATE_FAILED }))
 }
 
 /// Measures the selected workloads, printing the header first and the progress meanwhile.
-fn measure(settings: &Settings) -> Result<SavedRun> {
+fn measure(settings: &BenchArgs) -> Result<SavedRun> {
     let (started, quick) = (Instant::now(), settings.quick);
     let (mut entries, derived) = select(settings.filter.as_deref(), quick)?;
     if let Some(kind) = settings.kind {
@@ -225,50 +141,30 @@ fn measure(settings: &Settings) -> Result<SavedRun> {
             bail!("no workload of kind {kind:?} matches the filter");
         }
     }
-    let mut notes = notes(quick, cairn_bench::measure::timer_overhead_ns());
+    let mut notes = notes(quick);
     // Declared before the entries run and dropped after them: a server started here outlives
     // every store that uses it.
     let (mut server, mut redis_url) = (None, None);
     if entries.iter().any(|entry| entry.name.starts_with("peers/")) {
-        let (url, start) = (&settings.redis_url, settings.start_redis);
-        let answered = if start {
-            RedisServer::start()
-                .map(|it| server.insert(it).url())
-                .map_err(|e| e.to_string())
+        let url = &settings.redis;
+        let (answered, found) = if settings.start_redis {
+            let started = RedisServer::start().map(|it| server.insert(it).url());
+            let why = |e| format!("--start-redis could not start redis-server: {e}");
+            let found = "a redis-server started for this run at";
+            (started.map_err(why), found)
         } else {
-            RedisPeer::open(url)
-                .map(|_| url.clone())
-                .map_err(|e| e.to_string())
+            let hint = "pass --redis URL or --start-redis";
+            let opened = RedisPeer::open(url).map(|_| url.clone());
+            let why = |e| format!("no server answered at {url} ({e}); {hint}");
+            (opened.map_err(why), "the server at")
         };
-        notes.push(match (&answered, start) {
-            (Ok(url), true) => format!("Redis: a redis-server started for this run at {url}"),
-            (Ok(url), false) => format!("Redis: the server at {url}"),
-            (Err(error), true) => {
-                format!("Redis rows skipped: --start-redis could not start redis-server: {error}")
-            }
-            (Err(error), false) => format!(
-                "Redis rows skipped: no server answered at {url} ({error}); pass --redis URL or \
-                 --start-redis"
-            ),
+        notes.push(match &answered {
+            Ok(url) => format!("Redis: {found} {url}"),
+            Err(why) => format!("Redis rows skipped: {why}"),
         });
         redis_url = answered.ok();
     }
-    let mut run = SavedRun {
-        tool: saved::TOOL.to_owned(),
-        version: env!("CARGO_PKG_VERSION").to_owned(),
-        mode: if quick { "quick" } else { "full" }.to_owned(),
-        build: BUILD.to_owned(),
-        command: Some(saved::command_line()),
-        date: utc_now(),
-        machine: Machine::detect(),
-        filter: settings.filter.clone(),
-        notes,
-        elapsed_seconds: 0.0,
-        passed: 0,
-        missed: 0,
-        failed: Vec::new(),
-        results: Vec::new(),
-    };
+    let mut run = SavedRun::new(quick, settings.filter.clone(), notes);
     run.write_header(&mut io::stdout().lock(), None)?;
     let context = |status| Context::new(quick, settings.seconds, Places { redis_url }, status);
     (run.results, run.failed) = run_entries(&entries, &derived, context)?;
@@ -288,19 +184,17 @@ fn select(filter: Option<&str>, quick: bool) -> Result<(Vec<Entry>, Vec<Derived>
         .filter(|derived| derived.name.contains(filter))
         .flat_map(|derived| [&derived.numerator, &derived.denominator])
         .collect();
-    let names: Vec<String> = all.iter().map(|entry| entry.name.clone()).collect();
+    let names = (all.iter()).fold(String::new(), |names, it| names + "\n  " + &it.name);
     let entries: Vec<Entry> = (all.into_iter())
         .filter(|entry| entry.matches(filter) || wanted.iter().any(|row| entry.makes(row)))
         .collect();
     if entries.is_empty() {
-        let names = names.join("\n  ");
-        bail!("no workload name contains {filter:?}; the workloads are:\n  {names}");
+        bail!("no workload name contains {filter:?}; the workloads are:{names}");
     }
     Ok((entries, derived))
 }
 
-/// Runs every entry in order with a progress bar; a derived row is added as soon as its
-/// inputs are measured.
+/// Runs every entry in order; a derived row is added as soon as its inputs are measured.
 fn run_entries(
     entries: &[Entry],
     derived: &[Derived],
@@ -324,20 +218,12 @@ fn run_entries(
         match entry.run(&mut context) {
             Ok(new_rows) => rows.extend(new_rows),
             Err(error) => {
+                let name = entry.name.clone();
                 let error = format!("{:#}", anyhow::Error::from(error));
-                failures.push(Failure {
-                    name: entry.name.clone(),
-                    error,
-                });
+                failures.push(Failure { name, error });
             }
         }
-        pending.retain(|derived| match derived.compute(&rows) {
-            Some(row) => {
-                rows.push(row);
-                false
-            }
-            None => true,
-        });
+        pending.retain(|derived| derived.compute(&rows).map(|row| rows.push(row)).is_none());
         progress.inc(1);
     }
     progress.finish_and_clear();
@@ -345,26 +231,28 @@ fn run_entries(
 }
 
 /// How the rows were measured: printed after the `--wide` table and in the report.
-fn notes(quick: bool, timer_overhead_ns: u64) -> Vec<String> {
+fn notes(quick: bool) -> Vec<String> {
     let per_sample = registry::side_by_side::POINT_OPS_PER_SAMPLE;
-    let mut notes = vec![format!(
-        "latency: p50 / p99 per op; point ops are timed {per_sample} at a time (a clock read \
-         costs ~{timer_overhead_ns} ns), so their p99 understates one op's"
-    )];
-    let quick_note = "quick mode: 0.2 s per row, 100K-key read fixtures";
-    let debug_note = "DEBUG BUILD: these figures mean nothing; run with --release.";
-    let always = [
+    let timer_overhead_ns = cairn_bench::measure::timer_overhead_ns();
+    let mut notes = vec![
+        format!(
+            "latency: p50 / p99 per op; point ops are timed {per_sample} at a time (a clock \
+             read costs ~{timer_overhead_ns} ns), so their p99 understates one op's"
+        ),
         "peers/<workload>/<store>: every store on the same workload in this run, timed in \
          turns; `cairn vs X` is Cairn's speed over X's (> 1.00x: Cairn ahead); `kv:X vs X` is \
-         the KeyValueStore trait's speed over the client it wraps",
+         the KeyValueStore trait's speed over the client it wraps"
+            .to_owned(),
         "strict = fdatasync per commit (Cairn Strict, redb Immediate, fjall SyncData, SQLite \
-         FULL); buffered = each store's own buffered mode",
-        "PASS/MISS: the row's target; a check mark: its goal is met too",
+         FULL); buffered = each store's own buffered mode"
+            .to_owned(),
+        "PASS/MISS: the row's target; a check mark: its goal is met too".to_owned(),
     ];
-    let optional = [(quick, quick_note), (cfg!(debug_assertions), debug_note)];
-    let optional = optional
-        .into_iter()
-        .filter_map(|(wanted, note)| wanted.then_some(note));
-    notes.extend(always.into_iter().chain(optional).map(str::to_owned));
+    if quick {
+        notes.push("quick mode: 0.2 s per row, 100K-key read fixtures".to_owned());
+    }
+    if cfg!(debug_assertions) {
+        notes.push("DEBUG BUILD: these figures mean nothing; run with --release.".to_owned());
+    }
     notes
 }

@@ -1,8 +1,7 @@
-//! `--plot DIR`: SVG charts of the side-by-side rows, drawn with `plotters`' SVG backend: a
-//! chart per workload group (a panel per workload, a horizontal bar from 0 per store, Cairn in
-//! orange and each peer engine in its own colour, its figure at the end), and `ratios.svg`
-//! (Cairn's speed over each peer's, on a log scale: right of 1x, Cairn is ahead). The SVG
-//! names its fonts and leaves drawing text to the viewer, so nothing here needs a font.
+//! `--plot DIR`: SVG charts of the side-by-side rows: a chart per workload group (a panel per
+//! workload, a bar from 0 per store in its engine's colour, its figure at the end), and
+//! `ratios.svg` (Cairn's speed over each peer's on a log scale: right of 1x, Cairn is ahead).
+//! The SVG names its fonts and leaves drawing text to the viewer, so nothing needs a font.
 
 use std::fs;
 use std::path::Path;
@@ -13,9 +12,8 @@ use plotters::prelude::SegmentValue::{CenterOf, Exact};
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use super::report::{self, engine, format_value, subject, Row, Unit, Workload};
+use super::report::{self, engine, format_value, subject, Row, Unit};
 
-/// The summary chart's file name.
 pub const RATIOS_FILE: &str = "ratios.svg";
 
 const WIDTH: u32 = 900;
@@ -25,12 +23,9 @@ const FONT: &str = "sans-serif";
 /// The file name of a group's chart: the group's letters, digits, `-` and `_`.
 pub fn file_name(group: &str) -> String {
     let keep = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
-    let mut stem: String = group
-        .chars()
-        .map(|c| if keep(c) { c } else { '_' })
-        .collect();
+    let stem = group.replace(|c: char| !keep(c), "_");
     if stem.is_empty() || format!("{stem}.svg") == RATIOS_FILE {
-        stem.push_str("-group");
+        return format!("{stem}-group.svg");
     }
     format!("{stem}.svg")
 }
@@ -40,24 +35,23 @@ pub fn write_charts(dir: &Path, rows: &[Row]) -> Result<usize> {
     let workloads = report::workloads(rows);
     let mut charts = Vec::new();
     for (group, members) in report::groups(&workloads) {
-        let panels: Vec<Panel> = members.into_iter().map(group_panel).collect();
+        let panels = members.into_iter().map(|workload| {
+            let (name, unit) = (workload.name, workload.unit);
+            let caption = format!("{name} — {}", report::describe_measure(unit));
+            let bars = workload.rows.iter().map(|row| bar(row, name, row.value));
+            (Some(caption), bars.collect(), Some(unit))
+        });
+        let panels: Vec<Panel> = panels.collect();
         let title = format!("{group}: Cairn and its peers");
         charts.push((file_name(group), chart(&title, &panels)?));
     }
     let ratios = workloads.iter().filter(|it| it.unit == Unit::Ratio);
-    let bars = ratios.flat_map(|it| {
-        it.rows
-            .iter()
-            .map(|row| bar(row, it.name, row.value.log10()))
-    });
-    let panel = Panel {
-        caption: None,
-        bars: bars.collect(),
-        unit: None,
-    };
-    if !panel.bars.is_empty() {
+    let ratios = ratios.flat_map(|it| it.rows.iter().map(|row| (it.name, row)));
+    let bars = ratios.map(|(name, row)| bar(row, name, row.value.log10()));
+    let bars: Vec<Bar> = bars.collect();
+    if !bars.is_empty() {
         let title = "Cairn's speed relative to each peer (log scale; right of 1x: Cairn ahead)";
-        charts.push((RATIOS_FILE.to_owned(), chart(title, &[panel])?));
+        charts.push((RATIOS_FILE.to_owned(), chart(title, &[(None, bars, None)])?));
     }
     for (name, svg) in &charts {
         let path = dir.join(name);
@@ -70,8 +64,11 @@ pub fn write_charts(dir: &Path, rows: &[Row]) -> Result<usize> {
 /// A bar: its label, colour, length (drawn when finite) and the text at its end.
 type Bar = (String, RGBColor, f64, String);
 
-/// A subject's bar of `length` for `row`: labelled by the subject, or for a ratio row
-/// `<workload> vs <subject>`; coloured Cairn's, a known peer's, or grey.
+/// A panel of bars, top to bottom, under an optional caption: with a unit, from 0 with an
+/// axis in that unit; without one, log10 ratios with an axis in ratios.
+type Panel = (Option<String>, Vec<Bar>, Option<Unit>);
+
+/// A bar for `row`, labelled by its subject (a ratio row: `<workload> vs <subject>`).
 fn bar(row: &Row, workload: &str, length: f64) -> Bar {
     let colour = match engine(subject(row)) {
         "cairn" => RGBColor(0xe8, 0x59, 0x0c),
@@ -88,34 +85,12 @@ fn bar(row: &Row, workload: &str, length: f64) -> Bar {
     (label, colour, length, row.headline())
 }
 
-/// One panel of horizontal bars, top to bottom: from 0 with an axis in `unit`, or without a
-/// unit, bars of log10 ratios with an axis in ratios.
-struct Panel {
-    caption: Option<String>,
-    bars: Vec<Bar>,
-    unit: Option<Unit>,
-}
-
-/// A workload's panel: a bar per store.
-fn group_panel(workload: &Workload<'_>) -> Panel {
-    let (name, unit) = (workload.name, workload.unit);
-    Panel {
-        caption: Some(format!("{name} — {}", report::describe_measure(unit))),
-        bars: workload
-            .rows
-            .iter()
-            .map(|row| bar(row, name, row.value))
-            .collect(),
-        unit: Some(unit),
-    }
-}
-
 /// An SVG titled `title` with the `panels` one under the other.
 fn chart(title: &str, panels: &[Panel]) -> Result<String> {
     let heights: Vec<u32> = (panels.iter())
-        .map(|panel| 70 + BAR * u32::try_from(panel.bars.len()).unwrap_or(0))
+        .map(|(_, bars, _)| 70 + BAR * u32::try_from(bars.len()).unwrap_or(0))
         .collect();
-    let labels = panels.iter().flat_map(|panel| &panel.bars);
+    let labels = panels.iter().flat_map(|(_, bars, _)| bars);
     let label_chars = labels.map(|bar| bar.0.chars().count()).max().unwrap_or(0);
     let label_area = u32::try_from(label_chars).unwrap_or(40).saturating_mul(8) + 12;
     let mut svg = String::new();
@@ -123,10 +98,9 @@ fn chart(title: &str, panels: &[Panel]) -> Result<String> {
         let size = (WIDTH, 40 + heights.iter().sum::<u32>());
         let root = SVGBackend::with_string(&mut svg, size).into_drawing_area();
         root.fill(&WHITE)?;
-        let mut top = 0;
-        let breaks = heights.iter().map(|height| {
-            top += height;
-            top
+        let breaks = heights.iter().scan(0, |top, height| {
+            *top += height;
+            Some(*top)
         });
         let areas = root.titled(title, (FONT, 24))?;
         let areas = areas.split_by_breakpoints([0; 0], breaks.collect::<Vec<_>>());
@@ -139,35 +113,31 @@ fn chart(title: &str, panels: &[Panel]) -> Result<String> {
 }
 
 fn draw_panel(area: &DrawingArea<SVGBackend<'_>, Shift>, panel: &Panel, label: u32) -> Result<()> {
-    let lengths = panel
-        .bars
-        .iter()
-        .map(|bar| bar.2)
-        .filter(|length| length.is_finite());
-    let (low, high) = lengths.fold((0.0, 0.0), |(low, high): (f64, f64), length| {
-        (low.min(length), high.max(length))
-    });
-    let x_range = match panel.unit {
+    let (caption, bars, unit) = panel;
+    let lengths = bars.iter().map(|bar| bar.2).filter(|it| it.is_finite());
+    let low = lengths.clone().fold(0.0, f64::min);
+    let high = lengths.fold(0.0, f64::max);
+    let x_range = match unit {
         Some(_) => 0.0..if high > 0.0 { high * 1.25 } else { 1.0 },
         None => (low - 0.4).floor()..(high + 0.5).ceil(),
     };
     let mut builder = ChartBuilder::on(area);
-    if let Some(caption) = &panel.caption {
+    if let Some(caption) = caption {
         builder.caption(caption, (FONT, 18));
     }
-    let count = panel.bars.len();
+    let count = bars.len();
     let mut chart = (builder.margin(6).margin_right(40))
         .x_label_area_size(24)
         .y_label_area_size(label)
         .build_cartesian_2d(x_range, (0..count).into_segmented())?;
     // Segments count from the bottom: the first bar is drawn at the top.
-    let bars: Vec<&Bar> = panel.bars.iter().rev().collect();
+    let bars: Vec<&Bar> = bars.iter().rev().collect();
     let label_of = |segment: &SegmentValue<usize>| match segment {
         CenterOf(at) => bars.get(*at).map(|bar| bar.0.clone()).unwrap_or_default(),
         _ => String::new(),
     };
-    let x_label = |value: &f64| match panel.unit {
-        Some(unit) => format_value(unit, *value),
+    let x_label = |value: &f64| match unit {
+        Some(unit) => format_value(*unit, *value),
         None => format!("{}x", 10_f64.powf(*value)),
     };
     (chart.configure_mesh().disable_y_mesh().y_labels(count))
@@ -176,20 +146,15 @@ fn draw_panel(area: &DrawingArea<SVGBackend<'_>, Shift>, panel: &Panel, label: u
         .x_label_formatter(&x_label)
         .label_style((FONT, 16))
         .draw()?;
-    let bars = bars
-        .into_iter()
-        .enumerate()
-        .filter(|(_, bar)| bar.2.is_finite());
-    chart.draw_series(bars.clone().map(|(at, (_, colour, length, _))| {
-        let mut bar = Rectangle::new(
-            [(0.0, Exact(at)), (*length, Exact(at + 1))],
-            colour.filled(),
-        );
+    let drawn = (bars.into_iter().enumerate()).filter(|(_, bar)| bar.2.is_finite());
+    chart.draw_series(drawn.clone().map(|(at, (_, colour, length, _))| {
+        let corners = [(0.0, Exact(at)), (*length, Exact(at + 1))];
+        let mut bar = Rectangle::new(corners, colour.filled());
         bar.set_margin(4, 4, 0, 0);
         bar
     }))?;
     let font = (FONT, 16).into_font().color(&BLACK);
-    chart.draw_series(bars.map(|(at, (.., length, text))| {
+    chart.draw_series(drawn.map(|(at, (.., length, text))| {
         let side = if *length < 0.0 {
             HPos::Right
         } else {

@@ -1,9 +1,8 @@
 //! The terminal table, and the grouping of side-by-side rows (a `workload` measured for each
-//! `subject`, a store and mode; a ratio row is Cairn's speed over that subject's) that it, the
-//! Markdown report and the charts share. Subjects are listed in [`SUBJECT_ORDER`], unknown
-//! ones after in the order they appear; groups (a workload's part before the first `/`) and
-//! workloads keep the order measured. The default table fits [`MAX_WIDTH`] columns: a line
-//! per side-by-side workload (Cairn, the best peer, Cairn's speed over it) and per other row.
+//! `subject`; a ratio row is Cairn's speed over that subject's) shared with the report and
+//! charts. Subjects come in [`SUBJECT_ORDER`], unknown ones after; groups and workloads keep
+//! the order measured. The default table fits [`MAX_WIDTH`] columns: a line per side-by-side
+//! workload (Cairn, the best peer, Cairn's speed over it) and per other row.
 
 use std::io::{self, Write};
 
@@ -12,13 +11,11 @@ use comfy_table::{CellAlignment, ContentArrangement, LineStyle, Table, TableStyl
 
 use super::saved::{speed_ratio, SavedRun};
 
-/// The widest line the default table prints.
-pub const MAX_WIDTH: usize = 120;
+const MAX_WIDTH: usize = 120;
 
 /// The columns of the `--wide` table and of the Markdown report's other rows.
 pub const WIDE_HEADERS: [&str; 5] = ["workload", "measured", "target", "goal", "result"];
 
-/// The known subjects, in the order tables and charts list them.
 const SUBJECT_ORDER: &str = "cairn-inmemory cairn-buffered cairn-strict redb-buffered \
                              redb-strict fjall-buffered fjall-strict sqlite-buffered \
                              sqlite-strict redis";
@@ -28,7 +25,6 @@ cairn: p50 or rate (side by side: the Cairn mode peers are compared with); best 
 vs best: Cairn's speed over it (above 1x: Cairn ahead); result: PASS/MISS against the target; goal: ✓ met, ✗ not.
 Every row, percentile, target and note: --wide or --json.";
 
-/// The subject of a side-by-side row.
 pub fn subject(row: &Row) -> &str {
     row.subject.as_deref().unwrap_or("?")
 }
@@ -38,7 +34,6 @@ pub fn engine(subject: &str) -> &str {
     subject.split('-').next().unwrap_or(subject)
 }
 
-/// What a measured row's bar or cell shows, and which way is better.
 pub fn describe_measure(unit: Unit) -> &'static str {
     match unit {
         Unit::Nanoseconds => "p50 latency per operation, lower is better",
@@ -59,76 +54,70 @@ pub struct Workload<'a> {
     pub rows: Vec<&'a Row>,
 }
 
-impl<'r> Workload<'r> {
+impl Workload<'_> {
     pub fn row_of(&self, wanted: &str) -> Option<&Row> {
         self.rows.iter().copied().find(|row| subject(row) == wanted)
-    }
-
-    pub fn group(&self) -> &'r str {
-        self.name.split('/').next().unwrap_or(self.name)
     }
 }
 
 /// Every side-by-side workload of `rows`, one per (workload, unit), in the order measured.
 pub fn workloads(rows: &[Row]) -> Vec<Workload<'_>> {
-    let mut found: Vec<Workload<'_>> = Vec::new();
-    for (first, row) in rows.iter().enumerate() {
-        let (Some(name), Some(_)) = (row.workload.as_deref(), &row.subject) else {
-            continue;
-        };
-        let unit = row.unit;
-        match found
-            .iter_mut()
-            .find(|it| it.name == name && it.unit == unit)
-        {
-            Some(workload) => workload.rows.push(row),
-            None => found.push(Workload {
-                name,
-                unit,
-                first,
-                rows: vec![row],
-            }),
-        }
-    }
-    for workload in &mut found {
-        workload.rows.sort_by_key(|row| rank(row));
-    }
-    found
+    let side_by_side = (rows.iter().enumerate()).filter(|(_, row)| row.subject.is_some());
+    let found = group_by(side_by_side, |(_, row)| (row.workload.as_deref(), row.unit));
+    let found = found.into_iter().filter_map(|((name, unit), rows)| {
+        let first = rows.first()?.0;
+        let mut rows: Vec<&Row> = rows.into_iter().map(|(_, row)| row).collect();
+        rows.sort_by_key(|row| rank(row));
+        Some(Workload {
+            name: name?,
+            unit,
+            first,
+            rows,
+        })
+    });
+    found.collect()
 }
 
 /// A row's subject's place in [`SUBJECT_ORDER`], after it when unknown (a stable sort by it
 /// keeps unknown subjects in the order they appeared).
 fn rank(row: &Row) -> usize {
-    let mut known = SUBJECT_ORDER.split(' ');
-    known
-        .position(|it| it == subject(row))
-        .unwrap_or(usize::MAX)
+    let position = SUBJECT_ORDER.split(' ').position(|it| it == subject(row));
+    position.unwrap_or(usize::MAX)
 }
 
 /// The measured (not ratio) workloads by group, in the order measured.
 pub fn groups<'a, 'r>(workloads: &'a [Workload<'r>]) -> Vec<(&'r str, Vec<&'a Workload<'r>>)> {
-    let mut groups: Vec<(&str, Vec<&Workload<'_>>)> = Vec::new();
-    for workload in workloads.iter().filter(|it| it.unit != Unit::Ratio) {
-        let name = workload.group();
-        match groups.iter_mut().find(|(group, _)| *group == name) {
-            Some((_, members)) => members.push(workload),
-            None => groups.push((name, vec![workload])),
-        }
-    }
-    groups
+    let measured = workloads.iter().filter(|it| it.unit != Unit::Ratio);
+    group_by(measured, |it| it.name.split('/').next().unwrap_or(it.name))
 }
 
 /// The distinct subjects of `workloads`, in subject order.
 pub fn subjects<'r>(workloads: &[&Workload<'r>]) -> Vec<&'r str> {
     let mut rows: Vec<&Row> = workloads.iter().flat_map(|it| it.rows.clone()).collect();
     rows.sort_by_key(|row| rank(row));
-    let mut seen: Vec<&'r str> = Vec::new();
-    for row in rows {
-        if !seen.contains(&subject(row)) {
-            seen.push(subject(row));
+    unique(rows.into_iter().map(subject))
+}
+
+/// `items` by `key`, keys and items in the order they first come.
+fn group_by<K: PartialEq, T>(
+    all: impl Iterator<Item = T>,
+    key: impl Fn(&T) -> K,
+) -> Vec<(K, Vec<T>)> {
+    let mut groups: Vec<(K, Vec<T>)> = Vec::new();
+    for item in all {
+        let key = key(&item);
+        match groups.iter_mut().find(|(known, _)| *known == key) {
+            Some((_, members)) => members.push(item),
+            None => groups.push((key, vec![item])),
         }
     }
-    seen
+    groups
+}
+
+/// `items` without repeats, in the order they first come.
+pub fn unique<T: PartialEq + Copy>(items: impl Iterator<Item = T>) -> Vec<T> {
+    let groups = group_by(items, |item| *item);
+    groups.into_iter().map(|(item, _)| item).collect()
 }
 
 /// One row's cells under [`WIDE_HEADERS`]: the full figure, and a check mark after a goal met.
@@ -137,14 +126,9 @@ pub fn wide_cells(row: &Row) -> Vec<String> {
         (Some(goal), Some(true)) => format!("{goal} ✓"),
         (goal, _) => goal.clone().unwrap_or_else(|| "-".into()),
     };
-    let result = match row.pass {
-        Some(true) => "PASS",
-        Some(false) => "MISS",
-        None => "-",
-    };
-    let target = row.target.as_deref().unwrap_or("-");
-    let cells = [&row.name, &row.figure, target, &goal, result];
-    cells.map(str::to_owned).into()
+    let [result, _] = marks(&[row], "-");
+    let target = row.target.clone().unwrap_or_else(|| "-".into());
+    vec![row.name.clone(), row.figure.clone(), target, goal, result]
 }
 
 /// Prints the run's table, its failed workloads, then a short legend; with `wide`, every row
@@ -169,24 +153,33 @@ pub fn write_table(out: &mut impl Write, run: &SavedRun, wide: bool) -> io::Resu
         let line = format!("FAILED {}: {}", failure.name, failure.error);
         writeln!(out, "{}", shorten(&line, width))?;
     }
-    if !wide {
-        return writeln!(out, "\n{LEGEND}");
-    }
     writeln!(out)?;
-    let mut notes = run.notes.iter();
-    notes.try_for_each(|note| writeln!(out, "note: {note}"))
+    let notes = run
+        .notes
+        .iter()
+        .filter(|_| wide)
+        .map(|note| format!("note: {note}"));
+    for line in notes.chain((!wide).then(|| LEGEND.to_owned())) {
+        writeln!(out, "{line}")?;
+    }
+    let info = run.results.iter().filter(|row| row.pass.is_none()).count();
+    let (all, secs) = (run.results.len(), run.elapsed_seconds);
+    writeln!(
+        out,
+        "({all} rows: {info} informational; ran in {secs:.1} s)"
+    )?;
+    writeln!(out, "{} passed, {} missed", run.passed, run.missed)
 }
 
 /// A table for the terminal: no borders, a rule under the header, two spaces between columns,
 /// the columns `right` right-aligned.
-pub fn terminal_table<'h, L: Into<comfy_table::Row>>(
-    headers: impl IntoIterator<Item = &'h str>,
+pub fn terminal_table<L: Into<comfy_table::Row>>(
+    headers: impl Into<comfy_table::Row>,
     lines: impl IntoIterator<Item = L>,
     right: &[usize],
 ) -> Table {
     let mut table = Table::new();
     let style = TableStyle::new().header_separator(LineStyle::none().fill('-'));
-    let headers: Vec<&str> = headers.into_iter().collect();
     table.load_style(style).set_header(headers).add_rows(lines);
     for column in table.column_iter_mut() {
         column.set_padding((0, 2));
@@ -203,7 +196,7 @@ fn summary(rows: &[Row]) -> Vec<[String; 6]> {
     let workloads = workloads(rows);
     let lines = rows.iter().enumerate().filter_map(|(index, row)| {
         if row.workload.is_none() || row.subject.is_none() {
-            let [result, goal] = marks(&[row]);
+            let [result, goal] = marks(&[row], "");
             let (name, figure) = (shorten(&row.name, 48), row.headline());
             return Some([name, figure, String::new(), String::new(), result, goal]);
         }
@@ -227,9 +220,9 @@ fn side_by_side_line<'r>(workload: &Workload<'r>, ratios: &[&Row]) -> [String; 6
     let cairns = cairns.into_iter();
     let cairn = cairns.min_by_key(|row| subject(row).ends_with("-inmemory"));
     let ratio_to = |peer: &'r Row| {
-        let ratio = ratios.iter().find(|ratio| ratio.subject == peer.subject);
-        let ratio = ratio
-            .map(|ratio| ratio.value)
+        let row = ratios.iter().find(|it| it.subject == peer.subject);
+        let ratio = row
+            .map(|it| it.value)
             .or_else(|| speed_ratio(peer, cairn?))?;
         ratio.is_finite().then_some((peer, ratio))
     };
@@ -238,7 +231,7 @@ fn side_by_side_line<'r>(workload: &Workload<'r>, ratios: &[&Row]) -> [String; 6
     let best_peer = best.map(|(peer, _)| format!("{} {}", subject(peer), peer.headline()));
     let best_ratio = best.map(|(_, ratio)| format!("{ratio:.2}x"));
     let all: Vec<&Row> = workload.rows.iter().chain(ratios).copied().collect();
-    let [result, goal] = marks(&all);
+    let [result, goal] = marks(&all, "");
     let (name, cairn) = (shorten(workload.name, 48), cairn.map(Row::headline));
     let [cairn, best_peer, best_ratio] =
         [cairn, best_peer, best_ratio].map(Option::unwrap_or_default);
@@ -246,12 +239,12 @@ fn side_by_side_line<'r>(workload: &Workload<'r>, ratios: &[&Row]) -> [String; 6
 }
 
 /// `MISS` when a row missed its target, else `PASS` when one met it; `✗` when a row missed
-/// its goal, else `✓` when one met it.
-fn marks(rows: &[&Row]) -> [String; 2] {
+/// its goal, else `✓` when one met it; `none` without targets or goals.
+fn marks(rows: &[&Row], none: &str) -> [String; 2] {
     let mark = |checks: Vec<bool>, [met, missed]: [&str; 2]| match checks.first() {
         _ if checks.contains(&false) => missed.to_owned(),
         Some(_) => met.to_owned(),
-        None => String::new(),
+        None => none.to_owned(),
     };
     let passes = rows.iter().filter_map(|row| row.pass).collect();
     let goals = rows.iter().filter_map(|row| row.goal_met).collect();

@@ -1,10 +1,9 @@
-//! Saved runs: the JSON document `--json` writes and `--from-json` and `--compare` read, and
-//! the comparison of two runs. Loading checks that the file is one (its `tool` is `cairn
-//! bench`; fields added since the first format may be absent) and recomputes each row's
-//! figure, so a loaded run prints like the live one; any other file is an error naming it,
-//! never a panic. A compared row's change is a speed ratio in the row's better direction, so
-//! above 1 always means this run is better; a change beyond the threshold either way (`1 +
-//! PCT/100`, or its inverse, so 2x better and 2x worse count the same) is marked.
+//! Saved runs: the JSON that `--json` writes and `--from-json` and `--compare` read, and the
+//! comparison of two runs. Loading checks the `tool` field (later fields may be absent) and
+//! recomputes each row's figure, so a loaded run prints like the live one; any other file is
+//! an error naming it, never a panic. A compared row's change is a speed ratio in the row's
+//! better direction (above 1: this run is better), marked beyond the threshold either way
+//! (`1 + PCT/100` or its inverse, so 2x better and 2x worse count the same).
 
 use std::io::{self, Write};
 use std::path::Path;
@@ -13,24 +12,22 @@ use anyhow::{bail, Context as _, Result};
 use serde::{Deserialize, Serialize};
 
 use super::report::{self, Better, Row};
-use crate::machine::Machine;
+use crate::machine::{utc_now, Machine};
 
-/// The `tool` field of every saved run.
-pub const TOOL: &str = "cairn bench";
+const TOOL: &str = "cairn bench";
+#[cfg(debug_assertions)]
+const BUILD: &str = "debug";
+#[cfg(not(debug_assertions))]
+const BUILD: &str = "release";
 
-/// The default `--compare-threshold`, in percent.
-pub const THRESHOLD_PCT_DEFAULT: f64 = 10.0;
-
-/// A workload that failed, and why (the error with its causes).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Failure {
     pub name: String,
     pub error: String,
 }
 
-/// A run: how, when and where it measured (`mode`: quick or full; `build`: release or
-/// debug), the rows that met and missed their target, the failed workloads, and every row in
-/// the order measured.
+/// A run: how, when and where it measured (`mode`: quick or full; `build`: release or debug),
+/// its tally, the failed workloads, and every row in the order measured.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct SavedRun {
     pub tool: String,
@@ -55,7 +52,31 @@ pub struct SavedRun {
 }
 
 impl SavedRun {
-    /// Reads the saved run at `path`.
+    /// A run of this process, started now, with nothing measured yet.
+    pub fn new(quick: bool, filter: Option<String>, notes: Vec<String>) -> Self {
+        let arguments: Vec<String> = (std::env::args_os().skip(1))
+            .map(|argument| argument.to_string_lossy().into_owned())
+            .collect();
+        let quoted = shlex::try_join(arguments.iter().map(String::as_str));
+        let command = format!("cairn {}", quoted.unwrap_or_else(|_| arguments.join(" ")));
+        SavedRun {
+            tool: TOOL.to_owned(),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            mode: if quick { "quick" } else { "full" }.to_owned(),
+            build: BUILD.to_owned(),
+            command: Some(command),
+            date: utc_now(),
+            machine: Machine::detect(),
+            filter,
+            notes,
+            elapsed_seconds: 0.0,
+            passed: 0,
+            missed: 0,
+            failed: Vec::new(),
+            results: Vec::new(),
+        }
+    }
+
     pub fn load(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read the saved run {}", path.display()))?;
@@ -81,52 +102,34 @@ impl SavedRun {
             let names = names.join("\n  ");
             bail!("no row name contains {filter:?}; the rows are:\n  {names}");
         }
-        self.filter = Some(match self.filter.take() {
-            Some(earlier) => format!("{earlier}, then {filter}"),
-            None => filter.to_owned(),
-        });
+        let earlier = self.filter.take().map(|it| format!("{it}, then "));
+        self.filter = Some(earlier.unwrap_or_default() + filter);
         (self.passed, self.missed) = cairn_bench::report::tally(&self.results);
         Ok(())
     }
 
-    /// Prints mode, build, version, machine and date; `loaded_from` names a loaded run's file.
+    /// Prints the header; `loaded_from` names a loaded run's file.
     pub fn write_header(&self, out: &mut impl Write, loaded_from: Option<&Path>) -> io::Result<()> {
-        let (mode, build, version) = (&self.mode, &self.build, &self.version);
-        write!(
-            out,
-            "cairn bench: {mode} mode, {build} build, cairn {version}"
-        )?;
+        let (mode, build) = (&self.mode, self.build_text());
+        write!(out, "cairn bench: {mode} mode, {build}")?;
         if let Some(path) = loaded_from {
             write!(out, " (loaded from {})", path.display())?;
         }
-        let machine = describe_machine(&self.machine);
+        let machine = self.machine_text();
         writeln!(out, "\nmachine: {machine}\ndate:    {}\n", self.date)?;
         out.flush()
     }
 
-    /// `date, machine, mode, build, version`.
-    fn describe(&self) -> String {
-        let (date, mode, build, version) = (&self.date, &self.mode, &self.build, &self.version);
-        let machine = describe_machine(&self.machine);
-        format!("{date}, {machine}, {mode} mode, {build} build, cairn {version}")
+    /// `2 CPUs, AMD EPYC (linux-x86_64)`.
+    pub fn machine_text(&self) -> String {
+        let machine = &self.machine;
+        let (cpus, model, platform) = (machine.cpus, &machine.cpu_model, &machine.platform);
+        format!("{cpus} CPUs, {model} ({platform})")
     }
-}
 
-/// `2 CPUs, AMD EPYC (linux-x86_64)`.
-pub fn describe_machine(machine: &Machine) -> String {
-    format!(
-        "{} CPUs, {} ({})",
-        machine.cpus, machine.cpu_model, machine.platform
-    )
-}
-
-/// This process's command line as `cairn bench ...`, quoted as a shell would need it.
-pub fn command_line() -> String {
-    let arguments: Vec<String> = (std::env::args_os().skip(1))
-        .map(|argument| argument.to_string_lossy().into_owned())
-        .collect();
-    let quoted = shlex::try_join(arguments.iter().map(String::as_str));
-    format!("cairn {}", quoted.unwrap_or_else(|_| arguments.join(" ")))
+    pub fn build_text(&self) -> String {
+        format!("{} build, cairn {}", self.build, self.version)
+    }
 }
 
 /// The speed ratio of `after` over `before` in their better direction (above 1: `after` is
@@ -154,9 +157,7 @@ fn verdict(ratio: f64, threshold_pct: f64) -> &'static str {
 }
 
 /// Prints the comparison of `after` (this run) with `before` (the saved run at `path`): both
-/// runs, warnings when their figures do not compare well, then every row of either run (this
-/// run's in order, then those only in the saved run) with both figures, the change and its
-/// mark (`n/a` for rows of different units or with a zero or non-finite value).
+/// runs, warnings, then every row of either run (this run's first), the change and its mark.
 pub fn write_comparison(
     out: &mut impl Write,
     path: &Path,
@@ -164,69 +165,58 @@ pub fn write_comparison(
     after: &SavedRun,
     threshold_pct: f64,
 ) -> io::Result<()> {
-    let (old, new) = (before.describe(), after.describe());
+    let [old, new] = [before, after].map(|run| {
+        let (date, machine, mode) = (&run.date, run.machine_text(), &run.mode);
+        format!("{date}, {machine}, {mode} mode, {}", run.build_text())
+    });
     writeln!(
         out,
-        "comparison with {}\n  change: speed ratio after/before in each row's better \
+        "\ncomparison with {}\n  change: speed ratio after/before in each row's better \
          direction (> 1: better), marked beyond {threshold_pct} %\n  before: {old}\n  after : \
          {new}",
         path.display()
     )?;
-    if before.machine != after.machine {
-        let [before, after] = [before, after].map(|run| describe_machine(&run.machine));
-        writeln!(
-            out,
-            "warning: the runs are from different machines ({before} before, {after} after): \
-             changes may come from the machine, not the code"
-        )?;
+    let differ = |what: &str, [old, new]: [String; 2], why: &str| {
+        let text = format!("the runs are {what} ({old} before, {new} after): {why}");
+        (old != new).then_some(text)
+    };
+    let build = |which: &str, SavedRun { build, .. }: &SavedRun| {
+        let text = format!("the {which} run is a {build} build: its figures mean nothing");
+        (build != "release").then_some(text)
+    };
+    let machines = [before, after].map(SavedRun::machine_text);
+    let modes = [before, after].map(|run| run.mode.clone());
+    let not_the_code = "changes may come from the machine, not the code";
+    let warnings = [
+        differ("from different machines", machines, not_the_code),
+        build("saved", before),
+        build("current", after),
+        differ("in different modes", modes, "quick figures are noisier"),
+    ];
+    for warning in warnings.into_iter().flatten() {
+        writeln!(out, "warning: {warning}")?;
     }
-    for (which, run) in [("saved", before), ("current", after)] {
-        if run.build != "release" {
-            let build = &run.build;
-            writeln!(
-                out,
-                "warning: the {which} run is a {build} build: its figures mean nothing"
-            )?;
-        }
-    }
-    if before.mode != after.mode {
-        let (before, after) = (&before.mode, &after.mode);
-        writeln!(
-            out,
-            "warning: the runs are in different modes ({before} before, {after} after): quick \
-             figures are noisier"
-        )?;
-    }
-    let mut names: Vec<&str> = Vec::new();
-    for row in after.results.iter().chain(&before.results) {
-        if !names.contains(&row.name.as_str()) {
-            names.push(&row.name);
-        }
-    }
+    let rows = after.results.iter().chain(&before.results);
+    let names = report::unique(rows.map(|row| row.name.as_str()));
     let figure = |row: Option<&Row>| row.map_or_else(|| "-".into(), Row::headline);
-    // The marks, in the order the summary line counts them.
-    let marks = ["better", "WORSE", "", "n/a", "added", "removed"];
-    let mut count = [0; 6];
     let lines = names.into_iter().map(|name| {
         let [earlier, later] =
             [before, after].map(|run| run.results.iter().find(|it| it.name == name));
-        let ratio = earlier
-            .zip(later)
-            .and_then(|(earlier, later)| speed_ratio(earlier, later));
+        let ratio = earlier.zip(later).and_then(|(a, b)| speed_ratio(a, b));
         let mark = match (earlier, later, ratio) {
             (None, ..) => "added",
             (_, None, _) => "removed",
             (.., None) => "n/a",
             (.., Some(ratio)) => verdict(ratio, threshold_pct),
         };
-        for (counted, _) in count.iter_mut().zip(marks).filter(|(_, it)| *it == mark) {
-            *counted += 1;
-        }
         let ratio = ratio.map_or_else(|| "-".into(), |ratio| format!("{ratio:.2}x"));
         let name = report::shorten(name, 60);
         [name, figure(earlier), figure(later), ratio, mark.into()]
     });
     let lines: Vec<[String; 5]> = lines.collect();
+    // The marks, in the order the summary line counts them.
+    let marks = ["better", "WORSE", "", "n/a", "added", "removed"];
+    let count = marks.map(|mark| lines.iter().filter(|[.., it]| it == mark).count());
     let headers = ["workload", "before", "after", "change", ""];
     let table = report::terminal_table(headers, lines, &[1, 2, 3]);
     writeln!(out, "\n{}", table.trim_fmt())?;
@@ -241,62 +231,40 @@ pub fn write_comparison(
 
 #[cfg(test)]
 mod tests {
-    use super::super::report::Unit;
+    use super::super::report::Unit::{Bytes, Nanoseconds as Ns, OpsPerSecond as Ops, Ratio};
     use super::*;
     use cairn_bench::targets;
 
     #[test]
     fn the_speed_ratio_follows_each_rows_better_direction() {
-        let subject = Some("cairn-strict".to_owned());
-        let at = |unit, value| Row {
-            unit,
-            value,
-            subject: subject.clone(),
-            ..Row::default()
+        let at = |unit, value| {
+            let mut row = Row::default().side_by_side("w", "cairn-strict");
+            (row.unit, row.value) = (unit, value);
+            row
         };
         let other = |value| Row::ratio("x vs x-raw", value, 1.0, "an overhead");
-        let (ns, ratio) = (Unit::Nanoseconds, Unit::Ratio);
+        let (scaling, goal) = (&targets::READ_SCALING, &targets::GET_SCALING_GOAL);
         let pairs = [
-            (at(ns, 200.0), at(ns, 100.0), Some(2.0)),
-            (
-                at(Unit::OpsPerSecond, 200.0),
-                at(Unit::OpsPerSecond, 100.0),
-                Some(0.5),
-            ),
-            (at(Unit::Bytes, 100.0), at(Unit::Bytes, 400.0), Some(0.25)),
+            (at(Ns, 200.0), at(Ns, 100.0), Some(2.0)),
+            (at(Ops, 200.0), at(Ops, 100.0), Some(0.5)),
+            (at(Bytes, 100.0), at(Bytes, 400.0), Some(0.25)),
             // Cairn's speed over a peer's, then an overhead: better higher, then lower.
-            (at(ratio, 2.0), at(ratio, 3.0), Some(1.5)),
+            (at(Ratio, 2.0), at(Ratio, 3.0), Some(1.5)),
             (other(1.0), other(2.0), Some(0.5)),
             // A bound says it first (`flat (<= 1.2x)` is a bound below).
-            (
-                other(1.0),
-                other(2.0).target(&targets::READ_SCALING),
-                Some(2.0),
-            ),
-            (
-                other(1.0),
-                at(ratio, 2.0).goal(&targets::GET_SCALING_GOAL),
-                Some(0.5),
-            ),
-            (at(ns, 0.0), at(ns, 1.0), None),
-            (at(ns, f64::NAN), at(ns, 1.0), None),
-            (at(Unit::Bytes, 1.0), at(ns, 1.0), None),
+            (other(1.0), other(2.0).target(scaling), Some(2.0)),
+            (other(1.0), at(Ratio, 2.0).goal(goal), Some(0.5)),
+            (at(Ns, 0.0), at(Ns, 1.0), None),
+            (at(Ns, f64::NAN), at(Ns, 1.0), None),
+            (at(Bytes, 1.0), at(Ns, 1.0), None),
         ];
         for (before, after, ratio) in pairs {
             assert_eq!(speed_ratio(&before, &after), ratio, "{after:?}");
         }
-        let cases = [
-            (1.10, 10.0),
-            (1.11, 10.0),
-            (1.0 / 1.10, 10.0),
-            (1.0 / 1.11, 10.0),
-        ];
-        let verdicts = cases.map(|(ratio, threshold)| verdict(ratio, threshold));
-        assert_eq!(
-            verdicts,
-            ["", "better", "", "WORSE"],
-            "the threshold is exclusive"
-        );
+        // The threshold is exclusive, and applies to a ratio and its inverse alike.
+        let by_10_pct = |ratio| verdict(ratio, 10.0);
+        let verdicts = [1.10, 1.11, 1.0 / 1.10, 1.0 / 1.11].map(by_10_pct);
+        assert_eq!(verdicts, ["", "better", "", "WORSE"]);
         assert_eq!([verdict(0.95, 1.0), verdict(1.0, 0.0)], ["WORSE", ""]);
     }
 }
