@@ -56,6 +56,13 @@ pub struct Plan {
     pub budget: Budget,
 }
 
+impl Plan {
+    /// A plan.
+    pub const fn new(warm_up: Duration, budget: Budget) -> Self {
+        Plan { warm_up, budget }
+    }
+}
+
 /// Per-operation latency percentiles, in nanoseconds.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Latency {
@@ -317,8 +324,6 @@ pub(crate) fn nanos(duration: Duration) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::workloads::engine::StdHashMapGet;
-    use crate::workloads::Fixture;
 
     /// Counts its operations; every `prepare` must come before the operations it covers.
     #[derive(Default)]
@@ -342,25 +347,16 @@ mod tests {
         }
     }
 
-    const RUNS_100: Plan = Plan {
-        warm_up: Duration::ZERO,
-        budget: Budget::Runs(100),
-    };
-
     #[test]
-    fn time_runs_prepares_every_operation_it_runs() {
+    fn drivers_run_every_workload_exactly_the_runs_asked_prepared() {
         let mut counting = Counting::default();
         time_runs(&mut counting, 5_000).expect("counting cannot fail");
         assert_eq!(counting.ran, 5_000);
-    }
-
-    #[test]
-    fn a_round_robin_runs_every_workload_in_equal_groups() {
+        let plan = Plan::new(Duration::ZERO, Budget::Runs(100));
         for (turn, group) in [(None, 16), (Some(Duration::ZERO), 1)] {
             let (mut first, mut second) = (Counting::default(), Counting::default());
-            let latencies =
-                measure_latency_round_robin(&mut [&mut first, &mut second], RUNS_100, group, turn)
-                    .expect("counting cannot fail");
+            let pair: &mut [&mut dyn Workload] = &mut [&mut first, &mut second];
+            let latencies = measure_latency_round_robin(pair, plan, group, turn).expect("counts");
             let samples = 100_u64.div_ceil(u64::from(group));
             for latency in latencies {
                 assert_eq!((latency.samples, latency.ops_per_sample), (samples, group));
@@ -368,24 +364,16 @@ mod tests {
             let ran = samples * u64::from(group);
             assert_eq!((first.ran, second.ran), (ran, ran));
         }
+        let (mut first, mut second) = (Counting::default(), Counting::default());
+        let pair: &mut [&mut dyn Workload] = &mut [&mut first, &mut second];
+        let throughputs = measure_throughput_round_robin(pair, plan).expect("counts");
+        assert!(throughputs
+            .iter()
+            .all(|t| t.runs == 100 && t.engine_ops == 100));
     }
 
     #[test]
-    fn drivers_report_sane_figures_for_a_real_workload() {
-        let fixture = Fixture::build(1_000, 100).expect("in-memory fixture");
-        let mut get = StdHashMapGet::new(&fixture).expect("fixture has keys");
-        let plan = Plan {
-            warm_up: Duration::from_millis(5),
-            budget: Budget::Runs(10_000),
-        };
-        let latency = measure_latency(&mut get, plan, 16).expect("gets find their keys");
-        assert!(0 < latency.p50_ns && latency.p50_ns <= latency.p99_ns);
-        assert!(latency.p99_ns <= latency.max_ns);
-        let throughput =
-            measure_throughput_round_robin(&mut [&mut get], plan).expect("gets find their keys");
-        assert!(throughput
-            .iter()
-            .all(|t| t.engine_ops == 10_000 && t.ops_per_sec > 0.0));
+    fn median_takes_the_lower_middle() {
         assert_eq!(
             (median([5, 1, 3]), median([4, 1, 3, 2]), median::<u64>([])),
             (3, 2, 0)

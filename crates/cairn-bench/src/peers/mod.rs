@@ -52,14 +52,8 @@ named! {
 named! {
     /// The store behind a [`Peer`]; `kv:` names a `KeyValueStore` backend through the trait.
     Engine {
-        Cairn = "cairn",
-        Redb = "redb",
-        Fjall = "fjall",
-        Sqlite = "sqlite",
-        Redis = "redis",
-        KvCairn = "kv:cairn",
-        KvSqlite = "kv:sqlite",
-        KvRedis = "kv:redis",
+        Cairn = "cairn", Redb = "redb", Fjall = "fjall", Sqlite = "sqlite", Redis = "redis",
+        KvCairn = "kv:cairn", KvSqlite = "kv:sqlite", KvRedis = "kv:redis",
     }
 }
 
@@ -100,12 +94,11 @@ impl fmt::Display for Label {
 impl std::str::FromStr for Label {
     type Err = WorkloadError;
 
-    /// Reads back what `Display` writes: `cairn-inmemory`, `redb-strict`, `redis`.
+    /// Reads back what `Display` writes; a server's label (no mode) reads back as buffered.
     fn from_str(text: &str) -> Result<Self> {
         let engines = Engine::ALL.iter();
         let labels =
             engines.flat_map(|&engine| Mode::ALL.iter().map(move |&mode| Label::new(engine, mode)));
-        // A server's label names no mode: it reads back as buffered.
         let mut readable =
             labels.filter(|label| !label.engine.is_server() || label.mode == Mode::Buffered);
         let unknown = || WorkloadError::unexpected("label", format!("unknown store {text:?}"));
@@ -169,7 +162,7 @@ pub trait Session: Send {
     /// Removes `key` in one commit; returns whether it held a value.
     fn delete(&mut self, key: &[u8]) -> Result<bool>;
 
-    /// True when `key` holds a value. The default reads it.
+    /// True when `key` holds a value.
     fn exists(&mut self, key: &[u8]) -> Result<bool> {
         Ok(self.get(key)?.is_some())
     }
@@ -184,9 +177,8 @@ pub trait Session: Send {
         Err(lacks("an ordered scan"))
     }
 
-    /// Reads every entry whose key starts with `prefix`, as [`Session::scan_range`] does. The
-    /// default scans from `prefix` to its successor (the prefix without its trailing 0xFF
-    /// bytes, last byte plus one).
+    /// Reads every entry whose key starts with `prefix`, as [`Session::scan_range`] does (by
+    /// default from `prefix` to its successor: without its trailing 0xFF bytes, last byte + 1).
     fn scan_prefix(&mut self, prefix: &[u8]) -> Result<usize> {
         let mut end = prefix.to_vec();
         while end.pop_if(|last| *last == u8::MAX).is_some() {}
@@ -215,7 +207,6 @@ pub trait Session: Send {
     }
 }
 
-/// The error of an operation the store lacks.
 fn lacks(what: &str) -> WorkloadError {
     WorkloadError::unexpected("session", format!("this store has no {what}"))
 }
@@ -224,9 +215,8 @@ fn lacks(what: &str) -> WorkloadError {
 pub const VALUE_POOL_SIZE: usize = 1_024;
 
 /// Distinct pseudo-random values of one length, handed out in turn, so that no store sees
-/// repeated values it could compress away (an LSM block of identical values would shrink to
-/// nothing and flatter its disk and memory figures). Values 1,024 apart repeat: far more than
-/// a compressed block holds.
+/// repeated values it could compress away (flattering its disk and memory figures). Values
+/// 1,024 apart repeat: far more than a compressed block holds.
 #[derive(Clone, Debug)]
 pub struct ValuePool {
     length: usize,
@@ -349,8 +339,7 @@ impl<S: Store> Peer for Embedded<S> {
     }
 }
 
-/// The directory of a store that runs on files; refuses `Mode::InMemory` (no directory):
-/// Cairn is the only in-memory embedded store measured.
+/// The directory of a store that runs on files: only Cairn runs in memory.
 fn on_files(dir: Option<&Path>) -> Result<&Path> {
     dir.ok_or_else(|| WorkloadError::unexpected("open", "only Cairn runs in memory"))
 }
@@ -420,12 +409,9 @@ fn directory_bytes(dir: &Path) -> u64 {
     sizes.sum()
 }
 
-/// `Ok` when a transaction found its read key; the error of one that did not (and so wrote
-/// nothing) otherwise.
+/// `Ok` when a transaction found its read key (one that did not wrote nothing).
 fn read_key_found(found: bool) -> Result<()> {
-    found.then_some(()).ok_or_else(|| {
-        WorkloadError::unexpected("transaction", "the key the transaction reads is missing")
-    })
+    crate::workloads::ensure(found, "transaction", "its read key is missing")
 }
 
 /// Passes a read value to `black_box` and returns its length.

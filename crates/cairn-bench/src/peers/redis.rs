@@ -1,6 +1,6 @@
 //! Redis as a peer: redis-rs's blocking client, a connection per session. Every key carries the
 //! peer's own namespace, so peers sharing a server never share keys; the peer deletes its keys
-//! when dropped. A batch is one `MULTI`/`EXEC` pipeline, a TTL put `SET ... PX`, a CAS and a
+//! when dropped. A batch is one `MULTI`/`EXEC` pipeline, a TTL put `PSETEX`, a CAS and a
 //! transaction Lua scripts (atomic in Redis). Redis keeps no key order, so it runs no scans.
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -12,10 +12,8 @@ use super::{read_key_found, touched, Engine, Feature, Label, Mode, Peer, Session
 use crate::workloads::{Result, WorkloadError};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
-
 /// Keys one `SCAN` (or `UNLINK`) takes while the peer deletes its keys.
 const CLEANUP_PAGE_KEYS: usize = 1_000;
-
 const CAS_SCRIPT: &str = "if redis.call('GET', KEYS[1]) == ARGV[1] then \
      redis.call('SET', KEYS[1], ARGV[2]) return 1 else return 0 end";
 
@@ -50,8 +48,7 @@ impl RedisPeer {
     /// Deletes every key of the namespace, a page at a time.
     fn delete_keys(&self) -> Result<()> {
         let mut connection = self.connect()?;
-        let pattern = format!("{}*", self.namespace);
-        let options = redis::ScanOptions::default().with_pattern(pattern);
+        let options = redis::ScanOptions::default().with_pattern(format!("{}*", self.namespace));
         let keys = connection.scan_options(options.with_count(CLEANUP_PAGE_KEYS))?;
         let keys: Vec<Vec<u8>> = keys.collect::<redis::RedisResult<_>>()?;
         for page in keys.chunks(CLEANUP_PAGE_KEYS) {
@@ -93,11 +90,11 @@ impl Peer for RedisPeer {
 
     /// The server's dataset now (`INFO memory`'s `used_memory`).
     fn server_memory_bytes(&self) -> Result<Option<u64>> {
-        let mut command = redis::cmd("INFO");
-        let info: redis::InfoDict = command.arg("memory").query(&mut self.connect()?)?;
-        let used = info.get("used_memory");
-        used.map(Some)
-            .ok_or_else(|| WorkloadError::unexpected("redis", "INFO has no used_memory"))
+        let info: redis::InfoDict = redis::cmd("INFO")
+            .arg("memory")
+            .query(&mut self.connect()?)?;
+        let used = info.get("used_memory").map(Some);
+        used.ok_or_else(|| WorkloadError::unexpected("redis", "INFO has no used_memory"))
     }
 }
 
@@ -174,12 +171,7 @@ impl Session for RedisSession {
 
     fn put_with_ttl(&mut self, key: &[u8], value: &[u8], ttl: Duration) -> Result<()> {
         let millis = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
-        let mut command = redis::cmd("SET");
-        command
-            .arg(self.stored_key(key))
-            .arg(value)
-            .arg("PX")
-            .arg(millis);
+        let command = redis::Cmd::pset_ex(self.stored_key(key), value, millis);
         self.run(&command)
     }
 }

@@ -3,9 +3,8 @@
 //! time whole opens, a few per row, and carry their size in the name (quick mode runs a tenth
 //! of it, where the 1M targets are not checked).
 
+use std::sync::Arc;
 use std::time::Duration;
-
-use cairn::Durability;
 
 use crate::measure::{self, count_as_f64, median, Budget, Latency, Plan, Throughput};
 use crate::report::{format_nanos, Row};
@@ -48,8 +47,6 @@ pub const GATE_WAL_REPLAY: Limit = t::from(Source::Gate, Bound::Below(320e6), "<
 /// Gate: WAL replay of 1M commits (full mode): measured 1.44 s in November 2026.
 pub const GATE_WAL_REPLAY_FULL: Limit = t::from(Source::Gate, Bound::Below(3.2e9), "< 3.2 s");
 
-type Build = dyn Fn(&mut Context) -> Result<Box<dyn Workload>>;
-
 /// A latency entry over one engine workload, with the CAS target and goal if `cas`.
 fn latency(
     name: impl Into<String>,
@@ -57,8 +54,8 @@ fn latency(
     cas: bool,
     build: impl Fn(&mut Context) -> Result<Box<dyn Workload>> + 'static,
 ) -> Entry {
-    let build: std::sync::Arc<Build> = std::sync::Arc::new(build);
-    let timed_build = std::sync::Arc::clone(&build);
+    let build = Arc::new(build);
+    let timed_build = Arc::clone(&build);
     Entry::new(name, Kind::Latency, move |context, name| {
         let plan = context.latency_plan();
         let latency = measure::measure_latency(&mut *build(context)?, plan, ops_per_sample)?;
@@ -77,7 +74,6 @@ fn own_fixture() -> Result<Fixture> {
     Fixture::build(FIXTURE_KEYS, VALUE_BYTES)
 }
 
-/// The one workload a `timed_by` of an engine entry hands out, named `cairn`.
 fn cairn_only(workload: Box<dyn Workload>) -> Vec<(String, Timed)> {
     vec![("cairn".to_owned(), Timed::Single(workload))]
 }
@@ -177,21 +173,18 @@ pub fn gates(quick: bool) -> Vec<(String, Limit)> {
 
 /// Puts into a read-fixture-sized in-memory database, then [`HISTORY_THREADS`] short-lived
 /// reader threads, then the same puts again: their p50s, and the ratio. A write path whose
-/// cost grew with every thread the process had ever run (each key's slot once paid
-/// per-thread debts on every store) shows here as a ratio well above 1.
+/// cost grew with every thread the process had ever run shows as a ratio well above 1.
 fn thread_history() -> Entry {
     Entry::new("thread_history", Kind::Latency, |context, _| {
         let fixture = context.engine_fixture(context.read_keys())?;
         let mut put = Commits::new(&fixture, Commit::Put)?;
         // One second each, whatever the mode or `--seconds`: the row is about the steady
-        // state after the threads are gone. Right after they exit a long-running process
-        // pays a transient (not yet profiled; likely the cleanup of exited threads) that a
-        // 50 ms measurement would report instead: over 100x for the first tens of ms in a
-        // CI run, flat after (docs/benchmarks.md).
-        let plan = Plan {
-            warm_up: Duration::from_millis(100),
-            budget: Budget::Time(Duration::from_secs(1)),
-        };
+        // state. Right after the threads exit a process pays a transient (over 100x for the
+        // first tens of ms in a CI run, flat after) that a 50 ms row would report instead.
+        let plan = Plan::new(
+            Duration::from_millis(100),
+            Budget::Time(Duration::from_secs(1)),
+        );
         let before = measure::measure_latency(&mut put, plan, POINT_OPS_PER_SAMPLE)?;
         context.building(&format!("{HISTORY_THREADS} reader threads"));
         read_from_threads(&fixture, HISTORY_THREADS)?;
@@ -200,14 +193,14 @@ fn thread_history() -> Entry {
         let keys = fixture.key_count();
         let explained = "put p50 after 256 short-lived reader threads over put p50 before them";
         let (after_p50, before_p50) = (count_as_f64(after.p50_ns), count_as_f64(before.p50_ns));
+        let ratio = Row::ratio(THREAD_HISTORY_RATIO, after_p50, before_p50, explained);
         Ok(vec![
             latency_row(&format!("thread_history/put_before/{keys}"), &before),
             latency_row(
                 &format!("thread_history/put_after_256_threads/{keys}"),
                 &after,
             ),
-            Row::ratio(THREAD_HISTORY_RATIO, after_p50, before_p50, explained)
-                .target(&t::THREAD_HISTORY),
+            ratio.check(Some(&t::THREAD_HISTORY), None),
         ])
     })
     .timed_by(|context| {
@@ -221,22 +214,18 @@ fn thread_history() -> Entry {
 fn version_growth() -> Entry {
     Entry::new("version_growth/hot_key_put", Kind::Other, |_, name| {
         let mut hot = hot_key()?;
-        let plan = Plan {
-            warm_up: Duration::ZERO,
-            budget: Budget::Runs(HOT_KEY_PUTS),
-        };
+        let plan = Plan::new(Duration::ZERO, Budget::Runs(HOT_KEY_PUTS));
         let latency = measure::measure_latency(&mut hot, plan, POINT_OPS_PER_SAMPLE)?;
         let puts = latency.samples * u64::from(latency.ops_per_sample);
         let explained = format!("stats().versions_retained after {puts} puts to one key");
+        let versions = hot.versions_retained();
+        let versions = Row::versions("version_growth/versions_retained", versions, &explained);
+        let bound = Some(&t::VERSIONS_RETAINED);
         Ok(vec![
             latency_row(name, &latency),
-            Row::versions(
-                "version_growth/versions_retained",
-                hot.versions_retained(),
-                &explained,
-            )
-            .check(Some(&t::VERSIONS_RETAINED), Some(&t::VERSIONS_RETAINED))
-            .annotate(&format!("after {puts} puts")),
+            versions
+                .check(bound, bound)
+                .annotate(&format!("after {puts} puts")),
         ])
     })
     .timed_by(|_| Ok(cairn_only(Box::new(hot_key()?))))
@@ -247,36 +236,36 @@ fn hot_key() -> Result<Commits> {
     Commits::new(&Fixture::build(1, VALUE_BYTES)?, Commit::Put)
 }
 
-/// A Strict put of a 10,000-key database.
-fn strict_put_workload() -> Result<Commits> {
-    Commits::durable(Durability::Strict, FIXTURE_KEYS, VALUE_BYTES)
-}
-
 /// The Strict put and the raw fdatasync, timed in alternation (one operation of each in turn)
 /// so that both see the same disk, and their ratio. Throughput is 1 / the mean latency of the
 /// same measurement.
 fn strict_put() -> Entry {
     Entry::new("durability/strict_put", Kind::Latency, |context, name| {
-        let (mut raw, mut put) = (RawFdatasync::new()?, strict_put_workload()?);
+        let (mut raw, mut put) = (RawFdatasync::new()?, Commits::strict()?);
         // A round robin's time budget is per workload: half each keeps the pair to the plan.
         let Plan { warm_up, budget } = context.latency_plan();
         let budget = match budget {
             Budget::Time(limit) => Budget::Time(limit / 2),
             runs @ Budget::Runs(_) => runs,
         };
-        let plan = Plan {
-            warm_up: warm_up / 2,
-            budget,
-        };
         let pair: &mut [&mut dyn Workload] = &mut [&mut raw, &mut put];
+        let plan = Plan::new(warm_up / 2, budget);
         let latencies = measure::measure_latency_round_robin(pair, plan, 1, Some(Duration::ZERO))?;
         let [raw, put]: [Latency; 2] = latencies
             .try_into()
             .map_err(|_| super::nothing_to_measure("strict_put"))?;
-        let measured =
-            Duration::from_secs_f64((put.mean_ns * count_as_f64(put.samples) / 1e9).max(0.0));
+        let seconds = put.mean_ns * count_as_f64(put.samples) / 1e9;
+        let measured = Duration::from_secs_f64(seconds.max(0.0));
         let throughput = Throughput::new(put.samples, put.samples, measured);
-        let ratio = "Strict put p50 over raw fdatasync p50, timed in alternation";
+        let (put_p50, raw_p50) = (count_as_f64(put.p50_ns), count_as_f64(raw.p50_ns));
+        let explained = "Strict put p50 over raw fdatasync p50, timed in alternation";
+        let ratio = Row::ratio(
+            &format!("{name} vs raw_fdatasync"),
+            put_p50,
+            raw_p50,
+            explained,
+        );
+        let bounds = (&t::STRICT_OVER_FDATASYNC, &t::STRICT_OVER_FDATASYNC_GOAL);
         Ok(vec![
             latency_row("durability/raw_fdatasync", &raw).note(
                 "128-byte pwrite at the next offset of a 64 MiB preallocated file, then \
@@ -285,21 +274,12 @@ fn strict_put() -> Entry {
             latency_row(name, &put),
             Row::throughput(&format!("{name}/throughput"), &throughput)
                 .note("1 / mean latency of the Strict puts timed for durability/strict_put"),
-            Row::ratio(
-                "durability/strict_put vs raw_fdatasync",
-                count_as_f64(put.p50_ns),
-                count_as_f64(raw.p50_ns),
-                ratio,
-            )
-            .check(
-                Some(&t::STRICT_OVER_FDATASYNC),
-                Some(&t::STRICT_OVER_FDATASYNC_GOAL),
-            ),
+            ratio.check(Some(bounds.0), Some(bounds.1)),
         ])
     })
     .timed_by(|_| {
         let raw = Timed::Single(Box::new(RawFdatasync::new()?));
-        let put = Timed::Single(Box::new(strict_put_workload()?));
+        let put = Timed::Single(Box::new(Commits::strict()?));
         Ok(vec![
             ("raw_fdatasync".to_owned(), raw),
             ("strict_put".to_owned(), put),
@@ -312,8 +292,7 @@ fn strict_put() -> Entry {
 fn measure_recovery(context: &Context, name: &str, recovery: &mut Recovery) -> Result<Row> {
     let plan = context.runs_plan(RECOVERY_RUNS.0, RECOVERY_RUNS.1);
     let latency = measure::measure_latency(recovery, plan, 1)?;
-    let reported = median(recovery.reported().iter().copied());
-    let reported = format_nanos(u64::try_from(reported.as_nanos()).unwrap_or(u64::MAX));
+    let reported = format_nanos(measure::nanos(median(recovery.reported().iter().copied())));
     let runs = latency.samples;
     Ok(
         Row::latency(name, &latency)
@@ -329,22 +308,23 @@ fn recovery_entry(
     goal: Limit,
 ) -> Entry {
     let build = move |context: &Context| -> Result<(Recovery, String)> {
-        let (entries, records) = if context.quick() {
+        let (entries, records) = if context.quick {
             (RECOVERY_ENTRIES_QUICK, RECOVERY_WAL_RECORDS_QUICK)
         } else {
             (RECOVERY_ENTRIES, RECOVERY_WAL_RECORDS)
         };
+        let size = entries.to_string();
         Ok(match name {
-            "wal_replay" => (Recovery::wal_replay(entries)?, entries.to_string()),
-            "snapshot_creation" => (Recovery::checkpoint(entries)?, entries.to_string()),
-            "snapshot_load" => (Recovery::snapshot_load(entries)?, entries.to_string()),
+            "wal_replay" => (Recovery::wal_replay(entries)?, size),
+            "snapshot_creation" => (Recovery::checkpoint(entries)?, size),
+            "snapshot_load" => (Recovery::snapshot_load(entries)?, size),
             _ => (
                 Recovery::snapshot_wal(entries, records)?,
-                format!("{entries}+{records}"),
+                format!("{size}+{records}"),
             ),
         })
     };
-    Entry::new(
+    let entry = Entry::new(
         format!("recovery/{name}"),
         Kind::Latency,
         move |context, name| {
@@ -352,7 +332,7 @@ fn recovery_entry(
             let (mut recovery, size) = build(context)?;
             context.building_done();
             let row = measure_recovery(context, &format!("{name}/{size}"), &mut recovery)?;
-            Ok(vec![if context.quick() {
+            Ok(vec![if context.quick {
                 row.note(&format!(
                     "{explained}. Quick mode: a tenth of the 1M entries; not checked"
                 ))
@@ -360,8 +340,8 @@ fn recovery_entry(
                 row.check(Some(&target), Some(&goal)).note(explained)
             }])
         },
-    )
-    .timed_by(move |context| Ok(cairn_only(Box::new(build(context)?.0))))
+    );
+    entry.timed_by(move |context| Ok(cairn_only(Box::new(build(context)?.0))))
 }
 
 /// The torn-tail open, the same size in both modes (so always checked), next to an intact
@@ -369,12 +349,12 @@ fn recovery_entry(
 fn wal_truncation() -> Entry {
     Entry::new("recovery/wal_truncation", Kind::Latency, |context, name| {
         let plan = context.runs_plan(RECOVERY_RUNS.0, RECOVERY_RUNS.1);
-        let intact =
-            measure::measure_latency(&mut Recovery::wal_replay(TORN_TAIL_ENTRIES)?, plan, 1)?;
+        let mut intact = Recovery::wal_replay(TORN_TAIL_ENTRIES)?;
+        let intact = measure::measure_latency(&mut intact, plan, 1)?;
         let mut torn = Recovery::torn_tail(TORN_TAIL_ENTRIES)?;
         let row = measure_recovery(context, &format!("{name}/{TORN_TAIL_ENTRIES}"), &mut torn)?;
+        let row = row.annotate(&format!("intact open p50 {}", format_nanos(intact.p50_ns)));
         Ok(vec![row
-            .annotate(&format!("intact open p50 {}", format_nanos(intact.p50_ns)))
             .check(Some(&t::WAL_TRUNCATION), Some(&t::WAL_TRUNCATION_GOAL))
             .note(
                 "Db::open of a WAL of N commits whose last frame was cut in half: torn_tail \

@@ -17,6 +17,7 @@ use crate::measure::{Budget, Plan};
 use crate::peers::{Label, Places};
 use crate::report::Row;
 use crate::side_by_side::PeerFixture;
+use crate::sizes::VALUE_BYTES;
 use crate::targets::Limit;
 use crate::workloads::{Fixture, ParallelWorkload, Result, Workload, WorkloadError};
 
@@ -129,9 +130,8 @@ impl Derived {
         target: Option<Limit>,
         goal: Option<Limit>,
     ) -> Self {
-        let name = name.into();
         Derived {
-            name,
+            name: name.into(),
             numerator,
             denominator,
             explained,
@@ -177,7 +177,6 @@ pub const READ_KEYS: usize = 1_000_000;
 /// [`READ_KEYS`] in quick mode.
 pub const READ_KEYS_QUICK: usize = 100_000;
 
-/// Keys of the read fixtures in quick or full mode.
 pub(crate) fn read_keys(quick: bool) -> usize {
     if quick {
         READ_KEYS_QUICK
@@ -191,10 +190,9 @@ type FixtureKey = (Option<(Label, usize, &'static str)>, usize);
 
 /// State shared by the entries of one run: fixtures built once, the plans, the status line.
 pub struct Context {
-    quick: bool,
+    pub(crate) quick: bool,
     seconds: Option<Duration>,
-    places: Places,
-    /// Fixtures by store (label, value length, tag; none for an engine fixture) and keys.
+    pub(crate) places: Places,
     fixtures: BTreeMap<FixtureKey, Box<dyn Any>>,
     status: Box<dyn FnMut(&str)>,
     step: String,
@@ -219,23 +217,13 @@ impl Context {
         }
     }
 
-    /// True in quick mode.
-    pub fn quick(&self) -> bool {
-        self.quick
-    }
-
-    /// Where the servers are.
-    pub fn places(&self) -> &Places {
-        &self.places
-    }
-
     /// True when a Redis server answers.
-    pub fn has_redis(&self) -> bool {
+    pub(crate) fn has_redis(&self) -> bool {
         self.places.redis_url.is_some()
     }
 
     /// Keys of the read fixtures in this mode.
-    pub fn read_keys(&self) -> usize {
+    pub(crate) fn read_keys(&self) -> usize {
         read_keys(self.quick)
     }
 
@@ -258,22 +246,19 @@ impl Context {
         self.time_plan((20, 300), (200, 2_000))
     }
 
-    /// Warm-up and measurement, in ms, of quick or full mode; `--seconds` overrides the latter.
+    /// Warm-up and measurement, in ms; `--seconds` overrides the latter.
     fn time_plan(&self, quick: (u64, u64), full: (u64, u64)) -> Plan {
         let (warm_up, measure_for) = if self.quick { quick } else { full };
         let measure_for = self.seconds.unwrap_or(Duration::from_millis(measure_for));
-        Plan {
-            warm_up: Duration::from_millis(warm_up),
-            budget: Budget::Time(measure_for),
-        }
+        Plan::new(Duration::from_millis(warm_up), Budget::Time(measure_for))
     }
 
     /// One-shot operations (opens, checkpoints): a few whole runs, their median reported.
     pub fn runs_plan(&self, full: u64, quick: u64) -> Plan {
-        Plan {
-            warm_up: Duration::ZERO,
-            budget: Budget::Runs(if self.quick { quick } else { full }),
-        }
+        Plan::new(
+            Duration::ZERO,
+            Budget::Runs(if self.quick { quick } else { full }),
+        )
     }
 
     /// Tells the status line that the current entry is building something large.
@@ -281,7 +266,7 @@ impl Context {
         (self.status)(&format!("{}: building {what}", self.step));
     }
 
-    /// Tells the status line that the current entry is measuring again.
+    /// Tells the status line that the build is done.
     pub fn building_done(&mut self) {
         (self.status)(&self.step);
     }
@@ -298,25 +283,17 @@ impl Context {
     ) -> Result<Arc<PeerFixture>> {
         let what = format!("a {keys}-key {label} store");
         self.fixture(Some((label, value_bytes, tag)), keys, &what, |places| {
-            Ok(Arc::new(PeerFixture::build(
-                label,
-                places,
-                keys,
-                value_bytes,
-            )?))
+            PeerFixture::build(label, places, keys, value_bytes).map(Arc::new)
         })
     }
 
     /// A read-only in-memory `Db` of `keys` keys with 100-byte values, built on first request.
     pub fn engine_fixture(&mut self, keys: usize) -> Result<Fixture> {
         let what = format!("a {keys}-key database");
-        self.fixture(None, keys, &what, |_| {
-            Fixture::build(keys, crate::sizes::VALUE_BYTES)
-        })
+        self.fixture(None, keys, &what, |_| Fixture::build(keys, VALUE_BYTES))
     }
 
-    /// The fixture cached for `peer` (`None` for an engine fixture) and `keys`, or one `build`
-    /// makes now.
+    /// The fixture cached under `(peer, keys)`, or one `build` makes now.
     fn fixture<F: Any + Clone>(
         &mut self,
         peer: Option<(Label, usize, &'static str)>,
@@ -337,7 +314,6 @@ impl Context {
     }
 }
 
-/// An error for an entry that found nothing to measure.
 pub(crate) fn nothing_to_measure(workload: &'static str) -> WorkloadError {
     WorkloadError::unexpected(workload, "no store of this class to measure")
 }
@@ -346,59 +322,37 @@ pub(crate) fn nothing_to_measure(workload: &'static str) -> WorkloadError {
 mod tests {
     use super::*;
 
-    fn owner<'a>(entries: &'a [Entry], row: &str) -> Option<&'a Entry> {
-        entries.iter().find(|entry| entry.makes(row))
-    }
-
     #[test]
     fn names_are_unique_and_every_derived_and_gate_row_has_its_inputs() {
         for quick in [true, false] {
-            let entries = entries(quick);
+            let (entries, derived) = (entries(quick), derived(quick));
             let mut names: Vec<&str> = entries.iter().map(|entry| entry.name.as_str()).collect();
             names.sort_unstable();
-            let before = names.len();
             names.dedup();
-            assert_eq!(names.len(), before, "duplicate entry names (quick {quick})");
-            let derived = derived(quick);
+            assert_eq!(names.len(), entries.len(), "duplicate entry names");
+            let made = |row: &str| entries.iter().any(|entry| entry.makes(row));
             for row in &derived {
                 for input in [&row.numerator, &row.denominator] {
-                    assert!(
-                        owner(&entries, input).is_some(),
-                        "{}: no entry makes {input}",
-                        row.name
-                    );
+                    assert!(made(input), "{}: no entry makes {input}", row.name);
                 }
             }
             for (gate, _) in gates(quick) {
-                let made =
-                    owner(&entries, &gate).is_some() || derived.iter().any(|row| row.name == gate);
-                assert!(
-                    made,
-                    "gate row {gate} is made by no entry and no derived row"
-                );
+                let derived = derived.iter().any(|row| row.name == gate);
+                assert!(made(&gate) || derived, "nothing makes gate {gate}");
             }
         }
     }
 
     #[test]
     fn a_derived_row_divides_its_inputs_and_checks_its_bounds() {
-        let rows = vec![
-            Row::ratio("a", 3.0, 1.0, "a"),
-            Row::ratio("b", 2.0, 1.0, "b"),
-        ];
+        let rows = [("a", 3.0), ("b", 2.0)].map(|(name, value)| Row::ratio(name, value, 1.0, ""));
         let inputs = |b: &str| ["a".to_owned(), b.to_owned()];
-        let derived = Derived::new(
-            "a vs b",
-            inputs("b"),
-            "test",
-            Some(crate::targets::READ_SCALING),
-            None,
-        );
-        let row = derived.compute(&rows).expect("both inputs are there");
+        let scaling = Some(crate::targets::READ_SCALING);
+        let row = Derived::new("a vs b", inputs("b"), "test", scaling, None).compute(&rows);
+        let row = row.expect("both inputs are there");
         assert!((row.value - 1.5).abs() < 1e-9);
         assert_eq!(row.pass, Some(false), "1.5x misses >= 1.7x");
-        assert!(Derived::new("x", inputs("missing"), "test", None, None)
-            .compute(&rows)
-            .is_none());
+        let missing = Derived::new("x", inputs("missing"), "test", None, None);
+        assert!(missing.compute(&rows).is_none());
     }
 }

@@ -430,7 +430,7 @@ fn fill(order: FillOrder) -> Entry {
                 }
             } else {
                 for label in spec.stores.labels(context.has_redis()) {
-                    let mut fill = Fill::new(label, context.places(), context.read_keys(), order);
+                    let mut fill = Fill::new(label, &context.places, context.read_keys(), order);
                     let throughput = measure::measure_parallel(&mut fill, context.runs_plan(1, 1))?;
                     measured.push(spec.throughput(label, &throughput));
                 }
@@ -448,7 +448,7 @@ fn memory_entry() -> Entry {
         let mut rows = Vec::new();
         for label in BUFFERED_CLASS.labels(context.has_redis()) {
             context.building(&format!("{label} in a child process"));
-            let figures = run_memory_probe(label, context.places(), keys)?;
+            let figures = run_memory_probe(label, &context.places, keys)?;
             let grown = match figures.server_bytes {
                 Some(_) => "the server's used_memory growth",
                 None => "the process's RSS growth",

@@ -13,8 +13,8 @@ use cairn::{CasOutcome, Db, Durability, Expected, Snapshot, Transaction, Version
 use super::durability::{bench_options, fill_in_order, DataDir};
 use super::{expect_value, missing, require_keys, Fixture, Result, Workload, WorkloadError};
 use crate::keys::{value_of_length, KeySet, SplitMix64};
+use crate::sizes::{FIXTURE_KEYS, VALUE_BYTES};
 
-/// The key the single-key CAS workloads swap.
 const CAS_KEY: &[u8] = b"cas:hot";
 
 /// A fixture's keys and a seeded random pick among them.
@@ -25,7 +25,6 @@ struct Picker {
 }
 
 impl Picker {
-    /// Picks among `fixture`'s keys, which must be at least `minimum`.
     fn new(workload: &'static str, fixture: &Fixture, minimum: usize, seed: u64) -> Result<Self> {
         require_keys(workload, fixture.key_count(), minimum)?;
         let (keys, random) = (Arc::clone(&fixture.keys), SplitMix64::new(seed));
@@ -50,13 +49,13 @@ pub struct VersionCas {
 impl VersionCas {
     /// `cas/sequential_success`: a fresh database with one key of `value_bytes`.
     pub fn success(value_bytes: usize) -> Result<Self> {
-        let (db, value) = (Db::in_memory(), value_of_length(value_bytes));
+        let (db, value, stale) = (Db::in_memory(), value_of_length(value_bytes), false);
         let expected = db.put(CAS_KEY, &value)?;
         Ok(VersionCas {
             db,
             value,
             expected,
-            stale: false,
+            stale,
         })
     }
 
@@ -84,13 +83,13 @@ impl Workload for VersionCas {
                 std::hint::black_box(current);
                 Ok(())
             }
-            (outcome, _) => Err(WorkloadError::unexpected(
-                "cas",
-                format!(
-                    "expecting version {} (stale: {}) gave {outcome:?}",
-                    self.expected, self.stale
-                ),
-            )),
+            (outcome, stale) => {
+                let detail = format!(
+                    "expecting {} (stale: {stale}) gave {outcome:?}",
+                    self.expected
+                );
+                Err(WorkloadError::unexpected("cas", detail))
+            }
         }
     }
 }
@@ -101,7 +100,7 @@ impl Workload for VersionCas {
 pub struct CreateNewKey {
     db: Db,
     value: Vec<u8>,
-    /// Keys formatted by `prepare`, not yet used.
+    /// Keys formatted by `prepare`; `fresh[cursor..]` are not yet used.
     fresh: KeySet,
     cursor: usize,
     /// The counter value the next formatted key gets; never reset.
@@ -265,8 +264,7 @@ pub struct Commits {
     picker: Picker,
     commit: Commit,
     value: Vec<u8>,
-    /// The database's own directory; set when the workload owns the database, which it then
-    /// closes before the directory goes.
+    /// Set when the workload owns the database, which it then closes before the directory goes.
     dir: Option<DataDir>,
 }
 
@@ -287,19 +285,14 @@ impl Commits {
         })
     }
 
-    /// Puts into a fresh database of `durability` (in a new [`DataDir`] unless `InMemory`, the
-    /// maintenance thread off) filled with `key_count` keys of `value_bytes`.
-    pub fn durable(durability: Durability, key_count: usize, value_bytes: usize) -> Result<Self> {
-        let dir = match durability {
-            Durability::InMemory => None,
-            Durability::Buffered { .. } => Some(DataDir::create("buffered")?),
-            _ => Some(DataDir::create("strict")?),
-        };
-        let db = Db::open(bench_options(durability, dir.as_ref().map(DataDir::path)))?;
-        let keys = KeySet::sequential(key_count);
-        fill_in_order(&db, &keys, &value_of_length(value_bytes))?;
-        db.sync()?;
-        let keys = Arc::new(keys);
+    /// Puts into a fresh `Strict` database in a new [`DataDir`] (the maintenance thread off)
+    /// filled with [`FIXTURE_KEYS`] keys of [`VALUE_BYTES`].
+    pub fn strict() -> Result<Self> {
+        let dir = DataDir::create("strict")?;
+        let db = Db::open(bench_options(Durability::Strict, Some(dir.path())))?;
+        let keys = KeySet::sequential(FIXTURE_KEYS);
+        fill_in_order(&db, &keys, &value_of_length(VALUE_BYTES))?;
+        let (keys, value_bytes) = (Arc::new(keys), VALUE_BYTES);
         let mut put = Commits::new(
             &Fixture {
                 db,
@@ -309,7 +302,7 @@ impl Commits {
             Commit::Put,
         )?;
         put.picker.random = SplitMix64::new(0x6475_7261);
-        put.dir = dir;
+        put.dir = Some(dir);
         Ok(put)
     }
 
@@ -382,11 +375,8 @@ impl StdHashMapGet {
     /// A map with the keys and value length of `fixture`.
     pub fn new(fixture: &Fixture) -> Result<Self> {
         let value: Arc<[u8]> = Arc::from(value_of_length(fixture.value_bytes));
-        let map = fixture
-            .keys
-            .iter()
-            .map(|key| (Box::from(key), Arc::clone(&value)))
-            .collect();
+        let map = (fixture.keys.iter()).map(|key| (Box::from(key), Arc::clone(&value)));
+        let map = map.collect();
         let picker = Picker::new("std hashmap get", fixture, 1, 0x0067_6574)?;
         Ok(StdHashMapGet { map, picker })
     }
@@ -406,13 +396,10 @@ pub fn read_from_threads(fixture: &Fixture, threads: usize) -> Result<()> {
     let all_read = Barrier::new(threads);
     let (db, keys) = (&fixture.db, &fixture.keys);
     super::run_threads(vec![(); threads], |thread, ()| {
-        let found = db.get(keys.get(thread % keys.len()))?.is_some();
+        let key = keys.get(thread % keys.len());
+        let found = db.get(key)?.is_some();
         all_read.wait();
-        expect_value(
-            "thread_history",
-            keys.get(thread % keys.len()),
-            found.then_some(()),
-        )
+        expect_value("thread_history", key, found.then_some(()))
     })
     .map(drop)
 }
@@ -423,26 +410,14 @@ mod tests {
     use crate::measure::time_runs;
 
     #[test]
-    fn mode_puts_persist_and_leave_nothing_behind() {
-        for durability in [
-            Durability::InMemory,
-            Durability::buffered(),
-            Durability::Strict,
-        ] {
-            let mut put = Commits::durable(durability, 100, 100).expect("fresh database");
-            time_runs(&mut put, 50).expect("puts succeed");
-            let stats = put.db.stats();
-            assert_eq!(stats.keys_indexed, 100, "puts overwrite existing keys");
-            let dir = put.dir.as_ref().map(|dir| dir.path().to_path_buf());
-            assert_eq!(dir.is_none(), durability == Durability::InMemory);
-            // One frame for the fill (100 keys fit one batch) and one per put.
-            let frames = if dir.is_none() { 0 } else { 51 };
-            assert_eq!(stats.wal_frames, frames, "{durability:?}");
-            drop(put);
-            assert!(
-                dir.is_none_or(|dir| !dir.exists()),
-                "{durability:?} left its directory"
-            );
-        }
+    fn strict_puts_commit_one_frame_each_and_leave_nothing_behind() {
+        let mut put = Commits::strict().expect("fresh database");
+        time_runs(&mut put, 50).expect("puts succeed");
+        let stats = put.db.stats();
+        // Puts overwrite existing keys; ten frames for the fill (1,000 keys a batch), one a put.
+        assert_eq!((stats.keys_indexed, stats.wal_frames), (FIXTURE_KEYS, 60));
+        let dir = put.dir.as_ref().expect("a directory").path().to_path_buf();
+        drop(put);
+        assert!(!dir.exists(), "the directory is removed");
     }
 }

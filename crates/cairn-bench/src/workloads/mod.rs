@@ -99,7 +99,7 @@ pub trait ParallelWorkload {
     fn engine_ops_per_run(&self) -> u64;
 }
 
-/// A database filled with `key_at(0) .. key_at(key_count - 1)`, each holding the same value.
+/// An in-memory database filled with the first `key_count` keys, each holding the same value.
 /// Cloning shares the database: give each workload that writes a fixture of its own.
 #[derive(Clone, Debug)]
 pub struct Fixture {
@@ -112,12 +112,12 @@ pub struct Fixture {
 }
 
 impl Fixture {
-    /// How many keys the fixture was filled with.
+    /// How many keys the fixture holds.
     pub fn key_count(&self) -> usize {
         self.keys.len()
     }
 
-    /// Builds a fresh in-memory database holding `key_count` keys of `value_bytes` each.
+    /// Builds the fixture of `key_count` keys of `value_bytes` each.
     pub fn build(key_count: usize, value_bytes: usize) -> Result<Fixture> {
         let db = Db::in_memory();
         let keys = KeySet::sequential(key_count);
@@ -152,15 +152,15 @@ pub(crate) fn run_threads<S: Send>(
             .collect();
         barrier.wait();
         let started = Instant::now();
+        let panicked = |_| WorkloadError::unexpected("threads", "a thread panicked");
         for thread in threads {
-            let panicked = |_| WorkloadError::unexpected("threads", "a thread panicked");
             thread.join().map_err(panicked)??;
         }
         Ok(started.elapsed())
     })
 }
 
-/// Ok when `holds`, the unexpected-result error `detail` of `workload` otherwise.
+/// Ok when `holds`, the error `detail` of `workload` otherwise.
 pub(crate) fn ensure(holds: bool, workload: &'static str, detail: &str) -> Result<()> {
     holds
         .then_some(())
@@ -169,14 +169,10 @@ pub(crate) fn ensure(holds: bool, workload: &'static str, detail: &str) -> Resul
 
 /// Refuses a fixture of `keys` keys, fewer than `minimum`.
 pub(crate) fn require_keys(workload: &'static str, keys: usize, minimum: usize) -> Result<()> {
-    if keys < minimum {
-        let detail = format!("needs a fixture of at least {minimum} keys, got {keys}");
-        return Err(WorkloadError::unexpected(workload, detail));
-    }
-    Ok(())
+    let detail = format!("needs a fixture of at least {minimum} keys, got {keys}");
+    ensure(keys >= minimum, workload, &detail)
 }
 
-/// The error of a read that found no value under `key`.
 pub(crate) fn missing(workload: &'static str, key: &[u8]) -> WorkloadError {
     let detail = format!("key {} is missing", String::from_utf8_lossy(key));
     WorkloadError::unexpected(workload, detail)
@@ -187,57 +183,4 @@ pub(crate) fn expect_value<T>(workload: &'static str, key: &[u8], value: Option<
     let value = value.ok_or_else(|| missing(workload, key))?;
     std::hint::black_box(value);
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    //! Every workload runs long enough to wrap its pools and refill them, across several
-    //! driver calls, and checks its own results.
-
-    use super::*;
-    use crate::measure::{time_runs, PREPARE_RUNS_MAX};
-
-    fn run_in_phases(workload: &mut dyn Workload) {
-        for runs in [1, 700, 3_000] {
-            time_runs(workload, runs).expect("the workload's own checks hold");
-        }
-    }
-
-    #[test]
-    fn engine_workloads_stay_right_across_phases() {
-        use engine::Commit;
-        let fixture = || Fixture::build(2 * PREPARE_RUNS_MAX, 100).expect("in-memory fixture");
-        let mut workloads: Vec<Box<dyn Workload>> = vec![
-            Box::new(engine::VersionCas::success(100).expect("setup put")),
-            Box::new(engine::VersionCas::wrong_version(100).expect("setup puts")),
-            Box::new(engine::CreateNewKey::new(100)),
-            Box::new(engine::ConflictingCommit::new(&fixture()).expect("keys")),
-            Box::new(engine::SnapshotGet::new(&fixture()).expect("keys")),
-            Box::new(engine::SnapshotGet::open_each(&fixture()).expect("keys")),
-            Box::new(engine::StdHashMapGet::new(&fixture()).expect("keys")),
-        ];
-        let commits = [1, 3, 10].map(Commit::Transaction);
-        for commit in commits
-            .into_iter()
-            .chain([Commit::Put, Commit::ReadModifyWrite])
-        {
-            workloads.push(Box::new(
-                engine::Commits::new(&fixture(), commit).expect("keys"),
-            ));
-        }
-        for workload in &mut workloads {
-            run_in_phases(workload.as_mut());
-        }
-        // One key overwritten again and again keeps a bounded history.
-        let hot_key = Fixture::build(1, 100).expect("in-memory fixture");
-        let mut hot = engine::Commits::new(&hot_key, engine::Commit::Put).expect("a key");
-        run_in_phases(&mut hot);
-        assert!(hot.versions_retained() <= 2);
-    }
-
-    #[test]
-    fn reader_threads_find_their_keys() {
-        let fixture = Fixture::build(10, 100).expect("in-memory fixture");
-        engine::read_from_threads(&fixture, 32).expect("every reader finds its key");
-    }
 }
