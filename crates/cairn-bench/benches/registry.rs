@@ -15,17 +15,12 @@ use criterion::Criterion;
 
 fn registry(c: &mut Criterion) {
     let quick = std::env::var_os("CAIRN_BENCH_FULL").is_none();
-    let places = Places {
-        redis_url: std::env::var("CAIRN_BENCH_REDIS").ok(),
-    };
-    let mut context = Context::new(quick, None, places, Box::new(|_| {}));
+    let redis_url = std::env::var("CAIRN_BENCH_REDIS").ok();
+    let mut context = Context::new(quick, None, Places { redis_url }, Box::new(|_| {}));
     for entry in registry::entries(quick) {
-        let Some(timed) = entry.timed(&mut context) else {
-            continue;
-        };
-        let timed = match timed {
-            Ok(timed) => timed,
-            Err(error) => panic!("{}: {error}", entry.name),
+        let timed = match entry.timed(&mut context) {
+            None => continue,
+            Some(timed) => timed.unwrap_or_else(|error| panic!("{}: {error}", entry.name)),
         };
         let mut group = c.benchmark_group(&entry.name);
         group

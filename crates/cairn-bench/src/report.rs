@@ -67,29 +67,26 @@ pub struct Row {
     pub goal_met: Option<bool>,
     /// How the figure was obtained, when that is not obvious.
     pub note: Option<String>,
-    /// The side-by-side workload the row belongs to (`point_read/uniform`), for rows that
-    /// measure one store among its peers; `None` for Cairn-only rows.
+    /// The side-by-side workload the row belongs to (`point_read/uniform`), if any.
     pub workload: Option<String>,
-    /// The store and mode measured (`cairn-buffered`, `redb-strict`, `redis`); for a ratio
-    /// row, the peer Cairn is compared with.
+    /// The store measured (`redb-strict`); for a ratio row, the peer Cairn is compared with.
     pub subject: Option<String>,
     /// Remarks shown in parentheses after the figure (`12 runs`, `3.1 commits/fsync`).
     #[serde(default)]
     pub annotations: Vec<String>,
-    /// The "measured" column: derived from the fields above by [`Row::refresh_figure`], not
-    /// saved.
+    /// The "measured" column, from [`Row::refresh_figure`]; not saved.
     #[serde(skip)]
     pub figure: String,
 }
 
 impl Row {
     fn new(name: &str, unit: Unit, value: f64) -> Self {
-        let name = name.to_owned();
+        let (name, row) = (name.to_owned(), Row::default());
         Row {
             name,
             unit,
             value,
-            ..Row::default()
+            ..row
         }
         .refreshed()
     }
@@ -129,8 +126,7 @@ impl Row {
         Row::new(name, Unit::Bytes, count_as_f64(bytes)).note(explained)
     }
 
-    /// Recomputes the "measured" column from the unit, the figures and the annotations: the
-    /// constructors call it, and so does loading a saved run.
+    /// Recomputes the "measured" column from the unit, the figures and the annotations.
     pub fn refresh_figure(&mut self) {
         let mut figure = match (self.unit, self.p50, self.p99) {
             (Unit::Nanoseconds, Some(p50), Some(p99)) => {
@@ -150,17 +146,14 @@ impl Row {
         self
     }
 
-    /// The value alone, in its unit (`412 ns`, `3.21M ops/s`, `1.25x`): what comparisons,
-    /// charts and side-by-side tables show.
+    /// The value alone, in its unit (`412 ns`, `3.21M ops/s`, `1.25x`).
     pub fn headline(&self) -> String {
         format_value(self.unit, self.value)
     }
 
-    /// Which way the value improves. A row's own bound says it best (`< 1 µs`: lower, `>=
-    /// 1.7x`: higher); without one the unit decides: latencies, sizes and version counts are
-    /// better lower, throughputs higher; a side-by-side ratio (a row with a subject) is
-    /// Cairn's speed over a peer's, better higher, while the suite's other ratios divide one
-    /// latency by another (an overhead), better lower.
+    /// Which way the value improves: as the row's own bound says (`< 1 µs`: lower), else by
+    /// unit. A side-by-side ratio (a row with a subject) is Cairn's speed over a peer's, better
+    /// higher; the other ratios divide one latency by another (an overhead), better lower.
     pub fn better(&self) -> Better {
         let bounds = [self.target.as_deref(), self.goal.as_deref()];
         for text in bounds.into_iter().flatten() {

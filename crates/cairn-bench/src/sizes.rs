@@ -7,7 +7,6 @@ pub const VALUE_BYTES: usize = 100;
 pub const LARGE_VALUE_BYTES: usize = 10 * 1024;
 /// Keys in the fixture of the single-key, transaction and snapshot workloads.
 pub const FIXTURE_KEYS: usize = 10_000;
-
 /// Entries in the recovery workloads' databases (the published "1M").
 pub const RECOVERY_ENTRIES: usize = 1_000_000;
 /// [`RECOVERY_ENTRIES`] in quick mode.

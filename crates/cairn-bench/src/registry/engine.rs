@@ -200,7 +200,7 @@ fn thread_history() -> Entry {
                 &format!("thread_history/put_after_256_threads/{keys}"),
                 &after,
             ),
-            ratio.check(Some(&t::THREAD_HISTORY), None),
+            ratio.target(&t::THREAD_HISTORY),
         ])
     })
     .timed_by(|context| {

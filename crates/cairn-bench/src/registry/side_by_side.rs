@@ -86,22 +86,19 @@ impl Spec {
     }
 
     /// Ratios against Cairn carry the goal "Cairn ahead"; `explained` (if any) notes rows.
-    fn ahead(self, explained: &'static str) -> Self {
-        let ahead = true;
-        Spec {
-            ahead,
-            explained,
-            ..self
-        }
+    fn ahead(mut self, explained: &'static str) -> Self {
+        self.ahead = true;
+        self.explained(explained)
     }
 
-    fn explained(self, explained: &'static str) -> Self {
-        Spec { explained, ..self }
+    fn explained(mut self, explained: &'static str) -> Self {
+        self.explained = explained;
+        self
     }
 
-    fn needs(self, feature: Feature) -> Self {
-        let feature = Some(feature);
-        Spec { feature, ..self }
+    fn needs(mut self, feature: Feature) -> Self {
+        self.feature = Some(feature);
+        self
     }
 
     fn check(mut self, label: Label, target: Limit, goal: Option<Limit>) -> Self {
@@ -111,12 +108,8 @@ impl Spec {
 
     /// `label`'s row of a throughput, with the speed its ratios compare.
     fn throughput(&self, label: Label, throughput: &Throughput) -> (Label, Row, f64) {
-        let name = format!("peers/{}/{label}", self.workload);
-        (
-            label,
-            Row::throughput(&name, throughput),
-            throughput.ops_per_sec,
-        )
+        let row = Row::throughput(&format!("peers/{}/{label}", self.workload), throughput);
+        (label, row, throughput.ops_per_sec)
     }
 
     /// The stores this workload runs on, with their fixtures.
@@ -132,10 +125,10 @@ impl Spec {
                 fixtures.push((label, fixture));
             }
         }
-        if fixtures.is_empty() {
-            return Err(nothing_to_measure("side-by-side"));
-        }
-        Ok(fixtures)
+        let found = !fixtures.is_empty();
+        found
+            .then_some(fixtures)
+            .ok_or_else(|| nothing_to_measure("side-by-side"))
     }
 
     /// The rows of one workload: one per store (targets checked), then the ratio rows.
@@ -163,9 +156,8 @@ impl Spec {
                 // it on its own line.
                 let explained = "speed through the KeyValueStore trait over the wrapped client's";
                 let name = format!("peers/{}/{label} vs {raw}", self.workload);
-                ratios.push(
-                    Row::ratio(&name, *speed, raw_speed, explained).check(None, goal.as_ref()),
-                );
+                let ratio = Row::ratio(&name, *speed, raw_speed, explained);
+                ratios.push(ratio.check(None, goal.as_ref()));
             } else if label.engine != Engine::Cairn {
                 let Some(cairn) = speed_of(Label::new(Engine::Cairn, class)) else {
                     continue;
@@ -190,10 +182,7 @@ impl Spec {
     /// turns, as latencies of `ops_per_sample` operations or (`None`) as throughputs;
     /// parallel ones one store after the other.
     fn entry(self, ops_per_sample: Option<u32>, build: Build) -> Entry {
-        let kind = match ops_per_sample {
-            Some(_) => Kind::Latency,
-            None => Kind::Throughput,
-        };
+        let kind = ops_per_sample.map_or(Kind::Throughput, |_| Kind::Latency);
         let spec = Arc::new(self);
         let (timed_spec, timed_build) = (Arc::clone(&spec), Arc::clone(&build));
         let name = format!("peers/{}", spec.workload);
@@ -215,10 +204,10 @@ impl Spec {
             }
             let labels: Vec<Label> = singles.iter().map(|single| single.0).collect();
             let labels = labels.into_iter();
-            let mut dyns: Vec<&mut dyn Workload> = singles
+            let dyns = singles
                 .iter_mut()
-                .map(|single| &mut *single.1 as &mut dyn Workload)
-                .collect();
+                .map(|single| &mut *single.1 as &mut dyn Workload);
+            let mut dyns: Vec<&mut dyn Workload> = dyns.collect();
             let plan = context.latency_plan();
             if let Some(ops) = ops_per_sample {
                 let latencies = measure::measure_latency_round_robin(&mut dyns, plan, ops, None)?;
@@ -424,9 +413,9 @@ fn fill(order: FillOrder) -> Entry {
             let mut measured = Vec::new();
             if order == FillOrder::Sequential {
                 for (label, fixture) in spec.fixtures(context)? {
-                    let keys = fixture.key_count() as u64;
-                    measured
-                        .push(spec.throughput(label, &Throughput::new(1, keys, fixture.fill_time)));
+                    let throughput =
+                        Throughput::new(1, fixture.key_count() as u64, fixture.fill_time);
+                    measured.push(spec.throughput(label, &throughput));
                 }
             } else {
                 for label in spec.stores.labels(context.has_redis()) {
@@ -453,22 +442,15 @@ fn memory_entry() -> Entry {
                 Some(_) => "the server's used_memory growth",
                 None => "the process's RSS growth",
             };
+            let (per_key, disk_per_key) = (figures.bytes_per_key(), figures.disk_bytes_per_key());
             let peak_rss = figures.server_bytes.is_none().then_some(figures.peak_rss);
-            let per_key = format!("{grown} over {keys} keys of 100-byte values, per key");
+            let per_key_explained = format!("{grown} over {keys} keys of 100-byte values, per key");
             let peak = format!("VmHWM of a process that filled {keys} keys");
             let disk = format!("the store's files after {keys} keys, settled, per key");
             let figures = [
-                (
-                    "memory/bytes_per_key",
-                    Some(figures.bytes_per_key()),
-                    per_key,
-                ),
+                ("memory/bytes_per_key", Some(per_key), per_key_explained),
                 ("memory/peak_rss", peak_rss, peak),
-                (
-                    "memory/disk_bytes_per_key",
-                    figures.disk_bytes_per_key(),
-                    disk,
-                ),
+                ("memory/disk_bytes_per_key", disk_per_key, disk),
             ];
             for (workload, bytes, explained) in figures {
                 if let Some(bytes) = bytes {
@@ -485,24 +467,22 @@ fn memory_entry() -> Entry {
 /// Runs the `cairn` binary (this process's own) as `bench --memory-probe LABEL --keys N`.
 fn run_memory_probe(label: Label, places: &Places, keys: usize) -> Result<MemoryFigures> {
     let failed = |detail: String| WorkloadError::unexpected("memory", format!("{label}: {detail}"));
-    let exe = std::env::current_exe().map_err(|error| failed(error.to_string()))?;
+    let io_failed = |error: std::io::Error| failed(error.to_string());
+    let exe = std::env::current_exe().map_err(io_failed)?;
     let mut command = Command::new(exe);
     let (label_arg, keys_arg) = (label.to_string(), keys.to_string());
     command.args(["bench", "--memory-probe", &label_arg, "--keys", &keys_arg]);
     if let Some(url) = &places.redis_url {
         command.args(["--redis", url]);
     }
-    let output = command
-        .output()
-        .map_err(|error| failed(error.to_string()))?;
+    let output = command.output().map_err(io_failed)?;
     let stdout = String::from_utf8_lossy(&output.stdout);
     match stdout.lines().find(|line| line.starts_with("memory ")) {
         Some(line) if output.status.success() => MemoryFigures::parse_line(line),
         _ => {
-            let stderr = String::from_utf8_lossy(&output.stderr);
+            let (status, stderr) = (output.status, String::from_utf8_lossy(&output.stderr));
             Err(failed(format!(
-                "the probe failed ({}): {}",
-                output.status,
+                "the probe failed ({status}): {}",
                 stderr.trim()
             )))
         }
@@ -511,8 +491,6 @@ fn run_memory_probe(label: Label, places: &Places, keys: usize) -> Result<Memory
 
 /// The child's side of the memory probe: fills `label`'s store and returns its line.
 pub fn memory_probe(label: &str, keys: usize, redis_url: &str) -> Result<String> {
-    let places = Places {
-        redis_url: Some(redis_url.to_owned()),
-    };
-    Ok(memory::probe(label.parse()?, &places, keys)?.to_line())
+    let redis_url = Some(redis_url.to_owned());
+    Ok(memory::probe(label.parse()?, &Places { redis_url }, keys)?.to_line())
 }

@@ -21,10 +21,8 @@ use crate::keys::{value_of_length, KeySet};
 /// Keys written per commit while filling a database (untimed): large enough that filling a
 /// Strict database takes a handful of fsyncs, small enough to stay a modest WAL frame.
 pub const FILL_BATCH_KEYS: usize = 1_000;
-
 /// Size the raw fdatasync file is preallocated to, in bytes (64 MiB, a WAL segment's default).
 pub const RAW_SYNC_FILE_BYTES: u64 = 64 * 1024 * 1024;
-
 /// Bytes each raw fdatasync operation writes before syncing: about one Strict put's frame.
 pub const RAW_SYNC_WRITE_BYTES: usize = 128;
 
@@ -37,20 +35,15 @@ pub struct DataDir {
 }
 
 impl DataDir {
-    /// Creates `cairn-bench-{label}-...` under the system temp directory (up to 100 names
-    /// tried).
+    /// Creates `cairn-bench-{label}-...` (up to 100 names tried).
     pub fn create(label: &str) -> Result<Self> {
         static CREATED: AtomicU64 = AtomicU64::new(0);
         let mut tries = 0;
         loop {
             let sequence = CREATED.fetch_add(1, Ordering::Relaxed);
-            let nanos = SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| d.subsec_nanos());
-            let name = format!(
-                "cairn-bench-{label}-{}-{sequence}-{nanos}",
-                std::process::id()
-            );
+            let clock = SystemTime::now().duration_since(UNIX_EPOCH);
+            let (process, nanos) = (std::process::id(), clock.map_or(0, |d| d.subsec_nanos()));
+            let name = format!("cairn-bench-{label}-{process}-{sequence}-{nanos}");
             let path = std::env::temp_dir().join(name);
             match std::fs::create_dir(&path) {
                 Ok(()) => return Ok(DataDir { path }),
@@ -101,8 +94,7 @@ pub(crate) fn fill_in_order(db: &Db, keys: &KeySet, value: &[u8]) -> Result<()> 
     Ok(())
 }
 
-/// The physical floor of a Strict commit: a [`RAW_SYNC_WRITE_BYTES`] positional write at the
-/// next offset of a preallocated file, then `sync_data` (fdatasync). No engine involved.
+/// The physical floor of a Strict commit (see the module docs). No engine involved.
 #[derive(Debug)]
 pub struct RawFdatasync {
     file: File,
@@ -126,10 +118,12 @@ impl RawFdatasync {
             Ok(file)
         });
         let file = file.map_err(|error| WorkloadError::io("raw_fdatasync", "create", &error))?;
+        let payload = value_of_length(RAW_SYNC_WRITE_BYTES);
+        let next_offset = 0;
         Ok(RawFdatasync {
             file,
-            payload: value_of_length(RAW_SYNC_WRITE_BYTES),
-            next_offset: 0,
+            payload,
+            next_offset,
             dir,
         })
     }
@@ -157,7 +151,7 @@ mod tests {
     use crate::measure::time_runs;
 
     #[test]
-    fn a_data_dir_is_fresh_and_removed_on_drop() {
+    fn data_dirs_are_fresh_and_raw_fdatasync_wraps_inside_its_file() {
         let first = DataDir::create("test").expect("temp dir is writable");
         let second = DataDir::create("test").expect("temp dir is writable");
         assert_ne!(first.path(), second.path());
@@ -166,10 +160,6 @@ mod tests {
         drop(first);
         assert!(!path.exists(), "the directory and its files are removed");
         assert!(second.path().is_dir());
-    }
-
-    #[test]
-    fn raw_fdatasync_advances_and_wraps_inside_its_file() {
         let mut raw = RawFdatasync::new().expect("temp dir is writable");
         time_runs(&mut raw, 3).expect("write and sync succeed");
         assert_eq!(raw.next_offset, 3 * RAW_SYNC_WRITE_BYTES as u64);
