@@ -31,8 +31,7 @@ impl KeySet {
         Self::from_strings(prefix.len() + KEY_DIGITS, keys)
     }
 
-    /// One prefix per group of `keys_per_prefix` (a power of ten dividing `key_count`)
-    /// consecutive keys, matching exactly that group; `None` for other arguments.
+    /// One prefix per group of `keys_per_prefix` (a power of ten dividing `key_count`) keys.
     pub fn group_prefixes(key_count: usize, keys_per_prefix: usize) -> Option<Self> {
         let dropped_digits = decimal_exponent(keys_per_prefix)?;
         if dropped_digits == 0

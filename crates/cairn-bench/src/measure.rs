@@ -1,11 +1,9 @@
 //! Drivers that time workloads: batches for criterion ([`time_runs`]), histograms and
-//! throughputs for `cairn bench`. Every driver warms up, then times groups of operations
-//! through [`Workload::run_ops`] with [`Workload::prepare`] called off the clock before each.
-//! A latency sample is the mean of a group of `ops_per_sample` operations: for operations of
-//! a few hundred nanoseconds an `Instant::now()` pair per operation ([`timer_overhead_ns`])
-//! would be a visible part of the figure, at the price of a grouped p99 that understates the
-//! single-operation p99. Several workloads are measured in turns (a round robin), so that
-//! every store sees the same machine state.
+//! throughputs for `cairn bench`, with [`Workload::prepare`] called off the clock before each
+//! timed group. A latency sample is the mean of a group of `ops_per_sample` operations, since a
+//! clock read per operation ([`timer_overhead_ns`]) would show in a figure of a few hundred ns
+//! (at the price of a grouped p99 that understates one operation's). Several workloads are
+//! measured in turns (a round robin), so that every store sees the same machine state.
 
 use std::time::{Duration, Instant};
 
@@ -25,12 +23,12 @@ const LATENCY_NS_MAX: u64 = 3_600 * 1_000_000_000;
 /// in-memory stores measured about 3x slower each than measured alone; with 25 ms, as fast.
 pub const ALTERNATION_TURN: Duration = Duration::from_millis(25);
 
-/// When a measurement stops.
+/// When a measurement stops: after this much wall time per workload (at least one sample or
+/// run is always taken), or after exactly this many runs of each (rounded up to whole samples).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[allow(missing_docs, reason = "the type's docs say it")]
 pub enum Budget {
-    /// After this much wall time per workload (at least one sample or run is always taken).
     Time(Duration),
-    /// After exactly this many runs of each workload (latency: rounded up to whole samples).
     Runs(u64),
 }
 
@@ -49,51 +47,42 @@ impl Budget {
 
 /// How long to warm up (untimed, per workload), then how much to measure.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[allow(missing_docs, reason = "the type's docs say it")]
 pub struct Plan {
-    /// Untimed, unrecorded work before measuring.
     pub warm_up: Duration,
-    /// What to measure.
     pub budget: Budget,
 }
 
 impl Plan {
-    /// A plan.
+    #[allow(missing_docs, reason = "the type's docs say it")]
     pub const fn new(warm_up: Duration, budget: Budget) -> Self {
         Plan { warm_up, budget }
     }
 }
 
-/// Per-operation latency percentiles, in nanoseconds.
+/// Per-operation latency percentiles, in nanoseconds, of `samples` samples of
+/// `ops_per_sample` operations each.
 #[derive(Clone, Debug, PartialEq)]
+#[allow(missing_docs, reason = "the names say it")]
 pub struct Latency {
-    /// Samples recorded.
     pub samples: u64,
-    /// Operations timed together in each sample.
     pub ops_per_sample: u32,
-    /// Median.
     pub p50_ns: u64,
-    /// 95th percentile.
     pub p95_ns: u64,
-    /// 99th percentile.
     pub p99_ns: u64,
-    /// 99.9th percentile.
     pub p999_ns: u64,
-    /// Largest sample.
     pub max_ns: u64,
-    /// Mean of the samples.
     pub mean_ns: f64,
 }
 
-/// Engine operations per second over the measured time.
+/// Engine operations per second (0 for no time): `engine_ops` made by `runs` runs of the
+/// workload's operation (or of the parallel workload) over the `measured` time inside them.
 #[derive(Clone, Debug, PartialEq)]
+#[allow(missing_docs, reason = "the type's docs say it")]
 pub struct Throughput {
-    /// Runs of the workload's operation (or of the parallel workload) measured.
     pub runs: u64,
-    /// Engine operations those runs made.
     pub engine_ops: u64,
-    /// Time spent inside the runs.
     pub measured: Duration,
-    /// `engine_ops / measured` (0 for no time).
     pub ops_per_sec: f64,
 }
 
@@ -142,10 +131,9 @@ pub fn measure_latency(
     })
 }
 
-/// Records the latency of several workloads in turns: groups of `ops_per_sample` operations
-/// (clamped to 1 ..= [`PREPARE_RUNS_MAX`]) of the first for a turn of at least `turn`
-/// ([`ALTERNATION_TURN`] when `None`; a zero turn is one group), then of the second, ..., the
-/// warm-up too. Their ratios hold on a noisy machine even when absolute figures drift.
+/// Records the latency of several workloads in turns (the warm-up too): groups of
+/// `ops_per_sample` operations (clamped to 1 ..= [`PREPARE_RUNS_MAX`]) of each for a turn of at
+/// least `turn` ([`ALTERNATION_TURN`] when `None`; a zero turn is one group).
 pub fn measure_latency_round_robin(
     workloads: &mut [&mut dyn Workload],
     plan: Plan,
@@ -184,8 +172,7 @@ pub fn measure_latency_round_robin(
     Ok(histograms.iter().map(latency).collect())
 }
 
-/// Measures the single-thread throughput of several workloads in turns, as
-/// [`measure_latency_round_robin`] does for latency, in chunks of about a millisecond of runs.
+/// [`measure_latency_round_robin`] for throughput, in chunks of about a millisecond of runs.
 pub fn measure_throughput_round_robin(
     workloads: &mut [&mut dyn Workload],
     plan: Plan,
@@ -222,8 +209,8 @@ pub fn measure_throughput_round_robin(
 }
 
 /// Warms up, then measures `workloads` in turns of `step(index, workload, runs left, record)`
-/// calls (each returning the runs it made) lasting at least `turn`, until every workload has
-/// had `plan`'s budget; returns the measured runs of each.
+/// calls (each returning its runs) lasting at least `turn`, until each has had `plan`'s budget;
+/// returns the measured runs of each.
 fn round_robin(
     workloads: &mut [&mut dyn Workload],
     plan: Plan,
@@ -263,8 +250,7 @@ fn round_robin(
     Ok(runs)
 }
 
-/// Measures the throughput of a parallel workload: total engine operations over the summed
-/// wall time of its runs.
+/// The throughput of a parallel workload: engine operations over the wall time of its runs.
 pub fn measure_parallel<P: ParallelWorkload + ?Sized>(
     workload: &mut P,
     plan: Plan,
@@ -307,7 +293,6 @@ pub fn count_as_f64(count: u64) -> f64 {
     count as f64
 }
 
-/// Runs `step` until `duration` has passed (not at all for a zero duration).
 fn warm_up(duration: Duration, mut step: impl FnMut() -> Result<()>) -> Result<()> {
     let started = Instant::now();
     while started.elapsed() < duration {
@@ -316,7 +301,6 @@ fn warm_up(duration: Duration, mut step: impl FnMut() -> Result<()>) -> Result<(
     Ok(())
 }
 
-/// A duration in nanoseconds, saturating.
 pub(crate) fn nanos(duration: Duration) -> u64 {
     u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
 }

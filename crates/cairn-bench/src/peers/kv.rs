@@ -20,13 +20,11 @@ use super::{data_dir, directory_bytes, touched, Engine, Feature, Label, Peer, Se
 use crate::workloads::durability::DataDir;
 use crate::workloads::{Result, WorkloadError};
 
-/// Where a kv peer's data lives.
+/// Where a kv peer's data lives: an engine every session shares, a SQLite file every session
+/// opens a store on, or a Redis server every session connects to.
 enum Place {
-    /// An engine shared by every session.
     Cairn(Db),
-    /// A SQLite file; every session opens its own store on it.
     Sqlite(PathBuf),
-    /// A Redis server; every session connects.
     Redis(String),
 }
 
@@ -40,7 +38,6 @@ pub(super) struct KvPeer {
 }
 
 impl KvPeer {
-    /// Opens `label`'s backend (an engine of `Engine::KvCairn`, `KvSqlite` or `KvRedis`).
     pub(super) fn open(label: Label, redis_url: Option<&str>) -> Result<Self> {
         static REDIS_PEERS: AtomicU64 = AtomicU64::new(0);
         let dir = data_dir(label)?;
@@ -69,7 +66,7 @@ impl KvPeer {
         Ok(peer)
     }
 
-    /// A session on `store`, opened by `open` in the session's own runtime.
+    /// A session on the store `open` opens in the session's own runtime.
     fn open_session<S, F>(&self, open: impl FnOnce() -> F) -> Result<KvSession<S>>
     where
         F: Future<Output = KvResult<S>>,
@@ -141,8 +138,7 @@ struct KvSession<S> {
 }
 
 impl<S> KvSession<S> {
-    /// Runs one trait call: polled once in the runtime's context, finished with `block_on`
-    /// only if it suspends (see the module docs).
+    /// Runs one trait call: polled once, finished with `block_on` only if it suspends.
     fn drive<T>(&self, call: impl Future<Output = KvResult<T>>) -> Result<T> {
         let _entered = self.runtime.enter();
         let mut call = pin!(call);

@@ -29,8 +29,7 @@ pub struct RedisPeer {
 }
 
 impl RedisPeer {
-    /// Connects to `url`, checks that the server answers `PING`, and claims a fresh key
-    /// namespace.
+    /// Connects to `url`, checks that the server answers `PING`, and claims a fresh namespace.
     pub fn open(url: &str) -> Result<Self> {
         static PEERS_OPENED: AtomicU64 = AtomicU64::new(0);
         let client = redis::Client::open(url)?;
@@ -108,7 +107,6 @@ struct RedisSession {
 }
 
 impl RedisSession {
-    /// `key` in the namespace, built in the reused buffer.
     fn stored_key(&mut self, key: &[u8]) -> &[u8] {
         self.key.clear();
         self.key.extend_from_slice(&self.namespace);

@@ -1,7 +1,5 @@
-//! The engine-only entries: what only Cairn has (its fdatasync floor, recovery, version
-//! pruning, snapshots, conflicts, version-CAS) and the `std::HashMap` reference. Recovery rows
-//! time whole opens, a few per row, and carry their size in the name (quick mode runs a tenth
-//! of it, where the 1M targets are not checked).
+//! The engine-only entries (fdatasync floor, recovery, version pruning, snapshots, conflicts,
+//! version-CAS) and the `std::HashMap` reference. Recovery rows carry their size in the name.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,13 +22,11 @@ use crate::workloads::{Fixture, Result, Workload};
 use super::side_by_side::{latency_row, POINT_OPS_PER_SAMPLE};
 use super::{Context, Derived, Entry, Kind, Timed};
 
-/// Overwrites of one key before its retained versions are counted.
 const HOT_KEY_PUTS: u64 = 1_000_000;
 /// Timed opens (or checkpoints) per recovery row, full and quick.
 const RECOVERY_RUNS: (u64, u64) = (5, 3);
 /// Reader threads started and ended between the two put measurements of `thread_history`.
 pub const HISTORY_THREADS: usize = 256;
-/// The ratio row of `thread_history`.
 const THREAD_HISTORY_RATIO: &str = "thread_history/put after vs before 256 threads";
 
 /// Gate: puts after the reader threads over puts before them; the target is 1.5x.
@@ -69,7 +65,6 @@ fn boxed<W: Workload + 'static>(workload: Result<W>) -> Result<Box<dyn Workload>
     Ok(Box::new(workload?))
 }
 
-/// A fixture of its own for a workload that writes.
 fn own_fixture() -> Result<Fixture> {
     Fixture::build(FIXTURE_KEYS, VALUE_BYTES)
 }
@@ -78,7 +73,7 @@ fn cairn_only(workload: Box<dyn Workload>) -> Vec<(String, Timed)> {
     vec![("cairn".to_owned(), Timed::Single(workload))]
 }
 
-/// Every engine-only entry: one flat table of the workloads.
+/// Every engine-only entry.
 #[rustfmt::skip]
 pub fn entries(quick: bool) -> Vec<Entry> {
     let point = POINT_OPS_PER_SAMPLE;
@@ -152,9 +147,7 @@ pub fn derived(quick: bool) -> Vec<Derived> {
     ]
 }
 
-/// The CI gate (generous, same-run ratios): a point read against the `std::HashMap`
-/// reference, a Strict put against raw fdatasync, a recovery against its bound, and the puts
-/// after many threads against the puts before them.
+/// The CI gate: generous bounds, mostly on same-run ratios.
 #[rustfmt::skip]
 pub fn gates(quick: bool) -> Vec<(String, Limit)> {
     let largest = super::read_keys(quick);
@@ -231,14 +224,12 @@ fn version_growth() -> Entry {
     .timed_by(|_| Ok(cairn_only(Box::new(hot_key()?))))
 }
 
-/// Puts to the one key of a fresh database.
 fn hot_key() -> Result<Commits> {
     Commits::new(&Fixture::build(1, VALUE_BYTES)?, Commit::Put)
 }
 
-/// The Strict put and the raw fdatasync, timed in alternation (one operation of each in turn)
-/// so that both see the same disk, and their ratio. Throughput is 1 / the mean latency of the
-/// same measurement.
+/// The Strict put and the raw fdatasync, timed in alternation so that both see the same disk,
+/// and their ratio.
 fn strict_put() -> Entry {
     Entry::new("durability/strict_put", Kind::Latency, |context, name| {
         let (mut raw, mut put) = (RawFdatasync::new()?, Commits::strict()?);
@@ -287,8 +278,7 @@ fn strict_put() -> Entry {
     })
 }
 
-/// Times whole opens or checkpoints of `recovery`; its row is annotated with the number of
-/// runs and the median of the engine's own reported durations.
+/// Times whole opens or checkpoints of `recovery`, noting the engine's own reported p50.
 fn measure_recovery(context: &Context, name: &str, recovery: &mut Recovery) -> Result<Row> {
     let plan = context.runs_plan(RECOVERY_RUNS.0, RECOVERY_RUNS.1);
     let latency = measure::measure_latency(recovery, plan, 1)?;
@@ -344,8 +334,7 @@ fn recovery_entry(
     entry.timed_by(move |context| Ok(cairn_only(Box::new(build(context)?.0))))
 }
 
-/// The torn-tail open, the same size in both modes (so always checked), next to an intact
-/// open of the same WAL so the repair's own cost shows.
+/// The torn-tail open, the same size in both modes, next to an intact open of the same WAL.
 fn wal_truncation() -> Entry {
     Entry::new("recovery/wal_truncation", Kind::Latency, |context, name| {
         let plan = context.runs_plan(RECOVERY_RUNS.0, RECOVERY_RUNS.1);

@@ -1,9 +1,6 @@
-//! The registry: every workload Cairn is benchmarked on, in one list, with its name, sizes,
-//! target and goal. Criterion (`benches/registry.rs`) and `cairn bench` both iterate it: an
-//! [`Entry`] is measured by [`Entry::run`] as `cairn bench` does it (stores timed in turns,
-//! percentiles, targets checked) and handed to criterion by [`Entry::timed`]. A [`Derived`]
-//! row divides two measured rows once both exist. [`side_by_side`] holds the workloads every
-//! store runs, [`engine`] those only Cairn can (recovery, version growth, snapshots, ...).
+//! The registry: every workload Cairn is benchmarked on, in one list that criterion
+//! (`benches/registry.rs`, through [`Entry::timed`]) and `cairn bench` (through [`Entry::run`])
+//! both iterate. A [`Derived`] row divides two measured rows once both exist.
 
 pub mod engine;
 pub mod side_by_side;
@@ -21,14 +18,12 @@ use crate::sizes::VALUE_BYTES;
 use crate::targets::Limit;
 use crate::workloads::{Fixture, ParallelWorkload, Result, Workload, WorkloadError};
 
-/// What an entry measures, for `--kind`.
+/// What an entry measures, for `--kind`; `Other` (ratios, counts, sizes) runs under either.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[allow(missing_docs, reason = "the type's docs say it")]
 pub enum Kind {
-    /// Latency rows only.
     Latency,
-    /// Throughput rows only.
     Throughput,
-    /// Ratios, counts, sizes: run under either `--kind`.
     Other,
 }
 
@@ -100,8 +95,7 @@ impl Entry {
         (self.run)(context, &self.name)
     }
 
-    /// The workloads criterion times, named `store` or `parameter`; `None` for an entry
-    /// only `cairn bench` runs (fills, memory probes: one-shot by nature).
+    /// The workloads criterion times, by store; `None` for a one-shot entry (fills, memory).
     pub fn timed(&self, context: &mut Context) -> Option<Result<Vec<(String, Timed)>>> {
         let timed = self.timed.as_ref()?;
         context.step.clone_from(&self.name);
@@ -109,13 +103,11 @@ impl Entry {
     }
 }
 
-/// A row computed from two measured rows: `numerator.value / denominator.value`.
+/// A row named `name` computed from two measured rows: `numerator.value / denominator.value`.
+#[allow(missing_docs, reason = "the type's docs say it")]
 pub struct Derived {
-    /// The row's name.
     pub name: String,
-    /// The row whose value is divided.
     pub numerator: String,
-    /// The row it is divided by.
     pub denominator: String,
     explained: &'static str,
     target: Option<Limit>,
@@ -272,8 +264,7 @@ impl Context {
     }
 
     /// `label`'s store holding `keys` keys of `value_bytes`, filled on first request and
-    /// shared by every entry asking for the same `tag` (a workload that deletes gets a tag of
-    /// its own).
+    /// shared by every entry asking for the same `tag`.
     pub fn peer_fixture(
         &mut self,
         label: Label,

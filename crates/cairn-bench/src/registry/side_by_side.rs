@@ -1,12 +1,7 @@
-//! The side-by-side entries: one workload, every store that can run it, in the same run.
-//!
-//! Each entry reports one row per store (`peers/<workload>/<store>`), then ratio rows: Cairn's
-//! speed over each peer's (`peers/<workload>/cairn vs <store>`, Cairn of the workload's commit
-//! class; above 1.00x Cairn is ahead), and each `KeyValueStore` backend's speed over the client
-//! it wraps (`.../kv:sqlite-buffered vs sqlite-buffered`). Targets sit on the row of the store
-//! they were set for. Single-thread workloads are timed in turns, so every store sees the same
-//! machine state; multi-threaded ones run one store after the other. Fixtures are filled once
-//! per run and shared: read fixtures hold 1M keys (100K quick), write fixtures 10,000.
+//! The side-by-side entries: one workload, every store that can run it, in the same run. Each
+//! reports a row per store (`peers/<workload>/<store>`), then Cairn's speed over each peer's
+//! (`.../cairn vs <store>`) and each `KeyValueStore` backend's over the client it wraps
+//! (`.../kv:sqlite-buffered vs sqlite-buffered`). Single-thread workloads are timed in turns.
 
 use std::process::Command;
 use std::sync::Arc;
@@ -49,7 +44,6 @@ const STRICT_CLASS: Stores = Stores::Class(Mode::Strict);
 const WRITE: Option<usize> = Some(FIXTURE_KEYS);
 const READ: Option<usize> = None;
 
-/// Builds one store's workload on its fixture.
 type Build = Arc<dyn Fn(&PeerFixture, &Context) -> Result<Timed>>;
 
 /// What a side-by-side entry runs, on which stores, checked against what.
@@ -112,7 +106,6 @@ impl Spec {
         (label, row, throughput.ops_per_sec)
     }
 
-    /// The stores this workload runs on, with their fixtures.
     fn fixtures(&self, context: &mut Context) -> Result<Vec<(Label, Arc<PeerFixture>)>> {
         let keys = self.keys.unwrap_or_else(|| context.read_keys());
         let mut fixtures = Vec::new();
@@ -178,9 +171,8 @@ impl Spec {
         rows
     }
 
-    /// The entry that builds this workload on every store: single-thread workloads timed in
-    /// turns, as latencies of `ops_per_sample` operations or (`None`) as throughputs;
-    /// parallel ones one store after the other.
+    /// The entry: single-thread workloads timed in turns, as latencies of `ops_per_sample`
+    /// operations or (`None`) as throughputs; parallel ones one store after the other.
     fn entry(self, ops_per_sample: Option<u32>, build: Build) -> Entry {
         let kind = ops_per_sample.map_or(Kind::Throughput, |_| Kind::Latency);
         let spec = Arc::new(self);
@@ -234,7 +226,6 @@ impl Spec {
     }
 }
 
-/// A latency row, noting how samples were grouped.
 pub(crate) fn latency_row(name: &str, latency: &measure::Latency) -> Row {
     let row = Row::latency(name, latency);
     match latency.ops_per_sample {
@@ -255,7 +246,7 @@ fn parallel<P: ParallelWorkload + 'static>(
     Arc::new(move |fixture, context| Ok(Timed::Parallel(Box::new(build(fixture, context)?))))
 }
 
-/// Every side-by-side entry: one flat table of the workloads.
+/// Every side-by-side entry.
 #[rustfmt::skip]
 pub fn entries(quick: bool) -> Vec<Entry> {
     let (point, one) = (Some(POINT_OPS_PER_SAMPLE), Some(1));
@@ -338,7 +329,6 @@ pub fn entries(quick: bool) -> Vec<Entry> {
     entries
 }
 
-/// The multi-threaded entries: group commit, mixed load, concurrent reads.
 #[rustfmt::skip]
 fn threaded() -> Vec<Entry> {
     let scaled = |context: &Context, full| context.scaled(full, 4);
@@ -392,8 +382,7 @@ pub fn derived(quick: bool) -> Vec<Derived> {
     derived
 }
 
-/// `fill/sequential` (how fast each store took the read fixture's keys) and `fill/random`
-/// (the same keys in a random order into a fresh store), 1,000 keys per commit.
+/// `fill/sequential` (the read fixture's fill) and `fill/random` (into a fresh store).
 fn fill(order: FillOrder) -> Entry {
     let (name, explained) = match order {
         FillOrder::Sequential => (
@@ -429,8 +418,7 @@ fn fill(order: FillOrder) -> Entry {
     )
 }
 
-/// The memory tier: each buffered store filled in a child process of its own
-/// (`cairn bench --memory-probe LABEL --keys N`), since resident memory belongs to a process.
+/// The memory tier: each buffered store filled in a child process of its own.
 fn memory_entry() -> Entry {
     Entry::new("peers/memory", Kind::Other, |context, _| {
         let keys = context.read_keys();

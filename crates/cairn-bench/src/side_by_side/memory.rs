@@ -1,9 +1,6 @@
 //! The memory tier: what a store of N keys costs in memory and on disk. Resident memory
-//! belongs to a whole process, so [`probe`] runs in a child that `cairn bench` starts for one
-//! store: it reads `VmRSS` (Linux's `/proc/self/status`) before the store is opened, fills it
-//! with N keys of 100-byte values, settles it, and reads `VmRSS` and `VmHWM` (the peak) again;
-//! it prints one line ([`MemoryFigures::to_line`]) that the parent parses back. Bytes per key
-//! are the RSS growth over N (for Redis, the server's `used_memory` growth instead).
+//! belongs to a process, so [`probe`] runs in a child that `cairn bench` starts for one store
+//! and prints one line ([`MemoryFigures::to_line`]) that the parent parses back.
 
 use crate::keys::KeySet;
 use crate::peers::{self, Label, Places, ValuePool};
@@ -12,20 +9,16 @@ use crate::workloads::{Result, WorkloadError};
 use super::{fill, FillOrder};
 use crate::sizes::VALUE_BYTES;
 
-/// What one probe measured.
+/// What one probe measured: `VmRSS` before the store opened and after its fill settled,
+/// `VmHWM`, the store's files, and a server's `used_memory` growth.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[allow(missing_docs, reason = "the type's docs say it")]
 pub struct MemoryFigures {
-    /// Keys stored.
     pub keys: u64,
-    /// Resident bytes before the store was opened.
     pub rss_before: u64,
-    /// Resident bytes after the fill, once the store settled.
     pub rss_after: u64,
-    /// The process's resident high-water mark.
     pub peak_rss: u64,
-    /// The store's files, if it has any.
     pub disk_bytes: Option<u64>,
-    /// The server's `used_memory` growth over the fill, for a store in a server.
     pub server_bytes: Option<u64>,
 }
 
@@ -86,7 +79,6 @@ impl MemoryFigures {
     }
 }
 
-/// The fields of a probe's line, in order.
 const FIELDS: [&str; 6] = [
     "keys",
     "rss_before",

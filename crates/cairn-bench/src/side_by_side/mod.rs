@@ -1,9 +1,6 @@
-//! The side-by-side workloads ([`reads`], [`writes`], [`parallel`], [`memory`]): each defined
-//! once over [`Session`], so the same code measures Cairn and every peer. Every store gets the
-//! same keys, the same incompressible values (a [`ValuePool`]) and the same random choices. A
-//! [`PeerFixture`] is a store filled in commits of [`FILL_BATCH_KEYS`] keys, then settled, so
-//! reads start from the store's steady state. Every operation checks its result: a store that
-//! returned less would not get a faster figure, it would fail the workload.
+//! The side-by-side workloads, each defined once over [`Session`], so the same code measures
+//! Cairn and every peer with the same keys, the same incompressible values (a [`ValuePool`])
+//! and the same random choices.
 
 pub mod memory;
 pub mod parallel;
@@ -18,17 +15,15 @@ use crate::peers::{self, Label, Peer, Places, Session, ValuePool};
 use crate::workloads::durability::FILL_BATCH_KEYS;
 use crate::workloads::{missing, require_keys, Result};
 
-/// The order a fill writes its keys in.
+/// The order a fill writes its keys in: key 0, 1, ..., or a fixed random permutation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[allow(missing_docs, reason = "the type's docs say it")]
 pub enum FillOrder {
-    /// Key 0, 1, ...: appends at the end of the key space.
     Sequential,
-    /// A fixed random permutation of the same keys: inserts all over the key space.
     Random,
 }
 
-/// A store filled with the first `key_count` keys, shared by the workloads that read it or
-/// overwrite its keys.
+/// A store filled with the first `key_count` keys, then settled.
 pub struct PeerFixture {
     pub(crate) peer: Arc<dyn Peer>,
     pub(crate) keys: Arc<KeySet>,
@@ -38,8 +33,7 @@ pub struct PeerFixture {
 }
 
 impl PeerFixture {
-    /// Opens `label`'s store and fills it with `key_count` keys of `value_bytes` each, in
-    /// sequential order.
+    /// Opens `label`'s store and fills it with `key_count` keys of `value_bytes` each.
     pub fn build(
         label: Label,
         places: &Places,
@@ -103,7 +97,6 @@ pub(crate) struct Base {
 }
 
 impl Base {
-    /// A session on `fixture`, which must hold at least `keys` keys, choosing with `seed`.
     fn new(workload: &'static str, fixture: &PeerFixture, keys: usize, seed: u64) -> Result<Self> {
         require_keys(workload, fixture.key_count(), keys)?;
         Ok(Base {
@@ -116,7 +109,6 @@ impl Base {
     }
 }
 
-/// A uniformly random key of `keys`.
 fn pick<'k>(keys: &'k KeySet, random: &mut SplitMix64) -> &'k [u8] {
     keys.get(random.below(keys.len()))
 }

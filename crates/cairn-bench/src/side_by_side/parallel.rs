@@ -15,8 +15,7 @@ use super::{expect_found, fill, pick, FillOrder, PeerFixture};
 /// One in this many operations of [`Load::Mixed`] is a put (80/20).
 pub const MIXED_WRITE_ONE_IN: u64 = 5;
 
-/// Fills a fresh store with `key_count` keys, [`super::FILL_BATCH_KEYS`] per commit. Each run
-/// opens a new store (untimed), times the fill, and drops the store (untimed).
+/// Fills a fresh store (opened and dropped untimed) with `key_count` keys.
 pub struct Fill {
     label: Label,
     places: Places,
@@ -50,9 +49,8 @@ impl ParallelWorkload for Fill {
     }
 }
 
-/// `threads` threads on one store, each making `ops_per_thread` operations per run: one
-/// commit per put in every case, so in Strict mode how many commits share an fdatasync is
-/// what the store's group commit decides.
+/// `threads` threads on one store, each making `ops_per_thread` operations per run, one commit
+/// per put: in Strict mode, how many commits share an fdatasync is the store's group commit.
 pub struct Concurrent {
     peer: Arc<dyn Peer>,
     keys: Arc<KeySet>,
@@ -100,8 +98,7 @@ impl Concurrent {
         })
     }
 
-    /// `writers` Strict writers making `commits_per_run` commits per run together (at least
-    /// one each).
+    /// `writers` Strict writers making `commits_per_run` commits per run together.
     pub fn group_commit(
         fixture: &PeerFixture,
         writers: usize,
@@ -111,7 +108,6 @@ impl Concurrent {
         Concurrent::new(fixture, Load::GroupCommit, writers, per_writer)
     }
 
-    /// One thread's run: its `ops` operations on its own session.
     fn work(&self, thread: usize, session: &mut dyn Session) -> Result<()> {
         let (keys, values, run) = (&self.keys, &self.values, self.runs);
         if self.load == Load::GroupCommit {

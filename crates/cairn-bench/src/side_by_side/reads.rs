@@ -7,7 +7,6 @@ use super::{expect_found, pick, Base, PeerFixture};
 
 /// Keys in the hot set of [`Read::Hot`].
 pub const HOT_KEYS: usize = 1_000;
-
 /// Gets per run of [`Read::Bulk`].
 pub const BULK_GETS: usize = 1_000;
 
@@ -63,18 +62,13 @@ impl Workload for PointRead {
                 expect_found("point_read", key, session.get(key)?)
             }
             Read::Hot => {
-                let index = self
-                    .hot
-                    .get(random.below(self.hot.len()))
-                    .copied()
-                    .unwrap_or(0);
-                let key = keys.get(index);
+                let index = self.hot.get(random.below(self.hot.len()));
+                let key = keys.get(index.copied().unwrap_or(0));
                 expect_found("point_read", key, session.get(key)?)
             }
             Read::Exists => {
                 let key = pick(keys, random);
-                let found = session.exists(key)?.then_some(1);
-                expect_found("exists", key, found)
+                expect_found("exists", key, session.exists(key)?.then_some(1))
             }
             Read::Bulk => {
                 let first = random.below(keys.len() - BULK_GETS);
@@ -96,9 +90,8 @@ impl Workload for PointRead {
     }
 }
 
-/// A scan returning exactly `length` entries: every entry under a prefix matching `length`
-/// consecutive keys (a power of ten dividing the fixture's size), read with the store's prefix
-/// call, or `[key_i, key_{i+length})` from a random `i`, read as a key range.
+/// A scan returning exactly `length` entries: under a prefix matching `length` consecutive keys,
+/// or `[key_i, key_{i+length})` from a random `i`.
 pub struct Scan {
     base: Base,
     length: usize,
@@ -115,20 +108,22 @@ impl Scan {
             WorkloadError::unexpected("prefix_scan", detail)
         })?;
         let base = Base::new("prefix_scan", fixture, 1, 0x7363_616e)?;
+        let prefixes = Some(prefixes);
         Ok(Scan {
             base,
             length,
-            prefixes: Some(prefixes),
+            prefixes,
         })
     }
 
     /// Scans ranges of `length` consecutive keys.
     pub fn range(fixture: &PeerFixture, length: usize) -> Result<Self> {
         let base = Base::new("range_scan", fixture, length + 1, 0x7261_6e67)?;
+        let prefixes = None;
         Ok(Scan {
             base,
             length,
-            prefixes: None,
+            prefixes,
         })
     }
 }

@@ -11,13 +11,10 @@ use super::{pick, Base, PeerFixture};
 
 /// Keys one [`Write::Batch`] commit (or one [`Write::Bulk`] run) writes.
 pub const BATCH_KEYS: usize = 1_000;
-
 /// The TTL [`Write::TtlPut`] writes: long enough that nothing expires during a run.
 pub const PUT_TTL: Duration = Duration::from_secs(3_600);
-
 /// Keys a [`Write::Transaction`] writes.
 pub const TRANSACTION_WRITES: usize = 3;
-
 /// Keys the [`Cas`] workload swaps in turn.
 pub const CAS_KEYS: usize = 1_000;
 
@@ -30,11 +27,9 @@ pub enum Write {
     TtlPut,
     /// [`BATCH_KEYS`] consecutive keys, aligned, overwritten in one atomic commit.
     Batch,
-    /// [`BATCH_KEYS`] single puts (a commit each) to consecutive keys, timed as one run: a
-    /// bulk load through the single-put call, as a throughput.
+    /// [`BATCH_KEYS`] single puts (a commit each) to consecutive keys, timed as one run.
     Bulk,
-    /// A read-write transaction: read one random key, write [`TRANSACTION_WRITES`] random
-    /// keys, commit.
+    /// Read one random key, write [`TRANSACTION_WRITES`] random keys, commit.
     Transaction,
 }
 
@@ -108,8 +103,8 @@ impl Workload for Writes {
     }
 }
 
-/// A compare-and-swap that succeeds: each of [`CAS_KEYS`] keys of its own (`cas:...`) moves
-/// from the value it holds to the next one of the pool.
+/// A compare-and-swap that succeeds: one of [`CAS_KEYS`] keys (`cas:...`) moves from the value
+/// it holds to the next one of the pool.
 pub struct Cas {
     base: Base,
     keys: KeySet,
@@ -123,12 +118,11 @@ impl Cas {
         let mut base = Base::new("cas", fixture, 0, 0x0063_6173)?;
         let keys = KeySet::sequential_with_prefix("cas:", 0, CAS_KEYS);
         let current: Vec<u64> = (0..CAS_KEYS as u64).collect();
-        let entries: Vec<(&[u8], &[u8])> = keys
+        let entries = keys
             .iter()
             .zip(&current)
-            .map(|(key, &slot)| (key, base.values.get(slot)))
-            .collect();
-        base.session.put_batch(&entries)?;
+            .map(|(key, &slot)| (key, base.values.get(slot)));
+        base.session.put_batch(&entries.collect::<Vec<_>>())?;
         Ok(Cas {
             base,
             keys,
@@ -151,16 +145,11 @@ impl Workload for Cas {
         let (current, next) = (values.get(*slot), values.get(*slot + 1));
         let swapped = session.compare_and_swap(self.keys.get(index), current, next)?;
         *slot += 1;
-        ensure(
-            swapped,
-            "cas",
-            "a CAS with the value the key holds did not swap",
-        )
+        ensure(swapped, "cas", "a CAS of the value held did not swap")
     }
 }
 
-/// `delete` of a live key: each group deletes the next keys of a fixed random order, which
-/// `prepare` wrote back first.
+/// `delete` of a live key: the next of a fixed random order, which `prepare` wrote back.
 pub struct Delete {
     base: Base,
     order: Vec<usize>,
@@ -171,16 +160,14 @@ impl Delete {
     /// Deletes keys of `fixture` (a store of its own).
     pub fn new(fixture: &PeerFixture) -> Result<Self> {
         let base = Base::new("delete", fixture, crate::measure::PREPARE_RUNS_MAX, 0)?;
-        let order = SplitMix64::new(0x0064_656c).permutation(fixture.key_count());
-        Ok(Delete {
-            base,
-            order,
-            next: 0,
-        })
+        let (order, next) = (
+            SplitMix64::new(0x0064_656c).permutation(fixture.key_count()),
+            0,
+        );
+        Ok(Delete { base, order, next })
     }
 }
 
-/// The key at `position` (wrapping) of `order`.
 fn nth<'k>(keys: &'k KeySet, order: &[usize], position: usize) -> &'k [u8] {
     keys.get(order.get(position % order.len()).copied().unwrap_or(0))
 }

@@ -1,9 +1,7 @@
 //! The engine-only single-operation workloads: version-CAS, transactions, snapshot reads,
-//! version growth, overwrites, and the `std::HashMap` reference. State an operation tracks (a
-//! CAS's expected version, the next fresh key, overtaken transactions) lives in the workload,
-//! so it stays right across every warm-up and measurement phase: a CAS that starts failing
-//! after the first phase is an error, never a silently measured failure path. Committing
-//! workloads run on random keys with no other writer, so every commit succeeds.
+//! version growth, overwrites, and the `std::HashMap` reference. State an operation tracks
+//! lives in the workload, so it stays right across every phase: a CAS that starts failing after
+//! the first is an error, never a silently measured failure path.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Barrier};
@@ -17,7 +15,6 @@ use crate::sizes::{FIXTURE_KEYS, VALUE_BYTES};
 
 const CAS_KEY: &[u8] = b"cas:hot";
 
-/// A fixture's keys and a seeded random pick among them.
 #[derive(Debug)]
 struct Picker {
     keys: Arc<KeySet>,
@@ -94,8 +91,7 @@ impl Workload for VersionCas {
     }
 }
 
-/// `compare_and_swap(fresh_key, Expected::Absent, Some(value))`: creates a key every time, from
-/// a counter that only grows (`prepare` formats the keys ahead), as a create-heavy load does.
+/// `compare_and_swap(fresh_key, Expected::Absent, Some(value))`: creates a key every time.
 #[derive(Debug)]
 pub struct CreateNewKey {
     db: Db,
@@ -103,12 +99,11 @@ pub struct CreateNewKey {
     /// Keys formatted by `prepare`; `fresh[cursor..]` are not yet used.
     fresh: KeySet,
     cursor: usize,
-    /// The counter value the next formatted key gets; never reset.
     next_index: u64,
 }
 
 impl CreateNewKey {
-    /// A fresh, empty database; every swap creates a new key holding `value_bytes`.
+    /// A fresh, empty database; every swap creates a new key of `value_bytes`.
     pub fn new(value_bytes: usize) -> Self {
         CreateNewKey {
             db: Db::in_memory(),
@@ -148,15 +143,14 @@ impl Workload for CreateNewKey {
     }
 }
 
-/// The commit of a transaction whose key another commit overwrote after it began: `prepare`
-/// begins transactions that each buffer a put, then overwrites their keys outside them (all
-/// untimed); the timed `commit` finds the newer version and fails with `Conflict`.
+/// The commit of a transaction whose key another commit overwrote after it began (untimed, in
+/// `prepare`): it finds the newer version and fails with `Conflict`.
 #[derive(Debug)]
 pub struct ConflictingCommit {
     db: Db,
     picker: Picker,
     value: Vec<u8>,
-    /// Transactions already overtaken by a newer write to their key.
+    /// Transactions already overtaken.
     doomed: Vec<Transaction>,
 }
 
@@ -200,9 +194,8 @@ impl Workload for ConflictingCommit {
     }
 }
 
-/// `get` of a random key through a snapshot: one long-lived snapshot taken at setup (a read
-/// at a fixed registered version), or a new one per read (registering and releasing a reader
-/// each time, the cost of a one-off consistent read).
+/// `get` of a random key through one long-lived snapshot, or through a new one per read (the
+/// cost of a one-off consistent read).
 #[derive(Debug)]
 pub struct SnapshotGet {
     db: Db,
@@ -211,8 +204,7 @@ pub struct SnapshotGet {
 }
 
 impl SnapshotGet {
-    /// `snapshot_read/get`: reads `fixture` through one snapshot taken now. While it lives, it
-    /// holds back pruning of keys written afterwards.
+    /// `snapshot_read/get`: reads `fixture` through one snapshot taken now.
     pub fn new(fixture: &Fixture) -> Result<Self> {
         let mut get = SnapshotGet::open_each(fixture)?;
         get.snapshot = Some(fixture.db.snapshot());
@@ -244,20 +236,15 @@ impl Workload for SnapshotGet {
 /// What one operation of a [`Commits`] workload commits, on random keys of its fixture.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Commit {
-    /// A put of a random existing key (the steady state of a store). On a one-key fixture,
-    /// whose history the engine promises to keep bounded with no snapshot open (the newest
-    /// version, plus the one before it until the maintainer prunes it), however often it is
-    /// written.
+    /// A put of a random existing key (the steady state of a store).
     Put,
     /// A transaction that puts this many consecutive keys (from a random start) and commits.
     Transaction(usize),
-    /// A transaction that reads a random key, changes one byte of its value, writes it back and
-    /// commits.
+    /// A transaction that reads a random key, changes one byte of its value and writes it back.
     ReadModifyWrite,
 }
 
-/// Commits into a shared in-memory [`Fixture`], or into a database of its own of one
-/// durability mode.
+/// Commits into a shared in-memory [`Fixture`], or into a `Strict` database of its own.
 #[derive(Debug)]
 pub struct Commits {
     db: Db,
@@ -285,8 +272,7 @@ impl Commits {
         })
     }
 
-    /// Puts into a fresh `Strict` database in a new [`DataDir`] (the maintenance thread off)
-    /// filled with [`FIXTURE_KEYS`] keys of [`VALUE_BYTES`].
+    /// Puts into a fresh `Strict` database of [`FIXTURE_KEYS`] keys of [`VALUE_BYTES`].
     pub fn strict() -> Result<Self> {
         let dir = DataDir::create("strict")?;
         let db = Db::open(bench_options(Durability::Strict, Some(dir.path())))?;
@@ -362,9 +348,8 @@ impl Drop for Commits {
     }
 }
 
-/// The floor for `get_at_scale`: a plain `HashMap` holding the same keys and values, read the
-/// same way (random key, value cloned out as an `Arc`). A floor, not a peer: the ratio between
-/// its 1K and 1M figures is what this machine's caches and TLB alone cost.
+/// The floor for `get_at_scale`: a plain `HashMap` of the same keys and values, read the same
+/// way (random key, value cloned out as an `Arc`).
 #[derive(Debug)]
 pub struct StdHashMapGet {
     map: HashMap<Box<[u8]>, Arc<[u8]>>,
@@ -390,8 +375,7 @@ impl Workload for StdHashMapGet {
     }
 }
 
-/// Starts `threads` threads that each read one key of `fixture` and wait until all have read
-/// (so all are alive at once, as a blocking pool's threads are), then exit.
+/// Starts `threads` threads that each read a key and wait until all have read, then exit.
 pub fn read_from_threads(fixture: &Fixture, threads: usize) -> Result<()> {
     let all_read = Barrier::new(threads);
     let (db, keys) = (&fixture.db, &fixture.keys);

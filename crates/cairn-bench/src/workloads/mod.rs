@@ -1,11 +1,7 @@
-//! The workload traits every workload implements, and the engine-only workloads.
-//!
-//! A [`Workload`] is built untimed (fill a database, format keys), then driven by criterion or
-//! `cairn bench`, which both time groups of operations through [`Workload::run_ops`] and add
-//! nothing to the operation. State an operation consumes (a live key to delete, an overtaken
-//! transaction) comes back from [`Workload::prepare`], called untimed before every group. A
-//! [`ParallelWorkload`] runs a fixed amount of work on several threads and reports the wall
-//! time. Every operation checks its result: a wrong result is an error, not a fast number.
+//! The workload traits, and the engine-only workloads. A [`Workload`] is built untimed, then
+//! timed in groups of operations, with the state an operation consumes restored untimed by
+//! [`Workload::prepare`]. Every operation checks its result: a wrong result is an error, not a
+//! fast number.
 
 pub mod durability;
 pub mod engine;
@@ -33,8 +29,7 @@ pub enum WorkloadError {
         &'static str,
         #[source] Box<dyn std::error::Error + Send + Sync>,
     ),
-    /// An operation returned what the workload's setup rules out, or the workload's own file
-    /// operation failed: `(workload, what happened)`.
+    /// An operation returned what the setup rules out, or a file operation failed.
     #[error("{0}: {1}")]
     Unexpected(&'static str, String),
 }
@@ -75,8 +70,7 @@ pub trait Workload {
     /// Timed: one operation.
     fn run_op(&mut self) -> Result<()>;
 
-    /// Timed: `runs` operations in a row, after `prepare(runs)`. Drivers time groups through
-    /// this, never through a loop of their own, so a workload may run a group at once.
+    /// Timed: `runs` operations in a row, after `prepare(runs)`.
     fn run_ops(&mut self, runs: usize) -> Result<()> {
         for _ in 0..runs {
             self.run_op()?;
@@ -134,7 +128,7 @@ impl Fixture {
 }
 
 /// Runs `work(thread, state)` for each of `states` on a thread of its own, all released
-/// together; returns the wall time from their release until the last one is done.
+/// together; returns the wall time until the last one is done.
 pub(crate) fn run_threads<S: Send>(
     states: Vec<S>,
     work: impl Fn(usize, S) -> Result<()> + Sync,

@@ -1,14 +1,7 @@
-//! Recovery workloads: how long opening a database takes for each shape recovery handles, and
-//! how long writing a snapshot takes.
-//!
-//! A [`Recovery`] times one open (`Db::open`) or checkpoint. Everything else is untimed, in
-//! [`Workload::prepare`]: closing the database the previous open left, deleting the WAL
-//! segments created since the fixture was built, tearing the next frame, or committing the
-//! write a new checkpoint needs; so drivers must time it one operation per group. Replayed WALs
-//! (and the database `snapshot_creation` checkpoints) hold single puts in a random key order:
-//! an index built in key order is the flattering case. Measured opens use `Strict` (no
-//! background work) with warm page caches, and every open checks its
-//! [`cairn::RecoveryReport`], so a recovery that did less is an error.
+//! Recovery workloads: a [`Recovery`] times one open or checkpoint, one per group; the rest
+//! (closing, restoring the WAL, tearing a frame) is untimed, in [`Workload::prepare`]. Replayed
+//! WALs hold single puts in a random key order (key order is the flattering case). Opens use
+//! `Strict` with warm page caches and check their [`cairn::RecoveryReport`].
 
 use std::collections::BTreeSet;
 use std::ffi::OsString;
@@ -87,9 +80,7 @@ impl Recovery {
         Recovery::new("wal_replay", Shape::Open, fixture, entries, None)
     }
 
-    /// `wal_truncation`: a WAL of `entries` commits whose last frame `prepare` cuts in the
-    /// middle (after committing one more put of the marker), as a crash during its write would
-    /// leave it. The open must replay the `entries` commits and report the torn tail there.
+    /// `wal_truncation`: a WAL of `entries` commits and a last frame `prepare` cuts in half.
     pub fn torn_tail(entries: usize) -> Result<Self> {
         let fixture = shuffled("torn-tail", entries, 0x7761_6C00, false)?;
         Recovery::new("wal_truncation", Shape::TornOpen, fixture, entries, None)
@@ -124,10 +115,8 @@ impl Recovery {
         )
     }
 
-    /// `snapshot_creation`: `db.checkpoint()` of a database holding `entries` keys, each put
-    /// once in a random order. A checkpoint at a version that already has a snapshot writes
-    /// nothing, so `prepare` commits one overwrite of the marker before each. Every checkpoint
-    /// after the first also deletes what the new snapshot made redundant: part of its cost.
+    /// `snapshot_creation`: `db.checkpoint()` of `entries` keys put in a random order (with a
+    /// marker write before each, since a checkpoint of an unchanged version writes nothing).
     pub fn checkpoint(entries: usize) -> Result<Self> {
         let fixture = shuffled("snapshot-creation", entries, 0x6372_6561, true)?;
         Recovery::new(
@@ -180,9 +169,6 @@ impl Recovery {
 }
 
 impl Workload for Recovery {
-    /// Closes the database the last open left and puts the directory back (tearing a new
-    /// frame for the torn shape), or commits the marker a checkpoint needs; refuses groups of
-    /// more than one operation.
     fn prepare(&mut self, runs: usize) -> Result<()> {
         if runs > 1 {
             return Err(self.failed(format!("one operation per timed group, asked for {runs}")));
@@ -308,10 +294,8 @@ fn shuffled(
     Ok((dir, None))
 }
 
-/// Writes `entries` keys in batches, then leaves a snapshot of them (plus the marker) and a
-/// WAL with nothing after it: write, close, reopen (so that new commits go to a new segment),
-/// checkpoint, commit the marker, checkpoint again (which deletes every segment the first
-/// snapshot covers). Returns the database, still open.
+/// Leaves a snapshot of `entries` keys (plus the marker) and nothing after it in the WAL: the
+/// second checkpoint deletes every segment the first covers. Returns the database, open.
 fn build_snapshot(dir: &DataDir, entries: usize) -> Result<Db> {
     let db = open(dir.path(), FIXTURE_DURABILITY)?;
     let (keys, value) = (KeySet::sequential(entries), value_of_length(VALUE_BYTES));
