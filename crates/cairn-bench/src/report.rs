@@ -108,7 +108,8 @@ impl Row {
 
     /// A ratio row, `numerator / denominator` (0 when the denominator is 0).
     pub fn ratio(name: &str, numerator: f64, denominator: f64, explained: &str) -> Self {
-        let ratio = if denominator > 0.0 {
+        let divides = denominator > 0.0;
+        let ratio = if divides {
             numerator / denominator
         } else {
             0.0

@@ -66,12 +66,11 @@ fn connect(path: &Path, mode: Mode) -> Result<Connection> {
         let detail = format!("journal_mode is {journal}, not wal");
         return Err(WorkloadError::unexpected("sqlite", detail));
     }
-    let synchronous = if mode == Mode::Strict {
-        "FULL"
-    } else {
-        "NORMAL"
-    };
-    let pragma = format!("PRAGMA synchronous = {synchronous}");
+    let strict = mode == Mode::Strict;
+    let pragma = format!(
+        "PRAGMA synchronous = {}",
+        if strict { "FULL" } else { "NORMAL" }
+    );
     connection.execute_batch(&pragma)?;
     Ok(connection)
 }

@@ -20,7 +20,7 @@ use crate::workloads::recovery::Recovery;
 use crate::workloads::{Fixture, Result, Workload};
 
 use super::side_by_side::{latency_row, POINT_OPS_PER_SAMPLE};
-use super::{Context, Derived, Entry, Kind, Timed};
+use super::{by_mode, Context, Derived, Entry, Kind, Timed};
 
 const HOT_KEY_PUTS: u64 = 1_000_000;
 /// Timed opens (or checkpoints) per recovery row, full and quick.
@@ -151,11 +151,8 @@ pub fn derived(quick: bool) -> Vec<Derived> {
 #[rustfmt::skip]
 pub fn gates(quick: bool) -> Vec<(String, Limit)> {
     let largest = super::read_keys(quick);
-    let (entries, replay) = if quick {
-        (RECOVERY_ENTRIES_QUICK, GATE_WAL_REPLAY)
-    } else {
-        (RECOVERY_ENTRIES, GATE_WAL_REPLAY_FULL)
-    };
+    let quick_replay = (RECOVERY_ENTRIES_QUICK, GATE_WAL_REPLAY);
+    let (entries, replay) = by_mode(quick, quick_replay, (RECOVERY_ENTRIES, GATE_WAL_REPLAY_FULL));
     vec![
         (format!("get_at_scale/{largest} cairn vs std_hashmap_reference"), GATE_GET_OVER_HASHMAP),
         ("durability/strict_put vs raw_fdatasync".to_owned(), GATE_STRICT_OVER_FDATASYNC),
@@ -291,18 +288,11 @@ fn measure_recovery(context: &Context, name: &str, recovery: &mut Recovery) -> R
 }
 
 /// `recovery/<name>`, at the run's recovery sizes: entries, and WAL records after a snapshot.
-fn recovery_entry(
-    name: &'static str,
-    explained: &'static str,
-    target: Limit,
-    goal: Limit,
-) -> Entry {
+fn recovery_entry(name: &'static str, note: &'static str, target: Limit, goal: Limit) -> Entry {
     let build = move |context: &Context| -> Result<(Recovery, String)> {
-        let (entries, records) = if context.quick {
-            (RECOVERY_ENTRIES_QUICK, RECOVERY_WAL_RECORDS_QUICK)
-        } else {
-            (RECOVERY_ENTRIES, RECOVERY_WAL_RECORDS)
-        };
+        let quick = (RECOVERY_ENTRIES_QUICK, RECOVERY_WAL_RECORDS_QUICK);
+        let full = (RECOVERY_ENTRIES, RECOVERY_WAL_RECORDS);
+        let (entries, records) = by_mode(context.quick, quick, full);
         let size = entries.to_string();
         Ok(match name {
             "wal_replay" => (Recovery::wal_replay(entries)?, size),
@@ -322,13 +312,9 @@ fn recovery_entry(
             let (mut recovery, size) = build(context)?;
             context.building_done();
             let row = measure_recovery(context, &format!("{name}/{size}"), &mut recovery)?;
-            Ok(vec![if context.quick {
-                row.note(&format!(
-                    "{explained}. Quick mode: a tenth of the 1M entries; not checked"
-                ))
-            } else {
-                row.check(Some(&target), Some(&goal)).note(explained)
-            }])
+            let quick = format!("{note}. Quick mode: a tenth of the 1M entries; not checked");
+            let full = row.clone().check(Some(&target), Some(&goal)).note(note);
+            Ok(vec![by_mode(context.quick, row.note(&quick), full)])
         },
     );
     entry.timed_by(move |context| Ok(cairn_only(Box::new(build(context)?.0))))

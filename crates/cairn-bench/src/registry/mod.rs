@@ -170,15 +170,22 @@ pub const READ_KEYS: usize = 1_000_000;
 pub const READ_KEYS_QUICK: usize = 100_000;
 
 pub(crate) fn read_keys(quick: bool) -> usize {
+    by_mode(quick, READ_KEYS_QUICK, READ_KEYS)
+}
+
+/// `quick_value` in quick mode, `full` otherwise.
+pub(crate) fn by_mode<T>(quick: bool, quick_value: T, full: T) -> T {
     if quick {
-        READ_KEYS_QUICK
+        quick_value
     } else {
-        READ_KEYS
+        full
     }
 }
 
 /// A peer fixture's label, value length and tag (`None` for an engine fixture), and its keys.
 type FixtureKey = (Option<(Label, usize, &'static str)>, usize);
+
+type Status = Box<dyn FnMut(&str)>;
 
 /// State shared by the entries of one run: fixtures built once, the plans, the status line.
 pub struct Context {
@@ -186,19 +193,14 @@ pub struct Context {
     seconds: Option<Duration>,
     pub(crate) places: Places,
     fixtures: BTreeMap<FixtureKey, Box<dyn Any>>,
-    status: Box<dyn FnMut(&str)>,
+    status: Status,
     step: String,
 }
 
 impl Context {
     /// A run in quick or full mode; `seconds` overrides every timed row's measurement time;
     /// `places` says where the servers are; `status` is told what a long setup is doing.
-    pub fn new(
-        quick: bool,
-        seconds: Option<Duration>,
-        places: Places,
-        status: Box<dyn FnMut(&str)>,
-    ) -> Self {
+    pub fn new(quick: bool, seconds: Option<Duration>, places: Places, status: Status) -> Self {
         Context {
             quick,
             seconds,
@@ -221,11 +223,7 @@ impl Context {
 
     /// `full` in full mode, divided by `divisor` in quick mode.
     pub(crate) fn scaled(&self, full: u64, divisor: u64) -> u64 {
-        if self.quick {
-            (full / divisor).max(1)
-        } else {
-            full
-        }
+        by_mode(self.quick, (full / divisor).max(1), full)
     }
 
     /// Latency and single-thread throughput rows: 0.2 s (quick) or 2 s per row.

@@ -33,15 +33,10 @@ pub struct PeerFixture {
 }
 
 impl PeerFixture {
-    /// Opens `label`'s store and fills it with `key_count` keys of `value_bytes` each.
-    pub fn build(
-        label: Label,
-        places: &Places,
-        key_count: usize,
-        value_bytes: usize,
-    ) -> Result<Self> {
+    /// Opens `label`'s store and fills it with `keys` keys of `value_bytes` each.
+    pub fn build(label: Label, places: &Places, keys: usize, value_bytes: usize) -> Result<Self> {
         let peer: Arc<dyn Peer> = Arc::from(peers::open(label, places)?);
-        let keys = Arc::new(KeySet::sequential(key_count));
+        let keys = Arc::new(KeySet::sequential(keys));
         let values = Arc::new(ValuePool::new(value_bytes));
         let fill_time = fill(peer.as_ref(), &keys, &values, FillOrder::Sequential)?;
         peer.settle()?;

@@ -73,38 +73,25 @@ pub enum Load {
 }
 
 impl Concurrent {
-    /// `threads` threads on `fixture`'s store (at least one), `ops_per_thread` each.
-    pub fn new(
-        fixture: &PeerFixture,
-        load: Load,
-        threads: usize,
-        ops_per_thread: u64,
-    ) -> Result<Self> {
-        let threads = threads.max(1);
-        let minimum = if load == Load::GroupCommit {
-            threads
-        } else {
-            1
-        };
+    /// `threads` threads on `fixture`'s store (at least one), `ops` operations each.
+    pub fn new(fixture: &PeerFixture, load: Load, threads: usize, ops: u64) -> Result<Self> {
+        let (threads, own_keys) = (threads.max(1), load == Load::GroupCommit);
+        let minimum = if own_keys { threads } else { 1 };
         require_keys("threads", fixture.key_count(), minimum)?;
         Ok(Concurrent {
             peer: Arc::clone(&fixture.peer),
             keys: Arc::clone(&fixture.keys),
             values: Arc::clone(&fixture.values),
             threads,
-            ops_per_thread,
+            ops_per_thread: ops,
             load,
             runs: 0,
         })
     }
 
-    /// `writers` Strict writers making `commits_per_run` commits per run together.
-    pub fn group_commit(
-        fixture: &PeerFixture,
-        writers: usize,
-        commits_per_run: u64,
-    ) -> Result<Self> {
-        let per_writer = (commits_per_run / writers.max(1) as u64).max(1);
+    /// `writers` Strict writers making `commits` commits per run together.
+    pub fn group_commit(fixture: &PeerFixture, writers: usize, commits: u64) -> Result<Self> {
+        let per_writer = (commits / writers.max(1) as u64).max(1);
         Concurrent::new(fixture, Load::GroupCommit, writers, per_writer)
     }
 
@@ -113,11 +100,7 @@ impl Concurrent {
         if self.load == Load::GroupCommit {
             let owned = keys.len().div_ceil(self.threads).max(1);
             for commit in 0..self.ops_per_thread {
-                #[expect(
-                    clippy::cast_possible_truncation,
-                    reason = "the remainder is below `owned`, a usize"
-                )]
-                let slot = (commit % owned as u64) as usize;
+                let slot = usize::try_from(commit % owned as u64).unwrap_or(0);
                 let index = (thread + slot * self.threads) % keys.len();
                 session.put(keys.get(index), values.get(run + commit))?;
             }

@@ -38,11 +38,8 @@ impl PointRead {
         let minimum = if read == Read::Bulk { BULK_GETS + 1 } else { 1 };
         let base = Base::new("point_read", fixture, minimum, 0x0067_6574)?;
         let (keys, mut random) = (fixture.key_count(), SplitMix64::new(0x686f_7400));
-        let hot_keys = if read == Read::Hot {
-            HOT_KEYS.min(keys)
-        } else {
-            0
-        };
+        let hot = read == Read::Hot;
+        let hot_keys = if hot { HOT_KEYS.min(keys) } else { 0 };
         let hot = (0..hot_keys).map(|_| random.below(keys)).collect();
         Ok(PointRead { base, read, hot })
     }

@@ -7,12 +7,15 @@ pub mod durability;
 pub mod engine;
 pub mod recovery;
 
+use std::io;
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use cairn::Db;
 
 use crate::keys::{value_of_length, KeySet};
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// What went wrong while running a workload.
 #[derive(Debug, thiserror::Error)]
@@ -25,10 +28,7 @@ pub enum WorkloadError {
     Kv(#[from] cairn_kv::KvError),
     /// A client used directly (rusqlite, redis-rs, ...) failed.
     #[error("{0}: {1}")]
-    Client(
-        &'static str,
-        #[source] Box<dyn std::error::Error + Send + Sync>,
-    ),
+    Client(&'static str, #[source] BoxError),
     /// An operation returned what the setup rules out, or a file operation failed.
     #[error("{0}: {1}")]
     Unexpected(&'static str, String),
@@ -39,18 +39,11 @@ impl WorkloadError {
         WorkloadError::Unexpected(workload, detail.into())
     }
 
-    pub(crate) fn client(
-        client: &'static str,
-        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
-    ) -> Self {
+    pub(crate) fn client(client: &'static str, source: impl Into<BoxError>) -> Self {
         WorkloadError::Client(client, source.into())
     }
 
-    pub(crate) fn io(
-        workload: &'static str,
-        action: impl Into<String>,
-        error: &std::io::Error,
-    ) -> Self {
+    pub(crate) fn io(workload: &'static str, action: impl Into<String>, error: &io::Error) -> Self {
         WorkloadError::Unexpected(workload, format!("{}: {error}", action.into()))
     }
 }
