@@ -14,6 +14,3 @@ pub mod side_by_side;
 pub mod sizes;
 pub mod targets;
 pub mod workloads;
-
-pub use measure::{Budget, Latency, Plan, Throughput};
-pub use workloads::{Fixture, ParallelWorkload, Workload, WorkloadError};

@@ -188,19 +188,15 @@ pub fn measure_throughput_round_robin(
         chunks.push(runs);
     }
     let mut measured = vec![Duration::ZERO; workloads.len()];
-    let runs = round_robin(
-        workloads,
-        plan,
-        ALTERNATION_TURN,
-        |index, workload, left, record| {
-            let chunk = chunks.get(index).map_or(1, |&chunk| chunk.min(left));
-            let took = time_runs(workload, chunk)?;
-            if let Some(total) = measured.get_mut(index).filter(|_| record) {
-                *total += took;
-            }
-            Ok(chunk)
-        },
-    )?;
+    let turn = ALTERNATION_TURN;
+    let runs = round_robin(workloads, plan, turn, |index, workload, left, record| {
+        let chunk = chunks.get(index).map_or(1, |&chunk| chunk.min(left));
+        let took = time_runs(workload, chunk)?;
+        if let Some(total) = measured.get_mut(index).filter(|_| record) {
+            *total += took;
+        }
+        Ok(chunk)
+    })?;
     let figures = workloads.iter().zip(runs).zip(measured);
     Ok(figures
         .map(|((workload, runs), took)| {

@@ -89,9 +89,10 @@ impl Drop for KvPeer {
         match &self.place {
             Place::Cairn(db) => drop(db.close()),
             // Best effort: leave the shared server as it was found.
-            Place::Redis(url) => drop(self.open_session(|| RedisStore::connect(url)).and_then(
-                |session| session.drive(session.store.clear_prefix(&session.scope, b"")),
-            )),
+            Place::Redis(url) => {
+                let session = self.open_session(|| RedisStore::connect(url));
+                drop(session.and_then(|it| it.drive(it.store.clear_prefix(&it.scope, b""))));
+            }
             Place::Sqlite(_) => {}
         }
     }

@@ -172,8 +172,7 @@ pub trait Session: Send {
 
     /// Reads every entry with `start <= key < end`, values too, in key order, from one
     /// consistent view; returns how many there were.
-    fn scan_range(&mut self, start: &[u8], end: &[u8]) -> Result<usize> {
-        let _ = (start, end);
+    fn scan_range(&mut self, _start: &[u8], _end: &[u8]) -> Result<usize> {
         Err(lacks("an ordered scan"))
     }
 
@@ -193,16 +192,14 @@ pub trait Session: Send {
     /// writes nothing and returns false. One commit when it swaps.
     fn compare_and_swap(&mut self, key: &[u8], expected: &[u8], new: &[u8]) -> Result<bool>;
 
-    /// One read-write transaction: reads `read_key` (which must exist), then sets each of
-    /// `write_keys` to `value`, and commits atomically.
-    fn transaction(&mut self, read_key: &[u8], write_keys: &[&[u8]], value: &[u8]) -> Result<()> {
-        let _ = (read_key, write_keys, value);
+    /// One read-write transaction: reads `_read_key` (which must exist), then sets each of
+    /// `_writes` to `_value`, and commits atomically.
+    fn transaction(&mut self, _read_key: &[u8], _writes: &[&[u8]], _value: &[u8]) -> Result<()> {
         Err(lacks("transactions"))
     }
 
     /// Sets `key` to `value`, expiring after `ttl`, in one commit.
-    fn put_with_ttl(&mut self, key: &[u8], value: &[u8], ttl: Duration) -> Result<()> {
-        let _ = (key, value, ttl);
+    fn put_with_ttl(&mut self, _key: &[u8], _value: &[u8], _ttl: Duration) -> Result<()> {
         Err(lacks("a TTL"))
     }
 }

@@ -66,11 +66,12 @@ fn connect(path: &Path, mode: Mode) -> Result<Connection> {
         let detail = format!("journal_mode is {journal}, not wal");
         return Err(WorkloadError::unexpected("sqlite", detail));
     }
-    let strict = mode == Mode::Strict;
-    let pragma = format!(
-        "PRAGMA synchronous = {}",
-        if strict { "FULL" } else { "NORMAL" }
-    );
+    let synchronous = if mode == Mode::Strict {
+        "FULL"
+    } else {
+        "NORMAL"
+    };
+    let pragma = format!("PRAGMA synchronous = {synchronous}");
     connection.execute_batch(&pragma)?;
     Ok(connection)
 }

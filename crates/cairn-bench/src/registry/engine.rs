@@ -4,6 +4,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::side_by_side::{latency_row, POINT_OPS_PER_SAMPLE};
+use super::{by_mode, Context, Derived, Entry, Kind, Timed};
 use crate::measure::{self, count_as_f64, median, Budget, Latency, Plan, Throughput};
 use crate::report::{format_nanos, Row};
 use crate::sizes::{
@@ -18,9 +20,6 @@ use crate::workloads::engine::{
 };
 use crate::workloads::recovery::Recovery;
 use crate::workloads::{Fixture, Result, Workload};
-
-use super::side_by_side::{latency_row, POINT_OPS_PER_SAMPLE};
-use super::{by_mode, Context, Derived, Entry, Kind, Timed};
 
 const HOT_KEY_PUTS: u64 = 1_000_000;
 /// Timed opens (or checkpoints) per recovery row, full and quick.
@@ -171,25 +170,20 @@ fn thread_history() -> Entry {
         // One second each, whatever the mode or `--seconds`: the row is about the steady
         // state. Right after the threads exit a process pays a transient (over 100x for the
         // first tens of ms in a CI run, flat after) that a 50 ms row would report instead.
-        let plan = Plan::new(
-            Duration::from_millis(100),
-            Budget::Time(Duration::from_secs(1)),
-        );
+        let second = Budget::Time(Duration::from_secs(1));
+        let plan = Plan::new(Duration::from_millis(100), second);
         let before = measure::measure_latency(&mut put, plan, POINT_OPS_PER_SAMPLE)?;
         context.building(&format!("{HISTORY_THREADS} reader threads"));
         read_from_threads(&fixture, HISTORY_THREADS)?;
         context.building_done();
         let after = measure::measure_latency(&mut put, plan, POINT_OPS_PER_SAMPLE)?;
-        let keys = fixture.key_count();
+        let (keys, after_name) = (fixture.key_count(), "thread_history/put_after_256_threads");
         let explained = "put p50 after 256 short-lived reader threads over put p50 before them";
         let (after_p50, before_p50) = (count_as_f64(after.p50_ns), count_as_f64(before.p50_ns));
         let ratio = Row::ratio(THREAD_HISTORY_RATIO, after_p50, before_p50, explained);
         Ok(vec![
             latency_row(&format!("thread_history/put_before/{keys}"), &before),
-            latency_row(
-                &format!("thread_history/put_after_256_threads/{keys}"),
-                &after,
-            ),
+            latency_row(&format!("{after_name}/{keys}"), &after),
             ratio.target(&t::THREAD_HISTORY),
         ])
     })
@@ -247,18 +241,13 @@ fn strict_put() -> Entry {
         let throughput = Throughput::new(put.samples, put.samples, measured);
         let (put_p50, raw_p50) = (count_as_f64(put.p50_ns), count_as_f64(raw.p50_ns));
         let explained = "Strict put p50 over raw fdatasync p50, timed in alternation";
-        let ratio = Row::ratio(
-            &format!("{name} vs raw_fdatasync"),
-            put_p50,
-            raw_p50,
-            explained,
-        );
+        let ratio_name = format!("{name} vs raw_fdatasync");
+        let ratio = Row::ratio(&ratio_name, put_p50, raw_p50, explained);
         let bounds = (&t::STRICT_OVER_FDATASYNC, &t::STRICT_OVER_FDATASYNC_GOAL);
+        let raw_note = "128-byte pwrite at the next offset of a 64 MiB preallocated file, then \
+            fdatasync: the floor of a Strict commit; timed in alternation with strict_put";
         Ok(vec![
-            latency_row("durability/raw_fdatasync", &raw).note(
-                "128-byte pwrite at the next offset of a 64 MiB preallocated file, then \
-                 fdatasync: the floor of a Strict commit; timed in alternation with strict_put",
-            ),
+            latency_row("durability/raw_fdatasync", &raw).note(raw_note),
             latency_row(name, &put),
             Row::throughput(&format!("{name}/throughput"), &throughput)
                 .note("1 / mean latency of the Strict puts timed for durability/strict_put"),
@@ -269,8 +258,8 @@ fn strict_put() -> Entry {
         let raw = Timed::Single(Box::new(RawFdatasync::new()?));
         let put = Timed::Single(Box::new(Commits::strict()?));
         Ok(vec![
-            ("raw_fdatasync".to_owned(), raw),
-            ("strict_put".to_owned(), put),
+            ("raw_fdatasync".into(), raw),
+            ("strict_put".into(), put),
         ])
     })
 }
@@ -281,10 +270,8 @@ fn measure_recovery(context: &Context, name: &str, recovery: &mut Recovery) -> R
     let latency = measure::measure_latency(recovery, plan, 1)?;
     let reported = format_nanos(measure::nanos(median(recovery.reported().iter().copied())));
     let runs = latency.samples;
-    Ok(
-        Row::latency(name, &latency)
-            .annotate(&format!("{runs} runs; engine report p50 {reported}")),
-    )
+    let annotation = format!("{runs} runs; engine report p50 {reported}");
+    Ok(Row::latency(name, &latency).annotate(&annotation))
 }
 
 /// `recovery/<name>`, at the run's recovery sizes: entries, and WAL records after a snapshot.
@@ -298,25 +285,22 @@ fn recovery_entry(name: &'static str, note: &'static str, target: Limit, goal: L
             "wal_replay" => (Recovery::wal_replay(entries)?, size),
             "snapshot_creation" => (Recovery::checkpoint(entries)?, size),
             "snapshot_load" => (Recovery::snapshot_load(entries)?, size),
-            _ => (
-                Recovery::snapshot_wal(entries, records)?,
-                format!("{size}+{records}"),
-            ),
+            _ => {
+                let recovery = Recovery::snapshot_wal(entries, records)?;
+                (recovery, format!("{size}+{records}"))
+            }
         })
     };
-    let entry = Entry::new(
-        format!("recovery/{name}"),
-        Kind::Latency,
-        move |context, name| {
-            context.building("its files");
-            let (mut recovery, size) = build(context)?;
-            context.building_done();
-            let row = measure_recovery(context, &format!("{name}/{size}"), &mut recovery)?;
-            let quick = format!("{note}. Quick mode: a tenth of the 1M entries; not checked");
-            let full = row.clone().check(Some(&target), Some(&goal)).note(note);
-            Ok(vec![by_mode(context.quick, row.note(&quick), full)])
-        },
-    );
+    let entry = format!("recovery/{name}");
+    let entry = Entry::new(entry, Kind::Latency, move |context, name| {
+        context.building("its files");
+        let (mut recovery, size) = build(context)?;
+        context.building_done();
+        let row = measure_recovery(context, &format!("{name}/{size}"), &mut recovery)?;
+        let quick = format!("{note}. Quick mode: a tenth of the 1M entries; not checked");
+        let full = row.clone().check(Some(&target), Some(&goal)).note(note);
+        Ok(vec![by_mode(context.quick, row.note(&quick), full)])
+    });
     entry.timed_by(move |context| Ok(cairn_only(Box::new(build(context)?.0))))
 }
 
@@ -329,12 +313,10 @@ fn wal_truncation() -> Entry {
         let mut torn = Recovery::torn_tail(TORN_TAIL_ENTRIES)?;
         let row = measure_recovery(context, &format!("{name}/{TORN_TAIL_ENTRIES}"), &mut torn)?;
         let row = row.annotate(&format!("intact open p50 {}", format_nanos(intact.p50_ns)));
-        Ok(vec![row
-            .check(Some(&t::WAL_TRUNCATION), Some(&t::WAL_TRUNCATION_GOAL))
-            .note(
-                "Db::open of a WAL of N commits whose last frame was cut in half: torn_tail \
-                 checked, the segment cut back and synced",
-            )])
+        let note = "Db::open of a WAL of N commits whose last frame was cut in half: torn_tail \
+            checked, the segment cut back and synced";
+        let bounds = (&t::WAL_TRUNCATION, &t::WAL_TRUNCATION_GOAL);
+        Ok(vec![row.check(Some(bounds.0), Some(bounds.1)).note(note)])
     })
     .timed_by(|_| {
         Ok(cairn_only(Box::new(Recovery::torn_tail(

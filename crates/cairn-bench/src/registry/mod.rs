@@ -247,7 +247,7 @@ impl Context {
     pub fn runs_plan(&self, full: u64, quick: u64) -> Plan {
         Plan::new(
             Duration::ZERO,
-            Budget::Runs(if self.quick { quick } else { full }),
+            Budget::Runs(by_mode(self.quick, quick, full)),
         )
     }
 

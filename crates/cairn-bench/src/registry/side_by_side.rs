@@ -6,6 +6,7 @@
 use std::process::Command;
 use std::sync::Arc;
 
+use super::{nothing_to_measure, Context, Derived, Entry, Kind, Timed};
 use crate::measure::{self, count_as_f64, Throughput};
 use crate::peers::{raw_client, Engine, Feature, Label, Mode, Places, Stores};
 use crate::report::Row;
@@ -17,8 +18,6 @@ use crate::side_by_side::{FillOrder, PeerFixture};
 use crate::sizes::{FIXTURE_KEYS, GROUP_COMMIT_WRITERS, LARGE_VALUE_BYTES, VALUE_BYTES};
 use crate::targets::{self as t, Limit};
 use crate::workloads::{ParallelWorkload, Result, Workload, WorkloadError};
-
-use super::{nothing_to_measure, Context, Derived, Entry, Kind, Timed};
 
 /// The tag of fixtures every workload may share (see [`Context::peer_fixture`]).
 pub const SHARED: &str = "shared";
@@ -111,10 +110,8 @@ impl Spec {
         let mut fixtures = Vec::new();
         for label in self.stores.labels(context.has_redis()) {
             let fixture = context.peer_fixture(label, keys, self.value_bytes, self.tag)?;
-            if self
-                .feature
-                .is_none_or(|feature| fixture.peer.supports(feature))
-            {
+            let supported = self.feature.is_none_or(|f| fixture.peer.supports(f));
+            if supported {
                 fixtures.push((label, fixture));
             }
         }
@@ -194,23 +191,20 @@ impl Spec {
                     }
                 }
             }
-            let labels: Vec<Label> = singles.iter().map(|single| single.0).collect();
-            let labels = labels.into_iter();
-            let dyns = singles
-                .iter_mut()
-                .map(|single| &mut *single.1 as &mut dyn Workload);
+            let (labels, mut boxes): (Vec<Label>, Vec<_>) = singles.into_iter().unzip();
+            let dyns = boxes.iter_mut().map(|w| &mut **w as &mut dyn Workload);
             let mut dyns: Vec<&mut dyn Workload> = dyns.collect();
             let plan = context.latency_plan();
             if let Some(ops) = ops_per_sample {
                 let latencies = measure::measure_latency_round_robin(&mut dyns, plan, ops, None)?;
-                for (label, latency) in labels.zip(latencies) {
+                for (label, latency) in labels.into_iter().zip(latencies) {
                     let name = format!("peers/{}/{label}", spec.workload);
                     let speed = 1e9 / count_as_f64(latency.p50_ns.max(1));
                     measured.push((label, latency_row(&name, &latency), speed));
                 }
             } else {
                 let throughputs = measure::measure_throughput_round_robin(&mut dyns, plan)?;
-                for (label, throughput) in labels.zip(throughputs) {
+                for (label, throughput) in labels.into_iter().zip(throughputs) {
                     measured.push(spec.throughput(label, &throughput));
                 }
             }
@@ -226,13 +220,14 @@ impl Spec {
     }
 }
 
+/// A latency row, noting how samples were grouped.
 pub(crate) fn latency_row(name: &str, latency: &measure::Latency) -> Row {
-    let row = Row::latency(name, latency);
-    match latency.ops_per_sample {
-        0 | 1 => row,
-        grouped => row.note(&format!(
-            "each sample is the mean of {grouped} consecutive ops"
-        )),
+    let (row, grouped) = (Row::latency(name, latency), latency.ops_per_sample);
+    let note = format!("each sample is the mean of {grouped} consecutive ops");
+    if grouped > 1 {
+        row.note(&note)
+    } else {
+        row
     }
 }
 
@@ -394,28 +389,28 @@ fn fill(order: FillOrder) -> Entry {
             "one fill of a fresh store: keys in random order, 1,000 per commit",
         ),
     };
-    let spec = Spec::new(name, BUFFERED_CLASS, READ).explained(explained);
-    Entry::new(
+    let (spec, entry) = (
+        Spec::new(name, BUFFERED_CLASS, READ),
         format!("peers/{name}"),
-        Kind::Throughput,
-        move |context, _| {
-            let mut measured = Vec::new();
-            if order == FillOrder::Sequential {
-                for (label, fixture) in spec.fixtures(context)? {
-                    let throughput =
-                        Throughput::new(1, fixture.key_count() as u64, fixture.fill_time);
-                    measured.push(spec.throughput(label, &throughput));
-                }
-            } else {
-                for label in spec.stores.labels(context.has_redis()) {
-                    let mut fill = Fill::new(label, &context.places, context.read_keys(), order);
-                    let throughput = measure::measure_parallel(&mut fill, context.runs_plan(1, 1))?;
-                    measured.push(spec.throughput(label, &throughput));
-                }
+    );
+    let spec = spec.explained(explained);
+    Entry::new(entry, Kind::Throughput, move |context, _| {
+        let mut measured = Vec::new();
+        if order == FillOrder::Sequential {
+            for (label, fixture) in spec.fixtures(context)? {
+                let keys = fixture.key_count() as u64;
+                let throughput = Throughput::new(1, keys, fixture.fill_time);
+                measured.push(spec.throughput(label, &throughput));
             }
-            Ok(spec.rows(&measured))
-        },
-    )
+        } else {
+            for label in spec.stores.labels(context.has_redis()) {
+                let mut fill = Fill::new(label, &context.places, context.read_keys(), order);
+                let throughput = measure::measure_parallel(&mut fill, context.runs_plan(1, 1))?;
+                measured.push(spec.throughput(label, &throughput));
+            }
+        }
+        Ok(spec.rows(&measured))
+    })
 }
 
 /// The memory tier: each buffered store filled in a child process of its own.
@@ -469,10 +464,8 @@ fn run_memory_probe(label: Label, places: &Places, keys: usize) -> Result<Memory
         Some(line) if output.status.success() => MemoryFigures::parse_line(line),
         _ => {
             let (status, stderr) = (output.status, String::from_utf8_lossy(&output.stderr));
-            Err(failed(format!(
-                "the probe failed ({status}): {}",
-                stderr.trim()
-            )))
+            let stderr = stderr.trim();
+            Err(failed(format!("the probe failed ({status}): {stderr}")))
         }
     }
 }

@@ -2,12 +2,11 @@
 //! belongs to a process, so [`probe`] runs in a child that `cairn bench` starts for one store
 //! and prints one line ([`MemoryFigures::to_line`]) that the parent parses back.
 
+use super::{fill, FillOrder};
 use crate::keys::KeySet;
 use crate::peers::{self, Label, Places, ValuePool};
-use crate::workloads::{Result, WorkloadError};
-
-use super::{fill, FillOrder};
 use crate::sizes::VALUE_BYTES;
+use crate::workloads::{Result, WorkloadError};
 
 /// What one probe measured: `VmRSS` before the store opened and after its fill settled,
 /// `VmHWM`, the store's files, and a server's `used_memory` growth.

@@ -71,11 +71,8 @@ pub fn fill(
     let started = Instant::now();
     for chunk in indices.chunks(FILL_BATCH_KEYS) {
         batch.clear();
-        batch.extend(
-            chunk
-                .iter()
-                .map(|&index| (keys.get(index), values.get(index as u64))),
-        );
+        let entry = |&index: &usize| (keys.get(index), values.get(index as u64));
+        batch.extend(chunk.iter().map(entry));
         session.put_batch(&batch)?;
     }
     Ok(started.elapsed())

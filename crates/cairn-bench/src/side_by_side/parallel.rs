@@ -5,12 +5,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::{expect_found, fill, pick, FillOrder, PeerFixture};
 use crate::keys::{KeySet, SplitMix64};
 use crate::peers::{self, Label, Peer, Places, Session, ValuePool};
 use crate::sizes::VALUE_BYTES;
 use crate::workloads::{require_keys, run_threads, ParallelWorkload, Result};
-
-use super::{expect_found, fill, pick, FillOrder, PeerFixture};
 
 /// One in this many operations of [`Load::Mixed`] is a put (80/20).
 pub const MIXED_WRITE_ONE_IN: u64 = 5;

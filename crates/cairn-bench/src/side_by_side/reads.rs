@@ -1,9 +1,8 @@
 //! Reads of a filled store: point reads ([`PointRead`]) and scans ([`Scan`]).
 
+use super::{expect_found, pick, Base, PeerFixture};
 use crate::keys::{KeySet, SplitMix64};
 use crate::workloads::{Result, Workload, WorkloadError};
-
-use super::{expect_found, pick, Base, PeerFixture};
 
 /// Keys in the hot set of [`Read::Hot`].
 pub const HOT_KEYS: usize = 1_000;

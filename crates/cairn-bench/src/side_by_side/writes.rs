@@ -4,10 +4,9 @@
 
 use std::time::Duration;
 
+use super::{pick, Base, PeerFixture};
 use crate::keys::{KeySet, SplitMix64};
 use crate::workloads::{ensure, Result, Workload, WorkloadError};
-
-use super::{pick, Base, PeerFixture};
 
 /// Keys one [`Write::Batch`] commit (or one [`Write::Bulk`] run) writes.
 pub const BATCH_KEYS: usize = 1_000;

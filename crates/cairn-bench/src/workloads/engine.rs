@@ -81,10 +81,8 @@ impl Workload for VersionCas {
                 Ok(())
             }
             (outcome, stale) => {
-                let detail = format!(
-                    "expecting {} (stale: {stale}) gave {outcome:?}",
-                    self.expected
-                );
+                let expected = self.expected;
+                let detail = format!("expecting {expected} (stale: {stale}) gave {outcome:?}");
                 Err(WorkloadError::unexpected("cas", detail))
             }
         }
@@ -279,14 +277,12 @@ impl Commits {
         let keys = KeySet::sequential(FIXTURE_KEYS);
         fill_in_order(&db, &keys, &value_of_length(VALUE_BYTES))?;
         let (keys, value_bytes) = (Arc::new(keys), VALUE_BYTES);
-        let mut put = Commits::new(
-            &Fixture {
-                db,
-                keys,
-                value_bytes,
-            },
-            Commit::Put,
-        )?;
+        let fixture = Fixture {
+            db,
+            keys,
+            value_bytes,
+        };
+        let mut put = Commits::new(&fixture, Commit::Put)?;
         put.picker.random = SplitMix64::new(0x6475_7261);
         put.dir = Some(dir);
         Ok(put)

@@ -53,10 +53,9 @@ pub type Result<T, E = WorkloadError> = std::result::Result<T, E>;
 
 /// A single-threaded workload: a prepared state and one repeatable operation.
 pub trait Workload {
-    /// Untimed: makes the next `runs` (at most [`crate::measure::PREPARE_RUNS_MAX`]) calls of
+    /// Untimed: makes the next `_runs` (at most [`crate::measure::PREPARE_RUNS_MAX`]) calls of
     /// `run_op` valid.
-    fn prepare(&mut self, runs: usize) -> Result<()> {
-        let _ = runs;
+    fn prepare(&mut self, _runs: usize) -> Result<()> {
         Ok(())
     }
 

@@ -106,26 +106,16 @@ impl Recovery {
             db.put(keys.get(random.below(keys.len())), &value)?;
         }
         db.close()?;
-        Recovery::new(
-            workload,
-            Shape::Open,
-            (dir, None),
-            wal_records,
-            Some(entries),
-        )
+        let built = (dir, None);
+        Recovery::new(workload, Shape::Open, built, wal_records, Some(entries))
     }
 
     /// `snapshot_creation`: `db.checkpoint()` of `entries` keys put in a random order (with a
     /// marker write before each, since a checkpoint of an unchanged version writes nothing).
     pub fn checkpoint(entries: usize) -> Result<Self> {
         let fixture = shuffled("snapshot-creation", entries, 0x6372_6561, true)?;
-        Recovery::new(
-            "snapshot_creation",
-            Shape::Checkpoint,
-            fixture,
-            0,
-            Some(entries),
-        )
+        let workload = "snapshot_creation";
+        Recovery::new(workload, Shape::Checkpoint, fixture, 0, Some(entries))
     }
 
     /// The durations the engine's own reports gave, one per measured operation.
@@ -306,10 +296,8 @@ fn build_snapshot(dir: &DataDir, entries: usize) -> Result<Db> {
     db.put(MARKER_KEY, b"0")?;
     db.sync()?;
     let report = db.checkpoint()?;
-    let detail = format!(
-        "the fixture's snapshot holds {} keys, not {entries} + 1",
-        report.entries
-    );
+    let held = report.entries;
+    let detail = format!("the fixture's snapshot holds {held} keys, not {entries} + 1");
     let holds = report.entries == entries as u64 + 1 && report.file.is_some();
     super::ensure(holds, "recovery", &detail).map(|()| db)
 }
