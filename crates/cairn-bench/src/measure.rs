@@ -144,11 +144,9 @@ pub fn measure_latency_round_robin(
     let group =
         usize::try_from(ops_per_sample).map_or(PREPARE_RUNS_MAX, |n| n.clamp(1, PREPARE_RUNS_MAX));
     let histogram = || Histogram::<u64>::new_with_bounds(1, LATENCY_NS_MAX, 3);
-    let mut histograms = workloads
-        .iter()
-        .map(|_| histogram())
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|error| WorkloadError::unexpected("measure", format!("histogram: {error}")))?;
+    let histograms: Result<Vec<_>, _> = workloads.iter().map(|_| histogram()).collect();
+    let failed = |error| WorkloadError::unexpected("measure", format!("histogram: {error}"));
+    let mut histograms = histograms.map_err(failed)?;
     let turn = turn.unwrap_or(ALTERNATION_TURN);
     round_robin(workloads, plan, turn, |index, workload, _, record| {
         workload.prepare(group)?;
@@ -198,11 +196,10 @@ pub fn measure_throughput_round_robin(
         Ok(chunk)
     })?;
     let figures = workloads.iter().zip(runs).zip(measured);
-    Ok(figures
-        .map(|((workload, runs), took)| {
-            Throughput::new(runs, runs * workload.engine_ops_per_run(), took)
-        })
-        .collect())
+    let throughput = |((workload, runs), took): ((&&mut dyn Workload, u64), Duration)| {
+        Throughput::new(runs, runs * workload.engine_ops_per_run(), took)
+    };
+    Ok(figures.map(throughput).collect())
 }
 
 /// Warms up, then measures `workloads` in turns of `step(index, workload, runs left, record)`
@@ -275,10 +272,8 @@ pub fn timer_overhead_ns() -> u64 {
 pub fn median<T: Ord + Copy + Default>(values: impl IntoIterator<Item = T>) -> T {
     let mut sorted: Vec<T> = values.into_iter().collect();
     sorted.sort_unstable();
-    sorted
-        .get(sorted.len().saturating_sub(1) / 2)
-        .copied()
-        .unwrap_or_default()
+    let middle = sorted.get(sorted.len().saturating_sub(1) / 2);
+    middle.copied().unwrap_or_default()
 }
 
 /// Converts a count to `f64` for rates and ratios (exact below 2^53, ample for op counts).

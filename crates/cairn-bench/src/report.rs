@@ -8,73 +8,57 @@ use serde::{Deserialize, Serialize};
 use crate::measure::{count_as_f64, Latency, Throughput};
 use crate::targets::Limit;
 
-/// What a row's `value` counts.
+/// What a row's `value` counts: nanoseconds per operation (p50), engine operations per
+/// second, one figure over another, versions held by the database, or bytes a store holds.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[allow(missing_docs, reason = "the type's docs say it")]
 pub enum Unit {
-    /// Nanoseconds per operation (p50).
     #[default]
     #[serde(rename = "ns")]
     Nanoseconds,
-    /// Engine operations per second.
     #[serde(rename = "ops/s")]
     OpsPerSecond,
-    /// One figure divided by another.
     #[serde(rename = "x")]
     Ratio,
-    /// Versions held by the database.
-    #[serde(rename = "versions")]
     Versions,
-    /// A size: memory or disk held by a store.
-    #[serde(rename = "bytes")]
     Bytes,
 }
 
 /// Which way a row's value improves.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[allow(missing_docs, reason = "the names say it")]
 pub enum Better {
-    /// Smaller is better (latencies, sizes, overheads).
     Lower,
-    /// Larger is better (throughputs, speed-ups).
     Higher,
 }
 
-/// One line of the report.
+/// One line of the report: the workload `name` (as its criterion bench is named), the `unit`
+/// of `value` (the figure checked against the `target` and `goal`, met or not in `pass` and
+/// `goal_met`), the latency percentiles in ns or the `ops_per_sec`, a `note` on how the figure
+/// was obtained, the side-by-side `workload` and `subject` (the store measured; for a ratio,
+/// the peer Cairn is compared with), `annotations` shown after the figure, and the `figure`
+/// itself (the "measured" column, from [`Row::refresh_figure`]; not saved).
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[allow(missing_docs, reason = "the type's docs say it")]
 pub struct Row {
-    /// The workload, named as its criterion bench is (`group/function/parameter`).
     pub name: String,
-    /// What `value` counts.
     pub unit: Unit,
-    /// p50 latency, ns (latency rows).
     pub p50: Option<u64>,
-    /// p95 latency, ns (latency rows).
     pub p95: Option<u64>,
-    /// p99 latency, ns (latency rows).
     pub p99: Option<u64>,
-    /// p99.9 latency, ns (latency rows).
     pub p999: Option<u64>,
-    /// Throughput (throughput rows).
     pub ops_per_sec: Option<f64>,
-    /// The figure checked against the target and goal.
     pub value: f64,
-    /// The target, if the row has one.
     pub target: Option<String>,
-    /// The project's goal, if the row has one.
     pub goal: Option<String>,
-    /// Whether the target was met; `None` for rows without one.
     pub pass: Option<bool>,
-    /// Whether the goal was met; `None` for rows without one.
     pub goal_met: Option<bool>,
-    /// How the figure was obtained, when that is not obvious.
     pub note: Option<String>,
-    /// The side-by-side workload the row belongs to (`point_read/uniform`), if any.
     pub workload: Option<String>,
-    /// The store measured (`redb-strict`); for a ratio row, the peer Cairn is compared with.
     pub subject: Option<String>,
-    /// Remarks shown in parentheses after the figure (`12 runs`, `3.1 commits/fsync`).
     #[serde(default)]
     pub annotations: Vec<String>,
-    /// The "measured" column, from [`Row::refresh_figure`]; not saved.
     #[serde(skip)]
     pub figure: String,
 }

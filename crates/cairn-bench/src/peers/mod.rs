@@ -66,15 +66,14 @@ impl Engine {
 
 /// Which store in which mode: `cairn-strict`, `redb-buffered`, `redis`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[allow(missing_docs, reason = "the type's docs say it")]
 pub struct Label {
-    /// The store.
     pub engine: Engine,
-    /// Its commit mode.
     pub mode: Mode,
 }
 
 impl Label {
-    /// A label.
+    #[allow(missing_docs, reason = "the type's docs say it")]
     pub const fn new(engine: Engine, mode: Mode) -> Self {
         Label { engine, mode }
     }
@@ -102,20 +101,18 @@ impl std::str::FromStr for Label {
         let mut readable =
             labels.filter(|label| !label.engine.is_server() || label.mode == Mode::Buffered);
         let unknown = || WorkloadError::unexpected("label", format!("unknown store {text:?}"));
-        readable
-            .find(|label| label.to_string() == text)
-            .ok_or_else(unknown)
+        let found = readable.find(|label| label.to_string() == text);
+        found.ok_or_else(unknown)
     }
 }
 
-/// An operation some stores do not have.
+/// An operation some stores do not have: [`Session::put_with_ttl`], ordered scans (keys kept
+/// in byte order, so that a scan reads only what it returns), [`Session::transaction`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[allow(missing_docs, reason = "the type's docs say it")]
 pub enum Feature {
-    /// A put whose key expires by itself (`put_with_ttl`).
     Ttl,
-    /// Keys kept in byte order, so that prefix and range scans read only what they return.
     OrderedScan,
-    /// Read-write transactions (`Session::transaction`).
     Transactions,
 }
 
@@ -183,7 +180,7 @@ pub trait Session: Send {
         while end.pop_if(|last| *last == u8::MAX).is_some() {}
         let last = end
             .last_mut()
-            .ok_or_else(|| lacks("successor for an all-0xFF prefix"))?;
+            .ok_or_else(|| lacks("successor of all-0xFF"))?;
         *last += 1;
         self.scan_range(prefix, &end)
     }
@@ -239,10 +236,11 @@ impl ValuePool {
     }
 }
 
-/// Where a peer is reached: embedded stores get a fresh directory, Redis a URL.
+/// Where a peer is reached: embedded stores get a fresh directory, Redis the URL of a server
+/// that answered, if any.
 #[derive(Clone, Debug)]
+#[allow(missing_docs, reason = "the type's docs say it")]
 pub struct Places {
-    /// A Redis server that answered, if any.
     pub redis_url: Option<String>,
 }
 
@@ -341,13 +339,13 @@ fn on_files(dir: Option<&Path>) -> Result<&Path> {
     dir.ok_or_else(|| WorkloadError::unexpected("open", "only Cairn runs in memory"))
 }
 
-/// Which stores a workload runs on.
+/// Which stores a workload runs on: every store of the commit class (Cairn in that mode, for
+/// buffered work also in memory, each embedded peer, Redis for buffered work when a server
+/// answers), then with `ClassAndTrait` every `KeyValueStore` backend of the class too.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[allow(missing_docs, reason = "the type's docs say it")]
 pub enum Stores {
-    /// Every store of the commit class: Cairn in that mode (for buffered work, also in memory),
-    /// each embedded peer in that mode, and Redis for buffered work when a server answers.
     Class(Mode),
-    /// [`Stores::Class`], then every `KeyValueStore` backend of the class through the trait.
     ClassAndTrait(Mode),
 }
 

@@ -89,9 +89,8 @@ impl Peer for RedisPeer {
 
     /// The server's dataset now (`INFO memory`'s `used_memory`).
     fn server_memory_bytes(&self) -> Result<Option<u64>> {
-        let info: redis::InfoDict = redis::cmd("INFO")
-            .arg("memory")
-            .query(&mut self.connect()?)?;
+        let mut connection = self.connect()?;
+        let info: redis::InfoDict = redis::cmd("INFO").arg("memory").query(&mut connection)?;
         let used = info.get("used_memory").map(Some);
         used.ok_or_else(|| WorkloadError::unexpected("redis", "INFO has no used_memory"))
     }

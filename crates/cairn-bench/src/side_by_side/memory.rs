@@ -37,9 +37,8 @@ impl MemoryFigures {
     pub fn to_line(&self) -> String {
         let optional = |value: Option<u64>| value.map_or_else(|| "-".to_owned(), |v| v.to_string());
         let values = [self.keys, self.rss_before, self.rss_after, self.peak_rss].map(Some);
-        let values = values
-            .into_iter()
-            .chain([self.disk_bytes, self.server_bytes]);
+        let extra = [self.disk_bytes, self.server_bytes];
+        let values = values.into_iter().chain(extra);
         let fields = FIELDS.iter().zip(values);
         let fields = fields.map(|(name, value)| format!(" {name}={}", optional(value)));
         fields.fold("memory".to_owned(), |line, field| line + &field)
@@ -48,15 +47,11 @@ impl MemoryFigures {
     /// Reads back a line written by [`MemoryFigures::to_line`]: its six fields, in order.
     pub fn parse_line(line: &str) -> Result<Self> {
         let bad = || WorkloadError::unexpected("memory", format!("unreadable probe line {line:?}"));
-        let fields = line
-            .strip_prefix("memory ")
-            .ok_or_else(bad)?
-            .split_whitespace();
+        let fields = line.strip_prefix("memory ").ok_or_else(bad)?;
+        let fields = fields.split_whitespace();
         let mut values = Vec::new();
         for (field, name) in fields.zip(FIELDS) {
-            let value = field
-                .strip_prefix(name)
-                .and_then(|rest| rest.strip_prefix('='));
+            let value = field.strip_prefix(name).and_then(|it| it.strip_prefix('='));
             values.push(match value.ok_or_else(bad)? {
                 "-" => None,
                 number => Some(number.parse::<u64>().map_err(|_| bad())?),

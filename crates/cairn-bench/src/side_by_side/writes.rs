@@ -70,9 +70,8 @@ impl Workload for Writes {
             Write::TtlPut => session.put_with_ttl(pick(keys, random), values.get(*ops), PUT_TTL),
             Write::Batch => {
                 let first = random.below(keys.len() / BATCH_KEYS) * BATCH_KEYS;
-                let entries: Vec<(&[u8], &[u8])> = (first..first + BATCH_KEYS)
-                    .map(|index| (keys.get(index), values.get(index as u64 + *ops)))
-                    .collect();
+                let entry = |index| (keys.get(index), values.get(index as u64 + *ops));
+                let entries: Vec<(&[u8], &[u8])> = (first..first + BATCH_KEYS).map(entry).collect();
                 session.put_batch(&entries)
             }
             Write::Bulk => {
@@ -117,10 +116,8 @@ impl Cas {
         let mut base = Base::new("cas", fixture, 0, 0x0063_6173)?;
         let keys = KeySet::sequential_with_prefix("cas:", 0, CAS_KEYS);
         let current: Vec<u64> = (0..CAS_KEYS as u64).collect();
-        let entries = keys
-            .iter()
-            .zip(&current)
-            .map(|(key, &slot)| (key, base.values.get(slot)));
+        let entry = |(key, &slot)| (key, base.values.get(slot));
+        let entries = keys.iter().zip(&current).map(entry);
         base.session.put_batch(&entries.collect::<Vec<_>>())?;
         Ok(Cas {
             base,

@@ -68,9 +68,8 @@ impl VersionCas {
 impl Workload for VersionCas {
     fn run_op(&mut self) -> Result<()> {
         let expected = Expected::Version(self.expected);
-        let outcome = self
-            .db
-            .compare_and_swap(CAS_KEY, expected, Some(&self.value))?;
+        let value = Some(self.value.as_slice());
+        let outcome = self.db.compare_and_swap(CAS_KEY, expected, value)?;
         match (outcome, self.stale) {
             (CasOutcome::Swapped(version), false) => {
                 self.expected = version;
@@ -131,10 +130,8 @@ impl Workload for CreateNewKey {
         }
         let key = self.fresh.get(self.cursor);
         self.cursor += 1;
-        match self
-            .db
-            .compare_and_swap(key, Expected::Absent, Some(&self.value))?
-        {
+        let value = Some(self.value.as_slice());
+        match self.db.compare_and_swap(key, Expected::Absent, value)? {
             CasOutcome::Swapped(_) => Ok(()),
             CasOutcome::Mismatch { .. } => failed("a fresh key already existed"),
         }
@@ -312,9 +309,8 @@ impl Workload for Commits {
             Commit::ReadModifyWrite => {
                 let key = self.picker.key();
                 let mut transaction = self.db.begin();
-                let value = transaction
-                    .get(key)?
-                    .ok_or_else(|| missing("read_modify_write", key))?;
+                let value = transaction.get(key)?;
+                let value = value.ok_or_else(|| missing("read_modify_write", key))?;
                 self.value.clear();
                 self.value.extend_from_slice(&value);
                 if let Some(first) = self.value.first_mut() {

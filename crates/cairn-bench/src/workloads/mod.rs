@@ -128,14 +128,13 @@ pub(crate) fn run_threads<S: Send>(
     let barrier = Barrier::new(states.len() + 1);
     std::thread::scope(|scope| {
         let (work, barrier) = (&work, &barrier);
-        let threads: Vec<_> = (states.into_iter().enumerate())
-            .map(|(thread, state)| {
-                scope.spawn(move || {
-                    barrier.wait();
-                    work(thread, state)
-                })
+        let spawn = |(thread, state)| {
+            scope.spawn(move || {
+                barrier.wait();
+                work(thread, state)
             })
-            .collect();
+        };
+        let threads: Vec<_> = states.into_iter().enumerate().map(spawn).collect();
         barrier.wait();
         let started = Instant::now();
         let panicked = |_| WorkloadError::unexpected("threads", "a thread panicked");
@@ -148,9 +147,8 @@ pub(crate) fn run_threads<S: Send>(
 
 /// Ok when `holds`, the error `detail` of `workload` otherwise.
 pub(crate) fn ensure(holds: bool, workload: &'static str, detail: &str) -> Result<()> {
-    holds
-        .then_some(())
-        .ok_or_else(|| WorkloadError::unexpected(workload, detail))
+    let failed = || WorkloadError::unexpected(workload, detail);
+    holds.then_some(()).ok_or_else(failed)
 }
 
 /// Refuses a fixture of `keys` keys, fewer than `minimum`.

@@ -149,11 +149,12 @@ impl Recovery {
             let detail = format!("the marker commit {version} is not the last frame");
             return Err(self.failed(format!("{detail}: {last_frame:?}")));
         };
-        OpenOptions::new()
+        let cut = |file: std::fs::File| file.set_len(offset + frame_bytes / 2);
+        let file = OpenOptions::new()
             .write(true)
             .open(&last.path)
-            .and_then(|file| file.set_len(offset + frame_bytes / 2))
-            .map_err(|error| WorkloadError::io(self.workload, "cut the last frame", &error))?;
+            .and_then(cut);
+        file.map_err(|error| WorkloadError::io(self.workload, "cut the last frame", &error))?;
         Ok((offset, lsn))
     }
 }
