@@ -81,7 +81,6 @@ impl KeySet {
     }
 }
 
-/// `d` when `number == 10^d`.
 fn decimal_exponent(number: usize) -> Option<usize> {
     let mut rest = number;
     let mut exponent = 0;

@@ -33,7 +33,6 @@ pub enum Budget {
 }
 
 impl Budget {
-    /// True once each of `runs.len()` workloads measured since `started` has had the budget.
     fn spent(self, started: Instant, runs: &[u64]) -> bool {
         match self {
             Budget::Time(limit) => {
@@ -350,9 +349,7 @@ mod tests {
 
     #[test]
     fn median_takes_the_lower_middle() {
-        assert_eq!(
-            (median([5, 1, 3]), median([4, 1, 3, 2]), median::<u64>([])),
-            (3, 2, 0)
-        );
+        let medians = (median([5, 1, 3]), median([4, 1, 3, 2]), median::<u64>([]));
+        assert_eq!(medians, (3, 2, 0));
     }
 }

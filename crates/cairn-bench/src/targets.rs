@@ -63,7 +63,6 @@ impl Limit {
     }
 }
 
-/// A limit from `source`.
 pub(crate) const fn from(source: Source, bound: Bound, text: &'static str) -> Limit {
     Limit {
         bound,
@@ -179,10 +178,8 @@ mod tests {
     #[test]
     fn the_docs_carry_the_generated_targets_table() {
         let docs = include_str!("../../../docs/benchmarks.md");
-        assert!(
-            docs.contains(&markdown_table()),
-            "docs/benchmarks.md's targets table is stale; regenerate it with `cairn bench --targets`"
-        );
+        let stale = "docs/benchmarks.md: stale targets table; regenerate: `cairn bench --targets`";
+        assert!(docs.contains(&markdown_table()), "{stale}");
     }
 
     #[test]

@@ -66,7 +66,6 @@ impl KvPeer {
         Ok(peer)
     }
 
-    /// A session on the store `open` opens in the session's own runtime.
     fn open_session<S, F>(&self, open: impl FnOnce() -> F) -> Result<KvSession<S>>
     where
         F: Future<Output = KvResult<S>>,

@@ -285,7 +285,6 @@ trait Store: Send + Sync + Sized + 'static {
     fn close(&self) {}
 }
 
-/// An embedded store and the directory it lives in (none in memory).
 struct Embedded<S: Store> {
     label: Label,
     /// Declared before `dir`: the store closes before its directory is removed.
@@ -334,7 +333,6 @@ impl<S: Store> Peer for Embedded<S> {
     }
 }
 
-/// The directory of a store that runs on files: only Cairn runs in memory.
 fn on_files(dir: Option<&Path>) -> Result<&Path> {
     dir.ok_or_else(|| WorkloadError::unexpected("open", "only Cairn runs in memory"))
 }
@@ -404,18 +402,15 @@ fn directory_bytes(dir: &Path) -> u64 {
     sizes.sum()
 }
 
-/// `Ok` when a transaction found its read key (one that did not wrote nothing).
 fn read_key_found(found: bool) -> Result<()> {
     crate::workloads::ensure(found, "transaction", "its read key is missing")
 }
 
-/// Passes a read value to `black_box` and returns its length.
 fn touched(value: &[u8]) -> usize {
     std::hint::black_box(value);
     value.len()
 }
 
-/// Reads (touches) every value of a scan; returns how many there were.
 fn touch_all<V: AsRef<[u8]>>(values: impl Iterator<Item = Result<V>>) -> Result<usize> {
     let mut count = 0;
     for value in values {

@@ -44,7 +44,6 @@ impl RedisPeer {
         Ok(self.client.get_connection_with_timeout(CONNECT_TIMEOUT)?)
     }
 
-    /// Deletes every key of the namespace, a page at a time.
     fn delete_keys(&self) -> Result<()> {
         let mut connection = self.connect()?;
         let options = redis::ScanOptions::default().with_pattern(format!("{}*", self.namespace));
@@ -87,7 +86,6 @@ impl Peer for RedisPeer {
         None
     }
 
-    /// The server's dataset now (`INFO memory`'s `used_memory`).
     fn server_memory_bytes(&self) -> Result<Option<u64>> {
         let mut connection = self.connect()?;
         let info: redis::InfoDict = redis::cmd("INFO").arg("memory").query(&mut connection)?;

@@ -54,7 +54,6 @@ impl Store for Sqlite {
     }
 }
 
-/// A connection to `path` in WAL mode with `mode`'s synchronous setting.
 fn connect(path: &Path, mode: Mode) -> Result<Connection> {
     let connection = Connection::open(path)?;
     connection.busy_timeout(Duration::from_secs(30))?;

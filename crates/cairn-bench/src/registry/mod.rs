@@ -173,7 +173,6 @@ pub(crate) fn read_keys(quick: bool) -> usize {
     by_mode(quick, READ_KEYS_QUICK, READ_KEYS)
 }
 
-/// `quick_value` in quick mode, `full` otherwise.
 pub(crate) fn by_mode<T>(quick: bool, quick_value: T, full: T) -> T {
     if quick {
         quick_value
@@ -211,12 +210,10 @@ impl Context {
         }
     }
 
-    /// True when a Redis server answers.
     pub(crate) fn has_redis(&self) -> bool {
         self.places.redis_url.is_some()
     }
 
-    /// Keys of the read fixtures in this mode.
     pub(crate) fn read_keys(&self) -> usize {
         read_keys(self.quick)
     }
@@ -245,10 +242,8 @@ impl Context {
 
     /// One-shot operations (opens, checkpoints): a few whole runs, their median reported.
     pub fn runs_plan(&self, full: u64, quick: u64) -> Plan {
-        Plan::new(
-            Duration::ZERO,
-            Budget::Runs(by_mode(self.quick, quick, full)),
-        )
+        let runs = by_mode(self.quick, quick, full);
+        Plan::new(Duration::ZERO, Budget::Runs(runs))
     }
 
     /// Tells the status line that the current entry is building something large.
@@ -282,7 +277,6 @@ impl Context {
         self.fixture(None, keys, &what, |_| Fixture::build(keys, VALUE_BYTES))
     }
 
-    /// The fixture cached under `(peer, keys)`, or one `build` makes now.
     fn fixture<F: Any + Clone>(
         &mut self,
         peer: Option<(Label, usize, &'static str)>,

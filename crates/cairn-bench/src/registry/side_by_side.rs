@@ -56,9 +56,7 @@ struct Spec {
     /// The fixture's tag: a workload that deletes gets one of its own.
     tag: &'static str,
     feature: Option<Feature>,
-    /// Ratio rows against Cairn carry the goal "Cairn ahead".
     ahead: bool,
-    /// Targets (and goals) on one store's row each.
     checks: Vec<(Label, Limit, Option<Limit>)>,
     explained: &'static str,
 }
@@ -99,7 +97,6 @@ impl Spec {
         self
     }
 
-    /// `label`'s row of a throughput, with the speed its ratios compare.
     fn throughput(&self, label: Label, throughput: &Throughput) -> (Label, Row, f64) {
         let row = Row::throughput(&format!("peers/{}/{label}", self.workload), throughput);
         (label, row, throughput.ops_per_sec)
@@ -220,7 +217,6 @@ impl Spec {
     }
 }
 
-/// A latency row, noting how samples were grouped.
 pub(crate) fn latency_row(name: &str, latency: &measure::Latency) -> Row {
     let (row, grouped) = (Row::latency(name, latency), latency.ops_per_sample);
     let note = format!("each sample is the mean of {grouped} consecutive ops");

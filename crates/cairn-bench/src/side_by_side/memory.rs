@@ -136,10 +136,8 @@ mod tests {
             server_bytes: None,
         };
         let line = figures.to_line();
-        assert_eq!(
-            MemoryFigures::parse_line(&line).expect("its own line"),
-            figures
-        );
+        let parsed = MemoryFigures::parse_line(&line).expect("its own line");
+        assert_eq!(parsed, figures);
         assert_eq!(figures.bytes_per_key(), 20);
         for bad in [
             "memory keys=1",

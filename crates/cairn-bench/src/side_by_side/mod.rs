@@ -105,7 +105,6 @@ fn pick<'k>(keys: &'k KeySet, random: &mut SplitMix64) -> &'k [u8] {
     keys.get(random.below(keys.len()))
 }
 
-/// Ok when a read found a value, an error naming the key when not.
 pub(crate) fn expect_found(workload: &'static str, key: &[u8], found: Option<usize>) -> Result<()> {
     found.map(drop).ok_or_else(|| missing(workload, key))
 }

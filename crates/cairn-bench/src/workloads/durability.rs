@@ -81,7 +81,6 @@ pub fn bench_options(durability: Durability, dir: Option<&Path>) -> Options {
     options.maintenance_interval(Duration::ZERO)
 }
 
-/// Puts every key of `keys` with `value`, in order, [`FILL_BATCH_KEYS`] keys per commit.
 pub(crate) fn fill_in_order(db: &Db, keys: &KeySet, value: &[u8]) -> Result<()> {
     let mut batch = WriteBatch::new();
     for chunk in keys.iter().collect::<Vec<_>>().chunks(FILL_BATCH_KEYS) {

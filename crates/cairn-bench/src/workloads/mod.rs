@@ -145,13 +145,11 @@ pub(crate) fn run_threads<S: Send>(
     })
 }
 
-/// Ok when `holds`, the error `detail` of `workload` otherwise.
 pub(crate) fn ensure(holds: bool, workload: &'static str, detail: &str) -> Result<()> {
     let failed = || WorkloadError::unexpected(workload, detail);
     holds.then_some(()).ok_or_else(failed)
 }
 
-/// Refuses a fixture of `keys` keys, fewer than `minimum`.
 pub(crate) fn require_keys(workload: &'static str, keys: usize, minimum: usize) -> Result<()> {
     let detail = format!("needs a fixture of at least {minimum} keys, got {keys}");
     ensure(keys >= minimum, workload, &detail)

@@ -250,7 +250,6 @@ const FIXTURE_DURABILITY: Durability = Durability::Buffered {
     buffer_bytes_max: 64 * 1024 * 1024,
 };
 
-/// The names of the files in `dir` ending in `suffix`.
 fn files_ending(dir: &Path, suffix: &str) -> Result<BTreeSet<OsString>> {
     let listing = |error| WorkloadError::io("recovery", format!("list {}", dir.display()), &error);
     let mut names = BTreeSet::new();
