@@ -133,18 +133,7 @@ mod tests {
     }
 
     #[test]
-    fn random_choices_and_values_are_deterministic() {
-        let (mut first, mut second) = (SplitMix64::new(7), SplitMix64::new(7));
-        let mut seen = [false; 10];
-        for _ in 0..1_000 {
-            let pick = first.below(10);
-            assert_eq!(pick, second.below(10));
-            seen[pick] = true;
-        }
-        assert!(seen.iter().all(|&hit| hit));
-        let mut order = SplitMix64::new(1).permutation(100);
-        order.sort_unstable();
-        assert_eq!(order, (0..100).collect::<Vec<_>>());
+    fn values_have_their_length_and_bytes() {
         assert_eq!(value_of_length(10_240).len(), 10_240);
         // The first draw of seed 3, little-endian: rows depend on these exact bytes.
         let first = SplitMix64::new(3).next_u64().to_le_bytes();

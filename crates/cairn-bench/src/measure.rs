@@ -89,12 +89,8 @@ impl Throughput {
     /// `engine_ops` over `measured`.
     pub fn new(runs: u64, engine_ops: u64, measured: Duration) -> Self {
         let seconds = measured.as_secs_f64();
-        let timed = seconds > 0.0;
-        let ops_per_sec = if timed {
-            count_as_f64(engine_ops) / seconds
-        } else {
-            0.0
-        };
+        let ops = count_as_f64(engine_ops);
+        let ops_per_sec = if seconds > 0.0 { ops / seconds } else { 0.0 };
         Throughput {
             runs,
             engine_ops,

@@ -65,14 +65,9 @@ pub struct Row {
 
 impl Row {
     fn new(name: &str, unit: Unit, value: f64) -> Self {
-        let (name, row) = (name.to_owned(), Row::default());
-        Row {
-            name,
-            unit,
-            value,
-            ..row
-        }
-        .refreshed()
+        let mut row = Row::default();
+        (row.name, row.unit, row.value) = (name.to_owned(), unit, value);
+        row.refreshed()
     }
 
     /// A latency row; its value is the p50.
@@ -92,12 +87,8 @@ impl Row {
 
     /// A ratio row, `numerator / denominator` (0 when the denominator is 0).
     pub fn ratio(name: &str, numerator: f64, denominator: f64, explained: &str) -> Self {
-        let divides = denominator > 0.0;
-        let ratio = if divides {
-            numerator / denominator
-        } else {
-            0.0
-        };
+        let (n, d) = (numerator, denominator);
+        let ratio = if d > 0.0 { n / d } else { 0.0 };
         Row::new(name, Unit::Ratio, ratio).note(explained)
     }
 

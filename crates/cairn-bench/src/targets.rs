@@ -184,31 +184,24 @@ mod tests {
 
     #[test]
     fn bounds_include_or_exclude_their_edge() {
+        // (limit, a value that passes, a value that fails), a target beside its goal.
+        #[rustfmt::skip]
         let cases = [
-            (GET_LARGEST, 999.0, 1_000.0),
-            (GET_LARGEST_GOAL, 300.0, 301.0),
-            (BULK, 1_000_001.0, 1_000_000.0),
-            (READ_SCALING, 1.7, 1.69),
+            (GET_LARGEST, 999.0, 1_000.0), (GET_LARGEST_GOAL, 300.0, 301.0),
+            (BULK, 1_000_001.0, 1_000_000.0), (READ_SCALING, 1.7, 1.69),
             (VERSIONS_RETAINED, 2.0, 3.0),
             // Acceptable bounds pass between the target and the acceptable bound.
-            (SNAPSHOT_WRITE, 300e6, 500e6),
-            (SNAPSHOT_WRITE_GOAL, 99e6, 300e6),
-            (SNAPSHOT_LOAD, 999e6, 1e9),
-            (SNAPSHOT_WAL_RECOVERY_GOAL, 499e6, 500e6),
-            (WAL_TRUNCATION, 50e6, 100e6),
-            (WAL_TRUNCATION_GOAL, 9e6, 50e6),
+            (SNAPSHOT_WRITE, 300e6, 500e6), (SNAPSHOT_WRITE_GOAL, 99e6, 300e6),
+            (SNAPSHOT_LOAD, 999e6, 1e9), (SNAPSHOT_WAL_RECOVERY_GOAL, 499e6, 500e6),
+            (WAL_TRUNCATION, 50e6, 100e6), (WAL_TRUNCATION_GOAL, 9e6, 50e6),
             (WAL_REPLAY, 299e6, 300e6),
-            (STRICT_OVER_FDATASYNC, 1.5, 1.51),
-            (STRICT_OVER_FDATASYNC_GOAL, 1.2, 1.3),
+            (STRICT_OVER_FDATASYNC, 1.5, 1.51), (STRICT_OVER_FDATASYNC_GOAL, 1.2, 1.3),
             (GROUP_COMMIT_16, 10_000.0, 9_999.0),
-            (BUFFERED_PUT_RATE, 50_000.0, 49_999.0),
-            (BUFFERED_PUT, 29_999.0, 30_000.0),
+            (BUFFERED_PUT_RATE, 50_000.0, 49_999.0), (BUFFERED_PUT, 29_999.0, 30_000.0),
             (KV_CAIRN_POINT, 999.0, 1_000.0),
-            (KV_SQLITE_POINT, 99_999.0, 100_000.0),
-            (KV_SQLITE_BULK, 10_001.0, 10_000.0),
+            (KV_SQLITE_POINT, 99_999.0, 100_000.0), (KV_SQLITE_BULK, 10_001.0, 10_000.0),
             (KV_SQLITE_OVER_RAW_GOAL, 0.84, 0.82),
-            (KV_REDIS_POINT, 999_999.0, 1e6),
-            (KV_REDIS_OVER_RAW_GOAL, 0.92, 0.9),
+            (KV_REDIS_POINT, 999_999.0, 1e6), (KV_REDIS_OVER_RAW_GOAL, 0.92, 0.9),
         ];
         for (limit, passes, fails) in cases {
             assert!(limit.is_met_by(passes), "{} passes {passes}", limit.text);

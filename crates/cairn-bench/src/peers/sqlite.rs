@@ -65,11 +65,8 @@ fn connect(path: &Path, mode: Mode) -> Result<Connection> {
         let detail = format!("journal_mode is {journal}, not wal");
         return Err(WorkloadError::unexpected("sqlite", detail));
     }
-    let synchronous = if mode == Mode::Strict {
-        "FULL"
-    } else {
-        "NORMAL"
-    };
+    let strict = mode == Mode::Strict;
+    let synchronous = if strict { "FULL" } else { "NORMAL" };
     let pragma = format!("PRAGMA synchronous = {synchronous}");
     connection.execute_batch(&pragma)?;
     Ok(connection)

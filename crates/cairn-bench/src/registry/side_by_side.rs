@@ -218,13 +218,10 @@ impl Spec {
 }
 
 pub(crate) fn latency_row(name: &str, latency: &measure::Latency) -> Row {
-    let (row, grouped) = (Row::latency(name, latency), latency.ops_per_sample);
+    let (mut row, grouped) = (Row::latency(name, latency), latency.ops_per_sample);
     let note = format!("each sample is the mean of {grouped} consecutive ops");
-    if grouped > 1 {
-        row.note(&note)
-    } else {
-        row
-    }
+    row.note = (grouped > 1).then_some(note);
+    row
 }
 
 fn single<W: Workload + 'static>(build: impl Fn(&PeerFixture) -> Result<W> + 'static) -> Build {

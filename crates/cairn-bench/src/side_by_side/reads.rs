@@ -78,11 +78,12 @@ impl Workload for PointRead {
     }
 
     fn engine_ops_per_run(&self) -> u64 {
-        if self.read == Read::Bulk {
-            BULK_GETS as u64
+        let ops = if self.read == Read::Bulk {
+            BULK_GETS
         } else {
             1
-        }
+        };
+        ops as u64
     }
 }
 
