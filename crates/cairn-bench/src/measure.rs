@@ -122,9 +122,8 @@ pub fn measure_latency(
     ops_per_sample: u32,
 ) -> Result<Latency> {
     let latencies = measure_latency_round_robin(&mut [workload], plan, ops_per_sample, None)?;
-    latencies.into_iter().next().ok_or_else(|| {
-        WorkloadError::unexpected("measure", "a round robin of one measured nothing")
-    })
+    let none = || WorkloadError::unexpected("measure", "a round robin of one measured nothing");
+    latencies.into_iter().next().ok_or_else(none)
 }
 
 /// Records the latency of several workloads in turns (the warm-up too): groups of
@@ -225,9 +224,8 @@ fn round_robin(
         Ok(())
     };
     let mut scratch = vec![0_u64; runs.len()];
-    warm_up(plan.warm_up * count, || {
-        take_turns(&mut scratch, u64::MAX, false)
-    })?;
+    let warm = plan.warm_up * count;
+    warm_up(warm, || take_turns(&mut scratch, u64::MAX, false))?;
     let started = Instant::now();
     let limit = match plan.budget {
         Budget::Runs(limit) => limit,

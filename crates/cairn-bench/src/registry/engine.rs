@@ -77,6 +77,7 @@ fn cairn_only(workload: Box<dyn Workload>) -> Vec<(String, Timed)> {
 pub fn entries(quick: bool) -> Vec<Entry> {
     let point = POINT_OPS_PER_SAMPLE;
     let commits = |commit| move |_: &mut Context| boxed(Commits::new(&own_fixture()?, commit));
+    let snapshot = |context: &mut Context| context.engine_fixture(FIXTURE_KEYS);
     let mut entries = vec![
         latency("cas/sequential_success", point, true, |_| boxed(VersionCas::success(VALUE_BYTES))),
         latency("cas/failure_wrong_version", point, true, |_| {
@@ -91,11 +92,9 @@ pub fn entries(quick: bool) -> Vec<Entry> {
     }
     entries.extend([
         latency("transaction_commit/read_modify_write", 1, false, commits(Commit::ReadModifyWrite)),
-        latency("snapshot_read/get", point, false, |context| {
-            boxed(SnapshotGet::new(&context.engine_fixture(FIXTURE_KEYS)?))
-        }),
-        latency("snapshot_read/open_and_get", point, false, |context| {
-            boxed(SnapshotGet::open_each(&context.engine_fixture(FIXTURE_KEYS)?))
+        latency("snapshot_read/get", point, false, move |c| boxed(SnapshotGet::new(&snapshot(c)?))),
+        latency("snapshot_read/open_and_get", point, false, move |c| {
+            boxed(SnapshotGet::open_each(&snapshot(c)?))
         }),
         latency("conflict_detection/write_write_conflict", 1, false, |_| {
             boxed(ConflictingCommit::new(&own_fixture()?))
@@ -310,7 +309,7 @@ fn wal_truncation() -> Entry {
         let plan = context.runs_plan(RECOVERY_RUNS.0, RECOVERY_RUNS.1);
         let mut intact = Recovery::wal_replay(TORN_TAIL_ENTRIES)?;
         let intact = measure::measure_latency(&mut intact, plan, 1)?;
-        let mut torn = Recovery::torn_tail(TORN_TAIL_ENTRIES)?;
+        let mut torn = torn_tail()?;
         let row = measure_recovery(context, &format!("{name}/{TORN_TAIL_ENTRIES}"), &mut torn)?;
         let row = row.annotate(&format!("intact open p50 {}", format_nanos(intact.p50_ns)));
         let note = "Db::open of a WAL of N commits whose last frame was cut in half: torn_tail \
@@ -318,9 +317,9 @@ fn wal_truncation() -> Entry {
         let bounds = (&t::WAL_TRUNCATION, &t::WAL_TRUNCATION_GOAL);
         Ok(vec![row.check(Some(bounds.0), Some(bounds.1)).note(note)])
     })
-    .timed_by(|_| {
-        Ok(cairn_only(Box::new(Recovery::torn_tail(
-            TORN_TAIL_ENTRIES,
-        )?)))
-    })
+    .timed_by(|_| Ok(cairn_only(Box::new(torn_tail()?))))
+}
+
+fn torn_tail() -> Result<Recovery> {
+    Recovery::torn_tail(TORN_TAIL_ENTRIES)
 }

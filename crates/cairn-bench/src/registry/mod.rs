@@ -134,11 +134,7 @@ impl Derived {
 
     /// The derived row, once both inputs are among `rows`.
     pub fn compute(&self, rows: &[Row]) -> Option<Row> {
-        let find = |name: &str| {
-            rows.iter()
-                .find(|row| row.name == name)
-                .map(|row| row.value)
-        };
+        let find = |name: &str| rows.iter().find(|row| row.name == name).map(|r| r.value);
         let (numerator, denominator) = (find(&self.numerator)?, find(&self.denominator)?);
         let row = Row::ratio(&self.name, numerator, denominator, self.explained);
         Some(row.check(self.target.as_ref(), self.goal.as_ref()))
