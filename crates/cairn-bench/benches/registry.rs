@@ -1,10 +1,6 @@
-//! Criterion over the registry: every entry that criterion can time, one benchmark per store
-//! (`peers/point_read/uniform/redb-buffered`), built exactly as `cairn bench` builds it.
-//!
-//! `cargo bench -p cairn-bench -- FILTER` picks entries by name as criterion does. Fills and
-//! memory probes are one-shot by nature and run only under `cairn bench`. Redis peers join
-//! when `CAIRN_BENCH_REDIS` names a server (`redis://127.0.0.1:6379`). Quick-mode sizes (the
-//! 100K-key read fixture) unless `CAIRN_BENCH_FULL=1`.
+//! Criterion over the registry: every entry criterion can time (not fills and memory probes),
+//! one benchmark per store, built as `cairn bench` builds it. `CAIRN_BENCH_REDIS` names a Redis
+//! server to include; `CAIRN_BENCH_FULL=1` uses full-mode sizes.
 
 use std::time::Duration;
 

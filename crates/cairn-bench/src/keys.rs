@@ -1,7 +1,6 @@
-//! Keys, values and random choices. Keys are `key:` and a zero-padded 12-digit index
-//! (`key:000000001234`): byte order is numeric order, every key is 16 bytes, and dropping `d`
-//! digits gives a prefix matching exactly `10^d` consecutive keys. Keys are formatted before
-//! timing into a [`KeySet`] (one flat buffer), which a timed operation only slices.
+//! Keys, values and random choices. Keys are `key:` and a zero-padded 12-digit index: byte
+//! order is numeric order, and dropping `d` digits gives a prefix matching exactly `10^d`
+//! consecutive keys. A [`KeySet`] is formatted before timing; a timed operation only slices it.
 
 /// Every key starts with this.
 pub const KEY_PREFIX: &str = "key:";

@@ -1,9 +1,7 @@
-//! Drivers that time workloads: batches for criterion ([`time_runs`]), histograms and
-//! throughputs for `cairn bench`, with [`Workload::prepare`] called off the clock before each
+//! Drivers that time workloads, with [`Workload::prepare`] called off the clock before each
 //! timed group. A latency sample is the mean of a group of `ops_per_sample` operations, since a
-//! clock read per operation ([`timer_overhead_ns`]) would show in a figure of a few hundred ns
-//! (at the price of a grouped p99 that understates one operation's). Several workloads are
-//! measured in turns (a round robin), so that every store sees the same machine state.
+//! clock read per operation ([`timer_overhead_ns`]) would show in a figure of a few hundred ns.
+//! Several workloads are measured in turns, so that every store sees the same machine state.
 
 use std::time::{Duration, Instant};
 
@@ -11,8 +9,7 @@ use hdrhistogram::Histogram;
 
 use crate::workloads::{ParallelWorkload, Result, Workload, WorkloadError};
 
-/// The most operations a driver asks `prepare` to make ready at once (and so the largest
-/// untimed gap inside a timed batch). Workloads that consume state size their pools by it.
+/// The most operations a driver asks `prepare` to make ready at once.
 pub const PREPARE_RUNS_MAX: usize = 1_024;
 
 /// Largest latency the histogram holds (one hour, in ns); longer samples are clamped to it.
@@ -23,8 +20,7 @@ const LATENCY_NS_MAX: u64 = 3_600 * 1_000_000_000;
 /// in-memory stores measured about 3x slower each than measured alone; with 25 ms, as fast.
 pub const ALTERNATION_TURN: Duration = Duration::from_millis(25);
 
-/// When a measurement stops: after this much wall time per workload (at least one sample or
-/// run is always taken), or after exactly this many runs of each (rounded up to whole samples).
+/// When a measurement stops: after this wall time per workload, or exactly this many runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[allow(missing_docs, reason = "the type's docs say it")]
 pub enum Budget {
@@ -59,8 +55,7 @@ impl Plan {
     }
 }
 
-/// Per-operation latency percentiles, in nanoseconds, of `samples` samples of
-/// `ops_per_sample` operations each.
+/// Per-operation latency percentiles, in ns, of `samples` samples of `ops_per_sample` ops.
 #[derive(Clone, Debug, PartialEq)]
 #[allow(missing_docs, reason = "the names say it")]
 pub struct Latency {
@@ -74,8 +69,7 @@ pub struct Latency {
     pub mean_ns: f64,
 }
 
-/// Engine operations per second (0 for no time): `engine_ops` made by `runs` runs of the
-/// workload's operation (or of the parallel workload) over the `measured` time inside them.
+/// Engine operations per second over the time measured inside `runs` runs (0 for none).
 #[derive(Clone, Debug, PartialEq)]
 #[allow(missing_docs, reason = "the type's docs say it")]
 pub struct Throughput {
@@ -100,8 +94,7 @@ impl Throughput {
     }
 }
 
-/// Runs `runs` operations and returns the time spent inside them; `prepare` runs off the
-/// clock before every chunk of at most [`PREPARE_RUNS_MAX`] operations.
+/// Runs `runs` operations, `prepare` off the clock before each chunk; returns their time.
 pub fn time_runs<W: Workload + ?Sized>(workload: &mut W, runs: u64) -> Result<Duration> {
     let mut measured = Duration::ZERO;
     for first in (0..runs).step_by(PREPARE_RUNS_MAX) {
@@ -196,9 +189,7 @@ pub fn measure_throughput_round_robin(
     Ok(figures.map(throughput).collect())
 }
 
-/// Warms up, then measures `workloads` in turns of `step(index, workload, runs left, record)`
-/// calls (each returning its runs) lasting at least `turn`, until each has had `plan`'s budget;
-/// returns the measured runs of each.
+/// Warms up, then calls `step` in turns lasting at least `turn` until `plan`'s budget is spent.
 fn round_robin(
     workloads: &mut [&mut dyn Workload],
     plan: Plan,

@@ -1,15 +1,13 @@
-//! Result rows: what every registry entry produces, what `cairn bench` prints and saves. A
-//! [`Row`]'s `value` is what its target and goal are checked against (p50 for latency rows,
-//! ops/s for throughput rows). Rows serialize to JSON; the "measured" column ([`Row::figure`])
-//! is not saved but recomputed by [`Row::refresh_figure`], so a loaded run prints as it ran.
+//! Result rows: what every registry entry produces, what `cairn bench` prints and saves. The
+//! "measured" column ([`Row::figure`]) is not saved but recomputed, so a loaded run prints as
+//! it ran.
 
 use serde::{Deserialize, Serialize};
 
 use crate::measure::{count_as_f64, Latency, Throughput};
 use crate::targets::Limit;
 
-/// What a row's `value` counts: nanoseconds per operation (p50), engine operations per
-/// second, one figure over another, versions held by the database, or bytes a store holds.
+/// What a row's `value` counts: p50 ns, ops/s, a ratio, versions held, or bytes held.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 #[allow(missing_docs, reason = "the type's docs say it")]

@@ -1,5 +1,4 @@
-//! The sizes every driver uses, in one place, so that a criterion figure and a `cairn bench`
-//! figure describe the same workload.
+//! The sizes every driver uses.
 
 /// Value length of most workloads, in bytes.
 pub const VALUE_BYTES: usize = 100;

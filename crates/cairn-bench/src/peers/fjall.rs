@@ -41,8 +41,7 @@ impl Store for Fjall {
         Ok(Box::new(self.clone()))
     }
 
-    /// Persists the journal, then waits (at most 30 s) until fjall reports no queued flush and
-    /// no running compaction twice in a row: a compaction may start right after a flush ends.
+    /// Persists the journal, then waits (up to 30 s) for fjall's flushes and compactions to end.
     fn settle(&self, _: Mode) -> Result<()> {
         let database = &self.database;
         database.persist(PersistMode::SyncData)?;

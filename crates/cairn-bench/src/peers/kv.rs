@@ -20,8 +20,7 @@ use super::{data_dir, directory_bytes, touched, Engine, Feature, Label, Peer, Se
 use crate::workloads::durability::DataDir;
 use crate::workloads::{Result, WorkloadError};
 
-/// Where a kv peer's data lives: an engine every session shares, a SQLite file every session
-/// opens a store on, or a Redis server every session connects to.
+/// Where a kv peer's data lives: an engine, a SQLite file, or a Redis server.
 enum Place {
     Cairn(Db),
     Sqlite(PathBuf),

@@ -106,8 +106,7 @@ impl std::str::FromStr for Label {
     }
 }
 
-/// An operation some stores do not have: [`Session::put_with_ttl`], ordered scans (keys kept
-/// in byte order, so that a scan reads only what it returns), [`Session::transaction`].
+/// An operation some stores do not have.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[allow(missing_docs, reason = "the type's docs say it")]
 pub enum Feature {
@@ -167,8 +166,7 @@ pub trait Session: Send {
     /// Sets every `(key, value)` in one atomic commit.
     fn put_batch(&mut self, entries: &[(&[u8], &[u8])]) -> Result<()>;
 
-    /// Reads every entry with `start <= key < end`, values too, in key order, from one
-    /// consistent view; returns how many there were.
+    /// Reads every entry with `start <= key < end`, values too, from one consistent view.
     fn scan_range(&mut self, _start: &[u8], _end: &[u8]) -> Result<usize> {
         Err(lacks("an ordered scan"))
     }
@@ -189,8 +187,7 @@ pub trait Session: Send {
     /// writes nothing and returns false. One commit when it swaps.
     fn compare_and_swap(&mut self, key: &[u8], expected: &[u8], new: &[u8]) -> Result<bool>;
 
-    /// One read-write transaction: reads `_read_key` (which must exist), then sets each of
-    /// `_writes` to `_value`, and commits atomically.
+    /// Reads `_read_key` (which must exist), sets each of `_writes` to `_value`, commits.
     fn transaction(&mut self, _read_key: &[u8], _writes: &[&[u8]], _value: &[u8]) -> Result<()> {
         Err(lacks("transactions"))
     }
@@ -236,16 +233,14 @@ impl ValuePool {
     }
 }
 
-/// Where a peer is reached: embedded stores get a fresh directory, Redis the URL of a server
-/// that answered, if any.
+/// Where a peer is reached: embedded stores get a fresh directory, Redis this URL.
 #[derive(Clone, Debug)]
 #[allow(missing_docs, reason = "the type's docs say it")]
 pub struct Places {
     pub redis_url: Option<String>,
 }
 
-/// Opens `label`'s store: embedded stores in a fresh directory of their own (removed when the
-/// peer drops), Redis at `places.redis_url` (a fresh key namespace per peer).
+/// Opens `label`'s store: embedded ones in a fresh directory, Redis in a fresh namespace.
 pub fn open(label: Label, places: &Places) -> Result<Box<dyn Peer>> {
     let redis_url = || {
         let url = places.redis_url.as_deref();
@@ -337,9 +332,7 @@ fn on_files(dir: Option<&Path>) -> Result<&Path> {
     dir.ok_or_else(|| WorkloadError::unexpected("open", "only Cairn runs in memory"))
 }
 
-/// Which stores a workload runs on: every store of the commit class (Cairn in that mode, for
-/// buffered work also in memory, each embedded peer, Redis for buffered work when a server
-/// answers), then with `ClassAndTrait` every `KeyValueStore` backend of the class too.
+/// Which stores a workload runs on: a commit class, with its `KeyValueStore` backends or not.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[allow(missing_docs, reason = "the type's docs say it")]
 pub enum Stores {

@@ -1,10 +1,7 @@
-//! The behaviour every peer must have, checked the same way against each label of both commit
-//! classes with the `KeyValueStore` backends, and against both Redis peers when `redis-server`
-//! is installed (skipped, with a message, only when it is not on `PATH`). Each check is a list
-//! of calls with what each must return, run on a freshly opened peer and printed first, so a
-//! failure names the peer and the call. Values of distinct lengths stand for distinct contents
-//! wherever a check reads a value back (`get` returns a length), and a CAS that must succeed
-//! confirms the exact content where the length could not.
+//! The behaviour every peer must have, checked against each label of both commit classes, the
+//! `KeyValueStore` backends, and both Redis peers when `redis-server` is on `PATH`. Each check
+//! is a list of calls with what each must return; values of distinct lengths stand for
+//! distinct contents (`get` returns a length).
 
 use std::time::Duration;
 
@@ -39,8 +36,7 @@ use Step::{
     Sleep, Transaction, TwoThreads,
 };
 
-/// A check: what it is, the feature it needs present (or absent), and its steps. Keys are
-/// disjoint across the steps of one check.
+/// A check: its name, the feature it needs present (or absent), its steps (disjoint keys).
 type Check = (&'static str, Option<(Feature, bool)>, &'static [Step]);
 
 #[rustfmt::skip]

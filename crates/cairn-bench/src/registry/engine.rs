@@ -159,9 +159,7 @@ pub fn gates(quick: bool) -> Vec<(String, Limit)> {
     ]
 }
 
-/// Puts into a read-fixture-sized in-memory database, then [`HISTORY_THREADS`] short-lived
-/// reader threads, then the same puts again: their p50s, and the ratio. A write path whose
-/// cost grew with every thread the process had ever run shows as a ratio well above 1.
+/// Puts, then [`HISTORY_THREADS`] short-lived reader threads, then the same puts again.
 fn thread_history() -> Entry {
     Entry::new("thread_history", Kind::Latency, |context, _| {
         let fixture = context.engine_fixture(context.read_keys())?;
@@ -218,8 +216,7 @@ fn hot_key() -> Result<Commits> {
     Commits::new(&Fixture::build(1, VALUE_BYTES)?, Commit::Put)
 }
 
-/// The Strict put and the raw fdatasync, timed in alternation so that both see the same disk,
-/// and their ratio.
+/// The Strict put and the raw fdatasync, timed in alternation, and their ratio.
 fn strict_put() -> Entry {
     Entry::new("durability/strict_put", Kind::Latency, |context, name| {
         let (mut raw, mut put) = (RawFdatasync::new()?, Commits::strict()?);

@@ -82,8 +82,7 @@ impl Entry {
         self.name.contains(filter)
     }
 
-    /// True when the entry makes the row `row`: its own name, or its name followed by `/`
-    /// (a store, a size) or a space (`durability/strict_put vs raw_fdatasync`).
+    /// True when the entry makes `row`: its name, alone or followed by `/` or a space.
     pub fn makes(&self, row: &str) -> bool {
         row.strip_prefix(self.name.as_str())
             .is_some_and(|rest| rest.is_empty() || rest.starts_with(['/', ' ']))
@@ -193,8 +192,7 @@ pub struct Context {
 }
 
 impl Context {
-    /// A run in quick or full mode; `seconds` overrides every timed row's measurement time;
-    /// `places` says where the servers are; `status` is told what a long setup is doing.
+    /// A run; `seconds` overrides every timed row's measurement, `status` shows long setups.
     pub fn new(quick: bool, seconds: Option<Duration>, places: Places, status: Status) -> Self {
         Context {
             quick,
@@ -252,8 +250,7 @@ impl Context {
         (self.status)(&self.step);
     }
 
-    /// `label`'s store holding `keys` keys of `value_bytes`, filled on first request and
-    /// shared by every entry asking for the same `tag`.
+    /// `label`'s store of `keys` keys, built once and shared by the entries asking for `tag`.
     pub fn peer_fixture(
         &mut self,
         label: Label,

@@ -165,8 +165,7 @@ impl Spec {
         rows
     }
 
-    /// The entry: single-thread workloads timed in turns, as latencies of `ops_per_sample`
-    /// operations or (`None`) as throughputs; parallel ones one store after the other.
+    /// The entry: latencies of `ops_per_sample` ops or (`None`) throughputs.
     fn entry(self, ops_per_sample: Option<u32>, build: Build) -> Entry {
         let kind = ops_per_sample.map_or(Kind::Throughput, |_| Kind::Latency);
         let spec = Arc::new(self);

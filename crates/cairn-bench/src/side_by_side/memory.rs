@@ -8,8 +8,7 @@ use crate::peers::{self, Label, Places, ValuePool};
 use crate::sizes::VALUE_BYTES;
 use crate::workloads::{Result, WorkloadError};
 
-/// What one probe measured: `VmRSS` before the store opened and after its fill settled,
-/// `VmHWM`, the store's files, and a server's `used_memory` growth.
+/// What one probe measured: `VmRSS` before and after, `VmHWM`, files, server growth.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[allow(missing_docs, reason = "the type's docs say it")]
 pub struct MemoryFigures {

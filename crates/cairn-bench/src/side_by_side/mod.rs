@@ -54,8 +54,7 @@ impl PeerFixture {
     }
 }
 
-/// Writes every key of `keys` (in `order`) with a value from `values`, [`FILL_BATCH_KEYS`]
-/// per commit, on one session; returns the time the commits took.
+/// Writes every key of `keys` in `order`, [`FILL_BATCH_KEYS`] per commit; returns the time.
 pub fn fill(
     peer: &dyn Peer,
     keys: &KeySet,
@@ -78,8 +77,7 @@ pub fn fill(
     Ok(started.elapsed())
 }
 
-/// A session on a fixture's store, its keys and values, a random source, and a count of
-/// operations (which picks each write's value).
+/// A session on a fixture's store, its keys and values, a random source and an op count.
 pub(crate) struct Base {
     session: Box<dyn Session>,
     keys: Arc<KeySet>,

@@ -48,8 +48,7 @@ impl ParallelWorkload for Fill {
     }
 }
 
-/// `threads` threads on one store, each making `ops_per_thread` operations per run, one commit
-/// per put: in Strict mode, how many commits share an fdatasync is the store's group commit.
+/// `threads` threads on one store, each making `ops_per_thread` operations per run.
 pub struct Concurrent {
     peer: Arc<dyn Peer>,
     keys: Arc<KeySet>,

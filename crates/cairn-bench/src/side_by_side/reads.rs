@@ -87,8 +87,7 @@ impl Workload for PointRead {
     }
 }
 
-/// A scan returning exactly `length` entries: under a prefix matching `length` consecutive keys,
-/// or `[key_i, key_{i+length})` from a random `i`.
+/// A scan returning exactly `length` entries: under one prefix, or a key range.
 pub struct Scan {
     base: Base,
     length: usize,

@@ -101,8 +101,7 @@ impl Workload for Writes {
     }
 }
 
-/// A compare-and-swap that succeeds: one of [`CAS_KEYS`] keys (`cas:...`) moves from the value
-/// it holds to the next one of the pool.
+/// A compare-and-swap that succeeds: a key moves to the next value of the pool.
 pub struct Cas {
     base: Base,
     keys: KeySet,

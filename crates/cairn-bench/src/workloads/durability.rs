@@ -1,11 +1,7 @@
-//! The Strict put's physical floor, and the data directories every durable store lives in.
-//!
-//! [`RawFdatasync`] is a Strict commit with no engine: a 128-byte `pwrite` at the next offset
-//! of a preallocated (sparse, as WAL segments are) file, then `sync_data`. fdatasync latency on
-//! a virtual disk can change tenfold from one second to the next, so the Strict put is timed in
-//! alternation with it and their ratio is the figure that means something elsewhere. Every
-//! database lives in a fresh [`DataDir`], removed on drop, with the maintenance thread off so
-//! that no automatic checkpoint runs in the middle of a measurement.
+//! The Strict put's physical floor and the data directories every durable store lives in.
+//! [`RawFdatasync`] is a Strict commit with no engine; fdatasync latency on a virtual disk can
+//! change tenfold from one second to the next, so the Strict put is timed in alternation with
+//! it. Databases run with the maintenance thread off: no checkpoint runs mid-measurement.
 
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
@@ -71,8 +67,7 @@ impl Drop for DataDir {
     }
 }
 
-/// Options for a database of `durability` in `dir` (`None` for `InMemory`), with the
-/// maintenance thread (and so automatic checkpoints) off.
+/// Options for a database of `durability` in `dir`, with the maintenance thread off.
 pub fn bench_options(durability: Durability, dir: Option<&Path>) -> Options {
     let options = match dir {
         Some(dir) => Options::new(dir).durability(durability),
@@ -105,8 +100,7 @@ pub struct RawFdatasync {
 }
 
 impl RawFdatasync {
-    /// Creates the file (sparse, [`RAW_SYNC_FILE_BYTES`] long) in a fresh directory and syncs
-    /// it and its length once, untimed.
+    /// Creates the file (sparse, [`RAW_SYNC_FILE_BYTES`] long) and syncs it once, untimed.
     pub fn new() -> Result<Self> {
         let dir = DataDir::create("fdatasync")?;
         let mut options = OpenOptions::new();

@@ -33,8 +33,7 @@ impl Picker {
     }
 }
 
-/// `compare_and_swap` of one key expecting the version its previous swap returned (always
-/// succeeds), or with `stale`, a version the key has moved past (always a mismatch).
+/// `compare_and_swap` of one key, expecting the version it holds (or, `stale`, an older one).
 #[derive(Debug)]
 pub struct VersionCas {
     db: Db,
@@ -340,8 +339,7 @@ impl Drop for Commits {
     }
 }
 
-/// The floor for `get_at_scale`: a plain `HashMap` of the same keys and values, read the same
-/// way (random key, value cloned out as an `Arc`).
+/// The floor for `get_at_scale`: a plain `HashMap` of the same keys and values.
 #[derive(Debug)]
 pub struct StdHashMapGet {
     map: HashMap<Box<[u8]>, Arc<[u8]>>,

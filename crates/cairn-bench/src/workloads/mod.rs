@@ -53,8 +53,7 @@ pub type Result<T, E = WorkloadError> = std::result::Result<T, E>;
 
 /// A single-threaded workload: a prepared state and one repeatable operation.
 pub trait Workload {
-    /// Untimed: makes the next `_runs` (at most [`crate::measure::PREPARE_RUNS_MAX`]) calls of
-    /// `run_op` valid.
+    /// Untimed: makes the next `_runs` (at most 1,024) calls of `run_op` valid.
     fn prepare(&mut self, _runs: usize) -> Result<()> {
         Ok(())
     }
@@ -119,8 +118,7 @@ impl Fixture {
     }
 }
 
-/// Runs `work(thread, state)` for each of `states` on a thread of its own, all released
-/// together; returns the wall time until the last one is done.
+/// Runs `work` for each of `states` on threads released together; returns their wall time.
 pub(crate) fn run_threads<S: Send>(
     states: Vec<S>,
     work: impl Fn(usize, S) -> Result<()> + Sync,

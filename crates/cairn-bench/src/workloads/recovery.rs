@@ -20,8 +20,7 @@ use crate::sizes::VALUE_BYTES;
 /// The key of the extra commits made between checkpoints and before tearing the WAL.
 const MARKER_KEY: &[u8] = b"marker:bench";
 
-/// What a [`Recovery`] times: an open of the fixture as built, an open that must cut off a
-/// torn last frame, or a checkpoint of an open database.
+/// What a [`Recovery`] times: an open, an open that cuts a torn frame, or a checkpoint.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Shape {
     Open,
@@ -93,8 +92,7 @@ impl Recovery {
         Recovery::new("snapshot_load", Shape::Open, (dir, None), 0, Some(entries))
     }
 
-    /// `snapshot_wal_recovery`: a snapshot of `entries` keys followed by `wal_records`
-    /// single-put commits (overwrites of random keys of the snapshot) in the WAL.
+    /// `snapshot_wal_recovery`: a snapshot of `entries` keys, then `wal_records` overwrites.
     pub fn snapshot_wal(entries: usize, wal_records: usize) -> Result<Self> {
         let workload = "snapshot_wal_recovery";
         super::require_keys(workload, entries, 1)?;
@@ -262,8 +260,7 @@ fn files_ending(dir: &Path, suffix: &str) -> Result<BTreeSet<OsString>> {
     Ok(names)
 }
 
-/// A fresh directory into which the first `entries` keys were put once, one commit each, in a
-/// random order; the database is left open (and synced) if `keep_open`.
+/// A fresh directory holding the first `entries` keys, put one commit each in random order.
 fn shuffled(
     label: &str,
     entries: usize,
@@ -284,8 +281,7 @@ fn shuffled(
     Ok((dir, None))
 }
 
-/// Leaves a snapshot of `entries` keys (plus the marker) and nothing after it in the WAL: the
-/// second checkpoint deletes every segment the first covers. Returns the database, open.
+/// Leaves a snapshot of `entries` keys (plus the marker) and nothing after it in the WAL.
 fn build_snapshot(dir: &DataDir, entries: usize) -> Result<Db> {
     let db = open(dir.path(), FIXTURE_DURABILITY)?;
     let (keys, value) = (KeySet::sequential(entries), value_of_length(VALUE_BYTES));
