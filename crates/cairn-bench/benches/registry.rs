@@ -23,20 +23,17 @@ fn registry(c: &mut Criterion) {
             .sample_size(10)
             .measurement_time(Duration::from_secs(2));
         for (id, workload) in timed {
-            match workload {
-                Timed::Single(mut workload) => group.bench_function(id, |b| {
-                    b.iter_custom(|iters| {
-                        time_runs(&mut *workload, iters).unwrap_or_else(|error| panic!("{error}"))
-                    });
-                }),
-                Timed::Parallel(mut workload) => group.bench_function(id, |b| {
-                    b.iter_custom(|iters| {
-                        (0..iters)
-                            .map(|_| workload.run().unwrap_or_else(|error| panic!("{error}")))
-                            .sum::<Duration>()
-                    });
-                }),
+            let mut time: Box<dyn FnMut(u64) -> Result<Duration, _>> = match workload {
+                Timed::Single(mut workload) => {
+                    Box::new(move |iters| time_runs(&mut *workload, iters))
+                }
+                Timed::Parallel(mut workload) => {
+                    Box::new(move |iters| (0..iters).map(|_| workload.run()).sum())
+                }
             };
+            group.bench_function(id, |b| {
+                b.iter_custom(|iters| time(iters).unwrap_or_else(|error| panic!("{error}")));
+            });
         }
         group.finish();
     }

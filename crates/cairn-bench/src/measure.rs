@@ -109,12 +109,8 @@ pub fn time_runs<W: Workload + ?Sized>(workload: &mut W, runs: u64) -> Result<Du
 }
 
 /// Records the latency of `workload`'s operation: a round robin of one.
-pub fn measure_latency(
-    workload: &mut dyn Workload,
-    plan: Plan,
-    ops_per_sample: u32,
-) -> Result<Latency> {
-    let latencies = measure_latency_round_robin(&mut [workload], plan, ops_per_sample, None)?;
+pub fn measure_latency(workload: &mut dyn Workload, plan: Plan, group: u32) -> Result<Latency> {
+    let latencies = measure_latency_round_robin(&mut [workload], plan, group, None)?;
     let none = || WorkloadError::unexpected("measure", "a round robin of one measured nothing");
     latencies.into_iter().next().ok_or_else(none)
 }
@@ -165,7 +161,6 @@ pub fn measure_throughput_round_robin(
 ) -> Result<Vec<Throughput>> {
     let mut chunks = Vec::new();
     for workload in workloads.iter_mut() {
-        // How many runs take about a millisecond (at least one), found by doubling.
         let mut runs = 1_u64;
         while time_runs(&mut **workload, runs)? < Duration::from_millis(1) && runs < 1 << 20 {
             runs *= 2;

@@ -125,9 +125,8 @@ impl Row {
         format_value(self.unit, self.value)
     }
 
-    /// Which way the value improves: as the row's own bound says (`< 1 µs`: lower), else by
-    /// unit. A side-by-side ratio (a row with a subject) is Cairn's speed over a peer's, better
-    /// higher; the other ratios divide one latency by another (an overhead), better lower.
+    /// Which way the value improves: as the row's bound says, else by unit. A side-by-side ratio is
+    /// Cairn's speed over a peer's (higher is better); the others are overheads (lower).
     pub fn better(&self) -> Better {
         let bounds = [self.target.as_deref(), self.goal.as_deref()];
         for text in bounds.into_iter().flatten() {

@@ -14,8 +14,7 @@ pub const RECOVERY_ENTRIES_QUICK: usize = 100_000;
 pub const RECOVERY_WAL_RECORDS: usize = 100_000;
 /// [`RECOVERY_WAL_RECORDS`] in quick mode.
 pub const RECOVERY_WAL_RECORDS_QUICK: usize = 10_000;
-/// Intact WAL records before the torn frame of `wal_truncation`: few, so that the figure is
-/// mostly the repair, not the replay.
+/// Intact WAL records before the torn frame: few, so the figure is mostly the repair.
 pub const TORN_TAIL_ENTRIES: usize = 1_000;
 /// Writer threads of the Strict group-commit workload.
 pub const GROUP_COMMIT_WRITERS: [usize; 4] = [1, 4, 16, 64];

@@ -150,8 +150,7 @@ limits! {
         for "`peers/*/cairn vs <store>` of reads, scans, buffered writes, group commit";
 }
 
-/// Put p50 after 256 short-lived reader threads over put p50 before them: Cairn's own
-/// target (a write path must not slow with the process's thread history).
+/// Put p50 after 256 short-lived reader threads over put p50 before them: Cairn's own guard.
 pub const THREAD_HISTORY: Limit = from(Source::Guard, Bound::AtMost(1.5), "<= 1.5x");
 
 /// [`ALL`] as a Markdown table: rows checked, bound, kind (target or goal), source.

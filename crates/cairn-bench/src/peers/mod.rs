@@ -145,11 +145,9 @@ pub trait Peer: Send + Sync {
     }
 }
 
-/// One thread's handle on a [`Peer`]. Every method is one complete operation; the defaults
-/// of the operations a [`Feature`] names refuse (a workload asks only peers that support it).
+/// One thread's handle on a [`Peer`]; every method is one complete operation.
 pub trait Session: Send {
-    /// Reads `key`; returns the value's length, or `None` when absent. The value's bytes are
-    /// read (passed to `black_box`), not just located.
+    /// Reads `key` (its bytes, passed to `black_box`); returns the value's length if present.
     fn get(&mut self, key: &[u8]) -> Result<Option<usize>>;
 
     /// Sets `key` to `value` in one commit.
@@ -171,8 +169,7 @@ pub trait Session: Send {
         Err(lacks("an ordered scan"))
     }
 
-    /// Reads every entry whose key starts with `prefix`, as [`Session::scan_range`] does (by
-    /// default from `prefix` to its successor: without its trailing 0xFF bytes, last byte + 1).
+    /// Reads every entry whose key starts with `prefix`, as [`Session::scan_range`] does.
     fn scan_prefix(&mut self, prefix: &[u8]) -> Result<usize> {
         let mut end = prefix.to_vec();
         while end.pop_if(|last| *last == u8::MAX).is_some() {}
@@ -183,8 +180,7 @@ pub trait Session: Send {
         self.scan_range(prefix, &end)
     }
 
-    /// Atomically: if `key` holds `expected`, sets it to `new` and returns true; otherwise
-    /// writes nothing and returns false. One commit when it swaps.
+    /// Atomically: if `key` holds `expected`, sets it to `new` (one commit) and returns true.
     fn compare_and_swap(&mut self, key: &[u8], expected: &[u8], new: &[u8]) -> Result<bool>;
 
     /// Reads `_read_key` (which must exist), sets each of `_writes` to `_value`, commits.
@@ -377,9 +373,8 @@ pub fn raw_client(label: Label) -> Option<Label> {
     Some(Label::new(engine, label.mode))
 }
 
-/// Disk space the regular files under `dir` take, recursively (0 for a missing directory):
-/// allocated blocks (`st_blocks`, 512-byte units) as `du` counts them, so a preallocated but
-/// unwritten (sparse) WAL segment counts for what it holds, not for its length.
+/// Disk space the files under `dir` take, as `du` counts it (a sparse WAL segment counts for
+/// what it holds, not for its length).
 fn directory_bytes(dir: &Path) -> u64 {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return 0;

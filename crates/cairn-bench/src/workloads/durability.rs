@@ -22,9 +22,7 @@ pub const RAW_SYNC_FILE_BYTES: u64 = 64 * 1024 * 1024;
 /// Bytes each raw fdatasync operation writes before syncing: about one Strict put's frame.
 pub const RAW_SYNC_WRITE_BYTES: usize = 128;
 
-/// A fresh, empty directory under `std::env::temp_dir()`, removed with everything in it when
-/// dropped. Names carry the process id, a per-process counter and the clock, so concurrent
-/// runs never share one.
+/// A fresh, empty directory (never shared by concurrent runs), removed with its files on drop.
 #[derive(Debug)]
 pub struct DataDir {
     path: PathBuf,

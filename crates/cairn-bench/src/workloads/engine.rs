@@ -137,8 +137,7 @@ impl Workload for CreateNewKey {
     }
 }
 
-/// The commit of a transaction whose key another commit overwrote after it began (untimed, in
-/// `prepare`): it finds the newer version and fails with `Conflict`.
+/// The commit of a transaction overtaken (untimed) by another commit: fails with `Conflict`.
 #[derive(Debug)]
 pub struct ConflictingCommit {
     db: Db,
@@ -188,8 +187,7 @@ impl Workload for ConflictingCommit {
     }
 }
 
-/// `get` of a random key through one long-lived snapshot, or through a new one per read (the
-/// cost of a one-off consistent read).
+/// `get` of a random key through one long-lived snapshot, or through a new one per read.
 #[derive(Debug)]
 pub struct SnapshotGet {
     db: Db,

@@ -28,6 +28,9 @@ enum Shape {
     Checkpoint,
 }
 
+/// A fixture's directory, and its database if left open.
+type Built = (DataDir, Option<Db>);
+
 /// An open or a checkpoint of a built fixture; each constructor says which.
 #[derive(Debug)]
 pub struct Recovery {
@@ -54,7 +57,7 @@ impl Recovery {
     fn new(
         workload: &'static str,
         shape: Shape,
-        (dir, db): (DataDir, Option<Db>),
+        (dir, db): Built,
         records: usize,
         snapshot: Option<usize>,
     ) -> Result<Self> {
@@ -261,12 +264,7 @@ fn files_ending(dir: &Path, suffix: &str) -> Result<BTreeSet<OsString>> {
 }
 
 /// A fresh directory holding the first `entries` keys, put one commit each in random order.
-fn shuffled(
-    label: &str,
-    entries: usize,
-    seed: u64,
-    keep_open: bool,
-) -> Result<(DataDir, Option<Db>)> {
+fn shuffled(label: &str, entries: usize, seed: u64, keep_open: bool) -> Result<Built> {
     let dir = DataDir::create(label)?;
     let db = open(dir.path(), FIXTURE_DURABILITY)?;
     let (keys, value) = (KeySet::sequential(entries), value_of_length(VALUE_BYTES));
