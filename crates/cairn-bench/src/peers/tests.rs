@@ -107,16 +107,12 @@ fn every_peer_passes_every_check() {
 }
 
 #[test]
-fn embedded_peers_other_than_cairn_refuse_in_memory_mode() {
+fn labels_read_back_what_they_print_and_only_cairn_runs_in_memory() {
     let places = Places { redis_url: None };
     for engine in [Engine::Redb, Engine::Fjall, Engine::Sqlite] {
         let label = Label::new(engine, Mode::InMemory);
         assert!(open(label, &places).is_err(), "{label} opened");
     }
-}
-
-#[test]
-fn labels_read_back_what_they_print() {
     for text in [
         "cairn-inmemory",
         "redb-strict",

@@ -3,9 +3,8 @@
 //! and the same random choices.
 
 pub mod memory;
+pub mod ops;
 pub mod parallel;
-pub mod reads;
-pub mod writes;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
