@@ -2,12 +2,11 @@
 //! one benchmark per store, built as `cairn bench` builds it. `CAIRN_BENCH_REDIS` names a Redis
 //! server to include; `CAIRN_BENCH_FULL=1` uses full-mode sizes.
 
-use std::time::Duration;
-
 use cairn_bench::measure::time_runs;
 use cairn_bench::peers::Places;
 use cairn_bench::registry::{self, Context, Timed};
 use criterion::Criterion;
+use std::time::Duration;
 
 fn registry(c: &mut Criterion) {
     let quick = std::env::var_os("CAIRN_BENCH_FULL").is_none();

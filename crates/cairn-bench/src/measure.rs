@@ -3,11 +3,9 @@
 //! clock read per operation ([`timer_overhead_ns`]) would show in a figure of a few hundred ns.
 //! Several workloads are measured in turns, so that every store sees the same machine state.
 
-use std::time::{Duration, Instant};
-
-use hdrhistogram::Histogram;
-
 use crate::workloads::{ParallelWorkload, Result, Workload, WorkloadError};
+use hdrhistogram::Histogram;
+use std::time::{Duration, Instant};
 
 /// The most operations a driver asks `prepare` to make ready at once.
 pub const PREPARE_RUNS_MAX: usize = 1_024;

@@ -2,10 +2,9 @@
 //! "measured" column ([`Row::figure`]) is not saved but recomputed, so a loaded run prints as
 //! it ran.
 
-use serde::{Deserialize, Serialize};
-
 use crate::measure::{count_as_f64, Latency, Throughput};
 use crate::targets::Limit;
+use serde::{Deserialize, Serialize};
 
 /// What a row's `value` counts: p50 ns, ops/s, a ratio, versions held, or bytes held.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

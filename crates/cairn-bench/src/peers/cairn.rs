@@ -1,15 +1,13 @@
 //! Cairn's engine as a peer: `cairn::Db` in any durability mode, a session a clone of it. A CAS
 //! is `compare_and_swap` on the value, a transaction `Db::transaction` (snapshot isolation).
 
-use std::path::Path;
-use std::time::Duration;
-
-use cairn::{CasOutcome, Db, Durability, Expected, WriteBatch};
-
 use super::{read_key_found, touch_all, touched, Mode, Session, Store};
 use crate::measure::count_as_f64;
 use crate::workloads::durability::bench_options;
 use crate::workloads::Result;
+use cairn::{CasOutcome, Db, Durability, Expected, WriteBatch};
+use std::path::Path;
+use std::time::Duration;
 
 impl Store for Db {
     fn open(mode: Mode, dir: Option<&Path>) -> Result<Self> {

@@ -4,15 +4,13 @@
 //! serializes writers on its journal anyway; this measured cheaper than its transactional
 //! database). `Strict` commits batches with `SyncData`; `Buffered` is fjall's default.
 
+use super::{on_files, read_key_found, touch_all, touched, Mode, Session, Store};
+use crate::workloads::{Result, WorkloadError};
+use fjall::{Database, Keyspace, KeyspaceCreateOptions, OwnedWriteBatch, PersistMode, Readable};
+use parking_lot::Mutex;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-use fjall::{Database, Keyspace, KeyspaceCreateOptions, OwnedWriteBatch, PersistMode, Readable};
-use parking_lot::Mutex;
-
-use super::{on_files, read_key_found, touch_all, touched, Mode, Session, Store};
-use crate::workloads::{Result, WorkloadError};
 
 #[derive(Clone)]
 pub(super) struct Fjall {

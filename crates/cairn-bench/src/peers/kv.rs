@@ -5,20 +5,18 @@
 //! buffered Cairn call) costs no runtime entry, as in an async program already on a runtime;
 //! one that suspends is finished with `block_on`. The trait has no entry scan or transactions.
 
+use super::{data_dir, directory_bytes, touched, Engine, Feature, Label, Peer, Session, Store};
+use crate::workloads::durability::DataDir;
+use crate::workloads::{Result, WorkloadError};
+use cairn::Db;
+use cairn_kv::{CairnStore, KeyValueStore, KvResult, RedisStore, Scope, SqliteStore};
 use std::future::Future;
 use std::path::PathBuf;
 use std::pin::pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
-
-use cairn::Db;
-use cairn_kv::{CairnStore, KeyValueStore, KvResult, RedisStore, Scope, SqliteStore};
 use tokio::runtime::Runtime;
-
-use super::{data_dir, directory_bytes, touched, Engine, Feature, Label, Peer, Session, Store};
-use crate::workloads::durability::DataDir;
-use crate::workloads::{Result, WorkloadError};
 
 /// Where a kv peer's data lives: an engine, a SQLite file, or a Redis server.
 enum Place {

@@ -16,14 +16,13 @@ mod sqlite;
 #[cfg(test)]
 mod tests;
 
+use crate::keys::random_bytes;
+use crate::workloads::durability::DataDir;
+use crate::workloads::{Result, WorkloadError};
 use std::fmt;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::time::Duration;
-
-use crate::keys::random_bytes;
-use crate::workloads::durability::DataDir;
-use crate::workloads::{Result, WorkloadError};
 
 /// An enum whose variants have a name in rows and labels, with `ALL` and `name()`.
 macro_rules! named {

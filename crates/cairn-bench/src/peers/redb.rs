@@ -4,14 +4,12 @@
 //! (crash-consistent; redb 4 frees earlier non-durable commits' pages itself); settling is one
 //! empty `Immediate` commit.
 
-use std::path::Path;
-use std::sync::Arc;
-
-use redb::{Database, Durability, ReadOnlyTable, ReadableDatabase, ReadableTable, Table};
-use redb::{TableDefinition, WriteTransaction};
-
 use super::{on_files, read_key_found, touched, Mode, Session, Store};
 use crate::workloads::Result;
+use redb::{Database, Durability, ReadOnlyTable, ReadableDatabase, ReadableTable, Table};
+use redb::{TableDefinition, WriteTransaction};
+use std::path::Path;
+use std::sync::Arc;
 
 const TABLE: TableDefinition<&[u8], &[u8]> = TableDefinition::new("kv");
 

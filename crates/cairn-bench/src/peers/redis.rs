@@ -3,13 +3,11 @@
 //! when dropped. A batch is one `MULTI`/`EXEC` pipeline, a TTL put `PSETEX`, a CAS and a
 //! transaction Lua scripts (atomic in Redis). Redis keeps no key order, so it runs no scans.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
-
-use cairn_kv::backends::redis::redis::{self, Commands};
-
 use super::{read_key_found, touched, Engine, Feature, Label, Mode, Peer, Session};
 use crate::workloads::{Result, WorkloadError};
+use cairn_kv::backends::redis::redis::{self, Commands};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// Keys one `SCAN` (or `UNLINK`) takes while the peer deletes its keys.

@@ -4,16 +4,14 @@
 //! prepared once. `Strict` is `synchronous=FULL`, `Buffered` `NORMAL`. A CAS is one conditional
 //! `UPDATE`; a batch and a transaction are `BEGIN IMMEDIATE`, the statements, `COMMIT`.
 
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::time::Duration;
-
+use super::{on_files, read_key_found, touched, Mode, Session, Store};
+use crate::workloads::{Result, WorkloadError};
 use cairn_kv::backends::sqlite::rusqlite;
 use parking_lot::Mutex;
 use rusqlite::{params, Connection, OptionalExtension, Params, TransactionBehavior};
-
-use super::{on_files, read_key_found, touched, Mode, Session, Store};
-use crate::workloads::{Result, WorkloadError};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
 
 const SCHEMA: &str =
     "CREATE TABLE IF NOT EXISTS kv (key BLOB PRIMARY KEY NOT NULL, value BLOB NOT NULL) \

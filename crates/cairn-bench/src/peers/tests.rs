@@ -3,9 +3,8 @@
 //! is a list of calls with what each must return; values of distinct lengths stand for
 //! distinct contents (`get` returns a length).
 
-use std::time::Duration;
-
 use super::{open, Engine, Feature, Label, Mode, Peer, Places, Session, Stores};
+use std::time::Duration;
 
 /// One call and what it must return; a value is `(length, byte)`: `length` bytes, all `byte`.
 #[derive(Debug)]

@@ -1,9 +1,6 @@
 //! The engine-only entries (fdatasync floor, recovery, version pruning, snapshots, conflicts,
 //! version-CAS) and the `std::HashMap` reference. Recovery rows carry their size in the name.
 
-use std::sync::Arc;
-use std::time::Duration;
-
 use super::side_by_side::{latency_row, POINT_OPS_PER_SAMPLE};
 use super::{by_mode, Context, Derived, Entry, Kind, Timed};
 use crate::measure::{self, count_as_f64, median, Budget, Latency, Plan, Throughput};
@@ -20,6 +17,8 @@ use crate::workloads::engine::{
 };
 use crate::workloads::recovery::Recovery;
 use crate::workloads::{Fixture, Result, Workload};
+use std::sync::Arc;
+use std::time::Duration;
 
 const HOT_KEY_PUTS: u64 = 1_000_000;
 /// Timed opens (or checkpoints) per recovery row, full and quick.

@@ -4,11 +4,7 @@
 
 pub mod engine;
 pub mod side_by_side;
-
-use std::any::Any;
-use std::collections::BTreeMap;
-use std::sync::Arc;
-use std::time::Duration;
+pub use engine::gates;
 
 use crate::measure::{Budget, Plan};
 use crate::peers::{Label, Places};
@@ -17,6 +13,10 @@ use crate::side_by_side::PeerFixture;
 use crate::sizes::VALUE_BYTES;
 use crate::targets::Limit;
 use crate::workloads::{Fixture, ParallelWorkload, Result, Workload, WorkloadError};
+use std::any::Any;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
 
 /// What an entry measures, for `--kind`; `Other` (ratios, counts, sizes) runs under either.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -152,11 +152,6 @@ pub fn derived(quick: bool) -> Vec<Derived> {
     let mut derived = side_by_side::derived(quick);
     derived.extend(engine::derived(quick));
     derived
-}
-
-/// The CI performance gate: rows (often derived ratios) checked against generous bounds.
-pub fn gates(quick: bool) -> Vec<(String, Limit)> {
-    engine::gates(quick)
 }
 
 /// Keys of the read fixtures: 1M, or 100K in quick mode.

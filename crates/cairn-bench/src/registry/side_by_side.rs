@@ -3,9 +3,6 @@
 //! (`.../cairn vs <store>`) and each `KeyValueStore` backend's over the client it wraps
 //! (`.../kv:sqlite-buffered vs sqlite-buffered`). Single-thread workloads are timed in turns.
 
-use std::process::Command;
-use std::sync::Arc;
-
 use super::{nothing_to_measure, Context, Derived, Entry, Kind, Timed};
 use crate::measure::{self, count_as_f64, Throughput};
 use crate::peers::{raw_client, Engine, Feature, Label, Mode, Places, Stores};
@@ -17,6 +14,8 @@ use crate::side_by_side::{FillOrder, PeerFixture};
 use crate::sizes::{FIXTURE_KEYS, GROUP_COMMIT_WRITERS, LARGE_VALUE_BYTES, VALUE_BYTES};
 use crate::targets::{self as t, Limit};
 use crate::workloads::{ParallelWorkload, Result, Workload, WorkloadError};
+use std::process::Command;
+use std::sync::Arc;
 
 /// The tag of fixtures every workload may share (see [`Context::peer_fixture`]).
 pub const SHARED: &str = "shared";

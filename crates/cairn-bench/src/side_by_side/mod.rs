@@ -6,13 +6,12 @@ pub mod memory;
 pub mod ops;
 pub mod parallel;
 
-use std::sync::Arc;
-use std::time::{Duration, Instant};
-
 use crate::keys::{KeySet, SplitMix64};
 use crate::peers::{self, Label, Peer, Places, Session, ValuePool};
 use crate::workloads::durability::FILL_BATCH_KEYS;
 use crate::workloads::{missing, require_keys, Result};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 /// The order a fill writes its keys in: key 0, 1, ..., or a fixed random permutation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

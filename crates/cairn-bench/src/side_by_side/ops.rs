@@ -3,11 +3,10 @@
 //! overwrite existing keys, so a store's size stays bounded however long a driver runs;
 //! [`Delete`] writes its keys back untimed.
 
-use std::time::Duration;
-
 use super::{expect_found, pick, Base, PeerFixture};
 use crate::keys::{KeySet, SplitMix64};
 use crate::workloads::{ensure, Result, Workload, WorkloadError};
+use std::time::Duration;
 
 /// Keys in the hot set of [`Read::Hot`].
 pub const HOT_KEYS: usize = 1_000;

@@ -2,14 +2,13 @@
 //! of a fresh store, Strict group commit from several writers, and a mixed 80/20 load. Threads
 //! and sessions are set up before the clock, which runs from their release until the last ends.
 
-use std::sync::Arc;
-use std::time::Duration;
-
 use super::{expect_found, fill, pick, FillOrder, PeerFixture};
 use crate::keys::{KeySet, SplitMix64};
 use crate::peers::{self, Label, Peer, Places, Session, ValuePool};
 use crate::sizes::VALUE_BYTES;
 use crate::workloads::{require_keys, run_threads, ParallelWorkload, Result};
+use std::sync::Arc;
+use std::time::Duration;
 
 /// One in this many operations of [`Load::Mixed`] is a put (80/20).
 pub const MIXED_WRITE_ONE_IN: u64 = 5;

@@ -3,16 +3,14 @@
 //! change tenfold from one second to the next, so the Strict put is timed in alternation with
 //! it. Databases run with the maintenance thread off: no checkpoint runs mid-measurement.
 
+use super::{Result, Workload, WorkloadError};
+use crate::keys::{value_of_length, KeySet};
+use cairn::{Db, Durability, Options, WriteBatch};
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-
-use cairn::{Db, Durability, Options, WriteBatch};
-
-use super::{Result, Workload, WorkloadError};
-use crate::keys::{value_of_length, KeySet};
 
 /// Keys written per commit while filling a database (untimed): large enough that filling a
 /// Strict database takes a handful of fsyncs, small enough to stay a modest WAL frame.

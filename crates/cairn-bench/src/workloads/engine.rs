@@ -3,15 +3,13 @@
 //! lives in the workload, so it stays right across every phase: a CAS that starts failing after
 //! the first is an error, never a silently measured failure path.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Barrier};
-
-use cairn::{CasOutcome, Db, Durability, Expected, Snapshot, Transaction, Version};
-
 use super::durability::{bench_options, fill_in_order, DataDir};
 use super::{expect_value, missing, require_keys, Fixture, Result, Workload, WorkloadError};
 use crate::keys::{value_of_length, KeySet, SplitMix64};
 use crate::sizes::{FIXTURE_KEYS, VALUE_BYTES};
+use cairn::{CasOutcome, Db, Durability, Expected, Snapshot, Transaction, Version};
+use std::collections::HashMap;
+use std::sync::{Arc, Barrier};
 
 const CAS_KEY: &[u8] = b"cas:hot";
 

@@ -7,13 +7,11 @@ pub mod durability;
 pub mod engine;
 pub mod recovery;
 
+use crate::keys::{value_of_length, KeySet};
+use cairn::Db;
 use std::io;
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
-
-use cairn::Db;
-
-use crate::keys::{value_of_length, KeySet};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 

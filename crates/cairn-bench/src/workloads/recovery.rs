@@ -3,19 +3,17 @@
 //! WALs hold single puts in a random key order (key order is the flattering case). Opens use
 //! `Strict` with warm page caches and check their [`cairn::RecoveryReport`].
 
+use super::durability::{bench_options, fill_in_order, DataDir};
+use super::{Result, Workload, WorkloadError};
+use crate::keys::{value_of_length, KeySet, SplitMix64};
+use crate::sizes::VALUE_BYTES;
+use cairn::{Db, Durability};
+use cairn_log::{encoded_frame_bytes, list_segments, SegmentReader, StdFileSystem};
 use std::collections::BTreeSet;
 use std::ffi::OsString;
 use std::fs::OpenOptions;
 use std::path::Path;
 use std::time::Duration;
-
-use cairn::{Db, Durability};
-use cairn_log::{encoded_frame_bytes, list_segments, SegmentReader, StdFileSystem};
-
-use super::durability::{bench_options, fill_in_order, DataDir};
-use super::{Result, Workload, WorkloadError};
-use crate::keys::{value_of_length, KeySet, SplitMix64};
-use crate::sizes::VALUE_BYTES;
 
 /// The key of the extra commits made between checkpoints and before tearing the WAL.
 const MARKER_KEY: &[u8] = b"marker:bench";
@@ -234,9 +232,7 @@ impl Workload for Recovery {
 
 impl Drop for Recovery {
     fn drop(&mut self) {
-        if let Some(db) = self.db.take() {
-            let _ = db.close();
-        }
+        drop(self.db.as_ref().map(Db::close));
     }
 }
 
