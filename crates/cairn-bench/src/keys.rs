@@ -1,16 +1,11 @@
-//! Keys, values and random choices. Keys are `key:` and a zero-padded 12-digit index
-//! (`key:000000001234`): byte order is numeric order, every key is 16 bytes, and dropping `d`
-//! digits gives a prefix matching exactly `10^d` consecutive keys. Keys are formatted before
-//! timing into a [`KeySet`] (one flat buffer), which a timed operation only slices.
+//! Keys, values and random choices. Keys are `key:` and a zero-padded 12-digit index: byte
+//! order is numeric order, and dropping `d` digits gives a prefix matching exactly `10^d`
+//! consecutive keys. A [`KeySet`] is formatted before timing; a timed operation only slices it.
 
 /// Every key starts with this.
 pub const KEY_PREFIX: &str = "key:";
-
 /// Decimal digits after [`KEY_PREFIX`].
 pub const KEY_DIGITS: usize = 12;
-
-/// Bytes in every key: prefix plus digits.
-pub const KEY_BYTES: usize = KEY_PREFIX.len() + KEY_DIGITS;
 
 pub use cairn_testkit::SplitMix64;
 
@@ -29,18 +24,13 @@ impl KeySet {
 
     /// Keys `first ..` with `prefix` (4 bytes) for `key:`: a disjoint key space.
     pub fn sequential_with_prefix(prefix: &str, first: u64, count: usize) -> Self {
-        debug_assert_eq!(
-            prefix.len(),
-            KEY_PREFIX.len(),
-            "keys keep their fixed width"
-        );
+        debug_assert_eq!(prefix.len(), KEY_PREFIX.len(), "keys keep their width");
         let keys =
             (first..first + count as u64).map(|index| format!("{prefix}{index:0KEY_DIGITS$}"));
         Self::from_strings(prefix.len() + KEY_DIGITS, keys)
     }
 
-    /// One prefix per group of `keys_per_prefix` (a power of ten dividing `key_count`)
-    /// consecutive keys, matching exactly that group; `None` for other arguments.
+    /// One prefix per group of `keys_per_prefix` (a power of ten dividing `key_count`) keys.
     pub fn group_prefixes(key_count: usize, keys_per_prefix: usize) -> Option<Self> {
         let dropped_digits = decimal_exponent(keys_per_prefix)?;
         if dropped_digits == 0
@@ -90,7 +80,6 @@ impl KeySet {
     }
 }
 
-/// `d` when `number == 10^d`.
 fn decimal_exponent(number: usize) -> Option<usize> {
     let mut rest = number;
     let mut exponent = 0;
@@ -122,21 +111,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn keys_are_fixed_width_and_ordered_like_their_index() {
-        let keys = KeySet::sequential(1_001);
-        assert_eq!(keys.len(), 1_001);
-        assert_eq!(keys.get(42), b"key:000000000042");
-        assert!(keys.iter().all(|key| key.len() == KEY_BYTES));
-        assert!(keys.iter().zip(keys.iter().skip(1)).all(|(a, b)| a < b));
-        assert_eq!(
-            KeySet::sequential_with_prefix("new:", 7, 1).get(0),
-            b"new:000000000007"
-        );
-    }
-
-    #[test]
-    fn a_group_prefix_matches_exactly_its_group() {
+    fn keys_are_fixed_width_and_ordered_and_group_prefixes_match_exactly_their_group() {
         let keys = KeySet::sequential(10_000);
+        assert_eq!(keys.len(), 10_000);
+        assert_eq!(keys.get(42), b"key:000000000042");
+        assert!(keys.iter().all(|key| key.len() == 16));
+        assert!(keys.iter().zip(keys.iter().skip(1)).all(|(a, b)| a < b));
+        let fresh = KeySet::sequential_with_prefix("new:", 7, 1);
+        assert_eq!(fresh.get(0), b"new:000000000007");
         let prefixes = KeySet::group_prefixes(10_000, 100).expect("100 divides 10,000");
         assert_eq!(prefixes.len(), 100);
         for group in [0, 7, 99] {
@@ -144,31 +126,14 @@ mod tests {
                 (0..keys.len()).filter(|&index| keys.get(index).starts_with(prefixes.get(group)));
             assert!(matching.eq(group * 100..group * 100 + 100));
         }
-        assert!(KeySet::group_prefixes(10_000, 30).is_none());
-        assert!(KeySet::group_prefixes(10_050, 100).is_none());
-        assert!(KeySet::group_prefixes(10_000, 1).is_none());
-    }
-
-    #[test]
-    fn the_generator_is_deterministic_and_covers_its_range() {
-        let (mut first, mut second) = (SplitMix64::new(7), SplitMix64::new(7));
-        let mut seen = [false; 10];
-        for _ in 0..1_000 {
-            let pick = first.below(10);
-            assert_eq!(pick, second.below(10));
-            seen[pick] = true;
+        for (count, per_prefix) in [(10_000, 30), (10_050, 100), (10_000, 1)] {
+            assert!(KeySet::group_prefixes(count, per_prefix).is_none());
         }
-        assert!(seen.iter().all(|&hit| hit));
-        let mut order = SplitMix64::new(1).permutation(100);
-        order.sort_unstable();
-        assert_eq!(order, (0..100).collect::<Vec<_>>());
     }
 
     #[test]
-    fn values_have_the_requested_length_and_bytes() {
-        assert_eq!(value_of_length(100).len(), 100);
+    fn values_have_their_length_and_bytes() {
         assert_eq!(value_of_length(10_240).len(), 10_240);
-        assert_eq!(value_of_length(3), value_of_length(3));
         // The first draw of seed 3, little-endian: rows depend on these exact bytes.
         let first = SplitMix64::new(3).next_u64().to_le_bytes();
         assert_eq!(value_of_length(3), first[..3]);

@@ -1,20 +1,13 @@
-//! Drivers that time workloads: batches for criterion ([`time_runs`]), histograms and
-//! throughputs for `cairn bench`. Every driver warms up, then times groups of operations
-//! through [`Workload::run_ops`] with [`Workload::prepare`] called off the clock before each.
-//! A latency sample is the mean of a group of `ops_per_sample` operations: for operations of
-//! a few hundred nanoseconds an `Instant::now()` pair per operation ([`timer_overhead_ns`])
-//! would be a visible part of the figure, at the price of a grouped p99 that understates the
-//! single-operation p99. Several workloads are measured in turns (a round robin), so that
-//! every store sees the same machine state.
-
-use std::time::{Duration, Instant};
-
-use hdrhistogram::Histogram;
+//! Drivers that time workloads, with [`Workload::prepare`] called off the clock before each
+//! timed group. A latency sample is the mean of a group of `ops_per_sample` operations, since a
+//! clock read per operation ([`timer_overhead_ns`]) would show in a figure of a few hundred ns.
+//! Several workloads are measured in turns, so that every store sees the same machine state.
 
 use crate::workloads::{ParallelWorkload, Result, Workload, WorkloadError};
+use hdrhistogram::Histogram;
+use std::time::{Duration, Instant};
 
-/// The most operations a driver asks `prepare` to make ready at once (and so the largest
-/// untimed gap inside a timed batch). Workloads that consume state size their pools by it.
+/// The most operations a driver asks `prepare` to make ready at once.
 pub const PREPARE_RUNS_MAX: usize = 1_024;
 
 /// Largest latency the histogram holds (one hour, in ns); longer samples are clamped to it.
@@ -25,17 +18,15 @@ const LATENCY_NS_MAX: u64 = 3_600 * 1_000_000_000;
 /// in-memory stores measured about 3x slower each than measured alone; with 25 ms, as fast.
 pub const ALTERNATION_TURN: Duration = Duration::from_millis(25);
 
-/// When a measurement stops.
+/// When a measurement stops: after this wall time per workload, or exactly this many runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[allow(missing_docs, reason = "the type's docs say it")]
 pub enum Budget {
-    /// After this much wall time per workload (at least one sample or run is always taken).
     Time(Duration),
-    /// After exactly this many runs of each workload (latency: rounded up to whole samples).
     Runs(u64),
 }
 
 impl Budget {
-    /// True once each of `runs.len()` workloads measured since `started` has had the budget.
     fn spent(self, started: Instant, runs: &[u64]) -> bool {
         match self {
             Budget::Time(limit) => {
@@ -49,44 +40,40 @@ impl Budget {
 
 /// How long to warm up (untimed, per workload), then how much to measure.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[allow(missing_docs, reason = "the type's docs say it")]
 pub struct Plan {
-    /// Untimed, unrecorded work before measuring.
     pub warm_up: Duration,
-    /// What to measure.
     pub budget: Budget,
 }
 
-/// Per-operation latency percentiles, in nanoseconds.
+impl Plan {
+    #[allow(missing_docs, reason = "the type's docs say it")]
+    pub const fn new(warm_up: Duration, budget: Budget) -> Self {
+        Plan { warm_up, budget }
+    }
+}
+
+/// Per-operation latency percentiles, in ns, of `samples` samples of `ops_per_sample` ops.
 #[derive(Clone, Debug, PartialEq)]
+#[allow(missing_docs, reason = "the names say it")]
 pub struct Latency {
-    /// Samples recorded.
     pub samples: u64,
-    /// Operations timed together in each sample.
     pub ops_per_sample: u32,
-    /// Median.
     pub p50_ns: u64,
-    /// 95th percentile.
     pub p95_ns: u64,
-    /// 99th percentile.
     pub p99_ns: u64,
-    /// 99.9th percentile.
     pub p999_ns: u64,
-    /// Largest sample.
     pub max_ns: u64,
-    /// Mean of the samples.
     pub mean_ns: f64,
 }
 
-/// Engine operations per second over the measured time.
+/// Engine operations per second over the time measured inside `runs` runs (0 for none).
 #[derive(Clone, Debug, PartialEq)]
+#[allow(missing_docs, reason = "the type's docs say it")]
 pub struct Throughput {
-    /// Runs of the workload's operation (or of the parallel workload) measured.
     pub runs: u64,
-    /// Engine operations those runs made.
     pub engine_ops: u64,
-    /// Time spent inside the runs.
     pub measured: Duration,
-    /// `engine_ops / measured` (0 for no time).
     pub ops_per_sec: f64,
 }
 
@@ -94,11 +81,8 @@ impl Throughput {
     /// `engine_ops` over `measured`.
     pub fn new(runs: u64, engine_ops: u64, measured: Duration) -> Self {
         let seconds = measured.as_secs_f64();
-        let ops_per_sec = if seconds > 0.0 {
-            count_as_f64(engine_ops) / seconds
-        } else {
-            0.0
-        };
+        let ops = count_as_f64(engine_ops);
+        let ops_per_sec = if seconds > 0.0 { ops / seconds } else { 0.0 };
         Throughput {
             runs,
             engine_ops,
@@ -108,8 +92,7 @@ impl Throughput {
     }
 }
 
-/// Runs `runs` operations and returns the time spent inside them; `prepare` runs off the
-/// clock before every chunk of at most [`PREPARE_RUNS_MAX`] operations.
+/// Runs `runs` operations, `prepare` off the clock before each chunk; returns their time.
 pub fn time_runs<W: Workload + ?Sized>(workload: &mut W, runs: u64) -> Result<Duration> {
     let mut measured = Duration::ZERO;
     for first in (0..runs).step_by(PREPARE_RUNS_MAX) {
@@ -124,21 +107,15 @@ pub fn time_runs<W: Workload + ?Sized>(workload: &mut W, runs: u64) -> Result<Du
 }
 
 /// Records the latency of `workload`'s operation: a round robin of one.
-pub fn measure_latency(
-    workload: &mut dyn Workload,
-    plan: Plan,
-    ops_per_sample: u32,
-) -> Result<Latency> {
-    let latencies = measure_latency_round_robin(&mut [workload], plan, ops_per_sample, None)?;
-    latencies.into_iter().next().ok_or_else(|| {
-        WorkloadError::unexpected("measure", "a round robin of one measured nothing")
-    })
+pub fn measure_latency(workload: &mut dyn Workload, plan: Plan, group: u32) -> Result<Latency> {
+    let latencies = measure_latency_round_robin(&mut [workload], plan, group, None)?;
+    let none = || WorkloadError::unexpected("measure", "a round robin of one measured nothing");
+    latencies.into_iter().next().ok_or_else(none)
 }
 
-/// Records the latency of several workloads in turns: groups of `ops_per_sample` operations
-/// (clamped to 1 ..= [`PREPARE_RUNS_MAX`]) of the first for a turn of at least `turn`
-/// ([`ALTERNATION_TURN`] when `None`; a zero turn is one group), then of the second, ..., the
-/// warm-up too. Their ratios hold on a noisy machine even when absolute figures drift.
+/// Records the latency of several workloads in turns (the warm-up too): groups of
+/// `ops_per_sample` operations (clamped to 1 ..= [`PREPARE_RUNS_MAX`]) of each for a turn of at
+/// least `turn` ([`ALTERNATION_TURN`] when `None`; a zero turn is one group).
 pub fn measure_latency_round_robin(
     workloads: &mut [&mut dyn Workload],
     plan: Plan,
@@ -148,11 +125,9 @@ pub fn measure_latency_round_robin(
     let group =
         usize::try_from(ops_per_sample).map_or(PREPARE_RUNS_MAX, |n| n.clamp(1, PREPARE_RUNS_MAX));
     let histogram = || Histogram::<u64>::new_with_bounds(1, LATENCY_NS_MAX, 3);
-    let mut histograms = workloads
-        .iter()
-        .map(|_| histogram())
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|error| WorkloadError::unexpected("measure", format!("histogram: {error}")))?;
+    let histograms: Result<Vec<_>, _> = workloads.iter().map(|_| histogram()).collect();
+    let failed = |error| WorkloadError::unexpected("measure", format!("histogram: {error}"));
+    let mut histograms = histograms.map_err(failed)?;
     let turn = turn.unwrap_or(ALTERNATION_TURN);
     round_robin(workloads, plan, turn, |index, workload, _, record| {
         workload.prepare(group)?;
@@ -177,15 +152,13 @@ pub fn measure_latency_round_robin(
     Ok(histograms.iter().map(latency).collect())
 }
 
-/// Measures the single-thread throughput of several workloads in turns, as
-/// [`measure_latency_round_robin`] does for latency, in chunks of about a millisecond of runs.
+/// [`measure_latency_round_robin`] for throughput, in chunks of about a millisecond of runs.
 pub fn measure_throughput_round_robin(
     workloads: &mut [&mut dyn Workload],
     plan: Plan,
 ) -> Result<Vec<Throughput>> {
     let mut chunks = Vec::new();
     for workload in workloads.iter_mut() {
-        // How many runs take about a millisecond (at least one), found by doubling.
         let mut runs = 1_u64;
         while time_runs(&mut **workload, runs)? < Duration::from_millis(1) && runs < 1 << 20 {
             runs *= 2;
@@ -193,30 +166,23 @@ pub fn measure_throughput_round_robin(
         chunks.push(runs);
     }
     let mut measured = vec![Duration::ZERO; workloads.len()];
-    let runs = round_robin(
-        workloads,
-        plan,
-        ALTERNATION_TURN,
-        |index, workload, left, record| {
-            let chunk = chunks.get(index).map_or(1, |&chunk| chunk.min(left));
-            let took = time_runs(workload, chunk)?;
-            if let Some(total) = measured.get_mut(index).filter(|_| record) {
-                *total += took;
-            }
-            Ok(chunk)
-        },
-    )?;
+    let turn = ALTERNATION_TURN;
+    let runs = round_robin(workloads, plan, turn, |index, workload, left, record| {
+        let chunk = chunks.get(index).map_or(1, |&chunk| chunk.min(left));
+        let took = time_runs(workload, chunk)?;
+        if let Some(total) = measured.get_mut(index).filter(|_| record) {
+            *total += took;
+        }
+        Ok(chunk)
+    })?;
     let figures = workloads.iter().zip(runs).zip(measured);
-    Ok(figures
-        .map(|((workload, runs), took)| {
-            Throughput::new(runs, runs * workload.engine_ops_per_run(), took)
-        })
-        .collect())
+    let throughput = |((workload, runs), took): ((&&mut dyn Workload, u64), Duration)| {
+        Throughput::new(runs, runs * workload.engine_ops_per_run(), took)
+    };
+    Ok(figures.map(throughput).collect())
 }
 
-/// Warms up, then measures `workloads` in turns of `step(index, workload, runs left, record)`
-/// calls (each returning the runs it made) lasting at least `turn`, until every workload has
-/// had `plan`'s budget; returns the measured runs of each.
+/// Warms up, then calls `step` in turns lasting at least `turn` until `plan`'s budget is spent.
 fn round_robin(
     workloads: &mut [&mut dyn Workload],
     plan: Plan,
@@ -242,9 +208,8 @@ fn round_robin(
         Ok(())
     };
     let mut scratch = vec![0_u64; runs.len()];
-    warm_up(plan.warm_up * count, || {
-        take_turns(&mut scratch, u64::MAX, false)
-    })?;
+    let warm = plan.warm_up * count;
+    warm_up(warm, || take_turns(&mut scratch, u64::MAX, false))?;
     let started = Instant::now();
     let limit = match plan.budget {
         Budget::Runs(limit) => limit,
@@ -256,8 +221,7 @@ fn round_robin(
     Ok(runs)
 }
 
-/// Measures the throughput of a parallel workload: total engine operations over the summed
-/// wall time of its runs.
+/// The throughput of a parallel workload: engine operations over the wall time of its runs.
 pub fn measure_parallel<P: ParallelWorkload + ?Sized>(
     workload: &mut P,
     plan: Plan,
@@ -285,10 +249,8 @@ pub fn timer_overhead_ns() -> u64 {
 pub fn median<T: Ord + Copy + Default>(values: impl IntoIterator<Item = T>) -> T {
     let mut sorted: Vec<T> = values.into_iter().collect();
     sorted.sort_unstable();
-    sorted
-        .get(sorted.len().saturating_sub(1) / 2)
-        .copied()
-        .unwrap_or_default()
+    let middle = sorted.get(sorted.len().saturating_sub(1) / 2);
+    middle.copied().unwrap_or_default()
 }
 
 /// Converts a count to `f64` for rates and ratios (exact below 2^53, ample for op counts).
@@ -300,7 +262,6 @@ pub fn count_as_f64(count: u64) -> f64 {
     count as f64
 }
 
-/// Runs `step` until `duration` has passed (not at all for a zero duration).
 fn warm_up(duration: Duration, mut step: impl FnMut() -> Result<()>) -> Result<()> {
     let started = Instant::now();
     while started.elapsed() < duration {
@@ -309,7 +270,6 @@ fn warm_up(duration: Duration, mut step: impl FnMut() -> Result<()>) -> Result<(
     Ok(())
 }
 
-/// A duration in nanoseconds, saturating.
 pub(crate) fn nanos(duration: Duration) -> u64 {
     u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
 }
@@ -317,8 +277,6 @@ pub(crate) fn nanos(duration: Duration) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::workloads::engine::StdHashMapGet;
-    use crate::workloads::Fixture;
 
     /// Counts its operations; every `prepare` must come before the operations it covers.
     #[derive(Default)]
@@ -342,25 +300,16 @@ mod tests {
         }
     }
 
-    const RUNS_100: Plan = Plan {
-        warm_up: Duration::ZERO,
-        budget: Budget::Runs(100),
-    };
-
     #[test]
-    fn time_runs_prepares_every_operation_it_runs() {
+    fn drivers_run_every_workload_exactly_the_runs_asked_prepared() {
         let mut counting = Counting::default();
         time_runs(&mut counting, 5_000).expect("counting cannot fail");
         assert_eq!(counting.ran, 5_000);
-    }
-
-    #[test]
-    fn a_round_robin_runs_every_workload_in_equal_groups() {
+        let plan = Plan::new(Duration::ZERO, Budget::Runs(100));
         for (turn, group) in [(None, 16), (Some(Duration::ZERO), 1)] {
             let (mut first, mut second) = (Counting::default(), Counting::default());
-            let latencies =
-                measure_latency_round_robin(&mut [&mut first, &mut second], RUNS_100, group, turn)
-                    .expect("counting cannot fail");
+            let pair: &mut [&mut dyn Workload] = &mut [&mut first, &mut second];
+            let latencies = measure_latency_round_robin(pair, plan, group, turn).expect("counts");
             let samples = 100_u64.div_ceil(u64::from(group));
             for latency in latencies {
                 assert_eq!((latency.samples, latency.ops_per_sample), (samples, group));
@@ -368,27 +317,17 @@ mod tests {
             let ran = samples * u64::from(group);
             assert_eq!((first.ran, second.ran), (ran, ran));
         }
+        let (mut first, mut second) = (Counting::default(), Counting::default());
+        let pair: &mut [&mut dyn Workload] = &mut [&mut first, &mut second];
+        let throughputs = measure_throughput_round_robin(pair, plan).expect("counts");
+        assert!(throughputs
+            .iter()
+            .all(|t| t.runs == 100 && t.engine_ops == 100));
     }
 
     #[test]
-    fn drivers_report_sane_figures_for_a_real_workload() {
-        let fixture = Fixture::build(1_000, 100).expect("in-memory fixture");
-        let mut get = StdHashMapGet::new(&fixture).expect("fixture has keys");
-        let plan = Plan {
-            warm_up: Duration::from_millis(5),
-            budget: Budget::Runs(10_000),
-        };
-        let latency = measure_latency(&mut get, plan, 16).expect("gets find their keys");
-        assert!(0 < latency.p50_ns && latency.p50_ns <= latency.p99_ns);
-        assert!(latency.p99_ns <= latency.max_ns);
-        let throughput =
-            measure_throughput_round_robin(&mut [&mut get], plan).expect("gets find their keys");
-        assert!(throughput
-            .iter()
-            .all(|t| t.engine_ops == 10_000 && t.ops_per_sec > 0.0));
-        assert_eq!(
-            (median([5, 1, 3]), median([4, 1, 3, 2]), median::<u64>([])),
-            (3, 2, 0)
-        );
+    fn median_takes_the_lower_middle() {
+        let medians = (median([5, 1, 3]), median([4, 1, 3, 2]), median::<u64>([]));
+        assert_eq!(medians, (3, 2, 0));
     }
 }

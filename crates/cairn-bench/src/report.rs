@@ -1,97 +1,70 @@
-//! Result rows: what every registry entry produces, what `cairn bench` prints and saves. A
-//! [`Row`]'s `value` is what its target and goal are checked against (p50 for latency rows,
-//! ops/s for throughput rows). Rows serialize to JSON; the "measured" column ([`Row::figure`])
-//! is not saved but recomputed by [`Row::refresh_figure`], so a loaded run prints as it ran.
-
-use serde::{Deserialize, Serialize};
+//! Result rows: what every registry entry produces, what `cairn bench` prints and saves. The
+//! "measured" column ([`Row::figure`]) is not saved but recomputed, so a loaded run prints as
+//! it ran.
 
 use crate::measure::{count_as_f64, Latency, Throughput};
 use crate::targets::Limit;
+use serde::{Deserialize, Serialize};
 
-/// What a row's `value` counts.
+/// What a row's `value` counts: p50 ns, ops/s, a ratio, versions held, or bytes held.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[allow(missing_docs, reason = "the type's docs say it")]
 pub enum Unit {
-    /// Nanoseconds per operation (p50).
     #[default]
     #[serde(rename = "ns")]
     Nanoseconds,
-    /// Engine operations per second.
     #[serde(rename = "ops/s")]
     OpsPerSecond,
-    /// One figure divided by another.
     #[serde(rename = "x")]
     Ratio,
-    /// Versions held by the database.
-    #[serde(rename = "versions")]
     Versions,
-    /// A size: memory or disk held by a store.
-    #[serde(rename = "bytes")]
     Bytes,
 }
 
 /// Which way a row's value improves.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[allow(missing_docs, reason = "the names say it")]
 pub enum Better {
-    /// Smaller is better (latencies, sizes, overheads).
     Lower,
-    /// Larger is better (throughputs, speed-ups).
     Higher,
 }
 
-/// One line of the report.
+/// One line of the report: the workload `name` (as its criterion bench is named), the `unit`
+/// of `value` (the figure checked against the `target` and `goal`, met or not in `pass` and
+/// `goal_met`), the latency percentiles in ns or the `ops_per_sec`, a `note` on how the figure
+/// was obtained, the side-by-side `workload` and `subject` (the store measured; for a ratio,
+/// the peer Cairn is compared with), `annotations` shown after the figure, and the `figure`
+/// itself (the "measured" column, from [`Row::refresh_figure`]; not saved).
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[allow(missing_docs, reason = "the type's docs say it")]
 pub struct Row {
-    /// The workload, named as its criterion bench is (`group/function/parameter`).
     pub name: String,
-    /// What `value` counts.
     pub unit: Unit,
-    /// p50 latency, ns (latency rows).
     pub p50: Option<u64>,
-    /// p95 latency, ns (latency rows).
     pub p95: Option<u64>,
-    /// p99 latency, ns (latency rows).
     pub p99: Option<u64>,
-    /// p99.9 latency, ns (latency rows).
     pub p999: Option<u64>,
-    /// Throughput (throughput rows).
     pub ops_per_sec: Option<f64>,
-    /// The figure checked against the target and goal.
     pub value: f64,
-    /// The target, if the row has one.
     pub target: Option<String>,
-    /// The project's goal, if the row has one.
     pub goal: Option<String>,
-    /// Whether the target was met; `None` for rows without one.
     pub pass: Option<bool>,
-    /// Whether the goal was met; `None` for rows without one.
     pub goal_met: Option<bool>,
-    /// How the figure was obtained, when that is not obvious.
     pub note: Option<String>,
-    /// The side-by-side workload the row belongs to (`point_read/uniform`), for rows that
-    /// measure one store among its peers; `None` for Cairn-only rows.
     pub workload: Option<String>,
-    /// The store and mode measured (`cairn-buffered`, `redb-strict`, `redis`); for a ratio
-    /// row, the peer Cairn is compared with.
     pub subject: Option<String>,
-    /// Remarks shown in parentheses after the figure (`12 runs`, `3.1 commits/fsync`).
     #[serde(default)]
     pub annotations: Vec<String>,
-    /// The "measured" column: derived from the fields above by [`Row::refresh_figure`], not
-    /// saved.
     #[serde(skip)]
     pub figure: String,
 }
 
 impl Row {
     fn new(name: &str, unit: Unit, value: f64) -> Self {
-        let name = name.to_owned();
-        Row {
-            name,
-            unit,
-            value,
-            ..Row::default()
-        }
-        .refreshed()
+        let mut row = Row::default();
+        (row.name, row.unit, row.value) = (name.to_owned(), unit, value);
+        row.refreshed()
     }
 
     /// A latency row; its value is the p50.
@@ -111,11 +84,8 @@ impl Row {
 
     /// A ratio row, `numerator / denominator` (0 when the denominator is 0).
     pub fn ratio(name: &str, numerator: f64, denominator: f64, explained: &str) -> Self {
-        let ratio = if denominator > 0.0 {
-            numerator / denominator
-        } else {
-            0.0
-        };
+        let (n, d) = (numerator, denominator);
+        let ratio = if d > 0.0 { n / d } else { 0.0 };
         Row::new(name, Unit::Ratio, ratio).note(explained)
     }
 
@@ -129,8 +99,7 @@ impl Row {
         Row::new(name, Unit::Bytes, count_as_f64(bytes)).note(explained)
     }
 
-    /// Recomputes the "measured" column from the unit, the figures and the annotations: the
-    /// constructors call it, and so does loading a saved run.
+    /// Recomputes the "measured" column from the unit, the figures and the annotations.
     pub fn refresh_figure(&mut self) {
         let mut figure = match (self.unit, self.p50, self.p99) {
             (Unit::Nanoseconds, Some(p50), Some(p99)) => {
@@ -150,17 +119,13 @@ impl Row {
         self
     }
 
-    /// The value alone, in its unit (`412 ns`, `3.21M ops/s`, `1.25x`): what comparisons,
-    /// charts and side-by-side tables show.
+    /// The value alone, in its unit (`412 ns`, `3.21M ops/s`, `1.25x`).
     pub fn headline(&self) -> String {
         format_value(self.unit, self.value)
     }
 
-    /// Which way the value improves. A row's own bound says it best (`< 1 µs`: lower, `>=
-    /// 1.7x`: higher); without one the unit decides: latencies, sizes and version counts are
-    /// better lower, throughputs higher; a side-by-side ratio (a row with a subject) is
-    /// Cairn's speed over a peer's, better higher, while the suite's other ratios divide one
-    /// latency by another (an overhead), better lower.
+    /// Which way the value improves: as the row's bound says, else by unit. A side-by-side ratio is
+    /// Cairn's speed over a peer's (higher is better); the others are overheads (lower).
     pub fn better(&self) -> Better {
         let bounds = [self.target.as_deref(), self.goal.as_deref()];
         for text in bounds.into_iter().flatten() {

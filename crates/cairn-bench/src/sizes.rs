@@ -1,5 +1,4 @@
-//! The sizes every driver uses, in one place, so that a criterion figure and a `cairn bench`
-//! figure describe the same workload.
+//! The sizes every driver uses.
 
 /// Value length of most workloads, in bytes.
 pub const VALUE_BYTES: usize = 100;
@@ -7,7 +6,6 @@ pub const VALUE_BYTES: usize = 100;
 pub const LARGE_VALUE_BYTES: usize = 10 * 1024;
 /// Keys in the fixture of the single-key, transaction and snapshot workloads.
 pub const FIXTURE_KEYS: usize = 10_000;
-
 /// Entries in the recovery workloads' databases (the published "1M").
 pub const RECOVERY_ENTRIES: usize = 1_000_000;
 /// [`RECOVERY_ENTRIES`] in quick mode.
@@ -16,8 +14,7 @@ pub const RECOVERY_ENTRIES_QUICK: usize = 100_000;
 pub const RECOVERY_WAL_RECORDS: usize = 100_000;
 /// [`RECOVERY_WAL_RECORDS`] in quick mode.
 pub const RECOVERY_WAL_RECORDS_QUICK: usize = 10_000;
-/// Intact WAL records before the torn frame of `wal_truncation`: few, so that the figure is
-/// mostly the repair, not the replay.
+/// Intact WAL records before the torn frame: few, so the figure is mostly the repair.
 pub const TORN_TAIL_ENTRIES: usize = 1_000;
 /// Writer threads of the Strict group-commit workload.
 pub const GROUP_COMMIT_WRITERS: [usize; 4] = [1, 4, 16, 64];

@@ -1,15 +1,13 @@
 //! Cairn's engine as a peer: `cairn::Db` in any durability mode, a session a clone of it. A CAS
 //! is `compare_and_swap` on the value, a transaction `Db::transaction` (snapshot isolation).
 
-use std::path::Path;
-use std::time::Duration;
-
-use cairn::{CasOutcome, Db, Durability, Expected, WriteBatch};
-
 use super::{read_key_found, touch_all, touched, Mode, Session, Store};
 use crate::measure::count_as_f64;
 use crate::workloads::durability::bench_options;
 use crate::workloads::Result;
+use cairn::{CasOutcome, Db, Durability, Expected, WriteBatch};
+use std::path::Path;
+use std::time::Duration;
 
 impl Store for Db {
     fn open(mode: Mode, dir: Option<&Path>) -> Result<Self> {
@@ -34,8 +32,8 @@ impl Store for Db {
 
     fn commits_per_sync(&self, mode: Mode) -> Option<f64> {
         let stats = self.stats();
-        (mode == Mode::Strict && stats.wal_syncs > 0)
-            .then(|| count_as_f64(stats.wal_frames) / count_as_f64(stats.wal_syncs))
+        let per_sync = || count_as_f64(stats.wal_frames) / count_as_f64(stats.wal_syncs);
+        (mode == Mode::Strict && stats.wal_syncs > 0).then(per_sync)
     }
 
     fn close(&self) {
@@ -84,9 +82,8 @@ impl Session for Db {
 
     fn transaction(&mut self, read_key: &[u8], write_keys: &[&[u8]], value: &[u8]) -> Result<()> {
         let found = Db::transaction(self, |transaction| {
-            let found = transaction
-                .get(read_key)?
-                .map(|value| touched(value.as_bytes()));
+            let found = transaction.get(read_key)?;
+            let found = found.map(|value| touched(value.as_bytes()));
             // Without its read key the transaction fails below, so it writes nothing.
             if found.is_some() {
                 for key in write_keys {

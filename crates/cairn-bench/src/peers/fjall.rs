@@ -4,17 +4,14 @@
 //! serializes writers on its journal anyway; this measured cheaper than its transactional
 //! database). `Strict` commits batches with `SyncData`; `Buffered` is fjall's default.
 
+use super::{on_files, read_key_found, touch_all, touched, Mode, Session, Store};
+use crate::workloads::{Result, WorkloadError};
+use fjall::{Database, Keyspace, KeyspaceCreateOptions, OwnedWriteBatch, PersistMode, Readable};
+use parking_lot::Mutex;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use fjall::{Database, Keyspace, KeyspaceCreateOptions, OwnedWriteBatch, PersistMode, Readable};
-use parking_lot::Mutex;
-
-use super::{on_files, read_key_found, touch_all, touched, Mode, Session, Store};
-use crate::workloads::{Result, WorkloadError};
-
-/// What every session shares: the handles, the mode, and the one writer mutex.
 #[derive(Clone)]
 pub(super) struct Fjall {
     mode: Mode,
@@ -42,9 +39,7 @@ impl Store for Fjall {
         Ok(Box::new(self.clone()))
     }
 
-    /// Persists the journal with `SyncData`, then waits (at most 30 s) until fjall reports no
-    /// queued flush and no running compaction (counters marked experimental in fjall 3), twice
-    /// in a row: a compaction may start right after a flush ends. No compaction is forced.
+    /// Persists the journal, then waits (up to 30 s) for fjall's flushes and compactions to end.
     fn settle(&self, _: Mode) -> Result<()> {
         let database = &self.database;
         database.persist(PersistMode::SyncData)?;
@@ -60,7 +55,6 @@ impl Store for Fjall {
 }
 
 impl Fjall {
-    /// An empty batch that commits with the mode's durability.
     fn batch(&self) -> OwnedWriteBatch {
         let batch = self.database.batch();
         match self.mode {

@@ -5,28 +5,23 @@
 //! buffered Cairn call) costs no runtime entry, as in an async program already on a runtime;
 //! one that suspends is finished with `block_on`. The trait has no entry scan or transactions.
 
+use super::{data_dir, directory_bytes, touched, Engine, Feature, Label, Peer, Session, Store};
+use crate::workloads::durability::DataDir;
+use crate::workloads::{Result, WorkloadError};
+use cairn::Db;
+use cairn_kv::{CairnStore, KeyValueStore, KvResult, RedisStore, Scope, SqliteStore};
 use std::future::Future;
 use std::path::PathBuf;
 use std::pin::pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
-
-use cairn::Db;
-use cairn_kv::{CairnStore, KeyValueStore, KvResult, RedisStore, Scope, SqliteStore};
 use tokio::runtime::Runtime;
 
-use super::{data_dir, directory_bytes, touched, Engine, Feature, Label, Peer, Session, Store};
-use crate::workloads::durability::DataDir;
-use crate::workloads::{Result, WorkloadError};
-
-/// Where a kv peer's data lives.
+/// Where a kv peer's data lives: an engine, a SQLite file, or a Redis server.
 enum Place {
-    /// An engine shared by every session.
     Cairn(Db),
-    /// A SQLite file; every session opens its own store on it.
     Sqlite(PathBuf),
-    /// A Redis server; every session connects.
     Redis(String),
 }
 
@@ -40,7 +35,6 @@ pub(super) struct KvPeer {
 }
 
 impl KvPeer {
-    /// Opens `label`'s backend (an engine of `Engine::KvCairn`, `KvSqlite` or `KvRedis`).
     pub(super) fn open(label: Label, redis_url: Option<&str>) -> Result<Self> {
         static REDIS_PEERS: AtomicU64 = AtomicU64::new(0);
         let dir = data_dir(label)?;
@@ -69,7 +63,6 @@ impl KvPeer {
         Ok(peer)
     }
 
-    /// A session on `store`, opened by `open` in the session's own runtime.
     fn open_session<S, F>(&self, open: impl FnOnce() -> F) -> Result<KvSession<S>>
     where
         F: Future<Output = KvResult<S>>,
@@ -92,9 +85,10 @@ impl Drop for KvPeer {
         match &self.place {
             Place::Cairn(db) => drop(db.close()),
             // Best effort: leave the shared server as it was found.
-            Place::Redis(url) => drop(self.open_session(|| RedisStore::connect(url)).and_then(
-                |session| session.drive(session.store.clear_prefix(&session.scope, b"")),
-            )),
+            Place::Redis(url) => {
+                let session = self.open_session(|| RedisStore::connect(url));
+                drop(session.and_then(|it| it.drive(it.store.clear_prefix(&it.scope, b""))));
+            }
             Place::Sqlite(_) => {}
         }
     }
@@ -141,8 +135,7 @@ struct KvSession<S> {
 }
 
 impl<S> KvSession<S> {
-    /// Runs one trait call: polled once in the runtime's context, finished with `block_on`
-    /// only if it suspends (see the module docs).
+    /// Runs one trait call: polled once, finished with `block_on` only if it suspends.
     fn drive<T>(&self, call: impl Future<Output = KvResult<T>>) -> Result<T> {
         let _entered = self.runtime.enter();
         let mut call = pin!(call);

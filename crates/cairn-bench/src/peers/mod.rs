@@ -16,14 +16,13 @@ mod sqlite;
 #[cfg(test)]
 mod tests;
 
+use crate::keys::random_bytes;
+use crate::workloads::durability::DataDir;
+use crate::workloads::{Result, WorkloadError};
 use std::fmt;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::time::Duration;
-
-use crate::keys::random_bytes;
-use crate::workloads::durability::DataDir;
-use crate::workloads::{Result, WorkloadError};
 
 /// An enum whose variants have a name in rows and labels, with `ALL` and `name()`.
 macro_rules! named {
@@ -52,14 +51,8 @@ named! {
 named! {
     /// The store behind a [`Peer`]; `kv:` names a `KeyValueStore` backend through the trait.
     Engine {
-        Cairn = "cairn",
-        Redb = "redb",
-        Fjall = "fjall",
-        Sqlite = "sqlite",
-        Redis = "redis",
-        KvCairn = "kv:cairn",
-        KvSqlite = "kv:sqlite",
-        KvRedis = "kv:redis",
+        Cairn = "cairn", Redb = "redb", Fjall = "fjall", Sqlite = "sqlite", Redis = "redis",
+        KvCairn = "kv:cairn", KvSqlite = "kv:sqlite", KvRedis = "kv:redis",
     }
 }
 
@@ -72,15 +65,14 @@ impl Engine {
 
 /// Which store in which mode: `cairn-strict`, `redb-buffered`, `redis`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[allow(missing_docs, reason = "the type's docs say it")]
 pub struct Label {
-    /// The store.
     pub engine: Engine,
-    /// Its commit mode.
     pub mode: Mode,
 }
 
 impl Label {
-    /// A label.
+    #[allow(missing_docs, reason = "the type's docs say it")]
     pub const fn new(engine: Engine, mode: Mode) -> Self {
         Label { engine, mode }
     }
@@ -100,29 +92,25 @@ impl fmt::Display for Label {
 impl std::str::FromStr for Label {
     type Err = WorkloadError;
 
-    /// Reads back what `Display` writes: `cairn-inmemory`, `redb-strict`, `redis`.
+    /// Reads back what `Display` writes; a server's label (no mode) reads back as buffered.
     fn from_str(text: &str) -> Result<Self> {
         let engines = Engine::ALL.iter();
         let labels =
             engines.flat_map(|&engine| Mode::ALL.iter().map(move |&mode| Label::new(engine, mode)));
-        // A server's label names no mode: it reads back as buffered.
         let mut readable =
             labels.filter(|label| !label.engine.is_server() || label.mode == Mode::Buffered);
         let unknown = || WorkloadError::unexpected("label", format!("unknown store {text:?}"));
-        readable
-            .find(|label| label.to_string() == text)
-            .ok_or_else(unknown)
+        let found = readable.find(|label| label.to_string() == text);
+        found.ok_or_else(unknown)
     }
 }
 
 /// An operation some stores do not have.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[allow(missing_docs, reason = "the type's docs say it")]
 pub enum Feature {
-    /// A put whose key expires by itself (`put_with_ttl`).
     Ttl,
-    /// Keys kept in byte order, so that prefix and range scans read only what they return.
     OrderedScan,
-    /// Read-write transactions (`Session::transaction`).
     Transactions,
 }
 
@@ -156,11 +144,9 @@ pub trait Peer: Send + Sync {
     }
 }
 
-/// One thread's handle on a [`Peer`]. Every method is one complete operation; the defaults
-/// of the operations a [`Feature`] names refuse (a workload asks only peers that support it).
+/// One thread's handle on a [`Peer`]; every method is one complete operation.
 pub trait Session: Send {
-    /// Reads `key`; returns the value's length, or `None` when absent. The value's bytes are
-    /// read (passed to `black_box`), not just located.
+    /// Reads `key` (its bytes, passed to `black_box`); returns the value's length if present.
     fn get(&mut self, key: &[u8]) -> Result<Option<usize>>;
 
     /// Sets `key` to `value` in one commit.
@@ -169,7 +155,7 @@ pub trait Session: Send {
     /// Removes `key` in one commit; returns whether it held a value.
     fn delete(&mut self, key: &[u8]) -> Result<bool>;
 
-    /// True when `key` holds a value. The default reads it.
+    /// True when `key` holds a value.
     fn exists(&mut self, key: &[u8]) -> Result<bool> {
         Ok(self.get(key)?.is_some())
     }
@@ -177,45 +163,36 @@ pub trait Session: Send {
     /// Sets every `(key, value)` in one atomic commit.
     fn put_batch(&mut self, entries: &[(&[u8], &[u8])]) -> Result<()>;
 
-    /// Reads every entry with `start <= key < end`, values too, in key order, from one
-    /// consistent view; returns how many there were.
-    fn scan_range(&mut self, start: &[u8], end: &[u8]) -> Result<usize> {
-        let _ = (start, end);
+    /// Reads every entry with `start <= key < end`, values too, from one consistent view.
+    fn scan_range(&mut self, _start: &[u8], _end: &[u8]) -> Result<usize> {
         Err(lacks("an ordered scan"))
     }
 
-    /// Reads every entry whose key starts with `prefix`, as [`Session::scan_range`] does. The
-    /// default scans from `prefix` to its successor (the prefix without its trailing 0xFF
-    /// bytes, last byte plus one).
+    /// Reads every entry whose key starts with `prefix`, as [`Session::scan_range`] does.
     fn scan_prefix(&mut self, prefix: &[u8]) -> Result<usize> {
         let mut end = prefix.to_vec();
         while end.pop_if(|last| *last == u8::MAX).is_some() {}
         let last = end
             .last_mut()
-            .ok_or_else(|| lacks("successor for an all-0xFF prefix"))?;
+            .ok_or_else(|| lacks("successor of all-0xFF"))?;
         *last += 1;
         self.scan_range(prefix, &end)
     }
 
-    /// Atomically: if `key` holds `expected`, sets it to `new` and returns true; otherwise
-    /// writes nothing and returns false. One commit when it swaps.
+    /// Atomically: if `key` holds `expected`, sets it to `new` (one commit) and returns true.
     fn compare_and_swap(&mut self, key: &[u8], expected: &[u8], new: &[u8]) -> Result<bool>;
 
-    /// One read-write transaction: reads `read_key` (which must exist), then sets each of
-    /// `write_keys` to `value`, and commits atomically.
-    fn transaction(&mut self, read_key: &[u8], write_keys: &[&[u8]], value: &[u8]) -> Result<()> {
-        let _ = (read_key, write_keys, value);
+    /// Reads `_read_key` (which must exist), sets each of `_writes` to `_value`, commits.
+    fn transaction(&mut self, _read_key: &[u8], _writes: &[&[u8]], _value: &[u8]) -> Result<()> {
         Err(lacks("transactions"))
     }
 
     /// Sets `key` to `value`, expiring after `ttl`, in one commit.
-    fn put_with_ttl(&mut self, key: &[u8], value: &[u8], ttl: Duration) -> Result<()> {
-        let _ = (key, value, ttl);
+    fn put_with_ttl(&mut self, _key: &[u8], _value: &[u8], _ttl: Duration) -> Result<()> {
         Err(lacks("a TTL"))
     }
 }
 
-/// The error of an operation the store lacks.
 fn lacks(what: &str) -> WorkloadError {
     WorkloadError::unexpected("session", format!("this store has no {what}"))
 }
@@ -224,9 +201,8 @@ fn lacks(what: &str) -> WorkloadError {
 pub const VALUE_POOL_SIZE: usize = 1_024;
 
 /// Distinct pseudo-random values of one length, handed out in turn, so that no store sees
-/// repeated values it could compress away (an LSM block of identical values would shrink to
-/// nothing and flatter its disk and memory figures). Values 1,024 apart repeat: far more than
-/// a compressed block holds.
+/// repeated values it could compress away (flattering its disk and memory figures). Values
+/// 1,024 apart repeat: far more than a compressed block holds.
 #[derive(Clone, Debug)]
 pub struct ValuePool {
     length: usize,
@@ -252,15 +228,14 @@ impl ValuePool {
     }
 }
 
-/// Where a peer is reached: embedded stores get a fresh directory, Redis a URL.
+/// Where a peer is reached: embedded stores get a fresh directory, Redis this URL.
 #[derive(Clone, Debug)]
+#[allow(missing_docs, reason = "the type's docs say it")]
 pub struct Places {
-    /// A Redis server that answered, if any.
     pub redis_url: Option<String>,
 }
 
-/// Opens `label`'s store: embedded stores in a fresh directory of their own (removed when the
-/// peer drops), Redis at `places.redis_url` (a fresh key namespace per peer).
+/// Opens `label`'s store: embedded ones in a fresh directory, Redis in a fresh namespace.
 pub fn open(label: Label, places: &Places) -> Result<Box<dyn Peer>> {
     let redis_url = || {
         let url = places.redis_url.as_deref();
@@ -300,7 +275,6 @@ trait Store: Send + Sync + Sized + 'static {
     fn close(&self) {}
 }
 
-/// An embedded store and the directory it lives in (none in memory).
 struct Embedded<S: Store> {
     label: Label,
     /// Declared before `dir`: the store closes before its directory is removed.
@@ -349,19 +323,15 @@ impl<S: Store> Peer for Embedded<S> {
     }
 }
 
-/// The directory of a store that runs on files; refuses `Mode::InMemory` (no directory):
-/// Cairn is the only in-memory embedded store measured.
 fn on_files(dir: Option<&Path>) -> Result<&Path> {
     dir.ok_or_else(|| WorkloadError::unexpected("open", "only Cairn runs in memory"))
 }
 
-/// Which stores a workload runs on.
+/// Which stores a workload runs on: a commit class, with its `KeyValueStore` backends or not.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[allow(missing_docs, reason = "the type's docs say it")]
 pub enum Stores {
-    /// Every store of the commit class: Cairn in that mode (for buffered work, also in memory),
-    /// each embedded peer in that mode, and Redis for buffered work when a server answers.
     Class(Mode),
-    /// [`Stores::Class`], then every `KeyValueStore` backend of the class through the trait.
     ClassAndTrait(Mode),
 }
 
@@ -402,9 +372,8 @@ pub fn raw_client(label: Label) -> Option<Label> {
     Some(Label::new(engine, label.mode))
 }
 
-/// Disk space the regular files under `dir` take, recursively (0 for a missing directory):
-/// allocated blocks (`st_blocks`, 512-byte units) as `du` counts them, so a preallocated but
-/// unwritten (sparse) WAL segment counts for what it holds, not for its length.
+/// Disk space the files under `dir` take, as `du` counts it (a sparse WAL segment counts for
+/// what it holds, not for its length).
 fn directory_bytes(dir: &Path) -> u64 {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return 0;
@@ -420,21 +389,15 @@ fn directory_bytes(dir: &Path) -> u64 {
     sizes.sum()
 }
 
-/// `Ok` when a transaction found its read key; the error of one that did not (and so wrote
-/// nothing) otherwise.
 fn read_key_found(found: bool) -> Result<()> {
-    found.then_some(()).ok_or_else(|| {
-        WorkloadError::unexpected("transaction", "the key the transaction reads is missing")
-    })
+    crate::workloads::ensure(found, "transaction", "its read key is missing")
 }
 
-/// Passes a read value to `black_box` and returns its length.
 fn touched(value: &[u8]) -> usize {
     std::hint::black_box(value);
     value.len()
 }
 
-/// Reads (touches) every value of a scan; returns how many there were.
 fn touch_all<V: AsRef<[u8]>>(values: impl Iterator<Item = Result<V>>) -> Result<usize> {
     let mut count = 0;
     for value in values {

@@ -4,20 +4,17 @@
 //! (crash-consistent; redb 4 frees earlier non-durable commits' pages itself); settling is one
 //! empty `Immediate` commit.
 
-use std::path::Path;
-use std::sync::Arc;
-
-use redb::{Database, Durability, ReadOnlyTable, ReadableDatabase, ReadableTable, Table};
-use redb::{TableDefinition, WriteTransaction};
-
 use super::{on_files, read_key_found, touched, Mode, Session, Store};
 use crate::workloads::Result;
+use redb::{Database, Durability, ReadOnlyTable, ReadableDatabase, ReadableTable, Table};
+use redb::{TableDefinition, WriteTransaction};
+use std::path::Path;
+use std::sync::Arc;
 
 const TABLE: TableDefinition<&[u8], &[u8]> = TableDefinition::new("kv");
 
 type KvTable<'txn> = Table<'txn, &'static [u8], &'static [u8]>;
 
-/// The shared database and the mode its commits use.
 #[derive(Clone)]
 pub(super) struct Redb {
     mode: Mode,
@@ -52,7 +49,6 @@ impl Store for Redb {
 }
 
 impl Redb {
-    /// A write transaction committing with `mode`'s durability.
     fn begin_write(&self, mode: Mode) -> Result<WriteTransaction> {
         let mut transaction = self.database.begin_write()?;
         let durability = match mode {
@@ -63,8 +59,7 @@ impl Redb {
         Ok(transaction)
     }
 
-    /// One write transaction: `change` edits the table and returns whether to commit (true)
-    /// or abort (false); the call returns the same.
+    /// One write transaction, committed if `change` returns true, aborted if false.
     fn write(&self, change: impl FnOnce(&mut KvTable<'_>) -> Result<bool>) -> Result<bool> {
         let transaction = self.begin_write(self.mode)?;
         let commit = change(&mut transaction.open_table(TABLE)?)?;
@@ -76,14 +71,12 @@ impl Redb {
         Ok(commit)
     }
 
-    /// The table, in a read transaction of its own.
     fn read(&self) -> Result<ReadOnlyTable<&'static [u8], &'static [u8]>> {
         let transaction = self.database.begin_read()?;
         Ok(transaction.open_table(TABLE)?)
     }
 }
 
-/// Inserts every entry; true (commit).
 fn insert<'a>(
     table: &mut KvTable<'_>,
     entries: impl IntoIterator<Item = (&'a [u8], &'a [u8])>,

@@ -1,21 +1,17 @@
 //! Redis as a peer: redis-rs's blocking client, a connection per session. Every key carries the
 //! peer's own namespace, so peers sharing a server never share keys; the peer deletes its keys
-//! when dropped. A batch is one `MULTI`/`EXEC` pipeline, a TTL put `SET ... PX`, a CAS and a
+//! when dropped. A batch is one `MULTI`/`EXEC` pipeline, a TTL put `PSETEX`, a CAS and a
 //! transaction Lua scripts (atomic in Redis). Redis keeps no key order, so it runs no scans.
-
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
-
-use cairn_kv::backends::redis::redis::{self, Commands};
 
 use super::{read_key_found, touched, Engine, Feature, Label, Mode, Peer, Session};
 use crate::workloads::{Result, WorkloadError};
+use cairn_kv::backends::redis::redis::{self, Commands};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
-
 /// Keys one `SCAN` (or `UNLINK`) takes while the peer deletes its keys.
 const CLEANUP_PAGE_KEYS: usize = 1_000;
-
 const CAS_SCRIPT: &str = "if redis.call('GET', KEYS[1]) == ARGV[1] then \
      redis.call('SET', KEYS[1], ARGV[2]) return 1 else return 0 end";
 
@@ -31,8 +27,7 @@ pub struct RedisPeer {
 }
 
 impl RedisPeer {
-    /// Connects to `url`, checks that the server answers `PING`, and claims a fresh key
-    /// namespace.
+    /// Connects to `url`, checks that the server answers `PING`, and claims a fresh namespace.
     pub fn open(url: &str) -> Result<Self> {
         static PEERS_OPENED: AtomicU64 = AtomicU64::new(0);
         let client = redis::Client::open(url)?;
@@ -47,11 +42,9 @@ impl RedisPeer {
         Ok(self.client.get_connection_with_timeout(CONNECT_TIMEOUT)?)
     }
 
-    /// Deletes every key of the namespace, a page at a time.
     fn delete_keys(&self) -> Result<()> {
         let mut connection = self.connect()?;
-        let pattern = format!("{}*", self.namespace);
-        let options = redis::ScanOptions::default().with_pattern(pattern);
+        let options = redis::ScanOptions::default().with_pattern(format!("{}*", self.namespace));
         let keys = connection.scan_options(options.with_count(CLEANUP_PAGE_KEYS))?;
         let keys: Vec<Vec<u8>> = keys.collect::<redis::RedisResult<_>>()?;
         for page in keys.chunks(CLEANUP_PAGE_KEYS) {
@@ -91,13 +84,11 @@ impl Peer for RedisPeer {
         None
     }
 
-    /// The server's dataset now (`INFO memory`'s `used_memory`).
     fn server_memory_bytes(&self) -> Result<Option<u64>> {
-        let mut command = redis::cmd("INFO");
-        let info: redis::InfoDict = command.arg("memory").query(&mut self.connect()?)?;
-        let used = info.get("used_memory");
-        used.map(Some)
-            .ok_or_else(|| WorkloadError::unexpected("redis", "INFO has no used_memory"))
+        let mut connection = self.connect()?;
+        let info: redis::InfoDict = redis::cmd("INFO").arg("memory").query(&mut connection)?;
+        let used = info.get("used_memory").map(Some);
+        used.ok_or_else(|| WorkloadError::unexpected("redis", "INFO has no used_memory"))
     }
 }
 
@@ -111,7 +102,6 @@ struct RedisSession {
 }
 
 impl RedisSession {
-    /// `key` in the namespace, built in the reused buffer.
     fn stored_key(&mut self, key: &[u8]) -> &[u8] {
         self.key.clear();
         self.key.extend_from_slice(&self.namespace);
@@ -174,12 +164,7 @@ impl Session for RedisSession {
 
     fn put_with_ttl(&mut self, key: &[u8], value: &[u8], ttl: Duration) -> Result<()> {
         let millis = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
-        let mut command = redis::cmd("SET");
-        command
-            .arg(self.stored_key(key))
-            .arg(value)
-            .arg("PX")
-            .arg(millis);
+        let command = redis::Cmd::pset_ex(self.stored_key(key), value, millis);
         self.run(&command)
     }
 }

@@ -4,16 +4,14 @@
 //! prepared once. `Strict` is `synchronous=FULL`, `Buffered` `NORMAL`. A CAS is one conditional
 //! `UPDATE`; a batch and a transaction are `BEGIN IMMEDIATE`, the statements, `COMMIT`.
 
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::time::Duration;
-
+use super::{on_files, read_key_found, touched, Mode, Session, Store};
+use crate::workloads::{Result, WorkloadError};
 use cairn_kv::backends::sqlite::rusqlite;
 use parking_lot::Mutex;
 use rusqlite::{params, Connection, OptionalExtension, Params, TransactionBehavior};
-
-use super::{on_files, read_key_found, touched, Mode, Session, Store};
-use crate::workloads::{Result, WorkloadError};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
 
 const SCHEMA: &str =
     "CREATE TABLE IF NOT EXISTS kv (key BLOB PRIMARY KEY NOT NULL, value BLOB NOT NULL) \
@@ -24,7 +22,6 @@ const DELETE: &str = "DELETE FROM kv WHERE key = ?1";
 const RANGE: &str = "SELECT key, value FROM kv WHERE key >= ?1 AND key < ?2 ORDER BY key";
 const CAS: &str = "UPDATE kv SET value = ?3 WHERE key = ?1 AND value = ?2";
 
-/// The database file and its one writer connection, shared by every session.
 pub(super) struct Sqlite {
     mode: Mode,
     path: PathBuf,
@@ -55,8 +52,6 @@ impl Store for Sqlite {
     }
 }
 
-/// A connection to `path` in WAL mode with `mode`'s synchronous setting, waiting up to 30 s
-/// for a lock another connection holds.
 fn connect(path: &Path, mode: Mode) -> Result<Connection> {
     let connection = Connection::open(path)?;
     connection.busy_timeout(Duration::from_secs(30))?;
@@ -68,11 +63,8 @@ fn connect(path: &Path, mode: Mode) -> Result<Connection> {
         let detail = format!("journal_mode is {journal}, not wal");
         return Err(WorkloadError::unexpected("sqlite", detail));
     }
-    let synchronous = if mode == Mode::Strict {
-        "FULL"
-    } else {
-        "NORMAL"
-    };
+    let strict = mode == Mode::Strict;
+    let synchronous = if strict { "FULL" } else { "NORMAL" };
     let pragma = format!("PRAGMA synchronous = {synchronous}");
     connection.execute_batch(&pragma)?;
     Ok(connection)
@@ -84,13 +76,11 @@ struct SqliteSession {
     writer: Arc<Mutex<Connection>>,
 }
 
-/// Runs the cached statement `sql` with `params` on `connection`; returns the rows changed.
 fn execute(connection: &Connection, sql: &str, params: impl Params) -> Result<usize> {
     let mut statement = connection.prepare_cached(sql)?;
     Ok(statement.execute(params)?)
 }
 
-/// Reads (touches) the value of `key` with the cached `GET`; returns its length.
 fn get(connection: &Connection, key: &[u8]) -> Result<Option<usize>> {
     let mut statement = connection.prepare_cached(GET)?;
     let value = statement.query_row(params![key], |row| Ok(touched(row.get_ref(0)?.as_blob()?)));
@@ -98,8 +88,7 @@ fn get(connection: &Connection, key: &[u8]) -> Result<Option<usize>> {
 }
 
 impl SqliteSession {
-    /// One `BEGIN IMMEDIATE` transaction on the writer: committed when `body` succeeds,
-    /// rolled back (dropped) when it fails.
+    /// One `BEGIN IMMEDIATE` transaction on the writer, rolled back if `body` fails.
     fn write(&self, body: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<()>) -> Result<()> {
         let mut writer = self.writer.lock();
         let behavior = TransactionBehavior::Immediate;

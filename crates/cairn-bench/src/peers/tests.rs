@@ -1,14 +1,10 @@
-//! The behaviour every peer must have, checked the same way against each label of both commit
-//! classes with the `KeyValueStore` backends, and against both Redis peers when `redis-server`
-//! is installed (skipped, with a message, only when it is not on `PATH`). Each check is a list
-//! of calls with what each must return, run on a freshly opened peer and printed first, so a
-//! failure names the peer and the call. Values of distinct lengths stand for distinct contents
-//! wherever a check reads a value back (`get` returns a length), and a CAS that must succeed
-//! confirms the exact content where the length could not.
-
-use std::time::Duration;
+//! The behaviour every peer must have, checked against each label of both commit classes, the
+//! `KeyValueStore` backends, and both Redis peers when `redis-server` is on `PATH`. Each check
+//! is a list of calls with what each must return; values of distinct lengths stand for
+//! distinct contents (`get` returns a length).
 
 use super::{open, Engine, Feature, Label, Mode, Peer, Places, Session, Stores};
+use std::time::Duration;
 
 /// One call and what it must return; a value is `(length, byte)`: `length` bytes, all `byte`.
 #[derive(Debug)]
@@ -39,96 +35,49 @@ use Step::{
     Sleep, Transaction, TwoThreads,
 };
 
-/// A check: what it is, the feature it needs present (or absent), and its steps. Keys are
-/// disjoint across the steps of one check.
+/// A check: its name, the feature it needs present (or absent), its steps (disjoint keys).
 type Check = (&'static str, Option<(Feature, bool)>, &'static [Step]);
 
+#[rustfmt::skip]
 const CHECKS: [Check; 5] = [
-    (
-        "every store",
-        None,
-        &[
-            Get(b"point/absent", None),
-            Put(b"point/key", (10, 1)),
-            Get(b"point/key", Some(10)),
-            Put(b"point/key", (23, 2)),
-            Get(b"point/key", Some(23)),
-            Get(b"point/kez", None),
-            Put(b"del/key", (8, 1)),
-            Put(b"del/kez", (9, 2)),
-            Exists(b"del/key", true),
-            Delete(b"del/key", true),
-            Get(b"del/key", None),
-            Exists(b"del/key", false),
-            Delete(b"del/key", false),
-            Get(b"del/kez", Some(9)),
-            // The swap from `(9, b'o')` succeeds only on those exact bytes: `(9, b'w')` is as
-            // long.
-            Put(b"cas/key", (9, b'o')),
-            Cas(b"cas/key", (9, b'w'), (3, b'n'), false),
-            Get(b"cas/key", Some(9)),
-            Cas(b"cas/key", (9, b'o'), (3, b'n'), true),
-            Get(b"cas/key", Some(3)),
-            Cas(b"cas/key", (9, b'o'), (9, b'w'), false),
-            Cas(b"cas/absent", (9, b'o'), (3, b'n'), false),
-            Get(b"cas/absent", None),
-            Batch,
-            Settle,
-            Get(b"batch/007", Some(10)),
-            TwoThreads,
-            CasRace,
-        ],
-    ),
-    (
-        "scans",
-        Some((Feature::OrderedScan, true)),
-        &[
-            // Keys on either side of the batch, so no scan may stop at the store's ends.
-            Put(b"batcg/999", (5, 0)),
-            Put(b"batch", (5, 0)),
-            Put(b"batch.", (5, 0)),
-            Put(b"batch0", (5, 0)),
-            Put(b"batci", (5, 0)),
-            Batch,
-            ScanRange(b"batch/020", b"batch/050", 30),
-            ScanRange(b"batch/0195", b"batch/0505", 31),
-            ScanRange(b"batch/", b"batch0", 100),
-            ScanRange(b"batch/050", b"batch/050", 0),
-            ScanPrefix(b"batch/03", 10),
-            ScanPrefix(b"batch/", 100),
-            ScanPrefix(b"batch/1", 0),
-        ],
-    ),
-    (
-        "transactions",
-        Some((Feature::Transactions, true)),
-        &[
-            Put(b"tx/read", (4, 0)),
-            Transaction(&[b"tx/read", b"tx/a", b"tx/b", b"tx/c"], (7, 1), true),
-            Get(b"tx/a", Some(7)),
-            Get(b"tx/b", Some(7)),
-            Get(b"tx/c", Some(7)),
-            Transaction(&[b"tx/absent", b"tx/d"], (5, 2), false),
-            Get(b"tx/d", None),
-        ],
-    ),
-    (
-        "TTL",
-        Some((Feature::Ttl, true)),
-        &[
-            PutWithTtl(b"ttl/long", (6, 0), 60_000, true),
-            PutWithTtl(b"ttl/short", (8, 0), 50, true),
-            Get(b"ttl/short", Some(8)),
-            Sleep(150),
-            Get(b"ttl/short", None),
-            Get(b"ttl/long", Some(6)),
-        ],
-    ),
-    (
-        "no TTL",
-        Some((Feature::Ttl, false)),
-        &[PutWithTtl(b"ttl/key", (4, 0), 60_000, false)],
-    ),
+    ("every store", None, &[
+        Get(b"point/absent", None),
+        Put(b"point/key", (10, 1)), Get(b"point/key", Some(10)),
+        Put(b"point/key", (23, 2)), Get(b"point/key", Some(23)),
+        Get(b"point/kez", None),
+        Put(b"del/key", (8, 1)), Put(b"del/kez", (9, 2)),
+        Exists(b"del/key", true), Delete(b"del/key", true),
+        Get(b"del/key", None), Exists(b"del/key", false), Delete(b"del/key", false),
+        Get(b"del/kez", Some(9)),
+        // The swap from `(9, b'o')` succeeds only on those exact bytes: `(9, b'w')` is as long.
+        Put(b"cas/key", (9, b'o')),
+        Cas(b"cas/key", (9, b'w'), (3, b'n'), false), Get(b"cas/key", Some(9)),
+        Cas(b"cas/key", (9, b'o'), (3, b'n'), true), Get(b"cas/key", Some(3)),
+        Cas(b"cas/key", (9, b'o'), (9, b'w'), false),
+        Cas(b"cas/absent", (9, b'o'), (3, b'n'), false), Get(b"cas/absent", None),
+        Batch, Settle, Get(b"batch/007", Some(10)),
+        TwoThreads, CasRace,
+    ]),
+    ("scans", Some((Feature::OrderedScan, true)), &[
+        // Keys on either side of the batch, so no scan may stop at the store's ends.
+        Put(b"batcg/999", (5, 0)), Put(b"batch", (5, 0)), Put(b"batch.", (5, 0)),
+        Put(b"batch0", (5, 0)), Put(b"batci", (5, 0)),
+        Batch,
+        ScanRange(b"batch/020", b"batch/050", 30), ScanRange(b"batch/0195", b"batch/0505", 31),
+        ScanRange(b"batch/", b"batch0", 100), ScanRange(b"batch/050", b"batch/050", 0),
+        ScanPrefix(b"batch/03", 10), ScanPrefix(b"batch/", 100), ScanPrefix(b"batch/1", 0),
+    ]),
+    ("transactions", Some((Feature::Transactions, true)), &[
+        Put(b"tx/read", (4, 0)),
+        Transaction(&[b"tx/read", b"tx/a", b"tx/b", b"tx/c"], (7, 1), true),
+        Get(b"tx/a", Some(7)), Get(b"tx/b", Some(7)), Get(b"tx/c", Some(7)),
+        Transaction(&[b"tx/absent", b"tx/d"], (5, 2), false), Get(b"tx/d", None),
+    ]),
+    ("TTL", Some((Feature::Ttl, true)), &[
+        PutWithTtl(b"ttl/long", (6, 0), 60_000, true), PutWithTtl(b"ttl/short", (8, 0), 50, true),
+        Get(b"ttl/short", Some(8)), Sleep(150), Get(b"ttl/short", None), Get(b"ttl/long", Some(6)),
+    ]),
+    ("no TTL", Some((Feature::Ttl, false)), &[PutWithTtl(b"ttl/key", (4, 0), 60_000, false)]),
 ];
 
 #[test]
@@ -139,9 +88,8 @@ fn every_peer_passes_every_check() {
         eprintln!("skipping the Redis peers: redis-server is not on PATH");
     }
     let server = || cairn_testkit::redis_server::RedisServer::shared().expect("redis starts");
-    let places = Places {
-        redis_url: redis.then(|| server().url()),
-    };
+    let redis_url = redis.then(|| server().url());
+    let places = Places { redis_url };
     let mut labels = Stores::ClassAndTrait(Mode::Buffered).labels(redis);
     labels.extend(Stores::ClassAndTrait(Mode::Strict).labels(false));
     assert_eq!(labels.len(), if redis { 15 } else { 13 });
@@ -158,16 +106,12 @@ fn every_peer_passes_every_check() {
 }
 
 #[test]
-fn embedded_peers_other_than_cairn_refuse_in_memory_mode() {
+fn labels_read_back_what_they_print_and_only_cairn_runs_in_memory() {
     let places = Places { redis_url: None };
     for engine in [Engine::Redb, Engine::Fjall, Engine::Sqlite] {
         let label = Label::new(engine, Mode::InMemory);
         assert!(open(label, &places).is_err(), "{label} opened");
     }
-}
-
-#[test]
-fn labels_read_back_what_they_print() {
     for text in [
         "cairn-inmemory",
         "redb-strict",
@@ -219,8 +163,8 @@ fn run(peer: &dyn Peer, steps: &[Step]) {
                 peer.settle().expect("settle");
                 let label = peer.label();
                 let on_files = label.mode != Mode::InMemory && !label.engine.is_server();
-                peer.disk_bytes()
-                    .map_or(!on_files, |bytes| on_files && bytes > 0)
+                let bytes = peer.disk_bytes();
+                bytes.map_or(!on_files, |bytes| on_files && bytes > 0)
             }
             TwoThreads => two_threads(peer) == (Some(13), Some(11)),
             CasRace => {
@@ -264,10 +208,8 @@ fn two_threads(peer: &dyn Peer) -> (Option<usize>, Option<usize>) {
             second_wrote.send(()).expect("the first thread waits");
             seen
         });
-        (
-            first.join().expect("the first thread"),
-            second.join().expect("the second thread"),
-        )
+        let first = first.join().expect("the first thread");
+        (first, second.join().expect("the second thread"))
     })
 }
 
@@ -281,25 +223,17 @@ fn cas_race(peer: &dyn Peer) -> (usize, Option<usize>) {
         let mut session = peer.session().expect("a session opens");
         let mut swapped = 0;
         while swapped < 20 {
-            let current = session
-                .get(b"counter")
-                .expect("get")
-                .expect("the counter is there");
+            let current = session.get(b"counter").expect("get");
+            let current = current.expect("the counter is there");
             let (expected, next) = (value((current, b'c')), value((current + 1, b'c')));
-            swapped += usize::from(
-                session
-                    .compare_and_swap(b"counter", &expected, &next)
-                    .expect("cas"),
-            );
+            let swaps = session.compare_and_swap(b"counter", &expected, &next);
+            swapped += usize::from(swaps.expect("cas"));
         }
         swapped
     };
     let swaps = std::thread::scope(|scope| {
-        let threads = [scope.spawn(swapper), scope.spawn(swapper)];
-        threads
-            .into_iter()
-            .map(|thread| thread.join().expect("a swapping thread"))
-            .sum()
+        let [one, two] = [scope.spawn(swapper), scope.spawn(swapper)];
+        one.join().expect("a swapping thread") + two.join().expect("a swapping thread")
     });
     (swaps, session.get(b"counter").expect("get"))
 }

@@ -1,33 +1,29 @@
-//! The registry: every workload Cairn is benchmarked on, in one list, with its name, sizes,
-//! target and goal. Criterion (`benches/registry.rs`) and `cairn bench` both iterate it: an
-//! [`Entry`] is measured by [`Entry::run`] as `cairn bench` does it (stores timed in turns,
-//! percentiles, targets checked) and handed to criterion by [`Entry::timed`]. A [`Derived`]
-//! row divides two measured rows once both exist. [`side_by_side`] holds the workloads every
-//! store runs, [`engine`] those only Cairn can (recovery, version growth, snapshots, ...).
+//! The registry: every workload Cairn is benchmarked on, in one list that criterion
+//! (`benches/registry.rs`, through [`Entry::timed`]) and `cairn bench` (through [`Entry::run`])
+//! both iterate. A [`Derived`] row divides two measured rows once both exist.
 
 pub mod engine;
 pub mod side_by_side;
-
-use std::any::Any;
-use std::collections::BTreeMap;
-use std::sync::Arc;
-use std::time::Duration;
+pub use engine::gates;
 
 use crate::measure::{Budget, Plan};
 use crate::peers::{Label, Places};
 use crate::report::Row;
 use crate::side_by_side::PeerFixture;
+use crate::sizes::VALUE_BYTES;
 use crate::targets::Limit;
 use crate::workloads::{Fixture, ParallelWorkload, Result, Workload, WorkloadError};
+use std::any::Any;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
 
-/// What an entry measures, for `--kind`.
+/// What an entry measures, for `--kind`; `Other` (ratios, counts, sizes) runs under either.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[allow(missing_docs, reason = "the type's docs say it")]
 pub enum Kind {
-    /// Latency rows only.
     Latency,
-    /// Throughput rows only.
     Throughput,
-    /// Ratios, counts, sizes: run under either `--kind`.
     Other,
 }
 
@@ -86,8 +82,7 @@ impl Entry {
         self.name.contains(filter)
     }
 
-    /// True when the entry makes the row `row`: its own name, or its name followed by `/`
-    /// (a store, a size) or a space (`durability/strict_put vs raw_fdatasync`).
+    /// True when the entry makes `row`: its name, alone or followed by `/` or a space.
     pub fn makes(&self, row: &str) -> bool {
         row.strip_prefix(self.name.as_str())
             .is_some_and(|rest| rest.is_empty() || rest.starts_with(['/', ' ']))
@@ -99,8 +94,7 @@ impl Entry {
         (self.run)(context, &self.name)
     }
 
-    /// The workloads criterion times, named `store` or `parameter`; `None` for an entry
-    /// only `cairn bench` runs (fills, memory probes: one-shot by nature).
+    /// The workloads criterion times, by store; `None` for a one-shot entry (fills, memory).
     pub fn timed(&self, context: &mut Context) -> Option<Result<Vec<(String, Timed)>>> {
         let timed = self.timed.as_ref()?;
         context.step.clone_from(&self.name);
@@ -108,13 +102,11 @@ impl Entry {
     }
 }
 
-/// A row computed from two measured rows: `numerator.value / denominator.value`.
+/// A row named `name` computed from two measured rows: `numerator.value / denominator.value`.
+#[allow(missing_docs, reason = "the type's docs say it")]
 pub struct Derived {
-    /// The row's name.
     pub name: String,
-    /// The row whose value is divided.
     pub numerator: String,
-    /// The row it is divided by.
     pub denominator: String,
     explained: &'static str,
     target: Option<Limit>,
@@ -129,9 +121,8 @@ impl Derived {
         target: Option<Limit>,
         goal: Option<Limit>,
     ) -> Self {
-        let name = name.into();
         Derived {
-            name,
+            name: name.into(),
             numerator,
             denominator,
             explained,
@@ -142,11 +133,7 @@ impl Derived {
 
     /// The derived row, once both inputs are among `rows`.
     pub fn compute(&self, rows: &[Row]) -> Option<Row> {
-        let find = |name: &str| {
-            rows.iter()
-                .find(|row| row.name == name)
-                .map(|row| row.value)
-        };
+        let find = |name: &str| rows.iter().find(|row| row.name == name).map(|r| r.value);
         let (numerator, denominator) = (find(&self.numerator)?, find(&self.denominator)?);
         let row = Row::ratio(&self.name, numerator, denominator, self.explained);
         Some(row.check(self.target.as_ref(), self.goal.as_ref()))
@@ -167,48 +154,41 @@ pub fn derived(quick: bool) -> Vec<Derived> {
     derived
 }
 
-/// The CI performance gate: rows (often derived ratios) checked against generous bounds.
-pub fn gates(quick: bool) -> Vec<(String, Limit)> {
-    engine::gates(quick)
-}
-
 /// Keys of the read fixtures: 1M, or 100K in quick mode.
 pub const READ_KEYS: usize = 1_000_000;
 /// [`READ_KEYS`] in quick mode.
 pub const READ_KEYS_QUICK: usize = 100_000;
 
-/// Keys of the read fixtures in quick or full mode.
 pub(crate) fn read_keys(quick: bool) -> usize {
+    by_mode(quick, READ_KEYS_QUICK, READ_KEYS)
+}
+
+pub(crate) fn by_mode<T>(quick: bool, quick_value: T, full: T) -> T {
     if quick {
-        READ_KEYS_QUICK
+        quick_value
     } else {
-        READ_KEYS
+        full
     }
 }
 
 /// A peer fixture's label, value length and tag (`None` for an engine fixture), and its keys.
 type FixtureKey = (Option<(Label, usize, &'static str)>, usize);
 
+type Status = Box<dyn FnMut(&str)>;
+
 /// State shared by the entries of one run: fixtures built once, the plans, the status line.
 pub struct Context {
-    quick: bool,
+    pub(crate) quick: bool,
     seconds: Option<Duration>,
-    places: Places,
-    /// Fixtures by store (label, value length, tag; none for an engine fixture) and keys.
+    pub(crate) places: Places,
     fixtures: BTreeMap<FixtureKey, Box<dyn Any>>,
-    status: Box<dyn FnMut(&str)>,
+    status: Status,
     step: String,
 }
 
 impl Context {
-    /// A run in quick or full mode; `seconds` overrides every timed row's measurement time;
-    /// `places` says where the servers are; `status` is told what a long setup is doing.
-    pub fn new(
-        quick: bool,
-        seconds: Option<Duration>,
-        places: Places,
-        status: Box<dyn FnMut(&str)>,
-    ) -> Self {
+    /// A run; `seconds` overrides every timed row's measurement, `status` shows long setups.
+    pub fn new(quick: bool, seconds: Option<Duration>, places: Places, status: Status) -> Self {
         Context {
             quick,
             seconds,
@@ -219,33 +199,17 @@ impl Context {
         }
     }
 
-    /// True in quick mode.
-    pub fn quick(&self) -> bool {
-        self.quick
-    }
-
-    /// Where the servers are.
-    pub fn places(&self) -> &Places {
-        &self.places
-    }
-
-    /// True when a Redis server answers.
-    pub fn has_redis(&self) -> bool {
+    pub(crate) fn has_redis(&self) -> bool {
         self.places.redis_url.is_some()
     }
 
-    /// Keys of the read fixtures in this mode.
-    pub fn read_keys(&self) -> usize {
+    pub(crate) fn read_keys(&self) -> usize {
         read_keys(self.quick)
     }
 
     /// `full` in full mode, divided by `divisor` in quick mode.
     pub(crate) fn scaled(&self, full: u64, divisor: u64) -> u64 {
-        if self.quick {
-            (full / divisor).max(1)
-        } else {
-            full
-        }
+        by_mode(self.quick, (full / divisor).max(1), full)
     }
 
     /// Latency and single-thread throughput rows: 0.2 s (quick) or 2 s per row.
@@ -258,22 +222,17 @@ impl Context {
         self.time_plan((20, 300), (200, 2_000))
     }
 
-    /// Warm-up and measurement, in ms, of quick or full mode; `--seconds` overrides the latter.
+    /// Warm-up and measurement, in ms; `--seconds` overrides the latter.
     fn time_plan(&self, quick: (u64, u64), full: (u64, u64)) -> Plan {
         let (warm_up, measure_for) = if self.quick { quick } else { full };
         let measure_for = self.seconds.unwrap_or(Duration::from_millis(measure_for));
-        Plan {
-            warm_up: Duration::from_millis(warm_up),
-            budget: Budget::Time(measure_for),
-        }
+        Plan::new(Duration::from_millis(warm_up), Budget::Time(measure_for))
     }
 
     /// One-shot operations (opens, checkpoints): a few whole runs, their median reported.
     pub fn runs_plan(&self, full: u64, quick: u64) -> Plan {
-        Plan {
-            warm_up: Duration::ZERO,
-            budget: Budget::Runs(if self.quick { quick } else { full }),
-        }
+        let runs = by_mode(self.quick, quick, full);
+        Plan::new(Duration::ZERO, Budget::Runs(runs))
     }
 
     /// Tells the status line that the current entry is building something large.
@@ -281,14 +240,12 @@ impl Context {
         (self.status)(&format!("{}: building {what}", self.step));
     }
 
-    /// Tells the status line that the current entry is measuring again.
+    /// Tells the status line that the build is done.
     pub fn building_done(&mut self) {
         (self.status)(&self.step);
     }
 
-    /// `label`'s store holding `keys` keys of `value_bytes`, filled on first request and
-    /// shared by every entry asking for the same `tag` (a workload that deletes gets a tag of
-    /// its own).
+    /// `label`'s store of `keys` keys, built once and shared by the entries asking for `tag`.
     pub fn peer_fixture(
         &mut self,
         label: Label,
@@ -298,25 +255,16 @@ impl Context {
     ) -> Result<Arc<PeerFixture>> {
         let what = format!("a {keys}-key {label} store");
         self.fixture(Some((label, value_bytes, tag)), keys, &what, |places| {
-            Ok(Arc::new(PeerFixture::build(
-                label,
-                places,
-                keys,
-                value_bytes,
-            )?))
+            PeerFixture::build(label, places, keys, value_bytes).map(Arc::new)
         })
     }
 
     /// A read-only in-memory `Db` of `keys` keys with 100-byte values, built on first request.
     pub fn engine_fixture(&mut self, keys: usize) -> Result<Fixture> {
         let what = format!("a {keys}-key database");
-        self.fixture(None, keys, &what, |_| {
-            Fixture::build(keys, crate::sizes::VALUE_BYTES)
-        })
+        self.fixture(None, keys, &what, |_| Fixture::build(keys, VALUE_BYTES))
     }
 
-    /// The fixture cached for `peer` (`None` for an engine fixture) and `keys`, or one `build`
-    /// makes now.
     fn fixture<F: Any + Clone>(
         &mut self,
         peer: Option<(Label, usize, &'static str)>,
@@ -337,7 +285,6 @@ impl Context {
     }
 }
 
-/// An error for an entry that found nothing to measure.
 pub(crate) fn nothing_to_measure(workload: &'static str) -> WorkloadError {
     WorkloadError::unexpected(workload, "no store of this class to measure")
 }
@@ -346,59 +293,37 @@ pub(crate) fn nothing_to_measure(workload: &'static str) -> WorkloadError {
 mod tests {
     use super::*;
 
-    fn owner<'a>(entries: &'a [Entry], row: &str) -> Option<&'a Entry> {
-        entries.iter().find(|entry| entry.makes(row))
-    }
-
     #[test]
     fn names_are_unique_and_every_derived_and_gate_row_has_its_inputs() {
         for quick in [true, false] {
-            let entries = entries(quick);
+            let (entries, derived) = (entries(quick), derived(quick));
             let mut names: Vec<&str> = entries.iter().map(|entry| entry.name.as_str()).collect();
             names.sort_unstable();
-            let before = names.len();
             names.dedup();
-            assert_eq!(names.len(), before, "duplicate entry names (quick {quick})");
-            let derived = derived(quick);
+            assert_eq!(names.len(), entries.len(), "duplicate entry names");
+            let made = |row: &str| entries.iter().any(|entry| entry.makes(row));
             for row in &derived {
                 for input in [&row.numerator, &row.denominator] {
-                    assert!(
-                        owner(&entries, input).is_some(),
-                        "{}: no entry makes {input}",
-                        row.name
-                    );
+                    assert!(made(input), "{}: no entry makes {input}", row.name);
                 }
             }
             for (gate, _) in gates(quick) {
-                let made =
-                    owner(&entries, &gate).is_some() || derived.iter().any(|row| row.name == gate);
-                assert!(
-                    made,
-                    "gate row {gate} is made by no entry and no derived row"
-                );
+                let derived = derived.iter().any(|row| row.name == gate);
+                assert!(made(&gate) || derived, "nothing makes gate {gate}");
             }
         }
     }
 
     #[test]
     fn a_derived_row_divides_its_inputs_and_checks_its_bounds() {
-        let rows = vec![
-            Row::ratio("a", 3.0, 1.0, "a"),
-            Row::ratio("b", 2.0, 1.0, "b"),
-        ];
+        let rows = [("a", 3.0), ("b", 2.0)].map(|(name, value)| Row::ratio(name, value, 1.0, ""));
         let inputs = |b: &str| ["a".to_owned(), b.to_owned()];
-        let derived = Derived::new(
-            "a vs b",
-            inputs("b"),
-            "test",
-            Some(crate::targets::READ_SCALING),
-            None,
-        );
-        let row = derived.compute(&rows).expect("both inputs are there");
+        let scaling = Some(crate::targets::READ_SCALING);
+        let row = Derived::new("a vs b", inputs("b"), "test", scaling, None).compute(&rows);
+        let row = row.expect("both inputs are there");
         assert!((row.value - 1.5).abs() < 1e-9);
         assert_eq!(row.pass, Some(false), "1.5x misses >= 1.7x");
-        assert!(Derived::new("x", inputs("missing"), "test", None, None)
-            .compute(&rows)
-            .is_none());
+        let missing = Derived::new("x", inputs("missing"), "test", None, None);
+        assert!(missing.compute(&rows).is_none());
     }
 }

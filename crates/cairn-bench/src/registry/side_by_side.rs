@@ -1,29 +1,21 @@
-//! The side-by-side entries: one workload, every store that can run it, in the same run.
-//!
-//! Each entry reports one row per store (`peers/<workload>/<store>`), then ratio rows: Cairn's
-//! speed over each peer's (`peers/<workload>/cairn vs <store>`, Cairn of the workload's commit
-//! class; above 1.00x Cairn is ahead), and each `KeyValueStore` backend's speed over the client
-//! it wraps (`.../kv:sqlite-buffered vs sqlite-buffered`). Targets sit on the row of the store
-//! they were set for. Single-thread workloads are timed in turns, so every store sees the same
-//! machine state; multi-threaded ones run one store after the other. Fixtures are filled once
-//! per run and shared: read fixtures hold 1M keys (100K quick), write fixtures 10,000.
+//! The side-by-side entries: one workload, every store that can run it, in the same run. Each
+//! reports a row per store (`peers/<workload>/<store>`), then Cairn's speed over each peer's
+//! (`.../cairn vs <store>`) and each `KeyValueStore` backend's over the client it wraps
+//! (`.../kv:sqlite-buffered vs sqlite-buffered`). Single-thread workloads are timed in turns.
 
-use std::process::Command;
-use std::sync::Arc;
-
+use super::{nothing_to_measure, Context, Derived, Entry, Kind, Timed};
 use crate::measure::{self, count_as_f64, Throughput};
 use crate::peers::{raw_client, Engine, Feature, Label, Mode, Places, Stores};
 use crate::report::Row;
 use crate::side_by_side::memory::{self, MemoryFigures};
+use crate::side_by_side::ops::{Cas, Delete, PointRead, Read, Scan, Write, Writes};
 use crate::side_by_side::parallel::{Concurrent, Fill, Load};
-use crate::side_by_side::reads::{PointRead, Read, Scan};
-use crate::side_by_side::writes::{Cas, Delete, Write, Writes};
 use crate::side_by_side::{FillOrder, PeerFixture};
 use crate::sizes::{FIXTURE_KEYS, GROUP_COMMIT_WRITERS, LARGE_VALUE_BYTES, VALUE_BYTES};
 use crate::targets::{self as t, Limit};
 use crate::workloads::{ParallelWorkload, Result, Workload, WorkloadError};
-
-use super::{nothing_to_measure, Context, Derived, Entry, Kind, Timed};
+use std::process::Command;
+use std::sync::Arc;
 
 /// The tag of fixtures every workload may share (see [`Context::peer_fixture`]).
 pub const SHARED: &str = "shared";
@@ -49,7 +41,6 @@ const STRICT_CLASS: Stores = Stores::Class(Mode::Strict);
 const WRITE: Option<usize> = Some(FIXTURE_KEYS);
 const READ: Option<usize> = None;
 
-/// Builds one store's workload on its fixture.
 type Build = Arc<dyn Fn(&PeerFixture, &Context) -> Result<Timed>>;
 
 /// What a side-by-side entry runs, on which stores, checked against what.
@@ -63,9 +54,7 @@ struct Spec {
     /// The fixture's tag: a workload that deletes gets one of its own.
     tag: &'static str,
     feature: Option<Feature>,
-    /// Ratio rows against Cairn carry the goal "Cairn ahead".
     ahead: bool,
-    /// Targets (and goals) on one store's row each.
     checks: Vec<(Label, Limit, Option<Limit>)>,
     explained: &'static str,
 }
@@ -86,22 +75,19 @@ impl Spec {
     }
 
     /// Ratios against Cairn carry the goal "Cairn ahead"; `explained` (if any) notes rows.
-    fn ahead(self, explained: &'static str) -> Self {
-        let ahead = true;
-        Spec {
-            ahead,
-            explained,
-            ..self
-        }
+    fn ahead(mut self, explained: &'static str) -> Self {
+        self.ahead = true;
+        self.explained(explained)
     }
 
-    fn explained(self, explained: &'static str) -> Self {
-        Spec { explained, ..self }
+    fn explained(mut self, explained: &'static str) -> Self {
+        self.explained = explained;
+        self
     }
 
-    fn needs(self, feature: Feature) -> Self {
-        let feature = Some(feature);
-        Spec { feature, ..self }
+    fn needs(mut self, feature: Feature) -> Self {
+        self.feature = Some(feature);
+        self
     }
 
     fn check(mut self, label: Label, target: Limit, goal: Option<Limit>) -> Self {
@@ -109,33 +95,25 @@ impl Spec {
         self
     }
 
-    /// `label`'s row of a throughput, with the speed its ratios compare.
     fn throughput(&self, label: Label, throughput: &Throughput) -> (Label, Row, f64) {
-        let name = format!("peers/{}/{label}", self.workload);
-        (
-            label,
-            Row::throughput(&name, throughput),
-            throughput.ops_per_sec,
-        )
+        let row = Row::throughput(&format!("peers/{}/{label}", self.workload), throughput);
+        (label, row, throughput.ops_per_sec)
     }
 
-    /// The stores this workload runs on, with their fixtures.
     fn fixtures(&self, context: &mut Context) -> Result<Vec<(Label, Arc<PeerFixture>)>> {
         let keys = self.keys.unwrap_or_else(|| context.read_keys());
         let mut fixtures = Vec::new();
         for label in self.stores.labels(context.has_redis()) {
             let fixture = context.peer_fixture(label, keys, self.value_bytes, self.tag)?;
-            if self
-                .feature
-                .is_none_or(|feature| fixture.peer.supports(feature))
-            {
+            let supported = self.feature.is_none_or(|f| fixture.peer.supports(f));
+            if supported {
                 fixtures.push((label, fixture));
             }
         }
-        if fixtures.is_empty() {
-            return Err(nothing_to_measure("side-by-side"));
-        }
-        Ok(fixtures)
+        let found = !fixtures.is_empty();
+        found
+            .then_some(fixtures)
+            .ok_or_else(|| nothing_to_measure("side-by-side"))
     }
 
     /// The rows of one workload: one per store (targets checked), then the ratio rows.
@@ -163,9 +141,8 @@ impl Spec {
                 // it on its own line.
                 let explained = "speed through the KeyValueStore trait over the wrapped client's";
                 let name = format!("peers/{}/{label} vs {raw}", self.workload);
-                ratios.push(
-                    Row::ratio(&name, *speed, raw_speed, explained).check(None, goal.as_ref()),
-                );
+                let ratio = Row::ratio(&name, *speed, raw_speed, explained);
+                ratios.push(ratio.check(None, goal.as_ref()));
             } else if label.engine != Engine::Cairn {
                 let Some(cairn) = speed_of(Label::new(Engine::Cairn, class)) else {
                     continue;
@@ -186,14 +163,9 @@ impl Spec {
         rows
     }
 
-    /// The entry that builds this workload on every store: single-thread workloads timed in
-    /// turns, as latencies of `ops_per_sample` operations or (`None`) as throughputs;
-    /// parallel ones one store after the other.
+    /// The entry: latencies of `ops_per_sample` ops or (`None`) throughputs.
     fn entry(self, ops_per_sample: Option<u32>, build: Build) -> Entry {
-        let kind = match ops_per_sample {
-            Some(_) => Kind::Latency,
-            None => Kind::Throughput,
-        };
+        let kind = ops_per_sample.map_or(Kind::Throughput, |_| Kind::Latency);
         let spec = Arc::new(self);
         let (timed_spec, timed_build) = (Arc::clone(&spec), Arc::clone(&build));
         let name = format!("peers/{}", spec.workload);
@@ -213,23 +185,20 @@ impl Spec {
                     }
                 }
             }
-            let labels: Vec<Label> = singles.iter().map(|single| single.0).collect();
-            let labels = labels.into_iter();
-            let mut dyns: Vec<&mut dyn Workload> = singles
-                .iter_mut()
-                .map(|single| &mut *single.1 as &mut dyn Workload)
-                .collect();
+            let (labels, mut boxes): (Vec<Label>, Vec<_>) = singles.into_iter().unzip();
+            let dyns = boxes.iter_mut().map(|w| &mut **w as &mut dyn Workload);
+            let mut dyns: Vec<&mut dyn Workload> = dyns.collect();
             let plan = context.latency_plan();
             if let Some(ops) = ops_per_sample {
                 let latencies = measure::measure_latency_round_robin(&mut dyns, plan, ops, None)?;
-                for (label, latency) in labels.zip(latencies) {
+                for (label, latency) in labels.into_iter().zip(latencies) {
                     let name = format!("peers/{}/{label}", spec.workload);
                     let speed = 1e9 / count_as_f64(latency.p50_ns.max(1));
                     measured.push((label, latency_row(&name, &latency), speed));
                 }
             } else {
                 let throughputs = measure::measure_throughput_round_robin(&mut dyns, plan)?;
-                for (label, throughput) in labels.zip(throughputs) {
+                for (label, throughput) in labels.into_iter().zip(throughputs) {
                     measured.push(spec.throughput(label, &throughput));
                 }
             }
@@ -245,15 +214,11 @@ impl Spec {
     }
 }
 
-/// A latency row, noting how samples were grouped.
 pub(crate) fn latency_row(name: &str, latency: &measure::Latency) -> Row {
-    let row = Row::latency(name, latency);
-    match latency.ops_per_sample {
-        0 | 1 => row,
-        grouped => row.note(&format!(
-            "each sample is the mean of {grouped} consecutive ops"
-        )),
-    }
+    let (mut row, grouped) = (Row::latency(name, latency), latency.ops_per_sample);
+    let note = format!("each sample is the mean of {grouped} consecutive ops");
+    row.note = (grouped > 1).then_some(note);
+    row
 }
 
 fn single<W: Workload + 'static>(build: impl Fn(&PeerFixture) -> Result<W> + 'static) -> Build {
@@ -266,7 +231,7 @@ fn parallel<P: ParallelWorkload + 'static>(
     Arc::new(move |fixture, context| Ok(Timed::Parallel(Box::new(build(fixture, context)?))))
 }
 
-/// Every side-by-side entry: one flat table of the workloads.
+/// Every side-by-side entry.
 #[rustfmt::skip]
 pub fn entries(quick: bool) -> Vec<Entry> {
     let (point, one) = (Some(POINT_OPS_PER_SAMPLE), Some(1));
@@ -349,7 +314,6 @@ pub fn entries(quick: bool) -> Vec<Entry> {
     entries
 }
 
-/// The multi-threaded entries: group commit, mixed load, concurrent reads.
 #[rustfmt::skip]
 fn threaded() -> Vec<Entry> {
     let scaled = |context: &Context, full| context.scaled(full, 4);
@@ -403,8 +367,7 @@ pub fn derived(quick: bool) -> Vec<Derived> {
     derived
 }
 
-/// `fill/sequential` (how fast each store took the read fixture's keys) and `fill/random`
-/// (the same keys in a random order into a fresh store), 1,000 keys per commit.
+/// `fill/sequential` (the read fixture's fill) and `fill/random` (into a fresh store).
 fn fill(order: FillOrder) -> Entry {
     let (name, explained) = match order {
         FillOrder::Sequential => (
@@ -416,59 +379,51 @@ fn fill(order: FillOrder) -> Entry {
             "one fill of a fresh store: keys in random order, 1,000 per commit",
         ),
     };
-    let spec = Spec::new(name, BUFFERED_CLASS, READ).explained(explained);
-    Entry::new(
+    let (spec, entry) = (
+        Spec::new(name, BUFFERED_CLASS, READ),
         format!("peers/{name}"),
-        Kind::Throughput,
-        move |context, _| {
-            let mut measured = Vec::new();
-            if order == FillOrder::Sequential {
-                for (label, fixture) in spec.fixtures(context)? {
-                    let keys = fixture.key_count() as u64;
-                    measured
-                        .push(spec.throughput(label, &Throughput::new(1, keys, fixture.fill_time)));
-                }
-            } else {
-                for label in spec.stores.labels(context.has_redis()) {
-                    let mut fill = Fill::new(label, context.places(), context.read_keys(), order);
-                    let throughput = measure::measure_parallel(&mut fill, context.runs_plan(1, 1))?;
-                    measured.push(spec.throughput(label, &throughput));
-                }
+    );
+    let spec = spec.explained(explained);
+    Entry::new(entry, Kind::Throughput, move |context, _| {
+        let mut measured = Vec::new();
+        if order == FillOrder::Sequential {
+            for (label, fixture) in spec.fixtures(context)? {
+                let keys = fixture.key_count() as u64;
+                let throughput = Throughput::new(1, keys, fixture.fill_time);
+                measured.push(spec.throughput(label, &throughput));
             }
-            Ok(spec.rows(&measured))
-        },
-    )
+        } else {
+            for label in spec.stores.labels(context.has_redis()) {
+                let mut fill = Fill::new(label, &context.places, context.read_keys(), order);
+                let throughput = measure::measure_parallel(&mut fill, context.runs_plan(1, 1))?;
+                measured.push(spec.throughput(label, &throughput));
+            }
+        }
+        Ok(spec.rows(&measured))
+    })
 }
 
-/// The memory tier: each buffered store filled in a child process of its own
-/// (`cairn bench --memory-probe LABEL --keys N`), since resident memory belongs to a process.
+/// The memory tier: each buffered store filled in a child process of its own.
 fn memory_entry() -> Entry {
     Entry::new("peers/memory", Kind::Other, |context, _| {
         let keys = context.read_keys();
         let mut rows = Vec::new();
         for label in BUFFERED_CLASS.labels(context.has_redis()) {
             context.building(&format!("{label} in a child process"));
-            let figures = run_memory_probe(label, context.places(), keys)?;
+            let figures = run_memory_probe(label, &context.places, keys)?;
             let grown = match figures.server_bytes {
                 Some(_) => "the server's used_memory growth",
                 None => "the process's RSS growth",
             };
+            let (per_key, disk_per_key) = (figures.bytes_per_key(), figures.disk_bytes_per_key());
             let peak_rss = figures.server_bytes.is_none().then_some(figures.peak_rss);
-            let per_key = format!("{grown} over {keys} keys of 100-byte values, per key");
+            let per_key_explained = format!("{grown} over {keys} keys of 100-byte values, per key");
             let peak = format!("VmHWM of a process that filled {keys} keys");
             let disk = format!("the store's files after {keys} keys, settled, per key");
             let figures = [
-                (
-                    "memory/bytes_per_key",
-                    Some(figures.bytes_per_key()),
-                    per_key,
-                ),
+                ("memory/bytes_per_key", Some(per_key), per_key_explained),
                 ("memory/peak_rss", peak_rss, peak),
-                (
-                    "memory/disk_bytes_per_key",
-                    figures.disk_bytes_per_key(),
-                    disk,
-                ),
+                ("memory/disk_bytes_per_key", disk_per_key, disk),
             ];
             for (workload, bytes, explained) in figures {
                 if let Some(bytes) = bytes {
@@ -485,34 +440,28 @@ fn memory_entry() -> Entry {
 /// Runs the `cairn` binary (this process's own) as `bench --memory-probe LABEL --keys N`.
 fn run_memory_probe(label: Label, places: &Places, keys: usize) -> Result<MemoryFigures> {
     let failed = |detail: String| WorkloadError::unexpected("memory", format!("{label}: {detail}"));
-    let exe = std::env::current_exe().map_err(|error| failed(error.to_string()))?;
+    let io_failed = |error: std::io::Error| failed(error.to_string());
+    let exe = std::env::current_exe().map_err(io_failed)?;
     let mut command = Command::new(exe);
     let (label_arg, keys_arg) = (label.to_string(), keys.to_string());
     command.args(["bench", "--memory-probe", &label_arg, "--keys", &keys_arg]);
     if let Some(url) = &places.redis_url {
         command.args(["--redis", url]);
     }
-    let output = command
-        .output()
-        .map_err(|error| failed(error.to_string()))?;
+    let output = command.output().map_err(io_failed)?;
     let stdout = String::from_utf8_lossy(&output.stdout);
     match stdout.lines().find(|line| line.starts_with("memory ")) {
         Some(line) if output.status.success() => MemoryFigures::parse_line(line),
         _ => {
-            let stderr = String::from_utf8_lossy(&output.stderr);
-            Err(failed(format!(
-                "the probe failed ({}): {}",
-                output.status,
-                stderr.trim()
-            )))
+            let (status, stderr) = (output.status, String::from_utf8_lossy(&output.stderr));
+            let stderr = stderr.trim();
+            Err(failed(format!("the probe failed ({status}): {stderr}")))
         }
     }
 }
 
 /// The child's side of the memory probe: fills `label`'s store and returns its line.
 pub fn memory_probe(label: &str, keys: usize, redis_url: &str) -> Result<String> {
-    let places = Places {
-        redis_url: Some(redis_url.to_owned()),
-    };
-    Ok(memory::probe(label.parse()?, &places, keys)?.to_line())
+    let redis_url = Some(redis_url.to_owned());
+    Ok(memory::probe(label.parse()?, &Places { redis_url }, keys)?.to_line())
 }

@@ -1,34 +1,27 @@
-//! The side-by-side workloads ([`reads`], [`writes`], [`parallel`], [`memory`]): each defined
-//! once over [`Session`], so the same code measures Cairn and every peer. Every store gets the
-//! same keys, the same incompressible values (a [`ValuePool`]) and the same random choices. A
-//! [`PeerFixture`] is a store filled in commits of [`FILL_BATCH_KEYS`] keys, then settled, so
-//! reads start from the store's steady state. Every operation checks its result: a store that
-//! returned less would not get a faster figure, it would fail the workload.
+//! The side-by-side workloads, each defined once over [`Session`], so the same code measures
+//! Cairn and every peer with the same keys, the same incompressible values (a [`ValuePool`])
+//! and the same random choices.
 
 pub mod memory;
+pub mod ops;
 pub mod parallel;
-pub mod reads;
-pub mod writes;
-
-use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use crate::keys::{KeySet, SplitMix64};
 use crate::peers::{self, Label, Peer, Places, Session, ValuePool};
 use crate::workloads::durability::FILL_BATCH_KEYS;
 use crate::workloads::{missing, require_keys, Result};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-/// The order a fill writes its keys in.
+/// The order a fill writes its keys in: key 0, 1, ..., or a fixed random permutation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[allow(missing_docs, reason = "the type's docs say it")]
 pub enum FillOrder {
-    /// Key 0, 1, ...: appends at the end of the key space.
     Sequential,
-    /// A fixed random permutation of the same keys: inserts all over the key space.
     Random,
 }
 
-/// A store filled with the first `key_count` keys, shared by the workloads that read it or
-/// overwrite its keys.
+/// A store filled with the first `key_count` keys, then settled.
 pub struct PeerFixture {
     pub(crate) peer: Arc<dyn Peer>,
     pub(crate) keys: Arc<KeySet>,
@@ -38,16 +31,10 @@ pub struct PeerFixture {
 }
 
 impl PeerFixture {
-    /// Opens `label`'s store and fills it with `key_count` keys of `value_bytes` each, in
-    /// sequential order.
-    pub fn build(
-        label: Label,
-        places: &Places,
-        key_count: usize,
-        value_bytes: usize,
-    ) -> Result<Self> {
+    /// Opens `label`'s store and fills it with `keys` keys of `value_bytes` each.
+    pub fn build(label: Label, places: &Places, keys: usize, value_bytes: usize) -> Result<Self> {
         let peer: Arc<dyn Peer> = Arc::from(peers::open(label, places)?);
-        let keys = Arc::new(KeySet::sequential(key_count));
+        let keys = Arc::new(KeySet::sequential(keys));
         let values = Arc::new(ValuePool::new(value_bytes));
         let fill_time = fill(peer.as_ref(), &keys, &values, FillOrder::Sequential)?;
         peer.settle()?;
@@ -65,8 +52,7 @@ impl PeerFixture {
     }
 }
 
-/// Writes every key of `keys` (in `order`) with a value from `values`, [`FILL_BATCH_KEYS`]
-/// per commit, on one session; returns the time the commits took.
+/// Writes every key of `keys` in `order`, [`FILL_BATCH_KEYS`] per commit; returns the time.
 pub fn fill(
     peer: &dyn Peer,
     keys: &KeySet,
@@ -82,18 +68,14 @@ pub fn fill(
     let started = Instant::now();
     for chunk in indices.chunks(FILL_BATCH_KEYS) {
         batch.clear();
-        batch.extend(
-            chunk
-                .iter()
-                .map(|&index| (keys.get(index), values.get(index as u64))),
-        );
+        let entry = |&index: &usize| (keys.get(index), values.get(index as u64));
+        batch.extend(chunk.iter().map(entry));
         session.put_batch(&batch)?;
     }
     Ok(started.elapsed())
 }
 
-/// A session on a fixture's store, its keys and values, a random source, and a count of
-/// operations (which picks each write's value).
+/// A session on a fixture's store, its keys and values, a random source and an op count.
 pub(crate) struct Base {
     session: Box<dyn Session>,
     keys: Arc<KeySet>,
@@ -103,7 +85,6 @@ pub(crate) struct Base {
 }
 
 impl Base {
-    /// A session on `fixture`, which must hold at least `keys` keys, choosing with `seed`.
     fn new(workload: &'static str, fixture: &PeerFixture, keys: usize, seed: u64) -> Result<Self> {
         require_keys(workload, fixture.key_count(), keys)?;
         Ok(Base {
@@ -116,12 +97,10 @@ impl Base {
     }
 }
 
-/// A uniformly random key of `keys`.
 fn pick<'k>(keys: &'k KeySet, random: &mut SplitMix64) -> &'k [u8] {
     keys.get(random.below(keys.len()))
 }
 
-/// Ok when a read found a value, an error naming the key when not.
 pub(crate) fn expect_found(workload: &'static str, key: &[u8], found: Option<usize>) -> Result<()> {
     found.map(drop).ok_or_else(|| missing(workload, key))
 }

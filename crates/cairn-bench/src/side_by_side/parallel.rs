@@ -2,21 +2,18 @@
 //! of a fresh store, Strict group commit from several writers, and a mixed 80/20 load. Threads
 //! and sessions are set up before the clock, which runs from their release until the last ends.
 
-use std::sync::Arc;
-use std::time::Duration;
-
+use super::{expect_found, fill, pick, FillOrder, PeerFixture};
 use crate::keys::{KeySet, SplitMix64};
 use crate::peers::{self, Label, Peer, Places, Session, ValuePool};
 use crate::sizes::VALUE_BYTES;
 use crate::workloads::{require_keys, run_threads, ParallelWorkload, Result};
-
-use super::{expect_found, fill, pick, FillOrder, PeerFixture};
+use std::sync::Arc;
+use std::time::Duration;
 
 /// One in this many operations of [`Load::Mixed`] is a put (80/20).
 pub const MIXED_WRITE_ONE_IN: u64 = 5;
 
-/// Fills a fresh store with `key_count` keys, [`super::FILL_BATCH_KEYS`] per commit. Each run
-/// opens a new store (untimed), times the fill, and drops the store (untimed).
+/// Fills a fresh store (opened and dropped untimed) with `key_count` keys.
 pub struct Fill {
     label: Label,
     places: Places,
@@ -50,9 +47,7 @@ impl ParallelWorkload for Fill {
     }
 }
 
-/// `threads` threads on one store, each making `ops_per_thread` operations per run: one
-/// commit per put in every case, so in Strict mode how many commits share an fdatasync is
-/// what the store's group commit decides.
+/// `threads` threads on one store, each making `ops_per_thread` operations per run.
 pub struct Concurrent {
     peer: Arc<dyn Peer>,
     keys: Arc<KeySet>,
@@ -75,53 +70,34 @@ pub enum Load {
 }
 
 impl Concurrent {
-    /// `threads` threads on `fixture`'s store (at least one), `ops_per_thread` each.
-    pub fn new(
-        fixture: &PeerFixture,
-        load: Load,
-        threads: usize,
-        ops_per_thread: u64,
-    ) -> Result<Self> {
-        let threads = threads.max(1);
-        let minimum = if load == Load::GroupCommit {
-            threads
-        } else {
-            1
-        };
+    /// `threads` threads on `fixture`'s store (at least one), `ops` operations each.
+    pub fn new(fixture: &PeerFixture, load: Load, threads: usize, ops: u64) -> Result<Self> {
+        let (threads, own_keys) = (threads.max(1), load == Load::GroupCommit);
+        let minimum = if own_keys { threads } else { 1 };
         require_keys("threads", fixture.key_count(), minimum)?;
         Ok(Concurrent {
             peer: Arc::clone(&fixture.peer),
             keys: Arc::clone(&fixture.keys),
             values: Arc::clone(&fixture.values),
             threads,
-            ops_per_thread,
+            ops_per_thread: ops,
             load,
             runs: 0,
         })
     }
 
-    /// `writers` Strict writers making `commits_per_run` commits per run together (at least
-    /// one each).
-    pub fn group_commit(
-        fixture: &PeerFixture,
-        writers: usize,
-        commits_per_run: u64,
-    ) -> Result<Self> {
-        let per_writer = (commits_per_run / writers.max(1) as u64).max(1);
+    /// `writers` Strict writers making `commits` commits per run together.
+    pub fn group_commit(fixture: &PeerFixture, writers: usize, commits: u64) -> Result<Self> {
+        let per_writer = (commits / writers.max(1) as u64).max(1);
         Concurrent::new(fixture, Load::GroupCommit, writers, per_writer)
     }
 
-    /// One thread's run: its `ops` operations on its own session.
     fn work(&self, thread: usize, session: &mut dyn Session) -> Result<()> {
         let (keys, values, run) = (&self.keys, &self.values, self.runs);
         if self.load == Load::GroupCommit {
             let owned = keys.len().div_ceil(self.threads).max(1);
             for commit in 0..self.ops_per_thread {
-                #[expect(
-                    clippy::cast_possible_truncation,
-                    reason = "the remainder is below `owned`, a usize"
-                )]
-                let slot = (commit % owned as u64) as usize;
+                let slot = usize::try_from(commit % owned as u64).unwrap_or(0);
                 let index = (thread + slot * self.threads) % keys.len();
                 session.put(keys.get(index), values.get(run + commit))?;
             }

@@ -1,56 +1,41 @@
-//! The Strict put's physical floor, and the data directories every durable store lives in.
-//!
-//! [`RawFdatasync`] is a Strict commit with no engine: a 128-byte `pwrite` at the next offset
-//! of a preallocated (sparse, as WAL segments are) file, then `sync_data`. fdatasync latency on
-//! a virtual disk can change tenfold from one second to the next, so the Strict put is timed in
-//! alternation with it and their ratio is the figure that means something elsewhere. Every
-//! database lives in a fresh [`DataDir`], removed on drop, with the maintenance thread off so
-//! that no automatic checkpoint runs in the middle of a measurement.
+//! The Strict put's physical floor and the data directories every durable store lives in.
+//! [`RawFdatasync`] is a Strict commit with no engine; fdatasync latency on a virtual disk can
+//! change tenfold from one second to the next, so the Strict put is timed in alternation with
+//! it. Databases run with the maintenance thread off: no checkpoint runs mid-measurement.
 
+use super::{Result, Workload, WorkloadError};
+use crate::keys::{value_of_length, KeySet};
+use cairn::{Db, Durability, Options, WriteBatch};
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use cairn::{Db, Durability, Options, WriteBatch};
-
-use super::{Result, Workload, WorkloadError};
-use crate::keys::{value_of_length, KeySet};
-
 /// Keys written per commit while filling a database (untimed): large enough that filling a
 /// Strict database takes a handful of fsyncs, small enough to stay a modest WAL frame.
 pub const FILL_BATCH_KEYS: usize = 1_000;
-
 /// Size the raw fdatasync file is preallocated to, in bytes (64 MiB, a WAL segment's default).
 pub const RAW_SYNC_FILE_BYTES: u64 = 64 * 1024 * 1024;
-
 /// Bytes each raw fdatasync operation writes before syncing: about one Strict put's frame.
 pub const RAW_SYNC_WRITE_BYTES: usize = 128;
 
-/// A fresh, empty directory under `std::env::temp_dir()`, removed with everything in it when
-/// dropped. Names carry the process id, a per-process counter and the clock, so concurrent
-/// runs never share one.
+/// A fresh, empty directory (never shared by concurrent runs), removed with its files on drop.
 #[derive(Debug)]
 pub struct DataDir {
     path: PathBuf,
 }
 
 impl DataDir {
-    /// Creates `cairn-bench-{label}-...` under the system temp directory (up to 100 names
-    /// tried).
+    /// Creates `cairn-bench-{label}-...` (up to 100 names tried).
     pub fn create(label: &str) -> Result<Self> {
         static CREATED: AtomicU64 = AtomicU64::new(0);
         let mut tries = 0;
         loop {
             let sequence = CREATED.fetch_add(1, Ordering::Relaxed);
-            let nanos = SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| d.subsec_nanos());
-            let name = format!(
-                "cairn-bench-{label}-{}-{sequence}-{nanos}",
-                std::process::id()
-            );
+            let clock = SystemTime::now().duration_since(UNIX_EPOCH);
+            let (process, nanos) = (std::process::id(), clock.map_or(0, |d| d.subsec_nanos()));
+            let name = format!("cairn-bench-{label}-{process}-{sequence}-{nanos}");
             let path = std::env::temp_dir().join(name);
             match std::fs::create_dir(&path) {
                 Ok(()) => return Ok(DataDir { path }),
@@ -78,8 +63,7 @@ impl Drop for DataDir {
     }
 }
 
-/// Options for a database of `durability` in `dir` (`None` for `InMemory`), with the
-/// maintenance thread (and so automatic checkpoints) off.
+/// Options for a database of `durability` in `dir`, with the maintenance thread off.
 pub fn bench_options(durability: Durability, dir: Option<&Path>) -> Options {
     let options = match dir {
         Some(dir) => Options::new(dir).durability(durability),
@@ -88,7 +72,6 @@ pub fn bench_options(durability: Durability, dir: Option<&Path>) -> Options {
     options.maintenance_interval(Duration::ZERO)
 }
 
-/// Puts every key of `keys` with `value`, in order, [`FILL_BATCH_KEYS`] keys per commit.
 pub(crate) fn fill_in_order(db: &Db, keys: &KeySet, value: &[u8]) -> Result<()> {
     let mut batch = WriteBatch::new();
     for chunk in keys.iter().collect::<Vec<_>>().chunks(FILL_BATCH_KEYS) {
@@ -101,8 +84,7 @@ pub(crate) fn fill_in_order(db: &Db, keys: &KeySet, value: &[u8]) -> Result<()> 
     Ok(())
 }
 
-/// The physical floor of a Strict commit: a [`RAW_SYNC_WRITE_BYTES`] positional write at the
-/// next offset of a preallocated file, then `sync_data` (fdatasync). No engine involved.
+/// The physical floor of a Strict commit (see the module docs). No engine involved.
 #[derive(Debug)]
 pub struct RawFdatasync {
     file: File,
@@ -114,8 +96,7 @@ pub struct RawFdatasync {
 }
 
 impl RawFdatasync {
-    /// Creates the file (sparse, [`RAW_SYNC_FILE_BYTES`] long) in a fresh directory and syncs
-    /// it and its length once, untimed.
+    /// Creates the file (sparse, [`RAW_SYNC_FILE_BYTES`] long) and syncs it once, untimed.
     pub fn new() -> Result<Self> {
         let dir = DataDir::create("fdatasync")?;
         let mut options = OpenOptions::new();
@@ -126,10 +107,12 @@ impl RawFdatasync {
             Ok(file)
         });
         let file = file.map_err(|error| WorkloadError::io("raw_fdatasync", "create", &error))?;
+        let payload = value_of_length(RAW_SYNC_WRITE_BYTES);
+        let next_offset = 0;
         Ok(RawFdatasync {
             file,
-            payload: value_of_length(RAW_SYNC_WRITE_BYTES),
-            next_offset: 0,
+            payload,
+            next_offset,
             dir,
         })
     }
@@ -142,10 +125,9 @@ impl Workload for RawFdatasync {
             // Wrapped: at about 0.3 ms per operation, after more than two minutes of syncs.
             self.next_offset = 0;
         }
-        self.file
-            .write_all_at(&self.payload, self.next_offset)
-            .and_then(|()| self.file.sync_data())
-            .map_err(|error| WorkloadError::io("raw_fdatasync", "write and sync", &error))?;
+        let written = self.file.write_all_at(&self.payload, self.next_offset);
+        let synced = written.and_then(|()| self.file.sync_data());
+        synced.map_err(|error| WorkloadError::io("raw_fdatasync", "write and sync", &error))?;
         self.next_offset += length;
         Ok(())
     }
@@ -157,7 +139,7 @@ mod tests {
     use crate::measure::time_runs;
 
     #[test]
-    fn a_data_dir_is_fresh_and_removed_on_drop() {
+    fn data_dirs_are_fresh_and_raw_fdatasync_wraps_inside_its_file() {
         let first = DataDir::create("test").expect("temp dir is writable");
         let second = DataDir::create("test").expect("temp dir is writable");
         assert_ne!(first.path(), second.path());
@@ -166,10 +148,6 @@ mod tests {
         drop(first);
         assert!(!path.exists(), "the directory and its files are removed");
         assert!(second.path().is_dir());
-    }
-
-    #[test]
-    fn raw_fdatasync_advances_and_wraps_inside_its_file() {
         let mut raw = RawFdatasync::new().expect("temp dir is writable");
         time_runs(&mut raw, 3).expect("write and sync succeed");
         assert_eq!(raw.next_offset, 3 * RAW_SYNC_WRITE_BYTES as u64);

@@ -1,23 +1,18 @@
 //! The engine-only single-operation workloads: version-CAS, transactions, snapshot reads,
-//! version growth, overwrites, and the `std::HashMap` reference. State an operation tracks (a
-//! CAS's expected version, the next fresh key, overtaken transactions) lives in the workload,
-//! so it stays right across every warm-up and measurement phase: a CAS that starts failing
-//! after the first phase is an error, never a silently measured failure path. Committing
-//! workloads run on random keys with no other writer, so every commit succeeds.
-
-use std::collections::HashMap;
-use std::sync::{Arc, Barrier};
-
-use cairn::{CasOutcome, Db, Durability, Expected, Snapshot, Transaction, Version};
+//! version growth, overwrites, and the `std::HashMap` reference. State an operation tracks
+//! lives in the workload, so it stays right across every phase: a CAS that starts failing after
+//! the first is an error, never a silently measured failure path.
 
 use super::durability::{bench_options, fill_in_order, DataDir};
 use super::{expect_value, missing, require_keys, Fixture, Result, Workload, WorkloadError};
 use crate::keys::{value_of_length, KeySet, SplitMix64};
+use crate::sizes::{FIXTURE_KEYS, VALUE_BYTES};
+use cairn::{CasOutcome, Db, Durability, Expected, Snapshot, Transaction, Version};
+use std::collections::HashMap;
+use std::sync::{Arc, Barrier};
 
-/// The key the single-key CAS workloads swap.
 const CAS_KEY: &[u8] = b"cas:hot";
 
-/// A fixture's keys and a seeded random pick among them.
 #[derive(Debug)]
 struct Picker {
     keys: Arc<KeySet>,
@@ -25,7 +20,6 @@ struct Picker {
 }
 
 impl Picker {
-    /// Picks among `fixture`'s keys, which must be at least `minimum`.
     fn new(workload: &'static str, fixture: &Fixture, minimum: usize, seed: u64) -> Result<Self> {
         require_keys(workload, fixture.key_count(), minimum)?;
         let (keys, random) = (Arc::clone(&fixture.keys), SplitMix64::new(seed));
@@ -37,8 +31,7 @@ impl Picker {
     }
 }
 
-/// `compare_and_swap` of one key expecting the version its previous swap returned (always
-/// succeeds), or with `stale`, a version the key has moved past (always a mismatch).
+/// `compare_and_swap` of one key, expecting the version it holds (or, `stale`, an older one).
 #[derive(Debug)]
 pub struct VersionCas {
     db: Db,
@@ -50,13 +43,13 @@ pub struct VersionCas {
 impl VersionCas {
     /// `cas/sequential_success`: a fresh database with one key of `value_bytes`.
     pub fn success(value_bytes: usize) -> Result<Self> {
-        let (db, value) = (Db::in_memory(), value_of_length(value_bytes));
+        let (db, value, stale) = (Db::in_memory(), value_of_length(value_bytes), false);
         let expected = db.put(CAS_KEY, &value)?;
         Ok(VersionCas {
             db,
             value,
             expected,
-            stale: false,
+            stale,
         })
     }
 
@@ -72,9 +65,8 @@ impl VersionCas {
 impl Workload for VersionCas {
     fn run_op(&mut self) -> Result<()> {
         let expected = Expected::Version(self.expected);
-        let outcome = self
-            .db
-            .compare_and_swap(CAS_KEY, expected, Some(&self.value))?;
+        let value = Some(self.value.as_slice());
+        let outcome = self.db.compare_and_swap(CAS_KEY, expected, value)?;
         match (outcome, self.stale) {
             (CasOutcome::Swapped(version), false) => {
                 self.expected = version;
@@ -84,32 +76,28 @@ impl Workload for VersionCas {
                 std::hint::black_box(current);
                 Ok(())
             }
-            (outcome, _) => Err(WorkloadError::unexpected(
-                "cas",
-                format!(
-                    "expecting version {} (stale: {}) gave {outcome:?}",
-                    self.expected, self.stale
-                ),
-            )),
+            (outcome, stale) => {
+                let expected = self.expected;
+                let detail = format!("expecting {expected} (stale: {stale}) gave {outcome:?}");
+                Err(WorkloadError::unexpected("cas", detail))
+            }
         }
     }
 }
 
-/// `compare_and_swap(fresh_key, Expected::Absent, Some(value))`: creates a key every time, from
-/// a counter that only grows (`prepare` formats the keys ahead), as a create-heavy load does.
+/// `compare_and_swap(fresh_key, Expected::Absent, Some(value))`: creates a key every time.
 #[derive(Debug)]
 pub struct CreateNewKey {
     db: Db,
     value: Vec<u8>,
-    /// Keys formatted by `prepare`, not yet used.
+    /// Keys formatted by `prepare`; `fresh[cursor..]` are not yet used.
     fresh: KeySet,
     cursor: usize,
-    /// The counter value the next formatted key gets; never reset.
     next_index: u64,
 }
 
 impl CreateNewKey {
-    /// A fresh, empty database; every swap creates a new key holding `value_bytes`.
+    /// A fresh, empty database; every swap creates a new key of `value_bytes`.
     pub fn new(value_bytes: usize) -> Self {
         CreateNewKey {
             db: Db::in_memory(),
@@ -139,25 +127,21 @@ impl Workload for CreateNewKey {
         }
         let key = self.fresh.get(self.cursor);
         self.cursor += 1;
-        match self
-            .db
-            .compare_and_swap(key, Expected::Absent, Some(&self.value))?
-        {
+        let value = Some(self.value.as_slice());
+        match self.db.compare_and_swap(key, Expected::Absent, value)? {
             CasOutcome::Swapped(_) => Ok(()),
             CasOutcome::Mismatch { .. } => failed("a fresh key already existed"),
         }
     }
 }
 
-/// The commit of a transaction whose key another commit overwrote after it began: `prepare`
-/// begins transactions that each buffer a put, then overwrites their keys outside them (all
-/// untimed); the timed `commit` finds the newer version and fails with `Conflict`.
+/// The commit of a transaction overtaken (untimed) by another commit: fails with `Conflict`.
 #[derive(Debug)]
 pub struct ConflictingCommit {
     db: Db,
     picker: Picker,
     value: Vec<u8>,
-    /// Transactions already overtaken by a newer write to their key.
+    /// Transactions already overtaken.
     doomed: Vec<Transaction>,
 }
 
@@ -201,9 +185,7 @@ impl Workload for ConflictingCommit {
     }
 }
 
-/// `get` of a random key through a snapshot: one long-lived snapshot taken at setup (a read
-/// at a fixed registered version), or a new one per read (registering and releasing a reader
-/// each time, the cost of a one-off consistent read).
+/// `get` of a random key through one long-lived snapshot, or through a new one per read.
 #[derive(Debug)]
 pub struct SnapshotGet {
     db: Db,
@@ -212,8 +194,7 @@ pub struct SnapshotGet {
 }
 
 impl SnapshotGet {
-    /// `snapshot_read/get`: reads `fixture` through one snapshot taken now. While it lives, it
-    /// holds back pruning of keys written afterwards.
+    /// `snapshot_read/get`: reads `fixture` through one snapshot taken now.
     pub fn new(fixture: &Fixture) -> Result<Self> {
         let mut get = SnapshotGet::open_each(fixture)?;
         get.snapshot = Some(fixture.db.snapshot());
@@ -245,28 +226,22 @@ impl Workload for SnapshotGet {
 /// What one operation of a [`Commits`] workload commits, on random keys of its fixture.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Commit {
-    /// A put of a random existing key (the steady state of a store). On a one-key fixture,
-    /// whose history the engine promises to keep bounded with no snapshot open (the newest
-    /// version, plus the one before it until the maintainer prunes it), however often it is
-    /// written.
+    /// A put of a random existing key (the steady state of a store).
     Put,
     /// A transaction that puts this many consecutive keys (from a random start) and commits.
     Transaction(usize),
-    /// A transaction that reads a random key, changes one byte of its value, writes it back and
-    /// commits.
+    /// A transaction that reads a random key, changes one byte of its value and writes it back.
     ReadModifyWrite,
 }
 
-/// Commits into a shared in-memory [`Fixture`], or into a database of its own of one
-/// durability mode.
+/// Commits into a shared in-memory [`Fixture`], or into a `Strict` database of its own.
 #[derive(Debug)]
 pub struct Commits {
     db: Db,
     picker: Picker,
     commit: Commit,
     value: Vec<u8>,
-    /// The database's own directory; set when the workload owns the database, which it then
-    /// closes before the directory goes.
+    /// Set when the workload owns the database, which it then closes before the directory goes.
     dir: Option<DataDir>,
 }
 
@@ -287,29 +262,21 @@ impl Commits {
         })
     }
 
-    /// Puts into a fresh database of `durability` (in a new [`DataDir`] unless `InMemory`, the
-    /// maintenance thread off) filled with `key_count` keys of `value_bytes`.
-    pub fn durable(durability: Durability, key_count: usize, value_bytes: usize) -> Result<Self> {
-        let dir = match durability {
-            Durability::InMemory => None,
-            Durability::Buffered { .. } => Some(DataDir::create("buffered")?),
-            _ => Some(DataDir::create("strict")?),
+    /// Puts into a fresh `Strict` database of [`FIXTURE_KEYS`] keys of [`VALUE_BYTES`].
+    pub fn strict() -> Result<Self> {
+        let dir = DataDir::create("strict")?;
+        let db = Db::open(bench_options(Durability::Strict, Some(dir.path())))?;
+        let keys = KeySet::sequential(FIXTURE_KEYS);
+        fill_in_order(&db, &keys, &value_of_length(VALUE_BYTES))?;
+        let (keys, value_bytes) = (Arc::new(keys), VALUE_BYTES);
+        let fixture = Fixture {
+            db,
+            keys,
+            value_bytes,
         };
-        let db = Db::open(bench_options(durability, dir.as_ref().map(DataDir::path)))?;
-        let keys = KeySet::sequential(key_count);
-        fill_in_order(&db, &keys, &value_of_length(value_bytes))?;
-        db.sync()?;
-        let keys = Arc::new(keys);
-        let mut put = Commits::new(
-            &Fixture {
-                db,
-                keys,
-                value_bytes,
-            },
-            Commit::Put,
-        )?;
+        let mut put = Commits::new(&fixture, Commit::Put)?;
         put.picker.random = SplitMix64::new(0x6475_7261);
-        put.dir = dir;
+        put.dir = Some(dir);
         Ok(put)
     }
 
@@ -337,9 +304,8 @@ impl Workload for Commits {
             Commit::ReadModifyWrite => {
                 let key = self.picker.key();
                 let mut transaction = self.db.begin();
-                let value = transaction
-                    .get(key)?
-                    .ok_or_else(|| missing("read_modify_write", key))?;
+                let value = transaction.get(key)?;
+                let value = value.ok_or_else(|| missing("read_modify_write", key))?;
                 self.value.clear();
                 self.value.extend_from_slice(&value);
                 if let Some(first) = self.value.first_mut() {
@@ -369,9 +335,7 @@ impl Drop for Commits {
     }
 }
 
-/// The floor for `get_at_scale`: a plain `HashMap` holding the same keys and values, read the
-/// same way (random key, value cloned out as an `Arc`). A floor, not a peer: the ratio between
-/// its 1K and 1M figures is what this machine's caches and TLB alone cost.
+/// The floor for `get_at_scale`: a plain `HashMap` of the same keys and values.
 #[derive(Debug)]
 pub struct StdHashMapGet {
     map: HashMap<Box<[u8]>, Arc<[u8]>>,
@@ -382,11 +346,8 @@ impl StdHashMapGet {
     /// A map with the keys and value length of `fixture`.
     pub fn new(fixture: &Fixture) -> Result<Self> {
         let value: Arc<[u8]> = Arc::from(value_of_length(fixture.value_bytes));
-        let map = fixture
-            .keys
-            .iter()
-            .map(|key| (Box::from(key), Arc::clone(&value)))
-            .collect();
+        let map = (fixture.keys.iter()).map(|key| (Box::from(key), Arc::clone(&value)));
+        let map = map.collect();
         let picker = Picker::new("std hashmap get", fixture, 1, 0x0067_6574)?;
         Ok(StdHashMapGet { map, picker })
     }
@@ -400,19 +361,15 @@ impl Workload for StdHashMapGet {
     }
 }
 
-/// Starts `threads` threads that each read one key of `fixture` and wait until all have read
-/// (so all are alive at once, as a blocking pool's threads are), then exit.
+/// Starts `threads` threads that each read a key and wait until all have read, then exit.
 pub fn read_from_threads(fixture: &Fixture, threads: usize) -> Result<()> {
     let all_read = Barrier::new(threads);
     let (db, keys) = (&fixture.db, &fixture.keys);
     super::run_threads(vec![(); threads], |thread, ()| {
-        let found = db.get(keys.get(thread % keys.len()))?.is_some();
+        let key = keys.get(thread % keys.len());
+        let found = db.get(key)?.is_some();
         all_read.wait();
-        expect_value(
-            "thread_history",
-            keys.get(thread % keys.len()),
-            found.then_some(()),
-        )
+        expect_value("thread_history", key, found.then_some(()))
     })
     .map(drop)
 }
@@ -423,26 +380,14 @@ mod tests {
     use crate::measure::time_runs;
 
     #[test]
-    fn mode_puts_persist_and_leave_nothing_behind() {
-        for durability in [
-            Durability::InMemory,
-            Durability::buffered(),
-            Durability::Strict,
-        ] {
-            let mut put = Commits::durable(durability, 100, 100).expect("fresh database");
-            time_runs(&mut put, 50).expect("puts succeed");
-            let stats = put.db.stats();
-            assert_eq!(stats.keys_indexed, 100, "puts overwrite existing keys");
-            let dir = put.dir.as_ref().map(|dir| dir.path().to_path_buf());
-            assert_eq!(dir.is_none(), durability == Durability::InMemory);
-            // One frame for the fill (100 keys fit one batch) and one per put.
-            let frames = if dir.is_none() { 0 } else { 51 };
-            assert_eq!(stats.wal_frames, frames, "{durability:?}");
-            drop(put);
-            assert!(
-                dir.is_none_or(|dir| !dir.exists()),
-                "{durability:?} left its directory"
-            );
-        }
+    fn strict_puts_commit_one_frame_each_and_leave_nothing_behind() {
+        let mut put = Commits::strict().expect("fresh database");
+        time_runs(&mut put, 50).expect("puts succeed");
+        let stats = put.db.stats();
+        // Puts overwrite existing keys; ten frames for the fill (1,000 keys a batch), one a put.
+        assert_eq!((stats.keys_indexed, stats.wal_frames), (FIXTURE_KEYS, 60));
+        let dir = put.dir.as_ref().expect("a directory").path().to_path_buf();
+        drop(put);
+        assert!(!dir.exists(), "the directory is removed");
     }
 }

@@ -1,22 +1,19 @@
-//! The workload traits every workload implements, and the engine-only workloads.
-//!
-//! A [`Workload`] is built untimed (fill a database, format keys), then driven by criterion or
-//! `cairn bench`, which both time groups of operations through [`Workload::run_ops`] and add
-//! nothing to the operation. State an operation consumes (a live key to delete, an overtaken
-//! transaction) comes back from [`Workload::prepare`], called untimed before every group. A
-//! [`ParallelWorkload`] runs a fixed amount of work on several threads and reports the wall
-//! time. Every operation checks its result: a wrong result is an error, not a fast number.
+//! The workload traits, and the engine-only workloads. A [`Workload`] is built untimed, then
+//! timed in groups of operations, with the state an operation consumes restored untimed by
+//! [`Workload::prepare`]. Every operation checks its result: a wrong result is an error, not a
+//! fast number.
 
 pub mod durability;
 pub mod engine;
 pub mod recovery;
 
+use crate::keys::{value_of_length, KeySet};
+use cairn::Db;
+use std::io;
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
-use cairn::Db;
-
-use crate::keys::{value_of_length, KeySet};
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// What went wrong while running a workload.
 #[derive(Debug, thiserror::Error)]
@@ -29,12 +26,8 @@ pub enum WorkloadError {
     Kv(#[from] cairn_kv::KvError),
     /// A client used directly (rusqlite, redis-rs, ...) failed.
     #[error("{0}: {1}")]
-    Client(
-        &'static str,
-        #[source] Box<dyn std::error::Error + Send + Sync>,
-    ),
-    /// An operation returned what the workload's setup rules out, or the workload's own file
-    /// operation failed: `(workload, what happened)`.
+    Client(&'static str, #[source] BoxError),
+    /// An operation returned what the setup rules out, or a file operation failed.
     #[error("{0}: {1}")]
     Unexpected(&'static str, String),
 }
@@ -44,18 +37,11 @@ impl WorkloadError {
         WorkloadError::Unexpected(workload, detail.into())
     }
 
-    pub(crate) fn client(
-        client: &'static str,
-        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
-    ) -> Self {
+    pub(crate) fn client(client: &'static str, source: impl Into<BoxError>) -> Self {
         WorkloadError::Client(client, source.into())
     }
 
-    pub(crate) fn io(
-        workload: &'static str,
-        action: impl Into<String>,
-        error: &std::io::Error,
-    ) -> Self {
+    pub(crate) fn io(workload: &'static str, action: impl Into<String>, error: &io::Error) -> Self {
         WorkloadError::Unexpected(workload, format!("{}: {error}", action.into()))
     }
 }
@@ -65,18 +51,15 @@ pub type Result<T, E = WorkloadError> = std::result::Result<T, E>;
 
 /// A single-threaded workload: a prepared state and one repeatable operation.
 pub trait Workload {
-    /// Untimed: makes the next `runs` (at most [`crate::measure::PREPARE_RUNS_MAX`]) calls of
-    /// `run_op` valid.
-    fn prepare(&mut self, runs: usize) -> Result<()> {
-        let _ = runs;
+    /// Untimed: makes the next `_runs` (at most 1,024) calls of `run_op` valid.
+    fn prepare(&mut self, _runs: usize) -> Result<()> {
         Ok(())
     }
 
     /// Timed: one operation.
     fn run_op(&mut self) -> Result<()>;
 
-    /// Timed: `runs` operations in a row, after `prepare(runs)`. Drivers time groups through
-    /// this, never through a loop of their own, so a workload may run a group at once.
+    /// Timed: `runs` operations in a row, after `prepare(runs)`.
     fn run_ops(&mut self, runs: usize) -> Result<()> {
         for _ in 0..runs {
             self.run_op()?;
@@ -99,7 +82,7 @@ pub trait ParallelWorkload {
     fn engine_ops_per_run(&self) -> u64;
 }
 
-/// A database filled with `key_at(0) .. key_at(key_count - 1)`, each holding the same value.
+/// An in-memory database filled with the first `key_count` keys, each holding the same value.
 /// Cloning shares the database: give each workload that writes a fixture of its own.
 #[derive(Clone, Debug)]
 pub struct Fixture {
@@ -112,12 +95,12 @@ pub struct Fixture {
 }
 
 impl Fixture {
-    /// How many keys the fixture was filled with.
+    /// How many keys the fixture holds.
     pub fn key_count(&self) -> usize {
         self.keys.len()
     }
 
-    /// Builds a fresh in-memory database holding `key_count` keys of `value_bytes` each.
+    /// Builds the fixture of `key_count` keys of `value_bytes` each.
     pub fn build(key_count: usize, value_bytes: usize) -> Result<Fixture> {
         let db = Db::in_memory();
         let keys = KeySet::sequential(key_count);
@@ -133,8 +116,7 @@ impl Fixture {
     }
 }
 
-/// Runs `work(thread, state)` for each of `states` on a thread of its own, all released
-/// together; returns the wall time from their release until the last one is done.
+/// Runs `work` for each of `states` on threads released together; returns their wall time.
 pub(crate) fn run_threads<S: Send>(
     states: Vec<S>,
     work: impl Fn(usize, S) -> Result<()> + Sync,
@@ -142,41 +124,33 @@ pub(crate) fn run_threads<S: Send>(
     let barrier = Barrier::new(states.len() + 1);
     std::thread::scope(|scope| {
         let (work, barrier) = (&work, &barrier);
-        let threads: Vec<_> = (states.into_iter().enumerate())
-            .map(|(thread, state)| {
-                scope.spawn(move || {
-                    barrier.wait();
-                    work(thread, state)
-                })
+        let spawn = |(thread, state)| {
+            scope.spawn(move || {
+                barrier.wait();
+                work(thread, state)
             })
-            .collect();
+        };
+        let threads: Vec<_> = states.into_iter().enumerate().map(spawn).collect();
         barrier.wait();
         let started = Instant::now();
+        let panicked = |_| WorkloadError::unexpected("threads", "a thread panicked");
         for thread in threads {
-            let panicked = |_| WorkloadError::unexpected("threads", "a thread panicked");
             thread.join().map_err(panicked)??;
         }
         Ok(started.elapsed())
     })
 }
 
-/// Ok when `holds`, the unexpected-result error `detail` of `workload` otherwise.
 pub(crate) fn ensure(holds: bool, workload: &'static str, detail: &str) -> Result<()> {
-    holds
-        .then_some(())
-        .ok_or_else(|| WorkloadError::unexpected(workload, detail))
+    let failed = || WorkloadError::unexpected(workload, detail);
+    holds.then_some(()).ok_or_else(failed)
 }
 
-/// Refuses a fixture of `keys` keys, fewer than `minimum`.
 pub(crate) fn require_keys(workload: &'static str, keys: usize, minimum: usize) -> Result<()> {
-    if keys < minimum {
-        let detail = format!("needs a fixture of at least {minimum} keys, got {keys}");
-        return Err(WorkloadError::unexpected(workload, detail));
-    }
-    Ok(())
+    let detail = format!("needs a fixture of at least {minimum} keys, got {keys}");
+    ensure(keys >= minimum, workload, &detail)
 }
 
-/// The error of a read that found no value under `key`.
 pub(crate) fn missing(workload: &'static str, key: &[u8]) -> WorkloadError {
     let detail = format!("key {} is missing", String::from_utf8_lossy(key));
     WorkloadError::unexpected(workload, detail)
@@ -187,57 +161,4 @@ pub(crate) fn expect_value<T>(workload: &'static str, key: &[u8], value: Option<
     let value = value.ok_or_else(|| missing(workload, key))?;
     std::hint::black_box(value);
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    //! Every workload runs long enough to wrap its pools and refill them, across several
-    //! driver calls, and checks its own results.
-
-    use super::*;
-    use crate::measure::{time_runs, PREPARE_RUNS_MAX};
-
-    fn run_in_phases(workload: &mut dyn Workload) {
-        for runs in [1, 700, 3_000] {
-            time_runs(workload, runs).expect("the workload's own checks hold");
-        }
-    }
-
-    #[test]
-    fn engine_workloads_stay_right_across_phases() {
-        use engine::Commit;
-        let fixture = || Fixture::build(2 * PREPARE_RUNS_MAX, 100).expect("in-memory fixture");
-        let mut workloads: Vec<Box<dyn Workload>> = vec![
-            Box::new(engine::VersionCas::success(100).expect("setup put")),
-            Box::new(engine::VersionCas::wrong_version(100).expect("setup puts")),
-            Box::new(engine::CreateNewKey::new(100)),
-            Box::new(engine::ConflictingCommit::new(&fixture()).expect("keys")),
-            Box::new(engine::SnapshotGet::new(&fixture()).expect("keys")),
-            Box::new(engine::SnapshotGet::open_each(&fixture()).expect("keys")),
-            Box::new(engine::StdHashMapGet::new(&fixture()).expect("keys")),
-        ];
-        let commits = [1, 3, 10].map(Commit::Transaction);
-        for commit in commits
-            .into_iter()
-            .chain([Commit::Put, Commit::ReadModifyWrite])
-        {
-            workloads.push(Box::new(
-                engine::Commits::new(&fixture(), commit).expect("keys"),
-            ));
-        }
-        for workload in &mut workloads {
-            run_in_phases(workload.as_mut());
-        }
-        // One key overwritten again and again keeps a bounded history.
-        let hot_key = Fixture::build(1, 100).expect("in-memory fixture");
-        let mut hot = engine::Commits::new(&hot_key, engine::Commit::Put).expect("a key");
-        run_in_phases(&mut hot);
-        assert!(hot.versions_retained() <= 2);
-    }
-
-    #[test]
-    fn reader_threads_find_their_keys() {
-        let fixture = Fixture::build(10, 100).expect("in-memory fixture");
-        engine::read_from_threads(&fixture, 32).expect("every reader finds its key");
-    }
 }

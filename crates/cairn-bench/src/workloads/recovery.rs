@@ -1,45 +1,33 @@
-//! Recovery workloads: how long opening a database takes for each shape recovery handles, and
-//! how long writing a snapshot takes.
-//!
-//! A [`Recovery`] times one thing, an open (`Db::open`) or a checkpoint. Everything else is
-//! done untimed in [`Workload::prepare`]: closing the database the previous open left, deleting
-//! the WAL segments created since the fixture was built (every open appends into a new one),
-//! tearing the next frame, or committing the write a new checkpoint needs. A prepared workload
-//! allows exactly one operation, so drivers must time it one per group. Replayed WALs (and the
-//! database `snapshot_creation` checkpoints) hold single puts in a random key order: an index
-//! built in key order is the flattering case. Loaded snapshots are filled in key order, since a
-//! snapshot file is sorted anyway. Measured opens use `Strict`, which does no background work,
-//! with warm page caches, and every open checks its [`cairn::RecoveryReport`] (records
-//! replayed, snapshot loaded, torn tail found), so a recovery that did less is an error.
+//! Recovery workloads: a [`Recovery`] times one open or checkpoint, one per group; the rest
+//! (closing, restoring the WAL, tearing a frame) is untimed, in [`Workload::prepare`]. Replayed
+//! WALs hold single puts in a random key order (key order is the flattering case). Opens use
+//! `Strict` with warm page caches and check their [`cairn::RecoveryReport`].
 
+use super::durability::{bench_options, fill_in_order, DataDir};
+use super::{Result, Workload, WorkloadError};
+use crate::keys::{value_of_length, KeySet, SplitMix64};
+use crate::sizes::VALUE_BYTES;
+use cairn::{Db, Durability};
+use cairn_log::{encoded_frame_bytes, list_segments, SegmentReader, StdFileSystem};
 use std::collections::BTreeSet;
 use std::ffi::OsString;
 use std::fs::OpenOptions;
 use std::path::Path;
 use std::time::Duration;
 
-use cairn::{Db, Durability};
-use cairn_log::{encoded_frame_bytes, list_segments, SegmentReader, StdFileSystem};
-
-use super::durability::{bench_options, fill_in_order, DataDir};
-use super::{Result, Workload, WorkloadError};
-use crate::keys::{value_of_length, KeySet, SplitMix64};
-use crate::sizes::VALUE_BYTES;
-
-/// The key of the extra commits made between checkpoints and before tearing the WAL. It sorts
-/// after every `key:` key, so it never collides with one.
+/// The key of the extra commits made between checkpoints and before tearing the WAL.
 const MARKER_KEY: &[u8] = b"marker:bench";
 
-/// What a [`Recovery`] times.
+/// What a [`Recovery`] times: an open, an open that cuts a torn frame, or a checkpoint.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Shape {
-    /// `Db::open` of the fixture as built.
     Open,
-    /// `Db::open` of the fixture with a torn last frame, which it must cut off.
     TornOpen,
-    /// `db.checkpoint()` of an open database.
     Checkpoint,
 }
+
+/// A fixture's directory, and its database if left open.
+type Built = (DataDir, Option<Db>);
 
 /// An open or a checkpoint of a built fixture; each constructor says which.
 #[derive(Debug)]
@@ -50,8 +38,7 @@ pub struct Recovery {
     records: u64,
     /// Keys of the snapshot every open must load (or every checkpoint write), if any.
     snapshot: Option<u64>,
-    /// Where `prepare` tore the last frame: the offset recovery must cut back to, and the LSN
-    /// it must drop.
+    /// Where `prepare` tore the last frame: the offset to cut back to, the LSN to drop.
     tear: Option<(u64, u64)>,
     /// Open until the next `prepare` closes it (always open for a checkpoint).
     db: Option<Db>,
@@ -68,7 +55,7 @@ impl Recovery {
     fn new(
         workload: &'static str,
         shape: Shape,
-        (dir, db): (DataDir, Option<Db>),
+        (dir, db): Built,
         records: usize,
         snapshot: Option<usize>,
     ) -> Result<Self> {
@@ -82,7 +69,7 @@ impl Recovery {
             prepared: false,
             marker_writes: 0,
             reported: Vec::new(),
-            segments_built: segment_files(dir.path())?,
+            segments_built: files_ending(dir.path(), ".wal")?,
             dir,
         })
     }
@@ -93,9 +80,7 @@ impl Recovery {
         Recovery::new("wal_replay", Shape::Open, fixture, entries, None)
     }
 
-    /// `wal_truncation`: a WAL of `entries` commits whose last frame `prepare` cuts in the
-    /// middle (after committing one more put of the marker), as a crash during its write would
-    /// leave it. The open must replay the `entries` commits and report the torn tail there.
+    /// `wal_truncation`: a WAL of `entries` commits and a last frame `prepare` cuts in half.
     pub fn torn_tail(entries: usize) -> Result<Self> {
         let fixture = shuffled("torn-tail", entries, 0x7761_6C00, false)?;
         Recovery::new("wal_truncation", Shape::TornOpen, fixture, entries, None)
@@ -108,16 +93,10 @@ impl Recovery {
         Recovery::new("snapshot_load", Shape::Open, (dir, None), 0, Some(entries))
     }
 
-    /// `snapshot_wal_recovery`: a snapshot of `entries` keys followed by `wal_records`
-    /// single-put commits (overwrites of random keys of the snapshot) in the WAL.
+    /// `snapshot_wal_recovery`: a snapshot of `entries` keys, then `wal_records` overwrites.
     pub fn snapshot_wal(entries: usize, wal_records: usize) -> Result<Self> {
         let workload = "snapshot_wal_recovery";
-        if entries == 0 {
-            return Err(WorkloadError::unexpected(
-                workload,
-                "needs a key in the snapshot",
-            ));
-        }
+        super::require_keys(workload, entries, 1)?;
         let dir = DataDir::create("snapshot-wal")?;
         let db = build_snapshot(&dir, entries)?;
         let (keys, value) = (KeySet::sequential(entries), value_of_length(VALUE_BYTES));
@@ -126,19 +105,12 @@ impl Recovery {
             db.put(keys.get(random.below(keys.len())), &value)?;
         }
         db.close()?;
-        Recovery::new(
-            workload,
-            Shape::Open,
-            (dir, None),
-            wal_records,
-            Some(entries),
-        )
+        let built = (dir, None);
+        Recovery::new(workload, Shape::Open, built, wal_records, Some(entries))
     }
 
-    /// `snapshot_creation`: `db.checkpoint()` of a database holding `entries` keys, each put
-    /// once in a random order. A checkpoint at a version that already has a snapshot writes
-    /// nothing, so `prepare` commits one overwrite of the marker before each. Every checkpoint
-    /// after the first also deletes what the new snapshot made redundant: part of its cost.
+    /// `snapshot_creation`: `db.checkpoint()` of `entries` keys put in a random order (with a
+    /// marker write before each, since a checkpoint of an unchanged version writes nothing).
     pub fn checkpoint(entries: usize) -> Result<Self> {
         let fixture = shuffled("snapshot-creation", entries, 0x6372_6561, true)?;
         let workload = "snapshot_creation";
@@ -150,8 +122,12 @@ impl Recovery {
         &self.reported
     }
 
-    fn failed(&self, detail: String) -> WorkloadError {
+    fn failed(&self, detail: impl Into<String>) -> WorkloadError {
         WorkloadError::unexpected(self.workload, detail)
+    }
+
+    fn check(&self, holds: bool, detail: impl FnOnce() -> String) -> Result<()> {
+        holds.then_some(()).ok_or_else(|| self.failed(detail()))
     }
 
     /// Commits the marker, closes, and cuts its frame in half; returns where.
@@ -161,9 +137,7 @@ impl Recovery {
         db.close()?;
         let failed = |error: cairn_log::LogError| self.failed(format!("read the WAL: {error}"));
         let segments = list_segments(&StdFileSystem, self.dir.path()).map_err(failed)?;
-        let last = segments
-            .last()
-            .ok_or_else(|| self.failed("no segment".to_owned()))?;
+        let last = segments.last().ok_or_else(|| self.failed("no segment"))?;
         let mut reader = SegmentReader::open(&StdFileSystem, last, usize::MAX).map_err(failed)?;
         let mut last_frame = None;
         while let Some((offset, frame)) = reader.next().map_err(failed)? {
@@ -174,19 +148,17 @@ impl Recovery {
             let detail = format!("the marker commit {version} is not the last frame");
             return Err(self.failed(format!("{detail}: {last_frame:?}")));
         };
-        OpenOptions::new()
+        let cut = |file: std::fs::File| file.set_len(offset + frame_bytes / 2);
+        let file = OpenOptions::new()
             .write(true)
             .open(&last.path)
-            .and_then(|file| file.set_len(offset + frame_bytes / 2))
-            .map_err(|error| WorkloadError::io(self.workload, "cut the last frame", &error))?;
+            .and_then(cut);
+        file.map_err(|error| WorkloadError::io(self.workload, "cut the last frame", &error))?;
         Ok((offset, lsn))
     }
 }
 
 impl Workload for Recovery {
-    /// Closes the database the last open left and puts the directory back (tearing a new
-    /// frame for the torn shape), or commits the marker a checkpoint needs; refuses groups of
-    /// more than one operation.
     fn prepare(&mut self, runs: usize) -> Result<()> {
         if runs > 1 {
             return Err(self.failed(format!("one operation per timed group, asked for {runs}")));
@@ -204,14 +176,11 @@ impl Workload for Recovery {
                 }
                 if self.tear.is_none() {
                     let dir = self.dir.path();
-                    for name in segment_files(dir)?.difference(&self.segments_built) {
-                        std::fs::remove_file(dir.join(name)).map_err(|error| {
-                            WorkloadError::io(
-                                "recovery",
-                                format!("remove {}", dir.join(name).display()),
-                                &error,
-                            )
-                        })?;
+                    for name in files_ending(dir, ".wal")?.difference(&self.segments_built) {
+                        let path = dir.join(name);
+                        let failed =
+                            |error| WorkloadError::io("recovery", "remove a segment", &error);
+                        std::fs::remove_file(&path).map_err(failed)?;
                     }
                     if shape == Shape::TornOpen {
                         self.tear = Some(self.tear_next_frame()?);
@@ -225,51 +194,37 @@ impl Workload for Recovery {
 
     fn run_op(&mut self) -> Result<()> {
         if !std::mem::take(&mut self.prepared) {
-            return Err(self.failed("an operation ran without prepare".to_owned()));
+            return Err(self.failed("an operation ran without prepare"));
         }
         if self.shape == Shape::Checkpoint {
-            let db = self
-                .db
-                .as_ref()
-                .ok_or_else(|| self.failed("no database".to_owned()))?;
+            let db = self.db.as_ref().ok_or_else(|| self.failed("no database"))?;
             let report = db.checkpoint()?;
-            if report.file.is_none() || Some(report.entries) != self.snapshot {
-                return Err(self.failed(format!(
-                    "the checkpoint wrote {} keys (file written: {}), expected {:?}",
-                    report.entries,
-                    report.file.is_some(),
-                    self.snapshot
-                )));
-            }
+            let wrote = report.file.is_some().then_some(report.entries);
+            let expected = self.snapshot;
+            let detail = || format!("the checkpoint wrote {wrote:?} keys, expected {expected:?}");
+            self.check(wrote == expected, detail)?;
             self.reported.push(report.duration);
             return Ok(());
         }
         let tear = self.tear.take();
-        if self.db.is_some() || (self.shape == Shape::TornOpen) != tear.is_some() {
-            return Err(self.failed("an open ran without prepare".to_owned()));
-        }
+        let prepared = self.db.is_none() && (self.shape == Shape::TornOpen) == tear.is_some();
+        self.check(prepared, || "an open ran without prepare".to_owned())?;
         let db = open(self.dir.path(), Durability::Strict)?;
         let report = db.recovery_report();
         self.db = Some(db);
         let loaded = report.snapshot.as_ref().map(|snapshot| snapshot.entries);
-        if report.wal_records_replayed != self.records || loaded != self.snapshot {
-            return Err(self.failed(format!(
-                "recovery replayed {} WAL records and loaded a snapshot of {loaded:?} keys; \
-                 expected {} records and {:?}",
-                report.wal_records_replayed, self.records, self.snapshot
-            )));
-        }
+        let found = (report.wal_records_replayed, loaded);
+        let expected = (self.records, self.snapshot);
+        let detail =
+            || format!("recovery replayed (records, snapshot keys) {found:?}, not {expected:?}");
+        self.check(found == expected, detail)?;
         let last_version = report.last_version.get();
         let torn = report
             .torn_tail
             .as_ref()
             .map(|torn| (torn.offset, last_version + 1));
-        if torn != tear {
-            return Err(self.failed(format!(
-                "expected a torn tail at {tear:?}; the report says {:?} at version {last_version}",
-                report.torn_tail
-            )));
-        }
+        let detail = || format!("expected a torn tail at {tear:?}, found {torn:?}");
+        self.check(torn == tear, detail)?;
         self.reported.push(report.duration);
         Ok(())
     }
@@ -277,45 +232,35 @@ impl Workload for Recovery {
 
 impl Drop for Recovery {
     fn drop(&mut self) {
-        if let Some(db) = self.db.take() {
-            let _ = db.close();
-        }
+        drop(self.db.as_ref().map(Db::close));
     }
 }
 
-/// Opens `dir` with `durability` and no maintenance thread. Fixtures are written `Buffered`
-/// with a 64 MiB buffer flushed every 100 ms, so that writing a million puts is bounded by the
-/// engine, not by the disk.
 fn open(dir: &Path, durability: Durability) -> Result<Db> {
     Ok(Db::open(bench_options(durability, Some(dir)))?)
 }
 
+/// Fixtures are written with a 64 MiB buffer flushed every 100 ms, so that writing a million
+/// puts is bounded by the engine, not by the disk.
 const FIXTURE_DURABILITY: Durability = Durability::Buffered {
     flush_interval: Duration::from_millis(100),
     buffer_bytes_max: 64 * 1024 * 1024,
 };
 
-/// The names of the WAL segment files in `dir`.
-fn segment_files(dir: &Path) -> Result<BTreeSet<OsString>> {
+fn files_ending(dir: &Path, suffix: &str) -> Result<BTreeSet<OsString>> {
     let listing = |error| WorkloadError::io("recovery", format!("list {}", dir.display()), &error);
     let mut names = BTreeSet::new();
     for entry in std::fs::read_dir(dir).map_err(listing)? {
         let name = entry.map_err(listing)?.file_name();
-        if name.to_string_lossy().ends_with(".wal") {
+        if name.to_string_lossy().ends_with(suffix) {
             names.insert(name);
         }
     }
     Ok(names)
 }
 
-/// A fresh directory into which every key of `key_at(0..entries)` was put once, one commit
-/// each, in a random order; the database is left open (and synced) if `keep_open`.
-fn shuffled(
-    label: &str,
-    entries: usize,
-    seed: u64,
-    keep_open: bool,
-) -> Result<(DataDir, Option<Db>)> {
+/// A fresh directory holding the first `entries` keys, put one commit each in random order.
+fn shuffled(label: &str, entries: usize, seed: u64, keep_open: bool) -> Result<Built> {
     let dir = DataDir::create(label)?;
     let db = open(dir.path(), FIXTURE_DURABILITY)?;
     let (keys, value) = (KeySet::sequential(entries), value_of_length(VALUE_BYTES));
@@ -330,10 +275,7 @@ fn shuffled(
     Ok((dir, None))
 }
 
-/// Writes `entries` keys in batches, then leaves a snapshot of them (plus the marker) and a
-/// WAL with nothing after it: write, close, reopen (so that new commits go to a new segment),
-/// checkpoint, commit the marker, checkpoint again (which deletes every segment the first
-/// snapshot covers). Returns the database, still open.
+/// Leaves a snapshot of `entries` keys (plus the marker) and nothing after it in the WAL.
 fn build_snapshot(dir: &DataDir, entries: usize) -> Result<Db> {
     let db = open(dir.path(), FIXTURE_DURABILITY)?;
     let (keys, value) = (KeySet::sequential(entries), value_of_length(VALUE_BYTES));
@@ -344,14 +286,10 @@ fn build_snapshot(dir: &DataDir, entries: usize) -> Result<Db> {
     db.put(MARKER_KEY, b"0")?;
     db.sync()?;
     let report = db.checkpoint()?;
-    if report.entries != entries as u64 + 1 || report.file.is_none() {
-        let detail = format!(
-            "the fixture's snapshot holds {} keys, not {entries} + 1",
-            report.entries
-        );
-        return Err(WorkloadError::unexpected("recovery", detail));
-    }
-    Ok(db)
+    let held = report.entries;
+    let detail = format!("the fixture's snapshot holds {held} keys, not {entries} + 1");
+    let holds = report.entries == entries as u64 + 1 && report.file.is_some();
+    super::ensure(holds, "recovery", &detail).map(|()| db)
 }
 
 #[cfg(test)]
@@ -374,33 +312,22 @@ mod tests {
                 time_runs(&mut recovery, 1).expect("each operation checks its report");
             }
             assert_eq!(recovery.reported().len(), 3);
-            assert!(
-                recovery.run_op().is_err(),
-                "{}: no prepare",
-                recovery.workload
-            );
+            assert!(recovery.run_op().is_err(), "no prepare");
             assert!(time_runs(&mut recovery, 2).is_err(), "groups of two");
-            let snapshots = |recovery: &Recovery| {
-                let names = std::fs::read_dir(recovery.dir.path()).expect("listing");
-                let names = names.map(|entry| entry.expect("entry").file_name());
-                names
-                    .filter(|name| name.to_string_lossy().ends_with(".snap"))
-                    .count()
-            };
+            let dir = recovery.dir.path().to_path_buf();
+            let files = |suffix| files_ending(&dir, suffix).expect("listing");
             match recovery.shape {
                 // The segment files are what was built, however many opens ran.
                 Shape::Open => {
                     recovery.prepare(1).expect("close and restore");
-                    let files = segment_files(recovery.dir.path()).expect("listing");
-                    assert_eq!(files, recovery.segments_built);
+                    assert_eq!(files(".wal"), recovery.segments_built);
                 }
                 // Checkpoints keep the newest two snapshots.
-                Shape::Checkpoint => assert_eq!(snapshots(&recovery), 2),
+                Shape::Checkpoint => assert_eq!(files(".snap").len(), 2),
                 Shape::TornOpen => {}
             }
-            let path = recovery.dir.path().to_path_buf();
             drop(recovery);
-            assert!(!path.exists(), "{} was left behind", path.display());
+            assert!(!dir.exists(), "{} was left behind", dir.display());
         }
     }
 }
