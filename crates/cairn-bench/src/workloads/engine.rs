@@ -335,7 +335,8 @@ impl Drop for Commits {
     }
 }
 
-/// The floor for `get_at_scale`: a plain `HashMap` of the same keys and values.
+/// The floor for `get_at_scale`: a plain `HashMap` of the same keys and values, each value its
+/// own allocation as in a store (one shared value would stay in cache and flatter the floor).
 #[derive(Debug)]
 pub struct StdHashMapGet {
     map: HashMap<Box<[u8]>, Arc<[u8]>>,
@@ -346,7 +347,7 @@ impl StdHashMapGet {
     /// A map with the keys and value length of `fixture`.
     pub fn new(fixture: &Fixture) -> Result<Self> {
         let value: Arc<[u8]> = Arc::from(value_of_length(fixture.value_bytes));
-        let map = (fixture.keys.iter()).map(|key| (Box::from(key), Arc::clone(&value)));
+        let map = (fixture.keys.iter()).map(|key| (Box::from(key), Arc::from(&value[..])));
         let map = map.collect();
         let picker = Picker::new("std hashmap get", fixture, 1, 0x0067_6574)?;
         Ok(StdHashMapGet { map, picker })
