@@ -732,6 +732,10 @@ fn log_options(
     log_options.segment_bytes = options.segment_bytes;
     log_options.recovery = options.recovery;
     log_options.database_id = database_id;
+    #[cfg(feature = "sabotage")]
+    {
+        log_options.sabotage = options.sabotage;
+    }
     if matches!(options.sync, SyncPolicy::Buffered { .. }) {
         let signal = Arc::clone(signal);
         log_options.flush_waker = Some(FlushWaker(Arc::new(move || signal.wake())));

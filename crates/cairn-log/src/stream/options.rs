@@ -148,6 +148,10 @@ pub struct StreamOptions {
     /// releases the least recently used stream that can be released; if none can, the
     /// operation fails at once with `StreamError::TooManyOpenStreams`.
     pub open_streams_max: Option<usize>,
+    /// A deliberately broken build for the crash matrix, passed to every stream's log;
+    /// default [`crate::Sabotage::None`].
+    #[cfg(feature = "sabotage")]
+    pub sabotage: crate::Sabotage,
 }
 
 impl StreamOptions {
@@ -167,6 +171,8 @@ impl StreamOptions {
             lazy_open: false,
             idle_release_after: None,
             open_streams_max: None,
+            #[cfg(feature = "sabotage")]
+            sabotage: crate::Sabotage::None,
         }
     }
 

@@ -521,10 +521,22 @@ pub fn check_recovered(
     Ok(())
 }
 
+#[cfg(feature = "sabotage")]
+thread_local! {
+    /// The broken build the stores this thread opens run (`Sabotage::None` unless a test
+    /// that must catch one sets it).
+    pub static SABOTAGE: std::cell::Cell<cairn_log::Sabotage> =
+        const { std::cell::Cell::new(cairn_log::Sabotage::None) };
+}
+
 /// Options of the crash tests: small segments (rotation every few appends), a sparse index
 /// and no in-memory tail, so that reads after recovery go to disk, and a fixed clock.
 pub fn stream_options(sync: SyncPolicy) -> StreamOptions {
     let mut options = StreamOptions::new(sync);
+    #[cfg(feature = "sabotage")]
+    {
+        options.sabotage = SABOTAGE.with(std::cell::Cell::get);
+    }
     options.segment_bytes = 4_096;
     options.index_interval_bytes = 512;
     options.tail_bytes_max = 0;
@@ -578,8 +590,8 @@ pub fn plain_fs(fs: &Arc<FaultFs>) -> Arc<dyn FileSystem> {
 }
 
 /// A broken build, on the test side: `sync_data` of log segments returns success without
-/// syncing, exactly what `Sabotage::AckBeforeFsync` does inside the log (which stream options
-/// cannot select yet). Every other call goes through.
+/// syncing, what `Sabotage::AckBeforeFsync` (through `StreamOptions::sabotage`) does inside
+/// the log, seen from the file system. Every other call goes through.
 #[derive(Debug)]
 pub struct AckBeforeFsyncFs(pub Arc<dyn FileSystem>);
 
