@@ -127,13 +127,20 @@ pub struct GroupInfo {
 
 /// The async stream API every backend implements. See the module docs for the semantics.
 pub trait StreamStore: Send + Sync {
-    /// Appends one message; returns its offset.
+    /// Appends one message; returns its offset. The default is a batch of one.
     fn append(
         &self,
         scope: &Scope,
         stream: &str,
         message: &NewMessage,
-    ) -> impl Future<Output = KvResult<u64>> + Send;
+    ) -> impl Future<Output = KvResult<u64>> + Send {
+        async move {
+            let offsets = self
+                .append_batch(scope, stream, std::slice::from_ref(message))
+                .await?;
+            Ok(offsets.start)
+        }
+    }
 
     /// Appends 1 to [`STREAM_BATCH_MESSAGES_MAX`] messages atomically; returns their offsets.
     fn append_batch(

@@ -269,13 +269,6 @@ fn remaining(started: Instant, timeout: Duration) -> Duration {
 }
 
 impl StreamStore for CairnStreams {
-    async fn append(&self, scope: &Scope, stream: &str, message: &NewMessage) -> KvResult<u64> {
-        let range = self
-            .append_messages(scope, stream, std::slice::from_ref(message))
-            .await?;
-        Ok(range.start)
-    }
-
     async fn append_batch(
         &self,
         scope: &Scope,

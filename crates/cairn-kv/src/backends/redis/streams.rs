@@ -342,13 +342,6 @@ impl RedisStore {
 }
 
 impl StreamStore for RedisStore {
-    async fn append(&self, scope: &Scope, stream: &str, message: &NewMessage) -> KvResult<u64> {
-        let offsets = self
-            .append_batch(scope, stream, std::slice::from_ref(message))
-            .await?;
-        Ok(offsets.start)
-    }
-
     async fn append_batch(
         &self,
         scope: &Scope,
