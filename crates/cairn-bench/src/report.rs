@@ -75,6 +75,13 @@ impl Row {
         row.refreshed()
     }
 
+    /// A latency row whose value (the figure checked) is the p99, for a tail-latency target.
+    pub fn latency_p99(name: &str, latency: &Latency) -> Self {
+        let mut row = Row::latency(name, latency);
+        row.value = count_as_f64(latency.p99_ns);
+        row.refreshed()
+    }
+
     /// A throughput row; its value is ops/s.
     pub fn throughput(name: &str, throughput: &Throughput) -> Self {
         let mut row = Row::new(name, Unit::OpsPerSecond, throughput.ops_per_sec);

@@ -11,6 +11,7 @@ pub enum Source {
     KeyValueLibrary,
     ScalingReport,
     Cairn,
+    Streams,
     Guard,
     Gate,
 }
@@ -23,6 +24,9 @@ impl Source {
             Source::KeyValueLibrary => "published by the key-value library Cairn replaces",
             Source::ScalingReport => "from the benchmark report whose store had O(n) lookups",
             Source::Cairn => "Cairn's own goal",
+            Source::Streams => {
+                "Cairn's streams target, tighter than the message log it replaces published"
+            }
             Source::Guard => "Cairn's own: a guard against a regression it once had",
             Source::Gate => "CI regression gate",
         }
@@ -146,6 +150,23 @@ limits! {
         for "`peers/{get/100,put/buffered}/kv:redis` p50";
     KV_REDIS_OVER_RAW_GOAL = Cairn AtLeast(1.0 / 1.1), ">= 0.91x raw"
         for "`peers/*/kv:redis vs redis`, goal";
+    // Message streams: the store's own targets (docs/streams.md, "Targets").
+    STREAM_BATCHED = Streams AtLeast(10e6), ">= 10M msg/s"
+        for "`core_operations/batch_write_throughput/{1000,10000}/cairn-buffered`";
+    STREAM_APPEND_P99 = Streams AtMost(5_000.0), "p99 <= 5 µs"
+        for "`core_operations/single_write_latency/64/cairn-buffered p99`";
+    STREAM_STRICT_OVER_FDATASYNC = Streams AtMost(1.2), "<= 1.2x"
+        for "`core_operations/strict_write_latency/64/cairn-strict vs raw-fdatasync`";
+    STREAM_WRITER_SCALING = Streams AtLeast(10.0), ">= 10x"
+        for "`core_operations/concurrent_writes/16 vs 1/cairn-strict`";
+    STREAM_READ_P99 = Streams AtMost(1_000.0), "p99 <= 1 µs"
+        for "`core_operations/read_operations/{sequential,random}/cairn-buffered p99`";
+    STREAM_REPLAY = Streams AtLeast(10e6), ">= 10M msg/s"
+        for "`integration_operations/streaming_api/replay/cairn-buffered`";
+    STREAM_OPEN = Streams AtMost(50e6), "<= 50 ms"
+        for "`system_operations/recovery_operations/{1GiB,4GiB}/cairn-buffered`";
+    STREAM_INACTIVE_BYTES = Streams AtMost(256.0), "<= 256 B"
+        for "`system_operations/memory_efficiency/100000/cairn`";
     CAIRN_AHEAD = Cairn Above(1.0), "> 1.00x (Cairn ahead)"
         for "`peers/*/cairn vs <store>` of reads, scans, buffered writes, group commit";
 }

@@ -424,4 +424,5 @@ client_errors! {
     "fjall": ::fjall::Error;
     "rusqlite": cairn_kv::backends::sqlite::rusqlite::Error;
     "redis-rs": cairn_kv::backends::redis::redis::RedisError;
+    "cairn streams": cairn_log::StreamError;
 }

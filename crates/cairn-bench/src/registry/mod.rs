@@ -4,7 +4,7 @@
 
 pub mod engine;
 pub mod side_by_side;
-pub use engine::gates;
+pub mod streams;
 
 use crate::measure::{Budget, Plan};
 use crate::peers::{Label, Places};
@@ -77,6 +77,12 @@ impl Entry {
         self
     }
 
+    /// True when the entry measures Redis too, given a server.
+    pub fn may_use_redis(&self) -> bool {
+        let mut prefixes = std::iter::once("peers/").chain(streams::WITH_REDIS);
+        prefixes.any(|prefix| self.name.starts_with(prefix))
+    }
+
     /// True when `filter` is part of the name.
     pub fn matches(&self, filter: &str) -> bool {
         self.name.contains(filter)
@@ -144,6 +150,7 @@ impl Derived {
 pub fn entries(quick: bool) -> Vec<Entry> {
     let mut entries = side_by_side::entries(quick);
     entries.extend(engine::entries(quick));
+    entries.extend(streams::entries(quick));
     entries
 }
 
@@ -151,7 +158,15 @@ pub fn entries(quick: bool) -> Vec<Entry> {
 pub fn derived(quick: bool) -> Vec<Derived> {
     let mut derived = side_by_side::derived(quick);
     derived.extend(engine::derived(quick));
+    derived.extend(streams::derived(quick));
     derived
+}
+
+/// The CI gate: generous bounds, mostly on same-run ratios.
+pub fn gates(quick: bool) -> Vec<(String, crate::targets::Limit)> {
+    let mut gates = engine::gates(quick);
+    gates.extend(streams::gates(quick));
+    gates
 }
 
 /// Keys of the read fixtures: 1M, or 100K in quick mode.

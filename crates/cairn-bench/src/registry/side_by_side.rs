@@ -462,6 +462,9 @@ fn run_memory_probe(label: Label, places: &Places, keys: usize) -> Result<Memory
 
 /// The child's side of the memory probe: fills `label`'s store and returns its line.
 pub fn memory_probe(label: &str, keys: usize, redis_url: &str) -> Result<String> {
+    if label == "streams" {
+        return crate::workloads::stream_system::memory_probe(keys as u64);
+    }
     let redis_url = Some(redis_url.to_owned());
     Ok(memory::probe(label.parse()?, &Places { redis_url }, keys)?.to_line())
 }

@@ -108,7 +108,7 @@ pub fn probe(label: Label, places: &Places, key_count: usize) -> Result<MemoryFi
 }
 
 /// A `kB` line of `/proc/self/status` (`VmRSS`, `VmHWM`), in bytes.
-fn process_memory(field: &str) -> Result<u64> {
+pub(crate) fn process_memory(field: &str) -> Result<u64> {
     let unreadable = |error| WorkloadError::io("memory", "read /proc/self/status", &error);
     let status = std::fs::read_to_string("/proc/self/status").map_err(unreadable)?;
     let kilobytes = status.lines().find_map(|line| {

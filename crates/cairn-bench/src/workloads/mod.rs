@@ -6,6 +6,8 @@
 pub mod durability;
 pub mod engine;
 pub mod recovery;
+pub mod stream_system;
+pub mod streams;
 
 use crate::keys::{value_of_length, KeySet};
 use cairn::Db;

@@ -145,7 +145,7 @@ fn measure(settings: &BenchArgs) -> Result<SavedRun> {
     // Declared before the entries run and dropped after them: a server started here outlives
     // every store that uses it.
     let (mut server, mut redis_url) = (None, None);
-    if entries.iter().any(|entry| entry.name.starts_with("peers/")) {
+    if entries.iter().any(Entry::may_use_redis) {
         let url = &settings.redis;
         let (answered, found) = if settings.start_redis {
             let started = RedisServer::start().map(|it| server.insert(it).url());

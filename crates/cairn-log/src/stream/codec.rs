@@ -246,6 +246,16 @@ pub struct DecodedBatch {
 
 /// Decodes a batch body. Never panics; allocates at most a small multiple of `body.len()`.
 pub fn decode_batch(body: &[u8]) -> Result<DecodedBatch, &'static str> {
+    decode_batch_part(body, 0..usize::MAX).map(|(_, batch)| batch)
+}
+
+/// Decodes a batch body as [`decode_batch`] does, checking every message, but keeps only the
+/// messages whose index in the batch is in `wanted` (a read of one message of a large batch
+/// allocates for that one). Returns the batch's message count too.
+pub fn decode_batch_part(
+    body: &[u8],
+    wanted: std::ops::Range<usize>,
+) -> Result<(usize, DecodedBatch), &'static str> {
     let (timestamp_ms, count) = batch_header(body)?;
     let count = usize::try_from(count).unwrap_or(usize::MAX);
     let mut cursor = Cursor {
@@ -253,8 +263,10 @@ pub fn decode_batch(body: &[u8]) -> Result<DecodedBatch, &'static str> {
         position: BATCH_HEADER_BYTES,
     };
     // `batch_header` bounded `count` by the body's size, so this allocation is too.
-    let mut messages = Vec::with_capacity(count);
-    for _ in 0..count {
+    let kept = wanted.end.min(count).saturating_sub(wanted.start);
+    let mut messages = Vec::with_capacity(kept);
+    for index in 0..count {
+        let keep = wanted.contains(&index);
         let flags = cursor.u8()?;
         if flags & !FLAG_HAS_KEY != 0 {
             return Err("unknown message flags");
@@ -268,33 +280,47 @@ pub fn decode_batch(body: &[u8]) -> Result<DecodedBatch, &'static str> {
         let mut field = |cursor: &mut Cursor<'_>| -> Result<Vec<u8>, &'static str> {
             let len = cursor.len(budget)?;
             budget -= len;
-            Ok(cursor.take(len)?.to_vec())
+            let bytes = cursor.take(len)?;
+            Ok(if keep { bytes.to_vec() } else { Vec::new() })
         };
         let key = if flags & FLAG_HAS_KEY == 0 {
             None
         } else {
             Some(field(&mut cursor)?)
         };
-        let mut headers = Vec::with_capacity(header_count);
+        let mut headers = Vec::with_capacity(if keep { header_count } else { 0 });
         for _ in 0..header_count {
             let name = field(&mut cursor)?;
             let value = field(&mut cursor)?;
-            headers.push((name, value));
+            if keep {
+                headers.push((name, value));
+            }
         }
-        let value = cursor.take(value_len)?.to_vec();
-        messages.push(Message {
-            key,
-            headers,
-            value,
-        });
+        let value = cursor.take(value_len)?;
+        if keep {
+            let value = value.to_vec();
+            messages.push(Message {
+                key,
+                headers,
+                value,
+            });
+        }
     }
     if cursor.position != body.len() {
         return Err("bytes after the last message of the batch");
     }
-    Ok(DecodedBatch {
-        timestamp_ms,
-        messages,
-    })
+    debug_assert_eq!(
+        messages.len(),
+        kept,
+        "kept exactly the wanted messages present"
+    );
+    Ok((
+        count,
+        DecodedBatch {
+            timestamp_ms,
+            messages,
+        },
+    ))
 }
 
 /// True when `name` is 1 to [`STREAM_NAME_BYTES_MAX`] bytes of `[A-Za-z0-9._-]`.
@@ -453,6 +479,27 @@ mod tests {
         let mut out = Vec::new();
         encode_batch(&mut out, timestamp_ms, messages);
         out
+    }
+
+    #[test]
+    fn a_partial_decode_keeps_the_wanted_messages_and_checks_them_all() {
+        let messages = sample();
+        let bytes = encoded(9, &messages);
+        for (start, end) in [(0, 3), (1, 2), (2, 9), (0, 0), (3, 5), (5, 1)] {
+            let (count, part) = decode_batch_part(&bytes, start..end).expect("valid batch");
+            assert_eq!(count, 3);
+            assert_eq!(part.timestamp_ms, 9);
+            let wanted = messages
+                .get(start.min(3)..end.clamp(start.min(3), 3))
+                .expect("in range");
+            assert_eq!(part.messages, wanted, "{start}..{end}");
+        }
+        // A message the reader does not want is still checked: damage in it is an error.
+        let mut damaged = bytes.clone();
+        let flags_of_second = BATCH_HEADER_BYTES + 6 + 2;
+        damaged[flags_of_second] = 0x80;
+        assert!(decode_batch_part(&damaged, 0..1).is_err());
+        assert!(decode_batch_part(&bytes[..bytes.len() - 1], 0..1).is_err());
     }
 
     #[test]

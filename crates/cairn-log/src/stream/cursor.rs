@@ -141,7 +141,7 @@ impl Cursor {
     pub fn next_batch(&mut self) -> Result<Vec<StoredMessage>, StreamError> {
         if self.batch.is_empty() {
             let stream = self.stream()?;
-            self.fill(&stream)?;
+            return self.fetch(&stream);
         }
         Ok(self.batch.drain(..).collect())
     }
@@ -191,6 +191,13 @@ impl Cursor {
     /// Reads the next batch from the position; applies the truncation policy when the
     /// position is below the first readable offset.
     fn fill(&mut self, stream: &Stream) -> Result<(), StreamError> {
+        let read = self.fetch(stream)?;
+        self.batch.extend(read);
+        Ok(())
+    }
+
+    /// Reads the next batch from the position, which moves past it.
+    fn fetch(&mut self, stream: &Stream) -> Result<Vec<StoredMessage>, StreamError> {
         let read = stream.read_range(self.position, self.batch_messages, self.batch_bytes)?;
         // Offsets are dense: a first message past the position, or nothing while the first
         // readable offset is past it, means the messages at the position were truncated.
@@ -215,8 +222,7 @@ impl Cursor {
         if let Some(last) = read.last() {
             self.position = last.offset.saturating_add(1);
         }
-        self.batch.extend(read);
-        Ok(())
+        Ok(read)
     }
 }
 

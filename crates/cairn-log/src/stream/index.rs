@@ -15,6 +15,7 @@
 //! Lengths are checked against the frame limit before the frame buffer is sized. Reads are
 //! positional (`read_exact_at`); memory maps are a later step.
 
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use crate::format::{read_u64, to_u64, FRAME_BODY_OFFSET, SEGMENT_HEADER_BYTES};
@@ -22,7 +23,7 @@ use crate::frame::{check_frame_header, decode_frame, Decoded};
 use crate::fs::{read_exact_at, FileHandle, FileSystem, OpenMode};
 use crate::segment::list_segments;
 
-use super::codec::{decode_batch, DecodedBatch};
+use super::codec::{decode_batch_part, DecodedBatch};
 use super::error::StreamError;
 use super::retention::SegmentSummary;
 
@@ -153,12 +154,16 @@ pub(crate) fn probe_first_batch(
     }))
 }
 
-/// One frame read from disk, with its decoded batch.
+/// One frame read from disk, with the part of its batch the reader wants decoded.
 #[derive(Debug)]
 pub(crate) struct ReadBatch {
     /// Its first offset.
     pub first_offset: u64,
-    /// The batch.
+    /// Messages in the batch.
+    pub count: u64,
+    /// Offset of `batch.messages[0]`: the first offset the reader wanted, within the batch.
+    pub decoded_from: u64,
+    /// The batch: its timestamp, and the wanted messages only.
     pub batch: DecodedBatch,
 }
 
@@ -321,7 +326,8 @@ impl DiskIndex {
         fs: &dyn FileSystem,
         mut at: At,
         lsn_limit: u64,
-        visit: &mut dyn FnMut(&ReadBatch) -> bool,
+        wanted: Range<u64>,
+        visit: &mut dyn FnMut(&mut ReadBatch) -> bool,
     ) -> Result<(), StreamError> {
         let mut refreshed = false;
         loop {
@@ -389,11 +395,16 @@ impl DiskIndex {
             if let Some(reason) = wrong {
                 return Err(StreamError::corrupted(&path, at.position, reason));
             }
-            let batch = decode_batch(self.body())
-                .map_err(|reason| StreamError::corrupted(&path, at.position, reason))?;
-            let count = to_u64(batch.messages.len());
-            let read = ReadBatch {
+            let index = |offset: u64| usize::try_from(offset.saturating_sub(version));
+            let index = |offset: u64| index(offset).unwrap_or(usize::MAX);
+            let (count, batch) =
+                decode_batch_part(self.body(), index(wanted.start)..index(wanted.end))
+                    .map_err(|reason| StreamError::corrupted(&path, at.position, reason))?;
+            let count = to_u64(count);
+            let mut read = ReadBatch {
                 first_offset: version,
+                count,
+                decoded_from: version.max(wanted.start),
                 batch,
             };
             self.note(at, &read);
@@ -408,7 +419,7 @@ impl DiskIndex {
                     disk.indexed_to = (next.position, next.lsn, next.offset);
                 }
             }
-            if !visit(&read) {
+            if !visit(&mut read) {
                 return Ok(());
             }
             at = next;
@@ -477,13 +488,15 @@ impl DiskIndex {
     }
 
     /// Calls `visit` with every batch, from the one holding `offset` on, at or below
-    /// `lsn_limit`, until it returns false.
+    /// `lsn_limit`, until it returns false; of each batch only the messages with offsets in
+    /// `offset..offset + messages` are decoded.
     pub fn read_from(
         &mut self,
         fs: &dyn FileSystem,
         offset: u64,
+        messages: u64,
         lsn_limit: u64,
-        visit: &mut dyn FnMut(&ReadBatch) -> bool,
+        visit: &mut dyn FnMut(&mut ReadBatch) -> bool,
     ) -> Result<(), StreamError> {
         self.refresh_if_unprobed(fs, lsn_limit)?;
         let start = self.start_for(
@@ -493,17 +506,19 @@ impl DiskIndex {
         let Some(start) = start.or_else(|| self.first_position()) else {
             return Ok(());
         };
-        self.walk(fs, start, lsn_limit, visit)
+        let wanted = offset..offset.saturating_add(messages);
+        self.walk(fs, start, lsn_limit, wanted, visit)
     }
 
     /// Calls `visit` with every batch from the last one stamped before `timestamp_ms` on (the
-    /// first batch at or after it is then among the visited), until it returns false.
+    /// first batch at or after it is then among the visited), until it returns false. No
+    /// message is decoded: the batches carry their timestamps and counts only.
     pub fn read_from_time(
         &mut self,
         fs: &dyn FileSystem,
         timestamp_ms: u64,
         lsn_limit: u64,
-        visit: &mut dyn FnMut(&ReadBatch) -> bool,
+        visit: &mut dyn FnMut(&mut ReadBatch) -> bool,
     ) -> Result<(), StreamError> {
         self.refresh_if_unprobed(fs, lsn_limit)?;
         let start = self.start_for(
@@ -513,7 +528,7 @@ impl DiskIndex {
         let Some(start) = start.or_else(|| self.first_position()) else {
             return Ok(());
         };
-        self.walk(fs, start, lsn_limit, visit)
+        self.walk(fs, start, lsn_limit, 0..0, visit)
     }
 
     /// Refreshes when a segment holds durable frames but was listed before it had any.

@@ -43,6 +43,7 @@ use super::index::{DiskIndex, ReadBatch, STREAM_BATCH_RECORD_TYPE};
 use super::notify::Notifier;
 use super::options::{Retention, StreamOptions};
 use super::retention::{plan, PlanInput, RetentionReport};
+use std::borrow::Cow;
 
 /// A message read from a stream.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -214,13 +215,10 @@ impl Stream {
             disk.read_from(
                 fs.as_ref(),
                 u64::MAX,
+                0,
                 report.last_lsn,
-                &mut |read: &ReadBatch| {
-                    last = Some((
-                        read.first_offset,
-                        to_u64(read.batch.messages.len()),
-                        read.batch.timestamp_ms,
-                    ));
+                &mut |read: &mut ReadBatch| {
+                    last = Some((read.first_offset, read.count, read.batch.timestamp_ms));
                     true
                 },
             )?;
@@ -370,10 +368,12 @@ impl Stream {
         self.evict(state);
         let from = from.max(state.meta.first_offset);
         let (tail_start, end) = self.visible(state);
-        let mut out = Vec::new();
+        // Sized for the common read: at most a page of messages, never more than asked.
+        let mut out = Vec::with_capacity(max_messages.min(1_024));
         let mut bytes = 0_usize;
         let mut full = false;
-        let mut take = |offset: u64, timestamp_ms: u64, message: &Message| -> bool {
+        // Takes a message read from disk (moved) or from the tail (cloned).
+        let mut take = |offset: u64, timestamp_ms: u64, message: Cow<'_, Message>| -> bool {
             if out.len() >= max_messages {
                 return false;
             }
@@ -385,7 +385,7 @@ impl Stream {
             out.push(StoredMessage {
                 offset,
                 timestamp_ms,
-                message: message.clone(),
+                message: message.into_owned(),
             });
             true
         };
@@ -394,21 +394,25 @@ impl Stream {
         }
         if from < tail_start {
             let limit = self.log.durable_lsn();
+            let wanted = u64::try_from(max_messages).unwrap_or(u64::MAX);
             state
                 .disk
-                .read_from(self.fs.as_ref(), from, limit, &mut |read| {
-                    let mut offset = read.first_offset;
-                    for message in &read.batch.messages {
+                .read_from(self.fs.as_ref(), from, wanted, limit, &mut |read| {
+                    let timestamp_ms = read.batch.timestamp_ms;
+                    let messages = (read.decoded_from..).zip(&mut read.batch.messages);
+                    for (offset, message) in messages {
                         if offset >= tail_start {
                             return false;
                         }
-                        if offset >= from && !take(offset, read.batch.timestamp_ms, message) {
+                        let message = Cow::Owned(std::mem::take(message));
+                        if offset >= from && !take(offset, timestamp_ms, message) {
                             full = true;
                             return false;
                         }
-                        offset += 1;
                     }
-                    offset < tail_start
+                    // Past the last wanted offset nothing more is decoded: stop there.
+                    let batch_end = read.first_offset.saturating_add(read.count);
+                    batch_end < tail_start && batch_end < from.saturating_add(wanted)
                 })?;
         }
         if !full {
@@ -420,7 +424,7 @@ impl Stream {
                     if offset >= end {
                         break 'batches;
                     }
-                    if offset >= from && !take(offset, batch.timestamp_ms, message) {
+                    if offset >= from && !take(offset, batch.timestamp_ms, Cow::Borrowed(message)) {
                         break 'batches;
                     }
                 }
