@@ -176,6 +176,40 @@ pub(crate) struct DiskIndex {
     payload_bytes_max: usize,
     /// Reused frame buffer.
     buffer: Vec<u8>,
+    /// Bytes read ahead of the last frame read from disk.
+    ahead: ReadAhead,
+    /// Where the last walk stopped: a later read at or after its offset starts there
+    /// instead of at an index entry (sequential readers walk no frame twice). Cleared when
+    /// the segments are re-listed.
+    resume: Option<At>,
+}
+
+/// Bytes of a segment read in one `read_at`: the frames a walk reads next are usually there.
+const READ_AHEAD_BYTES: usize = 16 << 10;
+
+/// A window of one segment's bytes. Only frames whose LSN was durable when the window was
+/// read are served from it: their bytes were final then. Anything else (a frame being
+/// written at the time, damage) is read again from the file, with the usual checks.
+#[derive(Debug, Default)]
+struct ReadAhead {
+    /// The segment's first LSN (segments are never renumbered or reused), or `None`.
+    segment: Option<u64>,
+    start: u64,
+    bytes: Vec<u8>,
+    durable_lsn: u64,
+}
+
+impl ReadAhead {
+    /// The bytes of the frame at `position` of `segment`, when the window holds all of them.
+    fn frame(&self, segment: u64, position: u64, payload_bytes_max: usize) -> Option<&[u8]> {
+        if self.segment != Some(segment) || position < self.start {
+            return None;
+        }
+        let from = usize::try_from(position - self.start).ok()?;
+        let rest = self.bytes.get(from..)?;
+        let frame_bytes = check_frame_header(rest.get(..6)?, payload_bytes_max)?.ok()?;
+        rest.get(..frame_bytes)
+    }
 }
 
 /// What reading one frame found.
@@ -206,6 +240,8 @@ impl DiskIndex {
             interval_bytes: interval_bytes.max(1),
             payload_bytes_max,
             buffer: Vec::new(),
+            ahead: ReadAhead::default(),
+            resume: None,
         };
         index.refresh(fs, lsn_limit)?;
         Ok(index)
@@ -216,6 +252,8 @@ impl DiskIndex {
     /// LSN is at or below `lsn_limit`.
     pub fn refresh(&mut self, fs: &dyn FileSystem, lsn_limit: u64) -> Result<(), StreamError> {
         let listed = list_segments(fs, &self.dir)?;
+        // Positions in `resume` name segments by index, which the new list may shift.
+        self.resume = None;
         let mut old = std::mem::take(&mut self.segments).into_iter().peekable();
         for info in listed {
             while old
@@ -265,30 +303,57 @@ impl DiskIndex {
         fs: &dyn FileSystem,
         segment: usize,
         position: u64,
+        lsn_limit: u64,
     ) -> Result<FrameAt, StreamError> {
         let payload_bytes_max = self.payload_bytes_max;
         let Some(disk) = self.segments.get_mut(segment) else {
             return Ok(FrameAt::End);
         };
         let path = disk.path.clone();
+        let key = disk.first_lsn;
+        if let Some(bytes) = self.ahead.frame(key, position, payload_bytes_max) {
+            self.buffer.clear();
+            self.buffer.extend_from_slice(bytes);
+            if let Decoded::Frame { frame, .. } = decode_frame(&self.buffer, payload_bytes_max) {
+                if frame.record_type == STREAM_BATCH_RECORD_TYPE
+                    && frame.lsn <= self.ahead.durable_lsn
+                {
+                    return Ok(FrameAt::Frame {
+                        frame_bytes: to_u64(self.buffer.len()),
+                        lsn: frame.lsn,
+                        version: frame.version,
+                    });
+                }
+            }
+        }
         let file = disk.file(fs)?;
-        let mut header = [0_u8; 6];
+        let ahead = &mut self.ahead;
+        ahead.segment = None;
+        ahead.bytes.resize(READ_AHEAD_BYTES, 0);
         let read = file
-            .read_at(&mut header, position)
+            .read_at(&mut ahead.bytes, position)
             .map_err(|error| StreamError::io("read stream segment", &path, error))?;
-        if read < header.len() || header.iter().all(|&byte| byte == 0) {
+        ahead.bytes.truncate(read);
+        (ahead.segment, ahead.start, ahead.durable_lsn) = (Some(key), position, lsn_limit);
+        let header = ahead.bytes.get(..6).unwrap_or(&[]);
+        if header.len() < 6 || header.iter().all(|&byte| byte == 0) {
             return Ok(FrameAt::End);
         }
-        let frame_bytes = match check_frame_header(&header, payload_bytes_max) {
+        let frame_bytes = match check_frame_header(header, payload_bytes_max) {
             Some(Ok(frame_bytes)) => frame_bytes,
             Some(Err(reason)) => return Err(StreamError::corrupted(&path, position, reason)),
             None => return Ok(FrameAt::End),
         };
         // The length passed the payload limit, so this allocation is bounded by it.
         self.buffer.clear();
-        self.buffer.resize(frame_bytes, 0);
-        read_exact_at(file, &mut self.buffer, position)
-            .map_err(|error| StreamError::corrupted(&path, position, error.to_string()))?;
+        match ahead.bytes.get(..frame_bytes) {
+            Some(bytes) => self.buffer.extend_from_slice(bytes),
+            None => {
+                self.buffer.resize(frame_bytes, 0);
+                read_exact_at(file, &mut self.buffer, position)
+                    .map_err(|error| StreamError::corrupted(&path, position, error.to_string()))?;
+            }
+        }
         match decode_frame(&self.buffer, payload_bytes_max) {
             Decoded::Frame { frame, .. } if frame.record_type == STREAM_BATCH_RECORD_TYPE => {
                 Ok(FrameAt::Frame {
@@ -360,25 +425,26 @@ impl DiskIndex {
                 };
                 continue;
             }
-            let (frame_bytes, lsn, version) = match self.frame_at(fs, at.segment, at.position)? {
-                FrameAt::Frame {
-                    frame_bytes,
-                    lsn,
-                    version,
-                } => (frame_bytes, lsn, version),
-                FrameAt::End if next_first_lsn.is_none() && !refreshed => {
-                    refreshed = true;
-                    self.refresh(fs, lsn_limit)?;
-                    continue;
-                }
-                FrameAt::End => {
-                    return Err(StreamError::corrupted(
-                        &path,
-                        at.position,
-                        format!("durable frame with LSN {} is missing", at.lsn),
-                    ))
-                }
-            };
+            let (frame_bytes, lsn, version) =
+                match self.frame_at(fs, at.segment, at.position, lsn_limit)? {
+                    FrameAt::Frame {
+                        frame_bytes,
+                        lsn,
+                        version,
+                    } => (frame_bytes, lsn, version),
+                    FrameAt::End if next_first_lsn.is_none() && !refreshed => {
+                        refreshed = true;
+                        self.refresh(fs, lsn_limit)?;
+                        continue;
+                    }
+                    FrameAt::End => {
+                        return Err(StreamError::corrupted(
+                            &path,
+                            at.position,
+                            format!("durable frame with LSN {} is missing", at.lsn),
+                        ))
+                    }
+                };
             let wrong = if lsn != at.lsn {
                 Some(format!(
                     "frame carries LSN {lsn} where {} was expected",
@@ -419,6 +485,7 @@ impl DiskIndex {
                     disk.indexed_to = (next.position, next.lsn, next.offset);
                 }
             }
+            self.resume = Some(at);
             if !visit(&mut read) {
                 return Ok(());
             }
@@ -503,9 +570,17 @@ impl DiskIndex {
             |entry| entry.first_offset <= offset,
             |first| first.offset <= offset,
         );
-        let Some(start) = start.or_else(|| self.first_position()) else {
+        let Some(mut start) = start.or_else(|| self.first_position()) else {
             return Ok(());
         };
+        // Where the last walk stopped, when that is past the index entry and not past
+        // `offset`: a sequential reader then reads each frame once.
+        if let Some(resume) = self.resume {
+            let later = (resume.segment, resume.position) > (start.segment, start.position);
+            if later && resume.offset.is_some_and(|first| first <= offset) {
+                start = resume;
+            }
+        }
         let wanted = offset..offset.saturating_add(messages);
         self.walk(fs, start, lsn_limit, wanted, visit)
     }
