@@ -346,13 +346,12 @@ impl DiskIndex {
         };
         // The length passed the payload limit, so this allocation is bounded by it.
         self.buffer.clear();
-        match ahead.bytes.get(..frame_bytes) {
-            Some(bytes) => self.buffer.extend_from_slice(bytes),
-            None => {
-                self.buffer.resize(frame_bytes, 0);
-                read_exact_at(file, &mut self.buffer, position)
-                    .map_err(|error| StreamError::corrupted(&path, position, error.to_string()))?;
-            }
+        if let Some(bytes) = ahead.bytes.get(..frame_bytes) {
+            self.buffer.extend_from_slice(bytes);
+        } else {
+            self.buffer.resize(frame_bytes, 0);
+            read_exact_at(file, &mut self.buffer, position)
+                .map_err(|error| StreamError::corrupted(&path, position, error.to_string()))?;
         }
         match decode_frame(&self.buffer, payload_bytes_max) {
             Decoded::Frame { frame, .. } if frame.record_type == STREAM_BATCH_RECORD_TYPE => {
