@@ -312,11 +312,18 @@ impl<R: Record> Repository<R> {
                 };
                 let mut log_options = LogOptions::new(sync);
                 log_options.segment_bytes = wal.segment_bytes;
+                // Segments are removed oldest first once flushed, so everything before the
+                // first remaining one is in the store: replay starts there.
+                std::fs::create_dir_all(&wal.dir)
+                    .map_err(|error| cairn_log::LogError::io("create log directory", &wal.dir, error))?;
+                let flushed_through = cairn_log::list_segments(&StdFileSystem, &wal.dir)?
+                    .first()
+                    .map_or(0, |segment| segment.first_lsn.saturating_sub(1));
                 let (log, _report) = Log::open(
                     Arc::new(StdFileSystem),
                     &wal.dir,
                     log_options,
-                    0,
+                    flushed_through,
                     &mut |frame| {
                         frames.push((frame.record_type, frame.lsn, frame.body.to_vec()));
                         Ok(())
@@ -1287,18 +1294,18 @@ impl<R: Record> Shared<R> {
             }
         }
         {
+            let mut health = self.health.lock();
+            if matches!(*health, Health::Retrying { .. }) {
+                *health = Health::Healthy;
+            }
+        }
+        {
             let mut progress = self.progress.lock();
             progress.flushed_through = progress.flushed_through.max(layer.id());
         }
         self.progress_changed.notify_all();
         bump(&self.counters.flushed_layers, 1);
         bump(&self.counters.flushed_keys, count(layer.len()));
-        {
-            let mut health = self.health.lock();
-            if matches!(*health, Health::Retrying { .. }) {
-                *health = Health::Healthy;
-            }
-        }
         if let (Some(wal), lsn) = (&self.wal, layer.last_lsn()) {
             if lsn > 0 {
                 if let Err(error) = wal.remove_segments_through(lsn) {

@@ -43,6 +43,17 @@ impl Batch {
         batch
     }
 
+    /// A batch of `deletes` then `puts`, for tools and tests that write a store directly.
+    /// Each key may appear at most once in the whole batch.
+    pub fn new(deletes: Vec<Vec<u8>>, puts: Vec<(Vec<u8>, Vec<u8>)>) -> Self {
+        debug_assert!({
+            let mut keys: Vec<&Vec<u8>> = deletes.iter().chain(puts.iter().map(|(k, _)| k)).collect();
+            keys.sort();
+            keys.windows(2).all(|pair| pair.first() != pair.last())
+        });
+        Batch { deletes, puts }
+    }
+
     /// Keys to delete, applied before every put.
     pub fn deletes(&self) -> &[Vec<u8>] {
         &self.deletes
