@@ -27,7 +27,17 @@ use crate::persist::{Batch, Persister};
 pub struct KvPersister<S: KeyValueStore + 'static> {
     store: Arc<S>,
     scope: Scope,
-    runtime: tokio::runtime::Runtime,
+    /// Always `Some` until drop, which shuts it down in the background (dropping a runtime
+    /// inside another runtime's context is refused by tokio).
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl<S: KeyValueStore + 'static> Drop for KvPersister<S> {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
 }
 
 impl<S: KeyValueStore + 'static> std::fmt::Debug for KvPersister<S> {
@@ -56,7 +66,7 @@ impl<S: KeyValueStore + 'static> KvPersister<S> {
         Ok(KvPersister {
             store,
             scope,
-            runtime,
+            runtime: Some(runtime),
         })
     }
 
@@ -67,12 +77,15 @@ impl<S: KeyValueStore + 'static> KvPersister<S> {
 
     /// Runs `future` to completion on the persister's runtime.
     fn run<T: Send>(&self, future: impl Future<Output = Result<T>> + Send) -> Result<T> {
+        let Some(runtime) = &self.runtime else {
+            return Err(Error::Closed);
+        };
         if tokio::runtime::Handle::try_current().is_err() {
-            return self.runtime.block_on(future);
+            return runtime.block_on(future);
         }
         std::thread::scope(|scope| {
             scope
-                .spawn(|| self.runtime.block_on(future))
+                .spawn(|| runtime.block_on(future))
                 .join()
                 .unwrap_or_else(|_| Err(Error::persist(HelperPanicked)))
         })
