@@ -46,7 +46,9 @@ pub enum Error {
         wanted: &'static str,
     },
     /// The immutable queue is full and the backpressure policy gave up. Nothing was written.
-    #[error("write refused by backpressure after waiting {waited:?}: {pending} memtables wait to flush")]
+    #[error(
+        "write refused by backpressure after waiting {waited:?}: {pending} memtables wait to flush"
+    )]
     Backpressure {
         /// How long the writer waited.
         waited: Duration,

@@ -171,9 +171,12 @@ struct Layers<R: Record> {
 impl<R: Record> Layers<R> {
     /// The newest slot of `key` in memory.
     fn newest(&self, key: &R::Key) -> Option<&Slot<R>> {
-        self.active
-            .slot(key)
-            .or_else(|| self.immutable.iter().rev().find_map(|layer| layer.slot(key)))
+        self.active.slot(key).or_else(|| {
+            self.immutable
+                .iter()
+                .rev()
+                .find_map(|layer| layer.slot(key))
+        })
     }
 
     /// Every layer, newest first.
@@ -287,9 +290,7 @@ impl Matcher<'_> {
                 Bound::Excluded(high) => value >= *high,
                 Bound::Unbounded => false,
             },
-            Matcher::Prefix(prefix) => {
-                !value.starts_with(prefix) && value.as_bytes() > *prefix
-            }
+            Matcher::Prefix(prefix) => !value.starts_with(prefix) && value.as_bytes() > *prefix,
         }
     }
 }
@@ -300,7 +301,9 @@ impl<R: Record> Repository<R> {
     pub fn open(persister: Arc<dyn Persister>, options: Options) -> Result<Self> {
         options.validate()?;
         if R::INDEXES.len() > 255 {
-            return Err(Error::InvalidOptions("a record type has at most 255 indexes".to_owned()));
+            return Err(Error::InvalidOptions(
+                "a record type has at most 255 indexes".to_owned(),
+            ));
         }
         let mut frames: Vec<(u8, u64, Vec<u8>)> = Vec::new();
         let wal = match &options.wal {
@@ -314,8 +317,9 @@ impl<R: Record> Repository<R> {
                 log_options.segment_bytes = wal.segment_bytes;
                 // Segments are removed oldest first once flushed, so everything before the
                 // first remaining one is in the store: replay starts there.
-                std::fs::create_dir_all(&wal.dir)
-                    .map_err(|error| cairn_log::LogError::io("create log directory", &wal.dir, error))?;
+                std::fs::create_dir_all(&wal.dir).map_err(|error| {
+                    cairn_log::LogError::io("create log directory", &wal.dir, error)
+                })?;
                 let flushed_through = cairn_log::list_segments(&StdFileSystem, &wal.dir)?
                     .first()
                     .map_or(0, |segment| segment.first_lsn.saturating_sub(1));
@@ -385,7 +389,13 @@ impl<R: Record> Repository<R> {
                     let record: R = decode_record(&body)?;
                     let key = record.key();
                     let current = shared.newest(&key)?;
-                    shared.commit(&mut writer, &key, current.as_ref(), Some(Arc::new(record)), Some(lsn))?;
+                    shared.commit(
+                        &mut writer,
+                        &key,
+                        current.as_ref(),
+                        Some(Arc::new(record)),
+                        Some(lsn),
+                    )?;
                 }
                 WAL_DELETE => {
                     let key = R::Key::decode_key(&body).ok_or_else(|| Error::Decode {
@@ -735,10 +745,9 @@ impl<R: Record> Shared<R> {
             self.try_rotate();
         }
         drop(writer);
-        if let (Some(wal), Some(WalSync::Strict)) = (
-            &self.wal,
-            self.options.wal.as_ref().map(|wal| wal.sync),
-        ) {
+        if let (Some(wal), Some(WalSync::Strict)) =
+            (&self.wal, self.options.wal.as_ref().map(|wal| wal.sync))
+        {
             wal.wait_durable(lsn)?;
         }
         Ok(current)
@@ -793,9 +802,8 @@ impl<R: Record> Shared<R> {
 
     /// Returns once the immutable queue has room, or fails by the backpressure policy.
     fn wait_for_room(&self, _writer: &mut WriterState, unlimited: bool) -> Result<()> {
-        let full = |shared: &Self| {
-            shared.layers.read().immutable.len() >= shared.options.immutable_max
-        };
+        let full =
+            |shared: &Self| shared.layers.read().immutable.len() >= shared.options.immutable_max;
         if !full(self) {
             return Ok(());
         }
@@ -883,7 +891,12 @@ impl<R: Record> Shared<R> {
     // ----- the read path -------------------------------------------------------------------
 
     fn get(&self, key: &R::Key) -> Result<Option<Arc<R>>> {
-        if let Some(value) = self.layers.read().newest(key).map(|slot| slot.value.clone()) {
+        if let Some(value) = self
+            .layers
+            .read()
+            .newest(key)
+            .map(|slot| slot.value.clone())
+        {
             bump(&self.counters.memory_hits, 1);
             return Ok(value);
         }
@@ -892,7 +905,12 @@ impl<R: Record> Shared<R> {
 
     /// The newest record at `key`, without counting it as a read.
     fn newest(&self, key: &R::Key) -> Result<Option<Arc<R>>> {
-        if let Some(value) = self.layers.read().newest(key).map(|slot| slot.value.clone()) {
+        if let Some(value) = self
+            .layers
+            .read()
+            .newest(key)
+            .map(|slot| slot.value.clone())
+        {
             return Ok(value);
         }
         self.read_through(key)
@@ -1055,7 +1073,12 @@ impl<R: Record> Shared<R> {
                 let layers = self.layers.read();
                 let mut keys: BTreeSet<R::Key> = BTreeSet::new();
                 for layer in layers.newest_first() {
-                    keys.extend(layer.slots_after(cursor.as_ref()).take(page).map(|(k, _)| k.clone()));
+                    keys.extend(
+                        layer
+                            .slots_after(cursor.as_ref())
+                            .take(page)
+                            .map(|(k, _)| k.clone()),
+                    );
                 }
                 let bound = keys.iter().nth(page - 1).cloned();
                 let merged: BTreeMap<R::Key, Option<Arc<R>>> = keys
@@ -1288,7 +1311,10 @@ impl<R: Record> Shared<R> {
                 .immutable
                 .front()
                 .is_some_and(|front| Arc::ptr_eq(front, layer));
-            debug_assert!(front_is_layer, "only the flusher removes layers, oldest first");
+            debug_assert!(
+                front_is_layer,
+                "only the flusher removes layers, oldest first"
+            );
             if front_is_layer {
                 layers.immutable.pop_front();
             }

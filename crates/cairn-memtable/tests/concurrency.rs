@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cairn_memtable::MemoryPersister;
-use common::{expected_index_keys, item, open, split_store, test_options, Item};
+use common::{item, open, split_store, test_options, Item};
 
 const THREADS: u64 = 16;
 const ROUNDS: u64 = 300;
@@ -31,8 +31,11 @@ fn sixteen_threads_lose_no_update() {
     let repo = Arc::new(open(&store, options));
     store.set_delay(Duration::from_micros(300));
     for counter in 0..COUNTERS {
-        repo.insert(Item { score: 0, ..item(1_000_000 + counter, "", 0) })
-            .expect("insert a counter");
+        repo.insert(Item {
+            score: 0,
+            ..item(1_000_000 + counter, "", 0)
+        })
+        .expect("insert a counter");
     }
     std::thread::scope(|scope| {
         for thread in 0..THREADS {
@@ -40,12 +43,19 @@ fn sixteen_threads_lose_no_update() {
             scope.spawn(move || {
                 for round in 0..ROUNDS {
                     let id = thread * 10_000 + round;
-                    repo.insert(item(id, &format!("t{thread}r{round}"), u32::try_from(thread + 1).expect("small")))
-                        .expect("insert");
+                    repo.insert(item(
+                        id,
+                        &format!("t{thread}r{round}"),
+                        u32::try_from(thread + 1).expect("small"),
+                    ))
+                    .expect("insert");
                     assert_eq!(repo.get(&id).expect("get").map(|r| r.id), Some(id));
                     let counter = 1_000_000 + (thread + round) % COUNTERS;
-                    repo.update(&counter, |old| Item { score: old.score + 1, ..old.clone() })
-                        .expect("update");
+                    repo.update(&counter, |old| Item {
+                        score: old.score + 1,
+                        ..old.clone()
+                    })
+                    .expect("update");
                     if round % 50 == 0 {
                         let mine = repo
                             .by_index("team", u32::try_from(thread + 1).expect("small"))
@@ -57,15 +67,37 @@ fn sixteen_threads_lose_no_update() {
         }
     });
     let total: i64 = (0..COUNTERS)
-        .map(|counter| repo.get(&(1_000_000 + counter)).expect("get").expect("present").score)
+        .map(|counter| {
+            repo.get(&(1_000_000 + counter))
+                .expect("get")
+                .expect("present")
+                .score
+        })
         .sum();
-    assert_eq!(total, i64::try_from(THREADS * ROUNDS).expect("small"), "no lost update");
-    assert!(repo.stats().flushed_layers > 1, "rotations and flushes ran during the test");
+    assert_eq!(
+        total,
+        i64::try_from(THREADS * ROUNDS).expect("small"),
+        "no lost update"
+    );
+    assert!(
+        repo.stats().flushed_layers > 1,
+        "rotations and flushes ran during the test"
+    );
     store.set_delay(Duration::ZERO);
     repo.close().expect("close");
     let (records, entries) = split_store(&store.contents());
-    assert_eq!(records.len(), usize::try_from(THREADS * ROUNDS + COUNTERS).expect("small"));
-    let stored_total: i64 = records.values().filter(|r| r.id >= 1_000_000).map(|r| r.score).sum();
-    assert_eq!(stored_total, i64::try_from(THREADS * ROUNDS).expect("small"));
-    assert_eq!(entries, expected_index_keys(&records));
+    assert_eq!(
+        records.len(),
+        usize::try_from(THREADS * ROUNDS + COUNTERS).expect("small")
+    );
+    let stored_total: i64 = records
+        .values()
+        .filter(|r| r.id >= 1_000_000)
+        .map(|r| r.score)
+        .sum();
+    assert_eq!(
+        stored_total,
+        i64::try_from(THREADS * ROUNDS).expect("small")
+    );
+    common::assert_index_entries(&entries, &records, "store");
 }

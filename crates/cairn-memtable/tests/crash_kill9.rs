@@ -45,10 +45,9 @@ fn repo_options(dir: &Path) -> Options {
 }
 
 fn open_repo(dir: &Path) -> (cairn::Db, Repository<Item>) {
-    let db = cairn::Db::open(
-        cairn::Options::new(dir.join("db")).durability(cairn::Durability::Strict),
-    )
-    .expect("open the database");
+    let db =
+        cairn::Db::open(cairn::Options::new(dir.join("db")).durability(cairn::Durability::Strict))
+            .expect("open the database");
     let persister = Arc::new(DbPersister::new(db.clone(), Vec::new()));
     let repo = Repository::open(persister, repo_options(dir)).expect("open the repository");
     (db, repo)
@@ -87,8 +86,12 @@ fn memtable_kill9_child() {
         } else {
             let id = run * 1_000_000 + seq;
             emit(&format!("try-ins {id}"));
-            repo.insert(item(id, &format!("r{run}s{seq}"), u32::try_from(run).expect("small")))
-                .expect("insert");
+            repo.insert(item(
+                id,
+                &format!("r{run}s{seq}"),
+                u32::try_from(run).expect("small"),
+            ))
+            .expect("insert");
             emit(&format!("ins {id}"));
             mine.push(id);
         }
@@ -111,12 +114,21 @@ fn acknowledged_writes_survive_kill9_with_the_wal() {
         )
         .expect("the child command");
         let mut child = ChildRun::spawn(command).expect("spawn the child");
-        let ready = child.lines_until(Instant::now() + Duration::from_secs(30), |line| line == "ready");
-        assert_eq!(ready.last().map(String::as_str), Some("ready"), "run {run}: child ready");
+        let ready = child.lines_until(Instant::now() + Duration::from_secs(30), |line| {
+            line == "ready"
+        });
+        assert_eq!(
+            ready.last().map(String::as_str),
+            Some("ready"),
+            "run {run}: child ready"
+        );
         let after = Duration::from_millis(50 + rng.next_u64() % 300);
         child.lines_until(Instant::now() + after, |_| false);
         let killed = child.kill_now().expect("kill the child");
-        assert!(!killed.exited_on_its_own, "run {run}: the child was killed, not finished");
+        assert!(
+            !killed.exited_on_its_own,
+            "run {run}: the child was killed, not finished"
+        );
         let mut in_flight = None;
         let mut acked = 0;
         for line in &killed.lines {
@@ -142,7 +154,10 @@ fn acknowledged_writes_survive_kill9_with_the_wal() {
                 _ => {}
             }
         }
-        assert!(acked > 0, "run {run}: the child acknowledged writes before the kill");
+        assert!(
+            acked > 0,
+            "run {run}: the child acknowledged writes before the kill"
+        );
         let (db, repo) = open_repo(dir.path());
         for &id in &present {
             if Some(id) == in_flight {
@@ -152,25 +167,38 @@ fn acknowledged_writes_survive_kill9_with_the_wal() {
             let run_of = id / 1_000_000;
             assert_eq!(
                 record.map(|r| (r.id, r.email.clone(), r.team)),
-                Some((id, format!("r{run_of}s{}", id % 1_000_000), u32::try_from(run_of).expect("small"))),
+                Some((
+                    id,
+                    format!("r{run_of}s{}", id % 1_000_000),
+                    u32::try_from(run_of).expect("small")
+                )),
                 "run {run}: acknowledged insert {id} survived"
             );
         }
         for &id in &deleted {
             if Some(id) != in_flight {
-                assert_eq!(repo.get(&id).expect("get"), None, "run {run}: acknowledged delete {id}");
+                assert_eq!(
+                    repo.get(&id).expect("get"),
+                    None,
+                    "run {run}: acknowledged delete {id}"
+                );
             }
         }
         // Index queries agree after recovery.
-        let team: BTreeSet<u64> = ids(&repo.by_index("team", u32::try_from(run).expect("small")).expect("by_index"))
-            .into_iter()
-            .collect();
+        let team: BTreeSet<u64> = ids(&repo
+            .by_index("team", u32::try_from(run).expect("small"))
+            .expect("by_index"))
+        .into_iter()
+        .collect();
         let expected: BTreeSet<u64> = present
             .iter()
             .copied()
             .filter(|id| id / 1_000_000 == run && Some(*id) != in_flight)
             .collect();
-        assert!(expected.is_subset(&team), "run {run}: the team index holds every survivor");
+        assert!(
+            expected.is_subset(&team),
+            "run {run}: the team index holds every survivor"
+        );
         // An in-flight write may or may not have landed: settle the model on what is there.
         if let Some(id) = in_flight {
             if repo.get(&id).expect("get").is_some() {

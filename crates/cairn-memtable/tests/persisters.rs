@@ -21,31 +21,54 @@ fn exercise(persister: &Arc<dyn Persister>) {
     let repo: Repository<Item> =
         Repository::open(Arc::clone(persister), test_options()).expect("open");
     for id in 0..40 {
-        repo.insert(item(id, &format!("e{id}"), u32::try_from(id % 3).expect("small")))
-            .expect("insert");
+        repo.insert(item(
+            id,
+            &format!("e{id}"),
+            u32::try_from(id % 3).expect("small"),
+        ))
+        .expect("insert");
     }
     repo.flush().expect("flush");
     for id in 0..10 {
         repo.delete(&id).expect("delete");
     }
-    repo.update(&20, |old| Item { email: "moved".into(), team: 9, ..old.clone() })
-        .expect("update");
+    repo.update(&20, |old| Item {
+        email: "moved".into(),
+        team: 9,
+        ..old.clone()
+    })
+    .expect("update");
     repo.close().expect("close");
 
     let cold: Repository<Item> =
         Repository::open(Arc::clone(persister), test_options()).expect("open cold");
     assert_eq!(cold.get(&5).expect("get"), None);
     assert_eq!(cold.get(&25).expect("get").map(|r| r.id), Some(25));
-    assert_eq!(ids(&cold.by_index("email", "moved").expect("unique")), vec![20]);
+    assert_eq!(
+        ids(&cold.by_index("email", "moved").expect("unique")),
+        vec![20]
+    );
     assert!(cold.by_index("email", "e20").expect("unique").is_empty());
-    assert_eq!(ids(&cold.by_index("team", 9_u32).expect("non-unique")), vec![20]);
+    assert_eq!(
+        ids(&cold.by_index("team", 9_u32).expect("non-unique")),
+        vec![20]
+    );
     let team_one: Vec<u64> = (10..40).filter(|id| id % 3 == 1 && *id != 20).collect();
-    assert_eq!(ids(&cold.by_index("team", 1_u32).expect("non-unique")), team_one);
+    assert_eq!(
+        ids(&cold.by_index("team", 1_u32).expect("non-unique")),
+        team_one
+    );
     let scores = cold
-        .range_by_index("score", IndexValue::from(-30_i64)..IndexValue::from(-25_i64))
+        .range_by_index(
+            "score",
+            IndexValue::from(-30_i64)..IndexValue::from(-25_i64),
+        )
         .expect("range");
     assert_eq!(ids(&scores), vec![20, 21, 22, 23, 24]);
-    assert_eq!(ids(&cold.prefix_by_index("name", b"n3").expect("prefix")), vec![30, 31, 32, 33, 34, 35, 36, 37, 38, 39]);
+    assert_eq!(
+        ids(&cold.prefix_by_index("name", b"n3").expect("prefix")),
+        vec![30, 31, 32, 33, 34, 35, 36, 37, 38, 39]
+    );
     assert_eq!(cold.scan(None, 1_000).expect("scan").len(), 30);
     assert_eq!(ids(&cold.scan(Some(&37), 10).expect("scan")), vec![38, 39]);
     assert!(matches!(
@@ -82,7 +105,8 @@ fn db_persister_on_disk_in_strict_mode() {
 fn kv_persister_over_cairn() {
     let store = Arc::new(cairn_kv::CairnStore::in_memory());
     let scope = Scope::new("acme", "users").expect("scope");
-    let persister: Arc<dyn Persister> = Arc::new(KvPersister::new(store, scope).expect("persister"));
+    let persister: Arc<dyn Persister> =
+        Arc::new(KvPersister::new(store, scope).expect("persister"));
     exercise(&persister);
 }
 
@@ -98,7 +122,8 @@ fn kv_persister_over_sqlite() {
         .expect("open sqlite");
     let store = Arc::new(store);
     let scope = Scope::new("acme", "users").expect("scope");
-    let persister: Arc<dyn Persister> = Arc::new(KvPersister::new(store, scope).expect("persister"));
+    let persister: Arc<dyn Persister> =
+        Arc::new(KvPersister::new(store, scope).expect("persister"));
     exercise(&persister);
 }
 

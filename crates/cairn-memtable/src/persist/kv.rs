@@ -124,7 +124,12 @@ impl<S: KeyValueStore + 'static> Persister for KvPersister<S> {
             let mut values = Vec::with_capacity(keys.len());
             for chunk in keys.chunks(MULTI_ENTRIES_MAX) {
                 let refs: Vec<&[u8]> = chunk.iter().map(Vec::as_slice).collect();
-                values.extend(store.multi_get(scope, &refs).await.map_err(Error::persist)?);
+                values.extend(
+                    store
+                        .multi_get(scope, &refs)
+                        .await
+                        .map_err(Error::persist)?,
+                );
             }
             Ok(values)
         })

@@ -47,7 +47,8 @@ impl Batch {
     /// Each key may appear at most once in the whole batch.
     pub fn new(deletes: Vec<Vec<u8>>, puts: Vec<(Vec<u8>, Vec<u8>)>) -> Self {
         debug_assert!({
-            let mut keys: Vec<&Vec<u8>> = deletes.iter().chain(puts.iter().map(|(k, _)| k)).collect();
+            let mut keys: Vec<&Vec<u8>> =
+                deletes.iter().chain(puts.iter().map(|(k, _)| k)).collect();
             keys.sort();
             keys.windows(2).all(|pair| pair.first() != pair.last())
         });
@@ -131,8 +132,10 @@ impl NoopPersister {
 impl Persister for NoopPersister {
     fn apply(&self, batch: &Batch) -> Result<()> {
         self.batches.fetch_add(1, Ordering::Relaxed);
-        self.entries
-            .fetch_add(u64::try_from(batch.len()).unwrap_or(u64::MAX), Ordering::Relaxed);
+        self.entries.fetch_add(
+            u64::try_from(batch.len()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
         Ok(())
     }
 

@@ -129,7 +129,9 @@ pub fn expected_index_keys(records: &BTreeMap<u64, Item>) -> BTreeSet<Vec<u8>> {
 }
 
 /// Splits a persister's contents into decoded records and index-entry keys.
-pub fn split_store(contents: &BTreeMap<Vec<u8>, Vec<u8>>) -> (BTreeMap<u64, Item>, BTreeSet<Vec<u8>>) {
+pub fn split_store(
+    contents: &BTreeMap<Vec<u8>, Vec<u8>>,
+) -> (BTreeMap<u64, Item>, BTreeSet<Vec<u8>>) {
     let mut records = BTreeMap::new();
     let mut entries = BTreeSet::new();
     for (key, value) in contents {
@@ -151,4 +153,28 @@ fn postcard_decode(body: &[u8]) -> Item {
     // The crate's own decoding is private; the format is version byte + postcard, and the
     // repository reading a cold store checks the same bytes end to end.
     postcard::from_bytes(body).expect("a postcard record")
+}
+
+/// Asserts the store's index entries are exactly those `records` need, naming the stale and
+/// missing ones (few) rather than printing both sets.
+pub fn assert_index_entries(
+    entries: &BTreeSet<Vec<u8>>,
+    records: &BTreeMap<u64, Item>,
+    context: &str,
+) {
+    let expected = expected_index_keys(records);
+    let stale: Vec<String> = entries
+        .difference(&expected)
+        .take(5)
+        .map(|key| String::from_utf8_lossy(key).into_owned())
+        .collect();
+    let missing: Vec<String> = expected
+        .difference(entries)
+        .take(5)
+        .map(|key| String::from_utf8_lossy(key).into_owned())
+        .collect();
+    assert!(
+        stale.is_empty() && missing.is_empty(),
+        "{context}: stale index entries {stale:?}, missing {missing:?} (first five of each)"
+    );
 }
