@@ -3,6 +3,7 @@
 //! both iterate. A [`Derived`] row divides two measured rows once both exist.
 
 pub mod engine;
+pub mod memtable;
 pub mod side_by_side;
 pub use engine::gates;
 
@@ -144,6 +145,7 @@ impl Derived {
 pub fn entries(quick: bool) -> Vec<Entry> {
     let mut entries = side_by_side::entries(quick);
     entries.extend(engine::entries(quick));
+    entries.extend(memtable::entries(quick));
     entries
 }
 

@@ -5,6 +5,7 @@
 
 pub mod durability;
 pub mod engine;
+pub mod memtable;
 pub mod recovery;
 
 use crate::keys::{value_of_length, KeySet};
