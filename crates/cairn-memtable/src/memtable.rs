@@ -83,19 +83,39 @@ impl<K: Ord + Clone + std::hash::Hash> LayerIndex<K> {
         }
     }
 
-    /// Keys this layer lists under values matching `filter`, within `range` (multi only).
+    /// Keys this layer lists under values within `range`, in value order, stopping at the
+    /// first value for which `more` is false (multi only). A range whose start lies after its
+    /// end holds nothing.
     pub(crate) fn range(
         &self,
         range: (std::ops::Bound<&IndexValue>, std::ops::Bound<&IndexValue>),
-        filter: impl Fn(&IndexValue) -> bool,
+        more: impl Fn(&IndexValue) -> bool,
         out: &mut Vec<K>,
     ) {
+        if !is_valid_range(range) {
+            return;
+        }
         if let LayerIndex::Multi(map) = self {
-            for (value, keys) in map.range::<IndexValue, _>(range) {
-                if filter(value) {
-                    out.extend(keys.iter().cloned());
-                }
+            for (_, keys) in map
+                .range::<IndexValue, _>(range)
+                .take_while(|(value, _)| more(value))
+            {
+                out.extend(keys.iter().cloned());
             }
+        }
+    }
+}
+
+/// False for bounds `BTreeMap::range` refuses (start after end, or equal and both excluded).
+pub(crate) fn is_valid_range(
+    (low, high): (std::ops::Bound<&IndexValue>, std::ops::Bound<&IndexValue>),
+) -> bool {
+    use std::ops::Bound::{Excluded, Included, Unbounded};
+    match (low, high) {
+        (Unbounded, _) | (_, Unbounded) => true,
+        (Included(low), Included(high)) => low <= high,
+        (Included(low) | Excluded(low), Excluded(high)) | (Excluded(low), Included(high)) => {
+            low < high
         }
     }
 }

@@ -945,6 +945,24 @@ impl<R: Record> Shared<R> {
                 .index_value(position)
                 .is_some_and(|value| matcher.matches(&value))
         };
+        if let (true, Matcher::Exact(value)) = (unique_exact, matcher) {
+            // Fast path: a live holder in memory is the only one (the index is unique).
+            let layers = self.layers.read();
+            let mut keys = Vec::with_capacity(1);
+            for layer in layers.newest_first() {
+                keys.clear();
+                if let Some(index) = layer.index(position) {
+                    index.exact(value, &mut keys);
+                }
+                for key in &keys {
+                    if let Some(Some(record)) = layers.newest(key).map(|slot| slot.value.as_ref()) {
+                        if matching(record) {
+                            return Ok(vec![Arc::clone(record)]);
+                        }
+                    }
+                }
+            }
+        }
         let mut found: BTreeMap<R::Key, Arc<R>> = BTreeMap::new();
         {
             let layers = self.layers.read();

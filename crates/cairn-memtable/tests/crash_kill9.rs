@@ -11,6 +11,10 @@
     clippy::indexing_slicing,
     reason = "a test panics on a broken expectation"
 )]
+#![allow(
+    clippy::too_many_lines,
+    reason = "a kill loop reads best as one function"
+)]
 
 mod common;
 

@@ -502,3 +502,35 @@ fn closed_repository_refuses_writes() {
         Some(1)
     );
 }
+
+#[test]
+fn inverted_and_empty_ranges_are_empty_not_a_panic() {
+    use cairn_memtable::IndexValue;
+    use std::ops::Bound::{Excluded, Included};
+    let store = Arc::new(MemoryPersister::new());
+    let repo = open(&store, test_options());
+    for id in 0..10 {
+        repo.insert(item(id, &format!("e{id}"), 1)).expect("insert");
+    }
+    repo.rotate().expect("rotate");
+    let (five, two) = (IndexValue::from(5_i64 - 50), IndexValue::from(2_i64 - 50));
+    for range in [
+        (Excluded(five.clone()), Excluded(five.clone())),
+        (Included(five.clone()), Excluded(two.clone())),
+        (Excluded(five.clone()), Included(two.clone())),
+    ] {
+        assert!(repo
+            .range_by_index("score", range)
+            .expect("range")
+            .is_empty());
+    }
+    let one = repo
+        .range_by_index("score", (Included(five.clone()), Included(five)))
+        .expect("range");
+    assert_eq!(ids(&one), vec![5]);
+    assert!(matches!(
+        repo.range_by_index("team", ..),
+        Err(Error::NoSuchIndex { .. })
+    ));
+    repo.close().expect("close");
+}

@@ -7,7 +7,9 @@ use super::side_by_side::latency_row;
 use super::{Context, Entry, Kind};
 use crate::measure::{self, count_as_f64, Throughput};
 use crate::report::Row;
-use crate::workloads::memtable::{Backend, Bench, Concurrent, Deletes, Inserts, Op, OnFilled};
+use crate::workloads::memtable::{
+    Backend, Bench, Concurrent, Deletes, DirectInserts, Inserts, OnFilled, Op,
+};
 use crate::workloads::{Result, Workload, WorkloadError};
 use cairn_memtable::{DbPersister, WalSync};
 use cairn_testkit::TempDir;
@@ -21,6 +23,22 @@ const ROTATE_BYTES: usize = 4 << 20;
 /// Rotation threshold of the rotation rows: a rotation every few hundred inserts.
 const ROTATE_BYTES_SMALL: usize = 64 << 10;
 
+/// A direct-insert workload and the directory its database lives in.
+struct DirectOwned {
+    inserts: DirectInserts,
+    _dir: TempDir,
+}
+
+impl Workload for DirectOwned {
+    fn run_op(&mut self) -> Result<()> {
+        self.inserts.run_op()
+    }
+
+    fn engine_ops_per_run(&self) -> u64 {
+        self.inserts.engine_ops_per_run()
+    }
+}
+
 /// The latency row of `workload`'s operation and a throughput row from its mean.
 fn latency_and_rate(
     context: &Context,
@@ -32,7 +50,10 @@ fn latency_and_rate(
     let per_run = workload.engine_ops_per_run();
     let seconds = latency.mean_ns * count_as_f64(latency.samples) / 1e9;
     let measured = Duration::from_secs_f64(seconds.max(0.0));
-    let ops = latency.samples.saturating_mul(u64::from(ops_per_sample.max(1))) * per_run;
+    let ops = latency
+        .samples
+        .saturating_mul(u64::from(ops_per_sample.max(1)))
+        * per_run;
     let throughput = Throughput::new(latency.samples, ops, measured);
     Ok(vec![
         latency_row(name, &latency),
@@ -75,7 +96,11 @@ fn sqlite(rotate_bytes: usize) -> Result<Bench> {
     let scope = cairn_kv::Scope::new("bench", "memtable")?;
     let persister = cairn_memtable::KvPersister::new(Arc::new(store), scope)
         .map_err(|error| WorkloadError::client("cairn-memtable", error))?;
-    Bench::open(Backend::Persister(Arc::new(persister), Some(dir)), rotate_bytes, None)
+    Bench::open(
+        Backend::Persister(Arc::new(persister), Some(dir)),
+        rotate_bytes,
+        None,
+    )
 }
 
 /// Inserts into `bench` until `keys` are in, then times `flush()`: keys flushed per second.
@@ -106,16 +131,39 @@ pub fn entries(quick: bool) -> Vec<Entry> {
             Ok(Box::new(Inserts::new(noop(ROTATE_BYTES)?, batch)))
         }));
     }
-    entries.push(single("memtable_sequential_inserts/1000/wal-buffered".into(), 1, |_| {
-        let bench = Bench::open(Backend::Noop, ROTATE_BYTES, Some(WalSync::Buffered))?;
-        Ok(Box::new(Inserts::new(bench, 1_000)))
-    }));
-    entries.push(single("memtable_sequential_inserts/1000/cairn-strict".into(), 1, |_| {
-        Ok(Box::new(Inserts::new(cairn_strict(ROTATE_BYTES)?, 1_000)))
-    }));
-    entries.push(single("memtable_sequential_inserts/1000/sqlite".into(), 1, |_| {
-        Ok(Box::new(Inserts::new(sqlite(ROTATE_BYTES)?, 1_000)))
-    }));
+    entries.push(single(
+        "memtable_sequential_inserts/1000/wal-buffered".into(),
+        1,
+        |_| {
+            let bench = Bench::open(Backend::Noop, ROTATE_BYTES, Some(WalSync::Buffered))?;
+            Ok(Box::new(Inserts::new(bench, 1_000)))
+        },
+    ));
+    entries.push(single(
+        "memtable_sequential_inserts/1000/cairn-strict".into(),
+        1,
+        |_| Ok(Box::new(Inserts::new(cairn_strict(ROTATE_BYTES)?, 1_000))),
+    ));
+    // The peer: the same records and index entries written straight to Cairn (Strict), one
+    // commit per record, without the memtable.
+    entries.push(single(
+        "memtable_sequential_inserts/10/direct-cairn-strict".into(),
+        1,
+        |_| {
+            let dir = TempDir::new("bench-memtable-direct");
+            let options = cairn::Options::new(dir.path()).durability(cairn::Durability::Strict);
+            let db = cairn::Db::open(options)?;
+            Ok(Box::new(DirectOwned {
+                inserts: DirectInserts::new(db, 10),
+                _dir: dir,
+            }))
+        },
+    ));
+    entries.push(single(
+        "memtable_sequential_inserts/1000/sqlite".into(),
+        1,
+        |_| Ok(Box::new(Inserts::new(sqlite(ROTATE_BYTES)?, 1_000))),
+    ));
     for threads in [2_u64, 4, 8, 16] {
         let name = format!("memtable_concurrent_inserts/{threads}/noop");
         entries.push(Entry::new(name, Kind::Throughput, move |context, name| {
@@ -133,12 +181,18 @@ pub fn entries(quick: bool) -> Vec<Entry> {
         ("memtable_update_operations", Op::Update),
     ] {
         entries.push(single(format!("{group}/noop"), point, move |_| {
-            Ok(Box::new(OnFilled::new(noop(ROTATE_BYTES)?, FILLED_KEYS, op)?))
+            Ok(Box::new(OnFilled::new(
+                noop(ROTATE_BYTES)?,
+                FILLED_KEYS,
+                op,
+            )?))
         }));
     }
-    entries.push(single("memtable_delete_operations/noop".into(), point, |_| {
-        Ok(Box::new(Deletes::new(noop(ROTATE_BYTES)?)))
-    }));
+    entries.push(single(
+        "memtable_delete_operations/noop".into(),
+        point,
+        |_| Ok(Box::new(Deletes::new(noop(ROTATE_BYTES)?))),
+    ));
     entries.push(Entry::new(
         "memtable_concurrent_read_heavy/8/noop",
         Kind::Throughput,
@@ -152,12 +206,16 @@ pub fn entries(quick: bool) -> Vec<Entry> {
     ));
     // Single inserts while the memtable rotates every 64 KiB: the p99 shows what rotation
     // costs a writer; then the flush throughput into each store.
-    entries.push(single("memtable_rotation_flush/insert/noop".into(), 1, |_| {
-        Ok(Box::new(Inserts::new(noop(ROTATE_BYTES_SMALL)?, 1)))
-    }));
-    entries.push(single("memtable_rotation_flush/insert/cairn-strict".into(), 1, |_| {
-        Ok(Box::new(Inserts::new(cairn_strict(ROTATE_BYTES_SMALL)?, 1)))
-    }));
+    entries.push(single(
+        "memtable_rotation_flush/insert/noop".into(),
+        1,
+        |_| Ok(Box::new(Inserts::new(noop(ROTATE_BYTES_SMALL)?, 1))),
+    ));
+    entries.push(single(
+        "memtable_rotation_flush/insert/cairn-strict".into(),
+        1,
+        |_| Ok(Box::new(Inserts::new(cairn_strict(ROTATE_BYTES_SMALL)?, 1))),
+    ));
     let flush_keys = if quick { 20_000 } else { 100_000 };
     for (store, open) in [
         ("cairn-strict", cairn_strict as fn(usize) -> Result<Bench>),

@@ -57,14 +57,25 @@ struct HelperPanicked;
 impl<S: KeyValueStore + 'static> KvPersister<S> {
     /// A persister over `store`, keeping every key in `scope`.
     pub fn new(store: Arc<S>, scope: Scope) -> Result<Self> {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name("cairn-memtable-kv")
-            .enable_all()
-            .build()
-            .map_err(Error::Thread)?;
+        let runtime = new_runtime()?;
         Ok(KvPersister {
             store,
+            scope,
+            runtime: Some(runtime),
+        })
+    }
+
+    /// A persister over the store `open` makes, opened on the persister's own runtime: use
+    /// this for a store whose connection runs background tasks on the runtime that opened it
+    /// (Redis), so they live as long as the persister.
+    pub fn open<F>(scope: Scope, open: impl FnOnce() -> F) -> Result<Self>
+    where
+        F: Future<Output = cairn_kv::KvResult<S>>,
+    {
+        let runtime = new_runtime()?;
+        let store = runtime.block_on(open()).map_err(Error::persist)?;
+        Ok(KvPersister {
+            store: Arc::new(store),
             scope,
             runtime: Some(runtime),
         })
@@ -90,6 +101,16 @@ impl<S: KeyValueStore + 'static> KvPersister<S> {
                 .unwrap_or_else(|_| Err(Error::persist(HelperPanicked)))
         })
     }
+}
+
+/// The persister's runtime: one worker thread, I/O and timers on.
+fn new_runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("cairn-memtable-kv")
+        .enable_all()
+        .build()
+        .map_err(Error::Thread)
 }
 
 impl<S: KeyValueStore + 'static> Persister for KvPersister<S> {
