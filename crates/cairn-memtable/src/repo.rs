@@ -964,7 +964,8 @@ impl<R: Record> Shared<R> {
             }
         }
         let mut found: BTreeMap<R::Key, Arc<R>> = BTreeMap::new();
-        {
+        // A unique value with no live holder in memory (the fast path above) goes to the store.
+        if !unique_exact {
             let layers = self.layers.read();
             let mut candidates = Vec::new();
             for layer in layers.newest_first() {
@@ -1343,13 +1344,14 @@ impl<R: Record> Shared<R> {
                 *health = Health::Healthy;
             }
         }
+        // Counters first: a `flush()` that returns on the progress below sees them.
+        bump(&self.counters.flushed_layers, 1);
+        bump(&self.counters.flushed_keys, count(layer.len()));
         {
             let mut progress = self.progress.lock();
             progress.flushed_through = progress.flushed_through.max(layer.id());
         }
         self.progress_changed.notify_all();
-        bump(&self.counters.flushed_layers, 1);
-        bump(&self.counters.flushed_keys, count(layer.len()));
         if let (Some(wal), lsn) = (&self.wal, layer.last_lsn()) {
             if lsn > 0 {
                 if let Err(error) = wal.remove_segments_through(lsn) {

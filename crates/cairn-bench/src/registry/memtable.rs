@@ -47,13 +47,15 @@ fn latency_and_rate(
     ops_per_sample: u32,
 ) -> Result<Vec<Row>> {
     let latency = measure::measure_latency(workload, context.latency_plan(), ops_per_sample)?;
-    let per_run = workload.engine_ops_per_run();
-    let seconds = latency.mean_ns * count_as_f64(latency.samples) / 1e9;
+    // Each sample is the mean of `ops_per_sample` operations, each of `per_run` engine ops.
+    let (per_run, grouped) = (
+        workload.engine_ops_per_run(),
+        u64::from(ops_per_sample.max(1)),
+    );
+    let operations = latency.samples.saturating_mul(grouped);
+    let seconds = latency.mean_ns * count_as_f64(operations) / 1e9;
     let measured = Duration::from_secs_f64(seconds.max(0.0));
-    let ops = latency
-        .samples
-        .saturating_mul(u64::from(ops_per_sample.max(1)))
-        * per_run;
+    let ops = operations.saturating_mul(per_run);
     let throughput = Throughput::new(latency.samples, ops, measured);
     Ok(vec![
         latency_row(name, &latency),
