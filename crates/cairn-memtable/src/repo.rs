@@ -1369,9 +1369,12 @@ impl<R: Record> Shared<R> {
 /// The batch that makes the store reflect `layer`: record puts and deletes, and for each key
 /// the index entries of its prior version deleted and of its new version put. A key's final
 /// state wins (a unique value that moved between two records of the layer is one put).
+/// Record keys are unique per slot and need no merging; index entries are merged in a hash
+/// map (no sorting: the batch needs each key once, not an order).
 fn build_batch<R: Record>(layer: &Memtable<R>) -> Result<Batch> {
-    let mut states: BTreeMap<Vec<u8>, Option<Vec<u8>>> = BTreeMap::new();
-    let mut puts: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+    let mut deletes: Vec<Vec<u8>> = Vec::new();
+    let mut puts: Vec<(Vec<u8>, Vec<u8>)> = Vec::with_capacity(layer.len());
+    let mut entries: FastMap<Vec<u8>, Option<Vec<u8>>> = FastMap::default();
     let none: IndexValues = (0..R::INDEXES.len()).map(|_| None).collect();
     for (key, slot) in layer.slots() {
         let pk = encode_pk(key);
@@ -1384,9 +1387,7 @@ fn build_batch<R: Record>(layer: &Memtable<R>) -> Result<Batch> {
                 encode_record(record.as_ref(), &mut encoded)?;
                 puts.push((record_key(&pk), encoded));
             }
-            None => {
-                states.insert(record_key(&pk), None);
-            }
+            None => deletes.push(record_key(&pk)),
         }
         for (position, spec) in R::INDEXES.iter().enumerate() {
             let (old, new) = (prior.get(position), current.get(position));
@@ -1399,21 +1400,24 @@ fn build_batch<R: Record>(layer: &Memtable<R>) -> Result<Batch> {
                 IndexKind::NonUnique | IndexKind::Ordered => multi_key(spec.name, value, &pk),
             };
             if let Some(old) = old {
-                states.entry(entry(old)).or_insert(None);
+                // A delete never replaces a put of the same entry: puts come from the layer's
+                // final state, deletes from prior versions.
+                entries.entry(entry(old)).or_insert(None);
             }
             if let Some(new) = new {
                 let value = match spec.kind {
                     IndexKind::Unique => pk.clone(),
                     IndexKind::NonUnique | IndexKind::Ordered => MULTI_ENTRY_VALUE.to_vec(),
                 };
-                puts.push((entry(new), value));
+                entries.insert(entry(new), Some(value));
             }
         }
     }
-    // Puts win over deletes of the same key: deletes come from prior versions, puts from
-    // the layer's final state.
-    for (key, value) in puts {
-        states.insert(key, Some(value));
+    for (key, state) in entries {
+        match state {
+            Some(value) => puts.push((key, value)),
+            None => deletes.push(key),
+        }
     }
-    Ok(Batch::from_final_states(states))
+    Ok(Batch::new(deletes, puts))
 }

@@ -31,18 +31,6 @@ pub struct Batch {
 }
 
 impl Batch {
-    /// A batch from final states: `None` deletes the key, `Some` sets it. Each key once.
-    pub(crate) fn from_final_states(states: BTreeMap<Vec<u8>, Option<Vec<u8>>>) -> Self {
-        let mut batch = Batch::default();
-        for (key, state) in states {
-            match state {
-                Some(value) => batch.puts.push((key, value)),
-                None => batch.deletes.push(key),
-            }
-        }
-        batch
-    }
-
     /// A batch of `deletes` then `puts`, for tools and tests that write a store directly.
     /// Each key may appear at most once in the whole batch.
     pub fn new(deletes: Vec<Vec<u8>>, puts: Vec<(Vec<u8>, Vec<u8>)>) -> Self {
