@@ -3,6 +3,7 @@
 //! both iterate. A [`Derived`] row divides two measured rows once both exist.
 
 pub mod engine;
+pub mod memtable;
 pub mod side_by_side;
 pub mod streams;
 
@@ -151,6 +152,7 @@ pub fn entries(quick: bool) -> Vec<Entry> {
     let mut entries = side_by_side::entries(quick);
     entries.extend(engine::entries(quick));
     entries.extend(streams::entries(quick));
+    entries.extend(memtable::entries(quick));
     entries
 }
 

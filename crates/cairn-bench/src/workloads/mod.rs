@@ -5,6 +5,7 @@
 
 pub mod durability;
 pub mod engine;
+pub mod memtable;
 pub mod recovery;
 pub mod stream_system;
 pub mod streams;

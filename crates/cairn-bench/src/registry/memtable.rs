@@ -1,0 +1,233 @@
+//! The `memtable_*` entries: the write-behind repository's benchmark groups, over a no-op
+//! persister (the memtable alone) and, for inserts and rotation, over real stores (the Cairn
+//! engine in Strict mode, `SQLite`). Each row reports the p50/p99 latency of its operation and
+//! a throughput row derived from the mean; concurrent rows report throughput.
+
+use super::side_by_side::latency_row;
+use super::{Context, Entry, Kind};
+use crate::measure::{self, count_as_f64, Throughput};
+use crate::report::Row;
+use crate::workloads::memtable::{
+    Backend, Bench, Concurrent, Deletes, DirectInserts, Inserts, OnFilled, Op,
+};
+use crate::workloads::{Result, Workload, WorkloadError};
+use cairn_memtable::{DbPersister, WalSync};
+use cairn_testkit::TempDir;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Records a read-side fixture holds.
+const FILLED_KEYS: u64 = 10_000;
+/// Rotation threshold of most rows: large enough that rotation is rare.
+const ROTATE_BYTES: usize = 4 << 20;
+/// Rotation threshold of the rotation rows: a rotation every few hundred inserts.
+const ROTATE_BYTES_SMALL: usize = 64 << 10;
+
+/// A direct-insert workload and the directory its database lives in.
+struct DirectOwned {
+    inserts: DirectInserts,
+    _dir: TempDir,
+}
+
+impl Workload for DirectOwned {
+    fn run_op(&mut self) -> Result<()> {
+        self.inserts.run_op()
+    }
+
+    fn engine_ops_per_run(&self) -> u64 {
+        self.inserts.engine_ops_per_run()
+    }
+}
+
+/// The latency row of `workload`'s operation and a throughput row from its mean.
+fn latency_and_rate(
+    context: &Context,
+    name: &str,
+    workload: &mut dyn Workload,
+    ops_per_sample: u32,
+) -> Result<Vec<Row>> {
+    let latency = measure::measure_latency(workload, context.latency_plan(), ops_per_sample)?;
+    // Each sample is the mean of `ops_per_sample` operations, each of `per_run` engine ops.
+    let (per_run, grouped) = (
+        workload.engine_ops_per_run(),
+        u64::from(ops_per_sample.max(1)),
+    );
+    let operations = latency.samples.saturating_mul(grouped);
+    let seconds = latency.mean_ns * count_as_f64(operations) / 1e9;
+    let measured = Duration::from_secs_f64(seconds.max(0.0));
+    let ops = operations.saturating_mul(per_run);
+    let throughput = Throughput::new(latency.samples, ops, measured);
+    Ok(vec![
+        latency_row(name, &latency),
+        Row::throughput(&format!("{name}/throughput"), &throughput)
+            .note("operations over the mean latency of the samples timed for the row above"),
+    ])
+}
+
+fn single(
+    name: String,
+    ops_per_sample: u32,
+    build: impl Fn(&mut Context) -> Result<Box<dyn Workload>> + 'static,
+) -> Entry {
+    Entry::new(name, Kind::Latency, move |context, name| {
+        let mut workload = build(context)?;
+        latency_and_rate(context, name, &mut *workload, ops_per_sample)
+    })
+}
+
+fn noop(rotate_bytes: usize) -> Result<Bench> {
+    Bench::open(Backend::Noop, rotate_bytes, None)
+}
+
+fn cairn_strict(rotate_bytes: usize) -> Result<Bench> {
+    let dir = Arc::new(TempDir::new("bench-memtable-db"));
+    let options = cairn::Options::new(dir.path()).durability(cairn::Durability::Strict);
+    let db = cairn::Db::open(options)?;
+    let persister = Arc::new(DbPersister::new(db, Vec::new()));
+    Bench::open(Backend::Persister(persister, Some(dir)), rotate_bytes, None)
+}
+
+fn sqlite(rotate_bytes: usize) -> Result<Bench> {
+    let dir = Arc::new(TempDir::new("bench-memtable-sqlite"));
+    let runtime = tokio::runtime::Runtime::new()
+        .map_err(|error| WorkloadError::io("memtable", "start a runtime", &error))?;
+    let store = runtime.block_on(cairn_kv::SqliteStore::open(
+        Some(dir.path().join("kv.sqlite3")),
+        cairn_kv::SqliteSynchronous::Normal,
+    ))?;
+    let scope = cairn_kv::Scope::new("bench", "memtable")?;
+    let persister = cairn_memtable::KvPersister::new(Arc::new(store), scope)
+        .map_err(|error| WorkloadError::client("cairn-memtable", error))?;
+    Bench::open(
+        Backend::Persister(Arc::new(persister), Some(dir)),
+        rotate_bytes,
+        None,
+    )
+}
+
+/// Inserts into `bench` until `keys` are in, then times `flush()`: keys flushed per second.
+fn flush_throughput(name: &str, bench: &Bench, keys: u64) -> Result<Row> {
+    let before = bench.flushed_keys();
+    bench.fill(keys)?;
+    let started = Instant::now();
+    bench.flush()?;
+    let measured = started.elapsed();
+    let flushed = bench.flushed_keys().saturating_sub(before);
+    let detail = format!("flushed {flushed} of {keys} keys");
+    if flushed < keys {
+        return Err(WorkloadError::unexpected("memtable_rotation_flush", detail));
+    }
+    let throughput = Throughput::new(1, keys, measured);
+    Ok(Row::throughput(name, &throughput).note(
+        "records inserted with rotation every 64 KiB, then flush() timed until the store holds \
+         them all (what was flushed during the inserts is not counted in the time)",
+    ))
+}
+
+/// Every `memtable_*` entry.
+pub fn entries(quick: bool) -> Vec<Entry> {
+    let mut entries = Vec::new();
+    for batch in [100_u64, 1_000, 10_000] {
+        let name = format!("memtable_sequential_inserts/{batch}/noop");
+        entries.push(single(name, 1, move |_| {
+            Ok(Box::new(Inserts::new(noop(ROTATE_BYTES)?, batch)))
+        }));
+    }
+    entries.push(single(
+        "memtable_sequential_inserts/1000/wal-buffered".into(),
+        1,
+        |_| {
+            let bench = Bench::open(Backend::Noop, ROTATE_BYTES, Some(WalSync::Buffered))?;
+            Ok(Box::new(Inserts::new(bench, 1_000)))
+        },
+    ));
+    entries.push(single(
+        "memtable_sequential_inserts/1000/cairn-strict".into(),
+        1,
+        |_| Ok(Box::new(Inserts::new(cairn_strict(ROTATE_BYTES)?, 1_000))),
+    ));
+    // The peer: the same records and index entries written straight to Cairn (Strict), one
+    // commit per record, without the memtable.
+    entries.push(single(
+        "memtable_sequential_inserts/10/direct-cairn-strict".into(),
+        1,
+        |_| {
+            let dir = TempDir::new("bench-memtable-direct");
+            let options = cairn::Options::new(dir.path()).durability(cairn::Durability::Strict);
+            let db = cairn::Db::open(options)?;
+            Ok(Box::new(DirectOwned {
+                inserts: DirectInserts::new(db, 10),
+                _dir: dir,
+            }))
+        },
+    ));
+    entries.push(single(
+        "memtable_sequential_inserts/1000/sqlite".into(),
+        1,
+        |_| Ok(Box::new(Inserts::new(sqlite(ROTATE_BYTES)?, 1_000))),
+    ));
+    for threads in [2_u64, 4, 8, 16] {
+        let name = format!("memtable_concurrent_inserts/{threads}/noop");
+        entries.push(Entry::new(name, Kind::Throughput, move |context, name| {
+            let per_thread = if context.quick { 2_000 } else { 10_000 };
+            let mut workload = Concurrent::inserts(noop(ROTATE_BYTES)?, threads, per_thread);
+            let throughput = measure::measure_parallel(&mut workload, context.parallel_plan())?;
+            Ok(vec![Row::throughput(name, &throughput)])
+        }));
+    }
+    let point = 16;
+    for (group, op) in [
+        ("memtable_get_operations", Op::Get),
+        ("memtable_index_lookups", Op::UniqueIndex),
+        ("memtable_mixed_read_write", Op::Mixed),
+        ("memtable_update_operations", Op::Update),
+    ] {
+        entries.push(single(format!("{group}/noop"), point, move |_| {
+            Ok(Box::new(OnFilled::new(
+                noop(ROTATE_BYTES)?,
+                FILLED_KEYS,
+                op,
+            )?))
+        }));
+    }
+    entries.push(single(
+        "memtable_delete_operations/noop".into(),
+        point,
+        |_| Ok(Box::new(Deletes::new(noop(ROTATE_BYTES)?))),
+    ));
+    entries.push(Entry::new(
+        "memtable_concurrent_read_heavy/8/noop",
+        Kind::Throughput,
+        |context, name| {
+            let per_thread = if context.quick { 20_000 } else { 100_000 };
+            let bench = noop(ROTATE_BYTES)?;
+            let mut workload = Concurrent::reads(bench, 8, per_thread, FILLED_KEYS)?;
+            let throughput = measure::measure_parallel(&mut workload, context.parallel_plan())?;
+            Ok(vec![Row::throughput(name, &throughput)])
+        },
+    ));
+    // Single inserts while the memtable rotates every 64 KiB: the p99 shows what rotation
+    // costs a writer; then the flush throughput into each store.
+    entries.push(single(
+        "memtable_rotation_flush/insert/noop".into(),
+        1,
+        |_| Ok(Box::new(Inserts::new(noop(ROTATE_BYTES_SMALL)?, 1))),
+    ));
+    entries.push(single(
+        "memtable_rotation_flush/insert/cairn-strict".into(),
+        1,
+        |_| Ok(Box::new(Inserts::new(cairn_strict(ROTATE_BYTES_SMALL)?, 1))),
+    ));
+    let flush_keys = if quick { 20_000 } else { 100_000 };
+    for (store, open) in [
+        ("cairn-strict", cairn_strict as fn(usize) -> Result<Bench>),
+        ("sqlite", sqlite),
+    ] {
+        let name = format!("memtable_rotation_flush/flush_throughput/{store}");
+        entries.push(Entry::new(name, Kind::Throughput, move |_, name| {
+            let bench = open(ROTATE_BYTES_SMALL)?;
+            Ok(vec![flush_throughput(name, &bench, flush_keys)?])
+        }));
+    }
+    entries
+}

@@ -1,0 +1,270 @@
+//! One memtable layer: the newest state of each key written while the layer was active
+//! (a record or a tombstone), and per-index maps of the records it holds.
+//!
+//! Invariants (kept by [`Memtable::apply`], the one path that changes a layer):
+//! - an index map lists exactly the live records of this layer that hold a value for it, at
+//!   the value they hold now (an older layer may still list an older value: readers resolve
+//!   every candidate to its newest version before they trust it);
+//! - `prior` of a slot is the index values of the version the store will hold when this layer
+//!   is flushed (the newest version in older layers or the store at the layer's first write of
+//!   the key), so a flush deletes exactly the stale entries;
+//! - `bytes` is the sum of the slots' sizes.
+//!
+//! A layer is mutable only while it is the active one; rotation moves it, unchanged, behind an
+//! `Arc` into the immutable queue.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::record::{index_values, IndexKind, IndexValue, IndexValues, Record};
+
+type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+
+/// The state of one key in one layer.
+#[derive(Debug)]
+pub(crate) struct Slot<R: Record> {
+    /// The record, or `None` for a tombstone.
+    pub(crate) value: Option<Arc<R>>,
+    /// Index values of the version the store holds when this layer flushes (`None`: absent).
+    pub(crate) prior: Option<IndexValues>,
+    /// Memory charged for this slot.
+    bytes: usize,
+}
+
+/// One index of one layer.
+#[derive(Debug)]
+pub(crate) enum LayerIndex<K> {
+    /// Value -> the one record of this layer holding it.
+    Unique(FastMap<IndexValue, K>),
+    /// Value -> every record of this layer holding it, in key order.
+    Multi(BTreeMap<IndexValue, BTreeSet<K>>),
+}
+
+impl<K: Ord + Clone + std::hash::Hash> LayerIndex<K> {
+    fn insert(&mut self, value: IndexValue, key: &K) {
+        match self {
+            LayerIndex::Unique(map) => {
+                map.insert(value, key.clone());
+            }
+            LayerIndex::Multi(map) => {
+                map.entry(value).or_default().insert(key.clone());
+            }
+        }
+    }
+
+    fn remove(&mut self, value: &IndexValue, key: &K) {
+        match self {
+            LayerIndex::Unique(map) => {
+                if map.get(value) == Some(key) {
+                    map.remove(value);
+                }
+            }
+            LayerIndex::Multi(map) => {
+                if let Some(keys) = map.get_mut(value) {
+                    keys.remove(key);
+                    if keys.is_empty() {
+                        map.remove(value);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Keys this layer lists under exactly `value`.
+    pub(crate) fn exact(&self, value: &IndexValue, out: &mut Vec<K>) {
+        match self {
+            LayerIndex::Unique(map) => out.extend(map.get(value).cloned()),
+            LayerIndex::Multi(map) => {
+                if let Some(keys) = map.get(value) {
+                    out.extend(keys.iter().cloned());
+                }
+            }
+        }
+    }
+
+    /// Keys this layer lists under values within `range`, in value order, stopping at the
+    /// first value for which `more` is false (multi only). A range whose start lies after its
+    /// end holds nothing.
+    pub(crate) fn range(
+        &self,
+        range: (std::ops::Bound<&IndexValue>, std::ops::Bound<&IndexValue>),
+        more: impl Fn(&IndexValue) -> bool,
+        out: &mut Vec<K>,
+    ) {
+        if !is_valid_range(range) {
+            return;
+        }
+        if let LayerIndex::Multi(map) = self {
+            for (_, keys) in map
+                .range::<IndexValue, _>(range)
+                .take_while(|(value, _)| more(value))
+            {
+                out.extend(keys.iter().cloned());
+            }
+        }
+    }
+}
+
+/// False for bounds `BTreeMap::range` refuses (start after end, or equal and both excluded).
+pub(crate) fn is_valid_range(
+    (low, high): (std::ops::Bound<&IndexValue>, std::ops::Bound<&IndexValue>),
+) -> bool {
+    use std::ops::Bound::{Excluded, Included, Unbounded};
+    match (low, high) {
+        (Unbounded, _) | (_, Unbounded) => true,
+        (Included(low), Included(high)) => low <= high,
+        (Included(low) | Excluded(low), Excluded(high)) | (Excluded(low), Included(high)) => {
+            low < high
+        }
+    }
+}
+
+/// A memtable layer.
+#[derive(Debug)]
+pub(crate) struct Memtable<R: Record> {
+    records: BTreeMap<R::Key, Slot<R>>,
+    indexes: Vec<LayerIndex<R::Key>>,
+    bytes: usize,
+    tombstones: usize,
+    created: Instant,
+    /// Number of the layer: 1, 2, 3, ... in rotation order.
+    id: u64,
+    /// Highest write-ahead log sequence number written into the layer (0: none).
+    last_lsn: u64,
+}
+
+/// Fixed memory charged per slot besides the record: the map node, key and bookkeeping.
+const SLOT_OVERHEAD_BYTES: usize = 64;
+
+impl<R: Record> Memtable<R> {
+    pub(crate) fn new(id: u64) -> Self {
+        let indexes = R::INDEXES
+            .iter()
+            .map(|spec| match spec.kind {
+                IndexKind::Unique => LayerIndex::Unique(FastMap::default()),
+                IndexKind::NonUnique | IndexKind::Ordered => LayerIndex::Multi(BTreeMap::new()),
+            })
+            .collect();
+        Memtable {
+            records: BTreeMap::new(),
+            indexes,
+            bytes: 0,
+            tombstones: 0,
+            created: Instant::now(),
+            id,
+            last_lsn: 0,
+        }
+    }
+
+    /// The key's slot in this layer.
+    pub(crate) fn slot(&self, key: &R::Key) -> Option<&Slot<R>> {
+        self.records.get(key)
+    }
+
+    /// Writes the newest state of `key`. `prior` is used only when the layer has no slot for
+    /// the key yet (see the module docs); `bytes` is the memory of the new state.
+    pub(crate) fn apply(
+        &mut self,
+        key: &R::Key,
+        value: Option<Arc<R>>,
+        new_values: Option<&IndexValues>,
+        prior: impl FnOnce() -> Option<IndexValues>,
+        bytes: usize,
+        lsn: u64,
+    ) {
+        let bytes = bytes.saturating_add(SLOT_OVERHEAD_BYTES);
+        let is_tombstone = value.is_none();
+        let slot = match self.records.entry(key.clone()) {
+            std::collections::btree_map::Entry::Occupied(entry) => {
+                let slot = entry.into_mut();
+                if let Some(old) = &slot.value {
+                    let old_values = index_values(old.as_ref());
+                    for (index, old_value) in self.indexes.iter_mut().zip(old_values) {
+                        if let Some(old_value) = old_value {
+                            index.remove(&old_value, key);
+                        }
+                    }
+                } else {
+                    self.tombstones = self.tombstones.saturating_sub(1);
+                }
+                self.bytes = self.bytes.saturating_sub(slot.bytes);
+                slot.value = value;
+                slot.bytes = bytes;
+                slot
+            }
+            std::collections::btree_map::Entry::Vacant(entry) => entry.insert(Slot {
+                value,
+                prior: prior(),
+                bytes,
+            }),
+        };
+        if is_tombstone {
+            self.tombstones += 1;
+        }
+        debug_assert_eq!(slot.value.is_some(), new_values.is_some());
+        if let Some(new_values) = new_values {
+            for (index, new_value) in self.indexes.iter_mut().zip(new_values) {
+                if let Some(new_value) = new_value {
+                    index.insert(new_value.clone(), key);
+                }
+            }
+        }
+        self.bytes = self.bytes.saturating_add(bytes);
+        self.last_lsn = self.last_lsn.max(lsn);
+    }
+
+    /// The layer's index number `index`.
+    pub(crate) fn index(&self, index: usize) -> Option<&LayerIndex<R::Key>> {
+        self.indexes.get(index)
+    }
+
+    /// Every slot, in key order.
+    pub(crate) fn slots(&self) -> impl Iterator<Item = (&R::Key, &Slot<R>)> {
+        self.records.iter()
+    }
+
+    /// Slots with keys after `after` (all when `None`), in key order.
+    pub(crate) fn slots_after(
+        &self,
+        after: Option<&R::Key>,
+    ) -> impl Iterator<Item = (&R::Key, &Slot<R>)> {
+        let start = after.map_or(std::ops::Bound::Unbounded, std::ops::Bound::Excluded);
+        self.records.range((start, std::ops::Bound::Unbounded))
+    }
+
+    /// Keys (records and tombstones) in the layer.
+    pub(crate) fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    /// True when the layer holds nothing.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+
+    /// Tombstones in the layer.
+    pub(crate) fn tombstones(&self) -> usize {
+        self.tombstones
+    }
+
+    /// Memory charged to the layer.
+    pub(crate) fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// When the layer became active.
+    pub(crate) fn created(&self) -> Instant {
+        self.created
+    }
+
+    /// The layer's number.
+    pub(crate) fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// Highest log sequence number in the layer.
+    pub(crate) fn last_lsn(&self) -> u64 {
+        self.last_lsn
+    }
+}
