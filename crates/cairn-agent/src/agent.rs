@@ -297,6 +297,14 @@ impl Agent {
                 forks: forks.len(),
             });
         }
+        let ancestors: Vec<RunId> = {
+            let snap = self.inner.db.snapshot();
+            lineage_at(&snap, run)?
+                .iter()
+                .map(|s| s.run)
+                .filter(|r| *r != run)
+                .collect()
+        };
         self.inner.db.transaction(|tx| {
             let owned: Vec<_> = tx
                 .scan_prefix(keys::run_prefix(run))
@@ -310,8 +318,8 @@ impl Agent {
             for tag in &head.info.tags {
                 tx.delete(keys::tag(tag, run))?;
             }
-            if let Some(fork) = head.info.fork {
-                tx.delete(keys::numbered(fork.parent, keys::FORK, run.get()))?;
+            for ancestor in &ancestors {
+                tx.delete(keys::numbered(*ancestor, keys::FORK, run.get()))?;
             }
             index::index_drop_run(tx, run);
             Ok(())
@@ -322,7 +330,8 @@ impl Agent {
         Ok(())
     }
 
-    /// Forks that branched off `run`, with the step each shares up to.
+    /// Forks that read `run`'s history (forks of it, and forks of those), each with the step
+    /// of `run`'s history it reads up to.
     pub fn forks_of(&self, run: RunId) -> Result<Vec<(RunId, u64)>> {
         self.inner
             .db
@@ -469,11 +478,14 @@ pub(crate) fn lineage_at(snap: &Snapshot, run: RunId) -> Result<Vec<Segment>> {
                 .get(keys::meta(current))
                 .ok_or(Error::RunNotFound(current))?,
         )?;
-        let lo = info.fork.map_or(Counts::ZERO, |f| Counts {
+        let own_lo = info.fork.map_or(Counts::ZERO, |f| Counts {
             step: f.step,
             events: f.events,
             spans: f.spans,
         });
+        // A fork of a fork may branch below its parent's own fork point: clip, so a segment
+        // never claims numbers its child took from further up.
+        let lo = own_lo.min(hi);
         chain.push(Segment {
             run: current,
             lo,
@@ -577,6 +589,14 @@ impl Counts {
         events: u64::MAX,
         spans: u64::MAX,
     };
+
+    fn min(self, other: Counts) -> Counts {
+        Counts {
+            step: self.step.min(other.step),
+            events: self.events.min(other.events),
+            spans: self.spans.min(other.spans),
+        }
+    }
 }
 
 /// One run of a lineage and the numbers it owns, `[lo, hi)`.

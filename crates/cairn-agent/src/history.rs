@@ -192,10 +192,10 @@ impl Agent {
     /// unknown run, [`Error::HistoryPruned`] before the oldest kept step.
     pub fn replay_run(&self, run: RunId, at: At) -> Result<RunState> {
         let snap = self.db().snapshot();
-        self.replay_in(&snap, run, at)
+        Self::replay_in(&snap, run, at)
     }
 
-    fn replay_in(&self, snap: &Snapshot, run: RunId, at: At) -> Result<RunState> {
+    fn replay_in(snap: &Snapshot, run: RunId, at: At) -> Result<RunState> {
         let lineage = lineage_at(snap, run)?;
         let target = Self::resolve_point(snap, &lineage, at)?;
         Self::fold(snap, &lineage, target)
@@ -414,8 +414,8 @@ impl Agent {
     pub fn diff_points(&self, run: RunId, from: At, to: At) -> Result<Diff> {
         let snap = self.db().snapshot();
         Ok(diff_states(
-            &self.replay_in(&snap, run, from)?,
-            &self.replay_in(&snap, run, to)?,
+            &Self::replay_in(&snap, run, from)?,
+            &Self::replay_in(&snap, run, to)?,
         ))
     }
 
@@ -426,7 +426,8 @@ impl Agent {
         crate::agent::check_tags(&spec.tags)?;
         self.with_run_locked(run, |_| {
             let snap = self.db().snapshot();
-            let state = self.replay_in(&snap, run, at)?;
+            let lineage = lineage_at(&snap, run)?;
+            let state = Self::replay_in(&snap, run, at)?;
             let fork = ForkPoint {
                 parent: run,
                 step: state.steps,
@@ -487,10 +488,15 @@ impl Agent {
                             },
                         );
                     }
-                    tx.put(
-                        keys::numbered(run, keys::FORK, id.get()),
-                        fork.step.to_le_bytes(),
-                    )?;
+                    // Every run of the lineage records what the fork reads of its history,
+                    // so pruning and deleting any of them respect it.
+                    for seg in &lineage {
+                        let upto = fork.step.min(seg.hi.step);
+                        tx.put(
+                            keys::numbered(seg.run, keys::FORK, id.get()),
+                            upto.to_le_bytes(),
+                        )?;
+                    }
                     Ok(())
                 },
             )
