@@ -91,7 +91,13 @@ impl Ctx {
 
     /// One random mutation inside a transaction; applies it to `m` too. Returns false if the
     /// operation was refused as expected (nothing to record).
-    fn random_write(&mut self, tx: &mut cairn_agent::RunTx<'_>, m: &mut MState, event_steps: &mut Vec<u64>, step: u64) -> bool {
+    fn random_write(
+        &mut self,
+        tx: &mut cairn_agent::RunTx<'_>,
+        m: &mut MState,
+        event_steps: &mut Vec<u64>,
+        step: u64,
+    ) -> bool {
         let now = cairn::Clock::now_millis(&*self.clock);
         match self.rng.below(9) {
             0 | 1 => {
@@ -127,7 +133,10 @@ impl Ctx {
                     Some((ver, _)) => {
                         if self.rng.below(2) == 0 {
                             let bad = ver + 1;
-                            assert!(matches!(tx.cell_cas(name, bad, &v), Err(Error::VersionMismatch { .. })));
+                            assert!(matches!(
+                                tx.cell_cas(name, bad, &v),
+                                Err(Error::VersionMismatch { .. })
+                            ));
                             assert!(matches!(tx.cell_init(name, &v), Err(Error::CellExists(_))));
                         }
                         assert_eq!(tx.cell_cas(name, ver, &v).expect("cas"), ver + 1);
@@ -234,7 +243,11 @@ impl Ctx {
         let at = lo + self.rng.below((end - lo + 1) as usize) as u64;
         let id = self
             .agent
-            .fork_run(self.ids[i], At::Step(at), RunSpec::named(format!("fork of {}", self.ids[i])))
+            .fork_run(
+                self.ids[i],
+                At::Step(at),
+                RunSpec::named(format!("fork of {}", self.ids[i])),
+            )
             .expect("fork");
         let states = parent.states[..=at as usize].to_vec();
         let n_events = states.last().expect("s").events.len();
@@ -254,7 +267,10 @@ impl Ctx {
 
     fn prune(&mut self, i: usize) {
         let keep = self.rng.below(6) as u64;
-        let report = self.agent.prune(self.ids[i], Retention::KeepSteps(keep)).expect("prune");
+        let report = self
+            .agent
+            .prune(self.ids[i], Retention::KeepSteps(keep))
+            .expect("prune");
         let run = &mut self.runs[i];
         let end = run.states.len() as u64 - 1;
         let mut target = end.saturating_sub(keep);
@@ -281,11 +297,17 @@ impl Ctx {
 
     fn check_state(&self, i: usize, at: u64) {
         let m = &self.runs[i].states[at as usize];
-        let got = self.agent.replay_run(self.ids[i], At::Step(at)).expect("replay");
+        let got = self
+            .agent
+            .replay_run(self.ids[i], At::Step(at))
+            .expect("replay");
         assert_eq!(got.steps, at);
         assert_eq!(got.kv, m.kv, "kv at step {at} of run {i}");
-        let cells: BTreeMap<String, (u64, Vec<u8>)> =
-            got.cells.iter().map(|(k, c)| (k.clone(), (c.version, c.value.clone()))).collect();
+        let cells: BTreeMap<String, (u64, Vec<u8>)> = got
+            .cells
+            .iter()
+            .map(|(k, c)| (k.clone(), (c.version, c.value.clone())))
+            .collect();
         assert_eq!(cells, m.cells, "cells at step {at} of run {i}");
         assert_eq!(got.docs, m.docs, "docs at step {at} of run {i}");
         let events: Vec<(String, Vec<u8>, u64)> = got
@@ -294,8 +316,11 @@ impl Ctx {
             .map(|e| (e.event_type.clone(), e.payload_bytes().to_vec(), e.time_ms))
             .collect();
         assert_eq!(events, m.events, "events at step {at} of run {i}");
-        let spans: Vec<(Option<u64>, String, u64)> =
-            got.spans.iter().map(|s| (s.parent, s.name.clone(), s.start_ms)).collect();
+        let spans: Vec<(Option<u64>, String, u64)> = got
+            .spans
+            .iter()
+            .map(|s| (s.parent, s.name.clone(), s.start_ms))
+            .collect();
         assert_eq!(spans, m.spans, "spans at step {at} of run {i}");
     }
 
@@ -308,11 +333,20 @@ impl Ctx {
             Ok(r) => r,
             Err(e) => {
                 let info = self.agent.get_run(self.ids[i]).expect("info");
-                let hist: Vec<u64> = self.agent.history(self.ids[i], 0, u64::MAX).expect("h").iter().map(|h| h.step).collect();
+                let hist: Vec<u64> = self
+                    .agent
+                    .history(self.ids[i], 0, u64::MAX)
+                    .expect("h")
+                    .iter()
+                    .map(|h| h.step)
+                    .collect();
                 panic!("replay end of run {i}: {e}; fork {:?}; model lo {} base {} oldest {} end {end}; steps {hist:?}; size {:?}", info.fork, run.lo, run.base, run.oldest, self.agent.run_size(self.ids[i]));
             }
         };
-        assert_eq!(head, replayed, "head read and replay to end differ for run {i}");
+        assert_eq!(
+            head, replayed,
+            "head read and replay to end differ for run {i}"
+        );
         self.check_state(i, end);
         let floor = run.floor();
         let at = floor + self.rng.below((end - floor + 1) as usize) as u64;
@@ -335,7 +369,10 @@ impl Ctx {
             let seq = self.rng.below(run.event_step.len());
             let step = run.event_step[seq] + 1;
             if step >= floor {
-                let got = self.agent.replay_run(self.ids[i], At::Event(seq as u64)).expect("event point");
+                let got = self
+                    .agent
+                    .replay_run(self.ids[i], At::Event(seq as u64))
+                    .expect("event point");
                 assert_eq!(got.steps, step);
             }
         }
@@ -344,8 +381,15 @@ impl Ctx {
         assert_eq!(chain.events as usize, run.head().events.len());
         // diff_points between two random kept points.
         let a = floor + self.rng.below((end - floor + 1) as usize) as u64;
-        let diff = self.agent.diff_points(self.ids[i], At::Step(a), At::Step(end)).expect("diff points");
-        assert_eq!(keyed(&diff), model_diff(&run.states[a as usize], run.head()), "diff_points {a}..{end} of run {i}");
+        let diff = self
+            .agent
+            .diff_points(self.ids[i], At::Step(a), At::Step(end))
+            .expect("diff points");
+        assert_eq!(
+            keyed(&diff),
+            model_diff(&run.states[a as usize], run.head()),
+            "diff_points {a}..{end} of run {i}"
+        );
     }
 
     fn is_fork(&self, i: usize) -> bool {
@@ -355,11 +399,22 @@ impl Ctx {
     fn check_diff_runs(&mut self) {
         let i = self.pick_run();
         let j = self.pick_run();
-        let diff = self.agent.diff_runs(self.ids[i], self.ids[j]).expect("diff runs");
+        let diff = self
+            .agent
+            .diff_runs(self.ids[i], self.ids[j])
+            .expect("diff runs");
         let (a, b) = (self.runs[i].head(), self.runs[j].head());
         assert_eq!(keyed(&diff), model_diff(a, b), "diff_runs {i} {j}");
-        let common = a.events.iter().zip(&b.events).take_while(|(x, y)| x == y).count();
-        assert_eq!(diff.events.common as usize, common, "event divergence {i} {j}");
+        let common = a
+            .events
+            .iter()
+            .zip(&b.events)
+            .take_while(|(x, y)| x == y)
+            .count();
+        assert_eq!(
+            diff.events.common as usize, common,
+            "event divergence {i} {j}"
+        );
         assert_eq!(diff.events.left.is_some(), a.events.len() > common);
         assert_eq!(diff.events.right.is_some(), b.events.len() > common);
         if let (Some(l), Some(r)) = (&diff.events.left, &diff.events.right) {
@@ -373,10 +428,18 @@ impl Ctx {
         self.agent = agent;
         let mut expected: Vec<RunId> = self.ids.clone();
         expected.sort_unstable();
-        assert_eq!(orphaned, expected, "every active run is reported orphaned after reopen");
+        assert_eq!(
+            orphaned, expected,
+            "every active run is reported orphaned after reopen"
+        );
         for &id in &self.ids {
-            assert_eq!(self.agent.get_run(id).expect("run").status, RunStatus::Orphaned);
-            self.agent.set_status(id, RunStatus::Active).expect("resume");
+            assert_eq!(
+                self.agent.get_run(id).expect("run").status,
+                RunStatus::Orphaned
+            );
+            self.agent
+                .set_status(id, RunStatus::Active)
+                .expect("resume");
         }
     }
 }
@@ -398,7 +461,13 @@ fn keyed(diff: &cairn_agent::Diff) -> Keyed {
         .collect()
 }
 
-fn diff_map<K: Ord, V: PartialEq>(out: &mut Keyed, p: Primitive, a: &BTreeMap<K, V>, b: &BTreeMap<K, V>, key: impl Fn(&K) -> Vec<u8>) {
+fn diff_map<K: Ord, V: PartialEq>(
+    out: &mut Keyed,
+    p: Primitive,
+    a: &BTreeMap<K, V>,
+    b: &BTreeMap<K, V>,
+    key: impl Fn(&K) -> Vec<u8>,
+) {
     for (k, v) in a {
         match b.get(k) {
             None => {
@@ -420,11 +489,28 @@ fn diff_map<K: Ord, V: PartialEq>(out: &mut Keyed, p: Primitive, a: &BTreeMap<K,
 fn model_diff(a: &MState, b: &MState) -> Keyed {
     let mut out = Keyed::new();
     diff_map(&mut out, Primitive::Kv, &a.kv, &b.kv, Clone::clone);
-    let cells = |m: &MState| m.cells.iter().map(|(k, (_, v))| (k.clone(), v.clone())).collect::<BTreeMap<_, _>>();
-    diff_map(&mut out, Primitive::Cell, &cells(a), &cells(b), |k| k.as_bytes().to_vec());
-    diff_map(&mut out, Primitive::Doc, &a.docs, &b.docs, |k| k.as_bytes().to_vec());
-    let spans = |m: &MState| m.spans.iter().enumerate().map(|(i, s)| (i as u64, s.clone())).collect::<BTreeMap<_, _>>();
-    diff_map(&mut out, Primitive::Span, &spans(a), &spans(b), |k| k.to_be_bytes().to_vec());
+    let cells = |m: &MState| {
+        m.cells
+            .iter()
+            .map(|(k, (_, v))| (k.clone(), v.clone()))
+            .collect::<BTreeMap<_, _>>()
+    };
+    diff_map(&mut out, Primitive::Cell, &cells(a), &cells(b), |k| {
+        k.as_bytes().to_vec()
+    });
+    diff_map(&mut out, Primitive::Doc, &a.docs, &b.docs, |k| {
+        k.as_bytes().to_vec()
+    });
+    let spans = |m: &MState| {
+        m.spans
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (i as u64, s.clone()))
+            .collect::<BTreeMap<_, _>>()
+    };
+    diff_map(&mut out, Primitive::Span, &spans(a), &spans(b), |k| {
+        k.to_be_bytes().to_vec()
+    });
     out
 }
 
@@ -442,9 +528,19 @@ fn run_seed(seed: u64, ops: usize) {
         dir,
     };
     for n in 0..3 {
-        let id = ctx.agent.begin_run(RunSpec::named(format!("run {n}")).tag("model")).expect("begin");
+        let id = ctx
+            .agent
+            .begin_run(RunSpec::named(format!("run {n}")).tag("model"))
+            .expect("begin");
         ctx.ids.push(id);
-        ctx.runs.push(MRun { states: vec![MState::default()], event_step: Vec::new(), oldest: 0, lo: 0, base: 0, forks: Vec::new() });
+        ctx.runs.push(MRun {
+            states: vec![MState::default()],
+            event_step: Vec::new(),
+            oldest: 0,
+            lo: 0,
+            base: 0,
+            forks: Vec::new(),
+        });
     }
     for _ in 0..ops {
         let i = ctx.pick_run();
@@ -469,7 +565,10 @@ fn agent_matches_reference_model() {
     let seeds: Vec<u64> = match std::env::var("CAIRN_AGENT_MODEL_SEED") {
         Ok(s) => vec![s.parse().expect("seed")],
         Err(_) => {
-            let n: u64 = std::env::var("CAIRN_AGENT_MODEL_SEEDS").ok().and_then(|s| s.parse().ok()).unwrap_or(6);
+            let n: u64 = std::env::var("CAIRN_AGENT_MODEL_SEEDS")
+                .ok()
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(6);
             (0..n).map(|i| 0x5eed_a9e7 ^ (i * 0x9e37_79b9)).collect()
         }
     };
