@@ -7,6 +7,11 @@
     clippy::indexing_slicing,
     reason = "a test panics on a broken expectation"
 )]
+#![allow(
+    clippy::cast_possible_truncation,
+    clippy::too_many_lines,
+    reason = "small test counters; a scenario reads best as one function"
+)]
 
 use std::sync::Arc;
 use std::time::Duration;
