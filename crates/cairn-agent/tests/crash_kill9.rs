@@ -19,7 +19,6 @@
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cairn::{Db, Durability, Options};
@@ -45,7 +44,11 @@ fn emit(line: &str) {
 }
 
 fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    use std::fmt::Write as _;
+    bytes.iter().fold(String::new(), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
 }
 
 /// The child role: a no-op unless [`CHILD_DIR_ENV`] is set.
@@ -167,9 +170,11 @@ fn acknowledged_events_and_transitions_survive_kill9() {
                 assert_eq!(e.seq, i as u64, "dense sequences");
             }
             for (seq, hash) in events.get(&run.get()).into_iter().flatten() {
-                let got = stored.get(*seq as usize).unwrap_or_else(|| {
-                    panic!("kill {kill}: acknowledged event {seq} of run {run} lost")
-                });
+                let got = stored
+                    .get(usize::try_from(*seq).expect("small"))
+                    .unwrap_or_else(|| {
+                        panic!("kill {kill}: acknowledged event {seq} of run {run} lost")
+                    });
                 assert_eq!(
                     &hex(&got.hash),
                     hash,
