@@ -303,9 +303,17 @@ fn verify_chain_names_the_first_tampered_event() {
     ]
     .concat();
     let raw = agent.db().get(&key).expect("get").expect("event 6");
-    let tampered = String::from_utf8_lossy(&raw).replace(r#"{"n":6}"#, r#"{"n":7}"#);
-    assert_ne!(tampered.as_bytes(), &raw[..]);
-    agent.db().put(&key, tampered.as_bytes()).expect("tamper");
+    let mut tampered = raw.to_vec();
+    let at = tampered
+        .windows(7)
+        .position(|w| w == br#"{"n":6}"#)
+        .expect("payload in the envelope");
+    tampered[at + 5] = b'7';
+    assert_eq!(
+        cairn_agent::Event::decode(&tampered).expect("still decodes").payload_bytes(),
+        br#"{"n":7}"#
+    );
+    agent.db().put(&key, &tampered).expect("tamper");
     assert_eq!(agent.verify_chain(run).expect("verify").first_bad, Some(6));
     // A missing event is named too.
     agent.db().delete(&key).expect("remove");
