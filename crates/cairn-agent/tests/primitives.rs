@@ -310,7 +310,9 @@ fn verify_chain_names_the_first_tampered_event() {
         .expect("payload in the envelope");
     tampered[at + 5] = b'7';
     assert_eq!(
-        cairn_agent::Event::decode(&tampered).expect("still decodes").payload_bytes(),
+        cairn_agent::Event::decode(&tampered)
+            .expect("still decodes")
+            .payload_bytes(),
         br#"{"n":7}"#
     );
     agent.db().put(&key, &tampered).expect("tamper");
