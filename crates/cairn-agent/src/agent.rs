@@ -29,7 +29,7 @@ use crate::tx::RunTx;
 /// The in-memory counters of one run, valid while its lock is held.
 #[derive(Clone, Debug)]
 pub(crate) struct Head {
-    pub(crate) info: RunInfo,
+    pub(crate) info: Arc<RunInfo>,
     pub(crate) next_step: u64,
     pub(crate) next_event: u64,
     pub(crate) last_hash: Hash,
@@ -270,7 +270,7 @@ impl Agent {
         if !from.can_become(to) {
             return Err(Error::IllegalTransition { run, from, to });
         }
-        let mut info = head.info.clone();
+        let mut info = RunInfo::clone(&head.info);
         info.status = to;
         info.updated_ms = self.now_ms();
         let mut tx = self.inner.db.begin();
@@ -279,7 +279,7 @@ impl Agent {
         tx.put(keys::meta(run), info.encode())?;
         tx.commit()?;
         if let Some(h) = guard.head.as_mut() {
-            h.info = info;
+            h.info = Arc::new(info);
         }
         Ok(())
     }
@@ -403,7 +403,7 @@ impl Agent {
             None => fork.map_or(0, |f| f.spans),
         };
         Ok(Head {
-            info,
+            info: Arc::new(info),
             next_step,
             next_event,
             last_hash,
