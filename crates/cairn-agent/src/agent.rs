@@ -10,6 +10,8 @@
 //! [`WRITE_ATTEMPTS_MAX`](crate::limits::WRITE_ATTEMPTS_MAX) times.
 //!
 //! One `Agent` per database: two handles over one `Db` would each keep their own counters.
+//! The handle keeps one small slot (a lock and the counters) per run it has touched that has
+//! not ended; ending or deleting a run drops its slot.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -280,6 +282,12 @@ impl Agent {
         tx.commit()?;
         if let Some(h) = guard.head.as_mut() {
             h.info = Arc::new(info);
+        }
+        if to.is_terminal() {
+            // An ended run takes no more writes: forget its counters, so the handle's memory
+            // is bounded by the runs that can still be written. A later call reloads them.
+            drop(guard);
+            self.inner.slots.lock().remove(&run);
         }
         Ok(())
     }

@@ -115,12 +115,13 @@ fn acknowledged_events_and_transitions_survive_kill9() {
         )
         .expect("command");
         let mut child = ChildRun::spawn(command).expect("spawn");
-        let lines = child.lines_until(Instant::now() + Duration::from_secs(30), |l| {
-            l.starts_with("run ")
+        // Wait for the first acknowledged event, so every kill lands while appending.
+        let lines = child.lines_until(Instant::now() + Duration::from_secs(60), |l| {
+            l.starts_with("ack event ")
         });
         assert!(
-            lines.iter().any(|l| l.starts_with("run ")),
-            "kill {kill}: the child did not start: {lines:?}"
+            lines.iter().any(|l| l.starts_with("ack event ")),
+            "kill {kill}: the child did not start appending: {lines:?}"
         );
         std::thread::sleep(Duration::from_millis(5 + rng.below(60) as u64));
         let killed = child.kill_now().expect("kill");
