@@ -1,7 +1,8 @@
 //! The agent-state entries (`cairn-agent`), each measuring Cairn and SQLite in turns in one
 //! run: `event_microbenchmarks/{append,read,verify_chain}`, `state_cell_transitions`,
-//! `trace_recording`, `replay_simulation/{1000,10000}` and `diff_runs/1000`, each with a
-//! `<entry> sqlite vs cairn` ratio row (above 1 when Cairn is ahead).
+//! `trace_recording`, `replay_simulation/{1000,10000}`, `diff_runs/1000` and
+//! `scenario/agent_run_simulation`, each with a `<entry> sqlite vs cairn` ratio row (above 1
+//! when Cairn is ahead).
 
 use super::side_by_side::latency_row;
 use super::{Context, Entry, Kind, Timed};
@@ -60,6 +61,7 @@ fn specs() -> Vec<Spec> {
         spec("replay_simulation/1000", AgentOp::Replay(1_000), 1, Some(REPLAY_1K), Some(REPLAY_1K_GOAL)),
         spec("replay_simulation/10000", AgentOp::Replay(10_000), 1, Some(REPLAY_10K), Some(REPLAY_10K_GOAL)),
         spec("diff_runs/1000", AgentOp::DiffRuns, 1, Some(DIFF_1K), Some(DIFF_1K_GOAL)),
+        spec("scenario/agent_run_simulation", AgentOp::RunSimulation, 1, None, None),
     ]
 }
 

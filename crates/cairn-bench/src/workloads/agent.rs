@@ -59,6 +59,8 @@ pub trait AgentStore {
     fn replay(&mut self, run: u64) -> Result<(usize, usize)>;
     /// Diffs two runs' KV by key; returns the differing keys.
     fn diff(&mut self, a: u64, b: u64) -> Result<usize>;
+    /// Marks a run completed.
+    fn complete(&mut self, run: u64) -> Result<()>;
 }
 
 /// `cairn-agent` on a `Buffered` database.
@@ -163,6 +165,11 @@ impl AgentStore for CairnAgent {
             .map_err(agent_error)?;
         Ok(diff.changes.len())
     }
+    fn complete(&mut self, run: u64) -> Result<()> {
+        self.agent
+            .set_status(RunId::from_u64(run), cairn_agent::RunStatus::Completed)
+            .map_err(agent_error)
+    }
 }
 
 fn increment(value: &[u8]) -> Vec<u8> {
@@ -174,6 +181,8 @@ fn increment(value: &[u8]) -> Vec<u8> {
 }
 
 const SCHEMA: &str = "
+CREATE TABLE runs (run INTEGER PRIMARY KEY, name TEXT NOT NULL, status TEXT NOT NULL,
+    created INTEGER NOT NULL);
 CREATE TABLE events (run INTEGER NOT NULL, seq INTEGER NOT NULL, type TEXT NOT NULL,
     time INTEGER NOT NULL, payload BLOB NOT NULL, hash BLOB NOT NULL,
     PRIMARY KEY (run, seq)) WITHOUT ROWID;
@@ -248,6 +257,10 @@ impl SqliteAgent {
 impl AgentStore for SqliteAgent {
     fn begin(&mut self) -> Result<u64> {
         let run = self.runs.keys().next_back().map_or(1, |r| r + 1);
+        self.connection.execute(
+            "INSERT INTO runs (run, name, status, created) VALUES (?1, 'bench', 'active', ?2)",
+            params![as_i64(run), as_i64(now_ms())],
+        )?;
         let fresh = SqliteRun {
             next_seq: 0,
             last_hash: GENESIS,
@@ -507,6 +520,13 @@ impl AgentStore for SqliteAgent {
         }
         Ok(changes)
     }
+    fn complete(&mut self, run: u64) -> Result<()> {
+        let changed = self.connection.execute(
+            "UPDATE runs SET status = 'completed' WHERE run = ?1 AND status = 'active'",
+            params![as_i64(run)],
+        )?;
+        ensure(changed == 1, "sqlite agent", "the run was not active")
+    }
 }
 
 fn now_ms() -> u64 {
@@ -532,7 +552,13 @@ pub enum AgentOp {
     Replay(u64),
     /// `diff_runs` of two runs of [`DIFF_KEYS`] keys.
     DiffRuns,
+    /// A whole small agent run: begin, [`SIMULATION_STEPS`] steps of an event, a cell
+    /// transition and a span each, then complete.
+    RunSimulation,
 }
+
+/// Steps of one simulated agent run.
+pub const SIMULATION_STEPS: u64 = 20;
 
 /// One agent operation on one store, with its fixture.
 pub struct AgentWorkload {
@@ -585,7 +611,7 @@ impl AgentWorkload {
                 store.put_many(run, &pairs(false))?;
                 store.put_many(other, &pairs(true))?;
             }
-            AgentOp::Append | AgentOp::TraceRecord => {}
+            AgentOp::Append | AgentOp::TraceRecord | AgentOp::RunSimulation => {}
         }
         Ok(AgentWorkload {
             store,
@@ -665,6 +691,22 @@ impl Workload for AgentWorkload {
                     "wrong number of changes",
                 )?;
             }
+            AgentOp::RunSimulation => {
+                let run = self.store.begin()?;
+                self.store.cell_init(run)?;
+                for step in 0..SIMULATION_STEPS {
+                    let seq = self.store.append(run, &payload(step))?;
+                    let version = self.store.transition(run)?;
+                    let span = self.store.record(run)?;
+                    let ok = seq == step && span == step && version == step + 2;
+                    ensure(
+                        ok,
+                        "scenario/agent_run_simulation",
+                        "wrong sequence, version or span",
+                    )?;
+                }
+                self.store.complete(run)?;
+            }
         }
         Ok(())
     }
@@ -691,6 +733,7 @@ mod tests {
             AgentOp::TraceRecord,
             AgentOp::Replay(100),
             AgentOp::DiffRuns,
+            AgentOp::RunSimulation,
         ] {
             let (mut cairn, mut sqlite) = pair(op)?;
             for workload in [&mut cairn, &mut sqlite] {
