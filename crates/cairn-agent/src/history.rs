@@ -402,12 +402,40 @@ impl Agent {
     }
 
     /// Compares two runs at their heads, key by run-relative key.
+    ///
+    /// KV, cells and documents are compared by one merged scan of each run's current keys,
+    /// allocating only for the keys that differ; spans and events are read and compared in
+    /// number order.
     pub fn diff_runs(&self, a: RunId, b: RunId) -> Result<Diff> {
         let snap = self.db().snapshot();
-        Ok(diff_states(
-            &Self::head_in(&snap, a)?,
-            &Self::head_in(&snap, b)?,
-        ))
+        let (left, right) = (lineage_at(&snap, a)?, lineage_at(&snap, b)?);
+        let mut changes = Vec::new();
+        for (kind, primitive, skip) in [
+            (keys::KV, Primitive::Kv, 0),
+            (keys::CELL, Primitive::Cell, 8),
+            (keys::DOC, Primitive::Doc, 0),
+        ] {
+            merge_area(&snap, (a, b), kind, primitive, skip, &mut changes);
+        }
+        let spans = |lineage: &[Segment]| -> Result<BTreeMap<u64, Span>> {
+            Ok(read_spans_in(&snap, lineage, 0, u64::MAX)?
+                .into_iter()
+                .map(|s| (s.id, s))
+                .collect())
+        };
+        diff_map(
+            &mut changes,
+            Primitive::Span,
+            &spans(&left)?,
+            &spans(&right)?,
+            |k| k.to_be_bytes().to_vec(),
+            Span::encode,
+        );
+        let events = event_divergence(
+            &read_events_in(&snap, &left, 0, u64::MAX)?,
+            &read_events_in(&snap, &right, 0, u64::MAX)?,
+        );
+        Ok(Diff { changes, events })
     }
 
     /// Compares one run at two points of its history.
@@ -808,10 +836,15 @@ pub fn diff_states(left: &RunState, right: &RunState) -> Diff {
         |k| k.to_be_bytes().to_vec(),
         Span::encode,
     );
+    let events = event_divergence(&left.events, &right.events);
+    Diff { changes, events }
+}
+
+fn event_divergence(left: &[Event], right: &[Event]) -> EventDivergence {
     let mut events = EventDivergence::default();
     let mut i = 0;
     loop {
-        match (left.events.get(i), right.events.get(i)) {
+        match (left.get(i), right.get(i)) {
             (None, None) => break,
             (Some(x), Some(y)) if x == y => {
                 events.common += 1;
@@ -824,5 +857,59 @@ pub fn diff_states(left: &RunState, right: &RunState) -> Diff {
             }
         }
     }
-    Diff { changes, events }
+    events
+}
+
+/// Merges the current keys of one area (`kind`) of two runs in key order, pushing a change for
+/// every name on one side only or whose value (past `skip` bytes: a cell's version) differs.
+fn merge_area(
+    snap: &Snapshot,
+    (a, b): (RunId, RunId),
+    kind: u8,
+    primitive: Primitive,
+    skip: usize,
+    out: &mut Vec<Change>,
+) {
+    let cut = keys::area(a, kind).len();
+    let mut left = snap.scan_prefix(keys::area(a, kind)).peekable();
+    let mut right = snap.scan_prefix(keys::area(b, kind)).peekable();
+    let name = |k: &[u8]| k.get(cut..).unwrap_or_default().to_vec();
+    let value = |v: &[u8]| v.get(skip..).unwrap_or_default().to_vec();
+    loop {
+        let order = match (left.peek(), right.peek()) {
+            (None, None) => break,
+            (Some(_), None) => std::cmp::Ordering::Less,
+            (None, Some(_)) => std::cmp::Ordering::Greater,
+            (Some((ka, _)), Some((kb, _))) => ka.get(cut..).cmp(&kb.get(cut..)),
+        };
+        let change = match order {
+            std::cmp::Ordering::Less => left.next().map(|(k, v)| Change {
+                primitive,
+                key: name(&k),
+                kind: ChangeKind::Removed,
+                left: Some(value(&v)),
+                right: None,
+            }),
+            std::cmp::Ordering::Greater => right.next().map(|(k, v)| Change {
+                primitive,
+                key: name(&k),
+                kind: ChangeKind::Added,
+                left: None,
+                right: Some(value(&v)),
+            }),
+            std::cmp::Ordering::Equal => match (left.next(), right.next()) {
+                (Some((k, va)), Some((_, vb))) if va.get(skip..) != vb.get(skip..) => {
+                    Some(Change {
+                        primitive,
+                        key: name(&k),
+                        kind: ChangeKind::Changed,
+                        left: Some(value(&va)),
+                        right: Some(value(&vb)),
+                    })
+                }
+                _ => None,
+            },
+        };
+        out.extend(change);
+    }
 }

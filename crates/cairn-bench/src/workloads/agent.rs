@@ -589,7 +589,7 @@ impl AgentWorkload {
             AgentOp::CellTransition => store.cell_init(run)?,
             AgentOp::Replay(events) => {
                 for n in 0..events {
-                    let key = format!("key{:03}", n % 100);
+                    let key = format!("key{:03}", (n / 10) % 100);
                     let kv = (n % 10 == 0).then_some((key.as_bytes(), b"value".as_slice()));
                     store.append_with_kv(run, &payload(n), kv)?;
                 }
