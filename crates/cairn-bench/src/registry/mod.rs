@@ -2,6 +2,7 @@
 //! (`benches/registry.rs`, through [`Entry::timed`]) and `cairn bench` (through [`Entry::run`])
 //! both iterate. A [`Derived`] row divides two measured rows once both exist.
 
+pub mod agent;
 pub mod engine;
 pub mod memtable;
 pub mod side_by_side;
@@ -153,6 +154,7 @@ pub fn entries(quick: bool) -> Vec<Entry> {
     entries.extend(engine::entries(quick));
     entries.extend(streams::entries(quick));
     entries.extend(memtable::entries(quick));
+    entries.extend(agent::entries(quick));
     entries
 }
 
