@@ -2,3 +2,5 @@
 //! documents, `replay_run`, `diff_runs` and search.
 //!
 //! Not built yet; this crate reserves its place in the layout.
+
+pub mod search;

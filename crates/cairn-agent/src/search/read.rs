@@ -1,0 +1,372 @@
+//! The read path: [`Indexer::search`], and the reads tools need (`document`, `stats`).
+//!
+//! A search reads, at one snapshot: the counter shards of its scope (at most
+//! `COUNTER_SHARDS` keys), the posting list of each query term and of each required tag
+//! (narrowed to the run when the query has a run filter), and one document record per hit,
+//! for its snippet. Nothing else: it never visits a document that holds none of its terms.
+//!
+//! A term's document frequency is the length of its list in scope, counted while the list is
+//! read; the index stores no per-term counter, so two writers that share a word never touch
+//! the same key. Lists are merged by posting suffix (every list is ordered by run, then doc
+//! id), each document is scored once with all its terms, and a bounded heap keeps the best
+//! `top_k`.
+
+use std::cmp::Ordering;
+use std::collections::BinaryHeap;
+use std::time::Instant;
+
+use cairn::{Key, Snapshot};
+
+use super::bm25;
+use super::error::{CorruptionReason, Result, SearchError};
+use super::format::{
+    counters_key, decode_counter, decode_posting, decode_record, posting_list_key, push_run,
+    record_key, run_counters_key, split_suffix, tag_list_key, Counter, Posting, Record,
+};
+use super::limits::{SNIPPET_BYTES_MAX, SNIPPET_LEAD_BYTES};
+use super::query::{Budget, Hit, Query, SearchResults, Snippet};
+use super::tokenize::{ceil_char_boundary, floor_char_boundary, tokens};
+use super::Indexer;
+
+/// One posting as read: its key (for the document's identity) and its decoded value.
+struct Entry {
+    key: Key,
+    /// Where the suffix `run_len run doc_id` starts in `key`.
+    suffix_at: usize,
+    posting: Posting,
+}
+
+impl Entry {
+    fn suffix(&self) -> &[u8] {
+        self.key.get(self.suffix_at..).unwrap_or_default()
+    }
+}
+
+/// A scored document in the top-k heap: a list and a position in it, so that the heap holds
+/// no copies of keys. Ordered worst first (lower score, then larger doc id), so the heap's
+/// top is the one to evict.
+struct Ranked<'lists> {
+    score: f64,
+    entry: &'lists Entry,
+}
+
+impl Ranked<'_> {
+    fn doc_id(&self) -> &[u8] {
+        split_suffix(self.entry.suffix()).map_or(&[], |(_, doc_id)| doc_id)
+    }
+}
+
+impl Ord for Ranked<'_> {
+    fn cmp(&self, other: &Self) -> Ordering {
+        other
+            .score
+            .total_cmp(&self.score)
+            .then_with(|| self.doc_id().cmp(other.doc_id()))
+    }
+}
+
+impl PartialOrd for Ranked<'_> {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl PartialEq for Ranked<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+
+impl Eq for Ranked<'_> {}
+
+impl Indexer {
+    /// The best `query.limit()` documents for `query` at `snapshot`, by BM25, with snippets and
+    /// a budget report.
+    pub fn search(&self, snapshot: &Snapshot, query: &Query) -> Result<SearchResults> {
+        let started = Instant::now();
+        let terms = query.terms()?;
+        let run = query.run_filter();
+        let scope = self.stats(snapshot, run)?;
+        let mut budget = Budget::default();
+        let mut results = SearchResults {
+            documents_in_scope: scope.documents,
+            ..SearchResults::default()
+        };
+        if terms.is_empty() || scope.documents == 0 {
+            budget.elapsed = started.elapsed();
+            results.budget = budget;
+            return Ok(results);
+        }
+        let mut lists = Vec::with_capacity(terms.len());
+        for term in &terms {
+            let list_key = posting_list_key(&self.prefix, term);
+            lists.push(Self::read_list(
+                snapshot,
+                list_key,
+                run,
+                query,
+                &mut budget,
+                true,
+            )?);
+        }
+        let mut tag_lists = Vec::new();
+        for tag in query.tag_filter() {
+            let list_key = tag_list_key(&self.prefix, tag);
+            tag_lists.push(Self::read_list(
+                snapshot,
+                list_key,
+                run,
+                query,
+                &mut budget,
+                false,
+            )?);
+        }
+        let avg_len = bm25::count(scope.tokens) / bm25::count(scope.documents);
+        let idfs: Vec<f64> = lists
+            .iter()
+            .map(|list| bm25::idf(scope.documents, list.len() as u64))
+            .collect();
+        let heap = merge(&lists, &tag_lists, &idfs, avg_len, query, &mut budget);
+        for ranked in heap.into_sorted_vec() {
+            results.hits.push(self.hit(snapshot, &ranked, &terms)?);
+            budget.records_read += 1;
+        }
+        budget.elapsed = started.elapsed();
+        results.budget = budget;
+        Ok(results)
+    }
+
+    /// The stored record of `doc_id` at `snapshot`.
+    pub fn document(&self, snapshot: &Snapshot, doc_id: &[u8]) -> Result<Option<Record>> {
+        let key = record_key(&self.prefix, doc_id);
+        let Some(bytes) = snapshot.get(&key) else {
+            return Ok(None);
+        };
+        decode_record(&bytes)
+            .map(Some)
+            .map_err(|error| SearchError::corrupted(&key, error))
+    }
+
+    /// Documents and tokens at `snapshot`: of `run`, or of every run. Sums the counter shards.
+    pub fn stats(&self, snapshot: &Snapshot, run: Option<&[u8]>) -> Result<Counter> {
+        let key = match run {
+            Some(run) => run_counters_key(&self.prefix, run),
+            None => counters_key(&self.prefix),
+        };
+        let mut total = Counter::default();
+        for (key, value) in snapshot.scan_prefix(&key) {
+            let shard =
+                decode_counter(&value).map_err(|error| SearchError::corrupted(&key, error))?;
+            let sum = total
+                .documents
+                .checked_add(shard.documents)
+                .zip(total.tokens.checked_add(shard.tokens));
+            let (documents, tokens) =
+                sum.ok_or_else(|| SearchError::corrupted(&key, CorruptionReason::Counter))?;
+            total = Counter { documents, tokens };
+        }
+        Ok(total)
+    }
+
+    /// Reads one posting list (narrowed to `run`), decoding term postings (`decode`) or
+    /// keeping tag postings' keys only.
+    fn read_list(
+        snapshot: &Snapshot,
+        mut list_key: Vec<u8>,
+        run: Option<&[u8]>,
+        query: &Query,
+        budget: &mut Budget,
+        decode: bool,
+    ) -> Result<Vec<Entry>> {
+        let suffix_at = list_key.len();
+        if let Some(run) = run {
+            push_run(&mut list_key, run);
+        }
+        budget.lists_read += 1;
+        let mut list = Vec::new();
+        for (key, value) in snapshot.scan_prefix(&list_key) {
+            budget.postings_read += 1;
+            if budget.postings_read > query.budget() {
+                return Err(SearchError::PostingsBudget {
+                    max: query.budget(),
+                });
+            }
+            let corrupted = |reason: CorruptionReason| SearchError::corrupted(&key, reason);
+            let suffix = key.get(suffix_at..).unwrap_or_default();
+            split_suffix(suffix).map_err(|error| corrupted(error.into()))?;
+            let posting = if decode {
+                decode_posting(&value).map_err(|error| corrupted(error.into()))?
+            } else if value.is_empty() {
+                // Tag postings carry no value; the placeholder is never read.
+                Posting {
+                    term_frequency: 1,
+                    doc_len: 1,
+                    timestamp_ms: 0,
+                    primitive: super::doc::Primitive::Event,
+                }
+            } else {
+                return Err(corrupted(CorruptionReason::KeyLayout(
+                    "tag posting with a value",
+                )));
+            };
+            list.push(Entry {
+                key,
+                suffix_at,
+                posting,
+            });
+        }
+        Ok(list)
+    }
+
+    fn hit(&self, snapshot: &Snapshot, ranked: &Ranked<'_>, terms: &[String]) -> Result<Hit> {
+        let entry = ranked.entry;
+        let corrupted = |reason| SearchError::corrupted(&entry.key, reason);
+        let (run, doc_id) =
+            split_suffix(entry.suffix()).map_err(|error| corrupted(error.into()))?;
+        let record = self
+            .document(snapshot, doc_id)?
+            .ok_or_else(|| corrupted(CorruptionReason::MissingRecord))?;
+        Ok(Hit {
+            doc_id: doc_id.to_vec(),
+            run: run.to_vec(),
+            primitive: entry.posting.primitive,
+            timestamp_ms: entry.posting.timestamp_ms,
+            score: ranked.score,
+            snippet: snippet(&record.text, terms),
+        })
+    }
+}
+
+/// Merges the term lists by suffix, scores each document that passes the filters, and keeps
+/// the best `query.limit()` in a heap.
+fn merge<'lists>(
+    lists: &'lists [Vec<Entry>],
+    tag_lists: &[Vec<Entry>],
+    idfs: &[f64],
+    avg_len: f64,
+    query: &Query,
+    budget: &mut Budget,
+) -> BinaryHeap<Ranked<'lists>> {
+    let top_k = query.limit();
+    let mut heap: BinaryHeap<Ranked<'lists>> = BinaryHeap::with_capacity(top_k + 1);
+    let mut cursors = vec![0_usize; lists.len()];
+    let mut tag_cursors = vec![0_usize; tag_lists.len()];
+    loop {
+        // The smallest suffix under any cursor is the next document.
+        let mut next: Option<&'lists Entry> = None;
+        for (list, &cursor) in lists.iter().zip(&cursors) {
+            if let Some(entry) = list.get(cursor) {
+                if next.is_none_or(|best| entry.suffix() < best.suffix()) {
+                    next = Some(entry);
+                }
+            }
+        }
+        let Some(first) = next else { break };
+        let suffix = first.suffix();
+        budget.candidates += 1;
+        let mut score = 0.0;
+        for ((list, cursor), idf) in lists.iter().zip(&mut cursors).zip(idfs) {
+            if let Some(entry) = list.get(*cursor).filter(|entry| entry.suffix() == suffix) {
+                let posting = &entry.posting;
+                score += bm25::term_score(*idf, posting.term_frequency, posting.doc_len, avg_len);
+                *cursor += 1;
+            }
+        }
+        let posting = &first.posting;
+        if !query.admits(posting.primitive, posting.timestamp_ms)
+            || !has_tags(tag_lists, &mut tag_cursors, suffix)
+        {
+            continue;
+        }
+        budget.scored += 1;
+        let ranked = Ranked {
+            score,
+            entry: first,
+        };
+        if heap.len() < top_k {
+            heap.push(ranked);
+        } else if heap.peek().is_some_and(|worst| ranked < *worst) {
+            heap.pop();
+            heap.push(ranked);
+        }
+    }
+    heap
+}
+
+/// True when every tag list holds `suffix`; advances each tag cursor past smaller suffixes
+/// (documents arrive in ascending suffix order, so each tag list is walked once).
+fn has_tags(tag_lists: &[Vec<Entry>], cursors: &mut [usize], suffix: &[u8]) -> bool {
+    let mut all = true;
+    for (list, cursor) in tag_lists.iter().zip(cursors) {
+        while list
+            .get(*cursor)
+            .is_some_and(|entry| entry.suffix() < suffix)
+        {
+            *cursor += 1;
+        }
+        all &= list
+            .get(*cursor)
+            .is_some_and(|entry| entry.suffix() == suffix);
+    }
+    all
+}
+
+/// The text around the first word whose term is one of `terms` (sorted), cut at character
+/// boundaries, with `…` at each cut end.
+fn snippet(text: &str, terms: &[String]) -> Snippet {
+    let found = tokens(text).find(|token| {
+        terms
+            .binary_search_by(|term| term.as_str().cmp(&token.term))
+            .is_ok()
+    });
+    let (match_start, match_end) = found
+        .as_ref()
+        .map_or((0, 0), |token| (token.start, token.end));
+    let start = floor_char_boundary(text, match_start.saturating_sub(SNIPPET_LEAD_BYTES));
+    let end = floor_char_boundary(text, start + SNIPPET_BYTES_MAX).max(match_end);
+    let end = ceil_char_boundary(text, end);
+    let mut snippet = String::with_capacity(end - start + 6);
+    if start > 0 {
+        snippet.push('…');
+    }
+    let offset = snippet.len();
+    snippet.push_str(text.get(start..end).unwrap_or_default());
+    if end < text.len() {
+        snippet.push('…');
+    }
+    let matched = if found.is_some() {
+        offset + match_start - start..offset + match_end - start
+    } else {
+        offset..offset
+    };
+    Snippet {
+        text: snippet,
+        matched,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_snippet_shows_the_first_match_and_marks_its_cuts() {
+        let terms = vec!["needle".to_owned()];
+        let text = format!("{} Needle {}", "hay ".repeat(40), "straw ".repeat(60));
+        let snip = snippet(&text, &terms);
+        assert!(snip.text.starts_with('…') && snip.text.ends_with('…'));
+        assert_eq!(&snip.text[snip.matched.clone()], "Needle");
+        assert!(snip.text.len() <= SNIPPET_BYTES_MAX + 2 * '…'.len_utf8());
+        let short = snippet("a needle here", &terms);
+        assert_eq!(short.text, "a needle here");
+        assert_eq!(&short.text[short.matched.clone()], "needle");
+    }
+
+    #[test]
+    fn a_snippet_cuts_at_character_boundaries() {
+        let terms = vec!["ß".to_owned()];
+        let text = format!("{} ß {}", "é".repeat(100), "ü".repeat(200));
+        let snip = snippet(&text, &terms);
+        assert_eq!(&snip.text[snip.matched.clone()], "ß");
+    }
+}
