@@ -2,6 +2,7 @@
 //! (`benches/registry.rs`, through [`Entry::timed`]) and `cairn bench` (through [`Entry::run`])
 //! both iterate. A [`Derived`] row divides two measured rows once both exist.
 
+pub mod agent_search;
 pub mod engine;
 pub mod side_by_side;
 pub use engine::gates;
@@ -144,6 +145,7 @@ impl Derived {
 pub fn entries(quick: bool) -> Vec<Entry> {
     let mut entries = side_by_side::entries(quick);
     entries.extend(engine::entries(quick));
+    entries.extend(agent_search::entries(quick));
     entries
 }
 

@@ -3,6 +3,7 @@
 //! [`Workload::prepare`]. Every operation checks its result: a wrong result is an error, not a
 //! fast number.
 
+pub mod agent_search;
 pub mod durability;
 pub mod engine;
 pub mod recovery;
