@@ -20,7 +20,9 @@ const PEER: &str = "sqlite-fts5";
 
 /// The corpus and both stores built over it.
 fn build(context: &mut Context) -> Result<(SearchCorpus, CairnIndex, Fts5Index)> {
-    context.building(&format!("a {SEARCH_DOCUMENTS}-document corpus, indexed twice"));
+    context.building(&format!(
+        "a {SEARCH_DOCUMENTS}-document corpus, indexed twice"
+    ));
     let corpus = SearchCorpus::generate(SEARCH_DOCUMENTS);
     let cairn = CairnIndex::build(&corpus)?;
     let fts5 = Fts5Index::build(&corpus)?;
@@ -56,9 +58,14 @@ pub fn entries(_quick: bool) -> Vec<Entry> {
             );
             let explained = "Cairn's speed over SQLite FTS5's (p50 over p50), timed in turns; \
                 above 1.00x Cairn is ahead";
-            let ratio = Row::ratio(&format!("{workload}/cairn vs {PEER}"), fts5_p50, cairn_p50, explained)
-                .side_by_side(&workload, PEER)
-                .goal(&t::CAIRN_AHEAD);
+            let ratio = Row::ratio(
+                &format!("{workload}/cairn vs {PEER}"),
+                fts5_p50,
+                cairn_p50,
+                explained,
+            )
+            .side_by_side(&workload, PEER)
+            .goal(&t::CAIRN_AHEAD);
             rows.extend([cairn_row, fts5_row, ratio]);
         }
         Ok(rows)

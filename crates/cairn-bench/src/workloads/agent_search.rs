@@ -108,7 +108,10 @@ impl SearchCorpus {
             for (slot, (planted, holds)) in [
                 (COMMON, i % 10 == 3),
                 (SECOND, i % 33 == 5),
-                (RARE, rare_every > 0 && i % rare_every == 17 % rare_every.max(1)),
+                (
+                    RARE,
+                    rare_every > 0 && i % rare_every == 17 % rare_every.max(1),
+                ),
             ]
             .into_iter()
             .enumerate()
@@ -129,7 +132,9 @@ impl SearchCorpus {
             let run = format!("r{}", i % RUNS);
             docs.push((format!("d{i:06}"), run, primitive, i as u64, text));
         }
-        let both = (0..documents).filter(|i| i % 10 == 3 || i % 33 == 5).count();
+        let both = (0..documents)
+            .filter(|i| i % 10 == 3 || i % 33 == 5)
+            .count();
         let shape = |name, words: &[&str], matches| Shape {
             name,
             words: words.iter().map(|word| (*word).to_owned()).collect(),
@@ -215,7 +220,11 @@ impl Workload for CairnSearch {
         let results = results.map_err(search_error)?;
         let expected = self.shape.matches.min(TOP_K);
         let hits = &results.hits;
-        ensure(hits.len() == expected, "agent_search", "wrong hit count (cairn)")?;
+        ensure(
+            hits.len() == expected,
+            "agent_search",
+            "wrong hit count (cairn)",
+        )?;
         let ordered = hits.windows(2).all(|pair| match pair {
             [better, worse] => better.score >= worse.score,
             _ => true,
@@ -249,12 +258,20 @@ impl Fts5Index {
     /// Builds the table in one transaction; checks that FTS5 and `bm25()` are compiled in.
     pub fn build(corpus: &SearchCorpus) -> Result<Fts5Index> {
         let mut connection = Connection::open_in_memory().map_err(sqlite_error)?;
-        connection.execute_batch(FTS5_SCHEMA).map_err(sqlite_error)?;
+        connection
+            .execute_batch(FTS5_SCHEMA)
+            .map_err(sqlite_error)?;
         let transaction = connection.transaction().map_err(sqlite_error)?;
         {
             let mut insert = transaction.prepare(FTS5_INSERT).map_err(sqlite_error)?;
             for (id, run, primitive, timestamp, text) in &corpus.docs {
-                let row = params![text, id, run, primitive.to_byte(), (*timestamp).cast_signed()];
+                let row = params![
+                    text,
+                    id,
+                    run,
+                    primitive.to_byte(),
+                    (*timestamp).cast_signed()
+                ];
                 insert.execute(row).map_err(sqlite_error)?;
             }
         }
@@ -290,7 +307,9 @@ impl Fts5Search {
 impl Workload for Fts5Search {
     fn run_op(&mut self) -> Result<()> {
         let connection = self.index.connection.lock();
-        let mut statement = connection.prepare_cached(FTS5_QUERY).map_err(sqlite_error)?;
+        let mut statement = connection
+            .prepare_cached(FTS5_QUERY)
+            .map_err(sqlite_error)?;
         let limit = i64::try_from(TOP_K).unwrap_or(i64::MAX);
         let mut rows = statement
             .query(params![self.expression, limit])
@@ -301,7 +320,11 @@ impl Workload for Fts5Search {
             let rank: f64 = row.get(1).map_err(sqlite_error)?;
             let snippet: String = row.get(2).map_err(sqlite_error)?;
             ensure(rank >= previous, "agent_search", "hits out of order (fts5)")?;
-            ensure(snippet.contains('['), "agent_search", "snippet marks no query word (fts5)")?;
+            ensure(
+                snippet.contains('['),
+                "agent_search",
+                "snippet marks no query word (fts5)",
+            )?;
             std::hint::black_box(row.get_ref(0).map_err(sqlite_error)?);
             (count, previous) = (count + 1, rank);
         }
@@ -324,8 +347,12 @@ mod tests {
         );
         for shape in &corpus.shapes {
             assert!(shape.matches > 0, "{shape:?}");
-            CairnSearch::new(&cairn, shape).run_op().expect("cairn answers");
-            Fts5Search::new(&fts5, shape).run_op().expect("fts5 answers");
+            CairnSearch::new(&cairn, shape)
+                .run_op()
+                .expect("cairn answers");
+            Fts5Search::new(&fts5, shape)
+                .run_op()
+                .expect("fts5 answers");
         }
     }
 
