@@ -479,3 +479,71 @@ fn the_index_survives_a_reopen() {
     assert_eq!(before.hits, after.hits);
     assert_eq!(ids(&after), ["e1", "j1", "k1", "t1"]);
 }
+
+#[test]
+fn compaction_keeps_every_result_and_moves_postings_into_blocks() {
+    let (db, index) = (Db::in_memory(), indexer());
+    let docs: Vec<Doc> = (0..1_000)
+        .map(|i| {
+            let run = ["r1", "r2", "r3"][i % 3];
+            let text = format!("shared word {} and tail{}", i % 7, i % 11);
+            let doc = Doc::new(format!("d{i:04}"), run, Primitive::Trace, i as u64, text);
+            if i % 4 == 0 {
+                doc.tag("even")
+            } else {
+                doc
+            }
+        })
+        .collect();
+    index_all(&db, &index, &docs);
+    let queries = [
+        Query::new("shared").top_k(50),
+        Query::new("tail3 5").top_k(20),
+        Query::new("tail3 word").run("r2").top_k(20),
+        Query::new("word").tag("even").time_range_ms(100..600),
+    ];
+    let before: Vec<SearchResults> = queries.iter().map(|q| search(&db, &index, q)).collect();
+    // Compact in bounded steps until done.
+    let mut steps = 0;
+    loop {
+        let mut tx = db.begin();
+        let report = index.compact(&mut tx, 700).expect("compact");
+        tx.commit().expect("commit");
+        steps += 1;
+        if report.done {
+            break;
+        }
+    }
+    assert!(steps > 1, "a bounded compaction takes several steps");
+    for (query, old) in queries.iter().zip(&before) {
+        let new = search(&db, &index, query);
+        assert_eq!(new.hits, old.hits, "{query:?}");
+        assert!(new.budget.blocks_read > 0);
+    }
+    let shared = search(&db, &index, &Query::new("shared"));
+    assert_eq!(shared.budget.postings_read, 1_000);
+    assert_eq!(shared.budget.blocks_read, 1_000_usize.div_ceil(128));
+    // Re-index and remove compacted documents: their postings leave the blocks.
+    let mut tx = db.begin();
+    index
+        .index(
+            &mut tx,
+            &Doc::new("d0000", "r1", Primitive::Trace, 0, "replaced"),
+        )
+        .expect("index");
+    for i in 1..1_000 {
+        index
+            .remove(&mut tx, format!("d{i:04}").as_bytes())
+            .expect("remove");
+    }
+    tx.commit().expect("commit");
+    assert!(search(&db, &index, &Query::new("shared")).hits.is_empty());
+    assert_eq!(
+        ids(&search(&db, &index, &Query::new("replaced"))),
+        ["d0000"]
+    );
+    let mut tx = db.begin();
+    index.remove(&mut tx, b"d0000").expect("remove");
+    tx.commit().expect("commit");
+    assert_eq!(db.scan_prefix(index.prefix()).expect("scan").count(), 0);
+}

@@ -5,8 +5,8 @@
 //!   truncation and single-bit flip of real records, postings and counters. Each must decode
 //!   to a canonical value or be refused with a typed error; none may panic.
 //!
-//! File names carry expectations: `valid-record-*`, `valid-posting-*` and `valid-counter-*`
-//! seeds must decode as that value, `invalid-*` seeds as no stored value, other names
+//! File names carry expectations: `valid-record-*`, `valid-posting-*`, `valid-counter-*` and
+//! `valid-block-*` seeds must decode as that value, `invalid-*` seeds as no stored value, other names
 //! (what the fuzzer found) only have to satisfy the properties. The seeds come from
 //! `regenerate_search_seed_corpus` (ignored; run it with `--ignored` after a format change),
 //! which builds them from a real index.
@@ -21,7 +21,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use cairn::Db;
-use cairn_agent::search::format::{SPACE_COUNTER, SPACE_DOC, SPACE_POSTING};
+use cairn_agent::search::format::{SPACE_BLOCK, SPACE_COUNTER, SPACE_DOC, SPACE_POSTING};
 use cairn_agent::search::{Doc, Indexer, Primitive};
 use cairn_testkit::SplitMix64;
 
@@ -72,23 +72,33 @@ fn real_values() -> Vec<(&'static str, Vec<u8>)> {
     }
     tx.commit().expect("commit");
     let mut values = Vec::new();
-    for (key, value) in db.scan_prefix(index.prefix()).expect("scan") {
-        let space = key[index.prefix().len()];
-        let kind = match space {
-            SPACE_DOC => "record",
-            SPACE_POSTING => "posting",
-            SPACE_COUNTER => "counter",
-            _ => continue,
-        };
-        values.push((kind, value.to_vec()));
-    }
+    let mut collect = |values: &mut Vec<(&'static str, Vec<u8>)>, spaces: &[u8]| {
+        for (key, value) in db.scan_prefix(index.prefix()).expect("scan") {
+            let space = key[index.prefix().len()];
+            let kind = match space {
+                SPACE_DOC => "record",
+                SPACE_POSTING => "posting",
+                SPACE_COUNTER => "counter",
+                SPACE_BLOCK => "block",
+                _ => continue,
+            };
+            if spaces.contains(&space) {
+                values.push((kind, value.to_vec()));
+            }
+        }
+    };
+    collect(&mut values, &[SPACE_DOC, SPACE_POSTING, SPACE_COUNTER]);
+    let mut tx = db.begin();
+    assert!(index.compact(&mut tx, 1_000).expect("compact").done);
+    tx.commit().expect("commit");
+    collect(&mut values, &[SPACE_BLOCK]);
     values
 }
 
 /// True when the input decoded as a record, posting or counter. (Most byte strings split as
 /// a posting key suffix: a length, a run and the rest, so that one does not count.)
 fn stored_value(decoded: Decoded) -> bool {
-    decoded.record || decoded.posting || decoded.counter
+    decoded.record || decoded.posting || decoded.counter || decoded.block
 }
 
 fn expect_kind(name: &str, decoded: Decoded) {
@@ -164,8 +174,11 @@ fn every_truncation_and_bit_flip_of_real_values_is_handled() {
         expect_kind(&format!("valid-{kind}-real"), decoded);
         for cut in 0..bytes.len() {
             let prefix = check_search_bytes(&bytes[..cut]);
-            if kind == "record" {
-                assert!(!prefix.record, "a strict prefix of a record decoded");
+            if kind == "record" || kind == "block" {
+                assert!(
+                    !prefix.record && !prefix.block,
+                    "a strict prefix of a {kind} decoded"
+                );
             }
         }
         let (mut refused, mut flips) = (0, 0);
@@ -177,6 +190,7 @@ fn every_truncation_and_bit_flip_of_real_values_is_handled() {
             let still = match kind {
                 "record" => decoded.record,
                 "posting" => decoded.posting,
+                "block" => decoded.block,
                 _ => decoded.counter,
             };
             refused += usize::from(!still);
@@ -245,6 +259,7 @@ fn regenerate_search_seed_corpus() {
             vec![1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 9],
         ),
         ("counter-zero-documents", vec![0; 16]),
+        ("block-zero-count", vec![0, 0]),
         ("huge-term-count", {
             let mut bytes = vec![1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 1, b'r', 0, 0, 0, 0, 0];
             bytes.extend_from_slice(&u32::MAX.to_le_bytes());

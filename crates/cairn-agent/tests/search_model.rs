@@ -11,7 +11,8 @@
 //! 1.2`, `b = 0.75`, statistics over the run when the query names one) and shares nothing with
 //! the index but the tokenizer. A small vocabulary makes terms shared, ids are drawn from a
 //! small pool so re-indexing is common, and queries mix filters by run, primitive, tag and
-//! time.
+//! time. Compactions (fresh postings moved into blocks, a random amount at a time) are mixed
+//! in, so documents are re-indexed and removed from both tiers, and searched across both.
 //!
 //! Runs `SEARCH_MODEL_SEQUENCES` sequences (default 100). A mismatch panics with the seed
 //! and the operation index; `SEARCH_MODEL_SEED=n` reruns that one sequence alone.
@@ -284,7 +285,7 @@ impl Harness {
                 tx.commit().expect("one writer never conflicts");
                 self.model = model;
             }
-            60..=64 => {
+            60 => {
                 // Writes in a transaction that is dropped: nothing may change.
                 let mut tx = self.db.begin();
                 let mut model = self.model.clone();
@@ -292,6 +293,16 @@ impl Harness {
                     self.write(&mut tx, &mut model);
                 }
                 tx.rollback();
+            }
+            61..=64 if self.chance(50) => {
+                // Compaction moves fresh postings into blocks: results must not change.
+                let postings_max = 1 + self.rng.below(60);
+                let mut tx = self.db.begin();
+                let report = self.index.compact(&mut tx, postings_max).expect("compact");
+                tx.commit().expect("one writer never conflicts");
+                self.check(report.done || report.postings_moved >= postings_max, || {
+                    format!("compaction stopped early: {report:?}")
+                });
             }
             65..=72 => {
                 if self.snapshots.len() >= SNAPSHOTS_MAX {

@@ -85,6 +85,9 @@ pub enum CorruptionReason {
     /// A posting names a document with no record at the same snapshot.
     #[error("posting names a document with no record")]
     MissingRecord,
+    /// A document's record names a term whose posting is neither fresh nor in a block.
+    #[error("a recorded posting is missing from the index")]
+    MissingPosting,
     /// A counter went below zero or above its range.
     #[error("counter out of range")]
     Counter,

@@ -5,7 +5,8 @@
 //! Every key starts with the index's caller-given prefix `P`. All integers are little-endian.
 //!
 //! ```text
-//! P 'p' term_len:u8 term  run_len:u8 run  doc_id   -> posting (17 bytes)
+//! P 'p' term_len:u8 term  run_len:u8 run  doc_id   -> posting (17 bytes): the fresh tier
+//! P 'b' term_len:u8 term  first suffix             -> block of postings: the compacted tier
 //! P 't' tag_len:u8  tag   run_len:u8 run  doc_id   -> tag posting (empty value)
 //! P 'd' doc_id                                     -> document record
 //! P 'n' shard:u8                                   -> counter: documents and tokens, all runs
@@ -13,6 +14,8 @@
 //!
 //! posting  = tf:u32 doc_len:u32 timestamp_ms:u64 primitive:u8
 //! counter  = documents:u64 tokens:u64
+//! block    = count:u16 (suffix_len:u16 suffix posting)*  1..=BLOCK_POSTINGS_MAX postings,
+//!            suffixes strictly ascending, the key's suffix the first one's
 //! record   = format:u8(=1) primitive:u8 timestamp_ms:u64
 //!            run_len:u8 run
 //!            tag_count:u8 (tag_len:u8 tag)*            tags strictly ascending, UTF-8
@@ -23,7 +26,10 @@
 //!
 //! A posting list (one term's postings, or one tag's) is the key range `P 'p' term_len term`:
 //! its suffix `run_len run doc_id` orders every list the same way, so lists merge by suffix,
-//! and a run's part of a list is the sub-range `P 'p' term_len term run_len run`.
+//! and a run's part of a list is the sub-range `P 'p' term_len term run_len run`. A term's
+//! list is the union of its fresh postings (one key each, written by `index`) and its blocks
+//! (written by `compact`, which moves fresh postings into blocks of up to
+//! `BLOCK_POSTINGS_MAX`); a suffix is in exactly one of the two.
 //!
 //! The decoders take any bytes and return a typed [`DecodeError`] on anything that is not a
 //! canonical encoding: lengths are checked against what is left before anything is
@@ -38,6 +44,8 @@ use super::limits::{
 
 /// Key space of term postings.
 pub const SPACE_POSTING: u8 = b'p';
+/// Key space of posting blocks.
+pub const SPACE_BLOCK: u8 = b'b';
 /// Key space of tag postings.
 pub const SPACE_TAG: u8 = b't';
 /// Key space of document records.
@@ -51,6 +59,8 @@ pub const SPACE_RUN_COUNTER: u8 = b'r';
 pub const POSTING_BYTES: usize = 17;
 /// Bytes of an encoded counter.
 pub const COUNTER_BYTES: usize = 16;
+/// Most postings in one block.
+pub const BLOCK_POSTINGS_MAX: usize = 128;
 /// The document record's format byte.
 pub const RECORD_FORMAT: u8 = 1;
 
@@ -166,6 +176,13 @@ pub fn tag_list_key(prefix: &[u8], tag: &str) -> Vec<u8> {
     key
 }
 
+/// `P 'b' term_len term`: the key prefix of `term`'s blocks.
+pub fn block_list_key(prefix: &[u8], term: &str) -> Vec<u8> {
+    let mut key = key(prefix, SPACE_BLOCK, 1 + term.len());
+    push_short(&mut key, term.as_bytes());
+    key
+}
+
 /// Appends a posting suffix, `run_len run doc_id`, to a list key.
 pub fn push_suffix(list_key: &mut Vec<u8>, run: &[u8], doc_id: &[u8]) {
     push_short(list_key, run);
@@ -260,6 +277,54 @@ pub fn decode_posting(bytes: &[u8]) -> Result<Posting, DecodeError> {
         timestamp_ms,
         primitive,
     })
+}
+
+/// Encodes a block of `(suffix, posting)` entries. The caller passes 1 to
+/// `BLOCK_POSTINGS_MAX` valid suffixes, strictly ascending.
+pub fn encode_block<'a>(
+    entries: impl ExactSizeIterator<Item = (&'a [u8], &'a Posting)>,
+) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(2 + entries.len() * 40);
+    let count = u16::try_from(entries.len()).unwrap_or(u16::MAX);
+    bytes.extend_from_slice(&count.to_le_bytes());
+    for (suffix, posting) in entries {
+        let len = u16::try_from(suffix.len()).unwrap_or(u16::MAX);
+        bytes.extend_from_slice(&len.to_le_bytes());
+        bytes.extend_from_slice(suffix);
+        bytes.extend_from_slice(&encode_posting(posting));
+    }
+    bytes
+}
+
+/// Decodes a block, calling `visit` with each `(suffix, posting)` in order; stops at the first
+/// error (entries already visited stay visited: callers discard the whole block on error).
+pub fn decode_block<'bytes>(
+    bytes: &'bytes [u8],
+    mut visit: impl FnMut(&'bytes [u8], Posting),
+) -> Result<usize, DecodeError> {
+    let mut reader = Reader::new(bytes);
+    let count = usize::from(u16::from_le_bytes(reader.array("block count")?));
+    if count == 0 || count > BLOCK_POSTINGS_MAX {
+        return Err(DecodeError::Invalid("block count out of range"));
+    }
+    let mut previous: Option<&[u8]> = None;
+    for _ in 0..count {
+        let len = usize::from(u16::from_le_bytes(reader.array("suffix length")?));
+        let suffix = reader.take(len, "suffix")?;
+        split_suffix(suffix)?;
+        if previous.is_some_and(|previous| previous >= suffix) {
+            return Err(DecodeError::Invalid(
+                "block suffixes not strictly ascending",
+            ));
+        }
+        previous = Some(suffix);
+        let posting = decode_posting(reader.take(POSTING_BYTES, "posting")?)?;
+        visit(suffix, posting);
+    }
+    if reader.left() > 0 {
+        return Err(DecodeError::Trailing(reader.left()));
+    }
+    Ok(count)
 }
 
 /// Encodes a counter.
@@ -542,6 +607,34 @@ mod tests {
             shard_of(b"123456789"),
             u8::try_from(0xE306_9283_u32 % 64).expect("fits")
         );
+    }
+
+    #[test]
+    fn block_layout_is_pinned() {
+        let posting = Posting {
+            term_frequency: 1,
+            doc_len: 1,
+            timestamp_ms: 0,
+            primitive: Primitive::Event,
+        };
+        let entries = [(&b"\x01rA"[..], &posting), (&b"\x01rB"[..], &posting)];
+        let bytes = encode_block(entries.into_iter());
+        let mut expected = vec![2, 0, 3, 0, 1, b'r', b'A'];
+        expected.extend_from_slice(&encode_posting(&posting));
+        expected.extend_from_slice(&[3, 0, 1, b'r', b'B']);
+        expected.extend_from_slice(&encode_posting(&posting));
+        assert_eq!(bytes, expected);
+        let mut seen = Vec::new();
+        assert_eq!(
+            decode_block(&bytes, |suffix, _| seen.push(suffix.to_vec())),
+            Ok(2)
+        );
+        assert_eq!(seen, [b"\x01rA".to_vec(), b"\x01rB".to_vec()]);
+        let unordered = encode_block([entries[1], entries[0]].into_iter());
+        assert!(decode_block(&unordered, |_, _| {}).is_err());
+        for cut in 0..bytes.len() {
+            assert!(decode_block(&bytes[..cut], |_, _| {}).is_err());
+        }
     }
 
     #[test]

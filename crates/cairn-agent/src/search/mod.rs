@@ -34,7 +34,7 @@ pub mod tokenize;
 pub use doc::{Doc, Primitive, PrimitiveSet};
 pub use error::{CorruptionReason, Result, SearchError};
 pub use format::{Counter, Record};
-pub use index::IndexReport;
+pub use index::{CompactReport, IndexReport};
 pub use query::{Budget, Hit, Query, SearchResults, Snippet};
 
 use limits::PREFIX_BYTES_MAX;

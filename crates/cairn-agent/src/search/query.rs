@@ -230,8 +230,10 @@ pub struct Snippet {
 pub struct Budget {
     /// Posting lists read (one per query term, one per required tag).
     pub lists_read: usize,
-    /// Postings read, over all of those lists.
+    /// Postings read, over all of those lists (fresh ones and those in blocks).
     pub postings_read: usize,
+    /// Posting blocks read (compacted postings, up to `BLOCK_POSTINGS_MAX` each).
+    pub blocks_read: usize,
     /// Distinct documents that matched a query term in scope (before filters).
     pub candidates: usize,
     /// Candidates that passed every filter and were scored.

@@ -20,25 +20,25 @@ use cairn::{Key, Snapshot};
 use super::bm25;
 use super::error::{CorruptionReason, Result, SearchError};
 use super::format::{
-    counters_key, decode_counter, decode_posting, decode_record, posting_list_key, push_run,
-    record_key, run_counters_key, split_suffix, tag_list_key, Counter, Posting, Record,
+    block_list_key, counters_key, decode_block, decode_counter, decode_posting, decode_record,
+    posting_list_key, push_run, record_key, run_counters_key, split_suffix, tag_list_key, Counter,
+    Posting, Record,
 };
 use super::limits::{SNIPPET_BYTES_MAX, SNIPPET_LEAD_BYTES};
 use super::query::{Budget, Hit, Query, SearchResults, Snippet};
 use super::tokenize::{ceil_char_boundary, floor_char_boundary, tokens};
 use super::Indexer;
 
-/// One posting as read: its key (for the document's identity) and its decoded value.
+/// One posting as read: its suffix `run_len run doc_id` (the document's identity; kept
+/// inline up to 24 bytes) and its decoded value.
 struct Entry {
-    key: Key,
-    /// Where the suffix `run_len run doc_id` starts in `key`.
-    suffix_at: usize,
+    suffix: Key,
     posting: Posting,
 }
 
 impl Entry {
     fn suffix(&self) -> &[u8] {
-        self.key.get(self.suffix_at..).unwrap_or_default()
+        self.suffix.as_bytes()
     }
 }
 
@@ -99,15 +99,7 @@ impl Indexer {
         }
         let mut lists = Vec::with_capacity(terms.len());
         for term in &terms {
-            let list_key = posting_list_key(&self.prefix, term);
-            lists.push(Self::read_list(
-                snapshot,
-                list_key,
-                run,
-                query,
-                &mut budget,
-                true,
-            )?);
+            lists.push(self.read_term(snapshot, term, run, query, &mut budget)?);
         }
         let mut tag_lists = Vec::new();
         for tag in query.tag_filter() {
@@ -168,8 +160,115 @@ impl Indexer {
         Ok(total)
     }
 
-    /// Reads one posting list (narrowed to `run`), decoding term postings (`decode`) or
-    /// keeping tag postings' keys only.
+    /// Reads `term`'s postings (narrowed to `run`): its blocks and its fresh postings, merged
+    /// by suffix.
+    fn read_term(
+        &self,
+        snapshot: &Snapshot,
+        term: &str,
+        run: Option<&[u8]>,
+        query: &Query,
+        budget: &mut Budget,
+    ) -> Result<Vec<Entry>> {
+        let fresh = Self::read_list(
+            snapshot,
+            posting_list_key(&self.prefix, term),
+            run,
+            query,
+            budget,
+            true,
+        )?;
+        let blocks = Self::read_blocks(
+            snapshot,
+            &block_list_key(&self.prefix, term),
+            run,
+            query,
+            budget,
+        )?;
+        if blocks.is_empty() {
+            return Ok(fresh);
+        }
+        if fresh.is_empty() {
+            return Ok(blocks);
+        }
+        let mut merged = Vec::with_capacity(fresh.len() + blocks.len());
+        let (mut fresh, mut blocks) = (fresh.into_iter().peekable(), blocks.into_iter().peekable());
+        loop {
+            let take_fresh = match (fresh.peek(), blocks.peek()) {
+                (None, None) => break,
+                (Some(_), None) => true,
+                (None, Some(_)) => false,
+                (Some(a), Some(b)) => match a.suffix().cmp(b.suffix()) {
+                    Ordering::Less => true,
+                    Ordering::Greater => false,
+                    Ordering::Equal => {
+                        let key = block_list_key(&self.prefix, term);
+                        let reason =
+                            CorruptionReason::KeyLayout("a posting both fresh and in a block");
+                        return Err(SearchError::corrupted(&key, reason));
+                    }
+                },
+            };
+            let next = if take_fresh {
+                fresh.next()
+            } else {
+                blocks.next()
+            };
+            merged.extend(next);
+        }
+        Ok(merged)
+    }
+
+    /// Reads the blocks of one term (narrowed to `run`: the blocks whose first suffix is in
+    /// the run, and the one before them, which may hold the run's first postings).
+    fn read_blocks(
+        snapshot: &Snapshot,
+        list_key: &[u8],
+        run: Option<&[u8]>,
+        query: &Query,
+        budget: &mut Budget,
+    ) -> Result<Vec<Entry>> {
+        let mut run_key = list_key.to_vec();
+        if let Some(run) = run {
+            push_run(&mut run_key, run);
+        }
+        let run_prefix = run_key.get(list_key.len()..).unwrap_or_default().to_vec();
+        let mut list = Vec::new();
+        let mut visit = |key: &[u8], value: &[u8], list: &mut Vec<Entry>| -> Result<()> {
+            budget.blocks_read += 1;
+            let mut read = 0;
+            decode_block(value, |suffix, posting| {
+                read += 1;
+                if suffix.starts_with(&run_prefix) {
+                    list.push(Entry {
+                        suffix: Key::from_slice(suffix),
+                        posting,
+                    });
+                }
+            })
+            .map_err(|error| SearchError::corrupted(key, error))?;
+            budget.postings_read += read;
+            if budget.postings_read > query.budget() {
+                return Err(SearchError::PostingsBudget {
+                    max: query.budget(),
+                });
+            }
+            Ok(())
+        };
+        if run.is_some() {
+            let before = snapshot.range(list_key..run_key.as_slice())?.next_back();
+            if let Some((key, value)) = before {
+                visit(&key, &value, &mut list)?;
+            }
+        }
+        for (key, value) in snapshot.scan_prefix(&run_key) {
+            visit(&key, &value, &mut list)?;
+        }
+        Ok(list)
+    }
+
+    /// Reads one posting list of fresh postings (narrowed to `run`), decoding term postings
+    /// (`decode`) or keeping tag postings' suffixes only.
     fn read_list(
         snapshot: &Snapshot,
         mut list_key: Vec<u8>,
@@ -194,6 +293,7 @@ impl Indexer {
             let corrupted = |reason: CorruptionReason| SearchError::corrupted(&key, reason);
             let suffix = key.get(suffix_at..).unwrap_or_default();
             split_suffix(suffix).map_err(|error| corrupted(error.into()))?;
+            let suffix = Key::from_slice(suffix);
             let posting = if decode {
                 decode_posting(&value).map_err(|error| corrupted(error.into()))?
             } else if value.is_empty() {
@@ -209,18 +309,14 @@ impl Indexer {
                     "tag posting with a value",
                 )));
             };
-            list.push(Entry {
-                key,
-                suffix_at,
-                posting,
-            });
+            list.push(Entry { suffix, posting });
         }
         Ok(list)
     }
 
     fn hit(&self, snapshot: &Snapshot, ranked: &Ranked<'_>, terms: &[String]) -> Result<Hit> {
         let entry = ranked.entry;
-        let corrupted = |reason| SearchError::corrupted(&entry.key, reason);
+        let corrupted = |reason| SearchError::corrupted(entry.suffix(), reason);
         let (run, doc_id) =
             split_suffix(entry.suffix()).map_err(|error| corrupted(error.into()))?;
         let record = self

@@ -3,27 +3,33 @@
 //! file, so the fuzzer and the replay check exactly the same properties.
 //!
 //! One input goes through every decoder of the search index's stored bytes: the document
-//! record, the posting value, the counter value and the posting key suffix. Each must return
+//! record, the posting value, the counter value, the posting block and the posting key
+//! suffix. Each must return
 //! `Ok` or a typed error, never panic, and whatever decodes must re-encode to exactly the
 //! input (the encodings are canonical) and obey the documented invariants.
 
 #![allow(dead_code)]
 
 use cairn_agent::search::format::{
-    decode_counter, decode_posting, decode_record, encode_counter, encode_posting, encode_record,
-    split_suffix, COUNTER_BYTES, POSTING_BYTES,
+    decode_block, decode_counter, decode_posting, decode_record, encode_block, encode_counter,
+    encode_posting, encode_record, split_suffix, Posting, BLOCK_POSTINGS_MAX, COUNTER_BYTES,
+    POSTING_BYTES,
 };
 use cairn_agent::search::limits::{
     DOC_ID_BYTES_MAX, RUN_ID_BYTES_MAX, TAGS_PER_DOC_MAX, TERM_BYTES_MAX, TEXT_BYTES_MAX,
 };
 
 /// What decoded from one input: one flag per decoder.
-#[allow(clippy::struct_excessive_bools, reason = "one independent flag per decoder")]
+#[allow(
+    clippy::struct_excessive_bools,
+    reason = "one independent flag per decoder"
+)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Decoded {
     pub record: bool,
     pub posting: bool,
     pub counter: bool,
+    pub block: bool,
     pub suffix: bool,
 }
 
@@ -68,6 +74,14 @@ pub fn check_search_bytes(bytes: &[u8]) -> Decoded {
             "a counter re-encodes to its bytes"
         );
         assert!(counter.documents > 0);
+    }
+    let mut entries: Vec<(&[u8], Posting)> = Vec::new();
+    if let Ok(count) = decode_block(bytes, |suffix, posting| entries.push((suffix, posting))) {
+        decoded.block = true;
+        assert!((1..=BLOCK_POSTINGS_MAX).contains(&count) && count == entries.len());
+        assert!(entries.windows(2).all(|pair| pair[0].0 < pair[1].0));
+        let encoded = encode_block(entries.iter().map(|(suffix, posting)| (*suffix, posting)));
+        assert_eq!(encoded, bytes, "a block re-encodes to its bytes");
     }
     if let Ok((run, doc_id)) = split_suffix(bytes) {
         decoded.suffix = true;
