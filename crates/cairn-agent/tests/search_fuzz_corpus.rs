@@ -72,7 +72,7 @@ fn real_values() -> Vec<(&'static str, Vec<u8>)> {
     }
     tx.commit().expect("commit");
     let mut values = Vec::new();
-    let mut collect = |values: &mut Vec<(&'static str, Vec<u8>)>, spaces: &[u8]| {
+    let collect = |values: &mut Vec<(&'static str, Vec<u8>)>, spaces: &[u8]| {
         for (key, value) in db.scan_prefix(index.prefix()).expect("scan") {
             let space = key[index.prefix().len()];
             let kind = match space {
