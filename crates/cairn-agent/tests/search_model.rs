@@ -52,6 +52,7 @@ struct ModelDoc {
     tags: BTreeSet<String>,
     terms: BTreeMap<String, u32>,
     len: u32,
+    text: String,
 }
 
 type Model = BTreeMap<Vec<u8>, ModelDoc>;
@@ -70,6 +71,7 @@ fn model_doc(doc: &Doc) -> ModelDoc {
         tags: doc.tags().iter().cloned().collect(),
         terms,
         len,
+        text: doc.text().to_owned(),
     }
 }
 
@@ -387,10 +389,12 @@ impl Harness {
                 .get(hit.snippet.matched.clone())
                 .unwrap_or("");
             let terms = query.terms().expect("valid");
-            let normalized = cairn_agent::search::tokenize::normalize(matched);
-            self.check(terms.iter().any(|term| *term == normalized), || {
+            let first = tokens(&doc.text)
+                .find(|token| terms.iter().any(|term| *term == token.term))
+                .map(|token| &doc.text[token.start..token.end]);
+            self.check(first == Some(matched), || {
                 format!(
-                    "snippet {:?} does not mark a query term: {}",
+                    "snippet {:?} does not mark the first query word {first:?}: {}",
                     hit.snippet,
                     context()
                 )
