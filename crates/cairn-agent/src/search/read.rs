@@ -445,10 +445,8 @@ fn snippet(text: &str, terms: &[String]) -> Snippet {
 
 /// Where the first word whose term is one of `terms` (sorted) starts and ends in `text`.
 fn first_match(text: &str, terms: &[String]) -> Option<(usize, usize)> {
-    if text.is_ascii() {
-        if let Ok(decided) = first_match_ascii(text, terms) {
-            return decided;
-        }
+    if let Ok(decided) = first_match_ascii(text, terms) {
+        return decided;
     }
     tokens(text)
         .find(|token| {
@@ -464,13 +462,20 @@ const CANDIDATES_MAX: usize = 16;
 /// Context tokenized on each side of a candidate, in bytes.
 const CANDIDATE_CONTEXT_BYTES: usize = 64;
 
-/// [`first_match`] for ASCII text, without segmenting the whole text (word segmentation costs
+/// [`first_match`] for ASCII terms, without segmenting the whole text (word segmentation costs
 /// about 0.1 µs a byte, and a query word may be the last of a long text): each term is found
-/// as a substring of the lowercased text (in ASCII text a term can only occur there), and a
-/// candidate counts only if segmenting its surroundings yields a word starting there with that
-/// term. `Err(Undecided)` when too many candidates fail, or one cannot be decided from its
+/// as a substring of the text with its ASCII letters lowercased, and a candidate counts only if
+/// segmenting its surroundings yields a word starting there with that term. A word whose term
+/// is ASCII is made of ASCII characters (or the Kelvin sign, the one other character that
+/// lowercases to ASCII), so it is always among the candidates; a text with a Kelvin sign, or a
+/// non-ASCII term in a non-ASCII text, is left to the full segmentation. `Err(Undecided)` when too many candidates fail, or one cannot be decided from its
 /// surroundings.
 fn first_match_ascii(text: &str, terms: &[String]) -> Result<Option<(usize, usize)>, Undecided> {
+    let ascii = text.is_ascii();
+    if !ascii && (text.contains('\u{212A}') || terms.iter().any(|term| !term.is_ascii())) {
+        return Err(Undecided);
+    }
+    // Lowercasing ASCII letters only keeps every byte offset.
     let lowered = text.to_ascii_lowercase();
     let mut best: Option<(usize, usize)> = None;
     for term in terms
@@ -486,8 +491,9 @@ fn first_match_ascii(text: &str, terms: &[String]) -> Result<Option<(usize, usiz
             if best.is_some_and(|(start, _)| start <= at) {
                 break;
             }
-            let window_start = at.saturating_sub(CANDIDATE_CONTEXT_BYTES);
-            let window_end = (at + term.len() + CANDIDATE_CONTEXT_BYTES).min(text.len());
+            let window_start =
+                floor_char_boundary(text, at.saturating_sub(CANDIDATE_CONTEXT_BYTES));
+            let window_end = ceil_char_boundary(text, at + term.len() + CANDIDATE_CONTEXT_BYTES);
             let window = text.get(window_start..window_end).ok_or(Undecided)?;
             let word = tokens(window).find(|token| window_start + token.start >= at);
             if let Some(word) =
@@ -528,6 +534,8 @@ mod tests {
             ("foo.bar foo", terms(&["foo"])),
             ("scatter", terms(&["cat"])),
             ("", terms(&["cat"])),
+            ("Größe — cat — CAT", terms(&["cat"])),
+            ("é—needle", terms(&["needle"])),
         ];
         for (text, words) in cases {
             let mut sorted = words.clone();
