@@ -14,6 +14,10 @@
 //!   read.
 //! - **Exact removal.** Each document's record keeps its term list, so re-indexing or removing
 //!   it deletes exactly the postings it made.
+//! - **Two tiers.** `index` writes each posting as a key of its own (no two documents share
+//!   one); [`Indexer::compact`], run as maintenance, moves them into blocks of up to
+//!   `format::BLOCK_POSTINGS_MAX`, which a search reads several times faster. Searches merge
+//!   both tiers and return the same results before and after compaction.
 //! - **Low contention.** Postings are per document; no key is shared by all writers. Document
 //!   and token counts live in `COUNTER_SHARDS` shards by doc id (all runs, and per run), and
 //!   a term's document frequency is counted from its list at query time, not stored.

@@ -1,9 +1,9 @@
 //! The read path: [`Indexer::search`], and the reads tools need (`document`, `stats`).
 //!
 //! A search reads, at one snapshot: the counter shards of its scope (at most
-//! `COUNTER_SHARDS` keys), the posting list of each query term and of each required tag
-//! (narrowed to the run when the query has a run filter), and one document record per hit,
-//! for its snippet. Nothing else: it never visits a document that holds none of its terms.
+//! `COUNTER_SHARDS` keys), the posting list of each query term (its fresh postings and its
+//! blocks) and of each required tag, narrowed to the run when the query has a run filter, and
+//! one document record per hit, for its snippet. Nothing else: it never visits a document that holds none of its terms.
 //!
 //! A term's document frequency is the length of its list in scope, counted while the list is
 //! read; the index stores no per-term counter, so two writers that share a word never touch
