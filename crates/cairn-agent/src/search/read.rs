@@ -459,8 +459,9 @@ fn first_match(text: &str, terms: &[String]) -> Option<(usize, usize)> {
 
 /// Failed candidates per term before [`first_match_ascii`] gives up.
 const CANDIDATES_MAX: usize = 16;
-/// Context tokenized on each side of a candidate, in bytes.
-const CANDIDATE_CONTEXT_BYTES: usize = 64;
+/// Context tokenized on each side of a candidate, in bytes (UAX #29 decides a boundary from a
+/// character or two around it; regional-indicator pairs are the one rule that looks further).
+const CANDIDATE_CONTEXT_BYTES: usize = 32;
 
 /// [`first_match`] for ASCII terms, without segmenting the whole text (word segmentation costs
 /// about 0.1 µs a byte, and a query word may be the last of a long text): each term is found
@@ -491,6 +492,12 @@ fn first_match_ascii(text: &str, terms: &[String]) -> Result<Option<(usize, usiz
             if best.is_some_and(|(start, _)| start <= at) {
                 break;
             }
+            if spaced_word(text, at, term) {
+                // A run of ASCII letters and digits between spaces (or the text's ends) is a
+                // word under every UAX #29 rule: no need to segment anything.
+                best = Some((at, at + term.len()));
+                break;
+            }
             let window_start =
                 floor_char_boundary(text, at.saturating_sub(CANDIDATE_CONTEXT_BYTES));
             let window_end = ceil_char_boundary(text, at + term.len() + CANDIDATE_CONTEXT_BYTES);
@@ -515,6 +522,17 @@ fn first_match_ascii(text: &str, terms: &[String]) -> Result<Option<(usize, usiz
     Ok(best)
 }
 
+/// True when `term` (found at `at`) is all ASCII letters and digits, with ASCII whitespace or
+/// the text's start before it and ASCII whitespace or the text's end after it.
+fn spaced_word(text: &str, at: usize, term: &str) -> bool {
+    let bytes = text.as_bytes();
+    let before = at.checked_sub(1).and_then(|index| bytes.get(index));
+    let after = bytes.get(at + term.len());
+    term.bytes().all(|byte| byte.is_ascii_alphanumeric())
+        && before.is_none_or(u8::is_ascii_whitespace)
+        && after.is_none_or(u8::is_ascii_whitespace)
+}
+
 /// [`first_match_ascii`] could not decide; segment the whole text instead.
 struct Undecided;
 
@@ -536,6 +554,9 @@ mod tests {
             ("", terms(&["cat"])),
             ("Größe — cat — CAT", terms(&["cat"])),
             ("é—needle", terms(&["needle"])),
+            ("a needle\nin 3 needles", terms(&["needle", "3"])),
+            ("x 3,5 3", terms(&["3"])),
+            ("x 3.5\t3 y", terms(&["3"])),
         ];
         for (text, words) in cases {
             let mut sorted = words.clone();
