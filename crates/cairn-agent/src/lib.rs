@@ -2,5 +2,4 @@
 //! documents, `replay_run`, `diff_runs` and search.
 //!
 //! Not built yet; this crate reserves its place in the layout.
-
 pub mod search;
