@@ -34,6 +34,7 @@ pub mod limits;
 mod read;
 mod record;
 mod run;
+pub mod search;
 mod tx;
 
 #[cfg(feature = "fuzzing")]

@@ -3,6 +3,7 @@
 //! both iterate. A [`Derived`] row divides two measured rows once both exist.
 
 pub mod agent;
+pub mod agent_search;
 pub mod engine;
 pub mod memtable;
 pub mod side_by_side;
@@ -155,6 +156,7 @@ pub fn entries(quick: bool) -> Vec<Entry> {
     entries.extend(streams::entries(quick));
     entries.extend(memtable::entries(quick));
     entries.extend(agent::entries(quick));
+    entries.extend(agent_search::entries(quick));
     entries
 }
 

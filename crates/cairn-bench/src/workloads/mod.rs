@@ -4,6 +4,7 @@
 //! fast number.
 
 pub mod agent;
+pub mod agent_search;
 pub mod durability;
 pub mod engine;
 pub mod memtable;
