@@ -310,16 +310,14 @@ fn concurrent_writes(writers: usize) -> Entry {
     })
 }
 
-/// Cairn's read fixture is appended one message at a time (a frame each); the peers' in
-/// batches of 1,000, which they store message by message anyway. Read from a frame of 1,000
-/// messages, one message costs the whole frame's read and check (see docs/streams.md).
+/// Cairn's fixture for single and range reads is appended one message at a time (a frame
+/// each); every other fixture in batches of 1,000, which the peers store message by message
+/// anyway. Read from a frame of 1,000 messages, one message costs the whole frame's read and
+/// check (see docs/streams.md); a replay reads whole frames.
 fn read_fixture(context: &Context, label: LogLabel, pattern: ReadPattern) -> Result<Read> {
     let messages = context.scaled(READ_MESSAGES, 10);
-    let batch = if label.kind == LogKind::Cairn {
-        1
-    } else {
-        1_000
-    };
+    let one_by_one = label.kind == LogKind::Cairn && pattern != ReadPattern::Replay;
+    let batch = if one_by_one { 1 } else { 1_000 };
     Read::new(
         &spec(context, label, batch, MESSAGE_BYTES),
         messages,

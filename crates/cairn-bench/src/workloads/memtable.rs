@@ -69,7 +69,7 @@ pub enum Backend {
     Persister(Arc<dyn Persister>, Option<Arc<TempDir>>),
 }
 
-/// A repository for benchmarks: rotation at `rotate_bytes`, a deep queue (writes measure the
+/// A repository for benchmarks: rotation at `rotate_bytes` (never by age), a deep queue (writes measure the
 /// memtable, not a stalled flusher), and optionally a Buffered write-ahead log.
 pub struct Bench {
     repo: Arc<Repository<BenchItem>>,
@@ -87,8 +87,11 @@ impl Bench {
                 persister
             }
         };
+        // Rotation by size only: a timed rotation would flush a read fixture into the no-op
+        // persister mid-row, and its records would be gone.
         let mut options = Options {
             rotate_bytes,
+            rotate_after: None,
             immutable_max: 64,
             backpressure: Backpressure::Block(Duration::from_secs(60)),
             ..Options::default()
