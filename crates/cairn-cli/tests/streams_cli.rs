@@ -25,7 +25,7 @@ use std::process::{Command, Output};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use cairn_log::stream::{Clock, Message, StreamOptions, Streams};
+use cairn_log::stream::{Clock, Message, StreamError, StreamOptions, Streams};
 use cairn_log::{StdFileSystem, SyncPolicy};
 use serde_json::Value as Json;
 
@@ -586,7 +586,18 @@ fn contents(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
 fn commands_read_a_store_open_elsewhere_without_changing_it() {
     let store = fresh_store("locked");
     let now = Arc::new(AtomicU64::new(T0_MS + 1_000_000));
-    let open = Streams::open(Arc::new(StdFileSystem), &store.0, options(&now)).expect("reopen");
+    // The lock is an `flock` on an open file: a child another test forks in the instant the
+    // store's lock file is open shares it until its `exec`, so a reopen right after a close
+    // may briefly find it held. Retry for up to two seconds.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    let open = loop {
+        match Streams::open(Arc::new(StdFileSystem), &store.0, options(&now)) {
+            Err(StreamError::Locked { .. }) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            opened => break opened.expect("reopen"),
+        }
+    };
     open.append("events", &Message::value("live"))
         .expect("append");
     let before = contents(&store.0);
