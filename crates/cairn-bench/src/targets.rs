@@ -12,6 +12,8 @@ pub enum Source {
     ScalingReport,
     Cairn,
     Streams,
+    AgentState,
+    WriteBehind,
     Guard,
     Gate,
 }
@@ -167,6 +169,25 @@ limits! {
         for "`system_operations/recovery_operations/{1GiB,4GiB}/cairn-buffered`";
     STREAM_INACTIVE_BYTES = Streams AtMost(256.0), "<= 256 B"
         for "`system_operations/memory_efficiency/100000/cairn`";
+    // Agent state (docs/agent.md, docs/agent-search.md).
+    AGENT_APPEND = AgentState AtMost(2_000.0), "<= 2 µs"
+        for "`event_microbenchmarks/append/cairn` p50";
+    AGENT_REPLAY_1K = AgentState AtMost(1e6), "<= 1 ms" for "`replay_simulation/1000/cairn` p50";
+    AGENT_REPLAY_10K = AgentState AtMost(10e6), "<= 10 ms"
+        for "`replay_simulation/10000/cairn` p50";
+    AGENT_DIFF_1K = AgentState AtMost(1e6), "<= 1 ms" for "`diff_runs/1000/cairn` p50";
+    AGENT_SEARCH = AgentState AtMost(1e6), "<= 1 ms" for "`agent_search/*/cairn` p50";
+    // The write-behind repository (docs/memtable.md).
+    MEMTABLE_INSERT = WriteBehind AtLeast(2e6), ">= 2M ops/s"
+        for "`memtable_sequential_inserts/*/noop/throughput`";
+    MEMTABLE_GET = WriteBehind AtLeast(10e6), ">= 10M ops/s"
+        for "`memtable_get_operations/noop/throughput`";
+    MEMTABLE_INDEX = WriteBehind AtLeast(5e6), ">= 5M ops/s"
+        for "`memtable_index_lookups/noop/throughput`";
+    MEMTABLE_WRITE = WriteBehind AtLeast(2e6), ">= 2M ops/s"
+        for "`memtable_{delete,update}_operations/noop/throughput`";
+    MEMTABLE_WAL = WriteBehind AtMost(2.0), "<= 2x"
+        for "`memtable_sequential_inserts/1000 wal-buffered vs noop`";
     CAIRN_AHEAD = Cairn Above(1.0), "> 1.00x (Cairn ahead)"
         for "`peers/*/cairn vs <store>` of reads, scans, buffered writes, group commit";
 }

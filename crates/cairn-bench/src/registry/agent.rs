@@ -12,32 +12,6 @@ use crate::targets::{self as t, Bound, Limit, Source};
 use crate::workloads::agent::{pair, AgentOp};
 use crate::workloads::Workload;
 
-/// Target: `replay_run` of 1K events, < 10 ms (50 ms acceptable).
-pub const REPLAY_1K: Limit = t::from(
-    Source::EmbeddedDatabase,
-    Bound::Below(50e6),
-    "< 10 ms (50 ms ok)",
-);
-/// Goal: the same, at most 1 ms.
-pub const REPLAY_1K_GOAL: Limit = t::from(Source::Cairn, Bound::AtMost(1e6), "<= 1 ms");
-/// Target: `replay_run` of 10K events, < 100 ms (500 ms acceptable).
-pub const REPLAY_10K: Limit = t::from(
-    Source::EmbeddedDatabase,
-    Bound::Below(500e6),
-    "< 100 ms (500 ms ok)",
-);
-/// Goal: the same, at most 10 ms.
-pub const REPLAY_10K_GOAL: Limit = t::from(Source::Cairn, Bound::AtMost(10e6), "<= 10 ms");
-/// Target: `diff_runs` of 1K keys each, < 5 ms (50 ms acceptable).
-pub const DIFF_1K: Limit = t::from(
-    Source::EmbeddedDatabase,
-    Bound::Below(50e6),
-    "< 5 ms (50 ms ok)",
-);
-/// Goal: the same, at most 1 ms.
-pub const DIFF_1K_GOAL: Limit = t::from(Source::Cairn, Bound::AtMost(1e6), "<= 1 ms");
-/// Goal: event append with the chain under `Buffered`, p50 at most 2 µs.
-pub const APPEND_GOAL: Limit = t::from(Source::Cairn, Bound::AtMost(2_000.0), "<= 2 µs");
 /// Goal: Cairn ahead of SQLite (the SQLite p50 over Cairn's).
 pub const AHEAD_OF_SQLITE: Limit = t::from(Source::Cairn, Bound::Above(1.0), "> 1x");
 
@@ -53,14 +27,14 @@ struct Spec {
 fn specs() -> Vec<Spec> {
     let spec = |name, op, ops_per_sample, target, goal| Spec { name, op, ops_per_sample, target, goal };
     vec![
-        spec("event_microbenchmarks/append", AgentOp::Append, 1, None, Some(APPEND_GOAL)),
+        spec("event_microbenchmarks/append", AgentOp::Append, 1, Some(t::AGENT_APPEND), None),
         spec("event_microbenchmarks/read", AgentOp::Read, 16, None, None),
         spec("event_microbenchmarks/verify_chain/1000", AgentOp::VerifyChain, 1, None, None),
         spec("state_cell_transitions", AgentOp::CellTransition, 1, None, None),
         spec("trace_recording", AgentOp::TraceRecord, 1, None, None),
-        spec("replay_simulation/1000", AgentOp::Replay(1_000), 1, Some(REPLAY_1K), Some(REPLAY_1K_GOAL)),
-        spec("replay_simulation/10000", AgentOp::Replay(10_000), 1, Some(REPLAY_10K), Some(REPLAY_10K_GOAL)),
-        spec("diff_runs/1000", AgentOp::DiffRuns, 1, Some(DIFF_1K), Some(DIFF_1K_GOAL)),
+        spec("replay_simulation/1000", AgentOp::Replay(1_000), 1, Some(t::AGENT_REPLAY_1K), None),
+        spec("replay_simulation/10000", AgentOp::Replay(10_000), 1, Some(t::AGENT_REPLAY_10K), None),
+        spec("diff_runs/1000", AgentOp::DiffRuns, 1, Some(t::AGENT_DIFF_1K), None),
         spec("scenario/agent_run_simulation", AgentOp::RunSimulation, 1, None, None),
     ]
 }

@@ -7,14 +7,12 @@ use super::side_by_side::latency_row;
 use super::{Context, Entry, Kind, Timed};
 use crate::measure::{self, count_as_f64};
 use crate::report::Row;
-use crate::targets::{self as t, Bound, Limit, Source};
+use crate::targets as t;
 use crate::workloads::agent_search::{
     CairnIndex, CairnSearch, Fts5Index, Fts5Search, SearchCorpus, SEARCH_DOCUMENTS,
 };
 use crate::workloads::{Result, Workload};
 
-/// The target for a top-10 search over 100,000 documents: p50 at most 1 ms.
-pub const SEARCH_P50: Limit = t::from(Source::Cairn, Bound::AtMost(1e6), "<= 1 ms");
 const ENTRY: &str = "agent_search";
 const PEER: &str = "sqlite-fts5";
 
@@ -49,7 +47,7 @@ pub fn entries(_quick: bool) -> Vec<Entry> {
             let cairn_row = latency_row(&format!("{workload}/cairn"), cairn_latency)
                 .side_by_side(&workload, "cairn")
                 .annotate(&matches)
-                .goal(&SEARCH_P50);
+                .target(&t::AGENT_SEARCH);
             let fts5_row = latency_row(&format!("{workload}/{PEER}"), fts5_latency)
                 .side_by_side(&workload, PEER);
             let (cairn_p50, fts5_p50) = (

@@ -4,9 +4,10 @@
 //! a throughput row derived from the mean; concurrent rows report throughput.
 
 use super::side_by_side::latency_row;
-use super::{Context, Entry, Kind};
+use super::{Context, Derived, Entry, Kind};
 use crate::measure::{self, count_as_f64, Throughput};
 use crate::report::Row;
+use crate::targets::{self as t, Limit};
 use crate::workloads::memtable::{
     Backend, Bench, Concurrent, Deletes, DirectInserts, Inserts, OnFilled, Op,
 };
@@ -57,11 +58,36 @@ fn latency_and_rate(
     let measured = Duration::from_secs_f64(seconds.max(0.0));
     let ops = operations.saturating_mul(per_run);
     let throughput = Throughput::new(latency.samples, ops, measured);
-    Ok(vec![
-        latency_row(name, &latency),
-        Row::throughput(&format!("{name}/throughput"), &throughput)
-            .note("operations over the mean latency of the samples timed for the row above"),
-    ])
+    let rate = Row::throughput(&format!("{name}/throughput"), &throughput)
+        .note("operations over the mean latency of the samples timed for the row above");
+    let rate = match throughput_target(name) {
+        Some(target) => rate.target(target),
+        None => rate,
+    };
+    Ok(vec![latency_row(name, &latency), rate])
+}
+
+/// The target of a row's throughput, by the row's name.
+fn throughput_target(name: &str) -> Option<&'static Limit> {
+    let inserts = name.starts_with("memtable_sequential_inserts/") && name.ends_with("/noop");
+    match name {
+        _ if inserts => Some(&t::MEMTABLE_INSERT),
+        "memtable_get_operations/noop" => Some(&t::MEMTABLE_GET),
+        "memtable_index_lookups/noop" => Some(&t::MEMTABLE_INDEX),
+        "memtable_delete_operations/noop" | "memtable_update_operations/noop" => {
+            Some(&t::MEMTABLE_WRITE)
+        }
+        _ => None,
+    }
+}
+
+/// Inserts with the Buffered write-ahead log over inserts without it.
+pub fn derived(_quick: bool) -> Vec<Derived> {
+    let row = |store: &str| format!("memtable_sequential_inserts/1000/{store}");
+    let explained = "p50 of 1,000 inserts with the Buffered write-ahead log over without it";
+    let name = "memtable_sequential_inserts/1000 wal-buffered vs noop";
+    let inputs = [row("wal-buffered"), row("noop")];
+    vec![Derived::new(name, inputs, explained, Some(t::MEMTABLE_WAL), None)]
 }
 
 fn single(

@@ -165,6 +165,7 @@ pub fn derived(quick: bool) -> Vec<Derived> {
     let mut derived = side_by_side::derived(quick);
     derived.extend(engine::derived(quick));
     derived.extend(streams::derived(quick));
+    derived.extend(memtable::derived(quick));
     derived
 }
 
