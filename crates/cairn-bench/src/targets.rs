@@ -29,6 +29,12 @@ impl Source {
             Source::Streams => {
                 "Cairn's streams target, tighter than the message log it replaces published"
             }
+            Source::AgentState => {
+                "Cairn's agent-state target, tighter than the agent store it replaces published"
+            }
+            Source::WriteBehind => {
+                "Cairn's write-behind target, the top of the range the cache it replaces published"
+            }
             Source::Guard => "Cairn's own: a guard against a regression it once had",
             Source::Gate => "CI regression gate",
         }

@@ -87,7 +87,13 @@ pub fn derived(_quick: bool) -> Vec<Derived> {
     let explained = "p50 of 1,000 inserts with the Buffered write-ahead log over without it";
     let name = "memtable_sequential_inserts/1000 wal-buffered vs noop";
     let inputs = [row("wal-buffered"), row("noop")];
-    vec![Derived::new(name, inputs, explained, Some(t::MEMTABLE_WAL), None)]
+    vec![Derived::new(
+        name,
+        inputs,
+        explained,
+        Some(t::MEMTABLE_WAL),
+        None,
+    )]
 }
 
 fn single(
