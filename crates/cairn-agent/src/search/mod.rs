@@ -22,7 +22,7 @@
 //!   and token counts live in `COUNTER_SHARDS` shards by doc id (all runs, and per run), and
 //!   a term's document frequency is counted from its list at query time, not stored.
 //!
-//! The key layout and encodings are in [`format`]; every bound is in [`limits`]; scoring is
+//! The key layout and encodings are in [`format`](mod@format); every bound is in [`limits`]; scoring is
 //! in [`bm25`]; the tokenizer in [`tokenize`]. `docs/agent-search.md` explains the choices.
 
 pub mod bm25;

@@ -538,7 +538,7 @@ fn now_ms() -> u64 {
 /// Which agent operation a workload times.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AgentOp {
-    /// `append` with the chain, a fresh run every [`EVENTS_PER_RUN_MAX`] events.
+    /// `append` with the chain, a fresh run every `EVENTS_PER_RUN_MAX` events.
     Append,
     /// Read one event of a run of [`READ_EVENTS`].
     Read,

@@ -174,7 +174,7 @@ pub struct CairnIndex {
 }
 
 impl CairnIndex {
-    /// Indexes the corpus, [`DOCS_PER_COMMIT`] documents per transaction.
+    /// Indexes the corpus, `DOCS_PER_COMMIT` documents per transaction.
     pub fn build(corpus: &SearchCorpus) -> Result<CairnIndex> {
         let db = Db::in_memory();
         let index = Indexer::new(b"s/".to_vec()).map_err(search_error)?;

@@ -527,7 +527,7 @@ impl Drop for RedisLog {
 }
 
 /// Appends the log's batch, checking that offsets are dense; a log past
-/// [`LOG_BYTES_BEFORE_FRESH`] is swapped for a fresh one while untimed.
+/// `LOG_BYTES_BEFORE_FRESH` is swapped for a fresh one while untimed.
 pub struct Append {
     spec: LogSpec,
     log: Box<dyn Log>,
