@@ -10,14 +10,18 @@
 //!   the key), so a flush deletes exactly the stale entries;
 //! - `bytes` is the sum of the slots' sizes.
 //!
+//! - `order` holds exactly the keys of `records` (the hash map answers point reads; the ordered
+//!   set answers scans).
+//!
 //! A layer is mutable only while it is the active one; rotation moves it, unchanged, behind an
 //! `Arc` into the immutable queue.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::ops::Bound;
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::record::{index_values, IndexKind, IndexValue, IndexValues, Record};
+use crate::record::{IndexKind, IndexValue, IndexValues, Record};
 
 type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 
@@ -27,7 +31,8 @@ pub(crate) struct Slot<R: Record> {
     /// The record, or `None` for a tombstone.
     pub(crate) value: Option<Arc<R>>,
     /// Index values of the version the store holds when this layer flushes (`None`: absent).
-    pub(crate) prior: Option<IndexValues>,
+    /// Boxed: most slots (new keys) have none, and a small slot keeps the hash map dense.
+    pub(crate) prior: Option<Box<IndexValues>>,
     /// Memory charged for this slot.
     bytes: usize,
 }
@@ -37,17 +42,34 @@ pub(crate) struct Slot<R: Record> {
 pub(crate) enum LayerIndex<K> {
     /// Value -> the one record of this layer holding it.
     Unique(FastMap<IndexValue, K>),
-    /// Value -> every record of this layer holding it, in key order.
-    Multi(BTreeMap<IndexValue, BTreeSet<K>>),
+    /// Value -> every record of this layer holding it, in key order (exact lookups only).
+    /// Each (value, key) pair is one set entry, so a value held by millions of records costs
+    /// what any other does.
+    NonUnique(FastMap<IndexValue, BTreeSet<K>>),
+    /// As `NonUnique`, with the values in order for range and prefix queries.
+    Ordered(BTreeMap<IndexValue, BTreeSet<K>>),
 }
 
 impl<K: Ord + Clone + std::hash::Hash> LayerIndex<K> {
+    fn new(kind: IndexKind, capacity: usize) -> Self {
+        match kind {
+            IndexKind::Unique => {
+                LayerIndex::Unique(FastMap::with_capacity_and_hasher(capacity, Default::default()))
+            }
+            IndexKind::NonUnique => LayerIndex::NonUnique(FastMap::default()),
+            IndexKind::Ordered => LayerIndex::Ordered(BTreeMap::new()),
+        }
+    }
+
     fn insert(&mut self, value: IndexValue, key: &K) {
         match self {
             LayerIndex::Unique(map) => {
                 map.insert(value, key.clone());
             }
-            LayerIndex::Multi(map) => {
+            LayerIndex::NonUnique(map) => {
+                map.entry(value).or_default().insert(key.clone());
+            }
+            LayerIndex::Ordered(map) => {
                 map.entry(value).or_default().insert(key.clone());
             }
         }
@@ -60,7 +82,15 @@ impl<K: Ord + Clone + std::hash::Hash> LayerIndex<K> {
                     map.remove(value);
                 }
             }
-            LayerIndex::Multi(map) => {
+            LayerIndex::NonUnique(map) => {
+                if let Some(keys) = map.get_mut(value) {
+                    keys.remove(key);
+                    if keys.is_empty() {
+                        map.remove(value);
+                    }
+                }
+            }
+            LayerIndex::Ordered(map) => {
                 if let Some(keys) = map.get_mut(value) {
                     keys.remove(key);
                     if keys.is_empty() {
@@ -71,31 +101,37 @@ impl<K: Ord + Clone + std::hash::Hash> LayerIndex<K> {
         }
     }
 
+    /// The key this layer lists under exactly `value` in a unique index (`None` for the
+    /// other kinds).
+    pub(crate) fn unique(&self, value: &IndexValue) -> Option<&K> {
+        match self {
+            LayerIndex::Unique(map) => map.get(value),
+            LayerIndex::NonUnique(_) | LayerIndex::Ordered(_) => None,
+        }
+    }
+
     /// Keys this layer lists under exactly `value`.
     pub(crate) fn exact(&self, value: &IndexValue, out: &mut Vec<K>) {
         match self {
             LayerIndex::Unique(map) => out.extend(map.get(value).cloned()),
-            LayerIndex::Multi(map) => {
-                if let Some(keys) = map.get(value) {
-                    out.extend(keys.iter().cloned());
-                }
-            }
+            LayerIndex::NonUnique(map) => out.extend(map.get(value).into_iter().flatten().cloned()),
+            LayerIndex::Ordered(map) => out.extend(map.get(value).into_iter().flatten().cloned()),
         }
     }
 
-    /// Keys this layer lists under values within `range`, in value order, stopping at the
-    /// first value for which `more` is false (multi only). A range whose start lies after its
-    /// end holds nothing.
+    /// Keys this layer lists under values within `range`, in (value, key) order, stopping at
+    /// the first value for which `more` is false (ordered indexes only; others list nothing).
+    /// A range whose start lies after its end holds nothing.
     pub(crate) fn range(
         &self,
-        range: (std::ops::Bound<&IndexValue>, std::ops::Bound<&IndexValue>),
+        range: (Bound<&IndexValue>, Bound<&IndexValue>),
         more: impl Fn(&IndexValue) -> bool,
         out: &mut Vec<K>,
     ) {
         if !is_valid_range(range) {
             return;
         }
-        if let LayerIndex::Multi(map) = self {
+        if let LayerIndex::Ordered(map) = self {
             for (_, keys) in map
                 .range::<IndexValue, _>(range)
                 .take_while(|(value, _)| more(value))
@@ -106,11 +142,9 @@ impl<K: Ord + Clone + std::hash::Hash> LayerIndex<K> {
     }
 }
 
-/// False for bounds `BTreeMap::range` refuses (start after end, or equal and both excluded).
-pub(crate) fn is_valid_range(
-    (low, high): (std::ops::Bound<&IndexValue>, std::ops::Bound<&IndexValue>),
-) -> bool {
-    use std::ops::Bound::{Excluded, Included, Unbounded};
+/// False for bounds `BTreeSet::range` refuses (start after end, or equal and both excluded).
+pub(crate) fn is_valid_range((low, high): (Bound<&IndexValue>, Bound<&IndexValue>)) -> bool {
+    use Bound::{Excluded, Included, Unbounded};
     match (low, high) {
         (Unbounded, _) | (_, Unbounded) => true,
         (Included(low), Included(high)) => low <= high,
@@ -123,7 +157,8 @@ pub(crate) fn is_valid_range(
 /// A memtable layer.
 #[derive(Debug)]
 pub(crate) struct Memtable<R: Record> {
-    records: BTreeMap<R::Key, Slot<R>>,
+    records: FastMap<R::Key, Slot<R>>,
+    order: BTreeSet<R::Key>,
     indexes: Vec<LayerIndex<R::Key>>,
     bytes: usize,
     tombstones: usize,
@@ -138,16 +173,16 @@ pub(crate) struct Memtable<R: Record> {
 const SLOT_OVERHEAD_BYTES: usize = 64;
 
 impl<R: Record> Memtable<R> {
-    pub(crate) fn new(id: u64) -> Self {
+    /// An empty layer numbered `id`, with room for `capacity` keys before its maps grow (the
+    /// previous layer's size is a good guess: growing a large hash map rehashes all of it).
+    pub(crate) fn new(id: u64, capacity: usize) -> Self {
         let indexes = R::INDEXES
             .iter()
-            .map(|spec| match spec.kind {
-                IndexKind::Unique => LayerIndex::Unique(FastMap::default()),
-                IndexKind::NonUnique | IndexKind::Ordered => LayerIndex::Multi(BTreeMap::new()),
-            })
+            .map(|spec| LayerIndex::new(spec.kind, capacity))
             .collect();
         Memtable {
-            records: BTreeMap::new(),
+            records: FastMap::with_capacity_and_hasher(capacity, Default::default()),
+            order: BTreeSet::new(),
             indexes,
             bytes: 0,
             tombstones: 0,
@@ -163,55 +198,77 @@ impl<R: Record> Memtable<R> {
     }
 
     /// Writes the newest state of `key`. `prior` is used only when the layer has no slot for
-    /// the key yet (see the module docs); `bytes` is the memory of the new state.
+    /// the key yet (see the module docs); `bytes` is the memory of the new state. An index
+    /// whose value the write leaves unchanged is not touched.
     pub(crate) fn apply(
         &mut self,
         key: &R::Key,
         value: Option<Arc<R>>,
-        new_values: Option<&IndexValues>,
+        new_values: Option<IndexValues>,
         prior: impl FnOnce() -> Option<IndexValues>,
         bytes: usize,
         lsn: u64,
     ) {
+        debug_assert_eq!(value.is_some(), new_values.is_some());
         let bytes = bytes.saturating_add(SLOT_OVERHEAD_BYTES);
         let is_tombstone = value.is_none();
-        let slot = match self.records.entry(key.clone()) {
-            std::collections::btree_map::Entry::Occupied(entry) => {
-                let slot = entry.into_mut();
-                if let Some(old) = &slot.value {
-                    let old_values = index_values(old.as_ref());
-                    for (index, old_value) in self.indexes.iter_mut().zip(old_values) {
-                        if let Some(old_value) = old_value {
-                            index.remove(&old_value, key);
+        match self.records.get_mut(key) {
+            Some(slot) => {
+                match &slot.value {
+                        Some(old) => {
+                        let mut new_values = new_values.unwrap_or_default().into_iter();
+                        for (position, index) in self.indexes.iter_mut().enumerate() {
+                            let old_value = old.index_value(position);
+                            let new_value = new_values.next().flatten();
+                            if old_value == new_value {
+                                continue;
+                            }
+                            if let Some(old_value) = old_value {
+                                index.remove(&old_value, key);
+                            }
+                            if let Some(new_value) = new_value {
+                                index.insert(new_value, key);
+                            }
                         }
                     }
-                } else {
-                    self.tombstones = self.tombstones.saturating_sub(1);
+                    None => {
+                        self.tombstones = self.tombstones.saturating_sub(1);
+                        Self::index_all(&mut self.indexes, key, new_values);
+                    }
                 }
                 self.bytes = self.bytes.saturating_sub(slot.bytes);
                 slot.value = value;
                 slot.bytes = bytes;
-                slot
             }
-            std::collections::btree_map::Entry::Vacant(entry) => entry.insert(Slot {
-                value,
-                prior: prior(),
-                bytes,
-            }),
-        };
+            None => {
+                let slot = Slot {
+                    value,
+                    prior: prior().map(Box::new),
+                    bytes,
+                };
+                self.records.insert(key.clone(), slot);
+                self.order.insert(key.clone());
+                Self::index_all(&mut self.indexes, key, new_values);
+            }
+        }
         if is_tombstone {
             self.tombstones += 1;
         }
-        debug_assert_eq!(slot.value.is_some(), new_values.is_some());
-        if let Some(new_values) = new_values {
-            for (index, new_value) in self.indexes.iter_mut().zip(new_values) {
-                if let Some(new_value) = new_value {
-                    index.insert(new_value.clone(), key);
-                }
-            }
-        }
         self.bytes = self.bytes.saturating_add(bytes);
         self.last_lsn = self.last_lsn.max(lsn);
+        debug_assert_eq!(self.records.len(), self.order.len());
+    }
+
+    /// Lists `key` under each of its new values.
+    fn index_all(indexes: &mut [LayerIndex<R::Key>], key: &R::Key, values: Option<IndexValues>) {
+        let Some(values) = values else {
+            return;
+        };
+        for (index, value) in indexes.iter_mut().zip(values) {
+            if let Some(value) = value {
+                index.insert(value, key);
+            }
+        }
     }
 
     /// The layer's index number `index`.
@@ -219,7 +276,7 @@ impl<R: Record> Memtable<R> {
         self.indexes.get(index)
     }
 
-    /// Every slot, in key order.
+    /// Every slot, in no particular order.
     pub(crate) fn slots(&self) -> impl Iterator<Item = (&R::Key, &Slot<R>)> {
         self.records.iter()
     }
@@ -229,8 +286,10 @@ impl<R: Record> Memtable<R> {
         &self,
         after: Option<&R::Key>,
     ) -> impl Iterator<Item = (&R::Key, &Slot<R>)> {
-        let start = after.map_or(std::ops::Bound::Unbounded, std::ops::Bound::Excluded);
-        self.records.range((start, std::ops::Bound::Unbounded))
+        let start = after.map_or(Bound::Unbounded, Bound::Excluded);
+        self.order
+            .range((start, Bound::Unbounded))
+            .filter_map(|key| Some((key, self.records.get(key)?)))
     }
 
     /// Keys (records and tombstones) in the layer.

@@ -349,7 +349,7 @@ impl<R: Record> Repository<R> {
             writer: Mutex::new(WriterState { buffer: Vec::new() }),
             next_layer_id: AtomicU64::new(2),
             layers: RwLock::new(Layers {
-                active: Memtable::new(1),
+                active: Memtable::new(1, 0),
                 immutable: VecDeque::new(),
             }),
             progress: Mutex::new(Progress::default()),
@@ -739,9 +739,8 @@ impl<R: Record> Shared<R> {
         if let Some(new) = &new {
             self.check_unique(key, current.as_deref(), new)?;
         }
-        let lsn = self.commit(&mut writer, key, current.as_ref(), new, None)?;
-        let after_write_full = self.layers.read().active.bytes() >= self.options.rotate_bytes;
-        if after_write_full {
+        let (lsn, active_bytes) = self.commit(&mut writer, key, current.as_ref(), new, None)?;
+        if active_bytes >= self.options.rotate_bytes {
             self.try_rotate();
         }
         drop(writer);
@@ -754,7 +753,7 @@ impl<R: Record> Shared<R> {
     }
 
     /// Logs (unless replaying `replayed`) and applies one write to the active memtable.
-    /// Returns its log sequence number (0 without a log).
+    /// Returns its log sequence number (0 without a log) and the active memtable's bytes.
     fn commit(
         &self,
         writer: &mut WriterState,
@@ -762,7 +761,7 @@ impl<R: Record> Shared<R> {
         current: Option<&Arc<R>>,
         new: Option<Arc<R>>,
         replayed: Option<u64>,
-    ) -> Result<u64> {
+    ) -> Result<(u64, usize)> {
         let new_values = new.as_deref().map(index_values);
         writer.buffer.clear();
         let (record_type, bytes) = if let Some(record) = &new {
@@ -782,11 +781,11 @@ impl<R: Record> Shared<R> {
             }
         };
         let prior = || current.map(|current| index_values(current.as_ref()));
-        self.layers
-            .write()
+        let mut layers = self.layers.write();
+        layers
             .active
-            .apply(key, new, new_values.as_ref(), prior, bytes, lsn);
-        Ok(lsn)
+            .apply(key, new, new_values, prior, bytes, lsn);
+        Ok((lsn, layers.active.bytes()))
     }
 
     /// Before a write: rotates a full active memtable, waiting for room by the policy (or
@@ -854,7 +853,8 @@ impl<R: Record> Shared<R> {
             return false;
         }
         let id = self.next_layer_id.fetch_add(1, Ordering::Relaxed);
-        let full = std::mem::replace(&mut layers.active, Memtable::new(id));
+        let capacity = layers.active.len();
+        let full = std::mem::replace(&mut layers.active, Memtable::new(id, capacity));
         layers.immutable.push_back(Arc::new(full));
         true
     }
@@ -948,17 +948,13 @@ impl<R: Record> Shared<R> {
         if let (true, Matcher::Exact(value)) = (unique_exact, matcher) {
             // Fast path: a live holder in memory is the only one (the index is unique).
             let layers = self.layers.read();
-            let mut keys = Vec::with_capacity(1);
             for layer in layers.newest_first() {
-                keys.clear();
-                if let Some(index) = layer.index(position) {
-                    index.exact(value, &mut keys);
-                }
-                for key in &keys {
-                    if let Some(Some(record)) = layers.newest(key).map(|slot| slot.value.as_ref()) {
-                        if matching(record) {
-                            return Ok(vec![Arc::clone(record)]);
-                        }
+                let Some(key) = layer.index(position).and_then(|index| index.unique(value)) else {
+                    continue;
+                };
+                if let Some(Some(record)) = layers.newest(key).map(|slot| slot.value.as_ref()) {
+                    if matching(record) {
+                        return Ok(vec![Arc::clone(record)]);
                     }
                 }
             }
@@ -1287,7 +1283,13 @@ impl<R: Record> Shared<R> {
         loop {
             let attempt = (|| {
                 if batch.is_none() {
-                    batch = Some(build_batch(layer)?);
+                    // A persister that holds no data is handed an empty batch: encoding the
+                    // layer for it would only compete with the writers for the CPU.
+                    batch = Some(if self.reads_store {
+                        build_batch(layer)?
+                    } else {
+                        Batch::default()
+                    });
                 }
                 if let Some(batch) = &batch {
                     self.persister.apply(batch)?;
@@ -1380,7 +1382,7 @@ fn build_batch<R: Record>(layer: &Memtable<R>) -> Result<Batch> {
         let pk = encode_pk(key);
         let current = slot.value.as_deref().map(index_values);
         let current = current.as_ref().unwrap_or(&none);
-        let prior = slot.prior.as_ref().unwrap_or(&none);
+        let prior = slot.prior.as_deref().unwrap_or(&none);
         match &slot.value {
             Some(record) => {
                 let mut encoded = Vec::new();
