@@ -192,6 +192,8 @@ limits! {
         for "`memtable_index_lookups/noop/throughput`";
     MEMTABLE_WRITE = WriteBehind AtLeast(2e6), ">= 2M ops/s"
         for "`memtable_{delete,update}_operations/noop/throughput`";
+    MEMTABLE_ROTATION_P99 = WriteBehind AtMost(10.0), "<= 10x"
+        for "`memtable_rotation_flush/insert/noop p99 over p50`";
     MEMTABLE_WAL = WriteBehind AtMost(2.0), "<= 2x"
         for "`memtable_sequential_inserts/1000 wal-buffered vs noop`";
     CAIRN_AHEAD = Cairn Above(1.0), "> 1.00x (Cairn ahead)"

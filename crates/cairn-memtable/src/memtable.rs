@@ -53,9 +53,10 @@ pub(crate) enum LayerIndex<K> {
 impl<K: Ord + Clone + std::hash::Hash> LayerIndex<K> {
     fn new(kind: IndexKind, capacity: usize) -> Self {
         match kind {
-            IndexKind::Unique => {
-                LayerIndex::Unique(FastMap::with_capacity_and_hasher(capacity, Default::default()))
-            }
+            IndexKind::Unique => LayerIndex::Unique(FastMap::with_capacity_and_hasher(
+                capacity,
+                Default::default(),
+            )),
             IndexKind::NonUnique => LayerIndex::NonUnique(FastMap::default()),
             IndexKind::Ordered => LayerIndex::Ordered(BTreeMap::new()),
         }
@@ -215,7 +216,7 @@ impl<R: Record> Memtable<R> {
         match self.records.get_mut(key) {
             Some(slot) => {
                 match &slot.value {
-                        Some(old) => {
+                    Some(old) => {
                         let mut new_values = new_values.unwrap_or_default().into_iter();
                         for (position, index) in self.indexes.iter_mut().enumerate() {
                             let old_value = old.index_value(position);

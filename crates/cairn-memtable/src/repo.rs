@@ -782,9 +782,7 @@ impl<R: Record> Shared<R> {
         };
         let prior = || current.map(|current| index_values(current.as_ref()));
         let mut layers = self.layers.write();
-        layers
-            .active
-            .apply(key, new, new_values, prior, bytes, lsn);
+        layers.active.apply(key, new, new_values, prior, bytes, lsn);
         Ok((lsn, layers.active.bytes()))
     }
 

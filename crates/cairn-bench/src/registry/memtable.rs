@@ -9,7 +9,7 @@ use crate::measure::{self, count_as_f64, Throughput};
 use crate::report::Row;
 use crate::targets::{self as t, Limit};
 use crate::workloads::memtable::{
-    Backend, Bench, Concurrent, Deletes, DirectInserts, Inserts, OnFilled, Op,
+    Backend, Bench, Concurrent, Deletes, DirectInserts, Inserts, MokaGets, OnFilled, Op,
 };
 use crate::workloads::{Result, Workload, WorkloadError};
 use cairn_memtable::{DbPersister, WalSync};
@@ -48,10 +48,15 @@ fn latency_and_rate(
     ops_per_sample: u32,
 ) -> Result<Vec<Row>> {
     let latency = measure::measure_latency(workload, context.latency_plan(), ops_per_sample)?;
+    Ok(rate_rows(name, workload, &latency))
+}
+
+/// The latency row of a measured workload and a throughput row from its mean.
+fn rate_rows(name: &str, workload: &dyn Workload, latency: &measure::Latency) -> Vec<Row> {
     // Each sample is the mean of `ops_per_sample` operations, each of `per_run` engine ops.
     let (per_run, grouped) = (
         workload.engine_ops_per_run(),
-        u64::from(ops_per_sample.max(1)),
+        u64::from(latency.ops_per_sample.max(1)),
     );
     let operations = latency.samples.saturating_mul(grouped);
     let seconds = latency.mean_ns * count_as_f64(operations) / 1e9;
@@ -64,7 +69,7 @@ fn latency_and_rate(
         Some(target) => rate.target(target),
         None => rate,
     };
-    Ok(vec![latency_row(name, &latency), rate])
+    vec![latency_row(name, latency), rate]
 }
 
 /// The target of a row's throughput, by the row's name.
@@ -135,6 +140,37 @@ fn sqlite(rotate_bytes: usize) -> Result<Bench> {
         rotate_bytes,
         None,
     )
+}
+
+/// Single inserts while the memtable rotates every 64 KiB: the latency row, its throughput,
+/// and the p99 over the p50 (the cost of rotation to the writer that crosses the threshold).
+/// An error if the run rotated fewer than twice: the figure would then say nothing.
+fn rotation_inserts(context: &Context, name: &str, bench: Bench) -> Result<Vec<Row>> {
+    let mut inserts = Inserts::new(bench, 1);
+    let before = inserts.bench().rotations();
+    let latency = measure::measure_latency(&mut inserts, context.latency_plan(), 1)?;
+    let rotations = inserts.bench().rotations().saturating_sub(before);
+    if rotations < 2 {
+        let detail = format!("{name}: {rotations} rotations while measured");
+        return Err(WorkloadError::unexpected("memtable_rotation_flush", detail));
+    }
+    let ratio = Row::ratio(
+        &format!("{name} p99 over p50"),
+        count_as_f64(latency.p99_ns),
+        count_as_f64(latency.p50_ns),
+        "p99 of single inserts over their p50, across the rotations of the run",
+    )
+    .note(&format!(
+        "p99 of single inserts over their p50, across {rotations} rotations with room in the queue"
+    ));
+    let ratio = if name.ends_with("/noop") {
+        ratio.target(&t::MEMTABLE_ROTATION_P99)
+    } else {
+        ratio
+    };
+    let mut rows = rate_rows(name, &inserts, &latency);
+    rows.push(ratio);
+    Ok(rows)
 }
 
 /// Inserts into `bench` until `keys` are in, then times `flush()`: keys flushed per second.
@@ -208,8 +244,40 @@ pub fn entries(quick: bool) -> Vec<Entry> {
         }));
     }
     let point = 16;
+    entries.push(Entry::new(
+        "memtable_get_operations/noop",
+        Kind::Latency,
+        move |context, name| {
+            let mut repo = OnFilled::new(noop(ROTATE_BYTES)?, FILLED_KEYS, Op::Get)?;
+            let mut rows = latency_and_rate(context, name, &mut repo, point)?;
+            let mut moka = MokaGets::new(FILLED_KEYS);
+            let moka_name = "memtable_get_operations/moka";
+            let moka_rows = latency_and_rate(context, moka_name, &mut moka, point)?;
+            let workload = "memtable_get_operations";
+            let p50 = |rows: &[Row]| rows.first().map_or(0.0, |row| row.value);
+            let ratio = Row::ratio(
+                &format!("{workload}/cairn vs moka"),
+                p50(&moka_rows),
+                p50(&rows),
+                "moka's p50 get over the repository's; above 1.00x the repository is ahead",
+            )
+            .check(None, Some(&t::CAIRN_AHEAD))
+            .side_by_side(workload, "moka");
+            if let Some(first) = rows.first_mut() {
+                *first = first.clone().side_by_side(workload, "cairn");
+            }
+            let mut moka_rows = moka_rows.into_iter();
+            rows.extend(
+                moka_rows
+                    .next()
+                    .map(|row| row.side_by_side(workload, "moka")),
+            );
+            rows.extend(moka_rows);
+            rows.push(ratio);
+            Ok(rows)
+        },
+    ));
     for (group, op) in [
-        ("memtable_get_operations", Op::Get),
         ("memtable_index_lookups", Op::UniqueIndex),
         ("memtable_mixed_read_write", Op::Mixed),
         ("memtable_update_operations", Op::Update),
@@ -240,16 +308,15 @@ pub fn entries(quick: bool) -> Vec<Entry> {
     ));
     // Single inserts while the memtable rotates every 64 KiB: the p99 shows what rotation
     // costs a writer; then the flush throughput into each store.
-    entries.push(single(
-        "memtable_rotation_flush/insert/noop".into(),
-        1,
-        |_| Ok(Box::new(Inserts::new(noop(ROTATE_BYTES_SMALL)?, 1))),
-    ));
-    entries.push(single(
-        "memtable_rotation_flush/insert/cairn-strict".into(),
-        1,
-        |_| Ok(Box::new(Inserts::new(cairn_strict(ROTATE_BYTES_SMALL)?, 1))),
-    ));
+    for (store, open) in [
+        ("noop", noop as fn(usize) -> Result<Bench>),
+        ("cairn-strict", cairn_strict),
+    ] {
+        let name = format!("memtable_rotation_flush/insert/{store}");
+        entries.push(Entry::new(name, Kind::Latency, move |context, name| {
+            rotation_inserts(context, name, open(ROTATE_BYTES_SMALL)?)
+        }));
+    }
     let flush_keys = if quick { 20_000 } else { 100_000 };
     for (store, open) in [
         ("cairn-strict", cairn_strict as fn(usize) -> Result<Bench>),

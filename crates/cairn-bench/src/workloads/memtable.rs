@@ -125,6 +125,13 @@ impl Bench {
     pub fn flushed_keys(&self) -> u64 {
         self.repo.stats().flushed_keys
     }
+
+    /// Rotations so far: layers flushed plus layers waiting to flush.
+    pub fn rotations(&self) -> u64 {
+        let stats = self.repo.stats();
+        let waiting = u64::try_from(stats.immutable.len()).unwrap_or(u64::MAX);
+        stats.flushed_layers.saturating_add(waiting)
+    }
 }
 
 /// Inserts `batch` new records per operation.
@@ -142,6 +149,11 @@ impl Inserts {
             next: 0,
             batch,
         }
+    }
+
+    /// The repository inserted into.
+    pub fn bench(&self) -> &Bench {
+        &self.bench
     }
 }
 
@@ -395,5 +407,40 @@ impl Workload for DirectInserts {
 
     fn engine_ops_per_run(&self) -> u64 {
         self.batch
+    }
+}
+
+/// The in-memory reference for gets: a well-kept concurrent cache (`moka`) holding the same
+/// records, read by random key like [`Op::Get`].
+pub struct MokaGets {
+    cache: moka::sync::Cache<u64, Arc<BenchItem>>,
+    keys: u64,
+    rng: SplitMix64,
+}
+
+impl MokaGets {
+    /// A cache of `keys` records, with room for all of them.
+    pub fn new(keys: u64) -> Self {
+        let cache = moka::sync::Cache::new(keys.saturating_mul(2));
+        for id in 0..keys {
+            cache.insert(id, Arc::new(BenchItem::new(id)));
+        }
+        MokaGets {
+            cache,
+            keys,
+            rng: SplitMix64::new(0x6d65_6d74),
+        }
+    }
+}
+
+impl Workload for MokaGets {
+    fn run_op(&mut self) -> Result<()> {
+        let id = self.rng.next_u64() % self.keys;
+        let found = self.cache.get(&id);
+        ensure(
+            found.is_some_and(|r| r.id == id),
+            WORKLOAD,
+            "moka get missed",
+        )
     }
 }
