@@ -55,7 +55,7 @@ impl<K: Ord + Clone + std::hash::Hash> LayerIndex<K> {
         match kind {
             IndexKind::Unique => LayerIndex::Unique(FastMap::with_capacity_and_hasher(
                 capacity,
-                Default::default(),
+                foldhash::fast::RandomState::default(),
             )),
             IndexKind::NonUnique => LayerIndex::NonUnique(FastMap::default()),
             IndexKind::Ordered => LayerIndex::Ordered(BTreeMap::new()),
@@ -182,7 +182,10 @@ impl<R: Record> Memtable<R> {
             .map(|spec| LayerIndex::new(spec.kind, capacity))
             .collect();
         Memtable {
-            records: FastMap::with_capacity_and_hasher(capacity, Default::default()),
+            records: FastMap::with_capacity_and_hasher(
+                capacity,
+                foldhash::fast::RandomState::default(),
+            ),
             order: BTreeSet::new(),
             indexes,
             bytes: 0,
@@ -213,44 +216,38 @@ impl<R: Record> Memtable<R> {
         debug_assert_eq!(value.is_some(), new_values.is_some());
         let bytes = bytes.saturating_add(SLOT_OVERHEAD_BYTES);
         let is_tombstone = value.is_none();
-        match self.records.get_mut(key) {
-            Some(slot) => {
-                match &slot.value {
-                    Some(old) => {
-                        let mut new_values = new_values.unwrap_or_default().into_iter();
-                        for (position, index) in self.indexes.iter_mut().enumerate() {
-                            let old_value = old.index_value(position);
-                            let new_value = new_values.next().flatten();
-                            if old_value == new_value {
-                                continue;
-                            }
-                            if let Some(old_value) = old_value {
-                                index.remove(&old_value, key);
-                            }
-                            if let Some(new_value) = new_value {
-                                index.insert(new_value, key);
-                            }
-                        }
+        if let Some(slot) = self.records.get_mut(key) {
+            if let Some(old) = &slot.value {
+                let mut new_values = new_values.unwrap_or_default().into_iter();
+                for (position, index) in self.indexes.iter_mut().enumerate() {
+                    let old_value = old.index_value(position);
+                    let new_value = new_values.next().flatten();
+                    if old_value == new_value {
+                        continue;
                     }
-                    None => {
-                        self.tombstones = self.tombstones.saturating_sub(1);
-                        Self::index_all(&mut self.indexes, key, new_values);
+                    if let Some(old_value) = old_value {
+                        index.remove(&old_value, key);
+                    }
+                    if let Some(new_value) = new_value {
+                        index.insert(new_value, key);
                     }
                 }
-                self.bytes = self.bytes.saturating_sub(slot.bytes);
-                slot.value = value;
-                slot.bytes = bytes;
-            }
-            None => {
-                let slot = Slot {
-                    value,
-                    prior: prior().map(Box::new),
-                    bytes,
-                };
-                self.records.insert(key.clone(), slot);
-                self.order.insert(key.clone());
+            } else {
+                self.tombstones = self.tombstones.saturating_sub(1);
                 Self::index_all(&mut self.indexes, key, new_values);
             }
+            self.bytes = self.bytes.saturating_sub(slot.bytes);
+            slot.value = value;
+            slot.bytes = bytes;
+        } else {
+            let slot = Slot {
+                value,
+                prior: prior().map(Box::new),
+                bytes,
+            };
+            self.records.insert(key.clone(), slot);
+            self.order.insert(key.clone());
+            Self::index_all(&mut self.indexes, key, new_values);
         }
         if is_tombstone {
             self.tombstones += 1;
