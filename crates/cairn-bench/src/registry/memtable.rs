@@ -192,6 +192,44 @@ fn flush_throughput(name: &str, bench: &Bench, keys: u64) -> Result<Row> {
     ))
 }
 
+/// Gets from the repository and, in the same entry, from moka holding the same records: both
+/// latency rows side by side, and the repository's speed over moka's.
+fn gets(point: u32) -> Entry {
+    Entry::new(
+        "memtable_get_operations/noop",
+        Kind::Latency,
+        move |context, name| {
+            let mut repo = OnFilled::new(noop(ROTATE_BYTES)?, FILLED_KEYS, Op::Get)?;
+            let mut rows = latency_and_rate(context, name, &mut repo, point)?;
+            let mut moka = MokaGets::new(FILLED_KEYS);
+            let moka_name = "memtable_get_operations/moka";
+            let moka_rows = latency_and_rate(context, moka_name, &mut moka, point)?;
+            let workload = "memtable_get_operations";
+            let p50 = |rows: &[Row]| rows.first().map_or(0.0, |row| row.value);
+            let ratio = Row::ratio(
+                &format!("{workload}/cairn vs moka"),
+                p50(&moka_rows),
+                p50(&rows),
+                "moka's p50 get over the repository's; above 1.00x the repository is ahead",
+            )
+            .check(None, Some(&t::CAIRN_AHEAD))
+            .side_by_side(workload, "moka");
+            if let Some(first) = rows.first_mut() {
+                *first = first.clone().side_by_side(workload, "cairn");
+            }
+            let mut moka_rows = moka_rows.into_iter();
+            rows.extend(
+                moka_rows
+                    .next()
+                    .map(|row| row.side_by_side(workload, "moka")),
+            );
+            rows.extend(moka_rows);
+            rows.push(ratio);
+            Ok(rows)
+        },
+    )
+}
+
 /// Every `memtable_*` entry.
 pub fn entries(quick: bool) -> Vec<Entry> {
     let mut entries = Vec::new();
@@ -244,39 +282,7 @@ pub fn entries(quick: bool) -> Vec<Entry> {
         }));
     }
     let point = 16;
-    entries.push(Entry::new(
-        "memtable_get_operations/noop",
-        Kind::Latency,
-        move |context, name| {
-            let mut repo = OnFilled::new(noop(ROTATE_BYTES)?, FILLED_KEYS, Op::Get)?;
-            let mut rows = latency_and_rate(context, name, &mut repo, point)?;
-            let mut moka = MokaGets::new(FILLED_KEYS);
-            let moka_name = "memtable_get_operations/moka";
-            let moka_rows = latency_and_rate(context, moka_name, &mut moka, point)?;
-            let workload = "memtable_get_operations";
-            let p50 = |rows: &[Row]| rows.first().map_or(0.0, |row| row.value);
-            let ratio = Row::ratio(
-                &format!("{workload}/cairn vs moka"),
-                p50(&moka_rows),
-                p50(&rows),
-                "moka's p50 get over the repository's; above 1.00x the repository is ahead",
-            )
-            .check(None, Some(&t::CAIRN_AHEAD))
-            .side_by_side(workload, "moka");
-            if let Some(first) = rows.first_mut() {
-                *first = first.clone().side_by_side(workload, "cairn");
-            }
-            let mut moka_rows = moka_rows.into_iter();
-            rows.extend(
-                moka_rows
-                    .next()
-                    .map(|row| row.side_by_side(workload, "moka")),
-            );
-            rows.extend(moka_rows);
-            rows.push(ratio);
-            Ok(rows)
-        },
-    ));
+    entries.push(gets(point));
     for (group, op) in [
         ("memtable_index_lookups", Op::UniqueIndex),
         ("memtable_mixed_read_write", Op::Mixed),
