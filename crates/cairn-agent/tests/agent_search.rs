@@ -7,6 +7,10 @@
     clippy::indexing_slicing,
     reason = "a test panics on a broken expectation"
 )]
+#![allow(
+    clippy::unnecessary_wraps,
+    reason = "hit keys are options; the helpers build them"
+)]
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -283,7 +287,8 @@ fn run_primitive_tag_and_time_filters_select_what_they_name() {
         "a span is found at its start time"
     );
     assert!(matches!(
-        agent.search(&AgentQuery::new("needle").time_range_ms(9..3)),
+        agent
+            .search(&AgentQuery::new("needle").time_range_ms(std::ops::Range { start: 9, end: 3 })),
         Err(Error::Search(_))
     ));
     assert!(matches!(
