@@ -400,3 +400,45 @@ fn the_index_survives_a_reopen() {
     agent.delete_run(run).expect("delete after reopen");
     assert!(search(&agent, AgentQuery::new("durable")).is_empty());
 }
+
+#[test]
+fn concurrent_writers_of_different_runs_all_commit_and_are_counted() {
+    let (agent, _) = agent();
+    let runs: Vec<RunId> = (0..4)
+        .map(|n| {
+            agent
+                .begin_run(RunSpec::named(format!("w{n}")))
+                .expect("begin")
+        })
+        .collect();
+    // Every write shares words with the others and lands on the all-runs counter shards, so
+    // some commits conflict there; the agent's retry makes each of them commit.
+    std::thread::scope(|scope| {
+        for &run in &runs {
+            let agent = agent.clone();
+            scope.spawn(move || {
+                for n in 0..150 {
+                    agent
+                        .append(
+                            run,
+                            "step",
+                            json!({"text": format!("common word {n}")}).to_string(),
+                        )
+                        .expect("append");
+                }
+            });
+        }
+    });
+    let all = agent
+        .search(&AgentQuery::new("common").top_k(1_000))
+        .expect("search");
+    assert_eq!(all.documents_in_scope, 600);
+    assert_eq!(all.hits.len(), 600);
+    for &run in &runs {
+        let one = agent
+            .search(&AgentQuery::new("common").run(run).top_k(1_000))
+            .expect("search");
+        assert_eq!(one.documents_in_scope, 150);
+        assert!(one.hits.iter().all(|h| h.run == run));
+    }
+}
