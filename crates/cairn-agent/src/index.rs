@@ -133,10 +133,12 @@ pub(crate) fn index_hook(index: &Indexer, tx: &mut Transaction, doc: SearchDoc<'
 
 /// Removes every document of `run` from the index, in `tx` (the run's delete).
 pub(crate) fn index_drop_run(index: &Indexer, tx: &mut Transaction, run: RunId) -> Result<()> {
-    let records = record_key(index.prefix(), &run.get().to_be_bytes());
+    let run_ids = record_key(index.prefix(), &run.get().to_be_bytes());
+    // `P 'd' doc_id`: the doc id starts right after the prefix and the space byte.
+    let id_at = index.prefix().len() + 1;
     let ids: Vec<Vec<u8>> = tx
-        .scan_prefix(&records)
-        .map(|(key, _)| key.get(PREFIX.len() + 1..).unwrap_or_default().to_vec())
+        .scan_prefix(&run_ids)
+        .map(|(key, _)| key.get(id_at..).unwrap_or_default().to_vec())
         .collect();
     for id in ids {
         debug_assert!(id.starts_with(&run.get().to_be_bytes()));
@@ -146,9 +148,9 @@ pub(crate) fn index_drop_run(index: &Indexer, tx: &mut Transaction, run: RunId) 
 }
 
 /// Indexes `text` as document `id`, or removes the document when the text has no word.
-#[allow(
+#[expect(
     clippy::too_many_arguments,
-    reason = "one private call site per primitive"
+    reason = "a document's parts, from one private call site per primitive"
 )]
 fn put(
     index: &Indexer,
