@@ -26,6 +26,7 @@ use crate::keys;
 use crate::limits;
 use crate::record::{Base, Event, Hash, Span, Step, GENESIS};
 use crate::run::{ForkPoint, RunId, RunInfo, RunQuery, RunSpec, RunStatus};
+use crate::search::Indexer;
 use crate::tx::RunTx;
 
 /// The in-memory counters of one run, valid while its lock is held.
@@ -48,6 +49,7 @@ struct Slot {
 struct Inner {
     db: Db,
     clock: Arc<dyn Clock>,
+    index: Indexer,
     slots: Mutex<HashMap<RunId, Arc<Mutex<Slot>>>>,
 }
 
@@ -96,6 +98,7 @@ impl Agent {
             inner: Arc::new(Inner {
                 db,
                 clock,
+                index: index::indexer()?,
                 slots: Mutex::new(HashMap::new()),
             }),
         };
@@ -103,9 +106,29 @@ impl Agent {
         Ok((agent, report))
     }
 
+    /// Opens agent state on `db` without the orphan check: every run keeps the status it has
+    /// stored, and nothing is written. For tools that read a database whose writer has stopped
+    /// (a run shown `Active` may be one whose process died). A process that goes on writing
+    /// runs opens with [`Agent::open`] instead.
+    pub fn open_for_reading(db: Db) -> Result<Agent> {
+        Ok(Agent {
+            inner: Arc::new(Inner {
+                db,
+                clock: Arc::new(SystemClock),
+                index: index::indexer()?,
+                slots: Mutex::new(HashMap::new()),
+            }),
+        })
+    }
+
     /// The engine database.
     pub fn db(&self) -> &Db {
         &self.inner.db
+    }
+
+    /// The agent's search index (`index::PREFIX`).
+    pub(crate) fn index(&self) -> &Indexer {
+        &self.inner.index
     }
 
     pub(crate) fn now_ms(&self) -> u64 {
@@ -180,15 +203,16 @@ impl Agent {
     pub(crate) fn create_run(
         &self,
         template: &RunInfo,
-        mut extra: impl FnMut(&mut cairn::Transaction, RunId) -> cairn::Result<()>,
+        mut extra: impl FnMut(&mut cairn::Transaction, RunId) -> Result<()>,
     ) -> Result<RunId> {
-        let id = self.inner.db.transaction(|tx| {
+        let id = self.commit_retrying(|tx| {
             let next = match tx.get(keys::NEXT_RUN_ID)? {
                 None => 1,
                 Some(v) => {
-                    let arr: [u8; 8] = v.as_bytes().try_into().map_err(|_| {
-                        cairn::Error::InvalidArgument("corrupt run id counter".into())
-                    })?;
+                    let arr: [u8; 8] = v
+                        .as_bytes()
+                        .try_into()
+                        .map_err(|_| Error::corrupt("run id counter", "not 8 bytes"))?;
                     u64::from_le_bytes(arr)
                 }
             };
@@ -313,7 +337,7 @@ impl Agent {
                 .filter(|r| *r != run)
                 .collect()
         };
-        self.inner.db.transaction(|tx| {
+        self.commit_retrying(|tx| {
             let owned: Vec<_> = tx
                 .scan_prefix(keys::run_prefix(run))
                 .map(|(k, _)| k)
@@ -329,7 +353,7 @@ impl Agent {
             for ancestor in &ancestors {
                 tx.delete(keys::numbered(*ancestor, keys::FORK, run.get()))?;
             }
-            index::index_drop_run(tx, run);
+            index::index_drop_run(&self.inner.index, tx, run)?;
             Ok(())
         })?;
         guard.head = None;
@@ -356,6 +380,33 @@ impl Agent {
     }
 
     // ----- the write path ----------------------------------------------------------------------
+
+    /// Runs `body` in a fresh engine transaction and commits it; an engine conflict starts
+    /// over, at most [`WRITE_ATTEMPTS_MAX`](limits::WRITE_ATTEMPTS_MAX) times, then
+    /// [`Error::Contended`]. Any other error commits nothing and is returned.
+    pub(crate) fn commit_retrying<T>(
+        &self,
+        mut body: impl FnMut(&mut cairn::Transaction) -> Result<T>,
+    ) -> Result<T> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let mut tx = self.inner.db.begin();
+            let outcome = body(&mut tx).and_then(|out| {
+                tx.commit()?;
+                Ok(out)
+            });
+            match outcome {
+                Err(Error::Engine(e)) if e.is_retryable() => {
+                    if attempt >= limits::WRITE_ATTEMPTS_MAX {
+                        return Err(Error::Contended { attempts: attempt });
+                    }
+                    std::thread::sleep(Duration::from_micros(10 << attempt.min(8)));
+                }
+                other => return other,
+            }
+        }
+    }
 
     fn slot(&self, run: RunId) -> Arc<Mutex<Slot>> {
         Arc::clone(self.inner.slots.lock().entry(run).or_default())

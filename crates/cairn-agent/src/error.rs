@@ -131,6 +131,11 @@ pub enum Error {
         /// The point, as a step or event sequence.
         point: u64,
     },
+    /// The search index refused a query (a limit, an empty filter value, a reversed time
+    /// range, its postings budget) or found its own keys damaged. Engine errors from the index
+    /// arrive as [`Error::Engine`] instead, so a conflict is retried like any other.
+    #[error("search: {0}")]
+    Search(crate::search::SearchError),
     /// A stored record does not decode: the store was written by something else or damaged.
     #[error("corrupt {what} record: {reason}")]
     Corrupt {
@@ -139,6 +144,15 @@ pub enum Error {
         /// What was wrong.
         reason: &'static str,
     },
+}
+
+impl From<crate::search::SearchError> for Error {
+    fn from(error: crate::search::SearchError) -> Self {
+        match error {
+            crate::search::SearchError::Engine(engine) => Error::Engine(engine),
+            other => Error::Search(other),
+        }
+    }
 }
 
 impl Error {

@@ -483,38 +483,44 @@ impl Agent {
                     for (k, v) in &state.kv {
                         tx.put(keys::named(id, keys::KV, k), v)?;
                         index_hook(
+                            self.index(),
                             tx,
                             SearchDoc::Value {
                                 run: id,
                                 primitive: Primitive::Kv,
                                 key: k,
+                                time_ms: now,
                                 value: Some(v),
                             },
-                        );
+                        )?;
                     }
                     for (name, c) in &state.cells {
                         tx.put(keys::named(id, keys::CELL, name.as_bytes()), c.encode())?;
                         index_hook(
+                            self.index(),
                             tx,
                             SearchDoc::Value {
                                 run: id,
                                 primitive: Primitive::Cell,
                                 key: name.as_bytes(),
+                                time_ms: now,
                                 value: Some(&c.value),
                             },
-                        );
+                        )?;
                     }
                     for (name, text) in &docs {
                         tx.put(keys::named(id, keys::DOC, name.as_bytes()), text)?;
                         index_hook(
+                            self.index(),
                             tx,
                             SearchDoc::Value {
                                 run: id,
                                 primitive: Primitive::Doc,
                                 key: name.as_bytes(),
+                                time_ms: now,
                                 value: Some(text),
                             },
-                        );
+                        )?;
                     }
                     // Every run of the lineage records what the fork reads of its history,
                     // so pruning and deleting any of them respect it.

@@ -19,6 +19,8 @@
 //! @a/r <run> t <span>                trace span record
 //! @a/r <run> p <parent+1> <span>     span children index; parent 0 = root (empty value)
 //! @a/r <run> y <kind u8> <span>      span kind index (empty value)
+//! @a/x ...                           the search index (`index::PREFIX`; the layout of
+//!                                    `search::format` under that prefix)
 //! ```
 
 use crate::run::RunId;

@@ -6,6 +6,8 @@
 //! Everything lives in the engine's keyspace under `@a/` (the layout is in `keys` and
 //! `docs/agent.md`), so it inherits the engine's durability, snapshots and crash recovery.
 //! Every write is one engine commit and one history step; [`Run::transaction`] groups several.
+//! Every searchable write also updates a BM25 index (the [`search`] module, under `@a/x`) in
+//! that same commit, so [`Agent::search`] at a snapshot sees exactly the writes it holds.
 //!
 //! ```
 //! use cairn_agent::{Agent, At, RunSpec};
@@ -27,6 +29,7 @@ mod agent;
 mod codec;
 mod doc;
 mod error;
+mod find;
 mod history;
 mod index;
 mod keys;
@@ -46,11 +49,11 @@ pub mod fuzzing {
 
 pub use agent::{Agent, OrphanReport, Run};
 pub use error::{Error, Result};
+pub use find::{AgentHit, AgentQuery, AgentResults};
 pub use history::{
     diff_states, At, Change, ChangeKind, Diff, EventDivergence, HistoryEntry, PruneReport,
     Retention, RunSize, RunState, SweepPolicy, SweepReport,
 };
-pub use index::SearchDoc;
 pub use read::{ChainReport, SpanNode, SpanQuery};
 pub use record::{
     chain_hash, Cell, Event, Hash, Mutation, Op, Primitive, Span, SpanKind, Step, GENESIS,

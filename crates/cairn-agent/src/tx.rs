@@ -94,7 +94,6 @@ impl<'a> RunTx<'a> {
             self.head.last_time = self.time_ms;
         }
         self.tx.commit()?;
-        let _ = self.agent;
         Ok(self.head)
     }
 
@@ -136,14 +135,16 @@ impl<'a> RunTx<'a> {
             after: None,
         });
         index_hook(
+            self.agent.index(),
             &mut self.tx,
             SearchDoc::Event {
                 run,
                 seq,
+                time_ms: self.time_ms,
                 event_type,
                 payload,
             },
-        );
+        )?;
         self.head.next_event += 1;
         self.head.last_hash = hash;
         Ok((seq, hash))
@@ -166,8 +167,7 @@ impl<'a> RunTx<'a> {
         let k = keys::named(self.id(), keys::KV, key);
         let before = self.tx.get(&k)?.map(|v| v.to_vec());
         self.tx.put(&k, value)?;
-        self.value_mutation(Primitive::Kv, Op::Put, key, before, Some(value.to_vec()));
-        Ok(())
+        self.value_mutation(Primitive::Kv, Op::Put, key, before, Some(value.to_vec()))
     }
 
     /// Deletes a KV value; returns whether one was there.
@@ -178,7 +178,7 @@ impl<'a> RunTx<'a> {
             return Ok(false);
         };
         self.tx.delete(&k)?;
-        self.value_mutation(Primitive::Kv, Op::Delete, key, Some(before.to_vec()), None);
+        self.value_mutation(Primitive::Kv, Op::Delete, key, Some(before.to_vec()), None)?;
         Ok(true)
     }
 
@@ -189,17 +189,19 @@ impl<'a> RunTx<'a> {
         key: &[u8],
         before: Option<Vec<u8>>,
         after: Option<Vec<u8>>,
-    ) {
+    ) -> Result<()> {
         let run = self.id();
         index_hook(
+            self.agent.index(),
             &mut self.tx,
             SearchDoc::Value {
                 run,
                 primitive,
                 key,
+                time_ms: self.time_ms,
                 value: after.as_deref(),
             },
-        );
+        )?;
         self.mutations.push(Mutation {
             primitive,
             op,
@@ -208,6 +210,7 @@ impl<'a> RunTx<'a> {
             before,
             after,
         });
+        Ok(())
     }
 
     // ----- state cells -------------------------------------------------------------------------
@@ -281,14 +284,16 @@ impl<'a> RunTx<'a> {
         )?;
         let run = self.id();
         index_hook(
+            self.agent.index(),
             &mut self.tx,
             SearchDoc::Value {
                 run,
                 primitive: Primitive::Cell,
                 key: name.as_bytes(),
+                time_ms: self.time_ms,
                 value: Some(value),
             },
-        );
+        )?;
         self.mutations.push(Mutation {
             primitive: Primitive::Cell,
             op: Op::Put,
@@ -319,15 +324,16 @@ impl<'a> RunTx<'a> {
             .put(keys::named(self.id(), keys::DOC, name.as_bytes()), text)?;
         let run = self.id();
         index_hook(
+            self.agent.index(),
             &mut self.tx,
             SearchDoc::Value {
                 run,
                 primitive: Primitive::Doc,
                 key: name.as_bytes(),
+                time_ms: self.time_ms,
                 value: Some(text),
             },
-        );
-        Ok(())
+        )
     }
 
     /// The value at `path` (RFC 6901; `""` is the whole document), or `None` if the path
@@ -420,8 +426,7 @@ impl<'a> RunTx<'a> {
             name.as_bytes(),
             Some(before.to_vec()),
             None,
-        );
-        Ok(())
+        )
     }
 
     // ----- traces ------------------------------------------------------------------------------
@@ -465,15 +470,17 @@ impl<'a> RunTx<'a> {
         self.tx
             .put(keys::span_kind(run, span.kind.code(), id), [])?;
         index_hook(
+            self.agent.index(),
             &mut self.tx,
             SearchDoc::Span {
                 run,
                 id,
+                start_ms: span.start_ms,
                 name: &span.name,
                 tags: &span.tags,
                 content: &span.content,
             },
-        );
+        )?;
         self.mutations.push(Mutation {
             primitive: Primitive::Span,
             op: Op::Append,

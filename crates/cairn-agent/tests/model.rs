@@ -2,7 +2,9 @@
 //! grouped transactions, forks, pruning, reopen) are applied both to `cairn-agent` on a
 //! durable database and to an in-memory reference that keeps the full state after every
 //! step. After each operation, and at random points, replays to random steps, event points
-//! and the end, and diffs between runs and between points, must match the reference. The
+//! and the end, and diffs between runs and between points, must match the reference; so must
+//! searches of the agent's index (one run or all), hit for hit, and each run's document count
+//! in the index. The
 //! seed is printed on failure; `CAIRN_AGENT_MODEL_SEED` replays one, `CAIRN_AGENT_MODEL_SEEDS`
 //! sets how many seeds run.
 
@@ -22,8 +24,8 @@ use std::sync::Arc;
 
 use cairn::{Db, Durability, ManualClock, Options};
 use cairn_agent::{
-    Agent, At, ChangeKind, Error, Primitive, Retention, RunId, RunSpec, RunStatus, SpanInput,
-    SpanKind,
+    Agent, AgentQuery, At, ChangeKind, Error, Primitive, Retention, RunId, RunSpec, RunStatus,
+    SpanInput, SpanKind,
 };
 use cairn_testkit::{SplitMix64, TempDir};
 use serde_json::{json, Value};
@@ -397,6 +399,77 @@ impl Ctx {
         );
     }
 
+    /// What the index holds for run `i` that contains `word` (`None`: any word), from the
+    /// reference: KV and cell values (each one word here), and the events and spans the run
+    /// wrote itself (those below a fork point are its parent's documents). Documents hold no
+    /// strings in this test, so they are never indexed.
+    fn expected_hits(&self, i: usize, word: Option<&str>) -> BTreeSet<(RunId, Primitive, Vec<u8>)> {
+        let run = &self.runs[i];
+        let id = self.ids[i];
+        let head = run.head();
+        let inherited = &run.states[run.lo as usize];
+        let matches = |text: &[u8]| word.is_none_or(|w| text == w.as_bytes());
+        let mut out = BTreeSet::new();
+        for (k, v) in &head.kv {
+            if matches(v) {
+                out.insert((id, Primitive::Kv, k.clone()));
+            }
+        }
+        for (name, (_, v)) in &head.cells {
+            if matches(v) {
+                out.insert((id, Primitive::Cell, name.as_bytes().to_vec()));
+            }
+        }
+        for (seq, (ty, _, _)) in head.events.iter().enumerate().skip(inherited.events.len()) {
+            if matches(ty.as_bytes()) {
+                out.insert((id, Primitive::Event, (seq as u64).to_be_bytes().to_vec()));
+            }
+        }
+        for (span, (_, name, _)) in head.spans.iter().enumerate().skip(inherited.spans.len()) {
+            if matches(name.as_bytes()) {
+                out.insert((id, Primitive::Span, (span as u64).to_be_bytes().to_vec()));
+            }
+        }
+        out
+    }
+
+    fn check_search(&mut self) {
+        let word = match self.rng.below(4) {
+            0 => format!("v{}", self.rng.below(100)),
+            1 => format!("s{}", self.rng.below(100)),
+            2 => format!("span{}", self.rng.below(10)),
+            _ => ["user", "tool", "llm"][self.rng.below(3)].to_owned(),
+        };
+        let i = self.pick_run();
+        let got = |query: AgentQuery| -> BTreeSet<(RunId, Primitive, Vec<u8>)> {
+            let results = self.agent.search(&query.top_k(1000)).expect("search");
+            results
+                .hits
+                .iter()
+                .map(|h| (h.run, h.primitive, h.key.clone().expect("short key")))
+                .collect()
+        };
+        assert_eq!(
+            got(AgentQuery::new(word.clone()).run(self.ids[i])),
+            self.expected_hits(i, Some(&word)),
+            "search {word:?} in run {i}"
+        );
+        let all: BTreeSet<_> = (0..self.runs.len())
+            .flat_map(|r| self.expected_hits(r, Some(&word)))
+            .collect();
+        assert_eq!(got(AgentQuery::new(word.clone())), all, "search {word:?}");
+        let in_scope = self
+            .agent
+            .search(&AgentQuery::new(word.clone()).run(self.ids[i]))
+            .expect("search")
+            .documents_in_scope;
+        assert_eq!(
+            in_scope as usize,
+            self.expected_hits(i, None).len(),
+            "documents of run {i} in the index"
+        );
+    }
+
     fn is_fork(&self, i: usize) -> bool {
         self.runs.iter().any(|r| r.forks.iter().any(|f| f.0 == i))
     }
@@ -553,7 +626,8 @@ fn run_seed(seed: u64, ops: usize) {
             28..=29 if ctx.runs.len() < 12 => ctx.fork(i),
             30 => ctx.prune(i),
             31..=34 => ctx.check_run(i),
-            35..=37 => ctx.check_diff_runs(),
+            35..=36 => ctx.check_diff_runs(),
+            37 => ctx.check_search(),
             38 if ctx.rng.below(4) == 0 => ctx.reopen(),
             _ => ctx.step(i),
         }
@@ -562,6 +636,7 @@ fn run_seed(seed: u64, ops: usize) {
     for i in 0..ctx.runs.len() {
         ctx.check_run(i);
     }
+    ctx.check_search();
 }
 
 #[test]

@@ -4,12 +4,15 @@
 //! and checks them against their targets (or loads a saved run), then can
 //! compare, chart and write the results as Markdown; `cairn inspect`, `cairn verify` and
 //! `cairn dump` read a data directory offline (they never modify it); `cairn streams inspect` and
-//! `cairn streams tail` read a stream store the same way, and `cairn verify` checks one too. Errors are reported as
+//! `cairn streams tail` read a stream store the same way, and `cairn verify` checks one too;
+//! `cairn agent` reads the agent state of a data directory (it opens the database, so it
+//! refuses one another process has open). Errors are reported as
 //! one `error:` line (with its causes); `bench` then exits 1, the offline commands exit 2
 //! ("could not run", since their exit code 1 means "damage found"). Bad arguments get clap's
 //! usage message and exit code 2; `bench --validate` exits 3 when a row missed its target.
 //! Nothing here panics on any input.
 
+mod agent;
 mod bench;
 mod inspect;
 mod machine;
@@ -45,6 +48,111 @@ enum Command {
     /// Reads a stream store (`cairn_log::stream`) offline: `inspect`, `tail`.
     #[command(subcommand)]
     Streams(StreamsCommand),
+    /// Reads the agent state (`cairn-agent`) of a data directory: `list`, `show`, `replay`,
+    /// `diff`, `verify`, `search`. Opens the database, so it refuses one open elsewhere.
+    #[command(subcommand)]
+    Agent(AgentCommand),
+}
+
+/// The `cairn agent` commands. Each takes the data directory first and prints text, or one
+/// JSON document with `--json`. Exit code 2 when it could not run.
+#[derive(Debug, Subcommand)]
+enum AgentCommand {
+    /// Lists the runs, in id order.
+    List(AgentListArgs),
+    /// Shows one run: its record, its events, and its traces as a tree.
+    Show(AgentRunArgs),
+    /// Shows a run's KV, cells and documents replayed to an event (or to its end).
+    Replay(AgentReplayArgs),
+    /// Compares the current states and event logs of two runs.
+    Diff(AgentDiffArgs),
+    /// Recomputes a run's hash chain. Exit code 1 (naming the first bad sequence) when broken.
+    Verify(AgentRunArgs),
+    /// Keyword (BM25) search over every run's events, traces, KV, cells and documents.
+    Search(AgentSearchArgs),
+}
+
+/// Options of `cairn agent list`.
+#[derive(Debug, Args)]
+struct AgentListArgs {
+    /// The data directory.
+    dir: PathBuf,
+    /// Only runs of this status (active, paused, completed, failed, cancelled, archived,
+    /// orphaned).
+    #[arg(long, value_parser = agent::parse_status)]
+    status: Option<cairn_agent::RunStatus>,
+    /// Print one JSON document.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Options of the `cairn agent` commands about one run.
+#[derive(Debug, Args)]
+struct AgentRunArgs {
+    /// The data directory.
+    dir: PathBuf,
+    /// The run's id.
+    #[arg(value_parser = agent::parse_run)]
+    run: cairn_agent::RunId,
+    /// Print one JSON document.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Options of `cairn agent replay`.
+#[derive(Debug, Args)]
+struct AgentReplayArgs {
+    /// The data directory.
+    dir: PathBuf,
+    /// The run's id.
+    #[arg(value_parser = agent::parse_run)]
+    run: cairn_agent::RunId,
+    /// Stop right after the commit that appended event SEQ (default: the run's end).
+    #[arg(long, value_name = "SEQ")]
+    upto: Option<u64>,
+    /// Print one JSON document.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Options of `cairn agent diff`.
+#[derive(Debug, Args)]
+struct AgentDiffArgs {
+    /// The data directory.
+    dir: PathBuf,
+    /// The left run.
+    #[arg(value_parser = agent::parse_run)]
+    left: cairn_agent::RunId,
+    /// The right run.
+    #[arg(value_parser = agent::parse_run)]
+    right: cairn_agent::RunId,
+    /// Print one JSON document.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Options of `cairn agent search`.
+#[derive(Debug, Args)]
+struct AgentSearchArgs {
+    /// The data directory.
+    dir: PathBuf,
+    /// The words to look for (any may match).
+    query: String,
+    /// Only this run (scored against the run's own statistics).
+    #[arg(long, value_parser = agent::parse_run)]
+    run: Option<cairn_agent::RunId>,
+    /// Only this primitive (event, span, kv, cell, doc); repeat to allow several.
+    #[arg(long, value_parser = agent::parse_primitive)]
+    primitive: Vec<cairn_agent::Primitive>,
+    /// Only spans carrying this tag; repeat to require several.
+    #[arg(long)]
+    tag: Vec<String>,
+    /// At most N hits.
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    top: usize,
+    /// Print one JSON document.
+    #[arg(long)]
+    json: bool,
 }
 
 /// The `cairn streams` commands.
@@ -299,6 +407,30 @@ fn main() -> ExitCode {
                 poll: std::time::Duration::from_millis(args.poll_ms),
             };
             offline_exit(streams::tail::run(&args.dir, &settings))
+        }
+        Command::Agent(command) => offline_exit(run_agent(command)),
+    }
+}
+
+/// Runs one `cairn agent` command.
+fn run_agent(command: AgentCommand) -> anyhow::Result<inspect::Outcome> {
+    match command {
+        AgentCommand::List(args) => agent::runs::list(&args.dir, args.status, args.json),
+        AgentCommand::Show(args) => agent::runs::show(&args.dir, args.run, args.json),
+        AgentCommand::Replay(args) => {
+            agent::state::replay(&args.dir, args.run, args.upto, args.json)
+        }
+        AgentCommand::Diff(args) => agent::state::diff(&args.dir, args.left, args.right, args.json),
+        AgentCommand::Verify(args) => agent::state::verify(&args.dir, args.run, args.json),
+        AgentCommand::Search(args) => {
+            let settings = agent::find::SearchSettings {
+                text: args.query,
+                run: args.run,
+                primitives: args.primitive,
+                tags: args.tag,
+                top: args.top,
+            };
+            agent::find::search(&args.dir, &settings, args.json)
         }
     }
 }

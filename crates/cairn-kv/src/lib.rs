@@ -52,7 +52,7 @@ pub use watch::{EventSource, KvEvent, KvWatcher, RecvFuture};
 
 /// The README's examples, compiled and run as doc tests so that they cannot drift from the
 /// code. They live here, not in `cairn`, because this crate sees both the engine and the
-/// trait.
+/// trait (and, as a dev-dependency, `cairn-agent`).
 #[doc = include_str!("../../../README.md")]
 #[cfg(all(doctest, feature = "cairn"))]
 pub struct ReadmeDoctests;

@@ -25,7 +25,7 @@ pub use store::is_stream_store;
 
 /// A table for the terminal: no borders, a rule under the header, two spaces between
 /// columns, the columns `right` right-aligned, never wrapped.
-fn table<'h>(
+pub(crate) fn table<'h>(
     headers: impl IntoIterator<Item = &'h str>,
     rows: impl IntoIterator<Item = Vec<String>>,
     right: &[usize],
