@@ -3,7 +3,9 @@
 //! application, state cells, spans and KV as tables, and history as a table of mutations that
 //! a replay folds. Both sides write under `Buffered`-class durability (Cairn `Buffered`,
 //! SQLite WAL with `synchronous=NORMAL`) on files in a temporary directory, and every
-//! operation checks its result.
+//! operation checks its result. Both sides make what they write searchable in the same commit,
+//! as `cairn-agent` does: SQLite through an FTS5 table holding the text of every event, span,
+//! KV value and cell value (one row per item, replaced when the item is).
 
 use super::{ensure, Result, Workload, WorkloadError};
 use cairn::{Db, Durability, Options};
@@ -196,7 +198,27 @@ CREATE TABLE kv (run INTEGER NOT NULL, key BLOB NOT NULL, value BLOB NOT NULL,
 CREATE TABLE history (run INTEGER NOT NULL, step INTEGER NOT NULL, idx INTEGER NOT NULL,
     prim INTEGER NOT NULL, key BLOB NOT NULL, after BLOB,
     PRIMARY KEY (run, step, idx)) WITHOUT ROWID;
+CREATE VIRTUAL TABLE search USING fts5(body);
 ";
+
+/// Makes `text` the searchable text of item `key` of primitive `prim` in `run`: one FTS5 row
+/// per item, its rowid derived from the item, so a new value replaces the old row.
+fn index_text(
+    tx: &rusqlite::Transaction<'_>,
+    run: u64,
+    prim: i64,
+    key: &[u8],
+    text: &[u8],
+) -> Result<()> {
+    let id = chain_hash(&GENESIS, run, prim.unsigned_abs(), "search", key);
+    let mut rowid = [0_u8; 8];
+    rowid.copy_from_slice(id.get(..8).unwrap_or(&[0; 8]));
+    let rowid = i64::from_le_bytes(rowid) & i64::MAX;
+    let mut insert =
+        tx.prepare_cached("INSERT OR REPLACE INTO search (rowid, body) VALUES (?1, ?2)")?;
+    insert.execute(params![rowid, String::from_utf8_lossy(text)])?;
+    Ok(())
+}
 
 const PRIM_KV: i64 = 1;
 const PRIM_CELL: i64 = 2;
@@ -311,12 +333,14 @@ impl AgentStore for SqliteAgent {
                 &seq.to_be_bytes()[..],
                 None::<Vec<u8>>
             ])?;
+            index_text(&tx, run, PRIM_EVENT, &seq.to_be_bytes(), payload.as_bytes())?;
             if let Some((k, v)) = key {
                 let mut put = tx.prepare_cached(
                     "INSERT OR REPLACE INTO kv (run, key, value) VALUES (?1, ?2, ?3)",
                 )?;
                 put.execute(params![as_i64(run), k, v])?;
                 history.execute(params![as_i64(run), step, 1, PRIM_KV, k, Some(v)])?;
+                index_text(&tx, run, PRIM_KV, k, v)?;
             }
         }
         tx.commit()?;
@@ -395,6 +419,7 @@ impl AgentStore for SqliteAgent {
                 PRIM_CELL,
                 &next
             ])?;
+            index_text(&tx, run, PRIM_CELL, b"counter", &next)?;
             as_u64(version + 1)
         };
         tx.commit()?;
@@ -423,6 +448,7 @@ impl AgentStore for SqliteAgent {
                 PRIM_SPAN,
                 &id.to_be_bytes()[..]
             ])?;
+            index_text(&tx, run, PRIM_SPAN, &id.to_be_bytes(), b"search web")?;
         }
         tx.commit()?;
         state.next_span += 1;
@@ -453,6 +479,7 @@ impl AgentStore for SqliteAgent {
                     k,
                     Some(v)
                 ])?;
+                index_text(&tx, run, PRIM_KV, k, v)?;
             }
         }
         tx.commit()?;
