@@ -1,7 +1,7 @@
 //! The agent-state entries (`cairn-agent`), each measuring Cairn and SQLite in turns in one
 //! run: `event_microbenchmarks/{append,read,verify_chain}`, `state_cell_transitions`,
 //! `trace_recording`, `replay_simulation/{1000,10000}`, `diff_runs/1000` and
-//! `scenario/agent_run_simulation`, each with a `<entry> sqlite vs cairn` ratio row (above 1
+//! `scenario/{agent_run_simulation,multi_agent_coordination}`, each with a `<entry> sqlite vs cairn` ratio row (above 1
 //! when Cairn is ahead).
 
 use super::side_by_side::latency_row;
@@ -36,6 +36,7 @@ fn specs() -> Vec<Spec> {
         spec("replay_simulation/10000", AgentOp::Replay(10_000), 1, Some(t::AGENT_REPLAY_10K), None),
         spec("diff_runs/1000", AgentOp::DiffRuns, 1, Some(t::AGENT_DIFF_1K), None),
         spec("scenario/agent_run_simulation", AgentOp::RunSimulation, 1, None, None),
+        spec("scenario/multi_agent_coordination", AgentOp::MultiAgent, 1, None, None),
     ]
 }
 

@@ -582,10 +582,20 @@ pub enum AgentOp {
     /// A whole small agent run: begin, [`SIMULATION_STEPS`] steps of an event, a cell
     /// transition and a span each, then complete.
     RunSimulation,
+    /// [`COORDINATING_AGENTS`] agents, each with its own run, taking turns on one thread for
+    /// [`COORDINATION_ROUNDS`] rounds. A turn appends an event to the agent's run, claims the
+    /// next task by a transition of the shared counter cell in a coordinator run, and posts the
+    /// claim on the coordinator's board (an event and a KV put in one commit). Then every agent
+    /// run completes.
+    MultiAgent,
 }
 
 /// Steps of one simulated agent run.
 pub const SIMULATION_STEPS: u64 = 20;
+/// Agents of the coordination scenario.
+pub const COORDINATING_AGENTS: u64 = 4;
+/// Rounds of the coordination scenario (each agent takes one turn a round).
+pub const COORDINATION_ROUNDS: u64 = 10;
 
 /// One agent operation on one store, with its fixture.
 pub struct AgentWorkload {
@@ -613,7 +623,7 @@ impl AgentWorkload {
                     store.append(run, &payload(n))?;
                 }
             }
-            AgentOp::CellTransition => store.cell_init(run)?,
+            AgentOp::CellTransition | AgentOp::MultiAgent => store.cell_init(run)?,
             AgentOp::Replay(events) => {
                 for n in 0..events {
                     let key = format!("key{:03}", (n / 10) % 100);
@@ -734,6 +744,43 @@ impl Workload for AgentWorkload {
                 }
                 self.store.complete(run)?;
             }
+            AgentOp::MultiAgent => self.coordinate()?,
+        }
+        Ok(())
+    }
+}
+
+impl AgentWorkload {
+    /// One [`AgentOp::MultiAgent`] scenario; `self.run` is the coordinator, `self.count` the
+    /// tasks claimed so far.
+    fn coordinate(&mut self) -> Result<()> {
+        const NAME: &str = "scenario/multi_agent_coordination";
+        let mut agents = Vec::new();
+        for _ in 0..COORDINATING_AGENTS {
+            agents.push(self.store.begin()?);
+        }
+        for round in 0..COORDINATION_ROUNDS {
+            for (agent, &run) in agents.iter().enumerate() {
+                let seq = self.store.append(run, &payload(round))?;
+                let version = self.store.transition(self.run)?;
+                self.count += 1;
+                let claimed = self.count;
+                let board = format!(
+                    r#"{{"task":{claimed},"agent":{agent},"note":"claimed by agent {agent}"}}"#
+                );
+                let key = format!("task/{claimed:08}");
+                let owner = agent.to_string();
+                self.store.append_with_kv(
+                    self.run,
+                    &board,
+                    Some((key.as_bytes(), owner.as_bytes())),
+                )?;
+                let ok = seq == round && version == claimed + 1;
+                ensure(ok, NAME, "wrong sequence or claim version")?;
+            }
+        }
+        for run in agents {
+            self.store.complete(run)?;
         }
         Ok(())
     }
@@ -761,6 +808,7 @@ mod tests {
             AgentOp::Replay(100),
             AgentOp::DiffRuns,
             AgentOp::RunSimulation,
+            AgentOp::MultiAgent,
         ] {
             let (mut cairn, mut sqlite) = pair(op)?;
             for workload in [&mut cairn, &mut sqlite] {
