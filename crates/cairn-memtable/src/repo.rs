@@ -946,13 +946,28 @@ impl<R: Record> Shared<R> {
         if let (true, Matcher::Exact(value)) = (unique_exact, matcher) {
             // Fast path: a live holder in memory is the only one (the index is unique).
             let layers = self.layers.read();
-            for layer in layers.newest_first() {
+            for (depth, layer) in layers.newest_first().enumerate() {
                 let Some(key) = layer.index(position).and_then(|index| index.unique(value)) else {
                     continue;
                 };
-                if let Some(Some(record)) = layers.newest(key).map(|slot| slot.value.as_ref()) {
-                    if matching(record) {
-                        return Ok(vec![Arc::clone(record)]);
+                // A layer's index lists its live records at their current values, so when no
+                // newer layer holds the key, this layer's record holds the value: no need to
+                // read the record's field again.
+                let newer = layers
+                    .newest_first()
+                    .take(depth)
+                    .find_map(|newer| newer.slot(key));
+                match newer {
+                    None => {
+                        if let Some(record) = layer.slot(key).and_then(|slot| slot.value.as_ref()) {
+                            debug_assert!(matching(record), "a layer's index is exact");
+                            return Ok(vec![Arc::clone(record)]);
+                        }
+                    }
+                    Some(slot) => {
+                        if let Some(record) = slot.value.as_ref().filter(|r| matching(r)) {
+                            return Ok(vec![Arc::clone(record)]);
+                        }
                     }
                 }
             }
