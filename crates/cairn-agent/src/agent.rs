@@ -584,7 +584,7 @@ pub(crate) fn read_events_in(
             keys::numbered(seg.run, keys::EVENT, a)..keys::numbered(seg.run, keys::EVENT, b),
         )?;
         for (_, v) in scan {
-            out.push(Event::decode(&v)?);
+            out.push(Event::decode_value(v)?);
         }
     }
     Ok(out)

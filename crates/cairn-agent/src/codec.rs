@@ -65,7 +65,7 @@ impl<'a> Reader<'a> {
         let (head, tail) = self
             .rest
             .split_at_checked(n)
-            .ok_or(Error::corrupt(self.what, "truncated"))?;
+            .ok_or_else(|| Error::corrupt(self.what, "truncated"))?;
         self.rest = tail;
         Ok(head)
     }
@@ -73,7 +73,7 @@ impl<'a> Reader<'a> {
         let b = self.take(1)?;
         b.first()
             .copied()
-            .ok_or(Error::corrupt(self.what, "truncated"))
+            .ok_or_else(|| Error::corrupt(self.what, "truncated"))
     }
     pub(crate) fn u64(&mut self) -> Result<u64> {
         let b = self.take(8)?;

@@ -100,7 +100,7 @@ impl Agent {
                 let raw = snap
                     .get(keys::numbered(seg.run, keys::EVENT, seq))
                     .ok_or(Error::corrupt("event", "type index without event"))?;
-                out.push(Event::decode(&raw)?);
+                out.push(Event::decode_value(raw)?);
             }
         }
         Ok(out)

@@ -53,17 +53,48 @@ pub struct Event {
     pub hash: Hash,
     /// The caller's event type.
     pub event_type: String,
-    payload: Vec<u8>,
+    payload: Payload,
+}
+
+/// An event's payload: the tail of its stored envelope, sharing the engine's reference-counted
+/// value rather than copying it (a replay of 10,000 events would otherwise copy each payload).
+#[derive(Clone)]
+struct Payload {
+    envelope: cairn::Value,
+    start: usize,
+}
+
+impl Payload {
+    fn as_slice(&self) -> &[u8] {
+        self.envelope.get(self.start..).unwrap_or_default()
+    }
+}
+
+impl PartialEq for Payload {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_slice() == other.as_slice()
+    }
+}
+
+impl Eq for Payload {}
+
+impl std::fmt::Debug for Payload {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("Payload")
+            .field("bytes", &self.as_slice())
+            .finish()
+    }
 }
 
 impl Event {
     /// The payload's JSON text, as appended.
     pub fn payload_bytes(&self) -> &[u8] {
-        &self.payload
+        self.payload.as_slice()
     }
     /// The payload, parsed now.
     pub fn payload(&self) -> Result<serde_json::Value> {
-        serde_json::from_slice(&self.payload).map_err(|e| Error::InvalidJson {
+        serde_json::from_slice(self.payload.as_slice()).map_err(|e| Error::InvalidJson {
             what: "event payload",
             reason: e.to_string(),
         })
@@ -78,13 +109,18 @@ impl Event {
             self.time_ms,
             &self.hash,
             &self.event_type,
-            &self.payload,
+            self.payload.as_slice(),
         )
     }
 
     /// Decodes an envelope.
     pub fn decode(bytes: &[u8]) -> Result<Event> {
-        let mut r = Reader::new(bytes, "event");
+        Event::decode_value(cairn::Value::from_slice(bytes))
+    }
+
+    /// Decodes an envelope read from the engine, keeping the payload in the value it came in.
+    pub(crate) fn decode_value(envelope: cairn::Value) -> Result<Event> {
+        let mut r = Reader::new(&envelope, "event");
         if r.u8()? != EVENT_FORMAT {
             return Err(Error::corrupt("event", "unknown format"));
         }
@@ -93,15 +129,17 @@ impl Event {
         let time_ms = r.u64()?;
         let hash = r.array32()?;
         let event_type = r.string()?;
-        let payload = r.bytes()?.to_vec();
+        let payload_len = r.bytes()?.len();
         r.end()?;
+        // The payload is the envelope's last field: nothing follows it.
+        let start = envelope.len().saturating_sub(payload_len);
         Ok(Event {
             seq,
             step,
             time_ms,
             hash,
             event_type,
-            payload,
+            payload: Payload { envelope, start },
         })
     }
 }
