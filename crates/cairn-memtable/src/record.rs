@@ -294,6 +294,14 @@ pub(crate) fn encode_record<R: Record>(record: &R, out: &mut Vec<u8>) -> Result<
     }
 }
 
+/// The length of `record`'s stored form ([`encode_record`]), without building it.
+pub(crate) fn encoded_len<R: Record>(record: &R) -> Result<usize> {
+    let size = postcard::ser_flavors::Size::default();
+    postcard::serialize_with_flavor::<R, _, usize>(record, size)
+        .map(|len| len.saturating_add(1))
+        .map_err(|error| Error::Encode(error.to_string()))
+}
+
 /// The record stored as `bytes` (see [`encode_record`]).
 pub(crate) fn decode_record<R: Record>(bytes: &[u8]) -> Result<R> {
     let (&version, body) = bytes.split_first().ok_or(Error::Decode {
@@ -310,6 +318,34 @@ pub(crate) fn decode_record<R: Record>(bytes: &[u8]) -> Result<R> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[derive(serde::Serialize, serde::Deserialize)]
+    struct Item {
+        id: u64,
+        name: String,
+        tags: Vec<String>,
+    }
+
+    impl Record for Item {
+        type Key = u64;
+        fn key(&self) -> u64 {
+            self.id
+        }
+    }
+
+    #[test]
+    fn encoded_len_is_the_length_of_the_encoding() {
+        for n in [0_usize, 1, 127, 128, 300] {
+            let item = Item {
+                id: u64::MAX >> n.min(63),
+                name: "x".repeat(n),
+                tags: vec!["t".repeat(n / 3); n % 5],
+            };
+            let mut out = Vec::new();
+            encode_record(&item, &mut out).expect("encodes");
+            assert_eq!(encoded_len(&item).expect("measures"), out.len(), "n = {n}");
+        }
+    }
 
     #[test]
     fn key_encodings_sort_like_the_keys() {

@@ -42,7 +42,7 @@ use crate::memtable::{Memtable, Slot};
 use crate::options::{Backpressure, Options, WalSync};
 use crate::persist::{Batch, Persister};
 use crate::record::{
-    decode_record, encode_record, index_values, IndexKind, IndexValue, IndexValues, PrimaryKey,
+    decode_record, encode_record, encoded_len, index_values, IndexKind, IndexValue, IndexValues, PrimaryKey,
     Record,
 };
 
@@ -764,9 +764,16 @@ impl<R: Record> Shared<R> {
     ) -> Result<(u64, usize)> {
         let new_values = new.as_deref().map(index_values);
         writer.buffer.clear();
+        // Without a log to write, only the encoded length is needed (for the memory charge).
+        let logging = self.wal.is_some() && replayed.is_none();
         let (record_type, bytes) = if let Some(record) = &new {
-            encode_record(record.as_ref(), &mut writer.buffer)?;
-            (WAL_PUT, record.memory_bytes(writer.buffer.len()))
+            let encoded = if logging {
+                encode_record(record.as_ref(), &mut writer.buffer)?;
+                writer.buffer.len()
+            } else {
+                encoded_len(record.as_ref())?
+            };
+            (WAL_PUT, record.memory_bytes(encoded))
         } else {
             key.encode_key(&mut writer.buffer);
             (WAL_DELETE, writer.buffer.len())
