@@ -76,26 +76,30 @@ impl<K: Ord + Clone + std::hash::Hash> LayerIndex<K> {
         }
     }
 
-    fn remove(&mut self, value: &IndexValue, key: &K) {
+    /// Unlists `key` from `value`; one map lookup per map.
+    fn remove(&mut self, value: IndexValue, key: &K) {
+        use std::collections::{btree_map, hash_map};
         match self {
             LayerIndex::Unique(map) => {
-                if map.get(value) == Some(key) {
-                    map.remove(value);
+                if let hash_map::Entry::Occupied(entry) = map.entry(value) {
+                    if entry.get() == key {
+                        entry.remove();
+                    }
                 }
             }
             LayerIndex::NonUnique(map) => {
-                if let Some(keys) = map.get_mut(value) {
-                    keys.remove(key);
-                    if keys.is_empty() {
-                        map.remove(value);
+                if let hash_map::Entry::Occupied(mut entry) = map.entry(value) {
+                    entry.get_mut().remove(key);
+                    if entry.get().is_empty() {
+                        entry.remove();
                     }
                 }
             }
             LayerIndex::Ordered(map) => {
-                if let Some(keys) = map.get_mut(value) {
-                    keys.remove(key);
-                    if keys.is_empty() {
-                        map.remove(value);
+                if let btree_map::Entry::Occupied(mut entry) = map.entry(value) {
+                    entry.get_mut().remove(key);
+                    if entry.get().is_empty() {
+                        entry.remove();
                     }
                 }
             }
@@ -226,7 +230,7 @@ impl<R: Record> Memtable<R> {
                         continue;
                     }
                     if let Some(old_value) = old_value {
-                        index.remove(&old_value, key);
+                        index.remove(old_value, key);
                     }
                     if let Some(new_value) = new_value {
                         index.insert(new_value, key);

@@ -42,8 +42,8 @@ use crate::memtable::{Memtable, Slot};
 use crate::options::{Backpressure, Options, WalSync};
 use crate::persist::{Batch, Persister};
 use crate::record::{
-    decode_record, encode_record, encoded_len, index_values, IndexKind, IndexValue, IndexValues, PrimaryKey,
-    Record,
+    decode_record, encode_record, encoded_len, index_values, IndexKind, IndexValue, IndexValues,
+    PrimaryKey, Record,
 };
 
 /// Log record type of a put (body: the stored record).
