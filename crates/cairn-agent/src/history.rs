@@ -324,11 +324,11 @@ impl Agent {
                     });
                 }
                 let step = Step::decode(&v)?;
-                for m in &step.mutations {
-                    apply(&mut state, m)?;
-                }
                 events = step.events_after;
                 spans = step.spans_after;
+                for m in step.mutations {
+                    apply(&mut state, m)?;
+                }
                 expected += 1;
             }
         }
@@ -697,13 +697,12 @@ fn json(bytes: Option<&Vec<u8>>) -> Result<Value> {
 }
 
 /// Applies one mutation to a replayed state.
-fn apply(state: &mut RunState, m: &Mutation) -> Result<()> {
+/// Folds one mutation into `state`, moving its key and value in rather than copying them.
+fn apply(state: &mut RunState, m: Mutation) -> Result<()> {
     let missing = || Error::corrupt("history step", "missing value");
     match (m.primitive, m.op) {
         (Primitive::Kv, Op::Put) => {
-            state
-                .kv
-                .insert(m.key.clone(), m.after.clone().ok_or_else(missing)?);
+            state.kv.insert(m.key, m.after.ok_or_else(missing)?);
         }
         (Primitive::Kv, Op::Delete) => {
             state.kv.remove(&m.key);
