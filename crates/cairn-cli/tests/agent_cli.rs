@@ -15,39 +15,24 @@
     reason = "a test panics on a broken expectation"
 )]
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use cairn::{Db, Durability, ManualClock, Options};
 use cairn_agent::{Agent, At, RunSpec, RunStatus, SpanInput, SpanKind};
 use serde_json::{json, Value as Json};
+use tempfile::TempDir;
 
 const T0_MS: u64 = 1_700_000_000_000;
 
-/// A directory under the system temp dir, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> Self {
-        static NEXT: AtomicU64 = AtomicU64::new(0);
-        let path = std::env::temp_dir().join(format!(
-            "cairn-agent-cli-{name}-{}-{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = std::fs::remove_dir_all(&path);
-        std::fs::create_dir_all(&path).expect("create the temp dir");
-        TempDir(path)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
+/// A fresh directory under the system temp dir, removed on drop.
+fn temp_dir(name: &str) -> TempDir {
+    tempfile::Builder::new()
+        .prefix(&format!("cairn-agent-cli-{name}-"))
+        .tempdir()
+        .expect("create the temp dir")
 }
 
 fn open_db(dir: &Path) -> Db {
@@ -135,8 +120,8 @@ fn write_db(dir: &Path) {
 }
 
 fn fresh_db(name: &str) -> TempDir {
-    let dir = TempDir::new(name);
-    write_db(&dir.0);
+    let dir = temp_dir(name);
+    write_db(dir.path());
     dir
 }
 
@@ -190,7 +175,7 @@ fn assert_no_panic(output: &Output) {
 #[test]
 fn list_shows_runs_and_filters_by_status() {
     let db = fresh_db("list");
-    let dir = path_arg(&db.0);
+    let dir = path_arg(db.path());
     let runs = agent_json(&["list", dir]);
     let names: Vec<&str> = runs
         .as_array()
@@ -224,7 +209,7 @@ fn list_shows_runs_and_filters_by_status() {
 #[test]
 fn show_prints_events_and_the_trace_tree() {
     let db = fresh_db("show");
-    let dir = path_arg(&db.0);
+    let dir = path_arg(db.path());
     let shown = agent_json(&["show", dir, "1"]);
     assert_eq!(shown["run"]["name"], "trip");
     let events = shown["events"].as_array().expect("events");
@@ -257,7 +242,7 @@ fn show_prints_events_and_the_trace_tree() {
 #[test]
 fn replay_shows_the_state_at_an_event_and_at_the_end() {
     let db = fresh_db("replay");
-    let dir = path_arg(&db.0);
+    let dir = path_arg(db.path());
     let first = agent_json(&["replay", dir, "1", "--upto", "0"]);
     assert_eq!(first["events"], 1);
     assert_eq!(first["kv"], json!([]), "the KV put came after event 0");
@@ -279,7 +264,7 @@ fn replay_shows_the_state_at_an_event_and_at_the_end() {
 #[test]
 fn diff_names_changed_keys_and_the_event_divergence() {
     let db = fresh_db("diff");
-    let dir = path_arg(&db.0);
+    let dir = path_arg(db.path());
     let diff = agent_json(&["diff", dir, "1", "2"]);
     assert_eq!(diff["same"], false);
     assert_eq!(
@@ -303,7 +288,7 @@ fn diff_names_changed_keys_and_the_event_divergence() {
 #[test]
 fn verify_exits_one_and_names_the_first_bad_sequence() {
     let db = fresh_db("verify");
-    let dir = path_arg(&db.0);
+    let dir = path_arg(db.path());
     let good = agent_ok(&["verify", dir, "1"]);
     assert!(good.contains("run 1: chain intact, 2 event(s)"), "{good}");
     let bad = cairn(&["agent", "verify", dir, "3"]);
@@ -327,7 +312,7 @@ fn verify_exits_one_and_names_the_first_bad_sequence() {
 #[test]
 fn search_finds_words_in_every_primitive_and_filters_by_run() {
     let db = fresh_db("search");
-    let dir = path_arg(&db.0);
+    let dir = path_arg(db.path());
     let results = agent_json(&["search", dir, "lisbon"]);
     let mut hits: Vec<(u64, String, Json)> = results["hits"]
         .as_array()
@@ -388,7 +373,7 @@ fn search_finds_words_in_every_primitive_and_filters_by_run() {
 #[test]
 fn errors_end_with_a_message_not_a_panic() {
     let db = fresh_db("errors");
-    let dir = path_arg(&db.0);
+    let dir = path_arg(db.path());
     let unknown = cairn(&["agent", "show", dir, "99"]);
     assert_no_panic(&unknown);
     assert_eq!(unknown.status.code(), Some(2), "{}", describe(&unknown));
@@ -397,17 +382,17 @@ fn errors_end_with_a_message_not_a_panic() {
     assert_eq!(not_a_number.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&not_a_number.stderr).contains("not a run id"));
 
-    let empty = TempDir::new("empty");
-    let output = cairn(&["agent", "list", path_arg(&empty.0)]);
+    let empty = temp_dir("empty");
+    let output = cairn(&["agent", "list", path_arg(empty.path())]);
     assert_no_panic(&output);
     assert_eq!(output.status.code(), Some(2), "{}", describe(&output));
     assert!(String::from_utf8_lossy(&output.stderr).contains("holds no Cairn data"));
     assert_eq!(
-        std::fs::read_dir(&empty.0).expect("list").count(),
+        std::fs::read_dir(empty.path()).expect("list").count(),
         0,
         "nothing was created in it"
     );
-    let missing = db.0.join("missing");
+    let missing = db.path().join("missing");
     let output = cairn(&["agent", "list", path_arg(&missing)]);
     assert_no_panic(&output);
     assert_eq!(output.status.code(), Some(2), "{}", describe(&output));
@@ -417,8 +402,8 @@ fn errors_end_with_a_message_not_a_panic() {
 #[test]
 fn a_database_open_elsewhere_is_refused_with_a_message() {
     let db = fresh_db("locked");
-    let dir = path_arg(&db.0);
-    let held = open_db(&db.0);
+    let dir = path_arg(db.path());
+    let held = open_db(db.path());
     for args in [
         vec!["agent", "list", dir],
         vec!["agent", "search", dir, "lisbon", "--json"],
@@ -438,7 +423,7 @@ fn a_database_open_elsewhere_is_refused_with_a_message() {
     held.close().expect("close");
     // Once closed, the commands run, and none of them changed a run's status.
     agent_ok(&["list", dir]);
-    let agent = Agent::open_for_reading(open_db(&db.0)).expect("agent");
+    let agent = Agent::open_for_reading(open_db(db.path())).expect("agent");
     assert_eq!(
         agent
             .get_run(cairn_agent::RunId::from_u64(4))
