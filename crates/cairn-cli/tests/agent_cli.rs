@@ -16,7 +16,6 @@
 )]
 
 use std::path::Path;
-use std::process::{Command, Output};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -25,15 +24,10 @@ use cairn_agent::{Agent, At, RunSpec, RunStatus, SpanInput, SpanKind};
 use serde_json::{json, Value as Json};
 use tempfile::TempDir;
 
-const T0_MS: u64 = 1_700_000_000_000;
+mod common;
+use common::{assert_no_panic, cairn, describe, path_arg, stdout_of, temp_dir};
 
-/// A fresh directory under the system temp dir, removed on drop.
-fn temp_dir(name: &str) -> TempDir {
-    tempfile::Builder::new()
-        .prefix(&format!("cairn-agent-cli-{name}-"))
-        .tempdir()
-        .expect("create the temp dir")
-}
+const T0_MS: u64 = 1_700_000_000_000;
 
 fn open_db(dir: &Path) -> Db {
     // The lock is an `flock` on an open file: a child another test forks while this process
@@ -120,33 +114,9 @@ fn write_db(dir: &Path) {
 }
 
 fn fresh_db(name: &str) -> TempDir {
-    let dir = temp_dir(name);
+    let dir = temp_dir("cairn-agent-cli", name);
     write_db(dir.path());
     dir
-}
-
-fn cairn(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_cairn"))
-        .args(args)
-        .output()
-        .expect("run the cairn binary")
-}
-
-fn path_arg(path: &Path) -> &str {
-    path.to_str().expect("a UTF-8 temp path")
-}
-
-fn describe(output: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-        output.status.code(),
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
-
-fn stdout_of(output: &Output) -> String {
-    String::from_utf8(output.stdout.clone()).expect("UTF-8 output")
 }
 
 /// Runs `cairn agent ARGS` and expects exit 0.
@@ -164,12 +134,6 @@ fn agent_json(args: &[&str]) -> Json {
     all.push("--json");
     let text = agent_ok(&all);
     serde_json::from_str(&text).unwrap_or_else(|error| panic!("not JSON ({error}):\n{text}"))
-}
-
-fn assert_no_panic(output: &Output) {
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(!stderr.contains("panicked"), "{}", describe(output));
-    assert!(output.status.code().is_some(), "{}", describe(output));
 }
 
 #[test]
@@ -382,7 +346,7 @@ fn errors_end_with_a_message_not_a_panic() {
     assert_eq!(not_a_number.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&not_a_number.stderr).contains("not a run id"));
 
-    let empty = temp_dir("empty");
+    let empty = temp_dir("cairn-agent-cli", "empty");
     let output = cairn(&["agent", "list", path_arg(empty.path())]);
     assert_no_panic(&output);
     assert_eq!(output.status.code(), Some(2), "{}", describe(&output));

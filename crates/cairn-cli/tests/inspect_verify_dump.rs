@@ -27,6 +27,9 @@ use std::time::Duration;
 use cairn::{Db, Durability, Options, RecoveryMode, WriteBatch};
 use serde_json::Value as Json;
 
+mod common;
+use common::{describe, json_of, stdout_of};
+
 /// Preallocated WAL segment size: the engine's minimum, so that a few dozen commits rotate.
 const SEGMENT_BYTES: u64 = 4096;
 /// Puts before the checkpoint and again after it; with 100-byte values about 26 commits fill
@@ -149,24 +152,6 @@ fn cairn(args: &[&str], dir: &Path) -> Output {
         .arg(dir)
         .output()
         .expect("run the cairn binary")
-}
-
-fn stdout_of(output: &Output) -> String {
-    String::from_utf8(output.stdout.clone()).expect("UTF-8 output")
-}
-
-fn describe(output: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-        output.status.code(),
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
-
-fn json_of(output: &Output) -> Json {
-    serde_json::from_slice(&output.stdout)
-        .unwrap_or_else(|error| panic!("JSON output ({error}):\n{}", describe(output)))
 }
 
 fn u64_at(json: &Json, pointer: &str) -> u64 {

@@ -28,6 +28,10 @@ use std::sync::Arc;
 use cairn_log::stream::{Clock, Message, StreamError, StreamOptions, Streams};
 use cairn_log::{StdFileSystem, SyncPolicy};
 use serde_json::Value as Json;
+use tempfile::TempDir;
+
+mod common;
+use common::{assert_no_panic, cairn, describe, json_of, path_arg, stdout_of, temp_dir};
 
 /// The time of the first batch; each append is one second later.
 const T0_MS: u64 = 1_700_000_000_000;
@@ -40,29 +44,6 @@ const EVENTS: u64 = 5;
 /// The offset of `orders` whose value is not UTF-8.
 const BINARY_OFFSET: u64 = 45;
 const BINARY_VALUE: &[u8] = b"\x00\xff\t";
-
-/// A directory under the system temp dir, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> Self {
-        static NEXT: AtomicU64 = AtomicU64::new(0);
-        let path = std::env::temp_dir().join(format!(
-            "cairn-streams-cli-{name}-{}-{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = std::fs::remove_dir_all(&path);
-        std::fs::create_dir_all(&path).expect("create the temp dir");
-        TempDir(path)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 fn options(now: &Arc<AtomicU64>) -> StreamOptions {
     let mut options = StreamOptions::new(SyncPolicy::Strict);
@@ -112,38 +93,9 @@ fn write_store(dir: &Path) {
 
 /// A fresh store in its own directory.
 fn fresh_store(name: &str) -> TempDir {
-    let dir = TempDir::new(name);
-    write_store(&dir.0);
+    let dir = temp_dir("cairn-streams-cli", name);
+    write_store(dir.path());
     dir
-}
-
-fn cairn(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_cairn"))
-        .args(args)
-        .output()
-        .expect("run the cairn binary")
-}
-
-fn path_arg(path: &Path) -> &str {
-    path.to_str().expect("a UTF-8 temp path")
-}
-
-fn stdout_of(output: &Output) -> String {
-    String::from_utf8(output.stdout.clone()).expect("UTF-8 output")
-}
-
-fn describe(output: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-        output.status.code(),
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
-
-fn json_of(output: &Output) -> Json {
-    serde_json::from_slice(&output.stdout)
-        .unwrap_or_else(|error| panic!("not one JSON document ({error}):\n{}", describe(output)))
 }
 
 fn json_lines(output: &Output) -> Vec<Json> {
@@ -151,12 +103,6 @@ fn json_lines(output: &Output) -> Vec<Json> {
         .lines()
         .map(|line| serde_json::from_str(line).expect("one JSON object per line"))
         .collect()
-}
-
-fn assert_no_panic(output: &Output) {
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(!stderr.contains("panicked"), "{}", describe(output));
-    assert!(output.status.code().is_some(), "{}", describe(output));
 }
 
 fn inspect_json(dir: &Path) -> Json {
@@ -191,7 +137,7 @@ fn flip_byte(path: &Path, offset: u64) {
 #[test]
 fn inspect_shows_streams_offsets_segments_and_groups() {
     let store = fresh_store("inspect");
-    let inspect = inspect_json(&store.0);
+    let inspect = inspect_json(store.path());
     assert_eq!(inspect["lock"], "free", "{inspect:#}");
     assert!(inspect["database_id"]
         .as_str()
@@ -240,7 +186,7 @@ fn inspect_shows_streams_offsets_segments_and_groups() {
     assert_eq!(events["segments"][0]["first_timestamp_ms"], T0_MS + 60_000);
     assert!(events["groups"].as_array().expect("groups").is_empty());
 
-    let text = cairn(&["streams", "inspect", path_arg(&store.0)]);
+    let text = cairn(&["streams", "inspect", path_arg(store.path())]);
     assert_eq!(text.status.code(), Some(0), "{}", describe(&text));
     let text = stdout_of(&text);
     for expected in [
@@ -258,7 +204,7 @@ fn inspect_shows_streams_offsets_segments_and_groups() {
 #[test]
 fn tail_selects_by_offset_time_and_count() {
     let store = fresh_store("tail");
-    let dir = path_arg(&store.0);
+    let dir = path_arg(store.path());
 
     // Default: from the first readable offset, to the end.
     let all = cairn(&["streams", "tail", dir, "orders"]);
@@ -353,7 +299,7 @@ fn tail_selects_by_offset_time_and_count() {
 #[test]
 fn verify_calls_a_fresh_store_intact() {
     let store = fresh_store("verify-ok");
-    let output = cairn(&["verify", path_arg(&store.0), "--json"]);
+    let output = cairn(&["verify", path_arg(store.path()), "--json"]);
     assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
     let report = json_of(&output);
     assert_eq!(report["store"], "streams");
@@ -367,11 +313,14 @@ fn verify_calls_a_fresh_store_intact() {
         .find(|s| s["name"] == "orders")
         .expect("orders");
     // The batches checked include those of the first segment below the first readable offset.
-    assert_eq!(orders["messages"], ORDERS - first_segment_offset(&store.0));
+    assert_eq!(
+        orders["messages"],
+        ORDERS - first_segment_offset(store.path())
+    );
     assert_eq!(orders["next_offset"], ORDERS);
     assert_eq!(orders["groups"]["billing"], 40);
     assert!(orders["torn_tail"].is_null());
-    let text = cairn(&["verify", path_arg(&store.0)]);
+    let text = cairn(&["verify", path_arg(store.path())]);
     assert_eq!(text.status.code(), Some(0), "{}", describe(&text));
     assert!(
         stdout_of(&text).ends_with("result: INTACT\n"),
@@ -392,12 +341,12 @@ fn first_segment_offset(dir: &Path) -> u64 {
 #[test]
 fn verify_names_a_flipped_byte_in_a_sealed_segment() {
     let store = fresh_store("verify-flip");
-    let inspect = inspect_json(&store.0);
+    let inspect = inspect_json(store.path());
     let orders = stream_of(&inspect, "orders");
-    let sealed = segment_path(&store.0, orders, 0);
+    let sealed = segment_path(store.path(), orders, 0);
     // Inside the first frame's payload: its checksum fails and valid frames follow.
     flip_byte(&sealed, 64 + 40);
-    let output = cairn(&["verify", path_arg(&store.0), "--json"]);
+    let output = cairn(&["verify", path_arg(store.path()), "--json"]);
     assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
     let report = json_of(&output);
     assert_eq!(report["status"], "damaged");
@@ -410,7 +359,7 @@ fn verify_names_a_flipped_byte_in_a_sealed_segment() {
     assert_eq!(damage["file"], expected_file, "{report:#}");
     assert_eq!(damage["offset"], 64, "{report:#}");
     assert_eq!(damage["kind"], "wal");
-    let text = cairn(&["verify", path_arg(&store.0)]);
+    let text = cairn(&["verify", path_arg(store.path())]);
     assert_eq!(text.status.code(), Some(1));
     let text = stdout_of(&text);
     assert!(
@@ -420,7 +369,7 @@ fn verify_names_a_flipped_byte_in_a_sealed_segment() {
     assert!(text.ends_with("result: DAMAGED\n"), "{text}");
 
     // `tail` stops at the damage with exit code 1, after nothing it could not check.
-    let tail = cairn(&["streams", "tail", path_arg(&store.0), "orders"]);
+    let tail = cairn(&["streams", "tail", path_arg(store.path()), "orders"]);
     assert_eq!(tail.status.code(), Some(1), "{}", describe(&tail));
     assert!(String::from_utf8_lossy(&tail.stderr).contains(&expected_file));
 }
@@ -429,14 +378,14 @@ fn verify_names_a_flipped_byte_in_a_sealed_segment() {
 fn verify_refuses_garbage_metadata_and_groups_files() {
     for file in ["STREAM", "GROUPS"] {
         let store = fresh_store("verify-garbage-file");
-        let inspect = inspect_json(&store.0);
+        let inspect = inspect_json(store.path());
         let orders = stream_of(&inspect, "orders");
         let path = store
-            .0
+            .path()
             .join(orders["dir"].as_str().expect("dir"))
             .join(file);
         std::fs::write(&path, b"this is not a cairn file at all, not even close").expect("write");
-        let output = cairn(&["verify", path_arg(&store.0), "--json"]);
+        let output = cairn(&["verify", path_arg(store.path()), "--json"]);
         assert_eq!(
             output.status.code(),
             Some(1),
@@ -461,7 +410,7 @@ fn verify_refuses_garbage_metadata_and_groups_files() {
             "{report:#}"
         );
         // `inspect` shows the error in the stream's row and still runs.
-        let inspect = cairn(&["streams", "inspect", path_arg(&store.0)]);
+        let inspect = cairn(&["streams", "inspect", path_arg(store.path())]);
         assert_eq!(inspect.status.code(), Some(0), "{}", describe(&inspect));
         assert!(
             stdout_of(&inspect).contains("error:"),
@@ -474,13 +423,13 @@ fn verify_refuses_garbage_metadata_and_groups_files() {
 #[test]
 fn verify_calls_a_torn_last_frame_intact_and_reports_it() {
     let store = fresh_store("verify-torn");
-    let inspect = inspect_json(&store.0);
+    let inspect = inspect_json(store.path());
     let events = stream_of(&inspect, "events");
-    let segment = segment_path(&store.0, events, 0);
+    let segment = segment_path(store.path(), events, 0);
     let used = events["segments"][0]["bytes_used"].as_u64().expect("bytes");
     // The last frame's checksum: its write did not finish.
     flip_byte(&segment, used - 1);
-    let output = cairn(&["verify", path_arg(&store.0), "--json"]);
+    let output = cairn(&["verify", path_arg(store.path()), "--json"]);
     assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
     let report = json_of(&output);
     let checked = report["streams"]
@@ -492,7 +441,7 @@ fn verify_calls_a_torn_last_frame_intact_and_reports_it() {
     assert!(!checked["torn_tail"].is_null(), "{report:#}");
     assert_eq!(checked["next_offset"], EVENTS - 1);
     // `tail` prints what recovery keeps and says where it stopped.
-    let tail = cairn(&["streams", "tail", path_arg(&store.0), "events"]);
+    let tail = cairn(&["streams", "tail", path_arg(store.path()), "events"]);
     assert_eq!(tail.status.code(), Some(0), "{}", describe(&tail));
     assert_eq!(stdout_of(&tail).lines().count(), 4);
     assert!(String::from_utf8_lossy(&tail.stderr).contains("torn tail"));
@@ -501,30 +450,30 @@ fn verify_calls_a_torn_last_frame_intact_and_reports_it() {
 #[test]
 fn garbage_directories_end_with_a_message_not_a_panic() {
     // Only garbage: not a store.
-    let plain = TempDir::new("garbage-plain");
+    let plain = temp_dir("cairn-streams-cli", "garbage-plain");
     for index in 0..4_u8 {
         let bytes: Vec<u8> = (0..200_u8)
             .map(|byte| byte.wrapping_mul(31) ^ index)
             .collect();
-        std::fs::write(plain.0.join(format!("junk-{index}")), bytes).expect("write");
+        std::fs::write(plain.path().join(format!("junk-{index}")), bytes).expect("write");
     }
     // Garbage under the store's names.
-    let named = TempDir::new("garbage-named");
-    std::fs::write(named.0.join("STREAMS"), [0xab_u8; 36]).expect("write");
-    std::fs::write(named.0.join("LOCK"), b"").expect("write");
-    let stream_dir = named.0.join("00000000000000000001");
+    let named = temp_dir("cairn-streams-cli", "garbage-named");
+    std::fs::write(named.path().join("STREAMS"), [0xab_u8; 36]).expect("write");
+    std::fs::write(named.path().join("LOCK"), b"").expect("write");
+    let stream_dir = named.path().join("00000000000000000001");
     std::fs::create_dir_all(&stream_dir).expect("mkdir");
     std::fs::write(stream_dir.join("STREAM"), [0xff_u8; 700]).expect("write");
     std::fs::write(stream_dir.join("GROUPS"), [0x01_u8; 50]).expect("write");
     std::fs::write(stream_dir.join("00000000000000000001.wal"), [0x5a_u8; 5000]).expect("write");
     std::fs::write(stream_dir.join("00000000000000000009.wal"), [0_u8; 10]).expect("write");
     // Streams without an identity file.
-    let headless = TempDir::new("garbage-headless");
-    let stream_dir = headless.0.join("00000000000000000003");
+    let headless = temp_dir("cairn-streams-cli", "garbage-headless");
+    let stream_dir = headless.path().join("00000000000000000003");
     std::fs::create_dir_all(&stream_dir).expect("mkdir");
     std::fs::write(stream_dir.join("STREAM"), b"CAIRNSTM").expect("write");
 
-    for dir in [&plain.0, &named.0, &headless.0] {
+    for dir in [plain.path(), named.path(), headless.path()] {
         let dir = path_arg(dir);
         for args in [
             vec!["verify", dir],
@@ -558,9 +507,9 @@ fn garbage_directories_end_with_a_message_not_a_panic() {
             }
         }
     }
-    let verify = cairn(&["verify", path_arg(&named.0)]);
+    let verify = cairn(&["verify", path_arg(named.path())]);
     assert_eq!(verify.status.code(), Some(1), "{}", describe(&verify));
-    let verify = cairn(&["verify", path_arg(&headless.0), "--json"]);
+    let verify = cairn(&["verify", path_arg(headless.path()), "--json"]);
     assert_eq!(verify.status.code(), Some(1), "{}", describe(&verify));
     assert_eq!(json_of(&verify)["damage"][0]["kind"], "identity");
 }
@@ -591,7 +540,7 @@ fn commands_read_a_store_open_elsewhere_without_changing_it() {
     // may briefly find it held. Retry for up to two seconds.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
     let open = loop {
-        match Streams::open(Arc::new(StdFileSystem), &store.0, options(&now)) {
+        match Streams::open(Arc::new(StdFileSystem), store.path(), options(&now)) {
             Err(StreamError::Locked { .. }) if std::time::Instant::now() < deadline => {
                 std::thread::sleep(std::time::Duration::from_millis(10));
             }
@@ -600,8 +549,8 @@ fn commands_read_a_store_open_elsewhere_without_changing_it() {
     };
     open.append("events", &Message::value("live"))
         .expect("append");
-    let before = contents(&store.0);
-    let dir = path_arg(&store.0);
+    let before = contents(store.path());
+    let dir = path_arg(store.path());
 
     let inspect = cairn(&["streams", "inspect", dir]);
     assert_eq!(inspect.status.code(), Some(0), "{}", describe(&inspect));
@@ -610,7 +559,7 @@ fn commands_read_a_store_open_elsewhere_without_changing_it() {
         "{}",
         describe(&inspect)
     );
-    assert_eq!(inspect_json(&store.0)["lock"], "held");
+    assert_eq!(inspect_json(store.path())["lock"], "held");
     let verify = cairn(&["verify", dir, "--json"]);
     assert_eq!(verify.status.code(), Some(0), "{}", describe(&verify));
     assert_eq!(json_of(&verify)["lock"], "held");
@@ -623,7 +572,7 @@ fn commands_read_a_store_open_elsewhere_without_changing_it() {
     );
 
     // Nothing the commands did changed a file.
-    assert_eq!(contents(&store.0), before);
+    assert_eq!(contents(store.path()), before);
 
     // --follow sees an append made while it polls, then --max ends it.
     let child = Command::new(env!("CARGO_BIN_EXE_cairn"))
