@@ -10,7 +10,7 @@ use cairn_agent::{AgentHit, AgentQuery, Primitive, RunId};
 use serde::Serialize;
 
 use super::{bytes_json, open, primitive_name, printable};
-use crate::inspect::{ignore_closed_stdout, write_json, Outcome};
+use crate::inspect::{print_document, Outcome};
 use crate::streams::table;
 
 /// What `search` takes besides the directory.
@@ -111,12 +111,7 @@ pub fn search(dir: &Path, settings: &SearchSettings, json: bool) -> Result<Outco
             elapsed_us: budget.elapsed.as_micros(),
         },
     };
-    let mut out = io::stdout().lock();
-    ignore_closed_stdout(if json {
-        write_json(&mut out, &document)
-    } else {
-        print_hits(&mut out, &document)
-    })?;
+    print_document(json, &document, print_hits)?;
     Ok(Outcome::Intact)
 }
 

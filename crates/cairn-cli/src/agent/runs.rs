@@ -10,7 +10,7 @@ use cairn_agent::{Agent, Event, RunId, RunInfo, RunQuery, RunStatus, SpanKind, S
 use serde::Serialize;
 
 use super::{json_text, open, printable, shorten, status_name};
-use crate::inspect::{ignore_closed_stdout, write_json, Outcome};
+use crate::inspect::{print_document, Outcome};
 use crate::machine::format_unix_millis;
 use crate::streams::table;
 
@@ -70,12 +70,7 @@ pub fn list(dir: &Path, status: Option<RunStatus>, json: bool) -> Result<Outcome
         ..RunQuery::default()
     })?;
     let rows: Vec<RunRow> = runs.iter().map(RunRow::from).collect();
-    let mut out = io::stdout().lock();
-    ignore_closed_stdout(if json {
-        write_json(&mut out, &rows)
-    } else {
-        print_runs(&mut out, &rows)
-    })?;
+    print_document(json, &rows, |out, rows| print_runs(out, rows))?;
     Ok(Outcome::Intact)
 }
 
@@ -198,12 +193,7 @@ struct ShowDocument {
 pub fn show(dir: &Path, run: RunId, json: bool) -> Result<Outcome> {
     let agent = open(dir)?;
     let document = read_run(&agent, run)?;
-    let mut out = io::stdout().lock();
-    ignore_closed_stdout(if json {
-        write_json(&mut out, &document)
-    } else {
-        print_run(&mut out, &document)
-    })?;
+    print_document(json, &document, print_run)?;
     Ok(Outcome::Intact)
 }
 

@@ -10,7 +10,7 @@ use cairn_agent::{Agent, At, Change, ChangeKind, Event, Primitive, RunId, RunSta
 use serde::Serialize;
 
 use super::{bytes_json, hex, json_text, open, primitive_name, printable, shorten};
-use crate::inspect::{ignore_closed_stdout, write_json, Outcome};
+use crate::inspect::{ignore_closed_stdout, print_document, write_json, Outcome};
 
 /// Longest value shown on a text line, in characters.
 const TEXT_PREVIEW_CHARS: usize = 100;
@@ -55,12 +55,7 @@ pub fn replay(dir: &Path, run: RunId, upto: Option<u64>, json: bool) -> Result<O
     let at = upto.map_or(At::End, At::Event);
     let state = agent.replay_run(run, at)?;
     let document = replay_document(run, upto, &state);
-    let mut out = io::stdout().lock();
-    ignore_closed_stdout(if json {
-        write_json(&mut out, &document)
-    } else {
-        print_replay(&mut out, &document)
-    })?;
+    print_document(json, &document, print_replay)?;
     Ok(Outcome::Intact)
 }
 
@@ -208,12 +203,7 @@ pub fn diff(dir: &Path, left: RunId, right: RunId, json: bool) -> Result<Outcome
         left_event: diff.events.left.as_ref().map(EventSide::from),
         right_event: diff.events.right.as_ref().map(EventSide::from),
     };
-    let mut out = io::stdout().lock();
-    ignore_closed_stdout(if json {
-        write_json(&mut out, &document)
-    } else {
-        print_diff(&mut out, &document)
-    })?;
+    print_document(json, &document, print_diff)?;
     Ok(Outcome::Intact)
 }
 

@@ -64,6 +64,21 @@ pub fn write_json(
     out.flush()
 }
 
+/// Prints `document` to stdout: pretty JSON with `json`, else by `text`. A closed stdout is
+/// success (see [`ignore_closed_stdout`]).
+pub fn print_document<T: serde::Serialize>(
+    json: bool,
+    document: &T,
+    text: impl FnOnce(&mut std::io::StdoutLock<'static>, &T) -> std::io::Result<()>,
+) -> std::io::Result<()> {
+    let mut out = std::io::stdout().lock();
+    ignore_closed_stdout(if json {
+        write_json(&mut out, document)
+    } else {
+        text(&mut out, document)
+    })
+}
+
 /// Treats a closed stdout as success: `cairn verify DIR | head` has told its reader enough.
 pub fn ignore_closed_stdout(result: std::io::Result<()>) -> std::io::Result<()> {
     match result {

@@ -26,7 +26,7 @@ use serde::Serialize;
 
 use super::escape::format_unix_millis;
 use super::layout::{saturating_sum, DataDir, LockState, OtherFile, SegmentFile, SnapshotFile};
-use super::{ignore_closed_stdout, write_json, Outcome};
+use super::{print_document, Outcome};
 
 /// One snapshot file as its header describes it.
 #[derive(Debug, Serialize)]
@@ -133,13 +133,7 @@ pub fn run(dir: &Path, json: bool) -> Result<Outcome> {
         other_files,
         totals,
     };
-    let mut out = io::stdout().lock();
-    ignore_closed_stdout(if json {
-        write_json(&mut out, &report)
-    } else {
-        write_text(&mut out, &report)
-    })
-    .context("cannot write to stdout")?;
+    print_document(json, &report, write_text).context("cannot write to stdout")?;
     Ok(Outcome::Intact)
 }
 

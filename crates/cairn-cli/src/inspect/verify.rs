@@ -28,7 +28,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
 use super::layout::{DataDir, LockState, OtherFile};
-use super::{ignore_closed_stdout, write_json, Outcome};
+use super::{print_document, Outcome};
 
 /// Directories smaller than this (64 MiB) are verified without a progress bar: they take
 /// well under a second, and a bar that flashes by is noise.
@@ -197,13 +197,7 @@ pub fn run(dir: &Path, json: bool) -> Result<Outcome> {
         leftovers: listing.leftovers().cloned().collect(),
         notes,
     };
-    let mut out = io::stdout().lock();
-    ignore_closed_stdout(if json {
-        write_json(&mut out, &report)
-    } else {
-        write_text(&mut out, &report)
-    })
-    .context("cannot write to stdout")?;
+    print_document(json, &report, write_text).context("cannot write to stdout")?;
     Ok(outcome)
 }
 

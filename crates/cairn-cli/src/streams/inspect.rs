@@ -28,7 +28,7 @@ use super::store::{
 use super::table;
 use crate::inspect::escape::format_unix_millis;
 use crate::inspect::layout::LockState;
-use crate::inspect::{ignore_closed_stdout, write_json, Outcome};
+use crate::inspect::{print_document, Outcome};
 
 /// One segment of a stream.
 #[derive(Debug, Serialize)]
@@ -126,13 +126,7 @@ pub fn run(dir: &Path, json: bool) -> Result<Outcome> {
         streams,
         other_files: store.others.clone(),
     };
-    let mut out = io::stdout().lock();
-    ignore_closed_stdout(if json {
-        write_json(&mut out, &report)
-    } else {
-        write_text(&mut out, &report)
-    })
-    .context("cannot write to stdout")?;
+    print_document(json, &report, write_text).context("cannot write to stdout")?;
     Ok(Outcome::Intact)
 }
 

@@ -42,7 +42,7 @@ use super::store::{
     IDENTITY_FILE, META_FILE, STREAM_BATCH_RECORD_TYPE, TEMP_SUFFIX,
 };
 use crate::inspect::layout::LockState;
-use crate::inspect::{ignore_closed_stdout, write_json, Outcome};
+use crate::inspect::{print_document, Outcome};
 
 /// One piece of damage (the fields of a data directory's report).
 #[derive(Clone, Debug, Serialize)]
@@ -194,13 +194,7 @@ pub fn run(dir: &Path, json: bool) -> Result<Outcome> {
         leftovers,
         notes,
     };
-    let mut out = io::stdout().lock();
-    ignore_closed_stdout(if json {
-        write_json(&mut out, &report)
-    } else {
-        write_text(&mut out, &report)
-    })
-    .context("cannot write to stdout")?;
+    print_document(json, &report, write_text).context("cannot write to stdout")?;
     Ok(outcome)
 }
 
