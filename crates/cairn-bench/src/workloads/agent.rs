@@ -14,6 +14,7 @@ use cairn_kv::backends::sqlite::rusqlite;
 use cairn_testkit::TempDir;
 use rusqlite::{params, Connection, OptionalExtension};
 use std::collections::BTreeMap;
+use std::hash::{Hash, Hasher};
 
 /// Events appended to one run before an untimed `prepare` starts a fresh run.
 const EVENTS_PER_RUN_MAX: u64 = 100_000;
@@ -210,10 +211,9 @@ fn index_text(
     key: &[u8],
     text: &[u8],
 ) -> Result<()> {
-    let id = chain_hash(&GENESIS, run, prim.unsigned_abs(), "search", key);
-    let mut rowid = [0_u8; 8];
-    rowid.copy_from_slice(id.get(..8).unwrap_or(&[0; 8]));
-    let rowid = i64::from_le_bytes(rowid) & i64::MAX;
+    let mut hasher = std::hash::DefaultHasher::new();
+    (run, prim, key).hash(&mut hasher);
+    let rowid = i64::from_le_bytes(hasher.finish().to_le_bytes()) & i64::MAX;
     let mut insert =
         tx.prepare_cached("INSERT OR REPLACE INTO search (rowid, body) VALUES (?1, ?2)")?;
     insert.execute(params![rowid, String::from_utf8_lossy(text)])?;
