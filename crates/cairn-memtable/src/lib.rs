@@ -47,6 +47,7 @@
 //! formats and the guarantees are in `docs/memtable.md`.
 
 mod error;
+mod key_set;
 mod keys;
 mod memtable;
 mod options;

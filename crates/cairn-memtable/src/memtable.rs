@@ -16,11 +16,12 @@
 //! A layer is mutable only while it is the active one; rotation moves it, unchanged, behind an
 //! `Arc` into the immutable queue.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::hash_map;
 use std::ops::Bound;
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::key_set::KeySet;
 use crate::record::{IndexKind, IndexValue, IndexValues, Record};
 
 type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
@@ -45,20 +46,35 @@ pub(crate) enum LayerIndex<K> {
     /// Value -> every record of this layer holding it, in key order (exact lookups only).
     /// Each (value, key) pair is one set entry, so a value held by millions of records costs
     /// what any other does.
-    NonUnique(FastMap<IndexValue, BTreeSet<K>>),
-    /// As `NonUnique`, with the values in order for range and prefix queries.
-    Ordered(BTreeMap<IndexValue, BTreeSet<K>>),
+    NonUnique(FastMap<IndexValue, KeySet<K>>),
+    /// As `NonUnique`, plus the distinct values in order for range and prefix queries. A
+    /// write finds its value's keys by hash; the ordered set changes only when a value
+    /// appears in or leaves the layer (and appends when it is above every other).
+    Ordered {
+        keys: FastMap<IndexValue, KeySet<K>>,
+        values: KeySet<IndexValue>,
+    },
 }
 
 impl<K: Ord + Clone + std::hash::Hash> LayerIndex<K> {
+    /// An empty index with room for `capacity` distinct values.
     fn new(kind: IndexKind, capacity: usize) -> Self {
         match kind {
-            IndexKind::Unique => LayerIndex::Unique(FastMap::with_capacity_and_hasher(
-                capacity,
-                foldhash::fast::RandomState::default(),
-            )),
-            IndexKind::NonUnique => LayerIndex::NonUnique(FastMap::default()),
-            IndexKind::Ordered => LayerIndex::Ordered(BTreeMap::new()),
+            IndexKind::Unique => LayerIndex::Unique(map_with_capacity(capacity)),
+            IndexKind::NonUnique => LayerIndex::NonUnique(map_with_capacity(capacity)),
+            IndexKind::Ordered => LayerIndex::Ordered {
+                keys: map_with_capacity(capacity),
+                values: KeySet::default(),
+            },
+        }
+    }
+
+    /// Distinct values listed.
+    fn values(&self) -> usize {
+        match self {
+            LayerIndex::Unique(map) => map.len(),
+            LayerIndex::NonUnique(map) => map.len(),
+            LayerIndex::Ordered { keys, .. } => keys.len(),
         }
     }
 
@@ -70,15 +86,18 @@ impl<K: Ord + Clone + std::hash::Hash> LayerIndex<K> {
             LayerIndex::NonUnique(map) => {
                 map.entry(value).or_default().insert(key.clone());
             }
-            LayerIndex::Ordered(map) => {
-                map.entry(value).or_default().insert(key.clone());
-            }
+            LayerIndex::Ordered { keys, values } => match keys.entry(value) {
+                hash_map::Entry::Occupied(mut entry) => entry.get_mut().insert(key.clone()),
+                hash_map::Entry::Vacant(entry) => {
+                    values.insert(entry.key().clone());
+                    entry.insert(KeySet::default()).insert(key.clone());
+                }
+            },
         }
     }
 
     /// Unlists `key` from `value`; one map lookup per map.
     fn remove(&mut self, value: IndexValue, key: &K) {
-        use std::collections::{btree_map, hash_map};
         match self {
             LayerIndex::Unique(map) => {
                 if let hash_map::Entry::Occupied(entry) = map.entry(value) {
@@ -95,11 +114,12 @@ impl<K: Ord + Clone + std::hash::Hash> LayerIndex<K> {
                     }
                 }
             }
-            LayerIndex::Ordered(map) => {
-                if let btree_map::Entry::Occupied(mut entry) = map.entry(value) {
+            LayerIndex::Ordered { keys, values } => {
+                if let hash_map::Entry::Occupied(mut entry) = keys.entry(value) {
                     entry.get_mut().remove(key);
                     if entry.get().is_empty() {
-                        entry.remove();
+                        let (value, _) = entry.remove_entry();
+                        values.remove(&value);
                     }
                 }
             }
@@ -111,7 +131,7 @@ impl<K: Ord + Clone + std::hash::Hash> LayerIndex<K> {
     pub(crate) fn unique(&self, value: &IndexValue) -> Option<&K> {
         match self {
             LayerIndex::Unique(map) => map.get(value),
-            LayerIndex::NonUnique(_) | LayerIndex::Ordered(_) => None,
+            LayerIndex::NonUnique(_) | LayerIndex::Ordered { .. } => None,
         }
     }
 
@@ -119,8 +139,12 @@ impl<K: Ord + Clone + std::hash::Hash> LayerIndex<K> {
     pub(crate) fn exact(&self, value: &IndexValue, out: &mut Vec<K>) {
         match self {
             LayerIndex::Unique(map) => out.extend(map.get(value).cloned()),
-            LayerIndex::NonUnique(map) => out.extend(map.get(value).into_iter().flatten().cloned()),
-            LayerIndex::Ordered(map) => out.extend(map.get(value).into_iter().flatten().cloned()),
+            LayerIndex::NonUnique(map) => {
+                out.extend(map.get(value).into_iter().flat_map(KeySet::iter).cloned());
+            }
+            LayerIndex::Ordered { keys, .. } => {
+                out.extend(keys.get(value).into_iter().flat_map(KeySet::iter).cloned());
+            }
         }
     }
 
@@ -136,13 +160,21 @@ impl<K: Ord + Clone + std::hash::Hash> LayerIndex<K> {
         if !is_valid_range(range) {
             return;
         }
-        if let LayerIndex::Ordered(map) = self {
-            for (_, keys) in map
-                .range::<IndexValue, _>(range)
-                .take_while(|(value, _)| more(value))
-            {
-                out.extend(keys.iter().cloned());
-            }
+        let LayerIndex::Ordered { keys, values } = self else {
+            return;
+        };
+        let (low, high) = range;
+        let below_high = |value: &IndexValue| match high {
+            Bound::Included(high) => value <= high,
+            Bound::Excluded(high) => value < high,
+            Bound::Unbounded => true,
+        };
+        for value in values
+            .after(low)
+            .take_while(|value| below_high(value) && more(value))
+        {
+            debug_assert!(keys.contains_key(value), "every ordered value has keys");
+            out.extend(keys.get(value).into_iter().flat_map(KeySet::iter).cloned());
         }
     }
 }
@@ -159,11 +191,15 @@ pub(crate) fn is_valid_range((low, high): (Bound<&IndexValue>, Bound<&IndexValue
     }
 }
 
+fn map_with_capacity<K, V>(capacity: usize) -> FastMap<K, V> {
+    FastMap::with_capacity_and_hasher(capacity, foldhash::fast::RandomState::default())
+}
+
 /// A memtable layer.
 #[derive(Debug)]
 pub(crate) struct Memtable<R: Record> {
     records: FastMap<R::Key, Slot<R>>,
-    order: BTreeSet<R::Key>,
+    order: KeySet<R::Key>,
     indexes: Vec<LayerIndex<R::Key>>,
     bytes: usize,
     tombstones: usize,
@@ -178,19 +214,29 @@ pub(crate) struct Memtable<R: Record> {
 const SLOT_OVERHEAD_BYTES: usize = 64;
 
 impl<R: Record> Memtable<R> {
-    /// An empty layer numbered `id`, with room for `capacity` keys before its maps grow (the
-    /// previous layer's size is a good guess: growing a large hash map rehashes all of it).
-    pub(crate) fn new(id: u64, capacity: usize) -> Self {
+    /// The first layer, numbered `id`.
+    pub(crate) fn new(id: u64) -> Self {
+        Self::with_capacities(id, 0, &vec![0; R::INDEXES.len()])
+    }
+
+    /// The layer after this one, numbered `id`, its maps sized as this one's ended: growing
+    /// a large hash map rehashes all of it, a pause in the middle of a writer's insert.
+    pub(crate) fn successor(&self, id: u64) -> Self {
+        let values: Vec<usize> = self.indexes.iter().map(LayerIndex::values).collect();
+        Self::with_capacities(id, self.records.len(), &values)
+    }
+
+    /// An empty layer with room for `keys` keys and `values[i]` distinct values of index `i`.
+    fn with_capacities(id: u64, keys: usize, values: &[usize]) -> Self {
+        debug_assert_eq!(values.len(), R::INDEXES.len());
         let indexes = R::INDEXES
             .iter()
-            .map(|spec| LayerIndex::new(spec.kind, capacity))
+            .zip(values)
+            .map(|(spec, capacity)| LayerIndex::new(spec.kind, *capacity))
             .collect();
         Memtable {
-            records: FastMap::with_capacity_and_hasher(
-                capacity,
-                foldhash::fast::RandomState::default(),
-            ),
-            order: BTreeSet::new(),
+            records: map_with_capacity(keys),
+            order: KeySet::default(),
             indexes,
             bytes: 0,
             tombstones: 0,
@@ -290,7 +336,7 @@ impl<R: Record> Memtable<R> {
     ) -> impl Iterator<Item = (&R::Key, &Slot<R>)> {
         let start = after.map_or(Bound::Unbounded, Bound::Excluded);
         self.order
-            .range((start, Bound::Unbounded))
+            .after(start)
             .filter_map(|key| Some((key, self.records.get(key)?)))
     }
 

@@ -349,7 +349,7 @@ impl<R: Record> Repository<R> {
             writer: Mutex::new(WriterState { buffer: Vec::new() }),
             next_layer_id: AtomicU64::new(2),
             layers: RwLock::new(Layers {
-                active: Memtable::new(1, 0),
+                active: Memtable::new(1),
                 immutable: VecDeque::new(),
             }),
             progress: Mutex::new(Progress::default()),
@@ -858,8 +858,8 @@ impl<R: Record> Shared<R> {
             return false;
         }
         let id = self.next_layer_id.fetch_add(1, Ordering::Relaxed);
-        let capacity = layers.active.len();
-        let full = std::mem::replace(&mut layers.active, Memtable::new(id, capacity));
+        let next = layers.active.successor(id);
+        let full = std::mem::replace(&mut layers.active, next);
         layers.immutable.push_back(Arc::new(full));
         true
     }
