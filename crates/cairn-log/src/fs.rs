@@ -46,6 +46,31 @@ pub trait FileHandle: Send + Sync + Debug {
     fn is_empty(&self) -> io::Result<bool> {
         Ok(self.len()? == 0)
     }
+    /// A read-only memory map of the file as long as it is now, or `None` when this handle
+    /// cannot be mapped (the default: test doubles serve every read through `read_at`).
+    /// Callers read through a map only bytes that are final (see [`Mapping`]).
+    fn map(&self) -> io::Result<Option<Mapping>> {
+        Ok(None)
+    }
+}
+
+/// A read-only memory map of a file.
+///
+/// Reading through a map is only sound while nobody truncates the file below the mapped
+/// length or rewrites the bytes being read. Cairn maps log segments only, and keeps both:
+/// a segment is truncated only by recovery, before any reader of its directory exists (the
+/// directory lock keeps other processes out), and readers copy out only frames at or below
+/// the durable LSN, whose bytes are never written again. Bytes past that point may be
+/// changing under a reader; it only looks at them through the frame checks, and a frame that
+/// fails them is read again through `read_at`.
+#[derive(Debug)]
+pub struct Mapping(memmap2::Mmap);
+
+impl Mapping {
+    /// The mapped bytes.
+    pub fn bytes(&self) -> &[u8] {
+        &self.0
+    }
 }
 
 /// Held while a directory is locked; dropping it releases the lock.
@@ -132,6 +157,20 @@ impl FileHandle for StdFile {
 
     fn len(&self) -> io::Result<u64> {
         Ok(self.0.metadata()?.len())
+    }
+
+    #[allow(
+        unsafe_code,
+        reason = "memory-mapped reads of log segments; see `Mapping`"
+    )]
+    fn map(&self) -> io::Result<Option<Mapping>> {
+        if self.0.metadata()?.len() == 0 {
+            return Ok(None);
+        }
+        // SAFETY: `Mapping`'s docs: mapped segments are never truncated while a reader holds
+        // a map, and only bytes that are no longer written are read as frames.
+        let map = unsafe { memmap2::Mmap::map(&self.0)? };
+        Ok(Some(Mapping(map)))
     }
 }
 

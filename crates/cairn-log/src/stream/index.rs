@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 
 use crate::format::{read_u64, to_u64, FRAME_BODY_OFFSET, SEGMENT_HEADER_BYTES};
 use crate::frame::{check_frame_header, decode_frame, Decoded};
-use crate::fs::{read_exact_at, FileHandle, FileSystem, OpenMode};
+use crate::fs::{read_exact_at, FileHandle, FileSystem, Mapping, OpenMode};
 use crate::segment::list_segments;
 
 use super::codec::{decode_batch_part, DecodedBatch};
@@ -69,6 +69,10 @@ struct DiskSegment {
     /// The file's length when last listed.
     file_bytes: u64,
     file: Option<Box<dyn FileHandle>>,
+    /// A read-only map of the file, once mapped (see [`DiskSegment::mapped_frame`]).
+    map: Option<Mapping>,
+    /// `file_bytes` when mapping was last tried: tried again only once the file has grown.
+    map_tried_at: Option<u64>,
     /// `None` while the segment holds no durable frame.
     first: Option<FirstBatch>,
     /// Sparse entries in position order; the first is the first frame once indexed.
@@ -84,6 +88,8 @@ impl DiskSegment {
             first_lsn,
             file_bytes,
             file: None,
+            map: None,
+            map_tried_at: None,
             first: None,
             entries: Vec::new(),
             indexed_to: (SEGMENT_HEADER_BYTES, first_lsn, None),
@@ -100,6 +106,33 @@ impl DiskSegment {
         self.file
             .as_deref()
             .ok_or_else(|| StreamError::corrupted(&self.path, 0, "segment handle missing"))
+    }
+
+    /// The bytes of the frame at `position`, read through the segment's memory map, when the
+    /// file can be mapped and the map holds a whole frame there whose header passes the
+    /// checks. `None` sends the caller to `read_at`, which reports what is wrong, if anything.
+    /// Callers ask only for frames at or below the durable LSN, whose bytes are final.
+    fn mapped_frame(
+        &mut self,
+        fs: &dyn FileSystem,
+        position: u64,
+        payload_bytes_max: usize,
+    ) -> Option<&[u8]> {
+        let mapped_bytes = self.map.as_ref().map_or(0, |map| to_u64(map.bytes().len()));
+        let grown = self
+            .map_tried_at
+            .is_none_or(|tried| self.file_bytes > tried);
+        if mapped_bytes < self.file_bytes && grown {
+            self.map_tried_at = Some(self.file_bytes);
+            if let Ok(Some(map)) = self.file(fs).ok()?.map() {
+                self.map = Some(map);
+            }
+        }
+        let bytes = self.map.as_ref()?.bytes();
+        let from = usize::try_from(position).ok()?;
+        let rest = bytes.get(from..)?;
+        let frame_bytes = check_frame_header(rest.get(..6)?, payload_bytes_max)?.ok()?;
+        rest.get(..frame_bytes)
     }
 }
 
@@ -309,6 +342,19 @@ impl DiskIndex {
         let Some(disk) = self.segments.get_mut(segment) else {
             return Ok(FrameAt::End);
         };
+        if let Some(bytes) = disk.mapped_frame(fs, position, payload_bytes_max) {
+            self.buffer.clear();
+            self.buffer.extend_from_slice(bytes);
+            if let Decoded::Frame { frame, .. } = decode_frame(&self.buffer, payload_bytes_max) {
+                if frame.record_type == STREAM_BATCH_RECORD_TYPE && frame.lsn <= lsn_limit {
+                    return Ok(FrameAt::Frame {
+                        frame_bytes: to_u64(self.buffer.len()),
+                        lsn: frame.lsn,
+                        version: frame.version,
+                    });
+                }
+            }
+        }
         let path = disk.path.clone();
         let key = disk.first_lsn;
         if let Some(bytes) = self.ahead.frame(key, position, payload_bytes_max) {
@@ -375,6 +421,14 @@ impl DiskIndex {
         }
     }
 
+    /// The path of segment `segment`, for errors (empty if there is no such segment).
+    fn path_of(&self, segment: usize) -> PathBuf {
+        self.segments
+            .get(segment)
+            .map(|disk| disk.path.clone())
+            .unwrap_or_default()
+    }
+
     /// The body of the frame last read by `frame_at`.
     fn body(&self) -> &[u8] {
         let end = self.buffer.len().saturating_sub(4);
@@ -398,10 +452,9 @@ impl DiskIndex {
             if at.lsn > lsn_limit {
                 return Ok(());
             }
-            let Some(disk) = self.segments.get(at.segment) else {
+            if at.segment >= self.segments.len() {
                 return Ok(());
-            };
-            let path = disk.path.clone();
+            }
             let next_first_lsn = self.segments.get(at.segment + 1).map(|next| next.first_lsn);
             if next_first_lsn == Some(at.lsn) {
                 let next_offset = self
@@ -411,7 +464,7 @@ impl DiskIndex {
                     .map(|first| first.offset);
                 if at.offset.is_some() && next_offset.is_some() && next_offset != at.offset {
                     return Err(StreamError::corrupted(
-                        &path,
+                        &self.path_of(at.segment),
                         at.position,
                         "the next segment does not start at the offset this one ends at",
                     ));
@@ -438,7 +491,7 @@ impl DiskIndex {
                     }
                     FrameAt::End => {
                         return Err(StreamError::corrupted(
-                            &path,
+                            &self.path_of(at.segment),
                             at.position,
                             format!("durable frame with LSN {} is missing", at.lsn),
                         ))
@@ -458,13 +511,18 @@ impl DiskIndex {
                 None
             };
             if let Some(reason) = wrong {
-                return Err(StreamError::corrupted(&path, at.position, reason));
+                return Err(StreamError::corrupted(
+                    &self.path_of(at.segment),
+                    at.position,
+                    reason,
+                ));
             }
             let index = |offset: u64| usize::try_from(offset.saturating_sub(version));
             let index = |offset: u64| index(offset).unwrap_or(usize::MAX);
             let (count, batch) =
-                decode_batch_part(self.body(), index(wanted.start)..index(wanted.end))
-                    .map_err(|reason| StreamError::corrupted(&path, at.position, reason))?;
+                decode_batch_part(self.body(), index(wanted.start)..index(wanted.end)).map_err(
+                    |reason| StreamError::corrupted(&self.path_of(at.segment), at.position, reason),
+                )?;
             let count = to_u64(count);
             let mut read = ReadBatch {
                 first_offset: version,
