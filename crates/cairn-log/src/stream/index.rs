@@ -18,12 +18,15 @@
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
-use crate::format::{read_u64, to_u64, FRAME_BODY_OFFSET, SEGMENT_HEADER_BYTES};
+use crate::format::{
+    read_u64, to_u64, FRAME_BODY_OFFSET, FRAME_LSN_OFFSET, FRAME_RECORD_TYPE_OFFSET,
+    FRAME_VERSION_OFFSET, SEGMENT_HEADER_BYTES,
+};
 use crate::frame::{check_frame_header, decode_frame, Decoded};
 use crate::fs::{read_exact_at, FileHandle, FileSystem, Mapping, OpenMode};
 use crate::segment::list_segments;
 
-use super::codec::{decode_batch_part, DecodedBatch};
+use super::codec::{batch_header, decode_batch_part, DecodedBatch};
 use super::error::StreamError;
 use super::retention::SegmentSummary;
 
@@ -106,6 +109,35 @@ impl DiskSegment {
         self.file
             .as_deref()
             .ok_or_else(|| StreamError::corrupted(&self.path, 0, "segment handle missing"))
+    }
+
+    /// The frame at `position` when a walk may pass it unread: it lies below `indexed_to`
+    /// (an earlier walk read it whole and checked its CRC, and frames there are final), the
+    /// segment is mapped, and its header still says what the walk expects there (a stream
+    /// batch carrying `lsn` and, if known, first offset `offset`). Returns its length in bytes,
+    /// its batch's timestamp and message count, read from the map without a second CRC.
+    fn checked_before(
+        &self,
+        position: u64,
+        lsn: u64,
+        offset: Option<u64>,
+        payload_bytes_max: usize,
+    ) -> Option<(u64, u64, u64)> {
+        if position >= self.indexed_to.0 {
+            return None;
+        }
+        let from = usize::try_from(position).ok()?;
+        let rest = self.map.as_ref()?.bytes().get(from..)?;
+        let frame_bytes = check_frame_header(rest.get(..6)?, payload_bytes_max)?.ok()?;
+        let frame = rest.get(..frame_bytes)?;
+        let record_type = *frame.get(FRAME_RECORD_TYPE_OFFSET)?;
+        let version = read_u64(frame, FRAME_VERSION_OFFSET)?;
+        let fits = record_type == STREAM_BATCH_RECORD_TYPE
+            && read_u64(frame, FRAME_LSN_OFFSET)? == lsn
+            && offset.is_none_or(|offset| offset == version);
+        let body = frame.get(FRAME_BODY_OFFSET..frame_bytes.checked_sub(4)?)?;
+        let (timestamp_ms, count) = batch_header(body).ok()?;
+        fits.then_some((to_u64(frame_bytes), timestamp_ms, u64::from(count)))
     }
 
     /// The bytes of the frame at `position`, read through the segment's memory map, when the
@@ -242,6 +274,24 @@ impl ReadAhead {
         let rest = self.bytes.get(from..)?;
         let frame_bytes = check_frame_header(rest.get(..6)?, payload_bytes_max)?.ok()?;
         rest.get(..frame_bytes)
+    }
+}
+
+/// Why a frame carrying `lsn` and first offset `version` is not the one expected at `at`,
+/// or `None` when it is.
+fn unexpected(at: At, lsn: u64, version: u64) -> Option<String> {
+    if lsn != at.lsn {
+        Some(format!(
+            "frame carries LSN {lsn} where {} was expected",
+            at.lsn
+        ))
+    } else if at.offset.is_some_and(|offset| offset != version) {
+        Some(format!(
+            "batch starts at offset {version} where {:?} was expected",
+            at.offset
+        ))
+    } else {
+        None
     }
 }
 
@@ -477,6 +527,14 @@ impl DiskIndex {
                 };
                 continue;
             }
+            if let Some((mut read, next)) = self.pass_checked(at, wanted.start) {
+                self.resume = Some(at);
+                if !visit(&mut read) {
+                    return Ok(());
+                }
+                at = next;
+                continue;
+            }
             let (frame_bytes, lsn, version) =
                 match self.frame_at(fs, at.segment, at.position, lsn_limit)? {
                     FrameAt::Frame {
@@ -497,20 +555,7 @@ impl DiskIndex {
                         ))
                     }
                 };
-            let wrong = if lsn != at.lsn {
-                Some(format!(
-                    "frame carries LSN {lsn} where {} was expected",
-                    at.lsn
-                ))
-            } else if at.offset.is_some_and(|offset| offset != version) {
-                Some(format!(
-                    "batch starts at offset {version} where {:?} was expected",
-                    at.offset
-                ))
-            } else {
-                None
-            };
-            if let Some(reason) = wrong {
+            if let Some(reason) = unexpected(at, lsn, version) {
                 return Err(StreamError::corrupted(
                     &self.path_of(at.segment),
                     at.position,
@@ -548,6 +593,36 @@ impl DiskIndex {
             }
             at = next;
         }
+    }
+
+    /// The frame at `at` passed by its header alone, with where the walk goes next, when an
+    /// earlier walk checked it ([`DiskSegment::checked_before`]) and it ends at or before
+    /// `wanted_start`: only the frames a read returns are checked on every read.
+    fn pass_checked(&self, at: At, wanted_start: u64) -> Option<(ReadBatch, At)> {
+        let first_offset = at.offset?;
+        let disk = self.segments.get(at.segment)?;
+        let (frame_bytes, timestamp_ms, count) =
+            disk.checked_before(at.position, at.lsn, at.offset, self.payload_bytes_max)?;
+        let end = first_offset.saturating_add(count);
+        if end > wanted_start {
+            return None;
+        }
+        let read = ReadBatch {
+            first_offset,
+            count,
+            decoded_from: first_offset.max(wanted_start),
+            batch: DecodedBatch {
+                timestamp_ms,
+                messages: Vec::new(),
+            },
+        };
+        let next = At {
+            segment: at.segment,
+            position: at.position + frame_bytes,
+            lsn: at.lsn + 1,
+            offset: Some(end),
+        };
+        Some((read, next))
     }
 
     /// Adds an index entry for the frame at `at` if it extends the segment's index and is far
