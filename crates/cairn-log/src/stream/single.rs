@@ -416,10 +416,10 @@ impl Stream {
                 })?;
         }
         if !full {
-            'batches: for batch in &state.tail {
-                if batch.end_offset() <= from {
-                    continue;
-                }
+            // The tail is in offset order: start at the first batch that ends after `from`
+            // (a scan from its front cost a read of the newest messages up to 10 µs).
+            let first = state.tail.partition_point(|batch| batch.end_offset() <= from);
+            'batches: for batch in state.tail.range(first..) {
                 for (offset, message) in (batch.first_offset..).zip(&batch.messages) {
                     if offset >= end {
                         break 'batches;
