@@ -21,8 +21,8 @@ use super::bm25;
 use super::error::{CorruptionReason, Result, SearchError};
 use super::format::{
     block_list_key, counters_key, decode_block, decode_counter, decode_posting, decode_record,
-    posting_list_key, push_run, record_key, run_counters_key, split_suffix, tag_list_key, Counter,
-    Posting, Record, BLOCK_POSTINGS_MAX,
+    decode_record_text, posting_list_key, push_run, record_key, run_counters_key, split_suffix,
+    tag_list_key, Counter, Posting, Record, BLOCK_POSTINGS_MAX,
 };
 use super::limits::{SNIPPET_BYTES_MAX, SNIPPET_LEAD_BYTES};
 use super::query::{Budget, Hit, Query, SearchResults, Snippet};
@@ -327,16 +327,19 @@ impl Indexer {
         let corrupted = |reason| SearchError::corrupted(entry.suffix(), reason);
         let (run, doc_id) =
             split_suffix(entry.suffix()).map_err(|error| corrupted(error.into()))?;
-        let record = self
-            .document(snapshot, doc_id)?
+        let key = record_key(&self.prefix, doc_id);
+        let bytes = snapshot
+            .get(&key)
             .ok_or_else(|| corrupted(CorruptionReason::MissingRecord))?;
+        let text =
+            decode_record_text(&bytes).map_err(|error| SearchError::corrupted(&key, error))?;
         Ok(Hit {
             doc_id: doc_id.to_vec(),
             run: run.to_vec(),
             primitive: entry.posting.primitive,
             timestamp_ms: entry.posting.timestamp_ms,
             score: ranked.score,
-            snippet: snippet(&record.text, terms),
+            snippet: snippet(text, terms),
         })
     }
 }

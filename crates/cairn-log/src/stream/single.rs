@@ -418,7 +418,9 @@ impl Stream {
         if !full {
             // The tail is in offset order: start at the first batch that ends after `from`
             // (a scan from its front cost a read of the newest messages up to 10 µs).
-            let first = state.tail.partition_point(|batch| batch.end_offset() <= from);
+            let first = state
+                .tail
+                .partition_point(|batch| batch.end_offset() <= from);
             'batches: for batch in state.tail.range(first..) {
                 for (offset, message) in (batch.first_offset..).zip(&batch.messages) {
                     if offset >= end {
