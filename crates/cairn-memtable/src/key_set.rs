@@ -13,11 +13,17 @@
 //! - no key is in both.
 //!
 //! A key that lands inside the tail's span (or a removal from its middle) first moves the
-//! whole tail into the tree. A key moves into the tree at most once, so this costs O(log n)
-//! per key amortized, whatever the order of the writes.
+//! whole tail into the tree, unless the tail is short (`SMALL` keys), which takes it in place.
+//! A key moves into the tree at most once, so this costs O(log n) per key amortized, whatever
+//! the order of the writes.
 
 use std::collections::BTreeSet;
 use std::ops::Bound;
+
+/// A tail this short takes keys anywhere in its span (and below it, when the tree is empty)
+/// and gives them up in place, by a move of at most this many keys: a small set (the keys of
+/// one index value, say) then never builds a tree at all.
+const SMALL: usize = 32;
 
 /// An ordered set of keys. See the module docs.
 #[derive(Debug, Clone)]
@@ -38,6 +44,7 @@ impl<K> Default for KeySet<K> {
 impl<K: Ord + Clone> KeySet<K> {
     /// Adds `key` (a key already present is left as it is).
     pub(crate) fn insert(&mut self, key: K) {
+        let small = self.tail.len() < SMALL;
         match self.tail.last() {
             Some(last) if key > *last => self.tail.push(key),
             None if self.tree.last().is_none_or(|last| key > *last) => self.tail.push(key),
@@ -45,11 +52,20 @@ impl<K: Ord + Clone> KeySet<K> {
                 self.tree.insert(key);
             }
             Some(_) => {
-                if self.tail.first().is_some_and(|first| key < *first) {
-                    self.tree.insert(key);
-                } else if self.tail.binary_search(&key).is_err() {
-                    self.spill();
-                    self.tree.insert(key);
+                let below = self.tail.first().is_some_and(|first| key < *first);
+                match self.tail.binary_search(&key) {
+                    Ok(_) => {}
+                    // A short tail takes any key above the tree in place.
+                    Err(at) if small && (!below || self.tree.is_empty()) => {
+                        self.tail.insert(at, key);
+                    }
+                    Err(_) if below => {
+                        self.tree.insert(key);
+                    }
+                    Err(_) => {
+                        self.spill();
+                        self.tree.insert(key);
+                    }
                 }
             }
         }
@@ -63,9 +79,14 @@ impl<K: Ord + Clone> KeySet<K> {
             self.tree.remove(key)
         } else if self.tail.last() == Some(key) {
             self.tail.pop().is_some()
-        } else if self.tail.binary_search(key).is_ok() {
-            self.spill();
-            self.tree.remove(key)
+        } else if let Ok(at) = self.tail.binary_search(key) {
+            if self.tail.len() <= SMALL {
+                self.tail.remove(at);
+                true
+            } else {
+                self.spill();
+                self.tree.remove(key)
+            }
         } else {
             false
         };
@@ -183,5 +204,26 @@ mod tests {
         assert!(set.remove(&500));
         assert_eq!(set.tail.len(), 0, "a removal inside the tail spills it");
         assert_eq!(set.len(), 998);
+    }
+
+    #[test]
+    fn a_small_set_never_builds_a_tree() {
+        let mut rng = SplitMix64::new(3);
+        let mut set = KeySet::default();
+        let mut model = BTreeSet::new();
+        for _ in 0..5_000 {
+            let key = rng.next_u64() % 64;
+            if model.len() >= SMALL || rng.next_u64() % 3 == 0 {
+                assert_eq!(set.remove(&key), model.remove(&key));
+            } else {
+                set.insert(key);
+                model.insert(key);
+            }
+            assert!(
+                set.tree.is_empty(),
+                "in any order, up to {SMALL} keys stay in the tail"
+            );
+            assert!(set.iter().eq(model.iter()));
+        }
     }
 }

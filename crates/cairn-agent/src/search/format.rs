@@ -681,7 +681,10 @@ mod tests {
         let bytes = encode_record(&record());
         for cut in 0..bytes.len() {
             assert!(decode_record(&bytes[..cut]).is_err(), "prefix {cut}");
-            assert!(decode_record_text(&bytes[..cut]).is_err(), "text of prefix {cut}");
+            assert!(
+                decode_record_text(&bytes[..cut]).is_err(),
+                "text of prefix {cut}"
+            );
         }
         assert_eq!(decode_record_text(&bytes), Ok(record().text.as_str()));
         let mut longer = bytes.clone();
