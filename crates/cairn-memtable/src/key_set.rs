@@ -213,7 +213,7 @@ mod tests {
         let mut model = BTreeSet::new();
         for _ in 0..5_000 {
             let key = rng.next_u64() % 64;
-            if model.len() >= SMALL || rng.next_u64() % 3 == 0 {
+            if model.len() >= SMALL || rng.next_u64().is_multiple_of(3) {
                 assert_eq!(set.remove(&key), model.remove(&key));
             } else {
                 set.insert(key);
