@@ -248,6 +248,11 @@ struct Shared<R: Record> {
     counters: Counters,
     health: Mutex<Health>,
     closing: AtomicBool,
+    /// Set by a write that leaves the active memtable at or over `rotate_bytes`, cleared once
+    /// it is rotated or found under it: the next write makes room first only when it is set.
+    /// Only writes grow the active memtable, and they are serialized, so a clear flag means it
+    /// has room.
+    over_limit: AtomicBool,
 }
 
 /// A typed write-behind repository. See the module docs.
@@ -361,6 +366,7 @@ impl<R: Record> Repository<R> {
             counters: Counters::default(),
             health: Mutex::new(Health::Healthy),
             closing: AtomicBool::new(false),
+            over_limit: AtomicBool::new(false),
             options,
         });
         let flusher = {
@@ -740,8 +746,8 @@ impl<R: Record> Shared<R> {
             self.check_unique(key, current.as_deref(), new)?;
         }
         let (lsn, active_bytes) = self.commit(&mut writer, key, current.as_ref(), new, None)?;
-        if active_bytes >= self.options.rotate_bytes {
-            self.try_rotate();
+        if active_bytes >= self.options.rotate_bytes && self.try_rotate() {
+            self.over_limit.store(false, Ordering::Release);
         }
         drop(writer);
         if let (Some(wal), Some(WalSync::Strict)) =
@@ -790,17 +796,26 @@ impl<R: Record> Shared<R> {
         let prior = || current.map(|current| index_values(current.as_ref()));
         let mut layers = self.layers.write();
         layers.active.apply(key, new, new_values, prior, bytes, lsn);
-        Ok((lsn, layers.active.bytes()))
+        let active_bytes = layers.active.bytes();
+        if active_bytes >= self.options.rotate_bytes {
+            self.over_limit.store(true, Ordering::Release);
+        }
+        Ok((lsn, active_bytes))
     }
 
     /// Before a write: rotates a full active memtable, waiting for room by the policy (or
     /// without limit while replaying).
     fn make_room(&self, writer: &mut WriterState, replaying: bool) -> Result<()> {
-        if self.layers.read().active.bytes() < self.options.rotate_bytes {
+        if !self.over_limit.load(Ordering::Acquire) {
             return Ok(());
         }
-        self.wait_for_room(writer, replaying)?;
-        self.try_rotate();
+        if self.layers.read().active.bytes() >= self.options.rotate_bytes {
+            self.wait_for_room(writer, replaying)?;
+            if !self.try_rotate() {
+                return Ok(());
+            }
+        }
+        self.over_limit.store(false, Ordering::Release);
         Ok(())
     }
 
