@@ -1,5 +1,6 @@
 //! Finding messages on disk: the segments of one stream's log, a sparse in-memory index per
-//! segment, and frame-by-frame positional reads.
+//! segment, and frame-by-frame reads through each segment's memory map (or positional reads
+//! where the file system cannot map).
 //!
 //! What it keeps per segment: the offset and timestamp of its first batch (from one small
 //! read of the first frame's prefix, taken when the segment is first seen, so an open never
@@ -9,11 +10,14 @@
 //! in full at most once for indexing, and only when a read needs it.
 //!
 //! Guarantees: only frames at or below the LSN limit the caller passes (the log's durable
-//! LSN) are read, so a frame a leader may still be writing is never looked at; every frame
-//! read is decoded with its CRC checked, must carry the next LSN and the next offset, and its
-//! batch must decode, else the read fails with `Corrupted` naming the file and position.
-//! Lengths are checked against the frame limit before the frame buffer is sized. Reads are
-//! positional (`read_exact_at`); memory maps are a later step.
+//! LSN) are read, so a frame a leader may still be writing is never looked at, and the bytes
+//! read through a map are final. Every frame a read returns is decoded with its CRC checked,
+//! must carry the next LSN and the next offset, and its batch must decode, else the read fails
+//! with `Corrupted` naming the file and position. A frame an earlier walk already checked
+//! whole, which a walk only passes, is read by its header (length, LSN, first offset, count),
+//! which must say what the walk expects, else it is read and checked in full. A frame that
+//! fails any check in the map is read again through `read_at`, which reports what is wrong.
+//! Lengths are checked against the frame limit before the frame buffer is sized.
 
 use std::ops::Range;
 use std::path::{Path, PathBuf};
