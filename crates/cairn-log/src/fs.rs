@@ -1,8 +1,9 @@
 //! The file-I/O seam: every byte Cairn reads or writes goes through [`FileSystem`] and
 //! [`FileHandle`].
 //!
-//! The trait is deliberately narrow (positional reads and writes, `fdatasync`, length, rename,
-//! remove, directory listing and directory sync, and one exclusive directory lock) so that a
+//! The trait is deliberately narrow (positional reads and writes, an optional read-only memory
+//! map, `fdatasync`, length, rename, remove, directory listing and directory sync, and one
+//! exclusive directory lock) so that a
 //! test double can model exactly what survives a crash: the fault-injecting file system in
 //! `cairn-testkit` drops unsynced writes, tears the last write, loses unsynced renames and
 //! fails any call. [`StdFileSystem`] is the production implementation on `std::fs`.
