@@ -3,10 +3,10 @@
 //!
 //! The trait is deliberately narrow (positional reads and writes, an optional read-only memory
 //! map, `fdatasync`, length, rename, remove, directory listing and directory sync, and one
-//! exclusive directory lock) so that a
-//! test double can model exactly what survives a crash: the fault-injecting file system in
-//! `cairn-testkit` drops unsynced writes, tears the last write, loses unsynced renames and
-//! fails any call. [`StdFileSystem`] is the production implementation on `std::fs`.
+//! exclusive directory lock) so that a test double can model exactly what survives a crash:
+//! the fault-injecting file system in `cairn-testkit` drops unsynced writes, tears the last
+//! write, loses unsynced renames and fails any call (and maps nothing, so every read it serves
+//! is a positional one). [`StdFileSystem`] is the production implementation on `std::fs`.
 //!
 //! Contract every implementation keeps:
 //! - `write_all_at` data is durable only after `sync_data` on the same file returns `Ok`.
