@@ -299,6 +299,31 @@ fn unexpected(at: At, lsn: u64, version: u64) -> Option<String> {
     }
 }
 
+/// Copies the frame `bytes` into `buffer` and returns it as found when it decodes with its
+/// CRC checked, is a stream batch and carries an LSN at or below `lsn_limit` (its bytes were
+/// final when they were read); `None` sends the caller to a checked positional read.
+fn copy_final(
+    buffer: &mut Vec<u8>,
+    bytes: &[u8],
+    payload_bytes_max: usize,
+    lsn_limit: u64,
+) -> Option<FrameAt> {
+    buffer.clear();
+    buffer.extend_from_slice(bytes);
+    match decode_frame(buffer, payload_bytes_max) {
+        Decoded::Frame { frame, .. }
+            if frame.record_type == STREAM_BATCH_RECORD_TYPE && frame.lsn <= lsn_limit =>
+        {
+            Some(FrameAt::Frame {
+                frame_bytes: to_u64(buffer.len()),
+                lsn: frame.lsn,
+                version: frame.version,
+            })
+        }
+        _ => None,
+    }
+}
+
 /// What reading one frame found.
 enum FrameAt {
     /// No frame there: zeros or the end of the file.
@@ -397,35 +422,18 @@ impl DiskIndex {
             return Ok(FrameAt::End);
         };
         if let Some(bytes) = disk.mapped_frame(fs, position, payload_bytes_max) {
-            self.buffer.clear();
-            self.buffer.extend_from_slice(bytes);
-            if let Decoded::Frame { frame, .. } = decode_frame(&self.buffer, payload_bytes_max) {
-                if frame.record_type == STREAM_BATCH_RECORD_TYPE && frame.lsn <= lsn_limit {
-                    return Ok(FrameAt::Frame {
-                        frame_bytes: to_u64(self.buffer.len()),
-                        lsn: frame.lsn,
-                        version: frame.version,
-                    });
-                }
+            if let Some(found) = copy_final(&mut self.buffer, bytes, payload_bytes_max, lsn_limit) {
+                return Ok(found);
+            }
+        }
+        let key = disk.first_lsn;
+        if let Some(bytes) = self.ahead.frame(key, position, payload_bytes_max) {
+            let durable = self.ahead.durable_lsn;
+            if let Some(found) = copy_final(&mut self.buffer, bytes, payload_bytes_max, durable) {
+                return Ok(found);
             }
         }
         let path = disk.path.clone();
-        let key = disk.first_lsn;
-        if let Some(bytes) = self.ahead.frame(key, position, payload_bytes_max) {
-            self.buffer.clear();
-            self.buffer.extend_from_slice(bytes);
-            if let Decoded::Frame { frame, .. } = decode_frame(&self.buffer, payload_bytes_max) {
-                if frame.record_type == STREAM_BATCH_RECORD_TYPE
-                    && frame.lsn <= self.ahead.durable_lsn
-                {
-                    return Ok(FrameAt::Frame {
-                        frame_bytes: to_u64(self.buffer.len()),
-                        lsn: frame.lsn,
-                        version: frame.version,
-                    });
-                }
-            }
-        }
         let file = disk.file(fs)?;
         let ahead = &mut self.ahead;
         ahead.segment = None;
