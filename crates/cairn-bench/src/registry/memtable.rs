@@ -9,7 +9,8 @@ use crate::measure::{self, count_as_f64, Throughput};
 use crate::report::Row;
 use crate::targets::{self as t, Limit};
 use crate::workloads::memtable::{
-    Backend, Bench, Concurrent, Deletes, DirectInserts, Inserts, MokaGets, OnFilled, Op,
+    Backend, Bench, Concurrent, Deletes, DirectInserts, FloorInserts, Inserts, MokaGets, OnFilled,
+    Op,
 };
 use crate::workloads::{Result, Workload, WorkloadError};
 use cairn_memtable::{DbPersister, WalSync};
@@ -86,19 +87,27 @@ fn throughput_target(name: &str) -> Option<&'static Limit> {
     }
 }
 
-/// Inserts with the Buffered write-ahead log over inserts without it.
+/// Inserts with the Buffered write-ahead log over inserts without it, and inserts over their
+/// floor (the same entries in bare `std` collections).
 pub fn derived(_quick: bool) -> Vec<Derived> {
     let row = |store: &str| format!("memtable_sequential_inserts/1000/{store}");
     let explained = "p50 of 1,000 inserts with the Buffered write-ahead log over without it";
     let name = "memtable_sequential_inserts/1000 wal-buffered vs noop";
-    let inputs = [row("wal-buffered"), row("noop")];
-    vec![Derived::new(
+    let wal = Derived::new(
         name,
-        inputs,
+        [row("wal-buffered"), row("noop")],
         explained,
         Some(t::MEMTABLE_WAL),
         None,
-    )]
+    );
+    let floor = Derived::new(
+        "memtable_sequential_inserts/1000 noop vs floor",
+        [row("noop"), row("floor")],
+        "p50 of 1,000 memtable inserts over the same entries written into bare std collections",
+        None,
+        None,
+    );
+    vec![wal, floor]
 }
 
 fn single(
@@ -230,8 +239,9 @@ fn gets(point: u32) -> Entry {
     )
 }
 
-/// Every `memtable_*` entry.
-pub fn entries(quick: bool) -> Vec<Entry> {
+/// The `memtable_sequential_inserts` entries: the no-op rows, their floor, and the rows over
+/// real stores with their direct peer.
+fn insert_entries() -> Vec<Entry> {
     let mut entries = Vec::new();
     for batch in [100_u64, 1_000, 10_000] {
         let name = format!("memtable_sequential_inserts/{batch}/noop");
@@ -239,6 +249,13 @@ pub fn entries(quick: bool) -> Vec<Entry> {
             Ok(Box::new(Inserts::new(noop(ROTATE_BYTES)?, batch)))
         }));
     }
+    // The floor: the same records and index entries in bare `std` collections (no lock, no
+    // accounting, no flush), a layer of FLOOR_LAYER_RECORDS dropped in place when full.
+    entries.push(single(
+        "memtable_sequential_inserts/1000/floor".into(),
+        1,
+        |_| Ok(Box::new(FloorInserts::new(1_000))),
+    ));
     entries.push(single(
         "memtable_sequential_inserts/1000/wal-buffered".into(),
         1,
@@ -272,6 +289,12 @@ pub fn entries(quick: bool) -> Vec<Entry> {
         1,
         |_| Ok(Box::new(Inserts::new(sqlite(ROTATE_BYTES)?, 1_000))),
     ));
+    entries
+}
+
+/// Every `memtable_*` entry.
+pub fn entries(quick: bool) -> Vec<Entry> {
+    let mut entries = insert_entries();
     for threads in [2_u64, 4, 8, 16] {
         let name = format!("memtable_concurrent_inserts/{threads}/noop");
         entries.push(Entry::new(name, Kind::Throughput, move |context, name| {

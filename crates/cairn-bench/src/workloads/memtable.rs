@@ -174,6 +174,84 @@ impl Workload for Inserts {
     }
 }
 
+/// Records per layer of [`FloorInserts`]: about what a 4 MiB memtable layer of
+/// [`BenchItem`]s holds.
+pub const FLOOR_LAYER_RECORDS: usize = 32_768;
+
+type FloorMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+
+/// One layer of the floor: the maps a memtable layer needs, as bare `std` collections.
+struct FloorLayer {
+    records: FloorMap<u64, Arc<BenchItem>>,
+    order: Vec<u64>,
+    unique: FloorMap<IndexValue, u64>,
+    by_value: [FloorMap<IndexValue, Vec<u64>>; 2],
+}
+
+impl FloorLayer {
+    /// A layer sized for a full one, as a memtable sizes its next layer.
+    fn sized() -> Self {
+        let hasher = foldhash::fast::RandomState::default;
+        FloorLayer {
+            records: FloorMap::with_capacity_and_hasher(FLOOR_LAYER_RECORDS, hasher()),
+            order: Vec::with_capacity(FLOOR_LAYER_RECORDS),
+            unique: FloorMap::with_capacity_and_hasher(FLOOR_LAYER_RECORDS, hasher()),
+            by_value: [FloorMap::default(), FloorMap::default()],
+        }
+    }
+}
+
+/// The floor of an insert: the same records and index entries as [`Inserts`], written into
+/// bare `std` collections (a hash map per index, a vector for key order) with no lock, no
+/// tombstone, no memory accounting and no flush; a full layer is dropped in place. What a
+/// memtable insert costs above this is the repository's own; what this costs is the data
+/// layout's, on this machine and allocator.
+pub struct FloorInserts {
+    layer: FloorLayer,
+    next: u64,
+    batch: u64,
+}
+
+impl FloorInserts {
+    /// Inserts of `batch` records per operation.
+    pub fn new(batch: u64) -> Self {
+        FloorInserts {
+            layer: FloorLayer::sized(),
+            next: 0,
+            batch,
+        }
+    }
+}
+
+impl Workload for FloorInserts {
+    fn run_op(&mut self) -> Result<()> {
+        for _ in 0..self.batch {
+            let item = Arc::new(BenchItem::new(self.next));
+            let layer = &mut self.layer;
+            let name = IndexValue::from(&item.name);
+            ensure(!layer.unique.contains_key(&name), "floor", "a unique value repeats")?;
+            layer.unique.insert(name, item.id);
+            for (map, value) in layer.by_value.iter_mut().zip([
+                IndexValue::from(item.category),
+                IndexValue::from(item.value),
+            ]) {
+                map.entry(value).or_default().push(item.id);
+            }
+            layer.order.push(item.id);
+            layer.records.insert(item.id, item);
+            if layer.records.len() >= FLOOR_LAYER_RECORDS {
+                self.layer = FloorLayer::sized();
+            }
+            self.next += 1;
+        }
+        Ok(())
+    }
+
+    fn engine_ops_per_run(&self) -> u64 {
+        self.batch
+    }
+}
+
 /// What a read-side operation does to a record of a filled repository.
 #[derive(Clone, Copy, Debug)]
 pub enum Op {
