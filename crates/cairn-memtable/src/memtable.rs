@@ -258,20 +258,17 @@ impl<R: Record> Memtable<R> {
         &mut self,
         key: &R::Key,
         value: Option<Arc<R>>,
-        new_values: Option<IndexValues>,
         prior: impl FnOnce() -> Option<IndexValues>,
         bytes: usize,
         lsn: u64,
     ) {
-        debug_assert_eq!(value.is_some(), new_values.is_some());
         let bytes = bytes.saturating_add(SLOT_OVERHEAD_BYTES);
         let is_tombstone = value.is_none();
         if let Some(slot) = self.records.get_mut(key) {
             if let Some(old) = &slot.value {
-                let mut new_values = new_values.unwrap_or_default().into_iter();
                 for (position, index) in self.indexes.iter_mut().enumerate() {
                     let old_value = old.index_value(position);
-                    let new_value = new_values.next().flatten();
+                    let new_value = value.as_ref().and_then(|new| new.index_value(position));
                     if old_value == new_value {
                         continue;
                     }
@@ -284,12 +281,13 @@ impl<R: Record> Memtable<R> {
                 }
             } else {
                 self.tombstones = self.tombstones.saturating_sub(1);
-                Self::index_all(&mut self.indexes, key, new_values);
+                Self::index_all(&mut self.indexes, key, value.as_deref());
             }
             self.bytes = self.bytes.saturating_sub(slot.bytes);
             slot.value = value;
             slot.bytes = bytes;
         } else {
+            Self::index_all(&mut self.indexes, key, value.as_deref());
             let slot = Slot {
                 value,
                 prior: prior().map(Box::new),
@@ -297,7 +295,6 @@ impl<R: Record> Memtable<R> {
             };
             self.records.insert(key.clone(), slot);
             self.order.insert(key.clone());
-            Self::index_all(&mut self.indexes, key, new_values);
         }
         if is_tombstone {
             self.tombstones += 1;
@@ -307,13 +304,13 @@ impl<R: Record> Memtable<R> {
         debug_assert_eq!(self.records.len(), self.order.len());
     }
 
-    /// Lists `key` under each of its new values.
-    fn index_all(indexes: &mut [LayerIndex<R::Key>], key: &R::Key, values: Option<IndexValues>) {
-        let Some(values) = values else {
+    /// Lists `key` under each of `record`'s values.
+    fn index_all(indexes: &mut [LayerIndex<R::Key>], key: &R::Key, record: Option<&R>) {
+        let Some(record) = record else {
             return;
         };
-        for (index, value) in indexes.iter_mut().zip(values) {
-            if let Some(value) = value {
+        for (position, index) in indexes.iter_mut().enumerate() {
+            if let Some(value) = record.index_value(position) {
                 index.insert(value, key);
             }
         }

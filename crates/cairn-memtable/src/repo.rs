@@ -768,7 +768,6 @@ impl<R: Record> Shared<R> {
         new: Option<Arc<R>>,
         replayed: Option<u64>,
     ) -> Result<(u64, usize)> {
-        let new_values = new.as_deref().map(index_values);
         writer.buffer.clear();
         // Without a log to write, only the encoded length is needed (for the memory charge).
         let logging = self.wal.is_some() && replayed.is_none();
@@ -795,7 +794,7 @@ impl<R: Record> Shared<R> {
         };
         let prior = || current.map(|current| index_values(current.as_ref()));
         let mut layers = self.layers.write();
-        layers.active.apply(key, new, new_values, prior, bytes, lsn);
+        layers.active.apply(key, new, prior, bytes, lsn);
         let active_bytes = layers.active.bytes();
         if active_bytes >= self.options.rotate_bytes {
             self.over_limit.store(true, Ordering::Release);
