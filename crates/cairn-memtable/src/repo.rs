@@ -547,6 +547,19 @@ impl<R: Record> Repository<R> {
         self.shared.query(position, &Matcher::Exact(&value))
     }
 
+    /// The live record holding `value` in the unique index `index`, if any: what
+    /// [`Repository::by_index`] returns for a unique index, without building a list.
+    pub fn by_unique(&self, index: &str, value: impl Into<IndexValue>) -> Result<Option<Arc<R>>> {
+        let value = value.into();
+        let position = index_position::<R>(index, Some(IndexKind::Unique))?;
+        if let Some(record) = self.shared.unique_in_memory(position, &value) {
+            return Ok(Some(record));
+        }
+        let holders = self.shared.query(position, &Matcher::Exact(&value))?;
+        debug_assert!(holders.len() <= 1, "a unique index has one holder at most");
+        Ok(holders.into_iter().next())
+    }
+
     /// Every live record whose value in the ordered index `index` lies in `range`, in
     /// (value, key) order.
     pub fn range_by_index(
@@ -704,7 +717,12 @@ fn index_position<R: Record>(name: &str, kind: Option<IndexKind>) -> Result<usiz
         .position(|spec| spec.name == name && kind.is_none_or(|kind| spec.kind == kind))
         .ok_or_else(|| Error::NoSuchIndex {
             index: name.to_owned(),
-            wanted: if kind.is_some() { "ordered" } else { "exact" },
+            wanted: match kind {
+                None => "exact",
+                Some(IndexKind::Unique) => "unique",
+                Some(IndexKind::NonUnique) => "non-unique",
+                Some(IndexKind::Ordered) => "ordered",
+            },
         })
 }
 
@@ -955,6 +973,39 @@ impl<R: Record> Shared<R> {
         Ok(record)
     }
 
+    /// The live record in memory holding `value` in the unique index `position`, if any (a
+    /// value no memory layer lists may still be held in the store).
+    fn unique_in_memory(&self, position: usize, value: &IndexValue) -> Option<Arc<R>> {
+        let layers = self.layers.read();
+        for (depth, layer) in layers.newest_first().enumerate() {
+            let Some(key) = layer.index(position).and_then(|index| index.unique(value)) else {
+                continue;
+            };
+            // A layer's index lists its live records at their current values, so when no
+            // newer layer holds the key, this layer's record holds the value: no need to read
+            // the record's field again.
+            let newer = layers
+                .newest_first()
+                .take(depth)
+                .find_map(|newer| newer.slot(key));
+            let holder = match newer {
+                None => layer.slot(key).and_then(|slot| slot.value.as_ref()),
+                Some(slot) => slot
+                    .value
+                    .as_ref()
+                    .filter(|record| record.index_value(position).as_ref() == Some(value)),
+            };
+            if let Some(record) = holder {
+                debug_assert!(
+                    record.index_value(position).as_ref() == Some(value),
+                    "a layer's index is exact"
+                );
+                return Some(Arc::clone(record));
+            }
+        }
+        None
+    }
+
     /// Every live record whose value in index `position` the matcher wants, in key order.
     fn query(&self, position: usize, matcher: &Matcher<'_>) -> Result<Vec<Arc<R>>> {
         let unique_exact =
@@ -966,31 +1017,8 @@ impl<R: Record> Shared<R> {
         };
         if let (true, Matcher::Exact(value)) = (unique_exact, matcher) {
             // Fast path: a live holder in memory is the only one (the index is unique).
-            let layers = self.layers.read();
-            for (depth, layer) in layers.newest_first().enumerate() {
-                let Some(key) = layer.index(position).and_then(|index| index.unique(value)) else {
-                    continue;
-                };
-                // A layer's index lists its live records at their current values, so when no
-                // newer layer holds the key, this layer's record holds the value: no need to
-                // read the record's field again.
-                let newer = layers
-                    .newest_first()
-                    .take(depth)
-                    .find_map(|newer| newer.slot(key));
-                match newer {
-                    None => {
-                        if let Some(record) = layer.slot(key).and_then(|slot| slot.value.as_ref()) {
-                            debug_assert!(matching(record), "a layer's index is exact");
-                            return Ok(vec![Arc::clone(record)]);
-                        }
-                    }
-                    Some(slot) => {
-                        if let Some(record) = slot.value.as_ref().filter(|r| matching(r)) {
-                            return Ok(vec![Arc::clone(record)]);
-                        }
-                    }
-                }
+            if let Some(record) = self.unique_in_memory(position, value) {
+                return Ok(vec![record]);
             }
         }
         let mut found: BTreeMap<R::Key, Arc<R>> = BTreeMap::new();

@@ -96,6 +96,12 @@ fn check_queries(
         .by_index("email", email.as_str())
         .expect("by_index email"));
     assert_eq!(got, want, "{context}: by_index email {email}");
+    let unique = repo.by_unique("email", email.as_str()).expect("by_unique");
+    assert_eq!(
+        unique.map(|item| item.id),
+        want.first().copied(),
+        "{context}: by_unique email {email}"
+    );
     // Exact non-unique.
     let team = (rng.next_u64() % TEAMS) as u32;
     let want: Vec<u64> = reference

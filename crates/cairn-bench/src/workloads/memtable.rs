@@ -257,7 +257,7 @@ impl Workload for FloorInserts {
 pub enum Op {
     /// `get` by primary key.
     Get,
-    /// `by_index` on the unique index.
+    /// `by_unique`: a lookup by the unique index.
     UniqueIndex,
     /// `update` (read-modify-write of one field).
     Update,
@@ -300,13 +300,9 @@ impl Workload for OnFilled {
             }
             Op::UniqueIndex => {
                 let found = repo
-                    .by_index("name", IndexValue::from(format!("item-{id}")))
+                    .by_unique("name", IndexValue::from(format!("item-{id}")))
                     .map_err(failed)?;
-                ensure(
-                    found.len() == 1 && found.first().is_some_and(|r| r.id == id),
-                    WORKLOAD,
-                    "by_index missed",
-                )
+                ensure(found.is_some_and(|r| r.id == id), WORKLOAD, "by_unique missed")
             }
             Op::Update => {
                 let updated = repo
