@@ -9,6 +9,7 @@ use cairn_memtable::{
 };
 use cairn_testkit::{SplitMix64, TempDir};
 use serde::{Deserialize, Serialize};
+use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -55,6 +56,10 @@ impl Record for BenchItem {
             _ => None,
         }
     }
+}
+
+fn failed_format() -> WorkloadError {
+    WorkloadError::unexpected(WORKLOAD, "formatting a name failed")
 }
 
 fn failed(error: cairn_memtable::Error) -> WorkloadError {
@@ -257,7 +262,8 @@ impl Workload for FloorInserts {
 pub enum Op {
     /// `get` by primary key.
     Get,
-    /// `by_unique`: a lookup by the unique index.
+    /// `by_unique`: a lookup by the unique index (the name is formatted into a reused buffer,
+    /// so the row times the lookup, not an allocation of the harness).
     UniqueIndex,
     /// `update` (read-modify-write of one field).
     Update,
@@ -272,6 +278,7 @@ pub struct OnFilled {
     rng: SplitMix64,
     op: Op,
     turn: u64,
+    name: String,
 }
 
 impl OnFilled {
@@ -284,6 +291,7 @@ impl OnFilled {
             rng: SplitMix64::new(0x6d65_6d74),
             op,
             turn: 0,
+            name: String::new(),
         })
     }
 }
@@ -299,8 +307,10 @@ impl Workload for OnFilled {
                 ensure(found.is_some_and(|r| r.id == id), WORKLOAD, "get missed")
             }
             Op::UniqueIndex => {
+                self.name.clear();
+                write!(self.name, "item-{id}").map_err(|_| failed_format())?;
                 let found = repo
-                    .by_unique("name", IndexValue::from(format!("item-{id}")))
+                    .by_unique("name", IndexValue::from(self.name.as_str()))
                     .map_err(failed)?;
                 ensure(found.is_some_and(|r| r.id == id), WORKLOAD, "by_unique missed")
             }
