@@ -10,7 +10,7 @@ use crate::sizes::{
     RECOVERY_WAL_RECORDS_QUICK, TORN_TAIL_ENTRIES, VALUE_BYTES,
 };
 use crate::targets::{self as t, Bound, Limit, Source};
-use crate::workloads::durability::RawFdatasync;
+use crate::workloads::durability::{RawFdatasync, RawFile, RAW_BATCH_WRITE_BYTES};
 use crate::workloads::engine::{
     read_from_threads, Commit, Commits, ConflictingCommit, CreateNewKey, SnapshotGet,
     StdHashMapGet, VersionCas,
@@ -109,7 +109,7 @@ pub fn entries(quick: bool) -> Vec<Entry> {
             }));
         }
     }
-    entries.extend([thread_history(), strict_put()]);
+    entries.extend([thread_history(), strict_put(), raw_batch_sync()]);
     for (name, explained, target, goal) in [
         ("wal_replay", "Db::open of a WAL of N single-put commits, no snapshot, warm page cache",
             t::WAL_REPLAY, t::WAL_REPLAY),
@@ -255,6 +255,42 @@ fn strict_put() -> Entry {
         Ok(vec![
             ("raw_fdatasync".into(), raw),
             ("strict_put".into(), put),
+        ])
+    })
+}
+
+/// A durable batch's write and fdatasync into a sparse file and into one already written,
+/// timed in alternation: what a fresh WAL segment's holes cost every Strict batch.
+fn raw_batch_sync() -> Entry {
+    let name = "durability/raw_fdatasync_batch";
+    Entry::new(name, Kind::Latency, |context, name| {
+        let mut sparse = RawFdatasync::with(RAW_BATCH_WRITE_BYTES, RawFile::Sparse)?;
+        let mut written = RawFdatasync::with(RAW_BATCH_WRITE_BYTES, RawFile::Written)?;
+        let Plan { warm_up, budget } = context.latency_plan();
+        let budget = match budget {
+            Budget::Time(limit) => Budget::Time(limit / 2),
+            runs @ Budget::Runs(_) => runs,
+        };
+        let pair: &mut [&mut dyn Workload] = &mut [&mut sparse, &mut written];
+        let plan = Plan::new(warm_up / 2, budget);
+        let latencies = measure::measure_latency_round_robin(pair, plan, 1, Some(Duration::ZERO))?;
+        let [sparse, written]: [Latency; 2] = latencies
+            .try_into()
+            .map_err(|_| super::nothing_to_measure("raw_fdatasync_batch"))?;
+        let note = "137,000-byte pwrite at the next offset of a 64 MiB file, then fdatasync; \
+            the two files timed in alternation";
+        let ratio = Row::ratio(
+            &format!("{name} sparse over written"),
+            count_as_f64(sparse.p50_ns),
+            count_as_f64(written.p50_ns),
+            "p50 into a sparse (set_len) file over p50 into a file written beforehand",
+        );
+        Ok(vec![
+            latency_row(&format!("{name}/sparse"), &sparse)
+                .note(&format!("{note}; the file made with set_len (holes)")),
+            latency_row(&format!("{name}/written"), &written)
+                .note(&format!("{note}; the file written with zeros and synced first")),
+            ratio,
         ])
     })
 }

@@ -19,6 +19,19 @@ pub const FILL_BATCH_KEYS: usize = 1_000;
 pub const RAW_SYNC_FILE_BYTES: u64 = 64 * 1024 * 1024;
 /// Bytes each raw fdatasync operation writes before syncing: about one Strict put's frame.
 pub const RAW_SYNC_WRITE_BYTES: usize = 128;
+/// Bytes of a durable batch's write: about the WAL frame of 1,000 puts of 16-byte keys and
+/// 100-byte values.
+pub const RAW_BATCH_WRITE_BYTES: usize = 137_000;
+
+/// What the raw fdatasync file is before the timed writes land in it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RawFile {
+    /// Extended with `set_len`: holes, as a fresh WAL segment is. A write into a hole makes
+    /// the file system allocate blocks, which the fdatasync must then commit too.
+    Sparse,
+    /// Written with zeros and synced (untimed) first, as a file whose blocks already exist.
+    Written,
+}
 
 /// A fresh, empty directory (never shared by concurrent runs), removed with its files on drop.
 #[derive(Debug)]
@@ -88,6 +101,7 @@ pub(crate) fn fill_in_order(db: &Db, keys: &KeySet, value: &[u8]) -> Result<()> 
 #[derive(Debug)]
 pub struct RawFdatasync {
     file: File,
+    kind: RawFile,
     payload: Vec<u8>,
     next_offset: u64,
     /// Declared last: removed after the file is closed.
@@ -96,33 +110,64 @@ pub struct RawFdatasync {
 }
 
 impl RawFdatasync {
-    /// Creates the file (sparse, [`RAW_SYNC_FILE_BYTES`] long) and syncs it once, untimed.
+    /// Writes of [`RAW_SYNC_WRITE_BYTES`] into a sparse file: a Strict put's floor.
     pub fn new() -> Result<Self> {
+        RawFdatasync::with(RAW_SYNC_WRITE_BYTES, RawFile::Sparse)
+    }
+
+    /// Writes of `write_bytes` into a file of `kind`, [`RAW_SYNC_FILE_BYTES`] long, created
+    /// and synced untimed.
+    pub fn with(write_bytes: usize, kind: RawFile) -> Result<Self> {
         let dir = DataDir::create("fdatasync")?;
         let mut options = OpenOptions::new();
         let file = options.read(true).write(true).create_new(true);
-        let file = file.open(dir.path().join("raw.sync")).and_then(|file| {
-            file.set_len(RAW_SYNC_FILE_BYTES)?;
-            file.sync_all()?;
-            Ok(file)
-        });
-        let file = file.map_err(|error| WorkloadError::io("raw_fdatasync", "create", &error))?;
-        let payload = value_of_length(RAW_SYNC_WRITE_BYTES);
-        let next_offset = 0;
+        let file = file
+            .open(dir.path().join("raw.sync"))
+            .and_then(|file| {
+                prepare(&file, kind)?;
+                Ok(file)
+            })
+            .map_err(|error| WorkloadError::io("raw_fdatasync", "create", &error))?;
         Ok(RawFdatasync {
             file,
-            payload,
-            next_offset,
+            kind,
+            payload: value_of_length(write_bytes),
+            next_offset: 0,
             dir,
         })
     }
+}
+
+/// Makes `file` [`RAW_SYNC_FILE_BYTES`] of `kind`, synced.
+fn prepare(file: &File, kind: RawFile) -> std::io::Result<()> {
+    match kind {
+        RawFile::Sparse => {
+            // Cut to nothing first, so a file reused after a wrap has holes again.
+            file.set_len(0)?;
+            file.set_len(RAW_SYNC_FILE_BYTES)?;
+        }
+        RawFile::Written => {
+            let zeros = vec![0_u8; 1 << 20];
+            let mut offset = 0;
+            while offset < RAW_SYNC_FILE_BYTES {
+                file.write_all_at(&zeros, offset)?;
+                offset += zeros.len() as u64;
+            }
+        }
+    }
+    file.sync_all()
 }
 
 impl Workload for RawFdatasync {
     fn run_op(&mut self) -> Result<()> {
         let length = self.payload.len() as u64;
         if self.next_offset + length > RAW_SYNC_FILE_BYTES {
-            // Wrapped: at about 0.3 ms per operation, after more than two minutes of syncs.
+            // Wrapped (for 128-byte writes, after minutes of syncs): a sparse file gets its
+            // holes back, in this one operation.
+            if self.kind == RawFile::Sparse {
+                prepare(&self.file, self.kind)
+                    .map_err(|error| WorkloadError::io("raw_fdatasync", "recreate", &error))?;
+            }
             self.next_offset = 0;
         }
         let written = self.file.write_all_at(&self.payload, self.next_offset);
@@ -157,5 +202,28 @@ mod tests {
         let dir = raw.dir.path().to_path_buf();
         drop(raw);
         assert!(!dir.exists());
+    }
+
+    #[test]
+    fn a_written_raw_file_has_its_blocks_and_a_sparse_one_has_holes() {
+        use std::os::unix::fs::MetadataExt;
+        let allocated = |raw: &RawFdatasync| {
+            let metadata = raw.file.metadata().expect("metadata");
+            assert_eq!(metadata.len(), RAW_SYNC_FILE_BYTES);
+            metadata.blocks() * 512
+        };
+        let mut written = RawFdatasync::with(RAW_BATCH_WRITE_BYTES, RawFile::Written)
+            .expect("temp dir is writable");
+        assert!(allocated(&written) >= RAW_SYNC_FILE_BYTES, "every block is written");
+        let mut sparse = RawFdatasync::with(RAW_BATCH_WRITE_BYTES, RawFile::Sparse)
+            .expect("temp dir is writable");
+        time_runs(&mut sparse, 2).expect("write and sync succeed");
+        assert!(allocated(&sparse) < RAW_SYNC_FILE_BYTES / 2, "a sparse file is mostly holes");
+        // A wrap gives a sparse file its holes back.
+        sparse.next_offset = RAW_SYNC_FILE_BYTES - 1;
+        time_runs(&mut sparse, 1).expect("write and sync succeed");
+        assert_eq!(sparse.next_offset, RAW_BATCH_WRITE_BYTES as u64, "wrapped");
+        assert!(allocated(&sparse) < RAW_SYNC_FILE_BYTES / 2);
+        time_runs(&mut written, 1).expect("write and sync succeed");
     }
 }
