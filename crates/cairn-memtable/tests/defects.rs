@@ -539,7 +539,11 @@ fn inverted_and_empty_ranges_are_empty_not_a_panic() {
 fn by_unique_refuses_an_index_that_is_not_unique() {
     let store = Arc::new(MemoryPersister::new());
     let repo = open(&store, test_options());
-    for (name, wanted) in [("team", "unique"), ("score", "unique"), ("missing", "unique")] {
+    for (name, wanted) in [
+        ("team", "unique"),
+        ("score", "unique"),
+        ("missing", "unique"),
+    ] {
         match repo.by_unique(name, 1_u32) {
             Err(Error::NoSuchIndex { index, wanted: got }) => {
                 assert_eq!((index.as_str(), got), (name, wanted));

@@ -288,8 +288,9 @@ fn raw_batch_sync() -> Entry {
         Ok(vec![
             latency_row(&format!("{name}/sparse"), &sparse)
                 .note(&format!("{note}; the file made with set_len (holes)")),
-            latency_row(&format!("{name}/written"), &written)
-                .note(&format!("{note}; the file written with zeros and synced first")),
+            latency_row(&format!("{name}/written"), &written).note(&format!(
+                "{note}; the file written with zeros and synced first"
+            )),
             ratio,
         ])
     })

@@ -214,11 +214,17 @@ mod tests {
         };
         let mut written = RawFdatasync::with(RAW_BATCH_WRITE_BYTES, RawFile::Written)
             .expect("temp dir is writable");
-        assert!(allocated(&written) >= RAW_SYNC_FILE_BYTES, "every block is written");
+        assert!(
+            allocated(&written) >= RAW_SYNC_FILE_BYTES,
+            "every block is written"
+        );
         let mut sparse = RawFdatasync::with(RAW_BATCH_WRITE_BYTES, RawFile::Sparse)
             .expect("temp dir is writable");
         time_runs(&mut sparse, 2).expect("write and sync succeed");
-        assert!(allocated(&sparse) < RAW_SYNC_FILE_BYTES / 2, "a sparse file is mostly holes");
+        assert!(
+            allocated(&sparse) < RAW_SYNC_FILE_BYTES / 2,
+            "a sparse file is mostly holes"
+        );
         // A wrap gives a sparse file its holes back.
         sparse.next_offset = RAW_SYNC_FILE_BYTES - 1;
         time_runs(&mut sparse, 1).expect("write and sync succeed");

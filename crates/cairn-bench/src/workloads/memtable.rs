@@ -234,7 +234,11 @@ impl Workload for FloorInserts {
             let item = Arc::new(BenchItem::new(self.next));
             let layer = &mut self.layer;
             let name = IndexValue::from(&item.name);
-            ensure(!layer.unique.contains_key(&name), "floor", "a unique value repeats")?;
+            ensure(
+                !layer.unique.contains_key(&name),
+                "floor",
+                "a unique value repeats",
+            )?;
             layer.unique.insert(name, item.id);
             for (map, value) in layer.by_value.iter_mut().zip([
                 IndexValue::from(item.category),
@@ -312,7 +316,11 @@ impl Workload for OnFilled {
                 let found = repo
                     .by_unique("name", IndexValue::from(self.name.as_str()))
                     .map_err(failed)?;
-                ensure(found.is_some_and(|r| r.id == id), WORKLOAD, "by_unique missed")
+                ensure(
+                    found.is_some_and(|r| r.id == id),
+                    WORKLOAD,
+                    "by_unique missed",
+                )
             }
             Op::Update => {
                 let updated = repo
