@@ -29,17 +29,30 @@ use super::query::{Budget, Hit, Query, SearchResults, Snippet};
 use super::tokenize::{ceil_char_boundary, floor_char_boundary, tokens};
 use super::Indexer;
 
-/// One posting as read: its suffix `run_len run doc_id` (the document's identity; kept
-/// inline up to 24 bytes) and its decoded value.
-struct Entry {
-    suffix: Key,
+/// One posting as read: its suffix `run_len run doc_id` (the document's identity), borrowed
+/// from the key or the block it was read from, and its decoded value.
+#[derive(Clone, Copy)]
+struct Entry<'data> {
+    suffix: &'data [u8],
     posting: Posting,
 }
 
-impl Entry {
-    fn suffix(&self) -> &[u8] {
-        self.suffix.as_bytes()
+impl<'data> Entry<'data> {
+    fn suffix(&self) -> &'data [u8] {
+        self.suffix
     }
+}
+
+/// One posting list as fetched from a snapshot: its fresh postings (one key each, the suffix
+/// at `suffix_at`) and, for a term, its blocks. The list's entries borrow from it, so a
+/// search copies no suffix.
+#[derive(Default)]
+struct Fetched {
+    fresh: Vec<(Key, cairn::Value)>,
+    suffix_at: usize,
+    blocks: Vec<(Key, cairn::Value)>,
+    /// The run part of the blocks' keys that a run filter asks for (empty: every run).
+    run_prefix: Vec<u8>,
 }
 
 /// A scored document in the top-k heap: a list and a position in it, so that the heap holds
@@ -47,7 +60,7 @@ impl Entry {
 /// top is the one to evict.
 struct Ranked<'lists> {
     score: f64,
-    entry: &'lists Entry,
+    entry: &'lists Entry<'lists>,
 }
 
 impl Ranked<'_> {
@@ -97,21 +110,28 @@ impl Indexer {
             results.budget = budget;
             return Ok(results);
         }
-        let mut lists = Vec::with_capacity(terms.len());
+        let mut fetched = Vec::with_capacity(terms.len());
         for term in &terms {
-            lists.push(self.read_term(snapshot, term, run, query, &mut budget)?);
+            fetched.push(self.fetch_term(snapshot, term, run, query, &mut budget)?);
         }
-        let mut tag_lists = Vec::new();
+        let mut tags_fetched = Vec::new();
         for tag in query.tag_filter() {
             let list_key = tag_list_key(&self.prefix, tag);
-            tag_lists.push(Self::read_list(
+            tags_fetched.push(Self::fetch_list(
                 snapshot,
                 list_key,
                 run,
                 query,
                 &mut budget,
-                false,
             )?);
+        }
+        let mut lists = Vec::with_capacity(terms.len());
+        for (term, data) in terms.iter().zip(&fetched) {
+            lists.push(self.term_entries(term, data, query, &mut budget)?);
+        }
+        let mut tag_lists = Vec::with_capacity(tags_fetched.len());
+        for data in &tags_fetched {
+            tag_lists.push(Self::list_entries(data, false)?);
         }
         let avg_len = bm25::count(scope.tokens) / bm25::count(scope.documents);
         let idfs: Vec<f64> = lists
@@ -160,31 +180,44 @@ impl Indexer {
         Ok(total)
     }
 
-    /// Reads `term`'s postings (narrowed to `run`): its blocks and its fresh postings, merged
-    /// by suffix.
-    fn read_term(
+    /// Fetches `term`'s postings (narrowed to `run`): its fresh postings and its blocks.
+    fn fetch_term(
         &self,
         snapshot: &Snapshot,
         term: &str,
         run: Option<&[u8]>,
         query: &Query,
         budget: &mut Budget,
-    ) -> Result<Vec<Entry>> {
-        let fresh = Self::read_list(
-            snapshot,
-            posting_list_key(&self.prefix, term),
-            run,
-            query,
-            budget,
-            true,
-        )?;
-        let blocks = Self::read_blocks(
-            snapshot,
-            &block_list_key(&self.prefix, term),
-            run,
-            query,
-            budget,
-        )?;
+    ) -> Result<Fetched> {
+        let list_key = posting_list_key(&self.prefix, term);
+        let mut fetched = Self::fetch_list(snapshot, list_key, run, query, budget)?;
+        let list_key = block_list_key(&self.prefix, term);
+        let mut run_key = list_key.clone();
+        if let Some(run) = run {
+            push_run(&mut run_key, run);
+        }
+        fetched.run_prefix = run_key.get(list_key.len()..).unwrap_or_default().to_vec();
+        if run.is_some() {
+            // The block before the run's first one may hold the run's first postings.
+            let before = snapshot
+                .range(list_key.as_slice()..run_key.as_slice())?
+                .next_back();
+            fetched.blocks.extend(before);
+        }
+        fetched.blocks.extend(snapshot.scan_prefix(&run_key));
+        Ok(fetched)
+    }
+
+    /// `term`'s entries: its blocks' and its fresh postings, merged by suffix.
+    fn term_entries<'data>(
+        &self,
+        term: &str,
+        data: &'data Fetched,
+        query: &Query,
+        budget: &mut Budget,
+    ) -> Result<Vec<Entry<'data>>> {
+        let fresh = Self::list_entries(data, true)?;
+        let blocks = Self::block_entries(data, query, budget)?;
         if blocks.is_empty() {
             return Ok(fresh);
         }
@@ -219,29 +252,17 @@ impl Indexer {
         Ok(merged)
     }
 
-    /// Reads the blocks of one term (narrowed to `run`: the blocks whose first suffix is in
-    /// the run, and the one before them, which may hold the run's first postings).
-    fn read_blocks(
-        snapshot: &Snapshot,
-        list_key: &[u8],
-        run: Option<&[u8]>,
+    /// The entries of a term's blocks (the blocks whose first suffix is in the run, and the
+    /// one before them), narrowed to the run.
+    fn block_entries<'data>(
+        data: &'data Fetched,
         query: &Query,
         budget: &mut Budget,
-    ) -> Result<Vec<Entry>> {
-        let mut run_key = list_key.to_vec();
-        if let Some(run) = run {
-            push_run(&mut run_key, run);
-        }
-        let run_prefix = run_key.get(list_key.len()..).unwrap_or_default().to_vec();
-        // The blocks first, so the list is allocated once at its final size (growing a list
-        // of ten thousand entries by doubling cost a third of a search in malloc).
-        let mut blocks: Vec<(Key, cairn::Value)> = Vec::new();
-        if run.is_some() {
-            let before = snapshot.range(list_key..run_key.as_slice())?.next_back();
-            blocks.extend(before);
-        }
-        blocks.extend(snapshot.scan_prefix(&run_key));
-        let capacity = blocks
+    ) -> Result<Vec<Entry<'data>>> {
+        // Counted first, so the list is allocated once at its final size (growing a list of
+        // ten thousand entries by doubling cost a third of a search in malloc).
+        let capacity = data
+            .blocks
             .iter()
             .map(|(_, value)| {
                 let count = value
@@ -252,16 +273,13 @@ impl Indexer {
             })
             .sum();
         let mut list = Vec::with_capacity(capacity);
-        for (key, value) in &blocks {
+        for (key, value) in &data.blocks {
             budget.blocks_read += 1;
             let mut read = 0;
             decode_block(value, |suffix, posting| {
                 read += 1;
-                if suffix.starts_with(&run_prefix) {
-                    list.push(Entry {
-                        suffix: Key::from_slice(suffix),
-                        posting,
-                    });
+                if suffix.starts_with(&data.run_prefix) {
+                    list.push(Entry { suffix, posting });
                 }
             })
             .map_err(|error| SearchError::corrupted(key, error))?;
@@ -275,35 +293,46 @@ impl Indexer {
         Ok(list)
     }
 
-    /// Reads one posting list of fresh postings (narrowed to `run`), decoding term postings
-    /// (`decode`) or keeping tag postings' suffixes only.
-    fn read_list(
+    /// Fetches one list of fresh postings (narrowed to `run`), within the postings budget.
+    fn fetch_list(
         snapshot: &Snapshot,
         mut list_key: Vec<u8>,
         run: Option<&[u8]>,
         query: &Query,
         budget: &mut Budget,
-        decode: bool,
-    ) -> Result<Vec<Entry>> {
+    ) -> Result<Fetched> {
         let suffix_at = list_key.len();
         if let Some(run) = run {
             push_run(&mut list_key, run);
         }
         budget.lists_read += 1;
-        let mut list = Vec::new();
-        for (key, value) in snapshot.scan_prefix(&list_key) {
+        let mut fresh = Vec::new();
+        for pair in snapshot.scan_prefix(&list_key) {
             budget.postings_read += 1;
             if budget.postings_read > query.budget() {
                 return Err(SearchError::PostingsBudget {
                     max: query.budget(),
                 });
             }
-            let corrupted = |reason: CorruptionReason| SearchError::corrupted(&key, reason);
-            let suffix = key.get(suffix_at..).unwrap_or_default();
+            fresh.push(pair);
+        }
+        Ok(Fetched {
+            fresh,
+            suffix_at,
+            ..Fetched::default()
+        })
+    }
+
+    /// The entries of a fetched list's fresh postings: term postings decoded (`decode`), or
+    /// tag postings' suffixes only.
+    fn list_entries(data: &Fetched, decode: bool) -> Result<Vec<Entry<'_>>> {
+        let mut list = Vec::with_capacity(data.fresh.len());
+        for (key, value) in &data.fresh {
+            let corrupted = |reason: CorruptionReason| SearchError::corrupted(key, reason);
+            let suffix = key.get(data.suffix_at..).unwrap_or_default();
             split_suffix(suffix).map_err(|error| corrupted(error.into()))?;
-            let suffix = Key::from_slice(suffix);
             let posting = if decode {
-                decode_posting(&value).map_err(|error| corrupted(error.into()))?
+                decode_posting(value).map_err(|error| corrupted(error.into()))?
             } else if value.is_empty() {
                 // Tag postings carry no value; the placeholder is never read.
                 Posting {
@@ -347,8 +376,8 @@ impl Indexer {
 /// Merges the term lists by suffix, scores each document that passes the filters, and keeps
 /// the best `query.limit()` in a heap.
 fn merge<'lists>(
-    lists: &'lists [Vec<Entry>],
-    tag_lists: &[Vec<Entry>],
+    lists: &'lists [Vec<Entry<'lists>>],
+    tag_lists: &[Vec<Entry<'_>>],
     idfs: &[f64],
     avg_len: f64,
     query: &Query,
@@ -360,7 +389,7 @@ fn merge<'lists>(
     let mut tag_cursors = vec![0_usize; tag_lists.len()];
     loop {
         // The smallest suffix under any cursor is the next document.
-        let mut next: Option<&'lists Entry> = None;
+        let mut next: Option<&'lists Entry<'lists>> = None;
         for (list, &cursor) in lists.iter().zip(&cursors) {
             if let Some(entry) = list.get(cursor) {
                 if next.is_none_or(|best| entry.suffix() < best.suffix()) {
@@ -402,7 +431,7 @@ fn merge<'lists>(
 
 /// True when every tag list holds `suffix`; advances each tag cursor past smaller suffixes
 /// (documents arrive in ascending suffix order, so each tag list is walked once).
-fn has_tags(tag_lists: &[Vec<Entry>], cursors: &mut [usize], suffix: &[u8]) -> bool {
+fn has_tags(tag_lists: &[Vec<Entry<'_>>], cursors: &mut [usize], suffix: &[u8]) -> bool {
     let mut all = true;
     for (list, cursor) in tag_lists.iter().zip(cursors) {
         while list
