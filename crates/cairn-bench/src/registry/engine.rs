@@ -215,18 +215,23 @@ fn hot_key() -> Result<Commits> {
     Commits::new(&Fixture::build(1, VALUE_BYTES)?, Commit::Put)
 }
 
+/// The latency plan for each of two workloads timed in a round robin: a round robin's time
+/// budget is per workload, so half each keeps the pair to the plan.
+fn pair_plan(context: &Context) -> Plan {
+    let Plan { warm_up, budget } = context.latency_plan();
+    let budget = match budget {
+        Budget::Time(limit) => Budget::Time(limit / 2),
+        runs @ Budget::Runs(_) => runs,
+    };
+    Plan::new(warm_up / 2, budget)
+}
+
 /// The Strict put and the raw fdatasync, timed in alternation, and their ratio.
 fn strict_put() -> Entry {
     Entry::new("durability/strict_put", Kind::Latency, |context, name| {
         let (mut raw, mut put) = (RawFdatasync::new()?, Commits::strict()?);
-        // A round robin's time budget is per workload: half each keeps the pair to the plan.
-        let Plan { warm_up, budget } = context.latency_plan();
-        let budget = match budget {
-            Budget::Time(limit) => Budget::Time(limit / 2),
-            runs @ Budget::Runs(_) => runs,
-        };
         let pair: &mut [&mut dyn Workload] = &mut [&mut raw, &mut put];
-        let plan = Plan::new(warm_up / 2, budget);
+        let plan = pair_plan(context);
         let latencies = measure::measure_latency_round_robin(pair, plan, 1, Some(Duration::ZERO))?;
         let [raw, put]: [Latency; 2] = latencies
             .try_into()
@@ -266,13 +271,8 @@ fn raw_batch_sync() -> Entry {
     Entry::new(name, Kind::Latency, |context, name| {
         let mut sparse = RawFdatasync::with(RAW_BATCH_WRITE_BYTES, RawFile::Sparse)?;
         let mut written = RawFdatasync::with(RAW_BATCH_WRITE_BYTES, RawFile::Written)?;
-        let Plan { warm_up, budget } = context.latency_plan();
-        let budget = match budget {
-            Budget::Time(limit) => Budget::Time(limit / 2),
-            runs @ Budget::Runs(_) => runs,
-        };
         let pair: &mut [&mut dyn Workload] = &mut [&mut sparse, &mut written];
-        let plan = Plan::new(warm_up / 2, budget);
+        let plan = pair_plan(context);
         let latencies = measure::measure_latency_round_robin(pair, plan, 1, Some(Duration::ZERO))?;
         let [sparse, written]: [Latency; 2] = latencies
             .try_into()
