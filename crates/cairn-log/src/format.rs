@@ -8,9 +8,10 @@
 //!
 //! Every segment header carries the identity of the database it belongs to
 //! ([`crate::DatabaseId`]), so a segment copied in from another database is recognised and
-//! refused instead of replayed. Trade-off: the header carries a reserved word instead of
-//! packing to 60 bytes, so that the header CRC sits at the end of a 64-byte (8-byte aligned)
-//! header and frames start aligned.
+//! refused instead of replayed. Its flags word says whether the file is recycled: a retired
+//! segment given a new header and written over from the start, so that appends go to blocks
+//! already allocated instead of holes (see `crate::segment`). Builds from before the flag
+//! required the word to be zero, so they refuse a recycled segment instead of misreading it.
 
 // Segment file `{first_lsn:020}.wal`, little-endian:
 //
@@ -22,9 +23,11 @@
 //       24      8  first_lsn        u64, LSN of the segment's first frame (also in the name)
 //       32      8  segment_bytes    u64, the size the file was preallocated to
 //       40     16  database_id      the identity of the database the segment belongs to
-//       56      4  reserved         u32, always 0
+//       56      4  flags            u32, bit 0 = SEGMENT_FLAG_RECYCLED; other bits 0
 //       60      4  header_crc       u32, crc32c of bytes 0..60
-//       64      .  frames, back to back; zeros after the last frame
+//       64      .  frames, back to back; after the last frame: zeros in a new segment, the
+//                  file's previous content (stale frames, all with LSNs below first_lsn, and
+//                  their fragments) in a recycled one
 //
 // Frame, little-endian (`len` counts the payload only):
 //
@@ -87,8 +90,13 @@ pub const SEGMENT_FIRST_LSN_OFFSET: usize = 24;
 pub const SEGMENT_BYTES_OFFSET: usize = 32;
 /// Offset of the header's `database_id` field (16 bytes).
 pub const SEGMENT_DATABASE_ID_OFFSET: usize = 40;
-/// Offset of the header's reserved word (always zero).
-pub const SEGMENT_RESERVED_OFFSET: usize = 56;
+/// Offset of the header's flags word.
+pub const SEGMENT_FLAGS_OFFSET: usize = 56;
+/// Header flag: the file is a recycled segment, so stale frames of its previous life may
+/// follow its last frame.
+pub const SEGMENT_FLAG_RECYCLED: u32 = 1;
+/// Every flag this build knows; a header with any other bit set is refused.
+pub const SEGMENT_FLAGS_KNOWN: u32 = SEGMENT_FLAG_RECYCLED;
 /// Offset of the header's CRC; it covers every byte before it.
 pub const SEGMENT_HEADER_CRC_OFFSET: usize = 60;
 
@@ -98,6 +106,9 @@ pub const SEGMENT_FILE_SUFFIX: &str = ".wal";
 pub const SEGMENT_NAME_DIGITS: usize = 20;
 /// Suffix of a segment still being created; such leftovers are removed at open.
 pub const SEGMENT_TEMP_SUFFIX: &str = ".wal.tmp";
+/// Suffix of a retired segment kept for recycling (`{first_lsn:020}.wal.free`); never read,
+/// only renamed back into a new segment or removed.
+pub const SEGMENT_FREE_SUFFIX: &str = ".wal.free";
 /// Suffix given to segments that `RecoveryMode::Salvage` set aside; never read again.
 pub const SEGMENT_DAMAGED_SUFFIX: &str = ".wal.damaged";
 

@@ -37,7 +37,7 @@ pub use identity::DatabaseId;
 pub use log::{Log, LogStats, ReplayReport};
 #[cfg(feature = "sabotage")]
 pub use options::Sabotage;
-pub use options::{FlushWaker, LogOptions, RecoveryMode, SyncPolicy};
+pub use options::{FlushWaker, LogOptions, RecoveryMode, SyncPolicy, RECYCLE_SEGMENTS_MAX};
 pub use reader::{
     verify_dir, Corruption, Dropped, ForeignSegment, FrameStop, SegmentReader, StopKind, TailScan,
     TornTail, VerifiedSegment, VerifyReport,

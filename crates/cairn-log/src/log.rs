@@ -52,8 +52,8 @@ pub use crate::options::{LogOptions, RecoveryMode, SyncPolicy};
 use crate::reader::{scan_log, LogScan, ScanSettings};
 pub use crate::reader::{Dropped, TornTail};
 use crate::segment::{
-    create_segment, remove_temp_segments, segment_bytes_for, sync_dir, sync_segment, SegmentHeader,
-    SyncCalls,
+    create_segment, free_segment_path, list_free_segments, recycle_segment, remove_temp_segments,
+    segment_bytes_for, sync_dir, sync_segment, SegmentHeader, SyncCalls,
 };
 
 /// Capacity of the group buffer kept between groups. A larger one (left by a huge frame) is
@@ -105,9 +105,11 @@ pub struct LogStats {
     pub bytes_written: u64,
     /// `sync_data` calls on segment files (groups, rotations, segment creation, recovery).
     pub syncs: u64,
-    /// Segments created (the one open creates included).
+    /// Segments created as new files (the one open creates included).
     pub segments_created: u64,
-    /// Segments deleted by `remove_segments_through`.
+    /// Segments made from a retired file (`LogOptions::recycle_segments`).
+    pub segments_recycled: u64,
+    /// Segments `remove_segments_through` took out of the log, deleted or kept for recycling.
     pub segments_removed: u64,
 }
 
@@ -121,6 +123,7 @@ struct Counters {
     bytes_written: AtomicU64,
     syncs: AtomicU64,
     segments_created: AtomicU64,
+    segments_recycled: AtomicU64,
     segments_removed: AtomicU64,
 }
 
@@ -175,6 +178,8 @@ struct LiveSegment {
     last_lsn: Option<u64>,
     /// Frame bytes written to it.
     frame_bytes: u64,
+    /// The file's length (only a segment of exactly `segment_bytes` is kept for recycling).
+    file_bytes: u64,
 }
 
 impl LiveSegment {
@@ -205,6 +210,9 @@ struct Inner {
     io: Mutex<IoState>,
     /// Segments on disk, in LSN order; the last is the one being appended to.
     segments: Mutex<Vec<LiveSegment>>,
+    /// Retired segment files (`*.wal.free`) waiting to be recycled, at most
+    /// `options.recycle_segments`.
+    free_segments: Mutex<Vec<PathBuf>>,
     poison_cause: Mutex<Option<String>>,
     poisoned: AtomicBool,
     closed: AtomicBool,
@@ -271,39 +279,36 @@ impl Log {
             bytes_read: scan.bytes_read,
         };
         let mut segments = settle_files(fs.as_ref(), &options, calls, &scan, &counters)?;
+        let free_segments = Mutex::new(settle_free_segments(fs.as_ref(), dir, &options, calls)?);
         let next_segment_number = next_segment_number(&scan);
         let header = SegmentHeader {
             segment_number: next_segment_number,
             first_lsn: report.last_lsn.saturating_add(1),
             segment_bytes: options.segment_bytes,
             database_id: options.database_id,
+            recycled: false,
         };
-        let (path, file) = create_segment(fs.as_ref(), dir, header, calls)?;
-        count(&counters.segments_created, 1);
-        if calls.sync_data {
-            count(&counters.syncs, 1);
-        }
+        let (path, file) = new_segment(
+            fs.as_ref(),
+            dir,
+            (&options, calls),
+            &free_segments,
+            &counters,
+            header,
+        )?;
         segments.push(LiveSegment {
             path: path.clone(),
             first_lsn: header.first_lsn,
             last_lsn: None,
             frame_bytes: 0,
+            file_bytes: header.segment_bytes,
         });
         let wal_bytes = segments.iter().map(|segment| segment.frame_bytes).sum();
-        let buffered = match options.sync {
-            SyncPolicy::Strict => None,
-            SyncPolicy::Buffered {
-                buffer_bytes_max, ..
-            } => Some((
-                buffer_bytes_max,
-                buffer_bytes_max.saturating_mul(BACKPRESSURE_FACTOR),
-            )),
-        };
         let inner = Arc::new(Inner {
             fs,
             dir: dir.to_path_buf(),
             calls,
-            buffered,
+            buffered: buffered_limits(&options.sync),
             pending: Mutex::new(Pending {
                 buffer: Vec::new(),
                 first_lsn: header.first_lsn,
@@ -324,6 +329,7 @@ impl Log {
                 spare: Vec::new(),
             }),
             segments: Mutex::new(segments),
+            free_segments,
             poison_cause: Mutex::new(None),
             poisoned: AtomicBool::new(false),
             closed: AtomicBool::new(false),
@@ -500,10 +506,26 @@ impl Log {
                 .count();
             segments.drain(..removable).collect()
         };
+        // Retired files join the free list only once their new names are durable (the
+        // directory sync below), so a recycling never writes into a file a crash could bring
+        // back under its old segment name.
+        let room = inner
+            .options
+            .recycle_segments
+            .saturating_sub(inner.free_segments.lock().len());
+        let mut retired = Vec::new();
         for (index, victim) in victims.iter().enumerate() {
             inner
                 .wal_bytes
                 .fetch_sub(victim.frame_bytes, Ordering::Relaxed);
+            if victim.file_bytes == inner.options.segment_bytes && retired.len() < room {
+                let free_path = free_segment_path(&victim.path);
+                if inner.fs.rename(&victim.path, &free_path).is_ok() {
+                    retired.push(free_path);
+                    continue;
+                }
+                // Not renamed: removed below like any other.
+            }
             match inner.fs.remove_file(&victim.path) {
                 Ok(()) => {}
                 Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
@@ -526,6 +548,16 @@ impl Log {
                 return Err(error);
             }
             count(&inner.counters.segments_removed, to_u64(victims.len()));
+        }
+        let mut free = inner.free_segments.lock();
+        for path in retired {
+            if free.len() < inner.options.recycle_segments {
+                free.push(path);
+            } else {
+                // A concurrent removal filled the list. Best effort: a file left behind is
+                // removed by the next open.
+                let _ = inner.fs.remove_file(&path);
+            }
         }
         Ok(victims.len())
     }
@@ -560,6 +592,7 @@ impl Log {
             bytes_written: read(&counters.bytes_written),
             syncs: read(&counters.syncs),
             segments_created: read(&counters.segments_created),
+            segments_recycled: read(&counters.segments_recycled),
             segments_removed: read(&counters.segments_removed),
         }
     }
@@ -745,12 +778,16 @@ impl Inner {
             first_lsn,
             segment_bytes: segment_bytes_for(self.options.segment_bytes, frame_bytes),
             database_id: self.options.database_id,
+            recycled: false,
         };
-        let (path, file) = create_segment(self.fs.as_ref(), &self.dir, header, self.calls)?;
-        count(&self.counters.segments_created, 1);
-        if self.calls.sync_data {
-            count(&self.counters.syncs, 1);
-        }
+        let (path, file) = new_segment(
+            self.fs.as_ref(),
+            &self.dir,
+            (&self.options, self.calls),
+            &self.free_segments,
+            &self.counters,
+            header,
+        )?;
         io.next_segment_number = io.next_segment_number.saturating_add(1);
         io.file = file;
         io.write_offset = SEGMENT_HEADER_BYTES;
@@ -765,6 +802,7 @@ impl Inner {
             first_lsn,
             last_lsn: None,
             frame_bytes: 0,
+            file_bytes: header.segment_bytes,
         });
         io.path = path;
         Ok(())
@@ -933,9 +971,86 @@ fn settle_files(
             first_lsn: segment.info.first_lsn,
             last_lsn: segment.last_lsn,
             frame_bytes: segment.frames_end - SEGMENT_HEADER_BYTES,
+            file_bytes: if scan
+                .torn_tail
+                .as_ref()
+                .is_some_and(|torn| torn.file == segment.info.path)
+            {
+                0 // cut short: never recycled
+            } else {
+                segment.info.file_bytes
+            },
             path: segment.info.path,
         })
         .collect())
+}
+
+/// `(threshold, backpressure)` bytes of the pending buffer in Buffered mode, `None` in Strict.
+fn buffered_limits(sync: &SyncPolicy) -> Option<(usize, usize)> {
+    match *sync {
+        SyncPolicy::Strict => None,
+        SyncPolicy::Buffered {
+            buffer_bytes_max, ..
+        } => Some((
+            buffer_bytes_max,
+            buffer_bytes_max.saturating_mul(BACKPRESSURE_FACTOR),
+        )),
+    }
+}
+
+/// Creates the segment `header` describes, from a retired file of `free` when one is there
+/// and the segment has the configured size, otherwise as a new file.
+fn new_segment(
+    fs: &dyn FileSystem,
+    dir: &Path,
+    (options, calls): (&LogOptions, SyncCalls),
+    free: &Mutex<Vec<PathBuf>>,
+    counters: &Counters,
+    header: SegmentHeader,
+) -> Result<(PathBuf, Box<dyn FileHandle>), LogError> {
+    let reusable = free.lock().pop();
+    let created = if let Some(free_path) = reusable {
+        let header = SegmentHeader {
+            recycled: !options.recycles_without_flag(),
+            ..header
+        };
+        let created = recycle_segment(fs, dir, &free_path, header, calls)?;
+        count(&counters.segments_recycled, 1);
+        created
+    } else {
+        let created = create_segment(fs, dir, header, calls)?;
+        count(&counters.segments_created, 1);
+        created
+    };
+    if calls.sync_data {
+        count(&counters.syncs, 1);
+    }
+    Ok(created)
+}
+
+/// The retired segments open keeps for recycling: the `*.wal.free` files of exactly
+/// `segment_bytes`, at most `recycle_segments` of them; any other is removed.
+fn settle_free_segments(
+    fs: &dyn FileSystem,
+    dir: &Path,
+    options: &LogOptions,
+    calls: SyncCalls,
+) -> Result<Vec<PathBuf>, LogError> {
+    let mut kept = Vec::new();
+    let mut removed = false;
+    for (path, file_bytes) in list_free_segments(fs, dir)? {
+        if file_bytes == options.segment_bytes && kept.len() < options.recycle_segments {
+            kept.push(path);
+            continue;
+        }
+        fs.remove_file(&path)
+            .map_err(|error| LogError::io("remove free segment", &path, error))?;
+        removed = true;
+    }
+    if removed {
+        sync_dir(fs, dir, calls)?;
+    }
+    Ok(kept)
 }
 
 /// Cuts `path` to `length` bytes and syncs it.

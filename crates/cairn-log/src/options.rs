@@ -19,6 +19,8 @@ pub const SEGMENT_BYTES_MIN: u64 = 4 << 10;
 /// Largest accepted configured segment size: 1 TiB (a frame larger than the configured size
 /// still gets a segment that fits it).
 pub const SEGMENT_BYTES_MAX: u64 = 1 << 40;
+/// Most retired segments a log keeps for recycling ([`LogOptions::recycle_segments`]): 16.
+pub const RECYCLE_SEGMENTS_MAX: usize = 16;
 /// Default interval of the background flush in [`SyncPolicy::Buffered`]: 10 ms, the most a
 /// crash may lose.
 pub const FLUSH_INTERVAL_DEFAULT: Duration = Duration::from_millis(10);
@@ -93,6 +95,9 @@ pub enum Sabotage {
     /// Treat any invalid frame, in any segment, as the clean end of the log: no forward scan,
     /// never `Corrupted`.
     CrcFailureIsTornTail,
+    /// Recycle retired segments without setting the header flag, so readers take the stale
+    /// frames after a recycled segment's own for damage.
+    RecycleWithoutFlag,
 }
 
 /// Configuration of a [`crate::Log`].
@@ -128,6 +133,13 @@ pub struct LogOptions {
     /// whole before the next one is created, so only the last segments can hold a torn tail.
     /// Default `false`: every segment is read and checked, as before.
     pub skip_covered_segments: bool,
+    /// How many retired segments (`Log::remove_segments_through`) to keep as
+    /// `{first_lsn:020}.wal.free` and turn into new segments instead of creating files:
+    /// 0..=[`RECYCLE_SEGMENTS_MAX`], default 0 (every retired segment is deleted). A recycled
+    /// segment's blocks are already allocated, so a write plus `sync_data` into it does not
+    /// also commit a block allocation; the price is that much disk kept, and the recovery
+    /// trade-off in `crate::reader`. Only files of exactly `segment_bytes` are kept.
+    pub recycle_segments: usize,
     /// The deliberately broken behaviour of this build, if any.
     #[cfg(feature = "sabotage")]
     pub sabotage: Sabotage,
@@ -144,6 +156,7 @@ impl LogOptions {
             database_id: DatabaseId::UNSET,
             flush_waker: None,
             skip_covered_segments: false,
+            recycle_segments: 0,
             #[cfg(feature = "sabotage")]
             sabotage: Sabotage::None,
         }
@@ -163,6 +176,12 @@ impl LogOptions {
             return invalid(format!(
                 "frame_payload_bytes_max {} is outside {RECORD_PREFIX_BYTES}..={FRAME_PAYLOAD_BYTES_MAX}",
                 self.frame_payload_bytes_max
+            ));
+        }
+        if self.recycle_segments > RECYCLE_SEGMENTS_MAX {
+            return invalid(format!(
+                "recycle_segments {} is above {RECYCLE_SEGMENTS_MAX}",
+                self.recycle_segments
             ));
         }
         if let SyncPolicy::Buffered {
@@ -218,6 +237,25 @@ impl LogOptions {
         }
     }
 
+    /// True when this build recycles segments without flagging them.
+    #[cfg_attr(
+        not(feature = "sabotage"),
+        expect(
+            clippy::unused_self,
+            reason = "reads the sabotage field in sabotage builds"
+        )
+    )]
+    pub(crate) fn recycles_without_flag(&self) -> bool {
+        #[cfg(feature = "sabotage")]
+        {
+            self.sabotage == Sabotage::RecycleWithoutFlag
+        }
+        #[cfg(not(feature = "sabotage"))]
+        {
+            false
+        }
+    }
+
     /// True when this build treats any invalid frame as the clean end of the log.
     #[cfg_attr(
         not(feature = "sabotage"),
@@ -264,6 +302,9 @@ mod tests {
         ));
         let mut options = LogOptions::new(SyncPolicy::Strict);
         options.frame_payload_bytes_max = 15;
+        assert!(options.validate().is_err());
+        let mut options = LogOptions::new(SyncPolicy::Strict);
+        options.recycle_segments = RECYCLE_SEGMENTS_MAX + 1;
         assert!(options.validate().is_err());
         let options = LogOptions::new(SyncPolicy::Buffered {
             flush_interval: Duration::ZERO,

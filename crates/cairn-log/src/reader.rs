@@ -15,6 +15,17 @@
 //!   above the last good one. If one is found, the damage is not a crash artefact:
 //!   corruption. Otherwise it is a torn tail in the last segment, and corruption in any other
 //!   one, because a segment is synced whole before the next one is created.
+//! - A recycled segment (header flag) holds its previous life's frames after its own, all
+//!   with LSNs below its first LSN. Its first byte that is not the next frame (zeros, an
+//!   invalid frame, or a valid stale frame) ends it: in a segment that is not the last, the
+//!   next segment's first LSN then proves nothing is missing (the order check refuses a gap),
+//!   and in the last one the forward scan still looks for a valid frame above the last good
+//!   LSN, hopping over intact stale frames, and calls it corruption if it finds one. Nothing
+//!   is cut: the stale rest is the segment's normal end, and the next open starts a new
+//!   segment after it. What recycling gives up: a crash that persisted a later sector of the
+//!   last, unacknowledged group but not an earlier one reads as corruption in a recycled
+//!   segment (the earlier sector holds stale bytes), where a new segment shows zeros there and
+//!   reads as a clean end; `RecoveryMode::Salvage` recovers such a log.
 //!
 //! Memory stays bounded: the reader holds a window of [`READ_CHUNK_BYTES`] (more only for a
 //! frame larger than that, and only after its length passed the payload limit and the bytes
@@ -273,6 +284,7 @@ impl SegmentReader {
         let end = self.file_bytes;
         let mut scan = TailScan::default();
         let mut chunk_start = stop.offset;
+        let mut skip_until = 0_u64;
         while chunk_start < end {
             let left = to_usize(end - chunk_start);
             let chunk_bytes = left.min(READ_CHUNK_BYTES);
@@ -291,7 +303,7 @@ impl SegmentReader {
             }
             for index in 0..chunk_bytes {
                 let candidate = chunk_start + to_u64(index);
-                if candidate <= stop.offset {
+                if candidate <= stop.offset || candidate < skip_until {
                     continue;
                 }
                 let Some(header) = window.get(index..index + FRAME_HEADER_BYTES) else {
@@ -327,6 +339,10 @@ impl SegmentReader {
                         scan.next_frame = Some((candidate, frame.lsn));
                         return Ok(scan);
                     }
+                    // An intact frame: no later write touched its bytes, so no frame starts
+                    // inside it. Hopping over it keeps the scan of a recycled segment's stale
+                    // frames at one checksum per frame instead of a candidate per byte.
+                    skip_until = candidate + to_u64(frame_bytes);
                 }
             }
             chunk_start += to_u64(chunk_bytes);
@@ -778,8 +794,15 @@ fn scan_segment(
         info,
     };
     let mut expected_lsn = segment.info.first_lsn;
+    let recycled = segment.info.recycled;
     let mut wrong_lsn = None;
+    let mut stale_at = None;
     while let Some((offset, frame)) = reader.next()? {
+        if recycled && frame.lsn < segment.info.first_lsn {
+            // A frame of the file's previous life: the end of this one.
+            stale_at = Some(offset);
+            break;
+        }
         if frame.lsn != expected_lsn {
             wrong_lsn = Some((offset, frame.lsn));
             break;
@@ -796,13 +819,22 @@ fn scan_segment(
         segment.frames_end = reader.position();
         expected_lsn += 1;
     }
+    // Frames at or below this are not the segment's own (the previous life of a recycled one).
+    let stale_floor = if recycled {
+        segment.info.first_lsn - 1
+    } else {
+        0
+    };
     let end = if let Some((offset, lsn)) = wrong_lsn {
-        let frames_after = count_frames_from(&mut reader, offset, settings.count_dropped)?;
+        let frames_after =
+            count_frames_from(&mut reader, offset, stale_floor, settings.count_dropped)?;
         SegmentEnd::Damaged {
             offset,
             reason: format!("frame carries LSN {lsn} where LSN {expected_lsn} was expected"),
             frames_after,
         }
+    } else if recycled {
+        classify_recycled_end(&mut reader, is_last, expected_lsn - 1, stale_at, settings)?
     } else {
         classify_stop(&mut reader, is_last, expected_lsn - 1, settings)?
     };
@@ -838,7 +870,7 @@ fn classify_stop(
     }
     let tail = reader.scan_tail(last_lsn)?;
     if let Some((next_offset, next_lsn)) = tail.next_frame {
-        let frames_after = count_frames_from(reader, next_offset, settings.count_dropped)?;
+        let frames_after = count_frames_from(reader, next_offset, 0, settings.count_dropped)?;
         return Ok(SegmentEnd::Damaged {
             offset: stop.offset,
             reason: format!(
@@ -867,11 +899,62 @@ fn classify_stop(
     })
 }
 
-/// Counts the valid frames from `offset` to the end of the reader's file, skipping damage
-/// (only when `enabled`; otherwise 0).
+/// Ends a recycled segment at its first byte that is not the next frame (`stale_at`: the
+/// offset of a valid frame of the previous life that stopped the reader). Only the last
+/// segment is scanned further, for a valid frame above `last_lsn`, which would be damage; any
+/// other segment's end is checked by the next segment's first LSN.
+fn classify_recycled_end(
+    reader: &mut SegmentReader,
+    is_last: bool,
+    last_lsn: u64,
+    stale_at: Option<u64>,
+    settings: &ScanSettings,
+) -> Result<SegmentEnd, LogError> {
+    if let Some(offset) = stale_at {
+        reader.stop_at::<()>(
+            offset,
+            StopKind::Invalid {
+                reason: "frame of the segment's previous life",
+            },
+        );
+    }
+    let Some(stop) = reader.stop() else {
+        return Ok(SegmentEnd::Clean);
+    };
+    if !is_last || matches!(stop.kind, StopKind::EndOfFile) {
+        return Ok(SegmentEnd::Clean);
+    }
+    if settings.crc_failure_is_torn_tail {
+        let dropped = reader.file_bytes() - stop.offset;
+        return Ok(SegmentEnd::SabotageEnd(TornTail {
+            file: reader.path().to_path_buf(),
+            offset: stop.offset,
+            bytes_dropped: dropped,
+        }));
+    }
+    let tail = reader.scan_tail(last_lsn)?;
+    let Some((next_offset, next_lsn)) = tail.next_frame else {
+        return Ok(SegmentEnd::Clean);
+    };
+    let frames_after = count_frames_from(reader, next_offset, last_lsn, settings.count_dropped)?;
+    Ok(SegmentEnd::Damaged {
+        offset: stop.offset,
+        reason: format!(
+            "{} at offset {} of a recycled segment, yet a valid frame (LSN {next_lsn}) follows \
+             at offset {next_offset}",
+            stop.describe(),
+            stop.offset
+        ),
+        frames_after,
+    })
+}
+
+/// Counts the valid frames with an LSN above `lsn_floor` from `offset` to the end of the
+/// reader's file, skipping damage (only when `enabled`; otherwise 0).
 fn count_frames_from(
     reader: &mut SegmentReader,
     offset: u64,
+    lsn_floor: u64,
     enabled: bool,
 ) -> Result<u64, LogError> {
     if !enabled {
@@ -880,10 +963,12 @@ fn count_frames_from(
     let mut frames = 0;
     reader.seek(offset);
     loop {
-        while reader.next()?.is_some() {
-            frames += 1;
+        while let Some((_, frame)) = reader.next()? {
+            if frame.lsn > lsn_floor {
+                frames += 1;
+            }
         }
-        match reader.scan_tail(0)?.next_frame {
+        match reader.scan_tail(lsn_floor)?.next_frame {
             // Strictly after the stop, so this terminates.
             Some((next_offset, _)) => reader.seek(next_offset),
             None => return Ok(frames),
@@ -908,7 +993,7 @@ fn count_dropped_segments(
             continue; // Reported with the frames after the damage by `scan_segment`.
         }
         let mut reader = SegmentReader::open_path(fs, &entry.path, settings.payload_bytes_max)?;
-        let frames_after = count_frames_from(&mut reader, SEGMENT_HEADER_BYTES, true)?;
+        let frames_after = count_frames_from(&mut reader, SEGMENT_HEADER_BYTES, 0, true)?;
         scan.bytes_read += reader.bytes_read();
         scan.dropped.push(Dropped {
             file: entry.path.clone(),

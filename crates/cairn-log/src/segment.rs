@@ -8,19 +8,29 @@
 //!
 //! Guarantees: a segment is created as `{name}.tmp` (header written, preallocated with
 //! `set_len`, `sync_data`), then renamed to its final name, then the directory is synced; so a
-//! `.wal` file whose header does not check is never a crash artefact but corruption. Files are
-//! never reused. Trade-off: creation costs two syncs (file and directory), paid once per
-//! segment, never per commit.
+//! `.wal` file whose header does not check is never a crash artefact but corruption. Trade-off:
+//! creation costs two syncs (file and directory), paid once per segment, never per commit.
+//!
+//! Recycling: a preallocated file's blocks are holes until written, and an fdatasync after a
+//! write into a hole also commits the block allocation, which costs about half again as much
+//! as the write itself. So a log may keep retired segments as `{first_lsn:020}.wal.free` and
+//! turn one into its next segment: renamed to `{name}.tmp`, given a new header with
+//! [`SEGMENT_FLAG_RECYCLED`] set, synced, renamed into place and the directory synced, the
+//! same steps as a creation. Its frames of the previous life stay after the new ones until
+//! overwritten; every one of them carries an LSN below the new first LSN (a segment is
+//! retired only once every LSN it holds is covered, and LSNs only grow), and the reader ends a
+//! recycled segment at the first byte that is not the next frame (see `crate::reader`).
 
 use std::path::{Path, PathBuf};
 
 use crate::error::LogError;
 use crate::format::{
     read_u32, read_u64, to_u64, SEGMENT_BYTES_OFFSET, SEGMENT_DATABASE_ID_OFFSET,
-    SEGMENT_FILE_SUFFIX, SEGMENT_FIRST_LSN_OFFSET, SEGMENT_FORMAT_VERSION,
-    SEGMENT_FORMAT_VERSION_OFFSET, SEGMENT_HEADER_BYTES, SEGMENT_HEADER_BYTES_OFFSET,
+    SEGMENT_FILE_SUFFIX, SEGMENT_FIRST_LSN_OFFSET, SEGMENT_FLAGS_KNOWN, SEGMENT_FLAGS_OFFSET,
+    SEGMENT_FLAG_RECYCLED, SEGMENT_FORMAT_VERSION, SEGMENT_FORMAT_VERSION_OFFSET,
+    SEGMENT_FREE_SUFFIX, SEGMENT_HEADER_BYTES, SEGMENT_HEADER_BYTES_OFFSET,
     SEGMENT_HEADER_CRC_OFFSET, SEGMENT_HEADER_LEN, SEGMENT_MAGIC, SEGMENT_NAME_DIGITS,
-    SEGMENT_NUMBER_OFFSET, SEGMENT_RESERVED_OFFSET, SEGMENT_TEMP_SUFFIX,
+    SEGMENT_NUMBER_OFFSET, SEGMENT_TEMP_SUFFIX,
 };
 use crate::fs::{read_exact_at, FileHandle, FileSystem, OpenMode};
 use crate::identity::DatabaseId;
@@ -37,6 +47,9 @@ pub struct SegmentHeader {
     pub segment_bytes: u64,
     /// The database the segment belongs to.
     pub database_id: DatabaseId,
+    /// The file is a recycled segment: stale frames (LSNs below `first_lsn`) may follow the
+    /// last frame instead of zeros.
+    pub recycled: bool,
 }
 
 impl SegmentHeader {
@@ -55,9 +68,15 @@ impl SegmentHeader {
             .copy_from_slice(&self.first_lsn.to_le_bytes());
         bytes[SEGMENT_BYTES_OFFSET..SEGMENT_DATABASE_ID_OFFSET]
             .copy_from_slice(&self.segment_bytes.to_le_bytes());
-        bytes[SEGMENT_DATABASE_ID_OFFSET..SEGMENT_RESERVED_OFFSET]
+        bytes[SEGMENT_DATABASE_ID_OFFSET..SEGMENT_FLAGS_OFFSET]
             .copy_from_slice(&self.database_id.to_bytes());
-        // Bytes 56..60 stay zero (reserved).
+        let flags = if self.recycled {
+            SEGMENT_FLAG_RECYCLED
+        } else {
+            0
+        };
+        bytes[SEGMENT_FLAGS_OFFSET..SEGMENT_HEADER_CRC_OFFSET]
+            .copy_from_slice(&flags.to_le_bytes());
         let crc = crc32c::crc32c(&bytes[..SEGMENT_HEADER_CRC_OFFSET]);
         bytes[SEGMENT_HEADER_CRC_OFFSET..].copy_from_slice(&crc.to_le_bytes());
         bytes
@@ -86,15 +105,18 @@ impl SegmentHeader {
         {
             return Err("unexpected segment header size");
         }
-        if read_u32(header, SEGMENT_RESERVED_OFFSET) != Some(0) {
-            return Err("reserved segment header bytes are not zero");
+        let Some(flags) = read_u32(header, SEGMENT_FLAGS_OFFSET) else {
+            return Err("file shorter than a segment header");
+        };
+        if flags & !SEGMENT_FLAGS_KNOWN != 0 {
+            return Err("unknown segment header flags");
         }
         let (Some(segment_number), Some(first_lsn), Some(segment_bytes), Some(database_id)) = (
             read_u64(header, SEGMENT_NUMBER_OFFSET),
             read_u64(header, SEGMENT_FIRST_LSN_OFFSET),
             read_u64(header, SEGMENT_BYTES_OFFSET),
             header
-                .get(SEGMENT_DATABASE_ID_OFFSET..SEGMENT_RESERVED_OFFSET)
+                .get(SEGMENT_DATABASE_ID_OFFSET..SEGMENT_FLAGS_OFFSET)
                 .and_then(|bytes| <[u8; 16]>::try_from(bytes).ok()),
         ) else {
             return Err("file shorter than a segment header");
@@ -110,6 +132,7 @@ impl SegmentHeader {
             first_lsn,
             segment_bytes,
             database_id: DatabaseId::from_bytes(database_id),
+            recycled: flags & SEGMENT_FLAG_RECYCLED != 0,
         })
     }
 }
@@ -144,6 +167,8 @@ pub struct SegmentInfo {
     pub segment_bytes: u64,
     /// The database the header names.
     pub database_id: DatabaseId,
+    /// From the header: stale frames may follow the last frame.
+    pub recycled: bool,
 }
 
 /// A segment file found in a directory, checked or not.
@@ -218,6 +243,7 @@ fn read_segment_info(
             file_bytes,
             segment_bytes: header.segment_bytes,
             database_id: header.database_id,
+            recycled: header.recycled,
         }),
     };
     Ok((info, file_bytes))
@@ -304,6 +330,78 @@ pub(crate) fn create_segment(
     Ok((path, file))
 }
 
+/// Turns the retired segment file `free` into the segment `header` describes (which must
+/// have `recycled` set and the file's length as its size), with the steps of
+/// [`create_segment`]: rename to the temp name, new header, sync, rename into place,
+/// directory sync. A crash before the last rename leaves a temp file that open removes.
+pub(crate) fn recycle_segment(
+    fs: &dyn FileSystem,
+    dir: &Path,
+    free: &Path,
+    header: SegmentHeader,
+    calls: SyncCalls,
+) -> Result<(PathBuf, Box<dyn FileHandle>), LogError> {
+    let name = segment_file_name(header.first_lsn);
+    let path = dir.join(&name);
+    let temp_path = dir.join(format!("{name}.tmp"));
+    fs.rename(free, &temp_path)
+        .map_err(|error| LogError::io("take a free segment", free, error))?;
+    {
+        let temp = fs
+            .open(&temp_path, OpenMode::ReadWrite)
+            .map_err(|error| LogError::io("open free segment", &temp_path, error))?;
+        let file_bytes = temp
+            .len()
+            .map_err(|error| LogError::io("read segment length", &temp_path, error))?;
+        if file_bytes != header.segment_bytes {
+            temp.set_len(header.segment_bytes)
+                .map_err(|error| LogError::io("preallocate segment", &temp_path, error))?;
+        }
+        temp.write_all_at(&header.encode(), 0)
+            .map_err(|error| LogError::io("write segment header", &temp_path, error))?;
+        sync_segment(temp.as_ref(), &temp_path, calls)?;
+    }
+    fs.rename(&temp_path, &path)
+        .map_err(|error| LogError::io("rename segment into place", &path, error))?;
+    sync_dir(fs, dir, calls)?;
+    let file = fs
+        .open(&path, OpenMode::ReadWrite)
+        .map_err(|error| LogError::io("open segment", &path, error))?;
+    Ok((path, file))
+}
+
+/// The name a retired segment takes while it waits to be recycled: `{name}.free`.
+pub(crate) fn free_segment_path(path: &Path) -> PathBuf {
+    let mut free = path.as_os_str().to_owned();
+    free.push(SEGMENT_FREE_SUFFIX.trim_start_matches(SEGMENT_FILE_SUFFIX));
+    PathBuf::from(free)
+}
+
+/// Every `*.wal.free` file of `dir` with its length, sorted by name.
+pub(crate) fn list_free_segments(
+    fs: &dyn FileSystem,
+    dir: &Path,
+) -> Result<Vec<(PathBuf, u64)>, LogError> {
+    let names = fs
+        .list_dir(dir)
+        .map_err(|error| LogError::io("list log directory", dir, error))?;
+    let mut free: Vec<&String> = names
+        .iter()
+        .filter(|name| name.ends_with(SEGMENT_FREE_SUFFIX))
+        .collect();
+    free.sort_unstable();
+    let mut found = Vec::with_capacity(free.len());
+    for name in free {
+        let path = dir.join(name);
+        let file_bytes = fs
+            .open(&path, OpenMode::Read)
+            .and_then(|file| file.len())
+            .map_err(|error| LogError::io("read free segment length", &path, error))?;
+        found.push((path, file_bytes));
+    }
+    Ok(found)
+}
+
 /// Removes leftover `*.wal.tmp` files (segments whose creation a crash interrupted) and syncs
 /// the directory if any were removed. Returns how many.
 pub(crate) fn remove_temp_segments(
@@ -347,6 +445,7 @@ mod tests {
             first_lsn: 0x0102_0304_0506_0708,
             segment_bytes: 4096,
             database_id: DatabaseId::from_bytes(*b"0123456789abcdef"),
+            recycled: false,
         };
         let bytes = header.encode();
         let mut expected = Vec::new();
@@ -357,11 +456,47 @@ mod tests {
         expected.extend_from_slice(&[8, 7, 6, 5, 4, 3, 2, 1]); // first_lsn u64
         expected.extend_from_slice(&[0, 0x10, 0, 0, 0, 0, 0, 0]); // segment_bytes u64 = 4096
         expected.extend_from_slice(b"0123456789abcdef"); // database_id
-        expected.extend_from_slice(&[0, 0, 0, 0]); // reserved
+        expected.extend_from_slice(&[0, 0, 0, 0]); // flags
         let crc = crc32c::crc32c(&expected);
         expected.extend_from_slice(&crc.to_le_bytes());
         assert_eq!(bytes.to_vec(), expected);
         assert_eq!(SegmentHeader::decode(&bytes), Ok(header));
+
+        let recycled = SegmentHeader {
+            recycled: true,
+            ..header
+        };
+        let bytes = recycled.encode();
+        expected.truncate(SEGMENT_FLAGS_OFFSET);
+        expected.extend_from_slice(&[1, 0, 0, 0]); // flags: recycled
+        let crc = crc32c::crc32c(&expected);
+        expected.extend_from_slice(&crc.to_le_bytes());
+        assert_eq!(bytes.to_vec(), expected);
+        assert_eq!(SegmentHeader::decode(&bytes), Ok(recycled));
+    }
+
+    #[test]
+    fn unknown_header_flags_are_refused() {
+        for bit in 1..32 {
+            let mut bytes = SegmentHeader {
+                segment_number: 1,
+                first_lsn: 1,
+                segment_bytes: 1 << 20,
+                database_id: DatabaseId::generate(),
+                recycled: true,
+            }
+            .encode();
+            let flags = SEGMENT_FLAG_RECYCLED | (1_u32 << bit);
+            bytes[SEGMENT_FLAGS_OFFSET..SEGMENT_HEADER_CRC_OFFSET]
+                .copy_from_slice(&flags.to_le_bytes());
+            let crc = crc32c::crc32c(&bytes[..SEGMENT_HEADER_CRC_OFFSET]);
+            bytes[SEGMENT_HEADER_CRC_OFFSET..].copy_from_slice(&crc.to_le_bytes());
+            assert_eq!(
+                SegmentHeader::decode(&bytes),
+                Err("unknown segment header flags"),
+                "bit {bit}"
+            );
+        }
     }
 
     #[test]
@@ -371,6 +506,7 @@ mod tests {
             first_lsn: 1,
             segment_bytes: 1 << 20,
             database_id: DatabaseId::generate(),
+            recycled: false,
         }
         .encode();
         for bit in 0..SEGMENT_HEADER_LEN * 8 {
@@ -388,6 +524,7 @@ mod tests {
             first_lsn: 1,
             segment_bytes: 1 << 20,
             database_id: DatabaseId::generate(),
+            recycled: false,
         }
         .encode();
         bytes[SEGMENT_FORMAT_VERSION_OFFSET..SEGMENT_HEADER_BYTES_OFFSET]

@@ -134,6 +134,16 @@ pub const WAL_SEGMENT_BYTES_MIN: u64 = 4 * 1024;
 /// Largest accepted `Options::wal_segment_bytes` (1 GiB).
 pub const WAL_SEGMENT_BYTES_MAX: u64 = 1024 * 1024 * 1024;
 
+/// Default `Options::wal_recycle_segments`: 2 retired WAL segments kept for reuse. A
+/// checkpoint retires about one segment per `checkpoint_wal_bytes` of WAL, so two keep a
+/// rotation supplied between checkpoints.
+pub const WAL_RECYCLE_SEGMENTS_DEFAULT: usize = 2;
+
+/// Largest accepted `Options::wal_recycle_segments` (the log's own ceiling).
+pub const WAL_RECYCLE_SEGMENTS_MAX: usize = cairn_log::RECYCLE_SEGMENTS_MAX;
+
+const _: () = assert!(WAL_RECYCLE_SEGMENTS_DEFAULT <= WAL_RECYCLE_SEGMENTS_MAX);
+
 const _: () = assert!(WAL_SEGMENT_BYTES_MIN <= WAL_SEGMENT_BYTES_DEFAULT);
 const _: () = assert!(WAL_SEGMENT_BYTES_DEFAULT <= WAL_SEGMENT_BYTES_MAX);
 

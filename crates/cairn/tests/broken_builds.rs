@@ -9,6 +9,7 @@
 //! | no directory fsync after a rename | power loss at every I/O point |
 //! | WAL deleted before the snapshot is durable | power loss at every I/O point |
 //! | every CRC failure taken for a torn tail | every bit flip in the WAL |
+//! | WAL segments recycled without the header flag | power loss at every I/O point |
 
 #![allow(
     clippy::expect_used,
@@ -61,6 +62,14 @@ fn missing_directory_fsync_is_caught_by_the_power_loss_matrix() {
 fn wal_deleted_before_the_snapshot_is_durable_is_caught_by_the_power_loss_matrix() {
     let error = power_loss_catches(Sabotage::WalDeletedBeforeSnapshotDurable);
     eprintln!("WalDeletedBeforeSnapshotDurable caught: {error}");
+}
+
+#[test]
+fn recycling_without_the_header_flag_is_caught_by_the_power_loss_matrix() {
+    // The stale frames after a recycled segment's own then read as damage.
+    let error = power_loss_catches(Sabotage::RecycleWithoutFlag);
+    assert!(error.contains("corrupted data"), "{error}");
+    eprintln!("RecycleWithoutFlag caught: {error}");
 }
 
 #[test]

@@ -47,6 +47,10 @@ fn strict_survives_power_loss_at_every_io_point_and_a_second_crash_in_recovery()
             counts.acknowledged_checked > 10_000,
             "seed {seed}: only {counts:?}"
         );
+        assert!(
+            counts.segments_recycled > 0,
+            "seed {seed}: no WAL segment was recycled: {counts:?}"
+        );
     }
 }
 

@@ -185,6 +185,7 @@ fn resealing_repairs_a_flipped_checksum() {
         first_lsn: 5,
         segment_bytes: 4096,
         database_id: CORPUS_DATABASE_ID,
+        recycled: false,
     }
     .encode();
     let mut damaged = header.to_vec();
@@ -627,6 +628,7 @@ fn segment_header_seeds(database: &DatabaseFiles) -> Seeds {
             first_lsn,
             segment_bytes,
             database_id: CORPUS_DATABASE_ID,
+            recycled: false,
         }
         .encode()
         .to_vec()
@@ -664,9 +666,10 @@ fn segment_header_seeds(database: &DatabaseFiles) -> Seeds {
         "invalid-segment-bytes-63".into(),
         resealed(with_u64(&first, 32, 63)),
     );
+    seeds.insert("valid-recycled".into(), resealed(with_u32(&first, 56, 1)));
     seeds.insert(
-        "invalid-reserved-set".into(),
-        resealed(with_u32(&first, 56, 1)),
+        "invalid-unknown-flag".into(),
+        resealed(with_u32(&first, 56, 2)),
     );
     seeds
 }

@@ -51,8 +51,9 @@ struct SnapshotRow {
 #[derive(Debug, Serialize)]
 struct ScanStop {
     offset: u64,
-    /// `end_of_file`, `zeros` (the clean end of a preallocated segment), `incomplete`,
-    /// `invalid`, or `lsn_out_of_order`.
+    /// `end_of_file`, `zeros` (the clean end of a preallocated segment), `recycled_end` (the
+    /// end of a recycled segment's own frames, where its previous content begins),
+    /// `incomplete`, `invalid`, or `lsn_out_of_order`.
     kind: &'static str,
     reason: Option<String>,
 }
@@ -218,6 +219,7 @@ fn segment_row(file: &SegmentFile) -> SegmentRow {
         file_bytes: file.file_bytes,
         segment_bytes: header.segment_bytes,
         database_id: header.database_id,
+        recycled: header.recycled,
     };
     let scanned = scan_frames(&info, &mut row);
     if let Err(error) = scanned {
@@ -231,6 +233,14 @@ fn scan_frames(info: &SegmentInfo, row: &mut SegmentRow) -> Result<()> {
     let mut reader = SegmentReader::open(&StdFileSystem, info, FRAME_PAYLOAD_BYTES_MAX)?;
     let mut expected_lsn = info.first_lsn;
     while let Some((offset, frame)) = reader.next()? {
+        if info.recycled && frame.lsn < info.first_lsn {
+            row.stop = Some(ScanStop {
+                offset,
+                kind: "recycled_end",
+                reason: None,
+            });
+            return Ok(());
+        }
         if frame.lsn != expected_lsn {
             row.stop = Some(ScanStop {
                 offset,
@@ -251,6 +261,8 @@ fn scan_frames(info: &SegmentInfo, row: &mut SegmentRow) -> Result<()> {
         let (kind, reason) = match stop.kind {
             StopKind::EndOfFile => ("end_of_file", None),
             StopKind::Zeros => ("zeros", None),
+            // The file's previous life follows a recycled segment's own frames.
+            _ if info.recycled => ("recycled_end", None),
             StopKind::Incomplete => (
                 "incomplete",
                 Some("the file ends inside the frame its header announces".to_owned()),
@@ -439,6 +451,9 @@ fn segment_cells(row: &SegmentRow) -> Vec<String> {
         (Some(error), _) => error.clone(),
         (None, Some(stop)) => match (&stop.reason, stop.kind) {
             (None, "zeros") => format!("clean (zeros from {})", stop.offset),
+            (None, "recycled_end") => {
+                format!("clean (recycled; earlier content from {})", stop.offset)
+            }
             (None, _) => format!("clean (end of file at {})", stop.offset),
             (Some(reason), _) => format!("at offset {}: {reason}", stop.offset),
         },

@@ -450,6 +450,7 @@ pub fn read_segment_header(
             file_bytes,
             segment_bytes: header.segment_bytes,
             database_id: header.database_id,
+            recycled: header.recycled,
         }),
     })
 }

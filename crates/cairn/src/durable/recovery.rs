@@ -276,6 +276,7 @@ fn log_options(options: &Options) -> LogOptions {
     };
     let mut log_options = LogOptions::new(sync);
     log_options.segment_bytes = options.wal_segment_bytes;
+    log_options.recycle_segments = options.wal_recycle_segments;
     log_options.recovery = options.recovery_mode;
     if let Some(bytes) = options.wal_frame_payload_bytes_max {
         log_options.frame_payload_bytes_max = bytes;

@@ -345,6 +345,8 @@ pub struct MatrixCounts {
     pub crash_points: u64,
     pub recovery_crash_points: u64,
     pub acknowledged_checked: u64,
+    /// WAL segments the fault-free run made from retired files (renames of `*.wal.free`).
+    pub segments_recycled: u64,
 }
 
 /// Power loss at every I/O point of a workload (every `stride`-th point), with a second crash
@@ -366,7 +368,17 @@ pub fn power_loss_matrix(
     }
     drop(db);
     let points = dry.mutation_count();
-    let mut counts = MatrixCounts::default();
+    let mut counts = MatrixCounts {
+        segments_recycled: dry
+            .op_log()
+            .iter()
+            .filter(|record| {
+                record.op == cairn_testkit::fault_fs::Op::Rename
+                    && record.path.to_string_lossy().ends_with(".wal.free")
+            })
+            .count() as u64,
+        ..MatrixCounts::default()
+    };
     let mut point = 0;
     while point <= points {
         let fs = Arc::new(FaultFs::new());
