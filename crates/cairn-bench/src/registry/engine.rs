@@ -10,7 +10,9 @@ use crate::sizes::{
     RECOVERY_WAL_RECORDS_QUICK, TORN_TAIL_ENTRIES, VALUE_BYTES,
 };
 use crate::targets::{self as t, Bound, Limit, Source};
-use crate::workloads::durability::{RawFdatasync, RawFile, RAW_BATCH_WRITE_BYTES};
+use crate::workloads::durability::{
+    RawFdatasync, RawFile, StrictBatches, RAW_BATCH_WRITE_BYTES, STRICT_BATCH_CHECKPOINT_EVERY,
+};
 use crate::workloads::engine::{
     read_from_threads, Commit, Commits, ConflictingCommit, CreateNewKey, SnapshotGet,
     StdHashMapGet, VersionCas,
@@ -109,7 +111,12 @@ pub fn entries(quick: bool) -> Vec<Entry> {
             }));
         }
     }
-    entries.extend([thread_history(), strict_put(), raw_batch_sync()]);
+    entries.extend([
+        thread_history(),
+        strict_put(),
+        raw_batch_sync(),
+        strict_batches(),
+    ]);
     for (name, explained, target, goal) in [
         ("wal_replay", "Db::open of a WAL of N single-put commits, no snapshot, warm page cache",
             t::WAL_REPLAY, t::WAL_REPLAY),
@@ -291,6 +298,43 @@ fn raw_batch_sync() -> Entry {
             latency_row(&format!("{name}/written"), &written).note(&format!(
                 "{note}; the file written with zeros and synced first"
             )),
+            ratio,
+        ])
+    })
+}
+
+/// Strict 1,000-key batches into recycled WAL segments and into new (sparse) ones, timed in
+/// alternation: what segment recycling saves a durable batch in a database past its first
+/// checkpoints.
+fn strict_batches() -> Entry {
+    let name = "durability/strict_batch_1000";
+    Entry::new(name, Kind::Latency, |context, name| {
+        context.building("two databases past their first checkpoints");
+        let (mut recycled, mut fresh) = StrictBatches::pair()?;
+        context.building_done();
+        let pair: &mut [&mut dyn Workload] = &mut [&mut recycled, &mut fresh];
+        let plan = pair_plan(context);
+        let latencies = measure::measure_latency_round_robin(pair, plan, 1, Some(Duration::ZERO))?;
+        let [recycled, fresh]: [Latency; 2] = latencies
+            .try_into()
+            .map_err(|_| super::nothing_to_measure("strict_batch_1000"))?;
+        let note = format!(
+            "WriteBatch of 1,000 random puts (16-byte keys, 100-byte values) into a Strict \
+             database of 10,000 keys with 16 MiB WAL segments, a checkpoint every \
+             {STRICT_BATCH_CHECKPOINT_EVERY} batches; the two databases timed in alternation"
+        );
+        let ratio = Row::ratio(
+            &format!("{name} new over recycled"),
+            count_as_f64(fresh.p50_ns),
+            count_as_f64(recycled.p50_ns),
+            "p50 with every WAL segment a new, sparse file over p50 with retired segments \
+             recycled (the default)",
+        );
+        Ok(vec![
+            latency_row(&format!("{name}/recycled"), &recycled)
+                .note(&format!("{note}; retired segments recycled (the default)")),
+            latency_row(&format!("{name}/new_segments"), &fresh)
+                .note(&format!("{note}; wal_recycle_segments(0)")),
             ratio,
         ])
     })

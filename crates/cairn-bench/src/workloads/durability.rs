@@ -1,10 +1,13 @@
 //! The Strict put's physical floor and the data directories every durable store lives in.
 //! [`RawFdatasync`] is a Strict commit with no engine; fdatasync latency on a virtual disk can
 //! change tenfold from one second to the next, so the Strict put is timed in alternation with
-//! it. Databases run with the maintenance thread off: no checkpoint runs mid-measurement.
+//! it. Databases run with the maintenance thread off: no checkpoint runs mid-measurement,
+//! except in [`StrictBatches`], which checkpoints itself so that WAL segments retire and are
+//! recycled, as a long-running service's do.
 
 use super::{Result, Workload, WorkloadError};
-use crate::keys::{value_of_length, KeySet};
+use crate::keys::{value_of_length, KeySet, SplitMix64};
+use crate::sizes::{FIXTURE_KEYS, VALUE_BYTES};
 use cairn::{Db, Durability, Options, WriteBatch};
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
@@ -22,6 +25,17 @@ pub const RAW_SYNC_WRITE_BYTES: usize = 128;
 /// Bytes of a durable batch's write: about the WAL frame of 1,000 puts of 16-byte keys and
 /// 100-byte values.
 pub const RAW_BATCH_WRITE_BYTES: usize = 137_000;
+
+/// Keys of each [`StrictBatches`] commit.
+pub const STRICT_BATCH_KEYS: usize = 1_000;
+/// WAL segment size of [`StrictBatches`] databases: 16 MiB, about 120 batches, so the setup
+/// reaches a recycled segment in a few hundred batches.
+pub const STRICT_BATCH_SEGMENT_BYTES: u64 = 16 << 20;
+/// [`StrictBatches`] checkpoints after this many batches (about 8.7 MiB of WAL), so retired
+/// segments keep the free list supplied.
+pub const STRICT_BATCH_CHECKPOINT_EVERY: u64 = 64;
+/// Most untimed batches the setup writes looking for a recycled segment.
+const STRICT_BATCH_SETUP_MAX: u64 = 4_000;
 
 /// What the raw fdatasync file is before the timed writes land in it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -175,6 +189,101 @@ impl Workload for RawFdatasync {
         synced.map_err(|error| WorkloadError::io("raw_fdatasync", "write and sync", &error))?;
         self.next_offset += length;
         Ok(())
+    }
+}
+
+/// Strict [`STRICT_BATCH_KEYS`]-key batches (random keys of [`FIXTURE_KEYS`], values of
+/// [`VALUE_BYTES`]) into a database of its own, checkpointing every
+/// [`STRICT_BATCH_CHECKPOINT_EVERY`] batches. With `recycle`, retired WAL segments are written
+/// over as new ones; without, every segment is a new, sparse file.
+#[derive(Debug)]
+pub struct StrictBatches {
+    db: Db,
+    keys: KeySet,
+    random: SplitMix64,
+    batch: WriteBatch,
+    value: Vec<u8>,
+    batches: u64,
+    /// Declared last: removed after the database is closed (see `Drop`).
+    dir: DataDir,
+}
+
+impl StrictBatches {
+    /// The two variants, recycling first, each set up untimed to the same point: the
+    /// recycling one writes until its current WAL segment is a recycled one (at most
+    /// [`STRICT_BATCH_SETUP_MAX`] batches), the other as many batches.
+    pub fn pair() -> Result<(Self, Self)> {
+        let mut recycled = StrictBatches::new(true)?;
+        while !recycled.writes_into_a_recycled_segment()? {
+            if recycled.batches >= STRICT_BATCH_SETUP_MAX {
+                return Err(WorkloadError::unexpected(
+                    "strict_batches",
+                    format!("no recycled WAL segment after {STRICT_BATCH_SETUP_MAX} batches"),
+                ));
+            }
+            recycled.run_op()?;
+        }
+        let mut fresh = StrictBatches::new(false)?;
+        while fresh.batches < recycled.batches {
+            fresh.run_op()?;
+        }
+        Ok((recycled, fresh))
+    }
+
+    fn new(recycle: bool) -> Result<Self> {
+        let dir = DataDir::create("strict-batches")?;
+        let options = bench_options(Durability::Strict, Some(dir.path()))
+            .wal_segment_bytes(STRICT_BATCH_SEGMENT_BYTES)
+            .wal_recycle_segments(if recycle { 2 } else { 0 });
+        let db = Db::open(options)?;
+        let keys = KeySet::sequential(FIXTURE_KEYS);
+        let value = value_of_length(VALUE_BYTES);
+        fill_in_order(&db, &keys, &value)?;
+        Ok(StrictBatches {
+            db,
+            keys,
+            random: SplitMix64::new(0x6261_7463),
+            batch: WriteBatch::new(),
+            value,
+            batches: 0,
+            dir,
+        })
+    }
+
+    /// True when the newest WAL segment of the database is a recycled file.
+    fn writes_into_a_recycled_segment(&self) -> Result<bool> {
+        let segments = cairn_log::list_segments(&cairn_log::StdFileSystem, self.dir.path())
+            .map_err(|error| {
+                WorkloadError::unexpected("strict_batches", format!("list WAL segments: {error}"))
+            })?;
+        Ok(segments.last().is_some_and(|segment| segment.recycled))
+    }
+}
+
+impl Workload for StrictBatches {
+    fn run_op(&mut self) -> Result<()> {
+        self.batch.clear();
+        for _ in 0..STRICT_BATCH_KEYS {
+            let key = self.keys.get(self.random.below(self.keys.len()));
+            self.batch.put(key, &self.value);
+        }
+        self.db.write(&self.batch)?;
+        self.batches += 1;
+        if self.batches % STRICT_BATCH_CHECKPOINT_EVERY == 0 {
+            self.db.checkpoint()?;
+        }
+        Ok(())
+    }
+
+    fn engine_ops_per_run(&self) -> u64 {
+        STRICT_BATCH_KEYS as u64
+    }
+}
+
+impl Drop for StrictBatches {
+    fn drop(&mut self) {
+        // Close before the directory goes: best effort, the figures are taken.
+        let _ = self.db.close();
     }
 }
 
