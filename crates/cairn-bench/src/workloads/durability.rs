@@ -269,7 +269,7 @@ impl Workload for StrictBatches {
         }
         self.db.write(&self.batch)?;
         self.batches += 1;
-        if self.batches % STRICT_BATCH_CHECKPOINT_EVERY == 0 {
+        if self.batches.is_multiple_of(STRICT_BATCH_CHECKPOINT_EVERY) {
             self.db.checkpoint()?;
         }
         Ok(())
