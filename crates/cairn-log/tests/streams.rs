@@ -635,3 +635,54 @@ fn damage_in_a_mapped_sealed_segment_is_corrupted_on_read() {
     let read = streams.read("s", last).expect("read").expect("present");
     assert_eq!(read.message, message(last));
 }
+
+#[test]
+fn scan_range_borrows_exactly_what_read_range_copies() {
+    // With the in-memory tail on, the newest messages come from memory and the rest from
+    // disk; with it off, every read goes to disk.
+    for tail_bytes_max in [0, 1 << 20] {
+        let dir = TempDir::new("streams-scan");
+        let fs: Arc<dyn FileSystem> = Arc::new(StdFileSystem);
+        let (clock, _) = manual_clock();
+        let mut stream_options = options(SyncPolicy::Strict, clock);
+        stream_options.tail_bytes_max = tail_bytes_max;
+        let streams = Streams::open(fs, dir.path(), stream_options).expect("open");
+        streams.create("s").expect("create");
+        for round in 0..40_u64 {
+            let batch: Vec<Message> = (0..7).map(|i| message(round * 7 + i)).collect();
+            streams.append_batch("s", &batch).expect("append");
+        }
+        streams.truncate_before("s", 11).expect("truncate");
+        for (from, max) in [(0, 1_000), (11, 5), (100, 37), (270, 50), (280, 10), (5, 0)] {
+            let copied = streams
+                .read_range("s", from, max, usize::MAX)
+                .expect("read");
+            let mut borrowed = Vec::new();
+            let taken = streams
+                .scan_range("s", from, max, &mut |offset, timestamp_ms, message| {
+                    borrowed.push((offset, timestamp_ms, message.to_message()));
+                    true
+                })
+                .expect("scan");
+            assert_eq!(taken, copied.len(), "from {from}, max {max}");
+            let copied: Vec<_> = copied
+                .into_iter()
+                .map(|stored| (stored.offset, stored.timestamp_ms, stored.message))
+                .collect();
+            assert_eq!(borrowed, copied, "from {from}, max {max}");
+            for (offset, _, message) in &borrowed {
+                assert_eq!(*message, self::message(*offset), "offset {offset}");
+            }
+        }
+        // A refusal stops the scan there: the refused message is not counted.
+        let mut seen = 0;
+        let taken = streams
+            .scan_range("s", 20, 100, &mut |_, _, _| {
+                seen += 1;
+                seen <= 3
+            })
+            .expect("scan");
+        assert_eq!((taken, seen), (3, 4));
+        streams.close().expect("close");
+    }
+}

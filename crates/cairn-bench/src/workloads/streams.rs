@@ -9,7 +9,6 @@ use super::{ensure, run_threads, ParallelWorkload, Result, Workload, WorkloadErr
 use crate::keys::value_of_length;
 use cairn_kv::backends::redis::redis;
 use cairn_kv::backends::sqlite::rusqlite::{self, params, Connection};
-use cairn_log::stream::{Start, Truncation};
 use cairn_log::{Message, StdFileSystem, StreamOptions, Streams, SyncPolicy};
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -193,23 +192,34 @@ impl Log for CairnLog {
         Ok(messages.len())
     }
 
-    /// Through a replay cursor, in batches of [`PAGE_MESSAGES`].
+    /// Through `scan_range`, in pages of [`PAGE_MESSAGES`]: each message is borrowed from
+    /// the read buffer and checked (dense offsets, value length) where it lies.
     fn replay(&mut self, count: u64) -> Result<u64> {
-        let cursor = self.streams.cursor(&self.name, Start::Offset(0))?;
-        let mut cursor = cursor
-            .with_batch(PAGE_MESSAGES, usize::MAX)
-            .with_truncation(Truncation::Error);
-        let mut read = 0_u64;
-        while read < count {
-            let batch = cursor.next_batch()?;
-            ensure(!batch.is_empty(), "replay", "the stream ended early")?;
-            for stored in &batch {
-                ensure(stored.offset == read, "replay", "offsets are not dense")?;
-                length_is("replay", stored.message.value.len(), self.message_bytes)?;
-                read += 1;
+        let message_bytes = self.message_bytes;
+        let mut next = 0_u64;
+        let mut wrong = None;
+        while next < count {
+            let before = next;
+            self.streams.scan_range(
+                &self.name,
+                next,
+                PAGE_MESSAGES,
+                &mut |offset, _, message| {
+                    if offset != next || message.value.len() != message_bytes {
+                        wrong = Some((offset, message.value.len()));
+                        return false;
+                    }
+                    next += 1;
+                    true
+                },
+            )?;
+            if let Some((offset, length)) = wrong {
+                let detail = format!("offset {offset} with {length} bytes where {next} was next");
+                return Err(WorkloadError::unexpected("replay", detail));
             }
+            ensure(next > before, "replay", "the stream ended early")?;
         }
-        Ok(read)
+        Ok(next)
     }
 
     fn writer(&self) -> Result<Box<dyn Log>> {

@@ -256,28 +256,173 @@ pub fn decode_batch_part(
     body: &[u8],
     wanted: std::ops::Range<usize>,
 ) -> Result<(usize, DecodedBatch), &'static str> {
+    let mut refs = Vec::new();
+    let (timestamp_ms, count) = decode_batch_refs(body, wanted, &mut refs)?;
+    let messages = refs.iter().map(MessageRef::to_message).collect();
+    Ok((
+        count,
+        DecodedBatch {
+            timestamp_ms,
+            messages,
+        },
+    ))
+}
+
+/// One message of a batch body, borrowed from it: what a reader that does not keep the
+/// message (a replay folding it into its state) needs, without an allocation per field.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MessageRef<'a> {
+    /// The optional key.
+    pub key: Option<&'a [u8]>,
+    /// The headers, in order.
+    pub headers: HeadersRef<'a>,
+    /// The payload.
+    pub value: &'a [u8],
+}
+
+impl<'a> MessageRef<'a> {
+    /// The same message, borrowed from an owned one.
+    pub fn of(message: &'a Message) -> MessageRef<'a> {
+        MessageRef {
+            key: message.key.as_deref(),
+            headers: HeadersRef::Owned(&message.headers),
+            value: &message.value,
+        }
+    }
+
+    /// An owned copy.
+    pub fn to_message(&self) -> Message {
+        Message {
+            key: self.key.map(<[u8]>::to_vec),
+            headers: self
+                .headers
+                .iter()
+                .map(|(name, value)| (name.to_vec(), value.to_vec()))
+                .collect(),
+            value: self.value.to_vec(),
+        }
+    }
+
+    /// As [`Message::payload_bytes`]: key, header names and values, and value.
+    pub fn payload_bytes(&self) -> usize {
+        let headers = self.headers.iter().fold(0_usize, |sum, (name, value)| {
+            sum.saturating_add(name.len()).saturating_add(value.len())
+        });
+        self.key
+            .map_or(0, <[u8]>::len)
+            .saturating_add(headers)
+            .saturating_add(self.value.len())
+    }
+}
+
+/// The headers of a [`MessageRef`]: the encoded header fields of a checked batch body, or an
+/// owned message's list.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HeadersRef<'a> {
+    /// `count` pairs of `len u32 | bytes` fields (name, then value), already checked.
+    Encoded {
+        /// The fields.
+        bytes: &'a [u8],
+        /// Pairs in `bytes`.
+        count: usize,
+    },
+    /// An owned message's headers.
+    Owned(&'a [(Vec<u8>, Vec<u8>)]),
+}
+
+impl<'a> HeadersRef<'a> {
+    /// The `(name, value)` pairs, in order.
+    pub fn iter(&self) -> impl Iterator<Item = (&'a [u8], &'a [u8])> + 'a {
+        let (encoded, owned) = match *self {
+            HeadersRef::Encoded { bytes, count } => (
+                Some((0..count).scan(
+                    Cursor { bytes, position: 0 },
+                    |cursor, _| -> Option<(&'a [u8], &'a [u8])> {
+                        let name = cursor.len(usize::MAX).and_then(|len| cursor.take(len));
+                        let value = cursor.len(usize::MAX).and_then(|len| cursor.take(len));
+                        // The batch decoder checked these fields; a failure cannot happen
+                        // and ends the iteration instead of panicking.
+                        Some((name.ok()?, value.ok()?))
+                    },
+                )),
+                None,
+            ),
+            HeadersRef::Owned(list) => (
+                None,
+                Some(
+                    list.iter()
+                        .map(|(name, value)| (name.as_slice(), value.as_slice())),
+                ),
+            ),
+        };
+        encoded
+            .into_iter()
+            .flatten()
+            .chain(owned.into_iter().flatten())
+    }
+
+    /// How many headers.
+    pub fn len(&self) -> usize {
+        match *self {
+            HeadersRef::Encoded { count, .. } => count,
+            HeadersRef::Owned(list) => list.len(),
+        }
+    }
+
+    /// True without headers.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Checks a batch body as [`decode_batch`] does and appends to `out`, borrowed from `body`,
+/// the messages whose index in the batch is in `wanted`. Returns the batch's timestamp and
+/// message count. Never panics; allocates only what `out` grows by. This is the one parser of
+/// batch bodies: the owned decoders are built on it.
+pub fn decode_batch_refs<'a>(
+    body: &'a [u8],
+    wanted: std::ops::Range<usize>,
+    out: &mut Vec<MessageRef<'a>>,
+) -> Result<(u64, usize), &'static str> {
     let (timestamp_ms, count) = batch_header(body)?;
     let count = usize::try_from(count).unwrap_or(usize::MAX);
     if wanted.start >= wanted.end.min(count) {
         // Nothing wanted from this batch (a read walking past it): the header says all the
         // reader needs. The frame's checksum already covered the body.
-        return Ok((
-            count,
-            DecodedBatch {
-                timestamp_ms,
-                messages: Vec::new(),
-            },
-        ));
+        return Ok((timestamp_ms, count));
     }
     let mut cursor = Cursor {
         bytes: body,
         position: BATCH_HEADER_BYTES,
     };
-    // `batch_header` bounded `count` by the body's size, so this allocation is too.
+    // `batch_header` bounded `count` by the body's size, so this reservation is too.
     let kept = wanted.end.min(count).saturating_sub(wanted.start);
-    let mut messages = Vec::with_capacity(kept);
+    out.reserve(kept);
+    let first = out.len();
+    let parsed = match parse_messages(&mut cursor, count, &wanted, out) {
+        Ok(()) if cursor.position != body.len() => Err("bytes after the last message of the batch"),
+        other => other,
+    };
+    if let Err(reason) = parsed {
+        out.truncate(first);
+        return Err(reason);
+    }
+    debug_assert_eq!(
+        out.len() - first,
+        kept,
+        "kept exactly the wanted messages present"
+    );
+    Ok((timestamp_ms, count))
+}
+
+/// Parses and checks `count` messages at `cursor`, pushing the wanted ones.
+fn parse_messages<'a>(
+    cursor: &mut Cursor<'a>,
+    count: usize,
+    wanted: &std::ops::Range<usize>,
+    out: &mut Vec<MessageRef<'a>>,
+) -> Result<(), &'static str> {
     for index in 0..count {
-        let keep = wanted.contains(&index);
         let flags = cursor.u8()?;
         if flags & !FLAG_HAS_KEY != 0 {
             return Err("unknown message flags");
@@ -288,50 +433,38 @@ pub fn decode_batch_part(
         }
         let value_len = cursor.len(MESSAGE_BYTES_MAX)?;
         let mut budget = MESSAGE_BYTES_MAX - value_len;
-        let mut field = |cursor: &mut Cursor<'_>| -> Result<Vec<u8>, &'static str> {
+        let mut field = |cursor: &mut Cursor<'a>| -> Result<&'a [u8], &'static str> {
             let len = cursor.len(budget)?;
             budget -= len;
-            let bytes = cursor.take(len)?;
-            Ok(if keep { bytes.to_vec() } else { Vec::new() })
+            cursor.take(len)
         };
         let key = if flags & FLAG_HAS_KEY == 0 {
             None
         } else {
-            Some(field(&mut cursor)?)
+            Some(field(cursor)?)
         };
-        let mut headers = Vec::with_capacity(if keep { header_count } else { 0 });
+        let headers_start = cursor.position;
         for _ in 0..header_count {
-            let name = field(&mut cursor)?;
-            let value = field(&mut cursor)?;
-            if keep {
-                headers.push((name, value));
-            }
+            field(cursor)?;
+            field(cursor)?;
         }
+        let headers = HeadersRef::Encoded {
+            bytes: cursor
+                .bytes
+                .get(headers_start..cursor.position)
+                .unwrap_or(&[]),
+            count: header_count,
+        };
         let value = cursor.take(value_len)?;
-        if keep {
-            let value = value.to_vec();
-            messages.push(Message {
+        if wanted.contains(&index) {
+            out.push(MessageRef {
                 key,
                 headers,
                 value,
             });
         }
     }
-    if cursor.position != body.len() {
-        return Err("bytes after the last message of the batch");
-    }
-    debug_assert_eq!(
-        messages.len(),
-        kept,
-        "kept exactly the wanted messages present"
-    );
-    Ok((
-        count,
-        DecodedBatch {
-            timestamp_ms,
-            messages,
-        },
-    ))
+    Ok(())
 }
 
 /// True when `name` is 1 to [`STREAM_NAME_BYTES_MAX`] bytes of `[A-Za-z0-9._-]`.

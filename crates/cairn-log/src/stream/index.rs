@@ -30,7 +30,7 @@ use crate::frame::{check_frame_header, decode_frame, Decoded};
 use crate::fs::{read_exact_at, FileHandle, FileSystem, Mapping, OpenMode};
 use crate::segment::list_segments;
 
-use super::codec::{batch_header, decode_batch_part, DecodedBatch};
+use super::codec::{batch_header, decode_batch_refs, MessageRef};
 use super::error::StreamError;
 use super::retention::SegmentSummary;
 
@@ -223,17 +223,20 @@ pub(crate) fn probe_first_batch(
     }))
 }
 
-/// One frame read from disk, with the part of its batch the reader wants decoded.
+/// One frame read from disk, with the part of its batch the reader wants decoded, borrowed
+/// from the index's read buffer.
 #[derive(Debug)]
-pub(crate) struct ReadBatch {
+pub(crate) struct ReadBatch<'a> {
     /// Its first offset.
     pub first_offset: u64,
     /// Messages in the batch.
     pub count: u64,
-    /// Offset of `batch.messages[0]`: the first offset the reader wanted, within the batch.
+    /// Offset of `messages[0]`: the first offset the reader wanted, within the batch.
     pub decoded_from: u64,
-    /// The batch: its timestamp, and the wanted messages only.
-    pub batch: DecodedBatch,
+    /// When the batch was appended, in milliseconds since the Unix epoch.
+    pub timestamp_ms: u64,
+    /// The wanted messages only.
+    pub messages: Vec<MessageRef<'a>>,
 }
 
 /// The segments of one stream and their sparse indexes.
@@ -491,12 +494,6 @@ impl DiskIndex {
             .unwrap_or_default()
     }
 
-    /// The body of the frame last read by `frame_at`.
-    fn body(&self) -> &[u8] {
-        let end = self.buffer.len().saturating_sub(4);
-        self.buffer.get(FRAME_BODY_OFFSET..end).unwrap_or(&[])
-    }
-
     /// Walks frames from `start`, in order across segments, calling `visit` with each batch
     /// until it returns false or no frame at or below `lsn_limit` is left. Extends the sparse
     /// index of every segment it walks past the indexed end of. Refreshes the segment list
@@ -576,18 +573,24 @@ impl DiskIndex {
             }
             let index = |offset: u64| usize::try_from(offset.saturating_sub(version));
             let index = |offset: u64| index(offset).unwrap_or(usize::MAX);
-            let (count, batch) =
-                decode_batch_part(self.body(), index(wanted.start)..index(wanted.end)).map_err(
-                    |reason| StreamError::corrupted(&self.path_of(at.segment), at.position, reason),
-                )?;
+            // The wanted messages stay borrowed from the read buffer until `visit` returns;
+            // what the walk updates meanwhile are other fields (`segments`, `resume`).
+            let body = body_of(&self.buffer);
+            let mut messages = Vec::new();
+            let wanted_indexes = index(wanted.start)..index(wanted.end);
+            let (timestamp_ms, count) = decode_batch_refs(body, wanted_indexes, &mut messages)
+                .map_err(|reason| {
+                    StreamError::corrupted(&self.path_of(at.segment), at.position, reason)
+                })?;
             let count = to_u64(count);
             let mut read = ReadBatch {
                 first_offset: version,
                 count,
                 decoded_from: version.max(wanted.start),
-                batch,
+                timestamp_ms,
+                messages,
             };
-            self.note(at, &read);
+            note(&mut self.segments, self.interval_bytes, at, &read);
             let next = At {
                 segment: at.segment,
                 position: at.position + frame_bytes,
@@ -610,7 +613,7 @@ impl DiskIndex {
     /// The frame at `at` passed by its header alone, with where the walk goes next, when an
     /// earlier walk checked it ([`DiskSegment::checked_before`]) and it ends at or before
     /// `wanted_start`: only the frames a read returns are checked on every read.
-    fn pass_checked(&self, at: At, wanted_start: u64) -> Option<(ReadBatch, At)> {
+    fn pass_checked(&self, at: At, wanted_start: u64) -> Option<(ReadBatch<'static>, At)> {
         let first_offset = at.offset?;
         let disk = self.segments.get(at.segment)?;
         let (frame_bytes, timestamp_ms, count) =
@@ -623,10 +626,8 @@ impl DiskIndex {
             first_offset,
             count,
             decoded_from: first_offset.max(wanted_start),
-            batch: DecodedBatch {
-                timestamp_ms,
-                messages: Vec::new(),
-            },
+            timestamp_ms,
+            messages: Vec::new(),
         };
         let next = At {
             segment: at.segment,
@@ -635,36 +636,6 @@ impl DiskIndex {
             offset: Some(end),
         };
         Some((read, next))
-    }
-
-    /// Adds an index entry for the frame at `at` if it extends the segment's index and is far
-    /// enough from the previous entry.
-    fn note(&mut self, at: At, read: &ReadBatch) {
-        let interval = self.interval_bytes;
-        let Some(disk) = self.segments.get_mut(at.segment) else {
-            return;
-        };
-        if disk.indexed_to.0 != at.position {
-            return;
-        }
-        if disk.first.is_none() {
-            disk.first = Some(FirstBatch {
-                offset: read.first_offset,
-                timestamp_ms: read.batch.timestamp_ms,
-            });
-        }
-        let due = disk
-            .entries
-            .last()
-            .is_none_or(|last| at.position >= last.position.saturating_add(interval));
-        if due {
-            disk.entries.push(Entry {
-                position: at.position,
-                lsn: at.lsn,
-                first_offset: read.first_offset,
-                timestamp_ms: read.batch.timestamp_ms,
-            });
-        }
     }
 
     /// Where to start walking: the last index entry for which `key` holds, in the last
@@ -801,5 +772,40 @@ impl DiskIndex {
             .iter()
             .map(|segment| segment.entries.len())
             .sum()
+    }
+}
+
+/// The body of the frame in `buffer` (as `frame_at` left it).
+fn body_of(buffer: &[u8]) -> &[u8] {
+    let end = buffer.len().saturating_sub(4);
+    buffer.get(FRAME_BODY_OFFSET..end).unwrap_or(&[])
+}
+
+/// Adds an index entry for the frame at `at` if it extends the segment's index and is far
+/// enough (`interval` bytes) from the previous entry.
+fn note(segments: &mut [DiskSegment], interval: u64, at: At, read: &ReadBatch<'_>) {
+    let Some(disk) = segments.get_mut(at.segment) else {
+        return;
+    };
+    if disk.indexed_to.0 != at.position {
+        return;
+    }
+    if disk.first.is_none() {
+        disk.first = Some(FirstBatch {
+            offset: read.first_offset,
+            timestamp_ms: read.timestamp_ms,
+        });
+    }
+    let due = disk
+        .entries
+        .last()
+        .is_none_or(|last| at.position >= last.position.saturating_add(interval));
+    if due {
+        disk.entries.push(Entry {
+            position: at.position,
+            lsn: at.lsn,
+            first_offset: read.first_offset,
+            timestamp_ms: read.timestamp_ms,
+        });
     }
 }

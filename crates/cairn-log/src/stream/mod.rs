@@ -86,8 +86,8 @@ use crate::options::RecoveryMode;
 use crate::options::{FlushWaker, LogOptions, SyncPolicy};
 
 pub use codec::{
-    decode_batch, encode_batch, DecodedBatch, Message, StreamMeta, BATCH_MESSAGES_MAX,
-    MESSAGE_BYTES_MAX, MESSAGE_HEADERS_MAX, STREAM_NAME_BYTES_MAX,
+    decode_batch, decode_batch_refs, encode_batch, DecodedBatch, HeadersRef, Message, MessageRef,
+    StreamMeta, BATCH_MESSAGES_MAX, MESSAGE_BYTES_MAX, MESSAGE_HEADERS_MAX, STREAM_NAME_BYTES_MAX,
 };
 pub use cursor::{Cursor, Start, Truncation};
 pub use error::StreamError;
@@ -381,6 +381,24 @@ impl Streams {
         max_bytes: usize,
     ) -> Result<Vec<StoredMessage>, StreamError> {
         self.stream(name)?.read_range(from, max_messages, max_bytes)
+    }
+
+    /// Calls `visit(offset, timestamp_ms, message)` with up to `max_messages` (at most
+    /// [`BATCH_MESSAGES_MAX`]) messages from the first readable offset at or after `from`, in
+    /// offset order; `visit` returns false to refuse a message and stop there. Returns how
+    /// many messages `visit` took (0 at the end). This is [`Streams::read_range`] without the
+    /// copies: each message is borrowed from the read buffer or the in-memory tail, so a
+    /// replay that folds messages into its own state allocates nothing per message. `visit`
+    /// runs under the stream's lock: it must not call into the same stream (that deadlocks),
+    /// and a slow `visit` delays the stream's appends.
+    pub fn scan_range(
+        &self,
+        name: &str,
+        from: u64,
+        max_messages: usize,
+        visit: &mut dyn FnMut(u64, u64, MessageRef<'_>) -> bool,
+    ) -> Result<usize, StreamError> {
+        self.stream(name)?.scan_range(from, max_messages, visit)
     }
 
     /// The first readable offset whose timestamp is at or after `timestamp_ms`; `None` when

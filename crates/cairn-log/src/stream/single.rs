@@ -32,7 +32,7 @@ use crate::options::{LogOptions, RecoveryMode};
 use crate::segment::{list_segment_files, parse_segment_file_name};
 
 use super::codec::{
-    check_batch, decode_batch, encode_batch, Message, StreamMeta, BATCH_MESSAGES_MAX,
+    check_batch, decode_batch, encode_batch, Message, MessageRef, StreamMeta, BATCH_MESSAGES_MAX,
 };
 use super::error::StreamError;
 use super::files::{
@@ -43,7 +43,6 @@ use super::index::{DiskIndex, ReadBatch, STREAM_BATCH_RECORD_TYPE};
 use super::notify::Notifier;
 use super::options::{Retention, StreamOptions};
 use super::retention::{plan, PlanInput, RetentionReport};
-use std::borrow::Cow;
 
 /// A message read from a stream.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -218,7 +217,7 @@ impl Stream {
                 0,
                 report.last_lsn,
                 &mut |read: &mut ReadBatch| {
-                    last = Some((read.first_offset, read.count, read.batch.timestamp_ms));
+                    last = Some((read.first_offset, read.count, read.timestamp_ms));
                     true
                 },
             )?;
@@ -362,21 +361,10 @@ impl Stream {
         max_messages: usize,
         max_bytes: usize,
     ) -> Result<Vec<StoredMessage>, StreamError> {
-        let max_messages = max_messages.min(BATCH_MESSAGES_MAX);
-        let mut guard = self.state.lock();
-        let state = &mut *guard;
-        self.evict(state);
-        let from = from.max(state.meta.first_offset);
-        let (tail_start, end) = self.visible(state);
         // Sized for the common read: at most a page of messages, never more than asked.
-        let mut out = Vec::with_capacity(max_messages.min(1_024));
+        let mut out = Vec::with_capacity(max_messages.min(BATCH_MESSAGES_MAX).min(1_024));
         let mut bytes = 0_usize;
-        let mut full = false;
-        // Takes a message read from disk (moved) or from the tail (cloned).
-        let mut take = |offset: u64, timestamp_ms: u64, message: Cow<'_, Message>| -> bool {
-            if out.len() >= max_messages {
-                return false;
-            }
+        self.scan_range(from, max_messages, &mut |offset, timestamp_ms, message| {
             let size = message.payload_bytes();
             if !out.is_empty() && bytes.saturating_add(size) > max_bytes {
                 return false;
@@ -385,27 +373,55 @@ impl Stream {
             out.push(StoredMessage {
                 offset,
                 timestamp_ms,
-                message: message.into_owned(),
+                message: message.to_message(),
             });
             true
-        };
+        })?;
+        Ok(out)
+    }
+
+    /// Calls `visit(offset, timestamp_ms, message)` with the readable messages from the first
+    /// readable offset at or after `from`, in offset order, at most `max_messages` (capped at
+    /// the batch limit) of them; `visit` returns false to refuse a message and stop there.
+    /// Returns how many messages `visit` took. The messages are borrowed from the read buffer
+    /// or the in-memory tail: nothing is allocated per message. `visit` runs under the
+    /// stream's lock, so it must not call into the same stream.
+    pub fn scan_range(
+        &self,
+        from: u64,
+        max_messages: usize,
+        visit: &mut dyn FnMut(u64, u64, MessageRef<'_>) -> bool,
+    ) -> Result<usize, StreamError> {
+        let max_messages = max_messages.min(BATCH_MESSAGES_MAX);
+        let mut guard = self.state.lock();
+        let state = &mut *guard;
+        self.evict(state);
+        let from = from.max(state.meta.first_offset);
+        let (tail_start, end) = self.visible(state);
         if max_messages == 0 || from >= end {
-            return Ok(Vec::new());
+            return Ok(0);
         }
+        let mut taken = 0_usize;
+        let mut full = false;
+        let mut take = |offset: u64, timestamp_ms: u64, message: MessageRef<'_>| -> bool {
+            if taken >= max_messages || !visit(offset, timestamp_ms, message) {
+                return false;
+            }
+            taken += 1;
+            true
+        };
         if from < tail_start {
             let limit = self.log.durable_lsn();
             let wanted = u64::try_from(max_messages).unwrap_or(u64::MAX);
             state
                 .disk
                 .read_from(self.fs.as_ref(), from, wanted, limit, &mut |read| {
-                    let timestamp_ms = read.batch.timestamp_ms;
-                    let messages = (read.decoded_from..).zip(&mut read.batch.messages);
-                    for (offset, message) in messages {
+                    let timestamp_ms = read.timestamp_ms;
+                    for (offset, message) in (read.decoded_from..).zip(&read.messages) {
                         if offset >= tail_start {
                             return false;
                         }
-                        let message = Cow::Owned(std::mem::take(message));
-                        if offset >= from && !take(offset, timestamp_ms, message) {
+                        if offset >= from && !take(offset, timestamp_ms, *message) {
                             full = true;
                             return false;
                         }
@@ -426,13 +442,14 @@ impl Stream {
                     if offset >= end {
                         break 'batches;
                     }
-                    if offset >= from && !take(offset, batch.timestamp_ms, Cow::Borrowed(message)) {
+                    if offset >= from && !take(offset, batch.timestamp_ms, MessageRef::of(message))
+                    {
                         break 'batches;
                     }
                 }
             }
         }
-        Ok(out)
+        Ok(taken)
     }
 
     /// The message at `offset`; `None` at or past the end, `Truncated` below the first
@@ -469,7 +486,7 @@ impl Stream {
                     if read.first_offset >= tail_start {
                         return false;
                     }
-                    if read.batch.timestamp_ms >= timestamp_ms {
+                    if read.timestamp_ms >= timestamp_ms {
                         found = Some(read.first_offset);
                         return false;
                     }
