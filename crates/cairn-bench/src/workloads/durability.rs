@@ -35,7 +35,7 @@ pub const STRICT_BATCH_SEGMENT_BYTES: u64 = 16 << 20;
 /// segments keep the free list supplied.
 pub const STRICT_BATCH_CHECKPOINT_EVERY: u64 = 64;
 /// Most untimed batches the setup writes looking for a recycled segment.
-const STRICT_BATCH_SETUP_MAX: u64 = 4_000;
+pub const STRICT_BATCH_SETUP_MAX: u64 = 4_000;
 
 /// What the raw fdatasync file is before the timed writes land in it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
