@@ -203,3 +203,45 @@ fn the_free_list_is_bounded_and_only_kept_segments_of_the_configured_size() {
     assert_eq!(log.stats().segments_recycled, 0);
     log.close().expect("close");
 }
+
+#[test]
+fn a_stale_frame_right_after_the_own_ones_ends_a_recycled_segment() {
+    // Frames of one size: the own frames of a recycled segment end exactly where a frame of
+    // its previous life starts, a valid frame with a lower LSN. That frame ends the segment,
+    // in the last segment and in an earlier one, and is never replayed.
+    let dir = TempDir::new("recycle-aligned");
+    let same_size = |_| 100;
+    let (log, _, _) = open_collect(&dir.path, recycling_options(2), 0).expect("open fresh");
+    let mut last = 0;
+    for chunk in records(1, 600, same_size).chunks(30) {
+        append_all(&log, chunk);
+        last = chunk.last().expect("chunk").lsn;
+        log.remove_segments_through(last.saturating_sub(60))
+            .expect("retire");
+    }
+    assert!(log.stats().segments_recycled > 5);
+    log.close().expect("close");
+    let segments = list_segments(&cairn_log::StdFileSystem, &dir.path).expect("list");
+    let newest = segments.last().expect("a segment");
+    assert!(newest.recycled);
+    // The bytes right after the newest segment's own frames decode as a stale frame.
+    let own = last - newest.first_lsn + 1;
+    let end = SEGMENT_HEADER_BYTES + own * cairn_log::encoded_frame_bytes(100) as u64;
+    let bytes = std::fs::read(&newest.path).expect("read");
+    let after = &bytes[usize::try_from(end).expect("offset")..];
+    match cairn_log::decode_frame(after, 1 << 20) {
+        cairn_log::Decoded::Frame { frame, .. } => assert!(frame.lsn < newest.first_lsn),
+        other => panic!("expected a stale frame after the own ones, found {other:?}"),
+    }
+    let first_kept = segments[0].first_lsn;
+    let (log, report, replayed) =
+        open_collect(&dir.path, recycling_options(2), first_kept - 1).expect("reopen");
+    assert_eq!(replayed, records(first_kept, last, same_size));
+    assert_eq!(report.torn_tail, None);
+    // The same segment, now followed by the one this open started, reads the same way.
+    append_all(&log, &records(last + 1, last + 5, same_size));
+    log.close().expect("close");
+    let (_, _, replayed) =
+        open_collect(&dir.path, recycling_options(2), first_kept - 1).expect("reopen again");
+    assert_eq!(replayed, records(first_kept, last + 5, same_size));
+}
