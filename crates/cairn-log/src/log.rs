@@ -971,11 +971,7 @@ fn settle_files(
             first_lsn: segment.info.first_lsn,
             last_lsn: segment.last_lsn,
             frame_bytes: segment.frames_end - SEGMENT_HEADER_BYTES,
-            file_bytes: if scan
-                .torn_tail
-                .as_ref()
-                .is_some_and(|torn| torn.file == segment.info.path)
-            {
+            file_bytes: if was_cut(scan, &segment.info.path) {
                 0 // cut short: never recycled
             } else {
                 segment.info.file_bytes
@@ -1051,6 +1047,17 @@ fn settle_free_segments(
         sync_dir(fs, dir, calls)?;
     }
     Ok(kept)
+}
+
+/// True when recovery cut `path` short: at a torn tail, or at damage (salvage).
+fn was_cut(scan: &LogScan, path: &Path) -> bool {
+    scan.torn_tail
+        .as_ref()
+        .is_some_and(|torn| torn.file == path)
+        || scan
+            .damage
+            .as_ref()
+            .is_some_and(|damage| damage.file == path)
 }
 
 /// Cuts `path` to `length` bytes and syncs it.
