@@ -178,8 +178,10 @@ struct LiveSegment {
     last_lsn: Option<u64>,
     /// Frame bytes written to it.
     frame_bytes: u64,
-    /// The file's length (only a segment of exactly `segment_bytes` is kept for recycling).
-    file_bytes: u64,
+    /// Kept for recycling when retired: only a segment this log created (or recycled) and
+    /// wrote in order, of exactly `segment_bytes`. A segment found at open may hold frames a
+    /// crash left after a gap of unwritten bytes, with LSNs the log reuses; it is deleted.
+    recyclable: bool,
 }
 
 impl LiveSegment {
@@ -279,7 +281,8 @@ impl Log {
             bytes_read: scan.bytes_read,
         };
         let mut segments = settle_files(fs.as_ref(), &options, calls, &scan, &counters)?;
-        let free_segments = Mutex::new(settle_free_segments(fs.as_ref(), dir, &options, calls)?);
+        remove_free_segments(fs.as_ref(), dir, calls)?;
+        let free_segments = Mutex::new(Vec::new());
         let next_segment_number = next_segment_number(&scan);
         let header = SegmentHeader {
             segment_number: next_segment_number,
@@ -301,7 +304,7 @@ impl Log {
             first_lsn: header.first_lsn,
             last_lsn: None,
             frame_bytes: 0,
-            file_bytes: header.segment_bytes,
+            recyclable: header.segment_bytes == options.segment_bytes,
         });
         let wal_bytes = segments.iter().map(|segment| segment.frame_bytes).sum();
         let inner = Arc::new(Inner {
@@ -518,7 +521,7 @@ impl Log {
             inner
                 .wal_bytes
                 .fetch_sub(victim.frame_bytes, Ordering::Relaxed);
-            if victim.file_bytes == inner.options.segment_bytes && retired.len() < room {
+            if victim.recyclable && retired.len() < room {
                 let free_path = free_segment_path(&victim.path);
                 if inner.fs.rename(&victim.path, &free_path).is_ok() {
                     retired.push(free_path);
@@ -802,7 +805,7 @@ impl Inner {
             first_lsn,
             last_lsn: None,
             frame_bytes: 0,
-            file_bytes: header.segment_bytes,
+            recyclable: header.segment_bytes == self.options.segment_bytes,
         });
         io.path = path;
         Ok(())
@@ -971,11 +974,7 @@ fn settle_files(
             first_lsn: segment.info.first_lsn,
             last_lsn: segment.last_lsn,
             frame_bytes: segment.frames_end - SEGMENT_HEADER_BYTES,
-            file_bytes: if was_cut(scan, &segment.info.path) {
-                0 // cut short: never recycled
-            } else {
-                segment.info.file_bytes
-            },
+            recyclable: false,
             path: segment.info.path,
         })
         .collect())
@@ -1004,7 +1003,11 @@ fn new_segment(
     counters: &Counters,
     header: SegmentHeader,
 ) -> Result<(PathBuf, Box<dyn FileHandle>), LogError> {
-    let reusable = free.lock().pop();
+    let reusable = if header.segment_bytes == options.segment_bytes {
+        free.lock().pop()
+    } else {
+        None // an oversized segment for one large frame: a new file
+    };
     let created = if let Some(free_path) = reusable {
         let header = SegmentHeader {
             recycled: !options.recycles_without_flag(),
@@ -1024,21 +1027,14 @@ fn new_segment(
     Ok(created)
 }
 
-/// The retired segments open keeps for recycling: the `*.wal.free` files of exactly
-/// `segment_bytes`, at most `recycle_segments` of them; any other is removed.
-fn settle_free_segments(
-    fs: &dyn FileSystem,
-    dir: &Path,
-    options: &LogOptions,
-    calls: SyncCalls,
-) -> Result<Vec<PathBuf>, LogError> {
-    let mut kept = Vec::new();
+/// Removes every retired segment (`*.wal.free`) an earlier process left: the free list
+/// starts empty at each open. Within one process LSNs only grow, which is what makes a
+/// retired file's frames older than any segment it becomes; across a recovery that can
+/// restart lower (a salvage without a snapshot) they need not be, and the file's name may not
+/// even be durable yet. Returns nothing to keep.
+fn remove_free_segments(fs: &dyn FileSystem, dir: &Path, calls: SyncCalls) -> Result<(), LogError> {
     let mut removed = false;
-    for (path, file_bytes) in list_free_segments(fs, dir)? {
-        if file_bytes == options.segment_bytes && kept.len() < options.recycle_segments {
-            kept.push(path);
-            continue;
-        }
+    for path in list_free_segments(fs, dir)? {
         fs.remove_file(&path)
             .map_err(|error| LogError::io("remove free segment", &path, error))?;
         removed = true;
@@ -1046,18 +1042,7 @@ fn settle_free_segments(
     if removed {
         sync_dir(fs, dir, calls)?;
     }
-    Ok(kept)
-}
-
-/// True when recovery cut `path` short: at a torn tail, or at damage (salvage).
-fn was_cut(scan: &LogScan, path: &Path) -> bool {
-    scan.torn_tail
-        .as_ref()
-        .is_some_and(|torn| torn.file == path)
-        || scan
-            .damage
-            .as_ref()
-            .is_some_and(|damage| damage.file == path)
+    Ok(())
 }
 
 /// Cuts `path` to `length` bytes and syncs it.

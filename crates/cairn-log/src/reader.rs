@@ -18,14 +18,15 @@
 //! - A recycled segment (header flag) holds its previous life's frames after its own, all
 //!   with LSNs below its first LSN. Its first byte that is not the next frame (zeros, an
 //!   invalid frame, or a valid stale frame) ends it: in a segment that is not the last, the
-//!   next segment's first LSN then proves nothing is missing (the order check refuses a gap),
-//!   and in the last one the forward scan still looks for a valid frame above the last good
-//!   LSN, hopping over intact stale frames, and calls it corruption if it finds one. Nothing
-//!   is cut: the stale rest is the segment's normal end, and the next open starts a new
-//!   segment after it. What recycling gives up: a crash that persisted a later sector of the
-//!   last, unacknowledged group but not an earlier one reads as corruption in a recycled
-//!   segment (the earlier sector holds stale bytes), where a new segment shows zeros there and
-//!   reads as a clean end; `RecoveryMode::Salvage` recovers such a log.
+//!   next segment's first LSN then proves nothing is missing (the order check refuses a gap).
+//!   In the last one, bytes that are not its own next frame are the previous life, which the
+//!   write that would have replaced them did not reach: the end, as zeros are in a new
+//!   segment. Only the segment's own next frame, damaged or torn (its LSN field says so, or
+//!   the frame checks with that LSN written in), is looked past with the forward scan, which
+//!   hops over intact stale frames and calls a valid newer frame corruption. Nothing is cut:
+//!   the rest is the segment's normal end, the next open starts a new segment after it, and a
+//!   segment found at open is never recycled (it may hold frames a crash left after such an
+//!   end, with LSNs the log goes on to reuse).
 //!
 //! Memory stays bounded: the reader holds a window of [`READ_CHUNK_BYTES`] (more only for a
 //! frame larger than that, and only after its length passed the payload limit and the bytes
@@ -273,6 +274,35 @@ impl SegmentReader {
                 }
             }
         }
+    }
+
+    /// True when the bytes at `offset` start the frame with LSN `lsn`, intact or damaged: its
+    /// LSN field says `lsn`, or the frame checks once `lsn` is written into that field (a
+    /// damaged LSN field). Does not move the reader.
+    pub(crate) fn holds_frame_with_lsn(&mut self, offset: u64, lsn: u64) -> Result<bool, LogError> {
+        let remaining = to_usize(self.file_bytes.saturating_sub(offset));
+        let prefix = remaining.min(FRAME_HEADER_BYTES + 8);
+        if prefix < FRAME_HEADER_BYTES + 8 {
+            return Ok(false);
+        }
+        self.ensure_window(offset, prefix)?;
+        let bytes = self.window_slice(offset, prefix);
+        if bytes.get(FRAME_HEADER_BYTES..) == Some(&lsn.to_le_bytes()[..]) {
+            return Ok(true);
+        }
+        let frame_bytes = match check_frame_header(bytes, self.payload_bytes_max) {
+            Some(Ok(frame_bytes)) if frame_bytes <= remaining => frame_bytes,
+            _ => return Ok(false),
+        };
+        self.ensure_window(offset, frame_bytes)?;
+        let mut repaired = self.window_slice(offset, frame_bytes).to_vec();
+        if let Some(field) = repaired.get_mut(FRAME_HEADER_BYTES..FRAME_HEADER_BYTES + 8) {
+            field.copy_from_slice(&lsn.to_le_bytes());
+        }
+        Ok(matches!(
+            decode_frame(&repaired, self.payload_bytes_max),
+            Decoded::Frame { .. }
+        ))
     }
 
     /// Scans everything after the stop for the first valid frame with an LSN above
@@ -910,18 +940,14 @@ fn classify_recycled_end(
     stale_at: Option<u64>,
     settings: &ScanSettings,
 ) -> Result<SegmentEnd, LogError> {
-    if let Some(offset) = stale_at {
-        reader.stop_at::<()>(
-            offset,
-            StopKind::Invalid {
-                reason: "frame of the segment's previous life",
-            },
-        );
+    if stale_at.is_some() {
+        // The previous life starts right after the own frames: a clean end.
+        return Ok(SegmentEnd::Clean);
     }
     let Some(stop) = reader.stop() else {
         return Ok(SegmentEnd::Clean);
     };
-    if !is_last || matches!(stop.kind, StopKind::EndOfFile) {
+    if !is_last || matches!(stop.kind, StopKind::EndOfFile | StopKind::Zeros) {
         return Ok(SegmentEnd::Clean);
     }
     if settings.crc_failure_is_torn_tail {
@@ -931,6 +957,13 @@ fn classify_recycled_end(
             offset: stop.offset,
             bytes_dropped: dropped,
         }));
+    }
+    // Bytes that are not this segment's next frame are what the file held before, left
+    // there because the write that would have replaced them did not reach the disk: the end,
+    // as zeros are in a new segment. Only this segment's own next frame, damaged or torn, is
+    // looked past.
+    if !reader.holds_frame_with_lsn(stop.offset, last_lsn.saturating_add(1))? {
+        return Ok(SegmentEnd::Clean);
     }
     let tail = reader.scan_tail(last_lsn)?;
     let Some((next_offset, next_lsn)) = tail.next_frame else {

@@ -377,29 +377,21 @@ pub(crate) fn free_segment_path(path: &Path) -> PathBuf {
     PathBuf::from(free)
 }
 
-/// Every `*.wal.free` file of `dir` with its length, sorted by name.
+/// Every `*.wal.free` file of `dir`, sorted by name.
 pub(crate) fn list_free_segments(
     fs: &dyn FileSystem,
     dir: &Path,
-) -> Result<Vec<(PathBuf, u64)>, LogError> {
+) -> Result<Vec<PathBuf>, LogError> {
     let names = fs
         .list_dir(dir)
         .map_err(|error| LogError::io("list log directory", dir, error))?;
-    let mut free: Vec<&String> = names
+    let mut free: Vec<PathBuf> = names
         .iter()
         .filter(|name| name.ends_with(SEGMENT_FREE_SUFFIX))
+        .map(|name| dir.join(name))
         .collect();
     free.sort_unstable();
-    let mut found = Vec::with_capacity(free.len());
-    for name in free {
-        let path = dir.join(name);
-        let file_bytes = fs
-            .open(&path, OpenMode::Read)
-            .and_then(|file| file.len())
-            .map_err(|error| LogError::io("read free segment length", &path, error))?;
-        found.push((path, file_bytes));
-    }
-    Ok(found)
+    Ok(free)
 }
 
 /// Removes leftover `*.wal.tmp` files (segments whose creation a crash interrupted) and syncs

@@ -178,7 +178,7 @@ fn damage_in_a_recycled_segment_that_is_not_the_last_is_corruption() {
 }
 
 #[test]
-fn the_free_list_is_bounded_and_only_kept_segments_of_the_configured_size() {
+fn the_free_list_is_bounded_and_emptied_at_open() {
     let dir = TempDir::new("recycle-bounded");
     let (log, _, _) = open_collect(&dir.path, recycling_options(1), 0).expect("open fresh");
     append_all(&log, &records(1, 400, body_bytes));
@@ -189,18 +189,12 @@ fn the_free_list_is_bounded_and_only_kept_segments_of_the_configured_size() {
         "one kept, the others deleted"
     );
     log.close().expect("close");
-    // A stray free file of another size, and more than the limit, are removed at open.
-    // (Named below every real one: the retired segments' names start at LSN 1.)
+    // Every free file an earlier process left is removed at open, never used: its frames
+    // need not be older than the LSNs a recovery goes on with.
     std::fs::write(dir.path.join("00000000000000000000.wal.free"), b"short").expect("write");
     let (log, _, _) = open_collect(&dir.path, recycling_options(1), 400).expect("reopen");
-    let stats = log.stats();
-    // The one good free file became the open's new segment.
-    assert_eq!(stats.segments_recycled, 1, "{stats:?}");
-    assert!(free_files(&dir.path).is_empty());
-    log.close().expect("close");
-    // Recycling off: a free file left by an earlier run is removed, never used.
-    let (log, _, _) = open_collect(&dir.path, recycling_options(0), 400).expect("reopen");
     assert_eq!(log.stats().segments_recycled, 0);
+    assert!(free_files(&dir.path).is_empty());
     log.close().expect("close");
 }
 
@@ -244,4 +238,82 @@ fn a_stale_frame_right_after_the_own_ones_ends_a_recycled_segment() {
     let (_, _, replayed) =
         open_collect(&dir.path, recycling_options(2), first_kept - 1).expect("reopen again");
     assert_eq!(replayed, records(first_kept, last + 5, same_size));
+}
+
+#[test]
+fn a_segment_found_at_open_is_deleted_when_retired_not_recycled() {
+    // A crash can leave frames after a gap of unwritten bytes in the last segment; recovery
+    // ends the log before the gap and reuses those LSNs. Such a file must never be written
+    // over as a recycled segment, or its leftovers would read as new frames.
+    let dir = TempDir::new("recycle-found");
+    let (log, _, _) = open_collect(&dir.path, recycling_options(2), 0).expect("open fresh");
+    append_all(&log, &records(1, 10, body_bytes));
+    log.close().expect("close");
+    let found = list_segments(&cairn_log::StdFileSystem, &dir.path).expect("list");
+    let found_name = found[0].path.file_name().expect("name").to_owned();
+    let (log, _, _) = open_collect(&dir.path, recycling_options(2), 0).expect("reopen");
+    append_all(&log, &records(11, 200, body_bytes));
+    log.remove_segments_through(150).expect("retire");
+    let mut free_name = found_name.clone();
+    free_name.push(".free");
+    assert!(!dir.path.join(&free_name).exists(), "kept for recycling");
+    assert!(!dir.path.join(&found_name).exists(), "not deleted");
+    assert!(
+        !free_files(&dir.path).is_empty(),
+        "segments this log wrote are kept"
+    );
+    log.close().expect("close");
+}
+
+#[test]
+fn an_unwritten_own_frame_before_a_persisted_later_one_reads_as_the_end() {
+    // A power cut that persisted a later page of the last group but not an earlier one: in a
+    // recycled segment the earlier page still holds the previous life's bytes. That is the
+    // end of the log, as zeros are in a new segment, not corruption. A damaged LSN field of
+    // an own frame is still recognised as the own frame, and then a newer frame after it is.
+    let dir = TempDir::new("recycle-reordered");
+    churn(&dir.path, 2_000, 100).close().expect("close");
+    let (last, first_lsn, _) = last_recycled_segment(&dir.path);
+    let own: Vec<Record> = records(first_lsn, 2_000, body_bytes);
+    assert!(own.len() >= 4, "the last segment holds a few frames");
+    let frame_start = |index: usize| {
+        SEGMENT_HEADER_BYTES
+            + own[..index]
+                .iter()
+                .map(|record| cairn_log::encoded_frame_bytes(record.body.len()) as u64)
+                .sum::<u64>()
+    };
+    let cut = 1;
+    let (start, end) = (frame_start(cut), frame_start(cut + 1));
+    for (damage, expect_corrupted) in [("stale bytes", false), ("LSN field", true)] {
+        let copy = TempDir::new("recycle-reordered-copy");
+        copy_dir(&dir.path, &copy.path);
+        let path = copy.path.join(last.file_name().expect("name"));
+        let mut bytes = std::fs::read(&path).expect("read");
+        let (start, end) = (
+            usize::try_from(start).expect("offset"),
+            usize::try_from(end).expect("offset"),
+        );
+        if expect_corrupted {
+            bytes[start + 6] ^= 0x10; // one bit of the LSN field
+        } else {
+            // Stand-in for the page the previous life left: no frame starts here.
+            for (index, byte) in bytes[start..end].iter_mut().enumerate() {
+                *byte = u8::try_from(index % 13).expect("small") | 0x80;
+            }
+        }
+        std::fs::write(&path, &bytes).expect("write");
+        let opened = open_collect(&copy.path, recycling_options(2), first_lsn - 1);
+        if expect_corrupted {
+            let error = opened.expect_err(damage);
+            assert!(
+                matches!(error, LogError::Corrupted { .. }),
+                "{damage}: {error}"
+            );
+        } else {
+            let (_, report, replayed) = opened.unwrap_or_else(|error| panic!("{damage}: {error}"));
+            assert_eq!(replayed, own[..cut].to_vec(), "{damage}");
+            assert_eq!(report.last_lsn, first_lsn + cut as u64 - 1, "{damage}");
+        }
+    }
 }
