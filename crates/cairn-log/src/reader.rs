@@ -1026,7 +1026,12 @@ fn count_dropped_segments(
             continue; // Reported with the frames after the damage by `scan_segment`.
         }
         let mut reader = SegmentReader::open_path(fs, &entry.path, settings.payload_bytes_max)?;
-        let frames_after = count_frames_from(&mut reader, SEGMENT_HEADER_BYTES, 0, true)?;
+        // A recycled segment's previous life is not among what it drops.
+        let floor = match &entry.info {
+            Ok(info) if info.recycled => info.first_lsn - 1,
+            _ => 0,
+        };
+        let frames_after = count_frames_from(&mut reader, SEGMENT_HEADER_BYTES, floor, true)?;
         scan.bytes_read += reader.bytes_read();
         scan.dropped.push(Dropped {
             file: entry.path.clone(),

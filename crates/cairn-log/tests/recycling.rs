@@ -317,3 +317,29 @@ fn an_unwritten_own_frame_before_a_persisted_later_one_reads_as_the_end() {
         }
     }
 }
+
+#[test]
+fn salvage_counts_only_the_own_frames_of_a_recycled_segment_it_sets_aside() {
+    let dir = TempDir::new("recycle-salvage");
+    let log = churn(&dir.path, 2_000, 100);
+    append_all(&log, &records(2_001, 2_060, body_bytes));
+    log.close().expect("close");
+    let segments = list_segments(&cairn_log::StdFileSystem, &dir.path).expect("list");
+    let [.., earlier, last] = &segments[..] else {
+        panic!("at least two segments");
+    };
+    assert!(earlier.recycled && last.recycled, "{segments:?}");
+    // Damage the first own frame of the segment before the last: the last one follows a
+    // gap and is set aside whole.
+    common::flip_byte(&earlier.path, SEGMENT_HEADER_BYTES + 30, 0x40);
+    let mut options = recycling_options(2);
+    options.recovery = cairn_log::RecoveryMode::Salvage;
+    let (_, report, _) =
+        open_collect(&dir.path, options, segments[0].first_lsn - 1).expect("salvage");
+    let aside = report
+        .salvaged
+        .iter()
+        .find(|dropped| dropped.file == last.path)
+        .expect("the last segment is set aside");
+    assert_eq!(aside.frames_after, 2_060 - last.first_lsn + 1, "{aside:?}");
+}
