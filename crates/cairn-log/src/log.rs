@@ -52,7 +52,7 @@ pub use crate::options::{LogOptions, RecoveryMode, SyncPolicy};
 use crate::reader::{scan_log, LogScan, ScanSettings};
 pub use crate::reader::{Dropped, TornTail};
 use crate::segment::{
-    create_segment, free_segment_path, list_free_segments, recycle_segment, remove_temp_segments,
+    create_segment, free_segment_path, recycle_segment, remove_free_segments, remove_temp_segments,
     segment_bytes_for, sync_dir, sync_segment, SegmentHeader, SyncCalls,
 };
 
@@ -281,6 +281,10 @@ impl Log {
             bytes_read: scan.bytes_read,
         };
         let mut segments = settle_files(fs.as_ref(), &options, calls, &scan, &counters)?;
+        // The free list starts empty at each open. Within one process LSNs only grow, which
+        // is what makes a retired file's frames older than any segment it becomes; across a
+        // recovery that can go on lower (a salvage without a snapshot) they need not be, and
+        // an earlier process's rename to `.free` may not be durable yet.
         remove_free_segments(fs.as_ref(), dir, calls)?;
         let free_segments = Mutex::new(Vec::new());
         let next_segment_number = next_segment_number(&scan);
@@ -1025,24 +1029,6 @@ fn new_segment(
         count(&counters.syncs, 1);
     }
     Ok(created)
-}
-
-/// Removes every retired segment (`*.wal.free`) an earlier process left: the free list
-/// starts empty at each open. Within one process LSNs only grow, which is what makes a
-/// retired file's frames older than any segment it becomes; across a recovery that can
-/// restart lower (a salvage without a snapshot) they need not be, and the file's name may not
-/// even be durable yet. Returns nothing to keep.
-fn remove_free_segments(fs: &dyn FileSystem, dir: &Path, calls: SyncCalls) -> Result<(), LogError> {
-    let mut removed = false;
-    for path in list_free_segments(fs, dir)? {
-        fs.remove_file(&path)
-            .map_err(|error| LogError::io("remove free segment", &path, error))?;
-        removed = true;
-    }
-    if removed {
-        sync_dir(fs, dir, calls)?;
-    }
-    Ok(())
 }
 
 /// Cuts `path` to `length` bytes and syncs it.

@@ -320,20 +320,33 @@ pub(crate) fn create_segment(
             .map_err(|error| LogError::io("preallocate segment", &temp_path, error))?;
         sync_segment(temp.as_ref(), &temp_path, calls)?;
     }
-    fs.rename(&temp_path, &path)
+    publish_segment(fs, dir, &temp_path, path, calls)
+}
+
+/// The last steps of making a segment: renames the synced `temp_path` to `path`, syncs the
+/// directory, and reopens the file by its final name (so that no file system has to follow
+/// a handle across a rename).
+fn publish_segment(
+    fs: &dyn FileSystem,
+    dir: &Path,
+    temp_path: &Path,
+    path: PathBuf,
+    calls: SyncCalls,
+) -> Result<(PathBuf, Box<dyn FileHandle>), LogError> {
+    fs.rename(temp_path, &path)
         .map_err(|error| LogError::io("rename segment into place", &path, error))?;
     sync_dir(fs, dir, calls)?;
-    // Reopened by its final name so that no file system has to follow a handle across a rename.
     let file = fs
         .open(&path, OpenMode::ReadWrite)
         .map_err(|error| LogError::io("open segment", &path, error))?;
     Ok((path, file))
 }
 
-/// Turns the retired segment file `free` into the segment `header` describes (which must
-/// have `recycled` set and the file's length as its size), with the steps of
-/// [`create_segment`]: rename to the temp name, new header, sync, rename into place,
-/// directory sync. A crash before the last rename leaves a temp file that open removes.
+/// Turns the retired segment file `free` into the segment `header` describes (its
+/// `recycled` flag set by the caller; the file is cut or extended to the header's size if it
+/// differs), with the steps of [`create_segment`]: rename to the temp name, new header,
+/// sync, rename into place, directory sync. A crash before the last rename leaves a temp file
+/// that open removes.
 pub(crate) fn recycle_segment(
     fs: &dyn FileSystem,
     dir: &Path,
@@ -361,13 +374,7 @@ pub(crate) fn recycle_segment(
             .map_err(|error| LogError::io("write segment header", &temp_path, error))?;
         sync_segment(temp.as_ref(), &temp_path, calls)?;
     }
-    fs.rename(&temp_path, &path)
-        .map_err(|error| LogError::io("rename segment into place", &path, error))?;
-    sync_dir(fs, dir, calls)?;
-    let file = fs
-        .open(&path, OpenMode::ReadWrite)
-        .map_err(|error| LogError::io("open segment", &path, error))?;
-    Ok((path, file))
+    publish_segment(fs, dir, &temp_path, path, calls)
 }
 
 /// The name a retired segment takes while it waits to be recycled: `{name}.free`.
@@ -377,23 +384,6 @@ pub(crate) fn free_segment_path(path: &Path) -> PathBuf {
     PathBuf::from(free)
 }
 
-/// Every `*.wal.free` file of `dir`, sorted by name.
-pub(crate) fn list_free_segments(
-    fs: &dyn FileSystem,
-    dir: &Path,
-) -> Result<Vec<PathBuf>, LogError> {
-    let names = fs
-        .list_dir(dir)
-        .map_err(|error| LogError::io("list log directory", dir, error))?;
-    let mut free: Vec<PathBuf> = names
-        .iter()
-        .filter(|name| name.ends_with(SEGMENT_FREE_SUFFIX))
-        .map(|name| dir.join(name))
-        .collect();
-    free.sort_unstable();
-    Ok(free)
-}
-
 /// Removes leftover `*.wal.tmp` files (segments whose creation a crash interrupted) and syncs
 /// the directory if any were removed. Returns how many.
 pub(crate) fn remove_temp_segments(
@@ -401,17 +391,36 @@ pub(crate) fn remove_temp_segments(
     dir: &Path,
     calls: SyncCalls,
 ) -> Result<usize, LogError> {
+    remove_with_suffix(fs, dir, SEGMENT_TEMP_SUFFIX, "remove segment temp", calls)
+}
+
+/// Removes every retired segment (`*.wal.free`) an earlier process left, and syncs the
+/// directory if any were removed. Returns how many.
+pub(crate) fn remove_free_segments(
+    fs: &dyn FileSystem,
+    dir: &Path,
+    calls: SyncCalls,
+) -> Result<usize, LogError> {
+    remove_with_suffix(fs, dir, SEGMENT_FREE_SUFFIX, "remove free segment", calls)
+}
+
+/// Removes the files of `dir` whose names end in `suffix`, then syncs the directory if any
+/// were removed. Returns how many.
+fn remove_with_suffix(
+    fs: &dyn FileSystem,
+    dir: &Path,
+    suffix: &str,
+    action: &'static str,
+    calls: SyncCalls,
+) -> Result<usize, LogError> {
     let names = fs
         .list_dir(dir)
         .map_err(|error| LogError::io("list log directory", dir, error))?;
     let mut removed = 0;
-    for name in names
-        .iter()
-        .filter(|name| name.ends_with(SEGMENT_TEMP_SUFFIX))
-    {
+    for name in names.iter().filter(|name| name.ends_with(suffix)) {
         let path = dir.join(name);
         fs.remove_file(&path)
-            .map_err(|error| LogError::io("remove segment temp", &path, error))?;
+            .map_err(|error| LogError::io(action, &path, error))?;
         removed += 1;
     }
     if removed > 0 {

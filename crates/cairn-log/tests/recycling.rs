@@ -15,7 +15,9 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use cairn_log::{list_segments, Log, LogError, LogOptions, SEGMENT_HEADER_BYTES};
-use common::{append_all, copy_dir, open_collect, records, strict_options, Record, TempDir};
+use common::{
+    append_all, copy_dir, frame_offsets, open_collect, records, strict_options, Record, TempDir,
+};
 
 const SEGMENT_BYTES: u64 = 4096;
 
@@ -84,10 +86,10 @@ fn last_recycled_segment(dir: &Path) -> (PathBuf, u64, u64) {
     let segments = list_segments(&cairn_log::StdFileSystem, dir).expect("list");
     let last = segments.last().expect("a segment");
     assert!(last.recycled, "the churn should end in a recycled segment");
-    let mut offset = SEGMENT_HEADER_BYTES;
-    for lsn in last.first_lsn..=2_000 {
-        offset += cairn_log::encoded_frame_bytes(body_bytes(lsn)) as u64;
-    }
+    // Where a frame after the last own one would start: the end of the own frames.
+    let offset = *frame_offsets(&records(last.first_lsn, 2_001, body_bytes))
+        .last()
+        .expect("a frame");
     let bytes = std::fs::read(&last.path).expect("read");
     let after = usize::try_from(offset).expect("offset");
     assert!(
@@ -103,18 +105,14 @@ fn a_recycled_last_segment_cut_at_every_frame_boundary_recovers_that_prefix() {
     churn(&dir.path, 2_000, 100).close().expect("close");
     let (last, first_lsn, own_end) = last_recycled_segment(&dir.path);
     let own: Vec<Record> = records(first_lsn, 2_000, body_bytes);
+    let starts = frame_offsets(&own);
     // Tear frame `cut`; the stale frames of the previous life after the own ones stay.
     for cut in 0..own.len() {
         let copy = TempDir::new("recycle-prefix-copy");
         copy_dir(&dir.path, &copy.path);
         let path = copy.path.join(last.file_name().expect("name"));
         let mut bytes = std::fs::read(&path).expect("read");
-        let start: u64 = SEGMENT_HEADER_BYTES
-            + own[..cut]
-                .iter()
-                .map(|record| cairn_log::encoded_frame_bytes(record.body.len()) as u64)
-                .sum::<u64>();
-        let start = usize::try_from(start).expect("offset");
+        let start = usize::try_from(starts[cut]).expect("offset");
         // A torn frame: its first half kept; after it, up to the end of the own frames,
         // bytes that are no frame (what an earlier life can leave between its frames).
         let frame_bytes = cairn_log::encoded_frame_bytes(own[cut].body.len());
@@ -276,15 +274,9 @@ fn an_unwritten_own_frame_before_a_persisted_later_one_reads_as_the_end() {
     let (last, first_lsn, _) = last_recycled_segment(&dir.path);
     let own: Vec<Record> = records(first_lsn, 2_000, body_bytes);
     assert!(own.len() >= 4, "the last segment holds a few frames");
-    let frame_start = |index: usize| {
-        SEGMENT_HEADER_BYTES
-            + own[..index]
-                .iter()
-                .map(|record| cairn_log::encoded_frame_bytes(record.body.len()) as u64)
-                .sum::<u64>()
-    };
+    let starts = frame_offsets(&own);
     let cut = 1;
-    let (start, end) = (frame_start(cut), frame_start(cut + 1));
+    let (start, end) = (starts[cut], starts[cut + 1]);
     for (damage, expect_corrupted) in [("stale bytes", false), ("LSN field", true)] {
         let copy = TempDir::new("recycle-reordered-copy");
         copy_dir(&dir.path, &copy.path);
