@@ -495,7 +495,9 @@ impl DiskIndex {
     }
 
     /// Walks frames from `start`, in order across segments, calling `visit` with each batch
-    /// until it returns false or no frame at or below `lsn_limit` is left. Extends the sparse
+    /// (but the checked ones passed before a non-empty `wanted`, see
+    /// [`DiskIndex::read_from`]) until it returns false or no frame at or below `lsn_limit`
+    /// is left. Extends the sparse
     /// index of every segment it walks past the indexed end of. Refreshes the segment list
     /// once when it runs off the last known segment below the limit.
     fn walk(
@@ -538,7 +540,10 @@ impl DiskIndex {
             }
             if let Some((mut read, next)) = self.pass_checked(at, wanted.start) {
                 self.resume = Some(at);
-                if !visit(&mut read) {
+                // A read of messages is not shown the checked batches it passes on the way
+                // to them (they end at or before the first wanted offset); a walk that wants
+                // none, by time or to the end, sees every batch.
+                if wanted.is_empty() && !visit(&mut read) {
                     return Ok(());
                 }
                 at = next;
@@ -676,7 +681,8 @@ impl DiskIndex {
 
     /// Calls `visit` with every batch, from the one holding `offset` on, at or below
     /// `lsn_limit`, until it returns false; of each batch only the messages with offsets in
-    /// `offset..offset + messages` are decoded.
+    /// `offset..offset + messages` are decoded. When `messages` is above zero, a batch an
+    /// earlier walk checked that ends at or before `offset` may be passed without a call.
     pub fn read_from(
         &mut self,
         fs: &dyn FileSystem,
