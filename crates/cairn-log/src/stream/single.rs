@@ -455,15 +455,36 @@ impl Stream {
     /// The message at `offset`; `None` at or past the end, `Truncated` below the first
     /// readable offset.
     pub fn read(&self, offset: u64) -> Result<Option<StoredMessage>, StreamError> {
-        let first_offset = self.state.lock().meta.first_offset;
+        // One scan: offsets are dense and a scan starts at the first readable offset at or
+        // after `offset`, so it shows either `offset` itself or the first readable offset
+        // above it (then `offset` was truncated), or nothing.
+        let mut found = None;
+        let mut first_above = None;
+        self.scan_range(offset, 1, &mut |at, timestamp_ms, message| {
+            if at == offset {
+                found = Some(StoredMessage {
+                    offset,
+                    timestamp_ms,
+                    message: message.to_message(),
+                });
+            } else {
+                first_above = Some(at);
+            }
+            true
+        })?;
+        // Nothing shown: past the end, or below a first readable offset at the end.
+        let first_offset = match first_above {
+            Some(first_offset) => first_offset,
+            None if found.is_none() => self.state.lock().meta.first_offset,
+            None => return Ok(found),
+        };
         if offset < first_offset {
             return Err(StreamError::Truncated {
                 offset,
                 first_offset,
             });
         }
-        let mut found = self.read_range(offset, 1, usize::MAX)?;
-        Ok(found.pop().filter(|message| message.offset == offset))
+        Ok(found)
     }
 
     /// The first readable offset whose timestamp is at or after `timestamp_ms`; `None` when
