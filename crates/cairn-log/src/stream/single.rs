@@ -32,8 +32,7 @@ use crate::options::{LogOptions, RecoveryMode};
 use crate::segment::{list_segment_files, parse_segment_file_name};
 
 use super::codec::{
-    check_batch, decode_batch, decode_batch_refs, encode_batch, Message, MessageRef, StreamMeta,
-    BATCH_MESSAGES_MAX,
+    check_batch, decode_batch, encode_batch, Message, MessageRef, StreamMeta, BATCH_MESSAGES_MAX,
 };
 use super::error::StreamError;
 use super::files::{
@@ -66,27 +65,20 @@ pub struct StreamInfo {
     pub next_offset: u64,
 }
 
-/// A recent batch kept in memory: the encoded batch its frame carries (moved, not copied,
-/// so an append allocates nothing per message for the tail), decoded by reads with the same
-/// borrowing decoder as a frame read from disk.
+/// A recent batch kept in memory.
 #[derive(Debug)]
 struct TailBatch {
     lsn: u64,
     first_offset: u64,
     timestamp_ms: u64,
-    count: u64,
-    /// The batch as `encode_batch` wrote it.
-    body: Vec<u8>,
+    messages: Vec<Message>,
+    bytes: usize,
 }
 
 impl TailBatch {
     fn end_offset(&self) -> u64 {
-        self.first_offset.saturating_add(self.count)
-    }
-
-    /// Memory charged to the tail for this batch.
-    fn bytes(&self) -> usize {
-        self.body.len()
+        self.first_offset
+            .saturating_add(to_u64(self.messages.len()))
     }
 }
 
@@ -296,15 +288,15 @@ impl Stream {
                 .append(STREAM_BATCH_RECORD_TYPE, lsn, first, &body)?;
             state.next_offset = end;
             state.last_timestamp_ms = timestamp_ms;
-            let batch = TailBatch {
+            let bytes = body.len();
+            state.tail.push_back(TailBatch {
                 lsn,
                 first_offset: first,
                 timestamp_ms,
-                count,
-                body,
-            };
-            state.tail_bytes = state.tail_bytes.saturating_add(batch.bytes());
-            state.tail.push_back(batch);
+                messages: messages.to_vec(),
+                bytes,
+            });
+            state.tail_bytes = state.tail_bytes.saturating_add(bytes);
             self.evict(&mut state);
             (first..end, lsn)
         };
@@ -323,7 +315,7 @@ impl Stream {
         while state.tail_bytes > self.tail_bytes_max {
             match state.tail.front() {
                 Some(front) if front.lsn <= durable => {
-                    state.tail_bytes = state.tail_bytes.saturating_sub(front.bytes());
+                    state.tail_bytes = state.tail_bytes.saturating_sub(front.bytes);
                     state.tail.pop_front();
                 }
                 _ => break,
@@ -445,31 +437,13 @@ impl Stream {
             let first = state
                 .tail
                 .partition_point(|batch| batch.end_offset() <= from);
-            let mut messages = Vec::new();
             'batches: for batch in state.tail.range(first..) {
-                // Only the messages from `from` up to `end` and the caller's limit are parsed.
-                let index = |offset: u64| {
-                    usize::try_from(offset.saturating_sub(batch.first_offset)).unwrap_or(usize::MAX)
-                };
-                let skip = index(from);
-                let wanted = skip..index(end.min(from.saturating_add(to_u64(max_messages))));
-                messages.clear();
-                decode_batch_refs(&batch.body, wanted, &mut messages).map_err(|reason| {
-                    StreamError::corrupted(
-                        &self.dir,
-                        0,
-                        format!(
-                            "the in-memory batch of LSN {} does not decode: {reason}",
-                            batch.lsn
-                        ),
-                    )
-                })?;
-                let decoded_from = batch.first_offset.saturating_add(to_u64(skip));
-                for (offset, message) in (decoded_from..).zip(&messages) {
+                for (offset, message) in (batch.first_offset..).zip(&batch.messages) {
                     if offset >= end {
                         break 'batches;
                     }
-                    if !take(offset, batch.timestamp_ms, *message) {
+                    if offset >= from && !take(offset, batch.timestamp_ms, MessageRef::of(message))
+                    {
                         break 'batches;
                     }
                 }
@@ -595,7 +569,7 @@ impl Stream {
             .is_some_and(|batch| batch.end_offset() <= offset)
         {
             if let Some(batch) = state.tail.pop_front() {
-                state.tail_bytes = state.tail_bytes.saturating_sub(batch.bytes());
+                state.tail_bytes = state.tail_bytes.saturating_sub(batch.bytes);
             }
         }
         let durable = self.log.durable_lsn();
