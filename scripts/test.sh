@@ -13,6 +13,13 @@ for component in rustfmt clippy; do
   fi
 done
 
+# A clean run builds about 2.6 GB into target/ (README); say so up front when the disk is
+# short, since a full disk otherwise shows up as a compiler error minutes later.
+free_kb=$(df -Pk . | awk 'NR == 2 { print $4 }')
+if [ -n "$free_kb" ] && [ "$free_kb" -lt 4000000 ]; then
+  echo "warning: only $((free_kb / 1024)) MB of disk free here; a clean run of this gate needs about 3 GB" >&2
+fi
+
 step "cargo fmt --check"
 cargo fmt --all -- --check
 
