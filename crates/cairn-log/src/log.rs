@@ -145,11 +145,19 @@ struct Pending {
     closing: bool,
 }
 
+/// Most times a leader yields to gather the followers of the last group
+/// ([`Inner::gather_followers`]).
+const GATHER_YIELDS: usize = 8;
+
 /// Leader election state of group commit.
 #[derive(Debug, Default)]
 struct GroupState {
     /// A leader is writing and syncing a group.
     leader_active: bool,
+    /// Followers waiting for the current leader.
+    waiting: usize,
+    /// Followers the last leader woke when its group was durable.
+    woken_by_last: usize,
 }
 
 /// The segment being appended to; only a leader touches it.
@@ -678,14 +686,39 @@ impl Inner {
             }
             self.check_poisoned()?;
             if group.leader_active {
+                group.waiting += 1;
                 self.group_done.wait(&mut group);
+                group.waiting -= 1;
                 continue;
             }
             group.leader_active = true;
-            let result = MutexGuard::unlocked(&mut group, || self.flush_pending());
+            let gather = group.woken_by_last > 0;
+            let result = MutexGuard::unlocked(&mut group, || {
+                if gather {
+                    self.gather_followers();
+                }
+                self.flush_pending()
+            });
             group.leader_active = false;
+            group.woken_by_last = group.waiting;
             self.group_done.notify_all();
             result?;
+        }
+    }
+
+    /// Leader only, when the last group had followers: they were woken together and are
+    /// about to append again, so the leader gives up its CPU while appends keep arriving
+    /// (at most [`GATHER_YIELDS`] times) and their frames join this group's sync instead of
+    /// waiting a whole sync for the next one. A single writer never waits here.
+    fn gather_followers(&self) {
+        let mut seen = self.last_appended_lsn.load(Ordering::Acquire);
+        for _ in 0..GATHER_YIELDS {
+            std::thread::yield_now();
+            let now = self.last_appended_lsn.load(Ordering::Acquire);
+            if now == seen {
+                break;
+            }
+            seen = now;
         }
     }
 
