@@ -1,0 +1,372 @@
+//! The index prototype comparison: the engine's current index structure beside the tree, at
+//! one million keys of 16 bytes with 100-byte values, single-threaded, one structure per process
+//! (so each RSS figure is its own). Each key's value is a version record as the engine keeps it.
+//!
+//! Run: `cargo run --release -p cairn-index --example lab -- today|tree [keys]`
+//! It prints one line of `name=value` pairs; docs/design.md has the table.
+#![expect(
+    unsafe_code,
+    reason = "the stand-in of today's slot swaps an epoch pointer, like the engine's"
+)]
+#![expect(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::cast_precision_loss,
+    clippy::cast_possible_wrap,
+    clippy::large_enum_variant,
+    clippy::single_match_else,
+    reason = "a measuring script: figures are printed as floats, and a failure may panic"
+)]
+
+use std::hint::black_box;
+use std::ops::Bound;
+use std::sync::Arc;
+use std::time::Instant;
+
+use cairn_index::Tree;
+use cairn_testkit::rng::SplitMix64;
+use crossbeam_epoch::{Atomic, Owned};
+use smallvec::SmallVec;
+
+type Key = SmallVec<[u8; 24]>;
+
+/// Counts the bytes the program has allocated and not freed (requested sizes, without the
+/// allocator's own overhead), beside the RSS.
+struct Counting;
+
+static LIVE_BYTES: std::sync::atomic::AtomicIsize = std::sync::atomic::AtomicIsize::new(0);
+
+unsafe impl std::alloc::GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
+        LIVE_BYTES.fetch_add(layout.size() as isize, std::sync::atomic::Ordering::Relaxed);
+        unsafe { std::alloc::System.alloc(layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: std::alloc::Layout, new_size: usize) -> *mut u8 {
+        LIVE_BYTES.fetch_add(
+            new_size as isize - layout.size() as isize,
+            std::sync::atomic::Ordering::Relaxed,
+        );
+        unsafe { std::alloc::System.realloc(ptr, layout, new_size) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
+        LIVE_BYTES.fetch_sub(layout.size() as isize, std::sync::atomic::Ordering::Relaxed);
+        unsafe { std::alloc::System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+/// One version of a key, as the engine's chain entry holds it.
+#[derive(Clone)]
+struct Entry {
+    version: u64,
+    deadline: u64,
+    value: Option<Arc<[u8]>>,
+}
+
+/// Today: a chain of versions behind a per-key slot, in a hash map and a skip list.
+struct Slot(Atomic<SmallVec<[Entry; 2]>>);
+
+impl Slot {
+    fn read<R>(&self, read: impl FnOnce(&SmallVec<[Entry; 2]>) -> R) -> R {
+        let guard = crossbeam_epoch::pin();
+        read(unsafe {
+            self.0
+                .load(std::sync::atomic::Ordering::Acquire, &guard)
+                .deref()
+        })
+    }
+    fn replace(&self, chain: SmallVec<[Entry; 2]>) {
+        let guard = crossbeam_epoch::pin();
+        let old = self.0.swap(
+            Owned::new(chain),
+            std::sync::atomic::Ordering::AcqRel,
+            &guard,
+        );
+        unsafe { guard.defer_destroy(old) };
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        drop(unsafe {
+            self.0
+                .load(
+                    std::sync::atomic::Ordering::Relaxed,
+                    crossbeam_epoch::unprotected(),
+                )
+                .into_owned()
+        });
+    }
+}
+
+struct Today {
+    index: crossbeam_skiplist::SkipMap<Key, Arc<Slot>>,
+    points: papaya::HashMap<Key, Arc<Slot>, foldhash::fast::RandomState>,
+}
+
+/// The tree's record: the newest version only (older ones would link from it while a snapshot
+/// needs them).
+struct Record {
+    version: u64,
+    deadline: u64,
+    value: Option<Arc<[u8]>>,
+}
+
+enum Structure {
+    Today(Today),
+    Tree(Tree<Record>, cairn_index::Writer),
+}
+
+impl Structure {
+    fn new(kind: &str) -> Self {
+        match kind {
+            "today" => Structure::Today(Today {
+                index: crossbeam_skiplist::SkipMap::new(),
+                points: papaya::HashMap::builder()
+                    .hasher(foldhash::fast::RandomState::default())
+                    .build(),
+            }),
+            _ => {
+                let (tree, writer) = Tree::new();
+                Structure::Tree(tree, writer)
+            }
+        }
+    }
+
+    fn bulk(kind: &str, sorted: &[(Vec<u8>, Arc<[u8]>)]) -> Self {
+        match kind {
+            "today" => {
+                let mut structure = Structure::new(kind);
+                for (key, value) in sorted {
+                    structure.put(key, value.clone(), 1);
+                }
+                structure
+            }
+            _ => {
+                let records = sorted.iter().map(|(key, value)| {
+                    (
+                        key.as_slice(),
+                        Record {
+                            version: 1,
+                            deadline: u64::MAX,
+                            value: Some(value.clone()),
+                        },
+                    )
+                });
+                let (tree, writer) = Tree::from_sorted(records).expect("sorted");
+                Structure::Tree(tree, writer)
+            }
+        }
+    }
+
+    fn put(&mut self, key: &[u8], value: Arc<[u8]>, version: u64) {
+        let entry = Entry {
+            version,
+            deadline: u64::MAX,
+            value: Some(value),
+        };
+        match self {
+            Structure::Today(today) => {
+                let points = today.points.pin();
+                if let Some(slot) = points.get(key) {
+                    // The engine's successor: the new entry over the old head, pruned later.
+                    let chain = slot.read(|chain| {
+                        let mut next = SmallVec::new();
+                        next.push(entry);
+                        next.extend(chain.first().cloned());
+                        next
+                    });
+                    slot.replace(chain);
+                } else {
+                    let slot = Arc::new(Slot(Atomic::new(SmallVec::from_elem(entry, 1))));
+                    today.index.insert(Key::from_slice(key), Arc::clone(&slot));
+                    points.insert(Key::from_slice(key), slot);
+                }
+            }
+            Structure::Tree(tree, writer) => {
+                let Entry {
+                    version,
+                    deadline,
+                    value,
+                } = entry;
+                tree.upsert(writer, key, |_| Record {
+                    version,
+                    deadline,
+                    value,
+                });
+            }
+        }
+    }
+
+    fn get(&self, key: &[u8]) -> usize {
+        match self {
+            Structure::Today(today) => today.points.pin().get(key).map_or(0, |slot| {
+                slot.read(|chain| {
+                    chain
+                        .first()
+                        .and_then(|e| e.value.as_ref())
+                        .map_or(0, |v| v.len())
+                })
+            }),
+            Structure::Tree(tree, _) => {
+                let guard = crossbeam_epoch::pin();
+                tree.get(key, &guard)
+                    .and_then(|record| record.value.as_ref())
+                    .map_or(0, |v| v.len())
+            }
+        }
+    }
+
+    /// Reads `count` entries from `start`, cloning each value as a scan returns it.
+    fn scan(&self, start: &[u8], count: usize) -> usize {
+        let mut total = 0;
+        match self {
+            Structure::Today(today) => {
+                for entry in today
+                    .index
+                    .range::<[u8], _>((Bound::Included(start), Bound::Unbounded))
+                    .take(count)
+                {
+                    total += entry.value().read(|chain| {
+                        chain
+                            .first()
+                            .and_then(|e| e.value.clone())
+                            .map_or(0, |v| v.len())
+                    });
+                }
+            }
+            Structure::Tree(tree, _) => {
+                let guard = crossbeam_epoch::pin();
+                for (_, record) in tree
+                    .range((Bound::Included(start), Bound::Unbounded), &guard)
+                    .take(count)
+                {
+                    total += record.value.clone().map_or(0, |v| {
+                        v.len() + usize::from(record.version > 0 && record.deadline > 0)
+                    });
+                }
+            }
+        }
+        total
+    }
+}
+
+fn rss_bytes() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let line = status
+        .lines()
+        .find(|line| line.starts_with("VmRSS:"))
+        .unwrap();
+    line.split_whitespace()
+        .nth(1)
+        .unwrap()
+        .parse::<u64>()
+        .unwrap()
+        * 1024
+}
+
+fn key_of(id: u64) -> Vec<u8> {
+    format!("{:016x}", id.wrapping_mul(0x9E37_79B9_7F4A_7C15)).into_bytes()
+}
+
+/// Nanoseconds per operation: the median of five rounds of `ops` operations.
+fn per_op(ops: usize, mut round: impl FnMut()) -> f64 {
+    let mut samples: Vec<f64> = (0..5)
+        .map(|_| {
+            let start = Instant::now();
+            round();
+            start.elapsed().as_nanos() as f64 / ops as f64
+        })
+        .collect();
+    samples.sort_by(f64::total_cmp);
+    samples[2]
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let kind = args.next().unwrap_or_else(|| "tree".into());
+    let keys: usize = args.next().map_or(1_000_000, |n| n.parse().unwrap());
+    let value: Arc<[u8]> = Arc::from(vec![7u8; 100]);
+    let ids: Vec<u64> = SplitMix64::new(1)
+        .permutation(keys)
+        .into_iter()
+        .map(|id| id as u64)
+        .collect();
+    let key_list: Vec<Vec<u8>> = ids.iter().map(|&id| key_of(id)).collect();
+
+    let before = rss_bytes();
+    let live_before = LIVE_BYTES.load(std::sync::atomic::Ordering::Relaxed);
+    let mut structure = Structure::new(&kind);
+    let fill_start = Instant::now();
+    // Each put brings its own value, as a caller's put does.
+    let flush_every: usize = std::env::var("LAB_FLUSH_EVERY")
+        .ok()
+        .map_or(usize::MAX, |n| n.parse().unwrap());
+    for (done, key) in key_list.iter().enumerate() {
+        structure.put(key, Arc::from(&value[..]), 1);
+        if done % flush_every == 0 {
+            crossbeam_epoch::pin().flush();
+        }
+    }
+    let fill = fill_start.elapsed().as_nanos() as f64 / keys as f64;
+    // Let deferred frees run before measuring memory.
+    for _ in 0..64 {
+        crossbeam_epoch::pin().flush();
+    }
+    let bytes_per_key = (rss_bytes() - before) as f64 / keys as f64;
+    let live_per_key =
+        (LIVE_BYTES.load(std::sync::atomic::Ordering::Relaxed) - live_before) as f64 / keys as f64;
+    if let Structure::Tree(tree, _) = &structure {
+        eprintln!("{:?}", tree.shape());
+    }
+
+    let mut rng = SplitMix64::new(2);
+    let probes: Vec<&[u8]> = (0..keys)
+        .map(|_| key_list[rng.below(keys)].as_slice())
+        .collect();
+    let get = per_op(keys, || {
+        for key in &probes {
+            black_box(structure.get(key));
+        }
+    });
+    let mut version = 1;
+    let overwrite = per_op(keys, || {
+        version += 1;
+        for key in &probes {
+            structure.put(key, Arc::from(&value[..]), version);
+        }
+    });
+    let scans = 2_000;
+    let scan = per_op(scans, || {
+        for key in probes.iter().take(scans) {
+            black_box(structure.scan(key, 1_000));
+        }
+    });
+    let walk = per_op(1, || {
+        black_box(structure.scan(b"", usize::MAX));
+    }) / 1e6;
+    let drop_start = Instant::now();
+    drop(structure);
+    let close = drop_start.elapsed().as_secs_f64() * 1e3;
+
+    let mut sorted: Vec<(Vec<u8>, Arc<[u8]>)> = key_list
+        .iter()
+        .map(|key| (key.clone(), Arc::from(&value[..])))
+        .collect();
+    sorted.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    let bulk_start = Instant::now();
+    let bulk = Structure::bulk(&kind, &sorted);
+    let bulk_ms = bulk_start.elapsed().as_secs_f64() * 1e3;
+
+    black_box(bulk.get(&sorted[0].0));
+    drop(bulk);
+
+    println!(
+        "structure={kind} keys={keys} bytes_per_key={bytes_per_key:.0} live_bytes_per_key={live_per_key:.0} fill_ns={fill:.0} get_ns={get:.0} \
+         overwrite_ns={overwrite:.0} scan_1000_us={:.1} walk_ms={walk:.1} bulk_load_ms={bulk_ms:.0} drop_ms={close:.0}",
+        scan / 1e3
+    );
+}

@@ -1,0 +1,772 @@
+//! The tree: a B+tree whose nodes are immutable once published, changed by one writer through
+//! copy-on-write, and read by any number of threads without locks.
+//!
+//! **Shape.** Leaves hold up to [`LEAF_MAX_ENTRIES`] keys (and at most about
+//! [`LEAF_MAX_BYTES`] of key bytes) inline, each with one atomic pointer to its value. Inner
+//! nodes hold a first child, then separators each with the child to its right; a separator is
+//! the first key of that child's subtree. Every leaf is at the same depth.
+//!
+//! **Writes** (one writer, proved by `&mut Writer`):
+//! - replacing the value of a key that exists swaps that key's value pointer in its leaf: no
+//!   node changes;
+//! - inserting or removing a key builds a new leaf and stores it in its parent's child slot;
+//!   only a split or a merge copies the parent, and so on up to the root.
+//!
+//! Replaced nodes and values are freed through `crossbeam-epoch` once no pinned reader can
+//! hold them. A replaced node is freed *shallowly*: its keys and its arrays of pointers go, but
+//! the values and children it points to are shared with its successor and stay.
+//!
+//! **Reads** pin an epoch guard and descend from the root. A reader that loads a node just
+//! before the writer replaces it keeps reading that node: it holds every key and value as they
+//! were when it was replaced, which is never older than the moment the reader started. That is
+//! what the engine's MVCC needs: a commit publishes its index changes before it makes its
+//! version visible, so a reader that sees a version sees every change up to it.
+//!
+//! The safety argument every `unsafe` block relies on:
+//! 1. No node or value pointer in the tree is ever null: the root is set at construction,
+//!    every child and value slot is filled when its node is built, and a slot is only ever
+//!    overwritten with another non-null pointer.
+//! 2. Anything unlinked from the tree (a node, or a value) is handed to `defer_destroy` on a
+//!    guard of the default collector, after it was unlinked. Readers pin that same collector
+//!    for as long as they hold a reference (the references they get are bound to their guard),
+//!    so nothing a reader can reach is freed under it.
+//! 3. Each value and node is owned by exactly one of: the tree (reachable from the root), or
+//!    the collector (deferred once, when it was unlinked). A replaced node shares its children
+//!    and values with its successor, so dropping it must not free them: `Atomic` never frees
+//!    its pointee on drop, and nodes have no `Drop` of their own.
+//! 4. `Drop for Tree` has `&mut self`: no reader can hold a reference into the tree (they
+//!    borrow it), so it frees everything still reachable, exactly once, by (3).
+
+use std::cmp::Ordering as KeyOrdering;
+use std::ops::{Bound, RangeBounds};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use crossbeam_epoch::{Atomic, Guard, Owned, Shared};
+use smallvec::SmallVec;
+
+use crate::keys::Keys;
+
+/// Most keys a leaf holds.
+pub const LEAF_MAX_ENTRIES: usize = 64;
+/// Most key bytes a leaf holds before it splits (one larger key may exceed it alone).
+pub const LEAF_MAX_BYTES: usize = 4096;
+/// Most children an inner node holds.
+pub const INNER_MAX_CHILDREN: usize = 64;
+/// A leaf left with fewer keys than this after a removal merges with a sibling if they fit.
+const LEAF_MIN_ENTRIES: usize = LEAF_MAX_ENTRIES / 4;
+/// How full a bulk load packs its leaves and inner nodes: room for a few inserts before the
+/// first split.
+const BULK_FILL_ENTRIES: usize = LEAF_MAX_ENTRIES * 7 / 8;
+const BULK_FILL_CHILDREN: usize = INNER_MAX_CHILDREN * 7 / 8;
+
+/// A node: immutable once published, except for the pointers in its slots.
+enum Node<V> {
+    /// Keys and their values.
+    Leaf(Keys<V>),
+    Inner(Inner<V>),
+}
+
+/// `first` holds the keys below the first separator; `seps.item(i)` the keys from separator `i`
+/// up to the next one.
+struct Inner<V> {
+    first: Atomic<Node<V>>,
+    seps: Keys<Node<V>>,
+}
+
+/// A child list being rebuilt: each child with the separator before it (`None` for the first).
+type Children<'a, V> = Vec<(Option<&'a [u8]>, Atomic<Node<V>>)>;
+
+impl<V> Inner<V> {
+    fn children_len(&self) -> usize {
+        self.seps.len() + 1
+    }
+
+    /// The child whose keys may include `key`.
+    fn route(&self, key: &[u8]) -> usize {
+        match self.seps.search(key) {
+            Ok(index) => index + 1,
+            Err(index) => index,
+        }
+    }
+
+    fn child<'g>(&self, index: usize, guard: &'g Guard) -> Shared<'g, Node<V>> {
+        debug_assert!(index < self.children_len());
+        let slot = match index.checked_sub(1) {
+            None => Some(&self.first),
+            Some(sep) => self.seps.item(sep),
+        };
+        slot.map_or(Shared::null(), |slot| slot.load(Ordering::Acquire, guard))
+    }
+
+    fn child_slot(&self, index: usize) -> Option<&Atomic<Node<V>>> {
+        match index.checked_sub(1) {
+            None => Some(&self.first),
+            Some(sep) => self.seps.item(sep),
+        }
+    }
+
+    /// Copies of the children, each with the separator before it.
+    fn children<'a>(&'a self, guard: &'a Guard) -> Children<'a, V> {
+        let mut children = Vec::with_capacity(self.children_len() + 1);
+        children.push((
+            None,
+            Atomic::from(self.first.load(Ordering::Acquire, guard)),
+        ));
+        children.extend(
+            self.seps
+                .copies(0..self.seps.len(), guard)
+                .map(|(key, child)| (Some(key), child)),
+        );
+        children
+    }
+
+    /// An inner node of `children` (at least one; the first one's separator is ignored).
+    fn build(children: Children<'_, V>) -> Inner<V> {
+        let mut children = children.into_iter();
+        let first = children
+            .next()
+            .map_or_else(Atomic::null, |(_, child)| child);
+        let seps = Keys::build(children.map(|(key, child)| (key.unwrap_or_default(), child)));
+        Inner { first, seps }
+    }
+}
+
+/// Loads a node reference from a pointer read out of the tree under `guard`.
+fn deref<V>(node: Shared<'_, Node<V>>) -> &Node<V> {
+    debug_assert!(!node.is_null(), "tree pointers are never null");
+    // SAFETY: (1) the pointer is non-null and was read from the tree; (2) it stays allocated
+    // while `guard` is pinned, and the reference is bound to the guard's lifetime.
+    unsafe { node.deref() }
+}
+
+/// An ordered map from byte strings to `V`, for one writer and lock-free readers.
+pub struct Tree<V: Send + Sync + 'static> {
+    root: Atomic<Node<V>>,
+    len: AtomicUsize,
+    id: usize,
+}
+
+/// The right to change one [`Tree`]: there is exactly one per tree, so holding it `&mut`
+/// proves no other write runs.
+#[derive(Debug)]
+pub struct Writer {
+    id: usize,
+}
+
+/// What [`Tree::from_sorted`] refuses: keys not strictly ascending.
+#[derive(Debug, PartialEq, Eq)]
+pub struct NotSorted {
+    /// The position of the first key not above the one before it.
+    pub position: usize,
+}
+
+impl std::fmt::Display for NotSorted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "key {} is not above the key before it", self.position)
+    }
+}
+
+impl std::error::Error for NotSorted {}
+
+/// What [`Tree::shape`] counts.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Shape {
+    /// Leaves.
+    pub leaves: usize,
+    /// Inner nodes.
+    pub inner_nodes: usize,
+    /// Levels, the leaves' included.
+    pub depth: usize,
+    /// Bytes of keys and separators held.
+    pub key_bytes: usize,
+}
+
+static NEXT_TREE_ID: AtomicUsize = AtomicUsize::new(0);
+
+/// A writer's way down: each inner node passed (its pointer, itself, the child taken).
+type Path<'g, V> = SmallVec<[(Shared<'g, Node<V>>, &'g Inner<V>, usize); 8]>;
+
+/// A merge's result: the parent's successor (or the merged leaf, as the new root), and the
+/// sibling it absorbed, to be freed.
+type Merged<'g, V> = (Owned<Node<V>>, Shared<'g, Node<V>>);
+
+/// What replaces one child of an inner node after a change below it.
+enum Replacement<V> {
+    One(Owned<Node<V>>),
+    Split(Owned<Node<V>>, Vec<u8>, Owned<Node<V>>),
+}
+
+fn empty_leaf<V>() -> Owned<Node<V>> {
+    Owned::new(Node::Leaf(Keys::empty()))
+}
+
+impl<V: Send + Sync + 'static> Tree<V> {
+    /// An empty tree and its one writer.
+    pub fn new() -> (Tree<V>, Writer) {
+        Tree::with_root(empty_leaf(), 0)
+    }
+
+    fn with_root(root: Owned<Node<V>>, len: usize) -> (Tree<V>, Writer) {
+        let id = NEXT_TREE_ID.fetch_add(1, Ordering::Relaxed);
+        let tree = Tree {
+            root: Atomic::from(root),
+            len: AtomicUsize::new(len),
+            id,
+        };
+        (tree, Writer { id })
+    }
+
+    /// A tree built bottom-up from strictly ascending `(key, value)` pairs, without a descent
+    /// per key: what recovery and snapshot loading use.
+    pub fn from_sorted<K: AsRef<[u8]>>(
+        entries: impl IntoIterator<Item = (K, V)>,
+    ) -> Result<(Tree<V>, Writer), NotSorted> {
+        // Level 0: leaves, each with its first key (the separator before it).
+        let mut level: Vec<(Vec<u8>, Owned<Node<V>>)> = Vec::new();
+        let mut pending: Vec<(K, Atomic<V>)> = Vec::with_capacity(BULK_FILL_ENTRIES);
+        let mut bytes = 0;
+        let mut count = 0;
+        let flush = |pending: &mut Vec<(K, Atomic<V>)>,
+                     level: &mut Vec<(Vec<u8>, Owned<Node<V>>)>| {
+            let first = pending
+                .first()
+                .map(|(key, _)| key.as_ref().to_vec())
+                .unwrap_or_default();
+            let leaf = Keys::build(
+                pending
+                    .iter()
+                    .map(|(key, value)| (key.as_ref(), value.clone())),
+            );
+            pending.clear();
+            level.push((first, Owned::new(Node::Leaf(leaf))));
+        };
+        let mut previous: Option<Vec<u8>> = None;
+        for (key, value) in entries {
+            if previous.as_deref().is_some_and(|last| last >= key.as_ref()) {
+                // Free what was built so far: nothing else owns it.
+                for (_, atomic) in pending {
+                    // SAFETY: (3) these values were never published; this is their only owner.
+                    drop(unsafe { atomic.into_owned() });
+                }
+                drop(value);
+                for (_, node) in level {
+                    free_subtree(node);
+                }
+                return Err(NotSorted { position: count });
+            }
+            if let Some(last) = previous.as_mut() {
+                last.clear();
+                last.extend_from_slice(key.as_ref());
+            } else {
+                previous = Some(key.as_ref().to_vec());
+            }
+            if pending.len() == BULK_FILL_ENTRIES || bytes + key.as_ref().len() > LEAF_MAX_BYTES {
+                flush(&mut pending, &mut level);
+                bytes = 0;
+            }
+            bytes += key.as_ref().len();
+            pending.push((key, Atomic::new(value)));
+            count += 1;
+        }
+        if !pending.is_empty() || level.is_empty() {
+            flush(&mut pending, &mut level);
+        }
+        // Inner levels, until one node is left.
+        while level.len() > 1 {
+            let mut above = Vec::with_capacity(level.len() / BULK_FILL_CHILDREN + 1);
+            let mut nodes = level.into_iter().peekable();
+            while nodes.peek().is_some() {
+                let group: Vec<_> = nodes.by_ref().take(BULK_FILL_CHILDREN).collect();
+                let first_key = group
+                    .first()
+                    .map(|(key, _)| key.clone())
+                    .unwrap_or_default();
+                let children: Children<'_, V> = group
+                    .iter()
+                    .map(|(key, _)| Some(key.as_slice()))
+                    .zip(group.iter().map(|_| Atomic::null()))
+                    .collect();
+                let mut inner = Inner::build(children);
+                // Now move the owned nodes into the slots built above.
+                let mut owned = group.into_iter().map(|(_, node)| node);
+                if let Some(node) = owned.next() {
+                    inner.first = Atomic::from(node);
+                }
+                for (index, node) in owned.enumerate() {
+                    if let Some(slot) = inner.seps.item(index) {
+                        slot.store(node, Ordering::Relaxed);
+                    }
+                }
+                above.push((first_key, Owned::new(Node::Inner(inner))));
+            }
+            level = above;
+        }
+        let root = level.pop().map_or_else(empty_leaf, |(_, node)| node);
+        Ok(Tree::with_root(root, count))
+    }
+
+    /// The tree's shape, counted by a walk of every node (for memory accounting and tests).
+    pub fn shape(&self) -> Shape {
+        fn walk<V>(node: &Node<V>, depth: usize, shape: &mut Shape, guard: &Guard) {
+            shape.depth = shape.depth.max(depth);
+            match node {
+                Node::Leaf(leaf) => {
+                    shape.leaves += 1;
+                    shape.key_bytes += leaf.byte_len();
+                }
+                Node::Inner(inner) => {
+                    shape.inner_nodes += 1;
+                    shape.key_bytes += inner.seps.byte_len();
+                    for child in 0..inner.children_len() {
+                        walk(deref(inner.child(child, guard)), depth + 1, shape, guard);
+                    }
+                }
+            }
+        }
+        let guard = &crossbeam_epoch::pin();
+        let mut shape = Shape::default();
+        walk(
+            deref(self.root.load(Ordering::Acquire, guard)),
+            1,
+            &mut shape,
+            guard,
+        );
+        shape
+    }
+
+    /// Keys in the tree.
+    pub fn len(&self) -> usize {
+        self.len.load(Ordering::Acquire)
+    }
+
+    /// True when the tree holds no key.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The value of `key`, if present.
+    pub fn get<'g>(&'g self, key: &[u8], guard: &'g Guard) -> Option<&'g V> {
+        let leaf = self.leaf_for(key, guard);
+        let index = leaf.search(key).ok()?;
+        let value = leaf.item(index)?.load(Ordering::Acquire, guard);
+        // SAFETY: (1) non-null; (2) it stays allocated while `guard` is pinned.
+        unsafe { value.as_ref() }
+    }
+
+    fn leaf_for<'g>(&'g self, key: &[u8], guard: &'g Guard) -> &'g Keys<V> {
+        let mut node = deref(self.root.load(Ordering::Acquire, guard));
+        loop {
+            match node {
+                Node::Leaf(leaf) => return leaf,
+                Node::Inner(inner) => node = deref(inner.child(inner.route(key), guard)),
+            }
+        }
+    }
+
+    /// The entries whose keys lie in `range`, in ascending key order.
+    pub fn range<'g, R: RangeBounds<[u8]>>(
+        &'g self,
+        range: R,
+        guard: &'g Guard,
+    ) -> Range<'g, V, R> {
+        Range::new(self, range, guard)
+    }
+
+    /// Refuses a writer of another tree: two writers on one tree would race.
+    fn check_writer(&self, writer: &Writer) {
+        assert_eq!(
+            writer.id, self.id,
+            "a tree's writer belongs to that tree alone"
+        );
+    }
+
+    /// Sets `key`'s value to `make(current)`. Returns true when the key was not present.
+    pub fn upsert(
+        &self,
+        writer: &mut Writer,
+        key: &[u8],
+        make: impl FnOnce(Option<&V>) -> V,
+    ) -> bool {
+        self.check_writer(writer);
+        let guard = &crossbeam_epoch::pin();
+        let (path, leaf_ptr, leaf) = self.descend(key, guard);
+        match leaf.search(key) {
+            Ok(index) => {
+                let Some(slot) = leaf.item(index) else {
+                    return false;
+                };
+                let current = slot.load(Ordering::Acquire, guard);
+                // SAFETY: (1)/(2) as in `get`; only this writer could free it.
+                let value = make(unsafe { current.as_ref() });
+                let old = slot.swap(Owned::new(value), Ordering::AcqRel, guard);
+                // SAFETY: (2) `old` is unlinked now and deferred exactly once.
+                unsafe { guard.defer_destroy(old) };
+                false
+            }
+            Err(index) => {
+                let mut pairs = Vec::with_capacity(leaf.len() + 1);
+                pairs.extend(leaf.copies(0..index, guard));
+                pairs.push((key, Atomic::new(make(None))));
+                pairs.extend(leaf.copies(index..leaf.len(), guard));
+                self.publish(path, leaf_ptr, split_leaf(pairs), guard);
+                self.len.fetch_add(1, Ordering::AcqRel);
+                true
+            }
+        }
+    }
+
+    /// Sets `key` to `value`. Returns true when the key was not present.
+    pub fn insert(&self, writer: &mut Writer, key: &[u8], value: V) -> bool {
+        self.upsert(writer, key, |_| value)
+    }
+
+    /// Removes `key`. Returns true when it was present.
+    pub fn remove(&self, writer: &mut Writer, key: &[u8]) -> bool {
+        self.check_writer(writer);
+        let guard = &crossbeam_epoch::pin();
+        let (mut path, leaf_ptr, leaf) = self.descend(key, guard);
+        let Ok(index) = leaf.search(key) else {
+            return false;
+        };
+        let old_value = leaf
+            .item(index)
+            .map(|slot| slot.load(Ordering::Acquire, guard));
+        let mut pairs: Vec<(&[u8], Atomic<V>)> = Vec::with_capacity(leaf.len());
+        pairs.extend(leaf.copies(0..index, guard));
+        pairs.extend(leaf.copies(index + 1..leaf.len(), guard));
+        let bytes = leaf.byte_len() - key.len();
+        let mut replacement = None;
+        if pairs.len() < LEAF_MIN_ENTRIES {
+            if let Some(&(parent_ptr, parent, child)) = path.last() {
+                if let Some((node, sibling_ptr)) =
+                    self.merge_with_sibling(parent, child, &mut pairs, bytes, guard)
+                {
+                    path.pop();
+                    // SAFETY: (2) the sibling and the leaf are unlinked by the parent's copy.
+                    unsafe {
+                        guard.defer_destroy(sibling_ptr);
+                        guard.defer_destroy(leaf_ptr);
+                    }
+                    replacement = Some((parent_ptr, node));
+                }
+            }
+        }
+        let (old, node) =
+            replacement.unwrap_or_else(|| (leaf_ptr, Owned::new(Node::Leaf(Keys::build(pairs)))));
+        self.publish(path, old, Replacement::One(node), guard);
+        if let Some(old) = old_value {
+            // SAFETY: (2) the value's only slot is gone with its leaf; deferred once.
+            unsafe { guard.defer_destroy(old) };
+        }
+        self.len.fetch_sub(1, Ordering::AcqRel);
+        true
+    }
+
+    /// If the leaf at `parent`'s child `child`, about to hold `pairs` (`bytes` of keys), fits
+    /// together with a neighbour: the parent's successor with the two merged (the merged leaf
+    /// itself when the parent is the root and had two children), and the neighbour's pointer.
+    fn merge_with_sibling<'g>(
+        &self,
+        parent: &'g Inner<V>,
+        child: usize,
+        pairs: &mut Vec<(&'g [u8], Atomic<V>)>,
+        bytes: usize,
+        guard: &'g Guard,
+    ) -> Option<Merged<'g, V>> {
+        let sibling = if child + 1 < parent.children_len() {
+            child + 1
+        } else {
+            child.checked_sub(1)?
+        };
+        let sibling_ptr = parent.child(sibling, guard);
+        let Node::Leaf(neighbour) = deref(sibling_ptr) else {
+            return None;
+        };
+        if pairs.len() + neighbour.len() > LEAF_MAX_ENTRIES
+            || bytes + neighbour.byte_len() > LEAF_MAX_BYTES
+        {
+            return None;
+        }
+        let theirs = neighbour.copies(0..neighbour.len(), guard);
+        let merged = if sibling > child {
+            Keys::build(pairs.drain(..).chain(theirs))
+        } else {
+            Keys::build(theirs.chain(pairs.drain(..)))
+        };
+        let merged = Owned::new(Node::Leaf(merged));
+        if parent.children_len() == 2 && self.is_root_inner(parent, guard) {
+            return Some((merged, sibling_ptr));
+        }
+        let left = child.min(sibling);
+        let mut children = parent.children(guard);
+        children.remove(left + 1);
+        if let Some((_, slot)) = children.get_mut(left) {
+            *slot = Atomic::from(merged);
+        }
+        Some((Owned::new(Node::Inner(Inner::build(children))), sibling_ptr))
+    }
+
+    fn is_root_inner(&self, inner: &Inner<V>, guard: &Guard) -> bool {
+        match deref(self.root.load(Ordering::Acquire, guard)) {
+            Node::Inner(root) => std::ptr::eq(root, inner),
+            Node::Leaf(_) => false,
+        }
+    }
+
+    /// The way down to `key`'s leaf.
+    fn descend<'g>(
+        &'g self,
+        key: &[u8],
+        guard: &'g Guard,
+    ) -> (Path<'g, V>, Shared<'g, Node<V>>, &'g Keys<V>) {
+        let mut path = Path::new();
+        let mut pointer = self.root.load(Ordering::Acquire, guard);
+        loop {
+            match deref(pointer) {
+                Node::Leaf(leaf) => return (path, pointer, leaf),
+                Node::Inner(inner) => {
+                    let child = inner.route(key);
+                    path.push((pointer, inner, child));
+                    pointer = inner.child(child, guard);
+                }
+            }
+        }
+    }
+
+    /// Replaces the node at `old` (reached through `path`) with `replacement`, copying
+    /// ancestors only as far up as splits reach, then frees what was unlinked.
+    fn publish<'g>(
+        &self,
+        mut path: Path<'g, V>,
+        mut old: Shared<'g, Node<V>>,
+        mut replacement: Replacement<V>,
+        guard: &'g Guard,
+    ) {
+        loop {
+            let Some((parent_ptr, parent, child)) = path.pop() else {
+                let root = match replacement {
+                    Replacement::One(node) => node,
+                    Replacement::Split(left, separator, right) => {
+                        let children = vec![
+                            (None, Atomic::from(left)),
+                            (Some(separator.as_slice()), Atomic::from(right)),
+                        ];
+                        Owned::new(Node::Inner(Inner::build(children)))
+                    }
+                };
+                self.root.store(root, Ordering::Release);
+                // SAFETY: (2) the old root is unlinked; deferred once.
+                unsafe { guard.defer_destroy(old) };
+                return;
+            };
+            match replacement {
+                Replacement::One(node) => {
+                    if let Some(slot) = parent.child_slot(child) {
+                        slot.store(node, Ordering::Release);
+                    }
+                    // SAFETY: (2) the old child is unlinked; deferred once.
+                    unsafe { guard.defer_destroy(old) };
+                    return;
+                }
+                Replacement::Split(left, separator, right) => {
+                    let mut children = parent.children(guard);
+                    if let Some((_, slot)) = children.get_mut(child) {
+                        *slot = Atomic::from(left);
+                    }
+                    children.insert(child + 1, (Some(separator.as_slice()), Atomic::from(right)));
+                    // SAFETY: (2) the split child is unlinked by the parent's copy.
+                    unsafe { guard.defer_destroy(old) };
+                    replacement = split_inner(children);
+                    old = parent_ptr;
+                }
+            }
+        }
+    }
+}
+
+/// A leaf of `pairs`, or two halves and the separator between them if it is too big.
+fn split_leaf<V>(mut pairs: Vec<(&[u8], Atomic<V>)>) -> Replacement<V> {
+    let bytes: usize = pairs.iter().map(|(key, _)| key.len()).sum();
+    if pairs.len() <= LEAF_MAX_ENTRIES && bytes <= LEAF_MAX_BYTES {
+        return Replacement::One(Owned::new(Node::Leaf(Keys::build(pairs))));
+    }
+    // Split where half the bytes are on each side, keeping at least one key per half.
+    let mut seen = 0;
+    let mut middle = pairs.len() / 2;
+    for (index, (key, _)) in pairs.iter().enumerate() {
+        seen += key.len();
+        if seen >= bytes / 2 {
+            middle = index + 1;
+            break;
+        }
+    }
+    let middle = middle.clamp(1, pairs.len().saturating_sub(1).max(1));
+    let right = pairs.split_off(middle.min(pairs.len()));
+    let separator = right
+        .first()
+        .map(|(key, _)| key.to_vec())
+        .unwrap_or_default();
+    Replacement::Split(
+        Owned::new(Node::Leaf(Keys::build(pairs))),
+        separator,
+        Owned::new(Node::Leaf(Keys::build(right))),
+    )
+}
+
+/// An inner node of `children`, or two halves and the separator that moves up.
+fn split_inner<V>(mut children: Children<'_, V>) -> Replacement<V> {
+    if children.len() <= INNER_MAX_CHILDREN {
+        return Replacement::One(Owned::new(Node::Inner(Inner::build(children))));
+    }
+    let right = children.split_off(children.len() / 2);
+    let up = right
+        .first()
+        .and_then(|(key, _)| *key)
+        .unwrap_or_default()
+        .to_vec();
+    Replacement::Split(
+        Owned::new(Node::Inner(Inner::build(children))),
+        up,
+        Owned::new(Node::Inner(Inner::build(right))),
+    )
+}
+
+/// Frees a subtree nothing else references (4, or a bulk load abandoned half way).
+fn free_subtree<V>(node: Owned<Node<V>>) {
+    match *node.into_box() {
+        Node::Leaf(leaf) => {
+            for value in leaf.into_items() {
+                // SAFETY: (3)/(4) the tree owns each value once and nothing else can reach it.
+                drop(unsafe { value.into_owned() });
+            }
+        }
+        Node::Inner(inner) => {
+            // SAFETY: as above, for each child.
+            free_subtree(unsafe { inner.first.into_owned() });
+            for child in inner.seps.into_items() {
+                // SAFETY: as above.
+                free_subtree(unsafe { child.into_owned() });
+            }
+        }
+    }
+}
+
+impl<V: Send + Sync + 'static> Drop for Tree<V> {
+    fn drop(&mut self) {
+        // SAFETY: (4) `&mut self`: no reader holds a reference into the tree, and the root
+        // is owned by the tree alone.
+        let root = unsafe { std::mem::replace(&mut self.root, Atomic::null()).into_owned() };
+        free_subtree(root);
+    }
+}
+
+impl<V: Send + Sync + 'static> std::fmt::Debug for Tree<V> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tree")
+            .field("len", &self.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Entries of a [`Tree`] between two bounds, ascending. See [`Tree::range`].
+pub struct Range<'g, V, R> {
+    guard: &'g Guard,
+    /// The inner nodes above the current leaf, each with the child being read.
+    stack: SmallVec<[(&'g Inner<V>, usize); 8]>,
+    leaf: Option<&'g Keys<V>>,
+    position: usize,
+    bounds: R,
+}
+
+impl<'g, V: Send + Sync + 'static, R: RangeBounds<[u8]>> Range<'g, V, R> {
+    fn new(tree: &'g Tree<V>, range: R, guard: &'g Guard) -> Self {
+        let mut stack = SmallVec::new();
+        let mut node = deref(tree.root.load(Ordering::Acquire, guard));
+        let start: Option<&[u8]> = match range.start_bound() {
+            Bound::Included(key) | Bound::Excluded(key) => Some(key),
+            Bound::Unbounded => None,
+        };
+        let leaf = loop {
+            match node {
+                Node::Leaf(leaf) => break leaf,
+                Node::Inner(inner) => {
+                    let child = start.map_or(0, |key| inner.route(key));
+                    stack.push((inner, child));
+                    node = deref(inner.child(child, guard));
+                }
+            }
+        };
+        let position = match range.start_bound() {
+            Bound::Unbounded => 0,
+            Bound::Included(key) => leaf.search(key).unwrap_or_else(|index| index),
+            Bound::Excluded(key) => match leaf.search(key) {
+                Ok(index) => index + 1,
+                Err(index) => index,
+            },
+        };
+        Range {
+            guard,
+            stack,
+            leaf: Some(leaf),
+            position,
+            bounds: range,
+        }
+    }
+
+    /// Moves to the first key of the next leaf; false at the end of the tree.
+    fn next_leaf(&mut self) -> bool {
+        while let Some((inner, child)) = self.stack.last_mut() {
+            if *child + 1 < inner.children_len() {
+                *child += 1;
+                let mut node = deref(inner.child(*child, self.guard));
+                loop {
+                    match node {
+                        Node::Leaf(leaf) => {
+                            self.leaf = Some(leaf);
+                            self.position = 0;
+                            return true;
+                        }
+                        Node::Inner(inner) => {
+                            self.stack.push((inner, 0));
+                            node = deref(inner.child(0, self.guard));
+                        }
+                    }
+                }
+            }
+            self.stack.pop();
+        }
+        self.leaf = None;
+        false
+    }
+}
+
+impl<'g, V: Send + Sync + 'static, R: RangeBounds<[u8]>> Iterator for Range<'g, V, R> {
+    type Item = (&'g [u8], &'g V);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            let leaf = self.leaf?;
+            if self.position < leaf.len() {
+                let key = leaf.get(self.position);
+                let past_end = match self.bounds.end_bound() {
+                    Bound::Included(end) => key.cmp(end) == KeyOrdering::Greater,
+                    Bound::Excluded(end) => key.cmp(end) != KeyOrdering::Less,
+                    Bound::Unbounded => false,
+                };
+                if past_end {
+                    self.leaf = None;
+                    return None;
+                }
+                let value = leaf
+                    .item(self.position)?
+                    .load(Ordering::Acquire, self.guard);
+                self.position += 1;
+                // SAFETY: (1)/(2) as in `Tree::get`.
+                return unsafe { value.as_ref() }.map(|value| (key, value));
+            }
+            if !self.next_leaf() {
+                return None;
+            }
+        }
+    }
+}

@@ -1,0 +1,235 @@
+//! The tree against `BTreeMap`: random inserts, overwrites, removals, point reads and range
+//! scans, seeded (the seed is printed on failure), over key spaces small enough to force
+//! splits and merges and with keys long enough to split leaves by bytes.
+
+use std::collections::BTreeMap;
+use std::ops::Bound;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use cairn_index::{NotSorted, Tree};
+use cairn_testkit::rng::SplitMix64;
+
+fn key(rng: &mut SplitMix64, space: usize) -> Vec<u8> {
+    let id = rng.below(space);
+    // Some keys long enough that a leaf splits by bytes before it fills with entries.
+    let len = if id.is_multiple_of(17) {
+        300
+    } else {
+        8 + id % 9
+    };
+    let mut key = format!("{id:08}").into_bytes();
+    key.resize(len, b'k');
+    key
+}
+
+fn bound(rng: &mut SplitMix64, space: usize) -> Bound<Vec<u8>> {
+    match rng.below(3) {
+        0 => Bound::Unbounded,
+        1 => Bound::Included(key(rng, space)),
+        _ => Bound::Excluded(key(rng, space)),
+    }
+}
+
+fn run(seed: u64, space: usize, steps: usize) {
+    let mut rng = SplitMix64::new(seed);
+    let (tree, mut writer) = Tree::<u64>::new();
+    let mut model = BTreeMap::new();
+    for step in 0..steps {
+        let context = || format!("seed {seed}, step {step}");
+        match rng.below(10) {
+            0..=4 => {
+                let key = key(&mut rng, space);
+                let value = rng.next_u64();
+                let was_new = tree.upsert(&mut writer, &key, |old| {
+                    assert_eq!(old.copied(), model.get(&key).copied(), "{}", context());
+                    value
+                });
+                assert_eq!(was_new, model.insert(key, value).is_none(), "{}", context());
+            }
+            5..=7 => {
+                let key = key(&mut rng, space);
+                assert_eq!(
+                    tree.remove(&mut writer, &key),
+                    model.remove(&key).is_some(),
+                    "{}",
+                    context()
+                );
+            }
+            8 => {
+                let key = key(&mut rng, space);
+                let guard = crossbeam_epoch::pin();
+                assert_eq!(
+                    tree.get(&key, &guard).copied(),
+                    model.get(&key).copied(),
+                    "{}",
+                    context()
+                );
+            }
+            _ => {
+                let (start, end) = (bound(&mut rng, space), bound(&mut rng, space));
+                let range = (
+                    start.as_ref().map(Vec::as_slice),
+                    end.as_ref().map(Vec::as_slice),
+                );
+                let guard = crossbeam_epoch::pin();
+                let got: Vec<(Vec<u8>, u64)> = tree
+                    .range(range, &guard)
+                    .map(|(key, value)| (key.to_vec(), *value))
+                    .collect();
+                let valid = match (&start, &end) {
+                    (
+                        Bound::Included(a) | Bound::Excluded(a),
+                        Bound::Included(b) | Bound::Excluded(b),
+                    ) => {
+                        a < b
+                            || (a == b
+                                && matches!(
+                                    (&start, &end),
+                                    (Bound::Included(_), Bound::Included(_))
+                                ))
+                    }
+                    _ => true,
+                };
+                let want: Vec<(Vec<u8>, u64)> = if valid {
+                    model
+                        .range::<Vec<u8>, _>((start, end))
+                        .map(|(key, value)| (key.clone(), *value))
+                        .collect()
+                } else {
+                    Vec::new()
+                };
+                assert_eq!(got, want, "{}", context());
+            }
+        }
+        assert_eq!(tree.len(), model.len(), "{}", context());
+    }
+    let guard = crossbeam_epoch::pin();
+    let all: Vec<(Vec<u8>, u64)> = tree
+        .range::<(Bound<&[u8]>, Bound<&[u8]>)>((Bound::Unbounded, Bound::Unbounded), &guard)
+        .map(|(key, value)| (key.to_vec(), *value))
+        .collect();
+    let want: Vec<(Vec<u8>, u64)> = model.into_iter().collect();
+    assert_eq!(all, want, "seed {seed}: final contents");
+}
+
+#[test]
+fn random_operations_match_a_btreemap() {
+    for (seed, space) in (0..24u64).zip((200..).step_by(400)) {
+        run(seed, space, 12_000);
+    }
+}
+
+#[test]
+fn a_large_tree_grows_and_shrinks_to_nothing() {
+    let (tree, mut writer) = Tree::<u64>::new();
+    let keys: Vec<Vec<u8>> = (0..50_000u64)
+        .map(|id| {
+            id.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+                .to_be_bytes()
+                .to_vec()
+        })
+        .collect();
+    for (value, key) in keys.iter().enumerate() {
+        assert!(tree.insert(&mut writer, key, value as u64));
+    }
+    assert_eq!(tree.len(), keys.len());
+    let guard = crossbeam_epoch::pin();
+    let walked: Vec<&[u8]> = tree
+        .range::<std::ops::RangeFull>(.., &guard)
+        .map(|(key, _)| key)
+        .collect();
+    let mut sorted: Vec<&[u8]> = keys.iter().map(Vec::as_slice).collect();
+    sorted.sort_unstable();
+    assert_eq!(walked, sorted);
+    drop(guard);
+    for key in &keys {
+        assert!(tree.remove(&mut writer, key));
+    }
+    assert!(tree.is_empty());
+    let guard = crossbeam_epoch::pin();
+    assert_eq!(tree.range::<std::ops::RangeFull>(.., &guard).count(), 0);
+}
+
+#[test]
+fn a_bulk_load_reads_like_inserts_and_refuses_unsorted_input() {
+    let keys: Vec<Vec<u8>> = (0..10_000u32).map(|id| id.to_be_bytes().to_vec()).collect();
+    let (tree, mut writer) =
+        Tree::from_sorted(keys.iter().map(|key| (key.clone(), u64::from(key[3])))).expect("sorted");
+    assert_eq!(tree.len(), keys.len());
+    let guard = crossbeam_epoch::pin();
+    for key in &keys {
+        assert_eq!(tree.get(key, &guard).copied(), Some(u64::from(key[3])));
+    }
+    assert_eq!(
+        tree.range::<std::ops::RangeFull>(.., &guard).count(),
+        keys.len()
+    );
+    drop(guard);
+    // A bulk-loaded tree takes writes like any other.
+    assert!(tree.insert(&mut writer, b"\xff", 1));
+    assert!(tree.remove(&mut writer, &keys[5]));
+    assert_eq!(tree.len(), keys.len());
+
+    let unsorted = [(b"b".to_vec(), 1u64), (b"a".to_vec(), 2)];
+    assert_eq!(
+        Tree::from_sorted(unsorted).err(),
+        Some(NotSorted { position: 1 })
+    );
+    let duplicate = [(b"a".to_vec(), 1u64), (b"a".to_vec(), 2)];
+    assert_eq!(
+        Tree::from_sorted(duplicate).err(),
+        Some(NotSorted { position: 1 })
+    );
+    let (empty, _) = Tree::<u64>::from_sorted(Vec::<(Vec<u8>, u64)>::new()).expect("empty");
+    assert!(empty.is_empty());
+}
+
+/// Counts its own drops, so a leak or a double free shows.
+struct Counted(Arc<AtomicUsize>);
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn every_value_is_freed_exactly_once() {
+    let drops = Arc::new(AtomicUsize::new(0));
+    let mut made = 0;
+    {
+        let (tree, mut writer) = Tree::new();
+        let mut rng = SplitMix64::new(7);
+        for _ in 0..20_000 {
+            let key = key(&mut rng, 3_000);
+            if rng.below(3) == 0 {
+                tree.remove(&mut writer, &key);
+            } else {
+                tree.insert(&mut writer, &key, Counted(Arc::clone(&drops)));
+                made += 1;
+            }
+        }
+        let unsorted = [
+            (b"b".to_vec(), Counted(Arc::clone(&drops))),
+            (b"a".to_vec(), Counted(Arc::clone(&drops))),
+        ];
+        made += 2;
+        assert!(Tree::from_sorted(unsorted).is_err());
+    }
+    for _ in 0..10_000 {
+        if drops.load(Ordering::SeqCst) == made {
+            break;
+        }
+        crossbeam_epoch::pin().flush();
+    }
+    assert_eq!(drops.load(Ordering::SeqCst), made);
+}
+
+#[test]
+#[should_panic(expected = "belongs to that tree alone")]
+fn a_writer_of_another_tree_is_refused() {
+    let (tree, _writer) = Tree::<u64>::new();
+    let (_other, mut other_writer) = Tree::<u64>::new();
+    tree.insert(&mut other_writer, b"a", 1);
+}
