@@ -2,7 +2,7 @@
 //! one million keys of 16 bytes with 100-byte values, single-threaded, one structure per process
 //! (so each RSS figure is its own). Each key's value is a version record as the engine keeps it.
 //!
-//! Run: `cargo run --release -p cairn-index --example lab -- today|tree [keys]`
+//! Run: `cargo run --release -p cairn-index --example lab -- today|tree|tree+hash|tree+cells [keys]`
 //! It prints one line of `name=value` pairs; docs/design.md has the table.
 #![expect(
     unsafe_code,
@@ -15,7 +15,7 @@
     clippy::cast_precision_loss,
     clippy::cast_possible_wrap,
     clippy::large_enum_variant,
-    clippy::single_match_else,
+    clippy::cast_possible_truncation,
     reason = "a measuring script: figures are printed as floats, and a failure may panic"
 )]
 
@@ -115,9 +115,132 @@ struct Record {
     value: Option<Arc<[u8]>>,
 }
 
+/// The accelerated tree's record: also holds its key, so a hash hit can be checked.
+struct KeyedRecord {
+    key: Key,
+    record: Record,
+}
+
+/// A point-read accelerator beside the tree: open addressing over (hash, record pointer)
+/// pairs, one writer, readers without locks. Sized up front (no resize in the lab).
+struct Points<T: Keyed> {
+    slots: Box<
+        [(
+            std::sync::atomic::AtomicU64,
+            std::sync::atomic::AtomicPtr<T>,
+        )],
+    >,
+    mask: usize,
+    hasher: foldhash::fast::FixedState,
+}
+
+/// What the accelerator points at: something that knows its key.
+trait Keyed {
+    fn key(&self) -> &[u8];
+}
+
+impl Keyed for KeyedRecord {
+    fn key(&self) -> &[u8] {
+        &self.key
+    }
+}
+
+/// The cells variant: a stable per-key cell (its key and its newest record) that both the
+/// tree and the accelerator point at, so an overwrite swaps the cell's record without a
+/// descent.
+struct Cell {
+    key: Key,
+    current: Atomic<Record>,
+}
+
+impl Keyed for Cell {
+    fn key(&self) -> &[u8] {
+        &self.key
+    }
+}
+
+impl Drop for Cell {
+    fn drop(&mut self) {
+        drop(unsafe {
+            self.current
+                .load(
+                    std::sync::atomic::Ordering::Relaxed,
+                    crossbeam_epoch::unprotected(),
+                )
+                .into_owned()
+        });
+    }
+}
+
+impl Cell {
+    fn record<'g>(&self, guard: &'g crossbeam_epoch::Guard) -> &'g Record {
+        unsafe {
+            self.current
+                .load(std::sync::atomic::Ordering::Acquire, guard)
+                .deref()
+        }
+    }
+}
+
+impl<T: Keyed> Points<T> {
+    fn new(keys: usize) -> Self {
+        let size = (keys * 4 / 3).next_power_of_two();
+        Points {
+            slots: (0..size).map(|_| Default::default()).collect(),
+            mask: size - 1,
+            hasher: foldhash::fast::FixedState::with_seed(7),
+        }
+    }
+
+    fn tag(&self, key: &[u8]) -> u64 {
+        use std::hash::BuildHasher;
+        self.hasher.hash_one(key) | 1
+    }
+
+    /// The slot holding `key`, or the empty one where it would go.
+    fn find(&self, key: &[u8]) -> (usize, bool) {
+        let tag = self.tag(key);
+        let mut index = tag as usize & self.mask;
+        loop {
+            let (slot_tag, record) = &self.slots[index];
+            match slot_tag.load(std::sync::atomic::Ordering::Acquire) {
+                0 => return (index, false),
+                found if found == tag => {
+                    let record = record.load(std::sync::atomic::Ordering::Acquire);
+                    if unsafe { &*record }.key() == key {
+                        return (index, true);
+                    }
+                }
+                _ => {}
+            }
+            index = (index + 1) & self.mask;
+        }
+    }
+
+    fn get(&self, key: &[u8]) -> Option<&T> {
+        let (index, found) = self.find(key);
+        found.then(|| unsafe {
+            &*self.slots[index]
+                .1
+                .load(std::sync::atomic::Ordering::Acquire)
+        })
+    }
+
+    fn set(&self, key: &[u8], record: *const T) {
+        let (index, found) = self.find(key);
+        let (tag, slot) = &self.slots[index];
+        slot.store(record.cast_mut(), std::sync::atomic::Ordering::Release);
+        if !found {
+            tag.store(self.tag(key), std::sync::atomic::Ordering::Release);
+        }
+    }
+}
+
 enum Structure {
     Today(Today),
     Tree(Tree<Record>, cairn_index::Writer),
+    Accelerated(Tree<KeyedRecord>, cairn_index::Writer, Points<KeyedRecord>),
+    Cells(Tree<Cell>, cairn_index::Writer, Points<Cell>),
 }
 
 impl Structure {
@@ -129,6 +252,14 @@ impl Structure {
                     .hasher(foldhash::fast::RandomState::default())
                     .build(),
             }),
+            "tree+hash" => {
+                let (tree, writer) = Tree::new();
+                Structure::Accelerated(tree, writer, Points::new(1 << 20))
+            }
+            "tree+cells" => {
+                let (tree, writer) = Tree::new();
+                Structure::Cells(tree, writer, Points::new(1 << 20))
+            }
             _ => {
                 let (tree, writer) = Tree::new();
                 Structure::Tree(tree, writer)
@@ -144,6 +275,60 @@ impl Structure {
                     structure.put(key, value.clone(), 1);
                 }
                 structure
+            }
+            "tree+hash" => {
+                let records = sorted.iter().map(|(key, value)| {
+                    let record = Record {
+                        version: 1,
+                        deadline: u64::MAX,
+                        value: Some(value.clone()),
+                    };
+                    (
+                        key.as_slice(),
+                        KeyedRecord {
+                            key: Key::from_slice(key),
+                            record,
+                        },
+                    )
+                });
+                let (tree, writer) = Tree::from_sorted(records).expect("sorted");
+                let points = Points::new(sorted.len());
+                let guard = crossbeam_epoch::pin();
+                for (key, record) in tree.range::<(Bound<&[u8]>, Bound<&[u8]>)>(
+                    (Bound::Unbounded, Bound::Unbounded),
+                    &guard,
+                ) {
+                    points.set(key, record);
+                }
+                drop(guard);
+                Structure::Accelerated(tree, writer, points)
+            }
+            "tree+cells" => {
+                let cells = sorted.iter().map(|(key, value)| {
+                    let record = Record {
+                        version: 1,
+                        deadline: u64::MAX,
+                        value: Some(value.clone()),
+                    };
+                    (
+                        key.as_slice(),
+                        Cell {
+                            key: Key::from_slice(key),
+                            current: Atomic::new(record),
+                        },
+                    )
+                });
+                let (tree, writer) = Tree::from_sorted(cells).expect("sorted");
+                let points = Points::new(sorted.len());
+                let guard = crossbeam_epoch::pin();
+                for (key, cell) in tree.range::<(Bound<&[u8]>, Bound<&[u8]>)>(
+                    (Bound::Unbounded, Bound::Unbounded),
+                    &guard,
+                ) {
+                    points.set(key, cell);
+                }
+                drop(guard);
+                Structure::Cells(tree, writer, points)
             }
             _ => {
                 let records = sorted.iter().map(|(key, value)| {
@@ -192,11 +377,64 @@ impl Structure {
                     deadline,
                     value,
                 } = entry;
-                tree.upsert(writer, key, |_| Record {
+                let guard = crossbeam_epoch::pin();
+                let make = |_: Option<&Record>| Record {
                     version,
                     deadline,
                     value,
-                });
+                };
+                tree.upsert(writer, key, make, &guard);
+            }
+            Structure::Accelerated(tree, writer, points) => {
+                let Entry {
+                    version,
+                    deadline,
+                    value,
+                } = entry;
+                let record = Record {
+                    version,
+                    deadline,
+                    value,
+                };
+                let guard = crossbeam_epoch::pin();
+                let make = |_: Option<&KeyedRecord>| KeyedRecord {
+                    key: Key::from_slice(key),
+                    record,
+                };
+                let (published, _) = tree.upsert(writer, key, make, &guard);
+                points.set(key, published);
+            }
+            Structure::Cells(tree, writer, points) => {
+                let Entry {
+                    version,
+                    deadline,
+                    value,
+                } = entry;
+                let record = Record {
+                    version,
+                    deadline,
+                    value,
+                };
+                if let Some(cell) = points.get(key) {
+                    let guard = crossbeam_epoch::pin();
+                    let old = cell.current.swap(
+                        Owned::new(record),
+                        std::sync::atomic::Ordering::AcqRel,
+                        &guard,
+                    );
+                    unsafe { guard.defer_destroy(old) };
+                } else {
+                    tree.insert(
+                        writer,
+                        key,
+                        Cell {
+                            key: Key::from_slice(key),
+                            current: Atomic::new(record),
+                        },
+                    );
+                    let guard = crossbeam_epoch::pin();
+                    points.set(key, tree.get(key, &guard).expect("just written"));
+                }
             }
         }
     }
@@ -215,6 +453,20 @@ impl Structure {
                 let guard = crossbeam_epoch::pin();
                 tree.get(key, &guard)
                     .and_then(|record| record.value.as_ref())
+                    .map_or(0, |v| v.len())
+            }
+            Structure::Cells(_, _, points) => {
+                let guard = crossbeam_epoch::pin();
+                points
+                    .get(key)
+                    .and_then(|cell| cell.record(&guard).value.as_ref())
+                    .map_or(0, |v| v.len())
+            }
+            Structure::Accelerated(_, _, points) => {
+                let _guard = crossbeam_epoch::pin();
+                points
+                    .get(key)
+                    .and_then(|keyed| keyed.record.value.as_ref())
                     .map_or(0, |v| v.len())
             }
         }
@@ -247,6 +499,24 @@ impl Structure {
                     total += record.value.clone().map_or(0, |v| {
                         v.len() + usize::from(record.version > 0 && record.deadline > 0)
                     });
+                }
+            }
+            Structure::Cells(tree, _, _) => {
+                let guard = crossbeam_epoch::pin();
+                for (_, cell) in tree
+                    .range((Bound::Included(start), Bound::Unbounded), &guard)
+                    .take(count)
+                {
+                    total += cell.record(&guard).value.clone().map_or(0, |v| v.len());
+                }
+            }
+            Structure::Accelerated(tree, _, _) => {
+                let guard = crossbeam_epoch::pin();
+                for (_, keyed) in tree
+                    .range((Bound::Included(start), Bound::Unbounded), &guard)
+                    .take(count)
+                {
+                    total += keyed.record.value.clone().map_or(0, |v| v.len());
                 }
             }
         }

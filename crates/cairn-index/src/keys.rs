@@ -203,6 +203,16 @@ impl<T> Keys<T> {
         self.entries.into_iter().map(|entry| entry.item)
     }
 
+    /// The pointer of `key`, or where `key` would be inserted.
+    pub(crate) fn find(&self, key: &[u8]) -> Result<&Atomic<T>, usize> {
+        let index = self.search(key)?;
+        debug_assert!(index < self.len());
+        self.entries
+            .get(index)
+            .map(|entry| &entry.item)
+            .ok_or(index)
+    }
+
     fn is_strictly_ascending(&self) -> bool {
         (1..self.len()).all(|index| self.get(index - 1) < self.get(index))
     }

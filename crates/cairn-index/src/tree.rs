@@ -346,9 +346,11 @@ impl<V: Send + Sync + 'static> Tree<V> {
 
     /// The value of `key`, if present.
     pub fn get<'g>(&'g self, key: &[u8], guard: &'g Guard) -> Option<&'g V> {
-        let leaf = self.leaf_for(key, guard);
-        let index = leaf.search(key).ok()?;
-        let value = leaf.item(index)?.load(Ordering::Acquire, guard);
+        let value = self
+            .leaf_for(key, guard)
+            .find(key)
+            .ok()?
+            .load(Ordering::Acquire, guard);
         // SAFETY: (1) non-null; (2) it stays allocated while `guard` is pinned.
         unsafe { value.as_ref() }
     }
@@ -380,44 +382,47 @@ impl<V: Send + Sync + 'static> Tree<V> {
         );
     }
 
-    /// Sets `key`'s value to `make(current)`. Returns true when the key was not present.
-    pub fn upsert(
-        &self,
+    /// Sets `key`'s value to `make(current)`. Returns the value now published (for the caller
+    /// to keep a pointer to, under `guard`) and true when the key was not present.
+    pub fn upsert<'g>(
+        &'g self,
         writer: &mut Writer,
         key: &[u8],
         make: impl FnOnce(Option<&V>) -> V,
-    ) -> bool {
+        guard: &'g Guard,
+    ) -> (&'g V, bool) {
         self.check_writer(writer);
-        let guard = &crossbeam_epoch::pin();
         let (path, leaf_ptr, leaf) = self.descend(key, guard);
-        match leaf.search(key) {
-            Ok(index) => {
-                let Some(slot) = leaf.item(index) else {
-                    return false;
-                };
+        let (value, was_new) = match leaf.find(key) {
+            Ok(slot) => {
                 let current = slot.load(Ordering::Acquire, guard);
                 // SAFETY: (1)/(2) as in `get`; only this writer could free it.
-                let value = make(unsafe { current.as_ref() });
-                let old = slot.swap(Owned::new(value), Ordering::AcqRel, guard);
+                let new = Owned::new(make(unsafe { current.as_ref() })).into_shared(guard);
+                let old = slot.swap(new, Ordering::AcqRel, guard);
                 // SAFETY: (2) `old` is unlinked now and deferred exactly once.
                 unsafe { guard.defer_destroy(old) };
-                false
+                (new, false)
             }
             Err(index) => {
+                let new = Owned::new(make(None)).into_shared(guard);
                 let mut pairs = Vec::with_capacity(leaf.len() + 1);
                 pairs.extend(leaf.copies(0..index, guard));
-                pairs.push((key, Atomic::new(make(None))));
+                pairs.push((key, Atomic::from(new)));
                 pairs.extend(leaf.copies(index..leaf.len(), guard));
                 self.publish(path, leaf_ptr, split_leaf(pairs), guard);
                 self.len.fetch_add(1, Ordering::AcqRel);
-                true
+                (new, true)
             }
-        }
+        };
+        // SAFETY: (1) just allocated, non-null; (2) published in the tree and bound to `guard`.
+        let value = unsafe { value.deref() };
+        (value, was_new)
     }
 
     /// Sets `key` to `value`. Returns true when the key was not present.
     pub fn insert(&self, writer: &mut Writer, key: &[u8], value: V) -> bool {
-        self.upsert(writer, key, |_| value)
+        let guard = &crossbeam_epoch::pin();
+        self.upsert(writer, key, |_| value, guard).1
     }
 
     /// Removes `key`. Returns true when it was present.

@@ -41,10 +41,17 @@ fn run(seed: u64, space: usize, steps: usize) {
             0..=4 => {
                 let key = key(&mut rng, space);
                 let value = rng.next_u64();
-                let was_new = tree.upsert(&mut writer, &key, |old| {
-                    assert_eq!(old.copied(), model.get(&key).copied(), "{}", context());
-                    value
-                });
+                let guard = crossbeam_epoch::pin();
+                let (published, was_new) = tree.upsert(
+                    &mut writer,
+                    &key,
+                    |old| {
+                        assert_eq!(old.copied(), model.get(&key).copied(), "{}", context());
+                        value
+                    },
+                    &guard,
+                );
+                assert_eq!(*published, value, "{}", context());
                 assert_eq!(was_new, model.insert(key, value).is_none(), "{}", context());
             }
             5..=7 => {
