@@ -2,7 +2,7 @@
 //! one million keys of 16 bytes with 100-byte values, single-threaded, one structure per process
 //! (so each RSS figure is its own). Each key's value is a version record as the engine keeps it.
 //!
-//! Run: `cargo run --release -p cairn-index --example lab -- today|tree|tree+hash|tree+cells [keys]`
+//! Run: `cargo run --release -p cairn-index --example lab -- today|tree|tree+hash|tree+cells|tree-inline|tree+hash-inline [keys]`
 //! It prints one line of `name=value` pairs; docs/design.md has the table.
 #![expect(
     unsafe_code,
@@ -16,6 +16,7 @@
     clippy::cast_possible_wrap,
     clippy::large_enum_variant,
     clippy::cast_possible_truncation,
+    clippy::too_many_lines,
     reason = "a measuring script: figures are printed as floats, and a failure may panic"
 )]
 
@@ -236,8 +237,79 @@ impl<T: Keyed> Points<T> {
     }
 }
 
+/// A one-allocation version record: the value inline, with a reference count so a reader's
+/// value can be a handle into the record instead of a copy (modelled: a read takes and drops a
+/// reference). With `KEYED`, the key is inline too, for the accelerator to check a hit.
+struct InlineRecord<const KEYED: bool> {
+    refs: std::sync::atomic::AtomicU32,
+    len: u32,
+    version: u64,
+    key: [u8; 16],
+    #[expect(
+        dead_code,
+        reason = "what the record carries; a read hands out a handle, as today's reads do"
+    )]
+    bytes: [u8; 100],
+}
+
+/// The same record without a key: 116 bytes.
+struct InlineValue {
+    refs: std::sync::atomic::AtomicU32,
+    len: u32,
+    version: u64,
+    #[expect(
+        dead_code,
+        reason = "what the record carries; a read hands out a handle, as today's reads do"
+    )]
+    bytes: [u8; 100],
+}
+
+impl Keyed for InlineRecord<true> {
+    fn key(&self) -> &[u8] {
+        &self.key
+    }
+}
+
+fn inline_value(version: u64, value: &[u8]) -> InlineValue {
+    let mut bytes = [0u8; 100];
+    bytes.copy_from_slice(&value[..100]);
+    InlineValue {
+        refs: 1.into(),
+        len: 100,
+        version,
+        bytes,
+    }
+}
+
+fn inline_record(key: &[u8], version: u64, value: &[u8]) -> InlineRecord<true> {
+    let mut bytes = [0u8; 100];
+    bytes.copy_from_slice(&value[..100]);
+    let mut inline_key = [0u8; 16];
+    inline_key.copy_from_slice(&key[..16]);
+    InlineRecord {
+        refs: 1.into(),
+        len: 100,
+        version,
+        key: inline_key,
+        bytes,
+    }
+}
+
+/// What a read of an inline record costs beyond finding it: a reference taken and dropped.
+fn read_handle(refs: &std::sync::atomic::AtomicU32, len: u32) -> usize {
+    refs.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    refs.fetch_sub(1, std::sync::atomic::Ordering::Release);
+    len as usize
+}
+
 enum Structure {
     Today(Today),
+    TreeInline(Tree<InlineValue>, cairn_index::Writer),
+    AcceleratedInline(
+        Tree<InlineRecord<true>>,
+        cairn_index::Writer,
+        Points<InlineRecord<true>>,
+    ),
     Tree(Tree<Record>, cairn_index::Writer),
     Accelerated(Tree<KeyedRecord>, cairn_index::Writer, Points<KeyedRecord>),
     Cells(Tree<Cell>, cairn_index::Writer, Points<Cell>),
@@ -255,6 +327,14 @@ impl Structure {
             "tree+hash" => {
                 let (tree, writer) = Tree::new();
                 Structure::Accelerated(tree, writer, Points::new(1 << 20))
+            }
+            "tree-inline" => {
+                let (tree, writer) = Tree::new();
+                Structure::TreeInline(tree, writer)
+            }
+            "tree+hash-inline" => {
+                let (tree, writer) = Tree::new();
+                Structure::AcceleratedInline(tree, writer, Points::new(1 << 20))
             }
             "tree+cells" => {
                 let (tree, writer) = Tree::new();
@@ -302,6 +382,29 @@ impl Structure {
                 }
                 drop(guard);
                 Structure::Accelerated(tree, writer, points)
+            }
+            "tree-inline" => {
+                let records = sorted
+                    .iter()
+                    .map(|(key, value)| (key.as_slice(), inline_value(1, value)));
+                let (tree, writer) = Tree::from_sorted(records).expect("sorted");
+                Structure::TreeInline(tree, writer)
+            }
+            "tree+hash-inline" => {
+                let records = sorted
+                    .iter()
+                    .map(|(key, value)| (key.as_slice(), inline_record(key, 1, value)));
+                let (tree, writer) = Tree::from_sorted(records).expect("sorted");
+                let points = Points::new(sorted.len());
+                let guard = crossbeam_epoch::pin();
+                for (key, record) in tree.range::<(Bound<&[u8]>, Bound<&[u8]>)>(
+                    (Bound::Unbounded, Bound::Unbounded),
+                    &guard,
+                ) {
+                    points.set(key, record);
+                }
+                drop(guard);
+                Structure::AcceleratedInline(tree, writer, points)
             }
             "tree+cells" => {
                 let cells = sorted.iter().map(|(key, value)| {
@@ -404,6 +507,22 @@ impl Structure {
                 let (published, _) = tree.upsert(writer, key, make, &guard);
                 points.set(key, published);
             }
+            Structure::TreeInline(tree, writer) => {
+                let guard = crossbeam_epoch::pin();
+                let bytes = entry.value.expect("a put has a value");
+                tree.upsert(writer, key, |_| inline_value(entry.version, &bytes), &guard);
+            }
+            Structure::AcceleratedInline(tree, writer, points) => {
+                let guard = crossbeam_epoch::pin();
+                let bytes = entry.value.expect("a put has a value");
+                let (published, _) = tree.upsert(
+                    writer,
+                    key,
+                    |_| inline_record(key, entry.version, &bytes),
+                    &guard,
+                );
+                points.set(key, published);
+            }
             Structure::Cells(tree, writer, points) => {
                 let Entry {
                     version,
@@ -455,6 +574,17 @@ impl Structure {
                     .and_then(|record| record.value.as_ref())
                     .map_or(0, |v| v.len())
             }
+            Structure::TreeInline(tree, _) => {
+                let guard = crossbeam_epoch::pin();
+                tree.get(key, &guard)
+                    .map_or(0, |record| read_handle(&record.refs, record.len))
+            }
+            Structure::AcceleratedInline(_, _, points) => {
+                let _guard = crossbeam_epoch::pin();
+                points
+                    .get(key)
+                    .map_or(0, |record| read_handle(&record.refs, record.len))
+            }
             Structure::Cells(_, _, points) => {
                 let guard = crossbeam_epoch::pin();
                 points
@@ -499,6 +629,26 @@ impl Structure {
                     total += record.value.clone().map_or(0, |v| {
                         v.len() + usize::from(record.version > 0 && record.deadline > 0)
                     });
+                }
+            }
+            Structure::TreeInline(tree, _) => {
+                let guard = crossbeam_epoch::pin();
+                for (_, record) in tree
+                    .range((Bound::Included(start), Bound::Unbounded), &guard)
+                    .take(count)
+                {
+                    total +=
+                        read_handle(&record.refs, record.len) + usize::from(record.version == 0);
+                }
+            }
+            Structure::AcceleratedInline(tree, _, _) => {
+                let guard = crossbeam_epoch::pin();
+                for (_, record) in tree
+                    .range((Bound::Included(start), Bound::Unbounded), &guard)
+                    .take(count)
+                {
+                    total +=
+                        read_handle(&record.refs, record.len) + usize::from(record.version == 0);
                 }
             }
             Structure::Cells(tree, _, _) => {
