@@ -133,6 +133,7 @@ impl<V> Inner<V> {
 
 /// Loads a node reference from a pointer read out of the tree under `guard`.
 fn deref<V>(node: Shared<'_, Node<V>>) -> &Node<V> {
+    model::step();
     debug_assert!(!node.is_null(), "tree pointers are never null");
     // SAFETY: (1) the pointer is non-null and was read from the tree; (2) it stays allocated
     // while `guard` is pinned, and the reference is bound to the guard's lifetime.
@@ -398,7 +399,9 @@ impl<V: Send + Sync + 'static> Tree<V> {
                 let current = slot.load(Ordering::Acquire, guard);
                 // SAFETY: (1)/(2) as in `get`; only this writer could free it.
                 let new = Owned::new(make(unsafe { current.as_ref() })).into_shared(guard);
+                model::step();
                 let old = slot.swap(new, Ordering::AcqRel, guard);
+                model::step();
                 // SAFETY: (2) `old` is unlinked now and deferred exactly once.
                 unsafe { guard.defer_destroy(old) };
                 (new, false)
@@ -559,16 +562,20 @@ impl<V: Send + Sync + 'static> Tree<V> {
                         Owned::new(Node::Inner(Inner::build(children)))
                     }
                 };
+                model::step();
                 self.root.store(root, Ordering::Release);
+                model::step();
                 // SAFETY: (2) the old root is unlinked; deferred once.
                 unsafe { guard.defer_destroy(old) };
                 return;
             };
             match replacement {
                 Replacement::One(node) => {
+                    model::step();
                     if let Some(slot) = parent.child_slot(child) {
                         slot.store(node, Ordering::Release);
                     }
+                    model::step();
                     // SAFETY: (2) the old child is unlinked; deferred once.
                     unsafe { guard.defer_destroy(old) };
                     return;
@@ -673,35 +680,58 @@ impl<V: Send + Sync + 'static> std::fmt::Debug for Tree<V> {
     }
 }
 
-/// Entries of a [`Tree`] between two bounds, ascending. See [`Tree::range`].
+/// Entries of a [`Tree`] between two bounds, ascending, or descending from the back
+/// (`DoubleEndedIterator`). See [`Tree::range`].
 pub struct Range<'g, V, R> {
     guard: &'g Guard,
-    /// The inner nodes above the current leaf, each with the child being read.
-    stack: SmallVec<[(&'g Inner<V>, usize); 8]>,
-    leaf: Option<&'g Keys<V>>,
-    position: usize,
+    root: &'g Node<V>,
+    front: Cursor<'g, V>,
+    /// Made on the first `next_back`, so a forward scan never descends twice.
+    back: Option<Cursor<'g, V>>,
+    /// The last keys handed out from each end: the two ends stop where they meet.
+    last_front: Option<&'g [u8]>,
+    last_back: Option<&'g [u8]>,
     bounds: R,
 }
 
-impl<'g, V: Send + Sync + 'static, R: RangeBounds<[u8]>> Range<'g, V, R> {
-    fn new(tree: &'g Tree<V>, range: R, guard: &'g Guard) -> Self {
+/// The inner nodes above a range's leaf, each with the child being read.
+type Ancestors<'g, V> = SmallVec<[(&'g Inner<V>, usize); 8]>;
+
+/// One end of a range: the inner nodes above its leaf, each with the child being read, and
+/// its place in the leaf (the next entry from the front; one past it from the back).
+struct Cursor<'g, V> {
+    stack: Ancestors<'g, V>,
+    leaf: Option<&'g Keys<V>>,
+    position: usize,
+}
+
+impl<'g, V> Cursor<'g, V> {
+    /// Descends from `node`, at each inner node taking the child `choose` picks, to a leaf.
+    fn descend(
+        mut node: &'g Node<V>,
+        guard: &'g Guard,
+        choose: impl Fn(&Inner<V>) -> usize,
+    ) -> (Ancestors<'g, V>, &'g Keys<V>) {
         let mut stack = SmallVec::new();
-        let mut node = deref(tree.root.load(Ordering::Acquire, guard));
-        let start: Option<&[u8]> = match range.start_bound() {
-            Bound::Included(key) | Bound::Excluded(key) => Some(key),
-            Bound::Unbounded => None,
-        };
-        let leaf = loop {
+        loop {
             match node {
-                Node::Leaf(leaf) => break leaf,
+                Node::Leaf(leaf) => return (stack, leaf),
                 Node::Inner(inner) => {
-                    let child = start.map_or(0, |key| inner.route(key));
+                    let child = choose(inner);
                     stack.push((inner, child));
                     node = deref(inner.child(child, guard));
                 }
             }
-        };
-        let position = match range.start_bound() {
+        }
+    }
+
+    /// The front end: the first entry at or after `start`.
+    fn front(root: &'g Node<V>, start: Bound<&[u8]>, guard: &'g Guard) -> Self {
+        let (stack, leaf) = Cursor::descend(root, guard, |inner| match start {
+            Bound::Included(key) | Bound::Excluded(key) => inner.route(key),
+            Bound::Unbounded => 0,
+        });
+        let position = match start {
             Bound::Unbounded => 0,
             Bound::Included(key) => leaf.search(key).unwrap_or_else(|index| index),
             Bound::Excluded(key) => match leaf.search(key) {
@@ -709,34 +739,63 @@ impl<'g, V: Send + Sync + 'static, R: RangeBounds<[u8]>> Range<'g, V, R> {
                 Err(index) => index,
             },
         };
-        Range {
-            guard,
+        Cursor {
             stack,
             leaf: Some(leaf),
             position,
-            bounds: range,
         }
     }
 
-    /// Moves to the first key of the next leaf; false at the end of the tree.
-    fn next_leaf(&mut self) -> bool {
+    /// The back end: just after the last entry at or before `end`.
+    fn back(root: &'g Node<V>, end: Bound<&[u8]>, guard: &'g Guard) -> Self {
+        let (stack, leaf) = Cursor::descend(root, guard, |inner| match end {
+            Bound::Included(key) | Bound::Excluded(key) => inner.route(key),
+            Bound::Unbounded => inner.children_len() - 1,
+        });
+        let position = match end {
+            Bound::Unbounded => leaf.len(),
+            Bound::Included(key) => match leaf.search(key) {
+                Ok(index) => index + 1,
+                Err(index) => index,
+            },
+            Bound::Excluded(key) => leaf.search(key).unwrap_or_else(|index| index),
+        };
+        Cursor {
+            stack,
+            leaf: Some(leaf),
+            position,
+        }
+    }
+
+    /// Moves to the first entry of the next leaf; false at the end of the tree.
+    fn next_leaf(&mut self, guard: &'g Guard) -> bool {
         while let Some((inner, child)) = self.stack.last_mut() {
             if *child + 1 < inner.children_len() {
                 *child += 1;
-                let mut node = deref(inner.child(*child, self.guard));
-                loop {
-                    match node {
-                        Node::Leaf(leaf) => {
-                            self.leaf = Some(leaf);
-                            self.position = 0;
-                            return true;
-                        }
-                        Node::Inner(inner) => {
-                            self.stack.push((inner, 0));
-                            node = deref(inner.child(0, self.guard));
-                        }
-                    }
-                }
+                let (below, leaf) =
+                    Cursor::descend(deref(inner.child(*child, guard)), guard, |_| 0);
+                self.stack.extend(below);
+                self.leaf = Some(leaf);
+                self.position = 0;
+                return true;
+            }
+            self.stack.pop();
+        }
+        self.leaf = None;
+        false
+    }
+
+    /// Moves to just after the last entry of the previous leaf; false at the start.
+    fn previous_leaf(&mut self, guard: &'g Guard) -> bool {
+        while let Some((inner, child)) = self.stack.last_mut() {
+            if *child > 0 {
+                *child -= 1;
+                let node = deref(inner.child(*child, guard));
+                let (below, leaf) = Cursor::descend(node, guard, |inner| inner.children_len() - 1);
+                self.stack.extend(below);
+                self.leaf = Some(leaf);
+                self.position = leaf.len();
+                return true;
             }
             self.stack.pop();
         }
@@ -745,33 +804,231 @@ impl<'g, V: Send + Sync + 'static, R: RangeBounds<[u8]>> Range<'g, V, R> {
     }
 }
 
+impl<'g, V: Send + Sync + 'static, R: RangeBounds<[u8]>> Range<'g, V, R> {
+    fn new(tree: &'g Tree<V>, bounds: R, guard: &'g Guard) -> Self {
+        let root = deref(tree.root.load(Ordering::Acquire, guard));
+        let front = Cursor::front(root, bounds.start_bound(), guard);
+        Range {
+            guard,
+            root,
+            front,
+            back: None,
+            last_front: None,
+            last_back: None,
+            bounds,
+        }
+    }
+
+    fn value(&self, leaf: &'g Keys<V>, position: usize) -> Option<&'g V> {
+        model::step();
+        let value = leaf.item(position)?.load(Ordering::Acquire, self.guard);
+        // SAFETY: (1)/(2) as in `Tree::get`.
+        unsafe { value.as_ref() }
+    }
+}
+
 impl<'g, V: Send + Sync + 'static, R: RangeBounds<[u8]>> Iterator for Range<'g, V, R> {
     type Item = (&'g [u8], &'g V);
 
     fn next(&mut self) -> Option<Self::Item> {
         loop {
-            let leaf = self.leaf?;
-            if self.position < leaf.len() {
-                let key = leaf.get(self.position);
+            let leaf = self.front.leaf?;
+            if self.front.position < leaf.len() {
+                let key = leaf.get(self.front.position);
                 let past_end = match self.bounds.end_bound() {
                     Bound::Included(end) => key.cmp(end) == KeyOrdering::Greater,
                     Bound::Excluded(end) => key.cmp(end) != KeyOrdering::Less,
                     Bound::Unbounded => false,
                 };
-                if past_end {
-                    self.leaf = None;
+                if past_end || self.last_back.is_some_and(|back| key >= back) {
+                    self.front.leaf = None;
                     return None;
                 }
-                let value = leaf
-                    .item(self.position)?
-                    .load(Ordering::Acquire, self.guard);
-                self.position += 1;
-                // SAFETY: (1)/(2) as in `Tree::get`.
-                return unsafe { value.as_ref() }.map(|value| (key, value));
+                let value = self.value(leaf, self.front.position)?;
+                self.front.position += 1;
+                self.last_front = Some(key);
+                return Some((key, value));
             }
-            if !self.next_leaf() {
+            if !self.front.next_leaf(self.guard) {
                 return None;
             }
         }
+    }
+}
+
+impl<V: Send + Sync + 'static, R: RangeBounds<[u8]>> DoubleEndedIterator for Range<'_, V, R> {
+    fn next_back(&mut self) -> Option<Self::Item> {
+        let (root, guard) = (self.root, self.guard);
+        let end = self.bounds.end_bound();
+        let back = self
+            .back
+            .get_or_insert_with(|| Cursor::back(root, end, guard));
+        loop {
+            let leaf = back.leaf?;
+            if back.position > 0 {
+                let key = leaf.get(back.position - 1);
+                let before_start = match self.bounds.start_bound() {
+                    Bound::Included(start) => key.cmp(start) == KeyOrdering::Less,
+                    Bound::Excluded(start) => key.cmp(start) != KeyOrdering::Greater,
+                    Bound::Unbounded => false,
+                };
+                if before_start || self.last_front.is_some_and(|front| key <= front) {
+                    back.leaf = None;
+                    return None;
+                }
+                back.position -= 1;
+                let position = back.position;
+                let value = self.value(leaf, position)?;
+                self.last_back = Some(key);
+                return Some((key, value));
+            }
+            if !back.previous_leaf(guard) {
+                return None;
+            }
+        }
+    }
+}
+
+/// Scheduling points for the model check: under the shuttle test they let another simulated
+/// thread run between the steps of a read and of a publish; everywhere else they compile to
+/// nothing.
+mod model {
+    #[cfg(test)]
+    thread_local! {
+        /// Set by the model-checking test while it runs under shuttle on this thread.
+        pub(super) static ACTIVE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    }
+
+    #[inline]
+    pub(super) fn step() {
+        #[cfg(test)]
+        if ACTIVE.with(std::cell::Cell::get) {
+            shuttle::thread::yield_now();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+    use std::sync::Arc;
+
+    use super::*;
+
+    /// A value that records its own destruction, so a read of a freed value is caught.
+    struct Tracked {
+        id: u64,
+        freed: Arc<shuttle::sync::Mutex<HashSet<u64>>>,
+    }
+
+    impl Drop for Tracked {
+        fn drop(&mut self) {
+            let newly = self.freed.lock().expect("lock").insert(self.id);
+            assert!(newly, "value {} freed twice", self.id);
+        }
+    }
+
+    fn key(id: u64) -> [u8; 8] {
+        id.to_be_bytes()
+    }
+
+    /// One writer splits a full leaf into a new root, overwrites, then removes keys until the
+    /// leaves merge and the root collapses, while two readers look up and scan the keys that
+    /// never change. Shuttle explores the interleavings at every load and store of a node or
+    /// value pointer: a reader always finds every permanent key with its own value, scans stay
+    /// ascending and complete in both directions, no reader sees a freed value, and every
+    /// value is freed exactly once by the end.
+    #[test]
+    fn readers_see_a_whole_tree_while_one_writer_splits_and_merges_it() {
+        let test = || {
+            model::ACTIVE.with(|active| active.set(true));
+            let freed = Arc::new(shuttle::sync::Mutex::new(HashSet::new()));
+            let tracked = |id| Tracked {
+                id,
+                freed: Arc::clone(&freed),
+            };
+            // Permanent keys are the even ids; the writer adds and removes odd ones.
+            let permanent: Vec<u64> = (0..LEAF_MAX_ENTRIES as u64 / 2).map(|id| id * 2).collect();
+            let (tree, mut writer) =
+                Tree::from_sorted(permanent.iter().map(|&id| (key(id), tracked(id))))
+                    .expect("sorted");
+            let tree = Arc::new(tree);
+            let readers: Vec<_> = (0..2)
+                .map(|reader| {
+                    let tree = Arc::clone(&tree);
+                    let freed = Arc::clone(&freed);
+                    let permanent = permanent.clone();
+                    shuttle::thread::spawn(move || {
+                        for round in 0..3 {
+                            let guard = crossbeam_epoch::pin();
+                            let id = permanent[(reader * 7 + round * 5) % permanent.len()];
+                            let value = tree
+                                .get(&key(id), &guard)
+                                .expect("a permanent key went missing");
+                            assert_eq!(value.id % 1_000, id, "a value under the wrong key");
+                            assert!(
+                                !freed.lock().expect("lock").contains(&value.id),
+                                "read a freed value"
+                            );
+                            let scan: Vec<u64> = if round % 2 == 0 {
+                                tree.range::<std::ops::RangeFull>(.., &guard)
+                                    .map(|(_, value)| value.id % 1_000)
+                                    .collect()
+                            } else {
+                                let mut all: Vec<u64> = tree
+                                    .range::<std::ops::RangeFull>(.., &guard)
+                                    .rev()
+                                    .map(|(_, value)| value.id % 1_000)
+                                    .collect();
+                                all.reverse();
+                                all
+                            };
+                            assert!(
+                                scan.windows(2).all(|pair| pair[0] < pair[1]),
+                                "scan out of order: {scan:?}"
+                            );
+                            let evens: Vec<u64> =
+                                scan.iter().copied().filter(|id| id % 2 == 0).collect();
+                            assert_eq!(evens, permanent, "a scan lost a permanent key");
+                        }
+                    })
+                })
+                .collect();
+            // Odd ids past a full leaf: the leaf splits and a new root appears.
+            let odd: Vec<u64> = (0..LEAF_MAX_ENTRIES as u64 / 2 + 2)
+                .map(|id| id * 2 + 1)
+                .collect();
+            for &id in &odd {
+                tree.insert(&mut writer, &key(id), tracked(id));
+            }
+            // Overwrite a permanent key: same key, new value (its id carries a generation).
+            tree.insert(
+                &mut writer,
+                &key(permanent[3]),
+                tracked(1_000 + permanent[3]),
+            );
+            // Remove the odd ones again: the leaves merge and the root collapses.
+            for &id in &odd {
+                assert!(tree.remove(&mut writer, &key(id)));
+            }
+            for reader in readers {
+                reader.join().expect("reader");
+            }
+            assert_eq!(tree.len(), permanent.len());
+            drop(tree);
+            for _ in 0..1_000 {
+                if freed.lock().expect("lock").len() == permanent.len() + odd.len() + 1 {
+                    break;
+                }
+                crossbeam_epoch::pin().flush();
+            }
+            assert_eq!(
+                freed.lock().expect("lock").len(),
+                permanent.len() + odd.len() + 1,
+                "a value was leaked"
+            );
+            model::ACTIVE.with(|active| active.set(false));
+        };
+        shuttle::check_random(test, 300);
     }
 }

@@ -31,6 +31,29 @@ fn bound(rng: &mut SplitMix64, space: usize) -> Bound<Vec<u8>> {
     }
 }
 
+/// What `BTreeMap::range` gives for the bounds, or nothing when they are crossed (where it
+/// would panic and the tree answers empty).
+fn model_range(
+    model: &BTreeMap<Vec<u8>, u64>,
+    start: Bound<Vec<u8>>,
+    end: Bound<Vec<u8>>,
+) -> Vec<(Vec<u8>, u64)> {
+    let valid = match (&start, &end) {
+        (Bound::Included(a) | Bound::Excluded(a), Bound::Included(b) | Bound::Excluded(b)) => {
+            a < b || (a == b && matches!((&start, &end), (Bound::Included(_), Bound::Included(_))))
+        }
+        _ => true,
+    };
+    if valid {
+        model
+            .range::<Vec<u8>, _>((start, end))
+            .map(|(key, value)| (key.clone(), *value))
+            .collect()
+    } else {
+        Vec::new()
+    }
+}
+
 fn run(seed: u64, space: usize, steps: usize) {
     let mut rng = SplitMix64::new(seed);
     let (tree, mut writer) = Tree::<u64>::new();
@@ -80,32 +103,27 @@ fn run(seed: u64, space: usize, steps: usize) {
                     end.as_ref().map(Vec::as_slice),
                 );
                 let guard = crossbeam_epoch::pin();
-                let got: Vec<(Vec<u8>, u64)> = tree
-                    .range(range, &guard)
-                    .map(|(key, value)| (key.to_vec(), *value))
-                    .collect();
-                let valid = match (&start, &end) {
-                    (
-                        Bound::Included(a) | Bound::Excluded(a),
-                        Bound::Included(b) | Bound::Excluded(b),
-                    ) => {
-                        a < b
-                            || (a == b
-                                && matches!(
-                                    (&start, &end),
-                                    (Bound::Included(_), Bound::Included(_))
-                                ))
+                // Forward, backward, or from both ends at random, put back in order.
+                let mut scan = tree.range(range, &guard);
+                let how = rng.below(3);
+                let (mut front, mut back) = (Vec::new(), Vec::new());
+                loop {
+                    let from_back = how == 1 || (how == 2 && rng.below(2) == 0);
+                    let next = if from_back {
+                        scan.next_back()
+                    } else {
+                        scan.next()
+                    };
+                    let Some((key, value)) = next else { break };
+                    if from_back {
+                        back.push((key.to_vec(), *value));
+                    } else {
+                        front.push((key.to_vec(), *value));
                     }
-                    _ => true,
-                };
-                let want: Vec<(Vec<u8>, u64)> = if valid {
-                    model
-                        .range::<Vec<u8>, _>((start, end))
-                        .map(|(key, value)| (key.clone(), *value))
-                        .collect()
-                } else {
-                    Vec::new()
-                };
+                }
+                back.reverse();
+                let got: Vec<(Vec<u8>, u64)> = front.into_iter().chain(back).collect();
+                let want = model_range(&model, start, end);
                 assert_eq!(got, want, "{}", context());
             }
         }
