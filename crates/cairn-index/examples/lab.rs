@@ -264,7 +264,7 @@ struct InlineValue {
     bytes: [u8; 100],
 }
 
-impl Keyed for InlineRecord<true> {
+impl cairn_index::Keyed for InlineRecord<true> {
     fn key(&self) -> &[u8] {
         &self.key
     }
@@ -305,11 +305,7 @@ fn read_handle(refs: &std::sync::atomic::AtomicU32, len: u32) -> usize {
 enum Structure {
     Today(Today),
     TreeInline(Tree<InlineValue>, cairn_index::Writer),
-    AcceleratedInline(
-        Tree<InlineRecord<true>>,
-        cairn_index::Writer,
-        Points<InlineRecord<true>>,
-    ),
+    AcceleratedInline(cairn_index::Index<InlineRecord<true>>, cairn_index::Writer),
     Tree(Tree<Record>, cairn_index::Writer),
     Accelerated(Tree<KeyedRecord>, cairn_index::Writer, Points<KeyedRecord>),
     Cells(Tree<Cell>, cairn_index::Writer, Points<Cell>),
@@ -333,8 +329,8 @@ impl Structure {
                 Structure::TreeInline(tree, writer)
             }
             "tree+hash-inline" => {
-                let (tree, writer) = Tree::new();
-                Structure::AcceleratedInline(tree, writer, Points::new(1 << 20))
+                let (index, writer) = cairn_index::Index::new();
+                Structure::AcceleratedInline(index, writer)
             }
             "tree+cells" => {
                 let (tree, writer) = Tree::new();
@@ -393,18 +389,9 @@ impl Structure {
             "tree+hash-inline" => {
                 let records = sorted
                     .iter()
-                    .map(|(key, value)| (key.as_slice(), inline_record(key, 1, value)));
-                let (tree, writer) = Tree::from_sorted(records).expect("sorted");
-                let points = Points::new(sorted.len());
-                let guard = crossbeam_epoch::pin();
-                for (key, record) in tree.range::<(Bound<&[u8]>, Bound<&[u8]>)>(
-                    (Bound::Unbounded, Bound::Unbounded),
-                    &guard,
-                ) {
-                    points.set(key, record);
-                }
-                drop(guard);
-                Structure::AcceleratedInline(tree, writer, points)
+                    .map(|(key, value)| inline_record(key, 1, value));
+                let (index, writer) = cairn_index::Index::from_sorted(records).expect("sorted");
+                Structure::AcceleratedInline(index, writer)
             }
             "tree+cells" => {
                 let cells = sorted.iter().map(|(key, value)| {
@@ -512,16 +499,15 @@ impl Structure {
                 let bytes = entry.value.expect("a put has a value");
                 tree.upsert(writer, key, |_| inline_value(entry.version, &bytes), &guard);
             }
-            Structure::AcceleratedInline(tree, writer, points) => {
+            Structure::AcceleratedInline(index, writer) => {
                 let guard = crossbeam_epoch::pin();
                 let bytes = entry.value.expect("a put has a value");
-                let (published, _) = tree.upsert(
+                index.upsert(
                     writer,
                     key,
                     |_| inline_record(key, entry.version, &bytes),
                     &guard,
                 );
-                points.set(key, published);
             }
             Structure::Cells(tree, writer, points) => {
                 let Entry {
@@ -579,10 +565,10 @@ impl Structure {
                 tree.get(key, &guard)
                     .map_or(0, |record| read_handle(&record.refs, record.len))
             }
-            Structure::AcceleratedInline(_, _, points) => {
-                let _guard = crossbeam_epoch::pin();
-                points
-                    .get(key)
+            Structure::AcceleratedInline(index, _) => {
+                let guard = crossbeam_epoch::pin();
+                index
+                    .get(key, &guard)
                     .map_or(0, |record| read_handle(&record.refs, record.len))
             }
             Structure::Cells(_, _, points) => {
@@ -641,9 +627,9 @@ impl Structure {
                         read_handle(&record.refs, record.len) + usize::from(record.version == 0);
                 }
             }
-            Structure::AcceleratedInline(tree, _, _) => {
+            Structure::AcceleratedInline(index, _) => {
                 let guard = crossbeam_epoch::pin();
-                for (_, record) in tree
+                for (_, record) in index
                     .range((Bound::Included(start), Bound::Unbounded), &guard)
                     .take(count)
                 {

@@ -1,5 +1,5 @@
 //! Cairn's ordered in-memory index: a copy-on-write B+tree for one writer and lock-free
-//! readers (see [`Tree`]).
+//! readers ([`Tree`]), and beside it a hash table for point reads ([`Index`]).
 //!
 //! It is the candidate that replaces the engine's two indexes (a hash map for point reads and
 //! a skip list for scans, each key with its own slot). Keys live inline in leaves of up to 64
@@ -13,7 +13,15 @@
 //! - A reader sees every change published before it started, and possibly later ones.
 //! - Exactly one [`Writer`] exists per tree, so writes never race each other.
 
+mod index;
 mod keys;
+mod model;
+#[expect(
+    unsafe_code,
+    reason = "lock-free reads of a hash table of borrowed pointers; the safety argument is in \
+              the module's documentation"
+)]
+mod points;
 #[expect(
     unsafe_code,
     reason = "lock-free reads of copy-on-write nodes with epoch-deferred freeing; the safety \
@@ -21,6 +29,7 @@ mod keys;
 )]
 mod tree;
 
+pub use index::{Index, Keyed};
 pub use tree::{
     NotSorted, Range, Shape, Tree, Writer, INNER_MAX_CHILDREN, LEAF_MAX_BYTES, LEAF_MAX_ENTRIES,
 };

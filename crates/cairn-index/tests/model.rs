@@ -258,3 +258,119 @@ fn a_writer_of_another_tree_is_refused() {
     let (_other, mut other_writer) = Tree::<u64>::new();
     tree.insert(&mut other_writer, b"a", 1);
 }
+
+/// A value that holds its key, as the index needs.
+#[derive(Debug, PartialEq)]
+struct Held {
+    key: Vec<u8>,
+    value: u64,
+}
+
+impl cairn_index::Keyed for Held {
+    fn key(&self) -> &[u8] {
+        &self.key
+    }
+}
+
+/// The index (tree plus point table) against `BTreeMap`: enough inserts and removals that the
+/// point table grows and is rebuilt over its removed slots several times.
+#[test]
+fn the_index_matches_a_btreemap_through_growth_and_removals() {
+    for seed in 0..8u64 {
+        let mut rng = SplitMix64::new(seed);
+        let (index, mut writer) = cairn_index::Index::<Held>::new();
+        let mut model: BTreeMap<Vec<u8>, u64> = BTreeMap::new();
+        let space = 500 + 1_500 * usize::try_from(seed).unwrap_or(0);
+        for step in 0..20_000 {
+            let key = key(&mut rng, space);
+            let guard = crossbeam_epoch::pin();
+            match rng.below(8) {
+                0..=3 => {
+                    let value = rng.next_u64();
+                    let (published, was_new) = index.upsert(
+                        &mut writer,
+                        &key,
+                        |old| {
+                            assert_eq!(old.map(|held| held.value), model.get(&key).copied());
+                            Held {
+                                key: key.clone(),
+                                value,
+                            }
+                        },
+                        &guard,
+                    );
+                    assert_eq!(published.value, value);
+                    assert_eq!(
+                        was_new,
+                        model.insert(key.clone(), value).is_none(),
+                        "seed {seed}, step {step}"
+                    );
+                }
+                4..=5 => {
+                    assert_eq!(
+                        index.remove(&mut writer, &key),
+                        model.remove(&key).is_some(),
+                        "seed {seed}, step {step}"
+                    );
+                }
+                _ => {}
+            }
+            assert_eq!(
+                index.get(&key, &guard).map(|held| held.value),
+                model.get(&key).copied(),
+                "seed {seed}, step {step}"
+            );
+            assert_eq!(index.len(), model.len());
+        }
+        let guard = crossbeam_epoch::pin();
+        for (key, value) in &model {
+            assert_eq!(
+                index.get(key, &guard).map(|held| held.value),
+                Some(*value),
+                "seed {seed}"
+            );
+        }
+        let scanned: Vec<(Vec<u8>, u64)> = index
+            .range::<std::ops::RangeFull>(.., &guard)
+            .map(|(key, held)| (key.to_vec(), held.value))
+            .collect();
+        assert_eq!(
+            scanned,
+            model.into_iter().collect::<Vec<_>>(),
+            "seed {seed}"
+        );
+    }
+}
+
+#[test]
+fn a_bulk_loaded_index_finds_every_key_and_refuses_unsorted_input() {
+    let values = (0..5_000u32).map(|id| Held {
+        key: id.to_be_bytes().to_vec(),
+        value: u64::from(id),
+    });
+    let (index, mut writer) = cairn_index::Index::from_sorted(values).expect("sorted");
+    let guard = crossbeam_epoch::pin();
+    for id in 0..5_000u32 {
+        assert_eq!(
+            index.get(&id.to_be_bytes(), &guard).map(|held| held.value),
+            Some(u64::from(id))
+        );
+    }
+    assert!(index.get(b"missing", &guard).is_none());
+    assert!(index.remove(&mut writer, &7u32.to_be_bytes()));
+    assert!(index.get(&7u32.to_be_bytes(), &guard).is_none());
+    let unsorted = [
+        Held {
+            key: b"b".to_vec(),
+            value: 1,
+        },
+        Held {
+            key: b"a".to_vec(),
+            value: 2,
+        },
+    ];
+    assert_eq!(
+        cairn_index::Index::from_sorted(unsorted).err(),
+        Some(NotSorted { position: 1 })
+    );
+}

@@ -1,0 +1,258 @@
+//! The point table: an open-addressing hash table from keys to values the tree owns, for
+//! point reads that skip the descent. One writer (the index's), readers without locks.
+//!
+//! A slot is a 64-bit tag (the key's hash with bit 1 set; 0 marks an empty slot, 1 a removed
+//! one) and a pointer to the value, which holds its own key: a hit is confirmed by comparing
+//! keys, never by the hash alone. Probing is linear and bounded by the table's size.
+//!
+//! Publication order, which the reads rely on:
+//! - an insert stores the pointer, then the tag (`Release`), so a reader that sees the tag
+//!   (`Acquire`) sees the pointer;
+//! - a replacement swaps the pointer; a removal stores the removed tag, then a null pointer.
+//!   A reader may still load the pointer it replaced: that value is freed only after the index
+//!   has taken it out of the tree *and* this table, through the epoch collector, so it stays
+//!   valid while the reader is pinned.
+//!
+//! The table grows (or is rebuilt at the same size when removals fill it) once live and
+//! removed slots pass three quarters of it: the writer builds the new table, publishes it, and
+//! defers the old one. That copy is O(n) for the one write that triggers it.
+//!
+//! Safety: the pointers are borrowed from the tree under the rules of `tree`'s module
+//! documentation; this table never frees a value. Its own tables are freed through the
+//! collector once replaced, and at drop.
+
+use std::hash::BuildHasher;
+use std::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
+
+use crossbeam_epoch::{Atomic, Guard, Owned, Shared};
+
+use crate::model;
+use crate::Keyed;
+
+const EMPTY: u64 = 0;
+const REMOVED: u64 = 1;
+/// The smallest table.
+const MIN_SLOTS: usize = 16;
+
+struct Slot<V> {
+    tag: AtomicU64,
+    item: AtomicPtr<V>,
+}
+
+struct Table<V> {
+    slots: Box<[Slot<V>]>,
+}
+
+impl<V> Table<V> {
+    fn with_slots(count: usize) -> Table<V> {
+        debug_assert!(count.is_power_of_two());
+        Table {
+            slots: (0..count)
+                .map(|_| Slot {
+                    tag: AtomicU64::new(EMPTY),
+                    item: AtomicPtr::new(std::ptr::null_mut()),
+                })
+                .collect(),
+        }
+    }
+
+    fn mask(&self) -> usize {
+        self.slots.len() - 1
+    }
+}
+
+/// Where a probe for `tag` starts.
+#[expect(
+    clippy::cast_possible_truncation,
+    reason = "the mask keeps the index in range"
+)]
+fn home(tag: u64, mask: usize) -> usize {
+    (tag >> 32 ^ tag) as usize & mask
+}
+
+/// Key hash to values the tree owns.
+pub(crate) struct Points<V> {
+    table: Atomic<Table<V>>,
+    hasher: foldhash::fast::RandomState,
+    /// Live entries; live plus removed slots, for the growth rule. Changed by the writer only.
+    live: AtomicUsize,
+    used: AtomicUsize,
+}
+
+impl<V: Keyed> Points<V> {
+    /// A table sized for `keys` entries.
+    pub(crate) fn with_capacity(keys: usize) -> Points<V> {
+        Points {
+            table: Atomic::new(Table::with_slots(Self::slots_for(keys))),
+            hasher: foldhash::fast::RandomState::default(),
+            live: AtomicUsize::new(0),
+            used: AtomicUsize::new(0),
+        }
+    }
+
+    /// Slots for `keys` entries at most half full.
+    fn slots_for(keys: usize) -> usize {
+        keys.saturating_mul(2).next_power_of_two().max(MIN_SLOTS)
+    }
+
+    fn tag(&self, key: &[u8]) -> u64 {
+        self.hasher.hash_one(key) | 2
+    }
+
+    fn load<'g>(&self, guard: &'g Guard) -> &'g Table<V> {
+        let table = self.table.load(Ordering::Acquire, guard);
+        debug_assert!(!table.is_null());
+        // SAFETY: the table pointer is never null (set at construction, replaced only by a
+        // new table) and a replaced table is deferred, so it outlives `guard`.
+        unsafe { table.deref() }
+    }
+
+    /// The value under `key`.
+    pub(crate) fn get<'g>(&self, key: &[u8], guard: &'g Guard) -> Option<&'g V> {
+        let table = self.load(guard);
+        let tag = self.tag(key);
+        let mask = table.mask();
+        let mut index = home(tag, mask);
+        for _ in 0..table.slots.len() {
+            let slot = table.slots.get(index)?;
+            model::step();
+            match slot.tag.load(Ordering::Acquire) {
+                EMPTY => return None,
+                found if found == tag => {
+                    model::step();
+                    let item = slot.item.load(Ordering::Acquire);
+                    // SAFETY: a non-null pointer here points at a value the tree still owns,
+                    // or one unlinked after this reader pinned (module documentation).
+                    if let Some(value) = unsafe { item.as_ref() } {
+                        if value.key() == key {
+                            return Some(value);
+                        }
+                    }
+                }
+                _ => {}
+            }
+            index = (index + 1) & mask;
+        }
+        None
+    }
+
+    /// The slot holding `key` in `table`, or the first free one on its probe.
+    fn find_slot<'t>(table: &'t Table<V>, key: &[u8], tag: u64) -> (Option<&'t Slot<V>>, bool) {
+        let mask = table.mask();
+        let mut index = home(tag, mask);
+        let mut free = None;
+        for _ in 0..table.slots.len() {
+            let Some(slot) = table.slots.get(index) else {
+                break;
+            };
+            match slot.tag.load(Ordering::Relaxed) {
+                EMPTY => return (free.or(Some(slot)), false),
+                REMOVED => {
+                    free = free.or(Some(slot));
+                }
+                found if found == tag => {
+                    let item = slot.item.load(Ordering::Relaxed);
+                    // SAFETY: the writer's own pointer to a value the tree still owns.
+                    if unsafe { item.as_ref() }.is_some_and(|value| value.key() == key) {
+                        return (Some(slot), true);
+                    }
+                }
+                _ => {}
+            }
+            index = (index + 1) & mask;
+        }
+        (free, false)
+    }
+
+    /// Points `key` at `value` (which holds `key`). Writer only.
+    pub(crate) fn set(&self, key: &[u8], value: &V, guard: &Guard) {
+        debug_assert_eq!(value.key(), key);
+        let tag = self.tag(key);
+        let (slot, found) = Self::find_slot(self.load(guard), key, tag);
+        let pointer = std::ptr::from_ref(value).cast_mut();
+        match slot {
+            Some(slot) if found => {
+                model::step();
+                slot.item.store(pointer, Ordering::Release);
+            }
+            _ => {
+                let reused = slot.is_some_and(|slot| slot.tag.load(Ordering::Relaxed) == REMOVED);
+                if !reused
+                    && (self.used.load(Ordering::Relaxed) + 1) * 4
+                        > self.load(guard).slots.len() * 3
+                {
+                    self.rebuild(self.live.load(Ordering::Relaxed) + 1, guard);
+                }
+                let table = self.load(guard);
+                let (slot, _) = Self::find_slot(table, key, tag);
+                let Some(slot) = slot else { return };
+                let was_removed = slot.tag.load(Ordering::Relaxed) == REMOVED;
+                slot.item.store(pointer, Ordering::Release);
+                model::step();
+                slot.tag.store(tag, Ordering::Release);
+                self.live.fetch_add(1, Ordering::Relaxed);
+                if !was_removed {
+                    self.used.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+    }
+
+    /// Forgets `key`. Writer only.
+    pub(crate) fn remove(&self, key: &[u8], guard: &Guard) {
+        let tag = self.tag(key);
+        if let (Some(slot), true) = Self::find_slot(self.load(guard), key, tag) {
+            slot.tag.store(REMOVED, Ordering::Release);
+            model::step();
+            slot.item.store(std::ptr::null_mut(), Ordering::Release);
+            self.live.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Copies the live entries into a table sized for `keys`, publishes it and defers the old
+    /// one. Writer only.
+    fn rebuild(&self, keys: usize, guard: &Guard) {
+        let old = self.load(guard);
+        let table = Table::with_slots(Self::slots_for(keys));
+        let mask = table.mask();
+        for slot in &old.slots {
+            let tag = slot.tag.load(Ordering::Relaxed);
+            if tag == EMPTY || tag == REMOVED {
+                continue;
+            }
+            let mut index = home(tag, mask);
+            while let Some(target) = table.slots.get(index) {
+                if target.tag.load(Ordering::Relaxed) == EMPTY {
+                    target
+                        .item
+                        .store(slot.item.load(Ordering::Relaxed), Ordering::Relaxed);
+                    target.tag.store(tag, Ordering::Relaxed);
+                    break;
+                }
+                index = (index + 1) & mask;
+            }
+        }
+        let old = self.table.swap(Owned::new(table), Ordering::AcqRel, guard);
+        // SAFETY: the old table is unlinked; readers that hold it are pinned.
+        unsafe { guard.defer_destroy(old) };
+        self.used
+            .store(self.live.load(Ordering::Relaxed), Ordering::Relaxed);
+    }
+
+    /// Slots in the current table (for memory accounting).
+    pub(crate) fn slots(&self) -> usize {
+        self.load(&crossbeam_epoch::pin()).slots.len()
+    }
+}
+
+impl<V> Drop for Points<V> {
+    fn drop(&mut self) {
+        // SAFETY: `&mut self`: no reader holds the table; it is owned here alone.
+        let table = std::mem::replace(&mut self.table, Atomic::null());
+        let table: Shared<'_, Table<V>> =
+            table.load(Ordering::Relaxed, unsafe { crossbeam_epoch::unprotected() });
+        if !table.is_null() {
+            drop(unsafe { table.into_owned() });
+        }
+    }
+}
