@@ -1,16 +1,18 @@
 //! Cairn's ordered in-memory index: a copy-on-write B+tree for one writer and lock-free
 //! readers ([`Tree`]), and beside it a hash table for point reads ([`Index`]).
 //!
-//! It is the candidate that replaces the engine's two indexes (a hash map for point reads and
-//! a skip list for scans, each key with its own slot). Keys live inline in leaves of up to 64
-//! keys, each with one pointer to its value, so a key costs its bytes plus about 12 bytes of
-//! index, instead of several allocations. `examples/lab.rs` measures it beside the engine's
-//! current structure at one million keys; docs/design.md holds the figures and the decision.
+//! It is what replaces the engine's two indexes (a hash map for point reads and a skip list
+//! for scans, each key with its own slot); the engine does not use it yet. Keys live inline in
+//! leaves of up to 64 keys, each with its 8-byte head and one pointer to its value, so a key
+//! costs its bytes plus about 24 bytes of leaf, instead of several allocations.
+//! `examples/lab.rs` measures it beside the engine's current structure at one million keys;
+//! docs/design.md (section 14) holds the figures and the decisions.
 //!
 //! Guarantees:
 //! - Readers never block and never see a freed node or value (epoch-based reclamation; the
-//!   safety argument is in `tree`'s module documentation).
-//! - A reader sees every change published before it started, and possibly later ones.
+//!   safety argument is in the `tree` and `points` module documentation).
+//! - A reader sees every change published before it started, and possibly later ones; it may
+//!   be reading a node or table the writer has since replaced.
 //! - Exactly one [`Writer`] exists per tree, so writes never race each other.
 
 mod index;

@@ -374,3 +374,45 @@ fn a_bulk_loaded_index_finds_every_key_and_refuses_unsorted_input() {
         Some(NotSorted { position: 1 })
     );
 }
+
+/// Remove most keys, put half of them back, again and again: the tree's shape follows the
+/// live keys (leaves merge, so they stay at least about a quarter full on average) and the
+/// inner nodes do not pile up.
+#[test]
+fn churn_keeps_the_shape_bounded() {
+    let (tree, mut writer) = Tree::<u64>::new();
+    let mut rng = SplitMix64::new(3);
+    let mut keys: Vec<[u8; 8]> = (0..20_000u64)
+        .map(|id| id.wrapping_mul(0x9E37_79B9_7F4A_7C15).to_be_bytes())
+        .collect();
+    for key in &keys {
+        tree.insert(&mut writer, key, 1);
+    }
+    let start = tree.shape();
+    keys.sort_unstable();
+    for _ in 0..3 {
+        for (position, key) in keys.iter().enumerate() {
+            if position % 20 != 0 {
+                tree.remove(&mut writer, key);
+            }
+        }
+        let shape = tree.shape();
+        assert!(
+            shape.leaves * cairn_index::LEAF_MAX_ENTRIES / 8
+                <= tree.len() + cairn_index::LEAF_MAX_ENTRIES,
+            "{} leaves for {} keys",
+            shape.leaves,
+            tree.len()
+        );
+        assert!(
+            shape.inner_nodes <= start.inner_nodes,
+            "{shape:?} after {start:?}"
+        );
+        for key in &keys {
+            if rng.below(2) == 0 {
+                tree.insert(&mut writer, key, 2);
+            }
+        }
+        assert!(tree.shape().inner_nodes <= start.inner_nodes + start.inner_nodes / 2);
+    }
+}
