@@ -3,6 +3,7 @@
 //! be checked with the other.
 
 pub mod keys;
+pub mod late;
 pub mod measure;
 pub mod peers;
 pub mod registry;

@@ -336,6 +336,11 @@ struct BenchArgs {
     /// comes from, as the Markdown table docs/benchmarks.md carries.
     #[arg(long)]
     targets: bool,
+    /// Measure in the late state of a long-running process: first fill and free 3M keys in
+    /// an in-memory Cairn database and 1.5M entries in each of two std maps, and run 256
+    /// short-lived threads (about half a minute). Compare with a fresh run's --json.
+    #[arg(long, conflicts_with = "from_json")]
+    late: bool,
 }
 
 /// `cairn bench --kind`.

@@ -164,6 +164,12 @@ fn measure(settings: &BenchArgs) -> Result<SavedRun> {
         });
         redis_url = answered.ok();
     }
+    if settings.late {
+        let aged = cairn_bench::late::age_process(cairn_bench::late::LATE_KEYS, |step| {
+            eprintln!("{step}");
+        });
+        notes.push(aged.to_string());
+    }
     let mut run = SavedRun::new(quick, settings.filter.clone(), notes);
     run.write_header(&mut io::stdout().lock(), None)?;
     let context = |status| Context::new(quick, settings.seconds, Places { redis_url }, status);
