@@ -225,17 +225,7 @@ mod tests {
             assert_eq!(index.len(), permanent.len());
             let made = permanent.len() + odd.len() + 1;
             drop(index);
-            for _ in 0..1_000 {
-                if freed.lock().expect("lock").len() == made {
-                    break;
-                }
-                crossbeam_epoch::pin().flush();
-            }
-            assert_eq!(
-                freed.lock().expect("lock").len(),
-                made,
-                "a value was leaked"
-            );
+            model::assert_all_freed(&freed, made);
             model::ACTIVE.with(|active| active.set(false));
         };
         let _exclusive = model::EXCLUSIVE

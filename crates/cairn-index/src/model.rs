@@ -22,3 +22,20 @@ pub(crate) fn step() {
 /// the frees it counts.
 #[cfg(test)]
 pub(crate) static EXCLUSIVE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Pushes the epoch collector until `freed` holds `count` ids (or a thousand pushes have
+/// passed), then fails the test unless it does: every value made was freed, none leaked.
+#[cfg(test)]
+pub(crate) fn assert_all_freed(
+    freed: &std::sync::Mutex<std::collections::HashSet<u64>>,
+    count: usize,
+) {
+    let freed_now = || freed.lock().map_or(0, |set| set.len());
+    for _ in 0..1_000 {
+        if freed_now() == count {
+            break;
+        }
+        crossbeam_epoch::pin().flush();
+    }
+    assert_eq!(freed_now(), count, "a value was leaked");
+}

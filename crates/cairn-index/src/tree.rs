@@ -1037,17 +1037,7 @@ mod tests {
             }
             assert_eq!(tree.len(), permanent.len());
             drop(tree);
-            for _ in 0..1_000 {
-                if freed.lock().expect("lock").len() == permanent.len() + odd.len() + 1 {
-                    break;
-                }
-                crossbeam_epoch::pin().flush();
-            }
-            assert_eq!(
-                freed.lock().expect("lock").len(),
-                permanent.len() + odd.len() + 1,
-                "a value was leaked"
-            );
+            model::assert_all_freed(&freed, permanent.len() + odd.len() + 1);
             model::ACTIVE.with(|active| active.set(false));
         };
         let _exclusive = model::EXCLUSIVE
