@@ -2,9 +2,10 @@
 //! descent, kept in step by one writer.
 //!
 //! Every value is owned by the tree. The point table points at the same values, so a value is
-//! handed to the collector only after it has left both: the writer updates the table between
-//! publishing a change in the tree and retiring what it replaced (`Tree::upsert_then`,
-//! `Tree::remove_then`).
+//! handed to the collector only after it has left both: an upsert updates the table between
+//! publishing the change in the tree and retiring what it replaced (`Tree::upsert_then`); a
+//! removal takes the key out of the table first and out of the tree second. A key the table
+//! can find is always in the tree: inserts go tree first, removals table first.
 //!
 //! What a reader sees: a point read or a scan reflects every change published before it
 //! started, and possibly later ones; a reader may be working in a node or table the writer
@@ -35,11 +36,16 @@ pub struct Index<V: Keyed> {
 impl<V: Keyed> Index<V> {
     /// An empty index and its one writer.
     pub fn new() -> (Index<V>, Writer) {
+        Index::with_capacity(0)
+    }
+
+    /// An empty index whose point table has room for `keys` keys before it first grows.
+    pub fn with_capacity(keys: usize) -> (Index<V>, Writer) {
         let (tree, writer) = Tree::new();
         (
             Index {
                 tree,
-                points: Points::with_capacity(0),
+                points: Points::with_capacity(keys),
             },
             writer,
         )
@@ -61,6 +67,13 @@ impl<V: Keyed> Index<V> {
             points.set(key, value, guard);
         }
         Ok((Index { tree, points }, writer))
+    }
+
+    /// Makes room in the point table for `additional` more keys, so a known number of
+    /// inserts (a recovery's replay) does not grow it step by step.
+    pub fn reserve(&self, writer: &mut Writer, additional: usize) {
+        self.tree.check_writer(writer);
+        self.points.reserve(additional, &crossbeam_epoch::pin());
     }
 
     /// Values in the index.
@@ -106,11 +119,13 @@ impl<V: Keyed> Index<V> {
         )
     }
 
-    /// Removes `key`. Returns true when it was present.
+    /// Removes `key`. Returns true when it was present. The point table forgets it first, so
+    /// a key a point read can find is always one a scan can find.
     pub fn remove(&self, writer: &mut Writer, key: &[u8]) -> bool {
-        let points = &self.points;
-        self.tree
-            .remove_then(writer, key, |_| points.remove(key, &crossbeam_epoch::pin()))
+        self.tree.check_writer(writer);
+        self.points.remove(key, &crossbeam_epoch::pin());
+        // The tree hands the value to the collector only after this: it has left both.
+        self.tree.remove(writer, key)
     }
 
     /// The tree's shape and the point table's slots, for memory accounting.

@@ -239,6 +239,14 @@ impl<V: Keyed> Points<V> {
             .store(self.live.load(Ordering::Relaxed), Ordering::Relaxed);
     }
 
+    /// Makes room for `additional` more entries without growing on the way. Writer only.
+    pub(crate) fn reserve(&self, additional: usize, guard: &Guard) {
+        let wanted = self.live.load(Ordering::Relaxed).saturating_add(additional);
+        if Self::slots_for(wanted) > self.load(guard).slots.len() {
+            self.rebuild(wanted, guard);
+        }
+    }
+
     /// Slots in the current table (for memory accounting).
     pub(crate) fn slots(&self) -> usize {
         self.load(&crossbeam_epoch::pin()).slots.len()

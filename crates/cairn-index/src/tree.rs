@@ -377,7 +377,7 @@ impl<V: Send + Sync + 'static> Tree<V> {
     }
 
     /// Refuses a writer of another tree: two writers on one tree would race.
-    fn check_writer(&self, writer: &Writer) {
+    pub(crate) fn check_writer(&self, writer: &Writer) {
         assert_eq!(
             writer.id, self.id,
             "a tree's writer belongs to that tree alone"
@@ -448,19 +448,9 @@ impl<V: Send + Sync + 'static> Tree<V> {
         self.upsert(writer, key, |_| value, guard).1
     }
 
-    /// Removes `key`. Returns true when it was present.
+    /// Removes `key`. Returns true when it was present. Anything else that points at the
+    /// value (the point table) must have forgotten it before: it goes to the collector here.
     pub fn remove(&self, writer: &mut Writer, key: &[u8]) -> bool {
-        self.remove_then(writer, key, |_| {})
-    }
-
-    /// `remove`, calling `unlinked` with the removed value once the tree no longer holds it
-    /// and before it is handed to the collector (see `upsert_then`).
-    pub(crate) fn remove_then(
-        &self,
-        writer: &mut Writer,
-        key: &[u8],
-        unlinked: impl FnOnce(&V),
-    ) -> bool {
         self.check_writer(writer);
         let guard = &crossbeam_epoch::pin();
         let (mut path, leaf_ptr, leaf) = self.descend(key, guard);
@@ -494,12 +484,8 @@ impl<V: Send + Sync + 'static> Tree<V> {
             replacement.unwrap_or_else(|| (leaf_ptr, Owned::new(Node::Leaf(Keys::build(pairs)))));
         self.publish(path, old, Replacement::One(node), guard);
         if let Some(old) = old_value {
-            // SAFETY: (1)/(2) still allocated: it is deferred only below.
-            if let Some(value) = unsafe { old.as_ref() } {
-                unlinked(value);
-            }
-            // SAFETY: (2) the value's only slot is gone with its leaf, and `unlinked` took it
-            // out of anything else; deferred once.
+            // SAFETY: (2) the value's only slot in the tree is gone with its leaf, and the
+            // caller took it out of anything else first; deferred once.
             unsafe { guard.defer_destroy(old) };
         }
         self.len.fetch_sub(1, Ordering::AcqRel);
@@ -635,7 +621,9 @@ impl<V: Send + Sync + 'static> Tree<V> {
 /// A leaf of `pairs`, or two halves and the separator between them if it is too big.
 fn split_leaf<V>(mut pairs: Vec<(&[u8], Atomic<V>)>) -> Replacement<V> {
     let bytes: usize = pairs.iter().map(|(key, _)| key.len()).sum();
-    if pairs.len() <= LEAF_MAX_ENTRIES && bytes <= LEAF_MAX_BYTES {
+    // A single key larger than a leaf's bytes stays alone in its leaf: there is nothing to
+    // split it from.
+    if pairs.len() < 2 || (pairs.len() <= LEAF_MAX_ENTRIES && bytes <= LEAF_MAX_BYTES) {
         return Replacement::One(Owned::new(Node::Leaf(Keys::build(pairs))));
     }
     // Split where half the bytes are on each side, keeping at least one key per half.

@@ -416,3 +416,42 @@ fn churn_keeps_the_shape_bounded() {
         assert!(tree.shape().inner_nodes <= start.inner_nodes + start.inner_nodes / 2);
     }
 }
+
+/// Keys larger than a leaf's byte budget, alone and among small ones: each big key sits in a
+/// leaf of its own and every key stays reachable (a split of a lone 64 KiB key once left an
+/// empty leaf and an empty separator).
+#[test]
+fn keys_larger_than_a_leaf_stay_reachable() {
+    let (tree, mut writer) = Tree::<u64>::new();
+    let big = |fill: u8| vec![fill; 65_536];
+    assert!(tree.insert(&mut writer, &big(0xab), 1));
+    let guard = crossbeam_epoch::pin();
+    assert_eq!(tree.get(&big(0xab), &guard), Some(&1));
+    assert_eq!(tree.range::<std::ops::RangeFull>(.., &guard).count(), 1);
+    drop(guard);
+    let mut model = BTreeMap::new();
+    model.insert(big(0xab), 1);
+    for (id, fill) in (0u64..200).zip((0u8..=255).cycle()) {
+        let key = if id % 10 == 0 {
+            big(fill)
+        } else {
+            format!("{id:04}").into_bytes()
+        };
+        tree.insert(&mut writer, &key, id);
+        model.insert(key, id);
+    }
+    let guard = crossbeam_epoch::pin();
+    for (key, value) in &model {
+        assert_eq!(tree.get(key, &guard), Some(value));
+    }
+    let scanned: Vec<u64> = tree
+        .range::<std::ops::RangeFull>(.., &guard)
+        .map(|(_, value)| *value)
+        .collect();
+    assert_eq!(scanned, model.values().copied().collect::<Vec<_>>());
+    drop(guard);
+    for key in model.keys() {
+        assert!(tree.remove(&mut writer, key));
+    }
+    assert!(tree.is_empty());
+}
