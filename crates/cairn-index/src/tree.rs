@@ -430,7 +430,8 @@ impl<V: Send + Sync + 'static> Tree<V> {
                 pairs.extend(leaf.copies(0..index, guard));
                 pairs.push((key, Atomic::from(new)));
                 pairs.extend(leaf.copies(index..leaf.len(), guard));
-                self.publish(path, leaf_ptr, split_leaf(pairs), guard);
+                let appended = index == leaf.len();
+                self.publish(path, leaf_ptr, split_leaf(pairs, appended), appended, guard);
                 self.len.fetch_add(1, Ordering::AcqRel);
                 // SAFETY: as above.
                 published(unsafe { new.deref() });
@@ -482,7 +483,7 @@ impl<V: Send + Sync + 'static> Tree<V> {
         }
         let (old, node) =
             replacement.unwrap_or_else(|| (leaf_ptr, Owned::new(Node::Leaf(Keys::build(pairs)))));
-        self.publish(path, old, Replacement::One(node), guard);
+        self.publish(path, old, Replacement::One(node), false, guard);
         if let Some(old) = old_value {
             // SAFETY: (2) the value's only slot in the tree is gone with its leaf, and the
             // caller took it out of anything else first; deferred once.
@@ -565,11 +566,17 @@ impl<V: Send + Sync + 'static> Tree<V> {
 
     /// Replaces the node at `old` (reached through `path`) with `replacement`, copying
     /// ancestors only as far up as splits reach, then frees what was unlinked.
+    ///
+    /// `appended` says the change added a key at the right edge of its leaf: a node that
+    /// then splits at the right edge of its parent keeps all it had and hands only the new
+    /// piece to its right sibling, so keys inserted in order fill nodes instead of leaving
+    /// each half full.
     fn publish<'g>(
         &self,
         mut path: Path<'g, V>,
         mut old: Shared<'g, Node<V>>,
         mut replacement: Replacement<V>,
+        appended: bool,
         guard: &'g Guard,
     ) {
         loop {
@@ -603,6 +610,7 @@ impl<V: Send + Sync + 'static> Tree<V> {
                     return;
                 }
                 Replacement::Split(left, separator, right) => {
+                    let at_right_edge = appended && child + 1 == parent.children_len();
                     let mut children = parent.children(guard);
                     if let Some((_, slot)) = children.get_mut(child) {
                         *slot = Atomic::from(left);
@@ -610,7 +618,7 @@ impl<V: Send + Sync + 'static> Tree<V> {
                     children.insert(child + 1, (Some(separator.as_slice()), Atomic::from(right)));
                     // SAFETY: (2) the split child is unlinked by the parent's copy.
                     unsafe { guard.defer_destroy(old) };
-                    replacement = split_inner(children);
+                    replacement = split_inner(children, at_right_edge);
                     old = parent_ptr;
                 }
             }
@@ -618,8 +626,9 @@ impl<V: Send + Sync + 'static> Tree<V> {
     }
 }
 
-/// A leaf of `pairs`, or two halves and the separator between them if it is too big.
-fn split_leaf<V>(mut pairs: Vec<(&[u8], Atomic<V>)>) -> Replacement<V> {
+/// A leaf of `pairs`, or two halves and the separator between them if it is too big. With
+/// `appended` (the last pair is the new key), the left half keeps every old key when they fit.
+fn split_leaf<V>(mut pairs: Vec<(&[u8], Atomic<V>)>, appended: bool) -> Replacement<V> {
     let bytes: usize = pairs.iter().map(|(key, _)| key.len()).sum();
     // A single key larger than a leaf's bytes stays alone in its leaf: there is nothing to
     // split it from.
@@ -636,6 +645,10 @@ fn split_leaf<V>(mut pairs: Vec<(&[u8], Atomic<V>)>) -> Replacement<V> {
             break;
         }
     }
+    let last_len = pairs.last().map_or(0, |(key, _)| key.len());
+    if appended && pairs.len() - 1 <= LEAF_MAX_ENTRIES && bytes - last_len <= LEAF_MAX_BYTES {
+        middle = pairs.len() - 1;
+    }
     let middle = middle.clamp(1, pairs.len().saturating_sub(1).max(1));
     let right = pairs.split_off(middle.min(pairs.len()));
     let separator = right
@@ -649,12 +662,18 @@ fn split_leaf<V>(mut pairs: Vec<(&[u8], Atomic<V>)>) -> Replacement<V> {
     )
 }
 
-/// An inner node of `children`, or two halves and the separator that moves up.
-fn split_inner<V>(mut children: Children<'_, V>) -> Replacement<V> {
+/// An inner node of `children`, or two halves and the separator that moves up. With
+/// `at_right_edge` (the new child is the last), the left half keeps every old child.
+fn split_inner<V>(mut children: Children<'_, V>, at_right_edge: bool) -> Replacement<V> {
     if children.len() <= INNER_MAX_CHILDREN {
         return Replacement::One(Owned::new(Node::Inner(Inner::build(children))));
     }
-    let right = children.split_off(children.len() / 2);
+    let middle = if at_right_edge {
+        children.len() - 1
+    } else {
+        children.len() / 2
+    };
+    let right = children.split_off(middle);
     let up = right
         .first()
         .and_then(|(key, _)| *key)

@@ -455,3 +455,31 @@ fn keys_larger_than_a_leaf_stay_reachable() {
     }
     assert!(tree.is_empty());
 }
+
+/// Keys inserted in ascending order fill their leaves and inner nodes: a split at the right
+/// edge keeps the left node whole, so the tree is as small as a bulk load would make it.
+#[test]
+fn keys_inserted_in_order_fill_their_nodes() {
+    let (tree, mut writer) = Tree::<u64>::new();
+    let count: usize = 64 * 64 * 3;
+    for id in 0..count {
+        tree.insert(&mut writer, format!("{id:08}").as_bytes(), 0);
+    }
+    let shape = tree.shape();
+    let leaves_needed = count.div_ceil(cairn_index::LEAF_MAX_ENTRIES);
+    assert!(
+        shape.leaves <= leaves_needed + 1,
+        "{shape:?}: {leaves_needed} leaves would do"
+    );
+    assert!(shape.inner_nodes <= leaves_needed / 60 + 3, "{shape:?}");
+    // Descending order gets no such help, but stays correct.
+    let (reverse, mut writer) = Tree::<u64>::new();
+    for id in (0..2_000).rev() {
+        reverse.insert(&mut writer, format!("{id:08}").as_bytes(), 0);
+    }
+    let guard = crossbeam_epoch::pin();
+    assert_eq!(
+        reverse.range::<std::ops::RangeFull>(.., &guard).count(),
+        2_000
+    );
+}
