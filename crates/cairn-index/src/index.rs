@@ -64,7 +64,7 @@ impl<V: Keyed> Index<V> {
         let points = Points::with_capacity(tree.len());
         let guard = &crossbeam_epoch::pin();
         for (key, value) in tree.range::<std::ops::RangeFull>(.., guard) {
-            points.set(key, value, guard);
+            points.set(key, None, value, guard);
         }
         Ok((Index { tree, points }, writer))
     }
@@ -88,6 +88,7 @@ impl<V: Keyed> Index<V> {
 
     /// The value under `key`, through the point table.
     pub fn get<'g>(&'g self, key: &[u8], guard: &'g Guard) -> Option<&'g V> {
+        crate::tree::check_guard(guard);
         self.points.get(key, guard)
     }
 
@@ -102,6 +103,11 @@ impl<V: Keyed> Index<V> {
 
     /// Sets `key`'s value to `make(current)`, which must hold `key`. Returns the value now
     /// published and true when the key was not present.
+    ///
+    /// # Panics
+    ///
+    /// If `make` returns a value whose key is not `key` (before anything is published), or
+    /// if `writer` or `guard` belongs elsewhere.
     pub fn upsert<'g>(
         &'g self,
         writer: &mut Writer,
@@ -110,11 +116,21 @@ impl<V: Keyed> Index<V> {
         guard: &'g Guard,
     ) -> (&'g V, bool) {
         let points = &self.points;
+        let make = |old: Option<&V>| {
+            let value = make(old);
+            // Checked before anything is published: a value under another key would make the
+            // point table answer for the wrong key.
+            assert!(
+                value.key() == key,
+                "a value must hold the key it is stored under"
+            );
+            value
+        };
         self.tree.upsert_then(
             writer,
             key,
             make,
-            |value| points.set(key, value, guard),
+            |old, new| points.set(key, old, new, guard),
             guard,
         )
     }
@@ -123,7 +139,10 @@ impl<V: Keyed> Index<V> {
     /// a key a point read can find is always one a scan can find.
     pub fn remove(&self, writer: &mut Writer, key: &[u8]) -> bool {
         self.tree.check_writer(writer);
-        self.points.remove(key, &crossbeam_epoch::pin());
+        let guard = &crossbeam_epoch::pin();
+        if let Some(value) = self.tree.get(key, guard) {
+            self.points.remove(key, value, guard);
+        }
         // The tree hands the value to the collector only after this: it has left both.
         self.tree.remove(writer, key)
     }

@@ -2,8 +2,10 @@
 //! point reads that skip the descent. One writer (the index's), readers without locks.
 //!
 //! A slot is a 64-bit tag (the key's hash with bit 1 set; 0 marks an empty slot, 1 a removed
-//! one) and a pointer to the value, which holds its own key: a hit is confirmed by comparing
-//! keys, never by the hash alone. Probing is linear and bounded by the table's size.
+//! one) and a pointer to the value, which holds its own key: a reader confirms a hit by
+//! comparing keys, never by the hash alone. The writer finds a value's slot by the pointer
+//! itself, so a value whose `key()` lies can give wrong answers but never leave a slot behind
+//! pointing at freed memory. Probing is linear and bounded by the table's size.
 //!
 //! Publication order, which the reads rely on:
 //! - an insert stores the pointer, then the tag (`Release`), so a reader that sees the tag
@@ -83,16 +85,20 @@ impl<V: Keyed> Points<V> {
     /// A table sized for `keys` entries.
     pub(crate) fn with_capacity(keys: usize) -> Points<V> {
         Points {
-            table: Atomic::new(Table::with_slots(Self::slots_for(keys))),
+            table: Atomic::new(Table::with_slots(
+                Self::slots_for(keys).unwrap_or(MIN_SLOTS),
+            )),
             hasher: foldhash::fast::RandomState::default(),
             live: AtomicUsize::new(0),
             used: AtomicUsize::new(0),
         }
     }
 
-    /// Slots for `keys` entries at most half full.
-    fn slots_for(keys: usize) -> usize {
-        keys.saturating_mul(2).next_power_of_two().max(MIN_SLOTS)
+    /// Slots for `keys` entries at most half full; `None` past what an address space holds.
+    fn slots_for(keys: usize) -> Option<usize> {
+        keys.checked_mul(2)?
+            .checked_next_power_of_two()
+            .map(|slots| slots.max(MIN_SLOTS))
     }
 
     fn tag(&self, key: &[u8]) -> u64 {
@@ -136,8 +142,10 @@ impl<V: Keyed> Points<V> {
         None
     }
 
-    /// The slot holding `key` in `table`, or the first free one on its probe.
-    fn find_slot<'t>(table: &'t Table<V>, key: &[u8], tag: u64) -> (Option<&'t Slot<V>>, bool) {
+    /// The slot on `tag`'s probe that holds `item` (found by identity, not by the key, so a
+    /// value whose `key()` disagrees cannot hide from the writer), or the first free slot on
+    /// the probe when `item` is `None` or not there.
+    fn find_slot(table: &Table<V>, tag: u64, item: Option<*const V>) -> (Option<&Slot<V>>, bool) {
         let mask = table.mask();
         let mut index = home(tag, mask);
         let mut free = None;
@@ -151,9 +159,8 @@ impl<V: Keyed> Points<V> {
                     free = free.or(Some(slot));
                 }
                 found if found == tag => {
-                    let item = slot.item.load(Ordering::Relaxed);
-                    // SAFETY: the writer's own pointer to a value the tree still owns.
-                    if unsafe { item.as_ref() }.is_some_and(|value| value.key() == key) {
+                    let held = slot.item.load(Ordering::Relaxed).cast_const();
+                    if item.is_some_and(|item| std::ptr::eq(item, held)) {
                         return (Some(slot), true);
                     }
                 }
@@ -164,44 +171,37 @@ impl<V: Keyed> Points<V> {
         (free, false)
     }
 
-    /// Points `key` at `value` (which holds `key`). Writer only.
-    pub(crate) fn set(&self, key: &[u8], value: &V, guard: &Guard) {
-        debug_assert_eq!(value.key(), key);
+    /// Points `key` at `value`, in place of `old` (the value `key` held, if any). Writer only.
+    pub(crate) fn set(&self, key: &[u8], old: Option<&V>, value: &V, guard: &Guard) {
         let tag = self.tag(key);
-        let (slot, found) = Self::find_slot(self.load(guard), key, tag);
+        let old = old.map(std::ptr::from_ref);
         let pointer = std::ptr::from_ref(value).cast_mut();
-        match slot {
-            Some(slot) if found => {
-                model::step();
-                slot.item.store(pointer, Ordering::Release);
-            }
-            _ => {
-                let reused = slot.is_some_and(|slot| slot.tag.load(Ordering::Relaxed) == REMOVED);
-                if !reused
-                    && (self.used.load(Ordering::Relaxed) + 1) * 4
-                        > self.load(guard).slots.len() * 3
-                {
-                    self.rebuild(self.live.load(Ordering::Relaxed) + 1, guard);
-                }
-                let table = self.load(guard);
-                let (slot, _) = Self::find_slot(table, key, tag);
-                let Some(slot) = slot else { return };
-                let was_removed = slot.tag.load(Ordering::Relaxed) == REMOVED;
-                slot.item.store(pointer, Ordering::Release);
-                model::step();
-                slot.tag.store(tag, Ordering::Release);
-                self.live.fetch_add(1, Ordering::Relaxed);
-                if !was_removed {
-                    self.used.fetch_add(1, Ordering::Relaxed);
-                }
-            }
+        if let (Some(slot), true) = Self::find_slot(self.load(guard), tag, old) {
+            model::step();
+            slot.item.store(pointer, Ordering::Release);
+            return;
+        }
+        if (self.used.load(Ordering::Relaxed) + 1) * 4 > self.load(guard).slots.len() * 3 {
+            self.rebuild(self.live.load(Ordering::Relaxed) + 1, guard);
+        }
+        let (Some(slot), _) = Self::find_slot(self.load(guard), tag, None) else {
+            return;
+        };
+        let was_removed = slot.tag.load(Ordering::Relaxed) == REMOVED;
+        slot.item.store(pointer, Ordering::Release);
+        model::step();
+        slot.tag.store(tag, Ordering::Release);
+        self.live.fetch_add(1, Ordering::Relaxed);
+        if !was_removed {
+            self.used.fetch_add(1, Ordering::Relaxed);
         }
     }
 
-    /// Forgets `key`. Writer only.
-    pub(crate) fn remove(&self, key: &[u8], guard: &Guard) {
+    /// Forgets `value`, stored under `key`. Writer only.
+    pub(crate) fn remove(&self, key: &[u8], value: &V, guard: &Guard) {
         let tag = self.tag(key);
-        if let (Some(slot), true) = Self::find_slot(self.load(guard), key, tag) {
+        let item = std::ptr::from_ref(value);
+        if let (Some(slot), true) = Self::find_slot(self.load(guard), tag, Some(item)) {
             slot.tag.store(REMOVED, Ordering::Release);
             model::step();
             slot.item.store(std::ptr::null_mut(), Ordering::Release);
@@ -213,7 +213,10 @@ impl<V: Keyed> Points<V> {
     /// one. Writer only.
     fn rebuild(&self, keys: usize, guard: &Guard) {
         let old = self.load(guard);
-        let table = Table::with_slots(Self::slots_for(keys));
+        let Some(slots) = Self::slots_for(keys) else {
+            return;
+        };
+        let table = Table::with_slots(slots);
         let mask = table.mask();
         for slot in &old.slots {
             let tag = slot.tag.load(Ordering::Relaxed);
@@ -242,7 +245,8 @@ impl<V: Keyed> Points<V> {
     /// Makes room for `additional` more entries without growing on the way. Writer only.
     pub(crate) fn reserve(&self, additional: usize, guard: &Guard) {
         let wanted = self.live.load(Ordering::Relaxed).saturating_add(additional);
-        if Self::slots_for(wanted) > self.load(guard).slots.len() {
+        // A reservation no table could hold is only a hint: the table grows as keys come.
+        if Self::slots_for(wanted).is_some_and(|slots| slots > self.load(guard).slots.len()) {
             self.rebuild(wanted, guard);
         }
     }

@@ -132,6 +132,19 @@ impl<V> Inner<V> {
     }
 }
 
+/// Refuses a guard of another collector: the tree defers its frees to the default collector,
+/// which knows nothing of a reader pinned elsewhere. (A guard with no collector comes from
+/// `crossbeam_epoch::unprotected`, whose caller has promised in `unsafe` code that nothing
+/// is freed under it.)
+pub(crate) fn check_guard(guard: &Guard) {
+    assert!(
+        guard
+            .collector()
+            .is_none_or(|collector| collector == crossbeam_epoch::default_collector()),
+        "the index is read under guards of the default epoch collector (crossbeam_epoch::pin)"
+    );
+}
+
 /// Loads a node reference from a pointer read out of the tree under `guard`.
 fn deref<V>(node: Shared<'_, Node<V>>) -> &Node<V> {
     model::step();
@@ -191,6 +204,9 @@ type Path<'g, V> = SmallVec<[(Shared<'g, Node<V>>, &'g Inner<V>, usize); 8]>;
 /// A merge's result: the parent's successor (or the merged leaf, as the new root), and the
 /// sibling it absorbed, to be freed.
 type Merged<'g, V> = (Owned<Node<V>>, Shared<'g, Node<V>>);
+
+/// Nodes a change unlinks, freed once the change is published.
+type Retired<'g, V> = SmallVec<[Shared<'g, Node<V>>; 8]>;
 
 /// What replaces one child of an inner node after a change below it.
 enum Replacement<V> {
@@ -262,7 +278,10 @@ impl<V: Send + Sync + 'static> Tree<V> {
             } else {
                 previous = Some(key.as_ref().to_vec());
             }
-            if pending.len() == BULK_FILL_ENTRIES || bytes + key.as_ref().len() > LEAF_MAX_BYTES {
+            if !pending.is_empty()
+                && (pending.len() == BULK_FILL_ENTRIES
+                    || bytes + key.as_ref().len() > LEAF_MAX_BYTES)
+            {
                 flush(&mut pending, &mut level);
                 bytes = 0;
             }
@@ -348,6 +367,7 @@ impl<V: Send + Sync + 'static> Tree<V> {
 
     /// The value of `key`, if present.
     pub fn get<'g>(&'g self, key: &[u8], guard: &'g Guard) -> Option<&'g V> {
+        check_guard(guard);
         let value = self
             .leaf_for(key, guard)
             .find(key)
@@ -373,6 +393,7 @@ impl<V: Send + Sync + 'static> Tree<V> {
         range: R,
         guard: &'g Guard,
     ) -> Range<'g, V, R> {
+        check_guard(guard);
         Range::new(self, range, guard)
     }
 
@@ -393,20 +414,22 @@ impl<V: Send + Sync + 'static> Tree<V> {
         make: impl FnOnce(Option<&V>) -> V,
         guard: &'g Guard,
     ) -> (&'g V, bool) {
-        self.upsert_then(writer, key, make, |_| {}, guard)
+        self.upsert_then(writer, key, make, |_, _| {}, guard)
     }
 
-    /// `upsert`, calling `published` with the new value once the tree holds it and before the
-    /// value it replaced is handed to the collector: where a second structure that points at
-    /// values (the point table) must be updated, since nothing may be freed while reachable.
+    /// `upsert`, calling `published` with the replaced value (if any) and the new one once the
+    /// tree holds the new one and before the replaced one is handed to the collector: where a
+    /// second structure that points at values (the point table) must be updated, since
+    /// nothing may be freed while reachable.
     pub(crate) fn upsert_then<'g>(
         &'g self,
         writer: &mut Writer,
         key: &[u8],
         make: impl FnOnce(Option<&V>) -> V,
-        published: impl FnOnce(&'g V),
+        published: impl FnOnce(Option<&'g V>, &'g V),
         guard: &'g Guard,
     ) -> (&'g V, bool) {
+        check_guard(guard);
         self.check_writer(writer);
         let (path, leaf_ptr, leaf) = self.descend(key, guard);
         let (value, was_new) = match leaf.find(key) {
@@ -417,8 +440,9 @@ impl<V: Send + Sync + 'static> Tree<V> {
                 model::step();
                 let old = slot.swap(new, Ordering::AcqRel, guard);
                 model::step();
-                // SAFETY: (1) just allocated, non-null; (2) published and bound to `guard`.
-                published(unsafe { new.deref() });
+                // SAFETY: (1) `new` was just allocated, non-null; (2) both are bound to `guard`,
+                // and `old` is deferred only below.
+                published(unsafe { old.as_ref() }, unsafe { new.deref() });
                 // SAFETY: (2) `old` is unlinked now (from the tree, and by `published` from
                 // anything else) and deferred exactly once.
                 unsafe { guard.defer_destroy(old) };
@@ -431,10 +455,11 @@ impl<V: Send + Sync + 'static> Tree<V> {
                 pairs.push((key, Atomic::from(new)));
                 pairs.extend(leaf.copies(index..leaf.len(), guard));
                 let appended = index == leaf.len();
-                self.publish(path, leaf_ptr, split_leaf(pairs, appended), appended, guard);
+                let replacement = split_leaf(pairs, appended);
+                self.publish(path, leaf_ptr, replacement, appended, Retired::new(), guard);
                 self.len.fetch_add(1, Ordering::AcqRel);
                 // SAFETY: as above.
-                published(unsafe { new.deref() });
+                published(None, unsafe { new.deref() });
                 (new, true)
             }
         };
@@ -466,24 +491,23 @@ impl<V: Send + Sync + 'static> Tree<V> {
         pairs.extend(leaf.copies(index + 1..leaf.len(), guard));
         let bytes = leaf.byte_len() - key.len();
         let mut replacement = None;
+        let mut retired = Retired::new();
         if pairs.len() < LEAF_MIN_ENTRIES {
             if let Some(&(parent_ptr, parent, child)) = path.last() {
                 if let Some((node, sibling_ptr)) =
                     self.merge_with_sibling(parent, child, &mut pairs, bytes, guard)
                 {
                     path.pop();
-                    // SAFETY: (2) the sibling and the leaf are unlinked by the parent's copy.
-                    unsafe {
-                        guard.defer_destroy(sibling_ptr);
-                        guard.defer_destroy(leaf_ptr);
-                    }
+                    // Unlinked only once the parent's copy is published: `publish` frees them.
+                    retired.push(sibling_ptr);
+                    retired.push(leaf_ptr);
                     replacement = Some((parent_ptr, node));
                 }
             }
         }
         let (old, node) =
             replacement.unwrap_or_else(|| (leaf_ptr, Owned::new(Node::Leaf(Keys::build(pairs)))));
-        self.publish(path, old, Replacement::One(node), false, guard);
+        self.publish(path, old, Replacement::One(node), false, retired, guard);
         if let Some(old) = old_value {
             // SAFETY: (2) the value's only slot in the tree is gone with its leaf, and the
             // caller took it out of anything else first; deferred once.
@@ -565,7 +589,11 @@ impl<V: Send + Sync + 'static> Tree<V> {
     }
 
     /// Replaces the node at `old` (reached through `path`) with `replacement`, copying
-    /// ancestors only as far up as splits reach, then frees what was unlinked.
+    /// ancestors only as far up as splits reach, then frees what was unlinked: `old`, every
+    /// ancestor it copied, and `retired` (nodes the caller's change unlinks along with `old`).
+    /// Nothing is handed to the collector before the one store that unlinks it: a bag the
+    /// collector seals early could otherwise be freed while a reader that started after the
+    /// seal still reaches the node through the live parent.
     ///
     /// `appended` says the change added a key at the right edge of its leaf: a node that
     /// then splits at the right edge of its parent keeps all it had and hands only the new
@@ -577,8 +605,16 @@ impl<V: Send + Sync + 'static> Tree<V> {
         mut old: Shared<'g, Node<V>>,
         mut replacement: Replacement<V>,
         appended: bool,
+        mut retired: Retired<'g, V>,
         guard: &'g Guard,
     ) {
+        let retire = |retired: Retired<'g, V>| {
+            for node in retired {
+                // SAFETY: (2) unlinked by the store just made (or by a copy it published);
+                // each node is collected once, by the one change that unlinked it.
+                unsafe { guard.defer_destroy(node) };
+            }
+        };
         loop {
             let Some((parent_ptr, parent, child)) = path.pop() else {
                 let root = match replacement {
@@ -594,8 +630,8 @@ impl<V: Send + Sync + 'static> Tree<V> {
                 model::step();
                 self.root.store(root, Ordering::Release);
                 model::step();
-                // SAFETY: (2) the old root is unlinked; deferred once.
-                unsafe { guard.defer_destroy(old) };
+                retired.push(old);
+                retire(retired);
                 return;
             };
             match replacement {
@@ -605,8 +641,8 @@ impl<V: Send + Sync + 'static> Tree<V> {
                         slot.store(node, Ordering::Release);
                     }
                     model::step();
-                    // SAFETY: (2) the old child is unlinked; deferred once.
-                    unsafe { guard.defer_destroy(old) };
+                    retired.push(old);
+                    retire(retired);
                     return;
                 }
                 Replacement::Split(left, separator, right) => {
@@ -616,8 +652,8 @@ impl<V: Send + Sync + 'static> Tree<V> {
                         *slot = Atomic::from(left);
                     }
                     children.insert(child + 1, (Some(separator.as_slice()), Atomic::from(right)));
-                    // SAFETY: (2) the split child is unlinked by the parent's copy.
-                    unsafe { guard.defer_destroy(old) };
+                    // Unlinked when the parent's copy is published, further up.
+                    retired.push(old);
                     replacement = split_inner(children, at_right_edge);
                     old = parent_ptr;
                 }

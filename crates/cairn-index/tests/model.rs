@@ -483,3 +483,45 @@ fn keys_inserted_in_order_fill_their_nodes() {
         2_000
     );
 }
+
+#[test]
+#[should_panic(expected = "default epoch collector")]
+fn a_guard_of_another_collector_is_refused() {
+    let (tree, mut writer) = Tree::<u64>::new();
+    tree.insert(&mut writer, b"a", 1);
+    let collector = crossbeam_epoch::Collector::new();
+    let handle = collector.register();
+    let guard = handle.pin();
+    let _ = tree.get(b"a", &guard);
+}
+
+#[test]
+fn a_value_under_another_key_is_refused_before_anything_is_published() {
+    let (index, mut writer) = cairn_index::Index::<Held>::new();
+    let guard = crossbeam_epoch::pin();
+    index.upsert(
+        &mut writer,
+        b"a",
+        |_| Held {
+            key: b"a".to_vec(),
+            value: 1,
+        },
+        &guard,
+    );
+    let refused = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        index.upsert(
+            &mut writer,
+            b"b",
+            |_| Held {
+                key: b"c".to_vec(),
+                value: 2,
+            },
+            &guard,
+        );
+    }));
+    assert!(refused.is_err());
+    assert_eq!(index.len(), 1);
+    assert!(index.get(b"b", &guard).is_none());
+    assert!(index.remove(&mut writer, b"a"));
+    assert!(index.get(b"a", &guard).is_none());
+}
