@@ -135,6 +135,26 @@ impl<V: Keyed> Index<V> {
         )
     }
 
+    /// Stores each of `values` under its own key, leaf by leaf: values bound for one leaf cost
+    /// one copy of it, not one each (`Tree::insert_batch_then`), so a batch of ascending keys
+    /// is far cheaper than as many upserts. Any order is correct; a key already present has
+    /// its value replaced. Returns how many keys were new.
+    ///
+    /// # Panics
+    ///
+    /// If `writer` belongs elsewhere.
+    pub fn insert_batch(&self, writer: &mut Writer, values: impl IntoIterator<Item = V>) -> usize {
+        let points = &self.points;
+        let guard = &crossbeam_epoch::pin();
+        self.tree.insert_batch_then(
+            writer,
+            values,
+            V::key,
+            |old, new| points.set(new.key(), old, new, guard),
+            guard,
+        )
+    }
+
     /// Removes `key`. Returns true when it was present. The point table forgets it first, so
     /// a key a point read can find is always one a scan can find.
     pub fn remove(&self, writer: &mut Writer, key: &[u8]) -> bool {

@@ -25,6 +25,18 @@ struct Entry<T> {
     item: Atomic<T>,
 }
 
+impl<T> Entry<T> {
+    /// This entry with its end moved by `shift` (wrapping: a negative shift is a wrapped
+    /// subtraction) and a copy of its pointer, for a successor node that shares the pointee.
+    fn copy(&self, shift: u32, guard: &Guard) -> Entry<T> {
+        Entry {
+            head: self.head,
+            end: self.end.wrapping_add(shift),
+            item: Atomic::from(self.item.load(MemoryOrdering::Acquire, guard)),
+        }
+    }
+}
+
 /// Strictly ascending byte strings, each with an atomic pointer to a `T`.
 pub(crate) struct Keys<T> {
     /// How many bytes every key starts with.
@@ -86,11 +98,11 @@ impl<T> Keys<T> {
             _ => common_prefix(keys.get(0), keys.get(count - 1)),
         };
         keys.shared = SmallVec::from_slice(keys.get(0).get(..keys.prefix).unwrap_or_default());
-        let heads: Vec<u64> = (0..count)
-            .map(|index| head(keys.get(index), keys.prefix))
-            .collect();
-        for (entry, head) in keys.entries.iter_mut().zip(heads) {
-            entry.head = head;
+        let mut start = 0;
+        for entry in &mut keys.entries {
+            let end = entry.end as usize;
+            entry.head = head(keys.bytes.get(start..end).unwrap_or_default(), keys.prefix);
+            start = end;
         }
         keys.samples = keys
             .entries
@@ -148,6 +160,87 @@ impl<T> Keys<T> {
             Atomic::from(entry.item.load(MemoryOrdering::Acquire, guard))
         });
         (self.get(index), item)
+    }
+
+    /// This node with `key` and `item` inserted at `index` (where `search` put it), built by
+    /// copying the two runs around it: no key is re-read and no head recomputed. `None` when
+    /// the node is empty or `key` lacks the node's shared prefix; then `build` the successor.
+    pub(crate) fn with_inserted(
+        &self,
+        index: usize,
+        key: &[u8],
+        item: Atomic<T>,
+        guard: &Guard,
+    ) -> Option<Keys<T>> {
+        if self.entries.is_empty() || !key.starts_with(&self.shared) || index > self.len() {
+            return None;
+        }
+        let start = self.start(index);
+        let added = u32::try_from(key.len()).ok()?;
+        let (before, after) = self.entries.split_at(index);
+        let mut entries = SmallVec::with_capacity(self.len() + 1);
+        entries.extend(before.iter().map(|entry| entry.copy(0, guard)));
+        entries.push(Entry {
+            head: head(key, self.prefix),
+            end: u32::try_from(start).ok()?.saturating_add(added),
+            item,
+        });
+        entries.extend(after.iter().map(|entry| entry.copy(added, guard)));
+        let (low, high) = self.bytes.split_at(start.min(self.bytes.len()));
+        let mut bytes = SmallVec::with_capacity(self.bytes.len() + key.len());
+        bytes.extend_from_slice(low);
+        bytes.extend_from_slice(key);
+        bytes.extend_from_slice(high);
+        Some(self.successor(entries, bytes))
+    }
+
+    /// This node without key `index`, built by copying the runs around it. The shared prefix
+    /// stays (every remaining key still has it). `None` when nothing would remain.
+    pub(crate) fn without(&self, index: usize, guard: &Guard) -> Option<Keys<T>> {
+        if self.len() < 2 || index >= self.len() {
+            return None;
+        }
+        let start = self.start(index);
+        let end = self
+            .entries
+            .get(index)
+            .map_or(start, |entry| entry.end as usize);
+        let removed = u32::try_from(end - start).ok()?;
+        let (before, after) = self.entries.split_at(index);
+        let mut entries = SmallVec::with_capacity(self.len() - 1);
+        entries.extend(before.iter().map(|entry| entry.copy(0, guard)));
+        entries.extend(
+            after
+                .iter()
+                .skip(1)
+                .map(|entry| entry.copy(0u32.wrapping_sub(removed), guard)),
+        );
+        let mut bytes = SmallVec::with_capacity(self.bytes.len() - (end - start));
+        bytes.extend_from_slice(self.bytes.get(..start).unwrap_or_default());
+        bytes.extend_from_slice(self.bytes.get(end..).unwrap_or_default());
+        Some(self.successor(entries, bytes))
+    }
+
+    /// A node of these `entries` and `bytes` under this node's prefix, with fresh samples.
+    fn successor(&self, entries: SmallVec<[Entry<T>; 64]>, bytes: SmallVec<[u8; 1024]>) -> Keys<T> {
+        let keys = Keys {
+            prefix: self.prefix,
+            shared: self.shared.clone(),
+            samples: entries
+                .iter()
+                .step_by(SAMPLE_STRIDE)
+                .map(|entry| entry.head)
+                .collect(),
+            entries,
+            bytes,
+        };
+        debug_assert!(keys.is_strictly_ascending(), "keys out of order");
+        debug_assert_eq!(
+            keys.entries.last().map_or(0, |entry| entry.end as usize),
+            keys.bytes.len(),
+            "the last key ends where the bytes do"
+        );
+        keys
     }
 
     /// Copies of keys `range` with their pointers.
@@ -248,6 +341,55 @@ mod tests {
         assert_eq!(keys.get(4), b"");
         assert_eq!(keys.byte_len(), 5);
         assert!(keys.item(4).is_none());
+    }
+
+    /// The copying insert and removal build the same node as `build` from the same keys.
+    #[test]
+    fn inserting_and_removing_by_copying_matches_a_rebuild() {
+        // It pins the collector throughout: not while a model check counts its frees.
+        let _exclusive = crate::model::EXCLUSIVE
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let guard = &crossbeam_epoch::pin();
+        // The first and last keys fix the shared prefix at `key/`; the rest go between.
+        let mut held = vec![b"key/000".to_vec(), b"key/999".to_vec()];
+        let mut node = keys(&[b"key/000", b"key/999"]);
+        let middle: Vec<Vec<u8>> = (1..40u32)
+            .map(|index| format!("key/{:03}", index * 7).into_bytes())
+            .collect();
+        for key in middle.into_iter().rev() {
+            let index = node.search(&key).expect_err("absent");
+            node = node
+                .with_inserted(index, &key, Atomic::null(), guard)
+                .expect("shares the prefix");
+            held.insert(index, key);
+            let rebuilt = keys(&held.iter().map(Vec::as_slice).collect::<Vec<_>>());
+            assert_eq!(node.bytes, rebuilt.bytes);
+            assert_eq!(node.samples, rebuilt.samples);
+            for (index, key) in held.iter().enumerate() {
+                assert_eq!(node.get(index), key.as_slice());
+                assert_eq!(node.search(key), Ok(index));
+            }
+        }
+        assert!(
+            node.with_inserted(0, b"other", Atomic::null(), guard)
+                .is_none(),
+            "a key without the shared prefix needs a rebuild"
+        );
+        while held.len() > 1 {
+            let index = held.len() / 3;
+            node = node.without(index, guard).expect("keys remain");
+            held.remove(index);
+            for (index, key) in held.iter().enumerate() {
+                assert_eq!(node.get(index), key.as_slice());
+                assert_eq!(node.search(key), Ok(index));
+            }
+            assert_eq!(node.byte_len(), held.iter().map(Vec::len).sum::<usize>());
+        }
+        assert!(
+            node.without(0, guard).is_none(),
+            "the last key is not copied away"
+        );
     }
 
     #[test]

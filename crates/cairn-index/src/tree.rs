@@ -450,12 +450,21 @@ impl<V: Send + Sync + 'static> Tree<V> {
             }
             Err(index) => {
                 let new = Owned::new(make(None)).into_shared(guard);
-                let mut pairs = Vec::with_capacity(leaf.len() + 1);
-                pairs.extend(leaf.copies(0..index, guard));
-                pairs.push((key, Atomic::from(new)));
-                pairs.extend(leaf.copies(index..leaf.len(), guard));
+                let fits =
+                    leaf.len() < LEAF_MAX_ENTRIES && leaf.byte_len() + key.len() <= LEAF_MAX_BYTES;
                 let appended = index == leaf.len();
-                let replacement = split_leaf(pairs, appended);
+                let quick = fits
+                    .then(|| leaf.with_inserted(index, key, Atomic::from(new), guard))
+                    .flatten();
+                let replacement = if let Some(keys) = quick {
+                    Replacement::One(Owned::new(Node::Leaf(keys)))
+                } else {
+                    let mut pairs = Vec::with_capacity(leaf.len() + 1);
+                    pairs.extend(leaf.copies(0..index, guard));
+                    pairs.push((key, Atomic::from(new)));
+                    pairs.extend(leaf.copies(index..leaf.len(), guard));
+                    split_leaf(pairs, appended)
+                };
                 self.publish(path, leaf_ptr, replacement, appended, Retired::new(), guard);
                 self.len.fetch_add(1, Ordering::AcqRel);
                 // SAFETY: as above.
@@ -466,6 +475,117 @@ impl<V: Send + Sync + 'static> Tree<V> {
         // SAFETY: (1) just allocated, non-null; (2) published in the tree and bound to `guard`.
         let value = unsafe { value.deref() };
         (value, was_new)
+    }
+
+    /// Inserts `values` leaf by leaf: the values bound for one leaf are merged into one copy
+    /// of it (two, when it splits), instead of one copy per value. `key_of` gives each value's
+    /// key. Ascending keys batch best; any order is correct (a key that is not above the
+    /// previous one starts a new leaf's batch). A key already present has its value replaced.
+    /// `published` runs for each value (with the one it replaced, if any) once the tree holds
+    /// it and before the replaced one goes to the collector. Returns how many keys were new.
+    pub(crate) fn insert_batch_then<'g>(
+        &'g self,
+        writer: &mut Writer,
+        values: impl IntoIterator<Item = V>,
+        key_of: impl Fn(&V) -> &[u8],
+        mut published: impl FnMut(Option<&'g V>, &'g V),
+        guard: &'g Guard,
+    ) -> usize {
+        check_guard(guard);
+        self.check_writer(writer);
+        let key_at = |value: Shared<'g, V>| -> &'g [u8] {
+            // SAFETY: (1) each pointer comes from `Owned::new` below, non-null; (2) it is bound
+            // to `guard`, and nothing frees it: it is published into the tree, or leaked if
+            // this call unwinds first.
+            key_of(unsafe { value.deref() })
+        };
+        let mut values = values
+            .into_iter()
+            .map(|value| Owned::new(value).into_shared(guard));
+        let mut next = values.next();
+        let mut added = 0;
+        while let Some(first) = next {
+            let (path, leaf_ptr, leaf) = self.descend(key_at(first), guard);
+            // Keys at or above the separator right of this leaf belong to another leaf.
+            let upper = path.iter().rev().find_map(|(_, inner, child)| {
+                (*child < inner.seps.len()).then(|| inner.seps.get(*child))
+            });
+            let room = LEAF_MAX_ENTRIES.saturating_sub(leaf.len()).max(1);
+            let mut bytes = leaf.byte_len();
+            let mut batch: Vec<(&'g [u8], Shared<'g, V>)> = Vec::new();
+            while let Some(value) = next {
+                let key = key_at(value);
+                let fits = batch.is_empty()
+                    || (batch.len() < room
+                        && bytes + key.len() <= LEAF_MAX_BYTES
+                        && batch.last().is_some_and(|(last, _)| *last < key)
+                        && upper.is_none_or(|upper| key < upper));
+                if !fits {
+                    break;
+                }
+                bytes += key.len();
+                batch.push((key, value));
+                next = values.next();
+            }
+            // One new key that fits: copy the leaf's runs around it instead of rebuilding it.
+            let single = match &batch[..] {
+                [(key, value)]
+                    if leaf.len() < LEAF_MAX_ENTRIES
+                        && leaf.byte_len() + key.len() <= LEAF_MAX_BYTES =>
+                {
+                    leaf.search(key).err().and_then(|index| {
+                        leaf.with_inserted(index, key, Atomic::from(*value), guard)
+                    })
+                }
+                _ => None,
+            };
+            let mut replaced: SmallVec<[(usize, Shared<'g, V>); 4]> = SmallVec::new();
+            let (replacement, appended) = if let Some(keys) = single {
+                (Replacement::One(Owned::new(Node::Leaf(keys))), false)
+            } else {
+                let mut pairs = Vec::with_capacity(leaf.len() + batch.len());
+                let mut old = (0..leaf.len()).peekable();
+                for (position, (key, value)) in batch.iter().enumerate() {
+                    while let Some(&index) = old.peek() {
+                        match leaf.get(index).cmp(key) {
+                            KeyOrdering::Less => pairs.push(leaf.copy(index, guard)),
+                            KeyOrdering::Equal => {
+                                if let Some(slot) = leaf.item(index) {
+                                    let current = slot.load(Ordering::Acquire, guard);
+                                    replaced.push((position, current));
+                                }
+                            }
+                            KeyOrdering::Greater => break,
+                        }
+                        old.next();
+                    }
+                    pairs.push((key, Atomic::from(*value)));
+                }
+                let appended = old.peek().is_none();
+                pairs.extend(old.map(|index| leaf.copy(index, guard)));
+                (split_leaf(pairs, appended), appended)
+            };
+            let new_keys = batch.len() - replaced.len();
+            self.publish(path, leaf_ptr, replacement, appended, Retired::new(), guard);
+            self.len.fetch_add(new_keys, Ordering::AcqRel);
+            added += new_keys;
+            let mut replaced = replaced.into_iter().peekable();
+            for (position, (_, value)) in batch.into_iter().enumerate() {
+                let old = replaced
+                    .next_if(|(at, _)| *at == position)
+                    .map(|(_, old)| old);
+                // SAFETY: (1) both non-null; (2) bound to `guard`; `old` is deferred only below.
+                published(old.map(|old| unsafe { old.deref() }), unsafe {
+                    value.deref()
+                });
+                if let Some(old) = old {
+                    // SAFETY: (2) unlinked from the tree by the publish above, and by
+                    // `published` from anything else; deferred once.
+                    unsafe { guard.defer_destroy(old) };
+                }
+            }
+        }
+        added
     }
 
     /// Sets `key` to `value`. Returns true when the key was not present.
@@ -486,6 +606,18 @@ impl<V: Send + Sync + 'static> Tree<V> {
         let old_value = leaf
             .item(index)
             .map(|slot| slot.load(Ordering::Acquire, guard));
+        if leaf.len() > LEAF_MIN_ENTRIES {
+            if let Some(keys) = leaf.without(index, guard) {
+                let node = Replacement::One(Owned::new(Node::Leaf(keys)));
+                self.publish(path, leaf_ptr, node, false, Retired::new(), guard);
+                if let Some(old) = old_value {
+                    // SAFETY: (2) as below.
+                    unsafe { guard.defer_destroy(old) };
+                }
+                self.len.fetch_sub(1, Ordering::AcqRel);
+                return true;
+            }
+        }
         let mut pairs: Vec<(&[u8], Atomic<V>)> = Vec::with_capacity(leaf.len());
         pairs.extend(leaf.copies(0..index, guard));
         pairs.extend(leaf.copies(index + 1..leaf.len(), guard));
@@ -505,6 +637,16 @@ impl<V: Send + Sync + 'static> Tree<V> {
                 }
             }
         }
+        if replacement.is_none() && pairs.is_empty() && !path.is_empty() {
+            // The leaf empties with no sibling to merge into (its parent holds it alone):
+            // take the empty subtree out, so scans never walk through empty leaves.
+            replacement = Some(Self::without_empty_subtree(
+                &mut path,
+                leaf_ptr,
+                &mut retired,
+                guard,
+            ));
+        }
         let (old, node) =
             replacement.unwrap_or_else(|| (leaf_ptr, Owned::new(Node::Leaf(Keys::build(pairs)))));
         self.publish(path, old, Replacement::One(node), false, retired, guard);
@@ -515,6 +657,32 @@ impl<V: Send + Sync + 'static> Tree<V> {
         }
         self.len.fetch_sub(1, Ordering::AcqRel);
         true
+    }
+
+    /// Takes the subtree that `empty` (a leaf about to lose its last key) leaves empty out of
+    /// the nearest ancestor on `path` with other children. Pops `path` up to and including that
+    /// ancestor; returns its pointer and its successor, and adds the emptied nodes below it to
+    /// `retired`. With no such ancestor the whole tree empties: the root's successor is an
+    /// empty leaf.
+    fn without_empty_subtree<'g>(
+        path: &mut Path<'g, V>,
+        empty: Shared<'g, Node<V>>,
+        retired: &mut Retired<'g, V>,
+        guard: &'g Guard,
+    ) -> (Shared<'g, Node<V>>, Owned<Node<V>>) {
+        let mut emptied = empty;
+        while let Some((parent_ptr, parent, child)) = path.pop() {
+            retired.push(emptied);
+            if parent.children_len() > 1 {
+                // Dropping a child widens its neighbour's range over the keys it held, which
+                // are none. (Dropping the first child drops the next one's separator.)
+                let mut children = parent.children(guard);
+                children.remove(child);
+                return (parent_ptr, Owned::new(Node::Inner(Inner::build(children))));
+            }
+            emptied = parent_ptr;
+        }
+        (emptied, empty_leaf())
     }
 
     /// If the leaf at `parent`'s child `child`, about to hold `pairs` (`bytes` of keys), fits

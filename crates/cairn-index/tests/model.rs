@@ -313,6 +313,26 @@ fn the_index_matches_a_btreemap_through_growth_and_removals() {
                         "seed {seed}, step {step}"
                     );
                 }
+                6 if step % 4 == 0 => {
+                    // A batch: ascending half the time (one copy per leaf), otherwise in any
+                    // order with repeats (the last write of a key wins, as in the model).
+                    let mut batch: Vec<Held> = (0..=rng.below(40))
+                        .map(|_| Held {
+                            key: self::key(&mut rng, space),
+                            value: rng.next_u64(),
+                        })
+                        .collect();
+                    if rng.below(2) == 0 {
+                        batch.sort_by(|left, right| left.key.cmp(&right.key));
+                        batch.dedup_by(|later, earlier| later.key == earlier.key);
+                    }
+                    let before = model.len();
+                    for held in &batch {
+                        model.insert(held.key.clone(), held.value);
+                    }
+                    let added = index.insert_batch(&mut writer, batch);
+                    assert_eq!(added, model.len() - before, "seed {seed}, step {step}");
+                }
                 _ => {}
             }
             assert_eq!(
@@ -524,4 +544,48 @@ fn a_value_under_another_key_is_refused_before_anything_is_published() {
     assert!(index.get(b"b", &guard).is_none());
     assert!(index.remove(&mut writer, b"a"));
     assert!(index.get(b"a", &guard).is_none());
+}
+
+/// Removing a long run of keys empties whole subtrees; none of their empty leaves may stay
+/// behind, or a scan that starts in the run walks through every one of them. Removing every
+/// key leaves one empty leaf.
+#[test]
+fn removed_runs_leave_no_empty_leaves() {
+    let (tree, mut writer) = Tree::<u64>::new();
+    let keys: Vec<[u8; 8]> = (0..50_000u64).map(u64::to_be_bytes).collect();
+    for key in &keys {
+        tree.insert(&mut writer, key, 1);
+    }
+    for key in keys.get(5_000..45_000).unwrap_or_default() {
+        assert!(tree.remove(&mut writer, key));
+    }
+    let shape = tree.shape();
+    assert_eq!(tree.len(), 10_000);
+    assert!(
+        shape.leaves <= tree.len() / 8,
+        "{} leaves hold {} keys: empty leaves were left behind",
+        shape.leaves,
+        tree.len()
+    );
+    let guard = &crossbeam_epoch::pin();
+    let from = 5_000u64.to_be_bytes();
+    let next: Vec<u64> = tree
+        .range::<(Bound<&[u8]>, Bound<&[u8]>)>(
+            (Bound::Included(&from[..]), Bound::Unbounded),
+            guard,
+        )
+        .take(2)
+        .map(|(key, _)| u64::from_be_bytes(key.try_into().unwrap_or_default()))
+        .collect();
+    assert_eq!(next, vec![45_000, 45_001]);
+    for key in keys
+        .get(..5_000)
+        .into_iter()
+        .chain(keys.get(45_000..))
+        .flatten()
+    {
+        assert!(tree.remove(&mut writer, key));
+    }
+    assert!(tree.is_empty());
+    assert_eq!(tree.shape().leaves, 1, "an empty tree is one empty leaf");
 }

@@ -1,21 +1,26 @@
 //! The shared core behind every `Db` handle: the ordered index, the commit path and reads.
 //!
-//! - **Indexes**: every key has one *slot*, an atomically swappable pointer to its version
-//!   chain. Two indexes lead to the same slots: a lock-free hash index for point reads (a few
-//!   cache misses whatever the size) and a lock-free ordered skip list for scans. Both change
-//!   only when a key is created or reclaimed, under the commit lock; an overwrite only swaps the
-//!   slot's chain. Reads take no lock.
+//! - **Index**: one `cairn_index::Index` maps each key to its *record* (`mvcc::record`: the
+//!   key and its version chain in one allocation): a copy-on-write B+tree for scans with a
+//!   point table beside it for point reads, one writer (its `Writer` lives in `CommitState`,
+//!   so only the commit lock's holder changes it) and lock-free readers. A commit publishes a
+//!   successor record per key it changes; the old one is freed by epoch once no reader can
+//!   reach it. Reads take no lock.
 //! - **Commit path**: one mutex (the sequencer) orders commits. A commit validates, takes the
 //!   next version, publishes new chains, and only then advances the *visible* version, so a
 //!   multi-key commit appears to readers all at once. Watch events are queued after the
 //!   commit is visible (in `Strict` mode: once it is durable) and, except in `Strict` mode,
 //!   before the lock is released, so watchers see commits in order and a woken watcher reads
 //!   at least the state it was told about.
-//! - **Reads**: a snapshot reader uses its registered version; a point read loads the chain,
-//!   then the visible version, and takes the newest entry at or below it (see `mvcc::readers`
-//!   for why that order is safe against pruning).
-//! - **Bookkeeping**: `Shared`'s fields are private. A key enters the indexes only through
-//!   `insert_key_locked` and leaves only through `remove_key_locked`, which keep the counters
+//! - **Reads**: a snapshot reader uses its registered version; a point read loads the
+//!   record, then the visible version, and takes the newest entry at or below it (see
+//!   `mvcc::readers` for why that order is safe against pruning). A reader may load a record
+//!   from a node the writer has since replaced; that record was the key's current one when
+//!   the reader entered the node, which is inside the read's own interval, so the read is
+//!   still linearizable: it returns the state at some instant between its start and its end.
+//! - **Bookkeeping**: `Shared`'s fields are private. A key enters the index only through
+//!   `NewKeys` (queued by `queue_new_key_locked`, inserted leaf by leaf by
+//!   `insert_new_keys_locked`) and leaves only through `remove_key_locked`, which keep the counters
 //!   (`versions_retained`, `keys_with_ttl`) and the deadline heap in step; the commit path,
 //!   recovery and maintenance all use them.
 //!
@@ -25,10 +30,10 @@
 //! Module dependency order of the crate: each module uses only modules on earlier lines
 //! (its `use crate::` lines, plus the methods other modules add to `Shared`), so no module
 //! reaches itself through its imports:
-//! 1. `limits`, `clock`, `mvcc::readers`, `mvcc::slot`, `durable::snapshot_file`
+//! 1. `limits`, `clock`, `mvcc::readers`, `durable::snapshot_file`
 //! 2. `error`
 //! 3. `types` (including `Mutation`)
-//! 4. `mvcc::chain`, `watch`, `bounds`, `options`, `durable::record`, `batch`
+//! 4. `mvcc::chain`, `mvcc::record`, `watch`, `bounds`, `options`, `durable::record`, `batch`
 //! 5. `deadlines`, `durable` (the layer's shared data only)
 //! 6. `engine`, `durable::identity`
 //! 7. `scan`, `durable::checkpoint`
@@ -37,11 +42,13 @@
 //! 10. `integrity`
 //! 11. `db`
 
+use std::collections::VecDeque;
 use std::ops::{Bound, RangeBounds};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
-use crossbeam_skiplist::base::{Entry, Range, SkipList};
+use cairn_index::{Index, Writer};
+use crossbeam_epoch::Guard;
 use parking_lot::{Mutex, MutexGuard};
 
 use crate::deadlines::DeadlineHeap;
@@ -50,18 +57,17 @@ use crate::error::{Error, KeyDisplay, Result};
 use crate::limits;
 use crate::mvcc::chain::{Chain, VersionEntry, NO_DEADLINE};
 use crate::mvcc::readers::{Horizon, ReadGuard, ReaderRegistry};
+use crate::mvcc::record::Record;
 use crate::options::Options;
 use crate::types::{Key, Mutation, Value};
 use crate::watch::WatchHub;
 
-/// A key's one slot: the pointer to its current chain, shared by both indexes (see
-/// `mvcc::slot`: swapped atomically, old chains freed by epoch, no per-thread cost).
-type Slot = crate::mvcc::slot::Slot<Chain>;
-
 /// State owned by whoever holds the commit lock. Its counters change only through
-/// `Shared::insert_key_locked`, `Shared::remove_key_locked` and the few methods below.
-#[derive(Debug, Default)]
+/// `Shared::queue_new_key_locked`, `Shared::remove_key_locked` and the few methods below.
+#[derive(Debug)]
 pub(crate) struct CommitState {
+    /// The index's one writer: holding the commit lock is what lets a thread change it.
+    writer: Writer,
     /// The newest version handed out.
     last_version: u64,
     /// Deadlines of the keys whose newest entry has one, for the reaper.
@@ -87,6 +93,22 @@ pub(crate) struct CommitState {
 }
 
 impl CommitState {
+    fn new(writer: Writer) -> Self {
+        CommitState {
+            writer,
+            last_version: 0,
+            deadlines: DeadlineHeap::default(),
+            keys_with_ttl: 0,
+            prune_queue: Vec::new(),
+            prune_deferred: Vec::new(),
+            prune_deferred_at: 0,
+            versions_retained: 0,
+            commits: 0,
+            expired_reclaimed: 0,
+            versions_pruned: 0,
+        }
+    }
+
     /// The newest version handed out.
     pub(crate) fn last_version(&self) -> u64 {
         self.last_version
@@ -215,13 +237,13 @@ impl Footprint {
 }
 
 /// The database's shared state. `Db` is a handle to it.
-/// Its fields are private: the indexes change only through `insert_key_locked`,
-/// `remove_key_locked` and `replace_pruned_locked`, which keep the counters in step.
+/// Its fields are private: the index changes only through `insert_new_keys_locked`,
+/// `remove_key_locked`, `replace_pruned_locked` and `apply_locked`, which keep the counters
+/// in step.
 pub(crate) struct Shared {
-    /// Ordered: key -> slot, for scans.
-    index: SkipList<Key, Arc<Slot>>,
-    /// Hashed: key -> the same slot, for point reads.
-    points: papaya::HashMap<Key, Arc<Slot>, foldhash::fast::RandomState>,
+    /// Key -> record, ordered for scans, with a point table for point reads. Its writer is
+    /// in `commit`.
+    index: Index<Record>,
     commit: Mutex<CommitState>,
     /// The newest version readers may see; never above `CommitState::last_version`.
     visible: AtomicU64,
@@ -242,38 +264,88 @@ impl std::fmt::Debug for Shared {
     }
 }
 
-/// Entries of the ordered index between two bounds, in key order from either end; see
-/// `Shared::index_range`. Lends the chains out read-only: only `Shared` swaps them.
-pub(crate) struct IndexRange<'a: 'g, 'g, R: RangeBounds<[u8]>>(
-    Range<'a, 'g, [u8], R, Key, Arc<Slot>>,
-);
+/// How many records a scan asks the CPU to load ahead of the one it hands out. A scanned key
+/// costs a cache miss into its record and one into its value; with the loads started this
+/// far ahead, several are in flight at once instead of one after another.
+const SCAN_LOOKAHEAD: usize = 16;
 
-/// One entry of an `IndexRange`: a key and read access to its current chain.
-pub(crate) struct IndexEntry<'a: 'g, 'g>(Entry<'a, 'g, Key, Arc<Slot>>);
+/// Records of the index between two bounds, in key order from either end; see
+/// `Shared::index_range`. Lends them out read-only: only `Shared` publishes records.
+///
+/// Each end keeps up to `SCAN_LOOKAHEAD` records taken from the tree but not yet handed
+/// out: a record is prefetched when it is taken, and its newest value when it is halfway to
+/// the front. When the tree has nothing left between the ends, one end takes from the
+/// other's lookahead, so every record is handed out once whichever ends are used.
+pub(crate) struct IndexRange<'g, R: RangeBounds<[u8]>> {
+    tree: cairn_index::Range<'g, Record, R>,
+    /// Taken from the front, in key order.
+    front: VecDeque<&'g Record>,
+    /// Taken from the back, in reverse key order.
+    back: VecDeque<&'g Record>,
+}
 
-impl<'a: 'g, 'g> IndexEntry<'a, 'g> {
+impl<'g, R: RangeBounds<[u8]>> IndexRange<'g, R> {
+    /// Fills `ahead` from `take` up to the lookahead, prefetching as it goes.
+    fn fill(ahead: &mut VecDeque<&'g Record>, mut take: impl FnMut() -> Option<&'g Record>) {
+        while ahead.len() < SCAN_LOOKAHEAD {
+            let Some(record) = take() else { break };
+            record.prefetch();
+            ahead.push_back(record);
+            if let Some(halfway) = ahead.len().checked_sub(SCAN_LOOKAHEAD / 2) {
+                if let Some(record) = ahead.get(halfway) {
+                    record.prefetch_value();
+                }
+            }
+        }
+    }
+}
+
+/// One entry of an `IndexRange`: a key's current record.
+pub(crate) struct IndexEntry<'g>(&'g Record);
+
+impl<'g> IndexEntry<'g> {
     pub(crate) fn key(&self) -> &'g Key {
         self.0.key()
     }
 
-    /// Runs `read` on the entry's current chain.
+    /// Runs `read` on the entry's chain.
     pub(crate) fn read<T>(&self, read: impl FnOnce(&Chain) -> T) -> T {
-        self.0.value().read(read)
+        read(self.0.chain())
     }
 }
 
-impl<'a: 'g, 'g, R: RangeBounds<[u8]>> Iterator for IndexRange<'a, 'g, R> {
-    type Item = IndexEntry<'a, 'g>;
+impl<'g, R: RangeBounds<[u8]>> Iterator for IndexRange<'g, R> {
+    type Item = IndexEntry<'g>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        self.0.next().map(IndexEntry)
+        let tree = &mut self.tree;
+        Self::fill(&mut self.front, || tree.next().map(|(_, record)| record));
+        let record = self.front.pop_front().or_else(|| self.back.pop_back())?;
+        Some(IndexEntry(record))
     }
 }
 
-impl<'a: 'g, 'g, R: RangeBounds<[u8]>> DoubleEndedIterator for IndexRange<'a, 'g, R> {
+impl<R: RangeBounds<[u8]>> DoubleEndedIterator for IndexRange<'_, R> {
     fn next_back(&mut self) -> Option<Self::Item> {
-        self.0.next_back().map(IndexEntry)
+        let tree = &mut self.tree;
+        Self::fill(&mut self.back, || {
+            tree.next_back().map(|(_, record)| record)
+        });
+        let record = self.back.pop_front().or_else(|| self.front.pop_back())?;
+        Some(IndexEntry(record))
     }
+}
+
+/// Most keys `NewKeys` queues before they go into the index: enough that a commit's new keys
+/// in one leaf share its copy, few enough that recovery's replay never holds millions.
+const NEW_KEYS_QUEUED_MAX: usize = 4_096;
+
+/// Keys a commit (or a recovery) adds, in the order queued, waiting to go into the index
+/// together: `Index::insert_batch` copies each leaf once for all the keys bound for it,
+/// where inserting them one by one copied it once per key.
+#[derive(Default)]
+pub(crate) struct NewKeys {
+    records: Vec<Record>,
 }
 
 /// Per-commit cache of the read horizon: computed at most once per commit, and only when a
@@ -303,17 +375,13 @@ impl Shared {
         Shared::with_capacity(options, 0)
     }
 
-    /// An empty database whose point index is sized for `keys` keys up front (recovery knows
+    /// An empty database whose point table is sized for `keys` keys up front (recovery knows
     /// the count from the snapshot header, and growing step by step costs more).
     pub(crate) fn with_capacity(options: Options, keys: usize) -> Self {
+        let (index, writer) = Index::with_capacity(keys);
         Shared {
-            index: SkipList::new(crossbeam_epoch::default_collector().clone()),
-            points: papaya::HashMap::builder()
-                .hasher(foldhash::fast::RandomState::default())
-                .resize_mode(papaya::ResizeMode::Incremental(64))
-                .capacity(keys)
-                .build(),
-            commit: Mutex::new(CommitState::default()),
+            index,
+            commit: Mutex::new(CommitState::new(writer)),
             visible: AtomicU64::new(0),
             readers: Arc::new(ReaderRegistry::default()),
             watch: Arc::new(WatchHub::default()),
@@ -355,7 +423,7 @@ impl Shared {
         self.visible.load(Ordering::Acquire)
     }
 
-    /// Keys in the ordered index (live or not yet reclaimed).
+    /// Keys in the index (live or not yet reclaimed).
     pub(crate) fn keys_indexed(&self) -> usize {
         self.index.len()
     }
@@ -375,21 +443,22 @@ impl Shared {
         self.readers.horizon(&self.visible)
     }
 
-    /// The ordered index between `range`'s bounds, for scans: read-only entries.
-    pub(crate) fn index_range<'a: 'g, 'g, R>(
-        &'a self,
-        range: R,
-        guard: &'g crossbeam_epoch::Guard,
-    ) -> IndexRange<'a, 'g, R>
+    /// The index between `range`'s bounds, for scans: read-only entries.
+    pub(crate) fn index_range<'g, R>(&'g self, range: R, guard: &'g Guard) -> IndexRange<'g, R>
     where
         R: RangeBounds<[u8]>,
     {
-        IndexRange(self.index.range(range, guard))
+        IndexRange {
+            tree: self.index.range(range, guard),
+            front: VecDeque::new(),
+            back: VecDeque::new(),
+        }
     }
 
-    /// Makes room in the point index for `additional` more keys (recovery's replay).
-    pub(crate) fn reserve_point_index(&self, additional: usize) {
-        self.points.reserve(additional, &self.points.guard());
+    /// Makes room in the point table for `additional` more keys (recovery's replay). Caller
+    /// holds the commit lock.
+    pub(crate) fn reserve_point_index(&self, state: &mut CommitState, additional: usize) {
+        self.index.reserve(&mut state.writer, additional);
     }
 
     pub(crate) fn now_millis(&self) -> u64 {
@@ -445,17 +514,17 @@ impl Shared {
 
     // ----- reads -----------------------------------------------------------------------------
 
-    /// Runs `read` on the current chain of `key`, found through the hash index.
+    /// Runs `read` on the current chain of `key`, found through the point table.
     pub(crate) fn with_chain<R>(&self, key: &[u8], read: impl FnOnce(&Chain) -> R) -> Option<R> {
-        let guard = self.points.guard();
-        let slot = self.points.get(key, &guard)?;
-        Some(slot.read(read))
+        let guard = crossbeam_epoch::pin();
+        let record = self.index.get(key, &guard)?;
+        Some(read(record.chain()))
     }
 
     /// The newest visible entry's value and version, for a point read that registers nothing.
     pub(crate) fn read_latest(&self, key: &[u8]) -> Option<(Value, u64)> {
         self.with_chain(key, |chain| {
-            // Chain first, visible version second: see `mvcc::readers`.
+            // Record first, visible version second: see `mvcc::readers`.
             let visible = self.visible.load(Ordering::Acquire);
             let found = chain.entry_at(visible)?;
             let value = found.live_value(|| self.now_millis())?;
@@ -628,8 +697,10 @@ impl Shared {
         let watched = !self.watch.is_idle();
         let mut events = Vec::new();
         let mut horizon = HorizonCache::new(self);
+        let mut new_keys = NewKeys::default();
         for (key, mutation) in mutations {
-            let changed = self.apply_locked(state, &mut horizon, version, key, mutation);
+            let changed =
+                self.apply_locked(state, &mut horizon, &mut new_keys, version, key, mutation);
             if watched && changed {
                 let value = match mutation {
                     Mutation::Put { value, .. } => Some(value),
@@ -638,6 +709,7 @@ impl Shared {
                 events.push((key, value));
             }
         }
+        self.insert_new_keys_locked(state, new_keys);
         events
     }
 
@@ -656,30 +728,51 @@ impl Shared {
         self.with_chain(key, Chain::clone)
     }
 
-    /// Adds `key`, which neither index holds, with `chain`, and counts it: its entries, and
-    /// its deadline (a heap pair and a TTL key) if its head has one. Caller holds the commit
-    /// lock. The ordered index comes first, so a key visible to point reads is always
-    /// visible to scans.
-    pub(crate) fn insert_key_locked(&self, state: &mut CommitState, key: Key, chain: Chain) {
+    /// Queues `key`, which the index does not hold, with `chain`, and counts it: its entries,
+    /// and its deadline (a heap pair and a TTL key) if its head has one. Caller holds the
+    /// commit lock and inserts `new_keys` (`insert_new_keys_locked`) before the commit becomes
+    /// visible. A key not above the last queued one first sends the queue in, so a key queued
+    /// twice is never inserted twice; so does a full queue, which bounds it.
+    pub(crate) fn queue_new_key_locked(
+        &self,
+        state: &mut CommitState,
+        new_keys: &mut NewKeys,
+        key: &[u8],
+        chain: Chain,
+    ) {
         let footprint = Footprint::of(&chain);
         debug_assert!(footprint.entries > 0, "an indexed chain is never empty");
         if footprint.deadline_millis != NO_DEADLINE {
             state.keys_with_ttl += 1;
-            state.deadlines.push(footprint.deadline_millis, key.clone());
+            state
+                .deadlines
+                .push(footprint.deadline_millis, Key::from_slice(key));
         }
         state.versions_retained += footprint.entries;
-        let slot = Arc::new(Slot::new(chain));
-        let guard = crossbeam_epoch::pin();
-        self.index
-            .insert(key.clone(), Arc::clone(&slot), &guard)
-            .release(&guard);
-        self.points.insert(key, slot, &self.points.guard());
+        let in_order = new_keys
+            .records
+            .last()
+            .is_none_or(|last| last.key().as_bytes() < key);
+        if !in_order || new_keys.records.len() >= NEW_KEYS_QUEUED_MAX {
+            self.insert_new_keys_locked(state, std::mem::take(new_keys));
+        }
+        new_keys
+            .records
+            .push(Record::new(Key::from_slice(key), chain));
     }
 
-    /// Removes `key` from both indexes and uncounts `removed`, the footprint of the chain it
-    /// held. Caller holds the commit lock. The point index goes first (the reverse of
-    /// `insert_key_locked`), so a key visible to point reads is always visible to scans. Its
-    /// heap pair, if any, goes stale.
+    /// Inserts the queued keys into the index, leaf by leaf. Caller holds the commit lock.
+    pub(crate) fn insert_new_keys_locked(&self, state: &mut CommitState, new_keys: NewKeys) {
+        if new_keys.records.is_empty() {
+            return;
+        }
+        let queued = new_keys.records.len();
+        let added = self.index.insert_batch(&mut state.writer, new_keys.records);
+        debug_assert_eq!(added, queued, "a queued key was already in the index");
+    }
+
+    /// Removes `key` from the index and uncounts `removed`, the footprint of the chain it
+    /// held. Caller holds the commit lock. Its heap pair, if any, goes stale.
     pub(crate) fn remove_key_locked(
         &self,
         state: &mut CommitState,
@@ -690,11 +783,11 @@ impl Shared {
         if removed.deadline_millis != NO_DEADLINE {
             state.release_ttl();
         }
-        self.points.remove(key, &self.points.guard());
-        let guard = crossbeam_epoch::pin();
-        if let Some(removed) = self.index.remove(key, &guard) {
-            removed.release(&guard);
-        }
+        let removed = self.index.remove(&mut state.writer, key);
+        debug_assert!(
+            removed,
+            "remove_key_locked of a key the index does not hold"
+        );
     }
 
     /// Replaces `key`'s chain with `pruned`, the same chain less `dropped` old entries (its
@@ -707,9 +800,15 @@ impl Shared {
         dropped: u64,
     ) {
         state.release_versions(dropped);
-        if let Some(slot) = self.points.get(key, &self.points.guard()) {
-            slot.replace(pruned);
-        }
+        let guard = crossbeam_epoch::pin();
+        let record = Record::new(Key::from_slice(key), pruned);
+        let (_, was_new) = self
+            .index
+            .upsert(&mut state.writer, key, |_| record, &guard);
+        debug_assert!(
+            !was_new,
+            "replace_pruned_locked of a key the index does not hold"
+        );
     }
 
     /// Publishes one mutation at `version`. Caller holds the commit lock. Returns false when
@@ -718,6 +817,7 @@ impl Shared {
         &self,
         state: &mut CommitState,
         horizon: &mut HorizonCache<'_>,
+        new_keys: &mut NewKeys,
         version: u64,
         key: &[u8],
         mutation: &Mutation,
@@ -738,14 +838,11 @@ impl Shared {
             },
         };
         let new_deadline = new_entry.deadline_millis;
-        let guard = self.points.guard();
-        if let Some(slot) = self.points.get(key, &guard) {
-            let (successor, old) = slot.read(|old| {
-                (
-                    old.successor(new_entry, || horizon.get()),
-                    Footprint::of(old),
-                )
-            });
+        let guard = crossbeam_epoch::pin();
+        if let Some(record) = self.index.get(key, &guard) {
+            let old_chain = record.chain();
+            let successor = old_chain.successor(new_entry, || horizon.get());
+            let old = Footprint::of(old_chain);
             // The successor holds the new entry plus what it kept of the old chain.
             let kept = successor.len() as u64;
             debug_assert!(
@@ -778,13 +875,15 @@ impl Shared {
                 // The old pair, if any, goes stale: the reaper skips it, compaction drops it.
                 state.deadlines.push(new_deadline, Key::from_slice(key));
             }
-            slot.replace(successor);
+            let record = Record::new(Key::from_slice(key), successor);
+            self.index
+                .upsert(&mut state.writer, key, |_| record, &guard);
         } else {
             if new_entry.value.is_none() {
                 // Deleting a key the index does not hold changes nothing a reader can see.
                 return false;
             }
-            self.insert_key_locked(state, Key::from_slice(key), Chain::single(new_entry));
+            self.queue_new_key_locked(state, new_keys, key, Chain::single(new_entry));
         }
         true
     }

@@ -25,7 +25,7 @@ use crate::durable::{
     parse_snapshot_file_name, snapshot_file_name, CheckpointState, Durable, RecoveryReport,
     SnapshotLoaded,
 };
-use crate::engine::{HorizonCache, Shared};
+use crate::engine::{HorizonCache, NewKeys, Shared};
 use crate::error::{Error, Result};
 use crate::mvcc::chain::{Chain, VersionEntry};
 use crate::options::{Durability, Options};
@@ -289,11 +289,12 @@ fn log_options(options: &Options) -> LogOptions {
 }
 
 impl Shared {
-    /// Loads a snapshot file into this (empty) database: keys arrive sorted, so both indexes
-    /// are built by appending. Returns the number of keys.
+    /// Loads a snapshot file into this (empty) database: keys arrive sorted, so the index
+    /// is built by appending. Returns the number of keys.
     fn load_snapshot(&self, path: &std::path::Path, named_version: u64) -> Result<u64> {
         let fs = Arc::clone(&self.options().file_system);
         let mut state = self.lock_commit();
+        let mut new_keys = NewKeys::default();
         let mut visit = |entry: SnapshotEntry<'_>| {
             if entry.key.is_empty() || entry.key.len() > crate::limits::KEY_BYTES_MAX {
                 return Err(format!("key of {} bytes is out of range", entry.key.len()));
@@ -303,15 +304,17 @@ impl Shared {
                 deadline_millis: entry.deadline_millis,
                 value: Some(Value::from_slice(entry.value)),
             };
-            self.insert_key_locked(
+            self.queue_new_key_locked(
                 &mut state,
-                Key::from_slice(entry.key),
+                &mut new_keys,
+                entry.key,
                 Chain::single(version_entry),
             );
             Ok(())
         };
         let header = read_snapshot(fs.as_ref(), path, &mut visit)
             .map_err(|error| Error::from_snapshot(error, path.to_path_buf()))?;
+        self.insert_new_keys_locked(&mut state, new_keys);
         check_snapshot_name(&header, named_version).map_err(|reason| Error::Corrupted {
             file: path.to_path_buf(),
             offset: 0,
@@ -323,25 +326,34 @@ impl Shared {
     }
 
     /// Applies what the WAL replay collected: each key's last write, in key order, so that
-    /// both indexes are built by nearly sequential inserts instead of random ones.
+    /// the index is built by nearly sequential inserts instead of random ones.
     fn apply_replayed(&self, replayed: ReplayedWrites) {
         let Some(last_version) = replayed.last_version else {
             return;
         };
         let mut writes: Vec<(Key, (u64, Mutation))> = replayed.last_write.into_iter().collect();
         writes.sort_unstable_by(|left, right| left.0.cmp(&right.0));
-        // Size the point index once for every key the replay may add: growing it step by step
-        // was about a quarter of the replay's time. (Keys already in the snapshot over-reserve;
-        // a deleted key reserves a place it does not take.)
-        self.reserve_point_index(writes.len());
         let mut state = self.lock_commit();
+        // Size the point table once for every key the replay may add: growing it step by step
+        // costs a rebuild per doubling. (Keys already in the snapshot over-reserve; a deleted
+        // key reserves a place it does not take.)
+        self.reserve_point_index(&mut state, writes.len());
         // Every replayed commit is visible at once, so pruning keeps only the newest entry.
         let commits = state.commits() + replayed.commits;
         self.restore_version_locked(&mut state, last_version, commits);
         let mut horizon = HorizonCache::new(self);
+        let mut new_keys = NewKeys::default();
         for (key, (version, mutation)) in &writes {
-            self.apply_locked(&mut state, &mut horizon, *version, key, mutation);
+            self.apply_locked(
+                &mut state,
+                &mut horizon,
+                &mut new_keys,
+                *version,
+                key,
+                mutation,
+            );
         }
+        self.insert_new_keys_locked(&mut state, new_keys);
     }
 }
 

@@ -8,9 +8,9 @@
 //! Registration reads the visible version while holding the registry lock, and writers take
 //! the same lock to compute the horizon; so a writer either sees a new reader or the reader
 //! registers a version no older than the visible version the writer pruned against. Point reads
-//! do not register: they load a key's chain first and the visible version second, and pruning
-//! always keeps the newest entry at or below the visible version of the moment it ran, and
-//! everything newer.
+//! do not register: they load a key's record (its chain) first and the visible version second,
+//! and pruning always keeps the newest entry at or below the visible version of the moment it
+//! ran, and everything newer.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
