@@ -61,6 +61,15 @@ fn head(key: &[u8], from: usize) -> u64 {
     u64::from_be_bytes(buffer)
 }
 
+/// Every `SAMPLE_STRIDE`th head of `entries`, for `Keys::samples`.
+fn sample<T>(entries: &[Entry<T>]) -> SmallVec<[u64; 8]> {
+    entries
+        .iter()
+        .step_by(SAMPLE_STRIDE)
+        .map(|entry| entry.head)
+        .collect()
+}
+
 fn common_prefix(a: &[u8], b: &[u8]) -> usize {
     a.iter().zip(b).take_while(|(x, y)| x == y).count()
 }
@@ -104,12 +113,7 @@ impl<T> Keys<T> {
             entry.head = head(keys.bytes.get(start..end).unwrap_or_default(), keys.prefix);
             start = end;
         }
-        keys.samples = keys
-            .entries
-            .iter()
-            .step_by(SAMPLE_STRIDE)
-            .map(|entry| entry.head)
-            .collect();
+        keys.samples = sample(&keys.entries);
         debug_assert!(keys.is_strictly_ascending(), "keys out of order");
         keys
     }
@@ -226,11 +230,7 @@ impl<T> Keys<T> {
         let keys = Keys {
             prefix: self.prefix,
             shared: self.shared.clone(),
-            samples: entries
-                .iter()
-                .step_by(SAMPLE_STRIDE)
-                .map(|entry| entry.head)
-                .collect(),
+            samples: sample(&entries),
             entries,
             bytes,
         };
