@@ -141,6 +141,7 @@ limits! {
     SNAPSHOT_WAL_RECOVERY = EmbeddedDatabase Below(2e9), "< 500 ms (2 s ok)"
         for "`recovery/snapshot_wal_recovery/1000000+100000`";
     SNAPSHOT_WAL_RECOVERY_GOAL = Cairn Below(500e6), "< 500 ms" for "the same, goal";
+    CLOSE = Cairn Below(100e6), "< 100 ms" for "`recovery/close/1000000`";
     WAL_TRUNCATION = EmbeddedDatabase Below(100e6), "< 10 ms (100 ms ok)"
         for "`recovery/wal_truncation/1000`";
     WAL_TRUNCATION_GOAL = Cairn Below(10e6), "< 10 ms" for "the same, goal";

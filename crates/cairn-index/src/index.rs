@@ -20,6 +20,10 @@ use smallvec::SmallVec;
 use crate::points::Points;
 use crate::tree::{NotSorted, Range, Shape, Tree, Writer};
 
+/// The fewest values `Index::insert_batch` builds bottom-up into an empty index; fewer go in
+/// leaf by leaf, which costs the same for a few leaves.
+const BULK_LOAD_MIN: usize = 256;
+
 /// A value that knows its key: what the point table needs to confirm a hit.
 pub trait Keyed: Send + Sync + 'static {
     /// The key the value is stored under.
@@ -137,8 +141,10 @@ impl<V: Keyed> Index<V> {
 
     /// Stores each of `values` under its own key, leaf by leaf: values bound for one leaf cost
     /// one copy of it, not one each (`Tree::insert_batch_then`), so a batch of ascending keys
-    /// is far cheaper than as many upserts. Any order is correct; a key already present has
-    /// its value replaced. Returns how many keys were new.
+    /// is far cheaper than as many upserts. Into an empty index, a large batch of strictly
+    /// ascending keys (a recovery's, a snapshot load's) is built bottom-up instead
+    /// (`Tree::fill_empty_then`). Any order is correct; a key already present has its value
+    /// replaced. Returns how many keys were new.
     ///
     /// # Panics
     ///
@@ -146,6 +152,26 @@ impl<V: Keyed> Index<V> {
     pub fn insert_batch(&self, writer: &mut Writer, values: impl IntoIterator<Item = V>) -> usize {
         let points = &self.points;
         let guard = &crossbeam_epoch::pin();
+        let values: Vec<V> = values.into_iter().collect();
+        // Into an empty index, ascending values are built bottom-up: no descent per leaf.
+        let values = if self.tree.is_empty() && values.len() >= BULK_LOAD_MIN {
+            let mut added: Vec<&V> = Vec::with_capacity(values.len());
+            match self.tree.fill_empty_then(
+                writer,
+                values,
+                V::key,
+                |value| added.push(value),
+                guard,
+            ) {
+                Ok(count) => {
+                    points.set_new(&added, guard);
+                    return count;
+                }
+                Err(values) => values,
+            }
+        } else {
+            values
+        };
         self.tree.insert_batch_then(
             writer,
             values,

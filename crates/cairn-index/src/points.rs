@@ -173,7 +173,32 @@ impl<V: Keyed> Points<V> {
 
     /// Points `key` at `value`, in place of `old` (the value `key` held, if any). Writer only.
     pub(crate) fn set(&self, key: &[u8], old: Option<&V>, value: &V, guard: &Guard) {
-        let tag = self.tag(key);
+        self.set_tagged(self.tag(key), old, value, guard);
+    }
+
+    /// Adds `values`, each under its own key, none of which the table holds. Writer only.
+    /// Each one's home slot is prefetched a few values ahead: a batch of keys scattered over
+    /// a large table otherwise waits for one cache miss at a time.
+    pub(crate) fn set_new(&self, values: &[&V], guard: &Guard) {
+        const AHEAD: usize = 8;
+        let tags: Vec<u64> = values.iter().map(|value| self.tag(value.key())).collect();
+        let start = |tag: u64| {
+            let table = self.load(guard);
+            if let Some(slot) = table.slots.get(home(tag, table.mask())) {
+                crate::prefetch(slot);
+            }
+        };
+        tags.iter().take(AHEAD).for_each(|&tag| start(tag));
+        for (at, (&tag, value)) in tags.iter().zip(values).enumerate() {
+            if let Some(&ahead) = tags.get(at + AHEAD) {
+                start(ahead);
+            }
+            self.set_tagged(tag, None, value, guard);
+        }
+    }
+
+    /// `set` with the key's tag already computed.
+    fn set_tagged(&self, tag: u64, old: Option<&V>, value: &V, guard: &Guard) {
         let old = old.map(std::ptr::from_ref);
         let pointer = std::ptr::from_ref(value).cast_mut();
         if let (Some(slot), true) = Self::find_slot(self.load(guard), tag, old) {

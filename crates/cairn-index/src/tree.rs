@@ -239,6 +239,52 @@ impl<V: Send + Sync + 'static> Tree<V> {
     pub fn from_sorted<K: AsRef<[u8]>>(
         entries: impl IntoIterator<Item = (K, V)>,
     ) -> Result<(Tree<V>, Writer), NotSorted> {
+        let (root, count) = Self::build_sorted(entries)?;
+        Ok(Tree::with_root(root, count))
+    }
+
+    /// Fills this tree, which must be empty, with `values` built bottom-up as `from_sorted`
+    /// does, and calls `published` with each value once all are published. Hands `values`
+    /// back untouched when the tree is not empty or their keys (`key_of`) are not strictly
+    /// ascending: the caller inserts them leaf by leaf instead.
+    pub(crate) fn fill_empty_then<'g>(
+        &'g self,
+        writer: &mut Writer,
+        values: Vec<V>,
+        key_of: impl Fn(&V) -> &[u8],
+        mut published: impl FnMut(&'g V),
+        guard: &'g Guard,
+    ) -> Result<usize, Vec<V>> {
+        check_guard(guard);
+        self.check_writer(writer);
+        let ascending = values
+            .windows(2)
+            .all(|pair| matches!(pair, [left, right] if key_of(left) < key_of(right)));
+        if !self.is_empty() || !ascending {
+            return Err(values);
+        }
+        let pairs = values
+            .into_iter()
+            .map(|value| (SmallVec::<[u8; 32]>::from_slice(key_of(&value)), value));
+        let Ok((root, count)) = Self::build_sorted(pairs) else {
+            // Checked above: the keys ascend, so the build cannot refuse them.
+            return Ok(0);
+        };
+        model::step();
+        let old = self.root.swap(root, Ordering::AcqRel, guard);
+        self.len.store(count, Ordering::Release);
+        // SAFETY: (2) the old root, an empty leaf, is unlinked by the swap just made.
+        unsafe { guard.defer_destroy(old) };
+        for (_, value) in self.range::<std::ops::RangeFull>(.., guard) {
+            published(value);
+        }
+        Ok(count)
+    }
+
+    /// The root of a tree of strictly ascending `entries`, built bottom-up, and their count.
+    fn build_sorted<K: AsRef<[u8]>>(
+        entries: impl IntoIterator<Item = (K, V)>,
+    ) -> Result<(Owned<Node<V>>, usize), NotSorted> {
         // Level 0: leaves, each with its first key (the separator before it).
         let mut level: Vec<(Vec<u8>, Owned<Node<V>>)> = Vec::new();
         let mut pending: Vec<(K, Atomic<V>)> = Vec::with_capacity(BULK_FILL_ENTRIES);
@@ -323,7 +369,7 @@ impl<V: Send + Sync + 'static> Tree<V> {
             level = above;
         }
         let root = level.pop().map_or_else(empty_leaf, |(_, node)| node);
-        Ok(Tree::with_root(root, count))
+        Ok((root, count))
     }
 
     /// The tree's shape, counted by a walk of every node (for memory accounting and tests).

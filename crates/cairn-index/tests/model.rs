@@ -589,3 +589,59 @@ fn removed_runs_leave_no_empty_leaves() {
     assert!(tree.is_empty());
     assert_eq!(tree.shape().leaves, 1, "an empty tree is one empty leaf");
 }
+
+/// A large batch into an empty index is built bottom-up (`insert_batch`'s bulk path): it must
+/// read exactly as inserts do, through the point table and in scans, and take later changes.
+/// A large batch that is not strictly ascending, or one into an index that holds keys, goes
+/// in leaf by leaf, with the last write of a repeated key winning.
+#[test]
+fn a_large_batch_into_an_empty_index_reads_like_inserts() {
+    let held = |id: u32, value: u64| Held {
+        key: format!("key:{id:08}").into_bytes(),
+        value,
+    };
+    let check = |index: &cairn_index::Index<Held>, model: &BTreeMap<Vec<u8>, u64>| {
+        let guard = crossbeam_epoch::pin();
+        assert_eq!(index.len(), model.len());
+        for (key, value) in model {
+            assert_eq!(index.get(key, &guard).map(|held| held.value), Some(*value));
+        }
+        let scanned: Vec<(Vec<u8>, u64)> = index
+            .range::<std::ops::RangeFull>(.., &guard)
+            .map(|(key, held)| (key.to_vec(), held.value))
+            .collect();
+        assert_eq!(scanned, model.clone().into_iter().collect::<Vec<_>>());
+    };
+    let (index, mut writer) = cairn_index::Index::<Held>::new();
+    let mut model = BTreeMap::new();
+    let added = index.insert_batch(&mut writer, (0..5_000).map(|id| held(id * 2, 1)));
+    assert_eq!(added, 5_000);
+    model.extend((0..5_000).map(|id| (held(id * 2, 1).key, 1)));
+    check(&index, &model);
+    // Into a full index: the odd keys and a repeat of some even ones, leaf by leaf.
+    let added = index.insert_batch(&mut writer, (0..3_000).map(|id| held(id, 2)));
+    assert_eq!(added, 1_500);
+    model.extend((0..3_000).map(|id| (held(id, 2).key, 2)));
+    check(&index, &model);
+    let guard = crossbeam_epoch::pin();
+    index.upsert(&mut writer, &held(4, 0).key, |_| held(4, 9), &guard);
+    model.insert(held(4, 0).key, 9);
+    for id in 0..10_000 {
+        let key = held(id, 0).key;
+        assert_eq!(
+            index.remove(&mut writer, &key),
+            model.remove(&key).is_some()
+        );
+    }
+    check(&index, &model);
+    // Empty again: a batch in descending order, with repeats, is not built bottom-up.
+    let batch: Vec<Held> = (0..600)
+        .rev()
+        .map(|id| held(id % 400, u64::from(id)))
+        .collect();
+    for item in &batch {
+        model.insert(item.key.clone(), item.value);
+    }
+    assert_eq!(index.insert_batch(&mut writer, batch), 400);
+    check(&index, &model);
+}

@@ -129,6 +129,8 @@ pub fn entries(quick: bool) -> Vec<Entry> {
         ("snapshot_wal_recovery",
             "Db::open of a snapshot of N keys plus M overwrites in the WAL after it",
             t::SNAPSHOT_WAL_RECOVERY, t::SNAPSHOT_WAL_RECOVERY_GOAL),
+        ("close", "db.close() and the drop of its last handle, N keys loaded from a snapshot",
+            t::CLOSE, t::CLOSE),
     ] {
         entries.push(recovery_entry(name, explained, target, goal));
     }
@@ -361,6 +363,7 @@ fn recovery_entry(name: &'static str, note: &'static str, target: Limit, goal: L
             "wal_replay" => (Recovery::wal_replay(entries)?, size),
             "snapshot_creation" => (Recovery::checkpoint(entries)?, size),
             "snapshot_load" => (Recovery::snapshot_load(entries)?, size),
+            "close" => (Recovery::close(entries)?, size),
             _ => {
                 let recovery = Recovery::snapshot_wal(entries, records)?;
                 (recovery, format!("{size}+{records}"))

@@ -1,5 +1,6 @@
-//! Recovery workloads: a [`Recovery`] times one open or checkpoint, one per group; the rest
-//! (closing, restoring the WAL, tearing a frame) is untimed, in [`Workload::prepare`]. Replayed
+//! Recovery workloads: a [`Recovery`] times one open, checkpoint or close, one per group; the
+//! rest (closing, opening, restoring the WAL, tearing a frame) is untimed, in
+//! [`Workload::prepare`]. Replayed
 //! WALs hold single puts in a random key order (key order is the flattering case). Opens use
 //! `Strict` with warm page caches and check their [`cairn::RecoveryReport`].
 
@@ -18,12 +19,14 @@ use std::time::Duration;
 /// The key of the extra commits made between checkpoints and before tearing the WAL.
 const MARKER_KEY: &[u8] = b"marker:bench";
 
-/// What a [`Recovery`] times: an open, an open that cuts a torn frame, or a checkpoint.
+/// What a [`Recovery`] times: an open, an open that cuts a torn frame, a checkpoint, or a
+/// close of an open database (`close()` and dropping the last handle).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Shape {
     Open,
     TornOpen,
     Checkpoint,
+    Close,
 }
 
 /// A fixture's directory, and its database if left open.
@@ -109,6 +112,14 @@ impl Recovery {
         Recovery::new(workload, Shape::Open, built, wal_records, Some(entries))
     }
 
+    /// `close`: `db.close()` and the drop of the last handle of a database opened from a
+    /// snapshot of `entries` keys.
+    pub fn close(entries: usize) -> Result<Self> {
+        let dir = DataDir::create("close")?;
+        build_snapshot(&dir, entries)?.close()?;
+        Recovery::new("close", Shape::Close, (dir, None), 0, Some(entries))
+    }
+
     /// `snapshot_creation`: `db.checkpoint()` of `entries` keys put in a random order (with a
     /// marker write before each, since a checkpoint of an unchanged version writes nothing).
     pub fn checkpoint(entries: usize) -> Result<Self> {
@@ -170,6 +181,17 @@ impl Workload for Recovery {
                 db.sync()?;
             }
             (Shape::Checkpoint, _) => {}
+            (Shape::Close, _) => {
+                let db = open(self.dir.path(), Durability::Strict)?;
+                let loaded = db
+                    .recovery_report()
+                    .snapshot
+                    .map(|snapshot| snapshot.entries);
+                let expected = self.snapshot;
+                let detail = || format!("the open loaded {loaded:?} keys, expected {expected:?}");
+                self.check(loaded == expected, detail)?;
+                self.db = Some(db);
+            }
             (shape, _) => {
                 if let Some(db) = self.db.take() {
                     db.close()?;
@@ -195,6 +217,14 @@ impl Workload for Recovery {
     fn run_op(&mut self) -> Result<()> {
         if !std::mem::take(&mut self.prepared) {
             return Err(self.failed("an operation ran without prepare"));
+        }
+        if self.shape == Shape::Close {
+            let db = self.db.take().ok_or_else(|| self.failed("no database"))?;
+            let started = std::time::Instant::now();
+            db.close()?;
+            drop(db);
+            self.reported.push(started.elapsed());
+            return Ok(());
         }
         if self.shape == Shape::Checkpoint {
             let db = self.db.as_ref().ok_or_else(|| self.failed("no database"))?;
@@ -305,6 +335,7 @@ mod tests {
             Recovery::snapshot_load(500),
             Recovery::snapshot_wal(500, 200),
             Recovery::checkpoint(500),
+            Recovery::close(500),
         ];
         for recovery in shapes {
             let mut recovery = recovery.expect("fixture");
@@ -324,7 +355,7 @@ mod tests {
                 }
                 // Checkpoints keep the newest two snapshots.
                 Shape::Checkpoint => assert_eq!(files(".snap").len(), 2),
-                Shape::TornOpen => {}
+                Shape::TornOpen | Shape::Close => {}
             }
             drop(recovery);
             assert!(!dir.exists(), "{} was left behind", dir.display());

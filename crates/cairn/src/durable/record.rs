@@ -93,6 +93,18 @@ pub(crate) fn encoded_commit_bytes<'k>(
 /// Decodes a commit body into its mutations, in order. Any inconsistency is an error that
 /// says what is wrong; nothing is allocated beyond what the input holds.
 pub(crate) fn decode_commit(body: &[u8]) -> Result<Vec<(Key, Mutation)>, String> {
+    let mut mutations = Vec::new();
+    decode_commit_with(body, |key, mutation| mutations.push((key, mutation)))?;
+    Ok(mutations)
+}
+
+/// Decodes a commit body, handing each mutation to `visit` in order, with no list of its own
+/// (recovery's replay folds a million of them). On an error `visit` may already have seen the
+/// mutations before the damage: a caller that keeps them must drop them again.
+pub(crate) fn decode_commit_with(
+    body: &[u8],
+    mut visit: impl FnMut(Key, Mutation),
+) -> Result<(), String> {
     let mut reader = ByteReader { bytes: body, at: 0 };
     let count = reader.u32()?;
     // Each mutation takes at least 6 bytes; a count the body cannot hold is damage.
@@ -102,7 +114,6 @@ pub(crate) fn decode_commit(body: &[u8]) -> Result<Vec<(Key, Mutation)>, String>
             body.len()
         ));
     }
-    let mut mutations = Vec::with_capacity(count as usize);
     for _ in 0..count {
         let kind = reader.u8()?;
         let key_bytes = reader.u32()? as usize;
@@ -123,7 +134,7 @@ pub(crate) fn decode_commit(body: &[u8]) -> Result<Vec<(Key, Mutation)>, String>
             MUTATION_KIND_DELETE => Mutation::Delete,
             other => return Err(format!("unknown mutation kind {other}")),
         };
-        mutations.push((key, mutation));
+        visit(key, mutation);
     }
     if reader.at != body.len() {
         return Err(format!(
@@ -131,7 +142,7 @@ pub(crate) fn decode_commit(body: &[u8]) -> Result<Vec<(Key, Mutation)>, String>
             body.len() - reader.at
         ));
     }
-    Ok(mutations)
+    Ok(())
 }
 
 /// A bounds-checked little-endian cursor.

@@ -19,7 +19,7 @@ use cairn_log::{
 use parking_lot::Mutex;
 
 use crate::durable::identity;
-use crate::durable::record::{decode_commit, RECORD_TYPE_COMMIT};
+use crate::durable::record::{decode_commit, decode_commit_with, RECORD_TYPE_COMMIT};
 use crate::durable::snapshot_file::{read_header, read_snapshot, SnapshotEntry, SnapshotHeader};
 use crate::durable::{
     parse_snapshot_file_name, snapshot_file_name, CheckpointState, Durable, RecoveryReport,
@@ -294,7 +294,12 @@ impl Shared {
     fn load_snapshot(&self, path: &std::path::Path, named_version: u64) -> Result<u64> {
         let fs = Arc::clone(&self.options().file_system);
         let mut state = self.lock_commit();
-        let mut new_keys = NewKeys::default();
+        debug_assert_eq!(
+            self.keys_indexed(),
+            0,
+            "a snapshot loads into an empty database"
+        );
+        let mut new_keys = NewKeys::for_empty_index();
         let mut visit = |entry: SnapshotEntry<'_>| {
             if entry.key.is_empty() || entry.key.len() > crate::limits::KEY_BYTES_MAX {
                 return Err(format!("key of {} bytes is out of range", entry.key.len()));
@@ -307,7 +312,7 @@ impl Shared {
             self.queue_new_key_locked(
                 &mut state,
                 &mut new_keys,
-                entry.key,
+                Key::from_slice(entry.key),
                 Chain::single(version_entry),
             );
             Ok(())
@@ -326,32 +331,40 @@ impl Shared {
     }
 
     /// Applies what the WAL replay collected: each key's last write, in key order, so that
-    /// the index is built by nearly sequential inserts instead of random ones.
+    /// the index is built by nearly sequential inserts instead of random ones. Keys and values
+    /// move into their records: none is copied, and no value's reference count is touched.
     fn apply_replayed(&self, replayed: ReplayedWrites) {
         let Some(last_version) = replayed.last_version else {
             return;
         };
-        let mut writes: Vec<(Key, (u64, Mutation))> = replayed.last_write.into_iter().collect();
-        writes.sort_unstable_by(|left, right| left.0.cmp(&right.0));
+        let commits = replayed.commits;
+        let writes = replayed.into_sorted();
         let mut state = self.lock_commit();
         // Size the point table once for every key the replay may add: growing it step by step
         // costs a rebuild per doubling. (Keys already in the snapshot over-reserve; a deleted
         // key reserves a place it does not take.)
         self.reserve_point_index(&mut state, writes.len());
         // Every replayed commit is visible at once, so pruning keeps only the newest entry.
-        let commits = state.commits() + replayed.commits;
+        let commits = state.commits() + commits;
         self.restore_version_locked(&mut state, last_version, commits);
         let mut horizon = HorizonCache::new(self);
-        let mut new_keys = NewKeys::default();
-        for (key, (version, mutation)) in &writes {
-            self.apply_locked(
-                &mut state,
-                &mut horizon,
-                &mut new_keys,
-                *version,
-                key,
-                mutation,
-            );
+        // With no snapshot loaded every key is new, and asking the index for each would cost a
+        // cache miss per key in a point table sized for all of them.
+        let fresh = self.keys_indexed() == 0;
+        let mut new_keys = if fresh {
+            NewKeys::for_empty_index()
+        } else {
+            NewKeys::default()
+        };
+        for write in writes {
+            let entry = VersionEntry::written(write.version, write.mutation);
+            if !fresh {
+                self.apply_locked(&mut state, &mut horizon, &mut new_keys, write.key, entry);
+            } else if entry.value.is_some() {
+                // A delete of a key nothing holds changes nothing (as in `apply_locked`).
+                let chain = Chain::single(entry);
+                self.queue_new_key_locked(&mut state, &mut new_keys, write.key, chain);
+            }
         }
         self.insert_new_keys_locked(&mut state, new_keys);
     }
@@ -363,6 +376,12 @@ impl Shared {
 pub(crate) fn check_commit_frame(
     frame: &FrameRef<'_>,
 ) -> std::result::Result<Vec<(Key, Mutation)>, String> {
+    check_commit_header(frame)?;
+    decode_commit(frame.body).map_err(|reason| format!("commit body: {reason}"))
+}
+
+/// The part of `check_commit_frame` before the body: a commit record whose version is its LSN.
+fn check_commit_header(frame: &FrameRef<'_>) -> std::result::Result<(), String> {
     if frame.record_type != RECORD_TYPE_COMMIT {
         return Err(format!(
             "record type {} is not a commit (type {RECORD_TYPE_COMMIT})",
@@ -375,7 +394,7 @@ pub(crate) fn check_commit_frame(
             frame.lsn, frame.version
         ));
     }
-    decode_commit(frame.body).map_err(|reason| format!("commit body: {reason}"))
+    Ok(())
 }
 
 /// Checks a snapshot's header against its file name, as recovery does after decoding it:
@@ -407,32 +426,126 @@ pub(crate) fn foreign_snapshot(
         .filter(|&found| found != database_id)
 }
 
-/// The WAL's commits, folded to the last write of each key as they are read. Replaying a
-/// commit log is idempotent per key (each write replaces the key's whole state, TTL deadline
-/// included), so the final state is each key's last write at that write's version.
+/// The WAL's commits, folded to the last write of each key. Replaying a commit log is
+/// idempotent per key (each write replaces the key's whole state, TTL deadline included), so
+/// the final state is each key's last write at that write's version.
+///
+/// The writes are kept in a flat list in WAL order, not a hash map: a million inserts into a
+/// map cost more than reading the WAL. Whenever the list has doubled since it was last
+/// compacted (and holds at least `REPLAY_COMPACT_MIN`), it is sorted by key and cut to the
+/// last write of each key, so memory stays within about twice the distinct keys' writes
+/// however often the WAL overwrites them. The sort is stable: one key's writes keep their WAL
+/// order, so the last of each run of equal keys is the newest.
 #[derive(Default)]
 struct ReplayedWrites {
-    last_write: std::collections::HashMap<Key, (u64, Mutation), foldhash::fast::RandomState>,
+    writes: Vec<ReplayedWrite>,
+    /// Writes at the front already sorted and cut to one per key.
+    compacted: usize,
     last_version: Option<u64>,
     commits: u64,
 }
 
+/// One write the WAL holds.
+struct ReplayedWrite {
+    key: Key,
+    version: u64,
+    mutation: Mutation,
+}
+
+/// The eight bytes of `key` after its first `skip`, as a big-endian integer (zeros past its
+/// end): two keys whose ranks differ are ordered as their ranks are.
+fn sort_rank(key: &[u8], skip: usize) -> u64 {
+    let mut bytes = [0_u8; 8];
+    for (to, from) in bytes.iter_mut().zip(key.iter().skip(skip)) {
+        *to = *from;
+    }
+    u64::from_be_bytes(bytes)
+}
+
+/// The fewest writes the fold holds before it first compacts them.
+const REPLAY_COMPACT_MIN: usize = 1 << 20;
+
 impl ReplayedWrites {
     /// Folds one frame in; refuses one that is not a well-formed commit after the last.
     fn add(&mut self, frame: &FrameRef<'_>) -> std::result::Result<(), String> {
-        let mutations = check_commit_frame(frame)?;
+        check_commit_header(frame)?;
         if self.last_version.is_some_and(|last| frame.version <= last) {
             return Err(format!(
                 "record version {} is not after version {:?}",
                 frame.version, self.last_version
             ));
         }
-        for (key, mutation) in mutations {
-            self.last_write.insert(key, (frame.version, mutation));
+        let (before, version) = (self.writes.len(), frame.version);
+        let writes = &mut self.writes;
+        let decoded = decode_commit_with(frame.body, |key, mutation| {
+            writes.push(ReplayedWrite {
+                key,
+                version,
+                mutation,
+            });
+        });
+        if let Err(reason) = decoded {
+            self.writes.truncate(before);
+            return Err(format!("commit body: {reason}"));
         }
         self.last_version = Some(frame.version);
         self.commits += 1;
+        if self.writes.len() >= REPLAY_COMPACT_MIN.max(self.compacted.saturating_mul(2)) {
+            self.compact();
+        }
         Ok(())
+    }
+
+    /// Sorts the writes by key (stably) and keeps the last of each key's run.
+    ///
+    /// Comparing whole keys a million times is most of a replay's sort, and keys often share
+    /// a long prefix (`user:000…`). So the writes are first sorted by the eight bytes after
+    /// the prefix every key shares, as one integer (`sort_by_cached_key`, stable), and only
+    /// runs that tie on those bytes are then sorted by their whole keys.
+    fn compact(&mut self) {
+        let shared = self.writes.first().map_or(0, |first| {
+            self.writes.iter().fold(first.key.len(), |shared, write| {
+                let common = first
+                    .key
+                    .iter()
+                    .zip(write.key.iter())
+                    .take(shared)
+                    .take_while(|(left, right)| left == right)
+                    .count();
+                shared.min(common)
+            })
+        });
+        self.writes
+            .sort_by_cached_key(|write| sort_rank(&write.key, shared));
+        for run in self.writes.chunk_by_mut(|left, right| {
+            sort_rank(&left.key, shared) == sort_rank(&right.key, shared)
+        }) {
+            if run.len() > 1 {
+                run.sort_by(|left, right| left.key.cmp(&right.key));
+            }
+        }
+        // `dedup_by` keeps the first of a run; swapping each later write into the kept place
+        // keeps the last instead.
+        self.writes.dedup_by(|later, kept| {
+            let same = later.key == kept.key;
+            if same {
+                std::mem::swap(later, kept);
+            }
+            same
+        });
+        self.compacted = self.writes.len();
+        debug_assert!(self
+            .writes
+            .windows(2)
+            .all(|pair| matches!(pair, [left, right] if left.key < right.key)));
+    }
+
+    /// Each key's last write, in key order.
+    fn into_sorted(mut self) -> Vec<ReplayedWrite> {
+        if self.compacted != self.writes.len() {
+            self.compact();
+        }
+        self.writes
     }
 }
 
@@ -458,4 +571,79 @@ fn refuse_or_salvage(
         frames_after: 0,
     });
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use cairn_testkit::rng::SplitMix64;
+
+    use crate::mvcc::chain::NO_DEADLINE;
+
+    use super::*;
+
+    /// The fold's compaction against a map of each key's last write. The keys share a long
+    /// prefix, some tie on the eight bytes after it and differ later, some end inside them,
+    /// and many repeat, within a compaction's input and across compactions.
+    #[test]
+    fn compaction_keeps_each_keys_last_write_in_key_order() {
+        for seed in 0..6 {
+            let mut rng = SplitMix64::new(seed);
+            let mut fold = ReplayedWrites::default();
+            let mut model: BTreeMap<Vec<u8>, u64> = BTreeMap::new();
+            let suffixes = [
+                "",
+                "a",
+                "ab",
+                "abcdefgh",
+                "abcdefgh0",
+                "abcdefgh1",
+                "abcdefgi",
+            ];
+            for version in 1..=3_000_u64 {
+                let id = rng.below(200);
+                let suffix = suffixes[rng.below(suffixes.len())];
+                let key = format!("tenant/0000/user:{id}{suffix}").into_bytes();
+                model.insert(key.clone(), version);
+                let mutation = Mutation::Put {
+                    value: Value::from_slice(&version.to_le_bytes()),
+                    deadline_millis: NO_DEADLINE,
+                };
+                fold.writes.push(ReplayedWrite {
+                    key: Key::from_slice(&key),
+                    version,
+                    mutation,
+                });
+                if version % 700 == 0 {
+                    fold.compact();
+                    assert!(fold.writes.len() <= model.len());
+                }
+            }
+            let folded: Vec<(Vec<u8>, u64)> = fold
+                .into_sorted()
+                .into_iter()
+                .map(|write| (write.key.as_bytes().to_vec(), write.version))
+                .collect();
+            assert_eq!(folded, model.into_iter().collect::<Vec<_>>(), "seed {seed}");
+        }
+    }
+
+    #[test]
+    fn a_rank_orders_keys_as_their_bytes_do() {
+        let keys: [&[u8]; 6] = [b"p", b"p\0", b"pa", b"pab", b"pabcdefgh", b"pb"];
+        for pair in keys.windows(2) {
+            let [left, right] = pair else { continue };
+            assert!(
+                sort_rank(left, 1) <= sort_rank(right, 1),
+                "{left:?} {right:?}"
+            );
+        }
+        assert_eq!(
+            sort_rank(b"p", 1),
+            sort_rank(b"p\0", 1),
+            "a tie, settled by the keys"
+        );
+        assert_eq!(sort_rank(b"pabcdefghX", 1), sort_rank(b"pabcdefghY", 1));
+    }
 }

@@ -17,7 +17,7 @@
 use smallvec::SmallVec;
 
 use crate::mvcc::readers::Horizon;
-use crate::types::Value;
+use crate::types::{Mutation, Value};
 
 /// Deadline meaning "never expires".
 pub(crate) const NO_DEADLINE: u64 = u64::MAX;
@@ -34,6 +34,25 @@ pub(crate) struct VersionEntry {
 }
 
 impl VersionEntry {
+    /// The entry `mutation` writes at `version`: its value, or a tombstone.
+    pub(crate) fn written(version: u64, mutation: Mutation) -> Self {
+        match mutation {
+            Mutation::Put {
+                value,
+                deadline_millis,
+            } => VersionEntry {
+                version,
+                deadline_millis,
+                value: Some(value),
+            },
+            Mutation::Delete => VersionEntry {
+                version,
+                deadline_millis: NO_DEADLINE,
+                value: None,
+            },
+        }
+    }
+
     /// True when the entry reads as absent at `now_millis`.
     pub(crate) fn is_dead_at(&self, now_millis: u64) -> bool {
         self.value.is_none() || self.deadline_millis <= now_millis
