@@ -365,10 +365,11 @@ impl NewKeys {
     /// a snapshot load): its ascending keys then go in all at once and the index builds
     /// itself bottom-up, several times faster than leaf by leaf. It holds every record of
     /// the load (about 100 bytes a key with short keys, beside the index it goes into)
-    /// until the load ends.
-    pub(crate) fn for_empty_index() -> Self {
+    /// until the load ends. `expected` records are allocated at once (growing the list by
+    /// doubling would copy it about twice over).
+    pub(crate) fn for_empty_index(expected: usize) -> Self {
         NewKeys {
-            records: Vec::new(),
+            records: Vec::with_capacity(expected),
             limit: usize::MAX,
         }
     }

@@ -247,7 +247,7 @@ fn load_newest_valid_snapshot(
             .unwrap_or(0)
             .min(crate::limits::RECOVERY_PRESIZE_KEYS_MAX);
         let candidate = Shared::with_capacity(options.clone(), keys);
-        match candidate.load_snapshot(&path, version) {
+        match candidate.load_snapshot(&path, version, keys) {
             Ok(entries) => {
                 let loaded = SnapshotLoaded {
                     file: path,
@@ -290,8 +290,14 @@ fn log_options(options: &Options) -> LogOptions {
 
 impl Shared {
     /// Loads a snapshot file into this (empty) database: keys arrive sorted, so the index
-    /// is built by appending. Returns the number of keys.
-    fn load_snapshot(&self, path: &std::path::Path, named_version: u64) -> Result<u64> {
+    /// is built bottom-up. `presize` keys are allocated for at once (the header's count,
+    /// capped). Returns the number of keys.
+    fn load_snapshot(
+        &self,
+        path: &std::path::Path,
+        named_version: u64,
+        presize: usize,
+    ) -> Result<u64> {
         let fs = Arc::clone(&self.options().file_system);
         let mut state = self.lock_commit();
         debug_assert_eq!(
@@ -299,7 +305,7 @@ impl Shared {
             0,
             "a snapshot loads into an empty database"
         );
-        let mut new_keys = NewKeys::for_empty_index();
+        let mut new_keys = NewKeys::for_empty_index(presize);
         let mut visit = |entry: SnapshotEntry<'_>| {
             if entry.key.is_empty() || entry.key.len() > crate::limits::KEY_BYTES_MAX {
                 return Err(format!("key of {} bytes is out of range", entry.key.len()));
@@ -352,7 +358,7 @@ impl Shared {
         // cache miss per key in a point table sized for all of them.
         let fresh = self.keys_indexed() == 0;
         let mut new_keys = if fresh {
-            NewKeys::for_empty_index()
+            NewKeys::for_empty_index(writes.len())
         } else {
             NewKeys::default()
         };
