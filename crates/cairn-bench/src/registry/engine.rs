@@ -129,7 +129,7 @@ pub fn entries(quick: bool) -> Vec<Entry> {
         ("snapshot_wal_recovery",
             "Db::open of a snapshot of N keys plus M overwrites in the WAL after it",
             t::SNAPSHOT_WAL_RECOVERY, t::SNAPSHOT_WAL_RECOVERY_GOAL),
-        ("close", "db.close() and the drop of its last handle, N keys loaded from a snapshot",
+        ("close", "db.close() and the drop of its last handle, N keys written in a random order",
             t::CLOSE, t::CLOSE),
     ] {
         entries.push(recovery_entry(name, explained, target, goal));
