@@ -313,4 +313,87 @@ mod tests {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         shuttle::check_random(test, 300);
     }
+
+    /// One writer fills an empty index bottom-up (`insert_batch` of enough ascending keys to
+    /// take the bulk path), replaces one key and removes another, while two readers look
+    /// keys up through the point table and scan. Shuttle switches threads at the root's swap
+    /// and at every slot store: a reader finds either nothing or a value under its own key,
+    /// a scan is in order and holds only whole values, and every value is freed exactly once.
+    #[test]
+    fn readers_see_nothing_or_whole_values_while_an_empty_index_is_filled() {
+        const KEYS: u64 = 300;
+        let test = || {
+            model::ACTIVE.with(|active| active.set(true));
+            let freed = Arc::new(std::sync::Mutex::new(HashSet::new()));
+            let tracked = |id: u64, generation: u64| Tracked {
+                key: id.to_be_bytes(),
+                id: generation * 1_000 + id,
+                freed: Arc::clone(&freed),
+            };
+            let (index, mut writer) = Index::<Tracked>::new();
+            let index = Arc::new(index);
+            let readers: Vec<_> = (0..2_u64)
+                .map(|reader| {
+                    let index = Arc::clone(&index);
+                    let freed = Arc::clone(&freed);
+                    shuttle::thread::spawn(move || {
+                        for round in 0..3_u64 {
+                            let guard = crossbeam_epoch::pin();
+                            let id = (reader * 97 + round * 41) % KEYS;
+                            if let Some(found) = index.get(&id.to_be_bytes(), &guard) {
+                                assert_eq!(
+                                    found.key,
+                                    id.to_be_bytes(),
+                                    "a value under another key"
+                                );
+                                assert!(!freed.lock().expect("lock").contains(&found.id));
+                            }
+                            let mut previous = None;
+                            for (key, value) in
+                                index.range::<std::ops::RangeFull>(.., &guard).take(5)
+                            {
+                                assert_eq!(
+                                    key, value.key,
+                                    "a scan paired a key with another's value"
+                                );
+                                assert!(
+                                    previous.is_none_or(|before: [u8; 8]| before.as_slice() < key)
+                                );
+                                assert!(!freed.lock().expect("lock").contains(&value.id));
+                                previous = Some(value.key);
+                            }
+                        }
+                    })
+                })
+                .collect();
+            let added = index.insert_batch(&mut writer, (0..KEYS).map(|id| tracked(id, 0)));
+            assert_eq!(added, usize::try_from(KEYS).expect("small"));
+            let guard = crossbeam_epoch::pin();
+            index.upsert(&mut writer, &7_u64.to_be_bytes(), |_| tracked(7, 1), &guard);
+            drop(guard);
+            assert!(index.remove(&mut writer, &8_u64.to_be_bytes()));
+            for reader in readers {
+                reader.join().expect("reader");
+            }
+            assert_eq!(index.len(), usize::try_from(KEYS - 1).expect("small"));
+            let guard = crossbeam_epoch::pin();
+            for id in 0..KEYS {
+                let found = index.get(&id.to_be_bytes(), &guard).map(|value| value.id);
+                let expected = match id {
+                    7 => Some(1_007),
+                    8 => None,
+                    _ => Some(id),
+                };
+                assert_eq!(found, expected, "key {id} after the fill");
+            }
+            drop(guard);
+            drop(index);
+            model::assert_all_freed(&freed, usize::try_from(KEYS + 1).expect("small"));
+            model::ACTIVE.with(|active| active.set(false));
+        };
+        let _exclusive = model::EXCLUSIVE
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        shuttle::check_random(test, 100);
+    }
 }
