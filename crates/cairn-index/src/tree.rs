@@ -979,12 +979,28 @@ pub struct Range<'g, V, R> {
     guard: &'g Guard,
     root: &'g Node<V>,
     front: Cursor<'g, V>,
+    /// Where the range's end falls in the front's leaf: entries before it are in range, so a
+    /// forward scan compares the end bound once per leaf, not once per key.
+    front_limit: usize,
     /// Made on the first `next_back`, so a forward scan never descends twice.
     back: Option<Cursor<'g, V>>,
     /// The last keys handed out from each end: the two ends stop where they meet.
     last_front: Option<&'g [u8]>,
     last_back: Option<&'g [u8]>,
     bounds: R,
+}
+
+/// How many of `leaf`'s entries lie at or before `end`: one search per leaf, where a check of
+/// each key against the bound would cost a comparison per key.
+fn limit_in<V>(leaf: &Keys<V>, end: Bound<&[u8]>) -> usize {
+    match end {
+        Bound::Unbounded => leaf.len(),
+        Bound::Included(end) => match leaf.search(end) {
+            Ok(index) => index + 1,
+            Err(index) => index,
+        },
+        Bound::Excluded(end) => leaf.search(end).unwrap_or_else(|index| index),
+    }
 }
 
 /// The inner nodes above a range's leaf, each with the child being read.
@@ -1101,10 +1117,14 @@ impl<'g, V: Send + Sync + 'static, R: RangeBounds<[u8]>> Range<'g, V, R> {
     fn new(tree: &'g Tree<V>, bounds: R, guard: &'g Guard) -> Self {
         let root = deref(tree.root.load(Ordering::Acquire, guard));
         let front = Cursor::front(root, bounds.start_bound(), guard);
+        let front_limit = front
+            .leaf
+            .map_or(0, |leaf| limit_in(leaf, bounds.end_bound()));
         Range {
             guard,
             root,
             front,
+            front_limit,
             back: None,
             last_front: None,
             last_back: None,
@@ -1126,14 +1146,9 @@ impl<'g, V: Send + Sync + 'static, R: RangeBounds<[u8]>> Iterator for Range<'g, 
     fn next(&mut self) -> Option<Self::Item> {
         loop {
             let leaf = self.front.leaf?;
-            if self.front.position < leaf.len() {
+            if self.front.position < self.front_limit {
                 let key = leaf.get(self.front.position);
-                let past_end = match self.bounds.end_bound() {
-                    Bound::Included(end) => key.cmp(end) == KeyOrdering::Greater,
-                    Bound::Excluded(end) => key.cmp(end) != KeyOrdering::Less,
-                    Bound::Unbounded => false,
-                };
-                if past_end || self.last_back.is_some_and(|back| key >= back) {
+                if self.last_back.is_some_and(|back| key >= back) {
                     self.front.leaf = None;
                     return None;
                 }
@@ -1142,9 +1157,15 @@ impl<'g, V: Send + Sync + 'static, R: RangeBounds<[u8]>> Iterator for Range<'g, 
                 self.last_front = Some(key);
                 return Some((key, value));
             }
-            if !self.front.next_leaf(self.guard) {
+            if self.front_limit < leaf.len() || !self.front.next_leaf(self.guard) {
+                // The end bound falls inside this leaf, or the tree has no more leaves.
+                self.front.leaf = None;
                 return None;
             }
+            self.front_limit = self
+                .front
+                .leaf
+                .map_or(0, |leaf| limit_in(leaf, self.bounds.end_bound()));
         }
     }
 }
