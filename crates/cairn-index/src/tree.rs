@@ -10,7 +10,9 @@
 //! - replacing the value of a key that exists swaps that key's value pointer in its leaf: no
 //!   node changes;
 //! - inserting or removing a key builds a new leaf and stores it in its parent's child slot;
-//!   only a split or a merge copies the parent, and so on up to the root.
+//!   only a split or a merge copies the parent, and so on up to the root;
+//! - filling an empty tree with ascending keys builds the whole tree bottom-up, unpublished,
+//!   and swaps it in for the empty root in one store (`Tree::fill_empty_then`).
 //!
 //! Replaced nodes and values are freed through `crossbeam-epoch` once no pinned reader can
 //! hold them. A replaced node is freed *shallowly*: its keys and its arrays of pointers go, but

@@ -20,7 +20,8 @@
 //!   still linearizable: it returns the state at some instant between its start and its end.
 //! - **Bookkeeping**: `Shared`'s fields are private. A key enters the index only through
 //!   `NewKeys` (queued by `queue_new_key_locked`, inserted leaf by leaf by
-//!   `insert_new_keys_locked`) and leaves only through `remove_key_locked`, which keep the counters
+//!   `insert_new_keys_locked`, or built bottom-up when a load fills an empty index) and
+//!   leaves only through `remove_key_locked`, which keep the counters
 //!   (`versions_retained`, `keys_with_ttl`) and the deadline heap in step; the commit path,
 //!   recovery and maintenance all use them.
 //!

@@ -89,7 +89,11 @@ fn insert<'a>(
 
 impl Session for Redb {
     fn get(&mut self, key: &[u8]) -> Result<Option<usize>> {
-        let value = self.read()?.get(key)?;
+        // The table (and its read transaction) must outlive the value's guard: a guard kept
+        // past its transaction pins a page a concurrent commit may free (redb's debug builds
+        // assert on it, which the CAS race test hit).
+        let table = self.read()?;
+        let value = table.get(key)?;
         Ok(value.map(|value| touched(value.value())))
     }
 

@@ -17,7 +17,7 @@ use crate::workloads::engine::{
     read_from_threads, Commit, Commits, ConflictingCommit, CreateNewKey, SnapshotGet,
     StdHashMapGet, VersionCas,
 };
-use crate::workloads::recovery::Recovery;
+use crate::workloads::recovery::{Recovery, SnapshotFloor};
 use crate::workloads::{Fixture, Result, Workload};
 use std::sync::Arc;
 use std::time::Duration;
@@ -375,10 +375,28 @@ fn recovery_entry(name: &'static str, note: &'static str, target: Limit, goal: L
         context.building("its files");
         let (mut recovery, size) = build(context)?;
         context.building_done();
-        let row = measure_recovery(context, &format!("{name}/{size}"), &mut recovery)?;
+        let mut row = measure_recovery(context, &format!("{name}/{size}"), &mut recovery)?;
+        let mut rows = Vec::new();
+        if name.ends_with("snapshot_creation") {
+            // The disk's floor for a file of the snapshot's size, measured right after.
+            let mut floor = SnapshotFloor::new(recovery.snapshot_bytes()?)?;
+            let plan = context.runs_plan(RECOVERY_RUNS.0, RECOVERY_RUNS.1);
+            let latency = measure::measure_latency(&mut floor, plan, 1)?;
+            let floor_ns = measure::count_as_f64(latency.p50_ns.max(1));
+            let ratio = row
+                .p50
+                .map_or(0.0, |p50| measure::count_as_f64(p50) / floor_ns);
+            row = row.annotate(&format!("{ratio:.2}x the disk floor"));
+            let floor_note = "a new file of the snapshot's size written in 256 KiB pwrites and \
+                synced once: the disk's floor under the checkpoint above, measured right after it";
+            rows.push(
+                Row::latency(&format!("{name}_disk_floor/{size}"), &latency).note(floor_note),
+            );
+        }
         let quick = format!("{note}. Quick mode: a tenth of the 1M entries; not checked");
         let full = row.clone().check(Some(&target), Some(&goal)).note(note);
-        Ok(vec![by_mode(context.quick, row.note(&quick), full)])
+        rows.insert(0, by_mode(context.quick, row.note(&quick), full));
+        Ok(rows)
     });
     entry.timed_by(move |context| Ok(cairn_only(Box::new(build(context)?.0))))
 }

@@ -13,6 +13,7 @@ use cairn_log::{encoded_frame_bytes, list_segments, SegmentReader, StdFileSystem
 use std::collections::BTreeSet;
 use std::ffi::OsString;
 use std::fs::OpenOptions;
+use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::time::Duration;
 
@@ -268,6 +269,81 @@ impl Workload for Recovery {
     }
 }
 
+impl Recovery {
+    /// The size of the newest snapshot file in the fixture's directory (0 when it has none).
+    pub fn snapshot_bytes(&self) -> Result<u64> {
+        let names = files_ending(self.dir.path(), ".snap")?;
+        let Some(newest) = names.last() else {
+            return Ok(0);
+        };
+        let path = self.dir.path().join(newest);
+        let failed = |error| WorkloadError::io(self.workload, "read a snapshot's size", &error);
+        Ok(std::fs::metadata(path).map_err(failed)?.len())
+    }
+}
+
+/// The disk's floor under a checkpoint: a new file of the snapshot's size written in
+/// [`FLOOR_WRITE_BYTES`] `pwrite`s and synced once, as the snapshot writer writes it (without
+/// its header, checksums, rename and directory sync). One file per run, removed before the next.
+#[derive(Debug)]
+pub struct SnapshotFloor {
+    bytes: u64,
+    block: Vec<u8>,
+    written: u64,
+    /// Declared last: removed after the files are.
+    dir: DataDir,
+}
+
+/// One `pwrite` of [`SnapshotFloor`]: the snapshot writer's block size.
+const FLOOR_WRITE_BYTES: usize = 256 * 1024;
+
+impl SnapshotFloor {
+    /// A floor of `bytes` per run.
+    pub fn new(bytes: u64) -> Result<Self> {
+        Ok(SnapshotFloor {
+            bytes,
+            block: value_of_length(FLOOR_WRITE_BYTES),
+            written: 0,
+            dir: DataDir::create("snapshot-floor")?,
+        })
+    }
+
+    fn path(&self, run: u64) -> std::path::PathBuf {
+        self.dir.path().join(format!("floor-{run}.bin"))
+    }
+}
+
+impl Workload for SnapshotFloor {
+    fn prepare(&mut self, _runs: usize) -> Result<()> {
+        if self.written > 0 {
+            let path = self.path(self.written - 1);
+            let failed = |error| WorkloadError::io("snapshot_floor", "remove a file", &error);
+            std::fs::remove_file(path).map_err(failed)?;
+        }
+        Ok(())
+    }
+
+    fn run_op(&mut self) -> Result<()> {
+        let failed = |error| WorkloadError::io("snapshot_floor", "write and sync", &error);
+        let file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(self.path(self.written))
+            .map_err(failed)?;
+        let mut offset = 0;
+        while offset < self.bytes {
+            let length = usize::try_from(self.bytes - offset)
+                .map_or(FLOOR_WRITE_BYTES, |left| left.min(FLOOR_WRITE_BYTES));
+            let block = self.block.get(..length).unwrap_or_default();
+            file.write_all_at(block, offset).map_err(failed)?;
+            offset += length as u64;
+        }
+        file.sync_data().map_err(failed)?;
+        self.written += 1;
+        Ok(())
+    }
+}
+
 impl Drop for Recovery {
     fn drop(&mut self) {
         drop(self.db.as_ref().map(Db::close));
@@ -362,11 +438,34 @@ mod tests {
                     assert_eq!(files(".wal"), recovery.segments_built);
                 }
                 // Checkpoints keep the newest two snapshots.
-                Shape::Checkpoint => assert_eq!(files(".snap").len(), 2),
+                Shape::Checkpoint => {
+                    assert_eq!(files(".snap").len(), 2);
+                    assert!(recovery.snapshot_bytes().expect("size") > 500 * 100);
+                }
                 Shape::TornOpen | Shape::Close => {}
             }
             drop(recovery);
             assert!(!dir.exists(), "{} was left behind", dir.display());
         }
+    }
+
+    #[test]
+    fn the_disk_floor_writes_a_file_of_the_size_asked_and_keeps_only_the_last() {
+        let bytes = 600 * 1024 + 7;
+        let mut floor = SnapshotFloor::new(bytes).expect("floor");
+        for _ in 0..3 {
+            floor.prepare(1).expect("prepare");
+            floor.run_op().expect("run");
+        }
+        let dir = floor.dir.path().to_path_buf();
+        let files = files_ending(&dir, ".bin").expect("listing");
+        assert_eq!(files.len(), 1, "{files:?}");
+        let size = files
+            .iter()
+            .map(|name| std::fs::metadata(dir.join(name)).expect("size").len())
+            .sum::<u64>();
+        assert_eq!(size, bytes);
+        drop(floor);
+        assert!(!dir.exists());
     }
 }
