@@ -283,7 +283,7 @@ impl Recovery {
 }
 
 /// The disk's floor under a checkpoint: a new file of the snapshot's size written in
-/// [`FLOOR_WRITE_BYTES`] `pwrite`s and synced once, as the snapshot writer writes it (without
+/// 256 KiB `pwrite`s and synced once, as the snapshot writer writes it (without
 /// its header, checksums, rename and directory sync). One file per run, removed before the next.
 #[derive(Debug)]
 pub struct SnapshotFloor {
