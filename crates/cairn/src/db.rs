@@ -666,8 +666,7 @@ impl Db {
     /// Closes the database: stops the maintainer, makes every acknowledged commit durable
     /// (`Buffered`), and refuses further operations on every handle. Watchers drain what is
     /// queued and then end. The directory lock is released, so the directory can be opened
-    /// again at once. The memory goes when the last handle is dropped; a database of 65,536
-    /// keys or more is freed on a thread of its own then, so the drop does not wait for it.
+    /// again at once. The memory goes when the last handle is dropped.
     pub fn close(&self) -> Result<()> {
         let flushed = match self.shared.durable() {
             Some(durable) if !self.shared.is_closed() => durable.log.close(),

@@ -934,9 +934,6 @@ impl Shared {
     }
 }
 
-/// Keys from which the index of a dropped database is freed on a thread of its own.
-const BACKGROUND_FREE_KEYS: usize = 65_536;
-
 impl Drop for Shared {
     fn drop(&mut self) {
         // Never wait here: the last reference may be dropped on a maintenance worker.
@@ -945,20 +942,6 @@ impl Drop for Shared {
             // Best effort for a `Buffered` handle dropped without `close`: its contract allows
             // losing the last interval, but there is no reason to.
             let _ = durable.log.close();
-        }
-        // Freeing a million records and values one by one takes half a second or more when
-        // a long-running process wrote them in a random order (glibc coalesces each chunk
-        // with its scattered neighbours), and nothing a caller waits for needs it: the data
-        // is durable and the directory unlocked. A large index is freed on a thread of its
-        // own, as Redis's lazy free does; if no thread can be started, it is freed here.
-        if self.index.len() >= BACKGROUND_FREE_KEYS {
-            let (empty, _writer) = Index::new();
-            let index = std::mem::replace(&mut self.index, empty);
-            let free = move || drop(index);
-            // A failed spawn drops the closure, and the index with it, right here.
-            let _ = std::thread::Builder::new()
-                .name("cairn-free".into())
-                .spawn(free);
         }
     }
 }
