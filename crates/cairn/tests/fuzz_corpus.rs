@@ -193,7 +193,9 @@ fn resealing_repairs_a_flipped_checksum() {
     assert!(!check_segment_header(&damaged));
     assert_eq!(reseal_segment_header(&damaged), header);
 
-    let snapshot = multi_block_snapshot(&scratch_dir("reseal"));
+    let dir = scratch_dir("reseal");
+    let snapshot = multi_block_snapshot(&dir);
+    fs::remove_dir_all(&dir).expect("remove the reseal scratch directory");
     assert!(check_snapshot(&snapshot));
     for crc_offset in [76, snapshot.len() - 8] {
         let mut damaged = snapshot.clone();
