@@ -14,7 +14,7 @@
 
 use std::ops::RangeBounds;
 
-use crossbeam_epoch::Guard;
+use crossbeam_epoch::{Guard, Owned, Pointable};
 use smallvec::SmallVec;
 
 use crate::points::Points;
@@ -25,19 +25,25 @@ use crate::tree::{NotSorted, Range, Shape, Tree, Writer};
 const BULK_LOAD_MIN: usize = 256;
 
 /// A value that knows its key: what the point table needs to confirm a hit.
-pub trait Keyed: Send + Sync + 'static {
+///
+/// Values are allocated through `crossbeam_epoch::Pointable`, so a value may be a
+/// variable-length type with its own allocation (the engine's records are). The point table
+/// stores the address `Pointable::init` returned and turns it back into a reference with
+/// `Pointable::deref`: an implementation must hand out references whose address is that one
+/// (`Pointable`'s implementation for sized types does; the table checks it in debug builds).
+pub trait Keyed: Pointable + Send + Sync + 'static {
     /// The key the value is stored under.
     fn key(&self) -> &[u8];
 }
 
 /// An ordered map from byte strings to values that hold their key, with point reads through
 /// a hash table. One writer, lock-free readers.
-pub struct Index<V: Keyed> {
+pub struct Index<V: Keyed + ?Sized> {
     tree: Tree<V>,
     points: Points<V>,
 }
 
-impl<V: Keyed> Index<V> {
+impl<V: Keyed + ?Sized> Index<V> {
     /// An empty index and its one writer.
     pub fn new() -> (Index<V>, Writer) {
         Index::with_capacity(0)
@@ -57,14 +63,15 @@ impl<V: Keyed> Index<V> {
 
     /// An index built from strictly ascending values (each one's key), bottom-up.
     pub fn from_sorted(
-        values: impl IntoIterator<Item = V>,
+        values: impl IntoIterator<Item = V::Init>,
     ) -> Result<(Index<V>, Writer), NotSorted> {
         // The tree copies each key into its leaf; the value keeps its own. A short copy of
         // the key rides along on the stack until then.
-        let pairs = values
-            .into_iter()
-            .map(|value| (SmallVec::<[u8; 32]>::from_slice(value.key()), value));
-        let (tree, writer) = Tree::from_sorted(pairs)?;
+        let pairs = values.into_iter().map(|value| {
+            let value = Owned::<V>::init(value);
+            (SmallVec::<[u8; 32]>::from_slice(value.key()), value)
+        });
+        let (tree, writer) = Tree::from_sorted_owned(pairs)?;
         let points = Points::with_capacity(tree.len());
         let guard = &crossbeam_epoch::pin();
         for (key, value) in tree.range::<std::ops::RangeFull>(.., guard) {
@@ -116,12 +123,12 @@ impl<V: Keyed> Index<V> {
         &'g self,
         writer: &mut Writer,
         key: &[u8],
-        make: impl FnOnce(Option<&V>) -> V,
+        make: impl FnOnce(Option<&V>) -> V::Init,
         guard: &'g Guard,
     ) -> (&'g V, bool) {
         let points = &self.points;
         let make = |old: Option<&V>| {
-            let value = make(old);
+            let value = Owned::<V>::init(make(old));
             // Checked before anything is published: a value under another key would make the
             // point table answer for the wrong key.
             assert!(
@@ -149,10 +156,14 @@ impl<V: Keyed> Index<V> {
     /// # Panics
     ///
     /// If `writer` belongs elsewhere.
-    pub fn insert_batch(&self, writer: &mut Writer, values: impl IntoIterator<Item = V>) -> usize {
+    pub fn insert_batch(
+        &self,
+        writer: &mut Writer,
+        values: impl IntoIterator<Item = V::Init>,
+    ) -> usize {
         let points = &self.points;
         let guard = &crossbeam_epoch::pin();
-        let values: Vec<V> = values.into_iter().collect();
+        let values: Vec<Owned<V>> = values.into_iter().map(Owned::<V>::init).collect();
         // Into an empty index, ascending values are built bottom-up: no descent per leaf.
         let values = if self.tree.is_empty() && values.len() >= BULK_LOAD_MIN {
             let mut added: Vec<&V> = Vec::with_capacity(values.len());
@@ -199,7 +210,7 @@ impl<V: Keyed> Index<V> {
     }
 }
 
-impl<V: Keyed> std::fmt::Debug for Index<V> {
+impl<V: Keyed + ?Sized> std::fmt::Debug for Index<V> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Index")
             .field("len", &self.len())
@@ -260,7 +271,8 @@ mod tests {
             };
             let permanent: Vec<u64> = (0..6).map(|id| id * 2).collect();
             let (index, mut writer) =
-                Index::from_sorted(permanent.iter().map(|&id| tracked(id, 0))).expect("sorted");
+                Index::<Tracked>::from_sorted(permanent.iter().map(|&id| tracked(id, 0)))
+                    .expect("sorted");
             let index = Arc::new(index);
             let readers: Vec<_> = (0..2)
                 .map(|reader| {

@@ -12,20 +12,20 @@
 use std::cmp::Ordering;
 use std::sync::atomic::Ordering as MemoryOrdering;
 
-use crossbeam_epoch::{Atomic, Guard};
+use crossbeam_epoch::{Atomic, Guard, Pointable};
 use smallvec::SmallVec;
 
 /// One head in this many is sampled into `Keys::samples`.
 const SAMPLE_STRIDE: usize = 8;
 
 /// A key's head, the end of its bytes, and its pointer.
-struct Entry<T> {
+struct Entry<T: ?Sized + Pointable> {
     head: u64,
     end: u32,
     item: Atomic<T>,
 }
 
-impl<T> Entry<T> {
+impl<T: ?Sized + Pointable> Entry<T> {
     /// This entry with its end moved by `shift` (wrapping: a negative shift is a wrapped
     /// subtraction) and a copy of its pointer, for a successor node that shares the pointee.
     fn copy(&self, shift: u32, guard: &Guard) -> Entry<T> {
@@ -38,7 +38,7 @@ impl<T> Entry<T> {
 }
 
 /// Strictly ascending byte strings, each with an atomic pointer to a `T`.
-pub(crate) struct Keys<T> {
+pub(crate) struct Keys<T: ?Sized + Pointable> {
     /// How many bytes every key starts with.
     prefix: usize,
     /// Those bytes, inline when short, so a search checks them without touching `bytes`.
@@ -62,7 +62,7 @@ fn head(key: &[u8], from: usize) -> u64 {
 }
 
 /// Every `SAMPLE_STRIDE`th head of `entries`, for `Keys::samples`.
-fn sample<T>(entries: &[Entry<T>]) -> SmallVec<[u64; 8]> {
+fn sample<T: ?Sized + Pointable>(entries: &[Entry<T>]) -> SmallVec<[u64; 8]> {
     entries
         .iter()
         .step_by(SAMPLE_STRIDE)
@@ -74,7 +74,7 @@ fn common_prefix(a: &[u8], b: &[u8]) -> usize {
     a.iter().zip(b).take_while(|(x, y)| x == y).count()
 }
 
-impl<T> Keys<T> {
+impl<T: ?Sized + Pointable> Keys<T> {
     /// Packs `pairs`, whose keys must be strictly ascending.
     pub(crate) fn build<'k>(pairs: impl IntoIterator<Item = (&'k [u8], Atomic<T>)>) -> Keys<T> {
         // Both buffers are allocated at their final size: growing them and shrinking them into
@@ -311,7 +311,7 @@ impl<T> Keys<T> {
     }
 }
 
-impl<T> std::fmt::Debug for Keys<T> {
+impl<T: ?Sized + Pointable> std::fmt::Debug for Keys<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Keys")
             .field("len", &self.len())

@@ -24,9 +24,10 @@
 //! collector once replaced, and at drop.
 
 use std::hash::BuildHasher;
-use std::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
+use std::marker::PhantomData;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
-use crossbeam_epoch::{Atomic, Guard, Owned, Shared};
+use crossbeam_epoch::{Atomic, Guard, Owned, Pointable, Shared};
 
 use crate::model;
 use crate::Keyed;
@@ -36,23 +37,25 @@ const REMOVED: u64 = 1;
 /// The smallest table.
 const MIN_SLOTS: usize = 16;
 
-struct Slot<V> {
+/// A tag and the address of a value (0 for none): the address `Pointable::init` gave it,
+/// which `Pointable::deref` turns back into a reference.
+struct Slot {
     tag: AtomicU64,
-    item: AtomicPtr<V>,
+    item: AtomicUsize,
 }
 
-struct Table<V> {
-    slots: Box<[Slot<V>]>,
+struct Table {
+    slots: Box<[Slot]>,
 }
 
-impl<V> Table<V> {
-    fn with_slots(count: usize) -> Table<V> {
+impl Table {
+    fn with_slots(count: usize) -> Table {
         debug_assert!(count.is_power_of_two());
         Table {
             slots: (0..count)
                 .map(|_| Slot {
                     tag: AtomicU64::new(EMPTY),
-                    item: AtomicPtr::new(std::ptr::null_mut()),
+                    item: AtomicUsize::new(0),
                 })
                 .collect(),
         }
@@ -73,15 +76,23 @@ fn home(tag: u64, mask: usize) -> usize {
 }
 
 /// Key hash to values the tree owns.
-pub(crate) struct Points<V> {
-    table: Atomic<Table<V>>,
+pub(crate) struct Points<V: ?Sized> {
+    table: Atomic<Table>,
     hasher: foldhash::fast::RandomState,
     /// Live entries; live plus removed slots, for the growth rule. Changed by the writer only.
     live: AtomicUsize,
     used: AtomicUsize,
+    values: PhantomData<fn(&V)>,
 }
 
-impl<V: Keyed> Points<V> {
+/// The address a slot stores for `value`. For a value the tree owns it is the address
+/// `Pointable::init` returned, so `Pointable::deref` of it is `value` again (checked in
+/// debug builds where it is stored).
+fn address_of<V: ?Sized>(value: &V) -> usize {
+    std::ptr::from_ref(value).cast::<u8>() as usize
+}
+
+impl<V: Keyed + ?Sized> Points<V> {
     /// A table sized for `keys` entries.
     pub(crate) fn with_capacity(keys: usize) -> Points<V> {
         Points {
@@ -91,6 +102,7 @@ impl<V: Keyed> Points<V> {
             hasher: foldhash::fast::RandomState::default(),
             live: AtomicUsize::new(0),
             used: AtomicUsize::new(0),
+            values: PhantomData,
         }
     }
 
@@ -105,7 +117,7 @@ impl<V: Keyed> Points<V> {
         self.hasher.hash_one(key) | 2
     }
 
-    fn load<'g>(&self, guard: &'g Guard) -> &'g Table<V> {
+    fn load<'g>(&self, guard: &'g Guard) -> &'g Table {
         let table = self.table.load(Ordering::Acquire, guard);
         debug_assert!(!table.is_null());
         // SAFETY: the table pointer is never null (set at construction, replaced only by a
@@ -127,9 +139,11 @@ impl<V: Keyed> Points<V> {
                 found if found == tag => {
                     model::step();
                     let item = slot.item.load(Ordering::Acquire);
-                    // SAFETY: a non-null pointer here points at a value the tree still owns,
-                    // or one unlinked after this reader pinned (module documentation).
-                    if let Some(value) = unsafe { item.as_ref() } {
+                    if item != 0 {
+                        // SAFETY: a non-zero address here is a value the tree still owns, or
+                        // one unlinked after this reader pinned (module documentation); it
+                        // came from `Pointable::init`.
+                        let value: &'g V = unsafe { <V as Pointable>::deref(item) };
                         if value.key() == key {
                             return Some(value);
                         }
@@ -145,7 +159,7 @@ impl<V: Keyed> Points<V> {
     /// The slot on `tag`'s probe that holds `item` (found by identity, not by the key, so a
     /// value whose `key()` disagrees cannot hide from the writer), or the first free slot on
     /// the probe when `item` is `None` or not there.
-    fn find_slot(table: &Table<V>, tag: u64, item: Option<*const V>) -> (Option<&Slot<V>>, bool) {
+    fn find_slot(table: &Table, tag: u64, item: Option<usize>) -> (Option<&Slot>, bool) {
         let mask = table.mask();
         let mut index = home(tag, mask);
         let mut free = None;
@@ -159,8 +173,8 @@ impl<V: Keyed> Points<V> {
                     free = free.or(Some(slot));
                 }
                 found if found == tag => {
-                    let held = slot.item.load(Ordering::Relaxed).cast_const();
-                    if item.is_some_and(|item| std::ptr::eq(item, held)) {
+                    let held = slot.item.load(Ordering::Relaxed);
+                    if item == Some(held) {
                         return (Some(slot), true);
                     }
                 }
@@ -199,8 +213,14 @@ impl<V: Keyed> Points<V> {
 
     /// `set` with the key's tag already computed.
     fn set_tagged(&self, tag: u64, old: Option<&V>, value: &V, guard: &Guard) {
-        let old = old.map(std::ptr::from_ref);
-        let pointer = std::ptr::from_ref(value).cast_mut();
+        let old = old.map(address_of);
+        let pointer = address_of(value);
+        // SAFETY: `value` is one the tree owns (the caller's contract), allocated by
+        // `Pointable::init`, and the writer holds it pinned.
+        debug_assert!(std::ptr::eq(
+            unsafe { <V as Pointable>::deref(pointer) },
+            value
+        ));
         if let (Some(slot), true) = Self::find_slot(self.load(guard), tag, old) {
             model::step();
             slot.item.store(pointer, Ordering::Release);
@@ -225,11 +245,11 @@ impl<V: Keyed> Points<V> {
     /// Forgets `value`, stored under `key`. Writer only.
     pub(crate) fn remove(&self, key: &[u8], value: &V, guard: &Guard) {
         let tag = self.tag(key);
-        let item = std::ptr::from_ref(value);
+        let item = address_of(value);
         if let (Some(slot), true) = Self::find_slot(self.load(guard), tag, Some(item)) {
             slot.tag.store(REMOVED, Ordering::Release);
             model::step();
-            slot.item.store(std::ptr::null_mut(), Ordering::Release);
+            slot.item.store(0, Ordering::Release);
             self.live.fetch_sub(1, Ordering::Relaxed);
         }
     }
@@ -282,11 +302,11 @@ impl<V: Keyed> Points<V> {
     }
 }
 
-impl<V> Drop for Points<V> {
+impl<V: ?Sized> Drop for Points<V> {
     fn drop(&mut self) {
         // SAFETY: `&mut self`: no reader holds the table; it is owned here alone.
         let table = std::mem::replace(&mut self.table, Atomic::null());
-        let table: Shared<'_, Table<V>> =
+        let table: Shared<'_, Table> =
             table.load(Ordering::Relaxed, unsafe { crossbeam_epoch::unprotected() });
         if !table.is_null() {
             drop(unsafe { table.into_owned() });

@@ -2,9 +2,12 @@
 //! copy-on-write, and read by any number of threads without locks.
 //!
 //! **Shape.** Leaves hold up to [`LEAF_MAX_ENTRIES`] keys (and at most about
-//! [`LEAF_MAX_BYTES`] of key bytes) inline, each with one atomic pointer to its value. Inner
-//! nodes hold a first child, then separators each with the child to its right; a separator is
-//! the first key of that child's subtree. Every leaf is at the same depth.
+//! [`LEAF_MAX_BYTES`] of key bytes) inline, each with one atomic pointer to its value. A value
+//! is any `crossbeam_epoch::Pointable` type, so it may size its own allocation: the tree
+//! allocates it (`Pointable::init`) as it publishes it, and the collector frees it
+//! (`Pointable::drop`) once no reader can reach it. Inner nodes hold a first child, then
+//! separators each with the child to its right; a separator is the first key of that child's
+//! subtree. Every leaf is at the same depth.
 //!
 //! **Writes** (one writer, proved by `&mut Writer`):
 //! - replacing the value of a key that exists swaps that key's value pointer in its leaf: no
@@ -43,7 +46,7 @@ use std::cmp::Ordering as KeyOrdering;
 use std::ops::{Bound, RangeBounds};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use crossbeam_epoch::{Atomic, Guard, Owned, Shared};
+use crossbeam_epoch::{Atomic, Guard, Owned, Pointable, Shared};
 use smallvec::SmallVec;
 
 use crate::keys::Keys;
@@ -63,7 +66,7 @@ const BULK_FILL_ENTRIES: usize = LEAF_MAX_ENTRIES * 7 / 8;
 const BULK_FILL_CHILDREN: usize = INNER_MAX_CHILDREN * 7 / 8;
 
 /// A node: immutable once published, except for the pointers in its slots.
-enum Node<V> {
+enum Node<V: ?Sized + Pointable> {
     /// Keys and their values.
     Leaf(Keys<V>),
     Inner(Inner<V>),
@@ -71,7 +74,7 @@ enum Node<V> {
 
 /// `first` holds the keys below the first separator; `seps.item(i)` the keys from separator `i`
 /// up to the next one.
-struct Inner<V> {
+struct Inner<V: ?Sized + Pointable> {
     first: Atomic<Node<V>>,
     seps: Keys<Node<V>>,
 }
@@ -79,7 +82,7 @@ struct Inner<V> {
 /// A child list being rebuilt: each child with the separator before it (`None` for the first).
 type Children<'a, V> = Vec<(Option<&'a [u8]>, Atomic<Node<V>>)>;
 
-impl<V> Inner<V> {
+impl<V: ?Sized + Pointable> Inner<V> {
     fn children_len(&self) -> usize {
         self.seps.len() + 1
     }
@@ -148,7 +151,7 @@ pub(crate) fn check_guard(guard: &Guard) {
 }
 
 /// Loads a node reference from a pointer read out of the tree under `guard`.
-fn deref<V>(node: Shared<'_, Node<V>>) -> &Node<V> {
+fn deref<V: ?Sized + Pointable>(node: Shared<'_, Node<V>>) -> &Node<V> {
     model::step();
     debug_assert!(!node.is_null(), "tree pointers are never null");
     // SAFETY: (1) the pointer is non-null and was read from the tree; (2) it stays allocated
@@ -157,7 +160,7 @@ fn deref<V>(node: Shared<'_, Node<V>>) -> &Node<V> {
 }
 
 /// An ordered map from byte strings to `V`, for one writer and lock-free readers.
-pub struct Tree<V: Send + Sync + 'static> {
+pub struct Tree<V: ?Sized + Pointable + Send + Sync + 'static> {
     root: Atomic<Node<V>>,
     len: AtomicUsize,
     id: usize,
@@ -211,16 +214,16 @@ type Merged<'g, V> = (Owned<Node<V>>, Shared<'g, Node<V>>);
 type Retired<'g, V> = SmallVec<[Shared<'g, Node<V>>; 8]>;
 
 /// What replaces one child of an inner node after a change below it.
-enum Replacement<V> {
+enum Replacement<V: ?Sized + Pointable> {
     One(Owned<Node<V>>),
     Split(Owned<Node<V>>, Vec<u8>, Owned<Node<V>>),
 }
 
-fn empty_leaf<V>() -> Owned<Node<V>> {
+fn empty_leaf<V: ?Sized + Pointable>() -> Owned<Node<V>> {
     Owned::new(Node::Leaf(Keys::empty()))
 }
 
-impl<V: Send + Sync + 'static> Tree<V> {
+impl<V: ?Sized + Pointable + Send + Sync + 'static> Tree<V> {
     /// An empty tree and its one writer.
     pub fn new() -> (Tree<V>, Writer) {
         Tree::with_root(empty_leaf(), 0)
@@ -239,7 +242,17 @@ impl<V: Send + Sync + 'static> Tree<V> {
     /// A tree built bottom-up from strictly ascending `(key, value)` pairs, without a descent
     /// per key: what recovery and snapshot loading use.
     pub fn from_sorted<K: AsRef<[u8]>>(
-        entries: impl IntoIterator<Item = (K, V)>,
+        entries: impl IntoIterator<Item = (K, V::Init)>,
+    ) -> Result<(Tree<V>, Writer), NotSorted> {
+        let entries = entries
+            .into_iter()
+            .map(|(key, value)| (key, Owned::<V>::init(value)));
+        Self::from_sorted_owned(entries)
+    }
+
+    /// `from_sorted` of values already allocated.
+    pub(crate) fn from_sorted_owned<K: AsRef<[u8]>>(
+        entries: impl IntoIterator<Item = (K, Owned<V>)>,
     ) -> Result<(Tree<V>, Writer), NotSorted> {
         let (root, count) = Self::build_sorted(entries)?;
         Ok(Tree::with_root(root, count))
@@ -252,11 +265,11 @@ impl<V: Send + Sync + 'static> Tree<V> {
     pub(crate) fn fill_empty_then<'g>(
         &'g self,
         writer: &mut Writer,
-        values: Vec<V>,
+        values: Vec<Owned<V>>,
         key_of: impl Fn(&V) -> &[u8],
         mut published: impl FnMut(&'g V),
         guard: &'g Guard,
-    ) -> Result<usize, Vec<V>> {
+    ) -> Result<usize, Vec<Owned<V>>> {
         check_guard(guard);
         self.check_writer(writer);
         let ascending = values
@@ -285,7 +298,7 @@ impl<V: Send + Sync + 'static> Tree<V> {
 
     /// The root of a tree of strictly ascending `entries`, built bottom-up, and their count.
     fn build_sorted<K: AsRef<[u8]>>(
-        entries: impl IntoIterator<Item = (K, V)>,
+        entries: impl IntoIterator<Item = (K, Owned<V>)>,
     ) -> Result<(Owned<Node<V>>, usize), NotSorted> {
         // Level 0: leaves, each with its first key (the separator before it).
         let mut level: Vec<(Vec<u8>, Owned<Node<V>>)> = Vec::new();
@@ -334,7 +347,7 @@ impl<V: Send + Sync + 'static> Tree<V> {
                 bytes = 0;
             }
             bytes += key.as_ref().len();
-            pending.push((key, Atomic::new(value)));
+            pending.push((key, Atomic::from(value)));
             count += 1;
         }
         if !pending.is_empty() || level.is_empty() {
@@ -376,7 +389,12 @@ impl<V: Send + Sync + 'static> Tree<V> {
 
     /// The tree's shape, counted by a walk of every node (for memory accounting and tests).
     pub fn shape(&self) -> Shape {
-        fn walk<V>(node: &Node<V>, depth: usize, shape: &mut Shape, guard: &Guard) {
+        fn walk<V: ?Sized + Pointable>(
+            node: &Node<V>,
+            depth: usize,
+            shape: &mut Shape,
+            guard: &Guard,
+        ) {
             shape.depth = shape.depth.max(depth);
             match node {
                 Node::Leaf(leaf) => {
@@ -459,9 +477,10 @@ impl<V: Send + Sync + 'static> Tree<V> {
         &'g self,
         writer: &mut Writer,
         key: &[u8],
-        make: impl FnOnce(Option<&V>) -> V,
+        make: impl FnOnce(Option<&V>) -> V::Init,
         guard: &'g Guard,
     ) -> (&'g V, bool) {
+        let make = |old: Option<&V>| Owned::<V>::init(make(old));
         self.upsert_then(writer, key, make, |_, _| {}, guard)
     }
 
@@ -473,7 +492,7 @@ impl<V: Send + Sync + 'static> Tree<V> {
         &'g self,
         writer: &mut Writer,
         key: &[u8],
-        make: impl FnOnce(Option<&V>) -> V,
+        make: impl FnOnce(Option<&V>) -> Owned<V>,
         published: impl FnOnce(Option<&'g V>, &'g V),
         guard: &'g Guard,
     ) -> (&'g V, bool) {
@@ -484,7 +503,7 @@ impl<V: Send + Sync + 'static> Tree<V> {
             Ok(slot) => {
                 let current = slot.load(Ordering::Acquire, guard);
                 // SAFETY: (1)/(2) as in `get`; only this writer could free it.
-                let new = Owned::new(make(unsafe { current.as_ref() })).into_shared(guard);
+                let new = make(unsafe { current.as_ref() }).into_shared(guard);
                 model::step();
                 let old = slot.swap(new, Ordering::AcqRel, guard);
                 model::step();
@@ -497,7 +516,7 @@ impl<V: Send + Sync + 'static> Tree<V> {
                 (new, false)
             }
             Err(index) => {
-                let new = Owned::new(make(None)).into_shared(guard);
+                let new = make(None).into_shared(guard);
                 let fits =
                     leaf.len() < LEAF_MAX_ENTRIES && leaf.byte_len() + key.len() <= LEAF_MAX_BYTES;
                 let appended = index == leaf.len();
@@ -534,7 +553,7 @@ impl<V: Send + Sync + 'static> Tree<V> {
     pub(crate) fn insert_batch_then<'g>(
         &'g self,
         writer: &mut Writer,
-        values: impl IntoIterator<Item = V>,
+        values: impl IntoIterator<Item = Owned<V>>,
         key_of: impl Fn(&V) -> &[u8],
         mut published: impl FnMut(Option<&'g V>, &'g V),
         guard: &'g Guard,
@@ -547,9 +566,7 @@ impl<V: Send + Sync + 'static> Tree<V> {
             // this call unwinds first.
             key_of(unsafe { value.deref() })
         };
-        let mut values = values
-            .into_iter()
-            .map(|value| Owned::new(value).into_shared(guard));
+        let mut values = values.into_iter().map(|value| value.into_shared(guard));
         let mut next = values.next();
         let mut added = 0;
         while let Some(first) = next {
@@ -637,7 +654,7 @@ impl<V: Send + Sync + 'static> Tree<V> {
     }
 
     /// Sets `key` to `value`. Returns true when the key was not present.
-    pub fn insert(&self, writer: &mut Writer, key: &[u8], value: V) -> bool {
+    pub fn insert(&self, writer: &mut Writer, key: &[u8], value: V::Init) -> bool {
         let guard = &crossbeam_epoch::pin();
         self.upsert(writer, key, |_| value, guard).1
     }
@@ -880,7 +897,10 @@ impl<V: Send + Sync + 'static> Tree<V> {
 
 /// A leaf of `pairs`, or two halves and the separator between them if it is too big. With
 /// `appended` (the last pair is the new key), the left half keeps every old key when they fit.
-fn split_leaf<V>(mut pairs: Vec<(&[u8], Atomic<V>)>, appended: bool) -> Replacement<V> {
+fn split_leaf<V: ?Sized + Pointable>(
+    mut pairs: Vec<(&[u8], Atomic<V>)>,
+    appended: bool,
+) -> Replacement<V> {
     let bytes: usize = pairs.iter().map(|(key, _)| key.len()).sum();
     // A single key larger than a leaf's bytes stays alone in its leaf: there is nothing to
     // split it from.
@@ -916,7 +936,10 @@ fn split_leaf<V>(mut pairs: Vec<(&[u8], Atomic<V>)>, appended: bool) -> Replacem
 
 /// An inner node of `children`, or two halves and the separator that moves up. With
 /// `at_right_edge` (the new child is the last), the left half keeps every old child.
-fn split_inner<V>(mut children: Children<'_, V>, at_right_edge: bool) -> Replacement<V> {
+fn split_inner<V: ?Sized + Pointable>(
+    mut children: Children<'_, V>,
+    at_right_edge: bool,
+) -> Replacement<V> {
     if children.len() <= INNER_MAX_CHILDREN {
         return Replacement::One(Owned::new(Node::Inner(Inner::build(children))));
     }
@@ -939,7 +962,7 @@ fn split_inner<V>(mut children: Children<'_, V>, at_right_edge: bool) -> Replace
 }
 
 /// Frees a subtree nothing else references (4, or a bulk load abandoned half way).
-fn free_subtree<V>(node: Owned<Node<V>>) {
+fn free_subtree<V: ?Sized + Pointable>(node: Owned<Node<V>>) {
     match *node.into_box() {
         Node::Leaf(leaf) => {
             for value in leaf.into_items() {
@@ -958,7 +981,7 @@ fn free_subtree<V>(node: Owned<Node<V>>) {
     }
 }
 
-impl<V: Send + Sync + 'static> Drop for Tree<V> {
+impl<V: ?Sized + Pointable + Send + Sync + 'static> Drop for Tree<V> {
     fn drop(&mut self) {
         // SAFETY: (4) `&mut self`: no reader holds a reference into the tree, and the root
         // is owned by the tree alone.
@@ -967,7 +990,7 @@ impl<V: Send + Sync + 'static> Drop for Tree<V> {
     }
 }
 
-impl<V: Send + Sync + 'static> std::fmt::Debug for Tree<V> {
+impl<V: ?Sized + Pointable + Send + Sync + 'static> std::fmt::Debug for Tree<V> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Tree")
             .field("len", &self.len())
@@ -977,7 +1000,7 @@ impl<V: Send + Sync + 'static> std::fmt::Debug for Tree<V> {
 
 /// Entries of a [`Tree`] between two bounds, ascending, or descending from the back
 /// (`DoubleEndedIterator`). See [`Tree::range`].
-pub struct Range<'g, V, R> {
+pub struct Range<'g, V: ?Sized + Pointable, R> {
     guard: &'g Guard,
     root: &'g Node<V>,
     front: Cursor<'g, V>,
@@ -994,7 +1017,7 @@ pub struct Range<'g, V, R> {
 
 /// How many of `leaf`'s entries lie at or before `end`: one search per leaf, where a check of
 /// each key against the bound would cost a comparison per key.
-fn limit_in<V>(leaf: &Keys<V>, end: Bound<&[u8]>) -> usize {
+fn limit_in<V: ?Sized + Pointable>(leaf: &Keys<V>, end: Bound<&[u8]>) -> usize {
     match end {
         Bound::Unbounded => leaf.len(),
         Bound::Included(end) => match leaf.search(end) {
@@ -1010,13 +1033,13 @@ type Ancestors<'g, V> = SmallVec<[(&'g Inner<V>, usize); 8]>;
 
 /// One end of a range: the inner nodes above its leaf, each with the child being read, and
 /// its place in the leaf (the next entry from the front; one past it from the back).
-struct Cursor<'g, V> {
+struct Cursor<'g, V: ?Sized + Pointable> {
     stack: Ancestors<'g, V>,
     leaf: Option<&'g Keys<V>>,
     position: usize,
 }
 
-impl<'g, V> Cursor<'g, V> {
+impl<'g, V: ?Sized + Pointable> Cursor<'g, V> {
     /// Descends from `node`, at each inner node taking the child `choose` picks, to a leaf.
     fn descend(
         mut node: &'g Node<V>,
@@ -1115,7 +1138,7 @@ impl<'g, V> Cursor<'g, V> {
     }
 }
 
-impl<'g, V: Send + Sync + 'static, R: RangeBounds<[u8]>> Range<'g, V, R> {
+impl<'g, V: ?Sized + Pointable + Send + Sync + 'static, R: RangeBounds<[u8]>> Range<'g, V, R> {
     fn new(tree: &'g Tree<V>, bounds: R, guard: &'g Guard) -> Self {
         let root = deref(tree.root.load(Ordering::Acquire, guard));
         let front = Cursor::front(root, bounds.start_bound(), guard);
@@ -1142,7 +1165,9 @@ impl<'g, V: Send + Sync + 'static, R: RangeBounds<[u8]>> Range<'g, V, R> {
     }
 }
 
-impl<'g, V: Send + Sync + 'static, R: RangeBounds<[u8]>> Iterator for Range<'g, V, R> {
+impl<'g, V: ?Sized + Pointable + Send + Sync + 'static, R: RangeBounds<[u8]>> Iterator
+    for Range<'g, V, R>
+{
     type Item = (&'g [u8], &'g V);
 
     fn next(&mut self) -> Option<Self::Item> {
@@ -1172,7 +1197,9 @@ impl<'g, V: Send + Sync + 'static, R: RangeBounds<[u8]>> Iterator for Range<'g, 
     }
 }
 
-impl<V: Send + Sync + 'static, R: RangeBounds<[u8]>> DoubleEndedIterator for Range<'_, V, R> {
+impl<V: ?Sized + Pointable + Send + Sync + 'static, R: RangeBounds<[u8]>> DoubleEndedIterator
+    for Range<'_, V, R>
+{
     fn next_back(&mut self) -> Option<Self::Item> {
         let (root, guard) = (self.root, self.guard);
         let end = self.bounds.end_bound();
@@ -1251,7 +1278,7 @@ mod tests {
             // Permanent keys are the even ids; the writer adds and removes odd ones.
             let permanent: Vec<u64> = (0..LEAF_MAX_ENTRIES as u64 / 2).map(|id| id * 2).collect();
             let (tree, mut writer) =
-                Tree::from_sorted(permanent.iter().map(|&id| (key(id), tracked(id))))
+                Tree::<Tracked>::from_sorted(permanent.iter().map(|&id| (key(id), tracked(id))))
                     .expect("sorted");
             let tree = Arc::new(tree);
             let readers: Vec<_> = (0..2)

@@ -198,12 +198,12 @@ fn a_bulk_load_reads_like_inserts_and_refuses_unsorted_input() {
 
     let unsorted = [(b"b".to_vec(), 1u64), (b"a".to_vec(), 2)];
     assert_eq!(
-        Tree::from_sorted(unsorted).err(),
+        Tree::<u64>::from_sorted(unsorted).err(),
         Some(NotSorted { position: 1 })
     );
     let duplicate = [(b"a".to_vec(), 1u64), (b"a".to_vec(), 2)];
     assert_eq!(
-        Tree::from_sorted(duplicate).err(),
+        Tree::<u64>::from_sorted(duplicate).err(),
         Some(NotSorted { position: 1 })
     );
     let (empty, _) = Tree::<u64>::from_sorted(Vec::<(Vec<u8>, u64)>::new()).expect("empty");
@@ -224,7 +224,7 @@ fn every_value_is_freed_exactly_once() {
     let drops = Arc::new(AtomicUsize::new(0));
     let mut made = 0;
     {
-        let (tree, mut writer) = Tree::new();
+        let (tree, mut writer) = Tree::<Counted>::new();
         let mut rng = SplitMix64::new(7);
         for _ in 0..20_000 {
             let key = key(&mut rng, 3_000);
@@ -240,7 +240,7 @@ fn every_value_is_freed_exactly_once() {
             (b"a".to_vec(), Counted(Arc::clone(&drops))),
         ];
         made += 2;
-        assert!(Tree::from_sorted(unsorted).is_err());
+        assert!(Tree::<Counted>::from_sorted(unsorted).is_err());
     }
     for _ in 0..10_000 {
         if drops.load(Ordering::SeqCst) == made {
@@ -368,7 +368,7 @@ fn a_bulk_loaded_index_finds_every_key_and_refuses_unsorted_input() {
         key: id.to_be_bytes().to_vec(),
         value: u64::from(id),
     });
-    let (index, mut writer) = cairn_index::Index::from_sorted(values).expect("sorted");
+    let (index, mut writer) = cairn_index::Index::<Held>::from_sorted(values).expect("sorted");
     let guard = crossbeam_epoch::pin();
     for id in 0..5_000u32 {
         assert_eq!(
@@ -390,7 +390,7 @@ fn a_bulk_loaded_index_finds_every_key_and_refuses_unsorted_input() {
         },
     ];
     assert_eq!(
-        cairn_index::Index::from_sorted(unsorted).err(),
+        cairn_index::Index::<Held>::from_sorted(unsorted).err(),
         Some(NotSorted { position: 1 })
     );
 }
