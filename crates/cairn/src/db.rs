@@ -475,10 +475,8 @@ impl Db {
         let doomed: Vec<Key> = self
             .shared
             .index_range((lower, upper), &guard)
-            .filter(|entry| {
-                entry.read(|chain| chain.head().is_some_and(|head| !head.is_dead_at(now)))
-            })
-            .map(|entry| entry.key().clone())
+            .filter(|entry| entry.read(|record| !record.head().is_dead_at(now)))
+            .map(|entry| Key::from_slice(entry.key()))
             .take(limits::COMMIT_MUTATIONS_MAX + 1)
             .collect();
         if doomed.len() > limits::COMMIT_MUTATIONS_MAX {

@@ -1,7 +1,7 @@
 //! The shared core behind every `Db` handle: the ordered index, the commit path and reads.
 //!
 //! - **Index**: one `cairn_index::Index` maps each key to its *record* (`mvcc::record`: the
-//!   key and its version chain in one allocation): a copy-on-write B+tree for scans with a
+//!   key, its newest value and any older versions in one allocation): a copy-on-write B+tree for scans with a
 //!   point table beside it for point reads, one writer (its `Writer` lives in `CommitState`,
 //!   so only the commit lock's holder changes it) and lock-free readers. A commit publishes a
 //!   successor record per key it changes; the old one is freed by epoch once no reader can
@@ -33,15 +33,17 @@
 //! reaches itself through its imports:
 //! 1. `limits`, `clock`, `mvcc::readers`, `durable::snapshot_file`
 //! 2. `error`
-//! 3. `types` (including `Mutation`)
-//! 4. `mvcc::chain`, `mvcc::record`, `watch`, `bounds`, `options`, `durable::record`, `batch`
-//! 5. `deadlines`, `durable` (the layer's shared data only)
-//! 6. `engine`, `durable::identity`
-//! 7. `scan`, `durable::checkpoint`
-//! 8. `maintenance` (runs `Shared::checkpoint_if_due`), `snapshot`, `transaction`
-//! 9. `durable::recovery` (reserves the maintenance service's flush task), `format`, `fuzzing`
-//! 10. `integrity`
-//! 11. `db`
+//! 3. `value`, `mvcc::chain` and `mvcc::record`, which use one another: a record holds
+//!    values, and a value inline in a record frees it when it is the record's last holder
+//! 4. `types` (including `Mutation`; it re-exports `value::Value`)
+//! 5. `watch`, `bounds`, `options`, `durable::record`, `batch`
+//! 6. `deadlines`, `durable` (the layer's shared data only)
+//! 7. `engine`, `durable::identity`
+//! 8. `scan`, `durable::checkpoint`
+//! 9. `maintenance` (runs `Shared::checkpoint_if_due`), `snapshot`, `transaction`
+//! 10. `durable::recovery` (reserves the maintenance service's flush task), `format`, `fuzzing`
+//! 11. `integrity`
+//! 12. `db`
 
 use std::collections::VecDeque;
 use std::ops::{Bound, RangeBounds};
@@ -51,7 +53,6 @@ use std::sync::Arc;
 use cairn_index::{Index, Writer};
 use crossbeam_epoch::Guard;
 use parking_lot::{Mutex, MutexGuard};
-use smallvec::SmallVec;
 
 use crate::deadlines::DeadlineHeap;
 use crate::durable::Durable;
@@ -59,7 +60,7 @@ use crate::error::{Error, KeyDisplay, Result};
 use crate::limits;
 use crate::mvcc::chain::{Chain, VersionEntry, NO_DEADLINE};
 use crate::mvcc::readers::{Horizon, ReadGuard, ReaderRegistry};
-use crate::mvcc::record::Record;
+use crate::mvcc::record::{NewRecord, Record, Write};
 use crate::options::Options;
 use crate::types::{Key, Mutation, Value};
 use crate::watch::WatchHub;
@@ -236,6 +237,13 @@ impl Footprint {
                 .map_or(NO_DEADLINE, |head| head.deadline_millis),
         }
     }
+
+    pub(crate) fn of_record(record: &Record) -> Self {
+        Footprint {
+            entries: record.len() as u64,
+            deadline_millis: record.head().deadline_millis,
+        }
+    }
 }
 
 /// The database's shared state. `Db` is a handle to it.
@@ -267,16 +275,15 @@ impl std::fmt::Debug for Shared {
 }
 
 /// How many records a scan asks the CPU to load ahead of the one it hands out. A scanned key
-/// costs a cache miss into its record and one into its value; with the loads started this
-/// far ahead, several are in flight at once instead of one after another.
+/// costs a cache miss into its record (which holds its newest value inline); with the loads
+/// started this far ahead, several are in flight at once instead of one after another.
 const SCAN_LOOKAHEAD: usize = 16;
 
 /// Records of the index between two bounds, in key order from either end; see
 /// `Shared::index_range`. Lends them out read-only: only `Shared` publishes records.
 ///
 /// Each end keeps up to `SCAN_LOOKAHEAD` records taken from the tree but not yet handed
-/// out: a record is prefetched when it is taken, and its newest value when it is halfway to
-/// the front. When the tree has nothing left between the ends, one end takes from the
+/// out: a record is prefetched when it is taken. When the tree has nothing left between the ends, one end takes from the
 /// other's lookahead, so every record is handed out once whichever ends are used.
 pub(crate) struct IndexRange<'g, R: RangeBounds<[u8]>> {
     tree: cairn_index::Range<'g, Record, R>,
@@ -293,11 +300,6 @@ impl<'g, R: RangeBounds<[u8]>> IndexRange<'g, R> {
             let Some(record) = take() else { break };
             record.prefetch();
             ahead.push_back(record);
-            if let Some(halfway) = ahead.len().checked_sub(SCAN_LOOKAHEAD / 2) {
-                if let Some(record) = ahead.get(halfway) {
-                    record.prefetch_value();
-                }
-            }
         }
     }
 }
@@ -306,13 +308,13 @@ impl<'g, R: RangeBounds<[u8]>> IndexRange<'g, R> {
 pub(crate) struct IndexEntry<'g>(&'g Record);
 
 impl<'g> IndexEntry<'g> {
-    pub(crate) fn key(&self) -> &'g Key {
+    pub(crate) fn key(&self) -> &'g [u8] {
         self.0.key()
     }
 
-    /// Runs `read` on the entry's chain.
-    pub(crate) fn read<T>(&self, read: impl FnOnce(&Chain) -> T) -> T {
-        read(self.0.chain())
+    /// Runs `read` on the entry's record.
+    pub(crate) fn read<T>(&self, read: impl FnOnce(&'g Record) -> T) -> T {
+        read(self.0)
     }
 }
 
@@ -347,7 +349,7 @@ const NEW_KEYS_QUEUED_MAX: usize = 4_096;
 /// together: `Index::insert_batch` copies each leaf once for all the keys bound for it,
 /// where inserting them one by one copied it once per key.
 pub(crate) struct NewKeys {
-    records: Vec<Record>,
+    records: Vec<NewRecord>,
     /// Most records queued before they go in.
     limit: usize,
 }
@@ -542,30 +544,30 @@ impl Shared {
 
     // ----- reads -----------------------------------------------------------------------------
 
-    /// Runs `read` on the current chain of `key`, found through the point table.
-    pub(crate) fn with_chain<R>(&self, key: &[u8], read: impl FnOnce(&Chain) -> R) -> Option<R> {
+    /// Runs `read` on the current record of `key`, found through the point table.
+    pub(crate) fn with_record<R>(&self, key: &[u8], read: impl FnOnce(&Record) -> R) -> Option<R> {
         let guard = crossbeam_epoch::pin();
         let record = self.index.get(key, &guard)?;
-        Some(read(record.chain()))
+        Some(read(record))
     }
 
     /// The newest visible entry's value and version, for a point read that registers nothing.
     pub(crate) fn read_latest(&self, key: &[u8]) -> Option<(Value, u64)> {
-        self.with_chain(key, |chain| {
+        self.with_record(key, |record| {
             // Record first, visible version second: see `mvcc::readers`.
             let visible = self.visible.load(Ordering::Acquire);
-            let found = chain.entry_at(visible)?;
+            let found = record.entry_at(visible)?;
             let value = found.live_value(|| self.now_millis())?;
-            Some((value.clone(), found.version))
+            Some((value, found.version))
         })?
     }
 
     /// The value and version a reader registered at `read_version` sees.
     pub(crate) fn read_at(&self, key: &[u8], read_version: u64) -> Option<(Value, u64)> {
-        self.with_chain(key, |chain| {
-            let found = chain.entry_at(read_version)?;
+        self.with_record(key, |record| {
+            let found = record.entry_at(read_version)?;
             let value = found.live_value(|| self.now_millis())?;
-            Some((value.clone(), found.version))
+            Some((value, found.version))
         })?
     }
 
@@ -727,14 +729,22 @@ impl Shared {
         let mut horizon = HorizonCache::new(self);
         let mut new_keys = NewKeys::default();
         for (key, mutation) in mutations {
-            let entry = VersionEntry::written(version, mutation.clone());
-            let changed = self.apply_locked(
-                state,
-                &mut horizon,
-                &mut new_keys,
-                Key::from_slice(key),
-                entry,
-            );
+            let entry = match mutation {
+                Mutation::Put {
+                    value,
+                    deadline_millis,
+                } => Write {
+                    version,
+                    deadline_millis: *deadline_millis,
+                    value: Some(value.as_bytes()),
+                },
+                Mutation::Delete => Write {
+                    version,
+                    deadline_millis: NO_DEADLINE,
+                    value: None,
+                },
+            };
+            let changed = self.apply_locked(state, &mut horizon, &mut new_keys, key, entry);
             if watched && changed {
                 let value = match mutation {
                     Mutation::Put { value, .. } => Some(value),
@@ -749,39 +759,43 @@ impl Shared {
 
     /// The newest entry of `key` as the sequencer sees it (committed, maybe not yet visible).
     pub(crate) fn head_locked(&self, key: &[u8]) -> Option<VersionEntry> {
-        self.with_chain(key, |chain| chain.head().cloned())?
+        self.with_record(key, |record| record.head().owned())
     }
 
     /// The version of the newest entry of `key`, 0 when the index has none.
     pub(crate) fn head_version_locked(&self, key: &[u8]) -> u64 {
-        self.with_chain(key, Chain::head_version).unwrap_or(0)
+        self.with_record(key, Record::head_version).unwrap_or(0)
     }
 
     /// A copy of the current chain of `key` (its values are shared, not copied).
     pub(crate) fn chain_of(&self, key: &[u8]) -> Option<Chain> {
-        self.with_chain(key, Chain::clone)
+        self.with_record(key, Record::to_chain)
     }
 
-    /// Queues `key`, which the index does not hold, with `chain`, and counts it: its entries,
-    /// and its deadline (a heap pair and a TTL key) if its head has one. Caller holds the
-    /// commit lock and inserts `new_keys` (`insert_new_keys_locked`) before the commit becomes
+    /// Queues `record`, of a key the index does not hold, and counts it: its entries, and
+    /// its deadline (a heap pair and a TTL key) if its head has one. Caller holds the commit
+    /// lock and inserts `new_keys` (`insert_new_keys_locked`) before the commit becomes
     /// visible. A key not above the last queued one first sends the queue in, so a key queued
     /// twice is never inserted twice; so does a full queue, which bounds it.
     pub(crate) fn queue_new_key_locked(
         &self,
         state: &mut CommitState,
         new_keys: &mut NewKeys,
-        key: Key,
-        chain: Chain,
+        record: NewRecord,
     ) {
-        let footprint = Footprint::of(&chain);
-        debug_assert!(footprint.entries > 0, "an indexed chain is never empty");
+        let key = record.record().key();
+        let footprint = Footprint::of_record(record.record());
         if footprint.deadline_millis != NO_DEADLINE {
             state.keys_with_ttl += 1;
-            state.deadlines.push(footprint.deadline_millis, key.clone());
+            state
+                .deadlines
+                .push(footprint.deadline_millis, Key::from_slice(key));
         }
         state.versions_retained += footprint.entries;
-        let in_order = new_keys.records.last().is_none_or(|last| last.key() < &key);
+        let in_order = new_keys
+            .records
+            .last()
+            .is_none_or(|last| last.record().key() < key);
         if !in_order || new_keys.records.len() >= new_keys.limit {
             let limit = new_keys.limit;
             let queued = std::mem::replace(
@@ -793,7 +807,7 @@ impl Shared {
             );
             self.insert_new_keys_locked(state, queued);
         }
-        new_keys.records.push(Record::new(key, chain));
+        new_keys.records.push(record);
     }
 
     /// Inserts the queued keys into the index, leaf by leaf. Caller holds the commit lock.
@@ -836,7 +850,7 @@ impl Shared {
     ) {
         state.release_versions(dropped);
         let guard = crossbeam_epoch::pin();
-        let record = Record::new(Key::from_slice(key), pruned);
+        let record = NewRecord::new(key, pruned);
         let (_, was_new) = self
             .index
             .upsert(&mut state.writer, key, |_| record, &guard);
@@ -855,34 +869,35 @@ impl Shared {
         state: &mut CommitState,
         horizon: &mut HorizonCache<'_>,
         new_keys: &mut NewKeys,
-        key: Key,
-        new_entry: VersionEntry,
+        key: &[u8],
+        new_entry: Write<'_>,
     ) -> bool {
         let new_deadline = new_entry.deadline_millis;
         let guard = crossbeam_epoch::pin();
-        if let Some(record) = self.index.get(&key, &guard) {
-            let old_chain = record.chain();
-            let successor = old_chain.successor(new_entry, || horizon.get());
-            let old = Footprint::of(old_chain);
+        if let Some(record) = self.index.get(key, &guard) {
+            let successor = record.successor(key, new_entry, || horizon.get());
+            let old = Footprint::of_record(record);
             // The successor holds the new entry plus what it kept of the old chain.
-            let kept = successor.len() as u64;
+            let kept = successor
+                .as_ref()
+                .map_or(0, |successor| successor.record().len() as u64);
             debug_assert!(
                 kept <= old.entries + 1,
                 "a successor adds one entry at most"
             );
             state.versions_pruned += old.entries + 1 - kept;
-            if kept == 0 {
+            let Some(successor) = successor else {
                 // A tombstone on a chain that pruned down to tombstones only: every reader sees
                 // the key as absent, so it leaves the indexes. Storing the empty chain would
                 // keep an entry no maintenance pass ever removes.
-                self.remove_key_locked(state, &key, old);
+                self.remove_key_locked(state, key, old);
                 return true;
-            }
+            };
             let old_head_deadline = old.deadline_millis;
             debug_assert!(state.versions_retained >= old.entries);
             state.versions_retained = state.versions_retained + kept - old.entries;
             if old.entries == 1 && kept > 1 {
-                state.prune_queue.push(key.clone());
+                state.prune_queue.push(Key::from_slice(key));
             }
             match (
                 old_head_deadline != NO_DEADLINE,
@@ -894,19 +909,22 @@ impl Shared {
             }
             if new_deadline != NO_DEADLINE && new_deadline != old_head_deadline {
                 // The old pair, if any, goes stale: the reaper skips it, compaction drops it.
-                state.deadlines.push(new_deadline, key.clone());
+                state.deadlines.push(new_deadline, Key::from_slice(key));
             }
-            let record = Record::new(key, successor);
-            // The record owns the key the index is told; a short copy rides on the stack.
-            let at: SmallVec<[u8; 64]> = SmallVec::from_slice(record.key());
             self.index
-                .upsert(&mut state.writer, &at, |_| record, &guard);
+                .upsert(&mut state.writer, key, |_| successor, &guard);
         } else {
             if new_entry.value.is_none() {
                 // Deleting a key the index does not hold changes nothing a reader can see.
                 return false;
             }
-            self.queue_new_key_locked(state, new_keys, key, Chain::single(new_entry));
+            let record = NewRecord::single(
+                key,
+                new_entry.version,
+                new_entry.deadline_millis,
+                new_entry.value,
+            );
+            self.queue_new_key_locked(state, new_keys, record);
         }
         true
     }
@@ -924,7 +942,7 @@ impl Shared {
         }
         let guard = crossbeam_epoch::pin();
         for entry in self.index_range((lower, upper), &guard) {
-            if entry.read(Chain::head_version) > read_version {
+            if entry.read(Record::head_version) > read_version {
                 return Err(Error::Conflict {
                     key: KeyDisplay::new(entry.key()),
                 });

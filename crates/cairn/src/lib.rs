@@ -51,6 +51,12 @@ mod scan;
 mod snapshot;
 mod transaction;
 mod types;
+#[expect(
+    unsafe_code,
+    reason = "a value is a reference-counted handle into a block of its own or into a \
+              record; the safety argument is in the module's documentation"
+)]
+mod value;
 mod watch;
 
 pub use batch::WriteBatch;

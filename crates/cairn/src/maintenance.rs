@@ -65,12 +65,8 @@ impl Shared {
         let live: Vec<(u64, Key)> = taken
             .into_iter()
             .filter(|(deadline, key)| {
-                self.with_chain(key, |chain| {
-                    chain
-                        .head()
-                        .is_some_and(|head| head.deadline_millis == *deadline)
-                })
-                .unwrap_or(false)
+                self.with_record(key, |record| record.head().deadline_millis == *deadline)
+                    .unwrap_or(false)
             })
             .collect();
         self.lock_commit().merge_compacted_deadlines(live);

@@ -78,14 +78,12 @@ impl Scan {
             };
             let Some(entry) = next else { break };
             examined += 1;
-            let live = entry.read(|chain| {
-                let found = chain.entry_at(read_version)?;
-                found
-                    .live_value(|| *now_millis.get_or_insert_with(|| self.shared.now_millis()))
-                    .cloned()
+            let live = entry.read(|record| {
+                let found = record.entry_at(read_version)?;
+                found.live_value(|| *now_millis.get_or_insert_with(|| self.shared.now_millis()))
             });
             if let Some(value) = live {
-                let item = (entry.key().clone(), value);
+                let item = (Key::from_slice(entry.key()), value);
                 if forward {
                     self.front.push_back(item);
                 } else {
@@ -104,7 +102,7 @@ impl Scan {
             }
         }
         if let Some(key) = last_key {
-            let bound = Bound::Excluded(key.clone());
+            let bound = Bound::Excluded(Key::from_slice(key));
             if forward {
                 self.lower = bound;
             } else {

@@ -1,16 +1,17 @@
 //! The engine's vocabulary types: [`Key`], [`Value`], [`Version`].
 //!
 //! `Key` keeps keys of up to 24 bytes inline, so the ordered index compares short keys without
-//! chasing a pointer. `Value` is a reference-counted byte slice: cloning it out of the index
-//! costs one atomic increment, never a copy. `Version` is a commit's sequence number, strictly
+//! chasing a pointer. `Value` (module `value`) is a reference-counted byte string: reading it out
+//! of the index costs one atomic increment on the key's record, never a copy. `Version` is a commit's sequence number, strictly
 //! increasing for the life of the database.
 
 use std::borrow::Borrow;
 use std::fmt;
 use std::ops::Deref;
-use std::sync::Arc;
 
 use smallvec::SmallVec;
+
+pub use crate::value::Value;
 
 /// How many key bytes are stored inline, without a heap allocation.
 const KEY_INLINE_BYTES: usize = 24;
@@ -77,90 +78,6 @@ impl From<&str> for Key {
 }
 
 impl fmt::Debug for Key {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(&crate::error::KeyDisplay::new(&self.0), f)
-    }
-}
-
-/// A value: an immutable, reference-counted byte string. Cloning is cheap; derefs to `[u8]`.
-#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Value(Arc<[u8]>);
-
-impl Value {
-    /// Copies `bytes` into a new value.
-    pub fn from_slice(bytes: &[u8]) -> Self {
-        Value(Arc::from(bytes))
-    }
-
-    /// The value's bytes.
-    pub fn as_bytes(&self) -> &[u8] {
-        &self.0
-    }
-
-    /// The value's bytes, as an owned vector.
-    pub fn to_vec(&self) -> Vec<u8> {
-        self.0.to_vec()
-    }
-
-    /// Asks the CPU to start loading the shared allocation's reference counts (just before
-    /// the bytes) and its first bytes. A hint only: reads nothing, never faults.
-    pub(crate) fn prefetch(&self) {
-        let bytes = self.0.as_ptr();
-        cairn_index::prefetch(bytes.wrapping_sub(2 * std::mem::size_of::<usize>()));
-        cairn_index::prefetch(bytes);
-    }
-}
-
-impl Deref for Value {
-    type Target = [u8];
-    fn deref(&self) -> &[u8] {
-        &self.0
-    }
-}
-
-impl AsRef<[u8]> for Value {
-    fn as_ref(&self) -> &[u8] {
-        &self.0
-    }
-}
-
-impl From<&[u8]> for Value {
-    fn from(bytes: &[u8]) -> Self {
-        Value::from_slice(bytes)
-    }
-}
-
-impl From<Vec<u8>> for Value {
-    fn from(bytes: Vec<u8>) -> Self {
-        Value(Arc::from(bytes))
-    }
-}
-
-impl From<&str> for Value {
-    fn from(text: &str) -> Self {
-        Value::from_slice(text.as_bytes())
-    }
-}
-
-impl PartialEq<[u8]> for Value {
-    fn eq(&self, other: &[u8]) -> bool {
-        *self.0 == *other
-    }
-}
-
-impl PartialEq<&[u8]> for Value {
-    fn eq(&self, other: &&[u8]) -> bool {
-        *self.0 == **other
-    }
-}
-
-impl<const N: usize> PartialEq<&[u8; N]> for Value {
-    fn eq(&self, other: &&[u8; N]) -> bool {
-        *self.0 == other[..]
-    }
-}
-
-impl fmt::Debug for Value {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Display::fmt(&crate::error::KeyDisplay::new(&self.0), f)
     }

@@ -175,19 +175,19 @@ impl Shared {
             {
                 let key = entry.key();
                 entry
-                    .read(|chain| {
-                        let Some(found) = chain
+                    .read(|record| {
+                        let Some(found) = record
                             .entry_at(version)
                             .filter(|found| !found.is_dead_at(now))
                         else {
                             return Ok(());
                         };
-                        let Some(value) = &found.value else {
+                        let Some(value) = found.bytes() else {
                             return Ok(());
                         };
                         writer.push(SnapshotEntry {
-                            key: key.as_bytes(),
-                            value: value.as_bytes(),
+                            key,
+                            value,
                             version: found.version,
                             deadline_millis: found.deadline_millis,
                         })
@@ -202,7 +202,7 @@ impl Shared {
             if seen < CHECKPOINT_CHUNK_ENTRIES {
                 break;
             }
-            after = last.cloned();
+            after = last.map(Key::from_slice);
         }
         let header = writer.finish().map_err(snapshot_error)?;
         Ok(header.entry_count)

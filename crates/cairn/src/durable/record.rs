@@ -94,16 +94,41 @@ pub(crate) fn encoded_commit_bytes<'k>(
 /// says what is wrong; nothing is allocated beyond what the input holds.
 pub(crate) fn decode_commit(body: &[u8]) -> Result<Vec<(Key, Mutation)>, String> {
     let mut mutations = Vec::new();
-    decode_commit_with(body, |key, mutation| mutations.push((key, mutation)))?;
+    decode_commit_with(body, |key, mutation| {
+        let mutation = match mutation {
+            MutationRef::Put {
+                value,
+                deadline_millis,
+            } => Mutation::Put {
+                value: Value::from_slice(value),
+                deadline_millis,
+            },
+            MutationRef::Delete => Mutation::Delete,
+        };
+        mutations.push((Key::from_slice(key), mutation));
+    })?;
     Ok(mutations)
 }
 
-/// Decodes a commit body, handing each mutation to `visit` in order, with no list of its own
-/// (recovery's replay folds a million of them). On an error `visit` may already have seen the
-/// mutations before the damage: a caller that keeps them must drop them again.
-pub(crate) fn decode_commit_with(
-    body: &[u8],
-    mut visit: impl FnMut(Key, Mutation),
+/// One decoded mutation, borrowed from the commit body.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum MutationRef<'a> {
+    /// Set the value, with an absolute deadline in milliseconds.
+    Put {
+        value: &'a [u8],
+        deadline_millis: u64,
+    },
+    /// Remove the key.
+    Delete,
+}
+
+/// Decodes a commit body, handing each mutation to `visit` in order, borrowed from `body`,
+/// with no list and no copy of its own (recovery's replay folds a million of them into
+/// records). On an error `visit` may already have seen the mutations before the damage: a
+/// caller that keeps them must drop them again.
+pub(crate) fn decode_commit_with<'a>(
+    body: &'a [u8],
+    mut visit: impl FnMut(&'a [u8], MutationRef<'a>),
 ) -> Result<(), String> {
     let mut reader = ByteReader { bytes: body, at: 0 };
     let count = reader.u32()?;
@@ -120,18 +145,18 @@ pub(crate) fn decode_commit_with(
         if !(limits::KEY_BYTES_MIN..=limits::KEY_BYTES_MAX).contains(&key_bytes) {
             return Err(format!("key length {key_bytes} is outside 1..=65536"));
         }
-        let key = Key::from_slice(reader.bytes(key_bytes)?);
+        let key = reader.bytes(key_bytes)?;
         let mutation = match kind {
             MUTATION_KIND_PUT => {
                 let deadline_millis = reader.u64()?;
                 let value_bytes = reader.u32()? as usize;
-                let value = Value::from_slice(reader.bytes(value_bytes)?);
-                Mutation::Put {
+                let value = reader.bytes(value_bytes)?;
+                MutationRef::Put {
                     value,
                     deadline_millis,
                 }
             }
-            MUTATION_KIND_DELETE => Mutation::Delete,
+            MUTATION_KIND_DELETE => MutationRef::Delete,
             other => return Err(format!("unknown mutation kind {other}")),
         };
         visit(key, mutation);

@@ -19,7 +19,7 @@ use cairn_log::{
 use parking_lot::Mutex;
 
 use crate::durable::identity;
-use crate::durable::record::{decode_commit, decode_commit_with, RECORD_TYPE_COMMIT};
+use crate::durable::record::{decode_commit, decode_commit_with, MutationRef, RECORD_TYPE_COMMIT};
 use crate::durable::snapshot_file::{read_header, read_snapshot, SnapshotEntry, SnapshotHeader};
 use crate::durable::{
     parse_snapshot_file_name, snapshot_file_name, CheckpointState, Durable, RecoveryReport,
@@ -27,9 +27,10 @@ use crate::durable::{
 };
 use crate::engine::{HorizonCache, NewKeys, Shared};
 use crate::error::{Error, Result};
-use crate::mvcc::chain::{Chain, VersionEntry};
+use crate::mvcc::chain::NO_DEADLINE;
+use crate::mvcc::record::NewRecord;
 use crate::options::{Durability, Options};
-use crate::types::{Key, Mutation, Value, Version};
+use crate::types::{Key, Mutation, Version};
 
 /// Opens (or creates) the durable database described by `options`.
 /// `flush` is the shared-service task that runs a `Buffered` log's background flush.
@@ -310,17 +311,13 @@ impl Shared {
             if entry.key.is_empty() || entry.key.len() > crate::limits::KEY_BYTES_MAX {
                 return Err(format!("key of {} bytes is out of range", entry.key.len()));
             }
-            let version_entry = VersionEntry {
-                version: entry.version,
-                deadline_millis: entry.deadline_millis,
-                value: Some(Value::from_slice(entry.value)),
-            };
-            self.queue_new_key_locked(
-                &mut state,
-                &mut new_keys,
-                Key::from_slice(entry.key),
-                Chain::single(version_entry),
+            let record = NewRecord::single(
+                entry.key,
+                entry.version,
+                entry.deadline_millis,
+                Some(entry.value),
             );
+            self.queue_new_key_locked(&mut state, &mut new_keys, record);
             Ok(())
         };
         let header = read_snapshot(fs.as_ref(), path, &mut visit)
@@ -337,8 +334,9 @@ impl Shared {
     }
 
     /// Applies what the WAL replay collected: each key's last write, in key order, so that
-    /// the index is built by nearly sequential inserts instead of random ones. Keys and values
-    /// move into their records: none is copied, and no value's reference count is touched.
+    /// the index is built by nearly sequential inserts instead of random ones. With no
+    /// snapshot loaded, the replay's records (built as the WAL was read) go into the index as
+    /// they are: nothing is copied again.
     fn apply_replayed(&self, replayed: ReplayedWrites) {
         let Some(last_version) = replayed.last_version else {
             return;
@@ -363,13 +361,13 @@ impl Shared {
             NewKeys::default()
         };
         for write in writes {
-            let entry = VersionEntry::written(write.version, write.mutation);
             if !fresh {
-                self.apply_locked(&mut state, &mut horizon, &mut new_keys, write.key, entry);
-            } else if entry.value.is_some() {
+                let entry = write.record().head().as_write();
+                let key = write.record().key();
+                self.apply_locked(&mut state, &mut horizon, &mut new_keys, key, entry);
+            } else if !write.record().head().is_tombstone() {
                 // A delete of a key nothing holds changes nothing (as in `apply_locked`).
-                let chain = Chain::single(entry);
-                self.queue_new_key_locked(&mut state, &mut new_keys, write.key, chain);
+                self.queue_new_key_locked(&mut state, &mut new_keys, write);
             }
         }
         self.insert_new_keys_locked(&mut state, new_keys);
@@ -444,18 +442,13 @@ pub(crate) fn foreign_snapshot(
 /// order, so the last of each run of equal keys is the newest.
 #[derive(Default)]
 struct ReplayedWrites {
-    writes: Vec<ReplayedWrite>,
+    /// Each write as the record it would make: its key, version and value (or tombstone) in
+    /// one allocation, copied once from the WAL.
+    writes: Vec<NewRecord>,
     /// Writes at the front already sorted and cut to one per key.
     compacted: usize,
     last_version: Option<u64>,
     commits: u64,
-}
-
-/// One write the WAL holds.
-struct ReplayedWrite {
-    key: Key,
-    version: u64,
-    mutation: Mutation,
 }
 
 /// The eight bytes of `key` after its first `skip`, as a big-endian integer (zeros past its
@@ -484,10 +477,12 @@ impl ReplayedWrites {
         let (before, version) = (self.writes.len(), frame.version);
         let writes = &mut self.writes;
         let decoded = decode_commit_with(frame.body, |key, mutation| {
-            writes.push(ReplayedWrite {
-                key,
-                version,
-                mutation,
+            writes.push(match mutation {
+                MutationRef::Put {
+                    value,
+                    deadline_millis,
+                } => NewRecord::single(key, version, deadline_millis, Some(value)),
+                MutationRef::Delete => NewRecord::single(key, version, NO_DEADLINE, None),
             });
         });
         if let Err(reason) = decoded {
@@ -509,12 +504,15 @@ impl ReplayedWrites {
     /// the prefix every key shares, as one integer (`sort_by_cached_key`, stable), and only
     /// runs that tie on those bytes are then sorted by their whole keys.
     fn compact(&mut self) {
+        fn key(write: &NewRecord) -> &[u8] {
+            write.record().key()
+        }
         let shared = self.writes.first().map_or(0, |first| {
-            self.writes.iter().fold(first.key.len(), |shared, write| {
+            let first = key(first);
+            self.writes.iter().fold(first.len(), |shared, write| {
                 let common = first
-                    .key
                     .iter()
-                    .zip(write.key.iter())
+                    .zip(key(write))
                     .take(shared)
                     .take_while(|(left, right)| left == right)
                     .count();
@@ -522,18 +520,18 @@ impl ReplayedWrites {
             })
         });
         self.writes
-            .sort_by_cached_key(|write| sort_rank(&write.key, shared));
+            .sort_by_cached_key(|write| sort_rank(key(write), shared));
         for run in self.writes.chunk_by_mut(|left, right| {
-            sort_rank(&left.key, shared) == sort_rank(&right.key, shared)
+            sort_rank(key(left), shared) == sort_rank(key(right), shared)
         }) {
             if run.len() > 1 {
-                run.sort_by(|left, right| left.key.cmp(&right.key));
+                run.sort_by(|left, right| key(left).cmp(key(right)));
             }
         }
         // `dedup_by` keeps the first of a run; swapping each later write into the kept place
         // keeps the last instead.
         self.writes.dedup_by(|later, kept| {
-            let same = later.key == kept.key;
+            let same = key(later) == key(kept);
             if same {
                 std::mem::swap(later, kept);
             }
@@ -543,11 +541,11 @@ impl ReplayedWrites {
         debug_assert!(self
             .writes
             .windows(2)
-            .all(|pair| matches!(pair, [left, right] if left.key < right.key)));
+            .all(|pair| matches!(pair, [left, right] if key(left) < key(right))));
     }
 
     /// Each key's last write, in key order.
-    fn into_sorted(mut self) -> Vec<ReplayedWrite> {
+    fn into_sorted(mut self) -> Vec<NewRecord> {
         if self.compacted != self.writes.len() {
             self.compact();
         }
@@ -612,15 +610,12 @@ mod tests {
                 let suffix = suffixes[rng.below(suffixes.len())];
                 let key = format!("tenant/0000/user:{id}{suffix}").into_bytes();
                 model.insert(key.clone(), version);
-                let mutation = Mutation::Put {
-                    value: Value::from_slice(&version.to_le_bytes()),
-                    deadline_millis: NO_DEADLINE,
-                };
-                fold.writes.push(ReplayedWrite {
-                    key: Key::from_slice(&key),
+                fold.writes.push(NewRecord::single(
+                    &key,
                     version,
-                    mutation,
-                });
+                    NO_DEADLINE,
+                    Some(&version.to_le_bytes()),
+                ));
                 if version % 700 == 0 {
                     fold.compact();
                     assert!(fold.writes.len() <= model.len());
@@ -629,7 +624,7 @@ mod tests {
             let folded: Vec<(Vec<u8>, u64)> = fold
                 .into_sorted()
                 .into_iter()
-                .map(|write| (write.key.as_bytes().to_vec(), write.version))
+                .map(|write| (write.record().key().to_vec(), write.record().head_version()))
                 .collect();
             assert_eq!(folded, model.into_iter().collect::<Vec<_>>(), "seed {seed}");
         }

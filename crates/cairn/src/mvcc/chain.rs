@@ -17,7 +17,7 @@
 use smallvec::SmallVec;
 
 use crate::mvcc::readers::Horizon;
-use crate::types::{Mutation, Value};
+use crate::value::Value;
 
 /// Deadline meaning "never expires".
 pub(crate) const NO_DEADLINE: u64 = u64::MAX;
@@ -34,25 +34,6 @@ pub(crate) struct VersionEntry {
 }
 
 impl VersionEntry {
-    /// The entry `mutation` writes at `version`: its value, or a tombstone.
-    pub(crate) fn written(version: u64, mutation: Mutation) -> Self {
-        match mutation {
-            Mutation::Put {
-                value,
-                deadline_millis,
-            } => VersionEntry {
-                version,
-                deadline_millis,
-                value: Some(value),
-            },
-            Mutation::Delete => VersionEntry {
-                version,
-                deadline_millis: NO_DEADLINE,
-                value: None,
-            },
-        }
-    }
-
     /// True when the entry reads as absent at `now_millis`.
     pub(crate) fn is_dead_at(&self, now_millis: u64) -> bool {
         self.value.is_none() || self.deadline_millis <= now_millis
@@ -77,6 +58,7 @@ pub(crate) struct Chain {
 
 impl Chain {
     /// A chain of one entry.
+    #[cfg(test)]
     pub(crate) fn single(entry: VersionEntry) -> Self {
         let mut entries = SmallVec::new();
         entries.push(entry);
@@ -86,11 +68,6 @@ impl Chain {
     /// The newest entry (a published chain is never empty).
     pub(crate) fn head(&self) -> Option<&VersionEntry> {
         self.entries.first()
-    }
-
-    /// The version of the newest entry, or 0 for an empty chain.
-    pub(crate) fn head_version(&self) -> u64 {
-        self.head().map_or(0, |entry| entry.version)
     }
 
     /// The entry a reader at `read_version` sees: the newest with `version <= read_version`.
@@ -103,18 +80,30 @@ impl Chain {
     /// The chain after `newest` is committed on top of this one, pruned to `horizon`. With one
     /// old entry no horizon can change the outcome, so `horizon` is only asked for when the old
     /// chain has history.
+    /// Takes the chain by value: what it keeps moves, nothing is cloned. The engine applies
+    /// the same rules to a record in place (`Record::successor`, which is tested against this).
+    #[cfg(test)]
     pub(crate) fn successor(
-        &self,
+        self,
         newest: VersionEntry,
         horizon: impl FnOnce() -> Horizon,
     ) -> Chain {
         let mut entries: SmallVec<[VersionEntry; 2]> = SmallVec::new();
         entries.push(newest);
         if self.entries.len() <= 1 {
-            entries.extend(self.entries.iter().cloned());
+            entries.extend(self.entries);
         } else {
             let horizon = horizon();
-            entries.extend(Self::retained(&self.entries, &horizon).cloned());
+            let newer: SmallVec<[u64; 4]> = std::iter::once(u64::MAX)
+                .chain(self.entries.iter().map(|entry| entry.version))
+                .collect();
+            entries.extend(
+                self.entries
+                    .into_iter()
+                    .zip(newer)
+                    .filter(|(entry, newer)| Self::keeps(entry.version, *newer, &horizon))
+                    .map(|(entry, _)| entry),
+            );
         }
         let mut chain = Chain { entries };
         chain.drop_bottom_tombstones();
@@ -135,16 +124,20 @@ impl Chain {
         entries: &'a [VersionEntry],
         horizon: &'a Horizon,
     ) -> impl Iterator<Item = &'a VersionEntry> + 'a {
-        let visible = horizon.visible();
         // An entry is seen by readers in [its version, the next newer entry's version).
         let newer_versions = std::iter::once(u64::MAX).chain(entries.iter().map(|e| e.version));
         entries
             .iter()
             .zip(newer_versions)
-            .filter(move |(entry, newer)| {
-                entry.version > visible || horizon.any_in(entry.version, *newer)
-            })
+            .filter(move |(entry, newer)| Self::keeps(entry.version, *newer, horizon))
             .map(|(entry, _)| entry)
+    }
+
+    /// True when some reader in `horizon` can see the entry at `version`, whose next newer
+    /// entry is at version `newer` (`u64::MAX` for the newest): it is newer than the visible
+    /// version, or a reader's version lies in [`version`, `newer`).
+    pub(crate) fn keeps(version: u64, newer: u64, horizon: &Horizon) -> bool {
+        version > horizon.visible() || horizon.any_in(version, newer)
     }
 
     /// A tombstone with nothing below it reads exactly like no entry at all.
