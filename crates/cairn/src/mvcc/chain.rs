@@ -106,7 +106,7 @@ impl Chain {
             );
         }
         let mut chain = Chain { entries };
-        chain.drop_bottom_tombstones();
+        drop_bottom_tombstones(&mut chain.entries);
         chain
     }
 
@@ -115,7 +115,7 @@ impl Chain {
         let mut chain = Chain {
             entries: Self::retained(&self.entries, horizon).cloned().collect(),
         };
-        chain.drop_bottom_tombstones();
+        drop_bottom_tombstones(&mut chain.entries);
         (chain.entries.len() != self.entries.len()).then_some(chain)
     }
 
@@ -140,28 +140,25 @@ impl Chain {
         version > horizon.visible() || horizon.any_in(version, newer)
     }
 
-    /// A tombstone with nothing below it reads exactly like no entry at all.
-    fn drop_bottom_tombstones(&mut self) {
-        while self
-            .entries
-            .last()
-            .is_some_and(|entry| entry.value.is_none())
-        {
-            self.entries.pop();
-        }
-    }
-
     /// How many versions the chain holds.
     pub(crate) fn len(&self) -> usize {
         self.entries.len()
     }
 }
 
+/// Drops the tombstones at the bottom of `entries` (newest first): a tombstone with nothing
+/// below it reads exactly like no entry at all.
+pub(crate) fn drop_bottom_tombstones(entries: &mut SmallVec<[VersionEntry; 2]>) {
+    while entries.last().is_some_and(|entry| entry.value.is_none()) {
+        entries.pop();
+    }
+}
+
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn put(version: u64, text: &str) -> VersionEntry {
+    pub(crate) fn put(version: u64, text: &str) -> VersionEntry {
         VersionEntry {
             version,
             deadline_millis: NO_DEADLINE,

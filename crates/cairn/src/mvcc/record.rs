@@ -30,7 +30,7 @@ use std::sync::atomic::AtomicU32;
 use cairn_index::Keyed;
 use crossbeam_epoch::Pointable;
 
-use crate::mvcc::chain::{Chain, VersionEntry, NO_DEADLINE};
+use crate::mvcc::chain::{self, Chain, VersionEntry, NO_DEADLINE};
 use crate::mvcc::readers::Horizon;
 use crate::value::{self, Value};
 
@@ -557,10 +557,7 @@ impl Record {
             }
             newer = entry.version;
         }
-        // A tombstone with nothing below it reads exactly like no entry at all.
-        while older.last().is_some_and(|entry| entry.value.is_none()) {
-            older.pop();
-        }
+        chain::drop_bottom_tombstones(&mut older);
         if older.is_empty() && newest.value.is_none() {
             return None;
         }
@@ -632,14 +629,7 @@ impl Pointable for Record {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn put(version: u64, text: &str) -> VersionEntry {
-        VersionEntry {
-            version,
-            deadline_millis: NO_DEADLINE,
-            value: Some(Value::from(text)),
-        }
-    }
+    use crate::mvcc::chain::tests::put;
 
     fn write(entry: &VersionEntry) -> Write<'_> {
         Write {
