@@ -227,11 +227,11 @@ impl Db {
         self.shared.check_value(value)?;
         self.shared.check_open()?;
         let mutation = Mutation::Put {
-            value: Value::from_slice(value),
+            value,
             deadline_millis,
         };
         let state = self.shared.lock_commit();
-        let version = self.shared.commit(state, [(key, &mutation)])?;
+        let version = self.shared.commit(state, [(key, mutation)])?;
         Ok(Version(version))
     }
 
@@ -246,7 +246,7 @@ impl Db {
             // Absent, deleted or expired: nothing a reader can see would change.
             return Ok(false);
         }
-        self.shared.commit(state, [(key, &Mutation::Delete)])?;
+        self.shared.commit(state, [(key, Mutation::Delete)])?;
         Ok(true)
     }
 
@@ -302,10 +302,10 @@ impl Db {
             return Ok(false);
         };
         let mutation = Mutation::Put {
-            value,
+            value: value.as_bytes(),
             deadline_millis,
         };
-        self.shared.commit(state, [(key, &mutation)])?;
+        self.shared.commit(state, [(key, mutation)])?;
         Ok(true)
     }
 
@@ -339,13 +339,13 @@ impl Db {
             });
         }
         let mutation = match new {
-            Some(bytes) => Mutation::Put {
-                value: Value::from_slice(bytes),
+            Some(value) => Mutation::Put {
+                value,
                 deadline_millis: NO_DEADLINE,
             },
             None => Mutation::Delete,
         };
-        let version = self.shared.commit(state, [(key, &mutation)])?;
+        let version = self.shared.commit(state, [(key, mutation)])?;
         Ok(CasOutcome::Swapped(Version(version)))
     }
 
@@ -365,11 +365,12 @@ impl Db {
             key: KeyDisplay::new(key),
             delta,
         })?;
+        let text = next.to_string();
         let mutation = Mutation::Put {
-            value: Value::from(next.to_string().into_bytes()),
+            value: text.as_bytes(),
             deadline_millis,
         };
-        self.shared.commit(state, [(key, &mutation)])?;
+        self.shared.commit(state, [(key, mutation)])?;
         Ok(next)
     }
 
@@ -379,25 +380,25 @@ impl Db {
     /// first: a refused batch writes nothing. An empty batch commits nothing and returns the
     /// visible version.
     pub fn write(&self, batch: &WriteBatch) -> Result<Version> {
-        if batch.writes.len() > limits::COMMIT_MUTATIONS_MAX {
+        if batch.len() > limits::COMMIT_MUTATIONS_MAX {
             return Err(Error::InvalidArgument(format!(
                 "batch holds {} writes; the limit is {}",
-                batch.writes.len(),
+                batch.len(),
                 limits::COMMIT_MUTATIONS_MAX
             )));
         }
-        let mut mutations = Vec::with_capacity(batch.writes.len());
-        for (key, write) in &batch.writes {
+        let mut mutations = Vec::with_capacity(batch.len());
+        for (key, write) in batch.writes() {
             Shared::check_key(key)?;
             let mutation = match write {
                 BatchWrite::Put { value, ttl } => {
                     self.shared.check_value(value)?;
                     let deadline_millis = match ttl {
-                        Some(ttl) => self.shared.deadline_after(*ttl)?,
+                        Some(ttl) => self.shared.deadline_after(ttl)?,
                         None => NO_DEADLINE,
                     };
                     Mutation::Put {
-                        value: value.clone(),
+                        value,
                         deadline_millis,
                     }
                 }
@@ -413,18 +414,14 @@ impl Db {
         if mutations.is_empty() {
             return Ok(self.version());
         }
-        Shared::check_commit_bytes(crate::durable::record::encoded_commit_bytes(
+        let pairs = || {
             mutations
                 .iter()
-                .map(|(key, mutation)| (key.as_bytes(), mutation)),
-        ))?;
+                .map(|(key, mutation)| (key.as_bytes(), *mutation))
+        };
+        Shared::check_commit_bytes(crate::durable::record::encoded_commit_bytes(pairs()))?;
         let state = self.shared.lock_commit();
-        let version = self.shared.commit(
-            state,
-            mutations
-                .iter()
-                .map(|(key, mutation)| (key.as_bytes(), mutation)),
-        )?;
+        let version = self.shared.commit(state, pairs())?;
         Ok(Version(version))
     }
 
@@ -493,11 +490,11 @@ impl Db {
         // The keys are only known under the lock; nothing is published yet, so refusing here
         // still changes nothing.
         Shared::check_commit_bytes(crate::durable::record::encoded_commit_bytes(
-            doomed.iter().map(|key| (key.as_bytes(), &Mutation::Delete)),
+            doomed.iter().map(|key| (key.as_bytes(), Mutation::Delete)),
         ))?;
         self.shared.commit(
             state,
-            doomed.iter().map(|key| (key.as_bytes(), &Mutation::Delete)),
+            doomed.iter().map(|key| (key.as_bytes(), Mutation::Delete)),
         )?;
         Ok(doomed.len())
     }

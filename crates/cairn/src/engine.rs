@@ -606,7 +606,7 @@ impl Shared {
         mutations: I,
     ) -> Result<u64>
     where
-        I: IntoIterator<Item = (&'k [u8], &'k Mutation)> + Clone,
+        I: IntoIterator<Item = (&'k [u8], Mutation<'k>)> + Clone,
     {
         let version = state.last_version + 1;
         let Some(durable) = &self.durable else {
@@ -701,7 +701,7 @@ impl Shared {
 
     /// Sends the events of the commit at `version` to the watchers. Caller holds the commit
     /// lock and has made `version` visible.
-    fn publish_events(&self, events: Vec<(&[u8], Option<&Value>)>, version: u64) {
+    fn publish_events(&self, events: Vec<(&[u8], Option<&[u8]>)>, version: u64) {
         debug_assert!(self.visible.load(Ordering::Acquire) >= version);
         for (key, value) in events {
             self.watch.publish(key, value, version);
@@ -714,8 +714,8 @@ impl Shared {
         &self,
         state: &mut CommitState,
         version: u64,
-        mutations: impl IntoIterator<Item = (&'k [u8], &'k Mutation)>,
-    ) -> Vec<(&'k [u8], Option<&'k Value>)> {
+        mutations: impl IntoIterator<Item = (&'k [u8], Mutation<'k>)>,
+    ) -> Vec<(&'k [u8], Option<&'k [u8]>)> {
         debug_assert_eq!(
             version,
             state.last_version + 1,
@@ -735,8 +735,8 @@ impl Shared {
                     deadline_millis,
                 } => Write {
                     version,
-                    deadline_millis: *deadline_millis,
-                    value: Some(value.as_bytes()),
+                    deadline_millis,
+                    value: Some(value),
                 },
                 Mutation::Delete => Write {
                     version,
@@ -746,11 +746,7 @@ impl Shared {
             };
             let changed = self.apply_locked(state, &mut horizon, &mut new_keys, key, entry);
             if watched && changed {
-                let value = match mutation {
-                    Mutation::Put { value, .. } => Some(value),
-                    Mutation::Delete => None,
-                };
-                events.push((key, value));
+                events.push((key, entry.value));
             }
         }
         self.insert_new_keys_locked(state, new_keys);

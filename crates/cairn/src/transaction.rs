@@ -29,13 +29,36 @@ use crate::options::Isolation;
 use crate::scan::Scan;
 use crate::types::{Key, Mutation, Value, Version};
 
+/// A write a transaction buffers until commit. It owns its value, so the transaction's own
+/// reads hand it out without a copy.
+#[derive(Debug)]
+enum OwnWrite {
+    Put { value: Value, deadline_millis: u64 },
+    Delete,
+}
+
+impl OwnWrite {
+    fn as_mutation(&self) -> Mutation<'_> {
+        match self {
+            OwnWrite::Put {
+                value,
+                deadline_millis,
+            } => Mutation::Put {
+                value: value.as_bytes(),
+                deadline_millis: *deadline_millis,
+            },
+            OwnWrite::Delete => Mutation::Delete,
+        }
+    }
+}
+
 /// An open transaction. Commit with [`Transaction::commit`]; drop to roll back.
 #[derive(Debug)]
 pub struct Transaction {
     shared: Arc<Shared>,
     guard: ReadGuard,
     isolation: Isolation,
-    writes: BTreeMap<Key, Mutation>,
+    writes: BTreeMap<Key, OwnWrite>,
     /// `Serializable` only: keys read, at most `limits::TRANSACTION_READ_KEYS_MAX`.
     reads: Vec<Key>,
     /// `Serializable` only: ranges scanned, at most `limits::TRANSACTION_READ_RANGES_MAX`.
@@ -119,7 +142,7 @@ impl Transaction {
         let key = key.as_ref();
         Shared::check_key(key)?;
         self.check_room(key)?;
-        self.writes.insert(Key::from_slice(key), Mutation::Delete);
+        self.writes.insert(Key::from_slice(key), OwnWrite::Delete);
         Ok(())
     }
 
@@ -129,7 +152,7 @@ impl Transaction {
         self.check_room(key)?;
         self.writes.insert(
             Key::from_slice(key),
-            Mutation::Put {
+            OwnWrite::Put {
                 value: Value::from_slice(value),
                 deadline_millis,
             },
@@ -147,14 +170,14 @@ impl Transaction {
         Ok(())
     }
 
-    fn own_value(&self, mutation: &Mutation) -> Option<Value> {
-        match mutation {
-            Mutation::Put {
+    fn own_value(&self, write: &OwnWrite) -> Option<Value> {
+        match write {
+            OwnWrite::Put {
                 value,
                 deadline_millis,
             } => (*deadline_millis == NO_DEADLINE || *deadline_millis > self.shared.now_millis())
                 .then(|| value.clone()),
-            Mutation::Delete => None,
+            OwnWrite::Delete => None,
         }
     }
 
@@ -235,11 +258,12 @@ impl Transaction {
             return Err(Self::ranges_full());
         }
         let read_version = self.guard.version();
-        Shared::check_commit_bytes(crate::durable::record::encoded_commit_bytes(
+        let pairs = || {
             self.writes
                 .iter()
-                .map(|(key, mutation)| (key.as_bytes(), mutation)),
-        ))?;
+                .map(|(key, write)| (key.as_bytes(), write.as_mutation()))
+        };
+        Shared::check_commit_bytes(crate::durable::record::encoded_commit_bytes(pairs()))?;
         let state = self.shared.lock_commit();
         for key in self.writes.keys() {
             self.check_unchanged(key, read_version)?;
@@ -256,12 +280,7 @@ impl Transaction {
                 )?;
             }
         }
-        let version = self.shared.commit(
-            state,
-            self.writes
-                .iter()
-                .map(|(key, mutation)| (key.as_bytes(), mutation)),
-        )?;
+        let version = self.shared.commit(state, pairs())?;
         Ok(Version(version))
     }
 

@@ -83,13 +83,17 @@ impl fmt::Debug for Key {
     }
 }
 
-/// One write inside a commit: what the commit path applies, the WAL records and replay
-/// decodes.
-#[derive(Clone, Debug)]
-pub(crate) enum Mutation {
+/// One write inside a commit, borrowed from whoever holds its bytes (the caller's slice, a
+/// batch's buffer, a transaction's writes, a WAL frame): what the commit path applies, the WAL
+/// records and replay decodes. The commit copies the value once, into the key's record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Mutation<'a> {
     /// Set the value, with an absolute deadline in milliseconds (`mvcc::chain::NO_DEADLINE`
     /// for none).
-    Put { value: Value, deadline_millis: u64 },
+    Put {
+        value: &'a [u8],
+        deadline_millis: u64,
+    },
     /// Remove the key.
     Delete,
 }

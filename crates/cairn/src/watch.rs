@@ -156,18 +156,30 @@ impl WatchHub {
         self.count.load(Ordering::Acquire)
     }
 
-    /// Delivers a change to every watcher whose prefix matches `key`.
-    pub(crate) fn publish(&self, key: &[u8], value: Option<&Value>, version: u64) {
+    /// Delivers a change to every watcher whose prefix matches `key`. The value is copied out
+    /// of the commit only when a watcher matches.
+    pub(crate) fn publish(&self, key: &[u8], value: Option<&[u8]>, version: u64) {
+        self.deliver(key, version, || value.map(Value::from_slice));
+    }
+
+    /// Delivers a change to every matching watcher; `value` is called at most once, and every
+    /// matching watcher shares what it made.
+    fn deliver(&self, key: &[u8], version: u64, value: impl FnOnce() -> Option<Value>) {
         let subscribers = self.subscribers.read();
-        let mut owned: Option<Key> = None;
+        let mut value = Some(value);
+        let mut owned: Option<(Key, Option<Value>)> = None;
         for subscriber in subscribers.iter() {
             if key.starts_with(&subscriber.prefix) {
-                let key = owned.get_or_insert_with(|| Key::from_slice(key)).clone();
+                let (key, value) = owned
+                    .get_or_insert_with(|| {
+                        (Key::from_slice(key), value.take().and_then(|make| make()))
+                    })
+                    .clone();
                 let version = Version(version);
                 let event = match value {
                     Some(value) => WatchEvent::Put {
                         key,
-                        value: value.clone(),
+                        value,
                         version,
                     },
                     None => WatchEvent::Delete { key, version },
@@ -189,11 +201,11 @@ impl WatchHub {
     /// held: beyond that the newest are folded into one lag marker, delivered to every watcher
     /// as `WatchEvent::Lagged` (it cannot tell whose they were), so a burst of commits waiting
     /// for one fsync never grows this queue without bound and never waits.
-    pub(crate) fn hold(&self, key: &[u8], value: Option<&Value>, version: u64) {
+    pub(crate) fn hold(&self, key: &[u8], value: Option<&[u8]>, version: u64) {
         let mut held = self.held.lock();
         if held.len() < crate::limits::WATCH_HELD_EVENTS_MAX {
             held.push_back(HeldEvent {
-                change: Some((Key::from_slice(key), value.cloned())),
+                change: Some((Key::from_slice(key), value.map(Value::from_slice))),
                 lost: 0,
                 version,
             });
@@ -219,7 +231,7 @@ impl WatchHub {
         while held.front().is_some_and(|event| event.version <= visible) {
             if let Some(event) = held.pop_front() {
                 match event.change {
-                    Some((key, value)) => self.publish(&key, value.as_ref(), event.version),
+                    Some((key, value)) => self.deliver(&key, event.version, || value),
                     None => self.publish_lagged(event.lost),
                 }
             }
@@ -317,11 +329,10 @@ mod tests {
     fn full_queue_folds_events_into_a_lag_marker() {
         let hub = Arc::new(WatchHub::default());
         let watcher = hub.subscribe(b"k", 3, None);
-        let value = Value::from("v");
         for version in 1..=10 {
-            hub.publish(b"k1", Some(&value), version);
+            hub.publish(b"k1", Some(b"v"), version);
         }
-        hub.publish(b"other", Some(&value), 11);
+        hub.publish(b"other", Some(b"v"), 11);
         assert_eq!(watcher.pending(), 3);
         let first = watcher.try_recv();
         assert!(matches!(
@@ -348,11 +359,10 @@ mod tests {
     fn held_events_are_bounded_and_overflow_becomes_one_lag_marker() {
         let hub = Arc::new(WatchHub::default());
         let watcher = hub.subscribe(b"k", 1 << 20, None);
-        let value = Value::from("v");
         let max = crate::limits::WATCH_HELD_EVENTS_MAX;
         let total = max as u64 + 10;
         for version in 1..=total {
-            hub.hold(b"k1", Some(&value), version);
+            hub.hold(b"k1", Some(b"v"), version);
         }
         assert_eq!(
             hub.held.lock().len(),

@@ -21,7 +21,7 @@
 //! limit, and never panics on any input (it is fuzzed).
 
 use crate::limits;
-use crate::types::{Key, Mutation, Value};
+use crate::types::Mutation;
 
 /// Record type of a commit frame (the frame's `record_type` byte).
 pub const RECORD_TYPE_COMMIT: u8 = 1;
@@ -32,7 +32,7 @@ const MUTATION_KIND_DELETE: u8 = 2;
 /// Appends the body of a commit holding `mutations` to `out`.
 pub(crate) fn encode_commit<'k>(
     out: &mut Vec<u8>,
-    mutations: impl IntoIterator<Item = (&'k [u8], &'k Mutation)>,
+    mutations: impl IntoIterator<Item = (&'k [u8], Mutation<'k>)>,
 ) -> Result<(), String> {
     let count_at = out.len();
     out.extend_from_slice(&0_u32.to_le_bytes());
@@ -75,7 +75,7 @@ pub(crate) fn encode_commit<'k>(
 /// The exact length of the body `encode_commit` writes for `mutations` (saturating), so a
 /// commit's size can be checked before anything is encoded or locked.
 pub(crate) fn encoded_commit_bytes<'k>(
-    mutations: impl IntoIterator<Item = (&'k [u8], &'k Mutation)>,
+    mutations: impl IntoIterator<Item = (&'k [u8], Mutation<'k>)>,
 ) -> usize {
     mutations
         .into_iter()
@@ -90,36 +90,12 @@ pub(crate) fn encoded_commit_bytes<'k>(
         })
 }
 
-/// Decodes a commit body into its mutations, in order. Any inconsistency is an error that
-/// says what is wrong; nothing is allocated beyond what the input holds.
-pub(crate) fn decode_commit(body: &[u8]) -> Result<Vec<(Key, Mutation)>, String> {
+/// Decodes a commit body into its mutations, in order, borrowed from `body`. Any
+/// inconsistency is an error that says what is wrong; nothing is allocated beyond the list.
+pub(crate) fn decode_commit(body: &[u8]) -> Result<Vec<(&[u8], Mutation<'_>)>, String> {
     let mut mutations = Vec::new();
-    decode_commit_with(body, |key, mutation| {
-        let mutation = match mutation {
-            MutationRef::Put {
-                value,
-                deadline_millis,
-            } => Mutation::Put {
-                value: Value::from_slice(value),
-                deadline_millis,
-            },
-            MutationRef::Delete => Mutation::Delete,
-        };
-        mutations.push((Key::from_slice(key), mutation));
-    })?;
+    decode_commit_with(body, |key, mutation| mutations.push((key, mutation)))?;
     Ok(mutations)
-}
-
-/// One decoded mutation, borrowed from the commit body.
-#[derive(Clone, Copy, Debug)]
-pub(crate) enum MutationRef<'a> {
-    /// Set the value, with an absolute deadline in milliseconds.
-    Put {
-        value: &'a [u8],
-        deadline_millis: u64,
-    },
-    /// Remove the key.
-    Delete,
 }
 
 /// Decodes a commit body, handing each mutation to `visit` in order, borrowed from `body`,
@@ -128,7 +104,7 @@ pub(crate) enum MutationRef<'a> {
 /// caller that keeps them must drop them again.
 pub(crate) fn decode_commit_with<'a>(
     body: &'a [u8],
-    mut visit: impl FnMut(&'a [u8], MutationRef<'a>),
+    mut visit: impl FnMut(&'a [u8], Mutation<'a>),
 ) -> Result<(), String> {
     let mut reader = ByteReader { bytes: body, at: 0 };
     let count = reader.u32()?;
@@ -151,12 +127,12 @@ pub(crate) fn decode_commit_with<'a>(
                 let deadline_millis = reader.u64()?;
                 let value_bytes = reader.u32()? as usize;
                 let value = reader.bytes(value_bytes)?;
-                MutationRef::Put {
+                Mutation::Put {
                     value,
                     deadline_millis,
                 }
             }
-            MUTATION_KIND_DELETE => MutationRef::Delete,
+            MUTATION_KIND_DELETE => Mutation::Delete,
             other => return Err(format!("unknown mutation kind {other}")),
         };
         visit(key, mutation);
@@ -240,20 +216,20 @@ mod tests {
     use super::*;
     use crate::mvcc::chain::NO_DEADLINE;
 
-    fn sample() -> Vec<(Key, Mutation)> {
+    fn sample() -> Vec<(&'static [u8], Mutation<'static>)> {
         vec![
             (
-                Key::from_slice(b"a"),
+                b"a",
                 Mutation::Put {
-                    value: Value::from_slice(b"xyz"),
+                    value: b"xyz",
                     deadline_millis: 42,
                 },
             ),
-            (Key::from_slice(b"bb"), Mutation::Delete),
+            (b"bb", Mutation::Delete),
             (
-                Key::from_slice(b"c"),
+                b"c",
                 Mutation::Put {
-                    value: Value::from_slice(b""),
+                    value: b"",
                     deadline_millis: NO_DEADLINE,
                 },
             ),
@@ -263,24 +239,16 @@ mod tests {
     #[test]
     fn encoded_size_is_exact() {
         let mutations = sample();
-        let pairs = || {
-            mutations
-                .iter()
-                .map(|(key, mutation)| (key.as_bytes(), mutation))
-        };
-        assert_eq!(encoded_commit_bytes(pairs()), encode(&mutations).len());
+        assert_eq!(
+            encoded_commit_bytes(mutations.iter().copied()),
+            encode(&mutations).len()
+        );
         assert_eq!(encoded_commit_bytes(std::iter::empty()), encode(&[]).len());
     }
 
-    fn encode(mutations: &[(Key, Mutation)]) -> Vec<u8> {
+    fn encode(mutations: &[(&[u8], Mutation<'_>)]) -> Vec<u8> {
         let mut out = Vec::new();
-        encode_commit(
-            &mut out,
-            mutations
-                .iter()
-                .map(|(key, mutation)| (key.as_bytes(), mutation)),
-        )
-        .expect("encodes");
+        encode_commit(&mut out, mutations.iter().copied()).expect("encodes");
         out
     }
 
@@ -304,28 +272,8 @@ mod tests {
     #[test]
     fn round_trip_keeps_every_mutation_in_order() {
         let mutations = sample();
-        let decoded = decode_commit(&encode(&mutations)).expect("decodes");
-        assert_eq!(decoded.len(), 3);
-        for ((key, mutation), (decoded_key, decoded_mutation)) in mutations.iter().zip(&decoded) {
-            assert_eq!(key, decoded_key);
-            match (mutation, decoded_mutation) {
-                (
-                    Mutation::Put {
-                        value,
-                        deadline_millis,
-                    },
-                    Mutation::Put {
-                        value: decoded_value,
-                        deadline_millis: decoded_deadline,
-                    },
-                ) => {
-                    assert_eq!(value, decoded_value);
-                    assert_eq!(deadline_millis, decoded_deadline);
-                }
-                (Mutation::Delete, Mutation::Delete) => {}
-                _ => panic!("mutation kind changed in the round trip"),
-            }
-        }
+        let body = encode(&mutations);
+        assert_eq!(decode_commit(&body).expect("decodes"), mutations);
     }
 
     #[test]

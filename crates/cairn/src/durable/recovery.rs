@@ -19,7 +19,7 @@ use cairn_log::{
 use parking_lot::Mutex;
 
 use crate::durable::identity;
-use crate::durable::record::{decode_commit, decode_commit_with, MutationRef, RECORD_TYPE_COMMIT};
+use crate::durable::record::{decode_commit, decode_commit_with, RECORD_TYPE_COMMIT};
 use crate::durable::snapshot_file::{read_header, read_snapshot, SnapshotEntry, SnapshotHeader};
 use crate::durable::{
     parse_snapshot_file_name, snapshot_file_name, CheckpointState, Durable, RecoveryReport,
@@ -30,7 +30,7 @@ use crate::error::{Error, Result};
 use crate::mvcc::chain::NO_DEADLINE;
 use crate::mvcc::record::NewRecord;
 use crate::options::{Durability, Options};
-use crate::types::{Key, Mutation, Version};
+use crate::types::{Mutation, Version};
 
 /// Opens (or creates) the durable database described by `options`.
 /// `flush` is the shared-service task that runs a `Buffered` log's background flush.
@@ -377,9 +377,9 @@ impl Shared {
 /// Checks one WAL frame the way replay does before applying it: a commit record whose version
 /// is its LSN and whose body decodes. Returns its mutations. `cairn::verify` uses the same
 /// check, so it calls a record damaged exactly when replay would refuse it.
-pub(crate) fn check_commit_frame(
-    frame: &FrameRef<'_>,
-) -> std::result::Result<Vec<(Key, Mutation)>, String> {
+pub(crate) fn check_commit_frame<'a>(
+    frame: &FrameRef<'a>,
+) -> std::result::Result<Vec<(&'a [u8], Mutation<'a>)>, String> {
     check_commit_header(frame)?;
     decode_commit(frame.body).map_err(|reason| format!("commit body: {reason}"))
 }
@@ -478,11 +478,11 @@ impl ReplayedWrites {
         let writes = &mut self.writes;
         let decoded = decode_commit_with(frame.body, |key, mutation| {
             writes.push(match mutation {
-                MutationRef::Put {
+                Mutation::Put {
                     value,
                     deadline_millis,
                 } => NewRecord::single(key, version, deadline_millis, Some(value)),
-                MutationRef::Delete => NewRecord::single(key, version, NO_DEADLINE, None),
+                Mutation::Delete => NewRecord::single(key, version, NO_DEADLINE, None),
             });
         });
         if let Err(reason) = decoded {
