@@ -18,7 +18,7 @@ use crossbeam_epoch::{Guard, Owned, Pointable};
 use smallvec::SmallVec;
 
 use crate::points::Points;
-use crate::tree::{NotSorted, Range, Shape, Tree, Writer};
+use crate::tree::{Found, LeafHint, NotSorted, Range, Shape, Tree, Writer};
 
 /// The fewest values `Index::insert_batch` builds bottom-up into an empty index; fewer go in
 /// leaf by leaf, which costs the same for a few leaves.
@@ -142,6 +142,61 @@ impl<V: Keyed + ?Sized> Index<V> {
             key,
             make,
             |old, new| points.set(key, old, new, guard),
+            guard,
+        )
+    }
+
+    /// `key`'s value, found through the tree for a write that may replace it
+    /// (`Index::replace`): the leaf in `hint` first, so ascending keys that share a leaf cost
+    /// one descent between them; then the point table, so a key that is absent costs no
+    /// descent; then the tree. `None` when the key is absent.
+    ///
+    /// # Panics
+    ///
+    /// If `writer` or `guard` belongs elsewhere.
+    pub fn find_for_write<'g>(
+        &'g self,
+        writer: &Writer,
+        key: &[u8],
+        hint: &mut LeafHint<'g, V>,
+        guard: &'g Guard,
+    ) -> Option<Found<'g, V>> {
+        if let Some(found) = self.tree.find_hinted(writer, key, hint, guard) {
+            return Some(found);
+        }
+        // Only the writer changes the table and the tree, so for it they agree.
+        self.points.get(key, guard)?;
+        self.tree.find_for_write(writer, key, hint, guard)
+    }
+
+    /// Replaces the value `found` names with `make(current)`, which must hold the same key,
+    /// without a second descent. Returns the value now published.
+    ///
+    /// # Panics
+    ///
+    /// If the new value's key is not the found one (before anything is published), if a write
+    /// that replaced a node came between the find and this call, or if `writer` or `guard`
+    /// belongs elsewhere.
+    pub fn replace<'g>(
+        &'g self,
+        writer: &mut Writer,
+        found: Found<'g, V>,
+        make: impl FnOnce(&V) -> V::Init,
+        guard: &'g Guard,
+    ) -> &'g V {
+        let current = found.value();
+        let key = current.key();
+        let value = Owned::<V>::init(make(current));
+        assert!(
+            value.key() == key,
+            "a value must hold the key it is stored under"
+        );
+        let points = &self.points;
+        self.tree.replace_found_then(
+            writer,
+            found,
+            value,
+            |old, new| points.set(key, Some(old), new, guard),
             guard,
         )
     }

@@ -39,5 +39,6 @@ mod tree;
 pub use index::{Index, Keyed};
 pub use prefetch::prefetch;
 pub use tree::{
-    NotSorted, Range, Shape, Tree, Writer, INNER_MAX_CHILDREN, LEAF_MAX_BYTES, LEAF_MAX_ENTRIES,
+    Found, LeafHint, NotSorted, Range, Shape, Tree, Writer, INNER_MAX_CHILDREN, LEAF_MAX_BYTES,
+    LEAF_MAX_ENTRIES,
 };

@@ -44,7 +44,7 @@
 
 use std::cmp::Ordering as KeyOrdering;
 use std::ops::{Bound, RangeBounds};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use crossbeam_epoch::{Atomic, Guard, Owned, Pointable, Shared};
 use smallvec::SmallVec;
@@ -164,6 +164,47 @@ pub struct Tree<V: ?Sized + Pointable + Send + Sync + 'static> {
     root: Atomic<Node<V>>,
     len: AtomicUsize,
     id: usize,
+    /// Counts the writer's node replacements: a [`LeafHint`] or [`Found`] taken at one count
+    /// names a live leaf for as long as the count stays there. Only the writer changes it, so
+    /// `Relaxed` suffices.
+    shape: AtomicU64,
+}
+
+/// The leaf a writer last found a key in, kept across writes that only replace values (no
+/// node changes then), so a run of ascending keys that share a leaf costs one descent between
+/// them. Any write that replaces a node makes it stale, and a stale hint is never used.
+pub struct LeafHint<'g, V: ?Sized + Pointable> {
+    leaf: Option<(&'g Keys<V>, u64)>,
+}
+
+impl<V: ?Sized + Pointable> Default for LeafHint<'_, V> {
+    fn default() -> Self {
+        LeafHint { leaf: None }
+    }
+}
+
+impl<V: ?Sized + Pointable> std::fmt::Debug for LeafHint<'_, V> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LeafHint")
+            .field("shape", &self.leaf.map(|(_, shape)| shape))
+            .finish()
+    }
+}
+
+/// A key the writer found, with its value and the slot that holds it: what
+/// [`Tree::replace_found`] swaps without a second descent. Valid until the next node
+/// replacement, which the replacement checks.
+pub struct Found<'g, V: ?Sized + Pointable> {
+    slot: &'g Atomic<V>,
+    value: &'g V,
+    shape: u64,
+}
+
+impl<'g, V: ?Sized + Pointable> Found<'g, V> {
+    /// The value the key holds now.
+    pub fn value(&self) -> &'g V {
+        self.value
+    }
 }
 
 /// The right to change one [`Tree`]: there is exactly one per tree, so holding it `&mut`
@@ -235,6 +276,7 @@ impl<V: ?Sized + Pointable + Send + Sync + 'static> Tree<V> {
             root: Atomic::from(root),
             len: AtomicUsize::new(len),
             id,
+            shape: AtomicU64::new(0),
         };
         (tree, Writer { id })
     }
@@ -286,6 +328,7 @@ impl<V: ?Sized + Pointable + Send + Sync + 'static> Tree<V> {
             return Ok(0);
         };
         model::step();
+        self.shape.fetch_add(1, Ordering::Relaxed);
         let old = self.root.swap(root, Ordering::AcqRel, guard);
         self.len.store(count, Ordering::Release);
         // SAFETY: (2) the old root, an empty leaf, is unlinked by the swap just made.
@@ -542,6 +585,99 @@ impl<V: ?Sized + Pointable + Send + Sync + 'static> Tree<V> {
         // SAFETY: (1) just allocated, non-null; (2) published in the tree and bound to `guard`.
         let value = unsafe { value.deref() };
         (value, was_new)
+    }
+
+    /// `key`'s value and slot, for a write that may replace it: the leaf in `hint` first, when
+    /// no node was replaced since it was found there, else a descent, whose leaf becomes the
+    /// hint. `None` when the key is absent.
+    ///
+    /// # Panics
+    ///
+    /// If `writer` belongs elsewhere.
+    pub fn find_for_write<'g>(
+        &'g self,
+        writer: &Writer,
+        key: &[u8],
+        hint: &mut LeafHint<'g, V>,
+        guard: &'g Guard,
+    ) -> Option<Found<'g, V>> {
+        if let Some(found) = self.find_hinted(writer, key, hint, guard) {
+            return Some(found);
+        }
+        let shape = self.shape.load(Ordering::Relaxed);
+        let leaf = self.leaf_for(key, guard);
+        hint.leaf = Some((leaf, shape));
+        Self::found_in(leaf.find(key).ok()?, shape, guard)
+    }
+
+    /// `find_for_write` through the hint alone: `None` when the hint is stale or its leaf does
+    /// not hold `key` (which may then be elsewhere in the tree).
+    ///
+    /// # Panics
+    ///
+    /// If `writer` belongs elsewhere.
+    pub fn find_hinted<'g>(
+        &'g self,
+        writer: &Writer,
+        key: &[u8],
+        hint: &LeafHint<'g, V>,
+        guard: &'g Guard,
+    ) -> Option<Found<'g, V>> {
+        check_guard(guard);
+        self.check_writer(writer);
+        let shape = self.shape.load(Ordering::Relaxed);
+        let (leaf, _) = hint.leaf.filter(|(_, at)| *at == shape)?;
+        Self::found_in(leaf.find(key).ok()?, shape, guard)
+    }
+
+    fn found_in<'g>(slot: &'g Atomic<V>, shape: u64, guard: &'g Guard) -> Option<Found<'g, V>> {
+        let current = slot.load(Ordering::Acquire, guard);
+        // SAFETY: (1) non-null; (2) only the writer could unlink it, and it stays allocated
+        // while `guard` is pinned.
+        let value = unsafe { current.as_ref() }?;
+        Some(Found { slot, value, shape })
+    }
+
+    /// Puts `new` in the slot `found` names, calls `published(old, new)`, then hands the old
+    /// value to the collector: `upsert_then` for a key found by `find_for_write`, without the
+    /// descent. Returns the new value.
+    ///
+    /// # Panics
+    ///
+    /// If `writer` belongs elsewhere, or a node was replaced since `found` was taken (its
+    /// slot may then be in a leaf no reader reaches any more).
+    #[expect(
+        clippy::needless_pass_by_value,
+        reason = "taking the found slot by value ends its one use"
+    )]
+    pub(crate) fn replace_found_then<'g>(
+        &'g self,
+        writer: &mut Writer,
+        found: Found<'g, V>,
+        new: Owned<V>,
+        published: impl FnOnce(&'g V, &'g V),
+        guard: &'g Guard,
+    ) -> &'g V {
+        check_guard(guard);
+        self.check_writer(writer);
+        let Found { slot, shape, .. } = found;
+        assert_eq!(
+            shape,
+            self.shape.load(Ordering::Relaxed),
+            "a found slot is used only before the next node replacement"
+        );
+        let new = new.into_shared(guard);
+        model::step();
+        let old = slot.swap(new, Ordering::AcqRel, guard);
+        model::step();
+        // SAFETY: (1) `new` was just allocated and `old` came from a slot, both non-null;
+        // (2) both are bound to `guard`, and `old` is deferred only below.
+        let (old_value, new_value) = unsafe { (old.deref(), new.deref()) };
+        published(old_value, new_value);
+        // SAFETY: (2) `old` is unlinked now (from the tree, and by `published` from anything
+        // else) and deferred exactly once.
+        unsafe { guard.defer_destroy(old) };
+        new_value
     }
 
     /// Inserts `values` leaf by leaf: the values bound for one leaf are merged into one copy
@@ -841,6 +977,7 @@ impl<V: ?Sized + Pointable + Send + Sync + 'static> Tree<V> {
         mut retired: Retired<'g, V>,
         guard: &'g Guard,
     ) {
+        self.shape.fetch_add(1, Ordering::Relaxed);
         let retire = |retired: Retired<'g, V>| {
             for node in retired {
                 // SAFETY: (2) unlinked by the store just made (or by a copy it published);

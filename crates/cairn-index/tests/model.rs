@@ -272,6 +272,45 @@ impl cairn_index::Keyed for Held {
     }
 }
 
+/// A run of ascending writes sharing one leaf hint, checked against `model`: replacements
+/// through it, with inserts and removals between them that replace nodes (after which the
+/// hint must not be trusted).
+fn hinted_run(
+    index: &cairn_index::Index<Held>,
+    writer: &mut cairn_index::Writer,
+    model: &mut BTreeMap<Vec<u8>, u64>,
+    rng: &mut SplitMix64,
+    space: usize,
+) {
+    let mut keys: Vec<Vec<u8>> = (0..=rng.below(30)).map(|_| key(rng, space)).collect();
+    keys.sort();
+    keys.dedup();
+    let guard = crossbeam_epoch::pin();
+    let mut hint = cairn_index::LeafHint::default();
+    for run_key in &keys {
+        let value = rng.next_u64();
+        let held = || Held {
+            key: run_key.clone(),
+            value,
+        };
+        let Some(found) = index.find_for_write(writer, run_key, &mut hint, &guard) else {
+            assert!(!model.contains_key(run_key), "a present key was not found");
+            index.upsert(writer, run_key, |_| held(), &guard);
+            model.insert(run_key.clone(), value);
+            continue;
+        };
+        assert_eq!(Some(found.value().value), model.get(run_key).copied());
+        if rng.below(4) == 0 {
+            assert!(index.remove(writer, run_key));
+            model.remove(run_key);
+        } else {
+            let published = index.replace(writer, found, |_| held(), &guard);
+            assert_eq!(published.value, value);
+            model.insert(run_key.clone(), value);
+        }
+    }
+}
+
 /// The index (tree plus point table) against `BTreeMap`: enough inserts and removals that the
 /// point table grows and is rebuilt over its removed slots several times.
 #[test]
@@ -333,6 +372,7 @@ fn the_index_matches_a_btreemap_through_growth_and_removals() {
                     let added = index.insert_batch(&mut writer, batch);
                     assert_eq!(added, model.len() - before, "seed {seed}, step {step}");
                 }
+                7 if step % 4 == 1 => hinted_run(&index, &mut writer, &mut model, &mut rng, space),
                 _ => {}
             }
             assert_eq!(
@@ -644,4 +684,62 @@ fn a_large_batch_into_an_empty_index_reads_like_inserts() {
     }
     assert_eq!(index.insert_batch(&mut writer, batch), 400);
     check(&index, &model);
+}
+
+/// A leaf hint is used only while no node was replaced since it was taken: after an insert
+/// rebuilds the hinted leaf, a find through the hint reaches the live leaf, and a replacement
+/// through it is seen by a scan (a stale leaf's slot would be seen by nothing).
+#[test]
+fn a_leaf_hint_goes_stale_when_a_node_is_replaced() {
+    let held = |id: u64, value: u64| Held {
+        key: id.to_be_bytes().to_vec(),
+        value,
+    };
+    let (index, mut writer) =
+        cairn_index::Index::<Held>::from_sorted((0..10_u64).map(|id| held(id * 2, 0)))
+            .expect("sorted");
+    let guard = crossbeam_epoch::pin();
+    let mut hint = cairn_index::LeafHint::default();
+    let found = index
+        .find_for_write(&writer, &4_u64.to_be_bytes(), &mut hint, &guard)
+        .expect("present");
+    index.replace(&mut writer, found, |_| held(4, 1), &guard);
+    // Rebuilds the one leaf the hint names.
+    index.upsert(&mut writer, &5_u64.to_be_bytes(), |_| held(5, 1), &guard);
+    let found = index
+        .find_for_write(&writer, &6_u64.to_be_bytes(), &mut hint, &guard)
+        .expect("present");
+    index.replace(&mut writer, found, |_| held(6, 1), &guard);
+    let scanned: Vec<(Vec<u8>, u64)> = index
+        .range::<std::ops::RangeFull>(.., &guard)
+        .map(|(key, held)| (key.to_vec(), held.value))
+        .collect();
+    let mut expected: Vec<(Vec<u8>, u64)> = (0..10_u64)
+        .map(|id| (id * 2, u64::from(id == 2 || id == 3)))
+        .chain([(5, 1)])
+        .map(|(id, value)| (id.to_be_bytes().to_vec(), value))
+        .collect();
+    expected.sort();
+    assert_eq!(scanned, expected);
+}
+
+/// A found slot outlives no node replacement: replacing through it after an insert is
+/// refused before anything is published.
+#[test]
+#[should_panic(expected = "a found slot is used only before the next node replacement")]
+fn a_found_slot_is_refused_after_a_node_is_replaced() {
+    let held = |id: u64| Held {
+        key: id.to_be_bytes().to_vec(),
+        value: id,
+    };
+    let (index, mut writer) =
+        cairn_index::Index::<Held>::from_sorted((0..10_u64).map(|id| held(id * 2)))
+            .expect("sorted");
+    let guard = crossbeam_epoch::pin();
+    let mut hint = cairn_index::LeafHint::default();
+    let found = index
+        .find_for_write(&writer, &4_u64.to_be_bytes(), &mut hint, &guard)
+        .expect("present");
+    index.upsert(&mut writer, &5_u64.to_be_bytes(), |_| held(5), &guard);
+    index.replace(&mut writer, found, |_| held(4), &guard);
 }

@@ -25,7 +25,7 @@ use crate::durable::{
     parse_snapshot_file_name, snapshot_file_name, CheckpointState, Durable, RecoveryReport,
     SnapshotLoaded,
 };
-use crate::engine::{HorizonCache, NewKeys, Shared};
+use crate::engine::{Applying, CommitState, NewKeys, Shared};
 use crate::error::{Error, Result};
 use crate::mvcc::chain::NO_DEADLINE;
 use crate::mvcc::record::NewRecord;
@@ -351,26 +351,24 @@ impl Shared {
         // Every replayed commit is visible at once, so pruning keeps only the newest entry.
         let commits = state.commits() + commits;
         self.restore_version_locked(&mut state, last_version, commits);
-        let mut horizon = HorizonCache::new(self);
         // With no snapshot loaded every key is new, and asking the index for each would cost a
         // cache miss per key in a point table sized for all of them.
         let fresh = self.keys_indexed() == 0;
-        let mut new_keys = if fresh {
+        let new_keys = if fresh {
             NewKeys::for_empty_index(writes.len())
         } else {
             NewKeys::default()
         };
-        for write in writes {
+        let each = |state: &mut CommitState, applying: &mut Applying<'_>, write: NewRecord| {
             if !fresh {
                 let entry = write.record().head().as_write();
-                let key = write.record().key();
-                self.apply_locked(&mut state, &mut horizon, &mut new_keys, key, entry);
+                applying.apply_locked(state, write.record().key(), entry);
             } else if !write.record().head().is_tombstone() {
                 // A delete of a key nothing holds changes nothing (as in `apply_locked`).
-                self.queue_new_key_locked(&mut state, &mut new_keys, write);
+                applying.queue_new_key_locked(state, write);
             }
-        }
-        self.insert_new_keys_locked(&mut state, new_keys);
+        };
+        self.apply_in_chunks_locked(&mut state, new_keys, writes, each);
     }
 }
 
