@@ -4,8 +4,9 @@
 //!   key, its newest value and any older versions in one allocation): a copy-on-write B+tree for scans with a
 //!   point table beside it for point reads, one writer (its `Writer` lives in `CommitState`,
 //!   so only the commit lock's holder changes it) and lock-free readers. A commit publishes a
-//!   successor record per key it changes; the old one is freed by epoch once no reader can
-//!   reach it. Reads take no lock.
+//!   successor record per key it changes, swapped into the leaf slot where it found the key
+//!   (`Applying`: the commit's keys that share a leaf share one descent); the old one is
+//!   freed by epoch once no reader can reach it. Reads take no lock.
 //! - **Commit path**: one mutex (the sequencer) orders commits. A commit validates, takes the
 //!   next version, publishes new chains, and only then advances the *visible* version, so a
 //!   multi-key commit appears to readers all at once. Watch events are queued after the
@@ -248,8 +249,8 @@ impl Footprint {
 
 /// The database's shared state. `Db` is a handle to it.
 /// Its fields are private: the index changes only through `insert_new_keys_locked`,
-/// `remove_key_locked`, `replace_pruned_locked` and `apply_locked`, which keep the counters
-/// in step.
+/// `remove_key_locked`, `replace_pruned_locked` and `Applying::apply_locked`, which keep the
+/// counters in step.
 pub(crate) struct Shared {
     /// Key -> record, ordered for scans, with a point table for point reads. Its writer is
     /// in `commit`.
