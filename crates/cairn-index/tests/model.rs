@@ -686,18 +686,25 @@ fn a_large_batch_into_an_empty_index_reads_like_inserts() {
     check(&index, &model);
 }
 
+/// `Held` of key `id` (big-endian) and `value`.
+fn held(id: u64, value: u64) -> Held {
+    Held {
+        key: id.to_be_bytes().to_vec(),
+        value,
+    }
+}
+
+/// An index of the even keys 0 to 18, each of value 0, and its writer.
+fn even_keys() -> Result<(cairn_index::Index<Held>, cairn_index::Writer), cairn_index::NotSorted> {
+    cairn_index::Index::<Held>::from_sorted((0..10_u64).map(|id| held(id * 2, 0)))
+}
+
 /// A leaf hint is used only while no node was replaced since it was taken: after an insert
 /// rebuilds the hinted leaf, a find through the hint reaches the live leaf, and a replacement
 /// through it is seen by a scan (a stale leaf's slot would be seen by nothing).
 #[test]
 fn a_leaf_hint_goes_stale_when_a_node_is_replaced() {
-    let held = |id: u64, value: u64| Held {
-        key: id.to_be_bytes().to_vec(),
-        value,
-    };
-    let (index, mut writer) =
-        cairn_index::Index::<Held>::from_sorted((0..10_u64).map(|id| held(id * 2, 0)))
-            .expect("sorted");
+    let (index, mut writer) = even_keys().expect("sorted");
     let guard = crossbeam_epoch::pin();
     let mut hint = cairn_index::LeafHint::default();
     let found = index
@@ -728,18 +735,12 @@ fn a_leaf_hint_goes_stale_when_a_node_is_replaced() {
 #[test]
 #[should_panic(expected = "a found slot is used only before the next node replacement")]
 fn a_found_slot_is_refused_after_a_node_is_replaced() {
-    let held = |id: u64| Held {
-        key: id.to_be_bytes().to_vec(),
-        value: id,
-    };
-    let (index, mut writer) =
-        cairn_index::Index::<Held>::from_sorted((0..10_u64).map(|id| held(id * 2)))
-            .expect("sorted");
+    let (index, mut writer) = even_keys().expect("sorted");
     let guard = crossbeam_epoch::pin();
     let mut hint = cairn_index::LeafHint::default();
     let found = index
         .find_for_write(&writer, &4_u64.to_be_bytes(), &mut hint, &guard)
         .expect("present");
-    index.upsert(&mut writer, &5_u64.to_be_bytes(), |_| held(5), &guard);
-    index.replace(&mut writer, found, |_| held(4), &guard);
+    index.upsert(&mut writer, &5_u64.to_be_bytes(), |_| held(5, 1), &guard);
+    index.replace(&mut writer, found, |_| held(4, 1), &guard);
 }
