@@ -192,8 +192,8 @@ impl<V: ?Sized + Pointable> std::fmt::Debug for LeafHint<'_, V> {
 }
 
 /// A key the writer found, with its value and the slot that holds it: what
-/// [`Tree::replace_found`] swaps without a second descent. Valid until the next node
-/// replacement, which the replacement checks.
+/// [`Index::replace`](crate::Index::replace) swaps without a second descent. Valid until the
+/// next node replacement, which the replacement checks.
 pub struct Found<'g, V: ?Sized + Pointable> {
     slot: &'g Atomic<V>,
     value: &'g V,
