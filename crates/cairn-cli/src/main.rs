@@ -6,7 +6,8 @@
 //! `cairn dump` read a data directory offline (they never modify it); `cairn streams inspect` and
 //! `cairn streams tail` read a stream store the same way, and `cairn verify` checks one too;
 //! `cairn agent` reads the agent state of a data directory (it opens the database, so it
-//! refuses one another process has open). Errors are reported as
+//! refuses one another process has open); `cairn serve` serves a database over the Redis
+//! protocol until SIGINT or SIGTERM (`cairn-server`). Errors are reported as
 //! one `error:` line (with its causes); `bench` then exits 1, the offline commands exit 2
 //! ("could not run", since their exit code 1 means "damage found"). Bad arguments get clap's
 //! usage message and exit code 2; `bench --validate` exits 3 when a row missed its target.
@@ -52,6 +53,46 @@ enum Command {
     /// `diff`, `verify`, `search`. Opens the database, so it refuses one open elsewhere.
     #[command(subcommand)]
     Agent(AgentCommand),
+    /// Serves a database over the Redis protocol (RESP2/RESP3), so Redis clients and tools
+    /// work against it. Runs until SIGINT or SIGTERM, then shuts down cleanly.
+    Serve(ServeArgs),
+}
+
+/// How `cairn serve` keeps its data.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum ServeDurability {
+    /// A reply to a write is sent once the write is fdatasync'ed (shared by all clients).
+    Strict,
+    /// A reply is sent once the write is in the WAL buffer; synced in the background.
+    Buffered,
+    /// In memory only: nothing survives the process.
+    Memory,
+}
+
+/// Options of `cairn serve`.
+#[derive(Debug, Args)]
+struct ServeArgs {
+    /// The data directory (created if missing; unused with `--durability memory`).
+    #[arg(long, default_value = "cairn-data")]
+    dir: PathBuf,
+    /// When a write is acknowledged.
+    #[arg(long, value_enum, default_value = "strict")]
+    durability: ServeDurability,
+    /// The address to listen on.
+    #[arg(long, default_value = "127.0.0.1:6379")]
+    bind: std::net::SocketAddr,
+    /// The password clients must give with AUTH (the user is `default`).
+    #[arg(long)]
+    requirepass: Option<String>,
+    /// Accept non-loopback clients even without a password.
+    #[arg(long)]
+    no_protected_mode: bool,
+    /// Connections served at once.
+    #[arg(long, default_value_t = 10_000)]
+    maxclients: usize,
+    /// Close connections idle this many seconds (0: never).
+    #[arg(long, default_value_t = 0)]
+    timeout: u64,
 }
 
 /// The `cairn agent` commands. Each takes the data directory first and prints text, or one
@@ -414,7 +455,36 @@ fn main() -> ExitCode {
             offline_exit(streams::tail::run(&args.dir, &settings))
         }
         Command::Agent(command) => offline_exit(run_agent(command)),
+        Command::Serve(args) => match serve(&args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) => {
+                report_error(&error);
+                ExitCode::FAILURE
+            }
+        },
     }
+}
+
+/// Runs `cairn serve` until a signal stops it.
+fn serve(args: &ServeArgs) -> anyhow::Result<()> {
+    let mut config = cairn_server::Config::new();
+    config.mode = match args.durability {
+        ServeDurability::Strict => cairn_server::Mode::Strict,
+        ServeDurability::Buffered => cairn_server::Mode::Buffered,
+        ServeDurability::Memory => cairn_server::Mode::Memory,
+    };
+    config.dir = Some(args.dir.clone());
+    config.bind = args.bind;
+    config.requirepass.clone_from(&args.requirepass);
+    config.protected_mode = !args.no_protected_mode;
+    config.maxclients = args.maxclients;
+    config.timeout = (args.timeout > 0).then(|| std::time::Duration::from_secs(args.timeout));
+    cairn_server::run(config, |addr| {
+        // One line on stdout once the server accepts connections, for scripts that wait.
+        println!("cairn serve: listening on {addr} ({:?})", args.durability);
+        let _ = std::io::stdout().flush();
+    })?;
+    Ok(())
 }
 
 /// Runs one `cairn agent` command.

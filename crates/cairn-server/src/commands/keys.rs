@@ -1,0 +1,364 @@
+//! Key commands: `DEL`/`UNLINK`, `EXISTS`, the expiry family, `TYPE`, `KEYS`, `SCAN`,
+//! `RENAME`. Semantics and error texts follow Redis 7.0.
+
+use bytes::Bytes;
+
+use super::strings::at;
+use super::{engine_error, int_arg, is, syntax_error, Ctx};
+use crate::glob;
+use crate::keyspace::{self, now_millis};
+use crate::resp::{Reply, OK};
+
+fn count(n: usize) -> Reply {
+    Reply::Integer(i64::try_from(n).unwrap_or(i64::MAX))
+}
+
+pub(crate) fn del(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
+    let run = || -> Result<Reply, Reply> {
+        let now = now_millis();
+        let keys = args
+            .iter()
+            .skip(1)
+            .map(|key| ctx.meta_key(key))
+            .collect::<Result<Vec<_>, _>>()?;
+        let _locks = ctx.shared.stripes.lock(&keys);
+        let mut deleted = 0;
+        for key in &keys {
+            if ctx.delete(key, now)? {
+                deleted += 1;
+            }
+        }
+        Ok(count(deleted))
+    };
+    run().unwrap_or_else(|error| error)
+}
+
+pub(crate) fn exists(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
+    let run = || -> Result<Reply, Reply> {
+        let now = now_millis();
+        let mut found = 0;
+        for key in args.iter().skip(1) {
+            if ctx.read(&ctx.meta_key(key)?, now)?.is_some() {
+                found += 1;
+            }
+        }
+        Ok(count(found))
+    };
+    run().unwrap_or_else(|error| error)
+}
+
+/// `EXPIRE`'s conditions.
+#[derive(Default)]
+#[expect(
+    clippy::struct_excessive_bools,
+    reason = "one flag per option, as the command has"
+)]
+struct Conditions {
+    nx: bool,
+    xx: bool,
+    gt: bool,
+    lt: bool,
+}
+
+fn parse_conditions(options: &[Bytes]) -> Result<Conditions, Reply> {
+    let mut conditions = Conditions::default();
+    for option in options {
+        if is(option, "nx") {
+            conditions.nx = true;
+        } else if is(option, "xx") {
+            conditions.xx = true;
+        } else if is(option, "gt") {
+            conditions.gt = true;
+        } else if is(option, "lt") {
+            conditions.lt = true;
+        } else {
+            return Err(Reply::err(format!(
+                "Unsupported option {}",
+                String::from_utf8_lossy(option)
+            )));
+        }
+    }
+    if conditions.nx && (conditions.xx || conditions.gt || conditions.lt) {
+        return Err(Reply::err(
+            "NX and XX, GT or LT options at the same time are not compatible",
+        ));
+    }
+    if conditions.gt && conditions.lt {
+        return Err(Reply::err(
+            "GT and LT options at the same time are not compatible",
+        ));
+    }
+    Ok(conditions)
+}
+
+/// The expiry commands: `seconds` scales the argument, `absolute` says it is a Unix time.
+fn expire_generic(
+    ctx: &Ctx<'_>,
+    args: &[Bytes],
+    seconds: bool,
+    absolute: bool,
+    command: &str,
+) -> Result<Reply, Reply> {
+    let conditions = parse_conditions(args.get(3..).unwrap_or_default())?;
+    let amount = int_arg(at(args, 2))?;
+    let now = now_millis();
+    let invalid = || Reply::err(format!("invalid expire time in '{command}' command"));
+    let millis = if seconds {
+        amount.checked_mul(1000).ok_or_else(invalid)?
+    } else {
+        amount
+    };
+    let base = if absolute {
+        0
+    } else {
+        i64::try_from(now).unwrap_or(i64::MAX)
+    };
+    let when = millis.checked_add(base).ok_or_else(invalid)?;
+    let key = ctx.meta_key(at(args, 1))?;
+    let _locks = ctx.shared.stripes.lock(&[&key]);
+    let Some(stored) = ctx.read(&key, now)? else {
+        return Ok(Reply::Integer(0));
+    };
+    let entry = stored.entry();
+    let current = entry
+        .deadline
+        .map(|deadline| i64::try_from(deadline).unwrap_or(i64::MAX));
+    let refused = (conditions.nx && current.is_some())
+        || (conditions.xx && current.is_none())
+        || (conditions.gt && current.is_none_or(|current| when <= current))
+        || (conditions.lt && current.is_some_and(|current| when >= current));
+    if refused {
+        return Ok(Reply::Integer(0));
+    }
+    match u64::try_from(when) {
+        Ok(deadline) if deadline > now => {
+            let record = keyspace::encode(entry.kind, Some(deadline), entry.payload);
+            ctx.write_record(&key, &record, Some(deadline), now)?;
+        }
+        // At or before now: the key expires at once.
+        _ => {
+            ctx.delete(&key, now)?;
+        }
+    }
+    Ok(Reply::Integer(1))
+}
+
+pub(crate) fn expire(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
+    expire_generic(ctx, args, true, false, "expire").unwrap_or_else(|error| error)
+}
+
+pub(crate) fn pexpire(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
+    expire_generic(ctx, args, false, false, "pexpire").unwrap_or_else(|error| error)
+}
+
+pub(crate) fn expireat(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
+    expire_generic(ctx, args, true, true, "expireat").unwrap_or_else(|error| error)
+}
+
+pub(crate) fn pexpireat(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
+    expire_generic(ctx, args, false, true, "pexpireat").unwrap_or_else(|error| error)
+}
+
+/// What the TTL family reports: `-2` for no key, `-1` for no expiry, else `value(deadline,
+/// now)`.
+fn ttl_generic(ctx: &Ctx<'_>, args: &[Bytes], value: fn(u64, u64) -> u64) -> Reply {
+    let run = || -> Result<Reply, Reply> {
+        let now = now_millis();
+        let key = ctx.meta_key(at(args, 1))?;
+        Ok(match ctx.read(&key, now)? {
+            None => Reply::Integer(-2),
+            Some(stored) => match stored.entry().deadline {
+                None => Reply::Integer(-1),
+                Some(deadline) => {
+                    Reply::Integer(i64::try_from(value(deadline, now)).unwrap_or(i64::MAX))
+                }
+            },
+        })
+    };
+    run().unwrap_or_else(|error| error)
+}
+
+pub(crate) fn ttl(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
+    ttl_generic(ctx, args, |deadline, now| {
+        (deadline.saturating_sub(now) + 500) / 1000
+    })
+}
+
+pub(crate) fn pttl(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
+    ttl_generic(ctx, args, u64::saturating_sub)
+}
+
+pub(crate) fn expiretime(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
+    ttl_generic(ctx, args, |deadline, _| deadline / 1000)
+}
+
+pub(crate) fn pexpiretime(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
+    ttl_generic(ctx, args, |deadline, _| deadline)
+}
+
+pub(crate) fn persist(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
+    let run = || -> Result<Reply, Reply> {
+        let now = now_millis();
+        let key = ctx.meta_key(at(args, 1))?;
+        let _locks = ctx.shared.stripes.lock(&[&key]);
+        let Some(stored) = ctx.read(&key, now)? else {
+            return Ok(Reply::Integer(0));
+        };
+        let entry = stored.entry();
+        if entry.deadline.is_none() {
+            return Ok(Reply::Integer(0));
+        }
+        ctx.write_record(
+            &key,
+            &keyspace::encode(entry.kind, None, entry.payload),
+            None,
+            now,
+        )?;
+        Ok(Reply::Integer(1))
+    };
+    run().unwrap_or_else(|error| error)
+}
+
+pub(crate) fn type_of(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
+    let run = || -> Result<Reply, Reply> {
+        let key = ctx.meta_key(at(args, 1))?;
+        Ok(Reply::Status(match ctx.read(&key, now_millis())? {
+            None => "none",
+            Some(stored) => stored.entry().kind.name(),
+        }))
+    };
+    run().unwrap_or_else(|error| error)
+}
+
+pub(crate) fn keys(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
+    let pattern = at(args, 1);
+    let now = now_millis();
+    let scan = match ctx.db().scan_prefix(keyspace::meta_prefix(ctx.client.db)) {
+        Ok(scan) => scan,
+        Err(error) => return engine_error(&error),
+    };
+    let mut found = Vec::new();
+    for (engine_key, record) in scan {
+        let user_key = keyspace::user_key(&engine_key);
+        let live = keyspace::decode(record.as_bytes()).is_some_and(|entry| entry.is_live(now));
+        if live && glob::matches(pattern, user_key) {
+            found.push(Reply::bulk(user_key));
+        }
+    }
+    Reply::Array(found)
+}
+
+pub(crate) fn scan(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
+    let run = || -> Result<Reply, Reply> {
+        let cursor = std::str::from_utf8(at(args, 1))
+            .ok()
+            .and_then(|text| text.parse::<u64>().ok())
+            .ok_or_else(|| Reply::err("invalid cursor"))?;
+        let mut pattern: Option<&[u8]> = None;
+        let mut wanted_type: Option<&[u8]> = None;
+        let mut limit = 10usize;
+        let mut options = args.get(2..).unwrap_or_default().iter();
+        while let Some(option) = options.next() {
+            let value = options.next().ok_or_else(syntax_error)?;
+            if is(option, "match") {
+                pattern = Some(value);
+            } else if is(option, "count") {
+                limit = usize::try_from(int_arg(value)?)
+                    .ok()
+                    .filter(|&limit| limit >= 1)
+                    .ok_or_else(syntax_error)?;
+            } else if is(option, "type") {
+                wanted_type = Some(value);
+            } else {
+                return Err(syntax_error());
+            }
+        }
+        let now = now_millis();
+        let prefix = keyspace::meta_prefix(ctx.client.db);
+        let start = match ctx.shared.cursors.lock().resume_after(cursor) {
+            Some(last) if cursor != 0 => std::ops::Bound::Excluded(last),
+            _ => std::ops::Bound::Included(prefix.to_vec()),
+        };
+        let end =
+            std::ops::Bound::Excluded(vec![ctx.client.db, prefix.last().copied().unwrap_or(0) + 1]);
+        let range = ctx
+            .db()
+            .range::<Vec<u8>>((start, end))
+            .map_err(|error| engine_error(&error))?;
+        let mut found = Vec::new();
+        let mut last = None;
+        let mut more = false;
+        for (visited, (engine_key, record)) in range.enumerate() {
+            if visited == limit {
+                more = true;
+                break;
+            }
+            let user_key = keyspace::user_key(&engine_key);
+            let entry = keyspace::decode(record.as_bytes());
+            let keep = entry.is_some_and(|entry| {
+                entry.is_live(now)
+                    && pattern.is_none_or(|pattern| glob::matches(pattern, user_key))
+                    && wanted_type.is_none_or(|wanted| is(wanted, entry.kind.name()))
+            });
+            if keep {
+                found.push(Reply::bulk(user_key));
+            }
+            last = Some(engine_key.to_vec());
+        }
+        // A page that stopped at its limit gets a cursor; one that reached the end gets 0.
+        let next = match last {
+            Some(last) if more => ctx.shared.cursors.lock().save(last),
+            _ => 0,
+        };
+        Ok(Reply::Array(vec![
+            Reply::bulk(next.to_string()),
+            Reply::Array(found),
+        ]))
+    };
+    run().unwrap_or_else(|error| error)
+}
+
+fn rename_generic(ctx: &Ctx<'_>, args: &[Bytes], only_new: bool) -> Result<Reply, Reply> {
+    let now = now_millis();
+    let source = ctx.meta_key(at(args, 1))?;
+    let target = ctx.meta_key(at(args, 2))?;
+    let _locks = ctx.shared.stripes.lock(&[&source, &target]);
+    let Some(stored) = ctx.read(&source, now)? else {
+        return Err(Reply::err("no such key"));
+    };
+    if source == target {
+        return Ok(if only_new { Reply::Integer(0) } else { OK });
+    }
+    if only_new && ctx.read(&target, now)?.is_some() {
+        return Ok(Reply::Integer(0));
+    }
+    let entry = stored.entry();
+    let record = keyspace::encode(entry.kind, entry.deadline, entry.payload);
+    let mut batch = cairn::WriteBatch::new();
+    match entry.deadline {
+        Some(deadline) => {
+            let reap_after = deadline.saturating_sub(now) + keyspace::REAP_SLACK_MILLIS;
+            batch.put_with_ttl(
+                &target,
+                &record,
+                std::time::Duration::from_millis(reap_after),
+            );
+        }
+        None => {
+            batch.put(&target, &record);
+        }
+    }
+    batch.delete(&source);
+    ctx.db()
+        .write(&batch)
+        .map_err(|error| engine_error(&error))?;
+    Ok(if only_new { Reply::Integer(1) } else { OK })
+}
+
+pub(crate) fn rename(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
+    rename_generic(ctx, args, false).unwrap_or_else(|error| error)
+}
+
+pub(crate) fn renamenx(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
+    rename_generic(ctx, args, true).unwrap_or_else(|error| error)
+}

@@ -1,0 +1,367 @@
+//! The command table and dispatch: each command's name, arity and flags (what `COMMAND`
+//! reports), and the function that runs it against the shared state.
+//!
+//! [`dispatch`] checks, in Redis's order: the command exists, the client is authenticated (or
+//! the command is allowed before), the argument count fits the arity. Errors use Redis's
+//! texts. Commands are grouped by what they touch: [`strings`], [`keys`], and
+//! [`connection`] (the connection and the server).
+
+mod connection;
+pub use connection::REDIS_VERSION;
+mod keys;
+mod strings;
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::sync::atomic::Ordering;
+use std::sync::OnceLock;
+
+use bytes::Bytes;
+use cairn::Error;
+
+use crate::keyspace::{self, Entry, Kind};
+use crate::resp::{Protocol, Reply};
+use crate::state::Shared;
+
+/// A connection's own state.
+#[derive(Debug)]
+pub struct Client {
+    /// The registry id (`CLIENT ID`).
+    pub id: u64,
+    /// The selected database.
+    pub db: u8,
+    /// The reply protocol.
+    pub protocol: Protocol,
+    /// Whether the client may run every command.
+    pub authenticated: bool,
+    /// Set by `QUIT`: close after replying.
+    pub closing: bool,
+}
+
+/// What a command runs with.
+pub(crate) struct Ctx<'a> {
+    pub(crate) shared: &'a Shared,
+    pub(crate) client: &'a mut Client,
+}
+
+type Handler = fn(&mut Ctx<'_>, &[Bytes]) -> Reply;
+
+/// One command of the table.
+pub(crate) struct Spec {
+    pub(crate) name: &'static str,
+    /// Redis's arity: `n` exactly `n` arguments (the name counts), `-n` at least `n`.
+    pub(crate) arity: i64,
+    pub(crate) flags: &'static [&'static str],
+    /// Positions of the first and last key and the step between keys (0, 0, 0: no keys;
+    /// a negative last counts from the end).
+    pub(crate) keys: (i64, i64, i64),
+    handler: Handler,
+}
+
+const WRITE: &[&str] = &["write", "denyoom"];
+const WRITE_FAST: &[&str] = &["write", "denyoom", "fast"];
+const READ: &[&str] = &["readonly"];
+const READ_FAST: &[&str] = &["readonly", "fast"];
+const ADMIN: &[&str] = &["admin", "noscript"];
+const CONN: &[&str] = &["noscript", "loading", "stale", "fast", "no_auth"];
+
+macro_rules! spec {
+    ($name:literal, $arity:expr, $flags:expr, $keys:expr, $handler:path) => {
+        Spec {
+            name: $name,
+            arity: $arity,
+            flags: $flags,
+            keys: $keys,
+            handler: $handler,
+        }
+    };
+}
+
+/// Every command the server knows, in no particular order.
+pub(crate) static COMMANDS: &[Spec] = &[
+    // Connection and server.
+    spec!("ping", -1, CONN, (0, 0, 0), connection::ping),
+    spec!("echo", 2, READ_FAST, (0, 0, 0), connection::echo),
+    spec!("hello", -1, CONN, (0, 0, 0), connection::hello),
+    spec!("auth", -2, CONN, (0, 0, 0), connection::auth),
+    spec!("select", 2, CONN, (0, 0, 0), connection::select),
+    spec!("quit", -1, CONN, (0, 0, 0), connection::quit),
+    spec!("client", -2, CONN, (0, 0, 0), connection::client),
+    spec!("info", -1, READ, (0, 0, 0), connection::info),
+    spec!("dbsize", 1, READ, (0, 0, 0), connection::dbsize),
+    spec!("flushdb", -1, WRITE, (0, 0, 0), connection::flushdb),
+    spec!("flushall", -1, WRITE, (0, 0, 0), connection::flushall),
+    spec!("time", 1, READ_FAST, (0, 0, 0), connection::time),
+    spec!("command", -1, CONN, (0, 0, 0), connection::command),
+    spec!("config", -2, ADMIN, (0, 0, 0), connection::config),
+    // Strings.
+    spec!("get", 2, READ_FAST, (1, 1, 1), strings::get),
+    spec!("set", -3, WRITE, (1, 1, 1), strings::set),
+    spec!("setnx", 3, WRITE_FAST, (1, 1, 1), strings::setnx),
+    spec!("setex", 4, WRITE, (1, 1, 1), strings::setex),
+    spec!("psetex", 4, WRITE, (1, 1, 1), strings::psetex),
+    spec!("getset", 3, WRITE_FAST, (1, 1, 1), strings::getset),
+    spec!("getdel", 2, WRITE_FAST, (1, 1, 1), strings::getdel),
+    spec!("getex", -2, WRITE_FAST, (1, 1, 1), strings::getex),
+    spec!("mget", -2, READ_FAST, (1, -1, 1), strings::mget),
+    spec!("mset", -3, WRITE, (1, -1, 2), strings::mset),
+    spec!("msetnx", -3, WRITE, (1, -1, 2), strings::msetnx),
+    spec!("append", 3, WRITE_FAST, (1, 1, 1), strings::append),
+    spec!("strlen", 2, READ_FAST, (1, 1, 1), strings::strlen),
+    spec!("getrange", 4, READ, (1, 1, 1), strings::getrange),
+    spec!("substr", 4, READ, (1, 1, 1), strings::getrange),
+    spec!("setrange", 4, WRITE, (1, 1, 1), strings::setrange),
+    spec!("incr", 2, WRITE_FAST, (1, 1, 1), strings::incr),
+    spec!("decr", 2, WRITE_FAST, (1, 1, 1), strings::decr),
+    spec!("incrby", 3, WRITE_FAST, (1, 1, 1), strings::incrby),
+    spec!("decrby", 3, WRITE_FAST, (1, 1, 1), strings::decrby),
+    spec!(
+        "incrbyfloat",
+        3,
+        WRITE_FAST,
+        (1, 1, 1),
+        strings::incrbyfloat
+    ),
+    // Keys.
+    spec!("del", -2, WRITE, (1, -1, 1), keys::del),
+    spec!("unlink", -2, WRITE_FAST, (1, -1, 1), keys::del),
+    spec!("exists", -2, READ_FAST, (1, -1, 1), keys::exists),
+    spec!("expire", -3, WRITE_FAST, (1, 1, 1), keys::expire),
+    spec!("pexpire", -3, WRITE_FAST, (1, 1, 1), keys::pexpire),
+    spec!("expireat", -3, WRITE_FAST, (1, 1, 1), keys::expireat),
+    spec!("pexpireat", -3, WRITE_FAST, (1, 1, 1), keys::pexpireat),
+    spec!("ttl", 2, READ_FAST, (1, 1, 1), keys::ttl),
+    spec!("pttl", 2, READ_FAST, (1, 1, 1), keys::pttl),
+    spec!("expiretime", 2, READ_FAST, (1, 1, 1), keys::expiretime),
+    spec!("pexpiretime", 2, READ_FAST, (1, 1, 1), keys::pexpiretime),
+    spec!("persist", 2, WRITE_FAST, (1, 1, 1), keys::persist),
+    spec!("type", 2, READ_FAST, (1, 1, 1), keys::type_of),
+    spec!("keys", 2, READ, (0, 0, 0), keys::keys),
+    spec!("scan", -2, READ, (0, 0, 0), keys::scan),
+    spec!("rename", 3, WRITE, (1, 2, 1), keys::rename),
+    spec!("renamenx", 3, WRITE_FAST, (1, 2, 1), keys::renamenx),
+];
+
+/// Looks a command up by its name, in any case.
+pub(crate) fn lookup(name: &[u8]) -> Option<&'static Spec> {
+    static TABLE: OnceLock<HashMap<&'static [u8], &'static Spec>> = OnceLock::new();
+    let table = TABLE.get_or_init(|| {
+        COMMANDS
+            .iter()
+            .map(|spec| (spec.name.as_bytes(), spec))
+            .collect()
+    });
+    let mut lower = [0u8; 32];
+    let folded = lower.get_mut(..name.len())?;
+    folded.copy_from_slice(name);
+    folded.make_ascii_lowercase();
+    table.get(&*folded).copied()
+}
+
+/// Runs one request (`args[0]` is the command name) and returns its reply.
+pub(crate) fn dispatch(shared: &Shared, client: &mut Client, args: &[Bytes]) -> Reply {
+    let Some(name) = args.first() else {
+        return Reply::err("empty command");
+    };
+    shared
+        .stats
+        .commands_processed
+        .fetch_add(1, Ordering::Relaxed);
+    let Some(spec) = lookup(name) else {
+        return unknown_command(name, args.get(1..).unwrap_or_default());
+    };
+    if !client.authenticated && !spec.flags.contains(&"no_auth") {
+        return Reply::Error("NOAUTH Authentication required.".to_owned());
+    }
+    let count = i64::try_from(args.len()).unwrap_or(i64::MAX);
+    if (spec.arity > 0 && count != spec.arity) || (spec.arity < 0 && count < -spec.arity) {
+        return wrong_arity(spec.name);
+    }
+    (spec.handler)(&mut Ctx { shared, client }, args)
+}
+
+fn unknown_command(name: &[u8], rest: &[Bytes]) -> Reply {
+    let mut text = format!(
+        "unknown command '{}', with args beginning with: ",
+        clip(name)
+    );
+    for arg in rest {
+        let _ = write!(text, "'{}' ", clip(arg));
+    }
+    Reply::err(text)
+}
+
+/// Up to 128 bytes of `bytes` as text, as Redis quotes arguments in errors.
+fn clip(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes.get(..128).unwrap_or(bytes)).into_owned()
+}
+
+pub(crate) fn wrong_arity(name: &str) -> Reply {
+    Reply::err(format!("wrong number of arguments for '{name}' command"))
+}
+
+pub(crate) fn syntax_error() -> Reply {
+    Reply::err("syntax error")
+}
+
+pub(crate) fn not_an_integer() -> Reply {
+    Reply::err("value is not an integer or out of range")
+}
+
+pub(crate) fn wrong_type() -> Reply {
+    Reply::Error("WRONGTYPE Operation against a key holding the wrong kind of value".to_owned())
+}
+
+/// The reply for an engine error.
+pub(crate) fn engine_error(error: &Error) -> Reply {
+    match error {
+        Error::ValueTooLarge { .. } => {
+            Reply::err("string exceeds maximum allowed size (proto-max-bulk-len)")
+        }
+        Error::KeyTooLarge { .. } => Reply::err("key too large"),
+        other => Reply::err(format!("cairn: {other}")),
+    }
+}
+
+/// An argument as an `i64`, or Redis's error.
+pub(crate) fn int_arg(arg: &[u8]) -> Result<i64, Reply> {
+    crate::resp::parse::parse_i64(arg).ok_or_else(not_an_integer)
+}
+
+/// Whether `arg` is `option`, in any case.
+pub(crate) fn is(arg: &[u8], option: &str) -> bool {
+    arg.eq_ignore_ascii_case(option.as_bytes())
+}
+
+/// A string's bytes and deadline.
+pub(crate) type StringValue = (Vec<u8>, Option<u64>);
+
+/// A key's live record, read at the engine's latest version.
+pub(crate) struct Stored {
+    record: cairn::Value,
+}
+
+impl Stored {
+    pub(crate) fn entry(&self) -> Entry<'_> {
+        keyspace::decode(self.record.as_bytes()).unwrap_or(Entry {
+            kind: Kind::String,
+            deadline: None,
+            payload: &[],
+        })
+    }
+}
+
+impl Ctx<'_> {
+    pub(crate) fn db(&self) -> &cairn::Db {
+        &self.shared.db
+    }
+
+    /// The engine key of `key` in the selected database, or the error for a key too long.
+    pub(crate) fn meta_key(&self, key: &[u8]) -> Result<Vec<u8>, Reply> {
+        if key.len() > keyspace::KEY_BYTES_MAX {
+            return Err(Reply::err("key too large"));
+        }
+        Ok(keyspace::meta_key(self.client.db, key))
+    }
+
+    /// The live record under `engine_key`, if any; an undecodable record is an error.
+    pub(crate) fn read(&self, engine_key: &[u8], now: u64) -> Result<Option<Stored>, Reply> {
+        let record = self
+            .db()
+            .get(engine_key)
+            .map_err(|error| engine_error(&error))?;
+        let Some(record) = record else {
+            return Ok(None);
+        };
+        match keyspace::decode(record.as_bytes()) {
+            None => Err(Reply::err(
+                "cairn: the record of this key is damaged (not a known type)",
+            )),
+            Some(entry) if !entry.is_live(now) => Ok(None),
+            Some(_) => Ok(Some(Stored { record })),
+        }
+    }
+
+    /// The live string under `engine_key`: its bytes and deadline, `None` if absent, or
+    /// `WRONGTYPE`.
+    pub(crate) fn read_string(
+        &self,
+        engine_key: &[u8],
+        now: u64,
+    ) -> Result<Option<StringValue>, Reply> {
+        match self.read(engine_key, now)? {
+            None => Ok(None),
+            Some(stored) => {
+                let entry = stored.entry();
+                if entry.kind != Kind::String {
+                    return Err(wrong_type());
+                }
+                Ok(Some((entry.payload.to_vec(), entry.deadline)))
+            }
+        }
+    }
+
+    /// Writes a string record (the caller holds the key's stripe).
+    pub(crate) fn write_string(
+        &self,
+        engine_key: &[u8],
+        payload: &[u8],
+        deadline: Option<u64>,
+        now: u64,
+    ) -> Result<(), Reply> {
+        self.write_record(
+            engine_key,
+            &keyspace::encode(Kind::String, deadline, payload),
+            deadline,
+            now,
+        )
+    }
+
+    /// Writes an encoded record whose deadline is `deadline` (the caller holds the stripe).
+    /// A deadline already past deletes the key instead, as Redis does.
+    pub(crate) fn write_record(
+        &self,
+        engine_key: &[u8],
+        record: &[u8],
+        deadline: Option<u64>,
+        now: u64,
+    ) -> Result<(), Reply> {
+        let result = match deadline {
+            None => self.db().put(engine_key, record).map(drop),
+            Some(deadline) if deadline < now => self.db().delete(engine_key).map(drop),
+            Some(deadline) => {
+                let reap_after = deadline - now + keyspace::REAP_SLACK_MILLIS;
+                self.db()
+                    .put_with_ttl(
+                        engine_key,
+                        record,
+                        std::time::Duration::from_millis(reap_after),
+                    )
+                    .map(drop)
+            }
+        };
+        result.map_err(|error| engine_error(&error))
+    }
+
+    /// Deletes `engine_key`'s record; whether a live key was there.
+    pub(crate) fn delete(&self, engine_key: &[u8], now: u64) -> Result<bool, Reply> {
+        let live = self.read(engine_key, now)?.is_some();
+        self.db()
+            .delete(engine_key)
+            .map_err(|error| engine_error(&error))?;
+        Ok(live)
+    }
+}
+
+/// Whether a request walks a whole database (`KEYS`, `FLUSHDB`, `FLUSHALL`, `DBSIZE`, `INFO`),
+/// so the connection runs it off the runtime's worker thread.
+pub(crate) fn runs_long(args: &[Bytes]) -> bool {
+    args.first()
+        .and_then(|name| lookup(name))
+        .is_some_and(|spec| {
+            matches!(
+                spec.name,
+                "keys" | "flushdb" | "flushall" | "dbsize" | "info"
+            )
+        })
+}

@@ -1,0 +1,240 @@
+//! Replies and their encoding in RESP2 or RESP3 (chosen per connection by `HELLO`).
+//!
+//! A command builds one [`Reply`]; [`Reply::encode`] writes it in the connection's protocol.
+//! RESP3-only types fall back as Redis does under RESP2: a map becomes a flat array of
+//! key, value, ...; a set an array; a double a bulk string; a boolean the integer 1 or 0; a
+//! null `$-1` (or `*-1` for a null array).
+
+use bytes::Bytes;
+
+/// The protocol a connection speaks.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Protocol {
+    /// RESP2, every connection's start.
+    #[default]
+    Resp2,
+    /// RESP3, after `HELLO 3`.
+    Resp3,
+}
+
+/// One reply.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Reply {
+    /// `+OK`-style status.
+    Status(&'static str),
+    /// A status built at run time (`+PONG`, a `TYPE` name).
+    StatusText(String),
+    /// `-ERR ...`: the text after the `-`, its first word the error code.
+    Error(String),
+    /// `:n`.
+    Integer(i64),
+    /// `$n` and the bytes.
+    Bulk(Bytes),
+    /// The null bulk string (`$-1`, RESP3 `_`).
+    Null,
+    /// The null array (`*-1`, RESP3 `_`).
+    NullArray,
+    /// `*n` and the elements.
+    Array(Vec<Reply>),
+    /// RESP3 `%n`; a flat array under RESP2.
+    Map(Vec<(Reply, Reply)>),
+    /// RESP3 `~n`; an array under RESP2.
+    Set(Vec<Reply>),
+    /// RESP3 `,x`; a bulk string under RESP2.
+    Double(f64),
+    /// RESP3 `#t`/`#f`; `:1`/`:0` under RESP2.
+    Boolean(bool),
+}
+
+/// `+OK`.
+pub const OK: Reply = Reply::Status("OK");
+
+impl Reply {
+    /// An error reply with the code `ERR`.
+    pub fn err(text: impl AsRef<str>) -> Reply {
+        Reply::Error(format!("ERR {}", text.as_ref()))
+    }
+
+    /// A bulk string copied from `bytes`.
+    pub fn bulk(bytes: impl AsRef<[u8]>) -> Reply {
+        Reply::Bulk(Bytes::copy_from_slice(bytes.as_ref()))
+    }
+
+    /// An array of bulk strings.
+    pub fn bulks<I, B>(items: I) -> Reply
+    where
+        I: IntoIterator<Item = B>,
+        B: AsRef<[u8]>,
+    {
+        Reply::Array(items.into_iter().map(Reply::bulk).collect())
+    }
+
+    /// Whether this is an error reply.
+    pub fn is_error(&self) -> bool {
+        matches!(self, Reply::Error(_))
+    }
+
+    /// Appends the reply to `out` in `protocol`.
+    pub fn encode(&self, protocol: Protocol, out: &mut Vec<u8>) {
+        let resp3 = protocol == Protocol::Resp3;
+        match self {
+            Reply::Status(text) => line(out, b'+', text.as_bytes()),
+            Reply::StatusText(text) => line(out, b'+', text.as_bytes()),
+            Reply::Error(text) => line(out, b'-', text.as_bytes()),
+            Reply::Integer(value) => header(out, b':', *value),
+            Reply::Bulk(bytes) => bulk(out, bytes),
+            Reply::Null | Reply::NullArray if resp3 => out.extend_from_slice(b"_\r\n"),
+            Reply::Null => out.extend_from_slice(b"$-1\r\n"),
+            Reply::NullArray => out.extend_from_slice(b"*-1\r\n"),
+            Reply::Array(items) => {
+                header(out, b'*', items.len());
+                for item in items {
+                    item.encode(protocol, out);
+                }
+            }
+            Reply::Set(items) => {
+                header(out, if resp3 { b'~' } else { b'*' }, items.len());
+                for item in items {
+                    item.encode(protocol, out);
+                }
+            }
+            Reply::Map(pairs) => {
+                if resp3 {
+                    header(out, b'%', pairs.len());
+                } else {
+                    header(out, b'*', pairs.len() * 2);
+                }
+                for (key, value) in pairs {
+                    key.encode(protocol, out);
+                    value.encode(protocol, out);
+                }
+            }
+            Reply::Double(value) => {
+                let text = format_double(*value);
+                if resp3 {
+                    line(out, b',', text.as_bytes());
+                } else {
+                    bulk(out, text.as_bytes());
+                }
+            }
+            Reply::Boolean(value) if resp3 => {
+                out.extend_from_slice(if *value { b"#t\r\n" } else { b"#f\r\n" });
+            }
+            Reply::Boolean(value) => header(out, b':', i64::from(*value)),
+        }
+    }
+}
+
+/// A double as Redis prints one: `inf`, `-inf`, `nan`, an integer without a fraction when it
+/// is one, else the shortest text that reads back as the same value.
+pub fn format_double(value: f64) -> String {
+    if value.is_nan() {
+        "nan".to_owned()
+    } else if value.is_infinite() {
+        if value > 0.0 { "inf" } else { "-inf" }.to_owned()
+    } else {
+        format!("{value}")
+    }
+}
+
+fn line(out: &mut Vec<u8>, prefix: u8, text: &[u8]) {
+    out.push(prefix);
+    // A status or error may not hold a newline; Redis replaces them with spaces.
+    out.extend(text.iter().map(|&byte| {
+        if byte == b'\r' || byte == b'\n' {
+            b' '
+        } else {
+            byte
+        }
+    }));
+    out.extend_from_slice(b"\r\n");
+}
+
+fn header(out: &mut Vec<u8>, prefix: u8, number: impl itoa_like::Decimal) {
+    out.push(prefix);
+    number.write_to(out);
+    out.extend_from_slice(b"\r\n");
+}
+
+fn bulk(out: &mut Vec<u8>, bytes: &[u8]) {
+    header(out, b'$', bytes.len());
+    out.extend_from_slice(bytes);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Decimal formatting straight into the output buffer, without a `String` per number.
+mod itoa_like {
+    pub trait Decimal {
+        fn write_to(self, out: &mut Vec<u8>);
+    }
+
+    impl Decimal for usize {
+        fn write_to(self, out: &mut Vec<u8>) {
+            write_u64(out, u64::try_from(self).unwrap_or(u64::MAX));
+        }
+    }
+
+    impl Decimal for i64 {
+        fn write_to(self, out: &mut Vec<u8>) {
+            if self < 0 {
+                out.push(b'-');
+            }
+            write_u64(out, self.unsigned_abs());
+        }
+    }
+
+    fn write_u64(out: &mut Vec<u8>, mut value: u64) {
+        let mut digits = [0u8; 20];
+        let mut start = digits.len();
+        loop {
+            start -= 1;
+            if let Some(slot) = digits.get_mut(start) {
+                *slot = b'0' + u8::try_from(value % 10).unwrap_or(0);
+            }
+            value /= 10;
+            if value == 0 || start == 0 {
+                break;
+            }
+        }
+        out.extend_from_slice(digits.get(start..).unwrap_or_default());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn encoded(reply: &Reply, protocol: Protocol) -> String {
+        let mut out = Vec::new();
+        reply.encode(protocol, &mut out);
+        String::from_utf8(out).expect("present")
+    }
+
+    #[test]
+    fn resp3_types_fall_back_under_resp2() {
+        let map = Reply::Map(vec![(Reply::bulk("a"), Reply::Integer(-12))]);
+        assert_eq!(encoded(&map, Protocol::Resp2), "*2\r\n$1\r\na\r\n:-12\r\n");
+        assert_eq!(encoded(&map, Protocol::Resp3), "%1\r\n$1\r\na\r\n:-12\r\n");
+        assert_eq!(encoded(&Reply::Null, Protocol::Resp2), "$-1\r\n");
+        assert_eq!(encoded(&Reply::NullArray, Protocol::Resp2), "*-1\r\n");
+        assert_eq!(encoded(&Reply::Null, Protocol::Resp3), "_\r\n");
+        assert_eq!(
+            encoded(&Reply::Double(1.5), Protocol::Resp2),
+            "$3\r\n1.5\r\n"
+        );
+        assert_eq!(encoded(&Reply::Double(1.5), Protocol::Resp3), ",1.5\r\n");
+        assert_eq!(encoded(&Reply::Boolean(true), Protocol::Resp2), ":1\r\n");
+        assert_eq!(
+            encoded(&Reply::Integer(i64::MIN), Protocol::Resp2),
+            ":-9223372036854775808\r\n"
+        );
+    }
+
+    #[test]
+    fn an_error_text_cannot_break_the_framing() {
+        assert_eq!(
+            encoded(&Reply::err("a\r\nb"), Protocol::Resp2),
+            "-ERR a  b\r\n"
+        );
+    }
+}

@@ -1,0 +1,126 @@
+//! One client connection: read, run every complete request, (under `strict`) wait until what
+//! the replies show is durable, write the replies, repeat.
+//!
+//! - Pipelining: every request already in the input buffer runs before the replies are
+//!   written, in one `write`; the durability wait is once per such batch, so a pipeline of
+//!   writes shares one fsync (and the fsync is shared with every other connection's batch).
+//! - Replies are held back, not sent early: if the engine's sync fails, the connection closes
+//!   without sending them, so no client is told a write is durable when it may not be.
+//! - Memory: the input holds at most one incomplete request plus what one read brings (the
+//!   parser bounds a request, `resp::parse`); the output is written out whenever it passes
+//!   [`OUTPUT_FLUSH_BYTES`], so a long pipeline of large replies does not pile up.
+//! - A protocol error gets Redis's `-ERR Protocol error: ...` and closes the connection; the
+//!   server goes on. The idle timeout, `CLIENT KILL` and shutdown end a connection between
+//!   batches, never in the middle of a command.
+
+use std::sync::Arc;
+
+use bytes::BytesMut;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::{watch, Notify};
+
+use crate::commands::{self, Client};
+use crate::resp::{Protocol, Reply, RequestParser};
+use crate::state::Shared;
+
+/// Replies buffered before they are written out mid-batch.
+pub const OUTPUT_FLUSH_BYTES: usize = 64 * 1024;
+
+/// How much room a read gets at least.
+const READ_CHUNK_BYTES: usize = 16 * 1024;
+
+/// Serves one connection until the client leaves, is killed, errs, or the server stops.
+pub(crate) async fn serve(
+    shared: Arc<Shared>,
+    mut stream: TcpStream,
+    id: u64,
+    kill: Arc<Notify>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut client = Client {
+        id,
+        db: 0,
+        protocol: Protocol::Resp2,
+        authenticated: shared.config.requirepass.is_none(),
+        closing: false,
+    };
+    let mut parser = RequestParser::new();
+    let mut input = BytesMut::with_capacity(READ_CHUNK_BYTES);
+    let mut output = Vec::with_capacity(READ_CHUNK_BYTES);
+    loop {
+        let mut more_ready = false;
+        loop {
+            let limits = shared.config.limits(client.authenticated);
+            match parser.next(&mut input, limits) {
+                Ok(Some(args)) if args.is_empty() => {}
+                Ok(Some(args)) => {
+                    let reply = run(&shared, &mut client, &args);
+                    reply.encode(client.protocol, &mut output);
+                    if client.closing {
+                        break;
+                    }
+                    if output.len() >= OUTPUT_FLUSH_BYTES {
+                        more_ready = true;
+                        break;
+                    }
+                }
+                Ok(None) => break,
+                Err(error) => {
+                    Reply::err(format!("Protocol error: {}", error.0))
+                        .encode(client.protocol, &mut output);
+                    client.closing = true;
+                    break;
+                }
+            }
+        }
+        if !output.is_empty() {
+            if let Some(gate) = &shared.gate {
+                if !gate.wait_for_current().await {
+                    return;
+                }
+            }
+            if stream.write_all(&output).await.is_err() {
+                return;
+            }
+            output.clear();
+            if output.capacity() > 4 * OUTPUT_FLUSH_BYTES {
+                output.shrink_to(READ_CHUNK_BYTES);
+            }
+        }
+        if client.closing {
+            let _ = stream.shutdown().await;
+            return;
+        }
+        if more_ready {
+            continue;
+        }
+        input.reserve(READ_CHUNK_BYTES);
+        let idle = shared.config.timeout;
+        let read = async {
+            match idle {
+                Some(limit) => tokio::time::timeout(limit, stream.read_buf(&mut input))
+                    .await
+                    .unwrap_or(Ok(0)),
+                None => stream.read_buf(&mut input).await,
+            }
+        };
+        tokio::select! {
+            read = read => match read {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            },
+            () = kill.notified() => return,
+            _ = shutdown.changed() => return,
+        }
+    }
+}
+
+/// Runs one request, off the runtime's worker for the commands that walk a whole database.
+fn run(shared: &Shared, client: &mut Client, args: &[bytes::Bytes]) -> Reply {
+    if commands::runs_long(args) {
+        tokio::task::block_in_place(|| commands::dispatch(shared, client, args))
+    } else {
+        commands::dispatch(shared, client, args)
+    }
+}

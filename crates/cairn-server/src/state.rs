@@ -1,0 +1,381 @@
+//! What every connection shares: the database, the configuration, the per-key write locks,
+//! the durability gate, the client registry, the `SCAN` cursors and the counters.
+//!
+//! - **Per-key write locks** ([`Stripes`]): every command that writes takes the locks of its
+//!   keys' stripes (sorted, so two commands never deadlock) around its read-modify-write, so
+//!   each command is atomic as in Redis, and `INCR`s on one key never retry against each
+//!   other. Reads take no lock: they read the engine's latest committed version.
+//! - **The durability gate** ([`SyncGate`]): under `strict` the engine runs `Buffered` and a
+//!   connection sends its replies only once everything committed before them is fdatasync'ed,
+//!   by one syncer thread shared by every connection (so pipelined writes from many clients
+//!   share one fsync, as Redis's `appendfsync always` shares one per event-loop pass). A reply
+//!   that shows a write waits for it too, so no client sees a write a crash could take away.
+
+use std::collections::{HashMap, VecDeque};
+use std::hash::BuildHasher;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use cairn::Db;
+use parking_lot::{Condvar, Mutex, MutexGuard};
+
+use crate::resp::parse::Limits;
+
+/// How the server keeps its data.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// In memory only.
+    Memory,
+    /// A reply is sent once the write is in the WAL buffer; synced in the background.
+    Buffered,
+    /// A reply is sent once the write is fdatasync'ed.
+    Strict,
+}
+
+/// The server's settings. [`Config::new`] gives Redis's defaults where Redis has one.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// The data directory (ignored for [`Mode::Memory`]).
+    pub dir: Option<PathBuf>,
+    /// The durability mode.
+    pub mode: Mode,
+    /// Where to listen.
+    pub bind: SocketAddr,
+    /// The password `AUTH` wants; `None` for none.
+    pub requirepass: Option<String>,
+    /// Refuse non-loopback clients while no password is set (Redis's protected mode).
+    pub protected_mode: bool,
+    /// Connections served at once; the next one gets an error and is closed.
+    pub maxclients: usize,
+    /// Close a connection idle this long (`None`: never, Redis's default).
+    pub timeout: Option<Duration>,
+    /// The longest argument (Redis's `proto-max-bulk-len`): the engine's largest value.
+    pub bulk_bytes_max: usize,
+    /// The most argument bytes one request may hold (Redis's `client-query-buffer-limit`).
+    pub request_bytes_max: usize,
+}
+
+impl Config {
+    /// The defaults: in memory, `127.0.0.1:6379`, no password, protected mode on, 10,000
+    /// clients, no idle timeout.
+    pub fn new() -> Config {
+        Config {
+            dir: None,
+            mode: Mode::Memory,
+            bind: SocketAddr::from(([127, 0, 0, 1], 6379)),
+            requirepass: None,
+            protected_mode: true,
+            maxclients: 10_000,
+            timeout: None,
+            bulk_bytes_max: cairn::limits::VALUE_BYTES_MAX_DEFAULT,
+            request_bytes_max: 1024 * 1024 * 1024,
+        }
+    }
+
+    /// The parser limits for a client, by whether it has authenticated.
+    pub fn limits(&self, authenticated: bool) -> Limits {
+        if authenticated {
+            Limits::authenticated(self.bulk_bytes_max, self.request_bytes_max)
+        } else {
+            Limits::unauthenticated()
+        }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config::new()
+    }
+}
+
+/// Everything the connections share.
+#[derive(Debug)]
+pub struct Shared {
+    pub(crate) db: Db,
+    pub(crate) config: Config,
+    pub(crate) stripes: Stripes,
+    pub(crate) gate: Option<SyncGate>,
+    pub(crate) clients: Clients,
+    pub(crate) cursors: Mutex<Cursors>,
+    pub(crate) stats: Counters,
+    pub(crate) started: Instant,
+}
+
+impl Shared {
+    pub(crate) fn new(db: Db, config: Config) -> Shared {
+        let gate = (config.mode == Mode::Strict).then(|| SyncGate::new(db.clone()));
+        Shared {
+            db,
+            config,
+            stripes: Stripes::new(),
+            gate,
+            clients: Clients::default(),
+            cursors: Mutex::new(Cursors::default()),
+            stats: Counters::default(),
+            started: Instant::now(),
+        }
+    }
+}
+
+/// Server-wide counters for `INFO`.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub(crate) connections_received: AtomicU64,
+    pub(crate) connections_rejected: AtomicU64,
+    pub(crate) commands_processed: AtomicU64,
+    pub(crate) syncs: AtomicU64,
+}
+
+/// The per-key write locks: a fixed array of mutexes, a key's stripe chosen by its hash.
+#[derive(Debug)]
+pub(crate) struct Stripes {
+    locks: Box<[Mutex<()>]>,
+    hasher: foldhash::fast::FixedState,
+}
+
+const STRIPES: usize = 1024;
+
+impl Stripes {
+    fn new() -> Stripes {
+        Stripes {
+            locks: (0..STRIPES).map(|_| Mutex::new(())).collect(),
+            hasher: foldhash::fast::FixedState::with_seed(0x636f_6d6d_6974),
+        }
+    }
+
+    fn stripe(&self, engine_key: &[u8]) -> usize {
+        usize::try_from(self.hasher.hash_one(engine_key)).unwrap_or(0) % STRIPES
+    }
+
+    /// Locks the stripes of `engine_keys`, each once, in stripe order.
+    pub(crate) fn lock<K: AsRef<[u8]>>(&self, engine_keys: &[K]) -> Vec<MutexGuard<'_, ()>> {
+        let mut stripes: Vec<usize> = engine_keys
+            .iter()
+            .map(|key| self.stripe(key.as_ref()))
+            .collect();
+        stripes.sort_unstable();
+        stripes.dedup();
+        stripes
+            .into_iter()
+            .filter_map(|stripe| self.locks.get(stripe).map(Mutex::lock))
+            .collect()
+    }
+
+    /// Locks every stripe (for `FLUSHDB`, `FLUSHALL`), in order.
+    pub(crate) fn lock_all(&self) -> Vec<MutexGuard<'_, ()>> {
+        self.locks.iter().map(Mutex::lock).collect()
+    }
+}
+
+/// The strict-mode gate: one thread that fdatasyncs on demand, and the version it has made
+/// durable.
+#[derive(Debug)]
+pub(crate) struct SyncGate {
+    db: Db,
+    /// The highest version a connection waits for, and whether the gate is stopping.
+    wanted: Mutex<(u64, bool)>,
+    wake: Condvar,
+    /// The highest version known durable; `u64::MAX` once a sync has failed.
+    synced: tokio::sync::watch::Sender<u64>,
+    failed: AtomicBool,
+}
+
+impl SyncGate {
+    fn new(db: Db) -> SyncGate {
+        let start = db.version().get();
+        SyncGate {
+            db,
+            wanted: Mutex::new((start, false)),
+            wake: Condvar::new(),
+            synced: tokio::sync::watch::Sender::new(start),
+            failed: AtomicBool::new(false),
+        }
+    }
+
+    /// The syncer thread's loop: sync whenever a connection waits for more than is durable.
+    pub(crate) fn run(&self, counters: &Counters) {
+        loop {
+            {
+                let mut wanted = self.wanted.lock();
+                while wanted.0 <= *self.synced.borrow() && !wanted.1 {
+                    self.wake.wait(&mut wanted);
+                }
+                if wanted.1 {
+                    return;
+                }
+            }
+            let target = self.db.version().get();
+            counters.syncs.fetch_add(1, Ordering::Relaxed);
+            if self.db.sync().is_ok() {
+                self.synced.send_if_modified(|synced| {
+                    let advanced = target > *synced;
+                    *synced = (*synced).max(target);
+                    advanced
+                });
+            } else {
+                // The engine has poisoned its log: no later write is acknowledged either.
+                self.failed.store(true, Ordering::SeqCst);
+                self.synced.send_replace(u64::MAX);
+                return;
+            }
+        }
+    }
+
+    /// Waits until every commit up to the engine's current version is durable. `false` if a
+    /// sync failed: the connection must not send the replies it holds.
+    pub(crate) async fn wait_for_current(&self) -> bool {
+        let version = self.db.version().get();
+        if *self.synced.borrow() >= version {
+            return !self.failed.load(Ordering::SeqCst);
+        }
+        let mut receiver = self.synced.subscribe();
+        {
+            let mut wanted = self.wanted.lock();
+            if wanted.0 < version {
+                wanted.0 = version;
+                self.wake.notify_one();
+            }
+        }
+        let reached = receiver.wait_for(|synced| *synced >= version).await.is_ok();
+        reached && !self.failed.load(Ordering::SeqCst)
+    }
+
+    /// Stops the syncer thread once it finishes the sync it is in.
+    pub(crate) fn stop(&self) {
+        self.wanted.lock().1 = true;
+        self.wake.notify_all();
+    }
+}
+
+/// The client registry, for `CLIENT LIST`, `CLIENT KILL` and `INFO`.
+#[derive(Debug, Default)]
+pub(crate) struct Clients {
+    next_id: AtomicU64,
+    connected: AtomicUsize,
+    entries: Mutex<HashMap<u64, ClientEntry>>,
+}
+
+/// One connected client, as the registry sees it.
+#[derive(Debug)]
+pub(crate) struct ClientEntry {
+    pub(crate) addr: SocketAddr,
+    pub(crate) local: SocketAddr,
+    pub(crate) name: String,
+    pub(crate) db: u8,
+    pub(crate) created: Instant,
+    pub(crate) kill: Arc<tokio::sync::Notify>,
+}
+
+impl Clients {
+    /// Registers a connection if fewer than `max` are connected: its id and kill switch.
+    pub(crate) fn register(
+        &self,
+        max: usize,
+        addr: SocketAddr,
+        local: SocketAddr,
+    ) -> Option<(u64, Arc<tokio::sync::Notify>)> {
+        let mut entries = self.entries.lock();
+        if entries.len() >= max {
+            return None;
+        }
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
+        let kill = Arc::new(tokio::sync::Notify::new());
+        entries.insert(
+            id,
+            ClientEntry {
+                addr,
+                local,
+                name: String::new(),
+                db: 0,
+                created: Instant::now(),
+                kill: Arc::clone(&kill),
+            },
+        );
+        self.connected.store(entries.len(), Ordering::Relaxed);
+        Some((id, kill))
+    }
+
+    pub(crate) fn unregister(&self, id: u64) {
+        let mut entries = self.entries.lock();
+        entries.remove(&id);
+        self.connected.store(entries.len(), Ordering::Relaxed);
+    }
+
+    pub(crate) fn connected(&self) -> usize {
+        self.connected.load(Ordering::Relaxed)
+    }
+
+    /// Runs `change` on client `id`'s entry.
+    pub(crate) fn update(&self, id: u64, change: impl FnOnce(&mut ClientEntry)) {
+        if let Some(entry) = self.entries.lock().get_mut(&id) {
+            change(entry);
+        }
+    }
+
+    /// Reads client `id`'s entry.
+    pub(crate) fn read<T>(&self, id: u64, read: impl FnOnce(&ClientEntry) -> T) -> Option<T> {
+        self.entries.lock().get(&id).map(read)
+    }
+
+    /// Every client, in id order.
+    pub(crate) fn list<T>(&self, mut each: impl FnMut(u64, &ClientEntry) -> T) -> Vec<T> {
+        let entries = self.entries.lock();
+        let mut ids: Vec<u64> = entries.keys().copied().collect();
+        ids.sort_unstable();
+        ids.iter()
+            .filter_map(|id| entries.get(id).map(|entry| each(*id, entry)))
+            .collect()
+    }
+
+    /// Signals every client matching `filter` to close; how many matched.
+    pub(crate) fn kill(&self, mut filter: impl FnMut(u64, &ClientEntry) -> bool) -> usize {
+        let entries = self.entries.lock();
+        let mut killed = 0;
+        for (id, entry) in entries.iter() {
+            if filter(*id, entry) {
+                entry.kill.notify_one();
+                killed += 1;
+            }
+        }
+        killed
+    }
+}
+
+/// `SCAN` cursors: the engine keyspace is ordered, so a cursor stands for the last key a
+/// `SCAN` returned. Clients parse cursors as integers, so the server hands out numbers and
+/// keeps the key each stands for, at most [`CURSORS_MAX`] of them (the oldest go first; a
+/// `SCAN` with a forgotten cursor starts over, which still returns every key that was there
+/// throughout).
+#[derive(Debug, Default)]
+pub(crate) struct Cursors {
+    next: u64,
+    keys: HashMap<u64, Vec<u8>>,
+    order: VecDeque<u64>,
+}
+
+/// Cursors kept at once.
+pub(crate) const CURSORS_MAX: usize = 16_384;
+
+impl Cursors {
+    /// A new cursor that resumes after `last_key`.
+    pub(crate) fn save(&mut self, last_key: Vec<u8>) -> u64 {
+        self.next += 1;
+        let cursor = self.next;
+        self.keys.insert(cursor, last_key);
+        self.order.push_back(cursor);
+        while self.order.len() > CURSORS_MAX {
+            if let Some(oldest) = self.order.pop_front() {
+                self.keys.remove(&oldest);
+            }
+        }
+        cursor
+    }
+
+    /// The key cursor `cursor` resumes after (`None`: start from the beginning).
+    pub(crate) fn resume_after(&self, cursor: u64) -> Option<Vec<u8>> {
+        self.keys.get(&cursor).cloned()
+    }
+}
