@@ -9,6 +9,7 @@
 //! - [`TempDir`]: a unique scratch path removed on drop.
 //! - [`redis_server`]: a `redis-server` or a 3-node Redis Cluster on free loopback ports,
 //!   killed with the test process however it ends.
+//! - [`RespClient`]: a raw RESP client that reads replies byte-exact, to compare servers.
 //!
 //! The crate depends on `cairn-log` only (for the file-I/O trait), so any crate's tests can
 //! use it without a dependency cycle.
@@ -16,6 +17,7 @@
 pub mod crash;
 pub mod fault_fs;
 pub mod redis_server;
+pub mod resp_client;
 pub mod rng;
 pub mod temp_dir;
 
@@ -24,5 +26,6 @@ pub use fault_fs::{
     CrashMode, FaultError, FaultFs, FaultRule, Op, OpRecord, Persistence, UnsyncedDirOps,
     UnsyncedWrites,
 };
+pub use resp_client::{Frame, RespClient};
 pub use rng::SplitMix64;
 pub use temp_dir::TempDir;

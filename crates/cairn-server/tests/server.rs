@@ -1,0 +1,322 @@
+//! The server end to end over loopback: commands through a real Redis client library, the
+//! protocol byte by byte, pipelining, RESP3, authentication and every connection limit, and
+//! durability across a restart.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use cairn_server::{Config, Mode, RunningServer};
+use cairn_testkit::{Frame, RespClient, TempDir};
+
+fn start(config: Config) -> RunningServer {
+    RunningServer::start(Config {
+        bind: SocketAddr::from(([127, 0, 0, 1], 0)),
+        ..config
+    })
+    .expect("the server starts")
+}
+
+fn memory() -> RunningServer {
+    start(Config::new())
+}
+
+fn client(server: &RunningServer) -> RespClient {
+    RespClient::connect(server.addr()).expect("connects")
+}
+
+fn bulk(text: &str) -> Frame {
+    Frame::Bulk(text.as_bytes().to_vec())
+}
+
+fn ok() -> Frame {
+    Frame::Status("OK".to_owned())
+}
+
+#[test]
+fn a_redis_client_library_runs_string_and_key_commands() {
+    let server = memory();
+    let client = redis::Client::open(format!("redis://{}", server.addr())).expect("url");
+    let mut connection = client.get_connection().expect("connects");
+    let (): () = redis::cmd("SET").arg("greeting").arg("hello").query(&mut connection).expect("set");
+    let got: String = redis::cmd("GET").arg("greeting").query(&mut connection).expect("get");
+    assert_eq!(got, "hello");
+    let total: i64 = redis::cmd("INCRBY").arg("n").arg(41).query(&mut connection).expect("incrby");
+    assert_eq!(total, 41);
+    let (): () = redis::cmd("MSET")
+        .arg(&["a", "1", "b", "2"])
+        .query(&mut connection)
+        .expect("mset");
+    let values: Vec<Option<String>> = redis::cmd("MGET")
+        .arg(&["a", "missing", "b"])
+        .query(&mut connection)
+        .expect("mget");
+    assert_eq!(values, vec![Some("1".to_owned()), None, Some("2".to_owned())]);
+    let mut keys: Vec<String> = redis::cmd("KEYS").arg("*").query(&mut connection).expect("keys");
+    keys.sort();
+    assert_eq!(keys, ["a", "b", "greeting", "n"]);
+    let deleted: i64 = redis::cmd("DEL").arg(&["a", "b", "missing"]).query(&mut connection).expect("del");
+    assert_eq!(deleted, 2);
+    let error = redis::cmd("INCR")
+        .arg("greeting")
+        .query::<i64>(&mut connection)
+        .expect_err("not an integer");
+    assert_eq!(error.detail(), Some("value is not an integer or out of range"));
+}
+
+#[test]
+fn keys_expire_on_their_deadline_and_report_their_ttl() {
+    let server = memory();
+    let mut client = client(&server);
+    assert_eq!(client.command(&["SET", "k", "v", "PX", "150"]).expect("set"), ok());
+    let Frame::Integer(pttl) = client.command(&["PTTL", "k"]).expect("pttl") else {
+        panic!("PTTL is an integer");
+    };
+    assert!((1..=150).contains(&pttl), "pttl {pttl}");
+    assert_eq!(client.command(&["TTL", "k"]).expect("ttl"), Frame::Integer(0));
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(client.command(&["GET", "k"]).expect("get"), Frame::Null);
+    assert_eq!(client.command(&["TTL", "k"]).expect("ttl"), Frame::Integer(-2));
+    assert_eq!(client.command(&["EXISTS", "k"]).expect("exists"), Frame::Integer(0));
+    // KEEPTTL keeps it; a plain SET drops it; PERSIST removes it.
+    client.command(&["SET", "k", "v", "EX", "100"]).expect("set");
+    client.command(&["SET", "k", "w", "KEEPTTL"]).expect("set");
+    assert_eq!(client.command(&["TTL", "k"]).expect("ttl"), Frame::Integer(100));
+    assert_eq!(client.command(&["PERSIST", "k"]).expect("persist"), Frame::Integer(1));
+    assert_eq!(client.command(&["TTL", "k"]).expect("ttl"), Frame::Integer(-1));
+    assert_eq!(client.command(&["EXPIRE", "k", "-1"]).expect("expire"), Frame::Integer(1));
+    assert_eq!(client.command(&["GET", "k"]).expect("get"), Frame::Null);
+}
+
+#[test]
+fn a_pipeline_of_a_thousand_commands_gets_a_thousand_replies_in_order() {
+    let server = memory();
+    let mut client = client(&server);
+    let mut pipeline = Vec::new();
+    for i in 0..1000 {
+        pipeline.extend(cairn_testkit::resp_client::encode(&["INCR", "counter"]));
+        if i % 100 == 0 {
+            pipeline.extend_from_slice(b"PING\r\n");
+        }
+    }
+    client.send_raw(&pipeline).expect("send");
+    for i in 0..1000 {
+        assert_eq!(client.read().expect("reply"), Frame::Integer(i + 1));
+        if i % 100 == 0 {
+            assert_eq!(client.read().expect("pong"), Frame::Status("PONG".to_owned()));
+        }
+    }
+}
+
+#[test]
+fn hello_3_switches_the_connection_to_resp3() {
+    let server = memory();
+    let mut client = client(&server);
+    let Frame::Map(fields) = client.command(&["HELLO", "3"]).expect("hello") else {
+        panic!("HELLO 3 replies with a map");
+    };
+    assert!(fields.contains(&(bulk("proto"), Frame::Integer(3))));
+    assert!(fields.contains(&(bulk("version"), bulk(cairn_server::REDIS_VERSION))));
+    client.send_raw(b"*2\r\n$3\r\nGET\r\n$7\r\nmissing\r\n").expect("send");
+    assert_eq!(client.read().expect("null"), Frame::Null);
+    assert_eq!(
+        client.command(&["HELLO", "4"]).expect("hello"),
+        Frame::Error("NOPROTO unsupported protocol version".to_owned())
+    );
+}
+
+#[test]
+fn unknown_commands_and_bad_arity_get_redis_errors() {
+    let server = memory();
+    let mut client = client(&server);
+    assert_eq!(
+        client.command(&["HSET", "h", "f", "v"]).expect("reply"),
+        Frame::Error(
+            "ERR unknown command 'HSET', with args beginning with: 'h' 'f' 'v' ".to_owned()
+        )
+    );
+    assert_eq!(
+        client.command(&["GET"]).expect("reply"),
+        Frame::Error("ERR wrong number of arguments for 'get' command".to_owned())
+    );
+    assert_eq!(
+        client.command(&["SET", "k", "v", "EX", "0"]).expect("reply"),
+        Frame::Error("ERR invalid expire time in 'set' command".to_owned())
+    );
+}
+
+/// Sends `bytes`, expects Redis's protocol error `text` and a closed connection, and checks
+/// that the server still serves a new connection.
+fn protocol_error_closes(server: &RunningServer, bytes: &[u8], text: &str) {
+    let mut client = client(server);
+    client.send_raw(bytes).expect("send");
+    assert_eq!(
+        client.read().expect("the error"),
+        Frame::Error(format!("ERR Protocol error: {text}")),
+        "for {:?}",
+        String::from_utf8_lossy(bytes.get(..40.min(bytes.len())).unwrap_or_default())
+    );
+    assert!(client.is_closed(), "the connection closes");
+    let mut next = RespClient::connect(server.addr()).expect("connects");
+    assert_eq!(next.command(&["PING"]).expect("ping"), Frame::Status("PONG".to_owned()));
+}
+
+#[test]
+fn malformed_requests_close_their_connection_and_the_server_goes_on() {
+    let server = memory();
+    protocol_error_closes(&server, b"*1\r\n:1\r\n", "expected '$', got ':'");
+    protocol_error_closes(&server, b"*x\r\n", "invalid multibulk length");
+    protocol_error_closes(&server, b"*2000000\r\n", "invalid multibulk length");
+    protocol_error_closes(&server, b"*1\r\n$999999999999\r\n", "invalid bulk length");
+    protocol_error_closes(&server, b"*1\r\n$-5\r\n", "invalid bulk length");
+    protocol_error_closes(&server, b"SET a \"b\r\n", "unbalanced quotes in request");
+    // Nested arrays are not requests.
+    protocol_error_closes(&server, b"*1\r\n*1\r\n*1\r\n", "expected '$', got '*'");
+    // A line that never ends is cut off at 64 KiB, not buffered forever.
+    let endless = vec![b'a'; 70 * 1024];
+    protocol_error_closes(&server, &endless, "too big inline request");
+}
+
+#[test]
+fn a_password_guards_every_command_and_limits_what_an_unknown_client_may_send() {
+    let server = start(Config {
+        requirepass: Some("sesame".to_owned()),
+        ..Config::new()
+    });
+    let mut client = client(&server);
+    assert_eq!(
+        client.command(&["GET", "k"]).expect("reply"),
+        Frame::Error("NOAUTH Authentication required.".to_owned())
+    );
+    assert_eq!(
+        client.command(&["AUTH", "wrong"]).expect("reply"),
+        Frame::Error("WRONGPASS invalid username-password pair or user is disabled.".to_owned())
+    );
+    assert_eq!(client.command(&["AUTH", "sesame"]).expect("reply"), ok());
+    assert_eq!(client.command(&["SET", "k", "v"]).expect("reply"), ok());
+    // Before authenticating: at most 10 arguments and 16 KiB per argument.
+    protocol_error_closes(&server, b"*11\r\n", "unauthenticated multibulk length");
+    protocol_error_closes(&server, b"*1\r\n$16385\r\n", "unauthenticated bulk length");
+    // HELLO can authenticate.
+    let mut hello = RespClient::connect(server.addr()).expect("connects");
+    let reply = hello
+        .command(&["HELLO", "2", "AUTH", "default", "sesame"])
+        .expect("hello");
+    assert!(matches!(reply, Frame::Array(_)), "{reply:?}");
+    assert_eq!(hello.command(&["GET", "k"]).expect("get"), bulk("v"));
+}
+
+#[test]
+fn the_client_past_maxclients_is_refused_and_the_others_are_unaffected() {
+    let server = start(Config {
+        maxclients: 2,
+        ..Config::new()
+    });
+    let mut first = client(&server);
+    let mut second = client(&server);
+    assert_eq!(first.command(&["PING"]).expect("ping"), Frame::Status("PONG".to_owned()));
+    assert_eq!(second.command(&["PING"]).expect("ping"), Frame::Status("PONG".to_owned()));
+    let mut third = client(&server);
+    assert_eq!(
+        third.read().expect("refusal"),
+        Frame::Error("ERR max number of clients reached".to_owned())
+    );
+    assert!(third.is_closed());
+    assert_eq!(first.command(&["PING"]).expect("ping"), Frame::Status("PONG".to_owned()));
+}
+
+#[test]
+fn an_idle_client_is_closed_after_the_timeout() {
+    let server = start(Config {
+        timeout: Some(Duration::from_millis(200)),
+        ..Config::new()
+    });
+    let mut idle = client(&server);
+    assert_eq!(idle.command(&["PING"]).expect("ping"), Frame::Status("PONG".to_owned()));
+    let started = Instant::now();
+    assert!(idle.is_closed());
+    assert!(started.elapsed() >= Duration::from_millis(150));
+}
+
+#[test]
+fn client_kill_closes_the_named_connection() {
+    let server = memory();
+    let mut victim = client(&server);
+    let Frame::Integer(id) = victim.command(&["CLIENT", "ID"]).expect("id") else {
+        panic!("CLIENT ID is an integer");
+    };
+    let mut admin = client(&server);
+    assert_eq!(
+        admin
+            .command(&["CLIENT", "KILL", "ID", &id.to_string()])
+            .expect("kill"),
+        Frame::Integer(1)
+    );
+    assert!(victim.is_closed());
+}
+
+#[test]
+fn scan_returns_every_key_exactly_once_across_pages() {
+    let server = memory();
+    let mut client = client(&server);
+    for i in 0..250 {
+        client.command(&["SET", &format!("key:{i:03}"), "v"]).expect("set");
+    }
+    client.command(&["SET", "other", "v"]).expect("set");
+    let mut cursor = "0".to_owned();
+    let mut seen = Vec::new();
+    let mut pages = 0;
+    loop {
+        let reply = client
+            .command(&["SCAN", &cursor, "MATCH", "key:*", "COUNT", "40"])
+            .expect("scan");
+        let Frame::Array(parts) = reply else {
+            panic!("SCAN replies with an array");
+        };
+        let [next, Frame::Array(keys)] = &parts[..] else {
+            panic!("SCAN replies with a cursor and keys");
+        };
+        seen.extend(keys.iter().filter_map(Frame::text));
+        cursor = next.text().expect("a cursor");
+        pages += 1;
+        if cursor == "0" {
+            break;
+        }
+        assert!(pages < 100, "SCAN must end");
+    }
+    seen.sort();
+    let expected: Vec<String> = (0..250).map(|i| format!("key:{i:03}")).collect();
+    assert_eq!(seen, expected);
+}
+
+#[test]
+fn strict_writes_survive_a_restart_and_select_keeps_databases_apart() {
+    let dir = TempDir::new("server-strict");
+    let config = Config {
+        dir: Some(dir.path().to_path_buf()),
+        mode: Mode::Strict,
+        ..Config::new()
+    };
+    let server = start(config.clone());
+    let mut client = client(&server);
+    for i in 0..100 {
+        client.send(&["SET", &format!("k{i}"), &format!("v{i}")]).expect("send");
+    }
+    for _ in 0..100 {
+        assert_eq!(client.read().expect("reply"), ok());
+    }
+    assert_eq!(client.command(&["SELECT", "3"]).expect("select"), ok());
+    client.command(&["SET", "k0", "in three"]).expect("set");
+    drop(client);
+    server.shutdown().expect("a clean shutdown");
+
+    let server = start(config);
+    let mut client = RespClient::connect(server.addr()).expect("connects");
+    assert_eq!(client.command(&["DBSIZE"]).expect("dbsize"), Frame::Integer(100));
+    assert_eq!(client.command(&["GET", "k99"]).expect("get"), bulk("v99"));
+    client.command(&["SELECT", "3"]).expect("select");
+    assert_eq!(client.command(&["GET", "k0"]).expect("get"), bulk("in three"));
+    assert_eq!(client.command(&["FLUSHDB"]).expect("flushdb"), ok());
+    assert_eq!(client.command(&["DBSIZE"]).expect("dbsize"), Frame::Integer(0));
+    client.command(&["SELECT", "0"]).expect("select");
+    assert_eq!(client.command(&["DBSIZE"]).expect("dbsize"), Frame::Integer(100));
+}
