@@ -12,8 +12,8 @@
 //! (docs/design.md has the same list):
 //! - `KEYS` order: Redis returns hash order, Cairn key order; replies are compared sorted.
 //! - `SCAN` cursors are opaque in both; `SCAN` is checked for completeness in `server.rs`.
-//! - `INCRBYFLOAT` computes in `f64` where Redis uses `long double`; the generator uses
-//!   increments that both represent exactly.
+//! - `INCRBYFLOAT` computes in `f64` where Redis uses `long double`; the generator keeps
+//!   floats in a key of their own, with values and increments both represent exactly.
 //! - TTLs are drawn long (100 s or more) and millisecond ones are not compared, since the two
 //!   servers read their clocks a moment apart.
 
@@ -29,7 +29,7 @@ const COMMANDS_DEFAULT: usize = 100_000;
 /// Commands sent to each server before their replies are read.
 const PIPELINE: usize = 200;
 
-const KEYS: &[&str] = &["a", "b", "c", "counter", "k:1", "k:2", "f", ""];
+const KEYS: &[&str] = &["a", "b", "c", "counter", "k:1", "k:2", ""];
 const VALUES: &[&str] = &[
     "1",
     "0",
@@ -142,18 +142,27 @@ impl Generator {
             }
             14 => vec!["APPEND".into(), key, self.value()],
             15 => vec!["STRLEN".into(), key],
-            16 => vec![
-                "GETRANGE".into(),
-                key,
-                self.int(-12, 12),
-                self.int(-12, 12),
-            ],
+            16 => vec!["GETRANGE".into(), key, self.int(-12, 12), self.int(-12, 12)],
             17 => vec!["SETRANGE".into(), key, self.int(-1, 20), self.value()],
             18 => vec!["INCR".into(), key],
             19 => vec!["DECR".into(), key],
             20 => vec!["INCRBY".into(), key, self.pick(VALUES).to_owned()],
             21 => vec!["DECRBY".into(), key, self.int(-100, 100)],
-            22 => vec!["INCRBYFLOAT".into(), key, self.pick(FLOAT_STEPS).to_owned()],
+            // Floats live in a key of their own, which holds only values that an f64 and a
+            // long double both represent exactly.
+            22 => match self.rng.below(6) {
+                0 => vec![
+                    "SET".into(),
+                    "f".into(),
+                    self.pick(&["3.5", "0.25", "-10", "x"]).into(),
+                ],
+                1 => vec!["GET".into(), "f".into()],
+                _ => vec![
+                    "INCRBYFLOAT".into(),
+                    "f".into(),
+                    self.pick(FLOAT_STEPS).to_owned(),
+                ],
+            },
             23 => {
                 let command = if self.chance(50) { "DEL" } else { "UNLINK" };
                 let mut args = vec![command.into(), key];
@@ -191,10 +200,17 @@ impl Generator {
             27 => vec!["PERSIST".into(), key],
             28 => vec!["TYPE".into(), key],
             29 => {
-                let command = if self.chance(50) { "RENAME" } else { "RENAMENX" };
+                let command = if self.chance(50) {
+                    "RENAME"
+                } else {
+                    "RENAMENX"
+                };
                 vec![command.into(), key, self.key()]
             }
-            30 => vec!["KEYS".into(), self.pick(&["*", "k:*", "?", "[a-c]", "k\\:1"]).into()],
+            30 => vec![
+                "KEYS".into(),
+                self.pick(&["*", "k:*", "?", "[a-c]", "k\\:1"]).into(),
+            ],
             31 => vec!["DBSIZE".into()],
             32 => match self.rng.below(4) {
                 0 => vec!["PING".into()],
@@ -239,6 +255,7 @@ fn run(seed: u64, commands: usize, redis: SocketAddr, cairn: SocketAddr) {
         );
     }
     let mut sent = 0;
+    let mut errors = 0;
     while sent < commands {
         let batch: Vec<Vec<String>> = (0..PIPELINE.min(commands - sent))
             .map(|_| generator.command())
@@ -250,6 +267,7 @@ fn run(seed: u64, commands: usize, redis: SocketAddr, cairn: SocketAddr) {
         for (offset, command) in batch.iter().enumerate() {
             let expected = normalized(command, oracle.read().expect("redis-server replies"));
             let got = normalized(command, subject.read().expect("cairn replies"));
+            errors += usize::from(matches!(got, Frame::Error(_)));
             if expected != got {
                 let context: Vec<&Vec<String>> =
                     batch.iter().take(offset + 1).rev().take(12).rev().collect();
@@ -262,6 +280,11 @@ fn run(seed: u64, commands: usize, redis: SocketAddr, cairn: SocketAddr) {
         }
         sent += batch.len();
     }
+    // Agreement means something only if most commands succeed and some fail.
+    assert!(
+        errors > 0 && errors * 3 < commands,
+        "seed {seed}: {errors} of {commands} replies were errors"
+    );
 }
 
 #[test]

@@ -37,10 +37,21 @@ fn a_redis_client_library_runs_string_and_key_commands() {
     let server = memory();
     let client = redis::Client::open(format!("redis://{}", server.addr())).expect("url");
     let mut connection = client.get_connection().expect("connects");
-    let (): () = redis::cmd("SET").arg("greeting").arg("hello").query(&mut connection).expect("set");
-    let got: String = redis::cmd("GET").arg("greeting").query(&mut connection).expect("get");
+    let (): () = redis::cmd("SET")
+        .arg("greeting")
+        .arg("hello")
+        .query(&mut connection)
+        .expect("set");
+    let got: String = redis::cmd("GET")
+        .arg("greeting")
+        .query(&mut connection)
+        .expect("get");
     assert_eq!(got, "hello");
-    let total: i64 = redis::cmd("INCRBY").arg("n").arg(41).query(&mut connection).expect("incrby");
+    let total: i64 = redis::cmd("INCRBY")
+        .arg("n")
+        .arg(41)
+        .query(&mut connection)
+        .expect("incrby");
     assert_eq!(total, 41);
     let (): () = redis::cmd("MSET")
         .arg(&["a", "1", "b", "2"])
@@ -50,40 +61,80 @@ fn a_redis_client_library_runs_string_and_key_commands() {
         .arg(&["a", "missing", "b"])
         .query(&mut connection)
         .expect("mget");
-    assert_eq!(values, vec![Some("1".to_owned()), None, Some("2".to_owned())]);
-    let mut keys: Vec<String> = redis::cmd("KEYS").arg("*").query(&mut connection).expect("keys");
+    assert_eq!(
+        values,
+        vec![Some("1".to_owned()), None, Some("2".to_owned())]
+    );
+    let mut keys: Vec<String> = redis::cmd("KEYS")
+        .arg("*")
+        .query(&mut connection)
+        .expect("keys");
     keys.sort();
     assert_eq!(keys, ["a", "b", "greeting", "n"]);
-    let deleted: i64 = redis::cmd("DEL").arg(&["a", "b", "missing"]).query(&mut connection).expect("del");
+    let deleted: i64 = redis::cmd("DEL")
+        .arg(&["a", "b", "missing"])
+        .query(&mut connection)
+        .expect("del");
     assert_eq!(deleted, 2);
     let error = redis::cmd("INCR")
         .arg("greeting")
         .query::<i64>(&mut connection)
         .expect_err("not an integer");
-    assert_eq!(error.detail(), Some("value is not an integer or out of range"));
+    assert_eq!(
+        error.detail(),
+        Some("value is not an integer or out of range")
+    );
 }
 
 #[test]
 fn keys_expire_on_their_deadline_and_report_their_ttl() {
     let server = memory();
     let mut client = client(&server);
-    assert_eq!(client.command(&["SET", "k", "v", "PX", "150"]).expect("set"), ok());
+    assert_eq!(
+        client
+            .command(&["SET", "k", "v", "PX", "150"])
+            .expect("set"),
+        ok()
+    );
     let Frame::Integer(pttl) = client.command(&["PTTL", "k"]).expect("pttl") else {
         panic!("PTTL is an integer");
     };
     assert!((1..=150).contains(&pttl), "pttl {pttl}");
-    assert_eq!(client.command(&["TTL", "k"]).expect("ttl"), Frame::Integer(0));
+    assert_eq!(
+        client.command(&["TTL", "k"]).expect("ttl"),
+        Frame::Integer(0)
+    );
     std::thread::sleep(Duration::from_millis(200));
     assert_eq!(client.command(&["GET", "k"]).expect("get"), Frame::Null);
-    assert_eq!(client.command(&["TTL", "k"]).expect("ttl"), Frame::Integer(-2));
-    assert_eq!(client.command(&["EXISTS", "k"]).expect("exists"), Frame::Integer(0));
+    assert_eq!(
+        client.command(&["TTL", "k"]).expect("ttl"),
+        Frame::Integer(-2)
+    );
+    assert_eq!(
+        client.command(&["EXISTS", "k"]).expect("exists"),
+        Frame::Integer(0)
+    );
     // KEEPTTL keeps it; a plain SET drops it; PERSIST removes it.
-    client.command(&["SET", "k", "v", "EX", "100"]).expect("set");
+    client
+        .command(&["SET", "k", "v", "EX", "100"])
+        .expect("set");
     client.command(&["SET", "k", "w", "KEEPTTL"]).expect("set");
-    assert_eq!(client.command(&["TTL", "k"]).expect("ttl"), Frame::Integer(100));
-    assert_eq!(client.command(&["PERSIST", "k"]).expect("persist"), Frame::Integer(1));
-    assert_eq!(client.command(&["TTL", "k"]).expect("ttl"), Frame::Integer(-1));
-    assert_eq!(client.command(&["EXPIRE", "k", "-1"]).expect("expire"), Frame::Integer(1));
+    assert_eq!(
+        client.command(&["TTL", "k"]).expect("ttl"),
+        Frame::Integer(100)
+    );
+    assert_eq!(
+        client.command(&["PERSIST", "k"]).expect("persist"),
+        Frame::Integer(1)
+    );
+    assert_eq!(
+        client.command(&["TTL", "k"]).expect("ttl"),
+        Frame::Integer(-1)
+    );
+    assert_eq!(
+        client.command(&["EXPIRE", "k", "-1"]).expect("expire"),
+        Frame::Integer(1)
+    );
     assert_eq!(client.command(&["GET", "k"]).expect("get"), Frame::Null);
 }
 
@@ -102,7 +153,10 @@ fn a_pipeline_of_a_thousand_commands_gets_a_thousand_replies_in_order() {
     for i in 0..1000 {
         assert_eq!(client.read().expect("reply"), Frame::Integer(i + 1));
         if i % 100 == 0 {
-            assert_eq!(client.read().expect("pong"), Frame::Status("PONG".to_owned()));
+            assert_eq!(
+                client.read().expect("pong"),
+                Frame::Status("PONG".to_owned())
+            );
         }
     }
 }
@@ -116,7 +170,9 @@ fn hello_3_switches_the_connection_to_resp3() {
     };
     assert!(fields.contains(&(bulk("proto"), Frame::Integer(3))));
     assert!(fields.contains(&(bulk("version"), bulk(cairn_server::REDIS_VERSION))));
-    client.send_raw(b"*2\r\n$3\r\nGET\r\n$7\r\nmissing\r\n").expect("send");
+    client
+        .send_raw(b"*2\r\n$3\r\nGET\r\n$7\r\nmissing\r\n")
+        .expect("send");
     assert_eq!(client.read().expect("null"), Frame::Null);
     assert_eq!(
         client.command(&["HELLO", "4"]).expect("hello"),
@@ -139,7 +195,9 @@ fn unknown_commands_and_bad_arity_get_redis_errors() {
         Frame::Error("ERR wrong number of arguments for 'get' command".to_owned())
     );
     assert_eq!(
-        client.command(&["SET", "k", "v", "EX", "0"]).expect("reply"),
+        client
+            .command(&["SET", "k", "v", "EX", "0"])
+            .expect("reply"),
         Frame::Error("ERR invalid expire time in 'set' command".to_owned())
     );
 }
@@ -157,7 +215,10 @@ fn protocol_error_closes(server: &RunningServer, bytes: &[u8], text: &str) {
     );
     assert!(client.is_closed(), "the connection closes");
     let mut next = RespClient::connect(server.addr()).expect("connects");
-    assert_eq!(next.command(&["PING"]).expect("ping"), Frame::Status("PONG".to_owned()));
+    assert_eq!(
+        next.command(&["PING"]).expect("ping"),
+        Frame::Status("PONG".to_owned())
+    );
 }
 
 #[test]
@@ -213,15 +274,24 @@ fn the_client_past_maxclients_is_refused_and_the_others_are_unaffected() {
     });
     let mut first = client(&server);
     let mut second = client(&server);
-    assert_eq!(first.command(&["PING"]).expect("ping"), Frame::Status("PONG".to_owned()));
-    assert_eq!(second.command(&["PING"]).expect("ping"), Frame::Status("PONG".to_owned()));
+    assert_eq!(
+        first.command(&["PING"]).expect("ping"),
+        Frame::Status("PONG".to_owned())
+    );
+    assert_eq!(
+        second.command(&["PING"]).expect("ping"),
+        Frame::Status("PONG".to_owned())
+    );
     let mut third = client(&server);
     assert_eq!(
         third.read().expect("refusal"),
         Frame::Error("ERR max number of clients reached".to_owned())
     );
     assert!(third.is_closed());
-    assert_eq!(first.command(&["PING"]).expect("ping"), Frame::Status("PONG".to_owned()));
+    assert_eq!(
+        first.command(&["PING"]).expect("ping"),
+        Frame::Status("PONG".to_owned())
+    );
 }
 
 #[test]
@@ -231,7 +301,10 @@ fn an_idle_client_is_closed_after_the_timeout() {
         ..Config::new()
     });
     let mut idle = client(&server);
-    assert_eq!(idle.command(&["PING"]).expect("ping"), Frame::Status("PONG".to_owned()));
+    assert_eq!(
+        idle.command(&["PING"]).expect("ping"),
+        Frame::Status("PONG".to_owned())
+    );
     let started = Instant::now();
     assert!(idle.is_closed());
     assert!(started.elapsed() >= Duration::from_millis(150));
@@ -259,7 +332,9 @@ fn scan_returns_every_key_exactly_once_across_pages() {
     let server = memory();
     let mut client = client(&server);
     for i in 0..250 {
-        client.command(&["SET", &format!("key:{i:03}"), "v"]).expect("set");
+        client
+            .command(&["SET", &format!("key:{i:03}"), "v"])
+            .expect("set");
     }
     client.command(&["SET", "other", "v"]).expect("set");
     let mut cursor = "0".to_owned();
@@ -299,7 +374,9 @@ fn strict_writes_survive_a_restart_and_select_keeps_databases_apart() {
     let server = start(config.clone());
     let mut client = client(&server);
     for i in 0..100 {
-        client.send(&["SET", &format!("k{i}"), &format!("v{i}")]).expect("send");
+        client
+            .send(&["SET", &format!("k{i}"), &format!("v{i}")])
+            .expect("send");
     }
     for _ in 0..100 {
         assert_eq!(client.read().expect("reply"), ok());
@@ -311,12 +388,24 @@ fn strict_writes_survive_a_restart_and_select_keeps_databases_apart() {
 
     let server = start(config);
     let mut client = RespClient::connect(server.addr()).expect("connects");
-    assert_eq!(client.command(&["DBSIZE"]).expect("dbsize"), Frame::Integer(100));
+    assert_eq!(
+        client.command(&["DBSIZE"]).expect("dbsize"),
+        Frame::Integer(100)
+    );
     assert_eq!(client.command(&["GET", "k99"]).expect("get"), bulk("v99"));
     client.command(&["SELECT", "3"]).expect("select");
-    assert_eq!(client.command(&["GET", "k0"]).expect("get"), bulk("in three"));
+    assert_eq!(
+        client.command(&["GET", "k0"]).expect("get"),
+        bulk("in three")
+    );
     assert_eq!(client.command(&["FLUSHDB"]).expect("flushdb"), ok());
-    assert_eq!(client.command(&["DBSIZE"]).expect("dbsize"), Frame::Integer(0));
+    assert_eq!(
+        client.command(&["DBSIZE"]).expect("dbsize"),
+        Frame::Integer(0)
+    );
     client.command(&["SELECT", "0"]).expect("select");
-    assert_eq!(client.command(&["DBSIZE"]).expect("dbsize"), Frame::Integer(100));
+    assert_eq!(
+        client.command(&["DBSIZE"]).expect("dbsize"),
+        Frame::Integer(100)
+    );
 }

@@ -106,7 +106,10 @@ pub fn encode<A: AsRef<[u8]>>(args: &[A]) -> Vec<u8> {
 }
 
 fn malformed(what: &str) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, format!("malformed reply: {what}"))
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!("malformed reply: {what}"),
+    )
 }
 
 fn read_line(reader: &mut impl BufRead) -> io::Result<String> {

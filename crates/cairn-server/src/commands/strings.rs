@@ -241,14 +241,15 @@ pub(crate) fn getex(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
             index += 1;
         }
         let now = now_millis();
+        let key = ctx.meta_key(at(args, 1))?;
+        let _locks = ctx.shared.stripes.lock(&[&key]);
+        // As in Redis: a missing key or a wrong type is reported before a bad expiry.
+        let Some((value, deadline)) = ctx.read_string(&key, now)? else {
+            return Ok(Reply::Null);
+        };
         let new_deadline = match change {
             Some(Some((unit, amount))) => Some(unit.deadline(amount, now, "getex")?),
             _ => None,
-        };
-        let key = ctx.meta_key(at(args, 1))?;
-        let _locks = ctx.shared.stripes.lock(&[&key]);
-        let Some((value, deadline)) = ctx.read_string(&key, now)? else {
-            return Ok(Reply::Null);
         };
         match (change, new_deadline) {
             (Some(_), Some(new)) if new <= now => {
