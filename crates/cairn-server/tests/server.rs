@@ -8,20 +8,19 @@ use std::time::{Duration, Instant};
 use cairn_server::{Config, Mode, RunningServer};
 use cairn_testkit::{Frame, RespClient, TempDir};
 
-fn start(config: Config) -> RunningServer {
+fn start(config: Config) -> std::io::Result<RunningServer> {
     RunningServer::start(Config {
         bind: SocketAddr::from(([127, 0, 0, 1], 0)),
         ..config
     })
-    .expect("the server starts")
 }
 
-fn memory() -> RunningServer {
+fn memory() -> std::io::Result<RunningServer> {
     start(Config::new())
 }
 
-fn client(server: &RunningServer) -> RespClient {
-    RespClient::connect(server.addr()).expect("connects")
+fn client(server: &RunningServer) -> std::io::Result<RespClient> {
+    RespClient::connect(server.addr())
 }
 
 fn bulk(text: &str) -> Frame {
@@ -34,7 +33,7 @@ fn ok() -> Frame {
 
 #[test]
 fn a_redis_client_library_runs_string_and_key_commands() {
-    let server = memory();
+    let server = memory().expect("starts");
     let client = redis::Client::open(format!("redis://{}", server.addr())).expect("url");
     let mut connection = client.get_connection().expect("connects");
     let (): () = redis::cmd("SET")
@@ -88,8 +87,8 @@ fn a_redis_client_library_runs_string_and_key_commands() {
 
 #[test]
 fn keys_expire_on_their_deadline_and_report_their_ttl() {
-    let server = memory();
-    let mut client = client(&server);
+    let server = memory().expect("starts");
+    let mut client = client(&server).expect("connects");
     assert_eq!(
         client
             .command(&["SET", "k", "v", "PX", "150"])
@@ -140,8 +139,8 @@ fn keys_expire_on_their_deadline_and_report_their_ttl() {
 
 #[test]
 fn a_pipeline_of_a_thousand_commands_gets_a_thousand_replies_in_order() {
-    let server = memory();
-    let mut client = client(&server);
+    let server = memory().expect("starts");
+    let mut client = client(&server).expect("connects");
     let mut pipeline = Vec::new();
     for i in 0..1000 {
         pipeline.extend(cairn_testkit::resp_client::encode(&["INCR", "counter"]));
@@ -163,8 +162,8 @@ fn a_pipeline_of_a_thousand_commands_gets_a_thousand_replies_in_order() {
 
 #[test]
 fn hello_3_switches_the_connection_to_resp3() {
-    let server = memory();
-    let mut client = client(&server);
+    let server = memory().expect("starts");
+    let mut client = client(&server).expect("connects");
     let Frame::Map(fields) = client.command(&["HELLO", "3"]).expect("hello") else {
         panic!("HELLO 3 replies with a map");
     };
@@ -182,8 +181,8 @@ fn hello_3_switches_the_connection_to_resp3() {
 
 #[test]
 fn unknown_commands_and_bad_arity_get_redis_errors() {
-    let server = memory();
-    let mut client = client(&server);
+    let server = memory().expect("starts");
+    let mut client = client(&server).expect("connects");
     assert_eq!(
         client.command(&["HSET", "h", "f", "v"]).expect("reply"),
         Frame::Error(
@@ -204,37 +203,42 @@ fn unknown_commands_and_bad_arity_get_redis_errors() {
 
 /// Sends `bytes`, expects Redis's protocol error `text` and a closed connection, and checks
 /// that the server still serves a new connection.
-fn protocol_error_closes(server: &RunningServer, bytes: &[u8], text: &str) {
-    let mut client = client(server);
-    client.send_raw(bytes).expect("send");
+fn protocol_error_closes(server: &RunningServer, bytes: &[u8], text: &str) -> std::io::Result<()> {
+    let mut client = client(server)?;
+    client.send_raw(bytes)?;
     assert_eq!(
-        client.read().expect("the error"),
+        client.read()?,
         Frame::Error(format!("ERR Protocol error: {text}")),
         "for {:?}",
         String::from_utf8_lossy(bytes.get(..40.min(bytes.len())).unwrap_or_default())
     );
     assert!(client.is_closed(), "the connection closes");
-    let mut next = RespClient::connect(server.addr()).expect("connects");
-    assert_eq!(
-        next.command(&["PING"]).expect("ping"),
-        Frame::Status("PONG".to_owned())
-    );
+    let mut next = RespClient::connect(server.addr())?;
+    assert_eq!(next.command(&["PING"])?, Frame::Status("PONG".to_owned()));
+    Ok(())
 }
 
 #[test]
 fn malformed_requests_close_their_connection_and_the_server_goes_on() {
-    let server = memory();
-    protocol_error_closes(&server, b"*1\r\n:1\r\n", "expected '$', got ':'");
-    protocol_error_closes(&server, b"*x\r\n", "invalid multibulk length");
-    protocol_error_closes(&server, b"*2000000\r\n", "invalid multibulk length");
-    protocol_error_closes(&server, b"*1\r\n$999999999999\r\n", "invalid bulk length");
-    protocol_error_closes(&server, b"*1\r\n$-5\r\n", "invalid bulk length");
-    protocol_error_closes(&server, b"SET a \"b\r\n", "unbalanced quotes in request");
+    let server = memory().expect("starts");
+    protocol_error_closes(&server, b"*1\r\n:1\r\n", "expected '$', got ':'")
+        .expect("the protocol error");
+    protocol_error_closes(&server, b"*x\r\n", "invalid multibulk length")
+        .expect("the protocol error");
+    protocol_error_closes(&server, b"*2000000\r\n", "invalid multibulk length")
+        .expect("the protocol error");
+    protocol_error_closes(&server, b"*1\r\n$999999999999\r\n", "invalid bulk length")
+        .expect("the protocol error");
+    protocol_error_closes(&server, b"*1\r\n$-5\r\n", "invalid bulk length")
+        .expect("the protocol error");
+    protocol_error_closes(&server, b"SET a \"b\r\n", "unbalanced quotes in request")
+        .expect("the protocol error");
     // Nested arrays are not requests.
-    protocol_error_closes(&server, b"*1\r\n*1\r\n*1\r\n", "expected '$', got '*'");
+    protocol_error_closes(&server, b"*1\r\n*1\r\n*1\r\n", "expected '$', got '*'")
+        .expect("the protocol error");
     // A line that never ends is cut off at 64 KiB, not buffered forever.
     let endless = vec![b'a'; 70 * 1024];
-    protocol_error_closes(&server, &endless, "too big inline request");
+    protocol_error_closes(&server, &endless, "too big inline request").expect("the protocol error");
 }
 
 #[test]
@@ -242,8 +246,9 @@ fn a_password_guards_every_command_and_limits_what_an_unknown_client_may_send() 
     let server = start(Config {
         requirepass: Some("sesame".to_owned()),
         ..Config::new()
-    });
-    let mut client = client(&server);
+    })
+    .expect("starts");
+    let mut client = client(&server).expect("connects");
     assert_eq!(
         client.command(&["GET", "k"]).expect("reply"),
         Frame::Error("NOAUTH Authentication required.".to_owned())
@@ -255,8 +260,10 @@ fn a_password_guards_every_command_and_limits_what_an_unknown_client_may_send() 
     assert_eq!(client.command(&["AUTH", "sesame"]).expect("reply"), ok());
     assert_eq!(client.command(&["SET", "k", "v"]).expect("reply"), ok());
     // Before authenticating: at most 10 arguments and 16 KiB per argument.
-    protocol_error_closes(&server, b"*11\r\n", "unauthenticated multibulk length");
-    protocol_error_closes(&server, b"*1\r\n$16385\r\n", "unauthenticated bulk length");
+    protocol_error_closes(&server, b"*11\r\n", "unauthenticated multibulk length")
+        .expect("the protocol error");
+    protocol_error_closes(&server, b"*1\r\n$16385\r\n", "unauthenticated bulk length")
+        .expect("the protocol error");
     // HELLO can authenticate.
     let mut hello = RespClient::connect(server.addr()).expect("connects");
     let reply = hello
@@ -271,9 +278,10 @@ fn the_client_past_maxclients_is_refused_and_the_others_are_unaffected() {
     let server = start(Config {
         maxclients: 2,
         ..Config::new()
-    });
-    let mut first = client(&server);
-    let mut second = client(&server);
+    })
+    .expect("starts");
+    let mut first = client(&server).expect("connects");
+    let mut second = client(&server).expect("connects");
     assert_eq!(
         first.command(&["PING"]).expect("ping"),
         Frame::Status("PONG".to_owned())
@@ -282,7 +290,7 @@ fn the_client_past_maxclients_is_refused_and_the_others_are_unaffected() {
         second.command(&["PING"]).expect("ping"),
         Frame::Status("PONG".to_owned())
     );
-    let mut third = client(&server);
+    let mut third = client(&server).expect("connects");
     assert_eq!(
         third.read().expect("refusal"),
         Frame::Error("ERR max number of clients reached".to_owned())
@@ -299,8 +307,9 @@ fn an_idle_client_is_closed_after_the_timeout() {
     let server = start(Config {
         timeout: Some(Duration::from_millis(200)),
         ..Config::new()
-    });
-    let mut idle = client(&server);
+    })
+    .expect("starts");
+    let mut idle = client(&server).expect("connects");
     assert_eq!(
         idle.command(&["PING"]).expect("ping"),
         Frame::Status("PONG".to_owned())
@@ -312,12 +321,12 @@ fn an_idle_client_is_closed_after_the_timeout() {
 
 #[test]
 fn client_kill_closes_the_named_connection() {
-    let server = memory();
-    let mut victim = client(&server);
+    let server = memory().expect("starts");
+    let mut victim = client(&server).expect("connects");
     let Frame::Integer(id) = victim.command(&["CLIENT", "ID"]).expect("id") else {
         panic!("CLIENT ID is an integer");
     };
-    let mut admin = client(&server);
+    let mut admin = client(&server).expect("connects");
     assert_eq!(
         admin
             .command(&["CLIENT", "KILL", "ID", &id.to_string()])
@@ -329,8 +338,8 @@ fn client_kill_closes_the_named_connection() {
 
 #[test]
 fn scan_returns_every_key_exactly_once_across_pages() {
-    let server = memory();
-    let mut client = client(&server);
+    let server = memory().expect("starts");
+    let mut client = client(&server).expect("connects");
     for i in 0..250 {
         client
             .command(&["SET", &format!("key:{i:03}"), "v"])
@@ -371,8 +380,8 @@ fn strict_writes_survive_a_restart_and_select_keeps_databases_apart() {
         mode: Mode::Strict,
         ..Config::new()
     };
-    let server = start(config.clone());
-    let mut client = client(&server);
+    let server = start(config.clone()).expect("starts");
+    let mut client = client(&server).expect("connects");
     for i in 0..100 {
         client
             .send(&["SET", &format!("k{i}"), &format!("v{i}")])
@@ -386,7 +395,7 @@ fn strict_writes_survive_a_restart_and_select_keeps_databases_apart() {
     drop(client);
     server.shutdown().expect("a clean shutdown");
 
-    let server = start(config);
+    let server = start(config).expect("starts");
     let mut client = RespClient::connect(server.addr()).expect("connects");
     assert_eq!(
         client.command(&["DBSIZE"]).expect("dbsize"),
