@@ -1,0 +1,154 @@
+//! `cairn serve` as a process: every write that got a reply under `strict` survives kill -9,
+//! with many clients pipelining at once; SIGTERM shuts it down cleanly.
+
+use std::io::{self, BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use cairn_testkit::{Frame, RespClient, TempDir};
+
+/// A `cairn serve` process, killed on drop so that a failing test leaves none behind.
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `cairn serve` on a free loopback port; returns the process and its address, read
+/// from the line it prints once it listens.
+fn serve(dir: &Path) -> io::Result<(Server, SocketAddr)> {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cairn"))
+        .arg("serve")
+        .arg("--dir")
+        .arg(dir)
+        .args(["--bind", "127.0.0.1:0", "--durability", "strict"])
+        .stdout(Stdio::piped())
+        .spawn()?;
+    let stdout = child.stdout.take();
+    let child = Server(child);
+    let stdout = stdout.ok_or_else(|| io::Error::other("no stdout"))?;
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line)?;
+    let addr = line
+        .split("listening on ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|addr| addr.parse().ok())
+        .ok_or_else(|| io::Error::other(format!("unexpected first line: {line:?}")))?;
+    // The rest of its output is not read: closing the pipe is fine, the server writes no more.
+    Ok((child, addr))
+}
+
+/// One client's loop: pipelines `SET`s of its own keys, 16 at a time, and records each key
+/// whose `OK` arrived, until the server goes away.
+fn writer(addr: SocketAddr, name: &str, acked: &Mutex<Vec<String>>) {
+    let Ok(mut client) = RespClient::connect(addr) else {
+        return;
+    };
+    for batch in 0.. {
+        let keys: Vec<String> = (0..16).map(|i| format!("{name}-{batch}-{i}")).collect();
+        for key in &keys {
+            if client.send(&["SET", key.as_str(), key.as_str()]).is_err() {
+                return;
+            }
+        }
+        for key in keys {
+            match client.read() {
+                Ok(Frame::Status(status)) if status == "OK" => {
+                    if let Ok(mut acked) = acked.lock() {
+                        acked.push(key);
+                    }
+                }
+                _ => return,
+            }
+        }
+    }
+}
+
+#[test]
+fn every_acknowledged_strict_write_survives_kill_9() {
+    let dir = TempDir::new("serve-kill");
+    for round in 0..3 {
+        let (mut server, addr) = serve(dir.path()).expect("cairn serve starts");
+        let acked = Arc::new(Mutex::new(Vec::new()));
+        let writers: Vec<_> = (0..8)
+            .map(|client| {
+                let acked = Arc::clone(&acked);
+                std::thread::spawn(move || writer(addr, &format!("r{round}c{client}"), &acked))
+            })
+            .collect();
+        std::thread::sleep(Duration::from_millis(300 + 150 * round));
+        server.0.kill().expect("kill -9");
+        server.0.wait().expect("reaped");
+        for writer in writers {
+            writer.join().expect("the writer ends when the server dies");
+        }
+        let acked = acked.lock().expect("not poisoned").clone();
+        assert!(
+            acked.len() > 100,
+            "round {round}: only {} writes acknowledged",
+            acked.len()
+        );
+
+        let (mut server, addr) = serve(dir.path()).expect("cairn serve restarts");
+        let mut client = RespClient::connect(addr).expect("connects");
+        for chunk in acked.chunks(500) {
+            for key in chunk {
+                client.send(&["GET", key.as_str()]).expect("send");
+            }
+            for key in chunk {
+                assert_eq!(
+                    client.read().expect("reply"),
+                    Frame::Bulk(key.clone().into_bytes()),
+                    "round {round}: acknowledged key {key} lost"
+                );
+            }
+        }
+        server.0.kill().expect("kill -9");
+        server.0.wait().expect("reaped");
+    }
+}
+
+#[test]
+fn sigterm_shuts_the_server_down_cleanly() {
+    let dir = TempDir::new("serve-term");
+    let (mut server, addr) = serve(dir.path()).expect("cairn serve starts");
+    let mut client = RespClient::connect(addr).expect("connects");
+    assert_eq!(
+        client.command(&["SET", "kept", "yes"]).expect("set"),
+        Frame::Status("OK".to_owned())
+    );
+    let status = Command::new("kill")
+        .args(["-TERM", &server.0.id().to_string()])
+        .status()
+        .expect("kill -TERM");
+    assert!(status.success());
+    let started = Instant::now();
+    let exit = loop {
+        if let Some(exit) = server.0.try_wait().expect("wait") {
+            break exit;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "no exit after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(exit.success(), "{exit:?}");
+    assert!(client.is_closed(), "the connection closes at shutdown");
+
+    let (mut server, addr) = serve(dir.path()).expect("cairn serve restarts");
+    let mut client = RespClient::connect(addr).expect("connects");
+    assert_eq!(
+        client.command(&["GET", "kept"]).expect("get"),
+        Frame::Bulk(b"yes".to_vec())
+    );
+    server.0.kill().expect("kill");
+    server.0.wait().expect("reaped");
+}
