@@ -93,6 +93,9 @@ struct ServeArgs {
     /// Close connections idle this many seconds (0: never).
     #[arg(long, default_value_t = 0)]
     timeout: u64,
+    /// Threads that serve connections (default: one per CPU).
+    #[arg(long)]
+    workers: Option<usize>,
 }
 
 /// The `cairn agent` commands. Each takes the data directory first and prints text, or one
@@ -479,6 +482,7 @@ fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     config.protected_mode = !args.no_protected_mode;
     config.maxclients = args.maxclients;
     config.timeout = (args.timeout > 0).then(|| std::time::Duration::from_secs(args.timeout));
+    config.workers = args.workers;
     cairn_server::run(config, |addr| {
         // One line on stdout once the server accepts connections, for scripts that wait.
         println!("cairn serve: listening on {addr} ({:?})", args.durability);

@@ -7,8 +7,8 @@
 //! - **Shutdown** ([`RunningServer::shutdown`], or SIGINT/SIGTERM under [`run`]): stop
 //!   accepting, let every connection finish the batch it is running and close, stop the
 //!   syncer, close the database (a `buffered` database syncs its WAL there).
-//! - **Threads**: a multi-threaded tokio runtime with one worker per CPU, and under `strict`
-//!   one syncer thread (`state::SyncGate`).
+//! - **Threads**: a multi-threaded tokio runtime with one worker per CPU (or
+//!   `Config::workers`), and under `strict` one syncer thread (`state::SyncGate`).
 
 use std::io;
 use std::net::SocketAddr;
@@ -64,7 +64,7 @@ impl RunningServer {
     /// Opens the database, binds `config.bind` (port 0 picks a free port) and serves on a new
     /// thread.
     pub fn start(config: Config) -> io::Result<RunningServer> {
-        let runtime = runtime()?;
+        let runtime = runtime(config.workers)?;
         let db = open_db(&config)?;
         let listener = runtime.block_on(TcpListener::bind(config.bind))?;
         let addr = listener.local_addr()?;
@@ -106,8 +106,12 @@ impl Drop for RunningServer {
     }
 }
 
-fn runtime() -> io::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
+fn runtime(workers: Option<usize>) -> io::Result<tokio::runtime::Runtime> {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Some(workers) = workers {
+        builder.worker_threads(workers.max(1));
+    }
+    builder
         .enable_all()
         .thread_name("cairn-server-worker")
         .build()
@@ -116,7 +120,7 @@ fn runtime() -> io::Result<tokio::runtime::Runtime> {
 /// Runs a server in this thread until SIGINT or SIGTERM, then shuts down gracefully.
 /// `ready` is called with the bound address once the server accepts connections.
 pub fn run(config: Config, ready: impl FnOnce(SocketAddr)) -> io::Result<()> {
-    let runtime = runtime()?;
+    let runtime = runtime(config.workers)?;
     let db = open_db(&config)?;
     runtime.block_on(async move {
         let listener = TcpListener::bind(config.bind).await?;

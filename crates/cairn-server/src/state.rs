@@ -56,6 +56,8 @@ pub struct Config {
     pub bulk_bytes_max: usize,
     /// The most argument bytes one request may hold (Redis's `client-query-buffer-limit`).
     pub request_bytes_max: usize,
+    /// Runtime worker threads (`None`: one per CPU).
+    pub workers: Option<usize>,
 }
 
 impl Config {
@@ -72,6 +74,7 @@ impl Config {
             timeout: None,
             bulk_bytes_max: cairn::limits::VALUE_BYTES_MAX_DEFAULT,
             request_bytes_max: 1024 * 1024 * 1024,
+            workers: None,
         }
     }
 
@@ -170,6 +173,9 @@ impl Stripes {
     }
 }
 
+/// Most times the syncer yields to gather the clients of the last sync.
+const GATHER_YIELDS: usize = 8;
+
 /// The strict-mode gate: one thread that fdatasyncs on demand, and the version it has made
 /// durable.
 #[derive(Debug)]
@@ -197,6 +203,7 @@ impl SyncGate {
 
     /// The syncer thread's loop: sync whenever a connection waits for more than is durable.
     pub(crate) fn run(&self, counters: &Counters) {
+        let mut gather = false;
         loop {
             {
                 let mut wanted = self.wanted.lock();
@@ -207,7 +214,14 @@ impl SyncGate {
                     return;
                 }
             }
+            if gather {
+                self.gather();
+            }
+            let before = *self.synced.borrow();
             let target = self.db.version().get();
+            // A sync that covered several commits released several clients, whose next
+            // writes are on their way: the next sync waits for them (`gather`).
+            gather = target.saturating_sub(before) > 1;
             counters.syncs.fetch_add(1, Ordering::Relaxed);
             if self.db.sync().is_ok() {
                 self.synced.send_if_modified(|synced| {
@@ -221,6 +235,20 @@ impl SyncGate {
                 self.synced.send_replace(u64::MAX);
                 return;
             }
+        }
+    }
+
+    /// Gives up the CPU while commits keep arriving (at most [`GATHER_YIELDS`] times), so
+    /// the clients the last sync released join this sync instead of waiting for the next.
+    fn gather(&self) {
+        let mut seen = self.db.version();
+        for _ in 0..GATHER_YIELDS {
+            std::thread::yield_now();
+            let now = self.db.version();
+            if now == seen {
+                break;
+            }
+            seen = now;
         }
     }
 
