@@ -11,8 +11,16 @@
 //!   Redis, whatever the engine's own TTL says. The engine's TTL on the record is set a little
 //!   *later* ([`REAP_SLACK_MILLIS`]), only so that its reaper reclaims the record; it can
 //!   never hide a key that is still live.
-//! - The engine prefix `[D] b's'` is reserved for the members of collections (hashes, lists,
-//!   sets, sorted sets), which are not built yet.
+//! - A collection (hash, list, set, sorted set) keeps a [`Collection`] header in its metadata
+//!   record: a *version* unique to this incarnation of the key, and its element count (a list
+//!   also its head and tail positions). Its elements are records of their own under
+//!   [`member_prefix`]: `[D] b'm' len(K) K version element`, with `len(K)` 4 bytes and
+//!   `version` 8 bytes, big-endian, so one collection's elements are one contiguous range in
+//!   element order. A sorted set also keeps `[D] b'z' len(K) K version score member`
+//!   ([`score_prefix`]), ordered by score.
+//! - `DEL`, an overwrite or an expiry of a collection removes only its metadata record: O(1)
+//!   whatever its size. Its elements, under a version no live key has any more, are garbage
+//!   that the server's reclaimer deletes in the background (`reclaim`).
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -36,6 +44,14 @@ pub const KEY_BYTES_MAX: usize = cairn::limits::KEY_BYTES_MAX - 2;
 pub enum Kind {
     /// A string (bytes).
     String,
+    /// A hash: fields and their values.
+    Hash,
+    /// A list of elements.
+    List,
+    /// A set of members.
+    Set,
+    /// A sorted set: members ordered by score.
+    ZSet,
 }
 
 impl Kind {
@@ -43,21 +59,150 @@ impl Kind {
     pub fn name(self) -> &'static str {
         match self {
             Kind::String => "string",
+            Kind::Hash => "hash",
+            Kind::List => "list",
+            Kind::Set => "set",
+            Kind::ZSet => "zset",
         }
     }
 
     fn code(self) -> u8 {
         match self {
             Kind::String => 0,
+            Kind::Hash => 1,
+            Kind::List => 2,
+            Kind::Set => 3,
+            Kind::ZSet => 4,
         }
     }
 
     fn from_code(code: u8) -> Option<Kind> {
         match code {
             0 => Some(Kind::String),
+            1 => Some(Kind::Hash),
+            2 => Some(Kind::List),
+            3 => Some(Kind::Set),
+            4 => Some(Kind::ZSet),
             _ => None,
         }
     }
+}
+
+/// The tag of element records, after the database byte.
+const MEMBER_TAG: u8 = b'm';
+/// The tag of sorted-set score records.
+const SCORE_TAG: u8 = b'z';
+
+/// A list's first position: positions grow both ways from the middle of `u64`.
+pub const LIST_ORIGIN: u64 = 1 << 63;
+
+/// The header of a collection's metadata record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Collection {
+    /// Unique to this incarnation of the key; its elements carry it.
+    pub version: u64,
+    /// Elements held.
+    pub count: u64,
+    /// A list's first position (others: 0).
+    pub head: u64,
+    /// A list's position after its last (others: 0); `count == tail - head`.
+    pub tail: u64,
+}
+
+impl Collection {
+    /// A new, empty collection.
+    pub fn new(version: u64) -> Collection {
+        Collection {
+            version,
+            count: 0,
+            head: LIST_ORIGIN,
+            tail: LIST_ORIGIN,
+        }
+    }
+
+    /// The header's bytes (the metadata record's payload).
+    pub fn encode(&self) -> [u8; 32] {
+        let mut out = [0u8; 32];
+        for (slot, value) in
+            out.chunks_exact_mut(8)
+                .zip([self.version, self.count, self.head, self.tail])
+        {
+            slot.copy_from_slice(&value.to_le_bytes());
+        }
+        out
+    }
+
+    /// Decodes a header; `None` if `payload` is not one.
+    pub fn decode(payload: &[u8]) -> Option<Collection> {
+        let words: &[u8; 32] = payload.try_into().ok()?;
+        let mut values = words
+            .chunks_exact(8)
+            .map(|word| word.try_into().map_or(0, u64::from_le_bytes));
+        let collection = Collection {
+            version: values.next()?,
+            count: values.next()?,
+            head: values.next()?,
+            tail: values.next()?,
+        };
+        (collection.head <= collection.tail).then_some(collection)
+    }
+}
+
+fn collection_prefix(tag: u8, db: u8, key: &[u8], version: u64) -> Vec<u8> {
+    let mut out = Vec::with_capacity(key.len() + 14);
+    out.push(db);
+    out.push(tag);
+    out.extend_from_slice(&u32::try_from(key.len()).unwrap_or(u32::MAX).to_be_bytes());
+    out.extend_from_slice(key);
+    out.extend_from_slice(&version.to_be_bytes());
+    out
+}
+
+/// The engine prefix of every element record of collection `version` of `key`.
+pub fn member_prefix(db: u8, key: &[u8], version: u64) -> Vec<u8> {
+    collection_prefix(MEMBER_TAG, db, key, version)
+}
+
+/// The engine prefix of every score record of sorted set `version` of `key`.
+pub fn score_prefix(db: u8, key: &[u8], version: u64) -> Vec<u8> {
+    collection_prefix(SCORE_TAG, db, key, version)
+}
+
+/// The engine prefixes the reclaimer walks in database `db`: elements, then scores.
+pub fn element_prefixes(db: u8) -> [[u8; 2]; 2] {
+    [[db, MEMBER_TAG], [db, SCORE_TAG]]
+}
+
+/// Splits an element or score record's engine key into its user key, version and the rest.
+pub fn split_element_key(engine_key: &[u8]) -> Option<(&[u8], u64, &[u8])> {
+    let rest = engine_key.get(2..)?;
+    let (length, rest) = rest.split_first_chunk::<4>()?;
+    let length = usize::try_from(u32::from_be_bytes(*length)).ok()?;
+    let key = rest.get(..length)?;
+    let (version, element) = rest.get(length..)?.split_first_chunk::<8>()?;
+    Some((key, u64::from_be_bytes(*version), element))
+}
+
+/// A score as 8 bytes that sort as the scores do (negative before positive).
+pub fn sortable_score(score: f64) -> [u8; 8] {
+    let bits = score.to_bits();
+    let ordered = if bits >> 63 == 1 {
+        !bits
+    } else {
+        bits | (1 << 63)
+    };
+    ordered.to_be_bytes()
+}
+
+/// The inverse of [`sortable_score`].
+pub fn score_from_sortable(bytes: [u8; 8]) -> f64 {
+    let ordered = u64::from_be_bytes(bytes);
+    let bits = if ordered >> 63 == 1 {
+        ordered & !(1 << 63)
+    } else {
+        !ordered
+    };
+    f64::from_bits(bits)
 }
 
 /// The engine key of user key `key` in database `db`.
@@ -162,6 +307,51 @@ mod tests {
         assert_eq!(decode(b""), None);
         assert_eq!(decode(&[0x7f]), None);
         assert_eq!(decode(&[HAS_DEADLINE, 1, 2]), None);
+    }
+
+    #[test]
+    fn collection_headers_and_element_keys_round_trip() {
+        let header = Collection {
+            version: 7,
+            count: 3,
+            head: LIST_ORIGIN - 1,
+            tail: LIST_ORIGIN + 2,
+        };
+        assert_eq!(Collection::decode(&header.encode()), Some(header));
+        assert_eq!(Collection::decode(&[0; 31]), None);
+        let mut key = member_prefix(3, b"user:1", 99);
+        key.extend_from_slice(b"field");
+        assert_eq!(
+            split_element_key(&key),
+            Some((&b"user:1"[..], 99, &b"field"[..]))
+        );
+        assert_eq!(split_element_key(&key[..9]), None);
+    }
+
+    #[test]
+    fn sortable_scores_sort_as_the_scores() {
+        let scores = [
+            f64::NEG_INFINITY,
+            -1e300,
+            -2.5,
+            -0.0,
+            0.0,
+            1e-300,
+            3.0,
+            f64::INFINITY,
+        ];
+        for pair in scores.windows(2) {
+            assert!(
+                sortable_score(pair[0]) <= sortable_score(pair[1]),
+                "{pair:?}"
+            );
+        }
+        for score in scores {
+            assert_eq!(
+                score_from_sortable(sortable_score(score)).to_bits(),
+                score.to_bits()
+            );
+        }
     }
 
     #[test]

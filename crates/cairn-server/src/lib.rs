@@ -9,6 +9,8 @@
 //! - `state`: what connections share: per-key write locks that make each command atomic, the
 //!   `strict` durability gate, the client registry, `SCAN` cursors.
 //! - `session`: one connection's read, run, wait-until-durable, write loop.
+//! - `reclaim`: deletes the elements of collections that were deleted, overwritten or
+//!   expired, in the background.
 //! - `server`: the listener, connection limits and graceful shutdown.
 //!
 //! What it guarantees: a reply to a write is sent only once the write is as durable as the
@@ -16,14 +18,16 @@
 //! and under `strict` no reply shows a write that is not yet durable. Each command is atomic.
 //! No input ends the server: a malformed request closes its own connection.
 //!
-//! What it does not have yet: hashes, lists, sets, sorted sets, streams, `MULTI`/`EXEC`,
-//! pub/sub and keyspace notifications (their commands get Redis's unknown-command error).
+//! What it does not have yet: streams, `MULTI`/`EXEC`/`WATCH`, pub/sub, keyspace
+//! notifications, scripting, and some commands of the types it has (`LINSERT`, `LREM`,
+//! `SRANDMEMBER`, `ZRANK`, ...): their commands get Redis's unknown-command error.
 
 pub mod keyspace;
 pub mod resp;
 
 mod commands;
 mod glob;
+mod reclaim;
 mod server;
 mod session;
 mod state;

@@ -8,7 +8,8 @@
 //!   accepting, let every connection finish the batch it is running and close, stop the
 //!   syncer, close the database (a `buffered` database syncs its WAL there).
 //! - **Threads**: a multi-threaded tokio runtime with one worker per CPU (or
-//!   `Config::workers`), and under `strict` one syncer thread (`state::SyncGate`).
+//!   `Config::workers`), the reclaimer of dead collections' elements (`reclaim`), and under
+//!   `strict` one syncer thread (`state::SyncGate`).
 
 use std::io;
 use std::net::SocketAddr;
@@ -162,6 +163,14 @@ async fn serve(
         }
         None => None,
     };
+    let reclaim_stop = Arc::new(crate::reclaim::Stop::default());
+    let reclaimer = {
+        let shared = Arc::clone(&shared);
+        let stop = Arc::clone(&reclaim_stop);
+        std::thread::Builder::new()
+            .name("cairn-server-reclaim".to_owned())
+            .spawn(move || crate::reclaim::run(&shared, &stop))?
+    };
     let (closing, closing_seen) = watch::channel(false);
     loop {
         tokio::select! {
@@ -185,6 +194,8 @@ async fn serve(
     if let Some(syncer) = syncer {
         let _ = tokio::task::spawn_blocking(move || syncer.join()).await;
     }
+    reclaim_stop.stop();
+    let _ = tokio::task::spawn_blocking(move || reclaimer.join()).await;
     shared.db.close().map_err(io::Error::other)
 }
 

@@ -105,6 +105,8 @@ pub struct Shared {
     pub(crate) cursors: Mutex<Cursors>,
     pub(crate) stats: Counters,
     pub(crate) started: Instant,
+    /// The low bits of new collection versions (`commands::collection`).
+    pub(crate) collection_counter: AtomicU64,
 }
 
 impl Shared {
@@ -119,7 +121,18 @@ impl Shared {
             cursors: Mutex::new(Cursors::default()),
             stats: Counters::default(),
             started: Instant::now(),
+            collection_counter: AtomicU64::new(0),
         }
+    }
+}
+
+impl Shared {
+    /// Counts element records the reclaimer deleted.
+    pub(crate) fn reclaimed(&self, records: usize) {
+        self.stats.elements_reclaimed.fetch_add(
+            u64::try_from(records).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
     }
 }
 
@@ -130,6 +143,7 @@ pub(crate) struct Counters {
     pub(crate) connections_rejected: AtomicU64,
     pub(crate) commands_processed: AtomicU64,
     pub(crate) syncs: AtomicU64,
+    pub(crate) elements_reclaimed: AtomicU64,
 }
 
 /// The per-key write locks: a fixed array of mutexes, a key's stripe chosen by its hash.

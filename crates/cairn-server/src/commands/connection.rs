@@ -320,7 +320,7 @@ pub(crate) fn info(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
         let _ = write!(
             text,
             "# Cairn\r\ncairn_durability:{}\r\ncairn_version:{}\r\ncairn_syncs:{}\r\n\
-             cairn_keys_indexed:{}\r\n\r\n",
+             cairn_keys_indexed:{}\r\ncairn_elements_reclaimed:{}\r\n\r\n",
             match shared.config.mode {
                 Mode::Memory => "memory",
                 Mode::Buffered => "buffered",
@@ -328,7 +328,8 @@ pub(crate) fn info(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
             },
             shared.db.version().get(),
             shared.stats.syncs.load(Ordering::Relaxed),
-            engine.keys_indexed
+            engine.keys_indexed,
+            shared.stats.elements_reclaimed.load(Ordering::Relaxed)
         );
     }
     if show("keyspace") {

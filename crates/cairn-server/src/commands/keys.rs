@@ -248,31 +248,50 @@ pub(crate) fn keys(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
     Reply::Array(found)
 }
 
+/// The options of `SCAN` and its relatives.
+pub(crate) struct ScanOptions<'a> {
+    pub(crate) pattern: Option<&'a [u8]>,
+    pub(crate) count: usize,
+    pub(crate) kind: Option<&'a [u8]>,
+}
+
+/// Parses `[MATCH pattern] [COUNT n] [TYPE t]`.
+pub(crate) fn scan_options(options: &[Bytes]) -> Result<ScanOptions<'_>, Reply> {
+    let mut parsed = ScanOptions {
+        pattern: None,
+        count: 10,
+        kind: None,
+    };
+    let mut options = options.iter();
+    while let Some(option) = options.next() {
+        let value = options.next().ok_or_else(syntax_error)?;
+        if is(option, "match") {
+            parsed.pattern = Some(value);
+        } else if is(option, "count") {
+            parsed.count = usize::try_from(int_arg(value)?)
+                .ok()
+                .filter(|&count| count >= 1)
+                .ok_or_else(syntax_error)?;
+        } else if is(option, "type") {
+            parsed.kind = Some(value);
+        } else {
+            return Err(syntax_error());
+        }
+    }
+    Ok(parsed)
+}
+
 pub(crate) fn scan(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
     let run = || -> Result<Reply, Reply> {
         let cursor = std::str::from_utf8(at(args, 1))
             .ok()
             .and_then(|text| text.parse::<u64>().ok())
             .ok_or_else(|| Reply::err("invalid cursor"))?;
-        let mut pattern: Option<&[u8]> = None;
-        let mut wanted_type: Option<&[u8]> = None;
-        let mut limit = 10usize;
-        let mut options = args.get(2..).unwrap_or_default().iter();
-        while let Some(option) = options.next() {
-            let value = options.next().ok_or_else(syntax_error)?;
-            if is(option, "match") {
-                pattern = Some(value);
-            } else if is(option, "count") {
-                limit = usize::try_from(int_arg(value)?)
-                    .ok()
-                    .filter(|&limit| limit >= 1)
-                    .ok_or_else(syntax_error)?;
-            } else if is(option, "type") {
-                wanted_type = Some(value);
-            } else {
-                return Err(syntax_error());
-            }
-        }
+        let ScanOptions {
+            pattern,
+            count: limit,
+            kind: wanted_type,
+        } = scan_options(args.get(2..).unwrap_or_default())?;
         let now = now_millis();
         let prefix = keyspace::meta_prefix(ctx.client.db);
         let start = match ctx.shared.cursors.lock().resume_after(cursor) {
@@ -335,6 +354,9 @@ fn rename_generic(ctx: &Ctx<'_>, args: &[Bytes], only_new: bool) -> Result<Reply
     let entry = stored.entry();
     let record = keyspace::encode(entry.kind, entry.deadline, entry.payload);
     let mut batch = cairn::WriteBatch::new();
+    if entry.kind != keyspace::Kind::String {
+        move_elements(ctx, at(args, 1), at(args, 2), entry.payload, &mut batch)?;
+    }
     match entry.deadline {
         Some(deadline) => {
             let reap_after = deadline.saturating_sub(now) + keyspace::REAP_SLACK_MILLIS;
@@ -353,6 +375,42 @@ fn rename_generic(ctx: &Ctx<'_>, args: &[Bytes], only_new: bool) -> Result<Reply
         .write(&batch)
         .map_err(|error| engine_error(&error))?;
     Ok(if only_new { Reply::Integer(1) } else { OK })
+}
+
+/// Moves a collection's element and score records from `source` to `target` (same version):
+/// O(elements), unlike Redis's O(1) `RENAME`, since element keys hold the user key.
+fn move_elements(
+    ctx: &Ctx<'_>,
+    source: &[u8],
+    target: &[u8],
+    header: &[u8],
+    batch: &mut cairn::WriteBatch,
+) -> Result<(), Reply> {
+    let header = keyspace::Collection::decode(header)
+        .ok_or_else(|| Reply::err("cairn: the header of this key is damaged"))?;
+    let db = ctx.client.db;
+    for (from, to) in [
+        (
+            keyspace::member_prefix(db, source, header.version),
+            keyspace::member_prefix(db, target, header.version),
+        ),
+        (
+            keyspace::score_prefix(db, source, header.version),
+            keyspace::score_prefix(db, target, header.version),
+        ),
+    ] {
+        let scan = ctx
+            .db()
+            .scan_prefix(&from)
+            .map_err(|error| engine_error(&error))?;
+        for (engine_key, value) in scan {
+            let mut moved = to.clone();
+            moved.extend_from_slice(engine_key.get(from.len()..).unwrap_or_default());
+            batch.put(moved, value.as_bytes());
+            batch.delete(&engine_key);
+        }
+    }
+    Ok(())
 }
 
 pub(crate) fn rename(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {

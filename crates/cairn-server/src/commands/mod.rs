@@ -3,13 +3,19 @@
 //!
 //! [`dispatch`] checks, in Redis's order: the command exists, the client is authenticated (or
 //! the command is allowed before), the argument count fits the arity. Errors use Redis's
-//! texts. Commands are grouped by what they touch: [`strings`], [`keys`], and
-//! [`connection`] (the connection and the server).
+//! texts. Commands are grouped by what they touch: [`strings`], [`keys`], [`hashes`],
+//! [`lists`], [`sets`], [`zsets`] (sharing [`collection`]), and [`connection`] (the
+//! connection and the server).
 
+mod collection;
 mod connection;
 pub use connection::REDIS_VERSION;
+mod hashes;
 mod keys;
+mod lists;
+mod sets;
 mod strings;
+mod zsets;
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -140,6 +146,44 @@ pub(crate) static COMMANDS: &[Spec] = &[
     spec!("scan", -2, READ, (0, 0, 0), keys::scan),
     spec!("rename", 3, WRITE, (1, 2, 1), keys::rename),
     spec!("renamenx", 3, WRITE_FAST, (1, 2, 1), keys::renamenx),
+    // Hashes.
+    spec!("hset", -4, WRITE_FAST, (1, 1, 1), hashes::hset),
+    spec!("hmset", -4, WRITE_FAST, (1, 1, 1), hashes::hmset),
+    spec!("hsetnx", 4, WRITE_FAST, (1, 1, 1), hashes::hsetnx),
+    spec!("hget", 3, READ_FAST, (1, 1, 1), hashes::hget),
+    spec!("hmget", -3, READ_FAST, (1, 1, 1), hashes::hmget),
+    spec!("hgetall", 2, READ, (1, 1, 1), hashes::hgetall),
+    spec!("hkeys", 2, READ, (1, 1, 1), hashes::hkeys),
+    spec!("hvals", 2, READ, (1, 1, 1), hashes::hvals),
+    spec!("hdel", -3, WRITE_FAST, (1, 1, 1), hashes::hdel),
+    spec!("hlen", 2, READ_FAST, (1, 1, 1), hashes::hlen),
+    spec!("hexists", 3, READ_FAST, (1, 1, 1), hashes::hexists),
+    spec!("hincrby", 4, WRITE_FAST, (1, 1, 1), hashes::hincrby),
+    spec!("hscan", -3, READ, (1, 1, 1), hashes::hscan),
+    // Lists.
+    spec!("lpush", -3, WRITE_FAST, (1, 1, 1), lists::lpush),
+    spec!("rpush", -3, WRITE_FAST, (1, 1, 1), lists::rpush),
+    spec!("lpop", -2, WRITE_FAST, (1, 1, 1), lists::lpop),
+    spec!("rpop", -2, WRITE_FAST, (1, 1, 1), lists::rpop),
+    spec!("lrange", 4, READ, (1, 1, 1), lists::lrange),
+    spec!("llen", 2, READ_FAST, (1, 1, 1), lists::llen),
+    spec!("lindex", 3, READ, (1, 1, 1), lists::lindex),
+    // Sets.
+    spec!("sadd", -3, WRITE_FAST, (1, 1, 1), sets::sadd),
+    spec!("srem", -3, WRITE_FAST, (1, 1, 1), sets::srem),
+    spec!("smembers", 2, READ, (1, 1, 1), sets::smembers),
+    spec!("sismember", 3, READ_FAST, (1, 1, 1), sets::sismember),
+    spec!("scard", 2, READ_FAST, (1, 1, 1), sets::scard),
+    spec!("spop", -2, WRITE_FAST, (1, 1, 1), sets::spop),
+    // Sorted sets.
+    spec!("zadd", -4, WRITE_FAST, (1, 1, 1), zsets::zadd),
+    spec!("zincrby", 4, WRITE_FAST, (1, 1, 1), zsets::zincrby),
+    spec!("zscore", 3, READ_FAST, (1, 1, 1), zsets::zscore),
+    spec!("zcard", 2, READ_FAST, (1, 1, 1), zsets::zcard),
+    spec!("zrem", -3, WRITE_FAST, (1, 1, 1), zsets::zrem),
+    spec!("zrange", -4, READ, (1, 1, 1), zsets::zrange),
+    spec!("zrangebyscore", -4, READ, (1, 1, 1), zsets::zrangebyscore),
+    spec!("zpopmin", -2, WRITE_FAST, (1, 1, 1), zsets::zpopmin),
 ];
 
 /// Looks a command up by its name, in any case.

@@ -1,0 +1,194 @@
+//! What every collection command shares: opening a collection's header under its stripe,
+//! reading its elements, and committing element changes and the new header as one engine
+//! commit (or deleting the key when the collection becomes empty, as Redis does).
+
+use std::sync::atomic::Ordering;
+
+use bytes::Bytes;
+use cairn::WriteBatch;
+
+use super::{engine_error, wrong_type, Ctx};
+use crate::keyspace::{self, Collection, Kind};
+use crate::resp::Reply;
+
+/// A collection opened for a write: where it lives and its header (new if the key was absent).
+pub(crate) struct Opened {
+    /// The metadata record's engine key.
+    pub(crate) meta_key: Vec<u8>,
+    /// The user key.
+    pub(crate) key: Vec<u8>,
+    pub(crate) header: Collection,
+    pub(crate) deadline: Option<u64>,
+    /// The header as read (`None`: the key was absent), to tell whether it changed.
+    original: Option<Collection>,
+}
+
+impl Opened {
+    /// A live collection read with [`Ctx::read_collection`], for reading its elements.
+    pub(crate) fn existing(
+        ctx: &Ctx<'_>,
+        key: &[u8],
+        header: Collection,
+        deadline: Option<u64>,
+    ) -> Result<Opened, Reply> {
+        Ok(Opened {
+            meta_key: ctx.meta_key(key)?,
+            key: key.to_vec(),
+            header,
+            deadline,
+            original: Some(header),
+        })
+    }
+
+    /// Whether the key was absent (the collection is being created).
+    pub(crate) fn is_new(&self) -> bool {
+        self.original.is_none()
+    }
+
+    /// The engine key of element `element`.
+    pub(crate) fn member_key(&self, db: u8, element: &[u8]) -> Vec<u8> {
+        let mut key = keyspace::member_prefix(db, &self.key, self.header.version);
+        key.extend_from_slice(element);
+        key
+    }
+
+    /// The engine key of a sorted set's score record.
+    pub(crate) fn score_key(&self, db: u8, score: f64, member: &[u8]) -> Vec<u8> {
+        let mut key = keyspace::score_prefix(db, &self.key, self.header.version);
+        key.extend_from_slice(&keyspace::sortable_score(score));
+        key.extend_from_slice(member);
+        key
+    }
+}
+
+impl Ctx<'_> {
+    /// The live collection of `kind` under user key `key`, if any; `WRONGTYPE` for another
+    /// type.
+    pub(crate) fn read_collection(
+        &self,
+        key: &[u8],
+        kind: Kind,
+        now: u64,
+    ) -> Result<Option<(Collection, Option<u64>)>, Reply> {
+        let meta_key = self.meta_key(key)?;
+        let Some(stored) = self.read(&meta_key, now)? else {
+            return Ok(None);
+        };
+        let entry = stored.entry();
+        if entry.kind != kind {
+            return Err(wrong_type());
+        }
+        let header = Collection::decode(entry.payload)
+            .ok_or_else(|| Reply::err("cairn: the header of this key is damaged"))?;
+        Ok(Some((header, entry.deadline)))
+    }
+
+    /// Opens `key` as a collection of `kind` for a write; the caller holds its stripe.
+    pub(crate) fn open_collection(
+        &self,
+        key: &[u8],
+        kind: Kind,
+        now: u64,
+    ) -> Result<Opened, Reply> {
+        let meta_key = self.meta_key(key)?;
+        let existing = self.read_collection(key, kind, now)?;
+        let (header, deadline) = match existing {
+            Some((header, deadline)) => (header, deadline),
+            None => (Collection::new(self.new_collection_version()), None),
+        };
+        Ok(Opened {
+            meta_key,
+            key: key.to_vec(),
+            header,
+            deadline,
+            original: existing.map(|(header, _)| header),
+        })
+    }
+
+    /// A version no collection has had: the engine's commit version (which only grows, across
+    /// restarts too) in the high bits, a counter in the low 16.
+    fn new_collection_version(&self) -> u64 {
+        let counter = self
+            .shared
+            .collection_counter
+            .fetch_add(1, Ordering::Relaxed)
+            & 0xffff;
+        (self.db().version().get() << 16) | counter
+    }
+
+    /// Commits `batch` (element changes) together with the collection's new header, or with
+    /// the key's deletion if the collection is now empty. Nothing is written if nothing
+    /// changed.
+    pub(crate) fn save_collection(
+        &self,
+        opened: &Opened,
+        kind: Kind,
+        mut batch: WriteBatch,
+        now: u64,
+    ) -> Result<(), Reply> {
+        if batch.is_empty() && opened.original == Some(opened.header) {
+            return Ok(());
+        }
+        if opened.header.count == 0 {
+            if opened.original.is_none() && batch.is_empty() {
+                return Ok(());
+            }
+            batch.delete(&opened.meta_key);
+        } else {
+            let record = keyspace::encode(kind, opened.deadline, &opened.header.encode());
+            match opened.deadline {
+                Some(deadline) => {
+                    let reap_after = deadline.saturating_sub(now) + keyspace::REAP_SLACK_MILLIS;
+                    batch.put_with_ttl(
+                        &opened.meta_key,
+                        record,
+                        std::time::Duration::from_millis(reap_after),
+                    );
+                }
+                None => {
+                    batch.put(&opened.meta_key, record);
+                }
+            }
+        }
+        self.db()
+            .write(&batch)
+            .map(drop)
+            .map_err(|error| engine_error(&error))
+    }
+
+    /// The value of one element record, if present.
+    pub(crate) fn element(&self, engine_key: &[u8]) -> Result<Option<cairn::Value>, Reply> {
+        self.db()
+            .get(engine_key)
+            .map_err(|error| engine_error(&error))
+    }
+
+    /// Every element of a collection, in element order: (element, value).
+    pub(crate) fn elements(
+        &self,
+        key: &[u8],
+        header: &Collection,
+    ) -> Result<Vec<(Vec<u8>, cairn::Value)>, Reply> {
+        let prefix = keyspace::member_prefix(self.client.db, key, header.version);
+        let scan = self
+            .db()
+            .scan_prefix(&prefix)
+            .map_err(|error| engine_error(&error))?;
+        Ok(scan
+            .map(|(engine_key, value)| {
+                let element = engine_key.get(prefix.len()..).unwrap_or_default().to_vec();
+                (element, value)
+            })
+            .collect())
+    }
+}
+
+/// A count as an integer reply.
+pub(crate) fn count_reply(count: u64) -> Reply {
+    Reply::Integer(i64::try_from(count).unwrap_or(i64::MAX))
+}
+
+/// The bytes of a value as a bulk reply.
+pub(crate) fn bulk_of(value: &cairn::Value) -> Reply {
+    Reply::Bulk(Bytes::copy_from_slice(value.as_bytes()))
+}

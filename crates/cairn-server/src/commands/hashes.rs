@@ -1,0 +1,223 @@
+//! Hash commands: `HSET`/`HMSET`, `HSETNX`, `HGET`, `HMGET`, `HGETALL`, `HKEYS`, `HVALS`,
+//! `HDEL`, `HLEN`, `HEXISTS`, `HINCRBY`, `HSCAN`. A field is an element record whose value is
+//! the field's value. Semantics and error texts follow Redis 7.0; `HGETALL`, `HKEYS` and
+//! `HVALS` list fields in byte order (Redis: hash order).
+
+use bytes::Bytes;
+use cairn::WriteBatch;
+
+use super::collection::{bulk_of, count_reply};
+use super::strings::at;
+use super::{int_arg, wrong_arity, Ctx};
+use crate::keyspace::{now_millis, Kind};
+use crate::resp::{Reply, OK};
+
+fn hset_generic(ctx: &Ctx<'_>, args: &[Bytes], only_new: bool) -> Result<i64, Reply> {
+    let now = now_millis();
+    let meta_key = ctx.meta_key(at(args, 1))?;
+    let _locks = ctx.shared.stripes.lock(&[&meta_key]);
+    let mut opened = ctx.open_collection(at(args, 1), Kind::Hash, now)?;
+    let db = ctx.client.db;
+    let mut batch = WriteBatch::new();
+    let mut added = 0;
+    let mut seen = std::collections::HashSet::new();
+    for pair in args.get(2..).unwrap_or_default().chunks(2) {
+        let [field, value] = pair else { continue };
+        let member = opened.member_key(db, field);
+        let exists = seen.contains(&member[..]) || ctx.element(&member)?.is_some();
+        if !exists {
+            added += 1;
+            opened.header.count += 1;
+        }
+        if !(only_new && exists) {
+            batch.put(&member, value);
+        }
+        seen.insert(member);
+    }
+    ctx.save_collection(&opened, Kind::Hash, batch, now)?;
+    Ok(added)
+}
+
+pub(crate) fn hset(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
+    if args.len() % 2 == 1 {
+        return wrong_arity("hset");
+    }
+    hset_generic(ctx, args, false).map_or_else(|error| error, Reply::Integer)
+}
+
+pub(crate) fn hmset(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
+    if args.len() % 2 == 1 {
+        return wrong_arity("hmset");
+    }
+    hset_generic(ctx, args, false).map_or_else(|error| error, |_| OK)
+}
+
+pub(crate) fn hsetnx(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
+    hset_generic(ctx, args, true).map_or_else(|error| error, Reply::Integer)
+}
+
+/// Runs `read` on the live hash `args[1]`, or returns `absent` when there is none.
+fn with_hash(
+    ctx: &Ctx<'_>,
+    args: &[Bytes],
+    absent: Reply,
+    read: impl FnOnce(&super::collection::Opened) -> Result<Reply, Reply>,
+) -> Reply {
+    let run = || -> Result<Reply, Reply> {
+        let now = now_millis();
+        let Some((header, deadline)) = ctx.read_collection(at(args, 1), Kind::Hash, now)? else {
+            return Ok(absent);
+        };
+        let opened = super::collection::Opened::existing(ctx, at(args, 1), header, deadline)?;
+        read(&opened)
+    };
+    run().unwrap_or_else(|error| error)
+}
+
+pub(crate) fn hget(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
+    let db = ctx.client.db;
+    with_hash(ctx, args, Reply::Null, |opened| {
+        Ok(ctx
+            .element(&opened.member_key(db, at(args, 2)))?
+            .map_or(Reply::Null, |value| bulk_of(&value)))
+    })
+}
+
+pub(crate) fn hmget(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
+    let db = ctx.client.db;
+    let fields = args.len().saturating_sub(2);
+    with_hash(
+        ctx,
+        args,
+        Reply::Array(vec![Reply::Null; fields]),
+        |opened| {
+            let mut values = Vec::with_capacity(fields);
+            for field in args.iter().skip(2) {
+                let value = ctx.element(&opened.member_key(db, field))?;
+                values.push(value.map_or(Reply::Null, |value| bulk_of(&value)));
+            }
+            Ok(Reply::Array(values))
+        },
+    )
+}
+
+pub(crate) fn hgetall(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
+    with_hash(ctx, args, Reply::Map(Vec::new()), |opened| {
+        let pairs = ctx.elements(&opened.key, &opened.header)?;
+        Ok(Reply::Map(
+            pairs
+                .into_iter()
+                .map(|(field, value)| (Reply::Bulk(Bytes::from(field)), bulk_of(&value)))
+                .collect(),
+        ))
+    })
+}
+
+pub(crate) fn hkeys(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
+    with_hash(ctx, args, Reply::Array(Vec::new()), |opened| {
+        let pairs = ctx.elements(&opened.key, &opened.header)?;
+        Ok(Reply::bulks(pairs.into_iter().map(|(field, _)| field)))
+    })
+}
+
+pub(crate) fn hvals(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
+    with_hash(ctx, args, Reply::Array(Vec::new()), |opened| {
+        let pairs = ctx.elements(&opened.key, &opened.header)?;
+        Ok(Reply::Array(
+            pairs.iter().map(|(_, value)| bulk_of(value)).collect(),
+        ))
+    })
+}
+
+pub(crate) fn hlen(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
+    with_hash(ctx, args, Reply::Integer(0), |opened| {
+        Ok(count_reply(opened.header.count))
+    })
+}
+
+pub(crate) fn hexists(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
+    let db = ctx.client.db;
+    with_hash(ctx, args, Reply::Integer(0), |opened| {
+        let found = ctx.element(&opened.member_key(db, at(args, 2)))?.is_some();
+        Ok(Reply::Integer(i64::from(found)))
+    })
+}
+
+pub(crate) fn hdel(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
+    let run = || -> Result<Reply, Reply> {
+        let now = now_millis();
+        let meta_key = ctx.meta_key(at(args, 1))?;
+        let _locks = ctx.shared.stripes.lock(&[&meta_key]);
+        let mut opened = ctx.open_collection(at(args, 1), Kind::Hash, now)?;
+        if opened.is_new() {
+            return Ok(Reply::Integer(0));
+        }
+        let db = ctx.client.db;
+        let mut batch = WriteBatch::new();
+        let mut removed = 0;
+        let mut seen = std::collections::HashSet::new();
+        for field in args.iter().skip(2) {
+            let member = opened.member_key(db, field);
+            if !seen.contains(&member) && ctx.element(&member)?.is_some() {
+                batch.delete(&member);
+                removed += 1;
+                opened.header.count -= 1;
+            }
+            seen.insert(member);
+        }
+        ctx.save_collection(&opened, Kind::Hash, batch, now)?;
+        Ok(Reply::Integer(removed))
+    };
+    run().unwrap_or_else(|error| error)
+}
+
+pub(crate) fn hincrby(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
+    let run = || -> Result<Reply, Reply> {
+        let delta = int_arg(at(args, 3))?;
+        let now = now_millis();
+        let meta_key = ctx.meta_key(at(args, 1))?;
+        let _locks = ctx.shared.stripes.lock(&[&meta_key]);
+        let mut opened = ctx.open_collection(at(args, 1), Kind::Hash, now)?;
+        let member = opened.member_key(ctx.client.db, at(args, 2));
+        let current = if let Some(value) = ctx.element(&member)? {
+            crate::resp::parse::parse_i64(value.as_bytes())
+                .ok_or_else(|| Reply::err("hash value is not an integer"))?
+        } else {
+            opened.header.count += 1;
+            0
+        };
+        let next = current
+            .checked_add(delta)
+            .ok_or_else(|| Reply::err("increment or decrement would overflow"))?;
+        let mut batch = WriteBatch::new();
+        batch.put(&member, next.to_string());
+        ctx.save_collection(&opened, Kind::Hash, batch, now)?;
+        Ok(Reply::Integer(next))
+    };
+    run().unwrap_or_else(|error| error)
+}
+
+/// `HSCAN key cursor [MATCH pattern] [COUNT n]`: every matching field in one reply with
+/// cursor 0, as Redis does for a small hash (`COUNT` is a hint).
+pub(crate) fn hscan(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
+    let pattern = match super::keys::scan_options(args.get(3..).unwrap_or_default()) {
+        Ok(options) => options.pattern,
+        Err(error) => return error,
+    };
+    with_hash(
+        ctx,
+        args,
+        Reply::Array(vec![Reply::bulk("0"), Reply::Array(Vec::new())]),
+        |opened| {
+            let pairs = ctx.elements(&opened.key, &opened.header)?;
+            let mut items = Vec::new();
+            for (field, value) in pairs {
+                if pattern.is_none_or(|pattern| crate::glob::matches(pattern, &field)) {
+                    items.push(Reply::Bulk(Bytes::from(field)));
+                    items.push(bulk_of(&value));
+                }
+            }
+            Ok(Reply::Array(vec![Reply::bulk("0"), Reply::Array(items)]))
+        },
+    )
+}

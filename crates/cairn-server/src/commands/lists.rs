@@ -1,0 +1,216 @@
+//! List commands: `LPUSH`, `RPUSH`, `LPOP`, `RPOP`, `LRANGE`, `LLEN`, `LINDEX`. An element is
+//! an element record keyed by its position (8 bytes, big-endian): the header's `head` is the
+//! first position and `tail` the one after the last, so a push or pop at either end writes one
+//! element and the header, and `LRANGE` is one range scan. (Inserting or removing in the
+//! middle, `LINSERT` and `LREM`, would renumber the elements after it; they are not built.)
+
+use bytes::Bytes;
+use cairn::WriteBatch;
+
+use super::collection::{bulk_of, count_reply, Opened};
+use super::strings::at;
+use super::{engine_error, int_arg, Ctx};
+use crate::keyspace::{now_millis, Kind};
+use crate::resp::Reply;
+
+fn position_key(opened: &Opened, db: u8, position: u64) -> Vec<u8> {
+    opened.member_key(db, &position.to_be_bytes())
+}
+
+fn push(ctx: &Ctx<'_>, args: &[Bytes], left: bool) -> Reply {
+    let run = || -> Result<Reply, Reply> {
+        let now = now_millis();
+        let meta_key = ctx.meta_key(at(args, 1))?;
+        let _locks = ctx.shared.stripes.lock(&[&meta_key]);
+        let mut opened = ctx.open_collection(at(args, 1), Kind::List, now)?;
+        let db = ctx.client.db;
+        let mut batch = WriteBatch::new();
+        for element in args.iter().skip(2) {
+            let position = if left {
+                opened.header.head = opened
+                    .header
+                    .head
+                    .checked_sub(1)
+                    .ok_or_else(|| Reply::err("cairn: the list has no room at its head"))?;
+                opened.header.head
+            } else {
+                let position = opened.header.tail;
+                opened.header.tail = position
+                    .checked_add(1)
+                    .ok_or_else(|| Reply::err("cairn: the list has no room at its tail"))?;
+                position
+            };
+            batch.put(position_key(&opened, db, position), element);
+            opened.header.count += 1;
+        }
+        ctx.save_collection(&opened, Kind::List, batch, now)?;
+        Ok(count_reply(opened.header.count))
+    };
+    run().unwrap_or_else(|error| error)
+}
+
+pub(crate) fn lpush(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
+    push(ctx, args, true)
+}
+
+pub(crate) fn rpush(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
+    push(ctx, args, false)
+}
+
+fn pop(ctx: &Ctx<'_>, args: &[Bytes], left: bool) -> Reply {
+    let run = || -> Result<Reply, Reply> {
+        let wanted = match args.get(2) {
+            None => None,
+            Some(count) => Some(
+                u64::try_from(int_arg(count)?)
+                    .map_err(|_| Reply::err("value is out of range, must be positive"))?,
+            ),
+        };
+        if args.len() > 3 {
+            return Err(super::wrong_arity(if left { "lpop" } else { "rpop" }));
+        }
+        let now = now_millis();
+        let meta_key = ctx.meta_key(at(args, 1))?;
+        let _locks = ctx.shared.stripes.lock(&[&meta_key]);
+        let mut opened = ctx.open_collection(at(args, 1), Kind::List, now)?;
+        if opened.is_new() {
+            return Ok(if wanted.is_some() {
+                Reply::NullArray
+            } else {
+                Reply::Null
+            });
+        }
+        let db = ctx.client.db;
+        let mut batch = WriteBatch::new();
+        let mut popped = Vec::new();
+        for _ in 0..wanted.unwrap_or(1).min(opened.header.count) {
+            let position = if left {
+                let position = opened.header.head;
+                opened.header.head += 1;
+                position
+            } else {
+                opened.header.tail -= 1;
+                opened.header.tail
+            };
+            let engine_key = position_key(&opened, db, position);
+            let value = ctx.element(&engine_key)?;
+            popped.push(value.map_or(Reply::Null, |value| bulk_of(&value)));
+            batch.delete(&engine_key);
+            opened.header.count -= 1;
+        }
+        ctx.save_collection(&opened, Kind::List, batch, now)?;
+        Ok(match wanted {
+            None => popped.pop().unwrap_or(Reply::Null),
+            Some(_) => Reply::Array(popped),
+        })
+    };
+    run().unwrap_or_else(|error| error)
+}
+
+pub(crate) fn lpop(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
+    pop(ctx, args, true)
+}
+
+pub(crate) fn rpop(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
+    pop(ctx, args, false)
+}
+
+/// Runs `read` on the live list `args[1]`, or returns `absent`.
+fn with_list(
+    ctx: &Ctx<'_>,
+    args: &[Bytes],
+    absent: Reply,
+    read: impl FnOnce(&Opened) -> Result<Reply, Reply>,
+) -> Reply {
+    let run = || -> Result<Reply, Reply> {
+        let Some((header, deadline)) =
+            ctx.read_collection(at(args, 1), Kind::List, now_millis())?
+        else {
+            return Ok(absent);
+        };
+        read(&Opened::existing(ctx, at(args, 1), header, deadline)?)
+    };
+    run().unwrap_or_else(|error| error)
+}
+
+pub(crate) fn llen(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
+    with_list(ctx, args, Reply::Integer(0), |opened| {
+        Ok(count_reply(opened.header.count))
+    })
+}
+
+/// The offsets `LRANGE start stop` selects in a list of `len`, as Redis clamps them.
+fn clamp(start: i64, stop: i64, len: u64) -> Option<(u64, u64)> {
+    let len = i64::try_from(len).unwrap_or(i64::MAX);
+    let start = if start < 0 {
+        len.saturating_add(start)
+    } else {
+        start
+    }
+    .max(0);
+    let stop = if stop < 0 {
+        len.saturating_add(stop)
+    } else {
+        stop
+    };
+    if start > stop || start >= len {
+        return None;
+    }
+    let stop = stop.min(len - 1);
+    Some((u64::try_from(start).ok()?, u64::try_from(stop).ok()?))
+}
+
+pub(crate) fn lrange(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
+    let bounds = int_arg(at(args, 2)).and_then(|start| Ok((start, int_arg(at(args, 3))?)));
+    let (start, stop) = match bounds {
+        Ok(bounds) => bounds,
+        Err(error) => return error,
+    };
+    let db = ctx.client.db;
+    with_list(ctx, args, Reply::Array(Vec::new()), |opened| {
+        let Some((first, last)) = clamp(start, stop, opened.header.count) else {
+            return Ok(Reply::Array(Vec::new()));
+        };
+        let from = position_key(opened, db, opened.header.head + first);
+        let to = position_key(opened, db, opened.header.head + last);
+        let scan = ctx
+            .db()
+            .range(from..=to)
+            .map_err(|error| engine_error(&error))?;
+        Ok(Reply::Array(
+            scan.map(|(_, value)| bulk_of(&value)).collect(),
+        ))
+    })
+}
+
+pub(crate) fn lindex(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
+    let index = match int_arg(at(args, 2)) {
+        Ok(index) => index,
+        Err(error) => return error,
+    };
+    let db = ctx.client.db;
+    with_list(ctx, args, Reply::Null, |opened| {
+        let Some((offset, _)) = clamp(index, index, opened.header.count) else {
+            return Ok(Reply::Null);
+        };
+        let value = ctx.element(&position_key(opened, db, opened.header.head + offset))?;
+        Ok(value.map_or(Reply::Null, |value| bulk_of(&value)))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::clamp;
+
+    #[test]
+    fn ranges_clamp_as_redis_does() {
+        assert_eq!(clamp(0, -1, 5), Some((0, 4)));
+        assert_eq!(clamp(-2, -1, 5), Some((3, 4)));
+        assert_eq!(clamp(-100, 2, 5), Some((0, 2)));
+        assert_eq!(clamp(3, 100, 5), Some((3, 4)));
+        assert_eq!(clamp(5, 10, 5), None);
+        assert_eq!(clamp(2, 1, 5), None);
+        assert_eq!(clamp(0, -6, 5), None);
+        assert_eq!(clamp(i64::MIN, i64::MAX, 5), Some((0, 4)));
+    }
+}

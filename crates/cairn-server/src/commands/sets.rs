@@ -1,0 +1,166 @@
+//! Set commands: `SADD`, `SREM`, `SMEMBERS`, `SISMEMBER`, `SCARD`, `SPOP`. A member is an
+//! element record with an empty value. `SMEMBERS` lists members in byte order (Redis: hash
+//! order); `SPOP` takes members from a random place among the first [`SPOP_WINDOW`], not
+//! uniformly from the whole set.
+
+use bytes::Bytes;
+use cairn::WriteBatch;
+
+use super::collection::{count_reply, Opened};
+use super::strings::at;
+use super::{engine_error, int_arg, Ctx};
+use crate::keyspace::{self, now_millis, Kind};
+use crate::resp::Reply;
+
+/// How far into the set `SPOP` looks for a random member.
+pub const SPOP_WINDOW: usize = 64;
+
+pub(crate) fn sadd(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
+    let run = || -> Result<Reply, Reply> {
+        let now = now_millis();
+        let meta_key = ctx.meta_key(at(args, 1))?;
+        let _locks = ctx.shared.stripes.lock(&[&meta_key]);
+        let mut opened = ctx.open_collection(at(args, 1), Kind::Set, now)?;
+        let db = ctx.client.db;
+        let mut batch = WriteBatch::new();
+        let mut added = 0;
+        let mut seen = std::collections::HashSet::new();
+        for member in args.iter().skip(2) {
+            let engine_key = opened.member_key(db, member);
+            if !seen.contains(&engine_key) && ctx.element(&engine_key)?.is_none() {
+                batch.put(&engine_key, b"");
+                added += 1;
+                opened.header.count += 1;
+            }
+            seen.insert(engine_key);
+        }
+        ctx.save_collection(&opened, Kind::Set, batch, now)?;
+        Ok(Reply::Integer(added))
+    };
+    run().unwrap_or_else(|error| error)
+}
+
+pub(crate) fn srem(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
+    let run = || -> Result<Reply, Reply> {
+        let now = now_millis();
+        let meta_key = ctx.meta_key(at(args, 1))?;
+        let _locks = ctx.shared.stripes.lock(&[&meta_key]);
+        let mut opened = ctx.open_collection(at(args, 1), Kind::Set, now)?;
+        if opened.is_new() {
+            return Ok(Reply::Integer(0));
+        }
+        let db = ctx.client.db;
+        let mut batch = WriteBatch::new();
+        let mut removed = 0;
+        let mut seen = std::collections::HashSet::new();
+        for member in args.iter().skip(2) {
+            let engine_key = opened.member_key(db, member);
+            if !seen.contains(&engine_key) && ctx.element(&engine_key)?.is_some() {
+                batch.delete(&engine_key);
+                removed += 1;
+                opened.header.count -= 1;
+            }
+            seen.insert(engine_key);
+        }
+        ctx.save_collection(&opened, Kind::Set, batch, now)?;
+        Ok(Reply::Integer(removed))
+    };
+    run().unwrap_or_else(|error| error)
+}
+
+/// Runs `read` on the live set `args[1]`, or returns `absent`.
+fn with_set(
+    ctx: &Ctx<'_>,
+    args: &[Bytes],
+    absent: Reply,
+    read: impl FnOnce(&Opened) -> Result<Reply, Reply>,
+) -> Reply {
+    let run = || -> Result<Reply, Reply> {
+        let Some((header, deadline)) = ctx.read_collection(at(args, 1), Kind::Set, now_millis())?
+        else {
+            return Ok(absent);
+        };
+        read(&Opened::existing(ctx, at(args, 1), header, deadline)?)
+    };
+    run().unwrap_or_else(|error| error)
+}
+
+pub(crate) fn smembers(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
+    with_set(ctx, args, Reply::Set(Vec::new()), |opened| {
+        let members = ctx.elements(&opened.key, &opened.header)?;
+        Ok(Reply::Set(
+            members
+                .into_iter()
+                .map(|(member, _)| Reply::Bulk(Bytes::from(member)))
+                .collect(),
+        ))
+    })
+}
+
+pub(crate) fn sismember(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
+    let db = ctx.client.db;
+    with_set(ctx, args, Reply::Integer(0), |opened| {
+        let found = ctx.element(&opened.member_key(db, at(args, 2)))?.is_some();
+        Ok(Reply::Integer(i64::from(found)))
+    })
+}
+
+pub(crate) fn scard(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
+    with_set(ctx, args, Reply::Integer(0), |opened| {
+        Ok(count_reply(opened.header.count))
+    })
+}
+
+pub(crate) fn spop(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
+    let run = || -> Result<Reply, Reply> {
+        let wanted = match args.get(2) {
+            None => None,
+            Some(count) => Some(
+                usize::try_from(int_arg(count)?)
+                    .map_err(|_| Reply::err("value is out of range, must be positive"))?,
+            ),
+        };
+        let now = now_millis();
+        let meta_key = ctx.meta_key(at(args, 1))?;
+        let _locks = ctx.shared.stripes.lock(&[&meta_key]);
+        let mut opened = ctx.open_collection(at(args, 1), Kind::Set, now)?;
+        if opened.is_new() {
+            return Ok(match wanted {
+                None => Reply::Null,
+                Some(_) => Reply::Set(Vec::new()),
+            });
+        }
+        let prefix = keyspace::member_prefix(ctx.client.db, &opened.key, opened.header.version);
+        let take = wanted.unwrap_or(1);
+        let skip = if wanted.is_none() {
+            let entropy = ctx
+                .shared
+                .stats
+                .commands_processed
+                .load(std::sync::atomic::Ordering::Relaxed);
+            usize::try_from(now.rotate_left(17) ^ entropy).unwrap_or(0)
+                % SPOP_WINDOW.min(usize::try_from(opened.header.count).unwrap_or(1).max(1))
+        } else {
+            0
+        };
+        let scan = ctx
+            .db()
+            .scan_prefix(&prefix)
+            .map_err(|error| engine_error(&error))?;
+        let mut batch = WriteBatch::new();
+        let mut popped = Vec::new();
+        for (engine_key, _) in scan.skip(skip).take(take) {
+            popped.push(Reply::bulk(
+                engine_key.get(prefix.len()..).unwrap_or_default(),
+            ));
+            batch.delete(&engine_key);
+            opened.header.count -= 1;
+        }
+        ctx.save_collection(&opened, Kind::Set, batch, now)?;
+        Ok(match wanted {
+            None => popped.pop().unwrap_or(Reply::Null),
+            Some(_) => Reply::Set(popped),
+        })
+    };
+    run().unwrap_or_else(|error| error)
+}

@@ -1,0 +1,465 @@
+//! Sorted-set commands: `ZADD` (NX, XX, GT, LT, CH, INCR), `ZINCRBY`, `ZSCORE`, `ZCARD`,
+//! `ZREM`, `ZRANGE` (by rank, `WITHSCORES`), `ZRANGEBYSCORE` (`WITHSCORES`, `LIMIT`),
+//! `ZPOPMIN`. A member has two records: its element record (value: the score, 8 bytes
+//! little-endian) for lookups, and a score record (`keyspace::score_prefix`, then the
+//! sortable score and the member) for order. Both change in one commit. Scores print as the
+//! shortest text that reads back the same (Redis 7.0 prints 17 significant digits).
+
+use bytes::Bytes;
+use cairn::WriteBatch;
+
+use super::collection::{count_reply, Opened};
+use super::strings::at;
+use super::{engine_error, int_arg, is, syntax_error, Ctx};
+use crate::keyspace::{self, now_millis, Kind};
+use crate::resp::Reply;
+
+/// A score argument as Redis reads one: a float, `inf`, `+inf` or `-inf`; never NaN.
+fn parse_score(text: &[u8]) -> Option<f64> {
+    let text = std::str::from_utf8(text).ok()?;
+    if text.is_empty() || text.trim() != text {
+        return None;
+    }
+    let value: f64 = text.parse().ok()?;
+    (!value.is_nan()).then_some(value)
+}
+
+fn not_a_float() -> Reply {
+    Reply::err("value is not a valid float")
+}
+
+fn score_of(value: &cairn::Value) -> Option<f64> {
+    value
+        .as_bytes()
+        .try_into()
+        .ok()
+        .map(f64::from_le_bytes)
+}
+
+/// `ZADD`'s flags.
+#[derive(Default)]
+#[expect(
+    clippy::struct_excessive_bools,
+    reason = "one flag per option, as the command has"
+)]
+struct AddFlags {
+    nx: bool,
+    xx: bool,
+    gt: bool,
+    lt: bool,
+    ch: bool,
+    incr: bool,
+}
+
+/// Writes `member`'s new score into `batch` (replacing its score record).
+fn set_score(
+    opened: &Opened,
+    db: u8,
+    batch: &mut WriteBatch,
+    member: &[u8],
+    old: Option<f64>,
+    new: f64,
+) {
+    if let Some(old) = old {
+        batch.delete(opened.score_key(db, old, member));
+    }
+    batch.put(opened.member_key(db, member), new.to_le_bytes());
+    batch.put(opened.score_key(db, new, member), b"");
+}
+
+pub(crate) fn zadd(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
+    let run = || -> Result<Reply, Reply> {
+        let mut flags = AddFlags::default();
+        let mut index = 2;
+        while let Some(option) = args.get(index) {
+            let flag = match option.to_ascii_lowercase().as_slice() {
+                b"nx" => &mut flags.nx,
+                b"xx" => &mut flags.xx,
+                b"gt" => &mut flags.gt,
+                b"lt" => &mut flags.lt,
+                b"ch" => &mut flags.ch,
+                b"incr" => &mut flags.incr,
+                _ => break,
+            };
+            *flag = true;
+            index += 1;
+        }
+        let pairs = args.get(index..).unwrap_or_default();
+        if pairs.is_empty() || pairs.len() % 2 == 1 {
+            return Err(syntax_error());
+        }
+        if flags.nx && flags.xx {
+            return Err(Reply::err(
+                "XX and NX options at the same time are not compatible",
+            ));
+        }
+        if (flags.nx && (flags.gt || flags.lt)) || (flags.gt && flags.lt) {
+            return Err(Reply::err(
+                "GT, LT, and/or NX options at the same time are not compatible",
+            ));
+        }
+        if flags.incr && pairs.len() > 2 {
+            return Err(Reply::err(
+                "INCR option supports a single increment-element pair",
+            ));
+        }
+        let mut parsed = Vec::with_capacity(pairs.len() / 2);
+        for pair in pairs.chunks(2) {
+            let [score, member] = pair else { continue };
+            parsed.push((parse_score(score).ok_or_else(not_a_float)?, member));
+        }
+        let now = now_millis();
+        let meta_key = ctx.meta_key(at(args, 1))?;
+        let _locks = ctx.shared.stripes.lock(&[&meta_key]);
+        let mut opened = ctx.open_collection(at(args, 1), Kind::ZSet, now)?;
+        let db = ctx.client.db;
+        let mut batch = WriteBatch::new();
+        let mut scores: std::collections::HashMap<&[u8], Option<f64>> =
+            std::collections::HashMap::new();
+        let (mut added, mut changed) = (0, 0);
+        let mut incr_result = None;
+        for (score, member) in parsed {
+            let old = match scores.get(&member[..]) {
+                Some(old) => *old,
+                None => ctx
+                    .element(&opened.member_key(db, member))?
+                    .as_ref()
+                    .and_then(score_of),
+            };
+            if (flags.nx && old.is_some()) || (flags.xx && old.is_none()) {
+                continue;
+            }
+            let new = if flags.incr {
+                old.unwrap_or(0.0) + score
+            } else {
+                score
+            };
+            if new.is_nan() {
+                return Err(Reply::err("resulting score is not a number (NaN)"));
+            }
+            if let Some(old) = old {
+                if (flags.gt && new <= old) || (flags.lt && new >= old) {
+                    continue;
+                }
+                // As Redis compares (so -0 and 0 are the same score).
+                if new.partial_cmp(&old) != Some(std::cmp::Ordering::Equal) {
+                    set_score(&opened, db, &mut batch, member, Some(old), new);
+                    changed += 1;
+                }
+            } else {
+                set_score(&opened, db, &mut batch, member, None, new);
+                opened.header.count += 1;
+                added += 1;
+            }
+            incr_result = Some(new);
+            scores.insert(member, Some(new));
+        }
+        ctx.save_collection(&opened, Kind::ZSet, batch, now)?;
+        Ok(if flags.incr {
+            incr_result.map_or(Reply::Null, Reply::Double)
+        } else if flags.ch {
+            Reply::Integer(added + changed)
+        } else {
+            Reply::Integer(added)
+        })
+    };
+    run().unwrap_or_else(|error| error)
+}
+
+pub(crate) fn zincrby(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
+    let Some((key, increment, member)) = args
+        .get(1)
+        .zip(args.get(2))
+        .zip(args.get(3))
+        .map(|((key, increment), member)| (key.clone(), increment.clone(), member.clone()))
+    else {
+        return super::wrong_arity("zincrby");
+    };
+    let rewritten = [
+        Bytes::from_static(b"zadd"),
+        key,
+        Bytes::from_static(b"incr"),
+        increment,
+        member,
+    ];
+    zadd(ctx, &rewritten)
+}
+
+/// Runs `read` on the live sorted set `args[1]`, or returns `absent`.
+fn with_zset(
+    ctx: &Ctx<'_>,
+    args: &[Bytes],
+    absent: Reply,
+    read: impl FnOnce(&Opened) -> Result<Reply, Reply>,
+) -> Reply {
+    let run = || -> Result<Reply, Reply> {
+        let Some((header, deadline)) =
+            ctx.read_collection(at(args, 1), Kind::ZSet, now_millis())?
+        else {
+            return Ok(absent);
+        };
+        read(&Opened::existing(ctx, at(args, 1), header, deadline)?)
+    };
+    run().unwrap_or_else(|error| error)
+}
+
+pub(crate) fn zscore(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
+    let db = ctx.client.db;
+    with_zset(ctx, args, Reply::Null, |opened| {
+        let value = ctx.element(&opened.member_key(db, at(args, 2)))?;
+        Ok(value
+            .as_ref()
+            .and_then(score_of)
+            .map_or(Reply::Null, Reply::Double))
+    })
+}
+
+pub(crate) fn zcard(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
+    with_zset(ctx, args, Reply::Integer(0), |opened| {
+        Ok(count_reply(opened.header.count))
+    })
+}
+
+pub(crate) fn zrem(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
+    let run = || -> Result<Reply, Reply> {
+        let now = now_millis();
+        let meta_key = ctx.meta_key(at(args, 1))?;
+        let _locks = ctx.shared.stripes.lock(&[&meta_key]);
+        let mut opened = ctx.open_collection(at(args, 1), Kind::ZSet, now)?;
+        if opened.is_new() {
+            return Ok(Reply::Integer(0));
+        }
+        let db = ctx.client.db;
+        let mut batch = WriteBatch::new();
+        let mut removed = 0;
+        let mut seen = std::collections::HashSet::new();
+        for member in args.iter().skip(2) {
+            if !seen.insert(member.clone()) {
+                continue;
+            }
+            let engine_key = opened.member_key(db, member);
+            if let Some(score) = ctx.element(&engine_key)?.as_ref().and_then(score_of) {
+                batch.delete(&engine_key);
+                batch.delete(opened.score_key(db, score, member));
+                removed += 1;
+                opened.header.count -= 1;
+            }
+        }
+        ctx.save_collection(&opened, Kind::ZSet, batch, now)?;
+        Ok(Reply::Integer(removed))
+    };
+    run().unwrap_or_else(|error| error)
+}
+
+/// The sorted set's members in score order, as (score, member), from `from` (an engine key
+/// bound) on, skipping `skip` and taking at most `take`.
+fn by_score(
+    ctx: &Ctx<'_>,
+    opened: &Opened,
+    range: (std::ops::Bound<Vec<u8>>, std::ops::Bound<Vec<u8>>),
+    skip: usize,
+    take: usize,
+) -> Result<Vec<(f64, Vec<u8>)>, Reply> {
+    let prefix = keyspace::score_prefix(ctx.client.db, &opened.key, opened.header.version);
+    let scan = ctx
+        .db()
+        .range::<Vec<u8>>(range)
+        .map_err(|error| engine_error(&error))?;
+    Ok(scan
+        .skip(skip)
+        .take(take)
+        .filter_map(|(engine_key, _)| {
+            let rest = engine_key.get(prefix.len()..)?;
+            let (sortable, member) = rest.split_first_chunk::<8>()?;
+            Some((keyspace::score_from_sortable(*sortable), member.to_vec()))
+        })
+        .collect())
+}
+
+fn members_reply(members: Vec<(f64, Vec<u8>)>, with_scores: bool) -> Reply {
+    let mut items = Vec::with_capacity(members.len() * 2);
+    for (score, member) in members {
+        items.push(Reply::Bulk(Bytes::from(member)));
+        if with_scores {
+            items.push(Reply::Double(score));
+        }
+    }
+    Reply::Array(items)
+}
+
+/// The whole score range of a sorted set, as engine-key bounds.
+fn all_scores(
+    ctx: &Ctx<'_>,
+    opened: &Opened,
+) -> (std::ops::Bound<Vec<u8>>, std::ops::Bound<Vec<u8>>) {
+    let prefix = keyspace::score_prefix(ctx.client.db, &opened.key, opened.header.version);
+    let mut end = prefix.clone();
+    end.extend_from_slice(&[0xff; 9]);
+    (
+        std::ops::Bound::Included(prefix),
+        std::ops::Bound::Excluded(end),
+    )
+}
+
+pub(crate) fn zrange(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
+    let run = || -> Result<(i64, i64, bool), Reply> {
+        let start = int_arg(at(args, 2))?;
+        let stop = int_arg(at(args, 3))?;
+        let with_scores = match args.get(4..).unwrap_or_default() {
+            [] => false,
+            [option] if is(option, "withscores") => true,
+            _ => return Err(syntax_error()),
+        };
+        Ok((start, stop, with_scores))
+    };
+    let (start, stop, with_scores) = match run() {
+        Ok(parsed) => parsed,
+        Err(error) => return error,
+    };
+    with_zset(ctx, args, Reply::Array(Vec::new()), |opened| {
+        let len = i64::try_from(opened.header.count).unwrap_or(i64::MAX);
+        let first = if start < 0 {
+            len.saturating_add(start)
+        } else {
+            start
+        }
+        .max(0);
+        let last = if stop < 0 {
+            len.saturating_add(stop)
+        } else {
+            stop
+        }
+        .min(len - 1);
+        if first > last || first >= len {
+            return Ok(Reply::Array(Vec::new()));
+        }
+        let skip = usize::try_from(first).unwrap_or(usize::MAX);
+        let take = usize::try_from(last - first + 1).unwrap_or(0);
+        let members = by_score(ctx, opened, all_scores(ctx, opened), skip, take)?;
+        Ok(members_reply(members, with_scores))
+    })
+}
+
+/// One end of a `ZRANGEBYSCORE` range: a score and whether it is excluded (`(`).
+fn parse_bound(text: &[u8]) -> Option<(f64, bool)> {
+    match text.split_first() {
+        Some((b'(', rest)) => parse_score(rest).map(|score| (score, true)),
+        _ => parse_score(text).map(|score| (score, false)),
+    }
+}
+
+pub(crate) fn zrangebyscore(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
+    let parsed = (|| -> Result<_, Reply> {
+        let bad = || Reply::err("min or max is not a float");
+        let min = parse_bound(at(args, 2)).ok_or_else(bad)?;
+        let max = parse_bound(at(args, 3)).ok_or_else(bad)?;
+        let mut with_scores = false;
+        let mut limit = (0usize, usize::MAX);
+        let mut options = args.get(4..).unwrap_or_default().iter();
+        while let Some(option) = options.next() {
+            if is(option, "withscores") {
+                with_scores = true;
+            } else if is(option, "limit") {
+                let (Some(offset), Some(count)) = (options.next(), options.next()) else {
+                    return Err(syntax_error());
+                };
+                let offset = int_arg(offset)?;
+                let count = int_arg(count)?;
+                // A negative offset selects nothing (after the key's type is checked);
+                // a negative count means all.
+                limit = match usize::try_from(offset) {
+                    Ok(offset) => (offset, usize::try_from(count).unwrap_or(usize::MAX)),
+                    Err(_) => (0, 0),
+                };
+            } else {
+                return Err(syntax_error());
+            }
+        }
+        Ok((min, max, with_scores, limit))
+    })();
+    let (min, max, with_scores, (skip, take)) = match parsed {
+        Ok(parsed) => parsed,
+        Err(error) => return error,
+    };
+    with_zset(ctx, args, Reply::Array(Vec::new()), |opened| {
+        let prefix = keyspace::score_prefix(ctx.client.db, &opened.key, opened.header.version);
+        let at_score = |score: f64| {
+            let mut key = prefix.clone();
+            key.extend_from_slice(&keyspace::sortable_score(score));
+            key
+        };
+        // The first key past every member with `score`: the next sortable score.
+        let after_score = |score: f64| {
+            let next = u64::from_be_bytes(keyspace::sortable_score(score)).saturating_add(1);
+            let mut key = prefix.clone();
+            key.extend_from_slice(&next.to_be_bytes());
+            key
+        };
+        let lower = if min.1 {
+            std::ops::Bound::Included(after_score(min.0))
+        } else {
+            std::ops::Bound::Included(at_score(min.0))
+        };
+        let upper = if max.1 {
+            std::ops::Bound::Excluded(at_score(max.0))
+        } else {
+            std::ops::Bound::Excluded(after_score(max.0))
+        };
+        let reversed = match (&lower, &upper) {
+            (std::ops::Bound::Included(low), std::ops::Bound::Excluded(high)) => low >= high,
+            _ => false,
+        };
+        if reversed {
+            return Ok(Reply::Array(Vec::new()));
+        }
+        let members = by_score(ctx, opened, (lower, upper), 0, usize::MAX)?;
+        let members: Vec<_> = members
+            .into_iter()
+            .filter(|(score, _)| {
+                (if min.1 {
+                    *score > min.0
+                } else {
+                    *score >= min.0
+                }) && (if max.1 {
+                    *score < max.0
+                } else {
+                    *score <= max.0
+                })
+            })
+            .skip(skip)
+            .take(take)
+            .collect();
+        Ok(members_reply(members, with_scores))
+    })
+}
+
+pub(crate) fn zpopmin(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
+    let run = || -> Result<Reply, Reply> {
+        let count = match args.get(2) {
+            None => 1,
+            Some(count) => usize::try_from(int_arg(count)?)
+                .map_err(|_| Reply::err("value is out of range, must be positive"))?,
+        };
+        if args.len() > 3 {
+            return Err(syntax_error());
+        }
+        let now = now_millis();
+        let meta_key = ctx.meta_key(at(args, 1))?;
+        let _locks = ctx.shared.stripes.lock(&[&meta_key]);
+        let mut opened = ctx.open_collection(at(args, 1), Kind::ZSet, now)?;
+        if opened.is_new() {
+            return Ok(Reply::Array(Vec::new()));
+        }
+        let db = ctx.client.db;
+        let members = by_score(ctx, &opened, all_scores(ctx, &opened), 0, count)?;
+        let mut batch = WriteBatch::new();
+        for (score, member) in &members {
+            batch.delete(opened.member_key(db, member));
+            batch.delete(opened.score_key(db, *score, member));
+            opened.header.count -= 1;
+        }
+        ctx.save_collection(&opened, Kind::ZSet, batch, now)?;
+        Ok(members_reply(members, true))
+    };
+    run().unwrap_or_else(|error| error)
+}
