@@ -184,9 +184,11 @@ fn unknown_commands_and_bad_arity_get_redis_errors() {
     let server = memory().expect("starts");
     let mut client = client(&server).expect("connects");
     assert_eq!(
-        client.command(&["HSET", "h", "f", "v"]).expect("reply"),
+        client
+            .command(&["LINSERT", "l", "BEFORE", "v"])
+            .expect("reply"),
         Frame::Error(
-            "ERR unknown command 'HSET', with args beginning with: 'h' 'f' 'v' ".to_owned()
+            "ERR unknown command 'LINSERT', with args beginning with: 'l' 'BEFORE' 'v' ".to_owned()
         )
     );
     assert_eq!(
@@ -416,5 +418,115 @@ fn strict_writes_survive_a_restart_and_select_keeps_databases_apart() {
     assert_eq!(
         client.command(&["DBSIZE"]).expect("dbsize"),
         Frame::Integer(100)
+    );
+}
+
+/// The `cairn_` field `name` of `INFO cairn`.
+fn info_field(client: &mut RespClient, name: &str) -> std::io::Result<u64> {
+    let info = client
+        .command(&["INFO", "cairn"])?
+        .text()
+        .unwrap_or_default();
+    Ok(info
+        .lines()
+        .find_map(|line| line.strip_prefix(&format!("{name}:")))
+        .and_then(|value| value.trim().parse().ok())
+        .unwrap_or(0))
+}
+
+#[test]
+fn a_deleted_collection_is_gone_at_once_and_its_elements_are_reclaimed_later() {
+    let server = memory().expect("starts");
+    let mut client = client(&server).expect("connects");
+    let mut hset = vec!["HSET".to_owned(), "big".to_owned()];
+    for i in 0..3000 {
+        hset.push(format!("field{i}"));
+        hset.push("value".to_owned());
+    }
+    assert_eq!(client.command(&hset).expect("hset"), Frame::Integer(3000));
+    client.command(&["SADD", "kept", "a", "b"]).expect("sadd");
+    assert_eq!(
+        client.command(&["DEL", "big"]).expect("del"),
+        Frame::Integer(1)
+    );
+    assert_eq!(
+        client.command(&["HLEN", "big"]).expect("hlen"),
+        Frame::Integer(0)
+    );
+    // A new hash under the same name starts empty: the old fields are not its own.
+    client.command(&["HSET", "big", "new", "1"]).expect("hset");
+    assert_eq!(
+        client.command(&["HGETALL", "big"]).expect("hgetall"),
+        Frame::Array(vec![bulk("new"), bulk("1")])
+    );
+    let started = Instant::now();
+    while info_field(&mut client, "cairn_elements_reclaimed").expect("info") < 3000 {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the old fields were not reclaimed"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Live collections keep every element through the reclaimer's passes.
+    assert_eq!(
+        client.command(&["SCARD", "kept"]).expect("scard"),
+        Frame::Integer(2)
+    );
+    assert_eq!(
+        client.command(&["HGETALL", "big"]).expect("hgetall"),
+        Frame::Array(vec![bulk("new"), bulk("1")])
+    );
+    assert_eq!(
+        info_field(&mut client, "cairn_elements_reclaimed").expect("info"),
+        3000,
+        "nothing live was reclaimed"
+    );
+}
+
+#[test]
+fn collections_rename_expire_and_pop_as_in_redis() {
+    let server = memory().expect("starts");
+    let mut client = client(&server).expect("connects");
+    client
+        .command(&["RPUSH", "l", "a", "b", "c"])
+        .expect("rpush");
+    assert_eq!(client.command(&["RENAME", "l", "m"]).expect("rename"), ok());
+    assert_eq!(
+        client.command(&["LRANGE", "m", "0", "-1"]).expect("lrange"),
+        Frame::Array(vec![bulk("a"), bulk("b"), bulk("c")])
+    );
+    assert_eq!(
+        client.command(&["LLEN", "l"]).expect("llen"),
+        Frame::Integer(0)
+    );
+    client
+        .command(&["ZADD", "z", "2", "b", "1", "a"])
+        .expect("zadd");
+    client.command(&["PEXPIRE", "z", "100"]).expect("pexpire");
+    assert_eq!(
+        client.command(&["ZCARD", "z"]).expect("zcard"),
+        Frame::Integer(2)
+    );
+    std::thread::sleep(Duration::from_millis(150));
+    assert_eq!(
+        client.command(&["ZCARD", "z"]).expect("zcard"),
+        Frame::Integer(0)
+    );
+    assert_eq!(
+        client.command(&["TYPE", "z"]).expect("type"),
+        Frame::Status("none".to_owned())
+    );
+    client.command(&["SADD", "s", "1", "2", "3"]).expect("sadd");
+    let Frame::Bulk(popped) = client.command(&["SPOP", "s"]).expect("spop") else {
+        panic!("SPOP pops one member");
+    };
+    assert!([&b"1"[..], b"2", b"3"].contains(&popped.as_slice()));
+    let Frame::Array(rest) = client.command(&["SPOP", "s", "5"]).expect("spop") else {
+        panic!("SPOP with a count pops an array");
+    };
+    assert_eq!(rest.len(), 2);
+    assert_eq!(
+        client.command(&["EXISTS", "s"]).expect("exists"),
+        Frame::Integer(0)
     );
 }

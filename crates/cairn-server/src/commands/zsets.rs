@@ -29,11 +29,7 @@ fn not_a_float() -> Reply {
 }
 
 fn score_of(value: &cairn::Value) -> Option<f64> {
-    value
-        .as_bytes()
-        .try_into()
-        .ok()
-        .map(f64::from_le_bytes)
+    value.as_bytes().try_into().ok().map(f64::from_le_bytes)
 }
 
 /// `ZADD`'s flags.
