@@ -14,6 +14,7 @@ pub enum Source {
     Streams,
     AgentState,
     WriteBehind,
+    RespServer,
     Guard,
     Gate,
 }
@@ -34,6 +35,9 @@ impl Source {
             }
             Source::WriteBehind => {
                 "Cairn's write-behind target, the top of the range the cache it replaces published"
+            }
+            Source::RespServer => {
+                "Cairn's RESP-server target, against redis-server measured in the same run"
             }
             Source::Guard => "Cairn's own: a guard against a regression it once had",
             Source::Gate => "CI regression gate",
@@ -197,6 +201,10 @@ limits! {
         for "`memtable_rotation_flush/insert/noop p99 over p50`";
     MEMTABLE_WAL = WriteBehind AtMost(2.0), "<= 2x"
         for "`memtable_sequential_inserts/1000 wal-buffered vs noop`";
+    RESP_MEMORY = RespServer AtLeast(1.0), ">= 1.0x"
+        for "`resp_server/default_suite{,_p16}/<test>/cairn-memory vs redis`";
+    RESP_STRICT = RespServer AtLeast(1.5), ">= 1.5x"
+        for "`resp_server/durable_writes/strict/{SET,INCR}/cairn-strict vs redis-always`";
     CAIRN_AHEAD = Cairn Above(1.0), "> 1.00x (Cairn ahead)"
         for "`peers/*/cairn vs <store>` of reads, scans, buffered writes, group commit";
 }

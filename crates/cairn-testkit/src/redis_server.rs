@@ -82,6 +82,17 @@ impl RedisServer {
         })
     }
 
+    /// Starts a server at a free port with extra settings appended to its command line
+    /// (later settings win, so `["--appendonly", "yes"]` turns persistence on), and waits
+    /// until it answers `PING`.
+    pub fn start_with(settings: &[&str]) -> io::Result<RedisServer> {
+        let settings: Vec<String> = settings.iter().map(|&setting| setting.to_owned()).collect();
+        start_with_retries(|| {
+            let port = free_port()?;
+            RedisServer::spawn(port, &settings)
+        })
+    }
+
     /// Starts a plain server at `port` (for a test that restarts a server where a client
     /// expects it) and waits until it answers `PING`.
     pub fn start_on_port(port: u16) -> io::Result<RedisServer> {

@@ -6,6 +6,7 @@ pub mod agent;
 pub mod agent_search;
 pub mod engine;
 pub mod memtable;
+pub mod resp;
 pub mod side_by_side;
 pub mod streams;
 
@@ -157,6 +158,7 @@ pub fn entries(quick: bool) -> Vec<Entry> {
     entries.extend(memtable::entries(quick));
     entries.extend(agent::entries(quick));
     entries.extend(agent_search::entries(quick));
+    entries.extend(resp::entries(quick));
     entries
 }
 
