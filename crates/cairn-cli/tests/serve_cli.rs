@@ -20,14 +20,19 @@ impl Drop for Server {
     }
 }
 
-/// Starts `cairn serve` on a free loopback port; returns the process and its address, read
-/// from the line it prints once it listens.
+/// Starts `cairn serve --durability strict` on a free loopback port; returns the process and
+/// its address, read from the line it prints once it listens.
 fn serve(dir: &Path) -> io::Result<(Server, SocketAddr)> {
+    serve_with(dir, &["--durability", "strict"])
+}
+
+fn serve_with(dir: &Path, args: &[&str]) -> io::Result<(Server, SocketAddr)> {
     let mut child = Command::new(env!("CARGO_BIN_EXE_cairn"))
         .arg("serve")
         .arg("--dir")
         .arg(dir)
-        .args(["--bind", "127.0.0.1:0", "--durability", "strict"])
+        .args(["--bind", "127.0.0.1:0"])
+        .args(args)
         .stdout(Stdio::piped())
         .spawn()?;
     let stdout = child.stdout.take();
@@ -151,4 +156,109 @@ fn sigterm_shuts_the_server_down_cleanly() {
     );
     server.0.kill().expect("kill");
     server.0.wait().expect("reaped");
+}
+
+/// The resident memory of process `pid`, in KiB.
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find_map(|line| line.strip_prefix("VmRSS:"))
+                .and_then(|value| value.split_whitespace().next()?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// This process's soft limit on open files.
+fn open_files_limit() -> usize {
+    std::fs::read_to_string("/proc/self/limits")
+        .ok()
+        .and_then(|limits| {
+            limits
+                .lines()
+                .find(|line| line.starts_with("Max open files"))
+                .and_then(|line| line.split_whitespace().nth(3)?.parse().ok())
+        })
+        .unwrap_or(1024)
+}
+
+#[test]
+fn ten_thousand_idle_connections_cost_little_and_a_slow_client_delays_no_one() {
+    let dir = TempDir::new("serve-idle");
+    let (server, addr) = serve_with(
+        dir.path(),
+        &["--durability", "memory", "--maxclients", "10100"],
+    )
+    .expect("starts");
+    // Both processes share this machine's open-file limit; keep well inside it.
+    let wanted = 10_000.min(open_files_limit().saturating_sub(500));
+    assert!(
+        wanted >= 1_000,
+        "the open-file limit ({}) is too low for this test",
+        open_files_limit()
+    );
+    let before = rss_kib(server.0.id());
+    let idle: Vec<std::net::TcpStream> = (0..wanted)
+        .map(|_| std::net::TcpStream::connect(addr).expect("connects"))
+        .collect();
+    // Every connection is accepted and registered before the memory is read.
+    let mut probe = RespClient::connect(addr).expect("connects");
+    let started = Instant::now();
+    loop {
+        let info = probe.command(&["INFO", "clients"]).expect("info");
+        let connected = info
+            .text()
+            .and_then(|text| {
+                text.lines()
+                    .find_map(|line| line.strip_prefix("connected_clients:"))
+                    .and_then(|value| value.trim().parse::<usize>().ok())
+            })
+            .unwrap_or(0);
+        if connected > wanted {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "only {connected} connected"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let after = rss_kib(server.0.id());
+    let per_connection = (after.saturating_sub(before) * 1024) / wanted as u64;
+    eprintln!(
+        "{wanted} idle connections: {before} KiB -> {after} KiB RSS, {per_connection} B each"
+    );
+    assert!(
+        per_connection < 16 * 1024,
+        "{per_connection} B of RSS per idle connection"
+    );
+
+    // A client that sends one byte of a request every 20 ms holds no one up.
+    let mut slow = std::net::TcpStream::connect(addr).expect("connects");
+    let slow_writer = std::thread::spawn(move || {
+        for byte in b"*3\r\n$3\r\nSET\r\n$4\r\nslow\r\n$1\r\nx" {
+            if std::io::Write::write_all(&mut slow, &[*byte]).is_err() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        slow
+    });
+    let started = Instant::now();
+    for i in 0..200 {
+        let key = format!("fast{i}");
+        assert_eq!(
+            probe.command(&["SET", key.as_str(), "v"]).expect("set"),
+            Frame::Status("OK".to_owned())
+        );
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "200 commands took {:?} beside a slow client",
+        started.elapsed()
+    );
+    let _slow = slow_writer.join().expect("the slow writer ends");
+    drop(idle);
 }

@@ -27,8 +27,9 @@ use crate::state::Shared;
 /// Replies buffered before they are written out mid-batch.
 pub const OUTPUT_FLUSH_BYTES: usize = 64 * 1024;
 
-/// How much room a read gets at least.
-const READ_CHUNK_BYTES: usize = 16 * 1024;
+/// How much room a read gets at least. Small, so an idle connection costs little: a busy
+/// one's buffer grows to what its requests need.
+const READ_CHUNK_BYTES: usize = 4 * 1024;
 
 /// Serves one connection until the client leaves, is killed, errs, or the server stops.
 pub(crate) async fn serve(
@@ -46,8 +47,8 @@ pub(crate) async fn serve(
         closing: false,
     };
     let mut parser = RequestParser::new();
-    let mut input = BytesMut::with_capacity(READ_CHUNK_BYTES);
-    let mut output = Vec::with_capacity(READ_CHUNK_BYTES);
+    let mut input = BytesMut::new();
+    let mut output = Vec::new();
     loop {
         let mut more_ready = false;
         loop {
@@ -85,7 +86,7 @@ pub(crate) async fn serve(
             }
             output.clear();
             if output.capacity() > 4 * OUTPUT_FLUSH_BYTES {
-                output.shrink_to(READ_CHUNK_BYTES);
+                output.shrink_to(OUTPUT_FLUSH_BYTES);
             }
         }
         if client.closing {

@@ -530,3 +530,40 @@ fn collections_rename_expire_and_pop_as_in_redis() {
         Frame::Integer(0)
     );
 }
+
+#[test]
+fn redis_cli_drives_a_session_through_its_real_binary() {
+    let server = memory().expect("starts");
+    let script = "SET greeting hello\nGET greeting\nINCR visits\nRPUSH queue a b\n\
+                  LRANGE queue 0 -1\nHSET user name ada\nHGETALL user\nTYPE user\nNOSUCH x\n";
+    let mut child = std::process::Command::new("redis-cli")
+        .args(["-h", "127.0.0.1", "-p", &server.addr().port().to_string()])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("redis-cli runs (scripts/test.sh installs it)");
+    std::io::Write::write_all(child.stdin.as_mut().expect("stdin"), script.as_bytes())
+        .expect("write the script");
+    drop(child.stdin.take());
+    let output = child.wait_with_output().expect("redis-cli ends");
+    let text = String::from_utf8_lossy(&output.stdout);
+    // redis-cli prints an empty line after an error.
+    let lines: Vec<&str> = text.lines().filter(|line| !line.is_empty()).collect();
+    assert_eq!(
+        lines,
+        [
+            "OK",
+            "hello",
+            "1",
+            "2",
+            "a",
+            "b",
+            "1",
+            "name",
+            "ada",
+            "hash",
+            "ERR unknown command 'NOSUCH', with args beginning with: 'x' ",
+        ],
+        "{text}"
+    );
+}
