@@ -69,7 +69,9 @@ const WRITE_FAST: &[&str] = &["write", "denyoom", "fast"];
 const READ: &[&str] = &["readonly"];
 const READ_FAST: &[&str] = &["readonly", "fast"];
 const ADMIN: &[&str] = &["admin", "noscript"];
-const CONN: &[&str] = &["noscript", "loading", "stale", "fast", "no_auth"];
+const CONN: &[&str] = &["noscript", "loading", "stale", "fast"];
+/// The commands a client may send before it authenticates.
+const NO_AUTH: &[&str] = &["noscript", "loading", "stale", "fast", "no_auth"];
 
 macro_rules! spec {
     ($name:literal, $arity:expr, $flags:expr, $keys:expr, $handler:path) => {
@@ -88,10 +90,10 @@ pub(crate) static COMMANDS: &[Spec] = &[
     // Connection and server.
     spec!("ping", -1, CONN, (0, 0, 0), connection::ping),
     spec!("echo", 2, READ_FAST, (0, 0, 0), connection::echo),
-    spec!("hello", -1, CONN, (0, 0, 0), connection::hello),
-    spec!("auth", -2, CONN, (0, 0, 0), connection::auth),
+    spec!("hello", -1, NO_AUTH, (0, 0, 0), connection::hello),
+    spec!("auth", -2, NO_AUTH, (0, 0, 0), connection::auth),
     spec!("select", 2, CONN, (0, 0, 0), connection::select),
-    spec!("quit", -1, CONN, (0, 0, 0), connection::quit),
+    spec!("quit", -1, NO_AUTH, (0, 0, 0), connection::quit),
     spec!("client", -2, CONN, (0, 0, 0), connection::client),
     spec!("info", -1, READ, (0, 0, 0), connection::info),
     spec!("dbsize", 1, READ, (0, 0, 0), connection::dbsize),
