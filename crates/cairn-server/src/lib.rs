@@ -18,8 +18,7 @@
 //! and under `strict` no reply shows a write that is not yet durable. Each command is atomic.
 //! No input ends the server: a malformed request closes its own connection.
 //!
-//! What it does not have yet: streams, `MULTI`/`EXEC`/`WATCH`, pub/sub, keyspace
-//! notifications, scripting, and some commands of the types it has (`LINSERT`, `LREM`,
+//! What it does not have yet: streams, pub/sub, keyspace notifications, scripting, and some commands of the types it has (`LINSERT`, `LREM`,
 //! `SRANDMEMBER`, `ZRANK`, ...): their commands get Redis's unknown-command error.
 
 pub mod keyspace;
@@ -32,7 +31,6 @@ mod server;
 mod session;
 mod state;
 
-pub use commands::Client;
 pub use server::{run, RunningServer, SHUTDOWN_WAIT};
 pub use session::OUTPUT_FLUSH_BYTES;
 pub use state::{Config, Mode};

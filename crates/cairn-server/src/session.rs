@@ -21,7 +21,7 @@ use tokio::net::TcpStream;
 use tokio::sync::{watch, Notify};
 
 use crate::commands::{self, Client};
-use crate::resp::{Protocol, Reply, RequestParser};
+use crate::resp::{Reply, RequestParser};
 use crate::state::Shared;
 
 /// Replies buffered before they are written out mid-batch.
@@ -37,15 +37,21 @@ pub(crate) async fn serve(
     mut stream: TcpStream,
     id: u64,
     kill: Arc<Notify>,
+    shutdown: watch::Receiver<bool>,
+) {
+    let mut client = Client::new(id, shared.config.requirepass.is_none());
+    run_connection(&shared, &mut stream, &mut client, &kill, shutdown).await;
+    commands::release(&shared, &mut client);
+}
+
+/// The connection's loop; returns when the connection is to close.
+async fn run_connection(
+    shared: &Arc<Shared>,
+    stream: &mut TcpStream,
+    client: &mut Client,
+    kill: &Notify,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let mut client = Client {
-        id,
-        db: 0,
-        protocol: Protocol::Resp2,
-        authenticated: shared.config.requirepass.is_none(),
-        closing: false,
-    };
     let mut parser = RequestParser::new();
     let mut input = BytesMut::new();
     let mut output = Vec::new();
@@ -56,7 +62,7 @@ pub(crate) async fn serve(
             match parser.next(&mut input, limits) {
                 Ok(Some(args)) if args.is_empty() => {}
                 Ok(Some(args)) => {
-                    let reply = run(&shared, &mut client, &args);
+                    let reply = run(shared, client, &args);
                     reply.encode(client.protocol, &mut output);
                     if client.closing {
                         break;

@@ -107,6 +107,8 @@ pub struct Shared {
     pub(crate) started: Instant,
     /// The low bits of new collection versions (`commands::collection`).
     pub(crate) collection_counter: AtomicU64,
+    /// The keys clients `WATCH`.
+    pub(crate) watches: Watches,
 }
 
 impl Shared {
@@ -122,6 +124,7 @@ impl Shared {
             stats: Counters::default(),
             started: Instant::now(),
             collection_counter: AtomicU64::new(0),
+            watches: Watches::default(),
         }
     }
 }
@@ -133,6 +136,79 @@ impl Shared {
             u64::try_from(records).unwrap_or(u64::MAX),
             Ordering::Relaxed,
         );
+    }
+}
+
+/// A client watching a key: its id and its dirty flag.
+type Watcher = (u64, Arc<AtomicBool>);
+
+/// Who watches which key: every write of a metadata record marks its watchers dirty, so
+/// their `EXEC` aborts, as Redis's `touchWatchedKey` does. Writes pay one atomic load while
+/// no client watches anything.
+#[derive(Debug, Default)]
+pub(crate) struct Watches {
+    /// Watched metadata keys, while any client watches one.
+    watching: AtomicUsize,
+    keys: Mutex<HashMap<Vec<u8>, Vec<Watcher>>>,
+}
+
+impl Watches {
+    /// Client `id` watches `meta_key`; `dirty` is set when the key is written.
+    pub(crate) fn watch(&self, meta_key: Vec<u8>, id: u64, dirty: &Arc<AtomicBool>) {
+        let mut keys = self.keys.lock();
+        let watchers = keys.entry(meta_key).or_default();
+        if let Some((_, flag)) = watchers.iter_mut().find(|(watcher, _)| *watcher == id) {
+            *flag = Arc::clone(dirty);
+        } else {
+            watchers.push((id, Arc::clone(dirty)));
+            self.watching.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    /// Client `id` stops watching `meta_keys`.
+    pub(crate) fn unwatch<'k>(&self, meta_keys: impl Iterator<Item = &'k Vec<u8>>, id: u64) {
+        let mut keys = self.keys.lock();
+        for meta_key in meta_keys {
+            let Some(watchers) = keys.get_mut(meta_key) else {
+                continue;
+            };
+            let before = watchers.len();
+            watchers.retain(|(watcher, _)| *watcher != id);
+            self.watching
+                .fetch_sub(before - watchers.len(), Ordering::SeqCst);
+            if watchers.is_empty() {
+                keys.remove(meta_key);
+            }
+        }
+    }
+
+    /// Marks the watchers of every watched key under `prefix` that `exists` dirty (before the
+    /// prefix is cleared).
+    pub(crate) fn touch_prefix(&self, prefix: &[u8], exists: impl Fn(&[u8]) -> bool) {
+        if self.watching.load(Ordering::SeqCst) == 0 {
+            return;
+        }
+        let keys = self.keys.lock();
+        for (key, watchers) in keys.iter() {
+            if key.starts_with(prefix) && exists(key) {
+                for (_, dirty) in watchers {
+                    dirty.store(true, Ordering::SeqCst);
+                }
+            }
+        }
+    }
+
+    /// Marks the watchers of every key in `written` dirty.
+    pub(crate) fn touch<'k>(&self, written: impl Iterator<Item = &'k [u8]>) {
+        if self.watching.load(Ordering::SeqCst) == 0 {
+            return;
+        }
+        let keys = self.keys.lock();
+        for key in written {
+            for (_, dirty) in keys.get(key).into_iter().flatten() {
+                dirty.store(true, Ordering::SeqCst);
+            }
+        }
     }
 }
 

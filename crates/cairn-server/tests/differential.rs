@@ -57,6 +57,10 @@ struct Generator {
     /// Every TTL drawn so far: each is new, so that two expiries compare (`EXPIRE ... GT`)
     /// the same on both servers however their clocks tick between commands.
     ttls: std::collections::HashSet<i64>,
+    /// Whether the main connection is between MULTI and EXEC (the generator follows it, so
+    /// that it queues no command whose reply order differs, which `normalized` cannot sort
+    /// inside EXEC's reply).
+    in_multi: bool,
 }
 
 impl Generator {
@@ -129,13 +133,62 @@ impl Generator {
         options
     }
 
-    /// One random command.
+    /// A write from the second connection, to a key the main one may be watching.
+    fn other_write(&mut self) -> Vec<String> {
+        let key = self.key();
+        match self.rng.below(4) {
+            0 => vec!["SET".into(), key, self.value()],
+            1 => vec!["INCR".into(), key],
+            2 => vec!["DEL".into(), key],
+            _ => vec!["HSET".into(), "h:1".into(), self.member(), self.value()],
+        }
+    }
+
+    /// One random transaction command.
+    fn transaction_command(&mut self) -> Vec<String> {
+        match self.rng.below(8) {
+            0 | 1 => vec!["MULTI".into()],
+            2 | 3 => vec!["EXEC".into()],
+            4 => vec!["DISCARD".into()],
+            5 => {
+                let mut args = vec!["WATCH".into(), self.key()];
+                if self.chance(30) {
+                    args.push("h:1".into());
+                }
+                args
+            }
+            6 => vec!["UNWATCH".into()],
+            _ => vec!["EXEC".into(), "extra".into()],
+        }
+    }
+
+    /// One random command for the main connection.
+    fn command(&mut self) -> Vec<String> {
+        loop {
+            let command = self.any_command();
+            let name = command.first().map(|name| name.to_ascii_uppercase());
+            match name.as_deref() {
+                Some("MULTI") => self.in_multi = true,
+                Some("EXEC" | "DISCARD") => self.in_multi = false,
+                Some("KEYS" | "SMEMBERS" | "HKEYS" | "HVALS" | "HGETALL") if self.in_multi => {
+                    continue;
+                }
+                _ => {}
+            }
+            return command;
+        }
+    }
+
+    /// Any random command.
     #[expect(
         clippy::too_many_lines,
         reason = "one arm per command, read as a table"
     )]
-    fn command(&mut self) -> Vec<String> {
+    fn any_command(&mut self) -> Vec<String> {
         let key = self.key();
+        if self.chance(6) {
+            return self.transaction_command();
+        }
         if self.chance(45) {
             return self.collection_command();
         }
@@ -427,10 +480,54 @@ fn normalized(command: &[String], reply: Frame) -> Frame {
     }
 }
 
+/// Sends commands to both servers and compares the replies.
+struct Checker {
+    seed: u64,
+    sent: usize,
+    errors: usize,
+    /// The last commands sent, oldest first, for a failure's message.
+    recent: Vec<Vec<String>>,
+}
+
+impl Checker {
+    /// Sends `commands` to both servers as one pipeline each, then compares the replies.
+    fn pipeline(
+        &mut self,
+        oracle: &mut RespClient,
+        subject: &mut RespClient,
+        commands: &[Vec<String>],
+    ) -> std::io::Result<()> {
+        for command in commands {
+            oracle.send(command)?;
+            subject.send(command)?;
+        }
+        for command in commands {
+            self.recent.push(command.clone());
+            if self.recent.len() > 60 {
+                self.recent.remove(0);
+            }
+            let expected = normalized(command, oracle.read()?);
+            let got = normalized(command, subject.read()?);
+            self.errors += usize::from(matches!(got, Frame::Error(_)));
+            assert!(
+                expected == got,
+                "seed {}, command {}: {command:?}\n redis-server: {expected:?}\n \
+                 cairn:        {got:?}\n the commands before it, oldest first: {:?}",
+                self.seed,
+                self.sent,
+                self.recent
+            );
+            self.sent += 1;
+        }
+        Ok(())
+    }
+}
+
 fn run(seed: u64, commands: usize, redis: SocketAddr, cairn: SocketAddr) -> std::io::Result<()> {
     let mut generator = Generator {
         rng: SplitMix64::new(seed),
         ttls: std::collections::HashSet::new(),
+        in_multi: false,
     };
     let mut oracle = RespClient::connect(redis)?;
     let mut subject = RespClient::connect(cairn)?;
@@ -440,32 +537,32 @@ fn run(seed: u64, commands: usize, redis: SocketAddr, cairn: SocketAddr) -> std:
             Frame::Status("OK".to_owned())
         );
     }
-    let mut sent = 0;
-    let mut errors = 0;
-    while sent < commands {
-        let batch: Vec<Vec<String>> = (0..PIPELINE.min(commands - sent))
-            .map(|_| generator.command())
-            .collect();
-        for command in &batch {
-            oracle.send(command)?;
-            subject.send(command)?;
-        }
-        for (offset, command) in batch.iter().enumerate() {
-            let expected = normalized(command, oracle.read()?);
-            let got = normalized(command, subject.read()?);
-            errors += usize::from(matches!(got, Frame::Error(_)));
-            if expected != got {
-                let context: Vec<&Vec<String>> =
-                    batch.iter().take(offset + 1).rev().take(12).rev().collect();
-                panic!(
-                    "seed {seed}, command {}: {command:?}\n redis-server: {expected:?}\n \
-                     cairn:        {got:?}\n the commands before it, oldest first: {context:?}",
-                    sent + offset
-                );
+    // A second connection to each server: its writes between WATCH and EXEC are what make
+    // EXEC abort. It runs one command at a time, once the main pipeline is drained.
+    let mut oracle_other = RespClient::connect(redis)?;
+    let mut subject_other = RespClient::connect(cairn)?;
+    let mut checker = Checker {
+        seed,
+        sent: 0,
+        errors: 0,
+        recent: Vec::new(),
+    };
+    while checker.sent < commands {
+        let mut pending = Vec::new();
+        let mut other = None;
+        while pending.len() < PIPELINE && checker.sent + pending.len() < commands {
+            if generator.chance(2) {
+                other = Some(generator.other_write());
+                break;
             }
+            pending.push(generator.command());
         }
-        sent += batch.len();
+        checker.pipeline(&mut oracle, &mut subject, &pending)?;
+        if let Some(command) = other {
+            checker.pipeline(&mut oracle_other, &mut subject_other, &[command])?;
+        }
     }
+    let Checker { errors, .. } = checker;
     // Agreement means something only if most commands succeed and some fail.
     assert!(
         errors > 0 && errors * 3 < commands,

@@ -572,3 +572,46 @@ fn redis_cli_drives_a_session_through_its_real_binary() {
         "{text}"
     );
 }
+
+#[test]
+fn exec_runs_its_block_as_one_engine_commit_and_watch_aborts_it() {
+    let server = memory().expect("starts");
+    let mut client = client(&server).expect("connects");
+    let before = info_field(&mut client, "cairn_version").expect("info");
+    for command in [
+        &["MULTI"][..],
+        &["SET", "a", "1"],
+        &["INCR", "a"],
+        &["HSET", "h", "f", "v"],
+        &["RPUSH", "l", "x", "y"],
+    ] {
+        client.command(command).expect("queue");
+    }
+    assert_eq!(
+        client.command(&["EXEC"]).expect("exec"),
+        Frame::Array(vec![
+            ok(),
+            Frame::Integer(2),
+            Frame::Integer(1),
+            Frame::Integer(2)
+        ])
+    );
+    let after = info_field(&mut client, "cairn_version").expect("info");
+    assert_eq!(after, before + 1, "the block is one commit");
+
+    // A write by another client between WATCH and EXEC aborts it; nothing of it applies.
+    let mut other = RespClient::connect(server.addr()).expect("connects");
+    client.command(&["WATCH", "a"]).expect("watch");
+    other.command(&["SET", "a", "changed"]).expect("set");
+    client.command(&["MULTI"]).expect("multi");
+    client.command(&["SET", "b", "never"]).expect("queue");
+    assert_eq!(client.command(&["EXEC"]).expect("exec"), Frame::Null);
+    assert_eq!(client.command(&["GET", "b"]).expect("get"), Frame::Null);
+    // The next transaction watches nothing.
+    client.command(&["MULTI"]).expect("multi");
+    client.command(&["SET", "b", "now"]).expect("queue");
+    assert_eq!(
+        client.command(&["EXEC"]).expect("exec"),
+        Frame::Array(vec![ok()])
+    );
+}

@@ -4,10 +4,10 @@
 
 use std::sync::atomic::Ordering;
 
+use super::Writes;
 use bytes::Bytes;
-use cairn::WriteBatch;
 
-use super::{engine_error, wrong_type, Ctx};
+use super::{wrong_type, Ctx};
 use crate::keyspace::{self, Collection, Kind};
 use crate::resp::Reply;
 
@@ -113,7 +113,7 @@ impl Ctx<'_> {
             .collection_counter
             .fetch_add(1, Ordering::Relaxed)
             & 0xffff;
-        (self.db().version().get() << 16) | counter
+        (self.shared.db.version().get() << 16) | counter
     }
 
     /// Commits `batch` (element changes) together with the collection's new header, or with
@@ -123,7 +123,7 @@ impl Ctx<'_> {
         &self,
         opened: &Opened,
         kind: Kind,
-        mut batch: WriteBatch,
+        mut batch: Writes,
         now: u64,
     ) -> Result<(), Reply> {
         if batch.is_empty() && opened.original == Some(opened.header) {
@@ -150,17 +150,12 @@ impl Ctx<'_> {
                 }
             }
         }
-        self.db()
-            .write(&batch)
-            .map(drop)
-            .map_err(|error| engine_error(&error))
+        self.apply(batch)
     }
 
     /// The value of one element record, if present.
     pub(crate) fn element(&self, engine_key: &[u8]) -> Result<Option<cairn::Value>, Reply> {
-        self.db()
-            .get(engine_key)
-            .map_err(|error| engine_error(&error))
+        self.get(engine_key)
     }
 
     /// Every element of a collection, in element order: (element, value).
@@ -170,16 +165,13 @@ impl Ctx<'_> {
         header: &Collection,
     ) -> Result<Vec<(Vec<u8>, cairn::Value)>, Reply> {
         let prefix = keyspace::member_prefix(self.client.db, key, header.version);
-        let scan = self
-            .db()
-            .scan_prefix(&prefix)
-            .map_err(|error| engine_error(&error))?;
-        Ok(scan
-            .map(|(engine_key, value)| {
-                let element = engine_key.get(prefix.len()..).unwrap_or_default().to_vec();
-                (element, value)
-            })
-            .collect())
+        let mut elements = Vec::new();
+        self.scan_prefix(&prefix, |engine_key, value| {
+            let element = engine_key.get(prefix.len()..).unwrap_or_default().to_vec();
+            elements.push((element, value.clone()));
+            true
+        })?;
+        Ok(elements)
     }
 }
 

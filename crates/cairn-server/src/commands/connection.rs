@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 use bytes::Bytes;
 
 use super::strings::at;
-use super::{engine_error, int_arg, is, wrong_arity, Ctx, COMMANDS};
+use super::{int_arg, is, wrong_arity, Ctx, COMMANDS};
 use crate::keyspace::{self, DATABASES};
 use crate::resp::{Protocol, Reply, OK};
 use crate::state::Mode;
@@ -349,9 +349,9 @@ pub(crate) fn info(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
 }
 
 pub(crate) fn dbsize(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Reply {
-    match ctx.db().count_prefix(keyspace::meta_prefix(ctx.client.db)) {
+    match ctx.count_prefix(&keyspace::meta_prefix(ctx.client.db)) {
         Ok(keys) => Reply::Integer(i64::try_from(keys).unwrap_or(i64::MAX)),
-        Err(error) => engine_error(&error),
+        Err(error) => error,
     }
 }
 
@@ -364,10 +364,10 @@ fn flush_options(args: &[Bytes]) -> Result<(), Reply> {
 }
 
 fn flush(ctx: &Ctx<'_>, dbs: impl Iterator<Item = u8>) -> Reply {
-    let _locks = ctx.shared.stripes.lock_all();
+    let _locks = ctx.lock_all();
     for db in dbs {
-        if let Err(error) = ctx.db().clear_prefix(keyspace::db_prefix(db)) {
-            return engine_error(&error);
+        if let Err(error) = ctx.clear_prefix(&keyspace::db_prefix(db)) {
+            return error;
         }
     }
     OK

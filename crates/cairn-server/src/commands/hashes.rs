@@ -3,8 +3,8 @@
 //! the field's value. Semantics and error texts follow Redis 7.0; `HGETALL`, `HKEYS` and
 //! `HVALS` list fields in byte order (Redis: hash order).
 
+use super::Writes;
 use bytes::Bytes;
-use cairn::WriteBatch;
 
 use super::collection::{bulk_of, count_reply};
 use super::strings::at;
@@ -15,10 +15,10 @@ use crate::resp::{Reply, OK};
 fn hset_generic(ctx: &Ctx<'_>, args: &[Bytes], only_new: bool) -> Result<i64, Reply> {
     let now = now_millis();
     let meta_key = ctx.meta_key(at(args, 1))?;
-    let _locks = ctx.shared.stripes.lock(&[&meta_key]);
+    let _locks = ctx.lock(&[&meta_key]);
     let mut opened = ctx.open_collection(at(args, 1), Kind::Hash, now)?;
     let db = ctx.client.db;
-    let mut batch = WriteBatch::new();
+    let mut batch = Writes::new();
     let mut added = 0;
     let mut seen = std::collections::HashSet::new();
     for pair in args.get(2..).unwrap_or_default().chunks(2) {
@@ -147,13 +147,13 @@ pub(crate) fn hdel(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
     let run = || -> Result<Reply, Reply> {
         let now = now_millis();
         let meta_key = ctx.meta_key(at(args, 1))?;
-        let _locks = ctx.shared.stripes.lock(&[&meta_key]);
+        let _locks = ctx.lock(&[&meta_key]);
         let mut opened = ctx.open_collection(at(args, 1), Kind::Hash, now)?;
         if opened.is_new() {
             return Ok(Reply::Integer(0));
         }
         let db = ctx.client.db;
-        let mut batch = WriteBatch::new();
+        let mut batch = Writes::new();
         let mut removed = 0;
         let mut seen = std::collections::HashSet::new();
         for field in args.iter().skip(2) {
@@ -176,7 +176,7 @@ pub(crate) fn hincrby(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
         let delta = int_arg(at(args, 3))?;
         let now = now_millis();
         let meta_key = ctx.meta_key(at(args, 1))?;
-        let _locks = ctx.shared.stripes.lock(&[&meta_key]);
+        let _locks = ctx.lock(&[&meta_key]);
         let mut opened = ctx.open_collection(at(args, 1), Kind::Hash, now)?;
         let member = opened.member_key(ctx.client.db, at(args, 2));
         let current = if let Some(value) = ctx.element(&member)? {
@@ -189,7 +189,7 @@ pub(crate) fn hincrby(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
         let next = current
             .checked_add(delta)
             .ok_or_else(|| Reply::err("increment or decrement would overflow"))?;
-        let mut batch = WriteBatch::new();
+        let mut batch = Writes::new();
         batch.put(&member, next.to_string());
         ctx.save_collection(&opened, Kind::Hash, batch, now)?;
         Ok(Reply::Integer(next))

@@ -4,7 +4,7 @@
 use bytes::Bytes;
 
 use super::strings::at;
-use super::{engine_error, int_arg, is, syntax_error, Ctx};
+use super::{int_arg, is, syntax_error, Ctx};
 use crate::glob;
 use crate::keyspace::{self, now_millis};
 use crate::resp::{Reply, OK};
@@ -21,7 +21,7 @@ pub(crate) fn del(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
             .skip(1)
             .map(|key| ctx.meta_key(key))
             .collect::<Result<Vec<_>, _>>()?;
-        let _locks = ctx.shared.stripes.lock(&keys);
+        let _locks = ctx.lock(&keys);
         let mut deleted = 0;
         for key in &keys {
             if ctx.delete(key, now)? {
@@ -115,7 +115,7 @@ fn expire_generic(
     };
     let when = millis.checked_add(base).ok_or_else(invalid)?;
     let key = ctx.meta_key(at(args, 1))?;
-    let _locks = ctx.shared.stripes.lock(&[&key]);
+    let _locks = ctx.lock(&[&key]);
     let Some(stored) = ctx.read(&key, now)? else {
         return Ok(Reply::Integer(0));
     };
@@ -200,7 +200,7 @@ pub(crate) fn persist(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
     let run = || -> Result<Reply, Reply> {
         let now = now_millis();
         let key = ctx.meta_key(at(args, 1))?;
-        let _locks = ctx.shared.stripes.lock(&[&key]);
+        let _locks = ctx.lock(&[&key]);
         let Some(stored) = ctx.read(&key, now)? else {
             return Ok(Reply::Integer(0));
         };
@@ -233,19 +233,22 @@ pub(crate) fn type_of(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
 pub(crate) fn keys(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
     let pattern = at(args, 1);
     let now = now_millis();
-    let scan = match ctx.db().scan_prefix(keyspace::meta_prefix(ctx.client.db)) {
-        Ok(scan) => scan,
-        Err(error) => return engine_error(&error),
-    };
     let mut found = Vec::new();
-    for (engine_key, record) in scan {
-        let user_key = keyspace::user_key(&engine_key);
-        let live = keyspace::decode(record.as_bytes()).is_some_and(|entry| entry.is_live(now));
-        if live && glob::matches(pattern, user_key) {
-            found.push(Reply::bulk(user_key));
-        }
+    let scanned = ctx.scan_prefix(
+        &keyspace::meta_prefix(ctx.client.db),
+        |engine_key, record| {
+            let user_key = keyspace::user_key(engine_key);
+            let live = keyspace::decode(record.as_bytes()).is_some_and(|entry| entry.is_live(now));
+            if live && glob::matches(pattern, user_key) {
+                found.push(Reply::bulk(user_key));
+            }
+            true
+        },
+    );
+    match scanned {
+        Ok(()) => Reply::Array(found),
+        Err(error) => error,
     }
-    Reply::Array(found)
 }
 
 /// The options of `SCAN` and its relatives.
@@ -300,19 +303,17 @@ pub(crate) fn scan(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
         };
         let end =
             std::ops::Bound::Excluded(vec![ctx.client.db, prefix.last().copied().unwrap_or(0) + 1]);
-        let range = ctx
-            .db()
-            .range::<Vec<u8>>((start, end))
-            .map_err(|error| engine_error(&error))?;
         let mut found = Vec::new();
         let mut last = None;
         let mut more = false;
-        for (visited, (engine_key, record)) in range.enumerate() {
+        let mut visited = 0;
+        ctx.scan(start, end, |engine_key, record| {
             if visited == limit {
                 more = true;
-                break;
+                return false;
             }
-            let user_key = keyspace::user_key(&engine_key);
+            visited += 1;
+            let user_key = keyspace::user_key(engine_key);
             let entry = keyspace::decode(record.as_bytes());
             let keep = entry.is_some_and(|entry| {
                 entry.is_live(now)
@@ -323,7 +324,8 @@ pub(crate) fn scan(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
                 found.push(Reply::bulk(user_key));
             }
             last = Some(engine_key.to_vec());
-        }
+            true
+        })?;
         // A page that stopped at its limit gets a cursor; one that reached the end gets 0.
         let next = match last {
             Some(last) if more => ctx.shared.cursors.lock().save(last),
@@ -341,7 +343,7 @@ fn rename_generic(ctx: &Ctx<'_>, args: &[Bytes], only_new: bool) -> Result<Reply
     let now = now_millis();
     let source = ctx.meta_key(at(args, 1))?;
     let target = ctx.meta_key(at(args, 2))?;
-    let _locks = ctx.shared.stripes.lock(&[&source, &target]);
+    let _locks = ctx.lock(&[&source, &target]);
     let Some(stored) = ctx.read(&source, now)? else {
         return Err(Reply::err("no such key"));
     };
@@ -353,7 +355,7 @@ fn rename_generic(ctx: &Ctx<'_>, args: &[Bytes], only_new: bool) -> Result<Reply
     }
     let entry = stored.entry();
     let record = keyspace::encode(entry.kind, entry.deadline, entry.payload);
-    let mut batch = cairn::WriteBatch::new();
+    let mut batch = super::Writes::new();
     if entry.kind != keyspace::Kind::String {
         move_elements(ctx, at(args, 1), at(args, 2), entry.payload, &mut batch)?;
     }
@@ -371,9 +373,7 @@ fn rename_generic(ctx: &Ctx<'_>, args: &[Bytes], only_new: bool) -> Result<Reply
         }
     }
     batch.delete(&source);
-    ctx.db()
-        .write(&batch)
-        .map_err(|error| engine_error(&error))?;
+    ctx.apply(batch)?;
     Ok(if only_new { Reply::Integer(1) } else { OK })
 }
 
@@ -384,7 +384,7 @@ fn move_elements(
     source: &[u8],
     target: &[u8],
     header: &[u8],
-    batch: &mut cairn::WriteBatch,
+    batch: &mut super::Writes,
 ) -> Result<(), Reply> {
     let header = keyspace::Collection::decode(header)
         .ok_or_else(|| Reply::err("cairn: the header of this key is damaged"))?;
@@ -399,16 +399,13 @@ fn move_elements(
             keyspace::score_prefix(db, target, header.version),
         ),
     ] {
-        let scan = ctx
-            .db()
-            .scan_prefix(&from)
-            .map_err(|error| engine_error(&error))?;
-        for (engine_key, value) in scan {
+        ctx.scan_prefix(&from, |engine_key, value| {
             let mut moved = to.clone();
             moved.extend_from_slice(engine_key.get(from.len()..).unwrap_or_default());
             batch.put(moved, value.as_bytes());
-            batch.delete(&engine_key);
-        }
+            batch.delete(engine_key);
+            true
+        })?;
     }
     Ok(())
 }

@@ -4,12 +4,12 @@
 //! element and the header, and `LRANGE` is one range scan. (Inserting or removing in the
 //! middle, `LINSERT` and `LREM`, would renumber the elements after it; they are not built.)
 
+use super::Writes;
 use bytes::Bytes;
-use cairn::WriteBatch;
 
 use super::collection::{bulk_of, count_reply, Opened};
 use super::strings::at;
-use super::{engine_error, int_arg, Ctx};
+use super::{int_arg, Ctx};
 use crate::keyspace::{now_millis, Kind};
 use crate::resp::Reply;
 
@@ -21,10 +21,10 @@ fn push(ctx: &Ctx<'_>, args: &[Bytes], left: bool) -> Reply {
     let run = || -> Result<Reply, Reply> {
         let now = now_millis();
         let meta_key = ctx.meta_key(at(args, 1))?;
-        let _locks = ctx.shared.stripes.lock(&[&meta_key]);
+        let _locks = ctx.lock(&[&meta_key]);
         let mut opened = ctx.open_collection(at(args, 1), Kind::List, now)?;
         let db = ctx.client.db;
-        let mut batch = WriteBatch::new();
+        let mut batch = Writes::new();
         for element in args.iter().skip(2) {
             let position = if left {
                 opened.header.head = opened
@@ -71,7 +71,7 @@ fn pop(ctx: &Ctx<'_>, args: &[Bytes], left: bool) -> Reply {
         }
         let now = now_millis();
         let meta_key = ctx.meta_key(at(args, 1))?;
-        let _locks = ctx.shared.stripes.lock(&[&meta_key]);
+        let _locks = ctx.lock(&[&meta_key]);
         let mut opened = ctx.open_collection(at(args, 1), Kind::List, now)?;
         if opened.is_new() {
             return Ok(if wanted.is_some() {
@@ -81,7 +81,7 @@ fn pop(ctx: &Ctx<'_>, args: &[Bytes], left: bool) -> Reply {
             });
         }
         let db = ctx.client.db;
-        let mut batch = WriteBatch::new();
+        let mut batch = Writes::new();
         let mut popped = Vec::new();
         for _ in 0..wanted.unwrap_or(1).min(opened.header.count) {
             let position = if left {
@@ -173,13 +173,16 @@ pub(crate) fn lrange(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
         };
         let from = position_key(opened, db, opened.header.head + first);
         let to = position_key(opened, db, opened.header.head + last);
-        let scan = ctx
-            .db()
-            .range(from..=to)
-            .map_err(|error| engine_error(&error))?;
-        Ok(Reply::Array(
-            scan.map(|(_, value)| bulk_of(&value)).collect(),
-        ))
+        let mut elements = Vec::new();
+        ctx.scan(
+            std::ops::Bound::Included(from),
+            std::ops::Bound::Included(to),
+            |_, value| {
+                elements.push(bulk_of(value));
+                true
+            },
+        )?;
+        Ok(Reply::Array(elements))
     })
 }
 

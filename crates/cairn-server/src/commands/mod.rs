@@ -4,8 +4,9 @@
 //! [`dispatch`] checks, in Redis's order: the command exists, the client is authenticated (or
 //! the command is allowed before), the argument count fits the arity. Errors use Redis's
 //! texts. Commands are grouped by what they touch: [`strings`], [`keys`], [`hashes`],
-//! [`lists`], [`sets`], [`zsets`] (sharing [`collection`]), and [`connection`] (the
-//! connection and the server).
+//! [`lists`], [`sets`], [`zsets`] (sharing [`collection`]), [`transactions`], and
+//! [`connection`] (the connection and the server). Every command reads and writes through
+//! [`store`], which sends them to the database or to the transaction of an `EXEC`.
 
 mod collection;
 mod connection;
@@ -14,8 +15,12 @@ mod hashes;
 mod keys;
 mod lists;
 mod sets;
+mod store;
 mod strings;
+mod transactions;
 mod zsets;
+
+pub(crate) use store::{Store, Writes};
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -31,23 +36,41 @@ use crate::state::Shared;
 
 /// A connection's own state.
 #[derive(Debug)]
-pub struct Client {
+pub(crate) struct Client {
     /// The registry id (`CLIENT ID`).
-    pub id: u64,
+    pub(crate) id: u64,
     /// The selected database.
-    pub db: u8,
+    pub(crate) db: u8,
     /// The reply protocol.
-    pub protocol: Protocol,
+    pub(crate) protocol: Protocol,
     /// Whether the client may run every command.
-    pub authenticated: bool,
+    pub(crate) authenticated: bool,
     /// Set by `QUIT`: close after replying.
-    pub closing: bool,
+    pub(crate) closing: bool,
+    /// `MULTI`'s queue and `WATCH`'s keys.
+    pub(crate) transaction: transactions::TransactionState,
+}
+
+impl Client {
+    /// A new connection's state: database 0, RESP2, nothing queued or watched.
+    pub(crate) fn new(id: u64, authenticated: bool) -> Client {
+        Client {
+            id,
+            db: 0,
+            protocol: Protocol::Resp2,
+            authenticated,
+            closing: false,
+            transaction: transactions::TransactionState::default(),
+        }
+    }
 }
 
 /// What a command runs with.
 pub(crate) struct Ctx<'a> {
     pub(crate) shared: &'a Shared,
     pub(crate) client: &'a mut Client,
+    /// Where its reads and writes go (`store`).
+    pub(crate) store: Store<'a>,
 }
 
 type Handler = fn(&mut Ctx<'_>, &[Bytes]) -> Reply;
@@ -102,6 +125,12 @@ pub(crate) static COMMANDS: &[Spec] = &[
     spec!("time", 1, READ_FAST, (0, 0, 0), connection::time),
     spec!("command", -1, CONN, (0, 0, 0), connection::command),
     spec!("config", -2, ADMIN, (0, 0, 0), connection::config),
+    // Transactions.
+    spec!("multi", 1, CONN, (0, 0, 0), transactions::multi),
+    spec!("exec", 1, CONN, (0, 0, 0), transactions::exec),
+    spec!("discard", 1, CONN, (0, 0, 0), transactions::discard),
+    spec!("watch", -2, CONN, (1, -1, 1), transactions::watch),
+    spec!("unwatch", 1, CONN, (0, 0, 0), transactions::unwatch),
     // Strings.
     spec!("get", 2, READ_FAST, (1, 1, 1), strings::get),
     spec!("set", -3, WRITE, (1, 1, 1), strings::set),
@@ -214,16 +243,40 @@ pub(crate) fn dispatch(shared: &Shared, client: &mut Client, args: &[Bytes]) -> 
         .commands_processed
         .fetch_add(1, Ordering::Relaxed);
     let Some(spec) = lookup(name) else {
+        client.transaction.fail();
         return unknown_command(name, args.get(1..).unwrap_or_default());
     };
     if !client.authenticated && !spec.flags.contains(&"no_auth") {
+        client.transaction.fail();
         return Reply::Error("NOAUTH Authentication required.".to_owned());
     }
     let count = i64::try_from(args.len()).unwrap_or(i64::MAX);
     if (spec.arity > 0 && count != spec.arity) || (spec.arity < 0 && count < -spec.arity) {
+        if spec.name == "exec" {
+            // As Redis: a malformed EXEC ends any transaction, and says why (even outside
+            // one).
+            transactions::discard_all(shared, client);
+            return Reply::Error(
+                "EXECABORT Transaction discarded because of: wrong number of arguments for \
+                 'exec' command"
+                    .to_owned(),
+            );
+        }
+        client.transaction.fail();
         return wrong_arity(spec.name);
     }
-    (spec.handler)(&mut Ctx { shared, client }, args)
+    if client.transaction.in_multi() && !transactions::runs_inside_multi(spec) {
+        client.transaction.queue(args);
+        return Reply::Status("QUEUED");
+    }
+    (spec.handler)(
+        &mut Ctx {
+            shared,
+            client,
+            store: Store::Db,
+        },
+        args,
+    )
 }
 
 fn unknown_command(name: &[u8], rest: &[Bytes]) -> Reply {
@@ -298,10 +351,6 @@ impl Stored {
 }
 
 impl Ctx<'_> {
-    pub(crate) fn db(&self) -> &cairn::Db {
-        &self.shared.db
-    }
-
     /// The engine key of `key` in the selected database, or the error for a key too long.
     pub(crate) fn meta_key(&self, key: &[u8]) -> Result<Vec<u8>, Reply> {
         if key.len() > keyspace::KEY_BYTES_MAX {
@@ -312,11 +361,7 @@ impl Ctx<'_> {
 
     /// The live record under `engine_key`, if any; an undecodable record is an error.
     pub(crate) fn read(&self, engine_key: &[u8], now: u64) -> Result<Option<Stored>, Reply> {
-        let record = self
-            .db()
-            .get(engine_key)
-            .map_err(|error| engine_error(&error))?;
-        let Some(record) = record else {
+        let Some(record) = self.get(engine_key)? else {
             return Ok(None);
         };
         match keyspace::decode(record.as_bytes()) {
@@ -372,31 +417,39 @@ impl Ctx<'_> {
         deadline: Option<u64>,
         now: u64,
     ) -> Result<(), Reply> {
-        let result = match deadline {
-            None => self.db().put(engine_key, record).map(drop),
-            Some(deadline) if deadline < now => self.db().delete(engine_key).map(drop),
+        let mut writes = Writes::new();
+        match deadline {
+            None => writes.put(engine_key, record),
+            Some(deadline) if deadline < now => writes.delete(engine_key),
             Some(deadline) => {
                 let reap_after = deadline - now + keyspace::REAP_SLACK_MILLIS;
-                self.db()
-                    .put_with_ttl(
-                        engine_key,
-                        record,
-                        std::time::Duration::from_millis(reap_after),
-                    )
-                    .map(drop)
+                writes.put_with_ttl(
+                    engine_key,
+                    record,
+                    std::time::Duration::from_millis(reap_after),
+                );
             }
-        };
-        result.map_err(|error| engine_error(&error))
+        }
+        self.apply(writes)
     }
 
-    /// Deletes `engine_key`'s record; whether a live key was there.
+    /// Deletes `engine_key`'s record, if there is one (so deleting nothing touches no
+    /// watcher, as in Redis); whether a live key was there.
     pub(crate) fn delete(&self, engine_key: &[u8], now: u64) -> Result<bool, Reply> {
+        if self.get(engine_key)?.is_none() {
+            return Ok(false);
+        }
         let live = self.read(engine_key, now)?.is_some();
-        self.db()
-            .delete(engine_key)
-            .map_err(|error| engine_error(&error))?;
+        let mut writes = Writes::new();
+        writes.delete(engine_key);
+        self.apply(writes)?;
         Ok(live)
     }
+}
+
+/// Releases what a closing connection holds in shared state (its watches).
+pub(crate) fn release(shared: &Shared, client: &mut Client) {
+    transactions::unwatch_all(shared, client);
 }
 
 /// Whether a request walks a whole database (`KEYS`, `FLUSHDB`, `FLUSHALL`, `DBSIZE`, `INFO`),

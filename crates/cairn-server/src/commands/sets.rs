@@ -3,12 +3,12 @@
 //! order); `SPOP` takes members from a random place among the first [`SPOP_WINDOW`], not
 //! uniformly from the whole set.
 
+use super::Writes;
 use bytes::Bytes;
-use cairn::WriteBatch;
 
 use super::collection::{count_reply, Opened};
 use super::strings::at;
-use super::{engine_error, int_arg, Ctx};
+use super::{int_arg, Ctx};
 use crate::keyspace::{self, now_millis, Kind};
 use crate::resp::Reply;
 
@@ -19,10 +19,10 @@ pub(crate) fn sadd(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
     let run = || -> Result<Reply, Reply> {
         let now = now_millis();
         let meta_key = ctx.meta_key(at(args, 1))?;
-        let _locks = ctx.shared.stripes.lock(&[&meta_key]);
+        let _locks = ctx.lock(&[&meta_key]);
         let mut opened = ctx.open_collection(at(args, 1), Kind::Set, now)?;
         let db = ctx.client.db;
-        let mut batch = WriteBatch::new();
+        let mut batch = Writes::new();
         let mut added = 0;
         let mut seen = std::collections::HashSet::new();
         for member in args.iter().skip(2) {
@@ -44,13 +44,13 @@ pub(crate) fn srem(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
     let run = || -> Result<Reply, Reply> {
         let now = now_millis();
         let meta_key = ctx.meta_key(at(args, 1))?;
-        let _locks = ctx.shared.stripes.lock(&[&meta_key]);
+        let _locks = ctx.lock(&[&meta_key]);
         let mut opened = ctx.open_collection(at(args, 1), Kind::Set, now)?;
         if opened.is_new() {
             return Ok(Reply::Integer(0));
         }
         let db = ctx.client.db;
-        let mut batch = WriteBatch::new();
+        let mut batch = Writes::new();
         let mut removed = 0;
         let mut seen = std::collections::HashSet::new();
         for member in args.iter().skip(2) {
@@ -122,7 +122,7 @@ pub(crate) fn spop(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
         };
         let now = now_millis();
         let meta_key = ctx.meta_key(at(args, 1))?;
-        let _locks = ctx.shared.stripes.lock(&[&meta_key]);
+        let _locks = ctx.lock(&[&meta_key]);
         let mut opened = ctx.open_collection(at(args, 1), Kind::Set, now)?;
         if opened.is_new() {
             return Ok(match wanted {
@@ -143,19 +143,20 @@ pub(crate) fn spop(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
         } else {
             0
         };
-        let scan = ctx
-            .db()
-            .scan_prefix(&prefix)
-            .map_err(|error| engine_error(&error))?;
-        let mut batch = WriteBatch::new();
+        let mut batch = Writes::new();
         let mut popped = Vec::new();
-        for (engine_key, _) in scan.skip(skip).take(take) {
-            popped.push(Reply::bulk(
-                engine_key.get(prefix.len()..).unwrap_or_default(),
-            ));
-            batch.delete(&engine_key);
-            opened.header.count -= 1;
-        }
+        let mut seen = 0;
+        ctx.scan_prefix(&prefix, |engine_key, _| {
+            seen += 1;
+            if seen > skip {
+                popped.push(Reply::bulk(
+                    engine_key.get(prefix.len()..).unwrap_or_default(),
+                ));
+                batch.delete(engine_key);
+            }
+            popped.len() < take
+        })?;
+        opened.header.count -= u64::try_from(popped.len()).unwrap_or(0);
         ctx.save_collection(&opened, Kind::Set, batch, now)?;
         Ok(match wanted {
             None => popped.pop().unwrap_or(Reply::Null),

@@ -2,10 +2,10 @@
 //! counters. Each write holds its keys' stripes for its whole read-modify-write (module
 //! `state`), so it is atomic as in Redis. Semantics and error texts follow Redis 7.0.
 
+use super::Writes;
 use bytes::Bytes;
-use cairn::WriteBatch;
 
-use super::{engine_error, int_arg, is, syntax_error, wrong_arity, Ctx};
+use super::{int_arg, is, syntax_error, wrong_arity, Ctx};
 use crate::keyspace::{self, now_millis, Kind};
 use crate::resp::reply::format_double;
 use crate::resp::{Reply, OK};
@@ -128,7 +128,7 @@ pub(crate) fn set(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
             None => None,
         };
         let key = ctx.meta_key(at(args, 1))?;
-        let _locks = ctx.shared.stripes.lock(&[&key]);
+        let _locks = ctx.lock(&[&key]);
         let needs_old = options.nx || options.xx || options.get || options.keep_ttl;
         let old = if needs_old {
             match ctx.read(&key, now)? {
@@ -166,7 +166,7 @@ pub(crate) fn setnx(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
     let run = || -> Result<Reply, Reply> {
         let now = now_millis();
         let key = ctx.meta_key(at(args, 1))?;
-        let _locks = ctx.shared.stripes.lock(&[&key]);
+        let _locks = ctx.lock(&[&key]);
         if ctx.read(&key, now)?.is_some() {
             return Ok(Reply::Integer(0));
         }
@@ -181,7 +181,7 @@ fn set_with_expire(ctx: &Ctx<'_>, args: &[Bytes], unit: ExpireArg, command: &str
         let now = now_millis();
         let deadline = unit.deadline(at(args, 2), now, command)?;
         let key = ctx.meta_key(at(args, 1))?;
-        let _locks = ctx.shared.stripes.lock(&[&key]);
+        let _locks = ctx.lock(&[&key]);
         ctx.write_string(&key, at(args, 3), Some(deadline), now)?;
         Ok(OK)
     };
@@ -200,7 +200,7 @@ pub(crate) fn getset(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
     let run = || -> Result<Reply, Reply> {
         let now = now_millis();
         let key = ctx.meta_key(at(args, 1))?;
-        let _locks = ctx.shared.stripes.lock(&[&key]);
+        let _locks = ctx.lock(&[&key]);
         let old = ctx.read_string(&key, now)?;
         ctx.write_string(&key, at(args, 2), None, now)?;
         Ok(old.map_or(Reply::Null, |(value, _)| Reply::Bulk(Bytes::from(value))))
@@ -212,7 +212,7 @@ pub(crate) fn getdel(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
     let run = || -> Result<Reply, Reply> {
         let now = now_millis();
         let key = ctx.meta_key(at(args, 1))?;
-        let _locks = ctx.shared.stripes.lock(&[&key]);
+        let _locks = ctx.lock(&[&key]);
         let Some((value, _)) = ctx.read_string(&key, now)? else {
             return Ok(Reply::Null);
         };
@@ -242,7 +242,7 @@ pub(crate) fn getex(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
         }
         let now = now_millis();
         let key = ctx.meta_key(at(args, 1))?;
-        let _locks = ctx.shared.stripes.lock(&[&key]);
+        let _locks = ctx.lock(&[&key]);
         // As in Redis: a missing key or a wrong type is reported before a bad expiry.
         let Some((value, deadline)) = ctx.read_string(&key, now)? else {
             return Ok(Reply::Null);
@@ -292,14 +292,11 @@ fn pairs<'a>(ctx: &Ctx<'_>, args: &'a [Bytes]) -> Result<Vec<Pair<'a>>, Reply> {
 }
 
 fn write_pairs(ctx: &Ctx<'_>, pairs: &[(Vec<u8>, &[u8])]) -> Result<(), Reply> {
-    let mut batch = WriteBatch::new();
+    let mut batch = Writes::new();
     for (key, value) in pairs {
         batch.put(key, keyspace::encode(Kind::String, None, value));
     }
-    ctx.db()
-        .write(&batch)
-        .map_err(|error| engine_error(&error))?;
-    Ok(())
+    ctx.apply(batch)
 }
 
 pub(crate) fn mset(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
@@ -309,7 +306,7 @@ pub(crate) fn mset(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
     let run = || -> Result<Reply, Reply> {
         let pairs = pairs(ctx, args)?;
         let keys: Vec<&[u8]> = pairs.iter().map(|(key, _)| key.as_slice()).collect();
-        let _locks = ctx.shared.stripes.lock(&keys);
+        let _locks = ctx.lock(&keys);
         write_pairs(ctx, &pairs)?;
         Ok(OK)
     };
@@ -324,7 +321,7 @@ pub(crate) fn msetnx(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
         let now = now_millis();
         let pairs = pairs(ctx, args)?;
         let keys: Vec<&[u8]> = pairs.iter().map(|(key, _)| key.as_slice()).collect();
-        let _locks = ctx.shared.stripes.lock(&keys);
+        let _locks = ctx.lock(&keys);
         for key in &keys {
             if ctx.read(key, now)?.is_some() {
                 return Ok(Reply::Integer(0));
@@ -345,7 +342,7 @@ pub(crate) fn append(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
     let run = || -> Result<Reply, Reply> {
         let now = now_millis();
         let key = ctx.meta_key(at(args, 1))?;
-        let _locks = ctx.shared.stripes.lock(&[&key]);
+        let _locks = ctx.lock(&[&key]);
         let (mut value, deadline) = ctx.read_string(&key, now)?.unwrap_or_default();
         let addition = at(args, 2);
         if value.len() + addition.len() > ctx.shared.config.bulk_bytes_max {
@@ -411,7 +408,7 @@ pub(crate) fn setrange(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
         let patch = at(args, 3);
         let now = now_millis();
         let key = ctx.meta_key(at(args, 1))?;
-        let _locks = ctx.shared.stripes.lock(&[&key]);
+        let _locks = ctx.lock(&[&key]);
         let old = ctx.read_string(&key, now)?;
         let length = |value: &[u8]| Reply::Integer(i64::try_from(value.len()).unwrap_or(i64::MAX));
         if patch.is_empty() {
@@ -438,7 +435,7 @@ pub(crate) fn setrange(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
 fn incr_by(ctx: &Ctx<'_>, key: &[u8], delta: i64) -> Result<Reply, Reply> {
     let now = now_millis();
     let key = ctx.meta_key(key)?;
-    let _locks = ctx.shared.stripes.lock(&[&key]);
+    let _locks = ctx.lock(&[&key]);
     let (current, deadline) = match ctx.read_string(&key, now)? {
         Some((value, deadline)) => (
             crate::resp::parse::parse_i64(&value).ok_or_else(super::not_an_integer)?,
@@ -494,7 +491,7 @@ pub(crate) fn incrbyfloat(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
         let delta = parse_float(at(args, 2)).ok_or_else(not_a_float)?;
         let now = now_millis();
         let key = ctx.meta_key(at(args, 1))?;
-        let _locks = ctx.shared.stripes.lock(&[&key]);
+        let _locks = ctx.lock(&[&key]);
         let (current, deadline) = match ctx.read_string(&key, now)? {
             Some((value, deadline)) => (parse_float(&value).ok_or_else(not_a_float)?, deadline),
             None => (0.0, None),

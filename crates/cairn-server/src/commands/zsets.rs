@@ -5,12 +5,12 @@
 //! sortable score and the member) for order. Both change in one commit. Scores print as the
 //! shortest text that reads back the same (Redis 7.0 prints 17 significant digits).
 
+use super::Writes;
 use bytes::Bytes;
-use cairn::WriteBatch;
 
 use super::collection::{count_reply, Opened};
 use super::strings::at;
-use super::{engine_error, int_arg, is, syntax_error, Ctx};
+use super::{int_arg, is, syntax_error, Ctx};
 use crate::keyspace::{self, now_millis, Kind};
 use crate::resp::Reply;
 
@@ -51,7 +51,7 @@ struct AddFlags {
 fn set_score(
     opened: &Opened,
     db: u8,
-    batch: &mut WriteBatch,
+    batch: &mut Writes,
     member: &[u8],
     old: Option<f64>,
     new: f64,
@@ -106,10 +106,10 @@ pub(crate) fn zadd(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
         }
         let now = now_millis();
         let meta_key = ctx.meta_key(at(args, 1))?;
-        let _locks = ctx.shared.stripes.lock(&[&meta_key]);
+        let _locks = ctx.lock(&[&meta_key]);
         let mut opened = ctx.open_collection(at(args, 1), Kind::ZSet, now)?;
         let db = ctx.client.db;
-        let mut batch = WriteBatch::new();
+        let mut batch = Writes::new();
         let mut scores: std::collections::HashMap<&[u8], Option<f64>> =
             std::collections::HashMap::new();
         let (mut added, mut changed) = (0, 0);
@@ -220,13 +220,13 @@ pub(crate) fn zrem(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
     let run = || -> Result<Reply, Reply> {
         let now = now_millis();
         let meta_key = ctx.meta_key(at(args, 1))?;
-        let _locks = ctx.shared.stripes.lock(&[&meta_key]);
+        let _locks = ctx.lock(&[&meta_key]);
         let mut opened = ctx.open_collection(at(args, 1), Kind::ZSet, now)?;
         if opened.is_new() {
             return Ok(Reply::Integer(0));
         }
         let db = ctx.client.db;
-        let mut batch = WriteBatch::new();
+        let mut batch = Writes::new();
         let mut removed = 0;
         let mut seen = std::collections::HashSet::new();
         for member in args.iter().skip(2) {
@@ -257,19 +257,22 @@ fn by_score(
     take: usize,
 ) -> Result<Vec<(f64, Vec<u8>)>, Reply> {
     let prefix = keyspace::score_prefix(ctx.client.db, &opened.key, opened.header.version);
-    let scan = ctx
-        .db()
-        .range::<Vec<u8>>(range)
-        .map_err(|error| engine_error(&error))?;
-    Ok(scan
-        .skip(skip)
-        .take(take)
-        .filter_map(|(engine_key, _)| {
-            let rest = engine_key.get(prefix.len()..)?;
-            let (sortable, member) = rest.split_first_chunk::<8>()?;
-            Some((keyspace::score_from_sortable(*sortable), member.to_vec()))
-        })
-        .collect())
+    let mut members = Vec::new();
+    let mut seen = 0;
+    if take == 0 {
+        return Ok(members);
+    }
+    ctx.scan(range.0, range.1, |engine_key, _| {
+        seen += 1;
+        if seen > skip {
+            let rest = engine_key.get(prefix.len()..).unwrap_or_default();
+            if let Some((sortable, member)) = rest.split_first_chunk::<8>() {
+                members.push((keyspace::score_from_sortable(*sortable), member.to_vec()));
+            }
+        }
+        members.len() < take
+    })?;
+    Ok(members)
 }
 
 fn members_reply(members: Vec<(f64, Vec<u8>)>, with_scores: bool) -> Reply {
@@ -441,14 +444,14 @@ pub(crate) fn zpopmin(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
         }
         let now = now_millis();
         let meta_key = ctx.meta_key(at(args, 1))?;
-        let _locks = ctx.shared.stripes.lock(&[&meta_key]);
+        let _locks = ctx.lock(&[&meta_key]);
         let mut opened = ctx.open_collection(at(args, 1), Kind::ZSet, now)?;
         if opened.is_new() {
             return Ok(Reply::Array(Vec::new()));
         }
         let db = ctx.client.db;
         let members = by_score(ctx, &opened, all_scores(ctx, &opened), 0, count)?;
-        let mut batch = WriteBatch::new();
+        let mut batch = Writes::new();
         for (score, member) in &members {
             batch.delete(opened.member_key(db, member));
             batch.delete(opened.score_key(db, *score, member));

@@ -1,0 +1,247 @@
+//! Where a command's reads and writes go: straight to the database, or, inside `EXEC`, into
+//! one engine transaction that the whole `MULTI` block shares, so the block is one commit.
+//!
+//! Commands never touch the `Db` themselves: they read with [`Ctx::get`] and [`Ctx::scan`],
+//! collect their changes in [`Writes`] and make them with [`Ctx::apply`] (one commit outside a
+//! transaction), and lock their keys with [`Ctx::lock`] (a no-op inside `EXEC`, which holds
+//! the locks of every key of the block).
+
+use std::cell::RefCell;
+use std::ops::Bound;
+use std::time::Duration;
+
+use cairn::{Transaction, Value, WriteBatch};
+use parking_lot::MutexGuard;
+
+use super::{engine_error, Ctx};
+use crate::resp::Reply;
+
+/// Where a command's reads and writes go.
+pub(crate) enum Store<'a> {
+    /// The database: each [`Ctx::apply`] is one commit.
+    Db,
+    /// The transaction of an `EXEC`: committed once, after the block's last command.
+    Tx(&'a RefCell<Transaction>),
+}
+
+/// One change.
+enum Op {
+    Put(Vec<u8>, Vec<u8>, Option<Duration>),
+    Delete(Vec<u8>),
+}
+
+/// A command's changes, made together by [`Ctx::apply`].
+#[derive(Default)]
+pub(crate) struct Writes {
+    ops: Vec<Op>,
+}
+
+impl Writes {
+    pub(crate) fn new() -> Writes {
+        Writes::default()
+    }
+
+    pub(crate) fn put(&mut self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) {
+        self.ops.push(Op::Put(
+            key.as_ref().to_vec(),
+            value.as_ref().to_vec(),
+            None,
+        ));
+    }
+
+    pub(crate) fn put_with_ttl(
+        &mut self,
+        key: impl AsRef<[u8]>,
+        value: impl AsRef<[u8]>,
+        ttl: Duration,
+    ) {
+        self.ops.push(Op::Put(
+            key.as_ref().to_vec(),
+            value.as_ref().to_vec(),
+            Some(ttl),
+        ));
+    }
+
+    pub(crate) fn delete(&mut self, key: impl AsRef<[u8]>) {
+        self.ops.push(Op::Delete(key.as_ref().to_vec()));
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.ops.is_empty()
+    }
+}
+
+impl Ctx<'_> {
+    /// The record under `key`, as this command sees it (its transaction's own writes
+    /// included).
+    pub(crate) fn get(&self, key: &[u8]) -> Result<Option<Value>, Reply> {
+        let result = match &self.store {
+            Store::Db => self.shared.db.get(key),
+            Store::Tx(transaction) => transaction.borrow_mut().get(key),
+        };
+        result.map_err(|error| engine_error(&error))
+    }
+
+    /// Makes `writes`: one commit, or part of the transaction's.
+    pub(crate) fn apply(&self, writes: Writes) -> Result<(), Reply> {
+        if writes.is_empty() {
+            return Ok(());
+        }
+        self.shared
+            .watches
+            .touch(writes.ops.iter().map(|op| match op {
+                Op::Put(key, ..) | Op::Delete(key) => key.as_slice(),
+            }));
+        let result = match &self.store {
+            Store::Db => {
+                let mut batch = WriteBatch::new();
+                for op in &writes.ops {
+                    match op {
+                        Op::Put(key, value, None) => batch.put(key, value),
+                        Op::Put(key, value, Some(ttl)) => batch.put_with_ttl(key, value, *ttl),
+                        Op::Delete(key) => batch.delete(key),
+                    };
+                }
+                self.shared.db.write(&batch).map(drop)
+            }
+            Store::Tx(transaction) => {
+                let mut transaction = transaction.borrow_mut();
+                writes.ops.into_iter().try_for_each(|op| match op {
+                    Op::Put(key, value, None) => transaction.put(key, value),
+                    Op::Put(key, value, Some(ttl)) => transaction.put_with_ttl(key, value, ttl),
+                    Op::Delete(key) => transaction.delete(key),
+                })
+            }
+        };
+        result.map_err(|error| engine_error(&error))
+    }
+
+    /// Calls `each` on the records between `lower` and `upper`, in key order, until it returns
+    /// `false`. An empty or reversed range visits nothing.
+    pub(crate) fn scan(
+        &self,
+        lower: Bound<Vec<u8>>,
+        upper: Bound<Vec<u8>>,
+        mut each: impl FnMut(&[u8], &Value) -> bool,
+    ) -> Result<(), Reply> {
+        let reversed = match (&lower, &upper) {
+            (
+                Bound::Included(low) | Bound::Excluded(low),
+                Bound::Included(high) | Bound::Excluded(high),
+            ) => low > high,
+            _ => false,
+        };
+        if reversed {
+            return Ok(());
+        }
+        match &self.store {
+            Store::Db => {
+                let scan = self
+                    .shared
+                    .db
+                    .range::<Vec<u8>>((lower, upper))
+                    .map_err(|error| engine_error(&error))?;
+                for (key, value) in scan {
+                    if !each(&key, &value) {
+                        break;
+                    }
+                }
+            }
+            Store::Tx(transaction) => {
+                let mut transaction = transaction.borrow_mut();
+                let scan = transaction
+                    .range::<Vec<u8>>((lower, upper))
+                    .map_err(|error| engine_error(&error))?;
+                for (key, value) in scan {
+                    if !each(&key, &value) {
+                        break;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// [`Ctx::scan`] over every record under `prefix`.
+    pub(crate) fn scan_prefix(
+        &self,
+        prefix: &[u8],
+        each: impl FnMut(&[u8], &Value) -> bool,
+    ) -> Result<(), Reply> {
+        match prefix_end(prefix) {
+            Some(end) => self.scan(Bound::Included(prefix.to_vec()), Bound::Excluded(end), each),
+            None => self.scan(Bound::Included(prefix.to_vec()), Bound::Unbounded, each),
+        }
+    }
+
+    /// How many records are under `prefix`.
+    pub(crate) fn count_prefix(&self, prefix: &[u8]) -> Result<usize, Reply> {
+        match self.store {
+            Store::Db => self
+                .shared
+                .db
+                .count_prefix(prefix)
+                .map_err(|error| engine_error(&error)),
+            Store::Tx(_) => {
+                let mut count = 0;
+                self.scan_prefix(prefix, |_, _| {
+                    count += 1;
+                    true
+                })?;
+                Ok(count)
+            }
+        }
+    }
+
+    /// Deletes every record under `prefix`.
+    pub(crate) fn clear_prefix(&self, prefix: &[u8]) -> Result<(), Reply> {
+        match self.store {
+            Store::Db => {
+                self.shared.watches.touch_prefix(prefix, |key| {
+                    self.shared.db.get(key).ok().flatten().is_some()
+                });
+                self.shared
+                    .db
+                    .clear_prefix(prefix)
+                    .map(drop)
+                    .map_err(|error| engine_error(&error))
+            }
+            Store::Tx(_) => {
+                let mut writes = Writes::new();
+                self.scan_prefix(prefix, |key, _| {
+                    writes.delete(key);
+                    true
+                })?;
+                self.apply(writes)
+            }
+        }
+    }
+
+    /// Locks the stripes of `engine_keys` (nothing inside `EXEC`, which holds them all).
+    pub(crate) fn lock<K: AsRef<[u8]>>(&self, engine_keys: &[K]) -> Vec<MutexGuard<'_, ()>> {
+        match self.store {
+            Store::Db => self.shared.stripes.lock(engine_keys),
+            Store::Tx(_) => Vec::new(),
+        }
+    }
+
+    /// Locks every stripe (nothing inside `EXEC`).
+    pub(crate) fn lock_all(&self) -> Vec<MutexGuard<'_, ()>> {
+        match self.store {
+            Store::Db => self.shared.stripes.lock_all(),
+            Store::Tx(_) => Vec::new(),
+        }
+    }
+}
+
+/// The first key after every key that starts with `prefix` (`None`: there is none).
+pub(crate) fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < u8::MAX {
+            end.push(last + 1);
+            return Some(end);
+        }
+    }
+    None
+}
