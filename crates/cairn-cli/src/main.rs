@@ -93,7 +93,7 @@ struct ServeArgs {
     /// Close connections idle this many seconds (0: never).
     #[arg(long, default_value_t = 0)]
     timeout: u64,
-    /// Threads that serve connections (default: one per CPU).
+    /// Threads that serve connections (default: one per two CPUs, at least one).
     #[arg(long)]
     workers: Option<usize>,
 }

@@ -6,10 +6,11 @@
 //!   goes on.
 //! - **Shutdown** ([`RunningServer::shutdown`], or SIGINT/SIGTERM under [`run`]): stop
 //!   accepting, let every connection finish the batch it is running and close, stop the
-//!   syncer, close the database (a `buffered` database syncs its WAL there).
-//! - **Threads**: a multi-threaded tokio runtime with one worker per CPU (or
-//!   `Config::workers`), the reclaimer of dead collections' elements (`reclaim`), and under
-//!   `strict` one syncer thread (`state::SyncGate`).
+//!   reclaimer, close the database (a `buffered` database syncs its WAL there).
+//! - **Threads**: a multi-threaded tokio runtime with one worker per two CPUs, at least one
+//!   (or `Config::workers`): the clients, here `redis-benchmark`, need CPU too, and on 2
+//!   vCPUs one worker served `strict` writes 1.4x faster than two (docs/benchmarks.md).
+//!   Beside it, the reclaimer of dead collections' elements (`reclaim`).
 
 use std::io;
 use std::net::SocketAddr;
@@ -108,10 +109,10 @@ impl Drop for RunningServer {
 }
 
 fn runtime(workers: Option<usize>) -> io::Result<tokio::runtime::Runtime> {
+    let workers = workers
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |cpus| cpus.get() / 2));
     let mut builder = tokio::runtime::Builder::new_multi_thread();
-    if let Some(workers) = workers {
-        builder.worker_threads(workers.max(1));
-    }
+    builder.worker_threads(workers.max(1));
     builder
         .enable_all()
         .thread_name("cairn-server-worker")
@@ -148,21 +149,6 @@ async fn serve(
     mut stop: watch::Receiver<bool>,
 ) -> io::Result<()> {
     let shared = Arc::new(Shared::new(db, config));
-    let syncer = match &shared.gate {
-        Some(_) => {
-            let shared = Arc::clone(&shared);
-            Some(
-                std::thread::Builder::new()
-                    .name("cairn-server-sync".to_owned())
-                    .spawn(move || {
-                        if let Some(gate) = &shared.gate {
-                            gate.run(&shared.stats);
-                        }
-                    })?,
-            )
-        }
-        None => None,
-    };
     let reclaim_stop = Arc::new(crate::reclaim::Stop::default());
     let reclaimer = {
         let shared = Arc::clone(&shared);
@@ -187,12 +173,6 @@ async fn serve(
     let deadline = Instant::now() + SHUTDOWN_WAIT;
     while shared.clients.connected() > 0 && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    if let Some(gate) = &shared.gate {
-        gate.stop();
-    }
-    if let Some(syncer) = syncer {
-        let _ = tokio::task::spawn_blocking(move || syncer.join()).await;
     }
     reclaim_stop.stop();
     let _ = tokio::task::spawn_blocking(move || reclaimer.join()).await;

@@ -83,7 +83,7 @@ async fn run_connection(
         }
         if !output.is_empty() {
             if let Some(gate) = &shared.gate {
-                if !gate.wait_for_current().await {
+                if !gate.wait_for_current(&shared.stats).await {
                     return;
                 }
             }
