@@ -11,6 +11,7 @@
 //! - `session`: one connection's read, run, wait-until-durable, write loop.
 //! - `reclaim`: deletes the elements of collections that were deleted, overwritten or
 //!   expired, in the background.
+//! - `pubsub`: channels, patterns and each subscriber's bounded outbox.
 //! - `server`: the listener, connection limits and graceful shutdown.
 //!
 //! What it guarantees: a reply to a write is sent only once the write is as durable as the
@@ -18,7 +19,7 @@
 //! and under `strict` no reply shows a write that is not yet durable. Each command is atomic.
 //! No input ends the server: a malformed request closes its own connection.
 //!
-//! What it does not have yet: streams, pub/sub, keyspace notifications, scripting, and some commands of the types it has (`LINSERT`, `LREM`,
+//! What it does not have yet: streams, keyspace notifications, scripting, and some commands of the types it has (`LINSERT`, `LREM`,
 //! `SRANDMEMBER`, `ZRANK`, ...): their commands get Redis's unknown-command error.
 
 pub mod keyspace;
@@ -26,6 +27,7 @@ pub mod resp;
 
 mod commands;
 mod glob;
+mod pubsub;
 mod reclaim;
 mod server;
 mod session;

@@ -21,6 +21,7 @@ use tokio::net::TcpStream;
 use tokio::sync::{watch, Notify};
 
 use crate::commands::{self, Client};
+use crate::pubsub::Outbox;
 use crate::resp::{Reply, RequestParser};
 use crate::state::Shared;
 
@@ -55,6 +56,7 @@ async fn run_connection(
     let mut parser = RequestParser::new();
     let mut input = BytesMut::new();
     let mut output = Vec::new();
+    let outbox = Arc::clone(&client.subscriptions.outbox);
     loop {
         let mut more_ready = false;
         loop {
@@ -117,10 +119,40 @@ async fn run_connection(
                 Ok(0) | Err(_) => return,
                 Ok(_) => {}
             },
+            // Pub/sub messages, written as they arrive; a full outbox closes the connection.
+            () = outbox.wake.notified() => {
+                let Some(messages) = outbox.drain() else {
+                    return;
+                };
+                for message in messages {
+                    message.encode(client.protocol, &mut output);
+                }
+                if !write_unless_cut(stream, &output, &outbox).await {
+                    return;
+                }
+                output.clear();
+            }
+            () = outbox.cut.notified() => return,
             () = kill.notified() => return,
             _ = shutdown.changed() => return,
         }
     }
+}
+
+/// Writes `bytes`, unless the outbox overflows first (a subscriber that does not read):
+/// whether all of it was written.
+async fn write_unless_cut(stream: &mut TcpStream, bytes: &[u8], outbox: &Outbox) -> bool {
+    let mut written = 0;
+    while let Some(rest) = bytes.get(written..).filter(|rest| !rest.is_empty()) {
+        tokio::select! {
+            result = stream.write(rest) => match result {
+                Ok(0) | Err(_) => return false,
+                Ok(count) => written += count,
+            },
+            () = outbox.cut.notified() => return false,
+        }
+    }
+    true
 }
 
 /// Runs one request, off the runtime's worker for the commands that walk a whole database.

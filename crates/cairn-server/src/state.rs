@@ -110,6 +110,8 @@ pub struct Shared {
     pub(crate) collection_counter: AtomicU64,
     /// The keys clients `WATCH`.
     pub(crate) watches: Watches,
+    /// Channels and patterns.
+    pub(crate) pubsub: crate::pubsub::PubSub,
 }
 
 impl Shared {
@@ -126,6 +128,7 @@ impl Shared {
             started: Instant::now(),
             collection_counter: AtomicU64::new(0),
             watches: Watches::default(),
+            pubsub: crate::pubsub::PubSub::default(),
         }
     }
 }

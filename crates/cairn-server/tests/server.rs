@@ -615,3 +615,96 @@ fn exec_runs_its_block_as_one_engine_commit_and_watch_aborts_it() {
         Frame::Array(vec![ok()])
     );
 }
+
+/// Runs a pub/sub exchange against `addr`: its replies, in order.
+fn pubsub_exchange(addr: SocketAddr) -> std::io::Result<Vec<Frame>> {
+    let mut subscriber = RespClient::connect(addr)?;
+    let mut publisher = RespClient::connect(addr)?;
+    let mut seen = Vec::new();
+    subscriber.send(&["SUBSCRIBE", "news", "sport"])?;
+    seen.push(subscriber.read()?);
+    seen.push(subscriber.read()?);
+    subscriber.send(&["PSUBSCRIBE", "n*"])?;
+    seen.push(subscriber.read()?);
+    seen.push(subscriber.command(&["GET", "k"])?);
+    seen.push(subscriber.command(&["PING"])?);
+    seen.push(publisher.command(&["PUBLISH", "news", "hello"])?);
+    seen.push(subscriber.read()?);
+    seen.push(subscriber.read()?);
+    seen.push(publisher.command(&["PUBLISH", "nobody", "x"])?);
+    seen.push(subscriber.read()?);
+    subscriber.send(&["UNSUBSCRIBE"])?;
+    seen.push(subscriber.read()?);
+    seen.push(subscriber.read()?);
+    seen.push(subscriber.command(&["PUNSUBSCRIBE"])?);
+    seen.push(subscriber.command(&["UNSUBSCRIBE"])?);
+    seen.push(subscriber.command(&["SET", "k", "v"])?);
+    seen.push(publisher.command(&["PUBLISH", "news", "after"])?);
+    Ok(seen)
+}
+
+#[test]
+fn pub_sub_replies_as_redis_server_does() {
+    let server = memory().expect("starts");
+    let redis = cairn_testkit::redis_server::RedisServer::start().expect("redis-server starts");
+    let redis_addr = SocketAddr::from(([127, 0, 0, 1], redis.port()));
+    // `UNSUBSCRIBE` of every channel lists them in hash order in Redis, in subscription order
+    // in Cairn: those two replies are compared as a set of names (their running counts follow
+    // the order).
+    let sorted = |mut frames: Vec<Frame>| {
+        for frame in &mut frames[10..12] {
+            if let Frame::Array(parts) = frame {
+                parts.truncate(2);
+            }
+        }
+        frames[10..12].sort_by_key(|frame| format!("{frame:?}"));
+        frames
+    };
+    let expected = sorted(pubsub_exchange(redis_addr).expect("redis-server answers"));
+    let got = sorted(pubsub_exchange(server.addr()).expect("cairn answers"));
+    assert_eq!(got, expected);
+    assert!(
+        expected.contains(&Frame::Integer(2)),
+        "the message reached two subscriptions"
+    );
+}
+
+#[test]
+fn a_subscriber_that_never_reads_is_cut_off_and_others_are_unaffected() {
+    let server = memory().expect("starts");
+    let mut stuck = client(&server).expect("connects");
+    stuck.send(&["SUBSCRIBE", "firehose"]).expect("subscribe");
+    let mut publisher = client(&server).expect("connects");
+    let payload = "x".repeat(64 * 1024);
+    // 64 MiB of messages: twice the outbox limit, and far more than the socket buffers.
+    let mut delivered_to = Vec::new();
+    for _ in 0..1024 {
+        match publisher
+            .command(&["PUBLISH", "firehose", payload.as_str()])
+            .expect("publish")
+        {
+            Frame::Integer(count) => delivered_to.push(count),
+            other => panic!("PUBLISH answered {other:?}"),
+        }
+    }
+    assert_eq!(delivered_to.first(), Some(&1));
+    // The publisher was never blocked, and the stuck subscriber was dropped.
+    let started = Instant::now();
+    loop {
+        let count = publisher
+            .command(&["PUBLISH", "firehose", "probe"])
+            .expect("publish");
+        if count == Frame::Integer(0) {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the stuck subscriber is still subscribed"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(
+        publisher.command(&["PING"]).expect("ping"),
+        Frame::Status("PONG".to_owned())
+    );
+}

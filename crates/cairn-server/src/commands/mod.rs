@@ -4,8 +4,8 @@
 //! [`dispatch`] checks, in Redis's order: the command exists, the client is authenticated (or
 //! the command is allowed before), the argument count fits the arity. Errors use Redis's
 //! texts. Commands are grouped by what they touch: [`strings`], [`keys`], [`hashes`],
-//! [`lists`], [`sets`], [`zsets`] (sharing [`collection`]), [`transactions`], and
-//! [`connection`] (the connection and the server). Every command reads and writes through
+//! [`lists`], [`sets`], [`zsets`] (sharing [`collection`]), [`transactions`], [`pubsub`],
+//! and [`connection`] (the connection and the server). Every command reads and writes through
 //! [`store`], which sends them to the database or to the transaction of an `EXEC`.
 
 mod collection;
@@ -14,6 +14,7 @@ pub use connection::REDIS_VERSION;
 mod hashes;
 mod keys;
 mod lists;
+mod pubsub;
 mod sets;
 mod store;
 mod strings;
@@ -49,6 +50,8 @@ pub(crate) struct Client {
     pub(crate) closing: bool,
     /// `MULTI`'s queue and `WATCH`'s keys.
     pub(crate) transaction: transactions::TransactionState,
+    /// Channels and patterns, and the outbox of their messages.
+    pub(crate) subscriptions: pubsub::Subscriptions,
 }
 
 impl Client {
@@ -61,6 +64,7 @@ impl Client {
             authenticated,
             closing: false,
             transaction: transactions::TransactionState::default(),
+            subscriptions: pubsub::Subscriptions::default(),
         }
     }
 }
@@ -125,6 +129,12 @@ pub(crate) static COMMANDS: &[Spec] = &[
     spec!("time", 1, READ_FAST, (0, 0, 0), connection::time),
     spec!("command", -1, CONN, (0, 0, 0), connection::command),
     spec!("config", -2, ADMIN, (0, 0, 0), connection::config),
+    // Pub/sub.
+    spec!("subscribe", -2, CONN, (0, 0, 0), pubsub::subscribe),
+    spec!("unsubscribe", -1, CONN, (0, 0, 0), pubsub::unsubscribe),
+    spec!("psubscribe", -2, CONN, (0, 0, 0), pubsub::psubscribe),
+    spec!("punsubscribe", -1, CONN, (0, 0, 0), pubsub::punsubscribe),
+    spec!("publish", 3, READ_FAST, (0, 0, 0), pubsub::publish),
     // Transactions.
     spec!("multi", 1, CONN, (0, 0, 0), transactions::multi),
     spec!("exec", 1, CONN, (0, 0, 0), transactions::exec),
@@ -264,6 +274,18 @@ pub(crate) fn dispatch(shared: &Shared, client: &mut Client, args: &[Bytes]) -> 
         }
         client.transaction.fail();
         return wrong_arity(spec.name);
+    }
+    if client.subscriptions.count() > 0 && client.protocol == Protocol::Resp2 {
+        if !pubsub::allowed_when_subscribed(spec.name) {
+            return Reply::err(format!(
+                "Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / \
+                 RESET are allowed in this context",
+                spec.name
+            ));
+        }
+        if spec.name == "ping" {
+            return pubsub::subscribed_ping(args);
+        }
     }
     if client.transaction.in_multi() && !transactions::runs_inside_multi(spec) {
         client.transaction.queue(args);
@@ -447,9 +469,11 @@ impl Ctx<'_> {
     }
 }
 
-/// Releases what a closing connection holds in shared state (its watches).
+/// Releases what a closing connection holds in shared state (its watches and
+/// subscriptions).
 pub(crate) fn release(shared: &Shared, client: &mut Client) {
     transactions::unwatch_all(shared, client);
+    pubsub::release(shared, client);
 }
 
 /// Whether a request walks a whole database (`KEYS`, `FLUSHDB`, `FLUSHALL`, `DBSIZE`, `INFO`),

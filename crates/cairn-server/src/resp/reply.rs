@@ -44,6 +44,11 @@ pub enum Reply {
     Double(f64),
     /// RESP3 `#t`/`#f`; `:1`/`:0` under RESP2.
     Boolean(bool),
+    /// RESP3 `>n` (an out-of-band push: a pub/sub message); an array under RESP2.
+    Push(Vec<Reply>),
+    /// Several replies in a row, for a command that answers more than once (`SUBSCRIBE a b`
+    /// answers once per channel).
+    Many(Vec<Reply>),
 }
 
 /// `+OK`.
@@ -121,6 +126,17 @@ impl Reply {
                 out.extend_from_slice(if *value { b"#t\r\n" } else { b"#f\r\n" });
             }
             Reply::Boolean(value) => header(out, b':', i64::from(*value)),
+            Reply::Push(items) => {
+                header(out, if resp3 { b'>' } else { b'*' }, items.len());
+                for item in items {
+                    item.encode(protocol, out);
+                }
+            }
+            Reply::Many(replies) => {
+                for reply in replies {
+                    reply.encode(protocol, out);
+                }
+            }
         }
     }
 }
