@@ -4,6 +4,9 @@
 //! - Pipelining: every request already in the input buffer runs before the replies are
 //!   written, in one `write`; the durability wait is once per such batch, so a pipeline of
 //!   writes shares one fsync (and the fsync is shared with every other connection's batch).
+//!   Consecutive data commands of a pipeline (at most [`BATCH_REQUESTS_MAX`] of them, or
+//!   [`BATCH_BYTES_MAX`] of arguments) run as one engine transaction, committed once
+//!   (`commands::run_batch`).
 //! - Replies are held back, not sent early: if the engine's sync fails, the connection closes
 //!   without sending them, so no client is told a write is durable when it may not be.
 //! - Memory: the input holds at most one incomplete request plus what one read brings (the
@@ -15,7 +18,7 @@
 
 use std::sync::Arc;
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{watch, Notify};
@@ -27,6 +30,12 @@ use crate::state::Shared;
 
 /// Replies buffered before they are written out mid-batch.
 pub const OUTPUT_FLUSH_BYTES: usize = 64 * 1024;
+
+/// Pipelined requests run as one engine transaction at most (`commands::run_batch`).
+const BATCH_REQUESTS_MAX: usize = 256;
+
+/// Argument bytes of one such batch at most, so that a batch's transaction stays small.
+const BATCH_BYTES_MAX: usize = 1024 * 1024;
 
 /// How much room a read gets at least. Small, so an idle connection costs little: a busy
 /// one's buffer grows to what its requests need.
@@ -57,32 +66,16 @@ async fn run_connection(
     let mut input = BytesMut::new();
     let mut output = Vec::new();
     let outbox = Arc::clone(&client.subscriptions.outbox);
+    let mut batch: Vec<Vec<Bytes>> = Vec::new();
     loop {
-        let mut more_ready = false;
-        loop {
-            let limits = shared.config.limits(client.authenticated);
-            match parser.next(&mut input, limits) {
-                Ok(Some(args)) if args.is_empty() => {}
-                Ok(Some(args)) => {
-                    let reply = run(shared, client, &args);
-                    reply.encode(client.protocol, &mut output);
-                    if client.closing {
-                        break;
-                    }
-                    if output.len() >= OUTPUT_FLUSH_BYTES {
-                        more_ready = true;
-                        break;
-                    }
-                }
-                Ok(None) => break,
-                Err(error) => {
-                    Reply::err(format!("Protocol error: {}", error.0))
-                        .encode(client.protocol, &mut output);
-                    client.closing = true;
-                    break;
-                }
-            }
-        }
+        let more_ready = run_ready(
+            shared,
+            client,
+            &mut parser,
+            &mut input,
+            &mut batch,
+            &mut output,
+        );
         if !output.is_empty() {
             if let Some(gate) = &shared.gate {
                 if !gate.wait_for_current(&shared.stats).await {
@@ -137,6 +130,77 @@ async fn run_connection(
             _ = shutdown.changed() => return,
         }
     }
+}
+
+/// Runs every complete request in `input`, appending the replies to `output`. Returns
+/// `true` when it stopped early because `output` is full and more requests may be ready;
+/// sets `client.closing` on `QUIT` or a protocol error.
+fn run_ready(
+    shared: &Shared,
+    client: &mut Client,
+    parser: &mut RequestParser,
+    input: &mut BytesMut,
+    batch: &mut Vec<Vec<Bytes>>,
+    output: &mut Vec<u8>,
+) -> bool {
+    let mut batch_bytes = 0;
+    let mut more_ready = false;
+    loop {
+        let limits = shared.config.limits(client.authenticated);
+        match parser.next(input, limits) {
+            Ok(Some(args)) if args.is_empty() => {}
+            Ok(Some(args)) if commands::batchable(client, &args) => {
+                batch_bytes += args.iter().map(Bytes::len).sum::<usize>();
+                batch.push(args);
+                if batch.len() >= BATCH_REQUESTS_MAX || batch_bytes >= BATCH_BYTES_MAX {
+                    run_batch(shared, client, batch, output);
+                    batch_bytes = 0;
+                    if output.len() >= OUTPUT_FLUSH_BYTES {
+                        more_ready = true;
+                        break;
+                    }
+                }
+            }
+            Ok(Some(args)) => {
+                run_batch(shared, client, batch, output);
+                batch_bytes = 0;
+                run(shared, client, &args).encode(client.protocol, output);
+                if client.closing {
+                    break;
+                }
+                if output.len() >= OUTPUT_FLUSH_BYTES {
+                    more_ready = true;
+                    break;
+                }
+            }
+            Ok(None) => break,
+            Err(error) => {
+                run_batch(shared, client, batch, output);
+                Reply::err(format!("Protocol error: {}", error.0)).encode(client.protocol, output);
+                client.closing = true;
+                break;
+            }
+        }
+    }
+    run_batch(shared, client, batch, output);
+    more_ready
+}
+
+/// Runs the requests of `batch` (`commands::run_batch`), encodes their replies into
+/// `output`, and empties it.
+fn run_batch(
+    shared: &Shared,
+    client: &mut Client,
+    batch: &mut Vec<Vec<Bytes>>,
+    output: &mut Vec<u8>,
+) {
+    if batch.is_empty() {
+        return;
+    }
+    for reply in commands::run_batch(shared, client, batch) {
+        reply.encode(client.protocol, output);
+    }
+    batch.clear();
 }
 
 /// Writes `bytes`, unless the outbox overflows first (a subscriber that does not read):

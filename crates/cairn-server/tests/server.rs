@@ -708,3 +708,35 @@ fn a_subscriber_that_never_reads_is_cut_off_and_others_are_unaffected() {
         Frame::Status("PONG".to_owned())
     );
 }
+
+#[test]
+fn a_pipeline_of_writes_is_one_engine_commit() {
+    let server = memory().expect("starts");
+    let mut client = client(&server).expect("connects");
+    let before = info_field(&mut client, "cairn_version").expect("info");
+    // Ten writes in one TCP write arrive together and run as one batch.
+    let mut pipeline = Vec::new();
+    for i in 0..10 {
+        pipeline.extend(cairn_testkit::resp_client::encode(&[
+            "RPUSH",
+            "queue",
+            &i.to_string(),
+        ]));
+    }
+    client.send_raw(&pipeline).expect("send");
+    for i in 1..=10 {
+        assert_eq!(client.read().expect("reply"), Frame::Integer(i));
+    }
+    let after = info_field(&mut client, "cairn_version").expect("info");
+    assert!(
+        after - before < 10,
+        "ten pipelined writes made {} commits",
+        after - before
+    );
+    assert_eq!(
+        client
+            .command(&["LRANGE", "queue", "0", "-1"])
+            .expect("lrange"),
+        Frame::Array((0..10).map(|i| bulk(&i.to_string())).collect())
+    );
+}

@@ -469,6 +469,65 @@ impl Ctx<'_> {
     }
 }
 
+/// Whether a request may join a pipelined batch (`run_batch`): a data command on keys, with a
+/// valid arity, from an authenticated client outside `MULTI` and subscribed mode.
+pub(crate) fn batchable(client: &Client, args: &[Bytes]) -> bool {
+    let Some(spec) = args.first().and_then(|name| lookup(name)) else {
+        return false;
+    };
+    let count = i64::try_from(args.len()).unwrap_or(i64::MAX);
+    let arity_fits =
+        (spec.arity > 0 && count == spec.arity) || (spec.arity < 0 && count >= -spec.arity);
+    arity_fits
+        && spec.keys.0 != 0
+        && spec.name != "watch"
+        && client.authenticated
+        && !client.transaction.in_multi()
+        && client.subscriptions.count() == 0
+}
+
+/// Runs requests that each passed [`batchable`], in order. Several of them that write run
+/// as one engine transaction, committed once, holding the stripes of all their keys: a
+/// pipeline of writes costs one commit, not one per command, and is atomic besides. A single
+/// request, or a batch that only reads, runs as usual.
+pub(crate) fn run_batch(shared: &Shared, client: &mut Client, batch: &[Vec<Bytes>]) -> Vec<Reply> {
+    let writes = batch
+        .iter()
+        .filter(|args| {
+            args.first()
+                .and_then(|name| lookup(name))
+                .is_some_and(|spec| spec.flags.contains(&"write"))
+        })
+        .count();
+    if batch.len() < 2 || writes == 0 {
+        return batch
+            .iter()
+            .map(|args| dispatch(shared, client, args))
+            .collect();
+    }
+    let count = u64::try_from(batch.len()).unwrap_or(u64::MAX);
+    shared
+        .stats
+        .commands_processed
+        .fetch_add(count, Ordering::Relaxed);
+    let keys = {
+        let ctx = Ctx {
+            shared,
+            client: &mut *client,
+            store: Store::Db,
+        };
+        transactions::keys_to_lock(&ctx, batch)
+    };
+    let _locks = match keys {
+        Some(keys) => shared.stripes.lock(&keys),
+        None => shared.stripes.lock_all(),
+    };
+    match transactions::run_block(shared, client, batch) {
+        Ok(replies) => replies,
+        Err(error) => vec![error; batch.len()],
+    }
+}
+
 /// Releases what a closing connection holds in shared state (its watches and
 /// subscriptions).
 pub(crate) fn release(shared: &Shared, client: &mut Client) {

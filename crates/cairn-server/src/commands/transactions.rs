@@ -133,7 +133,7 @@ pub(crate) fn unwatch(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Reply {
 }
 
 /// The engine keys whose stripes `EXEC` locks for `queued`; `None` for every stripe.
-fn keys_to_lock(ctx: &Ctx<'_>, queued: &[Vec<Bytes>]) -> Option<Vec<Vec<u8>>> {
+pub(crate) fn keys_to_lock(ctx: &Ctx<'_>, queued: &[Vec<Bytes>]) -> Option<Vec<Vec<u8>>> {
     let mut keys = Vec::new();
     for args in queued {
         let spec = args.first().and_then(|name| lookup(name))?;
@@ -187,28 +187,39 @@ pub(crate) fn exec(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Reply {
             return Reply::NullArray;
         }
     }
-    let first_db = ctx.client.db;
+    run_block(shared, ctx.client, &queued).map_or_else(|error| error, Reply::Array)
+}
+
+/// Runs `block` (requests already checked) against one engine transaction and commits it
+/// once; the caller holds the stripes of every key the block names. Runs the block again
+/// when the engine reports a conflict.
+pub(crate) fn run_block(
+    shared: &crate::state::Shared,
+    client: &mut super::Client,
+    block: &[Vec<Bytes>],
+) -> Result<Vec<Reply>, Reply> {
+    let first_db = client.db;
     let mut attempt = 0;
     loop {
         attempt += 1;
-        ctx.client.db = first_db;
+        client.db = first_db;
         let transaction = RefCell::new(shared.db.begin());
-        let mut replies = Vec::with_capacity(queued.len());
-        for args in &queued {
+        let mut replies = Vec::with_capacity(block.len());
+        for args in block {
             let Some(spec) = args.first().and_then(|name| lookup(name)) else {
                 continue;
             };
             let mut inner = Ctx {
                 shared,
-                client: &mut *ctx.client,
+                client: &mut *client,
                 store: Store::Tx(&transaction),
             };
             replies.push((spec.handler)(&mut inner, args));
         }
         match transaction.into_inner().commit() {
-            Ok(_) => return Reply::Array(replies),
+            Ok(_) => return Ok(replies),
             Err(error) if error.is_retryable() && attempt < EXEC_ATTEMPTS => {}
-            Err(error) => return engine_error(&error),
+            Err(error) => return Err(engine_error(&error)),
         }
     }
 }
