@@ -175,6 +175,66 @@ impl Ctx<'_> {
     }
 }
 
+/// Runs `read` on the live collection of `kind` under `args[1]`, or returns `absent` when
+/// there is none (`WRONGTYPE` for another type): the shape of every collection read.
+pub(crate) fn with_collection(
+    ctx: &Ctx<'_>,
+    args: &[Bytes],
+    kind: Kind,
+    absent: Reply,
+    read: impl FnOnce(&Opened) -> Result<Reply, Reply>,
+) -> Reply {
+    let key = args.get(1).map_or(&[][..], |key| key);
+    let run = || -> Result<Reply, Reply> {
+        let now = crate::keyspace::now_millis();
+        let Some((header, deadline)) = ctx.read_collection(key, kind, now)? else {
+            return Ok(absent);
+        };
+        read(&Opened::existing(ctx, key, header, deadline)?)
+    };
+    run().unwrap_or_else(|error| error)
+}
+
+/// Removes the elements `args[2..]` names from the collection of `kind` under `args[1]`, as
+/// `HDEL`, `SREM` and `ZREM` do: how many were there, as an integer reply. `also` deletes
+/// whatever else an element keeps (a sorted set's score record).
+pub(crate) fn remove_elements(
+    ctx: &Ctx<'_>,
+    args: &[Bytes],
+    kind: Kind,
+    also: impl Fn(&Opened, &[u8], &cairn::Value, &mut super::Writes),
+) -> Reply {
+    let key = args.get(1).map_or(&[][..], |key| key);
+    let run = || -> Result<Reply, Reply> {
+        let now = crate::keyspace::now_millis();
+        let meta_key = ctx.meta_key(key)?;
+        let _locks = ctx.lock(&[&meta_key]);
+        let mut opened = ctx.open_collection(key, kind, now)?;
+        if opened.is_new() {
+            return Ok(Reply::Integer(0));
+        }
+        let db = ctx.client.db;
+        let mut batch = super::Writes::new();
+        let mut removed = 0;
+        let mut seen = std::collections::HashSet::new();
+        for element in args.iter().skip(2) {
+            if !seen.insert(element.clone()) {
+                continue;
+            }
+            let engine_key = opened.member_key(db, element);
+            if let Some(value) = ctx.element(&engine_key)? {
+                batch.delete(&engine_key);
+                also(&opened, element, &value, &mut batch);
+                removed += 1;
+                opened.header.count -= 1;
+            }
+        }
+        ctx.save_collection(&opened, kind, batch, now)?;
+        Ok(Reply::Integer(removed))
+    };
+    run().unwrap_or_else(|error| error)
+}
+
 /// A count as an integer reply.
 pub(crate) fn count_reply(count: u64) -> Reply {
     Reply::Integer(i64::try_from(count).unwrap_or(i64::MAX))

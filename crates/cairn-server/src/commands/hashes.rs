@@ -6,7 +6,7 @@
 use super::Writes;
 use bytes::Bytes;
 
-use super::collection::{bulk_of, count_reply};
+use super::collection::{bulk_of, count_reply, remove_elements, with_collection};
 use super::strings::at;
 use super::{int_arg, wrong_arity, Ctx};
 use crate::keyspace::{now_millis, Kind};
@@ -56,27 +56,9 @@ pub(crate) fn hsetnx(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
     hset_generic(ctx, args, true).map_or_else(|error| error, Reply::Integer)
 }
 
-/// Runs `read` on the live hash `args[1]`, or returns `absent` when there is none.
-fn with_hash(
-    ctx: &Ctx<'_>,
-    args: &[Bytes],
-    absent: Reply,
-    read: impl FnOnce(&super::collection::Opened) -> Result<Reply, Reply>,
-) -> Reply {
-    let run = || -> Result<Reply, Reply> {
-        let now = now_millis();
-        let Some((header, deadline)) = ctx.read_collection(at(args, 1), Kind::Hash, now)? else {
-            return Ok(absent);
-        };
-        let opened = super::collection::Opened::existing(ctx, at(args, 1), header, deadline)?;
-        read(&opened)
-    };
-    run().unwrap_or_else(|error| error)
-}
-
 pub(crate) fn hget(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
     let db = ctx.client.db;
-    with_hash(ctx, args, Reply::Null, |opened| {
+    with_collection(ctx, args, Kind::Hash, Reply::Null, |opened| {
         Ok(ctx
             .element(&opened.member_key(db, at(args, 2)))?
             .map_or(Reply::Null, |value| bulk_of(&value)))
@@ -86,9 +68,10 @@ pub(crate) fn hget(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
 pub(crate) fn hmget(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
     let db = ctx.client.db;
     let fields = args.len().saturating_sub(2);
-    with_hash(
+    with_collection(
         ctx,
         args,
+        Kind::Hash,
         Reply::Array(vec![Reply::Null; fields]),
         |opened| {
             let mut values = Vec::with_capacity(fields);
@@ -102,7 +85,7 @@ pub(crate) fn hmget(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
 }
 
 pub(crate) fn hgetall(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
-    with_hash(ctx, args, Reply::Map(Vec::new()), |opened| {
+    with_collection(ctx, args, Kind::Hash, Reply::Map(Vec::new()), |opened| {
         let pairs = ctx.elements(&opened.key, &opened.header)?;
         Ok(Reply::Map(
             pairs
@@ -114,14 +97,14 @@ pub(crate) fn hgetall(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
 }
 
 pub(crate) fn hkeys(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
-    with_hash(ctx, args, Reply::Array(Vec::new()), |opened| {
+    with_collection(ctx, args, Kind::Hash, Reply::Array(Vec::new()), |opened| {
         let pairs = ctx.elements(&opened.key, &opened.header)?;
         Ok(Reply::bulks(pairs.into_iter().map(|(field, _)| field)))
     })
 }
 
 pub(crate) fn hvals(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
-    with_hash(ctx, args, Reply::Array(Vec::new()), |opened| {
+    with_collection(ctx, args, Kind::Hash, Reply::Array(Vec::new()), |opened| {
         let pairs = ctx.elements(&opened.key, &opened.header)?;
         Ok(Reply::Array(
             pairs.iter().map(|(_, value)| bulk_of(value)).collect(),
@@ -130,45 +113,21 @@ pub(crate) fn hvals(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
 }
 
 pub(crate) fn hlen(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
-    with_hash(ctx, args, Reply::Integer(0), |opened| {
+    with_collection(ctx, args, Kind::Hash, Reply::Integer(0), |opened| {
         Ok(count_reply(opened.header.count))
     })
 }
 
 pub(crate) fn hexists(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
     let db = ctx.client.db;
-    with_hash(ctx, args, Reply::Integer(0), |opened| {
+    with_collection(ctx, args, Kind::Hash, Reply::Integer(0), |opened| {
         let found = ctx.element(&opened.member_key(db, at(args, 2)))?.is_some();
         Ok(Reply::Integer(i64::from(found)))
     })
 }
 
 pub(crate) fn hdel(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
-    let run = || -> Result<Reply, Reply> {
-        let now = now_millis();
-        let meta_key = ctx.meta_key(at(args, 1))?;
-        let _locks = ctx.lock(&[&meta_key]);
-        let mut opened = ctx.open_collection(at(args, 1), Kind::Hash, now)?;
-        if opened.is_new() {
-            return Ok(Reply::Integer(0));
-        }
-        let db = ctx.client.db;
-        let mut batch = Writes::new();
-        let mut removed = 0;
-        let mut seen = std::collections::HashSet::new();
-        for field in args.iter().skip(2) {
-            let member = opened.member_key(db, field);
-            if !seen.contains(&member) && ctx.element(&member)?.is_some() {
-                batch.delete(&member);
-                removed += 1;
-                opened.header.count -= 1;
-            }
-            seen.insert(member);
-        }
-        ctx.save_collection(&opened, Kind::Hash, batch, now)?;
-        Ok(Reply::Integer(removed))
-    };
-    run().unwrap_or_else(|error| error)
+    remove_elements(ctx, args, Kind::Hash, |_, _, _, _| {})
 }
 
 pub(crate) fn hincrby(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
@@ -204,9 +163,10 @@ pub(crate) fn hscan(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
         Ok(options) => options.pattern,
         Err(error) => return error,
     };
-    with_hash(
+    with_collection(
         ctx,
         args,
+        Kind::Hash,
         Reply::Array(vec![Reply::bulk("0"), Reply::Array(Vec::new())]),
         |opened| {
             let pairs = ctx.elements(&opened.key, &opened.header)?;

@@ -7,7 +7,7 @@
 use super::Writes;
 use bytes::Bytes;
 
-use super::collection::{bulk_of, count_reply, Opened};
+use super::collection::{bulk_of, count_reply, with_collection, Opened};
 use super::strings::at;
 use super::{int_arg, Ctx};
 use crate::keyspace::{now_millis, Kind};
@@ -115,26 +115,8 @@ pub(crate) fn rpop(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
     pop(ctx, args, false)
 }
 
-/// Runs `read` on the live list `args[1]`, or returns `absent`.
-fn with_list(
-    ctx: &Ctx<'_>,
-    args: &[Bytes],
-    absent: Reply,
-    read: impl FnOnce(&Opened) -> Result<Reply, Reply>,
-) -> Reply {
-    let run = || -> Result<Reply, Reply> {
-        let Some((header, deadline)) =
-            ctx.read_collection(at(args, 1), Kind::List, now_millis())?
-        else {
-            return Ok(absent);
-        };
-        read(&Opened::existing(ctx, at(args, 1), header, deadline)?)
-    };
-    run().unwrap_or_else(|error| error)
-}
-
 pub(crate) fn llen(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
-    with_list(ctx, args, Reply::Integer(0), |opened| {
+    with_collection(ctx, args, Kind::List, Reply::Integer(0), |opened| {
         Ok(count_reply(opened.header.count))
     })
 }
@@ -167,7 +149,7 @@ pub(crate) fn lrange(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
         Err(error) => return error,
     };
     let db = ctx.client.db;
-    with_list(ctx, args, Reply::Array(Vec::new()), |opened| {
+    with_collection(ctx, args, Kind::List, Reply::Array(Vec::new()), |opened| {
         let Some((first, last)) = clamp(start, stop, opened.header.count) else {
             return Ok(Reply::Array(Vec::new()));
         };
@@ -192,7 +174,7 @@ pub(crate) fn lindex(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
         Err(error) => return error,
     };
     let db = ctx.client.db;
-    with_list(ctx, args, Reply::Null, |opened| {
+    with_collection(ctx, args, Kind::List, Reply::Null, |opened| {
         let Some((offset, _)) = clamp(index, index, opened.header.count) else {
             return Ok(Reply::Null);
         };

@@ -6,7 +6,7 @@
 use super::Writes;
 use bytes::Bytes;
 
-use super::collection::{count_reply, Opened};
+use super::collection::{count_reply, remove_elements, with_collection};
 use super::strings::at;
 use super::{int_arg, Ctx};
 use crate::keyspace::{self, now_millis, Kind};
@@ -41,52 +41,11 @@ pub(crate) fn sadd(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
 }
 
 pub(crate) fn srem(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
-    let run = || -> Result<Reply, Reply> {
-        let now = now_millis();
-        let meta_key = ctx.meta_key(at(args, 1))?;
-        let _locks = ctx.lock(&[&meta_key]);
-        let mut opened = ctx.open_collection(at(args, 1), Kind::Set, now)?;
-        if opened.is_new() {
-            return Ok(Reply::Integer(0));
-        }
-        let db = ctx.client.db;
-        let mut batch = Writes::new();
-        let mut removed = 0;
-        let mut seen = std::collections::HashSet::new();
-        for member in args.iter().skip(2) {
-            let engine_key = opened.member_key(db, member);
-            if !seen.contains(&engine_key) && ctx.element(&engine_key)?.is_some() {
-                batch.delete(&engine_key);
-                removed += 1;
-                opened.header.count -= 1;
-            }
-            seen.insert(engine_key);
-        }
-        ctx.save_collection(&opened, Kind::Set, batch, now)?;
-        Ok(Reply::Integer(removed))
-    };
-    run().unwrap_or_else(|error| error)
-}
-
-/// Runs `read` on the live set `args[1]`, or returns `absent`.
-fn with_set(
-    ctx: &Ctx<'_>,
-    args: &[Bytes],
-    absent: Reply,
-    read: impl FnOnce(&Opened) -> Result<Reply, Reply>,
-) -> Reply {
-    let run = || -> Result<Reply, Reply> {
-        let Some((header, deadline)) = ctx.read_collection(at(args, 1), Kind::Set, now_millis())?
-        else {
-            return Ok(absent);
-        };
-        read(&Opened::existing(ctx, at(args, 1), header, deadline)?)
-    };
-    run().unwrap_or_else(|error| error)
+    remove_elements(ctx, args, Kind::Set, |_, _, _, _| {})
 }
 
 pub(crate) fn smembers(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
-    with_set(ctx, args, Reply::Set(Vec::new()), |opened| {
+    with_collection(ctx, args, Kind::Set, Reply::Set(Vec::new()), |opened| {
         let members = ctx.elements(&opened.key, &opened.header)?;
         Ok(Reply::Set(
             members
@@ -99,14 +58,14 @@ pub(crate) fn smembers(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
 
 pub(crate) fn sismember(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
     let db = ctx.client.db;
-    with_set(ctx, args, Reply::Integer(0), |opened| {
+    with_collection(ctx, args, Kind::Set, Reply::Integer(0), |opened| {
         let found = ctx.element(&opened.member_key(db, at(args, 2)))?.is_some();
         Ok(Reply::Integer(i64::from(found)))
     })
 }
 
 pub(crate) fn scard(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
-    with_set(ctx, args, Reply::Integer(0), |opened| {
+    with_collection(ctx, args, Kind::Set, Reply::Integer(0), |opened| {
         Ok(count_reply(opened.header.count))
     })
 }

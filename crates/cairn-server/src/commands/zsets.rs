@@ -8,7 +8,7 @@
 use super::Writes;
 use bytes::Bytes;
 
-use super::collection::{count_reply, Opened};
+use super::collection::{count_reply, remove_elements, with_collection, Opened};
 use super::strings::at;
 use super::{int_arg, is, syntax_error, Ctx};
 use crate::keyspace::{self, now_millis, Kind};
@@ -181,27 +181,9 @@ pub(crate) fn zincrby(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
     zadd(ctx, &rewritten)
 }
 
-/// Runs `read` on the live sorted set `args[1]`, or returns `absent`.
-fn with_zset(
-    ctx: &Ctx<'_>,
-    args: &[Bytes],
-    absent: Reply,
-    read: impl FnOnce(&Opened) -> Result<Reply, Reply>,
-) -> Reply {
-    let run = || -> Result<Reply, Reply> {
-        let Some((header, deadline)) =
-            ctx.read_collection(at(args, 1), Kind::ZSet, now_millis())?
-        else {
-            return Ok(absent);
-        };
-        read(&Opened::existing(ctx, at(args, 1), header, deadline)?)
-    };
-    run().unwrap_or_else(|error| error)
-}
-
 pub(crate) fn zscore(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
     let db = ctx.client.db;
-    with_zset(ctx, args, Reply::Null, |opened| {
+    with_collection(ctx, args, Kind::ZSet, Reply::Null, |opened| {
         let value = ctx.element(&opened.member_key(db, at(args, 2)))?;
         Ok(value
             .as_ref()
@@ -211,40 +193,18 @@ pub(crate) fn zscore(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
 }
 
 pub(crate) fn zcard(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
-    with_zset(ctx, args, Reply::Integer(0), |opened| {
+    with_collection(ctx, args, Kind::ZSet, Reply::Integer(0), |opened| {
         Ok(count_reply(opened.header.count))
     })
 }
 
 pub(crate) fn zrem(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
-    let run = || -> Result<Reply, Reply> {
-        let now = now_millis();
-        let meta_key = ctx.meta_key(at(args, 1))?;
-        let _locks = ctx.lock(&[&meta_key]);
-        let mut opened = ctx.open_collection(at(args, 1), Kind::ZSet, now)?;
-        if opened.is_new() {
-            return Ok(Reply::Integer(0));
+    let db = ctx.client.db;
+    remove_elements(ctx, args, Kind::ZSet, |opened, member, value, batch| {
+        if let Some(score) = score_of(value) {
+            batch.delete(opened.score_key(db, score, member));
         }
-        let db = ctx.client.db;
-        let mut batch = Writes::new();
-        let mut removed = 0;
-        let mut seen = std::collections::HashSet::new();
-        for member in args.iter().skip(2) {
-            if !seen.insert(member.clone()) {
-                continue;
-            }
-            let engine_key = opened.member_key(db, member);
-            if let Some(score) = ctx.element(&engine_key)?.as_ref().and_then(score_of) {
-                batch.delete(&engine_key);
-                batch.delete(opened.score_key(db, score, member));
-                removed += 1;
-                opened.header.count -= 1;
-            }
-        }
-        ctx.save_collection(&opened, Kind::ZSet, batch, now)?;
-        Ok(Reply::Integer(removed))
-    };
-    run().unwrap_or_else(|error| error)
+    })
 }
 
 /// The sorted set's members in score order, as (score, member), from `from` (an engine key
@@ -315,7 +275,7 @@ pub(crate) fn zrange(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
         Ok(parsed) => parsed,
         Err(error) => return error,
     };
-    with_zset(ctx, args, Reply::Array(Vec::new()), |opened| {
+    with_collection(ctx, args, Kind::ZSet, Reply::Array(Vec::new()), |opened| {
         let len = i64::try_from(opened.header.count).unwrap_or(i64::MAX);
         let first = if start < 0 {
             len.saturating_add(start)
@@ -380,7 +340,7 @@ pub(crate) fn zrangebyscore(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
         Ok(parsed) => parsed,
         Err(error) => return error,
     };
-    with_zset(ctx, args, Reply::Array(Vec::new()), |opened| {
+    with_collection(ctx, args, Kind::ZSet, Reply::Array(Vec::new()), |opened| {
         let prefix = keyspace::score_prefix(ctx.client.db, &opened.key, opened.header.version);
         let at_score = |score: f64| {
             let mut key = prefix.clone();
