@@ -96,6 +96,9 @@ struct ServeArgs {
     /// Threads that serve connections (default: one per two CPUs, at least one).
     #[arg(long)]
     workers: Option<usize>,
+    /// Serve Prometheus metrics at `http://ADDR/metrics` (default: off).
+    #[arg(long)]
+    metrics_bind: Option<std::net::SocketAddr>,
 }
 
 /// The `cairn agent` commands. Each takes the data directory first and prints text, or one
@@ -483,6 +486,7 @@ fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     config.maxclients = args.maxclients;
     config.timeout = (args.timeout > 0).then(|| std::time::Duration::from_secs(args.timeout));
     config.workers = args.workers;
+    config.metrics_bind = args.metrics_bind;
     cairn_server::run(config, |addr| {
         // One line on stdout once the server accepts connections, for scripts that wait.
         println!("cairn serve: listening on {addr} ({:?})", args.durability);

@@ -13,6 +13,7 @@
 //!   expired, in the background.
 //! - `pubsub`: channels, patterns and each subscriber's bounded outbox.
 //! - `server`: the listener, connection limits and graceful shutdown.
+//! - `metrics`: the Prometheus text endpoint, behind a flag.
 //!
 //! What it guarantees: a reply to a write is sent only once the write is as durable as the
 //! mode promises (`strict`: fdatasync'ed; `buffered`: in the WAL buffer; `memory`: applied),
@@ -27,6 +28,7 @@ pub mod resp;
 
 mod commands;
 mod glob;
+mod metrics;
 mod pubsub;
 mod reclaim;
 mod server;

@@ -157,6 +157,13 @@ async fn serve(
             .name("cairn-server-reclaim".to_owned())
             .spawn(move || crate::reclaim::run(&shared, &stop))?
     };
+    let metrics = match shared.config.metrics_bind {
+        Some(addr) => Some(tokio::spawn(crate::metrics::serve(
+            TcpListener::bind(addr).await?,
+            Arc::clone(&shared),
+        ))),
+        None => None,
+    };
     let (closing, closing_seen) = watch::channel(false);
     loop {
         tokio::select! {
@@ -169,6 +176,9 @@ async fn serve(
         }
     }
     drop(listener);
+    if let Some(metrics) = metrics {
+        metrics.abort();
+    }
     closing.send_replace(true);
     let deadline = Instant::now() + SHUTDOWN_WAIT;
     while shared.clients.connected() > 0 && Instant::now() < deadline {

@@ -59,6 +59,8 @@ pub struct Config {
     pub request_bytes_max: usize,
     /// Runtime worker threads (`None`: one per two CPUs, at least one).
     pub workers: Option<usize>,
+    /// Where to serve Prometheus metrics (`None`: nowhere).
+    pub metrics_bind: Option<SocketAddr>,
 }
 
 impl Config {
@@ -76,6 +78,7 @@ impl Config {
             bulk_bytes_max: cairn::limits::VALUE_BYTES_MAX_DEFAULT,
             request_bytes_max: 1024 * 1024 * 1024,
             workers: None,
+            metrics_bind: None,
         }
     }
 

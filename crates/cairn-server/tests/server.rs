@@ -740,3 +740,39 @@ fn a_pipeline_of_writes_is_one_engine_commit() {
         Frame::Array((0..10).map(|i| bulk(&i.to_string())).collect())
     );
 }
+
+#[test]
+fn the_metrics_endpoint_answers_a_scrape_and_nothing_else() {
+    let metrics_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port")
+        .port();
+    let metrics_addr = SocketAddr::from(([127, 0, 0, 1], metrics_port));
+    let server = start(Config {
+        metrics_bind: Some(metrics_addr),
+        ..Config::new()
+    })
+    .expect("starts");
+    let mut client = client(&server).expect("connects");
+    client.command(&["SET", "k", "v"]).expect("set");
+    let scrape = |request: &str| -> String {
+        let mut stream = std::net::TcpStream::connect(metrics_addr).expect("connects");
+        std::io::Write::write_all(&mut stream, request.as_bytes()).expect("send");
+        let mut response = String::new();
+        std::io::Read::read_to_string(&mut stream, &mut response).expect("read");
+        response
+    };
+    let response = scrape("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert!(response.starts_with("HTTP/1.1 200 OK"), "{response}");
+    assert!(
+        response.contains("\ncairn_server_connected_clients 1\n"),
+        "{response}"
+    );
+    assert!(response.contains("# TYPE cairn_server_commands_processed_total counter"));
+    assert!(
+        response.contains("\ncairn_engine_version 1\n"),
+        "{response}"
+    );
+    let other = scrape("GET / HTTP/1.1\r\n\r\n");
+    assert!(other.starts_with("HTTP/1.1 404"), "{other}");
+}
