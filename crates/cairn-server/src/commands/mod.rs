@@ -458,10 +458,15 @@ impl Ctx<'_> {
     /// Deletes `engine_key`'s record, if there is one (so deleting nothing touches no
     /// watcher, as in Redis); whether a live key was there.
     pub(crate) fn delete(&self, engine_key: &[u8], now: u64) -> Result<bool, Reply> {
-        if self.get(engine_key)?.is_none() {
+        let Some(record) = self.get(engine_key)? else {
             return Ok(false);
-        }
-        let live = self.read(engine_key, now)?.is_some();
+        };
+        // One read of the record, checked as `read` checks it.
+        let live = keyspace::decode(record.as_bytes())
+            .ok_or_else(|| {
+                Reply::err("cairn: the record of this key is damaged (not a known type)")
+            })?
+            .is_live(now);
         let mut writes = Writes::new();
         writes.delete(engine_key);
         self.apply(writes)?;
