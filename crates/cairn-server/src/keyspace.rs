@@ -52,6 +52,8 @@ pub enum Kind {
     Set,
     /// A sorted set: members ordered by score.
     ZSet,
+    /// A stream: entries ordered by id, and its consumer groups.
+    Stream,
 }
 
 impl Kind {
@@ -63,6 +65,7 @@ impl Kind {
             Kind::List => "list",
             Kind::Set => "set",
             Kind::ZSet => "zset",
+            Kind::Stream => "stream",
         }
     }
 
@@ -73,6 +76,7 @@ impl Kind {
             Kind::List => 2,
             Kind::Set => 3,
             Kind::ZSet => 4,
+            Kind::Stream => 5,
         }
     }
 
@@ -83,6 +87,7 @@ impl Kind {
             2 => Some(Kind::List),
             3 => Some(Kind::Set),
             4 => Some(Kind::ZSet),
+            5 => Some(Kind::Stream),
             _ => None,
         }
     }
@@ -92,6 +97,8 @@ impl Kind {
 const MEMBER_TAG: u8 = b'm';
 /// The tag of sorted-set score records.
 const SCORE_TAG: u8 = b'z';
+/// The tag of a stream's consumer-group and pending-entry records.
+const STREAM_TAG: u8 = b'x';
 
 /// A list's first position: positions grow both ways from the middle of `u64`.
 pub const LIST_ORIGIN: u64 = 1 << 63;
@@ -168,9 +175,142 @@ pub fn score_prefix(db: u8, key: &[u8], version: u64) -> Vec<u8> {
     collection_prefix(SCORE_TAG, db, key, version)
 }
 
-/// The engine prefixes the reclaimer walks in database `db`: elements, then scores.
-pub fn element_prefixes(db: u8) -> [[u8; 2]; 2] {
-    [[db, MEMBER_TAG], [db, SCORE_TAG]]
+/// The engine prefix of every group and pending-entry record of stream `version` of `key`.
+pub fn stream_prefix(db: u8, key: &[u8], version: u64) -> Vec<u8> {
+    collection_prefix(STREAM_TAG, db, key, version)
+}
+
+/// The engine prefixes of every record a collection keeps besides its metadata record, in
+/// key order: elements, stream groups, scores. The reclaimer walks these.
+pub fn element_prefixes(db: u8) -> [[u8; 2]; 3] {
+    [[db, MEMBER_TAG], [db, STREAM_TAG], [db, SCORE_TAG]]
+}
+
+/// The prefixes of every record collection `version` of `key` keeps besides its metadata
+/// record, one per tag of [`element_prefixes`] (`RENAME` moves them).
+pub fn collection_prefixes(db: u8, key: &[u8], version: u64) -> [Vec<u8>; 3] {
+    [
+        member_prefix(db, key, version),
+        stream_prefix(db, key, version),
+        score_prefix(db, key, version),
+    ]
+}
+
+/// The version of a collection's metadata payload (a [`Collection`] or a [`StreamHeader`]:
+/// both open with it), `None` if it is too short.
+pub fn version_of(payload: &[u8]) -> Option<u64> {
+    payload
+        .first_chunk::<8>()
+        .map(|word| u64::from_le_bytes(*word))
+}
+
+/// A stream entry id: milliseconds and a sequence number, ordered as the pair.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct StreamId {
+    /// The milliseconds part.
+    pub ms: u64,
+    /// The sequence number within the millisecond.
+    pub seq: u64,
+}
+
+impl StreamId {
+    /// The smallest id, `0-0`.
+    pub const MIN: StreamId = StreamId { ms: 0, seq: 0 };
+    /// The largest id.
+    pub const MAX: StreamId = StreamId {
+        ms: u64::MAX,
+        seq: u64::MAX,
+    };
+
+    /// The 16 bytes an entry's record key ends with: both parts big-endian, so records sort
+    /// as ids.
+    pub fn to_key_bytes(self) -> [u8; 16] {
+        let mut out = [0u8; 16];
+        let (ms, seq) = out.split_at_mut(8);
+        ms.copy_from_slice(&self.ms.to_be_bytes());
+        seq.copy_from_slice(&self.seq.to_be_bytes());
+        out
+    }
+
+    /// The inverse of [`StreamId::to_key_bytes`]; `None` unless `bytes` is 16 bytes long.
+    pub fn from_key_bytes(bytes: &[u8]) -> Option<StreamId> {
+        let (ms, seq) = bytes.split_first_chunk::<8>()?;
+        let seq: &[u8; 8] = seq.try_into().ok()?;
+        Some(StreamId {
+            ms: u64::from_be_bytes(*ms),
+            seq: u64::from_be_bytes(*seq),
+        })
+    }
+
+    /// The next id, `None` after [`StreamId::MAX`].
+    pub fn next(self) -> Option<StreamId> {
+        match self.seq.checked_add(1) {
+            Some(seq) => Some(StreamId { ms: self.ms, seq }),
+            None => self.ms.checked_add(1).map(|ms| StreamId { ms, seq: 0 }),
+        }
+    }
+
+    /// The previous id, `None` before [`StreamId::MIN`].
+    pub fn prev(self) -> Option<StreamId> {
+        match self.seq.checked_sub(1) {
+            Some(seq) => Some(StreamId { ms: self.ms, seq }),
+            None => self
+                .ms
+                .checked_sub(1)
+                .map(|ms| StreamId { ms, seq: u64::MAX }),
+        }
+    }
+}
+
+impl std::fmt::Display for StreamId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}-{}", self.ms, self.seq)
+    }
+}
+
+/// The header of a stream's metadata record: its version (as a [`Collection`]'s), its entry
+/// count, and the last id it ever gave, which stays after the entry is trimmed or deleted.
+/// A stream, unlike the other collections, lives on when it is empty.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StreamHeader {
+    /// Unique to this incarnation of the key; its records carry it.
+    pub version: u64,
+    /// Entries held.
+    pub count: u64,
+    /// The greatest id ever added (`0-0` for none).
+    pub last_id: StreamId,
+}
+
+impl StreamHeader {
+    /// The header's bytes: the four words little-endian.
+    pub fn encode(&self) -> [u8; 32] {
+        let mut out = [0u8; 32];
+        for (slot, value) in out.chunks_exact_mut(8).zip([
+            self.version,
+            self.count,
+            self.last_id.ms,
+            self.last_id.seq,
+        ]) {
+            slot.copy_from_slice(&value.to_le_bytes());
+        }
+        out
+    }
+
+    /// Decodes a header; `None` if `payload` is not one.
+    pub fn decode(payload: &[u8]) -> Option<StreamHeader> {
+        let words: &[u8; 32] = payload.try_into().ok()?;
+        let mut values = words
+            .chunks_exact(8)
+            .map(|word| word.try_into().map_or(0, u64::from_le_bytes));
+        Some(StreamHeader {
+            version: values.next()?,
+            count: values.next()?,
+            last_id: StreamId {
+                ms: values.next()?,
+                seq: values.next()?,
+            },
+        })
+    }
 }
 
 /// Splits an element or score record's engine key into its user key, version and the rest.

@@ -17,7 +17,7 @@ use std::time::Duration;
 use cairn::WriteBatch;
 use parking_lot::{Condvar, Mutex};
 
-use crate::keyspace::{self, Collection, Kind, DATABASES};
+use crate::keyspace::{self, Kind, DATABASES};
 use crate::state::Shared;
 
 /// Records one pass examines at most.
@@ -136,5 +136,5 @@ fn live_version(shared: &Shared, meta_key: &[u8], now: u64) -> Option<u64> {
     if !entry.is_live(now) || entry.kind == Kind::String {
         return None;
     }
-    Collection::decode(entry.payload).map(|header| header.version)
+    keyspace::version_of(entry.payload)
 }

@@ -12,6 +12,11 @@
 //! - Memory: the input holds at most one incomplete request plus what one read brings (the
 //!   parser bounds a request, `resp::parse`); the output is written out whenever it passes
 //!   [`OUTPUT_FLUSH_BYTES`], so a long pipeline of large replies does not pile up.
+//! - A blocking stream read (`XREAD ... BLOCK`) that finds nothing parks the connection: it
+//!   sends the replies before it, then waits for a committed `XADD` (`Shared::stream_writes`,
+//!   re-armed before each look so no wake-up is lost), the timeout, the client leaving, a kill
+//!   or shutdown, and runs the read again. Requests sent meanwhile wait in the input, at most
+//!   [`BLOCKED_INPUT_MAX`] of them; then the socket is no longer read until the read ends.
 //! - A protocol error gets Redis's `-ERR Protocol error: ...` and closes the connection; the
 //!   server goes on. The idle timeout, `CLIENT KILL` and shutdown end a connection between
 //!   batches, never in the middle of a command.
@@ -41,6 +46,9 @@ const BATCH_BYTES_MAX: usize = 1024 * 1024;
 /// one's buffer grows to what its requests need.
 const READ_CHUNK_BYTES: usize = 4 * 1024;
 
+/// Input held at most while a blocking read waits.
+const BLOCKED_INPUT_MAX: usize = 1024 * 1024;
+
 /// Serves one connection until the client leaves, is killed, errs, or the server stops.
 pub(crate) async fn serve(
     shared: Arc<Shared>,
@@ -68,7 +76,7 @@ async fn run_connection(
     let outbox = Arc::clone(&client.subscriptions.outbox);
     let mut batch: Vec<Vec<Bytes>> = Vec::new();
     loop {
-        let more_ready = run_ready(
+        let step = run_ready(
             shared,
             client,
             &mut parser,
@@ -76,26 +84,33 @@ async fn run_connection(
             &mut batch,
             &mut output,
         );
-        if !output.is_empty() {
-            if let Some(gate) = &shared.gate {
-                if !gate.wait_for_current(&shared.stats).await {
-                    return;
-                }
-            }
-            if stream.write_all(&output).await.is_err() {
-                return;
-            }
-            output.clear();
-            if output.capacity() > 4 * OUTPUT_FLUSH_BYTES {
-                output.shrink_to(OUTPUT_FLUSH_BYTES);
-            }
+        if !flush(shared, stream, &mut output).await {
+            return;
         }
         if client.closing {
             let _ = stream.shutdown().await;
             return;
         }
-        if more_ready {
-            continue;
+        match step {
+            Step::Idle => {}
+            Step::MoreReady => continue,
+            Step::Blocked(blocked) => {
+                let waited = wait_blocked(
+                    shared,
+                    stream,
+                    client,
+                    blocked,
+                    &mut input,
+                    &mut output,
+                    kill,
+                    &mut shutdown,
+                )
+                .await;
+                if !waited || !flush(shared, stream, &mut output).await {
+                    return;
+                }
+                continue;
+            }
         }
         input.reserve(READ_CHUNK_BYTES);
         let idle = shared.config.timeout;
@@ -132,9 +147,99 @@ async fn run_connection(
     }
 }
 
-/// Runs every complete request in `input`, appending the replies to `output`. Returns
-/// `true` when it stopped early because `output` is full and more requests may be ready;
-/// sets `client.closing` on `QUIT` or a protocol error.
+/// Sends `output` once (under `strict`) everything its replies show is durable; whether the
+/// connection goes on.
+async fn flush(shared: &Shared, stream: &mut TcpStream, output: &mut Vec<u8>) -> bool {
+    if output.is_empty() {
+        return true;
+    }
+    if let Some(gate) = &shared.gate {
+        if !gate.wait_for_current(&shared.stats).await {
+            return false;
+        }
+    }
+    if stream.write_all(output).await.is_err() {
+        return false;
+    }
+    output.clear();
+    if output.capacity() > 4 * OUTPUT_FLUSH_BYTES {
+        output.shrink_to(OUTPUT_FLUSH_BYTES);
+    }
+    true
+}
+
+/// Waits out a blocking read: runs it again after each committed `XADD` until it finds
+/// something or times out (the null array), and appends its reply to `output`. Returns
+/// `false` when the connection is to close (the client left, a kill, shutdown).
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the connection's parts, borrowed from its loop"
+)]
+async fn wait_blocked(
+    shared: &Shared,
+    stream: &mut TcpStream,
+    client: &mut Client,
+    blocked: commands::Blocked,
+    input: &mut BytesMut,
+    output: &mut Vec<u8>,
+    kill: &Notify,
+    shutdown: &mut watch::Receiver<bool>,
+) -> bool {
+    let deadline = blocked
+        .timeout
+        .map(|timeout| tokio::time::Instant::now() + timeout);
+    loop {
+        // Armed before the look, so an XADD committed in between still wakes this wait.
+        let appended = shared.stream_writes.notified();
+        tokio::pin!(appended);
+        appended.as_mut().enable();
+        let reply = commands::dispatch(shared, client, &blocked.args);
+        if client.blocked.take().is_none() {
+            reply.encode(client.protocol, output);
+            return true;
+        }
+        let expired = async {
+            match deadline {
+                Some(deadline) => tokio::time::sleep_until(deadline).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::pin!(expired);
+        loop {
+            let room = input.len() < BLOCKED_INPUT_MAX;
+            if room {
+                input.reserve(READ_CHUNK_BYTES);
+            }
+            tokio::select! {
+                () = &mut appended => break,
+                () = &mut expired => {
+                    Reply::NullArray.encode(client.protocol, output);
+                    return true;
+                }
+                read = stream.read_buf(input), if room => match read {
+                    Ok(0) | Err(_) => return false,
+                    Ok(_) => {}
+                },
+                () = kill.notified() => return false,
+                _ = shutdown.changed() => return false,
+            }
+        }
+    }
+}
+
+/// Where [`run_ready`] stopped.
+enum Step {
+    /// Every complete request ran.
+    Idle,
+    /// The output is full and more requests may be ready.
+    MoreReady,
+    /// A blocking read found nothing: the requests after it wait until it ends.
+    Blocked(commands::Blocked),
+}
+
+/// Runs every complete request in `input`, appending the replies to `output`, until the
+/// input runs dry, the output fills, or a blocking read has to wait; sets `client.closing`
+/// on `QUIT` or a protocol error.
 fn run_ready(
     shared: &Shared,
     client: &mut Client,
@@ -142,9 +247,9 @@ fn run_ready(
     input: &mut BytesMut,
     batch: &mut Vec<Vec<Bytes>>,
     output: &mut Vec<u8>,
-) -> bool {
+) -> Step {
     let mut batch_bytes = 0;
-    let mut more_ready = false;
+    let mut step = Step::Idle;
     loop {
         let limits = shared.config.limits(client.authenticated);
         match parser.next(input, limits) {
@@ -156,7 +261,7 @@ fn run_ready(
                     run_batch(shared, client, batch, output);
                     batch_bytes = 0;
                     if output.len() >= OUTPUT_FLUSH_BYTES {
-                        more_ready = true;
+                        step = Step::MoreReady;
                         break;
                     }
                 }
@@ -164,12 +269,17 @@ fn run_ready(
             Ok(Some(args)) => {
                 run_batch(shared, client, batch, output);
                 batch_bytes = 0;
-                run(shared, client, &args).encode(client.protocol, output);
+                let reply = run(shared, client, &args);
+                if let Some(blocked) = client.blocked.take() {
+                    step = Step::Blocked(blocked);
+                    break;
+                }
+                reply.encode(client.protocol, output);
                 if client.closing {
                     break;
                 }
                 if output.len() >= OUTPUT_FLUSH_BYTES {
-                    more_ready = true;
+                    step = Step::MoreReady;
                     break;
                 }
             }
@@ -183,7 +293,7 @@ fn run_ready(
         }
     }
     run_batch(shared, client, batch, output);
-    more_ready
+    step
 }
 
 /// Runs the requests of `batch` (`commands::run_batch`), encodes their replies into

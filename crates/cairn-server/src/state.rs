@@ -115,6 +115,8 @@ pub struct Shared {
     pub(crate) watches: Watches,
     /// Channels and patterns.
     pub(crate) pubsub: crate::pubsub::PubSub,
+    /// Woken by every committed `XADD`: blocked `XREAD`s look again.
+    pub(crate) stream_writes: tokio::sync::Notify,
 }
 
 impl Shared {
@@ -132,6 +134,7 @@ impl Shared {
             collection_counter: AtomicU64::new(0),
             watches: Watches::default(),
             pubsub: crate::pubsub::PubSub::default(),
+            stream_writes: tokio::sync::Notify::new(),
         }
     }
 }

@@ -18,6 +18,8 @@
 //! - `SCAN` cursors are opaque in both; `SCAN` is checked for completeness in `server.rs`.
 //! - `INCRBYFLOAT` computes in `f64` where Redis uses `long double`; the generator keeps
 //!   floats in a key of their own, with values and increments both represent exactly.
+//! - Stream ids are always given (`ms-seq` or `ms-*`), never `*`, and trimming is exact (no
+//!   `~`, which lets Redis keep whole nodes of its own layout).
 //! - The two servers read their clocks a moment apart, so TTLs are drawn in whole seconds,
 //!   100 s or more, each one new (two expiries of the same length set a millisecond apart
 //!   compare differently under `GT`/`LT`), and only `TTL` (seconds) is compared, not `PTTL`.
@@ -61,6 +63,9 @@ struct Generator {
     /// that it queues no command whose reply order differs, which `normalized` cannot sort
     /// inside EXEC's reply).
     in_multi: bool,
+    /// The milliseconds part of the next stream ids: ids are given, never `*`, since the two
+    /// servers' clocks differ.
+    stream_ms: u64,
 }
 
 impl Generator {
@@ -191,6 +196,9 @@ impl Generator {
         }
         if self.chance(45) {
             return self.collection_command();
+        }
+        if self.chance(20) {
+            return self.stream_command();
         }
         let mut args: Vec<String> = match self.rng.below(34) {
             0..=3 => vec!["GET".into(), key],
@@ -463,6 +471,192 @@ impl Generator {
     }
 }
 
+impl Generator {
+    /// A stream id argument: mostly near the ids being added, sometimes a bound, an
+    /// exclusive id or a malformed one.
+    fn stream_id(&mut self) -> String {
+        let back = u64::try_from(self.rng.below(8)).unwrap_or(0);
+        let ms = (self.stream_ms + 1).saturating_sub(back);
+        match self.rng.below(12) {
+            0 => "-".into(),
+            1 => "+".into(),
+            2 => format!("({ms}-{}", self.rng.below(3)),
+            3 => "abc".into(),
+            4 | 5 => format!("{ms}"),
+            _ => format!("{ms}-{}", self.rng.below(3)),
+        }
+    }
+
+    /// An id `XADD` is given: mostly the next free one, sometimes one already taken.
+    fn new_stream_id(&mut self) -> String {
+        if self.chance(40) {
+            self.stream_ms += 1;
+        }
+        let ms = self.stream_ms;
+        match self.rng.below(10) {
+            0..=5 => format!("{ms}-*"),
+            6 => format!("{ms}"),
+            7 => "0-0".into(),
+            8 => format!("{}-{}", ms.saturating_sub(1), self.rng.below(3)),
+            _ => format!("{ms}-{}", self.rng.below(4)),
+        }
+    }
+
+    /// A trimming option of `XADD` or `XTRIM` (exact only: `~` trims differently).
+    fn stream_trim(&mut self) -> Vec<String> {
+        let mut args = Vec::new();
+        if self.chance(50) {
+            args.push("MAXLEN".into());
+        } else {
+            args.push("MINID".into());
+        }
+        if self.chance(30) {
+            args.push("=".into());
+        }
+        if args.first().is_some_and(|option| option == "MAXLEN") {
+            args.push(self.int(-1, 4));
+        } else {
+            args.push(self.stream_id());
+        }
+        if self.chance(5) {
+            args.extend(["LIMIT".into(), "10".into()]);
+        }
+        args
+    }
+
+    /// One random stream command.
+    #[expect(
+        clippy::too_many_lines,
+        reason = "one arm per command, read as a table"
+    )]
+    fn stream_command(&mut self) -> Vec<String> {
+        let key = self.typed_key(&["x:1", "x:2"]);
+        let group = self.pick(&["g1", "g2"]).to_owned();
+        let consumer = self.pick(&["c1", "c2"]).to_owned();
+        match self.rng.below(14) {
+            0..=3 => {
+                let mut args = vec!["XADD".into(), key];
+                if self.chance(10) {
+                    args.push("NOMKSTREAM".into());
+                }
+                if self.chance(15) {
+                    args.extend(self.stream_trim());
+                }
+                args.push(self.new_stream_id());
+                for _ in 0..=self.rng.below(2) {
+                    args.push(self.member());
+                    args.push(self.value());
+                }
+                if self.chance(5) {
+                    args.pop();
+                }
+                args
+            }
+            4 => vec!["XLEN".into(), key],
+            5 | 6 => {
+                let command = if self.chance(50) {
+                    "XRANGE"
+                } else {
+                    "XREVRANGE"
+                };
+                let mut args = vec![command.into(), key, self.stream_id(), self.stream_id()];
+                if self.chance(40) {
+                    args.extend(["COUNT".into(), self.int(-1, 3)]);
+                }
+                args
+            }
+            7 => {
+                let mut args = vec!["XDEL".into(), key];
+                for _ in 0..=self.rng.below(2) {
+                    args.push(self.stream_id());
+                }
+                args
+            }
+            8 => {
+                let mut args = vec!["XTRIM".into(), key];
+                args.extend(self.stream_trim());
+                args
+            }
+            9 => {
+                let mut args = vec!["XREAD".into()];
+                if self.chance(40) {
+                    args.extend(["COUNT".into(), self.int(-1, 3)]);
+                }
+                if self.chance(3) {
+                    args.extend(["BLOCK".into(), "1".into()]);
+                }
+                args.extend(["STREAMS".into(), key]);
+                if self.chance(30) {
+                    args.push(self.typed_key(&["x:1", "x:2"]));
+                    args.push(self.stream_id());
+                }
+                let id = if self.chance(20) {
+                    "$".into()
+                } else {
+                    self.stream_id()
+                };
+                args.push(id);
+                args
+            }
+            10 => {
+                let mut args = vec!["XREADGROUP".into(), "GROUP".into(), group, consumer];
+                if self.chance(40) {
+                    args.extend(["COUNT".into(), self.int(-1, 3)]);
+                }
+                if self.chance(15) {
+                    args.push("NOACK".into());
+                }
+                args.extend(["STREAMS".into(), key]);
+                let id = match self.rng.below(10) {
+                    0..=5 => ">".into(),
+                    6 | 7 => "0".into(),
+                    _ => self.stream_id(),
+                };
+                args.push(id);
+                args
+            }
+            11 => {
+                let mut args = vec!["XACK".into(), key, group];
+                for _ in 0..=self.rng.below(2) {
+                    // Mostly an id an `XADD` of a new millisecond gave, so acks land.
+                    let id = if self.chance(70) {
+                        let back = u64::try_from(self.rng.below(4)).unwrap_or(0);
+                        format!("{}-0", self.stream_ms.saturating_sub(back))
+                    } else {
+                        self.stream_id()
+                    };
+                    args.push(id);
+                }
+                args
+            }
+            12 => {
+                let id = if self.chance(30) {
+                    "$".into()
+                } else {
+                    self.stream_id()
+                };
+                let mut args = vec!["XGROUP".into(), "CREATE".into(), key, group, id];
+                if self.chance(40) {
+                    args.push("MKSTREAM".into());
+                }
+                args
+            }
+            _ => match self.rng.below(10) {
+                0 => vec!["XGROUP".into(), "DESTROY".into(), key, group],
+                1..=3 => vec![
+                    "XGROUP".into(),
+                    "SETID".into(),
+                    key,
+                    group,
+                    self.stream_id(),
+                ],
+                4 => vec!["XGROUP".into(), "DELCONSUMER".into(), key, group, consumer],
+                _ => vec!["TYPE".into(), key],
+            },
+        }
+    }
+}
+
 /// A reply, with the differences we accept taken out.
 fn normalized(command: &[String], reply: Frame) -> Frame {
     let name = command.first().map(|name| name.to_ascii_uppercase());
@@ -528,6 +722,7 @@ fn run(seed: u64, commands: usize, redis: SocketAddr, cairn: SocketAddr) -> std:
         rng: SplitMix64::new(seed),
         ttls: std::collections::HashSet::new(),
         in_multi: false,
+        stream_ms: 1,
     };
     let mut oracle = RespClient::connect(redis)?;
     let mut subject = RespClient::connect(cairn)?;

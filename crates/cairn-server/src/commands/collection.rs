@@ -107,7 +107,7 @@ impl Ctx<'_> {
 
     /// A version no collection has had: the engine's commit version (which only grows, across
     /// restarts too) in the high bits, a counter in the low 16.
-    fn new_collection_version(&self) -> u64 {
+    pub(crate) fn new_collection_version(&self) -> u64 {
         let counter = self
             .shared
             .collection_counter

@@ -386,19 +386,13 @@ fn move_elements(
     header: &[u8],
     batch: &mut super::Writes,
 ) -> Result<(), Reply> {
-    let header = keyspace::Collection::decode(header)
+    let version = keyspace::version_of(header)
         .ok_or_else(|| Reply::err("cairn: the header of this key is damaged"))?;
     let db = ctx.client.db;
-    for (from, to) in [
-        (
-            keyspace::member_prefix(db, source, header.version),
-            keyspace::member_prefix(db, target, header.version),
-        ),
-        (
-            keyspace::score_prefix(db, source, header.version),
-            keyspace::score_prefix(db, target, header.version),
-        ),
-    ] {
+    for (from, to) in keyspace::collection_prefixes(db, source, version)
+        .into_iter()
+        .zip(keyspace::collection_prefixes(db, target, version))
+    {
         ctx.scan_prefix(&from, |engine_key, value| {
             let mut moved = to.clone();
             moved.extend_from_slice(engine_key.get(from.len()..).unwrap_or_default());

@@ -17,6 +17,7 @@ mod lists;
 mod pubsub;
 mod sets;
 mod store;
+mod streams;
 mod strings;
 mod transactions;
 mod zsets;
@@ -52,6 +53,19 @@ pub(crate) struct Client {
     pub(crate) transaction: transactions::TransactionState,
     /// Channels and patterns, and the outbox of their messages.
     pub(crate) subscriptions: pubsub::Subscriptions,
+    /// Set by a blocking stream read that found nothing: the connection waits and runs it
+    /// again (`session`).
+    pub(crate) blocked: Option<Blocked>,
+}
+
+/// A blocking read (`XREAD ... BLOCK`) that found nothing yet.
+#[derive(Debug)]
+pub(crate) struct Blocked {
+    /// The request to run again: the original, with each `$` replaced by the id it stood for
+    /// when the read began.
+    pub(crate) args: Vec<Bytes>,
+    /// How long to wait before replying with the null array (`None`: for ever).
+    pub(crate) timeout: Option<std::time::Duration>,
 }
 
 impl Client {
@@ -65,6 +79,7 @@ impl Client {
             closing: false,
             transaction: transactions::TransactionState::default(),
             subscriptions: pubsub::Subscriptions::default(),
+            blocked: None,
         }
     }
 }
@@ -95,6 +110,8 @@ const WRITE: &[&str] = &["write", "denyoom"];
 const WRITE_FAST: &[&str] = &["write", "denyoom", "fast"];
 const READ: &[&str] = &["readonly"];
 const READ_FAST: &[&str] = &["readonly", "fast"];
+const READ_BLOCKING: &[&str] = &["readonly", "blocking", "movablekeys"];
+const WRITE_BLOCKING: &[&str] = &["write", "blocking", "movablekeys"];
 const ADMIN: &[&str] = &["admin", "noscript"];
 const CONN: &[&str] = &["noscript", "loading", "stale", "fast"];
 /// The commands a client may send before it authenticates.
@@ -225,6 +242,23 @@ pub(crate) static COMMANDS: &[Spec] = &[
     spec!("zrange", -4, READ, (1, 1, 1), zsets::zrange),
     spec!("zrangebyscore", -4, READ, (1, 1, 1), zsets::zrangebyscore),
     spec!("zpopmin", -2, WRITE_FAST, (1, 1, 1), zsets::zpopmin),
+    // Streams.
+    spec!("xadd", -5, WRITE_FAST, (1, 1, 1), streams::xadd),
+    spec!("xlen", 2, READ_FAST, (1, 1, 1), streams::xlen),
+    spec!("xrange", -4, READ, (1, 1, 1), streams::xrange),
+    spec!("xrevrange", -4, READ, (1, 1, 1), streams::xrevrange),
+    spec!("xdel", -3, WRITE_FAST, (1, 1, 1), streams::xdel),
+    spec!("xtrim", -4, WRITE, (1, 1, 1), streams::xtrim),
+    spec!("xread", -4, READ_BLOCKING, (0, 0, 0), streams::xread),
+    spec!(
+        "xreadgroup",
+        -7,
+        WRITE_BLOCKING,
+        (0, 0, 0),
+        streams::xreadgroup
+    ),
+    spec!("xack", -4, WRITE_FAST, (1, 1, 1), streams::xack),
+    spec!("xgroup", -2, WRITE, (2, 2, 1), streams::xgroup),
 ];
 
 /// Looks a command up by its name, in any case.

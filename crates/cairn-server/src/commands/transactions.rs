@@ -217,7 +217,15 @@ pub(crate) fn run_block(
             replies.push((spec.handler)(&mut inner, args));
         }
         match transaction.into_inner().commit() {
-            Ok(_) => return Ok(replies),
+            Ok(_) => {
+                if block.iter().any(|args| {
+                    args.first()
+                        .is_some_and(|name| name.eq_ignore_ascii_case(b"xadd"))
+                }) {
+                    shared.stream_writes.notify_waiters();
+                }
+                return Ok(replies);
+            }
             Err(error) if error.is_retryable() && attempt < EXEC_ATTEMPTS => {}
             Err(error) => return Err(engine_error(&error)),
         }

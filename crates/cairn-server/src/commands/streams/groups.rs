@@ -1,0 +1,291 @@
+//! Consumer groups: `XGROUP` (`CREATE`, `SETID`, `DESTROY`, `DELCONSUMER`) and `XACK`, and
+//! the encodings of a group's record (its last delivered id) and of a pending entry's
+//! (delivery time, delivery count, consumer).
+
+use bytes::Bytes;
+
+use super::id::{parse_id_arg, parse_strict_id, IdArg};
+use super::{invalid_id, Stream};
+use crate::commands::strings::at;
+use crate::commands::{int_arg, is, syntax_error, wrong_arity, Ctx, Writes};
+use crate::keyspace::{self, StreamId};
+use crate::resp::{Reply, OK};
+
+/// A pending entry's record value: delivery time and count (8 bytes each, little-endian),
+/// then the consumer's name.
+pub(super) fn encode_pending(delivered_ms: u64, count: u64, consumer: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(16 + consumer.len());
+    out.extend_from_slice(&delivered_ms.to_le_bytes());
+    out.extend_from_slice(&count.to_le_bytes());
+    out.extend_from_slice(consumer);
+    out
+}
+
+/// The consumer of a pending entry's record value.
+pub(super) fn pending_consumer(value: &[u8]) -> Option<&[u8]> {
+    value.get(16..)
+}
+
+/// The group's last delivered id, from its record.
+pub(super) fn group_last_id(value: &[u8]) -> Option<StreamId> {
+    let (ms, rest) = value.split_first_chunk::<8>()?;
+    let seq: &[u8; 8] = rest.try_into().ok()?;
+    Some(StreamId {
+        ms: u64::from_le_bytes(*ms),
+        seq: u64::from_le_bytes(*seq),
+    })
+}
+
+pub(super) fn encode_group(last: StreamId) -> [u8; 16] {
+    let mut out = [0u8; 16];
+    let (ms, seq) = out.split_at_mut(8);
+    ms.copy_from_slice(&last.ms.to_le_bytes());
+    seq.copy_from_slice(&last.seq.to_le_bytes());
+    out
+}
+
+pub(crate) fn xack(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
+    let run = || -> Result<Reply, Reply> {
+        let now = keyspace::now_millis();
+        let key = at(args, 1);
+        let meta_key = ctx.meta_key(key)?;
+        let _locks = ctx.lock(&[&meta_key]);
+        let Some(stream) = ctx.read_stream(key, now)? else {
+            return Ok(Reply::Integer(0));
+        };
+        let group = at(args, 2);
+        if ctx.get(&stream.group_key(group))?.is_none() {
+            return Ok(Reply::Integer(0));
+        }
+        let ids = args
+            .iter()
+            .skip(3)
+            .map(|arg| parse_strict_id(arg))
+            .collect::<Result<Vec<_>, _>>()?;
+        let prefix = stream.pending_prefix(group);
+        let mut writes = Writes::new();
+        let mut seen = std::collections::HashSet::new();
+        let mut acked = 0;
+        for id in ids {
+            let mut pending_key = prefix.clone();
+            pending_key.extend_from_slice(&id.to_key_bytes());
+            if seen.insert(id) && ctx.get(&pending_key)?.is_some() {
+                writes.delete(pending_key);
+                acked += 1;
+            }
+        }
+        ctx.apply(writes)?;
+        Ok(Reply::Integer(acked))
+    };
+    run().unwrap_or_else(|error| error)
+}
+
+/// `XGROUP`'s subcommands and the argument counts they take (Redis's arities).
+fn xgroup_arity(subcommand: &str, count: usize) -> Option<bool> {
+    match subcommand {
+        "create" | "setid" => Some(count >= 5),
+        "destroy" => Some(count == 4),
+        "delconsumer" | "createconsumer" => Some(count == 5),
+        "help" => Some(count == 2),
+        _ => None,
+    }
+}
+
+pub(crate) fn xgroup(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
+    xgroup_run(ctx, args).unwrap_or_else(|error| error)
+}
+
+fn xgroup_run(ctx: &Ctx<'_>, args: &[Bytes]) -> Result<Reply, Reply> {
+    let given = String::from_utf8_lossy(at(args, 1)).into_owned();
+    let subcommand = given.to_ascii_lowercase();
+    match xgroup_arity(&subcommand, args.len()) {
+        None => {
+            return Err(Reply::err(format!(
+                "unknown subcommand '{given}'. Try XGROUP HELP."
+            )))
+        }
+        Some(false) => return Err(wrong_arity(&format!("xgroup|{subcommand}"))),
+        Some(true) => {}
+    }
+    let syntax = || {
+        Reply::err(format!(
+            "unknown subcommand or wrong number of arguments for '{given}'. Try XGROUP HELP."
+        ))
+    };
+    match subcommand.as_str() {
+        "help" => return Ok(xgroup_help()),
+        "createconsumer" => {
+            return Err(Reply::err(
+                "cairn: XGROUP CREATECONSUMER is not supported: a consumer exists through its \
+                 pending entries",
+            ))
+        }
+        _ => {}
+    }
+    let mkstream = group_options(args, &subcommand).map_err(|()| syntax())?;
+    if matches!(subcommand.as_str(), "create" | "setid") {
+        check_entries_read(args)?;
+    }
+    let now = keyspace::now_millis();
+    let key = at(args, 2);
+    let meta_key = ctx.meta_key(key)?;
+    let _locks = ctx.lock(&[&meta_key]);
+    let existing = ctx.read_stream(key, now)?;
+    let stream = match existing {
+        Some(stream) => stream,
+        None if subcommand == "create" && mkstream => ctx.new_stream(key)?,
+        None => return Err(Reply::err(
+            "The XGROUP subcommand requires the key to exist. Note that for CREATE you may want \
+             to use the MKSTREAM option to create an empty stream automatically.",
+        )),
+    };
+    group_change(ctx, args, &subcommand, &stream, now)
+}
+
+/// What `XGROUP`'s `subcommand` (all but `HELP`) does to `stream`, the key's or a new one;
+/// the caller holds the stripe.
+fn group_change(
+    ctx: &Ctx<'_>,
+    args: &[Bytes],
+    subcommand: &str,
+    stream: &Stream,
+    now: u64,
+) -> Result<Reply, Reply> {
+    let key = at(args, 2);
+    let group = at(args, 3);
+    let group_key = stream.group_key(group);
+    let group_exists = ctx.get(&group_key)?.is_some();
+    let no_group = || {
+        Reply::Error(format!(
+            "NOGROUP No such consumer group '{}' for key name '{}'",
+            String::from_utf8_lossy(group),
+            String::from_utf8_lossy(key)
+        ))
+    };
+    // CREATE parses the id strictly, SETID also takes `-` and `+`, as Redis does.
+    let id_arg = |stream: &Stream| -> Result<StreamId, Reply> {
+        match at(args, 4) {
+            b"$" => Ok(stream.header.last_id),
+            other if subcommand == "setid" => match parse_id_arg(other, 0, false, false)? {
+                IdArg::Exact(id) => Ok(id),
+                IdArg::AutoSeq(_) => Err(invalid_id()),
+            },
+            other => parse_strict_id(other),
+        }
+    };
+    let mut writes = Writes::new();
+    match subcommand {
+        "create" => {
+            let id = id_arg(stream)?;
+            if group_exists {
+                return Err(Reply::Error(
+                    "BUSYGROUP Consumer Group name already exists".to_owned(),
+                ));
+            }
+            writes.put(group_key, encode_group(id));
+            ctx.save_stream(stream, writes, now)?;
+            Ok(OK)
+        }
+        "setid" => {
+            if !group_exists {
+                return Err(no_group());
+            }
+            let id = id_arg(stream)?;
+            writes.put(group_key, encode_group(id));
+            ctx.apply(writes)?;
+            Ok(OK)
+        }
+        "destroy" => {
+            if !group_exists {
+                return Ok(Reply::Integer(0));
+            }
+            writes.delete(group_key);
+            ctx.scan_prefix(&stream.pending_prefix(group), |engine_key, _| {
+                writes.delete(engine_key);
+                true
+            })?;
+            ctx.apply(writes)?;
+            Ok(Reply::Integer(1))
+        }
+        "delconsumer" => {
+            if !group_exists {
+                return Err(no_group());
+            }
+            let consumer = at(args, 4);
+            let mut removed = 0;
+            ctx.scan_prefix(&stream.pending_prefix(group), |engine_key, value| {
+                if pending_consumer(value.as_bytes()) == Some(consumer) {
+                    writes.delete(engine_key);
+                    removed += 1;
+                }
+                true
+            })?;
+            ctx.apply(writes)?;
+            Ok(Reply::Integer(removed))
+        }
+        _ => Err(syntax_error()),
+    }
+}
+
+/// `XGROUP CREATE`'s and `SETID`'s options: whether `MKSTREAM` was given. `Err(())` for an
+/// option Redis does not know there (the caller's syntax error).
+fn group_options(args: &[Bytes], subcommand: &str) -> Result<bool, ()> {
+    let mut mkstream = false;
+    if !matches!(subcommand, "create" | "setid") {
+        return Ok(false);
+    }
+    let mut i = 5;
+    while let Some(option) = args.get(i) {
+        if subcommand == "create" && is(option, "mkstream") {
+            mkstream = true;
+            i += 1;
+        } else if is(option, "entriesread") && i + 1 < args.len() {
+            i += 2;
+        } else {
+            return Err(());
+        }
+    }
+    Ok(mkstream)
+}
+
+/// `ENTRIESREAD`'s value, checked as Redis checks it (the value itself is not kept).
+fn check_entries_read(args: &[Bytes]) -> Result<(), Reply> {
+    let mut i = 5;
+    while let Some(option) = args.get(i) {
+        if is(option, "entriesread") {
+            if int_arg(at(args, i + 1))? < -1 {
+                return Err(Reply::err("value for ENTRIESREAD must be positive or -1"));
+            }
+            i += 2;
+        } else {
+            i += 1;
+        }
+    }
+    Ok(())
+}
+
+fn xgroup_help() -> Reply {
+    const LINES: &[&str] = &[
+        "XGROUP <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        "CREATE <key> <groupname> <id|$> [option]",
+        "    Create a new consumer group. Options are:",
+        "    * MKSTREAM",
+        "      Create the empty stream if it does not exist.",
+        "    * ENTRIESREAD entries_read",
+        "      Accepted and ignored.",
+        "DELCONSUMER <key> <groupname> <consumer>",
+        "    Remove the specified consumer.",
+        "DESTROY <key> <groupname>",
+        "    Remove the specified group.",
+        "SETID <key> <groupname> <id|$> [ENTRIESREAD entries_read]",
+        "    Set the current group ID.",
+        "HELP",
+        "    Prints this help.",
+    ];
+    Reply::Array(
+        LINES
+            .iter()
+            .map(|line| Reply::StatusText((*line).to_owned()))
+            .collect(),
+    )
+}
