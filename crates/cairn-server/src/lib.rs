@@ -12,6 +12,8 @@
 //! - `reclaim`: deletes the elements of collections that were deleted, overwritten or
 //!   expired, in the background.
 //! - `pubsub`: channels, patterns and each subscriber's bounded outbox.
+//! - `notify`: keyspace notifications (`notify-keyspace-events`), published through
+//!   `pubsub`.
 //! - `server`: the listener, connection limits and graceful shutdown.
 //! - `metrics`: the Prometheus text endpoint, behind a flag.
 //!
@@ -20,8 +22,9 @@
 //! and under `strict` no reply shows a write that is not yet durable. Each command is atomic.
 //! No input ends the server: a malformed request closes its own connection.
 //!
-//! What it does not have yet: streams, keyspace notifications, scripting, and some commands of the types it has (`LINSERT`, `LREM`,
-//! `SRANDMEMBER`, `ZRANK`, ...): their commands get Redis's unknown-command error.
+//! What it does not have yet: scripting, `XINFO`/`XPENDING`/`XCLAIM`, the `expired` keyspace
+//! event, and some commands of the types it has (`LINSERT`, `LREM`, `SRANDMEMBER`, `ZRANK`,
+//! ...): their commands get Redis's unknown-command error.
 
 pub mod keyspace;
 pub mod resp;
@@ -29,6 +32,7 @@ pub mod resp;
 mod commands;
 mod glob;
 mod metrics;
+mod notify;
 mod pubsub;
 mod reclaim;
 mod server;

@@ -117,6 +117,8 @@ pub struct Shared {
     pub(crate) pubsub: crate::pubsub::PubSub,
     /// Woken by every committed `XADD`: blocked `XREAD`s look again.
     pub(crate) stream_writes: tokio::sync::Notify,
+    /// `notify-keyspace-events`.
+    pub(crate) notify: crate::notify::Setting,
 }
 
 impl Shared {
@@ -135,6 +137,7 @@ impl Shared {
             watches: Watches::default(),
             pubsub: crate::pubsub::PubSub::default(),
             stream_writes: tokio::sync::Notify::new(),
+            notify: crate::notify::Setting::default(),
         }
     }
 }

@@ -1,6 +1,7 @@
-//! Stream commands end to end, for what the differential test cannot show: blocking reads
-//! woken by other connections, their timeouts and disconnects, and streams with their
-//! groups and pending entries across a restart, a rename and a delete.
+//! Stream commands and keyspace events end to end, for what the differential test cannot
+//! show: blocking reads woken by other connections, their timeouts and disconnects, streams
+//! with their groups and pending entries across a restart, a rename and a delete, and the
+//! `notify-keyspace-events` setting's classes.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -261,4 +262,70 @@ fn streams_groups_and_pending_entries_survive_a_restart_a_rename_and_are_reclaim
         );
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+#[test]
+fn keyspace_events_are_configured_and_published_as_redis_does() {
+    let server = start(Config::new()).expect("starts");
+    let mut client = RespClient::connect(server.addr()).expect("connects");
+    let get = |client: &mut RespClient| {
+        client
+            .command(&["CONFIG", "GET", "notify-keyspace-events"])
+            .expect("config get")
+    };
+    assert_eq!(
+        get(&mut client),
+        Frame::Array(vec![bulk("notify-keyspace-events"), bulk("")]),
+        "off by default"
+    );
+    let refused = client
+        .command(&["CONFIG", "SET", "notify-keyspace-events", "Kq"])
+        .expect("config set");
+    assert!(
+        matches!(&refused, Frame::Error(text) if text.contains("Invalid event class character")),
+        "{refused:?}"
+    );
+    let refused = client
+        .command(&["CONFIG", "SET", "maxmemory", "10"])
+        .expect("config set");
+    assert!(matches!(refused, Frame::Error(_)), "{refused:?}");
+    assert_eq!(
+        client
+            .command(&["CONFIG", "SET", "notify-keyspace-events", "Elt"])
+            .expect("config set"),
+        Frame::Status("OK".into())
+    );
+    assert_eq!(
+        get(&mut client),
+        Frame::Array(vec![bulk("notify-keyspace-events"), bulk("ltE")])
+    );
+    let mut subscriber = RespClient::connect(server.addr()).expect("connects");
+    subscriber
+        .command(&["PSUBSCRIBE", "__keyevent@0__:*"])
+        .expect("psubscribe");
+    // A hash write is not in the classes asked for; the list pop and the XADD are.
+    client.command(&["HSET", "h", "f", "v"]).expect("hset");
+    client.command(&["RPUSH", "l", "x"]).expect("rpush");
+    client.command(&["LPOP", "l"]).expect("lpop");
+    client
+        .command(&["XADD", "s", "1-1", "f", "v"])
+        .expect("xadd");
+    let mut seen = Vec::new();
+    for _ in 0..3 {
+        let Frame::Array(parts) = subscriber.read().expect("event") else {
+            panic!("an event is an array");
+        };
+        seen.push((parts.get(2).cloned(), parts.get(3).cloned()));
+    }
+    let event = |name: &str, key: &str| {
+        (
+            Some(bulk(&format!("__keyevent@0__:{name}"))),
+            Some(bulk(key)),
+        )
+    };
+    assert_eq!(
+        seen,
+        vec![event("rpush", "l"), event("lpop", "l"), event("xadd", "s")],
+        "the emptied list's `del` is generic, not asked for"
+    );
 }

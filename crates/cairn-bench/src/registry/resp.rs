@@ -7,6 +7,9 @@
 //! - `resp_server/durable_writes/{strict,buffered}`: `SET` and `INCR` at 50 clients; Cairn
 //!   `strict` against Redis `appendfsync always`, and Cairn `buffered` against Redis
 //!   `appendfsync everysec`.
+//! - `resp_server/streams/{memory,memory_p16,strict}`: `XADD key * field value` at 50
+//!   clients (the default suite has no stream test), in memory without and with 16-deep
+//!   pipelining, and Cairn `strict` against Redis `appendfsync always`.
 //!
 //! Each test gives a throughput row per server (its p50 and p99 latency in the annotation,
 //! from `redis-benchmark --csv`) and a ratio row, Cairn's throughput over Redis's. The
@@ -48,6 +51,7 @@ pub fn entries(_quick: bool) -> Vec<Entry> {
             Kind::Throughput,
             durable_writes,
         ),
+        Entry::new("resp_server/streams", Kind::Throughput, streams),
     ]
 }
 
@@ -304,6 +308,63 @@ fn durable_writes(context: &mut Context, name: &str) -> Result<Vec<Row>> {
             (cairn_label, ours),
             (redis_label, theirs),
             |_| strict.then_some(&t::RESP_STRICT),
+        ));
+    }
+    Ok(rows)
+}
+
+/// `XADD` on both servers: in memory at pipeline depths 1 and 16, then durable.
+fn streams(context: &mut Context, name: &str) -> Result<Vec<Row>> {
+    if !on_path("redis-benchmark") || !on_path("redis-server") {
+        return Ok(skipped(name));
+    }
+    let requests = context.scaled(100_000, 5);
+    let rounds = by_mode(context.quick, 1, 3);
+    let xadd = ["xadd", "bench:stream", "*", "field", "value"];
+    let mut rows = Vec::new();
+    for (mode, group, cairn_label, settings, redis_label, pipeline) in [
+        (
+            Mode::Memory,
+            "memory",
+            "cairn-memory",
+            &[][..],
+            "redis",
+            "1",
+        ),
+        (
+            Mode::Memory,
+            "memory_p16",
+            "cairn-memory",
+            &[],
+            "redis",
+            "16",
+        ),
+        (
+            Mode::Strict,
+            "strict",
+            "cairn-strict",
+            &["--appendonly", "yes", "--appendfsync", "always"][..],
+            "redis-always",
+            "1",
+        ),
+    ] {
+        context.building(&format!("{cairn_label} and {redis_label} servers"));
+        let dir = TempDir::new("resp-bench");
+        let cairn = start_cairn(mode, (mode != Mode::Memory).then_some(&dir))?;
+        let redis = start_redis(settings)?;
+        context.building_done();
+        let mut extra = vec!["-P", pipeline];
+        extra.extend(xadd);
+        let (mut ours, mut theirs) =
+            in_turns(cairn.addr().port(), redis.port(), rounds, requests, &extra)?;
+        for measured in ours.iter_mut().chain(theirs.iter_mut()) {
+            "XADD".clone_into(&mut measured.test);
+        }
+        rows.extend(compare(
+            &format!("{name}/{group}"),
+            (cairn_label, ours),
+            (redis_label, theirs),
+            |_| None,
         ));
     }
     Ok(rows)

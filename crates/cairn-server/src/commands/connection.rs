@@ -444,6 +444,9 @@ pub(crate) fn config(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
     if is(sub, "resetstat") && args.len() == 2 {
         return OK;
     }
+    if is(sub, "set") {
+        return config_set(ctx, args);
+    }
     if !is(sub, "get") || args.len() < 3 {
         return Reply::err(format!(
             "unknown subcommand or wrong number of arguments for '{}'. Try CONFIG HELP.",
@@ -488,7 +491,10 @@ pub(crate) fn config(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
         ),
         ("save", String::new()),
         ("maxmemory", "0".to_owned()),
-        ("notify-keyspace-events", String::new()),
+        (
+            "notify-keyspace-events",
+            crate::notify::format_flags(ctx.shared.notify.get()),
+        ),
     ];
     let mut pairs = Vec::new();
     for (name, value) in &settings {
@@ -501,6 +507,45 @@ pub(crate) fn config(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
         }
     }
     Reply::Map(pairs)
+}
+
+/// `CONFIG SET`: only `notify-keyspace-events` can change while the server runs; the other
+/// settings are the command line's.
+fn config_set(ctx: &Ctx<'_>, args: &[Bytes]) -> Reply {
+    let pairs = args.get(2..).unwrap_or_default();
+    if pairs.is_empty() || pairs.len() % 2 != 0 {
+        return super::wrong_arity("config|set");
+    }
+    let mut flags = None;
+    for pair in pairs.chunks_exact(2) {
+        let (name, value) = (at(pair, 0), at(pair, 1));
+        if !is(name, "notify-keyspace-events") {
+            return Reply::err(format!(
+                "Unknown option or number of arguments for CONFIG SET - '{}' (Cairn changes \
+                 only notify-keyspace-events while running)",
+                String::from_utf8_lossy(name)
+            ));
+        }
+        if flags.is_some() {
+            return Reply::err(
+                "CONFIG SET failed (possibly related to argument 'notify-keyspace-events') - \
+                 duplicate parameter",
+            );
+        }
+        match crate::notify::parse_flags(value) {
+            Some(parsed) => flags = Some(parsed),
+            None => {
+                return Reply::err(
+                    "CONFIG SET failed (possibly related to argument 'notify-keyspace-events') \
+                     - Invalid event class character. Use 'Ag$lshzxeKEtmdn'.",
+                )
+            }
+        }
+    }
+    if let Some(flags) = flags {
+        ctx.shared.notify.set(flags);
+    }
+    OK
 }
 
 #[cfg(test)]

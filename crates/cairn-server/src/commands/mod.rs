@@ -4,9 +4,10 @@
 //! [`dispatch`] checks, in Redis's order: the command exists, the client is authenticated (or
 //! the command is allowed before), the argument count fits the arity. Errors use Redis's
 //! texts. Commands are grouped by what they touch: [`strings`], [`keys`], [`hashes`],
-//! [`lists`], [`sets`], [`zsets`] (sharing [`collection`]), [`transactions`], [`pubsub`],
-//! and [`connection`] (the connection and the server). Every command reads and writes through
-//! [`store`], which sends them to the database or to the transaction of an `EXEC`.
+//! [`lists`], [`sets`], [`zsets`] (sharing [`collection`]), [`streams`], [`transactions`],
+//! [`pubsub`], and [`connection`] (the connection and the server). Every command reads and
+//! writes through [`store`], which sends them to the database or to the transaction of an
+//! `EXEC`.
 
 mod collection;
 mod connection;
@@ -56,6 +57,10 @@ pub(crate) struct Client {
     /// Set by a blocking stream read that found nothing: the connection waits and runs it
     /// again (`session`).
     pub(crate) blocked: Option<Blocked>,
+    /// What the running command wrote, while keyspace notifications are on (`notify`).
+    pub(crate) changes: std::cell::RefCell<crate::notify::Changes>,
+    /// Keyspace events not yet published.
+    pub(crate) events: crate::notify::Events,
 }
 
 /// A blocking read (`XREAD ... BLOCK`) that found nothing yet.
@@ -80,6 +85,8 @@ impl Client {
             transaction: transactions::TransactionState::default(),
             subscriptions: pubsub::Subscriptions::default(),
             blocked: None,
+            changes: std::cell::RefCell::default(),
+            events: crate::notify::Events::default(),
         }
     }
 }
@@ -325,14 +332,28 @@ pub(crate) fn dispatch(shared: &Shared, client: &mut Client, args: &[Bytes]) -> 
         client.transaction.queue(args);
         return Reply::Status("QUEUED");
     }
-    (spec.handler)(
+    let reply = (spec.handler)(
         &mut Ctx {
             shared,
             client,
             store: Store::Db,
         },
         args,
-    )
+    );
+    note_events(shared, client, spec, args);
+    client.events.publish(&shared.notify, &shared.pubsub);
+    reply
+}
+
+/// Turns what the command `spec` just ran wrote into its keyspace events (`notify`).
+pub(crate) fn note_events(shared: &Shared, client: &mut Client, spec: &Spec, args: &[Bytes]) {
+    let changes = client.changes.take();
+    if shared.notify.get() == 0 {
+        return;
+    }
+    client
+        .events
+        .record_command(spec.name, args, changes, client.db);
 }
 
 fn unknown_command(name: &[u8], rest: &[Bytes]) -> Reply {

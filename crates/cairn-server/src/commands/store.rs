@@ -92,6 +92,15 @@ impl Ctx<'_> {
             .touch(writes.ops.iter().map(|op| match op {
                 Op::Put(key, ..) | Op::Delete(key) => key.as_slice(),
             }));
+        if self.shared.notify.get() != 0 {
+            let mut changes = self.client.changes.borrow_mut();
+            for op in &writes.ops {
+                match op {
+                    Op::Put(key, ..) => changes.note(key, false),
+                    Op::Delete(key) => changes.note(key, true),
+                }
+            }
+        }
         let result = match &self.store {
             Store::Db => {
                 let mut batch = WriteBatch::new();

@@ -205,6 +205,7 @@ pub(crate) fn run_block(
         client.db = first_db;
         let transaction = RefCell::new(shared.db.begin());
         let mut replies = Vec::with_capacity(block.len());
+        client.events.clear();
         for args in block {
             let Some(spec) = args.first().and_then(|name| lookup(name)) else {
                 continue;
@@ -215,9 +216,11 @@ pub(crate) fn run_block(
                 store: Store::Tx(&transaction),
             };
             replies.push((spec.handler)(&mut inner, args));
+            super::note_events(shared, client, spec, args);
         }
         match transaction.into_inner().commit() {
             Ok(_) => {
+                client.events.publish(&shared.notify, &shared.pubsub);
                 if block.iter().any(|args| {
                     args.first()
                         .is_some_and(|name| name.eq_ignore_ascii_case(b"xadd"))
@@ -227,7 +230,10 @@ pub(crate) fn run_block(
                 return Ok(replies);
             }
             Err(error) if error.is_retryable() && attempt < EXEC_ATTEMPTS => {}
-            Err(error) => return Err(engine_error(&error)),
+            Err(error) => {
+                client.events.clear();
+                return Err(engine_error(&error));
+            }
         }
     }
 }

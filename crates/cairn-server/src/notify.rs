@@ -1,0 +1,335 @@
+//! Keyspace notifications (`notify-keyspace-events`), as Redis sends them: a command that
+//! changes a key publishes `__keyspace@<db>__:<key>` with the event's name and
+//! `__keyevent@<db>__:<event>` with the key, each when its class is switched on.
+//!
+//! - The classes and their letters are Redis's (`K`, `E`, `g`, `$`, `l`, `s`, `h`, `z`, `t`,
+//!   `x`, `e`, `m`, `n`, `d`, `A`), set with `CONFIG SET notify-keyspace-events` and read back
+//!   in Redis's canonical order. Off by default, as in Redis; then an event costs one atomic
+//!   load.
+//! - Which events a command makes follows from what it wrote: while notifications are on,
+//!   `Ctx::apply` records each metadata record a command puts or deletes ([`Changes`]), and
+//!   [`Events::record_command`] turns those into Redis's events for that command, in Redis's
+//!   order (`lpop`, then `del` when the pop emptied the list; `rename_from`, then
+//!   `rename_to`). A command that changed nothing sends nothing, as in Redis. The events are
+//!   published once the command's commit is made (after the whole block for `EXEC` and
+//!   pipelined batches), so a subscriber that reads the key on an event sees the change.
+//! - Publishing goes through the pub/sub outboxes, which never block: a subscriber that does
+//!   not read is cut off, never the writer.
+//! - Not sent: `expired` (the engine reaps expired records silently, so nothing tells the
+//!   server when a key's deadline passed), `evicted` (nothing is evicted), `keymiss` and
+//!   `new`. Their letters are accepted.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use bytes::Bytes;
+
+/// `g`: generic commands (`DEL`, `EXPIRE`, `RENAME`, ...).
+pub const GENERIC: u32 = 1 << 2;
+/// `$`: string commands.
+pub const STRING: u32 = 1 << 3;
+/// `l`: list commands.
+pub const LIST: u32 = 1 << 4;
+/// `s`: set commands.
+pub const SET: u32 = 1 << 5;
+/// `h`: hash commands.
+pub const HASH: u32 = 1 << 6;
+/// `z`: sorted-set commands.
+pub const ZSET: u32 = 1 << 7;
+/// `x`: expiry events (accepted, not sent).
+const EXPIRED: u32 = 1 << 8;
+/// `e`: eviction events (accepted, never sent: nothing is evicted).
+const EVICTED: u32 = 1 << 9;
+/// `t`: stream commands.
+pub const STREAM: u32 = 1 << 10;
+/// `m`: key misses (accepted, not sent).
+const KEY_MISS: u32 = 1 << 11;
+/// `d`: module events (accepted; there are no modules).
+const MODULE: u32 = 1 << 12;
+/// `n`: new keys (accepted, not sent).
+const NEW: u32 = 1 << 13;
+/// `K`: publish on `__keyspace@<db>__:<key>`.
+const KEYSPACE: u32 = 1 << 0;
+/// `E`: publish on `__keyevent@<db>__:<event>`.
+const KEYEVENT: u32 = 1 << 1;
+/// `A`: every class but `m` and `n`.
+const ALL: u32 = GENERIC | STRING | LIST | SET | HASH | ZSET | EXPIRED | EVICTED | STREAM | MODULE;
+
+/// The letters of the classes, in the order Redis prints them.
+const CLASS_LETTERS: [(char, u32); 11] = [
+    ('g', GENERIC),
+    ('$', STRING),
+    ('l', LIST),
+    ('s', SET),
+    ('h', HASH),
+    ('z', ZSET),
+    ('x', EXPIRED),
+    ('e', EVICTED),
+    ('t', STREAM),
+    ('d', MODULE),
+    ('n', NEW),
+];
+
+/// Parses a `notify-keyspace-events` value; `None` for a letter Redis does not know.
+pub fn parse_flags(text: &[u8]) -> Option<u32> {
+    let mut flags = 0;
+    for &byte in text {
+        flags |= match byte {
+            b'A' => ALL,
+            b'K' => KEYSPACE,
+            b'E' => KEYEVENT,
+            b'm' => KEY_MISS,
+            other => {
+                CLASS_LETTERS
+                    .iter()
+                    .find(|(letter, _)| u32::from(other) == u32::from(*letter))?
+                    .1
+            }
+        };
+    }
+    Some(flags)
+}
+
+/// The canonical text of `flags`, as `CONFIG GET` shows it.
+pub fn format_flags(flags: u32) -> String {
+    let mut text = String::new();
+    if flags & ALL == ALL {
+        text.push('A');
+    } else {
+        for (letter, class) in CLASS_LETTERS {
+            if flags & class != 0 {
+                text.push(letter);
+            }
+        }
+    }
+    for (letter, flag) in [('K', KEYSPACE), ('E', KEYEVENT), ('m', KEY_MISS)] {
+        if flags & flag != 0 {
+            text.push(letter);
+        }
+    }
+    text
+}
+
+/// The server's setting: which events are published.
+#[derive(Debug, Default)]
+pub(crate) struct Setting {
+    flags: AtomicU32,
+}
+
+impl Setting {
+    pub(crate) fn get(&self) -> u32 {
+        self.flags.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn set(&self, flags: u32) {
+        self.flags.store(flags, Ordering::Relaxed);
+    }
+}
+
+/// What one command wrote, while notifications are on: each metadata record it put or
+/// deleted (database, user key, deleted), and whether it deleted any other record.
+#[derive(Debug, Default)]
+pub(crate) struct Changes {
+    keys: Vec<(u8, Bytes, bool)>,
+    other_deletes: bool,
+    other_writes: bool,
+}
+
+impl Changes {
+    /// Records a put (`deleted` false) or delete of `engine_key`.
+    pub(crate) fn note(&mut self, engine_key: &[u8], deleted: bool) {
+        match engine_key {
+            [db, b'k', key @ ..] => self.keys.push((*db, Bytes::copy_from_slice(key), deleted)),
+            _ if deleted => self.other_deletes = true,
+            _ => self.other_writes = true,
+        }
+    }
+}
+
+/// The class and name of the event a command makes on a key it writes, as Redis names it;
+/// `None` for a command that makes none.
+fn command_event(name: &str, args: &[Bytes]) -> Option<(u32, &'static str)> {
+    let has = |option: &str| {
+        args.iter()
+            .skip(2)
+            .any(|arg| arg.eq_ignore_ascii_case(option.as_bytes()))
+    };
+    Some(match name {
+        "set" | "setnx" | "setex" | "psetex" | "getset" | "mset" | "msetnx" => (STRING, "set"),
+        "append" => (STRING, "append"),
+        "setrange" => (STRING, "setrange"),
+        "incr" | "decr" | "incrby" | "decrby" => (STRING, "incrby"),
+        "incrbyfloat" => (STRING, "incrbyfloat"),
+        "del" | "unlink" | "getdel" => (GENERIC, "del"),
+        "persist" => (GENERIC, "persist"),
+        "getex" if has("persist") => (GENERIC, "persist"),
+        "expire" | "pexpire" | "expireat" | "pexpireat" | "getex" => (GENERIC, "expire"),
+        "rename" | "renamenx" => (GENERIC, "rename_to"),
+        "hset" | "hmset" | "hsetnx" => (HASH, "hset"),
+        "hdel" => (HASH, "hdel"),
+        "hincrby" => (HASH, "hincrby"),
+        "lpush" => (LIST, "lpush"),
+        "rpush" => (LIST, "rpush"),
+        "lpop" => (LIST, "lpop"),
+        "rpop" => (LIST, "rpop"),
+        "sadd" => (SET, "sadd"),
+        "srem" => (SET, "srem"),
+        "spop" => (SET, "spop"),
+        "zadd" if has("incr") => (ZSET, "zincr"),
+        "zadd" => (ZSET, "zadd"),
+        "zincrby" => (ZSET, "zincr"),
+        "zrem" => (ZSET, "zrem"),
+        "zpopmin" => (ZSET, "zpopmin"),
+        "xadd" => (STREAM, "xadd"),
+        "xtrim" => (STREAM, "xtrim"),
+        "xdel" => (STREAM, "xdel"),
+        "xgroup" => (STREAM, xgroup_event(args.get(1)?)?),
+        _ => return None,
+    })
+}
+
+fn xgroup_event(subcommand: &[u8]) -> Option<&'static str> {
+    let lower = subcommand.to_ascii_lowercase();
+    Some(match lower.as_slice() {
+        b"create" => "xgroup-create",
+        b"setid" => "xgroup-setid",
+        b"destroy" => "xgroup-destroy",
+        b"delconsumer" => "xgroup-delconsumer",
+        _ => return None,
+    })
+}
+
+/// Whether `name` sets an expiry along with a value (`SET ... EX`, `SETEX`): Redis sends
+/// `expire` after `set`.
+fn sets_expiry(name: &str, args: &[Bytes]) -> bool {
+    match name {
+        "setex" | "psetex" => true,
+        "set" => args.iter().skip(3).any(|arg| {
+            ["ex", "px", "exat", "pxat"]
+                .iter()
+                .any(|option| arg.eq_ignore_ascii_case(option.as_bytes()))
+        }),
+        _ => false,
+    }
+}
+
+/// One recorded event.
+#[derive(Debug)]
+struct Event {
+    class: u32,
+    name: &'static str,
+    db: u8,
+    key: Bytes,
+}
+
+/// A client's events not yet published: those of its running command or block.
+#[derive(Debug, Default)]
+pub(crate) struct Events {
+    pending: Vec<Event>,
+}
+
+impl Events {
+    /// Records event `name` of `class` on `key` of database `db`.
+    pub(crate) fn record(&mut self, class: u32, name: &'static str, db: u8, key: &[u8]) {
+        self.pending.push(Event {
+            class,
+            name,
+            db,
+            key: Bytes::copy_from_slice(key),
+        });
+    }
+
+    /// Records the events of command `name` (lower case) with `args`, from what it wrote.
+    /// `db` is the client's database, for a command that wrote no metadata record.
+    pub(crate) fn record_command(&mut self, name: &str, args: &[Bytes], changes: Changes, db: u8) {
+        let Some((class, event)) = command_event(name, args) else {
+            return;
+        };
+        if name == "rename" || name == "renamenx" {
+            // The source's delete and the target's put, in Redis's order.
+            let mut keys = changes.keys;
+            keys.sort_by_key(|(_, _, deleted)| !deleted);
+            for (db, key, deleted) in keys {
+                let event = if deleted { "rename_from" } else { "rename_to" };
+                self.record(GENERIC, event, db, &key);
+            }
+            return;
+        }
+        let touched_only_records =
+            changes.keys.is_empty() && (changes.other_writes || changes.other_deletes);
+        if touched_only_records && name == "xgroup" {
+            if let Some(key) = args.get(2) {
+                self.record(class, event, db, key);
+            }
+        }
+        for (db, key, deleted) in changes.keys {
+            match (deleted, event) {
+                (true, "del" | "expire" | "persist") => self.record(GENERIC, "del", db, &key),
+                (true, _) => {
+                    self.record(class, event, db, &key);
+                    self.record(GENERIC, "del", db, &key);
+                }
+                (false, _) => {
+                    self.record(class, event, db, &key);
+                    if sets_expiry(name, args) {
+                        self.record(GENERIC, "expire", db, &key);
+                    }
+                    if name == "xadd" && changes.other_deletes {
+                        self.record(STREAM, "xtrim", db, &key);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Publishes every recorded event the setting wants, in order, and forgets them all.
+    pub(crate) fn publish(&mut self, setting: &Setting, pubsub: &crate::pubsub::PubSub) {
+        if self.pending.is_empty() {
+            return;
+        }
+        let flags = setting.get();
+        for event in self.pending.drain(..) {
+            if flags & event.class == 0 {
+                continue;
+            }
+            if flags & KEYSPACE != 0 {
+                let mut channel = format!("__keyspace@{}__:", event.db).into_bytes();
+                channel.extend_from_slice(&event.key);
+                pubsub.publish(
+                    &Bytes::from(channel),
+                    &Bytes::from_static(event.name.as_bytes()),
+                );
+            }
+            if flags & KEYEVENT != 0 {
+                let channel = format!("__keyevent@{}__:{}", event.db, event.name);
+                pubsub.publish(&Bytes::from(channel), &event.key);
+            }
+        }
+    }
+
+    /// Forgets the recorded events (a block that did not commit).
+    pub(crate) fn clear(&mut self) {
+        self.pending.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_read_and_print_as_redis_does() {
+        for (given, shown) in [
+            ("KEA", "AKE"),
+            ("Kgz", "gzK"),
+            ("", ""),
+            ("AKEnm", "AKEm"),
+            ("E$lt", "$ltE"),
+            ("gg", "g"),
+        ] {
+            let flags = parse_flags(given.as_bytes()).expect("valid");
+            assert_eq!(format_flags(flags), shown, "{given}");
+        }
+        assert_eq!(parse_flags(b"Kq"), None);
+        assert_eq!(parse_flags(b"a"), None);
+    }
+}
