@@ -116,6 +116,59 @@ impl Scan {
     }
 }
 
+impl Scan {
+    /// Calls `visit` on each remaining pair in key order until it returns `false`, without
+    /// the copy of each key that the iterator makes: `visit` borrows the key from the index.
+    /// It reads the same version and in the same chunks as the iterator, and runs while one
+    /// chunk of the index is pinned, so it should be short (copying out what it keeps).
+    pub fn for_each_while(mut self, mut visit: impl FnMut(&[u8], &Value) -> bool) {
+        while let Some((key, value)) = self.front.pop_front() {
+            if !visit(key.as_bytes(), &value) {
+                return;
+            }
+        }
+        let read_version = self.guard.version();
+        let mut now_millis = None;
+        while !self.exhausted {
+            let guard = crossbeam_epoch::pin();
+            let mut range = self.shared.index_range(
+                (as_slice_bound(&self.lower), as_slice_bound(&self.upper)),
+                &guard,
+            );
+            let mut examined = 0;
+            let mut resume = None;
+            for entry in range.by_ref() {
+                examined += 1;
+                let live = entry.read(|record| {
+                    let found = record.entry_at(read_version)?;
+                    found.live_value(|| *now_millis.get_or_insert_with(|| self.shared.now_millis()))
+                });
+                if let Some(value) = live {
+                    if !visit(entry.key(), &value) {
+                        return;
+                    }
+                }
+                if examined >= SCAN_CHUNK_EXAMINED_MAX {
+                    resume = Some(Key::from_slice(entry.key()));
+                    break;
+                }
+            }
+            match resume {
+                Some(key) => self.lower = Bound::Excluded(key),
+                None => self.exhausted = true,
+            }
+            if bounds_are_empty(as_slice_bound(&self.lower), as_slice_bound(&self.upper)) {
+                self.exhausted = true;
+            }
+        }
+        for (key, value) in std::mem::take(&mut self.back) {
+            if !visit(key.as_bytes(), &value) {
+                return;
+            }
+        }
+    }
+}
+
 impl Iterator for Scan {
     type Item = (Key, Value);
 

@@ -189,6 +189,23 @@ fn drain_both_ends(mut scan: Scan, rng: &mut SplitMix64, max_run: usize) -> Pair
     front
 }
 
+/// What `Scan::for_each_while` visits: the first `skip` pairs through the iterator, the rest
+/// through the visitor, stopping after `stop` pairs in all.
+fn visited(mut scan: Scan, skip: usize, stop: usize) -> Pairs {
+    let mut seen: Pairs = scan
+        .by_ref()
+        .take(skip.min(stop))
+        .map(|(key, value)| (key.to_vec(), value.to_vec()))
+        .collect();
+    if seen.len() < stop {
+        scan.for_each_while(|key, value| {
+            seen.push((key.to_vec(), value.to_vec()));
+            seen.len() < stop
+        });
+    }
+    seen
+}
+
 fn chunk_key(index: usize) -> Vec<u8> {
     format!("k{index:05}").into_bytes()
 }
@@ -256,6 +273,20 @@ fn scans_over_tombstones_cross_chunk_boundaries_without_loss_or_duplicates() {
         reverse.reverse();
         assert_eq!(reverse, expected, "reverse, {live} live");
         assert_eq!(db.count_prefix("k").expect("count"), live);
+        for (skip, stop) in [
+            (0, usize::MAX),
+            (1, usize::MAX),
+            (130, usize::MAX),
+            (0, 129),
+            (5, 300),
+        ] {
+            let want: Pairs = expected.iter().take(stop).cloned().collect();
+            assert_eq!(
+                visited(db.scan_prefix("k").expect("scan"), skip, stop),
+                want,
+                "visited after {skip} iterated, stopping at {stop}, {live} live"
+            );
+        }
         for max_run in [1, 3, 127, 128, 129, 400] {
             for _ in 0..3 {
                 let mixed = drain_both_ends(
@@ -358,6 +389,19 @@ fn scan_reads_one_version_while_commits_land_between_chunks() {
         seen_front, expected,
         "the scan saw commits made after it began"
     );
+
+    // A visit reads its version too, while commits land between (and during) its chunks.
+    let expected: Pairs = pairs(db.scan_prefix("k").expect("scan"));
+    let visit = db.scan_prefix("k").expect("scan");
+    let mut seen = Vec::new();
+    visit.for_each_while(|key, value| {
+        seen.push((key.to_vec(), value.to_vec()));
+        let target = rng.below(1_000);
+        db.put(chunk_key(target), "newer").expect("put");
+        db.delete(chunk_key(rng.below(1_000))).expect("delete");
+        true
+    });
+    assert_eq!(seen, expected, "the visit saw commits made after it began");
     drop(scan);
     // The current state did change.
     assert_ne!(

@@ -11,7 +11,7 @@ use super::collection::{bulk_of, count_reply, with_collection, Opened};
 use super::strings::at;
 use super::{int_arg, Ctx};
 use crate::keyspace::{now_millis, Kind};
-use crate::resp::Reply;
+use crate::resp::{BulkArray, Reply};
 
 fn position_key(opened: &Opened, db: u8, position: u64) -> Vec<u8> {
     opened.member_key(db, &position.to_be_bytes())
@@ -155,16 +155,16 @@ pub(crate) fn lrange(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
         };
         let from = position_key(opened, db, opened.header.head + first);
         let to = position_key(opened, db, opened.header.head + last);
-        let mut elements = Vec::new();
+        let mut elements = BulkArray::new();
         ctx.scan(
             std::ops::Bound::Included(from),
             std::ops::Bound::Included(to),
             |_, value| {
-                elements.push(bulk_of(value));
+                elements.push(value.as_bytes());
                 true
             },
         )?;
-        Ok(Reply::Array(elements))
+        Ok(elements.finish())
     })
 }
 

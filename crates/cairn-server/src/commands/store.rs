@@ -145,16 +145,11 @@ impl Ctx<'_> {
         }
         match &self.store {
             Store::Db => {
-                let scan = self
-                    .shared
+                self.shared
                     .db
                     .range::<Vec<u8>>((lower, upper))
-                    .map_err(|error| engine_error(&error))?;
-                for (key, value) in scan {
-                    if !each(&key, &value) {
-                        break;
-                    }
-                }
+                    .map_err(|error| engine_error(&error))?
+                    .for_each_while(each);
             }
             Store::Tx(transaction) => {
                 let mut transaction = transaction.borrow_mut();

@@ -11,4 +11,4 @@ pub mod parse;
 pub mod reply;
 
 pub use parse::{Limits, ProtocolError, RequestParser};
-pub use reply::{Protocol, Reply, OK};
+pub use reply::{BulkArray, Protocol, Reply, OK};

@@ -49,6 +49,47 @@ pub enum Reply {
     /// Several replies in a row, for a command that answers more than once (`SUBSCRIBE a b`
     /// answers once per channel).
     Many(Vec<Reply>),
+    /// An array of bulk strings already encoded ([`BulkArray`]), which RESP2 and RESP3 write
+    /// alike: a long range reply costs one buffer, not a `Reply` per element.
+    Encoded(Vec<u8>),
+}
+
+/// Builds an array of bulk strings straight into its encoding ([`Reply::Encoded`]).
+#[derive(Debug, Default)]
+pub struct BulkArray {
+    body: Vec<u8>,
+    count: usize,
+}
+
+impl BulkArray {
+    /// An empty array.
+    pub fn new() -> BulkArray {
+        BulkArray::default()
+    }
+
+    /// Appends one bulk string.
+    pub fn push(&mut self, bytes: &[u8]) {
+        bulk(&mut self.body, bytes);
+        self.count += 1;
+    }
+
+    /// How many elements it holds.
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    /// Whether it holds none.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// The finished reply: the array's header, then its elements.
+    pub fn finish(self) -> Reply {
+        let mut out = Vec::with_capacity(self.body.len() + 16);
+        header(&mut out, b'*', self.count);
+        out.extend_from_slice(&self.body);
+        Reply::Encoded(out)
+    }
 }
 
 /// `+OK`.
@@ -137,6 +178,7 @@ impl Reply {
                     reply.encode(protocol, out);
                 }
             }
+            Reply::Encoded(bytes) => out.extend_from_slice(bytes),
         }
     }
 }
