@@ -119,6 +119,8 @@ pub struct Shared {
     pub(crate) stream_writes: tokio::sync::Notify,
     /// `notify-keyspace-events`.
     pub(crate) notify: crate::notify::Setting,
+    /// The scripts `EVAL` and `SCRIPT LOAD` were given.
+    pub(crate) scripts: crate::commands::ScriptCache,
 }
 
 impl Shared {
@@ -138,6 +140,7 @@ impl Shared {
             pubsub: crate::pubsub::PubSub::default(),
             stream_writes: tokio::sync::Notify::new(),
             notify: crate::notify::Setting::default(),
+            scripts: crate::commands::ScriptCache::default(),
         }
     }
 }

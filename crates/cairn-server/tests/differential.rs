@@ -200,6 +200,9 @@ impl Generator {
         if self.chance(20) {
             return self.stream_command();
         }
+        if self.chance(3) {
+            return self.script_command();
+        }
         let mut args: Vec<String> = match self.rng.below(34) {
             0..=3 => vec!["GET".into(), key],
             4..=7 => {
@@ -653,6 +656,52 @@ impl Generator {
                 4 => vec!["XGROUP".into(), "DELCONSUMER".into(), key, group, consumer],
                 _ => vec!["TYPE".into(), key],
             },
+        }
+    }
+}
+
+/// Scripts for `EVAL`: each makes at most one write, or fails before it, so that Cairn's
+/// rollback of a failed script and Redis's partial writes never differ.
+const SCRIPTS: &[&str] = &[
+    "return redis.call('GET', KEYS[1])",
+    "return redis.call('INCR', KEYS[1])",
+    "return redis.pcall('INCR', KEYS[1])",
+    "return {redis.call('EXISTS', KEYS[1]), ARGV[1], 7, 2.9, true, false}",
+    "return redis.call('SET', KEYS[1], ARGV[1])",
+    "return redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])",
+    "return redis.call('LRANGE', KEYS[1], 0, -1)",
+    "return redis.error_reply('MY_CODE ' .. tostring(ARGV[1]))",
+    "return redis.status_reply('FINE')",
+    "return redis.call('TYPE', KEYS[1])",
+    "return undefined_global",
+    "return redis.call('NOSUCHCOMMAND')",
+    "return redis.call('GET')",
+    "this is not lua",
+];
+
+impl Generator {
+    /// One `EVAL`, `EVALSHA` or `SCRIPT` command.
+    fn script_command(&mut self) -> Vec<String> {
+        let script = self.pick(SCRIPTS).to_owned();
+        match self.rng.below(10) {
+            0 => vec!["SCRIPT".into(), "LOAD".into(), script],
+            1 => vec![
+                "EVALSHA".into(),
+                sha1_smol::Sha1::from(&script).digest().to_string(),
+                "1".into(),
+                self.key(),
+                self.value(),
+                self.member(),
+            ],
+            2 => vec!["EVAL".into(), script, self.int(-1, 3)],
+            _ => vec![
+                "EVAL".into(),
+                script,
+                "1".into(),
+                self.key(),
+                self.value(),
+                self.member(),
+            ],
         }
     }
 }

@@ -5,7 +5,7 @@
 //! the command is allowed before), the argument count fits the arity. Errors use Redis's
 //! texts. Commands are grouped by what they touch: [`strings`], [`keys`], [`hashes`],
 //! [`lists`], [`sets`], [`zsets`] (sharing [`collection`]), [`streams`], [`transactions`],
-//! [`pubsub`], and [`connection`] (the connection and the server). Every command reads and
+//! [`scripting`] (Lua), [`pubsub`], and [`connection`] (the connection and the server). Every command reads and
 //! writes through [`store`], which sends them to the database or to the transaction of an
 //! `EXEC`.
 
@@ -16,6 +16,7 @@ mod hashes;
 mod keys;
 mod lists;
 mod pubsub;
+mod scripting;
 mod sets;
 mod store;
 mod streams;
@@ -23,6 +24,7 @@ mod strings;
 mod transactions;
 mod zsets;
 
+pub(crate) use scripting::ScriptCache;
 pub(crate) use store::{Store, Writes};
 
 use std::collections::HashMap;
@@ -119,6 +121,9 @@ const READ: &[&str] = &["readonly"];
 const READ_FAST: &[&str] = &["readonly", "fast"];
 const READ_BLOCKING: &[&str] = &["readonly", "blocking", "movablekeys"];
 const WRITE_BLOCKING: &[&str] = &["write", "blocking", "movablekeys"];
+/// `PING`'s: a connection command that scripts may run too.
+const CONN_IN_SCRIPTS: &[&str] = &["loading", "stale", "fast"];
+const SCRIPT_RUN: &[&str] = &["noscript", "write", "movablekeys"];
 const ADMIN: &[&str] = &["admin", "noscript"];
 const CONN: &[&str] = &["noscript", "loading", "stale", "fast"];
 /// The commands a client may send before it authenticates.
@@ -139,7 +144,7 @@ macro_rules! spec {
 /// Every command the server knows, in no particular order.
 pub(crate) static COMMANDS: &[Spec] = &[
     // Connection and server.
-    spec!("ping", -1, CONN, (0, 0, 0), connection::ping),
+    spec!("ping", -1, CONN_IN_SCRIPTS, (0, 0, 0), connection::ping),
     spec!("echo", 2, READ_FAST, (0, 0, 0), connection::echo),
     spec!("hello", -1, NO_AUTH, (0, 0, 0), connection::hello),
     spec!("auth", -2, NO_AUTH, (0, 0, 0), connection::auth),
@@ -249,6 +254,10 @@ pub(crate) static COMMANDS: &[Spec] = &[
     spec!("zrange", -4, READ, (1, 1, 1), zsets::zrange),
     spec!("zrangebyscore", -4, READ, (1, 1, 1), zsets::zrangebyscore),
     spec!("zpopmin", -2, WRITE_FAST, (1, 1, 1), zsets::zpopmin),
+    // Scripting.
+    spec!("eval", -3, SCRIPT_RUN, (0, 0, 0), scripting::eval),
+    spec!("evalsha", -3, SCRIPT_RUN, (0, 0, 0), scripting::evalsha),
+    spec!("script", -2, ADMIN, (0, 0, 0), scripting::script),
     // Streams.
     spec!("xadd", -5, WRITE_FAST, (1, 1, 1), streams::xadd),
     spec!("xlen", 2, READ_FAST, (1, 1, 1), streams::xlen),
@@ -301,8 +310,7 @@ pub(crate) fn dispatch(shared: &Shared, client: &mut Client, args: &[Bytes]) -> 
         client.transaction.fail();
         return Reply::Error("NOAUTH Authentication required.".to_owned());
     }
-    let count = i64::try_from(args.len()).unwrap_or(i64::MAX);
-    if (spec.arity > 0 && count != spec.arity) || (spec.arity < 0 && count < -spec.arity) {
+    if !arity_fits(spec, args.len()) {
         if spec.name == "exec" {
             // As Redis: a malformed EXEC ends any transaction, and says why (even outside
             // one).
@@ -354,6 +362,12 @@ pub(crate) fn note_events(shared: &Shared, client: &mut Client, spec: &Spec, arg
     client
         .events
         .record_command(spec.name, args, changes, client.db);
+}
+
+/// Whether `count` arguments (the name included) fit `spec`'s arity.
+pub(crate) fn arity_fits(spec: &Spec, count: usize) -> bool {
+    let count = i64::try_from(count).unwrap_or(i64::MAX);
+    (spec.arity > 0 && count == spec.arity) || (spec.arity < 0 && count >= -spec.arity)
 }
 
 fn unknown_command(name: &[u8], rest: &[Bytes]) -> Reply {
@@ -535,10 +549,7 @@ pub(crate) fn batchable(client: &Client, args: &[Bytes]) -> bool {
     let Some(spec) = args.first().and_then(|name| lookup(name)) else {
         return false;
     };
-    let count = i64::try_from(args.len()).unwrap_or(i64::MAX);
-    let arity_fits =
-        (spec.arity > 0 && count == spec.arity) || (spec.arity < 0 && count >= -spec.arity);
-    arity_fits
+    arity_fits(spec, args.len())
         && spec.keys.0 != 0
         && spec.name != "watch"
         && client.authenticated

@@ -54,6 +54,25 @@ pub enum Reply {
     Encoded(Vec<u8>),
 }
 
+/// The elements of an array of bulk strings as [`BulkArray`] encodes it; `None` if `bytes`
+/// is not one.
+pub(crate) fn decode_bulk_array(bytes: &[u8]) -> Option<Vec<Vec<u8>>> {
+    fn number(rest: &[u8], prefix: u8) -> Option<(usize, &[u8])> {
+        let rest = rest.strip_prefix(&[prefix])?;
+        let end = rest.windows(2).position(|pair| pair == b"\r\n")?;
+        let value = std::str::from_utf8(rest.get(..end)?).ok()?.parse().ok()?;
+        Some((value, rest.get(end + 2..)?))
+    }
+    let (count, mut rest) = number(bytes, b'*')?;
+    let mut items = Vec::with_capacity(count.min(1024));
+    for _ in 0..count {
+        let (length, after) = number(rest, b'$')?;
+        items.push(after.get(..length)?.to_vec());
+        rest = after.get(length + 2..)?;
+    }
+    rest.is_empty().then_some(items)
+}
+
 /// Builds an array of bulk strings straight into its encoding ([`Reply::Encoded`]).
 #[derive(Debug, Default)]
 pub struct BulkArray {
