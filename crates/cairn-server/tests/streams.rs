@@ -46,6 +46,15 @@ fn info_field(client: &mut RespClient, section: &str, name: &str) -> std::io::Re
         .unwrap_or(0))
 }
 
+/// Polls `done` until it holds; fails after `limit`, naming `what` did not happen.
+fn wait_until(limit: Duration, what: &str, mut done: impl FnMut() -> bool) {
+    let started = Instant::now();
+    while !done() {
+        assert!(started.elapsed() < limit, "not within {limit:?}: {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 #[test]
 fn a_blocked_xread_wakes_on_another_clients_xadd_and_only_sees_new_entries() {
     let server = start(Config::new()).expect("starts");
@@ -154,14 +163,11 @@ fn a_client_that_leaves_while_blocked_is_released() {
             .expect("send");
         drop(reader);
     }
-    let started = Instant::now();
-    while info_field(&mut watcher, "clients", "connected_clients").expect("info") > 1 {
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "blocked clients that left are still connected"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_until(
+        Duration::from_secs(10),
+        "blocked clients that left are released",
+        || info_field(&mut watcher, "clients", "connected_clients").expect("info") == 1,
+    );
 }
 
 #[test]
@@ -253,15 +259,14 @@ fn streams_groups_and_pending_entries_survive_a_restart_a_rename_and_are_reclaim
         client.command(&["XLEN", "t"]).expect("xlen"),
         Frame::Integer(0)
     );
-    let started = Instant::now();
-    while info_field(&mut client, "cairn", "cairn_elements_reclaimed").expect("info") < before + 104
-    {
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "the deleted stream's records were not reclaimed"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_until(
+        Duration::from_secs(20),
+        "the deleted stream's records are reclaimed",
+        || {
+            info_field(&mut client, "cairn", "cairn_elements_reclaimed").expect("info")
+                >= before + 104
+        },
+    );
 }
 
 #[test]

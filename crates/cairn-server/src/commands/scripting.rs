@@ -455,10 +455,7 @@ fn call(
                 let (reply, value) = run_command(lua, args)?;
                 if let Reply::Error(text) = &reply {
                     // As Redis: the command's error, then where the script called it.
-                    let line = lua
-                        .inspect_stack(1, line_of)
-                        .flatten()
-                        .unwrap_or(0);
+                    let line = lua.inspect_stack(1, line_of).flatten().unwrap_or(0);
                     let text = format!("{text} script: {sha}, on @user_script:{line}.");
                     *failed.borrow_mut() = Some(Reply::Error(text.clone()));
                     return Err(mlua::Error::runtime(text));

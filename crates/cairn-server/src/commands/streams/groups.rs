@@ -5,7 +5,7 @@
 use bytes::Bytes;
 
 use super::id::{parse_id_arg, parse_strict_id, IdArg};
-use super::{invalid_id, Stream};
+use super::{change_stream, invalid_id, Stream};
 use crate::commands::strings::at;
 use crate::commands::{int_arg, is, syntax_error, wrong_arity, Ctx, Writes};
 use crate::keyspace::{self, StreamId};
@@ -45,14 +45,7 @@ pub(super) fn encode_group(last: StreamId) -> [u8; 16] {
 }
 
 pub(crate) fn xack(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
-    let run = || -> Result<Reply, Reply> {
-        let now = keyspace::now_millis();
-        let key = at(args, 1);
-        let meta_key = ctx.meta_key(key)?;
-        let _locks = ctx.lock(&[&meta_key]);
-        let Some(stream) = ctx.read_stream(key, now)? else {
-            return Ok(Reply::Integer(0));
-        };
+    change_stream(ctx, args, |stream, _| {
         let group = at(args, 2);
         if ctx.get(&stream.group_key(group))?.is_none() {
             return Ok(Reply::Integer(0));
@@ -76,8 +69,7 @@ pub(crate) fn xack(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
         }
         ctx.apply(writes)?;
         Ok(Reply::Integer(acked))
-    };
-    run().unwrap_or_else(|error| error)
+    })
 }
 
 /// `XGROUP`'s subcommands and the argument counts they take (Redis's arities).

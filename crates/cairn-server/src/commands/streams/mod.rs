@@ -208,6 +208,26 @@ impl Ctx<'_> {
     }
 }
 
+/// Runs `change` on the live stream under `args[1]` with its stripe locked (and the time it
+/// read), or replies 0 when there is none: the shape of `XTRIM`, `XDEL` and `XACK`.
+pub(super) fn change_stream(
+    ctx: &Ctx<'_>,
+    args: &[Bytes],
+    change: impl FnOnce(Stream, u64) -> Result<Reply, Reply>,
+) -> Reply {
+    let run = || -> Result<Reply, Reply> {
+        let now = keyspace::now_millis();
+        let key = at(args, 1);
+        let meta_key = ctx.meta_key(key)?;
+        let _locks = ctx.lock(&[&meta_key]);
+        match ctx.read_stream(key, now)? {
+            Some(stream) => change(stream, now),
+            None => Ok(Reply::Integer(0)),
+        }
+    };
+    run().unwrap_or_else(|error| error)
+}
+
 /// A trimming request of `XADD` or `XTRIM`.
 #[derive(Clone, Copy, Debug)]
 enum Trim {
@@ -412,26 +432,23 @@ pub(crate) fn xadd(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
 }
 
 pub(crate) fn xtrim(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
-    let run = || -> Result<Reply, Reply> {
-        let parsed = parse_add_or_trim(args, false)?;
-        let Some(trim) = parsed.trim else {
-            return Err(syntax_error());
-        };
-        let now = keyspace::now_millis();
-        let key = at(args, 1);
-        let meta_key = ctx.meta_key(key)?;
-        let _locks = ctx.lock(&[&meta_key]);
-        let Some(mut stream) = ctx.read_stream(key, now)? else {
-            return Ok(Reply::Integer(0));
-        };
+    let (trim, limit) = match parse_add_or_trim(args, false) {
+        Ok(AddArgs {
+            trim: Some(trim),
+            limit,
+            ..
+        }) => (trim, limit),
+        Ok(_) => return syntax_error(),
+        Err(error) => return error,
+    };
+    change_stream(ctx, args, |mut stream, now| {
         let mut writes = Writes::new();
-        let removed = trim_entries(ctx, &mut stream, trim, parsed.limit, None, &mut writes)?;
+        let removed = trim_entries(ctx, &mut stream, trim, limit, None, &mut writes)?;
         if removed > 0 {
             ctx.save_stream(&stream, writes, now)?;
         }
         Ok(super::collection::count_reply(removed))
-    };
-    run().unwrap_or_else(|error| error)
+    })
 }
 
 pub(crate) fn xlen(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
@@ -511,14 +528,7 @@ fn range(ctx: &Ctx<'_>, args: &[Bytes], rev: bool) -> Result<Reply, Reply> {
 }
 
 pub(crate) fn xdel(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
-    let run = || -> Result<Reply, Reply> {
-        let now = keyspace::now_millis();
-        let key = at(args, 1);
-        let meta_key = ctx.meta_key(key)?;
-        let _locks = ctx.lock(&[&meta_key]);
-        let Some(mut stream) = ctx.read_stream(key, now)? else {
-            return Ok(Reply::Integer(0));
-        };
+    change_stream(ctx, args, |mut stream, now| {
         let ids = args
             .iter()
             .skip(2)
@@ -539,8 +549,7 @@ pub(crate) fn xdel(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
             ctx.save_stream(&stream, writes, now)?;
         }
         Ok(super::collection::count_reply(removed))
-    };
-    run().unwrap_or_else(|error| error)
+    })
 }
 
 #[cfg(test)]
