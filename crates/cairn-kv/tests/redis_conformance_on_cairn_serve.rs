@@ -1,7 +1,8 @@
-//! The conformance suite through the Redis backend against `cairn serve`: a `redis://` URL
-//! that points at a Cairn server works as one that points at Redis. The backend writes
-//! through Lua scripts (`EVALSHA`), watches through `SUBSCRIBE`, and lists through `SCAN`, so
-//! this runs the server's scripting, pub/sub and key commands end to end.
+//! The conformance suites (key-value and streams) through the Redis backend against `cairn
+//! serve`: a `redis://` URL that points at a Cairn server works as one that points at Redis.
+//! The backend writes through Lua scripts (`EVALSHA`), watches through `SUBSCRIBE`, lists
+//! through `SCAN`, and keeps streams with `XADD`, `XREADGROUP`, `XPENDING`, `XAUTOCLAIM` and
+//! `XINFO`, so this runs the server's scripting, pub/sub, key and stream commands end to end.
 //!
 //! One in-memory server is started on a free loopback port for the whole binary (cases use
 //! their own scopes); it stops with the test process.
@@ -13,6 +14,7 @@
 )]
 
 mod conformance;
+mod stream_conformance;
 
 use std::net::SocketAddr;
 use std::sync::OnceLock;
@@ -45,3 +47,10 @@ async fn make_store() -> cairn_kv::RedisStore {
 }
 
 conformance::suite!(make_store);
+
+/// The stream suite's cases, each on a fresh store over the same server.
+mod streams {
+    use super::{make_store, stream_conformance};
+
+    stream_conformance::stream_suite!(make_store);
+}

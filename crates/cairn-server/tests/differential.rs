@@ -175,7 +175,9 @@ impl Generator {
             match name.as_deref() {
                 Some("MULTI") => self.in_multi = true,
                 Some("EXEC" | "DISCARD") => self.in_multi = false,
-                Some("KEYS" | "SMEMBERS" | "HKEYS" | "HVALS" | "HGETALL") if self.in_multi => {
+                Some("KEYS" | "SMEMBERS" | "HKEYS" | "HVALS" | "HGETALL" | "XPENDING")
+                    if self.in_multi =>
+                {
                     continue;
                 }
                 _ => {}
@@ -536,7 +538,7 @@ impl Generator {
         let key = self.typed_key(&["x:1", "x:2"]);
         let group = self.pick(&["g1", "g2"]).to_owned();
         let consumer = self.pick(&["c1", "c2"]).to_owned();
-        match self.rng.below(14) {
+        match self.rng.below(15) {
             0..=3 => {
                 let mut args = vec!["XADD".into(), key];
                 if self.chance(10) {
@@ -644,6 +646,7 @@ impl Generator {
                 }
                 args
             }
+            13 => self.claim_command(key, group, consumer),
             _ => match self.rng.below(10) {
                 0 => vec!["XGROUP".into(), "DESTROY".into(), key, group],
                 1..=3 => vec![
@@ -656,6 +659,60 @@ impl Generator {
                 4 => vec!["XGROUP".into(), "DELCONSUMER".into(), key, group, consumer],
                 _ => vec!["TYPE".into(), key],
             },
+        }
+    }
+}
+
+impl Generator {
+    /// One `XPENDING`, `XCLAIM` or `XAUTOCLAIM`, always with a minimum idle time of 0, since
+    /// the two servers' clocks differ (`normalized` zeroes the idle times `XPENDING` shows).
+    fn claim_command(&mut self, key: String, group: String, consumer: String) -> Vec<String> {
+        match self.rng.below(4) {
+            0 => vec!["XPENDING".into(), key, group],
+            1 => {
+                let mut args = vec![
+                    "XPENDING".into(),
+                    key,
+                    group,
+                    self.stream_id(),
+                    self.stream_id(),
+                    self.int(-1, 4),
+                ];
+                if self.chance(30) {
+                    args.push(consumer);
+                }
+                args
+            }
+            2 => {
+                let mut args = vec!["XCLAIM".into(), key, group, consumer, "0".into()];
+                for _ in 0..=self.rng.below(2) {
+                    args.push(self.stream_id());
+                }
+                match self.rng.below(5) {
+                    0 => args.push("JUSTID".into()),
+                    1 => args.extend(["RETRYCOUNT".into(), self.int(0, 5)]),
+                    2 => args.push("FORCE".into()),
+                    _ => {}
+                }
+                args
+            }
+            _ => {
+                let mut args = vec![
+                    "XAUTOCLAIM".into(),
+                    key,
+                    group,
+                    consumer,
+                    "0".into(),
+                    self.stream_id(),
+                ];
+                if self.chance(50) {
+                    args.extend(["COUNT".into(), self.int(0, 3)]);
+                }
+                if self.chance(20) {
+                    args.push("JUSTID".into());
+                }
+                args
+            }
         }
     }
 }
@@ -714,6 +771,20 @@ fn normalized(command: &[String], reply: Frame) -> Frame {
             items.sort_by_key(|item| format!("{item:?}"));
             Frame::Array(items)
         }
+        // Idle times depend on each server's clock.
+        (Some("XPENDING"), Frame::Array(rows)) if command.len() > 3 => Frame::Array(
+            rows.into_iter()
+                .map(|row| match row {
+                    Frame::Array(mut fields) => {
+                        if let Some(idle) = fields.get_mut(2) {
+                            *idle = Frame::Integer(0);
+                        }
+                        Frame::Array(fields)
+                    }
+                    other => other,
+                })
+                .collect(),
+        ),
         (Some("HGETALL"), Frame::Array(items)) => {
             let mut pairs: Vec<Vec<Frame>> = items.chunks(2).map(<[Frame]>::to_vec).collect();
             pairs.sort_by_key(|pair| format!("{pair:?}"));

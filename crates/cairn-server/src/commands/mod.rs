@@ -275,6 +275,10 @@ pub(crate) static COMMANDS: &[Spec] = &[
     ),
     spec!("xack", -4, WRITE_FAST, (1, 1, 1), streams::xack),
     spec!("xgroup", -2, WRITE, (2, 2, 1), streams::xgroup),
+    spec!("xpending", -3, READ, (1, 1, 1), streams::xpending),
+    spec!("xclaim", -6, WRITE_FAST, (1, 1, 1), streams::xclaim),
+    spec!("xautoclaim", -6, WRITE_FAST, (1, 1, 1), streams::xautoclaim),
+    spec!("xinfo", -2, READ, (2, 2, 1), streams::xinfo),
 ];
 
 /// Looks a command up by its name, in any case.

@@ -178,20 +178,6 @@ impl Ctx<'_> {
         }
     }
 
-    /// [`Ctx::scan`] over the records under `prefix` from `lower` on.
-    pub(crate) fn scan_prefix_from(
-        &self,
-        prefix: &[u8],
-        lower: Vec<u8>,
-        each: impl FnMut(&[u8], &Value) -> bool,
-    ) -> Result<(), Reply> {
-        debug_assert!(lower.starts_with(prefix));
-        match prefix_end(prefix) {
-            Some(end) => self.scan(Bound::Included(lower), Bound::Excluded(end), each),
-            None => self.scan(Bound::Included(lower), Bound::Unbounded, each),
-        }
-    }
-
     /// Wakes the blocked stream reads once a stream write is committed: now, outside a
     /// transaction; after the commit (`transactions::run_block`) inside one.
     pub(crate) fn stream_written(&self) {

@@ -1,7 +1,7 @@
 //! Streams: `XADD`, `XLEN`, `XRANGE`, `XREVRANGE`, `XDEL`, `XTRIM`, `XREAD` (with `BLOCK`),
-//! `XGROUP` (`CREATE`, `SETID`, `DESTROY`, `DELCONSUMER`), `XREADGROUP` and `XACK`, with
-//! Redis 7.0's semantics and error texts, on the ordered keyspace (`keyspace` and
-//! docs/design.md have the layout).
+//! `XGROUP` (`CREATE`, `SETID`, `DESTROY`, `DELCONSUMER`), `XREADGROUP`, `XACK`, and (in
+//! [`pending`]) `XPENDING`, `XCLAIM`, `XAUTOCLAIM` and `XINFO`, with Redis 7.0's semantics
+//! and error texts, on the ordered keyspace (`keyspace` and docs/design.md have the layout).
 //!
 //! - A stream is a collection: a metadata record holding a [`StreamHeader`] (version, entry
 //!   count, the last id given), and a record per entry under the collection's element
@@ -20,14 +20,16 @@
 //!   `MULTI` they never block, as in Redis.
 //!
 //! Differences from Redis (docs/design.md lists them with the others): `~` trims exactly as
-//! `=` does (Redis may keep more), consumers exist only through their pending entries (no
-//! `XGROUP CREATECONSUMER`), and a history read does not count as a new delivery.
+//! `=` does (Redis may keep more), and consumers exist only through their pending entries
+//! (no `XGROUP CREATECONSUMER` or `XINFO CONSUMERS`).
 
 mod groups;
 mod id;
+mod pending;
 mod read;
 
 pub(crate) use groups::{xack, xgroup};
+pub(crate) use pending::{xautoclaim, xclaim, xinfo, xpending};
 pub(crate) use read::{xread, xreadgroup};
 
 use std::collections::VecDeque;
@@ -226,6 +228,22 @@ pub(super) fn change_stream(
         }
     };
     run().unwrap_or_else(|error| error)
+}
+
+impl Ctx<'_> {
+    /// The stream's newest entry: the one with its last id, unless that one was deleted,
+    /// then found by a walk.
+    fn last_entry(&self, stream: &Stream) -> Result<Option<(StreamId, Vec<u8>)>, Reply> {
+        if let Some(value) = self.get(&stream.entry_key(stream.header.last_id))? {
+            return Ok(Some((stream.header.last_id, value.to_vec())));
+        }
+        let mut last = None;
+        self.entries(stream, StreamId::MIN, StreamId::MAX, |id, value| {
+            last = Some((id, value.to_vec()));
+            Ok(true)
+        })?;
+        Ok(last)
+    }
 }
 
 /// A trimming request of `XADD` or `XTRIM`.

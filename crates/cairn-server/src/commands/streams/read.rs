@@ -5,8 +5,9 @@
 
 use bytes::Bytes;
 
-use super::groups::{encode_group, encode_pending, group_last_id, pending_consumer};
+use super::groups::{encode_group, encode_pending, group_last_id};
 use super::id::parse_strict_id;
+use super::pending::{pending_key, walk_pending};
 use super::{damaged, entry_reply, Stream};
 use crate::commands::strings::at;
 use crate::commands::{int_arg, is, syntax_error, Blocked, Ctx, Store, Writes};
@@ -290,7 +291,8 @@ fn deliver_new(
 }
 
 /// `XREADGROUP ... id`: the consumer's pending entries after `after` (a deleted entry as its
-/// id and a null).
+/// id and a null). Each entry still in the stream counts as delivered again now, as in
+/// Redis.
 fn history(
     ctx: &Ctx<'_>,
     stream: &Stream,
@@ -299,37 +301,34 @@ fn history(
     after: StreamId,
     count: usize,
 ) -> Result<Vec<Reply>, Reply> {
-    let prefix = stream.pending_prefix(group);
     let Some(from) = after.next() else {
         return Ok(Vec::new());
     };
-    let mut lower = prefix.clone();
-    lower.extend_from_slice(&from.to_key_bytes());
-    let mut ids = Vec::new();
-    let mut failed = None;
-    ctx.scan_prefix_from(&prefix, lower, |engine_key, value| {
-        let id = engine_key
-            .get(prefix.len()..)
-            .and_then(StreamId::from_key_bytes);
-        let (Some(id), Some(owner)) = (id, pending_consumer(value.as_bytes())) else {
-            failed = Some(damaged());
-            return false;
-        };
-        if owner == consumer {
-            ids.push(id);
+    let mut mine = Vec::new();
+    walk_pending(ctx, stream, group, (from, StreamId::MAX), |pending| {
+        if pending.consumer == consumer {
+            mine.push(pending);
         }
-        count == 0 || ids.len() < count
+        count == 0 || mine.len() < count
     })?;
-    if let Some(error) = failed {
-        return Err(error);
-    }
-    ids.into_iter()
-        .map(|id| match ctx.get(&stream.entry_key(id))? {
-            Some(value) => entry_reply(id, value.as_bytes()),
-            None => Ok(Reply::Array(vec![
-                Reply::Bulk(Bytes::from(id.to_string())),
+    let now = keyspace::now_millis();
+    let mut writes = Writes::new();
+    let mut replies = Vec::with_capacity(mine.len());
+    for pending in mine {
+        match ctx.get(&stream.entry_key(pending.id))? {
+            Some(value) => {
+                replies.push(entry_reply(pending.id, value.as_bytes())?);
+                writes.put(
+                    pending_key(stream, group, pending.id),
+                    encode_pending(now, pending.deliveries + 1, consumer),
+                );
+            }
+            None => replies.push(Reply::Array(vec![
+                Reply::Bulk(Bytes::from(pending.id.to_string())),
                 Reply::NullArray,
             ])),
-        })
-        .collect()
+        }
+    }
+    ctx.apply(writes)?;
+    Ok(replies)
 }
