@@ -56,12 +56,21 @@ fn writer(addr: SocketAddr, name: &str, acked: &Mutex<Vec<String>>) {
     let Ok(mut client) = RespClient::connect(addr) else {
         return;
     };
+    let stream = format!("stream:{name}");
     for batch in 0.. {
         let keys: Vec<String> = (0..16).map(|i| format!("{name}-{batch}-{i}")).collect();
         for key in &keys {
             if client.send(&["SET", key.as_str(), key.as_str()]).is_err() {
                 return;
             }
+        }
+        // One stream entry per batch too, in the same pipeline.
+        let entry = batch.to_string();
+        if client
+            .send(&["XADD", stream.as_str(), "*", "batch", entry.as_str()])
+            .is_err()
+        {
+            return;
         }
         for key in keys {
             match client.read() {
@@ -73,7 +82,62 @@ fn writer(addr: SocketAddr, name: &str, acked: &Mutex<Vec<String>>) {
                 _ => return,
             }
         }
+        match client.read() {
+            Ok(Frame::Bulk(_)) => {
+                if let Ok(mut acked) = acked.lock() {
+                    acked.push(format!("xadd {stream} {entry}"));
+                }
+            }
+            _ => return,
+        }
     }
+}
+
+/// Every acknowledged `XADD` (`xadd STREAM BATCH`) is in its stream after the restart, in the
+/// order it was added.
+fn check_stream_entries(
+    client: &mut RespClient,
+    round: u64,
+    entries: &[String],
+) -> std::io::Result<()> {
+    let mut by_stream = std::collections::BTreeMap::<&str, Vec<&str>>::new();
+    for entry in entries {
+        let mut parts = entry.split(' ').skip(1);
+        if let (Some(stream), Some(batch)) = (parts.next(), parts.next()) {
+            by_stream.entry(stream).or_default().push(batch);
+        }
+    }
+    assert!(!by_stream.is_empty(), "round {round}: no XADD acknowledged");
+    for (stream, batches) in by_stream {
+        let Frame::Array(found) = client.command(&["XRANGE", stream, "-", "+"])? else {
+            panic!("round {round}: XRANGE {stream} is an array");
+        };
+        let found: Vec<Vec<u8>> = found
+            .into_iter()
+            .filter_map(|entry| match entry {
+                Frame::Array(mut parts) => match parts.pop() {
+                    Some(Frame::Array(mut fields)) => match fields.pop() {
+                        Some(Frame::Bulk(batch)) => Some(batch),
+                        _ => None,
+                    },
+                    _ => None,
+                },
+                _ => None,
+            })
+            .collect();
+        let wanted: Vec<Vec<u8>> = batches
+            .iter()
+            .map(|batch| batch.as_bytes().to_vec())
+            .collect();
+        assert!(
+            found.starts_with(&wanted),
+            "round {round}: {stream} holds {} entries, not every one of the {} acknowledged, \
+             in order",
+            found.len(),
+            wanted.len()
+        );
+    }
+    Ok(())
 }
 
 #[test]
@@ -103,6 +167,9 @@ fn every_acknowledged_strict_write_survives_kill_9() {
 
         let (mut server, addr) = serve(dir.path()).expect("cairn serve restarts");
         let mut client = RespClient::connect(addr).expect("connects");
+        let (entries, acked): (Vec<String>, Vec<String>) =
+            acked.into_iter().partition(|key| key.starts_with("xadd "));
+        check_stream_entries(&mut client, round, &entries).expect("XRANGE answers");
         for chunk in acked.chunks(500) {
             for key in chunk {
                 client.send(&["GET", key.as_str()]).expect("send");

@@ -345,6 +345,78 @@ pub fn score_from_sortable(bytes: [u8; 8]) -> f64 {
     f64::from_bits(bits)
 }
 
+/// A stream entry's record value: each field and value with its length (4 bytes,
+/// big-endian) before it.
+pub fn encode_stream_fields<T: AsRef<[u8]>>(items: &[T]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(items.iter().map(|item| item.as_ref().len() + 4).sum());
+    for item in items {
+        let item = item.as_ref();
+        out.extend_from_slice(&u32::try_from(item.len()).unwrap_or(u32::MAX).to_be_bytes());
+        out.extend_from_slice(item);
+    }
+    out
+}
+
+/// The fields and values of a stream entry's record value; `None` if it is not one (a length
+/// past the end, or an odd count).
+pub fn decode_stream_fields(mut value: &[u8]) -> Option<Vec<&[u8]>> {
+    let mut items = Vec::new();
+    while !value.is_empty() {
+        let (length, rest) = value.split_first_chunk::<4>()?;
+        let length = usize::try_from(u32::from_be_bytes(*length)).ok()?;
+        items.push(rest.get(..length)?);
+        value = rest.get(length..)?;
+    }
+    (items.len() % 2 == 0).then_some(items)
+}
+
+/// A consumer group's record value: its last delivered id (milliseconds and sequence, 8 bytes
+/// each, little-endian).
+pub fn encode_group(last: StreamId) -> [u8; 16] {
+    let mut out = [0u8; 16];
+    let (ms, seq) = out.split_at_mut(8);
+    ms.copy_from_slice(&last.ms.to_le_bytes());
+    seq.copy_from_slice(&last.seq.to_le_bytes());
+    out
+}
+
+/// The inverse of [`encode_group`]; `None` unless `value` is 16 bytes.
+pub fn group_last_id(value: &[u8]) -> Option<StreamId> {
+    let (ms, rest) = value.split_first_chunk::<8>()?;
+    let seq: &[u8; 8] = rest.try_into().ok()?;
+    Some(StreamId {
+        ms: u64::from_le_bytes(*ms),
+        seq: u64::from_le_bytes(*seq),
+    })
+}
+
+/// A pending entry's record value: its delivery time (Unix ms) and delivery count (8 bytes
+/// each, little-endian), then the consumer's name.
+pub fn encode_pending(delivered_ms: u64, deliveries: u64, consumer: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(16 + consumer.len());
+    out.extend_from_slice(&delivered_ms.to_le_bytes());
+    out.extend_from_slice(&deliveries.to_le_bytes());
+    out.extend_from_slice(consumer);
+    out
+}
+
+/// The inverse of [`encode_pending`]: delivery time, delivery count and consumer; `None` if
+/// `value` is shorter than 16 bytes.
+pub fn decode_pending(value: &[u8]) -> Option<(u64, u64, &[u8])> {
+    let (delivered, rest) = value.split_first_chunk::<8>()?;
+    let (deliveries, consumer) = rest.split_first_chunk::<8>()?;
+    Some((
+        u64::from_le_bytes(*delivered),
+        u64::from_le_bytes(*deliveries),
+        consumer,
+    ))
+}
+
+/// The consumer of a pending entry's record value.
+pub fn pending_consumer(value: &[u8]) -> Option<&[u8]> {
+    decode_pending(value).map(|(_, _, consumer)| consumer)
+}
+
 /// The engine key of user key `key` in database `db`.
 pub fn meta_key(db: u8, key: &[u8]) -> Vec<u8> {
     debug_assert!(usize::from(db) < DATABASES);
@@ -492,6 +564,33 @@ mod tests {
                 score.to_bits()
             );
         }
+    }
+
+    #[test]
+    fn stream_records_round_trip_and_damage_is_refused() {
+        let items: [&[u8]; 2] = [b"f", b""];
+        let encoded = encode_stream_fields(&items);
+        assert_eq!(decode_stream_fields(&encoded), Some(items.to_vec()));
+        for cut in 1..encoded.len() {
+            assert_eq!(
+                decode_stream_fields(encoded.get(..cut).unwrap_or_default()),
+                None
+            );
+        }
+        assert_eq!(
+            decode_stream_fields(&encode_stream_fields(&items[..1])),
+            None,
+            "an odd count is not an entry"
+        );
+        let id = StreamId {
+            ms: 7,
+            seq: u64::MAX,
+        };
+        assert_eq!(group_last_id(&encode_group(id)), Some(id));
+        assert_eq!(group_last_id(&[0; 15]), None);
+        let pending = encode_pending(5, 2, b"consumer");
+        assert_eq!(decode_pending(&pending), Some((5, 2, &b"consumer"[..])));
+        assert_eq!(decode_pending(&pending[..15]), None);
     }
 
     #[test]

@@ -1,6 +1,5 @@
-//! Consumer groups: `XGROUP` (`CREATE`, `SETID`, `DESTROY`, `DELCONSUMER`) and `XACK`, and
-//! the encodings of a group's record (its last delivered id) and of a pending entry's
-//! (delivery time, delivery count, consumer).
+//! Consumer groups: `XGROUP` (`CREATE`, `SETID`, `DESTROY`, `DELCONSUMER`) and `XACK`. A
+//! group's record and its pending entries' records are laid out in `keyspace`.
 
 use bytes::Bytes;
 
@@ -8,41 +7,8 @@ use super::id::{parse_id_arg, parse_strict_id, IdArg};
 use super::{change_stream, invalid_id, Stream};
 use crate::commands::strings::at;
 use crate::commands::{int_arg, is, syntax_error, wrong_arity, Ctx, Writes};
-use crate::keyspace::{self, StreamId};
+use crate::keyspace::{self, encode_group, pending_consumer, StreamId};
 use crate::resp::{Reply, OK};
-
-/// A pending entry's record value: delivery time and count (8 bytes each, little-endian),
-/// then the consumer's name.
-pub(super) fn encode_pending(delivered_ms: u64, count: u64, consumer: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(16 + consumer.len());
-    out.extend_from_slice(&delivered_ms.to_le_bytes());
-    out.extend_from_slice(&count.to_le_bytes());
-    out.extend_from_slice(consumer);
-    out
-}
-
-/// The consumer of a pending entry's record value.
-pub(super) fn pending_consumer(value: &[u8]) -> Option<&[u8]> {
-    value.get(16..)
-}
-
-/// The group's last delivered id, from its record.
-pub(super) fn group_last_id(value: &[u8]) -> Option<StreamId> {
-    let (ms, rest) = value.split_first_chunk::<8>()?;
-    let seq: &[u8; 8] = rest.try_into().ok()?;
-    Some(StreamId {
-        ms: u64::from_le_bytes(*ms),
-        seq: u64::from_le_bytes(*seq),
-    })
-}
-
-pub(super) fn encode_group(last: StreamId) -> [u8; 16] {
-    let mut out = [0u8; 16];
-    let (ms, seq) = out.split_at_mut(8);
-    ms.copy_from_slice(&last.ms.to_le_bytes());
-    seq.copy_from_slice(&last.seq.to_le_bytes());
-    out
-}
 
 pub(crate) fn xack(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
     change_stream(ctx, args, |stream, _| {

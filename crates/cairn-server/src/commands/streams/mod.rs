@@ -53,35 +53,17 @@ pub(super) fn damaged() -> Reply {
     Reply::err("cairn: the header of this key is damaged")
 }
 
-/// An entry's fields and values as one record value: each length-prefixed (4 bytes,
-/// big-endian).
-pub(crate) fn encode_fields(items: &[Bytes]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(items.iter().map(|item| item.len() + 4).sum());
-    for item in items {
-        out.extend_from_slice(&u32::try_from(item.len()).unwrap_or(u32::MAX).to_be_bytes());
-        out.extend_from_slice(item);
-    }
-    out
-}
-
-/// The inverse of [`encode_fields`]; `None` if `value` is not one.
-pub(crate) fn decode_fields(mut value: &[u8]) -> Option<Vec<Reply>> {
-    let mut items = Vec::new();
-    while !value.is_empty() {
-        let (length, rest) = value.split_first_chunk::<4>()?;
-        let length = usize::try_from(u32::from_be_bytes(*length)).ok()?;
-        items.push(Reply::Bulk(Bytes::copy_from_slice(rest.get(..length)?)));
-        value = rest.get(length..)?;
-    }
-    (items.len() % 2 == 0).then_some(items)
-}
-
 /// One entry as Redis replies it: its id and its fields.
 pub(super) fn entry_reply(id: StreamId, value: &[u8]) -> Result<Reply, Reply> {
-    let fields = decode_fields(value).ok_or_else(damaged)?;
+    let fields = keyspace::decode_stream_fields(value).ok_or_else(damaged)?;
     Ok(Reply::Array(vec![
         Reply::Bulk(Bytes::from(id.to_string())),
-        Reply::Array(fields),
+        Reply::Array(
+            fields
+                .into_iter()
+                .map(|field| Reply::Bulk(Bytes::copy_from_slice(field)))
+                .collect(),
+        ),
     ]))
 }
 
@@ -436,7 +418,7 @@ pub(crate) fn xadd(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
         }
         let id = next_id(stream.header.last_id, parsed.id, now)?;
         let mut writes = Writes::new();
-        writes.put(stream.entry_key(id), encode_fields(fields));
+        writes.put(stream.entry_key(id), keyspace::encode_stream_fields(fields));
         stream.header.count += 1;
         stream.header.last_id = id;
         if let Some(trim) = parsed.trim {
@@ -568,27 +550,4 @@ pub(crate) fn xdel(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
         }
         Ok(super::collection::count_reply(removed))
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn fields_round_trip_and_damage_is_refused() {
-        let items = [Bytes::from_static(b"f"), Bytes::from_static(b"")];
-        let encoded = encode_fields(&items);
-        assert_eq!(
-            decode_fields(&encoded),
-            Some(vec![
-                Reply::Bulk(Bytes::from_static(b"f")),
-                Reply::Bulk(Bytes::new())
-            ])
-        );
-        for cut in 1..encoded.len() {
-            assert_eq!(decode_fields(encoded.get(..cut).unwrap_or_default()), None);
-        }
-        let one = encode_fields(&items[..1]);
-        assert_eq!(decode_fields(&one), None, "an odd count is not an entry");
-    }
 }

@@ -9,12 +9,11 @@
 
 use bytes::Bytes;
 
-use super::groups::{encode_pending, group_last_id};
 use super::id::{parse_interval_id, parse_strict_id};
 use super::{damaged, entry_reply, Stream};
 use crate::commands::strings::at;
 use crate::commands::{int_arg, is, syntax_error, Ctx, Writes};
-use crate::keyspace::{self, StreamId};
+use crate::keyspace::{self, encode_pending, group_last_id, StreamId};
 use crate::resp::Reply;
 
 /// One pending entry.
@@ -28,12 +27,11 @@ pub(super) struct Pending {
 
 impl Pending {
     fn decode(id: StreamId, value: &[u8]) -> Option<Pending> {
-        let (delivered, rest) = value.split_first_chunk::<8>()?;
-        let (deliveries, consumer) = rest.split_first_chunk::<8>()?;
+        let (delivered_ms, deliveries, consumer) = keyspace::decode_pending(value)?;
         Some(Pending {
             id,
-            delivered_ms: u64::from_le_bytes(*delivered),
-            deliveries: u64::from_le_bytes(*deliveries),
+            delivered_ms,
+            deliveries,
             consumer: consumer.to_vec(),
         })
     }

@@ -5,13 +5,12 @@
 
 use bytes::Bytes;
 
-use super::groups::{encode_group, encode_pending, group_last_id};
 use super::id::parse_strict_id;
 use super::pending::{pending_key, walk_pending};
 use super::{damaged, entry_reply, Stream};
 use crate::commands::strings::at;
 use crate::commands::{int_arg, is, syntax_error, Blocked, Ctx, Store, Writes};
-use crate::keyspace::{self, StreamId};
+use crate::keyspace::{self, encode_group, encode_pending, group_last_id, StreamId};
 use crate::resp::{Protocol, Reply};
 
 /// What `XREAD`'s and `XREADGROUP`'s options say.
