@@ -22,8 +22,9 @@
 //! and under `strict` no reply shows a write that is not yet durable. Each command is atomic.
 //! No input ends the server: a malformed request closes its own connection.
 //!
-//! What it does not have yet: `XINFO CONSUMERS`, the `expired` keyspace event, and some commands of the types it has (`LINSERT`, `LREM`, `SRANDMEMBER`, `ZRANK`,
-//! ...): their commands get Redis's unknown-command error.
+//! What it does not have yet: `XINFO CONSUMERS`, the `expired` keyspace event, and some
+//! commands of the types it has (`LINSERT`, `LREM`, `SRANDMEMBER`, `ZRANGEBYLEX`, ...):
+//! their commands get Redis's unknown-command error.
 
 pub mod keyspace;
 pub mod resp;

@@ -171,6 +171,8 @@ fn command_event(name: &str, args: &[Bytes]) -> Option<(u32, &'static str)> {
         "rpush" => (LIST, "rpush"),
         "lpop" => (LIST, "lpop"),
         "rpop" => (LIST, "rpop"),
+        "lset" => (LIST, "lset"),
+        "ltrim" => (LIST, "ltrim"),
         "sadd" => (SET, "sadd"),
         "srem" => (SET, "srem"),
         "spop" => (SET, "spop"),

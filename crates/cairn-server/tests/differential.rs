@@ -175,9 +175,10 @@ impl Generator {
             match name.as_deref() {
                 Some("MULTI") => self.in_multi = true,
                 Some("EXEC" | "DISCARD") => self.in_multi = false,
-                Some("KEYS" | "SMEMBERS" | "HKEYS" | "HVALS" | "HGETALL" | "XPENDING")
-                    if self.in_multi =>
-                {
+                Some(
+                    "KEYS" | "SMEMBERS" | "HKEYS" | "HVALS" | "HGETALL" | "XPENDING" | "SINTER"
+                    | "SUNION" | "SDIFF",
+                ) if self.in_multi => {
                     continue;
                 }
                 _ => {}
@@ -446,7 +447,8 @@ impl Generator {
                 }
                 args
             }
-            _ => match self.rng.below(3) {
+            _ => match self.rng.below(4) {
+                3 => self.more_collection_command(key),
                 0 => {
                     let bounds = ["-inf", "+inf", "0", "(0", "1", "(2.5", "10", "x"];
                     let mut args = vec![
@@ -763,11 +765,53 @@ impl Generator {
     }
 }
 
+impl Generator {
+    /// The rarer collection commands: list edits, set algebra, sorted-set ranks and counts.
+    fn more_collection_command(&mut self, key: String) -> Vec<String> {
+        let list = self.typed_key(&["l:1", "l:2"]);
+        let set = self.typed_key(&["s:1", "s:2"]);
+        let zset = self.typed_key(&["z:1", "z:2"]);
+        match self.rng.below(12) {
+            0 => vec!["LSET".into(), list, self.int(-4, 4), self.member()],
+            1 => vec!["LTRIM".into(), list, self.int(-4, 4), self.int(-4, 4)],
+            2 => self.with_members(vec!["SMISMEMBER".into(), set], 2),
+            3 => {
+                let command = self.pick(&["SINTER", "SUNION", "SDIFF"]).to_owned();
+                let mut args = vec![command, set];
+                for _ in 0..self.rng.below(3) {
+                    args.push(self.typed_key(&["s:1", "s:2"]));
+                }
+                args
+            }
+            4 => vec!["ZCOUNT".into(), zset, self.score(), self.score()],
+            5 => vec!["ZRANK".into(), zset, self.member()],
+            6 => vec!["ZREVRANK".into(), zset, self.member()],
+            7 => self.with_members(vec!["ZMSCORE".into(), zset], 2),
+            8 => {
+                let mut args = vec!["ZREVRANGE".into(), zset, self.int(-4, 4), self.int(-4, 4)];
+                if self.chance(50) {
+                    args.push("WITHSCORES".into());
+                }
+                args
+            }
+            9 => vec![
+                "HSTRLEN".into(),
+                self.typed_key(&["h:1", "h:2"]),
+                self.member(),
+            ],
+            _ => vec!["TYPE".into(), key],
+        }
+    }
+}
+
 /// A reply, with the differences we accept taken out.
 fn normalized(command: &[String], reply: Frame) -> Frame {
     let name = command.first().map(|name| name.to_ascii_uppercase());
     match (name.as_deref(), reply) {
-        (Some("KEYS" | "SMEMBERS" | "HKEYS" | "HVALS"), Frame::Array(mut items)) => {
+        (
+            Some("KEYS" | "SMEMBERS" | "HKEYS" | "HVALS" | "SINTER" | "SUNION" | "SDIFF"),
+            Frame::Array(mut items),
+        ) => {
             items.sort_by_key(|item| format!("{item:?}"));
             Frame::Array(items)
         }

@@ -123,12 +123,24 @@ impl Ctx<'_> {
         &self,
         opened: &Opened,
         kind: Kind,
-        mut batch: Writes,
+        batch: Writes,
         now: u64,
     ) -> Result<(), Reply> {
         if batch.is_empty() && opened.original == Some(opened.header) {
             return Ok(());
         }
+        self.rewrite_collection(opened, kind, batch, now)
+    }
+
+    /// [`Ctx::save_collection`], writing the header even when nothing changed (a command that
+    /// Redis counts as a write, and notifies, whatever it did).
+    pub(crate) fn rewrite_collection(
+        &self,
+        opened: &Opened,
+        kind: Kind,
+        mut batch: Writes,
+        now: u64,
+    ) -> Result<(), Reply> {
         if opened.header.count == 0 {
             if opened.original.is_none() && batch.is_empty() {
                 return Ok(());

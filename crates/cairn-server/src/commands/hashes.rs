@@ -1,5 +1,5 @@
 //! Hash commands: `HSET`/`HMSET`, `HSETNX`, `HGET`, `HMGET`, `HGETALL`, `HKEYS`, `HVALS`,
-//! `HDEL`, `HLEN`, `HEXISTS`, `HINCRBY`, `HSCAN`. A field is an element record whose value is
+//! `HDEL`, `HLEN`, `HEXISTS`, `HSTRLEN`, `HINCRBY`, `HSCAN`. A field is an element record whose value is
 //! the field's value. Semantics and error texts follow Redis 7.0; `HGETALL`, `HKEYS` and
 //! `HVALS` list fields in byte order (Redis: hash order).
 
@@ -62,6 +62,16 @@ pub(crate) fn hget(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
         Ok(ctx
             .element(&opened.member_key(db, at(args, 2)))?
             .map_or(Reply::Null, |value| bulk_of(&value)))
+    })
+}
+
+pub(crate) fn hstrlen(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
+    let db = ctx.client.db;
+    with_collection(ctx, args, Kind::Hash, Reply::Integer(0), |opened| {
+        let value = ctx.element(&opened.member_key(db, at(args, 2)))?;
+        Ok(count_reply(value.map_or(0, |value| {
+            u64::try_from(value.as_bytes().len()).unwrap_or(u64::MAX)
+        })))
     })
 }
 

@@ -1,4 +1,5 @@
-//! List commands: `LPUSH`, `RPUSH`, `LPOP`, `RPOP`, `LRANGE`, `LLEN`, `LINDEX`. An element is
+//! List commands: `LPUSH`, `RPUSH`, `LPOP`, `RPOP`, `LRANGE`, `LLEN`, `LINDEX`, `LSET`,
+//! `LTRIM`. An element is
 //! an element record keyed by its position (8 bytes, big-endian): the header's `head` is the
 //! first position and `tail` the one after the last, so a push or pop at either end writes one
 //! element and the header, and `LRANGE` is one range scan. (Inserting or removing in the
@@ -11,7 +12,7 @@ use super::collection::{bulk_of, count_reply, with_collection, Opened};
 use super::strings::at;
 use super::{int_arg, Ctx};
 use crate::keyspace::{now_millis, Kind};
-use crate::resp::{BulkArray, Reply};
+use crate::resp::{BulkArray, Reply, OK};
 
 fn position_key(opened: &Opened, db: u8, position: u64) -> Vec<u8> {
     opened.member_key(db, &position.to_be_bytes())
@@ -103,6 +104,67 @@ fn pop(ctx: &Ctx<'_>, args: &[Bytes], left: bool) -> Reply {
             None => popped.pop().unwrap_or(Reply::Null),
             Some(_) => Reply::Array(popped),
         })
+    };
+    run().unwrap_or_else(|error| error)
+}
+
+pub(crate) fn lset(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
+    let run = || -> Result<Reply, Reply> {
+        let index = int_arg(at(args, 2))?;
+        let now = now_millis();
+        let meta_key = ctx.meta_key(at(args, 1))?;
+        let _locks = ctx.lock(&[&meta_key]);
+        let opened = ctx.open_collection(at(args, 1), Kind::List, now)?;
+        if opened.is_new() {
+            return Err(Reply::err("no such key"));
+        }
+        let Some((offset, _)) = clamp(index, index, opened.header.count) else {
+            return Err(Reply::err("index out of range"));
+        };
+        let db = ctx.client.db;
+        let mut batch = Writes::new();
+        batch.put(
+            position_key(&opened, db, opened.header.head + offset),
+            at(args, 3),
+        );
+        ctx.save_collection(&opened, Kind::List, batch, now)?;
+        Ok(OK)
+    };
+    run().unwrap_or_else(|error| error)
+}
+
+pub(crate) fn ltrim(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
+    let run = || -> Result<Reply, Reply> {
+        let start = int_arg(at(args, 2))?;
+        let stop = int_arg(at(args, 3))?;
+        let now = now_millis();
+        let meta_key = ctx.meta_key(at(args, 1))?;
+        let _locks = ctx.lock(&[&meta_key]);
+        let mut opened = ctx.open_collection(at(args, 1), Kind::List, now)?;
+        if opened.is_new() {
+            return Ok(OK);
+        }
+        let (keep_first, keep_last) = clamp(start, stop, opened.header.count).map_or(
+            (opened.header.count, opened.header.count),
+            |(first, last)| (first, last + 1),
+        );
+        let db = ctx.client.db;
+        let mut batch = Writes::new();
+        let head = opened.header.head;
+        for position in (head..head + keep_first).chain(head + keep_last..opened.header.tail) {
+            batch.delete(position_key(&opened, db, position));
+        }
+        if keep_first >= keep_last {
+            opened.header.head = opened.header.tail;
+            opened.header.count = 0;
+        } else {
+            opened.header.tail = head + keep_last;
+            opened.header.head = head + keep_first;
+            opened.header.count = keep_last - keep_first;
+        }
+        // Written even when nothing was trimmed: Redis sends its `ltrim` event then too.
+        ctx.rewrite_collection(&opened, Kind::List, batch, now)?;
+        Ok(OK)
     };
     run().unwrap_or_else(|error| error)
 }

@@ -1,4 +1,5 @@
-//! Set commands: `SADD`, `SREM`, `SMEMBERS`, `SISMEMBER`, `SCARD`, `SPOP`. A member is an
+//! Set commands: `SADD`, `SREM`, `SMEMBERS`, `SISMEMBER`, `SMISMEMBER`, `SCARD`, `SPOP`,
+//! `SINTER`, `SUNION`, `SDIFF`. A member is an
 //! element record with an empty value. `SMEMBERS` lists members in byte order (Redis: hash
 //! order); `SPOP` takes members from a random place among the first [`SPOP_WINDOW`], not
 //! uniformly from the whole set.
@@ -62,6 +63,90 @@ pub(crate) fn sismember(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
         let found = ctx.element(&opened.member_key(db, at(args, 2)))?.is_some();
         Ok(Reply::Integer(i64::from(found)))
     })
+}
+
+pub(crate) fn smismember(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
+    let db = ctx.client.db;
+    let absent = Reply::Array(vec![Reply::Integer(0); args.len().saturating_sub(2)]);
+    with_collection(ctx, args, Kind::Set, absent, |opened| {
+        let mut found = Vec::with_capacity(args.len().saturating_sub(2));
+        for member in args.iter().skip(2) {
+            let here = ctx.element(&opened.member_key(db, member))?.is_some();
+            found.push(Reply::Integer(i64::from(here)));
+        }
+        Ok(Reply::Array(found))
+    })
+}
+
+/// The members of the set under each of `keys` (an absent key is the empty set), after
+/// checking every key's type first, as Redis does.
+fn member_sets(
+    ctx: &Ctx<'_>,
+    keys: &[Bytes],
+) -> Result<Vec<std::collections::BTreeSet<Vec<u8>>>, Reply> {
+    let now = now_millis();
+    let mut headers = Vec::with_capacity(keys.len());
+    for key in keys {
+        headers.push(ctx.read_collection(key, Kind::Set, now)?);
+    }
+    let mut sets = Vec::with_capacity(keys.len());
+    for (key, header) in keys.iter().zip(headers) {
+        let members = match header {
+            Some((header, _)) => ctx
+                .elements(key, &header)?
+                .into_iter()
+                .map(|(member, _)| member)
+                .collect(),
+            None => std::collections::BTreeSet::new(),
+        };
+        sets.push(members);
+    }
+    Ok(sets)
+}
+
+fn set_reply(members: impl IntoIterator<Item = Vec<u8>>) -> Reply {
+    Reply::Set(
+        members
+            .into_iter()
+            .map(|member| Reply::Bulk(Bytes::from(member)))
+            .collect(),
+    )
+}
+
+pub(crate) fn sinter(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
+    let run = || -> Result<Reply, Reply> {
+        let mut sets = member_sets(ctx, args.get(1..).unwrap_or_default())?.into_iter();
+        let first = sets.next().unwrap_or_default();
+        let rest: Vec<_> = sets.collect();
+        Ok(set_reply(first.into_iter().filter(|member| {
+            rest.iter().all(|set| set.contains(member))
+        })))
+    };
+    run().unwrap_or_else(|error| error)
+}
+
+pub(crate) fn sunion(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
+    let run = || -> Result<Reply, Reply> {
+        let sets = member_sets(ctx, args.get(1..).unwrap_or_default())?;
+        Ok(set_reply(
+            sets.into_iter()
+                .flatten()
+                .collect::<std::collections::BTreeSet<_>>(),
+        ))
+    };
+    run().unwrap_or_else(|error| error)
+}
+
+pub(crate) fn sdiff(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
+    let run = || -> Result<Reply, Reply> {
+        let mut sets = member_sets(ctx, args.get(1..).unwrap_or_default())?.into_iter();
+        let first = sets.next().unwrap_or_default();
+        let rest: Vec<_> = sets.collect();
+        Ok(set_reply(first.into_iter().filter(|member| {
+            !rest.iter().any(|set| set.contains(member))
+        })))
+    };
+    run().unwrap_or_else(|error| error)
 }
 
 pub(crate) fn scard(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {

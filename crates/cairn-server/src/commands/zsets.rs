@@ -1,6 +1,6 @@
-//! Sorted-set commands: `ZADD` (NX, XX, GT, LT, CH, INCR), `ZINCRBY`, `ZSCORE`, `ZCARD`,
-//! `ZREM`, `ZRANGE` (by rank, `WITHSCORES`), `ZRANGEBYSCORE` (`WITHSCORES`, `LIMIT`),
-//! `ZPOPMIN`. A member has two records: its element record (value: the score, 8 bytes
+//! Sorted-set commands: `ZADD` (NX, XX, GT, LT, CH, INCR), `ZINCRBY`, `ZSCORE`, `ZMSCORE`,
+//! `ZCARD`, `ZCOUNT`, `ZRANK`, `ZREVRANK`, `ZREM`, `ZRANGE` (by rank, `WITHSCORES`),
+//! `ZREVRANGE`, `ZRANGEBYSCORE` (`WITHSCORES`, `LIMIT`), `ZPOPMIN`. A member has two records: its element record (value: the score, 8 bytes
 //! little-endian) for lookups, and a score record (`keyspace::score_prefix`, then the
 //! sortable score and the member) for order. Both change in one commit. Scores print as the
 //! shortest text that reads back the same (Redis 7.0 prints 17 significant digits).
@@ -276,22 +276,9 @@ pub(crate) fn zrange(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
         Err(error) => return error,
     };
     with_collection(ctx, args, Kind::ZSet, Reply::Array(Vec::new()), |opened| {
-        let len = i64::try_from(opened.header.count).unwrap_or(i64::MAX);
-        let first = if start < 0 {
-            len.saturating_add(start)
-        } else {
-            start
-        }
-        .max(0);
-        let last = if stop < 0 {
-            len.saturating_add(stop)
-        } else {
-            stop
-        }
-        .min(len - 1);
-        if first > last || first >= len {
+        let Some((first, last)) = rank_range(start, stop, opened.header.count) else {
             return Ok(Reply::Array(Vec::new()));
-        }
+        };
         let skip = usize::try_from(first).unwrap_or(usize::MAX);
         let take = usize::try_from(last - first + 1).unwrap_or(0);
         let members = by_score(ctx, opened, all_scores(ctx, opened), skip, take)?;
@@ -341,54 +328,187 @@ pub(crate) fn zrangebyscore(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
         Err(error) => return error,
     };
     with_collection(ctx, args, Kind::ZSet, Reply::Array(Vec::new()), |opened| {
-        let prefix = keyspace::score_prefix(ctx.client.db, &opened.key, opened.header.version);
-        let at_score = |score: f64| {
-            let mut key = prefix.clone();
-            key.extend_from_slice(&keyspace::sortable_score(score));
-            key
-        };
-        // The first key past every member with `score`: the next sortable score.
-        let after_score = |score: f64| {
-            let next = u64::from_be_bytes(keyspace::sortable_score(score)).saturating_add(1);
-            let mut key = prefix.clone();
-            key.extend_from_slice(&next.to_be_bytes());
-            key
-        };
-        let lower = if min.1 {
-            std::ops::Bound::Included(after_score(min.0))
-        } else {
-            std::ops::Bound::Included(at_score(min.0))
-        };
-        let upper = if max.1 {
-            std::ops::Bound::Excluded(at_score(max.0))
-        } else {
-            std::ops::Bound::Excluded(after_score(max.0))
-        };
-        let reversed = match (&lower, &upper) {
-            (std::ops::Bound::Included(low), std::ops::Bound::Excluded(high)) => low >= high,
-            _ => false,
-        };
-        if reversed {
-            return Ok(Reply::Array(Vec::new()));
-        }
-        let members = by_score(ctx, opened, (lower, upper), 0, usize::MAX)?;
-        let members: Vec<_> = members
-            .into_iter()
-            .filter(|(score, _)| {
-                (if min.1 {
-                    *score > min.0
-                } else {
-                    *score >= min.0
-                }) && (if max.1 {
-                    *score < max.0
-                } else {
-                    *score <= max.0
-                })
-            })
-            .skip(skip)
-            .take(take)
-            .collect();
+        let members = in_score_range(ctx, opened, min, max)?;
+        let members: Vec<_> = members.into_iter().skip(skip).take(take).collect();
         Ok(members_reply(members, with_scores))
+    })
+}
+
+/// The members whose scores lie between `min` and `max` (each a score and whether it is
+/// excluded), in score order.
+fn in_score_range(
+    ctx: &Ctx<'_>,
+    opened: &Opened,
+    min: (f64, bool),
+    max: (f64, bool),
+) -> Result<Vec<(f64, Vec<u8>)>, Reply> {
+    let prefix = keyspace::score_prefix(ctx.client.db, &opened.key, opened.header.version);
+    let at_score = |score: f64| {
+        let mut key = prefix.clone();
+        key.extend_from_slice(&keyspace::sortable_score(score));
+        key
+    };
+    // The first key past every member with `score`: the next sortable score.
+    let after_score = |score: f64| {
+        let next = u64::from_be_bytes(keyspace::sortable_score(score)).saturating_add(1);
+        let mut key = prefix.clone();
+        key.extend_from_slice(&next.to_be_bytes());
+        key
+    };
+    let lower = if min.1 {
+        std::ops::Bound::Included(after_score(min.0))
+    } else {
+        std::ops::Bound::Included(at_score(min.0))
+    };
+    let upper = if max.1 {
+        std::ops::Bound::Excluded(at_score(max.0))
+    } else {
+        std::ops::Bound::Excluded(after_score(max.0))
+    };
+    let reversed = match (&lower, &upper) {
+        (std::ops::Bound::Included(low), std::ops::Bound::Excluded(high)) => low >= high,
+        _ => false,
+    };
+    if reversed {
+        return Ok(Vec::new());
+    }
+    let members = by_score(ctx, opened, (lower, upper), 0, usize::MAX)?;
+    Ok(members
+        .into_iter()
+        .filter(|(score, _)| {
+            (if min.1 {
+                *score > min.0
+            } else {
+                *score >= min.0
+            }) && (if max.1 {
+                *score < max.0
+            } else {
+                *score <= max.0
+            })
+        })
+        .collect())
+}
+
+pub(crate) fn zcount(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
+    let bad = || Reply::err("min or max is not a float");
+    let (Some(min), Some(max)) = (parse_bound(at(args, 2)), parse_bound(at(args, 3))) else {
+        return bad();
+    };
+    with_collection(ctx, args, Kind::ZSet, Reply::Integer(0), |opened| {
+        let members = in_score_range(ctx, opened, min, max)?;
+        Ok(count_reply(
+            u64::try_from(members.len()).unwrap_or(u64::MAX),
+        ))
+    })
+}
+
+pub(crate) fn zrevrange(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
+    let run = || -> Result<(i64, i64, bool), Reply> {
+        let start = int_arg(at(args, 2))?;
+        let stop = int_arg(at(args, 3))?;
+        let with_scores = match args.get(4..).unwrap_or_default() {
+            [] => false,
+            [option] if is(option, "withscores") => true,
+            _ => return Err(syntax_error()),
+        };
+        Ok((start, stop, with_scores))
+    };
+    let (start, stop, with_scores) = match run() {
+        Ok(parsed) => parsed,
+        Err(error) => return error,
+    };
+    with_collection(ctx, args, Kind::ZSet, Reply::Array(Vec::new()), |opened| {
+        let Some((first, last)) = rank_range(start, stop, opened.header.count) else {
+            return Ok(Reply::Array(Vec::new()));
+        };
+        // Ranks counted from the highest score: forward ranks len-1-last ..= len-1-first.
+        let len = opened.header.count;
+        let skip = usize::try_from(len - 1 - last).unwrap_or(usize::MAX);
+        let take = usize::try_from(last - first + 1).unwrap_or(0);
+        let mut members = by_score(ctx, opened, all_scores(ctx, opened), skip, take)?;
+        members.reverse();
+        Ok(members_reply(members, with_scores))
+    })
+}
+
+/// `start`..=`stop` (negative counting from the end) clamped to a set of `len` members, as
+/// `ZRANGE` reads ranks; `None` when empty.
+fn rank_range(start: i64, stop: i64, len: u64) -> Option<(u64, u64)> {
+    let len = i64::try_from(len).unwrap_or(i64::MAX);
+    let first = if start < 0 {
+        len.saturating_add(start)
+    } else {
+        start
+    }
+    .max(0);
+    let last = if stop < 0 {
+        len.saturating_add(stop)
+    } else {
+        stop
+    }
+    .min(len - 1);
+    if first > last || first >= len {
+        return None;
+    }
+    Some((u64::try_from(first).ok()?, u64::try_from(last).ok()?))
+}
+
+pub(crate) fn zrank(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
+    rank(ctx, args, false)
+}
+
+pub(crate) fn zrevrank(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
+    rank(ctx, args, true)
+}
+
+/// `ZRANK` and (`rev`) `ZREVRANK`: how many members sort before `args[2]`.
+fn rank(ctx: &Ctx<'_>, args: &[Bytes], rev: bool) -> Reply {
+    let db = ctx.client.db;
+    with_collection(ctx, args, Kind::ZSet, Reply::Null, |opened| {
+        let member = at(args, 2);
+        let Some(score) = ctx
+            .element(&opened.member_key(db, member))?
+            .as_ref()
+            .and_then(score_of)
+        else {
+            return Ok(Reply::Null);
+        };
+        let (lower, _) = all_scores(ctx, opened);
+        let below = by_score(
+            ctx,
+            opened,
+            (
+                lower,
+                std::ops::Bound::Excluded(opened.score_key(db, score, member)),
+            ),
+            0,
+            usize::MAX,
+        )?
+        .len();
+        let below = u64::try_from(below).unwrap_or(u64::MAX);
+        Ok(count_reply(if rev {
+            opened.header.count - 1 - below
+        } else {
+            below
+        }))
+    })
+}
+
+pub(crate) fn zmscore(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
+    let db = ctx.client.db;
+    let absent = Reply::Array(vec![Reply::Null; args.len().saturating_sub(2)]);
+    with_collection(ctx, args, Kind::ZSet, absent, |opened| {
+        let mut scores = Vec::with_capacity(args.len().saturating_sub(2));
+        for member in args.iter().skip(2) {
+            let value = ctx.element(&opened.member_key(db, member))?;
+            scores.push(
+                value
+                    .as_ref()
+                    .and_then(score_of)
+                    .map_or(Reply::Null, Reply::Double),
+            );
+        }
+        Ok(Reply::Array(scores))
     })
 }
 
