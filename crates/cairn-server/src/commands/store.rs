@@ -125,6 +125,52 @@ impl Ctx<'_> {
         result.map_err(|error| engine_error(&error))
     }
 
+    /// [`Ctx::scan`] from the last key down. The database walks its index backwards; inside a
+    /// transaction, whose scans run forward only, the range is read whole first.
+    pub(crate) fn scan_rev(
+        &self,
+        lower: Bound<Vec<u8>>,
+        upper: Bound<Vec<u8>>,
+        mut each: impl FnMut(&[u8], &Value) -> bool,
+    ) -> Result<(), Reply> {
+        if let (
+            Bound::Included(low) | Bound::Excluded(low),
+            Bound::Included(high) | Bound::Excluded(high),
+        ) = (&lower, &upper)
+        {
+            if low > high {
+                return Ok(());
+            }
+        }
+        match &self.store {
+            Store::Db => {
+                let scan = self
+                    .shared
+                    .db
+                    .range::<Vec<u8>>((lower, upper))
+                    .map_err(|error| engine_error(&error))?;
+                for (key, value) in scan.rev() {
+                    if !each(&key, &value) {
+                        break;
+                    }
+                }
+            }
+            Store::Tx(_) => {
+                let mut records = Vec::new();
+                self.scan(lower, upper, |key, value| {
+                    records.push((key.to_vec(), value.clone()));
+                    true
+                })?;
+                for (key, value) in records.iter().rev() {
+                    if !each(key, value) {
+                        break;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Calls `each` on the records between `lower` and `upper`, in key order, until it returns
     /// `false`. An empty or reversed range visits nothing.
     pub(crate) fn scan(

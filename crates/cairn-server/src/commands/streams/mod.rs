@@ -32,7 +32,6 @@ pub(crate) use groups::{xack, xgroup};
 pub(crate) use pending::{xautoclaim, xclaim, xinfo, xpending};
 pub(crate) use read::{xread, xreadgroup};
 
-use std::collections::VecDeque;
 use std::ops::Bound;
 
 use bytes::Bytes;
@@ -510,21 +509,31 @@ fn range(ctx: &Ctx<'_>, args: &[Bytes], rev: bool) -> Result<Reply, Reply> {
         })?;
         return Ok(Reply::Array(entries));
     }
-    // The engine scans forward only: keep the last `limit` entries of the range.
-    let mut window: VecDeque<(StreamId, Vec<u8>)> = VecDeque::new();
-    ctx.entries(&stream, start, end, |id, value| {
-        if window.len() == limit {
-            window.pop_front();
-        }
-        window.push_back((id, value.to_vec()));
-        Ok(true)
-    })?;
-    let entries = window
-        .iter()
-        .rev()
-        .map(|(id, value)| entry_reply(*id, value))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(Reply::Array(entries))
+    let mut entries = Vec::new();
+    let mut failed = None;
+    if start <= end {
+        ctx.scan_rev(
+            Bound::Included(stream.entry_key(start)),
+            Bound::Included(stream.entry_key(end)),
+            |engine_key, value| {
+                let id = engine_key
+                    .len()
+                    .checked_sub(16)
+                    .and_then(|at| engine_key.get(at..))
+                    .and_then(StreamId::from_key_bytes);
+                match id.map(|id| entry_reply(id, value.as_bytes())) {
+                    Some(Ok(reply)) => entries.push(reply),
+                    Some(Err(error)) => failed = Some(error),
+                    None => failed = Some(damaged()),
+                }
+                failed.is_none() && entries.len() < limit
+            },
+        )?;
+    }
+    match failed {
+        Some(error) => Err(error),
+        None => Ok(Reply::Array(entries)),
+    }
 }
 
 pub(crate) fn xdel(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
