@@ -260,18 +260,20 @@ fn all_scores(
     )
 }
 
-pub(crate) fn zrange(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
-    let run = || -> Result<(i64, i64, bool), Reply> {
-        let start = int_arg(at(args, 2))?;
-        let stop = int_arg(at(args, 3))?;
-        let with_scores = match args.get(4..).unwrap_or_default() {
-            [] => false,
-            [option] if is(option, "withscores") => true,
-            _ => return Err(syntax_error()),
-        };
-        Ok((start, stop, with_scores))
+/// `ZRANGE`'s and `ZREVRANGE`'s arguments: start, stop, and `WITHSCORES`.
+fn rank_args(args: &[Bytes]) -> Result<(i64, i64, bool), Reply> {
+    let start = int_arg(at(args, 2))?;
+    let stop = int_arg(at(args, 3))?;
+    let with_scores = match args.get(4..).unwrap_or_default() {
+        [] => false,
+        [option] if is(option, "withscores") => true,
+        _ => return Err(syntax_error()),
     };
-    let (start, stop, with_scores) = match run() {
+    Ok((start, stop, with_scores))
+}
+
+pub(crate) fn zrange(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
+    let (start, stop, with_scores) = match rank_args(args) {
         Ok(parsed) => parsed,
         Err(error) => return error,
     };
@@ -403,17 +405,7 @@ pub(crate) fn zcount(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
 }
 
 pub(crate) fn zrevrange(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
-    let run = || -> Result<(i64, i64, bool), Reply> {
-        let start = int_arg(at(args, 2))?;
-        let stop = int_arg(at(args, 3))?;
-        let with_scores = match args.get(4..).unwrap_or_default() {
-            [] => false,
-            [option] if is(option, "withscores") => true,
-            _ => return Err(syntax_error()),
-        };
-        Ok((start, stop, with_scores))
-    };
-    let (start, stop, with_scores) = match run() {
+    let (start, stop, with_scores) = match rank_args(args) {
         Ok(parsed) => parsed,
         Err(error) => return error,
     };
