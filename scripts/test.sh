@@ -57,6 +57,12 @@ trap 'rm -f "$test_log"' EXIT
 cargo test --workspace --lib --bins --tests --examples --locked --all-features 2>&1 | tee "$test_log"
 cargo test --workspace --doc --locked --all-features 2>&1 | tee -a "$test_log"
 
+# Redis's own test suite (its Tcl tests, external-server mode) against `cairn serve`, the
+# parts that cover the commands Cairn has; scripts/redis-suite/skip.txt lists the rest and
+# why. It fetches Redis's source (checked by SHA-256) and installs tclsh when missing.
+step "Redis's test suite against cairn serve (scripts/redis-suite.sh)"
+bash scripts/redis-suite.sh
+
 # The main job, briefly, and the CI performance gate: a broken workload or a 2x regression of
 # a headline ratio fails the gate (docs/benchmarks.md, "The CI gate").
 step "scripts/bench.sh ci (every workload briefly, then the performance gate)"

@@ -167,6 +167,7 @@ fn command_event(name: &str, args: &[Bytes]) -> Option<(u32, &'static str)> {
         "hset" | "hmset" | "hsetnx" => (HASH, "hset"),
         "hdel" => (HASH, "hdel"),
         "hincrby" => (HASH, "hincrby"),
+        "hincrbyfloat" => (HASH, "hincrbyfloat"),
         "lpush" => (LIST, "lpush"),
         "rpush" => (LIST, "rpush"),
         "lpop" => (LIST, "lpop"),

@@ -185,6 +185,7 @@ async fn wait_blocked(
     kill: &Notify,
     shutdown: &mut watch::Receiver<bool>,
 ) -> bool {
+    let _counted = shared.clients.block(&blocked.keys);
     let deadline = blocked
         .timeout
         .map(|timeout| tokio::time::Instant::now() + timeout);
@@ -193,7 +194,9 @@ async fn wait_blocked(
         let appended = shared.stream_writes.notified();
         tokio::pin!(appended);
         appended.as_mut().enable();
+        client.rerun = true;
         let reply = commands::dispatch(shared, client, &blocked.args);
+        client.rerun = false;
         if client.blocked.take().is_none() {
             reply.encode(client.protocol, output);
             return true;

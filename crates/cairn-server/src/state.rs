@@ -121,6 +121,8 @@ pub struct Shared {
     pub(crate) notify: crate::notify::Setting,
     /// The scripts `EVAL` and `SCRIPT LOAD` were given.
     pub(crate) scripts: crate::commands::ScriptCache,
+    /// Redis's encoding thresholds as clients set them (`commands::config`).
+    pub(crate) layout_hints: crate::commands::LayoutHints,
 }
 
 impl Shared {
@@ -141,6 +143,7 @@ impl Shared {
             stream_writes: tokio::sync::Notify::new(),
             notify: crate::notify::Setting::default(),
             scripts: crate::commands::ScriptCache::default(),
+            layout_hints: crate::commands::LayoutHints::default(),
         }
     }
 }
@@ -236,6 +239,21 @@ pub(crate) struct Counters {
     pub(crate) commands_processed: AtomicU64,
     pub(crate) syncs: AtomicU64,
     pub(crate) elements_reclaimed: AtomicU64,
+}
+
+impl Counters {
+    /// `CONFIG RESETSTAT`: every counter back to zero.
+    pub(crate) fn reset(&self) {
+        for counter in [
+            &self.connections_received,
+            &self.connections_rejected,
+            &self.commands_processed,
+            &self.syncs,
+            &self.elements_reclaimed,
+        ] {
+            counter.store(0, Ordering::Relaxed);
+        }
+    }
 }
 
 /// The per-key write locks: a fixed array of mutexes, a key's stripe chosen by its hash.
@@ -361,7 +379,32 @@ impl SyncGate {
 pub(crate) struct Clients {
     next_id: AtomicU64,
     connected: AtomicUsize,
+    /// Clients waiting in a blocking read (`INFO`'s `blocked_clients`).
+    blocked: AtomicUsize,
+    /// The engine keys they wait on, each with its count of waiting clients.
+    blocked_on: Mutex<HashMap<Vec<u8>, usize>>,
     entries: Mutex<HashMap<u64, ClientEntry>>,
+}
+
+/// Counts one client as blocked on its keys while it lives (`Clients::block`).
+pub(crate) struct BlockedGuard<'a> {
+    clients: &'a Clients,
+    keys: &'a [Vec<u8>],
+}
+
+impl Drop for BlockedGuard<'_> {
+    fn drop(&mut self) {
+        let mut blocked_on = self.clients.blocked_on.lock();
+        for key in self.keys {
+            if let Some(waiting) = blocked_on.get_mut(key) {
+                *waiting -= 1;
+                if *waiting == 0 {
+                    blocked_on.remove(key);
+                }
+            }
+        }
+        self.clients.blocked.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// One connected client, as the registry sees it.
@@ -412,6 +455,30 @@ impl Clients {
 
     pub(crate) fn connected(&self) -> usize {
         self.connected.load(Ordering::Relaxed)
+    }
+
+    /// Counts a client as blocked on `keys` until the guard drops.
+    pub(crate) fn block<'a>(&'a self, keys: &'a [Vec<u8>]) -> BlockedGuard<'a> {
+        let mut blocked_on = self.blocked_on.lock();
+        for key in keys {
+            *blocked_on.entry(key.clone()).or_insert(0) += 1;
+        }
+        self.blocked.fetch_add(1, Ordering::Relaxed);
+        BlockedGuard {
+            clients: self,
+            keys,
+        }
+    }
+
+    /// Whether a blocked client waits on one of `keys`.
+    pub(crate) fn any_blocked_on<'k>(&self, mut keys: impl Iterator<Item = &'k [u8]>) -> bool {
+        let blocked_on = self.blocked_on.lock();
+        keys.any(|key| blocked_on.contains_key(key))
+    }
+
+    /// Clients waiting in a blocking read.
+    pub(crate) fn blocked(&self) -> usize {
+        self.blocked.load(Ordering::Relaxed)
     }
 
     /// Runs `change` on client `id`'s entry.

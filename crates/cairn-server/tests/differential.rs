@@ -342,7 +342,20 @@ impl Generator {
 
     fn score(&mut self) -> String {
         self.pick(&[
-            "1", "2", "-3", "0.5", "2.5", "10", "inf", "-inf", "x", "nan",
+            "1",
+            "2",
+            "-3",
+            "0.5",
+            "2.5",
+            "10",
+            "inf",
+            "-inf",
+            "x",
+            "nan",
+            "0.1",
+            "-1.7",
+            "1e20",
+            "3.14159e-7",
         ])
         .to_owned()
     }
@@ -395,6 +408,13 @@ impl Generator {
             4 => vec!["HGETALL".into(), key],
             5 => self.with_members(vec!["HDEL".into(), key], 2),
             6 => vec!["HLEN".into(), key],
+            7 if self.chance(30) => {
+                // Binary fractions, on a field `HINCRBY` leaves alone: Redis adds in `long
+                // double`, Cairn in `f64`, and the two agree exactly on these sums (not on
+                // `HINCRBY`'s integers near 2^63).
+                let delta = self.pick(&["0.5", "-1.25", "2", "x", "1e3", "inf"]).into();
+                vec!["HINCRBYFLOAT".into(), key, "float".into(), delta]
+            }
             7 => vec!["HINCRBY".into(), key, self.member(), self.int(-5, 5)],
             8 => vec!["HEXISTS".into(), key, self.member()],
             9 => vec![self.pick(&["HKEYS", "HVALS", "HSETNX"]).into(), key],
@@ -451,18 +471,35 @@ impl Generator {
                 3 => self.more_collection_command(key),
                 0 => {
                     let bounds = ["-inf", "+inf", "0", "(0", "1", "(2.5", "10", "x"];
+                    // The old form, its reverse, and `ZRANGE`'s options (in any order).
+                    let (name, modern) = match self.rng.below(3) {
+                        0 => ("ZRANGEBYSCORE", false),
+                        1 => ("ZREVRANGEBYSCORE", false),
+                        _ => ("ZRANGE", true),
+                    };
                     let mut args = vec![
-                        "ZRANGEBYSCORE".into(),
+                        name.into(),
                         key,
                         self.pick(&bounds).into(),
                         self.pick(&bounds).into(),
                     ];
+                    let mut options: Vec<Vec<String>> = Vec::new();
+                    if modern && self.chance(85) {
+                        options.push(vec!["BYSCORE".into()]);
+                    }
+                    if modern && self.chance(50) {
+                        options.push(vec!["REV".into()]);
+                    }
                     if self.chance(50) {
-                        args.push("WITHSCORES".into());
+                        options.push(vec!["WITHSCORES".into()]);
                     }
                     if self.chance(30) {
-                        args.extend(["LIMIT".into(), self.int(-1, 2), self.int(-1, 3)]);
+                        options.push(vec!["LIMIT".into(), self.int(-1, 2), self.int(-1, 3)]);
                     }
+                    if options.len() > 1 && self.chance(50) {
+                        options.swap(0, 1);
+                    }
+                    args.extend(options.into_iter().flatten());
                     args
                 }
                 1 => {

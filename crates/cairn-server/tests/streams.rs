@@ -125,6 +125,81 @@ fn a_blocked_xread_wakes_on_another_clients_xadd_and_only_sees_new_entries() {
 }
 
 #[test]
+fn a_blocked_read_learns_when_its_stream_is_deleted_or_replaced() {
+    let server = start(Config::new()).expect("starts");
+    let mut writer = RespClient::connect(server.addr()).expect("connects");
+    let mut reader = RespClient::connect(server.addr()).expect("connects");
+    let blocked = |writer: &mut RespClient| {
+        wait_until(Duration::from_secs(5), "the read blocks", || {
+            info_field(writer, "clients", "blocked_clients").unwrap_or(0) == 1
+        });
+    };
+
+    // A group read whose stream is deleted ends with Redis's error, not at its timeout.
+    writer
+        .command(&["XADD", "s", "1-1", "f", "v"])
+        .expect("xadd");
+    writer
+        .command(&["XGROUP", "CREATE", "s", "g", "$"])
+        .expect("xgroup");
+    let group_read = [
+        "XREADGROUP",
+        "GROUP",
+        "g",
+        "c",
+        "BLOCK",
+        "0",
+        "STREAMS",
+        "s",
+        ">",
+    ];
+    reader.send(&group_read).expect("send");
+    blocked(&mut writer);
+    writer.command(&["DEL", "s"]).expect("del");
+    assert_eq!(
+        reader.read().expect("reply"),
+        Frame::Error("UNBLOCKED the stream key no longer exists".into())
+    );
+
+    // So does one whose stream is overwritten by another type inside EXEC.
+    writer
+        .command(&["XGROUP", "CREATE", "s", "g", "$", "MKSTREAM"])
+        .expect("xgroup");
+    reader.send(&group_read).expect("send");
+    blocked(&mut writer);
+    writer.command(&["MULTI"]).expect("multi");
+    writer
+        .command(&["SET", "s", "now a string"])
+        .expect("queued");
+    writer.command(&["EXEC"]).expect("exec");
+    assert_eq!(
+        reader.read().expect("reply"),
+        Frame::Error("UNBLOCKED the stream key no longer exists".into())
+    );
+
+    // A plain XREAD waits on past a key that holds another type for a while, and is served
+    // by the stream written there later.
+    writer.command(&["DEL", "s"]).expect("del");
+    reader
+        .send(&["XREAD", "BLOCK", "10000", "STREAMS", "s", "$"])
+        .expect("send");
+    blocked(&mut writer);
+    writer.command(&["LPUSH", "s", "x"]).expect("lpush");
+    writer.command(&["DEL", "s"]).expect("del");
+    writer
+        .command(&["XADD", "s", "5-1", "new", "1"])
+        .expect("xadd");
+    assert_eq!(
+        reader.read().expect("reply"),
+        served("s", vec![entry("5-1", &["new", "1"])])
+    );
+    assert_eq!(
+        info_field(&mut writer, "clients", "blocked_clients").expect("info"),
+        0
+    );
+}
+
+#[test]
 fn a_blocked_read_times_out_with_a_null_and_never_blocks_inside_multi() {
     let server = start(Config::new()).expect("starts");
     let mut client = RespClient::connect(server.addr()).expect("connects");

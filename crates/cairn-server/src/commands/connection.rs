@@ -1,5 +1,5 @@
 //! Connection and server commands: `PING`, `ECHO`, `HELLO`, `AUTH`, `SELECT`, `QUIT`,
-//! `CLIENT`, `INFO`, `DBSIZE`, `FLUSHDB`/`FLUSHALL`, `TIME`, `COMMAND`, `CONFIG GET`.
+//! `CLIENT`, `INFO`, `DBSIZE`, `FLUSHDB`/`FLUSHALL`, `TIME`, `COMMAND` (`CONFIG` is in `config`).
 
 use std::fmt::Write as _;
 use std::sync::atomic::Ordering;
@@ -291,9 +291,10 @@ pub(crate) fn info(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
     if show("clients") {
         let _ = write!(
             text,
-            "# Clients\r\nconnected_clients:{}\r\nmaxclients:{}\r\n\r\n",
+            "# Clients\r\nconnected_clients:{}\r\nmaxclients:{}\r\nblocked_clients:{}\r\n\r\n",
             shared.clients.connected(),
-            shared.config.maxclients
+            shared.config.maxclients,
+            shared.clients.blocked()
         );
     }
     if show("persistence") {
@@ -437,115 +438,6 @@ pub(crate) fn command(_ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
             String::from_utf8_lossy(sub)
         ))
     }
-}
-
-pub(crate) fn config(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
-    let sub = at(args, 1);
-    if is(sub, "resetstat") && args.len() == 2 {
-        return OK;
-    }
-    if is(sub, "set") {
-        return config_set(ctx, args);
-    }
-    if !is(sub, "get") || args.len() < 3 {
-        return Reply::err(format!(
-            "unknown subcommand or wrong number of arguments for '{}'. Try CONFIG HELP.",
-            String::from_utf8_lossy(sub)
-        ));
-    }
-    let config = &ctx.shared.config;
-    let settings: Vec<(&str, String)> = vec![
-        ("bind", config.bind.ip().to_string()),
-        ("port", config.bind.port().to_string()),
-        ("databases", DATABASES.to_string()),
-        ("maxclients", config.maxclients.to_string()),
-        (
-            "timeout",
-            config
-                .timeout
-                .map_or(0, |timeout| timeout.as_secs())
-                .to_string(),
-        ),
-        (
-            "protected-mode",
-            if config.protected_mode { "yes" } else { "no" }.to_owned(),
-        ),
-        ("proto-max-bulk-len", config.bulk_bytes_max.to_string()),
-        (
-            "appendonly",
-            if config.mode == Mode::Memory {
-                "no"
-            } else {
-                "yes"
-            }
-            .to_owned(),
-        ),
-        (
-            "appendfsync",
-            match config.mode {
-                Mode::Strict => "always",
-                Mode::Buffered => "everysec",
-                Mode::Memory => "no",
-            }
-            .to_owned(),
-        ),
-        ("save", String::new()),
-        ("maxmemory", "0".to_owned()),
-        (
-            "notify-keyspace-events",
-            crate::notify::format_flags(ctx.shared.notify.get()),
-        ),
-    ];
-    let mut pairs = Vec::new();
-    for (name, value) in &settings {
-        let wanted = args
-            .iter()
-            .skip(2)
-            .any(|pattern| crate::glob::matches(&pattern.to_ascii_lowercase(), name.as_bytes()));
-        if wanted {
-            pairs.push((Reply::bulk(name), Reply::bulk(value)));
-        }
-    }
-    Reply::Map(pairs)
-}
-
-/// `CONFIG SET`: only `notify-keyspace-events` can change while the server runs; the other
-/// settings are the command line's.
-fn config_set(ctx: &Ctx<'_>, args: &[Bytes]) -> Reply {
-    let pairs = args.get(2..).unwrap_or_default();
-    if pairs.is_empty() || pairs.len() % 2 != 0 {
-        return super::wrong_arity("config|set");
-    }
-    let mut flags = None;
-    for pair in pairs.chunks_exact(2) {
-        let (name, value) = (at(pair, 0), at(pair, 1));
-        if !is(name, "notify-keyspace-events") {
-            return Reply::err(format!(
-                "Unknown option or number of arguments for CONFIG SET - '{}' (Cairn changes \
-                 only notify-keyspace-events while running)",
-                String::from_utf8_lossy(name)
-            ));
-        }
-        if flags.is_some() {
-            return Reply::err(
-                "CONFIG SET failed (possibly related to argument 'notify-keyspace-events') - \
-                 duplicate parameter",
-            );
-        }
-        match crate::notify::parse_flags(value) {
-            Some(parsed) => flags = Some(parsed),
-            None => {
-                return Reply::err(
-                    "CONFIG SET failed (possibly related to argument 'notify-keyspace-events') \
-                     - Invalid event class character. Use 'Ag$lshzxeKEtmdn'.",
-                )
-            }
-        }
-    }
-    if let Some(flags) = flags {
-        ctx.shared.notify.set(flags);
-    }
-    OK
 }
 
 #[cfg(test)]

@@ -1,5 +1,5 @@
 //! Hash commands: `HSET`/`HMSET`, `HSETNX`, `HGET`, `HMGET`, `HGETALL`, `HKEYS`, `HVALS`,
-//! `HDEL`, `HLEN`, `HEXISTS`, `HSTRLEN`, `HINCRBY`, `HSCAN`. A field is an element record whose value is
+//! `HDEL`, `HLEN`, `HEXISTS`, `HSTRLEN`, `HINCRBY`, `HINCRBYFLOAT`, `HSCAN`. A field is an element record whose value is
 //! the field's value. Semantics and error texts follow Redis 7.0; `HGETALL`, `HKEYS` and
 //! `HVALS` list fields in byte order (Redis: hash order).
 
@@ -162,6 +162,39 @@ pub(crate) fn hincrby(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
         batch.put(&member, next.to_string());
         ctx.save_collection(&opened, Kind::Hash, batch, now)?;
         Ok(Reply::Integer(next))
+    };
+    run().unwrap_or_else(|error| error)
+}
+
+/// `HINCRBYFLOAT key field increment`: as `INCRBYFLOAT`, on a hash field.
+pub(crate) fn hincrbyfloat(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
+    let run = || -> Result<Reply, Reply> {
+        let delta = super::strings::parse_float(at(args, 3))
+            .ok_or_else(|| Reply::err("value is not a valid float"))?;
+        if !delta.is_finite() {
+            return Err(Reply::err("value is NaN or Infinity"));
+        }
+        let now = now_millis();
+        let meta_key = ctx.meta_key(at(args, 1))?;
+        let _locks = ctx.lock(&[&meta_key]);
+        let mut opened = ctx.open_collection(at(args, 1), Kind::Hash, now)?;
+        let member = opened.member_key(ctx.client.db, at(args, 2));
+        let current = if let Some(value) = ctx.element(&member)? {
+            super::strings::parse_float(value.as_bytes())
+                .ok_or_else(|| Reply::err("hash value is not a float"))?
+        } else {
+            opened.header.count += 1;
+            0.0
+        };
+        let next = current + delta;
+        if !next.is_finite() {
+            return Err(Reply::err("increment would produce NaN or Infinity"));
+        }
+        let text = crate::resp::reply::format_double(next);
+        let mut batch = Writes::new();
+        batch.put(&member, &text);
+        ctx.save_collection(&opened, Kind::Hash, batch, now)?;
+        Ok(Reply::bulk(text))
     };
     run().unwrap_or_else(|error| error)
 }

@@ -1,5 +1,5 @@
 //! Key commands: `DEL`/`UNLINK`, `EXISTS`, the expiry family, `TYPE`, `KEYS`, `SCAN`,
-//! `RENAME`. Semantics and error texts follow Redis 7.0.
+//! `RENAME`, `MEMORY USAGE`. Semantics and error texts follow Redis 7.0.
 
 use bytes::Bytes;
 
@@ -228,6 +228,71 @@ pub(crate) fn type_of(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
         }))
     };
     run().unwrap_or_else(|error| error)
+}
+
+/// `MEMORY USAGE key [SAMPLES count]`: the bytes of the key's records (engine key and
+/// value), as Redis estimates a key's memory. A collection's element records are sampled,
+/// `SAMPLES` of each kind (default 5, 0: all), and their mean size counted once per element;
+/// a stream's groups and pending entries are counted as far as the sample reaches. The
+/// engine's own per-record overhead is not included.
+pub(crate) fn memory(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
+    let sub = at(args, 1);
+    if !is(sub, "usage") || args.len() < 3 {
+        return Reply::err(format!(
+            "unknown subcommand or wrong number of arguments for '{}'. Try MEMORY HELP.",
+            String::from_utf8_lossy(sub)
+        ));
+    }
+    let samples = match args.get(3..).unwrap_or_default() {
+        [] => 5,
+        [option, count] if is(option, "samples") => match int_arg(count) {
+            Ok(0) => usize::MAX,
+            Ok(count) => usize::try_from(count).unwrap_or(1).max(1),
+            Err(error) => return error,
+        },
+        _ => return syntax_error(),
+    };
+    memory_usage(ctx, at(args, 2), samples).unwrap_or_else(|error| error)
+}
+
+fn memory_usage(ctx: &Ctx<'_>, key: &[u8], samples: usize) -> Result<Reply, Reply> {
+    let meta_key = ctx.meta_key(key)?;
+    let Some(stored) = ctx.read(&meta_key, now_millis())? else {
+        return Ok(Reply::Null);
+    };
+    let entry = stored.entry();
+    let mut bytes = meta_key.len() + stored.len();
+    let elements = match entry.kind {
+        keyspace::Kind::String => None,
+        keyspace::Kind::Stream => keyspace::StreamHeader::decode(entry.payload)
+            .map(|header| (header.version, header.count)),
+        _ => {
+            keyspace::Collection::decode(entry.payload).map(|header| (header.version, header.count))
+        }
+    };
+    if let Some((version, count)) = elements {
+        let db = ctx.client.db;
+        let prefixes = keyspace::collection_prefixes(db, key, version);
+        for (index, prefix) in prefixes.iter().enumerate() {
+            let (mut records, mut record_bytes) = (0usize, 0usize);
+            ctx.scan_prefix(prefix, |engine_key, value| {
+                records += 1;
+                record_bytes += engine_key.len() + value.len();
+                records < samples
+            })?;
+            // Members and scores hold one record per element; a stream's group records
+            // (the second prefix) are not counted in its header.
+            let per_element = index != 1 && records > 0;
+            bytes += if per_element {
+                let total = u128::from(count).max(records as u128);
+                usize::try_from(record_bytes as u128 * total / records as u128)
+                    .unwrap_or(usize::MAX)
+            } else {
+                record_bytes
+            };
+        }
+    }
+    Ok(Reply::Integer(i64::try_from(bytes).unwrap_or(i64::MAX)))
 }
 
 pub(crate) fn keys(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {

@@ -5,11 +5,12 @@
 //! the command is allowed before), the argument count fits the arity. Errors use Redis's
 //! texts. Commands are grouped by what they touch: [`strings`], [`keys`], [`hashes`],
 //! [`lists`], [`sets`], [`zsets`] (sharing [`collection`]), [`streams`], [`transactions`],
-//! [`scripting`] (Lua), [`pubsub`], and [`connection`] (the connection and the server). Every command reads and
+//! [`scripting`] (Lua), [`pubsub`], [`config`], and [`connection`] (the connection and the server). Every command reads and
 //! writes through [`store`], which sends them to the database or to the transaction of an
 //! `EXEC`.
 
 mod collection;
+mod config;
 mod connection;
 pub use connection::REDIS_VERSION;
 mod hashes;
@@ -24,6 +25,7 @@ mod strings;
 mod transactions;
 mod zsets;
 
+pub(crate) use config::LayoutHints;
 pub(crate) use scripting::ScriptCache;
 pub(crate) use store::{Store, Writes};
 
@@ -63,6 +65,13 @@ pub(crate) struct Client {
     pub(crate) changes: std::cell::RefCell<crate::notify::Changes>,
     /// Keyspace events not yet published.
     pub(crate) events: crate::notify::Events,
+    /// Set while a blocked read runs again (`session`): it then answers as Redis answers a
+    /// woken client (a key that changed type is waited on; a group that is gone is an
+    /// error).
+    pub(crate) rerun: bool,
+    /// Set when the running transaction wrote something blocked reads wait on: they are
+    /// woken after its commit.
+    pub(crate) wake_readers: std::cell::Cell<bool>,
 }
 
 /// A blocking read (`XREAD ... BLOCK`) that found nothing yet.
@@ -73,6 +82,9 @@ pub(crate) struct Blocked {
     pub(crate) args: Vec<Bytes>,
     /// How long to wait before replying with the null array (`None`: for ever).
     pub(crate) timeout: Option<std::time::Duration>,
+    /// The engine keys of the streams it reads: a write that deletes or replaces one wakes
+    /// it (`Ctx::apply`).
+    pub(crate) keys: Vec<Vec<u8>>,
 }
 
 impl Client {
@@ -89,6 +101,8 @@ impl Client {
             blocked: None,
             changes: std::cell::RefCell::default(),
             events: crate::notify::Events::default(),
+            rerun: false,
+            wake_readers: std::cell::Cell::new(false),
         }
     }
 }
@@ -157,7 +171,7 @@ pub(crate) static COMMANDS: &[Spec] = &[
     spec!("flushall", -1, WRITE, (0, 0, 0), connection::flushall),
     spec!("time", 1, READ_FAST, (0, 0, 0), connection::time),
     spec!("command", -1, CONN, (0, 0, 0), connection::command),
-    spec!("config", -2, ADMIN, (0, 0, 0), connection::config),
+    spec!("config", -2, ADMIN, (0, 0, 0), config::config),
     // Pub/sub.
     spec!("subscribe", -2, CONN, (0, 0, 0), pubsub::subscribe),
     spec!("unsubscribe", -1, CONN, (0, 0, 0), pubsub::unsubscribe),
@@ -216,6 +230,7 @@ pub(crate) static COMMANDS: &[Spec] = &[
     spec!("scan", -2, READ, (0, 0, 0), keys::scan),
     spec!("rename", 3, WRITE, (1, 2, 1), keys::rename),
     spec!("renamenx", 3, WRITE_FAST, (1, 2, 1), keys::renamenx),
+    spec!("memory", -2, READ, (2, 2, 1), keys::memory),
     // Hashes.
     spec!("hset", -4, WRITE_FAST, (1, 1, 1), hashes::hset),
     spec!("hmset", -4, WRITE_FAST, (1, 1, 1), hashes::hmset),
@@ -230,6 +245,13 @@ pub(crate) static COMMANDS: &[Spec] = &[
     spec!("hexists", 3, READ_FAST, (1, 1, 1), hashes::hexists),
     spec!("hstrlen", 3, READ_FAST, (1, 1, 1), hashes::hstrlen),
     spec!("hincrby", 4, WRITE_FAST, (1, 1, 1), hashes::hincrby),
+    spec!(
+        "hincrbyfloat",
+        4,
+        WRITE_FAST,
+        (1, 1, 1),
+        hashes::hincrbyfloat
+    ),
     spec!("hscan", -3, READ, (1, 1, 1), hashes::hscan),
     // Lists.
     spec!("lpush", -3, WRITE_FAST, (1, 1, 1), lists::lpush),
@@ -265,11 +287,19 @@ pub(crate) static COMMANDS: &[Spec] = &[
     spec!("zrem", -3, WRITE_FAST, (1, 1, 1), zsets::zrem),
     spec!("zrange", -4, READ, (1, 1, 1), zsets::zrange),
     spec!("zrangebyscore", -4, READ, (1, 1, 1), zsets::zrangebyscore),
+    spec!(
+        "zrevrangebyscore",
+        -4,
+        READ,
+        (1, 1, 1),
+        zsets::zrevrangebyscore
+    ),
     spec!("zpopmin", -2, WRITE_FAST, (1, 1, 1), zsets::zpopmin),
     // Scripting.
     spec!("eval", -3, SCRIPT_RUN, (0, 0, 0), scripting::eval),
     spec!("evalsha", -3, SCRIPT_RUN, (0, 0, 0), scripting::evalsha),
     spec!("script", -2, ADMIN, (0, 0, 0), scripting::script),
+    spec!("function", -2, ADMIN, (0, 0, 0), scripting::function),
     // Streams.
     spec!("xadd", -5, WRITE_FAST, (1, 1, 1), streams::xadd),
     spec!("xlen", 2, READ_FAST, (1, 1, 1), streams::xlen),
@@ -448,6 +478,11 @@ pub(crate) struct Stored {
 }
 
 impl Stored {
+    /// The record's length in bytes.
+    pub(crate) fn len(&self) -> usize {
+        self.record.as_bytes().len()
+    }
+
     pub(crate) fn entry(&self) -> Entry<'_> {
         keyspace::decode(self.record.as_bytes()).unwrap_or(Entry {
             kind: Kind::String,

@@ -14,6 +14,7 @@ use cairn::{Transaction, Value, WriteBatch};
 use parking_lot::MutexGuard;
 
 use super::{engine_error, Ctx};
+use crate::keyspace::{self, Kind};
 use crate::resp::Reply;
 
 /// Where a command's reads and writes go.
@@ -92,6 +93,19 @@ impl Ctx<'_> {
             .touch(writes.ops.iter().map(|op| match op {
                 Op::Put(key, ..) | Op::Delete(key) => key.as_slice(),
             }));
+        let wake = self.shared.clients.blocked() > 0
+            && self
+                .shared
+                .clients
+                .any_blocked_on(writes.ops.iter().filter_map(|op| {
+                    match op {
+                        // A stream written as a stream wakes its readers through `XADD`.
+                        Op::Put(key, value, _) => keyspace::decode(value)
+                            .is_none_or(|entry| entry.kind != Kind::Stream)
+                            .then_some(key.as_slice()),
+                        Op::Delete(key) => Some(key.as_slice()),
+                    }
+                }));
         if self.shared.notify.get() != 0 {
             let mut changes = self.client.changes.borrow_mut();
             for op in &writes.ops {
@@ -122,7 +136,11 @@ impl Ctx<'_> {
                 })
             }
         };
-        result.map_err(|error| engine_error(&error))
+        result.map_err(|error| engine_error(&error))?;
+        if wake {
+            self.wake_readers();
+        }
+        Ok(())
     }
 
     /// [`Ctx::scan`] from the last key down. The database walks its index backwards; inside a
@@ -224,11 +242,13 @@ impl Ctx<'_> {
         }
     }
 
-    /// Wakes the blocked stream reads once a stream write is committed: now, outside a
-    /// transaction; after the commit (`transactions::run_block`) inside one.
-    pub(crate) fn stream_written(&self) {
-        if matches!(self.store, Store::Db) {
-            self.shared.stream_writes.notify_waiters();
+    /// Wakes the blocked stream reads once this command's writes are committed: now,
+    /// outside a transaction; after the commit (`transactions::run_block`, scripts) inside
+    /// one.
+    pub(crate) fn wake_readers(&self) {
+        match self.store {
+            Store::Db => self.shared.stream_writes.notify_waiters(),
+            Store::Tx(_) => self.client.wake_readers.set(true),
         }
     }
 
@@ -261,8 +281,11 @@ impl Ctx<'_> {
                 self.shared
                     .db
                     .clear_prefix(prefix)
-                    .map(drop)
-                    .map_err(|error| engine_error(&error))
+                    .map_err(|error| engine_error(&error))?;
+                if self.shared.clients.blocked() > 0 {
+                    self.wake_readers();
+                }
+                Ok(())
             }
             Store::Tx(_) => {
                 let mut writes = Writes::new();

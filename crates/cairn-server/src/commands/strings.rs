@@ -476,7 +476,7 @@ pub(crate) fn decrby(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
 }
 
 /// A float as Redis reads one from an argument or a stored string: no spaces, not NaN.
-fn parse_float(text: &[u8]) -> Option<f64> {
+pub(crate) fn parse_float(text: &[u8]) -> Option<f64> {
     let text = std::str::from_utf8(text).ok()?;
     if text.is_empty() || text.trim() != text {
         return None;

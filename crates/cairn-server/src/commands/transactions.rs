@@ -206,6 +206,7 @@ pub(crate) fn run_block(
         let transaction = RefCell::new(shared.db.begin());
         let mut replies = Vec::with_capacity(block.len());
         client.events.clear();
+        client.wake_readers.set(false);
         for args in block {
             let Some(spec) = args.first().and_then(|name| lookup(name)) else {
                 continue;
@@ -221,10 +222,7 @@ pub(crate) fn run_block(
         match transaction.into_inner().commit() {
             Ok(_) => {
                 client.events.publish(&shared.notify, &shared.pubsub);
-                if block.iter().any(|args| {
-                    args.first()
-                        .is_some_and(|name| name.eq_ignore_ascii_case(b"xadd"))
-                }) {
+                if client.wake_readers.take() {
                     shared.stream_writes.notify_waiters();
                 }
                 return Ok(replies);

@@ -1,9 +1,10 @@
 //! Sorted-set commands: `ZADD` (NX, XX, GT, LT, CH, INCR), `ZINCRBY`, `ZSCORE`, `ZMSCORE`,
-//! `ZCARD`, `ZCOUNT`, `ZRANK`, `ZREVRANK`, `ZREM`, `ZRANGE` (by rank, `WITHSCORES`),
-//! `ZREVRANGE`, `ZRANGEBYSCORE` (`WITHSCORES`, `LIMIT`), `ZPOPMIN`. A member has two records: its element record (value: the score, 8 bytes
+//! `ZCARD`, `ZCOUNT`, `ZRANK`, `ZREVRANK`, `ZREM`, `ZRANGE` (by rank or `BYSCORE`, `REV`,
+//! `LIMIT`, `WITHSCORES`; not `BYLEX`), `ZREVRANGE`, `ZRANGEBYSCORE`, `ZREVRANGEBYSCORE`,
+//! `ZPOPMIN`. A member has two records: its element record (value: the score, 8 bytes
 //! little-endian) for lookups, and a score record (`keyspace::score_prefix`, then the
-//! sortable score and the member) for order. Both change in one commit. Scores print as the
-//! shortest text that reads back the same (Redis 7.0 prints 17 significant digits).
+//! sortable score and the member) for order. Both change in one commit. Scores print as
+//! Redis 7.0 prints them (`%.17g`, `resp::reply::format_g17`).
 
 use super::Writes;
 use bytes::Bytes;
@@ -260,32 +261,140 @@ fn all_scores(
     )
 }
 
-/// `ZRANGE`'s and `ZREVRANGE`'s arguments: start, stop, and `WITHSCORES`.
-fn rank_args(args: &[Bytes]) -> Result<(i64, i64, bool), Reply> {
-    let start = int_arg(at(args, 2))?;
-    let stop = int_arg(at(args, 3))?;
-    let with_scores = match args.get(4..).unwrap_or_default() {
-        [] => false,
-        [option] if is(option, "withscores") => true,
-        _ => return Err(syntax_error()),
-    };
-    Ok((start, stop, with_scores))
+/// A parsed `ZRANGE` (and the older range commands it stands for).
+struct RangeQuery<'a> {
+    start: &'a [u8],
+    stop: &'a [u8],
+    by_score: bool,
+    rev: bool,
+    with_scores: bool,
+    /// `LIMIT offset count`: members skipped and taken (a negative count: all).
+    limit: Option<(usize, usize)>,
 }
 
-pub(crate) fn zrange(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
-    let (start, stop, with_scores) = match rank_args(args) {
-        Ok(parsed) => parsed,
-        Err(error) => return error,
+/// Parses `start stop` and the options from `args[options_at..]`. `fixed` holds options the
+/// command name implies (`ZREVRANGE`'s `REV`, `ZRANGEBYSCORE`'s `BYSCORE`); the old forms
+/// accept only `WITHSCORES` and (by score) `LIMIT`.
+fn parse_range(
+    args: &[Bytes],
+    by_score: bool,
+    rev: bool,
+    modern: bool,
+) -> Result<RangeQuery<'_>, Reply> {
+    let mut query = RangeQuery {
+        start: at(args, 2),
+        stop: at(args, 3),
+        by_score,
+        rev,
+        with_scores: false,
+        limit: None,
+    };
+    let mut by_lex = false;
+    let mut limit_count = -1;
+    let mut options = args.get(4..).unwrap_or_default().iter();
+    while let Some(option) = options.next() {
+        if is(option, "withscores") {
+            query.with_scores = true;
+        } else if is(option, "limit") && (modern || by_score) {
+            let (Some(offset), Some(count)) = (options.next(), options.next()) else {
+                return Err(syntax_error());
+            };
+            let offset = int_arg(offset)?;
+            let count = int_arg(count)?;
+            limit_count = count;
+            // A negative offset selects nothing (after the key's type is checked); a
+            // negative count means all.
+            query.limit = Some(match usize::try_from(offset) {
+                Ok(offset) => (offset, usize::try_from(count).unwrap_or(usize::MAX)),
+                Err(_) => (0, 0),
+            });
+        } else if modern && is(option, "byscore") {
+            query.by_score = true;
+        } else if modern && is(option, "rev") {
+            query.rev = true;
+        } else if modern && is(option, "bylex") {
+            by_lex = true;
+        } else {
+            return Err(syntax_error());
+        }
+    }
+    if by_lex && query.with_scores {
+        return Err(Reply::err(
+            "syntax error, WITHSCORES not supported in combination with BYLEX",
+        ));
+    }
+    if by_lex {
+        return Err(Reply::err("ZRANGE BYLEX is not supported by Cairn"));
+    }
+    // As Redis checks it: a by-rank range may carry `LIMIT offset -1`, which it ignores.
+    if limit_count != -1 && !query.by_score {
+        return Err(Reply::err(
+            "syntax error, LIMIT is only supported in combination with either BYSCORE or BYLEX",
+        ));
+    }
+    Ok(query)
+}
+
+/// Runs a parsed range against the sorted set under `args[1]`.
+fn run_range(ctx: &mut Ctx<'_>, args: &[Bytes], query: &RangeQuery<'_>) -> Reply {
+    if query.by_score {
+        // `REV` reads the range from max to min: its first bound is the maximum.
+        let (min, max) = if query.rev {
+            (query.stop, query.start)
+        } else {
+            (query.start, query.stop)
+        };
+        let bad = || Reply::err("min or max is not a float");
+        let (Some(min), Some(max)) = (parse_bound(min), parse_bound(max)) else {
+            return bad();
+        };
+        let (skip, take) = query.limit.unwrap_or((0, usize::MAX));
+        return with_collection(ctx, args, Kind::ZSet, Reply::Array(Vec::new()), |opened| {
+            let mut members = in_score_range(ctx, opened, min, max)?;
+            if query.rev {
+                members.reverse();
+            }
+            let members: Vec<_> = members.into_iter().skip(skip).take(take).collect();
+            Ok(members_reply(members, query.with_scores))
+        });
+    }
+    let (start, stop) = match (int_arg(query.start), int_arg(query.stop)) {
+        (Ok(start), Ok(stop)) => (start, stop),
+        (Err(error), _) | (_, Err(error)) => return error,
     };
     with_collection(ctx, args, Kind::ZSet, Reply::Array(Vec::new()), |opened| {
         let Some((first, last)) = rank_range(start, stop, opened.header.count) else {
             return Ok(Reply::Array(Vec::new()));
         };
-        let skip = usize::try_from(first).unwrap_or(usize::MAX);
         let take = usize::try_from(last - first + 1).unwrap_or(0);
-        let members = by_score(ctx, opened, all_scores(ctx, opened), skip, take)?;
-        Ok(members_reply(members, with_scores))
+        if !query.rev {
+            let skip = usize::try_from(first).unwrap_or(usize::MAX);
+            let members = by_score(ctx, opened, all_scores(ctx, opened), skip, take)?;
+            return Ok(members_reply(members, query.with_scores));
+        }
+        // Ranks counted from the highest score: forward ranks len-1-last ..= len-1-first.
+        let len = opened.header.count;
+        let skip = usize::try_from(len - 1 - last).unwrap_or(usize::MAX);
+        let mut members = by_score(ctx, opened, all_scores(ctx, opened), skip, take)?;
+        members.reverse();
+        Ok(members_reply(members, query.with_scores))
     })
+}
+
+/// `ZRANGE key start stop [BYSCORE] [REV] [LIMIT offset count] [WITHSCORES]`.
+pub(crate) fn zrange(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
+    match parse_range(args, false, false, true) {
+        Ok(query) => run_range(ctx, args, &query),
+        Err(error) => error,
+    }
+}
+
+/// `ZREVRANGE key start stop [WITHSCORES]`.
+pub(crate) fn zrevrange(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
+    match parse_range(args, false, true, false) {
+        Ok(query) => run_range(ctx, args, &query),
+        Err(error) => error,
+    }
 }
 
 /// One end of a `ZRANGEBYSCORE` range: a score and whether it is excluded (`(`).
@@ -296,44 +405,20 @@ fn parse_bound(text: &[u8]) -> Option<(f64, bool)> {
     }
 }
 
+/// `ZRANGEBYSCORE key min max [WITHSCORES] [LIMIT offset count]`.
 pub(crate) fn zrangebyscore(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
-    let parsed = (|| -> Result<_, Reply> {
-        let bad = || Reply::err("min or max is not a float");
-        let min = parse_bound(at(args, 2)).ok_or_else(bad)?;
-        let max = parse_bound(at(args, 3)).ok_or_else(bad)?;
-        let mut with_scores = false;
-        let mut limit = (0usize, usize::MAX);
-        let mut options = args.get(4..).unwrap_or_default().iter();
-        while let Some(option) = options.next() {
-            if is(option, "withscores") {
-                with_scores = true;
-            } else if is(option, "limit") {
-                let (Some(offset), Some(count)) = (options.next(), options.next()) else {
-                    return Err(syntax_error());
-                };
-                let offset = int_arg(offset)?;
-                let count = int_arg(count)?;
-                // A negative offset selects nothing (after the key's type is checked);
-                // a negative count means all.
-                limit = match usize::try_from(offset) {
-                    Ok(offset) => (offset, usize::try_from(count).unwrap_or(usize::MAX)),
-                    Err(_) => (0, 0),
-                };
-            } else {
-                return Err(syntax_error());
-            }
-        }
-        Ok((min, max, with_scores, limit))
-    })();
-    let (min, max, with_scores, (skip, take)) = match parsed {
-        Ok(parsed) => parsed,
-        Err(error) => return error,
-    };
-    with_collection(ctx, args, Kind::ZSet, Reply::Array(Vec::new()), |opened| {
-        let members = in_score_range(ctx, opened, min, max)?;
-        let members: Vec<_> = members.into_iter().skip(skip).take(take).collect();
-        Ok(members_reply(members, with_scores))
-    })
+    match parse_range(args, true, false, false) {
+        Ok(query) => run_range(ctx, args, &query),
+        Err(error) => error,
+    }
+}
+
+/// `ZREVRANGEBYSCORE key max min [WITHSCORES] [LIMIT offset count]`.
+pub(crate) fn zrevrangebyscore(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
+    match parse_range(args, true, true, false) {
+        Ok(query) => run_range(ctx, args, &query),
+        Err(error) => error,
+    }
 }
 
 /// The members whose scores lie between `min` and `max` (each a score and whether it is
@@ -401,25 +486,6 @@ pub(crate) fn zcount(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
         Ok(count_reply(
             u64::try_from(members.len()).unwrap_or(u64::MAX),
         ))
-    })
-}
-
-pub(crate) fn zrevrange(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
-    let (start, stop, with_scores) = match rank_args(args) {
-        Ok(parsed) => parsed,
-        Err(error) => return error,
-    };
-    with_collection(ctx, args, Kind::ZSet, Reply::Array(Vec::new()), |opened| {
-        let Some((first, last)) = rank_range(start, stop, opened.header.count) else {
-            return Ok(Reply::Array(Vec::new()));
-        };
-        // Ranks counted from the highest score: forward ranks len-1-last ..= len-1-first.
-        let len = opened.header.count;
-        let skip = usize::try_from(len - 1 - last).unwrap_or(usize::MAX);
-        let take = usize::try_from(last - first + 1).unwrap_or(0);
-        let mut members = by_score(ctx, opened, all_scores(ctx, opened), skip, take)?;
-        members.reverse();
-        Ok(members_reply(members, with_scores))
     })
 }
 

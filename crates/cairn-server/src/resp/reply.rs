@@ -5,6 +5,8 @@
 //! key, value, ...; a set an array; a double a bulk string; a boolean the integer 1 or 0; a
 //! null `$-1` (or `*-1` for a null array).
 
+use std::fmt::Write as _;
+
 use bytes::Bytes;
 
 /// The protocol a connection speaks.
@@ -175,7 +177,7 @@ impl Reply {
                 }
             }
             Reply::Double(value) => {
-                let text = format_double(*value);
+                let text = format_g17(*value);
                 if resp3 {
                     line(out, b',', text.as_bytes());
                 } else {
@@ -212,6 +214,59 @@ pub fn format_double(value: f64) -> String {
     } else {
         format!("{value}")
     }
+}
+
+/// A double as Redis replies with one (a sorted set's score): C's `%.17g`, so 0.1 is
+/// `0.10000000000000001` and 1e20 is `1e+20`; `inf`, `-inf` and `nan` as words.
+pub fn format_g17(value: f64) -> String {
+    if !value.is_finite() {
+        return format_double(value);
+    }
+    if value == 0.0 {
+        return if value.is_sign_negative() { "-0" } else { "0" }.to_owned();
+    }
+    // 17 significant digits, rounded once, then laid out as `%g` lays them out.
+    let scientific = format!("{value:.16e}");
+    let (mantissa, exponent) = scientific.split_once('e').unwrap_or((&scientific, "0"));
+    let exponent: i32 = exponent.parse().unwrap_or(0);
+    let negative = mantissa.starts_with('-');
+    let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
+    let digits = digits.trim_end_matches('0');
+    let digits = if digits.is_empty() { "0" } else { digits };
+    let mut text = String::with_capacity(24);
+    if negative {
+        text.push('-');
+    }
+    if !(-4..17).contains(&exponent) {
+        let (first, rest) = digits.split_at(1);
+        text.push_str(first);
+        if !rest.is_empty() {
+            text.push('.');
+            text.push_str(rest);
+        }
+        let sign = if exponent < 0 { '-' } else { '+' };
+        let _ = write!(text, "e{sign}{:02}", exponent.unsigned_abs());
+    } else if exponent < 0 {
+        text.push_str("0.");
+        for _ in 0..(-exponent - 1) {
+            text.push('0');
+        }
+        text.push_str(digits);
+    } else {
+        let whole = usize::try_from(exponent).unwrap_or(0) + 1;
+        if digits.len() <= whole {
+            text.push_str(digits);
+            for _ in digits.len()..whole {
+                text.push('0');
+            }
+        } else {
+            let (integer, fraction) = digits.split_at(whole);
+            text.push_str(integer);
+            text.push('.');
+            text.push_str(fraction);
+        }
+    }
+    text
 }
 
 fn line(out: &mut Vec<u8>, prefix: u8, text: &[u8]) {
@@ -279,6 +334,35 @@ mod itoa_like {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn scores_print_as_c_printf_g17() {
+        // Each expected text is C's `%.17g` of the value.
+        let cases: &[(f64, &str)] = &[
+            (0.1, "0.10000000000000001"),
+            (1e20, "1e+20"),
+            (3.14159e-7, "3.1415899999999997e-07"),
+            (0.429_943_867_227_967_8, "0.42994386722796779"),
+            (1.5, "1.5"),
+            (3.0, "3"),
+            (-1.7, "-1.7"),
+            (123_456_789_012_345_678.0, "1.2345678901234568e+17"),
+            (1e-5, "1.0000000000000001e-05"),
+            (0.0001, "0.0001"),
+            (1e16, "10000000000000000"),
+            (1e17, "1e+17"),
+            (12345.678, "12345.678"),
+            (-0.0, "-0"),
+            (2.5e-300, "2.5e-300"),
+            (f64::MAX, "1.7976931348623157e+308"),
+            (5e-324, "4.9406564584124654e-324"),
+            (f64::INFINITY, "inf"),
+            (f64::NEG_INFINITY, "-inf"),
+        ];
+        for &(value, expected) in cases {
+            assert_eq!(super::format_g17(value), expected, "{value:e}");
+        }
+    }
+
     use super::*;
 
     fn encoded(reply: &Reply, protocol: Protocol) -> String {

@@ -424,7 +424,7 @@ pub(crate) fn xadd(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
             trim_entries(ctx, &mut stream, trim, parsed.limit, Some(id), &mut writes)?;
         }
         ctx.save_stream(&stream, writes, now)?;
-        ctx.stream_written();
+        ctx.wake_readers();
         Ok(Reply::Bulk(Bytes::from(id.to_string())))
     };
     run().unwrap_or_else(|error| error)

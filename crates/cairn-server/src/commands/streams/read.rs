@@ -145,20 +145,9 @@ fn read(
     let mut starts = Vec::with_capacity(parsed.keys.len());
     let mut resolved: Option<Vec<Bytes>> = None;
     for (index, (key, id)) in parsed.keys.iter().zip(parsed.ids).enumerate() {
-        let stream = ctx.read_stream(key, now)?;
+        let stream = read_awaited(ctx, key, now)?;
         if let Some((group, _)) = parsed.group {
-            let exists = match &stream {
-                Some(stream) => ctx.get(&stream.group_key(group))?.is_some(),
-                None => false,
-            };
-            if !exists {
-                return Err(Reply::Error(format!(
-                    "NOGROUP No such key '{}' or consumer group '{}' in XREADGROUP with GROUP \
-                     option",
-                    String::from_utf8_lossy(key),
-                    String::from_utf8_lossy(group)
-                )));
-            }
+            check_group(ctx, key, stream.as_ref(), group)?;
         }
         let start =
             match id.as_ref() {
@@ -189,7 +178,7 @@ fn read(
     }
     let mut served = Vec::new();
     for (key, start) in parsed.keys.iter().zip(starts) {
-        let Some(stream) = ctx.read_stream(key, now)? else {
+        let Some(stream) = read_awaited(ctx, key, now)? else {
             continue;
         };
         let entries = match (start, parsed.group) {
@@ -226,10 +215,52 @@ fn read(
         (Some(millis), Store::Db) => Some(Blocked {
             args: resolved.unwrap_or_else(|| args.to_vec()),
             timeout: (millis > 0).then(|| std::time::Duration::from_millis(millis)),
+            keys: meta_keys,
         }),
         _ => None,
     };
     Ok((Reply::NullArray, blocked))
+}
+
+/// Checks that `group` exists on the stream under `key`, with Redis's errors: a blocked read
+/// that runs again is told its wait ended under it.
+fn check_group(
+    ctx: &Ctx<'_>,
+    key: &[u8],
+    stream: Option<&Stream>,
+    group: &[u8],
+) -> Result<(), Reply> {
+    let exists = match stream {
+        Some(stream) => ctx.get(&stream.group_key(group))?.is_some(),
+        None => false,
+    };
+    if exists {
+        return Ok(());
+    }
+    if ctx.client.rerun {
+        return Err(Reply::Error(
+            if stream.is_some() {
+                "NOGROUP the consumer group this client was blocked on no longer exists"
+            } else {
+                "UNBLOCKED the stream key no longer exists"
+            }
+            .to_owned(),
+        ));
+    }
+    Err(Reply::Error(format!(
+        "NOGROUP No such key '{}' or consumer group '{}' in XREADGROUP with GROUP option",
+        String::from_utf8_lossy(key),
+        String::from_utf8_lossy(group)
+    )))
+}
+
+/// The stream under `key` for a read. A blocked `XREAD` that runs again waits on past a key
+/// that now holds another type, as Redis's does; a group read's is gone (`None`).
+fn read_awaited(ctx: &Ctx<'_>, key: &[u8], now: u64) -> Result<Option<Stream>, Reply> {
+    match ctx.read_stream(key, now) {
+        Err(Reply::Error(text)) if ctx.client.rerun && text.starts_with("WRONGTYPE") => Ok(None),
+        other => other,
+    }
 }
 
 /// The reply of a read that served some streams: an array of (key, entries) pairs under
