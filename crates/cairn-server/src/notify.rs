@@ -168,10 +168,11 @@ fn command_event(name: &str, args: &[Bytes]) -> Option<(u32, &'static str)> {
         "hdel" => (HASH, "hdel"),
         "hincrby" => (HASH, "hincrby"),
         "hincrbyfloat" => (HASH, "hincrbyfloat"),
-        "lpush" => (LIST, "lpush"),
-        "rpush" => (LIST, "rpush"),
-        "lpop" => (LIST, "lpop"),
-        "rpop" => (LIST, "rpop"),
+        // A move's events are chosen by `move_events`; this marks it as making some.
+        "lpush" | "lpushx" | "lmove" | "blmove" | "rpoplpush" | "brpoplpush" => (LIST, "lpush"),
+        "rpush" | "rpushx" => (LIST, "rpush"),
+        "lpop" | "blpop" => (LIST, "lpop"),
+        "rpop" | "brpop" => (LIST, "rpop"),
         "lset" => (LIST, "lset"),
         "ltrim" => (LIST, "ltrim"),
         "sadd" => (SET, "sadd"),
@@ -199,6 +200,22 @@ fn xgroup_event(subcommand: &[u8]) -> Option<&'static str> {
         b"delconsumer" => "xgroup-delconsumer",
         _ => return None,
     })
+}
+
+/// The pop and push events of a list move (`LMOVE` and its kin), by the ends it names.
+fn move_events(name: &str, args: &[Bytes]) -> Option<(&'static str, &'static str)> {
+    let left = |index: usize| {
+        args.get(index)
+            .is_some_and(|end| end.eq_ignore_ascii_case(b"left"))
+    };
+    match name {
+        "rpoplpush" | "brpoplpush" => Some(("rpop", "lpush")),
+        "lmove" | "blmove" => Some((
+            if left(3) { "lpop" } else { "rpop" },
+            if left(4) { "lpush" } else { "rpush" },
+        )),
+        _ => None,
+    }
 }
 
 /// Whether `name` sets an expiry along with a value (`SET ... EX`, `SETEX`): Redis sends
@@ -247,6 +264,26 @@ impl Events {
         let Some((class, event)) = command_event(name, args) else {
             return;
         };
+        if let Some((pop, push)) = move_events(name, args) {
+            // Redis's order: the push onto the destination, the pop from the source, then
+            // the source's `del` when the move emptied it. Nothing moved, nothing sent.
+            let (Some(source), Some(destination)) = (args.get(1), args.get(2)) else {
+                return;
+            };
+            let Some(&(db, ..)) = changes.keys.first() else {
+                return;
+            };
+            self.record(LIST, push, db, destination);
+            self.record(LIST, pop, db, source);
+            if changes
+                .keys
+                .iter()
+                .any(|(_, key, deleted)| *deleted && key == source)
+            {
+                self.record(GENERIC, "del", db, source);
+            }
+            return;
+        }
         if name == "rename" || name == "renamenx" {
             // The source's delete and the target's put, in Redis's order.
             let mut keys = changes.keys;

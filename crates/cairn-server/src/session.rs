@@ -12,10 +12,11 @@
 //! - Memory: the input holds at most one incomplete request plus what one read brings (the
 //!   parser bounds a request, `resp::parse`); the output is written out whenever it passes
 //!   [`OUTPUT_FLUSH_BYTES`], so a long pipeline of large replies does not pile up.
-//! - A blocking stream read (`XREAD ... BLOCK`) that finds nothing parks the connection: it
-//!   sends the replies before it, then waits for a committed `XADD` (`Shared::stream_writes`,
-//!   re-armed before each look so no wake-up is lost), the timeout, the client leaving, a kill
-//!   or shutdown, and runs the read again. Requests sent meanwhile wait in the input, at most
+//! - A blocking read (`XREAD ... BLOCK`, `BLPOP`, `BRPOP`) that finds nothing parks the
+//!   connection: it sends the replies before it, registers the keys it waits on, then waits
+//!   for a committed write to one of them (`Shared::blocked_keys_written`, re-armed before each
+//!   look so no wake-up is lost), the timeout, the client leaving, a kill or shutdown, and
+//!   runs the read again. Requests sent meanwhile wait in the input, at most
 //!   [`BLOCKED_INPUT_MAX`] of them; then the socket is no longer read until the read ends.
 //! - A protocol error gets Redis's `-ERR Protocol error: ...` and closes the connection; the
 //!   server goes on. The idle timeout, `CLIENT KILL` and shutdown end a connection between
@@ -191,7 +192,7 @@ async fn wait_blocked(
         .map(|timeout| tokio::time::Instant::now() + timeout);
     loop {
         // Armed before the look, so an XADD committed in between still wakes this wait.
-        let appended = shared.stream_writes.notified();
+        let appended = shared.blocked_keys_written.notified();
         tokio::pin!(appended);
         appended.as_mut().enable();
         client.rerun = true;

@@ -115,8 +115,9 @@ pub struct Shared {
     pub(crate) watches: Watches,
     /// Channels and patterns.
     pub(crate) pubsub: crate::pubsub::PubSub,
-    /// Woken by every committed `XADD`: blocked `XREAD`s look again.
-    pub(crate) stream_writes: tokio::sync::Notify,
+    /// Woken by every commit that writes a key a blocked read waits on
+    /// (`Clients::block`): blocked reads look again.
+    pub(crate) blocked_keys_written: tokio::sync::Notify,
     /// `notify-keyspace-events`.
     pub(crate) notify: crate::notify::Setting,
     /// The scripts `EVAL` and `SCRIPT LOAD` were given.
@@ -140,7 +141,7 @@ impl Shared {
             collection_counter: AtomicU64::new(0),
             watches: Watches::default(),
             pubsub: crate::pubsub::PubSub::default(),
-            stream_writes: tokio::sync::Notify::new(),
+            blocked_keys_written: tokio::sync::Notify::new(),
             notify: crate::notify::Setting::default(),
             scripts: crate::commands::ScriptCache::default(),
             layout_hints: crate::commands::LayoutHints::default(),

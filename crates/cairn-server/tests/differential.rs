@@ -418,9 +418,49 @@ impl Generator {
             7 => vec!["HINCRBY".into(), key, self.member(), self.int(-5, 5)],
             8 => vec!["HEXISTS".into(), key, self.member()],
             9 => vec![self.pick(&["HKEYS", "HVALS", "HSETNX"]).into(), key],
+            10 | 11 if self.chance(15) => {
+                // Moves between lists (the same list, too), and the pushes onto a list that
+                // must already be there.
+                let ends = ["LEFT", "RIGHT", "up"];
+                let destination = self.typed_key(own);
+                match self.rng.below(5) {
+                    0 => vec!["RPOPLPUSH".into(), key, destination],
+                    1 => vec!["BRPOPLPUSH".into(), key, destination, "0.01".into()],
+                    2 => vec![
+                        "BLMOVE".into(),
+                        key,
+                        destination,
+                        self.pick(&ends).into(),
+                        self.pick(&ends).into(),
+                        self.pick(&["0.01", "-1"]).into(),
+                    ],
+                    3 => {
+                        let command = if self.chance(50) { "LPUSHX" } else { "RPUSHX" };
+                        self.with_members(vec![command.into(), key], 2)
+                    }
+                    _ => vec![
+                        "LMOVE".into(),
+                        key,
+                        destination,
+                        self.pick(&ends).into(),
+                        self.pick(&ends).into(),
+                    ],
+                }
+            }
             10 | 11 => {
                 let command = if self.chance(50) { "LPUSH" } else { "RPUSH" };
                 self.with_members(vec![command.into(), key], 3)
+            }
+            12 | 13 if self.chance(10) => {
+                // A blocking pop, with a timeout short enough that an empty list costs little
+                // (inside MULTI it never blocks), and sometimes a bad timeout.
+                let command = if self.chance(50) { "BLPOP" } else { "BRPOP" };
+                let mut args = vec![command.into(), key];
+                if self.chance(40) {
+                    args.push(self.typed_key(own));
+                }
+                args.push(self.pick(&["0.01", "0.01", "-1", "x"]).into());
+                args
             }
             12 | 13 => {
                 let command = if self.chance(50) { "LPOP" } else { "RPOP" };
@@ -745,7 +785,13 @@ impl Generator {
                     self.stream_id(),
                 ];
                 if self.chance(50) {
-                    args.extend(["COUNT".into(), self.int(0, 3)]);
+                    let count = if self.chance(80) {
+                        self.int(0, 3)
+                    } else {
+                        // Past Redis's bound (2^63 / 16), and not a number.
+                        self.pick(&["8070450532247928833", "x"]).into()
+                    };
+                    args.extend(["COUNT".into(), count]);
                 }
                 if self.chance(20) {
                     args.push("JUSTID".into());

@@ -537,6 +537,71 @@ fn collections_rename_expire_and_pop_as_in_redis() {
 }
 
 #[test]
+fn blpop_waits_for_a_push_from_another_client_and_holds_back_the_pipeline_behind_it() {
+    let server = memory().expect("starts");
+    let mut pusher = client(&server).expect("connects");
+    let mut popper = client(&server).expect("connects");
+    let blocked = |pusher: &mut RespClient| -> u64 {
+        let info = pusher
+            .command(&["INFO", "clients"])
+            .expect("info")
+            .text()
+            .unwrap_or_default();
+        info.lines()
+            .find_map(|line| line.strip_prefix("blocked_clients:"))
+            .and_then(|value| value.trim().parse().ok())
+            .unwrap_or(0)
+    };
+    popper
+        .send(&["BLPOP", "jobs", "other", "10"])
+        .expect("send");
+    popper.send(&["PING"]).expect("send");
+    let started = Instant::now();
+    while blocked(&mut pusher) != 1 {
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "BLPOP never blocked"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let started = Instant::now();
+    assert_eq!(
+        pusher.command(&["RPUSH", "other", "job-1"]).expect("rpush"),
+        Frame::Integer(1)
+    );
+    assert_eq!(
+        popper.read().expect("reply"),
+        Frame::Array(vec![bulk("other"), bulk("job-1")])
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "the pop waited for its timeout, not for the push"
+    );
+    assert_eq!(popper.read().expect("reply"), Frame::Status("PONG".into()));
+    assert_eq!(
+        pusher.command(&["EXISTS", "other"]).expect("exists"),
+        Frame::Integer(0),
+        "the popped list was emptied and so deleted"
+    );
+    assert_eq!(blocked(&mut pusher), 0);
+
+    // A pop that waits in vain ends at its timeout with the null array; inside MULTI it never
+    // waits.
+    let started = Instant::now();
+    assert_eq!(
+        popper.command(&["BRPOP", "jobs", "0.2"]).expect("brpop"),
+        Frame::Null
+    );
+    assert!(started.elapsed() >= Duration::from_millis(200));
+    assert_eq!(popper.command(&["MULTI"]).expect("multi"), ok());
+    popper.command(&["BLPOP", "jobs", "0"]).expect("queued");
+    assert_eq!(
+        popper.command(&["EXEC"]).expect("exec"),
+        Frame::Array(vec![Frame::Null])
+    );
+}
+
+#[test]
 fn redis_cli_drives_a_session_through_its_real_binary() {
     let server = memory().expect("starts");
     let script = "SET greeting hello\nGET greeting\nINCR visits\nRPUSH queue a b\n\

@@ -61,6 +61,36 @@ impl Opened {
     }
 }
 
+impl Opened {
+    /// `batch` and the write of the collection's header after it (or the key's delete when
+    /// the collection is now empty); `None` when there is nothing to write. A command that
+    /// changes two collections in one commit (`LMOVE`) chains two of these.
+    pub(crate) fn with_header(&self, kind: Kind, mut batch: Writes, now: u64) -> Option<Writes> {
+        if self.header.count == 0 {
+            if self.original.is_none() && batch.is_empty() {
+                return None;
+            }
+            batch.delete(&self.meta_key);
+        } else {
+            let record = keyspace::encode(kind, self.deadline, &self.header.encode());
+            match self.deadline {
+                Some(deadline) => {
+                    let reap_after = deadline.saturating_sub(now) + keyspace::REAP_SLACK_MILLIS;
+                    batch.put_with_ttl(
+                        &self.meta_key,
+                        record,
+                        std::time::Duration::from_millis(reap_after),
+                    );
+                }
+                None => {
+                    batch.put(&self.meta_key, record);
+                }
+            }
+        }
+        Some(batch)
+    }
+}
+
 impl Ctx<'_> {
     /// The live collection of `kind` under user key `key`, if any; `WRONGTYPE` for another
     /// type.
@@ -138,31 +168,13 @@ impl Ctx<'_> {
         &self,
         opened: &Opened,
         kind: Kind,
-        mut batch: Writes,
+        batch: Writes,
         now: u64,
     ) -> Result<(), Reply> {
-        if opened.header.count == 0 {
-            if opened.original.is_none() && batch.is_empty() {
-                return Ok(());
-            }
-            batch.delete(&opened.meta_key);
-        } else {
-            let record = keyspace::encode(kind, opened.deadline, &opened.header.encode());
-            match opened.deadline {
-                Some(deadline) => {
-                    let reap_after = deadline.saturating_sub(now) + keyspace::REAP_SLACK_MILLIS;
-                    batch.put_with_ttl(
-                        &opened.meta_key,
-                        record,
-                        std::time::Duration::from_millis(reap_after),
-                    );
-                }
-                None => {
-                    batch.put(&opened.meta_key, record);
-                }
-            }
+        match opened.with_header(kind, batch, now) {
+            Some(writes) => self.apply(writes),
+            None => Ok(()),
         }
-        self.apply(batch)
     }
 
     /// The value of one element record, if present.

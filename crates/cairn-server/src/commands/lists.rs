@@ -1,16 +1,22 @@
-//! List commands: `LPUSH`, `RPUSH`, `LPOP`, `RPOP`, `LRANGE`, `LLEN`, `LINDEX`, `LSET`,
-//! `LTRIM`. An element is
+//! List commands: `LPUSH`, `RPUSH`, `LPUSHX`, `RPUSHX`, `LPOP`, `RPOP`, `BLPOP`, `BRPOP`,
+//! `LMOVE`, `RPOPLPUSH`, `BLMOVE`, `BRPOPLPUSH`, `LRANGE`, `LLEN`, `LINDEX`, `LSET`, `LTRIM`.
+//! An element is
 //! an element record keyed by its position (8 bytes, big-endian): the header's `head` is the
 //! first position and `tail` the one after the last, so a push or pop at either end writes one
 //! element and the header, and `LRANGE` is one range scan. (Inserting or removing in the
 //! middle, `LINSERT` and `LREM`, would renumber the elements after it; they are not built.)
+//!
+//! `BLPOP`, `BRPOP`, `BLMOVE` and `BRPOPLPUSH` that find every list empty leave the request for the connection to
+//! wait and run again (`super::Blocked`, as blocking stream reads do), woken by any committed
+//! write to one of its keys. Every blocked client is woken and the first to run takes the
+//! element, where Redis serves them in the order they blocked.
 
 use super::Writes;
 use bytes::Bytes;
 
 use super::collection::{bulk_of, count_reply, with_collection, Opened};
-use super::strings::at;
-use super::{int_arg, Ctx};
+use super::strings::{at, parse_float};
+use super::{int_arg, is, syntax_error, Blocked, Ctx, Store};
 use crate::keyspace::{now_millis, Kind};
 use crate::resp::{BulkArray, Reply, OK};
 
@@ -18,31 +24,47 @@ fn position_key(opened: &Opened, db: u8, position: u64) -> Vec<u8> {
     opened.member_key(db, &position.to_be_bytes())
 }
 
-fn push(ctx: &Ctx<'_>, args: &[Bytes], left: bool) -> Reply {
+/// Puts `element` at the head (`left`) or the tail of a list, into `batch`.
+fn push_end(
+    ctx: &Ctx<'_>,
+    opened: &mut Opened,
+    left: bool,
+    element: &[u8],
+    batch: &mut Writes,
+) -> Result<(), Reply> {
+    let position = if left {
+        opened.header.head = opened
+            .header
+            .head
+            .checked_sub(1)
+            .ok_or_else(|| Reply::err("cairn: the list has no room at its head"))?;
+        opened.header.head
+    } else {
+        let position = opened.header.tail;
+        opened.header.tail = position
+            .checked_add(1)
+            .ok_or_else(|| Reply::err("cairn: the list has no room at its tail"))?;
+        position
+    };
+    batch.put(position_key(opened, ctx.client.db, position), element);
+    opened.header.count += 1;
+    Ok(())
+}
+
+/// `LPUSH`/`RPUSH`, and (`only_existing`) `LPUSHX`/`RPUSHX`, which push only onto a list
+/// that is there.
+fn push(ctx: &Ctx<'_>, args: &[Bytes], left: bool, only_existing: bool) -> Reply {
     let run = || -> Result<Reply, Reply> {
         let now = now_millis();
         let meta_key = ctx.meta_key(at(args, 1))?;
         let _locks = ctx.lock(&[&meta_key]);
         let mut opened = ctx.open_collection(at(args, 1), Kind::List, now)?;
-        let db = ctx.client.db;
+        if only_existing && opened.is_new() {
+            return Ok(Reply::Integer(0));
+        }
         let mut batch = Writes::new();
         for element in args.iter().skip(2) {
-            let position = if left {
-                opened.header.head = opened
-                    .header
-                    .head
-                    .checked_sub(1)
-                    .ok_or_else(|| Reply::err("cairn: the list has no room at its head"))?;
-                opened.header.head
-            } else {
-                let position = opened.header.tail;
-                opened.header.tail = position
-                    .checked_add(1)
-                    .ok_or_else(|| Reply::err("cairn: the list has no room at its tail"))?;
-                position
-            };
-            batch.put(position_key(&opened, db, position), element);
-            opened.header.count += 1;
+            push_end(ctx, &mut opened, left, element, &mut batch)?;
         }
         ctx.save_collection(&opened, Kind::List, batch, now)?;
         Ok(count_reply(opened.header.count))
@@ -51,11 +73,19 @@ fn push(ctx: &Ctx<'_>, args: &[Bytes], left: bool) -> Reply {
 }
 
 pub(crate) fn lpush(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
-    push(ctx, args, true)
+    push(ctx, args, true, false)
 }
 
 pub(crate) fn rpush(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
-    push(ctx, args, false)
+    push(ctx, args, false, false)
+}
+
+pub(crate) fn lpushx(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
+    push(ctx, args, true, true)
+}
+
+pub(crate) fn rpushx(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
+    push(ctx, args, false, true)
 }
 
 fn pop(ctx: &Ctx<'_>, args: &[Bytes], left: bool) -> Reply {
@@ -81,23 +111,11 @@ fn pop(ctx: &Ctx<'_>, args: &[Bytes], left: bool) -> Reply {
                 Reply::Null
             });
         }
-        let db = ctx.client.db;
         let mut batch = Writes::new();
         let mut popped = Vec::new();
         for _ in 0..wanted.unwrap_or(1).min(opened.header.count) {
-            let position = if left {
-                let position = opened.header.head;
-                opened.header.head += 1;
-                position
-            } else {
-                opened.header.tail -= 1;
-                opened.header.tail
-            };
-            let engine_key = position_key(&opened, db, position);
-            let value = ctx.element(&engine_key)?;
+            let value = pop_end(ctx, &mut opened, left, &mut batch)?;
             popped.push(value.map_or(Reply::Null, |value| bulk_of(&value)));
-            batch.delete(&engine_key);
-            opened.header.count -= 1;
         }
         ctx.save_collection(&opened, Kind::List, batch, now)?;
         Ok(match wanted {
@@ -106,6 +124,218 @@ fn pop(ctx: &Ctx<'_>, args: &[Bytes], left: bool) -> Reply {
         })
     };
     run().unwrap_or_else(|error| error)
+}
+
+/// Takes the element at the head (`left`) or the tail of a non-empty list into `batch`.
+fn pop_end(
+    ctx: &Ctx<'_>,
+    opened: &mut Opened,
+    left: bool,
+    batch: &mut Writes,
+) -> Result<Option<cairn::Value>, Reply> {
+    debug_assert!(opened.header.count > 0, "a pop from an empty list");
+    let position = if left {
+        let position = opened.header.head;
+        opened.header.head += 1;
+        position
+    } else {
+        opened.header.tail -= 1;
+        opened.header.tail
+    };
+    let engine_key = position_key(opened, ctx.client.db, position);
+    let value = ctx.element(&engine_key)?;
+    batch.delete(&engine_key);
+    opened.header.count -= 1;
+    Ok(value)
+}
+
+/// A blocking command's timeout in seconds, as Redis reads it: `None` for 0 (for ever).
+fn parse_timeout(text: &[u8]) -> Result<Option<std::time::Duration>, Reply> {
+    let seconds =
+        parse_float(text).ok_or_else(|| Reply::err("timeout is not a float or out of range"))?;
+    let millis = (seconds * 1000.0).ceil();
+    // Redis converts to a 64-bit integer, and what does not fit comes out negative.
+    if !(0.0..9.2e18).contains(&millis) {
+        return Err(Reply::err("timeout is negative"));
+    }
+    #[expect(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        reason = "checked to lie in 0..2^63 just above"
+    )]
+    let millis = millis as u64;
+    Ok((millis > 0).then(|| std::time::Duration::from_millis(millis)))
+}
+
+/// `BLPOP`/`BRPOP key [key ...] timeout`: pops from the first non-empty list, as
+/// `[key, element]`, or waits for one (the null array at the timeout).
+fn blocking_pop(ctx: &mut Ctx<'_>, args: &[Bytes], left: bool) -> Reply {
+    let run = || -> Result<(Reply, Option<Blocked>), Reply> {
+        let timeout = parse_timeout(args.last().map_or(&[][..], |arg| &arg[..]))?;
+        let keys = args.get(1..args.len() - 1).unwrap_or_default();
+        let now = now_millis();
+        let mut meta_keys = Vec::with_capacity(keys.len());
+        for key in keys {
+            let meta_key = ctx.meta_key(key)?;
+            let _locks = ctx.lock(&[&meta_key]);
+            meta_keys.push(meta_key);
+            let mut opened = match ctx.open_collection(key, Kind::List, now) {
+                // A woken pop waits on past a key that holds another type, as Redis's does.
+                Err(Reply::Error(text)) if ctx.client.rerun && text.starts_with("WRONGTYPE") => {
+                    continue
+                }
+                other => other?,
+            };
+            if opened.is_new() {
+                continue;
+            }
+            let mut batch = Writes::new();
+            let element = pop_end(ctx, &mut opened, left, &mut batch)?;
+            ctx.save_collection(&opened, Kind::List, batch, now)?;
+            let element = element.map_or(Reply::Null, |value| bulk_of(&value));
+            return Ok((Reply::Array(vec![Reply::Bulk(key.clone()), element]), None));
+        }
+        let blocked = matches!(ctx.store, Store::Db).then(|| Blocked {
+            args: args.to_vec(),
+            timeout,
+            keys: meta_keys,
+        });
+        Ok((Reply::NullArray, blocked))
+    };
+    match run() {
+        Ok((reply, blocked)) => {
+            ctx.client.blocked = blocked;
+            reply
+        }
+        Err(error) => error,
+    }
+}
+
+/// `LEFT` (true) or `RIGHT` (false).
+fn parse_end(arg: &[u8]) -> Result<bool, Reply> {
+    if is(arg, "left") {
+        Ok(true)
+    } else if is(arg, "right") {
+        Ok(false)
+    } else {
+        Err(syntax_error())
+    }
+}
+
+/// Moves the element at one end of `source` to one end of `destination`, in one commit, and
+/// returns it; `None` when `source` is empty. A woken blocking move (`ctx.client.rerun`)
+/// waits on past a source that holds another type.
+fn move_one(
+    ctx: &Ctx<'_>,
+    source: &[u8],
+    destination: &[u8],
+    from_left: bool,
+    to_left: bool,
+) -> Result<Option<Reply>, Reply> {
+    let now = now_millis();
+    let source_meta = ctx.meta_key(source)?;
+    let destination_meta = ctx.meta_key(destination)?;
+    let _locks = ctx.lock(&[&source_meta, &destination_meta]);
+    let mut from = match ctx.open_collection(source, Kind::List, now) {
+        Err(Reply::Error(text)) if ctx.client.rerun && text.starts_with("WRONGTYPE") => {
+            return Ok(None)
+        }
+        other => other?,
+    };
+    if from.is_new() {
+        return Ok(None);
+    }
+    let mut batch = Writes::new();
+    if source == destination {
+        let value = pop_end(ctx, &mut from, from_left, &mut batch)?
+            .ok_or_else(|| Reply::err("cairn: a list element record is missing"))?;
+        push_end(ctx, &mut from, to_left, value.as_bytes(), &mut batch)?;
+        ctx.save_collection(&from, Kind::List, batch, now)?;
+        return Ok(Some(bulk_of(&value)));
+    }
+    // The destination's type is checked before anything changes.
+    let mut to = ctx.open_collection(destination, Kind::List, now)?;
+    let value = pop_end(ctx, &mut from, from_left, &mut batch)?
+        .ok_or_else(|| Reply::err("cairn: a list element record is missing"))?;
+    push_end(ctx, &mut to, to_left, value.as_bytes(), &mut batch)?;
+    let writes = from.with_header(Kind::List, batch, now).unwrap_or_default();
+    if let Some(writes) = to.with_header(Kind::List, writes, now) {
+        ctx.apply(writes)?;
+    }
+    Ok(Some(bulk_of(&value)))
+}
+
+/// `LMOVE`, `RPOPLPUSH`, `BLMOVE` and `BRPOPLPUSH`: `ends_at` is where `LEFT|RIGHT LEFT|RIGHT`
+/// are (`None`: `RPOPLPUSH`'s right to left), `timeout_at` the blocking forms' timeout.
+fn move_command(
+    ctx: &mut Ctx<'_>,
+    args: &[Bytes],
+    ends_at: Option<usize>,
+    timeout_at: Option<usize>,
+) -> Reply {
+    let run = || -> Result<(Reply, Option<Blocked>), Reply> {
+        let (from_left, to_left) = match ends_at {
+            Some(at_index) => (
+                parse_end(at(args, at_index))?,
+                parse_end(at(args, at_index + 1))?,
+            ),
+            None => (false, true),
+        };
+        let timeout = match timeout_at {
+            Some(index) => Some(parse_timeout(at(args, index))?),
+            None => None,
+        };
+        if let Some(moved) = move_one(ctx, at(args, 1), at(args, 2), from_left, to_left)? {
+            return Ok((moved, None));
+        }
+        let blocked = match (timeout, &ctx.store) {
+            (Some(timeout), Store::Db) => Some(Blocked {
+                args: args.to_vec(),
+                timeout,
+                keys: vec![ctx.meta_key(at(args, 1))?],
+            }),
+            _ => None,
+        };
+        Ok((
+            if timeout.is_some() {
+                Reply::NullArray
+            } else {
+                Reply::Null
+            },
+            blocked,
+        ))
+    };
+    match run() {
+        Ok((reply, blocked)) => {
+            ctx.client.blocked = blocked;
+            reply
+        }
+        Err(error) => error,
+    }
+}
+
+pub(crate) fn lmove(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
+    move_command(ctx, args, Some(3), None)
+}
+
+pub(crate) fn rpoplpush(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
+    move_command(ctx, args, None, None)
+}
+
+pub(crate) fn blmove(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
+    move_command(ctx, args, Some(3), Some(5))
+}
+
+pub(crate) fn brpoplpush(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
+    move_command(ctx, args, None, Some(3))
+}
+
+pub(crate) fn blpop(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
+    blocking_pop(ctx, args, true)
+}
+
+pub(crate) fn brpop(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
+    blocking_pop(ctx, args, false)
 }
 
 pub(crate) fn lset(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {

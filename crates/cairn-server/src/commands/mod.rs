@@ -135,6 +135,7 @@ const READ: &[&str] = &["readonly"];
 const READ_FAST: &[&str] = &["readonly", "fast"];
 const READ_BLOCKING: &[&str] = &["readonly", "blocking", "movablekeys"];
 const WRITE_BLOCKING: &[&str] = &["write", "blocking", "movablekeys"];
+const LIST_BLOCKING: &[&str] = &["write", "blocking"];
 /// `PING`'s: a connection command that scripts may run too.
 const CONN_IN_SCRIPTS: &[&str] = &["loading", "stale", "fast"];
 const SCRIPT_RUN: &[&str] = &["noscript", "write", "movablekeys"];
@@ -257,6 +258,14 @@ pub(crate) static COMMANDS: &[Spec] = &[
     spec!("lpush", -3, WRITE_FAST, (1, 1, 1), lists::lpush),
     spec!("rpush", -3, WRITE_FAST, (1, 1, 1), lists::rpush),
     spec!("lpop", -2, WRITE_FAST, (1, 1, 1), lists::lpop),
+    spec!("blpop", -3, LIST_BLOCKING, (1, -2, 1), lists::blpop),
+    spec!("lpushx", -3, WRITE_FAST, (1, 1, 1), lists::lpushx),
+    spec!("rpushx", -3, WRITE_FAST, (1, 1, 1), lists::rpushx),
+    spec!("lmove", 5, WRITE, (1, 2, 1), lists::lmove),
+    spec!("rpoplpush", 3, WRITE, (1, 2, 1), lists::rpoplpush),
+    spec!("blmove", 6, LIST_BLOCKING, (1, 2, 1), lists::blmove),
+    spec!("brpoplpush", 4, LIST_BLOCKING, (1, 2, 1), lists::brpoplpush),
+    spec!("brpop", -3, LIST_BLOCKING, (1, -2, 1), lists::brpop),
     spec!("rpop", -2, WRITE_FAST, (1, 1, 1), lists::rpop),
     spec!("lrange", 4, READ, (1, 1, 1), lists::lrange),
     spec!("llen", 2, READ_FAST, (1, 1, 1), lists::llen),
@@ -603,6 +612,7 @@ pub(crate) fn batchable(client: &Client, args: &[Bytes]) -> bool {
     arity_fits(spec, args.len())
         && spec.keys.0 != 0
         && spec.name != "watch"
+        && !spec.flags.contains(&"blocking")
         && client.authenticated
         && !client.transaction.in_multi()
         && client.subscriptions.count() == 0

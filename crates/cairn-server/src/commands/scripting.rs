@@ -287,7 +287,7 @@ fn run(ctx: &mut Ctx<'_>, keys: &[Bytes], arguments: &[Bytes], sha: &str, source
                 Ok(_) => {
                     ctx.client.events.publish(&shared.notify, &shared.pubsub);
                     if ctx.client.wake_readers.take() {
-                        shared.stream_writes.notify_waiters();
+                        shared.blocked_keys_written.notify_waiters();
                     }
                     reply
                 }

@@ -14,7 +14,6 @@ use cairn::{Transaction, Value, WriteBatch};
 use parking_lot::MutexGuard;
 
 use super::{engine_error, Ctx};
-use crate::keyspace::{self, Kind};
 use crate::resp::Reply;
 
 /// Where a command's reads and writes go.
@@ -93,18 +92,14 @@ impl Ctx<'_> {
             .touch(writes.ops.iter().map(|op| match op {
                 Op::Put(key, ..) | Op::Delete(key) => key.as_slice(),
             }));
+        // A blocked read (`XREAD`, `BLPOP`, ...) waits on its keys' metadata records, which
+        // every write of such a key changes.
         let wake = self.shared.clients.blocked() > 0
             && self
                 .shared
                 .clients
-                .any_blocked_on(writes.ops.iter().filter_map(|op| {
-                    match op {
-                        // A stream written as a stream wakes its readers through `XADD`.
-                        Op::Put(key, value, _) => keyspace::decode(value)
-                            .is_none_or(|entry| entry.kind != Kind::Stream)
-                            .then_some(key.as_slice()),
-                        Op::Delete(key) => Some(key.as_slice()),
-                    }
+                .any_blocked_on(writes.ops.iter().map(|op| match op {
+                    Op::Put(key, ..) | Op::Delete(key) => key.as_slice(),
                 }));
         if self.shared.notify.get() != 0 {
             let mut changes = self.client.changes.borrow_mut();
@@ -247,7 +242,7 @@ impl Ctx<'_> {
     /// one.
     pub(crate) fn wake_readers(&self) {
         match self.store {
-            Store::Db => self.shared.stream_writes.notify_waiters(),
+            Store::Db => self.shared.blocked_keys_written.notify_waiters(),
             Store::Tx(_) => self.client.wake_readers.set(true),
         }
     }

@@ -223,7 +223,7 @@ pub(crate) fn run_block(
             Ok(_) => {
                 client.events.publish(&shared.notify, &shared.pubsub);
                 if client.wake_readers.take() {
-                    shared.stream_writes.notify_waiters();
+                    shared.blocked_keys_written.notify_waiters();
                 }
                 return Ok(replies);
             }

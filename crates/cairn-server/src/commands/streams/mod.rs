@@ -15,8 +15,8 @@
 //!   `MULTI`/`EXEC`, `WATCH`, `DEL`, expiry, `RENAME` and the durability gate as every other
 //!   type does, and groups and pending entries survive a restart.
 //! - `XREAD`/`XREADGROUP` with `BLOCK` set [`Client::blocked`] when nothing is there to read;
-//!   the connection (`session`) then waits for the next commit that adds to a stream
-//!   (`Shared::stream_writes`) or for the timeout, and runs the request again. Inside
+//!   the connection (`session`) then waits for the next commit that writes one of its streams
+//!   (`Shared::blocked_keys_written`) or for the timeout, and runs the request again. Inside
 //!   `MULTI` they never block, as in Redis.
 //!
 //! Differences from Redis (docs/design.md lists them with the others): `~` trims exactly as
@@ -424,7 +424,6 @@ pub(crate) fn xadd(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
             trim_entries(ctx, &mut stream, trim, parsed.limit, Some(id), &mut writes)?;
         }
         ctx.save_stream(&stream, writes, now)?;
-        ctx.wake_readers();
         Ok(Reply::Bulk(Bytes::from(id.to_string())))
     };
     run().unwrap_or_else(|error| error)

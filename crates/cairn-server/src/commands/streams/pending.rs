@@ -339,9 +339,10 @@ fn xautoclaim_run(ctx: &Ctx<'_>, args: &[Bytes]) -> Result<Reply, Reply> {
     let mut i = 6;
     while let Some(option) = args.get(i) {
         if is(option, "count") && args.len() > i + 1 {
-            count = usize::try_from(int_arg(at(args, i + 1))?)
-                .ok()
-                .filter(|count| *count > 0)
+            // Redis's bound: a count whose scan (ten tries an entry) cannot overflow.
+            count = crate::resp::parse::parse_i64(at(args, i + 1))
+                .filter(|count| (1..=i64::MAX / 16).contains(count))
+                .and_then(|count| usize::try_from(count).ok())
                 .ok_or_else(|| Reply::err("COUNT must be > 0"))?;
             i += 2;
         } else if is(option, "justid") {

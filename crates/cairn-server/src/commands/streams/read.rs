@@ -212,11 +212,22 @@ fn read(
         return Ok((streams_reply(ctx.client.protocol, served), None));
     }
     let blocked = match (parsed.block, &ctx.store) {
-        (Some(millis), Store::Db) => Some(Blocked {
-            args: resolved.unwrap_or_else(|| args.to_vec()),
-            timeout: (millis > 0).then(|| std::time::Duration::from_millis(millis)),
-            keys: meta_keys,
-        }),
+        (Some(millis), Store::Db) => {
+            // A group read also waits on its group's record, so `XGROUP DESTROY` wakes it.
+            let mut keys = meta_keys;
+            if let Some((group, _)) = parsed.group {
+                for key in parsed.keys {
+                    if let Some(stream) = read_awaited(ctx, key, now)? {
+                        keys.push(stream.group_key(group));
+                    }
+                }
+            }
+            Some(Blocked {
+                args: resolved.unwrap_or_else(|| args.to_vec()),
+                timeout: (millis > 0).then(|| std::time::Duration::from_millis(millis)),
+                keys,
+            })
+        }
         _ => None,
     };
     Ok((Reply::NullArray, blocked))
