@@ -57,8 +57,9 @@ case "$target_dir" in
   /*) cairn="$target_dir/release/cairn" ;;
   *) cairn="$(pwd)/$target_dir/release/cairn" ;;
 esac
-# A loopback port nothing listens on.
-port=$((20000 + RANDOM % 20000))
+# A loopback port nothing listens on, below Linux's ephemeral range (32768 on), so that no
+# outgoing connection holds it or the suite's own ports after it.
+port=$((10000 + RANDOM % 20000))
 while (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do port=$((port + 1)); done
 work=$(mktemp -d)
 "$cairn" serve --dir "$work/db" --durability memory --bind "127.0.0.1:$port" >"$work/serve.log" 2>&1 &

@@ -543,11 +543,34 @@ impl Generator {
                     args
                 }
                 1 => {
-                    let mut args = vec!["ZPOPMIN".into(), key];
+                    let command = if self.chance(50) {
+                        "ZPOPMIN"
+                    } else {
+                        "ZPOPMAX"
+                    };
+                    let mut args = vec![command.into(), key];
                     if self.chance(50) {
                         args.push(self.int(-1, 3));
                     }
                     args
+                }
+                _ if self.chance(30) => {
+                    let bounds = ["-inf", "+inf", "0", "(0", "1", "(2.5", "10", "x"];
+                    if self.chance(50) {
+                        vec![
+                            "ZREMRANGEBYSCORE".into(),
+                            key,
+                            self.pick(&bounds).into(),
+                            self.pick(&bounds).into(),
+                        ]
+                    } else {
+                        vec![
+                            "ZREMRANGEBYRANK".into(),
+                            key,
+                            self.int(-3, 3),
+                            self.int(-3, 3),
+                        ]
+                    }
                 }
                 _ => vec!["TYPE".into(), key],
             },

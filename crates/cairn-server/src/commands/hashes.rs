@@ -140,63 +140,72 @@ pub(crate) fn hdel(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
     remove_elements(ctx, args, Kind::Hash, |_, _, _, _| {})
 }
 
-pub(crate) fn hincrby(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
+/// Rewrites field `args[2]` of the hash under `args[1]` with `update`, which maps the field's
+/// value (`None`: absent) to the new value and the reply: the shape of `HINCRBY` and
+/// `HINCRBYFLOAT`.
+fn update_field(
+    ctx: &Ctx<'_>,
+    args: &[Bytes],
+    update: impl FnOnce(Option<&[u8]>) -> Result<(String, Reply), Reply>,
+) -> Reply {
     let run = || -> Result<Reply, Reply> {
-        let delta = int_arg(at(args, 3))?;
         let now = now_millis();
         let meta_key = ctx.meta_key(at(args, 1))?;
         let _locks = ctx.lock(&[&meta_key]);
         let mut opened = ctx.open_collection(at(args, 1), Kind::Hash, now)?;
         let member = opened.member_key(ctx.client.db, at(args, 2));
-        let current = if let Some(value) = ctx.element(&member)? {
-            crate::resp::parse::parse_i64(value.as_bytes())
-                .ok_or_else(|| Reply::err("hash value is not an integer"))?
-        } else {
+        let current = ctx.element(&member)?;
+        let (next, reply) = update(current.as_ref().map(cairn::Value::as_bytes))?;
+        if current.is_none() {
             opened.header.count += 1;
-            0
-        };
-        let next = current
-            .checked_add(delta)
-            .ok_or_else(|| Reply::err("increment or decrement would overflow"))?;
+        }
         let mut batch = Writes::new();
-        batch.put(&member, next.to_string());
+        batch.put(&member, next);
         ctx.save_collection(&opened, Kind::Hash, batch, now)?;
-        Ok(Reply::Integer(next))
+        Ok(reply)
     };
     run().unwrap_or_else(|error| error)
 }
 
+pub(crate) fn hincrby(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
+    let delta = match int_arg(at(args, 3)) {
+        Ok(delta) => delta,
+        Err(error) => return error,
+    };
+    update_field(ctx, args, |current| {
+        let current = match current {
+            Some(value) => crate::resp::parse::parse_i64(value)
+                .ok_or_else(|| Reply::err("hash value is not an integer"))?,
+            None => 0,
+        };
+        let next = current
+            .checked_add(delta)
+            .ok_or_else(|| Reply::err("increment or decrement would overflow"))?;
+        Ok((next.to_string(), Reply::Integer(next)))
+    })
+}
+
 /// `HINCRBYFLOAT key field increment`: as `INCRBYFLOAT`, on a hash field.
 pub(crate) fn hincrbyfloat(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
-    let run = || -> Result<Reply, Reply> {
-        let delta = super::strings::parse_float(at(args, 3))
-            .ok_or_else(|| Reply::err("value is not a valid float"))?;
-        if !delta.is_finite() {
-            return Err(Reply::err("value is NaN or Infinity"));
-        }
-        let now = now_millis();
-        let meta_key = ctx.meta_key(at(args, 1))?;
-        let _locks = ctx.lock(&[&meta_key]);
-        let mut opened = ctx.open_collection(at(args, 1), Kind::Hash, now)?;
-        let member = opened.member_key(ctx.client.db, at(args, 2));
-        let current = if let Some(value) = ctx.element(&member)? {
-            super::strings::parse_float(value.as_bytes())
-                .ok_or_else(|| Reply::err("hash value is not a float"))?
-        } else {
-            opened.header.count += 1;
-            0.0
+    let Some(delta) = super::strings::parse_float(at(args, 3)) else {
+        return Reply::err("value is not a valid float");
+    };
+    if !delta.is_finite() {
+        return Reply::err("value is NaN or Infinity");
+    }
+    update_field(ctx, args, |current| {
+        let current = match current {
+            Some(value) => super::strings::parse_float(value)
+                .ok_or_else(|| Reply::err("hash value is not a float"))?,
+            None => 0.0,
         };
         let next = current + delta;
         if !next.is_finite() {
             return Err(Reply::err("increment would produce NaN or Infinity"));
         }
         let text = crate::resp::reply::format_double(next);
-        let mut batch = Writes::new();
-        batch.put(&member, &text);
-        ctx.save_collection(&opened, Kind::Hash, batch, now)?;
-        Ok(Reply::bulk(text))
-    };
-    run().unwrap_or_else(|error| error)
+        Ok((text.clone(), Reply::bulk(text)))
+    })
 }
 
 /// `HSCAN key cursor [MATCH pattern] [COUNT n]`: every matching field in one reply with

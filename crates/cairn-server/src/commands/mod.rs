@@ -304,6 +304,21 @@ pub(crate) static COMMANDS: &[Spec] = &[
         zsets::zrevrangebyscore
     ),
     spec!("zpopmin", -2, WRITE_FAST, (1, 1, 1), zsets::zpopmin),
+    spec!("zpopmax", -2, WRITE_FAST, (1, 1, 1), zsets::zpopmax),
+    spec!(
+        "zremrangebyscore",
+        4,
+        WRITE,
+        (1, 1, 1),
+        zsets::zremrangebyscore
+    ),
+    spec!(
+        "zremrangebyrank",
+        4,
+        WRITE,
+        (1, 1, 1),
+        zsets::zremrangebyrank
+    ),
     // Scripting.
     spec!("eval", -3, SCRIPT_RUN, (0, 0, 0), scripting::eval),
     spec!("evalsha", -3, SCRIPT_RUN, (0, 0, 0), scripting::evalsha),

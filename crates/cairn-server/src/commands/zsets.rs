@@ -1,8 +1,9 @@
 //! Sorted-set commands: `ZADD` (NX, XX, GT, LT, CH, INCR), `ZINCRBY`, `ZSCORE`, `ZMSCORE`,
 //! `ZCARD`, `ZCOUNT`, `ZRANK`, `ZREVRANK`, `ZREM`, `ZRANGE` (by rank or `BYSCORE`, `REV`,
 //! `LIMIT`, `WITHSCORES`; not `BYLEX`), `ZREVRANGE`, `ZRANGEBYSCORE`, `ZREVRANGEBYSCORE`,
-//! `ZPOPMIN`. A member has two records: its element record (value: the score, 8 bytes
-//! little-endian) for lookups, and a score record (`keyspace::score_prefix`, then the
+//! `ZPOPMIN`, `ZPOPMAX`, `ZREMRANGEBYSCORE`, `ZREMRANGEBYRANK`. A member has two records:
+//! its element record (value: the score, 8 bytes little-endian) for lookups, and a score
+//! record (`keyspace::score_prefix`, then the
 //! sortable score and the member) for order. Both change in one commit. Scores print as
 //! Redis 7.0 prints them (`%.17g`, `resp::reply::format_g17`).
 
@@ -381,20 +382,28 @@ fn run_range(ctx: &mut Ctx<'_>, args: &[Bytes], query: &RangeQuery<'_>) -> Reply
     })
 }
 
-/// `ZRANGE key start stop [BYSCORE] [REV] [LIMIT offset count] [WITHSCORES]`.
-pub(crate) fn zrange(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
-    match parse_range(args, false, false, true) {
+/// Parses and runs one of the range commands.
+fn range_command(
+    ctx: &mut Ctx<'_>,
+    args: &[Bytes],
+    by_score: bool,
+    rev: bool,
+    modern: bool,
+) -> Reply {
+    match parse_range(args, by_score, rev, modern) {
         Ok(query) => run_range(ctx, args, &query),
         Err(error) => error,
     }
 }
 
+/// `ZRANGE key start stop [BYSCORE] [REV] [LIMIT offset count] [WITHSCORES]`.
+pub(crate) fn zrange(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
+    range_command(ctx, args, false, false, true)
+}
+
 /// `ZREVRANGE key start stop [WITHSCORES]`.
 pub(crate) fn zrevrange(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
-    match parse_range(args, false, true, false) {
-        Ok(query) => run_range(ctx, args, &query),
-        Err(error) => error,
-    }
+    range_command(ctx, args, false, true, false)
 }
 
 /// One end of a `ZRANGEBYSCORE` range: a score and whether it is excluded (`(`).
@@ -407,18 +416,12 @@ fn parse_bound(text: &[u8]) -> Option<(f64, bool)> {
 
 /// `ZRANGEBYSCORE key min max [WITHSCORES] [LIMIT offset count]`.
 pub(crate) fn zrangebyscore(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
-    match parse_range(args, true, false, false) {
-        Ok(query) => run_range(ctx, args, &query),
-        Err(error) => error,
-    }
+    range_command(ctx, args, true, false, false)
 }
 
 /// `ZREVRANGEBYSCORE key max min [WITHSCORES] [LIMIT offset count]`.
 pub(crate) fn zrevrangebyscore(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
-    match parse_range(args, true, true, false) {
-        Ok(query) => run_range(ctx, args, &query),
-        Err(error) => error,
-    }
+    range_command(ctx, args, true, true, false)
 }
 
 /// The members whose scores lie between `min` and `max` (each a score and whether it is
@@ -570,7 +573,38 @@ pub(crate) fn zmscore(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
     })
 }
 
-pub(crate) fn zpopmin(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
+/// The sorted set's `take` members of highest score, highest first, as (score, member).
+fn highest(ctx: &Ctx<'_>, opened: &Opened, take: usize) -> Result<Vec<(f64, Vec<u8>)>, Reply> {
+    let prefix = keyspace::score_prefix(ctx.client.db, &opened.key, opened.header.version);
+    let (lower, upper) = all_scores(ctx, opened);
+    let mut members = Vec::new();
+    if take == 0 {
+        return Ok(members);
+    }
+    ctx.scan_rev(lower, upper, |engine_key, _| {
+        let rest = engine_key.get(prefix.len()..).unwrap_or_default();
+        if let Some((sortable, member)) = rest.split_first_chunk::<8>() {
+            members.push((keyspace::score_from_sortable(*sortable), member.to_vec()));
+        }
+        members.len() < take
+    })?;
+    Ok(members)
+}
+
+/// Deletes `members` (each a score and member) from the sorted set, both records of each.
+fn remove_members(ctx: &Ctx<'_>, opened: &mut Opened, members: &[(f64, Vec<u8>)]) -> Writes {
+    let db = ctx.client.db;
+    let mut batch = Writes::new();
+    for (score, member) in members {
+        batch.delete(opened.member_key(db, member));
+        batch.delete(opened.score_key(db, *score, member));
+        opened.header.count -= 1;
+    }
+    batch
+}
+
+/// `ZPOPMIN` and (`max`) `ZPOPMAX key [count]`.
+fn zpop(ctx: &Ctx<'_>, args: &[Bytes], max: bool) -> Reply {
     let run = || -> Result<Reply, Reply> {
         let count = match args.get(2) {
             None => 1,
@@ -587,16 +621,80 @@ pub(crate) fn zpopmin(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
         if opened.is_new() {
             return Ok(Reply::Array(Vec::new()));
         }
-        let db = ctx.client.db;
-        let members = by_score(ctx, &opened, all_scores(ctx, &opened), 0, count)?;
-        let mut batch = Writes::new();
-        for (score, member) in &members {
-            batch.delete(opened.member_key(db, member));
-            batch.delete(opened.score_key(db, *score, member));
-            opened.header.count -= 1;
-        }
+        let members = if max {
+            highest(ctx, &opened, count)?
+        } else {
+            by_score(ctx, &opened, all_scores(ctx, &opened), 0, count)?
+        };
+        let batch = remove_members(ctx, &mut opened, &members);
         ctx.save_collection(&opened, Kind::ZSet, batch, now)?;
+        // Under RESP3 a pop with a count returns [member, score] pairs, as Redis's does.
+        if args.len() == 3 && ctx.client.protocol == crate::resp::Protocol::Resp3 {
+            let pairs = members
+                .into_iter()
+                .map(|(score, member)| {
+                    Reply::Array(vec![Reply::Bulk(Bytes::from(member)), Reply::Double(score)])
+                })
+                .collect();
+            return Ok(Reply::Array(pairs));
+        }
         Ok(members_reply(members, true))
     };
     run().unwrap_or_else(|error| error)
+}
+
+pub(crate) fn zpopmin(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
+    zpop(ctx, args, false)
+}
+
+pub(crate) fn zpopmax(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
+    zpop(ctx, args, true)
+}
+
+/// `ZREMRANGEBYSCORE key min max` and (`by_rank`) `ZREMRANGEBYRANK key start stop`: removes
+/// the members in the range, and returns how many.
+fn remove_range(ctx: &Ctx<'_>, args: &[Bytes], by_rank: bool) -> Reply {
+    let run = || -> Result<Reply, Reply> {
+        let range = if by_rank {
+            Err((int_arg(at(args, 2))?, int_arg(at(args, 3))?))
+        } else {
+            let bad = || Reply::err("min or max is not a float");
+            Ok((
+                parse_bound(at(args, 2)).ok_or_else(bad)?,
+                parse_bound(at(args, 3)).ok_or_else(bad)?,
+            ))
+        };
+        let now = now_millis();
+        let meta_key = ctx.meta_key(at(args, 1))?;
+        let _locks = ctx.lock(&[&meta_key]);
+        let mut opened = ctx.open_collection(at(args, 1), Kind::ZSet, now)?;
+        if opened.is_new() {
+            return Ok(Reply::Integer(0));
+        }
+        let members = match range {
+            Ok((min, max)) => in_score_range(ctx, &opened, min, max)?,
+            Err((start, stop)) => match rank_range(start, stop, opened.header.count) {
+                Some((first, last)) => {
+                    let skip = usize::try_from(first).unwrap_or(usize::MAX);
+                    let take = usize::try_from(last - first + 1).unwrap_or(0);
+                    by_score(ctx, &opened, all_scores(ctx, &opened), skip, take)?
+                }
+                None => Vec::new(),
+            },
+        };
+        let batch = remove_members(ctx, &mut opened, &members);
+        ctx.save_collection(&opened, Kind::ZSet, batch, now)?;
+        Ok(Reply::Integer(
+            i64::try_from(members.len()).unwrap_or(i64::MAX),
+        ))
+    };
+    run().unwrap_or_else(|error| error)
+}
+
+pub(crate) fn zremrangebyscore(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
+    remove_range(ctx, args, false)
+}
+
+pub(crate) fn zremrangebyrank(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
+    remove_range(ctx, args, true)
 }
