@@ -176,8 +176,12 @@ fn command_event(name: &str, args: &[Bytes]) -> Option<(u32, &'static str)> {
         "lset" => (LIST, "lset"),
         "ltrim" => (LIST, "ltrim"),
         "sadd" => (SET, "sadd"),
-        "srem" => (SET, "srem"),
+        // SMOVE's events are chosen in `record_command`; this marks it as making some.
+        "srem" | "smove" => (SET, "srem"),
         "spop" => (SET, "spop"),
+        "sinterstore" => (SET, "sinterstore"),
+        "sunionstore" => (SET, "sunionstore"),
+        "sdiffstore" => (SET, "sdiffstore"),
         "zadd" if has("incr") => (ZSET, "zincr"),
         "zadd" => (ZSET, "zadd"),
         "zincrby" => (ZSET, "zincr"),
@@ -287,6 +291,31 @@ impl Events {
             }
             return;
         }
+        if name == "smove" {
+            // Redis's order: `srem` on the source, its `del` when the move emptied it, then
+            // `sadd` on the destination only when the member was not there already.
+            let (Some(source), Some(destination)) = (args.get(1), args.get(2)) else {
+                return;
+            };
+            let Some(&(db, ..)) = changes.keys.first() else {
+                return;
+            };
+            self.record(SET, "srem", db, source);
+            let change = |wanted: &[u8]| {
+                changes
+                    .keys
+                    .iter()
+                    .find(|(_, key, _)| key == wanted)
+                    .map(|(_, _, deleted)| *deleted)
+            };
+            if change(source) == Some(true) {
+                self.record(GENERIC, "del", db, source);
+            }
+            if change(destination) == Some(false) {
+                self.record(SET, "sadd", db, destination);
+            }
+            return;
+        }
         if name == "rename" || name == "renamenx" {
             // The source's delete and the target's put, in Redis's order.
             let mut keys = changes.keys;
@@ -306,7 +335,13 @@ impl Events {
         }
         for (db, key, deleted) in changes.keys {
             match (deleted, event) {
-                (true, "del" | "expire" | "persist") => self.record(GENERIC, "del", db, &key),
+                // A `STORE` form with an empty result deletes its destination: only `del`.
+                (
+                    true,
+                    "del" | "expire" | "persist" | "sinterstore" | "sunionstore" | "sdiffstore",
+                ) => {
+                    self.record(GENERIC, "del", db, &key);
+                }
                 (true, _) => {
                     self.record(class, event, db, &key);
                     self.record(GENERIC, "del", db, &key);

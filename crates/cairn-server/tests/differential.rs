@@ -177,7 +177,7 @@ impl Generator {
                 Some("EXEC" | "DISCARD") => self.in_multi = false,
                 Some(
                     "KEYS" | "SMEMBERS" | "HKEYS" | "HVALS" | "HGETALL" | "XPENDING" | "SINTER"
-                    | "SUNION" | "SDIFF",
+                    | "SUNION" | "SDIFF" | "HSCAN" | "SSCAN" | "ZSCAN",
                 ) if self.in_multi => {
                     continue;
                 }
@@ -877,7 +877,7 @@ impl Generator {
         let list = self.typed_key(&["l:1", "l:2"]);
         let set = self.typed_key(&["s:1", "s:2"]);
         let zset = self.typed_key(&["z:1", "z:2"]);
-        match self.rng.below(12) {
+        match self.rng.below(15) {
             0 => vec!["LSET".into(), list, self.int(-4, 4), self.member()],
             1 => vec!["LTRIM".into(), list, self.int(-4, 4), self.int(-4, 4)],
             2 => self.with_members(vec!["SMISMEMBER".into(), set], 2),
@@ -905,6 +905,58 @@ impl Generator {
                 self.typed_key(&["h:1", "h:2"]),
                 self.member(),
             ],
+            10 => vec![
+                "SMOVE".into(),
+                set,
+                self.typed_key(&["s:1", "s:2"]),
+                self.member(),
+            ],
+            11 => {
+                let command = self
+                    .pick(&["SINTERSTORE", "SUNIONSTORE", "SDIFFSTORE"])
+                    .to_owned();
+                let destination = if self.chance(70) {
+                    self.typed_key(&["s:1", "s:2"])
+                } else {
+                    key
+                };
+                let mut args = vec![command, destination, set];
+                for _ in 0..self.rng.below(3) {
+                    args.push(self.typed_key(&["s:1", "s:2"]));
+                }
+                args
+            }
+            12 => {
+                let keys = 1 + self.rng.below(3);
+                let mut args = vec!["SINTERCARD".into(), self.int(-1, 4), set];
+                for _ in 1..keys {
+                    args.push(self.typed_key(&["s:1", "s:2"]));
+                }
+                if self.chance(50) {
+                    args.push("LIMIT".into());
+                    args.push(self.int(-1, 3));
+                }
+                args
+            }
+            13 => {
+                let (command, own) = match self.rng.below(3) {
+                    0 => ("HSCAN", ["h:1", "h:2"]),
+                    1 => ("SSCAN", ["s:1", "s:2"]),
+                    _ => ("ZSCAN", ["z:1", "z:2"]),
+                };
+                let mut args = vec![command.into(), self.typed_key(&own), "0".into()];
+                if self.chance(40) {
+                    args.push("MATCH".into());
+                    args.push(self.pick(&["*", "m*", "*1*", "[a-m]*"]).into());
+                }
+                // Redis walks a hash-table set `COUNT` buckets at a time; 10 or more covers
+                // every bucket of a set this small, so both servers answer in one reply.
+                if self.chance(20) {
+                    args.push("COUNT".into());
+                    args.push(self.pick(&["0", "10", "20"]).into());
+                }
+                args
+            }
             _ => vec!["TYPE".into(), key],
         }
     }
@@ -935,13 +987,26 @@ fn normalized(command: &[String], reply: Frame) -> Frame {
                 })
                 .collect(),
         ),
-        (Some("HGETALL"), Frame::Array(items)) => {
-            let mut pairs: Vec<Vec<Frame>> = items.chunks(2).map(<[Frame]>::to_vec).collect();
-            pairs.sort_by_key(|pair| format!("{pair:?}"));
-            Frame::Array(pairs.concat())
+        (Some("HGETALL"), Frame::Array(items)) => Frame::Array(sorted_in(&items, 2)),
+        // A small collection's whole scan comes back in one reply, in each server's order.
+        (Some(name @ ("HSCAN" | "SSCAN" | "ZSCAN")), Frame::Array(mut reply))
+            if reply.len() == 2 =>
+        {
+            if let Some(Frame::Array(items)) = reply.pop() {
+                let width = if name == "SSCAN" { 1 } else { 2 };
+                reply.push(Frame::Array(sorted_in(&items, width)));
+            }
+            Frame::Array(reply)
         }
         (_, reply) => reply,
     }
+}
+
+/// `items` sorted in groups of `width` (a member and its value, or a member alone).
+fn sorted_in(items: &[Frame], width: usize) -> Vec<Frame> {
+    let mut groups: Vec<Vec<Frame>> = items.chunks(width).map(<[Frame]>::to_vec).collect();
+    groups.sort_by_key(|group| format!("{group:?}"));
+    groups.concat()
 }
 
 /// Sends commands to both servers and compares the replies.

@@ -40,9 +40,27 @@ impl Opened {
         })
     }
 
+    /// A new, empty collection under `key`, whatever the key holds now: committing it
+    /// replaces the key (`SINTERSTORE` and its kin), and the old elements become garbage for
+    /// the reclaimer.
+    pub(crate) fn fresh(ctx: &Ctx<'_>, key: &[u8]) -> Result<Opened, Reply> {
+        Ok(Opened {
+            meta_key: ctx.meta_key(key)?,
+            key: key.to_vec(),
+            header: Collection::new(ctx.new_collection_version()),
+            deadline: None,
+            original: None,
+        })
+    }
+
     /// Whether the key was absent (the collection is being created).
     pub(crate) fn is_new(&self) -> bool {
         self.original.is_none()
+    }
+
+    /// Whether the header differs from the one read (or the collection is new).
+    pub(crate) fn changed(&self) -> bool {
+        self.original != Some(self.header)
     }
 
     /// The engine key of element `element`.
@@ -156,7 +174,7 @@ impl Ctx<'_> {
         batch: Writes,
         now: u64,
     ) -> Result<(), Reply> {
-        if batch.is_empty() && opened.original == Some(opened.header) {
+        if batch.is_empty() && !opened.changed() {
             return Ok(());
         }
         self.rewrite_collection(opened, kind, batch, now)
@@ -257,6 +275,40 @@ pub(crate) fn remove_elements(
         Ok(Reply::Integer(removed))
     };
     run().unwrap_or_else(|error| error)
+}
+
+/// `HSCAN`, `SSCAN` and `ZSCAN key cursor [MATCH pattern] [COUNT n]`: every matching element,
+/// each followed by what `value` makes of its record (a hash's value, a sorted set's score;
+/// nothing for a set), in one reply with cursor 0, as Redis answers for a small collection
+/// (`COUNT` is a hint).
+pub(crate) fn scan_collection(
+    ctx: &Ctx<'_>,
+    args: &[Bytes],
+    kind: Kind,
+    value: impl Fn(&cairn::Value) -> Option<Reply>,
+) -> Reply {
+    // Redis's order: the cursor, then the key (absent: an empty scan, whatever the options
+    // say), then its type, then the options.
+    let cursor = args.get(2).and_then(|cursor| {
+        std::str::from_utf8(cursor)
+            .ok()
+            .and_then(|text| text.parse::<u64>().ok())
+    });
+    if cursor.is_none() {
+        return Reply::err("invalid cursor");
+    }
+    let empty = Reply::Array(vec![Reply::bulk("0"), Reply::Array(Vec::new())]);
+    with_collection(ctx, args, kind, empty, |opened| {
+        let pattern = super::keys::scan_options(args.get(3..).unwrap_or_default())?.pattern;
+        let mut items = Vec::new();
+        for (element, record) in ctx.elements(&opened.key, &opened.header)? {
+            if pattern.is_none_or(|pattern| crate::glob::matches(pattern, &element)) {
+                items.push(Reply::Bulk(Bytes::from(element)));
+                items.extend(value(&record));
+            }
+        }
+        Ok(Reply::Array(vec![Reply::bulk("0"), Reply::Array(items)]))
+    })
 }
 
 /// A count as an integer reply.

@@ -6,7 +6,7 @@
 use super::Writes;
 use bytes::Bytes;
 
-use super::collection::{bulk_of, count_reply, remove_elements, with_collection};
+use super::collection::{bulk_of, count_reply, remove_elements, scan_collection, with_collection};
 use super::strings::at;
 use super::{int_arg, wrong_arity, Ctx};
 use crate::keyspace::{now_millis, Kind};
@@ -208,28 +208,8 @@ pub(crate) fn hincrbyfloat(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
     })
 }
 
-/// `HSCAN key cursor [MATCH pattern] [COUNT n]`: every matching field in one reply with
-/// cursor 0, as Redis does for a small hash (`COUNT` is a hint).
+/// `HSCAN key cursor [MATCH pattern] [COUNT n]`: every matching field and its value
+/// (`collection::scan_collection`).
 pub(crate) fn hscan(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
-    let pattern = match super::keys::scan_options(args.get(3..).unwrap_or_default()) {
-        Ok(options) => options.pattern,
-        Err(error) => return error,
-    };
-    with_collection(
-        ctx,
-        args,
-        Kind::Hash,
-        Reply::Array(vec![Reply::bulk("0"), Reply::Array(Vec::new())]),
-        |opened| {
-            let pairs = ctx.elements(&opened.key, &opened.header)?;
-            let mut items = Vec::new();
-            for (field, value) in pairs {
-                if pattern.is_none_or(|pattern| crate::glob::matches(pattern, &field)) {
-                    items.push(Reply::Bulk(Bytes::from(field)));
-                    items.push(bulk_of(&value));
-                }
-            }
-            Ok(Reply::Array(vec![Reply::bulk("0"), Reply::Array(items)]))
-        },
-    )
+    scan_collection(ctx, args, Kind::Hash, |value| Some(bulk_of(value)))
 }

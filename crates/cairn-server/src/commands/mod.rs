@@ -134,6 +134,8 @@ const WRITE_FAST: &[&str] = &["write", "denyoom", "fast"];
 const READ: &[&str] = &["readonly"];
 const READ_FAST: &[&str] = &["readonly", "fast"];
 const READ_BLOCKING: &[&str] = &["readonly", "blocking", "movablekeys"];
+/// A read whose keys follow a count (`SINTERCARD numkeys key ...`).
+const READ_MOVABLE: &[&str] = &["readonly", "movablekeys"];
 const WRITE_BLOCKING: &[&str] = &["write", "blocking", "movablekeys"];
 const LIST_BLOCKING: &[&str] = &["write", "blocking"];
 /// `PING`'s: a connection command that scripts may run too.
@@ -283,6 +285,12 @@ pub(crate) static COMMANDS: &[Spec] = &[
     spec!("sunion", -2, READ, (1, -1, 1), sets::sunion),
     spec!("sdiff", -2, READ, (1, -1, 1), sets::sdiff),
     spec!("spop", -2, WRITE_FAST, (1, 1, 1), sets::spop),
+    spec!("smove", 4, WRITE_FAST, (1, 2, 1), sets::smove),
+    spec!("sscan", -3, READ, (1, 1, 1), sets::sscan),
+    spec!("sinterstore", -3, WRITE, (1, -1, 1), sets::sinterstore),
+    spec!("sunionstore", -3, WRITE, (1, -1, 1), sets::sunionstore),
+    spec!("sdiffstore", -3, WRITE, (1, -1, 1), sets::sdiffstore),
+    spec!("sintercard", -3, READ_MOVABLE, (0, 0, 0), sets::sintercard),
     // Sorted sets.
     spec!("zadd", -4, WRITE_FAST, (1, 1, 1), zsets::zadd),
     spec!("zincrby", 4, WRITE_FAST, (1, 1, 1), zsets::zincrby),
@@ -294,6 +302,7 @@ pub(crate) static COMMANDS: &[Spec] = &[
     spec!("zmscore", -3, READ_FAST, (1, 1, 1), zsets::zmscore),
     spec!("zrevrange", -4, READ, (1, 1, 1), zsets::zrevrange),
     spec!("zrem", -3, WRITE_FAST, (1, 1, 1), zsets::zrem),
+    spec!("zscan", -3, READ, (1, 1, 1), zsets::zscan),
     spec!("zrange", -4, READ, (1, 1, 1), zsets::zrange),
     spec!("zrangebyscore", -4, READ, (1, 1, 1), zsets::zrangebyscore),
     spec!(

@@ -1,15 +1,18 @@
 //! Set commands: `SADD`, `SREM`, `SMEMBERS`, `SISMEMBER`, `SMISMEMBER`, `SCARD`, `SPOP`,
-//! `SINTER`, `SUNION`, `SDIFF`. A member is an
-//! element record with an empty value. `SMEMBERS` lists members in byte order (Redis: hash
-//! order); `SPOP` takes members from a random place among the first [`SPOP_WINDOW`], not
-//! uniformly from the whole set.
+//! `SMOVE`, `SSCAN`, `SINTER`, `SUNION`, `SDIFF`, their `STORE` forms, and `SINTERCARD`. A
+//! member is an element record with an empty value. `SMEMBERS` lists members in byte order
+//! (Redis: hash order); `SPOP` takes members from a random place among the first
+//! [`SPOP_WINDOW`], not uniformly from the whole set. The set algebra reads its sets whole, as
+//! Redis does; a `STORE` form replaces its destination in one commit, whatever it held.
+
+use std::collections::BTreeSet;
 
 use super::Writes;
 use bytes::Bytes;
 
-use super::collection::{count_reply, remove_elements, with_collection};
+use super::collection::{count_reply, remove_elements, scan_collection, with_collection, Opened};
 use super::strings::at;
-use super::{int_arg, Ctx};
+use super::{int_arg, syntax_error, Ctx};
 use crate::keyspace::{self, now_millis, Kind};
 use crate::resp::Reply;
 
@@ -80,10 +83,7 @@ pub(crate) fn smismember(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
 
 /// The members of the set under each of `keys` (an absent key is the empty set), after
 /// checking every key's type first, as Redis does.
-fn member_sets(
-    ctx: &Ctx<'_>,
-    keys: &[Bytes],
-) -> Result<Vec<std::collections::BTreeSet<Vec<u8>>>, Reply> {
+fn member_sets(ctx: &Ctx<'_>, keys: &[Bytes]) -> Result<Vec<BTreeSet<Vec<u8>>>, Reply> {
     let now = now_millis();
     let mut headers = Vec::with_capacity(keys.len());
     for key in keys {
@@ -97,7 +97,7 @@ fn member_sets(
                 .into_iter()
                 .map(|(member, _)| member)
                 .collect(),
-            None => std::collections::BTreeSet::new(),
+            None => BTreeSet::new(),
         };
         sets.push(members);
     }
@@ -113,40 +113,190 @@ fn set_reply(members: impl IntoIterator<Item = Vec<u8>>) -> Reply {
     )
 }
 
-pub(crate) fn sinter(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
-    let run = || -> Result<Reply, Reply> {
-        let mut sets = member_sets(ctx, args.get(1..).unwrap_or_default())?.into_iter();
+/// What `SINTER`, `SUNION` and `SDIFF` compute from their sets.
+#[derive(Clone, Copy)]
+enum Algebra {
+    Inter,
+    Union,
+    Diff,
+}
+
+impl Algebra {
+    /// The result over `sets` (the first is the one `SDIFF` subtracts from), in byte order.
+    fn apply(self, sets: Vec<BTreeSet<Vec<u8>>>) -> Vec<Vec<u8>> {
+        let mut sets = sets.into_iter();
         let first = sets.next().unwrap_or_default();
         let rest: Vec<_> = sets.collect();
-        Ok(set_reply(first.into_iter().filter(|member| {
-            rest.iter().all(|set| set.contains(member))
-        })))
+        match self {
+            Algebra::Inter => first
+                .into_iter()
+                .filter(|member| rest.iter().all(|set| set.contains(member)))
+                .collect(),
+            Algebra::Union => first
+                .into_iter()
+                .chain(rest.into_iter().flatten())
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .collect(),
+            Algebra::Diff => first
+                .into_iter()
+                .filter(|member| !rest.iter().any(|set| set.contains(member)))
+                .collect(),
+        }
+    }
+}
+
+/// `SINTER`, `SUNION`, `SDIFF key [key ...]`.
+fn algebra(ctx: &Ctx<'_>, args: &[Bytes], algebra: Algebra) -> Reply {
+    match member_sets(ctx, args.get(1..).unwrap_or_default()) {
+        Ok(sets) => set_reply(algebra.apply(sets)),
+        Err(error) => error,
+    }
+}
+
+/// `SINTERSTORE`, `SUNIONSTORE`, `SDIFFSTORE destination key [key ...]`: the result replaces
+/// `destination` (whatever it held, and its TTL), or deletes it when empty; its size.
+fn algebra_store(ctx: &Ctx<'_>, args: &[Bytes], algebra: Algebra) -> Reply {
+    let run = || -> Result<Reply, Reply> {
+        let now = now_millis();
+        let keys = args.get(1..).unwrap_or_default();
+        let meta_keys = keys
+            .iter()
+            .map(|key| ctx.meta_key(key))
+            .collect::<Result<Vec<_>, _>>()?;
+        let _locks = ctx.lock(&meta_keys);
+        let members = algebra.apply(member_sets(ctx, keys.get(1..).unwrap_or_default())?);
+        let destination = at(args, 1);
+        if members.is_empty() {
+            ctx.delete(&ctx.meta_key(destination)?, now)?;
+            return Ok(Reply::Integer(0));
+        }
+        let mut opened = Opened::fresh(ctx, destination)?;
+        let db = ctx.client.db;
+        let mut batch = Writes::new();
+        for member in &members {
+            batch.put(opened.member_key(db, member), b"");
+        }
+        opened.header.count = u64::try_from(members.len()).unwrap_or(u64::MAX);
+        ctx.save_collection(&opened, Kind::Set, batch, now)?;
+        Ok(count_reply(opened.header.count))
     };
     run().unwrap_or_else(|error| error)
+}
+
+pub(crate) fn sinter(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
+    algebra(ctx, args, Algebra::Inter)
 }
 
 pub(crate) fn sunion(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
+    algebra(ctx, args, Algebra::Union)
+}
+
+pub(crate) fn sdiff(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
+    algebra(ctx, args, Algebra::Diff)
+}
+
+pub(crate) fn sinterstore(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
+    algebra_store(ctx, args, Algebra::Inter)
+}
+
+pub(crate) fn sunionstore(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
+    algebra_store(ctx, args, Algebra::Union)
+}
+
+pub(crate) fn sdiffstore(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
+    algebra_store(ctx, args, Algebra::Diff)
+}
+
+/// `SINTERCARD numkeys key [key ...] [LIMIT limit]`: the size of the intersection, counted
+/// up to `limit` when it is not 0.
+pub(crate) fn sintercard(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
     let run = || -> Result<Reply, Reply> {
-        let sets = member_sets(ctx, args.get(1..).unwrap_or_default())?;
-        Ok(set_reply(
-            sets.into_iter()
-                .flatten()
-                .collect::<std::collections::BTreeSet<_>>(),
-        ))
+        let numkeys_error = || Reply::err("numkeys should be greater than 0");
+        let numkeys = usize::try_from(int_arg(at(args, 1)).map_err(|_| numkeys_error())?)
+            .ok()
+            .filter(|count| *count > 0)
+            .ok_or_else(numkeys_error)?;
+        if numkeys > args.len() - 2 {
+            return Err(Reply::err(
+                "Number of keys can't be greater than number of args",
+            ));
+        }
+        let mut limit = 0;
+        let mut options = args.iter().skip(2 + numkeys);
+        while let Some(option) = options.next() {
+            match options.next() {
+                Some(value) if option.eq_ignore_ascii_case(b"limit") => {
+                    limit = usize::try_from(int_arg(value).map_err(|_| limit_error())?)
+                        .map_err(|_| limit_error())?;
+                }
+                _ => return Err(syntax_error()),
+            }
+        }
+        let sets = member_sets(ctx, args.get(2..2 + numkeys).unwrap_or_default())?;
+        let mut sets = sets.into_iter();
+        let first = sets.next().unwrap_or_default();
+        let rest: Vec<_> = sets.collect();
+        let mut count = 0;
+        for member in first {
+            if limit != 0 && count >= limit {
+                break;
+            }
+            if rest.iter().all(|set| set.contains(&member)) {
+                count += 1;
+            }
+        }
+        Ok(count_reply(u64::try_from(count).unwrap_or(u64::MAX)))
     };
     run().unwrap_or_else(|error| error)
 }
 
-pub(crate) fn sdiff(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
+fn limit_error() -> Reply {
+    Reply::err("LIMIT can't be negative")
+}
+
+/// `SMOVE source destination member`, as one commit: 1 if `member` moved (or, with the
+/// same set on both sides, is there), else 0. The destination changes, and is written, only
+/// when the member was not in it already.
+pub(crate) fn smove(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
     let run = || -> Result<Reply, Reply> {
-        let mut sets = member_sets(ctx, args.get(1..).unwrap_or_default())?.into_iter();
-        let first = sets.next().unwrap_or_default();
-        let rest: Vec<_> = sets.collect();
-        Ok(set_reply(first.into_iter().filter(|member| {
-            !rest.iter().any(|set| set.contains(member))
-        })))
+        let now = now_millis();
+        let (source, destination, member) = (at(args, 1), at(args, 2), at(args, 3));
+        let source_meta = ctx.meta_key(source)?;
+        let destination_meta = ctx.meta_key(destination)?;
+        let _locks = ctx.lock(&[&source_meta, &destination_meta]);
+        let mut from = ctx.open_collection(source, Kind::Set, now)?;
+        if from.is_new() {
+            return Ok(Reply::Integer(0));
+        }
+        let mut to = ctx.open_collection(destination, Kind::Set, now)?;
+        let db = ctx.client.db;
+        let member_key = from.member_key(db, member);
+        let present = ctx.element(&member_key)?.is_some();
+        if source == destination || !present {
+            return Ok(Reply::Integer(i64::from(present)));
+        }
+        let mut batch = Writes::new();
+        batch.delete(&member_key);
+        from.header.count -= 1;
+        let target_key = to.member_key(db, member);
+        if ctx.element(&target_key)?.is_none() {
+            batch.put(&target_key, b"");
+            to.header.count += 1;
+        }
+        let mut writes = from.with_header(Kind::Set, batch, now).unwrap_or_default();
+        if to.changed() {
+            writes = to.with_header(Kind::Set, writes, now).unwrap_or_default();
+        }
+        ctx.apply(writes)?;
+        Ok(Reply::Integer(1))
     };
     run().unwrap_or_else(|error| error)
+}
+
+/// `SSCAN key cursor [MATCH pattern] [COUNT n]` (`collection::scan_collection`).
+pub(crate) fn sscan(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
+    scan_collection(ctx, args, Kind::Set, |_| None)
 }
 
 pub(crate) fn scard(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {

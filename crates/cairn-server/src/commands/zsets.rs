@@ -1,7 +1,7 @@
 //! Sorted-set commands: `ZADD` (NX, XX, GT, LT, CH, INCR), `ZINCRBY`, `ZSCORE`, `ZMSCORE`,
 //! `ZCARD`, `ZCOUNT`, `ZRANK`, `ZREVRANK`, `ZREM`, `ZRANGE` (by rank or `BYSCORE`, `REV`,
 //! `LIMIT`, `WITHSCORES`; not `BYLEX`), `ZREVRANGE`, `ZRANGEBYSCORE`, `ZREVRANGEBYSCORE`,
-//! `ZPOPMIN`, `ZPOPMAX`, `ZREMRANGEBYSCORE`, `ZREMRANGEBYRANK`. A member has two records:
+//! `ZPOPMIN`, `ZPOPMAX`, `ZREMRANGEBYSCORE`, `ZREMRANGEBYRANK`, `ZSCAN`. A member has two records:
 //! its element record (value: the score, 8 bytes little-endian) for lookups, and a score
 //! record (`keyspace::score_prefix`, then the
 //! sortable score and the member) for order. Both change in one commit. Scores print as
@@ -10,10 +10,11 @@
 use super::Writes;
 use bytes::Bytes;
 
-use super::collection::{count_reply, remove_elements, with_collection, Opened};
+use super::collection::{count_reply, remove_elements, scan_collection, with_collection, Opened};
 use super::strings::at;
 use super::{int_arg, is, syntax_error, Ctx};
 use crate::keyspace::{self, now_millis, Kind};
+use crate::resp::reply::format_g17;
 use crate::resp::Reply;
 
 /// A score argument as Redis reads one: a float, `inf`, `+inf` or `-inf`; never NaN.
@@ -200,6 +201,14 @@ pub(crate) fn zcard(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
     })
 }
 
+/// `ZSCAN key cursor [MATCH pattern] [COUNT n]`: members and their scores, the scores as
+/// bulk strings in either protocol, as Redis sends them (`collection::scan_collection`).
+pub(crate) fn zscan(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
+    scan_collection(ctx, args, Kind::ZSet, |value| {
+        score_of(value).map(|score| Reply::bulk(format_g17(score)))
+    })
+}
+
 pub(crate) fn zrem(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
     let db = ctx.client.db;
     remove_elements(ctx, args, Kind::ZSet, |opened, member, value, batch| {
@@ -218,13 +227,31 @@ fn by_score(
     skip: usize,
     take: usize,
 ) -> Result<Vec<(f64, Vec<u8>)>, Reply> {
+    scored(ctx, opened, range, skip, take, false)
+}
+
+/// The sorted set's `take` members of highest score, highest first, as (score, member).
+fn highest(ctx: &Ctx<'_>, opened: &Opened, take: usize) -> Result<Vec<(f64, Vec<u8>)>, Reply> {
+    scored(ctx, opened, all_scores(ctx, opened), 0, take, true)
+}
+
+/// The members whose score records lie in `range`, in score order (`reverse`: highest
+/// first), skipping `skip` and taking at most `take`: what [`by_score`] and [`highest`] read.
+fn scored(
+    ctx: &Ctx<'_>,
+    opened: &Opened,
+    range: (std::ops::Bound<Vec<u8>>, std::ops::Bound<Vec<u8>>),
+    skip: usize,
+    take: usize,
+    reverse: bool,
+) -> Result<Vec<(f64, Vec<u8>)>, Reply> {
     let prefix = keyspace::score_prefix(ctx.client.db, &opened.key, opened.header.version);
     let mut members = Vec::new();
     let mut seen = 0;
     if take == 0 {
         return Ok(members);
     }
-    ctx.scan(range.0, range.1, |engine_key, _| {
+    let each = |engine_key: &[u8], _: &cairn::Value| {
         seen += 1;
         if seen > skip {
             let rest = engine_key.get(prefix.len()..).unwrap_or_default();
@@ -233,7 +260,12 @@ fn by_score(
             }
         }
         members.len() < take
-    })?;
+    };
+    if reverse {
+        ctx.scan_rev(range.0, range.1, each)?;
+    } else {
+        ctx.scan(range.0, range.1, each)?;
+    }
     Ok(members)
 }
 
@@ -571,24 +603,6 @@ pub(crate) fn zmscore(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
         }
         Ok(Reply::Array(scores))
     })
-}
-
-/// The sorted set's `take` members of highest score, highest first, as (score, member).
-fn highest(ctx: &Ctx<'_>, opened: &Opened, take: usize) -> Result<Vec<(f64, Vec<u8>)>, Reply> {
-    let prefix = keyspace::score_prefix(ctx.client.db, &opened.key, opened.header.version);
-    let (lower, upper) = all_scores(ctx, opened);
-    let mut members = Vec::new();
-    if take == 0 {
-        return Ok(members);
-    }
-    ctx.scan_rev(lower, upper, |engine_key, _| {
-        let rest = engine_key.get(prefix.len()..).unwrap_or_default();
-        if let Some((sortable, member)) = rest.split_first_chunk::<8>() {
-            members.push((keyspace::score_from_sortable(*sortable), member.to_vec()));
-        }
-        members.len() < take
-    })?;
-    Ok(members)
 }
 
 /// Deletes `members` (each a score and member) from the sorted set, both records of each.

@@ -89,6 +89,7 @@ fn xgroup_run(ctx: &Ctx<'_>, args: &[Bytes]) -> Result<Reply, Reply> {
     let meta_key = ctx.meta_key(key)?;
     let _locks = ctx.lock(&[&meta_key]);
     let existing = ctx.read_stream(key, now)?;
+    let created = existing.is_none();
     let stream = match existing {
         Some(stream) => stream,
         None if subcommand == "create" && mkstream => ctx.new_stream(key)?,
@@ -97,16 +98,17 @@ fn xgroup_run(ctx: &Ctx<'_>, args: &[Bytes]) -> Result<Reply, Reply> {
              to use the MKSTREAM option to create an empty stream automatically.",
         )),
     };
-    group_change(ctx, args, &subcommand, &stream, now)
+    group_change(ctx, args, &subcommand, &stream, created, now)
 }
 
-/// What `XGROUP`'s `subcommand` (all but `HELP`) does to `stream`, the key's or a new one;
-/// the caller holds the stripe.
+/// What `XGROUP`'s `subcommand` (all but `HELP`) does to `stream`, the key's or (`created`)
+/// a new one; the caller holds the stripe.
 fn group_change(
     ctx: &Ctx<'_>,
     args: &[Bytes],
     subcommand: &str,
     stream: &Stream,
+    created: bool,
     now: u64,
 ) -> Result<Reply, Reply> {
     let key = at(args, 2);
@@ -141,7 +143,13 @@ fn group_change(
                 ));
             }
             writes.put(group_key, encode_group(id));
-            ctx.save_stream(stream, writes, now)?;
+            if created {
+                ctx.save_stream(stream, writes, now)?;
+            } else {
+                // Only the group record: the key itself is unchanged, so a `WATCH` on it
+                // holds, as in Redis 7.0.
+                ctx.apply(writes)?;
+            }
             Ok(OK)
         }
         "setid" => {
