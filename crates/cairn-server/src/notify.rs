@@ -190,6 +190,11 @@ fn command_event(name: &str, args: &[Bytes]) -> Option<(u32, &'static str)> {
         "zpopmax" => (ZSET, "zpopmax"),
         "zremrangebyscore" => (ZSET, "zremrangebyscore"),
         "zremrangebyrank" => (ZSET, "zremrangebyrank"),
+        "zremrangebylex" => (ZSET, "zremrangebylex"),
+        "zrangestore" => (ZSET, "zrangestore"),
+        "zunionstore" => (ZSET, "zunionstore"),
+        "zinterstore" => (ZSET, "zinterstore"),
+        "zdiffstore" => (ZSET, "zdiffstore"),
         "xadd" => (STREAM, "xadd"),
         "xtrim" => (STREAM, "xtrim"),
         "xdel" => (STREAM, "xdel"),
@@ -338,7 +343,8 @@ impl Events {
                 // A `STORE` form with an empty result deletes its destination: only `del`.
                 (
                     true,
-                    "del" | "expire" | "persist" | "sinterstore" | "sunionstore" | "sdiffstore",
+                    "del" | "expire" | "persist" | "sinterstore" | "sunionstore" | "sdiffstore"
+                    | "zunionstore" | "zinterstore" | "zdiffstore" | "zrangestore",
                 ) => {
                     self.record(GENERIC, "del", db, &key);
                 }

@@ -383,7 +383,8 @@ impl Generator {
         reason = "one arm per command, read as a table"
     )]
     fn collection_command(&mut self) -> Vec<String> {
-        let choice = self.rng.below(30);
+        // 29 and above: the rarer commands (`more_collection_command`) and the score ranges.
+        let choice = self.rng.below(36);
         let own: &[&str] = match choice {
             0..=9 => &["h:1", "h:2"],
             10..=16 => &["l:1", "l:2"],
@@ -877,7 +878,7 @@ impl Generator {
         let list = self.typed_key(&["l:1", "l:2"]);
         let set = self.typed_key(&["s:1", "s:2"]);
         let zset = self.typed_key(&["z:1", "z:2"]);
-        match self.rng.below(15) {
+        match self.rng.below(24) {
             0 => vec!["LSET".into(), list, self.int(-4, 4), self.member()],
             1 => vec!["LTRIM".into(), list, self.int(-4, 4), self.int(-4, 4)],
             2 => self.with_members(vec!["SMISMEMBER".into(), set], 2),
@@ -957,8 +958,156 @@ impl Generator {
                 }
                 args
             }
+            14 | 16..=18 => self.zset_algebra(key),
+            19 | 20 => self.lex_command(),
+            21 => self.zrangestore(),
+            15 => {
+                let mut args = vec!["ZINTERCARD".into(), self.int(-1, 3)];
+                for _ in 0..=self.rng.below(3) {
+                    args.push(self.typed_key(&["z:1", "z:2", "s:1"]));
+                }
+                if self.chance(40) {
+                    args.push("LIMIT".into());
+                    args.push(self.int(-1, 3));
+                }
+                args
+            }
             _ => vec!["TYPE".into(), key],
         }
+    }
+
+    /// A lex-range command on `zl`, whose members all have score 0 (Redis defines lex ranges
+    /// only for equal scores; Cairn reads them in byte order, which is the same then).
+    fn lex_command(&mut self) -> Vec<String> {
+        let bound = |generator: &mut Generator| {
+            generator
+                .pick(&["-", "+", "[m1", "(m2", "[", "(", "x", "[x", "(10", "[10"])
+                .to_owned()
+        };
+        let (min, max) = (bound(self), bound(self));
+        let mut args = match self.rng.below(6) {
+            0 => {
+                let mut args = vec!["ZADD".into(), "zl".into()];
+                for _ in 0..=self.rng.below(2) {
+                    args.push("0".into());
+                    args.push(self.member());
+                }
+                return args;
+            }
+            1 => vec!["ZRANGEBYLEX".into(), "zl".into(), min, max],
+            2 => vec!["ZREVRANGEBYLEX".into(), "zl".into(), min, max],
+            3 => return vec!["ZLEXCOUNT".into(), "zl".into(), min, max],
+            4 => return vec!["ZREMRANGEBYLEX".into(), "zl".into(), min, max],
+            _ => {
+                let mut args = vec!["ZRANGE".into(), "zl".into(), min, max, "BYLEX".into()];
+                if self.chance(40) {
+                    args.push("REV".into());
+                }
+                if self.chance(10) {
+                    args.push("WITHSCORES".into());
+                }
+                args
+            }
+        };
+        if self.chance(40) {
+            args.push("LIMIT".into());
+            args.push(self.int(-1, 2));
+            args.push(self.int(-1, 2));
+        }
+        args
+    }
+
+    /// `ZRANGESTORE` by rank, by score or (from `zl`) by lex.
+    fn zrangestore(&mut self) -> Vec<String> {
+        let destination = self.typed_key(&["z:1", "z:2"]);
+        let mut args = match self.rng.below(3) {
+            0 => vec![
+                "ZRANGESTORE".into(),
+                destination,
+                self.typed_key(&["z:1", "z:2"]),
+                self.int(-3, 3),
+                self.int(-3, 3),
+            ],
+            1 => vec![
+                "ZRANGESTORE".into(),
+                destination,
+                self.typed_key(&["z:1", "z:2"]),
+                self.pick(&["-inf", "0", "(1", "2.5"]).into(),
+                self.pick(&["+inf", "10", "(2"]).into(),
+                "BYSCORE".into(),
+            ],
+            _ => vec![
+                "ZRANGESTORE".into(),
+                destination,
+                "zl".into(),
+                self.pick(&["-", "[m1", "(m2"]).into(),
+                self.pick(&["+", "[x", "(m3"]).into(),
+                "BYLEX".into(),
+            ],
+        };
+        if self.chance(30) {
+            args.push("REV".into());
+        }
+        if self.chance(20) {
+            args.push("LIMIT".into());
+            args.push(self.int(-1, 2));
+            args.push(self.int(-1, 2));
+        }
+        if self.chance(5) {
+            args.push("WITHSCORES".into());
+        }
+        args
+    }
+
+    /// `ZUNION`, `ZINTER`, `ZDIFF` or a `STORE` form, over sorted sets and sets, with
+    /// weights, an aggregate and `WITHSCORES` at random (and sometimes where they do not fit).
+    fn zset_algebra(&mut self, key: String) -> Vec<String> {
+        let command = self
+            .pick(&[
+                "ZUNION",
+                "ZINTER",
+                "ZDIFF",
+                "ZUNIONSTORE",
+                "ZINTERSTORE",
+                "ZDIFFSTORE",
+            ])
+            .to_owned();
+        let storing = command.ends_with("STORE");
+        let mut args = vec![command];
+        if storing {
+            args.push(if self.chance(70) {
+                self.typed_key(&["z:1", "z:2"])
+            } else {
+                key
+            });
+        }
+        let inputs = 1 + self.rng.below(3);
+        args.push(if self.chance(90) {
+            inputs.to_string()
+        } else {
+            self.int(-1, 4)
+        });
+        for _ in 0..inputs {
+            args.push(if self.chance(90) {
+                self.pick(&["z:1", "z:2", "s:1"]).to_owned()
+            } else {
+                self.key()
+            });
+        }
+        if self.chance(40) {
+            args.push("WEIGHTS".into());
+            for _ in 0..inputs {
+                args.push(self.pick(&["1", "2", "-1", "0", "0.5", "inf", "x"]).into());
+            }
+        }
+        if self.chance(40) {
+            args.push("AGGREGATE".into());
+            args.push(self.pick(&["SUM", "min", "MAX", "avg"]).into());
+        }
+        if self.chance(40) {
+            args.push("WITHSCORES".into());
+        }
+        args
     }
 }
 

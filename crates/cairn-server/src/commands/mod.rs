@@ -136,6 +136,9 @@ const READ_FAST: &[&str] = &["readonly", "fast"];
 const READ_BLOCKING: &[&str] = &["readonly", "blocking", "movablekeys"];
 /// A read whose keys follow a count (`SINTERCARD numkeys key ...`).
 const READ_MOVABLE: &[&str] = &["readonly", "movablekeys"];
+/// A write whose input keys follow a count (`ZUNIONSTORE dst numkeys key ...`): it never
+/// joins a pipelined batch, and inside `EXEC` the block holds every stripe.
+const WRITE_MOVABLE: &[&str] = &["write", "denyoom", "movablekeys"];
 const WRITE_BLOCKING: &[&str] = &["write", "blocking", "movablekeys"];
 const LIST_BLOCKING: &[&str] = &["write", "blocking"];
 /// `PING`'s: a connection command that scripts may run too.
@@ -303,6 +306,36 @@ pub(crate) static COMMANDS: &[Spec] = &[
     spec!("zrevrange", -4, READ, (1, 1, 1), zsets::zrevrange),
     spec!("zrem", -3, WRITE_FAST, (1, 1, 1), zsets::zrem),
     spec!("zscan", -3, READ, (1, 1, 1), zsets::zscan),
+    spec!("zrangebylex", -4, READ, (1, 1, 1), zsets::zrangebylex),
+    spec!("zrevrangebylex", -4, READ, (1, 1, 1), zsets::zrevrangebylex),
+    spec!("zlexcount", 4, READ_FAST, (1, 1, 1), zsets::zlexcount),
+    spec!("zremrangebylex", 4, WRITE, (1, 1, 1), zsets::zremrangebylex),
+    spec!("zrangestore", -5, WRITE, (1, 2, 1), zsets::zrangestore),
+    spec!("zunion", -3, READ_MOVABLE, (0, 0, 0), zsets::zunion),
+    spec!("zinter", -3, READ_MOVABLE, (0, 0, 0), zsets::zinter),
+    spec!("zdiff", -3, READ_MOVABLE, (0, 0, 0), zsets::zdiff),
+    spec!("zintercard", -3, READ_MOVABLE, (0, 0, 0), zsets::zintercard),
+    spec!(
+        "zunionstore",
+        -4,
+        WRITE_MOVABLE,
+        (0, 0, 0),
+        zsets::zunionstore
+    ),
+    spec!(
+        "zinterstore",
+        -4,
+        WRITE_MOVABLE,
+        (0, 0, 0),
+        zsets::zinterstore
+    ),
+    spec!(
+        "zdiffstore",
+        -4,
+        WRITE_MOVABLE,
+        (0, 0, 0),
+        zsets::zdiffstore
+    ),
     spec!("zrange", -4, READ, (1, 1, 1), zsets::zrange),
     spec!("zrangebyscore", -4, READ, (1, 1, 1), zsets::zrangebyscore),
     spec!(

@@ -1,21 +1,33 @@
 //! Sorted-set commands: `ZADD` (NX, XX, GT, LT, CH, INCR), `ZINCRBY`, `ZSCORE`, `ZMSCORE`,
-//! `ZCARD`, `ZCOUNT`, `ZRANK`, `ZREVRANK`, `ZREM`, `ZRANGE` (by rank or `BYSCORE`, `REV`,
-//! `LIMIT`, `WITHSCORES`; not `BYLEX`), `ZREVRANGE`, `ZRANGEBYSCORE`, `ZREVRANGEBYSCORE`,
-//! `ZPOPMIN`, `ZPOPMAX`, `ZREMRANGEBYSCORE`, `ZREMRANGEBYRANK`, `ZSCAN`. A member has two records:
-//! its element record (value: the score, 8 bytes little-endian) for lookups, and a score
-//! record (`keyspace::score_prefix`, then the
-//! sortable score and the member) for order. Both change in one commit. Scores print as
-//! Redis 7.0 prints them (`%.17g`, `resp::reply::format_g17`).
+//! `ZCARD`, `ZRANK`, `ZREVRANK`, `ZREM`, `ZPOPMIN`, `ZPOPMAX`, `ZSCAN`; the range commands
+//! (`ZRANGE` and its older forms, `ZRANGESTORE`, `ZCOUNT`, `ZLEXCOUNT`, the `ZREMRANGEBY`
+//! forms: [`range`]); and the algebra (`ZUNION`, `ZINTER`, `ZDIFF`, their `STORE` forms,
+//! `ZINTERCARD`: [`algebra`]). A member has two records: its element record (value: the
+//! score, 8 bytes little-endian) for lookups and lex ranges, and a score record
+//! (`keyspace::score_prefix`, then the sortable score and the member) for order. Both change
+//! in one commit. Scores print as Redis 7.0 prints them (`%.17g`,
+//! `resp::reply::format_g17`).
+
+mod algebra;
+mod range;
+pub(crate) use algebra::{zdiff, zdiffstore, zinter, zintercard, zinterstore, zunion, zunionstore};
+pub(crate) use range::{
+    zcount, zlexcount, zrange, zrangebylex, zrangebyscore, zrangestore, zremrangebylex,
+    zremrangebyrank, zremrangebyscore, zrevrange, zrevrangebylex, zrevrangebyscore,
+};
 
 use super::Writes;
 use bytes::Bytes;
 
 use super::collection::{count_reply, remove_elements, scan_collection, with_collection, Opened};
 use super::strings::at;
-use super::{int_arg, is, syntax_error, Ctx};
+use super::{int_arg, syntax_error, Ctx};
 use crate::keyspace::{self, now_millis, Kind};
 use crate::resp::reply::format_g17;
-use crate::resp::Reply;
+use crate::resp::{Protocol, Reply};
+
+/// Members with their scores, as (score, member).
+type Scored = Vec<(f64, Vec<u8>)>;
 
 /// A score argument as Redis reads one: a float, `inf`, `+inf` or `-inf`; never NaN.
 fn parse_score(text: &[u8]) -> Option<f64> {
@@ -50,7 +62,8 @@ struct AddFlags {
     incr: bool,
 }
 
-/// Writes `member`'s new score into `batch` (replacing its score record).
+/// Writes `member`'s new score into `batch` (replacing its score record). A score of -0 is
+/// stored as 0, as Redis's compact encoding of a small sorted set stores it.
 fn set_score(
     opened: &Opened,
     db: u8,
@@ -62,6 +75,7 @@ fn set_score(
     if let Some(old) = old {
         batch.delete(opened.score_key(db, old, member));
     }
+    let new = if new == 0.0 { 0.0 } else { new };
     batch.put(opened.member_key(db, member), new.to_le_bytes());
     batch.put(opened.score_key(db, new, member), b"");
 }
@@ -269,7 +283,19 @@ fn scored(
     Ok(members)
 }
 
-fn members_reply(members: Vec<(f64, Vec<u8>)>, with_scores: bool) -> Reply {
+/// Members, and with `with_scores` their scores: one flat array under RESP2, [member, score]
+/// pairs under RESP3, as Redis 7.0 replies.
+fn members_reply(members: Vec<(f64, Vec<u8>)>, with_scores: bool, protocol: Protocol) -> Reply {
+    if with_scores && protocol == Protocol::Resp3 {
+        return Reply::Array(
+            members
+                .into_iter()
+                .map(|(score, member)| {
+                    Reply::Array(vec![Reply::Bulk(Bytes::from(member)), Reply::Double(score)])
+                })
+                .collect(),
+        );
+    }
     let mut items = Vec::with_capacity(members.len() * 2);
     for (score, member) in members {
         items.push(Reply::Bulk(Bytes::from(member)));
@@ -292,258 +318,6 @@ fn all_scores(
         std::ops::Bound::Included(prefix),
         std::ops::Bound::Excluded(end),
     )
-}
-
-/// A parsed `ZRANGE` (and the older range commands it stands for).
-struct RangeQuery<'a> {
-    start: &'a [u8],
-    stop: &'a [u8],
-    by_score: bool,
-    rev: bool,
-    with_scores: bool,
-    /// `LIMIT offset count`: members skipped and taken (a negative count: all).
-    limit: Option<(usize, usize)>,
-}
-
-/// Parses `start stop` and the options from `args[options_at..]`. `fixed` holds options the
-/// command name implies (`ZREVRANGE`'s `REV`, `ZRANGEBYSCORE`'s `BYSCORE`); the old forms
-/// accept only `WITHSCORES` and (by score) `LIMIT`.
-fn parse_range(
-    args: &[Bytes],
-    by_score: bool,
-    rev: bool,
-    modern: bool,
-) -> Result<RangeQuery<'_>, Reply> {
-    let mut query = RangeQuery {
-        start: at(args, 2),
-        stop: at(args, 3),
-        by_score,
-        rev,
-        with_scores: false,
-        limit: None,
-    };
-    let mut by_lex = false;
-    let mut limit_count = -1;
-    let mut options = args.get(4..).unwrap_or_default().iter();
-    while let Some(option) = options.next() {
-        if is(option, "withscores") {
-            query.with_scores = true;
-        } else if is(option, "limit") && (modern || by_score) {
-            let (Some(offset), Some(count)) = (options.next(), options.next()) else {
-                return Err(syntax_error());
-            };
-            let offset = int_arg(offset)?;
-            let count = int_arg(count)?;
-            limit_count = count;
-            // A negative offset selects nothing (after the key's type is checked); a
-            // negative count means all.
-            query.limit = Some(match usize::try_from(offset) {
-                Ok(offset) => (offset, usize::try_from(count).unwrap_or(usize::MAX)),
-                Err(_) => (0, 0),
-            });
-        } else if modern && is(option, "byscore") {
-            query.by_score = true;
-        } else if modern && is(option, "rev") {
-            query.rev = true;
-        } else if modern && is(option, "bylex") {
-            by_lex = true;
-        } else {
-            return Err(syntax_error());
-        }
-    }
-    if by_lex && query.with_scores {
-        return Err(Reply::err(
-            "syntax error, WITHSCORES not supported in combination with BYLEX",
-        ));
-    }
-    if by_lex {
-        return Err(Reply::err("ZRANGE BYLEX is not supported by Cairn"));
-    }
-    // As Redis checks it: a by-rank range may carry `LIMIT offset -1`, which it ignores.
-    if limit_count != -1 && !query.by_score {
-        return Err(Reply::err(
-            "syntax error, LIMIT is only supported in combination with either BYSCORE or BYLEX",
-        ));
-    }
-    Ok(query)
-}
-
-/// Runs a parsed range against the sorted set under `args[1]`.
-fn run_range(ctx: &mut Ctx<'_>, args: &[Bytes], query: &RangeQuery<'_>) -> Reply {
-    if query.by_score {
-        // `REV` reads the range from max to min: its first bound is the maximum.
-        let (min, max) = if query.rev {
-            (query.stop, query.start)
-        } else {
-            (query.start, query.stop)
-        };
-        let bad = || Reply::err("min or max is not a float");
-        let (Some(min), Some(max)) = (parse_bound(min), parse_bound(max)) else {
-            return bad();
-        };
-        let (skip, take) = query.limit.unwrap_or((0, usize::MAX));
-        return with_collection(ctx, args, Kind::ZSet, Reply::Array(Vec::new()), |opened| {
-            let mut members = in_score_range(ctx, opened, min, max)?;
-            if query.rev {
-                members.reverse();
-            }
-            let members: Vec<_> = members.into_iter().skip(skip).take(take).collect();
-            Ok(members_reply(members, query.with_scores))
-        });
-    }
-    let (start, stop) = match (int_arg(query.start), int_arg(query.stop)) {
-        (Ok(start), Ok(stop)) => (start, stop),
-        (Err(error), _) | (_, Err(error)) => return error,
-    };
-    with_collection(ctx, args, Kind::ZSet, Reply::Array(Vec::new()), |opened| {
-        let Some((first, last)) = rank_range(start, stop, opened.header.count) else {
-            return Ok(Reply::Array(Vec::new()));
-        };
-        let take = usize::try_from(last - first + 1).unwrap_or(0);
-        if !query.rev {
-            let skip = usize::try_from(first).unwrap_or(usize::MAX);
-            let members = by_score(ctx, opened, all_scores(ctx, opened), skip, take)?;
-            return Ok(members_reply(members, query.with_scores));
-        }
-        // Ranks counted from the highest score: forward ranks len-1-last ..= len-1-first.
-        let len = opened.header.count;
-        let skip = usize::try_from(len - 1 - last).unwrap_or(usize::MAX);
-        let mut members = by_score(ctx, opened, all_scores(ctx, opened), skip, take)?;
-        members.reverse();
-        Ok(members_reply(members, query.with_scores))
-    })
-}
-
-/// Parses and runs one of the range commands.
-fn range_command(
-    ctx: &mut Ctx<'_>,
-    args: &[Bytes],
-    by_score: bool,
-    rev: bool,
-    modern: bool,
-) -> Reply {
-    match parse_range(args, by_score, rev, modern) {
-        Ok(query) => run_range(ctx, args, &query),
-        Err(error) => error,
-    }
-}
-
-/// `ZRANGE key start stop [BYSCORE] [REV] [LIMIT offset count] [WITHSCORES]`.
-pub(crate) fn zrange(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
-    range_command(ctx, args, false, false, true)
-}
-
-/// `ZREVRANGE key start stop [WITHSCORES]`.
-pub(crate) fn zrevrange(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
-    range_command(ctx, args, false, true, false)
-}
-
-/// One end of a `ZRANGEBYSCORE` range: a score and whether it is excluded (`(`).
-fn parse_bound(text: &[u8]) -> Option<(f64, bool)> {
-    match text.split_first() {
-        Some((b'(', rest)) => parse_score(rest).map(|score| (score, true)),
-        _ => parse_score(text).map(|score| (score, false)),
-    }
-}
-
-/// `ZRANGEBYSCORE key min max [WITHSCORES] [LIMIT offset count]`.
-pub(crate) fn zrangebyscore(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
-    range_command(ctx, args, true, false, false)
-}
-
-/// `ZREVRANGEBYSCORE key max min [WITHSCORES] [LIMIT offset count]`.
-pub(crate) fn zrevrangebyscore(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
-    range_command(ctx, args, true, true, false)
-}
-
-/// The members whose scores lie between `min` and `max` (each a score and whether it is
-/// excluded), in score order.
-fn in_score_range(
-    ctx: &Ctx<'_>,
-    opened: &Opened,
-    min: (f64, bool),
-    max: (f64, bool),
-) -> Result<Vec<(f64, Vec<u8>)>, Reply> {
-    let prefix = keyspace::score_prefix(ctx.client.db, &opened.key, opened.header.version);
-    let at_score = |score: f64| {
-        let mut key = prefix.clone();
-        key.extend_from_slice(&keyspace::sortable_score(score));
-        key
-    };
-    // The first key past every member with `score`: the next sortable score.
-    let after_score = |score: f64| {
-        let next = u64::from_be_bytes(keyspace::sortable_score(score)).saturating_add(1);
-        let mut key = prefix.clone();
-        key.extend_from_slice(&next.to_be_bytes());
-        key
-    };
-    let lower = if min.1 {
-        std::ops::Bound::Included(after_score(min.0))
-    } else {
-        std::ops::Bound::Included(at_score(min.0))
-    };
-    let upper = if max.1 {
-        std::ops::Bound::Excluded(at_score(max.0))
-    } else {
-        std::ops::Bound::Excluded(after_score(max.0))
-    };
-    let reversed = match (&lower, &upper) {
-        (std::ops::Bound::Included(low), std::ops::Bound::Excluded(high)) => low >= high,
-        _ => false,
-    };
-    if reversed {
-        return Ok(Vec::new());
-    }
-    let members = by_score(ctx, opened, (lower, upper), 0, usize::MAX)?;
-    Ok(members
-        .into_iter()
-        .filter(|(score, _)| {
-            (if min.1 {
-                *score > min.0
-            } else {
-                *score >= min.0
-            }) && (if max.1 {
-                *score < max.0
-            } else {
-                *score <= max.0
-            })
-        })
-        .collect())
-}
-
-pub(crate) fn zcount(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
-    let bad = || Reply::err("min or max is not a float");
-    let (Some(min), Some(max)) = (parse_bound(at(args, 2)), parse_bound(at(args, 3))) else {
-        return bad();
-    };
-    with_collection(ctx, args, Kind::ZSet, Reply::Integer(0), |opened| {
-        let members = in_score_range(ctx, opened, min, max)?;
-        Ok(count_reply(
-            u64::try_from(members.len()).unwrap_or(u64::MAX),
-        ))
-    })
-}
-
-/// `start`..=`stop` (negative counting from the end) clamped to a set of `len` members, as
-/// `ZRANGE` reads ranks; `None` when empty.
-fn rank_range(start: i64, stop: i64, len: u64) -> Option<(u64, u64)> {
-    let len = i64::try_from(len).unwrap_or(i64::MAX);
-    let first = if start < 0 {
-        len.saturating_add(start)
-    } else {
-        start
-    }
-    .max(0);
-    let last = if stop < 0 {
-        len.saturating_add(stop)
-    } else {
-        stop
-    }
-    .min(len - 1);
-    if first > last || first >= len {
-        return None;
-    }
-    Some((u64::try_from(first).ok()?, u64::try_from(last).ok()?))
 }
 
 pub(crate) fn zrank(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
@@ -642,17 +416,14 @@ fn zpop(ctx: &Ctx<'_>, args: &[Bytes], max: bool) -> Reply {
         };
         let batch = remove_members(ctx, &mut opened, &members);
         ctx.save_collection(&opened, Kind::ZSet, batch, now)?;
-        // Under RESP3 a pop with a count returns [member, score] pairs, as Redis's does.
-        if args.len() == 3 && ctx.client.protocol == crate::resp::Protocol::Resp3 {
-            let pairs = members
-                .into_iter()
-                .map(|(score, member)| {
-                    Reply::Array(vec![Reply::Bulk(Bytes::from(member)), Reply::Double(score)])
-                })
-                .collect();
-            return Ok(Reply::Array(pairs));
-        }
-        Ok(members_reply(members, true))
+        // Under RESP3 a pop with a count returns [member, score] pairs, as Redis's does;
+        // without one, a flat pair in either protocol.
+        let protocol = if args.len() == 3 {
+            ctx.client.protocol
+        } else {
+            Protocol::Resp2
+        };
+        Ok(members_reply(members, true, protocol))
     };
     run().unwrap_or_else(|error| error)
 }
@@ -665,50 +436,26 @@ pub(crate) fn zpopmax(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
     zpop(ctx, args, true)
 }
 
-/// `ZREMRANGEBYSCORE key min max` and (`by_rank`) `ZREMRANGEBYRANK key start stop`: removes
-/// the members in the range, and returns how many.
-fn remove_range(ctx: &Ctx<'_>, args: &[Bytes], by_rank: bool) -> Reply {
-    let run = || -> Result<Reply, Reply> {
-        let range = if by_rank {
-            Err((int_arg(at(args, 2))?, int_arg(at(args, 3))?))
-        } else {
-            let bad = || Reply::err("min or max is not a float");
-            Ok((
-                parse_bound(at(args, 2)).ok_or_else(bad)?,
-                parse_bound(at(args, 3)).ok_or_else(bad)?,
-            ))
-        };
-        let now = now_millis();
-        let meta_key = ctx.meta_key(at(args, 1))?;
-        let _locks = ctx.lock(&[&meta_key]);
-        let mut opened = ctx.open_collection(at(args, 1), Kind::ZSet, now)?;
-        if opened.is_new() {
-            return Ok(Reply::Integer(0));
-        }
-        let members = match range {
-            Ok((min, max)) => in_score_range(ctx, &opened, min, max)?,
-            Err((start, stop)) => match rank_range(start, stop, opened.header.count) {
-                Some((first, last)) => {
-                    let skip = usize::try_from(first).unwrap_or(usize::MAX);
-                    let take = usize::try_from(last - first + 1).unwrap_or(0);
-                    by_score(ctx, &opened, all_scores(ctx, &opened), skip, take)?
-                }
-                None => Vec::new(),
-            },
-        };
-        let batch = remove_members(ctx, &mut opened, &members);
-        ctx.save_collection(&opened, Kind::ZSet, batch, now)?;
-        Ok(Reply::Integer(
-            i64::try_from(members.len()).unwrap_or(i64::MAX),
-        ))
-    };
-    run().unwrap_or_else(|error| error)
-}
-
-pub(crate) fn zremrangebyscore(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
-    remove_range(ctx, args, false)
-}
-
-pub(crate) fn zremrangebyrank(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
-    remove_range(ctx, args, true)
+/// Replaces `destination` with a sorted set of `members` (whatever it held, and its TTL), or
+/// deletes it when there are none: what `ZRANGESTORE` and the algebra's `STORE` forms do. The
+/// size, as their reply.
+fn store_members(
+    ctx: &Ctx<'_>,
+    destination: &[u8],
+    members: &[(f64, Vec<u8>)],
+    now: u64,
+) -> Result<Reply, Reply> {
+    if members.is_empty() {
+        ctx.delete(&ctx.meta_key(destination)?, now)?;
+        return Ok(Reply::Integer(0));
+    }
+    let mut opened = Opened::fresh(ctx, destination)?;
+    let db = ctx.client.db;
+    let mut batch = Writes::new();
+    for (score, member) in members {
+        set_score(&opened, db, &mut batch, member, None, *score);
+    }
+    opened.header.count = u64::try_from(members.len()).unwrap_or(u64::MAX);
+    ctx.save_collection(&opened, Kind::ZSet, batch, now)?;
+    Ok(count_reply(opened.header.count))
 }
