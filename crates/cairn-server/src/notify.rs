@@ -175,6 +175,8 @@ fn command_event(name: &str, args: &[Bytes]) -> Option<(u32, &'static str)> {
         "rpop" | "brpop" => (LIST, "rpop"),
         "lset" => (LIST, "lset"),
         "ltrim" => (LIST, "ltrim"),
+        "lrem" => (LIST, "lrem"),
+        "linsert" => (LIST, "linsert"),
         "sadd" => (SET, "sadd"),
         // SMOVE's events are chosen in `record_command`; this marks it as making some.
         "srem" | "smove" => (SET, "srem"),

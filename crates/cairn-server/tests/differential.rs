@@ -878,8 +878,9 @@ impl Generator {
         let list = self.typed_key(&["l:1", "l:2"]);
         let set = self.typed_key(&["s:1", "s:2"]);
         let zset = self.typed_key(&["z:1", "z:2"]);
-        match self.rng.below(24) {
+        match self.rng.below(27) {
             0 => vec!["LSET".into(), list, self.int(-4, 4), self.member()],
+            24..=26 => self.list_edit(list),
             1 => vec!["LTRIM".into(), list, self.int(-4, 4), self.int(-4, 4)],
             2 => self.with_members(vec!["SMISMEMBER".into(), set], 2),
             3 => {
@@ -973,6 +974,29 @@ impl Generator {
                 args
             }
             _ => vec!["TYPE".into(), key],
+        }
+    }
+
+    /// `LREM`, `LINSERT` or `LPOS` on `list`, with options at random (some wrong).
+    fn list_edit(&mut self, list: String) -> Vec<String> {
+        match self.rng.below(3) {
+            0 => vec!["LREM".into(), list, self.int(-2, 2), self.member()],
+            1 => vec![
+                "LINSERT".into(),
+                list,
+                self.pick(&["BEFORE", "after", "middle"]).into(),
+                self.member(),
+                self.member(),
+            ],
+            _ => {
+                let mut args = vec!["LPOS".into(), list, self.member()];
+                for _ in 0..self.rng.below(3) {
+                    let option = self.pick(&["RANK", "COUNT", "MAXLEN", "LIMIT"]);
+                    args.push(option.into());
+                    args.push(self.int(-2, 3));
+                }
+                args
+            }
         }
     }
 

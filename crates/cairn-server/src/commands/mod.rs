@@ -275,6 +275,9 @@ pub(crate) static COMMANDS: &[Spec] = &[
     spec!("lrange", 4, READ, (1, 1, 1), lists::lrange),
     spec!("llen", 2, READ_FAST, (1, 1, 1), lists::llen),
     spec!("lindex", 3, READ, (1, 1, 1), lists::lindex),
+    spec!("lrem", 4, WRITE, (1, 1, 1), lists::lrem),
+    spec!("linsert", 5, WRITE, (1, 1, 1), lists::linsert),
+    spec!("lpos", -3, READ, (1, 1, 1), lists::lpos),
     spec!("lset", 4, WRITE, (1, 1, 1), lists::lset),
     spec!("ltrim", 4, WRITE, (1, 1, 1), lists::ltrim),
     // Sets.

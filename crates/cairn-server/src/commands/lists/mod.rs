@@ -1,15 +1,17 @@
 //! List commands: `LPUSH`, `RPUSH`, `LPUSHX`, `RPUSHX`, `LPOP`, `RPOP`, `BLPOP`, `BRPOP`,
-//! `LMOVE`, `RPOPLPUSH`, `BLMOVE`, `BRPOPLPUSH`, `LRANGE`, `LLEN`, `LINDEX`, `LSET`, `LTRIM`.
-//! An element is
-//! an element record keyed by its position (8 bytes, big-endian): the header's `head` is the
-//! first position and `tail` the one after the last, so a push or pop at either end writes one
-//! element and the header, and `LRANGE` is one range scan. (Inserting or removing in the
-//! middle, `LINSERT` and `LREM`, would renumber the elements after it; they are not built.)
+//! `LMOVE`, `RPOPLPUSH`, `BLMOVE`, `BRPOPLPUSH`, `LRANGE`, `LLEN`, `LINDEX`, `LSET`, `LTRIM`,
+//! and the edits in the middle and the search (`LREM`, `LINSERT`, `LPOS`: [`edit`]). An
+//! element is an element record keyed by its position (8 bytes, big-endian): the header's
+//! `head` is the first position and `tail` the one after the last, so a push or pop at either
+//! end writes one element and the header, and `LRANGE` is one range scan.
 //!
-//! `BLPOP`, `BRPOP`, `BLMOVE` and `BRPOPLPUSH` that find every list empty leave the request for the connection to
-//! wait and run again (`super::Blocked`, as blocking stream reads do), woken by any committed
+//! `BLPOP`, `BRPOP`, `BLMOVE` and `BRPOPLPUSH` that find every list empty leave the request
+//! for the connection to wait and run again (`super::Blocked`, as blocking stream reads do), woken by any committed
 //! write to one of its keys. Every blocked client is woken and the first to run takes the
 //! element, where Redis serves them in the order they blocked.
+
+mod edit;
+pub(crate) use edit::{linsert, lpos, lrem};
 
 use super::Writes;
 use bytes::Bytes;
