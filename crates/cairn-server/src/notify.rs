@@ -188,8 +188,9 @@ fn command_event(name: &str, args: &[Bytes]) -> Option<(u32, &'static str)> {
         "zadd" => (ZSET, "zadd"),
         "zincrby" => (ZSET, "zincr"),
         "zrem" => (ZSET, "zrem"),
-        "zpopmin" => (ZSET, "zpopmin"),
-        "zpopmax" => (ZSET, "zpopmax"),
+        "zpopmin" | "bzpopmin" => (ZSET, "zpopmin"),
+        "zpopmax" | "bzpopmax" => (ZSET, "zpopmax"),
+        "lmpop" | "blmpop" | "zmpop" | "bzmpop" => return mpop_event(name, args),
         "zremrangebyscore" => (ZSET, "zremrangebyscore"),
         "zremrangebyrank" => (ZSET, "zremrangebyrank"),
         "zremrangebylex" => (ZSET, "zremrangebylex"),
@@ -202,6 +203,23 @@ fn command_event(name: &str, args: &[Bytes]) -> Option<(u32, &'static str)> {
         "xdel" => (STREAM, "xdel"),
         "xgroup" => (STREAM, xgroup_event(args.get(1)?)?),
         _ => return None,
+    })
+}
+
+/// The event of a multi-key pop (`LMPOP`, `ZMPOP` and their blocking forms), by the end its
+/// arguments name after the keys.
+fn mpop_event(name: &str, args: &[Bytes]) -> Option<(u32, &'static str)> {
+    let numkeys_at = if name.starts_with('b') { 2 } else { 1 };
+    let numkeys: usize = std::str::from_utf8(args.get(numkeys_at)?)
+        .ok()?
+        .parse()
+        .ok()?;
+    let end = args.get(numkeys_at.checked_add(numkeys)?.checked_add(1)?)?;
+    let first = |word: &[u8]| end.eq_ignore_ascii_case(word);
+    Some(if name.ends_with("lmpop") {
+        (LIST, if first(b"left") { "lpop" } else { "rpop" })
+    } else {
+        (ZSET, if first(b"min") { "zpopmin" } else { "zpopmax" })
     })
 }
 

@@ -878,7 +878,8 @@ impl Generator {
         let list = self.typed_key(&["l:1", "l:2"]);
         let set = self.typed_key(&["s:1", "s:2"]);
         let zset = self.typed_key(&["z:1", "z:2"]);
-        match self.rng.below(27) {
+        match self.rng.below(29) {
+            27 | 28 => self.zset_pop(),
             0 => vec!["LSET".into(), list, self.int(-4, 4), self.member()],
             24..=26 => self.list_edit(list),
             1 => vec!["LTRIM".into(), list, self.int(-4, 4), self.int(-4, 4)],
@@ -979,7 +980,17 @@ impl Generator {
 
     /// `LREM`, `LINSERT` or `LPOS` on `list`, with options at random (some wrong).
     fn list_edit(&mut self, list: String) -> Vec<String> {
-        match self.rng.below(3) {
+        match self.rng.below(5) {
+            3 | 4 => {
+                let blocking = self.chance(30);
+                let mut args = if blocking {
+                    vec!["BLMPOP".into(), "0.01".into()]
+                } else {
+                    vec!["LMPOP".into()]
+                };
+                self.mpop_arguments(&mut args, &["l:1", "l:2"], ["LEFT", "right"]);
+                args
+            }
             0 => vec!["LREM".into(), list, self.int(-2, 2), self.member()],
             1 => vec![
                 "LINSERT".into(),
@@ -995,6 +1006,53 @@ impl Generator {
                     args.push(option.into());
                     args.push(self.int(-2, 3));
                 }
+                args
+            }
+        }
+    }
+
+    /// `numkeys key [key ...] END [COUNT count]`, as `LMPOP` and `ZMPOP` take them, with a
+    /// wrong count, end or option now and then.
+    fn mpop_arguments(&mut self, args: &mut Vec<String>, own: &[&str], ends: [&str; 2]) {
+        let keys = 1 + self.rng.below(2);
+        args.push(if self.chance(90) {
+            keys.to_string()
+        } else {
+            self.int(-1, 3)
+        });
+        for _ in 0..keys {
+            args.push(self.typed_key(own));
+        }
+        args.push(if self.chance(95) {
+            self.pick(&ends).into()
+        } else {
+            "MIDDLE".into()
+        });
+        if self.chance(40) {
+            args.push("COUNT".into());
+            args.push(self.int(-1, 3));
+        }
+    }
+
+    /// `ZMPOP`, `BZMPOP`, `BZPOPMIN` or `BZPOPMAX` (the blocking ones with a 10 ms timeout).
+    fn zset_pop(&mut self) -> Vec<String> {
+        match self.rng.below(3) {
+            0 => {
+                let mut args = vec![self.pick(&["BZPOPMIN", "BZPOPMAX"]).into()];
+                for _ in 0..=self.rng.below(2) {
+                    args.push(self.typed_key(&["z:1", "z:2"]));
+                }
+                args.push("0.01".into());
+                args
+            }
+            1 => {
+                let mut args = vec!["BZMPOP".into(), "0.01".into()];
+                self.mpop_arguments(&mut args, &["z:1", "z:2"], ["MIN", "max"]);
+                args
+            }
+            _ => {
+                let mut args = vec!["ZMPOP".into()];
+                self.mpop_arguments(&mut args, &["z:1", "z:2"], ["MIN", "max"]);
                 args
             }
         }

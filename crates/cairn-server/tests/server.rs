@@ -184,11 +184,9 @@ fn unknown_commands_and_bad_arity_get_redis_errors() {
     let server = memory().expect("starts");
     let mut client = client(&server).expect("connects");
     assert_eq!(
-        client
-            .command(&["LINSERT", "l", "BEFORE", "v"])
-            .expect("reply"),
+        client.command(&["SORT", "l", "BY", "v"]).expect("reply"),
         Frame::Error(
-            "ERR unknown command 'LINSERT', with args beginning with: 'l' 'BEFORE' 'v' ".to_owned()
+            "ERR unknown command 'SORT', with args beginning with: 'l' 'BY' 'v' ".to_owned()
         )
     );
     assert_eq!(

@@ -311,6 +311,135 @@ pub(crate) fn scan_collection(
     })
 }
 
+/// A blocking command's timeout in seconds, as Redis reads it: `None` for 0 (for ever).
+pub(crate) fn parse_timeout(text: &[u8]) -> Result<Option<std::time::Duration>, Reply> {
+    let seconds = super::strings::parse_float(text)
+        .ok_or_else(|| Reply::err("timeout is not a float or out of range"))?;
+    let millis = (seconds * 1000.0).ceil();
+    // Redis converts to a 64-bit integer, and what does not fit comes out negative.
+    if !(0.0..9.2e18).contains(&millis) {
+        return Err(Reply::err("timeout is negative"));
+    }
+    #[expect(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        reason = "checked to lie in 0..2^63 just above"
+    )]
+    let millis = millis as u64;
+    Ok((millis > 0).then(|| std::time::Duration::from_millis(millis)))
+}
+
+/// The arguments of `LMPOP` and `ZMPOP` (and of their blocking forms) from `numkeys`, at
+/// `args[at_numkeys]`, on: the keys, whether the end named is the first of `ends` (`LEFT`,
+/// `MIN`), and the count (1 without `COUNT`). Redis's errors, in its order.
+pub(crate) fn parse_mpop<'a>(
+    args: &'a [Bytes],
+    at_numkeys: usize,
+    ends: (&str, &str),
+) -> Result<(&'a [Bytes], bool, u64), Reply> {
+    let numkeys_error = || Reply::err("numkeys should be greater than 0");
+    let numkeys = super::int_arg(args.get(at_numkeys).map_or(&[][..], |arg| arg))
+        .ok()
+        .and_then(|count| usize::try_from(count).ok())
+        .filter(|count| *count > 0)
+        .ok_or_else(numkeys_error)?;
+    let end_at = at_numkeys
+        .checked_add(numkeys)
+        .and_then(|index| index.checked_add(1))
+        .filter(|index| *index < args.len())
+        .ok_or_else(super::syntax_error)?;
+    let end = args.get(end_at).map_or(&[][..], |arg| arg);
+    let first = if super::is(end, ends.0) {
+        true
+    } else if super::is(end, ends.1) {
+        false
+    } else {
+        return Err(super::syntax_error());
+    };
+    let mut count = None;
+    let mut index = end_at + 1;
+    while let Some(option) = args.get(index) {
+        match args.get(index + 1) {
+            Some(value) if count.is_none() && super::is(option, "count") => {
+                let error = || Reply::err("count should be greater than 0");
+                let value = super::int_arg(value)
+                    .ok()
+                    .and_then(|count| u64::try_from(count).ok())
+                    .filter(|count| *count > 0)
+                    .ok_or_else(error)?;
+                count = Some(value);
+            }
+            _ => return Err(super::syntax_error()),
+        }
+        index += 2;
+    }
+    let keys = args.get(at_numkeys + 1..end_at).unwrap_or_default();
+    Ok((keys, first, count.unwrap_or(1)))
+}
+
+/// Whether a pop that finds nothing waits: never (`LMPOP`), or blocks with its timeout
+/// (`None`: for ever).
+#[derive(Clone, Copy)]
+pub(crate) enum Waits {
+    Never,
+    Block(Option<std::time::Duration>),
+}
+
+/// What the multi-key pops share (`BLPOP`, `BRPOP`, `LMPOP`, `BLMPOP`, `BZPOPMIN`,
+/// `BZPOPMAX`, `ZMPOP`, `BZMPOP`): `pop` takes what it pops from the first of `keys` that
+/// holds a non-empty collection of `kind` into the batch, which is committed with the header,
+/// and makes the reply. When every one is empty: the null array and, for a blocking command
+/// outside a transaction, the request is left to wait on those keys
+/// (`super::Blocked`). A key of another type is `WRONGTYPE`, except for a woken blocking
+/// command, which waits on past it, as Redis's does.
+pub(crate) fn pop_first(
+    ctx: &mut Ctx<'_>,
+    args: &[Bytes],
+    keys: &[Bytes],
+    kind: Kind,
+    waits: Waits,
+    mut pop: impl FnMut(&Ctx<'_>, &mut Opened, &mut Writes) -> Result<Reply, Reply>,
+) -> Reply {
+    let mut run = || -> Result<(Reply, Option<super::Blocked>), Reply> {
+        let now = crate::keyspace::now_millis();
+        let mut meta_keys = Vec::with_capacity(keys.len());
+        for key in keys {
+            let meta_key = ctx.meta_key(key)?;
+            let _locks = ctx.lock(&[&meta_key]);
+            meta_keys.push(meta_key);
+            let mut opened = match ctx.open_collection(key, kind, now) {
+                Err(Reply::Error(text)) if ctx.client.rerun && text.starts_with("WRONGTYPE") => {
+                    continue
+                }
+                other => other?,
+            };
+            if opened.is_new() {
+                continue;
+            }
+            let mut batch = Writes::new();
+            let reply = pop(ctx, &mut opened, &mut batch)?;
+            ctx.save_collection(&opened, kind, batch, now)?;
+            return Ok((reply, None));
+        }
+        let blocked = match (waits, &ctx.store) {
+            (Waits::Block(timeout), super::Store::Db) => Some(super::Blocked {
+                args: args.to_vec(),
+                timeout,
+                keys: meta_keys,
+            }),
+            _ => None,
+        };
+        Ok((Reply::NullArray, blocked))
+    };
+    match run() {
+        Ok((reply, blocked)) => {
+            ctx.client.blocked = blocked;
+            reply
+        }
+        Err(error) => error,
+    }
+}
+
 /// A count as an integer reply.
 pub(crate) fn count_reply(count: u64) -> Reply {
     Reply::Integer(i64::try_from(count).unwrap_or(i64::MAX))

@@ -1,14 +1,15 @@
 //! List commands: `LPUSH`, `RPUSH`, `LPUSHX`, `RPUSHX`, `LPOP`, `RPOP`, `BLPOP`, `BRPOP`,
-//! `LMOVE`, `RPOPLPUSH`, `BLMOVE`, `BRPOPLPUSH`, `LRANGE`, `LLEN`, `LINDEX`, `LSET`, `LTRIM`,
-//! and the edits in the middle and the search (`LREM`, `LINSERT`, `LPOS`: [`edit`]). An
-//! element is an element record keyed by its position (8 bytes, big-endian): the header's
-//! `head` is the first position and `tail` the one after the last, so a push or pop at either
-//! end writes one element and the header, and `LRANGE` is one range scan.
+//! `LMPOP`, `BLMPOP`, `LMOVE`, `RPOPLPUSH`, `BLMOVE`, `BRPOPLPUSH`, `LRANGE`, `LLEN`,
+//! `LINDEX`, `LSET`, `LTRIM`, and the edits in the middle and the search (`LREM`, `LINSERT`,
+//! `LPOS`: [`edit`]). An element is an element record keyed by its position (8 bytes,
+//! big-endian): the header's `head` is the first position and `tail` the one after the last,
+//! so a push or pop at either end writes one element and the header, and `LRANGE` is one
+//! range scan.
 //!
-//! `BLPOP`, `BRPOP`, `BLMOVE` and `BRPOPLPUSH` that find every list empty leave the request
-//! for the connection to wait and run again (`super::Blocked`, as blocking stream reads do), woken by any committed
-//! write to one of its keys. Every blocked client is woken and the first to run takes the
-//! element, where Redis serves them in the order they blocked.
+//! `BLPOP`, `BRPOP`, `BLMPOP`, `BLMOVE` and `BRPOPLPUSH` that find every list empty leave the
+//! request for the connection to wait and run again (`super::Blocked`, as blocking stream
+//! reads do), woken by any committed write to one of its keys. Every blocked client is woken
+//! and the first to run takes the element, where Redis serves them in the order they blocked.
 
 mod edit;
 pub(crate) use edit::{linsert, lpos, lrem};
@@ -16,8 +17,10 @@ pub(crate) use edit::{linsert, lpos, lrem};
 use super::Writes;
 use bytes::Bytes;
 
-use super::collection::{bulk_of, count_reply, with_collection, Opened};
-use super::strings::{at, parse_float};
+use super::collection::{
+    bulk_of, count_reply, parse_mpop, parse_timeout, pop_first, with_collection, Opened, Waits,
+};
+use super::strings::at;
 use super::{int_arg, is, syntax_error, Blocked, Ctx, Store};
 use crate::keyspace::{now_millis, Kind};
 use crate::resp::{BulkArray, Reply, OK};
@@ -151,66 +154,73 @@ fn pop_end(
     Ok(value)
 }
 
-/// A blocking command's timeout in seconds, as Redis reads it: `None` for 0 (for ever).
-fn parse_timeout(text: &[u8]) -> Result<Option<std::time::Duration>, Reply> {
-    let seconds =
-        parse_float(text).ok_or_else(|| Reply::err("timeout is not a float or out of range"))?;
-    let millis = (seconds * 1000.0).ceil();
-    // Redis converts to a 64-bit integer, and what does not fit comes out negative.
-    if !(0.0..9.2e18).contains(&millis) {
-        return Err(Reply::err("timeout is negative"));
-    }
-    #[expect(
-        clippy::cast_possible_truncation,
-        clippy::cast_sign_loss,
-        reason = "checked to lie in 0..2^63 just above"
-    )]
-    let millis = millis as u64;
-    Ok((millis > 0).then(|| std::time::Duration::from_millis(millis)))
-}
-
 /// `BLPOP`/`BRPOP key [key ...] timeout`: pops from the first non-empty list, as
 /// `[key, element]`, or waits for one (the null array at the timeout).
 fn blocking_pop(ctx: &mut Ctx<'_>, args: &[Bytes], left: bool) -> Reply {
-    let run = || -> Result<(Reply, Option<Blocked>), Reply> {
-        let timeout = parse_timeout(args.last().map_or(&[][..], |arg| &arg[..]))?;
-        let keys = args.get(1..args.len() - 1).unwrap_or_default();
-        let now = now_millis();
-        let mut meta_keys = Vec::with_capacity(keys.len());
-        for key in keys {
-            let meta_key = ctx.meta_key(key)?;
-            let _locks = ctx.lock(&[&meta_key]);
-            meta_keys.push(meta_key);
-            let mut opened = match ctx.open_collection(key, Kind::List, now) {
-                // A woken pop waits on past a key that holds another type, as Redis's does.
-                Err(Reply::Error(text)) if ctx.client.rerun && text.starts_with("WRONGTYPE") => {
-                    continue
-                }
-                other => other?,
-            };
-            if opened.is_new() {
-                continue;
-            }
-            let mut batch = Writes::new();
-            let element = pop_end(ctx, &mut opened, left, &mut batch)?;
-            ctx.save_collection(&opened, Kind::List, batch, now)?;
-            let element = element.map_or(Reply::Null, |value| bulk_of(&value));
-            return Ok((Reply::Array(vec![Reply::Bulk(key.clone()), element]), None));
-        }
-        let blocked = matches!(ctx.store, Store::Db).then(|| Blocked {
-            args: args.to_vec(),
-            timeout,
-            keys: meta_keys,
-        });
-        Ok((Reply::NullArray, blocked))
+    let timeout = match parse_timeout(args.last().map_or(&[][..], |arg| &arg[..])) {
+        Ok(timeout) => timeout,
+        Err(error) => return error,
     };
-    match run() {
-        Ok((reply, blocked)) => {
-            ctx.client.blocked = blocked;
-            reply
-        }
-        Err(error) => error,
-    }
+    let keys = args.get(1..args.len() - 1).unwrap_or_default();
+    pop_first(
+        ctx,
+        args,
+        keys,
+        Kind::List,
+        Waits::Block(timeout),
+        |ctx, opened, batch| {
+            let element = pop_end(ctx, opened, left, batch)?;
+            let element = element.map_or(Reply::Null, |value| bulk_of(&value));
+            Ok(Reply::Array(vec![Reply::bulk(&opened.key), element]))
+        },
+    )
+}
+
+/// `LMPOP numkeys key [key ...] LEFT|RIGHT [COUNT count]` and (`blocking`) `BLMPOP timeout
+/// numkeys ...`: up to `count` elements from the first non-empty list, as `[key, [element,
+/// ...]]`; the null array when every list is empty (`BLMPOP`: once its timeout passes).
+fn mpop(ctx: &mut Ctx<'_>, args: &[Bytes], blocking: bool) -> Reply {
+    let parsed =
+        parse_mpop(args, if blocking { 2 } else { 1 }, ("left", "right")).and_then(|parsed| {
+            Ok((
+                parsed,
+                if blocking {
+                    Waits::Block(parse_timeout(at(args, 1))?)
+                } else {
+                    Waits::Never
+                },
+            ))
+        });
+    let ((keys, left, count), timeout) = match parsed {
+        Ok(parsed) => parsed,
+        Err(error) => return error,
+    };
+    pop_first(
+        ctx,
+        args,
+        keys,
+        Kind::List,
+        timeout,
+        |ctx, opened, batch| {
+            let mut popped = Vec::new();
+            for _ in 0..count.min(opened.header.count) {
+                let element = pop_end(ctx, opened, left, batch)?;
+                popped.push(element.map_or(Reply::Null, |value| bulk_of(&value)));
+            }
+            Ok(Reply::Array(vec![
+                Reply::bulk(&opened.key),
+                Reply::Array(popped),
+            ]))
+        },
+    )
+}
+
+pub(crate) fn lmpop(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
+    mpop(ctx, args, false)
+}
+
+pub(crate) fn blmpop(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
+    mpop(ctx, args, true)
 }
 
 /// `LEFT` (true) or `RIGHT` (false).

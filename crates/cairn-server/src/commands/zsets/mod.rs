@@ -1,5 +1,6 @@
 //! Sorted-set commands: `ZADD` (NX, XX, GT, LT, CH, INCR), `ZINCRBY`, `ZSCORE`, `ZMSCORE`,
-//! `ZCARD`, `ZRANK`, `ZREVRANK`, `ZREM`, `ZPOPMIN`, `ZPOPMAX`, `ZSCAN`; the range commands
+//! `ZCARD`, `ZRANK`, `ZREVRANK`, `ZREM`, `ZPOPMIN`, `ZPOPMAX`, `ZMPOP`, the blocking pops
+//! (`BZPOPMIN`, `BZPOPMAX`, `BZMPOP`, waiting as `BLPOP` does), `ZSCAN`; the range commands
 //! (`ZRANGE` and its older forms, `ZRANGESTORE`, `ZCOUNT`, `ZLEXCOUNT`, the `ZREMRANGEBY`
 //! forms: [`range`]); and the algebra (`ZUNION`, `ZINTER`, `ZDIFF`, their `STORE` forms,
 //! `ZINTERCARD`: [`algebra`]). A member has two records: its element record (value: the
@@ -19,7 +20,10 @@ pub(crate) use range::{
 use super::Writes;
 use bytes::Bytes;
 
-use super::collection::{count_reply, remove_elements, scan_collection, with_collection, Opened};
+use super::collection::{
+    count_reply, parse_mpop, parse_timeout, pop_first, remove_elements, scan_collection,
+    with_collection, Opened, Waits,
+};
 use super::strings::at;
 use super::{int_arg, syntax_error, Ctx};
 use crate::keyspace::{self, now_millis, Kind};
@@ -434,6 +438,103 @@ pub(crate) fn zpopmin(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
 
 pub(crate) fn zpopmax(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
     zpop(ctx, args, true)
+}
+
+/// Takes the `count` members of lowest (`max`: highest) score from an opened sorted set into
+/// `batch`, in the order popped.
+fn pop_members(
+    ctx: &Ctx<'_>,
+    opened: &mut Opened,
+    max: bool,
+    count: usize,
+    batch: &mut Writes,
+) -> Result<Scored, Reply> {
+    let members = if max {
+        highest(ctx, opened, count)?
+    } else {
+        by_score(ctx, opened, all_scores(ctx, opened), 0, count)?
+    };
+    *batch = remove_members(ctx, opened, &members);
+    Ok(members)
+}
+
+/// `BZPOPMIN`/`BZPOPMAX key [key ...] timeout`: the member of lowest (highest) score of the
+/// first non-empty sorted set, as `[key, member, score]`, or waits for one (the null array at
+/// the timeout).
+fn bzpop(ctx: &mut Ctx<'_>, args: &[Bytes], max: bool) -> Reply {
+    let timeout = match parse_timeout(args.last().map_or(&[][..], |arg| &arg[..])) {
+        Ok(timeout) => timeout,
+        Err(error) => return error,
+    };
+    let keys = args.get(1..args.len() - 1).unwrap_or_default();
+    pop_first(
+        ctx,
+        args,
+        keys,
+        Kind::ZSet,
+        Waits::Block(timeout),
+        |ctx, opened, batch| {
+            let mut reply = vec![Reply::bulk(&opened.key)];
+            for (score, member) in pop_members(ctx, opened, max, 1, batch)? {
+                reply.push(Reply::Bulk(Bytes::from(member)));
+                reply.push(Reply::Double(score));
+            }
+            Ok(Reply::Array(reply))
+        },
+    )
+}
+
+pub(crate) fn bzpopmin(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
+    bzpop(ctx, args, false)
+}
+
+pub(crate) fn bzpopmax(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
+    bzpop(ctx, args, true)
+}
+
+/// `ZMPOP numkeys key [key ...] MIN|MAX [COUNT count]` and (`blocking`) `BZMPOP timeout
+/// numkeys ...`: up to `count` members from the first non-empty sorted set, as `[key,
+/// [[member, score], ...]]`; the null array when every one is empty (`BZMPOP`: once its
+/// timeout passes).
+fn mpop(ctx: &mut Ctx<'_>, args: &[Bytes], blocking: bool) -> Reply {
+    let parsed =
+        parse_mpop(args, if blocking { 2 } else { 1 }, ("min", "max")).and_then(|parsed| {
+            Ok((
+                parsed,
+                if blocking {
+                    Waits::Block(parse_timeout(at(args, 1))?)
+                } else {
+                    Waits::Never
+                },
+            ))
+        });
+    let ((keys, min, count), timeout) = match parsed {
+        Ok(parsed) => parsed,
+        Err(error) => return error,
+    };
+    let count = usize::try_from(count).unwrap_or(usize::MAX);
+    pop_first(
+        ctx,
+        args,
+        keys,
+        Kind::ZSet,
+        timeout,
+        |ctx, opened, batch| {
+            let members = pop_members(ctx, opened, !min, count, batch)?;
+            Ok(Reply::Array(vec![
+                Reply::bulk(&opened.key),
+                members_reply(members, true, Protocol::Resp3),
+            ]))
+        },
+    )
+}
+
+pub(crate) fn zmpop(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
+    mpop(ctx, args, false)
+}
+
+pub(crate) fn bzmpop(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
+    mpop(ctx, args, true)
 }
 
 /// Replaces `destination` with a sorted set of `members` (whatever it held, and its TTL), or
