@@ -23,7 +23,7 @@
 //! No input ends the server: a malformed request closes its own connection.
 //!
 //! What it does not have yet: `XINFO CONSUMERS`, the `expired` keyspace event, and some
-//! commands of the types it has (`SRANDMEMBER`, `ZRANDMEMBER`, `HRANDFIELD`, `SORT`, ...):
+//! commands of the types it has (`SORT`, `COPY`, `SETBIT`, `LCS`, ...):
 //! their commands get Redis's unknown-command error.
 
 pub mod keyspace;
@@ -45,3 +45,6 @@ pub use state::{Config, Mode};
 
 /// The Redis version the server reports in `INFO` and `HELLO`.
 pub const REDIS_VERSION: &str = commands::REDIS_VERSION;
+
+/// Most picks that may repeat one `SRANDMEMBER`, `HRANDFIELD` or `ZRANDMEMBER` returns.
+pub const RANDOM_PICKS_MAX: u64 = commands::RANDOM_PICKS_MAX;

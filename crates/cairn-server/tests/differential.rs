@@ -177,7 +177,8 @@ impl Generator {
                 Some("EXEC" | "DISCARD") => self.in_multi = false,
                 Some(
                     "KEYS" | "SMEMBERS" | "HKEYS" | "HVALS" | "HGETALL" | "XPENDING" | "SINTER"
-                    | "SUNION" | "SDIFF" | "HSCAN" | "SSCAN" | "ZSCAN",
+                    | "SUNION" | "SDIFF" | "HSCAN" | "SSCAN" | "ZSCAN" | "SRANDMEMBER"
+                    | "HRANDFIELD" | "ZRANDMEMBER",
                 ) if self.in_multi => {
                     continue;
                 }
@@ -878,8 +879,9 @@ impl Generator {
         let list = self.typed_key(&["l:1", "l:2"]);
         let set = self.typed_key(&["s:1", "s:2"]);
         let zset = self.typed_key(&["z:1", "z:2"]);
-        match self.rng.below(29) {
+        match self.rng.below(30) {
             27 | 28 => self.zset_pop(),
+            29 => self.random_pick(),
             0 => vec!["LSET".into(), list, self.int(-4, 4), self.member()],
             24..=26 => self.list_edit(list),
             1 => vec!["LTRIM".into(), list, self.int(-4, 4), self.int(-4, 4)],
@@ -976,6 +978,24 @@ impl Generator {
             }
             _ => vec!["TYPE".into(), key],
         }
+    }
+
+    /// `SRANDMEMBER`, `HRANDFIELD` or `ZRANDMEMBER`: the replies are compared by shape only
+    /// (`normalized`).
+    fn random_pick(&mut self) -> Vec<String> {
+        let (command, own, with) = match self.rng.below(3) {
+            0 => ("SRANDMEMBER", ["s:1", "s:2"], "x"),
+            1 => ("HRANDFIELD", ["h:1", "h:2"], "WITHVALUES"),
+            _ => ("ZRANDMEMBER", ["z:1", "z:2"], "withscores"),
+        };
+        let mut args = vec![command.into(), self.typed_key(&own)];
+        if self.chance(80) {
+            args.push(self.int(-3, 3));
+            if self.chance(40) {
+                args.push(with.into());
+            }
+        }
+        args
     }
 
     /// `LREM`, `LINSERT` or `LPOS` on `list`, with options at random (some wrong).
@@ -1219,6 +1239,13 @@ fn normalized(command: &[String], reply: Frame) -> Frame {
                 .collect(),
         ),
         (Some("HGETALL"), Frame::Array(items)) => Frame::Array(sorted_in(&items, 2)),
+        // Random picks agree in shape only: how many, and a member or none.
+        (Some("SRANDMEMBER" | "HRANDFIELD" | "ZRANDMEMBER"), Frame::Array(items)) => {
+            Frame::Integer(i64::try_from(items.len()).unwrap_or(i64::MAX))
+        }
+        (Some("SRANDMEMBER" | "HRANDFIELD" | "ZRANDMEMBER"), Frame::Bulk(_)) => {
+            Frame::Bulk(b"a member".to_vec())
+        }
         // A small collection's whole scan comes back in one reply, in each server's order.
         (Some(name @ ("HSCAN" | "SSCAN" | "ZSCAN")), Frame::Array(mut reply))
             if reply.len() == 2 =>

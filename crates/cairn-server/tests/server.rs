@@ -201,6 +201,56 @@ fn unknown_commands_and_bad_arity_get_redis_errors() {
     );
 }
 
+#[test]
+fn random_picks_are_uniform_and_bounded() {
+    let server = memory().expect("starts");
+    let mut client = client(&server).expect("connects");
+    let members: Vec<String> = (0..10).map(|index| format!("m{index}")).collect();
+    let mut sadd = vec!["SADD", "s"];
+    sadd.extend(members.iter().map(String::as_str));
+    assert_eq!(client.command(&sadd).expect("sadd"), Frame::Integer(10));
+    // 20,000 picks that may repeat: each member near 2,000 times (a bias of a tenth would put
+    // one outside 1,700..2,300 with overwhelming likelihood).
+    let mut seen = std::collections::HashMap::new();
+    for _ in 0..2 {
+        let Frame::Array(picks) = client
+            .command(&["SRANDMEMBER", "s", "-10000"])
+            .expect("picks")
+        else {
+            panic!("an array");
+        };
+        assert_eq!(picks.len(), 10_000);
+        for pick in picks {
+            *seen.entry(format!("{pick:?}")).or_insert(0_u32) += 1;
+        }
+    }
+    assert_eq!(seen.len(), 10, "every member picked: {seen:?}");
+    assert!(
+        seen.values().all(|count| (1_700..2_300).contains(count)),
+        "picks far from uniform: {seen:?}"
+    );
+    // Distinct picks: no member twice, and all of them when asked for more.
+    let Frame::Array(distinct) = client
+        .command(&["SRANDMEMBER", "s", "6"])
+        .expect("distinct")
+    else {
+        panic!("an array");
+    };
+    let unique: std::collections::HashSet<_> =
+        distinct.iter().map(|pick| format!("{pick:?}")).collect();
+    assert_eq!((distinct.len(), unique.len()), (6, 6));
+    let Frame::Array(all) = client.command(&["SRANDMEMBER", "s", "50"]).expect("all") else {
+        panic!("an array");
+    };
+    assert_eq!(all.len(), 10);
+    // A reply is built whole, so picks that may repeat are bounded.
+    let limit = format!("-{}", cairn_server::RANDOM_PICKS_MAX + 1);
+    assert!(matches!(
+        client.command(&["SRANDMEMBER", "s", &limit]).expect("reply"),
+        Frame::Error(text) if text.contains("at most")
+    ));
+}
+
 /// Sends `bytes`, expects Redis's protocol error `text` and a closed connection, and checks
 /// that the server still serves a new connection.
 fn protocol_error_closes(server: &RunningServer, bytes: &[u8], text: &str) -> std::io::Result<()> {

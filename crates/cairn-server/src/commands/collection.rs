@@ -440,6 +440,162 @@ pub(crate) fn pop_first(
     }
 }
 
+/// Most random elements one `SRANDMEMBER`, `HRANDFIELD` or `ZRANDMEMBER` with a negative
+/// count (picks that may repeat) returns: the reply is built whole before it is sent.
+pub const RANDOM_PICKS_MAX: u64 = 1_000_000;
+
+/// The `count` of `SRANDMEMBER`, `HRANDFIELD` and `ZRANDMEMBER` at `args[2]`, and whether
+/// `with` (`WITHVALUES`, `WITHSCORES`) follows it; `None` without a count. Redis's errors, in
+/// its order: the count's range, the arguments after it, then (with `with`) half the range.
+pub(crate) fn parse_random_count(
+    args: &[Bytes],
+    with: Option<&str>,
+) -> Result<Option<(i64, bool)>, Reply> {
+    let Some(count) = args.get(2) else {
+        return Ok(None);
+    };
+    if with.is_none() && args.len() > 3 {
+        return Err(super::syntax_error());
+    }
+    let count = super::int_arg(count)?;
+    if count == i64::MIN {
+        return Err(Reply::err(
+            "value is out of range, value must between -9223372036854775807 and \
+             9223372036854775807",
+        ));
+    }
+    let paired = match (with, args.get(3)) {
+        (_, None) => false,
+        (Some(word), Some(arg)) if args.len() == 4 && super::is(arg, word) => true,
+        _ => return Err(super::syntax_error()),
+    };
+    if paired && count.unsigned_abs() > i64::MAX.unsigned_abs() / 2 {
+        return Err(Reply::err("value is out of range"));
+    }
+    Ok(Some((count, paired)))
+}
+
+/// Random elements of an opened collection, with their records: `count` distinct ones (all,
+/// in element order, when there are no more than that), or with `repeats`, `count` picks that
+/// may repeat, each uniform over the collection, in the order picked. One walk of the elements
+/// up to the last one picked; memory for the picks only.
+pub(crate) fn random_elements(
+    ctx: &Ctx<'_>,
+    opened: &Opened,
+    count: u64,
+    repeats: bool,
+) -> Result<Vec<(Vec<u8>, cairn::Value)>, Reply> {
+    let size = opened.header.count;
+    if size == 0 || count == 0 {
+        return Ok(Vec::new());
+    }
+    if !repeats && count >= size {
+        return ctx.elements(&opened.key, &opened.header);
+    }
+    if repeats && count > RANDOM_PICKS_MAX {
+        return Err(Reply::Error(format!(
+            "ERR cairn: at most {RANDOM_PICKS_MAX} random picks that may repeat per call"
+        )));
+    }
+    let mut rng = fastrand::Rng::new();
+    let picks: Vec<u64> = if repeats {
+        (0..count).map(|_| rng.u64(0..size)).collect()
+    } else {
+        // Floyd's sampling: `count` distinct indices, each subset as likely as any other.
+        let mut chosen = std::collections::HashSet::new();
+        for top in size - count..size {
+            let pick = rng.u64(0..=top);
+            chosen.insert(if chosen.contains(&pick) { top } else { pick });
+        }
+        chosen.into_iter().collect()
+    };
+    // Each index, with the places in `picks` that want it, in index order.
+    let mut wanted: Vec<(u64, usize)> = picks
+        .iter()
+        .enumerate()
+        .map(|(place, index)| (*index, place))
+        .collect();
+    wanted.sort_unstable();
+    let mut found: Vec<Option<(Vec<u8>, cairn::Value)>> = vec![None; picks.len()];
+    let prefix = keyspace::member_prefix(ctx.client.db, &opened.key, opened.header.version);
+    let (mut index, mut next) = (0_u64, 0_usize);
+    ctx.scan_prefix(&prefix, |engine_key, value| {
+        while let Some(&(wanted_index, place)) = wanted.get(next) {
+            if wanted_index != index {
+                break;
+            }
+            let element = engine_key.get(prefix.len()..).unwrap_or_default().to_vec();
+            if let Some(slot) = found.get_mut(place) {
+                *slot = Some((element, value.clone()));
+            }
+            next += 1;
+        }
+        index += 1;
+        next < wanted.len()
+    })?;
+    found
+        .into_iter()
+        .map(|element| {
+            element.ok_or_else(|| {
+                Reply::err("cairn: the collection's element records do not match its header")
+            })
+        })
+        .collect()
+}
+
+/// A random pick's reply: the element alone, or with `value` of its record (a hash's value, a
+/// sorted set's score) flat under RESP2 and in pairs under RESP3, as Redis replies.
+pub(crate) fn random_reply(
+    ctx: &Ctx<'_>,
+    elements: Vec<(Vec<u8>, cairn::Value)>,
+    value: Option<&dyn Fn(&cairn::Value) -> Reply>,
+) -> Reply {
+    let pairs = ctx.client.protocol == crate::resp::Protocol::Resp3;
+    let mut items = Vec::with_capacity(elements.len());
+    for (element, record) in elements {
+        let element = Reply::Bulk(Bytes::from(element));
+        match value {
+            None => items.push(element),
+            Some(value) if pairs => items.push(Reply::Array(vec![element, value(&record)])),
+            Some(value) => {
+                items.push(element);
+                items.push(value(&record));
+            }
+        }
+    }
+    Reply::Array(items)
+}
+
+/// `SRANDMEMBER`, `HRANDFIELD` and `ZRANDMEMBER key [count [with]]` for a collection of
+/// `kind`, `value` making the reply of a record for `with`.
+pub(crate) fn random_command(
+    ctx: &Ctx<'_>,
+    args: &[Bytes],
+    kind: Kind,
+    with: Option<&str>,
+    value: &dyn Fn(&cairn::Value) -> Reply,
+) -> Reply {
+    let parsed = match parse_random_count(args, with) {
+        Ok(parsed) => parsed,
+        Err(error) => return error,
+    };
+    let Some((count, paired)) = parsed else {
+        return with_collection(ctx, args, kind, Reply::Null, |opened| {
+            let picked = random_elements(ctx, opened, 1, true)?;
+            Ok(picked
+                .into_iter()
+                .next()
+                .map_or(Reply::Null, |(element, _)| {
+                    Reply::Bulk(Bytes::from(element))
+                }))
+        });
+    };
+    with_collection(ctx, args, kind, Reply::Array(Vec::new()), |opened| {
+        let picked = random_elements(ctx, opened, count.unsigned_abs(), count < 0)?;
+        Ok(random_reply(ctx, picked, paired.then_some(value)))
+    })
+}
+
 /// A count as an integer reply.
 pub(crate) fn count_reply(count: u64) -> Reply {
     Reply::Integer(i64::try_from(count).unwrap_or(i64::MAX))

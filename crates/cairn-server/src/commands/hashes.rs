@@ -1,12 +1,14 @@
 //! Hash commands: `HSET`/`HMSET`, `HSETNX`, `HGET`, `HMGET`, `HGETALL`, `HKEYS`, `HVALS`,
-//! `HDEL`, `HLEN`, `HEXISTS`, `HSTRLEN`, `HINCRBY`, `HINCRBYFLOAT`, `HSCAN`. A field is an element record whose value is
+//! `HDEL`, `HLEN`, `HEXISTS`, `HSTRLEN`, `HINCRBY`, `HINCRBYFLOAT`, `HRANDFIELD`, `HSCAN`. A field is an element record whose value is
 //! the field's value. Semantics and error texts follow Redis 7.0; `HGETALL`, `HKEYS` and
 //! `HVALS` list fields in byte order (Redis: hash order).
 
 use super::Writes;
 use bytes::Bytes;
 
-use super::collection::{bulk_of, count_reply, remove_elements, scan_collection, with_collection};
+use super::collection::{
+    bulk_of, count_reply, random_command, remove_elements, scan_collection, with_collection,
+};
 use super::strings::at;
 use super::{int_arg, wrong_arity, Ctx};
 use crate::keyspace::{now_millis, Kind};
@@ -206,6 +208,11 @@ pub(crate) fn hincrbyfloat(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
         let text = crate::resp::reply::format_double(next);
         Ok((text.clone(), Reply::bulk(text)))
     })
+}
+
+/// `HRANDFIELD key [count [WITHVALUES]]` (`collection::random_command`).
+pub(crate) fn hrandfield(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
+    random_command(ctx, args, Kind::Hash, Some("withvalues"), &bulk_of)
 }
 
 /// `HSCAN key cursor [MATCH pattern] [COUNT n]`: every matching field and its value

@@ -12,6 +12,7 @@
 mod collection;
 mod config;
 mod connection;
+pub use collection::RANDOM_PICKS_MAX;
 pub use connection::REDIS_VERSION;
 mod hashes;
 mod keys;
@@ -295,6 +296,9 @@ pub(crate) static COMMANDS: &[Spec] = &[
     spec!("spop", -2, WRITE_FAST, (1, 1, 1), sets::spop),
     spec!("smove", 4, WRITE_FAST, (1, 2, 1), sets::smove),
     spec!("sscan", -3, READ, (1, 1, 1), sets::sscan),
+    spec!("srandmember", -2, READ, (1, 1, 1), sets::srandmember),
+    spec!("hrandfield", -2, READ, (1, 1, 1), hashes::hrandfield),
+    spec!("zrandmember", -2, READ, (1, 1, 1), zsets::zrandmember),
     spec!("sinterstore", -3, WRITE, (1, -1, 1), sets::sinterstore),
     spec!("sunionstore", -3, WRITE, (1, -1, 1), sets::sunionstore),
     spec!("sdiffstore", -3, WRITE, (1, -1, 1), sets::sdiffstore),

@@ -1,5 +1,5 @@
 //! Set commands: `SADD`, `SREM`, `SMEMBERS`, `SISMEMBER`, `SMISMEMBER`, `SCARD`, `SPOP`,
-//! `SMOVE`, `SSCAN`, `SINTER`, `SUNION`, `SDIFF`, their `STORE` forms, and `SINTERCARD`. A
+//! `SMOVE`, `SRANDMEMBER`, `SSCAN`, `SINTER`, `SUNION`, `SDIFF`, their `STORE` forms, and `SINTERCARD`. A
 //! member is an element record with an empty value. `SMEMBERS` lists members in byte order
 //! (Redis: hash order); `SPOP` takes members from a random place among the first
 //! [`SPOP_WINDOW`], not uniformly from the whole set. The set algebra reads its sets whole, as
@@ -10,7 +10,9 @@ use std::collections::BTreeSet;
 use super::Writes;
 use bytes::Bytes;
 
-use super::collection::{count_reply, remove_elements, scan_collection, with_collection, Opened};
+use super::collection::{
+    count_reply, random_command, remove_elements, scan_collection, with_collection, Opened,
+};
 use super::strings::at;
 use super::{int_arg, syntax_error, Ctx};
 use crate::keyspace::{self, now_millis, Kind};
@@ -292,6 +294,11 @@ pub(crate) fn smove(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
         Ok(Reply::Integer(1))
     };
     run().unwrap_or_else(|error| error)
+}
+
+/// `SRANDMEMBER key [count]` (`collection::random_command`).
+pub(crate) fn srandmember(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
+    random_command(ctx, args, Kind::Set, None, &|_| Reply::Null)
 }
 
 /// `SSCAN key cursor [MATCH pattern] [COUNT n]` (`collection::scan_collection`).

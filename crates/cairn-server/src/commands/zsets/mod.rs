@@ -1,5 +1,5 @@
 //! Sorted-set commands: `ZADD` (NX, XX, GT, LT, CH, INCR), `ZINCRBY`, `ZSCORE`, `ZMSCORE`,
-//! `ZCARD`, `ZRANK`, `ZREVRANK`, `ZREM`, `ZPOPMIN`, `ZPOPMAX`, `ZMPOP`, the blocking pops
+//! `ZCARD`, `ZRANK`, `ZREVRANK`, `ZREM`, `ZPOPMIN`, `ZPOPMAX`, `ZMPOP`, `ZRANDMEMBER`, the blocking pops
 //! (`BZPOPMIN`, `BZPOPMAX`, `BZMPOP`, waiting as `BLPOP` does), `ZSCAN`; the range commands
 //! (`ZRANGE` and its older forms, `ZRANGESTORE`, `ZCOUNT`, `ZLEXCOUNT`, the `ZREMRANGEBY`
 //! forms: [`range`]); and the algebra (`ZUNION`, `ZINTER`, `ZDIFF`, their `STORE` forms,
@@ -21,8 +21,8 @@ use super::Writes;
 use bytes::Bytes;
 
 use super::collection::{
-    count_reply, parse_mpop, parse_timeout, pop_first, remove_elements, scan_collection,
-    with_collection, Opened, Waits,
+    count_reply, parse_mpop, parse_timeout, pop_first, random_command, remove_elements,
+    scan_collection, with_collection, Opened, Waits,
 };
 use super::strings::at;
 use super::{int_arg, syntax_error, Ctx};
@@ -216,6 +216,13 @@ pub(crate) fn zscore(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
 pub(crate) fn zcard(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
     with_collection(ctx, args, Kind::ZSet, Reply::Integer(0), |opened| {
         Ok(count_reply(opened.header.count))
+    })
+}
+
+/// `ZRANDMEMBER key [count [WITHSCORES]]` (`collection::random_command`).
+pub(crate) fn zrandmember(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
+    random_command(ctx, args, Kind::ZSet, Some("withscores"), &|value| {
+        Reply::Double(score_of(value).unwrap_or(0.0))
     })
 }
 
