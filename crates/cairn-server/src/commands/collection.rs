@@ -329,14 +329,16 @@ pub(crate) fn parse_timeout(text: &[u8]) -> Result<Option<std::time::Duration>, 
     Ok((millis > 0).then(|| std::time::Duration::from_millis(millis)))
 }
 
-/// The arguments of `LMPOP` and `ZMPOP` (and of their blocking forms) from `numkeys`, at
-/// `args[at_numkeys]`, on: the keys, whether the end named is the first of `ends` (`LEFT`,
-/// `MIN`), and the count (1 without `COUNT`). Redis's errors, in its order.
+/// The arguments of `LMPOP` and `ZMPOP`, and (`blocking`) of `BLMPOP` and `BZMPOP`, whose
+/// timeout comes first: the keys, whether the end named is the first of `ends` (`LEFT`,
+/// `MIN`), the count (1 without `COUNT`), and whether to wait. Redis's errors, in its order
+/// (the timeout's last).
 pub(crate) fn parse_mpop<'a>(
     args: &'a [Bytes],
-    at_numkeys: usize,
+    blocking: bool,
     ends: (&str, &str),
-) -> Result<(&'a [Bytes], bool, u64), Reply> {
+) -> Result<(&'a [Bytes], bool, u64, Waits), Reply> {
+    let at_numkeys = if blocking { 2 } else { 1 };
     let numkeys_error = || Reply::err("numkeys should be greater than 0");
     let numkeys = super::int_arg(args.get(at_numkeys).map_or(&[][..], |arg| arg))
         .ok()
@@ -374,7 +376,54 @@ pub(crate) fn parse_mpop<'a>(
         index += 2;
     }
     let keys = args.get(at_numkeys + 1..end_at).unwrap_or_default();
-    Ok((keys, first, count.unwrap_or(1)))
+    let waits = if blocking {
+        Waits::Block(parse_timeout(args.get(1).map_or(&[][..], |arg| arg))?)
+    } else {
+        Waits::Never
+    };
+    Ok((keys, first, count.unwrap_or(1), waits))
+}
+
+/// Replaces `destination` with a new collection of `kind` holding `count` elements, which
+/// `fill` writes into the batch, whatever the key held (and its TTL); or deletes the key when
+/// `count` is 0. What the `STORE` forms do (`SINTERSTORE`, `ZUNIONSTORE`, `ZRANGESTORE`, ...);
+/// the size, as their reply.
+pub(crate) fn replace_collection(
+    ctx: &Ctx<'_>,
+    destination: &[u8],
+    kind: Kind,
+    count: usize,
+    now: u64,
+    fill: impl FnOnce(&Opened, &mut Writes),
+) -> Result<Reply, Reply> {
+    if count == 0 {
+        ctx.delete(&ctx.meta_key(destination)?, now)?;
+        return Ok(Reply::Integer(0));
+    }
+    let mut opened = Opened::fresh(ctx, destination)?;
+    let mut batch = Writes::new();
+    fill(&opened, &mut batch);
+    opened.header.count = u64::try_from(count).unwrap_or(u64::MAX);
+    ctx.save_collection(&opened, kind, batch, now)?;
+    Ok(count_reply(opened.header.count))
+}
+
+/// `BLPOP`, `BRPOP`, `BZPOPMIN` and `BZPOPMAX key [key ...] timeout`: [`pop_first`] over the
+/// keys before the timeout, waiting until it passes.
+pub(crate) fn blocking_pop_first(
+    ctx: &mut Ctx<'_>,
+    args: &[Bytes],
+    kind: Kind,
+    pop: impl FnMut(&Ctx<'_>, &mut Opened, &mut Writes) -> Result<Reply, Reply>,
+) -> Reply {
+    let timeout = match parse_timeout(args.last().map_or(&[][..], |arg| &arg[..])) {
+        Ok(timeout) => timeout,
+        Err(error) => return error,
+    };
+    let keys = args
+        .get(1..args.len().saturating_sub(1))
+        .unwrap_or_default();
+    pop_first(ctx, args, keys, kind, Waits::Block(timeout), pop)
 }
 
 /// Whether a pop that finds nothing waits: never (`LMPOP`), or blocks with its timeout

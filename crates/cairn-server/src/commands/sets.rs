@@ -11,7 +11,8 @@ use super::Writes;
 use bytes::Bytes;
 
 use super::collection::{
-    count_reply, random_command, remove_elements, scan_collection, with_collection, Opened,
+    count_reply, random_command, remove_elements, replace_collection, scan_collection,
+    with_collection,
 };
 use super::strings::at;
 use super::{int_arg, syntax_error, Ctx};
@@ -168,20 +169,19 @@ fn algebra_store(ctx: &Ctx<'_>, args: &[Bytes], algebra: Algebra) -> Reply {
             .collect::<Result<Vec<_>, _>>()?;
         let _locks = ctx.lock(&meta_keys);
         let members = algebra.apply(member_sets(ctx, keys.get(1..).unwrap_or_default())?);
-        let destination = at(args, 1);
-        if members.is_empty() {
-            ctx.delete(&ctx.meta_key(destination)?, now)?;
-            return Ok(Reply::Integer(0));
-        }
-        let mut opened = Opened::fresh(ctx, destination)?;
         let db = ctx.client.db;
-        let mut batch = Writes::new();
-        for member in &members {
-            batch.put(opened.member_key(db, member), b"");
-        }
-        opened.header.count = u64::try_from(members.len()).unwrap_or(u64::MAX);
-        ctx.save_collection(&opened, Kind::Set, batch, now)?;
-        Ok(count_reply(opened.header.count))
+        replace_collection(
+            ctx,
+            at(args, 1),
+            Kind::Set,
+            members.len(),
+            now,
+            |opened, batch| {
+                for member in &members {
+                    batch.put(opened.member_key(db, member), b"");
+                }
+            },
+        )
     };
     run().unwrap_or_else(|error| error)
 }

@@ -18,7 +18,8 @@ use super::Writes;
 use bytes::Bytes;
 
 use super::collection::{
-    bulk_of, count_reply, parse_mpop, parse_timeout, pop_first, with_collection, Opened, Waits,
+    blocking_pop_first, bulk_of, count_reply, parse_mpop, parse_timeout, pop_first,
+    with_collection, Opened,
 };
 use super::strings::at;
 use super::{int_arg, is, syntax_error, Blocked, Ctx, Store};
@@ -157,41 +158,18 @@ fn pop_end(
 /// `BLPOP`/`BRPOP key [key ...] timeout`: pops from the first non-empty list, as
 /// `[key, element]`, or waits for one (the null array at the timeout).
 fn blocking_pop(ctx: &mut Ctx<'_>, args: &[Bytes], left: bool) -> Reply {
-    let timeout = match parse_timeout(args.last().map_or(&[][..], |arg| &arg[..])) {
-        Ok(timeout) => timeout,
-        Err(error) => return error,
-    };
-    let keys = args.get(1..args.len() - 1).unwrap_or_default();
-    pop_first(
-        ctx,
-        args,
-        keys,
-        Kind::List,
-        Waits::Block(timeout),
-        |ctx, opened, batch| {
-            let element = pop_end(ctx, opened, left, batch)?;
-            let element = element.map_or(Reply::Null, |value| bulk_of(&value));
-            Ok(Reply::Array(vec![Reply::bulk(&opened.key), element]))
-        },
-    )
+    blocking_pop_first(ctx, args, Kind::List, |ctx, opened, batch| {
+        let element = pop_end(ctx, opened, left, batch)?;
+        let element = element.map_or(Reply::Null, |value| bulk_of(&value));
+        Ok(Reply::Array(vec![Reply::bulk(&opened.key), element]))
+    })
 }
 
 /// `LMPOP numkeys key [key ...] LEFT|RIGHT [COUNT count]` and (`blocking`) `BLMPOP timeout
 /// numkeys ...`: up to `count` elements from the first non-empty list, as `[key, [element,
 /// ...]]`; the null array when every list is empty (`BLMPOP`: once its timeout passes).
 fn mpop(ctx: &mut Ctx<'_>, args: &[Bytes], blocking: bool) -> Reply {
-    let parsed =
-        parse_mpop(args, if blocking { 2 } else { 1 }, ("left", "right")).and_then(|parsed| {
-            Ok((
-                parsed,
-                if blocking {
-                    Waits::Block(parse_timeout(at(args, 1))?)
-                } else {
-                    Waits::Never
-                },
-            ))
-        });
-    let ((keys, left, count), timeout) = match parsed {
+    let (keys, left, count, timeout) = match parse_mpop(args, blocking, ("left", "right")) {
         Ok(parsed) => parsed,
         Err(error) => return error,
     };

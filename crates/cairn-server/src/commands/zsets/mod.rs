@@ -21,8 +21,8 @@ use super::Writes;
 use bytes::Bytes;
 
 use super::collection::{
-    count_reply, parse_mpop, parse_timeout, pop_first, random_command, remove_elements,
-    scan_collection, with_collection, Opened, Waits,
+    blocking_pop_first, count_reply, parse_mpop, pop_first, random_command, remove_elements,
+    replace_collection, scan_collection, with_collection, Opened,
 };
 use super::strings::at;
 use super::{int_arg, syntax_error, Ctx};
@@ -469,26 +469,14 @@ fn pop_members(
 /// first non-empty sorted set, as `[key, member, score]`, or waits for one (the null array at
 /// the timeout).
 fn bzpop(ctx: &mut Ctx<'_>, args: &[Bytes], max: bool) -> Reply {
-    let timeout = match parse_timeout(args.last().map_or(&[][..], |arg| &arg[..])) {
-        Ok(timeout) => timeout,
-        Err(error) => return error,
-    };
-    let keys = args.get(1..args.len() - 1).unwrap_or_default();
-    pop_first(
-        ctx,
-        args,
-        keys,
-        Kind::ZSet,
-        Waits::Block(timeout),
-        |ctx, opened, batch| {
-            let mut reply = vec![Reply::bulk(&opened.key)];
-            for (score, member) in pop_members(ctx, opened, max, 1, batch)? {
-                reply.push(Reply::Bulk(Bytes::from(member)));
-                reply.push(Reply::Double(score));
-            }
-            Ok(Reply::Array(reply))
-        },
-    )
+    blocking_pop_first(ctx, args, Kind::ZSet, |ctx, opened, batch| {
+        let mut reply = vec![Reply::bulk(&opened.key)];
+        for (score, member) in pop_members(ctx, opened, max, 1, batch)? {
+            reply.push(Reply::Bulk(Bytes::from(member)));
+            reply.push(Reply::Double(score));
+        }
+        Ok(Reply::Array(reply))
+    })
 }
 
 pub(crate) fn bzpopmin(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
@@ -504,18 +492,7 @@ pub(crate) fn bzpopmax(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
 /// [[member, score], ...]]`; the null array when every one is empty (`BZMPOP`: once its
 /// timeout passes).
 fn mpop(ctx: &mut Ctx<'_>, args: &[Bytes], blocking: bool) -> Reply {
-    let parsed =
-        parse_mpop(args, if blocking { 2 } else { 1 }, ("min", "max")).and_then(|parsed| {
-            Ok((
-                parsed,
-                if blocking {
-                    Waits::Block(parse_timeout(at(args, 1))?)
-                } else {
-                    Waits::Never
-                },
-            ))
-        });
-    let ((keys, min, count), timeout) = match parsed {
+    let (keys, min, count, timeout) = match parse_mpop(args, blocking, ("min", "max")) {
         Ok(parsed) => parsed,
         Err(error) => return error,
     };
@@ -553,17 +530,17 @@ fn store_members(
     members: &[(f64, Vec<u8>)],
     now: u64,
 ) -> Result<Reply, Reply> {
-    if members.is_empty() {
-        ctx.delete(&ctx.meta_key(destination)?, now)?;
-        return Ok(Reply::Integer(0));
-    }
-    let mut opened = Opened::fresh(ctx, destination)?;
     let db = ctx.client.db;
-    let mut batch = Writes::new();
-    for (score, member) in members {
-        set_score(&opened, db, &mut batch, member, None, *score);
-    }
-    opened.header.count = u64::try_from(members.len()).unwrap_or(u64::MAX);
-    ctx.save_collection(&opened, Kind::ZSet, batch, now)?;
-    Ok(count_reply(opened.header.count))
+    replace_collection(
+        ctx,
+        destination,
+        Kind::ZSet,
+        members.len(),
+        now,
+        |opened, batch| {
+            for (score, member) in members {
+                set_score(opened, db, batch, member, None, *score);
+            }
+        },
+    )
 }

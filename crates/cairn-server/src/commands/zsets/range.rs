@@ -124,17 +124,7 @@ fn parse_range(
         // Given as max, then min.
         std::mem::swap(&mut low, &mut high);
     }
-    let span = match by {
-        By::Score => match (parse_bound(low), parse_bound(high)) {
-            (Some(min), Some(max)) => Span::Score(min, max),
-            _ => return Err(Reply::err("min or max is not a float")),
-        },
-        By::Lex => {
-            let (min, max) = lex_bounds(low, high)?;
-            Span::Lex(min, max)
-        }
-        By::Auto | By::Rank => Span::Rank(int_arg(low)?, int_arg(high)?),
-    };
+    let span = parse_span(by, low, high)?;
     // A negative offset selects nothing (after the key's type is checked); a negative count
     // means all.
     let limit = (offset != 0 || count != -1).then(|| match usize::try_from(offset) {
@@ -146,6 +136,21 @@ fn parse_range(
         rev,
         with_scores,
         limit,
+    })
+}
+
+/// The range from `low` to `high` (min to max), read as `by` says, or Redis's error.
+fn parse_span(by: By, low: &[u8], high: &[u8]) -> Result<Span, Reply> {
+    Ok(match by {
+        By::Score => match (parse_bound(low), parse_bound(high)) {
+            (Some(min), Some(max)) => Span::Score(min, max),
+            _ => return Err(Reply::err("min or max is not a float")),
+        },
+        By::Lex => {
+            let (min, max) = lex_bounds(low, high)?;
+            Span::Lex(min, max)
+        }
+        By::Auto | By::Rank => Span::Rank(int_arg(low)?, int_arg(high)?),
     })
 }
 
@@ -440,18 +445,7 @@ pub(crate) fn zlexcount(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
 /// min max`: removes the members in the range, and returns how many.
 fn remove_range(ctx: &Ctx<'_>, args: &[Bytes], by: By) -> Reply {
     let run = || -> Result<Reply, Reply> {
-        let (low, high) = (at(args, 2), at(args, 3));
-        let span = match by {
-            By::Score => match (parse_bound(low), parse_bound(high)) {
-                (Some(min), Some(max)) => Span::Score(min, max),
-                _ => return Err(Reply::err("min or max is not a float")),
-            },
-            By::Lex => {
-                let (min, max) = lex_bounds(low, high)?;
-                Span::Lex(min, max)
-            }
-            By::Auto | By::Rank => Span::Rank(int_arg(low)?, int_arg(high)?),
-        };
+        let span = parse_span(by, at(args, 2), at(args, 3))?;
         let query = RangeQuery {
             span,
             rev: false,
