@@ -157,6 +157,7 @@ fn command_event(name: &str, args: &[Bytes]) -> Option<(u32, &'static str)> {
         "set" | "setnx" | "setex" | "psetex" | "getset" | "mset" | "msetnx" => (STRING, "set"),
         "append" => (STRING, "append"),
         "setrange" => (STRING, "setrange"),
+        "setbit" => (STRING, "setbit"),
         "incr" | "decr" | "incrby" | "decrby" => (STRING, "incrby"),
         "incrbyfloat" => (STRING, "incrbyfloat"),
         "del" | "unlink" | "getdel" => (GENERIC, "del"),

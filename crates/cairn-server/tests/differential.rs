@@ -249,6 +249,14 @@ impl Generator {
             14 => vec!["APPEND".into(), key, self.value()],
             15 => vec!["STRLEN".into(), key],
             16 => vec!["GETRANGE".into(), key, self.int(-12, 12), self.int(-12, 12)],
+            17 if self.chance(50) => {
+                if self.chance(50) {
+                    let bit = self.pick(&["0", "1", "2", "x"]).into();
+                    vec!["SETBIT".into(), key, self.int(-1, 40), bit]
+                } else {
+                    vec!["GETBIT".into(), key, self.int(-1, 40)]
+                }
+            }
             17 => vec!["SETRANGE".into(), key, self.int(-1, 20), self.value()],
             18 => vec!["INCR".into(), key],
             19 => vec!["DECR".into(), key],

@@ -208,6 +208,8 @@ pub(crate) static COMMANDS: &[Spec] = &[
     spec!("getrange", 4, READ, (1, 1, 1), strings::getrange),
     spec!("substr", 4, READ, (1, 1, 1), strings::getrange),
     spec!("setrange", 4, WRITE, (1, 1, 1), strings::setrange),
+    spec!("setbit", 4, WRITE, (1, 1, 1), strings::setbit),
+    spec!("getbit", 3, READ_FAST, (1, 1, 1), strings::getbit),
     spec!("incr", 2, WRITE_FAST, (1, 1, 1), strings::incr),
     spec!("decr", 2, WRITE_FAST, (1, 1, 1), strings::decr),
     spec!("incrby", 3, WRITE_FAST, (1, 1, 1), strings::incrby),

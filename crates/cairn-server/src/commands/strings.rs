@@ -1,5 +1,5 @@
-//! String commands: `GET`, `SET` and its variants, `MGET`/`MSET`, `APPEND`, ranges, and the
-//! counters. Each write holds its keys' stripes for its whole read-modify-write (module
+//! String commands: `GET`, `SET` and its variants, `MGET`/`MSET`, `APPEND`, ranges, bits
+//! (`SETBIT`, `GETBIT`), and the counters. Each write holds its keys' stripes for its whole read-modify-write (module
 //! `state`), so it is atomic as in Redis. Semantics and error texts follow Redis 7.0.
 
 use super::Writes;
@@ -428,6 +428,83 @@ pub(crate) fn setrange(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
         }
         ctx.write_string(&key, &value, deadline, now)?;
         Ok(length(&value))
+    };
+    run().unwrap_or_else(|error| error)
+}
+
+/// A bit offset as `SETBIT` and `GETBIT` read one: from 0 to the bits of the longest value a
+/// request may carry (`proto-max-bulk-len`), with Redis's error otherwise.
+fn bit_offset(ctx: &Ctx<'_>, arg: &[u8]) -> Result<u64, Reply> {
+    let error = || Reply::err("bit offset is not an integer or out of range");
+    let offset = int_arg(arg)
+        .ok()
+        .and_then(|offset| u64::try_from(offset).ok())
+        .ok_or_else(error)?;
+    let bytes_max = u64::try_from(ctx.shared.config.bulk_bytes_max).unwrap_or(u64::MAX);
+    if offset >> 3 >= bytes_max {
+        return Err(error());
+    }
+    Ok(offset)
+}
+
+/// The byte index of bit `offset` and its mask within that byte (bit 0 is the first byte's
+/// highest bit, as in Redis).
+fn bit_position(offset: u64) -> (usize, u8) {
+    (
+        usize::try_from(offset >> 3).unwrap_or(usize::MAX),
+        0x80 >> (offset & 7),
+    )
+}
+
+/// `SETBIT key offset 0|1`: the bit's old value. The string grows with zero bytes to reach
+/// the offset; nothing is written (and no watcher touched) when neither the bit nor the length
+/// changes, as in Redis.
+pub(crate) fn setbit(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
+    let run = || -> Result<Reply, Reply> {
+        let offset = bit_offset(ctx, at(args, 2))?;
+        let bit_error = || Reply::err("bit is not an integer or out of range");
+        let on = match int_arg(at(args, 3)).map_err(|_| bit_error())? {
+            0 => false,
+            1 => true,
+            _ => return Err(bit_error()),
+        };
+        let now = now_millis();
+        let key = ctx.meta_key(at(args, 1))?;
+        let _locks = ctx.lock(&[&key]);
+        let old = ctx.read_string(&key, now)?;
+        let (mut value, deadline) = old.unwrap_or_default();
+        let (byte, mask) = bit_position(offset);
+        let grows = value.len() <= byte;
+        if grows {
+            value.resize(byte + 1, 0);
+        }
+        let was = value.get(byte).is_some_and(|current| current & mask != 0);
+        if was != on || grows {
+            if let Some(current) = value.get_mut(byte) {
+                if on {
+                    *current |= mask;
+                } else {
+                    *current &= !mask;
+                }
+            }
+            ctx.write_string(&key, &value, deadline, now)?;
+        }
+        Ok(Reply::Integer(i64::from(was)))
+    };
+    run().unwrap_or_else(|error| error)
+}
+
+/// `GETBIT key offset`: the bit, 0 past the end of the string or for a missing key.
+pub(crate) fn getbit(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
+    let run = || -> Result<Reply, Reply> {
+        let offset = bit_offset(ctx, at(args, 2))?;
+        let key = ctx.meta_key(at(args, 1))?;
+        let Some((value, _)) = ctx.read_string(&key, now_millis())? else {
+            return Ok(Reply::Integer(0));
+        };
+        let (byte, mask) = bit_position(offset);
+        let set = value.get(byte).is_some_and(|current| current & mask != 0);
+        Ok(Reply::Integer(i64::from(set)))
     };
     run().unwrap_or_else(|error| error)
 }
