@@ -420,12 +420,8 @@ fn zpop(ctx: &Ctx<'_>, args: &[Bytes], max: bool) -> Reply {
         if opened.is_new() {
             return Ok(Reply::Array(Vec::new()));
         }
-        let members = if max {
-            highest(ctx, &opened, count)?
-        } else {
-            by_score(ctx, &opened, all_scores(ctx, &opened), 0, count)?
-        };
-        let batch = remove_members(ctx, &mut opened, &members);
+        let mut batch = Writes::new();
+        let members = pop_members(ctx, &mut opened, max, count, &mut batch)?;
         ctx.save_collection(&opened, Kind::ZSet, batch, now)?;
         // Under RESP3 a pop with a count returns [member, score] pairs, as Redis's does;
         // without one, a flat pair in either protocol.
