@@ -109,10 +109,11 @@ impl RequestParser {
                 Some(b'*') => {}
                 Some(_) => return parse_inline(input),
             }
-            let Some(line) = take_line(input, "too big mbulk count string")? else {
+            let Some((end, used)) = find_line(input, "too big mbulk count string")? else {
                 return Ok(None);
             };
-            let declared = parse_length(line.get(1..).unwrap_or_default());
+            let declared = parse_length(input.get(1..end).unwrap_or_default());
+            input.advance(used);
             let count = match declared {
                 Some(count) if count <= 0 => return Ok(Some(Vec::new())),
                 Some(count) => usize::try_from(count).unwrap_or(usize::MAX),
@@ -150,11 +151,12 @@ impl RequestParser {
                             )))
                         }
                     }
-                    let Some(line) = take_line(input, "too big bulk count string")? else {
+                    let Some((end, used)) = find_line(input, "too big bulk count string")? else {
                         return Ok(None);
                     };
-                    let len = parse_length(line.get(1..).unwrap_or_default())
+                    let len = parse_length(input.get(1..end).unwrap_or_default())
                         .and_then(|len| usize::try_from(len).ok());
+                    input.advance(used);
                     let len = match len {
                         Some(len) if len <= limits.bulk_bytes_max => len,
                         _ if !limits.authenticated => {
@@ -189,6 +191,18 @@ impl RequestParser {
 /// newline has not arrived; `too_big` is the error for a line longer than
 /// [`INLINE_BYTES_MAX`].
 fn take_line(input: &mut BytesMut, too_big: &str) -> Result<Option<BytesMut>, ProtocolError> {
+    let Some((end, used)) = find_line(input, too_big)? else {
+        return Ok(None);
+    };
+    let mut line = input.split_to(used);
+    line.truncate(end);
+    Ok(Some(line))
+}
+
+/// Where the first line of `input` ends: the length of its text (without `\r\n` or `\n`)
+/// and the bytes it takes with its newline, or `None` if the newline has not arrived. Length
+/// lines are read in place through this, so they cost no split of the buffer.
+fn find_line(input: &[u8], too_big: &str) -> Result<Option<(usize, usize)>, ProtocolError> {
     let Some(newline) = input.iter().position(|&byte| byte == b'\n') else {
         if input.len() > INLINE_BYTES_MAX {
             return Err(ProtocolError::new(too_big));
@@ -198,12 +212,11 @@ fn take_line(input: &mut BytesMut, too_big: &str) -> Result<Option<BytesMut>, Pr
     if newline > INLINE_BYTES_MAX {
         return Err(ProtocolError::new(too_big));
     }
-    let mut line = input.split_to(newline + 1);
-    line.truncate(newline);
-    if line.last() == Some(&b'\r') {
-        line.truncate(newline - 1);
-    }
-    Ok(Some(line))
+    let end = match newline.checked_sub(1) {
+        Some(before) if input.get(before) == Some(&b'\r') => before,
+        _ => newline,
+    };
+    Ok(Some((end, newline + 1)))
 }
 
 /// A decimal length: [`parse_i64`]'s grammar.
