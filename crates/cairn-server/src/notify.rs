@@ -165,6 +165,8 @@ fn command_event(name: &str, args: &[Bytes]) -> Option<(u32, &'static str)> {
         "getex" if has("persist") => (GENERIC, "persist"),
         "expire" | "pexpire" | "expireat" | "pexpireat" | "getex" => (GENERIC, "expire"),
         "rename" | "renamenx" => (GENERIC, "rename_to"),
+        "copy" => (GENERIC, "copy_to"),
+        "move" => (GENERIC, "move_to"),
         "hset" | "hmset" | "hsetnx" => (HASH, "hset"),
         "hdel" => (HASH, "hdel"),
         "hincrby" => (HASH, "hincrby"),
@@ -342,13 +344,17 @@ impl Events {
             }
             return;
         }
-        if name == "rename" || name == "renamenx" {
+        if matches!(name, "rename" | "renamenx" | "move") {
             // The source's delete and the target's put, in Redis's order.
             let mut keys = changes.keys;
             keys.sort_by_key(|(_, _, deleted)| !deleted);
+            let (from, to) = if name == "move" {
+                ("move_from", "move_to")
+            } else {
+                ("rename_from", "rename_to")
+            };
             for (db, key, deleted) in keys {
-                let event = if deleted { "rename_from" } else { "rename_to" };
-                self.record(GENERIC, event, db, &key);
+                self.record(GENERIC, if deleted { from } else { to }, db, &key);
             }
             return;
         }

@@ -178,7 +178,7 @@ impl Generator {
                 Some(
                     "KEYS" | "SMEMBERS" | "HKEYS" | "HVALS" | "HGETALL" | "XPENDING" | "SINTER"
                     | "SUNION" | "SDIFF" | "HSCAN" | "SSCAN" | "ZSCAN" | "SRANDMEMBER"
-                    | "HRANDFIELD" | "ZRANDMEMBER",
+                    | "HRANDFIELD" | "ZRANDMEMBER" | "OBJECT" | "RANDOMKEY",
                 ) if self.in_multi => {
                     continue;
                 }
@@ -313,18 +313,12 @@ impl Generator {
             26 => vec!["TTL".into(), key],
             27 => vec!["PERSIST".into(), key],
             28 => vec!["TYPE".into(), key],
-            29 => {
-                let command = if self.chance(50) {
-                    "RENAME"
-                } else {
-                    "RENAMENX"
-                };
-                vec![command.into(), key, self.key()]
-            }
+            29 => self.key_transfer(),
             30 => vec![
                 "KEYS".into(),
                 self.pick(&["*", "k:*", "?", "[a-c]", "k\\:1"]).into(),
             ],
+            31 if self.chance(30) => vec!["RANDOMKEY".into()],
             31 => vec!["DBSIZE".into()],
             32 => match self.rng.below(4) {
                 0 => vec!["PING".into()],
@@ -378,6 +372,39 @@ impl Generator {
 
     /// A key for a collection command: mostly one that only commands of its type use (so
     /// most commands succeed), sometimes one of the shared keys (so types collide).
+    /// `RENAME`, `RENAMENX`, `COPY` or `MOVE` of a key of any type, or `OBJECT REFCOUNT`.
+    fn key_transfer(&mut self) -> Vec<String> {
+        const ANY: &[&str] = &[
+            "a", "b", "h:1", "h:2", "l:1", "l:2", "s:1", "s:2", "z:1", "z:2", "x:1", "x:2",
+        ];
+        let source = self.typed_key(ANY);
+        let target = self.typed_key(ANY);
+        let db = || ["0", "1", "2", "16", "-1", "x"];
+        match self.rng.below(7) {
+            0 => vec!["RENAME".into(), source, target],
+            1 => vec!["RENAMENX".into(), source, target],
+            2 | 3 => {
+                let mut args = vec!["COPY".into(), source, target];
+                if self.chance(40) {
+                    let db = self.pick(&db()).to_owned();
+                    args.extend(["DB".into(), db]);
+                }
+                if self.chance(40) {
+                    args.push("REPLACE".into());
+                }
+                if self.chance(5) {
+                    args.push("BOGUS".into());
+                }
+                args
+            }
+            4 | 5 => vec!["MOVE".into(), source, self.pick(&db()).into()],
+            _ => {
+                let sub = self.pick(&["REFCOUNT", "REFCOUNT", "NOSUCH"]).to_owned();
+                vec!["OBJECT".into(), sub, source]
+            }
+        }
+    }
+
     fn typed_key(&mut self, own: &[&str]) -> String {
         if self.chance(70) {
             self.pick(own).to_owned()
@@ -1247,11 +1274,14 @@ fn normalized(command: &[String], reply: Frame) -> Frame {
                 .collect(),
         ),
         (Some("HGETALL"), Frame::Array(items)) => Frame::Array(sorted_in(&items, 2)),
+        // Redis shares small integers between keys and counts them as referenced
+        // 2147483647 times; Cairn shares nothing (docs/design.md section 15).
+        (Some("OBJECT"), Frame::Integer(count)) if count > 0 => Frame::Integer(1),
         // Random picks agree in shape only: how many, and a member or none.
         (Some("SRANDMEMBER" | "HRANDFIELD" | "ZRANDMEMBER"), Frame::Array(items)) => {
             Frame::Integer(i64::try_from(items.len()).unwrap_or(i64::MAX))
         }
-        (Some("SRANDMEMBER" | "HRANDFIELD" | "ZRANDMEMBER"), Frame::Bulk(_)) => {
+        (Some("SRANDMEMBER" | "HRANDFIELD" | "ZRANDMEMBER" | "RANDOMKEY"), Frame::Bulk(_)) => {
             Frame::Bulk(b"a member".to_vec())
         }
         // A small collection's whole scan comes back in one reply, in each server's order.

@@ -202,6 +202,47 @@ fn unknown_commands_and_bad_arity_get_redis_errors() {
 }
 
 #[test]
+fn randomkey_reaches_every_key() {
+    let server = memory().expect("starts");
+    let mut client = client(&server).expect("connects");
+    assert_eq!(client.command(&["RANDOMKEY"]).expect("empty"), Frame::Null);
+    let keys: Vec<String> = (0..100).map(|index| format!("user:{index:08}")).collect();
+    for key in &keys {
+        assert_eq!(client.command(&["SET", key, "v"]).expect("set"), ok());
+    }
+    // 10,000 picks, 100 per key on average: every key picked, none ignored or favoured
+    // beyond the bound the documentation of `RANDOMKEY` gives (a probe between the first and
+    // last key, then a window of neighbours).
+    let mut seen = std::collections::HashMap::new();
+    for _ in 0..10_000 {
+        match client.command(&["RANDOMKEY"]).expect("pick") {
+            Frame::Bulk(key) => *seen.entry(key).or_insert(0_u32) += 1,
+            other => panic!("a key, not {other:?}"),
+        }
+    }
+    assert_eq!(seen.len(), keys.len(), "every key picked: {seen:?}");
+    assert!(
+        seen.values().all(|count| (12..=400).contains(count)),
+        "picks too uneven: {seen:?}"
+    );
+    // Expired keys are never picked: among many, the one live key; then none.
+    assert_eq!(client.command(&["FLUSHDB"]).expect("flush"), ok());
+    for key in &keys {
+        client.command(&["SET", key, "v", "PX", "1"]).expect("set");
+    }
+    client.command(&["SET", "live", "v"]).expect("set");
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    for _ in 0..20 {
+        assert_eq!(
+            client.command(&["RANDOMKEY"]).expect("pick"),
+            Frame::Bulk(b"live".to_vec())
+        );
+    }
+    client.command(&["DEL", "live"]).expect("del");
+    assert_eq!(client.command(&["RANDOMKEY"]).expect("none"), Frame::Null);
+}
+
+#[test]
 fn random_picks_are_uniform_and_bounded() {
     let server = memory().expect("starts");
     let mut client = client(&server).expect("connects");

@@ -134,20 +134,29 @@ pub(crate) fn hello(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
 }
 
 pub(crate) fn select(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
-    let index = match int_arg(at(args, 1)) {
-        Ok(index) => index,
-        Err(error) => return error,
-    };
-    match u8::try_from(index) {
-        Ok(db) if usize::from(db) < DATABASES => {
+    match db_arg(at(args, 1)) {
+        Ok(db) => {
             ctx.client.db = db;
             ctx.shared
                 .clients
                 .update(ctx.client.id, |entry| entry.db = db);
             OK
         }
-        _ => Reply::err("DB index is out of range"),
+        Err(error) => error,
     }
+}
+
+/// A database index argument (`SELECT`, `COPY ... DB`, `MOVE`), with Redis's errors: not an
+/// integer of 32 bits, or not one of the [`DATABASES`].
+pub(crate) fn db_arg(arg: &[u8]) -> Result<u8, Reply> {
+    let index = int_arg(arg)?;
+    if i32::try_from(index).is_err() {
+        return Err(super::not_an_integer());
+    }
+    u8::try_from(index)
+        .ok()
+        .filter(|db| usize::from(*db) < DATABASES)
+        .ok_or_else(|| Reply::err("DB index is out of range"))
 }
 
 pub(crate) fn quit(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Reply {

@@ -1,5 +1,10 @@
 //! Key commands: `DEL`/`UNLINK`, `EXISTS`, the expiry family, `TYPE`, `KEYS`, `SCAN`,
-//! `RENAME`, `MEMORY USAGE`. Semantics and error texts follow Redis 7.0.
+//! `RENAME`, `COPY`, `MOVE`, `RANDOMKEY`, `OBJECT REFCOUNT`, `MEMORY USAGE`. Semantics and
+//! error texts follow Redis 7.0; where they differ on purpose, docs/design.md section 15 says
+//! how. `RENAME`, `COPY` and `MOVE` share one transfer of a key and its records, in one commit.
+
+use std::ops::Bound;
+use std::time::Duration;
 
 use bytes::Bytes;
 
@@ -255,6 +260,38 @@ pub(crate) fn memory(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
     memory_usage(ctx, at(args, 2), samples).unwrap_or_else(|error| error)
 }
 
+/// `OBJECT REFCOUNT key`: 1 for a live key (Cairn shares no values between keys), nil
+/// otherwise. Its other subcommands describe Redis's in-memory encodings and clock, which
+/// Cairn does not have.
+pub(crate) fn object(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
+    let run = || -> Result<Reply, Reply> {
+        object_subcommand(args)?;
+        let meta_key = ctx.meta_key(at(args, 2))?;
+        Ok(match ctx.read(&meta_key, now_millis())? {
+            Some(_) => Reply::Integer(1),
+            None => Reply::Null,
+        })
+    };
+    run().unwrap_or_else(|error| error)
+}
+
+/// Redis's errors for an `OBJECT` subcommand Cairn does not have, or of the wrong arity.
+pub(crate) fn object_subcommand(args: &[Bytes]) -> Result<(), Reply> {
+    let sub = at(args, 1);
+    if !is(sub, "refcount") {
+        return Err(Reply::err(format!(
+            "unknown subcommand '{}'. Try OBJECT HELP.",
+            String::from_utf8_lossy(sub)
+        )));
+    }
+    if args.len() != 3 {
+        return Err(Reply::err(
+            "wrong number of arguments for 'object|refcount' command",
+        ));
+    }
+    Ok(())
+}
+
 fn memory_usage(ctx: &Ctx<'_>, key: &[u8], samples: usize) -> Result<Reply, Reply> {
     let meta_key = ctx.meta_key(key)?;
     let Some(stored) = ctx.read(&meta_key, now_millis())? else {
@@ -418,55 +455,110 @@ fn rename_generic(ctx: &Ctx<'_>, args: &[Bytes], only_new: bool) -> Result<Reply
     if only_new && ctx.read(&target, now)?.is_some() {
         return Ok(Reply::Integer(0));
     }
-    let entry = stored.entry();
-    let record = keyspace::encode(entry.kind, entry.deadline, entry.payload);
-    let mut batch = super::Writes::new();
-    if entry.kind != keyspace::Kind::String {
-        move_elements(ctx, at(args, 1), at(args, 2), entry.payload, &mut batch)?;
-    }
-    match entry.deadline {
-        Some(deadline) => {
-            let reap_after = deadline.saturating_sub(now) + keyspace::REAP_SLACK_MILLIS;
-            batch.put_with_ttl(
-                &target,
-                &record,
-                std::time::Duration::from_millis(reap_after),
-            );
-        }
-        None => {
-            batch.put(&target, &record);
-        }
-    }
-    batch.delete(&source);
-    ctx.apply(batch)?;
+    let db = ctx.client.db;
+    let from = Place {
+        db,
+        key: at(args, 1),
+    };
+    let to = Place {
+        db,
+        key: at(args, 2),
+    };
+    transfer(ctx, &stored, from, to, Transfer::Move, now)?;
     Ok(if only_new { Reply::Integer(1) } else { OK })
 }
 
-/// Moves a collection's element and score records from `source` to `target` (same version):
-/// O(elements), unlike Redis's O(1) `RENAME`, since element keys hold the user key.
-fn move_elements(
-    ctx: &Ctx<'_>,
-    source: &[u8],
-    target: &[u8],
-    header: &[u8],
-    batch: &mut super::Writes,
-) -> Result<(), Reply> {
-    let version = keyspace::version_of(header)
-        .ok_or_else(|| Reply::err("cairn: the header of this key is damaged"))?;
-    let db = ctx.client.db;
-    for (from, to) in keyspace::collection_prefixes(db, source, version)
-        .into_iter()
-        .zip(keyspace::collection_prefixes(db, target, version))
-    {
-        ctx.scan_prefix(&from, |engine_key, value| {
-            let mut moved = to.clone();
-            moved.extend_from_slice(engine_key.get(from.len()..).unwrap_or_default());
-            batch.put(moved, value.as_bytes());
-            batch.delete(engine_key);
-            true
-        })?;
+/// A key in one database: where [`transfer`] takes a key from and puts it.
+#[derive(Clone, Copy)]
+struct Place<'a> {
+    db: u8,
+    key: &'a [u8],
+}
+
+impl Place<'_> {
+    fn meta_key(self) -> Vec<u8> {
+        keyspace::meta_key(self.db, self.key)
     }
-    Ok(())
+}
+
+/// Whether [`transfer`] leaves the source in place.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Transfer {
+    /// `RENAME`, `MOVE`: the source goes, and a collection keeps its version.
+    Move,
+    /// `COPY`: the source stays, and the copy of a collection gets a version of its own, so
+    /// that the two never share element records, whatever is later renamed onto what.
+    Copy,
+}
+
+/// Most records one `RENAME`, `MOVE` or `COPY` of a collection writes: the engine's limit
+/// on one commit. A larger collection gets an error before its records are gathered, not
+/// after, so the command never holds more than this in memory.
+const TRANSFER_RECORDS_MAX: usize = cairn::limits::COMMIT_MUTATIONS_MAX / 2;
+
+/// Writes the live key `stored` (read at `from`) to `to` in one commit, with its type,
+/// deadline and, for a collection, every record it keeps beside its metadata record (which
+/// hold the user key, so this is O(elements), unlike Redis's O(1) `RENAME` and `MOVE`). The
+/// caller holds the locks of both keys and has decided `to` may be overwritten.
+fn transfer(
+    ctx: &Ctx<'_>,
+    stored: &super::Stored,
+    from: Place<'_>,
+    to: Place<'_>,
+    how: Transfer,
+    now: u64,
+) -> Result<(), Reply> {
+    let entry = stored.entry();
+    let mut payload = entry.payload.to_vec();
+    let mut batch = super::Writes::new();
+    if entry.kind != keyspace::Kind::String {
+        let version = keyspace::version_of(entry.payload)
+            .ok_or_else(|| Reply::err("cairn: the header of this key is damaged"))?;
+        let new_version = match how {
+            Transfer::Move => version,
+            Transfer::Copy => ctx.new_collection_version(),
+        };
+        if let Some(word) = payload.first_chunk_mut::<8>() {
+            *word = new_version.to_le_bytes();
+        }
+        let sources = keyspace::collection_prefixes(from.db, from.key, version);
+        let targets = keyspace::collection_prefixes(to.db, to.key, new_version);
+        for (source, target) in sources.iter().zip(targets) {
+            let mut too_many = false;
+            ctx.scan_prefix(source, |engine_key, value| {
+                if batch.len() >= TRANSFER_RECORDS_MAX {
+                    too_many = true;
+                    return false;
+                }
+                let mut key = target.clone();
+                key.extend_from_slice(engine_key.get(source.len()..).unwrap_or_default());
+                batch.put(key, value.as_bytes());
+                if how == Transfer::Move {
+                    batch.delete(engine_key);
+                }
+                true
+            })?;
+            if too_many {
+                return Err(Reply::err(format!(
+                    "cairn: the key keeps more than {TRANSFER_RECORDS_MAX} records, too many \
+                     to move or copy in one commit"
+                )));
+            }
+        }
+    }
+    let record = keyspace::encode(entry.kind, entry.deadline, &payload);
+    let target = to.meta_key();
+    match entry.deadline {
+        Some(deadline) => {
+            let reap_after = deadline.saturating_sub(now) + keyspace::REAP_SLACK_MILLIS;
+            batch.put_with_ttl(&target, &record, Duration::from_millis(reap_after));
+        }
+        None => batch.put(&target, &record),
+    }
+    if how == Transfer::Move {
+        batch.delete(from.meta_key());
+    }
+    ctx.apply(batch)
 }
 
 pub(crate) fn rename(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
@@ -475,4 +567,188 @@ pub(crate) fn rename(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
 
 pub(crate) fn renamenx(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
     rename_generic(ctx, args, true).unwrap_or_else(|error| error)
+}
+
+/// `COPY source destination [DB db] [REPLACE]`: 1 if copied, 0 if the source is absent or
+/// the destination exists (without `REPLACE`).
+pub(crate) fn copy(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
+    let run = || -> Result<Reply, Reply> {
+        let now = now_millis();
+        let mut target_db = ctx.client.db;
+        let mut replace = false;
+        let mut options = args.iter().skip(3);
+        while let Some(option) = options.next() {
+            if is(option, "replace") {
+                replace = true;
+            } else if is(option, "db") {
+                let Some(db) = options.next() else {
+                    return Err(syntax_error());
+                };
+                target_db = super::connection::db_arg(db)?;
+            } else {
+                return Err(syntax_error());
+            }
+        }
+        let from = Place {
+            db: ctx.client.db,
+            key: at(args, 1),
+        };
+        let to = Place {
+            db: target_db,
+            key: at(args, 2),
+        };
+        ctx.meta_key(from.key)?;
+        ctx.meta_key(to.key)?;
+        if from.db == to.db && from.key == to.key {
+            return Err(Reply::err("source and destination objects are the same"));
+        }
+        let (source, target) = (from.meta_key(), to.meta_key());
+        let _locks = ctx.lock(&[&source, &target]);
+        let Some(stored) = ctx.read(&source, now)? else {
+            return Ok(Reply::Integer(0));
+        };
+        if !replace && ctx.read(&target, now)?.is_some() {
+            return Ok(Reply::Integer(0));
+        }
+        transfer(ctx, &stored, from, to, Transfer::Copy, now)?;
+        Ok(Reply::Integer(1))
+    };
+    run().unwrap_or_else(|error| error)
+}
+
+/// `MOVE key db`: 1 if moved, 0 if the key is absent here or present there.
+pub(crate) fn move_key(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
+    let run = || -> Result<Reply, Reply> {
+        let now = now_millis();
+        let target_db = super::connection::db_arg(at(args, 2))?;
+        ctx.meta_key(at(args, 1))?;
+        if target_db == ctx.client.db {
+            return Err(Reply::err("source and destination objects are the same"));
+        }
+        let from = Place {
+            db: ctx.client.db,
+            key: at(args, 1),
+        };
+        let to = Place {
+            db: target_db,
+            key: at(args, 1),
+        };
+        let (source, target) = (from.meta_key(), to.meta_key());
+        let _locks = ctx.lock(&[&source, &target]);
+        let Some(stored) = ctx.read(&source, now)? else {
+            return Ok(Reply::Integer(0));
+        };
+        if ctx.read(&target, now)?.is_some() {
+            return Ok(Reply::Integer(0));
+        }
+        transfer(ctx, &stored, from, to, Transfer::Move, now)?;
+        Ok(Reply::Integer(1))
+    };
+    run().unwrap_or_else(|error| error)
+}
+
+/// Records one `RANDOMKEY` probe walks past (expired ones) in each direction.
+const RANDOM_KEY_WALK_MAX: usize = 64;
+
+/// Live keys one `RANDOMKEY` probe gathers, to pick among: keys packed close together (`k:1`,
+/// `k:10`, `k:11`, ...) then share the probes that land near them.
+const RANDOM_KEY_NEIGHBOURS: usize = 16;
+
+/// Probes `RANDOMKEY` makes before it settles for the first live key.
+const RANDOM_KEY_PROBES: usize = 4;
+
+/// `RANDOMKEY`: a live key of the selected database picked at random, or nil.
+///
+/// The keys are ordered, not hashed, so the pick starts at a random point between the first
+/// and the last key (drawn over the eight bytes after their common prefix), and takes one of
+/// the [`RANDOM_KEY_NEIGHBOURS`] live keys just after or just before it, half and half. Every
+/// key can be picked; keys beside wide gaps of the key space are picked more often than
+/// others (the test `randomkey_reaches_every_key` bounds how much).
+/// Inside `EXEC` the backward walks read the database's keys whole (a transaction scans
+/// forward only).
+pub(crate) fn randomkey(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Reply {
+    random_key(ctx, now_millis()).unwrap_or_else(|error| error)
+}
+
+fn random_key(ctx: &Ctx<'_>, now: u64) -> Result<Reply, Reply> {
+    let prefix = keyspace::meta_prefix(ctx.client.db).to_vec();
+    let end = || match super::store::prefix_end(&prefix) {
+        Some(end) => Bound::Excluded(end),
+        None => Bound::Unbounded,
+    };
+    let mut first = None;
+    ctx.scan(Bound::Included(prefix.clone()), end(), |key, _| {
+        first = Some(key.to_vec());
+        false
+    })?;
+    let mut last = None;
+    ctx.scan_rev(Bound::Included(prefix.clone()), end(), |key, _| {
+        last = Some(key.to_vec());
+        false
+    })?;
+    let (Some(first), Some(last)) = (first, last) else {
+        return Ok(Reply::Null);
+    };
+    let live = |value: &cairn::Value| {
+        keyspace::decode(value.as_bytes()).is_some_and(|entry| entry.is_live(now))
+    };
+    for _ in 0..RANDOM_KEY_PROBES {
+        let probe = probe_between(&first, &last);
+        // One direction, picked at random; where it reaches an end of the database first,
+        // the window goes on from the probe the other way, so the keys at the ends are not
+        // picked more often than the others.
+        let first_forward = fastrand::bool();
+        let mut near = Vec::new();
+        for forward in [first_forward, !first_forward] {
+            let mut walked = 0;
+            let mut visit = |key: &[u8], value: &cairn::Value| {
+                walked += 1;
+                if live(value) {
+                    near.push(key.to_vec());
+                }
+                near.len() < RANDOM_KEY_NEIGHBOURS && walked < RANDOM_KEY_WALK_MAX
+            };
+            if forward {
+                ctx.scan(Bound::Included(probe.clone()), end(), &mut visit)?;
+            } else {
+                let lower = Bound::Included(prefix.clone());
+                ctx.scan_rev(lower, Bound::Excluded(probe.clone()), &mut visit)?;
+            }
+            if near.len() >= RANDOM_KEY_NEIGHBOURS || walked >= RANDOM_KEY_WALK_MAX {
+                break;
+            }
+        }
+        if !near.is_empty() {
+            let key = near.swap_remove(fastrand::usize(..near.len()));
+            return Ok(Reply::bulk(keyspace::user_key(&key)));
+        }
+    }
+    // Nearly every record near the probes has expired (the reaper is behind): the first live
+    // key, if there is one.
+    let mut found = None;
+    ctx.scan(Bound::Included(prefix.clone()), end(), |key, value| {
+        if live(value) {
+            found = Some(key.to_vec());
+        }
+        found.is_none()
+    })?;
+    Ok(found.map_or(Reply::Null, |key| Reply::bulk(keyspace::user_key(&key))))
+}
+
+/// A random key from `first` to `last` (`first <= last`): their common prefix, then eight
+/// bytes drawn between theirs.
+fn probe_between(first: &[u8], last: &[u8]) -> Vec<u8> {
+    debug_assert!(first <= last);
+    let common = first.iter().zip(last).take_while(|(a, b)| a == b).count();
+    let word = |key: &[u8]| {
+        let mut bytes = [0u8; 8];
+        for (slot, byte) in bytes.iter_mut().zip(key.get(common..).unwrap_or_default()) {
+            *slot = *byte;
+        }
+        u64::from_be_bytes(bytes)
+    };
+    let (low, high) = (word(first), word(last));
+    let mut probe = first.get(..common).unwrap_or_default().to_vec();
+    probe.extend_from_slice(&fastrand::u64(low..=high.max(low)).to_be_bytes());
+    probe
 }

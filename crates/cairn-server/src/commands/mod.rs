@@ -240,6 +240,10 @@ pub(crate) static COMMANDS: &[Spec] = &[
     spec!("rename", 3, WRITE, (1, 2, 1), keys::rename),
     spec!("renamenx", 3, WRITE_FAST, (1, 2, 1), keys::renamenx),
     spec!("memory", -2, READ, (2, 2, 1), keys::memory),
+    spec!("object", -2, READ, (2, 2, 1), keys::object),
+    spec!("copy", -3, WRITE, (1, 2, 1), keys::copy),
+    spec!("randomkey", 1, READ, (0, 0, 0), keys::randomkey),
+    spec!("move", 3, WRITE_FAST, (1, 1, 1), keys::move_key),
     // Hashes.
     spec!("hset", -4, WRITE_FAST, (1, 1, 1), hashes::hset),
     spec!("hmset", -4, WRITE_FAST, (1, 1, 1), hashes::hmset),
@@ -464,6 +468,13 @@ pub(crate) fn dispatch(shared: &Shared, client: &mut Client, args: &[Bytes]) -> 
         }
     }
     if client.transaction.in_multi() && !transactions::runs_inside_multi(spec) {
+        // Redis looks a container command's subcommand up as it queues it.
+        if spec.name == "object" {
+            if let Err(error) = keys::object_subcommand(args) {
+                client.transaction.fail();
+                return error;
+            }
+        }
         client.transaction.queue(args);
         return Reply::Status("QUEUED");
     }

@@ -69,6 +69,11 @@ impl Writes {
     pub(crate) fn is_empty(&self) -> bool {
         self.ops.is_empty()
     }
+
+    /// Changes collected.
+    pub(crate) fn len(&self) -> usize {
+        self.ops.len()
+    }
 }
 
 impl Ctx<'_> {

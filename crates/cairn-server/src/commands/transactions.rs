@@ -23,7 +23,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use cairn::Version;
 
-use super::{engine_error, lookup, Ctx, Spec, Store};
+use super::{engine_error, is, lookup, Ctx, Spec, Store};
 use crate::resp::{Reply, OK};
 
 /// How often `EXEC` runs its block again when the engine reports a conflict (an expired key
@@ -138,7 +138,11 @@ pub(crate) fn keys_to_lock(ctx: &Ctx<'_>, queued: &[Vec<Bytes>]) -> Option<Vec<V
     for args in queued {
         let spec = args.first().and_then(|name| lookup(name))?;
         let (first, last, step) = spec.keys;
-        if first == 0 || spec.name == "select" {
+        // A key of another database than the selected one: its stripe is not the one the
+        // selected database's key would have.
+        let other_db = spec.name == "move"
+            || (spec.name == "copy" && args.iter().skip(3).any(|arg| is(arg, "db")));
+        if first == 0 || spec.name == "select" || other_db {
             if spec.flags.contains(&"write") || spec.name == "select" {
                 return None;
             }
