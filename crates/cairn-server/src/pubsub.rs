@@ -118,6 +118,29 @@ impl PubSub {
             .retain(|(existing, subscriber)| !(existing == pattern && subscriber.id == id));
     }
 
+    /// The channels with a subscriber whose names match `pattern` (all of them without one).
+    pub(crate) fn active_channels(&self, pattern: Option<&[u8]>) -> Vec<Bytes> {
+        self.channels
+            .lock()
+            .keys()
+            .filter(|channel| pattern.is_none_or(|pattern| glob::matches(pattern, channel)))
+            .cloned()
+            .collect()
+    }
+
+    /// The subscribers of `channel` (patterns aside).
+    pub(crate) fn subscribers(&self, channel: &[u8]) -> usize {
+        self.channels.lock().get(channel).map_or(0, Vec::len)
+    }
+
+    /// The distinct patterns some client subscribes to.
+    pub(crate) fn distinct_patterns(&self) -> usize {
+        let patterns = self.patterns.lock();
+        let distinct: std::collections::HashSet<&Bytes> =
+            patterns.iter().map(|(pattern, _)| pattern).collect();
+        distinct.len()
+    }
+
     /// Delivers `payload` on `channel`; how many subscriptions received it.
     pub(crate) fn publish(&self, channel: &Bytes, payload: &Bytes) -> usize {
         let bytes = channel.len() + payload.len() + 32;

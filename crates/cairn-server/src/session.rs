@@ -199,7 +199,7 @@ async fn wait_blocked(
         let reply = commands::dispatch(shared, client, &blocked.args);
         client.rerun = false;
         if client.blocked.take().is_none() {
-            reply.encode(client.protocol, output);
+            client.send(&reply, output);
             return true;
         }
         let expired = async {
@@ -217,7 +217,7 @@ async fn wait_blocked(
             tokio::select! {
                 () = &mut appended => break,
                 () = &mut expired => {
-                    Reply::NullArray.encode(client.protocol, output);
+                    client.send(&Reply::NullArray, output);
                     return true;
                 }
                 read = stream.read_buf(input), if room => match read {
@@ -278,7 +278,7 @@ fn run_ready(
                     step = Step::Blocked(blocked);
                     break;
                 }
-                reply.encode(client.protocol, output);
+                client.send(&reply, output);
                 if client.closing {
                     break;
                 }
@@ -312,7 +312,7 @@ fn run_batch(
         return;
     }
     for reply in commands::run_batch(shared, client, batch) {
-        reply.encode(client.protocol, output);
+        client.send(&reply, output);
     }
     batch.clear();
 }

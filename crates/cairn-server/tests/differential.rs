@@ -320,6 +320,21 @@ impl Generator {
             ],
             31 if self.chance(30) => vec!["RANDOMKEY".into()],
             31 => vec!["DBSIZE".into()],
+            32 if self.chance(25) => {
+                let sub = self.pick(&[
+                    "CHANNELS",
+                    "NUMSUB",
+                    "NUMPAT",
+                    "SHARDCHANNELS",
+                    "SHARDNUMSUB",
+                    "NOSUCH",
+                ]);
+                let mut args = vec!["PUBSUB".into(), sub.into()];
+                for _ in 0..self.rng.below(3) {
+                    args.push(self.pick(&["*", "__key*", "news", "marks", "m*"]).into());
+                }
+                args
+            }
             32 => match self.rng.below(4) {
                 0 => vec!["PING".into()],
                 1 => vec!["ECHO".into(), self.value()],
@@ -1253,7 +1268,9 @@ fn normalized(command: &[String], reply: Frame) -> Frame {
     let name = command.first().map(|name| name.to_ascii_uppercase());
     match (name.as_deref(), reply) {
         (
-            Some("KEYS" | "SMEMBERS" | "HKEYS" | "HVALS" | "SINTER" | "SUNION" | "SDIFF"),
+            Some(
+                "KEYS" | "SMEMBERS" | "HKEYS" | "HVALS" | "SINTER" | "SUNION" | "SDIFF" | "PUBSUB",
+            ),
             Frame::Array(mut items),
         ) => {
             items.sort_by_key(|item| format!("{item:?}"));

@@ -416,6 +416,54 @@ fn an_idle_client_is_closed_after_the_timeout() {
 }
 
 #[test]
+fn client_reply_silences_replies_but_not_messages() {
+    let server = memory().expect("starts");
+    let mut quiet = client(&server).expect("connects");
+    // OFF silences its own reply and every one after it until ON, whose OK comes back: the
+    // first frame read is that OK, not the SET's or the GET's.
+    for command in [
+        &["CLIENT", "REPLY", "OFF"][..],
+        &["SET", "a", "1"],
+        &["GET", "a"],
+        &["CLIENT", "REPLY", "ON"],
+    ] {
+        quiet.send(command).expect("sends");
+    }
+    assert_eq!(quiet.read().expect("reply"), ok());
+    // SKIP silences itself and the next command only.
+    for command in [
+        &["CLIENT", "REPLY", "SKIP"][..],
+        &["GET", "a"],
+        &["ECHO", "x"],
+    ] {
+        quiet.send(command).expect("sends");
+    }
+    assert_eq!(quiet.read().expect("reply"), bulk("x"));
+    assert!(matches!(
+        quiet.command(&["CLIENT", "REPLY", "LOUD"]).expect("reply"),
+        Frame::Error(text) if text.starts_with("ERR syntax error")
+    ));
+    // A silenced subscriber still gets its confirmations and its messages.
+    quiet.send(&["CLIENT", "REPLY", "OFF"]).expect("sends");
+    let confirmation = quiet.command(&["SUBSCRIBE", "news"]).expect("confirmation");
+    assert_eq!(
+        confirmation,
+        Frame::Array(vec![bulk("subscribe"), bulk("news"), Frame::Integer(1)])
+    );
+    let mut publisher = client(&server).expect("connects");
+    assert_eq!(
+        publisher
+            .command(&["PUBLISH", "news", "hi"])
+            .expect("publish"),
+        Frame::Integer(1)
+    );
+    assert_eq!(
+        quiet.read().expect("message"),
+        Frame::Array(vec![bulk("message"), bulk("news"), bulk("hi")])
+    );
+}
+
+#[test]
 fn client_kill_closes_the_named_connection() {
     let server = memory().expect("starts");
     let mut victim = client(&server).expect("connects");

@@ -216,6 +216,12 @@ pub(crate) fn client(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
         OK
     } else if is(sub, "kill") {
         client_kill(ctx, args)
+    } else if is(sub, "reply") && args.len() == 3 {
+        if ctx.client.set_replies(at(args, 2)) {
+            OK
+        } else {
+            super::syntax_error()
+        }
     } else {
         Reply::err(format!(
             "unknown subcommand or wrong number of arguments for '{}'. Try CLIENT HELP.",

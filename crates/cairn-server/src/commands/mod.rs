@@ -73,6 +73,53 @@ pub(crate) struct Client {
     /// Set when the running transaction wrote something blocked reads wait on: they are
     /// woken after its commit.
     pub(crate) wake_readers: std::cell::Cell<bool>,
+    /// `CLIENT REPLY`: which replies the client gets.
+    replies: Replies,
+}
+
+/// Which replies a client gets (`CLIENT REPLY ON|OFF|SKIP`). Pub/sub confirmations and
+/// messages (`Reply::Push`) go out whatever this says, as in Redis 7.0.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Replies {
+    On,
+    Off,
+    /// Drop this many more command replies (`SKIP`'s own and the next command's), then on.
+    Skip(u8),
+}
+
+impl Client {
+    /// Encodes `reply` into `output` unless `CLIENT REPLY` silenced it. Called once per
+    /// command reply, in order.
+    pub(crate) fn send(&mut self, reply: &Reply, output: &mut Vec<u8>) {
+        let silenced = match self.replies {
+            Replies::On => false,
+            Replies::Off => true,
+            Replies::Skip(left) => {
+                self.replies = match left.checked_sub(1) {
+                    Some(left) if left > 0 => Replies::Skip(left),
+                    _ => Replies::On,
+                };
+                true
+            }
+        };
+        if !silenced || reply.is_push() {
+            reply.encode(self.protocol, output);
+        }
+    }
+
+    /// `CLIENT REPLY`: `mode` is `ON`, `OFF` or `SKIP` (any case); `false` for anything else.
+    pub(crate) fn set_replies(&mut self, mode: &[u8]) -> bool {
+        self.replies = if is(mode, "on") {
+            Replies::On
+        } else if is(mode, "off") {
+            Replies::Off
+        } else if is(mode, "skip") {
+            Replies::Skip(2)
+        } else {
+            return false;
+        };
+        true
+    }
 }
 
 /// A blocking read (`XREAD ... BLOCK`) that found nothing yet.
@@ -104,6 +151,7 @@ impl Client {
             events: crate::notify::Events::default(),
             rerun: false,
             wake_readers: std::cell::Cell::new(false),
+            replies: Replies::On,
         }
     }
 }
@@ -185,6 +233,7 @@ pub(crate) static COMMANDS: &[Spec] = &[
     spec!("psubscribe", -2, CONN, (0, 0, 0), pubsub::psubscribe),
     spec!("punsubscribe", -1, CONN, (0, 0, 0), pubsub::punsubscribe),
     spec!("publish", 3, READ_FAST, (0, 0, 0), pubsub::publish),
+    spec!("pubsub", -2, CONN, (0, 0, 0), pubsub::pubsub),
     // Transactions.
     spec!("multi", 1, CONN, (0, 0, 0), transactions::multi),
     spec!("exec", 1, CONN, (0, 0, 0), transactions::exec),
@@ -469,11 +518,14 @@ pub(crate) fn dispatch(shared: &Shared, client: &mut Client, args: &[Bytes]) -> 
     }
     if client.transaction.in_multi() && !transactions::runs_inside_multi(spec) {
         // Redis looks a container command's subcommand up as it queues it.
-        if spec.name == "object" {
-            if let Err(error) = keys::object_subcommand(args) {
-                client.transaction.fail();
-                return error;
-            }
+        let checked = match spec.name {
+            "object" => keys::object_subcommand(args),
+            "pubsub" => pubsub::pubsub_subcommand(args),
+            _ => Ok(()),
+        };
+        if let Err(error) = checked {
+            client.transaction.fail();
+            return error;
         }
         client.transaction.queue(args);
         return Reply::Status("QUEUED");

@@ -1,5 +1,5 @@
-//! Pub/sub commands: `SUBSCRIBE`, `UNSUBSCRIBE`, `PSUBSCRIBE`, `PUNSUBSCRIBE`, `PUBLISH`, over
-//! the registry in `crate::pubsub`. A client with a subscription is in subscribed mode: under
+//! Pub/sub commands: `SUBSCRIBE`, `UNSUBSCRIBE`, `PSUBSCRIBE`, `PUNSUBSCRIBE`, `PUBLISH` and
+//! `PUBSUB`, over the registry in `crate::pubsub`. A client with a subscription is in subscribed mode: under
 //! RESP2 it may then run only these commands, `PING` and `QUIT`, as in Redis.
 
 use std::sync::Arc;
@@ -7,7 +7,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use super::strings::at;
-use super::Ctx;
+use super::{is, Ctx};
 use crate::pubsub::Outbox;
 use crate::resp::Reply;
 
@@ -126,6 +126,77 @@ pub(crate) fn publish(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
     };
     let received = ctx.shared.pubsub.publish(channel, payload);
     Reply::Integer(i64::try_from(received).unwrap_or(i64::MAX))
+}
+
+/// `PUBSUB CHANNELS [pattern]`, `NUMSUB [channel ...]`, `NUMPAT`, and the shard forms, which
+/// find nothing (Cairn has no shard channels).
+pub(crate) fn pubsub(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
+    if let Err(error) = pubsub_subcommand(args) {
+        return error;
+    }
+    let registry = &ctx.shared.pubsub;
+    let sub = at(args, 1);
+    if (is(sub, "channels") || is(sub, "shardchannels")) && args.len() > 3 {
+        return Reply::err(format!(
+            "unknown subcommand or wrong number of arguments for '{}'. Try PUBSUB HELP.",
+            String::from_utf8_lossy(sub)
+        ));
+    }
+    if is(sub, "channels") {
+        let pattern = args.get(2).map(Bytes::as_ref);
+        Reply::Array(
+            registry
+                .active_channels(pattern)
+                .into_iter()
+                .map(Reply::Bulk)
+                .collect(),
+        )
+    } else if is(sub, "numsub") {
+        let mut counts = Vec::new();
+        for channel in args.iter().skip(2) {
+            counts.push(Reply::Bulk(channel.clone()));
+            let subscribers = registry.subscribers(channel);
+            counts.push(Reply::Integer(
+                i64::try_from(subscribers).unwrap_or(i64::MAX),
+            ));
+        }
+        Reply::Array(counts)
+    } else if is(sub, "numpat") {
+        Reply::Integer(i64::try_from(registry.distinct_patterns()).unwrap_or(i64::MAX))
+    } else if is(sub, "shardnumsub") {
+        Reply::Array(
+            args.iter()
+                .skip(2)
+                .flat_map(|channel| [Reply::Bulk(channel.clone()), Reply::Integer(0)])
+                .collect(),
+        )
+    } else {
+        Reply::Array(Vec::new())
+    }
+}
+
+/// Redis's errors for a `PUBSUB` subcommand it does not have, or of the wrong arity in its
+/// command table; checked also as `MULTI` queues the command, as Redis checks them.
+pub(crate) fn pubsub_subcommand(args: &[Bytes]) -> Result<(), Reply> {
+    let sub = at(args, 1);
+    let arity_fits = match String::from_utf8_lossy(sub).to_ascii_lowercase().as_str() {
+        "channels" | "shardchannels" | "numsub" | "shardnumsub" => true,
+        "numpat" => args.len() == 2,
+        _ => {
+            return Err(Reply::err(format!(
+                "unknown subcommand '{}'. Try PUBSUB HELP.",
+                String::from_utf8_lossy(sub)
+            )))
+        }
+    };
+    if arity_fits {
+        Ok(())
+    } else {
+        Err(Reply::err(format!(
+            "wrong number of arguments for 'pubsub|{}' command",
+            String::from_utf8_lossy(sub).to_ascii_lowercase()
+        )))
+    }
 }
 
 /// Ends every subscription of a closing connection.

@@ -117,6 +117,18 @@ impl BulkArray {
 pub const OK: Reply = Reply::Status("OK");
 
 impl Reply {
+    /// Whether this is a pub/sub push (`Push`, or several in a row), which a client gets even
+    /// with its replies off (`CLIENT REPLY`).
+    pub fn is_push(&self) -> bool {
+        match self {
+            Reply::Push(_) => true,
+            Reply::Many(replies) => !replies.is_empty() && replies.iter().all(Reply::is_push),
+            _ => false,
+        }
+    }
+}
+
+impl Reply {
     /// An error reply with the code `ERR`.
     pub fn err(text: impl AsRef<str>) -> Reply {
         Reply::Error(format!("ERR {}", text.as_ref()))
