@@ -248,6 +248,19 @@ impl Generator {
             }
             14 => vec!["APPEND".into(), key, self.value()],
             15 => vec!["STRLEN".into(), key],
+            16 if self.chance(30) => {
+                let mut args = vec!["LCS".into(), key, self.key()];
+                for _ in 0..self.rng.below(3) {
+                    match self.rng.below(6) {
+                        0 => args.push("LEN".into()),
+                        1 | 2 => args.push("IDX".into()),
+                        3 => args.push("WITHMATCHLEN".into()),
+                        4 => args.extend(["MINMATCHLEN".into(), self.int(-1, 3)]),
+                        _ => args.push(self.pick(&["MINMATCHLEN", "BOGUS"]).into()),
+                    }
+                }
+                args
+            }
             16 => vec!["GETRANGE".into(), key, self.int(-12, 12), self.int(-12, 12)],
             17 if self.chance(50) => {
                 if self.chance(50) {

@@ -464,6 +464,36 @@ fn client_reply_silences_replies_but_not_messages() {
 }
 
 #[test]
+fn lcs_refuses_a_table_over_the_bulk_limit() {
+    let server = memory().expect("starts");
+    let mut client = client(&server).expect("connects");
+    // 2,000 x 2,000 bytes: a 16 MB table, under the 64 MiB bulk limit.
+    let a = "ab".repeat(1_000);
+    let b = "ba".repeat(1_000);
+    client.command(&["SET", "a", &a]).expect("set");
+    client.command(&["SET", "b", &b]).expect("set");
+    assert_eq!(
+        client.command(&["LCS", "a", "b", "LEN"]).expect("len"),
+        Frame::Integer(1_999)
+    );
+    // 5,000 x 5,000 bytes: 100 MB of table, refused with Redis's error, and the server goes on.
+    client
+        .command(&["SET", "a", &"x".repeat(5_000)])
+        .expect("set");
+    client
+        .command(&["SET", "b", &"y".repeat(5_000)])
+        .expect("set");
+    assert!(matches!(
+        client.command(&["LCS", "a", "b"]).expect("reply"),
+        Frame::Error(text) if text.contains("exceeds proto-max-bulk-len")
+    ));
+    assert_eq!(
+        client.command(&["PING"]).expect("ping"),
+        Frame::Status("PONG".into())
+    );
+}
+
+#[test]
 fn client_kill_closes_the_named_connection() {
     let server = memory().expect("starts");
     let mut victim = client(&server).expect("connects");

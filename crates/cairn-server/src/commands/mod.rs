@@ -3,11 +3,11 @@
 //!
 //! [`dispatch`] checks, in Redis's order: the command exists, the client is authenticated (or
 //! the command is allowed before), the argument count fits the arity. Errors use Redis's
-//! texts. Commands are grouped by what they touch: [`strings`], [`keys`], [`hashes`],
-//! [`lists`], [`sets`], [`zsets`] (sharing [`collection`]), [`streams`], [`transactions`],
-//! [`scripting`] (Lua), [`pubsub`], [`config`], and [`connection`] (the connection and the server). Every command reads and
-//! writes through [`store`], which sends them to the database or to the transaction of an
-//! `EXEC`.
+//! texts. Commands are grouped by what they touch: [`strings`] (and [`lcs`]), [`keys`],
+//! [`hashes`], [`lists`], [`sets`], [`zsets`] (sharing [`collection`]), [`streams`],
+//! [`transactions`], [`scripting`] (Lua), [`pubsub`], [`config`], and [`connection`] (the
+//! connection and the server). Every command reads and writes through [`store`], which sends
+//! them to the database or to the transaction of an `EXEC`.
 
 mod collection;
 mod config;
@@ -16,6 +16,7 @@ pub use collection::RANDOM_PICKS_MAX;
 pub use connection::REDIS_VERSION;
 mod hashes;
 mod keys;
+mod lcs;
 mod lists;
 mod pubsub;
 mod scripting;
@@ -291,6 +292,7 @@ pub(crate) static COMMANDS: &[Spec] = &[
     spec!("memory", -2, READ, (2, 2, 1), keys::memory),
     spec!("object", -2, READ, (2, 2, 1), keys::object),
     spec!("copy", -3, WRITE, (1, 2, 1), keys::copy),
+    spec!("lcs", -3, READ, (1, 2, 1), lcs::lcs),
     spec!("randomkey", 1, READ, (0, 0, 0), keys::randomkey),
     spec!("move", 3, WRITE_FAST, (1, 1, 1), keys::move_key),
     // Hashes.
