@@ -20,7 +20,7 @@ URL="http://deb.debian.org/debian/pool/main/r/redis/redis_${VERSION}.orig.tar.gz
 UNITS=(
   unit/type/incr unit/type/string unit/type/hash unit/type/list unit/type/set
   unit/type/zset unit/type/stream unit/type/stream-cgroups unit/expire unit/keyspace
-  unit/multi unit/pubsub unit/scan unit/protocol unit/quit unit/auth
+  unit/multi unit/pubsub unit/scan unit/protocol unit/quit unit/auth unit/bitops
 )
 DENY_TAGS=(needs:debug needs:config-maxmemory needs:repl needs:latency needs:local-process
   needs:pfdebug needs:save needs:reset needs:other-server)

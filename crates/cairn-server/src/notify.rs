@@ -154,7 +154,9 @@ fn command_event(name: &str, args: &[Bytes]) -> Option<(u32, &'static str)> {
             .any(|arg| arg.eq_ignore_ascii_case(option.as_bytes()))
     };
     Some(match name {
-        "set" | "setnx" | "setex" | "psetex" | "getset" | "mset" | "msetnx" => (STRING, "set"),
+        "set" | "setnx" | "setex" | "psetex" | "getset" | "mset" | "msetnx" | "bitop" => {
+            (STRING, "set")
+        }
         "append" => (STRING, "append"),
         "setrange" => (STRING, "setrange"),
         "setbit" => (STRING, "setbit"),
@@ -375,6 +377,8 @@ impl Events {
                 ) => {
                     self.record(GENERIC, "del", db, &key);
                 }
+                // So does a `BITOP` whose sources are all empty.
+                (true, _) if name == "bitop" => self.record(GENERIC, "del", db, &key),
                 (true, _) => {
                     self.record(class, event, db, &key);
                     self.record(GENERIC, "del", db, &key);

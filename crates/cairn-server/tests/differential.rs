@@ -262,6 +262,7 @@ impl Generator {
                 args
             }
             16 => vec!["GETRANGE".into(), key, self.int(-12, 12), self.int(-12, 12)],
+            17 if self.chance(30) => self.bit_command(key),
             17 if self.chance(50) => {
                 if self.chance(50) {
                     let bit = self.pick(&["0", "1", "2", "x"]).into();
@@ -400,6 +401,34 @@ impl Generator {
 
     /// A key for a collection command: mostly one that only commands of its type use (so
     /// most commands succeed), sometimes one of the shared keys (so types collide).
+    /// `BITCOUNT`, `BITPOS` or `BITOP`, with ranges in bytes and bits.
+    fn bit_command(&mut self, key: String) -> Vec<String> {
+        let mut args = match self.rng.below(3) {
+            0 => vec!["BITCOUNT".into(), key],
+            1 => vec![
+                "BITPOS".into(),
+                key,
+                self.pick(&["0", "1", "2", "x"]).into(),
+            ],
+            _ => {
+                let op = self.pick(&["AND", "OR", "XOR", "NOT", "NAND"]);
+                let mut args = vec!["BITOP".into(), op.into(), key, self.key()];
+                for _ in 0..self.rng.below(3) {
+                    args.push(self.key());
+                }
+                return args;
+            }
+        };
+        let range = self.rng.below(4);
+        for _ in 0..range {
+            args.push(self.int(-20, 20));
+        }
+        if range >= 2 && self.chance(50) {
+            args.push(self.pick(&["BIT", "BYTE", "WORD"]).into());
+        }
+        args
+    }
+
     /// `RENAME`, `RENAMENX`, `COPY` or `MOVE` of a key of any type, or `OBJECT REFCOUNT`.
     fn key_transfer(&mut self) -> Vec<String> {
         const ANY: &[&str] = &[

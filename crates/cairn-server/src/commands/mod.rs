@@ -3,12 +3,13 @@
 //!
 //! [`dispatch`] checks, in Redis's order: the command exists, the client is authenticated (or
 //! the command is allowed before), the argument count fits the arity. Errors use Redis's
-//! texts. Commands are grouped by what they touch: [`strings`] (and [`lcs`]), [`keys`],
+//! texts. Commands are grouped by what they touch: [`strings`] (and [`bits`], [`lcs`]), [`keys`],
 //! [`hashes`], [`lists`], [`sets`], [`zsets`] (sharing [`collection`]), [`streams`],
 //! [`transactions`], [`scripting`] (Lua), [`pubsub`], [`config`], and [`connection`] (the
 //! connection and the server). Every command reads and writes through [`store`], which sends
 //! them to the database or to the transaction of an `EXEC`.
 
+mod bits;
 mod collection;
 mod config;
 mod connection;
@@ -293,6 +294,9 @@ pub(crate) static COMMANDS: &[Spec] = &[
     spec!("object", -2, READ, (2, 2, 1), keys::object),
     spec!("copy", -3, WRITE, (1, 2, 1), keys::copy),
     spec!("lcs", -3, READ, (1, 2, 1), lcs::lcs),
+    spec!("bitcount", -2, READ, (1, 1, 1), bits::bitcount),
+    spec!("bitpos", -3, READ, (1, 1, 1), bits::bitpos),
+    spec!("bitop", -4, WRITE, (2, -1, 1), bits::bitop),
     spec!("randomkey", 1, READ, (0, 0, 0), keys::randomkey),
     spec!("move", 3, WRITE_FAST, (1, 1, 1), keys::move_key),
     // Hashes.
