@@ -206,6 +206,7 @@ fn command_event(name: &str, args: &[Bytes]) -> Option<(u32, &'static str)> {
         "xadd" => (STREAM, "xadd"),
         "xtrim" => (STREAM, "xtrim"),
         "xdel" => (STREAM, "xdel"),
+        "xsetid" => (STREAM, "xsetid"),
         "xgroup" => (STREAM, xgroup_event(args.get(1)?)?),
         _ => return None,
     })

@@ -753,6 +753,16 @@ impl Generator {
                 }
                 args
             }
+            4 if self.chance(30) => {
+                let mut args = vec!["XSETID".into(), key, self.stream_id()];
+                match self.rng.below(5) {
+                    0 => args.extend(["ENTRIESADDED".into(), self.int(-1, 4)]),
+                    1 => args.extend(["MAXDELETEDID".into(), self.stream_id()]),
+                    2 => args.push("ENTRIESADDED".into()),
+                    _ => {}
+                }
+                args
+            }
             4 => vec!["XLEN".into(), key],
             5 | 6 => {
                 let command = if self.chance(50) {

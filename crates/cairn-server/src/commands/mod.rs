@@ -446,6 +446,7 @@ pub(crate) static COMMANDS: &[Spec] = &[
     spec!("xrange", -4, READ, (1, 1, 1), streams::xrange),
     spec!("xrevrange", -4, READ, (1, 1, 1), streams::xrevrange),
     spec!("xdel", -3, WRITE_FAST, (1, 1, 1), streams::xdel),
+    spec!("xsetid", -3, WRITE_FAST, (1, 1, 1), streams::xsetid),
     spec!("xtrim", -4, WRITE, (1, 1, 1), streams::xtrim),
     spec!("xread", -4, READ_BLOCKING, (0, 0, 0), streams::xread),
     spec!(

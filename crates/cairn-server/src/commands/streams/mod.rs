@@ -559,3 +559,59 @@ pub(crate) fn xdel(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
         Ok(super::collection::count_reply(removed))
     })
 }
+
+/// `XSETID key last-id [ENTRIESADDED n] [MAXDELETEDID id]`: sets the id the next `*` must
+/// exceed, never below the newest entry. Cairn keeps neither Redis's count of entries ever
+/// added nor its greatest deleted id, so those two options are checked as Redis checks them
+/// and otherwise ignored (docs/design.md section 15).
+pub(crate) fn xsetid(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
+    let run = || -> Result<Reply, Reply> {
+        let id = parse_strict_id(at(args, 2))?;
+        let mut entries_added = None;
+        let mut options = args.iter().skip(3);
+        while let Some(option) = options.next() {
+            let more = options.len() > 0;
+            if super::is(option, "entriesadded") && more {
+                let added = super::int_arg(options.next().map(Bytes::as_ref).unwrap_or_default())?;
+                let added = u64::try_from(added)
+                    .map_err(|_| Reply::err("entries_added must be positive"))?;
+                entries_added = Some(added);
+            } else if super::is(option, "maxdeletedid") && more {
+                let deleted =
+                    parse_strict_id(options.next().map(Bytes::as_ref).unwrap_or_default())?;
+                if id < deleted {
+                    return Err(Reply::err(
+                        "The ID specified in XSETID is smaller than the provided \
+                         max_deleted_entry_id",
+                    ));
+                }
+            } else {
+                return Err(super::syntax_error());
+            }
+        }
+        let now = keyspace::now_millis();
+        let meta_key = ctx.meta_key(at(args, 1))?;
+        let _locks = ctx.lock(&[&meta_key]);
+        let Some(mut stream) = ctx.read_stream(at(args, 1), now)? else {
+            return Err(Reply::err("no such key"));
+        };
+        if stream.header.count > 0 {
+            let top = ctx.last_entry(&stream)?.map(|(top, _)| top);
+            if top.is_some_and(|top| id < top) {
+                return Err(Reply::err(
+                    "The ID specified in XSETID is smaller than the target stream top item",
+                ));
+            }
+            if entries_added.is_some_and(|added| added < stream.header.count) {
+                return Err(Reply::err(
+                    "The entries_added specified in XSETID is smaller than the target stream \
+                     length",
+                ));
+            }
+        }
+        stream.header.last_id = id;
+        ctx.save_stream(&stream, Writes::new(), now)?;
+        Ok(crate::resp::OK)
+    };
+    run().unwrap_or_else(|error| error)
+}
