@@ -569,6 +569,28 @@ pub(crate) fn renamenx(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
     rename_generic(ctx, args, true).unwrap_or_else(|error| error)
 }
 
+/// `COPY` and `MOVE` once their arguments are checked: with both keys locked, 0 if `from` is
+/// absent or `to` is taken (unless `replace`), else the [`transfer`] and 1.
+fn transfer_unless_taken(
+    ctx: &Ctx<'_>,
+    from: Place<'_>,
+    to: Place<'_>,
+    replace: bool,
+    how: Transfer,
+    now: u64,
+) -> Result<Reply, Reply> {
+    let (source, target) = (from.meta_key(), to.meta_key());
+    let _locks = ctx.lock(&[&source, &target]);
+    let Some(stored) = ctx.read(&source, now)? else {
+        return Ok(Reply::Integer(0));
+    };
+    if !replace && ctx.read(&target, now)?.is_some() {
+        return Ok(Reply::Integer(0));
+    }
+    transfer(ctx, &stored, from, to, how, now)?;
+    Ok(Reply::Integer(1))
+}
+
 /// `COPY source destination [DB db] [REPLACE]`: 1 if copied, 0 if the source is absent or
 /// the destination exists (without `REPLACE`).
 pub(crate) fn copy(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
@@ -602,16 +624,7 @@ pub(crate) fn copy(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
         if from.db == to.db && from.key == to.key {
             return Err(Reply::err("source and destination objects are the same"));
         }
-        let (source, target) = (from.meta_key(), to.meta_key());
-        let _locks = ctx.lock(&[&source, &target]);
-        let Some(stored) = ctx.read(&source, now)? else {
-            return Ok(Reply::Integer(0));
-        };
-        if !replace && ctx.read(&target, now)?.is_some() {
-            return Ok(Reply::Integer(0));
-        }
-        transfer(ctx, &stored, from, to, Transfer::Copy, now)?;
-        Ok(Reply::Integer(1))
+        transfer_unless_taken(ctx, from, to, replace, Transfer::Copy, now)
     };
     run().unwrap_or_else(|error| error)
 }
@@ -633,16 +646,7 @@ pub(crate) fn move_key(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
             db: target_db,
             key: at(args, 1),
         };
-        let (source, target) = (from.meta_key(), to.meta_key());
-        let _locks = ctx.lock(&[&source, &target]);
-        let Some(stored) = ctx.read(&source, now)? else {
-            return Ok(Reply::Integer(0));
-        };
-        if ctx.read(&target, now)?.is_some() {
-            return Ok(Reply::Integer(0));
-        }
-        transfer(ctx, &stored, from, to, Transfer::Move, now)?;
-        Ok(Reply::Integer(1))
+        transfer_unless_taken(ctx, from, to, false, Transfer::Move, now)
     };
     run().unwrap_or_else(|error| error)
 }
