@@ -190,7 +190,7 @@ impl Ctx<'_> {
         now: u64,
     ) -> Result<(), Reply> {
         match opened.with_header(kind, batch, now) {
-            Some(writes) => self.apply(writes),
+            Some(writes) => self.apply(&writes),
             None => Ok(()),
         }
     }

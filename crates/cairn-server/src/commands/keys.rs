@@ -558,7 +558,7 @@ fn transfer(
     if how == Transfer::Move {
         batch.delete(from.meta_key());
     }
-    ctx.apply(batch)
+    ctx.apply(&batch)
 }
 
 pub(crate) fn rename(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {

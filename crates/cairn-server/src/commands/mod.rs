@@ -466,7 +466,9 @@ pub(crate) static COMMANDS: &[Spec] = &[
 
 /// Looks a command up by its name, in any case.
 pub(crate) fn lookup(name: &[u8]) -> Option<&'static Spec> {
-    static TABLE: OnceLock<HashMap<&'static [u8], &'static Spec>> = OnceLock::new();
+    // Names are the table's own, not a client's: a fixed seed cannot be attacked.
+    type Table = HashMap<&'static [u8], &'static Spec, foldhash::fast::FixedState>;
+    static TABLE: OnceLock<Table> = OnceLock::new();
     let table = TABLE.get_or_init(|| {
         COMMANDS
             .iter()
@@ -723,7 +725,7 @@ impl Ctx<'_> {
                 );
             }
         }
-        self.apply(writes)
+        self.apply(&writes)
     }
 
     /// Deletes `engine_key`'s record, if there is one (so deleting nothing touches no
@@ -740,7 +742,7 @@ impl Ctx<'_> {
             .is_live(now);
         let mut writes = Writes::new();
         writes.delete(engine_key);
-        self.apply(writes)?;
+        self.apply(&writes)?;
         Ok(live)
     }
 }

@@ -290,7 +290,7 @@ pub(crate) fn smove(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
         if to.changed() {
             writes = to.with_header(Kind::Set, writes, now).unwrap_or_default();
         }
-        ctx.apply(writes)?;
+        ctx.apply(&writes)?;
         Ok(Reply::Integer(1))
     };
     run().unwrap_or_else(|error| error)

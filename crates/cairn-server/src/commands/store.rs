@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use cairn::{Transaction, Value, WriteBatch};
 use parking_lot::MutexGuard;
+use smallvec::SmallVec;
 
 use super::{engine_error, Ctx};
 use crate::resp::Reply;
@@ -24,29 +25,54 @@ pub(crate) enum Store<'a> {
     Tx(&'a RefCell<Transaction>),
 }
 
-/// One change.
-enum Op {
-    Put(Vec<u8>, Vec<u8>, Option<Duration>),
-    Delete(Vec<u8>),
+/// One change: its key, then its value (a put's), at `start` in [`Writes`]'s bytes.
+struct Op {
+    start: usize,
+    key_len: usize,
+    value_len: usize,
+    kind: OpKind,
 }
 
-/// A command's changes, made together by [`Ctx::apply`].
+enum OpKind {
+    Put(Option<Duration>),
+    Delete,
+}
+
+/// Bytes of keys and values a command's changes hold without a heap allocation: enough for
+/// a small command's (a list push's element record and its list's metadata record).
+const WRITES_INLINE_BYTES: usize = 192;
+
+/// A command's changes, made together by [`Ctx::apply`]. Every key and value is copied into
+/// one buffer, inline up to [`WRITES_INLINE_BYTES`]: a small command's changes allocate
+/// nothing before the engine copies them.
 #[derive(Default)]
 pub(crate) struct Writes {
-    ops: Vec<Op>,
+    ops: SmallVec<[Op; 4]>,
+    bytes: SmallVec<[u8; WRITES_INLINE_BYTES]>,
 }
+
+/// A change as [`Writes::iter`] gives it: the key, and a put's value and time to live.
+type Change<'a> = (&'a [u8], Option<(&'a [u8], Option<Duration>)>);
 
 impl Writes {
     pub(crate) fn new() -> Writes {
         Writes::default()
     }
 
+    fn push(&mut self, key: &[u8], value: &[u8], kind: OpKind) {
+        let start = self.bytes.len();
+        self.bytes.extend_from_slice(key);
+        self.bytes.extend_from_slice(value);
+        self.ops.push(Op {
+            start,
+            key_len: key.len(),
+            value_len: value.len(),
+            kind,
+        });
+    }
+
     pub(crate) fn put(&mut self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) {
-        self.ops.push(Op::Put(
-            key.as_ref().to_vec(),
-            value.as_ref().to_vec(),
-            None,
-        ));
+        self.push(key.as_ref(), value.as_ref(), OpKind::Put(None));
     }
 
     pub(crate) fn put_with_ttl(
@@ -55,15 +81,11 @@ impl Writes {
         value: impl AsRef<[u8]>,
         ttl: Duration,
     ) {
-        self.ops.push(Op::Put(
-            key.as_ref().to_vec(),
-            value.as_ref().to_vec(),
-            Some(ttl),
-        ));
+        self.push(key.as_ref(), value.as_ref(), OpKind::Put(Some(ttl)));
     }
 
     pub(crate) fn delete(&mut self, key: impl AsRef<[u8]>) {
-        self.ops.push(Op::Delete(key.as_ref().to_vec()));
+        self.push(key.as_ref(), &[], OpKind::Delete);
     }
 
     pub(crate) fn is_empty(&self) -> bool {
@@ -73,6 +95,29 @@ impl Writes {
     /// Changes collected.
     pub(crate) fn len(&self) -> usize {
         self.ops.len()
+    }
+
+    /// The changes, in the order they were made.
+    fn iter(&self) -> impl Iterator<Item = Change<'_>> {
+        self.ops.iter().map(|op| {
+            let key_end = op.start + op.key_len;
+            let key = self.bytes.get(op.start..key_end).unwrap_or_default();
+            let change = match op.kind {
+                OpKind::Put(ttl) => Some((
+                    self.bytes
+                        .get(key_end..key_end + op.value_len)
+                        .unwrap_or_default(),
+                    ttl,
+                )),
+                OpKind::Delete => None,
+            };
+            (key, change)
+        })
+    }
+
+    /// The keys changed.
+    fn keys(&self) -> impl Iterator<Item = &[u8]> {
+        self.iter().map(|(key, _)| key)
     }
 }
 
@@ -88,51 +133,44 @@ impl Ctx<'_> {
     }
 
     /// Makes `writes`: one commit, or part of the transaction's.
-    pub(crate) fn apply(&self, writes: Writes) -> Result<(), Reply> {
+    pub(crate) fn apply(&self, writes: &Writes) -> Result<(), Reply> {
         if writes.is_empty() {
             return Ok(());
         }
         self.shared
             .watches
-            .touch(writes.ops.iter().map(|op| match op {
-                Op::Put(key, ..) | Op::Delete(key) => key.as_slice(),
-            }));
+            .touch(writes.keys());
         // A blocked read (`XREAD`, `BLPOP`, ...) waits on its keys' metadata records, which
         // every write of such a key changes.
         let wake = self.shared.clients.blocked() > 0
             && self
                 .shared
                 .clients
-                .any_blocked_on(writes.ops.iter().map(|op| match op {
-                    Op::Put(key, ..) | Op::Delete(key) => key.as_slice(),
-                }));
+                .any_blocked_on(writes.keys());
         if self.shared.notify.get() != 0 {
             let mut changes = self.client.changes.borrow_mut();
-            for op in &writes.ops {
-                match op {
-                    Op::Put(key, ..) => changes.note(key, false),
-                    Op::Delete(key) => changes.note(key, true),
-                }
+            for (key, put) in writes.iter() {
+                changes.note(key, put.is_none());
             }
         }
         let result = match &self.store {
             Store::Db => {
                 let mut batch = WriteBatch::new();
-                for op in &writes.ops {
-                    match op {
-                        Op::Put(key, value, None) => batch.put(key, value),
-                        Op::Put(key, value, Some(ttl)) => batch.put_with_ttl(key, value, *ttl),
-                        Op::Delete(key) => batch.delete(key),
+                for (key, put) in writes.iter() {
+                    match put {
+                        Some((value, None)) => batch.put(key, value),
+                        Some((value, Some(ttl))) => batch.put_with_ttl(key, value, ttl),
+                        None => batch.delete(key),
                     };
                 }
                 self.shared.db.write(&batch).map(drop)
             }
             Store::Tx(transaction) => {
                 let mut transaction = transaction.borrow_mut();
-                writes.ops.into_iter().try_for_each(|op| match op {
-                    Op::Put(key, value, None) => transaction.put(key, value),
-                    Op::Put(key, value, Some(ttl)) => transaction.put_with_ttl(key, value, ttl),
-                    Op::Delete(key) => transaction.delete(key),
+                writes.iter().try_for_each(|(key, put)| match put {
+                    Some((value, None)) => transaction.put(key, value),
+                    Some((value, Some(ttl))) => transaction.put_with_ttl(key, value, ttl),
+                    None => transaction.delete(key),
                 })
             }
         };
@@ -293,7 +331,7 @@ impl Ctx<'_> {
                     writes.delete(key);
                     true
                 })?;
-                self.apply(writes)
+                self.apply(&writes)
             }
         }
     }

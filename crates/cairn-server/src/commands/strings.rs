@@ -296,7 +296,7 @@ fn write_pairs(ctx: &Ctx<'_>, pairs: &[(Vec<u8>, &[u8])]) -> Result<(), Reply> {
     for (key, value) in pairs {
         batch.put(key, keyspace::encode(Kind::String, None, value));
     }
-    ctx.apply(batch)
+    ctx.apply(&batch)
 }
 
 pub(crate) fn mset(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {

@@ -250,7 +250,7 @@ fn move_one(
     push_end(ctx, &mut to, to_left, value.as_bytes(), &mut batch)?;
     let writes = from.with_header(Kind::List, batch, now).unwrap_or_default();
     if let Some(writes) = to.with_header(Kind::List, writes, now) {
-        ctx.apply(writes)?;
+        ctx.apply(&writes)?;
     }
     Ok(Some(bulk_of(&value)))
 }

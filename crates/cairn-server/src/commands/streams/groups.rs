@@ -33,7 +33,7 @@ pub(crate) fn xack(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
                 acked += 1;
             }
         }
-        ctx.apply(writes)?;
+        ctx.apply(&writes)?;
         Ok(Reply::Integer(acked))
     })
 }
@@ -148,7 +148,7 @@ fn group_change(
             } else {
                 // Only the group record: the key itself is unchanged, so a `WATCH` on it
                 // holds, as in Redis 7.0.
-                ctx.apply(writes)?;
+                ctx.apply(&writes)?;
             }
             Ok(OK)
         }
@@ -158,7 +158,7 @@ fn group_change(
             }
             let id = id_arg(stream)?;
             writes.put(group_key, encode_group(id));
-            ctx.apply(writes)?;
+            ctx.apply(&writes)?;
             Ok(OK)
         }
         "destroy" => {
@@ -170,7 +170,7 @@ fn group_change(
                 writes.delete(engine_key);
                 true
             })?;
-            ctx.apply(writes)?;
+            ctx.apply(&writes)?;
             Ok(Reply::Integer(1))
         }
         "delconsumer" => {
@@ -186,7 +186,7 @@ fn group_change(
                 }
                 true
             })?;
-            ctx.apply(writes)?;
+            ctx.apply(&writes)?;
             Ok(Reply::Integer(removed))
         }
         _ => Err(syntax_error()),

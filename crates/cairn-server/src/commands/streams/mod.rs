@@ -149,7 +149,7 @@ impl Ctx<'_> {
             }
             None => writes.put(&stream.meta_key, record),
         }
-        self.apply(writes)
+        self.apply(&writes)
     }
 
     /// Calls `each` on the entries with ids from `from` through `to`, in id order, until it

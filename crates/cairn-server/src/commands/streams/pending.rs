@@ -312,7 +312,7 @@ fn xclaim_run(ctx: &Ctx<'_>, args: &[Bytes]) -> Result<Reply, Reply> {
             entry_reply(id, entry.as_bytes())?
         });
     }
-    ctx.apply(writes)?;
+    ctx.apply(&writes)?;
     Ok(Reply::Array(claimed))
 }
 
@@ -399,7 +399,7 @@ fn xautoclaim_run(ctx: &Ctx<'_>, args: &[Bytes]) -> Result<Reply, Reply> {
         });
         left -= 1;
     }
-    ctx.apply(writes)?;
+    ctx.apply(&writes)?;
     Ok(Reply::Array(vec![
         Reply::Bulk(Bytes::from(next.to_string())),
         Reply::Array(claimed),

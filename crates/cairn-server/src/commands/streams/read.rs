@@ -327,7 +327,7 @@ fn deliver_new(
         }
     }
     writes.put(group_key, encode_group(newest));
-    ctx.apply(writes)?;
+    ctx.apply(&writes)?;
     Ok(entries)
 }
 
@@ -370,6 +370,6 @@ fn history(
             ])),
         }
     }
-    ctx.apply(writes)?;
+    ctx.apply(&writes)?;
     Ok(replies)
 }
