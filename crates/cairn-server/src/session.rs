@@ -29,7 +29,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{watch, Notify};
 
-use crate::commands::{self, Client};
+use crate::commands::{self, Client, Request};
 use crate::pubsub::Outbox;
 use crate::resp::{Reply, RequestParser};
 use crate::state::Shared;
@@ -75,7 +75,7 @@ async fn run_connection(
     let mut input = BytesMut::new();
     let mut output = Vec::new();
     let outbox = Arc::clone(&client.subscriptions.outbox);
-    let mut batch: Vec<Vec<Bytes>> = Vec::new();
+    let mut batch: Vec<Request> = Vec::new();
     loop {
         let step = run_ready(
             shared,
@@ -249,7 +249,7 @@ fn run_ready(
     client: &mut Client,
     parser: &mut RequestParser,
     input: &mut BytesMut,
-    batch: &mut Vec<Vec<Bytes>>,
+    batch: &mut Vec<Request>,
     output: &mut Vec<u8>,
 ) -> Step {
     let mut batch_bytes = 0;
@@ -258,9 +258,9 @@ fn run_ready(
         let limits = shared.config.limits(client.authenticated);
         match parser.next(input, limits) {
             Ok(Some(args)) if args.is_empty() => {}
-            Ok(Some(args)) if commands::batchable(client, &args) => {
+            Ok(Some(args)) if let Some(spec) = commands::batchable(client, &args) => {
                 batch_bytes += args.iter().map(Bytes::len).sum::<usize>();
-                batch.push(args);
+                batch.push(Request { spec, args });
                 if batch.len() >= BATCH_REQUESTS_MAX || batch_bytes >= BATCH_BYTES_MAX {
                     run_batch(shared, client, batch, output);
                     batch_bytes = 0;
@@ -302,12 +302,7 @@ fn run_ready(
 
 /// Runs the requests of `batch` (`commands::run_batch`), encodes their replies into
 /// `output`, and empties it.
-fn run_batch(
-    shared: &Shared,
-    client: &mut Client,
-    batch: &mut Vec<Vec<Bytes>>,
-    output: &mut Vec<u8>,
-) {
+fn run_batch(shared: &Shared, client: &mut Client, batch: &mut Vec<Request>, output: &mut Vec<u8>) {
     if batch.is_empty() {
         return;
     }

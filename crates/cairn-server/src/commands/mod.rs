@@ -180,6 +180,29 @@ pub(crate) struct Spec {
     handler: Handler,
 }
 
+impl Spec {
+    /// Whether the command may write.
+    pub(crate) fn writes(&self) -> bool {
+        self.flags.contains(&"write")
+    }
+}
+
+/// A request whose command was looked up, and checked, once: what a pipelined batch and a
+/// `MULTI` queue hold, so that running them looks nothing up again.
+pub(crate) struct Request {
+    pub(crate) spec: &'static Spec,
+    pub(crate) args: Vec<Bytes>,
+}
+
+impl std::fmt::Debug for Request {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Request")
+            .field("command", &self.spec.name)
+            .field("args", &self.args.len())
+            .finish()
+    }
+}
+
 const WRITE: &[&str] = &["write", "denyoom"];
 const WRITE_FAST: &[&str] = &["write", "denyoom", "fast"];
 const READ: &[&str] = &["readonly"];
@@ -536,9 +559,14 @@ pub(crate) fn dispatch(shared: &Shared, client: &mut Client, args: &[Bytes]) -> 
             client.transaction.fail();
             return error;
         }
-        client.transaction.queue(args);
+        client.transaction.queue(spec, args);
         return Reply::Status("QUEUED");
     }
+    run_checked(shared, client, spec, args)
+}
+
+/// Runs a request that passed `dispatch`'s checks, outside a transaction.
+fn run_checked(shared: &Shared, client: &mut Client, spec: &Spec, args: &[Bytes]) -> Reply {
     let reply = (spec.handler)(
         &mut Ctx {
             shared,
@@ -747,45 +775,37 @@ impl Ctx<'_> {
     }
 }
 
-/// Whether a request may join a pipelined batch (`run_batch`): a data command on keys, with a
-/// valid arity, from an authenticated client outside `MULTI` and subscribed mode.
-pub(crate) fn batchable(client: &Client, args: &[Bytes]) -> bool {
-    let Some(spec) = args.first().and_then(|name| lookup(name)) else {
-        return false;
-    };
-    arity_fits(spec, args.len())
+/// The command of a request that may join a pipelined batch (`run_batch`): a data command on
+/// keys, with a valid arity, from an authenticated client outside `MULTI` and subscribed mode.
+/// `None` for any other request, which runs through [`dispatch`].
+pub(crate) fn batchable(client: &Client, args: &[Bytes]) -> Option<&'static Spec> {
+    let spec = args.first().and_then(|name| lookup(name))?;
+    (arity_fits(spec, args.len())
         && spec.keys.0 != 0
         && spec.name != "watch"
         && !spec.flags.contains(&"blocking")
         && client.authenticated
         && !client.transaction.in_multi()
-        && client.subscriptions.count() == 0
+        && client.subscriptions.count() == 0)
+        .then_some(spec)
 }
 
 /// Runs requests that each passed [`batchable`], in order. Several of them that write run
 /// as one engine transaction, committed once, holding the stripes of all their keys: a
 /// pipeline of writes costs one commit, not one per command, and is atomic besides. A single
 /// request, or a batch that only reads, runs as usual.
-pub(crate) fn run_batch(shared: &Shared, client: &mut Client, batch: &[Vec<Bytes>]) -> Vec<Reply> {
-    let writes = batch
-        .iter()
-        .filter(|args| {
-            args.first()
-                .and_then(|name| lookup(name))
-                .is_some_and(|spec| spec.flags.contains(&"write"))
-        })
-        .count();
-    if batch.len() < 2 || writes == 0 {
-        return batch
-            .iter()
-            .map(|args| dispatch(shared, client, args))
-            .collect();
-    }
+pub(crate) fn run_batch(shared: &Shared, client: &mut Client, batch: &[Request]) -> Vec<Reply> {
     let count = u64::try_from(batch.len()).unwrap_or(u64::MAX);
     shared
         .stats
         .commands_processed
         .fetch_add(count, Ordering::Relaxed);
+    if batch.len() < 2 || !batch.iter().any(|request| request.spec.writes()) {
+        return batch
+            .iter()
+            .map(|request| run_checked(shared, client, request.spec, &request.args))
+            .collect();
+    }
     let keys = {
         let ctx = Ctx {
             shared,

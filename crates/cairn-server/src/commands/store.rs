@@ -137,16 +137,11 @@ impl Ctx<'_> {
         if writes.is_empty() {
             return Ok(());
         }
-        self.shared
-            .watches
-            .touch(writes.keys());
+        self.shared.watches.touch(writes.keys());
         // A blocked read (`XREAD`, `BLPOP`, ...) waits on its keys' metadata records, which
         // every write of such a key changes.
-        let wake = self.shared.clients.blocked() > 0
-            && self
-                .shared
-                .clients
-                .any_blocked_on(writes.keys());
+        let wake =
+            self.shared.clients.blocked() > 0 && self.shared.clients.any_blocked_on(writes.keys());
         if self.shared.notify.get() != 0 {
             let mut changes = self.client.changes.borrow_mut();
             for (key, put) in writes.iter() {

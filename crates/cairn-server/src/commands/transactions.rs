@@ -23,7 +23,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use cairn::Version;
 
-use super::{engine_error, is, lookup, Ctx, Spec, Store};
+use super::{engine_error, is, Ctx, Request, Spec, Store};
 use crate::resp::{Reply, OK};
 
 /// How often `EXEC` runs its block again when the engine reports a conflict (an expired key
@@ -34,7 +34,7 @@ const EXEC_ATTEMPTS: usize = 8;
 #[derive(Debug, Default)]
 pub struct TransactionState {
     /// The queued requests, while in `MULTI`.
-    queued: Option<Vec<Vec<Bytes>>>,
+    queued: Option<Vec<Request>>,
     /// A queued request failed its check: `EXEC` aborts.
     failed: bool,
     /// Watched metadata keys and the version each had (`None`: absent).
@@ -50,9 +50,12 @@ impl TransactionState {
     }
 
     /// Queues a checked request.
-    pub(crate) fn queue(&mut self, args: &[Bytes]) {
+    pub(crate) fn queue(&mut self, spec: &'static Spec, args: &[Bytes]) {
         if let Some(queued) = self.queued.as_mut() {
-            queued.push(args.to_vec());
+            queued.push(Request {
+                spec,
+                args: args.to_vec(),
+            });
         }
     }
 
@@ -133,17 +136,16 @@ pub(crate) fn unwatch(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Reply {
 }
 
 /// The engine keys whose stripes `EXEC` locks for `queued`; `None` for every stripe.
-pub(crate) fn keys_to_lock(ctx: &Ctx<'_>, queued: &[Vec<Bytes>]) -> Option<Vec<Vec<u8>>> {
+pub(crate) fn keys_to_lock(ctx: &Ctx<'_>, queued: &[Request]) -> Option<Vec<Vec<u8>>> {
     let mut keys = Vec::new();
-    for args in queued {
-        let spec = args.first().and_then(|name| lookup(name))?;
+    for Request { spec, args } in queued {
         let (first, last, step) = spec.keys;
         // A key of another database than the selected one: its stripe is not the one the
         // selected database's key would have.
         let other_db = spec.name == "move"
             || (spec.name == "copy" && args.iter().skip(3).any(|arg| is(arg, "db")));
         if first == 0 || spec.name == "select" || other_db {
-            if spec.flags.contains(&"write") || spec.name == "select" {
+            if spec.writes() || spec.name == "select" {
                 return None;
             }
             continue;
@@ -200,7 +202,7 @@ pub(crate) fn exec(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Reply {
 pub(crate) fn run_block(
     shared: &crate::state::Shared,
     client: &mut super::Client,
-    block: &[Vec<Bytes>],
+    block: &[Request],
 ) -> Result<Vec<Reply>, Reply> {
     let first_db = client.db;
     let mut attempt = 0;
@@ -211,10 +213,7 @@ pub(crate) fn run_block(
         let mut replies = Vec::with_capacity(block.len());
         client.events.clear();
         client.wake_readers.set(false);
-        for args in block {
-            let Some(spec) = args.first().and_then(|name| lookup(name)) else {
-                continue;
-            };
+        for Request { spec, args } in block {
             let mut inner = Ctx {
                 shared,
                 client: &mut *client,
