@@ -417,6 +417,16 @@ pub fn pending_consumer(value: &[u8]) -> Option<&[u8]> {
     decode_pending(value).map(|(_, _, consumer)| consumer)
 }
 
+/// A consumer's record value: when it was last seen (Unix ms, 8 bytes, little-endian).
+pub fn encode_consumer(seen_ms: u64) -> [u8; 8] {
+    seen_ms.to_le_bytes()
+}
+
+/// The inverse of [`encode_consumer`]; `None` unless `value` is 8 bytes.
+pub fn decode_consumer(value: &[u8]) -> Option<u64> {
+    value.try_into().ok().map(u64::from_le_bytes)
+}
+
 /// The engine key of user key `key` in database `db`.
 pub fn meta_key(db: u8, key: &[u8]) -> Vec<u8> {
     debug_assert!(usize::from(db) < DATABASES);

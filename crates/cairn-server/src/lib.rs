@@ -22,7 +22,7 @@
 //! and under `strict` no reply shows a write that is not yet durable. Each command is atomic.
 //! No input ends the server: a malformed request closes its own connection.
 //!
-//! What it does not have yet: `XINFO CONSUMERS`, the `expired` keyspace event, and some
+//! What it does not have yet: `XINFO STREAM FULL`, the `expired` keyspace event, and some
 //! commands of the types it has (`SORT`, `SWAPDB`, `BITFIELD`, ...):
 //! their commands get Redis's unknown-command error.
 

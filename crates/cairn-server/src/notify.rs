@@ -126,15 +126,25 @@ impl Setting {
 }
 
 /// What one command wrote, while notifications are on: each metadata record it put or
-/// deleted (database, user key, deleted), and whether it deleted any other record.
+/// deleted (database, user key, deleted), whether it deleted any other record, and the
+/// streams it created a consumer on.
 #[derive(Debug, Default)]
 pub(crate) struct Changes {
     keys: Vec<(u8, Bytes, bool)>,
     other_deletes: bool,
     other_writes: bool,
+    consumers_created: Vec<(u8, Bytes)>,
 }
 
 impl Changes {
+    /// Records that the command created a consumer in a group of stream `key` of database
+    /// `db` (`xgroup-createconsumer`, sent before the command's own events, as Redis sends
+    /// it when the consumer appears).
+    pub(crate) fn note_consumer_created(&mut self, db: u8, key: &[u8]) {
+        self.consumers_created
+            .push((db, Bytes::copy_from_slice(key)));
+    }
+
     /// Records a put (`deleted` false) or delete of `engine_key`.
     pub(crate) fn note(&mut self, engine_key: &[u8], deleted: bool) {
         match engine_key {
@@ -235,6 +245,7 @@ fn xgroup_event(subcommand: &[u8]) -> Option<&'static str> {
         b"create" => "xgroup-create",
         b"setid" => "xgroup-setid",
         b"destroy" => "xgroup-destroy",
+        b"createconsumer" => "xgroup-createconsumer",
         b"delconsumer" => "xgroup-delconsumer",
         _ => return None,
     })
@@ -298,7 +309,16 @@ impl Events {
 
     /// Records the events of command `name` (lower case) with `args`, from what it wrote.
     /// `db` is the client's database, for a command that wrote no metadata record.
-    pub(crate) fn record_command(&mut self, name: &str, args: &[Bytes], changes: Changes, db: u8) {
+    pub(crate) fn record_command(
+        &mut self,
+        name: &str,
+        args: &[Bytes],
+        mut changes: Changes,
+        db: u8,
+    ) {
+        for (db, key) in std::mem::take(&mut changes.consumers_created) {
+            self.record(STREAM, "xgroup-createconsumer", db, &key);
+        }
         let Some((class, event)) = command_event(name, args) else {
             return;
         };

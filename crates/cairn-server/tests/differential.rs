@@ -178,7 +178,7 @@ impl Generator {
                 Some(
                     "KEYS" | "SMEMBERS" | "HKEYS" | "HVALS" | "HGETALL" | "XPENDING" | "SINTER"
                     | "SUNION" | "SDIFF" | "HSCAN" | "SSCAN" | "ZSCAN" | "SRANDMEMBER"
-                    | "HRANDFIELD" | "ZRANDMEMBER" | "OBJECT" | "RANDOMKEY",
+                    | "HRANDFIELD" | "ZRANDMEMBER" | "OBJECT" | "RANDOMKEY" | "XINFO",
                 ) if self.in_multi => {
                     continue;
                 }
@@ -863,6 +863,15 @@ impl Generator {
                     self.stream_id(),
                 ],
                 4 => vec!["XGROUP".into(), "DELCONSUMER".into(), key, group, consumer],
+                5 => vec![
+                    "XGROUP".into(),
+                    "CREATECONSUMER".into(),
+                    key,
+                    group,
+                    consumer,
+                ],
+                6 => vec!["XINFO".into(), "CONSUMERS".into(), key, group],
+                7 => vec!["XINFO".into(), "GROUPS".into(), key],
                 _ => vec!["TYPE".into(), key],
             },
         }
@@ -1342,6 +1351,17 @@ fn normalized(command: &[String], reply: Frame) -> Frame {
                 })
                 .collect(),
         ),
+        (Some("XINFO"), Frame::Array(rows)) => Frame::Array(
+            rows.into_iter()
+                .map(|row| match row {
+                    Frame::Array(mut fields) => {
+                        normalize_xinfo_row(&mut fields);
+                        Frame::Array(fields)
+                    }
+                    other => other,
+                })
+                .collect(),
+        ),
         (Some("HGETALL"), Frame::Array(items)) => Frame::Array(sorted_in(&items, 2)),
         // Redis shares small integers between keys and counts them as referenced
         // 2147483647 times; Cairn shares nothing (docs/design.md section 15).
@@ -1364,6 +1384,26 @@ fn normalized(command: &[String], reply: Frame) -> Frame {
             Frame::Array(reply)
         }
         (_, reply) => reply,
+    }
+}
+
+/// One row of `XINFO CONSUMERS` or `XINFO GROUPS` (RESP2: names and values in turn): a
+/// consumer's idle time depends on each server's clock, and a group's `entries-read` and
+/// `lag` are counters Cairn does not keep (docs/design.md section 15).
+fn normalize_xinfo_row(fields: &mut [Frame]) {
+    let mut at = 0;
+    while at + 1 < fields.len() {
+        let replaced = match fields.get(at) {
+            Some(Frame::Bulk(name)) if name == b"idle" => Some(Frame::Integer(0)),
+            Some(Frame::Bulk(name)) if name == b"entries-read" || name == b"lag" => {
+                Some(Frame::Null)
+            }
+            _ => None,
+        };
+        if let (Some(value), Some(slot)) = (replaced, fields.get_mut(at + 1)) {
+            *slot = value;
+        }
+        at += 2;
     }
 }
 
@@ -1440,9 +1480,8 @@ impl Subscriber {
     }
 
     /// The events published since the last drain: publishes a mark through `control` (never
-    /// inside MULTI) and reads up to it. Left out, as documented differences: `expired`
-    /// (Cairn does not send it), and the consumer events Redis sends for consumers that
-    /// Cairn knows only through their pending entries.
+    /// inside MULTI) and reads up to it. Left out, as a documented difference: `expired`
+    /// (Cairn does not send it).
     fn drain(&mut self, control: &mut RespClient) -> std::io::Result<Vec<Frame>> {
         self.marks += 1;
         let mark = self.marks.to_string();
@@ -1456,14 +1495,12 @@ impl Subscriber {
                 return Ok(events);
             }
             let text = format!("{parts:?}");
-            let skipped = ["expired", "xgroup-createconsumer", "xgroup-delconsumer"]
-                .iter()
-                .any(|name| {
-                    parts.iter().any(|part| {
-                        *part == Frame::Bulk(name.as_bytes().to_vec())
-                            || matches!(part, Frame::Bulk(bytes) if bytes.ends_with(format!(":{name}").as_bytes()))
-                    })
-                });
+            let skipped = ["expired"].iter().any(|name| {
+                parts.iter().any(|part| {
+                    *part == Frame::Bulk(name.as_bytes().to_vec())
+                        || matches!(part, Frame::Bulk(bytes) if bytes.ends_with(format!(":{name}").as_bytes()))
+                })
+            });
             if !skipped && !text.is_empty() {
                 events.push(Frame::Array(parts));
             }

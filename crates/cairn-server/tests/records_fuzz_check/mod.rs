@@ -1,13 +1,15 @@
 //! The property of the keyspace record fuzz target (`fuzz/fuzz_targets/server_records.rs`),
 //! shared with the gate's replay (`tests/records_fuzz.rs`): every decoder of a record the RESP
 //! server keeps in the engine (a key's metadata record, a collection's and a stream's header,
-//! an element key, a stream entry's fields, a group's record, a pending entry's record) takes
+//! an element key, a stream entry's fields, a group's record, a pending entry's record, a
+//! consumer's record) takes
 //! any bytes without panicking, and whatever one accepts encodes back to the same bytes, so a
 //! record never changes meaning through a read and a write.
 
 use cairn_server::keyspace::{
-    decode, decode_pending, decode_stream_fields, encode, encode_group, encode_pending,
-    encode_stream_fields, group_last_id, split_element_key, Collection, StreamHeader, StreamId,
+    decode, decode_consumer, decode_pending, decode_stream_fields, encode, encode_consumer,
+    encode_group, encode_pending, encode_stream_fields, group_last_id, split_element_key,
+    Collection, StreamHeader, StreamId,
 };
 
 /// Checks every decoder on `bytes`.
@@ -41,5 +43,8 @@ pub fn check_records(bytes: &[u8]) {
     }
     if let Some((delivered, deliveries, consumer)) = decode_pending(bytes) {
         assert_eq!(encode_pending(delivered, deliveries, consumer), bytes);
+    }
+    if let Some(seen) = decode_consumer(bytes) {
+        assert_eq!(encode_consumer(seen).as_slice(), bytes);
     }
 }

@@ -1,5 +1,6 @@
-//! Consumer groups: `XGROUP` (`CREATE`, `SETID`, `DESTROY`, `DELCONSUMER`) and `XACK`. A
-//! group's record and its pending entries' records are laid out in `keyspace`.
+//! Consumer groups: `XGROUP` (`CREATE`, `SETID`, `DESTROY`, `CREATECONSUMER`,
+//! `DELCONSUMER`) and `XACK`. A group's record, its consumers' and its pending entries'
+//! records are laid out in `keyspace`.
 
 use bytes::Bytes;
 
@@ -70,15 +71,8 @@ fn xgroup_run(ctx: &Ctx<'_>, args: &[Bytes]) -> Result<Reply, Reply> {
             "unknown subcommand or wrong number of arguments for '{given}'. Try XGROUP HELP."
         ))
     };
-    match subcommand.as_str() {
-        "help" => return Ok(xgroup_help()),
-        "createconsumer" => {
-            return Err(Reply::err(
-                "cairn: XGROUP CREATECONSUMER is not supported: a consumer exists through its \
-                 pending entries",
-            ))
-        }
-        _ => {}
+    if subcommand == "help" {
+        return Ok(xgroup_help());
     }
     let mkstream = group_options(args, &subcommand).map_err(|()| syntax())?;
     if matches!(subcommand.as_str(), "create" | "setid") {
@@ -166,10 +160,24 @@ fn group_change(
                 return Ok(Reply::Integer(0));
             }
             writes.delete(group_key);
-            ctx.scan_prefix(&stream.pending_prefix(group), |engine_key, _| {
-                writes.delete(engine_key);
-                true
-            })?;
+            for prefix in [stream.pending_prefix(group), stream.consumer_prefix(group)] {
+                ctx.scan_prefix(&prefix, |engine_key, _| {
+                    writes.delete(engine_key);
+                    true
+                })?;
+            }
+            ctx.apply(&writes)?;
+            Ok(Reply::Integer(1))
+        }
+        "createconsumer" => {
+            if !group_exists {
+                return Err(no_group());
+            }
+            let consumer_key = stream.consumer_key(group, at(args, 4));
+            if ctx.get(&consumer_key)?.is_some() {
+                return Ok(Reply::Integer(0));
+            }
+            writes.put(consumer_key, keyspace::encode_consumer(now));
             ctx.apply(&writes)?;
             Ok(Reply::Integer(1))
         }
@@ -178,6 +186,10 @@ fn group_change(
                 return Err(no_group());
             }
             let consumer = at(args, 4);
+            let consumer_key = stream.consumer_key(group, consumer);
+            if ctx.get(&consumer_key)?.is_some() {
+                writes.delete(consumer_key);
+            }
             let mut removed = 0;
             ctx.scan_prefix(&stream.pending_prefix(group), |engine_key, value| {
                 if pending_consumer(value.as_bytes()) == Some(consumer) {
@@ -239,6 +251,8 @@ fn xgroup_help() -> Reply {
         "      Create the empty stream if it does not exist.",
         "    * ENTRIESREAD entries_read",
         "      Accepted and ignored.",
+        "CREATECONSUMER <key> <groupname> <consumer>",
+        "    Create a new consumer in the specified group.",
         "DELCONSUMER <key> <groupname> <consumer>",
         "    Remove the specified consumer.",
         "DESTROY <key> <groupname>",

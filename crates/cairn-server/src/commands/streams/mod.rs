@@ -1,7 +1,8 @@
 //! Streams: `XADD`, `XLEN`, `XRANGE`, `XREVRANGE`, `XDEL`, `XTRIM`, `XREAD` (with `BLOCK`),
-//! `XGROUP` (`CREATE`, `SETID`, `DESTROY`, `DELCONSUMER`), `XREADGROUP`, `XACK`, and (in
-//! [`pending`]) `XPENDING`, `XCLAIM`, `XAUTOCLAIM` and `XINFO`, with Redis 7.0's semantics
-//! and error texts, on the ordered keyspace (`keyspace` and docs/design.md have the layout).
+//! `XGROUP` (`CREATE`, `SETID`, `DESTROY`, `CREATECONSUMER`, `DELCONSUMER`), `XREADGROUP`,
+//! `XACK`, and (in [`pending`]) `XPENDING`, `XCLAIM`, `XAUTOCLAIM` and `XINFO`, with Redis
+//! 7.0's semantics and error texts, on the ordered keyspace (`keyspace` and docs/design.md
+//! have the layout).
 //!
 //! - A stream is a collection: a metadata record holding a [`StreamHeader`] (version, entry
 //!   count, the last id given), and a record per entry under the collection's element
@@ -19,9 +20,12 @@
 //!   (`Shared::blocked_keys_written`) or for the timeout, and runs the request again. Inside
 //!   `MULTI` they never block, as in Redis.
 //!
+//! - A consumer is a record under the stream prefix: `c`, the group name's length (4 bytes)
+//!   and bytes, and the consumer's name, holding when it was last seen
+//!   ([`Ctx::touch_consumer`]).
+//!
 //! Differences from Redis (docs/design.md lists them with the others): `~` trims exactly as
-//! `=` does (Redis may keep more), and consumers exist only through their pending entries
-//! (no `XGROUP CREATECONSUMER` or `XINFO CONSUMERS`).
+//! `=` does (Redis may keep more), and `XINFO` has no `FULL` form or entry counters.
 
 mod groups;
 mod id;
@@ -91,11 +95,52 @@ impl Stream {
 
     /// The prefix of every pending entry of `group`.
     fn pending_prefix(&self, group: &[u8]) -> Vec<u8> {
+        self.group_records_prefix(b'p', group)
+    }
+
+    /// The prefix of every consumer of `group`, each keyed by its name.
+    fn consumer_prefix(&self, group: &[u8]) -> Vec<u8> {
+        self.group_records_prefix(b'c', group)
+    }
+
+    fn consumer_key(&self, group: &[u8], consumer: &[u8]) -> Vec<u8> {
+        let mut key = self.consumer_prefix(group);
+        key.extend_from_slice(consumer);
+        key
+    }
+
+    /// `tag`, then `group` with its length: where a kind of `group`'s records starts.
+    fn group_records_prefix(&self, tag: u8, group: &[u8]) -> Vec<u8> {
         let mut key = keyspace::stream_prefix(self.db, &self.key, self.header.version);
-        key.push(b'p');
+        key.push(tag);
         key.extend_from_slice(&u32::try_from(group.len()).unwrap_or(u32::MAX).to_be_bytes());
         key.extend_from_slice(group);
         key
+    }
+}
+
+impl Ctx<'_> {
+    /// Makes `consumer` of `group` seen now, in `writes`, creating it if it is not there
+    /// (Redis's consumer lookup as `XREADGROUP`, `XCLAIM` and `XAUTOCLAIM` make it); whether
+    /// it was created. A creation is noted for its keyspace event.
+    fn touch_consumer(
+        &self,
+        stream: &Stream,
+        group: &[u8],
+        consumer: &[u8],
+        now: u64,
+        writes: &mut Writes,
+    ) -> Result<bool, Reply> {
+        let key = stream.consumer_key(group, consumer);
+        let created = self.get(&key)?.is_none();
+        writes.put(key, keyspace::encode_consumer(now));
+        if created && self.shared.notify.get() != 0 {
+            self.client
+                .changes
+                .borrow_mut()
+                .note_consumer_created(stream.db, &stream.key);
+        }
+        Ok(created)
     }
 }
 

@@ -1,11 +1,15 @@
 //! Pending entries and the commands over them: `XPENDING` (the summary and the extended
-//! form), `XCLAIM`, `XAUTOCLAIM`, and `XINFO` (`STREAM`, `GROUPS`), with Redis 7.0's replies
+//! form), `XCLAIM`, `XAUTOCLAIM`, and `XINFO` (`STREAM`, `GROUPS`, `CONSUMERS`, `HELP`), with
+//! Redis 7.0's replies
 //! and errors.
 //!
 //! A pending entry is one record (`Stream::pending_prefix` and the id) holding its delivery
 //! time, its delivery count and its consumer ([`Pending`]). Claims rewrite it in the command's
-//! commit. A consumer exists here only while it has entries pending, so `XINFO GROUPS` counts
-//! those consumers, where Redis also counts consumers with nothing pending.
+//! commit, and make the claiming consumer seen (`Ctx::touch_consumer`), creating it, as
+//! Redis does. A consumer is a record of its own (`Stream::consumer_prefix` and its name)
+//! holding when it was last seen; `XINFO` also counts a consumer named by a pending entry
+//! without such a record (one a database written before consumer records holds), as seen
+//! at its latest delivery.
 
 use bytes::Bytes;
 
@@ -273,6 +277,7 @@ fn xclaim_run(ctx: &Ctx<'_>, args: &[Bytes]) -> Result<Reply, Reply> {
         .unwrap_or(now);
     let mut writes = Writes::new();
     let mut claimed = Vec::new();
+    let mut touched = false;
     // What this command already changed: an id named twice is claimed twice, as in Redis.
     let mut changed = std::collections::HashMap::new();
     for id in ids {
@@ -301,6 +306,10 @@ fn xclaim_run(ctx: &Ctx<'_>, args: &[Bytes]) -> Result<Reply, Reply> {
         };
         if pending.idle(now) < min_idle {
             continue;
+        }
+        if !touched {
+            ctx.touch_consumer(&stream, group, consumer, now, &mut writes)?;
+            touched = true;
         }
         let deliveries = retry_count.unwrap_or(pending.deliveries + u64::from(!just_id));
         let record = encode_pending(delivered_ms, deliveries, consumer);
@@ -372,6 +381,7 @@ fn xautoclaim_run(ctx: &Ctx<'_>, args: &[Bytes]) -> Result<Reply, Reply> {
     let mut writes = Writes::new();
     let mut claimed = Vec::new();
     let mut deleted = Vec::new();
+    let mut touched = false;
     let mut next = StreamId::MIN;
     let mut left = count;
     for (examined, pending) in window.into_iter().enumerate() {
@@ -390,6 +400,10 @@ fn xautoclaim_run(ctx: &Ctx<'_>, args: &[Bytes]) -> Result<Reply, Reply> {
         if pending.idle(now) < min_idle {
             continue;
         }
+        if !touched {
+            ctx.touch_consumer(&stream, group, consumer, now, &mut writes)?;
+            touched = true;
+        }
         let deliveries = pending.deliveries + u64::from(!just_id);
         writes.put(&key, encode_pending(now, deliveries, consumer));
         claimed.push(if just_id {
@@ -407,7 +421,7 @@ fn xautoclaim_run(ctx: &Ctx<'_>, args: &[Bytes]) -> Result<Reply, Reply> {
     ]))
 }
 
-/// `XINFO STREAM key` and `XINFO GROUPS key`.
+/// `XINFO STREAM key`, `XINFO GROUPS key`, `XINFO CONSUMERS key group` and `XINFO HELP`.
 pub(crate) fn xinfo(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
     xinfo_run(ctx, args).unwrap_or_else(|error| error)
 }
@@ -417,6 +431,8 @@ fn xinfo_run(ctx: &Ctx<'_>, args: &[Bytes]) -> Result<Reply, Reply> {
     let subcommand = given.to_ascii_lowercase();
     let arity_fits = match subcommand.as_str() {
         "stream" | "groups" => args.len() == 3,
+        "consumers" => args.len() == 4,
+        "help" => args.len() == 2,
         _ => {
             return Err(Reply::err(format!(
                 "unknown subcommand '{given}'. Try XINFO HELP."
@@ -426,50 +442,78 @@ fn xinfo_run(ctx: &Ctx<'_>, args: &[Bytes]) -> Result<Reply, Reply> {
     if !arity_fits {
         return Err(crate::commands::wrong_arity(&format!("xinfo|{subcommand}")));
     }
+    if subcommand == "help" {
+        return Ok(xinfo_help());
+    }
     let now = keyspace::now_millis();
     let stream = ctx
         .read_stream(at(args, 2), now)?
         .ok_or_else(|| Reply::err("no such key"))?;
-    let groups = groups_of(ctx, &stream)?;
-    if subcommand == "groups" {
-        let mut replies = Vec::new();
-        for (name, last) in groups {
-            let mut consumers = std::collections::BTreeSet::new();
-            let mut pending = 0u64;
-            walk_pending(
-                ctx,
-                &stream,
-                &name,
-                (StreamId::MIN, StreamId::MAX),
-                |entry| {
-                    consumers.insert(entry.consumer);
-                    pending += 1;
-                    true
-                },
-            )?;
-            replies.push(Reply::Map(vec![
-                (Reply::bulk("name"), Reply::Bulk(Bytes::from(name))),
-                (
-                    Reply::bulk("consumers"),
-                    count_reply(u64::try_from(consumers.len()).unwrap_or(u64::MAX)),
-                ),
-                (Reply::bulk("pending"), count_reply(pending)),
-                (
-                    Reply::bulk("last-delivered-id"),
-                    Reply::Bulk(Bytes::from(last.to_string())),
-                ),
-                (Reply::bulk("entries-read"), Reply::Null),
-                (Reply::bulk("lag"), Reply::Null),
-            ]));
+    match subcommand.as_str() {
+        "consumers" => {
+            let group = at(args, 3);
+            if ctx.get(&stream.group_key(group))?.is_none() {
+                return Err(Reply::Error(format!(
+                    "NOGROUP No such consumer group '{}' for key name '{}'",
+                    String::from_utf8_lossy(group),
+                    String::from_utf8_lossy(at(args, 2))
+                )));
+            }
+            let consumers = consumers_of(ctx, &stream, group)?;
+            Ok(Reply::Array(
+                consumers
+                    .into_iter()
+                    .map(|(name, consumer)| {
+                        Reply::Map(vec![
+                            (Reply::bulk("name"), Reply::Bulk(Bytes::from(name))),
+                            (Reply::bulk("pending"), count_reply(consumer.pending)),
+                            (
+                                Reply::bulk("idle"),
+                                count_reply(now.saturating_sub(consumer.seen_ms)),
+                            ),
+                        ])
+                    })
+                    .collect(),
+            ))
         }
-        return Ok(Reply::Array(replies));
+        "groups" => groups_reply(ctx, &stream),
+        _ => stream_reply(ctx, &stream),
     }
+}
+
+/// `XINFO GROUPS`: each group's name, consumers, pending entries and last delivered id.
+fn groups_reply(ctx: &Ctx<'_>, stream: &Stream) -> Result<Reply, Reply> {
+    let mut replies = Vec::new();
+    for (name, last) in groups_of(ctx, stream)? {
+        let consumers = consumers_of(ctx, stream, &name)?;
+        let pending: u64 = consumers.values().map(|consumer| consumer.pending).sum();
+        replies.push(Reply::Map(vec![
+            (Reply::bulk("name"), Reply::Bulk(Bytes::from(name))),
+            (
+                Reply::bulk("consumers"),
+                count_reply(u64::try_from(consumers.len()).unwrap_or(u64::MAX)),
+            ),
+            (Reply::bulk("pending"), count_reply(pending)),
+            (
+                Reply::bulk("last-delivered-id"),
+                Reply::Bulk(Bytes::from(last.to_string())),
+            ),
+            (Reply::bulk("entries-read"), Reply::Null),
+            (Reply::bulk("lag"), Reply::Null),
+        ]));
+    }
+    Ok(Reply::Array(replies))
+}
+
+/// `XINFO STREAM`: the length, the last id, the groups, and the first and last entries.
+fn stream_reply(ctx: &Ctx<'_>, stream: &Stream) -> Result<Reply, Reply> {
+    let groups = groups_of(ctx, stream)?;
     let mut first = Reply::Null;
-    ctx.entries(&stream, StreamId::MIN, StreamId::MAX, |id, value| {
+    ctx.entries(stream, StreamId::MIN, StreamId::MAX, |id, value| {
         first = entry_reply(id, value)?;
         Ok(false)
     })?;
-    let last = match ctx.last_entry(&stream)? {
+    let last = match ctx.last_entry(stream)? {
         Some((id, value)) => entry_reply(id, &value)?,
         None => Reply::Null,
     };
@@ -486,6 +530,84 @@ fn xinfo_run(ctx: &Ctx<'_>, args: &[Bytes]) -> Result<Reply, Reply> {
         (Reply::bulk("first-entry"), first),
         (Reply::bulk("last-entry"), last),
     ]))
+}
+
+fn xinfo_help() -> Reply {
+    const LINES: &[&str] = &[
+        "XINFO <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        "CONSUMERS <key> <groupname>",
+        "    Show consumers of <groupname>.",
+        "GROUPS <key>",
+        "    Show the stream consumer groups.",
+        "STREAM <key>",
+        "    Show information about the stream.",
+        "HELP",
+        "    Prints this help.",
+    ];
+    Reply::Array(
+        LINES
+            .iter()
+            .map(|line| Reply::StatusText((*line).to_owned()))
+            .collect(),
+    )
+}
+
+/// What `XINFO` shows of a consumer.
+#[derive(Default)]
+struct ConsumerInfo {
+    pending: u64,
+    seen_ms: u64,
+    /// Whether it has a record; a consumer without one was last seen at its latest delivery.
+    recorded: bool,
+}
+
+/// The consumers of `group`, by name: each consumer record, and each consumer a pending
+/// entry names without one (seen at its latest delivery).
+fn consumers_of(
+    ctx: &Ctx<'_>,
+    stream: &Stream,
+    group: &[u8],
+) -> Result<std::collections::BTreeMap<Vec<u8>, ConsumerInfo>, Reply> {
+    let mut consumers = std::collections::BTreeMap::<Vec<u8>, ConsumerInfo>::new();
+    let prefix = stream.consumer_prefix(group);
+    let mut failed = false;
+    ctx.scan_prefix(&prefix, |engine_key, value| {
+        match (
+            engine_key.get(prefix.len()..),
+            keyspace::decode_consumer(value.as_bytes()),
+        ) {
+            (Some(name), Some(seen_ms)) => {
+                consumers.insert(
+                    name.to_vec(),
+                    ConsumerInfo {
+                        pending: 0,
+                        seen_ms,
+                        recorded: true,
+                    },
+                );
+            }
+            _ => failed = true,
+        }
+        !failed
+    })?;
+    if failed {
+        return Err(damaged());
+    }
+    walk_pending(
+        ctx,
+        stream,
+        group,
+        (StreamId::MIN, StreamId::MAX),
+        |entry| {
+            let info = consumers.entry(entry.consumer).or_default();
+            info.pending += 1;
+            if !info.recorded {
+                info.seen_ms = info.seen_ms.max(entry.delivered_ms);
+            }
+            true
+        },
+    )?;
+    Ok(consumers)
 }
 
 /// Every group of `stream`: its name and last delivered id, in name order.

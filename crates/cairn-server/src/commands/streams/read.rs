@@ -317,6 +317,7 @@ fn deliver_new(
         return Ok(entries);
     };
     let mut writes = Writes::new();
+    ctx.touch_consumer(stream, group, consumer, now, &mut writes)?;
     if !parsed.noack {
         let prefix = stream.pending_prefix(group);
         let pending = encode_pending(now, 1, consumer);
@@ -354,6 +355,7 @@ fn history(
     })?;
     let now = keyspace::now_millis();
     let mut writes = Writes::new();
+    ctx.touch_consumer(stream, group, consumer, now, &mut writes)?;
     let mut replies = Vec::with_capacity(mine.len());
     for pending in mine {
         match ctx.get(&stream.entry_key(pending.id))? {
