@@ -437,6 +437,11 @@ pub fn meta_key(db: u8, key: &[u8]) -> Vec<u8> {
     out
 }
 
+/// Whether `engine_key` is a key's metadata record (as [`meta_key`] makes them).
+pub fn is_meta_key(engine_key: &[u8]) -> bool {
+    engine_key.get(1) == Some(&META_TAG)
+}
+
 /// The engine prefix of every metadata record of database `db`.
 pub fn meta_prefix(db: u8) -> [u8; 2] {
     [db, META_TAG]

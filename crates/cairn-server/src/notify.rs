@@ -15,9 +15,11 @@
 //!   pipelined batches), so a subscriber that reads the key on an event sees the change.
 //! - Publishing goes through the pub/sub outboxes, which never block: a subscriber that does
 //!   not read is cut off, never the writer.
+//! - `new` (class `n`) is sent when a command puts a key where no live key was; while the
+//!   class is on, `Ctx::apply` reads each metadata record it is about to put to know.
 //! - Not sent: `expired` (the engine reaps expired records silently, so nothing tells the
-//!   server when a key's deadline passed), `evicted` (nothing is evicted), `keymiss` and
-//!   `new`. Their letters are accepted.
+//!   server when a key's deadline passed), `evicted` (nothing is evicted) and `keymiss`.
+//!   Their letters are accepted.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -45,8 +47,8 @@ pub const STREAM: u32 = 1 << 10;
 const KEY_MISS: u32 = 1 << 11;
 /// `d`: module events (accepted; there are no modules).
 const MODULE: u32 = 1 << 12;
-/// `n`: new keys (accepted, not sent).
-const NEW: u32 = 1 << 13;
+/// `n`: new keys.
+pub const NEW: u32 = 1 << 13;
 /// `K`: publish on `__keyspace@<db>__:<key>`.
 const KEYSPACE: u32 = 1 << 0;
 /// `E`: publish on `__keyevent@<db>__:<event>`.
@@ -134,9 +136,26 @@ pub(crate) struct Changes {
     other_deletes: bool,
     other_writes: bool,
     consumers_created: Vec<(u8, Bytes)>,
+    new_keys: Vec<(u8, Bytes)>,
 }
 
 impl Changes {
+    /// Records that the command is about to put `engine_key`, a metadata record, where no
+    /// live key was (`new`, sent before the command's own events, as Redis sends it when
+    /// the key is added). Noted only while the `n` class is on: it takes a read.
+    pub(crate) fn note_new(&mut self, engine_key: &[u8]) {
+        if let [db, b'k', key @ ..] = engine_key {
+            // A key a command writes twice is new once.
+            if !self
+                .new_keys
+                .iter()
+                .any(|(seen_db, seen)| seen_db == db && seen == key)
+            {
+                self.new_keys.push((*db, Bytes::copy_from_slice(key)));
+            }
+        }
+    }
+
     /// Records that the command created a consumer in a group of stream `key` of database
     /// `db` (`xgroup-createconsumer`, sent before the command's own events, as Redis sends
     /// it when the consumer appears).
@@ -316,9 +335,60 @@ impl Events {
         mut changes: Changes,
         db: u8,
     ) {
+        let mut new_keys = std::mem::take(&mut changes.new_keys);
         for (db, key) in std::mem::take(&mut changes.consumers_created) {
             self.record(STREAM, "xgroup-createconsumer", db, &key);
         }
+        // Redis deletes the target of these and adds it again: it is new even when it
+        // replaced a key, and its `new` comes before every other event of the command.
+        let adds_target = matches!(name, "rename" | "renamenx" | "move" | "copy");
+        if adds_target {
+            for (db, key, deleted) in &changes.keys {
+                if !deleted && !new_keys.iter().any(|(d, k)| d == db && k == key) {
+                    new_keys.push((*db, key.clone()));
+                }
+            }
+        }
+        let start = self.pending.len();
+        self.record_changes(name, args, changes, db);
+        if adds_target {
+            let tail = self.pending.split_off(start.min(self.pending.len()));
+            for (db, key) in new_keys {
+                self.record(NEW, "new", db, &key);
+            }
+            self.pending.extend(tail);
+        } else if !new_keys.is_empty() {
+            self.place_new(start, new_keys);
+        }
+    }
+
+    /// Puts a `new` event for each of `new_keys` just before the first event on that key
+    /// from `start` on, as Redis sends it when it adds the key, before the command's event on
+    /// it; a key with no such event gets its `new` at `start`.
+    fn place_new(&mut self, start: usize, mut new_keys: Vec<(u8, Bytes)>) {
+        let tail = self.pending.split_off(start.min(self.pending.len()));
+        let new_event = |(db, key): (u8, Bytes)| Event {
+            class: NEW,
+            name: "new",
+            db,
+            key,
+        };
+        let mut placed = Vec::with_capacity(tail.len() + new_keys.len());
+        for event in tail {
+            if let Some(at) = new_keys
+                .iter()
+                .position(|(db, key)| *db == event.db && *key == event.key)
+            {
+                placed.push(new_event(new_keys.remove(at)));
+            }
+            placed.push(event);
+        }
+        self.pending.extend(new_keys.into_iter().map(new_event));
+        self.pending.extend(placed);
+    }
+
+    /// The command's own events, from what it wrote.
+    fn record_changes(&mut self, name: &str, args: &[Bytes], changes: Changes, db: u8) {
         let Some((class, event)) = command_event(name, args) else {
             return;
         };

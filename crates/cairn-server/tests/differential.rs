@@ -1467,10 +1467,10 @@ struct Subscriber {
 }
 
 impl Subscriber {
-    /// Switches every event on (through `control`) and subscribes.
+    /// Switches every event on (through `control`), `new` included, and subscribes.
     fn connect(addr: SocketAddr, control: &mut RespClient) -> std::io::Result<Subscriber> {
         assert_eq!(
-            control.command(&["CONFIG", "SET", "notify-keyspace-events", "KEA"])?,
+            control.command(&["CONFIG", "SET", "notify-keyspace-events", "KEAn"])?,
             Frame::Status("OK".to_owned())
         );
         let mut client = RespClient::connect(addr)?;

@@ -15,6 +15,7 @@ use parking_lot::MutexGuard;
 use smallvec::SmallVec;
 
 use super::{engine_error, Ctx};
+use crate::keyspace;
 use crate::resp::Reply;
 
 /// Where a command's reads and writes go.
@@ -142,9 +143,18 @@ impl Ctx<'_> {
         // every write of such a key changes.
         let wake =
             self.shared.clients.blocked() > 0 && self.shared.clients.any_blocked_on(writes.keys());
-        if self.shared.notify.get() != 0 {
+        let notify = self.shared.notify.get();
+        if notify != 0 {
+            let now = keyspace::now_millis();
             let mut changes = self.client.changes.borrow_mut();
             for (key, put) in writes.iter() {
+                if notify & crate::notify::NEW != 0
+                    && put.is_some()
+                    && keyspace::is_meta_key(key)
+                    && self.read(key, now)?.is_none()
+                {
+                    changes.note_new(key);
+                }
                 changes.note(key, put.is_none());
             }
         }
