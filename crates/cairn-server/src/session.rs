@@ -15,13 +15,14 @@
 //! - A blocking read (`XREAD ... BLOCK`, `BLPOP`, `BRPOP`) that finds nothing parks the
 //!   connection: it sends the replies before it, registers the keys it waits on, then waits
 //!   for a committed write to one of them (`Shared::blocked_keys_written`, re-armed before each
-//!   look so no wake-up is lost), the timeout, the client leaving, a kill or shutdown, and
-//!   runs the read again. Requests sent meanwhile wait in the input, at most
+//!   look so no wake-up is lost), the timeout, `CLIENT UNBLOCK`, the client leaving, a kill
+//!   or shutdown, and runs the read again. Requests sent meanwhile wait in the input, at most
 //!   [`BLOCKED_INPUT_MAX`] of them; then the socket is no longer read until the read ends.
 //! - A protocol error gets Redis's `-ERR Protocol error: ...` and closes the connection; the
 //!   server goes on. The idle timeout, `CLIENT KILL` and shutdown end a connection between
 //!   batches, never in the middle of a command.
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
@@ -187,6 +188,16 @@ async fn wait_blocked(
     shutdown: &mut watch::Receiver<bool>,
 ) -> bool {
     let _counted = shared.clients.block(&blocked.keys);
+    let unblock = shared
+        .clients
+        .read(client.id, |entry| Arc::clone(&entry.unblock))
+        .unwrap_or_default();
+    let unblocked = unblock.notify.notified();
+    tokio::pin!(unblocked);
+    unblocked.as_mut().enable();
+    unblock.with_error.store(false, Ordering::Release);
+    unblock.blocked.store(true, Ordering::Release);
+    let _unmarked = Unmark(&unblock);
     let deadline = blocked
         .timeout
         .map(|timeout| tokio::time::Instant::now() + timeout);
@@ -220,6 +231,15 @@ async fn wait_blocked(
                     client.send(&Reply::NullArray, output);
                     return true;
                 }
+                () = &mut unblocked => {
+                    let reply = if unblock.with_error.load(Ordering::Acquire) {
+                        Reply::Error("UNBLOCKED client unblocked via CLIENT UNBLOCK".to_owned())
+                    } else {
+                        Reply::NullArray
+                    };
+                    client.send(&reply, output);
+                    return true;
+                }
                 read = stream.read_buf(input), if room => match read {
                     Ok(0) | Err(_) => return false,
                     Ok(_) => {}
@@ -228,6 +248,15 @@ async fn wait_blocked(
                 _ = shutdown.changed() => return false,
             }
         }
+    }
+}
+
+/// Marks a client no longer blocked when its blocking read ends, however it ends.
+struct Unmark<'a>(&'a crate::state::Unblock);
+
+impl Drop for Unmark<'_> {
+    fn drop(&mut self) {
+        self.0.blocked.store(false, Ordering::Release);
     }
 }
 

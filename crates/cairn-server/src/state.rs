@@ -417,6 +417,33 @@ pub(crate) struct ClientEntry {
     pub(crate) db: u8,
     pub(crate) created: Instant,
     pub(crate) kill: Arc<tokio::sync::Notify>,
+    /// `CLIENT UNBLOCK`'s way in to the client's blocking read.
+    pub(crate) unblock: Arc<Unblock>,
+}
+
+/// Ends a client's blocking read from another connection (`CLIENT UNBLOCK`).
+#[derive(Debug, Default)]
+pub(crate) struct Unblock {
+    /// Woken by `unblock`; the blocked read registers (`Notified::enable`) before it sets
+    /// `blocked`, so no call that saw `blocked` is missed.
+    pub(crate) notify: tokio::sync::Notify,
+    /// The client waits in a blocking read.
+    pub(crate) blocked: std::sync::atomic::AtomicBool,
+    /// The read is to end with `UNBLOCKED`'s error, not as a timeout.
+    pub(crate) with_error: std::sync::atomic::AtomicBool,
+}
+
+impl Unblock {
+    /// Ends the client's blocking read, as a timeout or (`with_error`) with an error;
+    /// whether it was blocked.
+    pub(crate) fn unblock(&self, with_error: bool) -> bool {
+        if !self.blocked.swap(false, Ordering::AcqRel) {
+            return false;
+        }
+        self.with_error.store(with_error, Ordering::Release);
+        self.notify.notify_waiters();
+        true
+    }
 }
 
 impl Clients {
@@ -442,6 +469,7 @@ impl Clients {
                 db: 0,
                 created: Instant::now(),
                 kill: Arc::clone(&kill),
+                unblock: Arc::default(),
             },
         );
         self.connected.store(entries.len(), Ordering::Relaxed);

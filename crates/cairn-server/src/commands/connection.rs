@@ -216,6 +216,8 @@ pub(crate) fn client(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
         OK
     } else if is(sub, "kill") {
         client_kill(ctx, args)
+    } else if is(sub, "unblock") && (args.len() == 3 || args.len() == 4) {
+        client_unblock(ctx, args).unwrap_or_else(|error| error)
     } else if is(sub, "reply") && args.len() == 3 {
         if ctx.client.set_replies(at(args, 2)) {
             OK
@@ -228,6 +230,28 @@ pub(crate) fn client(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
             String::from_utf8_lossy(sub)
         ))
     }
+}
+
+/// `CLIENT UNBLOCK id [TIMEOUT|ERROR]`: ends client `id`'s blocking read as a timeout or with
+/// `UNBLOCKED`'s error; 1 if it was blocked, else 0. Checked in Redis's order.
+fn client_unblock(ctx: &Ctx<'_>, args: &[Bytes]) -> Result<Reply, Reply> {
+    let with_error = match args.get(3) {
+        None => false,
+        Some(reason) if is(reason, "timeout") => false,
+        Some(reason) if is(reason, "error") => true,
+        Some(_) => {
+            return Err(Reply::err(
+                "CLIENT UNBLOCK reason should be TIMEOUT or ERROR",
+            ))
+        }
+    };
+    let id = u64::try_from(int_arg(at(args, 2))?).unwrap_or(0);
+    let unblocked = ctx
+        .shared
+        .clients
+        .read(id, |entry| entry.unblock.unblock(with_error))
+        .unwrap_or(false);
+    Ok(Reply::Integer(i64::from(unblocked)))
 }
 
 /// `CLIENT KILL addr` (the old form: `OK` or an error) or `CLIENT KILL <filter value>...`
