@@ -21,6 +21,7 @@ UNITS=(
   unit/type/incr unit/type/string unit/type/hash unit/type/list unit/type/set
   unit/type/zset unit/type/stream unit/type/stream-cgroups unit/expire unit/keyspace
   unit/multi unit/pubsub unit/scan unit/protocol unit/quit unit/auth unit/bitops
+  unit/bitfield
 )
 DENY_TAGS=(needs:debug needs:config-maxmemory needs:repl needs:latency needs:local-process
   needs:pfdebug needs:save needs:reset needs:other-server)

@@ -23,7 +23,7 @@
 //! No input ends the server: a malformed request closes its own connection.
 //!
 //! What it does not have yet: `XINFO STREAM FULL`, the `expired` keyspace event, and some
-//! commands of the types it has (`SORT`, `SWAPDB`, `BITFIELD`, ...):
+//! commands of the types it has (`SORT`, `SWAPDB`, `DUMP`, ...):
 //! their commands get Redis's unknown-command error.
 
 pub mod keyspace;

@@ -137,9 +137,18 @@ pub(crate) struct Changes {
     other_writes: bool,
     consumers_created: Vec<(u8, Bytes)>,
     new_keys: Vec<(u8, Bytes)>,
+    /// The command's writes make no event of their own (a `new` still goes out).
+    quiet: bool,
 }
 
 impl Changes {
+    /// Marks the command's writes as making no event of their own: a `BITFIELD` whose every
+    /// operation failed keeps the string it created or grew, and Redis sends nothing for it
+    /// but `new`.
+    pub(crate) fn quiet(&mut self) {
+        self.quiet = true;
+    }
+
     /// Records that the command is about to put `engine_key`, a metadata record, where no
     /// live key was (`new`, sent before the command's own events, as Redis sends it when
     /// the key is added). Noted only while the `n` class is on: it takes a read.
@@ -188,7 +197,7 @@ fn command_event(name: &str, args: &[Bytes]) -> Option<(u32, &'static str)> {
         }
         "append" => (STRING, "append"),
         "setrange" => (STRING, "setrange"),
-        "setbit" => (STRING, "setbit"),
+        "setbit" | "bitfield" => (STRING, "setbit"),
         "incr" | "decr" | "incrby" | "decrby" => (STRING, "incrby"),
         "incrbyfloat" => (STRING, "incrbyfloat"),
         "del" | "unlink" | "getdel" => (GENERIC, "del"),
@@ -350,7 +359,9 @@ impl Events {
             }
         }
         let start = self.pending.len();
-        self.record_changes(name, args, changes, db);
+        if !changes.quiet {
+            self.record_changes(name, args, changes, db);
+        }
         if adds_target {
             let tail = self.pending.split_off(start.min(self.pending.len()));
             for (db, key) in new_keys {

@@ -403,7 +403,8 @@ impl Generator {
     /// most commands succeed), sometimes one of the shared keys (so types collide).
     /// `BITCOUNT`, `BITPOS` or `BITOP`, with ranges in bytes and bits.
     fn bit_command(&mut self, key: String) -> Vec<String> {
-        let mut args = match self.rng.below(3) {
+        let mut args = match self.rng.below(5) {
+            3 | 4 => return self.bitfield_command(key),
             0 => vec!["BITCOUNT".into(), key],
             1 => vec![
                 "BITPOS".into(),
@@ -425,6 +426,55 @@ impl Generator {
         }
         if range >= 2 && self.chance(50) {
             args.push(self.pick(&["BIT", "BYTE", "WORD"]).into());
+        }
+        args
+    }
+
+    /// `BITFIELD` (or `BITFIELD_RO`) with one to three operations: fields of every width and
+    /// sign, small and `#` offsets, values at and past the limits, each overflow mode, and
+    /// now and then a bad type, offset, value, mode or subcommand.
+    fn bitfield_command(&mut self, key: String) -> Vec<String> {
+        let name = if self.chance(20) {
+            "BITFIELD_RO"
+        } else {
+            "BITFIELD"
+        };
+        let mut args = vec![name.into(), key];
+        for _ in 0..=self.rng.below(3) {
+            if self.chance(50) {
+                args.push("OVERFLOW".into());
+                args.push(
+                    self.pick(&["WRAP", "SAT", "SAT", "FAIL", "FAIL", "BAD"])
+                        .into(),
+                );
+            }
+            let op = self.pick(&["GET", "SET", "INCRBY", "INCRBY", "INCRBY", "NOPE"]);
+            args.push(op.into());
+            let kind = self.pick(&[
+                "u1", "u2", "u8", "i8", "i5", "u63", "i64", "i16", "u0", "u64", "i65", "x8",
+            ]);
+            args.push(kind.into());
+            let offset = if self.chance(20) {
+                self.pick(&["#0", "#1", "#3", "-1", "x", "#-1"]).to_owned()
+            } else {
+                self.int(0, 40)
+            };
+            args.push(offset);
+            if op != "GET" {
+                let value = if self.chance(20) {
+                    self.pick(&[
+                        "9223372036854775807",
+                        "-9223372036854775808",
+                        "x",
+                        "255",
+                        "-129",
+                    ])
+                    .to_owned()
+                } else {
+                    self.int(-300, 300)
+                };
+                args.push(value);
+            }
         }
         args
     }

@@ -3,12 +3,13 @@
 //!
 //! [`dispatch`] checks, in Redis's order: the command exists, the client is authenticated (or
 //! the command is allowed before), the argument count fits the arity. Errors use Redis's
-//! texts. Commands are grouped by what they touch: [`strings`] (and [`bits`], [`lcs`]), [`keys`],
+//! texts. Commands are grouped by what they touch: [`strings`] (and [`bits`], [`bitfield`], [`lcs`]), [`keys`],
 //! [`hashes`], [`lists`], [`sets`], [`zsets`] (sharing [`collection`]), [`streams`],
 //! [`transactions`], [`scripting`] (Lua), [`pubsub`], [`config`], and [`connection`] (the
 //! connection and the server). Every command reads and writes through [`store`], which sends
 //! them to the database or to the transaction of an `EXEC`.
 
+mod bitfield;
 mod bits;
 mod collection;
 mod config;
@@ -320,6 +321,14 @@ pub(crate) static COMMANDS: &[Spec] = &[
     spec!("bitcount", -2, READ, (1, 1, 1), bits::bitcount),
     spec!("bitpos", -3, READ, (1, 1, 1), bits::bitpos),
     spec!("bitop", -4, WRITE, (2, -1, 1), bits::bitop),
+    spec!("bitfield", -2, WRITE, (1, 1, 1), bitfield::bitfield),
+    spec!(
+        "bitfield_ro",
+        -2,
+        READ_FAST,
+        (1, 1, 1),
+        bitfield::bitfield_ro
+    ),
     spec!("randomkey", 1, READ, (0, 0, 0), keys::randomkey),
     spec!("move", 3, WRITE_FAST, (1, 1, 1), keys::move_key),
     // Hashes.
