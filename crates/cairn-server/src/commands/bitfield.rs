@@ -14,7 +14,7 @@
 
 use bytes::Bytes;
 
-use super::strings::at;
+use super::strings::{at, checked_bit_offset};
 use super::{int_arg, is, syntax_error, Ctx};
 use crate::keyspace::now_millis;
 use crate::resp::Reply;
@@ -199,21 +199,14 @@ fn field_type(arg: &[u8]) -> Result<(bool, u32), Reply> {
 
 /// A bit offset, or `#n` for `n` fields of `bits` bits; below the bulk length limit in bytes.
 fn field_offset(ctx: &Ctx<'_>, arg: &[u8], bits: u32) -> Result<u64, Reply> {
-    let error = || Reply::err("bit offset is not an integer or out of range");
     let (count, times) = match arg.split_first() {
         Some((b'#', count)) => (count, i64::from(bits)),
         _ => (arg, 1),
     };
     let offset = int_arg(count)
         .ok()
-        .and_then(|count| count.checked_mul(times))
-        .and_then(|offset| u64::try_from(offset).ok())
-        .ok_or_else(error)?;
-    let bytes_max = u64::try_from(ctx.shared.config.bulk_bytes_max).unwrap_or(u64::MAX);
-    if offset >> 3 >= bytes_max {
-        return Err(error());
-    }
-    Ok(offset)
+        .and_then(|count| count.checked_mul(times));
+    checked_bit_offset(ctx, offset)
 }
 
 /// A `GET`'s reply: the field's value, bits past the end of the string reading as 0.

@@ -435,9 +435,14 @@ pub(crate) fn setrange(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
 /// A bit offset as `SETBIT` and `GETBIT` read one: from 0 to the bits of the longest value a
 /// request may carry (`proto-max-bulk-len`), with Redis's error otherwise.
 fn bit_offset(ctx: &Ctx<'_>, arg: &[u8]) -> Result<u64, Reply> {
+    checked_bit_offset(ctx, int_arg(arg).ok())
+}
+
+/// A parsed bit offset (`None`: not an integer) checked as Redis checks one: not negative,
+/// and its byte below the bulk length limit.
+pub(super) fn checked_bit_offset(ctx: &Ctx<'_>, offset: Option<i64>) -> Result<u64, Reply> {
     let error = || Reply::err("bit offset is not an integer or out of range");
-    let offset = int_arg(arg)
-        .ok()
+    let offset = offset
         .and_then(|offset| u64::try_from(offset).ok())
         .ok_or_else(error)?;
     let bytes_max = u64::try_from(ctx.shared.config.bulk_bytes_max).unwrap_or(u64::MAX);

@@ -262,10 +262,5 @@ fn xgroup_help() -> Reply {
         "HELP",
         "    Prints this help.",
     ];
-    Reply::Array(
-        LINES
-            .iter()
-            .map(|line| Reply::StatusText((*line).to_owned()))
-            .collect(),
-    )
+    super::help_reply(LINES)
 }

@@ -47,6 +47,16 @@ use super::{int_arg, is, syntax_error, wrong_arity, wrong_type, Ctx, Writes};
 use crate::keyspace::{self, Kind, StreamHeader, StreamId};
 use crate::resp::Reply;
 
+/// A `HELP` subcommand's reply: each line as a status, as Redis sends it.
+fn help_reply(lines: &[&str]) -> Reply {
+    Reply::Array(
+        lines
+            .iter()
+            .map(|line| Reply::StatusText((*line).to_owned()))
+            .collect(),
+    )
+}
+
 /// Redis's error for an id that does not parse.
 pub(super) fn invalid_id() -> Reply {
     Reply::err("Invalid stream ID specified as stream command argument")

@@ -544,12 +544,7 @@ fn xinfo_help() -> Reply {
         "HELP",
         "    Prints this help.",
     ];
-    Reply::Array(
-        LINES
-            .iter()
-            .map(|line| Reply::StatusText((*line).to_owned()))
-            .collect(),
-    )
+    super::help_reply(LINES)
 }
 
 /// What `XINFO` shows of a consumer.
