@@ -128,8 +128,9 @@ impl Setting {
 }
 
 /// What one command wrote, while notifications are on: each metadata record it put or
-/// deleted (database, user key, deleted), whether it deleted any other record, and the
-/// streams it created a consumer on.
+/// deleted (database, user key, deleted), whether it put or deleted any other record, the
+/// streams it created a consumer on, the keys it added (while `n` is on), and whether its
+/// writes make no event of their own.
 #[derive(Debug, Default)]
 pub(crate) struct Changes {
     keys: Vec<(u8, Bytes, bool)>,
