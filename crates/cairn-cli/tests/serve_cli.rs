@@ -57,6 +57,7 @@ fn writer(addr: SocketAddr, name: &str, acked: &Mutex<Vec<String>>) {
         return;
     };
     let stream = format!("stream:{name}");
+    let list = format!("list:{name}");
     for batch in 0.. {
         let keys: Vec<String> = (0..16).map(|i| format!("{name}-{batch}-{i}")).collect();
         for key in &keys {
@@ -64,11 +65,14 @@ fn writer(addr: SocketAddr, name: &str, acked: &Mutex<Vec<String>>) {
                 return;
             }
         }
-        // One stream entry per batch too, in the same pipeline.
+        // One stream entry and one list element per batch too, in the same pipeline.
         let entry = batch.to_string();
         if client
             .send(&["XADD", stream.as_str(), "*", "batch", entry.as_str()])
             .is_err()
+            || client
+                .send(&["RPUSH", list.as_str(), entry.as_str()])
+                .is_err()
         {
             return;
         }
@@ -90,7 +94,49 @@ fn writer(addr: SocketAddr, name: &str, acked: &Mutex<Vec<String>>) {
             }
             _ => return,
         }
+        match client.read() {
+            Ok(Frame::Integer(_)) => {
+                if let Ok(mut acked) = acked.lock() {
+                    acked.push(format!("rpush {list} {entry}"));
+                }
+            }
+            _ => return,
+        }
     }
+}
+
+/// Every acknowledged `RPUSH` (`rpush LIST BATCH`) is in its list after the restart, in the
+/// order it was pushed; the lists span many chunks.
+fn check_list_elements(
+    client: &mut RespClient,
+    round: u64,
+    pushes: &[String],
+) -> std::io::Result<()> {
+    let mut by_list = std::collections::BTreeMap::<&str, Vec<&str>>::new();
+    for push in pushes {
+        let mut parts = push.split(' ').skip(1);
+        if let (Some(list), Some(batch)) = (parts.next(), parts.next()) {
+            by_list.entry(list).or_default().push(batch);
+        }
+    }
+    assert!(!by_list.is_empty(), "round {round}: no RPUSH acknowledged");
+    for (list, batches) in by_list {
+        let Frame::Array(found) = client.command(&["LRANGE", list, "0", "-1"])? else {
+            panic!("round {round}: LRANGE {list} is an array");
+        };
+        let wanted: Vec<Frame> = batches
+            .iter()
+            .map(|batch| Frame::Bulk(batch.as_bytes().to_vec()))
+            .collect();
+        assert!(
+            found.starts_with(&wanted),
+            "round {round}: {list} holds {} elements, not every one of the {} acknowledged, \
+             in order",
+            found.len(),
+            wanted.len()
+        );
+    }
+    Ok(())
 }
 
 /// Every acknowledged `XADD` (`xadd STREAM BATCH`) is in its stream after the restart, in the
@@ -169,7 +215,10 @@ fn every_acknowledged_strict_write_survives_kill_9() {
         let mut client = RespClient::connect(addr).expect("connects");
         let (entries, acked): (Vec<String>, Vec<String>) =
             acked.into_iter().partition(|key| key.starts_with("xadd "));
+        let (pushes, acked): (Vec<String>, Vec<String>) =
+            acked.into_iter().partition(|key| key.starts_with("rpush "));
         check_stream_entries(&mut client, round, &entries).expect("XRANGE answers");
+        check_list_elements(&mut client, round, &pushes).expect("LRANGE answers");
         for chunk in acked.chunks(500) {
             for key in chunk {
                 client.send(&["GET", key.as_str()]).expect("send");

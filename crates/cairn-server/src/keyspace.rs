@@ -13,11 +13,12 @@
 //!   never hide a key that is still live.
 //! - A collection (hash, list, set, sorted set) keeps a [`Collection`] header in its metadata
 //!   record: a *version* unique to this incarnation of the key, and its element count (a list
-//!   also its head and tail positions). Its elements are records of their own under
+//!   also its head and tail chunk ids). Its elements are records of their own under
 //!   [`member_prefix`]: `[D] b'm' len(K) K version element`, with `len(K)` 4 bytes and
 //!   `version` 8 bytes, big-endian, so one collection's elements are one contiguous range in
 //!   element order. A sorted set also keeps `[D] b'z' len(K) K version score member`
-//!   ([`score_prefix`]), ordered by score.
+//!   ([`score_prefix`]), ordered by score. A list's element records are chunks of up to
+//!   [`LIST_CHUNK_ELEMENTS`] elements ([`ListChunk`]), keyed by chunk id.
 //! - `DEL`, an overwrite or an expiry of a collection removes only its metadata record: O(1)
 //!   whatever its size. Its elements, under a version no live key has any more, are garbage
 //!   that the server's reclaimer deletes in the background (`reclaim`).
@@ -73,7 +74,9 @@ impl Kind {
         match self {
             Kind::String => 0,
             Kind::Hash => 1,
-            Kind::List => 2,
+            // 2 was a list of one record per element, before lists were chunked: such a
+            // record no longer decodes, so it is refused as damaged, never misread.
+            Kind::List => 6,
             Kind::Set => 3,
             Kind::ZSet => 4,
             Kind::Stream => 5,
@@ -84,7 +87,7 @@ impl Kind {
         match code {
             0 => Some(Kind::String),
             1 => Some(Kind::Hash),
-            2 => Some(Kind::List),
+            6 => Some(Kind::List),
             3 => Some(Kind::Set),
             4 => Some(Kind::ZSet),
             5 => Some(Kind::Stream),
@@ -100,8 +103,191 @@ const SCORE_TAG: u8 = b'z';
 /// The tag of a stream's consumer-group and pending-entry records.
 const STREAM_TAG: u8 = b'x';
 
-/// A list's first position: positions grow both ways from the middle of `u64`.
+/// A list's first chunk id: ids grow both ways from the middle of `u64`.
 pub const LIST_ORIGIN: u64 = 1 << 63;
+
+/// The most elements a push puts in one list chunk; the next push at that end starts a new
+/// chunk.
+pub const LIST_CHUNK_ELEMENTS: u32 = 32;
+
+/// The most bytes (its whole encoding) a push fills a list chunk to; an element too large to
+/// fit an empty chunk gets a chunk of its own.
+pub const LIST_CHUNK_BYTES: usize = 2048;
+
+/// A run of a list's elements, the value of one element record: a 4-byte little-endian
+/// count, then each element as a 4-byte little-endian length and its bytes.
+///
+/// Invariants, held by every constructor and edit: the count is the number of elements the
+/// bytes hold, and the bytes end with the last element. A stored chunk is never empty: a
+/// list drops a chunk its pops empty. The edits ([`ListChunk::push_front`] and the others)
+/// change the bytes in place, so a push at a list's end copies one chunk, not one record per
+/// element.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ListChunk {
+    bytes: Vec<u8>,
+}
+
+/// One element's length prefix; `None` for an element longer than a chunk can say.
+fn element_length(element: &[u8]) -> Option<[u8; 4]> {
+    u32::try_from(element.len()).ok().map(u32::to_le_bytes)
+}
+
+/// The elements of an encoded chunk, first to last; `None` if `bytes` is not a stored chunk
+/// (damaged, or empty). Reads use this and copy nothing.
+pub fn chunk_elements(bytes: &[u8]) -> Option<Vec<&[u8]>> {
+    let (count, mut rest) = bytes.split_first_chunk::<4>()?;
+    let count = usize::try_from(u32::from_le_bytes(*count)).ok()?;
+    if count == 0 {
+        return None;
+    }
+    let mut elements = Vec::with_capacity(count.min(rest.len() / 4));
+    while let Some((length, after)) = rest.split_first_chunk::<4>() {
+        let length = usize::try_from(u32::from_le_bytes(*length)).ok()?;
+        let (element, after) = after.split_at_checked(length)?;
+        elements.push(element);
+        rest = after;
+    }
+    (rest.is_empty() && elements.len() == count).then_some(elements)
+}
+
+/// Walks an encoded chunk without copying: where its last element's length prefix starts,
+/// or `None` if `bytes` is not a stored chunk (damaged, or empty).
+fn last_element_at(bytes: &[u8]) -> Option<usize> {
+    let count = chunk_count(bytes)?;
+    let mut at = 4;
+    let mut last = None;
+    let mut walked = 0_u32;
+    while at < bytes.len() {
+        let length = bytes.get(at..at + 4)?.first_chunk::<4>()?;
+        let length = usize::try_from(u32::from_le_bytes(*length)).ok()?;
+        last = Some(at);
+        at = at.checked_add(4 + length)?;
+        walked = walked.checked_add(1)?;
+    }
+    (at == bytes.len() && walked == count).then_some(last?)
+}
+
+/// The element count of an encoded chunk, read without walking it.
+pub fn chunk_count(bytes: &[u8]) -> Option<u32> {
+    bytes
+        .first_chunk::<4>()
+        .map(|count| u32::from_le_bytes(*count))
+}
+
+impl ListChunk {
+    /// A chunk of `elements`; `None` for none, or for one longer than 4 GiB.
+    pub fn of<'a>(elements: impl IntoIterator<Item = &'a [u8]>) -> Option<ListChunk> {
+        let mut chunk = ListChunk { bytes: vec![0; 4] };
+        for element in elements {
+            if !chunk.push_back(element) {
+                return None;
+            }
+        }
+        (chunk.count() > 0).then_some(chunk)
+    }
+
+    /// Decodes a stored chunk; `None` if `bytes` is not one.
+    pub fn decode(bytes: &[u8]) -> Option<ListChunk> {
+        last_element_at(bytes)?;
+        Some(ListChunk {
+            bytes: bytes.to_vec(),
+        })
+    }
+
+    /// The encoding, as stored.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// How many elements the chunk holds.
+    pub fn count(&self) -> u32 {
+        chunk_count(&self.bytes).unwrap_or(0)
+    }
+
+    /// The elements, first to last.
+    pub fn elements(&self) -> Vec<&[u8]> {
+        chunk_elements(&self.bytes).unwrap_or_default()
+    }
+
+    /// Whether a push may add `element` to this chunk: it holds fewer than
+    /// [`LIST_CHUNK_ELEMENTS`] and stays within [`LIST_CHUNK_BYTES`].
+    pub fn has_room_for(&self, element: &[u8]) -> bool {
+        self.count() < LIST_CHUNK_ELEMENTS
+            && self.bytes.len() + 4 + element.len() <= LIST_CHUNK_BYTES
+    }
+
+    fn set_count(&mut self, count: u32) {
+        if let Some(prefix) = self.bytes.first_chunk_mut::<4>() {
+            *prefix = count.to_le_bytes();
+        }
+    }
+
+    /// Puts `element` before the first; `false` (and no change) for an element longer than
+    /// 4 GiB or a chunk of `u32::MAX` elements.
+    pub fn push_front(&mut self, element: &[u8]) -> bool {
+        let (Some(length), Some(count)) = (element_length(element), self.count().checked_add(1))
+        else {
+            return false;
+        };
+        self.bytes
+            .splice(4..4, length.iter().chain(element).copied());
+        self.set_count(count);
+        true
+    }
+
+    /// Puts `element` after the last; `false` (and no change) as [`ListChunk::push_front`].
+    pub fn push_back(&mut self, element: &[u8]) -> bool {
+        let (Some(length), Some(count)) = (element_length(element), self.count().checked_add(1))
+        else {
+            return false;
+        };
+        self.bytes.extend_from_slice(&length);
+        self.bytes.extend_from_slice(element);
+        self.set_count(count);
+        true
+    }
+
+    /// Takes the first element (`None` when empty).
+    pub fn pop_front(&mut self) -> Option<Vec<u8>> {
+        let (length, after) = self.bytes.get(4..)?.split_first_chunk::<4>()?;
+        let length = usize::try_from(u32::from_le_bytes(*length)).ok()?;
+        let first = after.get(..length)?.to_vec();
+        let count = self.count() - 1;
+        self.bytes.drain(4..8 + first.len());
+        self.set_count(count);
+        Some(first)
+    }
+
+    /// Takes the last element (`None` when empty).
+    pub fn pop_back(&mut self) -> Option<Vec<u8>> {
+        let at = last_element_at(&self.bytes)?;
+        let last = self.bytes.get(at + 4..)?.to_vec();
+        let count = self.count() - 1;
+        self.bytes.truncate(at);
+        self.set_count(count);
+        Some(last)
+    }
+
+    /// Replaces element `index`; `false` (and no change) when there is none, or for an
+    /// element longer than 4 GiB.
+    pub fn set(&mut self, index: usize, element: &[u8]) -> bool {
+        let elements = self.elements();
+        if index >= elements.len() || element_length(element).is_none() {
+            return false;
+        }
+        let Some(chunk) = ListChunk::of(elements.iter().enumerate().map(|(at, old)| {
+            if at == index {
+                element
+            } else {
+                *old
+            }
+        })) else {
+            return false;
+        };
+        *self = chunk;
+        true
+    }
+}
 
 /// The header of a collection's metadata record.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -110,9 +296,10 @@ pub struct Collection {
     pub version: u64,
     /// Elements held.
     pub count: u64,
-    /// A list's first position (others: 0).
+    /// A list's first chunk id (others: [`LIST_ORIGIN`]).
     pub head: u64,
-    /// A list's position after its last (others: 0); `count == tail - head`.
+    /// A list's chunk id after its last (others: [`LIST_ORIGIN`]); the ids between are all
+    /// chunks, none empty.
     pub tail: u64,
 }
 

@@ -1160,8 +1160,41 @@ impl Generator {
     }
 
     /// `LREM`, `LINSERT` or `LPOS` on `list`, with options at random (some wrong).
+    /// Commands that grow a list past one chunk (many elements in one push, or large ones)
+    /// and reach into its middle, so that the chunks' edges are crossed.
+    fn long_list_command(&mut self, list: String) -> Vec<String> {
+        let push = if self.chance(50) { "LPUSH" } else { "RPUSH" };
+        match self.rng.below(7) {
+            0 | 1 => {
+                let mut args = vec![push.into(), list];
+                for _ in 0..50 + self.rng.below(250) {
+                    args.push(self.member());
+                }
+                args
+            }
+            2 => {
+                let mut args = vec![push.into(), list];
+                for _ in 0..=self.rng.below(3) {
+                    let member = self.member();
+                    args.push(member.repeat(200 + self.rng.below(800)));
+                }
+                args
+            }
+            3 => vec![
+                "LRANGE".into(),
+                list,
+                self.int(-400, 400),
+                self.int(-400, 400),
+            ],
+            4 => vec!["LINDEX".into(), list, self.int(-400, 400)],
+            5 => vec!["LSET".into(), list, self.int(-400, 400), self.member()],
+            _ => vec!["LTRIM".into(), list, self.int(0, 60), self.int(-400, -1)],
+        }
+    }
+
     fn list_edit(&mut self, list: String) -> Vec<String> {
-        match self.rng.below(5) {
+        match self.rng.below(7) {
+            5 | 6 => self.long_list_command(list),
             3 | 4 => {
                 let blocking = self.chance(30);
                 let mut args = if blocking {

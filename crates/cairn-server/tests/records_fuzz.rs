@@ -6,7 +6,7 @@ mod records_fuzz_check;
 
 use cairn_server::keyspace::{
     encode, encode_group, encode_pending, encode_stream_fields, member_prefix, Collection, Kind,
-    StreamHeader, StreamId,
+    ListChunk, StreamHeader, StreamId,
 };
 use cairn_testkit::SplitMix64;
 use records_fuzz_check::check_records;
@@ -31,6 +31,9 @@ fn seeds() -> Vec<Vec<u8>> {
         encode_stream_fields(&[&b"field"[..], b"value", b"", b"x"]),
         encode_group(StreamId { ms: 1, seq: 2 }).to_vec(),
         encode_pending(1_700_000_000_000, 3, b"consumer"),
+        ListChunk::of([&b"first"[..], b"", b"third"])
+            .map(|chunk| chunk.as_bytes().to_vec())
+            .unwrap_or_default(),
     ]
 }
 

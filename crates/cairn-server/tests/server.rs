@@ -606,6 +606,84 @@ fn info_field(client: &mut RespClient, name: &str) -> std::io::Result<u64> {
         .unwrap_or(0))
 }
 
+/// How many keys the engine holds (`INFO cairn`'s `keys_indexed`) once that is `expected`,
+/// or after 20 s: a delete leaves the index once the engine's maintenance prunes it.
+fn keys_once(client: &mut RespClient, expected: u64) -> std::io::Result<u64> {
+    let started = Instant::now();
+    loop {
+        let now = info_field(client, "cairn_keys_indexed")?;
+        if now == expected || started.elapsed() > Duration::from_secs(20) {
+            return Ok(now);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_list_is_one_record_per_chunk_and_drops_the_chunks_it_empties() {
+    let per = u64::from(cairn_server::keyspace::LIST_CHUNK_ELEMENTS);
+    let server = memory().expect("starts");
+    let mut client = client(&server).expect("connects");
+    let base = info_field(&mut client, "cairn_keys_indexed").expect("info");
+    let elements: Vec<String> = (0..1000).map(|i| format!("e{i}")).collect();
+    let mut rpush = vec!["RPUSH".to_owned(), "l".to_owned()];
+    rpush.extend(elements.iter().cloned());
+    assert_eq!(client.command(&rpush).expect("rpush"), Frame::Integer(1000));
+    // The metadata record and the chunks, each full but the last.
+    let expected = base + 1 + 1000_u64.div_ceil(per);
+    assert_eq!(
+        keys_once(&mut client, expected).expect("info"),
+        expected,
+        "after the pushes"
+    );
+    let range =
+        |from: usize, to: usize| Frame::Array(elements[from..to].iter().map(|e| bulk(e)).collect());
+    client
+        .command(&["LTRIM", "l", "200", "799"])
+        .expect("ltrim");
+    // Only the chunks holding indexes 200 to 799 stay; the others are dropped unread.
+    let kept = 799 / per - 200 / per + 1;
+    let expected = base + 1 + kept;
+    assert_eq!(
+        keys_once(&mut client, expected).expect("info"),
+        expected,
+        "after LTRIM"
+    );
+    assert_eq!(
+        client.command(&["LRANGE", "l", "0", "-1"]).expect("lrange"),
+        range(200, 800)
+    );
+    assert_eq!(
+        client.command(&["LINDEX", "l", "100"]).expect("lindex"),
+        bulk("e300")
+    );
+    // The first chunk kept holds 200 up to its end: popping those empties it.
+    let in_first = per - 200 % per;
+    let popped = client
+        .command(&["LPOP", "l", &in_first.to_string()])
+        .expect("lpop");
+    assert_eq!(
+        popped,
+        range(200, 200 + usize::try_from(in_first).expect("small"))
+    );
+    let expected = base + kept;
+    assert_eq!(
+        keys_once(&mut client, expected).expect("info"),
+        expected,
+        "after the pops"
+    );
+    assert_eq!(
+        client
+            .command(&["LRANGE", "l", "-3", "-1"])
+            .expect("lrange"),
+        range(797, 800)
+    );
+    assert_eq!(
+        client.command(&["LLEN", "l"]).expect("llen"),
+        Frame::Integer(600 - i64::try_from(in_first).expect("small"))
+    );
+}
+
 #[test]
 fn a_deleted_collection_is_gone_at_once_and_its_elements_are_reclaimed_later() {
     let server = memory().expect("starts");

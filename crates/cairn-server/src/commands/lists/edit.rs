@@ -1,66 +1,71 @@
 //! Edits in the middle of a list, and its search: `LREM`, `LINSERT`, `LPOS`.
 //!
-//! Elements are keyed by their positions, `head..tail` with no gaps, so removing or inserting
-//! in the middle moves every element after that point by one: the command rewrites the
-//! element records from the first change to the tail, and the header, in one commit. That is
-//! O(n) in the list's length, as Redis's own `LREM` and `LINSERT` are. `LPOS` walks the list
-//! from either end and stops at what it was asked for.
-
-use std::ops::Bound;
+//! Chunk ids run `head..tail` with no gaps, so removing or inserting in the middle rewrites
+//! the chunks from the one holding the first change to the tail, packed full, and the
+//! header, in one commit ([`chunks::rewrite_from`]). That is O(n) in the list's length, as
+//! Redis's own `LREM` and `LINSERT` are. `LPOS` walks the list from either end and stops at
+//! what it was asked for.
 
 use bytes::Bytes;
 
 use super::super::collection::{count_reply, Opened};
-use super::super::store::prefix_end;
 use super::super::strings::at;
 use super::super::{int_arg, is, syntax_error, Ctx, Writes};
-use super::position_key;
-use crate::keyspace::{self, now_millis, Kind};
+use super::chunks::{self, Found};
+use crate::keyspace::{now_millis, Kind};
 use crate::resp::Reply;
 
-/// Every element of an opened list, head first.
-fn elements(ctx: &Ctx<'_>, opened: &Opened) -> Result<Vec<cairn::Value>, Reply> {
-    let prefix = keyspace::member_prefix(ctx.client.db, &opened.key, opened.header.version);
-    let mut values = Vec::new();
-    ctx.scan_prefix(&prefix, |_, value| {
-        values.push(value.clone());
-        true
-    })?;
-    if u64::try_from(values.len()).ok() != Some(opened.header.count) {
-        return Err(Reply::err(
-            "cairn: the list's element records do not match its header",
-        ));
+/// Every chunk of an opened list, and every element with the index of its chunk in the
+/// first, head first.
+fn elements(chunks: &[Found]) -> Result<Vec<(usize, &[u8])>, Reply> {
+    let mut elements = Vec::new();
+    for (at_chunk, chunk) in chunks.iter().enumerate() {
+        elements.extend(
+            chunk
+                .elements()?
+                .into_iter()
+                .map(|element| (at_chunk, element)),
+        );
     }
-    Ok(values)
+    Ok(elements)
 }
 
-/// Writes `values` into the positions from index `from` on (counted from the head), and
-/// deletes the positions after them up to the old tail; the header's tail and count follow.
-fn rewrite_from(
+/// Rewrites an opened list from the chunk holding element `first` (an index into
+/// `elements`) on, with `elements` from that chunk's first element on, as `keep` leaves them
+/// and with `insert` put before the element at `insert_at`: the writes, for the caller to
+/// commit with the header.
+fn rewrite(
     ctx: &Ctx<'_>,
     opened: &mut Opened,
-    from: usize,
-    values: &[&[u8]],
-    batch: &mut Writes,
-) -> Result<(), Reply> {
-    let db = ctx.client.db;
-    let room = || Reply::err("cairn: the list has no room at its tail");
-    let base = opened
-        .header
-        .head
-        .checked_add(u64::try_from(from).map_err(|_| room())?)
-        .ok_or_else(room)?;
-    let mut position = base;
-    for value in values {
-        batch.put(position_key(opened, db, position), value);
-        position = position.checked_add(1).ok_or_else(room)?;
+    chunks: &[Found],
+    elements: &[(usize, &[u8])],
+    first: usize,
+    mut keep: impl FnMut(usize) -> bool,
+    insert: Option<(usize, &[u8])>,
+) -> Result<Writes, Reply> {
+    let damaged = || Reply::err("cairn: the list's chunks do not match its header");
+    let (at_chunk, _) = *elements.get(first).ok_or_else(damaged)?;
+    let chunk = chunks.get(at_chunk).ok_or_else(damaged)?;
+    let from = usize::try_from(chunk.start).map_err(|_| damaged())?;
+    let mut written: Vec<&[u8]> = Vec::with_capacity(elements.len() - from + 1);
+    for (index, (_, element)) in elements.iter().enumerate().skip(from) {
+        if let Some((insert_at, inserted)) = insert {
+            if insert_at == index {
+                written.push(inserted);
+            }
+        }
+        if keep(index) {
+            written.push(element);
+        }
     }
-    for stale in position..opened.header.tail {
-        batch.delete(position_key(opened, db, stale));
+    if let Some((insert_at, inserted)) = insert {
+        if insert_at == elements.len() {
+            written.push(inserted);
+        }
     }
-    opened.header.tail = position;
-    opened.header.count = position - opened.header.head;
-    Ok(())
+    let mut batch = Writes::new();
+    chunks::rewrite_from(ctx, opened, chunk.id, chunk.start, &written, &mut batch)?;
+    Ok(batch)
 }
 
 /// `LREM key count element`: removes the first `count` elements equal to `element` (from the
@@ -76,7 +81,8 @@ pub(crate) fn lrem(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
         if opened.is_new() {
             return Ok(Reply::Integer(0));
         }
-        let values = elements(ctx, &opened)?;
+        let found = chunks::all(ctx, &opened)?;
+        let values = elements(&found)?;
         let limit = count.unsigned_abs();
         let mut remove = vec![false; values.len()];
         let mut removed = 0_u64;
@@ -86,10 +92,7 @@ pub(crate) fn lrem(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
             Box::new(0..values.len())
         };
         for index in order {
-            if values
-                .get(index)
-                .is_some_and(|value| value.as_bytes() == target)
-            {
+            if values.get(index).is_some_and(|(_, value)| *value == target) {
                 if let Some(flag) = remove.get_mut(index) {
                     *flag = true;
                 }
@@ -102,15 +105,15 @@ pub(crate) fn lrem(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
         let Some(first) = remove.iter().position(|flag| *flag) else {
             return Ok(Reply::Integer(0));
         };
-        let kept: Vec<&[u8]> = values
-            .iter()
-            .zip(&remove)
-            .skip(first)
-            .filter(|(_, flag)| !**flag)
-            .map(|(value, _)| value.as_bytes())
-            .collect();
-        let mut batch = Writes::new();
-        rewrite_from(ctx, &mut opened, first, &kept, &mut batch)?;
+        let batch = rewrite(
+            ctx,
+            &mut opened,
+            &found,
+            &values,
+            first,
+            |index| !remove.get(index).copied().unwrap_or(false),
+            None,
+        )?;
         ctx.save_collection(&opened, Kind::List, batch, now)?;
         Ok(count_reply(removed))
     };
@@ -135,20 +138,21 @@ pub(crate) fn linsert(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
         if opened.is_new() {
             return Ok(Reply::Integer(0));
         }
-        let values = elements(ctx, &opened)?;
-        let Some(pivot) = values
-            .iter()
-            .position(|value| value.as_bytes() == at(args, 3))
-        else {
+        let found = chunks::all(ctx, &opened)?;
+        let values = elements(&found)?;
+        let Some(pivot) = values.iter().position(|(_, value)| *value == at(args, 3)) else {
             return Ok(Reply::Integer(-1));
         };
         let at_index = if before { pivot } else { pivot + 1 };
-        let moved = values.get(at_index..).unwrap_or_default();
-        let mut written: Vec<&[u8]> = Vec::with_capacity(moved.len() + 1);
-        written.push(at(args, 4));
-        written.extend(moved.iter().map(cairn::Value::as_bytes));
-        let mut batch = Writes::new();
-        rewrite_from(ctx, &mut opened, at_index, &written, &mut batch)?;
+        let batch = rewrite(
+            ctx,
+            &mut opened,
+            &found,
+            &values,
+            pivot,
+            |_| true,
+            Some((at_index, at(args, 4))),
+        )?;
         ctx.save_collection(&opened, Kind::List, batch, now)?;
         Ok(count_reply(opened.header.count))
     };
@@ -225,24 +229,22 @@ pub(crate) fn lpos(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
             Reply::Null
         };
         let now = now_millis();
-        let Some((header, _)) = ctx.read_collection(at(args, 1), Kind::List, now)? else {
+        let Some((header, deadline)) = ctx.read_collection(at(args, 1), Kind::List, now)? else {
             return Ok(absent);
         };
-        let prefix = keyspace::member_prefix(ctx.client.db, at(args, 1), header.version);
-        let upper = prefix_end(&prefix).map_or(Bound::Unbounded, Bound::Excluded);
-        let lower = Bound::Included(prefix);
+        let opened = Opened::existing(ctx, at(args, 1), header, deadline)?;
         let target = at(args, 2);
         let forward = search.rank > 0;
         let rank = search.rank.unsigned_abs();
         let (mut index, mut matches) = (0_u64, 0_u64);
         let mut found = Vec::new();
-        let each = |_: &[u8], value: &cairn::Value| {
+        let mut each = |value: &[u8]| {
             if search.maxlen != 0 && index >= search.maxlen {
                 return false;
             }
             let here = index;
             index += 1;
-            if value.as_bytes() != target {
+            if value != target {
                 return true;
             }
             matches += 1;
@@ -260,11 +262,14 @@ pub(crate) fn lpos(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
                 Some(count) => matches - rank + 1 < count,
             }
         };
-        if forward {
-            ctx.scan(lower, upper, each)?;
-        } else {
-            ctx.scan_rev(lower, upper, each)?;
-        }
+        chunks::walk(ctx, &opened, forward, |chunk| {
+            let elements = chunk.elements()?;
+            Ok(if forward {
+                elements.into_iter().all(&mut each)
+            } else {
+                elements.into_iter().rev().all(&mut each)
+            })
+        })?;
         Ok(match search.count {
             Some(_) => Reply::Array(found.into_iter().map(count_reply).collect()),
             None => found

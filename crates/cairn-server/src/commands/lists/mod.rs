@@ -1,61 +1,31 @@
 //! List commands: `LPUSH`, `RPUSH`, `LPUSHX`, `RPUSHX`, `LPOP`, `RPOP`, `BLPOP`, `BRPOP`,
 //! `LMPOP`, `BLMPOP`, `LMOVE`, `RPOPLPUSH`, `BLMOVE`, `BRPOPLPUSH`, `LRANGE`, `LLEN`,
 //! `LINDEX`, `LSET`, `LTRIM`, and the edits in the middle and the search (`LREM`, `LINSERT`,
-//! `LPOS`: [`edit`]). An element is an element record keyed by its position (8 bytes,
-//! big-endian): the header's `head` is the first position and `tail` the one after the last,
-//! so a push or pop at either end writes one element and the header, and `LRANGE` is one
-//! range scan.
+//! `LPOS`: [`edit`]). The elements are held in chunks of up to 32 ([`chunks`]): a push or
+//! pop at either end rewrites the chunk there and the header, and `LRANGE` is one range scan
+//! over the chunks it covers.
 //!
 //! `BLPOP`, `BRPOP`, `BLMPOP`, `BLMOVE` and `BRPOPLPUSH` that find every list empty leave the
 //! request for the connection to wait and run again (`super::Blocked`, as blocking stream
 //! reads do), woken by any committed write to one of its keys. Every blocked client is woken
 //! and the first to run takes the element, where Redis serves them in the order they blocked.
 
+mod chunks;
 mod edit;
 pub(crate) use edit::{linsert, lpos, lrem};
+
+use chunks::Chunks;
 
 use super::Writes;
 use bytes::Bytes;
 
 use super::collection::{
-    blocking_pop_first, bulk_of, count_reply, parse_mpop, parse_timeout, pop_first,
-    with_collection, Opened,
+    blocking_pop_first, count_reply, parse_mpop, parse_timeout, pop_first, with_collection,
 };
 use super::strings::at;
 use super::{int_arg, is, syntax_error, Blocked, Ctx, Store};
-use crate::keyspace::{now_millis, Kind};
+use crate::keyspace::{self, now_millis, Kind};
 use crate::resp::{BulkArray, Reply, OK};
-
-fn position_key(opened: &Opened, db: u8, position: u64) -> Vec<u8> {
-    opened.member_key(db, &position.to_be_bytes())
-}
-
-/// Puts `element` at the head (`left`) or the tail of a list, into `batch`.
-fn push_end(
-    ctx: &Ctx<'_>,
-    opened: &mut Opened,
-    left: bool,
-    element: &[u8],
-    batch: &mut Writes,
-) -> Result<(), Reply> {
-    let position = if left {
-        opened.header.head = opened
-            .header
-            .head
-            .checked_sub(1)
-            .ok_or_else(|| Reply::err("cairn: the list has no room at its head"))?;
-        opened.header.head
-    } else {
-        let position = opened.header.tail;
-        opened.header.tail = position
-            .checked_add(1)
-            .ok_or_else(|| Reply::err("cairn: the list has no room at its tail"))?;
-        position
-    };
-    batch.put(position_key(opened, ctx.client.db, position), element);
-    opened.header.count += 1;
-    Ok(())
-}
 
 /// `LPUSH`/`RPUSH`, and (`only_existing`) `LPUSHX`/`RPUSHX`, which push only onto a list
 /// that is there.
@@ -68,10 +38,12 @@ fn push(ctx: &Ctx<'_>, args: &[Bytes], left: bool, only_existing: bool) -> Reply
         if only_existing && opened.is_new() {
             return Ok(Reply::Integer(0));
         }
-        let mut batch = Writes::new();
+        let mut chunks = Chunks::default();
         for element in args.iter().skip(2) {
-            push_end(ctx, &mut opened, left, element, &mut batch)?;
+            chunks.push(ctx, &mut opened, left, element)?;
         }
+        let mut batch = Writes::new();
+        chunks.write(ctx, &opened, &mut batch);
         ctx.save_collection(&opened, Kind::List, batch, now)?;
         Ok(count_reply(opened.header.count))
     };
@@ -117,12 +89,13 @@ fn pop(ctx: &Ctx<'_>, args: &[Bytes], left: bool) -> Reply {
                 Reply::Null
             });
         }
-        let mut batch = Writes::new();
+        let mut chunks = Chunks::default();
         let mut popped = Vec::new();
         for _ in 0..wanted.unwrap_or(1).min(opened.header.count) {
-            let value = pop_end(ctx, &mut opened, left, &mut batch)?;
-            popped.push(value.map_or(Reply::Null, |value| bulk_of(&value)));
+            popped.push(Reply::Bulk(chunks.pop(ctx, &mut opened, left)?.into()));
         }
+        let mut batch = Writes::new();
+        chunks.write(ctx, &opened, &mut batch);
         ctx.save_collection(&opened, Kind::List, batch, now)?;
         Ok(match wanted {
             None => popped.pop().unwrap_or(Reply::Null),
@@ -132,36 +105,17 @@ fn pop(ctx: &Ctx<'_>, args: &[Bytes], left: bool) -> Reply {
     run().unwrap_or_else(|error| error)
 }
 
-/// Takes the element at the head (`left`) or the tail of a non-empty list into `batch`.
-fn pop_end(
-    ctx: &Ctx<'_>,
-    opened: &mut Opened,
-    left: bool,
-    batch: &mut Writes,
-) -> Result<Option<cairn::Value>, Reply> {
-    debug_assert!(opened.header.count > 0, "a pop from an empty list");
-    let position = if left {
-        let position = opened.header.head;
-        opened.header.head += 1;
-        position
-    } else {
-        opened.header.tail -= 1;
-        opened.header.tail
-    };
-    let engine_key = position_key(opened, ctx.client.db, position);
-    let value = ctx.element(&engine_key)?;
-    batch.delete(&engine_key);
-    opened.header.count -= 1;
-    Ok(value)
-}
-
 /// `BLPOP`/`BRPOP key [key ...] timeout`: pops from the first non-empty list, as
 /// `[key, element]`, or waits for one (the null array at the timeout).
 fn blocking_pop(ctx: &mut Ctx<'_>, args: &[Bytes], left: bool) -> Reply {
     blocking_pop_first(ctx, args, Kind::List, |ctx, opened, batch| {
-        let element = pop_end(ctx, opened, left, batch)?;
-        let element = element.map_or(Reply::Null, |value| bulk_of(&value));
-        Ok(Reply::Array(vec![Reply::bulk(&opened.key), element]))
+        let mut chunks = Chunks::default();
+        let element = chunks.pop(ctx, opened, left)?;
+        chunks.write(ctx, opened, batch);
+        Ok(Reply::Array(vec![
+            Reply::bulk(&opened.key),
+            Reply::Bulk(element.into()),
+        ]))
     })
 }
 
@@ -180,11 +134,12 @@ fn mpop(ctx: &mut Ctx<'_>, args: &[Bytes], blocking: bool) -> Reply {
         Kind::List,
         timeout,
         |ctx, opened, batch| {
+            let mut chunks = Chunks::default();
             let mut popped = Vec::new();
             for _ in 0..count.min(opened.header.count) {
-                let element = pop_end(ctx, opened, left, batch)?;
-                popped.push(element.map_or(Reply::Null, |value| bulk_of(&value)));
+                popped.push(Reply::Bulk(chunks.pop(ctx, opened, left)?.into()));
             }
+            chunks.write(ctx, opened, batch);
             Ok(Reply::Array(vec![
                 Reply::bulk(&opened.key),
                 Reply::Array(popped),
@@ -236,23 +191,26 @@ fn move_one(
         return Ok(None);
     }
     let mut batch = Writes::new();
+    let mut from_chunks = Chunks::default();
     if source == destination {
-        let value = pop_end(ctx, &mut from, from_left, &mut batch)?
-            .ok_or_else(|| Reply::err("cairn: a list element record is missing"))?;
-        push_end(ctx, &mut from, to_left, value.as_bytes(), &mut batch)?;
+        let value = from_chunks.pop(ctx, &mut from, from_left)?;
+        from_chunks.push(ctx, &mut from, to_left, &value)?;
+        from_chunks.write(ctx, &from, &mut batch);
         ctx.save_collection(&from, Kind::List, batch, now)?;
-        return Ok(Some(bulk_of(&value)));
+        return Ok(Some(Reply::Bulk(value.into())));
     }
     // The destination's type is checked before anything changes.
     let mut to = ctx.open_collection(destination, Kind::List, now)?;
-    let value = pop_end(ctx, &mut from, from_left, &mut batch)?
-        .ok_or_else(|| Reply::err("cairn: a list element record is missing"))?;
-    push_end(ctx, &mut to, to_left, value.as_bytes(), &mut batch)?;
+    let mut to_chunks = Chunks::default();
+    let value = from_chunks.pop(ctx, &mut from, from_left)?;
+    to_chunks.push(ctx, &mut to, to_left, &value)?;
+    from_chunks.write(ctx, &from, &mut batch);
+    to_chunks.write(ctx, &to, &mut batch);
     let writes = from.with_header(Kind::List, batch, now).unwrap_or_default();
     if let Some(writes) = to.with_header(Kind::List, writes, now) {
         ctx.apply(&writes)?;
     }
-    Ok(Some(bulk_of(&value)))
+    Ok(Some(Reply::Bulk(value.into())))
 }
 
 /// `LMOVE`, `RPOPLPUSH`, `BLMOVE` and `BRPOPLPUSH`: `ends_at` is where `LEFT|RIGHT LEFT|RIGHT`
@@ -341,11 +299,17 @@ pub(crate) fn lset(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
         let Some((offset, _)) = clamp(index, index, opened.header.count) else {
             return Err(Reply::err("index out of range"));
         };
-        let db = ctx.client.db;
+        let found = chunks::locate(ctx, &opened, offset)?;
+        let mut chunk = keyspace::ListChunk::decode(found.value.as_bytes())
+            .ok_or_else(|| Reply::err("cairn: a list chunk is damaged or missing"))?;
+        let within = usize::try_from(offset - found.start).unwrap_or(usize::MAX);
+        if !chunk.set(within, at(args, 3)) {
+            return Err(Reply::err("cairn: a list chunk is damaged or missing"));
+        }
         let mut batch = Writes::new();
         batch.put(
-            position_key(&opened, db, opened.header.head + offset),
-            at(args, 3),
+            chunks::chunk_key(&opened, ctx.client.db, found.id),
+            chunk.as_bytes(),
         );
         ctx.save_collection(&opened, Kind::List, batch, now)?;
         Ok(OK)
@@ -364,23 +328,16 @@ pub(crate) fn ltrim(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
         if opened.is_new() {
             return Ok(OK);
         }
-        let (keep_first, keep_last) = clamp(start, stop, opened.header.count).map_or(
-            (opened.header.count, opened.header.count),
-            |(first, last)| (first, last + 1),
-        );
-        let db = ctx.client.db;
         let mut batch = Writes::new();
-        let head = opened.header.head;
-        for position in (head..head + keep_first).chain(head + keep_last..opened.header.tail) {
-            batch.delete(position_key(&opened, db, position));
-        }
-        if keep_first >= keep_last {
+        if let Some((first, last)) = clamp(start, stop, opened.header.count) {
+            chunks::trim(ctx, &mut opened, first, last, &mut batch)?;
+        } else {
+            let db = ctx.client.db;
+            for id in opened.header.head..opened.header.tail {
+                batch.delete(chunks::chunk_key(&opened, db, id));
+            }
             opened.header.head = opened.header.tail;
             opened.header.count = 0;
-        } else {
-            opened.header.tail = head + keep_last;
-            opened.header.head = head + keep_first;
-            opened.header.count = keep_last - keep_first;
         }
         // Written even when nothing was trimmed: Redis sends its `ltrim` event then too.
         ctx.rewrite_collection(&opened, Kind::List, batch, now)?;
@@ -430,22 +387,18 @@ pub(crate) fn lrange(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
         Ok(bounds) => bounds,
         Err(error) => return error,
     };
-    let db = ctx.client.db;
     with_collection(ctx, args, Kind::List, Reply::Array(Vec::new()), |opened| {
         let Some((first, last)) = clamp(start, stop, opened.header.count) else {
             return Ok(Reply::Array(Vec::new()));
         };
-        let from = position_key(opened, db, opened.header.head + first);
-        let to = position_key(opened, db, opened.header.head + last);
         let mut elements = BulkArray::new();
-        ctx.scan(
-            std::ops::Bound::Included(from),
-            std::ops::Bound::Included(to),
-            |_, value| {
-                elements.push(value.as_bytes());
-                true
-            },
-        )?;
+        for chunk in chunks::covering(ctx, opened, first, last)? {
+            for (index, element) in (chunk.start..).zip(chunk.elements()?) {
+                if (first..=last).contains(&index) {
+                    elements.push(element);
+                }
+            }
+        }
         Ok(elements.finish())
     })
 }
@@ -455,13 +408,16 @@ pub(crate) fn lindex(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
         Ok(index) => index,
         Err(error) => return error,
     };
-    let db = ctx.client.db;
     with_collection(ctx, args, Kind::List, Reply::Null, |opened| {
         let Some((offset, _)) = clamp(index, index, opened.header.count) else {
             return Ok(Reply::Null);
         };
-        let value = ctx.element(&position_key(opened, db, opened.header.head + offset))?;
-        Ok(value.map_or(Reply::Null, |value| bulk_of(&value)))
+        let chunk = chunks::locate(ctx, opened, offset)?;
+        let within = usize::try_from(offset - chunk.start).unwrap_or(usize::MAX);
+        Ok(chunk
+            .elements()?
+            .get(within)
+            .map_or(Reply::Null, Reply::bulk))
     })
 }
 
