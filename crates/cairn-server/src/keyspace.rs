@@ -229,8 +229,15 @@ impl ListChunk {
         else {
             return false;
         };
-        self.bytes
-            .splice(4..4, length.iter().chain(element).copied());
+        let held = self.bytes.len();
+        let added = 4 + element.len();
+        self.bytes.resize(held + added, 0);
+        self.bytes.copy_within(4..held, 4 + added);
+        if let Some(room) = self.bytes.get_mut(4..4 + added) {
+            let (prefix, bytes) = room.split_at_mut(4);
+            prefix.copy_from_slice(&length);
+            bytes.copy_from_slice(element);
+        }
         self.set_count(count);
         true
     }
@@ -343,18 +350,30 @@ impl Collection {
 }
 
 fn collection_prefix(tag: u8, db: u8, key: &[u8], version: u64) -> Vec<u8> {
-    let mut out = Vec::with_capacity(key.len() + 14);
+    collection_key(tag, db, key, version, &[])
+}
+
+/// A record key under [`collection_prefix`], `suffix` after the prefix, in one allocation.
+fn collection_key(tag: u8, db: u8, key: &[u8], version: u64, suffix: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(key.len() + 14 + suffix.len());
     out.push(db);
     out.push(tag);
     out.extend_from_slice(&u32::try_from(key.len()).unwrap_or(u32::MAX).to_be_bytes());
     out.extend_from_slice(key);
     out.extend_from_slice(&version.to_be_bytes());
+    out.extend_from_slice(suffix);
     out
 }
 
 /// The engine prefix of every element record of collection `version` of `key`.
 pub fn member_prefix(db: u8, key: &[u8], version: u64) -> Vec<u8> {
     collection_prefix(MEMBER_TAG, db, key, version)
+}
+
+/// The engine key of element `element` of collection `version` of `key`: its
+/// [`member_prefix`], then the element.
+pub fn member_key(db: u8, key: &[u8], version: u64, element: &[u8]) -> Vec<u8> {
+    collection_key(MEMBER_TAG, db, key, version, element)
 }
 
 /// The engine prefix of every score record of sorted set `version` of `key`.

@@ -65,9 +65,7 @@ impl Opened {
 
     /// The engine key of element `element`.
     pub(crate) fn member_key(&self, db: u8, element: &[u8]) -> Vec<u8> {
-        let mut key = keyspace::member_prefix(db, &self.key, self.header.version);
-        key.extend_from_slice(element);
-        key
+        keyspace::member_key(db, &self.key, self.header.version, element)
     }
 
     /// The engine key of a sorted set's score record.

@@ -41,8 +41,8 @@ fn id_of(key: &[u8]) -> Option<u64> {
 /// written back (or deleted, once empty) by [`Chunks::write`].
 #[derive(Default)]
 pub(super) struct Chunks {
-    /// Chunk id, the chunk, and whether it changed.
-    loaded: Vec<(u64, ListChunk, bool)>,
+    /// Chunk id, the chunk, whether it changed, and its engine key once built.
+    loaded: Vec<(u64, ListChunk, bool, Option<Vec<u8>>)>,
 }
 
 impl Chunks {
@@ -51,18 +51,17 @@ impl Chunks {
         if let Some(at) = self.loaded.iter().position(|(loaded, ..)| *loaded == id) {
             return Ok(at);
         }
-        let value = ctx
-            .element(&chunk_key(opened, ctx.client.db, id))?
-            .ok_or_else(damaged)?;
+        let key = chunk_key(opened, ctx.client.db, id);
+        let value = ctx.element(&key)?.ok_or_else(damaged)?;
         let chunk = ListChunk::decode(value.as_bytes()).ok_or_else(damaged)?;
-        self.loaded.push((id, chunk, false));
+        self.loaded.push((id, chunk, false, Some(key)));
         Ok(self.loaded.len() - 1)
     }
 
     /// Adds a new chunk under `id`, in place of an emptied one there.
     fn put_new(&mut self, id: u64, chunk: ListChunk) {
         self.loaded.retain(|(loaded, ..)| *loaded != id);
-        self.loaded.push((id, chunk, true));
+        self.loaded.push((id, chunk, true, None));
     }
 
     /// Puts `element` at the head (`left`) or the tail of the list.
@@ -82,7 +81,7 @@ impl Chunks {
             };
             let at = self.load(ctx, opened, id)?;
             let header = &mut opened.header;
-            if let Some((_, chunk, changed)) = self.loaded.get_mut(at) {
+            if let Some((_, chunk, changed, _)) = self.loaded.get_mut(at) {
                 if chunk.has_room_for(element) {
                     let pushed = if left {
                         chunk.push_front(element)
@@ -132,7 +131,7 @@ impl Chunks {
             header.tail.checked_sub(1).ok_or_else(damaged)?
         };
         let at = self.load(ctx, opened, id)?;
-        let (_, chunk, changed) = self.loaded.get_mut(at).ok_or_else(damaged)?;
+        let (_, chunk, changed, _) = self.loaded.get_mut(at).ok_or_else(damaged)?;
         let element = if left {
             chunk.pop_front()
         } else {
@@ -154,11 +153,11 @@ impl Chunks {
 
     /// Writes every changed chunk into `batch`, and deletes every emptied one.
     pub(super) fn write(self, ctx: &Ctx<'_>, opened: &Opened, batch: &mut Writes) {
-        for (id, chunk, changed) in self.loaded {
+        for (id, chunk, changed, key) in self.loaded {
             if !changed {
                 continue;
             }
-            let key = chunk_key(opened, ctx.client.db, id);
+            let key = key.unwrap_or_else(|| chunk_key(opened, ctx.client.db, id));
             if chunk.count() == 0 {
                 batch.delete(key);
             } else {
@@ -386,6 +385,46 @@ pub(super) fn all(ctx: &Ctx<'_>, opened: &Opened) -> Result<Vec<Found>, Reply> {
 #[cfg(test)]
 mod tests {
     use crate::keyspace::{ListChunk, LIST_CHUNK_BYTES, LIST_CHUNK_ELEMENTS};
+
+    #[test]
+    fn a_chunk_edits_as_a_deque_does() {
+        let mut model = std::collections::VecDeque::from([b"seed".to_vec()]);
+        let mut chunk = ListChunk::of([&b"seed"[..]]).expect("a chunk");
+        let mut state = 0x9e37_79b9_u64;
+        for step in 0..2_000_u64 {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1);
+            let element = vec![u8::try_from(step % 251).expect("small"); (state >> 60) as usize];
+            match (state >> 33) % 5 {
+                0 => {
+                    assert!(chunk.push_front(&element));
+                    model.push_front(element);
+                }
+                1 => {
+                    assert!(chunk.push_back(&element));
+                    model.push_back(element);
+                }
+                2 => assert_eq!(chunk.pop_front(), model.pop_front()),
+                3 => assert_eq!(chunk.pop_back(), model.pop_back()),
+                _ => {
+                    let index = (state >> 40) as usize % (model.len() + 1);
+                    assert_eq!(chunk.set(index, &element), index < model.len());
+                    if let Some(slot) = model.get_mut(index) {
+                        *slot = element;
+                    }
+                }
+            }
+            assert_eq!(chunk.count() as usize, model.len());
+            assert_eq!(
+                chunk.elements(),
+                model.iter().map(Vec::as_slice).collect::<Vec<_>>()
+            );
+            if !model.is_empty() {
+                assert_eq!(ListChunk::decode(chunk.as_bytes()).as_ref(), Some(&chunk));
+            }
+        }
+    }
 
     #[test]
     fn a_chunk_fills_to_its_limits() {
