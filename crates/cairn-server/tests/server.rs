@@ -636,6 +636,26 @@ fn a_list_is_one_record_per_chunk_and_drops_the_chunks_it_empties() {
         expected,
         "after the pushes"
     );
+    // MEMORY USAGE estimates from a sample of chunks, each counted once per chunk: close to
+    // the exact sum over every record (SAMPLES 0).
+    let usage = |client: &mut RespClient, samples: &str| match client
+        .command(&["MEMORY", "USAGE", "l", "SAMPLES", samples])
+        .expect("memory usage")
+    {
+        Frame::Integer(bytes) => bytes,
+        other => panic!("MEMORY USAGE answered {other:?}"),
+    };
+    let (sampled, exact) = (usage(&mut client, "5"), usage(&mut client, "0"));
+    // The metadata record (key `[db] k l`, value: type byte and header), then each chunk:
+    // key `[db] m len(l) l version id`, value: count, then each element with its length.
+    let chunks = i64::try_from(1000_u64.div_ceil(per)).expect("small");
+    let element_bytes =
+        i64::try_from(elements.iter().map(|e| 4 + e.len()).sum::<usize>()).expect("small");
+    assert_eq!(exact, 3 + 33 + chunks * (23 + 4) + element_bytes);
+    assert!(
+        sampled * 4 > exact * 3 && sampled * 3 < exact * 4,
+        "sampled {sampled} bytes against {exact}"
+    );
     let range =
         |from: usize, to: usize| Frame::Array(elements[from..to].iter().map(|e| bulk(e)).collect());
     client

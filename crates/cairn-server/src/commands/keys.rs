@@ -237,7 +237,8 @@ pub(crate) fn type_of(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
 
 /// `MEMORY USAGE key [SAMPLES count]`: the bytes of the key's records (engine key and
 /// value), as Redis estimates a key's memory. A collection's element records are sampled,
-/// `SAMPLES` of each kind (default 5, 0: all), and their mean size counted once per element;
+/// `SAMPLES` of each kind (default 5, 0: all), and their mean size counted once per record
+/// (per element, or per chunk of a list);
 /// a stream's groups and pending entries are counted as far as the sample reaches. The
 /// engine's own per-record overhead is not included.
 pub(crate) fn memory(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
@@ -299,10 +300,14 @@ fn memory_usage(ctx: &Ctx<'_>, key: &[u8], samples: usize) -> Result<Reply, Repl
     };
     let entry = stored.entry();
     let mut bytes = meta_key.len() + stored.len();
+    // The collection's version and how many element records it has: one per element, but
+    // one per chunk for a list.
     let elements = match entry.kind {
         keyspace::Kind::String => None,
         keyspace::Kind::Stream => keyspace::StreamHeader::decode(entry.payload)
             .map(|header| (header.version, header.count)),
+        keyspace::Kind::List => keyspace::Collection::decode(entry.payload)
+            .map(|header| (header.version, header.tail - header.head)),
         _ => {
             keyspace::Collection::decode(entry.payload).map(|header| (header.version, header.count))
         }
@@ -317,8 +322,8 @@ fn memory_usage(ctx: &Ctx<'_>, key: &[u8], samples: usize) -> Result<Reply, Repl
                 record_bytes += engine_key.len() + value.len();
                 records < samples
             })?;
-            // Members and scores hold one record per element; a stream's group records
-            // (the second prefix) are not counted in its header.
+            // Members, chunks and scores are counted in the header; a stream's group
+            // records (the second prefix) are not.
             let per_element = index != 1 && records > 0;
             bytes += if per_element {
                 let total = u128::from(count).max(records as u128);
