@@ -40,7 +40,8 @@ enum OpKind {
 }
 
 /// Bytes of keys and values a command's changes hold without a heap allocation: enough for
-/// a small command's (a list push's element record and its list's metadata record).
+/// a small command's (a `SET`'s record, or a hash field's and its hash's metadata record; a
+/// list push's chunk is often larger).
 const WRITES_INLINE_BYTES: usize = 192;
 
 /// A command's changes, made together by [`Ctx::apply`]. Every key and value is copied into
