@@ -105,6 +105,19 @@ fn writer(addr: SocketAddr, name: &str, acked: &Mutex<Vec<String>>) {
     }
 }
 
+/// Acknowledged writes `command KEY BATCH`, grouped by key, each key's batches in the order
+/// they were acknowledged.
+fn by_key(acked: &[String]) -> std::collections::BTreeMap<&str, Vec<&str>> {
+    let mut by_key = std::collections::BTreeMap::<&str, Vec<&str>>::new();
+    for write in acked {
+        let mut parts = write.split(' ').skip(1);
+        if let (Some(key), Some(batch)) = (parts.next(), parts.next()) {
+            by_key.entry(key).or_default().push(batch);
+        }
+    }
+    by_key
+}
+
 /// Every acknowledged `RPUSH` (`rpush LIST BATCH`) is in its list after the restart, in the
 /// order it was pushed; the lists span many chunks.
 fn check_list_elements(
@@ -112,13 +125,7 @@ fn check_list_elements(
     round: u64,
     pushes: &[String],
 ) -> std::io::Result<()> {
-    let mut by_list = std::collections::BTreeMap::<&str, Vec<&str>>::new();
-    for push in pushes {
-        let mut parts = push.split(' ').skip(1);
-        if let (Some(list), Some(batch)) = (parts.next(), parts.next()) {
-            by_list.entry(list).or_default().push(batch);
-        }
-    }
+    let by_list = by_key(pushes);
     assert!(!by_list.is_empty(), "round {round}: no RPUSH acknowledged");
     for (list, batches) in by_list {
         let Frame::Array(found) = client.command(&["LRANGE", list, "0", "-1"])? else {
@@ -146,13 +153,7 @@ fn check_stream_entries(
     round: u64,
     entries: &[String],
 ) -> std::io::Result<()> {
-    let mut by_stream = std::collections::BTreeMap::<&str, Vec<&str>>::new();
-    for entry in entries {
-        let mut parts = entry.split(' ').skip(1);
-        if let (Some(stream), Some(batch)) = (parts.next(), parts.next()) {
-            by_stream.entry(stream).or_default().push(batch);
-        }
-    }
+    let by_stream = by_key(entries);
     assert!(!by_stream.is_empty(), "round {round}: no XADD acknowledged");
     for (stream, batches) in by_stream {
         let Frame::Array(found) = client.command(&["XRANGE", stream, "-", "+"])? else {
