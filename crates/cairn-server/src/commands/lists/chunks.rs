@@ -24,7 +24,8 @@ pub(super) fn chunk_key(opened: &Opened, db: u8, id: u64) -> Vec<u8> {
     opened.member_key(db, &id.to_be_bytes())
 }
 
-fn damaged() -> Reply {
+/// The error for a chunk that is not where the header says, or does not decode.
+pub(super) fn damaged() -> Reply {
     Reply::err("cairn: a list chunk is damaged or missing")
 }
 

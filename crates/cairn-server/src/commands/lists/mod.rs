@@ -300,11 +300,11 @@ pub(crate) fn lset(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
             return Err(Reply::err("index out of range"));
         };
         let found = chunks::locate(ctx, &opened, offset)?;
-        let mut chunk = keyspace::ListChunk::decode(found.value.as_bytes())
-            .ok_or_else(|| Reply::err("cairn: a list chunk is damaged or missing"))?;
+        let mut chunk =
+            keyspace::ListChunk::decode(found.value.as_bytes()).ok_or_else(chunks::damaged)?;
         let within = usize::try_from(offset - found.start).unwrap_or(usize::MAX);
         if !chunk.set(within, at(args, 3)) {
-            return Err(Reply::err("cairn: a list chunk is damaged or missing"));
+            return Err(chunks::damaged());
         }
         let mut batch = Writes::new();
         batch.put(
